@@ -1,0 +1,668 @@
+/**
+ * `nn.functional`: losses, convolution, pooling, normalisation and dropout as differentiable functions, PyTorch's
+ * semantics and defaults unless a doc says otherwise.
+ */
+import { Binary, type ConvGeom, type PoolGeom } from '../backend/types.js';
+import { sumToShape } from '../tensor/ops/reduce.js';
+import { alloc, assertTensor, broadcastShapes, stridesOf } from '../tensor/ops/util.js';
+import { type RandomSource, toRng } from '../tensor/rng.js';
+import { fromOp, Tensor } from '../tensor/tensor.js';
+import '../tensor/methods.js';
+
+export { elu, gelu, leakyRelu, relu, selu, sigmoid, softplus, tanh } from '../tensor/ops/elementwise.js';
+export { linear } from '../tensor/ops/matmul.js';
+export { logSoftmax, softmax } from '../tensor/ops/softmax.js';
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+function checkReduction(r: string, fn: string): asserts r is Reduction {
+  if (r !== 'mean' && r !== 'sum' && r !== 'none') {
+    throw new Error(`${fn}(): reduction '${r}' is not supported, please use one of mean, sum, none`);
+  }
+}
+
+/** Class indices as a float32 tensor, validated against the number of classes. */
+function targetTensor(
+  targets: Tensor | ArrayLike<number>,
+  rows: number,
+  classes: number,
+  ignoreIndex: number,
+  fn: string,
+): Tensor {
+  const t =
+    targets instanceof Tensor
+      ? targets
+      : (() => {
+          const x = alloc([targets.length]);
+          const d = x.data;
+          for (let i = 0; i < targets.length; i++) d[i] = targets[i]!;
+          return x;
+        })();
+  if (t.size !== rows) {
+    throw new Error(`${fn}(): got ${t.size} targets for ${rows} rows of logits; pass one class index per row`);
+  }
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    if (v !== ignoreIndex && (!Number.isInteger(v) || v < 0 || v >= classes)) {
+      throw new Error(
+        `${fn}(): target ${v} at position ${i} is not a class index in [0, ${classes}) (or ignoreIndex ${ignoreIndex})`,
+      );
+    }
+  }
+  return t;
+}
+
+/** Reduces per-row losses with a differentiable scale per row (mean divides by the number of counted rows). */
+function reduceRows(
+  losses: Float32Array,
+  counted: number,
+  reduction: Reduction,
+): { value: number; perRowScale: number } {
+  let s = 0;
+  for (let i = 0; i < losses.length; i++) s += losses[i]!;
+  if (reduction === 'sum') return { value: s, perRowScale: 1 };
+  // NOTE: like PyTorch, a mean over zero counted rows is NaN (0/0)
+  return { value: s / counted, perRowScale: 1 / counted };
+}
+
+export interface CrossEntropyOptions {
+  reduction?: Reduction;
+  /** ε in [0, 1]: the target distribution is (1−ε)·onehot + ε/C (Szegedy et al. 2016), as PyTorch's label_smoothing. */
+  labelSmoothing?: number;
+  /** Rows whose target equals this index contribute nothing (default −100, as PyTorch). */
+  ignoreIndex?: number;
+}
+
+/**
+ * Cross-entropy between logits [N, C] and class indices [N], fused with log-softmax (one stable pass; the gradient is
+ * softmax − target). Mean reduction averages over rows whose target is not `ignoreIndex`.
+ */
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor | ArrayLike<number>,
+  opts: CrossEntropyOptions = {},
+): Tensor {
+  assertTensor(logits, 'input', 'crossEntropy');
+  const reduction = opts.reduction ?? 'mean';
+  checkReduction(reduction, 'crossEntropy');
+  const eps = opts.labelSmoothing ?? 0;
+  if (!(eps >= 0 && eps <= 1)) throw new Error(`crossEntropy(): labelSmoothing must be in [0, 1], got ${eps}`);
+  const ignore = opts.ignoreIndex ?? -100;
+  if (logits.ndim !== 2) {
+    throw new Error(`crossEntropy(): logits must be [batch, classes], got shape [${logits.shape}]; reshape first`);
+  }
+  const [rows, cols] = logits.shape as [number, number];
+  const t = targetTensor(targets, rows, cols, ignore, 'crossEntropy');
+  const be = logits.storage.backend;
+  const probs = alloc([rows, cols]);
+  const losses = alloc([rows]);
+  be.crossEntropy(logits.buf, t.buf, probs.buf, losses.buf, rows, cols, eps, ignore);
+  const td = t.data;
+  let counted = 0;
+  for (let i = 0; i < rows; i++) if (td[i] !== ignore) counted++;
+  if (reduction === 'none') {
+    return fromOp('crossEntropy', losses.storage, [rows], [logits], (g) => {
+      const gx = alloc([rows, cols]);
+      be.crossEntropyGrad(probs.buf, t.buf, g.buf, gx.buf, rows, cols, eps, ignore);
+      return [gx];
+    });
+  }
+  const { value, perRowScale } = reduceRows(losses.data, counted, reduction);
+  const out = alloc([]);
+  out.data[0] = value;
+  return fromOp('crossEntropy', out.storage, [], [logits], (g) => {
+    const scale = alloc([rows]);
+    be.fill(scale.buf, g.item() * perRowScale, rows);
+    const gx = alloc([rows, cols]);
+    be.crossEntropyGrad(probs.buf, t.buf, scale.buf, gx.buf, rows, cols, eps, ignore);
+    return [gx];
+  });
+}
+
+/** Negative log-likelihood of log-probabilities [N, C] at class indices [N]. */
+export function nllLoss(
+  logProbs: Tensor,
+  targets: Tensor | ArrayLike<number>,
+  opts: { reduction?: Reduction; ignoreIndex?: number } = {},
+): Tensor {
+  assertTensor(logProbs, 'input', 'nllLoss');
+  const reduction = opts.reduction ?? 'mean';
+  checkReduction(reduction, 'nllLoss');
+  const ignore = opts.ignoreIndex ?? -100;
+  if (logProbs.ndim !== 2) throw new Error(`nllLoss(): input must be [batch, classes], got shape [${logProbs.shape}]`);
+  const [rows, cols] = logProbs.shape as [number, number];
+  const t = targetTensor(targets, rows, cols, ignore, 'nllLoss');
+  const td = t.data;
+  const xd = logProbs.data;
+  const losses = alloc([rows]);
+  const ld = losses.data;
+  let counted = 0;
+  for (let r = 0; r < rows; r++) {
+    const c = td[r]!;
+    if (c === ignore) ld[r] = 0;
+    else {
+      ld[r] = -xd[r * cols + c]!;
+      counted++;
+    }
+  }
+  const grad = (gRow: (r: number) => number) => {
+    const gx = alloc([rows, cols]);
+    const gd = gx.data;
+    gd.fill(0);
+    for (let r = 0; r < rows; r++) if (td[r] !== ignore) gd[r * cols + td[r]!] = -gRow(r);
+    return gx;
+  };
+  if (reduction === 'none')
+    return fromOp('nllLoss', losses.storage, [rows], [logProbs], (g) => [grad((r) => g.data[r]!)]);
+  const { value, perRowScale } = reduceRows(ld, counted, reduction);
+  const out = alloc([]);
+  out.data[0] = value;
+  return fromOp('nllLoss', out.storage, [], [logProbs], (g) => {
+    const s = g.item() * perRowScale;
+    return [grad(() => s)];
+  });
+}
+
+function reduceTensor(x: Tensor, reduction: Reduction): Tensor {
+  return reduction === 'mean' ? x.mean() : reduction === 'sum' ? x.sum() : x;
+}
+
+/** Mean squared error (input − target)², reduced. Shapes broadcast. */
+export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  assertTensor(input, 'input', 'mseLoss');
+  assertTensor(target, 'target', 'mseLoss');
+  const reduction = opts.reduction ?? 'mean';
+  checkReduction(reduction, 'mseLoss');
+  const d = input.sub(target);
+  return reduceTensor(d.mul(d), reduction);
+}
+
+/**
+ * Binary cross-entropy on logits, max(x, 0) − x·y + log(1 + e^(−|x|)), stable for any x; the gradient is
+ * σ(x) − y (times posWeight terms when given).
+ */
+export function binaryCrossEntropyWithLogits(
+  input: Tensor,
+  target: Tensor,
+  opts: { reduction?: Reduction; posWeight?: Tensor } = {},
+): Tensor {
+  assertTensor(input, 'input', 'binaryCrossEntropyWithLogits');
+  assertTensor(target, 'target', 'binaryCrossEntropyWithLogits');
+  const reduction = opts.reduction ?? 'mean';
+  checkReduction(reduction, 'binaryCrossEntropyWithLogits');
+  if (input.shape.join() !== target.shape.join()) {
+    throw new Error(
+      `binaryCrossEntropyWithLogits(): input [${input.shape}] and target [${target.shape}] must have the same shape`,
+    );
+  }
+  const pw = opts.posWeight;
+  const pwShape = pw ? broadcastShapes(pw.shape, input.shape, 'binaryCrossEntropyWithLogits') : null;
+  if (pw && pwShape!.join() !== input.shape.join())
+    throw new Error('binaryCrossEntropyWithLogits(): posWeight must broadcast to the input shape');
+  const n = input.size;
+  const xd = input.data;
+  const yd = target.data;
+  const pwd = pw ? expandData(pw, input.shape) : null;
+  const out = alloc(input.shape);
+  const od = out.data;
+  for (let i = 0; i < n; i++) {
+    const x = xd[i]!;
+    const y = yd[i]!;
+    const sp = Math.max(-x, 0) + Math.log1p(Math.exp(-Math.abs(x))); // log(1 + e^-x), stable
+    const w = pwd ? pwd[i]! : 1;
+    // (1 − y)·x + (1 + (w − 1)·y)·log(1 + e^−x)
+    od[i] = (1 - y) * x + (1 + (w - 1) * y) * sp;
+  }
+  const elem = fromOp('binaryCrossEntropyWithLogits', out.storage, input.shape, [input, target], (g, needs) => {
+    const gd = g.data;
+    let gx: Tensor | null = null;
+    let gy: Tensor | null = null;
+    if (needs[0]) {
+      gx = alloc(input.shape);
+      const d = gx.data;
+      for (let i = 0; i < n; i++) {
+        const x = xd[i]!;
+        const y = yd[i]!;
+        const s = x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+        const w = pwd ? pwd[i]! : 1;
+        // d/dx = (1 − y) − (1 + (w − 1)y)·(1 − σ(x))
+        d[i] = gd[i]! * (1 - y - (1 + (w - 1) * y) * (1 - s));
+      }
+    }
+    if (needs[1]) {
+      gy = alloc(input.shape);
+      const d = gy.data;
+      for (let i = 0; i < n; i++) {
+        const x = xd[i]!;
+        const sp = Math.max(-x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+        const w = pwd ? pwd[i]! : 1;
+        d[i] = gd[i]! * (-x + (w - 1) * sp);
+      }
+    }
+    return [gx, gy];
+  });
+  return reduceTensor(elem, reduction);
+}
+
+function expandData(t: Tensor, shape: readonly number[]): Float32Array {
+  const n = shape.reduce((p, d) => p * d, 1);
+  const out = new Float32Array(n);
+  const src = t.data;
+  const inner = t.size;
+  for (let i = 0; i < n; i++) out[i] = src[i % inner]!;
+  return out;
+}
+
+type Pair = number | readonly [number, number];
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+/**
+ * 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C, kh, kw] and optional bias [O].
+ * Lowered to one im2col and one matrix product for the whole batch; the backward is the transposed product and
+ * col2im. Groups are not supported.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  assertTensor(x, 'input', 'conv2d');
+  assertTensor(weight, 'weight', 'conv2d');
+  if (x.ndim !== 4) throw new Error(`conv2d(): input must be [N, C, H, W], got shape [${x.shape}]`);
+  if (weight.ndim !== 4) throw new Error(`conv2d(): weight must be [out, in, kh, kw], got shape [${weight.shape}]`);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [oc, ic, kh, kw] = weight.shape as [number, number, number, number];
+  if (ic !== c) throw new Error(`conv2d(): input has ${c} channels but the weight expects ${ic}`);
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== oc))
+    throw new Error(`conv2d(): bias must have shape [${oc}], got [${bias.shape}]`);
+  const [sh, sw] = pair(opts.stride ?? 1);
+  const [ph, pw] = pair(opts.padding ?? 0);
+  const [dh, dw] = pair(opts.dilation ?? 1);
+  const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  if (oh <= 0 || ow <= 0) {
+    throw new Error(
+      `conv2d(): a ${kh}x${kw} kernel does not fit a ${h}x${w} input with padding ${ph},${pw} and dilation ${dh},${dw}`,
+    );
+  }
+  const g: ConvGeom = { n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
+  const be = x.storage.backend;
+  const ckk = c * kh * kw;
+  const L = n * oh * ow;
+  const cols = alloc([ckk, L]);
+  be.im2col(x.buf, cols.buf, g);
+  const yT = alloc([oc, n, oh * ow]);
+  if (bias) {
+    // each output channel's row starts as its bias, then the product accumulates on top
+    const yd = yT.data;
+    const bd = bias.data;
+    for (let o = 0; o < oc; o++) yd.fill(bd[o]!, o * L, (o + 1) * L);
+  }
+  be.sgemm(false, false, oc, L, ckk, 1, weight.buf, 0, ckk, cols.buf, 0, L, bias ? 1 : 0, yT.buf, 0, L);
+  const outShape = [n, oc, oh, ow];
+  const out = alloc(outShape);
+  be.permute(yT.buf, out.buf, [oc, n, oh * ow], [1, 0, 2]);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return fromOp('conv2d', out.storage, outShape, inputs, (gy, needs) => {
+    const gT = alloc([oc, n, oh * ow]);
+    be.permute(gy.buf, gT.buf, [n, oc, oh * ow], [1, 0, 2]);
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (needs[1]) {
+      gw = alloc(weight.shape);
+      be.sgemm(false, true, oc, ckk, L, 1, gT.buf, 0, L, cols.buf, 0, L, 0, gw.buf, 0, ckk);
+    }
+    if (bias && needs[2]) {
+      gb = alloc([oc]);
+      be.sumAxis(gT.buf, gb.buf, oc, L, 1);
+    }
+    if (needs[0]) {
+      const dcols = alloc([ckk, L]);
+      be.sgemm(true, false, ckk, L, oc, 1, weight.buf, 0, ckk, gT.buf, 0, L, 0, dcols.buf, 0, L);
+      gx = alloc(x.shape);
+      be.col2im(dcols.buf, gx.buf, g);
+    }
+    return [gx, gw, gb];
+  });
+}
+
+export interface Pool2dOptions {
+  /** Defaults to the kernel size, as PyTorch. */
+  stride?: Pair;
+  padding?: Pair;
+}
+
+function poolGeom(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): PoolGeom {
+  if (x.ndim !== 4 && x.ndim !== 3)
+    throw new Error(`${fn}(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
+  const [kh, kw] = pair(kernel);
+  const [sh, sw] = pair(opts.stride ?? kernel);
+  const [ph, pw] = pair(opts.padding ?? 0);
+  if (ph * 2 > kh || pw * 2 > kw)
+    throw new Error(
+      `${fn}(): padding should be at most half the kernel size, got padding ${ph},${pw} for kernel ${kh}x${kw}`,
+    );
+  const h = x.shape[x.ndim - 2]!;
+  const w = x.shape[x.ndim - 1]!;
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  if (oh <= 0 || ow <= 0) throw new Error(`${fn}(): a ${kh}x${kw} window does not fit a ${h}x${w} input`);
+  return { planes: x.size / (h * w), h, w, kh, kw, sh, sw, ph, pw, oh, ow };
+}
+
+/** Max pooling over 2-D windows (PyTorch's floor mode); the first maximum in a window takes the gradient. */
+export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Tensor {
+  assertTensor(x, 'input', 'maxPool2d');
+  const g = poolGeom(x, kernel, opts, 'maxPool2d');
+  const outShape = [...x.shape.slice(0, -2), g.oh, g.ow];
+  const out = alloc(outShape);
+  const be = out.storage.backend;
+  be.maxPool2d(x.buf, out.buf, g);
+  return fromOp('maxPool2d', out.storage, outShape, [x], (gy) => {
+    const gx = alloc(x.shape);
+    be.maxPool2dGrad(x.buf, gy.buf, gx.buf, g);
+    return [gx];
+  });
+}
+
+/** Average pooling over 2-D windows; padding counts in the divisor unless `countIncludePad: false` (PyTorch's default is true). */
+export function avgPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions & { countIncludePad?: boolean } = {}): Tensor {
+  assertTensor(x, 'input', 'avgPool2d');
+  const g = poolGeom(x, kernel, opts, 'avgPool2d');
+  const cip = opts.countIncludePad ?? true;
+  const outShape = [...x.shape.slice(0, -2), g.oh, g.ow];
+  const out = alloc(outShape);
+  const be = out.storage.backend;
+  be.avgPool2d(x.buf, out.buf, g, cip);
+  return fromOp('avgPool2d', out.storage, outShape, [x], (gy) => {
+    const gx = alloc(x.shape);
+    be.avgPool2dGrad(gy.buf, gx.buf, g, cip);
+    return [gx];
+  });
+}
+
+export interface BatchNormOptions {
+  /** Use batch statistics (and update the running ones) rather than the running statistics. */
+  training?: boolean;
+  /** Running statistics update: r ← (1 − momentum)·r + momentum·batch (PyTorch's default 0.1). */
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Batch normalisation (Ioffe & Szegedy 2015) of x [N, C] or [N, C, ...] per channel C. In training the batch mean and
+ * biased variance normalise, and the running statistics (if given) are updated in place with the unbiased variance,
+ * as PyTorch; in evaluation the running statistics normalise.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  assertTensor(x, 'input', 'batchNorm');
+  if (x.ndim < 2) throw new Error(`batchNorm(): input must be [N, C, ...], got shape [${x.shape}]`);
+  const training = opts.training ?? true;
+  const momentum = opts.momentum ?? 0.1;
+  const eps = opts.eps ?? 1e-5;
+  const [n, c] = x.shape as [number, number];
+  const inner = x.size / (n * c);
+  const m = n * inner;
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== c))
+      throw new Error(`batchNorm(): ${name} must have shape [${c}], got [${t.shape}]`);
+  }
+  if (!training && (!runningMean || !runningVar))
+    throw new Error('batchNorm(): evaluation mode needs runningMean and runningVar');
+  if (training && m <= 1)
+    throw new Error(`batchNorm(): expected more than 1 value per channel when training, got input shape [${x.shape}]`);
+  const xd = x.data;
+  const mean = new Float64Array(c);
+  const invstd = new Float64Array(c);
+  if (training) {
+    for (let ch = 0; ch < c; ch++) {
+      let s = 0;
+      for (let b = 0; b < n; b++) {
+        const base = (b * c + ch) * inner;
+        for (let i = 0; i < inner; i++) s += xd[base + i]!;
+      }
+      const mu = s / m;
+      let v = 0;
+      for (let b = 0; b < n; b++) {
+        const base = (b * c + ch) * inner;
+        for (let i = 0; i < inner; i++) {
+          const d = xd[base + i]! - mu;
+          v += d * d;
+        }
+      }
+      mean[ch] = mu;
+      invstd[ch] = 1 / Math.sqrt(v / m + eps);
+      // NOTE: running statistics update even under noGrad, as PyTorch does in train mode
+      if (runningMean && runningVar) {
+        const rm = runningMean.data;
+        const rv = runningVar.data;
+        rm[ch] = (1 - momentum) * rm[ch]! + momentum * mu;
+        rv[ch] = (1 - momentum) * rv[ch]! + momentum * (v / (m - 1));
+      }
+    }
+  } else {
+    const rm = runningMean!.data;
+    const rv = runningVar!.data;
+    for (let ch = 0; ch < c; ch++) {
+      mean[ch] = rm[ch]!;
+      invstd[ch] = 1 / Math.sqrt(rv[ch]! + eps);
+    }
+  }
+  const out = alloc(x.shape);
+  const od = out.data;
+  const wd = weight?.data;
+  const bd = bias?.data;
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const base = (b * c + ch) * inner;
+      const sc = invstd[ch]! * (wd ? wd[ch]! : 1);
+      const sh = (bd ? bd[ch]! : 0) - mean[ch]! * sc;
+      for (let i = 0; i < inner; i++) od[base + i] = xd[base + i]! * sc + sh;
+    }
+  }
+  const inputs: Tensor[] = [x];
+  if (weight) inputs.push(weight);
+  if (bias) inputs.push(bias);
+  return fromOp('batchNorm', out.storage, x.shape, inputs, (gy, needs) => {
+    const gd = gy.data;
+    const sumG = new Float64Array(c);
+    const sumGX = new Float64Array(c);
+    for (let b = 0; b < n; b++) {
+      for (let ch = 0; ch < c; ch++) {
+        const base = (b * c + ch) * inner;
+        const mu = mean[ch]!;
+        const is = invstd[ch]!;
+        let sg = 0;
+        let sgx = 0;
+        for (let i = 0; i < inner; i++) {
+          const gv = gd[base + i]!;
+          sg += gv;
+          sgx += gv * (xd[base + i]! - mu) * is;
+        }
+        sumG[ch]! += sg;
+        sumGX[ch]! += sgx;
+      }
+    }
+    const res: (Tensor | null)[] = [null];
+    if (needs[0]) {
+      const gx = alloc(x.shape);
+      const gxd = gx.data;
+      for (let b = 0; b < n; b++) {
+        for (let ch = 0; ch < c; ch++) {
+          const base = (b * c + ch) * inner;
+          const mu = mean[ch]!;
+          const is = invstd[ch]!;
+          const wv = wd ? wd[ch]! : 1;
+          if (training) {
+            const k1 = sumG[ch]! / m;
+            const k2 = sumGX[ch]! / m;
+            for (let i = 0; i < inner; i++) {
+              const xh = (xd[base + i]! - mu) * is;
+              gxd[base + i] = wv * is * (gd[base + i]! - k1 - xh * k2);
+            }
+          } else for (let i = 0; i < inner; i++) gxd[base + i] = wv * is * gd[base + i]!;
+        }
+      }
+      res[0] = gx;
+    }
+    let k = 1;
+    if (weight) {
+      if (needs[k]) {
+        const gw = alloc([c]);
+        const d = gw.data;
+        for (let ch = 0; ch < c; ch++) d[ch] = sumGX[ch]!;
+        res.push(gw);
+      } else res.push(null);
+      k++;
+    }
+    if (bias) {
+      if (needs[k]) {
+        const gb = alloc([c]);
+        const d = gb.data;
+        for (let ch = 0; ch < c; ch++) d[ch] = sumG[ch]!;
+        res.push(gb);
+      } else res.push(null);
+    }
+    return res;
+  });
+}
+
+/**
+ * Layer normalisation (Ba et al. 2016) over the trailing `normalizedShape` dimensions of x, with optional elementwise
+ * weight and bias of that shape.
+ */
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  eps = 1e-5,
+): Tensor {
+  assertTensor(x, 'input', 'layerNorm');
+  const k = normalizedShape.length;
+  if (k === 0 || k > x.ndim || normalizedShape.some((d, i) => d !== x.shape[x.ndim - k + i])) {
+    throw new Error(
+      `layerNorm(): normalizedShape [${normalizedShape}] must match the trailing dimensions of the input [${x.shape}]`,
+    );
+  }
+  const D = normalizedShape.reduce((p, d) => p * d, 1);
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (t && t.size !== D)
+      throw new Error(`layerNorm(): ${name} must have shape [${normalizedShape}], got [${t.shape}]`);
+  }
+  const rows = x.size / D;
+  const xd = x.data;
+  const mean = new Float64Array(rows);
+  const rstd = new Float64Array(rows);
+  const out = alloc(x.shape);
+  const od = out.data;
+  const wd = weight?.data;
+  const bd = bias?.data;
+  for (let r = 0; r < rows; r++) {
+    const b = r * D;
+    let s = 0;
+    for (let i = 0; i < D; i++) s += xd[b + i]!;
+    const mu = s / D;
+    let v = 0;
+    for (let i = 0; i < D; i++) {
+      const d = xd[b + i]! - mu;
+      v += d * d;
+    }
+    const is = 1 / Math.sqrt(v / D + eps);
+    mean[r] = mu;
+    rstd[r] = is;
+    for (let i = 0; i < D; i++) od[b + i] = (xd[b + i]! - mu) * is * (wd ? wd[i]! : 1) + (bd ? bd[i]! : 0);
+  }
+  const inputs: Tensor[] = [x];
+  if (weight) inputs.push(weight);
+  if (bias) inputs.push(bias);
+  return fromOp('layerNorm', out.storage, x.shape, inputs, (gy, needs) => {
+    const gd = gy.data;
+    const res: (Tensor | null)[] = [null];
+    const gw = weight && needs[1] ? new Float64Array(D) : null;
+    const gb = bias && needs[weight ? 2 : 1] ? new Float64Array(D) : null;
+    const gx = needs[0] ? alloc(x.shape) : null;
+    const gxd = gx?.data;
+    for (let r = 0; r < rows; r++) {
+      const b = r * D;
+      const mu = mean[r]!;
+      const is = rstd[r]!;
+      let s1 = 0;
+      let s2 = 0;
+      for (let i = 0; i < D; i++) {
+        const xh = (xd[b + i]! - mu) * is;
+        const g = gd[b + i]!;
+        if (gw) gw[i]! += g * xh;
+        if (gb) gb[i]! += g;
+        const gh = g * (wd ? wd[i]! : 1);
+        s1 += gh;
+        s2 += gh * xh;
+      }
+      if (gxd) {
+        for (let i = 0; i < D; i++) {
+          const xh = (xd[b + i]! - mu) * is;
+          const gh = gd[b + i]! * (wd ? wd[i]! : 1);
+          gxd[b + i] = is * (gh - s1 / D - (xh * s2) / D);
+        }
+      }
+    }
+    res[0] = gx;
+    const toTensor = (a: Float64Array | null, shape: readonly number[]) => {
+      if (!a) return null;
+      const t = alloc(shape);
+      t.data.set(a);
+      return t;
+    };
+    if (weight) res.push(toTensor(gw, weight.shape));
+    if (bias) res.push(toTensor(gb, bias.shape));
+    return res;
+  });
+}
+
+/**
+ * Inverted dropout: in training, zeroes each element with probability p and scales the rest by 1/(1−p); the identity
+ * otherwise. The mask is drawn from the given seed or RNG.
+ */
+export function dropout(x: Tensor, p: number, opts: { training?: boolean; rng?: RandomSource } = {}): Tensor {
+  assertTensor(x, 'input', 'dropout');
+  if (!(p >= 0 && p <= 1)) throw new Error(`dropout(): p must be a probability in [0, 1], got ${p}`);
+  const training = opts.training ?? true;
+  if (!training || p === 0) return x;
+  const rng = toRng(opts.rng, 'dropout');
+  const mask = alloc(x.shape);
+  const md = mask.data;
+  const scale = p === 1 ? 0 : 1 / (1 - p);
+  for (let i = 0; i < md.length; i++) md[i] = rng.uniform() < p ? 0 : scale;
+  const out = alloc(x.shape);
+  const be = out.storage.backend;
+  const shape = x.shape;
+  const contiguous = stridesOf(shape);
+  be.binary(Binary.Mul, x.buf, mask.buf, out.buf, shape, contiguous, contiguous);
+  return fromOp('dropout', out.storage, shape, [x], (g) => {
+    const gx = alloc(shape);
+    be.binary(Binary.Mul, g.buf, mask.buf, gx.buf, shape, contiguous, contiguous);
+    return [gx];
+  });
+}
+
+/** Reduces a gradient to an input's shape (re-exported for layers that broadcast by hand). */
+export { sumToShape };

@@ -1,0 +1,449 @@
+/**
+ * The float32 Tensor and its reverse-mode autodiff tape.
+ *
+ * A tensor is a row-major, contiguous block of float32 values with a shape. An op that has a tensor requiring grad
+ * as input records a node (its inputs and a backward function) on the result; `backward()` sorts the graph
+ * topologically and walks it in reverse, as micrograd does. Every op's forward and its gradient sit side by side in
+ * `tensor/ops/*.ts`.
+ *
+ * Memory: buffers come from the backend's pool. `tidy(fn)` releases every buffer allocated inside `fn` except those of
+ * the tensors it returns or `keep()`s, so a training step reuses the previous step's memory instead of page-faulting
+ * on fresh arrays. Tensors made outside `tidy` are returned to the pool when garbage-collected.
+ */
+import { getBackend } from '../backend/index.js';
+import type { Backend, Buf } from '../backend/types.js';
+
+/** Owns one pooled buffer; `buf` is null once released. Reshaped tensors share their storage. */
+export class Storage {
+  constructor(
+    public buf: Buf | null,
+    readonly backend: Backend,
+  ) {}
+}
+
+const registry =
+  typeof FinalizationRegistry !== 'undefined'
+    ? new FinalizationRegistry<{ buf: Buf; backend: Backend }>(({ buf, backend }) => backend.free(buf))
+    : null;
+
+/** The stack of open `tidy` scopes: each tracks the storages allocated while it is open. */
+const scopes: Set<Storage>[] = [];
+
+/** Allocates a storage of `size` elements (contents unspecified) on the current backend. */
+export function allocStorage(size: number): Storage {
+  const backend = getBackend();
+  const buf = backend.alloc(size);
+  const st = new Storage(buf, backend);
+  const scope = scopes[scopes.length - 1];
+  if (scope) scope.add(st);
+  else registry?.register(st, { buf, backend }, st);
+  return st;
+}
+
+function releaseStorage(st: Storage): void {
+  if (!st.buf) return;
+  st.backend.free(st.buf);
+  st.buf = null;
+}
+
+/** Moves a storage out of the open scope so it outlives it (parameters, gradients, optimizer state). */
+function untrack(st: Storage): void {
+  for (let i = scopes.length - 1; i >= 0; i--) {
+    if (scopes[i]!.delete(st)) {
+      registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+      return;
+    }
+  }
+}
+
+export type TensorLike =
+  | Tensor
+  | readonly TensorLike[]
+  | { readonly [k: string]: TensorLike }
+  | number
+  | string
+  | boolean
+  | null
+  | undefined;
+
+/**
+ * Runs `fn` and releases every tensor buffer it allocated, except those reachable from its result and those passed
+ * to `keep()`. Use it around a training step so memory is reused instead of freshly allocated.
+ *
+ * @example
+ * const loss = tidy(() => { const l = model.forward(x).crossEntropy(y); l.backward(); return l.item(); });
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Storage>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const st of scope) releaseStorage(st);
+    throw e;
+  }
+  scopes.pop();
+  const kept = new Set<Storage>();
+  collect(result as TensorLike, kept);
+  const parent = scopes[scopes.length - 1];
+  for (const st of scope) {
+    if (kept.has(st)) {
+      if (parent) parent.add(st);
+      else registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+    } else releaseStorage(st);
+  }
+  return result;
+}
+
+function collect(x: TensorLike, out: Set<Storage>): void {
+  if (x instanceof Tensor) {
+    out.add(x.storage);
+    if (x.grad) out.add(x.grad.storage);
+  } else if (Array.isArray(x)) for (const v of x) collect(v, out);
+  else if (x && typeof x === 'object') for (const v of Object.values(x)) collect(v as TensorLike, out);
+}
+
+/** Keeps `t` alive past the enclosing `tidy` scopes. Returns `t`. */
+export function keep<T extends Tensor>(t: T): T {
+  untrack(t.storage);
+  return t;
+}
+
+/** Releases a tensor's buffer now. Using it afterwards throws. */
+export function dispose(t: Tensor): void {
+  for (const s of scopes) s.delete(t.storage);
+  registry?.unregister(t.storage);
+  releaseStorage(t.storage);
+}
+
+let gradEnabled = true;
+
+/** Runs `fn` without recording the autodiff graph (like `torch.no_grad()`). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Whether ops currently record the graph. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** A backward function: given the output's gradient, each input's gradient (null where not needed). */
+export type BackwardFn = (grad: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
+
+interface Node {
+  readonly inputs: readonly Tensor[];
+  readonly backward: BackwardFn;
+  readonly op: string;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  /** Whether gradients flow to this tensor. Leaves set it; op results inherit it. */
+  requiresGrad: boolean;
+  /** The gradient accumulated by `backward()` (leaves only, as PyTorch). */
+  grad: Tensor | null = null;
+  /** @internal the op that produced this tensor */
+  node: Node | null = null;
+
+  /** @internal use `tensor()`, `zeros()` and the ops instead */
+  constructor(
+    readonly storage: Storage,
+    shape: readonly number[],
+    requiresGrad = false,
+  ) {
+    this.shape = shape;
+    this.size = sizeOf(shape);
+    this.requiresGrad = requiresGrad;
+  }
+
+  /** @internal the backend buffer; throws if the tensor was released */
+  get buf(): Buf {
+    const b = this.storage.buf;
+    if (!b) {
+      throw new Error(
+        'this tensor was released at the end of tidy() (or by dispose()); return it from the tidy function or call keep() on it',
+      );
+    }
+    return b;
+  }
+
+  /** A live view of the values (do not keep it across ops on the wasm backend: memory growth replaces views). */
+  get data(): Float32Array {
+    return this.buf.data.subarray(0, this.size);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** Whether this tensor was made by the user (not by an op). */
+  get isLeaf(): boolean {
+    return this.node === null;
+  }
+
+  /** A copy of the values as a flat array of numbers. */
+  toArray(): number[] {
+    return Array.from(this.data);
+  }
+
+  /** A copy of the values as a Float32Array. */
+  toFloat32Array(): Float32Array {
+    return Float32Array.from(this.data);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) {
+      throw new Error(`item(): the tensor has ${this.size} elements (shape [${this.shape}]); item() needs exactly one`);
+    }
+    return this.buf.data[0]!;
+  }
+
+  /** A tensor sharing this one's values, outside the graph (like PyTorch's `detach()`). */
+  detach(): Tensor {
+    return new Tensor(this.storage, this.shape, false);
+  }
+
+  /** Marks this leaf as requiring grad (in place). Returns this. */
+  requiresGrad_(flag = true): this {
+    if (!this.isLeaf) throw new Error('requiresGrad_(): only leaf tensors can change requiresGrad; use detach() first');
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /**
+   * Computes the gradient of this tensor with respect to every leaf that requires grad, accumulating into `.grad`.
+   * @param grad the gradient of the final objective with respect to this tensor; defaults to 1 for a scalar
+   */
+  backward(grad?: Tensor): void {
+    if (!this.requiresGrad) {
+      throw new Error(
+        'backward(): this tensor does not require grad; create the inputs with { requiresGrad: true } and do not call backward() inside noGrad()',
+      );
+    }
+    if (!grad && this.size !== 1) {
+      throw new Error(
+        `backward(): the tensor has shape [${this.shape}]; backward() without a gradient needs a scalar (call .sum() or .mean() first)`,
+      );
+    }
+    runBackward(this, grad ?? full(this.shape, 1));
+  }
+
+  toString(): string {
+    const vals = this.size <= 20 ? this.toArray().map((v) => +v.toPrecision(5)) : `${this.size} values`;
+    return `Tensor(shape=[${this.shape}], ${JSON.stringify(vals)}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}
+
+function runBackward(root: Tensor, seed: Tensor): void {
+  // topological order by iterative DFS
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  visited.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const [t, i] = top;
+    const inputs = t.node ? t.node.inputs : [];
+    if (i < inputs.length) {
+      top[1] = i + 1;
+      const c = inputs[i]!;
+      if (c.requiresGrad && !visited.has(c)) {
+        visited.add(c);
+        stack.push([c, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  const grads = new Map<Tensor, Tensor>();
+  const owned = new Set<Tensor>();
+  grads.set(root, seed);
+  noGrad(() => {
+    for (let k = order.length - 1; k >= 0; k--) {
+      const t = order[k]!;
+      const g = grads.get(t);
+      if (!g) continue;
+      if (!t.node) {
+        accumulateLeaf(t, g);
+        continue;
+      }
+      grads.delete(t);
+      const { inputs, backward } = t.node;
+      const needs = inputs.map((x) => x.requiresGrad);
+      const gin = backward(g, needs);
+      for (let j = 0; j < inputs.length; j++) {
+        const x = inputs[j]!;
+        const gx = gin[j];
+        if (!needs[j] || !gx) continue;
+        const prev = grads.get(x);
+        if (prev) {
+          // NOTE: backward functions may return aliases (add returns its incoming gradient to both inputs), so only a
+          // sum this loop made itself is updated in place.
+          const acc = owned.has(prev) ? prev : clone(prev);
+          acc.storage.backend.axpy(1, gx.buf, acc.buf, acc.size);
+          owned.add(acc);
+          grads.set(x, acc);
+        } else grads.set(x, gx);
+      }
+    }
+  });
+}
+
+function clone(t: Tensor): Tensor {
+  const st = allocStorage(t.size);
+  st.backend.copy(t.buf, 0, st.buf!, 0, t.size);
+  return new Tensor(st, t.shape);
+}
+
+function accumulateLeaf(t: Tensor, g: Tensor): void {
+  if (t.grad) {
+    if (!t.grad.storage.buf) {
+      throw new Error('backward(): the .grad of a leaf was released; call keep() on it or zero it with zeroGrad()');
+    }
+    t.grad.storage.backend.axpy(1, g.buf, t.grad.buf, t.size);
+    return;
+  }
+  // own a persistent copy: g may alias the seed or another tensor's storage
+  const st = new Storage(getBackend().alloc(t.size), getBackend());
+  registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+  st.backend.copy(g.buf, 0, st.buf!, 0, t.size);
+  t.grad = new Tensor(st, t.shape);
+}
+
+/**
+ * Makes the result of an op: a new tensor over `storage` that records `backward` when grad mode is on and an input
+ * requires grad.
+ */
+export function fromOp(
+  op: string,
+  storage: Storage,
+  shape: readonly number[],
+  inputs: readonly Tensor[],
+  backward: BackwardFn,
+): Tensor {
+  const t = new Tensor(storage, shape);
+  if (gradEnabled && inputs.some((x) => x.requiresGrad)) {
+    t.requiresGrad = true;
+    t.node = { inputs, backward, op };
+  }
+  return t;
+}
+
+/** An uninitialised tensor of `shape` (contents are whatever the pooled buffer held). */
+export function empty(shape: readonly number[]): Tensor {
+  return new Tensor(allocStorage(sizeOf(shape)), [...shape]);
+}
+
+function checkShape(shape: readonly number[], fn: string): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`${fn}(): shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+}
+
+export interface TensorOptions {
+  requiresGrad?: boolean;
+}
+
+type Nested = number | readonly Nested[];
+
+function inferShape(v: Nested): number[] {
+  const shape: number[] = [];
+  let cur: Nested = v;
+  while (Array.isArray(cur)) {
+    shape.push(cur.length);
+    cur = (cur as readonly Nested[])[0] ?? 0;
+  }
+  return shape;
+}
+
+/**
+ * Makes a float32 tensor from values (flat or nested) and an optional shape.
+ * @example tensor([1, 2, 3, 4], [2, 2], { requiresGrad: true })
+ */
+export function tensor(
+  values: Nested | Float32Array | ArrayLike<number>,
+  shape?: readonly number[],
+  opts: TensorOptions = {},
+): Tensor {
+  let flat: ArrayLike<number>;
+  let sh: readonly number[];
+  if (values instanceof Float32Array || (typeof values === 'object' && !Array.isArray(values))) {
+    flat = values as ArrayLike<number>;
+    sh = shape ?? [flat.length];
+  } else if (typeof values === 'number') {
+    flat = [values];
+    sh = shape ?? [];
+  } else {
+    const inferred = inferShape(values as Nested);
+    flat = (values as unknown[]).flat(Number.POSITIVE_INFINITY) as number[];
+    sh = shape ?? inferred;
+  }
+  checkShape(sh, 'tensor');
+  if (sizeOf(sh) !== flat.length) {
+    throw new Error(`tensor(): ${flat.length} values do not fill shape [${sh}] (${sizeOf(sh)} elements)`);
+  }
+  const t = empty(sh);
+  const d = t.buf.data;
+  for (let i = 0; i < flat.length; i++) {
+    const v = flat[i];
+    if (typeof v !== 'number') throw new Error(`tensor(): value ${i} is ${typeof v}, expected a number`);
+    d[i] = v;
+  }
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
+}
+
+/** A tensor of `shape` filled with `value`. */
+export function full(shape: readonly number[], value: number, opts: TensorOptions = {}): Tensor {
+  checkShape(shape, 'full');
+  const t = empty(shape);
+  t.storage.backend.fill(t.buf, value, t.size);
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
+}
+
+export function zeros(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+  return full(shape, 0, opts);
+}
+
+export function ones(shape: readonly number[], opts: TensorOptions = {}): Tensor {
+  return full(shape, 1, opts);
+}
+
+/** Zeros with the shape of `t`. */
+export function zerosLike(t: Tensor, opts: TensorOptions = {}): Tensor {
+  return full(t.shape, 0, opts);
+}
+
+/** Values start, start+step, ... below end (like `torch.arange`). */
+export function arange(start: number, end?: number, step = 1, opts: TensorOptions = {}): Tensor {
+  if (end === undefined) {
+    end = start;
+    start = 0;
+  }
+  if (step === 0 || !Number.isFinite(step)) throw new Error('arange(): step must be a finite non-zero number');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  const t = empty([n]);
+  const d = t.buf.data;
+  for (let i = 0; i < n; i++) d[i] = start + i * step;
+  t.requiresGrad = opts.requiresGrad ?? false;
+  return t;
+}
