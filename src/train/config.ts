@@ -1,0 +1,311 @@
+/**
+ * The training config: a zod schema whose defaults are the headline example (MLP 784-256-10 on the bundled MNIST
+ * digits, Xavier normal init, Adam 1e-3, global-norm clipping at 1.0, batch 128), loading from YAML or JSON with
+ * errors that point at `file:line:col key.path`, and `--set a.b=value` overrides.
+ */
+import { readFileSync } from 'node:fs';
+import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const positive = z.number().positive();
+const posInt = z.number().int().positive();
+
+export const DataConfig = z
+  .object({
+    name: z.enum(['mnist', 'fashion-mnist', 'idx', 'csv', 'spirals', 'adding', 'copy']).default('mnist'),
+    source: z.enum(['embedded', 'idx', 'download']).default('embedded'),
+    dir: z.string().optional(),
+    path: z.string().optional(),
+    labelColumn: z.union([z.string(), z.number().int().nonnegative()]).optional(),
+    normalize: z.enum(['none', 'standardize']).default('standardize'),
+    trainSize: posInt.optional(),
+    testSize: posInt.optional(),
+    length: posInt.optional(),
+    classes: posInt.optional(),
+    noise: z.number().nonnegative().optional(),
+  })
+  .strict();
+
+export const ModelConfig = z
+  .object({
+    type: z.enum(['mlp', 'cnn', 'resnet', 'rnn', 'lstm', 'gru']).default('mlp'),
+    hidden: z.array(posInt).optional(),
+    depth: posInt.optional(),
+    width: posInt.optional(),
+    activation: z.enum(['relu', 'leaky-relu', 'elu', 'selu', 'gelu', 'sigmoid', 'tanh']).default('relu'),
+    residual: z.boolean().default(false),
+    norm: z.enum(['none', 'batch', 'layer']).default('none'),
+    rezero: z.boolean().default(false),
+    zeroInitResidual: z.boolean().default(false),
+    dropout: z.number().min(0).max(1).default(0),
+    hiddenSize: posInt.optional(),
+    layers: posInt.optional(),
+    resnetDepth: posInt.optional(),
+  })
+  .strict();
+
+const initName = z.enum([
+  'default',
+  'zeros',
+  'ones',
+  'normal',
+  'uniform',
+  'xavier-normal',
+  'xavier-uniform',
+  'kaiming-normal',
+  'kaiming-uniform',
+  'lecun-normal',
+  'lecun-uniform',
+  'orthogonal',
+  'lsuv',
+]);
+
+export const InitConfig = z
+  .object({
+    weight: initName.default('xavier-normal'),
+    bias: z.union([z.literal('zeros'), z.literal('default'), z.number()]).default('zeros'),
+    std: positive.optional(),
+    a: positive.optional(),
+    gain: positive.optional(),
+    /** Recurrent weights of RNNs: scale of orthogonal init (2.0 makes a vanilla RNN explode). */
+    recurrentGain: positive.optional(),
+  })
+  .strict();
+
+export const OptimConfig = z
+  .object({
+    name: z.enum(['sgd', 'adam', 'adamw', 'rmsprop']).default('adam'),
+    lr: positive.default(0.001),
+    momentum: z.number().min(0).max(1).default(0),
+    nesterov: z.boolean().default(false),
+    weightDecay: z.number().nonnegative().default(0),
+    b1: z.number().min(0).max(1).default(0.9),
+    b2: z.number().min(0).max(1).default(0.999),
+    eps: positive.default(1e-8),
+  })
+  .strict();
+
+export const ScheduleConfig = z
+  .object({
+    name: z.enum(['constant', 'step', 'cosine']).default('constant'),
+    warmupSteps: z.number().int().nonnegative().default(0),
+    stepSize: posInt.optional(),
+    gamma: positive.optional(),
+    minLr: z.number().nonnegative().default(0),
+  })
+  .strict();
+
+export const ClipConfig = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('value'), max: positive }).strict(),
+  z.object({ type: z.literal('norm'), max: positive }).strict(),
+  z.object({ type: z.literal('global-norm'), max: positive, normType: z.union([z.literal(2), z.literal('inf')]).default(2) }).strict(),
+  z.object({ type: z.literal('agc'), clipping: positive.default(0.01), eps: positive.default(1e-3) }).strict(),
+  z.object({ type: z.literal('autoclip'), percentile: z.number().min(0).max(100).default(10) }).strict(),
+  z.object({ type: z.literal('skip-non-finite'), maxConsecutive: posInt.default(10) }).strict(),
+]);
+
+export const TrainConfig = z
+  .object({
+    epochs: posInt.default(20),
+    batchSize: posInt.default(128),
+    maxSteps: posInt.optional(),
+    onNonFinite: z.enum(['skip', 'stop', 'raise']).default('skip'),
+    maxConsecutiveNonFinite: posInt.default(10),
+    logEvery: posInt.default(50),
+    checkpointEvery: posInt.optional(),
+  })
+  .strict();
+
+export const MonitorConfig = z
+  .object({
+    every: posInt.default(1),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+export const Config = z
+  .object({
+    seed: z.number().int().default(0),
+    data: DataConfig.default(DataConfig.parse({})),
+    model: ModelConfig.default(ModelConfig.parse({})),
+    init: InitConfig.default(InitConfig.parse({})),
+    optim: OptimConfig.default(OptimConfig.parse({})),
+    schedule: ScheduleConfig.default(ScheduleConfig.parse({})),
+    clip: z.array(ClipConfig).default([{ type: 'global-norm', max: 1, normType: 2 }]),
+    train: TrainConfig.default(TrainConfig.parse({})),
+    monitor: MonitorConfig.default(MonitorConfig.parse({})),
+  })
+  .strict();
+
+export type Config = z.infer<typeof Config>;
+export type ClipConfig = z.infer<typeof ClipConfig>;
+
+/** A config mistake: carries a message already formatted `file:line:col key.path: problem`. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Path = (string | number)[];
+
+/** Parses `clip[0].type` or `model.depth` into a key path. */
+export function parseKeyPath(s: string): Path {
+  const out: Path = [];
+  for (const part of s.split('.')) {
+    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m || (!m[1] && !m[2])) throw new ConfigError(`--set ${s}: '${part}' is not a key (expected a.b.c or a[0].b)`);
+    if (m[1]) out.push(m[1]);
+    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) out.push(Number(idx[1]));
+  }
+  return out;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || '(root)';
+}
+
+/** Applies `key.path=value` (the value parsed as YAML: numbers, booleans, lists) to a plain object in place. */
+export function applySet(obj: Record<string, unknown>, assignment: string): Path {
+  const eq = assignment.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`--set ${assignment}: expected key.path=value, e.g. --set model.depth=30`);
+  const path = parseKeyPath(assignment.slice(0, eq));
+  let value: unknown;
+  try {
+    value = parseYaml(assignment.slice(eq + 1));
+  } catch {
+    value = assignment.slice(eq + 1);
+  }
+  let cur: Record<string | number, unknown> = obj;
+  for (let i = 0; i < path.length - 1; i++) {
+    const k = path[i]!;
+    const nextIsIndex = typeof path[i + 1] === 'number';
+    if (cur[k] === undefined || cur[k] === null || typeof cur[k] !== 'object') {
+      // create the container; a list for clip so `clip[0].type=...` works from the default
+      cur[k] = nextIsIndex ? (k === 'clip' ? structuredClone(Config.parse({}).clip) : []) : {};
+    }
+    cur = cur[k] as Record<string | number, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+  return path;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Where it came from, for messages and the run store. */
+  source: string;
+}
+
+/**
+ * Loads and validates a config: the file (YAML or JSON, optional), then each `--set`, then defaults. Throws a
+ * `ConfigError` naming file, line, column and key path for the first problems found; nothing else runs before this.
+ */
+export function loadConfig(file?: string, sets: readonly string[] = []): LoadedConfig {
+  let raw: Record<string, unknown> = {};
+  let doc: ReturnType<typeof parseDocument> | null = null;
+  const lc = new LineCounter();
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+    if (doc.errors.length) {
+      const err = doc.errors[0]!;
+      const pos = lc.linePos(err.pos[0]);
+      throw new ConfigError(`${file}:${pos.line}:${pos.col}: ${err.message.split('\n')[0]}`);
+    }
+    const js = doc.toJS();
+    if (js !== null && js !== undefined && (typeof js !== 'object' || Array.isArray(js))) {
+      throw new ConfigError(`${file}:1:1: the config must be a mapping of keys (seed, data, model, ...), got ${Array.isArray(js) ? 'a list' : typeof js}`);
+    }
+    raw = (js ?? {}) as Record<string, unknown>;
+  }
+  const setPaths = new Map<string, string>();
+  for (const s of sets) {
+    const p = applySet(raw, s);
+    setPaths.set(formatPath(p), s);
+  }
+  const res = Config.safeParse(raw);
+  if (res.success) return { config: res.data, source: file ?? '(defaults)' };
+  const lines: string[] = [];
+  for (const issue of res.error.issues.slice(0, 5)) {
+    const path = [...issue.path];
+    let keyPath = path;
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      keyPath = [...path, key];
+      message = `unknown key '${key}'${suggest(path, key)}`;
+    } else if (issue.code === 'invalid_value' && 'values' in issue) {
+      message = `${issue.message}`;
+    }
+    const where = locate(file, doc, lc, keyPath, setPaths);
+    lines.push(`${where} ${formatPath(keyPath)}: ${message}`);
+  }
+  throw new ConfigError(lines.join('\n'));
+}
+
+function locate(
+  file: string | undefined,
+  doc: ReturnType<typeof parseDocument> | null,
+  lc: LineCounter,
+  path: readonly PropertyKey[],
+  setPaths: Map<string, string>,
+): string {
+  // a --set that touched this key (or a parent) is where the mistake is
+  for (let i = path.length; i > 0; i--) {
+    const hit = setPaths.get(formatPath(path.slice(0, i)));
+    if (hit) return `--set ${hit}:`;
+  }
+  if (!doc || !file) return '(config)';
+  // walk down to the deepest node that exists; for a key, point at the key itself
+  let node: unknown = doc.contents;
+  let offset = 0;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key);
+      if (!pair) break;
+      offset = (pair.key as { range?: [number, number, number] }).range?.[0] ?? offset;
+      node = pair.value;
+      if ((node as { range?: [number, number, number] } | null)?.range && key !== path[path.length - 1]) {
+        offset = (node as { range: [number, number, number] }).range[0];
+      }
+    } else if (isSeq(node) && typeof key === 'number') {
+      const item = node.items[key] as { range?: [number, number, number] } | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else break;
+  }
+  const pos = lc.linePos(offset);
+  return `${file}:${pos.line}:${pos.col}`;
+}
+
+function suggest(parent: readonly PropertyKey[], key: string): string {
+  const shapes: Record<string, readonly string[]> = {
+    '': Object.keys(Config.shape),
+    data: Object.keys(DataConfig.shape),
+    model: Object.keys(ModelConfig.shape),
+    init: Object.keys(InitConfig.shape),
+    optim: Object.keys(OptimConfig.shape),
+    schedule: Object.keys(ScheduleConfig.shape),
+    train: Object.keys(TrainConfig.shape),
+    monitor: Object.keys(MonitorConfig.shape),
+  };
+  const known = shapes[parent.length === 1 ? String(parent[0]) : parent.length === 0 ? '' : '-'];
+  if (!known) return '';
+  const close = known.filter((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  return close.length ? ` (did you mean '${close[0]}'?; expected one of ${known.join(', ')})` : ` (expected one of ${known.join(', ')})`;
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length]![b.length]!;
+}
