@@ -286,6 +286,9 @@ function runBackward(root: Tensor, seed: Tensor): void {
         continue;
       }
       grads.delete(t);
+      // NOTE: a backward may hand its incoming gradient on to several inputs (add gives it to both), so once passed
+      // on, a sum this loop made is shared and must not be updated in place any more.
+      owned.delete(g);
       const { inputs, backward } = t.node;
       const needs = inputs.map((x) => x.requiresGrad);
       const gin = backward(g, needs);
