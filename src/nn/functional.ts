@@ -4,7 +4,7 @@
  */
 import { Binary, type ConvGeom, type PoolGeom } from '../backend/types.js';
 import { sumToShape } from '../tensor/ops/reduce.js';
-import { alloc, assertTensor, broadcastShapes, stridesOf } from '../tensor/ops/util.js';
+import { alloc, assertTensor, broadcastShapes, broadcastStrides, stridesOf } from '../tensor/ops/util.js';
 import { type RandomSource, toRng } from '../tensor/rng.js';
 import { fromOp, Tensor } from '../tensor/tensor.js';
 import '../tensor/methods.js';
@@ -245,12 +245,24 @@ export function binaryCrossEntropyWithLogits(
   return reduceTensor(elem, reduction);
 }
 
+/** The values of `t` broadcast to `shape`, copied out of backend memory. */
 function expandData(t: Tensor, shape: readonly number[]): Float32Array {
   const n = shape.reduce((p, d) => p * d, 1);
   const out = new Float32Array(n);
   const src = t.data;
-  const inner = t.size;
-  for (let i = 0; i < n; i++) out[i] = src[i % inner]!;
+  const st = broadcastStrides(t.shape, shape);
+  const idx = new Array<number>(shape.length).fill(0);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    out[i] = src[off]!;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      idx[d]!++;
+      off += st[d]!;
+      if (idx[d]! < shape[d]!) break;
+      off -= st[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
   return out;
 }
 
