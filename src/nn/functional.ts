@@ -133,9 +133,10 @@ export function nllLoss(
   if (logProbs.ndim !== 2) throw new Error(`nllLoss(): input must be [batch, classes], got shape [${logProbs.shape}]`);
   const [rows, cols] = logProbs.shape as [number, number];
   const t = targetTensor(targets, rows, cols, ignore, 'nllLoss');
-  const td = t.data;
-  const xd = logProbs.data;
   const losses = alloc([rows]);
+  // a copy: the backward reads the targets after other allocations (see the NOTE in batchNorm)
+  const td = Float64Array.from(t.data);
+  const xd = logProbs.data;
   const ld = losses.data;
   let counted = 0;
   for (let r = 0; r < rows; r++) {
@@ -201,10 +202,10 @@ export function binaryCrossEntropyWithLogits(
   if (pw && pwShape!.join() !== input.shape.join())
     throw new Error('binaryCrossEntropyWithLogits(): posWeight must broadcast to the input shape');
   const n = input.size;
-  const xd = input.data;
-  const yd = target.data;
   const pwd = pw ? expandData(pw, input.shape) : null;
   const out = alloc(input.shape);
+  const xd = input.data;
+  const yd = target.data;
   const od = out.data;
   for (let i = 0; i < n; i++) {
     const x = xd[i]!;
@@ -215,11 +216,12 @@ export function binaryCrossEntropyWithLogits(
     od[i] = (1 - y) * x + (1 + (w - 1) * y) * sp;
   }
   const elem = fromOp('binaryCrossEntropyWithLogits', out.storage, input.shape, [input, target], (g, needs) => {
+    const gx = needs[0] ? alloc(input.shape) : null;
+    const gy = needs[1] ? alloc(input.shape) : null;
     const gd = g.data;
-    let gx: Tensor | null = null;
-    let gy: Tensor | null = null;
-    if (needs[0]) {
-      gx = alloc(input.shape);
+    const xd = input.data;
+    const yd = target.data;
+    if (gx) {
       const d = gx.data;
       for (let i = 0; i < n; i++) {
         const x = xd[i]!;
@@ -230,8 +232,7 @@ export function binaryCrossEntropyWithLogits(
         d[i] = gd[i]! * (1 - y - (1 + (w - 1) * y) * (1 - s));
       }
     }
-    if (needs[1]) {
-      gy = alloc(input.shape);
+    if (gy) {
       const d = gy.data;
       for (let i = 0; i < n; i++) {
         const x = xd[i]!;
@@ -439,6 +440,10 @@ export function batchNorm(
     throw new Error('batchNorm(): evaluation mode needs runningMean and runningVar');
   if (training && m <= 1)
     throw new Error(`batchNorm(): expected more than 1 value per channel when training, got input shape [${x.shape}]`);
+  // NOTE: take views of tensor data after the allocations they must outlive, and afresh in a backward: on the wasm
+  // backend an allocation may grow the memory, which detaches every view taken before it. The losses and layerNorm
+  // follow the same rule.
+  const out = alloc(x.shape);
   const xd = x.data;
   const mean = new Float64Array(c);
   const invstd = new Float64Array(c);
@@ -476,7 +481,6 @@ export function batchNorm(
       invstd[ch] = 1 / Math.sqrt(rv[ch]! + eps);
     }
   }
-  const out = alloc(x.shape);
   const od = out.data;
   const wd = weight?.data;
   const bd = bias?.data;
@@ -492,7 +496,10 @@ export function batchNorm(
   if (weight) inputs.push(weight);
   if (bias) inputs.push(bias);
   return fromOp('batchNorm', out.storage, x.shape, inputs, (gy, needs) => {
+    const gx = needs[0] ? alloc(x.shape) : null;
     const gd = gy.data;
+    const xd = x.data;
+    const wd = weight?.data;
     const sumG = new Float64Array(c);
     const sumGX = new Float64Array(c);
     for (let b = 0; b < n; b++) {
@@ -512,8 +519,7 @@ export function batchNorm(
       }
     }
     const res: (Tensor | null)[] = [null];
-    if (needs[0]) {
-      const gx = alloc(x.shape);
+    if (gx) {
       const gxd = gx.data;
       for (let b = 0; b < n; b++) {
         for (let ch = 0; ch < c; ch++) {
@@ -582,10 +588,11 @@ export function layerNorm(
       throw new Error(`layerNorm(): ${name} must have shape [${normalizedShape}], got [${t.shape}]`);
   }
   const rows = x.size / D;
-  const xd = x.data;
   const mean = new Float64Array(rows);
   const rstd = new Float64Array(rows);
+  // views after the allocation (see the NOTE in batchNorm)
   const out = alloc(x.shape);
+  const xd = x.data;
   const od = out.data;
   const wd = weight?.data;
   const bd = bias?.data;
@@ -608,12 +615,14 @@ export function layerNorm(
   if (weight) inputs.push(weight);
   if (bias) inputs.push(bias);
   return fromOp('layerNorm', out.storage, x.shape, inputs, (gy, needs) => {
-    const gd = gy.data;
     const res: (Tensor | null)[] = [null];
     const gw = weight && needs[1] ? new Float64Array(D) : null;
     const gb = bias && needs[weight ? 2 : 1] ? new Float64Array(D) : null;
     const gx = needs[0] ? alloc(x.shape) : null;
     const gxd = gx?.data;
+    const gd = gy.data;
+    const xd = x.data;
+    const wd = weight?.data;
     for (let r = 0; r < rows; r++) {
       const b = r * D;
       const mu = mean[r]!;
