@@ -242,6 +242,11 @@ export class Tensor {
         `backward(): the tensor has shape [${this.shape}]; backward() without a gradient needs a scalar (call .sum() or .mean() first)`,
       );
     }
+    if (grad && (grad.ndim !== this.ndim || grad.shape.some((d, i) => d !== this.shape[i]))) {
+      throw new Error(
+        `backward(): the gradient has shape [${grad.shape}] but the tensor has shape [${this.shape}]; pass a gradient of the same shape`,
+      );
+    }
     runBackward(this, grad ?? full(this.shape, 1));
   }
 

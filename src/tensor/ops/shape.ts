@@ -179,6 +179,12 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const a = normAxis(axis, x.ndim, 'gather');
   if (index.ndim !== x.ndim)
     throw new Error(`gather(): index must have ${x.ndim} dimensions like the input, got ${index.ndim}`);
+  const big = index.shape.findIndex((d, i) => i !== a && d > x.shape[i]!);
+  if (big >= 0) {
+    throw new Error(
+      `gather(): index shape [${index.shape}] is larger than the input shape [${x.shape}] in dimension ${big}`,
+    );
+  }
   const len = x.shape[a]!;
   const idx = readIndices(index, len, 'gather');
   const outShape = [...index.shape];
