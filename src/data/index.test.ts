@@ -75,6 +75,8 @@ describe('loadDataset', () => {
     expect(e2.message).toMatch(/data\.source: unknown source "ftp" for mnist; expected one of embedded, idx, download/);
     const e3 = await dataError(loadDataset({ name: 'mnist', source: 'idx' }));
     expect(e3.message).toMatch(/data\.dir is required with data\.source: idx/);
+    const e6 = await dataError(loadDataset({ name: 'mnist', source: 'idx', dir, testSize: 100 }));
+    expect(e6.message).toMatch(/data\.testSize applies only to data\.source: embedded/);
     const e4 = await dataError(loadDataset({ name: 'mnist', normalize: 'minmax' } as unknown as DataConfig));
     expect(e4.message).toMatch(/data\.normalize: unknown value "minmax"/);
     await expect(loadDataset({ name: 'idx' } as unknown as DataConfig)).rejects.toThrow(/data\.dir is required/);

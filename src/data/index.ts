@@ -162,9 +162,9 @@ export function expandPath(p: string): string {
 }
 
 /** Copies only the keys that are set, so `exactOptionalPropertyTypes` options stay unset rather than `undefined`. */
-function defined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]: Exclude<T[K], undefined>;
+    [K in keyof T]?: Exclude<T[K], undefined>;
   };
 }
 
@@ -193,6 +193,21 @@ export async function loadDataset(config: Partial<DataConfig> = {}, opts: LoadOp
   switch (c.name) {
     case 'mnist': {
       const source = c.source ?? 'embedded';
+      const onlyFor: [keyof typeof c, string][] = [
+        ['trainSize', 'embedded'],
+        ['testSize', 'embedded'],
+        ['seed', 'embedded'],
+        ['mirrors', 'download'],
+        ['checksums', 'download'],
+      ];
+      for (const [key, src] of onlyFor) {
+        if (c[key] !== undefined && source !== src) {
+          throw new DataError(
+            'config',
+            `data.${key} applies only to data.source: ${src} (the IDX files of source ${source} come with their own split); remove it or change the source`,
+          );
+        }
+      }
       switch (source) {
         case 'embedded':
           return loadMnistEmbedded(defined({ trainSize: c.trainSize, testSize: c.testSize, seed: c.seed, normalize }));
@@ -205,15 +220,15 @@ export async function loadDataset(config: Partial<DataConfig> = {}, opts: LoadOp
           }
           return loadMnistIdx(expandPath(c.dir), { normalize });
         case 'download':
-          return loadMnistDownload(
-            defined({
-              cacheDir: c.dir !== undefined ? expandPath(c.dir) : MNIST_CACHE_DIR,
+          return loadMnistDownload({
+            cacheDir: c.dir !== undefined ? expandPath(c.dir) : MNIST_CACHE_DIR,
+            ...defined({
               mirrors: c.mirrors,
               checksums: c.checksums,
               normalize,
               onProgress: opts.onProgress,
             }),
-          );
+          });
         default:
           throw new DataError(
             'config',
@@ -227,12 +242,12 @@ export async function loadDataset(config: Partial<DataConfig> = {}, opts: LoadOp
       if (c.dir === undefined) {
         throw new DataError('config', 'data.dir is required for data.name: idx (a directory of four IDX files)');
       }
-      return loadIdxDirectory(expandPath(c.dir), defined({ name: 'idx', numClasses: c.numClasses, normalize }));
+      return loadIdxDirectory(expandPath(c.dir), { name: 'idx', normalize, ...defined({ numClasses: c.numClasses }) });
     case 'csv':
       if (c.file === undefined) throw new DataError('config', 'data.file is required for data.name: csv');
-      return loadCsv(
-        defined({
-          file: expandPath(c.file),
+      return loadCsv({
+        file: expandPath(c.file),
+        ...defined({
           testFile: c.testFile !== undefined ? expandPath(c.testFile) : undefined,
           label: c.label,
           header: c.header,
@@ -242,7 +257,7 @@ export async function loadDataset(config: Partial<DataConfig> = {}, opts: LoadOp
           seed: c.seed,
           normalize,
         }),
-      );
+      });
     case 'spirals': {
       const { name: _, normalize: __, ...rest } = c;
       return withNormalization(spirals(rest), normalize);
