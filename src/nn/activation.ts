@@ -1,0 +1,138 @@
+/** Activation modules (each a thin `Module` over the op of the same name) and a factory by name. */
+import { elu, gelu, leakyRelu, relu, selu, sigmoid, softplus, tanh } from '../tensor/ops/elementwise.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Module } from './module.js';
+
+/** max(x, 0). */
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}
+
+/** x for x > 0, negativeSlope·x otherwise (default slope 0.01, as PyTorch). */
+export class LeakyReLU extends Module {
+  constructor(readonly negativeSlope = 0.01) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return leakyRelu(x, this.negativeSlope);
+  }
+  protected override extraRepr(): string {
+    return `negativeSlope=${this.negativeSlope}`;
+  }
+}
+
+/** x for x > 0, alpha·(eˣ − 1) otherwise (Clevert et al. 2015). */
+export class ELU extends Module {
+  constructor(readonly alpha = 1) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return elu(x, this.alpha);
+  }
+  protected override extraRepr(): string {
+    return `alpha=${this.alpha}`;
+  }
+}
+
+/** Scaled ELU with the self-normalising constants (Klambauer et al. 2017); pair it with `init.lecunNormal`. */
+export class SELU extends Module {
+  forward(x: Tensor): Tensor {
+    return selu(x);
+  }
+}
+
+/** x·Φ(x), the exact (erf) GELU (Hendrycks & Gimpel 2016), PyTorch's default. */
+export class GELU extends Module {
+  forward(x: Tensor): Tensor {
+    return gelu(x);
+  }
+}
+
+/** 1 / (1 + e⁻ˣ). */
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return sigmoid(x);
+  }
+}
+
+/** tanh(x). */
+export class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return tanh(x);
+  }
+}
+
+/** log(1 + e^(βx))/β, linear where βx > threshold (PyTorch's β = 1, threshold = 20). */
+export class Softplus extends Module {
+  constructor(
+    readonly beta = 1,
+    readonly threshold = 20,
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return softplus(x, this.beta, this.threshold);
+  }
+  protected override extraRepr(): string {
+    return `beta=${this.beta}, threshold=${this.threshold}`;
+  }
+}
+
+/** Returns its input (a placeholder where a layer is optional). */
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** Activation names accepted by `activation()` and the model builders (camelCase or kebab-case). */
+export type ActivationName =
+  | 'relu'
+  | 'leakyRelu'
+  | 'leaky-relu'
+  | 'elu'
+  | 'selu'
+  | 'gelu'
+  | 'sigmoid'
+  | 'tanh'
+  | 'softplus'
+  | 'identity'
+  | 'linear';
+
+const FACTORIES: Record<string, () => Module> = {
+  relu: () => new ReLU(),
+  leakyrelu: () => new LeakyReLU(),
+  elu: () => new ELU(),
+  selu: () => new SELU(),
+  gelu: () => new GELU(),
+  sigmoid: () => new Sigmoid(),
+  tanh: () => new Tanh(),
+  softplus: () => new Softplus(),
+  identity: () => new Identity(),
+  linear: () => new Identity(),
+};
+
+/**
+ * A new activation module by name.
+ * @param name e.g. 'relu', 'leakyRelu' (or 'leaky-relu'), 'tanh'
+ * @example activation('gelu') // new GELU()
+ */
+export function activation(name: ActivationName | string): Module {
+  const f = FACTORIES[String(name).replace(/[_-]/g, '').toLowerCase()];
+  if (!f) {
+    throw new TypeError(
+      `activation(): unknown activation '${name}', please use one of relu, leakyRelu, elu, selu, gelu, sigmoid, tanh, softplus, identity`,
+    );
+  }
+  return f();
+}
+
+/** The `init.calculateGain` name of an activation (for Kaiming/Xavier gains): 'leakyRelu', 'tanh', 'linear', ... */
+export function gainName(name: ActivationName | string): string {
+  const k = String(name).replace(/[_-]/g, '').toLowerCase();
+  if (k === 'relu' || k === 'tanh' || k === 'sigmoid' || k === 'selu') return k;
+  if (k === 'leakyrelu') return 'leakyRelu';
+  return 'linear';
+}

@@ -1,0 +1,63 @@
+/** `Sequential` and `Flatten`. */
+import { flatten } from '../tensor/ops/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Module } from './module.js';
+
+/**
+ * Modules applied in order, each to the previous one's output. Children are named '0', '1', ..., so parameter paths
+ * are PyTorch's (`0.weight`, `2.bias`).
+ *
+ * @example
+ * const model = new nn.Sequential(new nn.Linear(784, 256), new nn.ReLU(), new nn.Linear(256, 10));
+ * model.get('0.weight'); // the first layer's weight
+ */
+export class Sequential extends Module {
+  #layers: Module[] = [];
+
+  constructor(...modules: Module[]) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+
+  /** Adds a module at the end. @returns this */
+  append(m: Module): this {
+    this.registerModule(String(this.#layers.length), m);
+    this.#layers.push(m);
+    return this;
+  }
+
+  /** The i-th module (negative i counts from the end). */
+  at(i: number): Module {
+    const m = this.#layers[i < 0 ? i + this.#layers.length : i];
+    if (!m) throw new RangeError(`Sequential.at(): index ${i} is out of range for ${this.#layers.length} modules`);
+    return m;
+  }
+
+  /** Number of modules. */
+  get length(): number {
+    return this.#layers.length;
+  }
+
+  [Symbol.iterator](): Iterator<Module> {
+    return this.#layers[Symbol.iterator]();
+  }
+
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (const m of this.#layers) h = m.call(h);
+    return h;
+  }
+}
+
+/** Flattens dimensions startDim..endDim (default 1..−1: everything but the batch), as PyTorch's `nn.Flatten`. */
+export class Flatten extends Module {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return flatten(x, this.startDim, this.endDim);
+  }
+}
