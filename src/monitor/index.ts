@@ -1,0 +1,38 @@
+/** The monitor package: per-layer gradient-flow statistics, their diagnosis in plain words, and the terminal report. */
+export {
+  type ConfigFacts,
+  type DiagnoseOptions,
+  type Diagnosis,
+  diagnose,
+  type Finding,
+  type FindingKind,
+  type Fix,
+  FLOW_KINDS,
+  LiveDiagnosis,
+  SEVERITY,
+  suggestionText,
+  THRESHOLDS,
+} from './diagnose.js';
+export {
+  type ActivationKind,
+  type ClipSummary,
+  type LayerInfo,
+  type LayerStats,
+  Monitor,
+  type MonitorOptions,
+  type ParamStats,
+  readClipState,
+  type StepObserver,
+  type StepRecord,
+  summarizeLayers,
+} from './monitor.js';
+export { defaultLoss, type ProbeOptions, type ProbeResult, type ProbeTarget, runProbe } from './probe.js';
+export {
+  logBar,
+  type ReportOptions,
+  renderFindings,
+  renderLayerTable,
+  renderReport,
+  renderTrials,
+  type TrialResult,
+} from './report.js';

@@ -1,0 +1,704 @@
+/**
+ * `Monitor`: per-parameter and per-layer statistics of gradient flow, collected while a model trains.
+ *
+ * The trainer calls a `StepObserver` at four fixed points of each step; the monitor reads the gradients, the updates
+ * and the transform chain's state there, and sees every layer's output through forward hooks registered on every
+ * module (`attach()`), so the model's code does not change. Statistics are computed with the backend's reduction
+ * kernels (`sumSquares`, `maxAbs`, `countNonFinite`, `sumAxis`, `maxAxis`), which run in C on the native backend,
+ * so monitoring every step stays within a few per cent of the step time.
+ *
+ * A "layer" is a module that directly owns parameters (`layers.0` owns `layers.0.weight` and `layers.0.bias`); layers
+ * are listed in forward order, the order in which their forward passes finish. An activation module (ReLU, Sigmoid,
+ * Tanh, ...) has no parameters; its output is credited to the layer whose output it consumed (or else to the layer
+ * that ran last before it), so `layers.0` reports the statistics of `relu(layers.0(x))`.
+ *
+ * @example
+ * const mon = new Monitor(model, { every: 1 }).attach();
+ * // inside the training loop (the trainer does this for you):
+ * mon.beginStep(step); ...forward, backward...; mon.afterBackward(params);
+ * ...updates = tx.update(...)...; mon.afterUpdate(updates, params, txState); mon.endStep(loss);
+ * mon.latest()?.layers[0]?.gradNorm;
+ */
+
+import type { Buf } from '../backend/types.js';
+import { ReLU, Sigmoid, Tanh } from '../nn/activation.js';
+import type { AnyModule } from '../nn/module.js';
+import { Tensor } from '../tensor/tensor.js';
+
+/** What the trainer calls at fixed points of every step. */
+export interface StepObserver {
+  /** Before the forward pass of step `step` (0-based); returns whether this step is monitored. */
+  beginStep(step: number): boolean;
+  /** After `loss.backward()`: the params' `.grad` hold the raw gradients (before clipping). */
+  afterBackward(params: Record<string, Tensor>): void;
+  /**
+   * After the transform chain ran: `updates` are the final updates (p += u), `txState` the chain's state (clip
+   * transforms record there what they did).
+   */
+  afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void;
+  /** After the step; `loss` is the step's loss (may be NaN). */
+  endStep(loss: number): void;
+}
+
+/** One layer's statistics on one logged step. */
+export interface LayerStats {
+  /** The module's path (`layers.0`); `(root)` for parameters owned by the model itself. */
+  name: string;
+  /** L2 norm of the gradient over all of the layer's parameters (raw, before clipping). */
+  gradNorm: number;
+  /** max |g| over the layer's parameters. */
+  gradMaxAbs: number;
+  /** L2 norm of the layer's parameters (before this step's update). */
+  weightNorm: number;
+  /** ‖Δw‖ / ‖w‖ for this step's update; NaN when no update was made (probe batches) or ‖w‖ = 0. */
+  updateRatio: number;
+  /**
+   * Mean and standard deviation of the layer's activations over the batch: the output of the activation module that
+   * follows it when there is one (post-activation), else the layer's own output. NaN when the layer did not run.
+   */
+  actMean: number;
+  actStd: number;
+  /** ReLU layers: the fraction of units that output 0 for every example of the batch. */
+  deadFrac?: number;
+  /** Sigmoid and tanh layers: the fraction of outputs within 1% of the activation's bounds. */
+  satFrac?: number;
+  /** NaN and ±Inf values among the layer's gradients, parameters and activations. */
+  nonFinite: number;
+}
+
+/** One parameter's statistics on one logged step. */
+export interface ParamStats {
+  /** The parameter's path (`layers.0.weight`). */
+  name: string;
+  /** The layer that owns it. */
+  layer: string;
+  /** Number of elements. */
+  size: number;
+  gradNorm: number;
+  gradMaxAbs: number;
+  weightNorm: number;
+  /** ‖Δw‖ / ‖w‖; NaN when no update was made or ‖w‖ = 0. */
+  updateRatio: number;
+  /** NaN and ±Inf values in its gradient and its values. */
+  nonFinite: number;
+}
+
+/** Everything recorded on one logged step: a compact numeric record the run store persists. */
+export interface StepRecord {
+  step: number;
+  /** The step's loss (NaN when it was not finite). */
+  loss: number;
+  /** Global L2 norm of the raw gradients, over every parameter. */
+  globalNormBefore: number;
+  /** Global norm after clipping: as the clip transforms recorded it; equal to `globalNormBefore` without clipping. */
+  globalNormAfter: number;
+  /** Whether a clip transform scaled the gradients on this step. */
+  clipped: boolean;
+  /** Whether the update was skipped (a `skipNonFinite` transform saw NaN or Inf). */
+  skipped: boolean;
+  /** Whether an update was made and observed on this step (false for probe batches that only run backward). */
+  updated: boolean;
+  /** Per layer, in forward order. */
+  layers: LayerStats[];
+  /** Per parameter, in `namedParameters()` order (omitted with `{ params: false }`). */
+  params?: ParamStats[];
+}
+
+/** What kind of activation a layer's outputs went through, as far as the monitor can tell. */
+export type ActivationKind = 'relu' | 'sigmoid' | 'tanh' | 'other' | 'none';
+
+/** Static facts about a layer: its module's class, parameter count, activation. */
+export interface LayerInfo {
+  name: string;
+  /** The module's class name (`Linear`, `Conv2d`, `RNN`...). */
+  type: string;
+  /** Number of parameter elements it owns. */
+  size: number;
+  /** The parameters it owns. */
+  params: string[];
+  /** The activation applied to its output (known after the first monitored forward pass). */
+  activation: ActivationKind;
+}
+
+export interface MonitorOptions {
+  /** Record every `every`-th step (default 1: every step). */
+  every?: number;
+  /** Keep per-parameter statistics in each record (default true). */
+  params?: boolean;
+  /** Keep at most this many records in `history`, dropping the oldest (default: all). */
+  maxHistory?: number;
+  /** Called with each record as it is completed (for a run store or live diagnosis). */
+  onRecord?: (record: StepRecord) => void;
+}
+
+/** What the clip transforms of a chain did on one step, read from the chain's state. */
+export interface ClipSummary {
+  /** Norm before clipping, as a clip transform recorded it (undefined if none did). */
+  normBefore: number | undefined;
+  /** Norm after clipping (undefined if no transform recorded or implied it). */
+  normAfter: number | undefined;
+  clipped: boolean;
+  skipped: boolean;
+}
+
+/**
+ * Reads what clip transforms recorded in a (possibly nested) transform-chain state: any object with a boolean
+ * `clipped` or `skipped`, and the norms it kept (`normBefore`/`norm`, `normAfter`, or a `max`/`maxNorm` bound, which
+ * is the norm after clipping when `clipped`). Tensors are not entered.
+ *
+ * NOTE: optax keeps such facts in the state of the transform itself (`snapshot`, `apply_if_finite`); reading the
+ * state, rather than asking each transform, keeps monitors independent of which clip transforms exist.
+ */
+export function readClipState(state: unknown): ClipSummary {
+  const out: ClipSummary = { normBefore: undefined, normAfter: undefined, clipped: false, skipped: false };
+  const seen = new Set<unknown>();
+  const visit = (v: unknown, depth: number): void => {
+    if (
+      depth > 8 ||
+      v === null ||
+      typeof v !== 'object' ||
+      v instanceof Tensor ||
+      ArrayBuffer.isView(v) ||
+      seen.has(v)
+    ) {
+      return;
+    }
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x, depth + 1);
+      return;
+    }
+    if (v instanceof Map) {
+      for (const x of v.values()) visit(x, depth + 1);
+      return;
+    }
+    const o = v as Record<string, unknown>;
+    const hasClip = typeof o.clipped === 'boolean';
+    const hasSkip = typeof o.skipped === 'boolean';
+    if (hasClip || hasSkip) {
+      if (o.skipped === true) out.skipped = true;
+      const before = num(o.normBefore) ?? num(o.norm) ?? num(o.globalNorm);
+      if (before !== undefined && out.normBefore === undefined) out.normBefore = before;
+      if (hasClip) {
+        const clipped = o.clipped === true;
+        if (clipped) out.clipped = true;
+        const bound = num(o.max) ?? num(o.maxNorm) ?? num(o.threshold);
+        const after = num(o.normAfter) ?? (clipped ? bound : before);
+        if (after !== undefined) out.normAfter = after;
+      }
+    }
+    for (const x of Object.values(o)) visit(x, depth + 1);
+  };
+  visit(state, 0);
+  return out;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+interface ParamAcc {
+  name: string;
+  layer: LayerAcc;
+  size: number;
+  gradSS: number;
+  gradMax: number;
+  weightSS: number;
+  updateSS: number;
+  nonFinite: number;
+  updated: boolean;
+}
+
+interface LayerAcc {
+  name: string;
+  module: AnyModule | null;
+  params: ParamAcc[];
+  activation: ActivationKind;
+  /** sums over the layer's own outputs on this step */
+  outSum: number;
+  outSS: number;
+  outN: number;
+  /** sums over the outputs of the activation credited to it */
+  actSum: number;
+  actSS: number;
+  actN: number;
+  actNonFinite: number;
+  /** units seen positive at least once on this step (ReLU) */
+  alive: Uint8Array | null;
+  satCount: number;
+  satN: number;
+}
+
+const ROOT = '(root)';
+
+/**
+ * Collects gradient-flow statistics per parameter and per layer (see the module note), on every `every`-th step.
+ *
+ * @example
+ * const mon = new Monitor(model, { every: 10 }).attach();
+ * await trainer.run({ observer: mon });
+ * console.log(mon.latest()?.globalNormBefore);
+ * mon.detach();
+ */
+export class Monitor implements StepObserver {
+  readonly every: number;
+  /** One record per logged step, oldest first. */
+  readonly history: StepRecord[] = [];
+  /** The loss of every step seen (monitored or not), by step. */
+  readonly losses: number[] = [];
+  readonly #model: AnyModule;
+  readonly #keepParams: boolean;
+  readonly #maxHistory: number;
+  readonly #onRecord: ((r: StepRecord) => void) | undefined;
+  readonly #layers = new Map<string, LayerAcc>();
+  readonly #params = new Map<string, ParamAcc>();
+  readonly #moduleLayer = new Map<AnyModule, LayerAcc>();
+  /** layers in the order their forward passes finished on the first monitored step */
+  #order: LayerAcc[] = [];
+  #ordered = false;
+  #removers: (() => void)[] = [];
+  #active = false;
+  #step = -1;
+  #sawUpdate = false;
+  #clip: ClipSummary | null = null;
+  /** the layer whose forward finished last, and the layer each recent output came from */
+  #lastLayer: LayerAcc | null = null;
+  #outputs = new WeakMap<object, LayerAcc>();
+
+  /**
+   * @param model the model to watch (its parameters are grouped into layers by owning module)
+   * @param opts every (1), params (true), maxHistory, onRecord
+   */
+  constructor(model: AnyModule, opts: MonitorOptions = {}) {
+    if (!model || typeof (model as { namedModules?: unknown }).namedModules !== 'function') {
+      throw new TypeError('Monitor: model must be an nn.Module (something with namedModules() and namedParameters())');
+    }
+    const every = opts.every ?? 1;
+    if (!Number.isInteger(every) || every < 1) {
+      throw new RangeError(
+        `Monitor: every must be a positive integer (log every N-th step), got ${String(opts.every)}`,
+      );
+    }
+    const maxHistory = opts.maxHistory ?? Number.POSITIVE_INFINITY;
+    if (!(maxHistory >= 1))
+      throw new RangeError(`Monitor: maxHistory must be at least 1, got ${String(opts.maxHistory)}`);
+    this.every = every;
+    this.#model = model;
+    this.#keepParams = opts.params ?? true;
+    this.#maxHistory = maxHistory;
+    this.#onRecord = opts.onRecord;
+    const modules = new Map<string, AnyModule>(model.namedModules());
+    for (const [pname, t] of model.namedParameters()) {
+      const cut = pname.lastIndexOf('.');
+      const lname = cut < 0 ? ROOT : pname.slice(0, cut);
+      const layer = this.#layer(lname, modules.get(cut < 0 ? '' : lname) ?? null);
+      this.#param(pname, layer, t.size);
+    }
+    this.#order = [...this.#layers.values()];
+  }
+
+  #layer(name: string, module: AnyModule | null): LayerAcc {
+    let l = this.#layers.get(name);
+    if (!l) {
+      l = {
+        name,
+        module,
+        params: [],
+        activation: 'none',
+        outSum: 0,
+        outSS: 0,
+        outN: 0,
+        actSum: 0,
+        actSS: 0,
+        actN: 0,
+        actNonFinite: 0,
+        alive: null,
+        satCount: 0,
+        satN: 0,
+      };
+      this.#layers.set(name, l);
+      if (module) {
+        this.#moduleLayer.set(module, l);
+        // a vanilla RNN (mode RNN_TANH or RNN_RELU): its outputs are that activation's outputs
+        const m = module as { nonlinearity?: unknown; mode?: unknown };
+        const nl = m.mode === 'RNN_TANH' ? 'tanh' : m.mode === 'RNN_RELU' ? 'relu' : m.nonlinearity;
+        if (nl === 'tanh' || nl === 'relu') l.activation = nl;
+      }
+      if (this.#ordered) this.#order.push(l);
+    }
+    return l;
+  }
+
+  #param(name: string, layer: LayerAcc, size: number): ParamAcc {
+    const p: ParamAcc = {
+      name,
+      layer,
+      size,
+      gradSS: 0,
+      gradMax: 0,
+      weightSS: Number.NaN,
+      updateSS: 0,
+      nonFinite: 0,
+      updated: false,
+    };
+    layer.params.push(p);
+    this.#params.set(name, p);
+    return p;
+  }
+
+  /** Registers a forward hook on every module of the model. Idempotent. @returns this */
+  attach(): this {
+    if (this.#removers.length) return this;
+    for (const [, m] of this.#model.namedModules()) {
+      const layer = this.#moduleLayer.get(m);
+      const act = activationOf(m);
+      if (layer) this.#removers.push(m.registerForwardHook((_m, _x, y) => this.#onLayer(layer, y)));
+      else if (act) this.#removers.push(m.registerForwardHook((_m, x, y) => this.#onActivation(act, x, y)));
+    }
+    return this;
+  }
+
+  /** Removes the hooks `attach()` registered. */
+  detach(): void {
+    for (const r of this.#removers) r();
+    this.#removers = [];
+  }
+
+  /** Whether hooks are registered. */
+  get attached(): boolean {
+    return this.#removers.length > 0;
+  }
+
+  /** The most recent record, if any. */
+  latest(): StepRecord | undefined {
+    return this.history[this.history.length - 1];
+  }
+
+  /** The layers in forward order (known after the first monitored step; registration order before). */
+  layerInfo(): LayerInfo[] {
+    return this.#order.map((l) => ({
+      name: l.name,
+      type: l.module ? l.module.constructor.name : 'Module',
+      size: l.params.reduce((s, p) => s + p.size, 0),
+      params: l.params.map((p) => p.name),
+      activation: l.activation,
+    }));
+  }
+
+  beginStep(step: number): boolean {
+    this.#active = step % this.every === 0;
+    this.#step = step;
+    if (!this.#active) return false;
+    this.#sawUpdate = false;
+    this.#clip = null;
+    this.#lastLayer = null;
+    for (const l of this.#layers.values()) {
+      l.outSum = l.outSS = l.outN = 0;
+      l.actSum = l.actSS = l.actN = l.actNonFinite = 0;
+      l.satCount = l.satN = 0;
+      l.alive = null;
+    }
+    for (const p of this.#params.values()) {
+      p.gradSS = p.gradMax = p.updateSS = p.nonFinite = 0;
+      p.weightSS = Number.NaN;
+      p.updated = false;
+    }
+    if (!this.#ordered) this.#order = [];
+    return true;
+  }
+
+  #onLayer(layer: LayerAcc, y: unknown): void {
+    if (!this.#active) return;
+    if (!this.#ordered && !this.#order.includes(layer)) this.#order.push(layer);
+    this.#lastLayer = layer;
+    const t = firstTensor(y);
+    if (!t || t.size === 0) return;
+    this.#outputs.set(t, layer);
+    const be = t.storage.backend;
+    const buf = t.buf;
+    const n = t.size;
+    const ss = be.sumSquares(buf, n);
+    layer.outSum += sumOf(be, buf, n);
+    layer.outSS += ss;
+    layer.outN += n;
+    if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
+    if (layer.activation === 'tanh' || layer.activation === 'relu')
+      this.#activationStats(layer, layer.activation, t, false);
+  }
+
+  #onActivation(kind: ActivationKind, x: unknown, y: unknown): void {
+    if (!this.#active) return;
+    const xin = firstTensor(x);
+    const layer = (xin && this.#outputs.get(xin)) ?? this.#lastLayer;
+    if (!layer) return;
+    const t = firstTensor(y);
+    if (!t || t.size === 0) return;
+    if (layer.activation === 'none' || layer.activation === 'other') layer.activation = kind;
+    this.#activationStats(layer, kind, t, true);
+  }
+
+  /** Mean/std (post-activation), dead units (ReLU) and saturation (sigmoid, tanh) of an activation output. */
+  #activationStats(layer: LayerAcc, kind: ActivationKind, t: Tensor, sums: boolean): void {
+    const be = t.storage.backend;
+    const buf = t.buf;
+    const n = t.size;
+    if (sums) {
+      const ss = be.sumSquares(buf, n);
+      layer.actSum += sumOf(be, buf, n);
+      layer.actSS += ss;
+      layer.actN += n;
+      if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
+    }
+    if (kind === 'relu') {
+      // a unit is one element of one example's output; dead = 0 for every example of the batch
+      const batch = t.shape.length > 1 ? t.shape[0]! : 1;
+      const units = n / batch;
+      const mx = be.alloc(units);
+      const arg = be.alloc(units);
+      try {
+        be.maxAxis(buf, mx, arg, 1, batch, units);
+        const d = mx.data;
+        let alive = layer.alive;
+        if (!alive || alive.length !== units) {
+          alive = new Uint8Array(units);
+          layer.alive = alive;
+        }
+        // NOTE: `!(v <= 0)` counts NaN as alive: a unit drowned in NaN is the non-finite finding's business
+        for (let i = 0; i < units; i++) if (!(d[i]! <= 0)) alive[i] = 1;
+      } finally {
+        be.free(mx);
+        be.free(arg);
+      }
+    } else if (kind === 'sigmoid' || kind === 'tanh') {
+      const d = buf.data;
+      let c = 0;
+      if (kind === 'sigmoid') {
+        for (let i = 0; i < n; i++) {
+          const v = d[i]!;
+          if (v < 0.01 || v > 0.99) c++;
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          const v = d[i]!;
+          if (v < -0.99 || v > 0.99) c++;
+        }
+      }
+      layer.satCount += c;
+      layer.satN += n;
+    }
+  }
+
+  afterBackward(params: Record<string, Tensor>): void {
+    if (!this.#active) return;
+    for (const [name, t] of Object.entries(params)) {
+      const p = this.#params.get(name) ?? this.#adopt(name, t);
+      const be = t.storage.backend;
+      const ws = be.sumSquares(t.buf, t.size);
+      p.weightSS = ws;
+      if (!Number.isFinite(ws)) p.nonFinite += be.countNonFinite(t.buf, t.size);
+      const g = t.grad;
+      if (!g?.storage.buf) continue;
+      const gs = be.sumSquares(g.buf, g.size);
+      const gm = be.maxAbs(g.buf, g.size);
+      p.gradSS = gs;
+      p.gradMax = gm;
+      if (!Number.isFinite(gs) || Number.isNaN(gm)) p.nonFinite += be.countNonFinite(g.buf, g.size);
+    }
+  }
+
+  #adopt(name: string, t: Tensor): ParamAcc {
+    const cut = name.lastIndexOf('.');
+    const lname = cut < 0 ? ROOT : name.slice(0, cut);
+    return this.#param(name, this.#layers.get(lname) ?? this.#layer(lname, null), t.size);
+  }
+
+  afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void {
+    if (!this.#active) return;
+    for (const [name, u] of Object.entries(updates)) {
+      const p = this.#params.get(name) ?? (params[name] ? this.#adopt(name, params[name]!) : null);
+      if (!p || !u.storage.buf) continue;
+      p.updateSS = u.storage.backend.sumSquares(u.buf, u.size);
+      p.updated = true;
+      if (Number.isNaN(p.weightSS) && params[name]) {
+        const w = params[name]!;
+        p.weightSS = w.storage.backend.sumSquares(w.buf, w.size);
+      }
+    }
+    this.#sawUpdate = true;
+    this.#clip = readClipState(txState);
+  }
+
+  endStep(loss: number): void {
+    this.losses[this.#step] = loss;
+    if (!this.#active) return;
+    this.#active = false;
+    this.#ordered = true;
+    // layers that never ran (or are not modules) go after those that did, in registration order
+    for (const l of this.#layers.values()) if (!this.#order.includes(l)) this.#order.push(l);
+
+    let globalSS = 0;
+    const params: ParamStats[] = [];
+    const layers: LayerStats[] = [];
+    for (const l of this.#order) {
+      let gss = 0;
+      let gmax = 0;
+      let wss = 0;
+      let uss = 0;
+      let nf = l.actNonFinite;
+      let updated = false;
+      for (const p of l.params) {
+        gss += p.gradSS;
+        gmax = Number.isNaN(p.gradMax) || Number.isNaN(gmax) ? Number.NaN : Math.max(gmax, p.gradMax);
+        const w = Number.isNaN(p.weightSS) ? 0 : p.weightSS;
+        wss += w;
+        uss += p.updateSS;
+        nf += p.nonFinite;
+        updated ||= p.updated;
+        if (this.#keepParams) {
+          params.push({
+            name: p.name,
+            layer: l.name,
+            size: p.size,
+            gradNorm: Math.sqrt(p.gradSS),
+            gradMaxAbs: p.gradMax,
+            weightNorm: Math.sqrt(w),
+            updateRatio: p.updated && w > 0 ? Math.sqrt(p.updateSS / w) : Number.NaN,
+            nonFinite: p.nonFinite,
+          });
+        }
+      }
+      globalSS += gss;
+      const [mean, std] = l.actN > 0 ? moments(l.actSum, l.actSS, l.actN) : moments(l.outSum, l.outSS, l.outN);
+      const s: LayerStats = {
+        name: l.name,
+        gradNorm: Math.sqrt(gss),
+        gradMaxAbs: gmax,
+        weightNorm: Math.sqrt(wss),
+        updateRatio: updated && wss > 0 ? Math.sqrt(uss / wss) : Number.NaN,
+        actMean: mean,
+        actStd: std,
+        nonFinite: nf,
+      };
+      if (l.alive) {
+        let alive = 0;
+        for (let i = 0; i < l.alive.length; i++) alive += l.alive[i]!;
+        s.deadFrac = 1 - alive / l.alive.length;
+      }
+      if (l.satN > 0) s.satFrac = l.satCount / l.satN;
+      layers.push(s);
+    }
+    const before = Math.sqrt(globalSS);
+    const clip = this.#clip;
+    const record: StepRecord = {
+      step: this.#step,
+      loss: Number.isFinite(loss) ? loss : Number.NaN,
+      globalNormBefore: before,
+      globalNormAfter: clip?.skipped ? 0 : (clip?.normAfter ?? before),
+      clipped: clip?.clipped ?? false,
+      // a step with NaN/Inf whose update never came was skipped (by the trainer's train.onNonFinite: skip)
+      skipped: (clip?.skipped ?? false) || (!this.#sawUpdate && (!Number.isFinite(loss) || !Number.isFinite(before))),
+      updated: this.#sawUpdate,
+      layers,
+    };
+    if (this.#keepParams) record.params = params;
+    this.history.push(record);
+    if (this.history.length > this.#maxHistory) this.history.shift();
+    this.#onRecord?.(record);
+  }
+}
+
+/** Which statistics an activation module's output gets, by its class (null: not an activation we look at). */
+function activationOf(m: AnyModule): ActivationKind | null {
+  if (m instanceof ReLU) return 'relu';
+  if (m instanceof Sigmoid) return 'sigmoid';
+  if (m instanceof Tanh) return 'tanh';
+  return null;
+}
+
+/**
+ * The tensor a hook's input or output stands for: itself, the first tensor of a tuple, or the `output` of an object
+ * (RNNs return `{ output, h }`).
+ */
+function firstTensor(v: unknown): Tensor | null {
+  if (v instanceof Tensor) return v.storage.buf ? v : null;
+  if (Array.isArray(v)) {
+    for (const x of v) if (x instanceof Tensor && x.storage.buf) return x;
+  } else if (v && typeof v === 'object') {
+    const o = (v as { output?: unknown }).output;
+    if (o instanceof Tensor && o.storage.buf) return o;
+  }
+  return null;
+}
+
+function sumOf(be: Tensor['storage']['backend'], buf: Buf, n: number): number {
+  const out = be.alloc(1);
+  try {
+    be.sumAxis(buf, out, 1, n, 1);
+    return out.data[0]!;
+  } finally {
+    be.free(out);
+  }
+}
+
+function moments(sum: number, ss: number, n: number): [number, number] {
+  if (n === 0) return [Number.NaN, Number.NaN];
+  const mean = sum / n;
+  return [mean, Math.sqrt(Math.max(0, ss / n - mean * mean))];
+}
+
+/**
+ * One row per layer summarising several records: the median of each statistic over the records where it is finite
+ * (NaN where it never is), in the latest record's layer order. What `gradguard doctor` prints for a probe.
+ * @param history the records (e.g. a probe's); an empty list gives no rows
+ */
+export function summarizeLayers(history: readonly StepRecord[]): LayerStats[] {
+  const last = history[history.length - 1];
+  if (!last) return [];
+  const rows = new Map<string, LayerStats[]>();
+  for (const r of history) {
+    for (const l of r.layers) {
+      const a = rows.get(l.name);
+      if (a) a.push(l);
+      else rows.set(l.name, [l]);
+    }
+  }
+  const med = (xs: LayerStats[], pick: (l: LayerStats) => number | undefined): number | undefined => {
+    const v: number[] = [];
+    let seen = false;
+    for (const l of xs) {
+      const x = pick(l);
+      if (x === undefined) continue;
+      seen = true;
+      if (Number.isFinite(x)) v.push(x);
+    }
+    if (!seen) return undefined;
+    if (!v.length) return Number.NaN;
+    v.sort((a, b) => a - b);
+    const m = v.length >> 1;
+    return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+  };
+  const out: LayerStats[] = [];
+  const names = [
+    ...last.layers.map((l) => l.name),
+    ...[...rows.keys()].filter((n) => !last.layers.some((l) => l.name === n)),
+  ];
+  for (const name of names) {
+    const xs = rows.get(name)!;
+    const s: LayerStats = {
+      name,
+      gradNorm: med(xs, (l) => l.gradNorm) ?? Number.NaN,
+      gradMaxAbs: med(xs, (l) => l.gradMaxAbs) ?? Number.NaN,
+      weightNorm: med(xs, (l) => l.weightNorm) ?? Number.NaN,
+      updateRatio: med(xs, (l) => l.updateRatio) ?? Number.NaN,
+      actMean: med(xs, (l) => l.actMean) ?? Number.NaN,
+      actStd: med(xs, (l) => l.actStd) ?? Number.NaN,
+      nonFinite: xs.reduce((m, l) => Math.max(m, l.nonFinite), 0),
+    };
+    const dead = med(xs, (l) => l.deadFrac);
+    if (dead !== undefined) s.deadFrac = dead;
+    const sat = med(xs, (l) => l.satFrac);
+    if (sat !== undefined) s.satFrac = sat;
+    out.push(s);
+  }
+  return out;
+}
