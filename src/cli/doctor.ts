@@ -1,0 +1,268 @@
+/**
+ * `gradguard doctor [--config F] [--set k=v]... [--json] [--fix]`: builds the experiment a config describes, runs a
+ * short probe (a few batches from initialisation, then a few training steps) with the gradient monitor on, and prints
+ * the per-layer table, the findings and the fixes. With `--fix`, each suggested fix runs as a trial beside the
+ * original (same seed, same data, same number of steps) and the report says which ones restore healthy gradient flow
+ * and lower the loss. With `--json`, exactly one JSON object goes to stdout, and the exit status is 0 whatever the
+ * verdict: a bad verdict is a result, not an error.
+ */
+import { loadDataset } from '../data/index.js';
+import type { Dataset } from '../data/types.js';
+import { type Diagnosis, diagnose, type Finding, type FindingKind, type Fix, FLOW_KINDS } from '../monitor/diagnose.js';
+import { type LayerStats, Monitor, type StepObserver, summarizeLayers } from '../monitor/monitor.js';
+import { renderReport, type TrialResult } from '../monitor/report.js';
+import { tensor, tidy } from '../tensor/tensor.js';
+import { type Config, ConfigError, loadConfig } from '../train/config.js';
+import { lossFor, runTraining, setupExperiment } from '../train/trainer.js';
+import { isUserError } from './errors.js';
+
+export interface DoctorCommandOptions {
+  config?: string;
+  set: string[];
+  json: boolean;
+  fix: boolean;
+  /** Training steps of the probe and of each trial (default 30). */
+  steps?: number;
+  /** Batches from initialisation before training (default 3). */
+  batches?: number;
+  /** At most this many fixes are tried (default 4). */
+  maxTrials?: number;
+}
+
+export interface DoctorOptions {
+  /** Training steps of the probe and of each trial (default 30). */
+  steps?: number;
+  /** Batches run from initialisation, without updates, before training (default 3). */
+  batches?: number;
+  /** Run each suggested fix as a trial (default false). */
+  fix?: boolean;
+  /** At most this many fixes are tried, most severe finding first (default 4). */
+  maxTrials?: number;
+  /** Progress lines (the CLI sends them to stderr). */
+  onProgress?: (line: string) => void;
+  /** The dataset, if already loaded (it must be the config's). */
+  dataset?: Dataset;
+}
+
+/** What `doctor` found: the `--json` object. */
+export interface DoctorResult {
+  verdict: FindingKind;
+  /** Per layer, the median over the probe's steps, in forward order. */
+  layers: LayerStats[];
+  findings: Finding[];
+  /** Mean training loss over the probe's last steps. */
+  loss: number;
+  /** The probe: batches from initialisation and training steps. */
+  probe: { batches: number; steps: number };
+  /** With `fix`: the original first, then one trial per fix. */
+  trials?: TrialResult[];
+}
+
+interface ProbeOutcome {
+  diagnosis: Diagnosis;
+  layers: LayerStats[];
+  loss: number;
+}
+
+function positiveInt(v: number | undefined, dflt: number, name: string, min: number): number {
+  const x = v ?? dflt;
+  if (!Number.isInteger(x) || x < min)
+    throw new ConfigError(`doctor: --${name} must be an integer >= ${min}, got ${String(v)}`);
+  return x;
+}
+
+/** Offsets the step numbers the trainer reports, so probe batches and training steps share one numbering. */
+function offset(o: StepObserver, by: number): StepObserver {
+  return {
+    beginStep: (s) => o.beginStep(s + by),
+    afterBackward: (p) => o.afterBackward(p),
+    afterUpdate: (u, p, st) => o.afterUpdate(u, p, st),
+    endStep: (l) => o.endStep(l),
+  };
+}
+
+/**
+ * Probes one config: `batches` forward/backward passes from initialisation (no update), then `steps` steps of the
+ * real training loop (`runTraining`, so clipping, schedules and non-finite handling are those of `gradguard train`).
+ */
+function probe(config: Config, dataset: Dataset, batches: number, steps: number): ProbeOutcome {
+  const exp = setupExperiment(config, dataset);
+  const monitor = new Monitor(exp.model, { every: 1 }).attach();
+  const tSize = dataset.targetShape.reduce((p, d) => p * d, 1);
+  try {
+    exp.model.train();
+    for (let i = 0; i < batches; i++) {
+      const b = exp.loader.next();
+      monitor.beginStep(i);
+      const loss = tidy(() => {
+        const x = tensor(b.x.subarray(0, b.size * dataset.inputSize), [b.size, dataset.inputSize]);
+        const y = tensor(b.y.subarray(0, b.size * tSize), [b.size * tSize]);
+        const l = lossFor(dataset, exp.model.call(x), y);
+        l.backward();
+        return l.item();
+      });
+      monitor.afterBackward(exp.params);
+      monitor.endStep(loss);
+      exp.model.zeroGrad();
+    }
+    if (steps > 0) {
+      // NOTE: the optimizer was built for the config's whole run (its schedule included); only the loop is cut short
+      runTraining(
+        { ...exp, config: { ...config, train: { ...config.train, maxSteps: steps } } },
+        { observers: [offset(monitor, batches)] },
+      );
+    }
+  } finally {
+    monitor.detach();
+  }
+  const tail = monitor.losses.slice(batches).slice(-5);
+  const loss = tail.length ? tail.reduce((s, v) => s + v, 0) / tail.length : Number.NaN;
+  return {
+    diagnosis: diagnose(monitor.history, { config, layers: monitor.layerInfo(), losses: monitor.losses }),
+    layers: summarizeLayers(monitor.history),
+    loss: Number.isFinite(loss) ? loss : Number.NaN,
+  };
+}
+
+/** The fixes to try: those of every finding, most severe finding first, each once. */
+export function fixesToTry(findings: readonly Finding[], max: number): Fix[] {
+  const out: Fix[] = [];
+  const seen = new Set<string>();
+  // round-robin over findings so the first fix of each finding comes before the second of any
+  const lists = findings.map((f) => f.fixes);
+  for (let i = 0; out.length < max && lists.some((l) => i < l.length); i++) {
+    for (const l of lists) {
+      const f = l[i];
+      if (!f) continue;
+      const key = f.set.join(' ');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(f);
+      if (out.length >= max) break;
+    }
+  }
+  return out;
+}
+
+function trialOf(label: string, set: string[], p: ProbeOutcome, original: ProbeOutcome | null): TrialResult {
+  const kinds = p.diagnosis.findings.map((f) => f.kind);
+  const restoresFlow = !kinds.some((k) => FLOW_KINDS.has(k));
+  const lowersLoss = original
+    ? Number.isFinite(p.loss) && (!Number.isFinite(original.loss) || p.loss < original.loss)
+    : false;
+  return {
+    label,
+    set,
+    verdict: p.diagnosis.verdict,
+    kinds,
+    loss: p.loss,
+    restoresFlow,
+    lowersLoss,
+    works: restoresFlow && lowersLoss,
+  };
+}
+
+/**
+ * Runs the doctor on a config: a probe, its diagnosis and (with `fix`) a trial per suggested fix.
+ *
+ * @param file the config file (YAML or JSON), or undefined for the defaults
+ * @param sets `key.path=value` overrides, as `--set` takes them
+ * @param opts steps (30), batches (3), fix, maxTrials (4), onProgress
+ * @returns the `--json` object
+ * @throws ConfigError for a bad config or option (nothing runs), DataError when the data cannot be loaded
+ */
+export async function runDoctor(
+  file: string | undefined,
+  sets: readonly string[],
+  opts: DoctorOptions = {},
+): Promise<DoctorResult> {
+  const steps = positiveInt(opts.steps, 30, 'steps', 1);
+  const batches = positiveInt(opts.batches, 3, 'batches', 0);
+  const maxTrials = positiveInt(opts.maxTrials, 4, 'max-trials', 1);
+  const say = opts.onProgress ?? (() => {});
+  const { config, source } = loadConfig(file, sets);
+  const dataset = opts.dataset ?? (await loadDataset(config.data as Parameters<typeof loadDataset>[0]));
+  say(
+    `gradguard doctor: ${config.model.type} on ${dataset.name} (${source}): ${batches} batches from initialisation, then ${steps} training steps`,
+  );
+  const original = probe(config, dataset, batches, steps);
+  const result: DoctorResult = {
+    verdict: original.diagnosis.verdict,
+    layers: original.layers,
+    findings: original.diagnosis.findings,
+    loss: original.loss,
+    probe: { batches, steps },
+  };
+  if (!opts.fix) return result;
+  const trials: TrialResult[] = [trialOf('original', [], original, null)];
+  const fixes = fixesToTry(original.diagnosis.findings, maxTrials);
+  for (const [i, fix] of fixes.entries()) {
+    say(
+      `gradguard doctor: trial ${i + 1}/${fixes.length}: ${fix.label} (${fix.set.map((s) => `--set ${s}`).join(' ')})`,
+    );
+    let trialConfig: Config;
+    try {
+      trialConfig = loadConfig(file, [...sets, ...fix.set]).config;
+    } catch (e) {
+      trials.push({
+        ...trialOf(fix.label, fix.set, original, original),
+        restoresFlow: false,
+        lowersLoss: false,
+        works: false,
+        error: (e as Error).message,
+      });
+      continue;
+    }
+    try {
+      trials.push(trialOf(fix.label, fix.set, probe(trialConfig, dataset, batches, steps), original));
+    } catch (e) {
+      // a fix the builder refuses is that trial's result; anything else is a bug and surfaces
+      if (!isUserError(e)) throw e;
+      trials.push({
+        ...trialOf(fix.label, fix.set, original, original),
+        restoresFlow: false,
+        lowersLoss: false,
+        works: false,
+        error: e.message,
+      });
+    }
+  }
+  result.trials = trials;
+  return result;
+}
+
+/** JSON with NaN and ±Infinity as null (JSON has no such numbers). */
+function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x));
+}
+
+/**
+ * The `gradguard doctor` command: runs the doctor and prints the report (or one JSON object with `--json`).
+ * @returns the exit status: 0 whatever the verdict
+ * @throws ConfigError and the data errors, which the CLI prints as one line with exit status 2
+ */
+export async function doctorCommand(opts: DoctorCommandOptions): Promise<number> {
+  const res = await runDoctor(opts.config, opts.set, {
+    fix: opts.fix,
+    ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+    ...(opts.batches !== undefined ? { batches: opts.batches } : {}),
+    ...(opts.maxTrials !== undefined ? { maxTrials: opts.maxTrials } : {}),
+    onProgress: (s) => process.stderr.write(`${s}\n`),
+  });
+  if (opts.json) {
+    process.stdout.write(`${toJson(res)}\n`);
+    return 0;
+  }
+  const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  const text = renderReport(
+    res.layers,
+    { verdict: res.verdict, findings: res.findings },
+    {
+      color,
+      title: `Gradient report: ${res.probe.batches} batches from initialisation, then ${res.probe.steps} training steps (loss ${Number.isFinite(res.loss) ? res.loss.toFixed(4) : 'NaN'})`,
+      ...(res.trials ? { trials: res.trials, trialSteps: res.probe.steps } : {}),
+    },
+  );
+  process.stdout.write(`${text}\n`);
+  return 0;
+}

@@ -1,0 +1,242 @@
+/**
+ * Turns a validated config into the pieces of an experiment: the dataset, the model (with the config's
+ * initialisation applied), the parameters by path, and the optimizer chain (clipping first, as listed).
+ */
+import type { Dataset } from '../data/types.js';
+import type { Nonlinearity } from '../init/initializers.js';
+import * as init from '../init/initializers.js';
+import { activation as makeActivation } from '../nn/activation.js';
+import { Linear } from '../nn/linear.js';
+import { cnn, mlp, resnet } from '../nn/models.js';
+import { type AnyModule, Module } from '../nn/module.js';
+import { ResidualMLPBlock } from '../nn/residual.js';
+import { GRU, LSTM, RNN } from '../nn/rnn.js';
+import { reshape, slice } from '../tensor/ops/shape.js';
+import { Rng } from '../tensor/rng.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Config } from './config.js';
+
+/** A recurrent layer with a linear head: on the last step (one target per sequence) or on every step. */
+export class SequenceModel extends Module {
+  readonly rnn: RNN | LSTM | GRU;
+  readonly head: Linear;
+  constructor(
+    rnn: RNN | LSTM | GRU,
+    head: Linear,
+    readonly perStep: boolean,
+  ) {
+    super();
+    this.rnn = this.registerModule('rnn', rnn);
+    this.head = this.registerModule('head', head);
+  }
+  forward(x: Tensor): Tensor {
+    const { output } = this.rnn.call(x);
+    const [b, t, h] = output.shape as [number, number, number];
+    if (this.perStep) return this.head.call(reshape(output, [b * t, h]));
+    return this.head.call(reshape(slice(output, 1, t - 1, t), [b, h]));
+  }
+}
+
+/** Reshapes the flat rows the data loader gives into the model's input shape. */
+export class InputShape extends Module {
+  constructor(readonly shape: readonly number[]) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return reshape(x, [x.size / this.shape.reduce((p, d) => p * d, 1), ...this.shape]);
+  }
+}
+
+/** The model for `config.model` and the dataset's shapes, before initialisation. */
+export function buildModel(config: Config, ds: Dataset): AnyModule {
+  const m = config.model;
+  const rng = new Rng(config.seed);
+  const outputs = ds.task === 'classification' ? (ds.numClasses ?? 2) : ds.targetShape.reduce((p, d) => p * d, 1) || 1;
+  switch (m.type) {
+    case 'mlp': {
+      const sizes = m.hidden
+        ? { hidden: m.hidden }
+        : m.depth || m.width
+          ? { depth: m.depth ?? 2, width: m.width ?? 256 }
+          : { hidden: [256] };
+      return mlp({
+        inputSize: ds.inputSize,
+        outputSize: outputs,
+        ...sizes,
+        activation: m.activation,
+        residual: m.residual,
+        norm: m.norm,
+        dropout: m.dropout,
+        zeroInitResidual: m.zeroInitResidual,
+        rezero: m.rezero,
+        rng,
+      });
+    }
+    case 'cnn':
+    case 'resnet': {
+      if (ds.inputShape.length !== 3) {
+        throw new BuildError(
+          `model.type=${m.type} needs image data ([channels, height, width]); data '${ds.name}' has inputs of shape [${ds.inputShape}]`,
+        );
+      }
+      const [c, h, w] = ds.inputShape as [number, number, number];
+      const net =
+        m.type === 'cnn'
+          ? cnn({
+              inChannels: c,
+              imageSize: [h, w],
+              numClasses: outputs,
+              activation: m.activation,
+              norm: m.norm === 'batch' ? 'batch' : 'none',
+              dropout: m.dropout,
+              rng,
+            })
+          : resnet({
+              depth: m.resnetDepth ?? 8,
+              inChannels: c,
+              numClasses: outputs,
+              zeroInitResidual: m.zeroInitResidual,
+              rng,
+            });
+      return new ShapedModel(new InputShape([c, h, w]), net);
+    }
+    case 'rnn':
+    case 'lstm':
+    case 'gru': {
+      if (ds.inputShape.length !== 2) {
+        throw new BuildError(
+          `model.type=${m.type} needs sequence data ([length, features]); data '${ds.name}' has inputs of shape [${ds.inputShape}]`,
+        );
+      }
+      const [, feat] = ds.inputShape as [number, number];
+      const hidden = m.hiddenSize ?? m.width ?? 128;
+      const opts = { numLayers: m.layers ?? 1, batchFirst: true, rng };
+      const rnn =
+        m.type === 'lstm'
+          ? new LSTM(feat, hidden, opts)
+          : m.type === 'gru'
+            ? new GRU(feat, hidden, opts)
+            : new RNN(feat, hidden, { ...opts, nonlinearity: m.activation === 'relu' ? 'relu' : 'tanh' });
+      const perStep = ds.targetShape.length > 0 && ds.task === 'classification';
+      return new ShapedModel(
+        new InputShape(ds.inputShape),
+        new SequenceModel(rnn, new Linear(hidden, outputs, { rng }), perStep),
+      );
+    }
+  }
+}
+
+/** Reshape then model, as one module whose parameters keep the inner model's names under `net.`. */
+export class ShapedModel extends Module {
+  readonly reshape: InputShape;
+  readonly net: AnyModule;
+  constructor(reshape: InputShape, net: AnyModule) {
+    super();
+    this.reshape = this.registerModule('reshape', reshape);
+    this.net = this.registerModule('net', net);
+  }
+  forward(x: Tensor): Tensor {
+    return this.net.call(this.reshape.call(x));
+  }
+}
+
+export class BuildError extends Error {
+  override readonly name = 'BuildError';
+}
+
+const NONLINEARITY: Record<string, Nonlinearity> = {
+  relu: 'relu',
+  'leaky-relu': 'leaky_relu',
+  elu: 'relu',
+  gelu: 'relu',
+  selu: 'selu',
+  sigmoid: 'sigmoid',
+  tanh: 'tanh',
+};
+
+/**
+ * Applies `config.init` to every weight matrix/kernel (parameters named `weight` or `weight_*` with 2+ dimensions)
+ * and bias; normalisation weights keep their ones. `default` keeps PyTorch's per-layer defaults. A residual branch
+ * that the model zero-initialises (zeroInitResidual) stays zero, and recurrent weights take `recurrentGain`·orthogonal
+ * when it is set.
+ */
+export function applyInit(model: AnyModule, config: Config): void {
+  const ic = config.init;
+  const rng = new Rng(config.seed + 1);
+  const nl = NONLINEARITY[config.model.activation] ?? 'relu';
+  for (const [name, p] of model.namedParameters()) {
+    const leaf = name.slice(name.lastIndexOf('.') + 1);
+    const isWeight = (leaf === 'weight' || leaf.startsWith('weight_')) && p.ndim >= 2;
+    const isBias = leaf === 'bias' || leaf.startsWith('bias_');
+    if (isWeight) {
+      if (leaf.startsWith('weight_hh') && ic.recurrentGain !== undefined) {
+        init.orthogonal(p, { gain: ic.recurrentGain, rng });
+        continue;
+      }
+      initWeight(p, ic.weight, {
+        rng,
+        nl,
+        ...(ic.std !== undefined ? { std: ic.std } : {}),
+        ...(ic.a !== undefined ? { a: ic.a } : {}),
+        ...(ic.gain !== undefined ? { gain: ic.gain } : {}),
+      });
+    } else if (isBias && ic.bias !== 'default') {
+      init.constant(p, ic.bias === 'zeros' ? 0 : ic.bias);
+    }
+  }
+  if (config.model.zeroInitResidual) {
+    for (const [, m] of model.namedModules()) {
+      if (m instanceof ResidualMLPBlock) for (const [, t] of (m.norm2 ?? m.fc2).namedParameters()) t.data.fill(0);
+    }
+  }
+}
+
+function initWeight(
+  p: Tensor,
+  kind: Config['init']['weight'],
+  o: { rng: Rng; nl: Nonlinearity; std?: number; a?: number; gain?: number },
+): void {
+  const gain = o.gain;
+  switch (kind) {
+    case 'default':
+    case 'lsuv': // LSUV starts from orthogonal and is then fitted to data by `applyLsuv`
+      if (kind === 'lsuv') init.orthogonal(p, { rng: o.rng });
+      return;
+    case 'zeros':
+      init.zeros(p);
+      return;
+    case 'ones':
+      init.ones(p);
+      return;
+    case 'normal':
+      init.normal(p, { mean: 0, std: o.std ?? 0.01, rng: o.rng });
+      return;
+    case 'uniform':
+      init.uniform(p, { low: -(o.a ?? 0.05), high: o.a ?? 0.05, rng: o.rng });
+      return;
+    case 'xavier-normal':
+      init.xavierNormal(p, { rng: o.rng, ...(gain !== undefined ? { gain } : {}) });
+      return;
+    case 'xavier-uniform':
+      init.xavierUniform(p, { rng: o.rng, ...(gain !== undefined ? { gain } : {}) });
+      return;
+    case 'kaiming-normal':
+      init.kaimingNormal(p, { mode: 'fanIn', nonlinearity: o.nl, rng: o.rng });
+      return;
+    case 'kaiming-uniform':
+      init.kaimingUniform(p, { mode: 'fanIn', nonlinearity: o.nl, rng: o.rng });
+      return;
+    case 'lecun-normal':
+      init.lecunNormal(p, { rng: o.rng });
+      return;
+    case 'lecun-uniform':
+      init.lecunUniform(p, { rng: o.rng });
+      return;
+    case 'orthogonal':
+      init.orthogonal(p, { rng: o.rng, ...(gain !== undefined ? { gain } : {}) });
+      return;
+  }
+}
+
+/** The activation module for a config name (for models that take one). */
+export const activationFor = (name: string): AnyModule => makeActivation(name);

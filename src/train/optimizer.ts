@@ -1,0 +1,140 @@
+/**
+ * Builds the config's transform chain — clip transforms in the order listed, then the optimizer with its
+ * learning-rate schedule — and drives it from the parameters' `.grad` in two halves, so the trainer can show the
+ * final updates to the monitor before they are applied.
+ */
+import * as clip from '../clip/index.js';
+import { readClipState } from '../monitor/monitor.js';
+import * as optim from '../optim/index.js';
+import type { GradientTransformation, Params } from '../optim/transform.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { ClipConfig, Config } from './config.js';
+
+/** The learning rate as a function of the step, from `config.optim.lr` and `config.schedule`. */
+export function buildSchedule(config: Config, totalSteps: number): optim.Schedule {
+  const lr = config.optim.lr;
+  const s = config.schedule;
+  const warm = s.warmupSteps;
+  const after = Math.max(totalSteps - warm, 1);
+  let base: optim.Schedule;
+  switch (s.name) {
+    case 'constant':
+      base = optim.schedules.constant(lr);
+      break;
+    case 'step':
+      base = optim.schedules.step(lr, {
+        stepSize: s.stepSize ?? Math.max(Math.floor(after / 3), 1),
+        gamma: s.gamma ?? 0.1,
+      });
+      break;
+    case 'cosine':
+      base = optim.schedules.cosine(lr, { decaySteps: after, alpha: s.minLr / lr });
+      break;
+  }
+  if (warm === 0) return base;
+  // linear warm-up from 0 to lr, then the schedule from its own step 0
+  return (step) => (step < warm ? (lr * (step + 1)) / warm : base(step - warm));
+}
+
+function clipTransform(c: ClipConfig): GradientTransformation {
+  switch (c.type) {
+    case 'value':
+      return clip.byValue(c.max);
+    case 'norm':
+      return clip.byNorm(c.max);
+    case 'global-norm':
+      return clip.byGlobalNorm(c.max, { normType: c.normType });
+    case 'agc':
+      return clip.adaptive(c.clipping, { eps: c.eps });
+    case 'autoclip':
+      return clip.autoClip({ percentile: c.percentile });
+    case 'skip-non-finite':
+      return clip.skipNonFinite({ maxConsecutive: c.maxConsecutive });
+  }
+}
+
+/** The optimizer transform of `config.optim` with a learning-rate schedule. */
+function optimizerTransform(config: Config, lr: optim.Schedule): GradientTransformation {
+  const o = config.optim;
+  switch (o.name) {
+    case 'sgd':
+      return optim.sgd({ lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
+    case 'adam':
+      return optim.adam({ lr, b1: o.b1, b2: o.b2, eps: o.eps, weightDecay: o.weightDecay });
+    case 'adamw':
+      return optim.adamw({ lr, b1: o.b1, b2: o.b2, eps: o.eps, weightDecay: o.weightDecay });
+    case 'rmsprop':
+      return optim.rmsprop({ lr, eps: o.eps, weightDecay: o.weightDecay, momentum: o.momentum });
+  }
+}
+
+/** The whole chain for a config: `chain(...clips, optimizer)`. */
+export function buildTransform(config: Config, totalSteps: number): GradientTransformation {
+  return optim.chain(...config.clip.map(clipTransform), optimizerTransform(config, buildSchedule(config, totalSteps)));
+}
+
+/**
+ * Drives the chain from `.grad`: `computeUpdates()` transforms the gradients in place (they become the updates),
+ * `apply()` adds them to the parameters. No parameter-sized buffer is allocated per step.
+ */
+export class Optimizer {
+  readonly tx: GradientTransformation;
+  state: unknown;
+  readonly schedule: optim.Schedule;
+  #step = 0;
+  #clipped = 0;
+  #halted = false;
+
+  constructor(
+    readonly params: Params,
+    config: Config,
+    totalSteps: number,
+  ) {
+    this.schedule = buildSchedule(config, totalSteps);
+    this.tx = buildTransform(config, totalSteps);
+    this.state = this.tx.init(params);
+  }
+
+  /** Runs the chain on the gradients; returns the updates (the gradient buffers, transformed) and the state. */
+  computeUpdates(): { updates: Params; state: unknown; halted: boolean } {
+    const grads: Params = {};
+    for (const [k, p] of Object.entries(this.params)) if (p.grad) grads[k] = p.grad;
+    const r = this.tx.update(grads, this.state, this.params);
+    this.state = r.state;
+    this.#halted = Boolean(r.halt);
+    if (readClipState(r.state).clipped) this.#clipped++;
+    return { updates: r.updates, state: r.state, halted: this.#halted };
+  }
+
+  /** Adds the updates to the parameters (nothing when the chain halted on a non-finite step). */
+  apply(updates: Params): void {
+    if (!this.#halted) optim.applyUpdates(this.params, updates);
+    this.#step++;
+  }
+
+  zeroGrad(): void {
+    for (const p of Object.values(this.params)) {
+      const g: Tensor | null = p.grad;
+      if (g) g.storage.backend.fill(g.buf, 0, g.size);
+    }
+  }
+
+  /** The learning rate the next step uses. */
+  currentLr(): number {
+    return this.schedule(this.#step);
+  }
+
+  /** Steps on which a clip transform changed the gradients. */
+  clippedSteps(): number {
+    return this.#clipped;
+  }
+
+  get stepCount(): number {
+    return this.#step;
+  }
+}
+
+/** Builds the optimizer for an experiment. */
+export function buildOptimizer(config: Config, params: Params, totalSteps: number): Optimizer {
+  return new Optimizer(params, config, totalSteps);
+}

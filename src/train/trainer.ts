@@ -1,0 +1,277 @@
+/**
+ * The training loop: one config in, a trained model and its summary out. Each step runs inside `tidy`, so its
+ * buffers are reused by the next step; inputs are copied into tensors made once; observers (the gradient monitor)
+ * see the raw gradients after backward and the final updates after the transform chain.
+ *
+ * Non-finite values never reach the weights: a step whose loss or gradients hold NaN or Inf is skipped
+ * (`train.onNonFinite: skip`, counted, and the run is marked diverged after `maxConsecutiveNonFinite` in a row),
+ * stops the run (`stop`) or throws (`raise`).
+ */
+import { getBackend } from '../backend/index.js';
+import { DataLoader } from '../data/loader.js';
+import type { Dataset } from '../data/types.js';
+import { crossEntropy, mseLoss } from '../nn/functional.js';
+import type { AnyModule } from '../nn/module.js';
+import { reshape } from '../tensor/ops/shape.js';
+import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
+import '../tensor/methods.js';
+import { applyInit, buildModel } from './build.js';
+import type { Config } from './config.js';
+import { buildOptimizer, type Optimizer } from './optimizer.js';
+
+/** What a monitor implements to watch each step (see monitor/). */
+export interface StepObserver {
+  beginStep(step: number): void;
+  afterBackward(params: Record<string, Tensor>): void;
+  afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void;
+  endStep(loss: number): void;
+}
+
+export type RunStatus = 'finished' | 'diverged' | 'interrupted' | 'failed';
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  skipped: boolean;
+  stepsPerEpoch: number;
+  totalSteps: number;
+}
+
+export interface EvalResult {
+  loss: number;
+  /** Classification only. */
+  accuracy?: number;
+}
+
+export interface TrainSummary {
+  status: RunStatus;
+  steps: number;
+  epochs: number;
+  finalLoss: number;
+  test: EvalResult;
+  train?: EvalResult;
+  skippedSteps: number;
+  clippedSteps: number;
+  seconds: number;
+  msPerStep: number;
+  backend: string;
+  parameters: number;
+  reason?: string;
+}
+
+export interface TrainHooks {
+  observers?: StepObserver[];
+  /** Called after every step (cheap: numbers only). */
+  onStep?: (info: StepInfo) => void;
+  /** Called after each epoch's evaluation. */
+  onEpoch?: (epoch: number, test: EvalResult) => void;
+  /** Checked before each step; return true to stop (the run is 'interrupted'). */
+  shouldStop?: () => boolean;
+}
+
+export class NonFiniteError extends Error {
+  override readonly name = 'NonFiniteError';
+}
+
+export interface Experiment {
+  config: Config;
+  dataset: Dataset;
+  model: AnyModule;
+  params: Record<string, Tensor>;
+  optimizer: Optimizer;
+  loader: DataLoader;
+}
+
+/** Builds everything a run needs from a config and a loaded dataset (deterministic in `config.seed`). */
+export function setupExperiment(config: Config, dataset: Dataset): Experiment {
+  const model = buildModel(config, dataset);
+  applyInit(model, config);
+  const params = Object.fromEntries(model.namedParameters());
+  const loader = new DataLoader(dataset.train, { batchSize: config.train.batchSize, shuffle: true, seed: config.seed });
+  const totalSteps = config.train.maxSteps ?? loader.batchesPerEpoch * config.train.epochs;
+  const optimizer = buildOptimizer(config, params, totalSteps);
+  return { config, dataset, model, params, optimizer, loader };
+}
+
+/** Caches one input tensor per batch size so no step allocates its inputs afresh. */
+class InputCache {
+  private readonly xs = new Map<number, Tensor>();
+  private readonly ys = new Map<number, Tensor>();
+  constructor(
+    private readonly inputSize: number,
+    private readonly targetSize: number,
+  ) {}
+  fill(x: Float32Array, y: Float32Array, n: number): [Tensor, Tensor] {
+    let xt = this.xs.get(n);
+    let yt = this.ys.get(n);
+    if (!xt || !yt) {
+      xt = keep(zeros([n, this.inputSize]));
+      yt = keep(zeros([n * this.targetSize]));
+      this.xs.set(n, xt);
+      this.ys.set(n, yt);
+    }
+    xt.data.set(x.subarray(0, n * this.inputSize));
+    yt.data.set(y.subarray(0, n * this.targetSize));
+    return [xt, yt];
+  }
+}
+
+/** The loss of a batch for the dataset's task (cross-entropy on class indices, or mean squared error). */
+export function lossFor(ds: Dataset, out: Tensor, y: Tensor): Tensor {
+  if (ds.task === 'classification') return crossEntropy(out, y);
+  return mseLoss(reshape(out, [out.size]), reshape(y, [y.size]));
+}
+
+function hasNonFinite(params: Record<string, Tensor>): boolean {
+  for (const p of Object.values(params)) {
+    const g = p.grad;
+    if (g && g.storage.backend.countNonFinite(g.buf, g.size) > 0) return true;
+  }
+  return false;
+}
+
+/** Evaluates on a split in batches without recording the graph. */
+export function evaluate(model: AnyModule, ds: Dataset, split: 'train' | 'test', batchSize = 1000): EvalResult {
+  const data = ds[split];
+  const wasTraining = model.training;
+  model.eval();
+  const inSize = ds.inputSize;
+  const tSize = ds.targetShape.reduce((p, d) => p * d, 1);
+  let lossSum = 0;
+  let correct = 0;
+  let counted = 0;
+  noGrad(() => {
+    for (let start = 0; start < data.n; start += batchSize) {
+      const n = Math.min(batchSize, data.n - start);
+      tidy(() => {
+        const x = tensor(data.x.subarray(start * inSize, (start + n) * inSize), [n, inSize]);
+        const y = tensor(data.y.subarray(start * tSize, (start + n) * tSize), [n * tSize]);
+        const out = model.call(x);
+        const loss = lossFor(ds, out, y);
+        lossSum += loss.item() * n;
+        if (ds.task === 'classification') {
+          const od = out.data;
+          const yd = y.data;
+          const c = out.shape[1]!;
+          for (let r = 0; r < out.shape[0]!; r++) {
+            let best = 0;
+            for (let k = 1; k < c; k++) if (od[r * c + k]! > od[r * c + best]!) best = k;
+            if (best === yd[r]) correct++;
+          }
+          counted += out.shape[0]!;
+        }
+      });
+    }
+  });
+  if (wasTraining) model.train();
+  const res: EvalResult = { loss: lossSum / data.n };
+  if (ds.task === 'classification') res.accuracy = correct / counted;
+  return res;
+}
+
+/**
+ * Trains `exp` for `config.train.epochs` (or `maxSteps`) and evaluates on the test split after each epoch.
+ * @returns the summary: status, steps, final and test metrics, skipped/clipped steps, timing and backend
+ */
+export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSummary {
+  const { config, dataset: ds, model, params, optimizer, loader } = exp;
+  const observers = hooks.observers ?? [];
+  const tc = config.train;
+  const stepsPerEpoch = loader.batchesPerEpoch;
+  const totalSteps = tc.maxSteps ?? stepsPerEpoch * tc.epochs;
+  const inputs = new InputCache(
+    ds.inputSize,
+    ds.targetShape.reduce((p, d) => p * d, 1),
+  );
+  const t0 = performance.now();
+  let status: RunStatus = 'finished';
+  let reason: string | undefined;
+  let lastLoss = Number.NaN;
+  let skipped = 0;
+  let consecutive = 0;
+  let step = 0;
+  let epoch = 0;
+  let test: EvalResult = { loss: Number.NaN };
+  model.train();
+  while (step < totalSteps) {
+    if (hooks.shouldStop?.()) {
+      status = 'interrupted';
+      reason = 'stopped by signal';
+      break;
+    }
+    const batch = loader.next();
+    const [x, y] = inputs.fill(batch.x, batch.y, batch.size);
+    for (const o of observers) o.beginStep(step);
+    const loss = tidy(() => {
+      const l = lossFor(ds, model.call(x), y);
+      l.backward();
+      return l.item();
+    });
+    for (const o of observers) o.afterBackward(params);
+    const bad = !Number.isFinite(loss) || hasNonFinite(params);
+    let skippedNow = false;
+    if (bad) {
+      if (tc.onNonFinite === 'raise') {
+        throw new NonFiniteError(
+          `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
+        );
+      }
+      skipped++;
+      consecutive++;
+      skippedNow = true;
+      optimizer.zeroGrad();
+      for (const o of observers) o.endStep(loss);
+      if (tc.onNonFinite === 'stop' || consecutive >= tc.maxConsecutiveNonFinite) {
+        status = 'diverged';
+        reason =
+          tc.onNonFinite === 'stop'
+            ? `non-finite loss or gradients at step ${step} (train.onNonFinite=stop)`
+            : `${consecutive} consecutive steps with non-finite loss or gradients (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
+        step++;
+        break;
+      }
+    } else {
+      consecutive = 0;
+      const { updates, state } = optimizer.computeUpdates();
+      for (const o of observers) o.afterUpdate(updates, params, state);
+      optimizer.apply(updates);
+      optimizer.zeroGrad();
+      lastLoss = loss;
+      for (const o of observers) o.endStep(loss);
+    }
+    hooks.onStep?.({
+      step,
+      epoch: batch.epoch,
+      loss,
+      lr: optimizer.currentLr(),
+      skipped: skippedNow,
+      stepsPerEpoch,
+      totalSteps,
+    });
+    step++;
+    if (step % stepsPerEpoch === 0 || step === totalSteps) {
+      epoch = Math.ceil(step / stepsPerEpoch);
+      test = evaluate(model, ds, 'test');
+      hooks.onEpoch?.(epoch, test);
+    }
+  }
+  if (status !== 'finished' || Number.isNaN(test.loss)) test = evaluate(model, ds, 'test');
+  const seconds = (performance.now() - t0) / 1000;
+  const summary: TrainSummary = {
+    status,
+    steps: step,
+    epochs: epoch,
+    finalLoss: lastLoss,
+    test,
+    skippedSteps: skipped,
+    clippedSteps: optimizer.clippedSteps(),
+    seconds,
+    msPerStep: (seconds * 1000) / Math.max(step, 1),
+    backend: getBackend().name,
+    parameters: Object.values(params).reduce((p, t) => p + t.size, 0),
+  };
+  if (reason) summary.reason = reason;
+  return summary;
+}
