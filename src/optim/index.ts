@@ -1,0 +1,33 @@
+/**
+ * `optim`: optimizers as composable gradient transformations in optax's shape (`init`, `update`, `chain`) with
+ * torch.optim's numbers, learning-rate schedules, and a PyTorch-style `Optimizer` wrapper.
+ */
+export { type AdamAliasOptions, adam, adamw, type RmspropOptions, rmsprop, type SgdOptions, sgd } from './alias.js';
+export { type FlatState, flattenState, Optimizer, restoreState, type StepResult } from './optimizer.js';
+export type { Schedule } from './schedules.js';
+export * as schedules from './schedules.js';
+export {
+  applyUpdates,
+  type ChainState,
+  chain,
+  type GradientTransformation,
+  identity,
+  type Params,
+  type StateRecord,
+  stateRecords,
+  type UpdateResult,
+} from './transform.js';
+export {
+  type AdamOptions,
+  type AdamState,
+  addDecayedWeights,
+  type DecayState,
+  type LearningRateState,
+  type RmsState,
+  scale,
+  scaleByAdam,
+  scaleByLearningRate,
+  scaleByRms,
+  type TraceState,
+  trace,
+} from './transforms.js';

@@ -1,0 +1,216 @@
+/**
+ * Optimizers against torch.optim (test/fixtures/remedies.json): the same initial parameters and the same six
+ * gradients give the same parameters after every step, to 1e-5 relative. Plus chain, schedules, the Optimizer
+ * wrapper and state flattening.
+ */
+import { describe, expect, it } from 'vitest';
+import { fromPacked, maxRelError, type Packed, remedies } from '../../test/remedies.js';
+import * as clip from '../clip/index.js';
+import { Linear } from '../nn/linear.js';
+import { tensor } from '../tensor/tensor.js';
+import {
+  adam,
+  adamw,
+  applyUpdates,
+  chain,
+  flattenState,
+  type GradientTransformation,
+  Optimizer,
+  type Params,
+  restoreState,
+  rmsprop,
+  scale,
+  scaleByAdam,
+  scaleByLearningRate,
+  schedules,
+  sgd,
+  stateRecords,
+} from './index.js';
+import '../tensor/methods.js';
+
+const fx = remedies.optim;
+const load = (d: Record<string, Packed>): Params =>
+  Object.fromEntries(Object.entries(d).map(([k, v]) => [k, fromPacked(v)]));
+
+// biome-ignore lint/suspicious/noExplicitAny: fixture arguments
+function build(name: string, a: any): GradientTransformation<unknown> {
+  switch (name) {
+    case 'sgd':
+      return sgd(a);
+    case 'adam':
+      return adam(a);
+    case 'adamw':
+      return adamw(a);
+    case 'rmsprop':
+      return rmsprop(a);
+    case 'clipAdam':
+      return chain(clip.byGlobalNorm(a.max), adam({ lr: a.lr }));
+    case 'adamSchedule':
+      return adam({ lr: schedules.linearWarmupCosine(a) });
+    default:
+      throw new Error(name);
+  }
+}
+
+/** Runs a transformation over the fixture's gradients; returns the worst relative error over the trajectory. */
+function run(c: { name: string; args: object; trajectory: Record<string, Packed>[] }): number {
+  const params = load(fx.params);
+  const tx = build(c.name, c.args);
+  let state = tx.init(params);
+  let worst = 0;
+  for (const [i, gp] of (fx.grads as Record<string, Packed>[]).entries()) {
+    const grads = load(gp);
+    if (c.name === 'clipAdam') for (const g of Object.values(grads)) g.data.set(g.data.map((v) => v * 3));
+    const r = tx.update(grads, state, params);
+    state = r.state;
+    applyUpdates(params, r.updates);
+    for (const [k, p] of Object.entries(c.trajectory[i]!)) worst = Math.max(worst, maxRelError(params[k]!, p, 1e-2));
+  }
+  return worst;
+}
+
+describe('optimizers match torch.optim step by step', () => {
+  for (const c of fx.cases) {
+    it(`${c.name} ${JSON.stringify(c.args)}`, () => {
+      expect(run(c)).toBeLessThan(1e-5);
+    });
+  }
+  it('clip then Adam records the norm PyTorch returned', () => {
+    const c = fx.cases.find((x: { name: string }) => x.name === 'clipAdam');
+    const params = load(fx.params);
+    const tx = chain(clip.byGlobalNorm(1), adam({ lr: 1e-3 }));
+    const state = tx.init(params);
+    for (const [i, gp] of (fx.grads as Record<string, Packed>[]).entries()) {
+      const grads = load(gp);
+      for (const g of Object.values(grads)) g.data.set(g.data.map((v) => v * 3));
+      tx.update(grads, state, params);
+      const rec = stateRecords(state).find((s) => s.kind === 'clipByGlobalNorm') as clip.ByGlobalNormState;
+      expect(rec.normBefore).toBeCloseTo(c.norms[i], 4);
+      expect(rec.clipped).toBe(c.norms[i] > 1);
+    }
+  });
+  it('the schedule gives the learning rates LambdaLR used', () => {
+    const c = fx.cases.find((x: { name: string }) => x.name === 'adamSchedule');
+    const s = schedules.linearWarmupCosine(c.args);
+    for (const [i, lr] of (c.lrs as number[]).entries()) expect(s(i)).toBeCloseTo(lr, 12);
+  });
+});
+
+describe('schedules', () => {
+  it('step and cosine equal PyTorch StepLR and CosineAnnealingLR', () => {
+    const st = schedules.step(0.1, { stepSize: 3, gamma: 0.5 });
+    for (const [i, lr] of (fx.schedules.step as number[]).entries()) expect(st(i)).toBeCloseTo(lr, 12);
+    const cos = schedules.cosine(0.1, { decaySteps: 10, alpha: 0.1 });
+    for (const [i, lr] of (fx.schedules.cosine as number[]).entries()) expect(cos(i)).toBeCloseTo(lr, 9);
+    expect(cos(50)).toBeCloseTo(0.01, 12); // stays at the end value (optax), where PyTorch would rise again
+  });
+  it('warmup and constant', () => {
+    const w = schedules.warmup(1, { warmupSteps: 4 });
+    expect([0, 1, 2, 4, 9].map(w)).toEqual([0, 0.25, 0.5, 1, 1]);
+    expect(schedules.constant(3)(100)).toBe(3);
+    expect(() => schedules.linearWarmupCosine({ peak: 1, warmupSteps: 10, decaySteps: 5 })).toThrow(
+      /decaySteps \(5\) counts the warm-up too/,
+    );
+  });
+});
+
+describe('chain and transformations', () => {
+  it('adam is scaleByAdam then −lr, and chain keeps one state per link', () => {
+    const p = { w: tensor([1, 2, 3]) };
+    const a = adam({ lr: 0.1 });
+    const b = chain(scaleByAdam(), scaleByLearningRate(0.1));
+    const sa = a.init(p);
+    const sb = b.init(p);
+    const ua = a.update({ w: tensor([0.5, -1, 2]) }, sa, p).updates.w!.toArray();
+    const ub = b.update({ w: tensor([0.5, -1, 2]) }, sb, p).updates.w!.toArray();
+    expect(ua).toEqual(ub);
+    expect(ua.map((v) => +v.toFixed(6))).toEqual([-0.1, 0.1, -0.1]); // the first Adam step is −lr·sign(g)
+    expect(stateRecords(sa).map((s) => s.kind)).toEqual(['chain', 'scaleByAdam', 'scaleByLearningRate']);
+  });
+  it('updates are written into the gradient buffers, state buffers are reused', () => {
+    const p = { w: tensor([1, 2]) };
+    const tx = adam({ lr: 0.1 });
+    const s = tx.init(p);
+    const g = { w: tensor([1, 1]) };
+    const r = tx.update(g, s, p);
+    expect(r.updates.w).toBe(g.w);
+    expect(r.state).toBe(s);
+    const mu = (stateRecords(s)[1] as unknown as { mu: Params }).mu.w;
+    tx.update({ w: tensor([1, 1]) }, s, p);
+    expect((stateRecords(s)[1] as unknown as { mu: Params }).mu.w).toBe(mu);
+  });
+  it('a subset of the keys updates only those', () => {
+    const p = { a: tensor([1]), b: tensor([1]) };
+    const tx = sgd({ lr: 1, momentum: 0.5 });
+    const s = tx.init(p);
+    applyUpdates(p, tx.update({ a: tensor([2]) }, s, p).updates);
+    expect([p.a.item(), p.b.item()]).toEqual([-1, 1]);
+  });
+  it('errors name the argument and the fix', () => {
+    // @ts-expect-error lr missing on purpose
+    expect(() => adam({})).toThrow('adam(): lr is required, e.g. adam({ lr: 1e-3 })');
+    expect(() => adam({ lr: -1 })).toThrow('scaleByLearningRate(): lr must be a non-negative number or a schedule');
+    expect(() => adam({ lr: 1, b1: 1 })).toThrow('scaleByAdam(): b1 must be a number in [0, 1), got 1');
+    expect(() => sgd({ lr: 1, nesterov: true })).toThrow('Nesterov momentum requires a momentum > 0');
+    const tx = adam({ lr: 1 });
+    const s = tx.init({ a: tensor([1]) });
+    expect(() => tx.update({ b: tensor([1]) }, s)).toThrow(
+      "scaleByAdam.update(): grads has 'b', which init() did not see",
+    );
+    expect(() => adamw({ lr: 1 }).update({ a: tensor([1]) }, adamw({ lr: 1 }).init({ a: tensor([1]) }))).toThrow(
+      'addDecayedWeights.update(): this transformation needs the parameters: call update(grads, state, params)',
+    );
+    expect(() => chain(scale(1), {} as GradientTransformation)).toThrow(
+      'chain(): argument 1 is not a gradient transformation',
+    );
+  });
+});
+
+describe('Optimizer', () => {
+  it('steps a model from .grad, keeps .grad intact, and skips params without grad', () => {
+    const m = new Linear(2, 1, { seed: 0 });
+    const opt = new Optimizer(m, sgd({ lr: 0.5 }));
+    const w0 = m.weight.toArray();
+    const b0 = m.bias!.item();
+    m.call(tensor([1, 2], [1, 2]))
+      .sum()
+      .backward();
+    const g = m.weight.grad!.toArray();
+    expect(opt.step()).toEqual({ skipped: false });
+    expect(m.weight.grad!.toArray()).toEqual(g);
+    expect(m.weight.toArray()).toEqual(w0.map((w, i) => Math.fround(w - 0.5 * g[i]!)));
+    expect(m.bias!.item()).toBeCloseTo(b0 - 0.5, 6);
+    opt.zeroGrad({ setToNone: true });
+    m.weight.grad = tensor([1, 1], [1, 2]);
+    const b1 = m.bias!.item();
+    opt.step();
+    expect(m.bias!.item()).toBe(b1);
+  });
+  it('a skipped step leaves parameters and optimizer state unchanged', () => {
+    const m = new Linear(2, 1, { seed: 0 });
+    const opt = new Optimizer(m, clip.skipNonFinite(adam({ lr: 0.1 })));
+    m.weight.grad = tensor([1, Number.NaN], [1, 2]);
+    m.bias!.grad = tensor([1]);
+    const w = m.weight.toArray();
+    expect(opt.step()).toEqual({ skipped: true });
+    expect(m.weight.toArray()).toEqual(w);
+    const adamState = stateRecords(opt.state).find((s) => s.kind === 'scaleByAdam') as unknown as { count: number };
+    expect(adamState.count).toBe(0);
+    expect((stateRecords(opt.state)[1] as clip.SkipNonFiniteState).totalSkipped).toBe(1);
+  });
+  it('stateDict round-trips through flattenState / restoreState', () => {
+    const params = { w: tensor([1, 2]) };
+    const tx = chain(clip.autoClip(), adam({ lr: 0.1 }));
+    const s = tx.init(params);
+    tx.update({ w: tensor([3, 4]) }, s, params);
+    const flat = flattenState(s);
+    expect(Object.keys(flat.tensors)).toEqual(['inner.1.inner.0.mu.w', 'inner.1.inner.0.nu.w']);
+    expect(flat.values['inner.1.inner.0.count']).toBe(1);
+    const s2 = tx.init(params);
+    restoreState(s2, { tensors: flat.tensors, values: JSON.parse(JSON.stringify(flat.values)) });
+    expect(flattenState(s2).values).toEqual(flat.values);
+    expect(flattenState(s2).tensors['inner.1.inner.0.mu.w']!.toArray()).toEqual(
+      flat.tensors['inner.1.inner.0.mu.w']!.toArray(),
+    );
+  });
+});

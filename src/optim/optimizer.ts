@@ -1,0 +1,176 @@
+/**
+ * A small PyTorch-style wrapper over a gradient transformation: `opt.step()` reads each parameter's `.grad`, runs the
+ * transformation and applies the updates in place; `opt.zeroGrad()` clears the gradients. Plus flattening of any
+ * transformation state into tensors and plain values, for checkpoints.
+ */
+import type { AnyModule } from '../nn/module.js';
+import { Tensor } from '../tensor/tensor.js';
+import { applyUpdates, type GradientTransformation, type Params, zerosLikeKept } from './transform.js';
+
+/** What one `step()` did. */
+export interface StepResult {
+  /** Whether the transformation halted (a skipped non-finite step): no parameter changed. */
+  skipped: boolean;
+}
+
+/**
+ * Drives a gradient transformation from a model's `.grad` fields.
+ *
+ * The gradients are copied into buffers the optimizer owns (allocated once), so `.grad` keeps the raw gradients
+ * after `step()` for monitors, and the transformations may work in place on the copies. Parameters whose `.grad` is
+ * null are skipped for this step, as PyTorch does.
+ *
+ * @example
+ * const opt = new optim.Optimizer(model, optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 })));
+ * loss.backward();
+ * opt.step();
+ * opt.zeroGrad();
+ */
+export class Optimizer<S = unknown> {
+  /** The parameters by path. */
+  readonly params: Params;
+  /** The transformation's state (read it to see what clipping did; see `stateRecords`). */
+  state: S;
+  readonly #work: Params;
+  readonly #names: string[];
+
+  /**
+   * @param source a Module, parameters by path, or [path, tensor] pairs
+   * @param tx the gradient transformation, e.g. `optim.adam({ lr: 1e-3 })`
+   */
+  constructor(
+    source: AnyModule | Params | [string, Tensor][],
+    readonly tx: GradientTransformation<S>,
+  ) {
+    if (!tx || typeof tx.init !== 'function' || typeof tx.update !== 'function') {
+      throw new TypeError('Optimizer: tx must be a gradient transformation, e.g. optim.adam({ lr: 1e-3 })');
+    }
+    const entries: [string, Tensor][] = Array.isArray(source)
+      ? source
+      : source && typeof (source as AnyModule).namedParameters === 'function'
+        ? (source as AnyModule).namedParameters()
+        : Object.entries(source as Params);
+    for (const [k, t] of entries) {
+      if (!(t instanceof Tensor)) throw new TypeError(`Optimizer: parameter '${k}' is not a Tensor`);
+    }
+    if (!entries.length) throw new Error('Optimizer: no parameters to optimize');
+    this.params = Object.fromEntries(entries);
+    this.#names = entries.map(([k]) => k);
+    this.#work = Object.fromEntries(entries.map(([k, t]) => [k, zerosLikeKept(t)]));
+    this.state = tx.init(this.params);
+  }
+
+  /**
+   * Runs the transformation on the current gradients and applies the updates to the parameters in place.
+   * @returns whether the step was skipped
+   */
+  step(): StepResult {
+    let grads: Params = this.#work;
+    let all = true;
+    for (const k of this.#names) {
+      const g = this.params[k]!.grad;
+      if (g) g.storage.backend.copy(g.buf, 0, this.#work[k]!.buf, 0, g.size);
+      else all = false;
+    }
+    if (!all) {
+      grads = {};
+      for (const k of this.#names) if (this.params[k]!.grad) grads[k] = this.#work[k]!;
+      if (!Object.keys(grads).length) return { skipped: true };
+    }
+    const r = this.tx.update(grads, this.state, this.params);
+    this.state = r.state;
+    if (r.halt) return { skipped: true };
+    applyUpdates(this.params, r.updates);
+    return { skipped: false };
+  }
+
+  /** Clears the gradients: zeroed in place (default, reuses the buffers) or set to null. */
+  zeroGrad(opts: { setToNone?: boolean } = {}): void {
+    for (const p of Object.values(this.params)) {
+      if (!p.grad) continue;
+      if (opts.setToNone) p.grad = null;
+      else p.grad.storage.backend.fill(p.grad.buf, 0, p.grad.size);
+    }
+  }
+
+  /** The state as tensors and plain values (see `flattenState`), e.g. to save in a checkpoint. */
+  stateDict(): FlatState {
+    return flattenState(this.state);
+  }
+
+  /** Restores a state saved with `stateDict()` into this optimizer's state, in place. */
+  loadStateDict(flat: FlatState): void {
+    restoreState(this.state, flat);
+  }
+}
+
+/** A state split into tensors (for safetensors) and JSON-able values (numbers, booleans, strings, arrays). */
+export interface FlatState {
+  tensors: Record<string, Tensor>;
+  values: Record<string, unknown>;
+}
+
+const encode = (v: unknown): unknown =>
+  typeof v === 'number' && !Number.isFinite(v) ? String(v) : Array.isArray(v) ? v.map(encode) : v;
+const decode = (v: unknown): unknown =>
+  v === 'NaN'
+    ? Number.NaN
+    : v === 'Infinity'
+      ? Number.POSITIVE_INFINITY
+      : v === '-Infinity'
+        ? Number.NEGATIVE_INFINITY
+        : Array.isArray(v)
+          ? v.map(decode)
+          : v;
+
+function walk(
+  state: unknown,
+  visit: (path: string, holder: Record<string, unknown>, key: string) => void,
+  prefix = '',
+): void {
+  if (!state || typeof state !== 'object') return;
+  for (const [k, v] of Object.entries(state as Record<string, unknown>)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    const plainArray = Array.isArray(v) && v.every((x) => x === null || typeof x !== 'object');
+    if (v instanceof Tensor || v === null || typeof v !== 'object' || plainArray)
+      visit(path, state as Record<string, unknown>, k);
+    else walk(v, visit, path);
+  }
+}
+
+/**
+ * Splits a transformation state into its tensors and its other values, keyed by their path in the state object
+ * (`inner.1.mu.layers.0.weight`, `inner.1.count`). Non-finite numbers become the strings 'NaN' and '±Infinity'.
+ * @example const { tensors, values } = flattenState(opt.state); saveSafetensors(path, tensors);
+ */
+export function flattenState(state: unknown): FlatState {
+  const out: FlatState = { tensors: {}, values: {} };
+  walk(state, (path, holder, key) => {
+    const v = holder[key];
+    if (v instanceof Tensor) out.tensors[path] = v;
+    else if (typeof v !== 'function') out.values[path] = encode(v);
+  });
+  return out;
+}
+
+/**
+ * Writes a flattened state back into `state` in place (tensor values copied into the existing buffers).
+ * @throws Error naming the path when a tensor is missing or has another size
+ */
+export function restoreState(state: unknown, flat: FlatState): void {
+  walk(state, (path, holder, key) => {
+    const v = holder[key];
+    if (v instanceof Tensor) {
+      const src = flat.tensors[path];
+      if (!src)
+        throw new Error(
+          `restoreState(): the saved state has no tensor '${path}'; was it saved from the same optimizer and model?`,
+        );
+      if (src.size !== v.size)
+        throw new Error(`restoreState(): '${path}' has ${src.size} values, the optimizer expects ${v.size}`);
+      v.data.set(src.data);
+    } else if (path in flat.values && typeof v !== 'function' && key !== 'kind') {
+      holder[key] = decode(flat.values[path]);
+    }
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * Gradient transformations in optax's shape: a pair `init(params) → state` and `update(grads, state, params) →
+ * { updates, state }`, composed with `chain`. Optimizers, clipping and skipping are all transformations, so
+ * `chain(clip.byGlobalNorm(1), adam({ lr: 1e-3 }))` clips first and then takes an Adam step.
+ *
+ * Parameters, gradients and updates are `Record<string, Tensor>` keyed by parameter path (`layers.3.weight`), as
+ * `Object.fromEntries(model.namedParameters())` gives them.
+ *
+ * NOTE on memory, unlike optax: a transformation writes its result into the buffers of the `grads` it receives and
+ * returns those same tensors as `updates`, and its state holds buffers allocated once by `init` and updated in place
+ * (the returned state is the same object). A training step then allocates nothing parameter-sized. So pass
+ * gradients you no longer need (the `Optimizer` wrapper copies `.grad` into its own buffers first), and read what a
+ * transformation did from its state after `update`: every state records it (`kind`, `count`, norms, clipped,
+ * skipped, ...), which is how a monitor sees clipping without a side channel.
+ */
+import { Unary } from '../backend/types.js';
+import { keep, type Tensor, zeros } from '../tensor/tensor.js';
+
+/** Tensors by parameter path. */
+export type Params = Record<string, Tensor>;
+
+/** What `update` returns. */
+export interface UpdateResult<S> {
+  /** The transformed gradients (the input tensors, overwritten in place). */
+  updates: Params;
+  /** The state after this step (the same object, updated in place). */
+  state: S;
+  /**
+   * Set by a transformation that decided this step must not be applied (a non-finite gradient): `chain` stops there,
+   * leaving the later links' state unchanged, and the updates are zeros.
+   */
+  halt?: boolean;
+}
+
+/**
+ * A gradient transformation: `init` builds the state for a set of parameters, `update` transforms gradients.
+ * @typeParam S the state
+ */
+export interface GradientTransformation<S = unknown> {
+  /** A name for messages and monitors ('scaleByAdam', 'chain', ...). */
+  readonly kind: string;
+  /** Builds the state (buffers allocated here, once). */
+  init(params: Params): S;
+  /**
+   * Transforms `grads` in place and returns them as `updates`.
+   * @param grads gradients by path (a subset of the params `init` saw is allowed: missing keys are left alone)
+   * @param state the state from `init` or the previous `update`
+   * @param params the current parameters (needed by weight decay and adaptive clipping)
+   */
+  update(grads: Params, state: S, params?: Params): UpdateResult<S>;
+}
+
+/** The state of every transformation carries its kind, so monitors can find it in a chain. */
+export interface StateRecord {
+  readonly kind: string;
+}
+
+/** A new state tensor of zeros like `t`, kept past `tidy` scopes. */
+export function zerosLikeKept(t: Tensor): Tensor {
+  return keep(zeros(t.shape));
+}
+
+/** Zero buffers shaped like every parameter. */
+export function zerosLikeParams(params: Params): Params {
+  const out: Params = {};
+  for (const [k, t] of Object.entries(params)) out[k] = zerosLikeKept(t);
+  return out;
+}
+
+/** Checks `params` at the public boundary of a transformation's `init`. */
+export function checkParams(params: Params, fn: string): void {
+  if (params === null || typeof params !== 'object') {
+    throw new TypeError(
+      `${fn}.init(): params must be an object of tensors by path, e.g. Object.fromEntries(model.namedParameters()); got ${params === null ? 'null' : typeof params}`,
+    );
+  }
+  for (const [k, t] of Object.entries(params)) {
+    if (!t || typeof t !== 'object' || !('shape' in t) || !('data' in t)) {
+      throw new TypeError(`${fn}.init(): params['${k}'] is not a Tensor`);
+    }
+  }
+}
+
+/** The state tensor of `key`, or an error saying init() did not see that key. */
+export function stateOf(store: Params, key: string, fn: string): Tensor {
+  const t = store[key];
+  if (!t) {
+    throw new Error(
+      `${fn}.update(): grads has '${key}', which init() did not see; call init() with the same parameters (keys ${Object.keys(store).slice(0, 5).join(', ')}${Object.keys(store).length > 5 ? ', ...' : ''})`,
+    );
+  }
+  return t;
+}
+
+/** The parameter of `key`, or an error saying this transformation needs params. */
+export function paramOf(params: Params | undefined, key: string, fn: string): Tensor {
+  if (!params)
+    throw new Error(`${fn}.update(): this transformation needs the parameters: call update(grads, state, params)`);
+  const p = params[key];
+  if (!p) throw new Error(`${fn}.update(): params has no '${key}', which grads has`);
+  return p;
+}
+
+/** Multiplies every tensor by `s` in place (the backend's affine kernel). */
+export function scaleInPlace(grads: Params, s: number): void {
+  for (const g of Object.values(grads)) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, s, 0);
+}
+
+/** Sets every tensor to 0 in place. */
+export function zeroInPlace(grads: Params): void {
+  for (const g of Object.values(grads)) g.storage.backend.fill(g.buf, 0, g.size);
+}
+
+export interface ChainState extends StateRecord {
+  readonly kind: 'chain';
+  /** One state per link, in order. */
+  readonly inner: unknown[];
+}
+
+/**
+ * Applies transformations in order, each to the previous one's output (optax's `chain`). If a link halts (see
+ * `UpdateResult.halt`), the remaining links are not run, so their state is left unchanged.
+ *
+ * @param transforms the links
+ * @returns one transformation whose state is `{ kind: 'chain', inner: [state of each link] }`
+ * @example const tx = optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 }));
+ */
+export function chain(...transforms: GradientTransformation<unknown>[]): GradientTransformation<ChainState> {
+  for (const [i, t] of transforms.entries()) {
+    if (!t || typeof t.init !== 'function' || typeof t.update !== 'function') {
+      throw new TypeError(`chain(): argument ${i} is not a gradient transformation (an object with init and update)`);
+    }
+  }
+  return {
+    kind: 'chain',
+    init(params) {
+      return { kind: 'chain', inner: transforms.map((t) => t.init(params)) };
+    },
+    update(grads, state, params) {
+      let updates = grads;
+      for (let i = 0; i < transforms.length; i++) {
+        const r = transforms[i]!.update(updates, state.inner[i], params);
+        updates = r.updates;
+        state.inner[i] = r.state;
+        if (r.halt) {
+          zeroInPlace(updates);
+          return { updates, state, halt: true };
+        }
+      }
+      return { updates, state };
+    },
+  };
+}
+
+/** The identity transformation (a placeholder). */
+export function identity(): GradientTransformation<StateRecord> {
+  return {
+    kind: 'identity',
+    init: () => ({ kind: 'identity' }),
+    update: (grads, state) => ({ updates: grads, state }),
+  };
+}
+
+/**
+ * p ← p + u for every parameter, in place (optax's `apply_updates`): the updates already carry the minus sign and
+ * the learning rate.
+ * @param params parameters by path
+ * @param updates updates by path (keys missing from `updates` are left alone)
+ * @example optim.applyUpdates(params, tx.update(grads, state, params).updates);
+ */
+export function applyUpdates(params: Params, updates: Params): void {
+  for (const [k, u] of Object.entries(updates)) {
+    const p = params[k];
+    if (!p) throw new Error(`applyUpdates(): updates has '${k}', which params lacks`);
+    if (p.size !== u.size) throw new Error(`applyUpdates(): '${k}' has ${p.size} elements but its update ${u.size}`);
+    p.storage.backend.axpy(1, u.buf, p.buf, p.size);
+  }
+}
+
+/**
+ * Every state record inside a (chained) state, depth first, for monitors: `stateRecords(state).find(s => s.kind ===
+ * 'clipByGlobalNorm')` gives the norm before clipping of the last step.
+ */
+export function stateRecords(state: unknown): StateRecord[] {
+  const out: StateRecord[] = [];
+  const walk = (s: unknown) => {
+    if (!s || typeof s !== 'object') return;
+    const r = s as { kind?: unknown; inner?: unknown };
+    if (typeof r.kind === 'string') out.push(r as StateRecord);
+    if (Array.isArray(r.inner)) for (const x of r.inner) walk(x);
+    else if (r.inner && typeof r.inner === 'object') walk(r.inner);
+  };
+  walk(state);
+  return out;
+}

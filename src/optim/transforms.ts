@@ -1,0 +1,282 @@
+/**
+ * The building blocks optimizers are chains of (optax's names): `scale`, `scaleByLearningRate`, `scaleByAdam`,
+ * `scaleByRms`, `trace` (momentum) and `addDecayedWeights`. Each updates the gradients in place (see transform.ts).
+ */
+import { Unary } from '../backend/types.js';
+import type { Schedule } from './schedules.js';
+import {
+  checkParams,
+  type GradientTransformation,
+  type Params,
+  paramOf,
+  type StateRecord,
+  scaleInPlace,
+  stateOf,
+  zerosLikeParams,
+} from './transform.js';
+
+function checkNumber(v: unknown, name: string, fn: string, lo: number, hi: number, hiOpen = false): number {
+  if (typeof v !== 'number' || !(v >= lo) || !(hiOpen ? v < hi : v <= hi)) {
+    throw new RangeError(`${fn}(): ${name} must be a number in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${String(v)}`);
+  }
+  return v;
+}
+
+export interface ScaleState extends StateRecord {
+  readonly kind: 'scale';
+}
+
+/**
+ * Multiplies the updates by a constant.
+ * @example optim.chain(optim.scaleByAdam(), optim.scale(-1e-3))
+ */
+export function scale(factor: number): GradientTransformation<ScaleState> {
+  if (typeof factor !== 'number' || !Number.isFinite(factor))
+    throw new TypeError(`scale(): factor must be a finite number, got ${factor}`);
+  return {
+    kind: 'scale',
+    init: () => ({ kind: 'scale' }),
+    update(grads, state) {
+      if (factor !== 1) scaleInPlace(grads, factor);
+      return { updates: grads, state };
+    },
+  };
+}
+
+export interface LearningRateState extends StateRecord {
+  readonly kind: 'scaleByLearningRate';
+  /** Updates taken so far (the schedule's step). */
+  count: number;
+  /** The learning rate of the last update. */
+  lr: number;
+}
+
+/** A learning rate or a schedule, checked. */
+export function toSchedule(lr: number | Schedule, fn: string): Schedule {
+  if (typeof lr === 'function') return lr;
+  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
+    throw new RangeError(`${fn}(): lr must be a non-negative number or a schedule (step) => number, got ${String(lr)}`);
+  }
+  return () => lr;
+}
+
+/**
+ * Multiplies the updates by −lr (a descent step), lr constant or given by a schedule of the step count.
+ * @param lr the learning rate or a schedule
+ * @param opts flipSign (default true): false multiplies by +lr
+ * @example optim.scaleByLearningRate(schedules.cosine(0.1, { decaySteps: 1000 }))
+ */
+export function scaleByLearningRate(
+  lr: number | Schedule,
+  opts: { flipSign?: boolean } = {},
+): GradientTransformation<LearningRateState> {
+  const sched = toSchedule(lr, 'scaleByLearningRate');
+  const sign = (opts.flipSign ?? true) ? -1 : 1;
+  return {
+    kind: 'scaleByLearningRate',
+    init: () => ({ kind: 'scaleByLearningRate', count: 0, lr: sched(0) }),
+    update(grads, state) {
+      const v = sched(state.count);
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new Error(
+          `scaleByLearningRate(): the schedule returned ${v} at step ${state.count}; a learning rate must be a finite number`,
+        );
+      }
+      state.lr = v;
+      state.count++;
+      scaleInPlace(grads, sign * v);
+      return { updates: grads, state };
+    },
+  };
+}
+
+export interface AdamOptions {
+  /** Decay of the first moment (default 0.9). */
+  b1?: number;
+  /** Decay of the second moment (default 0.999). */
+  b2?: number;
+  /** Added to √v̂, outside the square root as PyTorch and optax (default 1e-8). */
+  eps?: number;
+}
+
+export interface AdamState extends StateRecord {
+  readonly kind: 'scaleByAdam';
+  /** Steps taken (bias correction uses it). */
+  count: number;
+  /** First moments m. */
+  readonly mu: Params;
+  /** Second moments v. */
+  readonly nu: Params;
+}
+
+/**
+ * Adam's direction: m ← b1·m + (1 − b1)·g, v ← b2·v + (1 − b2)·g², u = m̂ / (√v̂ + eps) with the bias corrections
+ * m̂ = m / (1 − b1ᵗ), v̂ = v / (1 − b2ᵗ). Runs as one fused backend kernel per tensor.
+ *
+ * Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+ *
+ * @example optim.chain(optim.scaleByAdam({ b2: 0.99 }), optim.scaleByLearningRate(1e-3))
+ */
+export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<AdamState> {
+  const fn = 'scaleByAdam';
+  const b1 = checkNumber(opts.b1 ?? 0.9, 'b1', fn, 0, 1, true);
+  const b2 = checkNumber(opts.b2 ?? 0.999, 'b2', fn, 0, 1, true);
+  const eps = checkNumber(opts.eps ?? 1e-8, 'eps', fn, 0, Number.POSITIVE_INFINITY);
+  return {
+    kind: fn,
+    init(params) {
+      checkParams(params, fn);
+      return { kind: fn, count: 0, mu: zerosLikeParams(params), nu: zerosLikeParams(params) };
+    },
+    update(grads, state) {
+      state.count++;
+      const bc1 = 1 - b1 ** state.count;
+      const bc2 = 1 - b2 ** state.count;
+      for (const [k, g] of Object.entries(grads)) {
+        const m = stateOf(state.mu, k, fn);
+        const v = stateOf(state.nu, k, fn);
+        g.storage.backend.adamUpdate(g.buf, m.buf, v.buf, g.size, b1, b2, eps, bc1, bc2);
+      }
+      return { updates: grads, state };
+    },
+  };
+}
+
+export interface RmsState extends StateRecord {
+  readonly kind: 'scaleByRms';
+  count: number;
+  /** Running average of g². */
+  readonly squareAvg: Params;
+  /** Running average of g (centered only). */
+  readonly gradAvg: Params | null;
+}
+
+/**
+ * RMSprop's direction as PyTorch computes it: s ← α·s + (1 − α)·g², u = g / (√s + eps); centered, with
+ * ḡ ← α·ḡ + (1 − α)·g, u = g / (√(s − ḡ²) + eps). (optax's scale_by_rms puts eps inside the root instead.)
+ *
+ * Tieleman & Hinton, Lecture 6.5 of "Neural Networks for Machine Learning", 2012; centered: Graves 2013.
+ */
+export function scaleByRms(
+  opts: { alpha?: number; eps?: number; centered?: boolean } = {},
+): GradientTransformation<RmsState> {
+  const fn = 'scaleByRms';
+  const alpha = checkNumber(opts.alpha ?? 0.99, 'alpha', fn, 0, 1);
+  const eps = checkNumber(opts.eps ?? 1e-8, 'eps', fn, 0, Number.POSITIVE_INFINITY);
+  const centered = opts.centered ?? false;
+  return {
+    kind: fn,
+    init(params) {
+      checkParams(params, fn);
+      return {
+        kind: fn,
+        count: 0,
+        squareAvg: zerosLikeParams(params),
+        gradAvg: centered ? zerosLikeParams(params) : null,
+      };
+    },
+    update(grads, state) {
+      state.count++;
+      for (const [k, g] of Object.entries(grads)) {
+        const s = stateOf(state.squareAvg, k, fn).data;
+        const m = state.gradAvg ? stateOf(state.gradAvg, k, fn).data : null;
+        const d = g.data;
+        for (let i = 0; i < d.length; i++) {
+          const gi = d[i]!;
+          const si = alpha * s[i]! + (1 - alpha) * gi * gi;
+          s[i] = si;
+          let avg = si;
+          if (m) {
+            const mi = alpha * m[i]! + (1 - alpha) * gi;
+            m[i] = mi;
+            avg = si - mi * mi;
+          }
+          d[i] = gi / (Math.sqrt(avg) + eps);
+        }
+      }
+      return { updates: grads, state };
+    },
+  };
+}
+
+export interface TraceState extends StateRecord {
+  readonly kind: 'trace';
+  count: number;
+  /** The momentum buffers. */
+  readonly momentum: Params;
+}
+
+/**
+ * Momentum as PyTorch's SGD: b ← μ·b + (1 − dampening)·g (b = g at the first step), then u = b, or with Nesterov
+ * u = g + μ·b.
+ *
+ * Polyak, "Some methods of speeding up the convergence of iteration methods", 1964; Sutskever et al., "On the
+ * importance of initialization and momentum in deep learning", ICML 2013 (Nesterov form).
+ *
+ * @param opts decay μ (the momentum, default 0.9), nesterov (false), dampening (0)
+ */
+export function trace(
+  opts: { decay?: number; nesterov?: boolean; dampening?: number } = {},
+): GradientTransformation<TraceState> {
+  const fn = 'trace';
+  const mu = checkNumber(opts.decay ?? 0.9, 'decay (momentum)', fn, 0, 1);
+  const damp = checkNumber(opts.dampening ?? 0, 'dampening', fn, 0, 1);
+  const nesterov = opts.nesterov ?? false;
+  return {
+    kind: fn,
+    init(params) {
+      checkParams(params, fn);
+      return { kind: fn, count: 0, momentum: zerosLikeParams(params) };
+    },
+    update(grads, state) {
+      const first = state.count === 0;
+      state.count++;
+      for (const [k, g] of Object.entries(grads)) {
+        const b = stateOf(state.momentum, k, fn);
+        const be = g.storage.backend;
+        if (first) be.copy(g.buf, 0, b.buf, 0, g.size);
+        else {
+          be.unary(Unary.Affine, b.buf, b.buf, b.size, mu, 0);
+          be.axpy(1 - damp, g.buf, b.buf, g.size);
+        }
+        if (nesterov) be.axpy(mu, b.buf, g.buf, g.size);
+        else be.copy(b.buf, 0, g.buf, 0, g.size);
+      }
+      return { updates: grads, state };
+    },
+  };
+}
+
+export interface DecayState extends StateRecord {
+  readonly kind: 'addDecayedWeights';
+}
+
+/**
+ * Adds weightDecay·p to the updates. Before an adaptive scaling (`chain(addDecayedWeights(wd), scaleByAdam())`) this
+ * is L2 regularisation, PyTorch's `Adam(weight_decay=...)`; after it (`chain(scaleByAdam(), addDecayedWeights(wd),
+ * scaleByLearningRate(lr))`) it is decoupled weight decay, AdamW (Loshchilov & Hutter, ICLR 2019).
+ *
+ * @param weightDecay the coefficient
+ * @param opts mask: which parameters to decay (default all); e.g. `(path) => !path.endsWith('bias')`
+ */
+export function addDecayedWeights(
+  weightDecay: number,
+  opts: { mask?: (path: string) => boolean } = {},
+): GradientTransformation<DecayState> {
+  const fn = 'addDecayedWeights';
+  checkNumber(weightDecay, 'weightDecay', fn, 0, Number.POSITIVE_INFINITY);
+  const mask = opts.mask;
+  return {
+    kind: fn,
+    init: () => ({ kind: fn }),
+    update(grads, state, params) {
+      if (weightDecay === 0) return { updates: grads, state };
+      for (const [k, g] of Object.entries(grads)) {
+        if (mask && !mask(k)) continue;
+        const p = paramOf(params, k, fn);
+        g.storage.backend.axpy(weightDecay, p.buf, g.buf, g.size);
+      }
+      return { updates: grads, state };
+    },
+  };
+}
