@@ -1,0 +1,790 @@
+/*
+ * kernels.c: the hot kernels of the native and wasm backends, in portable C with no libc (see gg_math.h).
+ *
+ * Every kernel reproduces the reference in src/backend/js.ts, including its evaluation order and its float64
+ * intermediates where it has them, so that results agree with it bit for bit wherever the arithmetic allows (the
+ * transcendental functions differ by an ulp or two). The loops are plain so that gcc (-O3 -march=native) and clang
+ * (-msimd128) vectorize them; the build turns off floating-point contraction so that no FMA changes a rounding.
+ */
+#include "kernels.h"
+
+#include "gg_math.h"
+
+/* ------------------------------------------------------------------------------------------------ basic copies */
+
+GG_API void gg_fill(float *out, double value, gg_i n) {
+  float v = (float)value;
+  for (gg_i i = 0; i < n; i++) out[i] = v;
+}
+
+GG_API void gg_copy(const float *src, gg_i sOff, float *dst, gg_i dOff, gg_i n) {
+  /* memmove, as TypedArray.set copies correctly between overlapping ranges of one buffer. In wasm this becomes a
+   * memory.copy instruction (bulk memory), natively a libc call. */
+  if (n > 0) __builtin_memmove(dst + dOff, src + sOff, (size_t)n * sizeof(float));
+}
+
+GG_API void gg_copy_blocks(const float *src, gg_i sOff, gg_i sStride, float *dst, gg_i dOff, gg_i dStride, gg_i len,
+                           gg_i nBlocks, int accumulate) {
+  if (len <= 0) return;
+  for (gg_i blk = 0; blk < nBlocks; blk++) {
+    const float *s = src + sOff + blk * sStride;
+    float *d = dst + dOff + blk * dStride;
+    if (accumulate) {
+      for (gg_i i = 0; i < len; i++) d[i] += s[i];
+    } else {
+      __builtin_memmove(d, s, (size_t)len * sizeof(float));
+    }
+  }
+}
+
+GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n) {
+  /* float64 product and sum, rounded once, as the reference (with alpha = 1 this is exactly float addition). */
+  for (gg_i i = 0; i < n; i++) y[i] = (float)((double)y[i] + alpha * (double)x[i]);
+}
+
+/* ------------------------------------------------------------------------------------------------ unary ops */
+
+GG_API int gg_unary_supported(int op) {
+  switch (op) {
+    case GG_NEG:
+    case GG_EXP:
+    case GG_LOG:
+    case GG_SQRT:
+    case GG_ABS:
+    case GG_RELU:
+    case GG_LEAKY_RELU:
+    case GG_SIGMOID:
+    case GG_TANH:
+    case GG_CLAMP:
+    case GG_AFFINE:
+    case GG_SQUARE:
+    case GG_RECIPROCAL:
+    case GG_SIGN:
+    case GG_SCALAR_DIV:
+      return 1;
+    default:
+      /* Elu, Selu, Gelu, Softplus, PowScalar, ScalarPow need expm1/log1p/erf/pow: left to the JS kernel. */
+      return 0;
+  }
+}
+
+#define GG_MAP(EXPR)                  \
+  for (gg_i i = 0; i < n; i++) {      \
+    float v = x[i];                   \
+    out[i] = (EXPR);                  \
+  }                                   \
+  return 1
+
+GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double b) {
+  switch (op) {
+    case GG_NEG:
+      GG_MAP(-v);
+    case GG_EXP:
+      GG_MAP(gg_expf(v));
+    case GG_LOG:
+      GG_MAP(gg_logf(v));
+    case GG_SQRT:
+      GG_MAP(__builtin_sqrtf(v));
+    case GG_ABS:
+      GG_MAP(__builtin_fabsf(v));
+    case GG_RELU:
+      /* NaN maps to 0, as in the reference (v > 0 is false). */
+      GG_MAP(v > 0.0f ? v : 0.0f);
+    case GG_LEAKY_RELU:
+      GG_MAP(v > 0.0f ? v : (float)(a * (double)v));
+    case GG_SIGMOID:
+      GG_MAP(gg_sigmoidf(v));
+    case GG_TANH:
+      GG_MAP(gg_tanhf(v));
+    case GG_CLAMP: {
+      /* A NaN bound means "no bound". */
+      double lo = a == a ? a : -GG_INF;
+      double hi = b == b ? b : GG_INF;
+      /* The reference applies the upper bound after the lower one, so min > max gives max (as PyTorch). */
+      GG_MAP((float)((double)v < lo ? (lo > hi ? hi : lo) : ((double)v > hi ? hi : (double)v)));
+    }
+    case GG_AFFINE:
+      GG_MAP((float)(a * (double)v + b));
+    case GG_SQUARE:
+      GG_MAP(v * v);
+    case GG_RECIPROCAL:
+      GG_MAP(1.0f / v);
+    case GG_SIGN:
+      GG_MAP(v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : (v == 0.0f ? 0.0f : GG_NANF)));
+    case GG_SCALAR_DIV:
+      GG_MAP((float)(a / (double)v));
+    default:
+      return 0;
+  }
+}
+
+/* gx = gy · f'(x), the product in float64 as in the reference. `xv`, `yv`, `g` are in scope. */
+#define GG_DMAP(DERIV)                                        \
+  for (gg_i i = 0; i < n; i++) {                              \
+    double xv = (double)x[i];                                 \
+    double yv = (double)y[i];                                 \
+    double g = (double)gy[i];                                 \
+    (void)xv;                                                 \
+    (void)yv;                                                 \
+    gx[i] = (float)(g * (DERIV));                             \
+  }                                                           \
+  return 1
+
+GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy, float *gx, gg_i n, double a,
+                         double b) {
+  switch (op) {
+    case GG_NEG:
+      GG_DMAP(-1.0);
+    case GG_EXP:
+      GG_DMAP(yv);
+    case GG_LOG:
+      GG_DMAP(1.0 / xv);
+    case GG_SQRT:
+      GG_DMAP(0.5 / yv);
+    case GG_ABS:
+      GG_DMAP(xv > 0.0 ? 1.0 : (xv < 0.0 ? -1.0 : 0.0));
+    case GG_RELU:
+      /* Not gy·0: an infinite gy still gives 0 where x <= 0, as in the reference. */
+      for (gg_i i = 0; i < n; i++) gx[i] = x[i] > 0.0f ? gy[i] : 0.0f;
+      return 1;
+    case GG_LEAKY_RELU:
+      GG_DMAP(xv > 0.0 ? 1.0 : a);
+    case GG_SIGMOID:
+      GG_DMAP(yv * (1.0 - yv));
+    case GG_TANH:
+      GG_DMAP(1.0 - yv * yv);
+    case GG_CLAMP: {
+      double lo = a == a ? a : -GG_INF;
+      double hi = b == b ? b : GG_INF;
+      GG_DMAP((xv < lo || xv > hi) ? 0.0 : 1.0);
+    }
+    case GG_AFFINE:
+      GG_DMAP(a);
+    case GG_SQUARE:
+      GG_DMAP(2.0 * xv);
+    case GG_RECIPROCAL:
+      GG_DMAP(-yv * yv);
+    case GG_SIGN:
+      GG_DMAP(0.0);
+    case GG_SCALAR_DIV:
+      GG_DMAP(-yv / xv);
+    default:
+      return 0;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ binary ops */
+
+/* One output row: o[i] = a[i·ia] op b[i·ib]. The unit-stride and broadcast-scalar cases get their own loops so that
+ * they vectorize. */
+#define GG_BINROW(NAME, EXPR)                                                            \
+  static void NAME(const float *pa, const float *pb, float *po, gg_i n, gg_i ia, gg_i ib) { \
+    if (ia == 1 && ib == 1) {                                                            \
+      for (gg_i i = 0; i < n; i++) {                                                     \
+        float x = pa[i], y = pb[i];                                                      \
+        po[i] = (EXPR);                                                                  \
+      }                                                                                  \
+    } else if (ia == 1 && ib == 0) {                                                     \
+      float y = pb[0];                                                                   \
+      for (gg_i i = 0; i < n; i++) {                                                     \
+        float x = pa[i];                                                                 \
+        po[i] = (EXPR);                                                                  \
+      }                                                                                  \
+    } else if (ia == 0 && ib == 1) {                                                     \
+      float x = pa[0];                                                                   \
+      for (gg_i i = 0; i < n; i++) {                                                     \
+        float y = pb[i];                                                                 \
+        po[i] = (EXPR);                                                                  \
+      }                                                                                  \
+    } else {                                                                             \
+      for (gg_i i = 0; i < n; i++) {                                                     \
+        float x = pa[i * ia], y = pb[i * ib];                                            \
+        po[i] = (EXPR);                                                                  \
+      }                                                                                  \
+    }                                                                                    \
+  }
+
+/* For float inputs, float +, -, ·, / round exactly as the reference's float64 operation rounded to float32. */
+GG_BINROW(bin_add, x + y)
+GG_BINROW(bin_sub, x - y)
+GG_BINROW(bin_mul, x *y)
+GG_BINROW(bin_div, x / y)
+GG_BINROW(bin_max, (x != x || y != y) ? GG_NANF : (x > y ? x : y))
+GG_BINROW(bin_min, (x != x || y != y) ? GG_NANF : (x < y ? x : y))
+
+typedef void (*gg_binrow)(const float *, const float *, float *, gg_i, gg_i, gg_i);
+
+GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd, const int32_t *shape,
+                     const int32_t *aStrides, const int32_t *bStrides) {
+  gg_binrow row;
+  switch (op) {
+    case GG_ADD:
+      row = bin_add;
+      break;
+    case GG_SUB:
+      row = bin_sub;
+      break;
+    case GG_MUL:
+      row = bin_mul;
+      break;
+    case GG_DIV:
+      row = bin_div;
+      break;
+    case GG_MAXIMUM:
+      row = bin_max;
+      break;
+    case GG_MINIMUM:
+      row = bin_min;
+      break;
+    default:
+      return 0; /* Pow: needs powf; the caller's kernel does it. */
+  }
+  /* Collapse the iteration space: drop size-1 axes and merge neighbours that are contiguous in both inputs (the
+   * output is always contiguous). Same-shape operands collapse to one axis, a bias add to two. */
+  gg_i sh[GG_MAX_DIMS], sa[GG_MAX_DIMS], sb[GG_MAX_DIMS];
+  int k = 0;
+  for (int d = 0; d < nd; d++) {
+    gg_i s = shape[d];
+    if (s == 0) return 1;
+    if (s == 1) continue;
+    gg_i as = aStrides[d], bs = bStrides[d];
+    if (k > 0 && sa[k - 1] == as * s && sb[k - 1] == bs * s) {
+      sh[k - 1] *= s;
+      sa[k - 1] = as;
+      sb[k - 1] = bs;
+    } else {
+      sh[k] = s;
+      sa[k] = as;
+      sb[k] = bs;
+      k++;
+    }
+  }
+  if (k == 0) {
+    row(a, b, out, 1, 0, 0);
+    return 1;
+  }
+  gg_i inner = sh[k - 1], ia = sa[k - 1], ib = sb[k - 1];
+  gg_i idx[GG_MAX_DIMS] = {0};
+  gg_i outer = 1;
+  for (int d = 0; d < k - 1; d++) outer *= sh[d];
+  gg_i ao = 0, bo = 0;
+  for (gg_i o = 0; o < outer; o++) {
+    row(a + ao, b + bo, out + o * inner, inner, ia, ib);
+    for (int d = k - 2; d >= 0; d--) {
+      ao += sa[d];
+      bo += sb[d];
+      if (++idx[d] < sh[d]) break;
+      ao -= sa[d] * sh[d];
+      bo -= sb[d] * sh[d];
+      idx[d] = 0;
+    }
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------------------------------------ reductions */
+
+GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner) {
+  /* float32 accumulation in the reference's order (starting from +0), so the sums agree bit for bit. */
+  for (gg_i o = 0; o < outer; o++) {
+    float *os = out + o * inner;
+    if (inner == 1) {
+      const float *xs = x + o * mid;
+      float s = 0.0f;
+      for (gg_i m = 0; m < mid; m++) s += xs[m];
+      os[0] = s;
+      continue;
+    }
+    for (gg_i i = 0; i < inner; i++) os[i] = 0.0f;
+    for (gg_i m = 0; m < mid; m++) {
+      const float *xs = x + (o * mid + m) * inner;
+      for (gg_i i = 0; i < inner; i++) os[i] += xs[i];
+    }
+  }
+}
+
+GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i mid, gg_i inner) {
+  for (gg_i o = 0; o < outer; o++) {
+    float *os = out + o * inner;
+    float *as = arg + o * inner;
+    if (inner == 1) {
+      const float *xs = x + o * mid;
+      float best = -GG_INFF;
+      gg_i bi = 0;
+      for (gg_i m = 0; m < mid; m++) {
+        float v = xs[m];
+        if (v > best || v != v) {
+          best = v;
+          bi = m;
+          if (v != v) break;
+        }
+      }
+      os[0] = best;
+      as[0] = (float)bi;
+      continue;
+    }
+    /* Row by row, so that memory is read in order: once a running maximum is NaN it stays (the reference stops at
+     * the first NaN). */
+    for (gg_i i = 0; i < inner; i++) {
+      os[i] = -GG_INFF;
+      as[i] = 0.0f;
+    }
+    for (gg_i m = 0; m < mid; m++) {
+      const float *xs = x + (o * mid + m) * inner;
+      float fm = (float)m;
+      for (gg_i i = 0; i < inner; i++) {
+        float v = xs[i], cur = os[i];
+        int take = cur == cur && (v > cur || v != v);
+        os[i] = take ? v : cur;
+        as[i] = take ? fm : as[i];
+      }
+    }
+  }
+}
+
+GG_API double gg_sum_squares(const float *x, gg_i n) {
+  /* float64 accumulation in eight lanes (vectorizable), summed at the end: within ~1e-16 of the reference's
+   * sequential sum. */
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  gg_i i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; j++) {
+      double v = (double)x[i + j];
+      acc[j] += v * v;
+    }
+  }
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; i++) s += (double)x[i] * (double)x[i];
+  return s;
+}
+
+GG_API double gg_max_abs(const float *x, gg_i n) {
+  float m = 0.0f;
+  int nan = 0;
+  for (gg_i i = 0; i < n; i++) {
+    float v = __builtin_fabsf(x[i]);
+    m = v > m ? v : m;
+    nan |= v != v;
+  }
+  return nan ? GG_NAN : (double)m;
+}
+
+GG_API double gg_count_non_finite(const float *x, gg_i n) {
+  gg_i c = 0;
+  for (gg_i i = 0; i < n; i++) c += (gg_asuint(x[i]) & 0x7f800000u) == 0x7f800000u;
+  return (double)c;
+}
+
+/* ------------------------------------------------------------------------------------------------ permute */
+
+GG_API void gg_permute(const float *x, float *out, int nd, const int32_t *shape, const int32_t *perm) {
+  gg_i istr[GG_MAX_DIMS], osh[GG_MAX_DIMS], ostr[GG_MAX_DIMS];
+  gg_i total = 1;
+  for (int d = nd - 1; d >= 0; d--) {
+    istr[d] = total;
+    total *= shape[d];
+  }
+  if (total == 0) return;
+  /* Output axes in order with their input strides; drop size-1 axes, merge runs that stay contiguous. */
+  int k = 0;
+  for (int j = 0; j < nd; j++) {
+    gg_i sz = shape[perm[j]], st = istr[perm[j]];
+    if (sz == 1) continue;
+    if (k > 0 && ostr[k - 1] == st * sz) {
+      osh[k - 1] *= sz;
+      ostr[k - 1] = st;
+    } else {
+      osh[k] = sz;
+      ostr[k] = st;
+      k++;
+    }
+  }
+  if (k == 0) {
+    out[0] = x[0];
+    return;
+  }
+  if (k == 1) { /* the identity, after collapsing */
+    __builtin_memmove(out, x, (size_t)total * sizeof(float));
+    return;
+  }
+  /* A batch of 2-D transposes when the second-to-last output axis is the input's contiguous one (matrix transposes,
+   * NCHW <-> NHWC): done in tiles so that both sides stay in cache. */
+  int tiled = ostr[k - 2] == 1;
+  int outerDims = tiled ? k - 2 : k - 1;
+  gg_i rows = tiled ? osh[k - 2] : 1;
+  gg_i cols = osh[k - 1], cs = ostr[k - 1];
+  gg_i outer = 1;
+  for (int d = 0; d < outerDims; d++) outer *= osh[d];
+  gg_i idx[GG_MAX_DIMS] = {0};
+  gg_i off = 0;
+  float *o = out;
+  for (gg_i q = 0; q < outer; q++) {
+    const float *xb = x + off;
+    if (tiled) {
+      enum { T = 32 };
+      for (gg_i r0 = 0; r0 < rows; r0 += T) {
+        gg_i r1 = r0 + T < rows ? r0 + T : rows;
+        for (gg_i c0 = 0; c0 < cols; c0 += T) {
+          gg_i c1 = c0 + T < cols ? c0 + T : cols;
+          for (gg_i r = r0; r < r1; r++)
+            for (gg_i c = c0; c < c1; c++) o[r * cols + c] = xb[r + c * cs];
+        }
+      }
+      o += rows * cols;
+    } else if (cs == 1) {
+      __builtin_memmove(o, xb, (size_t)cols * sizeof(float));
+      o += cols;
+    } else {
+      for (gg_i c = 0; c < cols; c++) o[c] = xb[c * cs];
+      o += cols;
+    }
+    for (int d = outerDims - 1; d >= 0; d--) {
+      off += ostr[d];
+      if (++idx[d] < osh[d]) break;
+      off -= ostr[d] * osh[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ softmax, loss */
+
+GG_API void gg_softmax(const float *x, float *out, gg_i rows, gg_i cols, int log) {
+  for (gg_i r = 0; r < rows; r++) {
+    const float *xs = x + r * cols;
+    float *os = out + r * cols;
+    double mx = -GG_INF;
+    for (gg_i c = 0; c < cols; c++)
+      if ((double)xs[c] > mx) mx = xs[c];
+    double s = 0.0;
+    for (gg_i c = 0; c < cols; c++) s += gg_exp((double)xs[c] - mx);
+    if (log) {
+      double ls = gg_log(s) + mx;
+      for (gg_i c = 0; c < cols; c++) os[c] = (float)((double)xs[c] - ls);
+    } else {
+      for (gg_i c = 0; c < cols; c++) os[c] = (float)(gg_exp((double)xs[c] - mx) / s);
+    }
+  }
+}
+
+GG_API void gg_softmax_grad(const float *y, const float *gy, float *gx, gg_i rows, gg_i cols, int log) {
+  for (gg_i r = 0; r < rows; r++) {
+    const float *ys = y + r * cols;
+    const float *gs = gy + r * cols;
+    float *xs = gx + r * cols;
+    double s = 0.0;
+    if (log) {
+      for (gg_i c = 0; c < cols; c++) s += (double)gs[c];
+      for (gg_i c = 0; c < cols; c++) xs[c] = (float)((double)gs[c] - gg_exp((double)ys[c]) * s);
+    } else {
+      for (gg_i c = 0; c < cols; c++) s += (double)gs[c] * (double)ys[c];
+      for (gg_i c = 0; c < cols; c++) xs[c] = (float)((double)ys[c] * ((double)gs[c] - s));
+    }
+  }
+}
+
+GG_API void gg_cross_entropy(const float *x, const float *targets, float *probs, float *loss, gg_i rows, gg_i cols,
+                             double smoothing, double ignoreIndex) {
+  for (gg_i r = 0; r < rows; r++) {
+    const float *xs = x + r * cols;
+    float *ps = probs + r * cols;
+    double mx = -GG_INF;
+    for (gg_i c = 0; c < cols; c++)
+      if ((double)xs[c] > mx) mx = xs[c];
+    double s = 0.0;
+    for (gg_i c = 0; c < cols; c++) {
+      double e = gg_exp((double)xs[c] - mx);
+      ps[c] = (float)e;
+      s += e;
+    }
+    double lse = gg_log(s) + mx;
+    double sumLogp = 0.0;
+    for (gg_i c = 0; c < cols; c++) {
+      ps[c] = (float)((double)ps[c] / s);
+      sumLogp += (double)xs[c] - lse;
+    }
+    double t = (double)targets[r];
+    if (t == ignoreIndex) {
+      loss[r] = 0.0f;
+      continue;
+    }
+    /* A target outside [0, cols) (callers validate, so this is defence only) gives NaN instead of reading another
+     * row; the comparison also keeps NaN away from the float-to-int conversion, which traps in wasm. */
+    if (!(t >= 0.0 && t < (double)cols)) {
+      loss[r] = GG_NANF;
+      continue;
+    }
+    gg_i ti = (gg_i)t;
+    loss[r] = (float)(-(1.0 - smoothing) * ((double)xs[ti] - lse) - (smoothing / (double)cols) * sumLogp);
+  }
+}
+
+GG_API void gg_cross_entropy_grad(const float *probs, const float *targets, const float *scale, float *gx, gg_i rows,
+                                  gg_i cols, double smoothing, double ignoreIndex) {
+  double off = smoothing / (double)cols;
+  for (gg_i r = 0; r < rows; r++) {
+    const float *ps = probs + r * cols;
+    float *gs = gx + r * cols;
+    double t = (double)targets[r];
+    if (t == ignoreIndex) {
+      for (gg_i c = 0; c < cols; c++) gs[c] = 0.0f;
+      continue;
+    }
+    double sc = (double)scale[r];
+    for (gg_i c = 0; c < cols; c++) gs[c] = (float)(sc * ((double)ps[c] - off));
+    if (t >= 0.0 && t < (double)cols) {
+      gg_i ti = (gg_i)t;
+      gs[ti] = (float)((double)gs[ti] - sc * (1.0 - smoothing));
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ convolution */
+
+/* The range [*lo, *hi) of output positions o in [0, on) whose input position o·s - p + off lies in [0, in). */
+static void gg_valid_range(gg_i on, gg_i s, gg_i p, gg_i off, gg_i in, gg_i *lo, gg_i *hi) {
+  gg_i first = p - off; /* need o·s >= first */
+  gg_i a = first <= 0 ? 0 : (first + s - 1) / s;
+  gg_i last = in - 1 + p - off; /* need o·s <= last */
+  gg_i b = last < 0 ? 0 : last / s + 1;
+  if (a > on) a = on;
+  if (b > on) b = on;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+typedef struct {
+  gg_i n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+} gg_conv;
+
+static gg_conv gg_read_conv(const int32_t *g) {
+  gg_conv r = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13]};
+  return r;
+}
+
+GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
+  gg_conv g = gg_read_conv(geom);
+  gg_i L = g.n * g.oh * g.ow;
+  gg_i plane = g.oh * g.ow;
+  for (gg_i c = 0; c < g.c; c++) {
+    for (gg_i ki = 0; ki < g.kh; ki++) {
+      for (gg_i kj = 0; kj < g.kw; kj++) {
+        float *rowBase = cols + ((c * g.kh + ki) * g.kw + kj) * L;
+        gg_i x0, x1;
+        gg_valid_range(g.ow, g.sw, g.pw, kj * g.dw, g.w, &x0, &x1);
+        for (gg_i n = 0; n < g.n; n++) {
+          const float *xb = x + (n * g.c + c) * g.h * g.w;
+          float *cb = rowBase + n * plane;
+          for (gg_i oy = 0; oy < g.oh; oy++) {
+            gg_i iy = oy * g.sh - g.ph + ki * g.dh;
+            float *cr = cb + oy * g.ow;
+            if (iy < 0 || iy >= g.h) {
+              for (gg_i ox = 0; ox < g.ow; ox++) cr[ox] = 0.0f;
+              continue;
+            }
+            gg_i xo = iy * g.w - g.pw + kj * g.dw; /* xb[xo + ox·sw] is the input for column ox */
+            for (gg_i ox = 0; ox < x0; ox++) cr[ox] = 0.0f;
+            if (g.sw == 1) {
+              for (gg_i ox = x0; ox < x1; ox++) cr[ox] = xb[xo + ox];
+            } else {
+              for (gg_i ox = x0; ox < x1; ox++) cr[ox] = xb[xo + ox * g.sw];
+            }
+            for (gg_i ox = x1; ox < g.ow; ox++) cr[ox] = 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
+  gg_conv g = gg_read_conv(geom);
+  gg_i total = g.n * g.c * g.h * g.w;
+  for (gg_i i = 0; i < total; i++) dx[i] = 0.0f;
+  gg_i L = g.n * g.oh * g.ow;
+  gg_i plane = g.oh * g.ow;
+  /* The reference's loop order, so that each input position sums its contributions in the same order. */
+  for (gg_i c = 0; c < g.c; c++) {
+    for (gg_i ki = 0; ki < g.kh; ki++) {
+      for (gg_i kj = 0; kj < g.kw; kj++) {
+        const float *rowBase = cols + ((c * g.kh + ki) * g.kw + kj) * L;
+        gg_i x0, x1;
+        gg_valid_range(g.ow, g.sw, g.pw, kj * g.dw, g.w, &x0, &x1);
+        for (gg_i n = 0; n < g.n; n++) {
+          float *xb = dx + (n * g.c + c) * g.h * g.w;
+          const float *cb = rowBase + n * plane;
+          for (gg_i oy = 0; oy < g.oh; oy++) {
+            gg_i iy = oy * g.sh - g.ph + ki * g.dh;
+            if (iy < 0 || iy >= g.h) continue;
+            const float *cr = cb + oy * g.ow;
+            gg_i xo = iy * g.w - g.pw + kj * g.dw;
+            if (g.sw == 1) {
+              for (gg_i ox = x0; ox < x1; ox++) xb[xo + ox] += cr[ox];
+            } else {
+              for (gg_i ox = x0; ox < x1; ox++) xb[xo + ox * g.sw] += cr[ox];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ pooling */
+
+typedef struct {
+  gg_i planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+} gg_pool;
+
+static gg_pool gg_read_pool(const int32_t *g) {
+  gg_pool r = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10]};
+  return r;
+}
+
+GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
+  gg_pool g = gg_read_pool(geom);
+  for (gg_i p = 0; p < g.planes; p++) {
+    const float *xb = x + p * g.h * g.w;
+    float *ob = out + p * g.oh * g.ow;
+    for (gg_i oy = 0; oy < g.oh; oy++) {
+      for (gg_i ox = 0; ox < g.ow; ox++) {
+        float best = -GG_INFF;
+        for (gg_i ki = 0; ki < g.kh; ki++) {
+          gg_i iy = oy * g.sh - g.ph + ki;
+          if (iy < 0 || iy >= g.h) continue;
+          for (gg_i kj = 0; kj < g.kw; kj++) {
+            gg_i ix = ox * g.sw - g.pw + kj;
+            if (ix < 0 || ix >= g.w) continue;
+            float v = xb[iy * g.w + ix];
+            if (v > best || v != v) best = v;
+          }
+        }
+        ob[oy * g.ow + ox] = best;
+      }
+    }
+  }
+}
+
+GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom) {
+  gg_pool g = gg_read_pool(geom);
+  gg_i total = g.planes * g.h * g.w;
+  for (gg_i i = 0; i < total; i++) dx[i] = 0.0f;
+  for (gg_i p = 0; p < g.planes; p++) {
+    const float *xb = x + p * g.h * g.w;
+    float *db = dx + p * g.h * g.w;
+    const float *gb = gy + p * g.oh * g.ow;
+    for (gg_i oy = 0; oy < g.oh; oy++) {
+      for (gg_i ox = 0; ox < g.ow; ox++) {
+        float best = -GG_INFF;
+        gg_i bi = -1;
+        for (gg_i ki = 0; ki < g.kh; ki++) {
+          gg_i iy = oy * g.sh - g.ph + ki;
+          if (iy < 0 || iy >= g.h) continue;
+          for (gg_i kj = 0; kj < g.kw; kj++) {
+            gg_i ix = ox * g.sw - g.pw + kj;
+            if (ix < 0 || ix >= g.w) continue;
+            float v = xb[iy * g.w + ix];
+            if (v > best || bi < 0 || v != v) {
+              best = v;
+              bi = iy * g.w + ix;
+              /* As the reference: this leaves the kj loop only, so a NaN in a later row of the window takes over. */
+              if (v != v) break;
+            }
+          }
+        }
+        if (bi >= 0) db[bi] += gb[oy * g.ow + ox];
+      }
+    }
+  }
+}
+
+/* PyTorch's divisor with count_include_pad: the window clipped to the padded input. */
+static gg_i gg_pool_divisor(const gg_pool *g, gg_i y0, gg_i x0) {
+  gg_i y1 = y0 + g->kh < g->h + g->ph ? y0 + g->kh : g->h + g->ph;
+  gg_i x1 = x0 + g->kw < g->w + g->pw ? x0 + g->kw : g->w + g->pw;
+  return (y1 - y0) * (x1 - x0);
+}
+
+GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad) {
+  gg_pool g = gg_read_pool(geom);
+  for (gg_i p = 0; p < g.planes; p++) {
+    const float *xb = x + p * g.h * g.w;
+    float *ob = out + p * g.oh * g.ow;
+    for (gg_i oy = 0; oy < g.oh; oy++) {
+      for (gg_i ox = 0; ox < g.ow; ox++) {
+        double s = 0.0;
+        gg_i cnt = 0;
+        gg_i y0 = oy * g.sh - g.ph;
+        gg_i x0 = ox * g.sw - g.pw;
+        for (gg_i ki = 0; ki < g.kh; ki++) {
+          gg_i iy = y0 + ki;
+          if (iy < 0 || iy >= g.h) continue;
+          for (gg_i kj = 0; kj < g.kw; kj++) {
+            gg_i ix = x0 + kj;
+            if (ix < 0 || ix >= g.w) continue;
+            s += (double)xb[iy * g.w + ix];
+            cnt++;
+          }
+        }
+        double div = (double)(countIncludePad ? gg_pool_divisor(&g, y0, x0) : cnt);
+        ob[oy * g.ow + ox] = (float)(s / div);
+      }
+    }
+  }
+}
+
+GG_API void gg_avg_pool2d_grad(const float *gy, float *dx, const int32_t *geom, int countIncludePad) {
+  gg_pool g = gg_read_pool(geom);
+  gg_i total = g.planes * g.h * g.w;
+  for (gg_i i = 0; i < total; i++) dx[i] = 0.0f;
+  for (gg_i p = 0; p < g.planes; p++) {
+    float *db = dx + p * g.h * g.w;
+    const float *gb = gy + p * g.oh * g.ow;
+    for (gg_i oy = 0; oy < g.oh; oy++) {
+      for (gg_i ox = 0; ox < g.ow; ox++) {
+        gg_i y0 = oy * g.sh - g.ph;
+        gg_i x0 = ox * g.sw - g.pw;
+        gg_i ya = y0 < 0 ? 0 : y0, yb = y0 + g.kh < g.h ? y0 + g.kh : g.h;
+        gg_i xa = x0 < 0 ? 0 : x0, xb2 = x0 + g.kw < g.w ? x0 + g.kw : g.w;
+        gg_i cnt = (yb > ya ? yb - ya : 0) * (xb2 > xa ? xb2 - xa : 0);
+        double div = (double)(countIncludePad ? gg_pool_divisor(&g, y0, x0) : cnt);
+        double gv = (double)gb[oy * g.ow + ox] / div;
+        for (gg_i iy = ya; iy < yb; iy++)
+          for (gg_i ix = xa; ix < xb2; ix++) db[iy * g.w + ix] = (float)((double)db[iy * g.w + ix] + gv);
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ optimizer */
+
+GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
+                           double bc2) {
+  /* float64 throughout, in the reference's order: the step uses the unrounded moments. */
+  double c1 = 1.0 - b1, c2 = 1.0 - b2;
+  for (gg_i i = 0; i < n; i++) {
+    double gi = (double)g[i];
+    double mi = b1 * (double)m[i] + c1 * gi;
+    double vi = b2 * (double)v[i] + c2 * gi * gi;
+    m[i] = (float)mi;
+    v[i] = (float)vi;
+    g[i] = (float)(mi / bc1 / (__builtin_sqrt(vi / bc2) + eps));
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ sgemm fallback */
+
+void gg_sgemm_ref(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff, gg_i lda,
+                  const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc) {
+  gg_i ai = transA ? 1 : lda, ak = transA ? lda : 1;
+  gg_i bk = transB ? 1 : ldb, bj = transB ? ldb : 1;
+  for (gg_i i = 0; i < m; i++) {
+    float *cr = c + cOff + i * ldc;
+    for (gg_i j = 0; j < n; j++) {
+      double s = 0.0;
+      for (gg_i p = 0; p < k; p++) s += (double)a[aOff + i * ai + p * ak] * (double)b[bOff + p * bk + j * bj];
+      cr[j] = (float)(beta == 0.0 ? alpha * s : alpha * s + beta * (double)cr[j]);
+    }
+  }
+}

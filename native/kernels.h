@@ -1,0 +1,113 @@
+/*
+ * kernels.h: the C kernels shared by the native (N-API + OpenBLAS) and wasm backends.
+ *
+ * The semantics are exactly those of the reference kernels in src/backend/js.ts (see types.ts for the interface);
+ * where the reference computes in float64 and rounds once (axpy, affine, the Adam update, gradients), so do these,
+ * so that most results agree bit for bit. Like the reference, kernels never check their inputs.
+ *
+ * Conventions: every buffer is a float32 pointer plus, where the interface has one, an element offset; integer
+ * arguments are gg_i (pointer-sized: 64-bit natively, 32-bit in wasm32); scalar parameters are double (JS numbers).
+ * Small integer arrays (shapes, strides, geometries) are passed as int32 pointers: the JS side writes them into a
+ * scratch area it reuses, so no call allocates.
+ */
+#ifndef GG_KERNELS_H
+#define GG_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef ptrdiff_t gg_i;
+
+#if defined(__wasm__)
+/* Exported from the wasm module (the build hides everything else with -fvisibility=hidden). */
+#define GG_API __attribute__((visibility("default")))
+#else
+#define GG_API
+#endif
+
+/* Mirrors enum Unary in types.ts. */
+enum {
+  GG_NEG = 0,
+  GG_EXP = 1,
+  GG_LOG = 2,
+  GG_SQRT = 3,
+  GG_ABS = 4,
+  GG_RELU = 5,
+  GG_LEAKY_RELU = 6,
+  GG_ELU = 7,
+  GG_SELU = 8,
+  GG_GELU = 9,
+  GG_SIGMOID = 10,
+  GG_TANH = 11,
+  GG_SOFTPLUS = 12,
+  GG_POW_SCALAR = 13,
+  GG_CLAMP = 14,
+  GG_AFFINE = 15,
+  GG_SQUARE = 16,
+  GG_RECIPROCAL = 17,
+  GG_SIGN = 18,
+  GG_SCALAR_DIV = 19,
+  GG_SCALAR_POW = 20
+};
+
+/* Mirrors enum Binary in types.ts. */
+enum { GG_ADD = 0, GG_SUB = 1, GG_MUL = 2, GG_DIV = 3, GG_POW = 4, GG_MAXIMUM = 5, GG_MINIMUM = 6 };
+
+/* Number of int32 slots in a geometry array: ConvGeom n,c,h,w,kh,kw,sh,sw,ph,pw,dh,dw,oh,ow;
+ * PoolGeom planes,h,w,kh,kw,sh,sw,ph,pw,oh,ow. */
+#define GG_CONV_GEOM 14
+#define GG_POOL_GEOM 11
+#define GG_MAX_DIMS 8
+
+GG_API void gg_fill(float *out, double value, gg_i n);
+GG_API void gg_copy(const float *src, gg_i sOff, float *dst, gg_i dOff, gg_i n);
+GG_API void gg_copy_blocks(const float *src, gg_i sOff, gg_i sStride, float *dst, gg_i dOff, gg_i dStride, gg_i len,
+                           gg_i nBlocks, int accumulate);
+GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n);
+
+/* Whether gg_unary / gg_unary_grad implement `op` (1) or the caller must fall back to its own kernel (0). */
+GG_API int gg_unary_supported(int op);
+/* Return 0 (and do nothing) for an op they do not implement. */
+GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double b);
+GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy, float *gx, gg_i n, double a,
+                         double b);
+/* Returns 0 (and does nothing) for Pow, which is left to the caller. */
+GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd, const int32_t *shape,
+                     const int32_t *aStrides, const int32_t *bStrides);
+
+GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner);
+GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i mid, gg_i inner);
+GG_API double gg_sum_squares(const float *x, gg_i n);
+GG_API double gg_max_abs(const float *x, gg_i n);
+GG_API double gg_count_non_finite(const float *x, gg_i n);
+
+GG_API void gg_permute(const float *x, float *out, int nd, const int32_t *shape, const int32_t *perm);
+
+GG_API void gg_softmax(const float *x, float *out, gg_i rows, gg_i cols, int log);
+GG_API void gg_softmax_grad(const float *y, const float *gy, float *gx, gg_i rows, gg_i cols, int log);
+GG_API void gg_cross_entropy(const float *x, const float *targets, float *probs, float *loss, gg_i rows, gg_i cols,
+                             double smoothing, double ignoreIndex);
+GG_API void gg_cross_entropy_grad(const float *probs, const float *targets, const float *scale, float *gx, gg_i rows,
+                                  gg_i cols, double smoothing, double ignoreIndex);
+
+GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom);
+GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom);
+GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom);
+GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom);
+GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad);
+GG_API void gg_avg_pool2d_grad(const float *gy, float *dx, const int32_t *geom, int countIncludePad);
+
+GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
+                           double bc2);
+
+/*
+ * C[cOff..] = alpha·op(A)·op(B) + beta·C, row-major (the reference's sgemm); beta = 0 ignores C's contents.
+ * Natively this is cblas_sgemm (native/addon.c); in wasm it is native/wasm_sgemm.c. gg_sgemm_ref is a plain loop
+ * with float64 accumulation, for the shapes cblas rejects (leading dimensions smaller than a row).
+ */
+GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff,
+                     gg_i lda, const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc);
+void gg_sgemm_ref(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff, gg_i lda,
+                  const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc);
+
+#endif
