@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "gradguard",
+      "sources": ["native/addon.c", "native/kernels.c"],
+      "include_dirs": ["native"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O3", "-march=native", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden"],
+      "cflags!": ["-O2"],
+      "libraries": ["-lopenblas"],
+      "xcode_settings": {
+        "OTHER_CFLAGS": ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno"]
+      }
+    }
+  ]
+}

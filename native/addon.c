@@ -1,0 +1,207 @@
+/*
+ * addon.c: the N-API face of the native backend (build/Release/gradguard.node).
+ *
+ * Every export is a thin wrapper generated from one table (GG_KERNELS below): it reads its arguments, with typed
+ * arrays taken in place through napi_get_typedarray_info (no copy: the kernel writes straight into the JS buffer),
+ * and calls the C kernel. A wrong argument type throws a TypeError instead of reaching the kernel; sizes and offsets
+ * are not checked (the kernels' contract, see src/backend/types.ts: the tensor ops validate at the boundary).
+ *
+ * The matrix product goes to OpenBLAS's cblas_sgemm; everything else is native/kernels.c, compiled for this
+ * machine (-march=native) by binding.gyp.
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <node_api.h>
+
+#include "kernels.h"
+
+/* ------------------------------------------------------------------------------------------------ sgemm */
+
+static gg_i gg_max1(gg_i a) { return a > 1 ? a : 1; }
+
+GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff,
+                     gg_i lda, const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    /* Nothing to multiply (cblas would reject the leading dimensions of an empty A): C = beta·C. */
+    for (gg_i i = 0; i < m; i++) {
+      float *cr = c + cOff + i * ldc;
+      for (gg_i j = 0; j < n; j++) cr[j] = beta == 0.0 ? 0.0f : (float)(beta * (double)cr[j]);
+    }
+    return;
+  }
+  /* cblas insists that a leading dimension covers a stored row, even for a matrix of one row, where the reference
+   * never reads it: widen it there. A genuinely smaller one (overlapping rows) goes to the plain loop. */
+  gg_i aRows = transA ? k : m, aCols = transA ? m : k;
+  gg_i bRows = transB ? n : k, bCols = transB ? k : n;
+  if (aRows == 1 && lda < aCols) lda = aCols;
+  if (bRows == 1 && ldb < bCols) ldb = bCols;
+  if (m == 1 && ldc < n) ldc = n;
+  if (lda < gg_max1(aCols) || ldb < gg_max1(bCols) || ldc < gg_max1(n) || m > INT_MAX || n > INT_MAX ||
+      k > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX) {
+    gg_sgemm_ref(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
+              (blasint)n, (blasint)k, (float)alpha, a + aOff, (blasint)lda, b + bOff, (blasint)ldb, (float)beta,
+              c + cOff, (blasint)ldc);
+}
+
+/* binary and permute take their small int arrays packed in one Int32Array: [0, 8) shape, [8, 16) and [16, 24) the
+ * strides (binary) or the permutation (permute). One scratch array on the JS side serves every call. */
+static int gg_binary_packed(int op, const float *a, const float *b, float *out, int nd, const int32_t *s) {
+  return gg_binary(op, a, b, out, nd, s, s + GG_MAX_DIMS, s + 2 * GG_MAX_DIMS);
+}
+static void gg_permute_packed(const float *x, float *out, int nd, const int32_t *s) {
+  gg_permute(x, out, nd, s, s + GG_MAX_DIMS);
+}
+static double gg_openblas_threads(void) { return (double)openblas_get_num_threads(); }
+/* The kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...; "Prescott" is its generic SSE3 fallback for CPUs it
+ * does not know, several times slower): worth showing in benchmarks and diagnostics. */
+static const char *gg_openblas_core(void) { return openblas_get_corename(); }
+
+/* ------------------------------------------------------------------------------------------------ argument readers */
+
+static void *gg_get_array(napi_env env, napi_value v, int *bad) {
+  void *data = NULL;
+  if (*bad) return NULL;
+  if (napi_get_typedarray_info(env, v, NULL, NULL, &data, NULL, NULL) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gradguard native: expected a typed array");
+    *bad = 1;
+  }
+  return data;
+}
+static int64_t gg_get_int(napi_env env, napi_value v, int *bad) {
+  int64_t r = 0;
+  if (*bad) return 0;
+  if (napi_get_value_int64(env, v, &r) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gradguard native: expected a number");
+    *bad = 1;
+  }
+  return r;
+}
+static double gg_get_double(napi_env env, napi_value v, int *bad) {
+  double r = 0;
+  if (*bad) return 0;
+  if (napi_get_value_double(env, v, &r) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gradguard native: expected a number");
+    *bad = 1;
+  }
+  return r;
+}
+
+/* Argument kinds: FA float array, IA int32 array, IX index (gg_i), IN small int, DB double. (Not single letters:
+ * cblas.h pulls in complex.h, which defines I.) */
+#define GG_T_FA float *
+#define GG_T_IA int32_t *
+#define GG_T_IX gg_i
+#define GG_T_IN int
+#define GG_T_DB double
+#define GG_GET_FA(v) (float *)gg_get_array(env, v, &bad)
+#define GG_GET_IA(v) (int32_t *)gg_get_array(env, v, &bad)
+#define GG_GET_IX(v) (gg_i) gg_get_int(env, v, &bad)
+#define GG_GET_IN(v) (int)gg_get_int(env, v, &bad)
+#define GG_GET_DB(v) gg_get_double(env, v, &bad)
+#define GG_ARG(T, i) GG_T_##T a##i = GG_GET_##T(argv[i]);
+
+/* Declarations a0..a(n-1) and the argument list, by arity. */
+#define GG_D0()
+#define GG_D1(t0) GG_ARG(t0, 0)
+#define GG_D2(t0, t1) GG_D1(t0) GG_ARG(t1, 1)
+#define GG_D3(t0, t1, t2) GG_D2(t0, t1) GG_ARG(t2, 2)
+#define GG_D4(t0, t1, t2, t3) GG_D3(t0, t1, t2) GG_ARG(t3, 3)
+#define GG_D5(t0, t1, t2, t3, t4) GG_D4(t0, t1, t2, t3) GG_ARG(t4, 4)
+#define GG_D6(t0, t1, t2, t3, t4, t5) GG_D5(t0, t1, t2, t3, t4) GG_ARG(t5, 5)
+#define GG_D7(t0, t1, t2, t3, t4, t5, t6) GG_D6(t0, t1, t2, t3, t4, t5) GG_ARG(t6, 6)
+#define GG_D8(t0, t1, t2, t3, t4, t5, t6, t7) GG_D7(t0, t1, t2, t3, t4, t5, t6) GG_ARG(t7, 7)
+#define GG_D9(t0, t1, t2, t3, t4, t5, t6, t7, t8) GG_D8(t0, t1, t2, t3, t4, t5, t6, t7) GG_ARG(t8, 8)
+#define GG_D16(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15) \
+  GG_D9(t0, t1, t2, t3, t4, t5, t6, t7, t8)                                         \
+  GG_ARG(t9, 9) GG_ARG(t10, 10) GG_ARG(t11, 11) GG_ARG(t12, 12) GG_ARG(t13, 13) GG_ARG(t14, 14) GG_ARG(t15, 15)
+#define GG_L0
+#define GG_L1 a0
+#define GG_L2 a0, a1
+#define GG_L3 GG_L2, a2
+#define GG_L4 GG_L3, a3
+#define GG_L5 GG_L4, a4
+#define GG_L6 GG_L5, a5
+#define GG_L7 GG_L6, a6
+#define GG_L8 GG_L7, a7
+#define GG_L9 GG_L8, a8
+#define GG_L16 GG_L9, a9, a10, a11, a12, a13, a14, a15
+
+static napi_value gg_string(napi_env env, const char *s) {
+  napi_value r = NULL;
+  napi_create_string_utf8(env, s ? s : "", NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+static int gg_too_few(size_t argc, int n) { return argc < (size_t)n; }
+
+static napi_value gg_number(napi_env env, double v) {
+  napi_value r = NULL;
+  napi_create_double(env, v, &r);
+  return r;
+}
+#define GG_RET_void(call) \
+  call;                   \
+  return NULL
+#define GG_RET_num(call) return gg_number(env, (double)(call))
+#define GG_RET_str(call) return gg_string(env, (call))
+
+/*
+ * The exported kernels: JS name, C function, result (void, num or str), arity, argument kinds.
+ * Booleans travel as numbers 0/1 (src/backend/native.ts converts them).
+ */
+#define GG_KERNELS(X)                                                                              \
+  X(fill, gg_fill, void, 3, FA, DB, IX)                                                            \
+  X(copy, gg_copy, void, 5, FA, IX, FA, IX, IX)                                                    \
+  X(copyBlocks, gg_copy_blocks, void, 9, FA, IX, IX, FA, IX, IX, IX, IX, IN)                       \
+  X(axpy, gg_axpy, void, 4, DB, FA, FA, IX)                                                        \
+  X(unarySupported, gg_unary_supported, num, 1, IN)                                                \
+  X(unary, gg_unary, num, 6, IN, FA, FA, IX, DB, DB)                                               \
+  X(unaryGrad, gg_unary_grad, num, 8, IN, FA, FA, FA, FA, IX, DB, DB)                              \
+  X(binary, gg_binary_packed, num, 6, IN, FA, FA, FA, IN, IA)                                      \
+  X(sumAxis, gg_sum_axis, void, 5, FA, FA, IX, IX, IX)                                             \
+  X(maxAxis, gg_max_axis, void, 6, FA, FA, FA, IX, IX, IX)                                         \
+  X(sumSquares, gg_sum_squares, num, 2, FA, IX)                                                    \
+  X(maxAbs, gg_max_abs, num, 2, FA, IX)                                                            \
+  X(countNonFinite, gg_count_non_finite, num, 2, FA, IX)                                           \
+  X(permute, gg_permute_packed, void, 4, FA, FA, IN, IA)                                           \
+  X(softmax, gg_softmax, void, 5, FA, FA, IX, IX, IN)                                              \
+  X(softmaxGrad, gg_softmax_grad, void, 6, FA, FA, FA, IX, IX, IN)                                 \
+  X(crossEntropy, gg_cross_entropy, void, 8, FA, FA, FA, FA, IX, IX, DB, DB)                       \
+  X(crossEntropyGrad, gg_cross_entropy_grad, void, 8, FA, FA, FA, FA, IX, IX, DB, DB)              \
+  X(im2col, gg_im2col, void, 3, FA, FA, IA)                                                        \
+  X(col2im, gg_col2im, void, 3, FA, FA, IA)                                                        \
+  X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \
+  X(maxPool2dGrad, gg_max_pool2d_grad, void, 4, FA, FA, FA, IA)                                    \
+  X(avgPool2d, gg_avg_pool2d, void, 4, FA, FA, IA, IN)                                             \
+  X(avgPool2dGrad, gg_avg_pool2d_grad, void, 4, FA, FA, IA, IN)                                    \
+  X(adamUpdate, gg_adam_update, void, 9, FA, FA, FA, IX, DB, DB, DB, DB, DB)                       \
+  X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
+  X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
+  X(openblasCore, gg_openblas_core, str, 0)
+
+#define GG_WRAP(js, fn, ret, n, ...)                                                               \
+  static napi_value gg_w_##js(napi_env env, napi_callback_info info) {                             \
+    napi_value argv[n > 0 ? n : 1];                                                                \
+    size_t argc = n;                                                                               \
+    int bad = 0;                                                                                   \
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || gg_too_few(argc, n)) {  \
+      napi_throw_type_error(env, NULL, "gradguard native: " #js " expects " #n " arguments");      \
+      return NULL;                                                                                 \
+    }                                                                                              \
+    (void)argv;                                                                                    \
+    GG_D##n(__VA_ARGS__) if (bad) return NULL;                                                     \
+    GG_RET_##ret(fn(GG_L##n));                                                                     \
+  }
+GG_KERNELS(GG_WRAP)
+
+#define GG_PROP(js, fn, ret, n, ...) {#js, NULL, gg_w_##js, NULL, NULL, NULL, napi_enumerable, NULL},
+
+NAPI_MODULE_INIT() {
+  static const napi_property_descriptor props[] = {GG_KERNELS(GG_PROP)};
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
+  return exports;
+}
