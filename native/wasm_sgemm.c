@@ -1,0 +1,211 @@
+/*
+ * wasm_sgemm.c: single-precision matrix product for the wasm backend (SIMD128, one thread).
+ *
+ * The GotoBLAS/BLIS structure: C is computed in blocks of MC×NC over slices of KC of the inner dimension; each block
+ * of op(A) and op(B) is first packed into contiguous micro-panels (MR rows of A, NR columns of B, interleaved along
+ * k, zero-padded at the edges), which takes care of transposes, offsets and leading dimensions once, so that the
+ * micro-kernel only streams two dense arrays. The micro-kernel keeps an MR×NR tile of C in registers.
+ *
+ * Why these sizes: V8 gives wasm 16 xmm registers, one of them reserved as scratch. A 4×8 tile needs 8 accumulators,
+ * 2 vectors of B, 1 broadcast of A and 1 product: 12, so nothing spills. There is no FMA in SIMD128 (relaxed SIMD is
+ * not enabled in Node 20), so each step is a multiply and an add. KC·NR floats of B (8 KiB) stay in L1 while the
+ * MC×KC block of A (64 KiB) streams from L2.
+ *
+ * The packing buffers are static (they live in the module's data area below __heap_base), so no call allocates.
+ */
+#include <wasm_simd128.h>
+
+#include "kernels.h"
+
+#define MR 4
+#define NR 8
+#define KC 256
+#define MC 64
+#define NC 1024
+
+static float packA[MC * KC] __attribute__((aligned(16)));
+static float packB[KC * NC] __attribute__((aligned(16)));
+
+static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
+
+/* packA[panel][p][r] = op(A)[i0 + panel·MR + r][p0 + p], zero past row mc. */
+static void pack_a(int transA, const float *a, gg_i lda, gg_i i0, gg_i p0, gg_i mc, gg_i kc) {
+  float *dst = packA;
+  for (gg_i ip = 0; ip < mc; ip += MR) {
+    gg_i rows = gg_min(MR, mc - ip);
+    if (!transA) {
+      /* op(A) rows are contiguous in memory: read MR rows side by side. */
+      const float *src = a + (i0 + ip) * lda + p0;
+      if (rows == MR) {
+        const float *r0 = src, *r1 = src + lda, *r2 = src + 2 * lda, *r3 = src + 3 * lda;
+        for (gg_i p = 0; p < kc; p++) {
+          dst[0] = r0[p];
+          dst[1] = r1[p];
+          dst[2] = r2[p];
+          dst[3] = r3[p];
+          dst += MR;
+        }
+      } else {
+        for (gg_i p = 0; p < kc; p++) {
+          for (gg_i r = 0; r < MR; r++) dst[r] = r < rows ? src[r * lda + p] : 0.0f;
+          dst += MR;
+        }
+      }
+    } else {
+      /* op(A)[i][p] = A[p][i]: each k step is MR consecutive floats. */
+      const float *src = a + p0 * lda + i0 + ip;
+      if (rows == MR) {
+        for (gg_i p = 0; p < kc; p++) {
+          wasm_v128_store(dst, wasm_v128_load(src + p * lda));
+          dst += MR;
+        }
+      } else {
+        for (gg_i p = 0; p < kc; p++) {
+          for (gg_i r = 0; r < MR; r++) dst[r] = r < rows ? src[p * lda + r] : 0.0f;
+          dst += MR;
+        }
+      }
+    }
+  }
+}
+
+/* packB[panel][p][c] = op(B)[p0 + p][j0 + panel·NR + c], zero past column nc. */
+static void pack_b(int transB, const float *b, gg_i ldb, gg_i p0, gg_i j0, gg_i kc, gg_i nc) {
+  float *dst = packB;
+  for (gg_i jp = 0; jp < nc; jp += NR) {
+    gg_i cols = gg_min(NR, nc - jp);
+    if (!transB) {
+      const float *src = b + p0 * ldb + j0 + jp;
+      if (cols == NR) {
+        for (gg_i p = 0; p < kc; p++) {
+          wasm_v128_store(dst, wasm_v128_load(src + p * ldb));
+          wasm_v128_store(dst + 4, wasm_v128_load(src + p * ldb + 4));
+          dst += NR;
+        }
+      } else {
+        for (gg_i p = 0; p < kc; p++) {
+          for (gg_i c = 0; c < NR; c++) dst[c] = c < cols ? src[p * ldb + c] : 0.0f;
+          dst += NR;
+        }
+      }
+    } else {
+      /* op(B)[p][j] = B[j][p]: NR rows of B read side by side. */
+      const float *src = b + (j0 + jp) * ldb + p0;
+      if (cols == NR) {
+        for (gg_i p = 0; p < kc; p++) {
+          for (gg_i c = 0; c < NR; c++) dst[c] = src[c * ldb + p];
+          dst += NR;
+        }
+      } else {
+        for (gg_i p = 0; p < kc; p++) {
+          for (gg_i c = 0; c < NR; c++) dst[c] = c < cols ? src[c * ldb + p] : 0.0f;
+          dst += NR;
+        }
+      }
+    }
+  }
+}
+
+/*
+ * C tile (rows×cols of MR×NR, top-left at c) = alpha·(A panel · B panel) + beta·C. beta = 0 means C is not read.
+ */
+static void micro_kernel(gg_i kc, const float *A, const float *B, float *c, gg_i ldc, gg_i rows, gg_i cols,
+                         float alpha, float beta) {
+  v128_t c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00;
+  v128_t c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  for (gg_i p = 0; p < kc; p++) {
+    v128_t b0 = wasm_v128_load(B);
+    v128_t b1 = wasm_v128_load(B + 4);
+    v128_t a0 = wasm_v128_load32_splat(A);
+    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(a0, b0));
+    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(a0, b1));
+    v128_t a1 = wasm_v128_load32_splat(A + 1);
+    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(a1, b0));
+    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(a1, b1));
+    v128_t a2 = wasm_v128_load32_splat(A + 2);
+    c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(a2, b0));
+    c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(a2, b1));
+    v128_t a3 = wasm_v128_load32_splat(A + 3);
+    c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(a3, b0));
+    c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(a3, b1));
+    A += MR;
+    B += NR;
+  }
+  v128_t acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+  v128_t va = wasm_f32x4_splat(alpha);
+  if (alpha != 1.0f)
+    for (int i = 0; i < MR; i++) {
+      acc[i][0] = wasm_f32x4_mul(acc[i][0], va);
+      acc[i][1] = wasm_f32x4_mul(acc[i][1], va);
+    }
+  if (rows == MR && cols == NR) {
+    if (beta == 0.0f) {
+      for (int i = 0; i < MR; i++) {
+        wasm_v128_store(c + i * ldc, acc[i][0]);
+        wasm_v128_store(c + i * ldc + 4, acc[i][1]);
+      }
+    } else {
+      v128_t vb = wasm_f32x4_splat(beta);
+      for (int i = 0; i < MR; i++) {
+        float *cr = c + i * ldc;
+        v128_t o0 = wasm_v128_load(cr), o1 = wasm_v128_load(cr + 4);
+        if (beta != 1.0f) {
+          o0 = wasm_f32x4_mul(o0, vb);
+          o1 = wasm_f32x4_mul(o1, vb);
+        }
+        wasm_v128_store(cr, wasm_f32x4_add(acc[i][0], o0));
+        wasm_v128_store(cr + 4, wasm_f32x4_add(acc[i][1], o1));
+      }
+    }
+    return;
+  }
+  /* Edge tile: go through a small buffer and write only the part inside C. */
+  float t[MR * NR] __attribute__((aligned(16)));
+  for (int i = 0; i < MR; i++) {
+    wasm_v128_store(t + i * NR, acc[i][0]);
+    wasm_v128_store(t + i * NR + 4, acc[i][1]);
+  }
+  for (gg_i i = 0; i < rows; i++) {
+    float *cr = c + i * ldc;
+    if (beta == 0.0f)
+      for (gg_i j = 0; j < cols; j++) cr[j] = t[i * NR + j];
+    else
+      for (gg_i j = 0; j < cols; j++) cr[j] = t[i * NR + j] + beta * cr[j];
+  }
+}
+
+GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff,
+                     gg_i lda, const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc) {
+  if (m <= 0 || n <= 0) return;
+  c += cOff;
+  float fa = (float)alpha, fb = (float)beta;
+  if (k <= 0 || fa == 0.0f) {
+    /* Nothing to multiply: C = beta·C, with beta = 0 clearing C whatever it held (as BLAS). */
+    for (gg_i i = 0; i < m; i++)
+      for (gg_i j = 0; j < n; j++) c[i * ldc + j] = fb == 0.0f ? 0.0f : fb * c[i * ldc + j];
+    return;
+  }
+  a += aOff;
+  b += bOff;
+  for (gg_i jc = 0; jc < n; jc += NC) {
+    gg_i nc = gg_min(NC, n - jc);
+    for (gg_i pc = 0; pc < k; pc += KC) {
+      gg_i kc = gg_min(KC, k - pc);
+      pack_b(transB, b, ldb, pc, jc, kc, nc);
+      /* Later slices of k add to what the first one wrote. */
+      float bEff = pc == 0 ? fb : 1.0f;
+      for (gg_i ic = 0; ic < m; ic += MC) {
+        gg_i mc = gg_min(MC, m - ic);
+        pack_a(transA, a, lda, ic, pc, mc, kc);
+        for (gg_i jr = 0; jr < nc; jr += NR) {
+          const float *Bp = packB + jr * kc;
+          gg_i cols = gg_min(NR, nc - jr);
+          for (gg_i ir = 0; ir < mc; ir += MR) {
+            micro_kernel(kc, packA + ir * kc, Bp, c + (ic + ir) * ldc + jc + jr, ldc, gg_min(MR, mc - ir), cols, fa,
+                         bEff);
+          }
+        }
+      }
+    }
+  }
+}
