@@ -1,0 +1,462 @@
+/**
+ * The wasm backend: native/kernels.c and native/wasm_sgemm.c compiled to wasm32 + SIMD128 (native/build-wasm.sh), the
+ * module committed as wasm/gradguard.wasm. It runs wherever WebAssembly SIMD does (Node >= 16.4, current browsers),
+ * on one thread.
+ *
+ * A wasm kernel can only touch the module's linear memory, so every buffer of this backend lives there: the C code
+ * owns the memory below `__heap_base` (stack, constants, sgemm's packing buffers) and this file manages everything
+ * above it, as a bump allocator that never gives memory back plus the size-keyed free lists of `BufferPool`. A
+ * training step asks for the same sizes every time, so after the first step nothing is allocated. The memory grows
+ * in large steps (each `memory.grow` detaches every view, see `WasmBuf.data`).
+ */
+import * as nodeFs from 'node:fs';
+import { writeConvGeom, writePoolGeom } from './geom.js';
+import { BufferPool, JsBackend } from './js.js';
+import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
+
+/** The module's exports (GG_API functions of native/kernels.h). Pointers are byte offsets into `memory`. */
+interface WasmExports {
+  readonly memory: WebAssembly.Memory;
+  readonly __heap_base: WebAssembly.Global;
+  gg_fill(out: number, value: number, n: number): void;
+  gg_copy(src: number, sOff: number, dst: number, dOff: number, n: number): void;
+  gg_copy_blocks(
+    src: number,
+    sOff: number,
+    sStride: number,
+    dst: number,
+    dOff: number,
+    dStride: number,
+    len: number,
+    nBlocks: number,
+    accumulate: number,
+  ): void;
+  gg_axpy(alpha: number, x: number, y: number, n: number): void;
+  gg_unary_supported(op: number): number;
+  gg_unary(op: number, x: number, out: number, n: number, a: number, b: number): number;
+  gg_unary_grad(op: number, x: number, y: number, gy: number, gx: number, n: number, a: number, b: number): number;
+  gg_binary(op: number, a: number, b: number, out: number, nd: number, shape: number, as: number, bs: number): number;
+  gg_sum_axis(x: number, out: number, outer: number, mid: number, inner: number): void;
+  gg_max_axis(x: number, out: number, arg: number, outer: number, mid: number, inner: number): void;
+  gg_sum_squares(x: number, n: number): number;
+  gg_max_abs(x: number, n: number): number;
+  gg_count_non_finite(x: number, n: number): number;
+  gg_permute(x: number, out: number, nd: number, shape: number, perm: number): void;
+  gg_softmax(x: number, out: number, rows: number, cols: number, log: number): void;
+  gg_softmax_grad(y: number, gy: number, gx: number, rows: number, cols: number, log: number): void;
+  gg_cross_entropy(
+    x: number,
+    targets: number,
+    probs: number,
+    loss: number,
+    rows: number,
+    cols: number,
+    smoothing: number,
+    ignoreIndex: number,
+  ): void;
+  gg_cross_entropy_grad(
+    probs: number,
+    targets: number,
+    scale: number,
+    gx: number,
+    rows: number,
+    cols: number,
+    smoothing: number,
+    ignoreIndex: number,
+  ): void;
+  gg_im2col(x: number, cols: number, geom: number): void;
+  gg_col2im(cols: number, dx: number, geom: number): void;
+  gg_max_pool2d(x: number, out: number, geom: number): void;
+  gg_max_pool2d_grad(x: number, gy: number, dx: number, geom: number): void;
+  gg_avg_pool2d(x: number, out: number, geom: number, countIncludePad: number): void;
+  gg_avg_pool2d_grad(gy: number, dx: number, geom: number, countIncludePad: number): void;
+  gg_adam_update(
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+  ): void;
+  gg_sgemm(
+    transA: number,
+    transB: number,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: number,
+    aOff: number,
+    lda: number,
+    b: number,
+    bOff: number,
+    ldb: number,
+    beta: number,
+    c: number,
+    cOff: number,
+    ldc: number,
+  ): void;
+}
+
+const PAGE = 65536;
+/** Allocations are aligned to a cache line (SIMD needs 16 bytes; 64 keeps buffers from sharing lines). */
+const ALIGN = 64;
+/** The smallest growth step: 16 MiB, so that a model's first step does not grow the memory hundreds of times. */
+const MIN_GROW_PAGES = 256;
+/** wasm32's limit, and the module's declared maximum (--max-memory in build-wasm.sh). */
+const MAX_PAGES = 65536;
+/** Most axes binary and permute take in C (GG_MAX_DIMS); more fall back to JS. */
+const MAX_DIMS = 8;
+
+/** The part of linear memory above `__heap_base`: bump allocation, growing the memory as needed. */
+class WasmHeap {
+  private top: number;
+  constructor(
+    readonly memory: WebAssembly.Memory,
+    heapBase: number,
+  ) {
+    this.top = align(heapBase);
+  }
+
+  /** `bytes` fresh bytes (aligned); never returned, since buffers go back to the pool instead. */
+  reserve(bytes: number): number {
+    const ptr = this.top;
+    const end = ptr + align(Math.max(bytes, 1));
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = have / PAGE;
+      const need = Math.ceil((end - have) / PAGE);
+      // Grow by at least a quarter of what we have (and 16 MiB): amortised, and few detach events.
+      const want = Math.min(Math.max(need, MIN_GROW_PAGES, pages >> 2), MAX_PAGES - pages);
+      if (want < need)
+        throw new RangeError(`wasm backend: out of memory (${(end / 2 ** 30).toFixed(2)} GiB needed, 4 GiB max)`);
+      this.memory.grow(want);
+    }
+    this.top = end;
+    return ptr;
+  }
+
+  make(size: number): WasmBuf {
+    return new WasmBuf(this, this.reserve(size * 4), size);
+  }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+const EMPTY = new Float32Array(0);
+
+/**
+ * A buffer in the wasm module's linear memory. `ptr` is its byte offset there, the pointer the C kernels take.
+ * Growing the memory detaches every view of it, so `data` re-creates the view when that happened (a detached
+ * Float32Array has length 0): read `buf.data` afresh after any allocation rather than keeping the array.
+ */
+export class WasmBuf implements Buf {
+  private view: Float32Array;
+  constructor(
+    private readonly heap: WasmHeap,
+    readonly ptr: number,
+    readonly size: number,
+  ) {
+    this.view = size === 0 ? EMPTY : new Float32Array(heap.memory.buffer, ptr, size);
+  }
+  get data(): Float32Array {
+    let v = this.view;
+    if (v.length !== this.size) v = this.view = new Float32Array(this.heap.memory.buffer, this.ptr, this.size);
+    return v;
+  }
+}
+
+/** Byte size of the scratch area for small int arrays: shape, two stride arrays, a geometry. */
+const SCRATCH_INTS = 3 * MAX_DIMS + 16;
+
+export class WasmBackend extends JsBackend {
+  override readonly name: BackendName = 'wasm';
+  override readonly threads: number = 1;
+  protected override readonly pool: BufferPool<Buf>;
+  private readonly k: WasmExports;
+  private readonly heap: WasmHeap;
+  private readonly unaryOk = new Uint8Array(32);
+  /** Byte offset of the int32 scratch area: [0,8) shape, [8,16) and [16,24) strides or perm, [24,40) geometry. */
+  private readonly scratch: number;
+  private scratchView: Int32Array;
+
+  constructor(instance: WebAssembly.Instance) {
+    super();
+    const k = instance.exports as unknown as WasmExports;
+    this.k = k;
+    this.heap = new WasmHeap(k.memory, k.__heap_base.value as number);
+    this.pool = new BufferPool<Buf>((size) => this.heap.make(size));
+    this.scratch = this.heap.reserve(SCRATCH_INTS * 4);
+    this.scratchView = new Int32Array(k.memory.buffer, this.scratch, SCRATCH_INTS);
+    for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.gg_unary_supported(op);
+  }
+
+  /** The scratch ints, re-viewed if the memory grew since. */
+  private ints(): Int32Array {
+    let v = this.scratchView;
+    if (v.length === 0) v = this.scratchView = new Int32Array(this.k.memory.buffer, this.scratch, SCRATCH_INTS);
+    return v;
+  }
+
+  override fill(out: Buf, value: number, n: number): void {
+    this.k.gg_fill(p(out), value, n);
+  }
+  override copy(src: Buf, sOff: number, dst: Buf, dOff: number, n: number): void {
+    this.k.gg_copy(p(src), sOff, p(dst), dOff, n);
+  }
+  override copyBlocks(
+    src: Buf,
+    sOff: number,
+    sStride: number,
+    dst: Buf,
+    dOff: number,
+    dStride: number,
+    len: number,
+    nBlocks: number,
+    accumulate: boolean,
+  ): void {
+    this.k.gg_copy_blocks(p(src), sOff, sStride, p(dst), dOff, dStride, len, nBlocks, accumulate ? 1 : 0);
+  }
+  override axpy(alpha: number, x: Buf, y: Buf, n: number): void {
+    this.k.gg_axpy(alpha, p(x), p(y), n);
+  }
+
+  override unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void {
+    if (this.unaryOk[op]) this.k.gg_unary(op, p(x), p(out), n, a, b);
+    else super.unary(op, x, out, n, a, b);
+  }
+  override unaryGrad(op: Unary, x: Buf, y: Buf, gy: Buf, gx: Buf, n: number, a: number, b: number): void {
+    if (this.unaryOk[op]) this.k.gg_unary_grad(op, p(x), p(y), p(gy), p(gx), n, a, b);
+    else super.unaryGrad(op, x, y, gy, gx, n, a, b);
+  }
+  override binary(
+    op: Binary,
+    a: Buf,
+    b: Buf,
+    out: Buf,
+    shape: readonly number[],
+    aStrides: readonly number[],
+    bStrides: readonly number[],
+  ): void {
+    const nd = shape.length;
+    if (op === Binary.Pow || nd > MAX_DIMS) {
+      super.binary(op, a, b, out, shape, aStrides, bStrides);
+      return;
+    }
+    const d = this.ints();
+    for (let i = 0; i < nd; i++) {
+      d[i] = shape[i]!;
+      d[MAX_DIMS + i] = aStrides[i]!;
+      d[2 * MAX_DIMS + i] = bStrides[i]!;
+    }
+    const s = this.scratch;
+    this.k.gg_binary(op, p(a), p(b), p(out), nd, s, s + 4 * MAX_DIMS, s + 8 * MAX_DIMS);
+  }
+
+  override sumAxis(x: Buf, out: Buf, outer: number, mid: number, inner: number): void {
+    this.k.gg_sum_axis(p(x), p(out), outer, mid, inner);
+  }
+  override maxAxis(x: Buf, out: Buf, arg: Buf, outer: number, mid: number, inner: number): void {
+    this.k.gg_max_axis(p(x), p(out), p(arg), outer, mid, inner);
+  }
+  override sumSquares(x: Buf, n: number): number {
+    return this.k.gg_sum_squares(p(x), n);
+  }
+  override maxAbs(x: Buf, n: number): number {
+    return this.k.gg_max_abs(p(x), n);
+  }
+  override countNonFinite(x: Buf, n: number): number {
+    return this.k.gg_count_non_finite(p(x), n);
+  }
+
+  override sgemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Buf,
+    aOff: number,
+    lda: number,
+    b: Buf,
+    bOff: number,
+    ldb: number,
+    beta: number,
+    c: Buf,
+    cOff: number,
+    ldc: number,
+  ): void {
+    this.k.gg_sgemm(
+      transA ? 1 : 0,
+      transB ? 1 : 0,
+      m,
+      n,
+      k,
+      alpha,
+      p(a),
+      aOff,
+      lda,
+      p(b),
+      bOff,
+      ldb,
+      beta,
+      p(c),
+      cOff,
+      ldc,
+    );
+  }
+
+  override permute(x: Buf, out: Buf, shape: readonly number[], perm: readonly number[]): void {
+    const nd = shape.length;
+    if (nd > MAX_DIMS) {
+      super.permute(x, out, shape, perm);
+      return;
+    }
+    const d = this.ints();
+    for (let i = 0; i < nd; i++) {
+      d[i] = shape[i]!;
+      d[MAX_DIMS + i] = perm[i]!;
+    }
+    this.k.gg_permute(p(x), p(out), nd, this.scratch, this.scratch + 4 * MAX_DIMS);
+  }
+
+  override softmax(x: Buf, out: Buf, rows: number, cols: number, log: boolean): void {
+    this.k.gg_softmax(p(x), p(out), rows, cols, log ? 1 : 0);
+  }
+  override softmaxGrad(y: Buf, gy: Buf, gx: Buf, rows: number, cols: number, log: boolean): void {
+    this.k.gg_softmax_grad(p(y), p(gy), p(gx), rows, cols, log ? 1 : 0);
+  }
+  override crossEntropy(
+    x: Buf,
+    targets: Buf,
+    probs: Buf,
+    loss: Buf,
+    rows: number,
+    cols: number,
+    smoothing: number,
+    ignoreIndex: number,
+  ): void {
+    this.k.gg_cross_entropy(p(x), p(targets), p(probs), p(loss), rows, cols, smoothing, ignoreIndex);
+  }
+  override crossEntropyGrad(
+    probs: Buf,
+    targets: Buf,
+    scale: Buf,
+    gx: Buf,
+    rows: number,
+    cols: number,
+    smoothing: number,
+    ignoreIndex: number,
+  ): void {
+    this.k.gg_cross_entropy_grad(p(probs), p(targets), p(scale), p(gx), rows, cols, smoothing, ignoreIndex);
+  }
+
+  /** Writes a geometry into the scratch area; returns its byte offset. */
+  private conv(g: ConvGeom): number {
+    writeConvGeom(this.ints(), 3 * MAX_DIMS, g);
+    return this.scratch + 12 * MAX_DIMS;
+  }
+  private poolGeom(g: PoolGeom): number {
+    writePoolGeom(this.ints(), 3 * MAX_DIMS, g);
+    return this.scratch + 12 * MAX_DIMS;
+  }
+  override im2col(x: Buf, cols: Buf, g: ConvGeom): void {
+    this.k.gg_im2col(p(x), p(cols), this.conv(g));
+  }
+  override col2im(cols: Buf, dx: Buf, g: ConvGeom): void {
+    this.k.gg_col2im(p(cols), p(dx), this.conv(g));
+  }
+  override maxPool2d(x: Buf, out: Buf, g: PoolGeom): void {
+    this.k.gg_max_pool2d(p(x), p(out), this.poolGeom(g));
+  }
+  override maxPool2dGrad(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void {
+    this.k.gg_max_pool2d_grad(p(x), p(gy), p(dx), this.poolGeom(g));
+  }
+  override avgPool2d(x: Buf, out: Buf, g: PoolGeom, countIncludePad: boolean): void {
+    this.k.gg_avg_pool2d(p(x), p(out), this.poolGeom(g), countIncludePad ? 1 : 0);
+  }
+  override avgPool2dGrad(gy: Buf, dx: Buf, g: PoolGeom, countIncludePad: boolean): void {
+    this.k.gg_avg_pool2d_grad(p(gy), p(dx), this.poolGeom(g), countIncludePad ? 1 : 0);
+  }
+
+  override adamUpdate(
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+  ): void {
+    this.k.gg_adam_update(p(g), p(m), p(v), n, b1, b2, eps, bc1, bc2);
+  }
+}
+
+/**
+ * The pointer of a buffer of this backend. A buffer from elsewhere (an `ArrayBuf` has ptr 0, below `__heap_base`)
+ * would make the kernel read and write the module's stack: refuse it loudly instead.
+ */
+function p(b: Buf): number {
+  const ptr = b.ptr;
+  if (ptr === 0) throw new TypeError('wasm backend: this buffer was not allocated by the wasm backend');
+  return ptr;
+}
+
+/** Where the committed module lies: two levels up from both src/backend/ and dist/backend/. */
+function defaultWasmUrl(): URL {
+  return new URL('../../wasm/gradguard.wasm', import.meta.url);
+}
+
+/**
+ * A wasm backend, compiled synchronously (fine in Node and in workers; browsers refuse large synchronous compiles on
+ * the main thread, so use createWasmBackendAsync there). Without `bytes` it reads wasm/gradguard.wasm through node:fs.
+ * Returns null when the module is missing or this runtime cannot compile it (no WebAssembly or no SIMD).
+ */
+export function createWasmBackend(bytes?: Uint8Array): WasmBackend | null {
+  try {
+    let src = bytes;
+    if (!src) {
+      // A namespace import, so that bundling this file for a browser (where node:fs is an empty stub) still links.
+      if (typeof nodeFs.readFileSync !== 'function') return null;
+      src = nodeFs.readFileSync(defaultWasmUrl());
+    }
+    const module = new WebAssembly.Module(src as BufferSource);
+    return new WasmBackend(new WebAssembly.Instance(module, {}));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A wasm backend, compiled asynchronously (for browsers' main thread). `source` is the module's URL (fetched; a file:
+ * URL is read from disk in Node), its bytes, or a fetch Response; by default the URL of wasm/gradguard.wasm next to
+ * this file, which bundlers such as Vite recognise and ship as an asset. Rejects if it cannot be loaded or compiled.
+ */
+export async function createWasmBackendAsync(
+  source: URL | Uint8Array | Response = defaultWasmUrl(),
+): Promise<WasmBackend> {
+  let bytes: BufferSource;
+  if (source instanceof Uint8Array) bytes = source as BufferSource;
+  else if (source instanceof URL) {
+    if (source.protocol === 'file:' && typeof nodeFs.promises?.readFile === 'function') {
+      bytes = await nodeFs.promises.readFile(source);
+    } else {
+      const res = await fetch(source);
+      if (!res.ok) throw new Error(`wasm backend: fetching ${source.href} failed: HTTP ${res.status}`);
+      bytes = await res.arrayBuffer();
+    }
+  } else {
+    bytes = await source.arrayBuffer();
+  }
+  const module = await WebAssembly.compile(bytes);
+  const instance = await WebAssembly.instantiate(module, {});
+  return new WasmBackend(instance);
+}
