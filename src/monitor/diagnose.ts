@@ -641,9 +641,12 @@ function facts(ctx: Context): ModelFacts {
   const acts = [...ctx.info.values()].map((i) => i.activation).filter((a) => a !== 'none' && a !== 'other');
   const guessed = acts.includes('sigmoid') ? 'sigmoid' : acts.includes('tanh') ? 'tanh' : acts.length ? 'relu' : 'relu';
   if (!c) {
+    // without a config, what the layers are tells the kind of model
+    const types = [...ctx.info.values()].map((i) => i.type.toLowerCase());
+    const rec = types.find((t) => RECURRENT.has(t));
     return {
-      type: 'mlp',
-      activation: guessed,
+      type: rec ?? (types.includes('conv2d') ? 'cnn' : 'mlp'),
+      activation: rec && !acts.length ? 'tanh' : guessed,
       init: 'unknown',
       residual: false,
       zeroInit: false,

@@ -90,7 +90,10 @@ export interface StepRecord {
   loss: number;
   /** Global L2 norm of the raw gradients, over every parameter. */
   globalNormBefore: number;
-  /** Global norm after clipping: as the clip transforms recorded it; equal to `globalNormBefore` without clipping. */
+  /**
+   * Global norm after clipping, as a global clip transform recorded it (`clip.byGlobalNorm`, `clip.autoClip`); equal
+   * to `globalNormBefore` without one (per-tensor clipping does not record a global norm); 0 on a skipped step.
+   */
   globalNormAfter: number;
   /** Whether a clip transform scaled the gradients on this step. */
   clipped: boolean;
@@ -143,8 +146,9 @@ export interface ClipSummary {
 
 /**
  * Reads what clip transforms recorded in a (possibly nested) transform-chain state: any object with a boolean
- * `clipped` or `skipped`, and the norms it kept (`normBefore`/`norm`, `normAfter`, or a `max`/`maxNorm` bound, which
- * is the norm after clipping when `clipped`). Tensors are not entered.
+ * `clipped` or `skipped`, and the norms it kept: `normBefore` (or `norm`), and `normAfter`, or a `scale` the
+ * gradients were multiplied by (`clip.byGlobalNorm`), or a `threshold`/`max` bound that is the norm after clipping
+ * when `clipped` (`clip.autoClip`). Tensors are not entered.
  *
  * NOTE: optax keeps such facts in the state of the transform itself (`snapshot`, `apply_if_finite`); reading the
  * state, rather than asking each transform, keeps monitors independent of which clip transforms exist.
@@ -183,7 +187,9 @@ export function readClipState(state: unknown): ClipSummary {
         const clipped = o.clipped === true;
         if (clipped) out.clipped = true;
         const bound = num(o.max) ?? num(o.maxNorm) ?? num(o.threshold);
-        const after = num(o.normAfter) ?? (clipped ? bound : before);
+        const scale = num(o.scale);
+        const after =
+          num(o.normAfter) ?? (before !== undefined && scale !== undefined ? before * scale : clipped ? bound : before);
         if (after !== undefined) out.normAfter = after;
       }
     }
