@@ -1,0 +1,703 @@
+/**
+ * The native and wasm backends against the reference (JsBackend): every kernel they override, on seeded random
+ * inputs, including broadcasting, transposed sgemm with offsets and leading dimensions, convolution geometries with
+ * stride, padding and dilation, pooling with padding, and NaN/Inf handling.
+ *
+ * Each case runs the same kernel on both backends with identical buffers (outputs pre-filled with the same garbage)
+ * and compares every buffer afterwards, so a kernel that writes outside its output, skips part of it or modifies an
+ * input fails too. Kernels whose arithmetic the C code reproduces exactly (see native/kernels.c) are compared
+ * exactly; those with transcendental functions to ~1e-6 relative; sgemm within float32 rounding bounds.
+ *
+ * The wasm module is committed, so its suite always runs; the native one is skipped where the addon was not built.
+ */
+import { describe, expect, it } from 'vitest';
+import { ArrayBuf, JsBackend } from './js.js';
+import { createNativeBackend } from './native.js';
+import { type Backend, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
+import { createWasmBackend, type WasmBuf } from './wasm.js';
+
+const js = new JsBackend();
+
+/** A small LCG (Numerical Recipes constants): deterministic inputs without Math.random. */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+function uniform(rand: () => number, n: number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rand();
+  return a;
+}
+
+interface Tol {
+  rel: number;
+  abs: number;
+}
+const EXACT: Tol = { rel: 0, abs: 0 };
+/** Transcendental functions: float32 implementations within 1-2.5 ulp of the correctly rounded value. */
+const ULPS: Tol = { rel: 4e-7, abs: 1e-30 };
+
+function close(got: number, want: number, tol: Tol): boolean {
+  if (Number.isNaN(want) || Number.isNaN(got)) return Number.isNaN(want) && Number.isNaN(got);
+  if (got === want) return true;
+  return Math.abs(got - want) <= tol.abs + tol.rel * Math.abs(want);
+}
+
+function expectClose(got: Float32Array, want: Float32Array, tol: Tol, what: string): void {
+  expect(got.length, `${what}: length`).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    if (!close(got[i]!, want[i]!, tol)) {
+      throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]} (tolerance rel ${tol.rel}, abs ${tol.abs})`);
+    }
+  }
+}
+
+function load(be: Backend, a: Float32Array): Buf {
+  const b = be.alloc(a.length);
+  b.data.set(a);
+  return b;
+}
+
+/**
+ * Runs `fn` on the reference and on `be` with copies of `arrays` (inputs and outputs alike) and compares every
+ * buffer afterwards, and the return value if there is one.
+ */
+function same(be: Backend, arrays: Float32Array[], fn: (b: Backend, bufs: Buf[]) => unknown, tol: Tol): void {
+  const jb = arrays.map((a) => load(js, a));
+  const tb = arrays.map((a) => load(be, a));
+  const rj = fn(js, jb);
+  const rt = fn(be, tb);
+  if (typeof rj === 'number') {
+    if (typeof rt !== 'number' || !close(rt, rj, tol)) throw new Error(`result: got ${rt}, want ${rj}`);
+  }
+  for (let i = 0; i < arrays.length; i++) expectClose(tb[i]!.data, jb[i]!.data, tol, `buffer ${i}`);
+  for (const b of jb) js.free(b);
+  for (const b of tb) be.free(b);
+}
+
+/** Inputs that exercise the special cases, then random values in [lo, hi]. */
+function withSpecials(rand: () => number, n: number, lo: number, hi: number): Float32Array {
+  const specials = [
+    0,
+    -0,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+    1e-40,
+    -1e-40,
+    1,
+    -1,
+    0.5,
+    100,
+    -100,
+    3.4e38,
+    -3.4e38,
+  ];
+  const a = uniform(rand, n, lo, hi);
+  a.set(specials.slice(0, Math.min(n, specials.length)));
+  return a;
+}
+
+/** Row-major strides of `shape`, with 0 where `inShape` (right-aligned, as NumPy) broadcasts. */
+function bcastStrides(shape: number[], inShape: number[]): number[] {
+  const out = new Array<number>(shape.length).fill(0);
+  let s = 1;
+  for (let i = inShape.length - 1; i >= 0; i--) {
+    const d = shape.length - inShape.length + i;
+    out[d] = inShape[i] === 1 && shape[d] !== 1 ? 0 : s;
+    s *= inShape[i]!;
+  }
+  return out;
+}
+
+function prod(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function convGeom(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  kh: number,
+  kw: number,
+  s: [number, number],
+  p: [number, number],
+  d: [number, number],
+): ConvGeom {
+  const oh = Math.floor((h + 2 * p[0] - d[0] * (kh - 1) - 1) / s[0]) + 1;
+  const ow = Math.floor((w + 2 * p[1] - d[1] * (kw - 1) - 1) / s[1]) + 1;
+  return { n, c, h, w, kh, kw, sh: s[0], sw: s[1], ph: p[0], pw: p[1], dh: d[0], dw: d[1], oh, ow };
+}
+
+function poolGeom(
+  planes: number,
+  h: number,
+  w: number,
+  kh: number,
+  kw: number,
+  s: [number, number],
+  p: [number, number],
+  ceil = false,
+): PoolGeom {
+  const r = ceil ? Math.ceil : Math.floor;
+  let oh = r((h + 2 * p[0] - kh) / s[0]) + 1;
+  let ow = r((w + 2 * p[1] - kw) / s[1]) + 1;
+  // PyTorch's ceil mode: the last window must start inside the input or the left padding.
+  if (ceil && (oh - 1) * s[0] >= h + p[0]) oh--;
+  if (ceil && (ow - 1) * s[1] >= w + p[1]) ow--;
+  return { planes, h, w, kh, kw, sh: s[0], sw: s[1], ph: p[0], pw: p[1], oh, ow };
+}
+
+const native = createNativeBackend();
+const wasm = createWasmBackend();
+
+describe('backend loading', () => {
+  it('loads the committed wasm module', () => {
+    expect(wasm, 'wasm/gradguard.wasm must load (run `npm run build:wasm`)').not.toBeNull();
+    expect(wasm!.name).toBe('wasm');
+    expect(wasm!.threads).toBe(1);
+  });
+  it.skipIf(!native)('reports the native backend and its OpenBLAS threads', () => {
+    expect(native!.name).toBe('native');
+    expect(native!.threads).toBeGreaterThanOrEqual(1);
+    expect(native!.blasCore).toMatch(/^\w+$/);
+  });
+});
+
+describe('wasm memory', () => {
+  it('keeps buffers valid across memory growth and reuses freed ones', () => {
+    const be = createWasmBackend()!;
+    const a = be.alloc(1000);
+    a.data.fill(7);
+    const view = a.data;
+    const big = be.alloc(40_000_000); // 160 MB: the memory must grow, which detaches `view`
+    expect(view.length).toBe(0);
+    expect(a.data.length).toBe(1000);
+    expect(a.data[999]).toBe(7);
+    be.fill(big, 2, big.size);
+    expect(big.data[big.size - 1]).toBe(2);
+    expect(be.sumSquares(a, 1000)).toBe(49000);
+    const ptr = (big as WasmBuf).ptr;
+    be.free(big);
+    const again = be.alloc(40_000_000);
+    expect(again.ptr).toBe(ptr);
+    expect(be.stats().freshAllocs).toBe(2);
+    const empty = be.alloc(0);
+    expect(empty.data.length).toBe(0);
+    expect(a.ptr % 64).toBe(0);
+  });
+  it('refuses buffers that do not live in its memory', () => {
+    const be = createWasmBackend()!;
+    expect(() => be.fill(new ArrayBuf(new Float32Array(4)), 1, 4)).toThrow(/not allocated by the wasm backend/);
+  });
+  it('works from given bytes and asynchronously', async () => {
+    const { readFileSync } = await import('node:fs');
+    const bytes = readFileSync(new URL('../../wasm/gradguard.wasm', import.meta.url));
+    expect(createWasmBackend(new Uint8Array(bytes))).not.toBeNull();
+    const { createWasmBackendAsync } = await import('./wasm.js');
+    const be = await createWasmBackendAsync();
+    const b = be.alloc(3);
+    be.fill(b, 1.5, 3);
+    expect(Array.from(b.data)).toEqual([1.5, 1.5, 1.5]);
+    expect(createWasmBackend(new Uint8Array([0, 1, 2]))).toBeNull();
+  });
+});
+
+const suites: [string, Backend | null][] = [
+  ['native', native],
+  ['wasm', wasm],
+];
+
+for (const [name, maybe] of suites) {
+  describe.skipIf(!maybe)(`${name} backend matches the js reference`, () => {
+    const be = maybe!;
+
+    it('fill, copy, copyBlocks, axpy', () => {
+      const r = lcg(1);
+      same(be, [uniform(r, 37)], (b, [o]) => b.fill(o!, 0.1, 30), EXACT);
+      same(be, [uniform(r, 37)], (b, [o]) => b.fill(o!, Number.NaN, 37), EXACT);
+      same(be, [uniform(r, 50), uniform(r, 60)], (b, [s, d]) => b.copy(s!, 3, d!, 7, 40), EXACT);
+      // overlapping ranges of one buffer: memmove semantics, both directions
+      same(be, [uniform(r, 50)], (b, [s]) => b.copy(s!, 0, s!, 5, 40), EXACT);
+      same(be, [uniform(r, 50)], (b, [s]) => b.copy(s!, 5, s!, 0, 40), EXACT);
+      for (const acc of [false, true]) {
+        same(
+          be,
+          [uniform(r, 200), uniform(r, 300)],
+          (b, [s, d]) => b.copyBlocks(s!, 2, 17, d!, 5, 29, 13, 9, acc),
+          EXACT,
+        );
+        same(be, [uniform(r, 100)], (b, [s]) => b.copyBlocks(s!, 0, 10, s!, 3, 10, 9, 8, acc), EXACT);
+      }
+      for (const alpha of [1, -0.37, 1e-3])
+        same(be, [uniform(r, 101), uniform(r, 101)], (b, [x, y]) => b.axpy(alpha, x!, y!, 99), EXACT);
+    });
+
+    it('unary ops, forward and gradient, including the special values', () => {
+      const r = lcg(2);
+      const n = 1003;
+      const params: Partial<Record<Unary, [number, number][]>> = {
+        [Unary.LeakyRelu]: [
+          [0.01, 0],
+          [0.2, 0],
+        ],
+        [Unary.Elu]: [[1, 0]],
+        [Unary.Softplus]: [
+          [1, 20],
+          [2, 10],
+        ],
+        [Unary.PowScalar]: [
+          [2, 0],
+          [0.5, 0],
+          [3, 0],
+        ],
+        [Unary.Clamp]: [
+          [-0.5, 0.5],
+          [Number.NaN, 0.25],
+          [-0.25, Number.NaN],
+          [0.5, -0.5],
+        ],
+        [Unary.Affine]: [
+          [1.7, -0.3],
+          [-2, 1e-3],
+        ],
+        [Unary.ScalarDiv]: [[2, 0]],
+        [Unary.ScalarPow]: [
+          [2, 0],
+          [0.5, 0],
+        ],
+      };
+      // ranges where each op is interesting; exp/tanh/sigmoid well into saturation and underflow
+      const range: Partial<Record<Unary, [number, number]>> = {
+        [Unary.Exp]: [-110, 90],
+        [Unary.Log]: [0, 50],
+        [Unary.Sqrt]: [0, 50],
+        [Unary.Sigmoid]: [-30, 30],
+        [Unary.Tanh]: [-12, 12],
+      };
+      const transcendental = new Set<Unary>([Unary.Exp, Unary.Log, Unary.Sigmoid, Unary.Tanh]);
+      for (let op = 0 as Unary; op <= Unary.ScalarPow; op++) {
+        const [lo, hi] = range[op] ?? [-4, 4];
+        for (const [a, b2] of params[op] ?? [[0, 0]]) {
+          const x = withSpecials(r, n, lo, hi);
+          const tol = transcendental.has(op) ? ULPS : EXACT;
+          same(be, [x, uniform(r, n)], (b, [xb, out]) => b.unary(op, xb!, out!, n - 2, a, b2), tol);
+          // in place
+          same(be, [x], (b, [xb]) => b.unary(op, xb!, xb!, n, a, b2), tol);
+          // gradient: y is the reference's forward output, so only the derivative formula is compared
+          const xb = load(js, x);
+          const yb = js.alloc(n);
+          js.unary(op, xb, yb, n, a, b2);
+          const y = yb.data.slice();
+          same(
+            be,
+            [x, y, withSpecials(r, n, -2, 2), uniform(r, n)],
+            (b, [xx, yy, gy, gx]) => b.unaryGrad(op, xx!, yy!, gy!, gx!, n - 1, a, b2),
+            EXACT,
+          );
+        }
+      }
+    });
+
+    it('binary ops with broadcasting, odd strides and NaN', () => {
+      const r = lcg(3);
+      const cases: [number[], number[], number[]][] = [
+        [[1000], [1000], [1000]],
+        [[7, 33], [7, 33], [33]],
+        [
+          [7, 33],
+          [7, 1],
+          [7, 33],
+        ],
+        [
+          [4, 5, 6],
+          [1, 5, 1],
+          [4, 1, 6],
+        ],
+        [[2, 3, 4, 5], [5], [2, 3, 4, 1]],
+        [[3, 1, 4], [3, 1, 4], [1]],
+        [[], [], []],
+        [
+          [2, 1, 3, 1, 2, 3, 2, 2],
+          [2, 1, 3, 1, 2, 3, 2, 2],
+          [1, 1, 3, 1, 1, 3, 1, 2],
+        ],
+        [[2, 1, 2, 1, 2, 1, 2, 1, 2], [2, 1, 2, 1, 2, 1, 2, 1, 2], [2]], // 9 axes: falls back to JS
+        [[0, 3], [0, 3], [3]],
+      ];
+      for (let op = 0 as Binary; op <= Binary.Minimum; op++) {
+        for (const [shape, as, bs] of cases) {
+          const a = withSpecials(r, Math.max(prod(as), 1), -3, 3);
+          const b = uniform(r, Math.max(prod(bs), 1), -3, 3);
+          if (b.length > 3) b[2] = Number.NaN;
+          const sa = bcastStrides(shape, as);
+          const sb = bcastStrides(shape, bs);
+          same(
+            be,
+            [a, b, uniform(r, Math.max(prod(shape), 1))],
+            (k, [x, y, o]) => k.binary(op, x!, y!, o!, shape, sa, sb),
+            EXACT,
+          );
+        }
+        // a transposed (non-contiguous) operand: a is stored 9×5, read as its 5×9 transpose
+        const a = uniform(r, 45, 0.5, 2);
+        const b = uniform(r, 45, 0.5, 2);
+        same(be, [a, b, uniform(r, 45)], (k, [x, y, o]) => k.binary(op, x!, y!, o!, [5, 9], [1, 5], [9, 1]), EXACT);
+      }
+    });
+
+    it('reductions: sumAxis, maxAxis, sumSquares, maxAbs, countNonFinite', () => {
+      const r = lcg(4);
+      for (const [outer, mid, inner] of [
+        [1, 128, 256],
+        [3, 17, 1],
+        [5, 1, 9],
+        [4, 9, 7],
+        [1, 1000, 1],
+      ] as const) {
+        const n = outer * mid * inner;
+        const x = uniform(r, n, -5, 5);
+        same(be, [x, uniform(r, outer * inner)], (b, [xx, o]) => b.sumAxis(xx!, o!, outer, mid, inner), EXACT);
+        // ties and NaN: the first maximum wins, a NaN wins and stops the scan
+        for (let i = 0; i < n; i += 7) x[i] = 4.5;
+        for (let i = 3; i < n; i += 23) x[i] = Number.NaN;
+        same(
+          be,
+          [x, uniform(r, outer * inner), uniform(r, outer * inner)],
+          (b, [xx, o, ar]) => b.maxAxis(xx!, o!, ar!, outer, mid, inner),
+          EXACT,
+        );
+      }
+      const allNegInf = new Float32Array(12).fill(Number.NEGATIVE_INFINITY);
+      same(
+        be,
+        [allNegInf, new Float32Array(4), new Float32Array(4)],
+        (b, [xx, o, ar]) => b.maxAxis(xx!, o!, ar!, 2, 3, 2),
+        EXACT,
+      );
+
+      for (const n of [0, 1, 7, 8, 1001, 100_000]) {
+        const x = uniform(r, n + 3, -10, 10);
+        same(be, [x], (b, [xx]) => b.sumSquares(xx!, n), { rel: 1e-12, abs: 0 });
+        same(be, [x], (b, [xx]) => b.maxAbs(xx!, n), EXACT);
+        same(be, [x], (b, [xx]) => b.countNonFinite(xx!, n), EXACT);
+      }
+      const x = uniform(r, 1000, -10, 10);
+      x[500] = Number.NaN;
+      x[10] = Number.POSITIVE_INFINITY;
+      x[20] = Number.NEGATIVE_INFINITY;
+      x[999] = 3e38;
+      same(be, [x], (b, [xx]) => b.maxAbs(xx!, 1000), EXACT);
+      same(be, [x], (b, [xx]) => b.maxAbs(xx!, 400), EXACT); // Inf, no NaN
+      same(be, [x], (b, [xx]) => b.countNonFinite(xx!, 1000), EXACT);
+      expect(be.maxAbs(load(be, x), 1000)).toBeNaN();
+    });
+
+    it('sgemm: all transposes, offsets, leading dimensions, alpha and beta', () => {
+      const r = lcg(5);
+      const shapes: [number, number, number][] = [
+        [1, 1, 1],
+        [7, 13, 19],
+        [33, 65, 129],
+        [4, 8, 256],
+        [1, 300, 17],
+        [130, 1030, 300], // past every block edge of the wasm kernel (MC 64, NC 1024, KC 256)
+        [5, 6, 0],
+        [0, 6, 5],
+      ];
+      for (const [m, n, k] of shapes) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const big = m * n * k > 1e7;
+            if (big && (transA || transB)) continue; // the reference is slow; one big case suffices
+            for (const [alpha, beta] of big
+              ? [[1, 0]]
+              : [
+                  [1, 0],
+                  [-0.5, 1],
+                  [2, 0.25],
+                ]) {
+              const aRows = transA ? k : m;
+              const aCols = transA ? m : k;
+              const bRows = transB ? n : k;
+              const bCols = transB ? k : n;
+              const lda = aCols + 3;
+              const ldb = bCols + 1;
+              const ldc = n + 2;
+              const aOff = 5;
+              const bOff = 3;
+              const cOff = 7;
+              const A = uniform(r, aOff + aRows * lda + 4);
+              const B = uniform(r, bOff + bRows * ldb + 4);
+              const C = uniform(r, cOff + m * ldc + 4);
+              // beta = 0 must ignore C entirely, NaN included
+              if (beta === 0) C.fill(Number.NaN);
+              sgemmSame(be, transA, transB, m, n, k, alpha!, A, aOff, lda, B, bOff, ldb, beta!, C, cOff, ldc);
+            }
+          }
+        }
+      }
+      // one-row matrices with a leading dimension smaller than a row: legal in the reference, rejected by cblas
+      const A = uniform(r, 20);
+      const B = uniform(r, 40);
+      sgemmSame(be, false, false, 1, 4, 5, 1, A, 0, 1, B, 0, 4, 0, uniform(r, 4), 0, 1);
+    });
+
+    it('permute', () => {
+      const r = lcg(6);
+      const cases: [number[], number[]][] = [
+        [
+          [37, 53],
+          [1, 0],
+        ],
+        [
+          [2, 3, 4],
+          [2, 0, 1],
+        ],
+        [
+          [2, 3, 4],
+          [0, 2, 1],
+        ],
+        [
+          [3, 5, 7, 9],
+          [0, 2, 3, 1],
+        ], // NCHW -> NHWC
+        [
+          [3, 7, 9, 5],
+          [0, 3, 1, 2],
+        ], // NHWC -> NCHW
+        [
+          [2, 1, 3, 1, 4],
+          [4, 3, 2, 1, 0],
+        ],
+        [
+          [4, 5, 6],
+          [0, 1, 2],
+        ],
+        [
+          [70, 65],
+          [1, 0],
+        ],
+        [
+          [33, 33],
+          [1, 0],
+        ], // tile edges: one column past a 32-wide tile
+        [
+          [4, 65, 97],
+          [0, 2, 1],
+        ],
+        [
+          [2, 3, 2, 3, 2, 3, 2],
+          [6, 5, 4, 3, 2, 1, 0],
+        ],
+        [[], []],
+        [
+          [2, 2, 2, 2, 2, 2, 2, 2, 2],
+          [8, 7, 6, 5, 4, 3, 2, 1, 0],
+        ], // 9 axes: JS fallback
+      ];
+      for (const [shape, perm] of cases) {
+        const n = prod(shape);
+        same(be, [uniform(r, n), uniform(r, n)], (b, [x, o]) => b.permute(x!, o!, shape, perm), EXACT);
+      }
+    });
+
+    it('softmax, log-softmax and their gradients', () => {
+      const r = lcg(7);
+      for (const [rows, cols] of [
+        [128, 10],
+        [3, 1000],
+        [5, 1],
+      ] as const) {
+        const x = uniform(r, rows * cols, -8, 8);
+        x[0] = 80; // large logits
+        if (cols > 2) x[1] = Number.NEGATIVE_INFINITY;
+        for (const log of [false, true]) {
+          same(be, [x, uniform(r, rows * cols)], (b, [xx, o]) => b.softmax(xx!, o!, rows, cols, log), ULPS);
+          const yb = js.alloc(rows * cols);
+          js.softmax(load(js, x), yb, rows, cols, log);
+          const y = yb.data.slice();
+          same(
+            be,
+            [y, uniform(r, rows * cols), uniform(r, rows * cols)],
+            (b, [yy, gy, gx]) => b.softmaxGrad(yy!, gy!, gx!, rows, cols, log),
+            {
+              rel: 1e-6,
+              abs: 1e-7,
+            },
+          );
+        }
+      }
+      // log-softmax entries near 0 come from a cancellation: an absolute tolerance
+      const x = uniform(r, 64 * 10, -3, 3);
+      same(be, [x, new Float32Array(640)], (b, [xx, o]) => b.softmax(xx!, o!, 64, 10, true), { rel: 1e-6, abs: 1e-7 });
+    });
+
+    it('crossEntropy with smoothing and ignored rows, and its gradient', () => {
+      const r = lcg(8);
+      const rows = 67;
+      const cols = 10;
+      for (const smoothing of [0, 0.1]) {
+        const x = uniform(r, rows * cols, -6, 6);
+        const t = new Float32Array(rows);
+        for (let i = 0; i < rows; i++) t[i] = Math.floor(r() * cols);
+        t[3] = -100;
+        t[40] = -100;
+        const tol = { rel: 1e-6, abs: 1e-7 };
+        same(
+          be,
+          [x, t, uniform(r, rows * cols), uniform(r, rows)],
+          (b, [xx, tt, p, l]) => b.crossEntropy(xx!, tt!, p!, l!, rows, cols, smoothing, -100),
+          tol,
+        );
+        const pb = js.alloc(rows * cols);
+        js.crossEntropy(load(js, x), load(js, t), pb, js.alloc(rows), rows, cols, smoothing, -100);
+        const probs = pb.data.slice();
+        const scale = uniform(r, rows, 0, 1 / rows);
+        same(
+          be,
+          [probs, t, scale, uniform(r, rows * cols)],
+          (b, [p, tt, s, gx]) => b.crossEntropyGrad(p!, tt!, s!, gx!, rows, cols, smoothing, -100),
+          EXACT,
+        );
+      }
+    });
+
+    it('im2col and col2im over strides, padding and dilation', () => {
+      const r = lcg(9);
+      const geoms = [
+        convGeom(2, 3, 7, 6, 3, 3, [1, 1], [1, 1], [1, 1]),
+        convGeom(2, 2, 9, 8, 3, 3, [2, 2], [0, 0], [1, 1]),
+        convGeom(1, 2, 11, 10, 3, 3, [2, 3], [2, 1], [2, 2]),
+        convGeom(3, 1, 6, 9, 1, 5, [1, 2], [0, 2], [1, 1]),
+        convGeom(2, 4, 5, 5, 5, 5, [1, 1], [0, 0], [1, 1]),
+        convGeom(1, 1, 4, 4, 2, 2, [3, 3], [3, 3], [1, 1]), // windows entirely in the padding
+        convGeom(64, 1, 28, 28, 5, 5, [1, 1], [2, 2], [1, 1]),
+      ];
+      for (const g of geoms) {
+        const xs = g.n * g.c * g.h * g.w;
+        const cs = g.c * g.kh * g.kw * g.n * g.oh * g.ow;
+        same(be, [uniform(r, xs), uniform(r, cs)], (b, [x, c]) => b.im2col(x!, c!, g), EXACT);
+        same(be, [uniform(r, cs), uniform(r, xs)], (b, [c, dx]) => b.col2im(c!, dx!, g), EXACT);
+      }
+    });
+
+    it('max and average pooling with padding, and their gradients', () => {
+      const r = lcg(10);
+      const geoms = [
+        poolGeom(6, 8, 8, 2, 2, [2, 2], [0, 0]),
+        poolGeom(4, 7, 9, 3, 3, [2, 2], [1, 1]),
+        poolGeom(3, 10, 7, 3, 2, [1, 2], [1, 1]),
+        poolGeom(2, 7, 7, 3, 3, [2, 2], [1, 1], true),
+        poolGeom(2, 5, 6, 2, 3, [3, 2], [0, 1], true),
+        poolGeom(128, 12, 12, 2, 2, [2, 2], [0, 0]),
+      ];
+      for (const g of geoms) {
+        const xs = g.planes * g.h * g.w;
+        const os = g.planes * g.oh * g.ow;
+        const x = uniform(r, xs);
+        for (let i = 0; i < xs; i += 13) x[i] = x[i + 1] ?? 0; // ties
+        same(be, [x, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
+        same(be, [x, uniform(r, os), uniform(r, xs)], (b, [xx, gy, dx]) => b.maxPool2dGrad(xx!, gy!, dx!, g), EXACT);
+        for (const cip of [true, false]) {
+          same(be, [x, uniform(r, os)], (b, [xx, o]) => b.avgPool2d(xx!, o!, g, cip), EXACT);
+          same(be, [uniform(r, os), uniform(r, xs)], (b, [gy, dx]) => b.avgPool2dGrad(gy!, dx!, g, cip), EXACT);
+        }
+        // NaN in the input: it wins the window (and the gradient), as in PyTorch
+        for (const every of [31, 2]) {
+          const xn = x.slice();
+          for (let i = 5; i < xs; i += every) xn[i] = Number.NaN;
+          same(be, [xn, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
+          same(be, [xn, uniform(r, os), uniform(r, xs)], (b, [xx, gy, dx]) => b.maxPool2dGrad(xx!, gy!, dx!, g), EXACT);
+        }
+      }
+    });
+
+    it('adamUpdate', () => {
+      const r = lcg(11);
+      for (const [step, n] of [
+        [1, 1000],
+        [57, 33],
+      ] as const) {
+        const b1 = 0.9;
+        const b2 = 0.999;
+        const g = uniform(r, n + 2, -1, 1);
+        g[0] = 0;
+        const m = uniform(r, n + 2, -0.1, 0.1);
+        const v = uniform(r, n + 2, 0, 0.01);
+        same(
+          be,
+          [g, m, v],
+          (b, [gg, mm, vv]) => b.adamUpdate(gg!, mm!, vv!, n, b1, b2, 1e-8, 1 - b1 ** step, 1 - b2 ** step),
+          EXACT,
+        );
+      }
+    });
+  });
+}
+
+/** sgemm on both backends; C is compared against a float32 rounding bound: k·2^-24·(|alpha|·|A|·|B| + |beta·C|). */
+function sgemmSame(
+  be: Backend,
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  A: Float32Array,
+  aOff: number,
+  lda: number,
+  B: Float32Array,
+  bOff: number,
+  ldb: number,
+  beta: number,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+): void {
+  const run = (b: Backend, a: Buf, bb: Buf, c: Buf) =>
+    b.sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, bb, bOff, ldb, beta, c, cOff, ldc);
+  const want = load(js, C);
+  run(js, load(js, A), load(js, B), want);
+  const got = load(be, C);
+  run(be, load(be, A), load(be, B), got);
+  // the bound: the same product over absolute values
+  const bound = load(js, C.map(Math.abs));
+  js.sgemm(
+    transA,
+    transB,
+    m,
+    n,
+    k,
+    Math.abs(alpha),
+    load(js, A.map(Math.abs)),
+    aOff,
+    lda,
+    load(js, B.map(Math.abs)),
+    bOff,
+    ldb,
+    beta === 0 ? 0 : Math.abs(beta),
+    bound,
+    cOff,
+    ldc,
+  );
+  const g = got.data;
+  const w = want.data;
+  const bd = bound.data;
+  const u = (Math.max(k, 1) + 2) * 2 ** -24;
+  for (let i = 0; i < C.length; i++) {
+    if (Number.isNaN(w[i]!) && Number.isNaN(g[i]!)) continue;
+    if (!(Math.abs(g[i]! - w[i]!) <= u * bd[i]! + 1e-30)) {
+      const at = i - cOff;
+      throw new Error(
+        `sgemm ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'} m=${m} n=${n} k=${k} alpha=${alpha} beta=${beta}: C[${Math.floor(at / ldc)}, ${at % ldc}] got ${g[i]}, want ${w[i]}`,
+      );
+    }
+  }
+}
