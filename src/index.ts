@@ -1,0 +1,70 @@
+/**
+ * gradguard: train deep networks that stay trainable. The public surface, named one by one.
+ *
+ * @example
+ * import { tensor, nn, init, optim, clip } from 'gradguard';
+ * const model = nn.mlp({ inputSize: 784, hidden: [256], outputSize: 10, seed: 0 });
+ * init.xavierNormal(model.get('0.weight'), { seed: 0 });
+ * const tx = optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 }));
+ */
+export { availableBackends, getBackend, useBackend } from './backend/index.js';
+export type { Backend, BackendName } from './backend/types.js';
+export * as clip from './clip/index.js';
+export * as data from './data/index.js';
+export * as init from './init/index.js';
+export { loadSafetensors, saveSafetensors } from './io/safetensors.js';
+export * as monitor from './monitor/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export {
+  abs,
+  add,
+  arange,
+  clamp,
+  concat,
+  dispose,
+  div,
+  exp,
+  flatten,
+  full,
+  gather,
+  indexSelect,
+  keep,
+  log,
+  logSoftmax,
+  matmul,
+  max,
+  maximum,
+  mean,
+  min,
+  minimum,
+  mul,
+  neg,
+  noGrad,
+  ones,
+  permute,
+  pow,
+  Rng,
+  rand,
+  randint,
+  randn,
+  relu,
+  reshape,
+  sigmoid,
+  slice,
+  softmax,
+  sqrt,
+  stack,
+  sub,
+  sum,
+  Tensor,
+  tanh,
+  tensor,
+  tidy,
+  transpose,
+  variance,
+  zeros,
+} from './tensor/index.js';
+export type { Config } from './train/config.js';
+export { loadConfig } from './train/config.js';
+export { evaluate, runTraining, setupExperiment } from './train/trainer.js';
