@@ -120,18 +120,25 @@ function recurrentLayer(
   const h0T = transposeIn(h0);
   be.copyBlocks(h0T.buf, 0, B, HT.buf, 0, W, B, H, false);
   const c0T = lstm ? transposeIn(c0) : null;
-  // GRU: b_hn broadcast over the batch, the starting value of W_hn·h + b_hn
+  // GRU: b_hn broadcast over the batch (zeros without biases), the starting value of W_hn·h + b_hn
   let bhn: Tensor | null = null;
-  if (gru && bhh) {
+  if (gru) {
     bhn = fresh();
     const d = bhn.data;
-    const bh = bhh.data;
-    for (let j = 0; j < H; j++) d.fill(bh[2 * H + j]!, j * B, (j + 1) * B);
+    if (bhh) {
+      const bh = bhh.data;
+      for (let j = 0; j < H; j++) d.fill(bh[2 * H + j]!, j * B, (j + 1) * B);
+    } else d.fill(0);
   }
-  const gatePre = (gate: number, t: number, out: Tensor, prev: Tensor) => {
-    be.copyBlocks(P.buf, gate * H * TB + t * B, TB, out.buf, 0, B, B, H, false);
-    be.sgemm(false, false, H, B, H, 1, whh.buf, gate * H * H, H, prev.buf, 0, B, 1, out.buf, 0, B);
+  // the pre-activations of every gate at step t: P's column block t plus W_hh·h_prev, one product for all gates
+  // (GRU: rows 2H..3H hold W_hn·h_prev + b_hn instead, which the n gate needs apart)
+  const Gt = alloc([G * H, B]);
+  const preactivations = (t: number, prev: Tensor) => {
+    be.copyBlocks(P.buf, t * B, TB, Gt.buf, 0, B, B, gru ? 2 * H : G * H, false);
+    if (bhn) be.copy(bhn.buf, 0, Gt.buf, 2 * n, n);
+    be.sgemm(false, false, G * H, B, H, 1, whh.buf, 0, H, prev.buf, 0, B, 1, Gt.buf, 0, B);
   };
+  const gateOut = (gate: number, out: Tensor) => be.copy(Gt.buf, gate * n, out.buf, 0, n);
 
   // per-step tensors kept for the backward pass
   const steps: Tensor[][] = [];
@@ -156,10 +163,11 @@ function recurrentLayer(
         Tensor,
         Tensor,
       ];
-      gatePre(0, t, ai, hPrev);
-      gatePre(1, t, af, hPrev);
-      gatePre(2, t, ag, hPrev);
-      gatePre(3, t, ao, hPrev);
+      preactivations(t, hPrev);
+      gateOut(0, ai);
+      gateOut(1, af);
+      gateOut(2, ag);
+      gateOut(3, ao);
       k.act(Unary.Sigmoid, ai.buf, i.buf);
       k.act(Unary.Sigmoid, af.buf, f.buf);
       k.act(Unary.Tanh, ag.buf, g.buf);
@@ -175,11 +183,10 @@ function recurrentLayer(
     } else if (gru) {
       s = stepBufs(t, 8);
       const [ar, az, hn, an, r, z, nn, h] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-      gatePre(0, t, ar, hPrev);
-      gatePre(1, t, az, hPrev);
-      // hn = W_hn·h_prev + b_hn
-      if (bhn) be.copy(bhn.buf, 0, hn.buf, 0, n);
-      be.sgemm(false, false, H, B, H, 1, whh.buf, 2 * H * H, H, hPrev.buf, 0, B, bhn ? 1 : 0, hn.buf, 0, B);
+      preactivations(t, hPrev);
+      gateOut(0, ar);
+      gateOut(1, az);
+      gateOut(2, hn); // W_hn·h_prev + b_hn
       k.act(Unary.Sigmoid, ar.buf, r.buf);
       k.act(Unary.Sigmoid, az.buf, z.buf);
       // n = tanh(W_in·x + b_in + r ⊙ hn);  h = n + z ⊙ (h_prev − n) = (1 − z) ⊙ n + z ⊙ h_prev
@@ -194,7 +201,8 @@ function recurrentLayer(
     } else {
       s = stepBufs(t, 2);
       const [a, h] = s as [Tensor, Tensor];
-      gatePre(0, t, a, hPrev);
+      preactivations(t, hPrev);
+      gateOut(0, a);
       k.act(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
       hs.push(h);
     }
@@ -234,9 +242,8 @@ function recurrentLayer(
     const da = [fresh(), fresh(), fresh(), fresh()] as [Tensor, Tensor, Tensor, Tensor];
     const toDG = (src: Tensor, row: number, t: number) =>
       be.copyBlocks(src.buf, 0, B, dG.buf, row * H * TB + t * B, TB, B, H, false);
-    // dh_prev = Σ over gates of W_hh[gate]ᵀ · da[gate], accumulated onto what dhNext already holds when `acc`
-    const backRec = (gate: number, src: Tensor, acc: boolean) =>
-      be.sgemm(true, false, H, B, H, 1, whh.buf, gate * H * H, H, src.buf, 0, B, acc ? 1 : 0, dhNext.buf, 0, B);
+    // the gate gradients of one step stacked [G·H, B], for the product with W_hh
+    const dGt = G > 1 ? alloc([G * H, B]) : da[0];
     for (let t = T - 1; t >= 0; t--) {
       // dh += dL/dy_t
       be.copyBlocks(gT.buf, (t + off) * B, GW, dh.buf, 0, B, B, H, true);
@@ -271,8 +278,10 @@ function recurrentLayer(
         k.mul(dc!.buf, f.buf, dcNext!.buf);
         for (let gate = 0; gate < 4; gate++) {
           toDG(da[gate]!, gate, t);
-          backRec(gate, da[gate]!, gate > 0);
+          be.copy(da[gate]!.buf, 0, dGt.buf, gate * n, n);
         }
+        // dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates
+        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dGt.buf, 0, B, 0, dhNext.buf, 0, B);
         [dc, dcNext] = [dcNext, dc];
       } else if (gru) {
         const [ar, az, hn, an, r, z, nn] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
@@ -291,14 +300,16 @@ function recurrentLayer(
         toDG(da[1], 1, t);
         toDG(da[2], 2, t);
         toDG(da[3], 3, t);
-        backRec(0, da[0], true);
-        backRec(1, da[1], true);
-        backRec(2, da[3], true);
+        // dh_prev = dh ⊙ z + W_hhᵀ·[da_r; da_z; d hn]
+        be.copy(da[0].buf, 0, dGt.buf, 0, n);
+        be.copy(da[1].buf, 0, dGt.buf, n, n);
+        be.copy(da[3].buf, 0, dGt.buf, 2 * n, n);
+        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dGt.buf, 0, B, 1, dhNext.buf, 0, B);
       } else {
         const [a, h] = s as [Tensor, Tensor];
         k.grad(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, dh.buf, da[0].buf);
         toDG(da[0], 0, t);
-        backRec(0, da[0], false);
+        be.sgemm(true, false, H, B, H, 1, whh.buf, 0, H, da[0].buf, 0, B, 0, dhNext.buf, 0, B);
       }
       [dh, dhNext] = [dhNext, dh];
     }
