@@ -10,6 +10,20 @@
 
 #include "gg_math.h"
 
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+/*
+ * Hand-written SIMD128 loops for the kernels that compute in float64 and store float32. LLVM 14 vectorizes them but
+ * scalarizes the f64x2 -> f32 demotion (four extract/demote/replace per vector), which makes them several times
+ * slower than these; the arithmetic and its order are the same, so the results are identical.
+ */
+static inline v128_t gg_f64_lo(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline v128_t gg_f64_hi(v128_t v) { return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3)); }
+static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
+  return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+#endif
+
 /* ------------------------------------------------------------------------------------------------ basic copies */
 
 GG_API void gg_fill(float *out, double value, gg_i n) {
@@ -39,7 +53,17 @@ GG_API void gg_copy_blocks(const float *src, gg_i sOff, gg_i sStride, float *dst
 
 GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n) {
   /* float64 product and sum, rounded once, as the reference (with alpha = 1 this is exactly float addition). */
-  for (gg_i i = 0; i < n; i++) y[i] = (float)((double)y[i] + alpha * (double)x[i]);
+  gg_i i = 0;
+#if defined(__wasm_simd128__)
+  v128_t va = wasm_f64x2_splat(alpha);
+  for (; i + 4 <= n; i += 4) {
+    v128_t xv = wasm_v128_load(x + i), yv = wasm_v128_load(y + i);
+    v128_t lo = wasm_f64x2_add(gg_f64_lo(yv), wasm_f64x2_mul(va, gg_f64_lo(xv)));
+    v128_t hi = wasm_f64x2_add(gg_f64_hi(yv), wasm_f64x2_mul(va, gg_f64_hi(xv)));
+    wasm_v128_store(y + i, gg_f32_pack(lo, hi));
+  }
+#endif
+  for (; i < n; i++) y[i] = (float)((double)y[i] + alpha * (double)x[i]);
 }
 
 /* ------------------------------------------------------------------------------------------------ unary ops */
@@ -103,8 +127,20 @@ GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double
       /* The reference applies the upper bound after the lower one, so min > max gives max (as PyTorch). */
       GG_MAP((float)((double)v < lo ? (lo > hi ? hi : lo) : ((double)v > hi ? hi : (double)v)));
     }
-    case GG_AFFINE:
-      GG_MAP((float)(a * (double)v + b));
+    case GG_AFFINE: {
+      gg_i i0 = 0;
+#if defined(__wasm_simd128__)
+      v128_t va = wasm_f64x2_splat(a), vb = wasm_f64x2_splat(b);
+      for (; i0 + 4 <= n; i0 += 4) {
+        v128_t xv = wasm_v128_load(x + i0);
+        v128_t lo = wasm_f64x2_add(wasm_f64x2_mul(va, gg_f64_lo(xv)), vb);
+        v128_t hi = wasm_f64x2_add(wasm_f64x2_mul(va, gg_f64_hi(xv)), vb);
+        wasm_v128_store(out + i0, gg_f32_pack(lo, hi));
+      }
+#endif
+      for (gg_i i = i0; i < n; i++) out[i] = (float)(a * (double)x[i] + b);
+      return 1;
+    }
     case GG_SQUARE:
       GG_MAP(v * v);
     case GG_RECIPROCAL:
@@ -145,7 +181,10 @@ GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy
       GG_DMAP(xv > 0.0 ? 1.0 : (xv < 0.0 ? -1.0 : 0.0));
     case GG_RELU:
       /* Not gy·0: an infinite gy still gives 0 where x <= 0, as in the reference. */
-      for (gg_i i = 0; i < n; i++) gx[i] = x[i] > 0.0f ? gy[i] : 0.0f;
+      for (gg_i i = 0; i < n; i++) {
+        float g = gy[i]; /* loaded unconditionally, so that the loop vectorizes */
+        gx[i] = x[i] > 0.0f ? g : 0.0f;
+      }
       return 1;
     case GG_LEAKY_RELU:
       GG_DMAP(xv > 0.0 ? 1.0 : a);
@@ -343,10 +382,33 @@ GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i
 }
 
 GG_API double gg_sum_squares(const float *x, gg_i n) {
-  /* float64 accumulation in eight lanes (vectorizable), summed at the end: within ~1e-16 of the reference's
-   * sequential sum. */
+  /* float64 accumulation in eight lanes, summed at the end: within ~1e-16 of the reference's sequential sum. The
+   * wasm build spells the lanes out in SIMD (LLVM does not vectorize this); both builds add in the same order. */
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   gg_i i = 0;
+#if defined(__wasm_simd128__)
+  v128_t a01 = wasm_f64x2_splat(0.0), a23 = a01, a45 = a01, a67 = a01;
+  for (; i + 8 <= n; i += 8) {
+    v128_t u = wasm_v128_load(x + i), w = wasm_v128_load(x + i + 4);
+    v128_t d;
+    d = gg_f64_lo(u);
+    a01 = wasm_f64x2_add(a01, wasm_f64x2_mul(d, d));
+    d = gg_f64_hi(u);
+    a23 = wasm_f64x2_add(a23, wasm_f64x2_mul(d, d));
+    d = gg_f64_lo(w);
+    a45 = wasm_f64x2_add(a45, wasm_f64x2_mul(d, d));
+    d = gg_f64_hi(w);
+    a67 = wasm_f64x2_add(a67, wasm_f64x2_mul(d, d));
+  }
+  acc[0] = wasm_f64x2_extract_lane(a01, 0);
+  acc[1] = wasm_f64x2_extract_lane(a01, 1);
+  acc[2] = wasm_f64x2_extract_lane(a23, 0);
+  acc[3] = wasm_f64x2_extract_lane(a23, 1);
+  acc[4] = wasm_f64x2_extract_lane(a45, 0);
+  acc[5] = wasm_f64x2_extract_lane(a45, 1);
+  acc[6] = wasm_f64x2_extract_lane(a67, 0);
+  acc[7] = wasm_f64x2_extract_lane(a67, 1);
+#endif
   for (; i + 8 <= n; i += 8) {
     for (int j = 0; j < 8; j++) {
       double v = (double)x[i + j];
@@ -359,14 +421,15 @@ GG_API double gg_sum_squares(const float *x, gg_i n) {
 }
 
 GG_API double gg_max_abs(const float *x, gg_i n) {
-  float m = 0.0f;
-  int nan = 0;
+  /* On the bits: for |x| the float order is the unsigned-integer order of (bits & 0x7fffffff), and every NaN lies
+   * above +Inf (0x7f800000). So one integer max, which every compiler vectorizes (a float max with NaN does not),
+   * gives the maximum, or NaN if there is one. */
+  uint32_t m = 0;
   for (gg_i i = 0; i < n; i++) {
-    float v = __builtin_fabsf(x[i]);
-    m = v > m ? v : m;
-    nan |= v != v;
+    uint32_t u = gg_asuint(x[i]) & 0x7fffffffu;
+    m = u > m ? u : m;
   }
-  return nan ? GG_NAN : (double)m;
+  return m > 0x7f800000u ? GG_NAN : (double)gg_asfloat(m);
 }
 
 GG_API double gg_count_non_finite(const float *x, gg_i n) {
@@ -761,15 +824,40 @@ GG_API void gg_avg_pool2d_grad(const float *gy, float *dx, const int32_t *geom, 
 
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2) {
-  /* float64 throughout, in the reference's order: the step uses the unrounded moments. */
+  /* float64 throughout. The moments are the reference's expressions, so m and v agree with it bit for bit (no drift
+   * between backends over a run); the step multiplies by 1/bc1 and 1/bc2 instead of dividing, which leaves one
+   * division and one square root per element (half the time; divisions bound this loop) and moves the float32
+   * result by at most one ulp, rarely. */
   double c1 = 1.0 - b1, c2 = 1.0 - b2;
-  for (gg_i i = 0; i < n; i++) {
+  double r1 = 1.0 / bc1, r2 = 1.0 / bc2;
+  gg_i i = 0;
+#if defined(__wasm_simd128__)
+  v128_t vb1 = wasm_f64x2_splat(b1), vb2 = wasm_f64x2_splat(b2), vc1 = wasm_f64x2_splat(c1), vc2 = wasm_f64x2_splat(c2);
+  v128_t ve = wasm_f64x2_splat(eps), vr1 = wasm_f64x2_splat(r1), vr2 = wasm_f64x2_splat(r2);
+  for (; i + 4 <= n; i += 4) {
+    v128_t gv = wasm_v128_load(g + i), mv = wasm_v128_load(m + i), vv = wasm_v128_load(v + i);
+    v128_t mo[2], vo[2], go[2];
+    for (int h = 0; h < 2; h++) {
+      v128_t gi = h ? gg_f64_hi(gv) : gg_f64_lo(gv);
+      v128_t mi = wasm_f64x2_add(wasm_f64x2_mul(vb1, h ? gg_f64_hi(mv) : gg_f64_lo(mv)), wasm_f64x2_mul(vc1, gi));
+      v128_t vi = wasm_f64x2_add(wasm_f64x2_mul(vb2, h ? gg_f64_hi(vv) : gg_f64_lo(vv)),
+                                 wasm_f64x2_mul(wasm_f64x2_mul(vc2, gi), gi));
+      mo[h] = mi;
+      vo[h] = vi;
+      go[h] = wasm_f64x2_div(wasm_f64x2_mul(mi, vr1), wasm_f64x2_add(wasm_f64x2_sqrt(wasm_f64x2_mul(vi, vr2)), ve));
+    }
+    wasm_v128_store(m + i, gg_f32_pack(mo[0], mo[1]));
+    wasm_v128_store(v + i, gg_f32_pack(vo[0], vo[1]));
+    wasm_v128_store(g + i, gg_f32_pack(go[0], go[1]));
+  }
+#endif
+  for (; i < n; i++) {
     double gi = (double)g[i];
     double mi = b1 * (double)m[i] + c1 * gi;
     double vi = b2 * (double)v[i] + c2 * gi * gi;
     m[i] = (float)mi;
     v[i] = (float)vi;
-    g[i] = (float)(mi / bc1 / (__builtin_sqrt(vi / bc2) + eps));
+    g[i] = (float)(mi * r1 / (__builtin_sqrt(vi * r2) + eps));
   }
 }
 
