@@ -75,6 +75,8 @@ export abstract class Module<In = Tensor, Out = Tensor> {
    */
   call(input: In, ...extra: unknown[]): Out {
     let out = this.forward(input, ...(extra as never[]));
+    if (this.#hooks.length === 0) return out;
+    // a copy, so a hook may remove itself while the others run
     for (const hook of [...this.#hooks]) {
       const r = hook(this, input, out);
       if (r !== undefined) out = r as Out;
