@@ -185,6 +185,11 @@ describe('Monitor', () => {
     const mon = new Monitor(model, { every: 3 }).attach();
     for (let s = 0; s < 7; s++) step(mon, model, x, y, s);
     expect(mon.history.map((r) => r.step)).toEqual([0, 3, 6]);
+    // later records report the same post-activation moments as the first (same batch, no update)
+    const [a, , c] = mon.history;
+    expect(c!.layers[0]!.actMean).toBeCloseTo(a!.layers[0]!.actMean, 6);
+    expect(c!.layers[1]!.actStd).toBeCloseTo(a!.layers[1]!.actStd, 6);
+    expect(Number.isFinite(c!.layers[1]!.actMean)).toBe(true);
     expect(mon.losses.length).toBe(7);
     expect(mon.losses.every((l) => Number.isFinite(l))).toBe(true);
   });

@@ -229,6 +229,8 @@ interface LayerAcc {
   actSS: number;
   actN: number;
   actNonFinite: number;
+  /** an activation module consumed its output on the first monitored step */
+  followed: boolean;
   /** units seen positive at least once on this step (ReLU) */
   alive: Uint8Array | null;
   satCount: number;
@@ -318,6 +320,7 @@ export class Monitor implements StepObserver {
         actSS: 0,
         actN: 0,
         actNonFinite: 0,
+        followed: false,
         alive: null,
         satCount: 0,
         satN: 0,
@@ -420,6 +423,9 @@ export class Monitor implements StepObserver {
     const t = firstTensor(y);
     if (!t || t.size === 0) return;
     this.#outputs.set(t, layer);
+    // NOTE: once a layer is known to feed an activation module, its own output's moments are never reported (the
+    // activation's are), so they are not computed
+    if (layer.followed) return;
     const be = t.storage.backend;
     const buf = t.buf;
     const n = t.size;
@@ -538,6 +544,7 @@ export class Monitor implements StepObserver {
     this.losses[this.#step] = loss;
     if (!this.#active) return;
     this.#active = false;
+    if (!this.#ordered) for (const l of this.#layers.values()) l.followed = l.actN > 0;
     this.#ordered = true;
     // layers that never ran (or are not modules) go after those that did, in registration order
     for (const l of this.#layers.values()) if (!this.#order.includes(l)) this.#order.push(l);
@@ -636,11 +643,28 @@ function firstTensor(v: unknown): Tensor | null {
   return null;
 }
 
+const splits = new Map<number, number>();
+
+/**
+ * Σx over n values with the backend's `sumAxis`, as column sums of an [n/k, k] matrix (k the largest divisor of n up
+ * to 1024) then a sum of the k columns here.
+ * NOTE: summing a whole buffer as one column (`sumAxis(x, out, 1, n, 1)`) is a sequential float loop that no
+ * compiler may vectorize; column sums are independent, so the kernel runs them in SIMD lanes (8x faster natively).
+ */
 function sumOf(be: Tensor['storage']['backend'], buf: Buf, n: number): number {
-  const out = be.alloc(1);
+  let k = splits.get(n);
+  if (k === undefined) {
+    k = Math.min(1024, n);
+    while (n % k !== 0) k--;
+    splits.set(n, k);
+  }
+  const out = be.alloc(k);
   try {
-    be.sumAxis(buf, out, 1, n, 1);
-    return out.data[0]!;
+    be.sumAxis(buf, out, 1, n / k, k);
+    const d = out.data;
+    let s = 0;
+    for (let i = 0; i < k; i++) s += d[i]!;
+    return s;
   } finally {
     be.free(out);
   }

@@ -1,0 +1,193 @@
+/**
+ * What monitoring every step costs: ms per training step with and without the gradient monitor, on the MLP
+ * 784-256-10 (ReLU, batch 128, global-norm clip 1.0 + Adam 1e-3) and the small CNN of bench/torch_bench.py (batch 64,
+ * Adam), on each backend that loads here. Target: at most 10% (issue 4).
+ *
+ * The two variants are built identically and run in alternating steps (plain, monitored, monitored, plain, ...), so
+ * drift in the machine's speed hits both; the step times are medians, and the overhead is the median of the paired
+ * differences relative to the plain median.
+ *
+ * Usage: node --import tsx bench/monitor-overhead.ts [--backends=native,wasm,js] [--json]
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { availableBackends, getBackend } from '../src/backend/index.js';
+import * as clip from '../src/clip/index.js';
+import { Monitor } from '../src/monitor/monitor.js';
+import { ReLU } from '../src/nn/activation.js';
+import { Flatten, Sequential } from '../src/nn/container.js';
+import { Conv2d, MaxPool2d } from '../src/nn/conv.js';
+import { crossEntropy } from '../src/nn/functional.js';
+import { Linear } from '../src/nn/linear.js';
+import { mlp } from '../src/nn/models.js';
+import type { AnyModule } from '../src/nn/module.js';
+import * as optim from '../src/optim/index.js';
+import { rand, randint } from '../src/tensor/random.js';
+import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+
+interface Result {
+  backend: string;
+  model: string;
+  plainMs: number;
+  monitoredMs: number;
+  /** Median of the paired differences (monitored − plain), in ms. */
+  addedMs: number;
+  overheadPct: number;
+  steps: number;
+}
+
+/** One training step of `model` on a fixed batch: forward, backward, monitor hooks, transform chain, apply. */
+function stepper(model: AnyModule, x: Tensor, y: Tensor, tx: optim.GradientTransformation, monitor: Monitor | null) {
+  const params = Object.fromEntries(model.namedParameters());
+  let state = tx.init(params);
+  const grads: Record<string, Tensor> = {};
+  let step = 0;
+  return () => {
+    monitor?.beginStep(step);
+    const loss = tidy(() => {
+      const l = crossEntropy(model.call(x), y);
+      l.backward();
+      return l.item();
+    });
+    monitor?.afterBackward(params);
+    for (const [k, p] of Object.entries(params)) grads[k] = p.grad!;
+    const r = tx.update(grads, state, params);
+    state = r.state;
+    monitor?.afterUpdate(r.updates, params, r.state);
+    optim.applyUpdates(params, r.updates);
+    for (const p of Object.values(params)) p.grad!.storage.backend.fill(p.grad!.buf, 0, p.grad!.size);
+    monitor?.endStep(loss);
+    step++;
+  };
+}
+
+function cnnModel(seed: number): AnyModule {
+  return new Sequential(
+    new Conv2d(1, 32, 3, { seed }),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Conv2d(32, 64, 3, { seed: seed + 1 }),
+    new ReLU(),
+    new MaxPool2d(2),
+    new Flatten(),
+    new Linear(1600, 10, { seed: seed + 2 }),
+  );
+}
+
+function measure(
+  name: string,
+  make: () => { model: AnyModule; x: Tensor; y: Tensor; tx: optim.GradientTransformation },
+  steps: number,
+): Result {
+  const a = make();
+  const b = make();
+  const mon = new Monitor(b.model, { every: 1, maxHistory: 100 }).attach();
+  const plain = stepper(a.model, a.x, a.y, a.tx, null);
+  const monitored = stepper(b.model, b.x, b.y, b.tx, mon);
+  for (let i = 0; i < 3; i++) {
+    plain();
+    monitored();
+  }
+  // NOTE: the two run in alternating single steps (which one goes first alternates too), so load from other
+  // processes hits both alike; the overhead is the median of the paired differences over the plain median
+  const tp: number[] = [];
+  const tm: number[] = [];
+  const diff: number[] = [];
+  const time = (fn: () => void) => {
+    const t0 = performance.now();
+    fn();
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < steps; i++) {
+    let p: number;
+    let m: number;
+    if (i % 2 === 0) {
+      p = time(plain);
+      m = time(monitored);
+    } else {
+      m = time(monitored);
+      p = time(plain);
+    }
+    tp.push(p);
+    tm.push(m);
+    diff.push(m - p);
+  }
+  const med = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
+  const p = med(tp);
+  return {
+    backend: getBackend().name,
+    model: name,
+    plainMs: p,
+    monitoredMs: med(tm),
+    addedMs: med(diff),
+    overheadPct: (med(diff) / p) * 100,
+    steps,
+  };
+}
+
+function child(): void {
+  const slow = getBackend().name === 'js';
+  const results: Result[] = [];
+  results.push(
+    measure(
+      'MLP 784-256-10, batch 128',
+      () => ({
+        model: mlp({ inputSize: 784, hidden: [256], outputSize: 10, seed: 0 }),
+        x: keep(rand([128, 784], { seed: 1 })),
+        y: keep(randint(0, 10, [128], { seed: 2 })),
+        tx: optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 })),
+      }),
+      slow ? 30 : 400,
+    ),
+  );
+  results.push(
+    measure(
+      'small CNN, batch 64',
+      () => ({
+        model: cnnModel(0),
+        x: keep(rand([64, 1, 28, 28], { seed: 1 })),
+        y: keep(randint(0, 10, [64], { seed: 2 })),
+        tx: optim.adam({ lr: 1e-3 }),
+      }),
+      slow ? 4 : 40,
+    ),
+  );
+  process.stdout.write(`${JSON.stringify(results)}\n`);
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const want =
+    args
+      .find((a) => a.startsWith('--backends='))
+      ?.split('=')[1]
+      ?.split(',') ?? availableBackends();
+  const all: Result[] = [];
+  for (const b of want) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child'], {
+      env: { ...process.env, GRADGUARD_BACKEND: b },
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      all.push(...(JSON.parse(line) as Result[]));
+    } catch {
+      process.stderr.write(`backend ${b}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}\n`);
+    }
+  }
+  if (args.includes('--json')) {
+    process.stdout.write(`${JSON.stringify(all)}\n`);
+    return;
+  }
+  const rows = all.map(
+    (r) =>
+      `| ${r.backend} | ${r.model} | ${r.plainMs.toFixed(2)} | ${r.monitoredMs.toFixed(2)} | ${r.addedMs.toFixed(3)} | ${r.overheadPct >= 0 ? '+' : ''}${r.overheadPct.toFixed(1)}% | ${r.steps} |`,
+  );
+  process.stdout.write(
+    `| backend | model | ms/step, plain | ms/step, monitored every step | ms added (median paired difference) | overhead | step pairs |\n|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
+  );
+}
+
+if (process.argv.includes('--child')) child();
+else main();
