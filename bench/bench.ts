@@ -114,6 +114,7 @@ for (const r of ours) {
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 let blas = '';
 try {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
   blas = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libopenblas0-pthread'], { encoding: 'utf8' });
 } catch {}
 const header = `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, Node ${process.version}, OpenBLAS ${blas || '?'}; ${threads} threads each; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and glibc malloc tuned for both sides.`;
