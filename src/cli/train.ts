@@ -1,17 +1,10 @@
 /**
- * `gradguard train`: validates the config before any work, loads the data, trains with the gradient monitor on,
- * warns on stderr as soon as a finding appears (once per kind and layer), records the run in the run store, and ends
- * with the summary and the gradient report (or one JSON object with `--json`).
+ * `gradguard train`: validates the config before any work, trains (see train/session.ts: monitor on, live warnings,
+ * run store, progress) and ends with the summary and the gradient report, or one JSON object with `--json`.
  */
-import cliProgress from 'cli-progress';
-import { getBackend } from '../backend/index.js';
-import { loadDataset } from '../data/index.js';
-import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
-import { Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { renderReport } from '../monitor/report.js';
-import { RunStore } from '../track/store.js';
 import { loadConfig } from '../train/config.js';
-import { runTraining, setupExperiment, type TrainSummary } from '../train/trainer.js';
+import { type SessionResult, trainSession } from '../train/session.js';
 
 export interface TrainCommandOptions {
   config?: string;
@@ -24,164 +17,28 @@ export interface TrainCommandOptions {
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 
+/** The human-readable end of a run: status, test metrics, and the gradient report. */
+export function formatResult(r: SessionResult, color: boolean): string {
+  return [
+    '',
+    `${r.status === 'finished' ? 'finished' : r.status.toUpperCase()}: ${r.steps} steps, ${r.epochs} epochs in ${r.trainSeconds.toFixed(1)} s (${r.msPerStep.toFixed(2)} ms/step, backend ${r.backend})${r.reason ? ` — ${r.reason}` : ''}`,
+    `test: loss ${r.test.loss.toFixed(4)}${r.test.accuracy !== undefined ? `, accuracy ${pct(r.test.accuracy)}` : ''}   steps skipped ${r.skippedSteps}, clipped ${r.clippedSteps}${r.run ? `   run ${r.run}` : ''}`,
+    '',
+    renderReport(r.layers, r.diagnosis, { color, title: 'Gradient report (last 50 logged steps)' }),
+  ].join('\n');
+}
+
 export async function trainCommand(opts: TrainCommandOptions): Promise<number> {
   const { config, source } = loadConfig(opts.config, opts.set);
-  const err = (s: string) => {
-    if (!opts.quiet || s.startsWith('warning')) process.stderr.write(`${s}\n`);
-  };
-  const t0 = performance.now();
-  const dataset = await loadDataset(config.data as Parameters<typeof loadDataset>[0]);
-  const exp = setupExperiment(config, dataset);
-  const backend = getBackend();
-  err(
-    `gradguard: training ${config.model.type} on ${dataset.name} (${dataset.train.n} train / ${dataset.test.n} test), ` +
-      `${exp.model.numParameters().toLocaleString('en-US')} parameters, backend ${backend.name}${backend.name === 'native' ? ` (OpenBLAS, ${backend.threads} threads)` : ''}, config ${source}`,
-  );
-
-  const store = opts.store ? RunStore.open(opts.store) : null;
-  const runId = store?.createRun({ config, backend: backend.name });
-  if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
-
-  const live = new LiveDiagnosis({ config });
-  const warnings: Finding[] = [];
-  let lastRecord: StepRecord | null = null;
-  const monitor = new Monitor(exp.model, {
-    every: config.monitor.every,
-    params: false,
-    maxHistory: 2000,
-    onRecord: (r) => {
-      lastRecord = r;
-      if (r.step === 0 || warnings.length < 50) {
-        live.setLayers(monitor.layerInfo());
-        for (const f of live.push(r)) {
-          warnings.push(f);
-          err(
-            `warning: step ${r.step}: ${f.kind}${f.layers.length ? ` in ${f.layers.join(', ')}` : ''}: ${f.evidence}${f.fixes?.length ? `; try ${suggestionText(f.fixes)}` : ''}`,
-          );
-          store?.logFinding(runId!, r.step, f);
-        }
-      }
+  const result = await trainSession(config, {
+    store: opts.store,
+    source,
+    log: (s) => {
+      if (!opts.quiet || s.startsWith('warning')) process.stderr.write(`${s}\n`);
     },
+    progressBar: !opts.quiet && !opts.json,
   });
-  monitor.attach();
-
-  const tty = Boolean(process.stderr.isTTY) && !opts.quiet && !opts.json;
-  const bar = tty
-    ? new cliProgress.SingleBar(
-        {
-          format: '  {bar} {percentage}% | step {value}/{total} | epoch {epoch} | loss {loss} | {eta_formatted} left',
-          hideCursor: true,
-          clearOnComplete: true,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  let started = false;
-  let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-  };
-  process.once('SIGINT', onSigint);
-  let summary: TrainSummary;
-  try {
-    summary = runTraining(exp, {
-      observers: [monitor],
-      shouldStop: () => interrupted,
-      onStep: (s) => {
-        if (store && runId) {
-          const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
-          const rec = lastRecord as StepRecord | null;
-          if (rec && rec.step === s.step) {
-            if (rec.globalNormBefore !== undefined) metrics.grad_norm = rec.globalNormBefore;
-            if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
-            metrics.clipped = rec.clipped ? 1 : 0;
-          }
-          store.logStep(runId, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
-        }
-        if (bar) {
-          if (!started) {
-            bar.start(s.totalSteps, 0, { epoch: 1, loss: '-' });
-            started = true;
-          }
-          bar.update(s.step + 1, { epoch: s.epoch + 1, loss: s.loss.toFixed(4) });
-        } else if (!opts.quiet && !opts.json && (s.step % config.train.logEvery === 0 || s.step + 1 === s.totalSteps)) {
-          err(
-            `  step ${s.step + 1}/${s.totalSteps}  epoch ${s.epoch + 1}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}`,
-          );
-        }
-      },
-      onEpoch: (epoch, test) => {
-        if (store && runId)
-          store.logStep(runId, epoch * exp.loader.batchesPerEpoch - 1, {
-            test_loss: test.loss,
-            ...(test.accuracy !== undefined ? { test_accuracy: test.accuracy } : {}),
-          });
-        if (!bar && !opts.quiet)
-          err(
-            `  epoch ${epoch}: test loss ${test.loss.toFixed(4)}${test.accuracy !== undefined ? `, accuracy ${pct(test.accuracy)}` : ''}`,
-          );
-      },
-    });
-  } catch (e) {
-    bar?.stop();
-    store?.finishRun(runId!, 'failed', { error: e instanceof Error ? e.message : String(e) });
-    throw e;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-    monitor.detach();
-  }
-  bar?.stop();
-  const diagnosis: Diagnosis = diagnose(monitor.history.slice(-50), {
-    config,
-    layers: monitor.layerInfo(),
-    losses: monitor.losses,
-  });
-  const layers = summarizeLayers(monitor.history.slice(-50));
-  const seconds = (performance.now() - t0) / 1000;
-  const result = {
-    run: runId ?? null,
-    status: summary.status,
-    ...(summary.reason ? { reason: summary.reason } : {}),
-    backend: summary.backend,
-    data: { name: dataset.name, train: dataset.train.n, test: dataset.test.n },
-    model: { type: config.model.type, parameters: summary.parameters },
-    steps: summary.steps,
-    epochs: summary.epochs,
-    test: summary.test,
-    finalLoss: summary.finalLoss,
-    skippedSteps: summary.skippedSteps,
-    clippedSteps: summary.clippedSteps,
-    trainSeconds: summary.seconds,
-    totalSeconds: seconds,
-    msPerStep: summary.msPerStep,
-    diagnosis: { verdict: diagnosis.verdict, findings: diagnosis.findings },
-    layers,
-    warnings: warnings.map((w) => ({ kind: w.kind, layers: w.layers })),
-  };
-  store?.finishRun(runId!, summary.status, {
-    test: summary.test,
-    finalLoss: summary.finalLoss,
-    steps: summary.steps,
-    skippedSteps: summary.skippedSteps,
-    clippedSteps: summary.clippedSteps,
-    seconds,
-    verdict: diagnosis.verdict,
-  });
-  store?.close();
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  } else {
-    const lines = [
-      '',
-      `${summary.status === 'finished' ? 'finished' : summary.status.toUpperCase()}: ${summary.steps} steps, ${summary.epochs} epochs in ${summary.seconds.toFixed(1)} s (${summary.msPerStep.toFixed(2)} ms/step, backend ${summary.backend})${summary.reason ? ` — ${summary.reason}` : ''}`,
-      `test: loss ${summary.test.loss.toFixed(4)}${summary.test.accuracy !== undefined ? `, accuracy ${pct(summary.test.accuracy)}` : ''}   steps skipped ${summary.skippedSteps}, clipped ${summary.clippedSteps}`,
-      '',
-      renderReport(layers, diagnosis, {
-        color: Boolean(process.stdout.isTTY),
-        title: 'Gradient report (last 50 logged steps)',
-      }),
-    ];
-    process.stdout.write(`${lines.join('\n')}\n`);
-  }
-  return summary.status === 'failed' ? 1 : 0;
+  if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else process.stdout.write(`${formatResult(result, Boolean(process.stdout.isTTY))}\n`);
+  return result.status === 'failed' ? 1 : 0;
 }

@@ -1,0 +1,193 @@
+/**
+ * One training session as the CLI and sweeps run it: the experiment from a validated config, the gradient monitor
+ * on every logged step with live findings, the run store, progress, and the result object `--json` prints.
+ */
+import cliProgress from 'cli-progress';
+import { getBackend } from '../backend/index.js';
+import { loadDataset } from '../data/index.js';
+import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
+import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
+import { RunStore } from '../track/store.js';
+import type { Config } from './config.js';
+import { type EvalResult, runTraining, setupExperiment, type TrainSummary } from './trainer.js';
+
+export interface SessionOptions {
+  /** Run store directory, or null for none. */
+  store: string | null;
+  /** Where the config came from (for the log line). */
+  source: string;
+  /** Progress lines and warnings go here (stderr for the CLI); nothing when absent. */
+  log?: (line: string) => void;
+  /** Draw a progress bar on stderr (a terminal only). */
+  progressBar?: boolean;
+  /** A name for the run in the store. */
+  name?: string;
+}
+
+export interface SessionResult {
+  run: string | null;
+  status: TrainSummary['status'];
+  reason?: string;
+  backend: string;
+  data: { name: string; train: number; test: number };
+  model: { type: string; parameters: number };
+  steps: number;
+  epochs: number;
+  test: EvalResult;
+  finalLoss: number;
+  skippedSteps: number;
+  clippedSteps: number;
+  trainSeconds: number;
+  totalSeconds: number;
+  msPerStep: number;
+  diagnosis: Diagnosis;
+  layers: LayerStats[];
+  warnings: { kind: string; layers: string[] }[];
+}
+
+const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
+
+/** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
+export async function trainSession(config: Config, opts: SessionOptions): Promise<SessionResult> {
+  const err = (s: string) => opts.log?.(s);
+  const t0 = performance.now();
+  const dataset = await loadDataset(config.data as Parameters<typeof loadDataset>[0]);
+  const exp = setupExperiment(config, dataset);
+  const backend = getBackend();
+  err(
+    `gradguard: training ${config.model.type} on ${dataset.name} (${dataset.train.n} train / ${dataset.test.n} test), ` +
+      `${exp.model.numParameters().toLocaleString('en-US')} parameters, backend ${backend.name}${backend.name === 'native' ? ` (OpenBLAS, ${backend.threads} threads)` : ''}, config ${opts.source}`,
+  );
+
+  const store = opts.store ? RunStore.open(opts.store) : null;
+  const runId = store?.createRun({ config, backend: backend.name, ...(opts.name ? { name: opts.name } : {}) });
+  if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
+
+  const live = new LiveDiagnosis({ config });
+  const warnings: Finding[] = [];
+  let lastRecord: StepRecord | null = null;
+  const monitor = new Monitor(exp.model, {
+    every: config.monitor.every,
+    params: false,
+    maxHistory: 2000,
+    onRecord: (r) => {
+      lastRecord = r;
+      if (r.step === 0 || warnings.length < 50) {
+        live.setLayers(monitor.layerInfo());
+        for (const f of live.push(r)) {
+          warnings.push(f);
+          err(
+            `warning: step ${r.step}: ${f.kind}${f.layers.length ? ` in ${f.layers.join(', ')}` : ''}: ${f.evidence}${f.fixes?.length ? `; try ${suggestionText(f.fixes)}` : ''}`,
+          );
+          store?.logFinding(runId!, r.step, f);
+        }
+      }
+    },
+  });
+  monitor.attach();
+
+  const tty = Boolean(opts.progressBar && process.stderr.isTTY);
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format: '  {bar} {percentage}% | step {value}/{total} | epoch {epoch} | loss {loss} | {eta_formatted} left',
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  let started = false;
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSigint);
+  let summary: TrainSummary;
+  try {
+    summary = runTraining(exp, {
+      observers: [monitor],
+      shouldStop: () => interrupted,
+      onStep: (s) => {
+        if (store && runId) {
+          const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
+          const rec = lastRecord as StepRecord | null;
+          if (rec && rec.step === s.step) {
+            if (rec.globalNormBefore !== undefined) metrics.grad_norm = rec.globalNormBefore;
+            if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
+            metrics.clipped = rec.clipped ? 1 : 0;
+          }
+          store.logStep(runId, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
+        }
+        if (bar) {
+          if (!started) {
+            bar.start(s.totalSteps, 0, { epoch: 1, loss: '-' });
+            started = true;
+          }
+          bar.update(s.step + 1, { epoch: s.epoch + 1, loss: s.loss.toFixed(4) });
+        } else if (s.step % config.train.logEvery === 0 || s.step + 1 === s.totalSteps) {
+          err(
+            `  step ${s.step + 1}/${s.totalSteps}  epoch ${s.epoch + 1}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}`,
+          );
+        }
+      },
+      onEpoch: (epoch, test) => {
+        if (store && runId)
+          store.logStep(runId, epoch * exp.loader.batchesPerEpoch - 1, {
+            test_loss: test.loss,
+            ...(test.accuracy !== undefined ? { test_accuracy: test.accuracy } : {}),
+          });
+        if (!bar)
+          err(
+            `  epoch ${epoch}: test loss ${test.loss.toFixed(4)}${test.accuracy !== undefined ? `, accuracy ${pct(test.accuracy)}` : ''}`,
+          );
+      },
+    });
+  } catch (e) {
+    bar?.stop();
+    store?.finishRun(runId!, 'failed', { error: e instanceof Error ? e.message : String(e) });
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    monitor.detach();
+  }
+  bar?.stop();
+  const diagnosis: Diagnosis = diagnose(monitor.history.slice(-50), {
+    config,
+    layers: monitor.layerInfo(),
+    losses: monitor.losses,
+  });
+  const layers = summarizeLayers(monitor.history.slice(-50));
+  const seconds = (performance.now() - t0) / 1000;
+  const result: SessionResult = {
+    run: runId ?? null,
+    status: summary.status,
+    ...(summary.reason ? { reason: summary.reason } : {}),
+    backend: summary.backend,
+    data: { name: dataset.name, train: dataset.train.n, test: dataset.test.n },
+    model: { type: config.model.type, parameters: summary.parameters },
+    steps: summary.steps,
+    epochs: summary.epochs,
+    test: summary.test,
+    finalLoss: summary.finalLoss,
+    skippedSteps: summary.skippedSteps,
+    clippedSteps: summary.clippedSteps,
+    trainSeconds: summary.seconds,
+    totalSeconds: seconds,
+    msPerStep: summary.msPerStep,
+    diagnosis,
+    layers,
+    warnings: warnings.map((w) => ({ kind: w.kind, layers: w.layers })),
+  };
+  store?.finishRun(runId!, summary.status, {
+    test: summary.test,
+    finalLoss: summary.finalLoss,
+    steps: summary.steps,
+    skippedSteps: summary.skippedSteps,
+    clippedSteps: summary.clippedSteps,
+    seconds,
+    verdict: diagnosis.verdict,
+  });
+  store?.close();
+  return result;
+}
