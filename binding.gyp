@@ -3,7 +3,7 @@
     {
       "target_name": "gradguard",
       "sources": ["native/addon.c", "native/kernels.c"],
-      "include_dirs": ["native"],
+      "include_dirs": ["native", "/usr/include/openblas"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O3", "-march=native", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden"],
       "cflags!": ["-O2"],

@@ -49,7 +49,8 @@ function checkOpenBlas(cc) {
   try {
     const src = join(dir, 't.c');
     writeFileSync(src, '#include <cblas.h>\nint main(void) { return openblas_get_num_threads() > 0 ? 0 : 1; }\n');
-    const r = run(cc, [src, '-o', join(dir, 't'), '-lopenblas']);
+    // /usr/include/openblas: where Fedora and RHEL put cblas.h (binding.gyp searches it too)
+    const r = run(cc, [src, '-I/usr/include/openblas', '-o', join(dir, 't'), '-lopenblas']);
     return r.status === 0 ? null : `${r.stderr}${r.stdout}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
