@@ -476,7 +476,8 @@ function vanishing(ctx: Context, dead: Finding | null): Finding | null {
     );
   }
   if (norms.length < 2 || gMax === 0) return null;
-  const low = norms.filter(([, g]) => g < T.vanishRatio * gMax);
+  const shadow = shadowed(ctx);
+  const low = norms.filter(([n, g]) => g < T.vanishRatio * gMax && !shadow.has(n));
   if (!low.length) return null;
   // dead units already explain layers that get no gradient at all
   if (dead && low.every(([, g]) => g === 0)) return null;
@@ -490,6 +491,35 @@ function vanishing(ctx: Context, dead: Finding | null): Finding | null {
     `Gradients vanish: ${low.length} of ${norms.length} layers (${listLayers(low.map(([n]) => n))}) get less than ${fmt(T.vanishRatio)} of the largest layer gradient norm (${fmt(gMax)}, ${maxName}); the first layer's norm is ${fmt(gFirst / gLast)}x the last layer's (${firstName} ${fmt(gFirst)}, ${lastName} ${fmt(gLast)}).`,
     { firstLastRatio: gFirst / gLast, minRatio, maxGradNorm: gMax, layers: low.length },
   );
+}
+
+/**
+ * Layers whose gradient is small by construction at first: those that feed, inside the same parent module, a layer
+ * whose weights start at exactly zero (a zero-initialised residual branch, SkipInit/Fixup; a zero-initialised output
+ * layer), and those inside a module that owns such a weight (a ReZero gate α = 0). Their gradient is proportional to
+ * those weights, so it grows as they do; it has not vanished through depth.
+ */
+function shadowed(ctx: Context): Set<string> {
+  const first = ctx.history[0]!;
+  const zero = new Set<string>();
+  if (first.params) {
+    for (const p of first.params) {
+      const leaf = p.name.slice(p.name.lastIndexOf('.') + 1);
+      if (p.weightNorm === 0 && !leaf.startsWith('bias')) zero.add(p.layer);
+    }
+  } else {
+    for (const l of first.layers) if (l.weightNorm === 0) zero.add(l.name);
+  }
+  const out = new Set<string>();
+  for (const z of zero) {
+    const cut = z.lastIndexOf('.');
+    const parent = cut < 0 ? '' : `${z.slice(0, cut)}.`;
+    const at = ctx.names.indexOf(z);
+    for (const [i, n] of ctx.names.entries()) {
+      if ((i < at && n.startsWith(parent)) || n.startsWith(`${z}.`)) out.add(n);
+    }
+  }
+  return out;
 }
 
 function lossSpike(ctx: Context): Finding | null {
@@ -737,10 +767,19 @@ function reluFix(f: ModelFacts): Fix | null {
 
 function residualFix(f: ModelFacts): Fix | null {
   if (!f.canResidual) return null;
+  // NOTE: with ReLU-like branches each block adds the branch's variance to the signal, which doubles it per block
+  // under Kaiming init, so those branches start at zero; a sigmoid/tanh branch with small weights adds little
+  if (RELU_LIKE.has(f.activation)) {
+    return {
+      label: 'residual connections (branches start at zero)',
+      set: ['model.residual=true', 'model.zeroInitResidual=true'],
+      why: 'h + F(h) gives the gradient an identity path around every block, and zero-initialised branches start each block as the identity (He et al. 2016; SkipInit, De & Smith 2020)',
+    };
+  }
   return {
-    label: 'residual connections (branches start at zero)',
-    set: ['model.residual=true', 'model.zeroInitResidual=true'],
-    why: 'h + F(h) gives the gradient an identity path around every block, and zero-initialised branches start each block as the identity (He et al. 2016; SkipInit, De & Smith 2020)',
+    label: 'residual connections',
+    set: ['model.residual=true'],
+    why: 'h + F(h) gives the gradient an identity path around every block, so it reaches the first layers undiminished (He et al. 2016)',
   };
 }
 

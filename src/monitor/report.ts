@@ -201,15 +201,18 @@ export function renderTrials(trials: readonly TrialResult[], steps: number, opts
             : t.lowersLoss
               ? c.yellow('lower loss, but gradient flow is still unhealthy')
               : c.red('✗ does not help');
-    lines.push(`  ${t.label.padEnd(labelW)} ${t.verdict.padEnd(22)} ${cell(t.loss, 9)}  ${result}`);
+    const loss = Number.isFinite(t.loss) ? Number(t.loss.toPrecision(4)).toString() : 'NaN';
+    lines.push(`  ${t.label.padEnd(labelW)} ${t.verdict.padEnd(22)} ${loss.padStart(9)}  ${result}`);
     if (t.set.length)
       lines.push(c.dim(`  ${''.padEnd(labelW)} ${t.set.map((s) => `--set ${shellQuote(s)}`).join(' ')}`));
   }
   const best = trials.filter((t) => t.works).sort((a, b) => a.loss - b.loss)[0];
   lines.push(
-    best
-      ? `${c.green('Recommended:')} ${best.label}: ${c.cyan(best.set.map((s) => `--set ${shellQuote(s)}`).join(' '))}`
-      : c.yellow('No fix both restored healthy gradient flow and lowered the loss in this many steps.'),
+    trials.every((t) => t.set.length === 0)
+      ? c.green('Nothing to try: the probe found no problem to fix.')
+      : best
+        ? `${c.green('Recommended:')} ${best.label}: ${c.cyan(best.set.map((s) => `--set ${shellQuote(s)}`).join(' '))}`
+        : c.yellow('No fix both restored healthy gradient flow and lowered the loss in this many steps.'),
   );
   return lines.join('\n');
 }
