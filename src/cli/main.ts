@@ -5,7 +5,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../train/config.js';
+import { doctorCommand } from './doctor.js';
 import { isUserError, userMessage } from './errors.js';
+import { exportCommand, runsCommand } from './runs.js';
+import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -37,6 +40,79 @@ export async function main(argv: readonly string[]): Promise<number> {
         store: opts.store === false ? null : opts.store,
         quiet: Boolean(opts.quiet),
       });
+    });
+
+  program
+    .command('doctor')
+    .description('probe a config from initialisation and a few steps: per-layer gradient flow, findings and fixes')
+    .option('-c, --config <file>', 'YAML or JSON config')
+    .option('-s, --set <key=value>', 'override one config key (repeatable)', collect, [])
+    .option('--fix', 'run each suggested fix as a short trial beside the original and compare')
+    .option('--steps <n>', 'training steps of the probe and of each trial', (v) => Number.parseInt(v, 10))
+    .option('--json', 'print one JSON object { verdict, layers, findings, trials? }')
+    .action(async (opts) => {
+      code = await doctorCommand({
+        ...(opts.config ? { config: opts.config } : {}),
+        set: opts.set,
+        json: Boolean(opts.json),
+        fix: Boolean(opts.fix),
+        ...(opts.steps ? { steps: opts.steps } : {}),
+      });
+    });
+
+  program
+    .command('sweep')
+    .description('train every combination of a grid (worker threads) and compare the runs')
+    .option('-c, --config <file>', 'YAML or JSON config')
+    .option('-s, --set <key=value>', 'override one config key for every trial (repeatable)', collect, [])
+    .option(
+      '-g, --grid <key=v1,v2>',
+      'a config key and its values (repeatable; trials are the cartesian product)',
+      collect,
+      [],
+    )
+    .option('-p, --parallel <n>', 'trials at a time (default: one per core)', (v) => Number.parseInt(v, 10))
+    .option('--out <file>', 'also write the table to a .md or .csv file')
+    .option('--json', 'print one JSON object { trials }')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--no-store', 'do not record the trials in the run store')
+    .action(async (opts) => {
+      code = await sweepCommand({
+        ...(opts.config ? { config: opts.config } : {}),
+        set: opts.set,
+        grid: opts.grid,
+        ...(opts.parallel ? { parallel: opts.parallel } : {}),
+        json: Boolean(opts.json),
+        ...(opts.out ? { out: opts.out } : {}),
+        store: opts.store === false ? null : opts.store,
+      });
+    });
+
+  program
+    .command('runs')
+    .description('list, show, compare or remove runs in the run store')
+    .argument('<action>', 'list | show | compare | rm')
+    .argument('[ids...]', 'run ids (unique prefixes work)')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--status <s>', 'list: only runs with this status (comma-separated)')
+    .option('--name <text>', 'list: only runs whose name contains this')
+    .option('--limit <n>', 'list: at most this many, newest first')
+    .option('--force', 'rm: also remove runs whose process is still running')
+    .option('--json', 'print one JSON object')
+    .action(async (action: string, ids: string[], opts) => {
+      code = await runsCommand(action, ids, opts);
+    });
+
+  program
+    .command('export')
+    .description('export a run: metrics as csv/json, TensorBoard event files')
+    .argument('<id>', 'run id (a unique prefix works)')
+    .option('--format <f>', 'csv | json | tensorboard')
+    .option('--out <dir>', 'output directory')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--json', 'print one JSON object')
+    .action(async (id: string, opts) => {
+      code = await exportCommand(id, opts);
     });
 
   try {
