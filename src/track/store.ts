@@ -1,0 +1,907 @@
+/**
+ * `RunStore`: every training run in one embedded SQLite file (`./gradguard-runs/runs.db`), written by the trainer and
+ * read by the CLI, the dashboard and the exports.
+ *
+ * - **Durable per step.** `logStep` writes a step's metrics and layer statistics in one transaction; once it returns,
+ *   the step survives the process being killed. The database is in WAL mode with `synchronous=NORMAL`: a commit is
+ *   in the operating system's hands when `logStep` returns, so a killed process loses nothing it committed; a power
+ *   cut may lose the last few commits but never corrupts the file.
+ * - **Readers never block the writer.** WAL lets the dashboard read while a run writes; a writer waits up to 5 s
+ *   (`busy_timeout`) for another writer.
+ * - **Dead runs are noticed.** A run records its pid, host and process start time; a run still marked `running`
+ *   whose process is gone (on this host) reads back as `interrupted`, and is marked so in the file.
+ * - **Versioned schema.** `PRAGMA user_version` counts the migrations applied; a file from a newer gradguard is
+ *   refused rather than misread.
+ *
+ * Layout: metrics are long (run, step, key, value) with keys interned in `metric_keys`, so any metric can be logged at
+ * any step and read as one column; layer statistics are one row per (run, step, layer) with layer names interned.
+ * Both tables are clustered by (run, step), so a run's history is one range scan.
+ *
+ * @example
+ * const store = RunStore.open();                 // ./gradguard-runs/runs.db
+ * const id = store.createRun({ name: 'mlp', config, backend: 'native' });
+ * store.logStep(id, 0, { 'train/loss': 2.31, lr: 1e-3 }, monitor.latest()?.layers);
+ * store.finishRun(id, 'finished', { metrics: { 'test/accuracy': 0.957 }, durationMs: 41_000 });
+ * store.getMetrics(id).series['train/loss'];     // [2.31, ...]
+ * store.close();
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  type Finding,
+  type FindingRow,
+  LAYER_FIELDS,
+  type LayerField,
+  type LayerMatrix,
+  type LayerStat,
+  type LayerStatRow,
+  type MetricSeries,
+  RUN_STATUSES,
+  type RunInfo,
+  type RunStatus,
+  type RunSummary,
+  TrackError,
+} from './types.js';
+
+/** The default store directory, relative to the working directory. */
+export const DEFAULT_STORE_DIR = './gradguard-runs';
+/** The database file inside the store directory. */
+export const DB_FILE = 'runs.db';
+/** `PRAGMA application_id` of a gradguard store ('ggrd'), so another program's SQLite file is not taken for one. */
+const APPLICATION_ID = 0x67677264;
+/** How long a writer waits for another writer's transaction, in ms. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Schema migrations; `user_version` = how many have run. Append, never edit: a file written by an older gradguard
+ * is upgraded by running the migrations it lacks.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE runs (
+    rid         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'interrupted')),
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    config      TEXT NOT NULL,
+    backend     TEXT NOT NULL,
+    summary     TEXT,
+    last_step   INTEGER,
+    pid         INTEGER,
+    host        TEXT,
+    proc_start  TEXT
+  );
+  CREATE INDEX runs_created ON runs (created_at);
+  CREATE TABLE metric_keys (kid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+  CREATE TABLE steps (
+    rid  INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    PRIMARY KEY (rid, step)
+  ) WITHOUT ROWID;
+  CREATE TABLE metrics (
+    rid   INTEGER NOT NULL,
+    step  INTEGER NOT NULL,
+    kid   INTEGER NOT NULL,
+    value REAL,
+    PRIMARY KEY (rid, step, kid)
+  ) WITHOUT ROWID;
+  -- A list of layer names (JSON array), shared by every step (and run) that logs the same layers.
+  CREATE TABLE layer_sets (lsid INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
+  -- One row per logged step: for each layer of the set, in order, the nine LAYER_FIELDS as little-endian float64
+  -- (NaN for a missing deadFrac or satFrac).
+  CREATE TABLE layer_stats (
+    rid  INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    lsid INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (rid, step)
+  ) WITHOUT ROWID;
+  CREATE TABLE findings (
+    fid        INTEGER PRIMARY KEY,
+    rid        INTEGER NOT NULL,
+    step       INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    layers     TEXT NOT NULL,
+    evidence   TEXT,
+    suggestion TEXT,
+    severity   TEXT,
+    time       INTEGER NOT NULL
+  );
+  CREATE INDEX findings_run ON findings (rid, step);
+  `,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface OpenOptions {
+  /** Create the directory and the database when missing (default true). When false, a missing store is an error. */
+  create?: boolean;
+  /** Open read-only: no migrations, no status repairs. The store must exist and be at the current schema version. */
+  readonly?: boolean;
+}
+
+export interface CreateRunOptions {
+  name?: string | undefined;
+  /** The training config (any JSON value). */
+  config: unknown;
+  /** The compute backend (`native`, `wasm`, `js`). */
+  backend: string;
+}
+
+export interface ListFilter {
+  /** Only runs with this status (or one of these). */
+  status?: RunStatus | readonly RunStatus[] | undefined;
+  /** Only runs whose name contains this text. */
+  name?: string | undefined;
+  /** At most this many runs (the newest). */
+  limit?: number | undefined;
+}
+
+export interface ReadOptions {
+  /** Only steps >= fromStep (the dashboard polls with the last step it has + 1). */
+  fromStep?: number | undefined;
+}
+
+export interface LayerReadOptions extends ReadOptions {
+  /** Only the last step that has layer statistics. */
+  last?: boolean | undefined;
+}
+
+interface RunRow {
+  rid: number;
+  id: string;
+  name: string | null;
+  status: string;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+  config: string;
+  backend: string;
+  summary: string | null;
+  last_step: number | null;
+  pid: number | null;
+  host: string | null;
+  proc_start: string | null;
+}
+
+/** What the store knows of a run it writes to. */
+interface WriteTarget {
+  rid: number;
+  lastStep: number;
+}
+
+/** The run store. Open with {@link RunStore.open}; one instance per process is enough (it is synchronous). */
+export class RunStore {
+  /** The store directory. */
+  readonly dir: string;
+  /** The database file. */
+  readonly path: string;
+  readonly readonly: boolean;
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<typeof prepareStatements>;
+  private readonly metricKeyIds = new Map<string, number>();
+  private readonly metricKeyNames = new Map<number, string>();
+  /** Layer sets by their names joined with newlines (writing), and by id (reading). */
+  private readonly layerSetIds = new Map<string, number>();
+  private readonly layerSetNames = new Map<number, string[]>();
+  private readonly targets = new Map<string, WriteTarget>();
+  private readonly host = hostname();
+  private readonly ownStart = readProcStart(process.pid);
+  private readonly writeStep: (t: WriteTarget, step: number, m: Record<string, number>, l?: LayerStat[]) => void;
+  private closed = false;
+
+  private constructor(dir: string, path: string, db: Database.Database, readonly: boolean) {
+    this.dir = dir;
+    this.path = path;
+    this.db = db;
+    this.readonly = readonly;
+    this.stmt = prepareStatements(db);
+    this.writeStep = db.transaction((t, step, metrics, layers) => this.writeStepTx(t, step, metrics, layers)).immediate;
+  }
+
+  /**
+   * Opens (and by default creates) the store in `dir`: `dir/runs.db`, WAL mode, schema migrated to the current
+   * version.
+   * @throws TrackError `NO_STORE` when it is missing and `create` is false; `BAD_STORE` when the file is not a
+   *   gradguard store; `STORE_TOO_NEW` when a newer gradguard wrote it.
+   */
+  static open(dir: string = DEFAULT_STORE_DIR, options: OpenOptions = {}): RunStore {
+    const readonly = options.readonly ?? false;
+    const create = !readonly && (options.create ?? true);
+    const absDir = resolve(dir);
+    const path = join(absDir, DB_FILE);
+    if (!existsSync(path)) {
+      if (!create) {
+        throw new TrackError(
+          'NO_STORE',
+          `no run store at ${dir} (${DB_FILE} not found); train a model first, or point --store at the directory that holds ${DB_FILE}`,
+        );
+      }
+      if (existsSync(absDir) && !statSync(absDir).isDirectory()) {
+        throw new TrackError('BAD_STORE', `the run store ${dir} is a file, not a directory; pass --store a directory`);
+      }
+      mkdirSync(absDir, { recursive: true });
+    }
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { readonly, fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
+      migrate(db, path, readonly);
+      return new RunStore(absDir, path, db, readonly);
+    } catch (err) {
+      db?.close();
+      if (err instanceof TrackError) throw err;
+      const e = err as { code?: string; message?: string };
+      if (e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT') {
+        throw new TrackError('BAD_STORE', `${path} is not a gradguard run store (not an SQLite database, or damaged)`);
+      }
+      if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY' || e.code === 'SQLITE_PERM') {
+        throw new TrackError('BAD_STORE', `cannot open the run store ${path}: ${e.message ?? e.code}`);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Starts a run: status `running`, this process's pid and host recorded.
+   * @returns the run's id, `20261126-114512-a3f9` (UTC time and 4 random hex digits).
+   */
+  createRun(options: CreateRunOptions): string {
+    this.checkWritable();
+    if (typeof options.backend !== 'string' || options.backend === '') {
+      throw new TrackError(
+        'BAD_ARGUMENT',
+        `createRun: backend must be a non-empty string, got ${String(options.backend)}`,
+      );
+    }
+    const config = JSON.stringify(options.config ?? null);
+    for (let attempt = 0; ; attempt++) {
+      const now = Date.now();
+      const id = newRunId(now);
+      try {
+        const info = this.stmt.insertRun.run({
+          id,
+          name: options.name ?? null,
+          status: 'running',
+          now,
+          config,
+          backend: options.backend,
+          pid: process.pid,
+          host: this.host,
+          proc_start: this.ownStart,
+        });
+        this.targets.set(id, { rid: Number(info.lastInsertRowid), lastStep: -1 });
+        return id;
+      } catch (err) {
+        // Two runs created in the same second drew the same 16 random bits: draw again.
+        if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE' || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  /**
+   * Records one step: its metrics and, on monitored steps, every layer's statistics, in one transaction. Logging the
+   * same step again adds or replaces metrics by key (so evaluation metrics can join a step's training metrics) and
+   * replaces the step's layer statistics when `layers` is given.
+   * @param id a run id from `createRun` (the full id)
+   * @param step the step number, an integer >= 0
+   * @param metrics `{ 'train/loss': 0.31, lr: 1e-3, 'grad/global_norm': 0.8 }`; NaN and ±Infinity are kept
+   * @param layers the monitor's per-layer statistics for this step, in forward order
+   */
+  logStep(id: string, step: number, metrics: Record<string, number>, layers?: readonly LayerStat[]): void {
+    const target = this.target(id);
+    if (!Number.isSafeInteger(step) || step < 0) {
+      throw new TrackError('BAD_ARGUMENT', `logStep: step must be an integer >= 0, got ${step}`);
+    }
+    for (const key in metrics) {
+      if (typeof metrics[key] !== 'number') {
+        throw new TrackError('BAD_ARGUMENT', `logStep: metric '${key}' must be a number, got ${typeof metrics[key]}`);
+      }
+    }
+    this.writeStep(target, step, metrics, layers as LayerStat[] | undefined);
+    if (step > target.lastStep) target.lastStep = step;
+  }
+
+  /** Records a finding of the diagnosis at a step. */
+  logFinding(id: string, step: number, finding: Finding): void {
+    const target = this.target(id);
+    if (typeof finding?.kind !== 'string' || finding.kind === '') {
+      throw new TrackError('BAD_ARGUMENT', 'logFinding: finding.kind must be a non-empty string');
+    }
+    const now = Date.now();
+    this.db
+      .transaction(() => {
+        this.stmt.insertFinding.run(
+          target.rid,
+          step,
+          finding.kind,
+          JSON.stringify(finding.layers ?? []),
+          finding.evidence === undefined ? null : JSON.stringify(finding.evidence),
+          finding.suggestion ?? null,
+          finding.severity ?? null,
+          now,
+        );
+        this.stmt.touchRun.run(now, target.rid);
+      })
+      .immediate();
+  }
+
+  /**
+   * Ends a run: its final status (not `running`) and its summary (final metrics, verdict, duration, steps skipped
+   * and clipped).
+   */
+  finishRun(id: string, status: Exclude<RunStatus, 'running'>, summary: RunSummary = {}): void {
+    const target = this.target(id);
+    if (!RUN_STATUSES.includes(status) || (status as RunStatus) === 'running') {
+      throw new TrackError(
+        'BAD_ARGUMENT',
+        `finishRun: status must be one of finished, diverged, failed, interrupted; got '${String(status)}'`,
+      );
+    }
+    const now = Date.now();
+    this.stmt.finishRun.run(status, now, now, encodeSummary(summary), target.rid);
+  }
+
+  /**
+   * Marks a run as running again in this process (`train --resume`). With `fromStep`, drops what was logged after
+   * that step (the checkpoint's step), so the resumed run's curves join the old ones without a duplicate stretch.
+   * @returns the run's full id
+   */
+  resumeRun(idOrPrefix: string, options: { fromStep?: number | undefined } = {}): string {
+    this.checkWritable();
+    const row = this.resolve(idOrPrefix);
+    if (row.status === 'running' && row.pid !== process.pid && this.isAlive(row)) {
+      throw new TrackError(
+        'RUN_ACTIVE',
+        `run ${row.id} is still running (pid ${row.pid} on ${row.host}); it cannot be resumed twice`,
+      );
+    }
+    const from = options.fromStep;
+    if (from !== undefined && (!Number.isSafeInteger(from) || from < -1)) {
+      throw new TrackError('BAD_ARGUMENT', `resumeRun: fromStep must be an integer >= -1, got ${from}`);
+    }
+    this.db
+      .transaction(() => {
+        if (from !== undefined) {
+          for (const s of this.stmt.truncate) s.run(row.rid, from);
+          this.stmt.recomputeLastStep.run({ rid: row.rid });
+        }
+        this.stmt.resumeRun.run({
+          now: Date.now(),
+          pid: process.pid,
+          host: this.host,
+          proc_start: this.ownStart,
+          rid: row.rid,
+        });
+      })
+      .immediate();
+    const last = this.stmt.maxStep.pluck().get(row.rid) as number | null;
+    this.targets.set(row.id, { rid: row.rid, lastStep: last ?? -1 });
+    return row.id;
+  }
+
+  /** Runs, newest first. Runs whose process died are reported (and marked) `interrupted`. */
+  listRuns(filter: ListFilter = {}): RunInfo[] {
+    this.checkOpen();
+    const rows = this.stmt.allRuns.all() as RunRow[];
+    const statuses = filter.status === undefined ? undefined : ([] as RunStatus[]).concat(filter.status);
+    const runs: RunInfo[] = [];
+    for (const row of rows) {
+      const info = this.toInfo(row);
+      if (statuses && !statuses.includes(info.status)) continue;
+      if (filter.name !== undefined && !(info.name ?? '').includes(filter.name)) continue;
+      runs.push(info);
+      if (filter.limit !== undefined && runs.length >= filter.limit) break;
+    }
+    return runs;
+  }
+
+  /**
+   * One run, by its id, a unique prefix of its id, or its name when no id starts with the text and one run has it.
+   * @throws TrackError `UNKNOWN_RUN`, `AMBIGUOUS_RUN` (naming the candidates)
+   */
+  getRun(idOrPrefix: string): RunInfo {
+    return this.toInfo(this.resolve(idOrPrefix));
+  }
+
+  /** A run's metrics by column; see {@link MetricSeries}. */
+  getMetrics(idOrPrefix: string, options: ReadOptions = {}): MetricSeries {
+    const rid = this.resolve(idOrPrefix).rid;
+    // One read transaction: both queries see the same snapshot while a writer goes on.
+    return this.db.transaction(() => this.readMetrics(rid, options.fromStep ?? 0))();
+  }
+
+  private readMetrics(rid: number, from: number): MetricSeries {
+    const stepRows = this.stmt.steps.raw().all(rid, from) as [number, number][];
+    const n = stepRows.length;
+    const steps = new Array<number>(n);
+    const times = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const [step, time] = stepRows[i]!;
+      steps[i] = step;
+      times[i] = time;
+    }
+    const keys: string[] = [];
+    const series: Record<string, (number | null)[]> = {};
+    const columns = new Map<number, (number | null)[]>();
+    // Both lists are sorted by step and every metric row has its step row: walk them together.
+    let i = 0;
+    for (const [step, kid, value] of this.stmt.metrics.raw().all(rid, from) as [number, number, number | null][]) {
+      while (i < n && steps[i]! < step) i++;
+      if (steps[i] !== step) continue;
+      let column = columns.get(kid);
+      if (column === undefined) {
+        const key = this.metricKey(kid);
+        column = new Array<number | null>(n).fill(null);
+        columns.set(kid, column);
+        keys.push(key);
+        series[key] = column;
+      }
+      column[i] = value ?? Number.NaN;
+    }
+    return { steps, times, keys, series };
+  }
+
+  /**
+   * A run's layer statistics, one row per (logged step, layer), by step then forward order. A `deadFrac` or
+   * `satFrac` that was NaN reads back as absent.
+   */
+  getLayerStats(idOrPrefix: string, options: LayerReadOptions = {}): LayerStatRow[] {
+    const rid = this.resolve(idOrPrefix).rid;
+    const rows: LayerStatRow[] = [];
+    const stmt = options.last ? this.stmt.lastLayerStats : this.stmt.layerStats;
+    for (const [step, lsid, data] of stmt.raw().iterate(rid, options.fromStep ?? 0) as Iterable<
+      [number, number, Buffer]
+    >) {
+      const names = this.layerSet(lsid, data);
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      for (let i = 0, o = 0; i < names.length; i++, o += LAYER_RECORD_BYTES) {
+        const row: LayerStatRow = {
+          step,
+          name: names[i]!,
+          gradNorm: view.getFloat64(o, true),
+          gradMaxAbs: view.getFloat64(o + 8, true),
+          weightNorm: view.getFloat64(o + 16, true),
+          updateRatio: view.getFloat64(o + 24, true),
+          actMean: view.getFloat64(o + 32, true),
+          actStd: view.getFloat64(o + 40, true),
+          nonFinite: view.getFloat64(o + 64, true),
+        };
+        const dead = view.getFloat64(o + 48, true);
+        const sat = view.getFloat64(o + 56, true);
+        if (!Number.isNaN(dead)) row.deadFrac = dead;
+        if (!Number.isNaN(sat)) row.satFrac = sat;
+        rows.push(row);
+      }
+    }
+    return rows;
+  }
+
+  /**
+   * One layer statistic of a run as a layers × steps matrix (for heatmaps), over the steps that have layer
+   * statistics; layers in the order they first appear.
+   */
+  getLayerMatrix(idOrPrefix: string, field: LayerField, options: ReadOptions = {}): LayerMatrix {
+    const col = LAYER_FIELDS.indexOf(field);
+    if (col < 0) {
+      throw new TrackError(
+        'BAD_ARGUMENT',
+        `getLayerMatrix: field must be one of ${LAYER_FIELDS.join(', ')}; got '${field}'`,
+      );
+    }
+    const rid = this.resolve(idOrPrefix).rid;
+    const raw = this.stmt.layerStats.raw().all(rid, options.fromStep ?? 0) as [number, number, Buffer][];
+    const steps = raw.map((r) => r[0]);
+    const layers: string[] = [];
+    const layerIndex = new Map<string, number>();
+    for (const lsid of new Set(raw.map((r) => r[1]))) {
+      for (const name of this.layerSet(lsid, raw.find((r) => r[1] === lsid)![2])) {
+        if (!layerIndex.has(name)) layerIndex.set(name, layerIndex.size) && layers.push(name);
+      }
+    }
+    const n = steps.length;
+    const values = new Float64Array(layers.length * n).fill(Number.NaN);
+    const rowsOf = new Map<number, number[]>();
+    for (let s = 0; s < n; s++) {
+      const [, lsid, data] = raw[s]!;
+      const names = this.layerSet(lsid, data);
+      let rows = rowsOf.get(lsid);
+      if (rows === undefined) rowsOf.set(lsid, (rows = names.map((name) => layerIndex.get(name)! * n)));
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      for (let i = 0, o = col * 8; i < rows.length; i++, o += LAYER_RECORD_BYTES) {
+        values[rows[i]! + s] = view.getFloat64(o, true);
+      }
+    }
+    return { field, layers, steps, values };
+  }
+
+  /** A run's findings, by step. */
+  getFindings(idOrPrefix: string): FindingRow[] {
+    const rid = this.resolve(idOrPrefix).rid;
+    return (this.stmt.findings.all(rid) as FindingDbRow[]).map((r) => ({
+      step: r.step,
+      kind: r.kind,
+      layers: JSON.parse(r.layers) as string[],
+      evidence: r.evidence === null ? null : JSON.parse(r.evidence),
+      suggestion: r.suggestion,
+      severity: r.severity,
+      time: r.time,
+    }));
+  }
+
+  /**
+   * Deletes a run and everything logged for it.
+   * @param options.force also delete a run whose process is still running
+   * @returns the deleted run's full id
+   * @throws TrackError `RUN_ACTIVE` for a live run without `force`
+   */
+  deleteRun(idOrPrefix: string, options: { force?: boolean | undefined } = {}): string {
+    this.checkWritable();
+    const row = this.resolve(idOrPrefix);
+    const info = this.toInfo(row);
+    if (info.status === 'running' && !options.force) {
+      const where = row.host === this.host ? `pid ${row.pid}` : `pid ${row.pid} on ${row.host}`;
+      throw new TrackError(
+        'RUN_ACTIVE',
+        `run ${row.id} is still running (${where}); stop it first, or delete it anyway with --force`,
+      );
+    }
+    this.db
+      .transaction(() => {
+        for (const s of this.stmt.truncate) s.run(row.rid, -1);
+        this.stmt.deleteRun.run(row.rid);
+      })
+      .immediate();
+    this.targets.delete(row.id);
+    return row.id;
+  }
+
+  /** SQLite's `PRAGMA integrity_check`: `'ok'` or the problems found. */
+  integrityCheck(): string {
+    this.checkOpen();
+    return (this.db.pragma('integrity_check') as { integrity_check: string }[])
+      .map((r) => r.integrity_check)
+      .join('\n');
+  }
+
+  /** Closes the database. Further calls throw `CLOSED`. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  private writeStepTx(t: WriteTarget, step: number, metrics: Record<string, number>, layers?: LayerStat[]): void {
+    const now = Date.now();
+    const s = this.stmt;
+    s.insertStep.run(t.rid, step, now);
+    for (const key in metrics) s.upsertMetric.run(t.rid, step, this.metricKeyId(key), metrics[key]);
+    if (layers !== undefined) s.upsertLayers.run(t.rid, step, this.layerSetId(layers), encodeLayers(layers));
+    s.stepRun.run(now, step, t.rid);
+  }
+
+  private metricKeyId(key: string): number {
+    let id = this.metricKeyIds.get(key);
+    if (id === undefined) {
+      this.stmt.insertKey.run(key);
+      id = this.stmt.keyId.pluck().get(key) as number;
+      this.metricKeyIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** The name of a metric key id (cached). */
+  private metricKey(kid: number): string {
+    let key = this.metricKeyNames.get(kid);
+    if (key === undefined) {
+      key = (this.stmt.metricKeyName.pluck().get(kid) as string | undefined) ?? `#${kid}`;
+      this.metricKeyNames.set(kid, key);
+    }
+    return key;
+  }
+
+  /** The id of the layer set that `layers` name, added when new. */
+  private layerSetId(layers: readonly LayerStat[]): number {
+    let key = '';
+    for (let i = 0; i < layers.length; i++) {
+      const name = layers[i]!.name;
+      if (typeof name !== 'string') throw new TrackError('BAD_ARGUMENT', `logStep: layers[${i}] has no name`);
+      key += i === 0 ? name : `\n${name}`;
+    }
+    let id = this.layerSetIds.get(key);
+    if (id === undefined) {
+      const json = JSON.stringify(layers.map((l) => l.name));
+      this.stmt.insertLayerSet.run(json);
+      id = this.stmt.layerSetId.pluck().get(json) as number;
+      this.layerSetIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** The layer names of a layer set (cached), checked against the size of a step's data. */
+  private layerSet(lsid: number, data: Buffer): string[] {
+    let names = this.layerSetNames.get(lsid);
+    if (names === undefined) {
+      const json = this.stmt.layerSetNames.pluck().get(lsid) as string | undefined;
+      names = json === undefined ? [] : (JSON.parse(json) as string[]);
+      this.layerSetNames.set(lsid, names);
+    }
+    if (data.byteLength !== names.length * LAYER_RECORD_BYTES) {
+      throw new TrackError('BAD_STORE', `${this.path}: layer statistics of layer set ${lsid} have the wrong size`);
+    }
+    return names;
+  }
+
+  /** The write target of a full run id (writers get the id from createRun; no prefixes here). */
+  private target(id: string): WriteTarget {
+    this.checkWritable();
+    let t = this.targets.get(id);
+    if (t === undefined) {
+      const row = this.stmt.runById.get(id) as RunRow | undefined;
+      if (row === undefined) {
+        throw new TrackError('UNKNOWN_RUN', `no run '${id}' in ${this.path}`);
+      }
+      t = { rid: row.rid, lastStep: row.last_step ?? -1 };
+      this.targets.set(id, t);
+    }
+    return t;
+  }
+
+  private resolve(idOrPrefix: string): RunRow {
+    this.checkOpen();
+    if (typeof idOrPrefix !== 'string' || idOrPrefix.trim() === '') {
+      throw new TrackError('BAD_ARGUMENT', 'a run id is required (see `gradguard runs list`)');
+    }
+    const text = idOrPrefix.trim();
+    const exact = this.stmt.runById.get(text) as RunRow | undefined;
+    if (exact) return exact;
+    let matches = this.stmt.runsByPrefix.all(text.length, text) as RunRow[];
+    if (matches.length === 0) matches = this.stmt.runsByName.all(text) as RunRow[];
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) {
+      throw new TrackError('UNKNOWN_RUN', `no run matches '${text}' in ${this.path} (see \`gradguard runs list\`)`);
+    }
+    const shown = matches.slice(0, 5).map((r) => (r.name ? `${r.id} (${r.name})` : r.id));
+    const more = matches.length > 5 ? `, and ${matches.length - 5} more` : '';
+    throw new TrackError(
+      'AMBIGUOUS_RUN',
+      `'${text}' matches ${matches.length} runs: ${shown.join(', ')}${more}; give more of the id`,
+    );
+  }
+
+  private toInfo(row: RunRow): RunInfo {
+    let status = row.status as RunStatus;
+    if (status === 'running' && !this.isAlive(row)) {
+      status = 'interrupted';
+      if (!this.readonly) {
+        try {
+          this.stmt.markInterrupted.run(row.rid);
+        } catch {
+          // Busy or read-only file system: report it interrupted now; a later reader will record it.
+        }
+      }
+    }
+    return {
+      id: row.id,
+      name: row.name,
+      status,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      finishedAt: row.finished_at,
+      config: JSON.parse(row.config),
+      backend: row.backend,
+      summary: row.summary === null ? null : decodeSummary(row.summary),
+      lastStep: row.last_step,
+      pid: row.pid,
+      host: row.host,
+    };
+  }
+
+  /** Whether a run's writer may still be alive; only a writer on this host can be shown dead. */
+  private isAlive(row: RunRow): boolean {
+    if (row.pid === null || row.host !== this.host) return true;
+    if (row.pid === process.pid) return row.proc_start === null || row.proc_start === this.ownStart;
+    return processAlive(row.pid, row.proc_start);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new TrackError('CLOSED', `the run store ${this.path} is closed`);
+  }
+
+  private checkWritable(): void {
+    this.checkOpen();
+    if (this.readonly) throw new TrackError('BAD_ARGUMENT', `the run store ${this.path} was opened read-only`);
+  }
+}
+
+/** Bytes per layer in a layer_stats row: the nine LAYER_FIELDS as float64. */
+const LAYER_RECORD_BYTES = LAYER_FIELDS.length * 8;
+
+/** A step's layer statistics as one blob: per layer, the LAYER_FIELDS as little-endian float64. */
+function encodeLayers(layers: readonly LayerStat[]): Buffer {
+  const buf = Buffer.allocUnsafe(layers.length * LAYER_RECORD_BYTES);
+  for (let i = 0, o = 0; i < layers.length; i++, o += LAYER_RECORD_BYTES) {
+    const l = layers[i]!;
+    buf.writeDoubleLE(l.gradNorm, o);
+    buf.writeDoubleLE(l.gradMaxAbs, o + 8);
+    buf.writeDoubleLE(l.weightNorm, o + 16);
+    buf.writeDoubleLE(l.updateRatio, o + 24);
+    buf.writeDoubleLE(l.actMean, o + 32);
+    buf.writeDoubleLE(l.actStd, o + 40);
+    buf.writeDoubleLE(l.deadFrac ?? Number.NaN, o + 48);
+    buf.writeDoubleLE(l.satFrac ?? Number.NaN, o + 56);
+    buf.writeDoubleLE(l.nonFinite, o + 64);
+  }
+  return buf;
+}
+
+interface FindingDbRow {
+  step: number;
+  kind: string;
+  layers: string;
+  evidence: string | null;
+  suggestion: string | null;
+  severity: string | null;
+  time: number;
+}
+
+function prepareStatements(db: Database.Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    insertRun: p(`INSERT INTO runs (id, name, status, created_at, updated_at, config, backend, pid, host, proc_start)
+                  VALUES (@id, @name, @status, @now, @now, @config, @backend, @pid, @host, @proc_start)`),
+    runById: p('SELECT * FROM runs WHERE id = ?'),
+    runsByPrefix: p('SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id'),
+    runsByName: p('SELECT * FROM runs WHERE name = ? ORDER BY id'),
+    allRuns: p('SELECT * FROM runs ORDER BY created_at DESC, id DESC'),
+    insertStep: p('INSERT OR IGNORE INTO steps (rid, step, time) VALUES (?, ?, ?)'),
+    upsertMetric: p('INSERT OR REPLACE INTO metrics (rid, step, kid, value) VALUES (?, ?, ?, ?)'),
+    upsertLayers: p('INSERT OR REPLACE INTO layer_stats (rid, step, lsid, data) VALUES (?, ?, ?, ?)'),
+    stepRun: p('UPDATE runs SET updated_at = ?, last_step = max(coalesce(last_step, -1), ?) WHERE rid = ?'),
+    touchRun: p('UPDATE runs SET updated_at = ? WHERE rid = ?'),
+    insertKey: p('INSERT OR IGNORE INTO metric_keys (key) VALUES (?)'),
+    keyId: p('SELECT kid FROM metric_keys WHERE key = ?'),
+    insertLayerSet: p('INSERT OR IGNORE INTO layer_sets (names) VALUES (?)'),
+    layerSetId: p('SELECT lsid FROM layer_sets WHERE names = ?'),
+    layerSetNames: p('SELECT names FROM layer_sets WHERE lsid = ?'),
+    insertFinding: p(`INSERT INTO findings (rid, step, kind, layers, evidence, suggestion, severity, time)
+                      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    finishRun: p('UPDATE runs SET status = ?, updated_at = ?, finished_at = ?, summary = ? WHERE rid = ?'),
+    resumeRun: p(`UPDATE runs SET status = 'running', updated_at = @now, finished_at = NULL, pid = @pid, host = @host,
+                  proc_start = @proc_start WHERE rid = @rid`),
+    markInterrupted: p(`UPDATE runs SET status = 'interrupted' WHERE rid = ? AND status = 'running'`),
+    maxStep: p('SELECT max(step) FROM steps WHERE rid = ?'),
+    truncate: [
+      p('DELETE FROM steps WHERE rid = ? AND step > ?'),
+      p('DELETE FROM metrics WHERE rid = ? AND step > ?'),
+      p('DELETE FROM layer_stats WHERE rid = ? AND step > ?'),
+      p('DELETE FROM findings WHERE rid = ? AND step > ?'),
+    ],
+    recomputeLastStep: p('UPDATE runs SET last_step = (SELECT max(step) FROM steps WHERE rid = @rid) WHERE rid = @rid'),
+    deleteRun: p('DELETE FROM runs WHERE rid = ?'),
+    steps: p('SELECT step, time FROM steps WHERE rid = ? AND step >= ? ORDER BY step'),
+    metrics: p('SELECT step, kid, value FROM metrics WHERE rid = ? AND step >= ? ORDER BY step, kid'),
+    metricKeyName: p('SELECT key FROM metric_keys WHERE kid = ?'),
+    layerStats: p('SELECT step, lsid, data FROM layer_stats WHERE rid = ? AND step >= ? ORDER BY step'),
+    lastLayerStats: p(
+      'SELECT step, lsid, data FROM layer_stats WHERE rid = ? AND step >= ? ORDER BY step DESC LIMIT 1',
+    ),
+    findings: p(`SELECT step, kind, layers, evidence, suggestion, severity, time FROM findings
+                 WHERE rid = ? ORDER BY step, fid`),
+  };
+}
+
+/** Sets the pragmas and brings the schema to {@link SCHEMA_VERSION}. */
+function migrate(db: Database.Database, path: string, readonly: boolean): void {
+  if (!readonly) {
+    // NOTE: journal_mode=WAL persists in the file; synchronous=NORMAL is safe against process kills in WAL mode and
+    // makes a commit cost microseconds instead of an fsync.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  const version = () => db.pragma('user_version', { simple: true }) as number;
+  const appId = () => db.pragma('application_id', { simple: true }) as number;
+  const check = () => {
+    const v = version();
+    const a = appId();
+    const hasTables = (db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number) > 0;
+    if (a !== APPLICATION_ID && (a !== 0 || hasTables)) {
+      throw new TrackError('BAD_STORE', `${path} is an SQLite database but not a gradguard run store`);
+    }
+    if (v > SCHEMA_VERSION) {
+      throw new TrackError(
+        'STORE_TOO_NEW',
+        `${path} was written by a newer gradguard (schema ${v}; this one reads up to ${SCHEMA_VERSION}); upgrade gradguard`,
+      );
+    }
+    return v;
+  };
+  if (readonly) {
+    if (check() < SCHEMA_VERSION) {
+      throw new TrackError('BAD_STORE', `${path} has an older schema; open it once read-write to upgrade it`);
+    }
+    return;
+  }
+  if (check() === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    const v = check();
+    for (let i = v; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
+export function newRunId(now: number = Date.now()): string {
+  const d = new Date(now);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const date = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
+  const time = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
+  return `${date}-${time}-${randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * Whether process `pid` on this host is alive and is the process that started at `procStart` (so a recycled pid is
+ * not taken for the run's writer). A zombie counts as dead.
+ */
+function processAlive(pid: number, procStart: string | null): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    if ((err as { code?: string }).code !== 'EPERM') return false;
+  }
+  const stat = readProcStat(pid);
+  if (stat === null) return true;
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return procStart === null || stat.start === procStart;
+}
+
+/** A process's state and start time (clock ticks after boot) from Linux's /proc; null elsewhere. */
+function readProcStat(pid: number): { state: string; start: string } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const state = fields[0];
+    const start = fields[19];
+    return state !== undefined && start !== undefined ? { state, start } : null;
+  } catch {
+    return null;
+  }
+}
+
+function readProcStart(pid: number): string | null {
+  return readProcStat(pid)?.start ?? null;
+}
+
+/** JSON of a summary; non-finite final metrics are kept as strings ('NaN', 'Infinity', '-Infinity'). */
+function encodeSummary(summary: RunSummary): string {
+  const metrics = summary.metrics;
+  if (metrics === undefined) return JSON.stringify(summary);
+  const encoded: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(metrics)) encoded[k] = Number.isFinite(v) ? v : String(v);
+  return JSON.stringify({ ...summary, metrics: encoded });
+}
+
+function decodeSummary(text: string): RunSummary {
+  const summary = JSON.parse(text) as RunSummary;
+  const metrics = summary.metrics as Record<string, number | string | null> | undefined;
+  if (metrics && typeof metrics === 'object') {
+    for (const [k, v] of Object.entries(metrics)) {
+      if (typeof v === 'string' || v === null) metrics[k] = v === null ? Number.NaN : Number(v);
+    }
+  }
+  return summary;
+}
