@@ -1,0 +1,28 @@
+/**
+ * The run store and its exports: every training run in `./gradguard-runs/runs.db`, readable by the CLI, the
+ * dashboard and as CSV, JSON or TensorBoard files.
+ */
+export {
+  EXPORT_FORMATS,
+  type ExportFormat,
+  type ExportOptions,
+  type ExportResult,
+  exportRun,
+  type RunExport,
+  type RunJson,
+  runDurationMs,
+  runToJson,
+  stringifyJson,
+} from './export.js';
+export {
+  type CreateRunOptions,
+  DB_FILE,
+  DEFAULT_STORE_DIR,
+  type LayerReadOptions,
+  type ListFilter,
+  type OpenOptions,
+  type ReadOptions,
+  RunStore,
+  SCHEMA_VERSION,
+} from './store.js';
+export * from './types.js';
