@@ -132,6 +132,12 @@ export class Optimizer {
   get stepCount(): number {
     return this.#step;
   }
+
+  /** Sets the step and clipped-step counters (restoring a checkpoint; the transform state is restored separately). */
+  restoreCounters(stepCount: number, clippedSteps: number): void {
+    this.#step = stepCount;
+    this.#clipped = clippedSteps;
+  }
 }
 
 /** Builds the optimizer for an experiment. */

@@ -6,6 +6,10 @@
  * Non-finite values never reach the weights: a step whose loss or gradients hold NaN or Inf is skipped
  * (`train.onNonFinite: skip`, counted, and the run is marked diverged after `maxConsecutiveNonFinite` in a row),
  * stops the run (`stop`) or throws (`raise`).
+ *
+ * Checkpoints (`hooks.checkpoint`, see checkpoint.ts) are written after a step's metrics have been reported
+ * (`onStep`, `onEpoch`), every `everySteps` steps and when the run ends; `hooks.resume` continues from one so that the
+ * losses are bit for bit those of an uninterrupted run. Evaluation draws no random numbers, so it disturbs no RNG.
  */
 import { getBackend } from '../backend/index.js';
 import { DataLoader } from '../data/loader.js';
@@ -16,6 +20,7 @@ import { reshape } from '../tensor/ops/shape.js';
 import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
 import '../tensor/methods.js';
 import { applyInit, buildModel } from './build.js';
+import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
 import type { Config } from './config.js';
 import { buildOptimizer, type Optimizer } from './optimizer.js';
 
@@ -69,6 +74,19 @@ export interface TrainHooks {
   onEpoch?: (epoch: number, test: EvalResult) => void;
   /** Checked before each step; return true to stop (the run is 'interrupted'). */
   shouldStop?: () => boolean;
+  /**
+   * Write checkpoints into the root `dir` (see `saveCheckpoint`): after every `everySteps` steps (none when unset)
+   * and when the run ends without throwing. `runId` is recorded in them.
+   */
+  checkpoint?: { dir: string; everySteps?: number | undefined; runId?: string | undefined };
+  /** Called after each checkpoint is written, with its directory and step. */
+  onCheckpoint?: (dir: string, step: number) => void;
+  /**
+   * Continue from a checkpoint (`loadCheckpoint`): weights, optimizer state and counters, data cursor, every RNG and
+   * the trainer's counters are restored before the first step (and checked first; a mismatch throws
+   * `CheckpointError` and changes nothing).
+   */
+  resume?: Checkpoint;
 }
 
 export class NonFiniteError extends Error {
@@ -194,6 +212,28 @@ export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSumma
   let step = 0;
   let epoch = 0;
   let test: EvalResult = { loss: Number.NaN };
+  if (hooks.resume) {
+    const p = applyCheckpoint(exp, hooks.resume);
+    ({ step, epoch, lastLoss } = p);
+    skipped = p.skippedSteps;
+    consecutive = p.consecutiveNonFinite;
+  }
+  const ck = hooks.checkpoint;
+  let savedAt = hooks.resume ? step : -1;
+  const save = () => {
+    if (!ck || savedAt === step) return;
+    const progress: TrainProgress = {
+      step,
+      epoch,
+      skippedSteps: skipped,
+      consecutiveNonFinite: consecutive,
+      lastLoss,
+      runId: ck.runId,
+    };
+    const dir = saveCheckpoint(ck.dir, exp, progress);
+    savedAt = step;
+    hooks.onCheckpoint?.(dir, step);
+  };
   model.train();
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
@@ -212,6 +252,7 @@ export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSumma
     for (const o of observers) o.afterBackward(params);
     const bad = !Number.isFinite(loss) || hasNonFinite(params);
     let skippedNow = false;
+    let diverged = false;
     if (bad) {
       if (tc.onNonFinite === 'raise') {
         throw new NonFiniteError(
@@ -229,8 +270,7 @@ export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSumma
           tc.onNonFinite === 'stop'
             ? `non-finite loss or gradients at step ${step} (train.onNonFinite=stop)`
             : `${consecutive} consecutive steps with non-finite loss or gradients (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
-        step++;
-        break;
+        diverged = true;
       }
     } else {
       consecutive = 0;
@@ -251,12 +291,15 @@ export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSumma
       totalSteps,
     });
     step++;
+    if (diverged) break;
     if (step % stepsPerEpoch === 0 || step === totalSteps) {
       epoch = Math.ceil(step / stepsPerEpoch);
       test = evaluate(model, ds, 'test');
       hooks.onEpoch?.(epoch, test);
     }
+    if (ck?.everySteps && step % ck.everySteps === 0) save();
   }
+  save();
   if (status !== 'finished' || Number.isNaN(test.loss)) test = evaluate(model, ds, 'test');
   const seconds = (performance.now() - t0) / 1000;
   const summary: TrainSummary = {
