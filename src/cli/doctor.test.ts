@@ -170,7 +170,7 @@ describe('fixes are valid config', () => {
     );
   });
 
-  it('tries the first fix of every finding before the second of any, each once', () => {
+  it("tries every fix of the verdict's finding, then the first fix of every other finding before the second of any, each once", () => {
     const f = (kind: FindingKind, sets: string[][]) => ({
       kind,
       layers: [],
@@ -179,7 +179,12 @@ describe('fixes are valid config', () => {
       suggestion: '',
       fixes: sets.map((set) => ({ label: set.join(' '), set, why: '' })),
     });
-    const picked = fixesToTry([f('exploding', [['a=1'], ['b=1'], ['c=1']]), f('non-finite', [['b=1'], ['d=1']])], 3);
-    expect(picked.map((x) => x.set[0])).toEqual(['a=1', 'b=1', 'd=1']);
+    const findings = [
+      f('exploding', [['a=1'], ['b=1']]),
+      f('non-finite', [['b=1'], ['d=1']]),
+      f('dead-units', [['e=1'], ['g=1']]),
+    ];
+    expect(fixesToTry(findings, 9).map((x) => x.set[0])).toEqual(['a=1', 'b=1', 'e=1', 'd=1', 'g=1']);
+    expect(fixesToTry(findings, 3).map((x) => x.set[0])).toEqual(['a=1', 'b=1', 'e=1']);
   });
 });

@@ -124,23 +124,24 @@ function probe(config: Config, dataset: Dataset, batches: number, steps: number)
   };
 }
 
-/** The fixes to try: those of every finding, most severe finding first, each once. */
+/**
+ * The fixes to try, each once: every fix of the verdict's finding (the root cause, most often) first, then the others'
+ * in turn, the first fix of each finding before the second of any.
+ */
 export function fixesToTry(findings: readonly Finding[], max: number): Fix[] {
   const out: Fix[] = [];
   const seen = new Set<string>();
-  // round-robin over findings so the first fix of each finding comes before the second of any
-  const lists = findings.map((f) => f.fixes);
-  for (let i = 0; out.length < max && lists.some((l) => i < l.length); i++) {
-    for (const l of lists) {
-      const f = l[i];
-      if (!f) continue;
-      const key = f.set.join(' ');
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push(f);
-      if (out.length >= max) break;
-    }
-  }
+  const take = (f: Fix | undefined) => {
+    if (!f || out.length >= max) return;
+    const key = f.set.join(' ');
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(f);
+  };
+  const [head, ...rest] = findings;
+  for (const f of head?.fixes ?? []) take(f);
+  const lists = rest.map((f) => f.fixes);
+  for (let i = 0; out.length < max && lists.some((l) => i < l.length); i++) for (const l of lists) take(l[i]);
   return out;
 }
 

@@ -198,13 +198,19 @@ describe('diagnose', () => {
   });
 
   it('finds a loss spike against the median of the steps before it, not noise at a tiny loss', () => {
-    const losses = [2.3, 2.2, 2.1, 2.0, 1.95, 1.9, 1.85, 6.0, 1.8, 1.75];
+    const losses = [2.3, 2.2, 2.1, 2.0, 1.95, 1.9, 1.85, 8.0, 1.8, 1.75];
     const h = losses.map((l, s) => rec(s, [1, 1], { loss: l }));
     const d = diagnose(h, { layers: info(2) });
     expect(d.verdict).toBe('loss-spike');
     expect(d.findings[0]!.metrics.worstStep).toBe(7);
-    const tiny = [2.3, 0.01, 0.011, 0.009, 0.01, 0.01, 0.03, 0.01].map((l, s) => rec(s, [1, 1], { loss: l }));
+    const tiny = [2.3, 0.01, 0.011, 0.009, 0.01, 0.01, 0.04, 0.01].map((l, s) => rec(s, [1, 1], { loss: l }));
     expect(diagnose(tiny, { layers: info(2) }).verdict).toBe('healthy');
+    // minibatch noise: a batch at twice the median, within five median absolute deviations, is not a spike
+    const noisy = [0.2, 0.15, 0.25, 0.18, 0.12, 0.22, 0.16, 0.5, 0.19].map((l, s) => rec(s, [1, 1], { loss: l }));
+    expect(diagnose(noisy, { layers: info(2), initialLoss: 2.3 }).verdict).toBe('healthy');
+    // ... but one far outside it is
+    const spiky = [0.2, 0.19, 0.21, 0.2, 0.2, 0.19, 0.21, 0.9, 0.2].map((l, s) => rec(s, [1, 1], { loss: l }));
+    expect(diagnose(spiky, { layers: info(2), initialLoss: 2.3 }).verdict).toBe('loss-spike');
   });
 
   it('gives an empty history a healthy verdict that says nothing was monitored', () => {

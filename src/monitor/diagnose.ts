@@ -101,7 +101,9 @@ export const THRESHOLDS = {
   /** Layers with fewer parameter elements than this are left out of the update-ratio rule (ReZero gates start at 0). */
   updateRatioMinSize: 100,
   /** A loss above this multiple of the median of the previous steps is a spike ... */
-  spikeFactor: 2,
+  spikeFactor: 3,
+  /** ... if it also exceeds that median by this many median absolute deviations of those steps (batch noise) ... */
+  spikeNoise: 5,
   /** ... if it also exceeds that median by this fraction of the first loss (so noise at tiny losses is not one). */
   spikeMinRise: 0.1,
   /** Steps of loss history a spike is measured against. */
@@ -137,6 +139,11 @@ export interface DiagnoseOptions {
   config?: ConfigFacts;
   /** The monitor's `layerInfo()`: activation kinds and sizes per layer. */
   layers?: readonly LayerInfo[];
+  /**
+   * The loss the run started from (default: the first finite loss of the records): the scale a spike must rise by
+   * (`spikeMinRise`) and a divergence is measured against. `LiveDiagnosis` keeps the run's first.
+   */
+  initialLoss?: number;
   /** The loss of every step (the monitor's `losses`), for spike detection between logged steps. */
   losses?: readonly number[];
 }
@@ -204,12 +211,15 @@ class Context {
   /** The clean records of steps that made an update. */
   readonly training: readonly StepRecord[];
   readonly losses: number[];
+  readonly initialLoss: number | undefined;
 
   constructor(
     readonly history: readonly StepRecord[],
     opts: DiagnoseOptions,
   ) {
     this.config = opts.config;
+    this.initialLoss =
+      opts.initialLoss !== undefined && Number.isFinite(opts.initialLoss) ? opts.initialLoss : undefined;
     for (const i of opts.layers ?? []) this.info.set(i.name, i);
     // the forward order is the latest record's
     const last = history[history.length - 1];
@@ -265,6 +275,16 @@ class Context {
 
   size(name: string): number | undefined {
     return this.info.get(name)?.size;
+  }
+
+  /**
+   * Whether the gradients are already exploding before training changed anything: the records without an update (a
+   * probe's first batches) have a median global norm above the threshold, or, without such records, the first one has.
+   */
+  explodesAtInit(): boolean {
+    const init = this.clean.filter((r) => !r.updated).map((r) => r.globalNormBefore);
+    const first = this.history[0]!.globalNormBefore;
+    return init.length ? median(init) > THRESHOLDS.explodeNorm : !(first <= THRESHOLDS.explodeNorm);
   }
 
   healthyMetrics(): Record<string, number> {
@@ -525,7 +545,7 @@ function shadowed(ctx: Context): Set<string> {
 function lossSpike(ctx: Context): Finding | null {
   const T = THRESHOLDS;
   const L = ctx.losses;
-  const l0 = L.find((v) => Number.isFinite(v));
+  const l0 = ctx.initialLoss ?? L.find((v) => Number.isFinite(v));
   if (l0 === undefined) return null;
   const firstStep = ctx.history[0]!.step;
   const spikes: { at: number; loss: number; med: number }[] = [];
@@ -535,7 +555,10 @@ function lossSpike(ctx: Context): Finding | null {
     const prev = L.slice(Math.max(0, i - T.spikeWindow), i).filter((x) => Number.isFinite(x));
     if (prev.length < T.spikeMinHistory) continue;
     const med = median(prev);
-    if (v > T.spikeFactor * med && v - med > T.spikeMinRise * Math.abs(l0)) spikes.push({ at: i, loss: v, med });
+    const mad = median(prev.map((x) => Math.abs(x - med)));
+    if (v > T.spikeFactor * med && v - med > Math.max(T.spikeMinRise * Math.abs(l0), T.spikeNoise * mad)) {
+      spikes.push({ at: i, loss: v, med });
+    }
   }
   const lEnd = L[L.length - 1]!;
   const diverged = Number.isFinite(lEnd) && lEnd > T.divergeFactor * Math.max(l0, 1e-12) && L.length > 1;
@@ -832,10 +855,14 @@ function fixesFor(kind: FindingKind, ctx: Context): Fix[] {
           });
         break;
       }
-      if (f.residual && !f.zeroInit && f.norm === 'none') out.push(zeroInitFix());
-      out.push(initFix(f));
-      out.push(clipFix(f));
-      if (!f.hasGlobalClip || ctx.history.some((r) => !Number.isFinite(r.loss))) out.push(lrFix(f, 0.1));
+      if (ctx.explodesAtInit()) {
+        // the initialisation (or the architecture) makes gradients large before any step
+        if (f.residual && !f.zeroInit && f.norm === 'none') out.push(zeroInitFix());
+        out.push(initFix(f), clipFix(f), lrFix(f, 0.1));
+      } else {
+        // gradients were fine at initialisation and grew with training: the step size
+        out.push(lrFix(f, 0.1), clipFix(f), warmupFix(f));
+      }
       break;
     case 'non-finite':
       out.push(clipFix(f));
@@ -876,14 +903,7 @@ function fixesFor(kind: FindingKind, ctx: Context): Fix[] {
       break;
     case 'loss-spike':
       out.push(clipFix(f));
-      if (f.warmup === 0) {
-        out.push({
-          label: 'learning-rate warm-up',
-          set: ['schedule.warmupSteps=100'],
-          why: 'small steps while Adam’s second-moment estimates settle (Goyal et al. 2017; Liu et al. 2020)',
-        });
-      }
-      out.push(lrFix(f, 0.3));
+      out.push(warmupFix(f), lrFix(f, 0.3));
       break;
     case 'update-ratio-too-high':
       out.push(lrFix(f, 0.1));
@@ -902,6 +922,15 @@ function fixesFor(kind: FindingKind, ctx: Context): Fix[] {
     seen.add(k);
     return true;
   });
+}
+
+function warmupFix(f: ModelFacts): Fix | null {
+  if (f.warmup > 0) return null;
+  return {
+    label: 'learning-rate warm-up',
+    set: ['schedule.warmupSteps=100'],
+    why: 'small steps while Adam’s second-moment estimates settle (Goyal et al. 2017; Liu et al. 2020)',
+  };
 }
 
 function zeroInitFix(): Fix {
@@ -928,6 +957,7 @@ export class LiveDiagnosis {
   readonly #reported = new Set<string>();
   readonly #size: number;
   readonly #opts: DiagnoseOptions;
+  #initialLoss: number | undefined;
 
   /**
    * @param opts config and layers, as for `diagnose`; window: how many recent records the rules read (default 20)
@@ -953,7 +983,9 @@ export class LiveDiagnosis {
   push(record: StepRecord, losses?: readonly number[]): Finding[] {
     this.#window.push(record);
     if (this.#window.length > this.#size) this.#window.shift();
+    if (this.#initialLoss === undefined && Number.isFinite(record.loss)) this.#initialLoss = record.loss;
     const opts: DiagnoseOptions = { ...this.#opts };
+    if (this.#initialLoss !== undefined && opts.initialLoss === undefined) opts.initialLoss = this.#initialLoss;
     if (losses) opts.losses = losses;
     else delete opts.losses;
     const { findings } = diagnose(this.#window, opts);

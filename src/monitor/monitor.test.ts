@@ -3,6 +3,7 @@ import { ReLU, Sigmoid, Tanh } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
 import { crossEntropy } from '../nn/functional.js';
 import { Linear } from '../nn/linear.js';
+import { Module } from '../nn/module.js';
 import { type Tensor, tensor, tidy } from '../tensor/index.js';
 import { Monitor, readClipState, summarizeLayers } from './monitor.js';
 
@@ -116,6 +117,37 @@ describe('Monitor', () => {
     expect(l.deadFrac).toBeGreaterThan(0);
     expect(l.satFrac).toBeUndefined();
     expect(mon.latest()!.layers[1]!.deadFrac).toBeUndefined();
+  });
+
+  it('counts dead units per channel for images and per hidden unit across time for sequences', () => {
+    class Scale extends Module {
+      readonly w: Tensor;
+      constructor(w: Tensor) {
+        super();
+        this.w = this.registerParameter('w', w);
+      }
+      forward(x: Tensor): Tensor {
+        return x.mul(this.w);
+      }
+    }
+    // [N=2, C=3, H=2, W=2]: channel 0 is negative everywhere; channel 1 is positive at one position of one example
+    const x = tensor(
+      [-1, -1, -1, -1, -1, -1, -1, 2, 1, 1, 1, 1, -3, -1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1],
+      [2, 3, 2, 2],
+    );
+    const img = new Sequential(new Scale(tensor([1, 1, 1], [1, 3, 1, 1])), new ReLU());
+    const mon = new Monitor(img).attach();
+    mon.beginStep(0);
+    tidy(() => img.call(x));
+    mon.endStep(0);
+    expect(mon.latest()!.layers[0]!.deadFrac).toBeCloseTo(1 / 3, 10);
+    // [B=2, T=3, H=2]: unit 0 fires once, at one step of one example; unit 1 never
+    const seq = new Sequential(new Scale(tensor([1, 1], [1, 1, 2])), new ReLU());
+    const m2 = new Monitor(seq).attach();
+    m2.beginStep(0);
+    tidy(() => seq.call(tensor([-1, -1, -1, -1, 5, -1, -1, -1, -1, -2, -1, -1], [2, 3, 2])));
+    m2.endStep(0);
+    expect(m2.latest()!.layers[0]!.deadFrac).toBe(0.5);
   });
 
   it('counts sigmoid and tanh outputs within 1% of their bounds as saturated', () => {

@@ -58,7 +58,10 @@ export interface LayerStats {
    */
   actMean: number;
   actStd: number;
-  /** ReLU layers: the fraction of units that output 0 for every example of the batch. */
+  /**
+   * ReLU layers: the fraction of units that output 0 for every example of the batch (a unit is a feature; a hidden
+   * unit across time steps for sequences; a channel across positions for images).
+   */
   deadFrac?: number;
   /** Sigmoid and tanh layers: the fraction of outputs within 1% of the activation's bounds. */
   satFrac?: number;
@@ -462,13 +465,21 @@ export class Monitor implements StepObserver {
       if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
     }
     if (kind === 'relu') {
-      // a unit is one element of one example's output; dead = 0 for every example of the batch
-      const batch = t.shape.length > 1 ? t.shape[0]! : 1;
-      const units = n / batch;
-      const mx = be.alloc(units);
-      const arg = be.alloc(units);
+      // What a unit is: a feature of [batch, features]; the last axis of [batch, time, hidden] (or [time, batch,
+      // hidden]), across time; a channel of [N, C, H, W], across positions. It is dead when it outputs 0 for every
+      // example of the batch (and every step or position).
+      // NOTE: a conv unit is the channel, not each position: background pixels make border positions constant over
+      // the batch, so they would look dead while the filter is fine.
+      const sh = t.shape;
+      const nd = sh.length;
+      const rows = nd === 4 ? sh[0]! : nd >= 2 ? n / sh[nd - 1]! : 1;
+      const cols = n / rows;
+      const units = nd === 4 ? sh[1]! : cols;
+      const group = cols / units;
+      const mx = be.alloc(cols);
+      const arg = be.alloc(cols);
       try {
-        be.maxAxis(buf, mx, arg, 1, batch, units);
+        be.maxAxis(buf, mx, arg, 1, rows, cols);
         const d = mx.data;
         let alive = layer.alive;
         if (!alive || alive.length !== units) {
@@ -476,7 +487,20 @@ export class Monitor implements StepObserver {
           layer.alive = alive;
         }
         // NOTE: `!(v <= 0)` counts NaN as alive: a unit drowned in NaN is the non-finite finding's business
-        for (let i = 0; i < units; i++) if (!(d[i]! <= 0)) alive[i] = 1;
+        if (group === 1) {
+          for (let i = 0; i < units; i++) if (!(d[i]! <= 0)) alive[i] = 1;
+        } else {
+          for (let u = 0; u < units; u++) {
+            if (alive[u]) continue;
+            const o = u * group;
+            for (let j = 0; j < group; j++) {
+              if (!(d[o + j]! <= 0)) {
+                alive[u] = 1;
+                break;
+              }
+            }
+          }
+        }
       } finally {
         be.free(mx);
         be.free(arg);
