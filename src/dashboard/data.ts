@@ -1,0 +1,185 @@
+/**
+ * What the dashboard and the report say about a run, computed from the run store's records: the one-line config
+ * summary, the final metrics, the list item, the flattened config and its differences between runs.
+ */
+import { runDurationMs } from '../track/export.js';
+import { LAYER_FIELDS, type LayerField, type MetricSeries, type RunInfo } from '../track/types.js';
+import type { JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
+
+/** The per-layer fields the dashboard serves (every field the store keeps). */
+export const DASHBOARD_LAYER_FIELDS: readonly LayerField[] = LAYER_FIELDS;
+
+/** A number for JSON: NaN and ±Infinity as strings. */
+export function jsonNumber(v: number): JsonNumber {
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function fmt(v: unknown): string {
+  if (typeof v === 'number') return String(Number(v.toPrecision(4)));
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
+/**
+ * The config in one line, in the words of the config file: model, init, optimizer, schedule, clipping, data.
+ * Tolerant of any JSON (a run's config is whatever its trainer recorded).
+ * @example configSummary(config) // 'mlp 256 relu · xavier-normal · adam lr=0.001 · clip global-norm 1 · mnist'
+ */
+export function configSummary(config: unknown): string {
+  if (!isRecord(config)) return config === null || config === undefined ? '' : fmt(config);
+  const parts: string[] = [];
+  const model = config.model;
+  if (isRecord(model)) {
+    const words: string[] = [];
+    if (typeof model.type === 'string') words.push(model.type);
+    if (Array.isArray(model.hidden)) words.push(model.hidden.map(fmt).join('-'));
+    else if (model.depth !== undefined || model.width !== undefined) {
+      words.push(`${fmt(model.depth ?? '?')}x${fmt(model.width ?? '?')}`);
+    }
+    if (model.hiddenSize !== undefined) words.push(`h${fmt(model.hiddenSize)}`);
+    if (typeof model.activation === 'string') words.push(model.activation);
+    if (model.residual === true) words.push('residual');
+    if (typeof model.norm === 'string' && model.norm !== 'none') words.push(model.norm);
+    if (model.rezero === true) words.push('rezero');
+    if (words.length > 0) parts.push(words.join(' '));
+  }
+  const init = config.init;
+  if (isRecord(init) && init.weight !== undefined) parts.push(fmt(init.weight));
+  const optim = config.optim;
+  if (isRecord(optim)) {
+    const words = [typeof optim.name === 'string' ? optim.name : 'optim'];
+    if (optim.lr !== undefined) words.push(`lr=${fmt(optim.lr)}`);
+    if (typeof optim.momentum === 'number' && optim.momentum !== 0) words.push(`momentum=${fmt(optim.momentum)}`);
+    if (typeof optim.weightDecay === 'number' && optim.weightDecay !== 0) words.push(`wd=${fmt(optim.weightDecay)}`);
+    parts.push(words.join(' '));
+  }
+  const schedule = config.schedule;
+  if (isRecord(schedule)) {
+    const words: string[] = [];
+    if (typeof schedule.name === 'string' && schedule.name !== 'constant') words.push(schedule.name);
+    if (typeof schedule.warmupSteps === 'number' && schedule.warmupSteps > 0) {
+      words.push(`warmup ${schedule.warmupSteps}`);
+    }
+    if (words.length > 0) parts.push(words.join(' '));
+  }
+  const clip = config.clip;
+  if (Array.isArray(clip) && clip.length > 0) {
+    const items = clip.map((c) => {
+      if (!isRecord(c)) return fmt(c);
+      const limit = c.max ?? c.clip ?? c.value ?? c.percentile;
+      return limit === undefined ? String(c.type) : `${String(c.type)} ${fmt(limit)}`;
+    });
+    parts.push(`clip ${items.join(', ')}`);
+  }
+  const data = config.data;
+  if (isRecord(data) && typeof data.name === 'string') parts.push(data.name);
+  return parts.join(' · ');
+}
+
+/** Steps taken: the summary's count when recorded, else last logged step + 1. */
+export function stepCount(run: RunInfo): number {
+  const s = run.summary?.steps;
+  if (typeof s === 'number' && Number.isFinite(s)) return s;
+  return run.lastStep === null ? 0 : run.lastStep + 1;
+}
+
+/**
+ * The final metrics of a run as `gradguard train` records them (`summary.test.{loss,accuracy}`, `summary.finalLoss`)
+ * and as other writers do (`summary.metrics`). Keys: `test_accuracy`, `test_loss`, `loss`, then the others.
+ */
+export function finalMetrics(run: RunInfo): Record<string, number> {
+  const out: Record<string, number> = {};
+  const s = run.summary;
+  if (!s) return out;
+  const test = s.test;
+  if (isRecord(test)) {
+    if (typeof test.accuracy === 'number') out.test_accuracy = test.accuracy;
+    if (typeof test.loss === 'number') out.test_loss = test.loss;
+  }
+  if (typeof s.finalLoss === 'number') out.loss = s.finalLoss;
+  if (isRecord(s.metrics)) {
+    for (const [k, v] of Object.entries(s.metrics)) if (typeof v === 'number' && !(k in out)) out[k] = v;
+  }
+  return out;
+}
+
+/** A run as the runs list shows it. */
+export function runListItem(run: RunInfo, now: number = Date.now()): RunListItem {
+  const final: Record<string, JsonNumber> = {};
+  for (const [k, v] of Object.entries(finalMetrics(run))) final[k] = jsonNumber(v);
+  const summary = run.summary;
+  return {
+    id: run.id,
+    name: run.name,
+    status: run.status,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+    finishedAt: run.finishedAt,
+    durationMs: durationMs(run, now),
+    backend: run.backend,
+    steps: stepCount(run),
+    lastStep: run.lastStep,
+    configSummary: configSummary(run.config),
+    final,
+    verdict: typeof summary?.verdict === 'string' ? summary.verdict : null,
+    error: typeof summary?.error === 'string' ? summary.error : null,
+  };
+}
+
+/** The recorded training time (`durationMs`, or gradguard train's `seconds`), else the store's estimate. */
+function durationMs(run: RunInfo, now: number): number {
+  const seconds = run.summary?.seconds;
+  if (run.summary?.durationMs === undefined && typeof seconds === 'number' && Number.isFinite(seconds)) {
+    return seconds * 1000;
+  }
+  return runDurationMs(run, now);
+}
+
+/** A metric series for JSON (non-finite values as strings). */
+export function metricsJson(m: MetricSeries): MetricsResponse {
+  const series: MetricsResponse['series'] = {};
+  for (const key of m.keys) {
+    const col = m.series[key]!;
+    const out = new Array<JsonNumber | null>(col.length);
+    for (let i = 0; i < col.length; i++) {
+      const v = col[i];
+      out[i] = v === null || v === undefined ? null : jsonNumber(v);
+    }
+    series[key] = out;
+  }
+  return { steps: m.steps, times: m.times, keys: m.keys, series };
+}
+
+/** `a.b.c` paths and leaf values of a JSON value (arrays are leaves), in document order. */
+export function flattenConfig(value: unknown, prefix = ''): [string, unknown][] {
+  if (!isRecord(value)) return prefix ? [[prefix, value]] : [];
+  const out: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(value)) out.push(...flattenConfig(v, prefix ? `${prefix}.${k}` : k));
+  return out;
+}
+
+/** The configs side by side: every key in first-seen order, one JSON value per config, and whether they differ. */
+export function configTable(
+  configs: readonly unknown[],
+): { key: string; values: (string | null)[]; differs: boolean }[] {
+  const maps = configs.map((c) => new Map(flattenConfig(c).map(([k, v]) => [k, JSON.stringify(v)])));
+  const keys: string[] = [];
+  const seen = new Set<string>();
+  for (const m of maps) {
+    for (const k of m.keys()) {
+      if (!seen.has(k)) {
+        seen.add(k);
+        keys.push(k);
+      }
+    }
+  }
+  return keys.map((key) => {
+    const values = maps.map((m) => m.get(key) ?? null);
+    return { key, values, differs: new Set(values).size > 1 };
+  });
+}

@@ -1,0 +1,633 @@
+/**
+ * The dashboard's server: a read-only JSON API over the run store, server-sent events that follow a running run,
+ * and the built front end (`dist/dashboard/web`, bundled by vite: no CDN, works offline).
+ *
+ * - `createDashboardApp({ storeDir })` is a hono app: test it with `app.request('/api/runs')`, no socket needed.
+ * - `startDashboard({ storeDir, port, host })` serves it with @hono/node-server, on 127.0.0.1 unless told otherwise.
+ *
+ * Safety: the store is opened read-only (SQLite `readonly`; the dashboard never writes, never marks runs); only GET
+ * and HEAD are served; run ids and query parameters are checked before any lookup (a malformed id is a 400, an
+ * unknown one a 404); static files come from a list made at start-up, so no request path reaches the file system;
+ * errors are one JSON line `{"error": {"code", "message"}}`, never a stack trace. Bound to a loopback address, it
+ * also refuses requests whose Host header is not a loopback name (DNS rebinding).
+ *
+ * Routes (all GET):
+ * - `/api/health` → `{ ok, store, readonly }`
+ * - `/api/runs[?status=running,finished&name=TEXT&limit=N]` → {@link RunsResponse}, newest first
+ * - `/api/runs/:id` → {@link RunResponse} (`:id` is a run id, a unique prefix of one, or a run name)
+ * - `/api/runs/:id/metrics[?from=STEP&keys=loss,lr]` → {@link MetricsResponse}
+ * - `/api/runs/:id/layers[?fields=gradNorm,updateRatio&from=STEP&encoding=json|f32]` → {@link LayersResponse}
+ * - `/api/runs/:id/findings` → {@link FindingsResponse}
+ * - `/api/compare?ids=A,B[,C...]&keys=loss,test_accuracy` → {@link CompareResponse}
+ * - `/api/runs/:id/events[?from=STEP&fields=...&findings=N]` → `text/event-stream`: `steps` ({@link StepsEvent}, the
+ *   steps >= from; merge them by step), `findings` (the findings after the first N), `status` ({@link StatusEvent},
+ *   on connect and on every change), `end` (the run is no longer running; the stream closes), `error`.
+ *   A reconnecting EventSource sends `Last-Event-ID` (the last step it got), which replaces `from`.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAdaptorServer } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
+import { stringifyJson } from '../track/export.js';
+import { RunStore } from '../track/store.js';
+import { type LayerField, type LayerMatrix, RUN_STATUSES, type RunStatus, TrackError } from '../track/types.js';
+import type {
+  CompareResponse,
+  FindingsResponse,
+  JsonNumber,
+  LayersResponse,
+  RunResponse,
+  RunsResponse,
+  StepsEvent,
+} from './api-types.js';
+import { configTable, DASHBOARD_LAYER_FIELDS, jsonNumber, metricsJson, runListItem } from './data.js';
+
+export interface DashboardOptions {
+  /** The run store directory (the one that holds runs.db). */
+  storeDir: string;
+  /** The built front end; default `dist/dashboard/web` of this package. */
+  staticDir?: string | undefined;
+  /** How often an event stream polls the database for new steps, in ms (default 500). */
+  pollMs?: number | undefined;
+  /** Accepted Host header names (without port); every host when omitted. */
+  allowedHosts?: readonly string[] | undefined;
+}
+
+/** A hono app with the store it reads; `close()` closes the store and ends the event streams. */
+export type DashboardApp = Hono & { close(): void; readonly storeDir: string };
+
+/** Run ids are `20261126-114512-a3f9`; prefixes and run names are accepted too, within this alphabet. */
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** At most this many runs in one compare. */
+const MAX_COMPARE = 16;
+const HEARTBEAT_MS = 15_000;
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]', '::1'];
+
+/** An error the API reports as it is (status, code, message). */
+class ApiError extends Error {
+  constructor(
+    readonly status: 400 | 403 | 404 | 405 | 409 | 500 | 503,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TRACK_STATUS: Record<string, ApiError['status']> = {
+  UNKNOWN_RUN: 404,
+  NO_STORE: 404,
+  AMBIGUOUS_RUN: 409,
+  BAD_ARGUMENT: 400,
+  BAD_STORE: 500,
+  STORE_TOO_NEW: 500,
+  CLOSED: 503,
+};
+
+/** The built front end of this package: dist/dashboard/web next to this file, or from the sources, ../../dist. */
+export function defaultStaticDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'web'), resolve(here, '..', '..', 'dist', 'dashboard', 'web')];
+  for (const dir of candidates) {
+    try {
+      if (statSync(join(dir, 'index.html')).isFile() && statSync(join(dir, 'assets')).isDirectory()) return dir;
+    } catch {
+      // not this one
+    }
+  }
+  return candidates[candidates.length - 1]!;
+}
+
+interface StaticFile {
+  body: Uint8Array;
+  type: string;
+  immutable: boolean;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+  ico: 'image/x-icon',
+  json: 'application/json',
+  woff2: 'font/woff2',
+  txt: 'text/plain; charset=utf-8',
+};
+
+/** Every file under `dir` (at most 4 levels, 2,000 files), by URL path; an empty map when there is none. */
+function loadStatic(dir: string): Map<string, StaticFile> {
+  const files = new Map<string, StaticFile>();
+  const walk = (d: string, depth: number) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (files.size >= 2000) return;
+      const p = join(d, e.name);
+      if (e.isDirectory() && depth < 4) walk(p, depth + 1);
+      else if (e.isFile()) {
+        const ext = e.name.slice(e.name.lastIndexOf('.') + 1).toLowerCase();
+        const type = CONTENT_TYPES[ext];
+        if (type === undefined) continue;
+        const url = `/${relative(dir, p).split(sep).join('/')}`;
+        files.set(url, { body: readFileSync(p), type, immutable: url.startsWith('/assets/') });
+      }
+    }
+  };
+  walk(dir, 0);
+  return files;
+}
+
+const NOT_BUILT_PAGE = `<!doctype html><meta charset="utf-8"><title>gradguard dashboard</title>
+<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
+<h1>gradguard dashboard</h1><p>The dashboard's front end is not built. Run <code>npm run build</code> in the
+gradguard package (it runs <code>vite build</code>), then start <code>gradguard dashboard</code> again.</p>
+<p>The JSON API works meanwhile: <a href="/api/runs">/api/runs</a>.</p></body>`;
+
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+  "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * The dashboard as a hono app. The store is opened read-only on the first request that needs it (so the dashboard
+ * can start before the first run is trained).
+ */
+export function createDashboardApp(options: DashboardOptions): DashboardApp {
+  const storeDir = options.storeDir;
+  const pollMs = Math.max(20, options.pollMs ?? 500);
+  const allowedHosts = options.allowedHosts ? new Set(options.allowedHosts.map((h) => h.toLowerCase())) : null;
+  const staticFiles = loadStatic(options.staticDir ?? defaultStaticDir());
+  let store: RunStore | null = null;
+  let closed = false;
+  const streams = new Set<() => void>();
+
+  const getStore = (): RunStore => {
+    if (closed) throw new ApiError(503, 'CLOSED', 'the dashboard is shutting down');
+    if (store === null) store = RunStore.open(storeDir, { readonly: true });
+    return store;
+  };
+
+  const app = new Hono();
+
+  app.use('*', async (c, next) => {
+    if (allowedHosts !== null) {
+      const host = hostName(c.req.header('host') ?? '');
+      if (!allowedHosts.has(host)) {
+        throw new ApiError(
+          403,
+          'BAD_HOST',
+          `requests for host '${host}' are refused; open the dashboard by its address`,
+        );
+      }
+    }
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      c.header('Allow', 'GET, HEAD');
+      throw new ApiError(405, 'READ_ONLY', 'the dashboard is read-only: only GET and HEAD requests are served');
+    }
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('X-Frame-Options', 'DENY');
+  });
+
+  app.get('/api/health', (c) => json(c, { ok: true, store: resolve(storeDir), readonly: true }));
+
+  app.get('/api/runs', (c) => {
+    const status = parseStatuses(c.req.query('status'));
+    const name = c.req.query('name');
+    const limit = parseIntParam(c.req.query('limit'), 'limit', 1);
+    let s: RunStore;
+    try {
+      s = getStore();
+    } catch (e) {
+      // A store that does not exist yet is an empty list: the dashboard may be started before the first run.
+      if (e instanceof TrackError && e.code === 'NO_STORE') {
+        return json(c, { store: resolve(storeDir), runs: [] } satisfies RunsResponse);
+      }
+      throw e;
+    }
+    const now = Date.now();
+    const runs = s.listRuns({ status, name, limit }).map((r) => runListItem(r, now));
+    return json(c, { store: s.dir, runs } satisfies RunsResponse);
+  });
+
+  app.get('/api/runs/:id', (c) => {
+    const s = getStore();
+    const run = s.getRun(runId(c));
+    const last = s.getLayerStats(run.id, { last: true });
+    const body: RunResponse = {
+      run: { ...runListItem(run), config: run.config, summary: run.summary, pid: run.pid, host: run.host },
+      layers: last.map((l) => l.name),
+      layerFields: [...DASHBOARD_LAYER_FIELDS],
+    };
+    return json(c, body);
+  });
+
+  app.get('/api/runs/:id/metrics', (c) => {
+    const s = getStore();
+    const id = s.getRun(runId(c)).id;
+    const from = parseIntParam(c.req.query('from'), 'from', 0) ?? 0;
+    const keys = parseList(c.req.query('keys'), 'keys', 64);
+    const m = metricsJson(s.getMetrics(id, { fromStep: from }));
+    if (keys !== undefined) {
+      m.keys = m.keys.filter((k) => keys.includes(k));
+      m.series = Object.fromEntries(m.keys.map((k) => [k, m.series[k]!]));
+    }
+    return json(c, m);
+  });
+
+  app.get('/api/runs/:id/layers', (c) => {
+    const s = getStore();
+    const id = s.getRun(runId(c)).id;
+    const from = parseIntParam(c.req.query('from'), 'from', 0) ?? 0;
+    const fields = parseFields(c.req.query('fields'));
+    const encoding = c.req.query('encoding') ?? 'json';
+    if (encoding !== 'json' && encoding !== 'f32') {
+      throw new ApiError(400, 'BAD_PARAM', `encoding must be json or f32 (got '${encoding}')`);
+    }
+    return json(c, layersPayload(s, id, fields, from, encoding));
+  });
+
+  app.get('/api/runs/:id/findings', (c) => {
+    const s = getStore();
+    const id = s.getRun(runId(c)).id;
+    return json(c, { findings: s.getFindings(id) } satisfies FindingsResponse);
+  });
+
+  app.get('/api/compare', (c) => {
+    const ids = parseList(c.req.query('ids'), 'ids', MAX_COMPARE);
+    if (ids === undefined || ids.length === 0) {
+      throw new ApiError(400, 'BAD_PARAM', 'ids is required: /api/compare?ids=RUN,RUN');
+    }
+    for (const id of ids) checkId(id);
+    const keys = parseList(c.req.query('keys'), 'keys', 64);
+    const s = getStore();
+    const runs = ids.map((id) => s.getRun(id));
+    const now = Date.now();
+    const body: CompareResponse = {
+      runs: runs.map((r) => ({ ...runListItem(r, now), config: r.config })),
+      metrics: runs.map((r) => {
+        const m = metricsJson(s.getMetrics(r.id));
+        if (keys === undefined) return m;
+        const kept = m.keys.filter((k) => keys.includes(k));
+        return { ...m, keys: kept, series: Object.fromEntries(kept.map((k) => [k, m.series[k]!])) };
+      }),
+      config: configTable(runs.map((r) => r.config)),
+    };
+    return json(c, body);
+  });
+
+  app.get('/api/runs/:id/events', (c) => {
+    const s = getStore();
+    const run = s.getRun(runId(c));
+    const fields = parseFields(c.req.query('fields'));
+    const lastEventId = c.req.header('last-event-id');
+    let from =
+      lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId)
+        ? Number(lastEventId)
+        : (parseIntParam(c.req.query('from'), 'from', 0) ?? (run.lastStep === null ? 0 : run.lastStep + 1));
+    let findingsSent = parseIntParam(c.req.query('findings'), 'findings', 0) ?? s.getFindings(run.id).length;
+    const id = run.id;
+    const enc = new TextEncoder();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let done = false;
+    let lastUpdated = Number.NaN;
+    let lastStatus: RunStatus | null = null;
+    let lastSentAt = Date.now();
+    let stop = () => {};
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const send = (event: string, data: unknown, eventId?: number) => {
+          const idLine = eventId === undefined ? '' : `id: ${eventId}\n`;
+          controller.enqueue(enc.encode(`event: ${event}\n${idLine}data: ${stringifyJson(data)}\n\n`));
+          lastSentAt = Date.now();
+        };
+        stop = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          streams.delete(stop);
+          try {
+            controller.close();
+          } catch {
+            // already closed by the client
+          }
+        };
+        streams.add(stop);
+        const sendSteps = () => {
+          const ev: StepsEvent = {
+            from,
+            lastStep: null,
+            metrics: metricsJson(s.getMetrics(id, { fromStep: from })),
+            layers: layersPayload(s, id, fields, from, 'f32'),
+          };
+          const last = Math.max(ev.metrics.steps.at(-1) ?? -1, ev.layers.steps.at(-1) ?? -1);
+          if (last < 0) return;
+          ev.lastStep = last;
+          send('steps', ev, last);
+          // The last step is sent again with the next batch: evaluation metrics may join it after this read.
+          from = Math.max(from, last);
+        };
+        const tick = () => {
+          if (done) return;
+          try {
+            const info = s.getRun(id);
+            const changed = info.updatedAt !== lastUpdated || info.status !== lastStatus;
+            if (changed) {
+              if (info.lastStep !== null && info.lastStep >= from) sendSteps();
+              const findings = s.getFindings(id);
+              if (findings.length > findingsSent) {
+                send('findings', { findings: findings.slice(findingsSent) } satisfies FindingsResponse);
+                findingsSent = findings.length;
+              }
+              lastUpdated = info.updatedAt;
+            }
+            if (info.status !== lastStatus) {
+              lastStatus = info.status;
+              send('status', { run: runListItem(info) });
+            }
+            if (info.status !== 'running') {
+              send('end', { status: info.status });
+              stop();
+              return;
+            }
+            if (Date.now() - lastSentAt >= HEARTBEAT_MS) {
+              controller.enqueue(enc.encode(': ping\n\n'));
+              lastSentAt = Date.now();
+            }
+          } catch (e) {
+            const err = toApiError(e);
+            send('error', { error: { code: err.code, message: err.message } });
+            stop();
+            return;
+          }
+          timer = setTimeout(tick, pollMs);
+        };
+        tick();
+      },
+      cancel() {
+        stop();
+      },
+    });
+    c.req.raw.signal?.addEventListener('abort', () => stop(), { once: true });
+    return new Response(body, {
+      headers: {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-store',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+        'X-Content-Type-Options': 'nosniff',
+      },
+    });
+  });
+
+  app.all('/api/*', () => {
+    throw new ApiError(404, 'NOT_FOUND', 'no such API route');
+  });
+
+  app.get('*', (c) => {
+    const path = c.req.path === '/' ? '/index.html' : c.req.path;
+    const file = staticFiles.get(path);
+    if (file === undefined) {
+      if (path === '/index.html') return c.html(NOT_BUILT_PAGE, 503);
+      return c.text('not found', 404);
+    }
+    c.header('Content-Type', file.type);
+    c.header('Cache-Control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+    if (file.type.startsWith('text/html')) c.header('Content-Security-Policy', CSP);
+    return c.body(file.body as Uint8Array<ArrayBuffer>);
+  });
+
+  app.onError((e, c) => {
+    const err = toApiError(e);
+    return c.json({ error: { code: err.code, message: err.message } }, err.status);
+  });
+
+  const close = () => {
+    closed = true;
+    for (const stop of [...streams]) stop();
+    store?.close();
+    store = null;
+  };
+  return Object.assign(app, { close, storeDir });
+}
+
+/** Turns anything thrown into an API error; unexpected errors say only "internal error". */
+function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  if (e instanceof TrackError) return new ApiError(TRACK_STATUS[e.code] ?? 500, e.code, e.message);
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) {
+    return new ApiError(503, 'BUSY', 'the run store is busy; try again');
+  }
+  return new ApiError(500, 'INTERNAL', 'internal error');
+}
+
+function json(c: Context, body: unknown): Response {
+  return c.body(stringifyJson(body), 200, { 'Content-Type': 'application/json; charset=utf-8' });
+}
+
+function checkId(id: string): string {
+  if (!ID_RE.test(id) || id.includes('..')) {
+    throw new ApiError(400, 'BAD_ID', 'malformed run id: ids are letters, digits, dots, dashes and underscores');
+  }
+  return id;
+}
+
+function runId(c: Context): string {
+  return checkId(c.req.param('id') ?? '');
+}
+
+function parseIntParam(text: string | undefined, name: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(text) || Number(text) < min) {
+    throw new ApiError(400, 'BAD_PARAM', `${name} must be a whole number >= ${min}`);
+  }
+  return Number(text);
+}
+
+function parseList(text: string | undefined, name: string, max: number): string[] | undefined {
+  if (text === undefined) return undefined;
+  const list = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (list.length > max) throw new ApiError(400, 'BAD_PARAM', `${name}: at most ${max} values`);
+  if (list.some((s) => s.length > 128)) throw new ApiError(400, 'BAD_PARAM', `${name}: a value is too long`);
+  return list;
+}
+
+function parseStatuses(text: string | undefined): RunStatus[] | undefined {
+  const list = parseList(text, 'status', RUN_STATUSES.length);
+  if (list === undefined) return undefined;
+  for (const s of list) {
+    if (!RUN_STATUSES.includes(s as RunStatus)) {
+      throw new ApiError(400, 'BAD_PARAM', `status must be among ${RUN_STATUSES.join(', ')}`);
+    }
+  }
+  return list as RunStatus[];
+}
+
+function parseFields(text: string | undefined): LayerField[] {
+  const list = parseList(text, 'fields', DASHBOARD_LAYER_FIELDS.length);
+  if (list === undefined) return [...DASHBOARD_LAYER_FIELDS];
+  for (const f of list) {
+    if (!DASHBOARD_LAYER_FIELDS.includes(f as LayerField)) {
+      throw new ApiError(400, 'BAD_PARAM', `fields must be among ${DASHBOARD_LAYER_FIELDS.join(', ')}`);
+    }
+  }
+  return list as LayerField[];
+}
+
+/** The host name of a Host header, lower case, without the port. */
+function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+/**
+ * Layer matrices for several fields, aligned to the layers and steps of the first (a writer may add a step between
+ * two reads).
+ */
+export function layersPayload(
+  store: RunStore,
+  id: string,
+  fields: readonly LayerField[],
+  from: number,
+  encoding: 'json' | 'f32',
+): LayersResponse {
+  let base: LayerMatrix | null = null;
+  const out: LayersResponse['fields'] = {};
+  for (const field of fields) {
+    let m = store.getLayerMatrix(id, field, { fromStep: from });
+    if (base === null) base = m;
+    else m = align(m, base);
+    out[field] = encoding === 'f32' ? f32Base64(m.values) : jsonValues(m.values);
+  }
+  return { layers: base?.layers ?? [], steps: base?.steps ?? [], encoding, fields: out };
+}
+
+function align(m: LayerMatrix, base: LayerMatrix): LayerMatrix {
+  const same =
+    m.steps.length === base.steps.length &&
+    m.layers.length === base.layers.length &&
+    m.layers.every((l, i) => l === base.layers[i]);
+  if (same) return m;
+  const n = base.steps.length;
+  const values = new Float64Array(base.layers.length * n).fill(Number.NaN);
+  const stepIndex = new Map(m.steps.map((s, i) => [s, i]));
+  const layerIndex = new Map(m.layers.map((l, i) => [l, i]));
+  base.layers.forEach((layer, l) => {
+    const ml = layerIndex.get(layer);
+    if (ml === undefined) return;
+    for (let s = 0; s < n; s++) {
+      const ms = stepIndex.get(base.steps[s]!);
+      if (ms !== undefined) values[l * n + s] = m.values[ml * m.steps.length + ms]!;
+    }
+  });
+  return { field: m.field, layers: base.layers, steps: base.steps, values };
+}
+
+function f32Base64(values: Float64Array): string {
+  const f = new Float32Array(values);
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+}
+
+function jsonValues(values: Float64Array): (JsonNumber | null)[] {
+  const out = new Array<JsonNumber | null>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    out[i] = Number.isNaN(v) ? null : jsonNumber(v);
+  }
+  return out;
+}
+
+export interface StartOptions extends Omit<DashboardOptions, 'allowedHosts'> {
+  /** TCP port; 0 picks a free one (default 6007). */
+  port?: number | undefined;
+  /** Address to bind (default 127.0.0.1: this machine only). */
+  host?: string | undefined;
+}
+
+export interface RunningDashboard {
+  /** `http://127.0.0.1:6007/` */
+  url: string;
+  host: string;
+  port: number;
+  /** Whether it listens on a loopback address only. */
+  loopbackOnly: boolean;
+  app: DashboardApp;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PORT = 6007;
+export const DEFAULT_HOST = '127.0.0.1';
+
+/** Whether `host` is a loopback address or name. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return LOOPBACK_NAMES.includes(h) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * Serves the dashboard on `host:port` (127.0.0.1:6007 by default).
+ * @throws Error with `userError: true` when the port is taken or the address cannot be bound
+ */
+export async function startDashboard(options: StartOptions): Promise<RunningDashboard> {
+  const host = options.host ?? DEFAULT_HOST;
+  const port = options.port ?? DEFAULT_PORT;
+  const loopbackOnly = isLoopback(host);
+  const app = createDashboardApp({
+    storeDir: options.storeDir,
+    staticDir: options.staticDir,
+    pollMs: options.pollMs,
+    allowedHosts: loopbackOnly ? [...LOOPBACK_NAMES, host.toLowerCase()] : undefined,
+  });
+  const server = createAdaptorServer({ fetch: app.fetch });
+  await new Promise<void>((res, rej) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      app.close();
+      const err = new Error(
+        e.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is in use; pass another --port (0 picks a free one)`
+          : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND'
+            ? `cannot listen on ${host}: no such address on this machine`
+            : e.code === 'EACCES'
+              ? `not allowed to listen on port ${port}; use a port above 1023`
+              : `cannot listen on ${host}:${port}: ${e.message}`,
+      );
+      (err as { userError?: boolean }).userError = true;
+      rej(err);
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      res();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shown}:${address.port}/`,
+    host: address.address,
+    port: address.port,
+    loopbackOnly,
+    app,
+    close: () =>
+      new Promise<void>((res) => {
+        app.close();
+        const s = server as import('node:http').Server;
+        s.closeAllConnections?.();
+        s.close(() => res());
+      }),
+  };
+}

@@ -1,0 +1,175 @@
+/** Line charts over steps (uPlot), sized to their container, with an optional log scale and vertical marks. */
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { h } from './format.js';
+
+export interface SeriesSpec {
+  label: string;
+  color: string;
+  /** Points only, no line (sparse series: evaluations, clipped steps). */
+  points?: boolean;
+  /** Join the points across missing steps (series logged every epoch). */
+  spanGaps?: boolean;
+  /** Dots on the points of a line that spans gaps (default true: such series are sparse). */
+  dots?: boolean;
+  width?: number;
+  dash?: number[];
+}
+
+export interface ChartSpec {
+  title: string;
+  /** `data-chart` attribute of the chart's box, for tests and styling. */
+  key: string;
+  series: SeriesSpec[];
+  /** Log y when every value is > 0 ('auto', the default), always linear (false). */
+  log?: 'auto' | false;
+  height?: number;
+  /** Steps to mark with a vertical line (skipped steps). */
+  marks?: { color: string; label: string };
+  yFormat?: (v: number) => string;
+  /** Values are fractions: ticks as percentages with as many decimals as their spacing needs. */
+  percent?: boolean;
+}
+
+export class LineChart {
+  readonly box: HTMLElement;
+  private readonly body: HTMLDivElement;
+  private readonly note: HTMLDivElement;
+  private plot: uPlot | null = null;
+  private logMode = false;
+  private markSteps: number[] = [];
+  private readonly resize: ResizeObserver;
+
+  constructor(
+    parent: HTMLElement,
+    private readonly spec: ChartSpec,
+  ) {
+    this.body = h('div', { class: 'chart-body' });
+    this.note = h('div', { class: 'chart-note muted' });
+    this.box = h(
+      'section',
+      { class: 'card chart', 'data-chart': spec.key },
+      h('h3', {}, spec.title),
+      this.body,
+      this.note,
+    );
+    parent.append(this.box);
+    this.resize = new ResizeObserver(() => {
+      if (this.plot) this.plot.setSize({ width: this.width(), height: this.spec.height ?? 220 });
+    });
+    this.resize.observe(this.body);
+  }
+
+  private width(): number {
+    return Math.max(240, this.body.clientWidth);
+  }
+
+  /**
+   * Draws `ys[i]` (one array per series, null where missing) over `xs` (sorted steps). Non-finite values are left
+   * out (a NaN loss shows as a gap), and so are values <= 0 on a log scale.
+   */
+  setData(xs: readonly number[], ys: readonly (readonly (number | null)[])[], marks: number[] = []): void {
+    let positive = true;
+    let points = 0;
+    for (const col of ys) {
+      for (const v of col) {
+        if (v === null || !Number.isFinite(v)) continue;
+        points++;
+        if (v <= 0) positive = false;
+      }
+    }
+    const log = this.spec.log !== false && positive && points > 0;
+    const clean = ys.map((col) => col.map((v) => (v === null || !Number.isFinite(v) || (log && v <= 0) ? null : v)));
+    this.box.dataset.points = String(points);
+    this.box.dataset.steps = String(xs.length);
+    this.markSteps = marks;
+    const data = [Array.from(xs), ...clean] as uPlot.AlignedData;
+    if (this.plot === null || log !== this.logMode) {
+      this.plot?.destroy();
+      this.logMode = log;
+      this.plot = new uPlot(this.options(log), data, this.body);
+    } else {
+      this.plot.setData(data);
+    }
+    if (points === 0) this.note.textContent = 'nothing logged yet';
+    else if (this.spec.marks && marks.length > 0) {
+      this.note.textContent = `${this.spec.marks.label}: ${marks.length} step${marks.length === 1 ? '' : 's'} (vertical lines)`;
+    } else this.note.textContent = '';
+  }
+
+  private options(log: boolean): uPlot.Options {
+    const fmt = this.spec.yFormat;
+    const markColor = this.spec.marks?.color ?? '#e15759';
+    return {
+      width: this.width(),
+      height: this.spec.height ?? 220,
+      legend: { show: true, live: true },
+      cursor: { drag: { x: true, y: false }, points: { size: 6 } },
+      scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : { auto: true } },
+      axes: [
+        { label: 'step', labelSize: 18, size: 36, stroke: '#555', grid: { stroke: '#eee' } },
+        {
+          size: 64,
+          stroke: '#555',
+          grid: { stroke: '#eee' },
+          ...(this.spec.percent
+            ? { values: (_u: uPlot, vals: number[]) => percentTicks(vals) }
+            : fmt
+              ? { values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : fmt(v))) }
+              : {}),
+        },
+      ],
+      series: [
+        { label: 'step' },
+        ...this.spec.series.map(
+          (s): uPlot.Series => ({
+            label: s.label,
+            stroke: s.color,
+            width: s.points ? 0 : (s.width ?? 1.5),
+            spanGaps: s.spanGaps ?? false,
+            ...(s.dash ? { dash: s.dash } : {}),
+            points: s.points
+              ? { show: true, size: 5, stroke: s.color, fill: s.color }
+              : s.spanGaps && s.dots !== false
+                ? { show: true, size: 4 }
+                : { show: false },
+            ...(s.points ? { paths: () => null } : {}),
+          }),
+        ),
+      ],
+      hooks: {
+        draw: [
+          (u: uPlot) => {
+            if (this.markSteps.length === 0) return;
+            const ctx = u.ctx;
+            ctx.save();
+            ctx.strokeStyle = markColor;
+            ctx.globalAlpha = 0.55;
+            ctx.lineWidth = Math.max(1, devicePixelRatio);
+            ctx.beginPath();
+            for (const step of this.markSteps) {
+              const x = Math.round(u.valToPos(step, 'x', true));
+              ctx.moveTo(x, u.bbox.top);
+              ctx.lineTo(x, u.bbox.top + u.bbox.height);
+            }
+            ctx.stroke();
+            ctx.restore();
+          },
+        ],
+      },
+    };
+  }
+
+  destroy(): void {
+    this.resize.disconnect();
+    this.plot?.destroy();
+    this.plot = null;
+  }
+}
+
+/** Tick labels for fractions: `90%`, `90.5%`, with the decimals the spacing of the ticks needs. */
+function percentTicks(vals: readonly number[]): string[] {
+  const step = vals.length > 1 ? Math.abs(vals[1]! - vals[0]!) * 100 : 1;
+  const digits = step > 0 ? Math.min(4, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9))) : 0;
+  return vals.map((v) => (v === null ? '' : `${(v * 100).toFixed(digits)}%`));
+}

@@ -1,0 +1,123 @@
+/** Formatting and small DOM helpers for the dashboard pages. */
+import type { JsonNumber } from '../api-types.js';
+
+/** 4 significant digits, exponent notation for very small or large values; '–' for missing. */
+export function fmtNum(v: number | JsonNumber | null | undefined): string {
+  if (v === null || v === undefined) return '–';
+  const x = typeof v === 'number' ? v : Number(v);
+  if (Number.isNaN(x)) return 'NaN';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
+  if (Number.isInteger(x) && Math.abs(x) < 1e9) return String(x);
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(2);
+  return String(Number(x.toPrecision(4)));
+}
+
+export function fmtPct(v: number | JsonNumber | null | undefined): string {
+  if (v === null || v === undefined) return '–';
+  const x = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : fmtNum(x);
+}
+
+/** `850ms`, `41.2s`, `12m05s`, `1h02m`. */
+export function fmtDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Local time, `2026-11-26 11:45`. */
+export function fmtTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+type Attrs = Record<string, string | number | boolean | null | undefined>;
+type Child = Node | string | null | undefined | false;
+
+/** `h('a', { href: '#/' }, 'runs')`: an element with attributes (`class`, `data-*`, properties) and children. */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: (Child | Child[])[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') el.className = String(v);
+    else if (k === 'text') el.textContent = String(v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c);
+  }
+  return el;
+}
+
+/** A status badge. */
+export function statusBadge(status: string): HTMLSpanElement {
+  return h('span', { class: `badge status-${status}`, 'data-status': status }, status);
+}
+
+/** Colours for runs and series (Tableau 10). */
+export const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#59a14f',
+  '#e15759',
+  '#76b7b2',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+];
+
+/** Viridis, 9 stops; {@link viridis} interpolates. */
+const VIRIDIS = [
+  [68, 1, 84],
+  [71, 44, 122],
+  [59, 81, 139],
+  [44, 113, 142],
+  [33, 144, 141],
+  [39, 173, 129],
+  [92, 200, 99],
+  [170, 220, 50],
+  [253, 231, 37],
+] as const;
+
+/** The viridis colour at t in [0, 1], as [r, g, b]. */
+export function viridis(t: number): [number, number, number] {
+  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = VIRIDIS[i]!;
+  const b = VIRIDIS[i + 1]!;
+  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
+}
+
+/** A colour per layer, from dark (first layer) to light (last). */
+export function layerColor(i: number, n: number): string {
+  const [r, g, b] = viridis(n <= 1 ? 0.5 : (i / (n - 1)) * 0.9);
+  return `rgb(${r | 0},${g | 0},${b | 0})`;
+}
+
+/** Shows `text` in the shared tooltip near the mouse; `null` hides it. */
+export function tooltip(text: string | null, x = 0, y = 0): void {
+  const tip = document.getElementById('tooltip');
+  if (!tip) return;
+  if (text === null) {
+    tip.hidden = true;
+    return;
+  }
+  tip.textContent = text;
+  tip.hidden = false;
+  const w = tip.offsetWidth;
+  tip.style.left = `${Math.min(x + 12, window.innerWidth - w - 8)}px`;
+  tip.style.top = `${y + 14}px`;
+}

@@ -1,0 +1,431 @@
+/**
+ * One run: loss and accuracy, learning rate, global gradient norm before and after clipping (clipped steps as
+ * points, skipped steps as vertical lines), layers x steps heatmaps of gradient norm and update/weight ratio,
+ * per-layer activation statistics, and the findings as a timeline with their fixes. A running run follows the
+ * server's event stream.
+ */
+import type {
+  FindingItem,
+  FindingsResponse,
+  LayersResponse,
+  MetricsResponse,
+  RunListItem,
+  RunResponse,
+  StatusEvent,
+  StepsEvent,
+} from '../../api-types.js';
+import { ApiFailure, getJson, LayerStore, MetricStore } from '../api.js';
+import { LineChart } from '../charts.js';
+import { fmtDuration, fmtNum, fmtPct, fmtTime, h, layerColor, PALETTE, statusBadge } from '../format.js';
+import { Heatmap } from '../heatmap.js';
+
+/** The layer fields the page draws. */
+const FIELDS = ['gradNorm', 'updateRatio', 'actMean', 'actStd', 'deadFrac', 'satFrac', 'weightNorm', 'nonFinite'];
+
+const KEYS = {
+  loss: ['loss', 'train/loss', 'train_loss'],
+  testLoss: ['test_loss', 'test/loss', 'val_loss', 'val/loss'],
+  accuracy: ['test_accuracy', 'test/accuracy', 'val_accuracy', 'accuracy', 'train_accuracy'],
+  lr: ['lr', 'learning_rate', 'train/lr'],
+  gradBefore: ['grad_norm', 'grad/global_norm', 'grad_norm_before'],
+  gradAfter: ['grad_norm_clipped', 'grad_norm_after'],
+  clipped: ['clipped'],
+  skipped: ['skipped'],
+};
+
+function pick(m: MetricStore, keys: readonly string[]): (number | null)[] | undefined {
+  for (const k of keys) {
+    const col = m.col(k);
+    if (col) return col;
+  }
+  return undefined;
+}
+
+function rowToArray(row: Float32Array | undefined, n: number): (number | null)[] {
+  const out = new Array<number | null>(n);
+  for (let i = 0; i < n; i++) {
+    const v = row?.[i];
+    out[i] = v === undefined || Number.isNaN(v) ? null : v;
+  }
+  return out;
+}
+
+export function runPage(root: HTMLElement, id: string): () => void {
+  const metrics = new MetricStore();
+  const layers = new LayerStore();
+  let findings: FindingItem[] = [];
+  let run: RunResponse['run'] | null = null;
+  let source: EventSource | null = null;
+  let frame = 0;
+  let disposed = false;
+  const charts: LineChart[] = [];
+  const heatmaps: Heatmap[] = [];
+  const abort = new AbortController();
+
+  const header = h('section', { class: 'card run-header' });
+  const live = h('span', { class: 'live', id: 'live', hidden: true });
+  const grid = h('div', { class: 'grid' });
+  const heat = h('div', { class: 'stack' });
+  const acts = h('div', { class: 'grid' });
+  const actTable = h(
+    'section',
+    { class: 'card' },
+    h('h3', {}, 'Activations and gradients per layer (last logged step)'),
+  );
+  const findingsBox = h('section', { class: 'card findings', 'data-findings': '0' });
+  root.append(
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← runs')),
+    header,
+    h('h2', {}, 'Training'),
+    grid,
+    h('h2', {}, 'Gradient flow'),
+    heat,
+    h('h2', {}, 'Activations'),
+    acts,
+    actTable,
+    h('h2', {}, 'Findings'),
+    findingsBox,
+  );
+  root.dataset.loaded = '0';
+
+  const lossChart = new LineChart(grid, {
+    title: 'Loss',
+    key: 'loss',
+    series: [
+      { label: 'train loss', color: PALETTE[0]! },
+      { label: 'test loss', color: PALETTE[1]!, spanGaps: true, width: 2 },
+    ],
+  });
+  const accChart = new LineChart(grid, {
+    title: 'Test accuracy',
+    key: 'accuracy',
+    log: false,
+    series: [{ label: 'accuracy', color: PALETTE[2]!, spanGaps: true, width: 2 }],
+    percent: true,
+  });
+  const lrChart = new LineChart(grid, {
+    title: 'Learning rate',
+    key: 'lr',
+    log: false,
+    series: [{ label: 'lr', color: PALETTE[4]! }],
+    yFormat: (v) => fmtNum(v),
+  });
+  const gradChart = new LineChart(grid, {
+    title: 'Global gradient norm, before and after clipping',
+    key: 'grad-norm',
+    series: [
+      { label: 'before clipping', color: PALETTE[0]! },
+      { label: 'after clipping', color: PALETTE[1]!, dash: [4, 3] },
+      { label: 'clipped steps', color: PALETTE[5]!, points: true },
+    ],
+    marks: { color: '#d62728', label: 'skipped (non-finite gradients)' },
+  });
+  charts.push(lossChart, accChart, lrChart, gradChart);
+  const gradHeat = new Heatmap(heat, {
+    title: 'Gradient norm per layer (log scale)',
+    key: 'gradNorm',
+    help: 'One row per layer, input at the top. Dark rows that stay dark: vanishing gradients; bright red: infinite.',
+  });
+  const ratioHeat = new Heatmap(heat, {
+    title: 'Update / weight ratio per layer (log scale)',
+    key: 'updateRatio',
+    help: '‖Δw‖/‖w‖ of each step; around 1e-3 is the usual healthy range.',
+  });
+  heatmaps.push(gradHeat, ratioHeat);
+  let actChart: LineChart | null = null;
+
+  function renderHeader(): void {
+    if (!run) return;
+    const r = run;
+    const finals = Object.entries(r.final).map(([k, v]) =>
+      h('span', { class: 'metric' }, h('b', {}, k), ' ', /acc/i.test(k) ? fmtPct(v) : fmtNum(v)),
+    );
+    const configRows = flatten(r.config).map(([k, v]) =>
+      h('tr', {}, h('td', { class: 'mono' }, k), h('td', { class: 'mono' }, JSON.stringify(v))),
+    );
+    header.replaceChildren(
+      h('h1', {}, r.name ?? r.id, ' ', statusBadge(r.status), ' ', live),
+      h(
+        'div',
+        { class: 'facts' },
+        h('span', {}, h('b', {}, 'id '), h('span', { class: 'mono' }, r.id)),
+        h('span', {}, h('b', {}, 'backend '), r.backend),
+        h('span', {}, h('b', {}, 'steps '), String(r.steps)),
+        h('span', {}, h('b', {}, 'duration '), fmtDuration(r.durationMs)),
+        h('span', {}, h('b', {}, 'started '), fmtTime(r.createdAt)),
+        h(
+          'span',
+          {},
+          h('b', {}, 'verdict '),
+          h('span', { class: r.verdict === 'healthy' ? 'ok' : 'warn' }, r.verdict ?? '–'),
+        ),
+      ),
+      h('p', { class: 'config' }, r.configSummary),
+      finals.length > 0 ? h('div', { class: 'facts' }, finals) : '',
+      r.error ? h('p', { class: 'error' }, r.error) : '',
+      h('details', {}, h('summary', {}, 'config'), h('table', { class: 'kv' }, configRows)),
+    );
+  }
+
+  function renderCharts(): void {
+    const xs = metrics.steps;
+    const n = xs.length;
+    const empty = new Array<number | null>(n).fill(null);
+    lossChart.setData(xs, [pick(metrics, KEYS.loss) ?? empty, pick(metrics, KEYS.testLoss) ?? empty]);
+    accChart.setData(xs, [pick(metrics, KEYS.accuracy) ?? empty]);
+    lrChart.setData(xs, [pick(metrics, KEYS.lr) ?? empty]);
+    const before = pick(metrics, KEYS.gradBefore) ?? empty;
+    const clippedCol = pick(metrics, KEYS.clipped);
+    const clippedPts = before.map((v, i) => (clippedCol?.[i] === 1 ? v : null));
+    const skippedCol = pick(metrics, KEYS.skipped);
+    const skipped: number[] = [];
+    if (skippedCol) for (let i = 0; i < n; i++) if (skippedCol[i] === 1) skipped.push(xs[i]!);
+    gradChart.setData(xs, [before, pick(metrics, KEYS.gradAfter) ?? empty, clippedPts], skipped);
+  }
+
+  function renderLayers(): void {
+    const ls = layers.layers;
+    const steps = layers.steps;
+    gradHeat.setData(ls, steps, layers.rows('gradNorm') ?? []);
+    ratioHeat.setData(ls, steps, layers.rows('updateRatio') ?? []);
+    if (actChart === null && ls.length > 0) {
+      actChart = new LineChart(acts, {
+        title: 'Activation standard deviation per layer',
+        key: 'act-std',
+        series: ls.map((l, i) => ({ label: l, color: layerColor(i, ls.length), width: 1.25 })),
+      });
+      charts.push(actChart);
+    }
+    const std = layers.rows('actStd') ?? [];
+    actChart?.setData(
+      steps,
+      ls.map((_, l) => rowToArray(std[l], steps.length)),
+    );
+    renderActTable();
+  }
+
+  function renderActTable(): void {
+    const ls = layers.layers;
+    const n = layers.steps.length;
+    if (ls.length === 0 || n === 0) {
+      actTable.replaceChildren(actTable.firstChild!, h('p', { class: 'muted' }, 'no layer statistics logged yet'));
+      return;
+    }
+    const cols: [string, string, (v: number) => string][] = [
+      ['actMean', 'act. mean', fmtNum],
+      ['actStd', 'act. std', fmtNum],
+      ['deadFrac', 'dead (ReLU)', fmtPct],
+      ['satFrac', 'saturated', fmtPct],
+      ['gradNorm', 'grad norm', fmtNum],
+      ['updateRatio', '‖Δw‖/‖w‖', fmtNum],
+      ['weightNorm', '‖w‖', fmtNum],
+      ['nonFinite', 'NaN/Inf', fmtNum],
+    ];
+    const present = cols.filter(([f]) => {
+      const rows = layers.rows(f);
+      return rows?.some((r) => !Number.isNaN(r[n - 1]!));
+    });
+    const rows = ls.map((name, l) =>
+      h(
+        'tr',
+        {},
+        h('td', { class: 'mono' }, name),
+        present.map(([f, , format]) => {
+          const v = layers.rows(f)?.[l]?.[n - 1];
+          return h('td', { class: 'num' }, v === undefined || Number.isNaN(v) ? '–' : format(v));
+        }),
+      ),
+    );
+    actTable.replaceChildren(
+      actTable.firstChild!,
+      h('p', { class: 'muted small' }, `step ${layers.steps[n - 1]}`),
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { class: 'layers' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', {}, 'layer'),
+              present.map(([, t]) => h('th', { class: 'num' }, t)),
+            ),
+          ),
+          h('tbody', {}, rows),
+        ),
+      ),
+    );
+  }
+
+  function renderFindings(): void {
+    findingsBox.dataset.findings = String(findings.length);
+    if (findings.length === 0) {
+      findingsBox.replaceChildren(h('p', { class: 'muted' }, 'No findings: nothing the diagnosis flagged so far.'));
+      return;
+    }
+    const last = Math.max(metrics.steps.at(-1) ?? 0, ...findings.map((f) => f.step), 1);
+    const kinds = [...new Set(findings.map((f) => f.kind))];
+    const color = (k: string) => PALETTE[kinds.indexOf(k) % PALETTE.length]!;
+    const track = h(
+      'div',
+      { class: 'timeline' },
+      findings.map((f) =>
+        h('span', {
+          class: 'tick',
+          title: `step ${f.step}: ${f.kind}`,
+          style: `left:${((f.step / last) * 100).toFixed(2)}%;background:${color(f.kind)}`,
+        }),
+      ),
+    );
+    const legend = h(
+      'div',
+      { class: 'facts small' },
+      kinds.map((k) => h('span', {}, h('i', { class: 'swatch', style: `background:${color(k)}` }), k)),
+    );
+    const items = findings.map((f) =>
+      h(
+        'li',
+        { 'data-kind': f.kind },
+        h(
+          'div',
+          {},
+          h('b', {}, `step ${f.step}`),
+          ' ',
+          h('span', { class: 'kind', style: `color:${color(f.kind)}` }, f.kind),
+        ),
+        f.layers.length > 0
+          ? h('div', { class: 'small' }, 'layers: ', h('span', { class: 'mono' }, f.layers.join(', ')))
+          : null,
+        f.evidence !== null && f.evidence !== undefined
+          ? h('div', {}, typeof f.evidence === 'string' ? f.evidence : JSON.stringify(f.evidence))
+          : null,
+        f.suggestion ? h('div', { class: 'fix' }, h('b', {}, 'fix: '), f.suggestion) : null,
+      ),
+    );
+    findingsBox.replaceChildren(
+      h(
+        'div',
+        { class: 'timeline-wrap' },
+        track,
+        h('div', { class: 'timeline-axis small muted' }, h('span', {}, '0'), h('span', {}, `step ${last}`)),
+      ),
+      legend,
+      h('ol', { class: 'finding-list' }, items),
+    );
+  }
+
+  function schedule(): void {
+    if (frame !== 0 || disposed) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      if (disposed) return;
+      renderCharts();
+      renderLayers();
+      renderFindings();
+      const lastStep = Math.max(metrics.steps.at(-1) ?? -1, layers.steps.at(-1) ?? -1);
+      root.dataset.lastStep = String(lastStep);
+      root.dataset.updates = String(metrics.version);
+      if (run?.status === 'running') {
+        live.hidden = false;
+        live.textContent = `● live · step ${lastStep}`;
+        live.dataset.step = String(lastStep);
+      }
+    });
+  }
+
+  function follow(): void {
+    const from = Math.max(metrics.steps.at(-1) ?? -1, layers.steps.at(-1) ?? -1);
+    const url = `/api/runs/${encodeURIComponent(id)}/events?from=${Math.max(0, from)}&findings=${findings.length}&fields=${FIELDS.join(',')}`;
+    source = new EventSource(url);
+    source.addEventListener('steps', (e) => {
+      const ev = JSON.parse((e as MessageEvent<string>).data) as StepsEvent;
+      metrics.merge(ev.metrics, ev.from);
+      layers.merge(ev.layers, ev.from);
+      schedule();
+    });
+    source.addEventListener('findings', (e) => {
+      const ev = JSON.parse((e as MessageEvent<string>).data) as FindingsResponse;
+      findings = findings.concat(ev.findings);
+      schedule();
+    });
+    source.addEventListener('status', (e) => {
+      const ev = JSON.parse((e as MessageEvent<string>).data) as StatusEvent;
+      updateRun(ev.run);
+    });
+    source.addEventListener('end', () => {
+      source?.close();
+      source = null;
+      live.hidden = true;
+      // The summary (final metrics, verdict) is written when the run ends.
+      getJson<RunResponse>(`/api/runs/${encodeURIComponent(id)}`, abort.signal)
+        .then((res) => updateRun(res.run))
+        .catch(() => {});
+    });
+  }
+
+  function updateRun(item: RunListItem): void {
+    if (!run) return;
+    run = { ...run, ...item };
+    renderHeader();
+    if (run.status !== 'running') live.hidden = true;
+  }
+
+  async function load(): Promise<void> {
+    const base = `/api/runs/${encodeURIComponent(id)}`;
+    try {
+      const [info, m, l, f] = await Promise.all([
+        getJson<RunResponse>(base, abort.signal),
+        getJson<MetricsResponse>(`${base}/metrics`, abort.signal),
+        getJson<LayersResponse>(`${base}/layers?encoding=f32&fields=${FIELDS.join(',')}`, abort.signal),
+        getJson<FindingsResponse>(`${base}/findings`, abort.signal),
+      ]);
+      if (disposed) return;
+      run = info.run;
+      metrics.merge(m, 0);
+      layers.merge(l, 0);
+      findings = f.findings;
+      renderHeader();
+      renderCharts();
+      renderLayers();
+      renderFindings();
+      root.dataset.lastStep = String(Math.max(metrics.steps.at(-1) ?? -1, layers.steps.at(-1) ?? -1));
+      root.dataset.loaded = '1';
+      if (run.status === 'running') {
+        follow();
+        schedule();
+      }
+    } catch (e) {
+      if (disposed) return;
+      const msg = e instanceof ApiFailure ? e.message : `cannot load the run: ${(e as Error).message}`;
+      root.replaceChildren(
+        h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← runs')),
+        h('p', { class: 'error' }, msg),
+      );
+      root.dataset.loaded = 'error';
+    }
+  }
+
+  load();
+  return () => {
+    disposed = true;
+    abort.abort();
+    source?.close();
+    cancelAnimationFrame(frame);
+    for (const c of charts) c.destroy();
+    for (const m of heatmaps) m.destroy();
+  };
+}
+
+/** `a.b.c` paths and leaf values of a JSON value (arrays are leaves). */
+export function flatten(value: unknown, prefix = ''): [string, unknown][] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return prefix ? [[prefix, value]] : [];
+  const out: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    out.push(...flatten(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return out;
+}
