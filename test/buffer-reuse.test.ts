@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { availableBackends, useBackend } from '../src/backend/index.js';
+import * as clip from '../src/clip/index.js';
+import { ReLU } from '../src/nn/activation.js';
+import { Flatten, Sequential } from '../src/nn/container.js';
+import { Conv2d, MaxPool2d } from '../src/nn/conv.js';
+import { crossEntropy } from '../src/nn/functional.js';
+import { Linear } from '../src/nn/linear.js';
+import { mlp } from '../src/nn/models.js';
+import type { AnyModule } from '../src/nn/module.js';
+import * as optim from '../src/optim/index.js';
+import { rand, randint } from '../src/tensor/random.js';
+import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+
+/** One full training step as the trainer runs it: forward, loss, backward, clip + Adam, apply, zero. */
+function stepper(model: AnyModule, x: Tensor, y: Tensor) {
+  const params = Object.fromEntries(model.namedParameters());
+  const tx = optim.chain(clip.byGlobalNorm(1), optim.adam({ lr: 1e-3 }));
+  let state = tx.init(params);
+  return () => {
+    tidy(() => {
+      const l = crossEntropy(model.call(x), y);
+      l.backward();
+      return l.item();
+    });
+    const grads: Record<string, Tensor> = {};
+    for (const [k, p] of Object.entries(params)) grads[k] = p.grad!;
+    const r = tx.update(grads, state, params);
+    state = r.state;
+    optim.applyUpdates(params, r.updates);
+    for (const p of Object.values(params)) p.grad!.storage.backend.fill(p.grad!.buf, 0, p.grad!.size);
+  };
+}
+
+for (const name of availableBackends()) {
+  describe(`buffer reuse on ${name}`, () => {
+    it('a training step allocates no fresh buffers once warm, and releases what it took', () => {
+      const be = useBackend(name);
+      const model = mlp({ inputSize: 64, hidden: [32], outputSize: 10, seed: 0 });
+      const step = stepper(model, keep(rand([16, 64], { seed: 1 })), keep(randint(0, 10, [16], { seed: 2 })));
+      step();
+      step();
+      const fresh = be.stats().freshAllocs;
+      const live = be.stats().liveBytes;
+      for (let i = 0; i < 10; i++) step();
+      expect(be.stats().freshAllocs).toBe(fresh);
+      expect(be.stats().liveBytes).toBe(live);
+    });
+
+    it('so does a convolutional step', () => {
+      const be = useBackend(name);
+      const model = new Sequential(
+        new Conv2d(1, 4, 3, { seed: 0 }),
+        new ReLU(),
+        new MaxPool2d(2),
+        new Flatten(),
+        new Linear(4 * 3 * 3, 10, { seed: 1 }),
+      );
+      const step = stepper(model, keep(rand([4, 1, 8, 8], { seed: 1 })), keep(randint(0, 10, [4], { seed: 2 })));
+      step();
+      step();
+      const fresh = be.stats().freshAllocs;
+      for (let i = 0; i < 5; i++) step();
+      expect(be.stats().freshAllocs).toBe(fresh);
+    });
+  });
+}
