@@ -72,7 +72,6 @@ const MIGRATIONS: readonly string[] = [
     config      TEXT NOT NULL,
     backend     TEXT NOT NULL,
     summary     TEXT,
-    last_step   INTEGER,
     pid         INTEGER,
     host        TEXT,
     proc_start  TEXT
@@ -166,7 +165,9 @@ interface RunRow {
   config: string;
   backend: string;
   summary: string | null;
-  last_step: number | null;
+  /** Computed: the highest logged step and the time it was logged (the runs row is not written per step). */
+  max_step: number | null;
+  last_time: number | null;
   pid: number | null;
   host: string | null;
   proc_start: string | null;
@@ -371,7 +372,6 @@ export class RunStore {
       .transaction(() => {
         if (from !== undefined) {
           for (const s of this.stmt.truncate) s.run(row.rid, from);
-          this.stmt.recomputeLastStep.run({ rid: row.rid });
         }
         this.stmt.resumeRun.run({
           now: Date.now(),
@@ -586,7 +586,6 @@ export class RunStore {
     s.insertStep.run(t.rid, step, now);
     for (const key in metrics) s.upsertMetric.run(t.rid, step, this.metricKeyId(key), metrics[key]);
     if (layers !== undefined) s.upsertLayers.run(t.rid, step, this.layerSetId(layers), encodeLayers(layers));
-    s.stepRun.run(now, step, t.rid);
   }
 
   private metricKeyId(key: string): number {
@@ -650,7 +649,7 @@ export class RunStore {
       if (row === undefined) {
         throw new TrackError('UNKNOWN_RUN', `no run '${id}' in ${this.path}`);
       }
-      t = { rid: row.rid, lastStep: row.last_step ?? -1 };
+      t = { rid: row.rid, lastStep: row.max_step ?? -1 };
       this.targets.set(id, t);
     }
     return t;
@@ -695,12 +694,12 @@ export class RunStore {
       name: row.name,
       status,
       createdAt: row.created_at,
-      updatedAt: row.updated_at,
+      updatedAt: Math.max(row.updated_at, row.last_time ?? 0),
       finishedAt: row.finished_at,
       config: JSON.parse(row.config),
       backend: row.backend,
       summary: row.summary === null ? null : decodeSummary(row.summary),
-      lastStep: row.last_step,
+      lastStep: row.max_step,
       pid: row.pid,
       host: row.host,
     };
@@ -754,19 +753,27 @@ interface FindingDbRow {
   time: number;
 }
 
+/**
+ * A run's row with its last logged step and that step's time, looked up in `steps` (one index probe each) rather
+ * than kept in `runs`, so that logging a step does not rewrite the run's row and page.
+ */
+const RUN_COLUMNS = `SELECT r.*,
+  (SELECT s.step FROM steps s WHERE s.rid = r.rid ORDER BY s.step DESC LIMIT 1) AS max_step,
+  (SELECT s.time FROM steps s WHERE s.rid = r.rid ORDER BY s.step DESC LIMIT 1) AS last_time
+  FROM runs r`;
+
 function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
     insertRun: p(`INSERT INTO runs (id, name, status, created_at, updated_at, config, backend, pid, host, proc_start)
                   VALUES (@id, @name, @status, @now, @now, @config, @backend, @pid, @host, @proc_start)`),
-    runById: p('SELECT * FROM runs WHERE id = ?'),
-    runsByPrefix: p('SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id'),
-    runsByName: p('SELECT * FROM runs WHERE name = ? ORDER BY id'),
-    allRuns: p('SELECT * FROM runs ORDER BY created_at DESC, id DESC'),
+    runById: p(`${RUN_COLUMNS} WHERE r.id = ?`),
+    runsByPrefix: p(`${RUN_COLUMNS} WHERE substr(r.id, 1, ?) = ? ORDER BY r.id`),
+    runsByName: p(`${RUN_COLUMNS} WHERE r.name = ? ORDER BY r.id`),
+    allRuns: p(`${RUN_COLUMNS} ORDER BY r.created_at DESC, r.id DESC`),
     insertStep: p('INSERT OR IGNORE INTO steps (rid, step, time) VALUES (?, ?, ?)'),
     upsertMetric: p('INSERT OR REPLACE INTO metrics (rid, step, kid, value) VALUES (?, ?, ?, ?)'),
     upsertLayers: p('INSERT OR REPLACE INTO layer_stats (rid, step, lsid, data) VALUES (?, ?, ?, ?)'),
-    stepRun: p('UPDATE runs SET updated_at = ?, last_step = max(coalesce(last_step, -1), ?) WHERE rid = ?'),
     touchRun: p('UPDATE runs SET updated_at = ? WHERE rid = ?'),
     insertKey: p('INSERT OR IGNORE INTO metric_keys (key) VALUES (?)'),
     keyId: p('SELECT kid FROM metric_keys WHERE key = ?'),
@@ -786,7 +793,6 @@ function prepareStatements(db: Database.Database) {
       p('DELETE FROM layer_stats WHERE rid = ? AND step > ?'),
       p('DELETE FROM findings WHERE rid = ? AND step > ?'),
     ],
-    recomputeLastStep: p('UPDATE runs SET last_step = (SELECT max(step) FROM steps WHERE rid = @rid) WHERE rid = @rid'),
     deleteRun: p('DELETE FROM runs WHERE rid = ?'),
     steps: p('SELECT step, time FROM steps WHERE rid = ? AND step >= ? ORDER BY step'),
     metrics: p('SELECT step, kid, value FROM metrics WHERE rid = ? AND step >= ? ORDER BY step, kid'),
