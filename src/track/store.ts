@@ -14,8 +14,11 @@
  *   refused rather than misread.
  *
  * Layout: metrics are long (run, step, key, value) with keys interned in `metric_keys`, so any metric can be logged at
- * any step and read as one column; layer statistics are one row per (run, step, layer) with layer names interned.
- * Both tables are clustered by (run, step), so a run's history is one range scan.
+ * any step and read as one column. Layer statistics are one row per (run, step): the layers' nine numbers as one
+ * float64 blob, their names as a shared `layer_sets` entry. NOTE: one row per layer would make SQL queries per layer
+ * possible, but reading 5,000 steps x 20 layers then costs ~1.1 M SQLite values (~200 ms here) against ~5,000 blobs
+ * (~30 ms), and writing a step costs 20 inserts instead of one. All tables are clustered by (run, step), so a run's
+ * history is one range scan; a step rewrites no page of the `runs` table.
  *
  * @example
  * const store = RunStore.open();                 // ./gradguard-runs/runs.db
