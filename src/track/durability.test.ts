@@ -16,14 +16,16 @@ const storeModule = fileURLToPath(new URL('./store.ts', import.meta.url));
 
 /**
  * The child: creates a run, prints `id <id>`, then logs steps (3 metrics each; 20 layers on even steps; a finding
- * every 50 steps) and, once logStep has returned, appends the step's number to a confirmation file with a plain
- * write(2) (stdout to a pipe may still be queued in the process when it is killed). Stops after `maxSteps` if given.
+ * every 50 steps; a 1 ms pause every 20) and, once logStep has returned, appends the step's number to a confirmation
+ * file with a plain write(2) (stdout to a pipe may still be queued in the process when it is killed). Stops after
+ * `maxSteps` when given.
  */
 const WRITER = `
 import { openSync, writeSync } from 'node:fs';
 import { RunStore } from ${JSON.stringify(storeModule)};
 const [dir, confirmPath, maxSteps] = process.argv.slice(2);
 const confirm = openSync(confirmPath, 'w');
+const pause = new Int32Array(new SharedArrayBuffer(4));
 const store = RunStore.open(dir);
 const id = store.createRun({ name: 'writer', config: { pid: process.pid }, backend: 'js' });
 process.stdout.write('id ' + id + '\\n');
@@ -36,6 +38,8 @@ for (let step = 0; step < max; step++) {
   store.logStep(id, step, { loss: step / 2, lr: 1 / (step + 1), acc: step % 7 }, step % 2 === 0 ? layers : undefined);
   if (step % 50 === 0) store.logFinding(id, step, { kind: 'tick', evidence: { step } });
   writeSync(confirm, step + '\\n');
+  // A breath every 20 steps, as a real training step would leave, so five writers on two cores take turns.
+  if (step % 20 === 19) Atomics.wait(pause, 0, 0, 1);
 }
 store.finishRun(id, 'finished', { steps: max });
 store.close();
