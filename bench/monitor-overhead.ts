@@ -5,7 +5,8 @@
  *
  * The two variants are built identically and run in alternating steps (plain, monitored, monitored, plain, ...), so
  * drift in the machine's speed hits both; the step times are medians, and the overhead is the median of the paired
- * differences relative to the plain median.
+ * differences relative to the plain median, in wall time and in the process's CPU time (user + system over all its
+ * threads, OpenBLAS's included), which the load of other processes disturbs less.
  *
  * Usage: node --import tsx bench/monitor-overhead.ts [--backends=native,wasm,js] [--json]
  */
@@ -33,6 +34,10 @@ interface Result {
   /** Median of the paired differences (monitored − plain), in ms. */
   addedMs: number;
   overheadPct: number;
+  /** The same from the process's CPU time (user + system, all threads), which other processes' load disturbs less. */
+  cpuPlainMs: number;
+  cpuAddedMs: number;
+  cpuOverheadPct: number;
   steps: number;
 }
 
@@ -93,14 +98,19 @@ function measure(
   const tp: number[] = [];
   const tm: number[] = [];
   const diff: number[] = [];
-  const time = (fn: () => void) => {
+  const cp: number[] = [];
+  const cdiff: number[] = [];
+  const time = (fn: () => void): [number, number] => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
-    return performance.now() - t0;
+    const wall = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    return [wall, (c.user + c.system) / 1000];
   };
   for (let i = 0; i < steps; i++) {
-    let p: number;
-    let m: number;
+    let p: [number, number];
+    let m: [number, number];
     if (i % 2 === 0) {
       p = time(plain);
       m = time(monitored);
@@ -108,9 +118,11 @@ function measure(
       m = time(monitored);
       p = time(plain);
     }
-    tp.push(p);
-    tm.push(m);
-    diff.push(m - p);
+    tp.push(p[0]);
+    tm.push(m[0]);
+    diff.push(m[0] - p[0]);
+    cp.push(p[1]);
+    cdiff.push(m[1] - p[1]);
   }
   const med = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
   const p = med(tp);
@@ -121,6 +133,9 @@ function measure(
     monitoredMs: med(tm),
     addedMs: med(diff),
     overheadPct: (med(diff) / p) * 100,
+    cpuPlainMs: med(cp),
+    cpuAddedMs: med(cdiff),
+    cpuOverheadPct: (med(cdiff) / med(cp)) * 100,
     steps,
   };
 }
@@ -180,12 +195,13 @@ function main(): void {
     process.stdout.write(`${JSON.stringify(all)}\n`);
     return;
   }
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
   const rows = all.map(
     (r) =>
-      `| ${r.backend} | ${r.model} | ${r.plainMs.toFixed(2)} | ${r.monitoredMs.toFixed(2)} | ${r.addedMs.toFixed(3)} | ${r.overheadPct >= 0 ? '+' : ''}${r.overheadPct.toFixed(1)}% | ${r.steps} |`,
+      `| ${r.backend} | ${r.model} | ${r.plainMs.toFixed(2)} | ${r.monitoredMs.toFixed(2)} | ${r.addedMs.toFixed(3)} | ${pct(r.overheadPct)} | ${r.cpuPlainMs.toFixed(2)} | ${r.cpuAddedMs.toFixed(3)} | ${pct(r.cpuOverheadPct)} | ${r.steps} |`,
   );
   process.stdout.write(
-    `| backend | model | ms/step, plain | ms/step, monitored every step | ms added (median paired difference) | overhead | step pairs |\n|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
+    `| backend | model | wall ms/step, plain | wall ms/step, monitored | wall ms added | wall overhead | CPU ms/step, plain | CPU ms added | CPU overhead | step pairs |\n|---|---|---|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`,
   );
 }
 
