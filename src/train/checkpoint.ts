@@ -352,6 +352,7 @@ export function resolveCheckpointDir(dir: string): string {
   }
   const own = readdirSync(dir);
   if (own.includes(STATE_FILE) || own.includes(MODEL_FILE) || own.includes(OPTIMIZER_FILE)) return dir;
+  if (CKPT_NAME.test(basename(resolve(dir)))) return dir; // an emptied checkpoint: state.json is reported missing
   const all = listCheckpoints(dir);
   const latest = readLatest(dir);
   if (latest !== null) {
