@@ -178,7 +178,8 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
 
   app.use('*', async (c, next) => {
     if (allowedHosts !== null) {
-      const host = hostName(c.req.header('host') ?? '');
+      // node-server builds the URL from the Host header; a Request made in-process has only the URL.
+      const host = hostName(c.req.header('host') ?? new URL(c.req.url).host);
       if (!allowedHosts.has(host)) {
         throw new ApiError(
           403,
@@ -231,10 +232,10 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
   });
 
   app.get('/api/runs/:id/metrics', (c) => {
-    const s = getStore();
-    const id = s.getRun(runId(c)).id;
     const from = parseIntParam(c.req.query('from'), 'from', 0) ?? 0;
     const keys = parseList(c.req.query('keys'), 'keys', 64);
+    const s = getStore();
+    const id = s.getRun(runId(c)).id;
     const m = metricsJson(s.getMetrics(id, { fromStep: from }));
     if (keys !== undefined) {
       m.keys = m.keys.filter((k) => keys.includes(k));
@@ -244,14 +245,14 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
   });
 
   app.get('/api/runs/:id/layers', (c) => {
-    const s = getStore();
-    const id = s.getRun(runId(c)).id;
     const from = parseIntParam(c.req.query('from'), 'from', 0) ?? 0;
     const fields = parseFields(c.req.query('fields'));
     const encoding = c.req.query('encoding') ?? 'json';
     if (encoding !== 'json' && encoding !== 'f32') {
-      throw new ApiError(400, 'BAD_PARAM', `encoding must be json or f32 (got '${encoding}')`);
+      throw new ApiError(400, 'BAD_PARAM', 'encoding must be json or f32');
     }
+    const s = getStore();
+    const id = s.getRun(runId(c)).id;
     return json(c, layersPayload(s, id, fields, from, encoding));
   });
 
@@ -285,15 +286,17 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
   });
 
   app.get('/api/runs/:id/events', (c) => {
-    const s = getStore();
-    const run = s.getRun(runId(c));
     const fields = parseFields(c.req.query('fields'));
     const lastEventId = c.req.header('last-event-id');
-    let from =
+    const fromParam =
       lastEventId !== undefined && /^\d{1,15}$/.test(lastEventId)
         ? Number(lastEventId)
-        : (parseIntParam(c.req.query('from'), 'from', 0) ?? (run.lastStep === null ? 0 : run.lastStep + 1));
-    let findingsSent = parseIntParam(c.req.query('findings'), 'findings', 0) ?? s.getFindings(run.id).length;
+        : parseIntParam(c.req.query('from'), 'from', 0);
+    const findingsParam = parseIntParam(c.req.query('findings'), 'findings', 0);
+    const s = getStore();
+    const run = s.getRun(runId(c));
+    let from = fromParam ?? (run.lastStep === null ? 0 : run.lastStep + 1);
+    let findingsSent = findingsParam ?? s.getFindings(run.id).length;
     const id = run.id;
     const enc = new TextEncoder();
     let timer: ReturnType<typeof setTimeout> | undefined;
