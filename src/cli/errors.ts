@@ -1,6 +1,7 @@
 /** Which errors are the user's to fix (printed as one line, exit 2) rather than bugs (stack trace, exit 1). */
 import { DataError } from '../data/types.js';
 import { StateDictError } from '../nn/module.js';
+import { TrackError } from '../track/types.js';
 import { BuildError } from '../train/build.js';
 import { ConfigError } from '../train/config.js';
 
@@ -15,6 +16,7 @@ export function isUserError(e: unknown): e is Error {
     e instanceof DataError ||
     e instanceof BuildError ||
     e instanceof StateDictError ||
+    e instanceof TrackError ||
     (e instanceof Error && (e as { userError?: boolean }).userError === true)
   );
 }

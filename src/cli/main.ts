@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../train/config.js';
+import { exportWeightsCommand, wantsWeights } from './checkpoint-commands.js';
 import { doctorCommand } from './doctor.js';
 import { isUserError, userMessage } from './errors.js';
 import { exportCommand, runsCommand } from './runs.js';
@@ -32,6 +33,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--no-store', 'do not record the run in the run store')
     .option('--quiet', 'no progress output')
+    .option('--resume <run|dir>', 'continue a run from its latest checkpoint (a run id, or a checkpoint directory)')
     .action(async (opts) => {
       code = await trainCommand({
         config: opts.config,
@@ -39,6 +41,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         json: Boolean(opts.json),
         store: opts.store === false ? null : opts.store,
         quiet: Boolean(opts.quiet),
+        resume: opts.resume,
       });
     });
 
@@ -105,14 +108,14 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   program
     .command('export')
-    .description('export a run: metrics as csv/json, TensorBoard event files')
-    .argument('<id>', 'run id (a unique prefix works)')
-    .option('--format <f>', 'csv | json | tensorboard')
-    .option('--out <dir>', 'output directory')
+    .description('export a run: metrics as csv/json, TensorBoard event files, or its weights as safetensors')
+    .argument('<id>', 'run id (a unique prefix works), or a checkpoint directory for safetensors')
+    .option('--format <f>', 'csv | json | tensorboard | safetensors (the default for --out *.safetensors)')
+    .option('--out <path>', 'output directory, or the .safetensors file')
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--json', 'print one JSON object')
     .action(async (id: string, opts) => {
-      code = await exportCommand(id, opts);
+      code = wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts);
     });
 
   try {

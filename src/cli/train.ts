@@ -5,6 +5,7 @@
 import { renderReport } from '../monitor/report.js';
 import { loadConfig } from '../train/config.js';
 import { type SessionResult, trainSession } from '../train/session.js';
+import { planResume } from './checkpoint-commands.js';
 
 export interface TrainCommandOptions {
   config?: string;
@@ -13,6 +14,8 @@ export interface TrainCommandOptions {
   /** Run store directory, or null for none. */
   store: string | null;
   quiet: boolean;
+  /** `--resume RUN|DIR`: continue a run from its latest checkpoint, or from a checkpoint directory. */
+  resume?: string | undefined;
 }
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
@@ -29,8 +32,14 @@ export function formatResult(r: SessionResult, color: boolean): string {
 }
 
 export async function trainCommand(opts: TrainCommandOptions): Promise<number> {
-  const { config, source } = loadConfig(opts.config, opts.set);
+  const resumed = opts.resume
+    ? planResume(opts.resume, { store: opts.store, set: opts.set, config: opts.config })
+    : null;
+  const { config, source } = resumed
+    ? { config: resumed.config, source: resumed.plan.checkpoint.dir }
+    : loadConfig(opts.config, opts.set);
   const result = await trainSession(config, {
+    ...(resumed ? { resume: resumed.plan } : {}),
     store: opts.store,
     source,
     log: (s) => {

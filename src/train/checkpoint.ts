@@ -622,6 +622,26 @@ export function applyCheckpoint(exp: Experiment, ckpt: Checkpoint): TrainProgres
   };
 }
 
+/** Where a stored run's checkpoints live: `<store>/checkpoints/<runId>/`. */
+export function runCheckpointDir(storeDir: string, runId: string): string {
+  return join(resolve(storeDir), 'checkpoints', runId);
+}
+
+/** How a session continues from a checkpoint (the CLI's `train --resume` builds it; see cli/checkpoint-commands.ts). */
+export interface ResumePlan {
+  checkpoint: Checkpoint;
+  /** The run to continue in the store (the checkpoint's run, when the store has it); null: record a new run. */
+  runId: string | null;
+  /**
+   * Drop what the run logged after the checkpoint's step: set when the rest of the run may differ from what was
+   * logged (an older checkpoint than the run's latest, or a changed config). Otherwise the steps after it are logged
+   * again with the same values, so no finished step's metrics ever disappear from the store.
+   */
+  truncate: boolean;
+  /** Where to write further checkpoints when there is no run store (the checkpoint's root, if it has one). */
+  root: string | null;
+}
+
 /** The root a checkpoint directory belongs to (its parent when that holds `latest`), or null for a lone one. */
 export function checkpointRootOf(dir: string): string | null {
   const abs = resolve(dir);

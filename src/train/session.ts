@@ -8,6 +8,7 @@ import { loadDataset } from '../data/index.js';
 import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { RunStore } from '../track/store.js';
+import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import type { Config } from './config.js';
 import { type EvalResult, runTraining, setupExperiment, type TrainSummary } from './trainer.js';
 
@@ -22,6 +23,8 @@ export interface SessionOptions {
   progressBar?: boolean;
   /** A name for the run in the store. */
   name?: string;
+  /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
+  resume?: ResumePlan;
 }
 
 export interface SessionResult {
@@ -43,6 +46,10 @@ export interface SessionResult {
   diagnosis: Diagnosis;
   layers: LayerStats[];
   warnings: { kind: string; layers: string[] }[];
+  /** The last checkpoint written (every run in a store gets one at the end), or null. */
+  checkpoint: string | null;
+  /** The step a resumed run continued from, or null. */
+  resumedFrom: number | null;
 }
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
@@ -60,8 +67,16 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   );
 
   const store = opts.store ? RunStore.open(opts.store) : null;
-  const runId = store?.createRun({ config, backend: backend.name, ...(opts.name ? { name: opts.name } : {}) });
+  const resume = opts.resume;
+  const runId =
+    store && resume?.runId
+      ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
+      : store?.createRun({ config, backend: backend.name, ...(opts.name ? { name: opts.name } : {}) });
   if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
+  if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
+  // checkpoints: every train.checkpointEvery steps and at the end, into the run's directory in the store
+  const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
+  let lastCheckpoint: string | null = null;
 
   const live = new LiveDiagnosis({ config });
   const warnings: Finding[] = [];
@@ -108,6 +123,11 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     summary = runTraining(exp, {
       observers: [monitor],
       shouldStop: () => interrupted,
+      ...(checkpointDir ? { checkpoint: { dir: checkpointDir, everySteps: config.train.checkpointEvery, runId } } : {}),
+      ...(resume ? { resume: resume.checkpoint } : {}),
+      onCheckpoint: (dir) => {
+        lastCheckpoint = dir;
+      },
       onStep: (s) => {
         if (store && runId) {
           const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
@@ -178,6 +198,8 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     diagnosis,
     layers,
     warnings: warnings.map((w) => ({ kind: w.kind, layers: w.layers })),
+    checkpoint: lastCheckpoint,
+    resumedFrom: resume ? resume.checkpoint.step : null,
   };
   store?.finishRun(runId!, summary.status, {
     test: summary.test,
