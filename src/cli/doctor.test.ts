@@ -123,7 +123,7 @@ describe('fixes are valid config', () => {
     ['dead', [0, 1, 2, 3, 4].map((s) => rec(s, [0, 0, 1], (i) => (i < 2 ? { deadFrac: 1 } : {})))],
     ['saturated', [0, 1, 2, 3, 4].map((s) => rec(s, [1, 1, 1], () => ({ satFrac: 0.9 })))],
     ['non-finite', [0, 1, 2].map((s) => rec(s, [1, 1, 1], (i) => (s === 2 && i === 0 ? { nonFinite: 3 } : {})))],
-    ['ratio-high', [0, 1, 2, 3, 4].map((s) => rec(s, [1, 1, 1], () => ({ updateRatio: 0.5 })))],
+    ['ratio-high', [0, 1, 2, 3, 4, 5, 6, 7].map((s) => rec(s, [1, 1, 1], () => ({ updateRatio: 0.5 })))],
     ['spike', [2, 1.9, 1.8, 1.7, 1.6, 1.5, 9, 1.4].map((l, s) => ({ ...rec(s, [1, 1, 1]), loss: l }))],
   ];
   const bases: string[][] = [

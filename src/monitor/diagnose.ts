@@ -98,6 +98,8 @@ export const THRESHOLDS = {
   updateRatioHigh: 1e-1,
   /** ... below this is too low (two orders of magnitude down). */
   updateRatioLow: 1e-5,
+  /** Training records needed before update ratios are judged (one step says little; Adam's first are the largest). */
+  updateRatioMinSteps: 5,
   /** Layers with fewer parameter elements than this are left out of the update-ratio rule (ReZero gates start at 0). */
   updateRatioMinSize: 100,
   /** A loss above this multiple of the median of the previous steps is a spike ... */
@@ -144,6 +146,11 @@ export interface DiagnoseOptions {
    * (`spikeMinRise`) and a divergence is measured against. `LiveDiagnosis` keeps the run's first.
    */
   initialLoss?: number;
+  /**
+   * The run's first record, when `history` is a later window of it: which parameters and layers started at exactly
+   * zero (zero-initialised branches and gates) is read from it. `LiveDiagnosis` keeps it.
+   */
+  initial?: StepRecord;
   /** The loss of every step (the monitor's `losses`), for spike detection between logged steps. */
   losses?: readonly number[];
 }
@@ -176,7 +183,7 @@ export function diagnose(history: readonly StepRecord[], opts: DiagnoseOptions =
   const van = vanishing(ctx, dead);
   add(van);
   add(lossSpike(ctx));
-  const explained = new Set([...(van?.layers ?? []), ...(dead?.layers ?? [])]);
+  const explained = new Set([...(van?.layers ?? []), ...(dead?.layers ?? []), ...shadowed(ctx)]);
   const [high, low] = updateRatio(ctx, explained);
   add(high);
   add(low);
@@ -204,6 +211,7 @@ function healthy(evidence: string, metrics: Record<string, number>): Finding {
 class Context {
   readonly names: string[];
   readonly byName = new Map<string, LayerStats[]>();
+  readonly byNameTrain = new Map<string, LayerStats[]>();
   readonly info = new Map<string, LayerInfo>();
   readonly config: ConfigFacts | undefined;
   /** The records with a finite loss and gradient norm (the first record if none is). */
@@ -212,6 +220,8 @@ class Context {
   readonly training: readonly StepRecord[];
   readonly losses: number[];
   readonly initialLoss: number | undefined;
+  /** The run's first record (`opts.initial`), else the first of these: where parameters started. */
+  readonly first: StepRecord;
 
   constructor(
     readonly history: readonly StepRecord[],
@@ -220,6 +230,7 @@ class Context {
     this.config = opts.config;
     this.initialLoss =
       opts.initialLoss !== undefined && Number.isFinite(opts.initialLoss) ? opts.initialLoss : undefined;
+    this.first = opts.initial ?? history[0]!;
     for (const i of opts.layers ?? []) this.info.set(i.name, i);
     // the forward order is the latest record's
     const last = history[history.length - 1];
@@ -240,6 +251,13 @@ class Context {
       }
     }
     this.training = this.clean.filter((r) => r.updated && !r.skipped);
+    for (const r of this.training) {
+      for (const l of r.layers) {
+        const a = this.byNameTrain.get(l.name);
+        if (a) a.push(l);
+        else this.byNameTrain.set(l.name, [l]);
+      }
+    }
     if (opts.losses?.length) {
       const first = history[0]!.step;
       const lastStep = last!.step;
@@ -252,21 +270,33 @@ class Context {
   }
 
   /** Median over the records of one layer statistic (finite values only); NaN if none. */
-  median(name: string, pick: (l: LayerStats) => number | undefined, records?: readonly StepRecord[]): number {
-    const vals: number[] = [];
-    if (records) {
-      for (const r of records) {
-        const l = r.layers.find((x) => x.name === name);
-        const v = l ? pick(l) : undefined;
-        if (v !== undefined && Number.isFinite(v)) vals.push(v);
-      }
-    } else {
-      for (const l of this.byName.get(name) ?? []) {
-        const v = pick(l);
-        if (v !== undefined && Number.isFinite(v)) vals.push(v);
-      }
+  readonly #medians = new Map<string, Map<string, number>>();
+  /** `updateRatios(this)`, once computed. */
+  ratios: [string, number][] | undefined;
+
+  /**
+   * Median over the clean records (or over the training ones) of one layer statistic, finite values only; NaN if
+   * none. Memoised: rules ask for the same medians.
+   */
+  median(name: string, stat: StatKey, training = false): number {
+    const key = training ? `t${stat}` : stat;
+    let memo = this.#medians.get(key);
+    if (!memo) {
+      memo = new Map();
+      this.#medians.set(key, memo);
     }
-    return median(vals);
+    const hit = memo.get(name);
+    if (hit !== undefined) return hit;
+    const ls = (training ? this.byNameTrain : this.byName).get(name) ?? [];
+    const vals = new Float64Array(ls.length);
+    let k = 0;
+    for (const l of ls) {
+      const v = l[stat];
+      if (v !== undefined && Number.isFinite(v)) vals[k++] = v;
+    }
+    const m = medianOf(vals.subarray(0, k));
+    memo.set(name, m);
+    return m;
   }
 
   activation(name: string): ActivationKind {
@@ -288,7 +318,7 @@ class Context {
   }
 
   healthyMetrics(): Record<string, number> {
-    const norms = this.names.map((n) => this.median(n, (l) => l.gradNorm)).filter((v) => v > 0);
+    const norms = this.names.map((n) => this.median(n, 'gradNorm')).filter((v) => v > 0);
     const ratios = updateRatios(this).map(([, r]) => r);
     return {
       spread: norms.length ? Math.max(...norms) / Math.min(...norms) : 1,
@@ -297,6 +327,17 @@ class Context {
       maxUpdateRatio: ratios.length ? Math.max(...ratios) : Number.NaN,
     };
   }
+}
+
+/** The numeric statistics of a layer, by name. */
+type StatKey = 'gradNorm' | 'gradMaxAbs' | 'weightNorm' | 'updateRatio' | 'actMean' | 'actStd' | 'deadFrac' | 'satFrac';
+
+/** Median of a typed array, sorted in place. */
+function medianOf(v: Float64Array): number {
+  if (v.length === 0) return Number.NaN;
+  v.sort();
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 }
 
 function median(v: number[]): number {
@@ -362,10 +403,10 @@ function exploding(ctx: Context): Finding | null {
     }
   }
   // growth backwards through depth
-  const withGrad = ctx.names.filter((n) => ctx.median(n, (l) => l.gradNorm) > 0);
+  const withGrad = ctx.names.filter((n) => ctx.median(n, 'gradNorm') > 0);
   if (withGrad.length >= 3) {
-    const gFirst = ctx.median(withGrad[0]!, (l) => l.gradNorm);
-    const gLast = ctx.median(withGrad[withGrad.length - 1]!, (l) => l.gradNorm);
+    const gFirst = ctx.median(withGrad[0]!, 'gradNorm');
+    const gLast = ctx.median(withGrad[withGrad.length - 1]!, 'gradNorm');
     const ratio = gFirst / gLast;
     metrics.firstLastRatio = ratio;
     if (ratio > T.explodeRatio) {
@@ -389,7 +430,7 @@ function exploding(ctx: Context): Finding | null {
   if (!reasons.length) return null;
   if (nonFiniteNorm) reasons.push('and it overflowed to NaN/Inf');
   const forward = ctx.names
-    .map((n) => [n, ctx.median(n, (l) => l.actStd)] as const)
+    .map((n) => [n, ctx.median(n, 'actStd')] as const)
     .filter(([, s]) => Number.isFinite(s) && s > 0);
   if (forward.length >= 2) {
     const s0 = forward[0]![1];
@@ -438,14 +479,14 @@ function deadUnits(ctx: Context): Finding | null {
   const layers: string[] = [];
   let worst = 0;
   for (const n of ctx.names) {
-    const d = ctx.median(n, (l) => l.deadFrac);
+    const d = ctx.median(n, 'deadFrac');
     if (d >= THRESHOLDS.deadFrac) {
       layers.push(n);
       worst = Math.max(worst, d);
     }
   }
   if (!layers.length) return null;
-  const zeroGrad = ctx.names.filter((n) => ctx.median(n, (l) => l.gradNorm) === 0).length;
+  const zeroGrad = ctx.names.filter((n) => ctx.median(n, 'gradNorm') === 0).length;
   const tail = zeroGrad ? `; ${zeroGrad} layers get no gradient at all` : '';
   return finding(
     ctx,
@@ -460,7 +501,7 @@ function saturation(ctx: Context): Finding | null {
   const layers: string[] = [];
   let worst = 0;
   for (const n of ctx.names) {
-    const s = ctx.median(n, (l) => l.satFrac);
+    const s = ctx.median(n, 'satFrac');
     if (s >= THRESHOLDS.satFrac) {
       layers.push(n);
       worst = Math.max(worst, s);
@@ -478,9 +519,7 @@ function saturation(ctx: Context): Finding | null {
 
 function vanishing(ctx: Context, dead: Finding | null): Finding | null {
   const T = THRESHOLDS;
-  const norms = ctx.names
-    .map((n) => [n, ctx.median(n, (l) => l.gradNorm)] as const)
-    .filter(([, g]) => Number.isFinite(g));
+  const norms = ctx.names.map((n) => [n, ctx.median(n, 'gradNorm')] as const).filter(([, g]) => Number.isFinite(g));
   if (!norms.length) return null;
   const [maxName, gMax] = norms.reduce((a, b) => (b[1] > a[1] ? b : a));
   const losses = ctx.losses.filter((v) => Number.isFinite(v));
@@ -520,7 +559,7 @@ function vanishing(ctx: Context, dead: Finding | null): Finding | null {
  * those weights, so it grows as they do; it has not vanished through depth.
  */
 function shadowed(ctx: Context): Set<string> {
-  const first = ctx.history[0]!;
+  const first = ctx.first;
   const zero = new Set<string>();
   if (first.params) {
     for (const p of first.params) {
@@ -584,10 +623,15 @@ function lossSpike(ctx: Context): Finding | null {
  * than `updateRatioMinSize` are left out. Returns [layer, ratio] pairs (one per parameter).
  */
 function updateRatios(ctx: Context): [string, number][] {
+  ctx.ratios ??= computeUpdateRatios(ctx);
+  return ctx.ratios;
+}
+
+function computeUpdateRatios(ctx: Context): [string, number][] {
   const T = THRESHOLDS;
   const out: [string, number][] = [];
-  if (!ctx.training.length) return out;
-  const first = ctx.history[0]!;
+  if (ctx.training.length < T.updateRatioMinSteps) return out;
+  const first = ctx.first;
   if (first.params && ctx.training.every((r) => r.params)) {
     const maps = ctx.training.map((r) => new Map(r.params!.map((q) => [q.name, q.updateRatio])));
     for (const p of first.params) {
@@ -599,7 +643,8 @@ function updateRatios(ctx: Context): [string, number][] {
     for (const n of ctx.names) {
       const size = ctx.size(n);
       if (size !== undefined && size < T.updateRatioMinSize) continue;
-      const r = ctx.median(n, (l) => l.updateRatio, ctx.training);
+      if (first.layers.find((l) => l.name === n)?.weightNorm === 0) continue;
+      const r = ctx.median(n, 'updateRatio', true);
       if (Number.isFinite(r)) out.push([n, r]);
     }
   }
@@ -958,15 +1003,25 @@ export class LiveDiagnosis {
   readonly #size: number;
   readonly #opts: DiagnoseOptions;
   #initialLoss: number | undefined;
+  #initial: StepRecord | undefined;
+  #seen = 0;
+  readonly #every: number;
 
   /**
-   * @param opts config and layers, as for `diagnose`; window: how many recent records the rules read (default 20)
+   * @param opts config and layers, as for `diagnose`; window: how many recent records the rules read (default 20);
+   *   every: after the first window, run the rules on every `every`-th record only (default 5), and at once on a
+   *   record with NaN/Inf or a gradient norm above `THRESHOLDS.explodeNorm`
    */
-  constructor(opts: DiagnoseOptions & { window?: number } = {}) {
-    const { window = 20, ...rest } = opts;
-    if (!Number.isInteger(window) || window < 1)
+  constructor(opts: DiagnoseOptions & { window?: number; every?: number } = {}) {
+    const { window = 20, every = 5, ...rest } = opts;
+    if (!Number.isInteger(window) || window < 1) {
       throw new RangeError(`LiveDiagnosis: window must be a positive integer, got ${window}`);
+    }
+    if (!Number.isInteger(every) || every < 1) {
+      throw new RangeError(`LiveDiagnosis: every must be a positive integer, got ${every}`);
+    }
     this.#size = window;
+    this.#every = every;
     this.#opts = rest;
   }
 
@@ -984,7 +1039,17 @@ export class LiveDiagnosis {
     this.#window.push(record);
     if (this.#window.length > this.#size) this.#window.shift();
     if (this.#initialLoss === undefined && Number.isFinite(record.loss)) this.#initialLoss = record.loss;
+    this.#initial ??= record;
+    this.#seen++;
+    // NOTE: the rules read medians over the window, which one record moves little: after the first window they run
+    // every `every`-th record, and at once on a record with NaN/Inf or a large gradient norm
+    const urgent =
+      !Number.isFinite(record.loss) ||
+      !(record.globalNormBefore <= THRESHOLDS.explodeNorm) ||
+      record.layers.some((l) => l.nonFinite > 0);
+    if (this.#seen > this.#size && !urgent && this.#seen % this.#every !== 0) return [];
     const opts: DiagnoseOptions = { ...this.#opts };
+    opts.initial ??= this.#initial;
     if (this.#initialLoss !== undefined && opts.initialLoss === undefined) opts.initialLoss = this.#initialLoss;
     if (losses) opts.losses = losses;
     else delete opts.losses;
