@@ -207,6 +207,9 @@ describe('wasm memory', () => {
     be.fill(b, 1.5, 3);
     expect(Array.from(b.data)).toEqual([1.5, 1.5, 1.5]);
     expect(createWasmBackend(new Uint8Array([0, 1, 2]))).toBeNull();
+    expect((await createWasmBackendAsync(new Response(new Uint8Array(bytes)))).name).toBe('wasm');
+    expect((await createWasmBackendAsync(new Uint8Array(bytes))).name).toBe('wasm');
+    await expect(createWasmBackendAsync(new URL('file:///nonexistent/gradguard.wasm'))).rejects.toThrow();
   });
 });
 
