@@ -131,7 +131,7 @@ export interface MonitorOptions {
   every?: number;
   /** Keep per-parameter statistics in each record (default true). */
   params?: boolean;
-  /** Keep at most this many records in `history`, dropping the oldest (default: all). */
+  /** Keep at most this many records in `history`, dropping the oldest (default 10,000; `Infinity` keeps all). */
   maxHistory?: number;
   /** Called with each record as it is completed (for a run store or live diagnosis). */
   onRecord?: (record: StepRecord) => void;
@@ -290,7 +290,7 @@ export class Monitor implements StepObserver {
         `Monitor: every must be a positive integer (log every N-th step), got ${String(opts.every)}`,
       );
     }
-    const maxHistory = opts.maxHistory ?? Number.POSITIVE_INFINITY;
+    const maxHistory = opts.maxHistory ?? 10_000;
     if (!(maxHistory >= 1))
       throw new RangeError(`Monitor: maxHistory must be at least 1, got ${String(opts.maxHistory)}`);
     this.every = every;
@@ -565,6 +565,7 @@ export class Monitor implements StepObserver {
   }
 
   endStep(loss: number): void {
+    if (this.#step < 0) return; // endStep without beginStep: nothing to close
     this.losses[this.#step] = loss;
     if (!this.#active) return;
     this.#active = false;
