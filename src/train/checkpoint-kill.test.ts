@@ -27,7 +27,7 @@ const CONFIG = {
   model: { type: 'mlp', hidden: [12, 12], dropout: 0.25 },
   init: { weight: 'kaiming-normal' },
   optim: { name: 'adam', lr: 0.02 },
-  schedule: { name: 'cosine', warmupSteps: 10, minLr: 0.001 },
+  schedule: { name: 'cosine', warmupSteps: 10, alpha: 0.1 },
   clip: [
     { type: 'global-norm', max: 1 },
     { type: 'autoclip', percentile: 30 },

@@ -58,7 +58,7 @@ function makeConfig(over: Record<string, unknown> = {}): Config {
     model: { type: 'mlp', hidden: [16, 16], activation: 'relu', dropout: 0.2 },
     init: { weight: 'kaiming-normal' },
     optim: { name: 'adam', lr: 0.01 },
-    schedule: { name: 'cosine', warmupSteps: 4, minLr: 0.001 },
+    schedule: { name: 'cosine', warmupSteps: 4, alpha: 0.1 },
     clip: [
       { type: 'global-norm', max: 1 },
       { type: 'autoclip', percentile: 50 },
@@ -378,9 +378,10 @@ describe('resume is bit-identical', () => {
     expect(straight.summary.steps).toBe(28); // 4 epochs of ceil(100 / 16) = 7 batches
     expect(straight.losses.length).toBe(28);
     expect(new Set(straight.losses).size).toBe(28);
-    // the schedule moved: warm-up then cosine (onStep reports the lr of the step that follows)
-    expect(straight.lrs[0]).toBeCloseTo(0.005, 12);
-    expect(straight.lrs[2]).toBeCloseTo(0.01, 12);
+    // the schedule moved: warm-up then cosine (onStep reports the lr the step used)
+    expect(straight.lrs[0]).toBeCloseTo(0.0025, 12);
+    expect(straight.lrs[1]).toBeCloseTo(0.005, 12);
+    expect(straight.lrs[3]).toBeCloseTo(0.01, 12);
     expect(straight.lrs[27]).toBeLessThan(0.002);
   });
 

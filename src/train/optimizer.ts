@@ -28,7 +28,7 @@ export function buildSchedule(config: Config, totalSteps: number): optim.Schedul
       });
       break;
     case 'cosine':
-      base = optim.schedules.cosine(lr, { decaySteps: after, alpha: s.minLr / lr });
+      base = optim.schedules.cosine(lr, { decaySteps: after, alpha: s.alpha });
       break;
   }
   if (warm === 0) return base;

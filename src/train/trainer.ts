@@ -242,6 +242,7 @@ export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSumma
       break;
     }
     const batch = loader.next();
+    const lr = optimizer.currentLr();
     const [x, y] = inputs.fill(batch.x, batch.y, batch.size);
     for (const o of observers) o.beginStep(step);
     const loss = tidy(() => {
@@ -285,7 +286,7 @@ export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSumma
       step,
       epoch: batch.epoch,
       loss,
-      lr: optimizer.currentLr(),
+      lr,
       skipped: skippedNow,
       stepsPerEpoch,
       totalSteps,
