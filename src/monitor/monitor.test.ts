@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ReLU, Sigmoid, Tanh } from '../nn/activation.js';
+import { GELU, ReLU, Sigmoid, Tanh } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
 import { crossEntropy } from '../nn/functional.js';
 import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { type Tensor, tensor, tidy } from '../tensor/index.js';
+import { gelu } from '../tensor/ops/elementwise.js';
 import { Monitor, readClipState, summarizeLayers } from './monitor.js';
 
 function norm(a: ArrayLike<number>): number {
@@ -148,6 +149,21 @@ describe('Monitor', () => {
     tidy(() => seq.call(tensor([-1, -1, -1, -1, 5, -1, -1, -1, -1, -2, -1, -1], [2, 3, 2])));
     m2.endStep(0);
     expect(m2.latest()!.layers[0]!.deadFrac).toBe(0.5);
+  });
+
+  it('reports post-activation moments for other activations too (GELU)', () => {
+    const l0 = new Linear(3, 4, { seed: 0 });
+    const model = new Sequential(l0, new GELU(), new Linear(4, 2, { seed: 1 }));
+    const mon = new Monitor(model).attach();
+    const x = tensor([1, 2, 3, -1, 0.5, 2], [2, 3]);
+    const post = tidy(() => gelu(l0.call(x)).toArray());
+    mon.beginStep(0);
+    tidy(() => model.call(x));
+    mon.endStep(0);
+    const mean = post.reduce((a, b) => a + b, 0) / post.length;
+    expect(mon.latest()!.layers[0]!.actMean).toBeCloseTo(mean, 5);
+    expect(mon.layerInfo()[0]!.activation).toBe('other');
+    expect(mon.latest()!.layers[0]!.deadFrac).toBeUndefined();
   });
 
   it('counts sigmoid and tanh outputs within 1% of their bounds as saturated', () => {

@@ -21,7 +21,7 @@
  */
 
 import type { Buf } from '../backend/types.js';
-import { ReLU, Sigmoid, Tanh } from '../nn/activation.js';
+import { ELU, GELU, LeakyReLU, ReLU, SELU, Sigmoid, Softplus, Tanh } from '../nn/activation.js';
 import type { AnyModule } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -650,6 +650,9 @@ function activationOf(m: AnyModule): ActivationKind | null {
   if (m instanceof ReLU) return 'relu';
   if (m instanceof Sigmoid) return 'sigmoid';
   if (m instanceof Tanh) return 'tanh';
+  if (m instanceof LeakyReLU || m instanceof ELU || m instanceof SELU || m instanceof GELU || m instanceof Softplus) {
+    return 'other';
+  }
   return null;
 }
 
