@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -145,7 +145,11 @@ describe('runs list', () => {
 describe('runs show', () => {
   it('shows status, summary, last metrics, layers, findings and config', async () => {
     const io = capture();
-    expect(await runsShow(ids.mlp.slice(0, 17), { store: storeDir }, io)).toBe(0);
+    // the shortest prefix no other run shares (runs made in the same second share their first 16 characters)
+    const others = [ids.deep, ids.live];
+    let n = 16;
+    while (others.some((o) => o.startsWith(ids.mlp.slice(0, n)))) n++;
+    expect(await runsShow(ids.mlp.slice(0, n), { store: storeDir }, io)).toBe(0);
     const out = io.out;
     expect(out).toMatch(new RegExp(`^run\\s+${ids.mlp}  \\(mlp\\)\\n`));
     expect(out).toMatch(/^status\s+finished$/m);
@@ -207,8 +211,12 @@ describe('runs rm', () => {
     expect(await runsRm([ids.live], { store: storeDir }, io)).toBe(2);
     expect(oneLine(io.err)).toMatch(/run .* is still running \(pid \d+ on .*\); stop it first, or pass --force$/);
     io = capture();
+    const ckpt = join(storeDir, 'checkpoints', ids.deep, 'ckpt-00000001');
+    mkdirSync(ckpt, { recursive: true });
+    writeFileSync(join(ckpt, 'state.json'), '{}');
     expect(await runsRm([ids.deep], { store: storeDir }, io)).toBe(0);
     expect(io.out).toBe(`deleted ${ids.deep}\n`);
+    expect(existsSync(join(storeDir, 'checkpoints', ids.deep))).toBe(false);
     io = capture();
     expect(await runsCommand('rm', [ids.live], { store: storeDir, force: true, json: true }, io)).toBe(0);
     expect(json(io)).toEqual({ deleted: [ids.live] });

@@ -8,6 +8,7 @@
  * - A user mistake (unknown or ambiguous id, missing store, bad option) prints one line on stderr and returns 2;
  *   anything else prints one line and returns 1. Never a stack trace (set GRADGUARD_DEBUG=1 to get one).
  */
+import { rmSync } from 'node:fs';
 import {
   EXPORT_FORMATS,
   type ExportFormat,
@@ -25,6 +26,7 @@ import {
   type RunStatus,
   TrackError,
 } from '../track/types.js';
+import { runCheckpointDir } from '../train/checkpoint.js';
 
 /** Where the commands write; tests pass their own. */
 export interface CliIO {
@@ -256,6 +258,8 @@ export async function runsRm(ids: readonly string[], options: RunsRmOptions = {}
       );
     }
     const deleted = unique(runs.map((r) => r.id)).map((id) => store.deleteRun(id, { force: options.force }));
+    // a run's checkpoints go with it
+    for (const id of deleted) rmSync(runCheckpointDir(store.dir, id), { recursive: true, force: true });
     if (options.json) io.stdout(`${stringifyJson({ deleted })}\n`);
     else for (const id of deleted) io.stdout(`deleted ${id}\n`);
     return 0;
