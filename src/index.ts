@@ -12,7 +12,15 @@ export type { Backend, BackendName } from './backend/types.js';
 export * as clip from './clip/index.js';
 export * as data from './data/index.js';
 export * as init from './init/index.js';
-export { loadSafetensors, saveSafetensors } from './io/safetensors.js';
+export { manualSeed } from './init/random.js';
+export {
+  loadSafetensors,
+  loadSafetensorsMetadata,
+  parseSafetensors,
+  SafetensorsError,
+  saveSafetensors,
+  serializeSafetensors,
+} from './io/safetensors.js';
 export * as monitor from './monitor/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
@@ -65,6 +73,9 @@ export {
   variance,
   zeros,
 } from './tensor/index.js';
+export { RunStore } from './track/store.js';
+export { type Checkpoint, CheckpointError, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export type { Config } from './train/config.js';
 export { loadConfig } from './train/config.js';
-export { evaluate, runTraining, setupExperiment } from './train/trainer.js';
+export { type SessionResult, trainSession } from './train/session.js';
+export { evaluate, runTraining, type StepObserver, setupExperiment, type TrainSummary } from './train/trainer.js';
