@@ -45,8 +45,16 @@ export interface RunResponse {
   run: RunListItem & { config: unknown; summary: unknown; pid: number | null; host: string | null };
   /** The layers with statistics, in forward order (the rows of every layer matrix). */
   layers: string[];
+  /** Every layer's statistics at the last step that has them; null before the first. */
+  lastLayers: LastLayers | null;
   /** The per-layer fields `GET /api/runs/:id/layers` serves. */
   layerFields: string[];
+}
+
+/** Every layer's statistics at one step: `{ name, gradNorm, updateRatio, actMean, actStd, deadFrac?, ... }`. */
+export interface LastLayers {
+  step: number;
+  layers: ({ name: string } & Record<string, JsonNumber | string>)[];
 }
 
 /** `GET /api/runs/:id/metrics`: by column; `series[key][i]` is the value at `steps[i]`. */
@@ -98,6 +106,8 @@ export interface StepsEvent {
   lastStep: number | null;
   metrics: MetricsResponse;
   layers: LayersResponse;
+  /** The layers' statistics at the last step sent (for tables of the latest values). */
+  lastLayers: LastLayers | null;
 }
 
 /** The `data` of the SSE `status` event. */

@@ -146,6 +146,9 @@ describe('JSON API', () => {
     expect(res.run.config).toEqual(baseConfig);
     expect(res.layers).toEqual(LAYERS);
     expect(res.layerFields).toContain('gradNorm');
+    expect(res.lastLayers!.step).toBe(19);
+    expect(res.lastLayers!.layers.map((l) => l.name)).toEqual(LAYERS);
+    expect(res.lastLayers!.layers[2]!.updateRatio).toBeCloseTo(3e-3, 12);
     expect((await get<RunResponse>('/api/runs/kaiming')).run.id).toBe(otherId);
   });
 
@@ -421,6 +424,7 @@ describe('server-sent events', () => {
     const last = steps.at(-1)!;
     expect(last.layers.layers).toEqual(LAYERS);
     expect(last.layers.encoding).toBe('f32');
+    expect(last.lastLayers!.step).toBe(6);
     const f = events.find((e) => e.event === 'findings')!.data as FindingsResponse;
     expect(f.findings.map((x) => x.kind)).toEqual(['dead-relu']);
     expect(kinds.at(-1)).toBe('end');

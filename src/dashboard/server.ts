@@ -37,6 +37,7 @@ import type {
   CompareResponse,
   FindingsResponse,
   JsonNumber,
+  LastLayers,
   LayersResponse,
   RunResponse,
   RunsResponse,
@@ -55,8 +56,12 @@ export interface DashboardOptions {
   allowedHosts?: readonly string[] | undefined;
 }
 
-/** A hono app with the store it reads; `close()` closes the store and ends the event streams. */
-export type DashboardApp = Hono & { close(): void; readonly storeDir: string };
+/**
+ * A hono app with the store it reads; `close()` closes the store and ends the event streams; `warm()` opens the
+ * store and runs each read path once on the newest run's last step (so the first page a user opens is not the one
+ * that pays for opening the database and compiling the code), and says nothing when there is no store yet.
+ */
+export type DashboardApp = Hono & { close(): void; warm(): void; readonly storeDir: string };
 
 /** Run ids are `20261126-114512-a3f9`; prefixes and run names are accepted too, within this alphabet. */
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -222,10 +227,11 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
   app.get('/api/runs/:id', (c) => {
     const s = getStore();
     const run = s.getRun(runId(c));
-    const last = s.getLayerStats(run.id, { last: true });
+    const last = lastLayers(s, run.id);
     const body: RunResponse = {
       run: { ...runListItem(run), config: run.config, summary: run.summary, pid: run.pid, host: run.host },
-      layers: last.map((l) => l.name),
+      layers: last?.layers.map((l) => l.name) ?? [],
+      lastLayers: last,
       layerFields: [...DASHBOARD_LAYER_FIELDS],
     };
     return json(c, body);
@@ -330,10 +336,12 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
             lastStep: null,
             metrics: metricsJson(s.getMetrics(id, { fromStep: from })),
             layers: layersPayload(s, id, fields, from, 'f32'),
+            lastLayers: null,
           };
           const last = Math.max(ev.metrics.steps.at(-1) ?? -1, ev.layers.steps.at(-1) ?? -1);
           if (last < 0) return;
           ev.lastStep = last;
+          if (ev.layers.steps.length > 0) ev.lastLayers = lastLayers(s, id);
           send('steps', ev, last);
           // The last step is sent again with the next batch: evaluation metrics may join it after this read.
           from = Math.max(from, last);
@@ -419,7 +427,19 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     store?.close();
     store = null;
   };
-  return Object.assign(app, { close, storeDir });
+  const warm = () => {
+    try {
+      const s = getStore();
+      const newest = s.listRuns({ limit: 1 })[0];
+      if (newest === undefined || newest.lastStep === null) return;
+      s.getMetrics(newest.id, { fromStep: newest.lastStep });
+      layersPayload(s, newest.id, DASHBOARD_LAYER_FIELDS.slice(0, 3), newest.lastStep, 'f32');
+      lastLayers(s, newest.id);
+    } catch {
+      // No store yet, or a bad one: the first request reports it.
+    }
+  };
+  return Object.assign(app, { close, warm, storeDir });
 }
 
 /** Turns anything thrown into an API error; unexpected errors say only "internal error". */
@@ -495,6 +515,13 @@ function hostName(header: string): string {
   if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
   const colon = h.indexOf(':');
   return colon < 0 ? h : h.slice(0, colon);
+}
+
+/** Every layer's statistics at the run's last step that has them. */
+function lastLayers(store: RunStore, id: string): LastLayers | null {
+  const rows = store.getLayerStats(id, { last: true });
+  if (rows.length === 0) return null;
+  return { step: rows[0]!.step, layers: rows.map(({ step: _, ...rest }) => rest) as LastLayers['layers'] };
 }
 
 /**
@@ -617,6 +644,7 @@ export async function startDashboard(options: StartOptions): Promise<RunningDash
       res();
     });
   });
+  app.warm();
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

@@ -35,6 +35,12 @@ export function num(v: JsonNumber | null | undefined): number | null {
 
 /** The values of a base64 float32 matrix. */
 export function decodeF32(b64: string): Float32Array {
+  // Chromium 140+ and Firefox 133+ decode base64 natively.
+  const U8 = Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array };
+  if (U8.fromBase64) {
+    const u8 = U8.fromBase64(b64);
+    return new Float32Array(u8.buffer, u8.byteOffset, u8.byteLength >> 2);
+  }
   const bin = atob(b64);
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);

@@ -26,6 +26,8 @@ export interface ChartSpec {
   height?: number;
   /** Steps to mark with a vertical line (skipped steps). */
   marks?: { color: string; label: string };
+  /** Steps to shade (clipped steps): runs of neighbouring steps become one band. */
+  spans?: { color: string; label: string };
   yFormat?: (v: number) => string;
   /** Values are fractions: ticks as percentages with as many decimals as their spacing needs. */
   percent?: boolean;
@@ -38,6 +40,8 @@ export class LineChart {
   private plot: uPlot | null = null;
   private logMode = false;
   private markSteps: number[] = [];
+  private spanRanges: [number, number][] = [];
+  private spanCount = 0;
   private readonly resize: ResizeObserver;
 
   constructor(
@@ -68,7 +72,12 @@ export class LineChart {
    * Draws `ys[i]` (one array per series, null where missing) over `xs` (sorted steps). Non-finite values are left
    * out (a NaN loss shows as a gap), and so are values <= 0 on a log scale.
    */
-  setData(xs: readonly number[], ys: readonly (readonly (number | null)[])[], marks: number[] = []): void {
+  setData(
+    xs: readonly number[],
+    ys: readonly (readonly (number | null)[])[],
+    marks: number[] = [],
+    spans: readonly boolean[] = [],
+  ): void {
     let positive = true;
     let points = 0;
     for (const col of ys) {
@@ -83,6 +92,16 @@ export class LineChart {
     this.box.dataset.points = String(points);
     this.box.dataset.steps = String(xs.length);
     this.markSteps = marks;
+    this.spanRanges = [];
+    this.spanCount = 0;
+    for (let i = 0; i < spans.length; i++) {
+      if (!spans[i]) continue;
+      this.spanCount++;
+      const last = this.spanRanges.at(-1);
+      // Neighbouring steps (no step between them) join one band.
+      if (last && i > 0 && spans[i - 1] && last[1] === xs[i - 1]) last[1] = xs[i]!;
+      else this.spanRanges.push([xs[i]!, xs[i]!]);
+    }
     const data = [Array.from(xs), ...clean] as uPlot.AlignedData;
     if (this.plot === null || log !== this.logMode) {
       this.plot?.destroy();
@@ -91,10 +110,13 @@ export class LineChart {
     } else {
       this.plot.setData(data);
     }
-    if (points === 0) this.note.textContent = 'nothing logged yet';
-    else if (this.spec.marks && marks.length > 0) {
-      this.note.textContent = `${this.spec.marks.label}: ${marks.length} step${marks.length === 1 ? '' : 's'} (vertical lines)`;
-    } else this.note.textContent = '';
+    const notes: string[] = [];
+    if (points === 0) notes.push('nothing logged yet');
+    if (this.spec.spans) notes.push(`${this.spec.spans.label}: ${this.spanCount} (shaded)`);
+    if (this.spec.marks) notes.push(`${this.spec.marks.label}: ${marks.length} (red lines)`);
+    this.note.textContent = notes.join(' · ');
+    this.box.dataset.spans = String(this.spanCount);
+    this.box.dataset.marks = String(marks.length);
   }
 
   private options(log: boolean): uPlot.Options {
@@ -138,6 +160,21 @@ export class LineChart {
         ),
       ],
       hooks: {
+        drawClear: [
+          (u: uPlot) => {
+            if (this.spanRanges.length === 0 || !this.spec.spans) return;
+            const ctx = u.ctx;
+            ctx.save();
+            ctx.fillStyle = this.spec.spans.color;
+            const { top, height } = u.bbox;
+            for (const [a, b] of this.spanRanges) {
+              const x0 = u.valToPos(a - 0.5, 'x', true);
+              const x1 = u.valToPos(b + 0.5, 'x', true);
+              ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+            }
+            ctx.restore();
+          },
+        ],
         draw: [
           (u: uPlot) => {
             if (this.markSteps.length === 0) return;

@@ -7,6 +7,7 @@
 import type {
   FindingItem,
   FindingsResponse,
+  LastLayers,
   LayersResponse,
   MetricsResponse,
   RunListItem,
@@ -14,13 +15,13 @@ import type {
   StatusEvent,
   StepsEvent,
 } from '../../api-types.js';
-import { ApiFailure, getJson, LayerStore, MetricStore } from '../api.js';
+import { ApiFailure, getJson, LayerStore, MetricStore, num } from '../api.js';
 import { LineChart } from '../charts.js';
-import { fmtDuration, fmtNum, fmtPct, fmtTime, h, layerColor, PALETTE, statusBadge } from '../format.js';
+import { fmtDuration, fmtNum, fmtPct, fmtTime, h, PALETTE, statusBadge } from '../format.js';
 import { Heatmap } from '../heatmap.js';
 
-/** The layer fields the page draws. */
-const FIELDS = ['gradNorm', 'updateRatio', 'actMean', 'actStd', 'deadFrac', 'satFrac', 'weightNorm', 'nonFinite'];
+/** The layer fields the page draws over steps (the table of the last step comes with the run). */
+const FIELDS = ['gradNorm', 'updateRatio', 'actStd'];
 
 const KEYS = {
   loss: ['loss', 'train/loss', 'train_loss'],
@@ -41,19 +42,11 @@ function pick(m: MetricStore, keys: readonly string[]): (number | null)[] | unde
   return undefined;
 }
 
-function rowToArray(row: Float32Array | undefined, n: number): (number | null)[] {
-  const out = new Array<number | null>(n);
-  for (let i = 0; i < n; i++) {
-    const v = row?.[i];
-    out[i] = v === undefined || Number.isNaN(v) ? null : v;
-  }
-  return out;
-}
-
 export function runPage(root: HTMLElement, id: string): () => void {
   const metrics = new MetricStore();
   const layers = new LayerStore();
   let findings: FindingItem[] = [];
+  let lastLayers: LastLayers | null = null;
   let run: RunResponse['run'] | null = null;
   let source: EventSource | null = null;
   let frame = 0;
@@ -66,7 +59,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
   const live = h('span', { class: 'live', id: 'live', hidden: true });
   const grid = h('div', { class: 'grid' });
   const heat = h('div', { class: 'stack' });
-  const acts = h('div', { class: 'grid' });
+  const acts = h('div', { class: 'stack' });
   const actTable = h(
     'section',
     { class: 'card' },
@@ -116,9 +109,9 @@ export function runPage(root: HTMLElement, id: string): () => void {
     series: [
       { label: 'before clipping', color: PALETTE[0]! },
       { label: 'after clipping', color: PALETTE[1]!, dash: [4, 3] },
-      { label: 'clipped steps', color: PALETTE[5]!, points: true },
     ],
-    marks: { color: '#d62728', label: 'skipped (non-finite gradients)' },
+    spans: { color: 'rgba(237, 201, 72, 0.25)', label: 'clipped steps' },
+    marks: { color: '#d62728', label: 'skipped steps (non-finite gradients)' },
   });
   charts.push(lossChart, accChart, lrChart, gradChart);
   const gradHeat = new Heatmap(heat, {
@@ -131,8 +124,12 @@ export function runPage(root: HTMLElement, id: string): () => void {
     key: 'updateRatio',
     help: '‖Δw‖/‖w‖ of each step; around 1e-3 is the usual healthy range.',
   });
-  heatmaps.push(gradHeat, ratioHeat);
-  let actChart: LineChart | null = null;
+  const actHeat = new Heatmap(acts, {
+    title: 'Activation standard deviation per layer (log scale)',
+    key: 'actStd',
+    help: 'Rows that fade towards zero: the signal dies with depth; rows that grow: it explodes.',
+  });
+  heatmaps.push(gradHeat, ratioHeat, actHeat);
 
   function renderHeader(): void {
     if (!run) return;
@@ -176,11 +173,11 @@ export function runPage(root: HTMLElement, id: string): () => void {
     lrChart.setData(xs, [pick(metrics, KEYS.lr) ?? empty]);
     const before = pick(metrics, KEYS.gradBefore) ?? empty;
     const clippedCol = pick(metrics, KEYS.clipped);
-    const clippedPts = before.map((v, i) => (clippedCol?.[i] === 1 ? v : null));
+    const clipped = clippedCol ? clippedCol.map((v) => v === 1) : [];
     const skippedCol = pick(metrics, KEYS.skipped);
     const skipped: number[] = [];
     if (skippedCol) for (let i = 0; i < n; i++) if (skippedCol[i] === 1) skipped.push(xs[i]!);
-    gradChart.setData(xs, [before, pick(metrics, KEYS.gradAfter) ?? empty, clippedPts], skipped);
+    gradChart.setData(xs, [before, pick(metrics, KEYS.gradAfter) ?? empty], skipped, clipped);
   }
 
   function renderLayers(): void {
@@ -188,26 +185,13 @@ export function runPage(root: HTMLElement, id: string): () => void {
     const steps = layers.steps;
     gradHeat.setData(ls, steps, layers.rows('gradNorm') ?? []);
     ratioHeat.setData(ls, steps, layers.rows('updateRatio') ?? []);
-    if (actChart === null && ls.length > 0) {
-      actChart = new LineChart(acts, {
-        title: 'Activation standard deviation per layer',
-        key: 'act-std',
-        series: ls.map((l, i) => ({ label: l, color: layerColor(i, ls.length), width: 1.25 })),
-      });
-      charts.push(actChart);
-    }
-    const std = layers.rows('actStd') ?? [];
-    actChart?.setData(
-      steps,
-      ls.map((_, l) => rowToArray(std[l], steps.length)),
-    );
+    actHeat.setData(ls, steps, layers.rows('actStd') ?? []);
     renderActTable();
   }
 
   function renderActTable(): void {
-    const ls = layers.layers;
-    const n = layers.steps.length;
-    if (ls.length === 0 || n === 0) {
+    const last = lastLayers;
+    if (last === null || last.layers.length === 0) {
       actTable.replaceChildren(actTable.firstChild!, h('p', { class: 'muted' }, 'no layer statistics logged yet'));
       return;
     }
@@ -221,30 +205,31 @@ export function runPage(root: HTMLElement, id: string): () => void {
       ['weightNorm', '‖w‖', fmtNum],
       ['nonFinite', 'NaN/Inf', fmtNum],
     ];
-    const present = cols.filter(([f]) => {
-      const rows = layers.rows(f);
-      return rows?.some((r) => !Number.isNaN(r[n - 1]!));
-    });
-    const rows = ls.map((name, l) =>
+    const value = (row: LastLayers['layers'][number], f: string) => {
+      const v = row[f];
+      return v === undefined || v === row.name ? null : num(v as number);
+    };
+    const present = cols.filter(([f]) => last.layers.some((r) => value(r, f) !== null));
+    const rows = last.layers.map((r) =>
       h(
         'tr',
         {},
-        h('td', { class: 'mono' }, name),
+        h('td', { class: 'mono' }, r.name),
         present.map(([f, , format]) => {
-          const v = layers.rows(f)?.[l]?.[n - 1];
-          return h('td', { class: 'num' }, v === undefined || Number.isNaN(v) ? '–' : format(v));
+          const v = value(r, f);
+          return h('td', { class: 'num' }, v === null ? '–' : format(v));
         }),
       ),
     );
     actTable.replaceChildren(
       actTable.firstChild!,
-      h('p', { class: 'muted small' }, `step ${layers.steps[n - 1]}`),
+      h('p', { class: 'muted small' }, `step ${last.step}`),
       h(
         'div',
         { class: 'table-wrap' },
         h(
           'table',
-          { class: 'layers' },
+          { class: 'layers', 'data-layers-table': String(last.layers.length) },
           h(
             'thead',
             {},
@@ -345,6 +330,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
       const ev = JSON.parse((e as MessageEvent<string>).data) as StepsEvent;
       metrics.merge(ev.metrics, ev.from);
       layers.merge(ev.layers, ev.from);
+      if (ev.lastLayers) lastLayers = ev.lastLayers;
       schedule();
     });
     source.addEventListener('findings', (e) => {
@@ -377,21 +363,36 @@ export function runPage(root: HTMLElement, id: string): () => void {
   async function load(): Promise<void> {
     const base = `/api/runs/${encodeURIComponent(id)}`;
     try {
-      const [info, m, l, f] = await Promise.all([
-        getJson<RunResponse>(base, abort.signal),
-        getJson<MetricsResponse>(`${base}/metrics`, abort.signal),
-        getJson<LayersResponse>(`${base}/layers?encoding=f32&fields=${FIELDS.join(',')}`, abort.signal),
-        getJson<FindingsResponse>(`${base}/findings`, abort.signal),
-      ]);
+      // Four requests at once; each part is drawn as soon as its data is in (the server answers them in turn).
+      const infoP = getJson<RunResponse>(base, abort.signal);
+      const metricsP = getJson<MetricsResponse>(`${base}/metrics`, abort.signal);
+      const layersP = getJson<LayersResponse>(`${base}/layers?encoding=f32&fields=${FIELDS.join(',')}`, abort.signal);
+      const findingsP = getJson<FindingsResponse>(`${base}/findings`, abort.signal);
+      const info = await infoP;
       if (disposed) return;
       run = info.run;
-      metrics.merge(m, 0);
-      layers.merge(l, 0);
-      findings = f.findings;
+      lastLayers = info.lastLayers;
       renderHeader();
-      renderCharts();
-      renderLayers();
+      await Promise.all([
+        metricsP.then((m) => {
+          if (disposed) return;
+          metrics.merge(m, 0);
+          renderCharts();
+          performance.mark('gg:charts');
+        }),
+        layersP.then((l) => {
+          if (disposed) return;
+          layers.merge(l, 0);
+          renderLayers();
+          performance.mark('gg:layers');
+        }),
+        findingsP.then((f) => {
+          findings = f.findings;
+        }),
+      ]);
+      if (disposed) return;
       renderFindings();
+      performance.mark('gg:drawn');
       root.dataset.lastStep = String(Math.max(metrics.steps.at(-1) ?? -1, layers.steps.at(-1) ?? -1));
       root.dataset.loaded = '1';
       if (run.status === 'running') {

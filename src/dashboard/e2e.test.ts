@@ -1,0 +1,250 @@
+/**
+ * End to end in Debian's Chromium (playwright-core, `apt-get install -y chromium`): trains a real short run in a child
+ * process, serves the dashboard over a socket, checks the pages draw their charts with data, follows a live run, and
+ * fails on any console error. Skipped only when /usr/bin/chromium is absent.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunResponse, RunsResponse } from './api-types.js';
+import { type RunningDashboard, startDashboard } from './server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+const HIDDEN = [32, 32];
+
+/** Chromium's flags for a headless run here: no sandbox (root), no GPU, no network side-channels. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let dir: string;
+let storeDir: string;
+let dashboard: RunningDashboard;
+let context: BrowserContext;
+const problems: string[] = [];
+const children: ChildProcess[] = [];
+
+/** Runs `gradguard train` from the sources in a child process (a separate writer, as in real use). */
+function train(args: string[]): { child: ChildProcess; done: Promise<number> } {
+  const script = join(dir, 'train.mts');
+  if (!existsSync(script)) {
+    const main = pathToFileURL(join(ROOT, 'src', 'cli', 'main.ts')).href;
+    writeFileSync(
+      script,
+      `import { main } from ${JSON.stringify(main)};\nprocess.exitCode = await main(process.argv.slice(2));\n`,
+    );
+  }
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, 'train', '--store', storeDir, '--quiet', '--json', ...args],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GRADGUARD_BACKEND: 'native' } },
+  );
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (d) => {
+    stderr += String(d);
+  });
+  const done = new Promise<number>((res) =>
+    child.on('exit', (code, signal) => {
+      if (code !== 0 && signal === null && stderr) problems.push(`train: ${stderr.slice(-500)}`);
+      res(code ?? -1);
+    }),
+  );
+  return { child, done };
+}
+
+async function api<T>(path: string): Promise<T> {
+  const res = await fetch(new URL(path, dashboard.url));
+  return (await res.json()) as T;
+}
+
+async function openPage(hash: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    // An EventSource the page closes on purpose is reported as aborted; anything else is a problem.
+    if (!r.failure()?.errorText.includes('ERR_ABORTED')) problems.push(`request failed: ${r.url()}`);
+  });
+  await page.goto(`${dashboard.url}${hash}`);
+  return page;
+}
+
+/** Pixels of a canvas that are not transparent, and how many have the given colour (±8 per channel). */
+async function canvasPixels(page: Page, selector: string, rgb: [number, number, number] | null = null) {
+  return page.$$eval(
+    selector,
+    (canvases, color) =>
+      (canvases as HTMLCanvasElement[]).map((c) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let painted = 0;
+        let matching = 0;
+        const colours = new Set<number>();
+        for (let i = 0; i < d.length; i += 4) {
+          if (d[i + 3]! === 0) continue;
+          painted++;
+          colours.add((d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!);
+          if (
+            color &&
+            Math.abs(d[i]! - color[0]) <= 8 &&
+            Math.abs(d[i + 1]! - color[1]) <= 8 &&
+            Math.abs(d[i + 2]! - color[2]) <= 8
+          ) {
+            matching++;
+          }
+        }
+        return { painted, matching, colours: colours.size };
+      }),
+    rgb,
+  );
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
+  let finishedId: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gg-e2e-'));
+    storeDir = join(dir, 'store');
+    const web = join(dir, 'web');
+    const { build } = await import('vite');
+    const trained = train(['--set', 'train.epochs=1', '--set', `model.hidden=[${HIDDEN.join(',')}]`]);
+    await build({
+      configFile: join(ROOT, 'src', 'dashboard', 'web', 'vite.config.ts'),
+      logLevel: 'silent',
+      build: { outDir: web, emptyOutDir: true },
+    });
+    expect(await trained.done).toBe(0);
+    dashboard = await startDashboard({ storeDir, port: 0, staticDir: web, pollMs: 200 });
+    context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+    });
+    finishedId = (await api<RunsResponse>('/api/runs')).runs[0]!.id;
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await context?.close();
+    await dashboard?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists the trained run', async () => {
+    const page = await openPage('#/');
+    await page.waitForSelector('[data-page="runs"][data-loaded="1"]');
+    const rows = await page.$$eval('tr[data-run]', (trs) => trs.map((t) => t.getAttribute('data-run')));
+    expect(rows).toEqual([finishedId]);
+    expect(await page.textContent(`tr[data-run="${finishedId}"] .badge`)).toBe('finished');
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('draws the run page: curves with data, heatmaps with one row per layer, findings', async () => {
+    const page = await openPage(`#/run/${finishedId}`);
+    await page.waitForSelector('[data-page="run"][data-loaded="1"]');
+    // The charts are drawn on the next animation frame at the latest.
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
+    for (const key of ['loss', 'accuracy', 'lr', 'grad-norm']) {
+      const points = Number(await page.getAttribute(`[data-chart="${key}"]`, 'data-points'));
+      expect({ key, positive: points > 0 }).toEqual({ key, positive: true });
+    }
+    // The train loss is drawn in its colour (#4e79a7), not just axes.
+    const [loss] = await canvasPixels(page, '[data-chart="loss"] canvas', [0x4e, 0x79, 0xa7]);
+    expect(loss!.matching).toBeGreaterThan(50);
+    const info = await api<RunResponse>(`/api/runs/${finishedId}`);
+    // An MLP with hidden layers [32, 32] has three Linear layers.
+    expect(info.layers).toHaveLength(HIDDEN.length + 1);
+    for (const key of ['gradNorm', 'updateRatio', 'actStd']) {
+      const canvas = `canvas[data-heatmap="${key}"]`;
+      expect(Number(await page.getAttribute(canvas, 'data-rows'))).toBe(info.layers.length);
+      expect(await page.getAttribute(canvas, 'data-layers')).toBe(info.layers.join(','));
+      expect(await page.getAttribute(canvas, 'data-drawn')).toBe('1');
+      const [px] = await canvasPixels(page, canvas);
+      // Many colours: a gradient of values plus the colour bar, not a flat fill.
+      expect(px!.colours).toBeGreaterThan(20);
+    }
+    // The table of the last step's activation statistics has a row per layer too.
+    expect(Number(await page.getAttribute('[data-layers-table]', 'data-layers-table'))).toBe(info.layers.length);
+    const findings = Number(await page.getAttribute('[data-findings]', 'data-findings'));
+    const fromApi = (await api<{ findings: unknown[] }>(`/api/runs/${finishedId}/findings`)).findings.length;
+    expect(findings).toBe(fromApi);
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('follows a live run as it trains', async () => {
+    const live = train([
+      '--set',
+      'train.epochs=200',
+      '--set',
+      'train.batchSize=16',
+      '--set',
+      `model.hidden=[${HIDDEN.join(',')}]`,
+    ]);
+    // Wait for the run to appear and log a step.
+    let id = '';
+    for (let i = 0; i < 200 && !id; i++) {
+      const running = (await api<RunsResponse>('/api/runs?status=running')).runs.find((r) => r.lastStep !== null);
+      if (running) id = running.id;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(id).not.toBe('');
+    const page = await openPage(`#/run/${id}`);
+    await page.waitForSelector('[data-page="run"][data-loaded="1"]');
+    const seen = new Set<number>();
+    for (let i = 0; i < 100 && seen.size < 4; i++) {
+      const step = await page.getAttribute('#live', 'data-step');
+      if (step !== null) seen.add(Number(step));
+      await page.waitForTimeout(100);
+    }
+    // Several updates arrived, each further on.
+    expect(seen.size).toBeGreaterThanOrEqual(4);
+    const steps = [...seen];
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    const points = Number(await page.getAttribute('[data-chart="loss"]', 'data-points'));
+    expect(points).toBeGreaterThan(Math.min(...steps));
+    // The training process dies (as when killed): the run reads as interrupted and the page stops following.
+    live.child.kill('SIGKILL');
+    await live.done;
+    await page.waitForFunction(
+      () => document.querySelector('.run-header .badge')?.textContent === 'interrupted',
+      null,
+      { timeout: 10_000 },
+    );
+    expect(await page.isHidden('#live')).toBe(true);
+    const heat = Number(await page.getAttribute('canvas[data-heatmap="gradNorm"]', 'data-rows'));
+    expect(heat).toBe(HIDDEN.length + 1);
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('compares runs: curves overlaid and configs side by side with differences', async () => {
+    const ids = (await api<RunsResponse>('/api/runs')).runs.map((r) => r.id);
+    expect(ids.length).toBeGreaterThanOrEqual(2);
+    const page = await openPage(`#/compare/${ids.join(',')}`);
+    await page.waitForSelector('[data-page="compare"][data-loaded="1"]');
+    const points = Number(await page.getAttribute('[data-chart="loss"]', 'data-points'));
+    expect(points).toBeGreaterThan(0);
+    // train.epochs and train.batchSize differ between the two runs.
+    const differing = await page.$$eval('tr.differs', (trs) => trs.map((t) => t.getAttribute('data-key')));
+    expect(differing).toEqual(expect.arrayContaining(['train.epochs', 'train.batchSize']));
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+});
