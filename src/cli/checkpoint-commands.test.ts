@@ -24,6 +24,8 @@ beforeAll(() => {
       data: { name: 'spirals', trainSize: 64, testSize: 32 },
       model: { type: 'mlp', hidden: [12], dropout: 0.1 },
       optim: { name: 'adam', lr: 0.01 },
+      // NOTE: constant, because the cosine default spans train.maxSteps, which a test below changes on resume
+      schedule: { name: 'constant' },
       train: { epochs: 3, batchSize: 16, checkpointEvery: 4 },
       monitor: { every: 2 },
     }),
