@@ -51,7 +51,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('-c, --config <file>', 'YAML or JSON config')
     .option('-s, --set <key=value>', 'override one config key (repeatable)', collect, [])
     .option('--fix', 'run each suggested fix as a short trial beside the original and compare')
-    .option('--steps <n>', 'training steps of the probe and of each trial', (v) => Number.parseInt(v, 10))
+    .option('--steps <n>', 'training steps of the probe and of each trial (default 30)', (v) => Number.parseInt(v, 10))
+    .option('--batches <n>', 'batches run from initialisation before training (default 3)', (v) => Number.parseInt(v, 10))
+    .option('--max-trials <n>', 'at most this many fixes tried with --fix (default 4)', (v) => Number.parseInt(v, 10))
     .option('--json', 'print one JSON object { verdict, layers, findings, trials? }')
     .action(async (opts) => {
       code = await doctorCommand({
@@ -60,6 +62,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         json: Boolean(opts.json),
         fix: Boolean(opts.fix),
         ...(opts.steps ? { steps: opts.steps } : {}),
+        ...(opts.batches ? { batches: opts.batches } : {}),
+        ...(opts.maxTrials ? { maxTrials: opts.maxTrials } : {}),
       });
     });
 
