@@ -116,7 +116,10 @@ async function get<T>(path: string, status = 200): Promise<T> {
 describe('JSON API', () => {
   it('lists runs newest first with status, config summary, final metrics, verdict, backend and duration', async () => {
     const res = await get<RunsResponse>('/api/runs');
-    expect(res.runs.map((r) => r.name)).toEqual(['live', 'kaiming', 'baseline']);
+    // Runs made in the same millisecond have no order between them: check the set and the order of creation times.
+    expect(res.runs.map((r) => r.name).sort()).toEqual(['baseline', 'kaiming', 'live']);
+    const created = res.runs.map((r) => r.createdAt);
+    expect(created).toEqual([...created].sort((a, b) => b - a));
     const base = res.runs.find((r) => r.id === finishedId)!;
     expect(base).toMatchObject({
       status: 'finished',

@@ -138,7 +138,9 @@ export class LineChart {
             ? { values: (_u: uPlot, vals: number[]) => percentTicks(vals) }
             : fmt
               ? { values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : fmt(v))) }
-              : {}),
+              : log
+                ? {}
+                : { values: (_u: uPlot, vals: number[]) => numberTicks(vals) }),
         },
       ],
       series: [
@@ -207,6 +209,25 @@ export class LineChart {
 /** Tick labels for fractions: `90%`, `90.5%`, with the decimals the spacing of the ticks needs. */
 function percentTicks(vals: readonly number[]): string[] {
   const step = vals.length > 1 ? Math.abs(vals[1]! - vals[0]!) * 100 : 1;
-  const digits = step > 0 ? Math.min(4, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9))) : 0;
+  let digits = 0;
+  const tol = (step || 1) * 1e-6;
+  while (digits < 4 && vals.some((v) => v !== null && Math.abs(Number((v * 100).toFixed(digits)) - v * 100) > tol)) {
+    digits++;
+  }
   return vals.map((v) => (v === null ? '' : `${(v * 100).toFixed(digits)}%`));
+}
+
+/** Tick labels for a linear axis: as many decimals as the spacing needs, exponents for tiny or huge values. */
+export function numberTicks(vals: readonly number[]): string[] {
+  const step = vals.length > 1 ? Math.abs(vals[1]! - vals[0]!) : 0;
+  const big = Math.max(...vals.map((v) => Math.abs(v ?? 0)));
+  if (big !== 0 && (big < 1e-3 || big >= 1e6)) {
+    const digits = step > 0 ? Math.min(6, Math.max(0, Math.ceil(Math.log10(big / step) - 1e-9))) : 2;
+    return vals.map((v) => (v === null ? '' : v === 0 ? '0' : v.toExponential(digits)));
+  }
+  // The fewest decimals that write every tick exactly (0.00025 needs 5).
+  let digits = 0;
+  const tol = (step || 1) * 1e-6;
+  while (digits < 8 && vals.some((v) => v !== null && Math.abs(Number(v.toFixed(digits)) - v) > tol)) digits++;
+  return vals.map((v) => (v === null ? '' : v.toFixed(digits)));
 }

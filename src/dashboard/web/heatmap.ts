@@ -65,7 +65,7 @@ export class Heatmap {
     const ctx0 = c.getContext('2d')!;
     ctx0.font = '11px system-ui, sans-serif';
     const labelW = Math.min(180, Math.ceil(Math.max(24, ...this.layers.map((l) => ctx0.measureText(l).width))) + 10);
-    const barW = 70;
+    const barW = 92;
     const top = 6;
     const bottom = 28;
     const plotW = Math.max(50, width - labelW - barW);

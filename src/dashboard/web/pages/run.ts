@@ -101,7 +101,6 @@ export function runPage(root: HTMLElement, id: string): () => void {
     key: 'lr',
     log: false,
     series: [{ label: 'lr', color: PALETTE[4]! }],
-    yFormat: (v) => fmtNum(v),
   });
   const gradChart = new LineChart(grid, {
     title: 'Global gradient norm, before and after clipping',

@@ -55,10 +55,12 @@ export function runsPage(root: HTMLElement): () => void {
   );
   const compareBtn = h('button', { type: 'button', disabled: true }, 'Compare selected');
   const count = h('span', { class: 'muted' });
+  const problem = h('p', { class: 'error', hidden: true });
   const table = h('table', { class: 'runs' });
   root.append(
     h('h1', {}, 'Runs'),
     h('div', { class: 'toolbar' }, filter, statusSel, compareBtn, count),
+    problem,
     h('div', { class: 'table-wrap' }, table),
   );
 
@@ -168,11 +170,15 @@ export function runsPage(root: HTMLElement): () => void {
       const store = document.getElementById('store');
       if (store) store.textContent = res.store;
       for (const id of [...selected]) if (!runs.some((r) => r.id === id)) selected.delete(id);
+      problem.hidden = true;
       render();
       root.dataset.loaded = '1';
     } catch (e) {
       if (disposed) return;
-      root.replaceChildren(h('p', { class: 'error' }, `Cannot list the runs: ${(e as Error).message}`));
+      // Keep what was shown; say why it is not fresh, and try again on the next round.
+      problem.textContent = `Cannot list the runs: ${(e as Error).message}`;
+      problem.hidden = false;
+      root.dataset.loaded = root.dataset.loaded ?? 'error';
     }
     // Refresh while something is running (often), else now and then.
     if (!disposed) timer = setTimeout(load, runs.some((r) => r.status === 'running') ? 2000 : 10_000);
