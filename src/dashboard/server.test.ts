@@ -16,7 +16,7 @@ import type {
   RunsResponse,
   StepsEvent,
 } from './api-types.js';
-import { createDashboardApp, type DashboardApp } from './server.js';
+import { createDashboardApp, type DashboardApp, startDashboard } from './server.js';
 
 const LAYERS = ['layers.0', 'layers.1', 'layers.2'];
 
@@ -442,6 +442,34 @@ describe('server-sent events', () => {
     expect(steps).toHaveLength(1);
     expect(steps[0]!.metrics.steps).toEqual([18, 19]);
     expect(events.at(-1)!.event).toBe('end');
+  });
+
+  it('stops polling when a client over a socket goes away, and when the app closes', async () => {
+    const id = store.createRun({ name: 'socket', config: baseConfig, backend: 'js' });
+    logSteps(id, 0, 2);
+    const served = await startDashboard({ storeDir: join(dir, 'store'), port: 0, pollMs: 20 });
+    try {
+      const abort = new AbortController();
+      const res = await fetch(new URL(`/api/runs/${id}/events?from=0`, served.url), { signal: abort.signal });
+      const reader = res.body!.getReader();
+      await reader.read();
+      expect(served.app.streams()).toBe(1);
+      abort.abort();
+      const end = Date.now() + 3000;
+      while (served.app.streams() > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(served.app.streams()).toBe(0);
+      // A second stream, left open: closing the dashboard ends it.
+      const again = await fetch(new URL(`/api/runs/${id}/events`, served.url));
+      const r2 = again.body!.getReader();
+      await r2.read();
+      expect(served.app.streams()).toBe(1);
+      served.app.close();
+      expect(served.app.streams()).toBe(0);
+      await r2.cancel();
+    } finally {
+      await served.close();
+      store.finishRun(id, 'finished');
+    }
   });
 
   it('refuses a malformed id before streaming', async () => {

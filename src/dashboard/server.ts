@@ -59,9 +59,10 @@ export interface DashboardOptions {
 /**
  * A hono app with the store it reads; `close()` closes the store and ends the event streams; `warm()` opens the
  * store and runs each read path once on the newest run's last step (so the first page a user opens is not the one
- * that pays for opening the database and compiling the code), and says nothing when there is no store yet.
+ * that pays for opening the database and compiling the code), and says nothing when there is no store yet;
+ * `streams()` counts the open event streams.
  */
-export type DashboardApp = Hono & { close(): void; warm(): void; readonly storeDir: string };
+export type DashboardApp = Hono & { close(): void; warm(): void; streams(): number; readonly storeDir: string };
 
 /** Run ids are `20261126-114512-a3f9`; prefixes and run names are accepted too, within this alphabet. */
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -313,10 +314,18 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     let stop = () => {};
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
+        const write = (text: string) => {
+          try {
+            controller.enqueue(enc.encode(text));
+            lastSentAt = Date.now();
+          } catch {
+            // The client went away between two polls: stop polling.
+            stop();
+          }
+        };
         const send = (event: string, data: unknown, eventId?: number) => {
           const idLine = eventId === undefined ? '' : `id: ${eventId}\n`;
-          controller.enqueue(enc.encode(`event: ${event}\n${idLine}data: ${stringifyJson(data)}\n\n`));
-          lastSentAt = Date.now();
+          write(`event: ${event}\n${idLine}data: ${stringifyJson(data)}\n\n`);
         };
         stop = () => {
           if (done) return;
@@ -369,17 +378,14 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
               stop();
               return;
             }
-            if (Date.now() - lastSentAt >= HEARTBEAT_MS) {
-              controller.enqueue(enc.encode(': ping\n\n'));
-              lastSentAt = Date.now();
-            }
+            if (Date.now() - lastSentAt >= HEARTBEAT_MS) write(': ping\n\n');
           } catch (e) {
             const err = toApiError(e);
             send('error', { error: { code: err.code, message: err.message } });
             stop();
             return;
           }
-          timer = setTimeout(tick, pollMs);
+          if (!done) timer = setTimeout(tick, pollMs);
         };
         tick();
       },
@@ -439,7 +445,7 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
       // No store yet, or a bad one: the first request reports it.
     }
   };
-  return Object.assign(app, { close, warm, storeDir });
+  return Object.assign(app, { close, warm, streams: () => streams.size, storeDir });
 }
 
 /** Turns anything thrown into an API error; unexpected errors say only "internal error". */
