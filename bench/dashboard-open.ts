@@ -6,13 +6,15 @@
  * Each open is a new browser context (empty HTTP cache, as a first visit) and page on `#/run/ID`, on one browser and
  * one dashboard server (started as `gradguard dashboard` starts it); the time is from `page.goto` to the page's
  * `data-loaded="1"` plus the next animation frame (uPlot and the heatmaps draw synchronously before that). Reported:
- * the first open, the median and the maximum; the API's share is read from the page's resource timings.
+ * the first open, the median and the maximum; the API's share is read from the page's resource timings. Because wall
+ * time on a shared machine depends on its load, the CPU time is reported too: the server's (this process, which
+ * serves the dashboard) and the page's main thread (Chromium's TaskDuration), per open.
  *
  * Usage: node --import tsx bench/dashboard-open.ts [--steps=5000] [--layers=20] [--opens=7] [--json]
  * Needs Debian's chromium (/usr/bin/chromium) and the built front end (npm run build), or builds it into a temp dir.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
@@ -78,6 +80,8 @@ async function main(): Promise<void> {
     const dashboard = await startDashboard({ storeDir: join(dir, 'store'), port: 0, staticDir });
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
     const times: number[] = [];
+    const serverCpu: number[] = [];
+    const pageCpu: number[] = [];
     const api: number[] = [];
     let bytes = 0;
     const errors: string[] = [];
@@ -88,11 +92,21 @@ async function main(): Promise<void> {
         page.on('console', (m) => {
           if (m.type() === 'error') errors.push(m.text());
         });
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('Performance.enable');
+        const taskDuration = async () =>
+          ((await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === 'TaskDuration')?.value ?? 0) *
+          1000;
+        const task0 = await taskDuration();
+        const cpu0 = process.cpuUsage();
         const start = performance.now();
         await page.goto(`${dashboard.url}#/run/${id}`);
         await page.waitForSelector('[data-page="run"][data-loaded="1"]', { timeout: 30_000 });
         await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
         times.push(performance.now() - start);
+        const cpu = process.cpuUsage(cpu0);
+        serverCpu.push((cpu.user + cpu.system) / 1000);
+        pageCpu.push((await taskDuration()) - task0);
         const drawn = await page.$eval('canvas[data-heatmap="gradNorm"]', (c) => c.getAttribute('data-rows'));
         if (Number(drawn) !== layers) throw new Error(`the heatmap has ${drawn} rows, expected ${layers}`);
         const res = await page.evaluate(() =>
@@ -117,6 +131,9 @@ async function main(): Promise<void> {
       maxMs: Math.round(Math.max(...times)),
       allMs: times.map((t) => Math.round(t)),
       apiMedianMs: Math.round(median(api)),
+      serverCpuMedianMs: Math.round(median(serverCpu)),
+      pageCpuMedianMs: Math.round(median(pageCpu)),
+      loadAverage: loadavg()[0],
       apiBytes: bytes,
       targetMs: 1000,
       consoleErrors: errors,
@@ -125,7 +142,8 @@ async function main(): Promise<void> {
     else {
       process.stdout.write(
         `open a ${steps}-step, ${layers}-layer run in headless Chromium: median ${result.medianMs} ms, first ${result.firstMs} ms, max ${result.maxMs} ms over ${opens} opens (${result.allMs.join(', ')}); ` +
-          `API requests ${result.apiMedianMs} ms, ${(bytes / 1e6).toFixed(2)} MB; target < ${result.targetMs} ms\n`,
+          `API requests ${result.apiMedianMs} ms, ${(bytes / 1e6).toFixed(2)} MB; CPU per open: server ${result.serverCpuMedianMs} ms (incl. this script), page main thread ${result.pageCpuMedianMs} ms; ` +
+          `load average ${result.loadAverage.toFixed(1)}; target < ${result.targetMs} ms\n`,
       );
       if (errors.length) process.stdout.write(`console errors: ${errors.join(' | ')}\n`);
     }
