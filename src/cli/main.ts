@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../train/config.js';
 import { exportWeightsCommand, wantsWeights } from './checkpoint-commands.js';
+import { dashboardCommand, reportCommand } from './dashboard.js';
 import { doctorCommand } from './doctor.js';
 import { isUserError, userMessage } from './errors.js';
 import { exportCommand, runsCommand } from './runs.js';
@@ -52,7 +53,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('-s, --set <key=value>', 'override one config key (repeatable)', collect, [])
     .option('--fix', 'run each suggested fix as a short trial beside the original and compare')
     .option('--steps <n>', 'training steps of the probe and of each trial (default 30)', (v) => Number.parseInt(v, 10))
-    .option('--batches <n>', 'batches run from initialisation before training (default 3)', (v) => Number.parseInt(v, 10))
+    .option('--batches <n>', 'batches run from initialisation before training (default 3)', (v) =>
+      Number.parseInt(v, 10),
+    )
     .option('--max-trials <n>', 'at most this many fixes tried with --fix (default 4)', (v) => Number.parseInt(v, 10))
     .option('--json', 'print one JSON object { verdict, layers, findings, trials? }')
     .action(async (opts) => {
@@ -120,6 +123,28 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print one JSON object')
     .action(async (id: string, opts) => {
       code = wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts);
+    });
+
+  program
+    .command('dashboard')
+    .description('serve the local read-only dashboard for the run store (live while runs train)')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--port <n>', 'TCP port (0 picks a free one)', '6007')
+    .option('--host <addr>', 'address to listen on (127.0.0.1: this machine only)', '127.0.0.1')
+    .option('--json', 'print one JSON object with the URL once listening')
+    .action(async (o) => {
+      code = await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) });
+    });
+
+  program
+    .command('report')
+    .description("write a run's figures into one self-contained HTML, SVG or PNG file")
+    .argument('<run>', 'run id, unique prefix or name')
+    .option('--out <file>', 'report.html | report.svg | report.png (default <run id>-report.html)')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--json', 'print one JSON object')
+    .action(async (run: string, o) => {
+      code = await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) });
     });
 
   try {

@@ -165,6 +165,15 @@ export const Config = z
 export type Config = z.infer<typeof Config>;
 export type ClipConfig = z.infer<typeof ClipConfig>;
 
+/** Fills defaults that depend on other keys, so a stored config says what ran (an MLP's hidden sizes). */
+export function resolveDefaults(config: Config): Config {
+  const m = config.model;
+  if (m.type === 'mlp' && m.hidden === undefined && m.depth === undefined && m.width === undefined) {
+    return { ...config, model: { ...m, hidden: [256] } };
+  }
+  return config;
+}
+
 /** A config mistake: carries a message already formatted `file:line:col key.path: problem`. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -256,7 +265,7 @@ export function loadConfig(file?: string, sets: readonly string[] = []): LoadedC
     setPaths.set(formatPath(p), s);
   }
   const res = Config.safeParse(raw);
-  if (res.success) return { config: res.data, source: file ?? '(defaults)' };
+  if (res.success) return { config: resolveDefaults(res.data), source: file ?? '(defaults)' };
   const lines: string[] = [];
   for (const issue of res.error.issues.slice(0, 5)) {
     const path = [...issue.path];

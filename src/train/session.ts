@@ -10,7 +10,7 @@ import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../m
 import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import type { Config } from './config.js';
-import { type EvalResult, runTraining, setupExperiment, type TrainSummary } from './trainer.js';
+import { type EvalResult, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
 
 export interface SessionOptions {
   /** Run store directory, or null for none. */
@@ -120,7 +120,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   process.once('SIGINT', onSigint);
   let summary: TrainSummary;
   try {
-    summary = runTraining(exp, {
+    summary = await runTrainingAsync(exp, {
       observers: [monitor],
       shouldStop: () => interrupted,
       ...(checkpointDir ? { checkpoint: { dir: checkpointDir, everySteps: config.train.checkpointEvery, runId } } : {}),
@@ -201,14 +201,16 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     checkpoint: lastCheckpoint,
     resumedFrom: resume ? resume.checkpoint.step : null,
   };
+  const finalMetrics: Record<string, number> = { 'test/loss': summary.test.loss, 'train/loss': summary.finalLoss };
+  if (summary.test.accuracy !== undefined) finalMetrics['test/accuracy'] = summary.test.accuracy;
   store?.finishRun(runId!, summary.status, {
-    test: summary.test,
-    finalLoss: summary.finalLoss,
-    steps: summary.steps,
-    skippedSteps: summary.skippedSteps,
-    clippedSteps: summary.clippedSteps,
-    seconds,
+    metrics: finalMetrics,
     verdict: diagnosis.verdict,
+    durationMs: Math.round(summary.seconds * 1000),
+    steps: summary.steps,
+    stepsSkipped: summary.skippedSteps,
+    stepsClipped: summary.clippedSteps,
+    ...(summary.reason ? { reason: summary.reason } : {}),
   });
   store?.close();
   return result;

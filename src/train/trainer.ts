@@ -194,6 +194,36 @@ export function evaluate(model: AnyModule, ds: Dataset, split: 'train' | 'test',
  * @returns the summary: status, steps, final and test metrics, skipped/clipped steps, timing and backend
  */
 export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSummary {
+  const it = trainingLoop(exp, hooks);
+  let r = it.next();
+  while (!r.done) r = it.next();
+  return r.value;
+}
+
+/**
+ * `runTraining` that returns to the event loop every `yieldEveryMs` (between steps), so signals (Ctrl+C), timers
+ * and server-sent events are served while it trains. The numbers are the same as `runTraining`'s.
+ */
+export async function runTrainingAsync(
+  exp: Experiment,
+  hooks: TrainHooks = {},
+  yieldEveryMs = 50,
+): Promise<TrainSummary> {
+  const it = trainingLoop(exp, hooks);
+  let last = performance.now();
+  let r = it.next();
+  while (!r.done) {
+    if (performance.now() - last >= yieldEveryMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      last = performance.now();
+    }
+    r = it.next();
+  }
+  return r.value;
+}
+
+/** The loop itself: one `yield` after each step. */
+function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, TrainSummary, void> {
   const { config, dataset: ds, model, params, optimizer, loader } = exp;
   const observers = hooks.observers ?? [];
   const tc = config.train;
@@ -299,6 +329,7 @@ export function runTraining(exp: Experiment, hooks: TrainHooks = {}): TrainSumma
       hooks.onEpoch?.(epoch, test);
     }
     if (ck?.everySteps && step % ck.everySteps === 0) save();
+    yield;
   }
   save();
   if (status !== 'finished' || Number.isNaN(test.loss)) test = evaluate(model, ds, 'test');
