@@ -414,7 +414,6 @@ export class JsBackend implements Backend {
       row.fill(0);
       for (let p = 0; p < k; p++) {
         const av = A[aOff + i * ai + p * ak]!;
-        if (av === 0) continue;
         const bb = bOff + p * bk;
         for (let j = 0; j < n; j++) row[j] += av * B[bb + j * bj]!;
       }
