@@ -2,12 +2,12 @@
   "targets": [
     {
       "target_name": "gradguard",
-      "sources": ["native/addon.c", "native/kernels.c"],
+      "sources": ["native/addon.c", "native/kernels.c", "native/gemm_x86.c"],
       "include_dirs": ["native", "/usr/include/openblas"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O3", "-march=native", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden"],
       "cflags!": ["-O2"],
-      "libraries": ["-lopenblas"],
+      "libraries": ["-lopenblas", "-lpthread"],
       "xcode_settings": {
         "OTHER_CFLAGS": ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno"]
       }

@@ -34,6 +34,8 @@ env.MALLOC_TOP_PAD_ = '268435456';
 interface StepResult {
   backend: string;
   threads: number;
+  gemm?: string;
+  blasCore?: string;
   mlp_step_ms: number;
   mlp_monitored_step_ms?: number;
   cnn_step_ms: number;
@@ -60,6 +62,8 @@ function runOurs(backend: string): StepResult | { backend: string; error: string
 interface TorchResult {
   torch: string;
   threads: number;
+  gemm?: string;
+  blasCore?: string;
   mlp_step_ms: number;
   cnn_step_ms: number;
   lstm_step_ms?: number;
@@ -117,7 +121,9 @@ try {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
   blas = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libopenblas0-pthread'], { encoding: 'utf8' });
 } catch {}
-const header = `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, Node ${process.version}, OpenBLAS ${blas || '?'}; ${threads} threads each; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and glibc malloc tuned for both sides.`;
+const nat = ours.find((r): r is StepResult => !('error' in r) && r.gemm !== undefined);
+const gemmNote = nat ? ` native sgemm: ${nat.gemm} (OpenBLAS kernels: ${nat.blasCore ?? '?'}).` : '';
+const header = `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, Node ${process.version}, OpenBLAS ${blas || '?'}; ${threads} threads each; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and glibc malloc tuned for both sides.${gemmNote}`;
 const table = `${header}\n\n${rows.join('\n')}\n`;
 process.stdout.write(`${table}\n`);
 process.stdout.write(`${JSON.stringify({ torch, ours })}\n`);

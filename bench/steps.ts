@@ -146,6 +146,9 @@ const freshMlp = be.stats().freshAllocs - before;
 const out: Record<string, unknown> = {
   backend: be.name,
   threads: be.threads,
+  // the native backend's sgemm ('openblas', 'own-avx512', ...) and OpenBLAS's kernel set, as this process saw them
+  gemm: 'gemmImpl' in be ? (be as { gemmImpl: string }).gemmImpl : undefined,
+  blasCore: 'blasCore' in be ? (be as { blasCore: string }).blasCore : undefined,
   mlp_step_ms: +mlpMs.toFixed(3),
   mlp_monitored_step_ms: +mlpBench(true).toFixed(3),
   freshAllocsDuringMlpBench: freshMlp,

@@ -6,18 +6,69 @@
  * and calls the C kernel. A wrong argument type throws a TypeError instead of reaching the kernel; sizes and offsets
  * are not checked (the kernels' contract, see src/backend/types.ts: the tensor ops validate at the boundary).
  *
- * The matrix product goes to OpenBLAS's cblas_sgemm; everything else is native/kernels.c, compiled for this
- * machine (-march=native) by binding.gyp.
+ * The matrix product goes to OpenBLAS's cblas_sgemm, or to our own (native/gemm_x86.c) where that is faster (see
+ * gg_gemm_policy); everything else is native/kernels.c, compiled for this machine (-march=native) by binding.gyp.
  */
 #include <cblas.h>
 #include <limits.h>
 #include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
+#include "gemm_x86.h"
 #include "kernels.h"
 
 /* ------------------------------------------------------------------------------------------------ sgemm */
 
 static gg_i gg_max1(gg_i a) { return a > 1 ? a : 1; }
+
+/*
+ * Which sgemm: 1 ours (native/gemm_x86.c), 0 OpenBLAS; -1 not decided yet. Ours where OpenBLAS fell back to generic
+ * kernels for a CPU it does not know (Prescott, Core2, Nehalem, ...: SSE only, several times slower), or where this
+ * build has AVX-512 and OpenBLAS's kernels do not use it (anything but SkylakeX, Cooperlake, SapphireRapids).
+ * GRADGUARD_GEMM=openblas|own overrides it (read once). Ours uses as many threads as OpenBLAS.
+ */
+static int gg_gemm_use_own = -1;
+
+static int gg_gemm_policy(void) {
+  const char *own = gg_gemm_own_name();
+  if (!own[0]) return 0;
+  const char *env = getenv("GRADGUARD_GEMM");
+  if (env && strcasecmp(env, "openblas") == 0) return 0;
+  if (env && strcasecmp(env, "own") == 0) return 1;
+  const char *core = openblas_get_corename();
+  if (!core) return 1;
+  static const char *const generic[] = {"unknown", "katmai",   "coppermine", "northwood", "prescott", "banias",
+                                        "atom",    "core2",    "penryn",     "dunnington", "nehalem", "athlon",
+                                        "opteron", "opteron_sse3", "barcelona", "nano", "sandybridge", "bulldozer"};
+  for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
+    if (strcasecmp(core, generic[i]) == 0) return 1;
+  if (strcmp(own, "own-avx512") == 0 && strcasecmp(core, "skylakex") != 0 && strcasecmp(core, "cooperlake") != 0 &&
+      strcasecmp(core, "sapphirerapids") != 0)
+    return 1;
+  return 0;
+}
+
+static int gg_gemm_own_active(void) {
+  if (gg_gemm_use_own < 0) {
+    gg_gemm_own_threads(openblas_get_num_threads());
+    gg_gemm_use_own = gg_gemm_policy();
+  }
+  return gg_gemm_use_own;
+}
+
+/* "openblas", "own-avx512" or "own-avx2": which implementation gg_sgemm uses. */
+static const char *gg_gemm_impl(void) { return gg_gemm_own_active() ? gg_gemm_own_name() : "openblas"; }
+
+/* For tests: 0 the policy (GRADGUARD_GEMM or the CPU), 1 OpenBLAS, 2 ours (where built). Returns gg_gemm_impl(). */
+static const char *gg_gemm_select(int which) {
+  gg_gemm_use_own = -1;
+  gg_gemm_own_active();
+  if (which == 1) gg_gemm_use_own = 0;
+  if (which == 2 && gg_gemm_own_name()[0]) gg_gemm_use_own = 1;
+  return gg_gemm_impl();
+}
 
 GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff,
                      gg_i lda, const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc) {
@@ -42,6 +93,9 @@ GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alph
     gg_sgemm_ref(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
     return;
   }
+  if (gg_gemm_own_active() && gg_gemm_own(transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb,
+                                          (float)beta, c + cOff, ldc))
+    return;
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
               (blasint)n, (blasint)k, (float)alpha, a + aOff, (blasint)lda, b + bOff, (blasint)ldb, (float)beta,
               c + cOff, (blasint)ldc);
@@ -181,7 +235,9 @@ static napi_value gg_number(napi_env env, double v) {
   X(adamUpdate, gg_adam_update, void, 9, FA, FA, FA, IX, DB, DB, DB, DB, DB)                       \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
-  X(openblasCore, gg_openblas_core, str, 0)
+  X(openblasCore, gg_openblas_core, str, 0)                                                        \
+  X(gemmImpl, gg_gemm_impl, str, 0)                                                                \
+  X(gemmSelect, gg_gemm_select, str, 1, IN)
 
 #define GG_WRAP(js, fn, ret, n, ...)                                                               \
   static napi_value gg_w_##js(napi_env env, napi_callback_info info) {                             \

@@ -105,6 +105,8 @@ interface NativeAddon {
   ): void;
   openblasThreads(): number;
   openblasCore(): string;
+  gemmImpl(): string;
+  gemmSelect(which: number): string;
 }
 
 /** Most axes binary and permute take in C (GG_MAX_DIMS); more fall back to JS. */
@@ -119,6 +121,18 @@ export class NativeBackend extends JsBackend {
    * for CPUs it does not recognise, several times slower; OPENBLAS_CORETYPE chooses another (read at load time).
    */
   readonly blasCore: string;
+  /**
+   * Which sgemm runs: 'openblas', or our own for x86-64 (native/gemm_x86.c), 'own-avx512' or 'own-avx2', chosen where
+   * OpenBLAS's kernels for this CPU are slow (its generic fallback, or no AVX-512 kernels on an AVX-512 CPU).
+   * GRADGUARD_GEMM=openblas|own overrides the choice.
+   */
+  get gemmImpl(): string {
+    return this.k.gemmImpl();
+  }
+  /** Forces an sgemm implementation for this process ('auto' is the default policy); returns the one now in use. */
+  selectGemm(which: 'auto' | 'openblas' | 'own'): string {
+    return this.k.gemmSelect(which === 'openblas' ? 1 : which === 'own' ? 2 : 0);
+  }
   /** unaryOk[op] = 1 where C implements the op (forward and gradient). */
   private readonly unaryOk = new Uint8Array(32);
   /** Reused for every call that passes small int arrays: [0,8) shape, [8,16) and [16,24) strides or perm. */

@@ -1,0 +1,407 @@
+/*
+ * gemm_x86.c: our own single-precision matrix product for x86-64 with AVX-512 or AVX2+FMA (selected at compile time
+ * from -march=native), used by gg_sgemm (native/addon.c) where OpenBLAS only has slow kernels for this CPU (its
+ * generic "Prescott" SSE3 fallback for CPUs it does not know, or Haswell kernels on an AVX-512 machine).
+ *
+ * Row-major C[m×n] = alpha·op(A)[m×k]·op(B)[k×n] + beta·C, with gg_sgemm's contract: offsets, leading dimensions,
+ * transposes; beta = 0 ignores C's old contents (even NaN). Goto/BLIS structure:
+ *   for pc over k by KC:  for jc over n by NC: pack B (kc×nc, slivers of NR columns, zero-padded; stays in L2)
+ *     for ic over m by MC: pack A (mc×kc, slivers of MR rows, zero-padded)
+ *       for each A sliver (MR×kc, stays in L1): for each B sliver: MR×NR register tile of FMAs.
+ * The micro-kernel is MR×NR = 12×32 with AVX-512 (24 zmm accumulators), 6×16 with AVX2 (12 ymm accumulators); a
+ * tile with fewer rows runs a kernel compiled for that row count, one with fewer columns writes through a small tile.
+ *
+ * Threads: a persistent pool (created on first need) splits C by columns (in multiples of NR) or, for narrow
+ * products, by rows; every thread packs into its own buffers, allocated once per thread and reused. Products under
+ * ~2 MFLOP run on the calling thread. A second caller while the pool is busy (worker_threads) runs single-threaded.
+ *
+ * Without AVX2+FMA (or off x86-64) this file compiles to stubs and gg_sgemm keeps OpenBLAS.
+ */
+#include "gemm_x86.h"
+
+#if defined(__x86_64__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+typedef __m512 gv;
+#define VL 16
+#define MR 12
+#define KC 384
+#define MC 192
+#define NC 768
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_load_ps(p)
+#define V_LOADU(p) _mm512_loadu_ps(p)
+#define V_STOREU(p, v) _mm512_storeu_ps(p, v)
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+static const char gg_own_name[] = "own-avx512";
+#else
+typedef __m256 gv;
+#define VL 8
+#define MR 6
+#define KC 256
+#define MC 120
+#define NC 512
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_load_ps(p)
+#define V_LOADU(p) _mm256_loadu_ps(p)
+#define V_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_MUL(a, b) _mm256_mul_ps(a, b)
+static const char gg_own_name[] = "own-avx2";
+#endif
+#define NR (2 * VL)
+#define GG_MAX_THREADS 16
+
+typedef struct {
+  int transA, transB;
+  gg_i m, n, k;
+  float alpha, beta;
+  const float *a;
+  gg_i lda;
+  const float *b;
+  gg_i ldb;
+  float *c;
+  gg_i ldc;
+} gg_gemm_args;
+
+static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
+
+/* ------------------------------------------------------------------------------------------------ packing */
+
+/* A rows [i0, i0+mc), depth [p0, p0+kc) into slivers of MR rows: sliver s holds, for each p, MR floats. */
+static void gg_pack_a(const gg_gemm_args *g, gg_i i0, gg_i mc, gg_i p0, gg_i kc, float *restrict dst) {
+  for (gg_i is = 0; is < mc; is += MR) {
+    gg_i mr = gg_min(MR, mc - is);
+    float *d = dst + is * kc;
+    if (g->transA) {
+      /* op(A)[i][p] = a[p·lda + i]: MR contiguous floats per p. */
+      const float *s = g->a + p0 * g->lda + i0 + is;
+      for (gg_i p = 0; p < kc; p++, s += g->lda, d += MR) {
+        gg_i r = 0;
+        for (; r < mr; r++) d[r] = s[r];
+        for (; r < MR; r++) d[r] = 0.0f;
+      }
+    } else {
+      /* op(A)[i][p] = a[i·lda + p]: mr streams read in step, contiguous writes. */
+      const float *s = g->a + (i0 + is) * g->lda + p0;
+      const float *rows[MR];
+      for (gg_i r = 0; r < MR; r++) rows[r] = s + (r < mr ? r : 0) * g->lda;
+      if (mr == MR) {
+        for (gg_i p = 0; p < kc; p++, d += MR)
+#pragma GCC unroll 16
+          for (int r = 0; r < MR; r++) d[r] = rows[r][p];
+      } else {
+        for (gg_i p = 0; p < kc; p++, d += MR)
+          for (gg_i r = 0; r < MR; r++) d[r] = r < mr ? rows[r][p] : 0.0f;
+      }
+    }
+  }
+}
+
+/* B depth [p0, p0+kc), columns [j0, j0+nc) into slivers of NR columns: sliver s holds, for each p, NR floats. */
+static void gg_pack_b(const gg_gemm_args *g, gg_i p0, gg_i kc, gg_i j0, gg_i nc, float *restrict dst) {
+  for (gg_i js = 0; js < nc; js += NR) {
+    gg_i nr = gg_min(NR, nc - js);
+    float *d = dst + js * kc;
+    if (!g->transB) {
+      const float *s = g->b + p0 * g->ldb + j0 + js;
+      if (nr == NR) {
+        for (gg_i p = 0; p < kc; p++, s += g->ldb, d += NR) {
+          _mm_prefetch((const char *)(s + 4 * g->ldb), _MM_HINT_T0);
+          V_STOREU(d, V_LOADU(s));
+          V_STOREU(d + VL, V_LOADU(s + VL));
+        }
+      } else {
+        for (gg_i p = 0; p < kc; p++, s += g->ldb, d += NR) {
+          gg_i j = 0;
+          for (; j < nr; j++) d[j] = s[j];
+          for (; j < NR; j++) d[j] = 0.0f;
+        }
+      }
+    } else {
+      /* op(B)[p][j] = b[j·ldb + p]: read each stored row contiguously, write with stride NR. */
+      const float *s = g->b + (j0 + js) * g->ldb + p0;
+      const float *rows[NR];
+      for (gg_i j = 0; j < NR; j++) rows[j] = s + (j < nr ? j : 0) * g->ldb;
+      if (nr == NR) {
+        for (gg_i p = 0; p < kc; p++, d += NR)
+#pragma GCC unroll 32
+          for (int j = 0; j < NR; j++) d[j] = rows[j][p];
+      } else {
+        for (gg_i p = 0; p < kc; p++, d += NR)
+          for (gg_i j = 0; j < NR; j++) d[j] = j < nr ? rows[j][p] : 0.0f;
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ micro-kernel */
+
+/*
+ * C tile (mr×nr at c, row stride ldc) = alpha·(pa·pb) + beta·C, or alpha·(pa·pb) when beta0. ROWS is a compile-time
+ * constant (the kernel is instantiated per row count), so the accumulators live in registers.
+ */
+static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i kc, const float *restrict pa,
+                                                            const float *restrict pb, float *restrict c, gg_i ldc,
+                                                            gg_i nr, float alpha, float beta, int beta0) {
+  gv acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < ROWS; r++) {
+    acc0[r] = V_ZERO();
+    acc1[r] = V_ZERO();
+  }
+  for (gg_i p = 0; p < kc; p++) {
+    gv b0 = V_LOAD(pb);
+    gv b1 = V_LOAD(pb + VL);
+    _mm_prefetch((const char *)(pb + 8 * NR), _MM_HINT_T0);
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; r++) {
+      gv ar = V_SET1(pa[r]);
+      acc0[r] = V_FMA(ar, b0, acc0[r]);
+      acc1[r] = V_FMA(ar, b1, acc1[r]);
+    }
+    pa += MR;
+    pb += NR;
+  }
+  gv va = V_SET1(alpha);
+  if (nr == NR) {
+    if (beta0) {
+#pragma GCC unroll 16
+      for (int r = 0; r < ROWS; r++) {
+        V_STOREU(c + r * ldc, V_MUL(va, acc0[r]));
+        V_STOREU(c + r * ldc + VL, V_MUL(va, acc1[r]));
+      }
+    } else {
+      gv vb = V_SET1(beta);
+#pragma GCC unroll 16
+      for (int r = 0; r < ROWS; r++) {
+        float *cr = c + r * ldc;
+        V_STOREU(cr, V_FMA(vb, V_LOADU(cr), V_MUL(va, acc0[r])));
+        V_STOREU(cr + VL, V_FMA(vb, V_LOADU(cr + VL), V_MUL(va, acc1[r])));
+      }
+    }
+    return;
+  }
+  float tile[MR * NR] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+  for (int r = 0; r < ROWS; r++) {
+    V_STOREU(tile + r * NR, V_MUL(va, acc0[r]));
+    V_STOREU(tile + r * NR + VL, V_MUL(va, acc1[r]));
+  }
+  for (int r = 0; r < ROWS; r++) {
+    float *cr = c + r * ldc;
+    const float *t = tile + r * NR;
+    if (beta0)
+      for (gg_i j = 0; j < nr; j++) cr[j] = t[j];
+    else
+      for (gg_i j = 0; j < nr; j++) cr[j] = beta * cr[j] + t[j];
+  }
+}
+
+#define GG_KDEF(R)                                                                                              \
+  static void gg_kernel_##R(gg_i kc, const float *pa, const float *pb, float *c, gg_i ldc, gg_i nr, float alpha, \
+                            float beta, int beta0) {                                                            \
+    gg_kernel(R, kc, pa, pb, c, ldc, nr, alpha, beta, beta0);                                                   \
+  }
+typedef void (*gg_kernel_fn)(gg_i, const float *, const float *, float *, gg_i, gg_i, float, float, int);
+GG_KDEF(1)
+GG_KDEF(2)
+GG_KDEF(3)
+GG_KDEF(4)
+GG_KDEF(5)
+GG_KDEF(6)
+#if MR > 6
+GG_KDEF(7)
+GG_KDEF(8)
+GG_KDEF(9)
+GG_KDEF(10)
+GG_KDEF(11)
+GG_KDEF(12)
+#endif
+static const gg_kernel_fn gg_kernels[MR + 1] = {
+    NULL,        gg_kernel_1, gg_kernel_2, gg_kernel_3, gg_kernel_4,  gg_kernel_5,  gg_kernel_6,
+#if MR > 6
+    gg_kernel_7, gg_kernel_8, gg_kernel_9, gg_kernel_10, gg_kernel_11, gg_kernel_12,
+#endif
+};
+
+/* ------------------------------------------------------------------------------------------------ driver */
+
+/* Packing buffers of the calling thread: allocated on its first product, reused for every later one. */
+static __thread float *gg_buf_a, *gg_buf_b;
+
+static int gg_buffers(void) {
+  if (!gg_buf_a) gg_buf_a = aligned_alloc(64, sizeof(float) * MC * KC);
+  if (!gg_buf_b) gg_buf_b = aligned_alloc(64, sizeof(float) * KC * NC);
+  return gg_buf_a && gg_buf_b;
+}
+
+/* Rows [m0, m1) × columns [n0, n1) of C. */
+static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i n1) {
+  float *ba = gg_buf_a, *bb = gg_buf_b;
+  for (gg_i pc = 0; pc < g->k; pc += KC) {
+    gg_i kc = gg_min(KC, g->k - pc);
+    int beta0 = pc == 0 && g->beta == 0.0f;
+    float beta = pc == 0 ? g->beta : 1.0f;
+    for (gg_i jc = n0; jc < n1; jc += NC) {
+      gg_i nc = gg_min(NC, n1 - jc);
+      gg_pack_b(g, pc, kc, jc, nc, bb);
+      for (gg_i ic = m0; ic < m1; ic += MC) {
+        gg_i mc = gg_min(MC, m1 - ic);
+        gg_pack_a(g, ic, mc, pc, kc, ba);
+        for (gg_i ir = 0; ir < mc; ir += MR) {
+          gg_i mr = gg_min(MR, mc - ir);
+          gg_kernel_fn kern = gg_kernels[mr];
+          const float *pa = ba + ir * kc;
+          float *crow = g->c + (ic + ir) * g->ldc + jc;
+          for (gg_i jr = 0; jr < nc; jr += NR)
+            kern(kc, pa, bb + jr * kc, crow + jr, g->ldc, gg_min(NR, nc - jr), g->alpha, beta, beta0);
+        }
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------ thread pool */
+
+typedef struct {
+  const gg_gemm_args *g;
+  gg_i m0, m1, n0, n1;
+} gg_task;
+
+static int gg_nthreads = 1;      /* threads a product may use, the caller included */
+static int gg_pool_size = 0;     /* workers started */
+static int gg_pool_failed = 0;   /* a worker could not start or allocate: stay single-threaded */
+static gg_task gg_tasks[GG_MAX_THREADS];
+static atomic_uint gg_generation;
+static atomic_int gg_pending;
+static atomic_int gg_worker_ok;
+static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
+
+static void *gg_worker(void *arg) {
+  int id = (int)(intptr_t)arg;
+  unsigned seen = 0;
+  if (!gg_buffers()) {
+    atomic_store(&gg_worker_ok, -1);
+    return NULL;
+  }
+  atomic_fetch_add(&gg_worker_ok, 1);
+  for (;;) {
+    /* Spin a little (the next product of a training step usually follows soon), then sleep. */
+    unsigned gen = atomic_load_explicit(&gg_generation, memory_order_acquire);
+    for (int spin = 0; gen == seen && spin < 20000; spin++) {
+      _mm_pause();
+      gen = atomic_load_explicit(&gg_generation, memory_order_acquire);
+    }
+    if (gen == seen) {
+      pthread_mutex_lock(&gg_pool_mu);
+      while ((gen = atomic_load_explicit(&gg_generation, memory_order_acquire)) == seen)
+        pthread_cond_wait(&gg_pool_cv, &gg_pool_mu);
+      pthread_mutex_unlock(&gg_pool_mu);
+    }
+    seen = gen;
+    gg_task t = gg_tasks[id];
+    if (t.g && t.m0 < t.m1 && t.n0 < t.n1) gg_gemm_block(t.g, t.m0, t.m1, t.n0, t.n1);
+    atomic_fetch_sub_explicit(&gg_pending, 1, memory_order_release);
+  }
+  return NULL;
+}
+
+/* Starts the workers once; 0 if the pool cannot be used. Called with gg_busy held. */
+static int gg_pool_start(void) {
+  if (gg_pool_failed) return 0;
+  if (gg_pool_size >= gg_nthreads - 1) return 1;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  while (gg_pool_size < gg_nthreads - 1) {
+    pthread_t th;
+    int want = atomic_load(&gg_worker_ok) + 1;
+    if (pthread_create(&th, &attr, gg_worker, (void *)(intptr_t)(gg_pool_size + 1)) != 0) {
+      gg_pool_failed = 1;
+      break;
+    }
+    while (atomic_load(&gg_worker_ok) >= 0 && atomic_load(&gg_worker_ok) < want) _mm_pause();
+    if (atomic_load(&gg_worker_ok) < 0) {
+      gg_pool_failed = 1;
+      break;
+    }
+    gg_pool_size++;
+  }
+  pthread_attr_destroy(&attr);
+  return !gg_pool_failed;
+}
+
+/* ------------------------------------------------------------------------------------------------ entry points */
+
+const char *gg_gemm_own_name(void) { return gg_own_name; }
+
+void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
+
+int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
+  if (!gg_buffers()) return 0;
+  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc};
+  double flops = 2.0 * (double)m * (double)n * (double)k;
+  int nt = gg_nthreads;
+  if (flops < 2e6) nt = 1;
+  /* Split by columns in multiples of NR when there are enough, else by rows in multiples of MR. */
+  gg_i nSl = (n + NR - 1) / NR, mSl = (m + MR - 1) / MR;
+  int byCols = nSl >= 2 * nt || nSl >= mSl;
+  gg_i parts = byCols ? nSl : mSl;
+  if (nt > parts) nt = (int)parts;
+  if (nt <= 1 || pthread_mutex_trylock(&gg_busy) != 0) {
+    gg_gemm_block(&g, 0, m, 0, n);
+    return 1;
+  }
+  if (!gg_pool_start()) {
+    pthread_mutex_unlock(&gg_busy);
+    gg_gemm_block(&g, 0, m, 0, n);
+    return 1;
+  }
+  if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
+  for (int t = 0; t < GG_MAX_THREADS; t++) gg_tasks[t].g = NULL;
+  for (int t = 0; t < nt; t++) {
+    gg_i s0 = parts * t / nt, s1 = parts * (t + 1) / nt;
+    gg_task *tk = &gg_tasks[t];
+    tk->g = &g;
+    if (byCols) {
+      tk->m0 = 0, tk->m1 = m, tk->n0 = s0 * NR, tk->n1 = gg_min(n, s1 * NR);
+    } else {
+      tk->n0 = 0, tk->n1 = n, tk->m0 = s0 * MR, tk->m1 = gg_min(m, s1 * MR);
+    }
+  }
+  atomic_store_explicit(&gg_pending, gg_pool_size, memory_order_relaxed);
+  pthread_mutex_lock(&gg_pool_mu);
+  atomic_fetch_add_explicit(&gg_generation, 1, memory_order_release);
+  pthread_cond_broadcast(&gg_pool_cv);
+  pthread_mutex_unlock(&gg_pool_mu);
+  gg_gemm_block(&g, gg_tasks[0].m0, gg_tasks[0].m1, gg_tasks[0].n0, gg_tasks[0].n1);
+  while (atomic_load_explicit(&gg_pending, memory_order_acquire) > 0) _mm_pause();
+  pthread_mutex_unlock(&gg_busy);
+  return 1;
+}
+
+#else /* no AVX2+FMA: OpenBLAS only */
+
+const char *gg_gemm_own_name(void) { return ""; }
+void gg_gemm_own_threads(int n) { (void)n; }
+int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
+  (void)transA, (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;
+  (void)beta, (void)c, (void)ldc;
+  return 0;
+}
+
+#endif

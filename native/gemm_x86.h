@@ -1,0 +1,13 @@
+/* gemm_x86.h: our own sgemm for x86-64 with AVX-512 or AVX2+FMA (native/gemm_x86.c); stubs elsewhere. */
+#ifndef GG_GEMM_X86_H
+#define GG_GEMM_X86_H
+#include "kernels.h"
+
+/* "own-avx512", "own-avx2", or "" where this build has no own sgemm. */
+const char *gg_gemm_own_name(void);
+/* Threads a product may use, the caller included (the pool starts on the first product that needs it). */
+void gg_gemm_own_threads(int n);
+/* Row-major C = alpha·op(A)·op(B) + beta·C, pointers already offset; m, n, k > 0. Returns 0 if not available. */
+int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
+#endif

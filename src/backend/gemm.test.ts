@@ -1,0 +1,152 @@
+/**
+ * The native sgemm, both implementations (OpenBLAS and our own native/gemm_x86.c, where this build has it), against
+ * a float64 reference: shapes around every block and register-tile edge (MR 12/6, NR 32/16, KC 384/256, MC, NC),
+ * transposes, offsets, leading dimensions, alpha and beta (beta = 0 must ignore C, NaN included), and products big
+ * enough to run on several threads. Skipped where the addon was not built.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createNativeBackend } from './native.js';
+import type { Buf } from './types.js';
+
+const native = createNativeBackend();
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+function uniform(r: () => number, n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
+  return a;
+}
+const buf = (d: Float32Array): Buf => ({ data: d }) as unknown as Buf;
+
+/** Runs one product natively and checks C (all of it, padding included) against float64 within a rounding bound. */
+function check(
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  beta: number,
+  r: () => number,
+  pad = [3, 1, 2],
+  off = [5, 3, 7],
+): void {
+  const aRows = transA ? k : m;
+  const aCols = transA ? m : k;
+  const bRows = transB ? n : k;
+  const bCols = transB ? k : n;
+  const lda = aCols + pad[0]!;
+  const ldb = bCols + pad[1]!;
+  const ldc = n + pad[2]!;
+  const [aOff, bOff, cOff] = off as [number, number, number];
+  const A = uniform(r, aOff + aRows * lda + 4);
+  const B = uniform(r, bOff + bRows * ldb + 4);
+  const C = uniform(r, cOff + m * ldc + 4);
+  if (beta === 0) for (let i = 0; i < m; i++) C.fill(Number.NaN, cOff + i * ldc, cOff + i * ldc + n);
+  const got = C.slice();
+  native!.sgemm(transA, transB, m, n, k, alpha, buf(A), aOff, lda, buf(B), bOff, ldb, beta, buf(got), cOff, ldc);
+  const u = (k + 2) * 2 ** -24;
+  const a = (i: number, p: number) => A[aOff + (transA ? p * lda + i : i * lda + p)]!;
+  const b = (p: number, j: number) => B[bOff + (transB ? j * ldb + p : p * ldb + j)]!;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      let sa = 0;
+      for (let p = 0; p < k; p++) {
+        const t = a(i, p) * b(p, j);
+        s += t;
+        sa += Math.abs(t);
+      }
+      const c0 = C[cOff + i * ldc + j]!;
+      const want = alpha * s + (beta === 0 ? 0 : beta * c0);
+      const bound = u * (Math.abs(alpha) * sa + (beta === 0 ? 0 : Math.abs(beta * c0))) + 1e-30;
+      const g = got[cOff + i * ldc + j]!;
+      if (!(Math.abs(g - want) <= bound)) {
+        throw new Error(
+          `sgemm ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'} m=${m} n=${n} k=${k} alpha=${alpha} beta=${beta}: C[${i}, ${j}] got ${g}, want ${want}`,
+        );
+      }
+    }
+  }
+  // nothing outside the m×n window of C changed
+  for (let i = 0; i < C.length; i++) {
+    const at = i - cOff;
+    const inside = at >= 0 && Math.floor(at / ldc) < m && at % ldc < n;
+    if (!inside && !Object.is(got[i], C[i])) throw new Error(`sgemm wrote outside C at ${i} (m=${m} n=${n} k=${k})`);
+  }
+}
+
+const impls = native ? ['openblas', ...(native.selectGemm('own') === 'openblas' ? [] : ['own'])] : [];
+
+describe.skipIf(!native)('native sgemm', () => {
+  afterAll(() => {
+    native?.selectGemm('auto');
+  });
+
+  it('reports which implementation runs', () => {
+    expect(native!.selectGemm('auto')).toMatch(/^(openblas|own-avx512|own-avx2)$/);
+    expect(native!.gemmImpl).toBe(native!.selectGemm('auto'));
+    expect(native!.selectGemm('openblas')).toBe('openblas');
+  });
+
+  for (const impl of impls) {
+    describe(impl, () => {
+      it('small and odd shapes, every transpose, alpha and beta', () => {
+        expect(native!.selectGemm(impl as 'own' | 'openblas')).toMatch(impl === 'own' ? /^own-/ : /^openblas$/);
+        const r = lcg(11);
+        const shapes: [number, number, number][] = [
+          [1, 1, 1],
+          [1, 5, 3],
+          [5, 1, 3],
+          [3, 7, 1],
+          [7, 13, 19],
+          [11, 17, 5],
+          [12, 32, 8],
+          [13, 33, 9],
+          [6, 16, 4],
+          [25, 47, 31],
+          [33, 65, 129],
+          [4, 8, 256],
+          [1, 300, 17],
+        ];
+        for (const [m, n, k] of shapes) {
+          for (const transA of [false, true]) {
+            for (const transB of [false, true]) {
+              for (const [alpha, beta] of [
+                [1, 0],
+                [-0.5, 1],
+                [2, 0.25],
+              ]) {
+                check(transA, transB, m, n, k, alpha!, beta!, r);
+              }
+            }
+          }
+        }
+        // tight leading dimensions and no offsets
+        check(false, false, 9, 10, 11, 1, 0, r, [0, 0, 0], [0, 0, 0]);
+        check(true, true, 9, 10, 11, 1, 1, r, [0, 0, 0], [0, 0, 0]);
+      });
+
+      it('past every block edge, on several threads', () => {
+        expect(native!.selectGemm(impl as 'own' | 'openblas')).toMatch(impl === 'own' ? /^own-/ : /^openblas$/);
+        const r = lcg(12);
+        // k over KC (384/256) twice, n over NC (768/512), m over MC (192/120), none a multiple of a tile
+        check(false, false, 197, 781, 401, 1, 0, r);
+        check(true, false, 61, 70, 800, 0.5, 1, r);
+        check(false, true, 130, 1030, 300, 1, 0.5, r);
+        check(true, true, 45, 99, 777, -1, 0, r);
+        // the shapes of the benchmark's MLP and CNN (scaled down in n where the float64 reference is slow)
+        check(false, false, 64, 1000, 288, 1, 0, r);
+        check(false, true, 64, 288, 1000, 1, 1, r);
+        check(true, false, 288, 64, 1000, 1, 0, r);
+        check(false, false, 128, 256, 784, 1, 0, r);
+      });
+    });
+  }
+});
