@@ -9,8 +9,9 @@
  */
 
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import { DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
 import { TrackError } from '../track/types.js';
 import {
@@ -196,23 +197,9 @@ export function exportWeights(id: string, opts: ExportWeightsOptions): ExportWei
 }
 
 function writeAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  let fd = -1;
   try {
-    fd = openSync(tmp, 'w', 0o644);
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
+    writeFileAtomic(path, bytes);
   } catch (e) {
-    if (fd >= 0) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // not created
-    }
     const code = (e as NodeJS.ErrnoException).code;
     if (code) throw new UsageError(`cannot write ${path}: ${code}`);
     throw e;

@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { loadReportData, type ReportFormat, renderReport } from '../dashboard/report.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultStaticDir, startDashboard } from '../dashboard/server.js';
-import { stringifyJson, writeFileAtomic } from '../track/export.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { stringifyJson } from '../track/export.js';
 import { DB_FILE, DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
 import { TrackError } from '../track/types.js';
 

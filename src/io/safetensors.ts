@@ -3,9 +3,9 @@
  * in PyTorch (`model.load_state_dict(safetensors.torch.load_file(path))`) and the other way round. The byte-level
  * functions live in `safetensorsFormat.ts` (no file access; usable in a browser) and are re-exported here.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Tensor } from '../tensor/tensor.js';
+import { writeFileAtomic } from './atomic.js';
 import {
   parseSafetensors,
   parseSafetensorsHeader,
@@ -20,8 +20,6 @@ export {
   SafetensorsError,
   serializeSafetensors,
 } from './safetensorsFormat.js';
-
-let counter = 0;
 
 /**
  * Writes tensors to a safetensors file atomically: the bytes go to a temporary file beside `path`, which is flushed
@@ -41,36 +39,7 @@ export function saveSafetensors(
   if (typeof path !== 'string' || path === '')
     throw new SafetensorsError('saveSafetensors(): path must be a non-empty string');
   const bytes = serializeSafetensors(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}-${counter++}`;
-  let fd = -1;
-  try {
-    fd = openSync(tmp, 'w', 0o644);
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = -1;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd >= 0) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temporary file may not exist
-    }
-    throw e;
-  }
-  // make the rename itself durable; not every platform can fsync a directory
-  try {
-    const dfd = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // best effort
-  }
+  writeFileAtomic(path, bytes);
 }
 
 /**

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exportRun, type RunExport, runDurationMs, stringifyJson, writeFileAtomic } from './export.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { exportRun, type RunExport, runDurationMs, stringifyJson } from './export.js';
 import { RunStore } from './store.js';
 import { TrackError } from './types.js';
 

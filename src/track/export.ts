@@ -13,21 +13,12 @@
  * Non-finite values: CSV writes `NaN`, `Infinity` and `-Infinity` (which pandas and Python's float() read); JSON, which
  * has no such numbers, writes them as those strings; TensorBoard stores them as float32 as they are.
  */
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { RunStore } from './store.js';
 import { encodeEventFile, eventFileName, type Scalar, type TfEvent } from './tfevents.js';
 import {
@@ -283,42 +274,4 @@ async function makeDir(dir: string): Promise<void> {
     throw err;
   }
   if (!statSync(dir).isDirectory()) throw new TrackError('BAD_ARGUMENT', `--out ${dir} is a file; give a directory`);
-}
-
-/**
- * Writes `data` to `path` all or nothing: a temporary file in the same directory, fsynced, then renamed over `path`.
- * @returns `path`
- */
-export function writeFileAtomic(path: string, data: string | Uint8Array): string {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'wx', 0o644);
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
-    throw err;
-  }
-  try {
-    const dfd = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Some file systems cannot fsync a directory; the rename itself is still atomic.
-  }
-  return path;
 }
