@@ -705,21 +705,52 @@ static gg_pool gg_read_pool(const int32_t *g) {
   return r;
 }
 
+/* The window rows [*k0, *k1) of output position o that fall inside [0, n): no per-element bounds checks after. */
+static void gg_pool_range(gg_i o, gg_i s, gg_i pad, gg_i k, gg_i n, gg_i *k0, gg_i *k1) {
+  gg_i base = o * s - pad;
+  *k0 = base < 0 ? -base : 0;
+  *k1 = base + k > n ? n - base : k;
+}
+
+/* The common 2×2, stride 2, no padding case: the same comparisons, in the same order, as the general loop. */
+static int gg_pool_is_2x2(const gg_pool *g) {
+  return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && 2 * g->oh <= g->h &&
+         2 * g->ow <= g->w;
+}
+
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
   gg_pool g = gg_read_pool(geom);
+  if (gg_pool_is_2x2(&g)) {
+    for (gg_i p = 0; p < g.planes; p++) {
+      for (gg_i oy = 0; oy < g.oh; oy++) {
+        const float *r0 = x + p * g.h * g.w + 2 * oy * g.w, *r1 = r0 + g.w;
+        float *o = out + p * g.oh * g.ow + oy * g.ow;
+        for (gg_i ox = 0; ox < g.ow; ox++) {
+          float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+          float best = a; /* a > -inf, or a is NaN: a either way */
+          if (b > best || b != b) best = b;
+          if (c > best || c != c) best = c;
+          if (d > best || d != d) best = d;
+          o[ox] = best;
+        }
+      }
+    }
+    return;
+  }
   for (gg_i p = 0; p < g.planes; p++) {
     const float *xb = x + p * g.h * g.w;
     float *ob = out + p * g.oh * g.ow;
     for (gg_i oy = 0; oy < g.oh; oy++) {
+      gg_i ki0, ki1;
+      gg_pool_range(oy, g.sh, g.ph, g.kh, g.h, &ki0, &ki1);
       for (gg_i ox = 0; ox < g.ow; ox++) {
+        gg_i kj0, kj1;
+        gg_pool_range(ox, g.sw, g.pw, g.kw, g.w, &kj0, &kj1);
+        const float *xw = xb + (oy * g.sh - g.ph) * g.w + (ox * g.sw - g.pw);
         float best = -GG_INFF;
-        for (gg_i ki = 0; ki < g.kh; ki++) {
-          gg_i iy = oy * g.sh - g.ph + ki;
-          if (iy < 0 || iy >= g.h) continue;
-          for (gg_i kj = 0; kj < g.kw; kj++) {
-            gg_i ix = ox * g.sw - g.pw + kj;
-            if (ix < 0 || ix >= g.w) continue;
-            float v = xb[iy * g.w + ix];
+        for (gg_i ki = ki0; ki < ki1; ki++) {
+          for (gg_i kj = kj0; kj < kj1; kj++) {
+            float v = xw[ki * g.w + kj];
             if (v > best || v != v) best = v;
           }
         }
@@ -731,6 +762,35 @@ GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
 
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom) {
   gg_pool g = gg_read_pool(geom);
+  if (gg_pool_is_2x2(&g)) {
+    /* Windows do not overlap: each writes its four gradients (0 + g, as the general loop's accumulation into zeros,
+     * so -0 becomes +0); only a last odd row or column is left to zero. */
+    for (gg_i p = 0; p < g.planes; p++) {
+      const float *xb = x + p * g.h * g.w;
+      float *db = dx + p * g.h * g.w;
+      for (gg_i oy = 0; oy < g.oh; oy++) {
+        const float *r0 = xb + 2 * oy * g.w, *r1 = r0 + g.w;
+        float *d0 = db + 2 * oy * g.w, *d1 = d0 + g.w;
+        const float *gr = gy + p * g.oh * g.ow + oy * g.ow;
+        for (gg_i ox = 0; ox < g.ow; ox++) {
+          float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+          float best = a;
+          int bi = 0;
+          if (a == a && (b > best || b != b)) best = b, bi = 1; /* a NaN leaves the first row */
+          if (c > best || c != c) best = c, bi = 2;
+          if (c == c && (d > best || d != d)) best = d, bi = 3; /* c NaN leaves the second row */
+          float gv = 0.0f + gr[ox];
+          d0[2 * ox] = bi == 0 ? gv : 0.0f;
+          d0[2 * ox + 1] = bi == 1 ? gv : 0.0f;
+          d1[2 * ox] = bi == 2 ? gv : 0.0f;
+          d1[2 * ox + 1] = bi == 3 ? gv : 0.0f;
+        }
+        for (gg_i ix = 2 * g.ow; ix < g.w; ix++) d0[ix] = d1[ix] = 0.0f;
+      }
+      for (gg_i i = 2 * g.oh * g.w; i < g.h * g.w; i++) db[i] = 0.0f;
+    }
+    return;
+  }
   gg_i total = g.planes * g.h * g.w;
   for (gg_i i = 0; i < total; i++) dx[i] = 0.0f;
   for (gg_i p = 0; p < g.planes; p++) {
@@ -738,19 +798,21 @@ GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const
     float *db = dx + p * g.h * g.w;
     const float *gb = gy + p * g.oh * g.ow;
     for (gg_i oy = 0; oy < g.oh; oy++) {
+      gg_i ki0, ki1;
+      gg_pool_range(oy, g.sh, g.ph, g.kh, g.h, &ki0, &ki1);
       for (gg_i ox = 0; ox < g.ow; ox++) {
+        gg_i kj0, kj1;
+        gg_pool_range(ox, g.sw, g.pw, g.kw, g.w, &kj0, &kj1);
+        gg_i base = (oy * g.sh - g.ph) * g.w + (ox * g.sw - g.pw);
         float best = -GG_INFF;
         gg_i bi = -1;
-        for (gg_i ki = 0; ki < g.kh; ki++) {
-          gg_i iy = oy * g.sh - g.ph + ki;
-          if (iy < 0 || iy >= g.h) continue;
-          for (gg_i kj = 0; kj < g.kw; kj++) {
-            gg_i ix = ox * g.sw - g.pw + kj;
-            if (ix < 0 || ix >= g.w) continue;
-            float v = xb[iy * g.w + ix];
+        for (gg_i ki = ki0; ki < ki1; ki++) {
+          for (gg_i kj = kj0; kj < kj1; kj++) {
+            gg_i at = base + ki * g.w + kj;
+            float v = xb[at];
             if (v > best || bi < 0 || v != v) {
               best = v;
-              bi = iy * g.w + ix;
+              bi = at;
               /* As the reference: this leaves the kj loop only, so a NaN in a later row of the window takes over. */
               if (v != v) break;
             }

@@ -601,6 +601,7 @@ for (const [name, maybe] of suites) {
         poolGeom(2, 7, 7, 3, 3, [2, 2], [1, 1], true),
         poolGeom(2, 5, 6, 2, 3, [3, 2], [0, 1], true),
         poolGeom(128, 12, 12, 2, 2, [2, 2], [0, 0]),
+        poolGeom(5, 7, 9, 2, 2, [2, 2], [0, 0]), // the 2×2 fast path with a last odd row and column
       ];
       for (const g of geoms) {
         const xs = g.planes * g.h * g.w;
@@ -614,7 +615,7 @@ for (const [name, maybe] of suites) {
           same(be, [uniform(r, os), uniform(r, xs)], (b, [gy, dx]) => b.avgPool2dGrad(gy!, dx!, g, cip), EXACT);
         }
         // NaN in the input: it wins the window (and the gradient), as in PyTorch
-        for (const every of [31, 2]) {
+        for (const every of [31, 3, 2]) {
           const xn = x.slice();
           for (let i = 5; i < xs; i += every) xn[i] = Number.NaN;
           same(be, [xn, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
