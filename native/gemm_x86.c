@@ -70,7 +70,8 @@ typedef struct {
   const float *b;
   gg_i ldb;
   float *c;
-  gg_i ldc;
+  gg_i ldc; /* row stride of C */
+  gg_i csc; /* column stride of C: 1, or ldc when computing Cᵀ = op(B)ᵀ·op(A)ᵀ (see gg_gemm_own) */
 } gg_gemm_args;
 
 static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
@@ -152,7 +153,7 @@ static void gg_pack_b(const gg_gemm_args *g, gg_i p0, gg_i kc, gg_i j0, gg_i nc,
  */
 static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i kc, const float *restrict pa,
                                                             const float *restrict pb, float *restrict c, gg_i ldc,
-                                                            gg_i nr, float alpha, float beta, int beta0) {
+                                                            gg_i csc, gg_i nr, float alpha, float beta, int beta0) {
   gv acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < ROWS; r++) {
@@ -173,7 +174,7 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i
     pb += NR;
   }
   gv va = V_SET1(alpha);
-  if (nr == NR) {
+  if (nr == NR && csc == 1) {
     if (beta0) {
 #pragma GCC unroll 16
       for (int r = 0; r < ROWS; r++) {
@@ -201,18 +202,18 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i
     float *cr = c + r * ldc;
     const float *t = tile + r * NR;
     if (beta0)
-      for (gg_i j = 0; j < nr; j++) cr[j] = t[j];
+      for (gg_i j = 0; j < nr; j++) cr[j * csc] = t[j];
     else
-      for (gg_i j = 0; j < nr; j++) cr[j] = beta * cr[j] + t[j];
+      for (gg_i j = 0; j < nr; j++) cr[j * csc] = beta * cr[j * csc] + t[j];
   }
 }
 
 #define GG_KDEF(R)                                                                                              \
-  static void gg_kernel_##R(gg_i kc, const float *pa, const float *pb, float *c, gg_i ldc, gg_i nr, float alpha, \
-                            float beta, int beta0) {                                                            \
-    gg_kernel(R, kc, pa, pb, c, ldc, nr, alpha, beta, beta0);                                                   \
+  static void gg_kernel_##R(gg_i kc, const float *pa, const float *pb, float *c, gg_i ldc, gg_i csc, gg_i nr,     \
+                            float alpha, float beta, int beta0) {                                               \
+    gg_kernel(R, kc, pa, pb, c, ldc, csc, nr, alpha, beta, beta0);                                              \
   }
-typedef void (*gg_kernel_fn)(gg_i, const float *, const float *, float *, gg_i, gg_i, float, float, int);
+typedef void (*gg_kernel_fn)(gg_i, const float *, const float *, float *, gg_i, gg_i, gg_i, float, float, int);
 GG_KDEF(1)
 GG_KDEF(2)
 GG_KDEF(3)
@@ -262,9 +263,10 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
           gg_i mr = gg_min(MR, mc - ir);
           gg_kernel_fn kern = gg_kernels[mr];
           const float *pa = ba + ir * kc;
-          float *crow = g->c + (ic + ir) * g->ldc + jc;
+          float *crow = g->c + (ic + ir) * g->ldc + jc * g->csc;
           for (gg_i jr = 0; jr < nc; jr += NR)
-            kern(kc, pa, bb + jr * kc, crow + jr, g->ldc, gg_min(NR, nc - jr), g->alpha, beta, beta0);
+            kern(kc, pa, bb + jr * kc, crow + jr * g->csc, g->ldc, g->csc, gg_min(NR, nc - jr), g->alpha, beta,
+                 beta0);
         }
       }
     }
@@ -352,7 +354,15 @@ void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ?
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
   if (!gg_buffers()) return 0;
-  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc};
+  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1};
+  /* Vectors run along n: where n is narrow and m is not (a weight gradient 32×9, logits 64×10), compute
+   * Cᵀ = op(B)ᵀ·op(A)ᵀ instead, written through C's strides (op(B)ᵀ is B read with the other transpose flag). */
+  gg_i nPad = (n + NR - 1) / NR * NR, mPad = (m + NR - 1) / NR * NR;
+  if (n < NR && (double)m / mPad > (double)n / nPad) {
+    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc};
+    g = t;
+    m = g.m, n = g.n;
+  }
   double flops = 2.0 * (double)m * (double)n * (double)k;
   int nt = gg_nthreads;
   if (flops < 2e6) nt = 1;

@@ -146,6 +146,11 @@ describe.skipIf(!native)('native sgemm', () => {
         check(false, true, 64, 288, 1000, 1, 1, r);
         check(true, false, 288, 64, 1000, 1, 0, r);
         check(false, false, 128, 256, 784, 1, 0, r);
+        // narrow n, wider m: computed as Cᵀ (a conv weight gradient, logits)
+        check(false, true, 32, 9, 5000, 1, 0, r);
+        check(false, false, 64, 10, 1600, 2, 0.5, r);
+        check(true, true, 50, 7, 400, 1, 1, r);
+        check(true, false, 45, 3, 20, -1, 0, r);
       });
     });
   }
