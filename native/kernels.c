@@ -7,6 +7,9 @@
  * (-msimd128) vectorize them; the build turns off floating-point contraction so that no FMA changes a rounding.
  */
 #include "kernels.h"
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "gg_math.h"
 
@@ -712,6 +715,63 @@ static void gg_pool_range(gg_i o, gg_i s, gg_i pad, gg_i k, gg_i n, gg_i *k0, gg
   *k1 = base + k > n ? n - base : k;
 }
 
+#if defined(__AVX512F__)
+/* One output row of 2×2 max pooling, 16 outputs a step: even and odd columns split with permutes, the comparisons of
+ * the scalar loop as masks (a tail of fewer than 16 uses masked loads and stores). */
+static inline void gg_pool2_masks(gg_i n, __mmask16 *m, __mmask16 *lo, __mmask16 *hi) {
+  *m = (__mmask16)((1u << n) - 1);
+  *lo = 2 * n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (2 * n)) - 1);
+  *hi = 2 * n >= 32 ? (__mmask16)0xFFFF : 2 * n > 16 ? (__mmask16)((1u << (2 * n - 16)) - 1) : (__mmask16)0;
+}
+static void gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (gg_i ox = 0; ox < ow; ox += 16) {
+    __mmask16 m, lo, hi;
+    gg_pool2_masks(ow - ox < 16 ? ow - ox : 16, &m, &lo, &hi);
+    __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
+    __m512 y0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), y1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+    __m512 a = _mm512_permutex2var_ps(x0, ev, x1), b = _mm512_permutex2var_ps(x0, od, x1);
+    __m512 c = _mm512_permutex2var_ps(y0, ev, y1), d = _mm512_permutex2var_ps(y0, od, y1);
+    __m512 best = a;
+    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), best, b);
+    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(c, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q), best, c);
+    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q), best, d);
+    _mm512_mask_storeu_ps(o + ox, m, best);
+  }
+}
+static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i il0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i il1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (gg_i ox = 0; ox < ow; ox += 16) {
+    __mmask16 m, lo, hi;
+    gg_pool2_masks(ow - ox < 16 ? ow - ox : 16, &m, &lo, &hi);
+    __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
+    __m512 y0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), y1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+    __m512 a = _mm512_permutex2var_ps(x0, ev, x1), b = _mm512_permutex2var_ps(x0, od, x1);
+    __m512 c = _mm512_permutex2var_ps(y0, ev, y1), d = _mm512_permutex2var_ps(y0, od, y1);
+    __m512 best = a;
+    __mmask16 tb = _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q) &
+                   (_mm512_cmp_ps_mask(b, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q));
+    best = _mm512_mask_blend_ps(tb, best, b);
+    __mmask16 tc = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+    best = _mm512_mask_blend_ps(tc, best, c);
+    __mmask16 td = _mm512_cmp_ps_mask(c, c, _CMP_ORD_Q) &
+                   (_mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q));
+    __mmask16 s3 = td, s2 = tc & ~td, s1 = tb & ~tc & ~td, s0 = ~(tb | tc | td);
+    __m512 gv = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, gr + ox));
+    __m512 ga = _mm512_maskz_mov_ps(s0, gv), gb = _mm512_maskz_mov_ps(s1, gv);
+    __m512 gc = _mm512_maskz_mov_ps(s2, gv), gd = _mm512_maskz_mov_ps(s3, gv);
+    _mm512_mask_storeu_ps(d0 + 2 * ox, lo, _mm512_permutex2var_ps(ga, il0, gb));
+    _mm512_mask_storeu_ps(d0 + 2 * ox + 16, hi, _mm512_permutex2var_ps(ga, il1, gb));
+    _mm512_mask_storeu_ps(d1 + 2 * ox, lo, _mm512_permutex2var_ps(gc, il0, gd));
+    _mm512_mask_storeu_ps(d1 + 2 * ox + 16, hi, _mm512_permutex2var_ps(gc, il1, gd));
+  }
+}
+#endif
+
 /* The common 2×2, stride 2, no padding case: the same comparisons, in the same order, as the general loop. */
 static int gg_pool_is_2x2(const gg_pool *g) {
   return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && 2 * g->oh <= g->h &&
@@ -725,12 +785,17 @@ GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
       for (gg_i oy = 0; oy < g.oh; oy++) {
         const float *r0 = x + p * g.h * g.w + 2 * oy * g.w, *r1 = r0 + g.w;
         float *o = out + p * g.oh * g.ow + oy * g.ow;
+#if defined(__AVX512F__)
+        gg_pool2_row(r0, r1, o, g.ow);
+        continue;
+#endif
         for (gg_i ox = 0; ox < g.ow; ox++) {
           float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+          /* Branch-free (bitwise | and selects), so that the compiler vectorizes it. */
           float best = a; /* a > -inf, or a is NaN: a either way */
-          if (b > best || b != b) best = b;
-          if (c > best || c != c) best = c;
-          if (d > best || d != d) best = d;
+          best = ((b > best) | (b != b)) ? b : best;
+          best = ((c > best) | (c != c)) ? c : best;
+          best = ((d > best) | (d != d)) ? d : best;
           o[ox] = best;
         }
       }
@@ -772,13 +837,24 @@ GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const
         const float *r0 = xb + 2 * oy * g.w, *r1 = r0 + g.w;
         float *d0 = db + 2 * oy * g.w, *d1 = d0 + g.w;
         const float *gr = gy + p * g.oh * g.ow + oy * g.ow;
+#if defined(__AVX512F__)
+        gg_pool2_row_grad(r0, r1, gr, d0, d1, g.ow);
+        for (gg_i ix = 2 * g.ow; ix < g.w; ix++) d0[ix] = d1[ix] = 0.0f;
+        continue;
+#endif
         for (gg_i ox = 0; ox < g.ow; ox++) {
           float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+          /* Branch-free, as the forward pass. A NaN a leaves the first row, a NaN c the second. */
           float best = a;
           int bi = 0;
-          if (a == a && (b > best || b != b)) best = b, bi = 1; /* a NaN leaves the first row */
-          if (c > best || c != c) best = c, bi = 2;
-          if (c == c && (d > best || d != d)) best = d, bi = 3; /* c NaN leaves the second row */
+          int tb = (a == a) & ((b > best) | (b != b));
+          best = tb ? b : best;
+          bi = tb ? 1 : bi;
+          int tc = (c > best) | (c != c);
+          best = tc ? c : best;
+          bi = tc ? 2 : bi;
+          int td = (c == c) & ((d > best) | (d != d));
+          bi = td ? 3 : bi;
           float gv = 0.0f + gr[ox];
           d0[2 * ox] = bi == 0 ? gv : 0.0f;
           d0[2 * ox + 1] = bi == 1 ? gv : 0.0f;

@@ -602,6 +602,7 @@ for (const [name, maybe] of suites) {
         poolGeom(2, 5, 6, 2, 3, [3, 2], [0, 1], true),
         poolGeom(128, 12, 12, 2, 2, [2, 2], [0, 0]),
         poolGeom(5, 7, 9, 2, 2, [2, 2], [0, 0]), // the 2×2 fast path with a last odd row and column
+        poolGeom(3, 41, 38, 2, 2, [2, 2], [0, 0]), // ... and rows of 19 outputs: one full 16-wide step and a tail
       ];
       for (const g of geoms) {
         const xs = g.planes * g.h * g.w;
