@@ -91,6 +91,38 @@ const ours = backends.map((b) => {
   return runOurs(b);
 });
 
+interface OverheadResult {
+  backend: string;
+  model: string;
+  overheadPct: number;
+  cpuOverheadPct: number;
+}
+
+/** The monitor's cost, measured as bench/monitor-overhead.ts does: alternating plain and monitored steps, paired. */
+function runOverhead(backends: string[]): OverheadResult[] {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(here, 'monitor-overhead.ts'), `--backends=${backends.join(',')}`, '--json'],
+    {
+      env,
+      encoding: 'utf8',
+      cwd: root,
+      maxBuffer: 1 << 24,
+    },
+  );
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as OverheadResult[];
+  } catch {
+    return [];
+  }
+}
+process.stderr.write('  measuring the monitor overhead...\n');
+const overhead = runOverhead(backends.filter((b) => b !== 'js'));
+const overheadOf = (backend: string, model: string) => {
+  const o = overhead.find((x) => x.backend === backend && x.model.toLowerCase().includes(model));
+  return o ? `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(1)}%` : '-';
+};
+
 const fmt = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
 const ratio = (x: number | undefined, ref: number | undefined) =>
   x === undefined || !ref ? '-' : `${(x / ref).toFixed(2)}x`;
@@ -109,8 +141,8 @@ for (const r of ours) {
     rows.push(`| gradguard ${r.backend} | not available: ${r.error.replace(/\|/g, '/')} | | | | | | |`);
     continue;
   }
-  const ovM = r.mlp_monitored_step_ms ? `${((r.mlp_monitored_step_ms / r.mlp_step_ms - 1) * 100).toFixed(1)}%` : '-';
-  const ovC = r.cnn_monitored_step_ms ? `${((r.cnn_monitored_step_ms / r.cnn_step_ms - 1) * 100).toFixed(1)}%` : '-';
+  const ovM = overheadOf(r.backend, 'mlp');
+  const ovC = overheadOf(r.backend, 'cnn');
   rows.push(
     `| gradguard ${r.backend} | ${fmt(r.mlp_step_ms)} | ${ratio(r.mlp_step_ms, torch?.mlp_step_ms)} | ${fmt(r.cnn_step_ms)} | ${ratio(r.cnn_step_ms, torch?.cnn_step_ms)} | ${fmt(r.lstm_step_ms)} | ${ratio(r.lstm_step_ms, torch?.lstm_step_ms)} | ${ovM} / ${ovC} |`,
   );
@@ -126,7 +158,7 @@ const gemmNote = nat ? ` native sgemm: ${nat.gemm} (OpenBLAS kernels: ${nat.blas
 const header = `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, Node ${process.version}, OpenBLAS ${blas || '?'}; ${threads} threads each; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and glibc malloc tuned for both sides.${gemmNote}`;
 const table = `${header}\n\n${rows.join('\n')}\n`;
 process.stdout.write(`${table}\n`);
-process.stdout.write(`${JSON.stringify({ torch, ours })}\n`);
+process.stdout.write(`${JSON.stringify({ torch, ours, overhead })}\n`);
 
 if (write) {
   const path = join(root, 'docs', 'benchmarks.md');

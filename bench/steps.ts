@@ -1,7 +1,7 @@
 /**
  * Our side of `npm run bench`, one backend per process (GRADGUARD_BACKEND picks it): ms per training step of the
  * MLP 784-256-10 (ReLU, Adam, batch 128, per-parameter gradient norms read back and global-norm clipping at 1.0, as
- * bench/torch_bench.py does) and the small CNN (batch 64), each also with the gradient monitor on every step, and an
+ * bench/torch_bench.py does) and the small CNN (batch 64) (the monitor's cost is bench/monitor-overhead.ts's), and an
  * LSTM step (sequence 100, batch 64, input 32, hidden 128). Prints one JSON line.
  */
 import { getBackend } from '../src/backend/index.js';
@@ -150,12 +150,10 @@ const out: Record<string, unknown> = {
   gemm: 'gemmImpl' in be ? (be as { gemmImpl: string }).gemmImpl : undefined,
   blasCore: 'blasCore' in be ? (be as { blasCore: string }).blasCore : undefined,
   mlp_step_ms: +mlpMs.toFixed(3),
-  mlp_monitored_step_ms: +mlpBench(true).toFixed(3),
   freshAllocsDuringMlpBench: freshMlp,
 };
 if (!skipSlow || process.argv.includes('--all')) {
   out.cnn_step_ms = +cnnBench(false).toFixed(3);
-  out.cnn_monitored_step_ms = +cnnBench(true).toFixed(3);
   out.lstm_step_ms = +lstmBench().toFixed(3);
 }
 process.stdout.write(`${JSON.stringify(out)}\n`);
