@@ -115,9 +115,10 @@ GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double
     case GG_ABS:
       GG_MAP(__builtin_fabsf(v));
     case GG_RELU:
-      /* NaN maps to 0, as in the reference (v > 0 is false). */
-      GG_MAP(v > 0.0f ? v : 0.0f);
+      /* NaN stays NaN (as PyTorch); -0 and 0 give +0. A compare and a select, so that it vectorizes. */
+      GG_MAP(v <= 0.0f ? 0.0f : v);
     case GG_LEAKY_RELU:
+      /* NaN stays NaN: a·NaN is NaN. */
       GG_MAP(v > 0.0f ? v : (float)(a * (double)v));
     case GG_SIGMOID:
       GG_MAP(gg_sigmoidf(v));
@@ -327,16 +328,23 @@ GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd,
 /* ------------------------------------------------------------------------------------------------ reductions */
 
 GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner) {
-  /* float32 accumulation in the reference's order (starting from +0), so the sums agree bit for bit. */
   for (gg_i o = 0; o < outer; o++) {
     float *os = out + o * inner;
     if (inner == 1) {
+      /* A contiguous run: float64 accumulation in eight lanes (element m goes to lane m mod 8), the lanes summed
+       * pairwise, then the tail in order, rounded once; the reference does exactly this, so the sums agree bit for
+       * bit, and eight independent chains keep the loop at memory speed. */
       const float *xs = x + o * mid;
-      float s = 0.0f;
-      for (gg_i m = 0; m < mid; m++) s += xs[m];
-      os[0] = s;
+      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      gg_i m = 0;
+      for (; m + 8 <= mid; m += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
+      double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; m < mid; m++) s += (double)xs[m];
+      os[0] = (float)s;
       continue;
     }
+    /* float32 accumulation in the reference's order (starting from +0), so the sums agree bit for bit. */
     for (gg_i i = 0; i < inner; i++) os[i] = 0.0f;
     for (gg_i m = 0; m < mid; m++) {
       const float *xs = x + (o * mid + m) * inner;
@@ -629,12 +637,50 @@ static gg_conv gg_read_conv(const int32_t *g) {
   return r;
 }
 
+/* One output row of length ow: d[i] = src[i] for i in [x0, x1), 0 elsewhere (the padding). src is indexed by the
+ * output column, so src + i lies outside the input for the padded columns; those are never read. */
+static inline void gg_im2col_row(float *d, const float *src, gg_i ow, gg_i x0, gg_i x1) {
+#if defined(__AVX512F__)
+  /* Masked loads read only the valid columns (masked-off lanes do not fault), masked stores write the row once. */
+  for (gg_i i = 0; i < ow; i += 16) {
+    gg_i lo = x0 - i, hi = x1 - i, n = ow - i;
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+    n = n > 16 ? 16 : n;
+    __mmask16 valid = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+    __mmask16 m = (__mmask16)((1u << n) - 1);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(valid, src + i));
+  }
+#else
+  for (gg_i i = 0; i < x0; i++) d[i] = 0.0f;
+  for (gg_i i = x0; i < x1; i++) d[i] = src[i];
+  for (gg_i i = x1; i < ow; i++) d[i] = 0.0f;
+#endif
+}
+
+/* d[i] += src[i] for i in [x0, x1) (col2im's row; d and src indexed by the output column, as above). */
+static inline void gg_col2im_row(float *d, const float *src, gg_i x0, gg_i x1) {
+#if defined(__AVX512F__)
+  for (gg_i i = x0; i < x1; i += 16) {
+    gg_i n = x1 - i;
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, src + i));
+    _mm512_mask_storeu_ps(d + i, m, v);
+  }
+#else
+  for (gg_i i = x0; i < x1; i++) d[i] += src[i];
+#endif
+}
+
 GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
   gg_conv g = gg_read_conv(geom);
   gg_i L = g.n * g.oh * g.ow;
   gg_i plane = g.oh * g.ow;
   for (gg_i c = 0; c < g.c; c++) {
     for (gg_i ki = 0; ki < g.kh; ki++) {
+      /* Output rows [y0, y1) read an input row; the others are padding. */
+      gg_i y0, y1;
+      gg_valid_range(g.oh, g.sh, g.ph, ki * g.dh, g.h, &y0, &y1);
       for (gg_i kj = 0; kj < g.kw; kj++) {
         float *rowBase = cols + ((c * g.kh + ki) * g.kw + kj) * L;
         gg_i x0, x1;
@@ -642,20 +688,24 @@ GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
         for (gg_i n = 0; n < g.n; n++) {
           const float *xb = x + (n * g.c + c) * g.h * g.w;
           float *cb = rowBase + n * plane;
-          for (gg_i oy = 0; oy < g.oh; oy++) {
+          for (gg_i i = 0; i < y0 * g.ow; i++) cb[i] = 0.0f;
+          for (gg_i i = y1 * g.ow; i < plane; i++) cb[i] = 0.0f;
+          if (g.sw == 1 && x0 == 0 && x1 == g.ow && g.ow == g.w && g.sh == 1) {
+            /* Whole rows, contiguous on both sides (1×1 kernels, "same" rows): one copy. */
+            gg_i iy0 = y0 - g.ph + ki * g.dh;
+            __builtin_memcpy(cb + y0 * g.ow, xb + iy0 * g.w - g.pw + kj * g.dw, (size_t)((y1 - y0) * g.ow) * sizeof(float));
+            continue;
+          }
+          for (gg_i oy = y0; oy < y1; oy++) {
             gg_i iy = oy * g.sh - g.ph + ki * g.dh;
             float *cr = cb + oy * g.ow;
-            if (iy < 0 || iy >= g.h) {
-              for (gg_i ox = 0; ox < g.ow; ox++) cr[ox] = 0.0f;
+            gg_i xo = iy * g.w - g.pw + kj * g.dw; /* xb[xo + ox·sw] is the input for column ox */
+            if (g.sw == 1) {
+              gg_im2col_row(cr, xb + xo, g.ow, x0, x1);
               continue;
             }
-            gg_i xo = iy * g.w - g.pw + kj * g.dw; /* xb[xo + ox·sw] is the input for column ox */
             for (gg_i ox = 0; ox < x0; ox++) cr[ox] = 0.0f;
-            if (g.sw == 1) {
-              for (gg_i ox = x0; ox < x1; ox++) cr[ox] = xb[xo + ox];
-            } else {
-              for (gg_i ox = x0; ox < x1; ox++) cr[ox] = xb[xo + ox * g.sw];
-            }
+            for (gg_i ox = x0; ox < x1; ox++) cr[ox] = xb[xo + ox * g.sw];
             for (gg_i ox = x1; ox < g.ow; ox++) cr[ox] = 0.0f;
           }
         }
@@ -666,27 +716,64 @@ GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
 
 GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
   gg_conv g = gg_read_conv(geom);
-  gg_i total = g.n * g.c * g.h * g.w;
-  for (gg_i i = 0; i < total; i++) dx[i] = 0.0f;
   gg_i L = g.n * g.oh * g.ow;
   gg_i plane = g.oh * g.ow;
-  /* The reference's loop order, so that each input position sums its contributions in the same order. */
-  for (gg_i c = 0; c < g.c; c++) {
-    for (gg_i ki = 0; ki < g.kh; ki++) {
-      for (gg_i kj = 0; kj < g.kw; kj++) {
-        const float *rowBase = cols + ((c * g.kh + ki) * g.kw + kj) * L;
-        gg_i x0, x1;
-        gg_valid_range(g.ow, g.sw, g.pw, kj * g.dw, g.w, &x0, &x1);
-        for (gg_i n = 0; n < g.n; n++) {
-          float *xb = dx + (n * g.c + c) * g.h * g.w;
-          const float *cb = rowBase + n * plane;
-          for (gg_i oy = 0; oy < g.oh; oy++) {
+  gg_i hw = g.h * g.w;
+  /* One input plane at a time (it stays in L1 while its kh·kw contributions are added), each position summing its
+   * contributions in the reference's order (ki, then kj, then the output row); the rows are vectorized across
+   * columns, which changes no element's order. */
+#if defined(__AVX512F__)
+  if (g.sh == 1 && g.sw == 1) {
+    /* Stride 1: gathered instead of scattered. Each input row is summed in a register over the kernel positions in
+     * the reference's order (ki, then kj), from +0, padded lanes adding +0 (exact: the sum starts at +0, so it is
+     * never -0), and stored once. */
+    for (gg_i n = 0; n < g.n; n++) {
+      for (gg_i c = 0; c < g.c; c++) {
+        float *xb = dx + (n * g.c + c) * hw;
+        const float *pb = cols + c * g.kh * g.kw * L + n * plane;
+        for (gg_i iy = 0; iy < g.h; iy++) {
+          for (gg_i ix0 = 0; ix0 < g.w; ix0 += 16) {
+            gg_i nl = g.w - ix0 < 16 ? g.w - ix0 : 16;
+            __m512 acc = _mm512_setzero_ps();
+            for (gg_i ki = 0; ki < g.kh; ki++) {
+              gg_i oy = iy + g.ph - ki * g.dh;
+              if (oy < 0 || oy >= g.oh) continue;
+              for (gg_i kj = 0; kj < g.kw; kj++) {
+                gg_i ox0 = ix0 + g.pw - kj * g.dw; /* the output column of lane 0 */
+                gg_i lo = -ox0, hi = g.ow - ox0;
+                lo = lo < 0 ? 0 : lo > nl ? nl : lo;
+                hi = hi < 0 ? 0 : hi > nl ? nl : hi;
+                if (hi <= lo) continue;
+                __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                const float *cr = pb + (ki * g.kw + kj) * L + oy * g.ow + ox0;
+                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, cr));
+              }
+            }
+            _mm512_mask_storeu_ps(xb + iy * g.w + ix0, (__mmask16)((1u << nl) - 1), acc);
+          }
+        }
+      }
+    }
+    return;
+  }
+#endif
+  for (gg_i n = 0; n < g.n; n++) {
+    for (gg_i c = 0; c < g.c; c++) {
+      float *xb = dx + (n * g.c + c) * hw;
+      for (gg_i i = 0; i < hw; i++) xb[i] = 0.0f;
+      for (gg_i ki = 0; ki < g.kh; ki++) {
+        gg_i y0, y1;
+        gg_valid_range(g.oh, g.sh, g.ph, ki * g.dh, g.h, &y0, &y1);
+        for (gg_i kj = 0; kj < g.kw; kj++) {
+          const float *cb = cols + ((c * g.kh + ki) * g.kw + kj) * L + n * plane;
+          gg_i x0, x1;
+          gg_valid_range(g.ow, g.sw, g.pw, kj * g.dw, g.w, &x0, &x1);
+          for (gg_i oy = y0; oy < y1; oy++) {
             gg_i iy = oy * g.sh - g.ph + ki * g.dh;
-            if (iy < 0 || iy >= g.h) continue;
             const float *cr = cb + oy * g.ow;
             gg_i xo = iy * g.w - g.pw + kj * g.dw;
             if (g.sw == 1) {
-              for (gg_i ox = x0; ox < x1; ox++) xb[xo + ox] += cr[ox];
+              gg_col2im_row(xb + xo, cr, x0, x1);
             } else {
               for (gg_i ox = x0; ox < x1; ox++) xb[xo + ox * g.sw] += cr[ox];
             }
@@ -753,13 +840,11 @@ static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr,
     __m512 a = _mm512_permutex2var_ps(x0, ev, x1), b = _mm512_permutex2var_ps(x0, od, x1);
     __m512 c = _mm512_permutex2var_ps(y0, ev, y1), d = _mm512_permutex2var_ps(y0, od, y1);
     __m512 best = a;
-    __mmask16 tb = _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q) &
-                   (_mm512_cmp_ps_mask(b, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q));
+    __mmask16 tb = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
     best = _mm512_mask_blend_ps(tb, best, b);
     __mmask16 tc = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
     best = _mm512_mask_blend_ps(tc, best, c);
-    __mmask16 td = _mm512_cmp_ps_mask(c, c, _CMP_ORD_Q) &
-                   (_mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q));
+    __mmask16 td = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
     __mmask16 s3 = td, s2 = tc & ~td, s1 = tb & ~tc & ~td, s0 = ~(tb | tc | td);
     __m512 gv = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, gr + ox));
     __m512 ga = _mm512_maskz_mov_ps(s0, gv), gb = _mm512_maskz_mov_ps(s1, gv);
@@ -844,16 +929,16 @@ GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const
 #endif
         for (gg_i ox = 0; ox < g.ow; ox++) {
           float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-          /* Branch-free, as the forward pass. A NaN a leaves the first row, a NaN c the second. */
+          /* Branch-free, as the forward pass. The last NaN of the window takes the gradient (PyTorch). */
           float best = a;
           int bi = 0;
-          int tb = (a == a) & ((b > best) | (b != b));
+          int tb = (b > best) | (b != b);
           best = tb ? b : best;
           bi = tb ? 1 : bi;
           int tc = (c > best) | (c != c);
           best = tc ? c : best;
           bi = tc ? 2 : bi;
-          int td = (c == c) & ((d > best) | (d != d));
+          int td = (d > best) | (d != d);
           bi = td ? 3 : bi;
           float gv = 0.0f + gr[ox];
           d0[2 * ox] = bi == 0 ? gv : 0.0f;
@@ -886,11 +971,10 @@ GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const
           for (gg_i kj = kj0; kj < kj1; kj++) {
             gg_i at = base + ki * g.w + kj;
             float v = xb[at];
+            /* As PyTorch's CPU kernel, (v > best || isnan(v)) with no early exit: the last NaN takes the gradient. */
             if (v > best || bi < 0 || v != v) {
               best = v;
               bi = at;
-              /* As the reference: this leaves the kj loop only, so a NaN in a later row of the window takes over. */
-              if (v != v) break;
             }
           }
         }

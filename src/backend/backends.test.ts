@@ -158,6 +158,38 @@ function poolGeom(
 const native = createNativeBackend();
 const wasm = createWasmBackend();
 
+describe('reference NaN semantics (as PyTorch)', () => {
+  it('relu keeps NaN, its gradient there is 0; leaky relu keeps NaN', () => {
+    const x = load(js, new Float32Array([Number.NaN, -0, 0, -1, 2]));
+    const o = js.alloc(5);
+    js.unary(Unary.Relu, x, o, 5, 0, 0);
+    expect(Array.from(o.data)).toEqual([Number.NaN, 0, 0, 0, 2]);
+    expect(Object.is(o.data[1], 0)).toBe(true); // -0 gives +0
+    js.unary(Unary.LeakyRelu, x, o, 5, 0.1, 0);
+    expect(o.data[0]).toBeNaN();
+    const gx = js.alloc(5);
+    js.unaryGrad(Unary.Relu, x, x, load(js, new Float32Array([1, 1, 1, 1, 1])), gx, 5, 0, 0);
+    expect(Array.from(gx.data)).toEqual([0, 0, 0, 0, 1]);
+  });
+
+  it('maxPool2dGrad gives the gradient to the last NaN of the window', () => {
+    // one 3×3 window over a 3×3 plane, NaN at positions 1 and 2 (one row) and 6: 6 takes it, and without it 2
+    const x = new Float32Array([0, Number.NaN, Number.NaN, 1, 9, 2, Number.NaN, 3, 4]);
+    const g = poolGeom(1, 3, 3, 3, 3, [1, 1], [0, 0]);
+    const dx = js.alloc(9);
+    js.maxPool2dGrad(load(js, x), load(js, new Float32Array([7])), dx, g);
+    expect(Array.from(dx.data)).toEqual([0, 0, 0, 0, 0, 0, 7, 0, 0]);
+    x[6] = 8;
+    js.maxPool2dGrad(load(js, x), load(js, new Float32Array([7])), dx, g);
+    expect(Array.from(dx.data)).toEqual([0, 0, 7, 0, 0, 0, 0, 0, 0]);
+    // 2×2: NaN in both top positions: the top-right
+    const x2 = new Float32Array([Number.NaN, Number.NaN, 1, 2]);
+    const dx2 = js.alloc(4);
+    js.maxPool2dGrad(load(js, x2), load(js, new Float32Array([3])), dx2, poolGeom(1, 2, 2, 2, 2, [2, 2], [0, 0]));
+    expect(Array.from(dx2.data)).toEqual([0, 3, 0, 0]);
+  });
+});
+
 describe('backend loading', () => {
   it('loads the committed wasm module', () => {
     expect(wasm, 'wasm/gradguard.wasm must load (run `npm run build:wasm`)').not.toBeNull();
@@ -364,6 +396,8 @@ for (const [name, maybe] of suites) {
         [5, 1, 9],
         [4, 9, 7],
         [1, 1000, 1],
+        [2, 43, 1],
+        [32, 4003, 1],
       ] as const) {
         const n = outer * mid * inner;
         const x = uniform(r, n, -5, 5);
@@ -583,6 +617,13 @@ for (const [name, maybe] of suites) {
         convGeom(2, 4, 5, 5, 5, 5, [1, 1], [0, 0], [1, 1]),
         convGeom(1, 1, 4, 4, 2, 2, [3, 3], [3, 3], [1, 1]), // windows entirely in the padding
         convGeom(64, 1, 28, 28, 5, 5, [1, 1], [2, 2], [1, 1]),
+        // stride 1 (the vectorized row paths): the CNN's shapes, rows over 16 with padding and dilation, 1×1
+        convGeom(3, 4, 13, 13, 3, 3, [1, 1], [0, 0], [1, 1]),
+        convGeom(2, 2, 9, 37, 3, 3, [1, 1], [1, 1], [1, 2]),
+        convGeom(2, 3, 6, 35, 3, 4, [1, 1], [2, 3], [2, 1]),
+        convGeom(2, 3, 5, 7, 1, 1, [1, 1], [0, 0], [1, 1]),
+        convGeom(2, 2, 9, 20, 3, 3, [2, 1], [1, 1], [1, 1]),
+        convGeom(2, 2, 9, 20, 3, 3, [1, 2], [1, 1], [1, 1]),
       ];
       for (const g of geoms) {
         const xs = g.n * g.c * g.h * g.w;
@@ -621,6 +662,40 @@ for (const [name, maybe] of suites) {
           for (let i = 5; i < xs; i += every) xn[i] = Number.NaN;
           same(be, [xn, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
           same(be, [xn, uniform(r, os), uniform(r, xs)], (b, [xx, gy, dx]) => b.maxPool2dGrad(xx!, gy!, dx!, g), EXACT);
+        }
+      }
+    });
+
+    it('NaN: relu keeps it, the last NaN of a max-pooling window takes the gradient', () => {
+      const x = new Float32Array([Number.NaN, -0, 0, -1, 2, Number.NaN, Number.POSITIVE_INFINITY, -3, 5, 7, -2, 1]);
+      const gy = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+      for (const op of [Unary.Relu, Unary.LeakyRelu]) {
+        same(be, [x, new Float32Array(12)], (b, [xx, o]) => b.unary(op, xx!, o!, 12, 0.1, 0), EXACT);
+        same(
+          be,
+          [x, x, gy, new Float32Array(12)],
+          (b, [xx, y, g, o]) => b.unaryGrad(op, xx!, y!, g!, o!, 12, 0.1, 0),
+          EXACT,
+        );
+      }
+      const r = lcg(12);
+      for (const g of [
+        poolGeom(8, 6, 6, 2, 2, [2, 2], [0, 0]), // the 2×2 fast path
+        poolGeom(8, 7, 7, 3, 3, [2, 2], [1, 1]),
+        poolGeom(4, 6, 8, 3, 2, [1, 2], [0, 1]),
+      ]) {
+        const xs = g.planes * g.h * g.w;
+        const os = g.planes * g.oh * g.ow;
+        for (const every of [2, 3, 5]) {
+          const xn = uniform(r, xs);
+          for (let i = 0; i < xs; i += every) xn[i] = Number.NaN;
+          same(be, [xn, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
+          same(
+            be,
+            [xn, uniform(r, os), uniform(r, xs)],
+            (b, [xx, gy2, dx]) => b.maxPool2dGrad(xx!, gy2!, dx!, g),
+            EXACT,
+          );
         }
       }
     });

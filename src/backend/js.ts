@@ -57,7 +57,8 @@ export function unaryScalar(op: Unary, x: number, a: number, b: number): number 
     case Unary.Abs:
       return Math.abs(x);
     case Unary.Relu:
-      return x > 0 ? x : 0;
+      // NaN stays NaN, as PyTorch; -0 gives +0.
+      return x <= 0 ? 0 : x;
     case Unary.LeakyRelu:
       return x > 0 ? x : a * x;
     case Unary.Elu:
@@ -254,7 +255,7 @@ export class JsBackend implements Backend {
       case Unary.Relu:
         for (let i = 0; i < n; i++) {
           const v = xs[i]!;
-          ys[i] = v > 0 ? v : 0;
+          ys[i] = v <= 0 ? 0 : v; // NaN stays NaN
         }
         return;
       case Unary.Affine:
@@ -329,6 +330,35 @@ export class JsBackend implements Backend {
     const xs = x.data;
     const os = out.data;
     for (let o = 0; o < outer; o++) {
+      if (inner === 1) {
+        // A contiguous run: float64 accumulation in eight lanes (element m into lane m mod 8), the lanes summed
+        // pairwise, then the tail in order, rounded once. native/kernels.c does exactly this (bit-identical sums).
+        const xb = o * mid;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let s4 = 0;
+        let s5 = 0;
+        let s6 = 0;
+        let s7 = 0;
+        let m = 0;
+        for (; m + 8 <= mid; m += 8) {
+          const b = xb + m;
+          s0 += xs[b]!;
+          s1 += xs[b + 1]!;
+          s2 += xs[b + 2]!;
+          s3 += xs[b + 3]!;
+          s4 += xs[b + 4]!;
+          s5 += xs[b + 5]!;
+          s6 += xs[b + 6]!;
+          s7 += xs[b + 7]!;
+        }
+        let s = s0 + s1 + (s2 + s3) + (s4 + s5 + (s6 + s7));
+        for (; m < mid; m++) s += xs[xb + m]!;
+        os[o] = s;
+        continue;
+      }
       const ob = o * inner;
       os.fill(0, ob, ob + inner);
       for (let m = 0; m < mid; m++) {
@@ -650,10 +680,10 @@ export class JsBackend implements Backend {
               const ix = ox * g.sw - g.pw + kj;
               if (ix < 0 || ix >= g.w) continue;
               const v = xs[xb + iy * g.w + ix]!;
+              // As PyTorch's CPU kernel: no early exit, so the last NaN of the window takes the gradient.
               if (v > best || bi < 0 || v !== v) {
                 best = v;
                 bi = iy * g.w + ix;
-                if (v !== v) break;
               }
             }
           }
