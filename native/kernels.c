@@ -727,8 +727,9 @@ GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
     /* Stride 1: gathered instead of scattered. Each input row is summed in a register over the kernel positions in
      * the reference's order (ki, then kj), from +0, padded lanes adding +0 (exact: the sum starts at +0, so it is
      * never -0), and stored once. */
-    for (gg_i n = 0; n < g.n; n++) {
-      for (gg_i c = 0; c < g.c; c++) {
+    /* Channel-major, so that the kernel positions' rows of cols are read as kh·kw sequential streams. */
+    for (gg_i c = 0; c < g.c; c++) {
+      for (gg_i n = 0; n < g.n; n++) {
         float *xb = dx + (n * g.c + c) * hw;
         const float *pb = cols + c * g.kh * g.kw * L + n * plane;
         for (gg_i iy = 0; iy < g.h; iy++) {
