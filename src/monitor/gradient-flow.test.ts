@@ -152,12 +152,12 @@ class AddingRnn extends Module {
 
 describe('a vanilla RNN on the adding problem (T = 100), recurrent weights orthogonal x 2.0', () => {
   const data = adding({ length: 100, trainSize: 1024, testSize: 16, seed: 0 });
-  const run = (tx: GradientTransformation) => {
+  const run = (tx: GradientTransformation, steps = 20) => {
     const model = new AddingRnn(32, 2);
     const before = Math.hypot(...model.rnn.get('weight_hh_l0').data);
     const r = runProbe(
       { model, tx, dataset: data, inputShape: [100, 2] },
-      { initBatches: 3, steps: 20, batchSize: 32 },
+      { initBatches: 3, steps, batchSize: 32 },
     );
     const after = Math.hypot(...model.rnn.get('weight_hh_l0').data);
     return { r, growth: after / before };
@@ -176,10 +176,11 @@ describe('a vanilla RNN on the adding problem (T = 100), recurrent weights ortho
   });
 
   it('with global-norm clipping no longer diverges: steps are clipped to norm 1, the loss stays bounded and falls', () => {
-    const { r, growth } = run(chain(byGlobalNorm(1), sgd({ lr: 0.1 })));
+    // NOTE: 40 steps: the loss of single batches of this chaotic net is noisy, and 20 steps leave the fall to chance
+    const { r, growth } = run(chain(byGlobalNorm(1), sgd({ lr: 0.1 })), 40);
     expect(growth).toBeLessThan(1.5);
     const training = r.history.filter((h) => h.updated);
-    expect(training.length).toBe(20);
+    expect(training.length).toBe(40);
     for (const h of training) {
       expect(h.clipped).toBe(h.globalNormBefore > 1);
       expect(h.globalNormAfter).toBeLessThanOrEqual(1 + 1e-5);
