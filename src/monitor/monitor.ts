@@ -457,9 +457,12 @@ export class Monitor implements StepObserver {
     const be = t.storage.backend;
     const buf = t.buf;
     const n = t.size;
+    // NOTE: a ReLU module's output is never negative, so its per-unit column sums tell dead units (a sum of 0 means
+    // every value was 0) and add up to the total: one pass gives both, instead of a sum and a max over the batch
+    const reluOut = sums && kind === 'relu' && t.ndim >= 2;
     if (sums) {
       const ss = be.sumSquares(buf, n);
-      layer.actSum += sumOf(be, buf, n);
+      if (!reluOut) layer.actSum += sumOf(be, buf, n);
       layer.actSS += ss;
       layer.actN += n;
       if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
@@ -477,10 +480,16 @@ export class Monitor implements StepObserver {
       const units = nd === 4 ? sh[1]! : cols;
       const group = cols / units;
       const mx = be.alloc(cols);
-      const arg = be.alloc(cols);
+      const arg = reluOut ? null : be.alloc(cols);
       try {
-        be.maxAxis(buf, mx, arg, 1, rows, cols);
+        if (arg) be.maxAxis(buf, mx, arg, 1, rows, cols);
+        else be.sumAxis(buf, mx, 1, rows, cols);
         const d = mx.data;
+        if (reluOut) {
+          let total = 0;
+          for (let i = 0; i < cols; i++) total += d[i]!;
+          layer.actSum += total;
+        }
         let alive = layer.alive;
         if (!alive || alive.length !== units) {
           alive = new Uint8Array(units);
@@ -503,7 +512,7 @@ export class Monitor implements StepObserver {
         }
       } finally {
         be.free(mx);
-        be.free(arg);
+        if (arg) be.free(arg);
       }
     } else if (kind === 'sigmoid' || kind === 'tanh') {
       const d = buf.data;
