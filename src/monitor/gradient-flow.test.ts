@@ -155,10 +155,7 @@ describe('a vanilla RNN on the adding problem (T = 100), recurrent weights ortho
   const run = (tx: GradientTransformation, steps = 20) => {
     const model = new AddingRnn(32, 2);
     const before = Math.hypot(...model.rnn.get('weight_hh_l0').data);
-    const r = runProbe(
-      { model, tx, dataset: data, inputShape: [100, 2] },
-      { initBatches: 3, steps, batchSize: 32 },
-    );
+    const r = runProbe({ model, tx, dataset: data, inputShape: [100, 2] }, { initBatches: 3, steps, batchSize: 32 });
     const after = Math.hypot(...model.rnn.get('weight_hh_l0').data);
     return { r, growth: after / before };
   };
