@@ -46,6 +46,7 @@ function stepper(model: AnyModule, x: Tensor, y: Tensor, tx: optim.GradientTrans
   const params = Object.fromEntries(model.namedParameters());
   let state = tx.init(params);
   const grads: Record<string, Tensor> = {};
+  const applied: Record<string, number> = {};
   let step = 0;
   return () => {
     monitor?.beginStep(step);
@@ -59,7 +60,11 @@ function stepper(model: AnyModule, x: Tensor, y: Tensor, tx: optim.GradientTrans
     const r = tx.update(grads, state, params);
     state = r.state;
     monitor?.afterUpdate(r.updates, params, r.state);
-    optim.applyUpdates(params, r.updates);
+    // as the trainer does: with a monitor, the update's pass also measures the weights it leaves
+    if (monitor) {
+      optim.applyUpdates(params, r.updates, applied);
+      monitor.afterApply(applied);
+    } else optim.applyUpdates(params, r.updates);
     for (const p of Object.values(params)) p.grad!.storage.backend.fill(p.grad!.buf, 0, p.grad!.size);
     monitor?.endStep(loss);
     step++;

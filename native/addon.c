@@ -10,6 +10,9 @@
  * gg_gemm_policy); everything else is native/kernels.c, compiled for this machine (-march=native) by binding.gyp.
  */
 #include <cblas.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <limits.h>
 #include <node_api.h>
 #include <stdlib.h>
@@ -99,6 +102,43 @@ GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alph
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
               (blasint)n, (blasint)k, (float)alpha, a + aOff, (blasint)lda, b + bOff, (blasint)ldb, (float)beta,
               c + cOff, (blasint)ldc);
+}
+
+/* y += alpha·x as gg_axpy (float64 product and sum, rounded once), and the sum of squares of the new y in float64:
+ * one pass where applying an update and then measuring the weights would take two. */
+static double gg_axpy_ss(double alpha, const float *x, float *y, gg_i n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  gg_i i = 0;
+#if defined(__AVX512F__)
+  /* the same float64 arithmetic, eight lanes at a time, with two accumulators */
+  __m512d va = _mm512_set1_pd(alpha), s0 = _mm512_setzero_pd(), s1 = s0;
+  for (; i + 16 <= n; i += 16) {
+    __m512d y0 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i)), _mm512_mul_pd(va, _mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
+    __m512d y1 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i + 8)),
+                               _mm512_mul_pd(va, _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8))));
+    __m256 f0 = _mm512_cvtpd_ps(y0), f1 = _mm512_cvtpd_ps(y1);
+    _mm256_storeu_ps(y + i, f0);
+    _mm256_storeu_ps(y + i + 8, f1);
+    __m512d r0 = _mm512_cvtps_pd(f0), r1 = _mm512_cvtps_pd(f1);
+    s0 = _mm512_add_pd(s0, _mm512_mul_pd(r0, r0));
+    s1 = _mm512_add_pd(s1, _mm512_mul_pd(r1, r1));
+  }
+  _mm512_storeu_pd(acc, _mm512_add_pd(s0, s1));
+#endif
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; j++) {
+      float v = (float)((double)y[i + j] + alpha * (double)x[i + j]);
+      y[i + j] = v;
+      acc[j] += (double)v * (double)v;
+    }
+  }
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; i++) {
+    float v = (float)((double)y[i] + alpha * (double)x[i]);
+    y[i] = v;
+    s += (double)v * (double)v;
+  }
+  return s;
 }
 
 /* binary and permute take their small int arrays packed in one Int32Array: [0, 8) shape, [8, 16) and [16, 24) the
@@ -212,6 +252,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(copy, gg_copy, void, 5, FA, IX, FA, IX, IX)                                                    \
   X(copyBlocks, gg_copy_blocks, void, 9, FA, IX, IX, FA, IX, IX, IX, IX, IN)                       \
   X(axpy, gg_axpy, void, 4, DB, FA, FA, IX)                                                        \
+  X(axpySumSquares, gg_axpy_ss, num, 4, DB, FA, FA, IX)                                            \
   X(unarySupported, gg_unary_supported, num, 1, IN)                                                \
   X(unary, gg_unary, num, 6, IN, FA, FA, IX, DB, DB)                                               \
   X(unaryGrad, gg_unary_grad, num, 8, IN, FA, FA, FA, FA, IX, DB, DB)                              \

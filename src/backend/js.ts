@@ -248,6 +248,18 @@ export class JsBackend implements Backend {
     else for (let i = 0; i < n; i++) ys[i] += alpha * xs[i]!;
   }
 
+  axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number {
+    const xs = x.data;
+    const ys = y.data;
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      ys[i] += alpha * xs[i]!;
+      const v = ys[i]!;
+      s += v * v;
+    }
+    return s;
+  }
+
   unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void {
     const xs = x.data;
     const ys = out.data;

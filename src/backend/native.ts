@@ -27,6 +27,7 @@ interface NativeAddon {
     accumulate: number,
   ): void;
   axpy(alpha: number, x: Float32Array, y: Float32Array, n: number): void;
+  axpySumSquares(alpha: number, x: Float32Array, y: Float32Array, n: number): number;
   unarySupported(op: number): number;
   unary(op: number, x: Float32Array, out: Float32Array, n: number, a: number, b: number): number;
   unaryGrad(
@@ -164,6 +165,9 @@ export class NativeBackend extends JsBackend {
     accumulate: boolean,
   ): void {
     this.k.copyBlocks(src.data, sOff, sStride, dst.data, dOff, dStride, len, nBlocks, accumulate ? 1 : 0);
+  }
+  override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number {
+    return this.k.axpySumSquares(alpha, x.data, y.data, n);
   }
   override axpy(alpha: number, x: Buf, y: Buf, n: number): void {
     this.k.axpy(alpha, x.data, y.data, n);

@@ -96,6 +96,11 @@ export interface Backend {
   ): void;
   /** y += alpha * x over n elements. */
   axpy(alpha: number, x: Buf, y: Buf, n: number): void;
+  /**
+   * y += alpha * x as `axpy`, returning the sum of squares of the new y (float64): applying an update and measuring
+   * the weights it leaves costs one pass instead of two.
+   */
+  axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number;
 
   unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void;
   /** gx = gy * f'(x); `y` is the forward output f(x) (some derivatives read it). */

@@ -226,6 +226,12 @@ export class WasmBackend extends JsBackend {
     this.k.gg_axpy(alpha, p(x), p(y), n);
   }
 
+  // NOTE: two passes of the wasm kernels (the C has no fused one in the wasm build) beat one pass of the js loop
+  override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number {
+    this.k.gg_axpy(alpha, p(x), p(y), n);
+    return this.sumSquares(y, n);
+  }
+
   override unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void {
     if (this.unaryOk[op]) this.k.gg_unary(op, p(x), p(out), n, a, b);
     else super.unary(op, x, out, n, a, b);

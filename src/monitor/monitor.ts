@@ -36,6 +36,12 @@ export interface StepObserver {
    * transforms record there what they did).
    */
   afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void;
+  /**
+   * Optional, after the updates were applied: each parameter's sum of squares as the update left it (measured by
+   * `applyUpdates` in the same pass). The next step then takes its weight norms from here instead of reading every
+   * weight again.
+   */
+  afterApply?(weightSumSquares: Readonly<Record<string, number>>): void;
   /** After the step; `loss` is the step's loss (may be NaN). */
   endStep(loss: number): void;
 }
@@ -271,6 +277,9 @@ export class Monitor implements StepObserver {
   #active = false;
   #step = -1;
   #sawUpdate = false;
+  /** Sums of squares of the weights after the last applied update, and the step they are the weights of. */
+  #applied: Readonly<Record<string, number>> | null = null;
+  #appliedFor = -1;
   #clip: ClipSummary | null = null;
   /** the layer whose forward finished last, and the layer each recent output came from */
   #lastLayer: LayerAcc | null = null;
@@ -535,10 +544,12 @@ export class Monitor implements StepObserver {
 
   afterBackward(params: Record<string, Tensor>): void {
     if (!this.#active) return;
+    // weight norms measured while the previous step's update was applied, when that was the step just before
+    const known = this.#appliedFor === this.#step ? this.#applied : null;
     for (const [name, t] of Object.entries(params)) {
       const p = this.#params.get(name) ?? this.#adopt(name, t);
       const be = t.storage.backend;
-      const ws = be.sumSquares(t.buf, t.size);
+      const ws = known?.[name] ?? be.sumSquares(t.buf, t.size);
       p.weightSS = ws;
       if (!Number.isFinite(ws)) p.nonFinite += be.countNonFinite(t.buf, t.size);
       const g = t.grad;
@@ -571,6 +582,12 @@ export class Monitor implements StepObserver {
     }
     this.#sawUpdate = true;
     this.#clip = readClipState(txState);
+  }
+
+  afterApply(weightSumSquares: Readonly<Record<string, number>>): void {
+    // NOTE: valid for the next step only: anything else that changes the weights happens outside a step's calls
+    this.#applied = weightSumSquares;
+    this.#appliedFor = this.#step + 1;
   }
 
   endStep(loss: number): void {

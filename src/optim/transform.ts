@@ -166,14 +166,17 @@ export function identity(): GradientTransformation<StateRecord> {
  * the learning rate.
  * @param params parameters by path
  * @param updates updates by path (keys missing from `updates` are left alone)
+ * @param sumSquares when given, receives each updated parameter's sum of squares after the update, measured in the
+ *   same pass (a monitor's weight norms at no extra read)
  * @example optim.applyUpdates(params, tx.update(grads, state, params).updates);
  */
-export function applyUpdates(params: Params, updates: Params): void {
+export function applyUpdates(params: Params, updates: Params, sumSquares?: Record<string, number>): void {
   for (const [k, u] of Object.entries(updates)) {
     const p = params[k];
     if (!p) throw new Error(`applyUpdates(): updates has '${k}', which params lacks`);
     if (p.size !== u.size) throw new Error(`applyUpdates(): '${k}' has ${p.size} elements but its update ${u.size}`);
-    p.storage.backend.axpy(1, u.buf, p.buf, p.size);
+    if (sumSquares) sumSquares[k] = p.storage.backend.axpySumSquares(1, u.buf, p.buf, p.size);
+    else p.storage.backend.axpy(1, u.buf, p.buf, p.size);
   }
 }
 

@@ -106,10 +106,18 @@ export class Optimizer {
     return { updates: r.updates, state: r.state, halted: this.#halted };
   }
 
+  /** Each parameter's sum of squares after the last applied update (measured while applying it). */
+  readonly weightSumSquares: Record<string, number> = {};
+
   /** Adds the updates to the parameters (nothing when the chain halted on a non-finite step). */
   apply(updates: Params): void {
-    if (!this.#halted) optim.applyUpdates(this.params, updates);
+    if (!this.#halted) optim.applyUpdates(this.params, updates, this.weightSumSquares);
     this.#step++;
+  }
+
+  /** Whether the last `computeUpdates` halted (its updates were not applied). */
+  get halted(): boolean {
+    return this.#halted;
   }
 
   zeroGrad(): void {

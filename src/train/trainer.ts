@@ -29,6 +29,8 @@ export interface StepObserver {
   beginStep(step: number): void;
   afterBackward(params: Record<string, Tensor>): void;
   afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void;
+  /** After the updates were applied: each parameter's sum of squares, measured while applying them. */
+  afterApply?(weightSumSquares: Readonly<Record<string, number>>): void;
   endStep(loss: number): void;
 }
 
@@ -308,6 +310,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       const { updates, state } = optimizer.computeUpdates();
       for (const o of observers) o.afterUpdate(updates, params, state);
       optimizer.apply(updates);
+      if (!optimizer.halted) for (const o of observers) o.afterApply?.(optimizer.weightSumSquares);
       optimizer.zeroGrad();
       lastLoss = loss;
       for (const o of observers) o.endStep(loss);
