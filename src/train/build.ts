@@ -5,7 +5,7 @@
 import type { Dataset } from '../data/types.js';
 import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
-import { activation as makeActivation } from '../nn/activation.js';
+import { lsuv } from '../init/lsuv.js';
 import { Linear } from '../nn/linear.js';
 import { cnn, mlp, resnet } from '../nn/models.js';
 import { type AnyModule, Module } from '../nn/module.js';
@@ -13,7 +13,7 @@ import { ResidualMLPBlock } from '../nn/residual.js';
 import { GRU, LSTM, RNN } from '../nn/rnn.js';
 import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { dispose, noGrad, type Tensor, tensor } from '../tensor/tensor.js';
 import type { Config } from './config.js';
 
 /** A recurrent layer with a linear head: on the last step (one target per sequence) or on every step. */
@@ -160,7 +160,7 @@ const NONLINEARITY: Record<string, Nonlinearity> = {
  * that the model zero-initialises (zeroInitResidual) stays zero, and recurrent weights take `recurrentGain`·orthogonal
  * when it is set.
  */
-export function applyInit(model: AnyModule, config: Config): void {
+export function applyInit(model: AnyModule, config: Config, dataset?: Dataset): void {
   const ic = config.init;
   const rng = new Rng(config.seed + 1);
   const nl = NONLINEARITY[config.model.activation] ?? 'relu';
@@ -184,6 +184,17 @@ export function applyInit(model: AnyModule, config: Config): void {
       init.constant(p, ic.bias === 'zeros' ? 0 : ic.bias);
     }
   }
+  if (ic.weight === 'lsuv') {
+    if (!dataset) throw new BuildError('init.weight=lsuv fits the weights to data: applyInit needs the dataset');
+    // the first training examples (at most 256), in eval mode so that dropout does not blur the variances
+    const n = Math.min(256, dataset.train.n);
+    const batch = tensor(dataset.train.x.subarray(0, n * dataset.inputSize), [n, dataset.inputSize]);
+    const wasTraining = model.training;
+    model.eval();
+    noGrad(() => lsuv(model, batch, { rng }));
+    if (wasTraining) model.train();
+    dispose(batch);
+  }
   if (config.model.zeroInitResidual) {
     for (const [, m] of model.namedModules()) {
       if (m instanceof ResidualMLPBlock) for (const [, t] of (m.norm2 ?? m.fc2).namedParameters()) t.data.fill(0);
@@ -199,8 +210,7 @@ function initWeight(
   const gain = o.gain;
   switch (kind) {
     case 'default':
-    case 'lsuv': // LSUV starts from orthogonal and is then fitted to data by `applyLsuv`
-      if (kind === 'lsuv') init.orthogonal(p, { rng: o.rng });
+    case 'lsuv': // LSUV draws its own orthonormal start and fits it to data: see applyInit
       return;
     case 'zeros':
       init.zeros(p);
@@ -237,6 +247,3 @@ function initWeight(
       return;
   }
 }
-
-/** The activation module for a config name (for models that take one). */
-export const activationFor = (name: string): AnyModule => makeActivation(name);

@@ -107,7 +107,7 @@ export interface Experiment {
 /** Builds everything a run needs from a config and a loaded dataset (deterministic in `config.seed`). */
 export function setupExperiment(config: Config, dataset: Dataset): Experiment {
   const model = buildModel(config, dataset);
-  applyInit(model, config);
+  applyInit(model, config, dataset);
   const params = Object.fromEntries(model.namedParameters());
   const loader = new DataLoader(dataset.train, { batchSize: config.train.batchSize, shuffle: true, seed: config.seed });
   const totalSteps = config.train.maxSteps ?? loader.batchesPerEpoch * config.train.epochs;
