@@ -6,7 +6,6 @@
  */
 import { getBackend } from '../src/backend/index.js';
 import * as clip from '../src/clip/index.js';
-import { Monitor } from '../src/monitor/monitor.js';
 import { ReLU } from '../src/nn/activation.js';
 import { Flatten, Sequential } from '../src/nn/container.js';
 import { Conv2d, MaxPool2d } from '../src/nn/conv.js';
@@ -42,46 +41,38 @@ interface Setup {
   step: () => number;
 }
 
-function classifierStep(model: AnyModule, x: Tensor, y: Tensor, monitor: Monitor | null, readNorms: boolean): Setup {
+function classifierStep(model: AnyModule, x: Tensor, y: Tensor, readNorms: boolean): Setup {
   const params = Object.fromEntries(model.namedParameters());
   const tx = optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 }));
   let state = tx.init(params);
   const grads: Record<string, Tensor> = {};
-  let step = 0;
   return {
     model,
     step: () => {
-      monitor?.beginStep(step);
       const loss = tidy(() => {
         const l = crossEntropy(model.call(x), y);
         l.backward();
         return l.item();
       });
-      if (monitor) monitor.afterBackward(params);
-      else if (readNorms) {
+      if (readNorms) {
         // the reference reads every parameter's gradient norm back, as a monitoring user would
         for (const p of Object.values(params)) Math.sqrt(p.grad!.storage.backend.sumSquares(p.grad!.buf, p.grad!.size));
       }
       for (const [k, p] of Object.entries(params)) grads[k] = p.grad!;
       const r = tx.update(grads, state, params);
       state = r.state;
-      monitor?.afterUpdate(r.updates, params, r.state);
       optim.applyUpdates(params, r.updates);
       for (const p of Object.values(params)) p.grad!.storage.backend.fill(p.grad!.buf, 0, p.grad!.size);
-      monitor?.endStep(loss);
-      step++;
       return loss;
     },
   };
 }
 
-function mlpBench(monitored: boolean): number {
+function mlpBench(): number {
   const model = mlp({ inputSize: 784, hidden: [256], outputSize: 10, seed: 0 });
   const x = keep(rand([128, 784], { seed: 1 }));
   const y = keep(randint(0, 10, [128], { seed: 2 }));
-  const mon = monitored ? new Monitor(model, { every: 1, maxHistory: 100 }) : null;
-  mon?.attach();
-  const { step } = classifierStep(model, x, y, mon, true);
+  const { step } = classifierStep(model, x, y, true);
   return timeit(step, 10, 50);
 }
 
@@ -98,14 +89,12 @@ function cnnModel(): AnyModule {
   );
 }
 
-function cnnBench(monitored: boolean): number {
+function cnnBench(): number {
   const model = cnnModel();
   const x = keep(rand([64, 1, 28, 28], { seed: 1 }));
   const y = keep(randint(0, 10, [64], { seed: 2 }));
-  const mon = monitored ? new Monitor(model, { every: 1, maxHistory: 100 }) : null;
-  mon?.attach();
   // NOTE: the PyTorch CNN reference neither clips nor reads norms; clipping here costs one pass over 20k values
-  const { step } = classifierStep(model, x, y, mon, false);
+  const { step } = classifierStep(model, x, y, false);
   return timeit(step, 3, 10);
 }
 
@@ -141,7 +130,7 @@ function lstmBench(): number {
 const be = getBackend();
 const skipSlow = be.name === 'js';
 const before = be.stats().freshAllocs;
-const mlpMs = mlpBench(false);
+const mlpMs = mlpBench();
 const freshMlp = be.stats().freshAllocs - before;
 const out: Record<string, unknown> = {
   backend: be.name,
@@ -153,7 +142,7 @@ const out: Record<string, unknown> = {
   freshAllocsDuringMlpBench: freshMlp,
 };
 if (!skipSlow || process.argv.includes('--all')) {
-  out.cnn_step_ms = +cnnBench(false).toFixed(3);
+  out.cnn_step_ms = +cnnBench().toFixed(3);
   out.lstm_step_ms = +lstmBench().toFixed(3);
 }
 process.stdout.write(`${JSON.stringify(out)}\n`);
