@@ -11,6 +11,7 @@ import { loadConfig } from '../train/config.js';
 import type { SessionResult } from '../train/session.js';
 import type { TrialRequest } from '../train/sweep-worker.js';
 import { UsageError } from './errors.js';
+import { formatTable as alignedTable } from './runs.js';
 
 export interface SweepOptions {
   config?: string;
@@ -129,15 +130,7 @@ export function formatTable(rows: readonly TrialRow[], format: 'md' | 'csv' | 't
       ...body.map((row) => `| ${row.join(' | ')} |`),
     ].join('\n');
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  return [header, ...body]
-    .map((row) =>
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return alignedTable(header, body).trimEnd();
 }
 
 export async function sweepCommand(opts: SweepOptions): Promise<number> {
