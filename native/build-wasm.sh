@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Builds wasm/gradguard.wasm from native/kernels.c + native/wasm_sgemm.c with clang's wasm32 target (no libc).
+# Builds the two wasm modules from native/kernels.c + native/wasm_sgemm.c with clang's wasm32 target (no libc):
+#   wasm/gradguard.wasm     one thread, its own memory: runs anywhere WebAssembly SIMD does (Node, every browser);
+#   wasm/gradguard-mt.wasm  the same kernels with a multi-threaded sgemm (GG_WASM_THREADS): imports a shared memory
+#                           and exports its stack pointer, so that src/backend/wasm-threads.ts can run one instance per
+#                           worker thread on that memory, each with its own stack.
 #
-#   bash native/build-wasm.sh [output]      (default: wasm/gradguard.wasm; scripts/check-wasm.sh passes a temp file)
+#   bash native/build-wasm.sh [outdir]      (default: wasm/; scripts/check-wasm.sh passes a temp directory)
 #
 # The output must be byte-for-byte reproducible with a given clang, since the .wasm is committed and CI checks it:
 # sources are passed as relative paths from the repository root, there is no debug info (-g would embed the build
@@ -9,10 +13,10 @@
 # was built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-wasm/gradguard.wasm}"
-CLANG="${CLANG:-clang}"
-command -v "$CLANG" >/dev/null || { echo "build-wasm: '$CLANG' not found (install clang and lld)" >&2; exit 1; }
-mkdir -p "$(dirname "$out")"
+outdir="${1:-wasm}"
+CLANG="${CLANG:-clang-16}"
+command -v "$CLANG" >/dev/null || { echo "build-wasm: '$CLANG' not found (apt-get install clang-16 lld-16)" >&2; exit 1; }
+mkdir -p "$outdir"
 
 # -msimd128: SIMD128, in Node since 16.4. -mbulk-memory: memcpy/memmove/memset become memory.copy/memory.fill
 #   instead of calls to a libc we do not have.
@@ -21,8 +25,17 @@ mkdir -p "$(dirname "$out")"
 # Linker: no entry point; export the GG_API functions (the rest is hidden), __heap_base (the JS side allocates tensors
 #   above it) and the memory; stack first, so that an overflow traps instead of overwriting data; memory may grow
 #   to 4 GiB.
-"$CLANG" --target=wasm32 -msimd128 -mbulk-memory -O3 -ffreestanding -nostdlib -fvisibility=hidden \
-  -ffp-contract=off -fno-math-errno -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter \
-  -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--stack-first -Wl,-z,stack-size=65536 \
-  -Wl,--max-memory=4294967296 -Wl,--strip-all \
-  -o "$out" native/kernels.c native/wasm_sgemm.c
+common=(--target=wasm32 -msimd128 -mbulk-memory -O3 -ffreestanding -nostdlib -fvisibility=hidden
+  -ffp-contract=off -fno-math-errno -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
+  -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--stack-first -Wl,-z,stack-size=65536
+  -Wl,--max-memory=4294967296 -Wl,--strip-all)
+"$CLANG" "${common[@]}" -o "$outdir/gradguard.wasm" native/kernels.c native/wasm_sgemm.c
+
+# The threaded module: -matomics for the atomic control words and memory.atomic.notify; --shared-memory with
+#   --import-memory, so that every instance uses the memory the JS side creates (its initial size is fixed at 16 MiB
+#   here and there: WASM_MT_INITIAL_PAGES in src/backend/wasm.ts); -mmutable-globals to export __stack_pointer, which
+#   each worker sets to a stack of its own; -mrelaxed-simd for the sgemm's fused multiply-add (GG_WASM_FMA), which
+#   Node 22+ runs as is and Node 20 behind --experimental-wasm-relaxed-simd (wasm.ts sets it before compiling).
+"$CLANG" "${common[@]}" -matomics -mmutable-globals -mrelaxed-simd -DGG_WASM_THREADS -DGG_WASM_FMA \
+  -Wl,--shared-memory -Wl,--import-memory -Wl,--initial-memory=16777216 -Wl,--export=__stack_pointer \
+  -o "$outdir/gradguard-mt.wasm" native/kernels.c native/wasm_sgemm.c

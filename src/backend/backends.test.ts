@@ -157,6 +157,8 @@ function poolGeom(
 
 const native = createNativeBackend();
 const wasm = createWasmBackend();
+/** The portable module (wasm/gradguard.wasm), which browsers and GRADGUARD_THREADS=1 get. */
+const wasmOne = createWasmBackend(undefined, { threads: 1 });
 
 describe('reference NaN semantics (as PyTorch)', () => {
   it('relu keeps NaN, its gradient there is 0; leaky relu keeps NaN', () => {
@@ -194,7 +196,9 @@ describe('backend loading', () => {
   it('loads the committed wasm module', () => {
     expect(wasm, 'wasm/gradguard.wasm must load (run `npm run build:wasm`)').not.toBeNull();
     expect(wasm!.name).toBe('wasm');
-    expect(wasm!.threads).toBe(1);
+    expect(wasm!.threads).toBeGreaterThanOrEqual(1);
+    expect(wasmOne, 'wasm/gradguard.wasm must load').not.toBeNull();
+    expect(wasmOne!.threads).toBe(1);
   });
   it.skipIf(!native)('reports the native backend and its OpenBLAS threads', () => {
     expect(native!.name).toBe('native');
@@ -204,27 +208,31 @@ describe('backend loading', () => {
 });
 
 describe('wasm memory', () => {
-  it('keeps buffers valid across memory growth and reuses freed ones', () => {
-    const be = createWasmBackend()!;
-    const a = be.alloc(1000);
-    a.data.fill(7);
-    const view = a.data;
-    const big = be.alloc(40_000_000); // 160 MB: the memory must grow, which detaches `view`
-    expect(view.length).toBe(0);
-    expect(a.data.length).toBe(1000);
-    expect(a.data[999]).toBe(7);
-    be.fill(big, 2, big.size);
-    expect(big.data[big.size - 1]).toBe(2);
-    expect(be.sumSquares(a, 1000)).toBe(49000);
-    const ptr = (big as WasmBuf).ptr;
-    be.free(big);
-    const again = be.alloc(40_000_000);
-    expect(again.ptr).toBe(ptr);
-    expect(be.stats().freshAllocs).toBe(2);
-    const empty = be.alloc(0);
-    expect(empty.data.length).toBe(0);
-    expect(a.ptr % 64).toBe(0);
-  });
+  for (const threads of [1, 2]) {
+    it(`keeps buffers valid across memory growth and reuses freed ones (${threads} thread${threads > 1 ? 's' : ''})`, () => {
+      const be = createWasmBackend(undefined, { threads })!;
+      const a = be.alloc(1000);
+      a.data.fill(7);
+      const view = a.data;
+      const big = be.alloc(40_000_000); // 160 MB: the memory must grow
+      // growing detaches the views of a module's own memory; those of a shared memory stay valid
+      expect(view.length).toBe(threads === 1 ? 0 : 1000);
+      expect(a.data.length).toBe(1000);
+      expect(a.data[999]).toBe(7);
+      be.fill(big, 2, big.size);
+      expect(big.data[big.size - 1]).toBe(2);
+      expect(be.sumSquares(a, 1000)).toBe(49000);
+      const ptr = (big as WasmBuf).ptr;
+      be.free(big);
+      const again = be.alloc(40_000_000);
+      expect(again.ptr).toBe(ptr);
+      expect(be.stats().freshAllocs).toBe(2);
+      const empty = be.alloc(0);
+      expect(empty.data.length).toBe(0);
+      expect(a.ptr % 64).toBe(0);
+      be.close();
+    });
+  }
   it('refuses buffers that do not live in its memory', () => {
     const be = createWasmBackend()!;
     expect(() => be.fill(new ArrayBuf(new Float32Array(4)), 1, 4)).toThrow(/not allocated by the wasm backend/);
@@ -248,6 +256,7 @@ describe('wasm memory', () => {
 const suites: [string, Backend | null][] = [
   ['native', native],
   ['wasm', wasm],
+  ['wasm (one thread)', wasmOne],
 ];
 
 for (const [name, maybe] of suites) {

@@ -202,7 +202,9 @@ export class BufferPool<B extends Buf> {
 
 export class JsBackend implements Backend {
   readonly name: BackendName = 'js';
-  readonly threads: number = 1;
+  get threads(): number {
+    return 1;
+  }
   protected readonly pool = new BufferPool<Buf>((size) => new ArrayBuf(new Float32Array(size)));
 
   alloc(size: number): Buf {

@@ -116,7 +116,9 @@ const MAX_DIMS = 8;
 export class NativeBackend extends JsBackend {
   override readonly name: BackendName = 'native';
   /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS or the cores); the other kernels run on the calling thread. */
-  override readonly threads: number;
+  override get threads(): number {
+    return this.k.openblasThreads();
+  }
   /**
    * The kernel set OpenBLAS picked for this CPU, e.g. 'Haswell' or 'SkylakeX'. 'Prescott' is its generic fallback
    * for CPUs it does not recognise, several times slower; OPENBLAS_CORETYPE chooses another (read at load time).
@@ -142,7 +144,6 @@ export class NativeBackend extends JsBackend {
 
   constructor(private readonly k: NativeAddon) {
     super();
-    this.threads = k.openblasThreads();
     this.blasCore = k.openblasCore();
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.unarySupported(op);
   }

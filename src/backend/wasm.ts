@@ -1,7 +1,9 @@
 /**
  * The wasm backend: native/kernels.c and native/wasm_sgemm.c compiled to wasm32 + SIMD128 (native/build-wasm.sh), the
- * module committed as wasm/gradguard.wasm. It runs wherever WebAssembly SIMD does (Node >= 16.4, current browsers),
- * on one thread.
+ * modules committed in wasm/. It runs wherever WebAssembly SIMD does (Node >= 16.4, current browsers). In Node the
+ * matrix product runs on several threads (wasm/gradguard-mt.wasm on a shared memory, workers from wasm-threads.ts;
+ * `GRADGUARD_THREADS` sets how many, 1 for the one-thread module); elsewhere, and from given bytes, on one thread
+ * (wasm/gradguard.wasm). Both give the same numbers bit for bit.
  *
  * A wasm kernel can only touch the module's linear memory, so every buffer of this backend lives there: the C code
  * owns the memory below `__heap_base` (stack, constants, sgemm's packing buffers) and this file manages everything
@@ -13,11 +15,25 @@ import * as nodeFs from 'node:fs';
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { BufferPool, JsBackend } from './js.js';
 import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
+import {
+  acceptsThreadedModule,
+  CTL_BY_WORKERS,
+  CTL_LIMIT,
+  CTL_READY,
+  threadsSupported,
+  WasmThreads,
+  WORKER_STACK_BYTES,
+  wantedThreads,
+} from './wasm-threads.js';
 
 /** The module's exports (GG_API functions of native/kernels.h). Pointers are byte offsets into `memory`. */
 interface WasmExports {
-  readonly memory: WebAssembly.Memory;
+  /** The one-thread module's own memory (the threaded one imports its memory instead). */
+  readonly memory?: WebAssembly.Memory;
   readonly __heap_base: WebAssembly.Global;
+  /** Threaded module only: its control words (native/wasm_sgemm.c) and how many threads it can use. */
+  gg_threads_ctl?(): number;
+  gg_threads_max?(): number;
   gg_fill(out: number, value: number, n: number): void;
   gg_copy(src: number, sOff: number, dst: number, dOff: number, n: number): void;
   gg_copy_blocks(
@@ -108,6 +124,8 @@ const ALIGN = 64;
 const MIN_GROW_PAGES = 256;
 /** wasm32's limit, and the module's declared maximum (--max-memory in build-wasm.sh). */
 const MAX_PAGES = 65536;
+/** The threaded module's initial memory, 16 MiB (--initial-memory in build-wasm.sh): the shared memory must match. */
+const WASM_MT_INITIAL_PAGES = 256;
 /** Most axes binary and permute take in C (GG_MAX_DIMS); more fall back to JS. */
 const MAX_DIMS = 8;
 
@@ -176,30 +194,98 @@ const SCRATCH_INTS = 3 * MAX_DIMS + 16;
 
 export class WasmBackend extends JsBackend {
   override readonly name: BackendName = 'wasm';
-  override readonly threads: number = 1;
+  /** Threads started for the matrix product (the calling one included): 1 for the one-thread module. */
+  private readonly started: number;
+  private limit: number;
   protected override readonly pool: BufferPool<Buf>;
   private readonly k: WasmExports;
   private readonly heap: WasmHeap;
+  private workers: WasmThreads | null = null;
+  /** Threaded module: the control words, as int32s (a view of the shared memory never detaches). */
+  private readonly ctl: Int32Array | null = null;
   private readonly unaryOk = new Uint8Array(32);
   /** Byte offset of the int32 scratch area: [0,8) shape, [8,16) and [16,24) strides or perm, [24,40) geometry. */
   private readonly scratch: number;
   private scratchView: Int32Array;
 
-  constructor(instance: WebAssembly.Instance) {
+  /**
+   * `memory` is the shared memory a threaded instance imports (omit it for the one-thread module, which has its own);
+   * `threads` then says how many threads to run, workers being started from `module`.
+   */
+  constructor(
+    instance: WebAssembly.Instance,
+    threaded?: { module: WebAssembly.Module; memory: WebAssembly.Memory; threads: number },
+  ) {
     super();
     const k = instance.exports as unknown as WasmExports;
     this.k = k;
-    this.heap = new WasmHeap(k.memory, k.__heap_base.value as number);
+    const memory = threaded?.memory ?? k.memory;
+    if (!memory) throw new TypeError('wasm backend: the module neither exports nor was given a memory');
+    this.heap = new WasmHeap(memory, k.__heap_base.value as number);
     this.pool = new BufferPool<Buf>((size) => this.heap.make(size));
     this.scratch = this.heap.reserve(SCRATCH_INTS * 4);
-    this.scratchView = new Int32Array(k.memory.buffer, this.scratch, SCRATCH_INTS);
+    this.scratchView = new Int32Array(memory.buffer, this.scratch, SCRATCH_INTS);
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.gg_unary_supported(op);
+    this.started = 1;
+    if (threaded && k.gg_threads_ctl && k.gg_threads_max) {
+      const ctlPtr = k.gg_threads_ctl();
+      this.ctl = new Int32Array(memory.buffer, ctlPtr, 16);
+      this.started = Math.max(1, Math.min(threaded.threads, k.gg_threads_max()));
+      if (this.started > 1) {
+        const workers = new WasmThreads(threaded.module, memory, ctlPtr, this.started, () => {
+          const base = this.heap.reserve(WORKER_STACK_BYTES);
+          return base + WORKER_STACK_BYTES;
+        });
+        this.workers = workers;
+        closeWhenCollected.register(this, workers);
+      }
+    }
+    this.limit = this.started;
+  }
+
+  /** Threads the matrix product uses (the calling one included): 1 on the one-thread module. */
+  override get threads(): number {
+    return this.limit;
+  }
+
+  /**
+   * Uses at most `n` threads for the matrix product from now on (as torch.set_num_threads), between 1 and the number
+   * started with the backend (`GRADGUARD_THREADS` or the cores). The result does not depend on it: each element of
+   * a product is summed in the same order whatever the thread count.
+   */
+  setThreads(n: number): void {
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`setThreads(${n}): give a whole number of threads, 1 or more`);
+    this.limit = Math.min(n, this.started);
+    if (this.ctl) Atomics.store(this.ctl, CTL_LIMIT, this.limit);
+  }
+
+  /** Worker threads started and ready to take part in products (0 on the one-thread module or before they are up). */
+  get workersReady(): number {
+    return this.ctl ? Atomics.load(this.ctl, CTL_READY) : 0;
+  }
+
+  /** Chunks of products that workers computed since this backend started (threaded module; for tests and benches). */
+  get chunksByWorkers(): number {
+    return this.ctl ? Atomics.load(this.ctl, CTL_BY_WORKERS) : 0;
+  }
+
+  /**
+   * Stops the worker threads (if any). Products still work afterwards, on the calling thread only. Workers are also
+   * stopped when the backend is garbage-collected, and never keep a process alive.
+   */
+  close(): void {
+    if (!this.workers) return;
+    this.setThreads(1);
+    this.workers.close();
+    closeWhenCollected.unregister(this);
+    this.workers = null;
   }
 
   /** The scratch ints, re-viewed if the memory grew since. */
   private ints(): Int32Array {
     let v = this.scratchView;
-    if (v.length === 0) v = this.scratchView = new Int32Array(this.k.memory.buffer, this.scratch, SCRATCH_INTS);
+    if (v.length === 0) v = this.scratchView = new Int32Array(this.heap.memory.buffer, this.scratch, SCRATCH_INTS);
     return v;
   }
 
@@ -416,22 +502,56 @@ function p(b: Buf): number {
   return ptr;
 }
 
-/** Where the committed module lies: two levels up from both src/backend/ and dist/backend/. */
+const closeWhenCollected = new FinalizationRegistry<WasmThreads>((workers) => workers.close());
+
+/** Where the committed modules lie: two levels up from both src/backend/ and dist/backend/. */
 function defaultWasmUrl(): URL {
   return new URL('../../wasm/gradguard.wasm', import.meta.url);
+}
+function threadedWasmUrl(): URL {
+  return new URL('../../wasm/gradguard-mt.wasm', import.meta.url);
+}
+
+/**
+ * The threaded backend on `threads` threads, or null where this runtime cannot run it (no worker_threads or shared
+ * memory, or the module is missing): the caller then loads the one-thread module.
+ */
+function createThreadedBackend(threads: number): WasmBackend | null {
+  try {
+    if (!threadsSupported()) return null;
+    const bytes = nodeFs.readFileSync(threadedWasmUrl());
+    if (!acceptsThreadedModule(bytes)) return null;
+    const module = new WebAssembly.Module(bytes as BufferSource);
+    const memory = new WebAssembly.Memory({ initial: WASM_MT_INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    return new WasmBackend(instance, { module, memory, threads });
+  } catch {
+    return null;
+  }
 }
 
 /**
  * A wasm backend, compiled synchronously (fine in Node and in workers; browsers refuse large synchronous compiles on
- * the main thread, so use createWasmBackendAsync there). Without `bytes` it reads wasm/gradguard.wasm through node:fs.
- * Returns null when the module is missing or this runtime cannot compile it (no WebAssembly or no SIMD).
+ * the main thread, so use createWasmBackendAsync there). Without `bytes` it reads the module through node:fs: the
+ * threaded one on `threads` threads (default: `GRADGUARD_THREADS`, else every core) when that is more than one and
+ * this runtime has worker_threads, else wasm/gradguard.wasm. Given `bytes`, that one-thread module. Returns null when
+ * the module is missing or this runtime cannot compile it (no WebAssembly or no SIMD); throws on an invalid
+ * `GRADGUARD_THREADS`.
  */
-export function createWasmBackend(bytes?: Uint8Array): WasmBackend | null {
+export function createWasmBackend(bytes?: Uint8Array, options: { threads?: number } = {}): WasmBackend | null {
+  const fsOk = typeof nodeFs.readFileSync === 'function';
+  if (!bytes && fsOk) {
+    const threads = options.threads ?? wantedThreads();
+    if (threads > 1) {
+      const threaded = createThreadedBackend(threads);
+      if (threaded) return threaded;
+    }
+  }
   try {
     let src = bytes;
     if (!src) {
       // A namespace import, so that bundling this file for a browser (where node:fs is an empty stub) still links.
-      if (typeof nodeFs.readFileSync !== 'function') return null;
+      if (!fsOk) return null;
       src = nodeFs.readFileSync(defaultWasmUrl());
     }
     const module = new WebAssembly.Module(src as BufferSource);
