@@ -63,7 +63,10 @@ function safeYaml(v: string): unknown {
   }
 }
 
-function runTrial(req: TrialRequest): Promise<{ ok: true; result: SessionResult } | { ok: false; error: string }> {
+function runTrial(
+  req: TrialRequest,
+  env: NodeJS.ProcessEnv,
+): Promise<{ ok: true; result: SessionResult } | { ok: false; error: string }> {
   const here = new URL(import.meta.url);
   const isTs = here.pathname.endsWith('.ts');
   const url = new URL(`../train/sweep-worker.${isTs ? 'ts' : 'js'}`, here);
@@ -72,9 +75,9 @@ function runTrial(req: TrialRequest): Promise<{ ok: true; result: SessionResult 
     const w = isTs
       ? new Worker(
           `(async () => { const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}); register(); await import(${JSON.stringify(url.href)}); })();`,
-          { eval: true, workerData: req, stdout: true },
+          { eval: true, workerData: req, stdout: true, env },
         )
-      : new Worker(url, { workerData: req, stdout: true });
+      : new Worker(url, { workerData: req, stdout: true, env });
     let settled = false;
     w.once('message', (m: { ok: boolean; result?: SessionResult; error?: string }) => {
       settled = true;
@@ -141,19 +144,27 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
   if (opts.out && !/\.(md|csv)$/.test(opts.out))
     throw new UsageError(`sweep: --out ${opts.out}: use a .md or .csv file name`);
   process.stderr.write(`gradguard sweep: ${trials.length} trials, ${parallel} at a time\n`);
+  // The cores shared between the trials running at once: each trial's wasm backend starts that many threads (unless
+  // GRADGUARD_THREADS says otherwise), rather than every trial one per core.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (!env.GRADGUARD_THREADS)
+    env.GRADGUARD_THREADS = String(Math.max(1, Math.floor(availableParallelism() / parallel)));
   const rows: TrialRow[] = new Array(trials.length);
   let next = 0;
   const workerLoop = async () => {
     while (next < trials.length) {
       const t = trials[next++]!;
       const name = `sweep ${t.sets.join(' ')}`;
-      const r = await runTrial({
-        index: t.index,
-        ...(opts.config ? { file: opts.config } : {}),
-        sets: [...opts.set, ...t.sets],
-        store: opts.store,
-        name,
-      });
+      const r = await runTrial(
+        {
+          index: t.index,
+          ...(opts.config ? { file: opts.config } : {}),
+          sets: [...opts.set, ...t.sets],
+          store: opts.store,
+          name,
+        },
+        env,
+      );
       const row: TrialRow = r.ok
         ? {
             trial: t.index,

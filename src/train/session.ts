@@ -63,7 +63,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const backend = getBackend();
   err(
     `gradguard: training ${config.model.type} on ${dataset.name} (${dataset.train.n} train / ${dataset.test.n} test), ` +
-      `${exp.model.numParameters().toLocaleString('en-US')} parameters, backend ${backend.name}${backend.name === 'native' ? ` (sgemm ${(backend as { gemmImpl?: string }).gemmImpl ?? 'openblas'}, ${backend.threads} threads)` : ''}, config ${opts.source}`,
+      `${exp.model.numParameters().toLocaleString('en-US')} parameters, backend ${backend.name}${backend.name === 'native' ? ` (sgemm ${(backend as { gemmImpl?: string }).gemmImpl ?? 'openblas'}, ${backend.threads} threads)` : backend.name === 'wasm' ? ` (${backend.threads} thread${backend.threads === 1 ? '' : 's'})` : ''}, config ${opts.source}`,
   );
 
   const store = opts.store ? RunStore.open(opts.store) : null;
