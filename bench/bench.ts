@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PairedResult } from './wasm-vs-native.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -26,6 +27,7 @@ const env: NodeJS.ProcessEnv = { ...process.env };
 delete env.OPENBLAS_CORETYPE;
 delete env.OPENBLAS_L2_SIZE;
 env.OPENBLAS_NUM_THREADS = String(threads);
+env.GRADGUARD_THREADS = String(threads);
 env.OMP_NUM_THREADS = String(threads);
 env.MALLOC_MMAP_THRESHOLD_ = '4000000000';
 env.MALLOC_TRIM_THRESHOLD_ = '4000000000';
@@ -116,6 +118,26 @@ function runOverhead(backends: string[]): OverheadResult[] {
     return [];
   }
 }
+/** The wasm step against the native one in one process (bench/wasm-vs-native.ts): drift hits both alike. */
+function runPaired(): PairedResult | null {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(here, 'wasm-vs-native.ts'), `--threads=${threads}`, '--json'],
+    { env, encoding: 'utf8', cwd: root, maxBuffer: 1 << 24 },
+  );
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as PairedResult;
+  } catch {
+    process.stderr.write(`wasm-vs-native failed: ${(r.stderr || r.stdout).slice(-300)}\n`);
+    return null;
+  }
+}
+let paired: PairedResult | null = null;
+if (backends.includes('wasm') && ours.some((r) => !('error' in r) && r.backend === 'native')) {
+  process.stderr.write('  pairing wasm with native...\n');
+  paired = runPaired();
+}
+
 process.stderr.write('  measuring the monitor overhead...\n');
 const overhead = runOverhead(backends.filter((b) => b !== 'js'));
 const overheadOf = (backend: string, model: string) => {
@@ -156,9 +178,12 @@ try {
 const nat = ours.find((r): r is StepResult => !('error' in r) && r.gemm !== undefined);
 const gemmNote = nat ? ` native sgemm: ${nat.gemm} (OpenBLAS kernels: ${nat.blasCore ?? '?'}).` : '';
 const header = `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, Node ${process.version}, OpenBLAS ${blas || '?'}; ${threads} threads each; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and glibc malloc tuned for both sides.${gemmNote}`;
-const table = `${header}\n\n${rows.join('\n')}\n`;
+const pairedNote = paired
+  ? `\nwasm against native on the MLP step, side by side in one process (bench/wasm-vs-native.ts, blocks of steps alternating; ${paired.threads} threads each): native ${paired.nativeMs} ms, wasm ${paired.wasmMs} ms, wasm/native ${paired.ratio}x (median of ${paired.ratios.length} paired blocks, ${Math.min(...paired.ratios)}x to ${Math.max(...paired.ratios)}x; target at most 3x).\n`
+  : '';
+const table = `${header}\n\n${rows.join('\n')}\n${pairedNote}`;
 process.stdout.write(`${table}\n`);
-process.stdout.write(`${JSON.stringify({ torch, ours, overhead })}\n`);
+process.stdout.write(`${JSON.stringify({ torch, ours, paired, overhead })}\n`);
 
 if (write) {
   const path = join(root, 'docs', 'benchmarks.md');

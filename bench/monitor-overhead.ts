@@ -15,16 +15,12 @@ import { fileURLToPath } from 'node:url';
 import { availableBackends, getBackend } from '../src/backend/index.js';
 import * as clip from '../src/clip/index.js';
 import { Monitor } from '../src/monitor/monitor.js';
-import { ReLU } from '../src/nn/activation.js';
-import { Flatten, Sequential } from '../src/nn/container.js';
-import { Conv2d, MaxPool2d } from '../src/nn/conv.js';
 import { crossEntropy } from '../src/nn/functional.js';
-import { Linear } from '../src/nn/linear.js';
-import { mlp } from '../src/nn/models.js';
 import type { AnyModule } from '../src/nn/module.js';
 import * as optim from '../src/optim/index.js';
 import { rand, randint } from '../src/tensor/random.js';
 import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+import { cnnModel, mlpModel } from './common.js';
 
 interface Result {
   backend: string;
@@ -69,19 +65,6 @@ function stepper(model: AnyModule, x: Tensor, y: Tensor, tx: optim.GradientTrans
     monitor?.endStep(loss);
     step++;
   };
-}
-
-function cnnModel(seed: number): AnyModule {
-  return new Sequential(
-    new Conv2d(1, 32, 3, { seed }),
-    new ReLU(),
-    new MaxPool2d(2),
-    new Conv2d(32, 64, 3, { seed: seed + 1 }),
-    new ReLU(),
-    new MaxPool2d(2),
-    new Flatten(),
-    new Linear(1600, 10, { seed: seed + 2 }),
-  );
 }
 
 function measure(
@@ -152,7 +135,7 @@ function child(): void {
     measure(
       'MLP 784-256-10, batch 128',
       () => ({
-        model: mlp({ inputSize: 784, hidden: [256], outputSize: 10, seed: 0 }),
+        model: mlpModel(),
         x: keep(rand([128, 784], { seed: 1 })),
         y: keep(randint(0, 10, [128], { seed: 2 })),
         tx: optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 })),

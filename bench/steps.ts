@@ -5,20 +5,14 @@
  * LSTM step (sequence 100, batch 64, input 32, hidden 128). Prints one JSON line.
  */
 import { getBackend } from '../src/backend/index.js';
-import * as clip from '../src/clip/index.js';
-import { ReLU } from '../src/nn/activation.js';
-import { Flatten, Sequential } from '../src/nn/container.js';
-import { Conv2d, MaxPool2d } from '../src/nn/conv.js';
-import { crossEntropy, mseLoss } from '../src/nn/functional.js';
+import { mseLoss } from '../src/nn/functional.js';
 import { Linear } from '../src/nn/linear.js';
-import { mlp } from '../src/nn/models.js';
-import type { AnyModule } from '../src/nn/module.js';
 import { LSTM } from '../src/nn/rnn.js';
 import * as optim from '../src/optim/index.js';
 import { reshape, slice } from '../src/tensor/ops/shape.js';
-import { rand, randint } from '../src/tensor/random.js';
+import { rand } from '../src/tensor/random.js';
 import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
-import '../src/tensor/methods.js';
+import { batch, classifierStep, cnnModel, mlpModel } from './common.js';
 
 const REPS = 3;
 
@@ -36,66 +30,15 @@ function timeit(fn: () => void, warm: number, n: number): number {
   return all[Math.floor(all.length / 2)]!;
 }
 
-interface Setup {
-  model: AnyModule;
-  step: () => number;
-}
-
-function classifierStep(model: AnyModule, x: Tensor, y: Tensor, readNorms: boolean): Setup {
-  const params = Object.fromEntries(model.namedParameters());
-  const tx = optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 }));
-  let state = tx.init(params);
-  const grads: Record<string, Tensor> = {};
-  return {
-    model,
-    step: () => {
-      const loss = tidy(() => {
-        const l = crossEntropy(model.call(x), y);
-        l.backward();
-        return l.item();
-      });
-      if (readNorms) {
-        // the reference reads every parameter's gradient norm back, as a monitoring user would
-        for (const p of Object.values(params)) Math.sqrt(p.grad!.storage.backend.sumSquares(p.grad!.buf, p.grad!.size));
-      }
-      for (const [k, p] of Object.entries(params)) grads[k] = p.grad!;
-      const r = tx.update(grads, state, params);
-      state = r.state;
-      optim.applyUpdates(params, r.updates);
-      for (const p of Object.values(params)) p.grad!.storage.backend.fill(p.grad!.buf, 0, p.grad!.size);
-      return loss;
-    },
-  };
-}
-
 function mlpBench(): number {
-  const model = mlp({ inputSize: 784, hidden: [256], outputSize: 10, seed: 0 });
-  const x = keep(rand([128, 784], { seed: 1 }));
-  const y = keep(randint(0, 10, [128], { seed: 2 }));
-  const { step } = classifierStep(model, x, y, true);
-  return timeit(step, 10, 50);
-}
-
-function cnnModel(): AnyModule {
-  return new Sequential(
-    new Conv2d(1, 32, 3, { seed: 0 }),
-    new ReLU(),
-    new MaxPool2d(2),
-    new Conv2d(32, 64, 3, { seed: 1 }),
-    new ReLU(),
-    new MaxPool2d(2),
-    new Flatten(),
-    new Linear(1600, 10, { seed: 2 }),
-  );
+  const { x, y } = batch([128, 784]);
+  // 30 warm-up steps: V8 first runs wasm on its baseline compiler and swaps in optimized code once it is hot
+  return timeit(classifierStep(mlpModel(), x, y, true), 30, 50);
 }
 
 function cnnBench(): number {
-  const model = cnnModel();
-  const x = keep(rand([64, 1, 28, 28], { seed: 1 }));
-  const y = keep(randint(0, 10, [64], { seed: 2 }));
-  // NOTE: the PyTorch CNN reference neither clips nor reads norms; clipping here costs one pass over 20k values
-  const { step } = classifierStep(model, x, y, false);
-  return timeit(step, 3, 10);
+  const { x, y } = batch([64, 1, 28, 28]);
+  return timeit(classifierStep(cnnModel(), x, y), 3, 10);
 }
 
 function lstmBench(): number {
