@@ -150,6 +150,12 @@ static void gg_permute_packed(const float *x, float *out, int nd, const int32_t 
   gg_permute(x, out, nd, s, s + GG_MAX_DIMS);
 }
 static double gg_openblas_threads(void) { return (double)openblas_get_num_threads(); }
+/* Threads for matrix products from now on, OpenBLAS's and our sgemm's alike (WasmBackend.setThreads's native twin). */
+static void gg_set_threads(int n) {
+  if (n < 1) n = 1;
+  openblas_set_num_threads(n);
+  gg_gemm_own_threads(n);
+}
 /* The kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...; "Prescott" is its generic SSE3 fallback for CPUs it
  * does not know, several times slower): worth showing in benchmarks and diagnostics. */
 static const char *gg_openblas_core(void) { return openblas_get_corename(); }
@@ -276,6 +282,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(adamUpdate, gg_adam_update, void, 9, FA, FA, FA, IX, DB, DB, DB, DB, DB)                       \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
+  X(setThreads, gg_set_threads, void, 1, IN)                                                       \
   X(openblasCore, gg_openblas_core, str, 0)                                                        \
   X(gemmImpl, gg_gemm_impl, str, 0)                                                                \
   X(gemmSelect, gg_gemm_select, str, 1, IN)

@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { expandGrid, formatTable } from '../src/cli/sweep.js';
@@ -64,6 +66,23 @@ describe('gradguard train', () => {
     expect(err).toContain(`${f}:3:3 model.depht: unknown key 'depht' (did you mean 'depth'?`);
     expect(err).not.toMatch(/\n\s+at /);
     expect(out).toBe('');
+  });
+
+  it('refuses a GRADGUARD_THREADS that is not a thread count: one line, exit 2 (fresh process)', () => {
+    const mainTs = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+    const code = `const { main } = await import(${JSON.stringify(mainTs)}); process.exitCode = await main(['train', '--no-store', '--set', 'data.name=spirals', '--set', 'train.epochs=1']);`;
+    for (const backend of ['native', 'wasm']) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        encoding: 'utf8',
+        env: { ...process.env, GRADGUARD_THREADS: 'lots', GRADGUARD_BACKEND: backend },
+        timeout: 60_000,
+      });
+      if (backend === 'native' && /not available/.test(r.stderr)) continue; // no addon on this machine
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim()).toBe(
+        "gradguard: GRADGUARD_THREADS='lots' is not a thread count: set it to an integer from 1 to 256, or unset it to use every core",
+      );
+    }
   });
 
   it('names the --set that is wrong', async () => {

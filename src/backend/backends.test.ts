@@ -200,6 +200,29 @@ describe('backend loading', () => {
     expect(wasmOne, 'wasm/gradguard.wasm must load').not.toBeNull();
     expect(wasmOne!.threads).toBe(1);
   });
+  it('sets the thread count of matrix products, and refuses what is not one', () => {
+    const js = new JsBackend();
+    js.setThreads(4);
+    expect(js.threads).toBe(1);
+    expect(() => js.setThreads(0)).toThrow(/setThreads\(0\): give a whole number of threads/);
+    if (native) {
+      const before = native.threads;
+      native.setThreads(1);
+      expect(native.threads).toBe(1);
+      native.setThreads(2);
+      expect(native.threads).toBe(2);
+      expect(() => native.setThreads(-1)).toThrow(/whole number of threads/);
+      const saved = process.env.GRADGUARD_THREADS;
+      process.env.GRADGUARD_THREADS = '1';
+      try {
+        expect(createNativeBackend()!.threads).toBe(1);
+      } finally {
+        if (saved === undefined) delete process.env.GRADGUARD_THREADS;
+        else process.env.GRADGUARD_THREADS = saved;
+        native.setThreads(before);
+      }
+    }
+  });
   it.skipIf(!native)('reports the native backend and its OpenBLAS threads', () => {
     expect(native!.name).toBe('native');
     expect(native!.threads).toBeGreaterThanOrEqual(1);

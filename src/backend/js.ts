@@ -2,6 +2,8 @@
  * The reference backend: every kernel in plain TypeScript over Float32Arrays. It is the definition the native and
  * wasm kernels are tested against, and the fallback for any kernel they do not override.
  */
+
+import { checkThreadCount } from './threads.js';
 import { type Backend, type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
 
 /** A buffer backed by an ordinary Float32Array. */
@@ -204,6 +206,10 @@ export class JsBackend implements Backend {
   readonly name: BackendName = 'js';
   get threads(): number {
     return 1;
+  }
+  /** The reference runs on the calling thread only: checks `n` and keeps one thread. */
+  setThreads(n: number): void {
+    checkThreadCount(n);
   }
   protected readonly pool = new BufferPool<Buf>((size) => new ArrayBuf(new Float32Array(size)));
 

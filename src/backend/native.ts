@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { JsBackend } from './js.js';
+import { checkThreadCount, threadsFromEnv } from './threads.js';
 import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
 
 /** The addon's exports (native/addon.c, table GG_KERNELS). Booleans travel as 0/1. */
@@ -105,6 +106,7 @@ interface NativeAddon {
     ldc: number,
   ): void;
   openblasThreads(): number;
+  setThreads(n: number): void;
   openblasCore(): string;
   gemmImpl(): string;
   gemmSelect(which: number): string;
@@ -115,9 +117,16 @@ const MAX_DIMS = 8;
 
 export class NativeBackend extends JsBackend {
   override readonly name: BackendName = 'native';
-  /** OpenBLAS's thread count (OPENBLAS_NUM_THREADS or the cores); the other kernels run on the calling thread. */
+  /**
+   * Threads of the matrix product, OpenBLAS's and our own sgemm's: GRADGUARD_THREADS, else OPENBLAS_NUM_THREADS or
+   * the cores; the other kernels run on the calling thread.
+   */
   override get threads(): number {
     return this.k.openblasThreads();
+  }
+  override setThreads(n: number): void {
+    checkThreadCount(n);
+    this.k.setThreads(n);
   }
   /**
    * The kernel set OpenBLAS picked for this CPU, e.g. 'Haswell' or 'SkylakeX'. 'Prescott' is its generic fallback
@@ -145,6 +154,8 @@ export class NativeBackend extends JsBackend {
   constructor(private readonly k: NativeAddon) {
     super();
     this.blasCore = k.openblasCore();
+    const n = threadsFromEnv();
+    if (n !== undefined) k.setThreads(n);
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.unarySupported(op);
   }
 

@@ -68,6 +68,11 @@ export interface Backend {
   readonly name: BackendName;
   /** Number of threads the matrix product uses. */
   readonly threads: number;
+  /**
+   * Uses `n` threads for matrix products from now on (as torch.set_num_threads); the wasm backend caps it at the
+   * threads it started with, the js reference stays on one. GRADGUARD_THREADS sets it for a whole process.
+   */
+  setThreads(n: number): void;
 
   /** A buffer of `size` elements; contents are unspecified (buffers are pooled and reused). */
   alloc(size: number): Buf;

@@ -7,9 +7,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { wantedThreads } from './threads.js';
 import type { Buf } from './types.js';
 import { createWasmBackend, type WasmBackend } from './wasm.js';
-import { wantedThreads } from './wasm-threads.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;

@@ -22,9 +22,6 @@ export const CTL_FAILED = 4;
 export const CTL_BY_WORKERS = 5;
 export const CTL_LIMIT = 6;
 
-/** Most threads `GRADGUARD_THREADS` may ask for (the module itself caps what it uses at gg_threads_max()). */
-const MAX_REQUEST = 256;
-
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, tid, stackTop, ctlPtr } = workerData;
@@ -66,25 +63,6 @@ export function threadsSupported(): boolean {
     typeof Atomics !== 'undefined' &&
     typeof nodeOs.cpus === 'function'
   );
-}
-
-/**
- * Threads the wasm backend's matrix product uses: `GRADGUARD_THREADS` when set (a positive integer; anything else is
- * an error naming the variable), else the cores this process may use.
- */
-export function wantedThreads(): number {
-  const raw = typeof process !== 'undefined' ? process.env?.GRADGUARD_THREADS : undefined;
-  if (raw !== undefined && raw.trim() !== '') {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > MAX_REQUEST) {
-      throw new RangeError(
-        `GRADGUARD_THREADS='${raw}' is not a thread count: set it to an integer from 1 to ${MAX_REQUEST}, or unset it to use every core`,
-      );
-    }
-    return n;
-  }
-  if (typeof nodeOs.availableParallelism === 'function') return nodeOs.availableParallelism();
-  return typeof nodeOs.cpus === 'function' ? Math.max(1, nodeOs.cpus().length) : 1;
 }
 
 /** The workers of one backend. */

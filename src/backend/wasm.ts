@@ -14,6 +14,7 @@
 import * as nodeFs from 'node:fs';
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { BufferPool, JsBackend } from './js.js';
+import { checkThreadCount, wantedThreads } from './threads.js';
 import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
 import {
   acceptsThreadedModule,
@@ -23,7 +24,6 @@ import {
   threadsSupported,
   WasmThreads,
   WORKER_STACK_BYTES,
-  wantedThreads,
 } from './wasm-threads.js';
 
 /** The module's exports (GG_API functions of native/kernels.h). Pointers are byte offsets into `memory`. */
@@ -253,9 +253,8 @@ export class WasmBackend extends JsBackend {
    * started with the backend (`GRADGUARD_THREADS` or the cores). The result does not depend on it: each element of
    * a product is summed in the same order whatever the thread count.
    */
-  setThreads(n: number): void {
-    if (!Number.isInteger(n) || n < 1)
-      throw new RangeError(`setThreads(${n}): give a whole number of threads, 1 or more`);
+  override setThreads(n: number): void {
+    checkThreadCount(n);
     this.limit = Math.min(n, this.started);
     if (this.ctl) Atomics.store(this.ctl, CTL_LIMIT, this.limit);
   }
