@@ -38,4 +38,4 @@ common=(--target=wasm32 -msimd128 -mbulk-memory -O3 -ffreestanding -nostdlib -fv
 #   Node 22+ runs as is and Node 20 behind --experimental-wasm-relaxed-simd (wasm.ts sets it before compiling).
 "$CLANG" "${common[@]}" -matomics -mmutable-globals -mrelaxed-simd -DGG_WASM_THREADS -DGG_WASM_FMA \
   -Wl,--shared-memory -Wl,--import-memory -Wl,--initial-memory=16777216 -Wl,--export=__stack_pointer \
-  -o "$outdir/gradguard-mt.wasm" native/kernels.c native/wasm_sgemm.c
+  -o "$outdir/gradguard-mt.wasm" native/kernels.c native/wasm_sgemm.c native/wasm_threads.c

@@ -55,8 +55,22 @@ GG_API void gg_copy_blocks(const float *src, gg_i sOff, gg_i sStride, float *dst
 }
 
 GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n) {
-  /* float64 product and sum, rounded once, as the reference (with alpha = 1 this is exactly float addition). */
+  /* float64 product and sum, rounded once, as the reference. With alpha = ±1 that is float addition or subtraction:
+   * rounding the exact sum of two floats to float64 (53 bits >= 2·24 + 2) and then to float32 gives the correctly
+   * rounded float32 sum, so float32 arithmetic gives the same bits, twice as wide (gradient accumulation and applying
+   * updates both come here with alpha = 1). */
   gg_i i = 0;
+  if (alpha == 1.0 || alpha == -1.0) {
+    const float s = (float)alpha;
+#if defined(__wasm_simd128__)
+    if (s > 0)
+      for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_v128_load(x + i)));
+    else
+      for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_sub(wasm_v128_load(y + i), wasm_v128_load(x + i)));
+#endif
+    for (; i < n; i++) y[i] = s > 0 ? y[i] + x[i] : y[i] - x[i];
+    return;
+  }
 #if defined(__wasm_simd128__)
   v128_t va = wasm_f64x2_splat(alpha);
   for (; i + 4 <= n; i += 4) {
@@ -1079,8 +1093,8 @@ GG_API void gg_avg_pool2d_grad(const float *gy, float *dx, const int32_t *geom, 
 
 /* ------------------------------------------------------------------------------------------------ optimizer */
 
-GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
-                           double bc2) {
+static void adam_kernel(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
+                        double bc2) {
   /* float64 throughout. The moments are the reference's expressions, so m and v agree with it bit for bit (no drift
    * between backends over a run); the step multiplies by 1/bc1 and 1/bc2 instead of dividing, which leaves one
    * division and one square root per element (half the time; divisions bound this loop) and moves the float32
@@ -1116,6 +1130,25 @@ GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, doub
     v[i] = (float)vi;
     g[i] = (float)(mi * r1 / (__builtin_sqrt(vi * r2) + eps));
   }
+}
+
+typedef struct {
+  float *g, *m, *v;
+  double b1, b2, eps, bc1, bc2;
+} adam_args;
+
+static void adam_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const adam_args *a = p;
+  adam_kernel(a->g + lo, a->m + lo, a->v + lo, hi - lo, a->b1, a->b2, a->eps, a->bc1, a->bc2);
+}
+
+/* Element by element, so any cut gives the same numbers: on the threaded wasm module, large tensors are shared out
+ * (a division and a square root in float64 per element make this the step's costliest loop after the products). */
+GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
+                           double bc2) {
+  adam_args a = {g, m, v, b1, b2, eps, bc1, bc2};
+  gg_parallel_for(adam_range, &a, n, 16, 16.0 * (double)n);
 }
 
 /* ------------------------------------------------------------------------------------------------ sgemm fallback */

@@ -50,6 +50,26 @@ enum {
   GG_SCALAR_POW = 20
 };
 
+/*
+ * Running a kernel over [0, n) on several threads: only the threaded wasm module (GG_WASM_THREADS, with
+ * native/wasm_threads.c) has them; everywhere else gg_parallel_for calls fn once over the whole range. fn computes
+ * [lo, hi) on thread `tid` (0 is the caller) and must give every element the same result whatever the cut, so that
+ * the numbers do not depend on the thread count. Ranges are cut in multiples of `unit`; `work` estimates the
+ * multiply-adds of the whole call, and below a threshold the caller does it alone.
+ */
+typedef void (*gg_range_fn)(int tid, gg_i lo, gg_i hi, const void *args);
+#if defined(GG_WASM_THREADS)
+#define GG_MAX_THREADS 8
+void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work);
+#else
+#define GG_MAX_THREADS 1
+static inline void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
+  (void)unit;
+  (void)work;
+  if (n > 0) fn(0, 0, n, args);
+}
+#endif
+
 /* Mirrors enum Binary in types.ts. */
 enum { GG_ADD = 0, GG_SUB = 1, GG_MUL = 2, GG_DIV = 3, GG_POW = 4, GG_MAXIMUM = 5, GG_MINIMUM = 6 };
 

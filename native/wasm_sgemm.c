@@ -25,12 +25,6 @@
 #define KC 256
 #define NC 1024
 
-#ifdef GG_WASM_THREADS
-#define GG_MAX_THREADS 8
-#else
-#define GG_MAX_THREADS 1
-#endif
-
 static float packA[GG_MAX_THREADS][MC * KC] __attribute__((aligned(16)));
 static float packB[GG_MAX_THREADS][KC * NC] __attribute__((aligned(16)));
 
@@ -213,132 +207,37 @@ static void sgemm_one(int tid, int transA, int transB, gg_i m, gg_i n, gg_i k, f
   }
 }
 
-#ifndef GG_WASM_THREADS
-
-GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff,
-                     gg_i lda, const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc) {
-  if (m <= 0 || n <= 0) return;
-  sgemm_one(0, transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb, (float)beta, c + cOff, ldc);
-}
-
-#else
-
-/*
- * Several threads (GG_WASM_THREADS, built into wasm/gradguard-mt.wasm with shared memory). The module's instance on
- * the calling thread and one instance per worker (src/backend/wasm-threads.ts starts them, each with its own stack)
- * share one linear memory, so they share these statics. A large product is cut into as many chunks as there are
- * threads, along the larger of C's two sides: each chunk is a whole product on its own (the rows or columns of C it
- * covers, with the matching rows of op(A) or columns of op(B)), computed by sgemm_one with the packing buffers of
- * the thread that took it. Every element of C is summed by one thread in the same order as on one thread, so the
- * result is bit for bit that of the one-thread build, whoever computes which chunk.
- *
- * Hand-off through the int32 control words `ctl` (the JS side reads them through gg_threads_ctl):
- *   - the caller writes the job, resets DONE and NEXT, bumps GEN and wakes the workers (memory.atomic.notify;
- *     they sleep in Atomics.wait on GEN);
- *   - every thread, the caller included, takes chunk numbers from NEXT (atomic fetch-add) until none are left, and
- *     counts each chunk it finishes in DONE;
- *   - the caller waits for DONE = number of chunks by spinning (never blocking, so this also works on a browser's
- *     main thread), then closes NEXT so that a worker waking late finds nothing to take.
- * A worker that never wakes costs nothing but time: the caller takes the chunks it left. A worker that failed
- * (FAILED, set by its JS loop) makes the caller trap rather than wait forever.
- */
-enum {
-  CTL_GEN = 0,        /* bumped for every product posted; workers wait on it */
-  CTL_NEXT = 1,       /* next chunk to take */
-  CTL_DONE = 2,       /* chunks finished */
-  CTL_READY = 3,      /* workers up (each adds itself) */
-  CTL_FAILED = 4,     /* set by a worker whose loop failed */
-  CTL_BY_WORKERS = 5, /* chunks computed by workers, in all (for tests and benchmarks) */
-  CTL_LIMIT = 6,      /* most threads a product may use, the caller included (WasmBackend.setThreads) */
-  CTL_WORDS = 16
-};
-#define CLOSED (1 << 30)
-/* Below this many multiply-adds (~0.1 ms on one thread) waking a worker costs more than it saves. */
-#define PAR_MIN_MACS (1 << 20)
-
-static int32_t ctl[CTL_WORDS] __attribute__((aligned(64))) = {[CTL_NEXT] = CLOSED, [CTL_LIMIT] = GG_MAX_THREADS};
-
-static struct {
-  int transA, transB, splitRows, chunks;
-  gg_i m, n, k, lda, ldb, ldc, step;
+/* A product cut along C's rows or columns (gg_parallel_for's chunks): each chunk is a whole product on its own, the
+ * rows of C it covers with the matching rows of op(A), or its columns with the matching columns of op(B). */
+typedef struct {
+  int transA, transB, splitRows;
+  gg_i m, n, k, lda, ldb, ldc;
   float alpha, beta;
   const float *a, *b;
   float *c;
-} job;
+} sgemm_args;
 
-GG_API int32_t *gg_threads_ctl(void) { return ctl; }
-GG_API int gg_threads_max(void) { return GG_MAX_THREADS; }
-
-static int take(void) { return __atomic_fetch_add(&ctl[CTL_NEXT], 1, __ATOMIC_SEQ_CST); }
-
-/* Takes and computes chunks until none are left. */
-static void work(int tid) {
-  for (int i = take(); i < job.chunks; i = take()) {
-    gg_i lo = (gg_i)i * job.step;
-    if (job.splitRows) {
-      gg_i rows = gg_min(job.step, job.m - lo);
-      const float *a = job.a + (job.transA ? lo : lo * job.lda);
-      sgemm_one(tid, job.transA, job.transB, rows, job.n, job.k, job.alpha, a, job.lda, job.b, job.ldb, job.beta,
-                job.c + lo * job.ldc, job.ldc);
-    } else {
-      gg_i cols = gg_min(job.step, job.n - lo);
-      const float *b = job.b + (job.transB ? lo * job.ldb : lo);
-      sgemm_one(tid, job.transA, job.transB, job.m, cols, job.k, job.alpha, job.a, job.lda, b, job.ldb, job.beta,
-                job.c + lo, job.ldc);
-    }
-    if (tid != 0) __atomic_fetch_add(&ctl[CTL_BY_WORKERS], 1, __ATOMIC_SEQ_CST);
-    __atomic_fetch_add(&ctl[CTL_DONE], 1, __ATOMIC_SEQ_CST);
+static void sgemm_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  const sgemm_args *g = p;
+  if (g->splitRows) {
+    const float *a = g->a + (g->transA ? lo : lo * g->lda);
+    sgemm_one(tid, g->transA, g->transB, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
+              g->c + lo * g->ldc, g->ldc);
+  } else {
+    const float *b = g->b + (g->transB ? lo * g->ldb : lo);
+    sgemm_one(tid, g->transA, g->transB, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + lo,
+              g->ldc);
   }
-}
-
-/* A worker's share of the job it was woken for (called by its JS loop, with tid >= 1). */
-GG_API void gg_threads_work(int tid) {
-  if (tid > 0 && tid < GG_MAX_THREADS) work(tid);
 }
 
 GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff,
                      gg_i lda, const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff, gg_i ldc) {
   if (m <= 0 || n <= 0) return;
-  a += aOff;
-  b += bOff;
-  c += cOff;
-  int threads = __atomic_load_n(&ctl[CTL_READY], __ATOMIC_SEQ_CST) + 1;
-  int limit = __atomic_load_n(&ctl[CTL_LIMIT], __ATOMIC_SEQ_CST);
-  if (threads > limit) threads = limit;
-  if (threads > GG_MAX_THREADS) threads = GG_MAX_THREADS;
-  if (threads < 2 || k <= 0 || (double)m * (double)n * (double)k < PAR_MIN_MACS) {
-    sgemm_one(0, transA, transB, m, n, k, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc);
-    return;
-  }
-  /* Cutting the longer side of C duplicates the packing of the smaller operand only. Chunks are whole micro-tiles. */
+  /* Cutting the longer side of C duplicates the packing of the smaller operand only. Chunks are whole micro-tiles.
+   * Every element is summed by one thread in the one-thread order, so the cut does not change the result. */
   int splitRows = m > n;
-  gg_i side = splitRows ? m : n, unit = splitRows ? MR : NR;
-  gg_i step = ((side + threads - 1) / threads + unit - 1) / unit * unit;
-  job.transA = transA;
-  job.transB = transB;
-  job.splitRows = splitRows;
-  job.chunks = (int)((side + step - 1) / step);
-  job.m = m;
-  job.n = n;
-  job.k = k;
-  job.lda = lda;
-  job.ldb = ldb;
-  job.ldc = ldc;
-  job.step = step;
-  job.alpha = (float)alpha;
-  job.beta = (float)beta;
-  job.a = a;
-  job.b = b;
-  job.c = c;
-  __atomic_store_n(&ctl[CTL_DONE], 0, __ATOMIC_SEQ_CST);
-  __atomic_store_n(&ctl[CTL_NEXT], 0, __ATOMIC_SEQ_CST);
-  __atomic_fetch_add(&ctl[CTL_GEN], 1, __ATOMIC_SEQ_CST);
-  __builtin_wasm_memory_atomic_notify(&ctl[CTL_GEN], (unsigned)(threads - 1));
-  work(0);
-  while (__atomic_load_n(&ctl[CTL_DONE], __ATOMIC_SEQ_CST) < job.chunks) {
-    if (__atomic_load_n(&ctl[CTL_FAILED], __ATOMIC_SEQ_CST)) __builtin_trap();
-  }
-  __atomic_store_n(&ctl[CTL_NEXT], CLOSED, __ATOMIC_SEQ_CST);
+  sgemm_args g = {transA, transB, splitRows, m, n, k, lda, ldb, ldc, (float)alpha, (float)beta,
+                  a + aOff, b + bOff, c + cOff};
+  double macs = k > 0 ? (double)m * (double)n * (double)k : 0.0;
+  gg_parallel_for(sgemm_range, &g, splitRows ? m : n, splitRows ? MR : NR, macs);
 }
-
-#endif

@@ -303,7 +303,7 @@ for (const [name, maybe] of suites) {
         );
         same(be, [uniform(r, 100)], (b, [s]) => b.copyBlocks(s!, 0, 10, s!, 3, 10, 9, 8, acc), EXACT);
       }
-      for (const alpha of [1, -0.37, 1e-3])
+      for (const alpha of [1, -1, -0.37, 1e-3])
         same(be, [uniform(r, 101), uniform(r, 101)], (b, [x, y]) => b.axpy(alpha, x!, y!, 99), EXACT);
     });
 

@@ -144,6 +144,29 @@ describe('threaded wasm backend', () => {
     be.setThreads(2);
   });
 
+  it('shares the Adam update of a large tensor out, with the same bits as the one-thread module', () => {
+    const one = createWasmBackend(undefined, { threads: 1 })!;
+    const n = 200_003;
+    const r = lcg(21);
+    const g0 = Float32Array.from({ length: n }, r);
+    const m0 = Float32Array.from({ length: n }, () => r() * 0.1);
+    const v0 = Float32Array.from({ length: n }, () => Math.abs(r()) * 0.01);
+    const update = (b: WasmBackend) => {
+      const g = load(b, g0);
+      const m = load(b, m0);
+      const v = load(b, v0);
+      b.adamUpdate(g, m, v, n, 0.9, 0.999, 1e-8, 0.1, 0.001);
+      return [g, m, v].map((x) => Buffer.from(x.data.slice().buffer));
+    };
+    const want = update(one);
+    be.setThreads(2);
+    const before = be.chunksByWorkers;
+    let got = update(be);
+    for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) got = update(be);
+    expect(be.chunksByWorkers).toBeGreaterThan(before);
+    for (let i = 0; i < 3; i++) expect(got[i]!.equals(want[i]!)).toBe(true);
+  });
+
   it('keeps small products on the calling thread', () => {
     const before = be.chunksByWorkers;
     const p: Product = { transA: false, transB: false, m: 64, n: 64, k: 64, alpha: 1, beta: 0 };
