@@ -406,7 +406,7 @@ GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i
   }
 }
 
-GG_API double gg_sum_squares(const float *x, gg_i n) {
+static double sum_squares_serial(const float *x, gg_i n) {
   /* float64 accumulation in eight lanes, summed at the end: within ~1e-16 of the reference's sequential sum. The
    * wasm build spells the lanes out in SIMD (LLVM does not vectorize this); both builds add in the same order. */
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -479,7 +479,7 @@ GG_API double gg_sum_squares(const float *x, gg_i n) {
   return s;
 }
 
-GG_API double gg_max_abs(const float *x, gg_i n) {
+static double max_abs_serial(const float *x, gg_i n) {
   /* On the bits: for |x| the float order is the unsigned-integer order of (bits & 0x7fffffff), and every NaN lies
    * above +Inf (0x7f800000). So one integer max, which every compiler vectorizes (a float max with NaN does not),
    * gives the maximum, or NaN if there is one. */
@@ -491,11 +491,69 @@ GG_API double gg_max_abs(const float *x, gg_i n) {
   return m > 0x7f800000u ? GG_NAN : (double)gg_asfloat(m);
 }
 
-GG_API double gg_count_non_finite(const float *x, gg_i n) {
+static double count_non_finite_serial(const float *x, gg_i n) {
   gg_i c = 0;
   for (gg_i i = 0; i < n; i++) c += (gg_asuint(x[i]) & 0x7f800000u) == 0x7f800000u;
   return (double)c;
 }
+
+#if defined(GG_WASM_THREADS)
+/*
+ * The threaded wasm module shares large reductions out (the monitor and global-norm clipping run them on every
+ * parameter every step). The sum of squares is taken over fixed blocks of RED_BLOCK values, each block as
+ * sum_squares_serial does, then the blocks' sums in order: the cut into blocks does not depend on the thread count,
+ * so neither does the result (a tensor of one block gives the one-thread module's bits). The maximum and the count
+ * are exact in any order.
+ */
+#define RED_BLOCK 16384
+enum { RED_SUM_SQUARES, RED_MAX_ABS, RED_NON_FINITE };
+/* One partial per block: wasm32 holds at most 2^30 floats. */
+static double red_partials[((gg_i)1 << 30) / RED_BLOCK];
+
+typedef struct {
+  const float *x;
+  gg_i n;
+  int kind;
+} red_args;
+
+static void red_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const red_args *a = p;
+  for (gg_i b = lo; b < hi; b += RED_BLOCK) {
+    gg_i len = hi - b < RED_BLOCK ? hi - b : RED_BLOCK;
+    const float *x = a->x + b;
+    red_partials[b / RED_BLOCK] = a->kind == RED_SUM_SQUARES ? sum_squares_serial(x, len)
+                                  : a->kind == RED_MAX_ABS   ? max_abs_serial(x, len)
+                                                             : count_non_finite_serial(x, len);
+  }
+}
+
+static double reduce(int kind, const float *x, gg_i n, double cost) {
+  if (n <= RED_BLOCK) {
+    return kind == RED_SUM_SQUARES ? sum_squares_serial(x, n)
+           : kind == RED_MAX_ABS   ? max_abs_serial(x, n)
+                                   : count_non_finite_serial(x, n);
+  }
+  red_args a = {x, n, kind};
+  gg_parallel_for(red_range, &a, n, RED_BLOCK, cost * (double)n);
+  gg_i blocks = (n + RED_BLOCK - 1) / RED_BLOCK;
+  double r = red_partials[0];
+  for (gg_i b = 1; b < blocks; b++) {
+    double v = red_partials[b];
+    if (kind == RED_MAX_ABS) r = (r != r || v != v) ? GG_NAN : (v > r ? v : r);
+    else r += v;
+  }
+  return r;
+}
+
+GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQUARES, x, n, 8.0); }
+GG_API double gg_max_abs(const float *x, gg_i n) { return reduce(RED_MAX_ABS, x, n, 4.0); }
+GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NON_FINITE, x, n, 4.0); }
+#else
+GG_API double gg_sum_squares(const float *x, gg_i n) { return sum_squares_serial(x, n); }
+GG_API double gg_max_abs(const float *x, gg_i n) { return max_abs_serial(x, n); }
+GG_API double gg_count_non_finite(const float *x, gg_i n) { return count_non_finite_serial(x, n); }
+#endif
 
 /* ------------------------------------------------------------------------------------------------ permute */
 

@@ -167,6 +167,35 @@ describe('threaded wasm backend', () => {
     for (let i = 0; i < 3; i++) expect(got[i]!.equals(want[i]!)).toBe(true);
   });
 
+  it('shares large reductions out: the same sum of squares on any thread count, exact maximum and count', () => {
+    const n = 300_001; // 19 blocks of 16384, the last one short
+    const r = lcg(31);
+    const x0 = Float32Array.from({ length: n }, () => r() * 3);
+    x0[123_457] = 40.5;
+    let want = 0;
+    for (const v of x0) want += v * v;
+    const x = load(be, x0);
+    be.setThreads(1);
+    const one = be.sumSquares(x, n);
+    be.setThreads(2);
+    const before = be.chunksByWorkers;
+    let two = be.sumSquares(x, n);
+    for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) two = be.sumSquares(x, n);
+    expect(be.chunksByWorkers).toBeGreaterThan(before);
+    expect(two).toBe(one);
+    expect(Math.abs(two - want) / want).toBeLessThan(1e-12);
+    expect(be.maxAbs(x, n)).toBe(40.5);
+    expect(be.countNonFinite(x, n)).toBe(0);
+    x.data[200_000] = Number.POSITIVE_INFINITY;
+    x.data[299_999] = Number.NaN;
+    x.data[5] = Number.NEGATIVE_INFINITY;
+    expect(be.countNonFinite(x, n)).toBe(3);
+    expect(be.maxAbs(x, n)).toBeNaN();
+    x.data[299_999] = 0;
+    expect(be.maxAbs(x, n)).toBe(Number.POSITIVE_INFINITY);
+    be.free(x);
+  });
+
   it('keeps small products on the calling thread', () => {
     const before = be.chunksByWorkers;
     const p: Product = { transA: false, transB: false, m: 64, n: 64, k: 64, alpha: 1, beta: 0 };
