@@ -306,6 +306,8 @@ GG_KERNELS(GG_WRAP)
 
 NAPI_MODULE_INIT() {
   static const napi_property_descriptor props[] = {GG_KERNELS(GG_PROP)};
+  /* The pool's size for gg_parallel_for, before any product has run (setThreads changes it). */
+  gg_gemm_own_threads(openblas_get_num_threads());
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;
 }

@@ -278,6 +278,10 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
 typedef struct {
   const gg_gemm_args *g;
   gg_i m0, m1, n0, n1;
+  /* or, for gg_parallel_for: fn over [lo, hi) */
+  gg_range_fn fn;
+  const void *args;
+  gg_i lo, hi;
 } gg_task;
 
 static int gg_nthreads = 1;      /* threads a product may use, the caller included */
@@ -314,7 +318,10 @@ static void *gg_worker(void *arg) {
     }
     seen = gen;
     gg_task t = gg_tasks[id];
-    if (t.g && t.m0 < t.m1 && t.n0 < t.n1) gg_gemm_block(t.g, t.m0, t.m1, t.n0, t.n1);
+    if (t.fn) {
+      if (t.lo < t.hi) t.fn(id, t.lo, t.hi, t.args);
+    } else if (t.g && t.m0 < t.m1 && t.n0 < t.n1)
+      gg_gemm_block(t.g, t.m0, t.m1, t.n0, t.n1);
     atomic_fetch_sub_explicit(&gg_pending, 1, memory_order_release);
   }
   return NULL;
@@ -381,7 +388,10 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
     return 1;
   }
   if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
-  for (int t = 0; t < GG_MAX_THREADS; t++) gg_tasks[t].g = NULL;
+  for (int t = 0; t < GG_MAX_THREADS; t++) {
+    gg_tasks[t].g = NULL;
+    gg_tasks[t].fn = NULL;
+  }
   for (int t = 0; t < nt; t++) {
     gg_i s0 = parts * t / nt, s1 = parts * (t + 1) / nt;
     gg_task *tk = &gg_tasks[t];
@@ -403,7 +413,51 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
   return 1;
 }
 
+/*
+ * gg_parallel_for (kernels.h) on the same pool: [0, n) in one range per thread, multiples of `unit`, the caller taking
+ * the first. Below ~2^20 multiply-adds of work, with one thread, or while the pool is busy (another thread's
+ * product), the caller does it all.
+ */
+void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
+  if (n <= 0) return;
+  if (unit < 1) unit = 1;
+  int nt = gg_nthreads;
+  if (nt <= 1 || work < (double)(1 << 20) || n < 2 * unit || pthread_mutex_trylock(&gg_busy) != 0) {
+    fn(0, 0, n, args);
+    return;
+  }
+  if (!gg_pool_start()) {
+    pthread_mutex_unlock(&gg_busy);
+    fn(0, 0, n, args);
+    return;
+  }
+  if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
+  gg_i step = ((n + nt - 1) / nt + unit - 1) / unit * unit;
+  for (int t = 0; t < GG_MAX_THREADS; t++) {
+    gg_task *tk = &gg_tasks[t];
+    gg_i lo = (gg_i)t * step, hi = lo + step < n ? lo + step : n;
+    tk->g = NULL;
+    tk->fn = fn;
+    tk->args = args;
+    tk->lo = t < nt && lo < n ? lo : 0;
+    tk->hi = t < nt && lo < n ? hi : 0;
+  }
+  atomic_store_explicit(&gg_pending, gg_pool_size, memory_order_relaxed);
+  pthread_mutex_lock(&gg_pool_mu);
+  atomic_fetch_add_explicit(&gg_generation, 1, memory_order_release);
+  pthread_cond_broadcast(&gg_pool_cv);
+  pthread_mutex_unlock(&gg_pool_mu);
+  if (gg_tasks[0].lo < gg_tasks[0].hi) fn(0, gg_tasks[0].lo, gg_tasks[0].hi, args);
+  while (atomic_load_explicit(&gg_pending, memory_order_acquire) > 0) _mm_pause();
+  pthread_mutex_unlock(&gg_busy);
+}
+
 #else /* no AVX2+FMA: OpenBLAS only */
+
+void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
+  (void)unit, (void)work;
+  if (n > 0) fn(0, 0, n, args);
+}
 
 const char *gg_gemm_own_name(void) { return ""; }
 void gg_gemm_own_threads(int n) { (void)n; }

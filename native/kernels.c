@@ -116,7 +116,7 @@ GG_API int gg_unary_supported(int op) {
   }                                   \
   return 1
 
-GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double b) {
+static int unary_serial(int op, const float *x, float *out, gg_i n, double a, double b) {
   switch (op) {
     case GG_NEG:
       GG_MAP(-v);
@@ -184,8 +184,8 @@ GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double
   }                                                           \
   return 1
 
-GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy, float *gx, gg_i n, double a,
-                         double b) {
+static int unary_grad_serial(int op, const float *x, const float *y, const float *gy, float *gx, gg_i n, double a,
+                             double b) {
   switch (op) {
     case GG_NEG:
       GG_DMAP(-1.0);
@@ -228,6 +228,42 @@ GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy
     default:
       return 0;
   }
+}
+
+/* Element by element, so any cut into ranges gives the same numbers: large tensors (a CNN's activations) are shared
+ * out between threads where there are several (gg_parallel_for). */
+typedef struct {
+  int op;
+  const float *x, *y, *gy;
+  float *out;
+  double a, b;
+} unary_args;
+
+static void unary_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const unary_args *u = p;
+  unary_serial(u->op, u->x + lo, u->out + lo, hi - lo, u->a, u->b);
+}
+
+static void unary_grad_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const unary_args *u = p;
+  unary_grad_serial(u->op, u->x + lo, u->y + lo, u->gy + lo, u->out + lo, hi - lo, u->a, u->b);
+}
+
+GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double b) {
+  if (!gg_unary_supported(op)) return 0;
+  unary_args u = {op, x, NULL, NULL, out, a, b};
+  gg_parallel_for(unary_range, &u, n, 16, 8.0 * (double)n);
+  return 1;
+}
+
+GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy, float *gx, gg_i n, double a,
+                         double b) {
+  if (!gg_unary_supported(op)) return 0;
+  unary_args u = {op, x, y, gy, gx, a, b};
+  gg_parallel_for(unary_grad_range, &u, n, 16, 8.0 * (double)n);
+  return 1;
 }
 
 /* ------------------------------------------------------------------------------------------------ binary ops */
@@ -970,8 +1006,7 @@ static int gg_pool_is_2x2(const gg_pool *g) {
          2 * g->ow <= g->w;
 }
 
-GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
-  gg_pool g = gg_read_pool(geom);
+static void max_pool2d_serial(const float *x, float *out, gg_pool g) {
   if (gg_pool_is_2x2(&g)) {
     for (gg_i p = 0; p < g.planes; p++) {
       for (gg_i oy = 0; oy < g.oh; oy++) {
@@ -1017,8 +1052,7 @@ GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
   }
 }
 
-GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom) {
-  gg_pool g = gg_read_pool(geom);
+static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, gg_pool g) {
   if (gg_pool_is_2x2(&g)) {
     /* Windows do not overlap: each writes its four gradients (0 + g, as the general loop's accumulation into zeros,
      * so -0 becomes +0); only a last odd row or column is left to zero. */
@@ -1089,6 +1123,40 @@ GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const
       }
     }
   }
+}
+
+/* Planes are independent (windows never cross one), so the pooling kernels share them out: each range of planes is
+ * the same kernel on fewer planes, computing every value as the whole call would. */
+typedef struct {
+  const float *x, *gy;
+  float *out;
+  gg_pool g;
+} pool_args;
+
+static void max_pool_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const pool_args *a = p;
+  gg_pool g = a->g;
+  g.planes = hi - lo;
+  max_pool2d_serial(a->x + lo * g.h * g.w, a->out + lo * g.oh * g.ow, g);
+}
+
+static void max_pool_grad_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const pool_args *a = p;
+  gg_pool g = a->g;
+  g.planes = hi - lo;
+  max_pool2d_grad_serial(a->x + lo * g.h * g.w, a->gy + lo * g.oh * g.ow, a->out + lo * g.h * g.w, g);
+}
+
+GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
+  pool_args a = {x, NULL, out, gg_read_pool(geom)};
+  gg_parallel_for(max_pool_range, &a, a.g.planes, 1, 4.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
+}
+
+GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom) {
+  pool_args a = {x, gy, dx, gg_read_pool(geom)};
+  gg_parallel_for(max_pool_grad_range, &a, a.g.planes, 1, 8.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
 }
 
 /* PyTorch's divisor with count_include_pad: the window clipped to the padded input. */

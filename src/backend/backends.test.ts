@@ -307,6 +307,23 @@ for (const [name, maybe] of suites) {
         same(be, [uniform(r, 101), uniform(r, 101)], (b, [x, y]) => b.axpy(alpha, x!, y!, 99), EXACT);
     });
 
+    it('unary ops on tensors large enough to be shared out between threads', () => {
+      const r = lcg(12);
+      const n = 300_017;
+      const x = uniform(r, n, -3, 3);
+      for (let i = 7; i < n; i += 1001) x[i] = i % 2 ? Number.NaN : -0;
+      for (const op of [Unary.Relu, Unary.Sigmoid, Unary.Tanh, Unary.Abs]) {
+        const tol = op === Unary.Relu || op === Unary.Abs ? EXACT : ULPS;
+        same(be, [x, uniform(r, n)], (b, [xx, o]) => b.unary(op, xx!, o!, n, 0, 0), tol);
+        same(
+          be,
+          [x, uniform(r, n), uniform(r, n), uniform(r, n)],
+          (b, [xx, yy, gy, gx]) => b.unaryGrad(op, xx!, yy!, gy!, gx!, n, 0, 0),
+          EXACT,
+        );
+      }
+    });
+
     it('unary ops, forward and gradient, including the special values', () => {
       const r = lcg(2);
       const n = 1003;
@@ -677,6 +694,9 @@ for (const [name, maybe] of suites) {
         poolGeom(128, 12, 12, 2, 2, [2, 2], [0, 0]),
         poolGeom(5, 7, 9, 2, 2, [2, 2], [0, 0]), // the 2×2 fast path with a last odd row and column
         poolGeom(3, 41, 38, 2, 2, [2, 2], [0, 0]), // ... and rows of 19 outputs: one full 16-wide step and a tail
+        // large enough to be shared out between threads (a CNN's first pooling), and an odd number of planes
+        poolGeom(515, 26, 26, 2, 2, [2, 2], [0, 0]),
+        poolGeom(301, 25, 27, 3, 3, [2, 2], [1, 1]),
       ];
       for (const g of geoms) {
         const xs = g.planes * g.h * g.w;
