@@ -32,6 +32,8 @@ try {
   Atomics.add(ctl, ${CTL_READY}, 1);
   let seen = Atomics.load(ctl, 0);
   for (;;) {
+    // Spin a little first (a training step posts its next job within microseconds), then sleep.
+    for (let i = 0; i < 20000 && Atomics.load(ctl, 0) === seen; i++);
     Atomics.wait(ctl, 0, seen);
     seen = Atomics.load(ctl, 0);
     k.gg_threads_work(tid);
