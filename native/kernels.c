@@ -377,8 +377,20 @@ GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd,
 
 /* ------------------------------------------------------------------------------------------------ reductions */
 
-GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner) {
-  for (gg_i o = 0; o < outer; o++) {
+typedef struct {
+  const float *x;
+  float *out;
+  gg_i mid, inner;
+} sum_axis_args;
+
+/* Outer rows [lo, hi): each sum is taken whole by one thread, in the same order. */
+static void sum_axis_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const sum_axis_args *a = p;
+  const float *x = a->x;
+  float *out = a->out;
+  const gg_i mid = a->mid, inner = a->inner;
+  for (gg_i o = lo; o < hi; o++) {
     float *os = out + o * inner;
     if (inner == 1) {
       /* A contiguous run: float64 accumulation in eight lanes (element m goes to lane m mod 8), the lanes summed
@@ -401,6 +413,11 @@ GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i i
       for (gg_i i = 0; i < inner; i++) os[i] += xs[i];
     }
   }
+}
+
+GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner) {
+  sum_axis_args a = {x, out, mid, inner};
+  gg_parallel_for(sum_axis_range, &a, outer, 1, 2.0 * (double)outer * (double)mid * (double)inner);
 }
 
 GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i mid, gg_i inner) {
@@ -593,6 +610,60 @@ GG_API double gg_count_non_finite(const float *x, gg_i n) { return count_non_fin
 
 /* ------------------------------------------------------------------------------------------------ permute */
 
+/* A permute, its axes collapsed (see gg_permute): `outer` blocks, each a rows×cols tile or a run of cols. */
+typedef struct {
+  const float *x;
+  float *out;
+  int outerDims, tiled;
+  gg_i osh[GG_MAX_DIMS], ostr[GG_MAX_DIMS];
+  gg_i rows, cols, cs;
+} permute_plan;
+
+/* Blocks [lo, hi) of the output: independent, so shared out between threads without changing a value. */
+static void permute_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const permute_plan *pl = p;
+  const gg_i rows = pl->rows, cols = pl->cols, cs = pl->cs;
+  const int outerDims = pl->outerDims, tiled = pl->tiled;
+  /* The input offset of block lo: its index in the mixed radix of the outer axes. */
+  gg_i idx[GG_MAX_DIMS] = {0};
+  gg_i off = 0, rest = lo;
+  for (int d = outerDims - 1; d >= 0; d--) {
+    idx[d] = rest % pl->osh[d];
+    rest /= pl->osh[d];
+    off += idx[d] * pl->ostr[d];
+  }
+  const float *x = pl->x;
+  float *o = pl->out + lo * (tiled ? rows * cols : cols);
+  for (gg_i q = lo; q < hi; q++) {
+    const float *xb = x + off;
+    if (tiled) {
+      enum { T = 32 };
+      for (gg_i r0 = 0; r0 < rows; r0 += T) {
+        gg_i r1 = r0 + T < rows ? r0 + T : rows;
+        for (gg_i c0 = 0; c0 < cols; c0 += T) {
+          gg_i c1 = c0 + T < cols ? c0 + T : cols;
+          for (gg_i r = r0; r < r1; r++)
+            for (gg_i c = c0; c < c1; c++) o[r * cols + c] = xb[r + c * cs];
+        }
+      }
+      o += rows * cols;
+    } else if (cs == 1) {
+      __builtin_memmove(o, xb, (size_t)cols * sizeof(float));
+      o += cols;
+    } else {
+      for (gg_i c = 0; c < cols; c++) o[c] = xb[c * cs];
+      o += cols;
+    }
+    for (int d = outerDims - 1; d >= 0; d--) {
+      off += pl->ostr[d];
+      if (++idx[d] < pl->osh[d]) break;
+      off -= pl->ostr[d] * pl->osh[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 GG_API void gg_permute(const float *x, float *out, int nd, const int32_t *shape, const int32_t *perm) {
   gg_i istr[GG_MAX_DIMS], osh[GG_MAX_DIMS], ostr[GG_MAX_DIMS];
   gg_i total = 1;
@@ -625,42 +696,21 @@ GG_API void gg_permute(const float *x, float *out, int nd, const int32_t *shape,
   }
   /* A batch of 2-D transposes when the second-to-last output axis is the input's contiguous one (matrix transposes,
    * NCHW <-> NHWC): done in tiles so that both sides stay in cache. */
-  int tiled = ostr[k - 2] == 1;
-  int outerDims = tiled ? k - 2 : k - 1;
-  gg_i rows = tiled ? osh[k - 2] : 1;
-  gg_i cols = osh[k - 1], cs = ostr[k - 1];
+  permute_plan pl;
+  pl.x = x;
+  pl.out = out;
+  pl.tiled = ostr[k - 2] == 1;
+  pl.outerDims = pl.tiled ? k - 2 : k - 1;
+  pl.rows = pl.tiled ? osh[k - 2] : 1;
+  pl.cols = osh[k - 1];
+  pl.cs = ostr[k - 1];
   gg_i outer = 1;
-  for (int d = 0; d < outerDims; d++) outer *= osh[d];
-  gg_i idx[GG_MAX_DIMS] = {0};
-  gg_i off = 0;
-  float *o = out;
-  for (gg_i q = 0; q < outer; q++) {
-    const float *xb = x + off;
-    if (tiled) {
-      enum { T = 32 };
-      for (gg_i r0 = 0; r0 < rows; r0 += T) {
-        gg_i r1 = r0 + T < rows ? r0 + T : rows;
-        for (gg_i c0 = 0; c0 < cols; c0 += T) {
-          gg_i c1 = c0 + T < cols ? c0 + T : cols;
-          for (gg_i r = r0; r < r1; r++)
-            for (gg_i c = c0; c < c1; c++) o[r * cols + c] = xb[r + c * cs];
-        }
-      }
-      o += rows * cols;
-    } else if (cs == 1) {
-      __builtin_memmove(o, xb, (size_t)cols * sizeof(float));
-      o += cols;
-    } else {
-      for (gg_i c = 0; c < cols; c++) o[c] = xb[c * cs];
-      o += cols;
-    }
-    for (int d = outerDims - 1; d >= 0; d--) {
-      off += ostr[d];
-      if (++idx[d] < osh[d]) break;
-      off -= ostr[d] * osh[d];
-      idx[d] = 0;
-    }
+  for (int d = 0; d < pl.outerDims; d++) {
+    pl.osh[d] = osh[d];
+    pl.ostr[d] = ostr[d];
+    outer *= osh[d];
   }
+  gg_parallel_for(permute_range, &pl, outer, 1, 2.0 * (double)total);
 }
 
 /* ------------------------------------------------------------------------------------------------ softmax, loss */
@@ -814,16 +864,29 @@ static inline void gg_col2im_row(float *d, const float *src, gg_i x0, gg_i x1) {
 #endif
 }
 
-GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
-  gg_conv g = gg_read_conv(geom);
+typedef struct {
+  const float *in;
+  float *out;
+  gg_conv g;
+} conv_args;
+
+/* Rows [lo, hi) of cols, row (c·kh + ki)·kw + kj: each written whole by one thread. */
+static void im2col_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const conv_args *a = p;
+  const float *x = a->in;
+  float *cols = a->out;
+  const gg_conv g = a->g;
   gg_i L = g.n * g.oh * g.ow;
   gg_i plane = g.oh * g.ow;
-  for (gg_i c = 0; c < g.c; c++) {
-    for (gg_i ki = 0; ki < g.kh; ki++) {
+  for (gg_i r = lo; r < hi; r++) {
+    gg_i c = r / (g.kh * g.kw), ki = (r / g.kw) % g.kh;
+    {
       /* Output rows [y0, y1) read an input row; the others are padding. */
       gg_i y0, y1;
       gg_valid_range(g.oh, g.sh, g.ph, ki * g.dh, g.h, &y0, &y1);
-      for (gg_i kj = 0; kj < g.kw; kj++) {
+      {
+        gg_i kj = r % g.kw;
         float *rowBase = cols + ((c * g.kh + ki) * g.kw + kj) * L;
         gg_i x0, x1;
         gg_valid_range(g.ow, g.sw, g.pw, kj * g.dw, g.w, &x0, &x1);
@@ -856,8 +919,20 @@ GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
   }
 }
 
-GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
-  gg_conv g = gg_read_conv(geom);
+GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
+  conv_args a = {x, cols, gg_read_conv(geom)};
+  gg_i rows = a.g.c * a.g.kh * a.g.kw;
+  gg_parallel_for(im2col_range, &a, rows, 1, 2.0 * (double)rows * (double)(a.g.n * a.g.oh * a.g.ow));
+}
+
+/* Input planes [lo, hi) of dx (channel-major, t = c·N + n, on the gathering path; image-major, t = n·C + c, on the
+ * other): each summed whole by one thread in the reference's order. */
+static void col2im_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const conv_args *a = p;
+  const float *cols = a->in;
+  float *dx = a->out;
+  const gg_conv g = a->g;
   gg_i L = g.n * g.oh * g.ow;
   gg_i plane = g.oh * g.ow;
   gg_i hw = g.h * g.w;
@@ -870,8 +945,9 @@ GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
      * the reference's order (ki, then kj), from +0, padded lanes adding +0 (exact: the sum starts at +0, so it is
      * never -0), and stored once. */
     /* Channel-major, so that the kernel positions' rows of cols are read as kh·kw sequential streams. */
-    for (gg_i c = 0; c < g.c; c++) {
-      for (gg_i n = 0; n < g.n; n++) {
+    for (gg_i t = lo; t < hi; t++) {
+      {
+        gg_i c = t / g.n, n = t % g.n;
         float *xb = dx + (n * g.c + c) * hw;
         const float *pb = cols + c * g.kh * g.kw * L + n * plane;
         for (gg_i iy = 0; iy < g.h; iy++) {
@@ -900,8 +976,9 @@ GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
     return;
   }
 #endif
-  for (gg_i n = 0; n < g.n; n++) {
-    for (gg_i c = 0; c < g.c; c++) {
+  for (gg_i t = lo; t < hi; t++) {
+    {
+      gg_i n = t / g.c, c = t % g.c;
       float *xb = dx + (n * g.c + c) * hw;
       for (gg_i i = 0; i < hw; i++) xb[i] = 0.0f;
       for (gg_i ki = 0; ki < g.kh; ki++) {
@@ -925,6 +1002,13 @@ GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
       }
     }
   }
+}
+
+GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
+  conv_args a = {cols, dx, gg_read_conv(geom)};
+  gg_i planes = a.g.c * a.g.n;
+  gg_parallel_for(col2im_range, &a, planes, 1,
+                  2.0 * (double)(a.g.c * a.g.kh * a.g.kw) * (double)(a.g.n * a.g.oh * a.g.ow));
 }
 
 /* ------------------------------------------------------------------------------------------------ pooling */

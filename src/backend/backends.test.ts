@@ -447,6 +447,9 @@ for (const [name, maybe] of suites) {
         [1, 1000, 1],
         [2, 43, 1],
         [32, 4003, 1],
+        // large enough to be shared out between threads: a conv's bias gradient, and inner > 1
+        [64, 7744, 1],
+        [37, 301, 130],
       ] as const) {
         const n = outer * mid * inner;
         const x = uniform(r, n, -5, 5);
@@ -589,6 +592,19 @@ for (const [name, maybe] of suites) {
           [2, 2, 2, 2, 2, 2, 2, 2, 2],
           [8, 7, 6, 5, 4, 3, 2, 1, 0],
         ], // 9 axes: JS fallback
+        // large enough to be shared out between threads: a conv's layout change, a batch of transposes, 4 axes
+        [
+          [64, 32, 676],
+          [1, 0, 2],
+        ],
+        [
+          [8, 300, 257],
+          [0, 2, 1],
+        ],
+        [
+          [12, 37, 41, 31],
+          [2, 0, 3, 1],
+        ],
       ];
       for (const [shape, perm] of cases) {
         const n = prod(shape);
@@ -674,6 +690,9 @@ for (const [name, maybe] of suites) {
         convGeom(2, 3, 5, 7, 1, 1, [1, 1], [0, 0], [1, 1]),
         convGeom(2, 2, 9, 20, 3, 3, [2, 1], [1, 1], [1, 1]),
         convGeom(2, 2, 9, 20, 3, 3, [1, 2], [1, 1], [1, 1]),
+        // large enough to be shared out between threads: the CNN's second conv, and a strided, padded one
+        convGeom(64, 32, 13, 13, 3, 3, [1, 1], [0, 0], [1, 1]),
+        convGeom(48, 8, 30, 30, 3, 3, [2, 2], [1, 1], [1, 1]),
       ];
       for (const g of geoms) {
         const xs = g.n * g.c * g.h * g.w;
