@@ -43,6 +43,7 @@ function stepper(model: AnyModule, x: Tensor, y: Tensor, tx: optim.GradientTrans
   let state = tx.init(params);
   const grads: Record<string, Tensor> = {};
   const applied: Record<string, number> = {};
+  const appliedUpdates: Record<string, number> = {};
   let step = 0;
   return () => {
     monitor?.beginStep(step);
@@ -55,11 +56,11 @@ function stepper(model: AnyModule, x: Tensor, y: Tensor, tx: optim.GradientTrans
     for (const [k, p] of Object.entries(params)) grads[k] = p.grad!;
     const r = tx.update(grads, state, params);
     state = r.state;
-    monitor?.afterUpdate(r.updates, params, r.state);
-    // as the trainer does: with a monitor, the update's pass also measures the weights it leaves
+    // as the trainer does: with a monitor, the pass that applies the update also measures it and the weights it leaves
+    monitor?.afterUpdate(r.updates, params, r.state, { updateNormsFollow: true });
     if (monitor) {
-      optim.applyUpdates(params, r.updates, applied);
-      monitor.afterApply(applied);
+      optim.applyUpdates(params, r.updates, applied, appliedUpdates);
+      monitor.afterApply(applied, appliedUpdates);
     } else optim.applyUpdates(params, r.updates);
     for (const p of Object.values(params)) p.grad!.storage.backend.fill(p.grad!.buf, 0, p.grad!.size);
     monitor?.endStep(loss);

@@ -104,18 +104,22 @@ GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alph
               c + cOff, (blasint)ldc);
 }
 
-/* y += alpha·x as gg_axpy (float64 product and sum, rounded once), and the sum of squares of the new y in float64:
- * one pass where applying an update and then measuring the weights would take two. */
-static double gg_axpy_ss(double alpha, const float *x, float *y, gg_i n) {
+/* y += alpha·x as gg_axpy (float64 product and sum, rounded once), and the sums of squares of the new y (returned)
+ * and of x (xss[0]) in float64: one pass where applying an update and then measuring the weights and the update would
+ * take three. */
+static double gg_axpy_ss(double alpha, const float *x, float *y, gg_i n, double *xss) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  double xacc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   gg_i i = 0;
 #if defined(__AVX512F__)
   /* the same float64 arithmetic, eight lanes at a time, with two accumulators */
-  __m512d va = _mm512_set1_pd(alpha), s0 = _mm512_setzero_pd(), s1 = s0;
+  __m512d va = _mm512_set1_pd(alpha), s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
   for (; i + 16 <= n; i += 16) {
-    __m512d y0 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i)), _mm512_mul_pd(va, _mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
-    __m512d y1 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i + 8)),
-                               _mm512_mul_pd(va, _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8))));
+    __m512d x0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), x1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+    __m512d y0 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i)), _mm512_mul_pd(va, x0));
+    __m512d y1 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i + 8)), _mm512_mul_pd(va, x1));
+    t0 = _mm512_add_pd(t0, _mm512_mul_pd(x0, x0));
+    t1 = _mm512_add_pd(t1, _mm512_mul_pd(x1, x1));
     __m256 f0 = _mm512_cvtpd_ps(y0), f1 = _mm512_cvtpd_ps(y1);
     _mm256_storeu_ps(y + i, f0);
     _mm256_storeu_ps(y + i + 8, f1);
@@ -124,20 +128,27 @@ static double gg_axpy_ss(double alpha, const float *x, float *y, gg_i n) {
     s1 = _mm512_add_pd(s1, _mm512_mul_pd(r1, r1));
   }
   _mm512_storeu_pd(acc, _mm512_add_pd(s0, s1));
+  _mm512_storeu_pd(xacc, _mm512_add_pd(t0, t1));
 #endif
   for (; i + 8 <= n; i += 8) {
     for (int j = 0; j < 8; j++) {
-      float v = (float)((double)y[i + j] + alpha * (double)x[i + j]);
+      double xv = (double)x[i + j];
+      float v = (float)((double)y[i + j] + alpha * xv);
       y[i + j] = v;
       acc[j] += (double)v * (double)v;
+      xacc[j] += xv * xv;
     }
   }
   double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  double t = ((xacc[0] + xacc[1]) + (xacc[2] + xacc[3])) + ((xacc[4] + xacc[5]) + (xacc[6] + xacc[7]));
   for (; i < n; i++) {
-    float v = (float)((double)y[i] + alpha * (double)x[i]);
+    double xv = (double)x[i];
+    float v = (float)((double)y[i] + alpha * xv);
     y[i] = v;
     s += (double)v * (double)v;
+    t += xv * xv;
   }
+  xss[0] = t;
   return s;
 }
 
@@ -194,11 +205,13 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
  * cblas.h pulls in complex.h, which defines I.) */
 #define GG_T_FA float *
 #define GG_T_IA int32_t *
+#define GG_T_DA double *
 #define GG_T_IX gg_i
 #define GG_T_IN int
 #define GG_T_DB double
 #define GG_GET_FA(v) (float *)gg_get_array(env, v, &bad)
 #define GG_GET_IA(v) (int32_t *)gg_get_array(env, v, &bad)
+#define GG_GET_DA(v) (double *)gg_get_array(env, v, &bad)
 #define GG_GET_IX(v) (gg_i) gg_get_int(env, v, &bad)
 #define GG_GET_IN(v) (int)gg_get_int(env, v, &bad)
 #define GG_GET_DB(v) gg_get_double(env, v, &bad)
@@ -258,7 +271,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(copy, gg_copy, void, 5, FA, IX, FA, IX, IX)                                                    \
   X(copyBlocks, gg_copy_blocks, void, 9, FA, IX, IX, FA, IX, IX, IX, IX, IN)                       \
   X(axpy, gg_axpy, void, 4, DB, FA, FA, IX)                                                        \
-  X(axpySumSquares, gg_axpy_ss, num, 4, DB, FA, FA, IX)                                            \
+  X(axpySumSquares, gg_axpy_ss, num, 5, DB, FA, FA, IX, DA)                                        \
   X(unarySupported, gg_unary_supported, num, 1, IN)                                                \
   X(unary, gg_unary, num, 6, IN, FA, FA, IX, DB, DB)                                               \
   X(unaryGrad, gg_unary_grad, num, 8, IN, FA, FA, FA, FA, IX, DB, DB)                              \

@@ -83,6 +83,47 @@ GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n) {
   for (; i < n; i++) y[i] = (float)((double)y[i] + alpha * (double)x[i]);
 }
 
+#if defined(__wasm__)
+/*
+ * y += alpha·x as gg_axpy, returning the sum of squares of the new y and storing that of x in xss[0], both in float64:
+ * the pass that applies an update also measures the weights it leaves and the update (natively: gg_axpy_ss in
+ * addon.c, with AVX-512).
+ */
+GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n, double *xss) {
+  gg_i i = 0;
+  v128_t sy0 = wasm_f64x2_splat(0.0), sy1 = sy0, sx0 = sy0, sx1 = sy0;
+  const int add = alpha == 1.0;
+  v128_t va = wasm_f64x2_splat(alpha);
+  for (; i + 4 <= n; i += 4) {
+    v128_t xv = wasm_v128_load(x + i), yv = wasm_v128_load(y + i);
+    v128_t xl = gg_f64_lo(xv), xh = gg_f64_hi(xv);
+    v128_t r;
+    if (add) r = wasm_f32x4_add(yv, xv); /* the same bits as the float64 sum (see gg_axpy) */
+    else
+      r = gg_f32_pack(wasm_f64x2_add(gg_f64_lo(yv), wasm_f64x2_mul(va, xl)),
+                      wasm_f64x2_add(gg_f64_hi(yv), wasm_f64x2_mul(va, xh)));
+    wasm_v128_store(y + i, r);
+    v128_t rl = gg_f64_lo(r), rh = gg_f64_hi(r);
+    sy0 = wasm_f64x2_add(sy0, wasm_f64x2_mul(rl, rl));
+    sy1 = wasm_f64x2_add(sy1, wasm_f64x2_mul(rh, rh));
+    sx0 = wasm_f64x2_add(sx0, wasm_f64x2_mul(xl, xl));
+    sx1 = wasm_f64x2_add(sx1, wasm_f64x2_mul(xh, xh));
+  }
+  v128_t sy = wasm_f64x2_add(sy0, sy1), sx = wasm_f64x2_add(sx0, sx1);
+  double s = wasm_f64x2_extract_lane(sy, 0) + wasm_f64x2_extract_lane(sy, 1);
+  double t = wasm_f64x2_extract_lane(sx, 0) + wasm_f64x2_extract_lane(sx, 1);
+  for (; i < n; i++) {
+    double xd = (double)x[i];
+    float v = (float)((double)y[i] + alpha * xd);
+    y[i] = v;
+    s += (double)v * (double)v;
+    t += xd * xd;
+  }
+  xss[0] = t;
+  return s;
+}
+#endif
+
 /* ------------------------------------------------------------------------------------------------ unary ops */
 
 GG_API int gg_unary_supported(int op) {

@@ -256,15 +256,19 @@ export class JsBackend implements Backend {
     else for (let i = 0; i < n; i++) ys[i] += alpha * xs[i]!;
   }
 
-  axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number {
+  axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
     const xs = x.data;
     const ys = y.data;
     let s = 0;
+    let t = 0;
     for (let i = 0; i < n; i++) {
-      ys[i] += alpha * xs[i]!;
+      const xv = xs[i]!;
+      ys[i] += alpha * xv;
       const v = ys[i]!;
       s += v * v;
+      t += xv * xv;
     }
+    if (xSumSquares) xSumSquares[0] = t;
     return s;
   }
 

@@ -28,7 +28,7 @@ interface NativeAddon {
     accumulate: number,
   ): void;
   axpy(alpha: number, x: Float32Array, y: Float32Array, n: number): void;
-  axpySumSquares(alpha: number, x: Float32Array, y: Float32Array, n: number): number;
+  axpySumSquares(alpha: number, x: Float32Array, y: Float32Array, n: number, xss: Float64Array): number;
   unarySupported(op: number): number;
   unary(op: number, x: Float32Array, out: Float32Array, n: number, a: number, b: number): number;
   unaryGrad(
@@ -150,6 +150,8 @@ export class NativeBackend extends JsBackend {
   /** Reused for every call that passes small int arrays: [0,8) shape, [8,16) and [16,24) strides or perm. */
   private readonly dims = new Int32Array(3 * MAX_DIMS);
   private readonly geom = new Int32Array(16);
+  /** Where axpySumSquares puts the sum of squares of x when the caller does not want it. */
+  private readonly xss = new Float64Array(1);
 
   constructor(private readonly k: NativeAddon) {
     super();
@@ -178,8 +180,8 @@ export class NativeBackend extends JsBackend {
   ): void {
     this.k.copyBlocks(src.data, sOff, sStride, dst.data, dOff, dStride, len, nBlocks, accumulate ? 1 : 0);
   }
-  override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number {
-    return this.k.axpySumSquares(alpha, x.data, y.data, n);
+  override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
+    return this.k.axpySumSquares(alpha, x.data, y.data, n, xSumSquares ?? this.xss);
   }
   override axpy(alpha: number, x: Buf, y: Buf, n: number): void {
     this.k.axpy(alpha, x.data, y.data, n);

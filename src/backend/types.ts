@@ -102,10 +102,11 @@ export interface Backend {
   /** y += alpha * x over n elements. */
   axpy(alpha: number, x: Buf, y: Buf, n: number): void;
   /**
-   * y += alpha * x as `axpy`, returning the sum of squares of the new y (float64): applying an update and measuring
-   * the weights it leaves costs one pass instead of two.
+   * y += alpha * x as `axpy`, returning the sum of squares of the new y (float64), and with `xSumSquares` storing that
+   * of x in its first element: applying an update and measuring the weights it leaves and the update itself costs
+   * one pass instead of three.
    */
-  axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number;
+  axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number;
 
   unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void;
   /** gx = gy * f'(x); `y` is the forward output f(x) (some derivatives read it). */

@@ -48,6 +48,7 @@ interface WasmExports {
     accumulate: number,
   ): void;
   gg_axpy(alpha: number, x: number, y: number, n: number): void;
+  gg_axpy_sum_squares(alpha: number, x: number, y: number, n: number, xss: number): number;
   gg_unary_supported(op: number): number;
   gg_unary(op: number, x: number, out: number, n: number, a: number, b: number): number;
   gg_unary_grad(op: number, x: number, y: number, gy: number, gx: number, n: number, a: number, b: number): number;
@@ -207,6 +208,9 @@ export class WasmBackend extends JsBackend {
   /** Byte offset of the int32 scratch area: [0,8) shape, [8,16) and [16,24) strides or perm, [24,40) geometry. */
   private readonly scratch: number;
   private scratchView: Int32Array;
+  /** Byte offset of one float64 a kernel returns through a pointer (axpySumSquares), and its view. */
+  private readonly f64: number;
+  private f64View: Float64Array;
 
   /**
    * `memory` is the shared memory a threaded instance imports (omit it for the one-thread module, which has its own);
@@ -225,6 +229,8 @@ export class WasmBackend extends JsBackend {
     this.pool = new BufferPool<Buf>((size) => this.heap.make(size));
     this.scratch = this.heap.reserve(SCRATCH_INTS * 4);
     this.scratchView = new Int32Array(memory.buffer, this.scratch, SCRATCH_INTS);
+    this.f64 = this.heap.reserve(8);
+    this.f64View = new Float64Array(memory.buffer, this.f64, 1);
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.gg_unary_supported(op);
     this.started = 1;
     if (threaded && k.gg_threads_ctl && k.gg_threads_max) {
@@ -311,10 +317,14 @@ export class WasmBackend extends JsBackend {
     this.k.gg_axpy(alpha, p(x), p(y), n);
   }
 
-  // NOTE: two passes of the wasm kernels (the C has no fused one in the wasm build) beat one pass of the js loop
-  override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number): number {
-    this.k.gg_axpy(alpha, p(x), p(y), n);
-    return this.sumSquares(y, n);
+  override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
+    const s = this.k.gg_axpy_sum_squares(alpha, p(x), p(y), n, this.f64);
+    if (xSumSquares) {
+      let v = this.f64View;
+      if (v.length === 0) v = this.f64View = new Float64Array(this.heap.memory.buffer, this.f64, 1);
+      xSumSquares[0] = v[0]!;
+    }
+    return s;
   }
 
   override unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void {

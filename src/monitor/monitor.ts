@@ -35,13 +35,22 @@ export interface StepObserver {
    * After the transform chain ran: `updates` are the final updates (p += u), `txState` the chain's state (clip
    * transforms record there what they did).
    */
-  afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void;
+  afterUpdate(
+    updates: Record<string, Tensor>,
+    params: Record<string, Tensor>,
+    txState: unknown,
+    opts?: { updateNormsFollow?: boolean },
+  ): void;
   /**
-   * Optional, after the updates were applied: each parameter's sum of squares as the update left it (measured by
-   * `applyUpdates` in the same pass). The next step then takes its weight norms from here instead of reading every
-   * weight again.
+   * Optional, after the updates were applied: each parameter's sum of squares as the update left it, and each
+   * update's (both measured by `applyUpdates` in the same pass). The next step then takes its weight norms from here
+   * instead of reading every weight again; the update norms are this step's when `afterUpdate` was told
+   * `updateNormsFollow` (it then reads no update itself).
    */
-  afterApply?(weightSumSquares: Readonly<Record<string, number>>): void;
+  afterApply?(
+    weightSumSquares: Readonly<Record<string, number>>,
+    updateSumSquares?: Readonly<Record<string, number>>,
+  ): void;
   /** After the step; `loss` is the step's loss (may be NaN). */
   endStep(loss: number): void;
 }
@@ -277,6 +286,8 @@ export class Monitor implements StepObserver {
   #active = false;
   #step = -1;
   #sawUpdate = false;
+  /** Updates whose norms afterApply will bring (afterUpdate with updateNormsFollow). */
+  readonly #pendingUpdates = new Map<string, Tensor>();
   /** Sums of squares of the weights after the last applied update, and the step they are the weights of. */
   #applied: Readonly<Record<string, number>> | null = null;
   #appliedFor = -1;
@@ -568,12 +579,20 @@ export class Monitor implements StepObserver {
     return this.#param(name, this.#layers.get(lname) ?? this.#layer(lname, null), t.size);
   }
 
-  afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void {
+  afterUpdate(
+    updates: Record<string, Tensor>,
+    params: Record<string, Tensor>,
+    txState: unknown,
+    opts?: { updateNormsFollow?: boolean },
+  ): void {
     if (!this.#active) return;
+    const defer = opts?.updateNormsFollow === true;
     for (const [name, u] of Object.entries(updates)) {
       const p = this.#params.get(name) ?? (params[name] ? this.#adopt(name, params[name]!) : null);
       if (!p || !u.storage.buf) continue;
-      p.updateSS = u.storage.backend.sumSquares(u.buf, u.size);
+      // the pass that applies the update measures it (afterApply); else read it now
+      if (defer) this.#pendingUpdates.set(name, u);
+      else p.updateSS = u.storage.backend.sumSquares(u.buf, u.size);
       p.updated = true;
       if (Number.isNaN(p.weightSS) && params[name]) {
         const w = params[name]!;
@@ -584,14 +603,31 @@ export class Monitor implements StepObserver {
     this.#clip = readClipState(txState);
   }
 
-  afterApply(weightSumSquares: Readonly<Record<string, number>>): void {
+  afterApply(
+    weightSumSquares: Readonly<Record<string, number>>,
+    updateSumSquares?: Readonly<Record<string, number>>,
+  ): void {
     // NOTE: valid for the next step only: anything else that changes the weights happens outside a step's calls
     this.#applied = weightSumSquares;
     this.#appliedFor = this.#step + 1;
+    this.#settleUpdates(updateSumSquares);
+  }
+
+  /** Update norms afterUpdate left to afterApply: from `measured`, else read from the updates (still intact). */
+  #settleUpdates(measured?: Readonly<Record<string, number>>): void {
+    if (this.#pendingUpdates.size === 0) return;
+    for (const [name, u] of this.#pendingUpdates) {
+      const p = this.#params.get(name);
+      if (!p) continue;
+      const m = measured?.[name];
+      p.updateSS = m !== undefined ? m : u.storage.buf ? u.storage.backend.sumSquares(u.buf, u.size) : Number.NaN;
+    }
+    this.#pendingUpdates.clear();
   }
 
   endStep(loss: number): void {
     if (this.#step < 0) return; // endStep without beginStep: nothing to close
+    this.#settleUpdates(); // updateNormsFollow promised but afterApply never came: read what is there
     this.losses[this.#step] = loss;
     if (!this.#active) return;
     this.#active = false;

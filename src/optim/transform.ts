@@ -168,17 +168,26 @@ export function identity(): GradientTransformation<StateRecord> {
  * @param updates updates by path (keys missing from `updates` are left alone)
  * @param sumSquares when given, receives each updated parameter's sum of squares after the update, measured in the
  *   same pass (a monitor's weight norms at no extra read)
+ * @param updateSumSquares when given (with `sumSquares`), receives each update's sum of squares, from the same pass
  * @example optim.applyUpdates(params, tx.update(grads, state, params).updates);
  */
-export function applyUpdates(params: Params, updates: Params, sumSquares?: Record<string, number>): void {
+export function applyUpdates(
+  params: Params,
+  updates: Params,
+  sumSquares?: Record<string, number>,
+  updateSumSquares?: Record<string, number>,
+): void {
   for (const [k, u] of Object.entries(updates)) {
     const p = params[k];
     if (!p) throw new Error(`applyUpdates(): updates has '${k}', which params lacks`);
     if (p.size !== u.size) throw new Error(`applyUpdates(): '${k}' has ${p.size} elements but its update ${u.size}`);
-    if (sumSquares) sumSquares[k] = p.storage.backend.axpySumSquares(1, u.buf, p.buf, p.size);
-    else p.storage.backend.axpy(1, u.buf, p.buf, p.size);
+    if (sumSquares) {
+      sumSquares[k] = p.storage.backend.axpySumSquares(1, u.buf, p.buf, p.size, updateSumSquares ? uss : undefined);
+      if (updateSumSquares) updateSumSquares[k] = uss[0]!;
+    } else p.storage.backend.axpy(1, u.buf, p.buf, p.size);
   }
 }
+const uss = new Float64Array(1);
 
 /**
  * Every state record inside a (chained) state, depth first, for monitors: `stateRecords(state).find(s => s.kind ===

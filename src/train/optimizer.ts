@@ -108,10 +108,12 @@ export class Optimizer {
 
   /** Each parameter's sum of squares after the last applied update (measured while applying it). */
   readonly weightSumSquares: Record<string, number> = {};
+  /** Each last applied update's sum of squares (measured in the same pass). */
+  readonly updateSumSquares: Record<string, number> = {};
 
   /** Adds the updates to the parameters (nothing when the chain halted on a non-finite step). */
   apply(updates: Params): void {
-    if (!this.#halted) optim.applyUpdates(this.params, updates, this.weightSumSquares);
+    if (!this.#halted) optim.applyUpdates(this.params, updates, this.weightSumSquares, this.updateSumSquares);
     this.#step++;
   }
 

@@ -28,9 +28,17 @@ import { buildOptimizer, type Optimizer } from './optimizer.js';
 export interface StepObserver {
   beginStep(step: number): void;
   afterBackward(params: Record<string, Tensor>): void;
-  afterUpdate(updates: Record<string, Tensor>, params: Record<string, Tensor>, txState: unknown): void;
-  /** After the updates were applied: each parameter's sum of squares, measured while applying them. */
-  afterApply?(weightSumSquares: Readonly<Record<string, number>>): void;
+  afterUpdate(
+    updates: Record<string, Tensor>,
+    params: Record<string, Tensor>,
+    txState: unknown,
+    opts?: { updateNormsFollow?: boolean },
+  ): void;
+  /** After the updates were applied: each parameter's and each update's sum of squares, measured while applying. */
+  afterApply?(
+    weightSumSquares: Readonly<Record<string, number>>,
+    updateSumSquares?: Readonly<Record<string, number>>,
+  ): void;
   endStep(loss: number): void;
 }
 
@@ -307,10 +315,13 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       }
     } else {
       consecutive = 0;
-      const { updates, state } = optimizer.computeUpdates();
-      for (const o of observers) o.afterUpdate(updates, params, state);
+      const { updates, state, halted } = optimizer.computeUpdates();
+      // an applied update is measured in the pass that applies it: observers with afterApply need not read it
+      for (const o of observers)
+        o.afterUpdate(updates, params, state, { updateNormsFollow: !halted && !!o.afterApply });
       optimizer.apply(updates);
-      if (!optimizer.halted) for (const o of observers) o.afterApply?.(optimizer.weightSumSquares);
+      if (!optimizer.halted)
+        for (const o of observers) o.afterApply?.(optimizer.weightSumSquares, optimizer.updateSumSquares);
       optimizer.zeroGrad();
       lastLoss = loss;
       for (const o of observers) o.endStep(loss);
