@@ -112,8 +112,32 @@ static double gg_axpy_ss(double alpha, const float *x, float *y, gg_i n, double 
   double xacc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   gg_i i = 0;
 #if defined(__AVX512F__)
-  /* the same float64 arithmetic, eight lanes at a time, with two accumulators */
   __m512d va = _mm512_set1_pd(alpha), s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
+  if (alpha == 1.0) {
+    /* Applying an update: y + x in float32 is the float64 sum rounded (see gg_axpy), so the new y has the same bits.
+     * The squares go into float32 fused multiply-adds over blocks of 512 values (32 terms per lane, so a block's sum
+     * is good to ~1e-6 relative, as gg_sum_squares natively), each block's sums then added in float64: half the
+     * instructions of converting every value to float64, which is what bounds this loop. */
+    for (; i + 512 <= n; i += 512) {
+      __m512 ay0 = _mm512_setzero_ps(), ay1 = ay0, ax0 = ay0, ax1 = ay0;
+      for (gg_i j = i; j < i + 512; j += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + j), x1 = _mm512_loadu_ps(x + j + 16);
+        __m512 y0 = _mm512_add_ps(_mm512_loadu_ps(y + j), x0), y1 = _mm512_add_ps(_mm512_loadu_ps(y + j + 16), x1);
+        _mm512_storeu_ps(y + j, y0);
+        _mm512_storeu_ps(y + j + 16, y1);
+        ay0 = _mm512_fmadd_ps(y0, y0, ay0);
+        ay1 = _mm512_fmadd_ps(y1, y1, ay1);
+        ax0 = _mm512_fmadd_ps(x0, x0, ax0);
+        ax1 = _mm512_fmadd_ps(x1, x1, ax1);
+      }
+      __m512 ay = _mm512_add_ps(ay0, ay1), ax = _mm512_add_ps(ax0, ax1);
+      s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(ay)));
+      s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ay), 1))));
+      t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm512_castps512_ps256(ax)));
+      t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ax), 1))));
+    }
+  }
+  /* the same float64 arithmetic as the reference, eight lanes at a time, with two accumulators */
   for (; i + 16 <= n; i += 16) {
     __m512d x0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), x1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
     __m512d y0 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i)), _mm512_mul_pd(va, x0));
