@@ -73,12 +73,15 @@ function positiveInt(v: number | undefined, dflt: number, name: string, min: num
 
 /** Offsets the step numbers the trainer reports, so probe batches and training steps share one numbering. */
 function offset(o: StepObserver, by: number): StepObserver {
-  return {
+  const wrapped: StepObserver = {
     beginStep: (s) => o.beginStep(s + by),
     afterBackward: (p) => o.afterBackward(p),
-    afterUpdate: (u, p, st) => o.afterUpdate(u, p, st),
+    afterUpdate: (u, p, st, opts) => o.afterUpdate(u, p, st, opts),
     endStep: (l) => o.endStep(l),
   };
+  // only where `o` takes them: the trainer leaves the update norms to afterApply when an observer has one
+  if (o.afterApply) wrapped.afterApply = (w, u) => o.afterApply?.(w, u);
+  return wrapped;
 }
 
 /**

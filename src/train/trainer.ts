@@ -19,27 +19,15 @@ import type { AnyModule } from '../nn/module.js';
 import { reshape } from '../tensor/ops/shape.js';
 import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
 import '../tensor/methods.js';
+import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
 import { applyInit, buildModel } from './build.js';
 import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
 import type { Config } from './config.js';
 import { buildOptimizer, type Optimizer } from './optimizer.js';
 
-/** What a monitor implements to watch each step (see monitor/). */
-export interface StepObserver {
+/** What a monitor implements to watch each step (see monitor/'s StepObserver); `beginStep`'s result is unused here. */
+export interface StepObserver extends Omit<MonitorObserver, 'beginStep'> {
   beginStep(step: number): void;
-  afterBackward(params: Record<string, Tensor>): void;
-  afterUpdate(
-    updates: Record<string, Tensor>,
-    params: Record<string, Tensor>,
-    txState: unknown,
-    opts?: { updateNormsFollow?: boolean },
-  ): void;
-  /** After the updates were applied: each parameter's and each update's sum of squares, measured while applying. */
-  afterApply?(
-    weightSumSquares: Readonly<Record<string, number>>,
-    updateSumSquares?: Readonly<Record<string, number>>,
-  ): void;
-  endStep(loss: number): void;
 }
 
 export type RunStatus = 'finished' | 'diverged' | 'interrupted' | 'failed';
