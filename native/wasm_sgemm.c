@@ -24,6 +24,7 @@
 #define NR 8
 #define KC 256
 #define NC 1024
+_Static_assert(MR == 4 && NR == 8, "pack_a and pack_b transpose 4x4 blocks: MR = 4 and NR = 8");
 
 static float packA[GG_MAX_THREADS][MC * KC] __attribute__((aligned(16)));
 static float packB[GG_MAX_THREADS][KC * NC] __attribute__((aligned(16)));
@@ -41,6 +42,18 @@ static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
 #define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
 #endif
 
+/* Transposes the 4×4 block of rows r0..r3: out[j] holds element j of each row. */
+static inline void transpose4(v128_t r0, v128_t r1, v128_t r2, v128_t r3, v128_t out[4]) {
+  v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5); /* r0[0] r1[0] r0[1] r1[1] */
+  v128_t t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5); /* r2[0] r3[0] r2[1] r3[1] */
+  v128_t t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+  v128_t t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+  out[0] = wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5);
+  out[1] = wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7);
+  out[2] = wasm_i32x4_shuffle(t2, t3, 0, 1, 4, 5);
+  out[3] = wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7);
+}
+
 /* packA[panel][p][r] = op(A)[i0 + panel·MR + r][p0 + p], zero past row mc. */
 static void pack_a(float *dst, int transA, const float *a, gg_i lda, gg_i i0, gg_i p0, gg_i mc, gg_i kc) {
   for (gg_i ip = 0; ip < mc; ip += MR) {
@@ -49,7 +62,16 @@ static void pack_a(float *dst, int transA, const float *a, gg_i lda, gg_i i0, gg
       /* op(A) rows are contiguous in memory: read MR rows side by side. */
       const float *src = a + (i0 + ip) * lda + p0;
       if (rows == MR) {
-        for (gg_i p = 0; p < kc; p++) {
+        /* four k at a time: a 4×4 transpose in registers (MR = 4) */
+        gg_i p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          v128_t t[4];
+          transpose4(wasm_v128_load(src + p), wasm_v128_load(src + lda + p), wasm_v128_load(src + 2 * lda + p),
+                     wasm_v128_load(src + 3 * lda + p), t);
+          for (int j = 0; j < 4; j++) wasm_v128_store(dst + 4 * j, t[j]);
+          dst += 4 * MR;
+        }
+        for (; p < kc; p++) {
           for (int r = 0; r < MR; r++) dst[r] = src[r * lda + p];
           dst += MR;
         }
@@ -100,7 +122,21 @@ static void pack_b(float *dst, int transB, const float *b, gg_i ldb, gg_i p0, gg
       /* op(B)[p][j] = B[j][p]: NR rows of B read side by side. */
       const float *src = b + (j0 + jp) * ldb + p0;
       if (cols == NR) {
-        for (gg_i p = 0; p < kc; p++) {
+        /* four k at a time: two 4×4 transposes in registers (NR = 8) */
+        gg_i p = 0;
+        for (; p + 4 <= kc; p += 4) {
+          v128_t lo[4], hi[4];
+          transpose4(wasm_v128_load(src + p), wasm_v128_load(src + ldb + p), wasm_v128_load(src + 2 * ldb + p),
+                     wasm_v128_load(src + 3 * ldb + p), lo);
+          transpose4(wasm_v128_load(src + 4 * ldb + p), wasm_v128_load(src + 5 * ldb + p),
+                     wasm_v128_load(src + 6 * ldb + p), wasm_v128_load(src + 7 * ldb + p), hi);
+          for (int j = 0; j < 4; j++) {
+            wasm_v128_store(dst + NR * j, lo[j]);
+            wasm_v128_store(dst + NR * j + 4, hi[j]);
+          }
+          dst += 4 * NR;
+        }
+        for (; p < kc; p++) {
           for (gg_i c = 0; c < NR; c++) dst[c] = src[c * ldb + p];
           dst += NR;
         }
