@@ -304,6 +304,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(maxAxis, gg_max_axis, void, 6, FA, FA, FA, IX, IX, IX)                                         \
   X(sumSquares, gg_sum_squares, num, 2, FA, IX)                                                    \
   X(maxAbs, gg_max_abs, num, 2, FA, IX)                                                            \
+  X(sumSquaresMaxAbs, gg_sum_squares_max_abs, void, 3, FA, IX, DA)                                 \
   X(countNonFinite, gg_count_non_finite, num, 2, FA, IX)                                           \
   X(permute, gg_permute_packed, void, 4, FA, FA, IN, IA)                                           \
   X(softmax, gg_softmax, void, 5, FA, FA, IX, IX, IN)                                              \

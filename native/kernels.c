@@ -592,6 +592,26 @@ static double count_non_finite_serial(const float *x, gg_i n) {
 }
 
 /*
+ * Σx² and max |x| of one tensor in one pass over memory (the monitor reads every gradient for both): chunks of 4096
+ * values, small enough to stay in L1 between the two kernels' loops. The sum is the chunks' sums added in order, so
+ * its last bits may differ from gg_sum_squares' (both are float64 sums of float32 squares).
+ */
+#define SSMAX_CHUNK 4096
+static void sum_squares_max_abs_serial(const float *x, gg_i n, double *ss, double *mx) {
+  double s = 0.0, m = 0.0;
+  int nan = 0;
+  for (gg_i i = 0; i < n; i += SSMAX_CHUNK) {
+    gg_i len = n - i < SSMAX_CHUNK ? n - i : SSMAX_CHUNK;
+    s += sum_squares_serial(x + i, len);
+    double c = max_abs_serial(x + i, len);
+    if (c != c) nan = 1;
+    else if (c > m) m = c;
+  }
+  *ss = s;
+  *mx = nan ? GG_NAN : m;
+}
+
+/*
  * In wasm, large reductions are shared out between threads where there are several (the monitor and global-norm
  * clipping run them on every parameter every step). The sum of squares is taken over blocks, each as sum_squares_serial does, then
  * the blocks' sums in order: the blocks depend on n only, never on the thread count, so neither does the result (a
@@ -600,7 +620,7 @@ static double count_non_finite_serial(const float *x, gg_i n) {
  */
 #define RED_BLOCK 16384
 #define RED_MAX_BLOCKS 256
-enum { RED_SUM_SQUARES, RED_MAX_ABS, RED_NON_FINITE };
+enum { RED_SUM_SQUARES, RED_MAX_ABS, RED_NON_FINITE, RED_SS_MAX };
 
 typedef struct {
   const float *x;
@@ -622,11 +642,44 @@ static void red_range(int tid, gg_i lo, gg_i hi, const void *p) {
   for (gg_i b = lo; b < hi; b++) {
     gg_i start = b * a->block;
     gg_i len = a->n - start < a->block ? a->n - start : a->block;
-    a->partials[b] = reduce_serial(a->kind, a->x + start, len);
+    if (a->kind == RED_SS_MAX)
+      sum_squares_max_abs_serial(a->x + start, len, &a->partials[b], &a->partials[RED_MAX_BLOCKS + b]);
+    else
+      a->partials[b] = reduce_serial(a->kind, a->x + start, len);
   }
 }
 
-static double reduce(int kind, const float *x, gg_i n, double cost) {
+/* kind RED_SS_MAX returns Σx² and stores max |x| in *mx; the others return their one result. */
+static double reduce(int kind, const float *x, gg_i n, double cost, double *mx) {
+  if (kind == RED_SS_MAX) {
+    double ss;
+#if defined(__wasm__)
+    if (n > RED_BLOCK) {
+      gg_i blocks = (n + RED_BLOCK - 1) / RED_BLOCK;
+      gg_i block = RED_BLOCK;
+      if (blocks > RED_MAX_BLOCKS) {
+        block = ((n + RED_MAX_BLOCKS - 1) / RED_MAX_BLOCKS + 15) / 16 * 16;
+        blocks = (n + block - 1) / block;
+      }
+      double partials[2 * RED_MAX_BLOCKS];
+      red_args a = {x, n, block, kind, partials};
+      gg_parallel_for(red_range, &a, blocks, 1, cost * (double)n);
+      double s = 0.0, m = 0.0;
+      int nan = 0;
+      for (gg_i b = 0; b < blocks; b++) {
+        s += partials[b];
+        double v = partials[RED_MAX_BLOCKS + b];
+        if (v != v) nan = 1;
+        else if (v > m) m = v;
+      }
+      *mx = nan ? GG_NAN : m;
+      return s;
+    }
+#endif
+    (void)cost;
+    sum_squares_max_abs_serial(x, n, &ss, mx);
+    return ss;
+  }
 #if !defined(__wasm__)
   /* Natively one AVX-512 pass is as fast as handing a parameter-sized tensor to the pool and back (measured on the
    * monitor's reads of gradients, 200k floats): keep the serial sum, and its bits. */
@@ -652,9 +705,13 @@ static double reduce(int kind, const float *x, gg_i n, double cost) {
   return r;
 }
 
-GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQUARES, x, n, 8.0); }
-GG_API double gg_max_abs(const float *x, gg_i n) { return reduce(RED_MAX_ABS, x, n, 4.0); }
-GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NON_FINITE, x, n, 4.0); }
+GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQUARES, x, n, 8.0, NULL); }
+GG_API double gg_max_abs(const float *x, gg_i n) { return reduce(RED_MAX_ABS, x, n, 4.0, NULL); }
+GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NON_FINITE, x, n, 4.0, NULL); }
+/* out[0] = Σx², out[1] = max |x| (NaN if x holds one), in one pass over memory. */
+GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out) {
+  out[0] = reduce(RED_SS_MAX, x, n, 10.0, &out[1]);
+}
 
 /* ------------------------------------------------------------------------------------------------ permute */
 

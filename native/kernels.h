@@ -103,6 +103,7 @@ GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i i
 GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i mid, gg_i inner);
 GG_API double gg_sum_squares(const float *x, gg_i n);
 GG_API double gg_max_abs(const float *x, gg_i n);
+GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out);
 GG_API double gg_count_non_finite(const float *x, gg_i n);
 
 GG_API void gg_permute(const float *x, float *out, int nd, const int32_t *shape, const int32_t *perm);

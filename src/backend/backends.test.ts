@@ -437,6 +437,30 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('sumSquaresMaxAbs gives sumSquares (to float64 rounding) and maxAbs (exactly) in one call', () => {
+      const r = lcg(44);
+      const out = new Float64Array(2);
+      for (const n of [0, 1, 7, 4096, 4097, 16_384, 16_385, 200_003, 300_001]) {
+        const x0 = uniform(r, n, -4, 4);
+        if (n > 10) x0[Math.floor(n / 3)] = -9.25;
+        const x = load(be, x0);
+        be.sumSquaresMaxAbs(x, n, out);
+        const ss = be.sumSquares(x, n);
+        expect(Math.abs(out[0]! - ss)).toBeLessThanOrEqual(1e-6 * ss);
+        expect(out[1]).toBe(be.maxAbs(x, n));
+        if (n > 10) {
+          expect(out[1]).toBe(9.25);
+          x.data[n - 1] = Number.NaN;
+          be.sumSquaresMaxAbs(x, n, out);
+          expect(out[0]).toBeNaN();
+          expect(out[1]).toBeNaN();
+          x.data[n - 1] = Number.NEGATIVE_INFINITY;
+          be.sumSquaresMaxAbs(x, n, out);
+          expect(out[1]).toBe(Number.POSITIVE_INFINITY);
+        }
+      }
+    });
+
     it('reductions: sumAxis, maxAxis, sumSquares, maxAbs, countNonFinite', () => {
       const r = lcg(4);
       for (const [outer, mid, inner] of [

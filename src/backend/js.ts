@@ -412,6 +412,11 @@ export class JsBackend implements Backend {
       }
     }
   }
+  sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void {
+    out[0] = this.sumSquares(x, n);
+    out[1] = this.maxAbs(x, n);
+  }
+
   sumSquares(x: Buf, n: number): number {
     const xs = x.data;
     let s = 0;

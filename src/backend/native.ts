@@ -29,6 +29,7 @@ interface NativeAddon {
   ): void;
   axpy(alpha: number, x: Float32Array, y: Float32Array, n: number): void;
   axpySumSquares(alpha: number, x: Float32Array, y: Float32Array, n: number, xss: Float64Array): number;
+  sumSquaresMaxAbs(x: Float32Array, n: number, out: Float64Array): void;
   unarySupported(op: number): number;
   unary(op: number, x: Float32Array, out: Float32Array, n: number, a: number, b: number): number;
   unaryGrad(
@@ -223,6 +224,9 @@ export class NativeBackend extends JsBackend {
   }
   override maxAxis(x: Buf, out: Buf, arg: Buf, outer: number, mid: number, inner: number): void {
     this.k.maxAxis(x.data, out.data, arg.data, outer, mid, inner);
+  }
+  override sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void {
+    this.k.sumSquaresMaxAbs(x.data, n, out);
   }
   override sumSquares(x: Buf, n: number): number {
     return this.k.sumSquares(x.data, n);

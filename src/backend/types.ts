@@ -129,6 +129,11 @@ export interface Backend {
   sumAxis(x: Buf, out: Buf, outer: number, mid: number, inner: number): void;
   /** out[o*inner + i] = max over m; arg[o*inner + i] = the first m that attains it. */
   maxAxis(x: Buf, out: Buf, arg: Buf, outer: number, mid: number, inner: number): void;
+  /**
+   * out[0] = Σx² and out[1] = max |x| (NaN if x holds one) in one pass over memory (the monitor reads every
+   * gradient for both). The sum may differ from `sumSquares` in its last bits.
+   */
+  sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void;
   /** Sum of squares of x[0..n) in float64. */
   sumSquares(x: Buf, n: number): number;
   /** max |x| over x[0..n) (NaN if any is NaN). */

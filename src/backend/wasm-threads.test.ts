@@ -184,6 +184,15 @@ describe('threaded wasm backend', () => {
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     expect(two).toBe(one);
     expect(Math.abs(two - want) / want).toBeLessThan(1e-12);
+    const fused1 = new Float64Array(2);
+    const fused2 = new Float64Array(2);
+    be.setThreads(1);
+    be.sumSquaresMaxAbs(x, n, fused1);
+    be.setThreads(2);
+    be.sumSquaresMaxAbs(x, n, fused2);
+    expect(Array.from(fused2)).toEqual(Array.from(fused1));
+    expect(Math.abs(fused2[0]! - want) / want).toBeLessThan(1e-12);
+    expect(fused2[1]).toBe(40.5);
     expect(be.maxAbs(x, n)).toBe(40.5);
     expect(be.countNonFinite(x, n)).toBe(0);
     x.data[200_000] = Number.POSITIVE_INFINITY;

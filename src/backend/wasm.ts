@@ -56,6 +56,7 @@ interface WasmExports {
   gg_sum_axis(x: number, out: number, outer: number, mid: number, inner: number): void;
   gg_max_axis(x: number, out: number, arg: number, outer: number, mid: number, inner: number): void;
   gg_sum_squares(x: number, n: number): number;
+  gg_sum_squares_max_abs(x: number, n: number, out: number): void;
   gg_max_abs(x: number, n: number): number;
   gg_count_non_finite(x: number, n: number): number;
   gg_permute(x: number, out: number, nd: number, shape: number, perm: number): void;
@@ -208,7 +209,8 @@ export class WasmBackend extends JsBackend {
   /** Byte offset of the int32 scratch area: [0,8) shape, [8,16) and [16,24) strides or perm, [24,40) geometry. */
   private readonly scratch: number;
   private scratchView: Int32Array;
-  /** Byte offset of one float64 a kernel returns through a pointer (axpySumSquares), and its view. */
+  /** Byte offset of two float64 that kernels return through a pointer (axpySumSquares, sumSquaresMaxAbs), and their
+   * view. */
   private readonly f64: number;
   private f64View: Float64Array;
 
@@ -229,8 +231,8 @@ export class WasmBackend extends JsBackend {
     this.pool = new BufferPool<Buf>((size) => this.heap.make(size));
     this.scratch = this.heap.reserve(SCRATCH_INTS * 4);
     this.scratchView = new Int32Array(memory.buffer, this.scratch, SCRATCH_INTS);
-    this.f64 = this.heap.reserve(8);
-    this.f64View = new Float64Array(memory.buffer, this.f64, 1);
+    this.f64 = this.heap.reserve(16);
+    this.f64View = new Float64Array(memory.buffer, this.f64, 2);
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.gg_unary_supported(op);
     this.started = 1;
     if (threaded && k.gg_threads_ctl && k.gg_threads_max) {
@@ -287,6 +289,13 @@ export class WasmBackend extends JsBackend {
     this.workers = null;
   }
 
+  /** The two float64 results, re-viewed if the memory grew since. */
+  private f64s(): Float64Array {
+    let v = this.f64View;
+    if (v.length === 0) v = this.f64View = new Float64Array(this.heap.memory.buffer, this.f64, 2);
+    return v;
+  }
+
   /** The scratch ints, re-viewed if the memory grew since. */
   private ints(): Int32Array {
     let v = this.scratchView;
@@ -319,11 +328,7 @@ export class WasmBackend extends JsBackend {
 
   override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
     const s = this.k.gg_axpy_sum_squares(alpha, p(x), p(y), n, this.f64);
-    if (xSumSquares) {
-      let v = this.f64View;
-      if (v.length === 0) v = this.f64View = new Float64Array(this.heap.memory.buffer, this.f64, 1);
-      xSumSquares[0] = v[0]!;
-    }
+    if (xSumSquares) xSumSquares[0] = this.f64s()[0]!;
     return s;
   }
 
@@ -364,6 +369,12 @@ export class WasmBackend extends JsBackend {
   }
   override maxAxis(x: Buf, out: Buf, arg: Buf, outer: number, mid: number, inner: number): void {
     this.k.gg_max_axis(p(x), p(out), p(arg), outer, mid, inner);
+  }
+  override sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void {
+    this.k.gg_sum_squares_max_abs(p(x), n, this.f64);
+    const v = this.f64s();
+    out[0] = v[0]!;
+    out[1] = v[1]!;
   }
   override sumSquares(x: Buf, n: number): number {
     return this.k.gg_sum_squares(p(x), n);

@@ -286,6 +286,8 @@ export class Monitor implements StepObserver {
   #active = false;
   #step = -1;
   #sawUpdate = false;
+  /** sumSquaresMaxAbs's results, reused for every gradient. */
+  readonly #gradStats = new Float64Array(2);
   /** Updates whose norms afterApply will bring (afterUpdate with updateNormsFollow). */
   readonly #pendingUpdates = new Map<string, Tensor>();
   /** Sums of squares of the weights after the last applied update, and the step they are the weights of. */
@@ -565,8 +567,9 @@ export class Monitor implements StepObserver {
       if (!Number.isFinite(ws)) p.nonFinite += be.countNonFinite(t.buf, t.size);
       const g = t.grad;
       if (!g?.storage.buf) continue;
-      const gs = be.sumSquares(g.buf, g.size);
-      const gm = be.maxAbs(g.buf, g.size);
+      be.sumSquaresMaxAbs(g.buf, g.size, this.#gradStats);
+      const gs = this.#gradStats[0]!;
+      const gm = this.#gradStats[1]!;
       p.gradSS = gs;
       p.gradMax = gm;
       if (!Number.isFinite(gs) || Number.isNaN(gm)) p.nonFinite += be.countNonFinite(g.buf, g.size);
