@@ -104,77 +104,6 @@ GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alph
               c + cOff, (blasint)ldc);
 }
 
-/* y += alpha·x as gg_axpy (float64 product and sum, rounded once), and the sums of squares of the new y (returned)
- * and of x (xss[0]) in float64: one pass where applying an update and then measuring the weights and the update would
- * take three. */
-static double gg_axpy_ss(double alpha, const float *x, float *y, gg_i n, double *xss) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  double xacc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  gg_i i = 0;
-#if defined(__AVX512F__)
-  __m512d va = _mm512_set1_pd(alpha), s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
-  if (alpha == 1.0) {
-    /* Applying an update: y + x in float32 is the float64 sum rounded (see gg_axpy), so the new y has the same bits.
-     * The squares go into float32 fused multiply-adds over blocks of 512 values (32 terms per lane, so a block's sum
-     * is good to ~1e-6 relative, as gg_sum_squares natively), each block's sums then added in float64: half the
-     * instructions of converting every value to float64, which is what bounds this loop. */
-    for (; i + 512 <= n; i += 512) {
-      __m512 ay0 = _mm512_setzero_ps(), ay1 = ay0, ax0 = ay0, ax1 = ay0;
-      for (gg_i j = i; j < i + 512; j += 32) {
-        __m512 x0 = _mm512_loadu_ps(x + j), x1 = _mm512_loadu_ps(x + j + 16);
-        __m512 y0 = _mm512_add_ps(_mm512_loadu_ps(y + j), x0), y1 = _mm512_add_ps(_mm512_loadu_ps(y + j + 16), x1);
-        _mm512_storeu_ps(y + j, y0);
-        _mm512_storeu_ps(y + j + 16, y1);
-        ay0 = _mm512_fmadd_ps(y0, y0, ay0);
-        ay1 = _mm512_fmadd_ps(y1, y1, ay1);
-        ax0 = _mm512_fmadd_ps(x0, x0, ax0);
-        ax1 = _mm512_fmadd_ps(x1, x1, ax1);
-      }
-      __m512 ay = _mm512_add_ps(ay0, ay1), ax = _mm512_add_ps(ax0, ax1);
-      s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(ay)));
-      s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ay), 1))));
-      t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm512_castps512_ps256(ax)));
-      t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ax), 1))));
-    }
-  }
-  /* the same float64 arithmetic as the reference, eight lanes at a time, with two accumulators */
-  for (; i + 16 <= n; i += 16) {
-    __m512d x0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), x1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
-    __m512d y0 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i)), _mm512_mul_pd(va, x0));
-    __m512d y1 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i + 8)), _mm512_mul_pd(va, x1));
-    t0 = _mm512_add_pd(t0, _mm512_mul_pd(x0, x0));
-    t1 = _mm512_add_pd(t1, _mm512_mul_pd(x1, x1));
-    __m256 f0 = _mm512_cvtpd_ps(y0), f1 = _mm512_cvtpd_ps(y1);
-    _mm256_storeu_ps(y + i, f0);
-    _mm256_storeu_ps(y + i + 8, f1);
-    __m512d r0 = _mm512_cvtps_pd(f0), r1 = _mm512_cvtps_pd(f1);
-    s0 = _mm512_add_pd(s0, _mm512_mul_pd(r0, r0));
-    s1 = _mm512_add_pd(s1, _mm512_mul_pd(r1, r1));
-  }
-  _mm512_storeu_pd(acc, _mm512_add_pd(s0, s1));
-  _mm512_storeu_pd(xacc, _mm512_add_pd(t0, t1));
-#endif
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; j++) {
-      double xv = (double)x[i + j];
-      float v = (float)((double)y[i + j] + alpha * xv);
-      y[i + j] = v;
-      acc[j] += (double)v * (double)v;
-      xacc[j] += xv * xv;
-    }
-  }
-  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  double t = ((xacc[0] + xacc[1]) + (xacc[2] + xacc[3])) + ((xacc[4] + xacc[5]) + (xacc[6] + xacc[7]));
-  for (; i < n; i++) {
-    double xv = (double)x[i];
-    float v = (float)((double)y[i] + alpha * xv);
-    y[i] = v;
-    s += (double)v * (double)v;
-    t += xv * xv;
-  }
-  xss[0] = t;
-  return s;
-}
 
 /* binary and permute take their small int arrays packed in one Int32Array: [0, 8) shape, [8, 16) and [16, 24) the
  * strides (binary) or the permutation (permute). One scratch array on the JS side serves every call. */
@@ -295,7 +224,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(copy, gg_copy, void, 5, FA, IX, FA, IX, IX)                                                    \
   X(copyBlocks, gg_copy_blocks, void, 9, FA, IX, IX, FA, IX, IX, IX, IX, IN)                       \
   X(axpy, gg_axpy, void, 4, DB, FA, FA, IX)                                                        \
-  X(axpySumSquares, gg_axpy_ss, num, 5, DB, FA, FA, IX, DA)                                        \
+  X(axpySumSquares, gg_axpy_sum_squares, num, 5, DB, FA, FA, IX, DA)                                        \
   X(unarySupported, gg_unary_supported, num, 1, IN)                                                \
   X(unary, gg_unary, num, 6, IN, FA, FA, IX, DB, DB)                                               \
   X(unaryGrad, gg_unary_grad, num, 8, IN, FA, FA, FA, FA, IX, DB, DB)                              \

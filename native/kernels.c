@@ -83,25 +83,22 @@ GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n) {
   for (; i < n; i++) y[i] = (float)((double)y[i] + alpha * (double)x[i]);
 }
 
-#if defined(__wasm__)
-/*
- * y += alpha·x as gg_axpy, returning the sum of squares of the new y and storing that of x in xss[0], both in float64:
- * the pass that applies an update also measures the weights it leaves and the update (natively: gg_axpy_ss in
- * addon.c, with AVX-512).
- */
+/* y += alpha·x as gg_axpy (float64 product and sum, rounded once), and the sums of squares of the new y (returned)
+ * and of x (xss[0]) in float64: one pass where applying an update and then measuring the weights and the update would
+ * take three. */
 GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n, double *xss) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  double xacc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   gg_i i = 0;
-  v128_t sy0 = wasm_f64x2_splat(0.0), sy1 = sy0, sx0 = sy0, sx1 = sy0;
-  const int add = alpha == 1.0;
-  v128_t va = wasm_f64x2_splat(alpha);
+#if defined(__wasm_simd128__)
+  /* four values a turn, two float64 lanes per sum and half; alpha = 1 adds in float32 (the same bits, see gg_axpy) */
+  v128_t sy0 = wasm_f64x2_splat(0.0), sy1 = sy0, sx0 = sy0, sx1 = sy0, va2 = wasm_f64x2_splat(alpha);
   for (; i + 4 <= n; i += 4) {
     v128_t xv = wasm_v128_load(x + i), yv = wasm_v128_load(y + i);
     v128_t xl = gg_f64_lo(xv), xh = gg_f64_hi(xv);
-    v128_t r;
-    if (add) r = wasm_f32x4_add(yv, xv); /* the same bits as the float64 sum (see gg_axpy) */
-    else
-      r = gg_f32_pack(wasm_f64x2_add(gg_f64_lo(yv), wasm_f64x2_mul(va, xl)),
-                      wasm_f64x2_add(gg_f64_hi(yv), wasm_f64x2_mul(va, xh)));
+    v128_t r = alpha == 1.0 ? wasm_f32x4_add(yv, xv)
+                            : gg_f32_pack(wasm_f64x2_add(gg_f64_lo(yv), wasm_f64x2_mul(va2, xl)),
+                                          wasm_f64x2_add(gg_f64_hi(yv), wasm_f64x2_mul(va2, xh)));
     wasm_v128_store(y + i, r);
     v128_t rl = gg_f64_lo(r), rh = gg_f64_hi(r);
     sy0 = wasm_f64x2_add(sy0, wasm_f64x2_mul(rl, rl));
@@ -109,20 +106,79 @@ GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n
     sx0 = wasm_f64x2_add(sx0, wasm_f64x2_mul(xl, xl));
     sx1 = wasm_f64x2_add(sx1, wasm_f64x2_mul(xh, xh));
   }
-  v128_t sy = wasm_f64x2_add(sy0, sy1), sx = wasm_f64x2_add(sx0, sx1);
-  double s = wasm_f64x2_extract_lane(sy, 0) + wasm_f64x2_extract_lane(sy, 1);
-  double t = wasm_f64x2_extract_lane(sx, 0) + wasm_f64x2_extract_lane(sx, 1);
+  acc[0] = wasm_f64x2_extract_lane(sy0, 0);
+  acc[1] = wasm_f64x2_extract_lane(sy0, 1);
+  acc[2] = wasm_f64x2_extract_lane(sy1, 0);
+  acc[3] = wasm_f64x2_extract_lane(sy1, 1);
+  xacc[0] = wasm_f64x2_extract_lane(sx0, 0);
+  xacc[1] = wasm_f64x2_extract_lane(sx0, 1);
+  xacc[2] = wasm_f64x2_extract_lane(sx1, 0);
+  xacc[3] = wasm_f64x2_extract_lane(sx1, 1);
+#endif
+#if defined(__AVX512F__)
+  __m512d va = _mm512_set1_pd(alpha), s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
+  if (alpha == 1.0) {
+    /* Applying an update: y + x in float32 is the float64 sum rounded (see gg_axpy), so the new y has the same bits.
+     * The squares go into float32 fused multiply-adds over blocks of 512 values (32 terms per lane, so a block's sum
+     * is good to ~1e-6 relative, as gg_sum_squares natively), each block's sums then added in float64: half the
+     * instructions of converting every value to float64, which is what bounds this loop. */
+    for (; i + 512 <= n; i += 512) {
+      __m512 ay0 = _mm512_setzero_ps(), ay1 = ay0, ax0 = ay0, ax1 = ay0;
+      for (gg_i j = i; j < i + 512; j += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + j), x1 = _mm512_loadu_ps(x + j + 16);
+        __m512 y0 = _mm512_add_ps(_mm512_loadu_ps(y + j), x0), y1 = _mm512_add_ps(_mm512_loadu_ps(y + j + 16), x1);
+        _mm512_storeu_ps(y + j, y0);
+        _mm512_storeu_ps(y + j + 16, y1);
+        ay0 = _mm512_fmadd_ps(y0, y0, ay0);
+        ay1 = _mm512_fmadd_ps(y1, y1, ay1);
+        ax0 = _mm512_fmadd_ps(x0, x0, ax0);
+        ax1 = _mm512_fmadd_ps(x1, x1, ax1);
+      }
+      __m512 ay = _mm512_add_ps(ay0, ay1), ax = _mm512_add_ps(ax0, ax1);
+      s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(ay)));
+      s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ay), 1))));
+      t0 = _mm512_add_pd(t0, _mm512_cvtps_pd(_mm512_castps512_ps256(ax)));
+      t1 = _mm512_add_pd(t1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ax), 1))));
+    }
+  }
+  /* the same float64 arithmetic as the reference, eight lanes at a time, with two accumulators */
+  for (; i + 16 <= n; i += 16) {
+    __m512d x0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), x1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+    __m512d y0 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i)), _mm512_mul_pd(va, x0));
+    __m512d y1 = _mm512_add_pd(_mm512_cvtps_pd(_mm256_loadu_ps(y + i + 8)), _mm512_mul_pd(va, x1));
+    t0 = _mm512_add_pd(t0, _mm512_mul_pd(x0, x0));
+    t1 = _mm512_add_pd(t1, _mm512_mul_pd(x1, x1));
+    __m256 f0 = _mm512_cvtpd_ps(y0), f1 = _mm512_cvtpd_ps(y1);
+    _mm256_storeu_ps(y + i, f0);
+    _mm256_storeu_ps(y + i + 8, f1);
+    __m512d r0 = _mm512_cvtps_pd(f0), r1 = _mm512_cvtps_pd(f1);
+    s0 = _mm512_add_pd(s0, _mm512_mul_pd(r0, r0));
+    s1 = _mm512_add_pd(s1, _mm512_mul_pd(r1, r1));
+  }
+  _mm512_storeu_pd(acc, _mm512_add_pd(s0, s1));
+  _mm512_storeu_pd(xacc, _mm512_add_pd(t0, t1));
+#endif
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; j++) {
+      double xv = (double)x[i + j];
+      float v = (float)((double)y[i + j] + alpha * xv);
+      y[i + j] = v;
+      acc[j] += (double)v * (double)v;
+      xacc[j] += xv * xv;
+    }
+  }
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  double t = ((xacc[0] + xacc[1]) + (xacc[2] + xacc[3])) + ((xacc[4] + xacc[5]) + (xacc[6] + xacc[7]));
   for (; i < n; i++) {
-    double xd = (double)x[i];
-    float v = (float)((double)y[i] + alpha * xd);
+    double xv = (double)x[i];
+    float v = (float)((double)y[i] + alpha * xv);
     y[i] = v;
     s += (double)v * (double)v;
-    t += xd * xd;
+    t += xv * xv;
   }
   xss[0] = t;
   return s;
 }
-#endif
 
 /* ------------------------------------------------------------------------------------------------ unary ops */
 
@@ -622,6 +678,23 @@ static void sum_squares_max_abs_serial(const float *x, gg_i n, double *ss, doubl
 #define RED_MAX_BLOCKS 256
 enum { RED_SUM_SQUARES, RED_MAX_ABS, RED_NON_FINITE, RED_SS_MAX };
 
+/* One kind of reduction over x[0..n) on this thread; RED_SS_MAX returns Σx² and stores max |x| in *mx. */
+static double reduce_serial(int kind, const float *x, gg_i n, double *mx) {
+  double ss;
+  switch (kind) {
+    case RED_SUM_SQUARES:
+      return sum_squares_serial(x, n);
+    case RED_MAX_ABS:
+      return max_abs_serial(x, n);
+    case RED_NON_FINITE:
+      return count_non_finite_serial(x, n);
+    default:
+      sum_squares_max_abs_serial(x, n, &ss, mx);
+      return ss;
+  }
+}
+
+#if defined(__wasm__)
 typedef struct {
   const float *x;
   gg_i n, block;
@@ -629,80 +702,48 @@ typedef struct {
   double *partials;
 } red_args;
 
-static double reduce_serial(int kind, const float *x, gg_i n) {
-  return kind == RED_SUM_SQUARES ? sum_squares_serial(x, n)
-         : kind == RED_MAX_ABS   ? max_abs_serial(x, n)
-                                 : count_non_finite_serial(x, n);
-}
-
-/* Blocks [lo, hi). */
+/* Blocks [lo, hi): partials[b], and for RED_SS_MAX the block's max |x| at partials[RED_MAX_BLOCKS + b]. */
 static void red_range(int tid, gg_i lo, gg_i hi, const void *p) {
   (void)tid;
   const red_args *a = p;
   for (gg_i b = lo; b < hi; b++) {
     gg_i start = b * a->block;
     gg_i len = a->n - start < a->block ? a->n - start : a->block;
-    if (a->kind == RED_SS_MAX)
-      sum_squares_max_abs_serial(a->x + start, len, &a->partials[b], &a->partials[RED_MAX_BLOCKS + b]);
-    else
-      a->partials[b] = reduce_serial(a->kind, a->x + start, len);
+    a->partials[b] = reduce_serial(a->kind, a->x + start, len, &a->partials[RED_MAX_BLOCKS + b]);
   }
 }
 
-/* kind RED_SS_MAX returns Σx² and stores max |x| in *mx; the others return their one result. */
-static double reduce(int kind, const float *x, gg_i n, double cost, double *mx) {
-  if (kind == RED_SS_MAX) {
-    double ss;
-#if defined(__wasm__)
-    if (n > RED_BLOCK) {
-      gg_i blocks = (n + RED_BLOCK - 1) / RED_BLOCK;
-      gg_i block = RED_BLOCK;
-      if (blocks > RED_MAX_BLOCKS) {
-        block = ((n + RED_MAX_BLOCKS - 1) / RED_MAX_BLOCKS + 15) / 16 * 16;
-        blocks = (n + block - 1) / block;
-      }
-      double partials[2 * RED_MAX_BLOCKS];
-      red_args a = {x, n, block, kind, partials};
-      gg_parallel_for(red_range, &a, blocks, 1, cost * (double)n);
-      double s = 0.0, m = 0.0;
-      int nan = 0;
-      for (gg_i b = 0; b < blocks; b++) {
-        s += partials[b];
-        double v = partials[RED_MAX_BLOCKS + b];
-        if (v != v) nan = 1;
-        else if (v > m) m = v;
-      }
-      *mx = nan ? GG_NAN : m;
-      return s;
-    }
+/* The larger of two maxima of |x|, NaN if either is. */
+static inline double max_nan(double a, double b) { return (a != a || b != b) ? GG_NAN : (b > a ? b : a); }
 #endif
-    (void)cost;
-    sum_squares_max_abs_serial(x, n, &ss, mx);
-    return ss;
-  }
+
+/* A reduction of kind `kind` (RED_SS_MAX also stores max |x| in *mx); `cost` per value decides whether to share
+ * the blocks out. */
+static double reduce(int kind, const float *x, gg_i n, double cost, double *mx) {
 #if !defined(__wasm__)
   /* Natively one AVX-512 pass is as fast as handing a parameter-sized tensor to the pool and back (measured on the
    * monitor's reads of gradients, 200k floats): keep the serial sum, and its bits. */
   (void)cost;
-  return reduce_serial(kind, x, n);
-#endif
-  if (n <= RED_BLOCK) return reduce_serial(kind, x, n);
+  return reduce_serial(kind, x, n, mx);
+#else
+  if (n <= RED_BLOCK) return reduce_serial(kind, x, n, mx);
   gg_i block = RED_BLOCK;
   gg_i blocks = (n + block - 1) / block;
   if (blocks > RED_MAX_BLOCKS) {
     block = ((n + RED_MAX_BLOCKS - 1) / RED_MAX_BLOCKS + 15) / 16 * 16;
     blocks = (n + block - 1) / block;
   }
-  double partials[RED_MAX_BLOCKS];
+  double partials[2 * RED_MAX_BLOCKS];
   red_args a = {x, n, block, kind, partials};
   gg_parallel_for(red_range, &a, blocks, 1, cost * (double)n);
-  double r = partials[0];
+  double r = partials[0], m = partials[RED_MAX_BLOCKS];
   for (gg_i b = 1; b < blocks; b++) {
-    double v = partials[b];
-    if (kind == RED_MAX_ABS) r = (r != r || v != v) ? GG_NAN : (v > r ? v : r);
-    else r += v;
+    r = kind == RED_MAX_ABS ? max_nan(r, partials[b]) : r + partials[b];
+    if (kind == RED_SS_MAX) m = max_nan(m, partials[RED_MAX_BLOCKS + b]);
   }
+  if (kind == RED_SS_MAX) *mx = m;
   return r;
+#endif
 }
 
 GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQUARES, x, n, 8.0, NULL); }

@@ -104,6 +104,7 @@ GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i
 GG_API double gg_sum_squares(const float *x, gg_i n);
 GG_API double gg_max_abs(const float *x, gg_i n);
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out);
+GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n, double *xss);
 GG_API double gg_count_non_finite(const float *x, gg_i n);
 
 GG_API void gg_permute(const float *x, float *out, int nd, const int32_t *shape, const int32_t *perm);

@@ -30,6 +30,10 @@ export interface StepObserver extends Omit<MonitorObserver, 'beginStep'> {
   beginStep(step: number): void;
 }
 
+/** afterUpdate's options: the update norms come with afterApply, or the observer reads them (made once, not per step). */
+const FOLLOW = Object.freeze({ updateNormsFollow: true });
+const READ = Object.freeze({ updateNormsFollow: false });
+
 export type RunStatus = 'finished' | 'diverged' | 'interrupted' | 'failed';
 
 export interface StepInfo {
@@ -305,8 +309,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       consecutive = 0;
       const { updates, state, halted } = optimizer.computeUpdates();
       // an applied update is measured in the pass that applies it: observers with afterApply need not read it
-      for (const o of observers)
-        o.afterUpdate(updates, params, state, { updateNormsFollow: !halted && !!o.afterApply });
+      for (const o of observers) o.afterUpdate(updates, params, state, !halted && o.afterApply ? FOLLOW : READ);
       optimizer.apply(updates);
       if (!optimizer.halted)
         for (const o of observers) o.afterApply?.(optimizer.weightSumSquares, optimizer.updateSumSquares);
