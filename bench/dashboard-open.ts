@@ -18,21 +18,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../src/dashboard/chromium.js';
 import { defaultStaticDir, startDashboard } from '../src/dashboard/server.js';
 import { writeSyntheticRun } from '../src/dashboard/synthetic.js';
 import { RunStore } from '../src/track/store.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 function arg(name: string, fallback: number): number {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -49,8 +38,8 @@ async function main(): Promise<void> {
   const layers = arg('layers', 20);
   const opens = arg('opens', 7);
   const json = process.argv.includes('--json');
-  if (!existsSync(CHROMIUM)) {
-    process.stderr.write(`bench: ${CHROMIUM} is missing (apt-get install -y chromium)\n`);
+  if (!existsSync(CHROMIUM_PATH)) {
+    process.stderr.write(`bench: ${CHROMIUM_PATH} is missing (apt-get install -y chromium)\n`);
     process.exitCode = 2;
     return;
   }
@@ -78,7 +67,11 @@ async function main(): Promise<void> {
     log(`wrote a run of ${steps} steps x ${layers} layers in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const dashboard = await startDashboard({ storeDir: join(dir, 'store'), port: 0, staticDir });
-    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browser: Browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: [...CHROMIUM_ARGS],
+    });
     const times: number[] = [];
     const serverCpu: number[] = [];
     const pageCpu: number[] = [];

@@ -13,21 +13,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../src/dashboard/chromium.js';
 import { defaultStaticDir, startDashboard } from '../src/dashboard/server.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 const RUNS: string[][] = [
   ['--set', 'train.epochs=3'],
   [
@@ -61,8 +50,8 @@ const RUNS: string[][] = [
 async function main(): Promise<void> {
   const outIdx = process.argv.indexOf('--out');
   const out = resolve(outIdx > 0 ? process.argv[outIdx + 1]! : join(ROOT, 'docs', 'img'));
-  if (!existsSync(CHROMIUM)) {
-    process.stderr.write(`${CHROMIUM} is missing (apt-get install -y chromium)\n`);
+  if (!existsSync(CHROMIUM_PATH)) {
+    process.stderr.write(`${CHROMIUM_PATH} is missing (apt-get install -y chromium)\n`);
     process.exitCode = 2;
     return;
   }
@@ -100,7 +89,7 @@ async function main(): Promise<void> {
       });
     }
     const dashboard = await startDashboard({ storeDir: store, port: 0, staticDir });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS] });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
       mkdirSync(out, { recursive: true });

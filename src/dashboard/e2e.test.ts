@@ -11,23 +11,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunResponse, RunsResponse } from './api-types.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 import { type RunningDashboard, startDashboard } from './server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const HIDDEN = [32, 32];
-
-/** Chromium's flags for a headless run here: no sandbox (root), no GPU, no network side-channels. */
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let dir: string;
 let storeDir: string;
@@ -113,7 +101,7 @@ async function canvasPixels(page: Page, selector: string, rgb: [number, number, 
   );
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
+describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
   let finishedId: string;
 
   beforeAll(async () => {
@@ -130,9 +118,9 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(await trained.done).toBe(0);
     dashboard = await startDashboard({ storeDir, port: 0, staticDir: web, pollMs: 200 });
     context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM_PATH,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS],
       viewport: { width: 1280, height: 900 },
     });
     finishedId = (await api<RunsResponse>('/api/runs')).runs[0]!.id;
