@@ -5,6 +5,7 @@
  * as it is and NaN as NULL, so a value that was logged as NaN reads back as NaN; a metric that was not logged at a step
  * reads back as `null` (see {@link MetricSeries}).
  */
+import type { LayerStats } from '../monitor/monitor.js';
 
 /** Where a run stands. `interrupted`: its process died without calling `finishRun` (killed, crashed, power lost). */
 export type RunStatus = 'running' | 'finished' | 'diverged' | 'failed' | 'interrupted';
@@ -12,31 +13,10 @@ export type RunStatus = 'running' | 'finished' | 'diverged' | 'failed' | 'interr
 export const RUN_STATUSES: readonly RunStatus[] = ['running', 'finished', 'diverged', 'failed', 'interrupted'];
 
 /**
- * One layer's statistics on one logged step, as the monitor computes them (`monitor.LayerStats` has this shape).
- * Fields that the monitor cannot compute for a step are NaN; `deadFrac` only exists for ReLU layers and `satFrac` for
- * sigmoid and tanh layers.
+ * One layer's statistics on one logged step, as the monitor computes them. Fields that the monitor cannot compute for a
+ * step are NaN; `deadFrac` only exists for ReLU layers and `satFrac` for sigmoid and tanh layers.
  */
-export interface LayerStat {
-  /** The module's path (`layers.0`). */
-  name: string;
-  /** L2 norm of the layer's raw gradient (before clipping). */
-  gradNorm: number;
-  /** max |g| over the layer's parameters. */
-  gradMaxAbs: number;
-  /** L2 norm of the layer's parameters. */
-  weightNorm: number;
-  /** ‖Δw‖ / ‖w‖ of this step's update. */
-  updateRatio: number;
-  /** Mean and standard deviation of the layer's activations over the batch. */
-  actMean: number;
-  actStd: number;
-  /** ReLU layers: fraction of units that are 0 for every example of the batch. */
-  deadFrac?: number;
-  /** Sigmoid and tanh layers: fraction of outputs within 1% of the activation's bounds. */
-  satFrac?: number;
-  /** NaN and ±Inf values among the layer's gradients, parameters and activations. */
-  nonFinite: number;
-}
+export type LayerStat = LayerStats;
 
 /** A layer's statistics with the step they were logged at, as {@link RunStore.getLayerStats} returns them. */
 export interface LayerStatRow extends LayerStat {
