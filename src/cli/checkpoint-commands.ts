@@ -27,12 +27,7 @@ import {
 } from '../train/checkpoint.js';
 import { applySet, Config, ConfigError, formatPath } from '../train/config.js';
 import { UsageError } from './errors.js';
-import type { CliIO } from './runs.js';
-
-const processIO: CliIO = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
+import { type CliIO, processIO } from './io.js';
 
 /**
  * The config of a resumed run: the checkpoint's, with `--set` overrides applied and validated. Only keys that do not

@@ -14,16 +14,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { stringifyJson } from '../track/export.js';
 import { DB_FILE, DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
 import { TrackError } from '../track/types.js';
-
-export interface CliIO {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-const processIO: CliIO = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
+import { type CliIO, processIO } from './io.js';
 
 export interface DashboardCommandOptions {
   /** The run store directory (default ./gradguard-runs). */

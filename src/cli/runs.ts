@@ -27,17 +27,9 @@ import {
   TrackError,
 } from '../track/types.js';
 import { runCheckpointDir } from '../train/checkpoint.js';
+import { type CliIO, processIO } from './io.js';
 
-/** Where the commands write; tests pass their own. */
-export interface CliIO {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-const processIO: CliIO = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-};
+export type { CliIO } from './io.js';
 
 /** Options every command takes. */
 export interface StoreOptions {
