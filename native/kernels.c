@@ -106,14 +106,11 @@ GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n
     sx0 = wasm_f64x2_add(sx0, wasm_f64x2_mul(xl, xl));
     sx1 = wasm_f64x2_add(sx1, wasm_f64x2_mul(xh, xh));
   }
-  acc[0] = wasm_f64x2_extract_lane(sy0, 0);
-  acc[1] = wasm_f64x2_extract_lane(sy0, 1);
-  acc[2] = wasm_f64x2_extract_lane(sy1, 0);
-  acc[3] = wasm_f64x2_extract_lane(sy1, 1);
-  xacc[0] = wasm_f64x2_extract_lane(sx0, 0);
-  xacc[1] = wasm_f64x2_extract_lane(sx0, 1);
-  xacc[2] = wasm_f64x2_extract_lane(sx1, 0);
-  xacc[3] = wasm_f64x2_extract_lane(sx1, 1);
+  /* the lanes into the accumulators of the loop below (two float64 per store) */
+  wasm_v128_store(acc, sy0);
+  wasm_v128_store(acc + 2, sy1);
+  wasm_v128_store(xacc, sx0);
+  wasm_v128_store(xacc + 2, sx1);
 #endif
 #if defined(__AVX512F__)
   __m512d va = _mm512_set1_pd(alpha), s0 = _mm512_setzero_pd(), s1 = s0, t0 = s0, t1 = s0;
@@ -575,14 +572,10 @@ static double sum_squares_serial(const float *x, gg_i n) {
     d = gg_f64_hi(w);
     a67 = wasm_f64x2_add(a67, wasm_f64x2_mul(d, d));
   }
-  acc[0] = wasm_f64x2_extract_lane(a01, 0);
-  acc[1] = wasm_f64x2_extract_lane(a01, 1);
-  acc[2] = wasm_f64x2_extract_lane(a23, 0);
-  acc[3] = wasm_f64x2_extract_lane(a23, 1);
-  acc[4] = wasm_f64x2_extract_lane(a45, 0);
-  acc[5] = wasm_f64x2_extract_lane(a45, 1);
-  acc[6] = wasm_f64x2_extract_lane(a67, 0);
-  acc[7] = wasm_f64x2_extract_lane(a67, 1);
+  wasm_v128_store(acc, a01);
+  wasm_v128_store(acc + 2, a23);
+  wasm_v128_store(acc + 4, a45);
+  wasm_v128_store(acc + 6, a67);
 #endif
 #if defined(__AVX512F__)
   /* Four independent registers of eight float64 lanes, 32 values per turn: one register alone waits on the add's
