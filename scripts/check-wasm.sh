@@ -2,10 +2,10 @@
 # Checks that the committed wasm/*.wasm are what native/build-wasm.sh builds from the committed C sources.
 # CI runs it where clang and lld are installed: a C change committed without `npm run build:wasm` fails here, as does
 # a module that is not reproducible. (The bytes depend on the clang version: CI and developers use Debian 12's
-# clang-16, which native/build-wasm.sh runs unless CLANG says otherwise.)
+# clang-19, which native/build-wasm.sh runs unless CLANG says otherwise.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v "${CLANG:-clang-16}" >/dev/null || { echo "check-wasm: clang-16 not found; skipping (apt-get install clang-16 lld-16)" >&2; exit 0; }
+command -v "${CLANG:-clang-19}" >/dev/null || { echo "check-wasm: clang-19 not found; skipping (apt-get install clang-19 lld-19)" >&2; exit 0; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 bash native/build-wasm.sh "$tmp"
@@ -25,7 +25,7 @@ for f in gradguard.wasm gradguard-mt.wasm; do
   fi
 done
 if [ "$status" != 0 ]; then
-  echo "  with $("${CLANG:-clang-16}" --version | head -1)" >&2
+  echo "  with $("${CLANG:-clang-19}" --version | head -1)" >&2
   echo "Run 'npm run build:wasm' and commit wasm/*.wasm." >&2
 fi
 exit "$status"
