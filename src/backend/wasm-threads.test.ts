@@ -180,10 +180,13 @@ describe('threaded wasm backend', () => {
     be.setThreads(2);
     const before = be.chunksByWorkers;
     let two = be.sumSquares(x, n);
-    for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) two = be.sumSquares(x, n);
+    // a sum this size takes ~30 µs on one thread, so the caller often takes every block before a sleeping worker
+    // wakes: repeat until the worker (spinning between back-to-back calls) has taken one
+    for (let t = 0; t < 500 && be.chunksByWorkers === before; t++) two = be.sumSquares(x, n);
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     expect(two).toBe(one);
-    expect(Math.abs(two - want) / want).toBeLessThan(1e-12);
+    // blocks of 512 squares are summed in float32 (native/kernels.c), then in float64
+    expect(Math.abs(two - want) / want).toBeLessThan(1e-6);
     const fused1 = new Float64Array(2);
     const fused2 = new Float64Array(2);
     be.setThreads(1);
@@ -191,7 +194,7 @@ describe('threaded wasm backend', () => {
     be.setThreads(2);
     be.sumSquaresMaxAbs(x, n, fused2);
     expect(Array.from(fused2)).toEqual(Array.from(fused1));
-    expect(Math.abs(fused2[0]! - want) / want).toBeLessThan(1e-12);
+    expect(Math.abs(fused2[0]! - want) / want).toBeLessThan(1e-6);
     expect(fused2[1]).toBe(40.5);
     expect(be.maxAbs(x, n)).toBe(40.5);
     expect(be.countNonFinite(x, n)).toBe(0);
