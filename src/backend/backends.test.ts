@@ -11,6 +11,7 @@
  * The wasm module is committed, so its suite always runs; the native one is skipped where the addon was not built.
  */
 import { describe, expect, it } from 'vitest';
+import { nativeVariant } from '../../test/native-variant.js';
 import { ArrayBuf, JsBackend } from './js.js';
 import { createNativeBackend } from './native.js';
 import { type Backend, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
@@ -156,6 +157,8 @@ function poolGeom(
 }
 
 const native = createNativeBackend();
+/** The addon as an AVX2 machine builds it (test/native-variant.ts): skipped where it cannot be built or run. */
+const nativeAvx2 = nativeVariant('haswell');
 const wasm = createWasmBackend();
 /** The portable module (wasm/gradguard.wasm), which browsers and GRADGUARD_THREADS=1 get. */
 const wasmOne = createWasmBackend(undefined, { threads: 1 });
@@ -278,6 +281,7 @@ describe('wasm memory', () => {
 
 const suites: [string, Backend | null][] = [
   ['native', native],
+  [`native, built for AVX2${nativeAvx2.backend ? '' : ` (skipped: ${nativeAvx2.skipReason})`}`, nativeAvx2.backend],
   ['wasm', wasm],
   ['wasm (one thread)', wasmOne],
 ];

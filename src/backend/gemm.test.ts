@@ -2,13 +2,17 @@
  * The native sgemm, both implementations (OpenBLAS and our own native/gemm_x86.c, where this build has it), against
  * a float64 reference: shapes around every block and register-tile edge (MR 12/6, NR 32/16, KC 384/256, MC, NC),
  * transposes, offsets, leading dimensions, alpha and beta (beta = 0 must ignore C, NaN included), and products big
- * enough to run on several threads. Skipped where the addon was not built.
+ * enough to run on several threads. Skipped where the addon was not built. The same checks run on the addon built
+ * for AVX2 (test/native-variant.ts), whose 6x16 kernel this AVX-512 machine would otherwise never run.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createNativeBackend } from './native.js';
+import { nativeVariant } from '../../test/native-variant.js';
+import { createNativeBackend, type NativeBackend } from './native.js';
 import type { Buf } from './types.js';
 
 const native = createNativeBackend();
+/** The addon as an AVX2 machine builds it, so that the 6x16 AVX2 kernel is checked on this AVX-512 machine too. */
+const avx2 = nativeVariant('haswell');
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -26,6 +30,7 @@ const buf = (d: Float32Array): Buf => ({ data: d }) as unknown as Buf;
 
 /** Runs one product natively and checks C (all of it, padding included) against float64 within a rounding bound. */
 function check(
+  be: NativeBackend,
   transA: boolean,
   transB: boolean,
   m: number,
@@ -50,7 +55,7 @@ function check(
   const C = uniform(r, cOff + m * ldc + 4);
   if (beta === 0) for (let i = 0; i < m; i++) C.fill(Number.NaN, cOff + i * ldc, cOff + i * ldc + n);
   const got = C.slice();
-  native!.sgemm(transA, transB, m, n, k, alpha, buf(A), aOff, lda, buf(B), bOff, ldb, beta, buf(got), cOff, ldc);
+  be.sgemm(transA, transB, m, n, k, alpha, buf(A), aOff, lda, buf(B), bOff, ldb, beta, buf(got), cOff, ldc);
   const u = (k + 2) * 2 ** -24;
   const a = (i: number, p: number) => A[aOff + (transA ? p * lda + i : i * lda + p)]!;
   const b = (p: number, j: number) => B[bOff + (transB ? j * ldb + p : p * ldb + j)]!;
@@ -82,7 +87,12 @@ function check(
   }
 }
 
-const impls = native ? ['openblas', ...(native.selectGemm('own') === 'openblas' ? [] : ['own'])] : [];
+/** The implementations to check on each build: OpenBLAS, and our own where the build has it. */
+function implsOf(be: NativeBackend): string[] {
+  const own = be.selectGemm('own');
+  be.selectGemm('auto');
+  return ['openblas', ...(own === 'openblas' ? [] : ['own'])];
+}
 
 describe.skipIf(!native)('native sgemm', () => {
   afterAll(() => {
@@ -95,63 +105,83 @@ describe.skipIf(!native)('native sgemm', () => {
     expect(native!.selectGemm('openblas')).toBe('openblas');
   });
 
-  for (const impl of impls) {
-    describe(impl, () => {
-      it('small and odd shapes, every transpose, alpha and beta', () => {
-        expect(native!.selectGemm(impl as 'own' | 'openblas')).toMatch(impl === 'own' ? /^own-/ : /^openblas$/);
-        const r = lcg(11);
-        const shapes: [number, number, number][] = [
-          [1, 1, 1],
-          [1, 5, 3],
-          [5, 1, 3],
-          [3, 7, 1],
-          [7, 13, 19],
-          [11, 17, 5],
-          [12, 32, 8],
-          [13, 33, 9],
-          [6, 16, 4],
-          [25, 47, 31],
-          [33, 65, 129],
-          [4, 8, 256],
-          [1, 300, 17],
-        ];
-        for (const [m, n, k] of shapes) {
-          for (const transA of [false, true]) {
-            for (const transB of [false, true]) {
-              for (const [alpha, beta] of [
-                [1, 0],
-                [-0.5, 1],
-                [2, 0.25],
-              ]) {
-                check(transA, transB, m, n, k, alpha!, beta!, r);
-              }
+  for (const impl of native ? implsOf(native) : []) gemmSuite(native!, impl, /^own-/);
+});
+
+describe.skipIf(!avx2.backend)(
+  `native sgemm, built for AVX2${avx2.backend ? '' : ` (skipped: ${avx2.skipReason})`}`,
+  () => {
+    afterAll(() => {
+      avx2.backend?.selectGemm('auto');
+    });
+
+    it('runs the AVX2 kernel', () => {
+      expect(avx2.backend!.selectGemm('own')).toBe('own-avx2');
+      avx2.backend!.selectGemm('auto');
+    });
+
+    gemmSuite(avx2.backend!, 'own', /^own-avx2$/);
+  },
+);
+
+/** The shape checks for one build and implementation; `own` matches the name its own sgemm must report. */
+function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
+  if (!be) return; // a skipped describe still collects its body
+  describe(impl, () => {
+    it('small and odd shapes, every transpose, alpha and beta', () => {
+      expect(be.selectGemm(impl as 'own' | 'openblas')).toMatch(impl === 'own' ? own : /^openblas$/);
+      const r = lcg(11);
+      const shapes: [number, number, number][] = [
+        [1, 1, 1],
+        [1, 5, 3],
+        [5, 1, 3],
+        [3, 7, 1],
+        [7, 13, 19],
+        [11, 17, 5],
+        [12, 32, 8],
+        [13, 33, 9],
+        [6, 16, 4],
+        [25, 47, 31],
+        [33, 65, 129],
+        [4, 8, 256],
+        [1, 300, 17],
+      ];
+      for (const [m, n, k] of shapes) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            for (const [alpha, beta] of [
+              [1, 0],
+              [-0.5, 1],
+              [2, 0.25],
+            ]) {
+              check(be, transA, transB, m, n, k, alpha!, beta!, r);
             }
           }
         }
-        // tight leading dimensions and no offsets
-        check(false, false, 9, 10, 11, 1, 0, r, [0, 0, 0], [0, 0, 0]);
-        check(true, true, 9, 10, 11, 1, 1, r, [0, 0, 0], [0, 0, 0]);
-      });
-
-      it('past every block edge, on several threads', () => {
-        expect(native!.selectGemm(impl as 'own' | 'openblas')).toMatch(impl === 'own' ? /^own-/ : /^openblas$/);
-        const r = lcg(12);
-        // k over KC (384/256) twice, n over NC (768/512), m over MC (192/120), none a multiple of a tile
-        check(false, false, 197, 781, 401, 1, 0, r);
-        check(true, false, 61, 70, 800, 0.5, 1, r);
-        check(false, true, 130, 1030, 300, 1, 0.5, r);
-        check(true, true, 45, 99, 777, -1, 0, r);
-        // the shapes of the benchmark's MLP and CNN (scaled down in n where the float64 reference is slow)
-        check(false, false, 64, 1000, 288, 1, 0, r);
-        check(false, true, 64, 288, 1000, 1, 1, r);
-        check(true, false, 288, 64, 1000, 1, 0, r);
-        check(false, false, 128, 256, 784, 1, 0, r);
-        // narrow n, wider m: computed as Cᵀ (a conv weight gradient, logits)
-        check(false, true, 32, 9, 5000, 1, 0, r);
-        check(false, false, 64, 10, 1600, 2, 0.5, r);
-        check(true, true, 50, 7, 400, 1, 1, r);
-        check(true, false, 45, 3, 20, -1, 0, r);
-      });
+      }
+      // tight leading dimensions and no offsets
+      check(be, false, false, 9, 10, 11, 1, 0, r, [0, 0, 0], [0, 0, 0]);
+      check(be, true, true, 9, 10, 11, 1, 1, r, [0, 0, 0], [0, 0, 0]);
     });
-  }
-});
+
+    it('past every block edge, on several threads', () => {
+      expect(be.selectGemm(impl as 'own' | 'openblas')).toMatch(impl === 'own' ? own : /^openblas$/);
+      const r = lcg(12);
+      // k over KC (384/256) twice, n over NC (768/512), m over MC (192/120), none a multiple of a tile
+      check(be, false, false, 197, 781, 401, 1, 0, r);
+      check(be, true, false, 61, 70, 800, 0.5, 1, r);
+      check(be, false, true, 130, 1030, 300, 1, 0.5, r);
+      check(be, true, true, 45, 99, 777, -1, 0, r);
+      // the shapes of the benchmark's MLP and CNN (scaled down in n where the float64 reference is slow)
+      check(be, false, false, 64, 1000, 288, 1, 0, r);
+      check(be, false, true, 64, 288, 1000, 1, 1, r);
+      check(be, true, false, 288, 64, 1000, 1, 0, r);
+      check(be, false, false, 128, 256, 784, 1, 0, r);
+      // narrow n, wider m: computed as Cᵀ (a conv weight gradient, logits)
+      check(be, false, true, 32, 9, 5000, 1, 0, r);
+      check(be, false, false, 64, 10, 1600, 2, 0.5, r);
+      check(be, true, true, 50, 7, 400, 1, 1, r);
+      check(be, true, false, 45, 3, 20, -1, 0, r);
+    });
+  });
+}

@@ -376,8 +376,16 @@ function loadAddon(): NativeAddon | null {
   return cached;
 }
 
-/** A native backend, or null when the addon is not available (then use the wasm backend). */
-export function createNativeBackend(): NativeBackend | null {
+/**
+ * A native backend, or null when the addon is not available (then use the wasm backend). `addonPath` loads another
+ * build of the addon instead of build/Release/gradguard.node (the tests build one for AVX2 machines, so that its
+ * kernels and sgemm are checked here too); a path that does not load throws.
+ */
+export function createNativeBackend(addonPath?: string): NativeBackend | null {
+  if (addonPath !== undefined) {
+    const require = createRequire(import.meta.url);
+    return new NativeBackend(require(addonPath) as NativeAddon);
+  }
   const addon = loadAddon();
   return addon ? new NativeBackend(addon) : null;
 }
