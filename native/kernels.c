@@ -1243,6 +1243,56 @@ static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr,
 }
 #endif
 
+#if defined(__wasm_simd128__)
+/* The same row kernels in SIMD128, 4 outputs a step (the even and odd columns of two input rows split with
+ * shuffles, the comparisons as lane masks); returns how many outputs it did, the caller's scalar loop does the rest
+ * (fewer than 4). LLVM leaves the scalar loops' stride-2 reads unvectorized for wasm. */
+static inline v128_t gg_pool2_take(v128_t v, v128_t best) {
+  return wasm_v128_or(wasm_f32x4_gt(v, best), wasm_f32x4_ne(v, v)); /* v > best, or v is NaN */
+}
+static gg_i gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
+  gg_i ox = 0;
+  for (; ox + 4 <= ow; ox += 4) {
+    v128_t x0 = wasm_v128_load(r0 + 2 * ox), x1 = wasm_v128_load(r0 + 2 * ox + 4);
+    v128_t y0 = wasm_v128_load(r1 + 2 * ox), y1 = wasm_v128_load(r1 + 2 * ox + 4);
+    v128_t a = wasm_i32x4_shuffle(x0, x1, 0, 2, 4, 6), b = wasm_i32x4_shuffle(x0, x1, 1, 3, 5, 7);
+    v128_t c = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6), d = wasm_i32x4_shuffle(y0, y1, 1, 3, 5, 7);
+    v128_t best = a;
+    best = wasm_v128_bitselect(b, best, gg_pool2_take(b, best));
+    best = wasm_v128_bitselect(c, best, gg_pool2_take(c, best));
+    best = wasm_v128_bitselect(d, best, gg_pool2_take(d, best));
+    wasm_v128_store(o + ox, best);
+  }
+  return ox;
+}
+static gg_i gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow) {
+  gg_i ox = 0;
+  for (; ox + 4 <= ow; ox += 4) {
+    v128_t x0 = wasm_v128_load(r0 + 2 * ox), x1 = wasm_v128_load(r0 + 2 * ox + 4);
+    v128_t y0 = wasm_v128_load(r1 + 2 * ox), y1 = wasm_v128_load(r1 + 2 * ox + 4);
+    v128_t a = wasm_i32x4_shuffle(x0, x1, 0, 2, 4, 6), b = wasm_i32x4_shuffle(x0, x1, 1, 3, 5, 7);
+    v128_t c = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6), d = wasm_i32x4_shuffle(y0, y1, 1, 3, 5, 7);
+    v128_t best = a;
+    v128_t tb = gg_pool2_take(b, best);
+    best = wasm_v128_bitselect(b, best, tb);
+    v128_t tc = gg_pool2_take(c, best);
+    best = wasm_v128_bitselect(c, best, tc);
+    v128_t td = gg_pool2_take(d, best);
+    /* which of the four takes the gradient: the last one taken */
+    v128_t s3 = td, s2 = wasm_v128_andnot(tc, td), s1 = wasm_v128_andnot(wasm_v128_andnot(tb, tc), td);
+    v128_t s0 = wasm_v128_not(wasm_v128_or(tb, wasm_v128_or(tc, td)));
+    v128_t gv = wasm_f32x4_add(wasm_f32x4_splat(0.0f), wasm_v128_load(gr + ox)); /* 0 + g: -0 becomes +0 */
+    v128_t ga = wasm_v128_and(s0, gv), gb = wasm_v128_and(s1, gv);
+    v128_t gc = wasm_v128_and(s2, gv), gd = wasm_v128_and(s3, gv);
+    wasm_v128_store(d0 + 2 * ox, wasm_i32x4_shuffle(ga, gb, 0, 4, 1, 5));
+    wasm_v128_store(d0 + 2 * ox + 4, wasm_i32x4_shuffle(ga, gb, 2, 6, 3, 7));
+    wasm_v128_store(d1 + 2 * ox, wasm_i32x4_shuffle(gc, gd, 0, 4, 1, 5));
+    wasm_v128_store(d1 + 2 * ox + 4, wasm_i32x4_shuffle(gc, gd, 2, 6, 3, 7));
+  }
+  return ox;
+}
+#endif
+
 /* The common 2×2, stride 2, no padding case: the same comparisons, in the same order, as the general loop. */
 static int gg_pool_is_2x2(const gg_pool *g) {
   return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0 && 2 * g->oh <= g->h &&
@@ -1259,7 +1309,11 @@ static void max_pool2d_serial(const float *x, float *out, gg_pool g) {
         gg_pool2_row(r0, r1, o, g.ow);
         continue;
 #endif
-        for (gg_i ox = 0; ox < g.ow; ox++) {
+        gg_i ox0 = 0;
+#if defined(__wasm_simd128__)
+        ox0 = gg_pool2_row(r0, r1, o, g.ow);
+#endif
+        for (gg_i ox = ox0; ox < g.ow; ox++) {
           float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
           /* Branch-free (bitwise | and selects), so that the compiler vectorizes it. */
           float best = a; /* a > -inf, or a is NaN: a either way */
@@ -1311,7 +1365,11 @@ static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, g
         for (gg_i ix = 2 * g.ow; ix < g.w; ix++) d0[ix] = d1[ix] = 0.0f;
         continue;
 #endif
-        for (gg_i ox = 0; ox < g.ow; ox++) {
+        gg_i ox0 = 0;
+#if defined(__wasm_simd128__)
+        ox0 = gg_pool2_row_grad(r0, r1, gr, d0, d1, g.ow);
+#endif
+        for (gg_i ox = ox0; ox < g.ow; ox++) {
           float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
           /* Branch-free, as the forward pass. The last NaN of the window takes the gradient (PyTorch). */
           float best = a;
