@@ -1004,7 +1004,12 @@ static inline void gg_im2col_row(float *d, const float *src, gg_i ow, gg_i x0, g
   }
 #else
   for (gg_i i = 0; i < x0; i++) d[i] = 0.0f;
-  for (gg_i i = x0; i < x1; i++) d[i] = src[i];
+  gg_i i = x0;
+#if defined(__wasm_simd128__)
+  /* rows are short (a conv's output width): spelled out, where LLVM's vectorized loop would first check overlap */
+  for (; i + 4 <= x1; i += 4) wasm_v128_store(d + i, wasm_v128_load(src + i));
+#endif
+  for (; i < x1; i++) d[i] = src[i];
   for (gg_i i = x1; i < ow; i++) d[i] = 0.0f;
 #endif
 }
@@ -1019,7 +1024,11 @@ static inline void gg_col2im_row(float *d, const float *src, gg_i x0, gg_i x1) {
     _mm512_mask_storeu_ps(d + i, m, v);
   }
 #else
-  for (gg_i i = x0; i < x1; i++) d[i] += src[i];
+  gg_i i = x0;
+#if defined(__wasm_simd128__)
+  for (; i + 4 <= x1; i += 4) wasm_v128_store(d + i, wasm_f32x4_add(wasm_v128_load(d + i), wasm_v128_load(src + i)));
+#endif
+  for (; i < x1; i++) d[i] += src[i];
 #endif
 }
 
@@ -1084,8 +1093,8 @@ GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
   gg_parallel_for(im2col_range, &a, rows, 1, 2.0 * (double)rows * (double)(a.g.n * a.g.oh * a.g.ow));
 }
 
-/* Input planes [lo, hi) of dx (channel-major, t = c·N + n, on the gathering path; image-major, t = n·C + c, on the
- * other): each summed whole by one thread in the reference's order. */
+/* Input planes [lo, hi) of dx, channel-major (t = c·N + n, so that consecutive planes read the same rows of cols,
+ * one image further on): each summed whole by one thread in the reference's order. */
 static void col2im_range(int tid, gg_i lo, gg_i hi, const void *p) {
   (void)tid;
   const conv_args *a = p;
@@ -1137,7 +1146,7 @@ static void col2im_range(int tid, gg_i lo, gg_i hi, const void *p) {
 #endif
   for (gg_i t = lo; t < hi; t++) {
     {
-      gg_i n = t / g.c, c = t % g.c;
+      gg_i c = t / g.n, n = t % g.n;
       float *xb = dx + (n * g.c + c) * hw;
       for (gg_i i = 0; i < hw; i++) xb[i] = 0.0f;
       for (gg_i ki = 0; ki < g.kh; ki++) {
