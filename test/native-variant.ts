@@ -4,7 +4,7 @@
  * compiles the AVX-512 sgemm and kernels only; `nativeVariant('haswell')` compiles the same sources for AVX2 + FMA
  * (the own sgemm's 6x16 kernel, and the kernels' plain loops instead of their AVX-512 blocks).
  *
- * The build calls the C compiler directly (cc, or CC), the way binding.gyp does but with -march=<level>, into
+ * The build calls the C compiler directly (cc, or CC) with binding.gyp's sources and flags but -march=<level>, into
  * node_modules/.cache/gradguard-native/, named by a hash of the sources and flags: it compiles once (about 5 s) and
  * is reused until a source changes. Several test workers may ask at once: each compiles to a file of its own and
  * renames it into place. Returns null, with the reason in `skipReason`, where it cannot be built or run: not x86-64
@@ -19,7 +19,6 @@ import { fileURLToPath } from 'node:url';
 import { createNativeBackend, type NativeBackend } from '../src/backend/native.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['addon.c', 'kernels.c', 'gemm_x86.c', 'kernels.h', 'gemm_x86.h', 'gg_math.h'];
 
 /** The instructions (as /proc/cpuinfo names them) each level needs. */
 const LEVEL_FLAGS: Record<string, string[]> = { haswell: ['avx2', 'fma', 'bmi2', 'f16c', 'movbe'] };
@@ -47,26 +46,32 @@ export function nativeVariant(level: keyof typeof LEVEL_FLAGS): NativeVariant {
   const headers = nodeHeaders();
   if (!headers) return none("Node's headers (include/node/node_api.h) are missing");
 
+  // binding.gyp's sources and flags, with -march=<level> for -march=native
+  const gyp = JSON.parse(readFileSync(join(root, 'binding.gyp'), 'utf8')).targets[0] as {
+    sources: string[];
+    include_dirs: string[];
+    defines: string[];
+    cflags: string[];
+    libraries: string[];
+  };
   const cc = process.env.CC || 'cc';
   const args = [
     '-shared',
     '-fPIC',
-    '-O3',
-    `-march=${level}`,
-    '-std=gnu11',
-    '-ffp-contract=off',
-    '-fno-math-errno',
-    '-fvisibility=hidden',
-    '-DNAPI_VERSION=8',
-    `-I${join(root, 'native')}`,
+    ...gyp.cflags.map((f) => (f === '-march=native' ? `-march=${level}` : f)),
+    ...gyp.defines.map((d) => `-D${d}`),
+    ...gyp.include_dirs.map((d) => `-I${d.startsWith('/') ? d : join(root, d)}`),
     `-I${headers}`,
-    '-I/usr/include/openblas',
-    ...['addon.c', 'kernels.c', 'gemm_x86.c'].map((f) => join(root, 'native', f)),
-    '-lopenblas',
-    '-lpthread',
+    ...gyp.sources.map((f) => join(root, f)),
+    ...gyp.libraries,
   ];
+  if (!args.includes(`-march=${level}`)) throw new Error('binding.gyp no longer builds with -march=native');
   const hash = createHash('sha256');
-  for (const f of SOURCES) hash.update(readFileSync(join(root, 'native', f)));
+  for (const f of readdirSync(join(root, 'native'))
+    .filter((f) => /\.[ch]$/.test(f))
+    .sort()) {
+    hash.update(readFileSync(join(root, 'native', f)));
+  }
   hash.update(`${cc} ${args.join(' ')}`);
   const dir = join(root, 'node_modules', '.cache', 'gradguard-native');
   const out = join(dir, `gradguard-${level}-${hash.digest('hex').slice(0, 16)}.node`);
