@@ -1274,13 +1274,20 @@ static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr,
 static inline v128_t gg_pool2_take(v128_t v, v128_t best) {
   return wasm_v128_or(wasm_f32x4_gt(v, best), wasm_f32x4_ne(v, v)); /* v > best, or v is NaN */
 }
+/* The 2×2 windows of four outputs, position by position: a b (top row) over c d. */
+static inline void gg_pool2_windows(const float *r0, const float *r1, v128_t *a, v128_t *b, v128_t *c, v128_t *d) {
+  v128_t x0 = wasm_v128_load(r0), x1 = wasm_v128_load(r0 + 4);
+  v128_t y0 = wasm_v128_load(r1), y1 = wasm_v128_load(r1 + 4);
+  *a = wasm_i32x4_shuffle(x0, x1, 0, 2, 4, 6);
+  *b = wasm_i32x4_shuffle(x0, x1, 1, 3, 5, 7);
+  *c = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6);
+  *d = wasm_i32x4_shuffle(y0, y1, 1, 3, 5, 7);
+}
 static gg_i gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
   gg_i ox = 0;
   for (; ox + 4 <= ow; ox += 4) {
-    v128_t x0 = wasm_v128_load(r0 + 2 * ox), x1 = wasm_v128_load(r0 + 2 * ox + 4);
-    v128_t y0 = wasm_v128_load(r1 + 2 * ox), y1 = wasm_v128_load(r1 + 2 * ox + 4);
-    v128_t a = wasm_i32x4_shuffle(x0, x1, 0, 2, 4, 6), b = wasm_i32x4_shuffle(x0, x1, 1, 3, 5, 7);
-    v128_t c = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6), d = wasm_i32x4_shuffle(y0, y1, 1, 3, 5, 7);
+    v128_t a, b, c, d;
+    gg_pool2_windows(r0 + 2 * ox, r1 + 2 * ox, &a, &b, &c, &d);
     v128_t best = a;
     best = wasm_v128_bitselect(b, best, gg_pool2_take(b, best));
     best = wasm_v128_bitselect(c, best, gg_pool2_take(c, best));
@@ -1292,10 +1299,8 @@ static gg_i gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
 static gg_i gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow) {
   gg_i ox = 0;
   for (; ox + 4 <= ow; ox += 4) {
-    v128_t x0 = wasm_v128_load(r0 + 2 * ox), x1 = wasm_v128_load(r0 + 2 * ox + 4);
-    v128_t y0 = wasm_v128_load(r1 + 2 * ox), y1 = wasm_v128_load(r1 + 2 * ox + 4);
-    v128_t a = wasm_i32x4_shuffle(x0, x1, 0, 2, 4, 6), b = wasm_i32x4_shuffle(x0, x1, 1, 3, 5, 7);
-    v128_t c = wasm_i32x4_shuffle(y0, y1, 0, 2, 4, 6), d = wasm_i32x4_shuffle(y0, y1, 1, 3, 5, 7);
+    v128_t a, b, c, d;
+    gg_pool2_windows(r0 + 2 * ox, r1 + 2 * ox, &a, &b, &c, &d);
     v128_t best = a;
     v128_t tb = gg_pool2_take(b, best);
     best = wasm_v128_bitselect(b, best, tb);
