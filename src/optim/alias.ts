@@ -53,6 +53,8 @@ export interface AdamAliasOptions {
   weightDecay?: number;
   /** AdamW only: which parameters to decay (default all), e.g. `(path) => !path.endsWith('bias')`. */
   mask?: (path: string) => boolean;
+  /** AMSGrad (PyTorch's `amsgrad=True`; default false): see `scaleByAdam`. */
+  amsgrad?: boolean;
 }
 
 function adamOpts(o: AdamAliasOptions) {
@@ -60,6 +62,7 @@ function adamOpts(o: AdamAliasOptions) {
     ...(o.b1 !== undefined ? { b1: o.b1 } : {}),
     ...(o.b2 !== undefined ? { b2: o.b2 } : {}),
     ...(o.eps !== undefined ? { eps: o.eps } : {}),
+    ...(o.amsgrad !== undefined ? { amsgrad: o.amsgrad } : {}),
   };
 }
 

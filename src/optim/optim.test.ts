@@ -213,4 +213,19 @@ describe('Optimizer', () => {
       flat.tensors['inner.1.inner.0.mu.w']!.toArray(),
     );
   });
+  it('amsgrad keeps the largest second moments in the state, and checks its option', () => {
+    const params = { w: tensor([1, 2]) };
+    const tx = adam({ lr: 0.1, b2: 0.5, amsgrad: true });
+    const s = tx.init(params);
+    tx.update({ w: tensor([4, 0]) }, s, params);
+    tx.update({ w: tensor([0, 2]) }, s, params);
+    const flat = flattenState(s);
+    expect(Object.keys(flat.tensors)).toEqual(['inner.0.mu.w', 'inner.0.nu.w', 'inner.0.nuMax.w']);
+    // v: 0.5·16 = 8 then 4; 0 then 0.5·4 = 2. The maximum keeps 8 for w[0].
+    expect(flat.tensors['inner.0.nu.w']!.toArray()).toEqual([4, 2]);
+    expect(flat.tensors['inner.0.nuMax.w']!.toArray()).toEqual([8, 2]);
+    expect(() => adam({ lr: 1, amsgrad: 1 as unknown as boolean })).toThrow(
+      'scaleByAdam(): amsgrad must be true or false, got 1',
+    );
+  });
 });

@@ -97,6 +97,11 @@ export interface AdamOptions {
   b2?: number;
   /** Added to √v̂, outside the square root as PyTorch and optax (default 1e-8). */
   eps?: number;
+  /**
+   * AMSGrad (default false): divide by the largest second moment seen so far, v_max ← max(v_max, v), instead of the
+   * current one, as torch.optim.Adam(amsgrad=True) does (the maximum of the raw moments, then the bias correction).
+   */
+  amsgrad?: boolean;
 }
 
 export interface AdamState extends StateRecord {
@@ -107,13 +112,17 @@ export interface AdamState extends StateRecord {
   readonly mu: Params;
   /** Second moments v. */
   readonly nu: Params;
+  /** The largest second moments so far (AMSGrad only). */
+  readonly nuMax: Params | null;
 }
 
 /**
  * Adam's direction: m ← b1·m + (1 − b1)·g, v ← b2·v + (1 − b2)·g², u = m̂ / (√v̂ + eps) with the bias corrections
- * m̂ = m / (1 − b1ᵗ), v̂ = v / (1 − b2ᵗ). Runs as one fused backend kernel per tensor.
+ * m̂ = m / (1 − b1ᵗ), v̂ = v / (1 − b2ᵗ). Runs as one fused backend kernel per tensor. With `amsgrad`, v̂ is taken from
+ * v_max ← max(v_max, v) (an element-wise loop here: AMSGrad is the rarer choice).
  *
- * Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+ * Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015; AMSGrad: Reddi, Kale & Kumar, "On the
+ * Convergence of Adam and Beyond", ICLR 2018.
  *
  * @example optim.chain(optim.scaleByAdam({ b2: 0.99 }), optim.scaleByLearningRate(1e-3))
  */
@@ -122,11 +131,21 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
   const b1 = checkNumber(opts.b1 ?? 0.9, 'b1', fn, 0, 1, true);
   const b2 = checkNumber(opts.b2 ?? 0.999, 'b2', fn, 0, 1, true);
   const eps = checkNumber(opts.eps ?? 1e-8, 'eps', fn, 0, Number.POSITIVE_INFINITY);
+  if (opts.amsgrad !== undefined && typeof opts.amsgrad !== 'boolean') {
+    throw new TypeError(`${fn}(): amsgrad must be true or false, got ${String(opts.amsgrad)}`);
+  }
+  const amsgrad = opts.amsgrad ?? false;
   return {
     kind: fn,
     init(params) {
       checkParams(params, fn);
-      return { kind: fn, count: 0, mu: zerosLikeParams(params), nu: zerosLikeParams(params) };
+      return {
+        kind: fn,
+        count: 0,
+        mu: zerosLikeParams(params),
+        nu: zerosLikeParams(params),
+        nuMax: amsgrad ? zerosLikeParams(params) : null,
+      };
     },
     update(grads, state) {
       state.count++;
@@ -135,7 +154,26 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
       for (const [k, g] of Object.entries(grads)) {
         const m = stateOf(state.mu, k, fn);
         const v = stateOf(state.nu, k, fn);
-        g.storage.backend.adamUpdate(g.buf, m.buf, v.buf, g.size, b1, b2, eps, bc1, bc2);
+        if (!state.nuMax) {
+          g.storage.backend.adamUpdate(g.buf, m.buf, v.buf, g.size, b1, b2, eps, bc1, bc2);
+          continue;
+        }
+        // the fused kernel's float64 expressions, with the maximum of the stored (float32) second moments
+        const vm = stateOf(state.nuMax, k, fn).data;
+        const md = m.data;
+        const vd = v.data;
+        const d = g.data;
+        const r1 = 1 / bc1;
+        const r2 = 1 / bc2;
+        for (let i = 0; i < d.length; i++) {
+          const gi = d[i]!;
+          const mi = b1 * md[i]! + (1 - b1) * gi;
+          const vi = b2 * vd[i]! + (1 - b2) * gi * gi;
+          md[i] = mi;
+          vd[i] = vi;
+          vm[i] = Math.max(vm[i]!, vd[i]!); // NaN stays NaN, as torch.maximum
+          d[i] = (mi * r1) / (Math.sqrt(vm[i]! * r2) + eps);
+        }
       }
       return { updates: grads, state };
     },

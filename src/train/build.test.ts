@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../data/index.js';
+import { flattenState } from '../optim/optimizer.js';
 import { linear } from '../tensor/ops/matmul.js';
 import { noGrad, tensor } from '../tensor/tensor.js';
 import { applyInit, buildModel } from './build.js';
 import { loadConfig } from './config.js';
+import { Optimizer } from './optimizer.js';
 
 describe('applyInit', () => {
   it('init.weight=lsuv fits every layer to unit output variance on the training data', async () => {
@@ -29,5 +31,20 @@ describe('applyInit', () => {
     const { config } = loadConfig(undefined, ['data.name=spirals', 'init.weight=lsuv']);
     const ds = await loadDataset(config.data as Parameters<typeof loadDataset>[0]);
     expect(() => applyInit(buildModel(config, ds), config)).toThrow(/needs the dataset/);
+  });
+});
+
+describe('the optimizer of a config', () => {
+  it('optim.amsgrad=true gives Adam and AdamW the largest second moments; it is off by default', () => {
+    for (const name of ['adam', 'adamw']) {
+      const params = { w: tensor([1, 2], [2], { requiresGrad: true }) };
+      const { config } = loadConfig(undefined, [`optim.name=${name}`, 'optim.amsgrad=true']);
+      const opt = new Optimizer(params, config, 10);
+      params.w.grad = tensor([0.5, -1]);
+      opt.computeUpdates();
+      expect(Object.keys(flattenState(opt.state).tensors).some((k) => k.includes('nuMax.w'))).toBe(true);
+      const plain = new Optimizer(params, loadConfig(undefined, [`optim.name=${name}`]).config, 10);
+      expect(Object.keys(flattenState(plain.state).tensors).some((k) => k.includes('nuMax'))).toBe(false);
+    }
   });
 });

@@ -95,6 +95,8 @@ export const OptimConfig = z
     b1: z.number().min(0).max(1).default(0.9),
     b2: z.number().min(0).max(1).default(0.999),
     eps: positive.default(1e-8),
+    /** Adam and AdamW: AMSGrad (PyTorch's amsgrad=True). */
+    amsgrad: z.boolean().default(false),
   })
   .strict();
 

@@ -60,9 +60,9 @@ function optimizerTransform(config: Config, lr: optim.Schedule): GradientTransfo
     case 'sgd':
       return optim.sgd({ lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay });
     case 'adam':
-      return optim.adam({ lr, b1: o.b1, b2: o.b2, eps: o.eps, weightDecay: o.weightDecay });
+      return optim.adam({ lr, b1: o.b1, b2: o.b2, eps: o.eps, weightDecay: o.weightDecay, amsgrad: o.amsgrad });
     case 'adamw':
-      return optim.adamw({ lr, b1: o.b1, b2: o.b2, eps: o.eps, weightDecay: o.weightDecay });
+      return optim.adamw({ lr, b1: o.b1, b2: o.b2, eps: o.eps, weightDecay: o.weightDecay, amsgrad: o.amsgrad });
     case 'rmsprop':
       return optim.rmsprop({ lr, eps: o.eps, weightDecay: o.weightDecay, momentum: o.momentum });
   }
