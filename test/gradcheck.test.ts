@@ -268,6 +268,14 @@ const functional: Case[] = [
     })),
   ),
   c('avgPool2d kernel 2', () => ({ fn: (x) => F.avgPool2d(x, 2), inputs: [normal([1, 3, 4, 4], 215)] })),
+  c('adaptiveAvgPool2d 7x5 to 3x4 (overlapping windows)', () => ({
+    fn: (x) => F.adaptiveAvgPool2d(x, [3, 4]),
+    inputs: [normal([2, 2, 7, 5], 216)],
+  })),
+  c('adaptiveAvgPool2d [C,H,W] keeping the height, upsampling the width', () => ({
+    fn: (x) => F.adaptiveAvgPool2d(x, [null, 8]),
+    inputs: [normal([2, 3, 5], 217)],
+  })),
   c('batchNorm training [N,C]', () => ({
     fn: (x, w, b) => F.batchNorm(x, null, null, w, b),
     inputs: [normal([6, 3], 220, 2, 0.5), uniform([3], 221, 0.5, 1.5), normal([3], 222)],

@@ -38,6 +38,7 @@ interface Args {
   alpha?: number;
   beta?: number;
   threshold?: number;
+  outputSize?: F.AdaptiveSize;
 }
 
 export interface Fixture {
@@ -66,6 +67,7 @@ export const OPS: Record<string, (x: Inputs, k: Inputs, a: Args) => Tensor> = {
   conv2d: (x, _k, a) => F.conv2d(x.input!, x.weight!, x.bias, a),
   maxPool2d: (x, _k, a) => F.maxPool2d(x.input!, a.kernel!, a),
   avgPool2d: (x, _k, a) => F.avgPool2d(x.input!, a.kernel!, { ...a, ...opt('countIncludePad', a.count_include_pad) }),
+  adaptiveAvgPool2d: (x, _k, a) => F.adaptiveAvgPool2d(x.input!, a.outputSize!),
   batchNorm: (x, k, a) => F.batchNorm(x.input!, k.running_mean!, k.running_var!, x.weight ?? null, x.bias ?? null, a),
   layerNorm: (x, _k, a) => F.layerNorm(x.input!, a.normalizedShape!, x.weight, x.bias, a.eps),
   crossEntropy: (x, k, a) =>

@@ -1,6 +1,6 @@
 /** `Conv2d` and the pooling layers, NCHW, with PyTorch's layouts, names and default initialisation. */
 import type { RandomInit } from '../init/random.js';
-import { avgPool2d, conv2d, maxPool2d } from '../nn/functional.js';
+import { type AdaptiveSize, adaptiveAvgPool2d, avgPool2d, conv2d, maxPool2d } from '../nn/functional.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
 import { checkSize, resetLinearLike } from './linear.js';
 import { Module } from './module.js';
@@ -108,6 +108,22 @@ export class AvgPool2d extends Module {
   }
   protected override extraRepr(): string {
     return `kernelSize=${JSON.stringify(this.kernelSize)}`;
+  }
+}
+
+/**
+ * Average pooling to a fixed output size whatever the input's (PyTorch's `AdaptiveAvgPool2d`): `[7, 7]`, or `[null, 1]`
+ * to keep the height. See `F.adaptiveAvgPool2d`.
+ */
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: AdaptiveSize) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return adaptiveAvgPool2d(x, this.outputSize);
+  }
+  protected override extraRepr(): string {
+    return `outputSize=${JSON.stringify(this.outputSize)}`;
   }
 }
 

@@ -398,6 +398,73 @@ export function avgPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions & { count
   });
 }
 
+/** Output size of `adaptiveAvgPool2d`: one size for both, or [height, width] where null keeps the input's. */
+export type AdaptiveSize = number | readonly [number | null, number | null];
+
+/**
+ * Adaptive average pooling to a fixed output size, as PyTorch's `adaptive_avg_pool2d`: output cell (i, j) averages
+ * input rows floor(i·H/oh) to ceil((i+1)·H/oh) and the same for columns, so windows may differ in size and overlap
+ * when the output is not a divisor of the input. x is [N, C, H, W] or [C, H, W].
+ *
+ * @example F.adaptiveAvgPool2d(x, [7, 7]) // any input size to 7x7, as torchvision's ResNet head
+ */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: AdaptiveSize): Tensor {
+  assertTensor(x, 'input', 'adaptiveAvgPool2d');
+  if (x.ndim !== 4 && x.ndim !== 3)
+    throw new Error(`adaptiveAvgPool2d(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
+  const h = x.shape[x.ndim - 2]!;
+  const w = x.shape[x.ndim - 1]!;
+  const [rh, rw] = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+  const oh = rh ?? h;
+  const ow = rw ?? w;
+  for (const [v, name] of [
+    [oh, 'height'],
+    [ow, 'width'],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`adaptiveAvgPool2d(): the output ${name} must be a whole number >= 1, got ${v}`);
+  }
+  if (h === 0 || w === 0) throw new Error(`adaptiveAvgPool2d(): the input is empty, shape [${x.shape}]`);
+  // window bounds per output row and column (PyTorch's start_index / end_index)
+  const rows = Array.from({ length: oh }, (_, i) => [Math.floor((i * h) / oh), Math.ceil(((i + 1) * h) / oh)] as const);
+  const cols = Array.from({ length: ow }, (_, j) => [Math.floor((j * w) / ow), Math.ceil(((j + 1) * w) / ow)] as const);
+  const planes = x.size / (h * w);
+  const outShape = [...x.shape.slice(0, -2), oh, ow];
+  const out = alloc(outShape);
+  const xd = x.data;
+  const od = out.data;
+  for (let p = 0; p < planes; p++) {
+    const xb = p * h * w;
+    for (let i = 0; i < oh; i++) {
+      const [y0, y1] = rows[i]!;
+      for (let j = 0; j < ow; j++) {
+        const [x0, x1] = cols[j]!;
+        let s = 0;
+        for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) s += xd[xb + y * w + xx]!;
+        od[(p * oh + i) * ow + j] = s / ((y1 - y0) * (x1 - x0));
+      }
+    }
+  }
+  return fromOp('adaptiveAvgPool2d', out.storage, outShape, [x], (gy) => {
+    const gx = alloc(x.shape);
+    const gd = gx.data;
+    const gyd = gy.data;
+    gd.fill(0);
+    for (let p = 0; p < planes; p++) {
+      const xb = p * h * w;
+      for (let i = 0; i < oh; i++) {
+        const [y0, y1] = rows[i]!;
+        for (let j = 0; j < ow; j++) {
+          const [x0, x1] = cols[j]!;
+          const g = gyd[(p * oh + i) * ow + j]! / ((y1 - y0) * (x1 - x0));
+          for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) gd[xb + y * w + xx] += g;
+        }
+      }
+    }
+    return [gx];
+  });
+}
+
 export interface BatchNormOptions {
   /** Use batch statistics (and update the running ones) rather than the running statistics. */
   training?: boolean;

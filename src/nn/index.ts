@@ -17,7 +17,7 @@ export {
   Tanh,
 } from './activation.js';
 export { Flatten, Sequential } from './container.js';
-export { AvgPool2d, Conv2d, type Conv2dOptions, GlobalAvgPool2d, MaxPool2d } from './conv.js';
+export { AdaptiveAvgPool2d, AvgPool2d, Conv2d, type Conv2dOptions, GlobalAvgPool2d, MaxPool2d } from './conv.js';
 export { Dropout } from './dropout.js';
 export { Embedding, type EmbeddingOptions } from './embedding.js';
 export * as functional from './functional.js';

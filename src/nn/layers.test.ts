@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromPacked, maxRelError, type Packed, remedies } from '../../test/remedies.js';
 import { tensor } from '../tensor/tensor.js';
-import { Conv2d } from './conv.js';
+import { AdaptiveAvgPool2d, Conv2d } from './conv.js';
 import { Embedding } from './embedding.js';
 import { Linear } from './linear.js';
 import type { AnyModule } from './module.js';
@@ -106,5 +106,30 @@ describe('layers match PyTorch forward and backward', () => {
     expect(maxRelError(y, c.outputs[0])).toBeLessThan(1e-6);
     y.mul(fromPacked(c.R[0])).sum().backward();
     expect(maxRelError(emb.weight.grad!, c.paramGrads.weight)).toBeLessThan(1e-5);
+  });
+});
+
+describe('AdaptiveAvgPool2d', () => {
+  it('pools any input size to its output size (PyTorch parity is in test/fixtures/ops.json)', () => {
+    const pool = new AdaptiveAvgPool2d([2, null]);
+    // one plane 4x3: rows 0-1 and 2-3 averaged, columns kept
+    const x = tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [1, 1, 4, 3]);
+    const y = pool.call(x);
+    expect(y.shape).toEqual([1, 1, 2, 3]);
+    expect(y.toArray()).toEqual([2.5, 3.5, 4.5, 8.5, 9.5, 10.5]);
+    expect(new AdaptiveAvgPool2d(1).call(x).toArray()).toEqual([6.5]);
+    expect(String(pool)).toContain('outputSize=[2,null]');
+  });
+  it('refuses an output size that is not a whole number >= 1, and inputs of the wrong rank', () => {
+    const x = tensor([1, 2, 3, 4], [1, 1, 2, 2]);
+    expect(() => new AdaptiveAvgPool2d(0).call(x)).toThrow(
+      'adaptiveAvgPool2d(): the output height must be a whole number >= 1, got 0',
+    );
+    expect(() => new AdaptiveAvgPool2d([2, 1.5]).call(x)).toThrow(
+      'the output width must be a whole number >= 1, got 1.5',
+    );
+    expect(() => new AdaptiveAvgPool2d(1).call(tensor([1, 2], [2]))).toThrow(
+      'adaptiveAvgPool2d(): input must be [N, C, H, W] or [C, H, W], got shape [2]',
+    );
   });
 });
