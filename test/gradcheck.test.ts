@@ -240,6 +240,14 @@ const functional: Case[] = [
     fn: (x, w, b) => F.conv2d(x, w, b),
     inputs: [normal([2, 3, 5, 5], 190), normal([4, 3, 3, 3], 191, 0.5), normal([4], 192)],
   })),
+  c('conv2d groups 2, padding 1', () => ({
+    fn: (x, w, b) => F.conv2d(x, w, b, { groups: 2, padding: 1 }),
+    inputs: [normal([2, 4, 5, 5], 196), normal([6, 2, 3, 3], 197, 0.5), normal([6], 198)],
+  })),
+  c('conv2d depthwise (groups = channels), stride 2', () => ({
+    fn: (x, w) => F.conv2d(x, w, null, { groups: 3, stride: 2 }),
+    inputs: [normal([2, 3, 6, 6], 199), normal([3, 1, 3, 3], 200, 0.5)],
+  })),
   c('conv2d stride 2 padding 1', () => ({
     fn: (x, w, b) => F.conv2d(x, w, b, { stride: 2, padding: 1 }),
     inputs: [normal([2, 2, 6, 6], 193), normal([3, 2, 3, 3], 194, 0.5), normal([3], 195)],

@@ -23,13 +23,15 @@ export interface Conv2dOptions extends RandomInit {
   dilation?: Pair;
   /** Whether to add a learned bias per output channel (default true). */
   bias?: boolean;
+  /** Channel groups (default 1; inChannels for a depthwise convolution): see `F.conv2d`. */
+  groups?: number;
 }
 
 /**
  * A 2-D convolution (cross-correlation, as PyTorch) over inputs [N, inChannels, H, W].
  *
- * Parameters: `weight` [outChannels, inChannels, kh, kw] and `bias` [outChannels], initialised as PyTorch does:
- * U(−1/√fanIn, 1/√fanIn) for both, fanIn = inChannels·kh·kw. Groups are not supported.
+ * Parameters: `weight` [outChannels, inChannels/groups, kh, kw] and `bias` [outChannels], initialised as PyTorch
+ * does: U(−1/√fanIn, 1/√fanIn) for both, fanIn = (inChannels/groups)·kh·kw.
  *
  * @example
  * const conv = new nn.Conv2d(1, 32, 3, { padding: 1, seed: 0 });
@@ -42,6 +44,7 @@ export class Conv2d extends Module {
   readonly stride: [number, number];
   readonly padding: [number, number];
   readonly dilation: [number, number];
+  readonly groups: number;
 
   /**
    * @param inChannels channels of the input
@@ -62,18 +65,31 @@ export class Conv2d extends Module {
     this.stride = pair(opts.stride ?? 1, 'stride', 'nn.Conv2d', 1);
     this.padding = pair(opts.padding ?? 0, 'padding', 'nn.Conv2d', 0);
     this.dilation = pair(opts.dilation ?? 1, 'dilation', 'nn.Conv2d', 1);
+    this.groups = opts.groups ?? 1;
+    checkSize(this.groups, 'groups', 'nn.Conv2d');
+    if (inChannels % this.groups !== 0 || outChannels % this.groups !== 0)
+      throw new Error(
+        `nn.Conv2d: groups=${this.groups} must divide inChannels (${inChannels}) and outChannels (${outChannels})`,
+      );
     const [kh, kw] = this.kernelSize;
-    this.weight = this.registerParameter('weight', empty([outChannels, inChannels, kh, kw]));
+    const icg = inChannels / this.groups;
+    this.weight = this.registerParameter('weight', empty([outChannels, icg, kh, kw]));
     this.bias = opts.bias === false ? null : this.registerParameter('bias', empty([outChannels]));
-    resetLinearLike(this.weight, this.bias, inChannels * kh * kw, opts);
+    resetLinearLike(this.weight, this.bias, icg * kh * kw, opts);
   }
 
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation });
+    return conv2d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
   }
 
   protected override extraRepr(): string {
-    return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=[${this.padding}]`;
+    const groups = this.groups > 1 ? `, groups=${this.groups}` : '';
+    return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=[${this.padding}]${groups}`;
   }
 }
 

@@ -274,12 +274,18 @@ export interface Conv2dOptions {
   stride?: Pair;
   padding?: Pair;
   dilation?: Pair;
+  /**
+   * Channel groups (PyTorch's `groups`, default 1): input and output channels are split into `groups` equal parts,
+   * each output part seeing only its input part; the weight is [O, C/groups, kh, kw]. groups = C is a depthwise
+   * convolution.
+   */
+  groups?: number;
 }
 
 /**
- * 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C, kh, kw] and optional bias [O].
- * Lowered to one im2col and one matrix product for the whole batch; the backward is the transposed product and
- * col2im. Groups are not supported.
+ * 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C/groups, kh, kw] and optional
+ * bias [O]. Lowered to one im2col and one matrix product for the whole batch (per group); the backward is the
+ * transposed products and col2im.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   assertTensor(x, 'input', 'conv2d');
@@ -287,8 +293,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   if (x.ndim !== 4) throw new Error(`conv2d(): input must be [N, C, H, W], got shape [${x.shape}]`);
   if (weight.ndim !== 4) throw new Error(`conv2d(): weight must be [out, in, kh, kw], got shape [${weight.shape}]`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
-  const [oc, ic, kh, kw] = weight.shape as [number, number, number, number];
-  if (ic !== c) throw new Error(`conv2d(): input has ${c} channels but the weight expects ${ic}`);
+  const [oc, icg, kh, kw] = weight.shape as [number, number, number, number];
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1)
+    throw new Error(`conv2d(): groups must be a whole number >= 1, got ${groups}`);
+  if (c % groups !== 0 || oc % groups !== 0)
+    throw new Error(`conv2d(): groups=${groups} must divide the input channels (${c}) and the output channels (${oc})`);
+  if (icg * groups !== c)
+    throw new Error(
+      groups === 1
+        ? `conv2d(): input has ${c} channels but the weight expects ${icg}`
+        : `conv2d(): with groups=${groups} the weight must have ${c / groups} input channels (${c}/${groups}), got ${icg}`,
+    );
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== oc))
     throw new Error(`conv2d(): bias must have shape [${oc}], got [${bias.shape}]`);
   const [sh, sw] = pair(opts.stride ?? 1);
@@ -301,12 +317,26 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       `conv2d(): a ${kh}x${kw} kernel does not fit a ${h}x${w} input with padding ${ph},${pw} and dilation ${dh},${dw}`,
     );
   }
-  const g: ConvGeom = { n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
+  // per group: icg input channels, ocg output channels
+  const ocg = oc / groups;
+  const g: ConvGeom = { n, c: icg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
   const be = x.storage.backend;
-  const ckk = c * kh * kw;
+  const ckk = icg * kh * kw;
   const L = n * oh * ow;
-  const cols = alloc([ckk, L]);
-  be.im2col(x.buf, cols.buf, g);
+  const plane = h * w;
+  // a group's input channels as a contiguous [N, C/groups, H, W] (x itself when there is one group)
+  const groupInput = (gi: number): Tensor => {
+    if (groups === 1) return x;
+    const xg = alloc([n, icg, h, w]);
+    be.copyBlocks(x.buf, gi * icg * plane, c * plane, xg.buf, 0, icg * plane, icg * plane, n, false);
+    return xg;
+  };
+  const cols: Tensor[] = [];
+  for (let gi = 0; gi < groups; gi++) {
+    const cg = alloc([ckk, L]);
+    be.im2col(groupInput(gi).buf, cg.buf, g);
+    cols.push(cg);
+  }
   const yT = alloc([oc, n, oh * ow]);
   if (bias) {
     // each output channel's row starts as its bias, then the product accumulates on top
@@ -314,7 +344,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     const bd = bias.data;
     for (let o = 0; o < oc; o++) yd.fill(bd[o]!, o * L, (o + 1) * L);
   }
-  be.sgemm(false, false, oc, L, ckk, 1, weight.buf, 0, ckk, cols.buf, 0, L, bias ? 1 : 0, yT.buf, 0, L);
+  // group gi: rows [gi·ocg, (gi+1)·ocg) of the weight and of yT
+  const beta = bias ? 1 : 0;
+  for (let gi = 0; gi < groups; gi++) {
+    const wOff = gi * ocg * ckk; // the group's rows of the weight, and of yT
+    be.sgemm(false, false, ocg, L, ckk, 1, weight.buf, wOff, ckk, cols[gi]!.buf, 0, L, beta, yT.buf, gi * ocg * L, L);
+  }
   const outShape = [n, oc, oh, ow];
   const out = alloc(outShape);
   be.permute(yT.buf, out.buf, [oc, n, oh * ow], [1, 0, 2]);
@@ -327,7 +362,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     let gb: Tensor | null = null;
     if (needs[1]) {
       gw = alloc(weight.shape);
-      be.sgemm(false, true, oc, ckk, L, 1, gT.buf, 0, L, cols.buf, 0, L, 0, gw.buf, 0, ckk);
+      for (let gi = 0; gi < groups; gi++) {
+        const gOff = gi * ocg * L;
+        be.sgemm(false, true, ocg, ckk, L, 1, gT.buf, gOff, L, cols[gi]!.buf, 0, L, 0, gw.buf, gi * ocg * ckk, ckk);
+      }
     }
     if (bias && needs[2]) {
       gb = alloc([oc]);
@@ -335,9 +373,16 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     }
     if (needs[0]) {
       const dcols = alloc([ckk, L]);
-      be.sgemm(true, false, ckk, L, oc, 1, weight.buf, 0, ckk, gT.buf, 0, L, 0, dcols.buf, 0, L);
       gx = alloc(x.shape);
-      be.col2im(dcols.buf, gx.buf, g);
+      const gxg = groups === 1 ? gx : alloc([n, icg, h, w]);
+      for (let gi = 0; gi < groups; gi++) {
+        const wOff = gi * ocg * ckk;
+        be.sgemm(true, false, ckk, L, ocg, 1, weight.buf, wOff, ckk, gT.buf, gi * ocg * L, L, 0, dcols.buf, 0, L);
+        be.col2im(dcols.buf, gxg.buf, g);
+        // the group's channels back into place in gx
+        if (groups > 1)
+          be.copyBlocks(gxg.buf, 0, icg * plane, gx.buf, gi * icg * plane, c * plane, icg * plane, n, false);
+      }
     }
     return [gx, gw, gb];
   });

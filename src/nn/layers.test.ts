@@ -133,3 +133,24 @@ describe('AdaptiveAvgPool2d', () => {
     );
   });
 });
+
+describe('Conv2d with groups', () => {
+  it('holds [out, in/groups, kh, kw] weights with fanIn = in/groups·kh·kw, and checks the groups', () => {
+    const conv = new Conv2d(4, 6, 3, { groups: 2, seed: 0 });
+    expect(conv.weight.shape).toEqual([6, 2, 3, 3]);
+    const bound = 1 / Math.sqrt(2 * 9);
+    expect(Math.max(...conv.weight.toArray().map(Math.abs))).toBeLessThanOrEqual(bound);
+    expect(conv.call(tensor(new Array(2 * 4 * 5 * 5).fill(0.5), [2, 4, 5, 5])).shape).toEqual([2, 6, 3, 3]);
+    expect(String(conv)).toContain('groups=2');
+    expect(() => new Conv2d(4, 6, 3, { groups: 3 })).toThrow(
+      'nn.Conv2d: groups=3 must divide inChannels (4) and outChannels (6)',
+    );
+  });
+  it('a depthwise convolution sees each channel alone', () => {
+    const conv = new Conv2d(2, 2, 1, { groups: 2, bias: false });
+    conv.weight.data.set([2, -1]);
+    const y = conv.call(tensor([1, 2, 3, 4, 10, 20, 30, 40], [1, 2, 2, 2]));
+    expect(y.shape).toEqual([1, 2, 2, 2]);
+    expect(y.toArray()).toEqual([2, 4, 6, 8, -10, -20, -30, -40]);
+  });
+});
