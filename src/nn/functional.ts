@@ -476,36 +476,31 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: AdaptiveSize): Tensor {
   const planes = x.size / (h * w);
   const outShape = [...x.shape.slice(0, -2), oh, ow];
   const out = alloc(outShape);
-  const xd = x.data;
-  const od = out.data;
-  for (let p = 0; p < planes; p++) {
-    const xb = p * h * w;
-    for (let i = 0; i < oh; i++) {
-      const [y0, y1] = rows[i]!;
-      for (let j = 0; j < ow; j++) {
-        const [x0, x1] = cols[j]!;
-        let s = 0;
-        for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) s += xd[xb + y * w + xx]!;
-        od[(p * oh + i) * ow + j] = s / ((y1 - y0) * (x1 - x0));
+  // each output cell o with its plane's offset in x and its window
+  const eachWindow = (fn: (o: number, xb: number, y0: number, y1: number, x0: number, x1: number) => void) => {
+    for (let p = 0; p < planes; p++) {
+      for (let i = 0; i < oh; i++) {
+        for (let j = 0; j < ow; j++)
+          fn((p * oh + i) * ow + j, p * h * w, rows[i]![0], rows[i]![1], cols[j]![0], cols[j]![1]);
       }
     }
-  }
+  };
+  const xd = x.data;
+  const od = out.data;
+  eachWindow((o, xb, y0, y1, x0, x1) => {
+    let s = 0;
+    for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) s += xd[xb + y * w + xx]!;
+    od[o] = s / ((y1 - y0) * (x1 - x0));
+  });
   return fromOp('adaptiveAvgPool2d', out.storage, outShape, [x], (gy) => {
     const gx = alloc(x.shape);
     const gd = gx.data;
     const gyd = gy.data;
     gd.fill(0);
-    for (let p = 0; p < planes; p++) {
-      const xb = p * h * w;
-      for (let i = 0; i < oh; i++) {
-        const [y0, y1] = rows[i]!;
-        for (let j = 0; j < ow; j++) {
-          const [x0, x1] = cols[j]!;
-          const g = gyd[(p * oh + i) * ow + j]! / ((y1 - y0) * (x1 - x0));
-          for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) gd[xb + y * w + xx] += g;
-        }
-      }
-    }
+    eachWindow((o, xb, y0, y1, x0, x1) => {
+      const g = gyd[o]! / ((y1 - y0) * (x1 - x0));
+      for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) gd[xb + y * w + xx] += g;
+    });
     return [gx];
   });
 }
