@@ -1220,41 +1220,50 @@ static inline void gg_pool2_masks(gg_i n, __mmask16 *m, __mmask16 *lo, __mmask16
   *lo = 2 * n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (2 * n)) - 1);
   *hi = 2 * n >= 32 ? (__mmask16)0xFFFF : 2 * n > 16 ? (__mmask16)((1u << (2 * n - 16)) - 1) : (__mmask16)0;
 }
-static void gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
+/* The 2×2 windows of up to 16 outputs from x, position by position: a b (top row) over c d; `lo`, `hi` mask the
+ * valid input columns of the two loads of each row. */
+static inline void gg_pool2_windows512(const float *r0, const float *r1, __mmask16 lo, __mmask16 hi, __m512 *a,
+                                       __m512 *b, __m512 *c, __m512 *d) {
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  __m512 x0 = _mm512_maskz_loadu_ps(lo, r0), x1 = _mm512_maskz_loadu_ps(hi, r0 + 16);
+  __m512 y0 = _mm512_maskz_loadu_ps(lo, r1), y1 = _mm512_maskz_loadu_ps(hi, r1 + 16);
+  *a = _mm512_permutex2var_ps(x0, ev, x1);
+  *b = _mm512_permutex2var_ps(x0, od, x1);
+  *c = _mm512_permutex2var_ps(y0, ev, y1);
+  *d = _mm512_permutex2var_ps(y0, od, y1);
+}
+/* The lanes where v takes the window from best: v > best, or v is NaN. */
+static inline __mmask16 gg_pool2_take512(__m512 v, __m512 best) {
+  return _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+}
+static void gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
   for (gg_i ox = 0; ox < ow; ox += 16) {
     __mmask16 m, lo, hi;
     gg_pool2_masks(ow - ox < 16 ? ow - ox : 16, &m, &lo, &hi);
-    __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
-    __m512 y0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), y1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
-    __m512 a = _mm512_permutex2var_ps(x0, ev, x1), b = _mm512_permutex2var_ps(x0, od, x1);
-    __m512 c = _mm512_permutex2var_ps(y0, ev, y1), d = _mm512_permutex2var_ps(y0, od, y1);
+    __m512 a, b, c, d;
+    gg_pool2_windows512(r0 + 2 * ox, r1 + 2 * ox, lo, hi, &a, &b, &c, &d);
     __m512 best = a;
-    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), best, b);
-    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(c, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q), best, c);
-    best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q), best, d);
+    best = _mm512_mask_blend_ps(gg_pool2_take512(b, best), best, b);
+    best = _mm512_mask_blend_ps(gg_pool2_take512(c, best), best, c);
+    best = _mm512_mask_blend_ps(gg_pool2_take512(d, best), best, d);
     _mm512_mask_storeu_ps(o + ox, m, best);
   }
 }
 static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow) {
-  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512i il0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i il1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   for (gg_i ox = 0; ox < ow; ox += 16) {
     __mmask16 m, lo, hi;
     gg_pool2_masks(ow - ox < 16 ? ow - ox : 16, &m, &lo, &hi);
-    __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
-    __m512 y0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), y1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
-    __m512 a = _mm512_permutex2var_ps(x0, ev, x1), b = _mm512_permutex2var_ps(x0, od, x1);
-    __m512 c = _mm512_permutex2var_ps(y0, ev, y1), d = _mm512_permutex2var_ps(y0, od, y1);
+    __m512 a, b, c, d;
+    gg_pool2_windows512(r0 + 2 * ox, r1 + 2 * ox, lo, hi, &a, &b, &c, &d);
     __m512 best = a;
-    __mmask16 tb = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+    __mmask16 tb = gg_pool2_take512(b, best);
     best = _mm512_mask_blend_ps(tb, best, b);
-    __mmask16 tc = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+    __mmask16 tc = gg_pool2_take512(c, best);
     best = _mm512_mask_blend_ps(tc, best, c);
-    __mmask16 td = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+    __mmask16 td = gg_pool2_take512(d, best);
     __mmask16 s3 = td, s2 = tc & ~td, s1 = tb & ~tc & ~td, s0 = ~(tb | tc | td);
     __m512 gv = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, gr + ox));
     __m512 ga = _mm512_maskz_mov_ps(s0, gv), gb = _mm512_maskz_mov_ps(s1, gv);
