@@ -3,7 +3,7 @@
  * semantics and defaults unless a doc says otherwise.
  */
 import { Binary, type ConvGeom, type PoolGeom } from '../backend/types.js';
-import { sumToShape } from '../tensor/ops/reduce.js';
+import { sumToShape } from '../tensor/ops/broadcast.js';
 import { alloc, assertTensor, broadcastShapes, broadcastStrides, stridesOf } from '../tensor/ops/util.js';
 import { type RandomSource, toRng } from '../tensor/rng.js';
 import { fromOp, Tensor } from '../tensor/tensor.js';
