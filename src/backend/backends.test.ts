@@ -801,6 +801,83 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('batchNorm and layerNorm, forward and backward, bit for bit', () => {
+      const r = lcg(12);
+      // [n, c, inner]: the CNN's shapes, runs shorter than 8 and with a tail, BatchNorm1d's inner = 1
+      for (const [n, c, inner] of [
+        [4, 3, 25],
+        [2, 5, 8],
+        [8, 16, 1],
+        [3, 2, 67],
+        [1, 4, 3],
+      ] as const) {
+        const size = n * c * inner;
+        const x = uniform(r, size, -2, 3);
+        const w = uniform(r, c, 0.5, 1.5);
+        const bias = uniform(r, c, -0.5, 0.5);
+        for (const training of [true, false]) {
+          for (const update of training ? [true, false] : [false]) {
+            same(
+              be,
+              [
+                x,
+                w,
+                bias,
+                uniform(r, c, -0.1, 0.1),
+                uniform(r, c, 0.5, 2),
+                uniform(r, c),
+                uniform(r, c),
+                uniform(r, size),
+              ],
+              (b, [xx, ww, bb, rm, rv, mu, is, o]) =>
+                b.batchNorm(xx!, ww!, bb!, rm!, rv!, mu!, is!, o!, n, c, inner, training, update, 0.1, 1e-5),
+              EXACT,
+            );
+          }
+          const mu = new Float32Array(c);
+          const is = new Float32Array(c);
+          for (let ch = 0; ch < c; ch++) {
+            mu[ch] = 0.3 * r() - 0.1;
+            is[ch] = 0.5 + r();
+          }
+          same(
+            be,
+            [x, uniform(r, size), w, mu, is, uniform(r, size), uniform(r, c), uniform(r, c)],
+            (b, [xx, gy, ww, m, s, gx, gw, gb]) =>
+              b.batchNormGrad(xx!, gy!, ww!, m!, s!, gx!, gw!, gb!, n, c, inner, training),
+            EXACT,
+          );
+        }
+      }
+      // [rows, d]: more columns than one block of the C column loop (64), a tail, a single column
+      for (const [rows, d] of [
+        [6, 10],
+        [33, 130],
+        [5, 1],
+        [2, 8],
+      ] as const) {
+        const size = rows * d;
+        const x = uniform(r, size, -3, 3);
+        x[0] = 100;
+        const w = uniform(r, d, 0.5, 1.5);
+        const bias = uniform(r, d, -0.5, 0.5);
+        same(
+          be,
+          [x, w, bias, uniform(r, rows), uniform(r, rows), uniform(r, size)],
+          (b, [xx, ww, bb, mu, rs, o]) => b.layerNorm(xx!, ww!, bb!, mu!, rs!, o!, rows, d, 1e-5),
+          EXACT,
+        );
+        const mu = uniform(r, rows, -0.2, 0.2);
+        const rs = uniform(r, rows, 0.5, 1.5);
+        same(
+          be,
+          [x, uniform(r, size), w, mu, rs, uniform(r, size), uniform(r, d), uniform(r, d)],
+          (b, [xx, gy, ww, m, s, gx, gw, gb]) => b.layerNormGrad(xx!, gy!, ww!, m!, s!, gx!, gw!, gb!, rows, d),
+          EXACT,
+        );
+      }
+    });
+
     it('adamUpdate', () => {
       const r = lcg(11);
       for (const [step, n] of [
