@@ -878,6 +878,56 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('nllLoss, bceWithLogits and adaptiveAvgPool2d with their gradients (the reference, on this memory)', () => {
+      const r = lcg(13);
+      const rows = 9;
+      const cols = 7;
+      const t = new Float32Array(rows);
+      for (let i = 0; i < rows; i++) t[i] = Math.floor(r() * cols);
+      t[2] = -100;
+      same(
+        be,
+        [uniform(r, rows * cols, -5, 0), t, uniform(r, rows)],
+        (b, [x, tt, l]) => b.nllLoss(x!, tt!, l!, rows, cols, -100),
+        EXACT,
+      );
+      same(
+        be,
+        [t, uniform(r, rows), uniform(r, rows * cols)],
+        (b, [tt, s, gx]) => b.nllLossGrad(tt!, s!, gx!, rows, cols, -100),
+        EXACT,
+      );
+      const n = 50;
+      const x = withSpecials(r, n, -30, 30);
+      const y = uniform(r, n, 0, 1);
+      const w = uniform(r, n, 0.5, 3);
+      same(be, [x, y, w, uniform(r, n)], (b, [xx, yy, ww, o]) => b.bceWithLogits(xx!, yy!, ww!, o!, n), EXACT);
+      same(
+        be,
+        [x, y, w, uniform(r, n), uniform(r, n), uniform(r, n)],
+        (b, [xx, yy, ww, g, gx, gt]) => b.bceWithLogitsGrad(xx!, yy!, ww!, g!, gx!, gt!, n),
+        EXACT,
+      );
+      for (const [planes, h, wd, oh, ow] of [
+        [3, 7, 5, 3, 2],
+        [2, 4, 4, 4, 4],
+        [1, 5, 9, 1, 1],
+      ] as const) {
+        same(
+          be,
+          [uniform(r, planes * h * wd), uniform(r, planes * oh * ow)],
+          (b, [xx, o]) => b.adaptiveAvgPool2d(xx!, o!, planes, h, wd, oh, ow),
+          EXACT,
+        );
+        same(
+          be,
+          [uniform(r, planes * oh * ow), uniform(r, planes * h * wd)],
+          (b, [gy, dx]) => b.adaptiveAvgPool2dGrad(gy!, dx!, planes, h, wd, oh, ow),
+          EXACT,
+        );
+      }
+    });
+
     it('adamUpdate', () => {
       const r = lcg(11);
       for (const [step, n] of [

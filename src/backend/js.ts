@@ -954,6 +954,73 @@ export class JsBackend implements Backend {
     gb.data.set(ab);
   }
 
+  nllLoss(x: Buf, targets: Buf, loss: Buf, rows: number, cols: number, ignoreIndex: number): void {
+    const xs = x.data;
+    const ts = targets.data;
+    const ls = loss.data;
+    for (let r = 0; r < rows; r++) {
+      const t = ts[r]!;
+      ls[r] = t === ignoreIndex ? 0 : -xs[r * cols + t]!;
+    }
+  }
+  nllLossGrad(targets: Buf, scale: Buf, gx: Buf, rows: number, cols: number, ignoreIndex: number): void {
+    const ts = targets.data;
+    const ss = scale.data;
+    const gs = gx.data;
+    gs.fill(0, 0, rows * cols);
+    for (let r = 0; r < rows; r++) {
+      const t = ts[r]!;
+      if (t !== ignoreIndex) gs[r * cols + t] = -ss[r]!;
+    }
+  }
+  bceWithLogits(x: Buf, target: Buf, posWeight: Buf, out: Buf, n: number): void {
+    const xs = x.data;
+    const ys = target.data;
+    const ws = posWeight.data;
+    const os = out.data;
+    for (let i = 0; i < n; i++) {
+      const xv = xs[i]!;
+      const y = ys[i]!;
+      const sp = Math.max(-xv, 0) + Math.log1p(Math.exp(-Math.abs(xv))); // log(1 + e^-x), stable
+      os[i] = (1 - y) * xv + (1 + (ws[i]! - 1) * y) * sp;
+    }
+  }
+  bceWithLogitsGrad(x: Buf, target: Buf, posWeight: Buf, g: Buf, gx: Buf, gTarget: Buf, n: number): void {
+    const xs = x.data;
+    const ys = target.data;
+    const ws = posWeight.data;
+    const gs = g.data;
+    const gxs = gx.data;
+    const gts = gTarget.data;
+    for (let i = 0; i < n; i++) {
+      const xv = xs[i]!;
+      const y = ys[i]!;
+      const w = ws[i]!;
+      const s = xv >= 0 ? 1 / (1 + Math.exp(-xv)) : Math.exp(xv) / (1 + Math.exp(xv));
+      gxs[i] = gs[i]! * (1 - y - (1 + (w - 1) * y) * (1 - s));
+      const sp = Math.max(-xv, 0) + Math.log1p(Math.exp(-Math.abs(xv)));
+      gts[i] = gs[i]! * (-xv + (w - 1) * sp);
+    }
+  }
+  adaptiveAvgPool2d(x: Buf, out: Buf, planes: number, h: number, w: number, oh: number, ow: number): void {
+    const xs = x.data;
+    const os = out.data;
+    adaptiveWindows(planes, h, w, oh, ow, (o, xb, y0, y1, x0, x1) => {
+      let s = 0;
+      for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) s += xs[xb + y * w + xx]!;
+      os[o] = s / ((y1 - y0) * (x1 - x0));
+    });
+  }
+  adaptiveAvgPool2dGrad(gy: Buf, dx: Buf, planes: number, h: number, w: number, oh: number, ow: number): void {
+    const gs = gy.data;
+    const ds = dx.data;
+    ds.fill(0, 0, planes * h * w);
+    adaptiveWindows(planes, h, w, oh, ow, (o, xb, y0, y1, x0, x1) => {
+      const g = gs[o]! / ((y1 - y0) * (x1 - x0));
+      for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) ds[xb + y * w + xx]! += g;
+    });
+  }
+
   adamUpdate(g: Buf, m: Buf, v: Buf, n: number, b1: number, b2: number, eps: number, bc1: number, bc2: number): void {
     const gs = g.data;
     const ms = m.data;
@@ -1038,6 +1105,28 @@ function laneSums2(
 const lanes = new Float64Array(8);
 const lanes2 = new Float64Array(8);
 const gradSums = new Float64Array(2);
+
+/**
+ * Calls fn for each output cell o of adaptive average pooling with its plane's offset in the input and its window
+ * [y0, y1) × [x0, x1) (PyTorch's start_index / end_index).
+ */
+function adaptiveWindows(
+  planes: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+  fn: (o: number, xb: number, y0: number, y1: number, x0: number, x1: number) => void,
+): void {
+  for (let p = 0; p < planes; p++) {
+    for (let i = 0; i < oh; i++) {
+      const y0 = Math.floor((i * h) / oh);
+      const y1 = Math.ceil(((i + 1) * h) / oh);
+      for (let j = 0; j < ow; j++)
+        fn((p * oh + i) * ow + j, p * h * w, y0, y1, Math.floor((j * w) / ow), Math.ceil(((j + 1) * w) / ow));
+    }
+  }
+}
 
 /** PyTorch's divisor with count_include_pad: the window clipped to the padded input. */
 function poolDivisor(g: PoolGeom, y0: number, x0: number): number {

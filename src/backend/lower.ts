@@ -57,12 +57,16 @@ type WasmExtras = typeof WASM_EXTRAS;
 
 /** The native addon's exports (native/addon.c, table GG_KERNELS), derived from the spec. */
 export type NativeAddon = {
-  [K in keyof Kernels]: (...args: NativeArgs<Kernels[K]['args']>) => CRet<Kernels[K]>;
+  [K in keyof Kernels as Kernels[K]['c'] extends string ? K : never]: (
+    ...args: NativeArgs<Kernels[K]['args']>
+  ) => CRet<Kernels[K]>;
 } & { [K in keyof AddonExtras]: (...args: NativeArgs<AddonExtras[K]['args']>) => CRet<AddonExtras[K]> };
 
 /** The wasm modules' exports (the GG_API functions of native/kernels.h), derived from the spec. */
 export type WasmExports = {
-  [K in keyof Kernels as Kernels[K]['c']]: (...args: WasmArgs<Kernels[K]['args']>) => CRet<Kernels[K]>;
+  [K in keyof Kernels as Kernels[K]['c'] extends string ? Kernels[K]['c'] : never]: (
+    ...args: WasmArgs<Kernels[K]['args']>
+  ) => CRet<Kernels[K]>;
 } & {
   [K in keyof WasmExtras]?: (...args: WasmArgs<WasmExtras[K]['args']>) => CRet<WasmExtras[K]>;
 } & {

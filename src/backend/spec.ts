@@ -449,6 +449,86 @@ export const KERNELS = {
     ],
     c: 'gg_layer_norm_grad',
   },
+  /** Negative log-likelihood per row: loss[r] = −x[r, t_r], or 0 where t_r = ignoreIndex. */
+  nllLoss: {
+    args: [
+      ['x', 'buf'],
+      ['targets', 'buf'],
+      ['loss', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['ignoreIndex', 'f64'],
+    ],
+    c: null,
+  },
+  /** gx = 0 except gx[r, t_r] = −scale[r] (rows with t_r = ignoreIndex stay 0). */
+  nllLossGrad: {
+    args: [
+      ['targets', 'buf'],
+      ['scale', 'buf'],
+      ['gx', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['ignoreIndex', 'f64'],
+    ],
+    c: null,
+  },
+  /**
+   * Binary cross-entropy on logits with positive weights w (ones for none), stable for any x:
+   * out = (1 − y)·x + (1 + (w − 1)·y)·log(1 + e^(−x)), over n elements.
+   */
+  bceWithLogits: {
+    args: [
+      ['x', 'buf'],
+      ['target', 'buf'],
+      ['posWeight', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+    ],
+    c: null,
+  },
+  /** Its gradients: gx = g·((1 − y) − (1 + (w − 1)·y)·(1 − σ(x))), gTarget = g·(−x + (w − 1)·log(1 + e^(−x))). */
+  bceWithLogitsGrad: {
+    args: [
+      ['x', 'buf'],
+      ['target', 'buf'],
+      ['posWeight', 'buf'],
+      ['g', 'buf'],
+      ['gx', 'buf'],
+      ['gTarget', 'buf'],
+      ['n', 'int'],
+    ],
+    c: null,
+  },
+  /**
+   * Adaptive average pooling of `planes` planes h×w to oh×ow, PyTorch's windows: output row i averages input rows
+   * floor(i·h/oh) to ceil((i+1)·h/oh), the same for columns.
+   */
+  adaptiveAvgPool2d: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['planes', 'int'],
+      ['h', 'int'],
+      ['w', 'int'],
+      ['oh', 'int'],
+      ['ow', 'int'],
+    ],
+    c: null,
+  },
+  /** Its gradient: each output cell's gradient spread evenly over its window. Overwrites dx. */
+  adaptiveAvgPool2dGrad: {
+    args: [
+      ['gy', 'buf'],
+      ['dx', 'buf'],
+      ['planes', 'int'],
+      ['h', 'int'],
+      ['w', 'int'],
+      ['oh', 'int'],
+      ['ow', 'int'],
+    ],
+    c: null,
+  },
   /**
    * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
    * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m / bc1) / (sqrt(v / bc2) + eps).

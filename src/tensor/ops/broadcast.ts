@@ -3,7 +3,7 @@
  * expanding a reduced gradient back up. Elementwise ops and reductions both need them, so they live here, below both
  * (elementwise.ts and reduce.ts import this file, never each other's helpers).
  */
-import { Binary, type Buf } from '../../backend/types.js';
+import { type Backend, Binary, type Buf } from '../../backend/types.js';
 import type { Tensor } from '../tensor.js';
 import { reshape } from './shape.js';
 import { alloc, broadcastStrides } from './util.js';
@@ -52,7 +52,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 /** Broadcasts `g` up to `shape` (a copy): the gradient of a reduction. */
 export function expandTo(g: Tensor, shape: readonly number[]): Tensor {
   const out = alloc(shape);
-  const zero = zeroScalar(g);
+  const zero = zeroScalar(g.storage.backend);
   out.storage.backend.binary(
     Binary.Add,
     g.buf,
@@ -66,8 +66,8 @@ export function expandTo(g: Tensor, shape: readonly number[]): Tensor {
 }
 
 const zeros = new WeakMap<object, Buf>();
-function zeroScalar(t: Tensor): Buf {
-  const be = t.storage.backend;
+/** A one-element buffer holding 0 on backend `be` (made once per backend): the other operand of a broadcast copy. */
+export function zeroScalar(be: Backend): Buf {
   let z = zeros.get(be);
   if (!z) {
     z = be.alloc(1);
