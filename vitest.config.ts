@@ -22,6 +22,13 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     pool: 'forks',
+    // `vitest run --coverage` (npm test does): a summary on the terminal, the full report under coverage/
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      exclude: ['src/**/*.test.ts', 'src/dashboard/web/**'],
+      reporter: ['text-summary', 'json-summary', 'html'],
+    },
     projects: [
       { extends: true, test: { name: 'unit', include: ALL, exclude: INTEGRATION } },
       { extends: true, test: { name: 'integration', include: INTEGRATION } },
