@@ -3,8 +3,13 @@
  * wasm kernels are tested against, and the fallback for any kernel they do not override.
  */
 
+import { binaryScalar, unaryDerivative, unaryScalar } from './js-math.js';
+import * as ref from './js-nn.js';
 import { checkThreadCount } from './threads.js';
-import { type Backend, type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
+import type { Backend, BackendName, Buf, ConvGeom, KernelMethods, PoolGeom } from './types.js';
+import { Binary, Unary } from './types.js';
+
+export { erf, unaryDerivative, unaryScalar } from './js-math.js';
 
 /** A buffer backed by an ordinary Float32Array. */
 export class ArrayBuf implements Buf {
@@ -12,162 +17,6 @@ export class ArrayBuf implements Buf {
   constructor(readonly data: Float32Array) {}
   get size(): number {
     return this.data.length;
-  }
-}
-
-const SELU_ALPHA = 1.6732632423543772;
-const SELU_SCALE = 1.0507009873554805;
-const INV_SQRT2 = 0.7071067811865476;
-const INV_SQRT_2PI = 0.3989422804014327;
-
-/** erf(x) in float64: the Maclaurin series below |x| = 2.5, erfc's continued fraction above (far below float32's
- * resolution either way, which is all the exact GELU needs). */
-export function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 2.5) {
-    // Maclaurin series: erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
-    let term = ax;
-    let sum = ax;
-    const x2 = ax * ax;
-    for (let n = 1; n < 60; n++) {
-      term *= -x2 / n;
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-    }
-    const r = sum * 1.1283791670955126;
-    return x < 0 ? -r : r;
-  }
-  // Continued fraction for erfc, converges fast for |x| >= 2.5
-  let f = 0;
-  for (let n = 60; n >= 1; n--) f = n / 2 / (ax + f);
-  const erfc = Math.exp(-ax * ax) / (ax + f) / 1.7724538509055159;
-  const r = 1 - erfc;
-  return x < 0 ? -r : r;
-}
-
-export function unaryScalar(op: Unary, x: number, a: number, b: number): number {
-  switch (op) {
-    case Unary.Neg:
-      return -x;
-    case Unary.Exp:
-      return Math.exp(x);
-    case Unary.Log:
-      return Math.log(x);
-    case Unary.Sqrt:
-      return Math.sqrt(x);
-    case Unary.Abs:
-      return Math.abs(x);
-    case Unary.Relu:
-      // NaN stays NaN, as PyTorch; -0 gives +0.
-      return x <= 0 ? 0 : x;
-    case Unary.LeakyRelu:
-      return x > 0 ? x : a * x;
-    case Unary.Elu:
-      return x > 0 ? x : a * Math.expm1(x);
-    case Unary.Selu:
-      return SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x));
-    case Unary.Gelu:
-      return 0.5 * x * (1 + erf(x * INV_SQRT2));
-    case Unary.Sigmoid:
-      return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
-    case Unary.Tanh:
-      return Math.tanh(x);
-    case Unary.Softplus:
-      return x * a > b ? x : Math.log1p(Math.exp(x * a)) / a;
-    case Unary.PowScalar:
-      return x ** a;
-    case Unary.Clamp: {
-      let y = x;
-      if (!Number.isNaN(a) && y < a) y = a;
-      if (!Number.isNaN(b) && y > b) y = b;
-      return y;
-    }
-    case Unary.Affine:
-      return a * x + b;
-    case Unary.Square:
-      return x * x;
-    case Unary.Reciprocal:
-      return 1 / x;
-    case Unary.Sign:
-      return x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : Number.NaN;
-    case Unary.ScalarDiv:
-      return a / x;
-    case Unary.ScalarPow:
-      return a ** x;
-  }
-}
-
-/** d f(x) / dx given x and y = f(x). */
-export function unaryDerivative(op: Unary, x: number, y: number, a: number, b: number): number {
-  switch (op) {
-    case Unary.Neg:
-      return -1;
-    case Unary.Exp:
-      return y;
-    case Unary.Log:
-      return 1 / x;
-    case Unary.Sqrt:
-      return 0.5 / y;
-    case Unary.Abs:
-      return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case Unary.Relu:
-      // NOTE: the gradient at exactly 0 is 0, as PyTorch (relu is not maximum(x, 0), whose gradient splits there).
-      return x > 0 ? 1 : 0;
-    case Unary.LeakyRelu:
-      return x > 0 ? 1 : a;
-    case Unary.Elu:
-      return x > 0 ? 1 : y + a;
-    case Unary.Selu:
-      return x > 0 ? SELU_SCALE : y + SELU_SCALE * SELU_ALPHA;
-    case Unary.Gelu: {
-      const cdf = 0.5 * (1 + erf(x * INV_SQRT2));
-      return cdf + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
-    }
-    case Unary.Sigmoid:
-      return y * (1 - y);
-    case Unary.Tanh:
-      return 1 - y * y;
-    case Unary.Softplus: {
-      if (x * a > b) return 1;
-      const z = Math.exp(x * a);
-      return z / (1 + z);
-    }
-    case Unary.PowScalar:
-      return a === 0 ? 0 : a * x ** (a - 1);
-    case Unary.Clamp:
-      return (!Number.isNaN(a) && x < a) || (!Number.isNaN(b) && x > b) ? 0 : 1;
-    case Unary.Affine:
-      return a;
-    case Unary.Square:
-      return 2 * x;
-    case Unary.Reciprocal:
-      return -y * y;
-    case Unary.Sign:
-      return 0;
-    case Unary.ScalarDiv:
-      return -y / x;
-    case Unary.ScalarPow:
-      return y * Math.log(a);
-  }
-}
-
-function binaryScalar(op: Binary, x: number, y: number): number {
-  switch (op) {
-    case Binary.Add:
-      return x + y;
-    case Binary.Sub:
-      return x - y;
-    case Binary.Mul:
-      return x * y;
-    case Binary.Div:
-      return x / y;
-    case Binary.Pow:
-      return x ** y;
-    case Binary.Maximum:
-      return x !== x || y !== y ? Number.NaN : x > y ? x : y;
-    case Binary.Minimum:
-      return x !== x || y !== y ? Number.NaN : x < y ? x : y;
   }
 }
 
@@ -783,242 +632,44 @@ export class JsBackend implements Backend {
     }
   }
 
-  batchNorm(
-    x: Buf,
-    weight: Buf,
-    bias: Buf,
-    runningMean: Buf,
-    runningVar: Buf,
-    mean: Buf,
-    invstd: Buf,
-    out: Buf,
-    n: number,
-    c: number,
-    inner: number,
-    training: boolean,
-    updateRunning: boolean,
-    momentum: number,
-    eps: number,
-  ): void {
-    const xs = x.data;
-    const ws = weight.data;
-    const bs = bias.data;
-    const rm = runningMean.data;
-    const rv = runningVar.data;
-    const ms = mean.data;
-    const is = invstd.data;
-    const os = out.data;
-    const m = n * inner;
-    for (let ch = 0; ch < c; ch++) {
-      let mu: number;
-      let inv: number;
-      if (training) {
-        // float64 sums per run of `inner` values (one sample's channel), the runs added in batch order
-        let s = 0;
-        for (let b = 0; b < n; b++) s += laneSum(xs, (b * c + ch) * inner, inner, 0, 0);
-        mu = s / m;
-        let v = 0;
-        for (let b = 0; b < n; b++) v += laneSum(xs, (b * c + ch) * inner, inner, mu, 1);
-        inv = 1 / Math.sqrt(v / m + eps);
-        if (updateRunning) {
-          rm[ch] = (1 - momentum) * rm[ch]! + momentum * mu;
-          rv[ch] = (1 - momentum) * rv[ch]! + momentum * (v / (m - 1));
-        }
-      } else {
-        mu = rm[ch]!;
-        inv = 1 / Math.sqrt(rv[ch]! + eps);
-      }
-      ms[ch] = mu;
-      is[ch] = inv;
-      const sc = inv * ws[ch]!;
-      const sh = bs[ch]! - mu * sc;
-      for (let b = 0; b < n; b++) {
-        const base = (b * c + ch) * inner;
-        for (let i = 0; i < inner; i++) os[base + i] = xs[base + i]! * sc + sh;
-      }
-    }
-  }
-  batchNormGrad(
-    x: Buf,
-    gy: Buf,
-    weight: Buf,
-    mean: Buf,
-    invstd: Buf,
-    gx: Buf,
-    gw: Buf,
-    gb: Buf,
-    n: number,
-    c: number,
-    inner: number,
-    training: boolean,
-  ): void {
-    const xs = x.data;
-    const gs = gy.data;
-    const ws = weight.data;
-    const ms = mean.data;
-    const iss = invstd.data;
-    const gxs = gx.data;
-    const m = n * inner;
-    const two = gradSums;
-    for (let ch = 0; ch < c; ch++) {
-      const mu = ms[ch]!;
-      const is = iss[ch]!;
-      let sumG = 0;
-      let sumGX = 0;
-      for (let b = 0; b < n; b++) {
-        laneSums2(gs, xs, null, (b * c + ch) * inner, inner, mu, is, two);
-        sumG += two[0]!;
-        sumGX += two[1]!;
-      }
-      gb.data[ch] = sumG;
-      gw.data[ch] = sumGX;
-      const wv = ws[ch]!;
-      const k1 = sumG / m;
-      const k2 = sumGX / m;
-      for (let b = 0; b < n; b++) {
-        const base = (b * c + ch) * inner;
-        if (training) {
-          for (let i = 0; i < inner; i++) {
-            const xh = (xs[base + i]! - mu) * is;
-            gxs[base + i] = wv * is * (gs[base + i]! - k1 - xh * k2);
-          }
-        } else for (let i = 0; i < inner; i++) gxs[base + i] = wv * is * gs[base + i]!;
-      }
-    }
-  }
-  layerNorm(
-    x: Buf,
-    weight: Buf,
-    bias: Buf,
-    mean: Buf,
-    rstd: Buf,
-    out: Buf,
-    rows: number,
-    d: number,
-    eps: number,
-  ): void {
-    const xs = x.data;
-    const ws = weight.data;
-    const bs = bias.data;
-    const os = out.data;
-    for (let r = 0; r < rows; r++) {
-      const b = r * d;
-      const mu = laneSum(xs, b, d, 0, 0) / d;
-      const is = 1 / Math.sqrt(laneSum(xs, b, d, mu, 1) / d + eps);
-      mean.data[r] = mu;
-      rstd.data[r] = is;
-      for (let i = 0; i < d; i++) os[b + i] = (xs[b + i]! - mu) * is * ws[i]! + bs[i]!;
-    }
-  }
-  layerNormGrad(
-    x: Buf,
-    gy: Buf,
-    weight: Buf,
-    mean: Buf,
-    rstd: Buf,
-    gx: Buf,
-    gw: Buf,
-    gb: Buf,
-    rows: number,
-    d: number,
-  ): void {
-    const xs = x.data;
-    const gs = gy.data;
-    const ws = weight.data;
-    const ms = mean.data;
-    const rs = rstd.data;
-    const gxs = gx.data;
-    // weight and bias gradients: per column, float64 over the rows in order, rounded once
-    const aw = new Float64Array(d);
-    const ab = new Float64Array(d);
-    const two = gradSums;
-    for (let r = 0; r < rows; r++) {
-      const b = r * d;
-      const mu = ms[r]!;
-      const is = rs[r]!;
-      for (let i = 0; i < d; i++) {
-        const g = gs[b + i]!;
-        aw[i]! += g * ((xs[b + i]! - mu) * is);
-        ab[i]! += g;
-      }
-      laneSums2(gs, xs, ws, b, d, mu, is, two);
-      const s1 = two[0]!;
-      const s2 = two[1]!;
-      for (let i = 0; i < d; i++) {
-        const xh = (xs[b + i]! - mu) * is;
-        const gh = gs[b + i]! * ws[i]!;
-        gxs[b + i] = is * (gh - s1 / d - (xh * s2) / d);
-      }
-    }
-    gw.data.set(aw);
-    gb.data.set(ab);
+  batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
+    ref.batchNorm(...a);
   }
 
-  nllLoss(x: Buf, targets: Buf, loss: Buf, rows: number, cols: number, ignoreIndex: number): void {
-    const xs = x.data;
-    const ts = targets.data;
-    const ls = loss.data;
-    for (let r = 0; r < rows; r++) {
-      const t = ts[r]!;
-      ls[r] = t === ignoreIndex ? 0 : -xs[r * cols + t]!;
-    }
+  batchNormGrad(...a: Parameters<KernelMethods['batchNormGrad']>): void {
+    ref.batchNormGrad(...a);
   }
-  nllLossGrad(targets: Buf, scale: Buf, gx: Buf, rows: number, cols: number, ignoreIndex: number): void {
-    const ts = targets.data;
-    const ss = scale.data;
-    const gs = gx.data;
-    gs.fill(0, 0, rows * cols);
-    for (let r = 0; r < rows; r++) {
-      const t = ts[r]!;
-      if (t !== ignoreIndex) gs[r * cols + t] = -ss[r]!;
-    }
+
+  layerNorm(...a: Parameters<KernelMethods['layerNorm']>): void {
+    ref.layerNorm(...a);
   }
-  bceWithLogits(x: Buf, target: Buf, posWeight: Buf, out: Buf, n: number): void {
-    const xs = x.data;
-    const ys = target.data;
-    const ws = posWeight.data;
-    const os = out.data;
-    for (let i = 0; i < n; i++) {
-      const xv = xs[i]!;
-      const y = ys[i]!;
-      const sp = Math.max(-xv, 0) + Math.log1p(Math.exp(-Math.abs(xv))); // log(1 + e^-x), stable
-      os[i] = (1 - y) * xv + (1 + (ws[i]! - 1) * y) * sp;
-    }
+
+  layerNormGrad(...a: Parameters<KernelMethods['layerNormGrad']>): void {
+    ref.layerNormGrad(...a);
   }
-  bceWithLogitsGrad(x: Buf, target: Buf, posWeight: Buf, g: Buf, gx: Buf, gTarget: Buf, n: number): void {
-    const xs = x.data;
-    const ys = target.data;
-    const ws = posWeight.data;
-    const gs = g.data;
-    const gxs = gx.data;
-    const gts = gTarget.data;
-    for (let i = 0; i < n; i++) {
-      const xv = xs[i]!;
-      const y = ys[i]!;
-      const w = ws[i]!;
-      const s = xv >= 0 ? 1 / (1 + Math.exp(-xv)) : Math.exp(xv) / (1 + Math.exp(xv));
-      gxs[i] = gs[i]! * (1 - y - (1 + (w - 1) * y) * (1 - s));
-      const sp = Math.max(-xv, 0) + Math.log1p(Math.exp(-Math.abs(xv)));
-      gts[i] = gs[i]! * (-xv + (w - 1) * sp);
-    }
+
+  nllLoss(...a: Parameters<KernelMethods['nllLoss']>): void {
+    ref.nllLoss(...a);
   }
-  adaptiveAvgPool2d(x: Buf, out: Buf, planes: number, h: number, w: number, oh: number, ow: number): void {
-    const xs = x.data;
-    const os = out.data;
-    adaptiveWindows(planes, h, w, oh, ow, (o, xb, y0, y1, x0, x1) => {
-      let s = 0;
-      for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) s += xs[xb + y * w + xx]!;
-      os[o] = s / ((y1 - y0) * (x1 - x0));
-    });
+
+  nllLossGrad(...a: Parameters<KernelMethods['nllLossGrad']>): void {
+    ref.nllLossGrad(...a);
   }
-  adaptiveAvgPool2dGrad(gy: Buf, dx: Buf, planes: number, h: number, w: number, oh: number, ow: number): void {
-    const gs = gy.data;
-    const ds = dx.data;
-    ds.fill(0, 0, planes * h * w);
-    adaptiveWindows(planes, h, w, oh, ow, (o, xb, y0, y1, x0, x1) => {
-      const g = gs[o]! / ((y1 - y0) * (x1 - x0));
-      for (let y = y0; y < y1; y++) for (let xx = x0; xx < x1; xx++) ds[xb + y * w + xx]! += g;
-    });
+
+  bceWithLogits(...a: Parameters<KernelMethods['bceWithLogits']>): void {
+    ref.bceWithLogits(...a);
+  }
+
+  bceWithLogitsGrad(...a: Parameters<KernelMethods['bceWithLogitsGrad']>): void {
+    ref.bceWithLogitsGrad(...a);
+  }
+
+  adaptiveAvgPool2d(...a: Parameters<KernelMethods['adaptiveAvgPool2d']>): void {
+    ref.adaptiveAvgPool2d(...a);
+  }
+
+  adaptiveAvgPool2dGrad(...a: Parameters<KernelMethods['adaptiveAvgPool2dGrad']>): void {
+    ref.adaptiveAvgPool2dGrad(...a);
   }
 
   adamUpdate(g: Buf, m: Buf, v: Buf, n: number, b1: number, b2: number, eps: number, bc1: number, bc2: number): void {
@@ -1032,98 +683,6 @@ export class JsBackend implements Backend {
       ms[i] = mi;
       vs[i] = vi;
       gs[i] = mi / bc1 / (Math.sqrt(vi / bc2) + eps);
-    }
-  }
-}
-
-/**
- * The order in which the normalisation kernels sum a run of `len` float32 values in float64, which the C kernels
- * reproduce bit for bit while vectorising: value j goes to lane j mod 8 for every full group of eight, the lanes are
- * added pairwise, ((0+1) + (2+3)) + ((4+5) + (6+7)), then the remaining values in order. With `sq` = 1 each term is
- * (x − mu)², else x (mu unused).
- */
-function laneSum(xs: Float32Array, o: number, len: number, mu: number, sq: 0 | 1): number {
-  const l = lanes;
-  l.fill(0);
-  let j = 0;
-  for (; j + 8 <= len; j += 8) {
-    for (let k = 0; k < 8; k++) {
-      const v = xs[o + j + k]!;
-      if (sq) {
-        const dv = v - mu;
-        l[k]! += dv * dv;
-      } else l[k]! += v;
-    }
-  }
-  let s = l[0]! + l[1]! + (l[2]! + l[3]!) + (l[4]! + l[5]! + (l[6]! + l[7]!));
-  for (; j < len; j++) {
-    const v = xs[o + j]!;
-    if (sq) {
-      const dv = v - mu;
-      s += dv * dv;
-    } else s += v;
-  }
-  return s;
-}
-
-/**
- * Two sums of a normalisation's backward over a run, in `laneSum`'s order: out[0] = Σ ĝ and out[1] = Σ ĝ·x̂, where
- * x̂ = (x − mu)·is and ĝ = g·w[j] (or g without `ws`).
- */
-function laneSums2(
-  gs: Float32Array,
-  xs: Float32Array,
-  ws: Float32Array | null,
-  o: number,
-  len: number,
-  mu: number,
-  is: number,
-  out: Float64Array,
-): void {
-  const a = lanes;
-  const b = lanes2;
-  a.fill(0);
-  b.fill(0);
-  let j = 0;
-  for (; j + 8 <= len; j += 8) {
-    for (let k = 0; k < 8; k++) {
-      const g = ws ? gs[o + j + k]! * ws[j + k]! : gs[o + j + k]!;
-      a[k]! += g;
-      b[k]! += g * ((xs[o + j + k]! - mu) * is);
-    }
-  }
-  let s1 = a[0]! + a[1]! + (a[2]! + a[3]!) + (a[4]! + a[5]! + (a[6]! + a[7]!));
-  let s2 = b[0]! + b[1]! + (b[2]! + b[3]!) + (b[4]! + b[5]! + (b[6]! + b[7]!));
-  for (; j < len; j++) {
-    const g = ws ? gs[o + j]! * ws[j]! : gs[o + j]!;
-    s1 += g;
-    s2 += g * ((xs[o + j]! - mu) * is);
-  }
-  out[0] = s1;
-  out[1] = s2;
-}
-const lanes = new Float64Array(8);
-const lanes2 = new Float64Array(8);
-const gradSums = new Float64Array(2);
-
-/**
- * Calls fn for each output cell o of adaptive average pooling with its plane's offset in the input and its window
- * [y0, y1) × [x0, x1) (PyTorch's start_index / end_index).
- */
-function adaptiveWindows(
-  planes: number,
-  h: number,
-  w: number,
-  oh: number,
-  ow: number,
-  fn: (o: number, xb: number, y0: number, y1: number, x0: number, x1: number) => void,
-): void {
-  for (let p = 0; p < planes; p++) {
-    for (let i = 0; i < oh; i++) {
-      const y0 = Math.floor((i * h) / oh);
-      const y1 = Math.ceil(((i + 1) * h) / oh);
-      for (let j = 0; j < ow; j++)
-        fn((p * oh + i) * ow + j, p * h * w, y0, y1, Math.floor((j * w) / ow), Math.ceil(((j + 1) * w) / ow));
     }
   }
 }
