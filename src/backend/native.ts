@@ -3,8 +3,10 @@
  * install (scripts/build-native.mjs) into build/Release/gradguard.node and called through N-API.
  *
  * Buffers are the reference backend's `ArrayBuf`s (ordinary Float32Arrays): N-API hands the addon a pointer to their
- * memory without copying, so a kernel call costs about 0.1 µs on top of the work. Every kernel C does not provide
- * (the rarer unary ops, Pow) falls back to the inherited JS kernel.
+ * memory without copying, so a kernel call costs about 0.1 µs on top of the work. The methods of kernels whose
+ * arguments are plain are generated from the kernel spec (lower.ts); this class writes only those that need more.
+ * Every kernel C does not provide (the rarer unary ops, Pow, the spec's kernels without C) falls back to the
+ * inherited JS kernel.
  */
 import { createRequire } from 'node:module';
 import { writeConvGeom, writePoolGeom } from './geom.js';

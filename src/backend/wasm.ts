@@ -10,6 +10,9 @@
  * above it, as a bump allocator that never gives memory back plus the size-keyed free lists of `BufferPool`. A
  * training step asks for the same sizes every time, so after the first step nothing is allocated. The memory grows
  * in large steps (each `memory.grow` detaches every view, see `WasmBuf.data`).
+ *
+ * The methods of kernels whose arguments are plain are generated from the kernel spec (lower.ts); this class writes
+ * only those that need more (a fallback, results read back from memory, shapes in the scratch area).
  */
 import * as nodeFs from 'node:fs';
 import { writeConvGeom, writePoolGeom } from './geom.js';
