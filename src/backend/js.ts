@@ -632,6 +632,7 @@ export class JsBackend implements Backend {
     }
   }
 
+  // the nn ops' kernels: their reference is js-nn.ts
   batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
     ref.batchNorm(...a);
   }
