@@ -15,6 +15,7 @@ import { nativeVariant } from '../../test/native-variant.js';
 import { canRun } from '../../test/suites.js';
 import { ArrayBuf, JsBackend } from './js.js';
 import { createNativeBackend } from './native.js';
+import { KERNELS } from './spec.js';
 import { type Backend, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
 import { createWasmBackend, type WasmBuf } from './wasm.js';
 
@@ -196,6 +197,25 @@ describe('reference NaN semantics (as PyTorch)', () => {
     js.maxPool2dGrad(load(js, x2), load(js, new Float32Array([3])), dx2, poolGeom(1, 2, 2, 2, 2, [2, 2], [0, 0]));
     expect(Array.from(dx2.data)).toEqual([0, 3, 0, 0]);
   });
+});
+
+describe('which kernels run in C', () => {
+  // every kernel the spec gives a C function runs it on native and wasm, none falls back to the JS reference silently
+  const withC = Object.entries(KERNELS)
+    .filter(([, spec]) => spec.c !== null)
+    .map(([name]) => name);
+  const ref = JsBackend.prototype as unknown as Record<string, unknown>;
+  for (const [name, be] of [
+    ['native', native],
+    ['wasm', wasm],
+    ['wasm (one thread)', wasmOne],
+  ] as const) {
+    it.skipIf(!be)(`${name}: its own method for each of the ${withC.length} kernels with C`, () => {
+      const own = withC.filter((k) => (be as unknown as Record<string, unknown>)[k] !== ref[k]);
+      expect(own).toEqual(withC);
+      expect(withC).toEqual(expect.arrayContaining(['batchNorm', 'batchNormGrad', 'layerNorm', 'layerNormGrad']));
+    });
+  }
 });
 
 describe('backend loading', () => {
