@@ -1,6 +1,6 @@
 /**
- * The reference backend: every kernel in plain TypeScript over Float32Arrays. It is the definition the native and
- * wasm kernels are tested against, and the fallback for any kernel they do not override.
+ * The reference backend: every kernel in plain TypeScript over Float32Arrays (those of the nn ops in js-nn.ts). It is
+ * the definition the native and wasm kernels are tested against, and the fallback for any kernel they do not override.
  */
 
 import { binaryScalar, unaryDerivative, unaryScalar } from './js-math.js';
@@ -632,7 +632,6 @@ export class JsBackend implements Backend {
     }
   }
 
-  // the nn ops' kernels: their reference is js-nn.ts
   batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
     ref.batchNorm(...a);
   }
