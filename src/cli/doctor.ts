@@ -121,7 +121,12 @@ function probe(config: Config, dataset: Dataset, batches: number, steps: number)
   const tail = monitor.losses.slice(batches).slice(-5);
   const loss = tail.length ? tail.reduce((s, v) => s + v, 0) / tail.length : Number.NaN;
   return {
-    diagnosis: diagnose(monitor.history, { config, layers: monitor.layerInfo(), losses: monitor.losses }),
+    diagnosis: diagnose(monitor.history, {
+      config,
+      layers: monitor.layerInfo(),
+      losses: monitor.losses,
+      ...(dataset.baseline ? { baseline: dataset.baseline } : {}),
+    }),
     layers: summarizeLayers(monitor.history),
     loss: Number.isFinite(loss) ? loss : Number.NaN,
   };

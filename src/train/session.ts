@@ -176,6 +176,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     config,
     layers: monitor.layerInfo(),
     losses: monitor.losses,
+    ...(dataset.baseline ? { baseline: dataset.baseline } : {}),
   });
   const layers = summarizeLayers(monitor.history.slice(-50));
   const seconds = (performance.now() - t0) / 1000;
