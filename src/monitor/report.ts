@@ -161,7 +161,7 @@ export function renderFindings(diagnosis: Diagnosis, opts: ReportOptions = {}): 
   const lines = [`${c.bold('Verdict:')} ${vp(c.bold(v))}`];
   const b = diagnosis.baseline;
   if (b) {
-    const acc = b.accuracy !== undefined ? `, accuracy ${fmt(b.accuracy * 100)}%` : '';
+    const acc = b.accuracy !== undefined ? `, accuracy ${(b.accuracy * 100).toFixed(1)}%` : '';
     lines.push(`Loss ${fmt(b.runLoss)} against the trivial baseline ${fmt(b.loss)}${acc} (${b.predictor})`);
   }
   for (const f of diagnosis.findings) {

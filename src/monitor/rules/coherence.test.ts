@@ -141,7 +141,7 @@ function medianGrad(h: readonly StepRecord[], name: string): number {
   return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 }
 
-const perLayerKinds = new Set(RULES.filter((r) => r.perLayer).map((r) => r.kind));
+const perLayerKinds = new Set<string>(RULES.filter((r) => r.perLayer).map((r) => r.kind));
 const settings = (f: Finding) => f.fixes.flatMap((x) => x.set);
 
 describe('coherent findings over random statistics', () => {

@@ -5,7 +5,7 @@
  */
 import type { Context } from './context.js';
 import { lrFix, lstmFix, shorterSequenceFix } from './fixes.js';
-import { fmt, median, pct } from './format.js';
+import { fmt, median } from './format.js';
 import { THRESHOLDS } from './thresholds.js';
 import type { Detection, Finding, Rule } from './types.js';
 
@@ -38,7 +38,7 @@ function detect(ctx: Context): Detection | null {
   const ratio = loss / b.loss;
   if (ratio < 1 - T.notLearningTolerance) return null;
   const cause = causeOf(ctx);
-  const acc = b.accuracy !== undefined ? ` (accuracy ${pct(b.accuracy)})` : '';
+  const acc = b.accuracy !== undefined ? ` (accuracy ${(b.accuracy * 100).toFixed(1)}%)` : '';
   const why = cause
     ? `likely cause: ${cause.kind}${cause.layers.length ? ` in ${cause.layers.slice(0, 3).join(', ')}${cause.layers.length > 3 ? ', ...' : ''}` : ''}`
     : ctx.names.some((n) => ctx.isRecurrent(n))
