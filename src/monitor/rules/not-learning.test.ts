@@ -66,7 +66,9 @@ describe('not-learning', () => {
     expect(f.fixes.map((x) => x.set.join(' '))).toEqual(['optim.lr=0.01', 'data.length=10']);
     expect(d.baseline).toMatchObject({ loss: 0.52, accuracy: 0.781 });
     expect(d.baseline!.runLoss).toBeGreaterThan(0.52);
-    expect(renderFindings(d)).toMatch(/^Loss 0\.53\d against the trivial baseline 0\.52, accuracy 78\.1% \(each position/m);
+    expect(renderFindings(d)).toMatch(
+      /^Loss 0\.53\d against the trivial baseline 0\.52, accuracy 78\.1% \(each position/m,
+    );
   });
 
   it('is not called before enough steps, nor for a run clearly below its baseline', () => {
@@ -84,7 +86,7 @@ describe('not-learning', () => {
   });
 
   it('names the gradient-flow finding as the likely cause, and its fixes first', () => {
-    const d = diagnose(run(200, around(0.17), [1e-6, 1]), {
+    const d = diagnose(run(400, around(0.17), [1e-6, 1]), {
       layers,
       config: { ...gru, data: { name: 'adding', length: 50 } },
       baseline: { loss: 0.167, predictor: 'the mean' },
@@ -95,7 +97,7 @@ describe('not-learning', () => {
     expect(f.fixes[0]).toEqual(d.findings[0]!.fixes[0]);
     expect(f.fixes.map((x) => x.set.join(' '))).toContain('optim.lr=0.01');
     // an exploding cause: its fixes only, never larger steps
-    const e = diagnose(run(200, around(0.2), [5e3, 1]), {
+    const e = diagnose(run(400, around(0.2), [5e3, 1]), {
       layers,
       config: gru,
       baseline: { loss: 0.167, predictor: 'the mean' },
