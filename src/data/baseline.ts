@@ -88,8 +88,8 @@ export function trivialBaseline(
     accuracy: acc,
     predictor:
       positions > 1
-        ? "predicting each position's class frequencies of the training set (what a net that remembers no input can do)"
-        : 'predicting the class frequencies of the training set (majority class for accuracy)',
+        ? "predicting each position's class frequencies of the training set, as a net that remembers no input can"
+        : 'predicting the class frequencies of the training set',
   };
 }
 
