@@ -4,14 +4,17 @@
  * wasm uses every core.
  */
 import * as nodeOs from 'node:os';
+import { GradguardError } from '../errors.js';
 
 /** Most threads `GRADGUARD_THREADS` may ask for (each backend caps what it uses further). */
 const MAX_REQUEST = 256;
 
 /** A thread count that is not one: the user's to fix (the CLI prints the message alone). */
-export class ThreadCountError extends RangeError {
+export class ThreadCountError extends GradguardError {
   override readonly name = 'ThreadCountError';
-  readonly userError = true;
+  constructor(message: string) {
+    super('env.threads', message);
+  }
 }
 
 /** Throws unless `n` is a whole number of threads, 1 or more (`what` names where it came from). */

@@ -26,7 +26,7 @@ import {
   runCheckpointDir,
 } from '../train/checkpoint.js';
 import { applySet, Config, ConfigError, formatPath } from '../train/config.js';
-import { UsageError } from './errors.js';
+import { reportError, UsageError } from './errors.js';
 import { type CliIO, processIO } from './io.js';
 
 /**
@@ -216,11 +216,7 @@ export async function exportWeightsCommand(
       );
     return 0;
   } catch (e) {
-    const user = e instanceof CheckpointError || e instanceof UsageError || e instanceof ConfigError;
-    if (!user) throw e;
-    if (opts.json) io.stdout(`${JSON.stringify({ error: { code: e.name, message: e.message } })}\n`);
-    else io.stderr(`gradguard: ${e.message}\n`);
-    return 2;
+    return reportError(e, io, opts.json);
   }
 }
 

@@ -3,8 +3,9 @@
  * (on worker threads, one per core by default), stores each in the run store, and prints a comparison table of final
  * metrics and verdicts (`--json`, or `--out table.md|table.csv`).
  */
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../train/config.js';
@@ -29,6 +30,9 @@ export interface Trial {
   sets: string[];
 }
 
+/** The most trials one sweep runs (a grid is a cartesian product: a few long lists multiply fast). */
+const MAX_TRIALS = 10_000;
+
 /** Expands `key=v1,v2` grids into their cartesian product (values parsed as YAML scalars). */
 export function expandGrid(grid: readonly string[]): Trial[] {
   if (!grid.length)
@@ -43,6 +47,9 @@ export function expandGrid(grid: readonly string[]): Trial[] {
     const raw = g.slice(eq + 1).split(',');
     return { key, values: raw.map((v) => ({ raw: v, value: safeYaml(v) })) };
   });
+  const count = axes.reduce((n, ax) => n * ax.values.length, 1);
+  if (count > MAX_TRIALS)
+    throw new UsageError(`sweep: the grid has ${count} trials, more than ${MAX_TRIALS}; split it into several sweeps`);
   let trials: { assignments: Record<string, unknown>; sets: string[] }[] = [{ assignments: {}, sets: [] }];
   for (const ax of axes) {
     trials = trials.flatMap((t) =>
@@ -136,13 +143,32 @@ export function formatTable(rows: readonly TrialRow[], format: 'md' | 'csv' | 't
   return alignedTable(header, body).trimEnd();
 }
 
+/**
+ * Checks `--out` before any trial runs (the table would be lost after every trial ran): a .md or .csv name in an
+ * existing, writable directory, and not a directory itself.
+ */
+function checkOut(out: string): void {
+  if (!/\.(md|csv)$/.test(out)) throw new UsageError(`sweep: --out ${out}: use a .md or .csv file name`);
+  const dir = dirname(resolve(out));
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`sweep: --out ${out}: the directory ${dir} does not exist; create it first`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`sweep: --out ${out}: the directory ${dir} is not writable`);
+  }
+  if (existsSync(out) && statSync(out).isDirectory())
+    throw new UsageError(`sweep: --out ${out} is a directory; give a .md or .csv file name`);
+}
+
 export async function sweepCommand(opts: SweepOptions): Promise<number> {
+  if (opts.parallel !== undefined && (!Number.isInteger(opts.parallel) || opts.parallel < 1))
+    throw new UsageError(`sweep: --parallel must be a whole number >= 1, got ${String(opts.parallel)}`);
+  if (opts.out) checkOut(opts.out);
   const trials = expandGrid(opts.grid);
   // validate every trial's config before any work starts
   for (const t of trials) loadConfig(opts.config, [...opts.set, ...t.sets]);
   const parallel = Math.max(1, Math.min(opts.parallel ?? availableParallelism(), trials.length));
-  if (opts.out && !/\.(md|csv)$/.test(opts.out))
-    throw new UsageError(`sweep: --out ${opts.out}: use a .md or .csv file name`);
   process.stderr.write(`gradguard sweep: ${trials.length} trials, ${parallel} at a time\n`);
   // The cores shared between the trials running at once: each trial's wasm backend starts that many threads (unless
   // GRADGUARD_THREADS says otherwise), rather than every trial one per core.

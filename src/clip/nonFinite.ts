@@ -1,9 +1,13 @@
 /** Handling NaN and Inf gradients: skip the step (optax's apply_if_finite), or zero the NaNs. */
 import { chain, type GradientTransformation, type StateRecord, zeroInPlace } from '../optim/transform.js';
+import { GradguardError } from '../errors.js';
 
 /** Thrown by `skipNonFinite` when more than `maxConsecutive` steps in a row had non-finite gradients. */
-export class NonFiniteGradientsError extends Error {
+export class NonFiniteGradientsError extends GradguardError {
   override readonly name = 'NonFiniteGradientsError';
+  constructor(message: string) {
+    super('train.non-finite-gradients', message);
+  }
 }
 
 export interface SkipNonFiniteState extends StateRecord {

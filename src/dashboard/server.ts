@@ -44,6 +44,7 @@ import type {
   StepsEvent,
 } from './api-types.js';
 import { configTable, DASHBOARD_LAYER_FIELDS, jsonNumber, metricsJson, runListItem } from './data.js';
+import { GradguardError } from '../errors.js';
 
 export interface DashboardOptions {
   /** The run store directory (the one that holds runs.db). */
@@ -72,13 +73,14 @@ const HEARTBEAT_MS = 15_000;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]', '::1'];
 
 /** An error the API reports as it is (status, code, message). */
-class ApiError extends Error {
+class ApiError extends GradguardError {
+  override readonly name = 'ApiError';
   constructor(
     readonly status: 400 | 403 | 404 | 405 | 409 | 500 | 503,
-    readonly code: string,
+    code: string,
     message: string,
   ) {
-    super(message);
+    super(code, message, { user: status < 500 });
   }
 }
 
@@ -616,7 +618,7 @@ export function isLoopback(host: string): boolean {
 
 /**
  * Serves the dashboard on `host:port` (127.0.0.1:6007 by default).
- * @throws Error with `userError: true` when the port is taken or the address cannot be bound
+ * @throws GradguardError (a user's mistake, code 'dashboard.listen') when the port is taken or the address cannot be bound
  */
 export async function startDashboard(options: StartOptions): Promise<RunningDashboard> {
   const host = options.host ?? DEFAULT_HOST;
@@ -632,7 +634,8 @@ export async function startDashboard(options: StartOptions): Promise<RunningDash
   await new Promise<void>((res, rej) => {
     const onError = (e: NodeJS.ErrnoException) => {
       app.close();
-      const err = new Error(
+      const err = new GradguardError(
+        'dashboard.listen',
         e.code === 'EADDRINUSE'
           ? `port ${port} on ${host} is in use; pass another --port (0 picks a free one)`
           : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND'
@@ -641,7 +644,6 @@ export async function startDashboard(options: StartOptions): Promise<RunningDash
               ? `not allowed to listen on port ${port}; use a port above 1023`
               : `cannot listen on ${host}:${port}: ${e.message}`,
       );
-      (err as { userError?: boolean }).userError = true;
       rej(err);
     };
     server.once('error', onError);

@@ -6,6 +6,8 @@
  * loop reuses.
  */
 
+import { GradguardError } from '../errors.js';
+
 /** What the targets mean: class indices (cross-entropy) or real values (mean squared error). */
 export type Task = 'classification' | 'regression';
 
@@ -74,14 +76,13 @@ export type DataErrorCode =
  * The only error the data package throws for bad input (files, downloads, configs). Its message names the file, the
  * problem and how to fix it; `file` is the offending path or URL when there is one.
  */
-export class DataError extends Error {
+export class DataError extends GradguardError {
   override readonly name = 'DataError';
-  readonly code: DataErrorCode;
+  declare readonly code: DataErrorCode;
   readonly file: string | undefined;
 
   constructor(code: DataErrorCode, message: string, file?: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, options);
     this.file = file;
   }
 }

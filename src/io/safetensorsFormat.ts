@@ -10,10 +10,14 @@
  * converting values to float32 (integers beyond 2^24 lose precision).
  */
 import { empty, Tensor } from '../tensor/tensor.js';
+import { GradguardError } from '../errors.js';
 
 /** A malformed safetensors file or an argument that cannot be saved. */
-export class SafetensorsError extends Error {
+export class SafetensorsError extends GradguardError {
   override readonly name = 'SafetensorsError';
+  constructor(message: string) {
+    super('safetensors.invalid', message);
+  }
 }
 
 const SIZES: Record<string, number> = {

@@ -8,6 +8,7 @@
  * `call`, never `forward`.
  */
 import { keep, noGrad, type Tensor } from '../tensor/tensor.js';
+import { GradguardError } from '../errors.js';
 
 /**
  * A function run after a module's forward pass with the module, its input and its output. Returning a value
@@ -37,8 +38,11 @@ export interface LoadStateDictResult {
 }
 
 /** Thrown by `loadStateDict` with every problem listed, as PyTorch's "Error(s) in loading state_dict". */
-export class StateDictError extends Error {
+export class StateDictError extends GradguardError {
   override readonly name = 'StateDictError';
+  constructor(message: string) {
+    super('state-dict.mismatch', message);
+  }
 }
 
 /**

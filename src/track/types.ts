@@ -6,6 +6,7 @@
  * reads back as `null` (see {@link MetricSeries}).
  */
 import type { LayerStats } from '../monitor/monitor.js';
+import { GradguardError } from '../errors.js';
 
 /** Where a run stands. `interrupted`: its process died without calling `finishRun` (killed, crashed, power lost). */
 export type RunStatus = 'running' | 'finished' | 'diverged' | 'failed' | 'interrupted';
@@ -142,11 +143,10 @@ export type TrackErrorCode =
  * The run store's error: a user-facing message (what was wrong and what to do) and a code. The CLI prints the message
  * as one line and exits with status 2.
  */
-export class TrackError extends Error {
-  readonly code: TrackErrorCode;
+export class TrackError extends GradguardError {
+  override readonly name = 'TrackError';
+  declare readonly code: TrackErrorCode;
   constructor(code: TrackErrorCode, message: string) {
-    super(message);
-    this.name = 'TrackError';
-    this.code = code;
+    super(code, message);
   }
 }

@@ -15,6 +15,7 @@ import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
 import { dispose, noGrad, type Tensor, tensor } from '../tensor/tensor.js';
 import type { Config } from './config.js';
+import { GradguardError } from '../errors.js';
 
 /** A recurrent layer with a linear head: on the last step (one target per sequence) or on every step. */
 export class SequenceModel extends Module {
@@ -140,8 +141,11 @@ export class ShapedModel extends Module {
   }
 }
 
-export class BuildError extends Error {
+export class BuildError extends GradguardError {
   override readonly name = 'BuildError';
+  constructor(message: string) {
+    super('build.invalid', message);
+  }
 }
 
 const NONLINEARITY: Record<string, Nonlinearity> = {

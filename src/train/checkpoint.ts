@@ -62,6 +62,7 @@ import { Rng, type RngState } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Config, formatPath } from './config.js';
 import type { Experiment } from './trainer.js';
+import { GradguardError } from '../errors.js';
 
 /** The checkpoint format this code writes; `loadCheckpoint` refuses a newer one. */
 export const CHECKPOINT_VERSION = 1;
@@ -76,10 +77,13 @@ const CKPT_NAME = /^ckpt-(\d+)(?:-(\d+))?$/;
  * A checkpoint that cannot be written, read or used: a missing, partial or corrupt file, or one that does not fit the
  * experiment. A user error: the CLI prints its one-line message and exits with status 2.
  */
-export class CheckpointError extends Error {
+export class CheckpointError extends GradguardError {
   override readonly name = 'CheckpointError';
-  /** Read by the CLI's `isUserError`. */
+  /** Kept for callers that read it; the same as `user`. */
   readonly userError = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('checkpoint.invalid', message, options);
+  }
 }
 
 /** Where a run stands, as the trainer saves it; `step` steps are done and `step` is the next one's index. */

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { GradguardError } from '../errors.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
@@ -177,8 +178,11 @@ export function resolveDefaults(config: Config): Config {
 }
 
 /** A config mistake: carries a message already formatted `file:line:col key.path: problem`. */
-export class ConfigError extends Error {
+export class ConfigError extends GradguardError {
   override readonly name = 'ConfigError';
+  constructor(message: string) {
+    super('config.invalid', message);
+  }
 }
 
 type Path = (string | number)[];
@@ -337,7 +341,7 @@ function suggest(parent: readonly PropertyKey[], key: string): string {
   if (!known) return '';
   const close = known.filter((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
   return close.length
-    ? ` (did you mean '${close[0]}'?; expected one of ${known.join(', ')})`
+    ? ` (did you mean '${close[0]}'? expected one of ${known.join(', ')})`
     : ` (expected one of ${known.join(', ')})`;
 }
 

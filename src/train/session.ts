@@ -23,6 +23,8 @@ export interface SessionOptions {
   progressBar?: boolean;
   /** A name for the run in the store. */
   name?: string;
+  /** Tags and notes (`train --tag/--notes`), stored with the run's config under `meta`. */
+  meta?: { tags: string[]; notes?: string };
   /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
   resume?: ResumePlan;
 }
@@ -71,7 +73,11 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const runId =
     store && resume?.runId
       ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
-      : store?.createRun({ config, backend: backend.name, ...(opts.name ? { name: opts.name } : {}) });
+      : store?.createRun({
+          config: opts.meta ? { ...config, meta: opts.meta } : config,
+          backend: backend.name,
+          ...(opts.name ? { name: opts.name } : {}),
+        });
   if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
   // checkpoints: every train.checkpointEvery steps and at the end, into the run's directory in the store

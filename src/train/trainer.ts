@@ -24,6 +24,7 @@ import { applyInit, buildModel } from './build.js';
 import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
 import type { Config } from './config.js';
 import { buildOptimizer, type Optimizer } from './optimizer.js';
+import { GradguardError } from '../errors.js';
 
 /** What a monitor implements to watch each step (see monitor/'s StepObserver); `beginStep`'s result is unused here. */
 export interface StepObserver extends Omit<MonitorObserver, 'beginStep'> {
@@ -91,8 +92,12 @@ export interface TrainHooks {
   resume?: Checkpoint;
 }
 
-export class NonFiniteError extends Error {
+/** `train.onNonFinite: raise` met a NaN or Inf: the user asked for it (exit status 3 in the CLI, like diverged). */
+export class NonFiniteError extends GradguardError {
   override readonly name = 'NonFiniteError';
+  constructor(message: string) {
+    super('train.non-finite', message);
+  }
 }
 
 export interface Experiment {
