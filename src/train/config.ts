@@ -10,6 +10,8 @@ import { GradguardError } from '../errors.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
+/** A positive integer up to `max`: sizes that would otherwise allocate without bound (`model.resnetDepth=1e9`). */
+const upTo = (max: number) => posInt.max(max);
 
 export const DataConfig = z
   .object({
@@ -26,13 +28,13 @@ export const DataConfig = z
     testFraction: z.number().gt(0).lt(1).optional(),
     normalize: z.enum(['none', 'standardize', 'standardize-features']).default('standardize'),
     seed: z.number().int().optional(),
-    trainSize: posInt.optional(),
-    testSize: posInt.optional(),
-    numClasses: posInt.optional(),
-    length: posInt.optional(),
-    symbols: posInt.optional(),
-    alphabet: posInt.optional(),
-    classes: posInt.optional(),
+    trainSize: upTo(10_000_000).optional(),
+    testSize: upTo(10_000_000).optional(),
+    numClasses: upTo(1_000_000).optional(),
+    length: upTo(100_000).optional(),
+    symbols: upTo(100_000).optional(),
+    alphabet: upTo(100_000).optional(),
+    classes: upTo(100_000).optional(),
     noise: z.number().nonnegative().optional(),
     turns: positive.optional(),
     mirrors: z.array(z.string()).optional(),
@@ -43,7 +45,7 @@ export const DataConfig = z
 export const ModelConfig = z
   .object({
     type: z.enum(['mlp', 'cnn', 'resnet', 'rnn', 'lstm', 'gru']).default('mlp'),
-    hidden: z.array(posInt).optional(),
+    hidden: z.array(posInt).max(10_000).optional(),
     depth: posInt.optional(),
     width: posInt.optional(),
     activation: z.enum(['relu', 'leaky-relu', 'elu', 'selu', 'gelu', 'sigmoid', 'tanh']).default('relu'),
@@ -53,8 +55,8 @@ export const ModelConfig = z
     zeroInitResidual: z.boolean().default(false),
     dropout: z.number().min(0).max(1).default(0),
     hiddenSize: posInt.optional(),
-    layers: posInt.optional(),
-    resnetDepth: posInt.optional(),
+    layers: upTo(1000).optional(),
+    resnetDepth: upTo(1000).optional(),
   })
   .strict();
 
