@@ -150,11 +150,17 @@ export function lossFor(ds: Dataset, out: Tensor, y: Tensor): Tensor {
 }
 
 function hasNonFinite(params: Record<string, Tensor>): boolean {
-  for (const p of Object.values(params)) {
+  return firstNonFinite(params) !== null;
+}
+
+/** The first parameter (by path) whose gradient holds NaN or Inf, and how many such values; null when none. */
+function firstNonFinite(params: Record<string, Tensor>): { name: string; count: number; size: number } | null {
+  for (const [name, p] of Object.entries(params)) {
     const g = p.grad;
-    if (g && g.storage.backend.countNonFinite(g.buf, g.size) > 0) return true;
+    const count = g ? g.storage.backend.countNonFinite(g.buf, g.size) : 0;
+    if (g && count > 0) return { name, count, size: g.size };
   }
-  return false;
+  return null;
 }
 
 /** Evaluates on a split in batches without recording the graph. */
@@ -293,8 +299,9 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     let diverged = false;
     if (bad) {
       if (tc.onNonFinite === 'raise') {
+        const at = firstNonFinite(params);
         throw new NonFiniteError(
-          `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
+          `step ${step}: ${Number.isFinite(loss) ? '' : `the loss is ${loss}${at ? ' and ' : ''}`}${at ? `the gradient of ${at.name} holds ${at.count} NaN/Inf of ${at.size} values` : ''}; stopped (train.onNonFinite=raise; lower optim.lr or add clipping, or use train.onNonFinite=skip)`,
         );
       }
       skipped++;
