@@ -56,7 +56,9 @@ export function getBackend(): Backend {
  */
 export function useBackend(name: BackendName): Backend {
   if (!NAMES.includes(name)) {
-    throw new BackendError(`unknown backend '${name}': use one of ${NAMES.join(', ')} (GRADGUARD_BACKEND or useBackend())`);
+    throw new BackendError(
+      `unknown backend '${name}': use one of ${NAMES.join(', ')} (GRADGUARD_BACKEND or useBackend())`,
+    );
   }
   const b = create(name);
   if (!b) {

@@ -1,6 +1,7 @@
 /** Handling NaN and Inf gradients: skip the step (optax's apply_if_finite), or zero the NaNs. */
-import { chain, type GradientTransformation, type StateRecord, zeroInPlace } from '../optim/transform.js';
+
 import { GradguardError } from '../errors.js';
+import { chain, type GradientTransformation, type StateRecord, zeroInPlace } from '../optim/transform.js';
 
 /** Thrown by `skipNonFinite` when more than `maxConsecutive` steps in a row had non-finite gradients. */
 export class NonFiniteGradientsError extends GradguardError {

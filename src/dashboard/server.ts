@@ -30,6 +30,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAdaptorServer } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
+import { GradguardError } from '../errors.js';
 import { stringifyJson } from '../track/export.js';
 import { RunStore } from '../track/store.js';
 import { type LayerField, type LayerMatrix, RUN_STATUSES, type RunStatus, TrackError } from '../track/types.js';
@@ -44,7 +45,6 @@ import type {
   StepsEvent,
 } from './api-types.js';
 import { configTable, DASHBOARD_LAYER_FIELDS, jsonNumber, metricsJson, runListItem } from './data.js';
-import { GradguardError } from '../errors.js';
 
 export interface DashboardOptions {
   /** The run store directory (the one that holds runs.db). */

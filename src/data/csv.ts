@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { Rng } from '../tensor/rng.js';
 import { gatherSplit, type NormalizeMode, standardize, stratifiedSplit } from './split.js';
-import { DataError, type Dataset, type Split, type Task } from './types.js';
+import { DataError, type Dataset, FLOAT32_MAX, MAX_CLASSES, type Split, type Task } from './types.js';
+
+/** Spellings of a missing value: never a class name. */
+const MISSING = /^(|[+-]?(nan|inf|infinity)|null|none|n\/a)$/i;
 
 export interface CsvOptions {
   /** The CSV file (training data, or all data when there is no `testFile`). */
@@ -199,7 +202,26 @@ export function loadCsv(opts: CsvOptions): Dataset {
   let classNames: string[] | undefined;
   let numClasses: number | undefined;
   const byName = task === 'classification' && !rawLabels.every(isNumber);
-  if (byName) classNames = [...new Set(rawLabels)].sort();
+  if (byName) {
+    // a missing label (empty, NaN, Inf) would become a class of its own
+    for (const { t, file } of tables)
+      for (let r = 0; r < t.rows.length; r++) {
+        const s = t.rows[r]![lj]!;
+        if (MISSING.test(s.trim()))
+          throw new DataError(
+            'csv',
+            `${file}:${t.lines[r]}: label ${JSON.stringify(s)} in ${colName(lj)} is a missing value, not a class; fill or drop the row`,
+            file,
+          );
+      }
+    classNames = [...new Set(rawLabels)].sort();
+    if (classNames.length > MAX_CLASSES)
+      throw new DataError(
+        'csv',
+        `${opts.file}: ${classNames.length} distinct labels, over the limit of ${MAX_CLASSES.toLocaleString('en-US')} classes; is data.label the right column?`,
+        opts.file,
+      );
+  }
 
   const toSplit = ({ t, file }: { t: CsvTable; file: string }): Split => {
     const n = t.rows.length;
@@ -216,6 +238,13 @@ export function loadCsv(opts: CsvOptions): Dataset {
             continue;
           }
           const v = Number(s);
+          if (task === 'classification' && Number.isInteger(v) && v >= MAX_CLASSES) {
+            throw new DataError(
+              'csv',
+              `${file}:${t.lines[r]}: label ${s} in ${colName(j)} is over the limit of ${MAX_CLASSES - 1} (classes are numbered 0..K-1, at most ${MAX_CLASSES.toLocaleString('en-US')}); is data.label the right column?`,
+              file,
+            );
+          }
           if (!isNumber(s) || (task === 'classification' && (!Number.isInteger(v) || v < 0))) {
             throw new DataError(
               'csv',
@@ -223,6 +252,12 @@ export function loadCsv(opts: CsvOptions): Dataset {
               file,
             );
           }
+          if (Math.abs(v) > FLOAT32_MAX)
+            throw new DataError(
+              'csv',
+              `${file}:${t.lines[r]}: label ${s} in ${colName(j)} is beyond float32 (it would be Infinity); rescale the targets`,
+              file,
+            );
           y[r] = v;
           continue;
         }
@@ -233,7 +268,14 @@ export function loadCsv(opts: CsvOptions): Dataset {
             file,
           );
         }
-        x[k++] = Number(s);
+        const v = Number(s);
+        if (Math.abs(v) > FLOAT32_MAX)
+          throw new DataError(
+            'csv',
+            `${file}:${t.lines[r]}: ${colName(j)} holds ${s}, beyond float32 (it would be Infinity); rescale the column or drop the row`,
+            file,
+          );
+        x[k++] = v;
       }
     }
     return { x, y, n };

@@ -20,7 +20,7 @@ import { loadIdxDirectory } from './idx.js';
 import { FASHION_MNIST_DIR, loadFashionMnist, loadMnistEmbedded, loadMnistIdx } from './mnist.js';
 import { type NormalizeMode, standardize } from './split.js';
 import { adding, copyTask, spirals } from './synthetic.js';
-import { DataError, type Dataset, type Task } from './types.js';
+import { checkFiniteInputs, DataError, type Dataset, type Task } from './types.js';
 
 export { type CsvOptions, type CsvTable, loadCsv, parseCsv } from './csv.js';
 export {
@@ -79,9 +79,13 @@ export {
   spirals,
 } from './synthetic.js';
 export {
+  checkFiniteInputs,
   DataError,
   type DataErrorCode,
   type Dataset,
+  FLOAT32_MAX,
+  MAX_CLASSES,
+  MAX_EXAMPLE_SIZE,
   type Normalization,
   type Split,
   shapeSize,
@@ -182,6 +186,27 @@ function withNormalization(ds: Dataset, mode: NormalizeMode): Dataset {
  * ds.train.n; // 8000
  */
 export async function loadDataset(config: Partial<DataConfig> = {}, opts: LoadOptions = {}): Promise<Dataset> {
+  return checkDataset(await loadUnchecked(config, opts));
+}
+
+/**
+ * Refuses a dataset no run can use: an empty split (a test accuracy of NaN%), or inputs holding NaN or Inf.
+ * @throws DataError naming the source, the split, the example and the value
+ */
+export function checkDataset(ds: Dataset): Dataset {
+  for (const split of ['train', 'test'] as const) {
+    const s = ds[split];
+    if (s.n === 0)
+      throw new DataError(
+        'format',
+        `${ds.source}: the ${split} split is empty (0 examples); ${split === 'test' ? 'give a test file with rows, or hold out a test fraction' : 'give a file with rows'}`,
+      );
+    checkFiniteInputs(s.x, ds.inputSize, `${ds.source} (${split} split)`);
+  }
+  return ds;
+}
+
+async function loadUnchecked(config: Partial<DataConfig>, opts: LoadOptions): Promise<Dataset> {
   const c = { name: 'mnist', ...config } as DataConfig;
   const normalize = c.normalize ?? 'none';
   if (!['none', 'standardize', 'standardize-features'].includes(normalize)) {

@@ -87,6 +87,32 @@ export class DataError extends GradguardError {
   }
 }
 
+/** The most classes a dataset may have (labels 0 .. MAX_CLASSES - 1): float32 labels are exact far beyond it. */
+export const MAX_CLASSES = 1_000_000;
+
+/** The most values one example may hold (a 4096×4096 image): a larger one is a wrong header, not data. */
+export const MAX_EXAMPLE_SIZE = 4096 * 4096;
+
+/** The largest float32 magnitude: a value above it is stored as ±Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Refuses a split whose inputs hold NaN or ±Infinity (as float32), naming where the data came from, the example and
+ * the value. `where` is the file (or source) and split, e.g. `train.csv (train split)`.
+ */
+export function checkFiniteInputs(x: ArrayLike<number>, exampleSize: number, where: string, file?: string): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) {
+      throw new DataError(
+        'format',
+        `${where}: example ${Math.floor(i / exampleSize)}, value ${i % exampleSize} is ${v}${Number.isFinite(v) ? ' (Infinity as float32)' : ''}; inputs must be finite numbers: fix or drop it`,
+        file,
+      );
+    }
+  }
+}
+
 /** `prod(shape)`; 1 for `[]`. */
 export function shapeSize(shape: readonly number[]): number {
   let s = 1;

@@ -9,8 +9,9 @@
  * gradguard writes F32 only (its tensors are float32) and reads F32, F64, F16, BF16 and the integer and bool types,
  * converting values to float32 (integers beyond 2^24 lose precision).
  */
-import { empty, Tensor } from '../tensor/tensor.js';
+
 import { GradguardError } from '../errors.js';
+import { empty, Tensor } from '../tensor/tensor.js';
 
 /** A malformed safetensors file or an argument that cannot be saved. */
 export class SafetensorsError extends GradguardError {

@@ -7,8 +7,9 @@
  * see every layer's output without changing model code, which is why composite modules call their children through
  * `call`, never `forward`.
  */
-import { keep, noGrad, type Tensor } from '../tensor/tensor.js';
+
 import { GradguardError } from '../errors.js';
+import { keep, noGrad, type Tensor } from '../tensor/tensor.js';
 
 /**
  * A function run after a module's forward pass with the module, its input and its output. Returning a value

@@ -5,8 +5,9 @@
  * as it is and NaN as NULL, so a value that was logged as NaN reads back as NaN; a metric that was not logged at a step
  * reads back as `null` (see {@link MetricSeries}).
  */
-import type { LayerStats } from '../monitor/monitor.js';
+
 import { GradguardError } from '../errors.js';
+import type { LayerStats } from '../monitor/monitor.js';
 
 /** Where a run stands. `interrupted`: its process died without calling `finishRun` (killed, crashed, power lost). */
 export type RunStatus = 'running' | 'finished' | 'diverged' | 'failed' | 'interrupted';

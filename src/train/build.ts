@@ -4,6 +4,7 @@
  */
 import { totalmem } from 'node:os';
 import type { Dataset } from '../data/types.js';
+import { GradguardError } from '../errors.js';
 import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
 import { lsuv } from '../init/lsuv.js';
@@ -16,7 +17,6 @@ import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
 import { dispose, noGrad, type Tensor, tensor } from '../tensor/tensor.js';
 import type { Config } from './config.js';
-import { GradguardError } from '../errors.js';
 
 /** A recurrent layer with a linear head: on the last step (one target per sequence) or on every step. */
 export class SequenceModel extends Module {
@@ -59,13 +59,20 @@ export function memoryBudgetBytes(): number {
 
 const fmtCount = (n: number) => (n < 1e15 ? Math.round(n).toLocaleString('en-US') : n.toExponential(2));
 const fmtBytes = (b: number) =>
-  b >= 2 ** 40 ? `${(b / 2 ** 40).toFixed(1)} TiB` : b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`;
+  b >= 2 ** 40
+    ? `${(b / 2 ** 40).toFixed(1)} TiB`
+    : b >= 2 ** 30
+      ? `${(b / 2 ** 30).toFixed(1)} GiB`
+      : `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /**
  * An estimate of a model's size from the config and the data's shapes, computed without building anything: the
  * largest weight matrix (elements), the parameters, and the floats of one batch's activations.
  */
-export function estimateModelSize(config: Config, ds: Dataset): { largest: number; params: number; activations: number } {
+export function estimateModelSize(
+  config: Config,
+  ds: Dataset,
+): { largest: number; params: number; activations: number } {
   const m = config.model;
   const outputs = ds.task === 'classification' ? (ds.numClasses ?? 2) : ds.targetShape.reduce((p, d) => p * d, 1) || 1;
   const batch = config.train.batchSize;

@@ -54,6 +54,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { LoaderCursor } from '../data/loader.js';
+import { GradguardError } from '../errors.js';
 import { defaultRng } from '../init/random.js';
 import { parseSafetensors, SafetensorsError, serializeSafetensors } from '../io/safetensorsFormat.js';
 import type { AnyModule } from '../nn/module.js';
@@ -62,7 +63,6 @@ import { Rng, type RngState } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Config, formatPath } from './config.js';
 import type { Experiment } from './trainer.js';
-import { GradguardError } from '../errors.js';
 
 /** The checkpoint format this code writes; `loadCheckpoint` refuses a newer one. */
 export const CHECKPOINT_VERSION = 1;

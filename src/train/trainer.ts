@@ -19,12 +19,12 @@ import type { AnyModule } from '../nn/module.js';
 import { reshape } from '../tensor/ops/shape.js';
 import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
 import '../tensor/methods.js';
+import { GradguardError } from '../errors.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
 import { applyInit, buildModel } from './build.js';
 import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
 import type { Config } from './config.js';
 import { buildOptimizer, type Optimizer } from './optimizer.js';
-import { GradguardError } from '../errors.js';
 
 /** What a monitor implements to watch each step (see monitor/'s StepObserver); `beginStep`'s result is unused here. */
 export interface StepObserver extends Omit<MonitorObserver, 'beginStep'> {
