@@ -43,7 +43,8 @@ const MAX_NOTES = 10_000;
 /** Checks `--name`, `--tag` and `--notes` (no empty or control-character names and tags, bounded lengths). */
 function runMeta(opts: TrainCommandOptions): { name?: string; meta?: { tags: string[]; notes?: string } } {
   const label = (what: string, v: string, max: number) => {
-    if (v.trim() === '' || v.length > max || /[\u0000-\u001f\u007f]/.test(v))
+    const control = [...v].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+    if (v.trim() === '' || v.length > max || control)
       throw new UsageError(
         `${what} '${v.slice(0, 40)}': give 1 to ${max} characters without control characters (newlines, tabs)`,
       );
