@@ -43,8 +43,8 @@ export function userMessage(e: unknown): string {
 }
 
 /** The JSON error object a failing command prints with `--json`. */
-export function errorJson(e: unknown, status: number): { error: { code: string; message: string; status: number } } {
-  return { error: { code: e instanceof GradguardError ? e.code : 'internal', message: userMessage(e), status } };
+export function errorJson(e: unknown): { error: { code: string; message: string } } {
+  return { error: { code: e instanceof GradguardError ? e.code : 'internal', message: userMessage(e) } };
 }
 
 /**
@@ -60,6 +60,6 @@ export function reportError(e: unknown, io: CliIO, json: boolean | undefined): n
     io.stderr(`gradguard: internal error (a bug in gradguard, please report it): ${userMessage(e)}\n`);
     if (e instanceof Error && e.stack) io.stderr(`${e.stack}\n`);
   }
-  if (json) io.stdout(`${JSON.stringify(errorJson(e, status))}\n`);
+  if (json) io.stdout(`${JSON.stringify(errorJson(e))}\n`);
   return status;
 }
