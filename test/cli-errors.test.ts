@@ -205,6 +205,23 @@ describe('prototype pollution (issue 11 item 5)', () => {
   });
 });
 
+describe('mistakes the fuzz test found', () => {
+  it('a value that contains itself (a YAML alias to its own anchor), in --set and in a file', async () => {
+    expect(await refused(['train', '--no-store', '--set', 'seed=&a [*a]'], 'config.invalid')).toContain('seed');
+    const f = join(dir, 'self.yaml');
+    writeFileSync(f, 'model:\n  hidden: &a [*a]\n');
+    expect(await refused(['train', '--no-store', '-c', f], 'config.invalid')).toContain(
+      'model.hidden[0]: the value contains itself',
+    );
+  });
+
+  it('a model with one output per example on data with a class per time step', async () => {
+    expect(await refused(['train', '--no-store', ...tiny, '--set', 'data.name=copy'], 'build.invalid')).toContain(
+      "data 'copy' has a class per time step",
+    );
+  });
+});
+
 describe('unbounded sizes (issue 11 item 8)', () => {
   it('refuses huge models before allocating, naming the size and the limit', async () => {
     expect(

@@ -49,7 +49,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     // commander's own usage errors go through the one reporter below (one line, exit 2, JSON with --json)
     .configureOutput({
-      writeErr: (s) => process.stderr.write(s),
+      // what commander writes to stderr is its help after a usage error: the one line below says where help is
+      writeErr: () => {},
       outputError: (s) => {
         commanderMessage = s.trim().replace(/^error: /, '');
       },
@@ -186,7 +187,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0; // --help, --version
-      const message = commanderMessage || e.message.replace(/^error: /, '');
+      const message =
+        e.code === 'commander.help'
+          ? 'give a command: train, doctor, sweep, runs, export, dashboard or report'
+          : commanderMessage || e.message.replace(/^error: /, '');
       return reportError(new UsageError(`${message} (run gradguard --help for usage)`), processIO, json);
     }
     return reportError(e, processIO, json);

@@ -64,7 +64,7 @@ export function expandGrid(grid: readonly string[]): Trial[] {
 
 function safeYaml(v: string): unknown {
   try {
-    return parseYaml(v);
+    return parseYaml(v, { maxAliasCount: 0, logLevel: 'error' });
   } catch {
     return v;
   }

@@ -159,6 +159,17 @@ export function checkBatchNorm(config: Config, ds: Dataset): void {
 
 /** The model for `config.model` and the dataset's shapes, before initialisation. */
 export function buildModel(config: Config, ds: Dataset): AnyModule {
+  const m = config.model;
+  if (
+    ds.targetShape.length > 0 &&
+    ds.task === 'classification' &&
+    m.type !== 'rnn' &&
+    m.type !== 'lstm' &&
+    m.type !== 'gru'
+  )
+    throw new BuildError(
+      `data '${ds.name}' has a class per time step (targets of shape [${ds.targetShape}]); model.type=${m.type} predicts one per example: use model.type=rnn, lstm or gru`,
+    );
   checkModelSize(config, ds);
   checkBatchNorm(config, ds);
   try {

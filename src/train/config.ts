@@ -222,15 +222,22 @@ export function parseKeyPath(s: string): Path {
   return out;
 }
 
-/** Throws a ConfigError naming the first key of `value` (at any depth) that is `__proto__`, `constructor` or `prototype`. */
-function refuseForbiddenKeys(value: unknown, where: string, path: Path = []): void {
+/**
+ * Throws a ConfigError naming the first key of `value` (at any depth) that is `__proto__`, `constructor` or
+ * `prototype`, or the first value that contains itself (a YAML alias to its own anchor, `&a [*a]`).
+ */
+function refuseForbiddenKeys(value: unknown, where: string, path: Path = [], open = new Set<object>()): void {
   if (value === null || typeof value !== 'object') return;
+  if (open.has(value))
+    throw new ConfigError(`${where}: ${formatPath(path)}: the value contains itself (a YAML alias to its own anchor)`);
+  open.add(value);
   for (const [k, v] of Object.entries(value)) {
     const key = Array.isArray(value) ? Number(k) : k;
     if (typeof key === 'string' && FORBIDDEN_KEYS.has(key))
       throw new ConfigError(`${where}: ${formatPath([...path, key])}: '${key}' is not a config key`);
-    refuseForbiddenKeys(v, where, [...path, key]);
+    refuseForbiddenKeys(v, where, [...path, key], open);
   }
+  open.delete(value);
 }
 
 /** Reads a config file, at most MAX_CONFIG_BYTES of it (a device or a pipe never ends). */
@@ -280,7 +287,8 @@ export function applySet(obj: Record<string, unknown>, assignment: string): Path
   const path = parseKeyPath(assignment.slice(0, eq));
   let value: unknown;
   try {
-    value = parseYaml(assignment.slice(eq + 1));
+    // no aliases in a one-line value (`&a [*a]` would be a list that contains itself); warnings are not printed
+    value = parseYaml(assignment.slice(eq + 1), { maxAliasCount: 0, logLevel: 'error' });
   } catch {
     value = assignment.slice(eq + 1);
   }
