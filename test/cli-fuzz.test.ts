@@ -75,10 +75,6 @@ async function check(argv: string[], json: boolean): Promise<number> {
   }
   expect(Object.getOwnPropertyNames(Object.prototype).sort(), what).toEqual(protoBefore);
   expect(Object.prototype.toString, what).toBe(toStringBefore);
-  require('node:fs').appendFileSync(
-    process.env.FUZZ_LOG,
-    `${status} ${argv.join(' ')} :: ${err.trimEnd().split('\n').at(-1)}\n`,
-  );
   return status;
 }
 
