@@ -5,7 +5,7 @@
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
-import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
+import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, warningLine } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
@@ -97,9 +97,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         live.setLayers(monitor.layerInfo());
         for (const f of live.push(r)) {
           warnings.push(f);
-          err(
-            `warning: step ${r.step}: ${f.kind}${f.layers.length ? ` in ${f.layers.join(', ')}` : ''}: ${f.evidence}${f.fixes?.length ? `; try ${suggestionText(f.fixes)}` : ''}`,
-          );
+          err(warningLine(r.step, f, live.earlierLayers(f)));
           store?.logFinding(runId!, r.step, f);
         }
       }
