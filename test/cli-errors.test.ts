@@ -370,6 +370,28 @@ describe('user mistakes that were stack traces (issue 11 item 10)', () => {
     expect(err).not.toContain('trial');
   });
 
+  it('sweep: a trial refused as a user mistake is its row, exit 2 (not 1, a bug), no stack trace', async () => {
+    const code = await main([
+      'sweep',
+      '--no-store',
+      '--json',
+      '--parallel',
+      '2',
+      ...tinyData,
+      '--set',
+      'model.depth=3',
+      '--grid',
+      'model.residual=false,true',
+    ]);
+    expect(code, err).toBe(2);
+    expect(err).not.toMatch(/\n\s+at /);
+    const rows = (oneJson() as { trials: { status: string; error?: string }[] }).trials;
+    expect(rows[0]!.status).toBe('finished');
+    expect(rows[1]!.error).toBe(
+      'model: nn.mlp(): a residual MLP has blocks of two layers, so depth must be even, got 3',
+    );
+  }, 120_000);
+
   it('GRADGUARD_BACKEND=bogus is one line and exit 2 (fresh process)', () => {
     const mainTs = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
     const code = `const { main } = await import(${JSON.stringify(mainTs)}); process.exitCode = await main(['train', '--no-store', '--json', '--set', 'data.name=spirals', '--set', 'train.epochs=1']);`;

@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../train/config.js';
 import type { SessionResult } from '../train/session.js';
 import type { TrialRequest } from '../train/sweep-worker.js';
-import { UsageError } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 import { formatTable as alignedTable } from './runs.js';
 
 export interface SweepOptions {
@@ -73,7 +73,7 @@ function safeYaml(v: string): unknown {
 function runTrial(
   req: TrialRequest,
   env: NodeJS.ProcessEnv,
-): Promise<{ ok: true; result: SessionResult } | { ok: false; error: string }> {
+): Promise<{ ok: true; result: SessionResult } | { ok: false; error: string; user: boolean; stack?: string }> {
   const here = new URL(import.meta.url);
   const isTs = here.pathname.endsWith('.ts');
   const url = new URL(`../train/sweep-worker.${isTs ? 'ts' : 'js'}`, here);
@@ -86,16 +86,25 @@ function runTrial(
         )
       : new Worker(url, { workerData: req, stdout: true, env });
     let settled = false;
-    w.once('message', (m: { ok: boolean; result?: SessionResult; error?: string }) => {
+    w.once('message', (m: { ok: boolean; result?: SessionResult; error?: string; user?: boolean; stack?: string }) => {
       settled = true;
-      resolve(m.ok ? { ok: true, result: m.result! } : { ok: false, error: m.error ?? 'unknown error' });
+      resolve(
+        m.ok
+          ? { ok: true, result: m.result! }
+          : {
+              ok: false,
+              error: m.error ?? 'unknown error',
+              user: m.user === true,
+              ...(m.stack ? { stack: m.stack } : {}),
+            },
+      );
     });
     w.once('error', (e) => {
-      if (!settled) resolve({ ok: false, error: e.message });
+      if (!settled) resolve({ ok: false, error: e.message, user: false, ...(e.stack ? { stack: e.stack } : {}) });
       settled = true;
     });
     w.once('exit', (code) => {
-      if (!settled) resolve({ ok: false, error: `worker exited with code ${code}` });
+      if (!settled) resolve({ ok: false, error: `worker exited with code ${code}`, user: false });
     });
   });
 }
@@ -176,6 +185,7 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
   if (!env.GRADGUARD_THREADS)
     env.GRADGUARD_THREADS = String(Math.max(1, Math.floor(availableParallelism() / parallel)));
   const rows: TrialRow[] = new Array(trials.length);
+  let bug = false;
   let next = 0;
   const workerLoop = async () => {
     while (next < trials.length) {
@@ -216,6 +226,10 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
             error: r.error,
           };
       rows[t.index] = row;
+      if (!r.ok && !r.user) {
+        bug = true;
+        if (r.stack) process.stderr.write(`gradguard sweep: trial ${t.index} hit a bug in gradguard:\n${r.stack}\n`);
+      }
       process.stderr.write(
         `  trial ${t.index} (${t.sets.join(' ')}): ${row.status}${row.testAccuracy !== null ? `, test accuracy ${(row.testAccuracy * 100).toFixed(2)}%` : ''}${row.error ? ` — ${row.error}` : ''}\n`,
       );
@@ -225,5 +239,6 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
   if (opts.out) writeFileSync(opts.out, `${formatTable(rows, opts.out.endsWith('.csv') ? 'csv' : 'md')}\n`);
   if (opts.json) process.stdout.write(`${JSON.stringify({ trials: rows })}\n`);
   else process.stdout.write(`${formatTable(rows, 'text')}\n`);
-  return rows.some((r) => r.error) ? 1 : 0;
+  // every trial ran (diverged ones are results): 0; a trial refused as the user's mistake: 2; a trial that hit a bug: 1
+  return bug ? EXIT.bug : rows.some((r) => r.error) ? EXIT.user : EXIT.ok;
 }
