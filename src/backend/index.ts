@@ -2,7 +2,7 @@
  * Backend selection: native (C + OpenBLAS through N-API), then wasm (the same C compiled to wasm32 SIMD128), then js.
  * `GRADGUARD_BACKEND=js|wasm|native` forces one (an error if it cannot load, rather than a silent fallback).
  */
-import { GradguardError } from '../errors.js';
+import { GradguardError } from '../base/errors.js';
 import { JsBackend } from './js.js';
 import { createNativeBackend } from './native.js';
 import type { Backend, BackendName } from './types.js';
@@ -13,10 +13,8 @@ export { Binary, Unary } from './types.js';
 
 /** An unknown or unavailable backend (GRADGUARD_BACKEND, useBackend()): the user's to fix. */
 export class BackendError extends GradguardError {
+  static override readonly code = 'env.backend';
   override readonly name = 'BackendError';
-  constructor(message: string) {
-    super('env.backend', message);
-  }
 }
 
 let current: Backend | null = null;

@@ -6,10 +6,10 @@
  * - anything else is a bug: `gradguard: internal error: <message>` and the stack trace on stderr, exit status 1;
  * - with `--json`, either also prints exactly one JSON object `{"error": {"code", "message"}}` on stdout.
  */
-import { GradguardError, isUserError } from '../errors.js';
+import { GradguardError, isUserError } from '../base/errors.js';
 import type { CliIO } from './io.js';
 
-export { isUserError } from '../errors.js';
+export { isUserError } from '../base/errors.js';
 
 /** The exit statuses of every command (README, Commands: "Exit statuses"). */
 export const EXIT = {
@@ -26,15 +26,14 @@ export const EXIT = {
 
 /** A mistake in how a command was called (an option, an argument). */
 export class UsageError extends GradguardError {
+  static override readonly code = 'usage';
   override readonly name = 'UsageError';
-  constructor(message: string) {
-    super('usage', message);
-  }
 }
 
 /** The message of any thrown value, on one line (a config with several problems lists them separated by `; `). */
 export function userMessage(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
+  const text =
+    e instanceof GradguardError && e.detail ? `${e.message}: ${e.detail}` : e instanceof Error ? e.message : String(e);
   return text
     .split('\n')
     .map((l) => l.trim())

@@ -56,6 +56,31 @@ export async function main(argv: readonly string[]): Promise<number> {
       },
     });
 
+  addTrainingCommands(program, (c) => {
+    code = c;
+  });
+  addStoreCommands(program, (c) => {
+    code = c;
+  });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0; // --help, --version
+      const message =
+        e.code === 'commander.help'
+          ? 'give a command: train, doctor, sweep, runs, export, dashboard or report'
+          : commanderMessage || e.message.replace(/^error: /, '');
+      return reportError(new UsageError(`${message} (run gradguard --help for usage)`), processIO, json);
+    }
+    return reportError(e, processIO, json);
+  }
+  return code;
+}
+
+/** `train`, `doctor` and `sweep`; `done` receives the exit status. */
+function addTrainingCommands(program: Command, done: (code: number) => void): void {
   program
     .command('train')
     .description('train a model from a config (default: the headline MNIST MLP) and print its gradient report')
@@ -70,17 +95,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--tag <tag>', 'a tag for the run in the store (repeatable)', collect, [])
     .option('--notes <text>', 'free-text notes stored with the run')
     .action(async (opts) => {
-      code = await trainCommand({
-        config: opts.config,
-        set: opts.set,
-        json: Boolean(opts.json),
-        store: opts.store === false ? null : opts.store,
-        quiet: Boolean(opts.quiet),
-        resume: opts.resume,
-        ...(opts.name !== undefined ? { name: opts.name } : {}),
-        tags: opts.tag,
-        ...(opts.notes !== undefined ? { notes: opts.notes } : {}),
-      });
+      done(
+        await trainCommand({
+          config: opts.config,
+          set: opts.set,
+          json: Boolean(opts.json),
+          store: opts.store === false ? null : opts.store,
+          quiet: Boolean(opts.quiet),
+          resume: opts.resume,
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          tags: opts.tag,
+          ...(opts.notes !== undefined ? { notes: opts.notes } : {}),
+        }),
+      );
     });
 
   program
@@ -94,15 +121,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--max-trials <n>', 'at most this many fixes tried with --fix (default 4)', intOption(1))
     .option('--json', 'print one JSON object { verdict, layers, findings, trials? }')
     .action(async (opts) => {
-      code = await doctorCommand({
-        ...(opts.config ? { config: opts.config } : {}),
-        set: opts.set,
-        json: Boolean(opts.json),
-        fix: Boolean(opts.fix),
-        ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
-        ...(opts.batches !== undefined ? { batches: opts.batches } : {}),
-        ...(opts.maxTrials !== undefined ? { maxTrials: opts.maxTrials } : {}),
-      });
+      done(
+        await doctorCommand({
+          ...(opts.config ? { config: opts.config } : {}),
+          set: opts.set,
+          json: Boolean(opts.json),
+          fix: Boolean(opts.fix),
+          ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+          ...(opts.batches !== undefined ? { batches: opts.batches } : {}),
+          ...(opts.maxTrials !== undefined ? { maxTrials: opts.maxTrials } : {}),
+        }),
+      );
     });
 
   program
@@ -122,17 +151,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--no-store', 'do not record the trials in the run store')
     .action(async (opts) => {
-      code = await sweepCommand({
-        ...(opts.config ? { config: opts.config } : {}),
-        set: opts.set,
-        grid: opts.grid,
-        ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
-        json: Boolean(opts.json),
-        ...(opts.out ? { out: opts.out } : {}),
-        store: opts.store === false ? null : opts.store,
-      });
+      done(
+        await sweepCommand({
+          ...(opts.config ? { config: opts.config } : {}),
+          set: opts.set,
+          grid: opts.grid,
+          ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
+          json: Boolean(opts.json),
+          ...(opts.out ? { out: opts.out } : {}),
+          store: opts.store === false ? null : opts.store,
+        }),
+      );
     });
+}
 
+/** The commands that read the run store: `runs`, `export`, `dashboard` and `report`. */
+function addStoreCommands(program: Command, done: (code: number) => void): void {
   program
     .command('runs')
     .description('list, show, compare or remove runs in the run store')
@@ -145,7 +179,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--force', 'rm: also remove runs whose process is still running')
     .option('--json', 'print one JSON object')
     .action(async (action: string, ids: string[], opts) => {
-      code = await runsCommand(action, ids, opts);
+      done(await runsCommand(action, ids, opts));
     });
 
   program
@@ -157,7 +191,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--json', 'print one JSON object')
     .action(async (id: string, opts) => {
-      code = wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts);
+      done(wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts));
     });
 
   program
@@ -168,7 +202,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--host <addr>', 'address to listen on (127.0.0.1: this machine only)', '127.0.0.1')
     .option('--json', 'print one JSON object with the URL once listening')
     .action(async (o) => {
-      code = await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) });
+      done(await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) }));
     });
 
   program
@@ -179,21 +213,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--json', 'print one JSON object')
     .action(async (run: string, o) => {
-      code = await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) });
+      done(await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) }));
     });
-
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.exitCode === 0) return 0; // --help, --version
-      const message =
-        e.code === 'commander.help'
-          ? 'give a command: train, doctor, sweep, runs, export, dashboard or report'
-          : commanderMessage || e.message.replace(/^error: /, '');
-      return reportError(new UsageError(`${message} (run gradguard --help for usage)`), processIO, json);
-    }
-    return reportError(e, processIO, json);
-  }
-  return code;
 }

@@ -6,7 +6,7 @@
  * loop reuses.
  */
 
-import { GradguardError } from '../errors.js';
+import { GradguardError } from '../base/errors.js';
 
 /** What the targets mean: class indices (cross-entropy) or real values (mean squared error). */
 export type Task = 'classification' | 'regression';
@@ -82,7 +82,7 @@ export class DataError extends GradguardError {
   readonly file: string | undefined;
 
   constructor(code: DataErrorCode, message: string, file?: string, options?: { cause?: unknown }) {
-    super(code, message, options);
+    super(message, { ...options, code });
     this.file = file;
   }
 }

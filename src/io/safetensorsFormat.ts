@@ -10,15 +10,13 @@
  * converting values to float32 (integers beyond 2^24 lose precision).
  */
 
-import { GradguardError } from '../errors.js';
+import { GradguardError } from '../base/errors.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 
 /** A malformed safetensors file or an argument that cannot be saved. */
 export class SafetensorsError extends GradguardError {
+  static override readonly code = 'safetensors.invalid';
   override readonly name = 'SafetensorsError';
-  constructor(message: string) {
-    super('safetensors.invalid', message);
-  }
 }
 
 const SIZES: Record<string, number> = {

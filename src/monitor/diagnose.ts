@@ -708,20 +708,6 @@ export function suggestionText(fixes: readonly Fix[]): string {
   return fixes.map(one).join('; or ');
 }
 
-/**
- * The one line a live finding prints during training: `warning: step N: kind in layers: evidence; try fixes`. A
- * finding already reported for some of its layers (`earlier`) says only which layers joined, not the whole story again.
- */
-export function warningLine(step: number, f: Finding, earlier: readonly string[] = []): string {
-  if (earlier.length) {
-    const added = f.layers.filter((l) => !earlier.includes(l));
-    return `warning: step ${step}: ${f.kind} now also in ${added.join(', ')} (reported before for ${earlier.join(', ')})`;
-  }
-  const evidence = f.evidence.trim().replace(/[.;]+$/, '');
-  const fixes = f.fixes?.length ? `; try ${suggestionText(f.fixes)}` : '';
-  return `warning: step ${step}: ${f.kind}${f.layers.length ? ` in ${f.layers.join(', ')}` : ''}: ${evidence}${fixes}`;
-}
-
 /** Quotes a `--set` value for a POSIX shell when it holds characters the shell would interpret. */
 export function shellQuote(s: string): string {
   return /^[\w.\-=:/,+@%]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -1014,8 +1000,6 @@ function zeroInitFix(): Fix {
 export class LiveDiagnosis {
   readonly #window: StepRecord[] = [];
   readonly #reported = new Set<string>();
-  /** For a finding `push` returned whose kind was reported before: the layers it was reported for then. */
-  readonly #earlier = new WeakMap<Finding, string[]>();
   readonly #size: number;
   readonly #opts: DiagnoseOptions;
   #initialLoss: number | undefined;
@@ -1076,16 +1060,9 @@ export class LiveDiagnosis {
       const keys = f.layers.length ? f.layers.map((l) => `${f.kind}\u0000${l}`) : [`${f.kind}\u0000`];
       const novel = keys.filter((k) => !this.#reported.has(k));
       if (!novel.length) continue;
-      const earlier = f.layers.filter((_, i) => this.#reported.has(keys[i]!));
-      if (earlier.length) this.#earlier.set(f, earlier);
       for (const k of novel) this.#reported.add(k);
       fresh.push(f);
     }
     return fresh;
-  }
-
-  /** The layers a finding `push` returned was already reported for (empty when it is new); see `warningLine`. */
-  earlierLayers(f: Finding): readonly string[] {
-    return this.#earlier.get(f) ?? [];
   }
 }

@@ -8,7 +8,7 @@
  * `call`, never `forward`.
  */
 
-import { GradguardError } from '../errors.js';
+import { GradguardError } from '../base/errors.js';
 import { keep, noGrad, type Tensor } from '../tensor/tensor.js';
 
 /**
@@ -40,10 +40,8 @@ export interface LoadStateDictResult {
 
 /** Thrown by `loadStateDict` with every problem listed, as PyTorch's "Error(s) in loading state_dict". */
 export class StateDictError extends GradguardError {
+  static override readonly code = 'state-dict.mismatch';
   override readonly name = 'StateDictError';
-  constructor(message: string) {
-    super('state-dict.mismatch', message);
-  }
 }
 
 /**

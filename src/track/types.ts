@@ -6,7 +6,7 @@
  * reads back as `null` (see {@link MetricSeries}).
  */
 
-import { GradguardError } from '../errors.js';
+import { GradguardError } from '../base/errors.js';
 import type { LayerStats } from '../monitor/monitor.js';
 
 /** Where a run stands. `interrupted`: its process died without calling `finishRun` (killed, crashed, power lost). */
@@ -148,6 +148,6 @@ export class TrackError extends GradguardError {
   override readonly name = 'TrackError';
   declare readonly code: TrackErrorCode;
   constructor(code: TrackErrorCode, message: string) {
-    super(code, message);
+    super(message, { code });
   }
 }

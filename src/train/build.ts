@@ -3,8 +3,8 @@
  * initialisation applied), the parameters by path, and the optimizer chain (clipping first, as listed).
  */
 import { totalmem } from 'node:os';
+import { GradguardError } from '../base/errors.js';
 import type { Dataset } from '../data/types.js';
-import { GradguardError } from '../errors.js';
 import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
 import { Linear } from '../nn/linear.js';
@@ -275,10 +275,8 @@ export class ShapedModel extends Module {
 }
 
 export class BuildError extends GradguardError {
+  static override readonly code = 'build.invalid';
   override readonly name = 'BuildError';
-  constructor(message: string) {
-    super('build.invalid', message);
-  }
 }
 
 const NONLINEARITY: Record<string, Nonlinearity> = {

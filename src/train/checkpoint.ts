@@ -53,8 +53,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { GradguardError } from '../base/errors.js';
 import type { LoaderCursor } from '../data/loader.js';
-import { GradguardError } from '../errors.js';
 import { defaultRng } from '../init/random.js';
 import { parseSafetensors, SafetensorsError, serializeSafetensors } from '../io/safetensorsFormat.js';
 import type { AnyModule } from '../nn/module.js';
@@ -78,12 +78,8 @@ const CKPT_NAME = /^ckpt-(\d+)(?:-(\d+))?$/;
  * experiment. A user error: the CLI prints its one-line message and exits with status 2.
  */
 export class CheckpointError extends GradguardError {
+  static override readonly code = 'checkpoint.invalid';
   override readonly name = 'CheckpointError';
-  /** Kept for callers that read it; the same as `user`. */
-  readonly userError = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('checkpoint.invalid', message, options);
-  }
 }
 
 /** Where a run stands, as the trainer saves it; `step` steps are done and `step` is the next one's index. */

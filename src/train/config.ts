@@ -6,7 +6,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { GradguardError } from '../errors.js';
+import { GradguardError } from '../base/errors.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
@@ -182,10 +182,8 @@ export function resolveDefaults(config: Config): Config {
 
 /** A config mistake: carries a message already formatted `file:line:col key.path: problem`. */
 export class ConfigError extends GradguardError {
+  static override readonly code = 'config.invalid';
   override readonly name = 'ConfigError';
-  constructor(message: string) {
-    super('config.invalid', message);
-  }
 }
 
 type Path = (string | number)[];

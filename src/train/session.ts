@@ -5,8 +5,9 @@
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
-import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, warningLine } from '../monitor/diagnose.js';
+import { type Diagnosis, diagnose, type Finding, LiveDiagnosis } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
+import { WarningLog } from '../monitor/warnings.js';
 import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import type { Config } from './config.js';
@@ -56,6 +57,15 @@ export interface SessionResult {
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 
+/** What the store records of a new run: its config (with `meta`: tags and notes, when given), backend and name. */
+function runRecord(config: Config, backend: string, opts: SessionOptions) {
+  return {
+    config: opts.meta ? { ...config, meta: opts.meta } : config,
+    backend,
+    ...(opts.name ? { name: opts.name } : {}),
+  };
+}
+
 /** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
 export async function trainSession(config: Config, opts: SessionOptions): Promise<SessionResult> {
   const err = (s: string) => opts.log?.(s);
@@ -73,11 +83,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const runId =
     store && resume?.runId
       ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
-      : store?.createRun({
-          config: opts.meta ? { ...config, meta: opts.meta } : config,
-          backend: backend.name,
-          ...(opts.name ? { name: opts.name } : {}),
-        });
+      : store?.createRun(runRecord(config, backend.name, opts));
   if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
   // checkpoints: every train.checkpointEvery steps and at the end, into the run's directory in the store
@@ -85,6 +91,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   let lastCheckpoint: string | null = null;
 
   const live = new LiveDiagnosis({ config });
+  const printed = new WarningLog();
   const warnings: Finding[] = [];
   let lastRecord: StepRecord | null = null;
   const monitor = new Monitor(exp.model, {
@@ -97,7 +104,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         live.setLayers(monitor.layerInfo());
         for (const f of live.push(r)) {
           warnings.push(f);
-          err(warningLine(r.step, f, live.earlierLayers(f)));
+          err(printed.line(r.step, f));
           store?.logFinding(runId!, r.step, f);
         }
       }

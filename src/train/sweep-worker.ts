@@ -3,7 +3,7 @@
  * posts the result (or the error: a user's mistake as its message, a bug with its stack) back.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isUserError } from '../errors.js';
+import { isUserError } from '../base/errors.js';
 import { loadConfig } from './config.js';
 import { trainSession } from './session.js';
 

@@ -19,7 +19,7 @@ import type { AnyModule } from '../nn/module.js';
 import { reshape } from '../tensor/ops/shape.js';
 import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
 import '../tensor/methods.js';
-import { GradguardError } from '../errors.js';
+import { GradguardError } from '../base/errors.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
 import { applyInit, buildModel } from './build.js';
 import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
@@ -94,10 +94,8 @@ export interface TrainHooks {
 
 /** `train.onNonFinite: raise` met a NaN or Inf: the user asked for it (exit status 3 in the CLI, like diverged). */
 export class NonFiniteError extends GradguardError {
+  static override readonly code = 'train.non-finite';
   override readonly name = 'NonFiniteError';
-  constructor(message: string) {
-    super('train.non-finite', message);
-  }
 }
 
 export interface Experiment {
@@ -151,6 +149,17 @@ export function lossFor(ds: Dataset, out: Tensor, y: Tensor): Tensor {
 
 function hasNonFinite(params: Record<string, Tensor>): boolean {
   return firstNonFinite(params) !== null;
+}
+
+/** `train.onNonFinite: raise`'s error: the step and what was not finite; its detail names the first parameter. */
+function nonFiniteError(step: number, loss: number, params: Record<string, Tensor>): NonFiniteError {
+  const at = firstNonFinite(params);
+  return new NonFiniteError(
+    `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
+    {
+      detail: `${at ? `the gradient of ${at.name} holds ${at.count} NaN/Inf of ${at.size} values; ` : ''}lower optim.lr or add clipping, or use train.onNonFinite=skip`,
+    },
+  );
 }
 
 /** The first parameter (by path) whose gradient holds NaN or Inf, and how many such values; null when none. */
@@ -299,10 +308,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     let diverged = false;
     if (bad) {
       if (tc.onNonFinite === 'raise') {
-        const at = firstNonFinite(params);
-        throw new NonFiniteError(
-          `step ${step}: ${Number.isFinite(loss) ? '' : `the loss is ${loss}${at ? ' and ' : ''}`}${at ? `the gradient of ${at.name} holds ${at.count} NaN/Inf of ${at.size} values` : ''}; stopped (train.onNonFinite=raise; lower optim.lr or add clipping, or use train.onNonFinite=skip)`,
-        );
+        throw nonFiniteError(step, loss, params);
       }
       skipped++;
       consecutive++;

@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { GradguardError } from '../src/base/errors.js';
 import { reportError } from '../src/cli/errors.js';
 import { main } from '../src/cli/main.js';
 import { encodeIdx } from '../src/data/idx.js';
-import { GradguardError } from '../src/errors.js';
 import { RunStore } from '../src/track/store.js';
 
 let out = '';
@@ -126,7 +126,7 @@ describe('one error reporter for every command', () => {
     // a GradguardError that is not the user's (user: false) is a bug too
     lines.length = 0;
     out = '';
-    expect(reportError(new GradguardError('store.bug', 'broken', { user: false }), io, false)).toBe(1);
+    expect(reportError(new GradguardError('broken', { code: 'store.bug', user: false }), io, false)).toBe(1);
     expect(out).toBe('');
   });
 

@@ -6,16 +6,27 @@
  * other thrown value is a bug.
  */
 export class GradguardError extends Error {
+  /** The code of a subclass's errors (each subclass sets its own: 'config.invalid', 'build.invalid', ...). */
+  static readonly code: string = 'gradguard';
   override readonly name: string = 'GradguardError';
   /** A stable, machine-readable code for the kind of problem. */
   readonly code: string;
   /** True when the user can fix it (config, data, options, environment); false for a bug. */
   readonly user: boolean;
+  /** More about it (where, what to do), which the CLI prints after the message: `message: detail`. */
+  readonly detail: string | undefined;
 
-  constructor(code: string, message: string, options: { user?: boolean; cause?: unknown } = {}) {
+  /** @param options code (default: the class's `code`), user (default true), detail, cause */
+  constructor(message: string, options: { code?: string; user?: boolean; detail?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    this.code = options.code ?? (new.target as typeof GradguardError).code;
     this.user = options.user ?? true;
+    this.detail = options.detail;
+  }
+
+  /** The same as `user` (an older name some callers read). */
+  get userError(): boolean {
+    return this.user;
   }
 }
 

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { RunStore } from '../src/track/store.js';
 
@@ -35,7 +35,13 @@ const store = join(dir, 'store');
 RunStore.open(store).close();
 const yamlFile = join(dir, 'c.yaml');
 writeFileSync(yamlFile, 'model:\n  hidden: [4]\n');
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// fuzzed paths (`--store C$$4!y`, `--out ^`) are relative: they land in the temporary directory, not the checkout
+const cwd = process.cwd();
+beforeAll(() => process.chdir(dir));
+afterAll(() => {
+  process.chdir(cwd);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** Fixed seed and count in the suite (deterministic); FUZZ_SEED and FUZZ_RUNS explore further by hand. */
 const SEED = Number(process.env.FUZZ_SEED ?? 11);
