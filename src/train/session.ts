@@ -5,6 +5,7 @@
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
+import type { Dataset } from '../data/types.js';
 import { type Diagnosis, diagnose, type Finding, LiveDiagnosis } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { WarningLog } from '../monitor/warnings.js';
@@ -64,6 +65,16 @@ function runRecord(config: Config, backend: string, opts: SessionOptions) {
     backend,
     ...(opts.name ? { name: opts.name } : {}),
   };
+}
+
+/** The diagnosis at the end of a run: its last 50 logged steps, judged against the dataset's trivial baseline too. */
+function finalDiagnosis(monitor: Monitor, config: Config, dataset: Dataset): Diagnosis {
+  return diagnose(monitor.history.slice(-50), {
+    config,
+    layers: monitor.layerInfo(),
+    losses: monitor.losses,
+    ...(dataset.baseline ? { baseline: dataset.baseline } : {}),
+  });
 }
 
 /** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
@@ -183,11 +194,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     monitor.detach();
   }
   bar?.stop();
-  const diagnosis: Diagnosis = diagnose(monitor.history.slice(-50), {
-    config,
-    layers: monitor.layerInfo(),
-    losses: monitor.losses,
-  });
+  const diagnosis = finalDiagnosis(monitor, config, dataset);
   const layers = summarizeLayers(monitor.history.slice(-50));
   const seconds = (performance.now() - t0) / 1000;
   const result: SessionResult = {
