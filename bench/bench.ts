@@ -8,17 +8,24 @@
  * on 1 thread and on 2.
  *
  * PyTorch at its best: OpenBLAS's own CPU detection and, on an AVX-512 CPU, also `OPENBLAS_CORETYPE=SkylakeX`
- * forced, in two worker processes; the faster of the two is taken per row and printed. Every process gets the same
- * thread count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, torch.set_num_threads, GRADGUARD_THREADS), the same glibc
- * malloc tuning, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset except where forced.
+ * forced; with several threads each of these also with `OMP_WAIT_POLICY=PASSIVE` (PyTorch's OpenMP threads spin at
+ * their barriers, which collapses its step on a machine busy with other work). Each configuration is its own worker
+ * process; the fastest is taken per row and printed, and one 2x slower than the fastest in the first round is not
+ * timed again. Every process gets the same thread count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
+ * torch.set_num_threads, GRADGUARD_THREADS), the same glibc malloc tuning, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+ * unset except where forced.
  *
  * The workers (bench/ours-worker.ts, bench/torch_worker.py) stay up for a thread count and time blocks of steps on
- * command; the blocks go round-robin (ours plain, ours monitored, PyTorch auto, PyTorch SkylakeX, the first one
- * rotating each round), with a pause between blocks so that one process's idle threads have stopped spinning before
- * the next block starts. A step time is the median of a block; the table gives the median of the blocks' medians
- * and their range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios.
+ * command; the blocks go round-robin (ours plain, ours monitored, each PyTorch configuration, the first one rotating
+ * each round), with a pause between blocks so that one process's idle threads have stopped spinning before the next
+ * block starts. A step time is the median of a block; the table gives the median of the blocks' medians and their
+ * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios.
  *
- * Usage: npm run bench [-- --quick] [--threads=1,2] [--rows=mlp,cnn,resnet20,lstm,gru] [--rounds=N]
+ * Each row gets at least 3 rounds (2 with --quick), then more while its time budget lasts (--budget, seconds per row
+ * and thread count; 20, or 10 with --quick), at most --rounds (7, or 3 with --quick): a busy machine gets fewer rounds
+ * instead of a run that never ends.
+ *
+ * Usage: npm run bench [-- --quick] [--threads=1,2] [--rows=mlp,cnn,resnet20,lstm,gru] [--rounds=N] [--budget=S]
  *                      [--backend=native|wasm] [--write] [--json]
  * `--write` records the tables in docs/benchmarks.md (between the bench:begin / bench:end markers).
  */
@@ -36,7 +43,10 @@ const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.spli
 const quick = args.includes('--quick');
 const threadCounts = (opt('threads') ?? '1,2').split(',').map(Number);
 const rowIds = opt('rows')?.split(',');
-const rounds = Number(opt('rounds') ?? (quick ? 3 : 5));
+/** Rounds per row: at least `minRounds`, then more while the row's time budget lasts, at most `rounds`. */
+const rounds = Number(opt('rounds') ?? (quick ? 3 : 7));
+const minRounds = Math.min(rounds, quick ? 2 : 3);
+const budgetS = Number(opt('budget') ?? (quick ? 10 : 20));
 const backend = opt('backend') ?? 'native';
 const write = args.includes('--write');
 const PYTHON = '/usr/bin/python3';
@@ -58,6 +68,10 @@ if (rowIds && rows.length !== rowIds.length) {
 }
 if (!Number.isInteger(rounds) || rounds < 1) {
   process.stderr.write(`bench: --rounds=${opt('rounds')}: use a whole number of rounds, at least 1\n`);
+  process.exit(2);
+}
+if (!(budgetS >= 0)) {
+  process.stderr.write(`bench: --budget=${opt('budget')}: use seconds per row, e.g. --budget=30\n`);
   process.exit(2);
 }
 
@@ -187,6 +201,7 @@ interface RowResult {
   /** Block medians per round, ms. */
   ours: number[];
   oursMonitored: number[];
+  /** Per PyTorch configuration, block medians per round (a configuration dropped after the first round has one). */
   torch: Record<string, number[]>;
 }
 interface ThreadResult {
@@ -203,6 +218,26 @@ const SHAPES: [number, number, number][] = [
   [1024, 1024, 1024],
 ];
 const shapeName = ([m, k, n]: [number, number, number]) => `${m}x${k}x${n}`;
+/** A block stops early once it has run this long (at least one step): a configuration that collapses costs little. */
+const BLOCK_CAP_MS = quick ? 4000 : 10000;
+/** After the first round, a PyTorch configuration this many times slower than the fastest one is not timed again. */
+const DROP_FACTOR = 2;
+
+/**
+ * PyTorch's configurations for a thread count: OpenBLAS's own CPU detection and, on an AVX-512 CPU, SkylakeX
+ * forced; with several threads each also with OMP_WAIT_POLICY=PASSIVE, since PyTorch's OpenMP threads spin at
+ * their barriers and, on a machine busy with other work, a spinning thread holds the core its partner needs
+ * (measured here under load: the LSTM step took 12 s with the default policy, 0.15 s with PASSIVE).
+ */
+function torchConfigs(threads: number): [string, Record<string, string>][] {
+  const cores: [string, Record<string, string>][] = [['auto', {}]];
+  if (avx512) cores.push(['SkylakeX', { OPENBLAS_CORETYPE: 'SkylakeX' }]);
+  if (threads === 1) return cores;
+  return [
+    ...cores,
+    ...cores.map(([n, e]): [string, Record<string, string>] => [`${n}+passive`, { ...e, OMP_WAIT_POLICY: 'PASSIVE' }]),
+  ];
+}
 
 async function measureThreads(threads: number, withTorch: boolean): Promise<ThreadResult> {
   const ours = new Worker(
@@ -211,12 +246,8 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
     ['--import', 'tsx', join(here, 'ours-worker.ts')],
     envFor(threads),
   );
-  const torches: [string, Worker][] = [];
-  if (withTorch) {
-    const configs: [string, Record<string, string>][] = [['auto', {}]];
-    if (avx512) configs.push(['SkylakeX', { OPENBLAS_CORETYPE: 'SkylakeX' }]);
-    for (const [name, extra] of configs) {
-      torches.push([
+  const torches: [string, Worker][] = withTorch
+    ? torchConfigs(threads).map(([name, extra]) => [
         name,
         new Worker(
           `PyTorch (${name})`,
@@ -224,9 +255,8 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
           [join(here, 'torch_worker.py'), String(threads)],
           envFor(threads, extra),
         ),
-      ]);
-    }
-  }
+      ])
+    : [];
   try {
     const result: ThreadResult = {
       threads,
@@ -244,10 +274,9 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
     const gemmMs = quick ? 40 : 100;
     for (const shape of SHAPES) {
       const rates: Record<string, number> = {};
+      const [m, k, n] = shape;
       for (let pass = 0; pass < 2; pass++) {
-        const [m, k, n] = shape;
-        const sides: [string, Worker][] = [['ours', ours], ...torches.map(([nm, w]): [string, Worker] => [nm, w])];
-        for (const [name, w] of sides) {
+        for (const [name, w] of [['ours', ours] as [string, Worker], ...torches]) {
           await sleep(PAUSE_MS);
           const { gflops } = await w.call<{ gflops: number }>({ op: 'sgemm', m, k, n, ms: gemmMs });
           rates[name] = Math.max(rates[name] ?? 0, gflops);
@@ -259,33 +288,41 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
     for (const spec of rows) {
       const steps = quick ? spec.quickSteps : spec.steps;
       const t0 = performance.now();
-      await ours.call({ op: 'setup', row: spec.id, spec, warm: spec.warm });
-      for (const [, w] of torches) await w.call({ op: 'setup', row: spec.id, spec, warm: spec.warm });
+      const setup = { op: 'setup', row: spec.id, spec, warm: spec.warm, max_ms: BLOCK_CAP_MS };
+      await ours.call(setup);
+      for (const [, w] of torches) await w.call(setup);
       const r: RowResult = { row: spec.id, label: spec.label, threads, ours: [], oursMonitored: [], torch: {} };
       for (const [n] of torches) r.torch[n] = [];
-      type Unit = () => Promise<void>;
       const block = async (w: Worker, extra: Record<string, unknown>, into: number[]) => {
         await sleep(PAUSE_MS);
-        const { times } = await w.call<{ times: number[] }>({ op: 'run', row: spec.id, steps, ...extra });
+        const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS, ...extra };
+        const { times } = await w.call<{ times: number[] }>(run);
         into.push(median(times));
       };
-      const units: Unit[] = [
-        () => block(ours, { monitored: false }, r.ours),
-        () => block(ours, { monitored: true }, r.oursMonitored),
-        ...torches.map(
-          ([n, w]): Unit =>
-            () =>
-              block(w, {}, r.torch[n]!),
-        ),
-      ];
+      let active = [...torches];
+      const tRounds = performance.now();
       for (let round = 0; round < rounds; round++) {
+        if (round >= minRounds && performance.now() - tRounds > budgetS * 1000) break;
+        const units: (() => Promise<void>)[] = [
+          () => block(ours, { monitored: false }, r.ours),
+          () => block(ours, { monitored: true }, r.oursMonitored),
+          ...active.map(
+            ([n, w]) =>
+              () =>
+                block(w, {}, r.torch[n]!),
+          ),
+        ];
         for (let i = 0; i < units.length; i++) await units[(i + round) % units.length]!();
+        if (round === 0 && active.length > 1) {
+          const fastest = Math.min(...active.map(([n]) => r.torch[n]![0]!));
+          active = active.filter(([n]) => r.torch[n]![0]! <= DROP_FACTOR * fastest);
+        }
       }
       await ours.call({ op: 'drop', row: spec.id });
       for (const [, w] of torches) await w.call({ op: 'drop', row: spec.id });
       result.rows.push(r);
       process.stderr.write(
-        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
       );
     }
     return result;
@@ -307,70 +344,64 @@ interface Summary {
   oursMs: number;
   oursMonitoredMs: number;
   torchMs: number | null;
-  torchCore: string | null;
+  torchConfig: string | null;
   ratio: number | null;
   ratioRange: [number, number] | null;
   monitorOverhead: number;
   monitorOverheadRange: [number, number];
   target: number;
   met: boolean | null;
+  rounds: number;
 }
 
-/** The faster PyTorch configuration of a row (lower median of block medians), and the per-round ratios against it. */
-function summarize(r: RowResult): Summary & { text: string } {
-  const names = Object.keys(r.torch);
-  const best = names.length ? names.reduce((a, b) => (median(r.torch[a]!) <= median(r.torch[b]!) ? a : b)) : null;
+/**
+ * The fastest PyTorch configuration of a row (lowest median of its block medians, among those timed every round)
+ * and the per-round ratios against it.
+ */
+function summarize(r: RowResult): Summary {
+  const full = Object.keys(r.torch).filter((n) => r.torch[n]!.length === r.ours.length);
+  const best = full.length ? full.reduce((a, b) => (median(r.torch[a]!) <= median(r.torch[b]!) ? a : b)) : null;
   const t = best ? r.torch[best]! : null;
   const ratios = t ? r.ours.map((o, i) => o / t[i]!) : null;
   const over = r.oursMonitored.map((m, i) => m / r.ours[i]! - 1);
-  const s: Summary = {
+  return {
     row: r.row,
     threads: r.threads,
     oursMs: median(r.ours),
     oursMonitoredMs: median(r.oursMonitored),
     torchMs: t ? median(t) : null,
-    torchCore: best,
+    torchConfig: best,
     ratio: ratios ? median(ratios) : null,
     ratioRange: ratios ? [Math.min(...ratios), Math.max(...ratios)] : null,
     monitorOverhead: median(over),
     monitorOverheadRange: [Math.min(...over), Math.max(...over)],
     target: TARGET[r.row],
     met: ratios ? median(ratios) <= TARGET[r.row] : null,
+    rounds: r.ours.length,
   };
-  const torchCols = names.map((n) => span(r.torch[n]!)).join(' | ');
-  const text = `| ${r.label} | ${r.threads} | ${span(r.ours)} | ${span(r.oursMonitored)} | ${pct(s.monitorOverhead)} (${pct(s.monitorOverheadRange[0])} to ${pct(s.monitorOverheadRange[1])}) | ${torchCols}${names.length ? ' | ' : ''}${ratios ? `**${span(ratios, (x) => x.toFixed(2))}x** | ≤ ${s.target}x: ${s.met ? 'met' : 'not met'}` : '- | -'} |`;
-  return { ...s, text };
 }
 
-async function main(): Promise<void> {
-  const withTorch = torchAvailable();
-  if (!withTorch) process.stderr.write(`bench: ${PYTHON} cannot import torch: timing our side only\n`);
-  process.stderr.write(
-    `bench: ${machine.cpu} (family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; threads ${threadCounts.join(',')}; ${rounds} rounds${quick ? ' (quick)' : ''}; load ${machine.load}\n`,
-  );
-  const t0 = performance.now();
-  const results: ThreadResult[] = [];
-  for (const t of threadCounts) results.push(await measureThreads(t, withTorch));
-  const elapsed = (performance.now() - t0) / 1000;
-
-  const torchNames = results[0] ? Object.keys(results[0].torch) : [];
-  const coreOf = (name: string) => [...new Set(results.map((r) => r.torch[name]?.blas.architecture ?? '?'))].join('/');
-  const torchHead = torchNames.map(
-    (n) => `PyTorch, OpenBLAS ${n === 'auto' ? `own detection (${coreOf(n)})` : `${n} forced (${coreOf(n)})`} ms`,
-  );
-  const oursInfo = results[0]?.ours;
+function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
   const lines: string[] = [];
+  const oursInfo = results[0]?.ours;
+  const cores = (name: string) =>
+    [...new Set(results.map((r) => r.torch[name]?.blas.architecture).filter((x) => x))].join('/');
+  const describe = (name: string) => {
+    const [core, wait] = name.split('+');
+    const blas = core === 'auto' ? `OpenBLAS own detection: ${cores(name)}` : `OPENBLAS_CORETYPE=${core}`;
+    return wait ? `${blas}, OMP_WAIT_POLICY=PASSIVE` : blas;
+  };
   const loadEnd = existsSync('/proc/loadavg')
     ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
     : '?';
   lines.push(
-    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu} (CPU family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; Node ${machine.node}, OpenBLAS ${machine.openblas}${withTorch ? `, PyTorch ${results[0]?.torch.auto?.torch}` : ''}; gradguard ${oursInfo?.backend} backend (sgemm: ${oursInfo?.gemm ?? '-'}, OpenBLAS kernels: ${oursInfo?.blasCore ?? '-'}). ${machine.presetCoretype ? `The machine presets OPENBLAS_CORETYPE=${machine.presetCoretype}; unset here except where forced. ` : ''}Load average ${machine.load} at the start, ${loadEnd} at the end; ${rounds} rounds${quick ? ' (--quick)' : ''}, ${elapsed.toFixed(0)} s.`,
+    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu} (CPU family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; Node ${machine.node}, OpenBLAS ${machine.openblas}${withTorch ? `, PyTorch ${results[0]?.torch.auto?.torch}` : ''}; gradguard ${oursInfo?.backend} backend (sgemm: ${oursInfo?.gemm ?? '-'}, OpenBLAS kernels: ${oursInfo?.blasCore ?? '-'}). ${machine.presetCoretype ? `The machine presets OPENBLAS_CORETYPE=${machine.presetCoretype}; unset here except where forced. ` : ''}Load average ${machine.load} at the start, ${loadEnd} at the end (${machine.cores} CPUs); ${minRounds}-${rounds} rounds a row${quick ? ' (--quick)' : ''}, ${elapsed.toFixed(0)} s in all.`,
   );
   lines.push('');
   lines.push(
-    `| step | threads | gradguard ms | gradguard + monitor ms | monitor overhead | ${torchHead.join(' | ')}${torchHead.length ? ' | ' : ''}ours / PyTorch at its best | target |`,
+    '| step | threads | gradguard ms | gradguard + monitor ms | monitor overhead | PyTorch at its best ms | its configuration | ours / PyTorch | target | rounds |',
   );
-  lines.push(`|---|---|---|---|---|${torchNames.map(() => '---|').join('')}---|---|`);
+  lines.push('|---|---|---|---|---|---|---|---|---|---|');
   const summaries: Summary[] = [];
   for (const spec of rows) {
     for (const res of results) {
@@ -378,25 +409,52 @@ async function main(): Promise<void> {
       if (!r) continue;
       const s = summarize(r);
       summaries.push(s);
-      lines.push(s.text);
+      const t = s.torchConfig ? r.torch[s.torchConfig]! : null;
+      const ratios = t ? r.ours.map((o, i) => o / t[i]!) : null;
+      lines.push(
+        `| ${r.label} | ${r.threads} | ${span(r.ours)} | ${span(r.oursMonitored)} | ${pct(s.monitorOverhead)} (${pct(s.monitorOverheadRange[0])} to ${pct(s.monitorOverheadRange[1])}) | ${t ? span(t) : '-'} | ${s.torchConfig ? describe(s.torchConfig) : '-'} | ${ratios ? `**${span(ratios, (x) => x.toFixed(2))}x**` : '-'} | ≤ ${s.target}x${s.met === null ? '' : s.met ? ': met' : ': not met'} | ${s.rounds} |`,
+      );
     }
   }
   lines.push('');
   lines.push(
-    'ms: median of the blocks\u2019 median step times (range over the blocks); ratio: median (range) of the per-round ratios against the faster PyTorch configuration of that row.',
+    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; monitor overhead: median (range) of the per-round ratios of the monitored block to the plain one, minus 1.',
   );
+  if (withTorch) {
+    const names = [...new Set(results.flatMap((r) => Object.keys(r.torch)))];
+    lines.push('');
+    lines.push(
+      `Every PyTorch configuration, ms (median of its blocks; "dropped": ${DROP_FACTOR}x slower than the fastest in the first round, not timed again):`,
+    );
+    lines.push('');
+    lines.push(`| step | threads | ${names.map(describe).join(' | ')} |`);
+    lines.push(`|---|---|${names.map(() => '---|').join('')}`);
+    for (const spec of rows) {
+      for (const res of results) {
+        const r = res.rows.find((x) => x.row === spec.id);
+        if (!r) continue;
+        const cell = (n: string) => {
+          const v = r.torch[n];
+          if (!v) return '-';
+          return v.length < r.ours.length ? `${f2(v[0]!)} (dropped)` : f2(median(v));
+        };
+        lines.push(`| ${r.label} | ${r.threads} | ${names.map(cell).join(' | ')} |`);
+      }
+    }
+  }
 
   // sgemm and the MLP's floor
+  const sides = ['ours', ...new Set(results.flatMap((r) => Object.keys(r.torch)))];
   lines.push('');
   lines.push(
-    `| sgemm GFLOP/s | threads | gradguard ${oursInfo?.backend} (${oursInfo?.gemm ?? '-'}) | ${torchNames.map((n) => `PyTorch ${n === 'auto' ? `(${coreOf(n)})` : `(${n})`}`).join(' | ')} |`,
+    `| sgemm GFLOP/s | threads | ${sides.map((n) => (n === 'ours' ? `gradguard ${oursInfo?.backend} (${oursInfo?.gemm ?? '-'})` : `PyTorch, ${describe(n)}`)).join(' | ')} |`,
   );
-  lines.push(`|---|---|---|${torchNames.map(() => '---|').join('')}`);
+  lines.push(`|---|---|${sides.map(() => '---|').join('')}`);
   for (const shape of SHAPES) {
     for (const res of results) {
       const g = res.sgemm[shapeName(shape)]!;
       lines.push(
-        `| ${shape[0]}×${shape[1]} by ${shape[1]}×${shape[2]} | ${res.threads} | ${g.ours!.toFixed(0)} | ${torchNames.map((n) => g[n]!.toFixed(0)).join(' | ')} |`,
+        `| ${shape[0]}×${shape[1]} by ${shape[1]}×${shape[2]} | ${res.threads} | ${sides.map((n) => (g[n] === undefined ? '-' : g[n]!.toFixed(0))).join(' | ')} |`,
       );
     }
   }
@@ -412,10 +470,22 @@ async function main(): Promise<void> {
   if (floors.length) {
     lines.push('');
     lines.push(
-      `The MLP step's products are ${(mlp.flops! / 1e6).toFixed(1)} MFLOP (x·W1ᵀ and dW1 = dhᵀ·x at 128×784×256, and the 256→10 layer's three products; neither side computes the input's gradient). At the best measured 128×784×256 rate: ${floors.map((f) => `${f.threads} thread${f.threads > 1 ? 's' : ''}: ${f.rate.toFixed(0)} GFLOP/s, so ${f.floorMs.toFixed(2)} ms; our step ${f.stepMs.toFixed(2)} ms = ${f.multiple.toFixed(1)}x that (target ≤ 2x: ${f.multiple <= 2 ? 'met' : 'not met'})`).join('; ')}.`,
+      `The MLP step's products are ${(mlp.flops! / 1e6).toFixed(1)} MFLOP (x·W1ᵀ and dW1 = dhᵀ·x at 128×784×256, and the 256→10 layer's three products; neither side computes the input's gradient). At the best 128×784×256 rate measured above: ${floors.map((f) => `${f.threads} thread${f.threads > 1 ? 's' : ''}: ${f.rate.toFixed(0)} GFLOP/s, so ${f.floorMs.toFixed(2)} ms; our step ${f.stepMs.toFixed(2)} ms = ${f.multiple.toFixed(1)}x that (target ≤ 2x: ${f.multiple <= 2 ? 'met' : 'not met'})`).join('; ')}.`,
     );
   }
-  const table = lines.join('\n');
+  return { table: lines.join('\n'), summaries, floors };
+}
+
+async function main(): Promise<void> {
+  const withTorch = torchAvailable();
+  if (!withTorch) process.stderr.write(`bench: ${PYTHON} cannot import torch: timing our side only\n`);
+  process.stderr.write(
+    `bench: ${machine.cpu} (family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; threads ${threadCounts.join(',')}; ${minRounds}-${rounds} rounds a row, ${budgetS} s budget${quick ? ' (quick)' : ''}; load ${machine.load}\n`,
+  );
+  const t0 = performance.now();
+  const results: ThreadResult[] = [];
+  for (const t of threadCounts) results.push(await measureThreads(t, withTorch));
+  const { table, summaries, floors } = report(results, withTorch, (performance.now() - t0) / 1000);
   process.stdout.write(`${table}\n`);
   if (args.includes('--json')) {
     process.stdout.write(`${JSON.stringify({ machine, quick, rounds, results, summaries, mlpFloor: floors })}\n`);

@@ -3,8 +3,9 @@
  * the same protocol as bench/torch_worker.py (one JSON object a line each way):
  *   {"op": "info"}                                  -> backend, threads, sgemm in use, OpenBLAS's kernel set
  *   {"op": "sgemm", "m", "k", "n", "ms"}            -> GFLOP/s of the backend's sgemm, x [m,k] by wᵀ (w [n,k])
- *   {"op": "setup", "row", "spec", "warm"}          -> builds the row twice, plain and with the gradient monitor
- *   {"op": "run", "row", "steps", "monitored"}      -> {"times": [ms of each step]}
+ *   {"op": "setup", "row", "spec", "warm", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
+ *                                                     and runs `warm` steps of each (fewer once max_ms have passed)
+ *   {"op": "run", "row", "steps", "monitored", "max_ms"} -> {"times": [ms of each step]} (fewer once max_ms passed)
  *
  * A step is what the trainer (src/train/trainer.ts) does, inside `tidy()`: forward, loss, backward, the transform
  * chain (global-norm clip 1.0, Adam 1e-3) on the gradients, the updates applied, the gradients zeroed. The monitored
@@ -145,9 +146,14 @@ function handle(msg: Record<string, unknown>): unknown {
       return { gflops: sgemm(msg.m as number, msg.k as number, msg.n as number, msg.ms as number) };
     case 'setup': {
       const spec = msg.spec as RowSpec;
+      const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
       for (const monitored of [false, true]) {
         const step = stepper(spec, monitored);
-        for (let i = 0; i < (msg.warm as number); i++) step();
+        const t0 = performance.now();
+        for (let i = 0; i < (msg.warm as number); i++) {
+          step();
+          if (performance.now() - t0 >= maxMs) break;
+        }
         steps.set(`${spec.id}:${monitored}`, step);
       }
       return { ok: true };
@@ -155,11 +161,14 @@ function handle(msg: Record<string, unknown>): unknown {
     case 'run': {
       const step = steps.get(`${msg.row}:${msg.monitored === true}`);
       if (!step) throw new Error(`row ${msg.row} was not set up`);
+      const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
       const times: number[] = [];
+      const start = performance.now();
       for (let i = 0; i < (msg.steps as number); i++) {
         const t0 = performance.now();
         step();
         times.push(performance.now() - t0);
+        if (performance.now() - start >= maxMs) break;
       }
       return { times };
     }

@@ -44,8 +44,8 @@ export const ROWS: readonly RowSpec[] = [
     batch: 64,
     channels: 3,
     size: 32,
-    steps: 3,
-    quickSteps: 2,
+    steps: 2,
+    quickSteps: 1,
     warm: 2,
   },
   {

@@ -4,8 +4,9 @@
 # Protocol: one JSON object a line on stdin, one JSON object a line on stdout.
 #   {"op": "info"}                              -> torch version, threads, which OpenBLAS kernels were loaded
 #   {"op": "sgemm", "m": M, "k": K, "n": N, "ms": T} -> GFLOP/s of an M x K by K x N product (best of rounds of ~T ms)
-#   {"op": "setup", "row": R, "warm": W}        -> builds row R's model, optimizer and fixed batch, runs W steps
-#   {"op": "run", "row": R, "steps": N}         -> {"times": [ms of each of N steps]}
+#   {"op": "setup", "row": R, "spec": S, "warm": W, "max_ms": T} -> builds row R's model, optimizer and fixed batch,
+#                                                  runs W warm-up steps (fewer once T ms have passed)
+#   {"op": "run", "row": R, "steps": N, "max_ms": T} -> {"times": [ms of each of N steps]} (fewer once T ms passed)
 # Each step: zero_grad(set_to_none=True), forward, cross-entropy (MSE for the recurrent rows), backward,
 # clip_grad_norm_(1.0), Adam(1e-3) step, loss.item(); the models are the ones bench/rows.ts builds on our side.
 #
@@ -164,16 +165,22 @@ for line in sys.stdin:
         out = {'gflops': sgemm(msg['m'], msg['k'], msg['n'], msg['ms'])}
     elif op == 'setup':
         steps[msg['row']] = build(msg['row'], msg['spec'])
+        t0 = time.perf_counter()
         for _ in range(msg['warm']):
             steps[msg['row']]()
+            if (time.perf_counter() - t0) * 1e3 >= msg.get('max_ms', float('inf')):
+                break
         out = {'ok': True}
     elif op == 'run':
         step = steps[msg['row']]
         times = []
+        start = time.perf_counter()
         for _ in range(msg['steps']):
             t0 = time.perf_counter()
             step()
             times.append((time.perf_counter() - t0) * 1e3)
+            if (time.perf_counter() - start) * 1e3 >= msg.get('max_ms', float('inf')):
+                break
         out = {'times': times}
     elif op == 'drop':
         steps.pop(msg['row'], None)
