@@ -219,7 +219,7 @@ const SHAPES: [number, number, number][] = [
 ];
 const shapeName = ([m, k, n]: [number, number, number]) => `${m}x${k}x${n}`;
 /** A block stops early once it has run this long (at least one step): a configuration that collapses costs little. */
-const BLOCK_CAP_MS = quick ? 4000 : 10000;
+const BLOCK_CAP_MS = quick ? 3000 : 5000;
 /** After the first round, a PyTorch configuration this many times slower than the fastest one is not timed again. */
 const DROP_FACTOR = 2;
 
