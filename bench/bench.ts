@@ -16,10 +16,11 @@
  * unset except where forced.
  *
  * The workers (bench/ours-worker.ts, bench/torch_worker.py) stay up for a thread count and time blocks of steps on
- * command; the blocks go round-robin (ours plain, ours monitored, each PyTorch configuration, the first one rotating
- * each round), with a pause between blocks so that one process's idle threads have stopped spinning before the next
+ * command; the blocks go round-robin (ours, each PyTorch configuration, the first one rotating each round), with
+ * a pause between blocks so that one process's idle threads have stopped spinning before the next
  * block starts. A step time is the median of a block; the table gives the median of the blocks' medians and their
- * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios.
+ * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios. Our block alternates plain and
+ * monitored steps (which goes first alternating too): the monitor's cost is the median of the paired differences.
  *
  * Each row gets at least 3 rounds (2 with --quick), then more while its time budget lasts (--budget, seconds per row
  * and thread count; 20, or 10 with --quick), at most --rounds (7, or 3 with --quick): a busy machine gets fewer rounds
@@ -201,6 +202,8 @@ interface RowResult {
   /** Block medians per round, ms. */
   ours: number[];
   oursMonitored: number[];
+  /** Per round, the monitor's cost: median of the paired differences (monitored − plain) over the plain median. */
+  monitorOverhead: number[];
   /** Per PyTorch configuration, block medians per round (a configuration dropped after the first round has one). */
   torch: Record<string, number[]>;
 }
@@ -291,7 +294,15 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       const setup = { op: 'setup', row: spec.id, spec, warm: spec.warm, max_ms: BLOCK_CAP_MS };
       await ours.call(setup);
       for (const [, w] of torches) await w.call(setup);
-      const r: RowResult = { row: spec.id, label: spec.label, threads, ours: [], oursMonitored: [], torch: {} };
+      const r: RowResult = {
+        row: spec.id,
+        label: spec.label,
+        threads,
+        ours: [],
+        oursMonitored: [],
+        monitorOverhead: [],
+        torch: {},
+      };
       for (const [n] of torches) r.torch[n] = [];
       const block = async (w: Worker, extra: Record<string, unknown>, into: number[]) => {
         await sleep(PAUSE_MS);
@@ -304,8 +315,16 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       for (let round = 0; round < rounds; round++) {
         if (round >= minRounds && performance.now() - tRounds > budgetS * 1000) break;
         const units: (() => Promise<void>)[] = [
-          () => block(ours, { monitored: false }, r.ours),
-          () => block(ours, { monitored: true }, r.oursMonitored),
+          async () => {
+            // ours: plain and monitored steps alternating in one block, the monitor's cost as paired differences
+            await sleep(PAUSE_MS);
+            const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+            const p = await ours.call<{ plain: number[]; monitored: number[] }>(run);
+            const base = median(p.plain);
+            r.ours.push(base);
+            r.oursMonitored.push(median(p.monitored));
+            r.monitorOverhead.push(median(p.monitored.map((m, i) => m - p.plain[i]!)) / base);
+          },
           ...active.map(
             ([n, w]) =>
               () =>
@@ -363,7 +382,7 @@ function summarize(r: RowResult): Summary {
   const best = full.length ? full.reduce((a, b) => (median(r.torch[a]!) <= median(r.torch[b]!) ? a : b)) : null;
   const t = best ? r.torch[best]! : null;
   const ratios = t ? r.ours.map((o, i) => o / t[i]!) : null;
-  const over = r.oursMonitored.map((m, i) => m / r.ours[i]! - 1);
+  const over = r.monitorOverhead;
   return {
     row: r.row,
     threads: r.threads,
@@ -418,7 +437,7 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
   }
   lines.push('');
   lines.push(
-    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; monitor overhead: median (range) of the per-round ratios of the monitored block to the plain one, minus 1.',
+    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; monitor overhead: ours runs its plain and monitored steps alternating in one block, and a round\u2019s overhead is the median of the paired differences over the plain median; median (range) over the rounds.',
   );
   if (withTorch) {
     const names = [...new Set(results.flatMap((r) => Object.keys(r.torch)))];

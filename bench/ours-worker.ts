@@ -6,6 +6,9 @@
  *   {"op": "setup", "row", "spec", "warm", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
  *                                                     and runs `warm` steps of each (fewer once max_ms have passed)
  *   {"op": "run", "row", "steps", "monitored", "max_ms"} -> {"times": [ms of each step]} (fewer once max_ms passed)
+ *   {"op": "pair", "row", "steps", "max_ms"}         -> {"plain": [ms], "monitored": [ms]}: `steps` pairs of one plain
+ *                                                     and one monitored step, which goes first alternating, so that
+ *                                                     the monitor's cost is a paired difference
  *
  * A step is what the trainer (src/train/trainer.ts) does, inside `tidy()`: forward, loss, backward, the transform
  * chain (global-norm clip 1.0, Adam 1e-3) on the gradients, the updates applied, the gradients zeroed. The monitored
@@ -171,6 +174,30 @@ function handle(msg: Record<string, unknown>): unknown {
         if (performance.now() - start >= maxMs) break;
       }
       return { times };
+    }
+    case 'pair': {
+      const plain = steps.get(`${msg.row}:false`);
+      const monitored = steps.get(`${msg.row}:true`);
+      if (!plain || !monitored) throw new Error(`row ${msg.row} was not set up`);
+      const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
+      const out = { plain: [] as number[], monitored: [] as number[] };
+      const time = (step: () => number, into: number[]) => {
+        const t0 = performance.now();
+        step();
+        into.push(performance.now() - t0);
+      };
+      const start = performance.now();
+      for (let i = 0; i < (msg.steps as number); i++) {
+        if (i % 2 === 0) {
+          time(plain, out.plain);
+          time(monitored, out.monitored);
+        } else {
+          time(monitored, out.monitored);
+          time(plain, out.plain);
+        }
+        if (performance.now() - start >= maxMs) break;
+      }
+      return out;
     }
     case 'drop':
       steps.delete(`${msg.row}:false`);
