@@ -10,8 +10,8 @@
  * PyTorch at its best: OpenBLAS's own CPU detection and, on an AVX-512 CPU, also `OPENBLAS_CORETYPE=SkylakeX`
  * forced; with several threads each of these also with `OMP_WAIT_POLICY=PASSIVE` (PyTorch's OpenMP threads spin at
  * their barriers, which collapses its step on a machine busy with other work). Each configuration is its own worker
- * process; the fastest is taken per row and printed, and one 2x slower than the fastest in the first round is not
- * timed again. Every process gets the same thread count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
+ * process; the fastest is taken per row and printed, and one 3x slower than the fastest in each of the first two
+ * rounds is not timed again. Every process gets the same thread count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
  * torch.set_num_threads, GRADGUARD_THREADS), the same glibc malloc tuning, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
  * unset except where forced.
  *
@@ -204,7 +204,10 @@ interface RowResult {
   oursMonitored: number[];
   /** Per round, the monitor's cost: median of the paired differences (monitored − plain) over the plain median. */
   monitorOverhead: number[];
-  /** Per PyTorch configuration, block medians per round (a configuration dropped after the first round has one). */
+  /** Block medians of the plain steps' CPU time (the process, all threads), per round. */
+  oursCpu: number[];
+  torchCpu: Record<string, number[]>;
+  /** Per PyTorch configuration, block medians per round (a dropped configuration has fewer). */
   torch: Record<string, number[]>;
 }
 interface ThreadResult {
@@ -223,8 +226,8 @@ const SHAPES: [number, number, number][] = [
 const shapeName = ([m, k, n]: [number, number, number]) => `${m}x${k}x${n}`;
 /** A block stops early once it has run this long (at least one step): a configuration that collapses costs little. */
 const BLOCK_CAP_MS = quick ? 3000 : 5000;
-/** After the first round, a PyTorch configuration this many times slower than the fastest one is not timed again. */
-const DROP_FACTOR = 2;
+/** A PyTorch configuration this many times slower than the fastest one in each of the first two rounds is dropped. */
+const DROP_FACTOR = 3;
 
 /**
  * PyTorch's configurations for a thread count: OpenBLAS's own CPU detection and, on an AVX-512 CPU, SkylakeX
@@ -302,13 +305,19 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         oursMonitored: [],
         monitorOverhead: [],
         torch: {},
+        oursCpu: [],
+        torchCpu: {},
       };
-      for (const [n] of torches) r.torch[n] = [];
-      const block = async (w: Worker, extra: Record<string, unknown>, into: number[]) => {
+      for (const [n] of torches) {
+        r.torch[n] = [];
+        r.torchCpu[n] = [];
+      }
+      const block = async (w: Worker, name: string) => {
         await sleep(PAUSE_MS);
-        const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS, ...extra };
-        const { times } = await w.call<{ times: number[] }>(run);
-        into.push(median(times));
+        const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+        const { times, cpu } = await w.call<{ times: number[]; cpu: number[] }>(run);
+        r.torch[name]!.push(median(times));
+        r.torchCpu[name]!.push(median(cpu));
       };
       let active = [...torches];
       const tRounds = performance.now();
@@ -319,8 +328,9 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
             // ours: plain and monitored steps alternating in one block, the monitor's cost as paired differences
             await sleep(PAUSE_MS);
             const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
-            const p = await ours.call<{ plain: number[]; monitored: number[] }>(run);
+            const p = await ours.call<{ plain: number[]; monitored: number[]; cpu: number[] }>(run);
             const base = median(p.plain);
+            r.oursCpu.push(median(p.cpu));
             r.ours.push(base);
             r.oursMonitored.push(median(p.monitored));
             r.monitorOverhead.push(median(p.monitored.map((m, i) => m - p.plain[i]!)) / base);
@@ -328,13 +338,15 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
           ...active.map(
             ([n, w]) =>
               () =>
-                block(w, {}, r.torch[n]!),
+                block(w, n),
           ),
         ];
         for (let i = 0; i < units.length; i++) await units[(i + round) % units.length]!();
-        if (round === 0 && active.length > 1) {
-          const fastest = Math.min(...active.map(([n]) => r.torch[n]![0]!));
-          active = active.filter(([n]) => r.torch[n]![0]! <= DROP_FACTOR * fastest);
+        if (round === 1 && active.length > 1) {
+          // every configuration has run rounds 0 and 1 here
+          const slow = (n: string, i: number) =>
+            r.torch[n]![i]! > DROP_FACTOR * Math.min(...active.map(([m]) => r.torch[m]![i]!));
+          active = active.filter(([n]) => !(slow(n, 0) && slow(n, 1)));
         }
       }
       await ours.call({ op: 'drop', row: spec.id });
@@ -371,6 +383,8 @@ interface Summary {
   target: number;
   met: boolean | null;
   rounds: number;
+  /** Median of the per-round ratios of the plain steps' CPU time (all threads), against the same configuration. */
+  cpuRatio: number | null;
 }
 
 /**
@@ -397,6 +411,7 @@ function summarize(r: RowResult): Summary {
     target: TARGET[r.row],
     met: ratios ? median(ratios) <= TARGET[r.row] : null,
     rounds: r.ours.length,
+    cpuRatio: best ? median(r.oursCpu.map((o, i) => o / r.torchCpu[best]![i]!)) : null,
   };
 }
 
@@ -418,9 +433,9 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
   );
   lines.push('');
   lines.push(
-    '| step | threads | gradguard ms | gradguard + monitor ms | monitor overhead | PyTorch at its best ms | its configuration | ours / PyTorch | target | rounds |',
+    '| step | threads | gradguard ms | gradguard + monitor ms | monitor overhead | PyTorch at its best ms | its configuration | ours / PyTorch | target | rounds | CPU ms, ours / PyTorch |',
   );
-  lines.push('|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   const summaries: Summary[] = [];
   for (const spec of rows) {
     for (const res of results) {
@@ -431,19 +446,19 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
       const t = s.torchConfig ? r.torch[s.torchConfig]! : null;
       const ratios = t ? r.ours.map((o, i) => o / t[i]!) : null;
       lines.push(
-        `| ${r.label} | ${r.threads} | ${span(r.ours)} | ${span(r.oursMonitored)} | ${pct(s.monitorOverhead)} (${pct(s.monitorOverheadRange[0])} to ${pct(s.monitorOverheadRange[1])}) | ${t ? span(t) : '-'} | ${s.torchConfig ? describe(s.torchConfig) : '-'} | ${ratios ? `**${span(ratios, (x) => x.toFixed(2))}x**` : '-'} | ≤ ${s.target}x${s.met === null ? '' : s.met ? ': met' : ': not met'} | ${s.rounds} |`,
+        `| ${r.label} | ${r.threads} | ${span(r.ours)} | ${span(r.oursMonitored)} | ${pct(s.monitorOverhead)} (${pct(s.monitorOverheadRange[0])} to ${pct(s.monitorOverheadRange[1])}) | ${t ? span(t) : '-'} | ${s.torchConfig ? describe(s.torchConfig) : '-'} | ${ratios ? `**${span(ratios, (x) => x.toFixed(2))}x**` : '-'} | ≤ ${s.target}x${s.met === null ? '' : s.met ? ': met' : ': not met'} | ${s.rounds} | ${s.torchConfig ? `${f2(median(r.oursCpu))} / ${f2(median(r.torchCpu[s.torchConfig]!))}: ${s.cpuRatio!.toFixed(2)}x` : f2(median(r.oursCpu))} |`,
       );
     }
   }
   lines.push('');
   lines.push(
-    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; monitor overhead: ours runs its plain and monitored steps alternating in one block, and a round\u2019s overhead is the median of the paired differences over the plain median; median (range) over the rounds.',
+    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; monitor overhead: ours runs its plain and monitored steps alternating in one block, and a round\u2019s overhead is the median of the paired differences over the plain median; median (range) over the rounds. CPU ms: median CPU time of a plain step, the whole process (all its threads, spinning included), and the median of the per-round ratios: on one thread, the figure that other processes\u2019 load disturbs least.',
   );
   if (withTorch) {
     const names = [...new Set(results.flatMap((r) => Object.keys(r.torch)))];
     lines.push('');
     lines.push(
-      `Every PyTorch configuration, ms (median of its blocks; "dropped": ${DROP_FACTOR}x slower than the fastest in the first round, not timed again):`,
+      `Every PyTorch configuration, ms (median of its blocks; "dropped": ${DROP_FACTOR}x slower than the fastest in each of the first two rounds, not timed again):`,
     );
     lines.push('');
     lines.push(`| step | threads | ${names.map(describe).join(' | ')} |`);
@@ -455,7 +470,7 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
         const cell = (n: string) => {
           const v = r.torch[n];
           if (!v) return '-';
-          return v.length < r.ours.length ? `${f2(v[0]!)} (dropped)` : f2(median(v));
+          return v.length < r.ours.length ? `${f2(median(v))} (dropped)` : f2(median(v));
         };
         lines.push(`| ${r.label} | ${r.threads} | ${names.map(cell).join(' | ')} |`);
       }

@@ -6,9 +6,10 @@
  *   {"op": "setup", "row", "spec", "warm", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
  *                                                     and runs `warm` steps of each (fewer once max_ms have passed)
  *   {"op": "run", "row", "steps", "monitored", "max_ms"} -> {"times": [ms of each step]} (fewer once max_ms passed)
- *   {"op": "pair", "row", "steps", "max_ms"}         -> {"plain": [ms], "monitored": [ms]}: `steps` pairs of one plain
+ *   {"op": "pair", "row", "steps", "max_ms"}         -> {"plain", "monitored", "cpu"}: ms of `steps` pairs of one plain
  *                                                     and one monitored step, which goes first alternating, so that
- *                                                     the monitor's cost is a paired difference
+ *                                                     the monitor's cost is a paired difference; `cpu`: the plain
+ *                                                     steps' CPU time (process.cpuUsage(), all threads)
  *
  * A step is what the trainer (src/train/trainer.ts) does, inside `tidy()`: forward, loss, backward, the transform
  * chain (global-norm clip 1.0, Adam 1e-3) on the gradients, the updates applied, the gradients zeroed. The monitored
@@ -180,20 +181,23 @@ function handle(msg: Record<string, unknown>): unknown {
       const monitored = steps.get(`${msg.row}:true`);
       if (!plain || !monitored) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
-      const out = { plain: [] as number[], monitored: [] as number[] };
-      const time = (step: () => number, into: number[]) => {
+      const out = { plain: [] as number[], monitored: [] as number[], cpu: [] as number[] };
+      const time = (step: () => number, into: number[], cpu: number[] | null) => {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         step();
         into.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        cpu?.push((c.user + c.system) / 1000);
       };
       const start = performance.now();
       for (let i = 0; i < (msg.steps as number); i++) {
         if (i % 2 === 0) {
-          time(plain, out.plain);
-          time(monitored, out.monitored);
+          time(plain, out.plain, out.cpu);
+          time(monitored, out.monitored, null);
         } else {
-          time(monitored, out.monitored);
-          time(plain, out.plain);
+          time(monitored, out.monitored, null);
+          time(plain, out.plain, out.cpu);
         }
         if (performance.now() - start >= maxMs) break;
       }

@@ -6,7 +6,8 @@
 #   {"op": "sgemm", "m": M, "k": K, "n": N, "ms": T} -> GFLOP/s of an M x K by K x N product (best of rounds of ~T ms)
 #   {"op": "setup", "row": R, "spec": S, "warm": W, "max_ms": T} -> builds row R's model, optimizer and fixed batch,
 #                                                  runs W warm-up steps (fewer once T ms have passed)
-#   {"op": "run", "row": R, "steps": N, "max_ms": T} -> {"times": [ms of each of N steps]} (fewer once T ms passed)
+#   {"op": "run", "row": R, "steps": N, "max_ms": T} -> {"times": [ms of each of N steps], "cpu": [CPU ms of each]}
+#                                                  (fewer once T ms passed; CPU time of the process, all threads)
 # Each step: zero_grad(set_to_none=True), forward, cross-entropy (MSE for the recurrent rows), backward,
 # clip_grad_norm_(1.0), Adam(1e-3) step, loss.item(); the models are the ones bench/rows.ts builds on our side.
 #
@@ -173,15 +174,16 @@ for line in sys.stdin:
         out = {'ok': True}
     elif op == 'run':
         step = steps[msg['row']]
-        times = []
+        times, cpu = [], []
         start = time.perf_counter()
         for _ in range(msg['steps']):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             step()
             times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
             if (time.perf_counter() - start) * 1e3 >= msg.get('max_ms', float('inf')):
                 break
-        out = {'times': times}
+        out = {'times': times, 'cpu': cpu}
     elif op == 'drop':
         steps.pop(msg['row'], None)
         out = {'ok': True}
