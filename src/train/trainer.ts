@@ -3,9 +3,11 @@
  * buffers are reused by the next step; inputs are copied into tensors made once; observers (the gradient monitor)
  * see the raw gradients after backward and the final updates after the transform chain.
  *
- * Non-finite values never reach the weights: a step whose loss or gradients hold NaN or Inf is skipped
- * (`train.onNonFinite: skip`, counted, and the run is marked diverged after `maxConsecutiveNonFinite` in a row),
- * stops the run (`stop`) or throws (`raise`).
+ * Non-finite values never reach the weights: a step whose loss, gradients or update hold NaN or Inf (the update is
+ * checked before it is written, since finite gradients times a huge learning rate are not finite) is skipped
+ * (`train.onNonFinite: skip`, counted — by layer when the update was the culprit, `skippedByLayer` — and the run is
+ * marked diverged after `maxConsecutiveNonFinite` in a row), stops the run (`stop`) or throws (`raise`, naming the
+ * layer). The initialised weights are checked by `applyInit`.
  *
  * Checkpoints (`hooks.checkpoint`, see checkpoint.ts) are written after a step's metrics have been reported
  * (`onStep`, `onEpoch`), every `everySteps` steps and when the run ends; `hooks.resume` continues from one so that the
@@ -20,6 +22,7 @@ import { reshape } from '../tensor/ops/shape.js';
 import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
 import '../tensor/methods.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
+import { describeNonFiniteUpdate, type NonFiniteUpdate } from '../optim/transform.js';
 import { applyInit, buildModel } from './build.js';
 import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
 import type { Config } from './config.js';
@@ -42,6 +45,8 @@ export interface StepInfo {
   loss: number;
   lr: number;
   skipped: boolean;
+  /** On a step skipped because its update was not finite (finite gradients): the parameter's path. */
+  nonFiniteUpdate?: string;
   stepsPerEpoch: number;
   totalSteps: number;
 }
@@ -60,6 +65,11 @@ export interface TrainSummary {
   test: EvalResult;
   train?: EvalResult;
   skippedSteps: number;
+  /**
+   * Steps skipped because an update would have written NaN or Inf although the gradients were finite, by the
+   * parameter whose update it was (absent when none).
+   */
+  skippedByLayer?: Record<string, number>;
   clippedSteps: number;
   seconds: number;
   msPerStep: number;
@@ -91,8 +101,18 @@ export interface TrainHooks {
   resume?: Checkpoint;
 }
 
+/** `train.onNonFinite: raise`: a step's loss, gradients or update held NaN or Inf (nothing was written). */
 export class NonFiniteError extends Error {
   override readonly name = 'NonFiniteError';
+  /** The CLI prints it as one line (exit 2): the config asked for it, and it names the step and the layer. */
+  readonly userError = true;
+  constructor(
+    message: string,
+    /** Set when the gradients were finite but the update of this parameter was not. */
+    readonly update: NonFiniteUpdate | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export interface Experiment {
@@ -241,6 +261,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
   let lastLoss = Number.NaN;
   let skipped = 0;
   let consecutive = 0;
+  const skippedByLayer: Record<string, number> = {};
   let step = 0;
   let epoch = 0;
   let test: EvalResult = { loss: Number.NaN };
@@ -283,31 +304,40 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       return l.item();
     });
     for (const o of observers) o.afterBackward(params);
-    const bad = !Number.isFinite(loss) || hasNonFinite(params);
+    const badGrads = !Number.isFinite(loss) || hasNonFinite(params);
+    // the update is checked before anything is written: finite gradients can still give one that is not (a huge lr)
+    let badUpdate: NonFiniteUpdate | null = null;
+    let computed: ReturnType<Optimizer['computeUpdates']> | null = null;
+    if (!badGrads) {
+      computed = optimizer.computeUpdates();
+      if (!computed.halted) badUpdate = optimizer.findNonFinite(computed.updates);
+    }
     let skippedNow = false;
     let diverged = false;
-    if (bad) {
-      if (tc.onNonFinite === 'raise') {
-        throw new NonFiniteError(
-          `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
-        );
-      }
+    if (badGrads || badUpdate) {
+      const what = badUpdate
+        ? describeNonFiniteUpdate(badUpdate)
+        : `the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf`;
+      if (tc.onNonFinite === 'raise')
+        throw new NonFiniteError(`step ${step}: ${what} (train.onNonFinite=raise)`, badUpdate);
       skipped++;
       consecutive++;
       skippedNow = true;
+      if (badUpdate) skippedByLayer[badUpdate.path] = (skippedByLayer[badUpdate.path] ?? 0) + 1;
       optimizer.zeroGrad();
       for (const o of observers) o.endStep(loss);
       if (tc.onNonFinite === 'stop' || consecutive >= tc.maxConsecutiveNonFinite) {
         status = 'diverged';
+        const where = badUpdate ? `an update that is not finite ('${badUpdate.path}')` : 'non-finite loss or gradients';
         reason =
           tc.onNonFinite === 'stop'
-            ? `non-finite loss or gradients at step ${step} (train.onNonFinite=stop)`
-            : `${consecutive} consecutive steps with non-finite loss or gradients (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
+            ? `${where} at step ${step} (train.onNonFinite=stop)`
+            : `${consecutive} consecutive steps with ${where} (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
         diverged = true;
       }
     } else {
       consecutive = 0;
-      const { updates, state, halted } = optimizer.computeUpdates();
+      const { updates, state, halted } = computed!;
       // an applied update is measured in the pass that applies it: observers with afterApply need not read it
       for (const o of observers) o.afterUpdate(updates, params, state, !halted && o.afterApply ? FOLLOW : READ);
       optimizer.apply(updates);
@@ -323,6 +353,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       loss,
       lr,
       skipped: skippedNow,
+      ...(badUpdate ? { nonFiniteUpdate: badUpdate.path } : {}),
       stepsPerEpoch,
       totalSteps,
     });
@@ -352,6 +383,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     backend: getBackend().name,
     parameters: Object.values(params).reduce((p, t) => p + t.size, 0),
   };
+  if (Object.keys(skippedByLayer).length > 0) summary.skippedByLayer = skippedByLayer;
   if (reason) summary.reason = reason;
   return summary;
 }
