@@ -24,8 +24,19 @@ let context: BrowserContext;
 const problems: string[] = [];
 const children: ChildProcess[] = [];
 
-/** Runs `gradguard train` from the sources in a child process (a separate writer, as in real use). */
-function train(args: string[]): { child: ChildProcess; done: Promise<number> } {
+/** What `gradguard train --json` printed: the numbers a person reads in the terminal. */
+interface TrainJson {
+  run: string;
+  status: string;
+  finalLoss: number;
+  test: { loss: number; accuracy: number };
+}
+
+/**
+ * Runs `gradguard train` from the sources in a child process (a separate writer, as in real use); `result()` reads
+ * its `--json` output once it has exited.
+ */
+function train(args: string[]): { child: ChildProcess; done: Promise<number>; result: () => Promise<TrainJson> } {
   const script = join(dir, 'train.mts');
   if (!existsSync(script)) {
     const main = pathToFileURL(join(ROOT, 'src', 'cli', 'main.ts')).href;
@@ -37,12 +48,16 @@ function train(args: string[]): { child: ChildProcess; done: Promise<number> } {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', script, 'train', '--store', storeDir, '--quiet', '--json', ...args],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GRADGUARD_BACKEND: 'native' } },
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GRADGUARD_BACKEND: 'native' } },
   );
   children.push(child);
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (d) => {
     stderr += String(d);
+  });
+  child.stdout!.on('data', (d) => {
+    stdout += String(d);
   });
   const done = new Promise<number>((res) =>
     child.on('exit', (code, signal) => {
@@ -50,7 +65,7 @@ function train(args: string[]): { child: ChildProcess; done: Promise<number> } {
       res(code ?? -1);
     }),
   );
-  return { child, done };
+  return { child, done, result: () => done.then(() => JSON.parse(stdout) as TrainJson) };
 }
 
 async function api<T>(path: string): Promise<T> {
@@ -103,6 +118,8 @@ async function canvasPixels(page: Page, selector: string, rgb: [number, number, 
 
 describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
   let finishedId: string;
+  /** Two finished runs, as `gradguard train --json` reported them: the default lr, and one too small to learn much. */
+  let finished: TrainJson[];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gg-e2e-'));
@@ -110,12 +127,15 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
     const web = join(dir, 'web');
     const { build } = await import('vite');
     const trained = train(['--set', 'train.epochs=1', '--set', `model.hidden=[${HIDDEN.join(',')}]`]);
+    const slow = train(['--set', 'train.epochs=1', '--set', 'optim.lr=0.00002', '--set', 'model.hidden=[16]']);
     await build({
       configFile: join(ROOT, 'src', 'dashboard', 'web', 'vite.config.ts'),
       logLevel: 'silent',
       build: { outDir: web, emptyOutDir: true },
     });
     expect(await trained.done).toBe(0);
+    expect(await slow.done).toBe(0);
+    finished = [await trained.result(), await slow.result()];
     dashboard = await startDashboard({ storeDir, port: 0, staticDir: web, pollMs: 200 });
     context = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM_PATH,
@@ -123,7 +143,7 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
       args: [...CHROMIUM_ARGS],
       viewport: { width: 1280, height: 900 },
     });
-    finishedId = (await api<RunsResponse>('/api/runs')).runs[0]!.id;
+    finishedId = finished[0]!.run;
   }, 60_000);
 
   afterAll(async () => {
@@ -133,12 +153,32 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists the trained run', async () => {
+  it('lists the trained runs with the numbers train printed (test accuracy, test loss, final loss), and sorts by them', async () => {
     const page = await openPage('#/');
     await page.waitForSelector('[data-page="runs"][data-loaded="1"]');
-    const rows = await page.$$eval('tr[data-run]', (trs) => trs.map((t) => t.getAttribute('data-run')));
-    expect(rows).toEqual([finishedId]);
-    expect(await page.textContent(`tr[data-run="${finishedId}"] .badge`)).toBe('finished');
+    const rows = () => page.$$eval('tr[data-run]', (trs) => trs.map((t) => t.getAttribute('data-run')));
+    expect((await rows()).sort()).toEqual(finished.map((r) => r.run).sort());
+    const cell = (id: string, col: string) => page.textContent(`tr[data-run="${id}"] td[data-col="${col}"]`);
+    for (const r of finished) {
+      expect(await page.textContent(`tr[data-run="${r.run}"] .badge`)).toBe('finished');
+      expect(await cell(r.run, 'accuracy')).toBe(`${(r.test.accuracy * 100).toFixed(2)}%`);
+      expect(Number(await cell(r.run, 'testLoss'))).toBeCloseTo(r.test.loss, 3);
+      expect(Number(await cell(r.run, 'loss'))).toBeCloseTo(r.finalLoss, 3);
+    }
+    // The two runs differ: the default lr learns, lr=2e-5 barely does.
+    const [good, poor] = finished;
+    expect(good!.test.accuracy).toBeGreaterThan(poor!.test.accuracy);
+    const sortBy = async (title: string) => {
+      await page.click(`th.sortable:has-text("${title}")`);
+      return rows();
+    };
+    // The first click on a numeric column sorts high to low, the second low to high.
+    expect(await sortBy('Test acc.')).toEqual([good!.run, poor!.run]);
+    expect(await sortBy('Test acc.')).toEqual([poor!.run, good!.run]);
+    expect(await sortBy('Test loss')).toEqual([poor!.run, good!.run]);
+    expect(await sortBy('Test loss')).toEqual([good!.run, poor!.run]);
+    const byLoss = [...finished].sort((a, b) => b.finalLoss - a.finalLoss).map((r) => r.run);
+    expect(await sortBy('Final loss')).toEqual(byLoss);
     await page.close();
     expect(problems).toEqual([]);
   });

@@ -9,6 +9,7 @@
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { isPercentMetric, type MetricName, metricKey } from '../track/metrics.js';
 import type { RunStore } from '../track/store.js';
 import type { FindingRow, LayerField, MetricSeries, RunInfo } from '../track/types.js';
 import { configSummary, finalMetrics, runListItem } from './data.js';
@@ -56,20 +57,10 @@ export interface Figure {
   spec: TopLevelSpec;
 }
 
-const KEYS = {
-  loss: ['loss', 'train/loss', 'train_loss'],
-  testLoss: ['test_loss', 'test/loss', 'val_loss'],
-  accuracy: ['test_accuracy', 'test/accuracy', 'val_accuracy', 'accuracy'],
-  lr: ['lr', 'learning_rate'],
-  gradBefore: ['grad_norm', 'grad/global_norm'],
-  gradAfter: ['grad_norm_clipped'],
-  clipped: ['clipped'],
-  skipped: ['skipped'],
-};
-
-function column(m: MetricSeries, keys: readonly string[]): (number | null)[] | undefined {
-  for (const k of keys) if (m.series[k]) return m.series[k];
-  return undefined;
+/** The column of a quantity of the shared list (track/metrics.ts), under the first of its keys the run logged. */
+function column(m: MetricSeries, name: MetricName): (number | null)[] | undefined {
+  const k = metricKey(name, (key) => m.series[key] !== undefined);
+  return k === undefined ? undefined : m.series[k];
 }
 
 type Point = { step: number; value: number; series: string };
@@ -285,8 +276,8 @@ export function reportFigures(data: ReportData): Figure[] {
   const m = data.metrics;
   const steps = m.steps;
   const figs: Figure[] = [];
-  const loss = column(m, KEYS.loss);
-  const testLoss = column(m, KEYS.testLoss);
+  const loss = column(m, 'loss');
+  const testLoss = column(m, 'testLoss');
   figs.push({
     key: 'loss',
     title: 'Loss',
@@ -296,7 +287,7 @@ export function reportFigures(data: ReportData): Figure[] {
       { width: HALF },
     ),
   });
-  const acc = column(m, KEYS.accuracy);
+  const acc = column(m, 'accuracy');
   figs.push({
     key: 'accuracy',
     title: 'Test accuracy',
@@ -307,7 +298,7 @@ export function reportFigures(data: ReportData): Figure[] {
       colors: ['#59a14f'],
     }),
   });
-  const lr = column(m, KEYS.lr);
+  const lr = column(m, 'lr');
   figs.push({
     key: 'lr',
     title: 'Learning rate',
@@ -317,14 +308,14 @@ export function reportFigures(data: ReportData): Figure[] {
       colors: ['#76b7b2'],
     }),
   });
-  const before = column(m, KEYS.gradBefore);
-  const after = column(m, KEYS.gradAfter);
+  const before = column(m, 'gradNorm');
+  const after = column(m, 'gradNormClipped');
   const gradLines = [
     ...(before ? thin(steps, before, 'before clipping') : []),
     ...(after ? thin(steps, after, 'after clipping') : []),
   ];
-  const clipped = intervals(steps, column(m, KEYS.clipped));
-  const skipped = intervals(steps, column(m, KEYS.skipped));
+  const clipped = intervals(steps, column(m, 'clipped'));
+  const skipped = intervals(steps, column(m, 'skipped'));
   const extra: object[] = [];
   if (clipped.length > 0) {
     extra.push({
@@ -340,8 +331,8 @@ export function reportFigures(data: ReportData): Figure[] {
       encoding: { x: { field: 's0', type: 'quantitative' } },
     });
   }
-  const nClipped = countOnes(column(m, KEYS.clipped));
-  const nSkipped = countOnes(column(m, KEYS.skipped));
+  const nClipped = countOnes(column(m, 'clipped'));
+  const nSkipped = countOnes(column(m, 'skipped'));
   const gradTitle = `Global gradient norm (clipped steps shaded: ${nClipped}; skipped: ${nSkipped}, red lines)`;
   figs.push({ key: 'grad-norm', title: gradTitle, spec: lineFigure(gradTitle, gradLines, { width: HALF, extra }) });
   figs.push({
@@ -399,7 +390,7 @@ export async function specToSvg(spec: TopLevelSpec): Promise<string> {
 export function reportFacts(run: RunInfo): { title: string; lines: string[] } {
   const item = runListItem(run);
   const finals = Object.entries(finalMetrics(run)).map(([k, v]) =>
-    /acc/i.test(k) ? `${k} ${(v * 100).toFixed(2)}%` : `${k} ${Number(v.toPrecision(4))}`,
+    isPercentMetric(k) ? `${k} ${(v * 100).toFixed(2)}%` : `${k} ${Number(v.toPrecision(4))}`,
   );
   const lines = [
     `${run.status} · backend ${run.backend} · ${item.steps} steps · ${(item.durationMs / 1000).toFixed(1)} s · started ${new Date(run.createdAt).toISOString().replace('T', ' ').slice(0, 16)} UTC`,

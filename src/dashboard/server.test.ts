@@ -93,7 +93,11 @@ beforeAll(() => {
     backend: 'js',
   });
   logSteps(otherId, 0, 10);
-  store.finishRun(otherId, 'diverged', { verdict: 'exploding-gradient' });
+  // as gradguard train records its final metrics (session.ts), which the runs list must show
+  store.finishRun(otherId, 'diverged', {
+    verdict: 'exploding-gradient',
+    metrics: { 'test/loss': Number.NaN, 'train/loss': 4.15e14, 'test/accuracy': 0.1035, f1: 0.5 },
+  });
   // Written by this process, which is alive: it reads back as running.
   runningId = store.createRun({ name: 'live', config: baseConfig, backend: 'native' });
   logSteps(runningId, 0, 5);
@@ -133,6 +137,13 @@ describe('JSON API', () => {
     expect(base.configSummary).toBe('mlp 32-32 relu · xavier-normal · adam lr=0.001 · clip global-norm 1 · mnist');
     expect(res.runs.find((r) => r.id === runningId)!.status).toBe('running');
     expect(res.runs.find((r) => r.id === otherId)!.status).toBe('diverged');
+    // the trainer's `test/accuracy`, `test/loss`, `train/loss` under the shared list's names (track/metrics.ts)
+    expect(res.runs.find((r) => r.id === otherId)!.final).toEqual({
+      test_accuracy: 0.1035,
+      test_loss: 'NaN',
+      loss: 4.15e14,
+      f1: 0.5,
+    });
   });
 
   it('filters the list by status and limits it', async () => {

@@ -4,6 +4,8 @@
  * per-layer activation statistics, and the findings as a timeline with their fixes. A running run follows the
  * server's event stream.
  */
+
+import { isPercentMetric, type MetricName, metricKey } from '../../../track/metrics.js';
 import type {
   FindingItem,
   FindingsResponse,
@@ -23,23 +25,10 @@ import { Heatmap } from '../heatmap.js';
 /** The layer fields the page draws over steps (the table of the last step comes with the run). */
 const FIELDS = ['gradNorm', 'updateRatio', 'actStd'];
 
-const KEYS = {
-  loss: ['loss', 'train/loss', 'train_loss'],
-  testLoss: ['test_loss', 'test/loss', 'val_loss', 'val/loss'],
-  accuracy: ['test_accuracy', 'test/accuracy', 'val_accuracy', 'accuracy', 'train_accuracy'],
-  lr: ['lr', 'learning_rate', 'train/lr'],
-  gradBefore: ['grad_norm', 'grad/global_norm', 'grad_norm_before'],
-  gradAfter: ['grad_norm_clipped', 'grad_norm_after'],
-  clipped: ['clipped'],
-  skipped: ['skipped'],
-};
-
-function pick(m: MetricStore, keys: readonly string[]): (number | null)[] | undefined {
-  for (const k of keys) {
-    const col = m.col(k);
-    if (col) return col;
-  }
-  return undefined;
+/** The column of a quantity of the shared list (track/metrics.ts), under the first of its keys the run logged. */
+function pick(m: MetricStore, name: MetricName): (number | null)[] | undefined {
+  const k = metricKey(name, (key) => m.col(key) !== undefined);
+  return k === undefined ? undefined : m.col(k);
 }
 
 export function runPage(root: HTMLElement, id: string): () => void {
@@ -134,7 +123,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
     if (!run) return;
     const r = run;
     const finals = Object.entries(r.final).map(([k, v]) =>
-      h('span', { class: 'metric' }, h('b', {}, k), ' ', /acc/i.test(k) ? fmtPct(v) : fmtNum(v)),
+      h('span', { class: 'metric' }, h('b', {}, k), ' ', isPercentMetric(k) ? fmtPct(v) : fmtNum(v)),
     );
     const configRows = flatten(r.config).map(([k, v]) =>
       h('tr', {}, h('td', { class: 'mono' }, k), h('td', { class: 'mono' }, JSON.stringify(v))),
@@ -167,16 +156,16 @@ export function runPage(root: HTMLElement, id: string): () => void {
     const xs = metrics.steps;
     const n = xs.length;
     const empty = new Array<number | null>(n).fill(null);
-    lossChart.setData(xs, [pick(metrics, KEYS.loss) ?? empty, pick(metrics, KEYS.testLoss) ?? empty]);
-    accChart.setData(xs, [pick(metrics, KEYS.accuracy) ?? empty]);
-    lrChart.setData(xs, [pick(metrics, KEYS.lr) ?? empty]);
-    const before = pick(metrics, KEYS.gradBefore) ?? empty;
-    const clippedCol = pick(metrics, KEYS.clipped);
+    lossChart.setData(xs, [pick(metrics, 'loss') ?? empty, pick(metrics, 'testLoss') ?? empty]);
+    accChart.setData(xs, [pick(metrics, 'accuracy') ?? empty]);
+    lrChart.setData(xs, [pick(metrics, 'lr') ?? empty]);
+    const before = pick(metrics, 'gradNorm') ?? empty;
+    const clippedCol = pick(metrics, 'clipped');
     const clipped = clippedCol ? clippedCol.map((v) => v === 1) : [];
-    const skippedCol = pick(metrics, KEYS.skipped);
+    const skippedCol = pick(metrics, 'skipped');
     const skipped: number[] = [];
     if (skippedCol) for (let i = 0; i < n; i++) if (skippedCol[i] === 1) skipped.push(xs[i]!);
-    gradChart.setData(xs, [before, pick(metrics, KEYS.gradAfter) ?? empty], skipped, clipped);
+    gradChart.setData(xs, [before, pick(metrics, 'gradNormClipped') ?? empty], skipped, clipped);
   }
 
   function renderLayers(): void {
