@@ -369,7 +369,8 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
               }
               lastUpdated = info.updatedAt;
             }
-            if (info.status !== lastStatus) {
+            // Every change, not only of status: the page's header shows the steps and the duration so far.
+            if (changed) {
               lastStatus = info.status;
               send('status', { run: runListItem(info) });
             }

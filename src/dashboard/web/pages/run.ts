@@ -125,6 +125,8 @@ export function runPage(root: HTMLElement, id: string): () => void {
     const finals = Object.entries(r.final).map(([k, v]) =>
       h('span', { class: 'metric' }, h('b', {}, k), ' ', isPercentMetric(k) ? fmtPct(v) : fmtNum(v)),
     );
+    // The header is drawn again on every status event of a live run: keep the config open if it was.
+    const configOpen = header.querySelector('details')?.open === true;
     const configRows = flatten(r.config).map(([k, v]) =>
       h('tr', {}, h('td', { class: 'mono' }, k), h('td', { class: 'mono' }, JSON.stringify(v))),
     );
@@ -135,8 +137,8 @@ export function runPage(root: HTMLElement, id: string): () => void {
         { class: 'facts' },
         h('span', {}, h('b', {}, 'id '), h('span', { class: 'mono' }, r.id)),
         h('span', {}, h('b', {}, 'backend '), r.backend),
-        h('span', {}, h('b', {}, 'steps '), String(r.steps)),
-        h('span', {}, h('b', {}, 'duration '), fmtDuration(r.durationMs)),
+        h('span', { 'data-fact': 'steps' }, h('b', {}, 'steps '), String(r.steps)),
+        h('span', { 'data-fact': 'duration' }, h('b', {}, 'duration '), fmtDuration(r.durationMs)),
         h('span', {}, h('b', {}, 'started '), fmtTime(r.createdAt)),
         h(
           'span',
@@ -148,7 +150,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
       h('p', { class: 'config' }, r.configSummary),
       finals.length > 0 ? h('div', { class: 'facts' }, finals) : '',
       r.error ? h('p', { class: 'error' }, r.error) : '',
-      h('details', {}, h('summary', {}, 'config'), h('table', { class: 'kv' }, configRows)),
+      h('details', { open: configOpen }, h('summary', {}, 'config'), h('table', { class: 'kv' }, configRows)),
     );
   }
 
@@ -341,6 +343,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
     });
   }
 
+  /** A status event (sent on every change while the run trains): the header's steps, duration and status follow. */
   function updateRun(item: RunListItem): void {
     if (!run) return;
     run = { ...run, ...item };
