@@ -36,7 +36,10 @@ interface TrainJson {
  * Runs `gradguard train` from the sources in a child process (a separate writer, as in real use); `result()` reads
  * its `--json` output once it has exited.
  */
-function train(args: string[]): { child: ChildProcess; done: Promise<number>; result: () => Promise<TrainJson> } {
+function train(
+  args: string[],
+  opts: { anyExit?: boolean } = {},
+): { child: ChildProcess; done: Promise<number>; result: () => Promise<TrainJson> } {
   const script = join(dir, 'train.mts');
   if (!existsSync(script)) {
     const main = pathToFileURL(join(ROOT, 'src', 'cli', 'main.ts')).href;
@@ -61,7 +64,7 @@ function train(args: string[]): { child: ChildProcess; done: Promise<number>; re
   });
   const done = new Promise<number>((res) =>
     child.on('exit', (code, signal) => {
-      if (code !== 0 && signal === null && stderr) problems.push(`train: ${stderr.slice(-500)}`);
+      if (code !== 0 && signal === null && stderr && !opts.anyExit) problems.push(`train: ${stderr.slice(-500)}`);
       res(code ?? -1);
     }),
   );
@@ -235,6 +238,9 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
     expect(id).not.toBe('');
     const page = await openPage(`#/run/${id}`);
     await page.waitForSelector('[data-page="run"][data-loaded="1"]');
+    const fact = (name: string) => page.textContent(`.run-header [data-fact="${name}"]`);
+    const steps0 = Number((await fact('steps'))!.replace('steps ', ''));
+    const duration0 = await fact('duration');
     const seen = new Set<number>();
     for (let i = 0; i < 100 && seen.size < 4; i++) {
       const step = await page.getAttribute('#live', 'data-step');
@@ -247,6 +253,15 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
     expect(steps).toEqual([...steps].sort((a, b) => a - b));
     const points = Number(await page.getAttribute('[data-chart="loss"]', 'data-points'));
     expect(points).toBeGreaterThan(Math.min(...steps));
+    // The header's steps and duration follow the run too (they stayed as loaded while "live · step N" advanced).
+    await page.waitForFunction(
+      ([s0, d0]) => {
+        const f = (n: string) => document.querySelector(`.run-header [data-fact="${n}"]`)?.textContent ?? '';
+        return Number(f('steps').replace('steps ', '')) > (s0 as number) + 2 && f('duration') !== d0;
+      },
+      [steps0, duration0] as const,
+      { timeout: 20_000 },
+    );
     // The training process dies (as when killed): the run reads as interrupted and the page stops following.
     live.child.kill('SIGKILL');
     await live.done;
@@ -258,6 +273,40 @@ describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
     expect(await page.isHidden('#live')).toBe(true);
     const heat = Number(await page.getAttribute('canvas[data-heatmap="gradNorm"]', 'data-rows'));
     expect(heat).toBe(HIDDEN.length + 1);
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('draws a diverged run: what is finite, compact axis labels, and where it stopped being finite', async () => {
+    // plain SGD at lr=50 without clipping: the loss reaches ~1e30, then NaN (skipped steps) until the run diverges
+    const run = train(
+      ['--set', 'optim.name=sgd', '--set', 'optim.lr=50', '--set', 'clip=[]', '--set', 'model.hidden=[32,32]'],
+      { anyExit: true },
+    );
+    const res = await run.result();
+    expect(res.status).toBe('diverged');
+    const metrics = await api<{ steps: number[]; series: Record<string, (number | string | null)[]> }>(
+      `/api/runs/${res.run}/metrics`,
+    );
+    const firstNaN = metrics.steps[metrics.series.loss!.findIndex((v) => typeof v === 'string')]!;
+    expect(firstNaN).toBeGreaterThan(0);
+    const page = await openPage(`#/run/${res.run}`);
+    await page.waitForSelector('[data-page="run"][data-loaded="1"]');
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
+    const chart = (key: string, attr: string) => page.getAttribute(`[data-chart="${key}"]`, attr);
+    for (const key of ['loss', 'grad-norm']) {
+      // Labels like 1e30 or 0.5 (they were cut to `000,000`), several of them.
+      const ticks = (await chart(key, 'data-y-ticks'))!.split(' ');
+      expect({ key, many: ticks.length >= 2 }).toEqual({ key, many: true });
+      for (const t of ticks)
+        expect({ key, t, ok: /^\d+(\.\d+)?(e-?\d+)?$/.test(t) && t.length <= 6 }).toMatchObject({ ok: true });
+      expect(Number(await chart(key, 'data-nonfinite'))).toBeGreaterThan(0);
+    }
+    expect(Number(await chart('loss', 'data-nonfinite-from'))).toBe(firstNaN);
+    expect(await page.textContent('[data-chart="loss"] .chart-note')).toContain(`from step ${firstNaN}`);
+    // The finite part of the loss is drawn in its colour.
+    const [loss] = await canvasPixels(page, '[data-chart="loss"] canvas', [0x4e, 0x79, 0xa7]);
+    expect(loss!.matching).toBeGreaterThan(50);
     await page.close();
     expect(problems).toEqual([]);
   });

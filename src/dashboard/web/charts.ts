@@ -1,7 +1,7 @@
 /** Line charts over steps (uPlot), sized to their container, with an optional log scale and vertical marks. */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { h, isolatedPoints, logTicks, type NonFiniteSteps, nonFiniteSteps, numberTicks } from './format.js';
+import { h, isolatedPoints, logSplits, logTicks, type NonFiniteSteps, nonFiniteSteps, numberTicks } from './format.js';
 
 export interface SeriesSpec {
   label: string;
@@ -32,6 +32,9 @@ export interface ChartSpec {
   /** Values are fractions: ticks as percentages with as many decimals as their spacing needs. */
   percent?: boolean;
 }
+
+/** Powers of ten from 1e-45 to 1e45: a log axis can span all of float32 and more (a diverged loss). */
+const DECADES = Array.from({ length: 91 }, (_, i) => Number(`1e${i - 45}`));
 
 /** The shading of steps whose values are not finite. */
 const NON_FINITE_FILL = 'rgba(225, 87, 89, 0.14)';
@@ -152,6 +155,14 @@ export class LineChart {
           size: 64,
           stroke: '#555',
           grid: { stroke: '#eee' },
+          // NOTE: uPlot's own log ticks stop at 1e32 (past it the axis is left blank) and filter labels by mantissa
+          ...(log
+            ? {
+                incrs: DECADES,
+                splits: (_u: uPlot, _i: number, min: number, max: number) => logSplits(min, max),
+                filter: (_u: uPlot, splits: number[]) => splits,
+              }
+            : {}),
           values: (_u: uPlot, vals: number[]) => {
             const labels = this.spec.percent
               ? percentTicks(vals)

@@ -23,6 +23,35 @@ export function logTicks(vals: readonly (number | null)[]): string[] {
 }
 
 /**
+ * Where to put the ticks of a log axis from `min` to `max` (> 0), at most about `most` of them: 1-2-5 steps inside a
+ * narrow range, whole decades otherwise (every k-th decade over a wide one). Any range works, up to the float32
+ * limit of a diverged loss (the chart library's own log ticks stop at 1e32 and leave the axis blank).
+ * @example logSplits(1, 1e38) // [1, 1e7, 1e14, 1e21, 1e28, 1e35]
+ */
+export function logSplits(min: number, max: number, most = 6): number[] {
+  if (!(min > 0) || !(max >= min) || !Number.isFinite(max)) return [];
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const inside = (v: number) => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9);
+  const at = (d: number, m = 1) => Number(`${m}e${d}`); // exact decimal values: 1e-7, not 1.0000000000000001e-7
+  const mults = [
+    [1, 2, 5],
+    [1, 3],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  ];
+  for (const ms of mults) {
+    const out: number[] = [];
+    for (let d = lo; d <= hi; d++) for (const m of ms) if (inside(at(d, m))) out.push(at(d, m));
+    if (out.length >= 2 && out.length <= most + 2) return out;
+  }
+  const stride = Math.max(1, Math.ceil((hi - lo + 1) / most));
+  const out: number[] = [];
+  for (let d = Math.ceil(lo / stride) * stride; d <= hi; d += stride) if (inside(at(d))) out.push(at(d));
+  // a range too narrow for any of those (2.1 to 2.9): its ends
+  return out.length >= 2 ? out : [min, max];
+}
+
+/**
  * Tick labels for a linear axis: as many decimals as the spacing needs, compact exponents (`4.1e14`) for tiny or
  * huge values.
  */
