@@ -9,6 +9,7 @@ export {
   NonFiniteUpdateError,
   Optimizer,
   type OptimizerOptions,
+  type ParameterSource,
   restoreState,
   type StepResult,
 } from './optimizer.js';

@@ -3,7 +3,6 @@
  * transformation and applies the updates in place; `opt.zeroGrad()` clears the gradients. Plus flattening of any
  * transformation state into tensors and plain values, for checkpoints.
  */
-import type { AnyModule } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 import {
   applyUpdates,
@@ -50,6 +49,11 @@ export interface OptimizerOptions {
   onNonFinite?: 'raise' | 'skip';
 }
 
+/** Anything that names its parameters as PyTorch's `named_parameters()` does: an `nn.Module`, for one. */
+export interface ParameterSource {
+  namedParameters(): [string, Tensor][];
+}
+
 /**
  * Drives a gradient transformation from a model's `.grad` fields.
  *
@@ -80,7 +84,7 @@ export class Optimizer<S = unknown> {
    * @param opts `onNonFinite`: 'raise' (default) or 'skip'
    */
   constructor(
-    source: AnyModule | Params | [string, Tensor][],
+    source: ParameterSource | Params | [string, Tensor][],
     readonly tx: GradientTransformation<S>,
     opts: OptimizerOptions = {},
   ) {
@@ -93,8 +97,8 @@ export class Optimizer<S = unknown> {
     this.#onNonFinite = on;
     const entries: [string, Tensor][] = Array.isArray(source)
       ? source
-      : source && typeof (source as AnyModule).namedParameters === 'function'
-        ? (source as AnyModule).namedParameters()
+      : source && typeof (source as ParameterSource).namedParameters === 'function'
+        ? (source as ParameterSource).namedParameters()
         : Object.entries(source as Params);
     for (const [k, t] of entries) {
       if (!(t instanceof Tensor)) throw new TypeError(`Optimizer: parameter '${k}' is not a Tensor`);
