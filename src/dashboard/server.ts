@@ -369,7 +369,6 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
               }
               lastUpdated = info.updatedAt;
             }
-            // Every change, not only of status: the page's header shows the steps and the duration so far.
             if (changed) {
               lastStatus = info.status;
               send('status', { run: runListItem(info) });

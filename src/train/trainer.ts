@@ -172,6 +172,42 @@ function hasNonFinite(params: Record<string, Tensor>): boolean {
   return false;
 }
 
+/** What was not finite in a step: a sentence, and the parameter when it was the update. */
+interface NonFiniteStep {
+  what: string;
+  update: NonFiniteUpdate | null;
+}
+
+/**
+ * Runs the transform chain unless the loss or the gradients are already NaN/Inf, then checks the update before
+ * anything is written (finite gradients can still give one that is not: a huge learning rate).
+ * @returns the updates (null when the chain did not run) and what was not finite (null when nothing)
+ */
+function computeChecked(
+  optimizer: Optimizer,
+  params: Record<string, Tensor>,
+  loss: number,
+): { computed: ReturnType<Optimizer['computeUpdates']> | null; bad: NonFiniteStep | null } {
+  if (!Number.isFinite(loss) || hasNonFinite(params)) {
+    return {
+      computed: null,
+      bad: { what: `the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf`, update: null },
+    };
+  }
+  const computed = optimizer.computeUpdates();
+  const update = computed.halted ? null : optimizer.findNonFinite(computed.updates);
+  return { computed, bad: update ? { what: describeNonFiniteUpdate(update), update } : null };
+}
+
+/** Why a run with a non-finite step at `step` is diverged now (onNonFinite=stop, or too many in a row), or null. */
+function divergedReason(tc: Config['train'], step: number, consecutive: number, bad: NonFiniteStep): string | null {
+  const where = bad.update ? `an update that is not finite ('${bad.update.path}')` : 'non-finite loss or gradients';
+  if (tc.onNonFinite === 'stop') return `${where} at step ${step} (train.onNonFinite=stop)`;
+  if (consecutive >= tc.maxConsecutiveNonFinite)
+    return `${consecutive} consecutive steps with ${where} (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
+  return null;
+}
+
 /** Evaluates on a split in batches without recording the graph. */
 export function evaluate(model: AnyModule, ds: Dataset, split: 'train' | 'test', batchSize = 1000): EvalResult {
   const data = ds[split];
@@ -304,35 +340,20 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       return l.item();
     });
     for (const o of observers) o.afterBackward(params);
-    const badGrads = !Number.isFinite(loss) || hasNonFinite(params);
-    // the update is checked before anything is written: finite gradients can still give one that is not (a huge lr)
-    let badUpdate: NonFiniteUpdate | null = null;
-    let computed: ReturnType<Optimizer['computeUpdates']> | null = null;
-    if (!badGrads) {
-      computed = optimizer.computeUpdates();
-      if (!computed.halted) badUpdate = optimizer.findNonFinite(computed.updates);
-    }
-    let skippedNow = false;
+    const { computed, bad } = computeChecked(optimizer, params, loss);
     let diverged = false;
-    if (badGrads || badUpdate) {
-      const what = badUpdate
-        ? describeNonFiniteUpdate(badUpdate)
-        : `the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf`;
+    if (bad) {
       if (tc.onNonFinite === 'raise')
-        throw new NonFiniteError(`step ${step}: ${what} (train.onNonFinite=raise)`, badUpdate);
+        throw new NonFiniteError(`step ${step}: ${bad.what} (train.onNonFinite=raise)`, bad.update);
       skipped++;
       consecutive++;
-      skippedNow = true;
-      if (badUpdate) skippedByLayer[badUpdate.path] = (skippedByLayer[badUpdate.path] ?? 0) + 1;
+      if (bad.update) skippedByLayer[bad.update.path] = (skippedByLayer[bad.update.path] ?? 0) + 1;
       optimizer.zeroGrad();
       for (const o of observers) o.endStep(loss);
-      if (tc.onNonFinite === 'stop' || consecutive >= tc.maxConsecutiveNonFinite) {
+      const why = divergedReason(tc, step, consecutive, bad);
+      if (why) {
         status = 'diverged';
-        const where = badUpdate ? `an update that is not finite ('${badUpdate.path}')` : 'non-finite loss or gradients';
-        reason =
-          tc.onNonFinite === 'stop'
-            ? `${where} at step ${step} (train.onNonFinite=stop)`
-            : `${consecutive} consecutive steps with ${where} (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
+        reason = why;
         diverged = true;
       }
     } else {
@@ -352,8 +373,8 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       epoch: batch.epoch,
       loss,
       lr,
-      skipped: skippedNow,
-      ...(badUpdate ? { nonFiniteUpdate: badUpdate.path } : {}),
+      skipped: bad !== null,
+      ...(bad?.update ? { nonFiniteUpdate: bad.update.path } : {}),
       stepsPerEpoch,
       totalSteps,
     });

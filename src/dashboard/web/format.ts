@@ -1,5 +1,6 @@
 /** Formatting and small DOM helpers for the dashboard pages. */
 import { formatCompact, formatExp } from '../../monitor/format.js';
+import { isPercentMetric } from '../../track/metrics.js';
 import type { JsonNumber } from '../api-types.js';
 
 /** 4 significant digits, compact exponent notation (`1.68e22`) for very small or large values; '–' for missing. */
@@ -104,6 +105,11 @@ export function isolatedPoints(col: readonly (number | null)[]): number[] {
   const out: number[] = [];
   for (let i = 0; i < col.length; i++) if (ok(i) && !ok(i - 1) && !ok(i + 1)) out.push(i);
   return out;
+}
+
+/** A metric by its key: a share (test accuracy) as a percentage, anything else as {@link fmtNum}. */
+export function fmtMetric(key: string, v: number | JsonNumber | null | undefined): string {
+  return isPercentMetric(key) ? fmtPct(v) : fmtNum(v);
 }
 
 export function fmtPct(v: number | JsonNumber | null | undefined): string {

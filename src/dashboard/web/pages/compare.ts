@@ -1,10 +1,10 @@
 /** Several runs overlaid (loss, test loss, accuracy, gradient norm, learning rate) and their configs side by side. */
 
-import { isPercentMetric, type MetricName, metricKey } from '../../../track/metrics.js';
+import type { MetricName } from '../../../track/metrics.js';
 import type { CompareResponse } from '../../api-types.js';
 import { getJson, MetricStore } from '../api.js';
 import { LineChart } from '../charts.js';
-import { fmtDuration, fmtNum, fmtPct, h, PALETTE, statusBadge } from '../format.js';
+import { fmtDuration, fmtMetric, h, PALETTE, statusBadge } from '../format.js';
 
 const PANELS: { key: string; title: string; metric: MetricName; log?: false; pct?: boolean; sparse?: boolean }[] = [
   { key: 'loss', title: 'Train loss', metric: 'loss' },
@@ -73,9 +73,7 @@ export function comparePage(root: HTMLElement, ids: string[]): () => void {
             ),
             h('td', {}, statusBadge(r.status)),
             h('td', { class: 'config small' }, r.configSummary),
-            finalKeys.map((k) =>
-              h('td', { class: 'num' }, isPercentMetric(k) ? fmtPct(r.final[k]) : fmtNum(r.final[k])),
-            ),
+            finalKeys.map((k) => h('td', { class: 'num' }, fmtMetric(k, r.final[k]))),
             h('td', {}, r.verdict ?? '–'),
             h('td', { class: 'num' }, fmtDuration(r.durationMs)),
           ),
@@ -97,8 +95,7 @@ export function comparePage(root: HTMLElement, ids: string[]): () => void {
     for (const p of PANELS) {
       const cols = stores.map((s) => {
         const out = new Array<number | null>(all.length).fill(null);
-        const k = metricKey(p.metric, (key) => s.col(key) !== undefined);
-        const src = k === undefined ? undefined : s.col(k);
+        const src = s.metric(p.metric);
         if (src) for (let i = 0; i < s.steps.length; i++) out[pos.get(s.steps[i]!)!] = src[i]!;
         return out;
       });

@@ -2,10 +2,9 @@
  * One run: loss and accuracy, learning rate, global gradient norm before and after clipping (clipped steps as
  * points, skipped steps as vertical lines), layers x steps heatmaps of gradient norm and update/weight ratio,
  * per-layer activation statistics, and the findings as a timeline with their fixes. A running run follows the
- * server's event stream.
+ * server's event stream (its status events, on every change, keep the header's steps and duration current).
  */
 
-import { isPercentMetric, type MetricName, metricKey } from '../../../track/metrics.js';
 import type {
   FindingItem,
   FindingsResponse,
@@ -19,17 +18,14 @@ import type {
 } from '../../api-types.js';
 import { ApiFailure, getJson, LayerStore, MetricStore, num } from '../api.js';
 import { LineChart } from '../charts.js';
-import { fmtDuration, fmtNum, fmtPct, fmtTime, h, PALETTE, statusBadge } from '../format.js';
+import { fmtDuration, fmtMetric, fmtNum, fmtPct, fmtTime, h, PALETTE, statusBadge } from '../format.js';
 import { Heatmap } from '../heatmap.js';
 
 /** The layer fields the page draws over steps (the table of the last step comes with the run). */
 const FIELDS = ['gradNorm', 'updateRatio', 'actStd'];
 
-/** The column of a quantity of the shared list (track/metrics.ts), under the first of its keys the run logged. */
-function pick(m: MetricStore, name: MetricName): (number | null)[] | undefined {
-  const k = metricKey(name, (key) => m.col(key) !== undefined);
-  return k === undefined ? undefined : m.col(k);
-}
+/** Whether the header's config table is open (it is drawn again on every status event of a live run). */
+const configOpen = (header: HTMLElement): boolean => header.querySelector('details')?.open === true;
 
 export function runPage(root: HTMLElement, id: string): () => void {
   const metrics = new MetricStore();
@@ -123,10 +119,8 @@ export function runPage(root: HTMLElement, id: string): () => void {
     if (!run) return;
     const r = run;
     const finals = Object.entries(r.final).map(([k, v]) =>
-      h('span', { class: 'metric' }, h('b', {}, k), ' ', isPercentMetric(k) ? fmtPct(v) : fmtNum(v)),
+      h('span', { class: 'metric' }, h('b', {}, k), ' ', fmtMetric(k, v)),
     );
-    // The header is drawn again on every status event of a live run: keep the config open if it was.
-    const configOpen = header.querySelector('details')?.open === true;
     const configRows = flatten(r.config).map(([k, v]) =>
       h('tr', {}, h('td', { class: 'mono' }, k), h('td', { class: 'mono' }, JSON.stringify(v))),
     );
@@ -150,7 +144,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
       h('p', { class: 'config' }, r.configSummary),
       finals.length > 0 ? h('div', { class: 'facts' }, finals) : '',
       r.error ? h('p', { class: 'error' }, r.error) : '',
-      h('details', { open: configOpen }, h('summary', {}, 'config'), h('table', { class: 'kv' }, configRows)),
+      h('details', { open: configOpen(header) }, h('summary', {}, 'config'), h('table', { class: 'kv' }, configRows)),
     );
   }
 
@@ -158,16 +152,16 @@ export function runPage(root: HTMLElement, id: string): () => void {
     const xs = metrics.steps;
     const n = xs.length;
     const empty = new Array<number | null>(n).fill(null);
-    lossChart.setData(xs, [pick(metrics, 'loss') ?? empty, pick(metrics, 'testLoss') ?? empty]);
-    accChart.setData(xs, [pick(metrics, 'accuracy') ?? empty]);
-    lrChart.setData(xs, [pick(metrics, 'lr') ?? empty]);
-    const before = pick(metrics, 'gradNorm') ?? empty;
-    const clippedCol = pick(metrics, 'clipped');
+    lossChart.setData(xs, [metrics.metric('loss') ?? empty, metrics.metric('testLoss') ?? empty]);
+    accChart.setData(xs, [metrics.metric('accuracy') ?? empty]);
+    lrChart.setData(xs, [metrics.metric('lr') ?? empty]);
+    const before = metrics.metric('gradNorm') ?? empty;
+    const clippedCol = metrics.metric('clipped');
     const clipped = clippedCol ? clippedCol.map((v) => v === 1) : [];
-    const skippedCol = pick(metrics, 'skipped');
+    const skippedCol = metrics.metric('skipped');
     const skipped: number[] = [];
     if (skippedCol) for (let i = 0; i < n; i++) if (skippedCol[i] === 1) skipped.push(xs[i]!);
-    gradChart.setData(xs, [before, pick(metrics, 'gradNormClipped') ?? empty], skipped, clipped);
+    gradChart.setData(xs, [before, metrics.metric('gradNormClipped') ?? empty], skipped, clipped);
   }
 
   function renderLayers(): void {
@@ -343,7 +337,6 @@ export function runPage(root: HTMLElement, id: string): () => void {
     });
   }
 
-  /** A status event (sent on every change while the run trains): the header's steps, duration and status follow. */
   function updateRun(item: RunListItem): void {
     if (!run) return;
     run = { ...run, ...item };
