@@ -21,6 +21,7 @@ import type { AnyModule } from '../nn/module.js';
 import { reshape } from '../tensor/ops/shape.js';
 import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
 import '../tensor/methods.js';
+import { GradguardError } from '../base/errors.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
 import { describeNonFiniteUpdate, type NonFiniteUpdate } from '../optim/transform.js';
 import { applyInit, buildModel } from './build.js';
@@ -101,17 +102,18 @@ export interface TrainHooks {
   resume?: Checkpoint;
 }
 
-/** `train.onNonFinite: raise`: a step's loss, gradients or update held NaN or Inf (nothing was written). */
-export class NonFiniteError extends Error {
+/**
+ * `train.onNonFinite: raise` met a NaN or Inf in a step's loss, gradients or update (nothing was written): the user
+ * asked for it (exit status 3 in the CLI, like diverged).
+ */
+export class NonFiniteError extends GradguardError {
+  static override readonly code = 'train.non-finite';
   override readonly name = 'NonFiniteError';
-  /** The CLI prints it as one line (exit 2): the config asked for it, and it names the step and the layer. */
-  readonly userError = true;
-  constructor(
-    message: string,
-    /** Set when the gradients were finite but the update of this parameter was not. */
-    readonly update: NonFiniteUpdate | null = null,
-  ) {
-    super(message);
+  /** Set when the gradients were finite but the update of this parameter was not. */
+  readonly update: NonFiniteUpdate | null;
+  constructor(message: string, options: { detail?: string; update?: NonFiniteUpdate } = {}) {
+    super(message, options.detail === undefined ? {} : { detail: options.detail });
+    this.update = options.update ?? null;
   }
 }
 
@@ -165,11 +167,39 @@ export function lossFor(ds: Dataset, out: Tensor, y: Tensor): Tensor {
 }
 
 function hasNonFinite(params: Record<string, Tensor>): boolean {
-  for (const p of Object.values(params)) {
-    const g = p.grad;
-    if (g && g.storage.backend.countNonFinite(g.buf, g.size) > 0) return true;
+  return firstNonFinite(params) !== null;
+}
+
+/** `train.onNonFinite: raise`'s error: the step and what was not finite, naming the parameter (in its detail for a gradient). */
+function nonFiniteError(
+  step: number,
+  loss: number,
+  params: Record<string, Tensor>,
+  update: NonFiniteUpdate | null,
+): NonFiniteError {
+  if (update) {
+    return new NonFiniteError(`step ${step}: ${describeNonFiniteUpdate(update)} (train.onNonFinite=raise)`, {
+      detail: `the gradients were finite; nothing was written. Lower optim.lr, or use train.onNonFinite=skip`,
+      update,
+    });
   }
-  return false;
+  const at = firstNonFinite(params);
+  return new NonFiniteError(
+    `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
+    {
+      detail: `${at ? `the gradient of ${at.name} holds ${at.count} NaN/Inf of ${at.size} values; ` : ''}lower optim.lr or add clipping, or use train.onNonFinite=skip`,
+    },
+  );
+}
+
+/** The first parameter (by path) whose gradient holds NaN or Inf, and how many such values; null when none. */
+function firstNonFinite(params: Record<string, Tensor>): { name: string; count: number; size: number } | null {
+  for (const [name, p] of Object.entries(params)) {
+    const g = p.grad;
+    const count = g ? g.storage.backend.countNonFinite(g.buf, g.size) : 0;
+    if (g && count > 0) return { name, count, size: g.size };
+  }
+  return null;
 }
 
 /** What was not finite in a step: a sentence, and the parameter when it was the update. */
@@ -343,8 +373,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     const { computed, bad } = computeChecked(optimizer, params, loss);
     let diverged = false;
     if (bad) {
-      if (tc.onNonFinite === 'raise')
-        throw new NonFiniteError(`step ${step}: ${bad.what} (train.onNonFinite=raise)`, bad.update);
+      if (tc.onNonFinite === 'raise') throw nonFiniteError(step, loss, params, bad.update);
       skipped++;
       consecutive++;
       if (bad.update) skippedByLayer[bad.update.path] = (skippedByLayer[bad.update.path] ?? 0) + 1;
