@@ -29,10 +29,12 @@
  * store.close();
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, existsSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { describeFsError, makeDirs } from '../io/atomic.js';
+import { checkRunId } from './ids.js';
 import {
   type Finding,
   type FindingRow,
@@ -62,7 +64,7 @@ const BUSY_TIMEOUT_MS = 5000;
  * Schema migrations; `user_version` = how many have run. Append, never edit: a file written by an older gradguard
  * is upgraded by running the migrations it lacks.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE runs (
     rid         INTEGER PRIMARY KEY,
@@ -118,7 +120,45 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX findings_run ON findings (rid, step);
   `,
+  // 2: run row ids are never reused (AUTOINCREMENT), so a writer that still holds the id of a removed run can never
+  // write into a later run; the sequence starts above every row id any table has seen, and rows left by writers of
+  // removed runs are dropped.
+  `
+  CREATE TABLE runs_v2 (
+    rid         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'interrupted')),
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    config      TEXT NOT NULL,
+    backend     TEXT NOT NULL,
+    summary     TEXT,
+    pid         INTEGER,
+    host        TEXT,
+    proc_start  TEXT
+  );
+  INSERT INTO runs_v2 (rid, id, name, status, created_at, updated_at, finished_at, config, backend, summary, pid, host,
+                       proc_start)
+    SELECT rid, id, name, status, created_at, updated_at, finished_at, config, backend, summary, pid, host, proc_start
+    FROM runs;
+  DROP TABLE runs;
+  ALTER TABLE runs_v2 RENAME TO runs;
+  CREATE INDEX runs_created ON runs (created_at);
+  DELETE FROM sqlite_sequence WHERE name = 'runs';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'runs', coalesce(max(m), 0) FROM (
+    SELECT max(rid) AS m FROM runs UNION ALL SELECT max(rid) FROM steps UNION ALL SELECT max(rid) FROM metrics
+    UNION ALL SELECT max(rid) FROM layer_stats UNION ALL SELECT max(rid) FROM findings);
+  DELETE FROM steps WHERE rid NOT IN (SELECT rid FROM runs);
+  DELETE FROM metrics WHERE rid NOT IN (SELECT rid FROM runs);
+  DELETE FROM layer_stats WHERE rid NOT IN (SELECT rid FROM runs);
+  DELETE FROM findings WHERE rid NOT IN (SELECT rid FROM runs);
+  `,
 ];
+
+/** The oldest schema the reading code understands (a read-only open cannot migrate). */
+const MIN_READABLE_VERSION = 1;
 
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -178,6 +218,7 @@ interface RunRow {
 
 /** What the store knows of a run it writes to. */
 interface WriteTarget {
+  id: string;
   rid: number;
   lastStep: number;
 }
@@ -232,8 +273,16 @@ export class RunStore {
       if (existsSync(absDir) && !statSync(absDir).isDirectory()) {
         throw new TrackError('BAD_STORE', `the run store ${dir} is a file, not a directory; pass --store a directory`);
       }
-      mkdirSync(absDir, { recursive: true });
+      try {
+        makeDirs(absDir);
+      } catch (err) {
+        throw new TrackError(
+          'BAD_STORE',
+          `cannot create the run store directory ${dir}: ${describeFsError(err)}; pass --store a directory you can write`,
+        );
+      }
     }
+    if (!readonly) checkWritableFiles(dir, absDir, path);
     let db: Database.Database | undefined;
     try {
       db = new Database(path, { readonly, fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
@@ -246,10 +295,11 @@ export class RunStore {
       if (e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT') {
         throw new TrackError('BAD_STORE', `${path} is not a gradguard run store (not an SQLite database, or damaged)`);
       }
-      if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY' || e.code === 'SQLITE_PERM') {
+      if (e.code?.startsWith('SQLITE_READONLY')) throw readOnlyError(dir);
+      if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_PERM') {
         throw new TrackError('BAD_STORE', `cannot open the run store ${path}: ${e.message ?? e.code}`);
       }
-      throw err;
+      throw storeWriteError(err, dir);
     }
   }
 
@@ -281,11 +331,13 @@ export class RunStore {
           host: this.host,
           proc_start: this.ownStart,
         });
-        this.targets.set(id, { rid: Number(info.lastInsertRowid), lastStep: -1 });
+        this.targets.set(id, { id, rid: Number(info.lastInsertRowid), lastStep: -1 });
         return id;
       } catch (err) {
         // Two runs created in the same second drew the same 16 random bits: draw again.
-        if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE' || attempt >= 20) throw err;
+        if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE' || attempt >= 20) {
+          throw storeWriteError(err, this.dir);
+        }
       }
     }
   }
@@ -309,7 +361,7 @@ export class RunStore {
         throw new TrackError('BAD_ARGUMENT', `logStep: metric '${key}' must be a number, got ${typeof metrics[key]}`);
       }
     }
-    this.writeStep(target, step, metrics, layers as LayerStat[] | undefined);
+    this.guard(() => this.writeStep(target, step, metrics, layers as LayerStat[] | undefined));
     if (step > target.lastStep) target.lastStep = step;
   }
 
@@ -320,21 +372,21 @@ export class RunStore {
       throw new TrackError('BAD_ARGUMENT', 'logFinding: finding.kind must be a non-empty string');
     }
     const now = Date.now();
-    this.db
-      .transaction(() => {
-        this.stmt.insertFinding.run(
-          target.rid,
-          step,
-          finding.kind,
-          JSON.stringify(finding.layers ?? []),
-          finding.evidence === undefined ? null : JSON.stringify(finding.evidence),
-          finding.suggestion ?? null,
-          finding.severity ?? null,
-          now,
-        );
-        this.stmt.touchRun.run(now, target.rid);
-      })
-      .immediate();
+    const tx = this.db.transaction(() => {
+      this.checkExists(target);
+      this.stmt.insertFinding.run(
+        target.rid,
+        step,
+        finding.kind,
+        JSON.stringify(finding.layers ?? []),
+        finding.evidence === undefined ? null : JSON.stringify(finding.evidence),
+        finding.suggestion ?? null,
+        finding.severity ?? null,
+        now,
+      );
+      this.stmt.touchRun.run(now, target.rid);
+    });
+    this.guard(() => tx.immediate());
   }
 
   /**
@@ -350,7 +402,14 @@ export class RunStore {
       );
     }
     const now = Date.now();
-    this.stmt.finishRun.run(status, now, now, encodeSummary(summary), target.rid);
+    const changed = this.guard(() => this.stmt.finishRun.run(status, now, now, encodeSummary(summary), target.rid));
+    if (changed.changes === 0) throw removedError(target.id, this.path);
+  }
+
+  /** Whether the store has a run with this exact id (a writer checks that its run was not removed). */
+  hasRun(id: string): boolean {
+    this.checkOpen();
+    return this.stmt.runById.get(id) !== undefined;
   }
 
   /**
@@ -371,22 +430,21 @@ export class RunStore {
     if (from !== undefined && (!Number.isSafeInteger(from) || from < -1)) {
       throw new TrackError('BAD_ARGUMENT', `resumeRun: fromStep must be an integer >= -1, got ${from}`);
     }
-    this.db
-      .transaction(() => {
-        if (from !== undefined) {
-          for (const s of this.stmt.truncate) s.run(row.rid, from);
-        }
-        this.stmt.resumeRun.run({
-          now: Date.now(),
-          pid: process.pid,
-          host: this.host,
-          proc_start: this.ownStart,
-          rid: row.rid,
-        });
-      })
-      .immediate();
+    const tx = this.db.transaction(() => {
+      if (from !== undefined) {
+        for (const s of this.stmt.truncate) s.run(row.rid, from);
+      }
+      this.stmt.resumeRun.run({
+        now: Date.now(),
+        pid: process.pid,
+        host: this.host,
+        proc_start: this.ownStart,
+        rid: row.rid,
+      });
+    });
+    this.guard(() => tx.immediate());
     const last = this.stmt.maxStep.pluck().get(row.rid) as number | null;
-    this.targets.set(row.id, { rid: row.rid, lastStep: last ?? -1 });
+    this.targets.set(row.id, { id: row.id, rid: row.rid, lastStep: last ?? -1 });
     return row.id;
   }
 
@@ -556,12 +614,11 @@ export class RunStore {
         `run ${row.id} is still running (${where}); stop it first, or delete it anyway with --force`,
       );
     }
-    this.db
-      .transaction(() => {
-        for (const s of this.stmt.truncate) s.run(row.rid, -1);
-        this.stmt.deleteRun.run(row.rid);
-      })
-      .immediate();
+    const tx = this.db.transaction(() => {
+      for (const s of this.stmt.truncate) s.run(row.rid, -1);
+      this.stmt.deleteRun.run(row.rid);
+    });
+    this.guard(() => tx.immediate());
     this.targets.delete(row.id);
     return row.id;
   }
@@ -584,6 +641,7 @@ export class RunStore {
   // ---------------------------------------------------------------------------------------------------------------
 
   private writeStepTx(t: WriteTarget, step: number, metrics: Record<string, number>, layers?: LayerStat[]): void {
+    this.checkExists(t);
     const now = Date.now();
     const s = this.stmt;
     s.insertStep.run(t.rid, step, now);
@@ -652,7 +710,7 @@ export class RunStore {
       if (row === undefined) {
         throw new TrackError('UNKNOWN_RUN', `no run '${id}' in ${this.path}`);
       }
-      t = { rid: row.rid, lastStep: row.max_step ?? -1 };
+      t = { id, rid: row.rid, lastStep: row.max_step ?? -1 };
       this.targets.set(id, t);
     }
     return t;
@@ -665,10 +723,10 @@ export class RunStore {
     }
     const text = idOrPrefix.trim();
     const exact = this.stmt.runById.get(text) as RunRow | undefined;
-    if (exact) return exact;
+    if (exact) return this.checkRow(exact);
     let matches = this.stmt.runsByPrefix.all(text.length, text) as RunRow[];
     if (matches.length === 0) matches = this.stmt.runsByName.all(text) as RunRow[];
-    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 1) return this.checkRow(matches[0]!);
     if (matches.length === 0) {
       throw new TrackError('UNKNOWN_RUN', `no run matches '${text}' in ${this.path} (see \`gradguard runs list\`)`);
     }
@@ -678,6 +736,26 @@ export class RunStore {
       'AMBIGUOUS_RUN',
       `'${text}' matches ${matches.length} runs: ${shown.join(', ')}${more}; give more of the id`,
     );
+  }
+
+  /** A row whose id is a well-formed run id (ids become file names: checkpoints, exports, reports). */
+  private checkRow(row: RunRow): RunRow {
+    checkRunId(row.id, `the run store ${this.path}`);
+    return row;
+  }
+
+  /** Throws `RUN_REMOVED` when the run a writer holds is no longer in the store (inside the write transaction). */
+  private checkExists(t: WriteTarget): void {
+    if (this.stmt.runExists.get(t.rid, t.id) === undefined) throw removedError(t.id, this.path);
+  }
+
+  /** Runs a write, turning a full disk or a read-only store into a one-line TrackError. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw storeWriteError(err, this.dir);
+    }
   }
 
   private toInfo(row: RunRow): RunInfo {
@@ -771,6 +849,7 @@ function prepareStatements(db: Database.Database) {
     insertRun: p(`INSERT INTO runs (id, name, status, created_at, updated_at, config, backend, pid, host, proc_start)
                   VALUES (@id, @name, @status, @now, @now, @config, @backend, @pid, @host, @proc_start)`),
     runById: p(`${RUN_COLUMNS} WHERE r.id = ?`),
+    runExists: p('SELECT 1 FROM runs WHERE rid = ? AND id = ?'),
     runsByPrefix: p(`${RUN_COLUMNS} WHERE substr(r.id, 1, ?) = ? ORDER BY r.id`),
     runsByName: p(`${RUN_COLUMNS} WHERE r.name = ? ORDER BY r.id`),
     allRuns: p(`${RUN_COLUMNS} ORDER BY r.created_at DESC, r.id DESC`),
@@ -836,8 +915,8 @@ function migrate(db: Database.Database, path: string, readonly: boolean): void {
     return v;
   };
   if (readonly) {
-    if (check() < SCHEMA_VERSION) {
-      throw new TrackError('BAD_STORE', `${path} has an older schema; open it once read-write to upgrade it`);
+    if (check() < MIN_READABLE_VERSION) {
+      throw new TrackError('BAD_STORE', `${path} has no gradguard schema yet; open it once read-write to create it`);
     }
     return;
   }
@@ -849,6 +928,52 @@ function migrate(db: Database.Database, path: string, readonly: boolean): void {
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
+}
+
+/** The error of a write into a run that `runs rm` removed. */
+function removedError(id: string, path: string): TrackError {
+  return new TrackError(
+    'RUN_REMOVED',
+    `run ${id} was removed from the run store ${path} (gradguard runs rm) while this process was writing it; nothing more is written for it`,
+  );
+}
+
+function readOnlyError(dir: string, why = 'read-only'): TrackError {
+  return new TrackError(
+    'READ_ONLY_STORE',
+    `the run store ${dir} is ${why}: reading commands (runs list/show/compare, report, export, dashboard) work, but to train or remove runs make it writable (chmod -R u+w ${dir}) or pass --store another directory`,
+  );
+}
+
+/**
+ * Refuses to open a store for writing when its directory or database cannot be written (a read-only mount, another
+ * user's files), before SQLite opens it read-only without a word and fails at the first write.
+ */
+function checkWritableFiles(dir: string, absDir: string, path: string): void {
+  for (const p of [absDir, path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      accessSync(p, fsConstants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue;
+      throw readOnlyError(dir, `read-only (${describeFsError(err)} on ${p})`);
+    }
+  }
+}
+
+/** A failed write as a one-line TrackError when the disk is full or the store is read-only; else `err` itself. */
+function storeWriteError(err: unknown, dir: string): unknown {
+  if (err instanceof TrackError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return err;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'SQLITE_IOERR_WRITE') {
+    return new TrackError(
+      'DISK_FULL',
+      `cannot write the run store ${join(dir, DB_FILE)}: ENOSPC (no space left on device); free some space or pass --store a directory on another disk`,
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return readOnlyError(dir);
+  return err;
 }
 
 /** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
