@@ -8,9 +8,16 @@ import { loadDataset } from '../data/index.js';
 import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { RunStore } from '../track/store.js';
+import { TrackError } from '../track/types.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import type { Config } from './config.js';
-import { type EvalResult, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
+import {
+  type CheckpointHook,
+  type EvalResult,
+  runTrainingAsync,
+  setupExperiment,
+  type TrainSummary,
+} from './trainer.js';
 
 export interface SessionOptions {
   /** Run store directory, or null for none. */
@@ -25,7 +32,14 @@ export interface SessionOptions {
   name?: string;
   /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
   resume?: ResumePlan;
+  /** The time in ms that `train.checkpointMinutes` is measured by (default `performance.now`; tests drive it). */
+  clock?: () => number;
 }
+
+/** The signals that stop a run cleanly: a checkpoint is written and the run is marked interrupted. */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** Default of `train.checkpointMinutes`: a checkpoint at most this many minutes of training apart. */
+export const DEFAULT_CHECKPOINT_MINUTES = 5;
 
 export interface SessionResult {
   run: string | null;
@@ -74,9 +88,23 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       : store?.createRun({ config, backend: backend.name, ...(opts.name ? { name: opts.name } : {}) });
   if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
-  // checkpoints: every train.checkpointEvery steps and at the end, into the run's directory in the store
+  // checkpoints, into the run's directory in the store: every epoch, every train.checkpointEvery steps, at most
+  // train.checkpointMinutes apart, and at the end (a stop signal included); the newest train.keepCheckpoints are kept
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
+  /** Set when the run was removed from the store while training (`runs rm --force`): nothing more is written. */
+  let removed = false;
+  const whileStored = (write: () => void) => {
+    if (removed || !store || !runId) return;
+    try {
+      write();
+    } catch (e) {
+      if (!(e instanceof TrackError) || e.code !== 'RUN_REMOVED') throw e;
+      removed = true;
+      interrupted = true;
+      err(`warning: ${e.message}; stopping`);
+    }
+  };
 
   const live = new LiveDiagnosis({ config });
   const warnings: Finding[] = [];
@@ -94,7 +122,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
           err(
             `warning: step ${r.step}: ${f.kind}${f.layers.length ? ` in ${f.layers.join(', ')}` : ''}: ${f.evidence}${f.fixes?.length ? `; try ${suggestionText(f.fixes)}` : ''}`,
           );
-          store?.logFinding(runId!, r.step, f);
+          whileStored(() => store!.logFinding(runId!, r.step, f));
         }
       }
     },
@@ -114,22 +142,37 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     : null;
   let started = false;
   let interrupted = false;
-  const onSigint = () => {
+  let stopSignal: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal === null) err(`gradguard: ${signal}: stopping after this step (writing a checkpoint)`);
+    stopSignal = signal;
     interrupted = true;
   };
-  process.once('SIGINT', onSigint);
+  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+  const checkpoint: CheckpointHook | null = checkpointDir
+    ? {
+        dir: checkpointDir,
+        everySteps: config.train.checkpointEvery,
+        everyEpoch: true,
+        everySeconds: (config.train.checkpointMinutes ?? DEFAULT_CHECKPOINT_MINUTES) * 60,
+        keep: config.train.keepCheckpoints,
+        runId,
+        active: () => !removed && (!store || !runId || store.hasRun(runId)),
+        ...(opts.clock ? { clock: opts.clock } : {}),
+      }
+    : null;
   let summary: TrainSummary;
   try {
     summary = await runTrainingAsync(exp, {
       observers: [monitor],
       shouldStop: () => interrupted,
-      ...(checkpointDir ? { checkpoint: { dir: checkpointDir, everySteps: config.train.checkpointEvery, runId } } : {}),
+      ...(checkpoint ? { checkpoint } : {}),
       ...(resume ? { resume: resume.checkpoint } : {}),
       onCheckpoint: (dir) => {
         lastCheckpoint = dir;
       },
       onStep: (s) => {
-        if (store && runId) {
+        whileStored(() => {
           const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
           const rec = lastRecord as StepRecord | null;
           if (rec && rec.step === s.step) {
@@ -137,8 +180,8 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
             if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
             metrics.clipped = rec.clipped ? 1 : 0;
           }
-          store.logStep(runId, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
-        }
+          store!.logStep(runId!, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
+        });
         if (bar) {
           if (!started) {
             bar.start(s.totalSteps, 0, { epoch: 1, loss: '-' });
@@ -152,11 +195,12 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         }
       },
       onEpoch: (epoch, test) => {
-        if (store && runId)
-          store.logStep(runId, epoch * exp.loader.batchesPerEpoch - 1, {
+        whileStored(() =>
+          store!.logStep(runId!, epoch * exp.loader.batchesPerEpoch - 1, {
             test_loss: test.loss,
             ...(test.accuracy !== undefined ? { test_accuracy: test.accuracy } : {}),
-          });
+          }),
+        );
         if (!bar)
           err(
             `  epoch ${epoch}: test loss ${test.loss.toFixed(4)}${test.accuracy !== undefined ? `, accuracy ${pct(test.accuracy)}` : ''}`,
@@ -165,13 +209,20 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     });
   } catch (e) {
     bar?.stop();
-    store?.finishRun(runId!, 'failed', { error: e instanceof Error ? e.message : String(e) });
+    try {
+      whileStored(() => store!.finishRun(runId!, 'failed', { error: e instanceof Error ? e.message : String(e) }));
+    } catch {
+      // the store cannot record it (a full disk): the error below says what happened; the run reads back interrupted
+    }
+    store?.close();
     throw e;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    for (const sig of STOP_SIGNALS) process.removeListener(sig, onSignal);
     monitor.detach();
   }
   bar?.stop();
+  if (stopSignal) summary.reason = `stopped by ${stopSignal}`;
+  if (removed) summary.reason = 'the run was removed from the store';
   const diagnosis: Diagnosis = diagnose(monitor.history.slice(-50), {
     config,
     layers: monitor.layerInfo(),
@@ -203,15 +254,17 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   };
   const finalMetrics: Record<string, number> = { 'test/loss': summary.test.loss, 'train/loss': summary.finalLoss };
   if (summary.test.accuracy !== undefined) finalMetrics['test/accuracy'] = summary.test.accuracy;
-  store?.finishRun(runId!, summary.status, {
-    metrics: finalMetrics,
-    verdict: diagnosis.verdict,
-    durationMs: Math.round(summary.seconds * 1000),
-    steps: summary.steps,
-    stepsSkipped: summary.skippedSteps,
-    stepsClipped: summary.clippedSteps,
-    ...(summary.reason ? { reason: summary.reason } : {}),
-  });
+  whileStored(() =>
+    store!.finishRun(runId!, summary.status, {
+      metrics: finalMetrics,
+      verdict: diagnosis.verdict,
+      durationMs: Math.round(summary.seconds * 1000),
+      steps: summary.steps,
+      stepsSkipped: summary.skippedSteps,
+      stepsClipped: summary.clippedSteps,
+      ...(summary.reason ? { reason: summary.reason } : {}),
+    }),
+  );
   store?.close();
   return result;
 }

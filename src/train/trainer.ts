@@ -21,7 +21,13 @@ import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor
 import '../tensor/methods.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
 import { applyInit, buildModel } from './build.js';
-import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
+import {
+  applyCheckpoint,
+  type Checkpoint,
+  saveCheckpoint,
+  type TrainProgress,
+  type WriteOptions,
+} from './checkpoint.js';
 import type { Config } from './config.js';
 import { buildOptimizer, type Optimizer } from './optimizer.js';
 
@@ -77,10 +83,10 @@ export interface TrainHooks {
   /** Checked before each step; return true to stop (the run is 'interrupted'). */
   shouldStop?: () => boolean;
   /**
-   * Write checkpoints into the root `dir` (see `saveCheckpoint`): after every `everySteps` steps (none when unset)
-   * and when the run ends without throwing. `runId` is recorded in them.
+   * Write checkpoints into the root `dir` (see `saveCheckpoint`) and when the run ends without throwing. `runId` is
+   * recorded in them.
    */
-  checkpoint?: { dir: string; everySteps?: number | undefined; runId?: string | undefined };
+  checkpoint?: CheckpointHook;
   /** Called after each checkpoint is written, with its directory and step. */
   onCheckpoint?: (dir: string, step: number) => void;
   /**
@@ -89,6 +95,26 @@ export interface TrainHooks {
    * `CheckpointError` and changes nothing).
    */
   resume?: Checkpoint;
+}
+
+/** When the trainer writes checkpoints (besides the end of the run), and how many a root keeps. */
+export interface CheckpointHook {
+  dir: string;
+  /** After every `everySteps` steps (none when unset). */
+  everySteps?: number | undefined;
+  /** After every epoch's evaluation. */
+  everyEpoch?: boolean | undefined;
+  /** After the first step that ends `everySeconds` or more after the last checkpoint (or the start), by `clock`. */
+  everySeconds?: number | undefined;
+  /** Checkpoints the root keeps (see `saveCheckpoint`; default 3). */
+  keep?: number | undefined;
+  runId?: string | undefined;
+  /** Checked before each checkpoint; false skips it (the session's run was removed from its store). */
+  active?: () => boolean;
+  /** The time in ms for `everySeconds` (default `performance.now`; tests drive it by steps). */
+  clock?: () => number;
+  /** Passed to `saveCheckpoint` (a test seam: kills and faults at chosen moments of a write). */
+  onPhase?: WriteOptions['onPhase'];
 }
 
 export class NonFiniteError extends Error {
@@ -252,8 +278,10 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
   }
   const ck = hooks.checkpoint;
   let savedAt = hooks.resume ? step : -1;
+  const clock = ck?.clock ?? (() => performance.now());
+  let savedTime = clock();
   const save = () => {
-    if (!ck || savedAt === step) return;
+    if (!ck || savedAt === step || (ck.active && !ck.active())) return;
     const progress: TrainProgress = {
       step,
       epoch,
@@ -262,8 +290,9 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       lastLoss,
       runId: ck.runId,
     };
-    const dir = saveCheckpoint(ck.dir, exp, progress);
+    const dir = saveCheckpoint(ck.dir, exp, progress, { keep: ck.keep, onPhase: ck.onPhase });
     savedAt = step;
+    savedTime = clock();
     hooks.onCheckpoint?.(dir, step);
   };
   model.train();
@@ -328,12 +357,20 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     });
     step++;
     if (diverged) break;
-    if (step % stepsPerEpoch === 0 || step === totalSteps) {
+    const epochEnd = step % stepsPerEpoch === 0 || step === totalSteps;
+    if (epochEnd) {
       epoch = Math.ceil(step / stepsPerEpoch);
       test = evaluate(model, ds, 'test');
       hooks.onEpoch?.(epoch, test);
     }
-    if (ck?.everySteps && step % ck.everySteps === 0) save();
+    if (
+      ck &&
+      ((ck.everySteps && step % ck.everySteps === 0) ||
+        (ck.everyEpoch && epochEnd) ||
+        (ck.everySeconds !== undefined && clock() - savedTime >= ck.everySeconds * 1000))
+    ) {
+      save();
+    }
     yield;
   }
   save();
