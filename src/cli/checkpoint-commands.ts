@@ -116,8 +116,8 @@ export function planResume(target: string, opts: ResumeOptions): { plan: ResumeP
   }
 }
 
-function openStore(dir: string): RunStore {
-  return storeCall(() => RunStore.open(dir, { create: false }));
+function openStore(dir: string, readonly = false): RunStore {
+  return storeCall(() => RunStore.open(dir, readonly ? { readonly: true } : { create: false }));
 }
 
 /** Runs a store call, turning its errors (unknown or ambiguous run, no store) into user errors. */
@@ -161,7 +161,7 @@ export function exportWeights(id: string, opts: ExportWeightsOptions): ExportWei
     checkpoint = loadCheckpoint(id);
     run = checkpoint.runId;
   } else {
-    const store = openStore(opts.store ?? DEFAULT_STORE_DIR);
+    const store = openStore(opts.store ?? DEFAULT_STORE_DIR, true);
     try {
       run = storeCall(() => store.getRun(id)).id;
       const root = runCheckpointDir(store.dir, run);
@@ -216,7 +216,8 @@ export async function exportWeightsCommand(
       );
     return 0;
   } catch (e) {
-    const user = e instanceof CheckpointError || e instanceof UsageError || e instanceof ConfigError;
+    const user =
+      e instanceof CheckpointError || e instanceof UsageError || e instanceof ConfigError || e instanceof TrackError;
     if (!user) throw e;
     if (opts.json) io.stdout(`${JSON.stringify({ error: { code: e.name, message: e.message } })}\n`);
     else io.stderr(`gradguard: ${e.message}\n`);

@@ -29,8 +29,17 @@
  * store.close();
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, existsSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
+import {
+  accessSync,
+  copyFileSync,
+  existsSync,
+  constants as fsConstants,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describeFsError, makeDirs } from '../io/atomic.js';
@@ -243,7 +252,11 @@ export class RunStore {
   private readonly writeStep: (t: WriteTarget, step: number, m: Record<string, number>, l?: LayerStat[]) => void;
   private closed = false;
 
-  private constructor(dir: string, path: string, db: Database.Database, readonly: boolean) {
+  /** The private copy a reader of a read-only directory opened (removed by `close`), or null. */
+  private readonly snapshot: string | null;
+
+  private constructor(dir: string, path: string, db: Database.Database, readonly: boolean, snapshot: string | null) {
+    this.snapshot = snapshot;
     this.dir = dir;
     this.path = path;
     this.db = db;
@@ -284,12 +297,26 @@ export class RunStore {
     }
     if (!readonly) checkWritableFiles(dir, absDir, path);
     let db: Database.Database | undefined;
+    let snapshot: string | null = null;
     try {
-      db = new Database(path, { readonly, fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
-      migrate(db, path, readonly);
-      return new RunStore(absDir, path, db, readonly);
+      try {
+        db = new Database(path, { readonly, fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
+        migrate(db, path, readonly);
+      } catch (err) {
+        // A read-only directory: SQLite cannot make the WAL index (runs.db-shm) next to the file, so a reader opens
+        // a private copy of the database (and of its WAL) instead.
+        const code = (err as { code?: string }).code;
+        if (!readonly || !(code?.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN')) throw err;
+        db?.close();
+        db = undefined;
+        snapshot = snapshotStore(dir, path);
+        db = new Database(join(snapshot, DB_FILE), { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+        migrate(db, path, true);
+      }
+      return new RunStore(absDir, path, db, readonly, snapshot);
     } catch (err) {
       db?.close();
+      if (snapshot !== null) rmSync(snapshot, { recursive: true, force: true });
       if (err instanceof TrackError) throw err;
       const e = err as { code?: string; message?: string };
       if (e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT') {
@@ -636,6 +663,7 @@ export class RunStore {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+    if (this.snapshot !== null) rmSync(this.snapshot, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -956,9 +984,25 @@ function checkWritableFiles(dir: string, absDir: string, path: string): void {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') continue;
-      throw readOnlyError(dir, `read-only (${describeFsError(err)} on ${p})`);
+      throw readOnlyError(dir, `read-only (${code ?? 'not writable'} on ${p})`);
     }
   }
+}
+
+/**
+ * Copies a store's database (and its WAL, when there is one) into a private temporary directory, for a reader that
+ * cannot open it in place (a read-only directory). @returns the directory
+ */
+function snapshotStore(dir: string, path: string): string {
+  const tmp = mkdtempSync(join(tmpdir(), 'gradguard-store-'));
+  try {
+    copyFileSync(path, join(tmp, DB_FILE));
+    if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, join(tmp, `${DB_FILE}-wal`));
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new TrackError('BAD_STORE', `cannot read the run store ${dir}: ${describeFsError(err)} on ${path}`);
+  }
+  return tmp;
 }
 
 /** A failed write as a one-line TrackError when the disk is full or the store is read-only; else `err` itself. */

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { LoaderCursor } from '../data/loader.js';
+import { isValidRunId } from '../track/ids.js';
 import type { FlatState } from '../optim/optimizer.js';
 import type { RngState } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -138,7 +139,7 @@ export const CheckpointStateSchema = z
     version: z.int().min(1).max(CHECKPOINT_VERSION),
     step: count,
     epoch: count,
-    runId: z.string().nullable(),
+    runId: z.string().refine(isValidRunId, 'is not a well-formed run id').nullable(),
     savedAt: z.string(),
     progress: z.object({ skippedSteps: count, consecutiveNonFinite: count, lastLoss: jsonNumber }).strict(),
     optimizer: z
