@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { LoaderCursor } from '../data/loader.js';
-import { isValidRunId } from '../track/ids.js';
 import type { FlatState } from '../optim/optimizer.js';
 import type { RngState } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { isValidRunId } from '../track/ids.js';
 import type { Config } from './config.js';
 
 /** The checkpoint format this code writes; `loadCheckpoint` refuses a newer one. */
@@ -176,6 +176,13 @@ export const CheckpointStateSchema = z
         `is ${s.progress.consecutiveNonFinite}, more than the ${s.progress.skippedSteps} skipped steps`,
       );
     if (s.epoch > s.step) no(['epoch'], `is ${s.epoch}, more than the ${s.step} steps taken`);
+    // the transforms' own step counters (`inner.2.inner.0.count`, `inner.0.clippedSteps`)
+    for (const [k, v] of Object.entries(s.optimizer.values)) {
+      if (!/(^|\.)(count|clippedSteps)$/.test(k)) continue;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > s.step) {
+        no(['optimizer', 'values', k], `is ${JSON.stringify(v)}; a step count from 0 to the ${s.step} steps taken`);
+      }
+    }
     if (s.loader.batch * s.loader.batchSize > s.loader.n + s.loader.batchSize)
       no(['loader', 'batch'], `is ${s.loader.batch}, past an epoch of ${s.loader.n} examples`);
   });

@@ -128,8 +128,10 @@ export function readLatest(root: string): string | null {
  */
 export function writeCheckpoint(root: string, step: number, files: CheckpointFiles, opts: WriteOptions = {}): string {
   const absRoot = resolve(root);
+  let previous: string | null = null;
   const failed = (what: string, path: string, e: unknown): never => {
-    throw new CheckpointError(`cannot ${what} ${path}: ${describeFsError(e)}; the previous checkpoint is intact`);
+    const kept = previous ? `the previous checkpoint ${previous} is intact` : 'no checkpoint was written';
+    throw new CheckpointError(`cannot ${what} ${path}: ${describeFsError(e)}; ${kept}`);
   };
   try {
     makeDirs(absRoot);
@@ -144,7 +146,7 @@ export function writeCheckpoint(root: string, step: number, files: CheckpointFil
   const tmp = join(absRoot, `.tmp-${name}-${process.pid}`);
   const pointerTmp = join(absRoot, `.tmp-latest-${process.pid}`);
   const phase = (p: SavePhase, dir: string) => opts.onPhase?.(p, dir);
-  const previous = readLatest(absRoot);
+  previous = readLatest(absRoot);
   let current = tmp;
   try {
     rmSync(tmp, { recursive: true, force: true });

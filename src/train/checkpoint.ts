@@ -304,6 +304,14 @@ export function configConflict(saved: unknown, now: unknown, path: string[] = []
   return JSON.stringify(saved) === JSON.stringify(now) ? null : p || '(root)';
 }
 
+/** The kind of a flattened optimizer value: a number (NaN and ±Infinity as their strings), array, string, flag, null. */
+function valueKind(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity') return 'number';
+  if (Array.isArray(v)) return 'list';
+  return typeof v === 'boolean' ? 'flag' : typeof v;
+}
+
 function getPath(obj: unknown, path: string): unknown {
   let cur = obj;
   for (const k of path.split('.')) cur = isObj(cur) ? cur[k] : undefined;
@@ -352,6 +360,27 @@ export function applyCheckpoint(exp: Experiment, ckpt: Checkpoint): TrainProgres
   }
   const extraOpt = Object.keys(ckpt.optimizer.tensors).filter((k) => !(k in flatNow.tensors));
   if (extraOpt.length) fail(where, `${OPTIMIZER_FILE} has '${extraOpt[0]}', which this optimizer does not`);
+  // optimizer values: the same transforms (kind), each value of the kind this optimizer holds
+  const saved = ckpt.optimizer.values;
+  for (const [k, now] of Object.entries(flatNow.values)) {
+    if (!(k in saved)) fail(where, `${STATE_FILE}: optimizer.values has no '${k}': saved from another optimizer`);
+    const was = saved[k];
+    if (k === 'kind' || k.endsWith('.kind')) {
+      if (was !== now)
+        fail(
+          where,
+          `${STATE_FILE}: optimizer.values.${k} is ${JSON.stringify(was)}, this optimizer has ${JSON.stringify(now)}`,
+        );
+    } else if (valueKind(was) !== valueKind(now) && !(valueKind(was) === 'null' || valueKind(now) === 'null')) {
+      fail(
+        where,
+        `${STATE_FILE}: optimizer.values.${k} is a ${valueKind(was)}, this optimizer holds a ${valueKind(now)}`,
+      );
+    }
+  }
+  const extraValue = Object.keys(saved).find((k) => !(k in flatNow.values));
+  if (extraValue !== undefined)
+    fail(where, `${STATE_FILE}: optimizer.values has '${extraValue}', which this optimizer does not`);
   // RNGs: the same set of generators
   const rngs = modelRngs(exp.model);
   const savedRngs = ckpt.state.rng.modules;

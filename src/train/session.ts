@@ -2,6 +2,7 @@
  * One training session as the CLI and sweeps run it: the experiment from a validated config, the gradient monitor
  * on every logged step with live findings, the run store, progress, and the result object `--json` prints.
  */
+import { rmSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
@@ -94,16 +95,27 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   let lastCheckpoint: string | null = null;
   /** Set when the run was removed from the store while training (`runs rm --force`): nothing more is written. */
   let removed = false;
+  const markRemoved = (message: string) => {
+    if (removed) return;
+    removed = true;
+    interrupted = true;
+    err(`warning: ${message}; stopping`);
+  };
   const whileStored = (write: () => void) => {
     if (removed || !store || !runId) return;
     try {
       write();
     } catch (e) {
       if (!(e instanceof TrackError) || e.code !== 'RUN_REMOVED') throw e;
-      removed = true;
-      interrupted = true;
-      err(`warning: ${e.message}; stopping`);
+      markRemoved(e.message);
     }
+  };
+  /** Whether the run is still in the store (checked before each checkpoint, so none is written for a removed run). */
+  const stillStored = () => {
+    if (!removed && store && runId && !store.hasRun(runId)) {
+      markRemoved(`run ${runId} was removed from the run store ${store.path} (gradguard runs rm) while it trained`);
+    }
+    return !removed;
   };
 
   const live = new LiveDiagnosis({ config });
@@ -157,7 +169,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         everySeconds: (config.train.checkpointMinutes ?? DEFAULT_CHECKPOINT_MINUTES) * 60,
         keep: config.train.keepCheckpoints,
         runId,
-        active: () => !removed && (!store || !runId || store.hasRun(runId)),
+        active: stillStored,
         ...(opts.clock ? { clock: opts.clock } : {}),
       }
     : null;
@@ -222,7 +234,12 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   }
   bar?.stop();
   if (stopSignal) summary.reason = `stopped by ${stopSignal}`;
-  if (removed) summary.reason = 'the run was removed from the store';
+  if (removed) {
+    summary.reason = 'the run was removed from the store';
+    // a checkpoint being written as `runs rm` ran may have made the removed run's directory again
+    if (checkpointDir) rmSync(checkpointDir, { recursive: true, force: true });
+    lastCheckpoint = null;
+  }
   const diagnosis: Diagnosis = diagnose(monitor.history.slice(-50), {
     config,
     layers: monitor.layerInfo(),

@@ -290,7 +290,14 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       lastLoss,
       runId: ck.runId,
     };
-    const dir = saveCheckpoint(ck.dir, exp, progress, { keep: ck.keep, onPhase: ck.onPhase });
+    let dir: string;
+    try {
+      dir = saveCheckpoint(ck.dir, exp, progress, { keep: ck.keep, onPhase: ck.onPhase });
+    } catch (e) {
+      // its root was removed meanwhile (`runs rm` of the session's run): nothing to keep
+      if (ck.active && !ck.active()) return;
+      throw e;
+    }
     savedAt = step;
     savedTime = clock();
     hooks.onCheckpoint?.(dir, step);
