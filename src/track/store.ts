@@ -1033,7 +1033,7 @@ export function newRunId(now: number = Date.now()): string {
  * Whether process `pid` on this host is alive and is the process that started at `procStart` (so a recycled pid is
  * not taken for the run's writer). A zombie counts as dead.
  */
-function processAlive(pid: number, procStart: string | null): boolean {
+export function processAlive(pid: number, procStart: string | null = null): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

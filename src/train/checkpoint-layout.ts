@@ -18,6 +18,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { describeFsError, makeDirs } from '../io/atomic.js';
 import { runPath } from '../track/ids.js';
+import { processAlive } from '../track/store.js';
 import { CheckpointError, LATEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE } from './checkpoint-format.js';
 
 export const CKPT_NAME = /^ckpt-(\d+)(?:-(\d+))?$/;
@@ -65,23 +66,13 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes `.tmp-*` and `.trash-*` directories left by processes that are gone (or by this one). */
 function removeStale(root: string): void {
   for (const name of readdirSync(root)) {
     const m = /^\.(tmp|trash)-.*-(\d+)$/.exec(name);
     if (!m) continue;
     const pid = Number(m[2]);
-    if (pid !== process.pid && isAlive(pid)) continue;
+    if (pid !== process.pid && processAlive(pid)) continue;
     rmSync(join(root, name), { recursive: true, force: true });
   }
 }
