@@ -1,9 +1,37 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two tiers, both run by `npm test`:
+ * - unit: in-process tests of one module or a few (seconds in all); `npm run test:unit` for the inner loop.
+ * - integration: tests that start processes, browsers, worker pools or compilers, or kill things on purpose.
+ */
+const INTEGRATION = [
+  'src/train/checkpoint-kill.test.ts',
+  'src/dashboard/e2e.test.ts',
+  'src/dashboard/report.test.ts',
+  'src/track/durability.test.ts',
+  'src/backend/gemm.test.ts',
+  'src/backend/wasm-threads.test.ts',
+  'test/cli.test.ts',
+  'test/**/*.int.test.ts',
+  'src/**/*.int.test.ts',
+];
+const ALL = ['src/**/*.test.ts', 'test/**/*.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     pool: 'forks',
+    // `vitest run --coverage` (npm test does): a summary on the terminal, the full report under coverage/
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      exclude: ['src/**/*.test.ts', 'src/dashboard/web/**'],
+      reporter: ['text-summary', 'json-summary', 'html'],
+    },
+    projects: [
+      { extends: true, test: { name: 'unit', include: ALL, exclude: INTEGRATION } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION } },
+    ],
   },
 });

@@ -7,11 +7,12 @@
  * init.xavierNormal(model.get('0.weight'), { seed: 0 });
  * const tx = optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 }));
  */
+
+export * as init from './api/init.js';
 export { availableBackends, getBackend, useBackend } from './backend/index.js';
 export type { Backend, BackendName } from './backend/types.js';
 export * as clip from './clip/index.js';
 export * as data from './data/index.js';
-export * as init from './init/index.js';
 export { manualSeed } from './init/random.js';
 export {
   loadSafetensors,

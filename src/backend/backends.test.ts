@@ -12,6 +12,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../test/native-variant.js';
+import { canRun } from '../../test/suites.js';
 import { ArrayBuf, JsBackend } from './js.js';
 import { createNativeBackend } from './native.js';
 import { type Backend, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
@@ -159,6 +160,8 @@ function poolGeom(
 const native = createNativeBackend();
 /** The addon as an AVX2 machine builds it (test/native-variant.ts): skipped where it cannot be built or run. */
 const nativeAvx2 = nativeVariant('haswell');
+canRun('native', native !== null, 'the native addon did not build or load (needs build-essential and libopenblas-dev)');
+canRun('native-avx2', nativeAvx2.backend !== null, nativeAvx2.skipReason);
 const wasm = createWasmBackend();
 /** The portable module (wasm/gradguard.wasm), which browsers and GRADGUARD_THREADS=1 get. */
 const wasmOne = createWasmBackend(undefined, { threads: 1 });

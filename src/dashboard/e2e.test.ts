@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canRun } from '../../test/suites.js';
 import type { RunResponse, RunsResponse } from './api-types.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 import { type RunningDashboard, startDashboard } from './server.js';
@@ -101,7 +102,9 @@ async function canvasPixels(page: Page, selector: string, rgb: [number, number, 
   );
 }
 
-describe.skipIf(!existsSync(CHROMIUM_PATH))('dashboard in Chromium', () => {
+const hasChromium = canRun('chromium', existsSync(CHROMIUM_PATH), `no ${CHROMIUM_PATH} (apt-get install chromium)`);
+
+describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
   let finishedId: string;
 
   beforeAll(async () => {

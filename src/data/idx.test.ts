@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { canRun } from '../../test/suites.js';
 import { decodeIdx, encodeIdx, type IdxDtype, loadIdxDirectory, parseIdx, readIdxFile } from './idx.js';
 import { FASHION_MNIST_DIR, loadFashionMnist, loadMnistIdx } from './mnist.js';
 import { DataError } from './types.js';
@@ -245,7 +246,13 @@ describe('IDX directories', () => {
   });
 });
 
-describe.skipIf(!existsSync(FASHION_MNIST_DIR))('Fashion-MNIST from Debian dataset-fashion-mnist', () => {
+describe.skipIf(
+  !canRun(
+    'fashion-mnist',
+    existsSync(FASHION_MNIST_DIR),
+    `no ${FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)`,
+  ),
+)('Fashion-MNIST from Debian dataset-fashion-mnist', () => {
   it('loads 60,000 + 10,000 images, 6,000 / 1,000 per class', () => {
     const ds = loadFashionMnist();
     expect(ds.train.n).toBe(60_000);

@@ -1,6 +1,7 @@
 /**
- * `init`: weight initializers in place on a Tensor (PyTorch's `torch.nn.init` with camelCase names), the gain table,
- * LSUV and the LSTM forget-gate bias.
+ * Weight initializers in place on a Tensor (PyTorch's `torch.nn.init` with camelCase names) and the gain table.
+ * LSUV and the LSTM forget-gate bias run layers, so they live in nn/lsuv.ts; the public `init` namespace
+ * (api/init.ts) has them all.
  */
 export {
   calculateGain,
@@ -28,5 +29,4 @@ export {
   xavierUniform,
   zeros,
 } from './initializers.js';
-export { type LsuvLayerReport, type LsuvOptions, lstmForgetGateBias, lsuv } from './lsuv.js';
 export { defaultRng, manualSeed, type RandomInit } from './random.js';

@@ -4,13 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { fromPacked, remedies } from '../../test/remedies.js';
+import * as init from '../api/init.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
 import { mlp } from '../nn/models.js';
 import { LSTM } from '../nn/rnn.js';
 import { Rng } from '../tensor/rng.js';
 import { empty, type Tensor, tensor } from '../tensor/tensor.js';
-import * as init from './index.js';
 
 function stats(t: Tensor) {
   const d = t.data;

@@ -3,7 +3,14 @@
  * torch.optim's numbers, learning-rate schedules, and a PyTorch-style `Optimizer` wrapper.
  */
 export { type AdamAliasOptions, adam, adamw, type RmspropOptions, rmsprop, type SgdOptions, sgd } from './alias.js';
-export { type FlatState, flattenState, Optimizer, restoreState, type StepResult } from './optimizer.js';
+export {
+  type FlatState,
+  flattenState,
+  Optimizer,
+  type ParameterSource,
+  restoreState,
+  type StepResult,
+} from './optimizer.js';
 export type { Schedule } from './schedules.js';
 export * as schedules from './schedules.js';
 export {

@@ -3,7 +3,6 @@
  * transformation and applies the updates in place; `opt.zeroGrad()` clears the gradients. Plus flattening of any
  * transformation state into tensors and plain values, for checkpoints.
  */
-import type { AnyModule } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 import { applyUpdates, type GradientTransformation, type Params, zerosLikeKept } from './transform.js';
 
@@ -11,6 +10,11 @@ import { applyUpdates, type GradientTransformation, type Params, zerosLikeKept }
 export interface StepResult {
   /** Whether the transformation halted (a skipped non-finite step): no parameter changed. */
   skipped: boolean;
+}
+
+/** Anything that names its parameters as PyTorch's `named_parameters()` does: an `nn.Module`, for one. */
+export interface ParameterSource {
+  namedParameters(): [string, Tensor][];
 }
 
 /**
@@ -39,7 +43,7 @@ export class Optimizer<S = unknown> {
    * @param tx the gradient transformation, e.g. `optim.adam({ lr: 1e-3 })`
    */
   constructor(
-    source: AnyModule | Params | [string, Tensor][],
+    source: ParameterSource | Params | [string, Tensor][],
     readonly tx: GradientTransformation<S>,
   ) {
     if (!tx || typeof tx.init !== 'function' || typeof tx.update !== 'function') {
@@ -47,8 +51,8 @@ export class Optimizer<S = unknown> {
     }
     const entries: [string, Tensor][] = Array.isArray(source)
       ? source
-      : source && typeof (source as AnyModule).namedParameters === 'function'
-        ? (source as AnyModule).namedParameters()
+      : source && typeof (source as ParameterSource).namedParameters === 'function'
+        ? (source as ParameterSource).namedParameters()
         : Object.entries(source as Params);
     for (const [k, t] of entries) {
       if (!(t instanceof Tensor)) throw new TypeError(`Optimizer: parameter '${k}' is not a Tensor`);

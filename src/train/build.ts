@@ -5,8 +5,8 @@
 import type { Dataset } from '../data/types.js';
 import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
-import { lsuv } from '../init/lsuv.js';
 import { Linear } from '../nn/linear.js';
+import { lsuv } from '../nn/lsuv.js';
 import { cnn, mlp, resnet } from '../nn/models.js';
 import { type AnyModule, Module } from '../nn/module.js';
 import { ResidualMLPBlock } from '../nn/residual.js';

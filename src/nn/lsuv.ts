@@ -1,13 +1,14 @@
 /**
  * Data-driven initialisation: LSUV (Mishkin & Matas 2015), and the LSTM forget-gate bias (Jozefowicz et al. 2015).
  */
-import { Conv2d } from '../nn/conv.js';
-import { Linear } from '../nn/linear.js';
-import type { AnyModule } from '../nn/module.js';
+
+import { orthogonal } from '../init/initializers.js';
+import type { RandomInit } from '../init/random.js';
+import { resolveRng } from '../init/random.js';
 import { noGrad, type Tensor, tidy } from '../tensor/tensor.js';
-import { orthogonal } from './initializers.js';
-import type { RandomInit } from './random.js';
-import { resolveRng } from './random.js';
+import { Conv2d } from './conv.js';
+import { Linear } from './linear.js';
+import type { AnyModule } from './module.js';
 
 export interface LsuvOptions extends RandomInit {
   /** Stop when |Var(output) − 1| < tolerance (default 0.1, the paper's Tol_var). */
