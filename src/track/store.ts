@@ -29,21 +29,15 @@
  * store.close();
  */
 import { randomBytes } from 'node:crypto';
-import {
-  accessSync,
-  copyFileSync,
-  existsSync,
-  constants as fsConstants,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describeFsError, makeDirs } from '../io/atomic.js';
 import { checkRunId } from './ids.js';
+import { processAlive, readProcStart } from './process.js';
+import { DB_FILE, migrate } from './schema.js';
+import { checkWritableFiles, readOnlyError, removedError, snapshotStore, storeWriteError } from './store-files.js';
 import {
   type Finding,
   type FindingRow,
@@ -60,117 +54,13 @@ import {
   TrackError,
 } from './types.js';
 
+export { processAlive } from './process.js';
+export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
 /** The default store directory, relative to the working directory. */
 export const DEFAULT_STORE_DIR = './gradguard-runs';
-/** The database file inside the store directory. */
-export const DB_FILE = 'runs.db';
-/** `PRAGMA application_id` of a gradguard store ('ggrd'), so another program's SQLite file is not taken for one. */
-const APPLICATION_ID = 0x67677264;
 /** How long a writer waits for another writer's transaction, in ms. */
 const BUSY_TIMEOUT_MS = 5000;
-
-/**
- * Schema migrations; `user_version` = how many have run. Append, never edit: a file written by an older gradguard
- * is upgraded by running the migrations it lacks.
- */
-export const MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE runs (
-    rid         INTEGER PRIMARY KEY,
-    id          TEXT NOT NULL UNIQUE,
-    name        TEXT,
-    status      TEXT NOT NULL CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'interrupted')),
-    created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL,
-    finished_at INTEGER,
-    config      TEXT NOT NULL,
-    backend     TEXT NOT NULL,
-    summary     TEXT,
-    pid         INTEGER,
-    host        TEXT,
-    proc_start  TEXT
-  );
-  CREATE INDEX runs_created ON runs (created_at);
-  CREATE TABLE metric_keys (kid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
-  CREATE TABLE steps (
-    rid  INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    time INTEGER NOT NULL,
-    PRIMARY KEY (rid, step)
-  ) WITHOUT ROWID;
-  CREATE TABLE metrics (
-    rid   INTEGER NOT NULL,
-    step  INTEGER NOT NULL,
-    kid   INTEGER NOT NULL,
-    value REAL,
-    PRIMARY KEY (rid, step, kid)
-  ) WITHOUT ROWID;
-  -- A list of layer names (JSON array), shared by every step (and run) that logs the same layers.
-  CREATE TABLE layer_sets (lsid INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
-  -- One row per logged step: for each layer of the set, in order, the nine LAYER_FIELDS as little-endian float64
-  -- (NaN for a missing deadFrac or satFrac).
-  CREATE TABLE layer_stats (
-    rid  INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    lsid INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (rid, step)
-  ) WITHOUT ROWID;
-  CREATE TABLE findings (
-    fid        INTEGER PRIMARY KEY,
-    rid        INTEGER NOT NULL,
-    step       INTEGER NOT NULL,
-    kind       TEXT NOT NULL,
-    layers     TEXT NOT NULL,
-    evidence   TEXT,
-    suggestion TEXT,
-    severity   TEXT,
-    time       INTEGER NOT NULL
-  );
-  CREATE INDEX findings_run ON findings (rid, step);
-  `,
-  // 2: run row ids are never reused (AUTOINCREMENT), so a writer that still holds the id of a removed run can never
-  // write into a later run; the sequence starts above every row id any table has seen, and rows left by writers of
-  // removed runs are dropped.
-  `
-  CREATE TABLE runs_v2 (
-    rid         INTEGER PRIMARY KEY AUTOINCREMENT,
-    id          TEXT NOT NULL UNIQUE,
-    name        TEXT,
-    status      TEXT NOT NULL CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'interrupted')),
-    created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL,
-    finished_at INTEGER,
-    config      TEXT NOT NULL,
-    backend     TEXT NOT NULL,
-    summary     TEXT,
-    pid         INTEGER,
-    host        TEXT,
-    proc_start  TEXT
-  );
-  INSERT INTO runs_v2 (rid, id, name, status, created_at, updated_at, finished_at, config, backend, summary, pid, host,
-                       proc_start)
-    SELECT rid, id, name, status, created_at, updated_at, finished_at, config, backend, summary, pid, host, proc_start
-    FROM runs;
-  DROP TABLE runs;
-  ALTER TABLE runs_v2 RENAME TO runs;
-  CREATE INDEX runs_created ON runs (created_at);
-  DELETE FROM sqlite_sequence WHERE name = 'runs';
-  INSERT INTO sqlite_sequence (name, seq) SELECT 'runs', coalesce(max(m), 0) FROM (
-    SELECT max(rid) AS m FROM runs UNION ALL SELECT max(rid) FROM steps UNION ALL SELECT max(rid) FROM metrics
-    UNION ALL SELECT max(rid) FROM layer_stats UNION ALL SELECT max(rid) FROM findings);
-  DELETE FROM steps WHERE rid NOT IN (SELECT rid FROM runs);
-  DELETE FROM metrics WHERE rid NOT IN (SELECT rid FROM runs);
-  DELETE FROM layer_stats WHERE rid NOT IN (SELECT rid FROM runs);
-  DELETE FROM findings WHERE rid NOT IN (SELECT rid FROM runs);
-  `,
-];
-
-/** The oldest schema the reading code understands (a read-only open cannot migrate). */
-const MIN_READABLE_VERSION = 1;
-
-/** The schema version this code writes. */
-export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export interface OpenOptions {
   /** Create the directory and the database when missing (default true). When false, a missing store is an error. */
@@ -301,7 +191,7 @@ export class RunStore {
     try {
       try {
         db = new Database(path, { readonly, fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
-        migrate(db, path, readonly);
+        migrate(db, path, readonly, BUSY_TIMEOUT_MS);
       } catch (err) {
         // A read-only directory: SQLite cannot make the WAL index (runs.db-shm) next to the file, so a reader opens
         // a private copy of the database (and of its WAL) instead.
@@ -311,7 +201,7 @@ export class RunStore {
         db = undefined;
         snapshot = snapshotStore(dir, path);
         db = new Database(join(snapshot, DB_FILE), { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
-        migrate(db, path, true);
+        migrate(db, path, true, BUSY_TIMEOUT_MS);
       }
       return new RunStore(absDir, path, db, readonly, snapshot);
     } catch (err) {
@@ -916,110 +806,6 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
-/** Sets the pragmas and brings the schema to {@link SCHEMA_VERSION}. */
-function migrate(db: Database.Database, path: string, readonly: boolean): void {
-  if (!readonly) {
-    // NOTE: journal_mode=WAL persists in the file; synchronous=NORMAL is safe against process kills in WAL mode and
-    // makes a commit cost microseconds instead of an fsync.
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-  }
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const version = () => db.pragma('user_version', { simple: true }) as number;
-  const appId = () => db.pragma('application_id', { simple: true }) as number;
-  const check = () => {
-    const v = version();
-    const a = appId();
-    const hasTables = (db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number) > 0;
-    if (a !== APPLICATION_ID && (a !== 0 || hasTables)) {
-      throw new TrackError('BAD_STORE', `${path} is an SQLite database but not a gradguard run store`);
-    }
-    if (v > SCHEMA_VERSION) {
-      throw new TrackError(
-        'STORE_TOO_NEW',
-        `${path} was written by a newer gradguard (schema ${v}; this one reads up to ${SCHEMA_VERSION}); upgrade gradguard`,
-      );
-    }
-    return v;
-  };
-  if (readonly) {
-    if (check() < MIN_READABLE_VERSION) {
-      throw new TrackError('BAD_STORE', `${path} has no gradguard schema yet; open it once read-write to create it`);
-    }
-    return;
-  }
-  if (check() === SCHEMA_VERSION) return;
-  db.transaction(() => {
-    // Re-read inside the write lock: another process may have migrated meanwhile.
-    const v = check();
-    for (let i = v; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
-    db.pragma(`application_id = ${APPLICATION_ID}`);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
-}
-
-/** The error of a write into a run that `runs rm` removed. */
-function removedError(id: string, path: string): TrackError {
-  return new TrackError(
-    'RUN_REMOVED',
-    `run ${id} was removed from the run store ${path} (gradguard runs rm) while this process was writing it; nothing more is written for it`,
-  );
-}
-
-function readOnlyError(dir: string, why = 'read-only'): TrackError {
-  return new TrackError(
-    'READ_ONLY_STORE',
-    `the run store ${dir} is ${why}: reading commands (runs list/show/compare, report, export, dashboard) work, but to train or remove runs make it writable (chmod -R u+w ${dir}) or pass --store another directory`,
-  );
-}
-
-/**
- * Refuses to open a store for writing when its directory or database cannot be written (a read-only mount, another
- * user's files), before SQLite opens it read-only without a word and fails at the first write.
- */
-function checkWritableFiles(dir: string, absDir: string, path: string): void {
-  for (const p of [absDir, path, `${path}-wal`, `${path}-shm`]) {
-    try {
-      accessSync(p, fsConstants.W_OK);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') continue;
-      throw readOnlyError(dir, `read-only (${code ?? 'not writable'} on ${p})`);
-    }
-  }
-}
-
-/**
- * Copies a store's database (and its WAL, when there is one) into a private temporary directory, for a reader that
- * cannot open it in place (a read-only directory). @returns the directory
- */
-function snapshotStore(dir: string, path: string): string {
-  const tmp = mkdtempSync(join(tmpdir(), 'gradguard-store-'));
-  try {
-    copyFileSync(path, join(tmp, DB_FILE));
-    if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, join(tmp, `${DB_FILE}-wal`));
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw new TrackError('BAD_STORE', `cannot read the run store ${dir}: ${describeFsError(err)} on ${path}`);
-  }
-  return tmp;
-}
-
-/** A failed write as a one-line TrackError when the disk is full or the store is read-only; else `err` itself. */
-function storeWriteError(err: unknown, dir: string): unknown {
-  if (err instanceof TrackError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return err;
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'SQLITE_IOERR_WRITE') {
-    return new TrackError(
-      'DISK_FULL',
-      `cannot write the run store ${join(dir, DB_FILE)}: ENOSPC (no space left on device); free some space or pass --store a directory on another disk`,
-    );
-  }
-  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return readOnlyError(dir);
-  return err;
-}
-
 /** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
 export function newRunId(now: number = Date.now()): string {
   const d = new Date(now);
@@ -1027,41 +813,6 @@ export function newRunId(now: number = Date.now()): string {
   const date = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
   const time = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
   return `${date}-${time}-${randomBytes(2).toString('hex')}`;
-}
-
-/**
- * Whether process `pid` on this host is alive and is the process that started at `procStart` (so a recycled pid is
- * not taken for the run's writer). A zombie counts as dead.
- */
-export function processAlive(pid: number, procStart: string | null = null): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM: it exists but belongs to another user.
-    if ((err as { code?: string }).code !== 'EPERM') return false;
-  }
-  const stat = readProcStat(pid);
-  if (stat === null) return true;
-  if (stat.state === 'Z' || stat.state === 'X') return false;
-  return procStart === null || stat.start === procStart;
-}
-
-/** A process's state and start time (clock ticks after boot) from Linux's /proc; null elsewhere. */
-function readProcStat(pid: number): { state: string; start: string } | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const state = fields[0];
-    const start = fields[19];
-    return state !== undefined && start !== undefined ? { state, start } : null;
-  } catch {
-    return null;
-  }
-}
-
-function readProcStart(pid: number): string | null {
-  return readProcStat(pid)?.start ?? null;
 }
 
 /** JSON of a summary; non-finite final metrics are kept as strings ('NaN', 'Infinity', '-Infinity'). */

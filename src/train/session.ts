@@ -2,23 +2,16 @@
  * One training session as the CLI and sweeps run it: the experiment from a validated config, the gradient monitor
  * on every logged step with live findings, the run store, progress, and the result object `--json` prints.
  */
-import { rmSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
 import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { RunStore } from '../track/store.js';
-import { TrackError } from '../track/types.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import type { Config } from './config.js';
-import {
-  type CheckpointHook,
-  type EvalResult,
-  runTrainingAsync,
-  setupExperiment,
-  type TrainSummary,
-} from './trainer.js';
+import { SessionGuard, sessionCheckpoints } from './session-guard.js';
+import { type EvalResult, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
 
 export interface SessionOptions {
   /** Run store directory, or null for none. */
@@ -33,14 +26,7 @@ export interface SessionOptions {
   name?: string;
   /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
   resume?: ResumePlan;
-  /** The time in ms that `train.checkpointMinutes` is measured by (default `performance.now`; tests drive it). */
-  clock?: () => number;
 }
-
-/** The signals that stop a run cleanly: a checkpoint is written and the run is marked interrupted. */
-export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-/** Default of `train.checkpointMinutes`: a checkpoint at most this many minutes of training apart. */
-export const DEFAULT_CHECKPOINT_MINUTES = 5;
 
 export interface SessionResult {
   run: string | null;
@@ -89,34 +75,9 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       : store?.createRun({ config, backend: backend.name, ...(opts.name ? { name: opts.name } : {}) });
   if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
-  // checkpoints, into the run's directory in the store: every epoch, every train.checkpointEvery steps, at most
-  // train.checkpointMinutes apart, and at the end (a stop signal included); the newest train.keepCheckpoints are kept
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
-  /** Set when the run was removed from the store while training (`runs rm --force`): nothing more is written. */
-  let removed = false;
-  const markRemoved = (message: string) => {
-    if (removed) return;
-    removed = true;
-    interrupted = true;
-    err(`warning: ${message}; stopping`);
-  };
-  const whileStored = (write: () => void) => {
-    if (removed || !store || !runId) return;
-    try {
-      write();
-    } catch (e) {
-      if (!(e instanceof TrackError) || e.code !== 'RUN_REMOVED') throw e;
-      markRemoved(e.message);
-    }
-  };
-  /** Whether the run is still in the store (checked before each checkpoint, so none is written for a removed run). */
-  const stillStored = () => {
-    if (!removed && store && runId && !store.hasRun(runId)) {
-      markRemoved(`run ${runId} was removed from the run store ${store.path} (gradguard runs rm) while it trained`);
-    }
-    return !removed;
-  };
+  const guard = new SessionGuard(store, runId, err);
 
   const live = new LiveDiagnosis({ config });
   const warnings: Finding[] = [];
@@ -134,7 +95,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
           err(
             `warning: step ${r.step}: ${f.kind}${f.layers.length ? ` in ${f.layers.join(', ')}` : ''}: ${f.evidence}${f.fixes?.length ? `; try ${suggestionText(f.fixes)}` : ''}`,
           );
-          whileStored(() => store!.logFinding(runId!, r.step, f));
+          guard.write((st, id) => st.logFinding(id, r.step, f));
         }
       }
     },
@@ -153,38 +114,19 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       )
     : null;
   let started = false;
-  let interrupted = false;
-  let stopSignal: NodeJS.Signals | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopSignal === null) err(`gradguard: ${signal}: stopping after this step (writing a checkpoint)`);
-    stopSignal = signal;
-    interrupted = true;
-  };
-  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
-  const checkpoint: CheckpointHook | null = checkpointDir
-    ? {
-        dir: checkpointDir,
-        everySteps: config.train.checkpointEvery,
-        everyEpoch: true,
-        everySeconds: (config.train.checkpointMinutes ?? DEFAULT_CHECKPOINT_MINUTES) * 60,
-        keep: config.train.keepCheckpoints,
-        runId,
-        active: stillStored,
-        ...(opts.clock ? { clock: opts.clock } : {}),
-      }
-    : null;
+  guard.listen();
   let summary: TrainSummary;
   try {
     summary = await runTrainingAsync(exp, {
       observers: [monitor],
-      shouldStop: () => interrupted,
-      ...(checkpoint ? { checkpoint } : {}),
+      shouldStop: () => guard.interrupted,
+      ...(checkpointDir ? { checkpoint: sessionCheckpoints(config, checkpointDir, runId, guard) } : {}),
       ...(resume ? { resume: resume.checkpoint } : {}),
       onCheckpoint: (dir) => {
         lastCheckpoint = dir;
       },
       onStep: (s) => {
-        whileStored(() => {
+        guard.write((st, id) => {
           const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
           const rec = lastRecord as StepRecord | null;
           if (rec && rec.step === s.step) {
@@ -192,7 +134,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
             if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
             metrics.clipped = rec.clipped ? 1 : 0;
           }
-          store!.logStep(runId!, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
+          st.logStep(id, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
         });
         if (bar) {
           if (!started) {
@@ -207,8 +149,8 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         }
       },
       onEpoch: (epoch, test) => {
-        whileStored(() =>
-          store!.logStep(runId!, epoch * exp.loader.batchesPerEpoch - 1, {
+        guard.write((st, id) =>
+          st.logStep(id, epoch * exp.loader.batchesPerEpoch - 1, {
             test_loss: test.loss,
             ...(test.accuracy !== undefined ? { test_accuracy: test.accuracy } : {}),
           }),
@@ -221,25 +163,17 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     });
   } catch (e) {
     bar?.stop();
-    try {
-      whileStored(() => store!.finishRun(runId!, 'failed', { error: e instanceof Error ? e.message : String(e) }));
-    } catch {
-      // the store cannot record it (a full disk): the error below says what happened; the run reads back interrupted
-    }
+    guard.failed(e);
     store?.close();
     throw e;
   } finally {
-    for (const sig of STOP_SIGNALS) process.removeListener(sig, onSignal);
+    guard.dispose();
     monitor.detach();
   }
   bar?.stop();
-  if (stopSignal) summary.reason = `stopped by ${stopSignal}`;
-  if (removed) {
-    summary.reason = 'the run was removed from the store';
-    // a checkpoint being written as `runs rm` ran may have made the removed run's directory again
-    if (checkpointDir) rmSync(checkpointDir, { recursive: true, force: true });
-    lastCheckpoint = null;
-  }
+  const reason = guard.reason(summary.reason);
+  if (reason) summary.reason = reason;
+  if (guard.removed) lastCheckpoint = guard.dropCheckpoints(checkpointDir);
   const diagnosis: Diagnosis = diagnose(monitor.history.slice(-50), {
     config,
     layers: monitor.layerInfo(),
@@ -271,17 +205,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   };
   const finalMetrics: Record<string, number> = { 'test/loss': summary.test.loss, 'train/loss': summary.finalLoss };
   if (summary.test.accuracy !== undefined) finalMetrics['test/accuracy'] = summary.test.accuracy;
-  whileStored(() =>
-    store!.finishRun(runId!, summary.status, {
-      metrics: finalMetrics,
-      verdict: diagnosis.verdict,
-      durationMs: Math.round(summary.seconds * 1000),
-      steps: summary.steps,
-      stepsSkipped: summary.skippedSteps,
-      stepsClipped: summary.clippedSteps,
-      ...(summary.reason ? { reason: summary.reason } : {}),
-    }),
-  );
+  guard.finished(summary, diagnosis.verdict);
   store?.close();
   return result;
 }

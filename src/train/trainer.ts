@@ -250,6 +250,56 @@ export async function runTrainingAsync(
   return r.value;
 }
 
+/** When the trainer writes checkpoints (see {@link CheckpointHook}), and the writing itself. */
+class CheckpointSchedule {
+  private readonly ck: CheckpointHook | undefined;
+  private readonly clock: () => number;
+  private savedAt: number;
+  private savedTime: number;
+
+  constructor(
+    private readonly exp: Experiment,
+    private readonly hooks: TrainHooks,
+    /** The step already checkpointed (a resumed run's), or -1. */
+    savedAt: number,
+  ) {
+    this.ck = hooks.checkpoint;
+    this.clock = this.ck?.clock ?? (() => performance.now());
+    this.savedAt = savedAt;
+    this.savedTime = this.clock();
+  }
+
+  /** After a step: a checkpoint when one is due (every N steps, at an epoch's end, or after `everySeconds`). */
+  afterStep(p: Omit<TrainProgress, 'runId'>, epochEnd: boolean): void {
+    const ck = this.ck;
+    if (
+      ck &&
+      ((ck.everySteps && p.step % ck.everySteps === 0) ||
+        (ck.everyEpoch && epochEnd) ||
+        (ck.everySeconds !== undefined && this.clock() - this.savedTime >= ck.everySeconds * 1000))
+    ) {
+      this.save(p);
+    }
+  }
+
+  /** Writes a checkpoint at `p` unless this step has one or the hook is no longer active. */
+  save(p: Omit<TrainProgress, 'runId'>): void {
+    const ck = this.ck;
+    if (!ck || this.savedAt === p.step || (ck.active && !ck.active())) return;
+    let dir: string;
+    try {
+      dir = saveCheckpoint(ck.dir, this.exp, { ...p, runId: ck.runId }, { keep: ck.keep, onPhase: ck.onPhase });
+    } catch (e) {
+      // its root was removed meanwhile (`runs rm` of the session's run): nothing to keep
+      if (ck.active && !ck.active()) return;
+      throw e;
+    }
+    this.savedAt = p.step;
+    this.savedTime = this.clock();
+    this.hooks.onCheckpoint?.(dir, p.step);
+  }
+}
+
 /** The loop itself: one `yield` after each step. */
 function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, TrainSummary, void> {
   const { config, dataset: ds, model, params, optimizer, loader } = exp;
@@ -276,32 +326,14 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     skipped = p.skippedSteps;
     consecutive = p.consecutiveNonFinite;
   }
-  const ck = hooks.checkpoint;
-  let savedAt = hooks.resume ? step : -1;
-  const clock = ck?.clock ?? (() => performance.now());
-  let savedTime = clock();
-  const save = () => {
-    if (!ck || savedAt === step || (ck.active && !ck.active())) return;
-    const progress: TrainProgress = {
-      step,
-      epoch,
-      skippedSteps: skipped,
-      consecutiveNonFinite: consecutive,
-      lastLoss,
-      runId: ck.runId,
-    };
-    let dir: string;
-    try {
-      dir = saveCheckpoint(ck.dir, exp, progress, { keep: ck.keep, onPhase: ck.onPhase });
-    } catch (e) {
-      // its root was removed meanwhile (`runs rm` of the session's run): nothing to keep
-      if (ck.active && !ck.active()) return;
-      throw e;
-    }
-    savedAt = step;
-    savedTime = clock();
-    hooks.onCheckpoint?.(dir, step);
-  };
+  const checkpoints = new CheckpointSchedule(exp, hooks, hooks.resume ? step : -1);
+  const progress = (): Omit<TrainProgress, 'runId'> => ({
+    step,
+    epoch,
+    skippedSteps: skipped,
+    consecutiveNonFinite: consecutive,
+    lastLoss,
+  });
   model.train();
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
@@ -370,17 +402,10 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       test = evaluate(model, ds, 'test');
       hooks.onEpoch?.(epoch, test);
     }
-    if (
-      ck &&
-      ((ck.everySteps && step % ck.everySteps === 0) ||
-        (ck.everyEpoch && epochEnd) ||
-        (ck.everySeconds !== undefined && clock() - savedTime >= ck.everySeconds * 1000))
-    ) {
-      save();
-    }
+    checkpoints.afterStep(progress(), epochEnd);
     yield;
   }
-  save();
+  checkpoints.save(progress());
   if (status !== 'finished' || Number.isNaN(test.loss)) test = evaluate(model, ds, 'test');
   const seconds = (performance.now() - t0) / 1000;
   const summary: TrainSummary = {
