@@ -26,9 +26,12 @@
  * hashes of the other two), the temporary directory is fsynced and renamed to `<name>`, the root is fsynced, then
  * `latest` is replaced atomically (temporary file, fsync, rename, fsync of the root). Only then are older checkpoints
  * removed: each is first renamed to `.trash-...` (atomic) and then deleted, so no directory named `ckpt-*` is ever
- * partial. The checkpoint `latest` named before is kept as well as the new one.
+ * partial. The newest `keep` checkpoints are kept (3 by default, `train.keepCheckpoints`), and always the one
+ * `latest` named before.
  *
  * A kill before `latest` is replaced leaves it naming the previous, intact checkpoint; after, the new one, complete.
+ * A write that fails (a full disk: ENOSPC) removes what it wrote and throws a one-line `CheckpointError` naming the
+ * path and the error; the previous checkpoint is untouched.
  * If `latest` is missing (a kill between the very first rename and the first pointer write) the newest `ckpt-*`
  * directory is used. A name already taken (a run resumed from an older checkpoint reaching the same step again) gets
  * a suffix, `ckpt-00000150-1`; `latest` always names the one to use.
@@ -37,6 +40,10 @@
  * and sha256 before parsing any tensor, and throws a `CheckpointError` naming the file and what is wrong. Nothing is
  * applied to a model until `applyCheckpoint`, which first checks that the checkpoint fits the experiment (tensor
  * names and shapes, optimizer state, RNGs, data batching, config) and only then writes.
+ *
+ * The code is split by seam: checkpoint-format.ts (what state.json holds, its text and its zod schema),
+ * checkpoint-layout.ts (directories on disk: writing, keeping, resolving), and this file (building a checkpoint from
+ * an experiment, reading and verifying one, applying it).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
