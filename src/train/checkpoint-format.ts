@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { GradguardError } from '../base/errors.js';
 import type { LoaderCursor } from '../data/loader.js';
 import type { FlatState } from '../optim/optimizer.js';
 import type { RngState } from '../tensor/rng.js';
@@ -25,10 +26,9 @@ export const DATA_FILES = [MODEL_FILE, OPTIMIZER_FILE] as const;
  * A checkpoint that cannot be written, read or used: a missing, partial or corrupt file, or one that does not fit the
  * experiment. A user error: the CLI prints its one-line message and exits with status 2.
  */
-export class CheckpointError extends Error {
+export class CheckpointError extends GradguardError {
+  static override readonly code = 'checkpoint.invalid';
   override readonly name = 'CheckpointError';
-  /** Read by the CLI's `isUserError`. */
-  readonly userError = true;
 }
 
 /** Where a run stands, as the trainer saves it; `step` steps are done and `step` is the next one's index. */
