@@ -264,7 +264,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \
   X(openblasCore, gg_openblas_core, str, 0)                                                        \
   X(gemmImpl, gg_gemm_impl, str, 0)                                                                \
-  X(gemmSelect, gg_gemm_select, str, 1, IN)
+  X(gemmSelect, gg_gemm_select, str, 1, IN)                                                        \
+  X(poolHold, gg_pool_hold, num, 1, IN)
 
 #define GG_WRAP(js, fn, ret, n, ...)                                                               \
   static napi_value gg_w_##js(napi_env env, napi_callback_info info) {                             \
