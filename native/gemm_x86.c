@@ -302,8 +302,8 @@ typedef struct {
   int chunks;
 } gg_job_t;
 
-#define GG_WORKER_SPIN 2000 /* pauses a worker spins for the next job before it sleeps (~20-100 us) */
-#define GG_CALLER_SPIN 1000 /* pauses the caller spins for the other threads' chunks before it sleeps */
+#define GG_WORKER_SPIN 200 /* pauses a worker spins for the next job before it sleeps (~20-100 us) */
+#define GG_CALLER_SPIN 200 /* pauses the caller spins for the other threads' chunks before it sleeps */
 
 static int gg_nthreads = 1;      /* threads a product may use, the caller included */
 static int gg_pool_size = 0;     /* workers started */
