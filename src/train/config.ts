@@ -3,16 +3,18 @@
  * digits, Xavier normal init, Adam 1e-3, global-norm clipping at 1.0, batch 128), loading from YAML or JSON with
  * errors that point at `file:line:col key.path`, and `--set a.b=value` overrides.
  */
-import { readFileSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { readTextFile } from '../io/text.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
 
 export const DataConfig = z
   .object({
-    name: z.enum(['mnist', 'fashion-mnist', 'idx', 'csv', 'spirals', 'adding', 'copy']).default('mnist'),
+    name: z
+      .enum(['mnist', 'fashion-mnist', 'idx', 'csv', 'spirals', 'circles', 'xor', 'gaussians', 'adding', 'copy'])
+      .default('mnist'),
     /** mnist only: embedded (the 10,000 bundled digits), idx (a directory of the four files) or download */
     source: z.enum(['embedded', 'idx', 'download']).default('embedded'),
     dir: z.string().optional(),
@@ -243,7 +245,7 @@ export function loadConfig(file?: string, sets: readonly string[] = []): LoadedC
   if (file) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readTextFile(file);
     } catch (e) {
       throw new ConfigError(`${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
