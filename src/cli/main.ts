@@ -9,6 +9,7 @@ import { exportWeightsCommand, wantsWeights } from './checkpoint-commands.js';
 import { dashboardCommand, reportCommand } from './dashboard.js';
 import { doctorCommand } from './doctor.js';
 import { isUserError, userMessage } from './errors.js';
+import { playgroundCommand } from './playground.js';
 import { exportCommand, runsCommand } from './runs.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
@@ -134,6 +135,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--json', 'print one JSON object with the URL once listening')
     .action(async (o) => {
       code = await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) });
+    });
+
+  program
+    .command('playground')
+    .description(
+      'serve the in-browser playground on 127.0.0.1 (gradient flow, live; cross-origin isolated for threads)',
+    )
+    .option('--port <n>', 'TCP port (0 picks a free one)', '6008')
+    .option('--json', 'print one JSON object with the URL once listening')
+    .action(async (o) => {
+      code = await playgroundCommand({ port: o.port, json: Boolean(o.json) });
     });
 
   program
