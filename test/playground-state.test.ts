@@ -31,7 +31,9 @@ describe('playground state', () => {
     const { config } = loadConfig(undefined, toSets(lesson.state));
     expect(config.model).toMatchObject({ depth: 30, width: 32, activation: 'sigmoid' });
     expect(config.init).toMatchObject({ weight: 'normal', std: 0.05 });
-    expect(config.clip).toEqual([]);
+    expect(config.clip).toEqual([{ type: 'global-norm', max: 1, normType: 2 }]);
+    expect(toSets(DEFAULT_STATE)).toContain('clip=[]');
+    expect(loadConfig(undefined, toSets(DEFAULT_STATE)).config.clip).toEqual([]);
   });
 
   it('drops keys that do not apply, and lists the clip after emptying the CLI default', () => {
