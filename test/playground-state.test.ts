@@ -53,8 +53,9 @@ describe('playground state', () => {
   });
 
   it('applies a fix from the diagnosis, reporting what it cannot set', () => {
-    const { state, ignored } = applyFix(DEFAULT_STATE, ['model.activation=relu', 'schedule.warmupSteps=100']);
+    const { state, ignored } = applyFix(DEFAULT_STATE, ['model.activation=relu', 'schedule.warmupSteps=100', 'data.noise=0.1']);
     expect(state['model.activation']).toBe('relu');
-    expect(ignored).toEqual(['schedule.warmupSteps=100']);
+    expect(state['schedule.warmupSteps']).toBe('100');
+    expect(ignored).toEqual(['data.noise=0.1']);
   });
 });

@@ -27,6 +27,7 @@ export const KEYS = [
   'optim.name',
   'optim.lr',
   'schedule.name',
+  'schedule.warmupSteps',
   'train.batchSize',
   'train.maxSteps',
 ] as const;
