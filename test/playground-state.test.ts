@@ -53,7 +53,11 @@ describe('playground state', () => {
   });
 
   it('applies a fix from the diagnosis, reporting what it cannot set', () => {
-    const { state, ignored } = applyFix(DEFAULT_STATE, ['model.activation=relu', 'schedule.warmupSteps=100', 'data.noise=0.1']);
+    const { state, ignored } = applyFix(DEFAULT_STATE, [
+      'model.activation=relu',
+      'schedule.warmupSteps=100',
+      'data.noise=0.1',
+    ]);
     expect(state['model.activation']).toBe('relu');
     expect(state['schedule.warmupSteps']).toBe('100');
     expect(ignored).toEqual(['data.noise=0.1']);

@@ -126,38 +126,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       code = wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts);
     });
 
-  program
-    .command('dashboard')
-    .description('serve the local read-only dashboard for the run store (live while runs train)')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
-    .option('--port <n>', 'TCP port (0 picks a free one)', '6007')
-    .option('--host <addr>', 'address to listen on (127.0.0.1: this machine only)', '127.0.0.1')
-    .option('--json', 'print one JSON object with the URL once listening')
-    .action(async (o) => {
-      code = await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) });
-    });
-
-  program
-    .command('playground')
-    .description(
-      'serve the in-browser playground on 127.0.0.1 (gradient flow, live; cross-origin isolated for threads)',
-    )
-    .option('--port <n>', 'TCP port (0 picks a free one)', '6008')
-    .option('--json', 'print one JSON object with the URL once listening')
-    .action(async (o) => {
-      code = await playgroundCommand({ port: o.port, json: Boolean(o.json) });
-    });
-
-  program
-    .command('report')
-    .description("write a run's figures into one self-contained HTML, SVG or PNG file")
-    .argument('<run>', 'run id, unique prefix or name')
-    .option('--out <file>', 'report.html | report.svg | report.png (default <run id>-report.html)')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
-    .option('--json', 'print one JSON object')
-    .action(async (run: string, o) => {
-      code = await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) });
-    });
+  registerWebCommands(program, (c) => {
+    code = c;
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -172,4 +143,40 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw e;
   }
   return code;
+}
+
+/** The commands that serve or write web pages: dashboard, playground, report. */
+function registerWebCommands(program: Command, done: (code: number) => void): void {
+  program
+    .command('dashboard')
+    .description('serve the local read-only dashboard for the run store (live while runs train)')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--port <n>', 'TCP port (0 picks a free one)', '6007')
+    .option('--host <addr>', 'address to listen on (127.0.0.1: this machine only)', '127.0.0.1')
+    .option('--json', 'print one JSON object with the URL once listening')
+    .action(async (o) => {
+      done(await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) }));
+    });
+
+  program
+    .command('playground')
+    .description(
+      'serve the in-browser playground on 127.0.0.1 (gradient flow, live; cross-origin isolated for threads)',
+    )
+    .option('--port <n>', 'TCP port (0 picks a free one)', '6008')
+    .option('--json', 'print one JSON object with the URL once listening')
+    .action(async (o) => {
+      done(await playgroundCommand({ port: o.port, json: Boolean(o.json) }));
+    });
+
+  program
+    .command('report')
+    .description("write a run's figures into one self-contained HTML, SVG or PNG file")
+    .argument('<run>', 'run id, unique prefix or name')
+    .option('--out <file>', 'report.html | report.svg | report.png (default <run id>-report.html)')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--json', 'print one JSON object')
+    .action(async (run: string, o) => {
+      done(await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) }));
+    });
 }
