@@ -14,6 +14,7 @@ import {
   LESSONS,
   normalizeState,
   PLANAR,
+  SEQUENCE,
   type State,
   toCommand,
   toHash,
@@ -75,6 +76,7 @@ let before: Session | null = null;
 let paused = false;
 let frame = 0;
 let gridCache: Uint8Array | null = null;
+let timeCache: Float64Array | null = null;
 let speed = { t: performance.now(), steps: 0, rate: Number.NaN };
 
 function buildForm(): void {
@@ -197,6 +199,8 @@ function start(keepBefore = false): void {
   }
   $('total').textContent = String(main?.totalSteps ?? 0);
   $('boundary').parentElement!.hidden = !PLANAR.has(state['data.name'] ?? '');
+  $('time-grads').parentElement!.hidden = !SEQUENCE.has(state['data.name'] ?? '');
+  timeCache = null;
   setVerdict('verdict', '');
   speed = { t: performance.now(), steps: 0, rate: Number.NaN };
   paused = false;
@@ -262,6 +266,13 @@ function render(): void {
       y: tr.y,
       count: Math.min(tr.n, 600),
     });
+  }
+  if (SEQUENCE.has(s.dataset.name)) {
+    if (frame % 10 === 0 || !timeCache) timeCache = s.timeGrads();
+    if (timeCache) {
+      const names = Array.from(timeCache, (_, t) => `t${t}`);
+      drawBars($<HTMLCanvasElement>('time-grads'), names, timeCache);
+    }
   }
   drawHistograms($<HTMLCanvasElement>('hists'), s.histograms);
   if (before) {

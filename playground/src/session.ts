@@ -9,6 +9,7 @@ import {
   data,
   type Experiment,
   loadConfig,
+  lossFor,
   monitor,
   nn,
   noGrad,
@@ -82,12 +83,15 @@ export class Session {
     });
   }
 
-  /** Activation histograms: a forward hook on every activation module (or, with none, on every layer). */
+  /**
+   * Activation histograms: a forward hook on every activation module (or, with none, on every module that owns
+   * parameters itself; outputs that are not tensors, such as an RNN's `{ output, h }`, are skipped).
+   */
   #hookActivations(): void {
     const mods = [...this.exp.model.namedModules()].filter(([, m]) => ACTIVATIONS.some((A) => m instanceof A));
     const targets = mods.length
       ? mods
-      : [...this.exp.model.namedModules()].filter(([n, m]) => n && [...m.namedParameters()].length > 0);
+      : [...this.exp.model.namedModules()].filter(([, m]) => [...m.namedParameters()].some(([p]) => !p.includes('.')));
     for (const [name, m] of targets) {
       m.registerForwardHook((_mod: unknown, _x: unknown, y: unknown) => {
         if (this.wantHistograms && y instanceof Object && 'data' in (y as object)) {
@@ -176,6 +180,39 @@ export class Session {
     );
     if (wasTraining) model.train();
     this.wantHistograms = wanted;
+    return out;
+  }
+
+  /**
+   * For sequence data: the norm of the loss's gradient with respect to each time step's input, ‖∂L/∂x_t‖, on the
+   * first 32 training sequences: how much of the error signal reaches step t (it dies out towards t = 0 when a
+   * recurrent net forgets). A separate forward and backward pass between training steps; the parameters' gradients
+   * it leaves are cleared, as the trainer leaves them, so the run's numbers do not change. Null for other data.
+   */
+  timeGrads(): Float64Array | null {
+    const ds = this.dataset;
+    if (ds.inputShape.length !== 2) return null;
+    const [T, F] = ds.inputShape as [number, number];
+    const n = Math.min(32, ds.train.n);
+    const tSize = ds.targetShape.reduce((p, d) => p * d, 1);
+    const out = new Float64Array(T);
+    const wanted = this.wantHistograms;
+    this.wantHistograms = false;
+    tidy(() => {
+      const x = tensor(ds.train.x.subarray(0, n * T * F), [n, T * F], { requiresGrad: true });
+      const y = tensor(ds.train.y.subarray(0, n * tSize), [n * tSize]);
+      lossFor(ds, this.exp.model.call(x) as Tensor, y).backward();
+      const g = x.grad!.data;
+      for (let i = 0; i < n; i++)
+        for (let t = 0; t < T; t++)
+          for (let f = 0; f < F; f++) {
+            const v = g[(i * T + t) * F + f]!;
+            out[t] = out[t]! + v * v;
+          }
+    });
+    this.exp.optimizer.zeroGrad();
+    this.wantHistograms = wanted;
+    for (let t = 0; t < T; t++) out[t] = Math.sqrt(out[t]!);
     return out;
   }
 
