@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
+import { DEFAULT_STATE, toHash } from '../playground/src/state.js';
 import { startPlayground } from '../src/cli/playground.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../src/dashboard/chromium.js';
 
@@ -50,7 +51,15 @@ for (let i = 0; i < COLD_LOADS; i++) {
 }
 const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
 const page = await ctx.newPage();
-await page.goto(`${server.url}#model.depth=20&model.width=16&train.batchSize=32&train.maxSteps=100000`);
+// the default setup (spirals, ReLU + He init) at 20 x 16, batch 32, long enough not to end while measured
+const hash = toHash({
+  ...DEFAULT_STATE,
+  'model.depth': '20',
+  'model.width': '16',
+  'train.batchSize': '32',
+  'train.maxSteps': '100000',
+});
+await page.goto(`${server.url}${hash}`);
 await page.waitForSelector('body[data-ready="true"]');
 await page.waitForFunction(() => Number(document.getElementById('step')?.dataset.step) > 20);
 const at = async () =>

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { applyFix, DEFAULT_STATE, fromHash, LESSONS, toCommand, toHash, toSets } from '../playground/src/state.js';
+import {
+  applies,
+  applyFix,
+  DEFAULT_STATE,
+  fromHash,
+  LESSONS,
+  toCommand,
+  toHash,
+  toSets,
+} from '../playground/src/state.js';
 import { loadConfig } from '../src/train/config.js';
 
 describe('playground state', () => {
@@ -61,5 +70,20 @@ describe('playground state', () => {
     expect(state['model.activation']).toBe('relu');
     expect(state['schedule.warmupSteps']).toBe('100');
     expect(ignored).toEqual(['data.noise=0.1']);
+  });
+});
+
+describe('playground controls', () => {
+  it('show only what applies to the setup', () => {
+    const mlp = { ...DEFAULT_STATE, 'init.weight': 'normal' };
+    expect(applies('init.std', mlp)).toBe(true);
+    expect(applies('init.gain', mlp)).toBe(false);
+    expect(applies('model.zeroInitResidual', mlp)).toBe(false);
+    expect(applies('model.zeroInitResidual', { ...mlp, 'model.residual': 'true' })).toBe(true);
+    const rnn = { ...DEFAULT_STATE, 'data.name': 'adding', 'model.type': 'gru' };
+    expect(applies('model.depth', rnn)).toBe(false);
+    expect(applies('model.hiddenSize', rnn)).toBe(true);
+    expect(applies('data.length', rnn)).toBe(true);
+    expect(applies('clip[0].max', { ...DEFAULT_STATE, 'clip[0].type': 'agc' })).toBe(false);
   });
 });

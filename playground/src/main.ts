@@ -8,6 +8,7 @@
 import { getBackend, loadBackend } from '../../src/browser.js';
 import { Session } from './session.js';
 import {
+  applies,
   applyFix,
   fromHash,
   type Key,
@@ -122,7 +123,7 @@ function buildForm(): void {
   }
 }
 
-/** Shows `state` in the form; hides controls that do not apply. */
+/** Shows `state` in the form; hides the controls that do not apply to it. */
 function writeForm(): void {
   const n = normalizeState(state);
   const form = $('form');
@@ -131,38 +132,37 @@ function writeForm(): void {
     const value = n[c.key] ?? (c.key === 'clip[0].type' ? 'none' : '');
     if (input instanceof HTMLInputElement && input.type === 'checkbox') input.checked = value === 'true';
     else input.value = value;
-    const applies =
-      n[c.key] !== undefined || c.key === 'clip[0].type' || ['model.residual', 'init.std', 'init.gain'].includes(c.key);
-    const label = input.parentElement as HTMLElement;
-    label.hidden = !applies && !(c.key === 'init.std' && n['init.weight'] === 'normal');
+    (input.parentElement as HTMLElement).hidden = !applies(c.key, n);
     const out = document.getElementById(`out-${c.key}`);
     if (out) out.textContent = value;
   }
 }
 
+/** Reads the visible controls into `state`, then gives controls that now apply their starting values. */
 function readForm(): void {
   const form = $('form');
   const next: State = { ...state };
   for (const c of CONTROLS) {
     const input = form.querySelector(`[name="${c.key}"]`) as HTMLInputElement | HTMLSelectElement;
-    const label = input.parentElement as HTMLElement;
-    if (label.hidden && c.key !== 'init.std' && c.key !== 'init.gain') continue;
+    if ((input.parentElement as HTMLElement).hidden) continue;
     const v =
       input instanceof HTMLInputElement && input.type === 'checkbox' ? String(input.checked) : input.value.trim();
     if (v === '') delete next[c.key];
     else next[c.key] = v;
   }
-  // switching between an MLP and a recurrent net: give the new model its sizes
-  const recurrent = ['rnn', 'lstm', 'gru'].includes(next['model.type'] ?? 'mlp');
-  if (recurrent) next['model.hiddenSize'] ??= '32';
-  else {
-    next['model.depth'] ??= '20';
-    next['model.width'] ??= '16';
-    next['model.residual'] ??= 'false';
-    next['model.norm'] ??= 'none';
+  const starts: Partial<Record<Key, string>> = {
+    'data.length': '30',
+    'model.depth': '20',
+    'model.width': '16',
+    'model.residual': 'false',
+    'model.norm': 'none',
+    'model.hiddenSize': '32',
+    'init.std': '0.05',
+    'clip[0].max': '1',
+  };
+  for (const [k, v] of Object.entries(starts) as [Key, string][]) {
+    if (applies(k, next)) next[k] ??= v;
   }
-  if (next['data.name'] === 'adding') next['data.length'] ??= '30';
-  if (next['init.weight'] === 'normal') next['init.std'] ??= '0.05';
   state = next;
 }
 

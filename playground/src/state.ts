@@ -35,17 +35,17 @@ export const KEYS = [
 export type Key = (typeof KEYS)[number];
 export type State = Partial<Record<Key, string>>;
 
-/** The setup a page without a hash opens with: a 20-layer tanh MLP on spirals that trains well. */
+/** The setup a page without a hash opens with: a 20-layer ReLU MLP with He init on spirals, which learns. */
 export const DEFAULT_STATE: State = {
   seed: '0',
   'data.name': 'spirals',
   'model.type': 'mlp',
   'model.depth': '20',
   'model.width': '16',
-  'model.activation': 'tanh',
+  'model.activation': 'relu',
   'model.residual': 'false',
   'model.norm': 'none',
-  'init.weight': 'xavier-normal',
+  'init.weight': 'kaiming-normal',
   clip: '[]',
   'optim.name': 'adam',
   'optim.lr': '0.003',
@@ -87,6 +87,38 @@ export function normalizeState(s: State): State {
     out['clip[0].max'] ??= '1';
   } else delete out['clip[0].max'];
   return out;
+}
+
+/** Whether the control of `key` means anything for state `n` (the page hides those that do not). */
+export function applies(key: Key, n: State): boolean {
+  const recurrent = ['rnn', 'lstm', 'gru'].includes(n['model.type'] ?? 'mlp');
+  const w = n['init.weight'] ?? '';
+  const ct = n['clip[0].type'] ?? 'none';
+  switch (key) {
+    case 'data.length':
+      return SEQUENCE.has(n['data.name'] ?? '');
+    case 'model.depth':
+    case 'model.width':
+    case 'model.residual':
+    case 'model.norm':
+      return !recurrent;
+    case 'model.zeroInitResidual':
+      return !recurrent && n['model.residual'] === 'true';
+    case 'model.hiddenSize':
+    case 'init.recurrentGain':
+      return recurrent;
+    case 'init.std':
+      return w === 'normal';
+    case 'init.gain':
+      return /^(xavier|orthogonal)/.test(w);
+    case 'clip[0].max':
+      return ct === 'value' || ct === 'norm' || ct === 'global-norm';
+    case 'clip':
+    case 'schedule.warmupSteps':
+      return false;
+    default:
+      return true;
+  }
 }
 
 /** The assignments of a state, in KEYS order (clip=[] before any clip[0] key, as `--set` needs). */
@@ -249,6 +281,7 @@ export const LESSONS: readonly Lesson[] = [
       'data.length': '60',
       'model.type': 'rnn',
       'model.hiddenSize': '32',
+      'model.activation': 'tanh',
       'init.weight': 'default',
       'clip[0].type': 'global-norm',
       'clip[0].max': '1',
