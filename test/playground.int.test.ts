@@ -13,7 +13,8 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LESSONS, toHash, toSets } from '../playground/src/state.js';
-import { useBackend } from '../src/backend/index.js';
+import { installBackend } from '../src/backend/index.js';
+import { createWasmBackend } from '../src/backend/wasm.js';
 import { type RunningPlayground, startPlayground } from '../src/cli/playground.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../src/dashboard/chromium.js';
 import { loadConfig } from '../src/train/config.js';
@@ -130,8 +131,10 @@ describe.skipIf(!run)('playground in Chromium', () => {
     await waitDone(page, 60);
     const pageLoss = Number(await page.getAttribute('#step', 'data-loss'));
     const pageVerdict = await page.getAttribute('#verdict', 'data-verdict');
-    // the CLI's run, in this process, on the same (wasm) kernels
-    useBackend('wasm');
+    // the CLI's run, in this process, on the same wasm module as the page: the threaded one when the page runs more
+    // than one thread, else the one-thread one (the two round differently: relaxed-SIMD FMA in the threaded module)
+    const threads = Number(await page.getAttribute('body', 'data-threads'));
+    installBackend(createWasmBackend(undefined, { threads })!);
     const { config } = loadConfig(undefined, toSets(state));
     const cli = await trainSession(config, { store: null, source: 'test' });
     expect(cli.steps).toBe(60);

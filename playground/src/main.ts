@@ -319,6 +319,7 @@ async function boot(): Promise<void> {
   $('backend').textContent =
     `backend ${b.name}, ${b.threads} thread${b.threads === 1 ? '' : 's'}${(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated ? ' (cross-origin isolated)' : ''}`;
   document.body.dataset.backend = getBackend().name;
+  document.body.dataset.threads = String(b.threads);
   $('restart').addEventListener('click', () => {
     readForm();
     start();
