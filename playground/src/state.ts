@@ -274,7 +274,7 @@ export const LESSONS: readonly Lesson[] = [
   {
     id: 'rnn',
     title: '6. The RNN that forgets',
-    text: 'The adding problem: the target is the sum of two marked numbers far apart in a sequence of 60. A vanilla tanh RNN stays at the baseline (MSE 0.167): the gradient from the end does not reach the first marker. Switch the model to LSTM and its loss falls below the baseline.',
+    text: 'The adding problem: the target is the sum of two marked numbers far apart in a sequence of 60. A vanilla tanh RNN stays at the baseline (MSE 0.167) and the verdict reads not-learning: the gradient from the end does not reach the first marker (see the gradient per time step). Switch the model to LSTM and its loss falls below the baseline.',
     state: {
       ...base,
       'data.name': 'adding',
