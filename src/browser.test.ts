@@ -53,6 +53,7 @@ describe('browser build', () => {
     expect(b.inputs).toContain('src/backend/wasm.ts');
     expect(b.inputs).toContain('src/train/checkpoint.browser.ts');
     expect(b.inputs).toContain('src/io/text.browser.ts');
+    expect(b.inputs).toContain('src/train/memory.browser.ts');
     // nothing reaches for a built-in by a computed require either
     expect(b.text).not.toMatch(/\brequire\(\s*["'](node:)?(fs|os|path|module|worker_threads|v8|crypto)["']\s*\)/);
   });
