@@ -8,7 +8,15 @@
  */
 import { loadDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
-import { type Diagnosis, diagnose, type Finding, type FindingKind, type Fix, FLOW_KINDS } from '../monitor/diagnose.js';
+import {
+  type BaselineComparison,
+  type Diagnosis,
+  diagnose,
+  type Finding,
+  type FindingKind,
+  type Fix,
+  FLOW_KINDS,
+} from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepObserver, summarizeLayers } from '../monitor/monitor.js';
 import { renderReport, type TrialResult } from '../monitor/report.js';
 import { tensor, tidy } from '../tensor/tensor.js';
@@ -56,6 +64,8 @@ export interface DoctorResult {
   probe: { batches: number; steps: number };
   /** With `fix`: the original first, then one trial per fix. */
   trials?: TrialResult[];
+  /** The probe's loss beside the dataset's trivial baseline. */
+  baseline?: BaselineComparison;
 }
 
 interface ProbeOutcome {
@@ -121,7 +131,12 @@ function probe(config: Config, dataset: Dataset, batches: number, steps: number)
   const tail = monitor.losses.slice(batches).slice(-5);
   const loss = tail.length ? tail.reduce((s, v) => s + v, 0) / tail.length : Number.NaN;
   return {
-    diagnosis: diagnose(monitor.history, { config, layers: monitor.layerInfo(), losses: monitor.losses }),
+    diagnosis: diagnose(monitor.history, {
+      config,
+      layers: monitor.layerInfo(),
+      losses: monitor.losses,
+      ...(dataset.baseline ? { baseline: dataset.baseline } : {}),
+    }),
     layers: summarizeLayers(monitor.history),
     loss: Number.isFinite(loss) ? loss : Number.NaN,
   };
@@ -196,6 +211,7 @@ export async function runDoctor(
     findings: original.diagnosis.findings,
     loss: original.loss,
     probe: { batches, steps },
+    ...(original.diagnosis.baseline ? { baseline: original.diagnosis.baseline } : {}),
   };
   if (!opts.fix) return result;
   const trials: TrialResult[] = [trialOf('original', [], original, null)];
@@ -260,7 +276,7 @@ export async function doctorCommand(opts: DoctorCommandOptions): Promise<number>
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const text = renderReport(
     res.layers,
-    { verdict: res.verdict, findings: res.findings },
+    { verdict: res.verdict, findings: res.findings, ...(res.baseline ? { baseline: res.baseline } : {}) },
     {
       color,
       title: `Gradient report: ${res.probe.batches} batches from initialisation, then ${res.probe.steps} training steps (loss ${Number.isFinite(res.loss) ? res.loss.toFixed(4) : 'NaN'})`,

@@ -5,6 +5,7 @@
  * float32 values holding integers `0 .. numClasses - 1`, so they copy straight into the float32 tensors the training
  * loop reuses.
  */
+import type { Baseline } from './baseline.js';
 
 /** What the targets mean: class indices (cross-entropy) or real values (mean squared error). */
 export type Task = 'classification' | 'regression';
@@ -53,6 +54,11 @@ export interface Dataset {
   test: Split;
   /** Present when inputs were standardised; apply the same transform to new inputs before `model.forward`. */
   normalization?: Normalization;
+  /**
+   * What a model that learned nothing from the inputs scores (the loss of predicting the prior or the mean; see
+   * data/baseline.ts). Every dataset `loadDataset` and the synthetic generators return declares it.
+   */
+  baseline?: Baseline;
   /** Where the data came from, for logs and the run store (a path, a URL or a package name and version). */
   source: string;
 }

@@ -1,5 +1,6 @@
 /** The monitor package: per-layer gradient-flow statistics, their diagnosis in plain words, and the terminal report. */
 export {
+  type BaselineComparison,
   type ConfigFacts,
   type DiagnoseOptions,
   type Diagnosis,
@@ -9,6 +10,8 @@ export {
   type Fix,
   FLOW_KINDS,
   LiveDiagnosis,
+  RULES,
+  type Rule,
   SEVERITY,
   suggestionText,
   THRESHOLDS,

@@ -3,7 +3,7 @@
  * findings with their evidence and fixes, then (for `doctor --fix`) the trials of each fix. Plain text; ANSI colours
  * only when asked (the CLI asks when stdout is a TTY and NO_COLOR is unset).
  */
-import { type Diagnosis, type FindingKind, fmt, shellQuote } from './diagnose.js';
+import { type Diagnosis, type FindingKind, fmt, MARKS, SEVERE_KINDS, shellQuote } from './diagnose.js';
 import type { LayerStats } from './monitor.js';
 
 /** The outcome of running one suggested fix as a short trial beside the original (`doctor --fix`). */
@@ -61,18 +61,10 @@ function palette(on: boolean): Palette {
   };
 }
 
-/** One letter per finding kind, shown beside the layers it names. */
-const MARK: Partial<Record<FindingKind, string>> = {
-  exploding: 'E',
-  'non-finite': 'N',
-  'dead-units': 'D',
-  saturation: 'S',
-  vanishing: 'V',
-  'update-ratio-too-high': 'U',
-  'update-ratio-too-low': 'u',
-};
+/** One letter per finding kind, shown beside the layers it names (from the rule registry). */
+const MARK = MARKS;
 
-const SEVERE: ReadonlySet<FindingKind> = new Set(['exploding', 'non-finite']);
+const SEVERE = SEVERE_KINDS;
 
 /**
  * A log-scale bar for `value` on the scale [lo, hi], `width` characters at most (eighth-block resolution).
@@ -167,6 +159,11 @@ export function renderFindings(diagnosis: Diagnosis, opts: ReportOptions = {}): 
   const v = diagnosis.verdict;
   const vp = v === 'healthy' ? c.green : SEVERE.has(v) ? c.red : c.yellow;
   const lines = [`${c.bold('Verdict:')} ${vp(c.bold(v))}`];
+  const b = diagnosis.baseline;
+  if (b) {
+    const acc = b.accuracy !== undefined ? `, accuracy ${(b.accuracy * 100).toFixed(1)}%` : '';
+    lines.push(`Loss ${fmt(b.runLoss)} against the trivial baseline ${fmt(b.loss)}${acc} (${b.predictor})`);
+  }
   for (const f of diagnosis.findings) {
     const p = f.kind === 'healthy' ? c.green : SEVERE.has(f.kind) ? c.red : c.yellow;
     const where = f.layers.length

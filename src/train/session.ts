@@ -5,6 +5,7 @@
 import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
+import type { Dataset } from '../data/types.js';
 import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { RunStore } from '../track/store.js';
@@ -53,6 +54,16 @@ export interface SessionResult {
 }
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
+
+/** The diagnosis at the end of a run: its last 50 logged steps, judged against the dataset's trivial baseline too. */
+function finalDiagnosis(monitor: Monitor, config: Config, dataset: Dataset): Diagnosis {
+  return diagnose(monitor.history.slice(-50), {
+    config,
+    layers: monitor.layerInfo(),
+    losses: monitor.losses,
+    ...(dataset.baseline ? { baseline: dataset.baseline } : {}),
+  });
+}
 
 /** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
 export async function trainSession(config: Config, opts: SessionOptions): Promise<SessionResult> {
@@ -172,11 +183,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     monitor.detach();
   }
   bar?.stop();
-  const diagnosis: Diagnosis = diagnose(monitor.history.slice(-50), {
-    config,
-    layers: monitor.layerInfo(),
-    losses: monitor.losses,
-  });
+  const diagnosis = finalDiagnosis(monitor, config, dataset);
   const layers = summarizeLayers(monitor.history.slice(-50));
   const seconds = (performance.now() - t0) / 1000;
   const result: SessionResult = {
