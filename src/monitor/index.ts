@@ -25,6 +25,7 @@ export {
   type MonitorOptions,
   type ParamStats,
   readClipState,
+  type TimeFlow,
   type StepObserver,
   type StepRecord,
   summarizeLayers,
@@ -39,3 +40,10 @@ export {
   renderTrials,
   type TrialResult,
 } from './report.js';
+export {
+  HORIZON_FRACTION,
+  sampledSteps,
+  summarizeTimeFlow,
+  TIME_SAMPLES,
+  type TimeFlowSummary,
+} from './through-time.js';

@@ -10,6 +10,20 @@ export const THRESHOLDS = {
   vanishRatio: 1e-3,
   /** Every layer's gradient norm below this (with a loss that is not ~0): nothing reaches any layer. */
   vanishAbsolute: 1e-7,
+  /**
+   * Through time: ‖∂L/∂h_0‖ below this fraction of ‖∂L/∂h_{T−1}‖ (median over the later records) vanishes through
+   * time (Bengio, Simard & Frasconi 1994) ...
+   */
+  timeVanishRatio: 1e-6,
+  /**
+   * ... unless it has risen by this factor since the start of the run: gated nets (LSTM, GRU) start vanishing and
+   * learn to carry the gradient (judge the trend, not the state at init).
+   */
+  timeRecovery: 100,
+  /** ‖∂L/∂h_0‖ above this multiple of ‖∂L/∂h_{T−1}‖ explodes through time (Pascanu, Mikolov & Bengio 2013). */
+  timeExplodeRatio: 1e3,
+  /** Sequences shorter than this many steps are not judged through time. */
+  timeMinLength: 10,
   /** The first layer's gradient norm above this multiple of the last layer's grows backwards through depth. */
   explodeRatio: 1e3,
   /** A global gradient norm above this is exploding (100x a usual clipping threshold of 1, Pascanu et al. 2013). */
