@@ -25,10 +25,10 @@ export {
   type MonitorOptions,
   type ParamStats,
   readClipState,
-  type TimeFlow,
   type StepObserver,
   type StepRecord,
   summarizeLayers,
+  type TimeFlow,
 } from './monitor.js';
 export { defaultLoss, type ProbeOptions, type ProbeResult, type ProbeTarget, runProbe } from './probe.js';
 export {

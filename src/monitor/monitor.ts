@@ -27,8 +27,8 @@ import { Tensor } from '../tensor/tensor.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
 import { type TimeFlow, TimeFlowRecorder } from './through-time.js';
 
-export { type ClipSummary, readClipState };
 export type { TimeFlow };
+export { type ClipSummary, readClipState };
 
 /** What the trainer calls at fixed points of every step. */
 export interface StepObserver {

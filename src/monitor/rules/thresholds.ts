@@ -19,9 +19,9 @@ export const THRESHOLDS = {
    * ... unless it has risen by this factor since the start of the run: gated nets (LSTM, GRU) start vanishing and
    * learn to carry the gradient (judge the trend, not the state at init).
    */
-  timeRecovery: 100,
+  timeRecovery: 10,
   /** ‖∂L/∂h_0‖ above this multiple of ‖∂L/∂h_{T−1}‖ explodes through time (Pascanu, Mikolov & Bengio 2013). */
-  timeExplodeRatio: 1e3,
+  timeExplodeRatio: 10,
   /** Sequences shorter than this many steps are not judged through time. */
   timeMinLength: 10,
   /** The first layer's gradient norm above this multiple of the last layer's grows backwards through depth. */

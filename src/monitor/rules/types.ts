@@ -83,6 +83,17 @@ export interface Diagnosis {
   findings: Finding[];
   /** The run's loss against its dataset's trivial baseline, when `diagnose` was given the baseline. */
   baseline?: BaselineComparison;
+  /** Recurrent layers: the gradient horizon through time and ‖∂L/∂h_0‖/‖∂L/∂h_{T−1}‖ (later records' medians). */
+  time?: TimeSummary[];
+}
+
+/** One recurrent layer's gradient flow through time, as the report's line states it. */
+export interface TimeSummary {
+  layer: string;
+  sub: string;
+  length: number;
+  horizon: number;
+  firstLast: number;
 }
 
 /**
