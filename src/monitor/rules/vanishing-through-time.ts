@@ -29,9 +29,12 @@ export function timeFinding(t: TimeTrend, past: (norm: number, last: number) => 
 function detect(ctx: Context): Detection | null {
   const T = THRESHOLDS;
   const all = timeTrends(ctx);
+  const step = ctx.history[ctx.history.length - 1]!.step;
+  const gated = (t: TimeTrend) => ['lstm', 'gru'].includes(ctx.layerType(t.layer) ?? '');
   const bad = all.filter(
     (t) =>
       t.length >= T.timeMinLength &&
+      !(gated(t) && step < T.timeGatedMinSteps) &&
       !ctx.claimed.has(t.layer) &&
       t.recent.firstLast < T.timeVanishRatio &&
       // NOTE: rising by timeRecovery since the start is a net learning to carry the gradient (LSTM, GRU): not a verdict
@@ -64,7 +67,7 @@ export const vanishingThroughTime: Rule = {
   mark: 'T',
   severe: false,
   docs: 'vanishing-through-time',
-  thresholds: ['timeVanishRatio', 'timeRecovery', 'timeMinLength'],
+  thresholds: ['timeVanishRatio', 'timeRecovery', 'timeGatedMinSteps', 'timeMinLength'],
   detect,
   fixes(_ctx, f) {
     return [
