@@ -3,7 +3,6 @@
  * step's gradient is many times the last's (Pascanu, Mikolov & Bengio 2013: a recurrent matrix whose largest singular
  * value is above 1 multiplies the gradient by it at every step).
  */
-import { HORIZON_FRACTION } from '../through-time.js';
 import type { Context } from './context.js';
 import { clipFix, lstmFix, recurrentGainFix, shorterSequenceFix } from './fixes.js';
 import { fmt } from './format.js';
@@ -26,7 +25,7 @@ function detect(ctx: Context): Detection | null {
     layers: [...new Set(bad.map((t) => t.layer))],
     evidence: `Gradients explode through time: ${words.join('; ')}; the gradient grows at every step back, so a long sequence throws the weights far.`,
     metrics: { firstLast: worst.recent.firstLast, startFirstLast: worst.start.firstLast, length: worst.length },
-    time: bad.map((t) => timeFinding(t, (v, last) => v > last / HORIZON_FRACTION)),
+    time: bad.map((t) => timeFinding(t, (v, last) => v > T.timeExplodeRatio * last)),
   };
 }
 
@@ -37,7 +36,7 @@ export const explodingThroughTime: Rule = {
   // NOTE: not a per-layer verdict: the layer it names is often `exploding` too, and this says where in time
   perLayer: false,
   severe: true,
-  docs: 'exploding-through-time',
+  docs: 'exploding-gradients-through-time',
   thresholds: ['timeExplodeRatio', 'timeMinLength'],
   detect,
   fixes(_ctx, f) {

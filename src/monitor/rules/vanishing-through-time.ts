@@ -66,7 +66,7 @@ export const vanishingThroughTime: Rule = {
   perLayer: true,
   mark: 'T',
   severe: false,
-  docs: 'vanishing-through-time',
+  docs: 'vanishing-gradients-through-time',
   thresholds: ['timeVanishRatio', 'timeRecovery', 'timeGatedMinSteps', 'timeMinLength'],
   detect,
   fixes(_ctx, f) {
