@@ -93,6 +93,11 @@ describe('judgeTrial', () => {
     // the original learned (below the baseline): the trial must then lower the loss
     const learned = probe([vt], 0.1, [record(0, 0.1, 1)]);
     expect(judgeTrial(lstm.label, lstm.set, probe([], 0.18, [record(0, 0.18, 1)]), learned).works).toBe(false);
+    // far above the baseline is not "at" it: a loss of 3e16 against 3e15 is worse, not undecided
+    const diverged = probe([vt], 3e15, [record(0, 3e15, 1)]);
+    const worse = judgeTrial(lstm.label, lstm.set, probe([], 3e16, [record(0, 3e16, 1)]), diverged);
+    expect(worse.works).toBe(false);
+    expect(worse.outcome).not.toContain('both still at the trivial baseline');
   });
 
   it('judges the original itself as nothing to credit', () => {

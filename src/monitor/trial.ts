@@ -21,9 +21,12 @@ function nonFiniteSteps(records: readonly StepRecord[]): number {
   return records.filter((r) => r.skipped || !Number.isFinite(r.loss) || !Number.isFinite(r.globalNormBefore)).length;
 }
 
-/** The loss is at the trivial baseline: no better than predicting the prior or the mean. */
+/**
+ * The loss is at the trivial baseline: within `notLearningTolerance` of the loss of predicting the prior or the mean
+ * (neither better, nor diverging above it).
+ */
 function atBaseline(loss: number, baseline: number | undefined): boolean {
-  return baseline !== undefined && loss >= (1 - THRESHOLDS.notLearningTolerance) * baseline;
+  return baseline !== undefined && Math.abs(loss / baseline - 1) <= THRESHOLDS.notLearningTolerance;
 }
 
 /**
@@ -67,8 +70,8 @@ function lossWords(loss: number, orig: number, baseline: number | undefined, bot
   const b = baseline !== undefined ? ` (baseline ${fmt(baseline)})` : '';
   if (!Number.isFinite(loss)) return `the loss is not finite (original ${fmt(orig)})`;
   if (bothAtBase) return `loss ${fmt(loss)} against ${fmt(orig)}, both still at the trivial baseline${b}`;
-  if (baseline !== undefined && atBaseline(loss, baseline)) return `loss ${fmt(loss)} against ${fmt(orig)}${b}`;
-  return `loss ${fmt(loss)} against ${fmt(orig)}${b}`;
+  const gap = baseline !== undefined && loss > baseline ? `, still above the baseline${b}` : b;
+  return `loss ${fmt(loss)} against ${fmt(orig)}${gap}`;
 }
 
 /**
