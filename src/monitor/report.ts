@@ -166,7 +166,7 @@ export function renderFindings(diagnosis: Diagnosis, opts: ReportOptions = {}): 
     const acc = b.accuracy !== undefined ? `, accuracy ${(b.accuracy * 100).toFixed(1)}%` : '';
     lines.push(`Loss ${fmt(b.runLoss)} against the trivial baseline ${fmt(b.loss)}${acc} (${b.predictor})`);
   }
-  for (const t of diagnosis.time ?? []) {
+  for (const t of (diagnosis.time ?? []).filter((x) => Number.isFinite(x.horizon))) {
     const sub = diagnosis.time!.some((o) => o.layer === t.layer && o.sub !== t.sub) ? ` (${t.sub})` : '';
     lines.push(
       `Gradient horizon: ${fmt(t.horizon)} of ${t.length} steps in ${t.layer}${sub} (‖∂L/∂h_0‖/‖∂L/∂h_${t.length - 1}‖ = ${fmt(t.firstLast)})`,

@@ -28,6 +28,9 @@ describe('sampledSteps and summarizeTimeFlow', () => {
     expect(s.spread).toBeCloseTo(2 ** 19, 3);
     const flat = summarizeTimeFlow({ layer: 'rnn', sub: 'l0', length: 20, steps, norms: steps.map(() => 1) });
     expect(flat.horizon).toBe(20);
+    // an overflowed last step gives no scale: no horizon (the report then prints no line)
+    const over = summarizeTimeFlow({ layer: 'rnn', sub: 'l0', length: 3, steps: [0, 1, 2], norms: [1, 2, Number.NaN] });
+    expect(over.horizon).toBeNaN();
   });
 });
 

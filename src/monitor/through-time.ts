@@ -37,7 +37,8 @@ export interface TimeFlow {
 export interface TimeFlowSummary {
   /**
    * Steps back from the last (counting it) over which the norm stays ≥ `HORIZON_FRACTION` x the last step's: T when
-   * the gradient reaches the first step undiminished by that much, 1 when it falls below at once.
+   * the gradient reaches the first step undiminished by that much, 1 when it falls below at once; NaN when the last
+   * step's norm is not finite or is 0.
    */
   horizon: number;
   /** ‖∂L/∂h_0‖ / ‖∂L/∂h_{T−1}‖: far below 1 vanishes through time, far above explodes. */
@@ -63,7 +64,8 @@ export function summarizeTimeFlow(f: TimeFlow, fraction = HORIZON_FRACTION): Tim
   while (from > 0 && f.norms[from - 1]! >= fraction * last) from--;
   const pos = f.norms.filter((v) => Number.isFinite(v) && v > 0);
   return {
-    horizon: n && Number.isFinite(last) ? f.length - f.steps[from]! : 0,
+    // NOTE: an overflowed (or zero) last step has no scale to measure the others against
+    horizon: n && Number.isFinite(last) && last > 0 ? f.length - f.steps[from]! : Number.NaN,
     firstLast: first / last,
     spread: pos.length ? Math.max(...pos) / Math.min(...pos) : Number.NaN,
   };

@@ -100,6 +100,14 @@ describe('judgeTrial', () => {
     expect(worse.outcome).not.toContain('both still at the trivial baseline');
   });
 
+  it('does not call skipping non-finite steps clipping', () => {
+    const skip = { label: 'skip steps with NaN/Inf gradients', set: ['clip[0].type=skip-non-finite'], why: '' };
+    const original = probe([finding('non-finite', [skip])], Number.NaN, [record(0, Number.NaN, Number.NaN)]);
+    const t = judgeTrial(skip.label, skip.set, probe([finding('non-finite', [skip])], Number.NaN, []), original);
+    expect(t.outcome).toContain('non-finite remains');
+    expect(t.outcome).not.toContain('clipping');
+  });
+
   it('judges the original itself as nothing to credit', () => {
     const t = judgeTrial('original', [], probe([finding('exploding')], 1, [record(0, 1, 1e3)]), null);
     expect(t).toMatchObject({ works: false, lowersLoss: false, restoresFlow: false });

@@ -74,12 +74,17 @@ function lossWords(loss: number, orig: number, baseline: number | undefined, bot
   return `loss ${fmt(loss)} against ${fmt(orig)}${gap}`;
 }
 
+/** A `--set` that configures gradient clipping (not the skipping of non-finite steps, which is a clip entry too). */
+function isClipping(s: string): boolean {
+  return s.startsWith('clip') && !s.includes('skip-non-finite');
+}
+
 /**
  * A clipping fix whose finding remains: the gradient after clipping beside the raw one, and that clipping bounds the
  * step but not the cause, with the cause's fix (the original finding's first fix that is not clipping).
  */
 function clipWords(set: string[], p: TrialInput, original: TrialInput, still: FindingKind[]): string {
-  if (!set.some((s) => s.startsWith('clip')) || !still.length) return '';
+  if (!set.some(isClipping) || !still.length) return '';
   const train = p.records.filter((r) => r.updated);
   const raw = median(train.map((r) => r.globalNormBefore).filter(Number.isFinite));
   const after = median(train.map((r) => r.globalNormAfter).filter(Number.isFinite));
@@ -87,7 +92,7 @@ function clipWords(set: string[], p: TrialInput, original: TrialInput, still: Fi
   const cause = original.diagnosis.findings
     .filter((f) => still.includes(f.kind))
     .flatMap((f) => f.fixes)
-    .find((x) => !x.set.some((s) => s.startsWith('clip')));
+    .find((x) => !x.set.some(isClipping));
   const causeText = cause ? `; the cause's fix: ${cause.label} (${cause.set.map((s) => `--set ${s}`).join(' ')})` : '';
   const forward = original.diagnosis.findings.some((f) => f.metrics.maxActStd !== undefined);
   const why = forward
