@@ -28,6 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['init', 'data', 'io'],
   ['tensor'],
   ['backend'],
+  ['base'],
 ];
 
 const RANK = new Map<string, number>(LAYERS.flatMap((folders, i) => folders.map((f) => [f, LAYERS.length - i])));

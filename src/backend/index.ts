@@ -2,6 +2,7 @@
  * Backend selection: native (C + OpenBLAS through N-API), then wasm (the same C compiled to wasm32 SIMD128), then js.
  * `GRADGUARD_BACKEND=js|wasm|native` forces one (an error if it cannot load, rather than a silent fallback).
  */
+import { GradguardError } from '../base/errors.js';
 import { JsBackend } from './js.js';
 import { createNativeBackend } from './native.js';
 import type { Backend, BackendName } from './types.js';
@@ -9,6 +10,12 @@ import { createWasmBackend } from './wasm.js';
 
 export type { Backend, BackendName, Buf, ConvGeom, PoolGeom } from './types.js';
 export { Binary, Unary } from './types.js';
+
+/** An unknown or unavailable backend (GRADGUARD_BACKEND, useBackend()): the user's to fix. */
+export class BackendError extends GradguardError {
+  static override readonly code = 'env.backend';
+  override readonly name = 'BackendError';
+}
 
 let current: Backend | null = null;
 const cache = new Map<BackendName, Backend>();
@@ -47,7 +54,9 @@ export function getBackend(): Backend {
  */
 export function useBackend(name: BackendName): Backend {
   if (!NAMES.includes(name)) {
-    throw new Error(`unknown backend '${name}': use one of ${NAMES.join(', ')} (GRADGUARD_BACKEND or useBackend())`);
+    throw new BackendError(
+      `unknown backend '${name}': use one of ${NAMES.join(', ')} (GRADGUARD_BACKEND or useBackend())`,
+    );
   }
   const b = create(name);
   if (!b) {
@@ -55,7 +64,7 @@ export function useBackend(name: BackendName): Backend {
       name === 'native'
         ? 'the native addon is not built (needs a C toolchain and libopenblas-dev, then `npm run build:native`)'
         : 'wasm/gradguard.wasm could not be loaded (run `npm run build:wasm`)';
-    throw new Error(`backend '${name}' is not available: ${why}`);
+    throw new BackendError(`backend '${name}' is not available: ${why}`);
   }
   current = b;
   return b;

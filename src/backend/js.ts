@@ -94,15 +94,15 @@ export class JsBackend implements Backend {
     for (let blk = 0; blk < nBlocks; blk++) {
       const so = sOff + blk * sStride;
       const dO = dOff + blk * dStride;
-      if (accumulate) for (let i = 0; i < len; i++) d[dO + i] += s[so + i]!;
+      if (accumulate) for (let i = 0; i < len; i++) d[dO + i]! += s[so + i]!;
       else d.set(s.subarray(so, so + len), dO);
     }
   }
   axpy(alpha: number, x: Buf, y: Buf, n: number): void {
     const xs = x.data;
     const ys = y.data;
-    if (alpha === 1) for (let i = 0; i < n; i++) ys[i] += xs[i]!;
-    else for (let i = 0; i < n; i++) ys[i] += alpha * xs[i]!;
+    if (alpha === 1) for (let i = 0; i < n; i++) ys[i]! += xs[i]!;
+    else for (let i = 0; i < n; i++) ys[i]! += alpha * xs[i]!;
   }
 
   axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
@@ -112,7 +112,7 @@ export class JsBackend implements Backend {
     let t = 0;
     for (let i = 0; i < n; i++) {
       const xv = xs[i]!;
-      ys[i] += alpha * xv;
+      ys[i]! += alpha * xv;
       const v = ys[i]!;
       s += v * v;
       t += xv * xv;
@@ -236,7 +236,7 @@ export class JsBackend implements Backend {
       os.fill(0, ob, ob + inner);
       for (let m = 0; m < mid; m++) {
         const xb = (o * mid + m) * inner;
-        for (let i = 0; i < inner; i++) os[ob + i] += xs[xb + i]!;
+        for (let i = 0; i < inner; i++) os[ob + i]! += xs[xb + i]!;
       }
     }
   }
@@ -323,7 +323,7 @@ export class JsBackend implements Backend {
       for (let p = 0; p < k; p++) {
         const av = A[aOff + i * ai + p * ak]!;
         const bb = bOff + p * bk;
-        for (let j = 0; j < n; j++) row[j] += av * B[bb + j * bj]!;
+        for (let j = 0; j < n; j++) row[j]! += av * B[bb + j * bj]!;
       }
       const cb = cOff + i * ldc;
       if (beta === 0) for (let j = 0; j < n; j++) C[cb + j] = alpha * row[j]!;
@@ -507,7 +507,7 @@ export class JsBackend implements Backend {
               const xr = xb + iy * g.w;
               for (let ox = 0; ox < g.ow; ox++) {
                 const ix = ox * g.sw - g.pw + kj * g.dw;
-                if (ix >= 0 && ix < g.w) ds[xr + ix] += cs[cr + ox]!;
+                if (ix >= 0 && ix < g.w) ds[xr + ix]! += cs[cr + ox]!;
               }
             }
           }
@@ -565,7 +565,7 @@ export class JsBackend implements Backend {
               }
             }
           }
-          if (bi >= 0) ds[xb + bi] += gs[ob + oy * g.ow + ox]!;
+          if (bi >= 0) ds[xb + bi]! += gs[ob + oy * g.ow + ox]!;
         }
       }
     }
@@ -624,7 +624,7 @@ export class JsBackend implements Backend {
             for (let kj = 0; kj < g.kw; kj++) {
               const ix = x0 + kj;
               if (ix < 0 || ix >= g.w) continue;
-              ds[xb + iy * g.w + ix] += gv;
+              ds[xb + iy * g.w + ix]! += gv;
             }
           }
         }

@@ -4,14 +4,15 @@
  * wasm uses every core.
  */
 import * as nodeOs from 'node:os';
+import { GradguardError } from '../base/errors.js';
 
 /** Most threads `GRADGUARD_THREADS` may ask for (each backend caps what it uses further). */
 const MAX_REQUEST = 256;
 
 /** A thread count that is not one: the user's to fix (the CLI prints the message alone). */
-export class ThreadCountError extends RangeError {
+export class ThreadCountError extends GradguardError {
+  static override readonly code = 'env.threads';
   override readonly name = 'ThreadCountError';
-  readonly userError = true;
 }
 
 /** Throws unless `n` is a whole number of threads, 1 or more (`what` names where it came from). */

@@ -26,7 +26,7 @@ import {
   runCheckpointDir,
 } from '../train/checkpoint.js';
 import { applySet, Config, ConfigError, formatPath } from '../train/config.js';
-import { UsageError } from './errors.js';
+import { reportError, UsageError } from './errors.js';
 import { type CliIO, processIO } from './io.js';
 
 /**
@@ -84,7 +84,7 @@ export function planResume(target: string, opts: ResumeOptions): { plan: ResumeP
       checkpoint = loadCheckpoint(target);
       root = checkpointRootOf(checkpoint.dir);
     } else if (store) {
-      const run = storeCall(() => store.getRun(target));
+      const run = store.getRun(target);
       root = runCheckpointDir(store.dir, run.id);
       if (!listCheckpoints(root).length) {
         throw new CheckpointError(
@@ -116,18 +116,9 @@ export function planResume(target: string, opts: ResumeOptions): { plan: ResumeP
   }
 }
 
+/** Opens a store that must exist; its errors (no store, unknown or ambiguous run) are TrackErrors, user errors. */
 function openStore(dir: string): RunStore {
-  return storeCall(() => RunStore.open(dir, { create: false }));
-}
-
-/** Runs a store call, turning its errors (unknown or ambiguous run, no store) into user errors. */
-function storeCall<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof TrackError) throw new UsageError(e.message);
-    throw e;
-  }
+  return RunStore.open(dir, { create: false });
 }
 
 export interface ExportWeightsOptions {
@@ -163,7 +154,7 @@ export function exportWeights(id: string, opts: ExportWeightsOptions): ExportWei
   } else {
     const store = openStore(opts.store ?? DEFAULT_STORE_DIR);
     try {
-      run = storeCall(() => store.getRun(id)).id;
+      run = store.getRun(id).id;
       const root = runCheckpointDir(store.dir, run);
       if (!listCheckpoints(root).length) {
         throw new CheckpointError(
@@ -216,11 +207,7 @@ export async function exportWeightsCommand(
       );
     return 0;
   } catch (e) {
-    const user = e instanceof CheckpointError || e instanceof UsageError || e instanceof ConfigError;
-    if (!user) throw e;
-    if (opts.json) io.stdout(`${JSON.stringify({ error: { code: e.name, message: e.message } })}\n`);
-    else io.stderr(`gradguard: ${e.message}\n`);
-    return 2;
+    return reportError(e, io, opts.json);
   }
 }
 

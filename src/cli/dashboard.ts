@@ -4,7 +4,7 @@
  * that take parsed options and return the exit status (main.ts registers them with commander).
  *
  * User mistakes (unknown run, bad port, taken port, unknown output type) print one line on stderr and return 2;
- * anything else prints one line and returns 1; never a stack trace (GRADGUARD_DEBUG=1 prints one).
+ * anything else is a bug (stack trace, 1): the CLI's one reporter, errors.ts.
  */
 import { existsSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -13,7 +13,7 @@ import { DEFAULT_HOST, DEFAULT_PORT, defaultStaticDir, startDashboard } from '..
 import { writeFileAtomic } from '../io/atomic.js';
 import { stringifyJson } from '../track/export.js';
 import { DB_FILE, DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
-import { TrackError } from '../track/types.js';
+import { reportError, UsageError } from './errors.js';
 import { type CliIO, processIO } from './io.js';
 
 export interface DashboardCommandOptions {
@@ -38,8 +38,6 @@ export interface ReportCommandOptions {
   /** Print one JSON object (`{ run, out, format, bytes }`) on stdout. */
   json?: boolean | undefined;
 }
-
-class UsageError extends Error {}
 
 /** `gradguard dashboard`: serves the dashboard until interrupted; 0 when stopped by a signal. */
 export async function dashboardCommand(opts: DashboardCommandOptions = {}, io: CliIO = processIO): Promise<number> {
@@ -134,12 +132,5 @@ function parsePort(port: number | string | undefined): number {
 }
 
 function fail(io: CliIO, json: boolean | undefined, e: unknown): number {
-  const user =
-    e instanceof UsageError || e instanceof TrackError || (e as { userError?: boolean } | null)?.userError === true;
-  const message = e instanceof Error ? e.message : String(e);
-  const code = e instanceof TrackError ? e.code : user ? 'BAD_ARGUMENT' : 'INTERNAL';
-  io.stderr(`gradguard: ${user ? '' : 'error: '}${message.split('\n')[0]}\n`);
-  if (!user && process.env.GRADGUARD_DEBUG && e instanceof Error && e.stack) io.stderr(`${e.stack}\n`);
-  if (json) io.stdout(`${stringifyJson({ error: { code, message } })}\n`);
-  return user ? 2 : 1;
+  return reportError(e, io, json);
 }

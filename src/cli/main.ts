@@ -1,30 +1,86 @@
 /**
  * The `gradguard` command line. Every command that produces a result takes `--json` and then prints exactly one JSON
- * object on stdout (progress goes to stderr). User mistakes print one clear line and exit with status 2, never a
- * stack trace.
+ * object on stdout (progress goes to stderr), an error too. Every error ends in one reporter (errors.ts): a user's
+ * mistake prints one clear line and exits with status 2, never a stack trace; a bug prints its stack and exits with 1;
+ * a diverged run exits with 3, an interrupted one with 130.
  */
-import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../train/config.js';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { exportWeightsCommand, wantsWeights } from './checkpoint-commands.js';
 import { dashboardCommand, reportCommand } from './dashboard.js';
 import { doctorCommand } from './doctor.js';
-import { isUserError, userMessage } from './errors.js';
+import { reportError, UsageError } from './errors.js';
+import { processIO } from './io.js';
 import { exportCommand, runsCommand } from './runs.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** The most any count option takes (steps, batches, trials, threads): far above use, far below a hang. */
+const MAX_COUNT = 1_000_000;
+
+/** A commander parser for a whole-number option in [min, MAX_COUNT]; anything else is refused, never defaulted. */
+export function intOption(min: number): (v: string) => number {
+  return (v) => {
+    const t = v.trim();
+    const n = Number(t);
+    if (!/^\d+$/.test(t) || !Number.isSafeInteger(n) || n < min || n > MAX_COUNT)
+      throw new InvalidArgumentError(`Give a whole number from ${min} to ${MAX_COUNT.toLocaleString('en-US')}.`);
+    return n;
+  };
+}
+
+/** The package's version (package.json, two folders up from src/cli and from dist/cli). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command();
   let code = 0;
+  let commanderMessage = '';
+  const json = argv.includes('--json');
   program
     .name('gradguard')
     .description('Train deep networks that stay trainable: watch every layer’s gradients, diagnose, fix.')
+    .version(version(), '-V, --version', 'print the version of gradguard')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .showHelpAfterError('(run gradguard --help for usage)');
+    // commander's own usage errors go through the one reporter below (one line, exit 2, JSON with --json)
+    .configureOutput({
+      // what commander writes to stderr is its help after a usage error: the one line below says where help is
+      writeErr: () => {},
+      outputError: (s) => {
+        commanderMessage = s.trim().replace(/^error: /, '');
+      },
+    });
 
+  addTrainingCommands(program, (c) => {
+    code = c;
+  });
+  addStoreCommands(program, (c) => {
+    code = c;
+  });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0; // --help, --version
+      const message =
+        e.code === 'commander.help'
+          ? 'give a command: train, doctor, sweep, runs, export, dashboard or report'
+          : commanderMessage || e.message.replace(/^error: /, '');
+      return reportError(new UsageError(`${message} (run gradguard --help for usage)`), processIO, json);
+    }
+    return reportError(e, processIO, json);
+  }
+  return code;
+}
+
+/** `train`, `doctor` and `sweep`; `done` receives the exit status. */
+function addTrainingCommands(program: Command, done: (code: number) => void): void {
   program
     .command('train')
     .description('train a model from a config (default: the headline MNIST MLP) and print its gradient report')
@@ -35,15 +91,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--no-store', 'do not record the run in the run store')
     .option('--quiet', 'no progress output')
     .option('--resume <run|dir>', 'continue a run from its latest checkpoint (a run id, or a checkpoint directory)')
+    .option('--name <name>', 'a name for the run in the store (runs list --name finds it)')
+    .option('--tag <tag>', 'a tag for the run in the store (repeatable)', collect, [])
+    .option('--notes <text>', 'free-text notes stored with the run')
     .action(async (opts) => {
-      code = await trainCommand({
-        config: opts.config,
-        set: opts.set,
-        json: Boolean(opts.json),
-        store: opts.store === false ? null : opts.store,
-        quiet: Boolean(opts.quiet),
-        resume: opts.resume,
-      });
+      done(
+        await trainCommand({
+          config: opts.config,
+          set: opts.set,
+          json: Boolean(opts.json),
+          store: opts.store === false ? null : opts.store,
+          quiet: Boolean(opts.quiet),
+          resume: opts.resume,
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          tags: opts.tag,
+          ...(opts.notes !== undefined ? { notes: opts.notes } : {}),
+        }),
+      );
     });
 
   program
@@ -52,22 +116,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('-c, --config <file>', 'YAML or JSON config')
     .option('-s, --set <key=value>', 'override one config key (repeatable)', collect, [])
     .option('--fix', 'run each suggested fix as a short trial beside the original and compare')
-    .option('--steps <n>', 'training steps of the probe and of each trial (default 30)', (v) => Number.parseInt(v, 10))
-    .option('--batches <n>', 'batches run from initialisation before training (default 3)', (v) =>
-      Number.parseInt(v, 10),
-    )
-    .option('--max-trials <n>', 'at most this many fixes tried with --fix (default 4)', (v) => Number.parseInt(v, 10))
+    .option('--steps <n>', 'training steps of the probe and of each trial (default 30)', intOption(1))
+    .option('--batches <n>', 'batches run from initialisation before training (default 3)', intOption(0))
+    .option('--max-trials <n>', 'at most this many fixes tried with --fix (default 4)', intOption(1))
     .option('--json', 'print one JSON object { verdict, layers, findings, trials? }')
     .action(async (opts) => {
-      code = await doctorCommand({
-        ...(opts.config ? { config: opts.config } : {}),
-        set: opts.set,
-        json: Boolean(opts.json),
-        fix: Boolean(opts.fix),
-        ...(opts.steps ? { steps: opts.steps } : {}),
-        ...(opts.batches ? { batches: opts.batches } : {}),
-        ...(opts.maxTrials ? { maxTrials: opts.maxTrials } : {}),
-      });
+      done(
+        await doctorCommand({
+          ...(opts.config ? { config: opts.config } : {}),
+          set: opts.set,
+          json: Boolean(opts.json),
+          fix: Boolean(opts.fix),
+          ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+          ...(opts.batches !== undefined ? { batches: opts.batches } : {}),
+          ...(opts.maxTrials !== undefined ? { maxTrials: opts.maxTrials } : {}),
+        }),
+      );
     });
 
   program
@@ -81,23 +145,28 @@ export async function main(argv: readonly string[]): Promise<number> {
       collect,
       [],
     )
-    .option('-p, --parallel <n>', 'trials at a time (default: one per core)', (v) => Number.parseInt(v, 10))
+    .option('-p, --parallel <n>', 'trials at a time (default: one per core)', intOption(1))
     .option('--out <file>', 'also write the table to a .md or .csv file')
     .option('--json', 'print one JSON object { trials }')
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--no-store', 'do not record the trials in the run store')
     .action(async (opts) => {
-      code = await sweepCommand({
-        ...(opts.config ? { config: opts.config } : {}),
-        set: opts.set,
-        grid: opts.grid,
-        ...(opts.parallel ? { parallel: opts.parallel } : {}),
-        json: Boolean(opts.json),
-        ...(opts.out ? { out: opts.out } : {}),
-        store: opts.store === false ? null : opts.store,
-      });
+      done(
+        await sweepCommand({
+          ...(opts.config ? { config: opts.config } : {}),
+          set: opts.set,
+          grid: opts.grid,
+          ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
+          json: Boolean(opts.json),
+          ...(opts.out ? { out: opts.out } : {}),
+          store: opts.store === false ? null : opts.store,
+        }),
+      );
     });
+}
 
+/** The commands that read the run store: `runs`, `export`, `dashboard` and `report`. */
+function addStoreCommands(program: Command, done: (code: number) => void): void {
   program
     .command('runs')
     .description('list, show, compare or remove runs in the run store')
@@ -110,7 +179,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--force', 'rm: also remove runs whose process is still running')
     .option('--json', 'print one JSON object')
     .action(async (action: string, ids: string[], opts) => {
-      code = await runsCommand(action, ids, opts);
+      done(await runsCommand(action, ids, opts));
     });
 
   program
@@ -122,7 +191,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--json', 'print one JSON object')
     .action(async (id: string, opts) => {
-      code = wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts);
+      done(wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts));
     });
 
   program
@@ -133,7 +202,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--host <addr>', 'address to listen on (127.0.0.1: this machine only)', '127.0.0.1')
     .option('--json', 'print one JSON object with the URL once listening')
     .action(async (o) => {
-      code = await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) });
+      done(await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) }));
     });
 
   program
@@ -144,20 +213,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--json', 'print one JSON object')
     .action(async (run: string, o) => {
-      code = await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) });
+      done(await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) }));
     });
-
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.exitCode === 0 ? 0 : 2;
-    }
-    if (e instanceof ConfigError || isUserError(e)) {
-      process.stderr.write(`gradguard: ${userMessage(e)}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  return code;
 }

@@ -6,7 +6,7 @@
  * - Humans get aligned plain-text tables on stdout; `--json` prints exactly one JSON object on stdout instead (an
  *   error too: `{"error": {"code", "message"}}`), with NaN and ±Infinity as strings.
  * - A user mistake (unknown or ambiguous id, missing store, bad option) prints one line on stderr and returns 2;
- *   anything else prints one line and returns 1. Never a stack trace (set GRADGUARD_DEBUG=1 to get one).
+ *   anything else is a bug: its stack trace, status 1 (the CLI's one reporter, errors.ts).
  */
 import { rmSync } from 'node:fs';
 import {
@@ -27,6 +27,7 @@ import {
   TrackError,
 } from '../track/types.js';
 import { runCheckpointDir } from '../train/checkpoint.js';
+import { reportError } from './errors.js';
 import { type CliIO, processIO } from './io.js';
 
 export type { CliIO } from './io.js';
@@ -300,15 +301,9 @@ function usage(message: string): TrackError {
   return new TrackError('BAD_ARGUMENT', message);
 }
 
-/** Reports an error: one line on stderr (and the JSON error object with --json); 2 for user mistakes, else 1. */
+/** Reports an error through the CLI's one reporter (errors.ts): 2 for user mistakes, 1 for bugs. */
 function fail(io: CliIO, options: StoreOptions, err: unknown): number {
-  const user = err instanceof TrackError;
-  const message = err instanceof Error ? err.message : String(err);
-  const code = user ? err.code : 'INTERNAL';
-  io.stderr(`gradguard: ${user ? '' : 'error: '}${message.split('\n')[0]}\n`);
-  if (!user && process.env.GRADGUARD_DEBUG && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
-  if (options.json) io.stdout(`${stringifyJson({ error: { code, message } })}\n`);
-  return user ? 2 : 1;
+  return reportError(err, io, options.json);
 }
 
 function parseStatuses(text: string | undefined): RunStatus[] | undefined {

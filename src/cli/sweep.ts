@@ -3,14 +3,15 @@
  * (on worker threads, one per core by default), stores each in the run store, and prints a comparison table of final
  * metrics and verdicts (`--json`, or `--out table.md|table.csv`).
  */
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../train/config.js';
 import type { SessionResult } from '../train/session.js';
 import type { TrialRequest } from '../train/sweep-worker.js';
-import { UsageError } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 import { formatTable as alignedTable } from './runs.js';
 
 export interface SweepOptions {
@@ -29,6 +30,9 @@ export interface Trial {
   sets: string[];
 }
 
+/** The most trials one sweep runs (a grid is a cartesian product: a few long lists multiply fast). */
+const MAX_TRIALS = 10_000;
+
 /** Expands `key=v1,v2` grids into their cartesian product (values parsed as YAML scalars). */
 export function expandGrid(grid: readonly string[]): Trial[] {
   if (!grid.length)
@@ -43,6 +47,9 @@ export function expandGrid(grid: readonly string[]): Trial[] {
     const raw = g.slice(eq + 1).split(',');
     return { key, values: raw.map((v) => ({ raw: v, value: safeYaml(v) })) };
   });
+  const count = axes.reduce((n, ax) => n * ax.values.length, 1);
+  if (count > MAX_TRIALS)
+    throw new UsageError(`sweep: the grid has ${count} trials, more than ${MAX_TRIALS}; split it into several sweeps`);
   let trials: { assignments: Record<string, unknown>; sets: string[] }[] = [{ assignments: {}, sets: [] }];
   for (const ax of axes) {
     trials = trials.flatMap((t) =>
@@ -57,7 +64,7 @@ export function expandGrid(grid: readonly string[]): Trial[] {
 
 function safeYaml(v: string): unknown {
   try {
-    return parseYaml(v);
+    return parseYaml(v, { maxAliasCount: 0, logLevel: 'error' });
   } catch {
     return v;
   }
@@ -66,7 +73,7 @@ function safeYaml(v: string): unknown {
 function runTrial(
   req: TrialRequest,
   env: NodeJS.ProcessEnv,
-): Promise<{ ok: true; result: SessionResult } | { ok: false; error: string }> {
+): Promise<{ ok: true; result: SessionResult } | { ok: false; error: string; user: boolean; stack?: string }> {
   const here = new URL(import.meta.url);
   const isTs = here.pathname.endsWith('.ts');
   const url = new URL(`../train/sweep-worker.${isTs ? 'ts' : 'js'}`, here);
@@ -79,16 +86,25 @@ function runTrial(
         )
       : new Worker(url, { workerData: req, stdout: true, env });
     let settled = false;
-    w.once('message', (m: { ok: boolean; result?: SessionResult; error?: string }) => {
+    w.once('message', (m: { ok: boolean; result?: SessionResult; error?: string; user?: boolean; stack?: string }) => {
       settled = true;
-      resolve(m.ok ? { ok: true, result: m.result! } : { ok: false, error: m.error ?? 'unknown error' });
+      resolve(
+        m.ok
+          ? { ok: true, result: m.result! }
+          : {
+              ok: false,
+              error: m.error ?? 'unknown error',
+              user: m.user === true,
+              ...(m.stack ? { stack: m.stack } : {}),
+            },
+      );
     });
     w.once('error', (e) => {
-      if (!settled) resolve({ ok: false, error: e.message });
+      if (!settled) resolve({ ok: false, error: e.message, user: false, ...(e.stack ? { stack: e.stack } : {}) });
       settled = true;
     });
     w.once('exit', (code) => {
-      if (!settled) resolve({ ok: false, error: `worker exited with code ${code}` });
+      if (!settled) resolve({ ok: false, error: `worker exited with code ${code}`, user: false });
     });
   });
 }
@@ -136,13 +152,32 @@ export function formatTable(rows: readonly TrialRow[], format: 'md' | 'csv' | 't
   return alignedTable(header, body).trimEnd();
 }
 
+/**
+ * Checks `--out` before any trial runs (the table would be lost after every trial ran): a .md or .csv name in an
+ * existing, writable directory, and not a directory itself.
+ */
+function checkOut(out: string): void {
+  if (!/\.(md|csv)$/.test(out)) throw new UsageError(`sweep: --out ${out}: use a .md or .csv file name`);
+  const dir = dirname(resolve(out));
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`sweep: --out ${out}: the directory ${dir} does not exist; create it first`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`sweep: --out ${out}: the directory ${dir} is not writable`);
+  }
+  if (existsSync(out) && statSync(out).isDirectory())
+    throw new UsageError(`sweep: --out ${out} is a directory; give a .md or .csv file name`);
+}
+
 export async function sweepCommand(opts: SweepOptions): Promise<number> {
+  if (opts.parallel !== undefined && (!Number.isInteger(opts.parallel) || opts.parallel < 1))
+    throw new UsageError(`sweep: --parallel must be a whole number >= 1, got ${String(opts.parallel)}`);
+  if (opts.out) checkOut(opts.out);
   const trials = expandGrid(opts.grid);
   // validate every trial's config before any work starts
   for (const t of trials) loadConfig(opts.config, [...opts.set, ...t.sets]);
   const parallel = Math.max(1, Math.min(opts.parallel ?? availableParallelism(), trials.length));
-  if (opts.out && !/\.(md|csv)$/.test(opts.out))
-    throw new UsageError(`sweep: --out ${opts.out}: use a .md or .csv file name`);
   process.stderr.write(`gradguard sweep: ${trials.length} trials, ${parallel} at a time\n`);
   // The cores shared between the trials running at once: each trial's wasm backend starts that many threads (unless
   // GRADGUARD_THREADS says otherwise), rather than every trial one per core.
@@ -150,6 +185,7 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
   if (!env.GRADGUARD_THREADS)
     env.GRADGUARD_THREADS = String(Math.max(1, Math.floor(availableParallelism() / parallel)));
   const rows: TrialRow[] = new Array(trials.length);
+  let bug = false;
   let next = 0;
   const workerLoop = async () => {
     while (next < trials.length) {
@@ -190,6 +226,10 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
             error: r.error,
           };
       rows[t.index] = row;
+      if (!r.ok && !r.user) {
+        bug = true;
+        if (r.stack) process.stderr.write(`gradguard sweep: trial ${t.index} hit a bug in gradguard:\n${r.stack}\n`);
+      }
       process.stderr.write(
         `  trial ${t.index} (${t.sets.join(' ')}): ${row.status}${row.testAccuracy !== null ? `, test accuracy ${(row.testAccuracy * 100).toFixed(2)}%` : ''}${row.error ? ` — ${row.error}` : ''}\n`,
       );
@@ -199,5 +239,6 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
   if (opts.out) writeFileSync(opts.out, `${formatTable(rows, opts.out.endsWith('.csv') ? 'csv' : 'md')}\n`);
   if (opts.json) process.stdout.write(`${JSON.stringify({ trials: rows })}\n`);
   else process.stdout.write(`${formatTable(rows, 'text')}\n`);
-  return rows.some((r) => r.error) ? 1 : 0;
+  // every trial ran (diverged ones are results): 0; a trial refused as the user's mistake: 2; a trial that hit a bug: 1
+  return bug ? EXIT.bug : rows.some((r) => r.error) ? EXIT.user : EXIT.ok;
 }

@@ -1,8 +1,11 @@
 /** Handling NaN and Inf gradients: skip the step (optax's apply_if_finite), or zero the NaNs. */
+
+import { GradguardError } from '../base/errors.js';
 import { chain, type GradientTransformation, type StateRecord, zeroInPlace } from '../optim/transform.js';
 
 /** Thrown by `skipNonFinite` when more than `maxConsecutive` steps in a row had non-finite gradients. */
-export class NonFiniteGradientsError extends Error {
+export class NonFiniteGradientsError extends GradguardError {
+  static override readonly code = 'train.non-finite-gradients';
   override readonly name = 'NonFiniteGradientsError';
 }
 

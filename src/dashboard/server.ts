@@ -30,6 +30,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAdaptorServer } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
+import { GradguardError } from '../base/errors.js';
 import { stringifyJson } from '../track/export.js';
 import { RunStore } from '../track/store.js';
 import { type LayerField, type LayerMatrix, RUN_STATUSES, type RunStatus, TrackError } from '../track/types.js';
@@ -72,13 +73,13 @@ const HEARTBEAT_MS = 15_000;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]', '::1'];
 
 /** An error the API reports as it is (status, code, message). */
-class ApiError extends Error {
+class ApiError extends GradguardError {
   constructor(
     readonly status: 400 | 403 | 404 | 405 | 409 | 500 | 503,
-    readonly code: string,
+    code: string,
     message: string,
   ) {
-    super(message);
+    super(message, { code, user: status < 500 });
   }
 }
 
@@ -616,7 +617,7 @@ export function isLoopback(host: string): boolean {
 
 /**
  * Serves the dashboard on `host:port` (127.0.0.1:6007 by default).
- * @throws Error with `userError: true` when the port is taken or the address cannot be bound
+ * @throws GradguardError (a user's mistake, code 'dashboard.listen') when the port is taken or the address cannot be bound
  */
 export async function startDashboard(options: StartOptions): Promise<RunningDashboard> {
   const host = options.host ?? DEFAULT_HOST;
@@ -632,17 +633,15 @@ export async function startDashboard(options: StartOptions): Promise<RunningDash
   await new Promise<void>((res, rej) => {
     const onError = (e: NodeJS.ErrnoException) => {
       app.close();
-      const err = new Error(
+      const message =
         e.code === 'EADDRINUSE'
           ? `port ${port} on ${host} is in use; pass another --port (0 picks a free one)`
           : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND'
             ? `cannot listen on ${host}: no such address on this machine`
             : e.code === 'EACCES'
               ? `not allowed to listen on port ${port}; use a port above 1023`
-              : `cannot listen on ${host}:${port}: ${e.message}`,
-      );
-      (err as { userError?: boolean }).userError = true;
-      rej(err);
+              : `cannot listen on ${host}:${port}: ${e.message}`;
+      rej(new GradguardError(message, { code: 'dashboard.listen' }));
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { Rng } from '../tensor/rng.js';
 import { gatherSplit, type NormalizeMode, standardize, stratifiedSplit } from './split.js';
-import { DataError, type Dataset, type Split, type Task } from './types.js';
+import { DataError, type Dataset, FLOAT32_MAX, MAX_CLASSES, type Split, type Task } from './types.js';
+
+/** Spellings of a missing value: never a class name. */
+const MISSING = /^(|[+-]?(nan|inf|infinity)|null|none|n\/a)$/i;
 
 export interface CsvOptions {
   /** The CSV file (training data, or all data when there is no `testFile`). */
@@ -171,6 +174,44 @@ function labelIndex(t: CsvTable, label: string | number | undefined, file: strin
 }
 
 /**
+ * A number read from a cell, refused when float32 would hold it as Infinity, or (a class index) when it is over
+ * MAX_CLASSES - 1. `where` starts the message: `file:line: column "b" (1) holds 1e39,`.
+ */
+function checkSize(v: number, task: Task, where: string, file: string): number {
+  if (Math.abs(v) > FLOAT32_MAX)
+    throw new DataError('csv', `${where} beyond float32 (it would be Infinity); rescale it or drop the row`, file);
+  if (task === 'classification' && v >= MAX_CLASSES)
+    throw new DataError(
+      'csv',
+      `${where} is over the limit of ${MAX_CLASSES - 1} (classes are numbered 0..K-1, at most ${MAX_CLASSES.toLocaleString('en-US')}); is data.label the right column?`,
+      file,
+    );
+  return v;
+}
+
+/** The sorted class names of label column `lj`; a missing value (empty, NaN, Inf) would be a class of its own. */
+function classNamesOf(tables: readonly { t: CsvTable; file: string }[], lj: number, column: string): string[] {
+  for (const { t, file } of tables)
+    for (let r = 0; r < t.rows.length; r++) {
+      const s = t.rows[r]![lj]!;
+      if (MISSING.test(s.trim()))
+        throw new DataError(
+          'csv',
+          `${file}:${t.lines[r]}: label ${JSON.stringify(s)} in ${column} is a missing value, not a class; fill or drop the row`,
+          file,
+        );
+    }
+  const names = [...new Set(tables.flatMap(({ t }) => t.rows.map((row) => row[lj]!)))].sort();
+  if (names.length > MAX_CLASSES)
+    throw new DataError(
+      'csv',
+      `${tables[0]!.file}: ${names.length} distinct labels, over the limit of ${MAX_CLASSES.toLocaleString('en-US')} classes; is data.label the right column?`,
+      tables[0]!.file,
+    );
+  return names;
+}
+
+/**
  * Loads a CSV dataset. Every column but the label must hold finite numbers (missing values are an error: fill or
  * drop them first).
  */
@@ -199,7 +240,7 @@ export function loadCsv(opts: CsvOptions): Dataset {
   let classNames: string[] | undefined;
   let numClasses: number | undefined;
   const byName = task === 'classification' && !rawLabels.every(isNumber);
-  if (byName) classNames = [...new Set(rawLabels)].sort();
+  if (byName) classNames = classNamesOf(tables, lj, colName(lj));
 
   const toSplit = ({ t, file }: { t: CsvTable; file: string }): Split => {
     const n = t.rows.length;
@@ -223,7 +264,7 @@ export function loadCsv(opts: CsvOptions): Dataset {
               file,
             );
           }
-          y[r] = v;
+          y[r] = checkSize(v, task, `${file}:${t.lines[r]}: label ${s} in ${colName(j)}`, file);
           continue;
         }
         if (!isNumber(s)) {
@@ -233,7 +274,7 @@ export function loadCsv(opts: CsvOptions): Dataset {
             file,
           );
         }
-        x[k++] = Number(s);
+        x[k++] = checkSize(Number(s), 'regression', `${file}:${t.lines[r]}: ${colName(j)} holds ${s},`, file);
       }
     }
     return { x, y, n };

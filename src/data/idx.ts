@@ -14,7 +14,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { type NormalizeMode, standardize } from './split.js';
-import { DataError, type Dataset, type Split, shapeSize } from './types.js';
+import {
+  checkFiniteInputs,
+  DataError,
+  type Dataset,
+  MAX_CLASSES,
+  MAX_EXAMPLE_SIZE,
+  type Split,
+  shapeSize,
+} from './types.js';
 
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -276,6 +284,19 @@ export function idxToSplit(
       files.labels,
     );
   }
+  if (n === 0)
+    throw new DataError(
+      'format',
+      `${files.images}: the IDX file holds no images (sizes [${images.dims.join(', ')}])`,
+      files.images,
+    );
+  const size = shapeSize(images.dims.slice(1));
+  if (size > MAX_EXAMPLE_SIZE)
+    throw new DataError(
+      'format',
+      `${files.images}: each image holds ${size.toLocaleString('en-US')} values (sizes [${images.dims.join(', ')}]), over the limit of ${MAX_EXAMPLE_SIZE.toLocaleString('en-US')}; the header is wrong`,
+      files.images,
+    );
   const y = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const v = labels.data[i]!;
@@ -297,6 +318,9 @@ export function idxToSplit(
     for (let i = 0; i < src.length; i++) x[i] = lut[src[i]!]!;
   } else {
     x.set(src);
+    // float images: NaN and Inf (and float64 values beyond float32) are refused, naming the image
+    if (images.dtype === 'float32' || images.dtype === 'float64')
+      checkFiniteInputs(src, size, files.images, files.images);
   }
   return { x, y, n };
 }
@@ -355,6 +379,20 @@ export function loadIdxDirectory(dir: string, opts: IdxDirectoryOptions): Datase
   if (numClasses === undefined) {
     let max = -1;
     for (const a of [arr.trainLabels, arr.testLabels]) for (const v of a.data) if (v > max) max = v;
+    if (max >= MAX_CLASSES) {
+      for (const [a, file] of [
+        [arr.trainLabels, files.trainLabels],
+        [arr.testLabels, files.testLabels],
+      ] as const) {
+        const i = Array.prototype.indexOf.call(a.data, max);
+        if (i >= 0)
+          throw new DataError(
+            'label-range',
+            `${file}: label ${max} at index ${i} is over the limit of ${MAX_CLASSES - 1} (at most ${MAX_CLASSES.toLocaleString('en-US')} classes); the file is corrupt or not a labels file`,
+            file,
+          );
+      }
+    }
     numClasses = Math.max(1, max + 1);
   }
   const train = idxToSplit(

@@ -21,7 +21,7 @@ import { loadIdxDirectory } from './idx.js';
 import { FASHION_MNIST_DIR, loadFashionMnist, loadMnistEmbedded, loadMnistIdx } from './mnist.js';
 import { type NormalizeMode, standardize } from './split.js';
 import { adding, copyTask, spirals } from './synthetic.js';
-import { DataError, type Dataset, type Task } from './types.js';
+import { checkFiniteInputs, DataError, type Dataset, type Task } from './types.js';
 
 export { type Baseline, trivialBaseline, withBaseline } from './baseline.js';
 export { type CsvOptions, type CsvTable, loadCsv, parseCsv } from './csv.js';
@@ -81,9 +81,13 @@ export {
   spirals,
 } from './synthetic.js';
 export {
+  checkFiniteInputs,
   DataError,
   type DataErrorCode,
   type Dataset,
+  FLOAT32_MAX,
+  MAX_CLASSES,
+  MAX_EXAMPLE_SIZE,
   type Normalization,
   type Split,
   shapeSize,
@@ -185,11 +189,29 @@ function withNormalization(ds: Dataset, mode: NormalizeMode): Dataset {
  * ds.baseline; // { loss: 2.30, accuracy: 0.11, predictor: 'predicting the class frequencies ...' }
  */
 export async function loadDataset(config: Partial<DataConfig> = {}, opts: LoadOptions = {}): Promise<Dataset> {
-  const ds = await load(config, opts);
+  // checked before the baseline is computed from it: an empty split or a NaN input has no baseline
+  const ds = checkDataset(await load(config, opts));
   return ds.baseline ? ds : withBaseline(ds);
 }
 
-/** `loadDataset` before the baseline is declared. */
+/**
+ * Refuses a dataset no run can use: an empty split (a test accuracy of NaN%), or inputs holding NaN or Inf.
+ * @throws DataError naming the source, the split, the example and the value
+ */
+export function checkDataset(ds: Dataset): Dataset {
+  for (const split of ['train', 'test'] as const) {
+    const s = ds[split];
+    if (s.n === 0)
+      throw new DataError(
+        'format',
+        `${ds.source}: the ${split} split is empty (0 examples); ${split === 'test' ? 'give a test file with rows, or hold out a test fraction' : 'give a file with rows'}`,
+      );
+    checkFiniteInputs(s.x, ds.inputSize, `${ds.source} (${split} split)`);
+  }
+  return ds;
+}
+
+/** `loadDataset` before the checks and the baseline. */
 async function load(config: Partial<DataConfig>, opts: LoadOptions): Promise<Dataset> {
   const c = { name: 'mnist', ...config } as DataConfig;
   const normalize = c.normalize ?? 'none';

@@ -5,6 +5,8 @@
  * float32 values holding integers `0 .. numClasses - 1`, so they copy straight into the float32 tensors the training
  * loop reuses.
  */
+
+import { GradguardError } from '../base/errors.js';
 import type { Baseline } from './baseline.js';
 
 /** What the targets mean: class indices (cross-entropy) or real values (mean squared error). */
@@ -80,15 +82,40 @@ export type DataErrorCode =
  * The only error the data package throws for bad input (files, downloads, configs). Its message names the file, the
  * problem and how to fix it; `file` is the offending path or URL when there is one.
  */
-export class DataError extends Error {
+export class DataError extends GradguardError {
   override readonly name = 'DataError';
-  readonly code: DataErrorCode;
+  declare readonly code: DataErrorCode;
   readonly file: string | undefined;
 
   constructor(code: DataErrorCode, message: string, file?: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(message, { ...options, code });
     this.file = file;
+  }
+}
+
+/** The most classes a dataset may have (labels 0 .. MAX_CLASSES - 1): float32 labels are exact far beyond it. */
+export const MAX_CLASSES = 1_000_000;
+
+/** The most values one example may hold (a 4096×4096 image): a larger one is a wrong header, not data. */
+export const MAX_EXAMPLE_SIZE = 4096 * 4096;
+
+/** The largest float32 magnitude: a value above it is stored as ±Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Refuses a split whose inputs hold NaN or ±Infinity (as float32), naming where the data came from, the example and
+ * the value. `where` is the file (or source) and split, e.g. `train.csv (train split)`.
+ */
+export function checkFiniteInputs(x: ArrayLike<number>, exampleSize: number, where: string, file?: string): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) {
+      throw new DataError(
+        'format',
+        `${where}: example ${Math.floor(i / exampleSize)}, value ${i % exampleSize} is ${v}${Number.isFinite(v) ? ' (Infinity as float32)' : ''}; inputs must be finite numbers: fix or drop it`,
+        file,
+      );
+    }
   }
 }
 

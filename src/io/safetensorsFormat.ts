@@ -9,10 +9,13 @@
  * gradguard writes F32 only (its tensors are float32) and reads F32, F64, F16, BF16 and the integer and bool types,
  * converting values to float32 (integers beyond 2^24 lose precision).
  */
+
+import { GradguardError } from '../base/errors.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 
 /** A malformed safetensors file or an argument that cannot be saved. */
-export class SafetensorsError extends Error {
+export class SafetensorsError extends GradguardError {
+  static override readonly code = 'safetensors.invalid';
   override readonly name = 'SafetensorsError';
 }
 

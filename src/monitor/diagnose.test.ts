@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type ConfigFacts, diagnose, LiveDiagnosis, shellQuote, suggestionText, THRESHOLDS } from './diagnose.js';
 import type { LayerInfo, LayerStats, ParamStats, StepRecord } from './monitor.js';
+import { WarningLog } from './warnings.js';
 
 /** A record with per-layer gradient norms `g` (and optional overrides per layer). */
 function rec(
@@ -265,6 +266,22 @@ describe('LiveDiagnosis', () => {
     expect(more.map((f) => f.kind)).toEqual(['vanishing']);
     expect(more[0]!.layers).toEqual(['layers.0', 'layers.1']);
     expect(live.push(rec(4, g2))).toEqual([]);
+  });
+
+  it('prints a finding once in full, then only the layers that join it, and never ".;"', () => {
+    const live = new LiveDiagnosis({ layers: info(3), window: 3, every: 1 });
+    const printed = new WarningLog();
+    const first = live.push(rec(0, [1e-6, 1e-2, 1]))[0]!;
+    const line = printed.line(0, first);
+    expect(line).toMatch(/^warning: step 0: vanishing in layers\.0: /);
+    expect(line).not.toMatch(/\.;/);
+    expect(line).toContain('; try ');
+    live.push(rec(1, [1e-6, 1e-2, 1]));
+    live.push(rec(2, [1e-6, 1e-5, 1]));
+    const more = live.push(rec(3, [1e-6, 1e-5, 1]))[0]!;
+    expect(printed.line(3, more)).toBe(
+      'warning: step 3: vanishing now also in layers.1 (reported before for layers.0)',
+    );
   });
 });
 

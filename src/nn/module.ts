@@ -7,6 +7,8 @@
  * see every layer's output without changing model code, which is why composite modules call their children through
  * `call`, never `forward`.
  */
+
+import { GradguardError } from '../base/errors.js';
 import { keep, noGrad, type Tensor } from '../tensor/tensor.js';
 
 /**
@@ -37,7 +39,8 @@ export interface LoadStateDictResult {
 }
 
 /** Thrown by `loadStateDict` with every problem listed, as PyTorch's "Error(s) in loading state_dict". */
-export class StateDictError extends Error {
+export class StateDictError extends GradguardError {
+  static override readonly code = 'state-dict.mismatch';
   override readonly name = 'StateDictError';
 }
 

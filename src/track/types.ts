@@ -5,6 +5,8 @@
  * as it is and NaN as NULL, so a value that was logged as NaN reads back as NaN; a metric that was not logged at a step
  * reads back as `null` (see {@link MetricSeries}).
  */
+
+import { GradguardError } from '../base/errors.js';
 import type { LayerStats } from '../monitor/monitor.js';
 
 /** Where a run stands. `interrupted`: its process died without calling `finishRun` (killed, crashed, power lost). */
@@ -142,11 +144,10 @@ export type TrackErrorCode =
  * The run store's error: a user-facing message (what was wrong and what to do) and a code. The CLI prints the message
  * as one line and exits with status 2.
  */
-export class TrackError extends Error {
-  readonly code: TrackErrorCode;
+export class TrackError extends GradguardError {
+  override readonly name = 'TrackError';
+  declare readonly code: TrackErrorCode;
   constructor(code: TrackErrorCode, message: string) {
-    super(message);
-    this.name = 'TrackError';
-    this.code = code;
+    super(message, { code });
   }
 }

@@ -2,6 +2,8 @@
  * Turns a validated config into the pieces of an experiment: the dataset, the model (with the config's
  * initialisation applied), the parameters by path, and the optimizer chain (clipping first, as listed).
  */
+import { totalmem } from 'node:os';
+import { GradguardError } from '../base/errors.js';
 import type { Dataset } from '../data/types.js';
 import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
@@ -47,8 +49,140 @@ export class InputShape extends Module {
   }
 }
 
+/** The most elements one tensor may hold (float32: 8 GiB; typed arrays and the wasm heap stop near here). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
+
+/** The memory a run may plan for: half of this machine's RAM (the rest for the data, the runtime and the system). */
+export function memoryBudgetBytes(): number {
+  return Math.floor(totalmem() / 2);
+}
+
+const fmtCount = (n: number) => (n < 1e15 ? Math.round(n).toLocaleString('en-US') : n.toExponential(2));
+const fmtBytes = (b: number) =>
+  b >= 2 ** 40
+    ? `${(b / 2 ** 40).toFixed(1)} TiB`
+    : b >= 2 ** 30
+      ? `${(b / 2 ** 30).toFixed(1)} GiB`
+      : `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * An estimate of a model's size from the config and the data's shapes, computed without building anything: the
+ * largest weight matrix (elements), the parameters, and the floats of one batch's activations.
+ */
+export function estimateModelSize(
+  config: Config,
+  ds: Dataset,
+): { largest: number; params: number; activations: number } {
+  const m = config.model;
+  const outputs = ds.task === 'classification' ? (ds.numClasses ?? 2) : ds.targetShape.reduce((p, d) => p * d, 1) || 1;
+  const batch = config.train.batchSize;
+  const input = ds.inputSize;
+  const dense = (a: number, b: number) => a * b + b;
+  if (m.type === 'mlp') {
+    // hidden: the list as given; depth × width: `depth` hidden layers of `width`
+    const widths = m.hidden ?? (m.depth || m.width ? null : [256]);
+    const depth = widths ? widths.length : (m.depth ?? 2);
+    const width = m.width ?? 256;
+    if (widths) {
+      let prev = input;
+      let params = 0;
+      let largest = 0;
+      let acts = 0;
+      for (const w of [...widths, outputs]) {
+        params += dense(prev, w);
+        largest = Math.max(largest, prev * w);
+        acts += w;
+        prev = w;
+      }
+      return { largest, params, activations: batch * acts * 3 };
+    }
+    const params = dense(input, width) + Math.max(0, depth - 1) * dense(width, width) + dense(width, outputs);
+    return {
+      largest: Math.max(input * width, width * width, width * outputs),
+      params,
+      activations: batch * (depth * width + outputs) * 3,
+    };
+  }
+  if (m.type === 'rnn' || m.type === 'lstm' || m.type === 'gru') {
+    const gates = m.type === 'lstm' ? 4 : m.type === 'gru' ? 3 : 1;
+    const h = m.hiddenSize ?? m.width ?? 128;
+    const layers = m.layers ?? 1;
+    const [len = 1, feat = input] = ds.inputShape;
+    const params = gates * (feat * h + h * h + 2 * h) + (layers - 1) * gates * (2 * h * h + 2 * h) + dense(h, outputs);
+    return {
+      largest: Math.max(gates * h * Math.max(feat, h), h * outputs),
+      params,
+      activations: batch * len * layers * gates * h * 3,
+    };
+  }
+  // cnn and resnet: fixed channel counts; the image size and the classes scale them
+  return { largest: 64 * outputs, params: 64 * outputs, activations: batch * input * 64 * 3 };
+}
+
+/**
+ * Refuses a model that cannot fit before anything is allocated: a weight matrix over MAX_TENSOR_ELEMENTS, or
+ * parameters (with their gradients and two optimizer moments) plus a batch's activations over the memory budget. The
+ * message names the size, the limit and the keys that set them.
+ */
+export function checkModelSize(config: Config, ds: Dataset, budget = memoryBudgetBytes()): void {
+  const e = estimateModelSize(config, ds);
+  const outputs = ds.task === 'classification' ? (ds.numClasses ?? 2) : 0;
+  const why = `(model ${config.model.type}, ${ds.inputSize} inputs${outputs ? `, ${outputs} classes` : ''}: check model.hidden, model.depth, model.width, model.hiddenSize, model.layers${outputs ? ' and the data labels' : ''})`;
+  if (e.largest > MAX_TENSOR_ELEMENTS)
+    throw new BuildError(
+      `the model would need a weight matrix of ${fmtCount(e.largest)} elements, over the limit of ${fmtCount(MAX_TENSOR_ELEMENTS)} per tensor ${why}`,
+    );
+  const bytes = (e.params * 4 + e.activations) * 4;
+  if (bytes > budget)
+    throw new BuildError(
+      `the model would need about ${fmtBytes(bytes)} (${fmtCount(e.params)} parameters with gradients and optimizer state, and a batch of ${config.train.batchSize}'s activations), over the limit of ${fmtBytes(budget)} (half of this machine's memory) ${why}`,
+    );
+}
+
+/**
+ * Refuses batch norm on batches of one example (training cannot normalize one value per channel): `train.batchSize=1`,
+ * a training split of one, or a last batch of an epoch left with one example.
+ */
+export function checkBatchNorm(config: Config, ds: Dataset): void {
+  if (config.model.norm !== 'batch' || (config.model.type !== 'mlp' && config.model.type !== 'cnn')) return;
+  const b = config.train.batchSize;
+  const n = ds.train.n;
+  if (b === 1 || n === 1)
+    throw new BuildError(
+      `model.norm=batch needs at least 2 examples per batch (train.batchSize=${b}, ${n} training examples); raise train.batchSize, or use model.norm=layer`,
+    );
+  if (n > b && n % b === 1)
+    throw new BuildError(
+      `model.norm=batch: train.batchSize=${b} leaves the last batch of each epoch with 1 example (${n} training examples), which batch norm cannot normalize; pick another train.batchSize, or use model.norm=layer`,
+    );
+}
+
 /** The model for `config.model` and the dataset's shapes, before initialisation. */
 export function buildModel(config: Config, ds: Dataset): AnyModule {
+  const m = config.model;
+  if (
+    ds.targetShape.length > 0 &&
+    ds.task === 'classification' &&
+    m.type !== 'rnn' &&
+    m.type !== 'lstm' &&
+    m.type !== 'gru'
+  )
+    throw new BuildError(
+      `data '${ds.name}' has a class per time step (targets of shape [${ds.targetShape}]); model.type=${m.type} predicts one per example: use model.type=rnn, lstm or gru`,
+    );
+  checkModelSize(config, ds);
+  checkBatchNorm(config, ds);
+  try {
+    return buildModelUnchecked(config, ds);
+  } catch (e) {
+    // the layers' own argument checks (nn.mlp(): a residual MLP needs an even depth, ...) are config mistakes here
+    if ((e instanceof TypeError || e instanceof RangeError) && /^nn\./.test(e.message))
+      throw new BuildError(`model: ${e.message}`);
+    throw e;
+  }
+}
+
+function buildModelUnchecked(config: Config, ds: Dataset): AnyModule {
   const m = config.model;
   const rng = new Rng(config.seed);
   const outputs = ds.task === 'classification' ? (ds.numClasses ?? 2) : ds.targetShape.reduce((p, d) => p * d, 1) || 1;
@@ -140,7 +274,8 @@ export class ShapedModel extends Module {
   }
 }
 
-export class BuildError extends Error {
+export class BuildError extends GradguardError {
+  static override readonly code = 'build.invalid';
   override readonly name = 'BuildError';
 }
 

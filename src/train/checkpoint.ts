@@ -53,6 +53,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { GradguardError } from '../base/errors.js';
 import type { LoaderCursor } from '../data/loader.js';
 import { defaultRng } from '../init/random.js';
 import { parseSafetensors, SafetensorsError, serializeSafetensors } from '../io/safetensorsFormat.js';
@@ -76,10 +77,9 @@ const CKPT_NAME = /^ckpt-(\d+)(?:-(\d+))?$/;
  * A checkpoint that cannot be written, read or used: a missing, partial or corrupt file, or one that does not fit the
  * experiment. A user error: the CLI prints its one-line message and exits with status 2.
  */
-export class CheckpointError extends Error {
+export class CheckpointError extends GradguardError {
+  static override readonly code = 'checkpoint.invalid';
   override readonly name = 'CheckpointError';
-  /** Read by the CLI's `isUserError`. */
-  readonly userError = true;
 }
 
 /** Where a run stands, as the trainer saves it; `step` steps are done and `step` is the next one's index. */

@@ -3,12 +3,15 @@
  * digits, Xavier normal init, Adam 1e-3, global-norm clipping at 1.0, batch 128), loading from YAML or JSON with
  * errors that point at `file:line:col key.path`, and `--set a.b=value` overrides.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { GradguardError } from '../base/errors.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
+/** A positive integer up to `max`: sizes that would otherwise allocate without bound (`model.resnetDepth=1e9`). */
+const upTo = (max: number) => posInt.max(max);
 
 export const DataConfig = z
   .object({
@@ -25,13 +28,13 @@ export const DataConfig = z
     testFraction: z.number().gt(0).lt(1).optional(),
     normalize: z.enum(['none', 'standardize', 'standardize-features']).default('standardize'),
     seed: z.number().int().optional(),
-    trainSize: posInt.optional(),
-    testSize: posInt.optional(),
-    numClasses: posInt.optional(),
-    length: posInt.optional(),
-    symbols: posInt.optional(),
-    alphabet: posInt.optional(),
-    classes: posInt.optional(),
+    trainSize: upTo(10_000_000).optional(),
+    testSize: upTo(10_000_000).optional(),
+    numClasses: upTo(1_000_000).optional(),
+    length: upTo(100_000).optional(),
+    symbols: upTo(100_000).optional(),
+    alphabet: upTo(100_000).optional(),
+    classes: upTo(100_000).optional(),
     noise: z.number().nonnegative().optional(),
     turns: positive.optional(),
     mirrors: z.array(z.string()).optional(),
@@ -42,7 +45,7 @@ export const DataConfig = z
 export const ModelConfig = z
   .object({
     type: z.enum(['mlp', 'cnn', 'resnet', 'rnn', 'lstm', 'gru']).default('mlp'),
-    hidden: z.array(posInt).optional(),
+    hidden: z.array(posInt).max(10_000).optional(),
     depth: posInt.optional(),
     width: posInt.optional(),
     activation: z.enum(['relu', 'leaky-relu', 'elu', 'selu', 'gelu', 'sigmoid', 'tanh']).default('relu'),
@@ -52,8 +55,8 @@ export const ModelConfig = z
     zeroInitResidual: z.boolean().default(false),
     dropout: z.number().min(0).max(1).default(0),
     hiddenSize: posInt.optional(),
-    layers: posInt.optional(),
-    resnetDepth: posInt.optional(),
+    layers: upTo(1000).optional(),
+    resnetDepth: upTo(1000).optional(),
   })
   .strict();
 
@@ -92,8 +95,9 @@ export const OptimConfig = z
     momentum: z.number().min(0).max(1).default(0),
     nesterov: z.boolean().default(false),
     weightDecay: z.number().nonnegative().default(0),
-    b1: z.number().min(0).max(1).default(0.9),
-    b2: z.number().min(0).max(1).default(0.999),
+    // b1 = 1 or b2 = 1 would never update the moment (and divide by 1 - b^t = 0): Adam's betas are in [0, 1)
+    b1: z.number().min(0).lt(1).default(0.9),
+    b2: z.number().min(0).lt(1).default(0.999),
     eps: positive.default(1e-8),
     /** Adam and AdamW: AMSGrad (PyTorch's amsgrad=True). */
     amsgrad: z.boolean().default(false),
@@ -177,11 +181,24 @@ export function resolveDefaults(config: Config): Config {
 }
 
 /** A config mistake: carries a message already formatted `file:line:col key.path: problem`. */
-export class ConfigError extends Error {
+export class ConfigError extends GradguardError {
+  static override readonly code = 'config.invalid';
   override readonly name = 'ConfigError';
 }
 
 type Path = (string | number)[];
+
+/** Keys that would reach an object's prototype: refused in every key path and config file. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The largest list index a key path may name (no config list is longer; a larger one would allocate or hang). */
+export const MAX_LIST_INDEX = 1000;
+
+/** The largest config file read (bytes): configs are a few hundred bytes; `-c /dev/zero` must not read forever. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+/** The most YAML aliases a config may expand (the yaml library's guard against alias bombs). */
+const MAX_ALIAS_COUNT = 100;
 
 /** Parses `clip[0].type` or `model.depth` into a key path. */
 export function parseKeyPath(s: string): Path {
@@ -189,10 +206,70 @@ export function parseKeyPath(s: string): Path {
   for (const part of s.split('.')) {
     const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
     if (!m || (!m[1] && !m[2])) throw new ConfigError(`--set ${s}: '${part}' is not a key (expected a.b.c or a[0].b)`);
-    if (m[1]) out.push(m[1]);
-    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) out.push(Number(idx[1]));
+    if (m[1]) {
+      if (FORBIDDEN_KEYS.has(m[1])) throw new ConfigError(`--set ${s}: '${m[1]}' is not a config key`);
+      out.push(m[1]);
+    }
+    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) {
+      const i = Number(idx[1]);
+      if (!(i <= MAX_LIST_INDEX))
+        throw new ConfigError(`--set ${s}: list index ${idx[1]} is too large (at most ${MAX_LIST_INDEX})`);
+      out.push(i);
+    }
   }
   return out;
+}
+
+/**
+ * Throws a ConfigError naming the first key of `value` (at any depth) that is `__proto__`, `constructor` or
+ * `prototype`, or the first value that contains itself (a YAML alias to its own anchor, `&a [*a]`).
+ */
+function refuseForbiddenKeys(value: unknown, where: string, path: Path = [], open = new Set<object>()): void {
+  if (value === null || typeof value !== 'object') return;
+  if (open.has(value))
+    throw new ConfigError(`${where}: ${formatPath(path)}: the value contains itself (a YAML alias to its own anchor)`);
+  open.add(value);
+  for (const [k, v] of Object.entries(value)) {
+    const key = Array.isArray(value) ? Number(k) : k;
+    if (typeof key === 'string' && FORBIDDEN_KEYS.has(key))
+      throw new ConfigError(`${where}: ${formatPath([...path, key])}: '${key}' is not a config key`);
+    refuseForbiddenKeys(v, where, [...path, key], open);
+  }
+  open.delete(value);
+}
+
+/** Reads a config file, at most MAX_CONFIG_BYTES of it (a device or a pipe never ends). */
+function readConfigText(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw new ConfigError(`${file}: is a directory, not a config file`);
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      let got: number;
+      try {
+        got = readSync(fd, buf, n, buf.length - n, null);
+      } catch (e) {
+        throw new ConfigError(
+          `${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+        );
+      }
+      if (got === 0) break;
+      n += got;
+      if (n > MAX_CONFIG_BYTES)
+        throw new ConfigError(
+          `${file}: the config file is larger than ${MAX_CONFIG_BYTES} bytes (a config is a few hundred); is it the right file?`,
+        );
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -208,12 +285,19 @@ export function applySet(obj: Record<string, unknown>, assignment: string): Path
   const path = parseKeyPath(assignment.slice(0, eq));
   let value: unknown;
   try {
-    value = parseYaml(assignment.slice(eq + 1));
+    // no aliases in a one-line value (`&a [*a]` would be a list that contains itself); warnings are not printed
+    value = parseYaml(assignment.slice(eq + 1), { maxAliasCount: 0, logLevel: 'error' });
   } catch {
     value = assignment.slice(eq + 1);
   }
+  refuseForbiddenKeys(value, `--set ${assignment}`, path);
   let cur: Record<string | number, unknown> = obj;
-  for (let i = 0; i < path.length - 1; i++) {
+  for (let i = 0; i < path.length; i++) {
+    if (Array.isArray(cur) && typeof path[i] === 'string')
+      throw new ConfigError(
+        `--set ${assignment}: ${formatPath(path.slice(0, i))} is a list: name an item, e.g. ${formatPath(path.slice(0, i))}[0].${String(path[i])}`,
+      );
+    if (i === path.length - 1) break;
     const k = path[i]!;
     const nextIsIndex = typeof path[i + 1] === 'number';
     if (cur[k] === undefined || cur[k] === null || typeof cur[k] !== 'object') {
@@ -224,6 +308,12 @@ export function applySet(obj: Record<string, unknown>, assignment: string): Path
   }
   cur[path[path.length - 1]!] = value;
   return path;
+}
+
+/** Where a config came from, for the run header: `defaults`, `defaults + 2 overrides`, `cfg.yaml + 1 override`. */
+export function describeSource(file: string | undefined, overrides: number): string {
+  const base = file ?? 'defaults';
+  return overrides ? `${base} + ${overrides} override${overrides === 1 ? '' : 's'}` : base;
 }
 
 export interface LoadedConfig {
@@ -241,19 +331,21 @@ export function loadConfig(file?: string, sets: readonly string[] = []): LoadedC
   let doc: ReturnType<typeof parseDocument> | null = null;
   const lc = new LineCounter();
   if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
+    const text = readConfigText(file);
     doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
     if (doc.errors.length) {
       const err = doc.errors[0]!;
       const pos = lc.linePos(err.pos[0]);
       throw new ConfigError(`${file}:${pos.line}:${pos.col}: ${err.message.split('\n')[0]}`);
     }
-    const js = doc.toJS();
+    let js: unknown;
+    try {
+      js = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (e) {
+      // the yaml library refuses an alias bomb (aliases that expand exponentially) while converting
+      throw new ConfigError(`${file}: ${(e as Error).message} (at most ${MAX_ALIAS_COUNT} aliases expanded)`);
+    }
+    refuseForbiddenKeys(js, file);
     if (js !== null && js !== undefined && (typeof js !== 'object' || Array.isArray(js))) {
       throw new ConfigError(
         `${file}:1:1: the config must be a mapping of keys (seed, data, model, ...), got ${Array.isArray(js) ? 'a list' : typeof js}`,
@@ -267,7 +359,7 @@ export function loadConfig(file?: string, sets: readonly string[] = []): LoadedC
     setPaths.set(formatPath(p), s);
   }
   const res = Config.safeParse(raw);
-  if (res.success) return { config: resolveDefaults(res.data), source: file ?? '(defaults)' };
+  if (res.success) return { config: resolveDefaults(res.data), source: describeSource(file, sets.length) };
   const lines: string[] = [];
   for (const issue of res.error.issues.slice(0, 5)) {
     const path = [...issue.path];
@@ -337,7 +429,7 @@ function suggest(parent: readonly PropertyKey[], key: string): string {
   if (!known) return '';
   const close = known.filter((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
   return close.length
-    ? ` (did you mean '${close[0]}'?; expected one of ${known.join(', ')})`
+    ? ` (did you mean '${close[0]}'? expected one of ${known.join(', ')})`
     : ` (expected one of ${known.join(', ')})`;
 }
 

@@ -6,8 +6,9 @@ import cliProgress from 'cli-progress';
 import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
-import { type Diagnosis, diagnose, type Finding, LiveDiagnosis, suggestionText } from '../monitor/diagnose.js';
+import { type Diagnosis, diagnose, type Finding, LiveDiagnosis } from '../monitor/diagnose.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
+import { WarningLog } from '../monitor/warnings.js';
 import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import type { Config } from './config.js';
@@ -24,6 +25,8 @@ export interface SessionOptions {
   progressBar?: boolean;
   /** A name for the run in the store. */
   name?: string;
+  /** Tags and notes (`train --tag/--notes`), stored with the run's config under `meta`. */
+  meta?: { tags: string[]; notes?: string };
   /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
   resume?: ResumePlan;
 }
@@ -55,6 +58,15 @@ export interface SessionResult {
 
 const pct = (x: number | undefined) => (x === undefined ? '-' : `${(x * 100).toFixed(2)}%`);
 
+/** What the store records of a new run: its config (with `meta`: tags and notes, when given), backend and name. */
+function runRecord(config: Config, backend: string, opts: SessionOptions) {
+  return {
+    config: opts.meta ? { ...config, meta: opts.meta } : config,
+    backend,
+    ...(opts.name ? { name: opts.name } : {}),
+  };
+}
+
 /** The diagnosis at the end of a run: its last 50 logged steps, judged against the dataset's trivial baseline too. */
 function finalDiagnosis(monitor: Monitor, config: Config, dataset: Dataset): Diagnosis {
   return diagnose(monitor.history.slice(-50), {
@@ -82,7 +94,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const runId =
     store && resume?.runId
       ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
-      : store?.createRun({ config, backend: backend.name, ...(opts.name ? { name: opts.name } : {}) });
+      : store?.createRun(runRecord(config, backend.name, opts));
   if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
   // checkpoints: every train.checkpointEvery steps and at the end, into the run's directory in the store
@@ -90,6 +102,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   let lastCheckpoint: string | null = null;
 
   const live = new LiveDiagnosis({ config });
+  const printed = new WarningLog();
   const warnings: Finding[] = [];
   let lastRecord: StepRecord | null = null;
   const monitor = new Monitor(exp.model, {
@@ -102,9 +115,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         live.setLayers(monitor.layerInfo());
         for (const f of live.push(r)) {
           warnings.push(f);
-          err(
-            `warning: step ${r.step}: ${f.kind}${f.layers.length ? ` in ${f.layers.join(', ')}` : ''}: ${f.evidence}${f.fixes?.length ? `; try ${suggestionText(f.fixes)}` : ''}`,
-          );
+          err(printed.line(r.step, f));
           store?.logFinding(runId!, r.step, f);
         }
       }

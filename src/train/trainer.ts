@@ -19,6 +19,7 @@ import type { AnyModule } from '../nn/module.js';
 import { reshape } from '../tensor/ops/shape.js';
 import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor.js';
 import '../tensor/methods.js';
+import { GradguardError } from '../base/errors.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
 import { applyInit, buildModel } from './build.js';
 import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
@@ -91,7 +92,9 @@ export interface TrainHooks {
   resume?: Checkpoint;
 }
 
-export class NonFiniteError extends Error {
+/** `train.onNonFinite: raise` met a NaN or Inf: the user asked for it (exit status 3 in the CLI, like diverged). */
+export class NonFiniteError extends GradguardError {
+  static override readonly code = 'train.non-finite';
   override readonly name = 'NonFiniteError';
 }
 
@@ -145,11 +148,28 @@ export function lossFor(ds: Dataset, out: Tensor, y: Tensor): Tensor {
 }
 
 function hasNonFinite(params: Record<string, Tensor>): boolean {
-  for (const p of Object.values(params)) {
+  return firstNonFinite(params) !== null;
+}
+
+/** `train.onNonFinite: raise`'s error: the step and what was not finite; its detail names the first parameter. */
+function nonFiniteError(step: number, loss: number, params: Record<string, Tensor>): NonFiniteError {
+  const at = firstNonFinite(params);
+  return new NonFiniteError(
+    `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
+    {
+      detail: `${at ? `the gradient of ${at.name} holds ${at.count} NaN/Inf of ${at.size} values; ` : ''}lower optim.lr or add clipping, or use train.onNonFinite=skip`,
+    },
+  );
+}
+
+/** The first parameter (by path) whose gradient holds NaN or Inf, and how many such values; null when none. */
+function firstNonFinite(params: Record<string, Tensor>): { name: string; count: number; size: number } | null {
+  for (const [name, p] of Object.entries(params)) {
     const g = p.grad;
-    if (g && g.storage.backend.countNonFinite(g.buf, g.size) > 0) return true;
+    const count = g ? g.storage.backend.countNonFinite(g.buf, g.size) : 0;
+    if (g && count > 0) return { name, count, size: g.size };
   }
-  return false;
+  return null;
 }
 
 /** Evaluates on a split in batches without recording the graph. */
@@ -288,9 +308,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     let diverged = false;
     if (bad) {
       if (tc.onNonFinite === 'raise') {
-        throw new NonFiniteError(
-          `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
-        );
+        throw nonFiniteError(step, loss, params);
       }
       skipped++;
       consecutive++;
