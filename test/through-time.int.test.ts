@@ -54,4 +54,23 @@ describe('vanishing through time', () => {
     expect(out).toContain('cures vanishing-through-time');
     expect(out).toContain('Recommended: an LSTM instead of a vanilla RNN: --set model.type=lstm');
   });
+
+  it('doctor --json --fix: the trials carry their outcome, and a shorter sequence runs on its own data', async () => {
+    expect(await main(['doctor', '--json', '--fix', '--max-trials', '3', ...rnn])).toBe(0);
+    const r = JSON.parse(out);
+    expect(r.verdict).toBe('vanishing-through-time');
+    expect(r.time[0]).toMatchObject({ layer: 'net.rnn', length: 100 });
+    const [original, ...trials] = r.trials as {
+      label: string;
+      set: string[];
+      loss: number;
+      works: boolean;
+      outcome?: string;
+    }[];
+    expect(trials.map((t) => t.set[0])).toEqual(['model.type=lstm', 'init.weight=orthogonal', 'data.length=50']);
+    expect(trials[0]!.works).toBe(true);
+    for (const t of trials) expect(t.outcome).toMatch(/loss [\d.e-]+ against/);
+    // before, every trial ran on the original's data set: the shorter sequence gave the original's loss exactly
+    expect(trials[2]!.loss).not.toBe(original!.loss);
+  });
 });

@@ -226,7 +226,10 @@ export async function runDoctor(
       continue;
     }
     try {
-      trials.push(trialOf(fix.label, fix.set, probe(trialConfig, dataset, batches, steps), original));
+      // NOTE: a fix may change the data (shorter sequences): the trial then runs on its own
+      const same = JSON.stringify(trialConfig.data) === JSON.stringify(config.data);
+      const data = same ? dataset : await loadDataset(trialConfig.data as Parameters<typeof loadDataset>[0]);
+      trials.push(trialOf(fix.label, fix.set, probe(trialConfig, data, batches, steps), original));
     } catch (e) {
       // a fix the builder refuses is that trial's result; anything else is a bug and surfaces
       if (!isUserError(e)) throw e;

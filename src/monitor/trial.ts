@@ -56,7 +56,7 @@ export function judgeTrial(label: string, set: string[], p: TrialInput, original
   const words: string[] = [];
   if (cured.length) words.push(`cures ${cured.join(', ')}`);
   const still = target.filter((k) => kinds.includes(k));
-  if (still.length) words.push(`${still.join(', ')} remains`);
+  if (still.length) words.push(`${still.join(', ')} ${still.length > 1 ? 'remain' : 'remains'}`);
   const others = flowLeft.filter((k) => !target.includes(k));
   if (others.length) words.push(`${[...new Set(others)].join(', ')} found`);
   words.push(lossWords(p.loss, original.loss, baseline, bothAtBase));
