@@ -1,6 +1,6 @@
 /**
  * What monitoring every step costs: ms per training step with and without the gradient monitor, on the MLP
- * 784-256-10 (ReLU, batch 128, global-norm clip 1.0 + Adam 1e-3) and the small CNN of bench/torch_bench.py (batch 64,
+ * 784-256-10 (ReLU, batch 128, global-norm clip 1.0 + Adam 1e-3) and the small CNN of bench/common.ts (batch 64,
  * Adam), on each backend that loads here, and an LSTM step (sequence 100, batch 64, input 32, hidden 128, a linear
  * head on the last step, Adam), where the monitor also records ‖∂L/∂h_t‖ through time (64 sampled steps). Target: at
  * most 10% (issue 4; the LSTM is measured, issue 17).
