@@ -61,7 +61,7 @@ import type { AnyModule } from '../nn/module.js';
 import { type FlatState, flattenState, restoreState } from '../optim/optimizer.js';
 import { Rng, type RngState } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Config, formatPath } from './config.js';
+import { Config, formatPath, withApplicableModelKeys } from './config.js';
 import type { Experiment } from './trainer.js';
 
 /** The checkpoint format this code writes; `loadCheckpoint` refuses a newer one. */
@@ -487,7 +487,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
       throw e;
     }
   };
-  const cfg = Config.safeParse(state.config);
+  const cfg = Config.safeParse(withApplicableModelKeys(state.config));
   if (!cfg.success) {
     const issue = cfg.error.issues[0]!;
     fail(cdir, `${STATE_FILE}: the saved config is not valid here: ${formatPath(issue.path)}: ${issue.message}`);
