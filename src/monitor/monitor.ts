@@ -262,8 +262,9 @@ const ROOT = '(root)';
  *
  * @example
  * const mon = new Monitor(model, { every: 10 }).attach();
- * await trainer.run({ observer: mon });
- * console.log(mon.latest()?.globalNormBefore);
+ * const opt = new optim.Optimizer(model, optim.adam({ lr: 1e-3 }), { observer: mon }); // step() reports to mon
+ * mon.beginStep(step); const loss = lossOf(model.call(x)); loss.backward(); opt.step(); mon.endStep(loss.item());
+ * console.log(mon.latest()?.layers[0]?.updateRatio);
  * mon.detach();
  */
 export class Monitor implements StepObserver {

@@ -7,6 +7,7 @@ export {
   type FlatState,
   flattenState,
   Optimizer,
+  type OptimizerObserver,
   type ParameterSource,
   restoreState,
   type StepResult,
