@@ -262,9 +262,8 @@ const ROOT = '(root)';
  *
  * @example
  * const mon = new Monitor(model, { every: 10 }).attach();
- * const opt = new optim.Optimizer(model, optim.adam({ lr: 1e-3 }), { observer: mon }); // step() reports to mon
- * mon.beginStep(step); const loss = lossOf(model.call(x)); loss.backward(); opt.step(); mon.endStep(loss.item());
- * console.log(mon.latest()?.layers[0]?.updateRatio);
+ * const opt = new optim.Optimizer(model, optim.adam({ lr: 1e-3 }), { observer: mon }); // see docs/library.md
+ * mon.beginStep(step); lossOf(model.call(x)).backward(); opt.step(); mon.endStep(loss); mon.latest()?.layers[0];
  * mon.detach();
  */
 export class Monitor implements StepObserver {
