@@ -5,7 +5,7 @@
       "sources": ["native/addon.c", "native/kernels.c", "native/gemm_x86.c"],
       "include_dirs": ["native", "/usr/include/openblas"],
       "defines": ["NAPI_VERSION=8"],
-      "cflags": ["-O3", "-march=native", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden"],
+      "cflags": ["-O3", "-march=native", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags!": ["-O2"],
       "libraries": ["-lopenblas", "-lpthread"],
       "xcode_settings": {

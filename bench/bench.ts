@@ -1,201 +1,543 @@
 /**
- * `npm run bench`: ms per training step of the MLP 784-256-10 (ReLU, Adam, batch 128, global-norm clip) and the small
- * CNN of bench/torch_bench.py on each of our backends, side by side with the PyTorch reference in the same command.
+ * `npm run bench`: ms per training step, gradguard's native backend against PyTorch at its best on the machine at
+ * hand, both sides in one command, interleaved block by block.
  *
- * Both sides run in child processes with the same environment: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (so
- * OpenBLAS picks this CPU's kernels for both), the same thread count, and glibc's allocator tuned as DESIGN.md
- * describes (PyTorch at its best here). Prints a table and, with `--write`, records it in docs/benchmarks.md.
+ * Rows (bench/rows.ts): the MLP 784-256-10 (batch 128), the CNN that `gradguard train --set model.type=cnn` builds
+ * (nn.cnn(), batch 64), a ResNet-20 with BatchNorm (3×32×32, batch 64), an LSTM and a GRU (sequence 100, batch 64,
+ * hidden 128); each with Adam 1e-3 after global-norm clipping at 1.0, ours with and without the gradient monitor;
+ * on 1 thread and on 2.
+ *
+ * PyTorch at its best: OpenBLAS's own CPU detection and, on an AVX-512 CPU, also `OPENBLAS_CORETYPE=SkylakeX`
+ * forced; with several threads each of these also with `OMP_WAIT_POLICY=PASSIVE` (PyTorch's OpenMP threads spin at
+ * their barriers, which collapses its step on a machine busy with other work). Each configuration is its own worker
+ * process; the fastest is taken per row and printed, and one 3x slower than the fastest in each of the first two
+ * rounds is not timed again. Every process gets the same thread count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
+ * torch.set_num_threads, GRADGUARD_THREADS), the same glibc malloc tuning, and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+ * unset except where forced.
+ *
+ * The workers (bench/ours-worker.ts, bench/torch_worker.py) stay up for a thread count and time blocks of steps on
+ * command; the blocks go round-robin (ours, each PyTorch configuration, the first one rotating each round), with
+ * a pause between blocks so that one process's idle threads have stopped spinning before the next
+ * block starts. A step time is the median of a block; the table gives the median of the blocks' medians and their
+ * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios. Our block alternates plain and
+ * monitored steps (which goes first alternating too): the monitor's cost is the median of the paired differences.
+ *
+ * Each row gets at least 3 rounds (2 with --quick), then more while its time budget lasts (--budget, seconds per row
+ * and thread count; 20, or 10 with --quick), at most --rounds (7, or 3 with --quick): a busy machine gets fewer rounds
+ * instead of a run that never ends.
+ *
+ * Usage: npm run bench [-- --quick] [--threads=1,2] [--rows=mlp,cnn,resnet20,lstm,gru] [--rounds=N] [--budget=S]
+ *                      [--backend=native|wasm] [--write] [--json]
+ * `--write` records the tables in docs/benchmarks.md (between the bench:begin / bench:end markers).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { PairedResult } from './wasm-vs-native.js';
+import { ROWS, type RowSpec } from './rows.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const args = process.argv.slice(2);
-const threads = Number(args.find((a) => a.startsWith('--threads='))?.split('=')[1] ?? 2);
+const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const quick = args.includes('--quick');
+const threadCounts = (opt('threads') ?? '1,2').split(',').map(Number);
+const rowIds = opt('rows')?.split(',');
+/** Rounds per row: at least `minRounds`, then more while the row's time budget lasts, at most `rounds`. */
+const rounds = Number(opt('rounds') ?? (quick ? 3 : 7));
+const minRounds = Math.min(rounds, quick ? 2 : 3);
+const budgetS = Number(opt('budget') ?? (quick ? 10 : 20));
+const backend = opt('backend') ?? 'native';
 const write = args.includes('--write');
-const only = args
-  .find((a) => a.startsWith('--only='))
-  ?.split('=')[1]
-  ?.split(',');
+const PYTHON = '/usr/bin/python3';
+/** Pause between blocks: longer than OpenBLAS's and our pool's idle spinning. */
+const PAUSE_MS = 150;
+/** Issue 16's targets: ours/PyTorch at most this, per row. */
+const TARGET: Record<RowSpec['id'], number> = { mlp: 0.6, cnn: 0.7, resnet20: 0.8, lstm: 0.5, gru: 0.5 };
 
-const env: NodeJS.ProcessEnv = { ...process.env };
-delete env.OPENBLAS_CORETYPE;
-delete env.OPENBLAS_L2_SIZE;
-env.OPENBLAS_NUM_THREADS = String(threads);
-env.GRADGUARD_THREADS = String(threads);
-env.OMP_NUM_THREADS = String(threads);
-env.MALLOC_MMAP_THRESHOLD_ = '4000000000';
-env.MALLOC_TRIM_THRESHOLD_ = '4000000000';
-env.MALLOC_TOP_PAD_ = '268435456';
-
-interface StepResult {
-  backend: string;
-  threads: number;
-  gemm?: string;
-  blasCore?: string;
-  mlp_step_ms: number;
-  mlp_monitored_step_ms?: number;
-  cnn_step_ms: number;
-  cnn_monitored_step_ms?: number;
-  lstm_step_ms?: number;
-  freshAllocsPerStep?: number;
+for (const t of threadCounts) {
+  if (!Number.isInteger(t) || t < 1) {
+    process.stderr.write(`bench: --threads=${opt('threads')}: use thread counts like 1,2\n`);
+    process.exit(2);
+  }
+}
+const rows = rowIds ? ROWS.filter((r) => rowIds.includes(r.id)) : ROWS;
+if (rowIds && rows.length !== rowIds.length) {
+  process.stderr.write(`bench: --rows=${rowIds.join(',')}: use some of ${ROWS.map((r) => r.id).join(',')}\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(rounds) || rounds < 1) {
+  process.stderr.write(`bench: --rounds=${opt('rounds')}: use a whole number of rounds, at least 1\n`);
+  process.exit(2);
+}
+if (!(budgetS >= 0)) {
+  process.stderr.write(`bench: --budget=${opt('budget')}: use seconds per row, e.g. --budget=30\n`);
+  process.exit(2);
 }
 
-function runOurs(backend: string): StepResult | { backend: string; error: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'steps.ts'), backend], {
-    env: { ...env, GRADGUARD_BACKEND: backend },
-    encoding: 'utf8',
-    cwd: root,
-    maxBuffer: 1 << 24,
+// ---- the machine ----------------------------------------------------------------------------------------------
+
+const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1]?.trim();
+const avx512 = /\bavx512f\b/.test(field('flags') ?? '');
+function safeLscpu(): string {
+  try {
+    return execFileSync('lscpu', { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  } catch {
+    return '';
+  }
+}
+const lscpu = safeLscpu();
+function openblasVersion(): string {
+  try {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
+    return execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libopenblas0-pthread'], { encoding: 'utf8' });
+  } catch {
+    return '?';
+  }
+}
+const machine = {
+  cpu: /^Model name:\s*(.*)$/m.exec(lscpu)?.[1]?.trim() ?? field('model name') ?? '?',
+  family: field('cpu family'),
+  model: field('model'),
+  cores: Number(/^CPU\(s\):\s*(\d+)/m.exec(lscpu)?.[1] ?? 0),
+  avx512,
+  node: process.version,
+  openblas: openblasVersion(),
+  presetCoretype: process.env.OPENBLAS_CORETYPE ?? null,
+  load: existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') : '?',
+  date: new Date().toISOString(),
+};
+/** The environment every process of one thread count gets; `extra` adds the forced core type. */
+function envFor(threads: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  delete env.GRADGUARD_GEMM;
+  Object.assign(env, {
+    OPENBLAS_NUM_THREADS: String(threads),
+    OMP_NUM_THREADS: String(threads),
+    GRADGUARD_THREADS: String(threads),
+    GRADGUARD_BACKEND: backend,
+    MALLOC_MMAP_THRESHOLD_: '4000000000',
+    MALLOC_TRIM_THRESHOLD_: '4000000000',
+    MALLOC_TOP_PAD_: '268435456',
+    ...extra,
   });
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as StepResult;
-  } catch {
-    return { backend, error: (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ') };
+  return env;
+}
+
+// ---- workers --------------------------------------------------------------------------------------------------
+
+/** A worker process answering one JSON line per JSON line (bench/ours-worker.ts, bench/torch_worker.py). */
+class Worker {
+  readonly #proc: ChildProcessWithoutNullStreams;
+  readonly #waiting: ((line: string) => void)[] = [];
+  #stderr = '';
+  #dead: string | null = null;
+
+  constructor(
+    readonly name: string,
+    cmd: string,
+    argv: string[],
+    env: NodeJS.ProcessEnv,
+  ) {
+    this.#proc = spawn(cmd, argv, { env, cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+    createInterface({ input: this.#proc.stdout }).on('line', (line) => this.#waiting.shift()?.(line));
+    this.#proc.stderr.on('data', (d: Buffer) => {
+      this.#stderr = (this.#stderr + d.toString()).slice(-2000);
+    });
+    this.#proc.on('exit', (code) => {
+      this.#dead = `${this.name} exited (status ${code}): ${this.#stderr.trim().split('\n').slice(-3).join(' ')}`;
+      for (const w of this.#waiting.splice(0)) w(JSON.stringify({ error: this.#dead }));
+    });
+  }
+
+  async call<T>(msg: Record<string, unknown>): Promise<T> {
+    if (this.#dead) throw new Error(this.#dead);
+    const line = await new Promise<string>((resolve) => {
+      this.#waiting.push(resolve);
+      this.#proc.stdin.write(`${JSON.stringify(msg)}\n`);
+    });
+    const out = JSON.parse(line) as T & { error?: string };
+    if (out.error) throw new Error(`${this.name}: ${out.error}`);
+    return out;
+  }
+
+  close(): void {
+    this.#proc.stdin.end();
   }
 }
 
-interface TorchResult {
-  torch: string;
-  threads: number;
-  gemm?: string;
-  blasCore?: string;
-  mlp_step_ms: number;
-  cnn_step_ms: number;
-  lstm_step_ms?: number;
-}
-
-function runTorch(): TorchResult | null {
-  if (!existsSync('/usr/bin/python3')) return null;
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return null;
-  const r = spawnSync('/usr/bin/python3', [join(here, 'torch_bench.py'), String(threads)], { env, encoding: 'utf8' });
-  if (r.status !== 0) {
-    process.stderr.write(`PyTorch reference failed: ${r.stderr.slice(-500)}\n`);
-    return null;
-  }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
-}
-
-const backends = (only ?? ['native', 'wasm', 'js']).filter((b) => b !== 'torch');
-process.stderr.write(
-  `bench: ${threads} threads, backends ${backends.join(', ')}${only?.includes('torch') === false ? '' : ' + PyTorch'}\n`,
-);
-const torch = only && !only.includes('torch') ? null : runTorch();
-const ours = backends.map((b) => {
-  process.stderr.write(`  running ${b}...\n`);
-  return runOurs(b);
-});
-
-interface OverheadResult {
-  backend: string;
-  model: string;
-  overheadPct: number;
-  cpuOverheadPct: number;
-}
-
-/** The monitor's cost, measured as bench/monitor-overhead.ts does: alternating plain and monitored steps, paired. */
-function runOverhead(backends: string[]): OverheadResult[] {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', join(here, 'monitor-overhead.ts'), `--backends=${backends.join(',')}`, '--json'],
-    {
-      env,
-      encoding: 'utf8',
-      cwd: root,
-      maxBuffer: 1 << 24,
-    },
-  );
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as OverheadResult[];
-  } catch {
-    return [];
-  }
-}
-/** The wasm step against the native one in one process (bench/wasm-vs-native.ts): drift hits both alike. */
-function runPaired(): PairedResult | null {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', join(here, 'wasm-vs-native.ts'), `--threads=${threads}`, '--json'],
-    { env, encoding: 'utf8', cwd: root, maxBuffer: 1 << 24 },
-  );
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as PairedResult;
-  } catch {
-    process.stderr.write(`wasm-vs-native failed: ${(r.stderr || r.stdout).slice(-300)}\n`);
-    return null;
-  }
-}
-let paired: PairedResult | null = null;
-if (backends.includes('wasm') && ours.some((r) => !('error' in r) && r.backend === 'native')) {
-  process.stderr.write('  pairing wasm with native...\n');
-  paired = runPaired();
-}
-
-process.stderr.write('  measuring the monitor overhead...\n');
-const overhead = runOverhead(backends.filter((b) => b !== 'js'));
-const overheadOf = (backend: string, model: string) => {
-  const o = overhead.find((x) => x.backend === backend && x.model.toLowerCase().includes(model));
-  return o ? `${o.overheadPct >= 0 ? '+' : ''}${o.overheadPct.toFixed(1)}%` : '-';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (v: readonly number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 };
 
-const fmt = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
-const ratio = (x: number | undefined, ref: number | undefined) =>
-  x === undefined || !ref ? '-' : `${(x / ref).toFixed(2)}x`;
-const rows: string[] = [];
-rows.push(
-  '| engine | MLP step (ms) | vs PyTorch | CNN step (ms) | vs PyTorch | LSTM step (ms) | vs PyTorch | monitor overhead MLP / CNN |',
-);
-rows.push('|---|---|---|---|---|---|---|---|');
-if (torch) {
-  rows.push(
-    `| PyTorch ${torch.torch} | ${fmt(torch.mlp_step_ms)} | 1.00x | ${fmt(torch.cnn_step_ms)} | 1.00x | ${fmt(torch.lstm_step_ms)} | ${torch.lstm_step_ms ? '1.00x' : '-'} | - |`,
-  );
+function torchAvailable(): boolean {
+  if (!existsSync(PYTHON)) return false;
+  return spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 }
-for (const r of ours) {
-  if ('error' in r) {
-    rows.push(`| gradguard ${r.backend} | not available: ${r.error.replace(/\|/g, '/')} | | | | | | |`);
-    continue;
-  }
-  const ovM = overheadOf(r.backend, 'mlp');
-  const ovC = overheadOf(r.backend, 'cnn');
-  rows.push(
-    `| gradguard ${r.backend} | ${fmt(r.mlp_step_ms)} | ${ratio(r.mlp_step_ms, torch?.mlp_step_ms)} | ${fmt(r.cnn_step_ms)} | ${ratio(r.cnn_step_ms, torch?.cnn_step_ms)} | ${fmt(r.lstm_step_ms)} | ${ratio(r.lstm_step_ms, torch?.lstm_step_ms)} | ${ovM} / ${ovC} |`,
-  );
-}
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
-let blas = '';
-try {
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
-  blas = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libopenblas0-pthread'], { encoding: 'utf8' });
-} catch {}
-const nat = ours.find((r): r is StepResult => !('error' in r) && r.gemm !== undefined);
-const gemmNote = nat ? ` native sgemm: ${nat.gemm} (OpenBLAS kernels: ${nat.blasCore ?? '?'}).` : '';
-const header = `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} x ${cpu}, Node ${process.version}, OpenBLAS ${blas || '?'}; ${threads} threads each; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset and glibc malloc tuned for both sides.${gemmNote}`;
-const pairedNote = paired
-  ? `\nwasm against native on the MLP step, side by side in one process (bench/wasm-vs-native.ts, blocks of steps alternating; ${paired.threads} threads each): native ${paired.nativeMs} ms, wasm ${paired.wasmMs} ms, wasm/native ${paired.ratio}x (median of ${paired.ratios.length} paired blocks, ${Math.min(...paired.ratios)}x to ${Math.max(...paired.ratios)}x; target at most 3x).\n`
-  : '';
-const table = `${header}\n\n${rows.join('\n')}\n${pairedNote}`;
-process.stdout.write(`${table}\n`);
-process.stdout.write(`${JSON.stringify({ torch, ours, paired, overhead })}\n`);
 
-if (write) {
-  const path = join(root, 'docs', 'benchmarks.md');
-  const begin = '<!-- bench:begin -->';
-  const end = '<!-- bench:end -->';
-  const doc = existsSync(path) ? readFileSync(path, 'utf8') : `# Benchmarks\n\n${begin}\n${end}\n`;
-  const i = doc.indexOf(begin);
-  const j = doc.indexOf(end);
-  const next =
-    i >= 0 && j > i
-      ? `${doc.slice(0, i + begin.length)}\n${table}${doc.slice(j)}`
-      : `${doc}\n${begin}\n${table}${end}\n`;
-  writeFileSync(path, next);
-  process.stderr.write(`wrote ${path}\n`);
+// ---- the measurement ------------------------------------------------------------------------------------------
+
+interface TorchInfo {
+  torch: string;
+  threads: number;
+  blas: { architecture?: string; version?: string; num_threads?: number };
 }
+interface OursInfo {
+  backend: string;
+  threads: number;
+  gemm: string | null;
+  blasCore: string | null;
+}
+interface RowResult {
+  row: RowSpec['id'];
+  label: string;
+  threads: number;
+  /** Block medians per round, ms. */
+  ours: number[];
+  oursMonitored: number[];
+  /** Per round, the monitor's cost: median of the paired differences (monitored − plain) over the plain median. */
+  monitorOverhead: number[];
+  /** Block medians of the plain steps' CPU time (the process, all threads), per round. */
+  oursCpu: number[];
+  torchCpu: Record<string, number[]>;
+  /** Per PyTorch configuration, block medians per round (a dropped configuration has fewer). */
+  torch: Record<string, number[]>;
+}
+interface ThreadResult {
+  threads: number;
+  ours: OursInfo;
+  torch: Record<string, TorchInfo>;
+  /** GFLOP/s per shape and side. */
+  sgemm: Record<string, Record<string, number>>;
+  rows: RowResult[];
+}
+
+const SHAPES: [number, number, number][] = [
+  [128, 784, 256],
+  [1024, 1024, 1024],
+];
+const shapeName = ([m, k, n]: [number, number, number]) => `${m}x${k}x${n}`;
+/** A block stops early once it has run this long (at least one step): a configuration that collapses costs little. */
+const BLOCK_CAP_MS = quick ? 3000 : 5000;
+/** A PyTorch configuration this many times slower than the fastest one in each of the first two rounds is dropped. */
+const DROP_FACTOR = 3;
+
+/**
+ * PyTorch's configurations for a thread count: OpenBLAS's own CPU detection and, on an AVX-512 CPU, SkylakeX
+ * forced; with several threads each also with OMP_WAIT_POLICY=PASSIVE, since PyTorch's OpenMP threads spin at
+ * their barriers and, on a machine busy with other work, a spinning thread holds the core its partner needs
+ * (measured here under load: the LSTM step took 12 s with the default policy, 0.15 s with PASSIVE).
+ */
+function torchConfigs(threads: number): [string, Record<string, string>][] {
+  const cores: [string, Record<string, string>][] = [['auto', {}]];
+  if (avx512) cores.push(['SkylakeX', { OPENBLAS_CORETYPE: 'SkylakeX' }]);
+  if (threads === 1) return cores;
+  return [
+    ...cores,
+    ...cores.map(([n, e]): [string, Record<string, string>] => [`${n}+passive`, { ...e, OMP_WAIT_POLICY: 'PASSIVE' }]),
+  ];
+}
+
+async function measureThreads(threads: number, withTorch: boolean): Promise<ThreadResult> {
+  const ours = new Worker(
+    `gradguard ${backend}`,
+    process.execPath,
+    ['--import', 'tsx', join(here, 'ours-worker.ts')],
+    envFor(threads),
+  );
+  const torches: [string, Worker][] = withTorch
+    ? torchConfigs(threads).map(([name, extra]) => [
+        name,
+        new Worker(
+          `PyTorch (${name})`,
+          PYTHON,
+          [join(here, 'torch_worker.py'), String(threads)],
+          envFor(threads, extra),
+        ),
+      ])
+    : [];
+  try {
+    const result: ThreadResult = {
+      threads,
+      ours: await ours.call<OursInfo>({ op: 'info' }),
+      torch: {},
+      sgemm: {},
+      rows: [],
+    };
+    for (const [name, w] of torches) result.torch[name] = await w.call<TorchInfo>({ op: 'info' });
+    process.stderr.write(
+      `  ${threads} thread(s): ours ${result.ours.backend} (sgemm ${result.ours.gemm ?? '-'}, OpenBLAS ${result.ours.blasCore ?? '-'})${torches.map(([n]) => `, PyTorch ${n} (OpenBLAS ${result.torch[n]!.blas.architecture})`).join('')}\n`,
+    );
+
+    // sgemm rates: two passes, the sides taking turns, the better pass kept
+    const gemmMs = quick ? 40 : 100;
+    for (const shape of SHAPES) {
+      const rates: Record<string, number> = {};
+      const [m, k, n] = shape;
+      for (let pass = 0; pass < 2; pass++) {
+        for (const [name, w] of [['ours', ours] as [string, Worker], ...torches]) {
+          await sleep(PAUSE_MS);
+          const { gflops } = await w.call<{ gflops: number }>({ op: 'sgemm', m, k, n, ms: gemmMs });
+          rates[name] = Math.max(rates[name] ?? 0, gflops);
+        }
+      }
+      result.sgemm[shapeName(shape)] = rates;
+    }
+
+    for (const spec of rows) {
+      const steps = quick ? spec.quickSteps : spec.steps;
+      const t0 = performance.now();
+      const setup = { op: 'setup', row: spec.id, spec, warm: spec.warm, max_ms: BLOCK_CAP_MS };
+      await ours.call(setup);
+      for (const [, w] of torches) await w.call(setup);
+      const r: RowResult = {
+        row: spec.id,
+        label: spec.label,
+        threads,
+        ours: [],
+        oursMonitored: [],
+        monitorOverhead: [],
+        torch: {},
+        oursCpu: [],
+        torchCpu: {},
+      };
+      for (const [n] of torches) {
+        r.torch[n] = [];
+        r.torchCpu[n] = [];
+      }
+      const block = async (w: Worker, name: string) => {
+        await sleep(PAUSE_MS);
+        const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+        const { times, cpu } = await w.call<{ times: number[]; cpu: number[] }>(run);
+        r.torch[name]!.push(median(times));
+        r.torchCpu[name]!.push(median(cpu));
+      };
+      let active = [...torches];
+      const tRounds = performance.now();
+      for (let round = 0; round < rounds; round++) {
+        if (round >= minRounds && performance.now() - tRounds > budgetS * 1000) break;
+        const units: (() => Promise<void>)[] = [
+          async () => {
+            // ours: plain and monitored steps alternating in one block, the monitor's cost as paired differences
+            await sleep(PAUSE_MS);
+            const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+            const p = await ours.call<{ plain: number[]; monitored: number[]; cpu: number[] }>(run);
+            const base = median(p.plain);
+            r.oursCpu.push(median(p.cpu));
+            r.ours.push(base);
+            r.oursMonitored.push(median(p.monitored));
+            r.monitorOverhead.push(median(p.monitored.map((m, i) => m - p.plain[i]!)) / base);
+          },
+          ...active.map(
+            ([n, w]) =>
+              () =>
+                block(w, n),
+          ),
+        ];
+        for (let i = 0; i < units.length; i++) await units[(i + round) % units.length]!();
+        if (round === 1 && active.length > 1) {
+          // every configuration has run rounds 0 and 1 here
+          const slow = (n: string, i: number) =>
+            r.torch[n]![i]! > DROP_FACTOR * Math.min(...active.map(([m]) => r.torch[m]![i]!));
+          active = active.filter(([n]) => !(slow(n, 0) && slow(n, 1)));
+        }
+      }
+      await ours.call({ op: 'drop', row: spec.id });
+      for (const [, w] of torches) await w.call({ op: 'drop', row: spec.id });
+      result.rows.push(r);
+      process.stderr.write(
+        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+      );
+    }
+    return result;
+  } finally {
+    ours.close();
+    for (const [, w] of torches) w.close();
+  }
+}
+
+// ---- the report -----------------------------------------------------------------------------------------------
+
+const f2 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const span = (v: readonly number[], fmt = f2) => `${fmt(median(v))} (${fmt(Math.min(...v))}-${fmt(Math.max(...v))})`;
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(0)}%`;
+
+interface Summary {
+  row: RowSpec['id'];
+  threads: number;
+  oursMs: number;
+  oursMonitoredMs: number;
+  torchMs: number | null;
+  torchConfig: string | null;
+  ratio: number | null;
+  ratioRange: [number, number] | null;
+  monitorOverhead: number;
+  monitorOverheadRange: [number, number];
+  target: number;
+  met: boolean | null;
+  rounds: number;
+  /** Median of the per-round ratios of the plain steps' CPU time (all threads), against the same configuration. */
+  cpuRatio: number | null;
+}
+
+/**
+ * The fastest PyTorch configuration of a row (lowest median of its block medians, among those timed every round)
+ * and the per-round ratios against it.
+ */
+function summarize(r: RowResult): Summary {
+  const full = Object.keys(r.torch).filter((n) => r.torch[n]!.length === r.ours.length);
+  const best = full.length ? full.reduce((a, b) => (median(r.torch[a]!) <= median(r.torch[b]!) ? a : b)) : null;
+  const t = best ? r.torch[best]! : null;
+  const ratios = t ? r.ours.map((o, i) => o / t[i]!) : null;
+  const over = r.monitorOverhead;
+  return {
+    row: r.row,
+    threads: r.threads,
+    oursMs: median(r.ours),
+    oursMonitoredMs: median(r.oursMonitored),
+    torchMs: t ? median(t) : null,
+    torchConfig: best,
+    ratio: ratios ? median(ratios) : null,
+    ratioRange: ratios ? [Math.min(...ratios), Math.max(...ratios)] : null,
+    monitorOverhead: median(over),
+    monitorOverheadRange: [Math.min(...over), Math.max(...over)],
+    target: TARGET[r.row],
+    met: ratios ? median(ratios) <= TARGET[r.row] : null,
+    rounds: r.ours.length,
+    cpuRatio: best ? median(r.oursCpu.map((o, i) => o / r.torchCpu[best]![i]!)) : null,
+  };
+}
+
+function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
+  const lines: string[] = [];
+  const oursInfo = results[0]?.ours;
+  const cores = (name: string) =>
+    [...new Set(results.map((r) => r.torch[name]?.blas.architecture).filter((x) => x))].join('/');
+  const describe = (name: string) => {
+    const [core, wait] = name.split('+');
+    const blas = core === 'auto' ? `OpenBLAS own detection: ${cores(name)}` : `OPENBLAS_CORETYPE=${core}`;
+    return wait ? `${blas}, OMP_WAIT_POLICY=PASSIVE` : blas;
+  };
+  const loadEnd = existsSync('/proc/loadavg')
+    ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+    : '?';
+  lines.push(
+    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu} (CPU family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; Node ${machine.node}, OpenBLAS ${machine.openblas}${withTorch ? `, PyTorch ${results[0]?.torch.auto?.torch}` : ''}; gradguard ${oursInfo?.backend} backend (sgemm: ${oursInfo?.gemm ?? '-'}, OpenBLAS kernels: ${oursInfo?.blasCore ?? '-'}). ${machine.presetCoretype ? `The machine presets OPENBLAS_CORETYPE=${machine.presetCoretype}; unset here except where forced. ` : ''}Load average ${machine.load} at the start, ${loadEnd} at the end (${machine.cores} CPUs); ${minRounds}-${rounds} rounds a row${quick ? ' (--quick)' : ''}, ${elapsed.toFixed(0)} s in all.`,
+  );
+  lines.push('');
+  lines.push(
+    '| step | threads | gradguard ms | gradguard + monitor ms | monitor overhead | PyTorch at its best ms | its configuration | ours / PyTorch | target | rounds | CPU ms, ours / PyTorch |',
+  );
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  const summaries: Summary[] = [];
+  for (const spec of rows) {
+    for (const res of results) {
+      const r = res.rows.find((x) => x.row === spec.id);
+      if (!r) continue;
+      const s = summarize(r);
+      summaries.push(s);
+      const t = s.torchConfig ? r.torch[s.torchConfig]! : null;
+      const ratios = t ? r.ours.map((o, i) => o / t[i]!) : null;
+      lines.push(
+        `| ${r.label} | ${r.threads} | ${span(r.ours)} | ${span(r.oursMonitored)} | ${pct(s.monitorOverhead)} (${pct(s.monitorOverheadRange[0])} to ${pct(s.monitorOverheadRange[1])}) | ${t ? span(t) : '-'} | ${s.torchConfig ? describe(s.torchConfig) : '-'} | ${ratios ? `**${span(ratios, (x) => x.toFixed(2))}x**` : '-'} | ≤ ${s.target}x${s.met === null ? '' : s.met ? ': met' : ': not met'} | ${s.rounds} | ${s.torchConfig ? `${f2(median(r.oursCpu))} / ${f2(median(r.torchCpu[s.torchConfig]!))}: ${s.cpuRatio!.toFixed(2)}x` : f2(median(r.oursCpu))} |`,
+      );
+    }
+  }
+  lines.push('');
+  lines.push(
+    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; monitor overhead: ours runs its plain and monitored steps alternating in one block, and a round\u2019s overhead is the median of the paired differences over the plain median; median (range) over the rounds. CPU ms: median CPU time of a plain step, the whole process (all its threads, spinning included), and the median of the per-round ratios: on one thread, the figure that other processes\u2019 load disturbs least.',
+  );
+  if (withTorch) {
+    const names = [...new Set(results.flatMap((r) => Object.keys(r.torch)))];
+    lines.push('');
+    lines.push(
+      `Every PyTorch configuration, ms (median of its blocks; "dropped": ${DROP_FACTOR}x slower than the fastest in each of the first two rounds, not timed again):`,
+    );
+    lines.push('');
+    lines.push(`| step | threads | ${names.map(describe).join(' | ')} |`);
+    lines.push(`|---|---|${names.map(() => '---|').join('')}`);
+    for (const spec of rows) {
+      for (const res of results) {
+        const r = res.rows.find((x) => x.row === spec.id);
+        if (!r) continue;
+        const cell = (n: string) => {
+          const v = r.torch[n];
+          if (!v) return '-';
+          return v.length < r.ours.length ? `${f2(median(v))} (dropped)` : f2(median(v));
+        };
+        lines.push(`| ${r.label} | ${r.threads} | ${names.map(cell).join(' | ')} |`);
+      }
+    }
+  }
+
+  // sgemm and the MLP's floor
+  const sides = ['ours', ...new Set(results.flatMap((r) => Object.keys(r.torch)))];
+  lines.push('');
+  lines.push(
+    `| sgemm GFLOP/s | threads | ${sides.map((n) => (n === 'ours' ? `gradguard ${oursInfo?.backend} (${oursInfo?.gemm ?? '-'})` : `PyTorch, ${describe(n)}`)).join(' | ')} |`,
+  );
+  lines.push(`|---|---|${sides.map(() => '---|').join('')}`);
+  for (const shape of SHAPES) {
+    for (const res of results) {
+      const g = res.sgemm[shapeName(shape)]!;
+      lines.push(
+        `| ${shape[0]}×${shape[1]} by ${shape[1]}×${shape[2]} | ${res.threads} | ${sides.map((n) => (g[n] === undefined ? '-' : g[n]!.toFixed(0))).join(' | ')} |`,
+      );
+    }
+  }
+  const mlp = ROWS.find((r) => r.id === 'mlp')!;
+  const floors: { threads: number; rate: number; floorMs: number; stepMs: number; multiple: number }[] = [];
+  for (const res of results) {
+    const r = res.rows.find((x) => x.row === 'mlp');
+    if (!r) continue;
+    const rate = Math.max(...Object.values(res.sgemm[shapeName(SHAPES[0]!)]!));
+    const floorMs = mlp.flops! / rate / 1e6;
+    floors.push({ threads: res.threads, rate, floorMs, stepMs: median(r.ours), multiple: median(r.ours) / floorMs });
+  }
+  if (floors.length) {
+    lines.push('');
+    lines.push(
+      `The MLP step's products are ${(mlp.flops! / 1e6).toFixed(1)} MFLOP (x·W1ᵀ and dW1 = dhᵀ·x at 128×784×256, and the 256→10 layer's three products; neither side computes the input's gradient). At the best 128×784×256 rate measured above: ${floors.map((f) => `${f.threads} thread${f.threads > 1 ? 's' : ''}: ${f.rate.toFixed(0)} GFLOP/s, so ${f.floorMs.toFixed(2)} ms; our step ${f.stepMs.toFixed(2)} ms = ${f.multiple.toFixed(1)}x that (target ≤ 2x: ${f.multiple <= 2 ? 'met' : 'not met'})`).join('; ')}.`,
+    );
+  }
+  return { table: lines.join('\n'), summaries, floors };
+}
+
+async function main(): Promise<void> {
+  const withTorch = torchAvailable();
+  if (!withTorch) process.stderr.write(`bench: ${PYTHON} cannot import torch: timing our side only\n`);
+  process.stderr.write(
+    `bench: ${machine.cpu} (family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; threads ${threadCounts.join(',')}; ${minRounds}-${rounds} rounds a row, ${budgetS} s budget${quick ? ' (quick)' : ''}; load ${machine.load}\n`,
+  );
+  const t0 = performance.now();
+  const results: ThreadResult[] = [];
+  for (const t of threadCounts) results.push(await measureThreads(t, withTorch));
+  const { table, summaries, floors } = report(results, withTorch, (performance.now() - t0) / 1000);
+  process.stdout.write(`${table}\n`);
+  if (args.includes('--json')) {
+    process.stdout.write(`${JSON.stringify({ machine, quick, rounds, results, summaries, mlpFloor: floors })}\n`);
+  }
+  if (write) {
+    const path = join(root, 'docs', 'benchmarks.md');
+    const begin = '<!-- bench:begin -->';
+    const end = '<!-- bench:end -->';
+    const doc = existsSync(path) ? readFileSync(path, 'utf8') : `# Benchmarks\n\n${begin}\n${end}\n`;
+    const i = doc.indexOf(begin);
+    const j = doc.indexOf(end);
+    const next =
+      i >= 0 && j > i
+        ? `${doc.slice(0, i + begin.length)}\n${table}\n${doc.slice(j)}`
+        : `${doc}\n${begin}\n${table}\n${end}\n`;
+    writeFileSync(path, next);
+    process.stderr.write(`wrote ${path}\n`);
+  }
+}
+
+await main();

@@ -1,5 +1,6 @@
 /**
- * What the benchmarks share: the models of bench/torch_bench.py and a plain training step on a fixed batch.
+ * What bench/monitor-overhead.ts and bench/wasm-vs-native.ts share: the MLP and a small valid-padding CNN, and a
+ * plain training step on a fixed batch.
  */
 import * as clip from '../src/clip/index.js';
 import { ReLU } from '../src/nn/activation.js';
@@ -39,9 +40,9 @@ export function batch(shape: number[]): { x: Tensor; y: Tensor } {
 }
 
 /**
- * One training step of a classifier on a fixed batch, as bench/torch_bench.py times it: forward, cross-entropy,
- * backward, (with `readNorms`) every parameter's gradient norm read back as a monitoring user would, global-norm
- * clip 1.0 + Adam 1e-3, apply, zero the gradients. Returns the loss.
+ * One training step of a classifier on a fixed batch: forward, cross-entropy, backward, (with `readNorms`) every
+ * parameter's gradient norm read back as a monitoring user would, global-norm clip 1.0 + Adam 1e-3, apply, zero the
+ * gradients. Returns the loss.
  */
 export function classifierStep(model: AnyModule, x: Tensor, y: Tensor, readNorms = false): () => number {
   const params = Object.fromEntries(model.namedParameters());

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
       apiMedianMs: Math.round(median(api)),
       serverCpuMedianMs: Math.round(median(serverCpu)),
       pageCpuMedianMs: Math.round(median(pageCpu)),
-      loadAverage: loadavg()[0],
+      loadAverage: loadavg()[0] ?? 0,
       apiBytes: bytes,
       targetMs: 1000,
       consoleErrors: errors,

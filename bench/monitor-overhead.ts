@@ -1,6 +1,6 @@
 /**
  * What monitoring every step costs: ms per training step with and without the gradient monitor, on the MLP
- * 784-256-10 (ReLU, batch 128, global-norm clip 1.0 + Adam 1e-3) and the small CNN of bench/torch_bench.py (batch 64,
+ * 784-256-10 (ReLU, batch 128, global-norm clip 1.0 + Adam 1e-3) and the small CNN of bench/common.ts (batch 64,
  * Adam), on each backend that loads here. Target: at most 10% (issue 4).
  *
  * The two variants are built identically and run in alternating steps (plain, monitored, monitored, plain, ...), so

@@ -1,6 +1,6 @@
 /**
- * The wasm backend against the native one on the MLP 784-256-10 training step (batch 128, as bench/steps.ts times
- * it), side by side in one process: issue 2's target is the wasm step within 3x of the native one.
+ * The wasm backend against the native one on the MLP 784-256-10 training step (batch 128, bench/common.ts's step),
+ * side by side in one process: issue 2's target is the wasm step within 3x of the native one.
  *
  * Why in one process: this machine's speed drifts by up to 2x from minute to minute (other guests on the host), so
  * two processes run one after the other can see different machines. Here the two backends each train their own copy
@@ -8,7 +8,7 @@
  * taken, and the median of those ratios is reported, with the backends' own medians beside it.
  *
  * Each backend uses the same number of threads for its matrix products (--threads, default 2: OPENBLAS_NUM_THREADS
- * and GRADGUARD_THREADS are set before either loads; bench/bench.ts runs this with its environment).
+ * and GRADGUARD_THREADS are set before either loads).
  *
  * Usage: node --import tsx bench/wasm-vs-native.ts [--threads=N] [--rounds=N] [--model=mlp|cnn] [--json]
  */

@@ -123,6 +123,18 @@ GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const
 GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad);
 GG_API void gg_avg_pool2d_grad(const float *gy, float *dx, const int32_t *geom, int countIncludePad);
 
+/* Batch and layer normalisation, forward and backward (see the kernel spec, src/backend/spec.ts). */
+GG_API void gg_batch_norm(const float *x, const float *weight, const float *bias, float *runningMean,
+                          float *runningVar, float *mean, float *invstd, float *out, gg_i n, gg_i c, gg_i inner,
+                          int training, int updateRunning, double momentum, double eps);
+GG_API void gg_batch_norm_grad(const float *x, const float *gy, const float *weight, const float *mean,
+                               const float *invstd, float *gx, float *gw, float *gb, gg_i n, gg_i c, gg_i inner,
+                               int training);
+GG_API void gg_layer_norm(const float *x, const float *weight, const float *bias, float *mean, float *rstd, float *out,
+                          gg_i rows, gg_i d, double eps);
+GG_API void gg_layer_norm_grad(const float *x, const float *gy, const float *weight, const float *mean,
+                               const float *rstd, float *gx, float *gw, float *gb, gg_i rows, gg_i d);
+
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2);
 

@@ -59,6 +59,8 @@ export function nativeVariant(level: keyof typeof LEVEL_FLAGS): NativeVariant {
     '-shared',
     '-fPIC',
     ...gyp.cflags.map((f) => (f === '-march=native' ? `-march=${level}` : f)),
+    // the tests hold the C to no warnings at all; a user's install only shows them (a newer compiler may warn more)
+    '-Werror',
     ...gyp.defines.map((d) => `-D${d}`),
     ...gyp.include_dirs.map((d) => `-I${d.startsWith('/') ? d : join(root, d)}`),
     `-I${headers}`,

@@ -15,6 +15,7 @@ import { nativeVariant } from '../../test/native-variant.js';
 import { canRun } from '../../test/suites.js';
 import { ArrayBuf, JsBackend } from './js.js';
 import { createNativeBackend } from './native.js';
+import { KERNELS } from './spec.js';
 import { type Backend, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
 import { createWasmBackend, type WasmBuf } from './wasm.js';
 
@@ -196,6 +197,25 @@ describe('reference NaN semantics (as PyTorch)', () => {
     js.maxPool2dGrad(load(js, x2), load(js, new Float32Array([3])), dx2, poolGeom(1, 2, 2, 2, 2, [2, 2], [0, 0]));
     expect(Array.from(dx2.data)).toEqual([0, 3, 0, 0]);
   });
+});
+
+describe('which kernels run in C', () => {
+  // every kernel the spec gives a C function runs it on native and wasm, none falls back to the JS reference silently
+  const withC = Object.entries(KERNELS)
+    .filter(([, spec]) => spec.c !== null)
+    .map(([name]) => name);
+  const ref = JsBackend.prototype as unknown as Record<string, unknown>;
+  for (const [name, be] of [
+    ['native', native],
+    ['wasm', wasm],
+    ['wasm (one thread)', wasmOne],
+  ] as const) {
+    it.skipIf(!be)(`${name}: its own method for each of the ${withC.length} kernels with C`, () => {
+      const own = withC.filter((k) => (be as unknown as Record<string, unknown>)[k] !== ref[k]);
+      expect(own).toEqual(withC);
+      expect(withC).toEqual(expect.arrayContaining(['batchNorm', 'batchNormGrad', 'layerNorm', 'layerNormGrad']));
+    });
+  }
 });
 
 describe('backend loading', () => {
@@ -801,6 +821,133 @@ for (const [name, maybe] of suites) {
             EXACT,
           );
         }
+      }
+    });
+
+    it('batchNorm and layerNorm, forward and backward, bit for bit', () => {
+      const r = lcg(12);
+      // [n, c, inner]: the CNN's shapes, runs shorter than 8 and with a tail, BatchNorm1d's inner = 1
+      for (const [n, c, inner] of [
+        [4, 3, 25],
+        [2, 5, 8],
+        [8, 16, 1],
+        [3, 2, 67],
+        [1, 4, 3],
+      ] as const) {
+        const size = n * c * inner;
+        const x = uniform(r, size, -2, 3);
+        const w = uniform(r, c, 0.5, 1.5);
+        const bias = uniform(r, c, -0.5, 0.5);
+        for (const training of [true, false]) {
+          for (const update of training ? [true, false] : [false]) {
+            same(
+              be,
+              [
+                x,
+                w,
+                bias,
+                uniform(r, c, -0.1, 0.1),
+                uniform(r, c, 0.5, 2),
+                uniform(r, c),
+                uniform(r, c),
+                uniform(r, size),
+              ],
+              (b, [xx, ww, bb, rm, rv, mu, is, o]) =>
+                b.batchNorm(xx!, ww!, bb!, rm!, rv!, mu!, is!, o!, n, c, inner, training, update, 0.1, 1e-5),
+              EXACT,
+            );
+          }
+          const mu = new Float32Array(c);
+          const is = new Float32Array(c);
+          for (let ch = 0; ch < c; ch++) {
+            mu[ch] = 0.3 * r() - 0.1;
+            is[ch] = 0.5 + r();
+          }
+          same(
+            be,
+            [x, uniform(r, size), w, mu, is, uniform(r, size), uniform(r, c), uniform(r, c)],
+            (b, [xx, gy, ww, m, s, gx, gw, gb]) =>
+              b.batchNormGrad(xx!, gy!, ww!, m!, s!, gx!, gw!, gb!, n, c, inner, training),
+            EXACT,
+          );
+        }
+      }
+      // [rows, d]: more columns than one block of the C column loop (64), a tail, a single column
+      for (const [rows, d] of [
+        [6, 10],
+        [33, 130],
+        [5, 1],
+        [2, 8],
+      ] as const) {
+        const size = rows * d;
+        const x = uniform(r, size, -3, 3);
+        x[0] = 100;
+        const w = uniform(r, d, 0.5, 1.5);
+        const bias = uniform(r, d, -0.5, 0.5);
+        same(
+          be,
+          [x, w, bias, uniform(r, rows), uniform(r, rows), uniform(r, size)],
+          (b, [xx, ww, bb, mu, rs, o]) => b.layerNorm(xx!, ww!, bb!, mu!, rs!, o!, rows, d, 1e-5),
+          EXACT,
+        );
+        const mu = uniform(r, rows, -0.2, 0.2);
+        const rs = uniform(r, rows, 0.5, 1.5);
+        same(
+          be,
+          [x, uniform(r, size), w, mu, rs, uniform(r, size), uniform(r, d), uniform(r, d)],
+          (b, [xx, gy, ww, m, s, gx, gw, gb]) => b.layerNormGrad(xx!, gy!, ww!, m!, s!, gx!, gw!, gb!, rows, d),
+          EXACT,
+        );
+      }
+    });
+
+    it('nllLoss, bceWithLogits and adaptiveAvgPool2d with their gradients (the reference, on this memory)', () => {
+      const r = lcg(13);
+      const rows = 9;
+      const cols = 7;
+      const t = new Float32Array(rows);
+      for (let i = 0; i < rows; i++) t[i] = Math.floor(r() * cols);
+      t[2] = -100;
+      same(
+        be,
+        [uniform(r, rows * cols, -5, 0), t, uniform(r, rows)],
+        (b, [x, tt, l]) => b.nllLoss(x!, tt!, l!, rows, cols, -100),
+        EXACT,
+      );
+      same(
+        be,
+        [t, uniform(r, rows), uniform(r, rows * cols)],
+        (b, [tt, s, gx]) => b.nllLossGrad(tt!, s!, gx!, rows, cols, -100),
+        EXACT,
+      );
+      const n = 50;
+      const x = withSpecials(r, n, -30, 30);
+      const y = uniform(r, n, 0, 1);
+      const w = uniform(r, n, 0.5, 3);
+      same(be, [x, y, w, uniform(r, n)], (b, [xx, yy, ww, o]) => b.bceWithLogits(xx!, yy!, ww!, o!, n), EXACT);
+      same(
+        be,
+        [x, y, w, uniform(r, n), uniform(r, n), uniform(r, n)],
+        (b, [xx, yy, ww, g, gx, gt]) => b.bceWithLogitsGrad(xx!, yy!, ww!, g!, gx!, gt!, n),
+        EXACT,
+      );
+      for (const [planes, h, wd, oh, ow] of [
+        [3, 7, 5, 3, 2],
+        [2, 4, 4, 4, 4],
+        [1, 5, 9, 1, 1],
+      ] as const) {
+        same(
+          be,
+          [uniform(r, planes * h * wd), uniform(r, planes * oh * ow)],
+          (b, [xx, o]) => b.adaptiveAvgPool2d(xx!, o!, planes, h, wd, oh, ow),
+          EXACT,
+        );
+        same(
+          be,
+          [uniform(r, planes * oh * ow), uniform(r, planes * h * wd)],
+          (b, [gy, dx]) => b.adaptiveAvgPool2dGrad(gy!, dx!, planes, h, wd, oh, ow),
+          EXACT,
+        );
       }
     });
 

@@ -3,115 +3,17 @@
  * install (scripts/build-native.mjs) into build/Release/gradguard.node and called through N-API.
  *
  * Buffers are the reference backend's `ArrayBuf`s (ordinary Float32Arrays): N-API hands the addon a pointer to their
- * memory without copying, so a kernel call costs about 0.1 µs on top of the work. Every kernel C does not provide
- * (the rarer unary ops, Pow) falls back to the inherited JS kernel.
+ * memory without copying, so a kernel call costs about 0.1 µs on top of the work. The methods of kernels whose
+ * arguments are plain are generated from the kernel spec (lower.ts); this class writes only those that need more.
+ * Every kernel C does not provide (the rarer unary ops, Pow, the spec's kernels without C) falls back to the
+ * inherited JS kernel.
  */
 import { createRequire } from 'node:module';
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { JsBackend } from './js.js';
+import { installKernels, type NativeAddon } from './lower.js';
 import { checkThreadCount, threadsFromEnv } from './threads.js';
-import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
-
-/** The addon's exports (native/addon.c, table GG_KERNELS). Booleans travel as 0/1. */
-interface NativeAddon {
-  fill(out: Float32Array, value: number, n: number): void;
-  copy(src: Float32Array, sOff: number, dst: Float32Array, dOff: number, n: number): void;
-  copyBlocks(
-    src: Float32Array,
-    sOff: number,
-    sStride: number,
-    dst: Float32Array,
-    dOff: number,
-    dStride: number,
-    len: number,
-    nBlocks: number,
-    accumulate: number,
-  ): void;
-  axpy(alpha: number, x: Float32Array, y: Float32Array, n: number): void;
-  axpySumSquares(alpha: number, x: Float32Array, y: Float32Array, n: number, xss: Float64Array): number;
-  sumSquaresMaxAbs(x: Float32Array, n: number, out: Float64Array): void;
-  unarySupported(op: number): number;
-  unary(op: number, x: Float32Array, out: Float32Array, n: number, a: number, b: number): number;
-  unaryGrad(
-    op: number,
-    x: Float32Array,
-    y: Float32Array,
-    gy: Float32Array,
-    gx: Float32Array,
-    n: number,
-    a: number,
-    b: number,
-  ): number;
-  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, nd: number, dims: Int32Array): number;
-  sumAxis(x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number): void;
-  maxAxis(x: Float32Array, out: Float32Array, arg: Float32Array, outer: number, mid: number, inner: number): void;
-  sumSquares(x: Float32Array, n: number): number;
-  maxAbs(x: Float32Array, n: number): number;
-  countNonFinite(x: Float32Array, n: number): number;
-  permute(x: Float32Array, out: Float32Array, nd: number, dims: Int32Array): void;
-  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number, log: number): void;
-  softmaxGrad(y: Float32Array, gy: Float32Array, gx: Float32Array, rows: number, cols: number, log: number): void;
-  crossEntropy(
-    x: Float32Array,
-    targets: Float32Array,
-    probs: Float32Array,
-    loss: Float32Array,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void;
-  crossEntropyGrad(
-    probs: Float32Array,
-    targets: Float32Array,
-    scale: Float32Array,
-    gx: Float32Array,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void;
-  im2col(x: Float32Array, cols: Float32Array, geom: Int32Array): void;
-  col2im(cols: Float32Array, dx: Float32Array, geom: Int32Array): void;
-  maxPool2d(x: Float32Array, out: Float32Array, geom: Int32Array): void;
-  maxPool2dGrad(x: Float32Array, gy: Float32Array, dx: Float32Array, geom: Int32Array): void;
-  avgPool2d(x: Float32Array, out: Float32Array, geom: Int32Array, countIncludePad: number): void;
-  avgPool2dGrad(gy: Float32Array, dx: Float32Array, geom: Int32Array, countIncludePad: number): void;
-  adamUpdate(
-    g: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
-    n: number,
-    b1: number,
-    b2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-  ): void;
-  sgemm(
-    transA: number,
-    transB: number,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Float32Array,
-    aOff: number,
-    lda: number,
-    b: Float32Array,
-    bOff: number,
-    ldb: number,
-    beta: number,
-    c: Float32Array,
-    cOff: number,
-    ldc: number,
-  ): void;
-  openblasThreads(): number;
-  setThreads(n: number): void;
-  openblasCore(): string;
-  gemmImpl(): string;
-  gemmSelect(which: number): string;
-}
+import { type BackendName, Binary, type Buf, type Unary } from './types.js';
 
 /** Most axes binary and permute take in C (GG_MAX_DIMS); more fall back to JS. */
 const MAX_DIMS = 8;
@@ -160,32 +62,28 @@ export class NativeBackend extends JsBackend {
     const n = threadsFromEnv();
     if (n !== undefined) k.setThreads(n);
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.unarySupported(op);
+    // every other kernel with C: a generated method that hands over the arrays (typed arrays go without a copy)
+    installKernels(
+      this,
+      (name) => Object.hasOwn(NativeBackend.prototype, name),
+      k,
+      (name) => name,
+      {
+        buf: (b) => b.data,
+        conv: (g) => {
+          writeConvGeom(this.geom, 0, g);
+          return this.geom;
+        },
+        pool: (g) => {
+          writePoolGeom(this.geom, 0, g);
+          return this.geom;
+        },
+      },
+    );
   }
 
-  override fill(out: Buf, value: number, n: number): void {
-    this.k.fill(out.data, value, n);
-  }
-  override copy(src: Buf, sOff: number, dst: Buf, dOff: number, n: number): void {
-    this.k.copy(src.data, sOff, dst.data, dOff, n);
-  }
-  override copyBlocks(
-    src: Buf,
-    sOff: number,
-    sStride: number,
-    dst: Buf,
-    dOff: number,
-    dStride: number,
-    len: number,
-    nBlocks: number,
-    accumulate: boolean,
-  ): void {
-    this.k.copyBlocks(src.data, sOff, sStride, dst.data, dOff, dStride, len, nBlocks, accumulate ? 1 : 0);
-  }
   override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
     return this.k.axpySumSquares(alpha, x.data, y.data, n, xSumSquares ?? this.xss);
-  }
-  override axpy(alpha: number, x: Buf, y: Buf, n: number): void {
-    this.k.axpy(alpha, x.data, y.data, n);
   }
 
   override unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void {
@@ -219,61 +117,8 @@ export class NativeBackend extends JsBackend {
     this.k.binary(op, a.data, b.data, out.data, nd, d);
   }
 
-  override sumAxis(x: Buf, out: Buf, outer: number, mid: number, inner: number): void {
-    this.k.sumAxis(x.data, out.data, outer, mid, inner);
-  }
-  override maxAxis(x: Buf, out: Buf, arg: Buf, outer: number, mid: number, inner: number): void {
-    this.k.maxAxis(x.data, out.data, arg.data, outer, mid, inner);
-  }
   override sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void {
     this.k.sumSquaresMaxAbs(x.data, n, out);
-  }
-  override sumSquares(x: Buf, n: number): number {
-    return this.k.sumSquares(x.data, n);
-  }
-  override maxAbs(x: Buf, n: number): number {
-    return this.k.maxAbs(x.data, n);
-  }
-  override countNonFinite(x: Buf, n: number): number {
-    return this.k.countNonFinite(x.data, n);
-  }
-
-  override sgemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Buf,
-    aOff: number,
-    lda: number,
-    b: Buf,
-    bOff: number,
-    ldb: number,
-    beta: number,
-    c: Buf,
-    cOff: number,
-    ldc: number,
-  ): void {
-    this.k.sgemm(
-      transA ? 1 : 0,
-      transB ? 1 : 0,
-      m,
-      n,
-      k,
-      alpha,
-      a.data,
-      aOff,
-      lda,
-      b.data,
-      bOff,
-      ldb,
-      beta,
-      c.data,
-      cOff,
-      ldc,
-    );
   }
 
   override permute(x: Buf, out: Buf, shape: readonly number[], perm: readonly number[]): void {
@@ -288,76 +133,6 @@ export class NativeBackend extends JsBackend {
       d[MAX_DIMS + i] = perm[i]!;
     }
     this.k.permute(x.data, out.data, nd, d);
-  }
-
-  override softmax(x: Buf, out: Buf, rows: number, cols: number, log: boolean): void {
-    this.k.softmax(x.data, out.data, rows, cols, log ? 1 : 0);
-  }
-  override softmaxGrad(y: Buf, gy: Buf, gx: Buf, rows: number, cols: number, log: boolean): void {
-    this.k.softmaxGrad(y.data, gy.data, gx.data, rows, cols, log ? 1 : 0);
-  }
-  override crossEntropy(
-    x: Buf,
-    targets: Buf,
-    probs: Buf,
-    loss: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void {
-    this.k.crossEntropy(x.data, targets.data, probs.data, loss.data, rows, cols, smoothing, ignoreIndex);
-  }
-  override crossEntropyGrad(
-    probs: Buf,
-    targets: Buf,
-    scale: Buf,
-    gx: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void {
-    this.k.crossEntropyGrad(probs.data, targets.data, scale.data, gx.data, rows, cols, smoothing, ignoreIndex);
-  }
-
-  override im2col(x: Buf, cols: Buf, g: ConvGeom): void {
-    writeConvGeom(this.geom, 0, g);
-    this.k.im2col(x.data, cols.data, this.geom);
-  }
-  override col2im(cols: Buf, dx: Buf, g: ConvGeom): void {
-    writeConvGeom(this.geom, 0, g);
-    this.k.col2im(cols.data, dx.data, this.geom);
-  }
-  override maxPool2d(x: Buf, out: Buf, g: PoolGeom): void {
-    writePoolGeom(this.geom, 0, g);
-    this.k.maxPool2d(x.data, out.data, this.geom);
-  }
-  override maxPool2dGrad(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void {
-    writePoolGeom(this.geom, 0, g);
-    this.k.maxPool2dGrad(x.data, gy.data, dx.data, this.geom);
-  }
-  override avgPool2d(x: Buf, out: Buf, g: PoolGeom, countIncludePad: boolean): void {
-    writePoolGeom(this.geom, 0, g);
-    this.k.avgPool2d(x.data, out.data, this.geom, countIncludePad ? 1 : 0);
-  }
-  override avgPool2dGrad(gy: Buf, dx: Buf, g: PoolGeom, countIncludePad: boolean): void {
-    writePoolGeom(this.geom, 0, g);
-    this.k.avgPool2dGrad(gy.data, dx.data, this.geom, countIncludePad ? 1 : 0);
-  }
-
-  override adamUpdate(
-    g: Buf,
-    m: Buf,
-    v: Buf,
-    n: number,
-    b1: number,
-    b2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-  ): void {
-    this.k.adamUpdate(g.data, m.data, v.data, n, b1, b2, eps, bc1, bc2);
   }
 }
 

@@ -5,9 +5,13 @@
  * inputs (class indices, gather indices) travel as float32 values, exact up to 2^24. Kernels never check their input:
  * the public ops in `tensor/` do that at the boundary.
  *
+ * The kernels themselves are declared once, in spec.ts; `Backend` below derives their methods from it.
+ *
  * NOTE: a `Buf` of the wasm backend lives in the module's linear memory; `data` re-creates its view when the memory
  * has grown (growing detaches every existing view), so always read `buf.data` afresh rather than keeping the array.
  */
+import type { ArgKind, KERNELS, RetKind } from './spec.js';
+
 export interface Buf {
   /** Number of float32 elements. */
   readonly size: number;
@@ -64,7 +68,51 @@ export enum Binary {
   Minimum = 6,
 }
 
-export interface Backend {
+/** The TypeScript type of each argument kind of the kernel spec (spec.ts). */
+export interface ArgTypes {
+  buf: Buf;
+  f64: number;
+  int: number;
+  i32: number;
+  bool: boolean;
+  unary: Unary;
+  binary: Binary;
+  conv: ConvGeom;
+  pool: PoolGeom;
+  f64s: Float64Array;
+  'f64s?': Float64Array;
+  dims: readonly number[];
+}
+export interface RetTypes {
+  // biome-ignore lint/suspicious/noConfusingVoidType: the result type of a kernel method that returns nothing
+  void: void;
+  num: number;
+  str: string;
+}
+
+type Arg = readonly [name: string, kind: ArgKind];
+/** The parameters of a kernel as the Backend method takes them (an optional kind only ever comes last). */
+export type MethodArgs<A extends readonly Arg[]> = A extends readonly [
+  infer H extends Arg,
+  ...infer T extends readonly Arg[],
+]
+  ? H[1] extends 'f64s?'
+    ? [ArgTypes[H[1]]?]
+    : [ArgTypes[H[1]], ...MethodArgs<T>]
+  : [];
+// biome-ignore lint/suspicious/noConfusingVoidType: the result type of a kernel method that returns nothing
+type RetOf<S> = S extends { readonly ret: infer R extends RetKind } ? RetTypes[R] : void;
+
+/** The kernel methods of every backend, derived from the kernel spec (spec.ts, where each is documented). */
+export type KernelMethods = {
+  [K in keyof typeof KERNELS]: (...args: MethodArgs<(typeof KERNELS)[K]['args']>) => RetOf<(typeof KERNELS)[K]>;
+};
+
+/**
+ * A backend: buffer management and the kernels of the spec. Kernels never check their input (the public ops in
+ * `tensor/` do that at the boundary).
+ */
+export interface Backend extends KernelMethods {
   readonly name: BackendName;
   /** Number of threads the matrix product uses. */
   readonly threads: number;
@@ -80,144 +128,6 @@ export interface Backend {
   free(buf: Buf): void;
   /** Pool statistics: bytes handed out now, bytes held in the pool, fresh allocations made so far. */
   stats(): { liveBytes: number; pooledBytes: number; freshAllocs: number };
-
-  fill(out: Buf, value: number, n: number): void;
-  /** dst[dOff + i] = src[sOff + i] for i < n */
-  copy(src: Buf, sOff: number, dst: Buf, dOff: number, n: number): void;
-  /**
-   * Strided block copy: for b < nBlocks, for i < len: dst[dOff + b*dStride + i] (+)= src[sOff + b*sStride + i].
-   * With `accumulate` the destination is added to, else overwritten. Used by slice, concat, stack and their gradients.
-   */
-  copyBlocks(
-    src: Buf,
-    sOff: number,
-    sStride: number,
-    dst: Buf,
-    dOff: number,
-    dStride: number,
-    len: number,
-    nBlocks: number,
-    accumulate: boolean,
-  ): void;
-  /** y += alpha * x over n elements. */
-  axpy(alpha: number, x: Buf, y: Buf, n: number): void;
-  /**
-   * y += alpha * x as `axpy`, returning the sum of squares of the new y (float64), and with `xSumSquares` storing that
-   * of x in its first element: applying an update and measuring the weights it leaves and the update itself costs
-   * one pass instead of three.
-   */
-  axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number;
-
-  unary(op: Unary, x: Buf, out: Buf, n: number, a: number, b: number): void;
-  /** gx = gy * f'(x); `y` is the forward output f(x) (some derivatives read it). */
-  unaryGrad(op: Unary, x: Buf, y: Buf, gy: Buf, gx: Buf, n: number, a: number, b: number): void;
-  /**
-   * out[idx] = a[idx·aStrides] op b[idx·bStrides] over the multi-index idx of `shape` (row-major). A stride of 0
-   * broadcasts. `shape`, `aStrides`, `bStrides` have the same length (at most 8).
-   */
-  binary(
-    op: Binary,
-    a: Buf,
-    b: Buf,
-    out: Buf,
-    shape: readonly number[],
-    aStrides: readonly number[],
-    bStrides: readonly number[],
-  ): void;
-
-  /** out[o*inner + i] = sum over m of x[(o*mid + m)*inner + i]. */
-  sumAxis(x: Buf, out: Buf, outer: number, mid: number, inner: number): void;
-  /** out[o*inner + i] = max over m; arg[o*inner + i] = the first m that attains it. */
-  maxAxis(x: Buf, out: Buf, arg: Buf, outer: number, mid: number, inner: number): void;
-  /**
-   * out[0] = Σx² and out[1] = max |x| (NaN if x holds one) in one pass over memory (the monitor reads every
-   * gradient for both). The sum may differ from `sumSquares` in its last bits.
-   */
-  sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void;
-  /** Sum of squares of x[0..n) in float64. */
-  sumSquares(x: Buf, n: number): number;
-  /** max |x| over x[0..n) (NaN if any is NaN). */
-  maxAbs(x: Buf, n: number): number;
-  /** Number of NaN or ±Inf values in x[0..n). */
-  countNonFinite(x: Buf, n: number): number;
-
-  /**
-   * C[cOff..] = alpha * op(A) @ op(B) + beta * C, row-major; op(A) is m×k, op(B) is k×n, C is m×n.
-   * With beta = 0, C's previous contents are ignored (even NaN).
-   */
-  sgemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Buf,
-    aOff: number,
-    lda: number,
-    b: Buf,
-    bOff: number,
-    ldb: number,
-    beta: number,
-    c: Buf,
-    cOff: number,
-    ldc: number,
-  ): void;
-
-  /** Copies x (row-major `shape`) into out, permuted: out's axis j is x's axis perm[j]. */
-  permute(x: Buf, out: Buf, shape: readonly number[], perm: readonly number[]): void;
-
-  /** Row-wise softmax (log = false) or log-softmax (log = true) of a rows×cols matrix. */
-  softmax(x: Buf, out: Buf, rows: number, cols: number, log: boolean): void;
-  /** Gradient of softmax (y = softmax) or log-softmax (y = log-softmax) given y and gy. */
-  softmaxGrad(y: Buf, gy: Buf, gx: Buf, rows: number, cols: number, log: boolean): void;
-  /**
-   * Cross-entropy with class indices and label smoothing ε, per row r:
-   * loss[r] = -(1-ε)·logp[r, t_r] - (ε/cols)·Σ_c logp[r, c], or 0 when t_r = ignoreIndex.
-   * Writes probs = softmax(x) (kept for the gradient) and loss per row.
-   */
-  crossEntropy(
-    x: Buf,
-    targets: Buf,
-    probs: Buf,
-    loss: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void;
-  /** gx[r, c] = scale[r] · (probs[r, c] - (1-ε)·[c = t_r] - ε/cols); rows with t_r = ignoreIndex get 0. */
-  crossEntropyGrad(
-    probs: Buf,
-    targets: Buf,
-    scale: Buf,
-    gx: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void;
-
-  /**
-   * im2col for a whole batch: x is N×C×H×W; cols is (C·kh·kw) × (N·oh·ow), row (c, i, j), column (n, y, x);
-   * padding reads as 0.
-   */
-  im2col(x: Buf, cols: Buf, g: ConvGeom): void;
-  /** The adjoint of im2col: dx (N×C×H×W) = sum of cols into the positions they were read from. Overwrites dx. */
-  col2im(cols: Buf, dx: Buf, g: ConvGeom): void;
-  /** Max pooling over N·C planes; padding never wins. */
-  maxPool2d(x: Buf, out: Buf, g: PoolGeom): void;
-  /** Gradient of max pooling; the first maximum in a window takes the gradient (as PyTorch). Overwrites dx. */
-  maxPool2dGrad(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void;
-  /** Average pooling; the divisor counts padding when `countIncludePad` (PyTorch's default). */
-  avgPool2d(x: Buf, out: Buf, g: PoolGeom, countIncludePad: boolean): void;
-  avgPool2dGrad(gy: Buf, dx: Buf, g: PoolGeom, countIncludePad: boolean): void;
-
-  /**
-   * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
-   * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m / bc1) / (sqrt(v / bc2) + eps).
-   */
-  adamUpdate(g: Buf, m: Buf, v: Buf, n: number, b1: number, b2: number, eps: number, bc1: number, bc2: number): void;
 }
 
 /** Geometry of a 2-D convolution (NCHW input, OIHW weight). */

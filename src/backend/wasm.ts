@@ -10,10 +10,14 @@
  * above it, as a bump allocator that never gives memory back plus the size-keyed free lists of `BufferPool`. A
  * training step asks for the same sizes every time, so after the first step nothing is allocated. The memory grows
  * in large steps (each `memory.grow` detaches every view, see `WasmBuf.data`).
+ *
+ * The methods of kernels whose arguments are plain are generated from the kernel spec (lower.ts); this class writes
+ * only those that need more (a fallback, results read back from memory, shapes in the scratch area).
  */
 import * as nodeFs from 'node:fs';
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { BufferPool, JsBackend } from './js.js';
+import { installKernels, type WasmExports } from './lower.js';
 import { checkThreadCount, wantedThreads } from './threads.js';
 import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
 import {
@@ -25,99 +29,6 @@ import {
   WasmThreads,
   WORKER_STACK_BYTES,
 } from './wasm-threads.js';
-
-/** The module's exports (GG_API functions of native/kernels.h). Pointers are byte offsets into `memory`. */
-interface WasmExports {
-  /** The one-thread module's own memory (the threaded one imports its memory instead). */
-  readonly memory?: WebAssembly.Memory;
-  readonly __heap_base: WebAssembly.Global;
-  /** Threaded module only: its control words (native/wasm_sgemm.c) and how many threads it can use. */
-  gg_threads_ctl?(): number;
-  gg_threads_max?(): number;
-  gg_fill(out: number, value: number, n: number): void;
-  gg_copy(src: number, sOff: number, dst: number, dOff: number, n: number): void;
-  gg_copy_blocks(
-    src: number,
-    sOff: number,
-    sStride: number,
-    dst: number,
-    dOff: number,
-    dStride: number,
-    len: number,
-    nBlocks: number,
-    accumulate: number,
-  ): void;
-  gg_axpy(alpha: number, x: number, y: number, n: number): void;
-  gg_axpy_sum_squares(alpha: number, x: number, y: number, n: number, xss: number): number;
-  gg_unary_supported(op: number): number;
-  gg_unary(op: number, x: number, out: number, n: number, a: number, b: number): number;
-  gg_unary_grad(op: number, x: number, y: number, gy: number, gx: number, n: number, a: number, b: number): number;
-  gg_binary(op: number, a: number, b: number, out: number, nd: number, shape: number, as: number, bs: number): number;
-  gg_sum_axis(x: number, out: number, outer: number, mid: number, inner: number): void;
-  gg_max_axis(x: number, out: number, arg: number, outer: number, mid: number, inner: number): void;
-  gg_sum_squares(x: number, n: number): number;
-  gg_sum_squares_max_abs(x: number, n: number, out: number): void;
-  gg_max_abs(x: number, n: number): number;
-  gg_count_non_finite(x: number, n: number): number;
-  gg_permute(x: number, out: number, nd: number, shape: number, perm: number): void;
-  gg_softmax(x: number, out: number, rows: number, cols: number, log: number): void;
-  gg_softmax_grad(y: number, gy: number, gx: number, rows: number, cols: number, log: number): void;
-  gg_cross_entropy(
-    x: number,
-    targets: number,
-    probs: number,
-    loss: number,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void;
-  gg_cross_entropy_grad(
-    probs: number,
-    targets: number,
-    scale: number,
-    gx: number,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void;
-  gg_im2col(x: number, cols: number, geom: number): void;
-  gg_col2im(cols: number, dx: number, geom: number): void;
-  gg_max_pool2d(x: number, out: number, geom: number): void;
-  gg_max_pool2d_grad(x: number, gy: number, dx: number, geom: number): void;
-  gg_avg_pool2d(x: number, out: number, geom: number, countIncludePad: number): void;
-  gg_avg_pool2d_grad(gy: number, dx: number, geom: number, countIncludePad: number): void;
-  gg_adam_update(
-    g: number,
-    m: number,
-    v: number,
-    n: number,
-    b1: number,
-    b2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-  ): void;
-  gg_sgemm(
-    transA: number,
-    transB: number,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: number,
-    aOff: number,
-    lda: number,
-    b: number,
-    bOff: number,
-    ldb: number,
-    beta: number,
-    c: number,
-    cOff: number,
-    ldc: number,
-  ): void;
-}
 
 const PAGE = 65536;
 /** Allocations are aligned to a cache line (SIMD needs 16 bytes; 64 keeps buffers from sharing lines). */
@@ -233,7 +144,19 @@ export class WasmBackend extends JsBackend {
     this.scratchView = new Int32Array(memory.buffer, this.scratch, SCRATCH_INTS);
     this.f64 = this.heap.reserve(16);
     this.f64View = new Float64Array(memory.buffer, this.f64, 2);
-    for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.gg_unary_supported(op);
+    for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.gg_unary_supported!(op);
+    // every other kernel: a generated method that passes buffers as pointers, geometries through the scratch area
+    installKernels(
+      this,
+      (name) => Object.hasOwn(WasmBackend.prototype, name),
+      k,
+      (_name, spec) => spec.c!,
+      {
+        buf: p,
+        conv: (g) => this.conv(g),
+        pool: (g) => this.poolGeom(g),
+      },
+    );
     this.started = 1;
     if (threaded && k.gg_threads_ctl && k.gg_threads_max) {
       const ctlPtr = k.gg_threads_ctl();
@@ -303,29 +226,6 @@ export class WasmBackend extends JsBackend {
     return v;
   }
 
-  override fill(out: Buf, value: number, n: number): void {
-    this.k.gg_fill(p(out), value, n);
-  }
-  override copy(src: Buf, sOff: number, dst: Buf, dOff: number, n: number): void {
-    this.k.gg_copy(p(src), sOff, p(dst), dOff, n);
-  }
-  override copyBlocks(
-    src: Buf,
-    sOff: number,
-    sStride: number,
-    dst: Buf,
-    dOff: number,
-    dStride: number,
-    len: number,
-    nBlocks: number,
-    accumulate: boolean,
-  ): void {
-    this.k.gg_copy_blocks(p(src), sOff, sStride, p(dst), dOff, dStride, len, nBlocks, accumulate ? 1 : 0);
-  }
-  override axpy(alpha: number, x: Buf, y: Buf, n: number): void {
-    this.k.gg_axpy(alpha, p(x), p(y), n);
-  }
-
   override axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
     const s = this.k.gg_axpy_sum_squares(alpha, p(x), p(y), n, this.f64);
     if (xSumSquares) xSumSquares[0] = this.f64s()[0]!;
@@ -364,64 +264,11 @@ export class WasmBackend extends JsBackend {
     this.k.gg_binary(op, p(a), p(b), p(out), nd, s, s + 4 * MAX_DIMS, s + 8 * MAX_DIMS);
   }
 
-  override sumAxis(x: Buf, out: Buf, outer: number, mid: number, inner: number): void {
-    this.k.gg_sum_axis(p(x), p(out), outer, mid, inner);
-  }
-  override maxAxis(x: Buf, out: Buf, arg: Buf, outer: number, mid: number, inner: number): void {
-    this.k.gg_max_axis(p(x), p(out), p(arg), outer, mid, inner);
-  }
   override sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void {
     this.k.gg_sum_squares_max_abs(p(x), n, this.f64);
     const v = this.f64s();
     out[0] = v[0]!;
     out[1] = v[1]!;
-  }
-  override sumSquares(x: Buf, n: number): number {
-    return this.k.gg_sum_squares(p(x), n);
-  }
-  override maxAbs(x: Buf, n: number): number {
-    return this.k.gg_max_abs(p(x), n);
-  }
-  override countNonFinite(x: Buf, n: number): number {
-    return this.k.gg_count_non_finite(p(x), n);
-  }
-
-  override sgemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Buf,
-    aOff: number,
-    lda: number,
-    b: Buf,
-    bOff: number,
-    ldb: number,
-    beta: number,
-    c: Buf,
-    cOff: number,
-    ldc: number,
-  ): void {
-    this.k.gg_sgemm(
-      transA ? 1 : 0,
-      transB ? 1 : 0,
-      m,
-      n,
-      k,
-      alpha,
-      p(a),
-      aOff,
-      lda,
-      p(b),
-      bOff,
-      ldb,
-      beta,
-      p(c),
-      cOff,
-      ldc,
-    );
   }
 
   override permute(x: Buf, out: Buf, shape: readonly number[], perm: readonly number[]): void {
@@ -438,37 +285,6 @@ export class WasmBackend extends JsBackend {
     this.k.gg_permute(p(x), p(out), nd, this.scratch, this.scratch + 4 * MAX_DIMS);
   }
 
-  override softmax(x: Buf, out: Buf, rows: number, cols: number, log: boolean): void {
-    this.k.gg_softmax(p(x), p(out), rows, cols, log ? 1 : 0);
-  }
-  override softmaxGrad(y: Buf, gy: Buf, gx: Buf, rows: number, cols: number, log: boolean): void {
-    this.k.gg_softmax_grad(p(y), p(gy), p(gx), rows, cols, log ? 1 : 0);
-  }
-  override crossEntropy(
-    x: Buf,
-    targets: Buf,
-    probs: Buf,
-    loss: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void {
-    this.k.gg_cross_entropy(p(x), p(targets), p(probs), p(loss), rows, cols, smoothing, ignoreIndex);
-  }
-  override crossEntropyGrad(
-    probs: Buf,
-    targets: Buf,
-    scale: Buf,
-    gx: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void {
-    this.k.gg_cross_entropy_grad(p(probs), p(targets), p(scale), p(gx), rows, cols, smoothing, ignoreIndex);
-  }
-
   /** Writes a geometry into the scratch area; returns its byte offset. */
   private conv(g: ConvGeom): number {
     writeConvGeom(this.ints(), 3 * MAX_DIMS, g);
@@ -477,38 +293,6 @@ export class WasmBackend extends JsBackend {
   private poolGeom(g: PoolGeom): number {
     writePoolGeom(this.ints(), 3 * MAX_DIMS, g);
     return this.scratch + 12 * MAX_DIMS;
-  }
-  override im2col(x: Buf, cols: Buf, g: ConvGeom): void {
-    this.k.gg_im2col(p(x), p(cols), this.conv(g));
-  }
-  override col2im(cols: Buf, dx: Buf, g: ConvGeom): void {
-    this.k.gg_col2im(p(cols), p(dx), this.conv(g));
-  }
-  override maxPool2d(x: Buf, out: Buf, g: PoolGeom): void {
-    this.k.gg_max_pool2d(p(x), p(out), this.poolGeom(g));
-  }
-  override maxPool2dGrad(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void {
-    this.k.gg_max_pool2d_grad(p(x), p(gy), p(dx), this.poolGeom(g));
-  }
-  override avgPool2d(x: Buf, out: Buf, g: PoolGeom, countIncludePad: boolean): void {
-    this.k.gg_avg_pool2d(p(x), p(out), this.poolGeom(g), countIncludePad ? 1 : 0);
-  }
-  override avgPool2dGrad(gy: Buf, dx: Buf, g: PoolGeom, countIncludePad: boolean): void {
-    this.k.gg_avg_pool2d_grad(p(gy), p(dx), this.poolGeom(g), countIncludePad ? 1 : 0);
-  }
-
-  override adamUpdate(
-    g: Buf,
-    m: Buf,
-    v: Buf,
-    n: number,
-    b1: number,
-    b2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-  ): void {
-    this.k.gg_adam_update(p(g), p(m), p(v), n, b1, b2, eps, bc1, bc2);
   }
 }
 

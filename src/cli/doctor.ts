@@ -17,6 +17,7 @@ import {
   type Fix,
   FLOW_KINDS,
 } from '../monitor/diagnose.js';
+import { formatMetric } from '../monitor/format.js';
 import { type LayerStats, Monitor, type StepObserver, summarizeLayers } from '../monitor/monitor.js';
 import { renderReport, type TrialResult } from '../monitor/report.js';
 import { tensor, tidy } from '../tensor/tensor.js';
@@ -279,7 +280,7 @@ export async function doctorCommand(opts: DoctorCommandOptions): Promise<number>
     { verdict: res.verdict, findings: res.findings, ...(res.baseline ? { baseline: res.baseline } : {}) },
     {
       color,
-      title: `Gradient report: ${res.probe.batches} batches from initialisation, then ${res.probe.steps} training steps (loss ${Number.isFinite(res.loss) ? res.loss.toFixed(4) : 'NaN'})`,
+      title: `Gradient report: ${res.probe.batches} batches from initialisation, then ${res.probe.steps} training steps (loss ${formatMetric(res.loss)})`,
       ...(res.trials ? { trials: res.trials, trialSteps: res.probe.steps } : {}),
     },
   );

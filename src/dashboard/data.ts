@@ -3,6 +3,7 @@
  * summary, the final metrics, the list item, the flattened config and its differences between runs.
  */
 import { runDurationMs } from '../track/export.js';
+import { canonicalFinal, METRICS } from '../track/metrics.js';
 import { LAYER_FIELDS, type LayerField, type MetricSeries, type RunInfo } from '../track/types.js';
 import { dropInapplicableModelKeys } from '../train/model-config.js';
 import type { JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
@@ -95,23 +96,25 @@ export function stepCount(run: RunInfo): number {
 }
 
 /**
- * The final metrics of a run as `gradguard train` records them (`summary.test.{loss,accuracy}`, `summary.finalLoss`)
- * and as other writers do (`summary.metrics`). Keys: `test_accuracy`, `test_loss`, `loss`, then the others.
+ * The final metrics of a run as `gradguard train` records them (`summary.metrics`: `test/accuracy`, `test/loss`,
+ * `train/loss`), as older runs did (`summary.test.{loss,accuracy}`, `summary.finalLoss`) and as other writers do,
+ * under one key per quantity of the shared list (track/metrics.ts): `test_accuracy`, `test_loss`, `loss`, then the
+ * others as they were written.
  */
 export function finalMetrics(run: RunInfo): Record<string, number> {
-  const out: Record<string, number> = {};
   const s = run.summary;
-  if (!s) return out;
+  if (!s) return {};
+  const values: Record<string, number> = {};
   const test = s.test;
   if (isRecord(test)) {
-    if (typeof test.accuracy === 'number') out.test_accuracy = test.accuracy;
-    if (typeof test.loss === 'number') out.test_loss = test.loss;
+    if (typeof test.accuracy === 'number') values[METRICS.accuracy.keys[0]] = test.accuracy;
+    if (typeof test.loss === 'number') values[METRICS.testLoss.keys[0]] = test.loss;
   }
-  if (typeof s.finalLoss === 'number') out.loss = s.finalLoss;
+  if (typeof s.finalLoss === 'number') values[METRICS.loss.keys[0]] = s.finalLoss;
   if (isRecord(s.metrics)) {
-    for (const [k, v] of Object.entries(s.metrics)) if (typeof v === 'number' && !(k in out)) out[k] = v;
+    for (const [k, v] of Object.entries(s.metrics)) if (typeof v === 'number' && !(k in values)) values[k] = v;
   }
-  return out;
+  return canonicalFinal(values);
 }
 
 /** A run as the runs list shows it. */

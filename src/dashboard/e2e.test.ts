@@ -25,8 +25,22 @@ let context: BrowserContext;
 const problems: string[] = [];
 const children: ChildProcess[] = [];
 
-/** Runs `gradguard train` from the sources in a child process (a separate writer, as in real use). */
-function train(args: string[]): { child: ChildProcess; done: Promise<number> } {
+/** What `gradguard train --json` printed: the numbers a person reads in the terminal. */
+interface TrainJson {
+  run: string;
+  status: string;
+  finalLoss: number;
+  test: { loss: number; accuracy: number };
+}
+
+/**
+ * Runs `gradguard train` from the sources in a child process (a separate writer, as in real use); `result()` reads
+ * its `--json` output once it has exited.
+ */
+function train(
+  args: string[],
+  opts: { anyExit?: boolean } = {},
+): { child: ChildProcess; done: Promise<number>; result: () => Promise<TrainJson> } {
   const script = join(dir, 'train.mts');
   if (!existsSync(script)) {
     const main = pathToFileURL(join(ROOT, 'src', 'cli', 'main.ts')).href;
@@ -38,20 +52,24 @@ function train(args: string[]): { child: ChildProcess; done: Promise<number> } {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', script, 'train', '--store', storeDir, '--quiet', '--json', ...args],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GRADGUARD_BACKEND: 'native' } },
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GRADGUARD_BACKEND: 'native' } },
   );
   children.push(child);
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (d) => {
     stderr += String(d);
   });
+  child.stdout!.on('data', (d) => {
+    stdout += String(d);
+  });
   const done = new Promise<number>((res) =>
     child.on('exit', (code, signal) => {
-      if (code !== 0 && signal === null && stderr) problems.push(`train: ${stderr.slice(-500)}`);
+      if (code !== 0 && signal === null && stderr && !opts.anyExit) problems.push(`train: ${stderr.slice(-500)}`);
       res(code ?? -1);
     }),
   );
-  return { child, done };
+  return { child, done, result: () => done.then(() => JSON.parse(stdout) as TrainJson) };
 }
 
 async function api<T>(path: string): Promise<T> {
@@ -106,6 +124,8 @@ const hasChromium = canRun('chromium', existsSync(CHROMIUM_PATH), `no ${CHROMIUM
 
 describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
   let finishedId: string;
+  /** Two finished runs, as `gradguard train --json` reported them: the default lr, and one too small to learn much. */
+  let finished: TrainJson[];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gg-e2e-'));
@@ -113,12 +133,15 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     const web = join(dir, 'web');
     const { build } = await import('vite');
     const trained = train(['--set', 'train.epochs=1', '--set', `model.hidden=[${HIDDEN.join(',')}]`]);
+    const slow = train(['--set', 'train.epochs=1', '--set', 'optim.lr=0.00002', '--set', 'model.hidden=[16]']);
     await build({
       configFile: join(ROOT, 'src', 'dashboard', 'web', 'vite.config.ts'),
       logLevel: 'silent',
       build: { outDir: web, emptyOutDir: true },
     });
     expect(await trained.done).toBe(0);
+    expect(await slow.done).toBe(0);
+    finished = [await trained.result(), await slow.result()];
     dashboard = await startDashboard({ storeDir, port: 0, staticDir: web, pollMs: 200 });
     context = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM_PATH,
@@ -126,7 +149,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
       args: [...CHROMIUM_ARGS],
       viewport: { width: 1280, height: 900 },
     });
-    finishedId = (await api<RunsResponse>('/api/runs')).runs[0]!.id;
+    finishedId = finished[0]!.run;
   }, 60_000);
 
   afterAll(async () => {
@@ -136,12 +159,32 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists the trained run', async () => {
+  it('lists the trained runs with the numbers train printed (test accuracy, test loss, final loss), and sorts by them', async () => {
     const page = await openPage('#/');
     await page.waitForSelector('[data-page="runs"][data-loaded="1"]');
-    const rows = await page.$$eval('tr[data-run]', (trs) => trs.map((t) => t.getAttribute('data-run')));
-    expect(rows).toEqual([finishedId]);
-    expect(await page.textContent(`tr[data-run="${finishedId}"] .badge`)).toBe('finished');
+    const rows = () => page.$$eval('tr[data-run]', (trs) => trs.map((t) => t.getAttribute('data-run')));
+    expect((await rows()).sort()).toEqual(finished.map((r) => r.run).sort());
+    const cell = (id: string, col: string) => page.textContent(`tr[data-run="${id}"] td[data-col="${col}"]`);
+    for (const r of finished) {
+      expect(await page.textContent(`tr[data-run="${r.run}"] .badge`)).toBe('finished');
+      expect(await cell(r.run, 'accuracy')).toBe(`${(r.test.accuracy * 100).toFixed(2)}%`);
+      expect(Number(await cell(r.run, 'testLoss'))).toBeCloseTo(r.test.loss, 3);
+      expect(Number(await cell(r.run, 'loss'))).toBeCloseTo(r.finalLoss, 3);
+    }
+    // The two runs differ: the default lr learns, lr=2e-5 barely does.
+    const [good, poor] = finished;
+    expect(good!.test.accuracy).toBeGreaterThan(poor!.test.accuracy);
+    const sortBy = async (title: string) => {
+      await page.click(`th.sortable:has-text("${title}")`);
+      return rows();
+    };
+    // The first click on a numeric column sorts high to low, the second low to high.
+    expect(await sortBy('Test acc.')).toEqual([good!.run, poor!.run]);
+    expect(await sortBy('Test acc.')).toEqual([poor!.run, good!.run]);
+    expect(await sortBy('Test loss')).toEqual([poor!.run, good!.run]);
+    expect(await sortBy('Test loss')).toEqual([good!.run, poor!.run]);
+    const byLoss = [...finished].sort((a, b) => b.finalLoss - a.finalLoss).map((r) => r.run);
+    expect(await sortBy('Final loss')).toEqual(byLoss);
     await page.close();
     expect(problems).toEqual([]);
   });
@@ -198,6 +241,9 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     expect(id).not.toBe('');
     const page = await openPage(`#/run/${id}`);
     await page.waitForSelector('[data-page="run"][data-loaded="1"]');
+    const fact = (name: string) => page.textContent(`.run-header [data-fact="${name}"]`);
+    const steps0 = Number((await fact('steps'))!.replace('steps ', ''));
+    const duration0 = await fact('duration');
     const seen = new Set<number>();
     for (let i = 0; i < 100 && seen.size < 4; i++) {
       const step = await page.getAttribute('#live', 'data-step');
@@ -210,6 +256,15 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     expect(steps).toEqual([...steps].sort((a, b) => a - b));
     const points = Number(await page.getAttribute('[data-chart="loss"]', 'data-points'));
     expect(points).toBeGreaterThan(Math.min(...steps));
+    // The header's steps and duration follow the run too (they stayed as loaded while "live · step N" advanced).
+    await page.waitForFunction(
+      ([s0, d0]) => {
+        const f = (n: string) => document.querySelector(`.run-header [data-fact="${n}"]`)?.textContent ?? '';
+        return Number(f('steps').replace('steps ', '')) > (s0 as number) + 2 && f('duration') !== d0;
+      },
+      [steps0, duration0] as const,
+      { timeout: 20_000 },
+    );
     // The training process dies (as when killed): the run reads as interrupted and the page stops following.
     live.child.kill('SIGKILL');
     await live.done;
@@ -221,6 +276,40 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     expect(await page.isHidden('#live')).toBe(true);
     const heat = Number(await page.getAttribute('canvas[data-heatmap="gradNorm"]', 'data-rows'));
     expect(heat).toBe(HIDDEN.length + 1);
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('draws a diverged run: what is finite, compact axis labels, and where it stopped being finite', async () => {
+    // plain SGD at lr=50 without clipping: the loss reaches ~1e30, then NaN (skipped steps) until the run diverges
+    const run = train(
+      ['--set', 'optim.name=sgd', '--set', 'optim.lr=50', '--set', 'clip=[]', '--set', 'model.hidden=[32,32]'],
+      { anyExit: true },
+    );
+    const res = await run.result();
+    expect(res.status).toBe('diverged');
+    const metrics = await api<{ steps: number[]; series: Record<string, (number | string | null)[]> }>(
+      `/api/runs/${res.run}/metrics`,
+    );
+    const firstNaN = metrics.steps[metrics.series.loss!.findIndex((v) => typeof v === 'string')]!;
+    expect(firstNaN).toBeGreaterThan(0);
+    const page = await openPage(`#/run/${res.run}`);
+    await page.waitForSelector('[data-page="run"][data-loaded="1"]');
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
+    const chart = (key: string, attr: string) => page.getAttribute(`[data-chart="${key}"]`, attr);
+    for (const key of ['loss', 'grad-norm']) {
+      // Labels like 1e30 or 0.5 (they were cut to `000,000`), several of them.
+      const ticks = (await chart(key, 'data-y-ticks'))!.split(' ');
+      expect({ key, many: ticks.length >= 2 }).toEqual({ key, many: true });
+      for (const t of ticks)
+        expect({ key, t, ok: /^\d+(\.\d+)?(e-?\d+)?$/.test(t) && t.length <= 6 }).toMatchObject({ ok: true });
+      expect(Number(await chart(key, 'data-nonfinite'))).toBeGreaterThan(0);
+    }
+    expect(Number(await chart('loss', 'data-nonfinite-from'))).toBe(firstNaN);
+    expect(await page.textContent('[data-chart="loss"] .chart-note')).toContain(`from step ${firstNaN}`);
+    // The finite part of the loss is drawn in its colour.
+    const [loss] = await canvasPixels(page, '[data-chart="loss"] canvas', [0x4e, 0x79, 0xa7]);
+    expect(loss!.matching).toBeGreaterThan(50);
     await page.close();
     expect(problems).toEqual([]);
   });

@@ -5,12 +5,17 @@ import { Resvg } from '@resvg/resvg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportCommand } from '../cli/dashboard.js';
 import { RunStore } from '../track/store.js';
-import { loadReportData, reportFigures, thin } from './report.js';
+import { loadReportData, renderReport, reportFacts, reportFigures, thin, wrapText } from './report.js';
 import { writeSyntheticRun } from './synthetic.js';
 
 let dir: string;
 let storeDir: string;
 let id: string;
+let divergedId: string;
+
+/** A fix command longer than a line of the findings figure. */
+const LONG_FIX =
+  'lower the learning rate: --set optim.lr=0.001 --set clip[0].type=global-norm --set clip[0].max=1 --set schedule.warmupSteps=100 --set model.norm=batch --set init.weight=kaiming-normal';
 
 const io = () => {
   const out: string[] = [];
@@ -23,6 +28,15 @@ beforeAll(() => {
   storeDir = join(dir, 'store');
   const store = RunStore.open(storeDir);
   id = writeSyntheticRun(store, { name: '<script>alert(1)</script>', steps: 3000, layers: 6, stepsPerEpoch: 500 });
+  // A diverged run: the loss and gradient norm grow to 4e14, then NaN/Inf from step 4 (one finite step between).
+  divergedId = store.createRun({ name: 'diverged', config: { optim: { name: 'sgd', lr: 50 } }, backend: 'js' });
+  const losses = [2.3, 40, 9e6, 414769437736960, Number.NaN, Number.NaN, 3e20, Number.NaN, Number.NaN];
+  losses.forEach((loss, s) => {
+    const g = Number.isFinite(loss) ? loss * 10 : Number.POSITIVE_INFINITY;
+    store.logStep(divergedId, s, { loss, lr: 50, grad_norm: g, skipped: Number.isFinite(loss) ? 0 : 1 });
+  });
+  store.logFinding(divergedId, 3, { kind: 'exploding', layers: ['0', '2'], suggestion: LONG_FIX });
+  store.finishRun(divergedId, 'diverged', { metrics: { 'train/loss': 3e20, 'test/loss': Number.NaN } });
   store.close();
 });
 
@@ -130,5 +144,62 @@ describe('gradguard report', () => {
     } finally {
       store.close();
     }
+  });
+
+  describe('a diverged run', () => {
+    const data = () => {
+      const store = RunStore.open(storeDir, { readonly: true });
+      try {
+        return loadReportData(store, divergedId);
+      } finally {
+        store.close();
+      }
+    };
+    /** The text of every <text> element of an SVG, unescaped. */
+    const texts = (svg: string) =>
+      [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) =>
+        m[1]!.replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))).replace(/&amp;/g, '&'),
+      );
+
+    it('draws what is finite, with compact axis labels, and marks where the values stop being finite', async () => {
+      const svg = (await renderReport(data(), 'svg')) as string;
+      const t = texts(svg);
+      // no `100,000,000,000,000` (cut to `000,000` beside a chart), but 1e5-style labels
+      expect(t.filter((x) => /\d,\d{3},\d{3}/.test(x))).toEqual([]);
+      expect(t.filter((x) => /^\d(\.\d+)?e\d+$/.test(x)).length).toBeGreaterThan(3);
+      expect(t).toContain('Loss (NaN/Inf at 4 steps from step 4: red)');
+      const figs = reportFigures(data());
+      const loss = figs.find((f) => f.key === 'loss')!.spec as unknown as {
+        layer: { mark: { type: string; color?: string }; data: { values: Record<string, number>[] } }[];
+      };
+      // the finite losses are the line's points; the non-finite steps are red bands
+      expect(loss.layer[0]!.data.values.map((p) => p.step)).toEqual([0, 1, 2, 3, 6]);
+      const band = loss.layer.find((l) => l.mark.type === 'rect' && l.mark.color === '#e15759')!;
+      expect(band.data.values).toEqual([
+        { s0: 3.5, s1: 5.5 },
+        { s0: 6.5, s1: 8 },
+      ]);
+      // the header's numbers: one formatter (4.15e14 style), not 300000000000000000000
+      expect(reportFacts(data().run).lines.join('\n')).toContain('loss 3e20');
+    });
+
+    it('wraps a long fix command instead of cutting it', async () => {
+      const svg = (await renderReport(data(), 'svg')) as string;
+      const t = texts(svg);
+      const start = t.findIndex((x) => x.startsWith('step 3 · exploding'));
+      expect(start).toBeGreaterThanOrEqual(0);
+      // its lines follow each other (the next finding would start with `step `)
+      const lines = [t[start]!];
+      for (let i = start + 1; i < t.length && i < start + 4 && !t[i]!.startsWith('step '); i++) lines.push(t[i]!);
+      expect(lines.join(' ')).toContain(LONG_FIX);
+      expect(t[start]!.length).toBeLessThanOrEqual(140);
+      expect(t.some((x) => x.includes('…'))).toBe(false);
+    });
+  });
+
+  it('wrapText cuts at spaces, and cuts a word longer than a line', () => {
+    expect(wrapText('a bb ccc dddd', 6)).toEqual(['a bb', 'ccc', 'dddd']);
+    expect(wrapText('xxxxxxxxxx yy', 4)).toEqual(['xxxx', 'xxxx', 'xx', 'yy']);
+    expect(wrapText('short', 80)).toEqual(['short']);
   });
 });

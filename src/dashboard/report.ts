@@ -9,6 +9,8 @@
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { formatMetric } from '../monitor/format.js';
+import { isPercentMetric, type MetricName, metricKey } from '../track/metrics.js';
 import type { RunStore } from '../track/store.js';
 import type { FindingRow, LayerField, MetricSeries, RunInfo } from '../track/types.js';
 import { configSummary, finalMetrics, runListItem } from './data.js';
@@ -56,20 +58,10 @@ export interface Figure {
   spec: TopLevelSpec;
 }
 
-const KEYS = {
-  loss: ['loss', 'train/loss', 'train_loss'],
-  testLoss: ['test_loss', 'test/loss', 'val_loss'],
-  accuracy: ['test_accuracy', 'test/accuracy', 'val_accuracy', 'accuracy'],
-  lr: ['lr', 'learning_rate'],
-  gradBefore: ['grad_norm', 'grad/global_norm'],
-  gradAfter: ['grad_norm_clipped'],
-  clipped: ['clipped'],
-  skipped: ['skipped'],
-};
-
-function column(m: MetricSeries, keys: readonly string[]): (number | null)[] | undefined {
-  for (const k of keys) if (m.series[k]) return m.series[k];
-  return undefined;
+/** The column of a quantity of the shared list (track/metrics.ts), under the first of its keys the run logged. */
+function column(m: MetricSeries, name: MetricName): (number | null)[] | undefined {
+  const k = metricKey(name, (key) => m.series[key] !== undefined);
+  return k === undefined ? undefined : m.series[k];
 }
 
 type Point = { step: number; value: number; series: string };
@@ -142,6 +134,45 @@ function empty(title: string, width: number): TopLevelSpec {
   } as TopLevelSpec;
 }
 
+/**
+ * A vega expression writing an axis label as formatCompact does (monitor/format.ts): `0.25`, `1000`, `4.1e14`,
+ * never `100,000,000,000,000` (which a narrow axis cuts to `000,000`).
+ */
+const COMPACT_LABEL =
+  "datum.value !== 0 && (abs(datum.value) >= 1e4 || abs(datum.value) < 1e-3) ? replace(format(datum.value, '.2~e'), 'e+', 'e') : format(datum.value, '.3~g')";
+
+/**
+ * Steps where a column is NaN or ±Inf (null is "not logged"): a 0/1 flag per step, for {@link intervals}.
+ */
+function nonFiniteFlags(col: readonly (number | null)[] | undefined): (number | null)[] | undefined {
+  if (!col) return undefined;
+  return col.map((v) => (v !== null && v !== undefined && !Number.isFinite(v) ? 1 : 0));
+}
+
+/** A light red band over the steps whose values are not finite, where a diverged run stopped being drawable. */
+function nonFiniteLayer(bands: { s0: number; s1: number }[]): object[] {
+  if (bands.length === 0) return [];
+  return [
+    {
+      data: { values: bands },
+      mark: { type: 'rect', color: '#e15759', opacity: 0.14 },
+      encoding: { x: { field: 's0', type: 'quantitative' }, x2: { field: 's1' } },
+    },
+  ];
+}
+
+/** ` (not finite from step N: red)` when a column has NaN/Inf values, else ''. */
+function nonFiniteNote(steps: readonly number[], cols: readonly ((number | null)[] | undefined)[]): string {
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < steps.length; i++) {
+    if (!cols.some((c) => c && c[i] !== null && c[i] !== undefined && !Number.isFinite(c[i]!))) continue;
+    if (first < 0) first = steps[i]!;
+    count++;
+  }
+  return first < 0 ? '' : ` (NaN/Inf at ${count} step${count === 1 ? '' : 's'} from step ${first}: red)`;
+}
+
 function lineFigure(
   title: string,
   lines: Point[],
@@ -165,7 +196,7 @@ function lineFigure(
             type: 'quantitative',
             title: null,
             scale: y,
-            ...(opts.percent ? { axis: { format: '.1%' } } : {}),
+            axis: opts.percent ? { format: '.1%' } : { labelExpr: COMPACT_LABEL },
           },
           color: {
             field: 'series',
@@ -240,14 +271,16 @@ function findingsFigure(data: ReportData, width: number): TopLevelSpec {
   if (f.length === 0) return empty('Findings: none', width);
   const kinds = [...new Set(f.map((x) => x.kind))];
   const last = Math.max(data.run.lastStep ?? 0, ...f.map((x) => x.step));
-  const rows = f.slice(0, 12).map((x, i) => ({
-    i,
-    text: truncate(
-      `step ${x.step} · ${x.kind}${x.layers.length ? ` (${x.layers.join(', ')})` : ''}${x.suggestion ? ` — fix: ${x.suggestion}` : ''}`,
-      170,
-    ),
-  }));
-  if (f.length > 12) rows.push({ i: 12, text: `… and ${f.length - 12} more` });
+  // Each finding on as many lines as its fix command needs (a cut command cannot be copied), at most 12 findings.
+  // a continuation line is indented (`x` in pixels), so each finding still reads as one
+  const rows: { i: number; text: string; x: number }[] = [];
+  for (const x of f.slice(0, 12)) {
+    const text = `step ${x.step} · ${x.kind}${x.layers.length ? ` (${x.layers.join(', ')})` : ''}${x.suggestion ? ` — fix: ${x.suggestion}` : ''}`;
+    wrapText(text, FINDING_LINE).forEach((line, k) => {
+      rows.push({ i: rows.length, text: line, x: k === 0 ? 0 : 24 });
+    });
+  }
+  if (f.length > 12) rows.push({ i: rows.length, text: `… and ${f.length - 12} more`, x: 0 });
   return {
     title: `Findings (${f.length})`,
     vconcat: [
@@ -266,8 +299,9 @@ function findingsFigure(data: ReportData, width: number): TopLevelSpec {
         width,
         height: rows.length * 16,
         data: { values: rows },
-        mark: { type: 'text', align: 'left', baseline: 'middle', fontSize: 11, x: 0 },
+        mark: { type: 'text', align: 'left', baseline: 'middle', fontSize: 11 },
         encoding: {
+          x: { field: 'x', type: 'quantitative', scale: null, axis: null },
           y: { field: 'i', type: 'ordinal', axis: null },
           text: { field: 'text' },
         },
@@ -276,8 +310,35 @@ function findingsFigure(data: ReportData, width: number): TopLevelSpec {
   } as TopLevelSpec;
 }
 
-function truncate(s: string, n: number): string {
-  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+/** Characters per line of the findings' text (11 px DejaVu Sans averages under 7 px a character: 1080 px wide). */
+const FINDING_LINE = 140;
+
+/**
+ * `text` cut into lines of at most `width` characters at spaces (a word longer than a line is cut), so a fix
+ * command reads whole over several lines instead of ending in `…`.
+ */
+export function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    let w = word;
+    while (w.length > width) {
+      if (line) {
+        lines.push(line);
+        line = '';
+      }
+      lines.push(w.slice(0, width));
+      w = w.slice(width);
+    }
+    if (!line) line = w;
+    else if (line.length + 1 + w.length <= width) line += ` ${w}`;
+    else {
+      lines.push(line);
+      line = w;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 /** The figures of a report, in order: loss, accuracy, learning rate, gradient norm, heatmaps, activations, findings. */
@@ -285,18 +346,20 @@ export function reportFigures(data: ReportData): Figure[] {
   const m = data.metrics;
   const steps = m.steps;
   const figs: Figure[] = [];
-  const loss = column(m, KEYS.loss);
-  const testLoss = column(m, KEYS.testLoss);
+  const loss = column(m, 'loss');
+  const testLoss = column(m, 'testLoss');
+  // A diverged run: its finite values are drawn, the steps where the loss is NaN/Inf shaded red.
+  const lossTitle = `Loss${nonFiniteNote(steps, [loss, testLoss])}`;
   figs.push({
     key: 'loss',
-    title: 'Loss',
+    title: lossTitle,
     spec: lineFigure(
-      'Loss',
+      lossTitle,
       [...(loss ? thin(steps, loss, 'train') : []), ...(testLoss ? thin(steps, testLoss, 'test') : [])],
-      { width: HALF },
+      { width: HALF, extra: nonFiniteLayer(intervals(steps, nonFiniteFlags(loss))) },
     ),
   });
-  const acc = column(m, KEYS.accuracy);
+  const acc = column(m, 'accuracy');
   figs.push({
     key: 'accuracy',
     title: 'Test accuracy',
@@ -307,7 +370,7 @@ export function reportFigures(data: ReportData): Figure[] {
       colors: ['#59a14f'],
     }),
   });
-  const lr = column(m, KEYS.lr);
+  const lr = column(m, 'lr');
   figs.push({
     key: 'lr',
     title: 'Learning rate',
@@ -317,15 +380,15 @@ export function reportFigures(data: ReportData): Figure[] {
       colors: ['#76b7b2'],
     }),
   });
-  const before = column(m, KEYS.gradBefore);
-  const after = column(m, KEYS.gradAfter);
+  const before = column(m, 'gradNorm');
+  const after = column(m, 'gradNormClipped');
   const gradLines = [
     ...(before ? thin(steps, before, 'before clipping') : []),
     ...(after ? thin(steps, after, 'after clipping') : []),
   ];
-  const clipped = intervals(steps, column(m, KEYS.clipped));
-  const skipped = intervals(steps, column(m, KEYS.skipped));
-  const extra: object[] = [];
+  const clipped = intervals(steps, column(m, 'clipped'));
+  const skipped = intervals(steps, column(m, 'skipped'));
+  const extra: object[] = nonFiniteLayer(intervals(steps, nonFiniteFlags(before)));
   if (clipped.length > 0) {
     extra.push({
       data: { values: clipped },
@@ -340,9 +403,9 @@ export function reportFigures(data: ReportData): Figure[] {
       encoding: { x: { field: 's0', type: 'quantitative' } },
     });
   }
-  const nClipped = countOnes(column(m, KEYS.clipped));
-  const nSkipped = countOnes(column(m, KEYS.skipped));
-  const gradTitle = `Global gradient norm (clipped steps shaded: ${nClipped}; skipped: ${nSkipped}, red lines)`;
+  const nClipped = countOnes(column(m, 'clipped'));
+  const nSkipped = countOnes(column(m, 'skipped'));
+  const gradTitle = `Global gradient norm (clipped steps shaded: ${nClipped}; skipped: ${nSkipped}, red lines)${nonFiniteNote(steps, [before])}`;
   figs.push({ key: 'grad-norm', title: gradTitle, spec: lineFigure(gradTitle, gradLines, { width: HALF, extra }) });
   figs.push({
     key: 'heat-grad',
@@ -399,7 +462,7 @@ export async function specToSvg(spec: TopLevelSpec): Promise<string> {
 export function reportFacts(run: RunInfo): { title: string; lines: string[] } {
   const item = runListItem(run);
   const finals = Object.entries(finalMetrics(run)).map(([k, v]) =>
-    /acc/i.test(k) ? `${k} ${(v * 100).toFixed(2)}%` : `${k} ${Number(v.toPrecision(4))}`,
+    isPercentMetric(k) ? `${k} ${(v * 100).toFixed(2)}%` : `${k} ${formatMetric(v)}`,
   );
   const lines = [
     `${run.status} · backend ${run.backend} · ${item.steps} steps · ${(item.durationMs / 1000).toFixed(1)} s · started ${new Date(run.createdAt).toISOString().replace('T', ' ').slice(0, 16)} UTC`,

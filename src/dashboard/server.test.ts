@@ -14,6 +14,7 @@ import type {
   MetricsResponse,
   RunResponse,
   RunsResponse,
+  StatusEvent,
   StepsEvent,
 } from './api-types.js';
 import { createDashboardApp, type DashboardApp, startDashboard } from './server.js';
@@ -93,7 +94,11 @@ beforeAll(() => {
     backend: 'js',
   });
   logSteps(otherId, 0, 10);
-  store.finishRun(otherId, 'diverged', { verdict: 'exploding-gradient' });
+  // as gradguard train records its final metrics (session.ts), which the runs list must show
+  store.finishRun(otherId, 'diverged', {
+    verdict: 'exploding-gradient',
+    metrics: { 'test/loss': Number.NaN, 'train/loss': 4.15e14, 'test/accuracy': 0.1035, f1: 0.5 },
+  });
   // Written by this process, which is alive: it reads back as running.
   runningId = store.createRun({ name: 'live', config: baseConfig, backend: 'native' });
   logSteps(runningId, 0, 5);
@@ -133,6 +138,13 @@ describe('JSON API', () => {
     expect(base.configSummary).toBe('mlp 32-32 relu · xavier-normal · adam lr=0.001 · clip global-norm 1 · mnist');
     expect(res.runs.find((r) => r.id === runningId)!.status).toBe('running');
     expect(res.runs.find((r) => r.id === otherId)!.status).toBe('diverged');
+    // the trainer's `test/accuracy`, `test/loss`, `train/loss` under the shared list's names (track/metrics.ts)
+    expect(res.runs.find((r) => r.id === otherId)!.final).toEqual({
+      test_accuracy: 0.1035,
+      test_loss: 'NaN',
+      loss: 4.15e14,
+      f1: 0.5,
+    });
   });
 
   it('filters the list by status and limits it', async () => {
@@ -405,15 +417,18 @@ describe('server-sent events', () => {
       res,
       (evs) => evs.some((e) => e.event === 'end'),
       5000,
-      (event) => {
-        // Once the stream has said hello, the "training process" writes two steps, a finding, then finishes.
+      (event, data) => {
+        // Once the stream has said hello, the "training process" writes two steps and a finding; it finishes once
+        // a status event has told the page about those steps (the header's steps and duration follow the run).
+        const run = (data as StatusEvent).run;
         if (event === 'status' && !wrote) {
           wrote = true;
           setTimeout(() => {
             logSteps(runningId, 5, 7);
             store.logFinding(runningId, 6, { kind: 'dead-relu', layers: ['layers.1'] });
-            setTimeout(() => store.finishRun(runningId, 'finished', { verdict: 'healthy' }), 100);
           }, 60);
+        } else if (event === 'status' && run.status === 'running' && run.steps === 7) {
+          store.finishRun(runningId, 'finished', { verdict: 'healthy' });
         }
       },
     );
@@ -431,8 +446,12 @@ describe('server-sent events', () => {
     const f = events.find((e) => e.event === 'findings')!.data as FindingsResponse;
     expect(f.findings.map((x) => x.kind)).toEqual(['dead-relu']);
     expect(kinds.at(-1)).toBe('end');
-    const status = events.filter((e) => e.event === 'status').at(-1)!.data as { run: { status: string } };
-    expect(status.run.status).toBe('finished');
+    const status = events.filter((e) => e.event === 'status').map((e) => (e.data as StatusEvent).run);
+    expect(status.at(-1)!.status).toBe('finished');
+    // while it ran, a status event carried its steps so far (5 at the start, then 7) and its duration
+    const running = status.filter((r) => r.status === 'running');
+    expect(running.map((r) => r.steps)).toEqual(expect.arrayContaining([5, 7]));
+    expect(running.every((r) => r.durationMs >= 0)).toBe(true);
   });
 
   it('sends a finished run from the asked step and ends at once', async () => {

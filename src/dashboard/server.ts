@@ -370,7 +370,7 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
               }
               lastUpdated = info.updatedAt;
             }
-            if (info.status !== lastStatus) {
+            if (changed) {
               lastStatus = info.status;
               send('status', { run: runListItem(info) });
             }

@@ -16,6 +16,7 @@ export {
   suggestionText,
   THRESHOLDS,
 } from './diagnose.js';
+export { formatCompact, formatExp, formatMetric } from './format.js';
 export {
   type ActivationKind,
   type ClipSummary,

@@ -99,6 +99,31 @@ describe('renderFindings and renderTrials', () => {
     expect(renderTrials([t('original', [], 1, true)], 5)).toContain('Nothing to try');
   });
 
+  it('keeps the trial table aligned when a loss is huge, tiny or not finite', () => {
+    const t = (label: string, loss: number): TrialResult => ({
+      label,
+      set: label === 'original' ? [] : [`optim.lr=${label}`],
+      verdict: 'exploding',
+      kinds: [],
+      loss,
+      restoresFlow: false,
+      lowersLoss: false,
+      works: false,
+    });
+    const text = renderTrials(
+      [t('original', 414769437736960), t('1', 2.302585), t('2', 3.2e-7), t('3', Number.NaN), t('4', -1234.56789)],
+      20,
+    );
+    expect(text).not.toContain('414769437736960');
+    const rows = text.split('\n').filter((l) => / exploding /.test(l));
+    const losses = ['4.15e14', '2.3026', '3.2e-7', 'NaN', '-1234.5679'];
+    // every loss ends in the same column, where the header's 'loss' ends
+    const ends = rows.map((r, i) => r.indexOf(` ${losses[i]!}  `) + losses[i]!.length + 1);
+    const header = text.split('\n')[1]!;
+    expect(ends).toEqual(new Array(5).fill(header.indexOf('loss') + 4));
+    expect(rows.map((r) => r.split(/\s+/)[3])).toEqual(losses);
+  });
+
   it('puts the title, table, findings and trials together', () => {
     const text = renderReport([layer('layers.0', 1)], vanishing, { title: 'Gradient report' });
     expect(text.split('\n')[0]).toBe('Gradient report');

@@ -4,6 +4,7 @@
  * only when asked (the CLI asks when stdout is a TTY and NO_COLOR is unset).
  */
 import { type Diagnosis, type FindingKind, fmt, MARKS, SEVERE_KINDS, shellQuote } from './diagnose.js';
+import { formatMetric } from './format.js';
 import type { LayerStats } from './monitor.js';
 
 /** The outcome of running one suggested fix as a short trial beside the original (`doctor --fix`). */
@@ -178,13 +179,16 @@ export function renderFindings(diagnosis: Diagnosis, opts: ReportOptions = {}): 
   return lines.join('\n');
 }
 
+/** The loss column's width: formatMetric writes at most 10 characters (`-1234.5678`, `-4.15e-14`). */
+const LOSS_W = 10;
+
 /** The trials of `doctor --fix`: each fix's verdict and loss beside the original's, and whether it works. */
 export function renderTrials(trials: readonly TrialResult[], steps: number, opts: ReportOptions = {}): string {
   const c = palette(opts.color ?? false);
   const labelW = Math.min(48, Math.max(8, ...trials.map((t) => t.label.length)));
   const lines = [
     c.bold(`Fix trials (${steps} training steps each, same seed, same data):`),
-    c.bold(`  ${'trial'.padEnd(labelW)} ${'verdict'.padEnd(22)} ${'loss'.padStart(9)}  result`),
+    c.bold(`  ${'trial'.padEnd(labelW)} ${'verdict'.padEnd(22)} ${'loss'.padStart(LOSS_W)}  result`),
   ];
   for (const t of trials) {
     const result = t.error
@@ -198,8 +202,8 @@ export function renderTrials(trials: readonly TrialResult[], steps: number, opts
             : t.lowersLoss
               ? c.yellow('lower loss, but gradient flow is still unhealthy')
               : c.red('✗ does not help');
-    const loss = Number.isFinite(t.loss) ? Number(t.loss.toPrecision(4)).toString() : 'NaN';
-    lines.push(`  ${t.label.padEnd(labelW)} ${t.verdict.padEnd(22)} ${loss.padStart(9)}  ${result}`);
+    const loss = formatMetric(t.loss);
+    lines.push(`  ${t.label.padEnd(labelW)} ${t.verdict.padEnd(22)} ${loss.padStart(LOSS_W)}  ${result}`);
     if (t.set.length)
       lines.push(c.dim(`  ${''.padEnd(labelW)} ${t.set.map((s) => `--set ${shellQuote(s)}`).join(' ')}`));
   }

@@ -1,8 +1,8 @@
 /** `Embedding`: a lookup table of vectors, learned by scattering gradients back into the rows that were read. */
 import { normal } from '../init/initializers.js';
 import type { RandomInit } from '../init/random.js';
-import { alloc } from '../tensor/ops/util.js';
-import { empty, fromOp, Tensor } from '../tensor/tensor.js';
+import { embedding } from '../tensor/ops/embedding.js';
+import { empty, type Tensor } from '../tensor/tensor.js';
 import { checkSize } from './linear.js';
 import { Module } from './module.js';
 
@@ -46,38 +46,7 @@ export class Embedding extends Module {
   }
 
   forward(indices: Tensor): Tensor {
-    if (!(indices instanceof Tensor)) throw new TypeError('nn.Embedding: indices must be a Tensor of integer values');
-    const n = this.numEmbeddings;
-    const dim = this.embeddingDim;
-    const id = indices.data;
-    const idx = new Int32Array(id.length);
-    for (let i = 0; i < id.length; i++) {
-      const v = id[i]!;
-      if (!Number.isInteger(v) || v < 0 || v >= n) {
-        throw new RangeError(`nn.Embedding: index ${v} at position ${i} is out of range [0, ${n})`);
-      }
-      idx[i] = v;
-    }
-    const w = this.weight;
-    const outShape = [...indices.shape, dim];
-    const out = alloc(outShape);
-    const be = out.storage.backend;
-    for (let i = 0; i < idx.length; i++) be.copy(w.buf, idx[i]! * dim, out.buf, i * dim, dim);
-    const pad = this.paddingIdx;
-    return fromOp('embedding', out.storage, outShape, [w], (g) => {
-      const gw = alloc(w.shape);
-      const gd = gw.data;
-      const gs = g.data;
-      gd.fill(0);
-      for (let i = 0; i < idx.length; i++) {
-        const r = idx[i]!;
-        if (r === pad) continue;
-        const o = r * dim;
-        const s = i * dim;
-        for (let j = 0; j < dim; j++) gd[o + j]! += gs[s + j]!;
-      }
-      return [gw];
-    });
+    return embedding(this.weight, indices, this.paddingIdx);
   }
 
   protected override extraRepr(): string {

@@ -15,6 +15,7 @@ import {
   chain,
   flattenState,
   type GradientTransformation,
+  NonFiniteUpdateError,
   Optimizer,
   type Params,
   restoreState,
@@ -197,6 +198,44 @@ describe('Optimizer', () => {
     const adamState = stateRecords(opt.state).find((s) => s.kind === 'scaleByAdam') as unknown as { count: number };
     expect(adamState.count).toBe(0);
     expect((stateRecords(opt.state)[1] as clip.SkipNonFiniteState).totalSkipped).toBe(1);
+  });
+  it('an update that is not finite is never written: raise (default) names the parameter, skip counts it', () => {
+    const m = new Linear(2, 1, { seed: 0 });
+    const w = m.weight.toArray();
+    const b = m.bias!.item();
+    const grads = () => {
+      m.weight.grad = tensor([1, 0.5], [1, 2]);
+      m.bias!.grad = tensor([1]);
+    };
+    // finite gradients, but lr·g overflows float32 (lr = 1e39 is beyond 3.4e38)
+    const opt = new Optimizer(m, sgd({ lr: 1e39 }));
+    grads();
+    expect(() => opt.step()).toThrow(NonFiniteUpdateError);
+    expect(() => opt.step()).toThrow(
+      "Optimizer.step(): the update of 'weight' holds NaN or Inf; no parameter was changed. Lower the learning rate, clip the gradients (clip.byGlobalNorm), or pass { onNonFinite: 'skip' } to skip such steps",
+    );
+    expect(m.weight.toArray()).toEqual(w);
+    expect(m.bias!.item()).toBe(b);
+    const skip = new Optimizer(m, sgd({ lr: 1e39 }), { onNonFinite: 'skip' });
+    grads();
+    expect(skip.step()).toEqual({ skipped: true, nonFinite: { path: 'weight', cause: 'update' } });
+    expect(skip.skippedSteps).toBe(1);
+    expect(m.weight.toArray()).toEqual(w);
+    // a finite update that overflows w + u
+    m.bias!.data[0] = 3e38;
+    m.bias!.grad = tensor([-1]);
+    m.weight.grad = tensor([0, 0], [1, 2]);
+    const sum = new Optimizer(m, sgd({ lr: 1e38 }), { onNonFinite: 'skip' });
+    expect(sum.step()).toEqual({ skipped: true, nonFinite: { path: 'bias', cause: 'overflow' } });
+    expect(m.bias!.item()).toBe(Math.fround(3e38));
+    // NaN gradients without a skipNonFinite link: refused too
+    m.bias!.data[0] = 0;
+    m.bias!.grad = tensor([Number.NaN]);
+    expect(() => new Optimizer(m, adam({ lr: 0.1 })).step()).toThrow("the update of 'bias' holds NaN or Inf");
+    expect(m.bias!.item()).toBe(0);
+    expect(() => new Optimizer(m, sgd({ lr: 1 }), { onNonFinite: 'ignore' as 'skip' })).toThrow(
+      "Optimizer: onNonFinite must be 'raise' or 'skip', got 'ignore'",
+    );
   });
   it('stateDict round-trips through flattenState / restoreState', () => {
     const params = { w: tensor([1, 2]) };

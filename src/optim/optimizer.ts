@@ -4,12 +4,51 @@
  * transformation state into tensors and plain values, for checkpoints.
  */
 import { Tensor } from '../tensor/tensor.js';
-import { applyUpdates, type GradientTransformation, type Params, zerosLikeKept } from './transform.js';
+import {
+  applyUpdates,
+  describeNonFiniteUpdate,
+  findNonFiniteUpdate,
+  type GradientTransformation,
+  type NonFiniteUpdate,
+  type Params,
+  zerosLikeKept,
+} from './transform.js';
 
 /** What one `step()` did. */
 export interface StepResult {
-  /** Whether the transformation halted (a skipped non-finite step): no parameter changed. */
+  /**
+   * Whether no parameter changed: the transformation halted (a `clip.skipNonFinite` link saw NaN/Inf gradients), or
+   * the update would have written NaN/Inf and `onNonFinite` is 'skip' (then `nonFinite` says where).
+   */
   skipped: boolean;
+  /** With `onNonFinite: 'skip'`, the parameter whose update was not finite (the step was skipped). */
+  nonFinite?: NonFiniteUpdate;
+}
+
+/** Thrown by `Optimizer.step()` (with `onNonFinite: 'raise'`, the default) when an update would write NaN or Inf. */
+export class NonFiniteUpdateError extends Error {
+  override readonly name = 'NonFiniteUpdateError';
+  constructor(
+    message: string,
+    /** Which parameter, and why. */
+    readonly detail: NonFiniteUpdate,
+  ) {
+    super(message);
+  }
+}
+
+/** Options of {@link Optimizer}. */
+export interface OptimizerOptions {
+  /**
+   * What `step()` does when an update would leave a parameter holding NaN or Inf (its gradient, the learning rate or
+   * a moment overflowed). Either way no parameter changes. 'raise' (default) throws {@link NonFiniteUpdateError}
+   * naming the parameter, as PyTorch's `clip_grad_norm_(error_if_nonfinite=True)` raises; 'skip' returns
+   * `{ skipped: true, nonFinite }` and counts the step in `skippedSteps`, as optax's `apply_if_finite` and PyTorch's
+   * `GradScaler.step` skip.
+   */
+  onNonFinite?: 'raise' | 'skip';
+  /** Told the gradients and updates of every step (see {@link OptimizerObserver}), e.g. a `monitor.Monitor`. */
+  observer?: OptimizerObserver | null;
 }
 
 /** Anything that names its parameters as PyTorch's `named_parameters()` does: an `nn.Module`, for one. */
@@ -63,20 +102,28 @@ export class Optimizer<S = unknown> {
   /** The sums of squares of the weights and of the updates, measured while applying them (for the observer). */
   readonly #weightSS: Record<string, number> = {};
   readonly #updateSS: Record<string, number> = {};
+  readonly #onNonFinite: 'raise' | 'skip';
+  /** Steps skipped because an update was not finite (`onNonFinite: 'skip'`). */
+  skippedSteps = 0;
 
   /**
    * @param source a Module, parameters by path, or [path, tensor] pairs
    * @param tx the gradient transformation, e.g. `optim.adam({ lr: 1e-3 })`
-   * @param opts observer: told the gradients and updates of every step, e.g. a `monitor.Monitor`
+   * @param opts `onNonFinite`: 'raise' (default) or 'skip'; `observer`: told the gradients and updates of every
+   *   step, e.g. a `monitor.Monitor`
    */
   constructor(
     source: ParameterSource | Params | [string, Tensor][],
     readonly tx: GradientTransformation<S>,
-    opts: { observer?: OptimizerObserver | null } = {},
+    opts: OptimizerOptions = {},
   ) {
     if (!tx || typeof tx.init !== 'function' || typeof tx.update !== 'function') {
       throw new TypeError('Optimizer: tx must be a gradient transformation, e.g. optim.adam({ lr: 1e-3 })');
     }
+    const on = opts.onNonFinite ?? 'raise';
+    if (on !== 'raise' && on !== 'skip')
+      throw new TypeError(`Optimizer: onNonFinite must be 'raise' or 'skip', got '${String(on)}'`);
+    this.#onNonFinite = on;
     const entries: [string, Tensor][] = Array.isArray(source)
       ? source
       : source && typeof (source as ParameterSource).namedParameters === 'function'
@@ -97,8 +144,12 @@ export class Optimizer<S = unknown> {
   }
 
   /**
-   * Runs the transformation on the current gradients and applies the updates to the parameters in place.
-   * @returns whether the step was skipped
+   * Runs the transformation on the current gradients and applies the updates to the parameters in place, unless an
+   * update would leave a parameter holding NaN or Inf (checked before anything is written: see
+   * `optim.findNonFiniteUpdate`): then no parameter changes and, per `onNonFinite`, the step throws
+   * NonFiniteUpdateError or is skipped. The transformation's state has then seen this step's (finite) gradients.
+   * @returns whether the step was skipped, and where an update was not finite
+   * @throws NonFiniteUpdateError naming the parameter (`onNonFinite: 'raise'`)
    */
   step(): StepResult {
     const obs = this.observer;
@@ -117,9 +168,21 @@ export class Optimizer<S = unknown> {
     }
     const r = this.tx.update(grads, this.state, this.params);
     this.state = r.state;
-    // as the CLI's trainer: an applied update is measured in the pass that applies it when the observer takes that
-    obs?.afterUpdate(r.updates, this.params, r.state, !r.halt && obs.afterApply ? FOLLOW : READ);
+    const bad = r.halt ? null : findNonFiniteUpdate(this.params, r.updates);
+    // as the CLI's trainer: an applied update is measured in the pass that applies it when the observer takes that;
+    // an update that is not finite is never applied, so the observer does not see it as one
+    if (!bad) obs?.afterUpdate(r.updates, this.params, r.state, !r.halt && obs.afterApply ? FOLLOW : READ);
     if (r.halt) return { skipped: true };
+    if (bad) {
+      if (this.#onNonFinite === 'raise') {
+        throw new NonFiniteUpdateError(
+          `Optimizer.step(): ${describeNonFiniteUpdate(bad)}; no parameter was changed. Lower the learning rate, clip the gradients (clip.byGlobalNorm), or pass { onNonFinite: 'skip' } to skip such steps`,
+          bad,
+        );
+      }
+      this.skippedSteps++;
+      return { skipped: true, nonFinite: bad };
+    }
     if (obs?.afterApply) {
       applyUpdates(this.params, r.updates, this.#weightSS, this.#updateSS);
       obs.afterApply(this.#weightSS, this.#updateSS);

@@ -189,6 +189,71 @@ export function applyUpdates(
 }
 const uss = new Float64Array(1);
 
+/** The largest finite float32, 3.4028235e38: w + u overflows to ±Inf only when |w| + |u| may reach it. */
+const FLT_MAX = 3.4028234663852886e38;
+
+/** Which parameter an update would make non-finite, and why (see {@link findNonFiniteUpdate}). */
+export interface NonFiniteUpdate {
+  /** The parameter's path (`layers.0.weight`). */
+  path: string;
+  /**
+   * `update`: the update itself holds NaN or ±Inf (a learning rate or a moment that overflowed); `overflow`: the
+   * update is finite but w + u overflows float32; `weights`: the parameter already held NaN or ±Inf.
+   */
+  cause: 'update' | 'overflow' | 'weights';
+}
+
+/**
+ * The first parameter that `applyUpdates(params, updates)` would leave holding a NaN or an infinity, or null when
+ * every w + u is finite. Reads each update once (the backend's max-|u| reduction, NaN when u holds one); the weights
+ * are read only when a bound cannot settle it: with `weightSumSquares` (each parameter's Σw² from the last
+ * `applyUpdates`), max |w| ≤ √Σw², and w + u is finite when max |w| + max |u| < FLT_MAX; else max |w| is read, and
+ * only when that bound fails too (near overflow) are the sums checked one by one, as float32 adds them.
+ *
+ * NOTE: checking the gradients is not enough: a finite gradient times a huge learning rate (`lr: 1e39` is Inf in
+ * float32) or an overflowing moment gives a non-finite update; and checking after the write is too late (the old
+ * weights cannot be recovered from w + u exactly).
+ * @param params parameters by path
+ * @param updates updates by path (as `applyUpdates` takes them)
+ * @param weightSumSquares each parameter's sum of squares, if known and current (e.g. `applyUpdates`' `sumSquares`)
+ * @example const bad = optim.findNonFiniteUpdate(params, updates); if (bad) throw new Error(bad.path);
+ */
+export function findNonFiniteUpdate(
+  params: Params,
+  updates: Params,
+  weightSumSquares?: Readonly<Record<string, number>>,
+): NonFiniteUpdate | null {
+  for (const [path, u] of Object.entries(updates)) {
+    const p = params[path];
+    if (!p) continue; // applyUpdates names it
+    const be = p.storage.backend;
+    const maxU = u.storage.backend.maxAbs(u.buf, u.size);
+    if (!Number.isFinite(maxU)) return { path, cause: 'update' };
+    const ss = weightSumSquares?.[path];
+    if (ss !== undefined && Math.sqrt(ss) + maxU < FLT_MAX) continue;
+    const maxW = be.maxAbs(p.buf, p.size);
+    if (!Number.isFinite(maxW)) return { path, cause: 'weights' };
+    if (maxW + maxU < FLT_MAX) continue;
+    const w = p.data;
+    const d = u.data;
+    for (let i = 0; i < w.length; i++)
+      if (!Number.isFinite(Math.fround(w[i]! + d[i]!))) return { path, cause: 'overflow' };
+  }
+  return null;
+}
+
+/** A sentence for a {@link NonFiniteUpdate}: `the update of 'fc.weight' holds NaN or Inf`. */
+export function describeNonFiniteUpdate(bad: NonFiniteUpdate): string {
+  switch (bad.cause) {
+    case 'update':
+      return `the update of '${bad.path}' holds NaN or Inf`;
+    case 'overflow':
+      return `the update of '${bad.path}' is finite but w + u overflows float32 (|w + u| > 3.4e38)`;
+    case 'weights':
+      return `'${bad.path}' already holds NaN or Inf`;
+  }
+}
+
 /**
  * Every state record inside a (chained) state, depth first, for monitors: `stateRecords(state).find(s => s.kind ===
  * 'clipByGlobalNorm')` gives the norm before clipping of the last step.

@@ -16,7 +16,7 @@ import { GRU, LSTM, RNN } from '../nn/rnn.js';
 import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
 import { dispose, noGrad, type Tensor, tensor } from '../tensor/tensor.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
 
 /** A recurrent layer with a linear head: on the last step (one target per sequence) or on every step. */
 export class SequenceModel extends Module {
@@ -372,6 +372,46 @@ export function applyInit(model: AnyModule, config: Config, dataset?: Dataset): 
         for (const [, t] of last?.namedParameters() ?? []) t.data.fill(0);
       }
     }
+  }
+  checkInitFinite(model, ic);
+}
+
+/**
+ * Refuses initialised weights that hold NaN or Inf (`init.gain: 1e300`, `init.bias: 1e300`: float32 holds at most
+ * 3.4e38), naming the config key and the layer, so that nothing non-finite ever reaches the weights.
+ * @throws ConfigError `init.gain=1e+300: the initialised weights of '0.weight' hold 200704 NaN/Inf values ...`
+ */
+function checkInitFinite(model: AnyModule, ic: Config['init']): void {
+  for (const [name, p] of model.namedParameters()) {
+    const bad = p.storage.backend.countNonFinite(p.buf, p.size);
+    if (bad === 0) continue;
+    const key = initKeyOf(name, p, ic);
+    const value =
+      key === 'init.weight' ? ic.weight : ic[key.slice(5) as 'bias' | 'std' | 'a' | 'gain' | 'recurrentGain'];
+    throw new ConfigError(
+      `${key}=${String(value)}: the initialised '${name}' holds ${bad} NaN/Inf value${bad === 1 ? '' : 's'} (float32 holds at most 3.4e38); choose a smaller ${key}`,
+    );
+  }
+}
+
+/** The config key that set parameter `name`'s initial values (as `applyInit` chose them). */
+function initKeyOf(name: string, p: Tensor, ic: Config['init']): string {
+  const leaf = name.slice(name.lastIndexOf('.') + 1);
+  if ((leaf === 'bias' || leaf.startsWith('bias_')) && typeof ic.bias === 'number') return 'init.bias';
+  const isWeight = (leaf === 'weight' || leaf.startsWith('weight_')) && p.ndim >= 2;
+  if (!isWeight) return 'init.weight';
+  if (leaf.startsWith('weight_hh') && ic.recurrentGain !== undefined) return 'init.recurrentGain';
+  switch (ic.weight) {
+    case 'normal':
+      return ic.std !== undefined ? 'init.std' : 'init.weight';
+    case 'uniform':
+      return ic.a !== undefined ? 'init.a' : 'init.weight';
+    case 'xavier-normal':
+    case 'xavier-uniform':
+    case 'orthogonal':
+      return ic.gain !== undefined ? 'init.gain' : 'init.weight';
+    default:
+      return 'init.weight';
   }
 }
 

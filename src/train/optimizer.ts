@@ -6,7 +6,12 @@
 import * as clip from '../clip/index.js';
 import { readClipState } from '../monitor/monitor.js';
 import * as optim from '../optim/index.js';
-import type { GradientTransformation, Params } from '../optim/transform.js';
+import {
+  findNonFiniteUpdate,
+  type GradientTransformation,
+  type NonFiniteUpdate,
+  type Params,
+} from '../optim/transform.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ClipConfig, Config } from './config.js';
 
@@ -111,6 +116,14 @@ export class Optimizer {
   /** Each last applied update's sum of squares (measured in the same pass). */
   readonly updateSumSquares: Record<string, number> = {};
 
+  /**
+   * The first parameter these updates would leave holding NaN or Inf, or null (see `optim.findNonFiniteUpdate`):
+   * one read of each update, the weights bounded by their sums of squares from the last `apply`.
+   */
+  findNonFinite(updates: Params): NonFiniteUpdate | null {
+    return findNonFiniteUpdate(this.params, updates, this.weightSumSquares);
+  }
+
   /** Adds the updates to the parameters (nothing when the chain halted on a non-finite step). */
   apply(updates: Params): void {
     if (!this.#halted) optim.applyUpdates(this.params, updates, this.weightSumSquares, this.updateSumSquares);
@@ -147,6 +160,8 @@ export class Optimizer {
   restoreCounters(stepCount: number, clippedSteps: number): void {
     this.#step = stepCount;
     this.#clipped = clippedSteps;
+    // the weights were replaced: their sums of squares are measured again by the next apply
+    for (const k of Object.keys(this.weightSumSquares)) delete this.weightSumSquares[k];
   }
 }
 

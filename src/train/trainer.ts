@@ -3,9 +3,11 @@
  * buffers are reused by the next step; inputs are copied into tensors made once; observers (the gradient monitor)
  * see the raw gradients after backward and the final updates after the transform chain.
  *
- * Non-finite values never reach the weights: a step whose loss or gradients hold NaN or Inf is skipped
- * (`train.onNonFinite: skip`, counted, and the run is marked diverged after `maxConsecutiveNonFinite` in a row),
- * stops the run (`stop`) or throws (`raise`).
+ * Non-finite values never reach the weights: a step whose loss, gradients or update hold NaN or Inf (the update is
+ * checked before it is written, since finite gradients times a huge learning rate are not finite) is skipped
+ * (`train.onNonFinite: skip`, counted — by layer when the update was the culprit, `skippedByLayer` — and the run is
+ * marked diverged after `maxConsecutiveNonFinite` in a row), stops the run (`stop`) or throws (`raise`, naming the
+ * layer). The initialised weights are checked by `applyInit`.
  *
  * Checkpoints (`hooks.checkpoint`, see checkpoint.ts) are written after a step's metrics have been reported
  * (`onStep`, `onEpoch`), every `everySteps` steps and when the run ends; `hooks.resume` continues from one so that the
@@ -21,6 +23,7 @@ import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor
 import '../tensor/methods.js';
 import { GradguardError } from '../base/errors.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
+import { describeNonFiniteUpdate, type NonFiniteUpdate } from '../optim/transform.js';
 import { applyInit, buildModel } from './build.js';
 import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
 import type { Config } from './config.js';
@@ -43,6 +46,8 @@ export interface StepInfo {
   loss: number;
   lr: number;
   skipped: boolean;
+  /** On a step skipped because its update was not finite (finite gradients): the parameter's path. */
+  nonFiniteUpdate?: string;
   stepsPerEpoch: number;
   totalSteps: number;
 }
@@ -61,6 +66,11 @@ export interface TrainSummary {
   test: EvalResult;
   train?: EvalResult;
   skippedSteps: number;
+  /**
+   * Steps skipped because an update would have written NaN or Inf although the gradients were finite, by the
+   * parameter whose update it was (absent when none).
+   */
+  skippedByLayer?: Record<string, number>;
   clippedSteps: number;
   seconds: number;
   msPerStep: number;
@@ -92,10 +102,19 @@ export interface TrainHooks {
   resume?: Checkpoint;
 }
 
-/** `train.onNonFinite: raise` met a NaN or Inf: the user asked for it (exit status 3 in the CLI, like diverged). */
+/**
+ * `train.onNonFinite: raise` met a NaN or Inf in a step's loss, gradients or update (nothing was written): the user
+ * asked for it (exit status 3 in the CLI, like diverged).
+ */
 export class NonFiniteError extends GradguardError {
   static override readonly code = 'train.non-finite';
   override readonly name = 'NonFiniteError';
+  /** Set when the gradients were finite but the update of this parameter was not. */
+  readonly update: NonFiniteUpdate | null;
+  constructor(message: string, options: { detail?: string; update?: NonFiniteUpdate } = {}) {
+    super(message, options.detail === undefined ? {} : { detail: options.detail });
+    this.update = options.update ?? null;
+  }
 }
 
 export interface Experiment {
@@ -151,8 +170,19 @@ function hasNonFinite(params: Record<string, Tensor>): boolean {
   return firstNonFinite(params) !== null;
 }
 
-/** `train.onNonFinite: raise`'s error: the step and what was not finite; its detail names the first parameter. */
-function nonFiniteError(step: number, loss: number, params: Record<string, Tensor>): NonFiniteError {
+/** `train.onNonFinite: raise`'s error: the step and what was not finite, naming the parameter (in its detail for a gradient). */
+function nonFiniteError(
+  step: number,
+  loss: number,
+  params: Record<string, Tensor>,
+  update: NonFiniteUpdate | null,
+): NonFiniteError {
+  if (update) {
+    return new NonFiniteError(`step ${step}: ${describeNonFiniteUpdate(update)} (train.onNonFinite=raise)`, {
+      detail: `the gradients were finite; nothing was written. Lower optim.lr, or use train.onNonFinite=skip`,
+      update,
+    });
+  }
   const at = firstNonFinite(params);
   return new NonFiniteError(
     `step ${step}: the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf (train.onNonFinite=raise)`,
@@ -169,6 +199,42 @@ function firstNonFinite(params: Record<string, Tensor>): { name: string; count: 
     const count = g ? g.storage.backend.countNonFinite(g.buf, g.size) : 0;
     if (g && count > 0) return { name, count, size: g.size };
   }
+  return null;
+}
+
+/** What was not finite in a step: a sentence, and the parameter when it was the update. */
+interface NonFiniteStep {
+  what: string;
+  update: NonFiniteUpdate | null;
+}
+
+/**
+ * Runs the transform chain unless the loss or the gradients are already NaN/Inf, then checks the update before
+ * anything is written (finite gradients can still give one that is not: a huge learning rate).
+ * @returns the updates (null when the chain did not run) and what was not finite (null when nothing)
+ */
+function computeChecked(
+  optimizer: Optimizer,
+  params: Record<string, Tensor>,
+  loss: number,
+): { computed: ReturnType<Optimizer['computeUpdates']> | null; bad: NonFiniteStep | null } {
+  if (!Number.isFinite(loss) || hasNonFinite(params)) {
+    return {
+      computed: null,
+      bad: { what: `the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf`, update: null },
+    };
+  }
+  const computed = optimizer.computeUpdates();
+  const update = computed.halted ? null : optimizer.findNonFinite(computed.updates);
+  return { computed, bad: update ? { what: describeNonFiniteUpdate(update), update } : null };
+}
+
+/** Why a run with a non-finite step at `step` is diverged now (onNonFinite=stop, or too many in a row), or null. */
+function divergedReason(tc: Config['train'], step: number, consecutive: number, bad: NonFiniteStep): string | null {
+  const where = bad.update ? `an update that is not finite ('${bad.update.path}')` : 'non-finite loss or gradients';
+  if (tc.onNonFinite === 'stop') return `${where} at step ${step} (train.onNonFinite=stop)`;
+  if (consecutive >= tc.maxConsecutiveNonFinite)
+    return `${consecutive} consecutive steps with ${where} (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
   return null;
 }
 
@@ -261,6 +327,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
   let lastLoss = Number.NaN;
   let skipped = 0;
   let consecutive = 0;
+  const skippedByLayer: Record<string, number> = {};
   let step = 0;
   let epoch = 0;
   let test: EvalResult = { loss: Number.NaN };
@@ -303,29 +370,24 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       return l.item();
     });
     for (const o of observers) o.afterBackward(params);
-    const bad = !Number.isFinite(loss) || hasNonFinite(params);
-    let skippedNow = false;
+    const { computed, bad } = computeChecked(optimizer, params, loss);
     let diverged = false;
     if (bad) {
-      if (tc.onNonFinite === 'raise') {
-        throw nonFiniteError(step, loss, params);
-      }
+      if (tc.onNonFinite === 'raise') throw nonFiniteError(step, loss, params, bad.update);
       skipped++;
       consecutive++;
-      skippedNow = true;
+      if (bad.update) skippedByLayer[bad.update.path] = (skippedByLayer[bad.update.path] ?? 0) + 1;
       optimizer.zeroGrad();
       for (const o of observers) o.endStep(loss);
-      if (tc.onNonFinite === 'stop' || consecutive >= tc.maxConsecutiveNonFinite) {
+      const why = divergedReason(tc, step, consecutive, bad);
+      if (why) {
         status = 'diverged';
-        reason =
-          tc.onNonFinite === 'stop'
-            ? `non-finite loss or gradients at step ${step} (train.onNonFinite=stop)`
-            : `${consecutive} consecutive steps with non-finite loss or gradients (train.maxConsecutiveNonFinite=${tc.maxConsecutiveNonFinite})`;
+        reason = why;
         diverged = true;
       }
     } else {
       consecutive = 0;
-      const { updates, state, halted } = optimizer.computeUpdates();
+      const { updates, state, halted } = computed!;
       // an applied update is measured in the pass that applies it: observers with afterApply need not read it
       for (const o of observers) o.afterUpdate(updates, params, state, !halted && o.afterApply ? FOLLOW : READ);
       optimizer.apply(updates);
@@ -340,7 +402,8 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
       epoch: batch.epoch,
       loss,
       lr,
-      skipped: skippedNow,
+      skipped: bad !== null,
+      ...(bad?.update ? { nonFiniteUpdate: bad.update.path } : {}),
       stepsPerEpoch,
       totalSteps,
     });
@@ -370,6 +433,7 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     backend: getBackend().name,
     parameters: Object.values(params).reduce((p, t) => p + t.size, 0),
   };
+  if (Object.keys(skippedByLayer).length > 0) summary.skippedByLayer = skippedByLayer;
   if (reason) summary.reason = reason;
   return summary;
 }

@@ -1,4 +1,5 @@
 /** Talking to the dashboard's server, and the data a run page keeps (merged as live steps arrive). */
+import { type MetricName, metricKey } from '../../track/metrics.js';
 import type { JsonNumber, LayersResponse, MetricsResponse } from '../api-types.js';
 
 /** An error the API answered with (its message is for the user). */
@@ -84,6 +85,12 @@ export class MetricStore {
 
   col(key: string): (number | null)[] | undefined {
     return this.cols.get(key);
+  }
+
+  /** The column of a quantity of the shared list (track/metrics.ts), under the first of its keys the run logged. */
+  metric(name: MetricName): (number | null)[] | undefined {
+    const k = metricKey(name, (key) => this.cols.has(key));
+    return k === undefined ? undefined : this.cols.get(k);
   }
 
   /** The last non-null value of a column. */

@@ -1,7 +1,7 @@
 /** Line charts over steps (uPlot), sized to their container, with an optional log scale and vertical marks. */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { h } from './format.js';
+import { h, isolatedPoints, logSplits, logTicks, type NonFiniteSteps, nonFiniteSteps, numberTicks } from './format.js';
 
 export interface SeriesSpec {
   label: string;
@@ -33,6 +33,12 @@ export interface ChartSpec {
   percent?: boolean;
 }
 
+/** Powers of ten from 1e-45 to 1e45: a log axis can span all of float32 and more (a diverged loss). */
+const DECADES = Array.from({ length: 91 }, (_, i) => Number(`1e${i - 45}`));
+
+/** The shading of steps whose values are not finite. */
+const NON_FINITE_FILL = 'rgba(225, 87, 89, 0.14)';
+
 export class LineChart {
   readonly box: HTMLElement;
   private readonly body: HTMLDivElement;
@@ -42,6 +48,10 @@ export class LineChart {
   private markSteps: number[] = [];
   private spanRanges: [number, number][] = [];
   private spanCount = 0;
+  /** Steps where a value is NaN or ±Inf: shaded, so a diverged run shows where it diverged. */
+  private nonFinite: NonFiniteSteps = { steps: [], ranges: [] };
+  /** Per series, finite points with no finite neighbour: drawn as dots (a line through one point shows nothing). */
+  private isolated: number[][] = [];
   private readonly resize: ResizeObserver;
 
   constructor(
@@ -70,7 +80,9 @@ export class LineChart {
 
   /**
    * Draws `ys[i]` (one array per series, null where missing) over `xs` (sorted steps). Non-finite values are left
-   * out (a NaN loss shows as a gap), and so are values <= 0 on a log scale.
+   * out of the lines and their steps shaded red (a diverged loss: what is finite is drawn, and where it stopped
+   * being finite is marked), finite points between them are drawn as dots, and values <= 0 are left out on a log
+   * scale.
    */
   setData(
     xs: readonly number[],
@@ -89,7 +101,12 @@ export class LineChart {
     }
     const log = this.spec.log !== false && positive && points > 0;
     const clean = ys.map((col) => col.map((v) => (v === null || !Number.isFinite(v) || (log && v <= 0) ? null : v)));
+    this.nonFinite = nonFiniteSteps(xs, ys);
+    this.isolated = clean.map((col) => isolatedPoints(col));
     this.box.dataset.points = String(points);
+    this.box.dataset.nonfinite = String(this.nonFinite.steps.length);
+    if (this.nonFinite.steps.length > 0) this.box.dataset.nonfiniteFrom = String(this.nonFinite.steps[0]);
+    else delete this.box.dataset.nonfiniteFrom;
     this.box.dataset.steps = String(xs.length);
     this.markSteps = marks;
     this.spanRanges = [];
@@ -111,7 +128,11 @@ export class LineChart {
       this.plot.setData(data);
     }
     const notes: string[] = [];
-    if (points === 0) notes.push('nothing logged yet');
+    if (points === 0 && this.nonFinite.steps.length === 0) notes.push('nothing logged yet');
+    if (this.nonFinite.steps.length > 0) {
+      const n = this.nonFinite.steps.length;
+      notes.push(`not finite (NaN/Inf) at ${n} step${n === 1 ? '' : 's'} from step ${this.nonFinite.steps[0]} (red)`);
+    }
     if (this.spec.spans) notes.push(`${this.spec.spans.label}: ${this.spanCount} (shaded)`);
     if (this.spec.marks) notes.push(`${this.spec.marks.label}: ${marks.length} (red lines)`);
     this.note.textContent = notes.join(' · ');
@@ -134,13 +155,26 @@ export class LineChart {
           size: 64,
           stroke: '#555',
           grid: { stroke: '#eee' },
-          ...(this.spec.percent
-            ? { values: (_u: uPlot, vals: number[]) => percentTicks(vals) }
-            : fmt
-              ? { values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : fmt(v))) }
-              : log
-                ? {}
-                : { values: (_u: uPlot, vals: number[]) => numberTicks(vals) }),
+          // NOTE: uPlot's own log ticks stop at 1e32 (past it the axis is left blank) and filter labels by mantissa
+          ...(log
+            ? {
+                incrs: DECADES,
+                splits: (_u: uPlot, _i: number, min: number, max: number) => logSplits(min, max),
+                filter: (_u: uPlot, splits: number[]) => splits,
+              }
+            : {}),
+          values: (_u: uPlot, vals: number[]) => {
+            const labels = this.spec.percent
+              ? percentTicks(vals)
+              : fmt
+                ? vals.map((v) => (v === null ? '' : fmt(v)))
+                : log
+                  ? logTicks(vals)
+                  : numberTicks(vals);
+            // what the axis says, for tests (uPlot draws it on the canvas)
+            this.box.dataset.yTicks = labels.filter((l) => l !== '').join(' ');
+            return labels;
+          },
         },
       ],
       series: [
@@ -156,13 +190,35 @@ export class LineChart {
               ? { show: true, size: 5, stroke: s.color, fill: s.color }
               : s.spanGaps && s.dots !== false
                 ? { show: true, size: 4 }
-                : { show: false },
+                : {
+                    show: false,
+                    size: 4,
+                    fill: s.color,
+                    // points no line can show (finite between missing or non-finite values) are drawn as dots
+                    filter: (_u: uPlot, si: number) => {
+                      const idx = this.isolated[si - 1];
+                      return idx && idx.length > 0 ? idx : null;
+                    },
+                  },
             ...(s.points ? { paths: () => null } : {}),
           }),
         ),
       ],
       hooks: {
         drawClear: [
+          (u: uPlot) => {
+            if (this.nonFinite.ranges.length === 0) return;
+            const ctx = u.ctx;
+            ctx.save();
+            ctx.fillStyle = NON_FINITE_FILL;
+            const { top, height } = u.bbox;
+            for (const [a, b] of this.nonFinite.ranges) {
+              const x0 = u.valToPos(a - 0.5, 'x', true);
+              const x1 = u.valToPos(b + 0.5, 'x', true);
+              ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+            }
+            ctx.restore();
+          },
           (u: uPlot) => {
             if (this.spanRanges.length === 0 || !this.spec.spans) return;
             const ctx = u.ctx;
@@ -215,19 +271,4 @@ function percentTicks(vals: readonly number[]): string[] {
     digits++;
   }
   return vals.map((v) => (v === null ? '' : `${(v * 100).toFixed(digits)}%`));
-}
-
-/** Tick labels for a linear axis: as many decimals as the spacing needs, exponents for tiny or huge values. */
-export function numberTicks(vals: readonly number[]): string[] {
-  const step = vals.length > 1 ? Math.abs(vals[1]! - vals[0]!) : 0;
-  const big = Math.max(...vals.map((v) => Math.abs(v ?? 0)));
-  if (big !== 0 && (big < 1e-3 || big >= 1e6)) {
-    const digits = step > 0 ? Math.min(6, Math.max(0, Math.ceil(Math.log10(big / step) - 1e-9))) : 2;
-    return vals.map((v) => (v === null ? '' : v === 0 ? '0' : v.toExponential(digits)));
-  }
-  // The fewest decimals that write every tick exactly (0.00025 needs 5).
-  let digits = 0;
-  const tol = (step || 1) * 1e-6;
-  while (digits < 8 && vals.some((v) => v !== null && Math.abs(Number(v.toFixed(digits)) - v) > tol)) digits++;
-  return vals.map((v) => (v === null ? '' : v.toFixed(digits)));
 }

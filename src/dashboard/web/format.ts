@@ -1,7 +1,9 @@
 /** Formatting and small DOM helpers for the dashboard pages. */
+import { formatCompact, formatExp } from '../../monitor/format.js';
+import { isPercentMetric } from '../../track/metrics.js';
 import type { JsonNumber } from '../api-types.js';
 
-/** 4 significant digits, exponent notation for very small or large values; '–' for missing. */
+/** 4 significant digits, compact exponent notation (`1.68e22`) for very small or large values; '–' for missing. */
 export function fmtNum(v: number | JsonNumber | null | undefined): string {
   if (v === null || v === undefined) return '–';
   const x = typeof v === 'number' ? v : Number(v);
@@ -9,8 +11,105 @@ export function fmtNum(v: number | JsonNumber | null | undefined): string {
   if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
   if (Number.isInteger(x) && Math.abs(x) < 1e9) return String(x);
   const a = Math.abs(x);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(2);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return formatExp(x, 3);
   return String(Number(x.toPrecision(4)));
+}
+
+/**
+ * Tick labels for a log axis, compact whatever the range (`0.01`, `1`, `1000`, `1e14`, `4.1e14`): the default
+ * labels of a chart (`100,000,000,000,000`) do not fit beside it.
+ */
+export function logTicks(vals: readonly (number | null)[]): string[] {
+  return vals.map((v) => (v === null ? '' : formatCompact(v, 2)));
+}
+
+/**
+ * Where to put the ticks of a log axis from `min` to `max` (> 0), at most about `most` of them: 1-2-5 steps inside a
+ * narrow range, whole decades otherwise (every k-th decade over a wide one). Any range works, up to the float32
+ * limit of a diverged loss (the chart library's own log ticks stop at 1e32 and leave the axis blank).
+ * @example logSplits(1, 1e38) // [1, 1e7, 1e14, 1e21, 1e28, 1e35]
+ */
+export function logSplits(min: number, max: number, most = 6): number[] {
+  if (!(min > 0) || !(max >= min) || !Number.isFinite(max)) return [];
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const inside = (v: number) => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9);
+  const at = (d: number, m = 1) => Number(`${m}e${d}`); // exact decimal values: 1e-7, not 1.0000000000000001e-7
+  const mults = [
+    [1, 2, 5],
+    [1, 3],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  ];
+  for (const ms of mults) {
+    const out: number[] = [];
+    for (let d = lo; d <= hi; d++) for (const m of ms) if (inside(at(d, m))) out.push(at(d, m));
+    if (out.length >= 2 && out.length <= most + 2) return out;
+  }
+  const stride = Math.max(1, Math.ceil((hi - lo + 1) / most));
+  const out: number[] = [];
+  for (let d = Math.ceil(lo / stride) * stride; d <= hi; d += stride) if (inside(at(d))) out.push(at(d));
+  // a range too narrow for any of those (2.1 to 2.9): its ends
+  return out.length >= 2 ? out : [min, max];
+}
+
+/**
+ * Tick labels for a linear axis: as many decimals as the spacing needs, compact exponents (`4.1e14`) for tiny or
+ * huge values.
+ */
+export function numberTicks(vals: readonly (number | null)[]): string[] {
+  const finite = vals.filter((v): v is number => v !== null && Number.isFinite(v));
+  const step = finite.length > 1 ? Math.abs(finite[1]! - finite[0]!) : 0;
+  const big = Math.max(0, ...finite.map((v) => Math.abs(v)));
+  if (big !== 0 && (big < 1e-3 || big >= 1e6)) {
+    // enough significant digits to tell neighbouring ticks apart (at most 4)
+    const digits = step > 0 ? Math.min(4, Math.max(1, Math.ceil(Math.log10(big / step) - 1e-9) + 1)) : 2;
+    return vals.map((v) => (v === null ? '' : v === 0 ? '0' : formatExp(v, digits)));
+  }
+  // The fewest decimals that write every tick exactly (0.00025 needs 5).
+  let digits = 0;
+  const tol = (step || 1) * 1e-6;
+  while (digits < 8 && finite.some((v) => Math.abs(Number(v.toFixed(digits)) - v) > tol)) digits++;
+  return vals.map((v) => (v === null ? '' : v.toFixed(digits)));
+}
+
+/** Where values are not finite (NaN or ±Inf; null is "not logged", not counted), over the steps `xs`. */
+export interface NonFiniteSteps {
+  /** The steps where any series holds NaN or ±Inf, in order. */
+  steps: number[];
+  /** The same as [first, last] runs of neighbouring logged steps (one band each). */
+  ranges: [number, number][];
+}
+
+/** The steps where any of `ys` (one array per series, aligned with `xs`) is NaN or ±Inf. */
+export function nonFiniteSteps(xs: readonly number[], ys: readonly (readonly (number | null)[])[]): NonFiniteSteps {
+  const steps: number[] = [];
+  const ranges: [number, number][] = [];
+  let prev = -1;
+  for (let i = 0; i < xs.length; i++) {
+    if (!ys.some((col) => col[i] !== null && col[i] !== undefined && !Number.isFinite(col[i]!))) continue;
+    steps.push(xs[i]!);
+    const last = ranges.at(-1);
+    if (last && prev === i - 1) last[1] = xs[i]!;
+    else ranges.push([xs[i]!, xs[i]!]);
+    prev = i;
+  }
+  return { steps, ranges };
+}
+
+/**
+ * The indices of finite values with no finite neighbour (a line cannot show them: they are drawn as dots), e.g. the
+ * loss of a step between two non-finite ones.
+ */
+export function isolatedPoints(col: readonly (number | null)[]): number[] {
+  const ok = (i: number) => i >= 0 && i < col.length && col[i] !== null && Number.isFinite(col[i]!);
+  const out: number[] = [];
+  for (let i = 0; i < col.length; i++) if (ok(i) && !ok(i - 1) && !ok(i + 1)) out.push(i);
+  return out;
+}
+
+/** A metric by its key: a share (test accuracy) as a percentage, anything else as {@link fmtNum}. */
+export function fmtMetric(key: string, v: number | JsonNumber | null | undefined): string {
+  return isPercentMetric(key) ? fmtPct(v) : fmtNum(v);
 }
 
 export function fmtPct(v: number | JsonNumber | null | undefined): string {

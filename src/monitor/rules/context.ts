@@ -166,7 +166,7 @@ export class Context {
   }
 
   /** The numbers of a healthy verdict: spread of layer gradient norms, global norm, range of update ratios. */
-  healthyMetrics(): Record<string, number> {
+  healthyMetrics(): { spread: number; globalNorm: number; minUpdateRatio: number; maxUpdateRatio: number } {
     const norms = this.names.map((n) => this.median(n, 'gradNorm')).filter((v) => v > 0);
     const ratios = this.updateRatios().map(([, r]) => r);
     return {

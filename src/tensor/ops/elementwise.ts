@@ -4,7 +4,7 @@
  */
 import { Binary, Unary } from '../../backend/types.js';
 import { fromOp, type Tensor } from '../tensor.js';
-import { sumToShape } from './reduce.js';
+import { sumToShape } from './broadcast.js';
 import { alloc, assertTensor, broadcastShapes, broadcastStrides, sameShape } from './util.js';
 
 /** Applies a unary kernel and records its gradient gx = gy·f'(x). */

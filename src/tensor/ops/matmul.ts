@@ -1,7 +1,7 @@
 /** Matrix products (2-D, batched with broadcasting, vectors as in `torch.matmul`) and the fused linear layer op. */
 import type { Backend, Buf } from '../../backend/types.js';
 import { fromOp, type Tensor } from '../tensor.js';
-import { sumToShape } from './reduce.js';
+import { sumToShape } from './broadcast.js';
 import { reshape } from './shape.js';
 import { alloc, assertTensor, broadcastShapes, broadcastStrides } from './util.js';
 

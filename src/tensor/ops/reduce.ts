@@ -1,9 +1,11 @@
-/** Reductions over axes: sum, mean, max, min, var; and the broadcast helpers their gradients need. */
-import { Binary, type Buf } from '../../backend/types.js';
+/** Reductions over axes: sum, mean, max, min, var. */
 import { fromOp, noGrad, type Tensor } from '../tensor.js';
+import { expandTo, sumRaw } from './broadcast.js';
 import { affine, mul, sub } from './elementwise.js';
 import { reshape } from './shape.js';
-import { alloc, broadcastStrides, normAxis } from './util.js';
+import { alloc, normAxis } from './util.js';
+
+export { sumToShape } from './broadcast.js';
 
 export type Axes = number | readonly number[] | undefined;
 
@@ -22,75 +24,6 @@ function reducedShape(shape: readonly number[], axes: readonly number[], keepDim
     } else out.push(shape[i]!);
   }
   return out;
-}
-
-/** Raw sum over sorted axes (no tape); returns a tensor with those axes kept as size 1. */
-function sumRaw(x: Tensor, axes: readonly number[]): Tensor {
-  let cur = x;
-  let shape = [...x.shape];
-  // collapse runs of adjacent axes into one kernel call each, from the last run to the first
-  let i = axes.length - 1;
-  while (i >= 0) {
-    let j = i;
-    while (j > 0 && axes[j - 1] === axes[j]! - 1) j--;
-    const a0 = axes[j]!;
-    const a1 = axes[i]!;
-    let outer = 1;
-    let mid = 1;
-    let inner = 1;
-    for (let d = 0; d < shape.length; d++) {
-      if (d < a0) outer *= shape[d]!;
-      else if (d <= a1) mid *= shape[d]!;
-      else inner *= shape[d]!;
-    }
-    const next = [...shape];
-    for (let d = a0; d <= a1; d++) next[d] = 1;
-    const out = alloc(next);
-    out.storage.backend.sumAxis(cur.buf, out.buf, outer, mid, inner);
-    cur = out;
-    shape = next;
-    i = j - 1;
-  }
-  return cur === x ? reshape(x.detach(), shape) : cur;
-}
-
-/** Sums `g` (of a broadcast shape) down to `shape`: the gradient of broadcasting. */
-export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
-  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
-  const lead = g.shape.length - shape.length;
-  const axes: number[] = [];
-  for (let i = 0; i < g.shape.length; i++) {
-    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
-  }
-  return reshape(axes.length ? sumRaw(g, axes) : g, shape);
-}
-
-/** Broadcasts `g` up to `shape` (a copy): the gradient of a reduction. */
-export function expandTo(g: Tensor, shape: readonly number[]): Tensor {
-  const out = alloc(shape);
-  const zero = zeroScalar(g);
-  out.storage.backend.binary(
-    Binary.Add,
-    g.buf,
-    zero,
-    out.buf,
-    shape,
-    broadcastStrides(g.shape, shape),
-    new Array(shape.length).fill(0),
-  );
-  return out;
-}
-
-const zeros = new WeakMap<object, Buf>();
-function zeroScalar(t: Tensor): Buf {
-  const be = t.storage.backend;
-  let z = zeros.get(be);
-  if (!z) {
-    z = be.alloc(1);
-    be.fill(z, 0, 1);
-    zeros.set(be, z);
-  }
-  return z;
 }
 
 /** Sum over `axes` (all by default). */

@@ -211,7 +211,7 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
     const gd = gx.data;
     gd.fill(0);
     const gs = g.data;
-    for (let i = 0; i < map.length; i++) gd[map[i]!] += gs[i]!;
+    for (let i = 0; i < map.length; i++) gd[map[i]!]! += gs[i]!;
     return [gx];
   });
 }

@@ -1,22 +1,17 @@
 /** Several runs overlaid (loss, test loss, accuracy, gradient norm, learning rate) and their configs side by side. */
+
+import type { MetricName } from '../../../track/metrics.js';
 import type { CompareResponse } from '../../api-types.js';
 import { getJson, MetricStore } from '../api.js';
 import { LineChart } from '../charts.js';
-import { fmtDuration, fmtNum, fmtPct, h, PALETTE, statusBadge } from '../format.js';
+import { fmtDuration, fmtMetric, h, PALETTE, statusBadge } from '../format.js';
 
-const PANELS: { key: string; title: string; keys: string[]; log?: false; pct?: boolean; sparse?: boolean }[] = [
-  { key: 'loss', title: 'Train loss', keys: ['loss', 'train/loss', 'train_loss'] },
-  { key: 'test-loss', title: 'Test loss', keys: ['test_loss', 'test/loss', 'val_loss'], sparse: true },
-  {
-    key: 'accuracy',
-    title: 'Test accuracy',
-    keys: ['test_accuracy', 'test/accuracy', 'accuracy'],
-    log: false,
-    pct: true,
-    sparse: true,
-  },
-  { key: 'grad-norm', title: 'Global gradient norm (before clipping)', keys: ['grad_norm', 'grad/global_norm'] },
-  { key: 'lr', title: 'Learning rate', keys: ['lr', 'learning_rate'], log: false },
+const PANELS: { key: string; title: string; metric: MetricName; log?: false; pct?: boolean; sparse?: boolean }[] = [
+  { key: 'loss', title: 'Train loss', metric: 'loss' },
+  { key: 'test-loss', title: 'Test loss', metric: 'testLoss', sparse: true },
+  { key: 'accuracy', title: 'Test accuracy', metric: 'accuracy', log: false, pct: true, sparse: true },
+  { key: 'grad-norm', title: 'Global gradient norm (before clipping)', metric: 'gradNorm' },
+  { key: 'lr', title: 'Learning rate', metric: 'lr', log: false },
 ];
 
 export function comparePage(root: HTMLElement, ids: string[]): () => void {
@@ -78,7 +73,7 @@ export function comparePage(root: HTMLElement, ids: string[]): () => void {
             ),
             h('td', {}, statusBadge(r.status)),
             h('td', { class: 'config small' }, r.configSummary),
-            finalKeys.map((k) => h('td', { class: 'num' }, /acc/i.test(k) ? fmtPct(r.final[k]) : fmtNum(r.final[k]))),
+            finalKeys.map((k) => h('td', { class: 'num' }, fmtMetric(k, r.final[k]))),
             h('td', {}, r.verdict ?? '–'),
             h('td', { class: 'num' }, fmtDuration(r.durationMs)),
           ),
@@ -100,7 +95,7 @@ export function comparePage(root: HTMLElement, ids: string[]): () => void {
     for (const p of PANELS) {
       const cols = stores.map((s) => {
         const out = new Array<number | null>(all.length).fill(null);
-        const src = p.keys.map((k) => s.col(k)).find((c) => c !== undefined);
+        const src = s.metric(p.metric);
         if (src) for (let i = 0; i < s.steps.length; i++) out[pos.get(s.steps[i]!)!] = src[i]!;
         return out;
       });

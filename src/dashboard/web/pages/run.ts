@@ -2,8 +2,9 @@
  * One run: loss and accuracy, learning rate, global gradient norm before and after clipping (clipped steps as
  * points, skipped steps as vertical lines), layers x steps heatmaps of gradient norm and update/weight ratio,
  * per-layer activation statistics, and the findings as a timeline with their fixes. A running run follows the
- * server's event stream.
+ * server's event stream (its status events, on every change, keep the header's steps and duration current).
  */
+
 import type {
   FindingItem,
   FindingsResponse,
@@ -17,30 +18,14 @@ import type {
 } from '../../api-types.js';
 import { ApiFailure, getJson, LayerStore, MetricStore, num } from '../api.js';
 import { LineChart } from '../charts.js';
-import { fmtDuration, fmtNum, fmtPct, fmtTime, h, PALETTE, statusBadge } from '../format.js';
+import { fmtDuration, fmtMetric, fmtNum, fmtPct, fmtTime, h, PALETTE, statusBadge } from '../format.js';
 import { Heatmap } from '../heatmap.js';
 
 /** The layer fields the page draws over steps (the table of the last step comes with the run). */
 const FIELDS = ['gradNorm', 'updateRatio', 'actStd'];
 
-const KEYS = {
-  loss: ['loss', 'train/loss', 'train_loss'],
-  testLoss: ['test_loss', 'test/loss', 'val_loss', 'val/loss'],
-  accuracy: ['test_accuracy', 'test/accuracy', 'val_accuracy', 'accuracy', 'train_accuracy'],
-  lr: ['lr', 'learning_rate', 'train/lr'],
-  gradBefore: ['grad_norm', 'grad/global_norm', 'grad_norm_before'],
-  gradAfter: ['grad_norm_clipped', 'grad_norm_after'],
-  clipped: ['clipped'],
-  skipped: ['skipped'],
-};
-
-function pick(m: MetricStore, keys: readonly string[]): (number | null)[] | undefined {
-  for (const k of keys) {
-    const col = m.col(k);
-    if (col) return col;
-  }
-  return undefined;
-}
+/** Whether the header's config table is open (it is drawn again on every status event of a live run). */
+const configOpen = (header: HTMLElement): boolean => header.querySelector('details')?.open === true;
 
 export function runPage(root: HTMLElement, id: string): () => void {
   const metrics = new MetricStore();
@@ -134,7 +119,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
     if (!run) return;
     const r = run;
     const finals = Object.entries(r.final).map(([k, v]) =>
-      h('span', { class: 'metric' }, h('b', {}, k), ' ', /acc/i.test(k) ? fmtPct(v) : fmtNum(v)),
+      h('span', { class: 'metric' }, h('b', {}, k), ' ', fmtMetric(k, v)),
     );
     const configRows = flatten(r.config).map(([k, v]) =>
       h('tr', {}, h('td', { class: 'mono' }, k), h('td', { class: 'mono' }, JSON.stringify(v))),
@@ -146,8 +131,8 @@ export function runPage(root: HTMLElement, id: string): () => void {
         { class: 'facts' },
         h('span', {}, h('b', {}, 'id '), h('span', { class: 'mono' }, r.id)),
         h('span', {}, h('b', {}, 'backend '), r.backend),
-        h('span', {}, h('b', {}, 'steps '), String(r.steps)),
-        h('span', {}, h('b', {}, 'duration '), fmtDuration(r.durationMs)),
+        h('span', { 'data-fact': 'steps' }, h('b', {}, 'steps '), String(r.steps)),
+        h('span', { 'data-fact': 'duration' }, h('b', {}, 'duration '), fmtDuration(r.durationMs)),
         h('span', {}, h('b', {}, 'started '), fmtTime(r.createdAt)),
         h(
           'span',
@@ -159,7 +144,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
       h('p', { class: 'config' }, r.configSummary),
       finals.length > 0 ? h('div', { class: 'facts' }, finals) : '',
       r.error ? h('p', { class: 'error' }, r.error) : '',
-      h('details', {}, h('summary', {}, 'config'), h('table', { class: 'kv' }, configRows)),
+      h('details', { open: configOpen(header) }, h('summary', {}, 'config'), h('table', { class: 'kv' }, configRows)),
     );
   }
 
@@ -167,16 +152,16 @@ export function runPage(root: HTMLElement, id: string): () => void {
     const xs = metrics.steps;
     const n = xs.length;
     const empty = new Array<number | null>(n).fill(null);
-    lossChart.setData(xs, [pick(metrics, KEYS.loss) ?? empty, pick(metrics, KEYS.testLoss) ?? empty]);
-    accChart.setData(xs, [pick(metrics, KEYS.accuracy) ?? empty]);
-    lrChart.setData(xs, [pick(metrics, KEYS.lr) ?? empty]);
-    const before = pick(metrics, KEYS.gradBefore) ?? empty;
-    const clippedCol = pick(metrics, KEYS.clipped);
+    lossChart.setData(xs, [metrics.metric('loss') ?? empty, metrics.metric('testLoss') ?? empty]);
+    accChart.setData(xs, [metrics.metric('accuracy') ?? empty]);
+    lrChart.setData(xs, [metrics.metric('lr') ?? empty]);
+    const before = metrics.metric('gradNorm') ?? empty;
+    const clippedCol = metrics.metric('clipped');
     const clipped = clippedCol ? clippedCol.map((v) => v === 1) : [];
-    const skippedCol = pick(metrics, KEYS.skipped);
+    const skippedCol = metrics.metric('skipped');
     const skipped: number[] = [];
     if (skippedCol) for (let i = 0; i < n; i++) if (skippedCol[i] === 1) skipped.push(xs[i]!);
-    gradChart.setData(xs, [before, pick(metrics, KEYS.gradAfter) ?? empty], skipped, clipped);
+    gradChart.setData(xs, [before, metrics.metric('gradNormClipped') ?? empty], skipped, clipped);
   }
 
   function renderLayers(): void {

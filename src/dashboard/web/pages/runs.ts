@@ -1,9 +1,16 @@
 /** The runs list: status, config summary, final metrics, verdict, backend, duration; filter, sort, pick to compare. */
+
+import { METRICS } from '../../../track/metrics.js';
 import type { RunListItem, RunsResponse } from '../../api-types.js';
 import { getJson } from '../api.js';
 import { fmtDuration, fmtNum, fmtPct, fmtTime, h, statusBadge } from '../format.js';
 
-type SortKey = 'createdAt' | 'name' | 'status' | 'steps' | 'durationMs' | 'test_accuracy' | 'test_loss' | 'loss';
+type SortKey = 'createdAt' | 'name' | 'status' | 'steps' | 'durationMs' | 'accuracy' | 'testLoss' | 'loss';
+
+/** The final metrics' keys in a list item (`final`, made by dashboard/data.ts from the shared list). */
+const ACC = METRICS.accuracy.keys[0];
+const TEST_LOSS = METRICS.testLoss.keys[0];
+const LOSS = METRICS.loss.keys[0];
 
 interface Column {
   key: SortKey | null;
@@ -23,9 +30,9 @@ const COLUMNS: Column[] = [
   { key: 'status', title: 'Status', value: (r) => r.status },
   { key: null, title: 'Config' },
   { key: 'steps', title: 'Steps', numeric: true, value: (r) => r.steps },
-  { key: 'test_accuracy', title: 'Test acc.', numeric: true, value: (r) => finalOf(r, 'test_accuracy') },
-  { key: 'test_loss', title: 'Test loss', numeric: true, value: (r) => finalOf(r, 'test_loss') },
-  { key: 'loss', title: 'Final loss', numeric: true, value: (r) => finalOf(r, 'loss') },
+  { key: 'accuracy', title: 'Test acc.', numeric: true, value: (r) => finalOf(r, ACC) },
+  { key: 'testLoss', title: 'Test loss', numeric: true, value: (r) => finalOf(r, TEST_LOSS) },
+  { key: 'loss', title: 'Final loss', numeric: true, value: (r) => finalOf(r, LOSS) },
   { key: null, title: 'Verdict' },
   { key: null, title: 'Backend' },
   { key: 'durationMs', title: 'Duration', numeric: true, value: (r) => r.durationMs },
@@ -142,9 +149,9 @@ export function runsPage(root: HTMLElement): () => void {
         h('td', {}, statusBadge(r.status)),
         h('td', { class: 'config small' }, r.configSummary),
         h('td', { class: 'num' }, String(r.steps)),
-        h('td', { class: 'num' }, fmtPct(r.final.test_accuracy)),
-        h('td', { class: 'num' }, fmtNum(r.final.test_loss)),
-        h('td', { class: 'num' }, fmtNum(r.final.loss)),
+        h('td', { class: 'num', 'data-col': 'accuracy' }, fmtPct(r.final[ACC])),
+        h('td', { class: 'num', 'data-col': 'testLoss' }, fmtNum(r.final[TEST_LOSS])),
+        h('td', { class: 'num', 'data-col': 'loss' }, fmtNum(r.final[LOSS])),
         h('td', { class: `verdict ${r.verdict === 'healthy' ? 'ok' : r.verdict ? 'warn' : ''}` }, r.verdict ?? '–'),
         h('td', {}, r.backend),
         h('td', { class: 'num' }, fmtDuration(r.durationMs)),

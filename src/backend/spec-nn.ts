@@ -1,0 +1,287 @@
+/**
+ * The kernel spec's entries for the nn ops (softmax, losses, convolution and pooling, normalisation), spread into
+ * `KERNELS` in spec.ts, where the argument kinds and the rest of the table are documented and checked.
+ */
+export const NN_KERNELS = {
+  /** Row-wise softmax (log = false) or log-softmax (log = true) of a rows×cols matrix. */
+  softmax: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['log', 'bool'],
+    ],
+    c: 'gg_softmax',
+  },
+  /** Gradient of softmax (y = softmax) or log-softmax (y = log-softmax) given y and gy. */
+  softmaxGrad: {
+    args: [
+      ['y', 'buf'],
+      ['gy', 'buf'],
+      ['gx', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['log', 'bool'],
+    ],
+    c: 'gg_softmax_grad',
+  },
+  /**
+   * Cross-entropy with class indices and label smoothing ε, per row r:
+   * loss[r] = -(1-ε)·logp[r, t_r] - (ε/cols)·Σ_c logp[r, c], or 0 when t_r = ignoreIndex.
+   * Writes probs = softmax(x) (kept for the gradient) and loss per row.
+   */
+  crossEntropy: {
+    args: [
+      ['x', 'buf'],
+      ['targets', 'buf'],
+      ['probs', 'buf'],
+      ['loss', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['smoothing', 'f64'],
+      ['ignoreIndex', 'f64'],
+    ],
+    c: 'gg_cross_entropy',
+  },
+  /** gx[r, c] = scale[r] · (probs[r, c] - (1-ε)·[c = t_r] - ε/cols); rows with t_r = ignoreIndex get 0. */
+  crossEntropyGrad: {
+    args: [
+      ['probs', 'buf'],
+      ['targets', 'buf'],
+      ['scale', 'buf'],
+      ['gx', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['smoothing', 'f64'],
+      ['ignoreIndex', 'f64'],
+    ],
+    c: 'gg_cross_entropy_grad',
+  },
+  /**
+   * im2col for a whole batch: x is N×C×H×W; cols is (C·kh·kw) × (N·oh·ow), row (c, i, j), column (n, y, x);
+   * padding reads as 0.
+   */
+  im2col: {
+    args: [
+      ['x', 'buf'],
+      ['cols', 'buf'],
+      ['g', 'conv'],
+    ],
+    c: 'gg_im2col',
+  },
+  /** The adjoint of im2col: dx (N×C×H×W) = sum of cols into the positions they were read from. Overwrites dx. */
+  col2im: {
+    args: [
+      ['cols', 'buf'],
+      ['dx', 'buf'],
+      ['g', 'conv'],
+    ],
+    c: 'gg_col2im',
+  },
+  /** Max pooling over N·C planes; padding never wins. */
+  maxPool2d: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['g', 'pool'],
+    ],
+    c: 'gg_max_pool2d',
+  },
+  /** Gradient of max pooling; the first maximum in a window takes the gradient (as PyTorch). Overwrites dx. */
+  maxPool2dGrad: {
+    args: [
+      ['x', 'buf'],
+      ['gy', 'buf'],
+      ['dx', 'buf'],
+      ['g', 'pool'],
+    ],
+    c: 'gg_max_pool2d_grad',
+  },
+  /** Average pooling; the divisor counts padding when `countIncludePad` (PyTorch's default). */
+  avgPool2d: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['g', 'pool'],
+      ['countIncludePad', 'bool'],
+    ],
+    c: 'gg_avg_pool2d',
+  },
+  /** Gradient of average pooling. Overwrites dx. */
+  avgPool2dGrad: {
+    args: [
+      ['gy', 'buf'],
+      ['dx', 'buf'],
+      ['g', 'pool'],
+      ['countIncludePad', 'bool'],
+    ],
+    c: 'gg_avg_pool2d_grad',
+  },
+  /**
+   * Batch normalisation forward over x [n, c, inner] per channel (weight and bias [c]; pass ones and zeros for
+   * none). Training (`training`): the batch mean and biased variance normalise, computed in float64, and are saved
+   * as mean and invstd = 1/sqrt(var + eps) [c]; with `updateRunning` the running statistics [c] are updated in place,
+   * r ← (1 − momentum)·r + momentum·batch, with the unbiased variance (as PyTorch). Evaluation: the running
+   * statistics normalise (and are saved the same way). out = x·(invstd·w) + (b − mean·invstd·w), per channel.
+   */
+  batchNorm: {
+    args: [
+      ['x', 'buf'],
+      ['weight', 'buf'],
+      ['bias', 'buf'],
+      ['runningMean', 'buf'],
+      ['runningVar', 'buf'],
+      ['mean', 'buf'],
+      ['invstd', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+      ['c', 'int'],
+      ['inner', 'int'],
+      ['training', 'bool'],
+      ['updateRunning', 'bool'],
+      ['momentum', 'f64'],
+      ['eps', 'f64'],
+    ],
+    c: 'gg_batch_norm',
+  },
+  /**
+   * Batch normalisation backward, given the saved mean and invstd: gb[ch] = Σ gy and gw[ch] = Σ gy·x̂ (float64 sums
+   * over batch and positions, rounded once), and gx = w·invstd·(gy − gb/m − x̂·gw/m) in training (m = n·inner), or
+   * w·invstd·gy in evaluation.
+   */
+  batchNormGrad: {
+    args: [
+      ['x', 'buf'],
+      ['gy', 'buf'],
+      ['weight', 'buf'],
+      ['mean', 'buf'],
+      ['invstd', 'buf'],
+      ['gx', 'buf'],
+      ['gw', 'buf'],
+      ['gb', 'buf'],
+      ['n', 'int'],
+      ['c', 'int'],
+      ['inner', 'int'],
+      ['training', 'bool'],
+    ],
+    c: 'gg_batch_norm_grad',
+  },
+  /**
+   * Layer normalisation forward over rows of x [rows, d]: per row the mean and biased variance (float64), saved as
+   * mean and rstd = 1/sqrt(var + eps) [rows]; out = (x − mean)·rstd·w + b with w, b [d] (pass ones and zeros for none).
+   */
+  layerNorm: {
+    args: [
+      ['x', 'buf'],
+      ['weight', 'buf'],
+      ['bias', 'buf'],
+      ['mean', 'buf'],
+      ['rstd', 'buf'],
+      ['out', 'buf'],
+      ['rows', 'int'],
+      ['d', 'int'],
+      ['eps', 'f64'],
+    ],
+    c: 'gg_layer_norm',
+  },
+  /**
+   * Layer normalisation backward: gw[i] = Σ_rows gy·x̂ and gb[i] = Σ_rows gy (float64, rows in order, rounded once);
+   * gx = rstd·(ĝ − Σĝ/d − x̂·Σĝx̂/d) per row with ĝ = gy·w.
+   */
+  layerNormGrad: {
+    args: [
+      ['x', 'buf'],
+      ['gy', 'buf'],
+      ['weight', 'buf'],
+      ['mean', 'buf'],
+      ['rstd', 'buf'],
+      ['gx', 'buf'],
+      ['gw', 'buf'],
+      ['gb', 'buf'],
+      ['rows', 'int'],
+      ['d', 'int'],
+    ],
+    c: 'gg_layer_norm_grad',
+  },
+  /** Negative log-likelihood per row: loss[r] = −x[r, t_r], or 0 where t_r = ignoreIndex. */
+  nllLoss: {
+    args: [
+      ['x', 'buf'],
+      ['targets', 'buf'],
+      ['loss', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['ignoreIndex', 'f64'],
+    ],
+    c: null,
+  },
+  /** gx = 0 except gx[r, t_r] = −scale[r] (rows with t_r = ignoreIndex stay 0). */
+  nllLossGrad: {
+    args: [
+      ['targets', 'buf'],
+      ['scale', 'buf'],
+      ['gx', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+      ['ignoreIndex', 'f64'],
+    ],
+    c: null,
+  },
+  /**
+   * Binary cross-entropy on logits with positive weights w (ones for none), stable for any x:
+   * out = (1 − y)·x + (1 + (w − 1)·y)·log(1 + e^(−x)), over n elements.
+   */
+  bceWithLogits: {
+    args: [
+      ['x', 'buf'],
+      ['target', 'buf'],
+      ['posWeight', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+    ],
+    c: null,
+  },
+  /** Its gradients: gx = g·((1 − y) − (1 + (w − 1)·y)·(1 − σ(x))), gTarget = g·(−x + (w − 1)·log(1 + e^(−x))). */
+  bceWithLogitsGrad: {
+    args: [
+      ['x', 'buf'],
+      ['target', 'buf'],
+      ['posWeight', 'buf'],
+      ['g', 'buf'],
+      ['gx', 'buf'],
+      ['gTarget', 'buf'],
+      ['n', 'int'],
+    ],
+    c: null,
+  },
+  /**
+   * Adaptive average pooling of `planes` planes h×w to oh×ow, PyTorch's windows: output row i averages input rows
+   * floor(i·h/oh) to ceil((i+1)·h/oh), the same for columns.
+   */
+  adaptiveAvgPool2d: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['planes', 'int'],
+      ['h', 'int'],
+      ['w', 'int'],
+      ['oh', 'int'],
+      ['ow', 'int'],
+    ],
+    c: null,
+  },
+  /** Its gradient: each output cell's gradient spread evenly over its window. Overwrites dx. */
+  adaptiveAvgPool2dGrad: {
+    args: [
+      ['gy', 'buf'],
+      ['dx', 'buf'],
+      ['planes', 'int'],
+      ['h', 'int'],
+      ['w', 'int'],
+      ['oh', 'int'],
+      ['ow', 'int'],
+    ],
+    c: null,
+  },
+} as const;

@@ -1,0 +1,323 @@
+/**
+ * The kernel spec: every kernel's name, argument kinds, result and C function, declared once.
+ *
+ * Everything else is derived from this table: the kernel methods of the TypeScript `Backend` interface (types.ts),
+ * the typing of the native addon's exports (native.ts, `NativeAddon`) and of the wasm module's exports (wasm.ts,
+ * `WasmExports`), and, for kernels whose arguments are all plain (buffers and numbers), the native and wasm methods
+ * themselves (`installKernels` in lower.ts). test/kernel-spec.test.ts reads the C side (native/addon.c's GG_KERNELS
+ * table, native/kernels.h and both wasm modules' exports with their parameter types) and fails where it disagrees.
+ *
+ * Adding a kernel = an entry here, its reference in js.ts, its C in native/kernels.c (+ kernels.h and one line of
+ * addon.c's GG_KERNELS); see CONTRIBUTING.md, "Adding a kernel".
+ *
+ * Argument kinds, as the Backend method takes them and as they travel to C:
+ *
+ * | kind    | TypeScript            | C (addon.c X-macro) | native addon   | wasm       |
+ * |---------|-----------------------|---------------------|----------------|------------|
+ * | buf     | Buf                   | FA  float *         | Float32Array   | i32 pointer|
+ * | f64     | number                | DB  double          | number         | f64        |
+ * | int     | number (a size/offset)| IX  gg_i            | number         | i32        |
+ * | i32     | number (a small int)  | IN  int             | number         | i32        |
+ * | bool    | boolean               | IN  int (0/1)       | number         | i32        |
+ * | unary   | Unary                 | IN  int             | number         | i32        |
+ * | binary  | Binary                | IN  int             | number         | i32        |
+ * | conv    | ConvGeom              | IA  int32_t *       | Int32Array     | i32 pointer|
+ * | pool    | PoolGeom              | IA  int32_t *       | Int32Array     | i32 pointer|
+ * | f64s    | Float64Array          | DA  double *        | Float64Array   | i32 pointer|
+ * | f64s?   | Float64Array, optional| DA  double *        | Float64Array   | i32 pointer|
+ * | dims    | readonly number[]     | see below           |                |            |
+ *
+ * A run of `dims` arguments (a shape and its strides or permutation, at most 8 axes) travels as the number of axes
+ * (IN) and then, natively, one Int32Array holding them all packed 8 apart (IA), in wasm one pointer per array.
+ *
+ * Results: `void`, `num` (a number), `str` (a string; addon-only). `cRet` is the C function's result where it differs
+ * from the Backend method's (gg_unary returns whether it implements the op; the method returns nothing).
+ */
+
+import { NN_KERNELS } from './spec-nn.js';
+
+export type ArgKind =
+  | 'buf'
+  | 'f64'
+  | 'int'
+  | 'i32'
+  | 'bool'
+  | 'unary'
+  | 'binary'
+  | 'conv'
+  | 'pool'
+  | 'f64s'
+  | 'f64s?'
+  | 'dims';
+export type RetKind = 'void' | 'num' | 'str';
+
+export interface KernelSpec {
+  /** Argument names and kinds, in order. */
+  readonly args: readonly (readonly [name: string, kind: ArgKind])[];
+  /** The Backend method's result (default void). */
+  readonly ret?: RetKind;
+  /** The C function (native/kernels.h), also the wasm export's name; null where only the js reference exists. */
+  readonly c: string | null;
+  /** The C function's result where it differs from `ret`. */
+  readonly cRet?: RetKind;
+  /**
+   * Whether the wasm module exports it (default: it does whenever `c` is set). gg_sgemm is the exception's opposite:
+   * natively OpenBLAS's, in wasm native/wasm_sgemm.c's, both under one name.
+   */
+  readonly wasm?: boolean;
+}
+
+/** The kernels of every backend (the methods of `Backend`; the reference is js.ts); those of the nn ops are in spec-nn.ts. */
+export const KERNELS = {
+  /** out[i] = value for i < n */
+  fill: {
+    args: [
+      ['out', 'buf'],
+      ['value', 'f64'],
+      ['n', 'int'],
+    ],
+    c: 'gg_fill',
+  },
+  /** dst[dOff + i] = src[sOff + i] for i < n (overlapping ranges of one buffer are copied as memmove does) */
+  copy: {
+    args: [
+      ['src', 'buf'],
+      ['sOff', 'int'],
+      ['dst', 'buf'],
+      ['dOff', 'int'],
+      ['n', 'int'],
+    ],
+    c: 'gg_copy',
+  },
+  /**
+   * Strided block copy: for b < nBlocks, for i < len: dst[dOff + b*dStride + i] (+)= src[sOff + b*sStride + i].
+   * With `accumulate` the destination is added to, else overwritten. Used by slice, concat, stack and their gradients.
+   */
+  copyBlocks: {
+    args: [
+      ['src', 'buf'],
+      ['sOff', 'int'],
+      ['sStride', 'int'],
+      ['dst', 'buf'],
+      ['dOff', 'int'],
+      ['dStride', 'int'],
+      ['len', 'int'],
+      ['nBlocks', 'int'],
+      ['accumulate', 'bool'],
+    ],
+    c: 'gg_copy_blocks',
+  },
+  /** y += alpha * x over n elements. */
+  axpy: {
+    args: [
+      ['alpha', 'f64'],
+      ['x', 'buf'],
+      ['y', 'buf'],
+      ['n', 'int'],
+    ],
+    c: 'gg_axpy',
+  },
+  /**
+   * y += alpha * x as `axpy`, returning the sum of squares of the new y (float64), and with `xSumSquares` storing that
+   * of x in its first element: applying an update and measuring the weights it leaves and the update itself costs
+   * one pass instead of three.
+   */
+  axpySumSquares: {
+    args: [
+      ['alpha', 'f64'],
+      ['x', 'buf'],
+      ['y', 'buf'],
+      ['n', 'int'],
+      ['xSumSquares', 'f64s?'],
+    ],
+    ret: 'num',
+    c: 'gg_axpy_sum_squares',
+  },
+  /** out = f(x) over n elements; `a`, `b` are the op's parameters (see `Unary`). */
+  unary: {
+    args: [
+      ['op', 'unary'],
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+      ['a', 'f64'],
+      ['b', 'f64'],
+    ],
+    c: 'gg_unary',
+    cRet: 'num',
+  },
+  /** gx = gy * f'(x); `y` is the forward output f(x) (some derivatives read it). */
+  unaryGrad: {
+    args: [
+      ['op', 'unary'],
+      ['x', 'buf'],
+      ['y', 'buf'],
+      ['gy', 'buf'],
+      ['gx', 'buf'],
+      ['n', 'int'],
+      ['a', 'f64'],
+      ['b', 'f64'],
+    ],
+    c: 'gg_unary_grad',
+    cRet: 'num',
+  },
+  /**
+   * out[idx] = a[idx·aStrides] op b[idx·bStrides] over the multi-index idx of `shape` (row-major). A stride of 0
+   * broadcasts. `shape`, `aStrides`, `bStrides` have the same length (at most 8 in C; more fall back to the reference).
+   */
+  binary: {
+    args: [
+      ['op', 'binary'],
+      ['a', 'buf'],
+      ['b', 'buf'],
+      ['out', 'buf'],
+      ['shape', 'dims'],
+      ['aStrides', 'dims'],
+      ['bStrides', 'dims'],
+    ],
+    c: 'gg_binary',
+    cRet: 'num',
+  },
+  /** out[o*inner + i] = sum over m of x[(o*mid + m)*inner + i]. */
+  sumAxis: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['outer', 'int'],
+      ['mid', 'int'],
+      ['inner', 'int'],
+    ],
+    c: 'gg_sum_axis',
+  },
+  /** out[o*inner + i] = max over m; arg[o*inner + i] = the first m that attains it. */
+  maxAxis: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['arg', 'buf'],
+      ['outer', 'int'],
+      ['mid', 'int'],
+      ['inner', 'int'],
+    ],
+    c: 'gg_max_axis',
+  },
+  /** Sum of squares of x[0..n) in float64. */
+  sumSquares: {
+    args: [
+      ['x', 'buf'],
+      ['n', 'int'],
+    ],
+    ret: 'num',
+    c: 'gg_sum_squares',
+  },
+  /** max |x| over x[0..n) (NaN if any is NaN). */
+  maxAbs: {
+    args: [
+      ['x', 'buf'],
+      ['n', 'int'],
+    ],
+    ret: 'num',
+    c: 'gg_max_abs',
+  },
+  /**
+   * out[0] = Σx² and out[1] = max |x| (NaN if x holds one) in one pass over memory (the monitor reads every
+   * gradient for both). The sum may differ from `sumSquares` in its last bits.
+   */
+  sumSquaresMaxAbs: {
+    args: [
+      ['x', 'buf'],
+      ['n', 'int'],
+      ['out', 'f64s'],
+    ],
+    c: 'gg_sum_squares_max_abs',
+  },
+  /** Number of NaN or ±Inf values in x[0..n). */
+  countNonFinite: {
+    args: [
+      ['x', 'buf'],
+      ['n', 'int'],
+    ],
+    ret: 'num',
+    c: 'gg_count_non_finite',
+  },
+  /** Copies x (row-major `shape`) into out, permuted: out's axis j is x's axis perm[j]. */
+  permute: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['shape', 'dims'],
+      ['perm', 'dims'],
+    ],
+    c: 'gg_permute',
+  },
+  ...NN_KERNELS,
+  /**
+   * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
+   * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m / bc1) / (sqrt(v / bc2) + eps).
+   */
+  adamUpdate: {
+    args: [
+      ['g', 'buf'],
+      ['m', 'buf'],
+      ['v', 'buf'],
+      ['n', 'int'],
+      ['b1', 'f64'],
+      ['b2', 'f64'],
+      ['eps', 'f64'],
+      ['bc1', 'f64'],
+      ['bc2', 'f64'],
+    ],
+    c: 'gg_adam_update',
+  },
+  /**
+   * C[cOff..] = alpha * op(A) @ op(B) + beta * C, row-major; op(A) is m×k, op(B) is k×n, C is m×n.
+   * With beta = 0, C's previous contents are ignored (even NaN).
+   */
+  sgemm: {
+    args: [
+      ['transA', 'bool'],
+      ['transB', 'bool'],
+      ['m', 'int'],
+      ['n', 'int'],
+      ['k', 'int'],
+      ['alpha', 'f64'],
+      ['a', 'buf'],
+      ['aOff', 'int'],
+      ['lda', 'int'],
+      ['b', 'buf'],
+      ['bOff', 'int'],
+      ['ldb', 'int'],
+      ['beta', 'f64'],
+      ['c', 'buf'],
+      ['cOff', 'int'],
+      ['ldc', 'int'],
+    ],
+    c: 'gg_sgemm',
+  },
+} as const satisfies Record<string, KernelSpec>;
+
+/** Exports of the native addon that are not Backend kernels (native/addon.c's GG_KERNELS, the rest of it). */
+export const ADDON_EXTRAS = {
+  /** Whether gg_unary / gg_unary_grad implement op (1) or the caller falls back to the reference (0). */
+  unarySupported: { args: [['op', 'i32']], ret: 'num', c: 'gg_unary_supported' },
+  /** Threads of the matrix product (OpenBLAS's). */
+  openblasThreads: { args: [], ret: 'num', c: 'gg_openblas_threads' },
+  /** Threads for matrix products from now on. */
+  setThreads: { args: [['n', 'i32']], c: 'gg_set_threads' },
+  /** The kernel set OpenBLAS chose for this CPU. */
+  openblasCore: { args: [], ret: 'str', c: 'gg_openblas_core' },
+  /** Which sgemm runs: 'openblas', 'own-avx512' or 'own-avx2'. */
+  gemmImpl: { args: [], ret: 'str', c: 'gg_gemm_impl' },
+  /** Forces an sgemm for tests: 0 the policy, 1 OpenBLAS, 2 ours; returns gemmImpl. */
+  gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
+} as const satisfies Record<string, KernelSpec>;
+
+/** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */
+export const WASM_EXTRAS = {
+  gg_unary_supported: { args: [['op', 'i32']], ret: 'num', c: 'gg_unary_supported' },
+  gg_threads_ctl: { args: [], ret: 'num', c: 'gg_threads_ctl', threadedOnly: true },
+  gg_threads_max: { args: [], ret: 'num', c: 'gg_threads_max', threadedOnly: true },
+  gg_threads_work: { args: [['tid', 'i32']], c: 'gg_threads_work', threadedOnly: true },
+} as const satisfies Record<string, KernelSpec & { threadedOnly?: boolean }>;
+
+export type KernelName = keyof typeof KERNELS;

@@ -1,0 +1,218 @@
+/** Convolution and pooling over NCHW tensors: conv2d, max, average and adaptive average pooling, on the backend's kernels. */
+import { Binary, type ConvGeom, type PoolGeom } from '../../backend/types.js';
+import { fromOp, type Tensor } from '../tensor.js';
+import { zeroScalar } from './broadcast.js';
+import { alloc, assertTensor } from './util.js';
+
+export type Pair = number | readonly [number, number];
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  /**
+   * Channel groups (PyTorch's `groups`, default 1): input and output channels are split into `groups` equal parts,
+   * each output part seeing only its input part; the weight is [O, C/groups, kh, kw]. groups = C is a depthwise
+   * convolution.
+   */
+  groups?: number;
+}
+
+/**
+ * 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C/groups, kh, kw] and optional
+ * bias [O]. Lowered to one im2col and one matrix product for the whole batch (per group); the backward is the
+ * transposed products and col2im.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  assertTensor(x, 'input', 'conv2d');
+  assertTensor(weight, 'weight', 'conv2d');
+  if (x.ndim !== 4) throw new Error(`conv2d(): input must be [N, C, H, W], got shape [${x.shape}]`);
+  if (weight.ndim !== 4) throw new Error(`conv2d(): weight must be [out, in, kh, kw], got shape [${weight.shape}]`);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [oc, icg, kh, kw] = weight.shape as [number, number, number, number];
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1)
+    throw new Error(`conv2d(): groups must be a whole number >= 1, got ${groups}`);
+  if (c % groups !== 0 || oc % groups !== 0)
+    throw new Error(`conv2d(): groups=${groups} must divide the input channels (${c}) and the output channels (${oc})`);
+  if (icg * groups !== c)
+    throw new Error(
+      groups === 1
+        ? `conv2d(): input has ${c} channels but the weight expects ${icg}`
+        : `conv2d(): with groups=${groups} the weight must have ${c / groups} input channels (${c}/${groups}), got ${icg}`,
+    );
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== oc))
+    throw new Error(`conv2d(): bias must have shape [${oc}], got [${bias.shape}]`);
+  const [sh, sw] = pair(opts.stride ?? 1);
+  const [ph, pw] = pair(opts.padding ?? 0);
+  const [dh, dw] = pair(opts.dilation ?? 1);
+  const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  if (oh <= 0 || ow <= 0) {
+    throw new Error(
+      `conv2d(): a ${kh}x${kw} kernel does not fit a ${h}x${w} input with padding ${ph},${pw} and dilation ${dh},${dw}`,
+    );
+  }
+  // per group: icg input channels, ocg output channels
+  const ocg = oc / groups;
+  const g: ConvGeom = { n, c: icg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
+  const be = x.storage.backend;
+  const ckk = icg * kh * kw;
+  const L = n * oh * ow;
+  const plane = h * w;
+  // a group's input channels as a contiguous [N, C/groups, H, W] (x itself when there is one group)
+  const groupInput = (gi: number): Tensor => {
+    if (groups === 1) return x;
+    const xg = alloc([n, icg, h, w]);
+    be.copyBlocks(x.buf, gi * icg * plane, c * plane, xg.buf, 0, icg * plane, icg * plane, n, false);
+    return xg;
+  };
+  const cols: Tensor[] = [];
+  for (let gi = 0; gi < groups; gi++) {
+    const cg = alloc([ckk, L]);
+    be.im2col(groupInput(gi).buf, cg.buf, g);
+    cols.push(cg);
+  }
+  const yT = alloc([oc, n, oh * ow]);
+  if (bias) {
+    // each output channel's row starts as its bias (broadcast along the row), then the product accumulates on top
+    be.binary(Binary.Add, bias.buf, zeroScalar(be), yT.buf, [oc, L], [1, 0], [0, 0]);
+  }
+  // group gi: rows [gi·ocg, (gi+1)·ocg) of the weight and of yT
+  const beta = bias ? 1 : 0;
+  for (let gi = 0; gi < groups; gi++) {
+    const wOff = gi * ocg * ckk; // the group's rows of the weight, and of yT
+    be.sgemm(false, false, ocg, L, ckk, 1, weight.buf, wOff, ckk, cols[gi]!.buf, 0, L, beta, yT.buf, gi * ocg * L, L);
+  }
+  const outShape = [n, oc, oh, ow];
+  const out = alloc(outShape);
+  be.permute(yT.buf, out.buf, [oc, n, oh * ow], [1, 0, 2]);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return fromOp('conv2d', out.storage, outShape, inputs, (gy, needs) => {
+    const gT = alloc([oc, n, oh * ow]);
+    be.permute(gy.buf, gT.buf, [n, oc, oh * ow], [1, 0, 2]);
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (needs[1]) {
+      gw = alloc(weight.shape);
+      for (let gi = 0; gi < groups; gi++) {
+        const gOff = gi * ocg * L;
+        be.sgemm(false, true, ocg, ckk, L, 1, gT.buf, gOff, L, cols[gi]!.buf, 0, L, 0, gw.buf, gi * ocg * ckk, ckk);
+      }
+    }
+    if (bias && needs[2]) {
+      gb = alloc([oc]);
+      be.sumAxis(gT.buf, gb.buf, oc, L, 1);
+    }
+    if (needs[0]) {
+      const dcols = alloc([ckk, L]);
+      gx = alloc(x.shape);
+      const gxg = groups === 1 ? gx : alloc([n, icg, h, w]);
+      for (let gi = 0; gi < groups; gi++) {
+        const wOff = gi * ocg * ckk;
+        be.sgemm(true, false, ckk, L, ocg, 1, weight.buf, wOff, ckk, gT.buf, gi * ocg * L, L, 0, dcols.buf, 0, L);
+        be.col2im(dcols.buf, gxg.buf, g);
+        // the group's channels back into place in gx
+        if (groups > 1)
+          be.copyBlocks(gxg.buf, 0, icg * plane, gx.buf, gi * icg * plane, c * plane, icg * plane, n, false);
+      }
+    }
+    return [gx, gw, gb];
+  });
+}
+
+export interface Pool2dOptions {
+  /** Defaults to the kernel size, as PyTorch. */
+  stride?: Pair;
+  padding?: Pair;
+}
+
+function poolGeom(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): PoolGeom {
+  if (x.ndim !== 4 && x.ndim !== 3)
+    throw new Error(`${fn}(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
+  const [kh, kw] = pair(kernel);
+  const [sh, sw] = pair(opts.stride ?? kernel);
+  const [ph, pw] = pair(opts.padding ?? 0);
+  if (ph * 2 > kh || pw * 2 > kw)
+    throw new Error(
+      `${fn}(): padding should be at most half the kernel size, got padding ${ph},${pw} for kernel ${kh}x${kw}`,
+    );
+  const h = x.shape[x.ndim - 2]!;
+  const w = x.shape[x.ndim - 1]!;
+  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+  if (oh <= 0 || ow <= 0) throw new Error(`${fn}(): a ${kh}x${kw} window does not fit a ${h}x${w} input`);
+  return { planes: x.size / (h * w), h, w, kh, kw, sh, sw, ph, pw, oh, ow };
+}
+
+/** Max pooling over 2-D windows (PyTorch's floor mode); the first maximum in a window takes the gradient. */
+export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Tensor {
+  assertTensor(x, 'input', 'maxPool2d');
+  const g = poolGeom(x, kernel, opts, 'maxPool2d');
+  const outShape = [...x.shape.slice(0, -2), g.oh, g.ow];
+  const out = alloc(outShape);
+  const be = out.storage.backend;
+  be.maxPool2d(x.buf, out.buf, g);
+  return fromOp('maxPool2d', out.storage, outShape, [x], (gy) => {
+    const gx = alloc(x.shape);
+    be.maxPool2dGrad(x.buf, gy.buf, gx.buf, g);
+    return [gx];
+  });
+}
+
+/** Average pooling over 2-D windows; padding counts in the divisor unless `countIncludePad: false` (PyTorch's default is true). */
+export function avgPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions & { countIncludePad?: boolean } = {}): Tensor {
+  assertTensor(x, 'input', 'avgPool2d');
+  const g = poolGeom(x, kernel, opts, 'avgPool2d');
+  const cip = opts.countIncludePad ?? true;
+  const outShape = [...x.shape.slice(0, -2), g.oh, g.ow];
+  const out = alloc(outShape);
+  const be = out.storage.backend;
+  be.avgPool2d(x.buf, out.buf, g, cip);
+  return fromOp('avgPool2d', out.storage, outShape, [x], (gy) => {
+    const gx = alloc(x.shape);
+    be.avgPool2dGrad(gy.buf, gx.buf, g, cip);
+    return [gx];
+  });
+}
+
+/** Output size of `adaptiveAvgPool2d`: one size for both, or [height, width] where null keeps the input's. */
+export type AdaptiveSize = number | readonly [number | null, number | null];
+
+/**
+ * Adaptive average pooling to a fixed output size, as PyTorch's `adaptive_avg_pool2d`: output cell (i, j) averages
+ * input rows floor(i·H/oh) to ceil((i+1)·H/oh) and the same for columns, so windows may differ in size and overlap
+ * when the output is not a divisor of the input. x is [N, C, H, W] or [C, H, W].
+ *
+ * @example F.adaptiveAvgPool2d(x, [7, 7]) // any input size to 7x7, as torchvision's ResNet head
+ */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: AdaptiveSize): Tensor {
+  assertTensor(x, 'input', 'adaptiveAvgPool2d');
+  if (x.ndim !== 4 && x.ndim !== 3)
+    throw new Error(`adaptiveAvgPool2d(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
+  const h = x.shape[x.ndim - 2]!;
+  const w = x.shape[x.ndim - 1]!;
+  const [rh, rw] = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+  const oh = rh ?? h;
+  const ow = rw ?? w;
+  for (const [v, name] of [
+    [oh, 'height'],
+    [ow, 'width'],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`adaptiveAvgPool2d(): the output ${name} must be a whole number >= 1, got ${v}`);
+  }
+  if (h === 0 || w === 0) throw new Error(`adaptiveAvgPool2d(): the input is empty, shape [${x.shape}]`);
+  const planes = x.size / (h * w);
+  const outShape = [...x.shape.slice(0, -2), oh, ow];
+  const out = alloc(outShape);
+  const be = out.storage.backend;
+  be.adaptiveAvgPool2d(x.buf, out.buf, planes, h, w, oh, ow);
+  return fromOp('adaptiveAvgPool2d', out.storage, outShape, [x], (gy) => {
+    const gx = alloc(x.shape);
+    be.adaptiveAvgPool2dGrad(gy.buf, gx.buf, planes, h, w, oh, ow);
+    return [gx];
+  });
+}

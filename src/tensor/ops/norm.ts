@@ -1,0 +1,148 @@
+/**
+ * Normalisation ops: batch normalisation and layer normalisation, forward and backward on the backend's kernels
+ * (batchNorm/batchNormGrad, layerNorm/layerNormGrad: C on native and wasm, the reference in backend/js.ts).
+ */
+import { fromOp, type Tensor } from '../tensor.js';
+import { alloc, assertTensor } from './util.js';
+
+export interface BatchNormOptions {
+  /** Use batch statistics (and update the running ones) rather than the running statistics. */
+  training?: boolean;
+  /** Running statistics update: r ← (1 − momentum)·r + momentum·batch (PyTorch's default 0.1). */
+  momentum?: number;
+  eps?: number;
+}
+
+/** `t`, or a tensor of `size` copies of `value` standing in for it (no weight: ones; no bias: zeros). */
+function orConstant(t: Tensor | null | undefined, size: number, value: number): Tensor {
+  if (t) return t;
+  const c = alloc([size]);
+  c.storage.backend.fill(c.buf, value, size);
+  return c;
+}
+
+/**
+ * Batch normalisation (Ioffe & Szegedy 2015) of x [N, C] or [N, C, ...] per channel C. In training the batch mean and
+ * biased variance normalise, and the running statistics (if given) are updated in place with the unbiased variance,
+ * as PyTorch; in evaluation the running statistics normalise.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  assertTensor(x, 'input', 'batchNorm');
+  if (x.ndim < 2) throw new Error(`batchNorm(): input must be [N, C, ...], got shape [${x.shape}]`);
+  const training = opts.training ?? true;
+  const momentum = opts.momentum ?? 0.1;
+  const eps = opts.eps ?? 1e-5;
+  const [n, c] = x.shape as [number, number];
+  const inner = x.size / (n * c);
+  const m = n * inner;
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== c))
+      throw new Error(`batchNorm(): ${name} must have shape [${c}], got [${t.shape}]`);
+  }
+  if (!training && (!runningMean || !runningVar))
+    throw new Error('batchNorm(): evaluation mode needs runningMean and runningVar');
+  if (training && m <= 1)
+    throw new Error(`batchNorm(): expected more than 1 value per channel when training, got input shape [${x.shape}]`);
+  const w = orConstant(weight, c, 1);
+  const b = orConstant(bias, c, 0);
+  const update = training && runningMean !== null && runningVar !== null;
+  // the running statistics, or scratch the kernel neither reads nor writes (training without them)
+  const rm = runningMean ?? alloc([c]);
+  const rv = runningVar ?? rm;
+  const mean = alloc([c]);
+  const invstd = alloc([c]);
+  const out = alloc(x.shape);
+  const be = out.storage.backend;
+  // NOTE: running statistics update even under noGrad, as PyTorch does in train mode
+  be.batchNorm(
+    x.buf,
+    w.buf,
+    b.buf,
+    rm.buf,
+    rv.buf,
+    mean.buf,
+    invstd.buf,
+    out.buf,
+    n,
+    c,
+    inner,
+    training,
+    update,
+    momentum,
+    eps,
+  );
+  const inputs: Tensor[] = [x];
+  if (weight) inputs.push(weight);
+  if (bias) inputs.push(bias);
+  return fromOp('batchNorm', out.storage, x.shape, inputs, (gy, needs) => {
+    const gx = alloc(x.shape);
+    const gw = alloc([c]);
+    const gb = alloc([c]);
+    be.batchNormGrad(x.buf, gy.buf, w.buf, mean.buf, invstd.buf, gx.buf, gw.buf, gb.buf, n, c, inner, training);
+    const res: (Tensor | null)[] = [needs[0] ? gx : null];
+    if (weight) res.push(needs[1] ? gw : null);
+    if (bias) res.push(needs[weight ? 2 : 1] ? gb : null);
+    return res;
+  });
+}
+
+/**
+ * Layer normalisation (Ba et al. 2016) over the trailing `normalizedShape` dimensions of x, with optional elementwise
+ * weight and bias of that shape.
+ */
+export function layerNorm(
+  x: Tensor,
+  normalizedShape: readonly number[],
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  eps = 1e-5,
+): Tensor {
+  assertTensor(x, 'input', 'layerNorm');
+  const k = normalizedShape.length;
+  if (k === 0 || k > x.ndim || normalizedShape.some((d, i) => d !== x.shape[x.ndim - k + i])) {
+    throw new Error(
+      `layerNorm(): normalizedShape [${normalizedShape}] must match the trailing dimensions of the input [${x.shape}]`,
+    );
+  }
+  const D = normalizedShape.reduce((p, d) => p * d, 1);
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (t && t.size !== D)
+      throw new Error(`layerNorm(): ${name} must have shape [${normalizedShape}], got [${t.shape}]`);
+  }
+  const rows = x.size / D;
+  const w = orConstant(weight, D, 1);
+  const b = orConstant(bias, D, 0);
+  const mean = alloc([rows]);
+  const rstd = alloc([rows]);
+  const out = alloc(x.shape);
+  const be = out.storage.backend;
+  be.layerNorm(x.buf, w.buf, b.buf, mean.buf, rstd.buf, out.buf, rows, D, eps);
+  const inputs: Tensor[] = [x];
+  if (weight) inputs.push(weight);
+  if (bias) inputs.push(bias);
+  return fromOp('layerNorm', out.storage, x.shape, inputs, (gy, needs) => {
+    const gx = alloc(x.shape);
+    const gw = alloc(weight ? weight.shape : [D]);
+    const gb = alloc(bias ? bias.shape : [D]);
+    be.layerNormGrad(x.buf, gy.buf, w.buf, mean.buf, rstd.buf, gx.buf, gw.buf, gb.buf, rows, D);
+    const res: (Tensor | null)[] = [needs[0] ? gx : null];
+    if (weight) res.push(needs[1] ? gw : null);
+    if (bias) res.push(needs[weight ? 2 : 1] ? gb : null);
+    return res;
+  });
+}

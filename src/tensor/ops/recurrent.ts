@@ -1,0 +1,354 @@
+/**
+ * The recurrent layers' op: one layer, one direction of an RNN, LSTM or GRU over a whole sequence, forward and a
+ * hand-written backward through time, on the backend's kernels (nn/rnn.ts builds the layers from it).
+ *
+ * - the input projection of the whole sequence is one matrix product, W_ih·Xᵀ for all T·B columns at once;
+ * - per step, only the recurrent product W_hh·h and the gate nonlinearities run, through the backend's sgemm and its
+ *   sigmoid/tanh kernels;
+ * - backward, the weight gradients are again whole-sequence products (dW_ih = dG·X, dW_hh = dG·Hᵀ).
+ * NOTE: states live transposed, hidden × batch, so that every gate of a step is one contiguous block that the
+ * elementwise kernels (which take whole buffers) can process without copies.
+ */
+import { type Backend, Binary, type Buf, Unary } from '../../backend/types.js';
+import { fromOp, isGradEnabled, type Tensor } from '../tensor.js';
+import { zeroScalar } from './broadcast.js';
+import { alloc } from './util.js';
+
+/** The cell a recurrent layer runs. */
+export type RecurrentMode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
+
+/** Gates per cell: W_ih and W_hh have G·hidden rows. */
+export const GATES: Record<RecurrentMode, number> = { RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3 };
+
+/** Elementwise helpers over [hidden, batch] buffers of n elements. */
+class Kernels {
+  private readonly shape: number[];
+  private readonly st = [1];
+  constructor(
+    readonly be: Backend,
+    readonly n: number,
+  ) {
+    this.shape = [n];
+  }
+  mul(a: Buf, b: Buf, out: Buf): void {
+    this.be.binary(Binary.Mul, a, b, out, this.shape, this.st, this.st);
+  }
+  sub(a: Buf, b: Buf, out: Buf): void {
+    this.be.binary(Binary.Sub, a, b, out, this.shape, this.st, this.st);
+  }
+  add(a: Buf, b: Buf, out: Buf): void {
+    this.be.binary(Binary.Add, a, b, out, this.shape, this.st, this.st);
+  }
+  act(op: Unary, x: Buf, out: Buf): void {
+    this.be.unary(op, x, out, this.n, 0, 0);
+  }
+  /** gx = gy·f'(x) where y = f(x). */
+  grad(op: Unary, x: Buf, y: Buf, gy: Buf, gx: Buf): void {
+    this.be.unaryGrad(op, x, y, gy, gx, this.n, 0, 0);
+  }
+}
+
+/**
+ * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H]; for LSTM the result is
+ * [T + 1, B, H] with c_T in block 0 and the outputs in blocks 1..T (one tensor, so one backward sees both).
+ * h0 and c0 are [B, H] or null (zeros).
+ */
+export function recurrentLayer(
+  mode: RecurrentMode,
+  x: Tensor,
+  wih: Tensor,
+  whh: Tensor,
+  bih: Tensor | null,
+  bhh: Tensor | null,
+  h0: Tensor | null,
+  c0: Tensor | null,
+): Tensor {
+  const [T, B, In] = x.shape as [number, number, number];
+  const H = whh.shape[1]!;
+  const G = GATES[mode];
+  const n = H * B;
+  const TB = T * B;
+  const W = (T + 1) * B; // row length of HT: column block t holds h_{t-1}ᵀ
+  const be = x.storage.backend;
+  const k = new Kernels(be, n);
+  const lstm = mode === 'LSTM';
+  const gru = mode === 'GRU';
+  const inputs: Tensor[] = [x, wih, whh];
+  const iBih = bih ? inputs.push(bih) - 1 : -1;
+  const iBhh = bhh ? inputs.push(bhh) - 1 : -1;
+  const iH0 = h0 ? inputs.push(h0) - 1 : -1;
+  const iC0 = c0 ? inputs.push(c0) - 1 : -1;
+  const record = isGradEnabled() && inputs.some((t) => t.requiresGrad);
+  const fresh = () => alloc([H, B]);
+  // when nothing is recorded, two alternating sets of step buffers serve the whole sequence
+  const spare: Tensor[][] = [[], []];
+  const stepBufs = (t: number, count: number): Tensor[] => {
+    if (record) return Array.from({ length: count }, fresh);
+    const set = spare[t % 2]!;
+    while (set.length < count) set.push(fresh());
+    return set;
+  };
+
+  // input projection of the whole sequence with the biases folded in: P [G·H, T·B]
+  const P = alloc([G * H, TB]);
+  const hasBias = !!(bih || bhh);
+  if (hasBias) {
+    // b_ih + b_hn per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it is not folded here), broadcast along it
+    const v = alloc([G * H]);
+    if (bih) be.copy(bih.buf, 0, v.buf, 0, G * H);
+    else be.fill(v.buf, 0, G * H);
+    if (bhh) be.copyBlocks(bhh.buf, 0, 0, v.buf, 0, 0, gru ? 2 * H : G * H, 1, true);
+    be.binary(Binary.Add, v.buf, zeroScalar(be), P.buf, [G * H, TB], [1, 0], [0, 0]);
+  }
+  be.sgemm(false, true, G * H, TB, In, 1, wih.buf, 0, In, x.buf, 0, In, hasBias ? 1 : 0, P.buf, 0, TB);
+
+  const transposeIn = (t: Tensor | null): Tensor => {
+    const out = fresh();
+    if (t) be.permute(t.buf, out.buf, [B, H], [1, 0]);
+    else be.fill(out.buf, 0, n);
+    return out;
+  };
+  const HT = alloc([H, W]);
+  const h0T = transposeIn(h0);
+  be.copyBlocks(h0T.buf, 0, B, HT.buf, 0, W, B, H, false);
+  const c0T = lstm ? transposeIn(c0) : null;
+  // GRU: b_hn broadcast over the batch (zeros without biases), the starting value of W_hn·h + b_hn
+  let bhn: Tensor | null = null;
+  if (gru) {
+    bhn = fresh();
+    if (bhh) {
+      const b = alloc([H]);
+      be.copy(bhh.buf, 2 * H, b.buf, 0, H);
+      be.binary(Binary.Add, b.buf, zeroScalar(be), bhn.buf, [H, B], [1, 0], [0, 0]);
+    } else be.fill(bhn.buf, 0, n);
+  }
+  // the pre-activations of every gate at step t: P's column block t plus W_hh·h_prev, one product for all gates
+  // (GRU: rows 2H..3H hold W_hn·h_prev + b_hn instead, which the n gate needs apart)
+  const Gt = alloc([G * H, B]);
+  const preactivations = (t: number, prev: Tensor) => {
+    be.copyBlocks(P.buf, t * B, TB, Gt.buf, 0, B, B, gru ? 2 * H : G * H, false);
+    if (bhn) be.copy(bhn.buf, 0, Gt.buf, 2 * n, n);
+    be.sgemm(false, false, G * H, B, H, 1, whh.buf, 0, H, prev.buf, 0, B, 1, Gt.buf, 0, B);
+  };
+  const gateOut = (gate: number, out: Tensor) => be.copy(Gt.buf, gate * n, out.buf, 0, n);
+
+  // per-step tensors kept for the backward pass
+  const steps: Tensor[][] = [];
+  const hs: Tensor[] = [h0T];
+  const cs: Tensor[] = lstm ? [c0T!] : [];
+  const scratch = fresh();
+  for (let t = 0; t < T; t++) {
+    const hPrev = hs[t]!;
+    let s: Tensor[];
+    if (lstm) {
+      s = stepBufs(t, 11);
+      const [ai, af, ag, ao, i, f, g, o, c, tc, h] = s as Tensor[] as [
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+        Tensor,
+      ];
+      preactivations(t, hPrev);
+      gateOut(0, ai);
+      gateOut(1, af);
+      gateOut(2, ag);
+      gateOut(3, ao);
+      k.act(Unary.Sigmoid, ai.buf, i.buf);
+      k.act(Unary.Sigmoid, af.buf, f.buf);
+      k.act(Unary.Tanh, ag.buf, g.buf);
+      k.act(Unary.Sigmoid, ao.buf, o.buf);
+      // c = f ⊙ c_prev + i ⊙ g;  h = o ⊙ tanh(c)
+      k.mul(f.buf, cs[t]!.buf, c.buf);
+      k.mul(i.buf, g.buf, scratch.buf);
+      be.axpy(1, scratch.buf, c.buf, n);
+      k.act(Unary.Tanh, c.buf, tc.buf);
+      k.mul(o.buf, tc.buf, h.buf);
+      cs.push(c);
+      hs.push(h);
+    } else if (gru) {
+      s = stepBufs(t, 8);
+      const [ar, az, hn, an, r, z, nn, h] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+      preactivations(t, hPrev);
+      gateOut(0, ar);
+      gateOut(1, az);
+      gateOut(2, hn); // W_hn·h_prev + b_hn
+      k.act(Unary.Sigmoid, ar.buf, r.buf);
+      k.act(Unary.Sigmoid, az.buf, z.buf);
+      // n = tanh(W_in·x + b_in + r ⊙ hn);  h = n + z ⊙ (h_prev − n) = (1 − z) ⊙ n + z ⊙ h_prev
+      be.copyBlocks(P.buf, 2 * H * TB + t * B, TB, an.buf, 0, B, B, H, false);
+      k.mul(r.buf, hn.buf, scratch.buf);
+      be.axpy(1, scratch.buf, an.buf, n);
+      k.act(Unary.Tanh, an.buf, nn.buf);
+      k.sub(hPrev.buf, nn.buf, scratch.buf);
+      k.mul(z.buf, scratch.buf, h.buf);
+      be.axpy(1, nn.buf, h.buf, n);
+      hs.push(h);
+    } else {
+      s = stepBufs(t, 2);
+      const [a, h] = s as [Tensor, Tensor];
+      preactivations(t, hPrev);
+      gateOut(0, a);
+      k.act(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
+      hs.push(h);
+    }
+    be.copyBlocks(hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
+    if (record) steps.push(s);
+  }
+
+  // outputs [T, B, H] from HT's blocks 1..T; LSTM: [T + 1, B, H] with c_T in block 0
+  const full = alloc([T + 1, B, H]);
+  be.permute(HT.buf, full.buf, [H, T + 1, B], [1, 2, 0]);
+  let out: Tensor;
+  if (lstm) {
+    be.permute(cs[T]!.buf, scratch.buf, [H, B], [1, 0]);
+    be.copy(scratch.buf, 0, full.buf, 0, n);
+    out = full;
+  } else {
+    out = alloc([T, B, H]);
+    be.copy(full.buf, n, out.buf, 0, T * n);
+  }
+  const off = lstm ? 1 : 0;
+  const outShape = out.shape;
+  return fromOp(mode.toLowerCase(), out.storage, outShape, inputs, (gOut, needs) => {
+    const GW = (T + off) * B;
+    // gT [H, T + off, B]: the output gradients, transposed like the states
+    const gT = alloc([H, GW]);
+    be.permute(gOut.buf, gT.buf, [T + off, B, H], [2, 0, 1]);
+    const rows = gru ? 4 : G; // GRU keeps the gradient of W_hn·h + b_hn (rows 3H..4H) apart from that of the n gate
+    const dG = alloc([rows * H, TB]);
+    let dh = fresh();
+    let dhNext = fresh();
+    be.fill(dh.buf, 0, n);
+    let dc = lstm ? fresh() : null;
+    let dcNext = lstm ? fresh() : null;
+    if (dc) be.copyBlocks(gT.buf, 0, GW, dc.buf, 0, B, B, H, false);
+    const s1 = fresh();
+    const s2 = fresh();
+    const da = [fresh(), fresh(), fresh(), fresh()] as [Tensor, Tensor, Tensor, Tensor];
+    const toDG = (src: Tensor, row: number, t: number) =>
+      be.copyBlocks(src.buf, 0, B, dG.buf, row * H * TB + t * B, TB, B, H, false);
+    // the gate gradients of one step stacked [G·H, B], for the product with W_hh
+    const dGt = G > 1 ? alloc([G * H, B]) : da[0];
+    for (let t = T - 1; t >= 0; t--) {
+      // dh += dL/dy_t
+      be.copyBlocks(gT.buf, (t + off) * B, GW, dh.buf, 0, B, B, H, true);
+      const s = steps[t]!;
+      const hPrev = hs[t]!;
+      if (lstm) {
+        const [ai, af, ag, ao, i, f, g, o, c, tc] = s as [
+          Tensor,
+          Tensor,
+          Tensor,
+          Tensor,
+          Tensor,
+          Tensor,
+          Tensor,
+          Tensor,
+          Tensor,
+          Tensor,
+        ];
+        // through h = o ⊙ tanh(c)
+        k.mul(dh.buf, tc.buf, s1.buf);
+        k.grad(Unary.Sigmoid, ao.buf, o.buf, s1.buf, da[3].buf);
+        k.mul(dh.buf, o.buf, s1.buf);
+        k.grad(Unary.Tanh, c.buf, tc.buf, s1.buf, s2.buf);
+        be.axpy(1, s2.buf, dc!.buf, n);
+        // through c = f ⊙ c_prev + i ⊙ g
+        k.mul(dc!.buf, g.buf, s1.buf);
+        k.grad(Unary.Sigmoid, ai.buf, i.buf, s1.buf, da[0].buf);
+        k.mul(dc!.buf, cs[t]!.buf, s1.buf);
+        k.grad(Unary.Sigmoid, af.buf, f.buf, s1.buf, da[1].buf);
+        k.mul(dc!.buf, i.buf, s1.buf);
+        k.grad(Unary.Tanh, ag.buf, g.buf, s1.buf, da[2].buf);
+        k.mul(dc!.buf, f.buf, dcNext!.buf);
+        for (let gate = 0; gate < 4; gate++) {
+          toDG(da[gate]!, gate, t);
+          be.copy(da[gate]!.buf, 0, dGt.buf, gate * n, n);
+        }
+        // dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates
+        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dGt.buf, 0, B, 0, dhNext.buf, 0, B);
+        [dc, dcNext] = [dcNext, dc];
+      } else if (gru) {
+        const [ar, az, hn, an, r, z, nn] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+        // through h = n + z ⊙ (h_prev − n)
+        k.sub(hPrev.buf, nn.buf, s1.buf);
+        k.mul(dh.buf, s1.buf, s2.buf);
+        k.grad(Unary.Sigmoid, az.buf, z.buf, s2.buf, da[1].buf);
+        k.mul(dh.buf, z.buf, dhNext.buf); // the direct path to h_prev
+        k.sub(dh.buf, dhNext.buf, s1.buf); // dn = dh ⊙ (1 − z)
+        k.grad(Unary.Tanh, an.buf, nn.buf, s1.buf, da[2].buf);
+        // through n's pre-activation W_in·x + b_in + r ⊙ hn
+        k.mul(da[2].buf, r.buf, da[3].buf); // d hn
+        k.mul(da[2].buf, hn.buf, s1.buf);
+        k.grad(Unary.Sigmoid, ar.buf, r.buf, s1.buf, da[0].buf);
+        toDG(da[0], 0, t);
+        toDG(da[1], 1, t);
+        toDG(da[2], 2, t);
+        toDG(da[3], 3, t);
+        // dh_prev = dh ⊙ z + W_hhᵀ·[da_r; da_z; d hn]
+        be.copy(da[0].buf, 0, dGt.buf, 0, n);
+        be.copy(da[1].buf, 0, dGt.buf, n, n);
+        be.copy(da[3].buf, 0, dGt.buf, 2 * n, n);
+        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dGt.buf, 0, B, 1, dhNext.buf, 0, B);
+      } else {
+        const [a, h] = s as [Tensor, Tensor];
+        k.grad(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, dh.buf, da[0].buf);
+        toDG(da[0], 0, t);
+        be.sgemm(true, false, H, B, H, 1, whh.buf, 0, H, da[0].buf, 0, B, 0, dhNext.buf, 0, B);
+      }
+      [dh, dhNext] = [dhNext, dh];
+    }
+    const res: (Tensor | null)[] = inputs.map(() => null);
+    const GH = G * H;
+    if (needs[0]) {
+      const gx = alloc(x.shape);
+      be.sgemm(true, false, TB, In, GH, 1, dG.buf, 0, TB, wih.buf, 0, In, 0, gx.buf, 0, In);
+      res[0] = gx;
+    }
+    if (needs[1]) {
+      const gw = alloc(wih.shape);
+      be.sgemm(false, false, GH, In, TB, 1, dG.buf, 0, TB, x.buf, 0, In, 0, gw.buf, 0, In);
+      res[1] = gw;
+    }
+    if (needs[2]) {
+      const gw = alloc(whh.shape);
+      if (gru) {
+        be.sgemm(false, true, 2 * H, H, TB, 1, dG.buf, 0, TB, HT.buf, 0, W, 0, gw.buf, 0, H);
+        be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, HT.buf, 0, W, 0, gw.buf, 2 * H * H, H);
+      } else be.sgemm(false, true, GH, H, TB, 1, dG.buf, 0, TB, HT.buf, 0, W, 0, gw.buf, 0, H);
+      res[2] = gw;
+    }
+    if ((iBih >= 0 && needs[iBih]) || (iBhh >= 0 && needs[iBhh])) {
+      const sums = alloc([rows * H]);
+      be.sumAxis(dG.buf, sums.buf, rows * H, TB, 1);
+      if (iBih >= 0 && needs[iBih]) {
+        const gb = alloc([GH]);
+        be.copy(sums.buf, 0, gb.buf, 0, GH);
+        res[iBih] = gb;
+      }
+      if (iBhh >= 0 && needs[iBhh]) {
+        const gb = alloc([GH]);
+        if (gru) {
+          be.copy(sums.buf, 0, gb.buf, 0, 2 * H);
+          be.copy(sums.buf, 3 * H, gb.buf, 2 * H, H);
+        } else be.copy(sums.buf, 0, gb.buf, 0, GH);
+        res[iBhh] = gb;
+      }
+    }
+    const untranspose = (src: Tensor) => {
+      const out = alloc([B, H]);
+      be.permute(src.buf, out.buf, [H, B], [1, 0]);
+      return out;
+    };
+    if (iH0 >= 0 && needs[iH0]) res[iH0] = untranspose(dh);
+    if (iC0 >= 0 && needs[iC0]) res[iC0] = untranspose(dc!);
+    return res;
+  });
+}
