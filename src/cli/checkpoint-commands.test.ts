@@ -80,7 +80,7 @@ describe('gradguard train --resume', () => {
   it('every run in a store keeps a checkpoint; its checkpoints go to <store>/checkpoints/<run>', () => {
     expect(straight.steps).toBe(12);
     const root = runCheckpointDir(store, straight.run);
-    expect(listCheckpoints(root)).toEqual(['ckpt-00000008', 'ckpt-00000012']);
+    expect(listCheckpoints(root)).toEqual(['ckpt-00000004', 'ckpt-00000008', 'ckpt-00000012']);
     expect(loadCheckpoint(root).runId).toBe(straight.run);
   });
 
@@ -120,7 +120,7 @@ describe('gradguard train --resume', () => {
     expect(res.checkpoint).toBeNull();
     expect(res.steps).toBe(12);
     expect(res.test).toStrictEqual(straight.test);
-    expect(listCheckpoints(root)).toEqual(['ckpt-00000008', 'ckpt-00000012']);
+    expect(listCheckpoints(root)).toEqual(['ckpt-00000004', 'ckpt-00000008', 'ckpt-00000012']);
   });
 
   it('refuses, in one line with status 2 and nothing recorded: --config, a changed model, an unknown run, a damaged checkpoint', async () => {

@@ -116,9 +116,9 @@ export function planResume(target: string, opts: ResumeOptions): { plan: ResumeP
   }
 }
 
-/** Opens a store that must exist; its errors (no store, unknown or ambiguous run) are TrackErrors, user errors. */
-function openStore(dir: string): RunStore {
-  return RunStore.open(dir, { create: false });
+/** Opens a store that must exist (read-only for reading); its errors (no store, unknown or ambiguous run) are TrackErrors, user errors. */
+function openStore(dir: string, readonly = false): RunStore {
+  return RunStore.open(dir, readonly ? { readonly: true } : { create: false });
 }
 
 export interface ExportWeightsOptions {
@@ -152,7 +152,7 @@ export function exportWeights(id: string, opts: ExportWeightsOptions): ExportWei
     checkpoint = loadCheckpoint(id);
     run = checkpoint.runId;
   } else {
-    const store = openStore(opts.store ?? DEFAULT_STORE_DIR);
+    const store = openStore(opts.store ?? DEFAULT_STORE_DIR, true);
     try {
       run = store.getRun(id).id;
       const root = runCheckpointDir(store.dir, run);

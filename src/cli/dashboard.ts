@@ -7,11 +7,12 @@
  * anything else is a bug (stack trace, 1): the CLI's one reporter, errors.ts.
  */
 import { existsSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { extname, join, relative, resolve } from 'node:path';
 import { loadReportData, type ReportFormat, renderReport } from '../dashboard/report.js';
 import { DEFAULT_HOST, DEFAULT_PORT, defaultStaticDir, startDashboard } from '../dashboard/server.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { stringifyJson } from '../track/export.js';
+import { runPath } from '../track/ids.js';
 import { DB_FILE, DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
 import { reportError, UsageError } from './errors.js';
 import { type CliIO, processIO } from './io.js';
@@ -107,7 +108,10 @@ export async function reportCommand(opts: ReportCommandOptions, io: CliIO = proc
     const data = loadReportData(store, opts.run);
     store.close();
     store = undefined;
-    const out = opts.out ?? `${data.run.id}-report.html`;
+    // the default file is named after the run: checked to stay in the working directory, whatever the store holds
+    const out =
+      opts.out ??
+      relative('.', runPath('.', data.run.id, `the run store ${opts.store ?? DEFAULT_STORE_DIR}`, '-report.html'));
     const content = await renderReport(data, format);
     writeFileAtomic(out, content);
     const bytes = typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;

@@ -241,22 +241,35 @@ export async function runsCompare(ids: readonly string[], options: StoreOptions 
 /** `gradguard runs rm ID... [--force]`: deletes runs. Every id is checked before anything is deleted. */
 export async function runsRm(ids: readonly string[], options: RunsRmOptions = {}, io: CliIO = processIO) {
   if (ids.length === 0) return fail(io, options, usage('runs rm needs a run id: gradguard runs rm ID...'));
-  return withStore(options, io, (store) => {
-    const runs = ids.map((id) => store.getRun(id));
-    const active = runs.find((r) => r.status === 'running');
-    if (active && !options.force) {
-      throw new TrackError(
-        'RUN_ACTIVE',
-        `run ${active.id} is still running (pid ${active.pid} on ${active.host}); stop it first, or pass --force`,
-      );
-    }
-    const deleted = unique(runs.map((r) => r.id)).map((id) => store.deleteRun(id, { force: options.force }));
-    // a run's checkpoints go with it
-    for (const id of deleted) rmSync(runCheckpointDir(store.dir, id), { recursive: true, force: true });
-    if (options.json) io.stdout(`${stringifyJson({ deleted })}\n`);
-    else for (const id of deleted) io.stdout(`deleted ${id}\n`);
-    return 0;
-  });
+  return withStore(
+    options,
+    io,
+    (store) => {
+      const runs = ids.map((id) => store.getRun(id));
+      // status `running` here means its process is alive: a dead writer's run reads back `interrupted`
+      const active = runs.find((r) => r.status === 'running');
+      if (active && !options.force) {
+        throw new TrackError(
+          'RUN_ACTIVE',
+          `run ${active.id} is still running (pid ${active.pid} on ${active.host}); stop it first, or pass --force`,
+        );
+      }
+      // every path is checked before anything is removed (an id edited into the store must not lead elsewhere)
+      const dirs = new Map(unique(runs.map((r) => r.id)).map((id) => [id, runCheckpointDir(store.dir, id)]));
+      const deleted = [...dirs.keys()].map((id) => store.deleteRun(id, { force: options.force }));
+      // a run's checkpoints go with it
+      for (const id of deleted) rmSync(dirs.get(id)!, { recursive: true, force: true });
+      for (const r of runs.filter((r) => r.status === 'running')) {
+        io.stderr(
+          `gradguard: run ${r.id} was still running (pid ${r.pid} on ${r.host}); its process stops writing at its next step\n`,
+        );
+      }
+      if (options.json) io.stdout(`${stringifyJson({ deleted })}\n`);
+      else for (const id of deleted) io.stdout(`deleted ${id}\n`);
+      return 0;
+    },
+    'write',
+  );
 }
 
 /** `gradguard export ID --format csv|json|tensorboard --out DIR`: writes the run's files and lists them. */
@@ -279,15 +292,20 @@ export async function exportCommand(id: string, options: ExportCommandOptions = 
 // ---------------------------------------------------------------------------------------------------------------
 // Plumbing
 
-/** Opens the store (which must exist), runs `fn`, closes it; turns errors into one line and an exit status. */
+/**
+ * Opens the store (which must exist; read-only unless `mode` is 'write', so reading works on a read-only store), runs
+ * `fn`, closes it; turns errors into one line and an exit status.
+ */
 async function withStore(
   options: StoreOptions,
   io: CliIO,
   fn: (store: RunStore) => number | Promise<number>,
+  mode: 'read' | 'write' = 'read',
 ): Promise<number> {
   let store: RunStore | undefined;
   try {
-    store = RunStore.open(options.store ?? DEFAULT_STORE_DIR, { create: false });
+    const dir = options.store ?? DEFAULT_STORE_DIR;
+    store = RunStore.open(dir, mode === 'read' ? { readonly: true } : { create: false });
     return await fn(store);
   } catch (err) {
     return fail(io, options, err);

@@ -32,6 +32,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { GradguardError } from '../base/errors.js';
 import { stringifyJson } from '../track/export.js';
+import { isValidRunId } from '../track/ids.js';
 import { RunStore } from '../track/store.js';
 import { type LayerField, type LayerMatrix, RUN_STATUSES, type RunStatus, TrackError } from '../track/types.js';
 import type {
@@ -66,7 +67,6 @@ export interface DashboardOptions {
 export type DashboardApp = Hono & { close(): void; warm(): void; streams(): number; readonly storeDir: string };
 
 /** Run ids are `20261126-114512-a3f9`; prefixes and run names are accepted too, within this alphabet. */
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** At most this many runs in one compare. */
 const MAX_COMPARE = 16;
 const HEARTBEAT_MS = 15_000;
@@ -465,7 +465,7 @@ function json(c: Context, body: unknown): Response {
 }
 
 function checkId(id: string): string {
-  if (!ID_RE.test(id) || id.includes('..')) {
+  if (!isValidRunId(id)) {
     throw new ApiError(400, 'BAD_ID', 'malformed run id: ids are letters, digits, dots, dashes and underscores');
   }
   return id;

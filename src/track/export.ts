@@ -15,10 +15,10 @@
  */
 
 import { readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { describeFsError, makeDirs, writeFileAtomic as writeAtomic } from '../io/atomic.js';
+import { runPath } from './ids.js';
 import type { RunStore } from './store.js';
 import { encodeEventFile, eventFileName, type Scalar, type TfEvent } from './tfevents.js';
 import {
@@ -95,13 +95,15 @@ export async function exportRun(store: RunStore, id: string, options: ExportOpti
     throw new TrackError('BAD_ARGUMENT', 'an output directory is required (--out DIR)');
   }
   const run = store.getRun(id);
-  await makeDir(options.out);
+  // every file is named after the run: checked to stay inside --out, whatever the store holds
+  const named = (suffix: string) => runPath(options.out, run.id, `the run store ${store.path}`, suffix);
+  makeDir(options.out);
   const files: string[] = [];
   if (format === 'csv') {
     const metrics = store.getMetrics(run.id);
-    files.push(writeFileAtomic(join(options.out, `${run.id}-metrics.csv`), metricsCsv(metrics)));
-    files.push(writeFileAtomic(join(options.out, `${run.id}-layers.csv`), layersCsv(store.getLayerStats(run.id))));
-    files.push(writeFileAtomic(join(options.out, `${run.id}-findings.csv`), findingsCsv(store.getFindings(run.id))));
+    files.push(writeFileAtomic(named('-metrics.csv'), metricsCsv(metrics)));
+    files.push(writeFileAtomic(named('-layers.csv'), layersCsv(store.getLayerStats(run.id))));
+    files.push(writeFileAtomic(named('-findings.csv'), findingsCsv(store.getFindings(run.id))));
   } else if (format === 'json') {
     const doc: RunExport = {
       format: 'gradguard-run',
@@ -111,10 +113,10 @@ export async function exportRun(store: RunStore, id: string, options: ExportOpti
       layerStats: store.getLayerStats(run.id),
       findings: store.getFindings(run.id),
     };
-    files.push(writeFileAtomic(join(options.out, `${run.id}.json`), `${stringifyJson(doc)}\n`));
+    files.push(writeFileAtomic(named('.json'), `${stringifyJson(doc)}\n`));
   } else {
-    const dir = join(options.out, run.id);
-    await makeDir(dir);
+    const dir = named('');
+    makeDir(dir);
     const events = tensorboardEvents(store.getMetrics(run.id), store.getLayerStats(run.id), run.createdAt);
     const file = join(dir, eventFileName(run.createdAt / 1000, hostname()));
     writeFileAtomic(file, encodeEventFile(events, run.createdAt / 1000));
@@ -263,15 +265,25 @@ function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-async function makeDir(dir: string): Promise<void> {
+/** Writes a file of the export all or nothing; a file system error (a full disk, no permission) is one line. */
+function writeFileAtomic(path: string, data: string | Uint8Array): string {
   try {
-    await mkdir(dir, { recursive: true });
+    return writeAtomic(path, data);
+  } catch (err) {
+    if (typeof (err as { code?: unknown }).code !== 'string') throw err;
+    throw new TrackError('BAD_ARGUMENT', `cannot write ${path}: ${describeFsError(err)}`);
+  }
+}
+
+function makeDir(dir: string): void {
+  try {
+    makeDirs(dir);
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') {
       throw new TrackError('BAD_ARGUMENT', `--out ${dir} is a file; give a directory`);
     }
-    throw err;
+    throw new TrackError('BAD_ARGUMENT', `cannot create --out ${dir}: ${describeFsError(err)}`);
   }
   if (!statSync(dir).isDirectory()) throw new TrackError('BAD_ARGUMENT', `--out ${dir} is a file; give a directory`);
 }

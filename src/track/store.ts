@@ -29,10 +29,15 @@
  * store.close();
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { describeFsError, makeDirs } from '../io/atomic.js';
+import { checkRunId } from './ids.js';
+import { processAlive, readProcStart } from './process.js';
+import { DB_FILE, migrate } from './schema.js';
+import { checkWritableFiles, readOnlyError, removedError, snapshotStore, storeWriteError } from './store-files.js';
 import {
   type Finding,
   type FindingRow,
@@ -49,79 +54,13 @@ import {
   TrackError,
 } from './types.js';
 
+export { processAlive } from './process.js';
+export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
 /** The default store directory, relative to the working directory. */
 export const DEFAULT_STORE_DIR = './gradguard-runs';
-/** The database file inside the store directory. */
-export const DB_FILE = 'runs.db';
-/** `PRAGMA application_id` of a gradguard store ('ggrd'), so another program's SQLite file is not taken for one. */
-const APPLICATION_ID = 0x67677264;
 /** How long a writer waits for another writer's transaction, in ms. */
 const BUSY_TIMEOUT_MS = 5000;
-
-/**
- * Schema migrations; `user_version` = how many have run. Append, never edit: a file written by an older gradguard
- * is upgraded by running the migrations it lacks.
- */
-const MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE runs (
-    rid         INTEGER PRIMARY KEY,
-    id          TEXT NOT NULL UNIQUE,
-    name        TEXT,
-    status      TEXT NOT NULL CHECK (status IN ('running', 'finished', 'diverged', 'failed', 'interrupted')),
-    created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL,
-    finished_at INTEGER,
-    config      TEXT NOT NULL,
-    backend     TEXT NOT NULL,
-    summary     TEXT,
-    pid         INTEGER,
-    host        TEXT,
-    proc_start  TEXT
-  );
-  CREATE INDEX runs_created ON runs (created_at);
-  CREATE TABLE metric_keys (kid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
-  CREATE TABLE steps (
-    rid  INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    time INTEGER NOT NULL,
-    PRIMARY KEY (rid, step)
-  ) WITHOUT ROWID;
-  CREATE TABLE metrics (
-    rid   INTEGER NOT NULL,
-    step  INTEGER NOT NULL,
-    kid   INTEGER NOT NULL,
-    value REAL,
-    PRIMARY KEY (rid, step, kid)
-  ) WITHOUT ROWID;
-  -- A list of layer names (JSON array), shared by every step (and run) that logs the same layers.
-  CREATE TABLE layer_sets (lsid INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
-  -- One row per logged step: for each layer of the set, in order, the nine LAYER_FIELDS as little-endian float64
-  -- (NaN for a missing deadFrac or satFrac).
-  CREATE TABLE layer_stats (
-    rid  INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    lsid INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (rid, step)
-  ) WITHOUT ROWID;
-  CREATE TABLE findings (
-    fid        INTEGER PRIMARY KEY,
-    rid        INTEGER NOT NULL,
-    step       INTEGER NOT NULL,
-    kind       TEXT NOT NULL,
-    layers     TEXT NOT NULL,
-    evidence   TEXT,
-    suggestion TEXT,
-    severity   TEXT,
-    time       INTEGER NOT NULL
-  );
-  CREATE INDEX findings_run ON findings (rid, step);
-  `,
-];
-
-/** The schema version this code writes. */
-export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export interface OpenOptions {
   /** Create the directory and the database when missing (default true). When false, a missing store is an error. */
@@ -178,6 +117,7 @@ interface RunRow {
 
 /** What the store knows of a run it writes to. */
 interface WriteTarget {
+  id: string;
   rid: number;
   lastStep: number;
 }
@@ -202,7 +142,11 @@ export class RunStore {
   private readonly writeStep: (t: WriteTarget, step: number, m: Record<string, number>, l?: LayerStat[]) => void;
   private closed = false;
 
-  private constructor(dir: string, path: string, db: Database.Database, readonly: boolean) {
+  /** The private copy a reader of a read-only directory opened (removed by `close`), or null. */
+  private readonly snapshot: string | null;
+
+  private constructor(dir: string, path: string, db: Database.Database, readonly: boolean, snapshot: string | null) {
+    this.snapshot = snapshot;
     this.dir = dir;
     this.path = path;
     this.db = db;
@@ -232,24 +176,47 @@ export class RunStore {
       if (existsSync(absDir) && !statSync(absDir).isDirectory()) {
         throw new TrackError('BAD_STORE', `the run store ${dir} is a file, not a directory; pass --store a directory`);
       }
-      mkdirSync(absDir, { recursive: true });
+      try {
+        makeDirs(absDir);
+      } catch (err) {
+        throw new TrackError(
+          'BAD_STORE',
+          `cannot create the run store directory ${dir}: ${describeFsError(err)}; pass --store a directory you can write`,
+        );
+      }
     }
+    if (!readonly) checkWritableFiles(dir, absDir, path);
     let db: Database.Database | undefined;
+    let snapshot: string | null = null;
     try {
-      db = new Database(path, { readonly, fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
-      migrate(db, path, readonly);
-      return new RunStore(absDir, path, db, readonly);
+      try {
+        db = new Database(path, { readonly, fileMustExist: !create, timeout: BUSY_TIMEOUT_MS });
+        migrate(db, path, readonly, BUSY_TIMEOUT_MS);
+      } catch (err) {
+        // A read-only directory: SQLite cannot make the WAL index (runs.db-shm) next to the file, so a reader opens
+        // a private copy of the database (and of its WAL) instead.
+        const code = (err as { code?: string }).code;
+        if (!readonly || !(code?.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN')) throw err;
+        db?.close();
+        db = undefined;
+        snapshot = snapshotStore(dir, path);
+        db = new Database(join(snapshot, DB_FILE), { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+        migrate(db, path, true, BUSY_TIMEOUT_MS);
+      }
+      return new RunStore(absDir, path, db, readonly, snapshot);
     } catch (err) {
       db?.close();
+      if (snapshot !== null) rmSync(snapshot, { recursive: true, force: true });
       if (err instanceof TrackError) throw err;
       const e = err as { code?: string; message?: string };
       if (e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT') {
         throw new TrackError('BAD_STORE', `${path} is not a gradguard run store (not an SQLite database, or damaged)`);
       }
-      if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_READONLY' || e.code === 'SQLITE_PERM') {
+      if (e.code?.startsWith('SQLITE_READONLY')) throw readOnlyError(dir);
+      if (e.code === 'SQLITE_CANTOPEN' || e.code === 'SQLITE_PERM') {
         throw new TrackError('BAD_STORE', `cannot open the run store ${path}: ${e.message ?? e.code}`);
       }
-      throw err;
+      throw storeWriteError(err, dir);
     }
   }
 
@@ -281,11 +248,13 @@ export class RunStore {
           host: this.host,
           proc_start: this.ownStart,
         });
-        this.targets.set(id, { rid: Number(info.lastInsertRowid), lastStep: -1 });
+        this.targets.set(id, { id, rid: Number(info.lastInsertRowid), lastStep: -1 });
         return id;
       } catch (err) {
         // Two runs created in the same second drew the same 16 random bits: draw again.
-        if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE' || attempt >= 20) throw err;
+        if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE' || attempt >= 20) {
+          throw storeWriteError(err, this.dir);
+        }
       }
     }
   }
@@ -309,7 +278,7 @@ export class RunStore {
         throw new TrackError('BAD_ARGUMENT', `logStep: metric '${key}' must be a number, got ${typeof metrics[key]}`);
       }
     }
-    this.writeStep(target, step, metrics, layers as LayerStat[] | undefined);
+    this.guard(() => this.writeStep(target, step, metrics, layers as LayerStat[] | undefined));
     if (step > target.lastStep) target.lastStep = step;
   }
 
@@ -320,21 +289,21 @@ export class RunStore {
       throw new TrackError('BAD_ARGUMENT', 'logFinding: finding.kind must be a non-empty string');
     }
     const now = Date.now();
-    this.db
-      .transaction(() => {
-        this.stmt.insertFinding.run(
-          target.rid,
-          step,
-          finding.kind,
-          JSON.stringify(finding.layers ?? []),
-          finding.evidence === undefined ? null : JSON.stringify(finding.evidence),
-          finding.suggestion ?? null,
-          finding.severity ?? null,
-          now,
-        );
-        this.stmt.touchRun.run(now, target.rid);
-      })
-      .immediate();
+    const tx = this.db.transaction(() => {
+      this.checkExists(target);
+      this.stmt.insertFinding.run(
+        target.rid,
+        step,
+        finding.kind,
+        JSON.stringify(finding.layers ?? []),
+        finding.evidence === undefined ? null : JSON.stringify(finding.evidence),
+        finding.suggestion ?? null,
+        finding.severity ?? null,
+        now,
+      );
+      this.stmt.touchRun.run(now, target.rid);
+    });
+    this.guard(() => tx.immediate());
   }
 
   /**
@@ -350,7 +319,14 @@ export class RunStore {
       );
     }
     const now = Date.now();
-    this.stmt.finishRun.run(status, now, now, encodeSummary(summary), target.rid);
+    const changed = this.guard(() => this.stmt.finishRun.run(status, now, now, encodeSummary(summary), target.rid));
+    if (changed.changes === 0) throw removedError(target.id, this.path);
+  }
+
+  /** Whether the store has a run with this exact id (a writer checks that its run was not removed). */
+  hasRun(id: string): boolean {
+    this.checkOpen();
+    return this.stmt.runById.get(id) !== undefined;
   }
 
   /**
@@ -371,22 +347,21 @@ export class RunStore {
     if (from !== undefined && (!Number.isSafeInteger(from) || from < -1)) {
       throw new TrackError('BAD_ARGUMENT', `resumeRun: fromStep must be an integer >= -1, got ${from}`);
     }
-    this.db
-      .transaction(() => {
-        if (from !== undefined) {
-          for (const s of this.stmt.truncate) s.run(row.rid, from);
-        }
-        this.stmt.resumeRun.run({
-          now: Date.now(),
-          pid: process.pid,
-          host: this.host,
-          proc_start: this.ownStart,
-          rid: row.rid,
-        });
-      })
-      .immediate();
+    const tx = this.db.transaction(() => {
+      if (from !== undefined) {
+        for (const s of this.stmt.truncate) s.run(row.rid, from);
+      }
+      this.stmt.resumeRun.run({
+        now: Date.now(),
+        pid: process.pid,
+        host: this.host,
+        proc_start: this.ownStart,
+        rid: row.rid,
+      });
+    });
+    this.guard(() => tx.immediate());
     const last = this.stmt.maxStep.pluck().get(row.rid) as number | null;
-    this.targets.set(row.id, { rid: row.rid, lastStep: last ?? -1 });
+    this.targets.set(row.id, { id: row.id, rid: row.rid, lastStep: last ?? -1 });
     return row.id;
   }
 
@@ -556,12 +531,11 @@ export class RunStore {
         `run ${row.id} is still running (${where}); stop it first, or delete it anyway with --force`,
       );
     }
-    this.db
-      .transaction(() => {
-        for (const s of this.stmt.truncate) s.run(row.rid, -1);
-        this.stmt.deleteRun.run(row.rid);
-      })
-      .immediate();
+    const tx = this.db.transaction(() => {
+      for (const s of this.stmt.truncate) s.run(row.rid, -1);
+      this.stmt.deleteRun.run(row.rid);
+    });
+    this.guard(() => tx.immediate());
     this.targets.delete(row.id);
     return row.id;
   }
@@ -579,11 +553,13 @@ export class RunStore {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+    if (this.snapshot !== null) rmSync(this.snapshot, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------------------------------------------------------
 
   private writeStepTx(t: WriteTarget, step: number, metrics: Record<string, number>, layers?: LayerStat[]): void {
+    this.checkExists(t);
     const now = Date.now();
     const s = this.stmt;
     s.insertStep.run(t.rid, step, now);
@@ -652,7 +628,7 @@ export class RunStore {
       if (row === undefined) {
         throw new TrackError('UNKNOWN_RUN', `no run '${id}' in ${this.path}`);
       }
-      t = { rid: row.rid, lastStep: row.max_step ?? -1 };
+      t = { id, rid: row.rid, lastStep: row.max_step ?? -1 };
       this.targets.set(id, t);
     }
     return t;
@@ -665,10 +641,10 @@ export class RunStore {
     }
     const text = idOrPrefix.trim();
     const exact = this.stmt.runById.get(text) as RunRow | undefined;
-    if (exact) return exact;
+    if (exact) return this.checkRow(exact);
     let matches = this.stmt.runsByPrefix.all(text.length, text) as RunRow[];
     if (matches.length === 0) matches = this.stmt.runsByName.all(text) as RunRow[];
-    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 1) return this.checkRow(matches[0]!);
     if (matches.length === 0) {
       throw new TrackError('UNKNOWN_RUN', `no run matches '${text}' in ${this.path} (see \`gradguard runs list\`)`);
     }
@@ -678,6 +654,26 @@ export class RunStore {
       'AMBIGUOUS_RUN',
       `'${text}' matches ${matches.length} runs: ${shown.join(', ')}${more}; give more of the id`,
     );
+  }
+
+  /** A row whose id is a well-formed run id (ids become file names: checkpoints, exports, reports). */
+  private checkRow(row: RunRow): RunRow {
+    checkRunId(row.id, `the run store ${this.path}`);
+    return row;
+  }
+
+  /** Throws `RUN_REMOVED` when the run a writer holds is no longer in the store (inside the write transaction). */
+  private checkExists(t: WriteTarget): void {
+    if (this.stmt.runExists.get(t.rid, t.id) === undefined) throw removedError(t.id, this.path);
+  }
+
+  /** Runs a write, turning a full disk or a read-only store into a one-line TrackError. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw storeWriteError(err, this.dir);
+    }
   }
 
   private toInfo(row: RunRow): RunInfo {
@@ -771,6 +767,7 @@ function prepareStatements(db: Database.Database) {
     insertRun: p(`INSERT INTO runs (id, name, status, created_at, updated_at, config, backend, pid, host, proc_start)
                   VALUES (@id, @name, @status, @now, @now, @config, @backend, @pid, @host, @proc_start)`),
     runById: p(`${RUN_COLUMNS} WHERE r.id = ?`),
+    runExists: p('SELECT 1 FROM runs WHERE rid = ? AND id = ?'),
     runsByPrefix: p(`${RUN_COLUMNS} WHERE substr(r.id, 1, ?) = ? ORDER BY r.id`),
     runsByName: p(`${RUN_COLUMNS} WHERE r.name = ? ORDER BY r.id`),
     allRuns: p(`${RUN_COLUMNS} ORDER BY r.created_at DESC, r.id DESC`),
@@ -809,48 +806,6 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
-/** Sets the pragmas and brings the schema to {@link SCHEMA_VERSION}. */
-function migrate(db: Database.Database, path: string, readonly: boolean): void {
-  if (!readonly) {
-    // NOTE: journal_mode=WAL persists in the file; synchronous=NORMAL is safe against process kills in WAL mode and
-    // makes a commit cost microseconds instead of an fsync.
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-  }
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  const version = () => db.pragma('user_version', { simple: true }) as number;
-  const appId = () => db.pragma('application_id', { simple: true }) as number;
-  const check = () => {
-    const v = version();
-    const a = appId();
-    const hasTables = (db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number) > 0;
-    if (a !== APPLICATION_ID && (a !== 0 || hasTables)) {
-      throw new TrackError('BAD_STORE', `${path} is an SQLite database but not a gradguard run store`);
-    }
-    if (v > SCHEMA_VERSION) {
-      throw new TrackError(
-        'STORE_TOO_NEW',
-        `${path} was written by a newer gradguard (schema ${v}; this one reads up to ${SCHEMA_VERSION}); upgrade gradguard`,
-      );
-    }
-    return v;
-  };
-  if (readonly) {
-    if (check() < SCHEMA_VERSION) {
-      throw new TrackError('BAD_STORE', `${path} has an older schema; open it once read-write to upgrade it`);
-    }
-    return;
-  }
-  if (check() === SCHEMA_VERSION) return;
-  db.transaction(() => {
-    // Re-read inside the write lock: another process may have migrated meanwhile.
-    const v = check();
-    for (let i = v; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
-    db.pragma(`application_id = ${APPLICATION_ID}`);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
-}
-
 /** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
 export function newRunId(now: number = Date.now()): string {
   const d = new Date(now);
@@ -858,41 +813,6 @@ export function newRunId(now: number = Date.now()): string {
   const date = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
   const time = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
   return `${date}-${time}-${randomBytes(2).toString('hex')}`;
-}
-
-/**
- * Whether process `pid` on this host is alive and is the process that started at `procStart` (so a recycled pid is
- * not taken for the run's writer). A zombie counts as dead.
- */
-function processAlive(pid: number, procStart: string | null): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM: it exists but belongs to another user.
-    if ((err as { code?: string }).code !== 'EPERM') return false;
-  }
-  const stat = readProcStat(pid);
-  if (stat === null) return true;
-  if (stat.state === 'Z' || stat.state === 'X') return false;
-  return procStart === null || stat.start === procStart;
-}
-
-/** A process's state and start time (clock ticks after boot) from Linux's /proc; null elsewhere. */
-function readProcStat(pid: number): { state: string; start: string } | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const state = fields[0];
-    const start = fields[19];
-    return state !== undefined && start !== undefined ? { state, start } : null;
-  } catch {
-    return null;
-  }
-}
-
-function readProcStart(pid: number): string | null {
-  return readProcStat(pid)?.start ?? null;
 }
 
 /** JSON of a summary; non-finite final metrics are kept as strings ('NaN', 'Infinity', '-Infinity'). */

@@ -137,6 +137,14 @@ export type TrackErrorCode =
   | 'UNKNOWN_RUN'
   | 'AMBIGUOUS_RUN'
   | 'RUN_ACTIVE'
+  /** The run was removed from the store (`runs rm --force`) while this process was writing it. */
+  | 'RUN_REMOVED'
+  /** A run id read from a store or a checkpoint is malformed or would lead outside its directory. */
+  | 'BAD_RUN_ID'
+  /** The store's file system is full (ENOSPC / SQLITE_FULL). */
+  | 'DISK_FULL'
+  /** The store cannot be written (a read-only file, directory or mount). */
+  | 'READ_ONLY_STORE'
   | 'BAD_ARGUMENT'
   | 'CLOSED';
 

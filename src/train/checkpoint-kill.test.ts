@@ -1,9 +1,13 @@
 /**
  * The kill test: a child process trains a tiny MLP (dropout, warm-up + cosine schedule, AutoClip) with a checkpoint
- * after every step and a run store, and is SIGKILLed at random (seeded) moments, 20 times, each time resumed from
- * what it left. After every kill: every checkpoint directory left loads, every step the child had finished (its
- * metrics committed) is in the store with the loss of an uninterrupted run, bit for bit. At the end the run is
- * complete and equal to the uninterrupted one: every loss, every test metric, every weight.
+ * after every step and a run store, and is SIGKILLed 20 times at chosen (seeded) moments, each time resumed from what
+ * it left. After every kill: every checkpoint directory left loads, every step the child had finished (its metrics
+ * committed) is in the store with the loss of an uninterrupted run, bit for bit. At the end the run is complete and
+ * equal to the uninterrupted one: every loss, every test metric, every weight.
+ *
+ * The moments are chosen, not timed: the child is told where to die (a step and a point in it: while starting, after
+ * the step's metrics are committed, after they are confirmed, or at a phase of writing the checkpoint) and SIGKILLs
+ * itself there, so the test does the same on a busy machine as on an idle one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,10 +40,28 @@ const CONFIG = {
 };
 const DATA = { trainSize: 64, testSize: 32, seed: 2 };
 
+/** Where a child may be killed: while starting, within a step, or at a phase of writing a checkpoint. */
+const KILL_POINTS = [
+  'boot',
+  'resumed',
+  'logged',
+  'confirmed',
+  'files',
+  'state',
+  'renamed',
+  'latest',
+  'pruned',
+] as const;
+type KillPoint = (typeof KILL_POINTS)[number];
+
 /**
  * The child: resumes from the checkpoint root if it holds a checkpoint (continuing its run in the store), else starts
  * a new run. After each step's metrics are committed it appends `<run> <step> <loss>` to the confirmation file with a
- * plain write(2), which survives SIGKILL, then prints `step <n>` (how the test knows where it is).
+ * plain write(2), which survives SIGKILL, then prints `step <n>`. Its last argument, `{ step, at }`, says where it
+ * SIGKILLs itself: `boot` (before opening the store), `resumed` (its run created or resumed, not yet training),
+ * `logged` (step `step`'s metrics committed, not yet confirmed), `confirmed`, or a phase of writing the checkpoint
+ * after step `step` (`files`: data files written, no state.json; `state`: complete in its temporary directory;
+ * `renamed`: renamed, `latest` not yet updated; `latest`: before pruning; `pruned`).
  */
 const CHILD = `
 import { existsSync, openSync, writeSync } from 'node:fs';
@@ -49,7 +71,12 @@ import { RunStore } from ${src('../track/store.ts')};
 import { listCheckpoints, loadCheckpoint } from ${src('./checkpoint.ts')};
 import { Config } from ${src('./config.ts')};
 import { runTraining, setupExperiment } from ${src('./trainer.ts')};
-const [storeDir, root, confirmPath] = process.argv.slice(2);
+const [storeDir, root, confirmPath, killSpec] = process.argv.slice(2);
+const kill = killSpec ? JSON.parse(killSpec) : null;
+const die = (at, step) => {
+  if (kill && kill.at === at && (step === undefined || step === kill.step)) process.kill(process.pid, 'SIGKILL');
+};
+die('boot');
 const config = Config.parse(${JSON.stringify(CONFIG)});
 const data = spirals(${JSON.stringify(DATA)});
 const confirm = openSync(confirmPath, 'a');
@@ -58,13 +85,24 @@ const exp = setupExperiment(config, data);
 const has = listCheckpoints(root).length > 0 || existsSync(join(root, 'latest'));
 const resume = has ? loadCheckpoint(root) : undefined;
 const runId = resume ? store.resumeRun(resume.runId) : store.createRun({ config, backend: 'test' });
+die('resumed');
 process.stdout.write('ready ' + runId + ' ' + (resume ? resume.step : 0) + '\\n');
+let lastStep = -1;
 const s = runTraining(exp, {
   ...(resume ? { resume } : {}),
-  checkpoint: { dir: root, everySteps: config.train.checkpointEvery, runId },
+  checkpoint: {
+    dir: root,
+    everySteps: config.train.checkpointEvery,
+    runId,
+    // the checkpoint written after step lastStep
+    onPhase: (phase) => die(phase, lastStep),
+  },
   onStep: (i) => {
     store.logStep(runId, i.step, { loss: i.loss, lr: i.lr });
+    die('logged', i.step);
     writeSync(confirm, runId + ' ' + i.step + ' ' + JSON.stringify(i.loss) + '\\n');
+    die('confirmed', i.step);
+    lastStep = i.step;
     process.stdout.write('step ' + i.step + '\\n');
   },
   onEpoch: (epoch, test) => {
@@ -89,49 +127,32 @@ interface Launch {
   child: ChildProcess;
   /** Resolves with the step it resumed from once it is about to train, or null if it died first. */
   ready: Promise<number | null>;
-  /** Resolves once the child has finished step `n` (or has exited). */
-  reached(n: number): Promise<void>;
   closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
-function launch(storeDir: string, root: string, confirmPath: string): Launch {
-  const child = spawn(process.execPath, ['--import', 'tsx', childPath, storeDir, root, confirmPath], {
+function launch(storeDir: string, root: string, confirmPath: string, kill: string): Launch {
+  const child = spawn(process.execPath, ['--import', 'tsx', childPath, storeDir, root, confirmPath, kill], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let err = '';
   let resolveReady!: (v: number | null) => void;
   const ready = new Promise<number | null>((r) => (resolveReady = r));
-  let last = -1;
-  let exited = false;
-  let waiting: { n: number; resolve: () => void } | null = null;
   child.stdout!.setEncoding('utf8').on('data', (c: string) => {
     out += c;
     const m = /^ready \S+ (\d+)\n/m.exec(out);
     if (m) resolveReady(Number(m[1]));
-    const steps = [...c.matchAll(/step (\d+)\n/g)];
-    if (steps.length) last = Number(steps[steps.length - 1]![1]);
-    if (waiting && last >= waiting.n) waiting.resolve();
   });
-  const reached = (n: number) =>
-    new Promise<void>((resolve) => {
-      if (exited || last >= n) resolve();
-      else waiting = { n, resolve };
-    });
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
     (r) =>
       child.on('close', (code, signal) => {
-        exited = true;
         resolveReady(null);
-        waiting?.resolve();
         r({ code, signal, stdout: out, stderr: err });
       }),
   );
-  return { child, ready, reached, closed };
+  return { child, ready, closed };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Complete lines of the confirmation file: run, step, loss. */
 function confirmed(path: string): { run: string; step: number; loss: number }[] {
@@ -147,7 +168,7 @@ function confirmed(path: string): { run: string; step: number; loss: number }[] 
     });
 }
 
-it(`killed ${KILLS} times at random moments: no finished step lost, every checkpoint loads, the result is bit-identical`, async () => {
+it(`killed ${KILLS} times at chosen moments: no finished step lost, every checkpoint loads, the result is bit-identical`, async () => {
   // the uninterrupted run, in this process
   const config = Config.parse(CONFIG);
   const data = spirals(DATA);
@@ -206,23 +227,17 @@ it(`killed ${KILLS} times at random moments: no finished step lost, every checkp
     }
   };
 
+  // the kills: every kill point at least twice, in a seeded order, at steps spread over the whole run
+  const points: KillPoint[] = Array.from({ length: KILLS }, (_, i) => KILL_POINTS[i % KILL_POINTS.length]!);
+  for (let i = points.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [points[i], points[j]] = [points[j]!, points[i]!];
+  }
+  const plan = points.map((at, k) => ({ at, step: Math.floor(((k + 1) * total) / (KILLS + 1)) + rng.int(9) - 4 }));
   while (!finished) {
     expect(launches++).toBeLessThan(KILLS + 10);
-    const l = launch(storeDir, root, confirmPath);
-    if (kills < KILLS) {
-      // a random moment: now and then while the process starts (loading modules, reading the checkpoint,
-      // resuming the run in the store); else a few milliseconds after a step chosen so that the kills spread over
-      // the whole run, which lands anywhere in a step, its metrics' commit or its checkpoint's writing
-      if (rng.uniform() < 0.15) {
-        await sleep(rng.uniform() * 1200);
-      } else {
-        const from = await l.ready;
-        const target = Math.floor(((kills + 1) * total) / (KILLS + 1)) + rng.int(9) - 4;
-        if (from !== null) await l.reached(target);
-        await sleep(rng.uniform() * 8);
-      }
-      l.child.kill('SIGKILL');
-    }
+    const kill = kills < KILLS ? JSON.stringify(plan[kills]) : '';
+    const l = launch(storeDir, root, confirmPath, kill);
     const from = await l.ready;
     if (from !== null) resumedFrom.push(from);
     const end = await l.closed;
@@ -230,14 +245,16 @@ it(`killed ${KILLS} times at random moments: no finished step lost, every checkp
       kills++;
       checkAfterKill();
     } else {
+      expect(kill, `the child was to die at ${kill}: ${end.stderr}`).toBe('');
       expect(end.code, end.stderr).toBe(0);
       expect(end.stdout).toMatch(/done finished/);
       finished = true;
     }
   }
   expect(kills).toBe(KILLS);
-  // the kills landed at different places: the resumes started from many different steps
-  expect(new Set(resumedFrom).size).toBeGreaterThan(KILLS / 2);
+  // the kills landed at different places: every launch that got going resumed from another step
+  expect(new Set(resumedFrom).size).toBe(resumedFrom.length);
+  expect(resumedFrom.length).toBeGreaterThan(KILLS / 2);
   expect(Math.max(...resumedFrom)).toBeGreaterThan(total / 2);
   expect(midWrite).toBeGreaterThan(0);
 
@@ -260,4 +277,4 @@ it(`killed ${KILLS} times at random moments: no finished step lost, every checkp
   for (const [k, t] of Object.entries(ref.model.stateDict())) {
     expect(Array.from(last.model[k]!.data), k).toStrictEqual(Array.from(t.data));
   }
-}, 90_000);
+}, 300_000);

@@ -188,15 +188,24 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     expect([...modelRngs(gru.model).keys()]).toEqual(['net.rnn#rng']);
   });
 
-  it('keeps the new checkpoint and the previous one, and makes each save the latest', () => {
+  it('keeps the newest three checkpoints (or train.keepCheckpoints), and makes each save the latest', () => {
     const exp = setupExperiment(makeConfig(), data);
     const root = fresh();
     const p = { epoch: 0, skippedSteps: 0, consecutiveNonFinite: 0, lastLoss: 1 };
     for (const step of [1, 2, 3, 4]) saveCheckpoint(root, exp, { ...p, step });
-    expect(listCheckpoints(root)).toEqual(['ckpt-00000003', 'ckpt-00000004']);
+    expect(listCheckpoints(root)).toEqual(['ckpt-00000002', 'ckpt-00000003', 'ckpt-00000004']);
     expect(loadCheckpoint(root).step).toBe(4);
+    // the one `latest` named before is kept whatever `keep` says
+    saveCheckpoint(root, exp, { ...p, step: 5 }, { keep: 1 });
+    expect(listCheckpoints(root)).toEqual(['ckpt-00000004', 'ckpt-00000005']);
+    saveCheckpoint(root, exp, { ...p, step: 6 }, { keep: 5 });
+    expect(listCheckpoints(root)).toEqual(['ckpt-00000004', 'ckpt-00000005', 'ckpt-00000006']);
+    saveCheckpoint(root, exp, { ...p, step: 3 }, { keep: 2 });
+    expect(listCheckpoints(root)).toEqual(['ckpt-00000003', 'ckpt-00000006']);
+    expect(loadCheckpoint(root).step).toBe(3);
+    saveCheckpoint(root, exp, { ...p, step: 4 }, { keep: 2 });
     // the same step again (a run resumed from an older checkpoint) gets a new name
-    saveCheckpoint(root, exp, { ...p, step: 4 });
+    saveCheckpoint(root, exp, { ...p, step: 4 }, { keep: 2 });
     expect(readFileSync(join(root, 'latest'), 'utf8')).toBe('ckpt-00000004-1\n');
     expect(listCheckpoints(root)).toEqual(['ckpt-00000004', 'ckpt-00000004-1']);
     expect(checkpointRootOf(join(root, 'ckpt-00000004'))).toBe(root);
@@ -574,7 +583,7 @@ describe('non-finite loss or gradients', () => {
 it('cleans up: nothing but checkpoints in a root after a finished run', () => {
   const root = fresh();
   runTraining(setupExperiment(makeConfig(), data), { checkpoint: { dir: root, everySteps: 2 } });
-  expect(readdirSync(root).sort()).toEqual(['ckpt-00000026', 'ckpt-00000028', 'latest']);
+  expect(readdirSync(root).sort()).toEqual(['ckpt-00000024', 'ckpt-00000026', 'ckpt-00000028', 'latest']);
   expect(existsSync(join(root, 'ckpt-00000028', 'state.json'))).toBe(true);
   renameSync(join(root, 'latest'), join(root, 'latest.bak'));
   expect(loadCheckpoint(root).step).toBe(28);

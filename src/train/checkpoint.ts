@@ -26,9 +26,12 @@
  * hashes of the other two), the temporary directory is fsynced and renamed to `<name>`, the root is fsynced, then
  * `latest` is replaced atomically (temporary file, fsync, rename, fsync of the root). Only then are older checkpoints
  * removed: each is first renamed to `.trash-...` (atomic) and then deleted, so no directory named `ckpt-*` is ever
- * partial. The checkpoint `latest` named before is kept as well as the new one.
+ * partial. The newest `keep` checkpoints are kept (3 by default, `train.keepCheckpoints`), and always the one
+ * `latest` named before.
  *
  * A kill before `latest` is replaced leaves it naming the previous, intact checkpoint; after, the new one, complete.
+ * A write that fails (a full disk: ENOSPC) removes what it wrote and throws a one-line `CheckpointError` naming the
+ * path and the error; the previous checkpoint is untouched.
  * If `latest` is missing (a kill between the very first rename and the first pointer write) the newest `ckpt-*`
  * directory is used. A name already taken (a run resumed from an older checkpoint reaching the same step again) gets
  * a suffix, `ckpt-00000150-1`; `latest` always names the one to use.
@@ -37,101 +40,62 @@
  * and sha256 before parsing any tensor, and throws a `CheckpointError` naming the file and what is wrong. Nothing is
  * applied to a model until `applyCheckpoint`, which first checks that the checkpoint fits the experiment (tensor
  * names and shapes, optimizer state, RNGs, data batching, config) and only then writes.
+ *
+ * The code is split by seam: checkpoint-format.ts (what state.json holds, its text and its zod schema),
+ * checkpoint-layout.ts (directories on disk: writing, keeping, resolving), and this file (building a checkpoint from
+ * an experiment, reading and verifying one, applying it).
  */
-import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { GradguardError } from '../base/errors.js';
-import type { LoaderCursor } from '../data/loader.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defaultRng } from '../init/random.js';
+import { describeFsError } from '../io/atomic.js';
 import { parseSafetensors, SafetensorsError, serializeSafetensors } from '../io/safetensorsFormat.js';
 import type { AnyModule } from '../nn/module.js';
-import { type FlatState, flattenState, restoreState } from '../optim/optimizer.js';
-import { Rng, type RngState } from '../tensor/rng.js';
+import { flattenState, restoreState } from '../optim/optimizer.js';
+import { Rng } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
+import {
+  CHECKPOINT_VERSION,
+  type Checkpoint,
+  CheckpointError,
+  type CheckpointState,
+  DATA_FILES,
+  decodeNumber,
+  encodeNumber,
+  MODEL_FILE,
+  OPTIMIZER_FILE,
+  parseState,
+  type RngSnapshot,
+  STATE_FILE,
+  sha256,
+  stateText,
+  type TrainProgress,
+} from './checkpoint-format.js';
+import { resolveCheckpointDir, type WriteOptions, writeCheckpoint } from './checkpoint-layout.js';
 import { Config, formatPath, withApplicableModelKeys } from './config.js';
 import type { Experiment } from './trainer.js';
 
-/** The checkpoint format this code writes; `loadCheckpoint` refuses a newer one. */
-export const CHECKPOINT_VERSION = 1;
-export const MODEL_FILE = 'model.safetensors';
-export const OPTIMIZER_FILE = 'optimizer.safetensors';
-export const STATE_FILE = 'state.json';
-export const LATEST_FILE = 'latest';
-const DATA_FILES = [MODEL_FILE, OPTIMIZER_FILE] as const;
-const CKPT_NAME = /^ckpt-(\d+)(?:-(\d+))?$/;
-
-/**
- * A checkpoint that cannot be written, read or used: a missing, partial or corrupt file, or one that does not fit the
- * experiment. A user error: the CLI prints its one-line message and exits with status 2.
- */
-export class CheckpointError extends GradguardError {
-  static override readonly code = 'checkpoint.invalid';
-  override readonly name = 'CheckpointError';
-}
-
-/** Where a run stands, as the trainer saves it; `step` steps are done and `step` is the next one's index. */
-export interface TrainProgress {
-  step: number;
-  /** Epochs whose evaluation has run. */
-  epoch: number;
-  skippedSteps: number;
-  /** Non-finite steps in a row just before `step` (the run is diverged at `train.maxConsecutiveNonFinite`). */
-  consecutiveNonFinite: number;
-  /** The loss of the last step that updated the weights (NaN before the first). */
-  lastLoss: number;
-  /** The run in the store this checkpoint belongs to. */
-  runId?: string | undefined;
-}
-
-type RngSnapshot = { s: RngState; spare: number | null };
-
-/** What `state.json` holds (the checksum aside). */
-export interface CheckpointState {
-  format: 'gradguard-checkpoint';
-  version: number;
-  step: number;
-  epoch: number;
-  runId: string | null;
-  /** ISO time of writing; informational. */
-  savedAt: string;
-  progress: { skippedSteps: number; consecutiveNonFinite: number; lastLoss: number | string };
-  optimizer: { stepCount: number; clippedSteps: number; values: Record<string, unknown> };
-  loader: LoaderCursor;
-  rng: { modules: Record<string, RngSnapshot>; default: RngSnapshot };
-  config: unknown;
-  files: Record<string, { size: number; sha256: string }>;
-}
-
-/** A verified checkpoint in memory (see `loadCheckpoint`); apply it with `applyCheckpoint` or `runTraining`. */
-export interface Checkpoint {
-  /** The checkpoint directory it was read from. */
-  dir: string;
-  step: number;
-  epoch: number;
-  runId: string | null;
-  /** The config it was trained with (validated). */
-  config: Config;
-  /** The model's state dict (PyTorch names). */
-  model: Record<string, Tensor>;
-  /** The optimizer state: tensors from optimizer.safetensors, values from state.json. */
-  optimizer: FlatState;
-  state: CheckpointState;
-  /** The verified bytes of model.safetensors (for `gradguard export`). */
-  modelBytes: Uint8Array;
-}
+export {
+  CHECKPOINT_VERSION,
+  type Checkpoint,
+  CheckpointError,
+  type CheckpointState,
+  CheckpointStateSchema,
+  LATEST_FILE,
+  MODEL_FILE,
+  OPTIMIZER_FILE,
+  STATE_FILE,
+  type TrainProgress,
+} from './checkpoint-format.js';
+export {
+  checkpointRootOf,
+  DEFAULT_KEEP_CHECKPOINTS,
+  listCheckpoints,
+  resolveCheckpointDir,
+  runCheckpointDir,
+  type SavePhase,
+  type WriteOptions,
+} from './checkpoint-layout.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // RNGs
@@ -152,132 +116,20 @@ export function modelRngs(model: AnyModule): Map<string, Rng> {
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
-const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
-
-function writeFileDurable(path: string, bytes: Uint8Array | string): void {
-  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-  const fd = openSync(path, 'w', 0o644);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  let fd = -1;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // not every platform can fsync a directory (Windows); the renames are still atomic there
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
-}
-
-const encodeNumber = (x: number): number | string => (Number.isFinite(x) ? x : String(x));
-const decodeNumber = (x: unknown): number =>
-  typeof x === 'number'
-    ? x
-    : x === 'NaN'
-      ? Number.NaN
-      : x === 'Infinity'
-        ? Number.POSITIVE_INFINITY
-        : x === '-Infinity'
-          ? Number.NEGATIVE_INFINITY
-          : Number.NaN;
-
-/** The exact text of state.json: the state, pretty-printed, with the sha256 of that text as the last field. */
-function stateText(state: CheckpointState): string {
-  const body = JSON.stringify(state, null, 2);
-  return `${JSON.stringify({ ...state, checksum: sha256(body) }, null, 2)}\n`;
-}
-
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes `.tmp-*` and `.trash-*` directories left by processes that are gone (or by this one). */
-function removeStale(root: string): void {
-  for (const name of readdirSync(root)) {
-    const m = /^\.(tmp|trash)-.*-(\d+)$/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[2]);
-    if (pid !== process.pid && isAlive(pid)) continue;
-    rmSync(join(root, name), { recursive: true, force: true });
-  }
-}
-
-/** The complete checkpoints in a root, oldest step first (name order within a step). */
-export function listCheckpoints(root: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  const found: { name: string; step: number; n: number }[] = [];
-  for (const name of names) {
-    const m = CKPT_NAME.exec(name);
-    if (!m) continue;
-    try {
-      if (!statSync(join(root, name)).isDirectory()) continue;
-    } catch {
-      continue;
-    }
-    found.push({ name, step: Number(m[1]), n: m[2] === undefined ? 0 : Number(m[2]) });
-  }
-  found.sort((a, b) => a.step - b.step || a.n - b.n);
-  return found.map((f) => f.name);
-}
-
-function readLatest(root: string): string | null {
-  let text: string;
-  try {
-    text = readFileSync(join(root, LATEST_FILE), 'utf8');
-  } catch {
-    return null;
-  }
-  return text.trim();
-}
-
 /**
  * Writes a checkpoint of `exp` at `progress` into the root directory `root` (created if missing) and makes it the
  * latest; see the file comment for the protocol that keeps the previous one intact whatever moment the process dies.
  * @returns the new checkpoint's directory
  */
-export function saveCheckpoint(root: string, exp: Experiment, progress: TrainProgress): string {
-  const absRoot = resolve(root);
-  try {
-    mkdirSync(absRoot, { recursive: true });
-  } catch (e) {
-    throw new CheckpointError(
-      `cannot create the checkpoint directory ${root}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-    );
-  }
-  removeStale(absRoot);
-  const base = `ckpt-${String(progress.step).padStart(8, '0')}`;
-  const taken = new Set(readdirSync(absRoot));
-  let name = base;
-  for (let i = 1; taken.has(name); i++) name = `${base}-${i}`;
-  const tmp = join(absRoot, `.tmp-${name}-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-
+export function saveCheckpoint(
+  root: string,
+  exp: Experiment,
+  progress: TrainProgress,
+  opts: WriteOptions = {},
+): string {
   const modelBytes = serializeSafetensors(exp.model.stateDict(), { format: 'pt' });
   const flat = flattenState(exp.optimizer.state);
   const optBytes = serializeSafetensors(flat.tensors, { format: 'gradguard-optimizer' });
-  writeFileDurable(join(tmp, MODEL_FILE), modelBytes);
-  writeFileDurable(join(tmp, OPTIMIZER_FILE), optBytes);
   const rngs: Record<string, RngSnapshot> = {};
   for (const [k, r] of modelRngs(exp.model)) rngs[k] = r.getState();
   const state: CheckpointState = {
@@ -305,25 +157,8 @@ export function saveCheckpoint(root: string, exp: Experiment, progress: TrainPro
       [OPTIMIZER_FILE]: { size: optBytes.length, sha256: sha256(optBytes) },
     },
   };
-  writeFileDurable(join(tmp, STATE_FILE), stateText(state));
-  fsyncDir(tmp);
-
-  const previous = readLatest(absRoot);
-  renameSync(tmp, join(absRoot, name));
-  fsyncDir(absRoot);
-  const pointerTmp = join(absRoot, `.tmp-latest-${process.pid}`);
-  writeFileDurable(pointerTmp, `${name}\n`);
-  renameSync(pointerTmp, join(absRoot, LATEST_FILE));
-  fsyncDir(absRoot);
-
-  // prune: keep the new checkpoint and the one `latest` named before
-  for (const old of listCheckpoints(absRoot)) {
-    if (old === name || old === previous) continue;
-    const trash = join(absRoot, `.trash-${old}-${process.pid}`);
-    renameSync(join(absRoot, old), trash);
-    rmSync(trash, { recursive: true, force: true });
-  }
-  return join(absRoot, name);
+  const files = { [MODEL_FILE]: modelBytes, [OPTIMIZER_FILE]: optBytes, [STATE_FILE]: stateText(state) };
+  return writeCheckpoint(root, progress.step, files, opts);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -333,57 +168,11 @@ function fail(dir: string, what: string): never {
   throw new CheckpointError(`checkpoint ${dir}: ${what}`);
 }
 
-/**
- * The checkpoint directory `dir` stands for: itself when it holds state.json (or safetensors files: a partial
- * checkpoint, refused by `loadCheckpoint`), else the one its `latest` file names, else its newest `ckpt-*` directory.
- * @throws CheckpointError when there is none
- */
-export function resolveCheckpointDir(dir: string): string {
-  let st: ReturnType<typeof statSync>;
-  try {
-    st = statSync(dir);
-  } catch {
-    throw new CheckpointError(`checkpoint ${dir}: no such directory`);
-  }
-  if (!st.isDirectory()) {
-    throw new CheckpointError(
-      `checkpoint ${dir}: not a directory (a checkpoint is a directory with ${MODEL_FILE}, ${OPTIMIZER_FILE} and ${STATE_FILE})`,
-    );
-  }
-  const own = readdirSync(dir);
-  if (own.includes(STATE_FILE) || own.includes(MODEL_FILE) || own.includes(OPTIMIZER_FILE)) return dir;
-  if (CKPT_NAME.test(basename(resolve(dir)))) return dir; // an emptied checkpoint: state.json is reported missing
-  const all = listCheckpoints(dir);
-  const latest = readLatest(dir);
-  if (latest !== null) {
-    if (!CKPT_NAME.test(latest)) {
-      fail(dir, `${LATEST_FILE} holds '${latest.slice(0, 40)}', not a checkpoint name (damaged)`);
-    }
-    if (!all.includes(latest)) {
-      fail(
-        dir,
-        `${LATEST_FILE} names ${latest}, which does not exist${all.length ? `; available: ${all.join(', ')} (pass one of them)` : ''}`,
-      );
-    }
-    return join(dir, latest);
-  }
-  if (all.length) return join(dir, all[all.length - 1]!);
-  return fail(
-    dir,
-    `no checkpoint here (expected ${STATE_FILE}, ${MODEL_FILE} and ${OPTIMIZER_FILE}, or a '${LATEST_FILE}' file and ckpt-* directories)`,
-  );
-}
-
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isRngSnapshot = (v: unknown): v is RngSnapshot =>
-  isObj(v) &&
-  Array.isArray(v.s) &&
-  v.s.length === 4 &&
-  v.s.every((x) => Number.isInteger(x)) &&
-  (v.spare === null || typeof v.spare === 'number');
-
-/** Reads and checks state.json: valid JSON, the exact text gradguard writes, its checksum, its fields. */
+/**
+ * Reads and checks state.json: readable, valid JSON, the exact text gradguard writes, its checksum, then every field
+ * against the schema (`CheckpointStateSchema`), so an edited file with its checksum recomputed is still refused.
+ */
 function readState(dir: string): CheckpointState {
   const path = join(dir, STATE_FILE);
   if (!existsSync(path)) {
@@ -395,7 +184,12 @@ function readState(dir: string): CheckpointState {
         : `${STATE_FILE} is missing`,
     );
   }
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    return fail(dir, `cannot read ${STATE_FILE}: ${describeFsError(e)}`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -404,43 +198,21 @@ function readState(dir: string): CheckpointState {
   }
   if (!isObj(parsed) || typeof parsed.checksum !== 'string') fail(dir, `${STATE_FILE} has no checksum: damaged`);
   const { checksum, ...rest } = parsed;
-  const state = rest as unknown as CheckpointState;
-  if (state.format !== 'gradguard-checkpoint') fail(dir, `${STATE_FILE} is not a gradguard checkpoint state`);
-  if (typeof state.version !== 'number' || state.version > CHECKPOINT_VERSION) {
+  const raw = rest as unknown as CheckpointState;
+  if (raw.format !== 'gradguard-checkpoint') fail(dir, `${STATE_FILE} is not a gradguard checkpoint state`);
+  if (typeof raw.version !== 'number' || raw.version > CHECKPOINT_VERSION) {
     fail(
       dir,
-      `${STATE_FILE} has format version ${String(state.version)}; this gradguard reads version ${CHECKPOINT_VERSION} (upgrade gradguard)`,
+      `${STATE_FILE} has format version ${String(raw.version)}; this gradguard reads version ${CHECKPOINT_VERSION} (upgrade gradguard)`,
     );
   }
-  if (sha256(JSON.stringify(state, null, 2)) !== checksum) {
+  if (sha256(JSON.stringify(raw, null, 2)) !== checksum) {
     fail(dir, `${STATE_FILE} does not match its checksum: damaged or edited`);
   }
-  if (stateText(state) !== text)
-    fail(dir, `${STATE_FILE} is not byte for byte what gradguard wrote: damaged or edited`);
-  const bad = (what: string): never => fail(dir, `${STATE_FILE}: ${what}`);
-  if (!isInt(state.step) || !isInt(state.epoch)) bad('step and epoch must be integers >= 0');
-  if (!isObj(state.files)) bad('no files');
-  for (const f of DATA_FILES) {
-    const e = state.files[f];
-    if (!isObj(e) || !isInt(e.size) || typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) {
-      bad(`no size and sha256 for ${f}`);
-    }
-  }
-  if (!isObj(state.progress) || !isInt(state.progress.skippedSteps) || !isInt(state.progress.consecutiveNonFinite))
-    bad('progress counters missing');
-  if (!isObj(state.optimizer) || !isInt(state.optimizer.stepCount) || !isInt(state.optimizer.clippedSteps))
-    bad('optimizer counters missing');
-  if (!isObj(state.optimizer.values)) bad('optimizer values missing');
-  if (
-    !isObj(state.loader) ||
-    !isInt(state.loader.epoch) ||
-    !isInt(state.loader.batch) ||
-    !isRngSnapshot(state.loader.rng)
-  )
-    bad('data loader cursor missing');
-  if (!isObj(state.rng) || !isObj(state.rng.modules) || !isRngSnapshot(state.rng.default)) bad('RNG states missing');
-  for (const [k, v] of Object.entries(state.rng.modules)) if (!isRngSnapshot(v)) bad(`RNG state of ${k} is malformed`);
-  return state;
+  if (stateText(raw) !== text) fail(dir, `${STATE_FILE} is not byte for byte what gradguard wrote: damaged or edited`);
+  const res = parseState(raw);
+  if ('problem' in res) fail(dir, `${STATE_FILE}: ${res.problem}`);
+  return res.state;
 }
 
 /** Reads a data file and checks its size and sha256 against state.json. */
@@ -514,6 +286,8 @@ const RESUMABLE_CHANGES = [
   'train.maxSteps',
   'train.logEvery',
   'train.checkpointEvery',
+  'train.checkpointMinutes',
+  'train.keepCheckpoints',
   'train.onNonFinite',
   'train.maxConsecutiveNonFinite',
   'monitor',
@@ -535,6 +309,14 @@ export function configConflict(saved: unknown, now: unknown, path: string[] = []
     return null;
   }
   return JSON.stringify(saved) === JSON.stringify(now) ? null : p || '(root)';
+}
+
+/** The kind of a flattened optimizer value: a number (NaN and ±Infinity as their strings), array, string, flag, null. */
+function valueKind(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity') return 'number';
+  if (Array.isArray(v)) return 'list';
+  return typeof v === 'boolean' ? 'flag' : typeof v;
 }
 
 function getPath(obj: unknown, path: string): unknown {
@@ -585,6 +367,27 @@ export function applyCheckpoint(exp: Experiment, ckpt: Checkpoint): TrainProgres
   }
   const extraOpt = Object.keys(ckpt.optimizer.tensors).filter((k) => !(k in flatNow.tensors));
   if (extraOpt.length) fail(where, `${OPTIMIZER_FILE} has '${extraOpt[0]}', which this optimizer does not`);
+  // optimizer values: the same transforms (kind), each value of the kind this optimizer holds
+  const saved = ckpt.optimizer.values;
+  for (const [k, now] of Object.entries(flatNow.values)) {
+    if (!(k in saved)) fail(where, `${STATE_FILE}: optimizer.values has no '${k}': saved from another optimizer`);
+    const was = saved[k];
+    if (k === 'kind' || k.endsWith('.kind')) {
+      if (was !== now)
+        fail(
+          where,
+          `${STATE_FILE}: optimizer.values.${k} is ${JSON.stringify(was)}, this optimizer has ${JSON.stringify(now)}`,
+        );
+    } else if (valueKind(was) !== valueKind(now) && !(valueKind(was) === 'null' || valueKind(now) === 'null')) {
+      fail(
+        where,
+        `${STATE_FILE}: optimizer.values.${k} is a ${valueKind(was)}, this optimizer holds a ${valueKind(now)}`,
+      );
+    }
+  }
+  const extraValue = Object.keys(saved).find((k) => !(k in flatNow.values));
+  if (extraValue !== undefined)
+    fail(where, `${STATE_FILE}: optimizer.values has '${extraValue}', which this optimizer does not`);
   // RNGs: the same set of generators
   const rngs = modelRngs(exp.model);
   const savedRngs = ckpt.state.rng.modules;
@@ -622,11 +425,6 @@ export function applyCheckpoint(exp: Experiment, ckpt: Checkpoint): TrainProgres
   };
 }
 
-/** Where a stored run's checkpoints live: `<store>/checkpoints/<runId>/`. */
-export function runCheckpointDir(storeDir: string, runId: string): string {
-  return join(resolve(storeDir), 'checkpoints', runId);
-}
-
 /** How a session continues from a checkpoint (the CLI's `train --resume` builds it; see cli/checkpoint-commands.ts). */
 export interface ResumePlan {
   checkpoint: Checkpoint;
@@ -640,13 +438,4 @@ export interface ResumePlan {
   truncate: boolean;
   /** Where to write further checkpoints when there is no run store (the checkpoint's root, if it has one). */
   root: string | null;
-}
-
-/** The root a checkpoint directory belongs to (its parent when that holds `latest`), or null for a lone one. */
-export function checkpointRootOf(dir: string): string | null {
-  const abs = resolve(dir);
-  if (existsSync(join(abs, LATEST_FILE)) || listCheckpoints(abs).length) return abs;
-  const parent = dirname(abs);
-  if (CKPT_NAME.test(basename(abs)) && existsSync(join(parent, LATEST_FILE))) return parent;
-  return null;
 }

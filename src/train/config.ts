@@ -136,6 +136,10 @@ export const TrainConfig = z
     maxConsecutiveNonFinite: posInt.default(10),
     logEvery: posInt.default(50),
     checkpointEvery: posInt.optional(),
+    /** A checkpoint at most this many minutes of training apart (besides every epoch); default 5. */
+    checkpointMinutes: z.number().positive().optional(),
+    /** Checkpoints a run keeps (the newest); default 3. */
+    keepCheckpoints: posInt.optional(),
   })
   .strict();
 

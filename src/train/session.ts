@@ -12,6 +12,7 @@ import { WarningLog } from '../monitor/warnings.js';
 import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import { type Config, describeModel } from './config.js';
+import { SessionGuard, sessionCheckpoints } from './session-guard.js';
 import { type EvalResult, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
 
 export interface SessionOptions {
@@ -97,9 +98,9 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       : store?.createRun(runRecord(config, backend.name, opts));
   if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
-  // checkpoints: every train.checkpointEvery steps and at the end, into the run's directory in the store
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
+  const guard = new SessionGuard(store, runId, err);
 
   const live = new LiveDiagnosis({ config });
   const printed = new WarningLog();
@@ -116,7 +117,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         for (const f of live.push(r)) {
           warnings.push(f);
           err(printed.line(r.step, f));
-          store?.logFinding(runId!, r.step, f);
+          guard.write((st, id) => st.logFinding(id, r.step, f));
         }
       }
     },
@@ -135,23 +136,19 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       )
     : null;
   let started = false;
-  let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-  };
-  process.once('SIGINT', onSigint);
+  guard.listen();
   let summary: TrainSummary;
   try {
     summary = await runTrainingAsync(exp, {
       observers: [monitor],
-      shouldStop: () => interrupted,
-      ...(checkpointDir ? { checkpoint: { dir: checkpointDir, everySteps: config.train.checkpointEvery, runId } } : {}),
+      shouldStop: () => guard.interrupted,
+      ...(checkpointDir ? { checkpoint: sessionCheckpoints(config, checkpointDir, runId, guard) } : {}),
       ...(resume ? { resume: resume.checkpoint } : {}),
       onCheckpoint: (dir) => {
         lastCheckpoint = dir;
       },
       onStep: (s) => {
-        if (store && runId) {
+        guard.write((st, id) => {
           const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
           const rec = lastRecord as StepRecord | null;
           if (rec && rec.step === s.step) {
@@ -159,8 +156,8 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
             if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
             metrics.clipped = rec.clipped ? 1 : 0;
           }
-          store.logStep(runId, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
-        }
+          st.logStep(id, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
+        });
         if (bar) {
           if (!started) {
             bar.start(s.totalSteps, 0, { epoch: 1, loss: '-' });
@@ -174,11 +171,12 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         }
       },
       onEpoch: (epoch, test) => {
-        if (store && runId)
-          store.logStep(runId, epoch * exp.loader.batchesPerEpoch - 1, {
+        guard.write((st, id) =>
+          st.logStep(id, epoch * exp.loader.batchesPerEpoch - 1, {
             test_loss: test.loss,
             ...(test.accuracy !== undefined ? { test_accuracy: test.accuracy } : {}),
-          });
+          }),
+        );
         if (!bar)
           err(
             `  epoch ${epoch}: test loss ${test.loss.toFixed(4)}${test.accuracy !== undefined ? `, accuracy ${pct(test.accuracy)}` : ''}`,
@@ -187,13 +185,17 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     });
   } catch (e) {
     bar?.stop();
-    store?.finishRun(runId!, 'failed', { error: e instanceof Error ? e.message : String(e) });
+    guard.failed(e);
+    store?.close();
     throw e;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    guard.dispose();
     monitor.detach();
   }
   bar?.stop();
+  const reason = guard.reason(summary.reason);
+  if (reason) summary.reason = reason;
+  if (guard.removed) lastCheckpoint = guard.dropCheckpoints(checkpointDir);
   const diagnosis = finalDiagnosis(monitor, config, dataset);
   const layers = summarizeLayers(monitor.history.slice(-50));
   const seconds = (performance.now() - t0) / 1000;
@@ -219,17 +221,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     checkpoint: lastCheckpoint,
     resumedFrom: resume ? resume.checkpoint.step : null,
   };
-  const finalMetrics: Record<string, number> = { 'test/loss': summary.test.loss, 'train/loss': summary.finalLoss };
-  if (summary.test.accuracy !== undefined) finalMetrics['test/accuracy'] = summary.test.accuracy;
-  store?.finishRun(runId!, summary.status, {
-    metrics: finalMetrics,
-    verdict: diagnosis.verdict,
-    durationMs: Math.round(summary.seconds * 1000),
-    steps: summary.steps,
-    stepsSkipped: summary.skippedSteps,
-    stepsClipped: summary.clippedSteps,
-    ...(summary.reason ? { reason: summary.reason } : {}),
-  });
+  guard.finished(summary, diagnosis.verdict);
   store?.close();
   return result;
 }

@@ -25,7 +25,13 @@ import { GradguardError } from '../base/errors.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
 import { describeNonFiniteUpdate, type NonFiniteUpdate } from '../optim/transform.js';
 import { applyInit, buildModel } from './build.js';
-import { applyCheckpoint, type Checkpoint, saveCheckpoint, type TrainProgress } from './checkpoint.js';
+import {
+  applyCheckpoint,
+  type Checkpoint,
+  saveCheckpoint,
+  type TrainProgress,
+  type WriteOptions,
+} from './checkpoint.js';
 import type { Config } from './config.js';
 import { buildOptimizer, type Optimizer } from './optimizer.js';
 
@@ -88,10 +94,10 @@ export interface TrainHooks {
   /** Checked before each step; return true to stop (the run is 'interrupted'). */
   shouldStop?: () => boolean;
   /**
-   * Write checkpoints into the root `dir` (see `saveCheckpoint`): after every `everySteps` steps (none when unset)
-   * and when the run ends without throwing. `runId` is recorded in them.
+   * Write checkpoints into the root `dir` (see `saveCheckpoint`) and when the run ends without throwing. `runId` is
+   * recorded in them.
    */
-  checkpoint?: { dir: string; everySteps?: number | undefined; runId?: string | undefined };
+  checkpoint?: CheckpointHook;
   /** Called after each checkpoint is written, with its directory and step. */
   onCheckpoint?: (dir: string, step: number) => void;
   /**
@@ -100,6 +106,26 @@ export interface TrainHooks {
    * `CheckpointError` and changes nothing).
    */
   resume?: Checkpoint;
+}
+
+/** When the trainer writes checkpoints (besides the end of the run), and how many a root keeps. */
+export interface CheckpointHook {
+  dir: string;
+  /** After every `everySteps` steps (none when unset). */
+  everySteps?: number | undefined;
+  /** After every epoch's evaluation. */
+  everyEpoch?: boolean | undefined;
+  /** After the first step that ends `everySeconds` or more after the last checkpoint (or the start), by `clock`. */
+  everySeconds?: number | undefined;
+  /** Checkpoints the root keeps (see `saveCheckpoint`; default 3). */
+  keep?: number | undefined;
+  runId?: string | undefined;
+  /** Checked before each checkpoint; false skips it (the session's run was removed from its store). */
+  active?: () => boolean;
+  /** The time in ms for `everySeconds` (default `performance.now`; tests drive it by steps). */
+  clock?: () => number;
+  /** Passed to `saveCheckpoint` (a test seam: kills and faults at chosen moments of a write). */
+  onPhase?: WriteOptions['onPhase'];
 }
 
 /**
@@ -310,6 +336,56 @@ export async function runTrainingAsync(
   return r.value;
 }
 
+/** When the trainer writes checkpoints (see {@link CheckpointHook}), and the writing itself. */
+class CheckpointSchedule {
+  private readonly ck: CheckpointHook | undefined;
+  private readonly clock: () => number;
+  private savedAt: number;
+  private savedTime: number;
+
+  constructor(
+    private readonly exp: Experiment,
+    private readonly hooks: TrainHooks,
+    /** The step already checkpointed (a resumed run's), or -1. */
+    savedAt: number,
+  ) {
+    this.ck = hooks.checkpoint;
+    this.clock = this.ck?.clock ?? (() => performance.now());
+    this.savedAt = savedAt;
+    this.savedTime = this.clock();
+  }
+
+  /** After a step: a checkpoint when one is due (every N steps, at an epoch's end, or after `everySeconds`). */
+  afterStep(p: Omit<TrainProgress, 'runId'>, epochEnd: boolean): void {
+    const ck = this.ck;
+    if (
+      ck &&
+      ((ck.everySteps && p.step % ck.everySteps === 0) ||
+        (ck.everyEpoch && epochEnd) ||
+        (ck.everySeconds !== undefined && this.clock() - this.savedTime >= ck.everySeconds * 1000))
+    ) {
+      this.save(p);
+    }
+  }
+
+  /** Writes a checkpoint at `p` unless this step has one or the hook is no longer active. */
+  save(p: Omit<TrainProgress, 'runId'>): void {
+    const ck = this.ck;
+    if (!ck || this.savedAt === p.step || (ck.active && !ck.active())) return;
+    let dir: string;
+    try {
+      dir = saveCheckpoint(ck.dir, this.exp, { ...p, runId: ck.runId }, { keep: ck.keep, onPhase: ck.onPhase });
+    } catch (e) {
+      // its root was removed meanwhile (`runs rm` of the session's run): nothing to keep
+      if (ck.active && !ck.active()) return;
+      throw e;
+    }
+    this.savedAt = p.step;
+    this.savedTime = this.clock();
+    this.hooks.onCheckpoint?.(dir, p.step);
+  }
+}
+
 /** The loop itself: one `yield` after each step. */
 function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, TrainSummary, void> {
   const { config, dataset: ds, model, params, optimizer, loader } = exp;
@@ -337,22 +413,14 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     skipped = p.skippedSteps;
     consecutive = p.consecutiveNonFinite;
   }
-  const ck = hooks.checkpoint;
-  let savedAt = hooks.resume ? step : -1;
-  const save = () => {
-    if (!ck || savedAt === step) return;
-    const progress: TrainProgress = {
-      step,
-      epoch,
-      skippedSteps: skipped,
-      consecutiveNonFinite: consecutive,
-      lastLoss,
-      runId: ck.runId,
-    };
-    const dir = saveCheckpoint(ck.dir, exp, progress);
-    savedAt = step;
-    hooks.onCheckpoint?.(dir, step);
-  };
+  const checkpoints = new CheckpointSchedule(exp, hooks, hooks.resume ? step : -1);
+  const progress = (): Omit<TrainProgress, 'runId'> => ({
+    step,
+    epoch,
+    skippedSteps: skipped,
+    consecutiveNonFinite: consecutive,
+    lastLoss,
+  });
   model.train();
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
@@ -409,15 +477,16 @@ function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, Trai
     });
     step++;
     if (diverged) break;
-    if (step % stepsPerEpoch === 0 || step === totalSteps) {
+    const epochEnd = step % stepsPerEpoch === 0 || step === totalSteps;
+    if (epochEnd) {
       epoch = Math.ceil(step / stepsPerEpoch);
       test = evaluate(model, ds, 'test');
       hooks.onEpoch?.(epoch, test);
     }
-    if (ck?.everySteps && step % ck.everySteps === 0) save();
+    checkpoints.afterStep(progress(), epochEnd);
     yield;
   }
-  save();
+  checkpoints.save(progress());
   if (status !== 'finished' || Number.isNaN(test.loss)) test = evaluate(model, ds, 'test');
   const seconds = (performance.now() - t0) / 1000;
   const summary: TrainSummary = {
