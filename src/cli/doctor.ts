@@ -22,7 +22,7 @@ import { type LayerStats, Monitor, type StepObserver, type StepRecord, summarize
 import { renderReport, type TrialResult } from '../monitor/report.js';
 import { judgeTrial } from '../monitor/trial.js';
 import { tensor, tidy } from '../tensor/tensor.js';
-import { type Config, ConfigError, loadConfig } from '../train/config.js';
+import { type Config, ConfigError, describeModel, loadConfig } from '../train/config.js';
 import { lossFor, runTraining, setupExperiment } from '../train/trainer.js';
 import { isUserError } from './errors.js';
 
@@ -194,7 +194,7 @@ export async function runDoctor(
   const { config, source } = loadConfig(file, sets);
   const dataset = opts.dataset ?? (await loadDataset(config.data as Parameters<typeof loadDataset>[0]));
   say(
-    `gradguard doctor: ${config.model.type} on ${dataset.name} (${source}): ${batches} batches from initialisation, then ${steps} training steps`,
+    `gradguard doctor: ${describeModel(config.model)} on ${dataset.name} (${source}): ${batches} batches from initialisation, then ${steps} training steps`,
   );
   const original = probe(config, dataset, batches, steps);
   const result: DoctorResult = {
@@ -215,7 +215,7 @@ export async function runDoctor(
     );
     let trialConfig: Config;
     try {
-      trialConfig = loadConfig(file, [...sets, ...fix.set]).config;
+      trialConfig = loadConfig(file, [...sets, ...fix.set], { dropInapplicable: true }).config;
     } catch (e) {
       trials.push({
         ...trialOf(fix.label, fix.set, original, original),

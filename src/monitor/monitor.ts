@@ -200,8 +200,8 @@ const ROOT = '(root)';
  *
  * @example
  * const mon = new Monitor(model, { every: 10 }).attach();
- * await trainer.run({ observer: mon });
- * console.log(mon.latest()?.globalNormBefore);
+ * const opt = new optim.Optimizer(model, optim.adam({ lr: 1e-3 }), { observer: mon }); // see docs/library.md
+ * mon.beginStep(step); lossOf(model.call(x)).backward(); opt.step(); mon.endStep(loss); mon.latest()?.layers[0];
  * mon.detach();
  */
 export class Monitor implements StepObserver {

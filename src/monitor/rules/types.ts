@@ -111,6 +111,8 @@ export interface ConfigFacts {
     hidden?: readonly number[] | undefined;
     depth?: number | undefined;
     width?: number | undefined;
+    /** cnn: the stage channels (their count is the number of stages). */
+    channels?: readonly number[] | undefined;
   };
   init: { weight: string; bias: string | number; recurrentGain?: number | undefined };
   optim: { lr: number };
