@@ -7,6 +7,7 @@ import { GradguardError } from '../base/errors.js';
 import type { Dataset } from '../data/types.js';
 import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
+import { ACTIVATIONS } from '../nn/activation-names.js';
 import { Linear } from '../nn/linear.js';
 import { lsuv } from '../nn/lsuv.js';
 import { cnn, mlp, resnet } from '../nn/models.js';
@@ -279,15 +280,10 @@ export class BuildError extends GradguardError {
   override readonly name = 'BuildError';
 }
 
-const NONLINEARITY: Record<string, Nonlinearity> = {
-  relu: 'relu',
-  'leaky-relu': 'leaky_relu',
-  elu: 'relu',
-  gelu: 'relu',
-  selu: 'selu',
-  sigmoid: 'sigmoid',
-  tanh: 'tanh',
-};
+/** The nonlinearity the Kaiming init assumes after each config activation (from the activation table). */
+const NONLINEARITY: Record<string, Nonlinearity> = Object.fromEntries(
+  Object.values(ACTIVATIONS).flatMap((a) => (a.config === null ? [] : [[a.config, a.kaiming]])),
+);
 
 /**
  * Applies `config.init` to every weight matrix/kernel (parameters named `weight` or `weight_*` with 2+ dimensions)

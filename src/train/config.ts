@@ -7,6 +7,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GradguardError } from '../base/errors.js';
+import { CONFIG_ACTIVATIONS } from '../nn/activation-names.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
@@ -48,7 +49,7 @@ export const ModelConfig = z
     hidden: z.array(posInt).max(10_000).optional(),
     depth: posInt.optional(),
     width: posInt.optional(),
-    activation: z.enum(['relu', 'leaky-relu', 'elu', 'selu', 'gelu', 'sigmoid', 'tanh']).default('relu'),
+    activation: z.enum(CONFIG_ACTIVATIONS).default('relu'),
     residual: z.boolean().default(false),
     norm: z.enum(['none', 'batch', 'layer']).default('none'),
     rezero: z.boolean().default(false),
