@@ -14,6 +14,7 @@ import { cnn, mlp, resnet } from '../nn/models.js';
 import { type AnyModule, Module } from '../nn/module.js';
 import { ResidualMLPBlock } from '../nn/residual.js';
 import { GRU, LSTM, RNN } from '../nn/rnn.js';
+import { ArgumentError } from '../tensor/errors.js';
 import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
 import { dispose, noGrad, type Tensor, tensor } from '../tensor/tensor.js';
@@ -177,7 +178,7 @@ export function buildModel(config: Config, ds: Dataset): AnyModule {
     return buildModelUnchecked(config, ds);
   } catch (e) {
     // the layers' own argument checks (nn.mlp(): a residual MLP needs an even depth, ...) are config mistakes here
-    if ((e instanceof TypeError || e instanceof RangeError) && /^nn\./.test(e.message))
+    if ((e instanceof TypeError || e instanceof RangeError || e instanceof ArgumentError) && /^nn\./.test(e.message))
       throw new BuildError(`model: ${e.message}`);
     throw e;
   }
