@@ -55,7 +55,6 @@ import {
   TrackError,
 } from './types.js';
 
-export { processAlive } from './process.js';
 export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** The default store directory, relative to the working directory. */
