@@ -32,13 +32,7 @@ import { GradguardError } from '../base/errors.js';
 import { stringifyJson } from '../track/export.js';
 import { RunStore } from '../track/store.js';
 import { type RunStatus, TrackError } from '../track/types.js';
-import type {
-  CompareResponse,
-  FindingsResponse,
-  RunResponse,
-  RunsResponse,
-  StepsEvent,
-} from './api-types.js';
+import type { CompareResponse, FindingsResponse, RunResponse, RunsResponse, StepsEvent } from './api-types.js';
 import { configTable, DASHBOARD_LAYER_FIELDS, metricsJson, runListItem } from './data.js';
 import { lastLayers, layersPayload } from './layers.js';
 import {
