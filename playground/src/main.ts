@@ -6,6 +6,7 @@
  * `#before-verdict` / `#before-step` the run before a fix.
  */
 import { getBackend, loadBackend } from '../../src/browser.js';
+import { CONFIG_ACTIVATIONS } from '../../src/nn/activation-names.js';
 import { Session } from './session.js';
 import {
   applies,
@@ -32,7 +33,8 @@ type Control = {
   max?: number;
 };
 
-const ACTS = ['relu', 'leaky-relu', 'elu', 'selu', 'gelu', 'sigmoid', 'tanh'];
+/** The config's activations, from the one table (src/nn/activation-names.ts). */
+const ACTS: readonly string[] = CONFIG_ACTIVATIONS;
 const INITS = [
   'default',
   'normal',

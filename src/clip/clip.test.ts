@@ -195,3 +195,31 @@ describe('non-finite gradients', () => {
     expect(s.threshold).toBe(5);
   });
 });
+
+describe('the clip record', () => {
+  it('reads each clip transform state through its typed reader', () => {
+    const grads = (): Params => ({ w: tensor([3, 4]) });
+    const g = once(clip.byGlobalNorm(1), grads());
+    expect(clip.clipRecordOf(g)).toEqual({ normBefore: 5, normAfter: 5 * g.scale, clipped: true, skipped: false });
+    const a = once(clip.autoClip({ percentile: 50 }), grads());
+    expect(clip.clipRecordOf(a)).toEqual({
+      normBefore: 5,
+      normAfter: a.clipped ? a.threshold : 5,
+      clipped: a.clipped,
+      skipped: false,
+    });
+    for (const tx of [clip.byValue(1), clip.byNorm(1)]) {
+      expect(clip.clipRecordOf(once(tx as GradientTransformation<{ kind: string }>, grads()))).toEqual({
+        normBefore: undefined,
+        normAfter: undefined,
+        clipped: true,
+        skipped: false,
+      });
+    }
+    const bad = { w: tensor([Number.NaN, 1]) };
+    expect(clip.clipRecordOf(once(clip.skipNonFinite(), bad))?.skipped).toBe(true);
+    expect(clip.clipRecordOf(once(clip.zeroNans(), bad))).toBeUndefined();
+    expect(clip.clipRecordOf({ kind: 'sgd' })).toBeUndefined();
+    expect(clip.clipRecordOf({ kind: 'toString' })).toBeUndefined();
+  });
+});

@@ -14,3 +14,4 @@ export {
   zeroNans,
 } from './nonFinite.js';
 export { globalNorm, type NormType, tensorNorm } from './norms.js';
+export { type ClipRecord, type ClipState, clipRecordOf } from './record.js';

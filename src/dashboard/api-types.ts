@@ -6,8 +6,10 @@
  * ({@link JsonNumber}); a metric that was not logged at a step is `null`.
  */
 
-/** A number as the API writes it: non-finite values as strings. */
-export type JsonNumber = number | 'NaN' | 'Infinity' | '-Infinity';
+/** A number as the API writes it: non-finite values as strings (the codec of base/json.ts). */
+import type { JsonNumber } from '../base/json.js';
+
+export type { JsonNumber };
 
 export type RunStatus = 'running' | 'finished' | 'diverged' | 'failed' | 'interrupted';
 

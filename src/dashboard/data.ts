@@ -2,6 +2,7 @@
  * What the dashboard and the report say about a run, computed from the run store's records: the one-line config
  * summary, the final metrics, the list item, the flattened config and its differences between runs.
  */
+import { encodeNumber } from '../base/json.js';
 import { runDurationMs } from '../track/export.js';
 import { canonicalFinal, METRICS } from '../track/metrics.js';
 import { LAYER_FIELDS, type LayerField, type MetricSeries, type RunInfo } from '../track/types.js';
@@ -11,11 +12,8 @@ import type { JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
 /** The per-layer fields the dashboard serves (every field the store keeps). */
 export const DASHBOARD_LAYER_FIELDS: readonly LayerField[] = LAYER_FIELDS;
 
-/** A number for JSON: NaN and ±Infinity as strings. */
-export function jsonNumber(v: number): JsonNumber {
-  if (Number.isFinite(v)) return v;
-  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
-}
+/** A number for JSON: NaN and ±Infinity as strings (the codec of base/json.ts). */
+export const jsonNumber: (v: number) => JsonNumber = encodeNumber;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);

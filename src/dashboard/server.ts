@@ -24,28 +24,33 @@
  *   on connect and on every change), `end` (the run is no longer running; the stream closes), `error`.
  *   A reconnecting EventSource sends `Last-Event-ID` (the last step it got), which replaces `from`.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
-import { type Context, Hono } from 'hono';
+import { Hono } from 'hono';
 import { GradguardError } from '../base/errors.js';
 import { stringifyJson } from '../track/export.js';
-import { isValidRunId } from '../track/ids.js';
 import { RunStore } from '../track/store.js';
-import { type LayerField, type LayerMatrix, RUN_STATUSES, type RunStatus, TrackError } from '../track/types.js';
-import type {
-  CompareResponse,
-  FindingsResponse,
-  JsonNumber,
-  LastLayers,
-  LayersResponse,
-  RunResponse,
-  RunsResponse,
-  StepsEvent,
-} from './api-types.js';
-import { configTable, DASHBOARD_LAYER_FIELDS, jsonNumber, metricsJson, runListItem } from './data.js';
+import { type RunStatus, TrackError } from '../track/types.js';
+import type { CompareResponse, FindingsResponse, RunResponse, RunsResponse, StepsEvent } from './api-types.js';
+import { configTable, DASHBOARD_LAYER_FIELDS, metricsJson, runListItem } from './data.js';
+import { lastLayers, layersPayload } from './layers.js';
+import {
+  ApiError,
+  checkId,
+  hostName,
+  json,
+  parseFields,
+  parseIntParam,
+  parseList,
+  parseStatuses,
+  runId,
+  toApiError,
+} from './params.js';
+import { CSP, defaultStaticDir, loadStatic, NOT_BUILT_PAGE } from './static.js';
+
+export { layersPayload } from './layers.js';
+export { defaultStaticDir } from './static.js';
 
 export interface DashboardOptions {
   /** The run store directory (the one that holds runs.db). */
@@ -71,96 +76,6 @@ export type DashboardApp = Hono & { close(): void; warm(): void; streams(): numb
 const MAX_COMPARE = 16;
 const HEARTBEAT_MS = 15_000;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]', '::1'];
-
-/** An error the API reports as it is (status, code, message). */
-class ApiError extends GradguardError {
-  constructor(
-    readonly status: 400 | 403 | 404 | 405 | 409 | 500 | 503,
-    code: string,
-    message: string,
-  ) {
-    super(message, { code, user: status < 500 });
-  }
-}
-
-const TRACK_STATUS: Record<string, ApiError['status']> = {
-  UNKNOWN_RUN: 404,
-  NO_STORE: 404,
-  AMBIGUOUS_RUN: 409,
-  BAD_ARGUMENT: 400,
-  BAD_STORE: 500,
-  STORE_TOO_NEW: 500,
-  CLOSED: 503,
-};
-
-/** The built front end of this package: dist/dashboard/web next to this file, or from the sources, ../../dist. */
-export function defaultStaticDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'web'), resolve(here, '..', '..', 'dist', 'dashboard', 'web')];
-  for (const dir of candidates) {
-    try {
-      if (statSync(join(dir, 'index.html')).isFile() && statSync(join(dir, 'assets')).isDirectory()) return dir;
-    } catch {
-      // not this one
-    }
-  }
-  return candidates[candidates.length - 1]!;
-}
-
-interface StaticFile {
-  body: Uint8Array;
-  type: string;
-  immutable: boolean;
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  html: 'text/html; charset=utf-8',
-  js: 'text/javascript; charset=utf-8',
-  css: 'text/css; charset=utf-8',
-  svg: 'image/svg+xml',
-  png: 'image/png',
-  ico: 'image/x-icon',
-  json: 'application/json',
-  woff2: 'font/woff2',
-  txt: 'text/plain; charset=utf-8',
-};
-
-/** Every file under `dir` (at most 4 levels, 2,000 files), by URL path; an empty map when there is none. */
-function loadStatic(dir: string): Map<string, StaticFile> {
-  const files = new Map<string, StaticFile>();
-  const walk = (d: string, depth: number) => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (files.size >= 2000) return;
-      const p = join(d, e.name);
-      if (e.isDirectory() && depth < 4) walk(p, depth + 1);
-      else if (e.isFile()) {
-        const ext = e.name.slice(e.name.lastIndexOf('.') + 1).toLowerCase();
-        const type = CONTENT_TYPES[ext];
-        if (type === undefined) continue;
-        const url = `/${relative(dir, p).split(sep).join('/')}`;
-        files.set(url, { body: readFileSync(p), type, immutable: url.startsWith('/assets/') });
-      }
-    }
-  };
-  walk(dir, 0);
-  return files;
-}
-
-const NOT_BUILT_PAGE = `<!doctype html><meta charset="utf-8"><title>gradguard dashboard</title>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
-<h1>gradguard dashboard</h1><p>The dashboard's front end is not built. Run <code>npm run build</code> in the
-gradguard package (it runs <code>vite build</code>), then start <code>gradguard dashboard</code> again.</p>
-<p>The JSON API works meanwhile: <a href="/api/runs">/api/runs</a>.</p></body>`;
-
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
-  "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * The dashboard as a hono app. The store is opened read-only on the first request that needs it (so the dashboard
@@ -447,145 +362,6 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     }
   };
   return Object.assign(app, { close, warm, streams: () => streams.size, storeDir });
-}
-
-/** Turns anything thrown into an API error; unexpected errors say only "internal error". */
-function toApiError(e: unknown): ApiError {
-  if (e instanceof ApiError) return e;
-  if (e instanceof TrackError) return new ApiError(TRACK_STATUS[e.code] ?? 500, e.code, e.message);
-  const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) {
-    return new ApiError(503, 'BUSY', 'the run store is busy; try again');
-  }
-  return new ApiError(500, 'INTERNAL', 'internal error');
-}
-
-function json(c: Context, body: unknown): Response {
-  return c.body(stringifyJson(body), 200, { 'Content-Type': 'application/json; charset=utf-8' });
-}
-
-function checkId(id: string): string {
-  if (!isValidRunId(id)) {
-    throw new ApiError(400, 'BAD_ID', 'malformed run id: ids are letters, digits, dots, dashes and underscores');
-  }
-  return id;
-}
-
-function runId(c: Context): string {
-  return checkId(c.req.param('id') ?? '');
-}
-
-function parseIntParam(text: string | undefined, name: string, min: number): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(text) || Number(text) < min) {
-    throw new ApiError(400, 'BAD_PARAM', `${name} must be a whole number >= ${min}`);
-  }
-  return Number(text);
-}
-
-function parseList(text: string | undefined, name: string, max: number): string[] | undefined {
-  if (text === undefined) return undefined;
-  const list = text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  if (list.length > max) throw new ApiError(400, 'BAD_PARAM', `${name}: at most ${max} values`);
-  if (list.some((s) => s.length > 128)) throw new ApiError(400, 'BAD_PARAM', `${name}: a value is too long`);
-  return list;
-}
-
-function parseStatuses(text: string | undefined): RunStatus[] | undefined {
-  const list = parseList(text, 'status', RUN_STATUSES.length);
-  if (list === undefined) return undefined;
-  for (const s of list) {
-    if (!RUN_STATUSES.includes(s as RunStatus)) {
-      throw new ApiError(400, 'BAD_PARAM', `status must be among ${RUN_STATUSES.join(', ')}`);
-    }
-  }
-  return list as RunStatus[];
-}
-
-function parseFields(text: string | undefined): LayerField[] {
-  const list = parseList(text, 'fields', DASHBOARD_LAYER_FIELDS.length);
-  if (list === undefined) return [...DASHBOARD_LAYER_FIELDS];
-  for (const f of list) {
-    if (!DASHBOARD_LAYER_FIELDS.includes(f as LayerField)) {
-      throw new ApiError(400, 'BAD_PARAM', `fields must be among ${DASHBOARD_LAYER_FIELDS.join(', ')}`);
-    }
-  }
-  return list as LayerField[];
-}
-
-/** The host name of a Host header, lower case, without the port. */
-function hostName(header: string): string {
-  const h = header.trim().toLowerCase();
-  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
-  const colon = h.indexOf(':');
-  return colon < 0 ? h : h.slice(0, colon);
-}
-
-/** Every layer's statistics at the run's last step that has them. */
-function lastLayers(store: RunStore, id: string): LastLayers | null {
-  const rows = store.getLayerStats(id, { last: true });
-  if (rows.length === 0) return null;
-  return { step: rows[0]!.step, layers: rows.map(({ step: _, ...rest }) => rest) as LastLayers['layers'] };
-}
-
-/**
- * Layer matrices for several fields, aligned to the layers and steps of the first (a writer may add a step between
- * two reads).
- */
-export function layersPayload(
-  store: RunStore,
-  id: string,
-  fields: readonly LayerField[],
-  from: number,
-  encoding: 'json' | 'f32',
-): LayersResponse {
-  let base: LayerMatrix | null = null;
-  const out: LayersResponse['fields'] = {};
-  for (const field of fields) {
-    let m = store.getLayerMatrix(id, field, { fromStep: from });
-    if (base === null) base = m;
-    else m = align(m, base);
-    out[field] = encoding === 'f32' ? f32Base64(m.values) : jsonValues(m.values);
-  }
-  return { layers: base?.layers ?? [], steps: base?.steps ?? [], encoding, fields: out };
-}
-
-function align(m: LayerMatrix, base: LayerMatrix): LayerMatrix {
-  const same =
-    m.steps.length === base.steps.length &&
-    m.layers.length === base.layers.length &&
-    m.layers.every((l, i) => l === base.layers[i]);
-  if (same) return m;
-  const n = base.steps.length;
-  const values = new Float64Array(base.layers.length * n).fill(Number.NaN);
-  const stepIndex = new Map(m.steps.map((s, i) => [s, i]));
-  const layerIndex = new Map(m.layers.map((l, i) => [l, i]));
-  base.layers.forEach((layer, l) => {
-    const ml = layerIndex.get(layer);
-    if (ml === undefined) return;
-    for (let s = 0; s < n; s++) {
-      const ms = stepIndex.get(base.steps[s]!);
-      if (ms !== undefined) values[l * n + s] = m.values[ml * m.steps.length + ms]!;
-    }
-  });
-  return { field: m.field, layers: base.layers, steps: base.steps, values };
-}
-
-function f32Base64(values: Float64Array): string {
-  const f = new Float32Array(values);
-  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
-}
-
-function jsonValues(values: Float64Array): (JsonNumber | null)[] {
-  const out = new Array<JsonNumber | null>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    out[i] = Number.isNaN(v) ? null : jsonNumber(v);
-  }
-  return out;
 }
 
 export interface StartOptions extends Omit<DashboardOptions, 'allowedHosts'> {

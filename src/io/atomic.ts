@@ -10,35 +10,49 @@ import { basename, dirname, join, resolve } from 'node:path';
 export function writeFileAtomic(path: string, data: string | Uint8Array): string {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let fd: number | undefined;
   try {
-    fd = openSync(tmp, 'wx', 0o644);
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
+    writeFileDurable(tmp, bytes, 'wx');
     renameSync(tmp, path);
   } catch (err) {
-    if (fd !== undefined) closeSync(fd);
     try {
       unlinkSync(tmp);
     } catch {
-      // already gone
+      // already gone (or never created)
     }
     throw err;
   }
-  try {
-    const dfd = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Some file systems cannot fsync a directory; the rename itself is still atomic.
-  }
+  fsyncDir(dirname(path));
   return path;
+}
+
+/**
+ * Writes `data` to `path` and fsyncs it before returning (not atomic by itself: the building block of
+ * `writeFileAtomic` and of the checkpoint writer, which renames a whole directory of such files into place).
+ * @param flag 'w' (create or truncate) or 'wx' (fail if `path` exists)
+ */
+export function writeFileDurable(path: string, data: string | Uint8Array, flag: 'w' | 'wx' = 'w'): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const fd = openSync(path, flag, 0o644);
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Fsyncs a directory, so that the renames and creations in it are durable; a no-op where that is impossible. */
+export function fsyncDir(dir: string): void {
+  let fd = -1;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // not every platform or file system can fsync a directory (Windows); the renames are still atomic there
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
 }
 
 /**

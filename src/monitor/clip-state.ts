@@ -1,4 +1,5 @@
-/** `readClipState`: what the clip transforms of a transform chain did on one step, read from the chain's state. */
+/** What the clip transforms of an optimizer chain did on one step, read from the chain's state. */
+import { type ClipRecord, clipRecordOf } from '../clip/record.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** What the clip transforms of a chain did on one step, read from the chain's state. */
@@ -12,10 +13,10 @@ export interface ClipSummary {
 }
 
 /**
- * Reads what clip transforms recorded in a (possibly nested) transform-chain state: any object with a boolean
- * `clipped` or `skipped`, and the norms it kept: `normBefore` (or `norm`), and `normAfter`, or a `scale` the
- * gradients were multiplied by (`clip.byGlobalNorm`), or a `threshold`/`max` bound that is the norm after clipping
- * when `clipped` (`clip.autoClip`). Tensors are not entered.
+ * Reads what clip transforms recorded in a (possibly nested) transform-chain state: the typed `ClipRecord` of each
+ * of gradguard's clip transforms' states (`clip/record.ts`), and for a state of any other transform with a boolean
+ * `clipped` or `skipped`, the norms it kept (see `untypedClipRecord`). The first norm before clipping wins, the last
+ * norm after clipping; clipped and skipped are true when any transform says so. Tensors are not entered.
  *
  * NOTE: optax keeps such facts in the state of the transform itself (`snapshot`, `apply_if_finite`); reading the
  * state, rather than asking each transform, keeps monitors independent of which clip transforms exist.
@@ -44,26 +45,39 @@ export function readClipState(state: unknown): ClipSummary {
       return;
     }
     const o = v as Record<string, unknown>;
-    const hasClip = typeof o.clipped === 'boolean';
-    const hasSkip = typeof o.skipped === 'boolean';
-    if (hasClip || hasSkip) {
-      if (o.skipped === true) out.skipped = true;
-      const before = num(o.normBefore) ?? num(o.norm) ?? num(o.globalNorm);
-      if (before !== undefined && out.normBefore === undefined) out.normBefore = before;
-      if (hasClip) {
-        const clipped = o.clipped === true;
-        if (clipped) out.clipped = true;
-        const bound = num(o.max) ?? num(o.maxNorm) ?? num(o.threshold);
-        const scale = num(o.scale);
-        const after =
-          num(o.normAfter) ?? (before !== undefined && scale !== undefined ? before * scale : clipped ? bound : before);
-        if (after !== undefined) out.normAfter = after;
-      }
+    const rec = clipRecordOf(o) ?? untypedClipRecord(o);
+    if (rec !== undefined) {
+      if (rec.skipped) out.skipped = true;
+      if (rec.normBefore !== undefined && out.normBefore === undefined) out.normBefore = rec.normBefore;
+      if (rec.clipped === true) out.clipped = true;
+      if (rec.normAfter !== undefined) out.normAfter = rec.normAfter;
     }
     for (const x of Object.values(o)) visit(x, depth + 1);
   };
   visit(state, 0);
   return out;
+}
+
+/**
+ * The clip record of a state that is not one of gradguard's clip transforms (a user's own): any object with a boolean
+ * `clipped` or `skipped`, with `normBefore` (or `norm`, `globalNorm`), and `normAfter`, or a `scale` the gradients
+ * were multiplied by, or a `max`/`maxNorm`/`threshold` bound that is the norm after clipping when `clipped`.
+ * gradguard's own transforms are read through their typed readers (`clipRecordOf`), never through these guesses.
+ */
+function untypedClipRecord(o: Record<string, unknown>): ClipRecord | undefined {
+  const hasClip = typeof o.clipped === 'boolean';
+  if (!hasClip && typeof o.skipped !== 'boolean') return undefined;
+  const before = num(o.normBefore) ?? num(o.norm) ?? num(o.globalNorm);
+  const rec: ClipRecord = { normBefore: before, normAfter: undefined, clipped: undefined, skipped: o.skipped === true };
+  if (hasClip) {
+    const clipped = o.clipped === true;
+    rec.clipped = clipped;
+    const bound = num(o.max) ?? num(o.maxNorm) ?? num(o.threshold);
+    const scale = num(o.scale);
+    rec.normAfter =
+      num(o.normAfter) ?? (before !== undefined && scale !== undefined ? before * scale : clipped ? bound : before);
+  }
+  return rec;
 }
 
 function num(v: unknown): number | undefined {

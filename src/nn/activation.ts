@@ -1,6 +1,13 @@
 /** Activation modules (each a thin `Module` over the op of the same name) and a factory by name. */
 import { elu, gelu, leakyRelu, relu, selu, sigmoid, softplus, tanh } from '../tensor/ops/elementwise.js';
 import type { Tensor } from '../tensor/tensor.js';
+import {
+  ACTIVATION_LIST,
+  ACTIVATIONS,
+  type ActivationKey,
+  activationKey,
+  type ConfigActivation,
+} from './activation-names.js';
 import { Module } from './module.js';
 
 /** max(x, 0). */
@@ -88,22 +95,12 @@ export class Identity extends Module {
 }
 
 /** Activation names accepted by `activation()` and the model builders (camelCase or kebab-case). */
-export type ActivationName =
-  | 'relu'
-  | 'leakyRelu'
-  | 'leaky-relu'
-  | 'elu'
-  | 'selu'
-  | 'gelu'
-  | 'sigmoid'
-  | 'tanh'
-  | 'softplus'
-  | 'identity'
-  | 'linear';
+export type ActivationName = ActivationKey | ConfigActivation | 'linear';
 
-const FACTORIES: Record<string, () => Module> = {
+/** A module per activation of the table (activation-names.ts): a row without a factory is a compile error. */
+const FACTORIES: Record<ActivationKey, () => Module> = {
   relu: () => new ReLU(),
-  leakyrelu: () => new LeakyReLU(),
+  leakyRelu: () => new LeakyReLU(),
   elu: () => new ELU(),
   selu: () => new SELU(),
   gelu: () => new GELU(),
@@ -111,7 +108,6 @@ const FACTORIES: Record<string, () => Module> = {
   tanh: () => new Tanh(),
   softplus: () => new Softplus(),
   identity: () => new Identity(),
-  linear: () => new Identity(),
 };
 
 /**
@@ -120,19 +116,15 @@ const FACTORIES: Record<string, () => Module> = {
  * @example activation('gelu') // new GELU()
  */
 export function activation(name: ActivationName | string): Module {
-  const f = FACTORIES[String(name).replace(/[_-]/g, '').toLowerCase()];
-  if (!f) {
-    throw new TypeError(
-      `activation(): unknown activation '${name}', please use one of relu, leakyRelu, elu, selu, gelu, sigmoid, tanh, softplus, identity`,
-    );
+  const key = activationKey(String(name));
+  if (key === undefined) {
+    throw new TypeError(`activation(): unknown activation '${name}', please use one of ${ACTIVATION_LIST}`);
   }
-  return f();
+  return FACTORIES[key]();
 }
 
 /** The `init.calculateGain` name of an activation (for Kaiming/Xavier gains): 'leakyRelu', 'tanh', 'linear', ... */
 export function gainName(name: ActivationName | string): string {
-  const k = String(name).replace(/[_-]/g, '').toLowerCase();
-  if (k === 'relu' || k === 'tanh' || k === 'sigmoid' || k === 'selu') return k;
-  if (k === 'leakyrelu') return 'leakyRelu';
-  return 'linear';
+  const key = activationKey(String(name));
+  return key === undefined ? 'linear' : ACTIVATIONS[key].gain;
 }

@@ -3,6 +3,7 @@
  * transformation and applies the updates in place; `opt.zeroGrad()` clears the gradients. Plus flattening of any
  * transformation state into tensors and plain values, for checkpoints.
  */
+import { decodeDeep, encodeDeep } from '../base/json.js';
 import { Tensor } from '../tensor/tensor.js';
 import {
   applyUpdates,
@@ -216,18 +217,8 @@ export interface FlatState {
   values: Record<string, unknown>;
 }
 
-const encode = (v: unknown): unknown =>
-  typeof v === 'number' && !Number.isFinite(v) ? String(v) : Array.isArray(v) ? v.map(encode) : v;
-const decode = (v: unknown): unknown =>
-  v === 'NaN'
-    ? Number.NaN
-    : v === 'Infinity'
-      ? Number.POSITIVE_INFINITY
-      : v === '-Infinity'
-        ? Number.NEGATIVE_INFINITY
-        : Array.isArray(v)
-          ? v.map(decode)
-          : v;
+const encode = encodeDeep;
+const decode = decodeDeep;
 
 function walk(
   state: unknown,

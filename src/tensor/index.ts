@@ -1,6 +1,7 @@
 /** The tensor package: Tensor, creation functions, ops, autodiff and memory scopes. */
 import './methods.js';
 
+export { ArgumentError, ShapeError } from './errors.js';
 export { type GradcheckOptions, type GradcheckResult, gradcheck } from './gradcheck.js';
 export {
   abs,

@@ -17,6 +17,7 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { stringifyJson } from '../base/json.js';
 import { describeFsError, makeDirs, writeFileAtomic as writeAtomic } from '../io/atomic.js';
 import { runPath } from './ids.js';
 import type { RunStore } from './store.js';
@@ -247,14 +248,7 @@ export function runDurationMs(run: RunInfo, now: number = Date.now()): number {
   return Math.max(0, end - run.createdAt);
 }
 
-/** JSON.stringify that writes NaN and ±Infinity as the strings 'NaN', 'Infinity', '-Infinity' instead of null. */
-export function stringifyJson(value: unknown, indent?: number): string {
-  return JSON.stringify(
-    value,
-    (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v),
-    indent,
-  );
-}
+export { stringifyJson };
 
 function csvNumber(v: number): string {
   return Number.isNaN(v) ? 'NaN' : String(v);

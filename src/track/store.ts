@@ -33,6 +33,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { decodeNumber, encodeNumber } from '../base/json.js';
 import { describeFsError, makeDirs } from '../io/atomic.js';
 import { checkRunId } from './ids.js';
 import { processAlive, readProcStart } from './process.js';
@@ -54,7 +55,6 @@ import {
   TrackError,
 } from './types.js';
 
-export { processAlive } from './process.js';
 export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** The default store directory, relative to the working directory. */
@@ -820,7 +820,7 @@ function encodeSummary(summary: RunSummary): string {
   const metrics = summary.metrics;
   if (metrics === undefined) return JSON.stringify(summary);
   const encoded: Record<string, number | string> = {};
-  for (const [k, v] of Object.entries(metrics)) encoded[k] = Number.isFinite(v) ? v : String(v);
+  for (const [k, v] of Object.entries(metrics)) encoded[k] = encodeNumber(v);
   return JSON.stringify({ ...summary, metrics: encoded });
 }
 
@@ -829,7 +829,7 @@ function decodeSummary(text: string): RunSummary {
   const metrics = summary.metrics as Record<string, number | string | null> | undefined;
   if (metrics && typeof metrics === 'object') {
     for (const [k, v] of Object.entries(metrics)) {
-      if (typeof v === 'string' || v === null) metrics[k] = v === null ? Number.NaN : Number(v);
+      if (typeof v === 'string' || v === null) metrics[k] = decodeNumber(v);
     }
   }
   return summary;

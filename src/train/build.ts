@@ -6,12 +6,14 @@ import { GradguardError } from '../base/errors.js';
 import type { Dataset } from '../data/types.js';
 import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
+import { ACTIVATIONS } from '../nn/activation-names.js';
 import { Linear } from '../nn/linear.js';
 import { lsuv } from '../nn/lsuv.js';
 import { cnn, mlp, resnet } from '../nn/models.js';
 import { type AnyModule, Module } from '../nn/module.js';
 import { Residual, ResidualMLPBlock } from '../nn/residual.js';
 import { GRU, LSTM, RNN } from '../nn/rnn.js';
+import { ArgumentError } from '../tensor/errors.js';
 import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
 import { dispose, noGrad, type Tensor, tensor } from '../tensor/tensor.js';
@@ -195,7 +197,7 @@ export function buildModel(config: Config, ds: Dataset): AnyModule {
     return buildModelUnchecked(config, ds);
   } catch (e) {
     // the layers' own argument checks (nn.mlp(): a residual MLP needs an even depth, ...) are config mistakes here
-    if ((e instanceof TypeError || e instanceof RangeError) && /^nn\./.test(e.message))
+    if ((e instanceof TypeError || e instanceof RangeError || e instanceof ArgumentError) && /^nn\./.test(e.message))
       throw new BuildError(`model: ${e.message}`);
     throw e;
   }
@@ -312,15 +314,10 @@ export class BuildError extends GradguardError {
   override readonly name = 'BuildError';
 }
 
-const NONLINEARITY: Record<string, Nonlinearity> = {
-  relu: 'relu',
-  'leaky-relu': 'leaky_relu',
-  elu: 'relu',
-  gelu: 'relu',
-  selu: 'selu',
-  sigmoid: 'sigmoid',
-  tanh: 'tanh',
-};
+/** The nonlinearity the Kaiming init assumes after each config activation (from the activation table). */
+const NONLINEARITY: Record<string, Nonlinearity> = Object.fromEntries(
+  Object.values(ACTIVATIONS).flatMap((a) => (a.config === null ? [] : [[a.config, a.kaiming]])),
+);
 
 /**
  * Applies `config.init` to every weight matrix/kernel (parameters named `weight` or `weight_*` with 2+ dimensions)

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { GradguardError } from '../base/errors.js';
+import { NON_FINITE_STRINGS } from '../base/json.js';
 import type { LoaderCursor } from '../data/loader.js';
 import type { FlatState } from '../optim/optimizer.js';
 import type { RngState } from '../tensor/rng.js';
@@ -84,17 +85,7 @@ export interface Checkpoint {
 
 export const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
 
-export const encodeNumber = (x: number): number | string => (Number.isFinite(x) ? x : String(x));
-export const decodeNumber = (x: unknown): number =>
-  typeof x === 'number'
-    ? x
-    : x === 'NaN'
-      ? Number.NaN
-      : x === 'Infinity'
-        ? Number.POSITIVE_INFINITY
-        : x === '-Infinity'
-          ? Number.NEGATIVE_INFINITY
-          : Number.NaN;
+export { decodeNumber, encodeNumber } from '../base/json.js';
 
 /** The exact text of state.json: the state, pretty-printed, with the sha256 of that text as the last field. */
 export function stateText(state: CheckpointState): string {
@@ -108,7 +99,7 @@ export function stateText(state: CheckpointState): string {
 /** A count: an integer from 0 to 2^53 - 1. */
 const count = z.int().min(0);
 /** A number as state.json writes it: finite, or the strings of NaN and ±Infinity. */
-const jsonNumber = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]);
+const jsonNumber = z.union([z.number(), z.enum(NON_FINITE_STRINGS)]);
 /** A 32-bit word of an RNG's state (written as int32 or uint32). */
 const word = z
   .int()

@@ -3,22 +3,11 @@
  * at any moment leaves the previous one intact, which ones are kept, and how a directory given by the user is
  * resolved to one checkpoint. The bytes written come from checkpoint.ts; see it for the whole layout.
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { describeFsError, makeDirs } from '../io/atomic.js';
+import { describeFsError, fsyncDir, makeDirs, writeFileDurable } from '../io/atomic.js';
 import { runPath } from '../track/ids.js';
-import { processAlive } from '../track/store.js';
+import { processAlive } from '../track/process.js';
 import { CheckpointError, LATEST_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE } from './checkpoint-format.js';
 
 export const CKPT_NAME = /^ckpt-(\d+)(?:-(\d+))?$/;
@@ -40,30 +29,6 @@ export interface CheckpointFiles {
   [MODEL_FILE]: Uint8Array;
   [OPTIMIZER_FILE]: Uint8Array;
   [STATE_FILE]: string;
-}
-
-function writeFileDurable(path: string, bytes: Uint8Array | string): void {
-  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-  const fd = openSync(path, 'w', 0o644);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  let fd = -1;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // not every platform can fsync a directory (Windows); the renames are still atomic there
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
 }
 
 /** Removes `.tmp-*` and `.trash-*` directories left by processes that are gone (or by this one). */

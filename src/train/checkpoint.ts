@@ -47,6 +47,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isNonFiniteString } from '../base/json.js';
 import { defaultRng } from '../init/random.js';
 import { describeFsError } from '../io/atomic.js';
 import { parseSafetensors, SafetensorsError, serializeSafetensors } from '../io/safetensorsFormat.js';
@@ -314,7 +315,7 @@ export function configConflict(saved: unknown, now: unknown, path: string[] = []
 /** The kind of a flattened optimizer value: a number (NaN and ±Infinity as their strings), array, string, flag, null. */
 function valueKind(v: unknown): string {
   if (v === null || v === undefined) return 'null';
-  if (typeof v === 'number' || v === 'NaN' || v === 'Infinity' || v === '-Infinity') return 'number';
+  if (typeof v === 'number' || isNonFiniteString(v)) return 'number';
   if (Array.isArray(v)) return 'list';
   return typeof v === 'boolean' ? 'flag' : typeof v;
 }

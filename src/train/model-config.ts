@@ -5,6 +5,7 @@
  * never a setting that silently changes nothing.
  */
 import { z } from 'zod';
+import { CONFIG_ACTIVATIONS } from '../nn/activation-names.js';
 
 const posInt = z.number().int().positive();
 const upTo = (max: number) => posInt.max(max);
@@ -20,7 +21,7 @@ export const ModelConfig = z
     width: posInt.optional(),
     /** cnn: output channels of each stage (each stage ends with a 2×2 max pool); default [32, 64]. */
     channels: z.array(upTo(100_000)).min(1).max(64).optional(),
-    activation: z.enum(['relu', 'leaky-relu', 'elu', 'selu', 'gelu', 'sigmoid', 'tanh']).default('relu'),
+    activation: z.enum(CONFIG_ACTIVATIONS).default('relu'),
     residual: z.boolean().default(false),
     norm: z.enum(['none', 'batch', 'layer']).default('none'),
     rezero: z.boolean().default(false),

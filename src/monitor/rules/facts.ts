@@ -1,8 +1,11 @@
 /** What the fixes need to know about the model: its type, activation, init, clipping, learning rate, schedule. */
+import { ACTIVATIONS } from '../../nn/activation-names.js';
 import { type Context, RECURRENT_LAYERS } from './context.js';
 
 /** Activations that pass gradients unchanged where active (Kaiming init is theirs). */
-export const RELU_LIKE: ReadonlySet<string> = new Set(['relu', 'leaky-relu', 'elu', 'selu', 'gelu']);
+export const RELU_LIKE: ReadonlySet<string> = new Set(
+  Object.values(ACTIVATIONS).flatMap((a) => (a.reluLike && a.config !== null ? [a.config] : [])),
+);
 
 /** The model types whose `model.activation` is the activation between their layers. */
 export const ACTIVATION_MODELS: ReadonlySet<string> = new Set(['mlp', 'cnn']);

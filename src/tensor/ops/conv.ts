@@ -1,5 +1,7 @@
 /** Convolution and pooling over NCHW tensors: conv2d, max, average and adaptive average pooling, on the backend's kernels. */
+
 import { Binary, type ConvGeom, type PoolGeom } from '../../backend/types.js';
+import { ArgumentError, ShapeError } from '../errors.js';
 import { fromOp, type Tensor } from '../tensor.js';
 import { zeroScalar } from './broadcast.js';
 import { alloc, assertTensor } from './util.js';
@@ -27,30 +29,33 @@ export interface Conv2dOptions {
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   assertTensor(x, 'input', 'conv2d');
   assertTensor(weight, 'weight', 'conv2d');
-  if (x.ndim !== 4) throw new Error(`conv2d(): input must be [N, C, H, W], got shape [${x.shape}]`);
-  if (weight.ndim !== 4) throw new Error(`conv2d(): weight must be [out, in, kh, kw], got shape [${weight.shape}]`);
+  if (x.ndim !== 4) throw new ShapeError(`conv2d(): input must be [N, C, H, W], got shape [${x.shape}]`);
+  if (weight.ndim !== 4)
+    throw new ShapeError(`conv2d(): weight must be [out, in, kh, kw], got shape [${weight.shape}]`);
   const [n, c, h, w] = x.shape as [number, number, number, number];
   const [oc, icg, kh, kw] = weight.shape as [number, number, number, number];
   const groups = opts.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1)
-    throw new Error(`conv2d(): groups must be a whole number >= 1, got ${groups}`);
+    throw new ArgumentError(`conv2d(): groups must be a whole number >= 1, got ${groups}`);
   if (c % groups !== 0 || oc % groups !== 0)
-    throw new Error(`conv2d(): groups=${groups} must divide the input channels (${c}) and the output channels (${oc})`);
+    throw new ShapeError(
+      `conv2d(): groups=${groups} must divide the input channels (${c}) and the output channels (${oc})`,
+    );
   if (icg * groups !== c)
-    throw new Error(
+    throw new ShapeError(
       groups === 1
         ? `conv2d(): input has ${c} channels but the weight expects ${icg}`
         : `conv2d(): with groups=${groups} the weight must have ${c / groups} input channels (${c}/${groups}), got ${icg}`,
     );
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== oc))
-    throw new Error(`conv2d(): bias must have shape [${oc}], got [${bias.shape}]`);
+    throw new ShapeError(`conv2d(): bias must have shape [${oc}], got [${bias.shape}]`);
   const [sh, sw] = pair(opts.stride ?? 1);
   const [ph, pw] = pair(opts.padding ?? 0);
   const [dh, dw] = pair(opts.dilation ?? 1);
   const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
   if (oh <= 0 || ow <= 0) {
-    throw new Error(
+    throw new ShapeError(
       `conv2d(): a ${kh}x${kw} kernel does not fit a ${h}x${w} input with padding ${ph},${pw} and dilation ${dh},${dw}`,
     );
   }
@@ -131,19 +136,19 @@ export interface Pool2dOptions {
 
 function poolGeom(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): PoolGeom {
   if (x.ndim !== 4 && x.ndim !== 3)
-    throw new Error(`${fn}(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
+    throw new ShapeError(`${fn}(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
   const [kh, kw] = pair(kernel);
   const [sh, sw] = pair(opts.stride ?? kernel);
   const [ph, pw] = pair(opts.padding ?? 0);
   if (ph * 2 > kh || pw * 2 > kw)
-    throw new Error(
+    throw new ArgumentError(
       `${fn}(): padding should be at most half the kernel size, got padding ${ph},${pw} for kernel ${kh}x${kw}`,
     );
   const h = x.shape[x.ndim - 2]!;
   const w = x.shape[x.ndim - 1]!;
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  if (oh <= 0 || ow <= 0) throw new Error(`${fn}(): a ${kh}x${kw} window does not fit a ${h}x${w} input`);
+  if (oh <= 0 || ow <= 0) throw new ShapeError(`${fn}(): a ${kh}x${kw} window does not fit a ${h}x${w} input`);
   return { planes: x.size / (h * w), h, w, kh, kw, sh, sw, ph, pw, oh, ow };
 }
 
@@ -191,7 +196,7 @@ export type AdaptiveSize = number | readonly [number | null, number | null];
 export function adaptiveAvgPool2d(x: Tensor, outputSize: AdaptiveSize): Tensor {
   assertTensor(x, 'input', 'adaptiveAvgPool2d');
   if (x.ndim !== 4 && x.ndim !== 3)
-    throw new Error(`adaptiveAvgPool2d(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
+    throw new ShapeError(`adaptiveAvgPool2d(): input must be [N, C, H, W] or [C, H, W], got shape [${x.shape}]`);
   const h = x.shape[x.ndim - 2]!;
   const w = x.shape[x.ndim - 1]!;
   const [rh, rw] = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
@@ -202,9 +207,9 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: AdaptiveSize): Tensor {
     [ow, 'width'],
   ] as const) {
     if (!Number.isInteger(v) || v < 1)
-      throw new Error(`adaptiveAvgPool2d(): the output ${name} must be a whole number >= 1, got ${v}`);
+      throw new ArgumentError(`adaptiveAvgPool2d(): the output ${name} must be a whole number >= 1, got ${v}`);
   }
-  if (h === 0 || w === 0) throw new Error(`adaptiveAvgPool2d(): the input is empty, shape [${x.shape}]`);
+  if (h === 0 || w === 0) throw new ShapeError(`adaptiveAvgPool2d(): the input is empty, shape [${x.shape}]`);
   const planes = x.size / (h * w);
   const outShape = [...x.shape.slice(0, -2), oh, ow];
   const out = alloc(outShape);

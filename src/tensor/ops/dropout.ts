@@ -1,5 +1,7 @@
 /** Dropout: a seeded random mask, applied with the backend's multiply. */
+
 import { Binary } from '../../backend/types.js';
+import { ArgumentError } from '../errors.js';
 import { type RandomSource, toRng } from '../rng.js';
 import { fromOp, type Tensor } from '../tensor.js';
 import { alloc, assertTensor, stridesOf } from './util.js';
@@ -10,7 +12,7 @@ import { alloc, assertTensor, stridesOf } from './util.js';
  */
 export function dropout(x: Tensor, p: number, opts: { training?: boolean; rng?: RandomSource } = {}): Tensor {
   assertTensor(x, 'input', 'dropout');
-  if (!(p >= 0 && p <= 1)) throw new Error(`dropout(): p must be a probability in [0, 1], got ${p}`);
+  if (!(p >= 0 && p <= 1)) throw new ArgumentError(`dropout(): p must be a probability in [0, 1], got ${p}`);
   const training = opts.training ?? true;
   if (!training || p === 0) return x;
   const rng = toRng(opts.rng, 'dropout');

@@ -2,7 +2,9 @@
  * Elementwise ops: arithmetic with NumPy broadcasting, unary math and activations. Each forward sits beside its
  * gradient.
  */
+
 import { Binary, Unary } from '../../backend/types.js';
+import { ArgumentError } from '../errors.js';
 import { fromOp, type Tensor } from '../tensor.js';
 import { sumToShape } from './broadcast.js';
 import { alloc, assertTensor, broadcastShapes, broadcastStrides, sameShape } from './util.js';
@@ -188,7 +190,7 @@ export const sign = (x: Tensor): Tensor => unaryOp('sign', Unary.Sign, x);
 
 /** Clamps to [min, max]; either bound may be omitted. The gradient passes where min <= x <= max, as PyTorch. */
 export function clamp(x: Tensor, min?: number, max?: number): Tensor {
-  if (min === undefined && max === undefined) throw new Error('clamp(): give at least one of min and max');
+  if (min === undefined && max === undefined) throw new ArgumentError('clamp(): give at least one of min and max');
   return unaryOp('clamp', Unary.Clamp, x, min ?? Number.NaN, max ?? Number.NaN);
 }
 

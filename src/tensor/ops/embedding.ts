@@ -1,4 +1,5 @@
 /** Embedding lookup: rows of a table gathered by index, the gradient scattered back into the rows that were read. */
+import { ArgumentError } from '../errors.js';
 import { fromOp, Tensor } from '../tensor.js';
 import { alloc } from './util.js';
 
@@ -7,14 +8,14 @@ import { alloc } from './util.js';
  * `paddingIdx` (if not null) receives no gradient, as PyTorch's padding_idx. Indices are checked against `num`.
  */
 export function embedding(weight: Tensor, indices: Tensor, paddingIdx: number | null = null): Tensor {
-  if (!(indices instanceof Tensor)) throw new TypeError('nn.Embedding: indices must be a Tensor of integer values');
+  if (!(indices instanceof Tensor)) throw new ArgumentError('nn.Embedding: indices must be a Tensor of integer values');
   const [n, dim] = weight.shape as [number, number];
   const id = indices.data;
   const idx = new Int32Array(id.length);
   for (let i = 0; i < id.length; i++) {
     const v = id[i]!;
     if (!Number.isInteger(v) || v < 0 || v >= n) {
-      throw new RangeError(`nn.Embedding: index ${v} at position ${i} is out of range [0, ${n})`);
+      throw new ArgumentError(`nn.Embedding: index ${v} at position ${i} is out of range [0, ${n})`);
     }
     idx[i] = v;
   }

@@ -3,6 +3,7 @@
  * cross-entropy on logits, PyTorch's semantics and defaults, on the backend's kernels.
  */
 
+import { ArgumentError, ShapeError } from '../errors.js';
 import { fromOp, Tensor } from '../tensor.js';
 import { expandTo } from './broadcast.js';
 import { mul, sub } from './elementwise.js';
@@ -13,7 +14,7 @@ export type Reduction = 'mean' | 'sum' | 'none';
 
 function checkReduction(r: string, fn: string): asserts r is Reduction {
   if (r !== 'mean' && r !== 'sum' && r !== 'none') {
-    throw new Error(`${fn}(): reduction '${r}' is not supported, please use one of mean, sum, none`);
+    throw new ArgumentError(`${fn}(): reduction '${r}' is not supported, please use one of mean, sum, none`);
   }
 }
 
@@ -35,13 +36,13 @@ function targetTensor(
           return x;
         })();
   if (t.size !== rows) {
-    throw new Error(`${fn}(): got ${t.size} targets for ${rows} rows of logits; pass one class index per row`);
+    throw new ShapeError(`${fn}(): got ${t.size} targets for ${rows} rows of logits; pass one class index per row`);
   }
   const d = t.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i]!;
     if (v !== ignoreIndex && (!Number.isInteger(v) || v < 0 || v >= classes)) {
-      throw new Error(
+      throw new ArgumentError(
         `${fn}(): target ${v} at position ${i} is not a class index in [0, ${classes}) (or ignoreIndex ${ignoreIndex})`,
       );
     }
@@ -83,10 +84,10 @@ export function crossEntropy(
   const reduction = opts.reduction ?? 'mean';
   checkReduction(reduction, 'crossEntropy');
   const eps = opts.labelSmoothing ?? 0;
-  if (!(eps >= 0 && eps <= 1)) throw new Error(`crossEntropy(): labelSmoothing must be in [0, 1], got ${eps}`);
+  if (!(eps >= 0 && eps <= 1)) throw new ArgumentError(`crossEntropy(): labelSmoothing must be in [0, 1], got ${eps}`);
   const ignore = opts.ignoreIndex ?? -100;
   if (logits.ndim !== 2) {
-    throw new Error(`crossEntropy(): logits must be [batch, classes], got shape [${logits.shape}]; reshape first`);
+    throw new ShapeError(`crossEntropy(): logits must be [batch, classes], got shape [${logits.shape}]; reshape first`);
   }
   const [rows, cols] = logits.shape as [number, number];
   const t = targetTensor(targets, rows, cols, ignore, 'crossEntropy');
@@ -126,7 +127,8 @@ export function nllLoss(
   const reduction = opts.reduction ?? 'mean';
   checkReduction(reduction, 'nllLoss');
   const ignore = opts.ignoreIndex ?? -100;
-  if (logProbs.ndim !== 2) throw new Error(`nllLoss(): input must be [batch, classes], got shape [${logProbs.shape}]`);
+  if (logProbs.ndim !== 2)
+    throw new ShapeError(`nllLoss(): input must be [batch, classes], got shape [${logProbs.shape}]`);
   const [rows, cols] = logProbs.shape as [number, number];
   const t = targetTensor(targets, rows, cols, ignore, 'nllLoss');
   const losses = alloc([rows]);
@@ -181,14 +183,14 @@ export function binaryCrossEntropyWithLogits(
   const reduction = opts.reduction ?? 'mean';
   checkReduction(reduction, 'binaryCrossEntropyWithLogits');
   if (input.shape.join() !== target.shape.join()) {
-    throw new Error(
+    throw new ShapeError(
       `binaryCrossEntropyWithLogits(): input [${input.shape}] and target [${target.shape}] must have the same shape`,
     );
   }
   const pw = opts.posWeight;
   const pwShape = pw ? broadcastShapes(pw.shape, input.shape, 'binaryCrossEntropyWithLogits') : null;
   if (pw && pwShape!.join() !== input.shape.join())
-    throw new Error('binaryCrossEntropyWithLogits(): posWeight must broadcast to the input shape');
+    throw new ShapeError('binaryCrossEntropyWithLogits(): posWeight must broadcast to the input shape');
   const n = input.size;
   // the positive weights broadcast to the input's shape, or ones
   let w: Tensor;

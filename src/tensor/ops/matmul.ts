@@ -1,5 +1,7 @@
 /** Matrix products (2-D, batched with broadcasting, vectors as in `torch.matmul`) and the fused linear layer op. */
+
 import type { Backend, Buf } from '../../backend/types.js';
+import { ShapeError } from '../errors.js';
 import { fromOp, type Tensor } from '../tensor.js';
 import { sumToShape } from './broadcast.js';
 import { reshape } from './shape.js';
@@ -55,7 +57,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   assertTensor(a, 'a', 'matmul');
   assertTensor(b, 'b', 'matmul');
   if (a.ndim === 0 || b.ndim === 0)
-    throw new Error('matmul(): both operands need at least one dimension; use mul() for scalars');
+    throw new ShapeError('matmul(): both operands need at least one dimension; use mul() for scalars');
   const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]!]) : a;
   const b2 = b.ndim === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
   const m = a2.shape[a2.ndim - 2]!;
@@ -63,7 +65,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const k2 = b2.shape[b2.ndim - 2]!;
   const n = b2.shape[b2.ndim - 1]!;
   if (k !== k2) {
-    throw new Error(`matmul(): shapes [${a.shape}] and [${b.shape}] do not chain (${k} columns vs ${k2} rows)`);
+    throw new ShapeError(`matmul(): shapes [${a.shape}] and [${b.shape}] do not chain (${k} columns vs ${k2} rows)`);
   }
   const aBatch = a2.shape.slice(0, -2);
   const bBatch = b2.shape.slice(0, -2);
@@ -112,15 +114,15 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   assertTensor(x, 'input', 'linear');
   assertTensor(weight, 'weight', 'linear');
-  if (weight.ndim !== 2) throw new Error(`linear(): weight must be 2-D [out, in], got [${weight.shape}]`);
+  if (weight.ndim !== 2) throw new ShapeError(`linear(): weight must be 2-D [out, in], got [${weight.shape}]`);
   const [outF, inF] = weight.shape as [number, number];
   if (x.shape[x.ndim - 1] !== inF) {
-    throw new Error(
+    throw new ShapeError(
       `linear(): input has ${x.shape[x.ndim - 1]} features but the weight expects ${inF} (input shape [${x.shape}], weight [${weight.shape}])`,
     );
   }
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
-    throw new Error(`linear(): bias must have shape [${outF}], got [${bias.shape}]`);
+    throw new ShapeError(`linear(): bias must have shape [${outF}], got [${bias.shape}]`);
   }
   const rows = x.size / inF;
   const outShape = [...x.shape.slice(0, -1), outF];

@@ -2,6 +2,7 @@
  * Normalisation ops: batch normalisation and layer normalisation, forward and backward on the backend's kernels
  * (batchNorm/batchNormGrad, layerNorm/layerNormGrad: C on native and wasm, the reference in backend/js.ts).
  */
+import { ArgumentError, ShapeError } from '../errors.js';
 import { fromOp, type Tensor } from '../tensor.js';
 import { alloc, assertTensor } from './util.js';
 
@@ -35,7 +36,7 @@ export function batchNorm(
   opts: BatchNormOptions = {},
 ): Tensor {
   assertTensor(x, 'input', 'batchNorm');
-  if (x.ndim < 2) throw new Error(`batchNorm(): input must be [N, C, ...], got shape [${x.shape}]`);
+  if (x.ndim < 2) throw new ShapeError(`batchNorm(): input must be [N, C, ...], got shape [${x.shape}]`);
   const training = opts.training ?? true;
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
@@ -49,12 +50,14 @@ export function batchNorm(
     ['runningVar', runningVar],
   ] as const) {
     if (t && (t.ndim !== 1 || t.shape[0] !== c))
-      throw new Error(`batchNorm(): ${name} must have shape [${c}], got [${t.shape}]`);
+      throw new ShapeError(`batchNorm(): ${name} must have shape [${c}], got [${t.shape}]`);
   }
   if (!training && (!runningMean || !runningVar))
-    throw new Error('batchNorm(): evaluation mode needs runningMean and runningVar');
+    throw new ArgumentError('batchNorm(): evaluation mode needs runningMean and runningVar');
   if (training && m <= 1)
-    throw new Error(`batchNorm(): expected more than 1 value per channel when training, got input shape [${x.shape}]`);
+    throw new ShapeError(
+      `batchNorm(): expected more than 1 value per channel when training, got input shape [${x.shape}]`,
+    );
   const w = orConstant(weight, c, 1);
   const b = orConstant(bias, c, 0);
   const update = training && runningMean !== null && runningVar !== null;
@@ -112,7 +115,7 @@ export function layerNorm(
   assertTensor(x, 'input', 'layerNorm');
   const k = normalizedShape.length;
   if (k === 0 || k > x.ndim || normalizedShape.some((d, i) => d !== x.shape[x.ndim - k + i])) {
-    throw new Error(
+    throw new ShapeError(
       `layerNorm(): normalizedShape [${normalizedShape}] must match the trailing dimensions of the input [${x.shape}]`,
     );
   }
@@ -122,7 +125,7 @@ export function layerNorm(
     ['bias', bias],
   ] as const) {
     if (t && t.size !== D)
-      throw new Error(`layerNorm(): ${name} must have shape [${normalizedShape}], got [${t.shape}]`);
+      throw new ShapeError(`layerNorm(): ${name} must have shape [${normalizedShape}], got [${t.shape}]`);
   }
   const rows = x.size / D;
   const w = orConstant(weight, D, 1);

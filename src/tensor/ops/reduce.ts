@@ -1,4 +1,5 @@
 /** Reductions over axes: sum, mean, max, min, var. */
+import { ShapeError } from '../errors.js';
 import { fromOp, noGrad, type Tensor } from '../tensor.js';
 import { expandTo, sumRaw } from './broadcast.js';
 import { affine, mul, sub } from './elementwise.js';
@@ -61,7 +62,7 @@ export function min(x: Tensor, axis?: number, keepDims = false): Tensor {
 
 function extreme(x: Tensor, axis: number | undefined, keepDims: boolean, isMin: boolean): Tensor {
   const op = isMin ? 'min' : 'max';
-  if (x.size === 0) throw new Error(`${op}(): the tensor is empty`);
+  if (x.size === 0) throw new ShapeError(`${op}(): the tensor is empty`);
   const flat = axis === undefined;
   const a = flat ? 0 : normAxis(axis, x.ndim, op);
   const shape = flat ? [x.size] : x.shape;

@@ -1,4 +1,5 @@
 /** Shape ops: reshape, transpose, permute, slice, concat, stack, indexSelect, gather. */
+import { ArgumentError, ShapeError } from '../errors.js';
 import { fromOp, Tensor } from '../tensor.js';
 import { alloc, assertTensor, normAxis } from './util.js';
 
@@ -13,7 +14,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   let n = 1;
   for (const d of sh) n *= d;
   if (n !== x.size || sh.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new Error(`reshape(): cannot reshape [${x.shape}] (${x.size} elements) into [${shape}]`);
+    throw new ShapeError(`reshape(): cannot reshape [${x.shape}] (${x.size} elements) into [${shape}]`);
   }
   const inShape = x.shape;
   return fromOp('reshape', x.storage, sh, [x], (g) => [reshape(g, inShape)]);
@@ -23,7 +24,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const p = perm.map((a) => normAxis(a, x.ndim, 'permute'));
   if (p.length !== x.ndim || [...p].sort((a, b) => a - b).some((v, i) => v !== i)) {
-    throw new Error(
+    throw new ShapeError(
       `permute(): [${perm}] is not a permutation of the ${x.ndim} axes of a tensor of shape [${x.shape}]`,
     );
   }
@@ -81,13 +82,13 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
 
 /** Joins tensors along an existing axis. */
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
-  if (!xs.length) throw new Error('concat(): needs at least one tensor');
+  if (!xs.length) throw new ArgumentError('concat(): needs at least one tensor');
   for (const [i, t] of xs.entries()) assertTensor(t, `tensors[${i}]`, 'concat');
   const first = xs[0]!;
   const a = normAxis(axis, first.ndim, 'concat');
   for (const t of xs) {
     if (t.ndim !== first.ndim || t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
-      throw new Error(`concat(): shapes [${first.shape}] and [${t.shape}] differ outside axis ${a}`);
+      throw new ShapeError(`concat(): shapes [${first.shape}] and [${t.shape}] differ outside axis ${a}`);
     }
   }
   const total = xs.reduce((p, t) => p + t.shape[a]!, 0);
@@ -117,12 +118,12 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
 
 /** Stacks same-shaped tensors along a new axis. */
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
-  if (!xs.length) throw new Error('stack(): needs at least one tensor');
+  if (!xs.length) throw new ArgumentError('stack(): needs at least one tensor');
   const first = xs[0]!;
   const a = normAxis(axis, first.ndim + 1, 'stack');
   const expanded = xs.map((t) => {
     if (t.ndim !== first.ndim || t.shape.some((d, i) => d !== first.shape[i])) {
-      throw new Error(`stack(): all tensors must have the same shape; got [${first.shape}] and [${t.shape}]`);
+      throw new ShapeError(`stack(): all tensors must have the same shape; got [${first.shape}] and [${t.shape}]`);
     }
     const sh = [...t.shape];
     sh.splice(a, 0, 1);
@@ -137,7 +138,7 @@ function readIndices(indices: Tensor | readonly number[], bound: number, op: str
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
     if (!Number.isInteger(v) || v < -bound || v >= bound) {
-      throw new Error(`${op}(): index ${v} is out of range for a dimension of size ${bound}`);
+      throw new ArgumentError(`${op}(): index ${v} is out of range for a dimension of size ${bound}`);
     }
     out[i] = v < 0 ? v + bound : v;
   }
@@ -178,10 +179,10 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
 export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const a = normAxis(axis, x.ndim, 'gather');
   if (index.ndim !== x.ndim)
-    throw new Error(`gather(): index must have ${x.ndim} dimensions like the input, got ${index.ndim}`);
+    throw new ShapeError(`gather(): index must have ${x.ndim} dimensions like the input, got ${index.ndim}`);
   const big = index.shape.findIndex((d, i) => i !== a && d > x.shape[i]!);
   if (big >= 0) {
-    throw new Error(
+    throw new ShapeError(
       `gather(): index shape [${index.shape}] is larger than the input shape [${x.shape}] in dimension ${big}`,
     );
   }

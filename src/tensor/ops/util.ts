@@ -1,4 +1,5 @@
 /** Shape helpers shared by the ops: broadcasting, strides, axis normalisation. */
+import { ArgumentError, ShapeError } from '../errors.js';
 import { allocStorage, Tensor } from '../tensor.js';
 
 /** NumPy broadcasting of two shapes; throws naming the op when they are incompatible. */
@@ -9,7 +10,7 @@ export function broadcastShapes(a: readonly number[], b: readonly number[], op: 
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(
+      throw new ShapeError(
         `${op}(): shapes [${a}] and [${b}] cannot be broadcast (dimension ${i} is ${da} vs ${db}; sizes must match or one must be 1)`,
       );
     }
@@ -42,7 +43,7 @@ export function broadcastStrides(shape: readonly number[], target: readonly numb
 export function normAxis(axis: number, ndim: number, op: string): number {
   const a = axis < 0 ? axis + ndim : axis;
   if (!Number.isInteger(axis) || a < 0 || a >= Math.max(ndim, 1)) {
-    throw new Error(`${op}(): axis ${axis} is out of range for a tensor with ${ndim} dimensions`);
+    throw new ArgumentError(`${op}(): axis ${axis} is out of range for a tensor with ${ndim} dimensions`);
   }
   return a;
 }
@@ -60,7 +61,7 @@ export function alloc(shape: readonly number[]): Tensor {
 
 export function assertTensor(x: unknown, arg: string, op: string): asserts x is Tensor {
   if (!(x instanceof Tensor)) {
-    throw new TypeError(
+    throw new ArgumentError(
       `argument '${arg}' passed to '${op}' must be a Tensor, but got ${x === null ? 'null' : typeof x}`,
     );
   }

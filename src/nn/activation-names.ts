@@ -1,0 +1,56 @@
+/**
+ * The activations, listed once. Everything else derives from this table: the config's `model.activation` enum
+ * (src/train/config.ts), the `activation()` factories (activation.ts; a missing factory is a compile error), the
+ * init gains (`gainName` here, the config's Kaiming nonlinearity in src/train/build.ts) and the diagnosis facts
+ * (`RELU_LIKE` in src/monitor/rules/facts.ts). Adding an activation: a row here, its op and module (activation.ts).
+ */
+import type { Nonlinearity } from '../init/initializers.js';
+
+interface ActivationInfo {
+  /** Its name in a config file's `model.activation` (kebab-case), or null when configs do not offer it. */
+  readonly config: string | null;
+  /** Its `init.calculateGain` name, as PyTorch's table has it ('linear' for those it does not list). */
+  readonly gain: Nonlinearity;
+  /** The nonlinearity the config's Kaiming init assumes for it (ReLU's for the ReLU-like ones PyTorch lacks). */
+  readonly kaiming: Nonlinearity;
+  /** Whether it passes gradients unchanged where active (ReLU-like: Kaiming init is theirs). */
+  readonly reluLike: boolean;
+}
+
+/** Every activation by its camelCase name (the order is the order of the config enum and of error messages). */
+export const ACTIVATIONS = {
+  relu: { config: 'relu', gain: 'relu', kaiming: 'relu', reluLike: true },
+  leakyRelu: { config: 'leaky-relu', gain: 'leakyRelu', kaiming: 'leaky_relu', reluLike: true },
+  elu: { config: 'elu', gain: 'linear', kaiming: 'relu', reluLike: true },
+  selu: { config: 'selu', gain: 'selu', kaiming: 'selu', reluLike: true },
+  gelu: { config: 'gelu', gain: 'linear', kaiming: 'relu', reluLike: true },
+  sigmoid: { config: 'sigmoid', gain: 'sigmoid', kaiming: 'sigmoid', reluLike: false },
+  tanh: { config: 'tanh', gain: 'tanh', kaiming: 'tanh', reluLike: false },
+  softplus: { config: null, gain: 'linear', kaiming: 'linear', reluLike: false },
+  identity: { config: null, gain: 'linear', kaiming: 'linear', reluLike: false },
+} as const satisfies Record<string, ActivationInfo>;
+
+/** An activation's camelCase name. */
+export type ActivationKey = keyof typeof ACTIVATIONS;
+
+/** An activation's name in a config file. */
+export type ConfigActivation = NonNullable<(typeof ACTIVATIONS)[ActivationKey]['config']>;
+
+/** Names that stand for another activation (besides kebab- and snake-case spellings). */
+const ALIASES: Readonly<Record<string, ActivationKey>> = { linear: 'identity' };
+
+const KEYS = Object.keys(ACTIVATIONS) as ActivationKey[];
+
+/** The activation names a config accepts, in table order. */
+export const CONFIG_ACTIVATIONS = KEYS.map((k) => ACTIVATIONS[k].config).filter(
+  (c): c is ConfigActivation => c !== null,
+) as [ConfigActivation, ...ConfigActivation[]];
+
+/** The camelCase key of an activation name in any spelling ('leaky-relu', 'leaky_relu', 'LeakyReLU', 'linear'). */
+export function activationKey(name: string): ActivationKey | undefined {
+  const k = name.replace(/[_-]/g, '').toLowerCase();
+  return KEYS.find((key) => key.toLowerCase() === k) ?? ALIASES[k];
+}
+
+/** The activation names for an error message: 'relu, leakyRelu, elu, ...'. */
+export const ACTIVATION_LIST = KEYS.join(', ');
