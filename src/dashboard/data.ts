@@ -7,6 +7,7 @@ import { canonicalFinal, METRICS } from '../track/metrics.js';
 import { LAYER_FIELDS, type LayerField, type MetricSeries, type RunInfo } from '../track/types.js';
 import type { JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
 
+export { histogramsJson } from './histograms-api.js';
 /** The per-layer fields the dashboard serves (every field the store keeps). */
 export const DASHBOARD_LAYER_FIELDS: readonly LayerField[] = LAYER_FIELDS;
 

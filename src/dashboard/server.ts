@@ -45,7 +45,7 @@ import type {
   RunsResponse,
   StepsEvent,
 } from './api-types.js';
-import { configTable, DASHBOARD_LAYER_FIELDS, jsonNumber, metricsJson, runListItem } from './data.js';
+import { configTable, DASHBOARD_LAYER_FIELDS, histogramsJson, jsonNumber, metricsJson, runListItem } from './data.js';
 
 export interface DashboardOptions {
   /** The run store directory (the one that holds runs.db). */
@@ -263,7 +263,7 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     const id = s.getRun(runId(c)).id;
     return json(c, layersPayload(s, id, fields, from, encoding));
   });
-
+  app.get('/api/runs/:id/histograms', (c) => json(c, histogramsJson(getStore(), runId(c))));
   app.get('/api/runs/:id/findings', (c) => {
     const s = getStore();
     const id = s.getRun(runId(c)).id;
