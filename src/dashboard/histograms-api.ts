@@ -4,6 +4,9 @@
  * [min, max] (monitor/histogram.ts's `bucketLimits`).
  */
 import type { HistogramKind } from '../monitor/histogram.js';
+
+export type { HistogramKind };
+
 import type { RunStore } from '../track/store.js';
 import type { JsonNumber } from './api-types.js';
 
