@@ -34,6 +34,9 @@ static gg_i gg_max1(gg_i a) { return a > 1 ? a : 1; }
  */
 static int gg_gemm_use_own = -1;
 
+/* Threads for products and kernels: OpenBLAS's count at load (OPENBLAS_NUM_THREADS), then setThreads. */
+static int gg_threads = 1;
+
 static int gg_gemm_policy(void) {
   const char *own = gg_gemm_own_name();
   if (!own[0]) return 0;
@@ -55,7 +58,7 @@ static int gg_gemm_policy(void) {
 
 static int gg_gemm_own_active(void) {
   if (gg_gemm_use_own < 0) {
-    gg_gemm_own_threads(openblas_get_num_threads());
+    gg_gemm_own_threads(gg_threads);
     gg_gemm_use_own = gg_gemm_policy();
   }
   return gg_gemm_use_own;
@@ -71,6 +74,51 @@ static const char *gg_gemm_select(int which) {
   if (which == 1) gg_gemm_use_own = 0;
   if (which == 2 && gg_gemm_own_name()[0]) gg_gemm_use_own = 1;
   return gg_gemm_impl();
+}
+
+/*
+ * OpenBLAS on several threads: where our pool exists (an x86-64 build with AVX2 or AVX-512), OpenBLAS runs on one
+ * thread and a large product is cut by columns of C into chunks that the pool's threads take as they come
+ * (gg_parallel_for), so a busy machine's descheduled worker costs the caller nothing; OpenBLAS's own threads would
+ * make the caller wait for every one of them (measured: a 2-thread MLP step at 3-15 ms against 1.7 ms on one thread
+ * with another process on the cores). Elsewhere OpenBLAS keeps its own threads.
+ */
+typedef struct {
+  int transA, transB;
+  gg_i m, k;
+  float alpha, beta;
+  const float *a;
+  gg_i lda;
+  const float *b;
+  gg_i ldb;
+  float *c;
+  gg_i ldc;
+} gg_blas_job;
+
+/* Columns [lo, hi) of C through OpenBLAS on the calling thread. */
+static void gg_blas_cols(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const gg_blas_job *j = p;
+  const float *b = j->transB ? j->b + lo * j->ldb : j->b + lo;
+  cblas_sgemm(CblasRowMajor, j->transA ? CblasTrans : CblasNoTrans, j->transB ? CblasTrans : CblasNoTrans,
+              (blasint)j->m, (blasint)(hi - lo), (blasint)j->k, j->alpha, j->a, (blasint)j->lda, b, (blasint)j->ldb,
+              j->beta, j->c + lo, (blasint)j->ldc);
+}
+
+static int gg_pool_built(void) { return gg_gemm_own_name()[0] != 0; }
+
+static void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                          const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
+  double flops = 2.0 * (double)m * (double)n * (double)k;
+  if (gg_threads > 1 && gg_pool_built() && flops >= 2e6 && n >= 64) {
+    gg_blas_job j = {transA, transB, m, k, alpha, beta, a, lda, b, ldb, c, ldc};
+    /* two chunks per thread, in multiples of 16 columns: each chunk packs A again */
+    gg_i chunk = (n + 2 * gg_threads - 1) / (2 * gg_threads);
+    gg_parallel_for(gg_blas_cols, &j, n, (chunk + 15) / 16 * 16, flops / 2);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
+              (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
 }
 
 GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alpha, const float *a, gg_i aOff,
@@ -99,9 +147,7 @@ GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alph
   if (gg_gemm_own_active() && gg_gemm_own(transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb,
                                           (float)beta, c + cOff, ldc))
     return;
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
-              (blasint)n, (blasint)k, (float)alpha, a + aOff, (blasint)lda, b + bOff, (blasint)ldb, (float)beta,
-              c + cOff, (blasint)ldc);
+  gg_sgemm_blas(transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb, (float)beta, c + cOff, ldc);
 }
 
 
@@ -113,11 +159,13 @@ static int gg_binary_packed(int op, const float *a, const float *b, float *out, 
 static void gg_permute_packed(const float *x, float *out, int nd, const int32_t *s) {
   gg_permute(x, out, nd, s, s + GG_MAX_DIMS);
 }
-static double gg_openblas_threads(void) { return (double)openblas_get_num_threads(); }
-/* Threads for matrix products from now on, OpenBLAS's and our sgemm's alike (WasmBackend.setThreads's native twin). */
+static double gg_openblas_threads(void) { return (double)gg_threads; }
+/* Threads for matrix products from now on, OpenBLAS's and our sgemm's alike (WasmBackend.setThreads's native twin):
+ * our pool's, with OpenBLAS on one thread where the pool exists (see gg_sgemm_blas). */
 static void gg_set_threads(int n) {
   if (n < 1) n = 1;
-  openblas_set_num_threads(n);
+  gg_threads = n;
+  openblas_set_num_threads(gg_pool_built() ? 1 : n);
   gg_gemm_own_threads(n);
 }
 /* The kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...; "Prescott" is its generic SSE3 fallback for CPUs it
@@ -264,7 +312,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \
   X(openblasCore, gg_openblas_core, str, 0)                                                        \
   X(gemmImpl, gg_gemm_impl, str, 0)                                                                \
-  X(gemmSelect, gg_gemm_select, str, 1, IN)
+  X(gemmSelect, gg_gemm_select, str, 1, IN)                                                        \
+  X(poolHold, gg_pool_hold, num, 1, IN)
 
 #define GG_WRAP(js, fn, ret, n, ...)                                                               \
   static napi_value gg_w_##js(napi_env env, napi_callback_info info) {                             \
@@ -286,7 +335,7 @@ GG_KERNELS(GG_WRAP)
 NAPI_MODULE_INIT() {
   static const napi_property_descriptor props[] = {GG_KERNELS(GG_PROP)};
   /* The pool's size for gg_parallel_for, before any product has run (setThreads changes it). */
-  gg_gemm_own_threads(openblas_get_num_threads());
+  gg_set_threads(openblas_get_num_threads());
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;
 }

@@ -12,7 +12,8 @@
  * tile with fewer rows runs a kernel compiled for that row count, one with fewer columns writes through a small tile.
  *
  * Threads: a persistent pool (created on first need) splits C by columns (in multiples of NR) or, for narrow
- * products, by rows; every thread packs into its own buffers, allocated once per thread and reused. Products under
+ * products, by rows, into two chunks per thread that the threads take as they come (see "thread pool" below); every
+ * thread packs into its own buffers, allocated once per thread and reused. Products under
  * ~2 MFLOP run on the calling thread. A second caller while the pool is busy (worker_threads) runs single-threaded.
  *
  * Without AVX2+FMA (or off x86-64) this file compiles to stubs and gg_sgemm keeps OpenBLAS.
@@ -275,25 +276,120 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
 
 /* ------------------------------------------------------------------------------------------------ thread pool */
 
+/*
+ * A job is cut into chunks (column or row ranges of a product, or ranges of a gg_parallel_for) and every thread, the
+ * caller included, takes chunks until none are left, as the threaded wasm module does (native/wasm_threads.c). So a
+ * worker that the OS has not scheduled yet (a busy machine) costs nothing but its share: the caller takes the chunks
+ * it left, and a step on two threads is never much slower than on one. Each element's result never depends on who
+ * computes it or on the chunk boundaries, so the bits are the same on any number of threads.
+ *
+ * Hand-off: the caller writes the job, resets gg_done, sets gg_next to the number of chunks and bumps gg_generation
+ * (waking sleeping workers). A thread takes chunk v - 1 when fetch-sub on gg_next returns v > 0; gg_next stays <= 0
+ * between jobs, so a worker waking late takes nothing, or a chunk of the job then current, whose description is
+ * stable until that chunk is counted in gg_done. Waiting never spins without bound: workers spin briefly for the next
+ * job, then sleep on a condition variable; the caller spins briefly for the chunks still being computed, then sleeps
+ * on a futex (Linux; elsewhere it yields the CPU).
+ */
 typedef struct {
+  /* a product: columns (byCols) or rows of C in `parts` slices of NR or MR */
   const gg_gemm_args *g;
-  gg_i m0, m1, n0, n1;
-  /* or, for gg_parallel_for: fn over [lo, hi) */
+  int byCols;
+  gg_i parts, m, n;
+  /* or, for gg_parallel_for: fn over [0, n) in chunks of `step` */
   gg_range_fn fn;
   const void *args;
-  gg_i lo, hi;
-} gg_task;
+  gg_i step;
+  int chunks;
+} gg_job_t;
+
+#define GG_WORKER_SPIN 200 /* pauses a worker spins for the next job before it sleeps (~20-100 us) */
+#define GG_CALLER_SPIN 200 /* pauses the caller spins for the other threads' chunks before it sleeps */
 
 static int gg_nthreads = 1;      /* threads a product may use, the caller included */
 static int gg_pool_size = 0;     /* workers started */
 static int gg_pool_failed = 0;   /* a worker could not start or allocate: stay single-threaded */
-static gg_task gg_tasks[GG_MAX_THREADS];
+static gg_job_t gg_job;
 static atomic_uint gg_generation;
-static atomic_int gg_pending;
+static atomic_int gg_next;       /* chunks not yet taken (<= 0: none) */
+static atomic_int gg_done;       /* chunks finished */
+static atomic_int gg_sleepers;   /* workers asleep on gg_pool_cv (or about to be) */
+static atomic_int gg_caller_waits; /* the caller is asleep on gg_done (or about to be) */
+static atomic_int gg_job_threads; /* threads the current job may use, the caller included (workers 1..n-1) */
+static atomic_int gg_hold;          /* tests: workers take no chunks, as if the OS never ran them */
+static atomic_int gg_by_workers;    /* chunks computed by workers, in all (tests) */
 static atomic_int gg_worker_ok;
 static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void gg_futex_wait(atomic_int *addr, int val) {
+  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+static void gg_futex_wake(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+#else
+#include <sched.h>
+static void gg_futex_wait(atomic_int *addr, int val) {
+  (void)addr, (void)val;
+  sched_yield();
+}
+static void gg_futex_wake(atomic_int *addr) { (void)addr; }
+#endif
+
+/* Chunk c of the current job. */
+static void gg_run_chunk(int tid, int c) {
+  const gg_job_t *j = &gg_job;
+  if (j->fn) {
+    gg_i lo = (gg_i)c * j->step, hi = lo + j->step < j->n ? lo + j->step : j->n;
+    if (lo < hi) j->fn(tid, lo, hi, j->args);
+    return;
+  }
+  gg_i s0 = j->parts * c / j->chunks, s1 = j->parts * (c + 1) / j->chunks;
+  if (j->byCols)
+    gg_gemm_block(j->g, 0, j->m, s0 * NR, gg_min(j->n, s1 * NR));
+  else
+    gg_gemm_block(j->g, s0 * MR, gg_min(j->m, s1 * MR), 0, j->n);
+}
+
+/* Takes and computes chunks of the current job until none are left. */
+static void gg_work(int tid) {
+  for (int v = atomic_fetch_sub(&gg_next, 1); v > 0; v = atomic_fetch_sub(&gg_next, 1)) {
+    int chunks = gg_job.chunks; /* read before the chunk is counted: the job may change right after */
+    gg_run_chunk(tid, v - 1);
+    if (tid != 0) atomic_fetch_add_explicit(&gg_by_workers, 1, memory_order_relaxed);
+    if (atomic_fetch_add(&gg_done, 1) + 1 == chunks && atomic_load(&gg_caller_waits)) gg_futex_wake(&gg_done);
+  }
+}
+
+/* The caller: posts the job in gg_job (chunks set) for nt threads, computes chunks too, returns when all are done. */
+static void gg_run_job(int nt) {
+  int chunks = gg_job.chunks;
+  atomic_store_explicit(&gg_job_threads, nt, memory_order_relaxed);
+  atomic_store_explicit(&gg_done, 0, memory_order_relaxed);
+  atomic_store(&gg_next, chunks);
+  atomic_fetch_add(&gg_generation, 1);
+  if (atomic_load(&gg_sleepers) > 0) {
+    pthread_mutex_lock(&gg_pool_mu);
+    pthread_cond_broadcast(&gg_pool_cv);
+    pthread_mutex_unlock(&gg_pool_mu);
+  }
+  gg_work(0);
+  int d = atomic_load(&gg_done);
+  for (int spin = 0; d < chunks && spin < GG_CALLER_SPIN; spin++) {
+    _mm_pause();
+    d = atomic_load(&gg_done);
+  }
+  while (d < chunks) {
+    atomic_store(&gg_caller_waits, 1);
+    d = atomic_load(&gg_done);
+    if (d < chunks) gg_futex_wait(&gg_done, d);
+    atomic_store(&gg_caller_waits, 0);
+    d = atomic_load(&gg_done);
+  }
+}
 
 static void *gg_worker(void *arg) {
   int id = (int)(intptr_t)arg;
@@ -305,24 +401,20 @@ static void *gg_worker(void *arg) {
   atomic_fetch_add(&gg_worker_ok, 1);
   for (;;) {
     /* Spin a little (the next product of a training step usually follows soon), then sleep. */
-    unsigned gen = atomic_load_explicit(&gg_generation, memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < 20000; spin++) {
+    unsigned gen = atomic_load(&gg_generation);
+    for (int spin = 0; gen == seen && spin < GG_WORKER_SPIN; spin++) {
       _mm_pause();
-      gen = atomic_load_explicit(&gg_generation, memory_order_acquire);
+      gen = atomic_load(&gg_generation);
     }
     if (gen == seen) {
       pthread_mutex_lock(&gg_pool_mu);
-      while ((gen = atomic_load_explicit(&gg_generation, memory_order_acquire)) == seen)
-        pthread_cond_wait(&gg_pool_cv, &gg_pool_mu);
+      atomic_fetch_add(&gg_sleepers, 1);
+      while ((gen = atomic_load(&gg_generation)) == seen) pthread_cond_wait(&gg_pool_cv, &gg_pool_mu);
+      atomic_fetch_sub(&gg_sleepers, 1);
       pthread_mutex_unlock(&gg_pool_mu);
     }
     seen = gen;
-    gg_task t = gg_tasks[id];
-    if (t.fn) {
-      if (t.lo < t.hi) t.fn(id, t.lo, t.hi, t.args);
-    } else if (t.g && t.m0 < t.m1 && t.n0 < t.n1)
-      gg_gemm_block(t.g, t.m0, t.m1, t.n0, t.n1);
-    atomic_fetch_sub_explicit(&gg_pending, 1, memory_order_release);
+    if (id < atomic_load_explicit(&gg_job_threads, memory_order_relaxed) && !atomic_load(&gg_hold)) gg_work(id);
   }
   return NULL;
 }
@@ -417,6 +509,11 @@ static int gg_gemm_ksliced(const gg_gemm_args *g) {
 
 const char *gg_gemm_own_name(void) { return gg_own_name; }
 
+double gg_pool_hold(int hold) {
+  atomic_store(&gg_hold, hold != 0);
+  return (double)atomic_load(&gg_by_workers);
+}
+
 void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
@@ -451,27 +548,9 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
     return 1;
   }
   if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
-  for (int t = 0; t < GG_MAX_THREADS; t++) {
-    gg_tasks[t].g = NULL;
-    gg_tasks[t].fn = NULL;
-  }
-  for (int t = 0; t < nt; t++) {
-    gg_i s0 = parts * t / nt, s1 = parts * (t + 1) / nt;
-    gg_task *tk = &gg_tasks[t];
-    tk->g = &g;
-    if (byCols) {
-      tk->m0 = 0, tk->m1 = m, tk->n0 = s0 * NR, tk->n1 = gg_min(n, s1 * NR);
-    } else {
-      tk->n0 = 0, tk->n1 = n, tk->m0 = s0 * MR, tk->m1 = gg_min(m, s1 * MR);
-    }
-  }
-  atomic_store_explicit(&gg_pending, gg_pool_size, memory_order_relaxed);
-  pthread_mutex_lock(&gg_pool_mu);
-  atomic_fetch_add_explicit(&gg_generation, 1, memory_order_release);
-  pthread_cond_broadcast(&gg_pool_cv);
-  pthread_mutex_unlock(&gg_pool_mu);
-  gg_gemm_block(&g, gg_tasks[0].m0, gg_tasks[0].m1, gg_tasks[0].n0, gg_tasks[0].n1);
-  while (atomic_load_explicit(&gg_pending, memory_order_acquire) > 0) _mm_pause();
+  gg_job_t job = {&g, byCols, parts, m, n, NULL, NULL, 0, (int)gg_min(parts, 2 * (gg_i)nt)};
+  gg_job = job;
+  gg_run_job(nt);
   pthread_mutex_unlock(&gg_busy);
   return 1;
 }
@@ -495,23 +574,13 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
     return;
   }
   if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
-  gg_i step = ((n + nt - 1) / nt + unit - 1) / unit * unit;
-  for (int t = 0; t < GG_MAX_THREADS; t++) {
-    gg_task *tk = &gg_tasks[t];
-    gg_i lo = (gg_i)t * step, hi = lo + step < n ? lo + step : n;
-    tk->g = NULL;
-    tk->fn = fn;
-    tk->args = args;
-    tk->lo = t < nt && lo < n ? lo : 0;
-    tk->hi = t < nt && lo < n ? hi : 0;
-  }
-  atomic_store_explicit(&gg_pending, gg_pool_size, memory_order_relaxed);
-  pthread_mutex_lock(&gg_pool_mu);
-  atomic_fetch_add_explicit(&gg_generation, 1, memory_order_release);
-  pthread_cond_broadcast(&gg_pool_cv);
-  pthread_mutex_unlock(&gg_pool_mu);
-  if (gg_tasks[0].lo < gg_tasks[0].hi) fn(0, gg_tasks[0].lo, gg_tasks[0].hi, args);
-  while (atomic_load_explicit(&gg_pending, memory_order_acquire) > 0) _mm_pause();
+  /* four chunks per thread, multiples of unit: a thread held up by the OS leaves little to wait for */
+  gg_i chunks = 4 * (gg_i)nt, units = (n + unit - 1) / unit;
+  if (chunks > units) chunks = units;
+  gg_i step = (units + chunks - 1) / chunks * unit;
+  gg_job_t job = {NULL, 0, 0, 0, n, fn, args, step, (int)((n + step - 1) / step)};
+  gg_job = job;
+  gg_run_job(nt);
   pthread_mutex_unlock(&gg_busy);
 }
 
@@ -523,6 +592,10 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
 }
 
 const char *gg_gemm_own_name(void) { return ""; }
+double gg_pool_hold(int hold) {
+  (void)hold;
+  return 0;
+}
 void gg_gemm_own_threads(int n) { (void)n; }
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {

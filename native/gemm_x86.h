@@ -7,6 +7,9 @@
 const char *gg_gemm_own_name(void);
 /* Threads a product may use, the caller included (the pool starts on the first product that needs it). */
 void gg_gemm_own_threads(int n);
+/* Tests: hold != 0 keeps the pool's workers from taking chunks (as if the OS never ran them), 0 releases them;
+ * returns the number of chunks the workers have computed so far. */
+double gg_pool_hold(int hold);
 /* Row-major C = alpha·op(A)·op(B) + beta·C, pointers already offset; m, n, k > 0. Returns 0 if not available. */
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc);

@@ -63,5 +63,35 @@ for (const name of availableBackends()) {
       for (let i = 0; i < 5; i++) step();
       expect(be.stats().freshAllocs).toBe(fresh);
     });
+
+    // Without tidy() the forward's tensors may still be held by the user and wait for the garbage collector, but
+    // everything backward() allocates (the intermediate gradients) goes back to the pool when it returns.
+    it('a loop without tidy() allocates fresh buffers for its forward only: backward takes them from the pool', () => {
+      const be = useBackend(name);
+      const model = mlp({ inputSize: 64, hidden: [32], outputSize: 10, seed: 0 });
+      const x = keep(rand([16, 64], { seed: 1 }));
+      const y = keep(randint(0, 10, [16], { seed: 2 }));
+      const opt = new optim.Optimizer(model, optim.chain(clip.byGlobalNorm(1), optim.adam({ lr: 1e-3 })));
+      const forward = () => crossEntropy(model.call(x), y);
+      const step = () => {
+        const l = forward();
+        l.backward();
+        l.item();
+        opt.step();
+        opt.zeroGrad();
+      };
+      const count = (n: number, fn: () => unknown) => {
+        const [fresh, live] = [be.stats().freshAllocs, be.stats().liveBytes];
+        for (let i = 0; i < n; i++) fn();
+        return { fresh: be.stats().freshAllocs - fresh, live: be.stats().liveBytes - live };
+      };
+      count(3, step);
+      count(3, forward); // takes what the pool holds of the forward's sizes
+      const forwardOnly = count(3, forward); // now every forward buffer is fresh, and stays live (the user may hold it)
+      expect(forwardOnly.fresh).toBeGreaterThan(0);
+      count(3, step);
+      // a step allocates what its forward keeps live, and nothing more: backward's buffers came back and are reused
+      expect(count(3, step)).toEqual(forwardOnly);
+    });
   });
 }

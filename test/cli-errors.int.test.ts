@@ -166,6 +166,30 @@ describe('exit statuses of training', () => {
     expect(e.message).toMatch(/the gradient of [\w.]*weight holds \d+ NaN\/Inf/);
   });
 
+  it('a run stopped by train.onNonFinite=raise is stored as diverged, not failed', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'gg-raise-'));
+    try {
+      const code = await main([
+        'train',
+        '--store',
+        store,
+        '--quiet',
+        ...tiny,
+        ...lr,
+        '--set',
+        'train.onNonFinite=raise',
+      ]);
+      expect(code).toBe(3);
+      err = '';
+      out = '';
+      expect(await main(['runs', 'list', '--store', store, '--json'])).toBe(0);
+      const runs = (oneJson().runs ?? []) as { status: string }[];
+      expect(runs.map((r) => r.status)).toEqual(['diverged']);
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
+  });
+
   it('an interrupted run exits with 130 (Ctrl+C at the first progress line)', async () => {
     let sent = false;
     onStderr = (s) => {

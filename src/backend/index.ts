@@ -70,6 +70,16 @@ export function useBackend(name: BackendName): Backend {
   return b;
 }
 
+/**
+ * Makes an already created backend the one in use, e.g. the wasm backend a web page loads asynchronously
+ * (`loadWebWasmBackend`). The same rule as for useBackend applies: install it before creating any tensor.
+ */
+export function installBackend(b: Backend): Backend {
+  cache.set(b.name, b);
+  current = b;
+  return b;
+}
+
 /** The backends that load on this machine, in order of preference. */
 export function availableBackends(): BackendName[] {
   return NAMES.filter((n) => create(n) !== null);

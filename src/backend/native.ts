@@ -48,6 +48,14 @@ export class NativeBackend extends JsBackend {
   selectGemm(which: 'auto' | 'openblas' | 'own'): string {
     return this.k.gemmSelect(which === 'openblas' ? 1 : which === 'own' ? 2 : 0);
   }
+  /**
+   * For tests: `hold` true keeps the native thread pool's workers from taking any work, as if the OS never ran them
+   * (the caller then does every chunk itself), false releases them. Returns how many chunks the workers have
+   * computed so far in this process.
+   */
+  holdPoolWorkers(hold: boolean): number {
+    return this.k.poolHold(hold ? 1 : 0);
+  }
   /** unaryOk[op] = 1 where C implements the op (forward and gradient). */
   private readonly unaryOk = new Uint8Array(32);
   /** Reused for every call that passes small int arrays: [0,8) shape, [8,16) and [16,24) strides or perm. */

@@ -310,6 +310,8 @@ export const ADDON_EXTRAS = {
   gemmImpl: { args: [], ret: 'str', c: 'gg_gemm_impl' },
   /** Forces an sgemm for tests: 0 the policy, 1 OpenBLAS, 2 ours; returns gemmImpl. */
   gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
+  /** Tests: 1 keeps the thread pool's workers from taking work, 0 releases them; returns chunks workers computed. */
+  poolHold: { args: [['hold', 'i32']], ret: 'num', c: 'gg_pool_hold' },
 } as const satisfies Record<string, KernelSpec>;
 
 /** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */

@@ -14,12 +14,12 @@
  * The methods of kernels whose arguments are plain are generated from the kernel spec (lower.ts); this class writes
  * only those that need more (a fallback, results read back from memory, shapes in the scratch area).
  */
-import * as nodeFs from 'node:fs';
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { BufferPool, JsBackend } from './js.js';
 import { installKernels, type WasmExports } from './lower.js';
 import { checkThreadCount, wantedThreads } from './threads.js';
 import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
+import { canReadModuleFiles, readModuleFile, readModuleFileAsync } from './wasm-bytes.js';
 import {
   acceptsThreadedModule,
   CTL_BY_WORKERS,
@@ -323,7 +323,7 @@ function threadedWasmUrl(): URL {
 function createThreadedBackend(threads: number): WasmBackend | null {
   try {
     if (!threadsSupported()) return null;
-    const bytes = nodeFs.readFileSync(threadedWasmUrl());
+    const bytes = readModuleFile(threadedWasmUrl());
     if (!acceptsThreadedModule(bytes)) return null;
     const module = new WebAssembly.Module(bytes as BufferSource);
     const memory = new WebAssembly.Memory({ initial: WASM_MT_INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
@@ -343,7 +343,7 @@ function createThreadedBackend(threads: number): WasmBackend | null {
  * `GRADGUARD_THREADS`.
  */
 export function createWasmBackend(bytes?: Uint8Array, options: { threads?: number } = {}): WasmBackend | null {
-  const fsOk = typeof nodeFs.readFileSync === 'function';
+  const fsOk = canReadModuleFiles;
   if (!bytes && fsOk) {
     const threads = options.threads ?? wantedThreads();
     if (threads > 1) {
@@ -354,9 +354,9 @@ export function createWasmBackend(bytes?: Uint8Array, options: { threads?: numbe
   try {
     let src = bytes;
     if (!src) {
-      // A namespace import, so that bundling this file for a browser (where node:fs is an empty stub) still links.
+      // a browser build has no files to read (wasm-bytes.browser.ts): it uses createWasmBackendAsync
       if (!fsOk) return null;
-      src = nodeFs.readFileSync(defaultWasmUrl());
+      src = readModuleFile(defaultWasmUrl());
     }
     const module = new WebAssembly.Module(src as BufferSource);
     return new WasmBackend(new WebAssembly.Instance(module, {}));
@@ -376,9 +376,9 @@ export async function createWasmBackendAsync(
   let bytes: BufferSource;
   if (source instanceof Uint8Array) bytes = source as BufferSource;
   else if (source instanceof URL) {
-    if (source.protocol === 'file:' && typeof nodeFs.promises?.readFile === 'function') {
-      bytes = await nodeFs.promises.readFile(source);
-    } else {
+    const onDisk = await readModuleFileAsync(source);
+    if (onDisk) bytes = onDisk as BufferSource;
+    else {
       const res = await fetch(source);
       if (!res.ok) throw new Error(`wasm backend: fetching ${source.href} failed: HTTP ${res.status}`);
       bytes = await res.arrayBuffer();

@@ -11,6 +11,7 @@ import { dashboardCommand, reportCommand } from './dashboard.js';
 import { doctorCommand } from './doctor.js';
 import { reportError, UsageError } from './errors.js';
 import { processIO } from './io.js';
+import { playgroundCommand } from './playground.js';
 import { exportCommand, runsCommand } from './runs.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
@@ -203,6 +204,17 @@ function addStoreCommands(program: Command, done: (code: number) => void): void 
     .option('--json', 'print one JSON object with the URL once listening')
     .action(async (o) => {
       done(await dashboardCommand({ store: o.store, port: o.port, host: o.host, json: Boolean(o.json) }));
+    });
+
+  program
+    .command('playground')
+    .description(
+      'serve the in-browser playground on 127.0.0.1 (gradient flow, live; cross-origin isolated for threads)',
+    )
+    .option('--port <n>', 'TCP port (0 picks a free one)', '6008')
+    .option('--json', 'print one JSON object with the URL once listening')
+    .action(async (o) => {
+      done(await playgroundCommand({ port: o.port, json: Boolean(o.json) }));
     });
 
   program

@@ -2,6 +2,7 @@
  * `gradguard train`: validates the config before any work, trains (see train/session.ts: monitor on, live warnings,
  * run store, progress) and ends with the summary and the gradient report, or one JSON object with `--json`.
  */
+import { formatMetric } from '../monitor/format.js';
 import { renderReport } from '../monitor/report.js';
 import { loadConfig } from '../train/config.js';
 import { type SessionResult, trainSession } from '../train/session.js';
@@ -69,7 +70,7 @@ export function formatResult(r: SessionResult, color: boolean): string {
   return [
     '',
     `${r.status === 'finished' ? 'finished' : r.status.toUpperCase()}: ${r.steps} steps, ${r.epochs} epochs in ${r.trainSeconds.toFixed(1)} s (${r.msPerStep.toFixed(2)} ms/step, backend ${r.backend})${r.reason ? ` — ${r.reason}` : ''}`,
-    `test: loss ${r.test.loss.toFixed(4)}${r.test.accuracy !== undefined ? `, accuracy ${pct(r.test.accuracy)}` : ''}   steps skipped ${r.skippedSteps}, clipped ${r.clippedSteps}${r.run ? `   run ${r.run}` : ''}`,
+    `test: loss ${formatMetric(r.test.loss)}${r.test.accuracy !== undefined ? `, accuracy ${pct(r.test.accuracy)}` : ''}   steps skipped ${r.skippedSteps}, clipped ${r.clippedSteps}${r.run ? `   run ${r.run}` : ''}`,
     '',
     renderReport(r.layers, r.diagnosis, { color, title: 'Gradient report (last 50 logged steps)' }),
   ].join('\n');

@@ -69,7 +69,7 @@ describe('loadDataset', () => {
   it('unknown names, sources and values, and missing keys, are DataErrors that list the choices', async () => {
     const e1 = await dataError(loadDataset({ name: 'cifar' } as unknown as DataConfig));
     expect(e1.message).toBe(
-      'data.name: unknown dataset "cifar"; expected one of mnist, fashion-mnist, idx, csv, spirals, adding, copy',
+      'data.name: unknown dataset "cifar"; expected one of mnist, fashion-mnist, idx, csv, spirals, circles, xor, gaussians, adding, copy',
     );
     const e2 = await dataError(loadDataset({ name: 'mnist', source: 'ftp' } as unknown as DataConfig));
     expect(e2.message).toMatch(/data\.source: unknown source "ftp" for mnist; expected one of embedded, idx, download/);

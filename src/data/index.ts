@@ -10,17 +10,18 @@
  * data: { name: idx, dir: ./my-idx, numClasses: 26 }
  * data: { name: csv, file: iris.csv, label: species }
  * data: { name: spirals, classes: 3 }   data: { name: adding, length: 100 }   data: { name: copy, length: 50 }
+ * data: { name: circles }   data: { name: xor }   data: { name: gaussians, classes: 3 }   (2-D, like spirals)
  * ```
  */
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { withBaseline } from './baseline.js';
+import { loadGenerated } from './builtin.js';
 import { loadCsv } from './csv.js';
 import { loadMnistDownload, MNIST_CACHE_DIR } from './download.js';
 import { loadIdxDirectory } from './idx.js';
 import { FASHION_MNIST_DIR, loadFashionMnist, loadMnistEmbedded, loadMnistIdx } from './mnist.js';
-import { type NormalizeMode, standardize } from './split.js';
-import { adding, copyTask, spirals } from './synthetic.js';
+import type { NormalizeMode } from './split.js';
 import { checkFiniteInputs, DataError, type Dataset, type Task } from './types.js';
 
 export { type Baseline, trivialBaseline, withBaseline } from './baseline.js';
@@ -80,6 +81,7 @@ export {
   type SpiralsOptions,
   spirals,
 } from './synthetic.js';
+export { circles, gaussians, type ToyOptions, xor } from './toy.js';
 export {
   checkFiniteInputs,
   DataError,
@@ -95,7 +97,18 @@ export {
 } from './types.js';
 
 /** Dataset names `loadDataset` knows. */
-export const DATASET_NAMES = ['mnist', 'fashion-mnist', 'idx', 'csv', 'spirals', 'adding', 'copy'] as const;
+export const DATASET_NAMES = [
+  'mnist',
+  'fashion-mnist',
+  'idx',
+  'csv',
+  'spirals',
+  'circles',
+  'xor',
+  'gaussians',
+  'adding',
+  'copy',
+] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /** Where `mnist` comes from. */
@@ -147,6 +160,13 @@ export type DataConfig =
       noise?: number;
       turns?: number;
     })
+  | (Common & {
+      name: 'circles' | 'xor' | 'gaussians';
+      classes?: number;
+      trainSize?: number;
+      testSize?: number;
+      noise?: number;
+    })
   | (Common & { name: 'adding'; length?: number; trainSize?: number; testSize?: number })
   | (Common & {
       name: 'copy';
@@ -172,11 +192,6 @@ function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undef
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
     [K in keyof T]?: Exclude<T[K], undefined>;
   };
-}
-
-function withNormalization(ds: Dataset, mode: NormalizeMode): Dataset {
-  const normalization = standardize(ds.train, ds.test, ds.inputSize, mode);
-  return normalization ? { ...ds, normalization } : ds;
 }
 
 /**
@@ -289,18 +304,13 @@ async function load(config: Partial<DataConfig>, opts: LoadOptions): Promise<Dat
           normalize,
         }),
       });
-    case 'spirals': {
-      const { name: _, normalize: __, ...rest } = c;
-      return withNormalization(spirals(rest), normalize);
-    }
-    case 'adding': {
-      const { name: _, normalize: __, ...rest } = c;
-      return withNormalization(adding(rest), normalize);
-    }
-    case 'copy': {
-      const { name: _, normalize: __, ...rest } = c;
-      return withNormalization(copyTask(rest), normalize);
-    }
+    case 'spirals':
+    case 'circles':
+    case 'xor':
+    case 'gaussians':
+    case 'adding':
+    case 'copy':
+      return loadGenerated({ ...c, normalize });
     default:
       throw new DataError(
         'config',

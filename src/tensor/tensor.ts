@@ -247,7 +247,7 @@ export class Tensor {
         `backward(): the gradient has shape [${grad.shape}] but the tensor has shape [${this.shape}]; pass a gradient of the same shape`,
       );
     }
-    runBackward(this, grad ?? full(this.shape, 1));
+    runBackward(this, grad);
   }
 
   toString(): string {
@@ -256,7 +256,25 @@ export class Tensor {
   }
 }
 
-function runBackward(root: Tensor, seed: Tensor): void {
+/**
+ * Runs backward from `root`. Every buffer allocated while it runs (the seed of ones, the gradients of the
+ * intermediate tensors, their sums) goes back to the pool when it returns: none of them is ever visible outside this
+ * function (a leaf's `.grad` is a copy in its own storage, allocated apart; backward functions are created by the ops
+ * and keep nothing), so a training loop written without `tidy()` reuses them on the next step instead of allocating
+ * fresh arrays that only the garbage collector would return.
+ */
+function runBackward(root: Tensor, grad: Tensor | undefined): void {
+  const scope = new Set<Storage>();
+  scopes.push(scope);
+  try {
+    walkBackward(root, grad ?? full(root.shape, 1));
+  } finally {
+    scopes.pop();
+    for (const st of scope) releaseStorage(st);
+  }
+}
+
+function walkBackward(root: Tensor, seed: Tensor): void {
   // topological order by iterative DFS
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();

@@ -2,7 +2,6 @@
  * Turns a validated config into the pieces of an experiment: the dataset, the model (with the config's
  * initialisation applied), the parameters by path, and the optimizer chain (clipping first, as listed).
  */
-import { totalmem } from 'node:os';
 import { GradguardError } from '../base/errors.js';
 import type { Dataset } from '../data/types.js';
 import type { Nonlinearity } from '../init/initializers.js';
@@ -17,6 +16,7 @@ import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
 import { dispose, noGrad, type Tensor, tensor } from '../tensor/tensor.js';
 import { type Config, ConfigError } from './config.js';
+import { totalMemoryBytes } from './memory.js';
 
 /** A recurrent layer with a linear head: on the last step (one target per sequence) or on every step. */
 export class SequenceModel extends Module {
@@ -54,7 +54,7 @@ export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
 
 /** The memory a run may plan for: half of this machine's RAM (the rest for the data, the runtime and the system). */
 export function memoryBudgetBytes(): number {
-  return Math.floor(totalmem() / 2);
+  return Math.floor(totalMemoryBytes() / 2);
 }
 
 const fmtCount = (n: number) => (n < 1e15 ? Math.round(n).toLocaleString('en-US') : n.toExponential(2));

@@ -2,7 +2,7 @@
  * Checkpoints: everything a run needs to continue bit for bit, written so that a kill at any moment leaves the
  * previous checkpoint intact, and verified before anything is loaded.
  *
- * ## One checkpoint (a directory, DESIGN.md's contract)
+ * ## One checkpoint (a directory, the contract in docs/design.md)
  * - `model.safetensors`: the model's state dict under PyTorch's names (`layers.0.weight`, `running_mean`, ...), F32,
  *   `__metadata__ = { format: 'pt' }`, so `model.load_state_dict(safetensors.torch.load_file(path))` works.
  * - `optimizer.safetensors`: the tensors of the optimizer's transform state, by their path in the state

@@ -3,10 +3,10 @@
  * digits, Xavier normal init, Adam 1e-3, global-norm clipping at 1.0, batch 128), loading from YAML or JSON with
  * errors that point at `file:line:col key.path`, and `--set a.b=value` overrides.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GradguardError } from '../base/errors.js';
+import { readTextFile, TextFileError } from '../io/text.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
@@ -15,7 +15,9 @@ const upTo = (max: number) => posInt.max(max);
 
 export const DataConfig = z
   .object({
-    name: z.enum(['mnist', 'fashion-mnist', 'idx', 'csv', 'spirals', 'adding', 'copy']).default('mnist'),
+    name: z
+      .enum(['mnist', 'fashion-mnist', 'idx', 'csv', 'spirals', 'circles', 'xor', 'gaussians', 'adding', 'copy'])
+      .default('mnist'),
     /** mnist only: embedded (the 10,000 bundled digits), idx (a directory of the four files) or download */
     source: z.enum(['embedded', 'idx', 'download']).default('embedded'),
     dir: z.string().optional(),
@@ -244,37 +246,22 @@ function refuseForbiddenKeys(value: unknown, where: string, path: Path = [], ope
   open.delete(value);
 }
 
-/** Reads a config file, at most MAX_CONFIG_BYTES of it (a device or a pipe never ends). */
+/**
+ * Reads a config file, at most MAX_CONFIG_BYTES of it (a device or a pipe never ends), through io/text.ts (which a
+ * browser build replaces: a page has no files).
+ */
 function readConfigText(file: string): string {
-  let fd: number;
   try {
-    fd = openSync(file, 'r');
+    return readTextFile(file, MAX_CONFIG_BYTES);
   } catch (e) {
-    throw new ConfigError(`${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  try {
-    if (fstatSync(fd).isDirectory()) throw new ConfigError(`${file}: is a directory, not a config file`);
-    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      let got: number;
-      try {
-        got = readSync(fd, buf, n, buf.length - n, null);
-      } catch (e) {
-        throw new ConfigError(
-          `${file}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-        );
-      }
-      if (got === 0) break;
-      n += got;
-      if (n > MAX_CONFIG_BYTES)
-        throw new ConfigError(
-          `${file}: the config file is larger than ${MAX_CONFIG_BYTES} bytes (a config is a few hundred); is it the right file?`,
-        );
+    if (!(e instanceof TextFileError)) throw e;
+    if (e.reason === 'directory') throw new ConfigError(`${file}: is a directory, not a config file`);
+    if (e.reason === 'too-large') {
+      throw new ConfigError(
+        `${file}: the config file is larger than ${MAX_CONFIG_BYTES} bytes (a config is a few hundred); is it the right file?`,
+      );
     }
-    return buf.subarray(0, n).toString('utf8');
-  } finally {
-    closeSync(fd);
+    throw new ConfigError(`${file}: cannot read the config file (${e.code ?? e.message})`);
   }
 }
 

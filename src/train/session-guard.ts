@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import type { RunStore } from '../track/store.js';
 import { TrackError } from '../track/types.js';
 import type { Config } from './config.js';
-import type { CheckpointHook, TrainSummary } from './trainer.js';
+import { type CheckpointHook, NonFiniteError, type TrainSummary } from './trainer.js';
 
 /** The signals that stop a run cleanly: a checkpoint is written and the run is marked interrupted. */
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -70,11 +70,15 @@ export class SessionGuard {
     return this.stopSignal ? `stopped by ${this.stopSignal}` : trainerReason;
   }
 
-  /** Records the run as failed with `error`'s message (when the store still can: not on a full disk). */
+  /**
+   * Records the run's end by an error, with its message (when the store still can: not on a full disk): diverged when
+   * `train.onNonFinite: raise` stopped it at a NaN or Inf (the CLI exits 3 for both), failed otherwise.
+   */
   failed(error: unknown): void {
+    const status = error instanceof NonFiniteError ? 'diverged' : 'failed';
     try {
       this.write((st, id) =>
-        st.finishRun(id, 'failed', { error: error instanceof Error ? error.message : String(error) }),
+        st.finishRun(id, status, { error: error instanceof Error ? error.message : String(error) }),
       );
     } catch {
       // the store cannot record it (a full disk): the error itself says what happened; the run reads back interrupted

@@ -7,6 +7,7 @@ import { getBackend } from '../backend/index.js';
 import { loadDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { type Diagnosis, diagnose, type Finding, LiveDiagnosis } from '../monitor/diagnose.js';
+import { formatMetric } from '../monitor/format.js';
 import { type HistogramRecord, HistogramRecorder } from '../monitor/histogram.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { WarningLog } from '../monitor/warnings.js';
@@ -178,10 +179,10 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
             bar.start(s.totalSteps, 0, { epoch: 1, loss: '-' });
             started = true;
           }
-          bar.update(s.step + 1, { epoch: s.epoch + 1, loss: s.loss.toFixed(4) });
+          bar.update(s.step + 1, { epoch: s.epoch + 1, loss: formatMetric(s.loss) });
         } else if (s.step % config.train.logEvery === 0 || s.step + 1 === s.totalSteps) {
           err(
-            `  step ${s.step + 1}/${s.totalSteps}  epoch ${s.epoch + 1}  loss ${s.loss.toFixed(4)}  lr ${s.lr.toExponential(2)}`,
+            `  step ${s.step + 1}/${s.totalSteps}  epoch ${s.epoch + 1}  loss ${formatMetric(s.loss)}  lr ${s.lr.toExponential(2)}`,
           );
         }
       },
@@ -194,7 +195,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         );
         if (!bar)
           err(
-            `  epoch ${epoch}: test loss ${test.loss.toFixed(4)}${test.accuracy !== undefined ? `, accuracy ${pct(test.accuracy)}` : ''}`,
+            `  epoch ${epoch}: test loss ${formatMetric(test.loss)}${test.accuracy !== undefined ? `, accuracy ${pct(test.accuracy)}` : ''}`,
           );
       },
     });

@@ -386,8 +386,8 @@ class CheckpointSchedule {
   }
 }
 
-/** The loop itself: one `yield` after each step. */
-function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, TrainSummary, void> {
+/** The loop itself: one `yield` after each step (the playground drives it a few steps per animation frame). */
+export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<void, TrainSummary, void> {
   const { config, dataset: ds, model, params, optimizer, loader } = exp;
   const observers = hooks.observers ?? [];
   const tc = config.train;
