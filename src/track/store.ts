@@ -288,7 +288,12 @@ export class RunStore {
   /** Records a step's per-layer histograms (track/histograms.ts), replacing those the step had. */
   logHistograms(id: string, step: number, layers: readonly LayerHistograms[]): void {
     const t = this.target(id);
-    this.guard(() => this.db.transaction(() => (this.checkExists(t), writeHistograms(this.db, t.rid, step, layers)))());
+    this.guard(() =>
+      this.db.transaction(() => {
+        this.checkExists(t);
+        writeHistograms(this.db, t.rid, step, layers);
+      })(),
+    );
   }
 
   /** A run's histograms by step (then in the order logged), from `fromStep` on. */
