@@ -1,7 +1,9 @@
 /**
  * What monitoring every step costs: ms per training step with and without the gradient monitor, on the MLP
  * 784-256-10 (ReLU, batch 128, global-norm clip 1.0 + Adam 1e-3) and the small CNN of bench/common.ts (batch 64,
- * Adam), on each backend that loads here. Target: at most 10% (issue 4).
+ * Adam), on each backend that loads here, and an LSTM step (sequence 100, batch 64, input 32, hidden 128, a linear
+ * head on the last step, Adam), where the monitor also records ‖∂L/∂h_t‖ through time (64 sampled steps). Target: at
+ * most 10% (issue 4; the LSTM is measured, issue 17).
  *
  * The two variants are built identically and run in alternating steps (plain, monitored, monitored, plain, ...), so
  * drift in the machine's speed hits both; the step times are medians, and the overhead is the median of the paired
@@ -16,10 +18,13 @@ import { availableBackends, getBackend } from '../src/backend/index.js';
 import * as clip from '../src/clip/index.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import { crossEntropy } from '../src/nn/functional.js';
+import { Linear } from '../src/nn/linear.js';
 import type { AnyModule } from '../src/nn/module.js';
+import { LSTM } from '../src/nn/rnn.js';
 import * as optim from '../src/optim/index.js';
 import { rand, randint } from '../src/tensor/random.js';
 import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+import { SequenceModel } from '../src/train/build.js';
 import { cnnModel, mlpModel } from './common.js';
 
 interface Result {
@@ -154,6 +159,22 @@ function child(): void {
         tx: optim.adam({ lr: 1e-3 }),
       }),
       slow ? 4 : 40,
+    ),
+  );
+  results.push(
+    measure(
+      'LSTM seq 100, batch 64, hidden 128',
+      () => ({
+        model: new SequenceModel(
+          new LSTM(32, 128, { batchFirst: true, seed: 0 }),
+          new Linear(128, 10, { seed: 1 }),
+          false,
+        ),
+        x: keep(rand([64, 100, 32], { seed: 1 })),
+        y: keep(randint(0, 10, [64], { seed: 2 })),
+        tx: optim.adam({ lr: 1e-3 }),
+      }),
+      slow ? 2 : 30,
     ),
   );
   process.stdout.write(`${JSON.stringify(results)}\n`);

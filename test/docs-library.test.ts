@@ -1,5 +1,5 @@
 /**
- * docs/library.md's example runs and prints what the page says: the first ```ts block is run against the public
+ * docs/library.md's examples run and print what the page says: each runnable ```ts block is run against the public
  * surface (src/index.ts), and its console lines are compared with the output block that follows it.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,12 +20,23 @@ function parse(line: string): { shape: string; nums: number[] } {
   return { shape: line.replace(/-?\d+(\.\d+)?/g, '#'), nums };
 }
 
+/** The index of the ```ts block whose code contains `marker`; it must be followed by its output block. */
+function exampleAt(marker: string): number {
+  const i = blocks.findIndex((b) => b.lang === 'ts' && b.code.includes(marker));
+  expect(i, `no ts block with '${marker}'`).toBeGreaterThanOrEqual(0);
+  expect(blocks[i + 1]?.lang, 'the example is followed by its output block').toBe('');
+  return i;
+}
+
 describe('docs/library.md', () => {
-  it('the residual MLP example runs and prints the documented output', async () => {
-    const i = blocks.findIndex((b) => b.lang === 'ts');
+  it.each([
+    ['the residual MLP example', 'ResidualMLPBlock'],
+    ['the monitor example (optim.Optimizer reporting to a Monitor, an iterable DataLoader)', 'new monitor.Monitor'],
+  ])('%s runs and prints the documented output', async (_what, marker) => {
+    const i = exampleAt(marker);
     const code = blocks[i]!.code.replace("from 'gradguard'", `from ${JSON.stringify(join(root, 'src', 'index.ts'))}`);
     const expected = blocks[i + 1]!.code.trim().split('\n');
-    const file = join(dir, 'example.ts');
+    const file = join(dir, `example-${i}.ts`);
     writeFileSync(file, code);
     const lines: string[] = [];
     const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {

@@ -69,6 +69,8 @@ export function normalizeState(s: State): State {
     delete out['model.residual'];
     delete out['model.zeroInitResidual'];
     delete out['model.norm'];
+    // an LSTM or GRU has fixed gates: model.activation applies to a vanilla RNN only (the config refuses it)
+    if (out['model.type'] !== 'rnn') delete out['model.activation'];
   } else {
     delete out['model.hiddenSize'];
     if (out['model.residual'] !== 'true') delete out['model.zeroInitResidual'];
@@ -104,6 +106,8 @@ export function applies(key: Key, n: State): boolean {
       return !recurrent;
     case 'model.zeroInitResidual':
       return !recurrent && n['model.residual'] === 'true';
+    case 'model.activation':
+      return !recurrent || n['model.type'] === 'rnn';
     case 'model.hiddenSize':
     case 'init.recurrentGain':
       return recurrent;

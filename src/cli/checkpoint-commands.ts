@@ -25,7 +25,7 @@ import {
   resolveCheckpointDir,
   runCheckpointDir,
 } from '../train/checkpoint.js';
-import { applySet, Config, ConfigError, formatPath } from '../train/config.js';
+import { applySet, Config, ConfigError, formatPath, withApplicableModelKeys } from '../train/config.js';
 import { reportError, UsageError } from './errors.js';
 import { type CliIO, processIO } from './io.js';
 
@@ -35,7 +35,7 @@ import { type CliIO, processIO } from './io.js';
  * checkpointing, monitoring, data paths); anything else is a `ConfigError` naming the key.
  */
 export function resumeConfig(ckpt: Checkpoint, sets: readonly string[]): Config {
-  const raw = structuredClone(ckpt.config) as unknown as Record<string, unknown>;
+  const raw = withApplicableModelKeys(structuredClone(ckpt.config)) as Record<string, unknown>;
   const setPaths = new Map<string, string>();
   for (const s of sets) setPaths.set(formatPath(applySet(raw, s)), s);
   const res = Config.safeParse(raw);

@@ -34,7 +34,8 @@ describe('gradguard doctor', () => {
     for (const t of working) {
       expect(suggested.has(t.set.join(' '))).toBe(true);
       expect(t.verdict).not.toBe('vanishing');
-      expect(t.loss).toBeLessThan(trials[0]!.loss);
+      // a lower loss, or (both still at the trivial baseline, where 20 steps' loss says nothing yet) judged on the flow
+      if (t.loss >= trials[0]!.loss) expect(t.outcome).toContain('both still at the trivial baseline');
     }
     // and the switch to ReLU with Kaiming init is among them
     expect(working.map((t) => t.set.join(' '))).toContain('model.activation=relu init.weight=kaiming-normal');

@@ -15,13 +15,14 @@ import {
   type Finding,
   type FindingKind,
   type Fix,
-  FLOW_KINDS,
+  type TimeSummary,
 } from '../monitor/diagnose.js';
 import { formatMetric } from '../monitor/format.js';
-import { type LayerStats, Monitor, type StepObserver, summarizeLayers } from '../monitor/monitor.js';
+import { type LayerStats, Monitor, type StepObserver, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { renderReport, type TrialResult } from '../monitor/report.js';
+import { judgeTrial } from '../monitor/trial.js';
 import { tensor, tidy } from '../tensor/tensor.js';
-import { type Config, ConfigError, loadConfig } from '../train/config.js';
+import { type Config, ConfigError, describeModel, loadConfig } from '../train/config.js';
 import { lossFor, runTraining, setupExperiment } from '../train/trainer.js';
 import { isUserError } from './errors.js';
 
@@ -67,12 +68,15 @@ export interface DoctorResult {
   trials?: TrialResult[];
   /** The probe's loss beside the dataset's trivial baseline. */
   baseline?: BaselineComparison;
+  /** Recurrent layers: the gradient horizon through time. */
+  time?: TimeSummary[];
 }
 
 interface ProbeOutcome {
   diagnosis: Diagnosis;
   layers: LayerStats[];
   loss: number;
+  records: StepRecord[];
 }
 
 function positiveInt(v: number | undefined, dflt: number, name: string, min: number): number {
@@ -140,6 +144,7 @@ function probe(config: Config, dataset: Dataset, batches: number, steps: number)
     }),
     layers: summarizeLayers(monitor.history),
     loss: Number.isFinite(loss) ? loss : Number.NaN,
+    records: monitor.history,
   };
 }
 
@@ -165,21 +170,7 @@ export function fixesToTry(findings: readonly Finding[], max: number): Fix[] {
 }
 
 function trialOf(label: string, set: string[], p: ProbeOutcome, original: ProbeOutcome | null): TrialResult {
-  const kinds = p.diagnosis.findings.map((f) => f.kind);
-  const restoresFlow = !kinds.some((k) => FLOW_KINDS.has(k));
-  const lowersLoss = original
-    ? Number.isFinite(p.loss) && (!Number.isFinite(original.loss) || p.loss < original.loss)
-    : false;
-  return {
-    label,
-    set,
-    verdict: p.diagnosis.verdict,
-    kinds,
-    loss: p.loss,
-    restoresFlow,
-    lowersLoss,
-    works: restoresFlow && lowersLoss,
-  };
+  return judgeTrial(label, set, p, original);
 }
 
 /**
@@ -203,7 +194,7 @@ export async function runDoctor(
   const { config, source } = loadConfig(file, sets);
   const dataset = opts.dataset ?? (await loadDataset(config.data as Parameters<typeof loadDataset>[0]));
   say(
-    `gradguard doctor: ${config.model.type} on ${dataset.name} (${source}): ${batches} batches from initialisation, then ${steps} training steps`,
+    `gradguard doctor: ${describeModel(config.model)} on ${dataset.name} (${source}): ${batches} batches from initialisation, then ${steps} training steps`,
   );
   const original = probe(config, dataset, batches, steps);
   const result: DoctorResult = {
@@ -213,6 +204,7 @@ export async function runDoctor(
     loss: original.loss,
     probe: { batches, steps },
     ...(original.diagnosis.baseline ? { baseline: original.diagnosis.baseline } : {}),
+    ...(original.diagnosis.time ? { time: original.diagnosis.time } : {}),
   };
   if (!opts.fix) return result;
   const trials: TrialResult[] = [trialOf('original', [], original, null)];
@@ -223,7 +215,7 @@ export async function runDoctor(
     );
     let trialConfig: Config;
     try {
-      trialConfig = loadConfig(file, [...sets, ...fix.set]).config;
+      trialConfig = loadConfig(file, [...sets, ...fix.set], { dropInapplicable: true }).config;
     } catch (e) {
       trials.push({
         ...trialOf(fix.label, fix.set, original, original),
@@ -235,7 +227,10 @@ export async function runDoctor(
       continue;
     }
     try {
-      trials.push(trialOf(fix.label, fix.set, probe(trialConfig, dataset, batches, steps), original));
+      // NOTE: a fix may change the data (shorter sequences): the trial then runs on its own
+      const same = JSON.stringify(trialConfig.data) === JSON.stringify(config.data);
+      const data = same ? dataset : await loadDataset(trialConfig.data as Parameters<typeof loadDataset>[0]);
+      trials.push(trialOf(fix.label, fix.set, probe(trialConfig, data, batches, steps), original));
     } catch (e) {
       // a fix the builder refuses is that trial's result; anything else is a bug and surfaces
       if (!isUserError(e)) throw e;
@@ -277,7 +272,12 @@ export async function doctorCommand(opts: DoctorCommandOptions): Promise<number>
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   const text = renderReport(
     res.layers,
-    { verdict: res.verdict, findings: res.findings, ...(res.baseline ? { baseline: res.baseline } : {}) },
+    {
+      verdict: res.verdict,
+      findings: res.findings,
+      ...(res.baseline ? { baseline: res.baseline } : {}),
+      ...(res.time ? { time: res.time } : {}),
+    },
     {
       color,
       title: `Gradient report: ${res.probe.batches} batches from initialisation, then ${res.probe.steps} training steps (loss ${formatMetric(res.loss)})`,

@@ -5,6 +5,7 @@
 import { runDurationMs } from '../track/export.js';
 import { canonicalFinal, METRICS } from '../track/metrics.js';
 import { LAYER_FIELDS, type LayerField, type MetricSeries, type RunInfo } from '../track/types.js';
+import { dropInapplicableModelKeys } from '../train/model-config.js';
 import type { JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
 
 export { histogramsJson } from './histograms-api.js';
@@ -35,12 +36,17 @@ function fmt(v: unknown): string {
 export function configSummary(config: unknown): string {
   if (!isRecord(config)) return config === null || config === undefined ? '' : fmt(config);
   const parts: string[] = [];
-  const model = config.model;
+  // only the keys that apply to the model's type (a stored LSTM config may carry the MLP's activation default)
+  const model = dropInapplicableModelKeys(config.model);
   if (isRecord(model)) {
     const words: string[] = [];
     if (typeof model.type === 'string') words.push(model.type);
     if (Array.isArray(model.hidden)) words.push(model.hidden.map(fmt).join('-'));
-    else if (model.depth !== undefined || model.width !== undefined) {
+    else if (model.type === 'cnn') {
+      if (model.depth !== undefined) words.push(`${fmt(model.depth)} conv`);
+      if (Array.isArray(model.channels)) words.push(model.channels.map(fmt).join('-'));
+      else if (model.width !== undefined) words.push(`width ${fmt(model.width)}`);
+    } else if (model.depth !== undefined || model.width !== undefined) {
       words.push(`${fmt(model.depth ?? '?')}x${fmt(model.width ?? '?')}`);
     }
     if (model.hiddenSize !== undefined) words.push(`h${fmt(model.hiddenSize)}`);

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DataConfig as CliDataConfig } from '../train/config.js';
 import { type DataConfig, DataError, encodeIdx, expandPath, FASHION_MNIST_DIR, loadDataset } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gradguard-load-'));
@@ -22,10 +23,18 @@ describe('loadDataset', () => {
     const ds = await loadDataset();
     expect(ds.name).toBe('mnist');
     expect([ds.train.n, ds.test.n]).toEqual([8000, 2000]);
-    expect(ds.normalization).toBeUndefined();
+    // the CLI's default normalisation (config.ts's data.normalize): standardized, as `gradguard train` sees them
+    expect(CliDataConfig.parse({}).normalize).toBe('standardize');
+    expect(ds.normalization?.kind).toBe('standardize');
     const std = await loadDataset({ name: 'mnist', source: 'embedded', normalize: 'standardize', testSize: 500 });
     expect(std.test.n).toBe(500);
     expect(std.normalization?.kind).toBe('standardize');
+    const same = await loadDataset({ normalize: 'standardize' });
+    expect(ds.train.x.subarray(0, 784 * 4)).toEqual(same.train.x.subarray(0, 784 * 4));
+    const raw = await loadDataset({ normalize: 'none' });
+    expect(raw.normalization).toBeUndefined();
+    expect(Math.min(...raw.train.x.subarray(0, 784))).toBeGreaterThanOrEqual(0);
+    expect(Math.min(...ds.train.x.subarray(0, 784))).toBeLessThan(0);
   });
 
   it('reads mnist from an IDX directory (with ~ expanded) and generic idx', async () => {

@@ -117,7 +117,7 @@ export const MNIST_SOURCES = ['embedded', 'idx', 'download'] as const;
 interface Common {
   /** Seed of the split or of the generator (default 0); separate from the training seed. */
   seed?: number;
-  /** Default `none`. See {@link standardize}. */
+  /** Default `standardize`, as the CLI's `data.normalize` (`none` keeps the raw values). See {@link standardize}. */
   normalize?: NormalizeMode;
 }
 
@@ -199,7 +199,7 @@ function defined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undef
  * @throws DataError `config` for an unknown name or source or a missing required key; the loaders' own errors for
  *   missing or malformed files.
  * @example
- * const ds = await loadDataset({ name: 'mnist', source: 'embedded', normalize: 'standardize' });
+ * const ds = await loadDataset({ name: 'mnist' }); // the CLI's defaults: embedded digits, standardized
  * ds.train.n; // 8000
  * ds.baseline; // { loss: 2.30, accuracy: 0.11, predictor: 'predicting the class frequencies ...' }
  */
@@ -229,7 +229,8 @@ export function checkDataset(ds: Dataset): Dataset {
 /** `loadDataset` before the checks and the baseline. */
 async function load(config: Partial<DataConfig>, opts: LoadOptions): Promise<Dataset> {
   const c = { name: 'mnist', ...config } as DataConfig;
-  const normalize = c.normalize ?? 'none';
+  // the CLI's default (config.ts: data.normalize), so the library and `gradguard train` see the same inputs
+  const normalize = c.normalize ?? 'standardize';
   if (!['none', 'standardize', 'standardize-features'].includes(normalize)) {
     throw new DataError(
       'config',

@@ -20,6 +20,26 @@ function rows(n: number): Split {
 const ids = (b: Batch) => Array.from({ length: b.size }, (_, r) => b.x[2 * r]!);
 
 describe('DataLoader', () => {
+  it('is iterable: for...of gives one epoch of batches, the same as epoch(), then the next epoch', () => {
+    const a = new DataLoader(rows(10), { batchSize: 4, seed: 3 });
+    const b = new DataLoader(rows(10), { batchSize: 4, seed: 3 });
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const got: number[][] = [];
+      for (const batch of a) got.push(ids(batch));
+      const want: number[][] = [];
+      for (const batch of b.epoch()) want.push(ids(batch));
+      expect(got).toEqual(want);
+      expect(got.flat().sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }
+    // spread and Array.from work too; breaking out early leaves the rest of the epoch for the next loop
+    const c = new DataLoader(rows(10), { batchSize: 4, seed: 3, shuffle: false });
+    for (const batch of c) {
+      expect(ids(batch)).toEqual([0, 1, 2, 3]);
+      break;
+    }
+    expect([...c].map((batch) => batch.index)).toEqual([1, 2]);
+  });
+
   it('visits every example once per epoch, with x and y rows that belong together', () => {
     const loader = new DataLoader(rows(10), { batchSize: 4, seed: 3 });
     expect(loader.batchesPerEpoch).toBe(3);

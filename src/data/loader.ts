@@ -69,7 +69,7 @@ export interface LoaderCursor {
  *
  * @example
  * const loader = new DataLoader(ds.train, { batchSize: 128, seed: 0 });
- * for (const b of loader.epoch()) { xTensor.buf.data.set(b.x); yTensor.buf.data.set(b.y); step(b.size); }
+ * for (const b of loader) { xTensor.buf.data.set(b.x); yTensor.buf.data.set(b.y); step(b.size); } // one epoch
  * const saved = loader.cursor();          // into state.json
  * const again = new DataLoader(ds.train, { batchSize: 128, seed: 0 });
  * again.restore(saved);                   // continues with the same next batch
@@ -177,6 +177,14 @@ export class DataLoader {
       yield b;
       if (b.last) return;
     }
+  }
+
+  /**
+   * `for (const b of loader)`: one epoch of batches, as `epoch()` (the rest of the epoch in progress, else the next
+   * whole one). Each batch's `x` and `y` are the loader's own buffers, overwritten by the next batch: copy what you keep.
+   */
+  [Symbol.iterator](): Generator<Batch, void, undefined> {
+    return this.epoch();
   }
 
   /** The position to save in a checkpoint (plain JSON). */

@@ -14,6 +14,7 @@ import { fmt, suggestionText } from './rules/format.js';
 import { RULES } from './rules/index.js';
 import { recentLoss } from './rules/not-learning.js';
 import { THRESHOLDS } from './rules/thresholds.js';
+import { timeTrends } from './rules/time-flow.js';
 import type { BaselineComparison, DiagnoseOptions, Diagnosis, Finding } from './rules/types.js';
 
 export { fmt, shellQuote, suggestionText } from './rules/format.js';
@@ -28,6 +29,8 @@ export type {
   FindingKind,
   Fix,
   Rule,
+  TimeFinding,
+  TimeSummary,
 } from './rules/types.js';
 
 /**
@@ -64,7 +67,8 @@ export function diagnose(history: readonly StepRecord[], opts: DiagnoseOptions =
     if (rule.flow) ctx.flowFound.push(f);
   }
   const baseline = compareBaseline(ctx);
-  const base = baseline ? { baseline } : {};
+  const time = timeTrends(ctx).map((t) => ({ layer: t.layer, sub: t.sub, length: t.length, ...pickTime(t.recent) }));
+  const base = { ...(baseline ? { baseline } : {}), ...(time.length ? { time } : {}) };
   if (ctx.found.length === 0) {
     const m = ctx.healthyMetrics();
     return {
@@ -79,6 +83,10 @@ export function diagnose(history: readonly StepRecord[], opts: DiagnoseOptions =
     };
   }
   return { verdict: ctx.found[0]!.kind, findings: ctx.found, ...base };
+}
+
+function pickTime(s: { horizon: number; firstLast: number }): { horizon: number; firstLast: number } {
+  return { horizon: s.horizon, firstLast: s.firstLast };
 }
 
 function healthy(evidence: string, metrics: Record<string, number>): Finding {

@@ -42,6 +42,7 @@ export {
   type StepObserver,
   type StepRecord,
   summarizeLayers,
+  type TimeFlow,
 } from './monitor.js';
 export { defaultLoss, type ProbeOptions, type ProbeResult, type ProbeTarget, runProbe } from './probe.js';
 export {
@@ -53,3 +54,10 @@ export {
   renderTrials,
   type TrialResult,
 } from './report.js';
+export {
+  HORIZON_FRACTION,
+  sampledSteps,
+  summarizeTimeFlow,
+  TIME_SAMPLES,
+  type TimeFlowSummary,
+} from './through-time.js';

@@ -24,6 +24,11 @@ import type { Buf } from '../backend/types.js';
 import { ELU, GELU, LeakyReLU, ReLU, SELU, Sigmoid, Softplus, Tanh } from '../nn/activation.js';
 import type { AnyModule } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
+import { type ClipSummary, readClipState } from './clip-state.js';
+import { type TimeFlow, TimeFlowRecorder } from './through-time.js';
+
+export type { TimeFlow };
+export { type ClipSummary, readClipState };
 
 /** What the trainer calls at fixed points of every step. */
 export interface StepObserver {
@@ -123,6 +128,8 @@ export interface StepRecord {
   layers: LayerStats[];
   /** Per parameter, in `namedParameters()` order (omitted with `{ params: false }`). */
   params?: ParamStats[];
+  /** Recurrent layers: ‖∂L/∂h_t‖ per (sampled) time step, per stacked layer and direction (through-time.ts). */
+  timeFlow?: TimeFlow[];
 }
 
 /** What kind of activation a layer's outputs went through, as far as the monitor can tell. */
@@ -150,75 +157,6 @@ export interface MonitorOptions {
   maxHistory?: number;
   /** Called with each record as it is completed (for a run store or live diagnosis). */
   onRecord?: (record: StepRecord) => void;
-}
-
-/** What the clip transforms of a chain did on one step, read from the chain's state. */
-export interface ClipSummary {
-  /** Norm before clipping, as a clip transform recorded it (undefined if none did). */
-  normBefore: number | undefined;
-  /** Norm after clipping (undefined if no transform recorded or implied it). */
-  normAfter: number | undefined;
-  clipped: boolean;
-  skipped: boolean;
-}
-
-/**
- * Reads what clip transforms recorded in a (possibly nested) transform-chain state: any object with a boolean
- * `clipped` or `skipped`, and the norms it kept: `normBefore` (or `norm`), and `normAfter`, or a `scale` the
- * gradients were multiplied by (`clip.byGlobalNorm`), or a `threshold`/`max` bound that is the norm after clipping
- * when `clipped` (`clip.autoClip`). Tensors are not entered.
- *
- * NOTE: optax keeps such facts in the state of the transform itself (`snapshot`, `apply_if_finite`); reading the
- * state, rather than asking each transform, keeps monitors independent of which clip transforms exist.
- */
-export function readClipState(state: unknown): ClipSummary {
-  const out: ClipSummary = { normBefore: undefined, normAfter: undefined, clipped: false, skipped: false };
-  const seen = new Set<unknown>();
-  const visit = (v: unknown, depth: number): void => {
-    if (
-      depth > 8 ||
-      v === null ||
-      typeof v !== 'object' ||
-      v instanceof Tensor ||
-      ArrayBuffer.isView(v) ||
-      seen.has(v)
-    ) {
-      return;
-    }
-    seen.add(v);
-    if (Array.isArray(v)) {
-      for (const x of v) visit(x, depth + 1);
-      return;
-    }
-    if (v instanceof Map) {
-      for (const x of v.values()) visit(x, depth + 1);
-      return;
-    }
-    const o = v as Record<string, unknown>;
-    const hasClip = typeof o.clipped === 'boolean';
-    const hasSkip = typeof o.skipped === 'boolean';
-    if (hasClip || hasSkip) {
-      if (o.skipped === true) out.skipped = true;
-      const before = num(o.normBefore) ?? num(o.norm) ?? num(o.globalNorm);
-      if (before !== undefined && out.normBefore === undefined) out.normBefore = before;
-      if (hasClip) {
-        const clipped = o.clipped === true;
-        if (clipped) out.clipped = true;
-        const bound = num(o.max) ?? num(o.maxNorm) ?? num(o.threshold);
-        const scale = num(o.scale);
-        const after =
-          num(o.normAfter) ?? (before !== undefined && scale !== undefined ? before * scale : clipped ? bound : before);
-        if (after !== undefined) out.normAfter = after;
-      }
-    }
-    for (const x of Object.values(o)) visit(x, depth + 1);
-  };
-  visit(state, 0);
-  return out;
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' ? v : undefined;
 }
 
 interface ParamAcc {
@@ -262,8 +200,8 @@ const ROOT = '(root)';
  *
  * @example
  * const mon = new Monitor(model, { every: 10 }).attach();
- * await trainer.run({ observer: mon });
- * console.log(mon.latest()?.globalNormBefore);
+ * const opt = new optim.Optimizer(model, optim.adam({ lr: 1e-3 }), { observer: mon }); // see docs/library.md
+ * mon.beginStep(step); lossOf(model.call(x)).backward(); opt.step(); mon.endStep(loss); mon.latest()?.layers[0];
  * mon.detach();
  */
 export class Monitor implements StepObserver {
@@ -297,6 +235,7 @@ export class Monitor implements StepObserver {
   /** the layer whose forward finished last, and the layer each recent output came from */
   #lastLayer: LayerAcc | null = null;
   #outputs = new WeakMap<object, LayerAcc>();
+  readonly #time: TimeFlowRecorder;
 
   /**
    * @param model the model to watch (its parameters are grouped into layers by owning module)
@@ -328,6 +267,7 @@ export class Monitor implements StepObserver {
       this.#param(pname, layer, t.size);
     }
     this.#order = [...this.#layers.values()];
+    this.#time = new TimeFlowRecorder(model);
   }
 
   #layer(name: string, module: AnyModule | null): LayerAcc {
@@ -396,6 +336,7 @@ export class Monitor implements StepObserver {
   detach(): void {
     for (const r of this.#removers) r();
     this.#removers = [];
+    this.#time.detach();
   }
 
   /** Whether hooks are registered. */
@@ -422,6 +363,7 @@ export class Monitor implements StepObserver {
   beginStep(step: number): boolean {
     this.#active = step % this.every === 0;
     this.#step = step;
+    this.#time.begin(this.#active && this.attached);
     if (!this.#active) return false;
     this.#sawUpdate = false;
     this.#clip = null;
@@ -704,6 +646,8 @@ export class Monitor implements StepObserver {
       layers,
     };
     if (this.#keepParams) record.params = params;
+    const flows = this.#time.end();
+    if (flows.length) record.timeFlow = flows;
     this.history.push(record);
     if (this.history.length > this.#maxHistory) this.history.shift();
     this.#onRecord?.(record);

@@ -26,6 +26,8 @@ export interface TrialResult {
   works: boolean;
   /** Why the trial could not run (the fix made an invalid config, or building it failed). */
   error?: string;
+  /** In words: what the fix cured, what remains, the loss against the original and the baseline (trial.ts). */
+  outcome?: string;
 }
 
 export interface ReportOptions {
@@ -165,6 +167,12 @@ export function renderFindings(diagnosis: Diagnosis, opts: ReportOptions = {}): 
     const acc = b.accuracy !== undefined ? `, accuracy ${(b.accuracy * 100).toFixed(1)}%` : '';
     lines.push(`Loss ${fmt(b.runLoss)} against the trivial baseline ${fmt(b.loss)}${acc} (${b.predictor})`);
   }
+  for (const t of (diagnosis.time ?? []).filter((x) => Number.isFinite(x.horizon))) {
+    const sub = diagnosis.time!.some((o) => o.layer === t.layer && o.sub !== t.sub) ? ` (${t.sub})` : '';
+    lines.push(
+      `Gradient horizon: ${fmt(t.horizon)} of ${t.length} steps in ${t.layer}${sub} (‖∂L/∂h_0‖/‖∂L/∂h_${t.length - 1}‖ = ${fmt(t.firstLast)})`,
+    );
+  }
   for (const f of diagnosis.findings) {
     const p = f.kind === 'healthy' ? c.green : SEVERE.has(f.kind) ? c.red : c.yellow;
     const where = f.layers.length
@@ -196,7 +204,7 @@ export function renderTrials(trials: readonly TrialResult[], steps: number, opts
       : t.set.length === 0
         ? c.dim('(as configured)')
         : t.works
-          ? c.green('✓ works: healthy gradient flow and a lower loss')
+          ? c.green(`✓ works: healthy gradient flow and ${t.lowersLoss ? 'a lower loss' : 'a loss as good'}`)
           : t.restoresFlow
             ? c.yellow('healthy gradient flow, but the loss is not lower')
             : t.lowersLoss
@@ -206,6 +214,7 @@ export function renderTrials(trials: readonly TrialResult[], steps: number, opts
     lines.push(`  ${t.label.padEnd(labelW)} ${t.verdict.padEnd(22)} ${loss.padStart(LOSS_W)}  ${result}`);
     if (t.set.length)
       lines.push(c.dim(`  ${''.padEnd(labelW)} ${t.set.map((s) => `--set ${shellQuote(s)}`).join(' ')}`));
+    if (t.outcome) lines.push(`  ${''.padEnd(labelW)} ${t.outcome}`);
   }
   const best = trials.filter((t) => t.works).sort((a, b) => a.loss - b.loss)[0];
   lines.push(

@@ -12,7 +12,15 @@ import { Dropout } from './dropout.js';
 import { checkSize, Linear } from './linear.js';
 import { Module } from './module.js';
 import { BatchNorm2d } from './norm.js';
-import { BasicBlock, type NormKind, normLayer, PreActBlock, ResidualMLPBlock, type ShortcutKind } from './residual.js';
+import {
+  BasicBlock,
+  type NormKind,
+  normLayer,
+  PreActBlock,
+  Residual,
+  ResidualMLPBlock,
+  type ShortcutKind,
+} from './residual.js';
 
 export interface MlpOptions extends RandomInit {
   /** Features of each input sample (784 for MNIST). */
@@ -143,13 +151,41 @@ export interface CnnOptions extends RandomInit {
   norm?: 'none' | 'batch';
   /** Dropout before the last layer (default 0). */
   dropout?: number;
+  /**
+   * Convolutions in all (default: one per stage). Each stage opens with one convolution that sets its channels; the
+   * rest are spread over the stages, earlier stages first: single convolutions, or with `residual` blocks of two.
+   */
+  depth?: number;
+  /** Group the convolutions after each stage's first into residual blocks act(x + conv(act(conv(x)))) (default false). */
+  residual?: boolean;
+  /** Residual only: gate each block's branch with a ReZero scalar initialised at 0. */
+  rezero?: boolean;
+}
+
+/** How many extra convolution units (single convolutions, or residual blocks) each of `stages` stages gets. */
+function unitsPerStage(depth: number, stages: number, residual: boolean): number[] {
+  const extra = depth - stages;
+  if (!Number.isInteger(depth) || extra < 0)
+    throw new TypeError(
+      `nn.cnn(): depth must be an integer of at least ${stages} (one convolution per stage), got ${depth}`,
+    );
+  if (residual && extra % 2 !== 0)
+    throw new TypeError(
+      `nn.cnn(): a residual CNN has ${stages} stage convolution${stages === 1 ? '' : 's'} plus blocks of two, so depth - ${stages} must be even, got depth ${depth}`,
+    );
+  const units = residual ? extra / 2 : extra;
+  return Array.from({ length: stages }, (_, i) => Math.floor(units / stages) + (i < units % stages ? 1 : 0));
 }
 
 /**
- * A small convolutional network as a `Sequential`: for each stage Conv2d(3×3, padding 1) → [BatchNorm2d] → act →
- * MaxPool2d(2), then Flatten → Linear(hidden) → act → [Dropout] → Linear(numClasses).
+ * A convolutional network as a `Sequential`: for each stage Conv2d(3×3, padding 1) → [BatchNorm2d] → act, then the
+ * stage's further convolutions (`depth`), plain (Conv2d → [BatchNorm2d] → act) or residual (`Residual` of Conv2d →
+ * [BatchNorm2d] → act → Conv2d → [BatchNorm2d], then act), then MaxPool2d(2); then Flatten → Linear(hidden) → act →
+ * [Dropout] → Linear(numClasses). The defaults are the small two-stage CNN; a plain and a residual CNN of the same
+ * depth differ only in their shortcuts.
  *
  * @example const model = nn.cnn({ inChannels: 1, imageSize: 28, numClasses: 10, seed: 0 });
+ * @example const deep = nn.cnn({ depth: 20, residual: true, seed: 0 }); // 2 stage convolutions + 9 blocks
  */
 export function cnn(opts: CnnOptions = {}): Sequential {
   const inC = checkSize(opts.inChannels ?? 1, 'inChannels', 'nn.cnn()');
@@ -164,14 +200,34 @@ export function cnn(opts: CnnOptions = {}): Sequential {
   const norm = opts.norm ?? 'none';
   if (norm !== 'none' && norm !== 'batch')
     throw new TypeError(`nn.cnn(): norm '${norm}' is not supported, please use one of none, batch`);
+  const residual = opts.residual ?? false;
+  if (opts.rezero && !residual) throw new TypeError('nn.cnn(): rezero needs residual: true');
+  const units = unitsPerStage(opts.depth ?? channels.length, channels.length, residual);
   const rng = resolveRng(opts, 'nn.cnn()');
   const model = new Sequential();
+  /** Conv2d(3×3) → [BatchNorm2d], appended to `to`. */
+  const conv = (to: Sequential, inC: number, outC: number) => {
+    to.append(new Conv2d(inC, outC, 3, { padding: 1, rng }));
+    if (norm === 'batch') to.append(new BatchNorm2d(outC));
+  };
   let c = inC;
-  for (const out of channels) {
+  for (const [s, out] of channels.entries()) {
     checkSize(out, 'every entry of channels', 'nn.cnn()');
-    model.append(new Conv2d(c, out, 3, { padding: 1, rng }));
-    if (norm === 'batch') model.append(new BatchNorm2d(out));
+    conv(model, c, out);
     model.append(activation(act));
+    for (let u = 0; u < units[s]!; u++) {
+      if (!residual) {
+        conv(model, out, out);
+        model.append(activation(act));
+        continue;
+      }
+      const branch = new Sequential();
+      conv(branch, out, out);
+      branch.append(activation(act));
+      conv(branch, out, out);
+      model.append(new Residual(branch, { rezero: opts.rezero ?? false }));
+      model.append(activation(act));
+    }
     model.append(new MaxPool2d(2));
     c = out;
     h = Math.floor(h / 2);

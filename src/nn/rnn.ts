@@ -8,14 +8,14 @@
  */
 import { type RandomInit, resolveRng } from '../init/random.js';
 import { dropout } from '../tensor/ops/dropout.js';
-import { GATES, type RecurrentMode, recurrentLayer } from '../tensor/ops/recurrent.js';
+import { GATES, type RecurrentMode, recurrentLayer, type TimeTap, timeTaps } from '../tensor/ops/recurrent.js';
 import { concat, indexSelect, permute, reshape, slice, stack } from '../tensor/ops/shape.js';
 import type { Rng } from '../tensor/rng.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { checkSize } from './linear.js';
 import { Module } from './module.js';
 
-export type { RecurrentMode };
+export type { RecurrentMode, TimeTap };
 
 export interface RecurrentOptions extends RandomInit {
   /** Stacked layers (default 1). */
@@ -58,6 +58,11 @@ abstract class RecurrentBase<Out extends RecurrentOutput> extends Module<Tensor,
   /** The generator of the dropout masks between layers. */
   readonly rng: Rng;
   readonly #weights: { wih: Tensor; whh: Tensor; bih: Tensor | null; bhh: Tensor | null }[][] = [];
+  /**
+   * Set by a monitor (monitor/through-time.ts): the tap that records ‖∂L/∂h_t‖ for layer `l`, direction `d` during
+   * the backward through time of the next forward pass; null records nothing (the default).
+   */
+  timeTap: ((l: number, d: number) => TimeTap | null) | null = null;
 
   constructor(
     readonly mode: RecurrentMode,
@@ -149,7 +154,13 @@ abstract class RecurrentBase<Out extends RecurrentOutput> extends Module<Tensor,
         const idx = l * dirs + d;
         const pick = (s: Tensor | null) => (s ? reshape(slice(s, 0, idx, idx + 1), [B, H]) : null);
         const xin = d ? indexSelect(x, 0, reverse) : x;
-        const res = recurrentLayer(this.mode, xin, w.wih, w.whh, w.bih, w.bhh, pick(h0), pick(c0));
+        timeTaps.current = this.timeTap?.(l, d) ?? null;
+        let res: Tensor;
+        try {
+          res = recurrentLayer(this.mode, xin, w.wih, w.whh, w.bih, w.bhh, pick(h0), pick(c0));
+        } finally {
+          timeTaps.current = null;
+        }
         let y: Tensor;
         if (lstm) {
           y = slice(res, 0, 1);

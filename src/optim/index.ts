@@ -8,6 +8,7 @@ export {
   flattenState,
   NonFiniteUpdateError,
   Optimizer,
+  type OptimizerObserver,
   type OptimizerOptions,
   type ParameterSource,
   restoreState,

@@ -47,6 +47,8 @@ export interface OptimizerOptions {
    * `GradScaler.step` skip.
    */
   onNonFinite?: 'raise' | 'skip';
+  /** Told the gradients and updates of every step (see {@link OptimizerObserver}), e.g. a `monitor.Monitor`. */
+  observer?: OptimizerObserver | null;
 }
 
 /** Anything that names its parameters as PyTorch's `named_parameters()` does: an `nn.Module`, for one. */
@@ -55,11 +57,32 @@ export interface ParameterSource {
 }
 
 /**
+ * What an `Optimizer` tells an observer on every `step()` (a `monitor.Monitor` is one): the raw gradients before the
+ * transformation runs, then the updates it computed and its state (what clipping did), then, once the updates are
+ * applied, the sums of squares of the new weights and of the updates. The same calls the CLI's trainer makes.
+ */
+export interface OptimizerObserver {
+  afterBackward(params: Params): void;
+  afterUpdate(updates: Params, params: Params, txState: unknown, opts?: { updateNormsFollow?: boolean }): void;
+  afterApply?(
+    weightSumSquares: Readonly<Record<string, number>>,
+    updateSumSquares?: Readonly<Record<string, number>>,
+  ): void;
+}
+
+/** afterUpdate's options, made once: the update norms come with afterApply, or the observer reads them. */
+const FOLLOW = { updateNormsFollow: true } as const;
+const READ = { updateNormsFollow: false } as const;
+
+/**
  * Drives a gradient transformation from a model's `.grad` fields.
  *
  * The gradients are copied into buffers the optimizer owns (allocated once), so `.grad` keeps the raw gradients
  * after `step()` for monitors, and the transformations may work in place on the copies. Parameters whose `.grad` is
  * null are skipped for this step, as PyTorch does.
+ *
+ * With an `observer` (`{ observer: monitor }`, or set `opt.observer` later), every `step()` hands it the gradients and
+ * the updates it applies, so a `monitor.Monitor` measures update/weight ratios as it does in the CLI's trainer.
  *
  * @example
  * const opt = new optim.Optimizer(model, optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 })));
@@ -72,8 +95,13 @@ export class Optimizer<S = unknown> {
   readonly params: Params;
   /** The transformation's state (read it to see what clipping did; see `stateRecords`). */
   state: S;
+  /** Told the gradients and updates of every step (see `OptimizerObserver`); null for none. */
+  observer: OptimizerObserver | null;
   readonly #work: Params;
   readonly #names: string[];
+  /** The sums of squares of the weights and of the updates, measured while applying them (for the observer). */
+  readonly #weightSS: Record<string, number> = {};
+  readonly #updateSS: Record<string, number> = {};
   readonly #onNonFinite: 'raise' | 'skip';
   /** Steps skipped because an update was not finite (`onNonFinite: 'skip'`). */
   skippedSteps = 0;
@@ -81,7 +109,8 @@ export class Optimizer<S = unknown> {
   /**
    * @param source a Module, parameters by path, or [path, tensor] pairs
    * @param tx the gradient transformation, e.g. `optim.adam({ lr: 1e-3 })`
-   * @param opts `onNonFinite`: 'raise' (default) or 'skip'
+   * @param opts `onNonFinite`: 'raise' (default) or 'skip'; `observer`: told the gradients and updates of every
+   *   step, e.g. a `monitor.Monitor`
    */
   constructor(
     source: ParameterSource | Params | [string, Tensor][],
@@ -108,6 +137,10 @@ export class Optimizer<S = unknown> {
     this.#names = entries.map(([k]) => k);
     this.#work = Object.fromEntries(entries.map(([k, t]) => [k, zerosLikeKept(t)]));
     this.state = tx.init(this.params);
+    const obs = opts.observer ?? null;
+    if (obs !== null && (typeof obs.afterBackward !== 'function' || typeof obs.afterUpdate !== 'function'))
+      throw new TypeError('Optimizer: observer must have afterBackward and afterUpdate, e.g. a monitor.Monitor');
+    this.observer = obs;
   }
 
   /**
@@ -119,6 +152,8 @@ export class Optimizer<S = unknown> {
    * @throws NonFiniteUpdateError naming the parameter (`onNonFinite: 'raise'`)
    */
   step(): StepResult {
+    const obs = this.observer;
+    obs?.afterBackward(this.params);
     let grads: Params = this.#work;
     let all = true;
     for (const k of this.#names) {
@@ -133,8 +168,11 @@ export class Optimizer<S = unknown> {
     }
     const r = this.tx.update(grads, this.state, this.params);
     this.state = r.state;
+    const bad = r.halt ? null : findNonFiniteUpdate(this.params, r.updates);
+    // as the CLI's trainer: an applied update is measured in the pass that applies it when the observer takes that;
+    // an update that is not finite is never applied, so the observer does not see it as one
+    if (!bad) obs?.afterUpdate(r.updates, this.params, r.state, !r.halt && obs.afterApply ? FOLLOW : READ);
     if (r.halt) return { skipped: true };
-    const bad = findNonFiniteUpdate(this.params, r.updates);
     if (bad) {
       if (this.#onNonFinite === 'raise') {
         throw new NonFiniteUpdateError(
@@ -145,7 +183,10 @@ export class Optimizer<S = unknown> {
       this.skippedSteps++;
       return { skipped: true, nonFinite: bad };
     }
-    applyUpdates(this.params, r.updates);
+    if (obs?.afterApply) {
+      applyUpdates(this.params, r.updates, this.#weightSS, this.#updateSS);
+      obs.afterApply(this.#weightSS, this.#updateSS);
+    } else applyUpdates(this.params, r.updates);
     return { skipped: false };
   }
 

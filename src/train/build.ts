@@ -10,7 +10,7 @@ import { Linear } from '../nn/linear.js';
 import { lsuv } from '../nn/lsuv.js';
 import { cnn, mlp, resnet } from '../nn/models.js';
 import { type AnyModule, Module } from '../nn/module.js';
-import { ResidualMLPBlock } from '../nn/residual.js';
+import { Residual, ResidualMLPBlock } from '../nn/residual.js';
 import { GRU, LSTM, RNN } from '../nn/rnn.js';
 import { reshape, slice } from '../tensor/ops/shape.js';
 import { Rng } from '../tensor/rng.js';
@@ -115,8 +115,27 @@ export function estimateModelSize(
       activations: batch * len * layers * gates * h * 3,
     };
   }
-  // cnn and resnet: fixed channel counts; the image size and the classes scale them
+  if (m.type === 'cnn' && ds.inputShape.length === 3) return estimateCnnSize(m, ds.inputShape, outputs, batch);
+  // resnet: fixed channel counts; the image size and the classes scale them
   return { largest: 64 * outputs, params: 64 * outputs, activations: batch * input * 64 * 3 };
+}
+
+/** `estimateModelSize` for a CNN: every stage's convolutions at its resolution, then the two dense layers. */
+function estimateCnnSize(m: Config['model'], shape: readonly number[], outputs: number, batch: number) {
+  const channels = m.channels ?? (m.width !== undefined ? [m.width, 2 * m.width] : [32, 64]);
+  const perStage = Math.ceil(Math.max(0, (m.depth ?? channels.length) - channels.length) / channels.length) + 1;
+  let [c, h, w] = shape as [number, number, number];
+  let params = 0;
+  let largest = 0;
+  let acts = 0;
+  for (const out of channels) {
+    params += 9 * c * out + perStage * 9 * out * out;
+    largest = Math.max(largest, 9 * c * out, 9 * out * out);
+    acts += perStage * out * h * w;
+    [c, h, w] = [out, Math.max(1, Math.floor(h / 2)), Math.max(1, Math.floor(w / 2))];
+  }
+  params += c * h * w * 128 + 128 * outputs;
+  return { largest: Math.max(largest, c * h * w * 128), params, activations: batch * acts * 3 };
 }
 
 /**
@@ -220,6 +239,10 @@ function buildModelUnchecked(config: Config, ds: Dataset): AnyModule {
               inChannels: c,
               imageSize: [h, w],
               numClasses: outputs,
+              ...cnnChannels(m),
+              ...(m.depth !== undefined ? { depth: m.depth } : {}),
+              residual: m.residual,
+              rezero: m.rezero,
               activation: m.activation,
               norm: m.norm === 'batch' ? 'batch' : 'none',
               dropout: m.dropout,
@@ -229,7 +252,9 @@ function buildModelUnchecked(config: Config, ds: Dataset): AnyModule {
               depth: m.resnetDepth ?? 8,
               inChannels: c,
               numClasses: outputs,
+              ...(m.width !== undefined ? { width: m.width } : {}),
               zeroInitResidual: m.zeroInitResidual,
+              rezero: m.rezero,
               rng,
             });
       return new ShapedModel(new InputShape([c, h, w]), net);
@@ -258,6 +283,14 @@ function buildModelUnchecked(config: Config, ds: Dataset): AnyModule {
       );
     }
   }
+}
+
+/** A CNN's stage channels: `model.channels` as given, or `model.width` w as [w, 2w]; neither keeps nn.cnn's. */
+export function cnnChannels(m: Config['model']): { channels?: number[] } {
+  if (m.channels !== undefined && m.width !== undefined)
+    throw new BuildError('model: give either model.channels (one per stage) or model.width, not both');
+  if (m.channels !== undefined) return { channels: m.channels };
+  return m.width !== undefined ? { channels: [m.width, 2 * m.width] } : {};
 }
 
 /** Reshape then model, as one module whose parameters keep the inner model's names under `net.`. */
@@ -333,6 +366,11 @@ export function applyInit(model: AnyModule, config: Config, dataset?: Dataset): 
   if (config.model.zeroInitResidual) {
     for (const [, m] of model.namedModules()) {
       if (m instanceof ResidualMLPBlock) for (const [, t] of (m.norm2 ?? m.fc2).namedParameters()) t.data.fill(0);
+      // a residual CNN's block: the branch's last layer with parameters (its last convolution or batch norm)
+      if (m instanceof Residual) {
+        const last = [...m.branch.children()].reverse().find((c) => c.numParameters() > 0);
+        for (const [, t] of last?.namedParameters() ?? []) t.data.fill(0);
+      }
     }
   }
   checkInitFinite(model, ic);

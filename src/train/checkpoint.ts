@@ -72,7 +72,7 @@ import {
   type TrainProgress,
 } from './checkpoint-format.js';
 import { resolveCheckpointDir, type WriteOptions, writeCheckpoint } from './checkpoint-layout.js';
-import { Config, formatPath } from './config.js';
+import { Config, formatPath, withApplicableModelKeys } from './config.js';
 import type { Experiment } from './trainer.js';
 
 export {
@@ -259,7 +259,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
       throw e;
     }
   };
-  const cfg = Config.safeParse(state.config);
+  const cfg = Config.safeParse(withApplicableModelKeys(state.config));
   if (!cfg.success) {
     const issue = cfg.error.issues[0]!;
     fail(cdir, `${STATE_FILE}: the saved config is not valid here: ${formatPath(issue.path)}: ${issue.message}`);

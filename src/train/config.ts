@@ -7,6 +7,16 @@ import { isMap, isSeq, LineCounter, parseDocument, parse as parseYaml } from 'ya
 import { z } from 'zod';
 import { GradguardError } from '../base/errors.js';
 import { readTextFile, TextFileError } from '../io/text.js';
+import { CheckedModelConfig, dropInapplicableModelKeys, ModelConfig } from './model-config.js';
+
+export {
+  describeModel,
+  dropInapplicableModelKeys,
+  MODEL_KEYS,
+  ModelConfig,
+  modelKeyProblems,
+  withApplicableModelKeys,
+} from './model-config.js';
 
 const positive = z.number().positive();
 const posInt = z.number().int().positive();
@@ -41,24 +51,6 @@ export const DataConfig = z
     turns: positive.optional(),
     mirrors: z.array(z.string()).optional(),
     checksums: z.record(z.string(), z.string()).optional(),
-  })
-  .strict();
-
-export const ModelConfig = z
-  .object({
-    type: z.enum(['mlp', 'cnn', 'resnet', 'rnn', 'lstm', 'gru']).default('mlp'),
-    hidden: z.array(posInt).max(10_000).optional(),
-    depth: posInt.optional(),
-    width: posInt.optional(),
-    activation: z.enum(['relu', 'leaky-relu', 'elu', 'selu', 'gelu', 'sigmoid', 'tanh']).default('relu'),
-    residual: z.boolean().default(false),
-    norm: z.enum(['none', 'batch', 'layer']).default('none'),
-    rezero: z.boolean().default(false),
-    zeroInitResidual: z.boolean().default(false),
-    dropout: z.number().min(0).max(1).default(0),
-    hiddenSize: posInt.optional(),
-    layers: upTo(1000).optional(),
-    resnetDepth: upTo(1000).optional(),
   })
   .strict();
 
@@ -166,7 +158,7 @@ export const Config = z
   .object({
     seed: z.number().int().default(0),
     data: DataConfig.default(DataConfig.parse({})),
-    model: ModelConfig.default(ModelConfig.parse({})),
+    model: CheckedModelConfig.default(ModelConfig.parse({})),
     init: InitConfig.default(InitConfig.parse({})),
     optim: OptimConfig.default(OptimConfig.parse({})),
     schedule: ScheduleConfig.default(ScheduleConfig.parse({})),
@@ -319,7 +311,11 @@ export interface LoadedConfig {
  * Loads and validates a config: the file (YAML or JSON, optional), then each `--set`, then defaults. Throws a
  * `ConfigError` naming file, line, column and key path for the first problems found; nothing else runs before this.
  */
-export function loadConfig(file?: string, sets: readonly string[] = []): LoadedConfig {
+export function loadConfig(
+  file?: string,
+  sets: readonly string[] = [],
+  opts: { dropInapplicable?: boolean } = {},
+): LoadedConfig {
   let raw: Record<string, unknown> = {};
   let doc: ReturnType<typeof parseDocument> | null = null;
   const lc = new LineCounter();
@@ -351,6 +347,8 @@ export function loadConfig(file?: string, sets: readonly string[] = []): LoadedC
     const p = applySet(raw, s);
     setPaths.set(formatPath(p), s);
   }
+  // doctor's trials may switch model.type: keys of the old type that do not apply to the new one are left out
+  if (opts.dropInapplicable && raw.model !== undefined) raw.model = dropInapplicableModelKeys(raw.model);
   const res = Config.safeParse(raw);
   if (res.success) return { config: resolveDefaults(res.data), source: describeSource(file, sets.length) };
   const lines: string[] = [];

@@ -14,7 +14,7 @@ import { WarningLog } from '../monitor/warnings.js';
 import type { AnyModule } from '../nn/module.js';
 import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
-import type { Config } from './config.js';
+import { type Config, describeModel } from './config.js';
 import { SessionGuard, sessionCheckpoints } from './session-guard.js';
 import { type EvalResult, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
 
@@ -102,7 +102,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const exp = setupExperiment(config, dataset);
   const backend = getBackend();
   err(
-    `gradguard: training ${config.model.type} on ${dataset.name} (${dataset.train.n} train / ${dataset.test.n} test), ` +
+    `gradguard: training ${describeModel(config.model)} on ${dataset.name} (${dataset.train.n} train / ${dataset.test.n} test), ` +
       `${exp.model.numParameters().toLocaleString('en-US')} parameters, backend ${backend.name}${backend.name === 'native' ? ` (sgemm ${(backend as { gemmImpl?: string }).gemmImpl ?? 'openblas'}, ${backend.threads} threads)` : backend.name === 'wasm' ? ` (${backend.threads} thread${backend.threads === 1 ? '' : 's'})` : ''}, config ${opts.source}`,
   );
 

@@ -72,7 +72,10 @@ export function modelFacts(ctx: Context): ModelFacts {
   }
   const m = c.model;
   const hidden = m.hidden ?? (m.depth !== undefined ? new Array<number>(m.depth).fill(m.width ?? 0) : []);
-  const depth = m.depth ?? hidden.length;
+  const stages = m.channels?.length ?? 2;
+  const depth = m.type === 'cnn' ? (m.depth ?? stages) : (m.depth ?? hidden.length);
+  // a plain CNN becomes residual with blocks of two convolutions after each stage's first
+  const cnnCanResidual = m.type === 'cnn' && !m.residual && depth >= 8 && (depth - stages) % 2 === 0;
   const equal = hidden.length > 0 && hidden.every((h) => h === hidden[0]);
   const recurrent = RECURRENT_LAYERS.has(m.type);
   return {
@@ -84,7 +87,9 @@ export function modelFacts(ctx: Context): ModelFacts {
     zeroInit: m.zeroInitResidual || m.rezero,
     norm: m.norm,
     depth,
-    canResidual: m.type === 'mlp' && !m.residual && depth >= 8 && depth % 2 === 0 && equal && m.hidden === undefined,
+    canResidual:
+      cnnCanResidual ||
+      (m.type === 'mlp' && !m.residual && depth >= 8 && depth % 2 === 0 && equal && m.hidden === undefined),
     hasGlobalClip: c.clip.some((k) => k.type === 'global-norm'),
     clipCount: c.clip.length,
     hasSkipNonFinite: c.clip.some((k) => k.type === 'skip-non-finite'),

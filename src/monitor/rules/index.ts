@@ -8,6 +8,7 @@
  */
 import { deadUnits } from './dead-units.js';
 import { exploding } from './exploding.js';
+import { explodingThroughTime } from './exploding-through-time.js';
 import { lossSpike } from './loss-spike.js';
 import { nonFinite } from './non-finite.js';
 import { notLearning } from './not-learning.js';
@@ -16,13 +17,16 @@ import type { FindingKind, Rule } from './types.js';
 import { updateRatioTooHigh } from './update-ratio-too-high.js';
 import { updateRatioTooLow } from './update-ratio-too-low.js';
 import { vanishing } from './vanishing.js';
+import { vanishingThroughTime } from './vanishing-through-time.js';
 
 /** Every rule, most severe first (sorted by `severity`). */
 export const RULES: readonly Rule[] = [
   exploding,
+  explodingThroughTime,
   nonFinite,
   deadUnits,
   saturation,
+  vanishingThroughTime,
   vanishing,
   notLearning,
   lossSpike,

@@ -52,7 +52,15 @@ describe('the rule registry', () => {
       'healthy',
     ];
     expect(SEVERITY.filter((k) => before.includes(k))).toEqual(before);
-    expect([...FLOW_KINDS].sort()).toEqual(['dead-units', 'exploding', 'non-finite', 'saturation', 'vanishing']);
+    expect([...FLOW_KINDS].sort()).toEqual([
+      'dead-units',
+      'exploding',
+      'exploding-through-time',
+      'non-finite',
+      'saturation',
+      'vanishing',
+      'vanishing-through-time',
+    ]);
   });
 });
 

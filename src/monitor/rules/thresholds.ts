@@ -10,6 +10,26 @@ export const THRESHOLDS = {
   vanishRatio: 1e-3,
   /** Every layer's gradient norm below this (with a loss that is not ~0): nothing reaches any layer. */
   vanishAbsolute: 1e-7,
+  /**
+   * Through time: ‖∂L/∂h_0‖ below this fraction of ‖∂L/∂h_{T−1}‖ (median over the later records) vanishes through
+   * time (Bengio, Simard & Frasconi 1994) ...
+   */
+  timeVanishRatio: 1e-6,
+  /**
+   * ... unless it has risen by this factor since the start of the run: gated nets (LSTM, GRU) start vanishing and
+   * learn to carry the gradient (judge the trend, not the state at init).
+   */
+  timeRecovery: 10,
+  /**
+   * Gated layers (LSTM, GRU) are judged through time only from this step on: one that learns first falls further (an
+   * LSTM on adding T = 50 at lr 0.01: 8.7e-11 at init, 1e-15 at steps 50-100) and recovers as it learns (2.7e-6 at
+   * step 150, 0.14 at step 200).
+   */
+  timeGatedMinSteps: 300,
+  /** ‖∂L/∂h_0‖ above this multiple of ‖∂L/∂h_{T−1}‖ explodes through time (Pascanu, Mikolov & Bengio 2013). */
+  timeExplodeRatio: 10,
+  /** Sequences shorter than this many steps are not judged through time. */
+  timeMinLength: 10,
   /** The first layer's gradient norm above this multiple of the last layer's grows backwards through depth. */
   explodeRatio: 1e3,
   /** A global gradient norm above this is exploding (100x a usual clipping threshold of 1, Pascanu et al. 2013). */

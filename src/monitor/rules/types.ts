@@ -18,6 +18,8 @@ export type FindingKind =
   | 'dead-units'
   | 'saturation'
   | 'vanishing'
+  | 'vanishing-through-time'
+  | 'exploding-through-time'
   | 'not-learning'
   | 'loss-spike'
   | 'update-ratio-too-high'
@@ -46,6 +48,24 @@ export interface Finding {
   suggestion: string;
   /** The suggested fixes, most likely first. */
   fixes: Fix[];
+  /** Through-time findings: per recurrent layer, the time steps concerned and ‖∂L/∂h_t‖ per recorded step. */
+  time?: TimeFinding[];
+}
+
+/** One recurrent layer's part of a through-time finding. */
+export interface TimeFinding {
+  /** The recurrent module and its stacked layer and direction (`l0`, `l1_reverse`). */
+  layer: string;
+  sub: string;
+  /** Sequence length T and the gradient horizon in steps (through-time.ts). */
+  length: number;
+  horizon: number;
+  /** ‖∂L/∂h_0‖ / ‖∂L/∂h_{T−1}‖ (the median over the later records). */
+  firstLast: number;
+  /** The time steps concerned: where the gradient fell below (vanishing) or rose above (exploding) the bound. */
+  steps: number[];
+  /** The latest record: the recorded time steps and ‖∂L/∂h_t‖ at each. */
+  recorded: { steps: number[]; norms: number[] };
 }
 
 /** The run's loss beside its dataset's trivial baseline (see data/baseline.ts), as the diagnosis judged them. */
@@ -63,6 +83,17 @@ export interface Diagnosis {
   findings: Finding[];
   /** The run's loss against its dataset's trivial baseline, when `diagnose` was given the baseline. */
   baseline?: BaselineComparison;
+  /** Recurrent layers: the gradient horizon through time and ‖∂L/∂h_0‖/‖∂L/∂h_{T−1}‖ (later records' medians). */
+  time?: TimeSummary[];
+}
+
+/** One recurrent layer's gradient flow through time, as the report's line states it. */
+export interface TimeSummary {
+  layer: string;
+  sub: string;
+  length: number;
+  horizon: number;
+  firstLast: number;
 }
 
 /**
@@ -80,6 +111,8 @@ export interface ConfigFacts {
     hidden?: readonly number[] | undefined;
     depth?: number | undefined;
     width?: number | undefined;
+    /** cnn: the stage channels (their count is the number of stages). */
+    channels?: readonly number[] | undefined;
   };
   init: { weight: string; bias: string | number; recurrentGain?: number | undefined };
   optim: { lr: number };
@@ -116,6 +149,8 @@ export interface Detection {
   layers: string[];
   evidence: string;
   metrics: Record<string, number>;
+  /** Through-time rules: the time steps concerned, per recurrent layer. */
+  time?: TimeFinding[];
 }
 
 /**

@@ -48,6 +48,22 @@ class Kernels {
   }
 }
 
+/** An LSTM step's buffers: the gate pre-activations, the gates, c, tanh(c) and h. */
+type LstmStep = [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+
+/**
+ * Receives ‖∂L/∂h_t‖², the squared norm of the whole gradient reaching the hidden state of step t (from the loss at
+ * t and from every later step), on the steps it `wants`, while the backward through time runs: the monitor's
+ * through-time record (monitor/through-time.ts). Off by default; it costs one reduction per wanted step.
+ */
+export interface TimeTap {
+  wants(t: number, T: number): boolean;
+  record(t: number, T: number, sumSquares: number): void;
+}
+
+/** The tap the next `recurrentLayer` call takes (the layer that calls it sets it; null: none). */
+export const timeTaps: { current: TimeTap | null } = { current: null };
+
 /**
  * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H]; for LSTM the result is
  * [T + 1, B, H] with c_T in block 0 and the outputs in blocks 1..T (one tensor, so one backward sees both).
@@ -79,6 +95,7 @@ export function recurrentLayer(
   const iH0 = h0 ? inputs.push(h0) - 1 : -1;
   const iC0 = c0 ? inputs.push(c0) - 1 : -1;
   const record = isGradEnabled() && inputs.some((t) => t.requiresGrad);
+  const tap = record ? timeTaps.current : null;
   const fresh = () => alloc([H, B]);
   // when nothing is recorded, two alternating sets of step buffers serve the whole sequence
   const spare: Tensor[][] = [[], []];
@@ -142,19 +159,7 @@ export function recurrentLayer(
     let s: Tensor[];
     if (lstm) {
       s = stepBufs(t, 11);
-      const [ai, af, ag, ao, i, f, g, o, c, tc, h] = s as Tensor[] as [
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-        Tensor,
-      ];
+      const [ai, af, ag, ao, i, f, g, o, c, tc, h] = s as LstmStep;
       preactivations(t, hPrev);
       gateOut(0, ai);
       gateOut(1, af);
@@ -239,21 +244,11 @@ export function recurrentLayer(
     for (let t = T - 1; t >= 0; t--) {
       // dh += dL/dy_t
       be.copyBlocks(gT.buf, (t + off) * B, GW, dh.buf, 0, B, B, H, true);
+      if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(dh.buf, n));
       const s = steps[t]!;
       const hPrev = hs[t]!;
       if (lstm) {
-        const [ai, af, ag, ao, i, f, g, o, c, tc] = s as [
-          Tensor,
-          Tensor,
-          Tensor,
-          Tensor,
-          Tensor,
-          Tensor,
-          Tensor,
-          Tensor,
-          Tensor,
-          Tensor,
-        ];
+        const [ai, af, ag, ao, i, f, g, o, c, tc] = s as LstmStep;
         // through h = o ⊙ tanh(c)
         k.mul(dh.buf, tc.buf, s1.buf);
         k.grad(Unary.Sigmoid, ao.buf, o.buf, s1.buf, da[3].buf);
