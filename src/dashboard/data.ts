@@ -9,6 +9,7 @@ import { LAYER_FIELDS, type LayerField, type MetricSeries, type RunInfo } from '
 import { dropInapplicableModelKeys } from '../train/model-config.js';
 import type { JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
 
+export { histogramsJson } from './histograms-api.js';
 /** The per-layer fields the dashboard serves (every field the store keeps). */
 export const DASHBOARD_LAYER_FIELDS: readonly LayerField[] = LAYER_FIELDS;
 

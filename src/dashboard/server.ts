@@ -33,7 +33,7 @@ import { stringifyJson } from '../track/export.js';
 import { RunStore } from '../track/store.js';
 import { type RunStatus, TrackError } from '../track/types.js';
 import type { CompareResponse, FindingsResponse, RunResponse, RunsResponse, StepsEvent } from './api-types.js';
-import { configTable, DASHBOARD_LAYER_FIELDS, metricsJson, runListItem } from './data.js';
+import { configTable, DASHBOARD_LAYER_FIELDS, histogramsJson, metricsJson, runListItem } from './data.js';
 import { lastLayers, layersPayload } from './layers.js';
 import {
   ApiError,
@@ -178,7 +178,7 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     const id = s.getRun(runId(c)).id;
     return json(c, layersPayload(s, id, fields, from, encoding));
   });
-
+  app.get('/api/runs/:id/histograms', (c) => json(c, histogramsJson(getStore(), runId(c))));
   app.get('/api/runs/:id/findings', (c) => {
     const s = getStore();
     const id = s.getRun(runId(c)).id;

@@ -18,6 +18,19 @@ export {
 } from './diagnose.js';
 export { formatCompact, formatExp, formatMetric } from './format.js';
 export {
+  bucketLimits,
+  DEFAULT_BINS,
+  HISTOGRAM_KINDS,
+  type Histogram,
+  HistogramError,
+  type HistogramKind,
+  type HistogramRecord,
+  HistogramRecorder,
+  type HistogramRecorderOptions,
+  histogram,
+  type LayerHistograms,
+} from './histogram.js';
+export {
   type ActivationKind,
   type ClipSummary,
   type LayerInfo,

@@ -21,6 +21,7 @@ import { stringifyJson } from '../base/json.js';
 import { describeFsError, makeDirs, writeFileAtomic as writeAtomic } from '../io/atomic.js';
 import { runPath } from './ids.js';
 import type { RunStore } from './store.js';
+import { withHistograms } from './tb-histograms.js';
 import { encodeEventFile, eventFileName, type Scalar, type TfEvent } from './tfevents.js';
 import {
   type FindingRow,
@@ -118,7 +119,8 @@ export async function exportRun(store: RunStore, id: string, options: ExportOpti
   } else {
     const dir = named('');
     makeDir(dir);
-    const events = tensorboardEvents(store.getMetrics(run.id), store.getLayerStats(run.id), run.createdAt);
+    const scalars = tensorboardEvents(store.getMetrics(run.id), store.getLayerStats(run.id), run.createdAt);
+    const events = withHistograms(scalars, store.getHistograms(run.id), run.createdAt);
     const file = join(dir, eventFileName(run.createdAt / 1000, hostname()));
     writeFileAtomic(file, encodeEventFile(events, run.createdAt / 1000));
     // One event file per run directory: drop the files of earlier exports, which TensorBoard would merge.

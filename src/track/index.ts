@@ -14,6 +14,7 @@ export {
   runToJson,
   stringifyJson,
 } from './export.js';
+export { decodeHistogram, encodeHistogram, type HistogramRow } from './histograms.js';
 export {
   type CreateRunOptions,
   DB_FILE,

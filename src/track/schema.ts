@@ -106,6 +106,18 @@ export const MIGRATIONS: readonly string[] = [
   DELETE FROM layer_stats WHERE rid NOT IN (SELECT rid FROM runs);
   DELETE FROM findings WHERE rid NOT IN (SELECT rid FROM runs);
   `,
+  // 3: per-layer histograms (track/histograms.ts has the blob's layout); hid keeps the order they were written in.
+  `
+  CREATE TABLE histograms (
+    hid   INTEGER PRIMARY KEY,
+    rid   INTEGER NOT NULL,
+    step  INTEGER NOT NULL,
+    layer TEXT NOT NULL,
+    kind  TEXT NOT NULL CHECK (kind IN ('grad', 'weight', 'act')),
+    data  BLOB NOT NULL
+  );
+  CREATE INDEX histograms_run ON histograms (rid, step);
+  `,
 ];
 
 /** The oldest schema the reading code understands (a read-only open cannot migrate). */

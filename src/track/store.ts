@@ -35,7 +35,10 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { decodeNumber, encodeNumber } from '../base/json.js';
 import { describeFsError, makeDirs } from '../io/atomic.js';
+import type { LayerHistograms } from '../monitor/histogram.js';
+import { type HistogramRow, readHistograms, truncateHistograms, writeHistograms } from './histograms.js';
 import { checkRunId } from './ids.js';
+import { encodeLayers, LAYER_RECORD_BYTES } from './layer-blob.js';
 import { processAlive, readProcStart } from './process.js';
 import { DB_FILE, migrate } from './schema.js';
 import { checkWritableFiles, readOnlyError, removedError, snapshotStore, storeWriteError } from './store-files.js';
@@ -282,6 +285,22 @@ export class RunStore {
     if (step > target.lastStep) target.lastStep = step;
   }
 
+  /** Records a step's per-layer histograms (track/histograms.ts), replacing those the step had. */
+  logHistograms(id: string, step: number, layers: readonly LayerHistograms[]): void {
+    const t = this.target(id);
+    this.guard(() =>
+      this.db.transaction(() => {
+        this.checkExists(t);
+        writeHistograms(this.db, t.rid, step, layers);
+      })(),
+    );
+  }
+
+  /** A run's histograms by step (then in the order logged), from `fromStep` on. */
+  getHistograms(idOrPrefix: string, options: ReadOptions = {}): HistogramRow[] {
+    return readHistograms(this.db, this.resolve(idOrPrefix).rid, options.fromStep ?? 0, this.path);
+  }
+
   /** Records a finding of the diagnosis at a step. */
   logFinding(id: string, step: number, finding: Finding): void {
     const target = this.target(id);
@@ -350,6 +369,7 @@ export class RunStore {
     const tx = this.db.transaction(() => {
       if (from !== undefined) {
         for (const s of this.stmt.truncate) s.run(row.rid, from);
+        truncateHistograms(this.db, row.rid, from);
       }
       this.stmt.resumeRun.run({
         now: Date.now(),
@@ -533,6 +553,7 @@ export class RunStore {
     }
     const tx = this.db.transaction(() => {
       for (const s of this.stmt.truncate) s.run(row.rid, -1);
+      truncateHistograms(this.db, row.rid, -1);
       this.stmt.deleteRun.run(row.rid);
     });
     this.guard(() => tx.immediate());
@@ -719,27 +740,6 @@ export class RunStore {
     this.checkOpen();
     if (this.readonly) throw new TrackError('BAD_ARGUMENT', `the run store ${this.path} was opened read-only`);
   }
-}
-
-/** Bytes per layer in a layer_stats row: the nine LAYER_FIELDS as float64. */
-const LAYER_RECORD_BYTES = LAYER_FIELDS.length * 8;
-
-/** A step's layer statistics as one blob: per layer, the LAYER_FIELDS as little-endian float64. */
-function encodeLayers(layers: readonly LayerStat[]): Buffer {
-  const buf = Buffer.allocUnsafe(layers.length * LAYER_RECORD_BYTES);
-  for (let i = 0, o = 0; i < layers.length; i++, o += LAYER_RECORD_BYTES) {
-    const l = layers[i]!;
-    buf.writeDoubleLE(l.gradNorm, o);
-    buf.writeDoubleLE(l.gradMaxAbs, o + 8);
-    buf.writeDoubleLE(l.weightNorm, o + 16);
-    buf.writeDoubleLE(l.updateRatio, o + 24);
-    buf.writeDoubleLE(l.actMean, o + 32);
-    buf.writeDoubleLE(l.actStd, o + 40);
-    buf.writeDoubleLE(l.deadFrac ?? Number.NaN, o + 48);
-    buf.writeDoubleLE(l.satFrac ?? Number.NaN, o + 56);
-    buf.writeDoubleLE(l.nonFinite, o + 64);
-  }
-  return buf;
 }
 
 interface FindingDbRow {

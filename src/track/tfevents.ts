@@ -9,9 +9,13 @@
  * The messages (tensorflow/core/util/event.proto, tensorflow/core/framework/summary.proto):
  * ```
  * message Event   { double wall_time = 1; int64 step = 2; oneof what { string file_version = 3; Summary summary = 5; } }
- * message Summary { repeated Value value = 1; message Value { string tag = 1; float simple_value = 2; } }
+ * message Summary { repeated Value value = 1;
+ *                   message Value { string tag = 1; float simple_value = 2; HistogramProto histo = 5; } }
+ * message HistogramProto { double min = 1; double max = 2; double num = 3; double sum = 4; double sum_squares = 5;
+ *                          repeated double bucket_limit = 6 [packed = true]; repeated double bucket = 7 [packed = true]; }
  * ```
- * TensorBoard reads `simple_value` scalars directly (its data_compat layer turns them into scalar tensors).
+ * TensorBoard reads `simple_value` scalars and `histo` histograms directly (its data_compat layer turns them into
+ * tensors); a histogram's bucket i spans (bucket_limit[i-1], bucket_limit[i]], the first one from `min`.
  */
 import { crc32c } from '@aws-crypto/crc32c';
 
@@ -24,12 +28,27 @@ export interface Scalar {
   value: number;
 }
 
+/** One histogram of a summary, as TensorBoard's HistogramProto. */
+export interface TbHistogram {
+  tag: string;
+  min: number;
+  max: number;
+  num: number;
+  sum: number;
+  sumSquares: number;
+  /** The right edge of each bucket. */
+  bucketLimit: readonly number[];
+  /** The count of each bucket. */
+  bucket: readonly number[];
+}
+
 /** An event: its wall time in seconds since the epoch, its step, and either the file version or scalars. */
 export interface TfEvent {
   wallTime: number;
   step?: number;
   fileVersion?: string;
   scalars?: readonly Scalar[];
+  histograms?: readonly TbHistogram[];
 }
 
 /** crc32c with TensorFlow's mask, so that a crc of data that holds crcs stays well distributed. */
@@ -54,17 +73,42 @@ export function encodeEvent(event: TfEvent): Uint8Array {
   w.double(1, event.wallTime);
   if (event.step !== undefined) w.uint(2, event.step);
   if (event.fileVersion !== undefined) w.string(3, event.fileVersion);
-  if (event.scalars !== undefined) {
+  if (event.scalars !== undefined || event.histograms !== undefined) {
     const summary = new ProtoWriter();
-    for (const s of event.scalars) {
+    for (const s of event.scalars ?? []) {
       const value = new ProtoWriter();
       value.string(1, s.tag);
       value.float(2, s.value);
       summary.bytes(1, value.finish());
     }
+    for (const hist of event.histograms ?? []) {
+      const value = new ProtoWriter();
+      value.string(1, hist.tag);
+      value.bytes(5, encodeHistogramProto(hist));
+      summary.bytes(1, value.finish());
+    }
     w.bytes(5, summary.finish());
   }
   return w.finish();
+}
+
+/** The protobuf bytes of a `HistogramProto` (the repeated doubles packed, as proto3 writes them). */
+function encodeHistogramProto(hist: TbHistogram): Uint8Array {
+  const w = new ProtoWriter();
+  w.double(1, hist.min);
+  w.double(2, hist.max);
+  w.double(3, hist.num);
+  w.double(4, hist.sum);
+  w.double(5, hist.sumSquares);
+  w.bytes(6, packedDoubles(hist.bucketLimit));
+  w.bytes(7, packedDoubles(hist.bucket));
+  return w.finish();
+}
+
+function packedDoubles(v: readonly number[]): Uint8Array {
+  const b = Buffer.allocUnsafe(v.length * 8);
+  for (let i = 0; i < v.length; i++) b.writeDoubleLE(v[i]!, i * 8);
+  return b;
 }
 
 /** The bytes of a whole event file: the file-version event, then `events`. */

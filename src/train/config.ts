@@ -149,6 +149,8 @@ export const MonitorConfig = z
   .object({
     every: posInt.default(1),
     enabled: z.boolean().default(true),
+    /** Per-layer gradient, weight and activation histograms every N steps (0: none); default 50. */
+    histogramEvery: z.number().int().min(0).default(50),
   })
   .strict();
 

@@ -8,8 +8,10 @@ import { loadDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { type Diagnosis, diagnose, type Finding, LiveDiagnosis } from '../monitor/diagnose.js';
 import { formatMetric } from '../monitor/format.js';
+import { type HistogramRecord, HistogramRecorder } from '../monitor/histogram.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { WarningLog } from '../monitor/warnings.js';
+import type { AnyModule } from '../nn/module.js';
 import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import { type Config, describeModel } from './config.js';
@@ -69,6 +71,19 @@ function runRecord(config: Config, backend: string, opts: SessionOptions) {
   };
 }
 
+/** The recorder of `monitor.histogramEvery`, attached and writing to the run, or null when off or not stored. */
+function histogramRecorder(
+  config: Config,
+  model: AnyModule,
+  stored: boolean,
+  guard: SessionGuard,
+): HistogramRecorder | null {
+  const every = config.monitor.histogramEvery;
+  if (every === 0 || !stored) return null;
+  const onRecord = (r: HistogramRecord) => guard.write((st, id) => st.logHistograms(id, r.step, r.layers));
+  return new HistogramRecorder(model, { every, onRecord }).attach();
+}
+
 /** The diagnosis at the end of a run: its last 50 logged steps, judged against the dataset's trivial baseline too. */
 function finalDiagnosis(monitor: Monitor, config: Config, dataset: Dataset): Diagnosis {
   return diagnose(monitor.history.slice(-50), {
@@ -124,7 +139,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     },
   });
   monitor.attach();
-
+  const histograms = histogramRecorder(config, exp.model, store !== null && runId !== undefined, guard);
   const tty = Boolean(opts.progressBar && process.stderr.isTTY);
   const bar = tty
     ? new cliProgress.SingleBar(
@@ -141,7 +156,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   let summary: TrainSummary;
   try {
     summary = await runTrainingAsync(exp, {
-      observers: [monitor],
+      observers: histograms ? [monitor, histograms] : [monitor],
       shouldStop: () => guard.interrupted,
       ...(checkpointDir ? { checkpoint: sessionCheckpoints(config, checkpointDir, runId, guard) } : {}),
       ...(resume ? { resume: resume.checkpoint } : {}),
@@ -191,7 +206,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     throw e;
   } finally {
     guard.dispose();
-    monitor.detach();
+    for (const o of [monitor, histograms]) o?.detach();
   }
   bar?.stop();
   const reason = guard.reason(summary.reason);

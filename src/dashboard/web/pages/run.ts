@@ -20,6 +20,7 @@ import { ApiFailure, getJson, LayerStore, MetricStore, num } from '../api.js';
 import { LineChart } from '../charts.js';
 import { fmtDuration, fmtMetric, fmtNum, fmtPct, fmtTime, h, PALETTE, statusBadge } from '../format.js';
 import { Heatmap } from '../heatmap.js';
+import { mountHistograms } from '../histograms.js';
 
 /** The layer fields the page draws over steps (the table of the last step comes with the run). */
 const FIELDS = ['gradNorm', 'updateRatio', 'actStd'];
@@ -65,7 +66,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
     findingsBox,
   );
   root.dataset.loaded = '0';
-
+  mountHistograms(root, id, abort.signal);
   const lossChart = new LineChart(grid, {
     title: 'Loss',
     key: 'loss',
