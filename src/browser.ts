@@ -18,6 +18,7 @@ import type { Backend } from './backend/types.js';
 import { loadWebWasmBackend, type WebWasmOptions } from './backend/wasm-web.js';
 
 export * as init from './api/init.js';
+export * from './api/tensor.js';
 export { availableBackends, getBackend, installBackend, useBackend } from './backend/index.js';
 export type { Backend, BackendName } from './backend/types.js';
 export { loadWebWasmBackend, type WebWasmOptions } from './backend/wasm-web.js';
@@ -28,55 +29,6 @@ export { parseSafetensors, SafetensorsError, serializeSafetensors } from './io/s
 export * as monitor from './monitor/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
-export {
-  abs,
-  add,
-  arange,
-  clamp,
-  concat,
-  dispose,
-  div,
-  exp,
-  flatten,
-  full,
-  gather,
-  indexSelect,
-  keep,
-  log,
-  logSoftmax,
-  matmul,
-  max,
-  maximum,
-  mean,
-  min,
-  minimum,
-  mul,
-  neg,
-  noGrad,
-  ones,
-  permute,
-  pow,
-  Rng,
-  rand,
-  randint,
-  randn,
-  relu,
-  reshape,
-  sigmoid,
-  slice,
-  softmax,
-  sqrt,
-  stack,
-  sub,
-  sum,
-  Tensor,
-  tanh,
-  tensor,
-  tidy,
-  transpose,
-  variance,
-  zeros,
-} from './tensor/index.js';
 export { applySet, Config, ConfigError, loadConfig, resolveDefaults } from './train/config.js';
 export {
   type EvalResult,

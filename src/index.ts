@@ -9,6 +9,7 @@
  */
 
 export * as init from './api/init.js';
+export * from './api/tensor.js';
 export { availableBackends, getBackend, useBackend } from './backend/index.js';
 export type { Backend, BackendName } from './backend/types.js';
 export * as clip from './clip/index.js';
@@ -25,55 +26,6 @@ export {
 export * as monitor from './monitor/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
-export {
-  abs,
-  add,
-  arange,
-  clamp,
-  concat,
-  dispose,
-  div,
-  exp,
-  flatten,
-  full,
-  gather,
-  indexSelect,
-  keep,
-  log,
-  logSoftmax,
-  matmul,
-  max,
-  maximum,
-  mean,
-  min,
-  minimum,
-  mul,
-  neg,
-  noGrad,
-  ones,
-  permute,
-  pow,
-  Rng,
-  rand,
-  randint,
-  randn,
-  relu,
-  reshape,
-  sigmoid,
-  slice,
-  softmax,
-  sqrt,
-  stack,
-  sub,
-  sum,
-  Tensor,
-  tanh,
-  tensor,
-  tidy,
-  transpose,
-  variance,
-  zeros,
-} from './tensor/index.js';
 export { RunStore } from './track/store.js';
 export { type Checkpoint, CheckpointError, loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';
 export type { Config } from './train/config.js';
