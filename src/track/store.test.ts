@@ -41,7 +41,9 @@ async function sql(text: string, ...params: unknown[]): Promise<unknown[]> {
     const db = new Database(join(dir, DB_FILE));
     try {
       const st = db.prepare(text);
-      return st.reader ? st.raw().all(...params) : (st.run(...params), []);
+      if (st.reader) return st.raw().all(...params);
+      st.run(...params);
+      return [];
     } finally {
       db.close();
     }

@@ -86,6 +86,7 @@ import type {
 } from './types.js';
 import { TrackError } from './types.js';
 
+export { isPostgresUrl, storeLabel, storeSpecFromEnv } from './pg/url.js';
 export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 export type { CreateRunOptions, LayerReadOptions, ListFilter, OpenOptions, ReadOptions, Store } from './store-api.js';
 export { newRunId } from './store-rows.js';

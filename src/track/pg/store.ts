@@ -197,8 +197,8 @@ export class PgStore implements Store {
       { sql: 'DELETE FROM histograms WHERE rid = $1 AND step = $2', params: [t.rid, step] },
       {
         sql: `INSERT INTO histograms (rid, step, layer, kind, data)
-              SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS h(layer, kind, data, o)
-              ORDER BY o`,
+              SELECT $1::bigint, $2::bigint, h.layer, h.kind, h.data
+              FROM unnest($3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS h(layer, kind, data, o) ORDER BY h.o`,
         params: [t.rid, step, ...cols],
       },
     ]);

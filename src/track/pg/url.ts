@@ -19,6 +19,16 @@ export function storeSpecFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return env.GRADGUARD_STORE?.trim() || DEFAULT_STORE_DIR;
 }
 
+/** A store spec as messages may show it: a directory as given, a PostgreSQL URL without its password. */
+export function storeLabel(spec: string): string {
+  if (!isPostgresUrl(spec)) return spec;
+  try {
+    return parsePgSpec(spec).shown;
+  } catch {
+    return 'postgres://(a malformed URL)';
+  }
+}
+
 export interface PgSpec {
   /** The URL for the `pg` client (with its password, without gradguard's own parameters). */
   connection: string;
