@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { freshDatabase, hasPostgres, type TestDatabase } from '../../test/services/pg.js';
+import { freshDatabase, hasPostgres } from '../../test/services/pg.js';
+import { STORE_KINDS, type StoreKind, type TestStore, testStore } from '../../test/services/stores.js';
 import { DB_FILE, newRunId, RunStore, SCHEMA_VERSION } from './store.js';
 import { type LayerStat, TrackError } from './types.js';
 
@@ -13,50 +14,25 @@ import { type LayerStat, TrackError } from './types.js';
  * Every test of the store's contract runs on both stores: SQLite in a temporary directory, and PostgreSQL in a fresh
  * database of the test server (test/services/postgres.ts; skipped where there is none, failed where CI requires it).
  */
-const BACKENDS = ['sqlite', ...(hasPostgres ? ['postgres'] : [])] as const;
-type Backend = (typeof BACKENDS)[number];
-
+let t: TestStore;
 let dir: string;
-let pgdb: TestDatabase | null = null;
 /** The store's spec: the directory or the database URL. */
 let spec: string;
 let store: RunStore;
 
-async function setUp(b: Backend): Promise<void> {
-  dir = mkdtempSync(join(tmpdir(), 'gg-store-'));
-  pgdb = b === 'postgres' ? await freshDatabase() : null;
-  spec = pgdb ? pgdb.url : dir;
+async function setUp(kind: StoreKind): Promise<void> {
+  t = await testStore(kind);
+  dir = t.dir;
+  spec = t.spec;
   store = RunStore.open(spec);
 }
 
 async function tearDown(): Promise<void> {
   store.close();
-  rmSync(dir, { recursive: true, force: true });
-  await pgdb?.drop();
+  await t.drop();
 }
 
-/** Runs SQL on the store's database behind its back (`?` placeholders), as another program would. */
-async function sql(text: string, ...params: unknown[]): Promise<unknown[]> {
-  if (pgdb === null) {
-    const db = new Database(join(dir, DB_FILE));
-    try {
-      const st = db.prepare(text);
-      if (st.reader) return st.raw().all(...params);
-      st.run(...params);
-      return [];
-    } finally {
-      db.close();
-    }
-  }
-  let n = 0;
-  const client = new pg.Client({ connectionString: pgdb.url, options: '-c search_path=gradguard' });
-  await client.connect();
-  try {
-    return (await client.query({ text: text.replace(/\?/g, () => `$${++n}`), values: params, rowMode: 'array' })).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = (text: string, ...params: unknown[]) => t.sql(text, ...params);
 
 function layersAt(step: number, n = 3): LayerStat[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -93,7 +69,7 @@ function raw(): Database.Database {
   return new Database(join(dir, DB_FILE));
 }
 
-describe.each(BACKENDS)('RunStore on %s', (kind) => {
+describe.each(STORE_KINDS)('RunStore on %s', (kind) => {
   beforeEach(() => setUp(kind));
   afterEach(tearDown);
 
@@ -220,7 +196,7 @@ describe.each(BACKENDS)('RunStore on %s', (kind) => {
     expect(() => store.getRun('nope')).toThrow(
       kind === 'sqlite'
         ? /no run matches 'nope' in .*runs\.db/
-        : /no run matches 'nope' in postgres:\/\/postgres@127\.0\.0\.1:\d+\/gg_test_/,
+        : /no run matches 'nope' in postgres:\/\/postgres@127\.0\.0\.1:\d+\/gg_test_\w+ /,
     );
     expect(codeOf(() => store.getRun(''))).toBe('BAD_ARGUMENT');
     expect(codeOf(() => store.getMetrics('zzz'))).toBe('UNKNOWN_RUN');
@@ -476,6 +452,7 @@ describe.skipIf(!hasPostgres)('RunStore on postgres: liveness, errors, credentia
 
   it('never shows the password: not in path, errors, run rows or listings', async () => {
     const password = decodeURIComponent(new URL(spec).password);
+    expect(spec).toContain(password);
     expect(password.length).toBeGreaterThan(8);
     expect(store.path).not.toContain(password);
     expect(store.path).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/gg_test_[0-9a-f]+$/);
