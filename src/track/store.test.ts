@@ -337,6 +337,7 @@ describe.each(STORE_KINDS)('RunStore on %s', (kind) => {
   it('opens read-only for readers: reads work, writes are refused', () => {
     const id = store.createRun({ config: { a: 1 }, backend: 'js' });
     store.logStep(id, 0, { loss: 1 });
+    store.flush(); // PostgreSQL posts steps in batches: another connection sees them once flushed
     const reader = RunStore.open(spec, { readonly: true });
     try {
       expect(reader.getMetrics(id).series.loss).toEqual([1]);
