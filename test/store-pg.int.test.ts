@@ -98,6 +98,27 @@ describe.skipIf(!hasPostgres)('gradguard on a PostgreSQL run store', () => {
     expect(JSON.parse(after.out).runs).toHaveLength(1);
   });
 
+  it('records a sweep run on worker threads, each trial a run of its own', async () => {
+    const sweep = await cli(
+      'sweep',
+      '--store',
+      url,
+      '--json',
+      '--parallel',
+      '2',
+      '--grid',
+      'init.weight=xavier-normal,kaiming-normal',
+      ...spirals,
+    );
+    expect(sweep.code, sweep.err).toBe(0);
+    const trials = JSON.parse(sweep.out).trials as { run: string; status: string }[];
+    expect(trials.map((t) => t.status)).toEqual(['finished', 'finished']);
+    const list = await cli('runs', 'list', '--store', url, '--json');
+    const runs = JSON.parse(list.out).runs as { id: string; status: string; lastStep: number }[];
+    expect(runs.map((r) => r.id).sort()).toEqual(trials.map((t) => t.run).sort());
+    expect(runs.every((r) => r.status === 'finished' && r.lastStep > 0)).toBe(true);
+  });
+
   it('takes the store from GRADGUARD_STORE when --store is not given', async () => {
     vi.stubEnv('GRADGUARD_STORE', url);
     try {

@@ -59,10 +59,11 @@ import {
   type RunSummary,
   TrackError,
 } from '../types.js';
+import { openError, pgError, pgWriteError } from './errors.js';
 import { PgLink } from './link.js';
 import { LOCK_CLASS } from './schema.js';
 import { type PgSpec, parsePgSpec } from './url.js';
-import type { QueryResult, Statement, StepMessage, WireError } from './worker.js';
+import type { QueryResult, Statement, StepMessage } from './worker.js';
 
 export { isPostgresUrl, storeSpecFromEnv } from './url.js';
 
@@ -499,33 +500,11 @@ export class PgStore implements Store {
   }
 
   private writeError(err: unknown): unknown {
-    if (err instanceof TrackError) return err;
-    const e = err as WireError;
-    if (e.code === '53100') {
-      return new TrackError('DISK_FULL', `cannot write the run store ${this.path}: the server's disk is full`);
-    }
-    if (e.code === '25006' || e.code === '42501') {
-      return new TrackError(
-        'READ_ONLY_STORE',
-        `the run store ${this.path} cannot be written (${this.spec.scrub(e.message)}); use a role that may write it`,
-      );
-    }
-    return this.mapError(err);
+    return pgWriteError(err, this.spec);
   }
 
-  /** Connection failures as STORE_UNAVAILABLE; any other error with its message scrubbed of credentials. */
   private mapError(err: unknown): unknown {
-    if (err instanceof TrackError) return err;
-    const e = err as Error & { code?: string };
-    if (isConnectionError(e)) {
-      return new TrackError(
-        'STORE_UNAVAILABLE',
-        `lost the connection to the run store ${this.path}: ${this.spec.scrub(e.message)}`,
-      );
-    }
-    e.message = this.spec.scrub(e.message);
-    if (e.stack) e.stack = this.spec.scrub(e.stack);
-    return e;
+    return pgError(err, this.spec);
   }
 
   private metricKey(kid: number): string {
@@ -606,45 +585,4 @@ export class PgStore implements Store {
     this.checkOpen();
     if (this.readonly) throw new TrackError('BAD_ARGUMENT', `the run store ${this.path} was opened read-only`);
   }
-}
-
-/** Whether an error means the server is unreachable or the connection is gone (not a problem of one statement). */
-function isConnectionError(e: { code?: string; message?: string }): boolean {
-  const code = e.code ?? '';
-  return (
-    ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH'].includes(
-      code,
-    ) ||
-    code.startsWith('08') || // connection exceptions
-    code === '57P01' || // admin shutdown
-    code === '28P01' || // password authentication failed
-    code === '28000' || // invalid authorization
-    code === '3D000' || // no such database
-    /Connection terminated|Client was closed|not queryable/i.test(e.message ?? '')
-  );
-}
-
-/** An error of `open` as the one line the user gets. */
-function openError(err: Error & { code?: string; track?: string }, spec: PgSpec): TrackError | Error {
-  const msg = spec.scrub(err.message);
-  switch (err.track) {
-    case 'NO_STORE':
-      return new TrackError(
-        'NO_STORE',
-        `no run store at ${spec.shown} (the database ${msg}); train a model first, or point --store at the database that holds the runs`,
-      );
-    case 'STORE_TOO_NEW':
-      return new TrackError('STORE_TOO_NEW', `${spec.shown} ${msg}`);
-    case 'BAD_STORE':
-      return new TrackError('BAD_STORE', `${spec.shown} ${msg}`);
-  }
-  if (isConnectionError(err)) {
-    return new TrackError(
-      'STORE_UNAVAILABLE',
-      `cannot connect to the run store ${spec.shown}: ${msg || err.code}; check the URL (or the PG* variables) and that the server is up`,
-    );
-  }
-  err.message = msg;
-  if (err.stack) err.stack = spec.scrub(err.stack);
-  return err;
 }
