@@ -59,7 +59,7 @@ import {
   type RunSummary,
   TrackError,
 } from '../types.js';
-import { openError, pgError, pgWriteError } from './errors.js';
+import { isConnectionError, openError, pgError, pgWriteError } from './errors.js';
 import { PgLink } from './link.js';
 import { LOCK_CLASS } from './schema.js';
 import { type PgSpec, parsePgSpec } from './url.js';
@@ -468,7 +468,15 @@ export class PgStore implements Store {
     try {
       return this.link.query(s);
     } catch (err) {
-      throw this.mapError(err);
+      // A reader (the dashboard, open for days) reconnects once after the server restarted or the network dropped;
+      // a writer does not, as its run's writer lock went with the connection.
+      if (!this.readonly || !isConnectionError(err as Error)) throw this.mapError(err);
+      try {
+        this.link.call('connect', this.spec.connection, true, false);
+        return this.link.query(s);
+      } catch (again) {
+        throw this.mapError(again);
+      }
     }
   }
 

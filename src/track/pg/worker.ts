@@ -106,6 +106,7 @@ async function run(s: Statement): Promise<QueryResult> {
 }
 
 async function connect(connection: string, readonly: boolean, create: boolean): Promise<number> {
+  await client?.end().catch(() => {}); // a reconnect: the old connection is gone or going
   client = new pg.Client({ connectionString: connection, application_name: 'gradguard' });
   client.on('error', () => {}); // a dropped connection fails the next query, which reports it
   await client.connect();
