@@ -107,7 +107,12 @@ async function run(s: Statement): Promise<QueryResult> {
 
 async function connect(connection: string, readonly: boolean, create: boolean): Promise<number> {
   await client?.end().catch(() => {}); // a reconnect: the old connection is gone or going
-  client = new pg.Client({ connectionString: connection, application_name: 'gradguard' });
+  // A host that drops packets fails in 30 s rather than after the kernel's two-minute connect timeout.
+  client = new pg.Client({
+    connectionString: connection,
+    application_name: 'gradguard',
+    connectionTimeoutMillis: 30_000,
+  });
   client.on('error', () => {}); // a dropped connection fails the next query, which reports it
   await client.connect();
   // A machine that vanishes must not hold its runs' locks (their liveness) for the kernel's default two hours.
