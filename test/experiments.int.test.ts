@@ -80,7 +80,9 @@ describe('experiment mistakes', () => {
     const r = gradguard(['experiment', 'nosuch']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain("gradguard: unknown experiment 'nosuch': choose one of headline");
+    expect(r.stderr.trim()).toBe(
+      `gradguard: unknown experiment 'nosuch': choose one of ${experimentFiles().join(', ')} (gradguard experiment list)`,
+    );
     expect(r.stdout).toBe('');
     const j = gradguard(['experiment', 'nosuch', '--json']);
     expect(j.status).toBe(2);
