@@ -94,6 +94,20 @@ export interface HeatmapOptions {
   domain?: [number, number];
 }
 
+/** Cell labels in white on the dark end(s) of the colour scale, dark elsewhere (needs `domain` to know the ends). */
+function textColor(o: HeatmapOptions): Record<string, unknown> {
+  if (!o.domain) return { value: '#111' };
+  const [lo, hi] = o.domain;
+  const v = `datum['${o.value}']`;
+  const dark =
+    o.mid !== undefined
+      ? `abs(${v} - ${o.mid}) > 0.6 * ${Math.max(hi - o.mid, o.mid - lo)}`
+      : o.reverse
+        ? `${v} > ${lo + 0.55 * (hi - lo)}`
+        : `${v} < ${lo + 0.45 * (hi - lo)}`;
+  return { condition: { test: `isFinite(${v}) && ${dark}`, value: 'white' }, value: '#111' };
+}
+
 /** The distinct values of `field` in the order they first appear (an explicit axis order for vega-lite). */
 function order(rows: readonly Row[], field: string): (string | number | boolean | null)[] {
   return [...new Set(rows.map((r) => r[field] ?? null))];
@@ -131,7 +145,7 @@ export function heatmap(rows: readonly Row[], o: HeatmapOptions): TopLevelSpec {
     layers.push({
       transform: [{ calculate: `${missing} ? 'n/a' : format(datum['${o.value}'], '${o.text}')`, as: '_label' }],
       mark: { type: 'text', fontSize: 9 },
-      encoding: { ...enc, text: { field: '_label', type: 'nominal' }, color: { value: '#111' } },
+      encoding: { ...enc, text: { field: '_label', type: 'nominal' }, color: textColor(o) },
     });
   return {
     title: o.title,

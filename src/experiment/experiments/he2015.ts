@@ -5,7 +5,14 @@
  */
 import { layersAtInit, mean, meanStd, runsOf, stepRows } from '../analysis.js';
 import { lineChart, type Row } from '../figures.js';
-import { type Analysis, type ExperimentContext, type ExperimentModule, fmtNum, fmtPct } from '../framework.js';
+import {
+  type Analysis,
+  type ExperimentContext,
+  type ExperimentModule,
+  fmtNum,
+  fmtPct,
+  type JudgedRun,
+} from '../framework.js';
 import { mdTable } from '../page.js';
 
 /** The hidden layers' index (1-based) of a layer path of an MLP (`0`, `2`, ... are Linear layers 1, 2, ...). */
@@ -59,6 +66,11 @@ function analyze(ctx: ExperimentContext): Analysis {
   const heTrains = ha?.outcomes.length === 1 && ha.outcomes[0] === 'learns';
   const xavierStalls = xa?.outcomes.every((o) => o !== 'learns') ?? false;
   const theory = 2 ** (-(depth - 1) / 2);
+  const xr = runsOf(runs, 'xavier')[0];
+  const fix = xr?.diagnosis.findings.find((f) => f.suggestion?.includes('kaiming'))?.suggestion;
+  const xavierLive = xr
+    ? `While the Xavier net trained, gradguard's first live finding was \`${xr.warnings[0]?.kind ?? 'none'}\` (all of them: the table above)${fix ? `; its final diagnosis suggests ${fix.split(';')[0]}, which is the paper's remedy` : ''}.`
+    : '';
   const reading = [
     `**Theory.** For a ReLU layer with n inputs and weights of variance σ², the variance of the next pre-activation is n·σ²/2 times the current one (He et al., eq. 10). Xavier normal gives σ² = 2/(n_in + n_out) = 1/n for square layers, so each layer halves the variance: after the ${depth - 1} square hidden layers the activations' standard deviation is 2^-${(depth - 1) / 2} ≈ ${fmtNum(theory)} of the first hidden layer's. He init (σ² = 2/n) keeps it.`,
     '',
@@ -70,12 +82,9 @@ function analyze(ctx: ExperimentContext): Analysis {
       ? `This is the paper's result: He init trains the 30-layer plain net and Xavier init stalls at the trivial loss ln 10 ≈ ${fmtNum(baseline)}. The paper's figure 3 shows the same on ImageNet with a 30-layer convolutional net; here it is an MLP on MNIST digits, where the same variance argument holds layer by layer.`
       : `This differs from the paper: ${heTrains ? '' : 'He init did not clearly train here; '}${xavierStalls ? '' : 'Xavier init did learn here; '}at this size (${ctx.spec.sizes[ctx.size].note ?? ctx.size}) the runs may be too short or the learning rate too different from the paper's setting to show it.`,
     '',
-    `gradguard's verdicts: ${runs.map((r) => `${r.arm.name} s${r.seed} \`${r.verdict}\` (${r.agrees ? 'agrees with' : 'disagrees with'} the outcome)`).join(', ')}. For the Xavier net the live diagnosis flags vanishing gradients in the lower layers from step 0, with the fix \`--set init.weight=kaiming-normal\`, which is the paper's; its final verdict names the most severe finding of the last steps.`,
+    `gradguard's verdicts: ${runs.map((r) => `${r.arm.name} s${r.seed} \`${r.verdict}\` (${r.agrees ? 'agrees with' : 'disagrees with'} the outcome)`).join(', ')}. ${xavierLive}`,
   ].join('\n');
-  const warnRows = runs.map((r) => [
-    `${r.arm.name} s${r.seed}`,
-    r.warnings.map((w) => `${w.kind} (${w.layers.length} layer${w.layers.length === 1 ? '' : 's'})`).join(', ') || '-',
-  ]);
+  const warnRows = runs.map((r) => [`${r.arm.name} s${r.seed}`, liveFindings(r)]);
   return {
     figures: [
       {
@@ -140,6 +149,13 @@ function analyze(ctx: ExperimentContext): Analysis {
       testAccuracy: Object.fromEntries(arms.map((a) => [a.arm, fmtPct(mean(a.testAcc))])),
     },
   };
+}
+
+/** A run's live findings, first time each kind, with the most layers it reached: `vanishing (11 layers)`. */
+function liveFindings(r: JudgedRun): string {
+  const most = new Map<string, number>();
+  for (const w of r.warnings) most.set(w.kind, Math.max(most.get(w.kind) ?? 0, w.layers.length));
+  return [...most].map(([k, n]) => (n === 0 ? k : `${k} (up to ${n} layer${n === 1 ? '' : 's'})`)).join(', ') || 'none';
 }
 
 /** First layer's gradient norm over the last layer's, at init, for one arm. */

@@ -108,12 +108,12 @@ function analyze(ctx: ExperimentContext): Analysis {
     },
     {
       ok: all((c) => c.outcome !== 'learns', 'ones'),
-      yes: 'All-one weights do not train either: every unit of a layer is the same, and with unbounded activations the outputs grow by the width at each layer until they overflow (the trainer skips the non-finite steps and stops such runs as diverged; gradguard says non-finite).',
+      yes: `All-one weights do not train either: every unit of a layer computes the same thing, and with unbounded activations the outputs grow by the width at each layer until they overflow (${cs.filter((c) => c.init === 'ones' && c.outcome === 'diverged').length} of the ${acts.length} runs stopped as diverged on non-finite values).`,
       no: 'All-one weights: some column learned.',
     },
     {
       ok: cs.filter((c) => c.activation === 'sigmoid').every((c) => c.outcome !== 'learns'),
-      yes: `Sigmoid does not learn in ${steps} steps under any of these inits at depth ${depth}: its derivative is at most 1/4, so even the variance-preserving inits lose the gradient through the layers (flow ratios around 1e-12), the reason Glorot & Bengio (see glorot2010) and the tutorial move away from sigmoid hidden units.`,
+      yes: `Sigmoid does not learn in ${steps} steps under any of these inits at depth ${depth}: its derivative is at most 1/4, so even the variance-preserving inits lose the gradient through the layers (median flow ratio ${fmtNum(10 ** median(cs.filter((c) => c.activation === 'sigmoid' && c.flow !== null).map((c) => c.flow!)))}), as Glorot & Bengio found sigmoid the hardest of their activations to train (see glorot2010).`,
       no: 'Sigmoid: at least one init trains the deep sigmoid net here.',
     },
     {
@@ -123,6 +123,10 @@ function analyze(ctx: ExperimentContext): Analysis {
     },
   ];
   const disagree = ctx.runs.filter((r) => !r.agrees).length;
+  const healthyStall = ctx.runs.filter((r) => !r.outcome.ok && r.verdict === 'healthy').length;
+  const flaggedLearn = ctx.runs.filter((r) => r.outcome.ok && r.verdict !== 'healthy').length;
+  const evenStall = cs.filter((c) => even(c) && c.outcome !== 'learns');
+  const unevenLearn = cs.filter((c) => !even(c) && c.outcome === 'learns');
   const rows: Row[] = cs.map((c) => ({ ...c }));
   const reading = [
     `${cs.length} combinations (${inits.length} initializers x ${acts.length} activations), ${depth} hidden layers, ${steps} SGD steps each. ${healthyFlow.length} start with even flow (the first layer's gradient within 10x of the last's: figure 1, white), ${learned.length} learn in ${steps} steps (training loss under 80% of the trivial ${fmtNum(baseline)}).`,
@@ -133,7 +137,7 @@ function analyze(ctx: ExperimentContext): Analysis {
     '',
     ...checks.map((c) => `- ${c.ok ? 'Agrees.' : '**Differs.**'} ${c.ok ? c.yes : c.no}`),
     '',
-    `Even flow at init is necessary but not sufficient in ${steps} steps: some evenly flowing nets are still near the baseline (GELU with He init, for one), and the loss heatmap ranks what the flow heatmap cannot. gradguard's verdict disagrees with the outcome in ${disagree} of ${ctx.runs.length} runs (listed under Results): mostly nets that move slowly although their gradients flow (the verdict \`healthy\` beside \`stalls\`), and nets that learn while a layer is still flagged (saturated tanh units under He init, whose gain 5/3 is meant for tanh but pushes units to ±1).`,
+    `Even flow at init and learning go together, but not one for one: ${evenStall.length} nets flow evenly and still stall after ${steps} steps (${list(evenStall.slice(0, 4), (c) => `${c.init} with ${c.activation}`)}), ${unevenLearn.length} learn without even flow (${list(unevenLearn.slice(0, 4), (c) => `${c.init} with ${c.activation}, flow ${fmtNum(10 ** (c.flow ?? Number.NaN))}`)}); the loss heatmap ranks what the flow heatmap cannot. gradguard's verdict disagrees with the outcome in ${disagree} of ${ctx.runs.length} runs (listed under Results): ${healthyStall} stall with the verdict \`healthy\`, ${flaggedLearn} learn with a finding (${[...new Set(ctx.runs.filter((r) => r.outcome.ok && r.verdict !== 'healthy').map((r) => r.verdict))].join(', ') || 'none'}).`,
   ].join('\n');
   return {
     figures: [
