@@ -87,7 +87,7 @@ function analyze(ctx: ExperimentContext): Analysis {
         `- **${p.arm}**: test accuracy ${meanStd(p.accuracies, 100, 4)}% over ${p.accuracies.length} seed${p.accuracies.length === 1 ? '' : 's'} (${p.accuracy >= TUTORIAL_ACCURACY ? 'at or above' : 'below'} the tutorial's 96.5%); gradguard's verdict ${p.verdicts.map((v) => `\`${v}\``).join(', ')}; the clip at 1.0 scaled ${fmtPct(p.clipped)} of the steps.`,
     ),
     '',
-    `The best arm is ${gap >= 0 ? `${gap.toFixed(2)} points above` : `${(-gap).toFixed(2)} points below`} the tutorial's number${full ? '' : ' on the smaller bundled set'}. ${gap >= 0 ? 'The claim holds.' : full ? 'The claim does not hold at this size.' : 'This is in line with PyTorch on the same digits (94.9% after 10 epochs on raw pixels, 96.1% after 20 with standardised inputs, docs/design.md): the gap is the smaller training set, not the engine.'}`,
+    `The best arm is ${gap >= 0 ? `${gap.toFixed(2)} points above` : `${(-gap).toFixed(2)} points below`} the tutorial's number${full ? '' : ' on the smaller bundled set'}. ${gap >= 0 ? 'The claim holds.' : full ? 'The claim does not hold at this size.' : 'This is in line with PyTorch on the same digits (94.9% after 10 epochs on raw pixels, 96.1% after 20 with standardised inputs, docs/design.md): which points to the smaller training set rather than the engine.'}`,
     '',
     `Gradient flow: a 2-layer MLP is the easy case for the remedies the tutorial is about. The two layers' gradient norms stay within ${fmtNum(flowSpread)}x of each other over the whole run (figure 2; median over steps of the larger over the smaller), and each step changes the weights by a small fraction of their norm (figure 3). ${
       perArm.every((p) => p.verdicts.every((v) => v === 'healthy'))
