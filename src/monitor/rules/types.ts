@@ -113,6 +113,8 @@ export interface ConfigFacts {
     width?: number | undefined;
     /** cnn: the stage channels (their count is the number of stages). */
     channels?: readonly number[] | undefined;
+    /** lstm: the forget-gate bias after init, when the config sets it. */
+    forgetBias?: number | undefined;
   };
   init: { weight: string; bias: string | number; recurrentGain?: number | undefined };
   optim: { lr: number };
