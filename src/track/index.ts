@@ -15,6 +15,7 @@ export {
   stringifyJson,
 } from './export.js';
 export { decodeHistogram, encodeHistogram, type HistogramRow } from './histograms.js';
+export { decodeTimeFlow, encodeTimeFlow, type TimeFlowRow } from './time-flow.js';
 export {
   type CreateRunOptions,
   DB_FILE,

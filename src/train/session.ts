@@ -164,6 +164,7 @@ function logStep(st: RunStore, id: string, s: StepInfo, rec: StepRecord | null):
     metrics.clipped = rec.clipped ? 1 : 0;
   }
   st.logStep(id, s.step, metrics, rec ? rec.layers : undefined);
+  if (rec?.timeFlow?.length) st.logTimeFlow(id, s.step, rec.timeFlow);
 }
 
 /** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
@@ -189,6 +190,8 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
   const guard = new SessionGuard(store, runId, err);
+  const baseline = dataset.baseline ? { baseline: { ...dataset.baseline } } : {};
+  if (!resume && dataset.baseline) guard.write((st, id) => st.setSummary(id, baseline));
 
   const watch = new SessionMonitor(config, exp.model, err, guard);
   const histograms = watch.monitor
@@ -283,7 +286,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     checkpoint: lastCheckpoint,
     resumedFrom: resume ? resume.checkpoint.step : null,
   };
-  guard.finished(summary, diagnosis.verdict);
+  guard.finished(summary, diagnosis.verdict, baseline);
   store?.close();
   return result;
 }
