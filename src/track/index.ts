@@ -15,7 +15,6 @@ export {
   stringifyJson,
 } from './export.js';
 export { decodeHistogram, encodeHistogram, type HistogramRow } from './histograms.js';
-export { decodeTimeFlow, encodeTimeFlow, type TimeFlowRow } from './time-flow.js';
 export {
   type CreateRunOptions,
   DB_FILE,
@@ -27,4 +26,5 @@ export {
   RunStore,
   SCHEMA_VERSION,
 } from './store.js';
+export { decodeTimeFlow, encodeTimeFlow, type TimeFlowRow } from './time-flow.js';
 export * from './types.js';

@@ -13,6 +13,7 @@ import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../m
 import { WarningLog } from '../monitor/warnings.js';
 import type { AnyModule } from '../nn/module.js';
 import { RunStore } from '../track/store.js';
+import type { RunSummary } from '../track/types.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import { type Config, describeModel } from './config.js';
 import { SessionGuard, sessionCheckpoints } from './session-guard.js';
@@ -71,7 +72,10 @@ function runRecord(config: Config, backend: string, opts: SessionOptions) {
   };
 }
 
-/** The recorder of `monitor.histogramEvery`, attached and writing to the run, or null when off or not stored. */
+/**
+ * The recorder of `monitor.histogramEvery`, attached and writing to the run, or null when off (or monitoring is) or
+ * not stored.
+ */
 function histogramRecorder(
   config: Config,
   model: AnyModule,
@@ -79,7 +83,7 @@ function histogramRecorder(
   guard: SessionGuard,
 ): HistogramRecorder | null {
   const every = config.monitor.histogramEvery;
-  if (every === 0 || !stored) return null;
+  if (every === 0 || !stored || !config.monitor.enabled) return null;
   const onRecord = (r: HistogramRecord) => guard.write((st, id) => st.logHistograms(id, r.step, r.layers));
   return new HistogramRecorder(model, { every, onRecord }).attach();
 }
@@ -155,6 +159,16 @@ class SessionMonitor {
   }
 }
 
+/**
+ * The dataset's trivial baseline as the run's summary carries it (`{}` without one), written at once for a new run
+ * (`fresh`) so that the dashboard draws it beside the curves while the run trains.
+ */
+function storeBaseline(guard: SessionGuard, dataset: Dataset, fresh: boolean): RunSummary {
+  const baseline = dataset.baseline ? { baseline: { ...dataset.baseline } } : {};
+  if (fresh && dataset.baseline) guard.write((st, id) => st.setSummary(id, baseline));
+  return baseline;
+}
+
 /** Stores a step: its loss, lr and skip flag, and what the monitor recorded of it (when it was monitored). */
 function logStep(st: RunStore, id: string, s: StepInfo, rec: StepRecord | null): void {
   const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
@@ -190,13 +204,10 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
   const guard = new SessionGuard(store, runId, err);
-  const baseline = dataset.baseline ? { baseline: { ...dataset.baseline } } : {};
-  if (!resume && dataset.baseline) guard.write((st, id) => st.setSummary(id, baseline));
+  const baseline = storeBaseline(guard, dataset, !resume);
 
   const watch = new SessionMonitor(config, exp.model, err, guard);
-  const histograms = watch.monitor
-    ? histogramRecorder(config, exp.model, store !== null && runId !== undefined, guard)
-    : null;
+  const histograms = histogramRecorder(config, exp.model, store !== null && runId !== undefined, guard);
   const tty = Boolean(opts.progressBar && process.stderr.isTTY);
   const bar = tty
     ? new cliProgress.SingleBar(
