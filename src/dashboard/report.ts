@@ -573,6 +573,11 @@ export async function renderReport(data: ReportData, format: ReportFormat): Prom
   if (format === 'html') return renderHtml(data);
   const svg = await specToSvg(combinedSpec(data));
   if (format === 'svg') return svg;
+  return svgToPng(svg);
+}
+
+/** Rasterises an SVG document (as `specToSvg` makes them) to PNG bytes at twice its size, on white, with resvg. */
+export function svgToPng(svg: string): Uint8Array {
   const resvg = new Resvg(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: 2 },

@@ -452,6 +452,9 @@ function initWeight(
     case 'lecun-uniform':
       init.lecunUniform(p, { rng: o.rng });
       return;
+    case 'standard-uniform':
+      init.standardUniform(p, { rng: o.rng });
+      return;
     case 'orthogonal':
       init.orthogonal(p, { rng: o.rng, ...(gain !== undefined ? { gain } : {}) });
       return;

@@ -16,7 +16,7 @@ import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import { type Config, describeModel } from './config.js';
 import { SessionGuard, sessionCheckpoints } from './session-guard.js';
-import { type EvalResult, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
+import { type EvalResult, evaluate, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
 
 export interface SessionOptions {
   /** Run store directory, or null for none. */
@@ -33,6 +33,8 @@ export interface SessionOptions {
   meta?: { tags: string[]; notes?: string };
   /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
   resume?: ResumePlan;
+  /** Also evaluate the trained model on the whole training split at the end (`SessionResult.train`; experiments). */
+  evaluateTrain?: boolean;
 }
 
 export interface SessionResult {
@@ -45,6 +47,8 @@ export interface SessionResult {
   steps: number;
   epochs: number;
   test: EvalResult;
+  /** The trained model on the whole training split, with `evaluateTrain` only. */
+  train?: EvalResult;
   finalLoss: number;
   skippedSteps: number;
   clippedSteps: number;
@@ -213,7 +217,6 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   if (reason) summary.reason = reason;
   if (guard.removed) lastCheckpoint = guard.dropCheckpoints(checkpointDir);
   const diagnosis = finalDiagnosis(monitor, config, dataset);
-  const layers = summarizeLayers(monitor.history.slice(-50));
   const seconds = (performance.now() - t0) / 1000;
   const result: SessionResult = {
     run: runId ?? null,
@@ -225,6 +228,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     steps: summary.steps,
     epochs: summary.epochs,
     test: summary.test,
+    ...(opts.evaluateTrain ? { train: evaluate(exp.model, dataset, 'train') } : {}),
     finalLoss: summary.finalLoss,
     skippedSteps: summary.skippedSteps,
     clippedSteps: summary.clippedSteps,
@@ -232,7 +236,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     totalSeconds: seconds,
     msPerStep: summary.msPerStep,
     diagnosis,
-    layers,
+    layers: summarizeLayers(monitor.history.slice(-50)),
     warnings: warnings.map((w) => ({ kind: w.kind, layers: w.layers })),
     checkpoint: lastCheckpoint,
     resumedFrom: resume ? resume.checkpoint.step : null,

@@ -1,0 +1,15 @@
+/**
+ * The experiments gradguard knows: one module per `experiments/NAME.yaml` (see framework.ts). A new experiment adds
+ * its line here; test/experiments.int.test.ts checks that every file has a module and every module a file.
+ */
+import { headline } from './experiments/headline.js';
+import type { ExperimentModule } from './framework.js';
+
+export const EXPERIMENTS: readonly ExperimentModule[] = [headline];
+
+/** The module of experiment `name` (its YAML was found, so a missing module is a bug in gradguard). */
+export function findModule(name: string): ExperimentModule {
+  const m = EXPERIMENTS.find((e) => e.name === name);
+  if (!m) throw new Error(`experiments/${name}.yaml has no module in src/experiment/registry.ts`);
+  return m;
+}
