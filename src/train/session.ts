@@ -10,6 +10,7 @@ import { type Diagnosis, diagnose, type Finding, LiveDiagnosis } from '../monito
 import { formatMetric } from '../monitor/format.js';
 import { type HistogramRecord, HistogramRecorder } from '../monitor/histogram.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
+import { summarizeTimeFlow } from '../monitor/through-time.js';
 import { WarningLog } from '../monitor/warnings.js';
 import type { AnyModule } from '../nn/module.js';
 import { RunStore } from '../track/store.js';
@@ -98,6 +99,24 @@ function finalDiagnosis(monitor: Monitor, config: Config, dataset: Dataset): Dia
   });
 }
 
+/**
+ * A recurrent net's gradient flow through time on a monitored step, as metrics: `time_horizon` (the gradient horizon
+ * in steps, monitor/through-time.ts) and `time_first_last` (‖∂L/∂h_0‖ / ‖∂L/∂h_{T−1}‖) of the recurrent layer whose
+ * horizon is the shortest, so a run's store shows how far back the gradient reaches over training.
+ * Nothing for a net without recurrent layers, nor where the measure is undefined (a non-finite last step).
+ */
+export function timeFlowMetrics(rec: Pick<StepRecord, 'timeFlow'>): Record<string, number> {
+  let best: ReturnType<typeof summarizeTimeFlow> | null = null;
+  for (const f of rec.timeFlow ?? []) {
+    const s = summarizeTimeFlow(f);
+    if (Number.isFinite(s.horizon) && (best === null || s.horizon < best.horizon)) best = s;
+  }
+  if (best === null) return {};
+  return Number.isFinite(best.firstLast)
+    ? { time_horizon: best.horizon, time_first_last: best.firstLast }
+    : { time_horizon: best.horizon };
+}
+
 /** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
 export async function trainSession(config: Config, opts: SessionOptions): Promise<SessionResult> {
   const err = (s: string) => opts.log?.(s);
@@ -175,6 +194,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
             if (rec.globalNormBefore !== undefined) metrics.grad_norm = rec.globalNormBefore;
             if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
             metrics.clipped = rec.clipped ? 1 : 0;
+            Object.assign(metrics, timeFlowMetrics(rec));
           }
           st.logStep(id, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
         });
