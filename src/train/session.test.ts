@@ -2,9 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../data/index.js';
 import { RunStore } from '../track/store.js';
 import { applySet, Config } from './config.js';
 import { timeFlowMetrics, trainSession } from './session.js';
+import { EVAL_BATCH_BYTES, evalBatchSize, evaluate, setupExperiment } from './trainer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gg-session-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,5 +74,30 @@ describe('trainSession', () => {
     } finally {
       st.close();
     }
+  });
+});
+
+describe('evalBatchSize', () => {
+  it('keeps 1000 for small nets and cuts it for a deep CNN, never below the training batch', async () => {
+    const mnist = await loadDataset({ name: 'mnist', trainSize: 200, testSize: 100 });
+    expect(evalBatchSize(config([]), mnist)).toBe(1000);
+    // a 56-layer CNN held 14 GiB evaluating 1000 digits in one batch before
+    const deep = config(['model.type=cnn', 'model.width=8', 'model.depth=56', 'train.batchSize=32']);
+    const b = evalBatchSize(deep, mnist);
+    expect(b).toBeGreaterThanOrEqual(32);
+    expect(b).toBeLessThan(100);
+    expect((b * 14 * 2 ** 30) / 1000).toBeLessThan(2 * EVAL_BATCH_BYTES);
+    const huge = config(['model.type=cnn', 'model.width=64', 'model.depth=56', 'train.batchSize=64']);
+    expect(evalBatchSize(huge, mnist)).toBe(64);
+  });
+
+  it('gives the same loss and accuracy as one batch of 1000', async () => {
+    const c = config(['model.type=cnn', 'model.width=4', 'model.depth=4', 'data.trainSize=200', 'data.testSize=60']);
+    const ds = await loadDataset({ name: 'mnist', trainSize: 200, testSize: 60 });
+    const exp = setupExperiment(c, ds);
+    const one = evaluate(exp.model, ds, 'test', 1000);
+    const small = evaluate(exp.model, ds, 'test', 7);
+    expect(small.accuracy).toBe(one.accuracy);
+    expect(small.loss).toBeCloseTo(one.loss, 5);
   });
 });

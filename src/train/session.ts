@@ -17,7 +17,14 @@ import { RunStore } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import { type Config, describeModel } from './config.js';
 import { SessionGuard, sessionCheckpoints } from './session-guard.js';
-import { type EvalResult, evaluate, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
+import {
+  type EvalResult,
+  evalBatchSize,
+  evaluate,
+  runTrainingAsync,
+  setupExperiment,
+  type TrainSummary,
+} from './trainer.js';
 
 export interface SessionOptions {
   /** Run store directory, or null for none. */
@@ -248,7 +255,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     steps: summary.steps,
     epochs: summary.epochs,
     test: summary.test,
-    ...(opts.evaluateTrain ? { train: evaluate(exp.model, dataset, 'train') } : {}),
+    ...(opts.evaluateTrain ? { train: evaluate(exp.model, dataset, 'train', evalBatchSize(config, dataset)) } : {}),
     finalLoss: summary.finalLoss,
     skippedSteps: summary.skippedSteps,
     clippedSteps: summary.clippedSteps,
