@@ -5,6 +5,7 @@
  */
 import { runExperiment } from '../experiment/run.js';
 import { ExperimentError, experimentFiles, loadExperiment, type SizeName } from '../experiment/spec.js';
+import { stringifyJson } from '../track/export.js';
 import { EXIT, UsageError } from './errors.js';
 import type { CliIO } from './io.js';
 
@@ -24,7 +25,7 @@ function listCommand(json: boolean, io: CliIO): number {
     const runs = (s: SizeName) => spec.armList.length * spec.sizes[s].seeds.length;
     return { name, title: spec.title, arms: spec.armList.length, runs: { quick: runs('quick'), full: runs('full') } };
   });
-  if (json) io.stdout(`${JSON.stringify({ experiments: items })}\n`);
+  if (json) io.stdout(`${stringifyJson({ experiments: items })}\n`);
   else {
     const w = Math.max(...items.map((i) => i.name.length), 4);
     io.stdout(
@@ -55,7 +56,7 @@ export async function experimentCommand(
     out: opts.out,
     log: (s) => io.stderr(`${s}\n`),
   });
-  if (opts.json) io.stdout(`${JSON.stringify(result)}\n`);
+  if (opts.json) io.stdout(`${stringifyJson(result)}\n`);
   else {
     const d = result.disagreements.length;
     io.stdout(

@@ -5,7 +5,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 
-export type Row = Record<string, string | number | null>;
+export type Row = Record<string, string | number | boolean | null>;
 
 const WIDTH = 520;
 const HEIGHT = 260;
@@ -52,8 +52,8 @@ export function lineChart(rows: readonly Row[], o: LineOptions): TopLevelSpec {
     },
     y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, scale: o.logY ? { type: 'log' } : { zero: false } },
   };
-  if (o.color) enc.color = { field: o.color, type: 'nominal', title: o.color, sort: null };
-  if (o.dash) enc.strokeDash = { field: o.dash, type: 'nominal', title: o.dash, sort: null };
+  if (o.color) enc.color = { field: o.color, type: 'nominal', title: o.color, sort: order(data, o.color) };
+  if (o.dash) enc.strokeDash = { field: o.dash, type: 'nominal', title: o.dash, sort: order(data, o.dash) };
   const line = { mark: { type: 'line', point: Boolean(o.points), strokeWidth: 1.5 }, encoding: enc };
   const layers: unknown[] = [line];
   if (o.rule)
@@ -69,7 +69,7 @@ export function lineChart(rows: readonly Row[], o: LineOptions): TopLevelSpec {
     return {
       title: o.title,
       data: { values: data },
-      facet: { column: { field: o.facet, type: 'nominal', title: null, sort: null } },
+      facet: { column: { field: o.facet, type: 'nominal', title: null, sort: order(data, o.facet) } },
       spec: inner,
       resolve: { scale: { y: 'shared' } },
     } as TopLevelSpec;
@@ -94,25 +94,45 @@ export interface HeatmapOptions {
   domain?: [number, number];
 }
 
-/** A heatmap: `x` x `y` cells coloured by `value` (a cell with a null value is grey), optionally labelled. */
+/** Cell labels in white on the dark end(s) of the colour scale, dark elsewhere (needs `domain` to know the ends). */
+function textColor(o: HeatmapOptions): Record<string, unknown> {
+  if (!o.domain) return { value: '#111' };
+  const [lo, hi] = o.domain;
+  const v = `datum['${o.value}']`;
+  const dark =
+    o.mid !== undefined
+      ? `abs(${v} - ${o.mid}) > 0.6 * ${Math.max(hi - o.mid, o.mid - lo)}`
+      : o.reverse
+        ? `${v} > ${lo + 0.55 * (hi - lo)}`
+        : `${v} < ${lo + 0.45 * (hi - lo)}`;
+  return { condition: { test: `isFinite(${v}) && ${dark}`, value: 'white' }, value: '#111' };
+}
+
+/** The distinct values of `field` in the order they first appear (an explicit axis order for vega-lite). */
+function order(rows: readonly Row[], field: string): (string | number | boolean | null)[] {
+  return [...new Set(rows.map((r) => r[field] ?? null))];
+}
+
+/** A heatmap: `x` x `y` cells coloured by `value` (a cell with a null value is grey, labelled n/a), optionally labelled. */
 export function heatmap(rows: readonly Row[], o: HeatmapOptions): TopLevelSpec {
-  const xs = new Set(rows.map((r) => r[o.x])).size;
-  const ys = new Set(rows.map((r) => r[o.y])).size;
+  const xs = order(rows, o.x);
+  const ys = order(rows, o.y);
   const scale: Record<string, unknown> =
     o.mid !== undefined
       ? { scheme: 'redblue', domainMid: o.mid, ...(o.domain ? { domain: o.domain, clamp: true } : {}) }
       : { scheme: 'viridis', reverse: Boolean(o.reverse), ...(o.domain ? { domain: o.domain, clamp: true } : {}) };
   const enc = {
-    x: { field: o.x, type: 'nominal', title: o.xTitle ?? o.x, sort: null },
-    y: { field: o.y, type: 'nominal', title: o.yTitle ?? o.y, sort: null },
+    x: { field: o.x, type: 'nominal', title: o.xTitle ?? o.x, sort: xs },
+    y: { field: o.y, type: 'nominal', title: o.yTitle ?? o.y, sort: ys },
   };
+  const missing = `datum['${o.value}'] === null || !isFinite(datum['${o.value}'])`;
   const layers: unknown[] = [
     {
-      mark: { type: 'rect' },
+      mark: { type: 'rect', invalid: null },
       encoding: {
         ...enc,
         color: {
-          condition: { test: `datum['${o.value}'] === null || !isFinite(datum['${o.value}'])`, value: '#ccc' },
+          condition: { test: missing, value: '#ccc' },
           field: o.value,
           type: 'quantitative',
           title: o.valueTitle ?? o.value,
@@ -123,18 +143,15 @@ export function heatmap(rows: readonly Row[], o: HeatmapOptions): TopLevelSpec {
   ];
   if (o.text)
     layers.push({
+      transform: [{ calculate: `${missing} ? 'n/a' : format(datum['${o.value}'], '${o.text}')`, as: '_label' }],
       mark: { type: 'text', fontSize: 9 },
-      encoding: {
-        ...enc,
-        text: { field: o.value, type: 'quantitative', format: o.text },
-        color: { value: '#111' },
-      },
+      encoding: { ...enc, text: { field: '_label', type: 'nominal' }, color: textColor(o) },
     });
   return {
     title: o.title,
     data: { values: [...rows] },
-    width: Math.max(160, Math.min(900, xs * 56)),
-    height: Math.max(80, Math.min(700, ys * 22)),
+    width: Math.max(160, Math.min(900, xs.length * 56)),
+    height: Math.max(80, Math.min(700, ys.length * 22)),
     layer: layers,
   } as TopLevelSpec;
 }

@@ -66,7 +66,7 @@ export function disagreementText(runs: readonly JudgedRun[]): string {
   const lines = bad.map((r) => {
     const f = r.diagnosis.findings[0];
     const why = f && f.kind !== 'healthy' ? ` (${f.kind}${f.layers?.length ? ` in ${f.layers.join(', ')}` : ''})` : '';
-    return `- **${r.arm.name || '(base)'}, seed ${r.seed}**: the run ${r.outcome.label} (${r.outcome.detail}) but gradguard's verdict is \`${r.verdict}\`${why}: ${r.outcome.ok ? 'it flags a network that trained' : 'it calls a network healthy that did not train as it should'}.`;
+    return `- **${r.arm.name || '(base)'}, seed ${r.seed}**: the run ${r.outcome.label} (${r.outcome.detail}) but gradguard's verdict is \`${r.verdict}\`${why}: ${r.outcome.ok ? 'it flags a network that trained (the finding may still be true of it, as a net can learn with loss spikes or some dead units, but it is not what the outcome measures)' : 'it calls a network healthy that did not train as it should'}.`;
   });
   return [`gradguard's verdict disagrees with the outcome of ${bad.length} of ${runs.length} runs:`, '', ...lines].join(
     '\n',
