@@ -118,12 +118,7 @@ function analyze(ctx: ExperimentContext): Analysis {
   const arms = baseArms(ctx);
   const lengths = [...new Set(cs.map((c) => c.length))].sort((a, b) => a - b);
   const firstSeed = ctx.runs.filter((r) => r.seed === ctx.spec.sizes[ctx.size].seeds[0]);
-  const width = String(Math.max(...lengths)).length;
-  // NOTE: vega-lite orders facet panels by their labels as strings: padding with spaces puts T = 50 before T = 100
-  const tag = (r: JudgedRun): Row => ({
-    arm: cellOf(r).arm,
-    length: `T = ${String(cellOf(r).length).padStart(width)}`,
-  });
+  const tag = (r: JudgedRun): Row => ({ arm: cellOf(r).arm, length: `T = ${cellOf(r).length}` });
   const lossRows = firstSeed.flatMap((r) => stepRows(ctx.store, r.run, 'loss', tag(r), 200));
   const horizonRows = firstSeed.flatMap((r) =>
     stepRows(ctx.store, r.run, 'time_horizon', tag(r), 200).map((p) => ({
