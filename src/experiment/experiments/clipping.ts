@@ -147,7 +147,7 @@ function analyze(ctx: ExperimentContext): Analysis {
         key: 'grad-norm',
         title: 'Gradient norm before clipping (first seed)',
         caption:
-          'The global L2 norm of the raw gradients (before any clip transform) at every step, log scale. The unclipped run climbs by many orders of magnitude within a few steps; the clipped runs see spikes too, but their updates are capped.',
+          'The global L2 norm of the raw gradients (before any clip transform) at every step, log scale, of the first seed of each arm. An arm whose run is identical to another (`skip-non-finite` and `none` where skipping changed nothing) is drawn over it. A run that blows up climbs by many orders of magnitude within a few dozen steps; the clipped runs stay within a few orders of magnitude of 1.',
         spec: lineChart(normRows, {
           title: 'Raw gradient norm (log scale)',
           x: 'step',
