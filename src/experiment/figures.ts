@@ -37,6 +37,8 @@ export interface LineOptions {
   height?: number;
   /** x as an ordinal axis (layer names) rather than quantitative. */
   ordinalX?: boolean;
+  /** x takes whole numbers only (layer indexes): ticks at integers. */
+  integerX?: boolean;
 }
 
 /** A line chart of `rows` (one line per `color` x `dash` group; panels per `facet`). */
@@ -49,6 +51,7 @@ export function lineChart(rows: readonly Row[], o: LineOptions): TopLevelSpec {
       title: o.xTitle ?? o.x,
       ...(o.logX ? { scale: { type: 'log' } } : {}),
       ...(o.ordinalX ? { sort: null } : {}),
+      ...(o.integerX ? { axis: { tickMinStep: 1, format: 'd' } } : {}),
     },
     y: { field: o.y, type: 'quantitative', title: o.yTitle ?? o.y, scale: o.logY ? { type: 'log' } : { zero: false } },
   };

@@ -288,8 +288,7 @@ export class RunStore {
   /** Records a step's per-layer histograms (track/histograms.ts), replacing those the step had. */
   logHistograms(id: string, step: number, layers: readonly LayerHistograms[]): void {
     const t = this.target(id);
-    // IMMEDIATE, like every write here: a deferred transaction that reads (checkExists) before it writes cannot
-    // wait for another writer; SQLite answers "database is locked" at once instead of using busy_timeout.
+    // IMMEDIATE like every write: a deferred one reads first, then fails with "database is locked" (no busy_timeout)
     const tx = this.db.transaction(() => {
       this.checkExists(t);
       writeHistograms(this.db, t.rid, step, layers);

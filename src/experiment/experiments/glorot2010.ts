@@ -25,6 +25,7 @@ import {
   fmtNum,
   fmtPct,
   type JudgedRun,
+  type PageFigure,
 } from '../framework.js';
 import { mdTable } from '../page.js';
 
@@ -173,102 +174,7 @@ async function analyze(ctx: ExperimentContext): Promise<Analysis> {
     p.output ? '-' : fmtPct(p.endSat),
   ]);
   return {
-    figures: [
-      {
-        key: 'sigmoid-mean',
-        title: 'Sigmoid: mean activation of each hidden layer during training (figure 2)',
-        caption:
-          'The mean over the batch of each hidden layer’s sigmoid output at every logged step. The paper’s figure 2: with the standard init the top hidden layer (layer 5) is driven to 0 early and stays there.',
-        spec: lineChart(meanRows, {
-          title: 'Sigmoid nets: mean activation per hidden layer',
-          x: 'step',
-          y: 'value',
-          color: 'layer',
-          facet: 'arm',
-          yTitle: 'mean activation',
-          width: 380,
-        }),
-      },
-      {
-        key: 'tanh-saturation',
-        title: 'Tanh: saturated fraction of each hidden layer during training (figure 3)',
-        caption: 'The fraction of each hidden layer’s tanh outputs within 1% of ±1 at every logged step.',
-        spec: lineChart(satRows, {
-          title: 'Tanh nets: saturated fraction per hidden layer',
-          x: 'step',
-          y: 'value',
-          color: 'layer',
-          facet: 'arm',
-          yTitle: 'saturated fraction',
-          width: 380,
-        }),
-      },
-      {
-        key: 'activation-std',
-        title: 'Activation spread per layer, at init and at the end (figure 6 in spirit)',
-        caption:
-          'The standard deviation of each hidden layer’s activations on the first batch and (median) over the last 10% of steps, log scale.',
-        spec: lineChart(long, {
-          title: 'Activation std per hidden layer',
-          x: 'layer',
-          y: 'std',
-          color: 'arm',
-          facet: 'phase',
-          logY: true,
-          points: true,
-          xTitle: 'hidden layer',
-          yTitle: 'activation std',
-          width: 380,
-        }),
-      },
-      {
-        key: 'backprop-at-init',
-        title: 'Back-propagated gradients per layer at init (figure 7 in spirit)',
-        caption:
-          'The RMS of ∂L/∂s, the gradient with respect to each hidden layer’s pre-activations, on the first 256 training examples of the initialised network, log scale.',
-        spec: lineChart(backprop, {
-          title: 'Back-propagated gradient RMS per hidden layer, at init',
-          x: 'layer',
-          y: 'rms',
-          color: 'arm',
-          logY: true,
-          points: true,
-          xTitle: 'hidden layer',
-          yTitle: 'RMS of dL/ds',
-        }),
-      },
-      {
-        key: 'gradients',
-        title: 'Weight-gradient norm per layer, at init and at the end (figure 8 in spirit)',
-        caption:
-          'Each hidden layer’s weight-gradient norm ‖∂L/∂W‖ on the first batch and (median) over the last 10% of steps, log scale.',
-        spec: lineChart(long, {
-          title: 'Weight-gradient norm per hidden layer',
-          x: 'layer',
-          y: 'grad',
-          color: 'arm',
-          facet: 'phase',
-          logY: true,
-          points: true,
-          xTitle: 'hidden layer',
-          yTitle: 'gradient norm',
-          width: 380,
-        }),
-      },
-      {
-        key: 'loss',
-        title: 'Training loss',
-        caption: `Every run's training loss per step; the dashed line is the trivial baseline ${fmtNum(baseline)}.`,
-        spec: lineChart(lossRows, {
-          title: 'Training loss per step',
-          x: 'step',
-          y: 'value',
-          color: 'run',
-          yTitle: 'loss',
-          rule: { y: baseline, label: 'trivial baseline' },
-        }),
-      },
-    ],
+    figures: glorotFigures({ meanRows, satRows, backprop, long, lossRows, baseline }),
     sections: [
       {
         heading: 'Per-layer statistics (first seed of each arm)',
@@ -281,6 +187,116 @@ async function analyze(ctx: ExperimentContext): Promise<Analysis> {
     reading,
     data: { layers: phases, backpropAtInit: backprop, topSaturated },
   };
+}
+
+/** The figures of the page. */
+function glorotFigures(f: {
+  meanRows: Row[];
+  satRows: Row[];
+  backprop: Row[];
+  long: Row[];
+  lossRows: Row[];
+  baseline: number;
+}): PageFigure[] {
+  return [
+    {
+      key: 'sigmoid-mean',
+      title: 'Sigmoid: mean activation of each hidden layer during training (figure 2)',
+      caption:
+        'The mean over the batch of each hidden layer’s sigmoid output at every logged step. The paper’s figure 2: with the standard init the top hidden layer (layer 5) is driven to 0 early and stays there.',
+      spec: lineChart(f.meanRows, {
+        title: 'Sigmoid nets: mean activation per hidden layer',
+        x: 'step',
+        y: 'value',
+        color: 'layer',
+        facet: 'arm',
+        yTitle: 'mean activation',
+        width: 380,
+      }),
+    },
+    {
+      key: 'tanh-saturation',
+      title: 'Tanh: saturated fraction of each hidden layer during training (figure 3)',
+      caption: 'The fraction of each hidden layer’s tanh outputs within 1% of ±1 at every logged step.',
+      spec: lineChart(f.satRows, {
+        title: 'Tanh nets: saturated fraction per hidden layer',
+        x: 'step',
+        y: 'value',
+        color: 'layer',
+        facet: 'arm',
+        yTitle: 'saturated fraction',
+        width: 380,
+      }),
+    },
+    {
+      key: 'activation-std',
+      title: 'Activation spread per layer, at init and at the end (figure 6 in spirit)',
+      caption:
+        'The standard deviation of each hidden layer’s activations on the first batch and (median) over the last 10% of steps, log scale.',
+      spec: lineChart(f.long, {
+        title: 'Activation std per hidden layer',
+        x: 'layer',
+        y: 'std',
+        color: 'arm',
+        facet: 'phase',
+        logY: true,
+        points: true,
+        integerX: true,
+        xTitle: 'hidden layer',
+        yTitle: 'activation std',
+        width: 380,
+      }),
+    },
+    {
+      key: 'backprop-at-init',
+      title: 'Back-propagated gradients per layer at init (figure 7 in spirit)',
+      caption:
+        'The RMS of ∂L/∂s, the gradient with respect to each hidden layer’s pre-activations, on the first 256 training examples of the initialised network, log scale.',
+      spec: lineChart(f.backprop, {
+        title: 'Back-propagated gradient RMS per hidden layer, at init',
+        x: 'layer',
+        y: 'rms',
+        color: 'arm',
+        logY: true,
+        points: true,
+        integerX: true,
+        xTitle: 'hidden layer',
+        yTitle: 'RMS of dL/ds',
+      }),
+    },
+    {
+      key: 'gradients',
+      title: 'Weight-gradient norm per layer, at init and at the end (figure 8 in spirit)',
+      caption:
+        'Each hidden layer’s weight-gradient norm ‖∂L/∂W‖ on the first batch and (median) over the last 10% of steps, log scale.',
+      spec: lineChart(f.long, {
+        title: 'Weight-gradient norm per hidden layer',
+        x: 'layer',
+        y: 'grad',
+        color: 'arm',
+        facet: 'phase',
+        logY: true,
+        points: true,
+        integerX: true,
+        xTitle: 'hidden layer',
+        yTitle: 'gradient norm',
+        width: 380,
+      }),
+    },
+    {
+      key: 'loss',
+      title: 'Training loss',
+      caption: `Every run's training loss per step; the dashed line is the trivial baseline ${fmtNum(f.baseline)}.`,
+      spec: lineChart(f.lossRows, {
+        title: 'Training loss per step',
+        x: 'step',
+        y: 'value',
+        color: 'run',
+        yTitle: 'loss',
+        rule: { y: f.baseline, label: 'trivial baseline' },
+      }),
+    },
+  ];
 }
 
 export const glorot2010: ExperimentModule = { name: 'glorot2010', analyze };

@@ -67,9 +67,13 @@ function analyze(ctx: ExperimentContext): Analysis {
   const xavierStalls = xa?.outcomes.every((o) => o !== 'learns') ?? false;
   const theory = 2 ** (-(depth - 1) / 2);
   const xr = runsOf(runs, 'xavier')[0];
-  const fix = xr?.diagnosis.findings.find((f) => f.suggestion?.includes('kaiming'))?.suggestion;
+  const fix = xr?.diagnosis.findings
+    .flatMap((f) => (f.suggestion ?? '').split(';'))
+    .find((part) => part.includes('init.weight=kaiming'))
+    ?.trim()
+    .replace(/^or /, '');
   const xavierLive = xr
-    ? `While the Xavier net trained, gradguard's first live finding was \`${xr.warnings[0]?.kind ?? 'none'}\` (all of them: the table above)${fix ? `; its final diagnosis suggests ${fix.split(';')[0]}, which is the paper's remedy` : ''}.`
+    ? `While the Xavier net trained, gradguard's first live finding was \`${xr.warnings[0]?.kind ?? 'none'}\` (all of them: the table above)${fix ? `; its final diagnosis suggests ${fix}, the paper's remedy` : ''}.`
     : '';
   const reading = [
     `**Theory.** For a ReLU layer with n inputs and weights of variance σ², the variance of the next pre-activation is n·σ²/2 times the current one (He et al., eq. 10). Xavier normal gives σ² = 2/(n_in + n_out) = 1/n for square layers, so each layer halves the variance: after the ${depth - 1} square hidden layers the activations' standard deviation is 2^-${(depth - 1) / 2} ≈ ${fmtNum(theory)} of the first hidden layer's. He init (σ² = 2/n) keeps it.`,
@@ -98,6 +102,7 @@ function analyze(ctx: ExperimentContext): Analysis {
           color: 'arm',
           logY: true,
           points: true,
+          integerX: true,
           xTitle: 'layer (1 = first hidden)',
           yTitle: 'activation std',
         }),
@@ -114,6 +119,7 @@ function analyze(ctx: ExperimentContext): Analysis {
           color: 'arm',
           logY: true,
           points: true,
+          integerX: true,
           xTitle: 'layer (1 = first hidden)',
           yTitle: 'gradient norm',
         }),

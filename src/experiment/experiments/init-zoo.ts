@@ -11,6 +11,7 @@ import {
   type ExperimentContext,
   type ExperimentModule,
   fmtNum,
+  type PageFigure,
   type RunOutcome,
 } from '../framework.js';
 import { mdTable } from '../page.js';
@@ -140,39 +141,7 @@ function analyze(ctx: ExperimentContext): Analysis {
     `Even flow at init and learning go together, but not one for one: ${evenStall.length} nets flow evenly and still stall after ${steps} steps (${list(evenStall.slice(0, 4), (c) => `${c.init} with ${c.activation}`)}), ${unevenLearn.length} learn without even flow (${list(unevenLearn.slice(0, 4), (c) => `${c.init} with ${c.activation}, flow ${fmtNum(10 ** (c.flow ?? Number.NaN))}`)}); the loss heatmap ranks what the flow heatmap cannot. gradguard's verdict disagrees with the outcome in ${disagree} of ${ctx.runs.length} runs (listed under Results): ${healthyStall} stall with the verdict \`healthy\`, ${flaggedLearn} learn with a finding (${[...new Set(ctx.runs.filter((r) => r.outcome.ok && r.verdict !== 'healthy').map((r) => r.verdict))].join(', ') || 'none'}).`,
   ].join('\n');
   return {
-    figures: [
-      {
-        key: 'flow',
-        title: 'Gradient flow at init: first layer / last layer (log10)',
-        caption:
-          "log10 of the first layer's gradient norm over the last layer's on the first batch: 0 (white) is even flow, negative (red) vanishing towards the input, positive (blue) exploding; grey where no gradient reached the first layer or it was not finite.",
-        spec: heatmap(rows, {
-          title: 'log10 gradient-norm ratio, first / last layer, at init',
-          x: 'activation',
-          y: 'init',
-          value: 'flow',
-          valueTitle: 'log10 ratio',
-          mid: 0,
-          domain: [-8, 8],
-          text: '.1f',
-        }),
-      },
-      {
-        key: 'loss',
-        title: `Training loss after ${steps} steps`,
-        caption: `The loss on the whole training split after ${steps} SGD steps (the trivial baseline is ${fmtNum(baseline)}); grey where it was not finite.`,
-        spec: heatmap(rows, {
-          title: `Training loss after ${steps} steps`,
-          x: 'activation',
-          y: 'init',
-          value: 'loss',
-          valueTitle: 'loss',
-          reverse: true,
-          domain: [0, Math.max(3, baseline)],
-          text: '.2f',
-        }),
-      },
-    ],
+    figures: zooFigures(rows, steps, baseline),
     sections: [
       {
         heading: `Flow ratio at init / training loss after ${steps} steps`,
@@ -183,6 +152,43 @@ function analyze(ctx: ExperimentContext): Analysis {
     reading,
     data: { cells: cs },
   };
+}
+
+/** The figures of the page. */
+function zooFigures(rows: Row[], steps: number, baseline: number): PageFigure[] {
+  return [
+    {
+      key: 'flow',
+      title: 'Gradient flow at init: first layer / last layer (log10)',
+      caption:
+        "log10 of the first layer's gradient norm over the last layer's on the first batch: 0 (white) is even flow, negative (red) vanishing towards the input, positive (blue) exploding; grey where no gradient reached the first layer or it was not finite.",
+      spec: heatmap(rows, {
+        title: 'log10 gradient-norm ratio, first / last layer, at init',
+        x: 'activation',
+        y: 'init',
+        value: 'flow',
+        valueTitle: 'log10 ratio',
+        mid: 0,
+        domain: [-8, 8],
+        text: '.1f',
+      }),
+    },
+    {
+      key: 'loss',
+      title: `Training loss after ${steps} steps`,
+      caption: `The loss on the whole training split after ${steps} SGD steps (the trivial baseline is ${fmtNum(baseline)}); grey where it was not finite.`,
+      spec: heatmap(rows, {
+        title: `Training loss after ${steps} steps`,
+        x: 'activation',
+        y: 'init',
+        value: 'loss',
+        valueTitle: 'loss',
+        reverse: true,
+        domain: [0, Math.max(3, baseline)],
+        text: '.2f',
+      }),
+    },
+  ];
 }
 
 /**
