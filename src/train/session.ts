@@ -200,8 +200,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
           if (rec && rec.step === s.step) {
             if (rec.globalNormBefore !== undefined) metrics.grad_norm = rec.globalNormBefore;
             if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
-            metrics.clipped = rec.clipped ? 1 : 0;
-            Object.assign(metrics, timeFlowMetrics(rec));
+            Object.assign(metrics, { clipped: rec.clipped ? 1 : 0 }, timeFlowMetrics(rec));
           }
           st.logStep(id, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
         });

@@ -152,6 +152,50 @@ function reading(ctx: ExperimentContext, cs: Cell[]): string {
   return lines.join('\n');
 }
 
+/** The page's tables: every cell's numbers, and the degradation beside gradguard's verdicts. */
+function sections(cs: Cell[]): { heading: string; body: string }[] {
+  const table = mdTable(
+    ['family', 'kind', 'depth', 'train loss', 'train acc', 'test acc', 'outcome', 'verdicts'],
+    cs.map((c) => [
+      c.family,
+      c.kind,
+      String(c.depth),
+      meanStd(c.trainLoss),
+      `${meanStd(
+        c.runs.map((r) => r.train.accuracy ?? Number.NaN),
+        100,
+        3,
+      )}%`,
+      `${meanStd(c.testAcc, 100, 3)}%`,
+      [...new Set(c.runs.map((r) => r.outcome.label))].join(', '),
+      [...new Set(c.runs.map((r) => r.verdict))].join(', '),
+    ]),
+  );
+  return [
+    { heading: 'By family, kind and depth', body: table },
+    {
+      heading: "Degradation beside gradguard's verdicts",
+      body: [
+        `A net is degraded when its training loss is more than ${DEGRADED_MULTIPLE}x that of the shallowest net of the same family and kind (the paper's degradation problem); gradguard agrees when it flags every run of a degraded net and calls every run of a sound one healthy.`,
+        '',
+        mdTable(
+          ['family', 'kind', 'depth', 'train loss', 'x shallowest', 'degraded?', 'verdicts', 'agree?'],
+          degradation(cs).map((d) => [
+            d.cell.family,
+            d.cell.kind,
+            String(d.cell.depth),
+            meanStd(d.cell.trainLoss),
+            fmtNum(d.ratio),
+            d.degraded ? 'yes' : 'no',
+            [...new Set(d.cell.runs.map((r) => r.verdict))].join(', '),
+            d.agrees ? 'yes' : '**no**',
+          ]),
+        ),
+      ].join('\n'),
+    },
+  ];
+}
+
 function analyze(ctx: ExperimentContext): Analysis {
   const cs = cells(ctx);
   const depthRows: Row[] = cs.map((c) => ({
@@ -183,23 +227,6 @@ function analyze(ctx: ExperimentContext): Analysis {
       }));
     });
   const baseline = ctx.runs[0]?.baselineLoss ?? null;
-  const table = mdTable(
-    ['family', 'kind', 'depth', 'train loss', 'train acc', 'test acc', 'outcome', 'verdicts'],
-    cs.map((c) => [
-      c.family,
-      c.kind,
-      String(c.depth),
-      meanStd(c.trainLoss),
-      `${meanStd(
-        c.runs.map((r) => r.train.accuracy ?? Number.NaN),
-        100,
-        3,
-      )}%`,
-      `${meanStd(c.testAcc, 100, 3)}%`,
-      [...new Set(c.runs.map((r) => r.outcome.label))].join(', '),
-      [...new Set(c.runs.map((r) => r.verdict))].join(', '),
-    ]),
-  );
   return {
     figures: [
       {
@@ -250,29 +277,7 @@ function analyze(ctx: ExperimentContext): Analysis {
         }),
       },
     ],
-    sections: [
-      { heading: 'By family, kind and depth', body: table },
-      {
-        heading: "Degradation beside gradguard's verdicts",
-        body: [
-          `A net is degraded when its training loss is more than ${DEGRADED_MULTIPLE}x that of the shallowest net of the same family and kind (the paper's degradation problem); gradguard agrees when it flags every run of a degraded net and calls every run of a sound one healthy.`,
-          '',
-          mdTable(
-            ['family', 'kind', 'depth', 'train loss', 'x shallowest', 'degraded?', 'verdicts', 'agree?'],
-            degradation(cs).map((d) => [
-              d.cell.family,
-              d.cell.kind,
-              String(d.cell.depth),
-              meanStd(d.cell.trainLoss),
-              fmtNum(d.ratio),
-              d.degraded ? 'yes' : 'no',
-              [...new Set(d.cell.runs.map((r) => r.verdict))].join(', '),
-              d.agrees ? 'yes' : '**no**',
-            ]),
-          ),
-        ].join('\n'),
-      },
-    ],
+    sections: sections(cs),
     reading: reading(ctx, cs),
     data: {
       baseline,
