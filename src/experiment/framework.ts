@@ -12,7 +12,7 @@
  * 1. `experiments/NAME.yaml` (spec.ts validates it; every arm's config at every size is checked before any training):
  *
  * ```yaml
- * title: He et al. 2015: a 30-layer ReLU net trains with He init and stalls with Xavier
+ * title: "He et al. 2015: a 30-layer ReLU net trains with He init and stalls with Xavier"
  * paper: K. He, X. Zhang, S. Ren, J. Sun. Delving Deep into Rectifiers. ICCV 2015, section 2.2 and figure 3.
  * claim: A 30-layer ReLU net with Xavier init does not learn at all; with He init it converges.
  * base:                       # a gradguard config (as `train -c`; every key optional): what all arms share
@@ -41,8 +41,10 @@
  * or stalled against the dataset's trivial baseline, or diverged). A run agrees with gradguard when its outcome's `ok`
  * equals "the verdict is healthy"; the page lists every disagreement.
  *
- * 3. One line in registry.ts (`EXPERIMENTS`), and the experiment in test/experiments.int.test.ts's list (a tiny-size
- * run checks the page, the figures and the JSON).
+ * 3. One line in registry.ts (`EXPERIMENTS`). test/experiments.int.test.ts then runs every registered experiment at
+ * its tiny size in a fresh process and checks the JSON, the stored runs, the page and the PNGs; it also fails when an
+ * `experiments/*.yaml` has no module or a module no file. Commit the page `--quick` writes, with a row in
+ * docs/experiments/README.md.
  *
  * `--json` prints one object, {@link ExperimentResult}: for each arm its runs (config, final train/test metrics,
  * verdict, outcome, run id), the figures and the page's path. Sizes: `--quick` for the documented quick set (all seven
