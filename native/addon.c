@@ -7,7 +7,8 @@
  * are not checked (the kernels' contract, see src/backend/types.ts: the tensor ops validate at the boundary).
  *
  * The matrix product goes to OpenBLAS's cblas_sgemm, or to our own (native/gemm_x86.c) where that is faster (see
- * gg_gemm_policy); everything else is native/kernels.c, compiled for this machine (-march=native) by binding.gyp.
+ * gg_gemm_policy); everything else is the kernel families of native/kernels/, compiled for this machine
+ * (-march=native) by binding.gyp.
  */
 #include <cblas.h>
 #if defined(__AVX512F__)

@@ -5,7 +5,7 @@
  *
  * Each case runs the same kernel on both backends with identical buffers (outputs pre-filled with the same garbage)
  * and compares every buffer afterwards, so a kernel that writes outside its output, skips part of it or modifies an
- * input fails too. Kernels whose arithmetic the C code reproduces exactly (see native/kernels.c) are compared
+ * input fails too. Kernels whose arithmetic the C code reproduces exactly (see native/kernels/) are compared
  * exactly; those with transcendental functions to ~1e-6 relative; sgemm within float32 rounding bounds.
  *
  * The wasm module is committed, so its suite always runs; the native one is skipped where the addon was not built.

@@ -205,7 +205,7 @@ export class JsBackend implements Backend {
     for (let o = 0; o < outer; o++) {
       if (inner === 1) {
         // A contiguous run: float64 accumulation in eight lanes (element m into lane m mod 8), the lanes summed
-        // pairwise, then the tail in order, rounded once. native/kernels.c does exactly this (bit-identical sums).
+        // pairwise, then the tail in order, rounded once. native/kernels/reduce.c does exactly this (bit-identical sums).
         const xb = o * mid;
         let s0 = 0;
         let s1 = 0;

@@ -1,5 +1,5 @@
 /**
- * The native backend: the C kernels of native/kernels.c and OpenBLAS's sgemm, compiled on the user's machine at
+ * The native backend: the C kernels of native/kernels/ and OpenBLAS's sgemm, compiled on the user's machine at
  * install (scripts/build-native.mjs) into build/Release/gradguard.node and called through N-API.
  *
  * Buffers are the reference backend's `ArrayBuf`s (ordinary Float32Arrays): N-API hands the addon a pointer to their

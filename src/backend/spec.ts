@@ -7,8 +7,8 @@
  * themselves (`installKernels` in lower.ts). test/kernel-spec.test.ts reads the C side (native/addon.c's GG_KERNELS
  * table, native/kernels.h and both wasm modules' exports with their parameter types) and fails where it disagrees.
  *
- * Adding a kernel = an entry here, its reference in js.ts, its C in native/kernels.c (+ kernels.h and one line of
- * addon.c's GG_KERNELS); see CONTRIBUTING.md, "Adding a kernel".
+ * Adding a kernel = an entry here, its reference in js.ts, its C in the family's file of native/kernels/ (+ kernels.h and
+ * one line of addon.c's GG_KERNELS); see CONTRIBUTING.md, "Adding a kernel".
  *
  * Argument kinds, as the Backend method takes them and as they travel to C:
  *
