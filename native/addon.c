@@ -297,8 +297,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(softmaxGrad, gg_softmax_grad, void, 6, FA, FA, FA, IX, IX, IN)                                 \
   X(crossEntropy, gg_cross_entropy, void, 8, FA, FA, FA, FA, IX, IX, DB, DB)                       \
   X(crossEntropyGrad, gg_cross_entropy_grad, void, 8, FA, FA, FA, FA, IX, IX, DB, DB)              \
-  X(im2col, gg_im2col, void, 3, FA, FA, IA)                                                        \
-  X(col2im, gg_col2im, void, 3, FA, FA, IA)                                                        \
+  X(im2col, gg_im2col, void, 4, FA, IX, FA, IA)                                                    \
+  X(col2im, gg_col2im, void, 4, FA, FA, IX, IA)                                                    \
   X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \
   X(maxPool2dGrad, gg_max_pool2d_grad, void, 4, FA, FA, FA, IA)                                    \
   X(avgPool2d, gg_avg_pool2d, void, 4, FA, FA, IA, IN)                                             \

@@ -116,8 +116,8 @@ GG_API void gg_cross_entropy(const float *x, const float *targets, float *probs,
 GG_API void gg_cross_entropy_grad(const float *probs, const float *targets, const float *scale, float *gx, gg_i rows,
                                   gg_i cols, double smoothing, double ignoreIndex);
 
-GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom);
-GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom);
+GG_API void gg_im2col(const float *x, gg_i xOff, float *cols, const int32_t *geom);
+GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *geom);
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom);
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom);
 GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad);

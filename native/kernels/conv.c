@@ -127,8 +127,8 @@ static void im2col_range(int tid, gg_i lo, gg_i hi, const void *p) {
   }
 }
 
-GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom) {
-  conv_args a = {x, cols, gg_read_conv(geom)};
+GG_API void gg_im2col(const float *x, gg_i xOff, float *cols, const int32_t *geom) {
+  conv_args a = {x + xOff, cols, gg_read_conv(geom)};
   gg_i rows = a.g.c * a.g.kh * a.g.kw;
   gg_parallel_for(im2col_range, &a, rows, 1, 2.0 * (double)rows * (double)(a.g.n * a.g.oh * a.g.ow));
 }
@@ -212,8 +212,8 @@ static void col2im_range(int tid, gg_i lo, gg_i hi, const void *p) {
   }
 }
 
-GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom) {
-  conv_args a = {cols, dx, gg_read_conv(geom)};
+GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *geom) {
+  conv_args a = {cols, dx + dxOff, gg_read_conv(geom)};
   gg_i planes = a.g.c * a.g.n;
   gg_parallel_for(col2im_range, &a, planes, 1,
                   2.0 * (double)(a.g.c * a.g.kh * a.g.kw) * (double)(a.g.n * a.g.oh * a.g.ow));

@@ -749,8 +749,15 @@ for (const [name, maybe] of suites) {
       for (const g of geoms) {
         const xs = g.n * g.c * g.h * g.w;
         const cs = g.c * g.kh * g.kw * g.n * g.oh * g.ow;
-        same(be, [uniform(r, xs), uniform(r, cs)], (b, [x, c]) => b.im2col(x!, c!, g), EXACT);
-        same(be, [uniform(r, cs), uniform(r, xs)], (b, [c, dx]) => b.col2im(c!, dx!, g), EXACT);
+        same(be, [uniform(r, xs), uniform(r, cs)], (b, [x, c]) => b.im2col(x!, 0, c!, g), EXACT);
+        same(be, [uniform(r, cs), uniform(r, xs)], (b, [c, dx]) => b.col2im(c!, dx!, 0, g), EXACT);
+        // one image of the batch at a time, as conv2d runs them: the offsets select it, the rest of dx is untouched
+        const one = { ...g, n: 1 };
+        const xsOne = g.c * g.h * g.w;
+        const csOne = g.c * g.kh * g.kw * g.oh * g.ow;
+        const last = (g.n - 1) * xsOne;
+        same(be, [uniform(r, xs), uniform(r, csOne)], (b, [x, c]) => b.im2col(x!, last, c!, one), EXACT);
+        same(be, [uniform(r, csOne), uniform(r, xs)], (b, [c, dx]) => b.col2im(c!, dx!, last, one), EXACT);
       }
     });
 

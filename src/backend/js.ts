@@ -457,7 +457,7 @@ export class JsBackend implements Backend {
     }
   }
 
-  im2col(x: Buf, cols: Buf, g: ConvGeom): void {
+  im2col(x: Buf, xOff: number, cols: Buf, g: ConvGeom): void {
     const xs = x.data;
     const cs = cols.data;
     const L = g.n * g.oh * g.ow;
@@ -467,7 +467,7 @@ export class JsBackend implements Backend {
         for (let kj = 0; kj < g.kw; kj++) {
           const rowBase = ((c * g.kh + ki) * g.kw + kj) * L;
           for (let n = 0; n < g.n; n++) {
-            const xb = (n * g.c + c) * g.h * g.w;
+            const xb = xOff + (n * g.c + c) * g.h * g.w;
             const cb = rowBase + n * plane;
             for (let oy = 0; oy < g.oh; oy++) {
               const iy = oy * g.sh - g.ph + ki * g.dh;
@@ -487,10 +487,10 @@ export class JsBackend implements Backend {
       }
     }
   }
-  col2im(cols: Buf, dx: Buf, g: ConvGeom): void {
+  col2im(cols: Buf, dx: Buf, dxOff: number, g: ConvGeom): void {
     const cs = cols.data;
     const ds = dx.data;
-    ds.fill(0, 0, g.n * g.c * g.h * g.w);
+    ds.fill(0, dxOff, dxOff + g.n * g.c * g.h * g.w);
     const L = g.n * g.oh * g.ow;
     const plane = g.oh * g.ow;
     for (let c = 0; c < g.c; c++) {
@@ -498,7 +498,7 @@ export class JsBackend implements Backend {
         for (let kj = 0; kj < g.kw; kj++) {
           const rowBase = ((c * g.kh + ki) * g.kw + kj) * L;
           for (let n = 0; n < g.n; n++) {
-            const xb = (n * g.c + c) * g.h * g.w;
+            const xb = dxOff + (n * g.c + c) * g.h * g.w;
             const cb = rowBase + n * plane;
             for (let oy = 0; oy < g.oh; oy++) {
               const iy = oy * g.sh - g.ph + ki * g.dh;

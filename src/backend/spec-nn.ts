@@ -59,22 +59,27 @@ export const NN_KERNELS = {
     c: 'gg_cross_entropy_grad',
   },
   /**
-   * im2col for a whole batch: x is N×C×H×W; cols is (C·kh·kw) × (N·oh·ow), row (c, i, j), column (n, y, x);
-   * padding reads as 0.
+   * im2col for a batch of N images read from x[xOff..] (N×C×H×W there); cols is (C·kh·kw) × (N·oh·ow), row (c, i, j),
+   * column (n, y, x); padding reads as 0. conv2d calls it per image (N = 1), so that the columns stay in cache.
    */
   im2col: {
     args: [
       ['x', 'buf'],
+      ['xOff', 'int'],
       ['cols', 'buf'],
       ['g', 'conv'],
     ],
     c: 'gg_im2col',
   },
-  /** The adjoint of im2col: dx (N×C×H×W) = sum of cols into the positions they were read from. Overwrites dx. */
+  /**
+   * The adjoint of im2col: dx[dxOff..] (N×C×H×W there) = sum of cols into the positions they were read from.
+   * Overwrites those N·C·H·W values of dx.
+   */
   col2im: {
     args: [
       ['cols', 'buf'],
       ['dx', 'buf'],
+      ['dxOff', 'int'],
       ['g', 'conv'],
     ],
     c: 'gg_col2im',
