@@ -306,8 +306,20 @@ export const ADDON_EXTRAS = {
   setThreads: { args: [['n', 'i32']], c: 'gg_set_threads' },
   /** The kernel set OpenBLAS chose for this CPU. */
   openblasCore: { args: [], ret: 'str', c: 'gg_openblas_core' },
-  /** Which sgemm runs: 'openblas', 'own-avx512' or 'own-avx2'. */
+  /** Which sgemm runs: 'openblas', 'own-avx512', 'own-avx2', or 'per-shape:own-avx512+openblas' (-avx2). */
   gemmImpl: { args: [], ret: 'str', c: 'gg_gemm_impl' },
+  /** Which sgemm computes products of this shape now ('' for one of the per-shape policy not yet measured). */
+  gemmShapeChoice: {
+    args: [
+      ['transA', 'bool'],
+      ['transB', 'bool'],
+      ['m', 'int'],
+      ['n', 'int'],
+      ['k', 'int'],
+    ],
+    ret: 'str',
+    c: 'gg_gemm_shape_choice',
+  },
   /** Forces an sgemm for tests: 0 the policy, 1 OpenBLAS, 2 ours; returns gemmImpl. */
   gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
   /** Tests: 1 keeps the thread pool's workers from taking work, 0 releases them; returns chunks workers computed. */
