@@ -13,6 +13,7 @@
         "native/kernels/pool.c",
         "native/kernels/norm.c",
         "native/kernels/optim.c",
+        "native/kernels/recurrent.c",
         "native/kernels/gemm_ref.c"
       ],
       "include_dirs": ["native", "/usr/include/openblas"],

@@ -213,7 +213,16 @@ describe('which kernels run in C', () => {
     it.skipIf(!be)(`${name}: its own method for each of the ${withC.length} kernels with C`, () => {
       const own = withC.filter((k) => (be as unknown as Record<string, unknown>)[k] !== ref[k]);
       expect(own).toEqual(withC);
-      expect(withC).toEqual(expect.arrayContaining(['batchNorm', 'batchNormGrad', 'layerNorm', 'layerNormGrad']));
+      expect(withC).toEqual(
+        expect.arrayContaining([
+          'batchNorm',
+          'batchNormGrad',
+          'layerNorm',
+          'layerNormGrad',
+          'lstmCell',
+          'lstmCellGrad',
+        ]),
+      );
     });
   }
 });
@@ -828,6 +837,42 @@ for (const [name, maybe] of suites) {
             EXACT,
           );
         }
+      }
+    });
+
+    it('the LSTM step (lstmCell) and its backward (lstmCellGrad, bit for bit), strided in and out', () => {
+      const r = lcg(13);
+      // [hidden, batch]: the bench's shape, a tail shorter than a vector, one unit, one sample
+      for (const [H, B] of [
+        [128, 64],
+        [5, 3],
+        [1, 17],
+        [9, 1],
+      ] as const) {
+        const n = H * B;
+        // pre-activations in column block 2 of a [4H, 5B] matrix (ld 5B); h into block 3 of an [H, 6B] one
+        const ldp = 5 * B;
+        const ldh = 6 * B;
+        const p = uniform(r, 4 * H * ldp, -6, 6);
+        p[2 * B] = 40; // saturated gates
+        p[(H + 1) * ldp + 2 * B] = -40;
+        const cPrev = uniform(r, n, -2, 2);
+        same(
+          be,
+          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh)],
+          (b, [pp, cp, act, c, tc, h]) => b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, H, B),
+          { rel: 2e-6, abs: 2e-7 },
+        );
+        // gradients into column block 1 of a [4H, 3B] matrix (ld 3B)
+        const ldg = 3 * B;
+        const act = uniform(r, 4 * n, 0, 1);
+        for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // g = tanh in (-1, 1)
+        same(
+          be,
+          [act, cPrev, uniform(r, n, -1, 1), uniform(r, n), uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
+          (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, B, ldg, dcp!, H, B),
+          EXACT,
+        );
       }
     });
 

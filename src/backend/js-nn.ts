@@ -1,9 +1,10 @@
 /**
  * The reference kernels of the nn ops (spec.ts): batch and layer normalisation, the negative log-likelihood and
- * binary cross-entropy losses, adaptive average pooling, forward and backward. `JsBackend` calls these; the C
+ * binary cross-entropy losses, adaptive average pooling, the LSTM step, forward and backward. `JsBackend` calls these; the C
  * kernels for normalisation (native/kernels/norm.c) reproduce them bit for bit.
  */
-import type { Buf } from './types.js';
+import { unaryScalar } from './js-math.js';
+import { type Buf, Unary } from './types.js';
 
 export function batchNorm(
   x: Buf,
@@ -345,6 +346,90 @@ function adaptiveWindows(
       const y1 = Math.ceil(((i + 1) * h) / oh);
       for (let j = 0; j < ow; j++)
         fn((p * oh + i) * ow + j, p * h * w, y0, y1, Math.floor((j * w) / ow), Math.ceil(((j + 1) * w) / ow));
+    }
+  }
+}
+
+const f32 = Math.fround;
+/** σ as the unary kernel computes it (float64, rounded once by the caller). */
+const sigmoid = (x: number) => unaryScalar(Unary.Sigmoid, x, 0, 0);
+
+/** One LSTM step (spec-nn.ts, lstmCell). */
+export function lstmCell(
+  p: Buf,
+  pOff: number,
+  ldp: number,
+  cPrev: Buf,
+  act: Buf,
+  c: Buf,
+  tc: Buf,
+  h: Buf,
+  hOff: number,
+  ldh: number,
+  hidden: number,
+  batch: number,
+): void {
+  const ps = p.data;
+  const as = act.data;
+  const n = hidden * batch;
+  for (let j = 0; j < hidden; j++) {
+    for (let b = 0; b < batch; b++) {
+      const e = j * batch + b;
+      const at = (q: number) => ps[pOff + (q * hidden + j) * ldp + b]!;
+      const i = f32(sigmoid(at(0)));
+      const f = f32(sigmoid(at(1)));
+      const g = f32(Math.tanh(at(2)));
+      const o = f32(sigmoid(at(3)));
+      as[e] = i;
+      as[n + e] = f;
+      as[2 * n + e] = g;
+      as[3 * n + e] = o;
+      const cv = f32(f32(f * cPrev.data[e]!) + f32(i * g));
+      const t = f32(Math.tanh(cv));
+      c.data[e] = cv;
+      tc.data[e] = t;
+      h.data[hOff + j * ldh + b] = f32(o * t);
+    }
+  }
+}
+
+/** The LSTM step's backward (spec-nn.ts, lstmCellGrad). */
+export function lstmCellGrad(
+  act: Buf,
+  cPrev: Buf,
+  tc: Buf,
+  dh: Buf,
+  dc: Buf,
+  dG: Buf,
+  dOff: number,
+  ldg: number,
+  dcPrev: Buf,
+  hidden: number,
+  batch: number,
+): void {
+  const as = act.data;
+  const gs = dG.data;
+  const n = hidden * batch;
+  for (let j = 0; j < hidden; j++) {
+    for (let b = 0; b < batch; b++) {
+      const e = j * batch + b;
+      const i = as[e]!;
+      const f = as[n + e]!;
+      const g = as[2 * n + e]!;
+      const o = as[3 * n + e]!;
+      const t = tc.data[e]!;
+      const d = dh.data[e]!;
+      const out = (q: number, v: number) => {
+        gs[dOff + (q * hidden + j) * ldg + b] = v;
+      };
+      // through h = o·tanh(c)
+      out(3, f32(f32(d * t) * (o * (1 - o))));
+      const dct = f32(dc.data[e]! + f32(f32(d * o) * (1 - t * t)));
+      // through c = f·cPrev + i·g
+      out(0, f32(f32(dct * g) * (i * (1 - i))));
+      out(1, f32(f32(dct * cPrev.data[e]!) * (f * (1 - f))));
+      out(2, f32(f32(dct * i) * (1 - g * g)));
+      dcPrev.data[e] = f32(dct * f);
     }
   }
 }

@@ -632,6 +632,14 @@ export class JsBackend implements Backend {
     }
   }
 
+  lstmCell(...a: Parameters<KernelMethods['lstmCell']>): void {
+    ref.lstmCell(...a);
+  }
+
+  lstmCellGrad(...a: Parameters<KernelMethods['lstmCellGrad']>): void {
+    ref.lstmCellGrad(...a);
+  }
+
   batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
     ref.batchNorm(...a);
   }

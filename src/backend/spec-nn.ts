@@ -261,6 +261,50 @@ export const NN_KERNELS = {
     c: null,
   },
   /**
+   * One LSTM step over hidden×batch states (stored transposed, element (j, b) at j·batch + b), gates i, f, g, o:
+   * the pre-activations of gate q are p[pOff + (q·hidden + j)·ldp + b]; act receives i = σ, f = σ, g = tanh, o = σ
+   * (gate q at q·hidden·batch), c = f·cPrev + i·g (each product and the sum rounded to float32), tc = tanh(c), and
+   * h = o·tc is stored at h[hOff + j·ldh + b].
+   */
+  lstmCell: {
+    args: [
+      ['p', 'buf'],
+      ['pOff', 'int'],
+      ['ldp', 'int'],
+      ['cPrev', 'buf'],
+      ['act', 'buf'],
+      ['c', 'buf'],
+      ['tc', 'buf'],
+      ['h', 'buf'],
+      ['hOff', 'int'],
+      ['ldh', 'int'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_lstm_cell',
+  },
+  /**
+   * Its backward: from dh (reaching h) and dc (reaching c from the next step), with the step's act, cPrev and tc:
+   * the pre-activations' gradients, gate q's stored at dG[dOff + (q·hidden + j)·ldg + b], and dcPrev = dc_total·f.
+   * Products and sums round to float32 as the separate kernels did (mul, then unaryGrad's float64 g·f'(y)).
+   */
+  lstmCellGrad: {
+    args: [
+      ['act', 'buf'],
+      ['cPrev', 'buf'],
+      ['tc', 'buf'],
+      ['dh', 'buf'],
+      ['dc', 'buf'],
+      ['dG', 'buf'],
+      ['dOff', 'int'],
+      ['ldg', 'int'],
+      ['dcPrev', 'buf'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_lstm_cell_grad',
+  },
+  /**
    * Adaptive average pooling of `planes` planes h×w to oh×ow, PyTorch's windows: output row i averages input rows
    * floor(i·h/oh) to ceil((i+1)·h/oh), the same for columns.
    */

@@ -4,7 +4,9 @@
  *
  * - the input projection of the whole sequence is one matrix product, W_ih·Xᵀ for all T·B columns at once;
  * - per step, only the recurrent product W_hh·h and the gate nonlinearities run, through the backend's sgemm and its
- *   sigmoid/tanh kernels;
+ *   sigmoid/tanh kernels; the LSTM's step is one fused kernel each way (lstmCell, lstmCellGrad) that reads the
+ *   pre-activations from P's column block and writes h into HT's, and the gate gradients into dG's, so that its
+ *   recurrent products read and write those matrices in place (a leading dimension apart) with no copies;
  * - backward, the weight gradients are again whole-sequence products (dW_ih = dG·X, dW_hh = dG·Hᵀ).
  * NOTE: states live transposed, hidden × batch, so that every gate of a step is one contiguous block that the
  * elementwise kernels (which take whole buffers) can process without copies.
@@ -48,8 +50,8 @@ class Kernels {
   }
 }
 
-/** An LSTM step's buffers: the gate pre-activations, the gates, c, tanh(c) and h. */
-type LstmStep = [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+/** An LSTM step's buffers: the gates i, f, g, o [4, H, B] (the lstmCell kernel's act), c and tanh(c). */
+type LstmStep = [Tensor, Tensor, Tensor];
 
 /**
  * Receives ‖∂L/∂h_t‖², the squared norm of the whole gradient reaching the hidden state of step t (from the loss at
@@ -105,6 +107,13 @@ export function recurrentLayer(
     while (set.length < count) set.push(fresh());
     return set;
   };
+  // an LSTM step's: the four gates [4, H, B], c and tanh(c)
+  const lstmBufs = (t: number): Tensor[] => {
+    if (record) return [alloc([4, H, B]), fresh(), fresh()];
+    const set = spare[t % 2]!;
+    if (set.length === 0) set.push(alloc([4, H, B]), fresh(), fresh());
+    return set;
+  };
 
   // input projection of the whole sequence with the biases folded in: P [G·H, T·B]
   const P = alloc([G * H, TB]);
@@ -158,25 +167,14 @@ export function recurrentLayer(
     const hPrev = hs[t]!;
     let s: Tensor[];
     if (lstm) {
-      s = stepBufs(t, 11);
-      const [ai, af, ag, ao, i, f, g, o, c, tc, h] = s as LstmStep;
-      preactivations(t, hPrev);
-      gateOut(0, ai);
-      gateOut(1, af);
-      gateOut(2, ag);
-      gateOut(3, ao);
-      k.act(Unary.Sigmoid, ai.buf, i.buf);
-      k.act(Unary.Sigmoid, af.buf, f.buf);
-      k.act(Unary.Tanh, ag.buf, g.buf);
-      k.act(Unary.Sigmoid, ao.buf, o.buf);
-      // c = f ⊙ c_prev + i ⊙ g;  h = o ⊙ tanh(c)
-      k.mul(f.buf, cs[t]!.buf, c.buf);
-      k.mul(i.buf, g.buf, scratch.buf);
-      be.axpy(1, scratch.buf, c.buf, n);
-      k.act(Unary.Tanh, c.buf, tc.buf);
-      k.mul(o.buf, tc.buf, h.buf);
+      s = lstmBufs(t);
+      const [act, c, tc] = s as LstmStep;
+      // the pre-activations in P's column block t: P_t += W_hh·h_{t-1}, h_{t-1} read from HT's block t
+      be.sgemm(false, false, G * H, B, H, 1, whh.buf, 0, H, HT.buf, t * B, W, 1, P.buf, t * B, TB);
+      // the gates, c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1
+      be.lstmCell(P.buf, t * B, TB, cs[t]!.buf, act.buf, c.buf, tc.buf, HT.buf, (t + 1) * B, W, H, B);
       cs.push(c);
-      hs.push(h);
+      hs.push(HT); // h_t lives in HT's block t + 1
     } else if (gru) {
       s = stepBufs(t, 8);
       const [ar, az, hn, an, r, z, nn, h] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
@@ -203,7 +201,7 @@ export function recurrentLayer(
       k.act(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
       hs.push(h);
     }
-    be.copyBlocks(hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
+    if (!lstm) be.copyBlocks(hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
     if (record) steps.push(s);
   }
 
@@ -240,7 +238,7 @@ export function recurrentLayer(
     const toDG = (src: Tensor, row: number, t: number) =>
       be.copyBlocks(src.buf, 0, B, dG.buf, row * H * TB + t * B, TB, B, H, false);
     // the gate gradients of one step stacked [G·H, B], for the product with W_hh
-    const dGt = G > 1 ? alloc([G * H, B]) : da[0];
+    const dGt = gru ? alloc([G * H, B]) : da[0];
     for (let t = T - 1; t >= 0; t--) {
       // dh += dL/dy_t
       be.copyBlocks(gT.buf, (t + off) * B, GW, dh.buf, 0, B, B, H, true);
@@ -248,27 +246,11 @@ export function recurrentLayer(
       const s = steps[t]!;
       const hPrev = hs[t]!;
       if (lstm) {
-        const [ai, af, ag, ao, i, f, g, o, c, tc] = s as LstmStep;
-        // through h = o ⊙ tanh(c)
-        k.mul(dh.buf, tc.buf, s1.buf);
-        k.grad(Unary.Sigmoid, ao.buf, o.buf, s1.buf, da[3].buf);
-        k.mul(dh.buf, o.buf, s1.buf);
-        k.grad(Unary.Tanh, c.buf, tc.buf, s1.buf, s2.buf);
-        be.axpy(1, s2.buf, dc!.buf, n);
-        // through c = f ⊙ c_prev + i ⊙ g
-        k.mul(dc!.buf, g.buf, s1.buf);
-        k.grad(Unary.Sigmoid, ai.buf, i.buf, s1.buf, da[0].buf);
-        k.mul(dc!.buf, cs[t]!.buf, s1.buf);
-        k.grad(Unary.Sigmoid, af.buf, f.buf, s1.buf, da[1].buf);
-        k.mul(dc!.buf, i.buf, s1.buf);
-        k.grad(Unary.Tanh, ag.buf, g.buf, s1.buf, da[2].buf);
-        k.mul(dc!.buf, f.buf, dcNext!.buf);
-        for (let gate = 0; gate < 4; gate++) {
-          toDG(da[gate]!, gate, t);
-          be.copy(da[gate]!.buf, 0, dGt.buf, gate * n, n);
-        }
-        // dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates
-        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dGt.buf, 0, B, 0, dhNext.buf, 0, B);
+        const [act, , tc] = s as LstmStep;
+        // the gates' pre-activation gradients into dG's column block t, and dc_prev
+        be.lstmCellGrad(act.buf, cs[t]!.buf, tc.buf, dh.buf, dc!.buf, dG.buf, t * B, TB, dcNext!.buf, H, B);
+        // dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates, read from dG's block t
+        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dG.buf, t * B, TB, 0, dhNext.buf, 0, B);
         [dc, dcNext] = [dcNext, dc];
       } else if (gru) {
         const [ar, az, hn, an, r, z, nn] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
