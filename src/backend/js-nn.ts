@@ -1,10 +1,10 @@
 /**
  * The reference kernels of the nn ops (spec.ts): batch and layer normalisation, the negative log-likelihood and
- * binary cross-entropy losses, adaptive average pooling, the LSTM step, forward and backward. `JsBackend` calls these; the C
+ * binary cross-entropy losses, adaptive average pooling, the LSTM step, im2col and col2im, forward and backward. `JsBackend` calls these; the C
  * kernels for normalisation (native/kernels/norm.c) reproduce them bit for bit.
  */
 import { unaryScalar } from './js-math.js';
-import { type Buf, Unary } from './types.js';
+import { type Buf, type ConvGeom, Unary } from './types.js';
 
 export function batchNorm(
   x: Buf,
@@ -430,6 +430,68 @@ export function lstmCellGrad(
       out(1, f32(f32(dct * cPrev.data[e]!) * (f * (1 - f))));
       out(2, f32(f32(dct * i) * (1 - g * g)));
       dcPrev.data[e] = f32(dct * f);
+    }
+  }
+}
+
+/** im2col (spec-nn.ts). */
+export function im2col(x: Buf, xOff: number, cols: Buf, g: ConvGeom): void {
+  const xs = x.data;
+  const cs = cols.data;
+  const L = g.n * g.oh * g.ow;
+  const plane = g.oh * g.ow;
+  for (let c = 0; c < g.c; c++) {
+    for (let ki = 0; ki < g.kh; ki++) {
+      for (let kj = 0; kj < g.kw; kj++) {
+        const rowBase = ((c * g.kh + ki) * g.kw + kj) * L;
+        for (let n = 0; n < g.n; n++) {
+          const xb = xOff + (n * g.c + c) * g.h * g.w;
+          const cb = rowBase + n * plane;
+          for (let oy = 0; oy < g.oh; oy++) {
+            const iy = oy * g.sh - g.ph + ki * g.dh;
+            const cr = cb + oy * g.ow;
+            if (iy < 0 || iy >= g.h) {
+              cs.fill(0, cr, cr + g.ow);
+              continue;
+            }
+            const xr = xb + iy * g.w;
+            for (let ox = 0; ox < g.ow; ox++) {
+              const ix = ox * g.sw - g.pw + kj * g.dw;
+              cs[cr + ox] = ix >= 0 && ix < g.w ? xs[xr + ix]! : 0;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** col2im (spec-nn.ts). */
+export function col2im(cols: Buf, dx: Buf, dxOff: number, g: ConvGeom): void {
+  const cs = cols.data;
+  const ds = dx.data;
+  ds.fill(0, dxOff, dxOff + g.n * g.c * g.h * g.w);
+  const L = g.n * g.oh * g.ow;
+  const plane = g.oh * g.ow;
+  for (let c = 0; c < g.c; c++) {
+    for (let ki = 0; ki < g.kh; ki++) {
+      for (let kj = 0; kj < g.kw; kj++) {
+        const rowBase = ((c * g.kh + ki) * g.kw + kj) * L;
+        for (let n = 0; n < g.n; n++) {
+          const xb = dxOff + (n * g.c + c) * g.h * g.w;
+          const cb = rowBase + n * plane;
+          for (let oy = 0; oy < g.oh; oy++) {
+            const iy = oy * g.sh - g.ph + ki * g.dh;
+            if (iy < 0 || iy >= g.h) continue;
+            const cr = cb + oy * g.ow;
+            const xr = xb + iy * g.w;
+            for (let ox = 0; ox < g.ow; ox++) {
+              const ix = ox * g.sw - g.pw + kj * g.dw;
+              if (ix >= 0 && ix < g.w) ds[xr + ix]! += cs[cr + ox]!;
+            }
+          }
+        }
+      }
     }
   }
 }

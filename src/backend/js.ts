@@ -6,7 +6,7 @@
 import { binaryScalar, unaryDerivative, unaryScalar } from './js-math.js';
 import * as ref from './js-nn.js';
 import { checkThreadCount } from './threads.js';
-import type { Backend, BackendName, Buf, ConvGeom, KernelMethods, PoolGeom } from './types.js';
+import type { Backend, BackendName, Buf, KernelMethods, PoolGeom } from './types.js';
 import { Binary, Unary } from './types.js';
 
 export { erf, unaryDerivative, unaryScalar } from './js-math.js';
@@ -457,63 +457,11 @@ export class JsBackend implements Backend {
     }
   }
 
-  im2col(x: Buf, xOff: number, cols: Buf, g: ConvGeom): void {
-    const xs = x.data;
-    const cs = cols.data;
-    const L = g.n * g.oh * g.ow;
-    const plane = g.oh * g.ow;
-    for (let c = 0; c < g.c; c++) {
-      for (let ki = 0; ki < g.kh; ki++) {
-        for (let kj = 0; kj < g.kw; kj++) {
-          const rowBase = ((c * g.kh + ki) * g.kw + kj) * L;
-          for (let n = 0; n < g.n; n++) {
-            const xb = xOff + (n * g.c + c) * g.h * g.w;
-            const cb = rowBase + n * plane;
-            for (let oy = 0; oy < g.oh; oy++) {
-              const iy = oy * g.sh - g.ph + ki * g.dh;
-              const cr = cb + oy * g.ow;
-              if (iy < 0 || iy >= g.h) {
-                cs.fill(0, cr, cr + g.ow);
-                continue;
-              }
-              const xr = xb + iy * g.w;
-              for (let ox = 0; ox < g.ow; ox++) {
-                const ix = ox * g.sw - g.pw + kj * g.dw;
-                cs[cr + ox] = ix >= 0 && ix < g.w ? xs[xr + ix]! : 0;
-              }
-            }
-          }
-        }
-      }
-    }
+  im2col(...a: Parameters<KernelMethods['im2col']>): void {
+    ref.im2col(...a);
   }
-  col2im(cols: Buf, dx: Buf, dxOff: number, g: ConvGeom): void {
-    const cs = cols.data;
-    const ds = dx.data;
-    ds.fill(0, dxOff, dxOff + g.n * g.c * g.h * g.w);
-    const L = g.n * g.oh * g.ow;
-    const plane = g.oh * g.ow;
-    for (let c = 0; c < g.c; c++) {
-      for (let ki = 0; ki < g.kh; ki++) {
-        for (let kj = 0; kj < g.kw; kj++) {
-          const rowBase = ((c * g.kh + ki) * g.kw + kj) * L;
-          for (let n = 0; n < g.n; n++) {
-            const xb = dxOff + (n * g.c + c) * g.h * g.w;
-            const cb = rowBase + n * plane;
-            for (let oy = 0; oy < g.oh; oy++) {
-              const iy = oy * g.sh - g.ph + ki * g.dh;
-              if (iy < 0 || iy >= g.h) continue;
-              const cr = cb + oy * g.ow;
-              const xr = xb + iy * g.w;
-              for (let ox = 0; ox < g.ow; ox++) {
-                const ix = ox * g.sw - g.pw + kj * g.dw;
-                if (ix >= 0 && ix < g.w) ds[xr + ix]! += cs[cr + ox]!;
-              }
-            }
-          }
-        }
-      }
-    }
+  col2im(...a: Parameters<KernelMethods['col2im']>): void {
+    ref.col2im(...a);
   }
   maxPool2d(x: Buf, out: Buf, g: PoolGeom): void {
     const xs = x.data;
