@@ -876,6 +876,42 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('the GRU step (gruCell) and its backward (gruCellGrad, bit for bit), strided in and out', () => {
+      const r = lcg(14);
+      for (const [H, B] of [
+        [128, 64],
+        [5, 3],
+        [1, 17],
+        [9, 1],
+      ] as const) {
+        const n = H * B;
+        // pre-activations in column block 1 of a [3H, 4B] matrix; h_prev in block 2 and h into block 3 of [H, 5B]
+        const ldp = 4 * B;
+        const ldh = 5 * B;
+        const p = uniform(r, 3 * H * ldp, -6, 6);
+        p[B] = 40; // saturated gates
+        p[H * ldp + B] = -40;
+        const hs = uniform(r, H * ldh, -1, 1);
+        const hn = uniform(r, n, -2, 2);
+        same(
+          be,
+          [p, hn, hs, uniform(r, 3 * n)],
+          (b, [pp, hh, hv, act]) => b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, act!, H, B),
+          { rel: 2e-6, abs: 2e-7 },
+        );
+        // gradients into column block 2 of a [4H, 3B] matrix (ld 3B)
+        const ldg = 3 * B;
+        const act = uniform(r, 3 * n, 0, 1);
+        for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // n = tanh in (-1, 1)
+        same(
+          be,
+          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
+          (b, [a, hh, hv, dh, dG, dhp]) => b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dG!, 2 * B, ldg, dhp!, H, B),
+          EXACT,
+        );
+      }
+    });
+
     it('batchNorm and layerNorm, forward and backward, bit for bit', () => {
       const r = lcg(12);
       // [n, c, inner]: the CNN's shapes, runs shorter than 8 and with a tail, BatchNorm1d's inner = 1

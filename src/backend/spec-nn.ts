@@ -305,6 +305,51 @@ export const NN_KERNELS = {
     c: 'gg_lstm_cell_grad',
   },
   /**
+   * One GRU step over hidden×batch states (element (j, b) at j·batch + b), gates r, z, n: the pre-activations of r
+   * and z (W_i·x + b_i + W_h·h_prev + b_h) are p[pOff + (q·hidden + j)·ldp + b] for q = 0, 1, n's input part
+   * (W_in·x + b_in) is row 2·hidden + j there; hn = W_hn·h_prev + b_hn. act receives r = σ, z = σ and
+   * nn = tanh(n_in + r·hn) (gate q at q·hidden·batch); h = z·(h_prev − nn) + nn, each operation rounded to float32,
+   * reading h_prev at hPrev[hpOff + j·ldh + b] and storing h at h[hOff + j·ldh + b].
+   */
+  gruCell: {
+    args: [
+      ['p', 'buf'],
+      ['pOff', 'int'],
+      ['ldp', 'int'],
+      ['hn', 'buf'],
+      ['hPrev', 'buf'],
+      ['hpOff', 'int'],
+      ['h', 'buf'],
+      ['hOff', 'int'],
+      ['ldh', 'int'],
+      ['act', 'buf'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_gru_cell',
+  },
+  /**
+   * Its backward from dh: the gradients of r's and z's pre-activations, of n's and of hn (rows q·hidden + j for
+   * q = 0..3) stored at dG[dOff + row·ldg + b], and dhPrev = dh·z, the direct path (the caller adds W_hᵀ·dG).
+   */
+  gruCellGrad: {
+    args: [
+      ['act', 'buf'],
+      ['hn', 'buf'],
+      ['hPrev', 'buf'],
+      ['hpOff', 'int'],
+      ['ldh', 'int'],
+      ['dh', 'buf'],
+      ['dG', 'buf'],
+      ['dOff', 'int'],
+      ['ldg', 'int'],
+      ['dhPrev', 'buf'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_gru_cell_grad',
+  },
+  /**
    * Adaptive average pooling of `planes` planes h×w to oh×ow, PyTorch's windows: output row i averages input rows
    * floor(i·h/oh) to ceil((i+1)·h/oh), the same for columns.
    */

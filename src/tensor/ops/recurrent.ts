@@ -22,25 +22,12 @@ export type RecurrentMode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
 /** Gates per cell: W_ih and W_hh have G·hidden rows. */
 export const GATES: Record<RecurrentMode, number> = { RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3 };
 
-/** Elementwise helpers over [hidden, batch] buffers of n elements. */
+/** Elementwise helpers over [hidden, batch] buffers of n elements (the plain RNN's step). */
 class Kernels {
-  private readonly shape: number[];
-  private readonly st = [1];
   constructor(
     readonly be: Backend,
     readonly n: number,
-  ) {
-    this.shape = [n];
-  }
-  mul(a: Buf, b: Buf, out: Buf): void {
-    this.be.binary(Binary.Mul, a, b, out, this.shape, this.st, this.st);
-  }
-  sub(a: Buf, b: Buf, out: Buf): void {
-    this.be.binary(Binary.Sub, a, b, out, this.shape, this.st, this.st);
-  }
-  add(a: Buf, b: Buf, out: Buf): void {
-    this.be.binary(Binary.Add, a, b, out, this.shape, this.st, this.st);
-  }
+  ) {}
   act(op: Unary, x: Buf, out: Buf): void {
     this.be.unary(op, x, out, this.n, 0, 0);
   }
@@ -52,6 +39,8 @@ class Kernels {
 
 /** An LSTM step's buffers: the gates i, f, g, o [4, H, B] (the lstmCell kernel's act), c and tanh(c). */
 type LstmStep = [Tensor, Tensor, Tensor];
+/** A GRU step's buffers: r, z and n [3, H, B] (the gruCell kernel's act) and hn = W_hn·h_prev + b_hn. */
+type GruStep = [Tensor, Tensor];
 
 /**
  * Receives ‖∂L/∂h_t‖², the squared norm of the whole gradient reaching the hidden state of step t (from the loss at
@@ -107,6 +96,13 @@ export function recurrentLayer(
     while (set.length < count) set.push(fresh());
     return set;
   };
+  // a GRU step's: the three gates [3, H, B] and hn
+  const gruBufs = (t: number): Tensor[] => {
+    if (record) return [alloc([3, H, B]), fresh()];
+    const set = spare[t % 2]!;
+    if (set.length === 0) set.push(alloc([3, H, B]), fresh());
+    return set;
+  };
   // an LSTM step's: the four gates [4, H, B], c and tanh(c)
   const lstmBufs = (t: number): Tensor[] => {
     if (record) return [alloc([4, H, B]), fresh(), fresh()];
@@ -148,15 +144,14 @@ export function recurrentLayer(
       be.binary(Binary.Add, b.buf, zeroScalar(be), bhn.buf, [H, B], [1, 0], [0, 0]);
     } else be.fill(bhn.buf, 0, n);
   }
-  // the pre-activations of every gate at step t: P's column block t plus W_hh·h_prev, one product for all gates
-  // (GRU: rows 2H..3H hold W_hn·h_prev + b_hn instead, which the n gate needs apart)
-  const Gt = alloc([G * H, B]);
+  // the plain RNN's pre-activations at step t: P's column block t plus W_hh·h_prev (the LSTM and GRU add the
+  // product into P's block in place, below)
+  const Gt = lstm || gru ? null : alloc([G * H, B]);
   const preactivations = (t: number, prev: Tensor) => {
-    be.copyBlocks(P.buf, t * B, TB, Gt.buf, 0, B, B, gru ? 2 * H : G * H, false);
-    if (bhn) be.copy(bhn.buf, 0, Gt.buf, 2 * n, n);
-    be.sgemm(false, false, G * H, B, H, 1, whh.buf, 0, H, prev.buf, 0, B, 1, Gt.buf, 0, B);
+    be.copyBlocks(P.buf, t * B, TB, Gt!.buf, 0, B, B, G * H, false);
+    be.sgemm(false, false, G * H, B, H, 1, whh.buf, 0, H, prev.buf, 0, B, 1, Gt!.buf, 0, B);
   };
-  const gateOut = (gate: number, out: Tensor) => be.copy(Gt.buf, gate * n, out.buf, 0, n);
+  const gateOut = (gate: number, out: Tensor) => be.copy(Gt!.buf, gate * n, out.buf, 0, n);
 
   // per-step tensors kept for the backward pass
   const steps: Tensor[][] = [];
@@ -176,23 +171,16 @@ export function recurrentLayer(
       cs.push(c);
       hs.push(HT); // h_t lives in HT's block t + 1
     } else if (gru) {
-      s = stepBufs(t, 8);
-      const [ar, az, hn, an, r, z, nn, h] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-      preactivations(t, hPrev);
-      gateOut(0, ar);
-      gateOut(1, az);
-      gateOut(2, hn); // W_hn·h_prev + b_hn
-      k.act(Unary.Sigmoid, ar.buf, r.buf);
-      k.act(Unary.Sigmoid, az.buf, z.buf);
-      // n = tanh(W_in·x + b_in + r ⊙ hn);  h = n + z ⊙ (h_prev − n) = (1 − z) ⊙ n + z ⊙ h_prev
-      be.copyBlocks(P.buf, 2 * H * TB + t * B, TB, an.buf, 0, B, B, H, false);
-      k.mul(r.buf, hn.buf, scratch.buf);
-      be.axpy(1, scratch.buf, an.buf, n);
-      k.act(Unary.Tanh, an.buf, nn.buf);
-      k.sub(hPrev.buf, nn.buf, scratch.buf);
-      k.mul(z.buf, scratch.buf, h.buf);
-      be.axpy(1, nn.buf, h.buf, n);
-      hs.push(h);
+      s = gruBufs(t);
+      const [act, hn] = s as GruStep;
+      // r's and z's pre-activations in P's column block t: += W_hr,z·h_{t-1}, read from HT's block t
+      be.sgemm(false, false, 2 * H, B, H, 1, whh.buf, 0, H, HT.buf, t * B, W, 1, P.buf, t * B, TB);
+      // hn = W_hn·h_{t-1} + b_hn
+      be.copy(bhn!.buf, 0, hn.buf, 0, n);
+      be.sgemm(false, false, H, B, H, 1, whh.buf, 2 * H * H, H, HT.buf, t * B, W, 1, hn.buf, 0, B);
+      // r, z, n = tanh(W_in·x + b_in + r ⊙ hn) and h = z ⊙ (h_prev − n) + n, h written into HT's block t + 1
+      be.gruCell(P.buf, t * B, TB, hn.buf, HT.buf, t * B, HT.buf, (t + 1) * B, W, act.buf, H, B);
+      hs.push(HT); // h_t lives in HT's block t + 1
     } else {
       s = stepBufs(t, 2);
       const [a, h] = s as [Tensor, Tensor];
@@ -201,7 +189,7 @@ export function recurrentLayer(
       k.act(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
       hs.push(h);
     }
-    if (!lstm) be.copyBlocks(hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
+    if (!lstm && !gru) be.copyBlocks(hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
     if (record) steps.push(s);
   }
 
@@ -232,19 +220,14 @@ export function recurrentLayer(
     let dc = lstm ? fresh() : null;
     let dcNext = lstm ? fresh() : null;
     if (dc) be.copyBlocks(gT.buf, 0, GW, dc.buf, 0, B, B, H, false);
-    const s1 = fresh();
-    const s2 = fresh();
-    const da = [fresh(), fresh(), fresh(), fresh()] as [Tensor, Tensor, Tensor, Tensor];
+    const da = lstm || gru ? null : fresh(); // the plain RNN's pre-activation gradient of one step
     const toDG = (src: Tensor, row: number, t: number) =>
       be.copyBlocks(src.buf, 0, B, dG.buf, row * H * TB + t * B, TB, B, H, false);
-    // the gate gradients of one step stacked [G·H, B], for the product with W_hh
-    const dGt = gru ? alloc([G * H, B]) : da[0];
     for (let t = T - 1; t >= 0; t--) {
       // dh += dL/dy_t
       be.copyBlocks(gT.buf, (t + off) * B, GW, dh.buf, 0, B, B, H, true);
       if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(dh.buf, n));
       const s = steps[t]!;
-      const hPrev = hs[t]!;
       if (lstm) {
         const [act, , tc] = s as LstmStep;
         // the gates' pre-activation gradients into dG's column block t, and dc_prev
@@ -253,32 +236,17 @@ export function recurrentLayer(
         be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dG.buf, t * B, TB, 0, dhNext.buf, 0, B);
         [dc, dcNext] = [dcNext, dc];
       } else if (gru) {
-        const [ar, az, hn, an, r, z, nn] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-        // through h = n + z ⊙ (h_prev − n)
-        k.sub(hPrev.buf, nn.buf, s1.buf);
-        k.mul(dh.buf, s1.buf, s2.buf);
-        k.grad(Unary.Sigmoid, az.buf, z.buf, s2.buf, da[1].buf);
-        k.mul(dh.buf, z.buf, dhNext.buf); // the direct path to h_prev
-        k.sub(dh.buf, dhNext.buf, s1.buf); // dn = dh ⊙ (1 − z)
-        k.grad(Unary.Tanh, an.buf, nn.buf, s1.buf, da[2].buf);
-        // through n's pre-activation W_in·x + b_in + r ⊙ hn
-        k.mul(da[2].buf, r.buf, da[3].buf); // d hn
-        k.mul(da[2].buf, hn.buf, s1.buf);
-        k.grad(Unary.Sigmoid, ar.buf, r.buf, s1.buf, da[0].buf);
-        toDG(da[0], 0, t);
-        toDG(da[1], 1, t);
-        toDG(da[2], 2, t);
-        toDG(da[3], 3, t);
-        // dh_prev = dh ⊙ z + W_hhᵀ·[da_r; da_z; d hn]
-        be.copy(da[0].buf, 0, dGt.buf, 0, n);
-        be.copy(da[1].buf, 0, dGt.buf, n, n);
-        be.copy(da[3].buf, 0, dGt.buf, 2 * n, n);
-        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dGt.buf, 0, B, 1, dhNext.buf, 0, B);
+        const [act, hn] = s as GruStep;
+        // the gradients of r's, z's and n's pre-activations and of hn into dG's column block t; dh_prev = dh ⊙ z
+        be.gruCellGrad(act.buf, hn.buf, HT.buf, t * B, W, dh.buf, dG.buf, t * B, TB, dhNext.buf, H, B);
+        // dh_prev += W_hr,zᵀ·[da_r; da_z] + W_hnᵀ·d hn, read from dG's block t (rows 0..2H and 3H..4H)
+        be.sgemm(true, false, H, B, 2 * H, 1, whh.buf, 0, H, dG.buf, t * B, TB, 1, dhNext.buf, 0, B);
+        be.sgemm(true, false, H, B, H, 1, whh.buf, 2 * H * H, H, dG.buf, 3 * H * TB + t * B, TB, 1, dhNext.buf, 0, B);
       } else {
         const [a, h] = s as [Tensor, Tensor];
-        k.grad(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, dh.buf, da[0].buf);
-        toDG(da[0], 0, t);
-        be.sgemm(true, false, H, B, H, 1, whh.buf, 0, H, da[0].buf, 0, B, 0, dhNext.buf, 0, B);
+        k.grad(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, dh.buf, da!.buf);
+        toDG(da!, 0, t);
+        be.sgemm(true, false, H, B, H, 1, whh.buf, 0, H, da!.buf, 0, B, 0, dhNext.buf, 0, B);
       }
       [dh, dhNext] = [dhNext, dh];
     }
