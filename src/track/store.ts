@@ -28,20 +28,21 @@
  * store.getMetrics(id).series['train/loss'];     // [2.31, ...]
  * store.close();
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { decodeNumber, encodeNumber } from '../base/json.js';
 import { describeFsError, makeDirs } from '../io/atomic.js';
 import type { LayerHistograms } from '../monitor/histogram.js';
+import type { TimeFlow } from '../monitor/through-time.js';
 import { type HistogramRow, readHistograms, truncateHistograms, writeHistograms } from './histograms.js';
-import { checkRunId } from './ids.js';
+import { checkRunId, newRunId } from './ids.js';
 import { encodeLayers, LAYER_RECORD_BYTES } from './layer-blob.js';
 import { processAlive, readProcStart } from './process.js';
 import { DB_FILE, migrate } from './schema.js';
 import { checkWritableFiles, readOnlyError, removedError, snapshotStore, storeWriteError } from './store-files.js';
+import { decodeSummary, encodeSummary } from './summary.js';
+import { readTimeFlow, type TimeFlowRow, truncateTimeFlow, writeTimeFlow } from './time-flow.js';
 import {
   type Finding,
   type FindingRow,
@@ -58,6 +59,7 @@ import {
   TrackError,
 } from './types.js';
 
+export { newRunId } from './ids.js';
 export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 
 /** The default store directory, relative to the working directory. */
@@ -302,6 +304,28 @@ export class RunStore {
     return readHistograms(this.db, this.resolve(idOrPrefix).rid, options.fromStep ?? 0, this.path);
   }
 
+  /** Records a monitored step's gradient norms through time (track/time-flow.ts), replacing those the step had. */
+  logTimeFlow(id: string, step: number, flows: readonly TimeFlow[]): void {
+    const t = this.target(id);
+    const tx = this.db.transaction(() => {
+      this.checkExists(t);
+      writeTimeFlow(this.db, t.rid, step, flows);
+    });
+    this.guard(() => tx.immediate());
+  }
+
+  /** A run's gradient norms through time by step (then layer), from `fromStep` on. */
+  getTimeFlow(idOrPrefix: string, options: ReadOptions = {}): TimeFlowRow[] {
+    return readTimeFlow(this.db, this.resolve(idOrPrefix).rid, options.fromStep ?? 0, this.path);
+  }
+
+  /** Sets a running run's summary (what is known from the start: the dataset's baseline); `finishRun` replaces it. */
+  setSummary(id: string, summary: RunSummary): void {
+    const t = this.target(id);
+    const changed = this.guard(() => this.stmt.setSummary.run(encodeSummary(summary), Date.now(), t.rid));
+    if (changed.changes === 0) throw removedError(t.id, this.path);
+  }
+
   /** Records a finding of the diagnosis at a step. */
   logFinding(id: string, step: number, finding: Finding): void {
     const target = this.target(id);
@@ -371,6 +395,7 @@ export class RunStore {
       if (from !== undefined) {
         for (const s of this.stmt.truncate) s.run(row.rid, from);
         truncateHistograms(this.db, row.rid, from);
+        truncateTimeFlow(this.db, row.rid, from);
       }
       this.stmt.resumeRun.run({
         now: Date.now(),
@@ -555,6 +580,7 @@ export class RunStore {
     const tx = this.db.transaction(() => {
       for (const s of this.stmt.truncate) s.run(row.rid, -1);
       truncateHistograms(this.db, row.rid, -1);
+      truncateTimeFlow(this.db, row.rid, -1);
       this.stmt.deleteRun.run(row.rid);
     });
     this.guard(() => tx.immediate());
@@ -784,6 +810,7 @@ function prepareStatements(db: Database.Database) {
     insertFinding: p(`INSERT INTO findings (rid, step, kind, layers, evidence, suggestion, severity, time)
                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     finishRun: p('UPDATE runs SET status = ?, updated_at = ?, finished_at = ?, summary = ? WHERE rid = ?'),
+    setSummary: p('UPDATE runs SET summary = ?, updated_at = ? WHERE rid = ?'),
     resumeRun: p(`UPDATE runs SET status = 'running', updated_at = @now, finished_at = NULL, pid = @pid, host = @host,
                   proc_start = @proc_start WHERE rid = @rid`),
     markInterrupted: p(`UPDATE runs SET status = 'interrupted' WHERE rid = ? AND status = 'running'`),
@@ -805,33 +832,4 @@ function prepareStatements(db: Database.Database) {
     findings: p(`SELECT step, kind, layers, evidence, suggestion, severity, time FROM findings
                  WHERE rid = ? ORDER BY step, fid`),
   };
-}
-
-/** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
-export function newRunId(now: number = Date.now()): string {
-  const d = new Date(now);
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  const date = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
-  const time = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
-  return `${date}-${time}-${randomBytes(2).toString('hex')}`;
-}
-
-/** JSON of a summary; non-finite final metrics are kept as strings ('NaN', 'Infinity', '-Infinity'). */
-function encodeSummary(summary: RunSummary): string {
-  const metrics = summary.metrics;
-  if (metrics === undefined) return JSON.stringify(summary);
-  const encoded: Record<string, number | string> = {};
-  for (const [k, v] of Object.entries(metrics)) encoded[k] = encodeNumber(v);
-  return JSON.stringify({ ...summary, metrics: encoded });
-}
-
-function decodeSummary(text: string): RunSummary {
-  const summary = JSON.parse(text) as RunSummary;
-  const metrics = summary.metrics as Record<string, number | string | null> | undefined;
-  if (metrics && typeof metrics === 'object') {
-    for (const [k, v] of Object.entries(metrics)) {
-      if (typeof v === 'string' || v === null) metrics[k] = decodeNumber(v);
-    }
-  }
-  return summary;
 }

@@ -4,10 +4,13 @@
  *
  * - the input projection of the whole sequence is one matrix product, W_ih·Xᵀ for all T·B columns at once;
  * - per step, only the recurrent product W_hh·h and the gate nonlinearities run, through the backend's sgemm and its
- *   sigmoid/tanh kernels; the LSTM's step is one fused kernel each way (lstmCell, lstmCellGrad) that reads the
- *   pre-activations from P's column block and writes h into HT's, and the gate gradients into dG's, so that its
- *   recurrent products read and write those matrices in place (a leading dimension apart) with no copies;
+ *   sigmoid/tanh kernels; the LSTM's and the GRU's step is one fused kernel each way (lstmCell/lstmCellGrad,
+ *   gruCell/gruCellGrad) that reads the pre-activations from P's column block and writes h into HT's, and the gate
+ *   gradients into dG's, so that their recurrent products read and write those matrices in place (a leading
+ *   dimension apart) with no copies;
  * - backward, the weight gradients are again whole-sequence products (dW_ih = dG·X, dW_hh = dG·Hᵀ).
+ * The forward runs `forwardThroughTime` (a step function per cell), the backward `backwardThroughTime` (the same per
+ * cell, in reverse), then the weight gradients as whole-sequence products (`matrixGrads`, `biasGrads`).
  * NOTE: states live transposed, hidden × batch, so that every gate of a step is one contiguous block that the
  * elementwise kernels (which take whole buffers) can process without copies.
  */
@@ -22,7 +25,7 @@ export type RecurrentMode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
 /** Gates per cell: W_ih and W_hh have G·hidden rows. */
 export const GATES: Record<RecurrentMode, number> = { RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3 };
 
-/** Elementwise helpers over [hidden, batch] buffers of n elements (the plain RNN's step). */
+/** Elementwise helpers over [hidden, batch] buffers of n elements (the vanilla RNN's step). */
 class Kernels {
   constructor(
     readonly be: Backend,
@@ -39,6 +42,7 @@ class Kernels {
 
 /** An LSTM step's buffers: the gates i, f, g, o [4, H, B] (the lstmCell kernel's act), c and tanh(c). */
 type LstmStep = [Tensor, Tensor, Tensor];
+
 /** A GRU step's buffers: r, z and n [3, H, B] (the gruCell kernel's act) and hn = W_hn·h_prev + b_hn. */
 type GruStep = [Tensor, Tensor];
 
@@ -54,6 +58,331 @@ export interface TimeTap {
 
 /** The tap the next `recurrentLayer` call takes (the layer that calls it sets it; null: none). */
 export const timeTaps: { current: TimeTap | null } = { current: null };
+
+/** One call's sizes, weights and backend, shared by the forward and the backward. */
+interface Seq {
+  mode: RecurrentMode;
+  lstm: boolean;
+  gru: boolean;
+  T: number;
+  B: number;
+  In: number;
+  H: number;
+  G: number;
+  /** H·B, the elements of one state. */
+  n: number;
+  TB: number;
+  /** (T + 1)·B, the row length of HT (column block t holds h_{t−1}ᵀ). */
+  W: number;
+  be: Backend;
+  k: Kernels;
+  whh: Tensor;
+  bhh: Tensor | null;
+  /** A new [H, B] buffer. */
+  fresh: () => Tensor;
+}
+
+/** What the forward pass keeps: the projected inputs, every state, and each step's buffers (when recorded). */
+interface Forward {
+  /** The input projection with the biases folded in, [G·H, T·B]. */
+  P: Tensor;
+  /** The hidden states transposed, [H, (T + 1)·B]: h_0 in block 0. */
+  HT: Tensor;
+  /** The vanilla RNN's pre-activations of one step, [H, B] (the LSTM and GRU add into P's block in place). */
+  Gt: Tensor | null;
+  /** GRU: b_hn broadcast over the batch (the starting value of W_hn·h + b_hn). */
+  bhn: Tensor | null;
+  hs: Tensor[];
+  cs: Tensor[];
+  steps: Tensor[][];
+  scratch: Tensor;
+}
+
+/** The input projection of the whole sequence with the biases folded in: P [G·H, T·B] (one matrix product). */
+function projectInputs(q: Seq, x: Tensor, wih: Tensor, bih: Tensor | null, bhh: Tensor | null): Tensor {
+  const { be, G, H, TB, In } = q;
+  const P = alloc([G * H, TB]);
+  const hasBias = !!(bih || bhh);
+  if (hasBias) {
+    // b_ih + b_hn per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it is not folded here), broadcast along it
+    const v = alloc([G * H]);
+    if (bih) be.copy(bih.buf, 0, v.buf, 0, G * H);
+    else be.fill(v.buf, 0, G * H);
+    if (bhh) be.copyBlocks(bhh.buf, 0, 0, v.buf, 0, 0, q.gru ? 2 * H : G * H, 1, true);
+    be.binary(Binary.Add, v.buf, zeroScalar(be), P.buf, [G * H, TB], [1, 0], [0, 0]);
+  }
+  be.sgemm(false, true, G * H, TB, In, 1, wih.buf, 0, In, x.buf, 0, In, hasBias ? 1 : 0, P.buf, 0, TB);
+  return P;
+}
+
+/** A [B, H] state transposed to [H, B] (zeros for null). */
+function transposeIn(q: Seq, t: Tensor | null): Tensor {
+  const out = q.fresh();
+  if (t) q.be.permute(t.buf, out.buf, [q.B, q.H], [1, 0]);
+  else q.be.fill(out.buf, 0, q.n);
+  return out;
+}
+
+/** GRU: b_hn broadcast over the batch (zeros without biases), the starting value of W_hn·h + b_hn. */
+function gruHiddenBias(q: Seq, bhh: Tensor | null): Tensor {
+  const { be, H, B } = q;
+  const bhn = q.fresh();
+  if (bhh) {
+    const b = alloc([H]);
+    be.copy(bhh.buf, 2 * H, b.buf, 0, H);
+    be.binary(Binary.Add, b.buf, zeroScalar(be), bhn.buf, [H, B], [1, 0], [0, 0]);
+  } else be.fill(bhn.buf, 0, q.n);
+  return bhn;
+}
+
+/**
+ * One LSTM step: P's column block t += W_hh·h_{t−1} (read from HT's block t), then the fused kernel: the gates,
+ * c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1.
+ */
+function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
+  const { be, B, H, G, TB, W } = q;
+  const [act, c, tc] = s as LstmStep;
+  be.sgemm(false, false, G * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
+  be.lstmCell(f.P.buf, t * B, TB, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, H, B);
+  f.cs.push(c);
+  f.hs.push(f.HT); // h_t lives in HT's block t + 1
+}
+
+/**
+ * One GRU step: r's and z's pre-activations in P's column block t += W_hr,z·h_{t−1}, hn = W_hn·h_{t−1} + b_hn, then
+ * the fused kernel: n = tanh(W_in·x + b_in + r ⊙ hn) and h = z ⊙ (h_prev − n) + n, h written into HT's block t + 1.
+ */
+function gruForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
+  const { be, B, H, TB, W, n } = q;
+  const [act, hn] = s as GruStep;
+  be.sgemm(false, false, 2 * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
+  be.copy(f.bhn!.buf, 0, hn.buf, 0, n);
+  be.sgemm(false, false, H, B, H, 1, q.whh.buf, 2 * H * H, H, f.HT.buf, t * B, W, 1, hn.buf, 0, B);
+  be.gruCell(f.P.buf, t * B, TB, hn.buf, f.HT.buf, t * B, f.HT.buf, (t + 1) * B, W, act.buf, H, B);
+  f.hs.push(f.HT); // h_t lives in HT's block t + 1
+}
+
+/** One vanilla RNN step: h = tanh(a) or relu(a), a = P's column block t + W_hh·h_prev. */
+function rnnForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
+  const { be, B, H, TB } = q;
+  const [a, h] = s as [Tensor, Tensor];
+  const Gt = f.Gt!;
+  be.copyBlocks(f.P.buf, t * B, TB, Gt.buf, 0, B, B, H, false);
+  be.sgemm(false, false, H, B, H, 1, q.whh.buf, 0, H, f.hs[t]!.buf, 0, B, 1, Gt.buf, 0, B);
+  be.copy(Gt.buf, 0, a.buf, 0, q.n);
+  q.k.act(q.mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
+  f.hs.push(h);
+}
+
+/** The shapes of one step's buffers of each cell. */
+function stepShapes(q: Seq): number[][] {
+  const s = [q.H, q.B];
+  return q.lstm ? [[4, q.H, q.B], s, s] : q.gru ? [[3, q.H, q.B], s] : [s, s];
+}
+
+/** The whole forward pass through time; each step's buffers are kept for the backward when `record`. */
+function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | null, record: boolean): Forward {
+  const { be, B, H, T, W } = q;
+  const HT = alloc([H, W]);
+  const h0T = transposeIn(q, h0);
+  be.copyBlocks(h0T.buf, 0, B, HT.buf, 0, W, B, H, false);
+  const c0T = q.lstm ? transposeIn(q, c0) : null;
+  const bhn = q.gru ? gruHiddenBias(q, q.bhh) : null;
+  const f: Forward = {
+    P,
+    HT,
+    Gt: q.lstm || q.gru ? null : alloc([H, B]),
+    bhn,
+    hs: [h0T],
+    cs: c0T ? [c0T] : [],
+    steps: [],
+    scratch: q.fresh(),
+  };
+  // when nothing is recorded, two alternating sets of step buffers serve the whole sequence
+  const spare: Tensor[][] = [[], []];
+  const shapes = stepShapes(q);
+  const stepFn = q.lstm ? lstmForward : q.gru ? gruForward : rnnForward;
+  for (let t = 0; t < T; t++) {
+    let s: Tensor[];
+    if (record) s = shapes.map((shape) => alloc(shape));
+    else {
+      s = spare[t % 2]!;
+      if (s.length === 0) s.push(...shapes.map((shape) => alloc(shape)));
+    }
+    stepFn(q, f, t, s);
+    // the LSTM and GRU kernels wrote h into HT already
+    if (!q.lstm && !q.gru) be.copyBlocks(f.hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
+    if (record) f.steps.push(s);
+  }
+  return f;
+}
+
+/** The outputs [T, B, H] from HT's blocks 1..T; LSTM: [T + 1, B, H] with c_T in block 0. */
+function outputsOf(q: Seq, f: Forward): Tensor {
+  const { be, T, B, H, n } = q;
+  const full = alloc([T + 1, B, H]);
+  be.permute(f.HT.buf, full.buf, [H, T + 1, B], [1, 2, 0]);
+  if (q.lstm) {
+    be.permute(f.cs[T]!.buf, f.scratch.buf, [H, B], [1, 0]);
+    be.copy(f.scratch.buf, 0, full.buf, 0, n);
+    return full;
+  }
+  const out = alloc([T, B, H]);
+  be.copy(full.buf, n, out.buf, 0, T * n);
+  return out;
+}
+
+/** The backward pass's running state: the gradient reaching h (and c) and the gate gradients of every step. */
+interface Backward {
+  /** The output gradients transposed like the states, [H, (T + off)·B]. */
+  gT: Tensor;
+  GW: number;
+  /** 1 for LSTM (its result carries c_T in block 0), else 0. */
+  off: number;
+  /** The gate pre-activations' gradients of the whole sequence, [rows·H, T·B]. */
+  dG: Tensor;
+  dh: Tensor;
+  dhNext: Tensor;
+  dc: Tensor | null;
+  dcNext: Tensor | null;
+  /** The vanilla RNN's pre-activation gradient of one step (the LSTM and GRU kernels write into dG). */
+  da: Tensor | null;
+}
+
+/** Gate rows of dG: GRU keeps the gradient of W_hn·h + b_hn (rows 3H..4H) apart from that of the n gate. */
+const dgRows = (q: Seq) => (q.gru ? 4 : q.G);
+
+/** One step's gate gradient `src` into row block `row`, column block t of dG. */
+function toDG(q: Seq, b: Backward, src: Tensor, row: number, t: number): void {
+  q.be.copyBlocks(src.buf, 0, q.B, b.dG.buf, row * q.H * q.TB + t * q.B, q.TB, q.B, q.H, false);
+}
+
+/**
+ * Backward through one LSTM step: the fused kernel writes the gates' pre-activation gradients into dG's column block
+ * t and dc_prev; then dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates, read from dG's block t.
+ */
+function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
+  const { be, H, B, G, TB } = q;
+  const [act, , tc] = f.steps[t] as LstmStep;
+  be.lstmCellGrad(act.buf, f.cs[t]!.buf, tc.buf, b.dh.buf, b.dc!.buf, b.dG.buf, t * B, TB, b.dcNext!.buf, H, B);
+  be.sgemm(true, false, H, B, G * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 0, b.dhNext.buf, 0, B);
+  [b.dc, b.dcNext] = [b.dcNext, b.dc];
+}
+
+/**
+ * Backward through one GRU step: the fused kernel writes the gradients of r's, z's and n's pre-activations and of hn
+ * into dG's column block t (rows 0..4H) and dh_prev = dh ⊙ z (the direct path); then dh_prev += W_hr,zᵀ·[da_r; da_z]
+ * + W_hnᵀ·d hn, read from dG's block t.
+ */
+function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
+  const { be, H, B, TB, W } = q;
+  const [act, hn] = f.steps[t] as GruStep;
+  be.gruCellGrad(act.buf, hn.buf, f.HT.buf, t * B, W, b.dh.buf, b.dG.buf, t * B, TB, b.dhNext.buf, H, B);
+  be.sgemm(true, false, H, B, 2 * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 1, b.dhNext.buf, 0, B);
+  be.sgemm(true, false, H, B, H, 1, q.whh.buf, 2 * H * H, H, b.dG.buf, 3 * H * TB + t * B, TB, 1, b.dhNext.buf, 0, B);
+}
+
+/** Backward through one vanilla RNN step. */
+function rnnBackward(q: Seq, f: Forward, b: Backward, t: number): void {
+  const [a, h] = f.steps[t] as [Tensor, Tensor];
+  const { H, B, be } = q;
+  const da = b.da!;
+  q.k.grad(q.mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, b.dh.buf, da.buf);
+  toDG(q, b, da, 0, t);
+  be.sgemm(true, false, H, B, H, 1, q.whh.buf, 0, H, da.buf, 0, B, 0, b.dhNext.buf, 0, B);
+}
+
+/**
+ * The backward through time, from the last step to the first: fills dG and leaves the gradient reaching h_0 (and
+ * c_0) in `dh` (`dc`); the tap, when given, gets ‖∂L/∂h_t‖² of the steps it wants.
+ */
+function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | null): Backward {
+  const { be, T, B, H, n } = q;
+  const off = q.lstm ? 1 : 0;
+  const GW = (T + off) * B;
+  const gT = alloc([H, GW]);
+  be.permute(gOut.buf, gT.buf, [T + off, B, H], [2, 0, 1]);
+  const dG = alloc([dgRows(q) * H, q.TB]);
+  const dh = q.fresh();
+  const dhNext = q.fresh();
+  be.fill(dh.buf, 0, n);
+  const dc = q.lstm ? q.fresh() : null;
+  const dcNext = q.lstm ? q.fresh() : null;
+  if (dc) be.copyBlocks(gT.buf, 0, GW, dc.buf, 0, B, B, H, false);
+  const da = q.lstm || q.gru ? null : q.fresh();
+  const b: Backward = { gT, GW, off, dG, dh, dhNext, dc, dcNext, da };
+  const stepFn = q.lstm ? lstmBackward : q.gru ? gruBackward : rnnBackward;
+  for (let t = T - 1; t >= 0; t--) {
+    // dh += dL/dy_t
+    be.copyBlocks(gT.buf, (t + off) * B, GW, b.dh.buf, 0, B, B, H, true);
+    if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(b.dh.buf, n));
+    stepFn(q, f, b, t);
+    [b.dh, b.dhNext] = [b.dhNext, b.dh];
+  }
+  return b;
+}
+
+/** The gradients of x, W_ih and W_hh: whole-sequence products with dG (dx = dGᵀ·W_ih, dW_ih = dG·X, dW_hh = dG·Hᵀ). */
+function matrixGrads(
+  q: Seq,
+  f: Forward,
+  dG: Tensor,
+  x: Tensor,
+  wih: Tensor,
+  needs: readonly boolean[],
+): [Tensor | null, Tensor | null, Tensor | null] {
+  const { be, H, TB, In, W } = q;
+  const GH = q.G * H;
+  const res: [Tensor | null, Tensor | null, Tensor | null] = [null, null, null];
+  if (needs[0]) {
+    res[0] = alloc(x.shape);
+    be.sgemm(true, false, TB, In, GH, 1, dG.buf, 0, TB, wih.buf, 0, In, 0, res[0].buf, 0, In);
+  }
+  if (needs[1]) {
+    res[1] = alloc(wih.shape);
+    be.sgemm(false, false, GH, In, TB, 1, dG.buf, 0, TB, x.buf, 0, In, 0, res[1].buf, 0, In);
+  }
+  if (needs[2]) {
+    const gw = alloc(q.whh.shape);
+    if (q.gru) {
+      be.sgemm(false, true, 2 * H, H, TB, 1, dG.buf, 0, TB, f.HT.buf, 0, W, 0, gw.buf, 0, H);
+      be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, f.HT.buf, 0, W, 0, gw.buf, 2 * H * H, H);
+    } else be.sgemm(false, true, GH, H, TB, 1, dG.buf, 0, TB, f.HT.buf, 0, W, 0, gw.buf, 0, H);
+    res[2] = gw;
+  }
+  return res;
+}
+
+/** The gradients of b_ih and b_hh (null where not wanted): dG's row sums (GRU: b_hn's from rows 3H..4H). */
+function biasGrads(q: Seq, dG: Tensor, wantIh: boolean, wantHh: boolean): [Tensor | null, Tensor | null] {
+  if (!wantIh && !wantHh) return [null, null];
+  const { be, H } = q;
+  const GH = q.G * H;
+  const rows = dgRows(q);
+  const sums = alloc([rows * H]);
+  be.sumAxis(dG.buf, sums.buf, rows * H, q.TB, 1);
+  let gih: Tensor | null = null;
+  let ghh: Tensor | null = null;
+  if (wantIh) {
+    gih = alloc([GH]);
+    be.copy(sums.buf, 0, gih.buf, 0, GH);
+  }
+  if (wantHh) {
+    ghh = alloc([GH]);
+    if (q.gru) {
+      be.copy(sums.buf, 0, ghh.buf, 0, 2 * H);
+      be.copy(sums.buf, 3 * H, ghh.buf, 2 * H, H);
+    } else be.copy(sums.buf, 0, ghh.buf, 0, GH);
+  }
+  return [gih, ghh];
+}
+
+/** An [H, B] state back to [B, H]. */
+function untranspose(q: Seq, src: Tensor): Tensor {
+  const out = alloc([q.B, q.H]);
+  q.be.permute(src.buf, out.buf, [q.H, q.B], [1, 0]);
+  return out;
+}
 
 /**
  * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H]; for LSTM the result is
@@ -72,14 +401,26 @@ export function recurrentLayer(
 ): Tensor {
   const [T, B, In] = x.shape as [number, number, number];
   const H = whh.shape[1]!;
-  const G = GATES[mode];
-  const n = H * B;
-  const TB = T * B;
-  const W = (T + 1) * B; // row length of HT: column block t holds h_{t-1}ᵀ
   const be = x.storage.backend;
-  const k = new Kernels(be, n);
-  const lstm = mode === 'LSTM';
-  const gru = mode === 'GRU';
+  const n = H * B;
+  const q: Seq = {
+    mode,
+    lstm: mode === 'LSTM',
+    gru: mode === 'GRU',
+    T,
+    B,
+    In,
+    H,
+    G: GATES[mode],
+    n,
+    TB: T * B,
+    W: (T + 1) * B,
+    be,
+    k: new Kernels(be, n),
+    whh,
+    bhh,
+    fresh: () => alloc([H, B]),
+  };
   const inputs: Tensor[] = [x, wih, whh];
   const iBih = bih ? inputs.push(bih) - 1 : -1;
   const iBhh = bhh ? inputs.push(bhh) - 1 : -1;
@@ -87,213 +428,18 @@ export function recurrentLayer(
   const iC0 = c0 ? inputs.push(c0) - 1 : -1;
   const record = isGradEnabled() && inputs.some((t) => t.requiresGrad);
   const tap = record ? timeTaps.current : null;
-  const fresh = () => alloc([H, B]);
-  // when nothing is recorded, two alternating sets of step buffers serve the whole sequence
-  const spare: Tensor[][] = [[], []];
-  const stepBufs = (t: number, count: number): Tensor[] => {
-    if (record) return Array.from({ length: count }, fresh);
-    const set = spare[t % 2]!;
-    while (set.length < count) set.push(fresh());
-    return set;
-  };
-  // a GRU step's: the three gates [3, H, B] and hn
-  const gruBufs = (t: number): Tensor[] => {
-    if (record) return [alloc([3, H, B]), fresh()];
-    const set = spare[t % 2]!;
-    if (set.length === 0) set.push(alloc([3, H, B]), fresh());
-    return set;
-  };
-  // an LSTM step's: the four gates [4, H, B], c and tanh(c)
-  const lstmBufs = (t: number): Tensor[] => {
-    if (record) return [alloc([4, H, B]), fresh(), fresh()];
-    const set = spare[t % 2]!;
-    if (set.length === 0) set.push(alloc([4, H, B]), fresh(), fresh());
-    return set;
-  };
-
-  // input projection of the whole sequence with the biases folded in: P [G·H, T·B]
-  const P = alloc([G * H, TB]);
-  const hasBias = !!(bih || bhh);
-  if (hasBias) {
-    // b_ih + b_hn per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it is not folded here), broadcast along it
-    const v = alloc([G * H]);
-    if (bih) be.copy(bih.buf, 0, v.buf, 0, G * H);
-    else be.fill(v.buf, 0, G * H);
-    if (bhh) be.copyBlocks(bhh.buf, 0, 0, v.buf, 0, 0, gru ? 2 * H : G * H, 1, true);
-    be.binary(Binary.Add, v.buf, zeroScalar(be), P.buf, [G * H, TB], [1, 0], [0, 0]);
-  }
-  be.sgemm(false, true, G * H, TB, In, 1, wih.buf, 0, In, x.buf, 0, In, hasBias ? 1 : 0, P.buf, 0, TB);
-
-  const transposeIn = (t: Tensor | null): Tensor => {
-    const out = fresh();
-    if (t) be.permute(t.buf, out.buf, [B, H], [1, 0]);
-    else be.fill(out.buf, 0, n);
-    return out;
-  };
-  const HT = alloc([H, W]);
-  const h0T = transposeIn(h0);
-  be.copyBlocks(h0T.buf, 0, B, HT.buf, 0, W, B, H, false);
-  const c0T = lstm ? transposeIn(c0) : null;
-  // GRU: b_hn broadcast over the batch (zeros without biases), the starting value of W_hn·h + b_hn
-  let bhn: Tensor | null = null;
-  if (gru) {
-    bhn = fresh();
-    if (bhh) {
-      const b = alloc([H]);
-      be.copy(bhh.buf, 2 * H, b.buf, 0, H);
-      be.binary(Binary.Add, b.buf, zeroScalar(be), bhn.buf, [H, B], [1, 0], [0, 0]);
-    } else be.fill(bhn.buf, 0, n);
-  }
-  // the plain RNN's pre-activations at step t: P's column block t plus W_hh·h_prev (the LSTM and GRU add the
-  // product into P's block in place, below)
-  const Gt = lstm || gru ? null : alloc([G * H, B]);
-  const preactivations = (t: number, prev: Tensor) => {
-    be.copyBlocks(P.buf, t * B, TB, Gt!.buf, 0, B, B, G * H, false);
-    be.sgemm(false, false, G * H, B, H, 1, whh.buf, 0, H, prev.buf, 0, B, 1, Gt!.buf, 0, B);
-  };
-  const gateOut = (gate: number, out: Tensor) => be.copy(Gt!.buf, gate * n, out.buf, 0, n);
-
-  // per-step tensors kept for the backward pass
-  const steps: Tensor[][] = [];
-  const hs: Tensor[] = [h0T];
-  const cs: Tensor[] = lstm ? [c0T!] : [];
-  const scratch = fresh();
-  for (let t = 0; t < T; t++) {
-    const hPrev = hs[t]!;
-    let s: Tensor[];
-    if (lstm) {
-      s = lstmBufs(t);
-      const [act, c, tc] = s as LstmStep;
-      // the pre-activations in P's column block t: P_t += W_hh·h_{t-1}, h_{t-1} read from HT's block t
-      be.sgemm(false, false, G * H, B, H, 1, whh.buf, 0, H, HT.buf, t * B, W, 1, P.buf, t * B, TB);
-      // the gates, c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1
-      be.lstmCell(P.buf, t * B, TB, cs[t]!.buf, act.buf, c.buf, tc.buf, HT.buf, (t + 1) * B, W, H, B);
-      cs.push(c);
-      hs.push(HT); // h_t lives in HT's block t + 1
-    } else if (gru) {
-      s = gruBufs(t);
-      const [act, hn] = s as GruStep;
-      // r's and z's pre-activations in P's column block t: += W_hr,z·h_{t-1}, read from HT's block t
-      be.sgemm(false, false, 2 * H, B, H, 1, whh.buf, 0, H, HT.buf, t * B, W, 1, P.buf, t * B, TB);
-      // hn = W_hn·h_{t-1} + b_hn
-      be.copy(bhn!.buf, 0, hn.buf, 0, n);
-      be.sgemm(false, false, H, B, H, 1, whh.buf, 2 * H * H, H, HT.buf, t * B, W, 1, hn.buf, 0, B);
-      // r, z, n = tanh(W_in·x + b_in + r ⊙ hn) and h = z ⊙ (h_prev − n) + n, h written into HT's block t + 1
-      be.gruCell(P.buf, t * B, TB, hn.buf, HT.buf, t * B, HT.buf, (t + 1) * B, W, act.buf, H, B);
-      hs.push(HT); // h_t lives in HT's block t + 1
-    } else {
-      s = stepBufs(t, 2);
-      const [a, h] = s as [Tensor, Tensor];
-      preactivations(t, hPrev);
-      gateOut(0, a);
-      k.act(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
-      hs.push(h);
-    }
-    if (!lstm && !gru) be.copyBlocks(hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
-    if (record) steps.push(s);
-  }
-
-  // outputs [T, B, H] from HT's blocks 1..T; LSTM: [T + 1, B, H] with c_T in block 0
-  const full = alloc([T + 1, B, H]);
-  be.permute(HT.buf, full.buf, [H, T + 1, B], [1, 2, 0]);
-  let out: Tensor;
-  if (lstm) {
-    be.permute(cs[T]!.buf, scratch.buf, [H, B], [1, 0]);
-    be.copy(scratch.buf, 0, full.buf, 0, n);
-    out = full;
-  } else {
-    out = alloc([T, B, H]);
-    be.copy(full.buf, n, out.buf, 0, T * n);
-  }
-  const off = lstm ? 1 : 0;
-  const outShape = out.shape;
-  return fromOp(mode.toLowerCase(), out.storage, outShape, inputs, (gOut, needs) => {
-    const GW = (T + off) * B;
-    // gT [H, T + off, B]: the output gradients, transposed like the states
-    const gT = alloc([H, GW]);
-    be.permute(gOut.buf, gT.buf, [T + off, B, H], [2, 0, 1]);
-    const rows = gru ? 4 : G; // GRU keeps the gradient of W_hn·h + b_hn (rows 3H..4H) apart from that of the n gate
-    const dG = alloc([rows * H, TB]);
-    let dh = fresh();
-    let dhNext = fresh();
-    be.fill(dh.buf, 0, n);
-    let dc = lstm ? fresh() : null;
-    let dcNext = lstm ? fresh() : null;
-    if (dc) be.copyBlocks(gT.buf, 0, GW, dc.buf, 0, B, B, H, false);
-    const da = lstm || gru ? null : fresh(); // the plain RNN's pre-activation gradient of one step
-    const toDG = (src: Tensor, row: number, t: number) =>
-      be.copyBlocks(src.buf, 0, B, dG.buf, row * H * TB + t * B, TB, B, H, false);
-    for (let t = T - 1; t >= 0; t--) {
-      // dh += dL/dy_t
-      be.copyBlocks(gT.buf, (t + off) * B, GW, dh.buf, 0, B, B, H, true);
-      if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(dh.buf, n));
-      const s = steps[t]!;
-      if (lstm) {
-        const [act, , tc] = s as LstmStep;
-        // the gates' pre-activation gradients into dG's column block t, and dc_prev
-        be.lstmCellGrad(act.buf, cs[t]!.buf, tc.buf, dh.buf, dc!.buf, dG.buf, t * B, TB, dcNext!.buf, H, B);
-        // dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates, read from dG's block t
-        be.sgemm(true, false, H, B, G * H, 1, whh.buf, 0, H, dG.buf, t * B, TB, 0, dhNext.buf, 0, B);
-        [dc, dcNext] = [dcNext, dc];
-      } else if (gru) {
-        const [act, hn] = s as GruStep;
-        // the gradients of r's, z's and n's pre-activations and of hn into dG's column block t; dh_prev = dh ⊙ z
-        be.gruCellGrad(act.buf, hn.buf, HT.buf, t * B, W, dh.buf, dG.buf, t * B, TB, dhNext.buf, H, B);
-        // dh_prev += W_hr,zᵀ·[da_r; da_z] + W_hnᵀ·d hn, read from dG's block t (rows 0..2H and 3H..4H)
-        be.sgemm(true, false, H, B, 2 * H, 1, whh.buf, 0, H, dG.buf, t * B, TB, 1, dhNext.buf, 0, B);
-        be.sgemm(true, false, H, B, H, 1, whh.buf, 2 * H * H, H, dG.buf, 3 * H * TB + t * B, TB, 1, dhNext.buf, 0, B);
-      } else {
-        const [a, h] = s as [Tensor, Tensor];
-        k.grad(mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, dh.buf, da!.buf);
-        toDG(da!, 0, t);
-        be.sgemm(true, false, H, B, H, 1, whh.buf, 0, H, da!.buf, 0, B, 0, dhNext.buf, 0, B);
-      }
-      [dh, dhNext] = [dhNext, dh];
-    }
+  const f = forwardThroughTime(q, projectInputs(q, x, wih, bih, bhh), h0, c0, record);
+  const out = outputsOf(q, f);
+  return fromOp(mode.toLowerCase(), out.storage, out.shape, inputs, (gOut, needs) => {
+    const b = backwardThroughTime(q, f, gOut, tap);
     const res: (Tensor | null)[] = inputs.map(() => null);
-    const GH = G * H;
-    if (needs[0]) {
-      const gx = alloc(x.shape);
-      be.sgemm(true, false, TB, In, GH, 1, dG.buf, 0, TB, wih.buf, 0, In, 0, gx.buf, 0, In);
-      res[0] = gx;
-    }
-    if (needs[1]) {
-      const gw = alloc(wih.shape);
-      be.sgemm(false, false, GH, In, TB, 1, dG.buf, 0, TB, x.buf, 0, In, 0, gw.buf, 0, In);
-      res[1] = gw;
-    }
-    if (needs[2]) {
-      const gw = alloc(whh.shape);
-      if (gru) {
-        be.sgemm(false, true, 2 * H, H, TB, 1, dG.buf, 0, TB, HT.buf, 0, W, 0, gw.buf, 0, H);
-        be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, HT.buf, 0, W, 0, gw.buf, 2 * H * H, H);
-      } else be.sgemm(false, true, GH, H, TB, 1, dG.buf, 0, TB, HT.buf, 0, W, 0, gw.buf, 0, H);
-      res[2] = gw;
-    }
-    if ((iBih >= 0 && needs[iBih]) || (iBhh >= 0 && needs[iBhh])) {
-      const sums = alloc([rows * H]);
-      be.sumAxis(dG.buf, sums.buf, rows * H, TB, 1);
-      if (iBih >= 0 && needs[iBih]) {
-        const gb = alloc([GH]);
-        be.copy(sums.buf, 0, gb.buf, 0, GH);
-        res[iBih] = gb;
-      }
-      if (iBhh >= 0 && needs[iBhh]) {
-        const gb = alloc([GH]);
-        if (gru) {
-          be.copy(sums.buf, 0, gb.buf, 0, 2 * H);
-          be.copy(sums.buf, 3 * H, gb.buf, 2 * H, H);
-        } else be.copy(sums.buf, 0, gb.buf, 0, GH);
-        res[iBhh] = gb;
-      }
-    }
-    const untranspose = (src: Tensor) => {
-      const out = alloc([B, H]);
-      be.permute(src.buf, out.buf, [H, B], [1, 0]);
-      return out;
-    };
-    if (iH0 >= 0 && needs[iH0]) res[iH0] = untranspose(dh);
-    if (iC0 >= 0 && needs[iC0]) res[iC0] = untranspose(dc!);
+    [res[0], res[1], res[2]] = matrixGrads(q, f, b.dG, x, wih, needs);
+    const want = (i: number) => i >= 0 && needs[i] === true;
+    const [gih, ghh] = biasGrads(q, b.dG, want(iBih), want(iBhh));
+    if (gih) res[iBih] = gih;
+    if (ghh) res[iBhh] = ghh;
+    if (want(iH0)) res[iH0] = untranspose(q, b.dh);
+    if (want(iC0)) res[iC0] = untranspose(q, b.dc!);
     return res;
   });
 }
