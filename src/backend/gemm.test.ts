@@ -100,9 +100,40 @@ describe.skipIf(!native)('native sgemm', () => {
   });
 
   it('reports which implementation runs', () => {
-    expect(native!.selectGemm('auto')).toMatch(/^(openblas|own-avx512|own-avx2)$/);
+    expect(native!.selectGemm('auto')).toMatch(/^(openblas|own-avx512|own-avx2|per-shape:own-avx(512|2)\+openblas)$/);
     expect(native!.gemmImpl).toBe(native!.selectGemm('auto'));
     expect(native!.selectGemm('openblas')).toBe('openblas');
+    expect(native!.gemmShapeChoice(false, true, 128, 256, 784)).toBe('openblas');
+  });
+
+  it('per shape: a large shape is measured on its first product and keeps its choice; C is computed once', () => {
+    const policy = native!.selectGemm('auto');
+    if (!policy.startsWith('per-shape:')) return; // OpenBLAS's generic kernels here: ours for every shape
+    const own = policy.slice('per-shape:'.length).split('+')[0]!;
+    // below 4 MFLOP: the fixed rule, no measurement (the same choice in every process)
+    expect(native!.gemmShapeChoice(false, false, 16, 16, 16)).toMatch(/^(openblas|own-avx512|own-avx2)$/);
+    // a shape no other test multiplies: not measured yet, then measured by its first product
+    const [m, n, k] = [97, 211, 389];
+    expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe('');
+    const r = lcg(21);
+    // beta = 1 and 0: the measurement runs into a scratch C, so the caller's C is updated exactly once
+    check(native!, false, true, m, n, k, 1, 1, r);
+    const chosen = native!.gemmShapeChoice(false, true, m, n, k);
+    expect([own, 'openblas']).toContain(chosen);
+    check(native!, false, true, m, n, k, 0.5, 0, r);
+    expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe(chosen);
+    // the same inputs give the same bits every time in this process
+    const A = uniform(r, m * k);
+    const B = uniform(r, n * k);
+    const once = () => {
+      const C = new Float32Array(m * n);
+      native!.sgemm(false, true, m, n, k, 1, buf(A), 0, k, buf(B), 0, k, 0, buf(C), 0, n);
+      return C;
+    };
+    const first = once();
+    for (let i = 0; i < 3; i++) expect(once()).toEqual(first);
+    // each transposition is a shape of its own
+    expect(native!.gemmShapeChoice(true, true, m, n, k)).toBe('');
   });
 
   for (const impl of native ? implsOf(native) : []) gemmSuite(native!, impl, /^own-/);

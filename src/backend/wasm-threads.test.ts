@@ -186,7 +186,7 @@ describe('threaded wasm backend', () => {
     for (let t = 0; t < 500 && be.chunksByWorkers === before; t++) two = be.sumSquares(x, n);
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     expect(two).toBe(one);
-    // blocks of 512 squares are summed in float32 (native/kernels.c), then in float64
+    // blocks of 512 squares are summed in float32 (native/kernels/reduce.c), then in float64
     expect(Math.abs(two - want) / want).toBeLessThan(1e-6);
     const fused1 = new Float64Array(2);
     const fused2 = new Float64Array(2);
