@@ -20,6 +20,12 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gemm_x86.h"
 #include "kernels.h"
@@ -58,14 +64,19 @@ static int gg_gemm_policy(void) {
 }
 
 /*
- * The per-shape choice. A product of at least GG_TUNE_FLOPS whose shape (transposes, m, n, k, threads) this process
- * has not seen is timed with both implementations first, three times each, taking turns, into a scratch C (the
- * caller's C is not touched; A and B are only read); the one with the smaller best time computes it, and every later
- * product of that shape in this process, so a process's numbers do not change once it has started (the two round
- * differently: ours and OpenBLAS's sums run in different orders). Smaller products are not worth a measurement and
- * keep the fixed rule, ours on an AVX-512 build where OpenBLAS's kernels lack AVX-512, else OpenBLAS's (which keeps
- * small models, the tests' included, bit for bit the same from one process to the next). Another process may choose
- * differently where the two are close; GRADGUARD_GEMM=openblas|own makes runs bit-reproducible across processes.
+ * The per-shape choice. A product of at least GG_TUNE_FLOPS whose shape (transposes, m, n, k, threads) has no choice
+ * yet is timed with both implementations first, three times each, taking turns, into a scratch C (the caller's C is
+ * not touched; A and B are only read); the one with the smaller best time computes it and every later product of
+ * that shape. The two round differently (their sums run in different orders), and the same config and seed must give
+ * the same numbers in every process, a resumed run's included: so a choice is made once per machine, not per
+ * process. It is kept in the machine's cache (gg_tune_dir: one small file per shape, named by OpenBLAS's core, our
+ * kernel, the shape and the threads, holding "own" or "openblas"), written by linking a finished file into place,
+ * which fails when another process got there first; that process's choice is then read and used. Every later
+ * process reads the file instead of measuring. Where no cache can be written, the shape keeps the fixed rule instead
+ * of a measurement that another process might not repeat. Smaller products are not worth a measurement and keep the
+ * fixed rule too: ours on an AVX-512 build where OpenBLAS's kernels lack AVX-512, else OpenBLAS's.
+ * GRADGUARD_GEMM=openblas|own pins one implementation for every product (the same numbers on another machine with
+ * the same CPU and libraries, whatever its cache holds).
  */
 #define GG_TUNE_FLOPS 4e6
 #define GG_TUNE_SLOTS 4096
@@ -105,15 +116,67 @@ static gg_tune_slot *gg_tune_find(int transA, int transB, gg_i m, gg_i n, gg_i k
 static void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                           const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
 
-/* 1 where ours computes this product, 0 where OpenBLAS does (measuring the shape the first time). */
-static int gg_gemm_per_shape(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda,
-                             const float *b, gg_i ldb) {
-  if (2.0 * (double)m * (double)n * (double)k < GG_TUNE_FLOPS) return gg_gemm_small_own();
-  gg_tune_slot *s = gg_tune_find(transA, transB, m, n, k);
-  if (!s) return gg_gemm_small_own();
-  if (s->use) return s->use == 2;
+/* mkdir -p: 1 when `dir` exists (or was made) as a directory. */
+static int gg_mkdirs(char *dir) {
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int ok = mkdir(dir, 0755) == 0 || errno == EEXIST;
+    *p = '/';
+    if (!ok) return 0;
+  }
+  struct stat st;
+  return (mkdir(dir, 0755) == 0 || errno == EEXIST) && stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The machine's cache of measured choices: $GRADGUARD_CACHE_DIR, else $XDG_CACHE_HOME/gradguard, else
+ * $HOME/.cache/gradguard; made if missing. 0 when there is none (no variable set, or it cannot be made). */
+static int gg_tune_dir(char *out, size_t cap) {
+  const char *v;
+  int n;
+  if ((v = getenv("GRADGUARD_CACHE_DIR")) && v[0]) n = snprintf(out, cap, "%s", v);
+  else if ((v = getenv("XDG_CACHE_HOME")) && v[0]) n = snprintf(out, cap, "%s/gradguard", v);
+  else if ((v = getenv("HOME")) && v[0]) n = snprintf(out, cap, "%s/.cache/gradguard", v);
+  else return 0;
+  return n > 0 && (size_t)n < cap && gg_mkdirs(out);
+}
+
+/* A cached choice: 1 OpenBLAS, 2 ours, 0 none or unreadable. */
+static int gg_tune_read(const char *path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return 0;
+  char b[16] = {0};
+  ssize_t got = read(fd, b, sizeof(b) - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  if (strcmp(b, "own\n") == 0) return 2;
+  if (strcmp(b, "openblas\n") == 0) return 1;
+  return 0;
+}
+
+/* Publishes `use` for the shape at `path` unless another process did first; returns the choice that holds (0 where
+ * none could be written or read). */
+static int gg_tune_publish(const char *path, int use) {
+  char tmp[4200];
+  if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp)) return 0;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return 0;
+  const char *text = use == 2 ? "own\n" : "openblas\n";
+  size_t len = strlen(text);
+  int wrote = write(fd, text, len) == (ssize_t)len;
+  wrote = close(fd) == 0 && wrote;
+  int linked = wrote && link(tmp, path) == 0;
+  int lost = wrote && !linked && errno == EEXIST;
+  unlink(tmp);
+  if (linked) return use;
+  return lost ? gg_tune_read(path) : 0;
+}
+
+/* Measures both implementations on this shape (into a scratch C): 1 OpenBLAS faster, 2 ours, 0 out of memory. */
+static int gg_tune_measure(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
+                           gg_i ldb) {
   float *scratch = malloc((size_t)m * (size_t)n * sizeof(float));
-  if (!scratch) return gg_gemm_small_own();
+  if (!scratch) return 0;
   double best[2] = {1e30, 1e30};
   for (int round = 0; round < 3; round++) {
     for (int impl = 0; impl < 2; impl++) {
@@ -127,8 +190,42 @@ static int gg_gemm_per_shape(int transA, int transB, gg_i m, gg_i n, gg_i k, con
     }
   }
   free(scratch);
-  *s = (gg_tune_slot){m, n, k, transA, transB, gg_threads, best[1] < best[0] ? 2 : 1};
-  return s->use == 2;
+  return best[1] < best[0] ? 2 : 1;
+}
+
+/* The machine's choice for a shape: cached, else measured and published; 0 where it cannot be kept. */
+static int gg_tune_choose(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
+                          gg_i ldb) {
+  char dir[4096], path[4200];
+  if (!gg_tune_dir(dir, sizeof(dir))) return 0;
+  const char *core = openblas_get_corename();
+  int n_ = snprintf(path, sizeof(path), "%s/gemm-%s-%s-%c%c-%lldx%lldx%lld-t%d", dir, core ? core : "unknown",
+                    gg_gemm_own_name(), transA ? 'T' : 'N', transB ? 'T' : 'N', (long long)m, (long long)n,
+                    (long long)k, gg_threads);
+  if (n_ <= 0 || (size_t)n_ >= sizeof(path)) return 0;
+  int use = gg_tune_read(path);
+  if (use) return use;
+  use = gg_tune_measure(transA, transB, m, n, k, a, lda, b, ldb);
+  return use ? gg_tune_publish(path, use) : 0;
+}
+
+/* Worker threads (a sweep's trials) share this process's table. */
+static pthread_mutex_t gg_tune_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 where ours computes this product, 0 where OpenBLAS does (choosing for the shape the first time). */
+static int gg_gemm_per_shape(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda,
+                             const float *b, gg_i ldb) {
+  if (2.0 * (double)m * (double)n * (double)k < GG_TUNE_FLOPS) return gg_gemm_small_own();
+  pthread_mutex_lock(&gg_tune_mu);
+  gg_tune_slot *s = gg_tune_find(transA, transB, m, n, k);
+  int use = s ? s->use : 0;
+  if (s && !use) {
+    use = gg_tune_choose(transA, transB, m, n, k, a, lda, b, ldb);
+    if (!use) use = gg_gemm_small_own() ? 2 : 1;
+    *s = (gg_tune_slot){m, n, k, transA, transB, gg_threads, use};
+  }
+  pthread_mutex_unlock(&gg_tune_mu);
+  return use ? use == 2 : gg_gemm_small_own();
 }
 
 static int gg_gemm_own_active(void) {
@@ -150,7 +247,8 @@ static const char *gg_gemm_impl(void) {
 }
 
 /* For tests: which implementation computes products of this shape now: "openblas" or ours ("own-avx512",
- * "own-avx2"); "" for a shape of the per-shape policy that has not been measured yet. */
+ * "own-avx2"); "" for a shape of the per-shape policy that has no choice in this process yet (its first product
+ * reads the machine's cached choice or measures one). */
 static const char *gg_gemm_shape_choice(int transA, int transB, gg_i m, gg_i n, gg_i k) {
   int use = gg_gemm_own_active();
   if (use != GG_PER_SHAPE) return use == GG_OWN ? gg_gemm_own_name() : "openblas";
@@ -158,9 +256,12 @@ static const char *gg_gemm_shape_choice(int transA, int transB, gg_i m, gg_i n, 
   if (2.0 * (double)m * (double)n * (double)k < GG_TUNE_FLOPS) {
     own = gg_gemm_small_own();
   } else {
+    pthread_mutex_lock(&gg_tune_mu);
     gg_tune_slot *s = gg_tune_find(transA, transB, m, n, k);
-    if (s && !s->use) return "";
-    own = s ? s->use == 2 : gg_gemm_small_own();
+    int chosen = s ? s->use : -1;
+    pthread_mutex_unlock(&gg_tune_mu);
+    if (chosen == 0) return "";
+    own = chosen > 0 ? chosen == 2 : gg_gemm_small_own();
   }
   return own ? gg_gemm_own_name() : "openblas";
 }

@@ -5,10 +5,18 @@
  * enough to run on several threads. Skipped where the addon was not built. The same checks run on the addon built
  * for AVX2 (test/native-variant.ts), whose 6x16 kernel this AVX-512 machine would otherwise never run.
  */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../test/native-variant.js';
 import { createNativeBackend, type NativeBackend } from './native.js';
 import type { Buf } from './types.js';
+
+/** The per-shape choices this file makes go to a cache of its own (read by the addon at each new shape). */
+const cacheDir = mkdtempSync(join(tmpdir(), 'gg-gemm-cache-'));
+process.env.GRADGUARD_CACHE_DIR = cacheDir;
+afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 const native = createNativeBackend();
 /** The addon as an AVX2 machine builds it, so that the 6x16 AVX2 kernel is checked on this AVX-512 machine too. */
@@ -134,6 +142,30 @@ describe.skipIf(!native)('native sgemm', () => {
     for (let i = 0; i < 3; i++) expect(once()).toEqual(first);
     // each transposition is a shape of its own
     expect(native!.gemmShapeChoice(true, true, m, n, k)).toBe('');
+    // the choice is the machine's: kept in its cache, one file per shape, for every later process to read
+    const files = readdirSync(cacheDir).filter((f) => f.includes(`-NT-${m}x${n}x${k}-t`));
+    expect(files).toHaveLength(1);
+    expect(readFileSync(join(cacheDir, files[0]!), 'utf8')).toBe(chosen === 'openblas' ? 'openblas\n' : 'own\n');
+  });
+
+  it('per shape: a choice another process cached is used, not measured again', () => {
+    const policy = native!.selectGemm('auto');
+    if (!policy.startsWith('per-shape:')) return;
+    const own = policy.slice('per-shape:'.length).split('+')[0]!;
+    const written = readdirSync(cacheDir).find((f) => f.includes('-NT-97x211x389-t'));
+    expect(written).toBeDefined();
+    const r = lcg(5);
+    // two fresh shapes, one cached as OpenBLAS's and one as ours, whatever a measurement would say
+    for (const [shape, text, want] of [
+      [[101, 203, 397], 'openblas\n', 'openblas'],
+      [[103, 207, 401], 'own\n', own],
+    ] as const) {
+      const [m, n, k] = shape;
+      writeFileSync(join(cacheDir, written!.replace('97x211x389', `${m}x${n}x${k}`)), text);
+      expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe('');
+      check(native!, false, true, m, n, k, 1, 0, r);
+      expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe(want);
+    }
   });
 
   for (const impl of native ? implsOf(native) : []) gemmSuite(native!, impl, /^own-/);
