@@ -15,6 +15,7 @@ import { playgroundCommand } from './playground.js';
 import { exportCommand, runsCommand } from './runs.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
+import { workerCommand } from './worker.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -71,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (e.exitCode === 0) return 0; // --help, --version
       const message =
         e.code === 'commander.help'
-          ? 'give a command: train, doctor, sweep, runs, export, dashboard or report'
+          ? 'give a command: train, doctor, sweep, worker, runs, export, dashboard or report'
           : commanderMessage || e.message.replace(/^error: /, '');
       return reportError(new UsageError(`${message} (run gradguard --help for usage)`), processIO, json);
     }
@@ -80,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   return code;
 }
 
-/** `train`, `doctor` and `sweep`; `done` receives the exit status. */
+/** `train`, `doctor`, `sweep` and `worker`; `done` receives the exit status. */
 function addTrainingCommands(program: Command, done: (code: number) => void): void {
   program
     .command('train')
@@ -151,6 +152,9 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .option('--json', 'print one JSON object { trials }')
     .option('--store <dir>', 'run store directory', './gradguard-runs')
     .option('--no-store', 'do not record the trials in the run store')
+    .option('--queue <url>', 'queue the trials on this PostgreSQL for `gradguard worker`s, and follow them')
+    .option('--detach', 'with --queue: print the sweep id and return at once')
+    .option('--status <id>', 'with --queue: where a queued sweep is (per trial: state, run, result)')
     .action(async (opts) => {
       done(
         await sweepCommand({
@@ -161,6 +165,26 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
           json: Boolean(opts.json),
           ...(opts.out ? { out: opts.out } : {}),
           store: opts.store === false ? null : opts.store,
+          ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+          ...(opts.detach ? { detach: true } : {}),
+          ...(opts.status !== undefined ? { status: opts.status } : {}),
+        }),
+      );
+    });
+
+  program
+    .command('worker')
+    .description('run the trials of queued sweeps (sweep --queue, doctor --fix --queue) on this machine')
+    .requiredOption('--queue <url>', 'the PostgreSQL the sweeps are queued on (postgres://user@host:5432/db)')
+    .option('--store <dir>', 'run store the trials are recorded in', './gradguard-runs')
+    .option('--concurrency <n>', 'trials at a time (default 1)', intOption(1))
+    .action(async (opts) => {
+      done(
+        await workerCommand({
+          queue: opts.queue,
+          store: opts.store,
+          ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+          log: (l) => process.stderr.write(l),
         }),
       );
     });

@@ -33,6 +33,10 @@ export interface SessionOptions {
   meta?: { tags: string[]; notes?: string };
   /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
   resume?: ResumePlan;
+  /** Called with the run's id once it is created (or resumed) in the store, before the first step. */
+  onRun?: (runId: string) => void;
+  /** Called after each step's metrics are written to the store (step counted from 0). */
+  onStep?: (step: number, totalSteps: number) => void;
 }
 
 export interface SessionResult {
@@ -112,7 +116,10 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     store && resume?.runId
       ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
       : store?.createRun(runRecord(config, backend.name, opts));
-  if (runId) err(`gradguard: run ${runId} in ${opts.store}`);
+  if (runId) {
+    err(`gradguard: run ${runId} in ${opts.store}`);
+    opts.onRun?.(runId);
+  }
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
@@ -174,6 +181,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
           }
           st.logStep(id, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
         });
+        opts.onStep?.(s.step, s.totalSteps);
         if (bar) {
           if (!started) {
             bar.start(s.totalSteps, 0, { epoch: 1, loss: '-' });

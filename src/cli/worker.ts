@@ -1,0 +1,196 @@
+/**
+ * `gradguard worker --queue URL --store URL [--concurrency N]`: runs the trials of distributed sweeps (and of
+ * `doctor --fix --queue`), on any machine that reaches the queue's PostgreSQL and the run store. Each trial runs on a
+ * worker thread through the same code as a local sweep's trial (train/sweep-trial.ts), into the run store; its
+ * result is recorded in the queue once (cli/queue.ts).
+ *
+ * A trial whose worker died (killed, its machine gone) is retried by another worker: its run continues from its last
+ * checkpoint when it has one (bit-identical to an uninterrupted run: training is deterministic per seed), and starts
+ * over (the partial run removed) when it has none. Ctrl+C or SIGTERM stops the worker: its running trials are handed
+ * back to the queue at once, and continue elsewhere from their checkpoints.
+ */
+import { availableParallelism } from 'node:os';
+import type PgBoss from 'pg-boss';
+import { RunStore } from '../track/store.js';
+import type { ResumePlan } from '../train/checkpoint.js';
+import { type RunningTrial, startTrial } from '../train/sweep-trial.js';
+import { planResume } from './checkpoint-commands.js';
+import { EXIT, UsageError } from './errors.js';
+import { CHECK_SECONDS, QUEUE, type QueuedTrial, SweepQueue } from './queue.js';
+import { trialRow } from './sweep.js';
+
+export interface WorkerOptions {
+  queue: string;
+  store: string;
+  /** Trials at a time (default 1). */
+  concurrency?: number;
+  /** Progress lines (stderr for the CLI). */
+  log?: (line: string) => void;
+  /** A module URL whose `onStep` each trial calls (train/sweep-worker.ts `hooks`; the kill tests). */
+  hooks?: string;
+  /** Stop once no job is left and nothing runs (the benchmark's workers); default: wait for more. */
+  untilIdle?: boolean;
+}
+
+/** How long an idle worker waits between looks at the queue (ms). */
+const POLL_MS = 1000;
+
+/**
+ * Where a taken trial starts: its run's last checkpoint when a previous attempt left one (the run continues, and
+ * what it stored after that checkpoint is dropped), else from scratch (a previous attempt's run, if any, removed).
+ */
+export function resumeFor(trial: QueuedTrial, store: string): { plan: ResumePlan; config: unknown } | null {
+  const run = trial.run ?? runByName(store, trial.name);
+  if (!run) return null;
+  try {
+    const { plan, config } = planResume(run, { store });
+    // NOTE: the killed attempt may have stored steps past its checkpoint; they are trained (and stored) again
+    return { plan: { ...plan, truncate: true }, config };
+  } catch {
+    // no checkpoint (killed before its first one), or the run is gone: start over in a new run
+    const st = RunStore.open(store);
+    try {
+      if (st.hasRun(run)) st.deleteRun(run, { force: true });
+    } finally {
+      st.close();
+    }
+    return null;
+  }
+}
+
+/** The run a previous attempt created under the trial's (unique) name, when it died before recording its id. */
+function runByName(store: string, name: string): string | null {
+  let st: RunStore;
+  try {
+    st = RunStore.open(store, { readonly: true });
+  } catch {
+    return null; // no store yet: no run either
+  }
+  try {
+    return st.listRuns({ name }).find((r) => r.name === name)?.id ?? null;
+  } finally {
+    st.close();
+  }
+}
+
+export async function workerCommand(opts: WorkerOptions): Promise<number> {
+  const concurrency = opts.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new UsageError(`worker: --concurrency must be a whole number >= 1, got ${String(opts.concurrency)}`);
+  const log = opts.log ?? (() => {});
+  const queue = await SweepQueue.open(opts.queue);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (!env.GRADGUARD_THREADS)
+    env.GRADGUARD_THREADS = String(Math.max(1, Math.floor(availableParallelism() / concurrency)));
+  const running = new Map<number, { trial: QueuedTrial; lease: string; thread: RunningTrial | null }>();
+  let stopping = null as 'signal' | 'lost' | 'idle' | null;
+  let wake: () => void = () => {};
+  const stop = (why: 'signal' | 'lost') => {
+    if (stopping === null || why === 'lost') stopping = why;
+    wake();
+  };
+  const onSignal = () => stop('signal');
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  queue.onLockLost = (e) => {
+    log(`gradguard worker: lost the connection that holds its trials (${e.message}); stopping them\n`);
+    stop('lost');
+  };
+  let bug = false;
+  log(
+    `gradguard worker ${queue.me}: ${concurrency} trial${concurrency === 1 ? '' : 's'} at a time from ${queue.url.replace(/:[^:@/]*@/, ':***@')}, runs into ${opts.store}\n`,
+  );
+
+  const runOne = async (job: PgBoss.Job<{ sweep: string; trial: number }>) => {
+    const claimed = await queue.claim(job);
+    if (!claimed) return;
+    const { trial, lease } = claimed;
+    const slot = { trial, lease, thread: null as RunningTrial | null };
+    running.set(trial.id, slot);
+    try {
+      const resume = resumeFor(trial, opts.store);
+      const params = Object.entries(trial.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+      log(
+        `  ${trial.sweep} trial ${trial.index} (${params.join(' ')}): ${resume ? `resuming run ${resume.plan.runId} from step ${resume.plan.checkpoint.step}` : 'starting'} (attempt ${trial.attempts})\n`,
+      );
+      slot.thread = startTrial(
+        {
+          index: trial.index,
+          sets: trial.sets,
+          config: resume ? resume.config : trial.config,
+          store: opts.store,
+          name: trial.name,
+          ...(resume ? { resume: resume.plan } : {}),
+          ...(opts.hooks ? { hooks: opts.hooks } : {}),
+        },
+        env,
+        (run) => void queue.setRun(trial, lease, run).catch(() => {}),
+      );
+      const outcome = await slot.thread.outcome;
+      if (stopping) return; // handed back below
+      const row = trialRow({ index: trial.index, assignments: trial.params }, outcome);
+      const isBug = !outcome.ok && !outcome.user;
+      if (isBug) {
+        bug = true;
+        log(`gradguard worker: trial ${trial.index} of ${trial.sweep} hit a bug in gradguard:\n${outcome.stack ?? outcome.error}\n`);
+      }
+      const recorded = await queue.record(trial, lease, row, isBug);
+      log(
+        `  ${trial.sweep} trial ${trial.index}: ${recorded ? row.status : 'handed on (this worker was judged dead)'}${row.error ? ` — ${row.error}` : ''}\n`,
+      );
+    } finally {
+      if (!stopping) running.delete(trial.id);
+    }
+  };
+
+  const tasks = new Set<Promise<void>>();
+  let lastCheck = 0;
+  try {
+    while (!stopping) {
+      if (Date.now() - lastCheck >= CHECK_SECONDS * 1000) {
+        lastCheck = Date.now();
+        const n = await queue.reapDead();
+        if (n) log(`gradguard worker: ${n} trial${n === 1 ? '' : 's'} of a dead worker handed back to the queue\n`);
+      }
+      const [job] = tasks.size < concurrency ? await queue.boss.fetch<{ sweep: string; trial: number }>(QUEUE) : [];
+      if (job) {
+        const t: Promise<void> = runOne(job).catch((e) => {
+          bug = true;
+          log(`gradguard worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        });
+        tasks.add(t);
+        void t.finally(() => {
+          tasks.delete(t);
+          wake();
+        });
+        continue;
+      }
+      if (opts.untilIdle && tasks.size === 0) {
+        stopping = 'idle';
+        break;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, POLL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    if (stopping !== 'idle') {
+      // stop the trials where they are and hand them back: they continue elsewhere from their checkpoints
+      for (const slot of running.values()) await slot.thread?.terminate();
+      if (stopping === 'signal')
+        for (const slot of running.values())
+          await queue.handBack(slot.trial, slot.lease, `worker ${queue.me} stopped`).catch(() => {});
+      log(`gradguard worker: stopped; ${running.size} running trial${running.size === 1 ? '' : 's'} handed back\n`);
+    }
+    await Promise.allSettled(tasks);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await queue.close();
+  }
+  if (stopping === 'lost') return EXIT.user;
+  return bug ? EXIT.bug : stopping === 'signal' ? EXIT.interrupted : EXIT.ok;
+}
