@@ -1,12 +1,12 @@
 /**
  * Suites that skip themselves on a machine that lacks what they test (a C toolchain and OpenBLAS, Chromium, Debian's
- * Fashion-MNIST). Skipping is right on a user's machine and wrong in CI, where a missing install step would otherwise
+ * Fashion-MNIST, a PostgreSQL server). Skipping is right on a user's machine and wrong in CI, where a missing install step would otherwise
  * turn a whole suite silently green: CI sets GRADGUARD_REQUIRE_SUITES (a comma-separated list of suite names, or
  * `all`), and a named suite that would skip fails instead, saying what is missing.
  */
-export type Suite = 'native' | 'native-avx2' | 'chromium' | 'fashion-mnist';
+export type Suite = 'native' | 'native-avx2' | 'chromium' | 'fashion-mnist' | 'postgres';
 
-export const SUITES: readonly Suite[] = ['native', 'native-avx2', 'chromium', 'fashion-mnist'];
+export const SUITES: readonly Suite[] = ['native', 'native-avx2', 'chromium', 'fashion-mnist', 'postgres'];
 
 /** The suites the environment requires (GRADGUARD_REQUIRE_SUITES). */
 export function requiredSuites(env: NodeJS.ProcessEnv = process.env): Set<Suite> {
