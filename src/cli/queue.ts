@@ -154,7 +154,12 @@ function decodeRow(v: unknown): TrialRow | null {
   if (v === null || typeof v !== 'object') return null;
   const r = v as Record<string, unknown>;
   const n = (x: unknown) => (x === null || x === undefined ? null : decodeNumber(x));
-  return { ...(r as unknown as TrialRow), testAccuracy: n(r.testAccuracy), testLoss: n(r.testLoss), finalLoss: n(r.finalLoss) };
+  return {
+    ...(r as unknown as TrialRow),
+    testAccuracy: n(r.testAccuracy),
+    testLoss: n(r.testLoss),
+    finalLoss: n(r.finalLoss),
+  };
 }
 
 function toTrial(r: Record<string, unknown>): QueuedTrial {
@@ -287,7 +292,12 @@ export class SweepQueue {
           [id, t.index, t.params, JSON.stringify(t.sets), t.config, t.name, jobId],
         );
         // pg-boss takes the highest priority first: the trials in their order
-        jobs.push({ id: jobId, name: QUEUE, priority: trials.length - t.index, data: { sweep: id, trial: row.rows[0].id } });
+        jobs.push({
+          id: jobId,
+          name: QUEUE,
+          priority: trials.length - t.index,
+          data: { sweep: id, trial: row.rows[0].id },
+        });
       }
       await this.boss.insert(jobs, { db: onClient(c) });
       await c.query('SELECT pg_notify($1, $2)', [CHANNEL, id]);

@@ -4,7 +4,7 @@
  * `--status ID` shows where a sweep is. The workers are `gradguard worker` processes (worker.ts).
  */
 import cliProgress from 'cli-progress';
-import { CHECK_SECONDS, type QueuedTrial, SweepQueue, type SweepInfo, type TrialSpec } from './queue.js';
+import { CHECK_SECONDS, type QueuedTrial, type SweepInfo, SweepQueue, type TrialSpec } from './queue.js';
 import { formatTable as alignedTable } from './runs.js';
 import type { TrialRow } from './sweep.js';
 

@@ -234,19 +234,15 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
 /** Queues the trials (`--queue`); prints the sweep id with `--detach`, else follows them to the end. */
 async function queuedSweep(opts: SweepOptions, trials: readonly Trial[], configs: readonly Config[]): Promise<number> {
   const spec = { config: opts.config ?? null, set: opts.set, grid: opts.grid, store: opts.store };
-  const id = await enqueueSweep(
-    opts.queue!,
-    'sweep',
-    spec,
-    (id) =>
-      trials.map((t, i) => ({
-        index: t.index,
-        params: t.assignments,
-        sets: [...opts.set, ...t.sets],
-        config: configs[i],
-        // unique: a retried trial finds a run its killed attempt left before recording it
-        name: `sweep ${t.sets.join(' ')} (${id} #${t.index})`,
-      })),
+  const id = await enqueueSweep(opts.queue!, 'sweep', spec, (id) =>
+    trials.map((t, i) => ({
+      index: t.index,
+      params: t.assignments,
+      sets: [...opts.set, ...t.sets],
+      config: configs[i],
+      // unique: a retried trial finds a run its killed attempt left before recording it
+      name: `sweep ${t.sets.join(' ')} (${id} #${t.index})`,
+    })),
   );
   if (opts.detach) {
     process.stderr.write(

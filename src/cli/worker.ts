@@ -12,7 +12,6 @@
 import { availableParallelism } from 'node:os';
 import type PgBoss from 'pg-boss';
 import { RunStore } from '../track/store.js';
-import type { ResumePlan } from '../train/checkpoint.js';
 import { type RunningTrial, startTrial } from '../train/sweep-trial.js';
 import { planResume } from './checkpoint-commands.js';
 import { EXIT, UsageError } from './errors.js';
@@ -39,13 +38,14 @@ const POLL_MS = 1000;
  * Where a taken trial starts: its run's last checkpoint when a previous attempt left one (the run continues, and
  * what it stored after that checkpoint is dropped), else from scratch (a previous attempt's run, if any, removed).
  */
-export function resumeFor(trial: QueuedTrial, store: string): { plan: ResumePlan; config: unknown } | null {
+export function resumeFor(trial: QueuedTrial, store: string): { run: string; checkpoint: string; step: number } | null {
   const run = trial.run ?? runByName(store, trial.name);
   if (!run) return null;
   try {
-    const { plan, config } = planResume(run, { store });
-    // NOTE: the killed attempt may have stored steps past its checkpoint; they are trained (and stored) again
-    return { plan: { ...plan, truncate: true }, config };
+    // the run's latest checkpoint, loaded and verified (the trial's thread loads it again)
+    const { plan } = planResume(run, { store });
+    if (plan.runId === null) throw new Error('the run is not in the store');
+    return { run: plan.runId, checkpoint: plan.checkpoint.dir, step: plan.checkpoint.step };
   } catch {
     // no checkpoint (killed before its first one), or the run is gone: start over in a new run
     const st = RunStore.open(store);
@@ -108,39 +108,50 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
     const slot = { trial, lease, thread: null as RunningTrial | null };
     running.set(trial.id, slot);
     try {
-      const resume = resumeFor(trial, opts.store);
-      const params = Object.entries(trial.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-      log(
-        `  ${trial.sweep} trial ${trial.index} (${params.join(' ')}): ${resume ? `resuming run ${resume.plan.runId} from step ${resume.plan.checkpoint.step}` : 'starting'} (attempt ${trial.attempts})\n`,
-      );
-      slot.thread = startTrial(
-        {
-          index: trial.index,
-          sets: trial.sets,
-          config: resume ? resume.config : trial.config,
-          store: opts.store,
-          name: trial.name,
-          ...(resume ? { resume: resume.plan } : {}),
-          ...(opts.hooks ? { hooks: opts.hooks } : {}),
-        },
-        env,
-        (run) => void queue.setRun(trial, lease, run).catch(() => {}),
-      );
-      const outcome = await slot.thread.outcome;
-      if (stopping) return; // handed back below
-      const row = trialRow({ index: trial.index, assignments: trial.params }, outcome);
-      const isBug = !outcome.ok && !outcome.user;
-      if (isBug) {
-        bug = true;
-        log(`gradguard worker: trial ${trial.index} of ${trial.sweep} hit a bug in gradguard:\n${outcome.stack ?? outcome.error}\n`);
-      }
-      const recorded = await queue.record(trial, lease, row, isBug);
-      log(
-        `  ${trial.sweep} trial ${trial.index}: ${recorded ? row.status : 'handed on (this worker was judged dead)'}${row.error ? ` — ${row.error}` : ''}\n`,
-      );
+      await runClaimed(slot);
+    } catch (e) {
+      // not the trial's doing (that is its result): hand it back, so that it runs again, here or elsewhere
+      await queue.handBack(trial, lease, `worker ${queue.me} failed: ${String(e)}`).catch(() => {});
+      throw e;
     } finally {
       if (!stopping) running.delete(trial.id);
     }
+  };
+
+  const runClaimed = async (slot: { trial: QueuedTrial; lease: string; thread: RunningTrial | null }) => {
+    const { trial, lease } = slot;
+    const resume = resumeFor(trial, opts.store);
+    const params = Object.entries(trial.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    log(
+      `  ${trial.sweep} trial ${trial.index} (${params.join(' ')}): ${resume ? `resuming run ${resume.run} from step ${resume.step}` : 'starting'} (attempt ${trial.attempts})\n`,
+    );
+    slot.thread = startTrial(
+      {
+        index: trial.index,
+        sets: trial.sets,
+        config: trial.config,
+        store: opts.store,
+        name: trial.name,
+        ...(resume ? { resume: { run: resume.run, checkpoint: resume.checkpoint } } : {}),
+        ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      },
+      env,
+      (run) => void queue.setRun(trial, lease, run).catch(() => {}),
+    );
+    const outcome = await slot.thread.outcome;
+    if (stopping) return; // handed back below
+    const row = trialRow({ index: trial.index, assignments: trial.params }, outcome);
+    const isBug = !outcome.ok && !outcome.user;
+    if (isBug) {
+      bug = true;
+      log(
+        `gradguard worker: trial ${trial.index} of ${trial.sweep} hit a bug in gradguard:\n${outcome.stack ?? outcome.error}\n`,
+      );
+    }
+    const recorded = await queue.record(trial, lease, row, isBug);
+    log(
+      `  ${trial.sweep} trial ${trial.index}: ${recorded ? row.status : 'handed on (this worker was judged dead)'}${row.error ? ` — ${row.error}` : ''}\n`,
+    );
   };
 
   const tasks = new Set<Promise<void>>();

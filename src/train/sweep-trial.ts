@@ -42,7 +42,9 @@ export function startTrial(req: TrialRequest, env: NodeJS.ProcessEnv, onRun?: (r
       else if (m.ok) settle({ ok: true, result: m.result });
       else settle({ ok: false, error: m.error, user: m.user, ...(m.stack ? { stack: m.stack } : {}) });
     });
-    w.once('error', (e) => settle({ ok: false, error: e.message, user: false, ...(e.stack ? { stack: e.stack } : {}) }));
+    w.once('error', (e) =>
+      settle({ ok: false, error: e.message, user: false, ...(e.stack ? { stack: e.stack } : {}) }),
+    );
     w.once('exit', (code) => settle({ ok: false, error: `worker exited with code ${code}`, user: false }));
   });
   return { outcome, terminate: () => w.terminate().then(() => undefined) };

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isUserError } from '../base/errors.js';
-import type { ResumePlan } from './checkpoint.js';
+import { loadCheckpoint, type ResumePlan } from './checkpoint.js';
 import { Config, loadConfig, resolveDefaults } from './config.js';
 import { trainSession } from './session.js';
 
@@ -18,8 +18,11 @@ export interface TrialRequest {
   config?: unknown;
   store: string | null;
   name: string;
-  /** Continue the trial's run from its checkpoint (a retried trial of a distributed sweep). */
-  resume?: ResumePlan;
+  /**
+   * Continue the trial's run `run` from the checkpoint directory `checkpoint` (a retried trial of a distributed sweep);
+   * what the run stored after that checkpoint is dropped and trained again.
+   */
+  resume?: { run: string; checkpoint: string };
   /**
    * The URL of a module whose `onStep(step, totalSteps)` export is called after each step's metrics are stored (the
    * kill tests use it to die at a chosen step); none in normal use.
@@ -43,11 +46,15 @@ try {
     req.config !== undefined
       ? { config: resolveDefaults(Config.parse(req.config)), source: req.resume ? 'checkpoint' : 'queue' }
       : loadConfig(req.file, req.sets);
+  // NOTE: the checkpoint is loaded here, not passed in: its tensors cannot cross to a thread
+  const resume: ResumePlan | undefined = req.resume
+    ? { checkpoint: loadCheckpoint(req.resume.checkpoint), runId: req.resume.run, truncate: true, root: null }
+    : undefined;
   const result = await trainSession(config, {
     store: req.store,
     source,
     name: req.name,
-    ...(req.resume ? { resume: req.resume } : {}),
+    ...(resume ? { resume } : {}),
     onRun: (run) => post({ type: 'run', run }),
     ...(hooks?.onStep ? { onStep: hooks.onStep } : {}),
   });
