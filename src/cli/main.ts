@@ -178,9 +178,11 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .requiredOption('--queue <url>', 'the PostgreSQL the sweeps are queued on (postgres://user@host:5432/db)')
     .option('--store <dir>', 'run store the trials are recorded in', './gradguard-runs')
     .option('--concurrency <n>', 'trials at a time (default 1)', intOption(1))
+    .option('--json', 'when it stops, print one JSON object { worker, recorded, handedBack }')
     .action(async (opts) => {
       done(
         await workerCommand({
+          json: Boolean(opts.json),
           queue: opts.queue,
           store: opts.store,
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),

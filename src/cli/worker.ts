@@ -29,6 +29,8 @@ export interface WorkerOptions {
   hooks?: string;
   /** Stop once no job is left and nothing runs (the benchmark's workers); default: wait for more. */
   untilIdle?: boolean;
+  /** When it stops, print one JSON object `{ worker, recorded, handedBack }` on stdout. */
+  json?: boolean;
 }
 
 /** How long an idle worker waits between looks at the queue (ms). */
@@ -97,6 +99,8 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
     stop('lost');
   };
   let bug = false;
+  let recordedCount = 0;
+  let handedBack = 0;
   log(
     `gradguard worker ${queue.me}: ${concurrency} trial${concurrency === 1 ? '' : 's'} at a time from ${queue.url.replace(/:[^:@/]*@/, ':***@')}, runs into ${opts.store}\n`,
   );
@@ -149,6 +153,7 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
       );
     }
     const recorded = await queue.record(trial, lease, row, isBug);
+    if (recorded) recordedCount++;
     log(
       `  ${trial.sweep} trial ${trial.index}: ${recorded ? row.status : 'handed on (this worker was judged dead)'}${row.error ? ` — ${row.error}` : ''}\n`,
     );
@@ -194,6 +199,7 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
       if (stopping === 'signal')
         for (const slot of running.values())
           await queue.handBack(slot.trial, slot.lease, `worker ${queue.me} stopped`).catch(() => {});
+      handedBack = running.size;
       log(`gradguard worker: stopped; ${running.size} running trial${running.size === 1 ? '' : 's'} handed back\n`);
     }
     await Promise.allSettled(tasks);
@@ -202,6 +208,7 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
     process.off('SIGTERM', onSignal);
     await queue.close();
   }
+  if (opts.json) process.stdout.write(`${JSON.stringify({ worker: queue.me, recorded: recordedCount, handedBack })}\n`);
   if (stopping === 'lost') return EXIT.user;
   return bug ? EXIT.bug : stopping === 'signal' ? EXIT.interrupted : EXIT.ok;
 }
