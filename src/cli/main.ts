@@ -122,9 +122,11 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .option('--batches <n>', 'batches run from initialisation before training (default 3)', intOption(0))
     .option('--max-trials <n>', 'at most this many fixes tried with --fix (default 4)', intOption(1))
     .option('--json', 'print one JSON object { verdict, layers, findings, trials? }')
+    .option('--queue <url>', 'with --fix: run the trials on `gradguard worker`s through this PostgreSQL')
     .action(async (opts) => {
       done(
         await doctorCommand({
+          ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
           ...(opts.config ? { config: opts.config } : {}),
           set: opts.set,
           json: Boolean(opts.json),

@@ -24,9 +24,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { decodeNumber, encodeNumber } from '../base/json.js';
+import { decodeNumber, encodeNumber, isNonFiniteString } from '../base/json.js';
 import { UsageError } from './errors.js';
-import type { TrialRow } from './sweep.js';
 
 /** The pg-boss queue of trials. */
 export const QUEUE = 'gradguard-trials';
@@ -96,9 +95,13 @@ export interface QueuedTrial {
   worker: string | null;
   attempts: number;
   run: string | null;
-  result: TrialRow | null;
+  /** The recorded result: a sweep's `TrialRow`, a doctor trial's probe outcome. */
+  result: unknown;
   error: string | null;
   bug: boolean;
+  /** The sweep's kind (`sweep`, `doctor`) and spec. */
+  kind: string;
+  spec: Record<string, unknown>;
 }
 
 /** A sweep as the queue holds it. */
@@ -144,22 +147,18 @@ export function newSweepId(now: number = Date.now()): string {
   return `sw-${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
-/** A result row as JSON: non-finite numbers as their strings (base/json.ts). */
-function encodeRow(row: TrialRow): unknown {
-  const n = (x: number | null) => (x === null ? null : encodeNumber(x));
-  return { ...row, testAccuracy: n(row.testAccuracy), testLoss: n(row.testLoss), finalLoss: n(row.finalLoss) };
+/** A result as JSON text, its non-finite numbers as their strings (base/json.ts). */
+function encodeResult(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'number' ? encodeNumber(x) : x));
 }
 
-function decodeRow(v: unknown): TrialRow | null {
-  if (v === null || typeof v !== 'object') return null;
-  const r = v as Record<string, unknown>;
-  const n = (x: unknown) => (x === null || x === undefined ? null : decodeNumber(x));
-  return {
-    ...(r as unknown as TrialRow),
-    testAccuracy: n(r.testAccuracy),
-    testLoss: n(r.testLoss),
-    finalLoss: n(r.finalLoss),
-  };
+/** A stored result with its non-finite numbers decoded (the inverse of `encodeResult`). */
+function decodeResult(v: unknown): unknown {
+  if (isNonFiniteString(v)) return decodeNumber(v);
+  if (Array.isArray(v)) return v.map(decodeResult);
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decodeResult(x)]));
+  return v;
 }
 
 function toTrial(r: Record<string, unknown>): QueuedTrial {
@@ -176,7 +175,9 @@ function toTrial(r: Record<string, unknown>): QueuedTrial {
     worker: (r.worker as string | null) ?? null,
     attempts: r.attempts as number,
     run: (r.run_id as string | null) ?? null,
-    result: decodeRow(r.result),
+    result: r.result === null ? null : decodeResult(r.result),
+    kind: (r.kind as string | undefined) ?? 'sweep',
+    spec: (r.spec as Record<string, unknown> | undefined) ?? {},
     error: (r.error as string | null) ?? null,
     bug: r.bug as boolean,
   };
@@ -327,7 +328,11 @@ export class SweepQueue {
 
   /** The trials of sweep `id`, in order. */
   async trials(id: string): Promise<QueuedTrial[]> {
-    const r = await this.pool.query('SELECT * FROM gradguard_queue.trial WHERE sweep_id = $1 ORDER BY idx', [id]);
+    const r = await this.pool.query(
+      `SELECT t.*, s.kind, s.spec FROM gradguard_queue.trial t JOIN gradguard_queue.sweep s ON s.id = t.sweep_id
+         WHERE t.sweep_id = $1 ORDER BY t.idx`,
+      [id],
+    );
     return r.rows.map(toTrial);
   }
 
@@ -378,7 +383,11 @@ export class SweepQueue {
     }
     const lease = randomUUID();
     const trial = await this.transaction(async (c) => {
-      const r = await c.query('SELECT * FROM gradguard_queue.trial WHERE id = $1 FOR UPDATE', [id]);
+      const r = await c.query(
+        `SELECT t.*, s.kind, s.spec FROM gradguard_queue.trial t JOIN gradguard_queue.sweep s ON s.id = t.sweep_id
+           WHERE t.id = $1 FOR UPDATE OF t`,
+        [id],
+      );
       const t = r.rows[0] ? toTrial(r.rows[0]) : null;
       if (!t || t.state === 'done' || t.state === 'failed') {
         // recorded already (its worker died between recording and completing) or removed: nothing to run
@@ -391,7 +400,7 @@ export class SweepQueue {
         [id, lease, this.me, job.id],
       );
       await c.query('SELECT pg_notify($1, $2)', [CHANNEL, t.sweep]);
-      return toTrial(u.rows[0]);
+      return toTrial({ ...u.rows[0], kind: t.kind, spec: t.spec });
     });
     if (!trial) await this.release(id);
     return trial ? { trial, lease } : null;
@@ -410,12 +419,25 @@ export class SweepQueue {
    * Records a claimed trial's result and completes its job, in one transaction, once: only while the trial is still
    * running under `lease`. Returns false when the lease was lost (the trial was judged dead and handed on).
    */
-  async record(trial: QueuedTrial, lease: string, row: TrialRow, bug: boolean): Promise<boolean> {
+  async record(
+    trial: QueuedTrial,
+    lease: string,
+    outcome: { result: unknown; error: string | null; run: string | null },
+    bug: boolean,
+  ): Promise<boolean> {
     const ok = await this.transaction(async (c) => {
       const u = await c.query(
         `UPDATE gradguard_queue.trial SET state = $3, result = $4, error = $5, bug = $6, run_id = COALESCE($7, run_id),
            finished_at = now() WHERE id = $1 AND lease = $2 AND state = 'running'`,
-        [trial.id, lease, row.error ? 'failed' : 'done', encodeRow(row), row.error ?? null, bug, row.run],
+        [
+          trial.id,
+          lease,
+          outcome.error ? 'failed' : 'done',
+          encodeResult(outcome.result),
+          outcome.error,
+          bug,
+          outcome.run,
+        ],
       );
       if (u.rowCount !== 1) return false;
       await this.boss.complete(QUEUE, trial.jobId, {}, { db: onClient(c) });

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, hasPostgres, type TestDatabase } from '../../test/services/pg.js';
 import { RunStore } from '../track/store.js';
+import { runDoctor } from './doctor.js';
 import { SweepQueue } from './queue.js';
 import type { TrialRow } from './sweep.js';
 import { followSweep, queuedRow, sweepStatus } from './sweep-queue.js';
@@ -185,4 +186,25 @@ process.exitCode = await workerCommand({ queue: ${JSON.stringify(db.url)}, store
       await queue.close();
     }
   }, 600_000);
+
+  it('doctor --fix --queue: the fix trials run on a worker and judge as the local ones do, to the bit', async () => {
+    const sets = [
+      'data.name=spirals',
+      'model.depth=12',
+      'model.width=16',
+      'model.activation=sigmoid',
+      'init.weight=normal',
+    ];
+    const local = await runDoctor(undefined, sets, { fix: true });
+    expect(local.trials!.length).toBeGreaterThan(1);
+    const w = cli(['worker', '--queue', db.url, '--store', join(work, 'doctor-runs'), '--json']);
+    const lines: string[] = [];
+    const queued = await runDoctor(undefined, sets, { fix: true, queue: db.url, onProgress: (l) => lines.push(l) });
+    w.child.kill('SIGTERM');
+    const end = await w.closed;
+    expect(end.code, end.stderr).toBe(130);
+    expect(JSON.parse(end.stdout)).toMatchObject({ recorded: local.trials!.length - 1, handedBack: 0 });
+    expect(lines.some((l) => /trials queued as sw-/.test(l))).toBe(true);
+    expect(queued.trials).toStrictEqual(local.trials);
+  }, 300_000);
 });

@@ -10,7 +10,7 @@ import type { TrialRow } from './sweep.js';
 
 /** A trial's row of the table, from the queue: its recorded result, or where it stands. */
 export function queuedRow(t: QueuedTrial): TrialRow {
-  if (t.result) return { ...t.result, trial: t.index, params: t.params };
+  if (t.result && t.kind === 'sweep') return { ...(t.result as TrialRow), trial: t.index, params: t.params };
   return {
     trial: t.index,
     params: t.params,
@@ -117,9 +117,13 @@ export async function followSweep(
 
 /** The stderr line of a finished trial (as a local sweep prints it). */
 function trialLine(t: QueuedTrial): string {
+  const params = Object.entries(t.params)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  if (t.kind !== 'sweep') return `  trial ${t.index} (${params}): ${t.state}${t.error ? ` — ${t.error}` : ''}\n`;
   const r = queuedRow(t);
   const acc = r.testAccuracy !== null ? `, test accuracy ${(r.testAccuracy * 100).toFixed(2)}%` : '';
-  return `  trial ${t.index} (${t.sets.join(' ')}): ${r.status}${acc}${r.error ? ` — ${r.error}` : ''}\n`;
+  return `  trial ${t.index} (${params}): ${r.status}${acc}${r.error ? ` — ${r.error}` : ''}\n`;
 }
 
 /** What `sweep --status ID --json` prints. */

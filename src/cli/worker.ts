@@ -11,10 +11,13 @@
  */
 import { availableParallelism } from 'node:os';
 import type PgBoss from 'pg-boss';
+import { loadDataset } from '../data/index.js';
 import { RunStore } from '../track/store.js';
+import { Config, resolveDefaults } from '../train/config.js';
 import { type RunningTrial, startTrial } from '../train/sweep-trial.js';
 import { planResume } from './checkpoint-commands.js';
-import { EXIT, UsageError } from './errors.js';
+import { type ProbeOutcome, probe } from './doctor.js';
+import { EXIT, isUserError, UsageError } from './errors.js';
 import { CHECK_SECONDS, QUEUE, type QueuedTrial, SweepQueue } from './queue.js';
 import { trialRow } from './sweep.js';
 
@@ -75,6 +78,29 @@ function runByName(store: string, name: string): string | null {
   }
 }
 
+/**
+ * A trial of `doctor --fix --queue`: the doctor's probe of the fix's config (its batches and steps from the sweep's
+ * spec), here in this process (a probe is a few dozen steps). A config or data the builder refuses is the trial's
+ * error; anything else is a bug.
+ */
+async function doctorTrial(
+  trial: QueuedTrial,
+): Promise<{ result: ProbeOutcome | null; error: string | null; bug: boolean }> {
+  const { batches, steps } = trial.spec as { batches: number; steps: number };
+  try {
+    const config = resolveDefaults(Config.parse(trial.config));
+    const data = await loadDataset(config.data as Parameters<typeof loadDataset>[0]);
+    return { result: probe(config, data, batches, steps), error: null, bug: false };
+  } catch (e) {
+    const user = isUserError(e);
+    return {
+      result: null,
+      error: user ? e.message : String(e instanceof Error ? (e.stack ?? e.message) : e),
+      bug: !user,
+    };
+  }
+}
+
 export async function workerCommand(opts: WorkerOptions): Promise<number> {
   const concurrency = opts.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1)
@@ -124,6 +150,13 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
 
   const runClaimed = async (slot: { trial: QueuedTrial; lease: string; thread: RunningTrial | null }) => {
     const { trial, lease } = slot;
+    if (trial.kind === 'doctor') {
+      const outcome = await doctorTrial(trial);
+      if (outcome.bug) bug = true;
+      if (await queue.record(trial, lease, { ...outcome, run: null }, outcome.bug)) recordedCount++;
+      log(`  ${trial.sweep} doctor trial ${trial.index}: ${outcome.error ? `failed — ${outcome.error}` : 'done'}\n`);
+      return;
+    }
     const resume = resumeFor(trial, opts.store);
     const params = Object.entries(trial.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
     log(
@@ -152,7 +185,7 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
         `gradguard worker: trial ${trial.index} of ${trial.sweep} hit a bug in gradguard:\n${outcome.stack ?? outcome.error}\n`,
       );
     }
-    const recorded = await queue.record(trial, lease, row, isBug);
+    const recorded = await queue.record(trial, lease, { result: row, error: row.error ?? null, run: row.run }, isBug);
     if (recorded) recordedCount++;
     log(
       `  ${trial.sweep} trial ${trial.index}: ${recorded ? row.status : 'handed on (this worker was judged dead)'}${row.error ? ` — ${row.error}` : ''}\n`,
