@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
+import { DEFAULT_STORE_DIR, isPostgresUrl, RunStore, storeLabel } from '../track/store.js';
 import { TrackError } from '../track/types.js';
 import {
   type Checkpoint,
@@ -76,7 +76,8 @@ export function planResume(target: string, opts: ResumeOptions): { plan: ResumeP
       `--resume takes the config from the checkpoint; drop --config ${opts.config} (use --set for train.epochs and the other keys that may change)`,
     );
   }
-  const store = opts.store && existsSync(join(opts.store, 'runs.db')) ? openStore(opts.store) : null;
+  const store =
+    opts.store && (isPostgresUrl(opts.store) || existsSync(join(opts.store, 'runs.db'))) ? openStore(opts.store) : null;
   try {
     let checkpoint: Checkpoint;
     let root: string | null;
@@ -94,7 +95,7 @@ export function planResume(target: string, opts: ResumeOptions): { plan: ResumeP
       checkpoint = loadCheckpoint(root);
     } else {
       throw new UsageError(
-        `--resume ${target}: no such checkpoint directory${opts.store ? `, and no run store at ${opts.store} to look a run up in` : ' (and --no-store: a run id cannot be looked up)'}`,
+        `--resume ${target}: no such checkpoint directory${opts.store ? `, and no run store at ${storeLabel(opts.store)} to look a run up in` : ' (and --no-store: a run id cannot be looked up)'}`,
       );
     }
     const config = resumeConfig(checkpoint, opts.set ?? []);

@@ -13,7 +13,7 @@ import { DEFAULT_HOST, DEFAULT_PORT, defaultStaticDir, startDashboard } from '..
 import { writeFileAtomic } from '../io/atomic.js';
 import { stringifyJson } from '../track/export.js';
 import { runPath } from '../track/ids.js';
-import { DB_FILE, DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
+import { DB_FILE, DEFAULT_STORE_DIR, isPostgresUrl, RunStore, storeLabel } from '../track/store.js';
 import { reportError, UsageError } from './errors.js';
 import { type CliIO, processIO } from './io.js';
 
@@ -51,12 +51,11 @@ export async function dashboardCommand(opts: DashboardCommandOptions = {}, io: C
     const where = dashboard.loopbackOnly
       ? `listening on ${dashboard.host} only: other machines cannot connect (pass --host 0.0.0.0 to share it on your network)`
       : `warning: listening on ${dashboard.host}: anyone who can reach this machine can read your runs (read-only, no password); pass --host 127.0.0.1 to keep it local`;
-    io.stderr(`gradguard dashboard: ${dashboard.url}  (run store ${storeDir}, read-only)\n`);
+    const label = storeLabel(storeDir);
+    io.stderr(`gradguard dashboard: ${dashboard.url}  (run store ${label}, read-only)\n`);
     io.stderr(`  ${where}\n`);
-    if (!existsSync(join(storeDir, DB_FILE))) {
-      io.stderr(
-        `  no run store at ${storeDir} yet: runs appear once \`gradguard train --store ${storeDir}\` writes one\n`,
-      );
+    if (!isPostgresUrl(storeDir) && !existsSync(join(storeDir, DB_FILE))) {
+      io.stderr(`  no run store at ${label} yet: runs appear once \`gradguard train --store ${label}\` writes one\n`);
     }
     if (!existsSync(join(defaultStaticDir(), 'index.html'))) {
       io.stderr('  warning: the front end is not built (run `npm run build`); the JSON API under /api works\n');
@@ -64,7 +63,7 @@ export async function dashboardCommand(opts: DashboardCommandOptions = {}, io: C
     io.stderr('  press Ctrl+C to stop\n');
     if (opts.json) {
       io.stdout(
-        `${stringifyJson({ url: dashboard.url, host: dashboard.host, port: dashboard.port, store: resolve(storeDir), loopbackOnly: dashboard.loopbackOnly })}\n`,
+        `${stringifyJson({ url: dashboard.url, host: dashboard.host, port: dashboard.port, store: isPostgresUrl(storeDir) ? label : resolve(storeDir), loopbackOnly: dashboard.loopbackOnly })}\n`,
       );
     }
     await new Promise<void>((res) => {
@@ -111,7 +110,10 @@ export async function reportCommand(opts: ReportCommandOptions, io: CliIO = proc
     // the default file is named after the run: checked to stay in the working directory, whatever the store holds
     const out =
       opts.out ??
-      relative('.', runPath('.', data.run.id, `the run store ${opts.store ?? DEFAULT_STORE_DIR}`, '-report.html'));
+      relative(
+        '.',
+        runPath('.', data.run.id, `the run store ${storeLabel(opts.store ?? DEFAULT_STORE_DIR)}`, '-report.html'),
+      );
     const content = await renderReport(data, format);
     writeFileAtomic(out, content);
     const bytes = typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { storeSpecFromEnv } from '../track/pg/url.js';
 import { exportWeightsCommand, wantsWeights } from './checkpoint-commands.js';
 import { dashboardCommand, reportCommand } from './dashboard.js';
 import { doctorCommand } from './doctor.js';
@@ -16,6 +17,10 @@ import { exportCommand, runsCommand } from './runs.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 import { workerCommand } from './worker.js';
+
+/** `--store`: a directory (SQLite) or a PostgreSQL URL; the default comes from GRADGUARD_STORE. */
+const STORE_HELP =
+  'run store: a directory (SQLite) or postgres://user:password@host:port/db (default: $GRADGUARD_STORE, else ./gradguard-runs)';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -89,7 +94,7 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .option('-c, --config <file>', 'YAML or JSON config (every key optional; defaults are the headline example)')
     .option('-s, --set <key=value>', 'override one config key, e.g. --set model.depth=30 (repeatable)', collect, [])
     .option('--json', 'print one JSON object with the summary and diagnosis on stdout')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--no-store', 'do not record the run in the run store')
     .option('--quiet', 'no progress output')
     .option('--resume <run|dir>', 'continue a run from its latest checkpoint (a run id, or a checkpoint directory)')
@@ -152,7 +157,7 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .option('-p, --parallel <n>', 'trials at a time (default: one per core)', intOption(1))
     .option('--out <file>', 'also write the table to a .md or .csv file')
     .option('--json', 'print one JSON object { trials }')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--no-store', 'do not record the trials in the run store')
     .option('--queue <url>', 'queue the trials on this PostgreSQL for `gradguard worker`s, and follow them')
     .option('--detach', 'with --queue: print the sweep id and return at once')
@@ -201,7 +206,7 @@ function addStoreCommands(program: Command, done: (code: number) => void): void 
     .description('list, show, compare or remove runs in the run store')
     .argument('<action>', 'list | show | compare | rm')
     .argument('[ids...]', 'run ids (unique prefixes work)')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--status <s>', 'list: only runs with this status (comma-separated)')
     .option('--name <text>', 'list: only runs whose name contains this')
     .option('--limit <n>', 'list: at most this many, newest first')
@@ -217,7 +222,7 @@ function addStoreCommands(program: Command, done: (code: number) => void): void 
     .argument('<id>', 'run id (a unique prefix works), or a checkpoint directory for safetensors')
     .option('--format <f>', 'csv | json | tensorboard | safetensors (the default for --out *.safetensors)')
     .option('--out <path>', 'output directory, or the .safetensors file')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--json', 'print one JSON object')
     .action(async (id: string, opts) => {
       done(wantsWeights(opts) ? await exportWeightsCommand(id, opts) : await exportCommand(id, opts));
@@ -226,7 +231,7 @@ function addStoreCommands(program: Command, done: (code: number) => void): void 
   program
     .command('dashboard')
     .description('serve the local read-only dashboard for the run store (live while runs train)')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--port <n>', 'TCP port (0 picks a free one)', '6007')
     .option('--host <addr>', 'address to listen on (127.0.0.1: this machine only)', '127.0.0.1')
     .option('--json', 'print one JSON object with the URL once listening')
@@ -250,7 +255,7 @@ function addStoreCommands(program: Command, done: (code: number) => void): void 
     .description("write a run's figures into one self-contained HTML, SVG or PNG file")
     .argument('<run>', 'run id, unique prefix or name')
     .option('--out <file>', 'report.html | report.svg | report.png (default <run id>-report.html)')
-    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--json', 'print one JSON object')
     .action(async (run: string, o) => {
       done(await reportCommand({ run, store: o.store, out: o.out, json: Boolean(o.json) }));

@@ -17,7 +17,7 @@ import {
   runToJson,
   stringifyJson,
 } from '../track/export.js';
-import { DEFAULT_STORE_DIR, RunStore } from '../track/store.js';
+import { DEFAULT_STORE_DIR, isPostgresUrl, RunStore, storeLabel } from '../track/store.js';
 import {
   LAYER_FIELDS,
   type LayerStatRow,
@@ -96,11 +96,12 @@ export async function runsList(options: RunsListOptions = {}, io: CliIO = proces
     const runs = store.listRuns({ status, name: options.name, limit });
     const now = Date.now();
     if (options.json) {
-      io.stdout(`${stringifyJson({ store: store.dir, runs: runs.map((r) => runToJson(r, now)) })}\n`);
+      const where = isPostgresUrl(options.store ?? '') ? store.path : store.dir;
+      io.stdout(`${stringifyJson({ store: where, runs: runs.map((r) => runToJson(r, now)) })}\n`);
       return 0;
     }
     if (runs.length === 0) {
-      io.stdout(`no runs in ${options.store ?? DEFAULT_STORE_DIR}\n`);
+      io.stdout(`no runs in ${storeLabel(options.store ?? DEFAULT_STORE_DIR)}\n`);
       return 0;
     }
     const metricKeys = headlineMetricKeys(runs);

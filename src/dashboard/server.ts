@@ -30,7 +30,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import { GradguardError } from '../base/errors.js';
 import { stringifyJson } from '../track/export.js';
-import { RunStore } from '../track/store.js';
+import { isPostgresUrl, RunStore, storeLabel } from '../track/store.js';
 import { type RunStatus, TrackError } from '../track/types.js';
 import type { CompareResponse, FindingsResponse, RunResponse, RunsResponse, StepsEvent } from './api-types.js';
 import { configTable, DASHBOARD_LAYER_FIELDS, histogramsJson, metricsJson, runListItem } from './data.js';
@@ -120,7 +120,9 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     c.header('X-Frame-Options', 'DENY');
   });
 
-  app.get('/api/health', (c) => json(c, { ok: true, store: resolve(storeDir), readonly: true }));
+  // The store as the page may show it: a directory's absolute path, a PostgreSQL URL without its password.
+  const storeName = isPostgresUrl(storeDir) ? storeLabel(storeDir) : resolve(storeDir);
+  app.get('/api/health', (c) => json(c, { ok: true, store: storeName, readonly: true }));
 
   app.get('/api/runs', (c) => {
     const status = parseStatuses(c.req.query('status'));
@@ -132,13 +134,13 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     } catch (e) {
       // A store that does not exist yet is an empty list: the dashboard may be started before the first run.
       if (e instanceof TrackError && e.code === 'NO_STORE') {
-        return json(c, { store: resolve(storeDir), runs: [] } satisfies RunsResponse);
+        return json(c, { store: storeName, runs: [] } satisfies RunsResponse);
       }
       throw e;
     }
     const now = Date.now();
     const runs = s.listRuns({ status, name, limit }).map((r) => runListItem(r, now));
-    return json(c, { store: s.dir, runs } satisfies RunsResponse);
+    return json(c, { store: storeName, runs } satisfies RunsResponse);
   });
 
   app.get('/api/runs/:id', (c) => {

@@ -1,21 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { STORE_KINDS, type TestStore, testStore } from '../../test/services/stores.js';
 import { histogram, type LayerHistograms } from '../monitor/histogram.js';
 import { decodeHistogram, encodeHistogram } from './histograms.js';
 import { RunStore } from './store.js';
 
-let dir: string;
+let t: TestStore;
 let store: RunStore;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'gg-hist-'));
-  store = RunStore.open(dir);
-});
-afterEach(() => {
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 function layers(step: number): LayerHistograms[] {
   return [
@@ -24,13 +14,24 @@ function layers(step: number): LayerHistograms[] {
   ];
 }
 
-describe('histograms in the run store', () => {
+describe('histograms as blobs', () => {
   it('encode as 48 header bytes and 4 bytes a bucket, and decode to the same histogram', () => {
     const h = histogram([[1, 2, 3, Number.NaN, -7]], 30);
     const blob = encodeHistogram(h);
     expect(blob.byteLength).toBe(48 + 30 * 4);
     expect(decodeHistogram(blob, 'x')).toEqual(h);
     expect(() => decodeHistogram(blob.subarray(0, 50), 'runs.db')).toThrow(/runs.db: a histogram has the wrong size/);
+  });
+});
+
+describe.each(STORE_KINDS)('histograms in the run store on %s', (kind) => {
+  beforeEach(async () => {
+    t = await testStore(kind, 'gg-hist-');
+    store = RunStore.open(t.spec);
+  });
+  afterEach(async () => {
+    store.close();
+    await t.drop();
   });
 
   it('are logged per step and read back by step, layer and kind; a step logged again is replaced', () => {

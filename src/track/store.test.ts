@@ -3,21 +3,36 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freshDatabase, hasPostgres } from '../../test/services/pg.js';
+import { STORE_KINDS, type StoreKind, type TestStore, testStore } from '../../test/services/stores.js';
 import { DB_FILE, newRunId, RunStore, SCHEMA_VERSION } from './store.js';
 import { type LayerStat, TrackError } from './types.js';
 
+/**
+ * Every test of the store's contract runs on both stores: SQLite in a temporary directory, and PostgreSQL in a fresh
+ * database of the test server (test/services/postgres.ts; skipped where there is none, failed where CI requires it).
+ */
+let t: TestStore;
 let dir: string;
+/** The store's spec: the directory or the database URL. */
+let spec: string;
 let store: RunStore;
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'gg-store-'));
-  store = RunStore.open(dir);
-});
-afterEach(() => {
+async function setUp(kind: StoreKind): Promise<void> {
+  t = await testStore(kind);
+  dir = t.dir;
+  spec = t.spec;
+  store = RunStore.open(spec);
+}
+
+async function tearDown(): Promise<void> {
   store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+  await t.drop();
+}
+
+const sql = (text: string, ...params: unknown[]) => t.sql(text, ...params);
 
 function layersAt(step: number, n = 3): LayerStat[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -54,7 +69,10 @@ function raw(): Database.Database {
   return new Database(join(dir, DB_FILE));
 }
 
-describe('RunStore', () => {
+describe.each(STORE_KINDS)('RunStore on %s', (kind) => {
+  beforeEach(() => setUp(kind));
+  afterEach(tearDown);
+
   it('round-trips a run: config, metrics with non-finite values, layer statistics, findings, summary', () => {
     const config = { model: { type: 'mlp', hidden: [256] }, optim: { name: 'adam', lr: 1e-3 } };
     const id = store.createRun({ name: 'mlp', config, backend: 'js' });
@@ -81,7 +99,7 @@ describe('RunStore', () => {
     });
     store.close();
 
-    store = RunStore.open(dir, { create: false });
+    store = RunStore.open(spec, { create: false });
     const run = store.getRun(id);
     expect(run).toMatchObject({ id, name: 'mlp', status: 'diverged', backend: 'js', config, lastStep: 2 });
     expect(run.finishedAt).toBeGreaterThanOrEqual(run.createdAt);
@@ -144,7 +162,7 @@ describe('RunStore', () => {
     expect([...matrix.values].map((v) => (Number.isNaN(v) ? null : v))).toEqual([8, 4, 8, 4, null, 4]);
   });
 
-  it('uses WAL mode and records the schema version', () => {
+  it.skipIf(kind !== 'sqlite')('uses WAL mode and records the schema version', () => {
     const db = raw();
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
@@ -160,16 +178,12 @@ describe('RunStore', () => {
     expect(b).not.toBe(c);
   });
 
-  it('finds runs by unique id prefix or by name, and explains unknown and ambiguous ids', () => {
-    const db = raw();
+  it('finds runs by unique id prefix or by name, and explains unknown and ambiguous ids', async () => {
     const ids = ['20250101-114512-a3f9', '20250101-114512-a3aa', '20250101-120000-0001'];
     store.createRun({ config: {}, backend: 'js' });
     const made = [0, 1, 2].map(() => store.createRun({ name: 'same', config: {}, backend: 'js' }));
-    const rename = db.prepare('UPDATE runs SET id = ?, name = ? WHERE id = ?');
-    made.forEach((id, i) => {
-      rename.run(ids[i], `n${i}`, id);
-    });
-    db.close();
+    for (const [i, id] of made.entries())
+      await sql('UPDATE runs SET id = ?, name = ? WHERE id = ?', ids[i], `n${i}`, id);
     expect(store.getRun('20250101-114512-a3f9').id).toBe(ids[0]);
     expect(store.getRun('20250101-114512-a3f').id).toBe(ids[0]);
     expect(store.getRun('20250101-12').id).toBe(ids[2]);
@@ -179,55 +193,57 @@ describe('RunStore', () => {
       /'20250101-114512-a3' matches 2 runs: 20250101-114512-a3aa \(n1\), 20250101-114512-a3f9 \(n0\); give more of the id/,
     );
     expect(codeOf(() => store.getRun('nope'))).toBe('UNKNOWN_RUN');
-    expect(() => store.getRun('nope')).toThrow(/no run matches 'nope' in .*runs\.db/);
+    expect(() => store.getRun('nope')).toThrow(
+      kind === 'sqlite'
+        ? /no run matches 'nope' in .*runs\.db/
+        : /no run matches 'nope' in postgres:\/\/postgres@127\.0\.0\.1:\d+\/gg_test_\w+ /,
+    );
     expect(codeOf(() => store.getRun(''))).toBe('BAD_ARGUMENT');
     expect(codeOf(() => store.getMetrics('zzz'))).toBe('UNKNOWN_RUN');
   });
 
-  it('lists runs newest first, filtered by status, name and limit', () => {
+  it('lists runs newest first, filtered by status, name and limit', async () => {
     const a = store.createRun({ name: 'alpha', config: {}, backend: 'js' });
-    const b = store.createRun({ name: 'beta', config: {}, backend: 'js' });
+    const bb = store.createRun({ name: 'beta', config: {}, backend: 'js' });
     const c = store.createRun({ name: 'alphabet', config: {}, backend: 'js' });
-    const db = raw();
-    const setCreated = db.prepare('UPDATE runs SET created_at = ? WHERE id = ?');
-    [a, b, c].forEach((id, i) => {
-      setCreated.run(1000 + i, id);
-    });
-    db.close();
-    store.finishRun(b, 'finished', {});
-    expect(store.listRuns().map((r) => r.id)).toEqual([c, b, a]);
-    expect(store.listRuns({ status: 'finished' }).map((r) => r.id)).toEqual([b]);
+    for (const [i, id] of [a, bb, c].entries()) await sql('UPDATE runs SET created_at = ? WHERE id = ?', 1000 + i, id);
+    store.finishRun(bb, 'finished', {});
+    expect(store.listRuns().map((r) => r.id)).toEqual([c, bb, a]);
+    expect(store.listRuns({ status: 'finished' }).map((r) => r.id)).toEqual([bb]);
     expect(store.listRuns({ status: ['running'] }).map((r) => r.id)).toEqual([c, a]);
     expect(store.listRuns({ name: 'alpha' }).map((r) => r.id)).toEqual([c, a]);
     expect(store.listRuns({ limit: 1 }).map((r) => r.id)).toEqual([c]);
   });
 
-  it('marks a run whose process died as interrupted, and keeps runs of live or remote processes running', () => {
-    const dead = store.createRun({ config: {}, backend: 'js' });
-    const recycled = store.createRun({ config: {}, backend: 'js' });
-    const remote = store.createRun({ config: {}, backend: 'js' });
-    const live = store.createRun({ config: {}, backend: 'js' });
-    const db = raw();
-    db.prepare('UPDATE runs SET pid = ? WHERE id = ?').run(deadPid(), dead);
-    // Our own pid, but another process start time: the pid was recycled, the writer is gone.
-    db.prepare("UPDATE runs SET proc_start = '1' WHERE id = ?").run(recycled);
-    db.prepare("UPDATE runs SET host = 'elsewhere', pid = ? WHERE id = ?").run(deadPid(), remote);
-    db.close();
-    expect(store.getRun(dead).status).toBe('interrupted');
-    expect(store.getRun(recycled).status).toBe('interrupted');
-    expect(store.getRun(remote).status).toBe('running');
-    expect(store.getRun(live).status).toBe('running');
-    const check = raw();
-    const status = check.prepare('SELECT status FROM runs WHERE id = ?').pluck();
-    expect(status.get(dead)).toBe('interrupted'); // recorded, not only reported
-    check.close();
-    expect(
-      store
-        .listRuns({ status: 'interrupted' })
-        .map((r) => r.id)
-        .sort(),
-    ).toEqual([dead, recycled].sort());
-  });
+  it.skipIf(kind !== 'sqlite')(
+    'marks a run whose process died as interrupted, and keeps runs of live or remote processes running',
+    () => {
+      const dead = store.createRun({ config: {}, backend: 'js' });
+      const recycled = store.createRun({ config: {}, backend: 'js' });
+      const remote = store.createRun({ config: {}, backend: 'js' });
+      const live = store.createRun({ config: {}, backend: 'js' });
+      const db = raw();
+      db.prepare('UPDATE runs SET pid = ? WHERE id = ?').run(deadPid(), dead);
+      // Our own pid, but another process start time: the pid was recycled, the writer is gone.
+      db.prepare("UPDATE runs SET proc_start = '1' WHERE id = ?").run(recycled);
+      db.prepare("UPDATE runs SET host = 'elsewhere', pid = ? WHERE id = ?").run(deadPid(), remote);
+      db.close();
+      expect(store.getRun(dead).status).toBe('interrupted');
+      expect(store.getRun(recycled).status).toBe('interrupted');
+      expect(store.getRun(remote).status).toBe('running');
+      expect(store.getRun(live).status).toBe('running');
+      const check = raw();
+      const status = check.prepare('SELECT status FROM runs WHERE id = ?').pluck();
+      expect(status.get(dead)).toBe('interrupted'); // recorded, not only reported
+      check.close();
+      expect(
+        store
+          .listRuns({ status: 'interrupted' })
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual([dead, recycled].sort());
+    },
+  );
 
   it('resumes a run, dropping what was logged after the checkpoint step', () => {
     const id = store.createRun({ config: {}, backend: 'js' });
@@ -246,7 +262,7 @@ describe('RunStore', () => {
     expect(store.getLayerStats(id).map((r) => r.step)).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('deletes a run and all it logged, refusing a live run without force', () => {
+  it('deletes a run and all it logged, refusing a live run without force', async () => {
     const keep = store.createRun({ config: {}, backend: 'js' });
     const gone = store.createRun({ config: {}, backend: 'js' });
     for (const id of [keep, gone]) {
@@ -258,11 +274,9 @@ describe('RunStore', () => {
     expect(store.deleteRun(gone)).toBe(gone);
     expect(codeOf(() => store.getRun(gone))).toBe('UNKNOWN_RUN');
     expect(store.deleteRun(keep, { force: true })).toBe(keep);
-    const db = raw();
     for (const table of ['runs', 'steps', 'metrics', 'layer_stats', 'findings']) {
-      expect(db.prepare(`SELECT count(*) FROM ${table}`).pluck().get(), table).toBe(0);
+      expect(Number((await sql(`SELECT count(*) FROM ${table}`))[0]), table).toBe(0);
     }
-    db.close();
   });
 
   it('rejects bad arguments with clear errors', () => {
@@ -281,46 +295,49 @@ describe('RunStore', () => {
     expect(codeOf(() => store.listRuns())).toBe('CLOSED');
   });
 
-  it('refuses a missing store when asked not to create one, a foreign file and a newer schema', () => {
-    const other = mkdtempSync(join(tmpdir(), 'gg-store-bad-'));
-    try {
-      expect(codeOf(() => RunStore.open(join(other, 'missing'), { create: false }))).toBe('NO_STORE');
-      expect(() => RunStore.open(join(other, 'missing'), { create: false })).toThrow(/no run store at .*missing/);
+  it.skipIf(kind !== 'sqlite')(
+    'refuses a missing store when asked not to create one, a foreign file and a newer schema',
+    () => {
+      const other = mkdtempSync(join(tmpdir(), 'gg-store-bad-'));
+      try {
+        expect(codeOf(() => RunStore.open(join(other, 'missing'), { create: false }))).toBe('NO_STORE');
+        expect(() => RunStore.open(join(other, 'missing'), { create: false })).toThrow(/no run store at .*missing/);
 
-      const junkDir = join(other, 'junk');
-      RunStore.open(junkDir).close();
-      writeFileSync(join(junkDir, DB_FILE), 'this is not a database, just text long enough to fill a header....');
-      rmSync(join(junkDir, `${DB_FILE}-wal`), { force: true });
-      rmSync(join(junkDir, `${DB_FILE}-shm`), { force: true });
-      expect(codeOf(() => RunStore.open(junkDir))).toBe('BAD_STORE');
+        const junkDir = join(other, 'junk');
+        RunStore.open(junkDir).close();
+        writeFileSync(join(junkDir, DB_FILE), 'this is not a database, just text long enough to fill a header....');
+        rmSync(join(junkDir, `${DB_FILE}-wal`), { force: true });
+        rmSync(join(junkDir, `${DB_FILE}-shm`), { force: true });
+        expect(codeOf(() => RunStore.open(junkDir))).toBe('BAD_STORE');
 
-      const foreignDir = join(other, 'foreign');
-      RunStore.open(foreignDir).close();
-      rmSync(join(foreignDir, DB_FILE));
-      const foreign = new Database(join(foreignDir, DB_FILE));
-      foreign.exec('CREATE TABLE t (x)');
-      foreign.close();
-      expect(() => RunStore.open(foreignDir)).toThrow(/is an SQLite database but not a gradguard run store/);
+        const foreignDir = join(other, 'foreign');
+        RunStore.open(foreignDir).close();
+        rmSync(join(foreignDir, DB_FILE));
+        const foreign = new Database(join(foreignDir, DB_FILE));
+        foreign.exec('CREATE TABLE t (x)');
+        foreign.close();
+        expect(() => RunStore.open(foreignDir)).toThrow(/is an SQLite database but not a gradguard run store/);
 
-      const newerDir = join(other, 'newer');
-      RunStore.open(newerDir).close();
-      const newer = new Database(join(newerDir, DB_FILE));
-      newer.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
-      newer.close();
-      expect(codeOf(() => RunStore.open(newerDir))).toBe('STORE_TOO_NEW');
+        const newerDir = join(other, 'newer');
+        RunStore.open(newerDir).close();
+        const newer = new Database(join(newerDir, DB_FILE));
+        newer.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+        newer.close();
+        expect(codeOf(() => RunStore.open(newerDir))).toBe('STORE_TOO_NEW');
 
-      const fileDir = join(other, 'file');
-      writeFileSync(fileDir, 'x');
-      expect(codeOf(() => RunStore.open(fileDir))).toBe('BAD_STORE');
-    } finally {
-      rmSync(other, { recursive: true, force: true });
-    }
-  });
+        const fileDir = join(other, 'file');
+        writeFileSync(fileDir, 'x');
+        expect(codeOf(() => RunStore.open(fileDir))).toBe('BAD_STORE');
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('opens read-only for readers: reads work, writes are refused', () => {
     const id = store.createRun({ config: { a: 1 }, backend: 'js' });
     store.logStep(id, 0, { loss: 1 });
-    const reader = RunStore.open(dir, { readonly: true });
+    const reader = RunStore.open(spec, { readonly: true });
     try {
       expect(reader.getMetrics(id).series.loss).toEqual([1]);
       expect(codeOf(() => reader.createRun({ config: {}, backend: 'js' }))).toBe('BAD_ARGUMENT');
@@ -345,5 +362,124 @@ describe('RunStore', () => {
     batchMs.sort((x, y) => x - y);
     expect(batchMs[3]).toBeLessThan(1);
     expect(store.getLayerStats(id)).toHaveLength(1200 * 20);
+  });
+});
+
+describe.skipIf(!hasPostgres)('RunStore on postgres: liveness, errors, credentials', () => {
+  beforeEach(() => setUp('postgres'));
+  afterEach(tearDown);
+
+  it('keeps a run running while its writer is connected, whatever its pid and host say, and marks it interrupted when the writer is gone', async () => {
+    const writer = RunStore.open(spec);
+    const remote = writer.createRun({ config: {}, backend: 'js' });
+    const crashed = writer.createRun({ config: {}, backend: 'js' });
+    writer.logStep(remote, 0, { loss: 1 });
+    // Written "on another machine" by a pid that is dead here: the writer's connection is what counts.
+    await sql("UPDATE runs SET host = 'elsewhere', pid = ? WHERE id = ?", deadPid(), remote);
+    await sql('UPDATE runs SET pid = ? WHERE id = ?', deadPid(), crashed);
+    expect(store.getRun(remote).status).toBe('running');
+    expect(store.getRun(crashed).status).toBe('running');
+    expect(codeOf(() => store.resumeRun(remote))).toBe('RUN_ACTIVE');
+    expect(codeOf(() => store.deleteRun(remote))).toBe('RUN_ACTIVE');
+    writer.finishRun(remote, 'finished');
+    writer.close(); // the connection ends, as when a worker dies: its locks go with it
+    expect(store.getRun(remote).status).toBe('finished');
+    expect(store.getRun(crashed).status).toBe('interrupted');
+    expect(await sql('SELECT status FROM runs WHERE id = ?', crashed)).toEqual([['interrupted']]); // recorded
+    // A resume takes the run over: running again, and alive as long as this store is open.
+    expect(store.resumeRun(crashed)).toBe(crashed);
+    const reader = RunStore.open(spec, { readonly: true });
+    try {
+      expect(reader.getRun(crashed).status).toBe('running');
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('writes steps in the background, and any other call waits for them', () => {
+    const id = store.createRun({ config: {}, backend: 'js' });
+    for (let s = 0; s < 500; s++) store.logStep(id, s, { loss: s }, layersAt(s, 2));
+    expect(store.hasRun(id)).toBe(true); // the trainer's call before each checkpoint: a flush
+    const reader = RunStore.open(spec, { readonly: true });
+    try {
+      expect(reader.getRun(id).lastStep).toBe(499);
+      expect(reader.getLayerStats(id)).toHaveLength(1000);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('stops a writer whose run was removed, with RUN_REMOVED at its next write', () => {
+    const id = store.createRun({ config: {}, backend: 'js' });
+    store.logStep(id, 0, { loss: 1 });
+    const other = RunStore.open(spec);
+    try {
+      other.deleteRun(id, { force: true });
+    } finally {
+      other.close();
+    }
+    store.logStep(id, 1, { loss: 1 }); // posted before the store can know
+    expect(store.hasRun(id)).toBe(false);
+    expect(codeOf(() => store.logStep(id, 2, { loss: 1 }))).toBe('RUN_REMOVED');
+    expect(codeOf(() => store.logFinding(id, 2, { kind: 'x' }))).toBe('RUN_REMOVED');
+    expect(codeOf(() => store.finishRun(id, 'finished'))).toBe('RUN_REMOVED');
+  });
+
+  it('refuses a database without a store when asked not to create one, a foreign schema and a newer schema', async () => {
+    const other = await freshDatabase();
+    try {
+      expect(codeOf(() => RunStore.open(other.url, { create: false }))).toBe('NO_STORE');
+      expect(codeOf(() => RunStore.open(other.url, { readonly: true }))).toBe('NO_STORE');
+      await sql('UPDATE meta SET value = ? WHERE key = ?', String(SCHEMA_VERSION + 1), 'schema_version');
+      expect(codeOf(() => RunStore.open(spec))).toBe('STORE_TOO_NEW');
+      expect(() => RunStore.open(spec, { readonly: true })).toThrow(
+        /newer gradguard \(schema \d+; this one reads up to/,
+      );
+    } finally {
+      await other.drop();
+    }
+    const foreign = await freshDatabase();
+    try {
+      const client = new pg.Client({ connectionString: foreign.url });
+      await client.connect();
+      await client.query('CREATE SCHEMA gradguard; CREATE TABLE gradguard.t (x int)');
+      await client.end();
+      expect(() => RunStore.open(foreign.url)).toThrow(/has a schema 'gradguard' that is not a gradguard run store/);
+    } finally {
+      await foreign.drop();
+    }
+  });
+
+  it('never shows the password: not in path, errors, run rows or listings', async () => {
+    const password = decodeURIComponent(new URL(spec).password);
+    expect(spec).toContain(password);
+    expect(password.length).toBeGreaterThan(8);
+    expect(store.path).not.toContain(password);
+    expect(store.path).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/gg_test_[0-9a-f]+$/);
+    const id = store.createRun({ config: { store: 'not here' }, backend: 'js' });
+    store.logStep(id, 0, { loss: 1 });
+    const everything = JSON.stringify([store.listRuns(), store.getRun(id), store.getMetrics(id)]);
+    expect(everything).not.toContain(password);
+    const messages: string[] = [];
+    const bad = new URL(spec);
+    bad.password = `${password}x`;
+    const down = new URL(spec);
+    down.port = String(1); // nothing listens on port 1
+    for (const url of [bad.toString(), down.toString(), `${spec}&x=%zz`, 'postgres://u:se%cret@[::1']) {
+      try {
+        RunStore.open(url).close();
+        messages.push('opened');
+      } catch (err) {
+        messages.push(`${(err as Error).message}\n${(err as Error).stack ?? ''}`);
+      }
+    }
+    expect(messages[0]).toMatch(
+      /^cannot connect to the run store postgres:\/\/postgres@127\.0\.0\.1:\d+\/gg_test_\w+: password authentication failed/,
+    );
+    expect(messages[1]).toMatch(/cannot connect to the run store .*: .*ECONNREFUSED/);
+    for (const m of messages) {
+      expect(m).not.toContain(password);
+      expect(m).not.toContain('se%cret');
+    }
   });
 });

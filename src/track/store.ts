@@ -1,6 +1,7 @@
 /**
- * `RunStore`: every training run in one embedded SQLite file (`./gradguard-runs/runs.db`), written by the trainer and
- * read by the CLI, the dashboard and the exports.
+ * The run store: every training run in one embedded SQLite file (`./gradguard-runs/runs.db`, `SqliteStore` here), or
+ * in a PostgreSQL database a team shares (`postgres://...`, track/pg/store.ts), written by the trainer and read by the
+ * CLI, the dashboard and the exports. `RunStore.open(spec)` picks one; both keep the contract below (store-api.ts).
  *
  * - **Durable per step.** `logStep` writes a step's metrics and layer statistics in one transaction; once it returns,
  *   the step survives the process being killed. The database is in WAL mode with `synchronous=NORMAL`: a commit is
@@ -28,95 +29,86 @@
  * store.getMetrics(id).series['train/loss'];     // [2.31, ...]
  * store.close();
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { decodeNumber, encodeNumber } from '../base/json.js';
 import { describeFsError, makeDirs } from '../io/atomic.js';
 import type { LayerHistograms } from '../monitor/histogram.js';
 import { type HistogramRow, readHistograms, truncateHistograms, writeHistograms } from './histograms.js';
 import { checkRunId } from './ids.js';
-import { encodeLayers, LAYER_RECORD_BYTES } from './layer-blob.js';
+import { encodeLayers } from './layer-blob.js';
+import { PgStore } from './pg/store.js';
+import { isPostgresUrl, storeSpecFromEnv } from './pg/url.js';
 import { processAlive, readProcStart } from './process.js';
 import { DB_FILE, migrate } from './schema.js';
+import {
+  type CreateRunOptions,
+  DEFAULT_STORE_DIR,
+  type LayerReadOptions,
+  type ListFilter,
+  type OpenOptions,
+  type ReadOptions,
+  type Store,
+} from './store-api.js';
 import { checkWritableFiles, readOnlyError, removedError, snapshotStore, storeWriteError } from './store-files.js';
 import {
-  type Finding,
-  type FindingRow,
-  LAYER_FIELDS,
-  type LayerField,
-  type LayerMatrix,
-  type LayerStat,
-  type LayerStatRow,
-  type MetricSeries,
-  RUN_STATUSES,
-  type RunInfo,
-  type RunStatus,
-  type RunSummary,
-  TrackError,
+  checkBackend,
+  checkFinalStatus,
+  checkFinding,
+  checkFromStep,
+  checkLayerBlob,
+  checkStep,
+  decodeLayerRows,
+  encodeSummary,
+  filterRuns,
+  layerFieldColumn,
+  layerMatrix,
+  layerSetKey,
+  matchError,
+  metricColumns,
+  newRunId,
+  type RunRow,
+  rowToInfo,
+  runIdText,
+} from './store-rows.js';
+import type {
+  Finding,
+  FindingRow,
+  LayerField,
+  LayerMatrix,
+  LayerStat,
+  LayerStatRow,
+  MetricSeries,
+  RunInfo,
+  RunStatus,
+  RunSummary,
 } from './types.js';
+import { TrackError } from './types.js';
 
+export { isPostgresUrl, storeLabel, storeSpecFromEnv } from './pg/url.js';
 export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+export type { CreateRunOptions, LayerReadOptions, ListFilter, OpenOptions, ReadOptions, Store } from './store-api.js';
+export { newRunId } from './store-rows.js';
 
-/** The default store directory, relative to the working directory. */
-export const DEFAULT_STORE_DIR = './gradguard-runs';
+/** A run store, SQLite or PostgreSQL (the type every reader and writer takes). */
+export type RunStore = Store;
+
+/**
+ * Opens the run store that `spec` names: a `postgres://` (or `postgresql://`) URL opens a {@link PgStore}, anything
+ * else is a directory for a {@link SqliteStore}. Without a spec: `GRADGUARD_STORE`, else `./gradguard-runs`.
+ */
+export function openStore(spec: string = storeSpecFromEnv(), options: OpenOptions = {}): RunStore {
+  return isPostgresUrl(spec) ? PgStore.open(spec, options) : SqliteStore.open(spec, options);
+}
+
+/** `RunStore.open(spec)`: {@link openStore}. */
+export const RunStore = { open: openStore } as const;
+
+export { DEFAULT_STORE_DIR } from './store-api.js';
+
 /** How long a writer waits for another writer's transaction, in ms. */
 const BUSY_TIMEOUT_MS = 5000;
-
-export interface OpenOptions {
-  /** Create the directory and the database when missing (default true). When false, a missing store is an error. */
-  create?: boolean;
-  /** Open read-only: no migrations, no status repairs. The store must exist and be at the current schema version. */
-  readonly?: boolean;
-}
-
-export interface CreateRunOptions {
-  name?: string | undefined;
-  /** The training config (any JSON value). */
-  config: unknown;
-  /** The compute backend (`native`, `wasm`, `js`). */
-  backend: string;
-}
-
-export interface ListFilter {
-  /** Only runs with this status (or one of these). */
-  status?: RunStatus | readonly RunStatus[] | undefined;
-  /** Only runs whose name contains this text. */
-  name?: string | undefined;
-  /** At most this many runs (the newest). */
-  limit?: number | undefined;
-}
-
-export interface ReadOptions {
-  /** Only steps >= fromStep (the dashboard polls with the last step it has + 1). */
-  fromStep?: number | undefined;
-}
-
-export interface LayerReadOptions extends ReadOptions {
-  /** Only the last step that has layer statistics. */
-  last?: boolean | undefined;
-}
-
-interface RunRow {
-  rid: number;
-  id: string;
-  name: string | null;
-  status: string;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-  config: string;
-  backend: string;
-  summary: string | null;
-  /** Computed: the highest logged step and the time it was logged (the runs row is not written per step). */
-  max_step: number | null;
-  last_time: number | null;
-  pid: number | null;
-  host: string | null;
-  proc_start: string | null;
-}
 
 /** What the store knows of a run it writes to. */
 interface WriteTarget {
@@ -125,8 +117,8 @@ interface WriteTarget {
   lastStep: number;
 }
 
-/** The run store. Open with {@link RunStore.open}; one instance per process is enough (it is synchronous). */
-export class RunStore {
+/** The SQLite run store. Open with {@link RunStore.open}; one instance per process is enough (it is synchronous). */
+export class SqliteStore implements Store {
   /** The store directory. */
   readonly dir: string;
   /** The database file. */
@@ -164,7 +156,7 @@ export class RunStore {
    * @throws TrackError `NO_STORE` when it is missing and `create` is false; `BAD_STORE` when the file is not a
    *   gradguard store; `STORE_TOO_NEW` when a newer gradguard wrote it.
    */
-  static open(dir: string = DEFAULT_STORE_DIR, options: OpenOptions = {}): RunStore {
+  static open(dir: string = DEFAULT_STORE_DIR, options: OpenOptions = {}): SqliteStore {
     const readonly = options.readonly ?? false;
     const create = !readonly && (options.create ?? true);
     const absDir = resolve(dir);
@@ -206,7 +198,7 @@ export class RunStore {
         db = new Database(join(snapshot, DB_FILE), { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
         migrate(db, path, true, BUSY_TIMEOUT_MS);
       }
-      return new RunStore(absDir, path, db, readonly, snapshot);
+      return new SqliteStore(absDir, path, db, readonly, snapshot);
     } catch (err) {
       db?.close();
       if (snapshot !== null) rmSync(snapshot, { recursive: true, force: true });
@@ -229,12 +221,7 @@ export class RunStore {
    */
   createRun(options: CreateRunOptions): string {
     this.checkWritable();
-    if (typeof options.backend !== 'string' || options.backend === '') {
-      throw new TrackError(
-        'BAD_ARGUMENT',
-        `createRun: backend must be a non-empty string, got ${String(options.backend)}`,
-      );
-    }
+    checkBackend(options.backend);
     const config = JSON.stringify(options.config ?? null);
     for (let attempt = 0; ; attempt++) {
       const now = Date.now();
@@ -273,14 +260,7 @@ export class RunStore {
    */
   logStep(id: string, step: number, metrics: Record<string, number>, layers?: readonly LayerStat[]): void {
     const target = this.target(id);
-    if (!Number.isSafeInteger(step) || step < 0) {
-      throw new TrackError('BAD_ARGUMENT', `logStep: step must be an integer >= 0, got ${step}`);
-    }
-    for (const key in metrics) {
-      if (typeof metrics[key] !== 'number') {
-        throw new TrackError('BAD_ARGUMENT', `logStep: metric '${key}' must be a number, got ${typeof metrics[key]}`);
-      }
-    }
+    checkStep(step, metrics);
     this.guard(() => this.writeStep(target, step, metrics, layers as LayerStat[] | undefined));
     if (step > target.lastStep) target.lastStep = step;
   }
@@ -305,9 +285,7 @@ export class RunStore {
   /** Records a finding of the diagnosis at a step. */
   logFinding(id: string, step: number, finding: Finding): void {
     const target = this.target(id);
-    if (typeof finding?.kind !== 'string' || finding.kind === '') {
-      throw new TrackError('BAD_ARGUMENT', 'logFinding: finding.kind must be a non-empty string');
-    }
+    checkFinding(finding);
     const now = Date.now();
     const tx = this.db.transaction(() => {
       this.checkExists(target);
@@ -332,12 +310,7 @@ export class RunStore {
    */
   finishRun(id: string, status: Exclude<RunStatus, 'running'>, summary: RunSummary = {}): void {
     const target = this.target(id);
-    if (!RUN_STATUSES.includes(status) || (status as RunStatus) === 'running') {
-      throw new TrackError(
-        'BAD_ARGUMENT',
-        `finishRun: status must be one of finished, diverged, failed, interrupted; got '${String(status)}'`,
-      );
-    }
+    checkFinalStatus(status);
     const now = Date.now();
     const changed = this.guard(() => this.stmt.finishRun.run(status, now, now, encodeSummary(summary), target.rid));
     if (changed.changes === 0) throw removedError(target.id, this.path);
@@ -364,9 +337,7 @@ export class RunStore {
       );
     }
     const from = options.fromStep;
-    if (from !== undefined && (!Number.isSafeInteger(from) || from < -1)) {
-      throw new TrackError('BAD_ARGUMENT', `resumeRun: fromStep must be an integer >= -1, got ${from}`);
-    }
+    checkFromStep(from);
     const tx = this.db.transaction(() => {
       if (from !== undefined) {
         for (const s of this.stmt.truncate) s.run(row.rid, from);
@@ -390,16 +361,12 @@ export class RunStore {
   listRuns(filter: ListFilter = {}): RunInfo[] {
     this.checkOpen();
     const rows = this.stmt.allRuns.all() as RunRow[];
-    const statuses = filter.status === undefined ? undefined : ([] as RunStatus[]).concat(filter.status);
-    const runs: RunInfo[] = [];
-    for (const row of rows) {
-      const info = this.toInfo(row);
-      if (statuses && !statuses.includes(info.status)) continue;
-      if (filter.name !== undefined && !(info.name ?? '').includes(filter.name)) continue;
-      runs.push(info);
-      if (filter.limit !== undefined && runs.length >= filter.limit) break;
-    }
-    return runs;
+    return filterRuns(
+      (function* (self) {
+        for (const row of rows) yield self.toInfo(row);
+      })(this),
+      filter,
+    );
   }
 
   /**
@@ -419,33 +386,8 @@ export class RunStore {
 
   private readMetrics(rid: number, from: number): MetricSeries {
     const stepRows = this.stmt.steps.raw().all(rid, from) as [number, number][];
-    const n = stepRows.length;
-    const steps = new Array<number>(n);
-    const times = new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      const [step, time] = stepRows[i]!;
-      steps[i] = step;
-      times[i] = time;
-    }
-    const keys: string[] = [];
-    const series: Record<string, (number | null)[]> = {};
-    const columns = new Map<number, (number | null)[]>();
-    // Both lists are sorted by step and every metric row has its step row: walk them together.
-    let i = 0;
-    for (const [step, kid, value] of this.stmt.metrics.raw().all(rid, from) as [number, number, number | null][]) {
-      while (i < n && steps[i]! < step) i++;
-      if (steps[i] !== step) continue;
-      let column = columns.get(kid);
-      if (column === undefined) {
-        const key = this.metricKey(kid);
-        column = new Array<number | null>(n).fill(null);
-        columns.set(kid, column);
-        keys.push(key);
-        series[key] = column;
-      }
-      column[i] = value ?? Number.NaN;
-    }
-    return { steps, times, keys, series };
+    const metricRows = this.stmt.metrics.raw().all(rid, from) as [number, number, number | null][];
+    return metricColumns(stepRows, metricRows, (kid) => this.metricKey(kid));
   }
 
   /**
@@ -454,33 +396,9 @@ export class RunStore {
    */
   getLayerStats(idOrPrefix: string, options: LayerReadOptions = {}): LayerStatRow[] {
     const rid = this.resolve(idOrPrefix).rid;
-    const rows: LayerStatRow[] = [];
     const stmt = options.last ? this.stmt.lastLayerStats : this.stmt.layerStats;
-    for (const [step, lsid, data] of stmt.raw().iterate(rid, options.fromStep ?? 0) as Iterable<
-      [number, number, Buffer]
-    >) {
-      const names = this.layerSet(lsid, data);
-      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-      for (let i = 0, o = 0; i < names.length; i++, o += LAYER_RECORD_BYTES) {
-        const row: LayerStatRow = {
-          step,
-          name: names[i]!,
-          gradNorm: view.getFloat64(o, true),
-          gradMaxAbs: view.getFloat64(o + 8, true),
-          weightNorm: view.getFloat64(o + 16, true),
-          updateRatio: view.getFloat64(o + 24, true),
-          actMean: view.getFloat64(o + 32, true),
-          actStd: view.getFloat64(o + 40, true),
-          nonFinite: view.getFloat64(o + 64, true),
-        };
-        const dead = view.getFloat64(o + 48, true);
-        const sat = view.getFloat64(o + 56, true);
-        if (!Number.isNaN(dead)) row.deadFrac = dead;
-        if (!Number.isNaN(sat)) row.satFrac = sat;
-        rows.push(row);
-      }
-    }
-    return rows;
+    const rows = stmt.raw().iterate(rid, options.fromStep ?? 0) as Iterable<[number, number, Buffer]>;
+    return decodeLayerRows(rows, (lsid, data) => this.layerSet(lsid, data));
   }
 
   /**
@@ -488,37 +406,10 @@ export class RunStore {
    * statistics; layers in the order they first appear.
    */
   getLayerMatrix(idOrPrefix: string, field: LayerField, options: ReadOptions = {}): LayerMatrix {
-    const col = LAYER_FIELDS.indexOf(field);
-    if (col < 0) {
-      throw new TrackError(
-        'BAD_ARGUMENT',
-        `getLayerMatrix: field must be one of ${LAYER_FIELDS.join(', ')}; got '${field}'`,
-      );
-    }
+    layerFieldColumn(field);
     const rid = this.resolve(idOrPrefix).rid;
     const raw = this.stmt.layerStats.raw().all(rid, options.fromStep ?? 0) as [number, number, Buffer][];
-    const steps = raw.map((r) => r[0]);
-    const layers: string[] = [];
-    const layerIndex = new Map<string, number>();
-    for (const lsid of new Set(raw.map((r) => r[1]))) {
-      for (const name of this.layerSet(lsid, raw.find((r) => r[1] === lsid)![2])) {
-        if (!layerIndex.has(name)) layerIndex.set(name, layerIndex.size) && layers.push(name);
-      }
-    }
-    const n = steps.length;
-    const values = new Float64Array(layers.length * n).fill(Number.NaN);
-    const rowsOf = new Map<number, number[]>();
-    for (let s = 0; s < n; s++) {
-      const [, lsid, data] = raw[s]!;
-      const names = this.layerSet(lsid, data);
-      let rows = rowsOf.get(lsid);
-      if (rows === undefined) rowsOf.set(lsid, (rows = names.map((name) => layerIndex.get(name)! * n)));
-      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-      for (let i = 0, o = col * 8; i < rows.length; i++, o += LAYER_RECORD_BYTES) {
-        values[rows[i]! + s] = view.getFloat64(o, true);
-      }
-    }
-    return { field, layers, steps, values };
+    return layerMatrix(field, raw, (lsid, data) => this.layerSet(lsid, data));
   }
 
   /** A run's findings, by step. */
@@ -570,6 +461,11 @@ export class RunStore {
       .join('\n');
   }
 
+  /** Nothing to wait for: every SQLite write is committed when its call returns. */
+  flush(): void {
+    this.checkOpen();
+  }
+
   /** Closes the database. Further calls throw `CLOSED`. */
   close(): void {
     if (this.closed) return;
@@ -611,12 +507,7 @@ export class RunStore {
 
   /** The id of the layer set that `layers` name, added when new. */
   private layerSetId(layers: readonly LayerStat[]): number {
-    let key = '';
-    for (let i = 0; i < layers.length; i++) {
-      const name = layers[i]!.name;
-      if (typeof name !== 'string') throw new TrackError('BAD_ARGUMENT', `logStep: layers[${i}] has no name`);
-      key += i === 0 ? name : `\n${name}`;
-    }
+    const key = layerSetKey(layers);
     let id = this.layerSetIds.get(key);
     if (id === undefined) {
       const json = JSON.stringify(layers.map((l) => l.name));
@@ -628,16 +519,14 @@ export class RunStore {
   }
 
   /** The layer names of a layer set (cached), checked against the size of a step's data. */
-  private layerSet(lsid: number, data: Buffer): string[] {
+  private layerSet(lsid: number, data: Uint8Array): string[] {
     let names = this.layerSetNames.get(lsid);
     if (names === undefined) {
       const json = this.stmt.layerSetNames.pluck().get(lsid) as string | undefined;
       names = json === undefined ? [] : (JSON.parse(json) as string[]);
       this.layerSetNames.set(lsid, names);
     }
-    if (data.byteLength !== names.length * LAYER_RECORD_BYTES) {
-      throw new TrackError('BAD_STORE', `${this.path}: layer statistics of layer set ${lsid} have the wrong size`);
-    }
+    checkLayerBlob(names, data, lsid, this.path);
     return names;
   }
 
@@ -658,24 +547,13 @@ export class RunStore {
 
   private resolve(idOrPrefix: string): RunRow {
     this.checkOpen();
-    if (typeof idOrPrefix !== 'string' || idOrPrefix.trim() === '') {
-      throw new TrackError('BAD_ARGUMENT', 'a run id is required (see `gradguard runs list`)');
-    }
-    const text = idOrPrefix.trim();
+    const text = runIdText(idOrPrefix);
     const exact = this.stmt.runById.get(text) as RunRow | undefined;
     if (exact) return this.checkRow(exact);
     let matches = this.stmt.runsByPrefix.all(text.length, text) as RunRow[];
     if (matches.length === 0) matches = this.stmt.runsByName.all(text) as RunRow[];
     if (matches.length === 1) return this.checkRow(matches[0]!);
-    if (matches.length === 0) {
-      throw new TrackError('UNKNOWN_RUN', `no run matches '${text}' in ${this.path} (see \`gradguard runs list\`)`);
-    }
-    const shown = matches.slice(0, 5).map((r) => (r.name ? `${r.id} (${r.name})` : r.id));
-    const more = matches.length > 5 ? `, and ${matches.length - 5} more` : '';
-    throw new TrackError(
-      'AMBIGUOUS_RUN',
-      `'${text}' matches ${matches.length} runs: ${shown.join(', ')}${more}; give more of the id`,
-    );
+    throw matchError(text, matches, this.path);
   }
 
   /** A row whose id is a well-formed run id (ids become file names: checkpoints, exports, reports). */
@@ -710,20 +588,7 @@ export class RunStore {
         }
       }
     }
-    return {
-      id: row.id,
-      name: row.name,
-      status,
-      createdAt: row.created_at,
-      updatedAt: Math.max(row.updated_at, row.last_time ?? 0),
-      finishedAt: row.finished_at,
-      config: JSON.parse(row.config),
-      backend: row.backend,
-      summary: row.summary === null ? null : decodeSummary(row.summary),
-      lastStep: row.max_step,
-      pid: row.pid,
-      host: row.host,
-    };
+    return rowToInfo(row, status);
   }
 
   /** Whether a run's writer may still be alive; only a writer on this host can be shown dead. */
@@ -805,33 +670,4 @@ function prepareStatements(db: Database.Database) {
     findings: p(`SELECT step, kind, layers, evidence, suggestion, severity, time FROM findings
                  WHERE rid = ? ORDER BY step, fid`),
   };
-}
-
-/** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
-export function newRunId(now: number = Date.now()): string {
-  const d = new Date(now);
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  const date = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
-  const time = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
-  return `${date}-${time}-${randomBytes(2).toString('hex')}`;
-}
-
-/** JSON of a summary; non-finite final metrics are kept as strings ('NaN', 'Infinity', '-Infinity'). */
-function encodeSummary(summary: RunSummary): string {
-  const metrics = summary.metrics;
-  if (metrics === undefined) return JSON.stringify(summary);
-  const encoded: Record<string, number | string> = {};
-  for (const [k, v] of Object.entries(metrics)) encoded[k] = encodeNumber(v);
-  return JSON.stringify({ ...summary, metrics: encoded });
-}
-
-function decodeSummary(text: string): RunSummary {
-  const summary = JSON.parse(text) as RunSummary;
-  const metrics = summary.metrics as Record<string, number | string | null> | undefined;
-  if (metrics && typeof metrics === 'object') {
-    for (const [k, v] of Object.entries(metrics)) {
-      if (typeof v === 'string' || v === null) metrics[k] = decodeNumber(v);
-    }
-  }
-  return summary;
 }

@@ -145,6 +145,8 @@ export type TrackErrorCode =
   | 'DISK_FULL'
   /** The store cannot be written (a read-only file, directory or mount). */
   | 'READ_ONLY_STORE'
+  /** A PostgreSQL store's server cannot be reached, refused the login, or dropped the connection. */
+  | 'STORE_UNAVAILABLE'
   | 'BAD_ARGUMENT'
   | 'CLOSED';
 

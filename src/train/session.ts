@@ -12,7 +12,7 @@ import { type HistogramRecord, HistogramRecorder } from '../monitor/histogram.js
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
 import { WarningLog } from '../monitor/warnings.js';
 import type { AnyModule } from '../nn/module.js';
-import { RunStore } from '../track/store.js';
+import { RunStore, storeLabel } from '../track/store.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import { type Config, describeModel } from './config.js';
 import { SessionGuard, sessionCheckpoints } from './session-guard.js';
@@ -117,7 +117,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
       : store?.createRun(runRecord(config, backend.name, opts));
   if (runId) {
-    err(`gradguard: run ${runId} in ${opts.store}`);
+    err(`gradguard: run ${runId} in ${storeLabel(opts.store!)}`);
     opts.onRun?.(runId);
   }
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
