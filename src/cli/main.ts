@@ -183,7 +183,7 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .command('worker')
     .description('run the trials of queued sweeps (sweep --queue, doctor --fix --queue) on this machine')
     .requiredOption('--queue <url>', 'the PostgreSQL the sweeps are queued on (postgres://user@host:5432/db)')
-    .option('--store <dir>', 'run store the trials are recorded in', './gradguard-runs')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--concurrency <n>', 'trials at a time (default 1)', intOption(1))
     .option('--json', 'when it stops, print one JSON object { worker, recorded, handedBack }')
     .action(async (opts) => {

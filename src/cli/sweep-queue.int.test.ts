@@ -4,7 +4,8 @@
  * kill is chosen, not timed: worker A runs its trials with a hooks module that SIGKILLs the process at step KILL_STEP
  * of its first trial (after confirming it in a file), and worker B starts only once A has claimed that trial. Then
  * every trial completes, each recorded once and each one run in the store (the killed one resumed from its last
- * checkpoint), and the results are bit-identical to the same sweep run locally.
+ * checkpoint), and the results are bit-identical to the same sweep run locally (SQLite). The queue and the run store
+ * share one PostgreSQL database, as a team's setup does.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -114,7 +115,8 @@ describe.skipIf(!hasPostgres)('a distributed sweep on PostgreSQL', () => {
     const queued = await cli(['sweep', '--json', '--detach', '--queue', db.url, ...SETS, ...GRID]).closed;
     expect(queued.code, queued.stderr).toBe(0);
     const sweepId = (JSON.parse(queued.stdout) as { sweep: string }).sweep;
-    const store = join(work, 'shared');
+    // the run store on the queue's PostgreSQL, checkpoints in a directory every worker reaches
+    const store = `${db.url}?checkpoints=${encodeURIComponent(join(work, 'shared'))}`;
     const confirm = join(work, 'confirm.txt');
     const hooks = join(work, 'hooks.mjs');
     writeFileSync(
