@@ -1,10 +1,10 @@
 /**
  * Distributed sweep throughput: trials per minute with 1 and with 2 `gradguard worker` processes on this machine,
  * the queue and the run store on one PostgreSQL (a team's setup, on one machine). Each round queues the same sweep
- * into a fresh database, starts the workers (each with GRADGUARD_THREADS = cores / workers, so two workers share the
- * cores as two machines of one core each would not: this machine's numbers are a floor), and times from queueing to
- * the last trial recorded, worker start-up included. The local `sweep --parallel N` of the same trials is timed
- * beside it, for the cost of the queue.
+ * into a fresh database, starts the workers (one matrix-product thread per trial, the worker's default: see the NOTE
+ * in src/cli/worker.ts) and times from queueing to the last trial recorded, worker start-up included. The local
+ * `sweep --parallel N` of the same trials, also on one thread per trial, is timed beside it, for the cost of the queue.
+ * Two workers on this machine share its cores (and its load) as two machines would not: their speed-up is a floor.
  *
  * PostgreSQL: a throwaway cluster (test/services/postgres.ts, shipped durability settings), or the server in
  * GRADGUARD_BENCH_PG_URL.
@@ -82,7 +82,6 @@ async function queued(adminUrl: string, workers: number, dir: string): Promise<n
     })),
   );
   await queue.close();
-  const threads = String(Math.max(1, Math.floor(availableParallelism() / workers)));
   const store = `${url}?checkpoints=${encodeURIComponent(join(dir, `ckpt-${workers}`))}`;
   const procs = Array.from({ length: workers }, () =>
     run(
@@ -91,7 +90,7 @@ async function queued(adminUrl: string, workers: number, dir: string): Promise<n
         '-e',
         `const { workerCommand } = await import(${JSON.stringify(WORKER)}); process.exitCode = await workerCommand({ queue: ${JSON.stringify(url)}, store: ${JSON.stringify(store)}, untilIdle: true });`,
       ],
-      { GRADGUARD_THREADS: threads },
+      {},
     ),
   );
   const followed = await followSweep(url, id, { log: () => {}, progressBar: false });
@@ -120,7 +119,7 @@ async function local(parallel: number, dir: string): Promise<number> {
         ...GRID.flatMap((g) => ['--grid', g]),
       ])});`,
     ],
-    {},
+    { GRADGUARD_THREADS: '1' },
   );
   if (r.code !== 0) throw new Error(`the local sweep failed: ${r.stderr}`);
   return (performance.now() - t0) / 1000;

@@ -366,44 +366,52 @@ export class SweepQueue {
   onLockLost: ((e: Error) => void) | null = null;
 
   /**
-   * Claims the trial of a job this worker fetched: takes its lock and marks it running under a new lease. Returns the
-   * trial and its lease, or null when there is nothing to run (it already has a result, or a live worker holds it),
-   * in which case the job is completed.
+   * Takes the next trial from the queue: fetches its job, takes the trial's lock and marks it running under a new
+   * lease, all in one transaction (a worker that dies half-way leaves the job and the trial as they were). Returns
+   * the trial and its lease; null when the queue is empty, or when the job's trial needs no run (it has a result
+   * already, or a live worker holds it), whose job is then completed.
    */
-  async claim(job: { id: string; data: { trial: number } }): Promise<{ trial: QueuedTrial; lease: string } | null> {
-    const id = job.data.trial;
-    this.mine.add(id);
-    const locked = await this.withLocks(
-      async (c) => (await c.query('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_SPACE, id])).rows[0].ok,
-    );
-    if (!locked) {
-      this.mine.delete(id);
-      await this.boss.complete(QUEUE, job.id, { skipped: 'a live worker holds this trial' });
-      return null;
+  async claimNext(): Promise<{ trial: QueuedTrial; lease: string } | null | 'empty'> {
+    let lockedId: number | null = null;
+    try {
+      return await this.transaction(async (c) => {
+        const [job] = await this.boss.fetch<{ sweep: string; trial: number }>(QUEUE, { db: onClient(c) });
+        if (!job) return 'empty' as const;
+        const id = job.data.trial;
+        this.mine.add(id);
+        const locked = await this.withLocks(
+          async (l) => (await l.query('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_SPACE, id])).rows[0].ok,
+        );
+        if (!locked) {
+          this.mine.delete(id);
+          await this.boss.complete(QUEUE, job.id, { skipped: 'a live worker holds this trial' }, { db: onClient(c) });
+          return null;
+        }
+        lockedId = id;
+        const r = await c.query(
+          `SELECT t.*, s.kind, s.spec FROM gradguard_queue.trial t JOIN gradguard_queue.sweep s ON s.id = t.sweep_id
+             WHERE t.id = $1 FOR UPDATE OF t`,
+          [id],
+        );
+        const t = r.rows[0] ? toTrial(r.rows[0]) : null;
+        if (!t || t.state === 'done' || t.state === 'failed') {
+          // recorded already (its worker died between recording and completing) or removed: nothing to run
+          await this.boss.complete(QUEUE, job.id, { skipped: 'recorded already' }, { db: onClient(c) });
+          return null;
+        }
+        const lease = randomUUID();
+        const u = await c.query(
+          `UPDATE gradguard_queue.trial SET state = 'running', lease = $2, worker = $3, attempts = attempts + 1,
+             job_id = $4, started_at = now(), error = NULL WHERE id = $1 RETURNING *`,
+          [id, lease, this.me, job.id],
+        );
+        await c.query('SELECT pg_notify($1, $2)', [CHANNEL, t.sweep]);
+        lockedId = null; // ours now, until `record` or `handBack` releases it
+        return { trial: toTrial({ ...u.rows[0], kind: t.kind, spec: t.spec }), lease };
+      });
+    } finally {
+      if (lockedId !== null) await this.release(lockedId);
     }
-    const lease = randomUUID();
-    const trial = await this.transaction(async (c) => {
-      const r = await c.query(
-        `SELECT t.*, s.kind, s.spec FROM gradguard_queue.trial t JOIN gradguard_queue.sweep s ON s.id = t.sweep_id
-           WHERE t.id = $1 FOR UPDATE OF t`,
-        [id],
-      );
-      const t = r.rows[0] ? toTrial(r.rows[0]) : null;
-      if (!t || t.state === 'done' || t.state === 'failed') {
-        // recorded already (its worker died between recording and completing) or removed: nothing to run
-        await this.boss.complete(QUEUE, job.id, { skipped: 'recorded already' }, { db: onClient(c) });
-        return null;
-      }
-      const u = await c.query(
-        `UPDATE gradguard_queue.trial SET state = 'running', lease = $2, worker = $3, attempts = attempts + 1,
-           job_id = $4, started_at = now(), error = NULL WHERE id = $1 RETURNING *`,
-        [id, lease, this.me, job.id],
-      );
-      await c.query('SELECT pg_notify($1, $2)', [CHANNEL, t.sweep]);
-      return toTrial({ ...u.rows[0], kind: t.kind, spec: t.spec });
-    });
-    if (!trial) await this.release(id);
-    return trial ? { trial, lease } : null;
   }
 
   /** Records the run a claimed trial writes to (so a retry resumes it). */
@@ -548,13 +556,25 @@ async function migrate(pool: pg.Pool): Promise<void> {
   }
 }
 
-/** A connection failure as one line naming the server (never its password) and what to check. */
-function queueError(url: string, e: unknown): unknown {
+/** A connection failure as one line naming the server (never its password) and what to check; else `e` itself. */
+export function queueError(url: string, e: unknown): unknown {
   if (e instanceof UsageError) return e;
   const err = e as { code?: string; message?: string };
   const where = redactUrl(url);
   if (err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' || err.code === 'ETIMEDOUT')
     return new UsageError(`--queue ${where}: cannot reach the PostgreSQL server (${err.code}); is it running there?`);
+  if (
+    err.code === 'ECONNRESET' ||
+    err.code === 'EPIPE' ||
+    (typeof err.code === 'string' && /^(08|57P0)/.test(err.code))
+  )
+    return new UsageError(
+      `--queue ${where}: lost the connection to the PostgreSQL server (${err.code}); start the worker again once it is back`,
+    );
+  if (err.message === 'Connection terminated unexpectedly')
+    return new UsageError(
+      `--queue ${where}: lost the connection to the PostgreSQL server; start the worker again once it is back`,
+    );
   if (typeof err.code === 'string' && /^(28|3D|42501)/.test(err.code))
     return new UsageError(`--queue ${where}: the server refused: ${err.message ?? err.code}`);
   return e;

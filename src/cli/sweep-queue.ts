@@ -4,7 +4,7 @@
  * `--status ID` shows where a sweep is. The workers are `gradguard worker` processes (worker.ts).
  */
 import cliProgress from 'cli-progress';
-import { CHECK_SECONDS, type QueuedTrial, type SweepInfo, SweepQueue, type TrialSpec } from './queue.js';
+import { CHECK_SECONDS, type QueuedTrial, queueError, type SweepInfo, SweepQueue, type TrialSpec } from './queue.js';
 import { formatTable as alignedTable } from './runs.js';
 import type { TrialRow } from './sweep.js';
 
@@ -108,6 +108,9 @@ export async function followSweep(
     }
     bar?.stop();
     return { trials, interrupted };
+  } catch (e) {
+    bar?.stop();
+    throw queueError(url, e);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

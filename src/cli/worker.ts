@@ -9,8 +9,6 @@
  * over (the partial run removed) when it has none. Ctrl+C or SIGTERM stops the worker: its running trials are handed
  * back to the queue at once, and continue elsewhere from their checkpoints.
  */
-import { availableParallelism } from 'node:os';
-import type PgBoss from 'pg-boss';
 import { loadDataset } from '../data/index.js';
 import { RunStore } from '../track/store.js';
 import { Config, resolveDefaults } from '../train/config.js';
@@ -18,7 +16,7 @@ import { type RunningTrial, startTrial } from '../train/sweep-trial.js';
 import { planResume } from './checkpoint-commands.js';
 import { type ProbeOutcome, probe } from './doctor.js';
 import { EXIT, isUserError, UsageError } from './errors.js';
-import { CHECK_SECONDS, QUEUE, type QueuedTrial, SweepQueue } from './queue.js';
+import { CHECK_SECONDS, type QueuedTrial, queueError, SweepQueue } from './queue.js';
 import { trialRow } from './sweep.js';
 
 export interface WorkerOptions {
@@ -108,8 +106,11 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
   const log = opts.log ?? (() => {});
   const queue = await SweepQueue.open(opts.queue);
   const env: NodeJS.ProcessEnv = { ...process.env };
-  if (!env.GRADGUARD_THREADS)
-    env.GRADGUARD_THREADS = String(Math.max(1, Math.floor(availableParallelism() / concurrency)));
+  // NOTE: one matrix-product thread per trial unless GRADGUARD_THREADS says otherwise. A worker runs trial after trial
+  // on fresh threads of one process, and with the native backend's thread pool in use (2+ threads) the second trial
+  // on a new thread hangs in its first matrix product (seen on main as of this writing, in a local `sweep --parallel 1`
+  // on 2 cores too); with one thread the pool is not used. Run more trials at once (--concurrency) to use more cores.
+  if (!env.GRADGUARD_THREADS) env.GRADGUARD_THREADS = '1';
   const running = new Map<number, { trial: QueuedTrial; lease: string; thread: RunningTrial | null }>();
   let stopping = null as 'signal' | 'lost' | 'idle' | null;
   let wake: () => void = () => {};
@@ -131,9 +132,7 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
     `gradguard worker ${queue.me}: ${concurrency} trial${concurrency === 1 ? '' : 's'} at a time from ${queue.url.replace(/:[^:@/]*@/, ':***@')}, runs into ${opts.store}\n`,
   );
 
-  const runOne = async (job: PgBoss.Job<{ sweep: string; trial: number }>) => {
-    const claimed = await queue.claim(job);
-    if (!claimed) return;
+  const runOne = async (claimed: { trial: QueuedTrial; lease: string }) => {
     const { trial, lease } = claimed;
     const slot = { trial, lease, thread: null as RunningTrial | null };
     running.set(trial.id, slot);
@@ -201,9 +200,10 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
         const n = await queue.reapDead();
         if (n) log(`gradguard worker: ${n} trial${n === 1 ? '' : 's'} of a dead worker handed back to the queue\n`);
       }
-      const [job] = tasks.size < concurrency ? await queue.boss.fetch<{ sweep: string; trial: number }>(QUEUE) : [];
-      if (job) {
-        const t: Promise<void> = runOne(job).catch((e) => {
+      const claimed = tasks.size < concurrency ? await queue.claimNext() : 'empty';
+      if (claimed === null) continue; // a job whose trial needed no run
+      if (claimed !== 'empty') {
+        const t: Promise<void> = runOne(claimed).catch((e) => {
           bug = true;
           log(`gradguard worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
         });
@@ -236,6 +236,9 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
       log(`gradguard worker: stopped; ${running.size} running trial${running.size === 1 ? '' : 's'} handed back\n`);
     }
     await Promise.allSettled(tasks);
+  } catch (e) {
+    for (const slot of running.values()) await slot.thread?.terminate();
+    throw queueError(opts.queue, e);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
