@@ -8,8 +8,8 @@
  * (issue 15): PostgreSQL adds at most 5% to the step time.
  *
  * Beside the wall time, the CPU time per step: this process's (user + system over all its threads: OpenBLAS's, and
- * the store's connection thread) plus, for the throwaway cluster, every server process's (the session that writes,
- * the WAL writer, the checkpointer), from /proc. On a loaded machine the wall times drift with other people's work;
+ * the store's connection thread) and, for the throwaway cluster, every server process's (the session that writes,
+ * the WAL writer, the checkpointer), from /proc; in a team the server runs on another machine. On a loaded machine the wall times drift with other people's work;
  * CPU time is what the writes take from the machine whatever else runs.
  *
  * Also the cost of one `logStep` call on the training thread (5 metrics, 2 layers), and for PostgreSQL how long the
@@ -78,6 +78,7 @@ async function main(): Promise<void> {
     const names = Object.keys(variants);
     const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     const cpuTimes: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    const serverTimes: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     const serverCpu = cluster ? () => clusterCpuMs(cluster!.dir) : () => 0;
     const load: number[] = [loadavg()[0]!];
     const { config } = loadConfig(undefined, [`train.epochs=${epochs}`]);
@@ -89,10 +90,11 @@ async function main(): Promise<void> {
         if (r > 0) {
           times[name]!.push(result.msPerStep);
           cpuTimes[name]!.push(result.cpuMsPerStep);
+          serverTimes[name]!.push(result.serverMsPerStep);
         }
         if (!args.json) {
           process.stderr.write(
-            `  round ${r}${r ? '' : ' (warm-up)'} ${name}: ${result.msPerStep.toFixed(3)} ms/step, CPU ${result.cpuMsPerStep.toFixed(3)} ms/step\n`,
+            `  round ${r}${r ? '' : ' (warm-up)'} ${name}: ${result.msPerStep.toFixed(3)} ms/step, CPU ${result.cpuMsPerStep.toFixed(3)} ms/step here + ${result.serverMsPerStep.toFixed(3)} in the server\n`,
           );
         }
       }
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
       addedPct: ((median(times[n]!) - base) / base) * 100,
       cpuMsPerStep: median(cpuTimes[n]!),
       cpuAddedPct: ((median(cpuTimes[n]!) - cpuBase) / cpuBase) * 100,
+      serverMsPerStep: median(serverTimes[n]!),
       runs: times[n]!,
     }));
     const machine = {
@@ -129,11 +132,11 @@ async function main(): Promise<void> {
     const pct = (r: (typeof rows)[number], x: number) =>
       r.store === 'none' ? '-' : `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`;
     console.log(
-      `| store | wall ms/step | added | CPU ms/step${cluster ? ' (with the server)' : ''} | added | wall runs |\n|---|---|---|---|---|---|`,
+      `| store | wall ms/step | added | CPU ms/step, this process | added | server CPU ms/step${cluster ? '' : ' (not measured)'} | wall runs |\n|---|---|---|---|---|---|---|`,
     );
     for (const r of rows) {
       console.log(
-        `| ${r.store} | ${r.msPerStep.toFixed(3)} | ${pct(r, r.addedPct)} | ${r.cpuMsPerStep.toFixed(3)} | ${pct(r, r.cpuAddedPct)} | ${r.runs.map((x) => x.toFixed(2)).join(', ')} |`,
+        `| ${r.store} | ${r.msPerStep.toFixed(3)} | ${pct(r, r.addedPct)} | ${r.cpuMsPerStep.toFixed(3)} | ${pct(r, r.cpuAddedPct)} | ${r.serverMsPerStep.toFixed(3)} | ${r.runs.map((x) => x.toFixed(2)).join(', ')} |`,
       );
     }
     console.log('\n| store | logStep on the training thread (µs/call) | committed (steps/s) |\n|---|---|---|');
@@ -152,7 +155,7 @@ async function train(
   config: Config,
   spec: string | null,
   serverCpu: () => number,
-): Promise<{ msPerStep: number; cpuMsPerStep: number }> {
+): Promise<{ msPerStep: number; cpuMsPerStep: number; serverMsPerStep: number }> {
   const dataset = await loadDataset(config.data as Parameters<typeof loadDataset>[0]);
   const exp = setupExperiment(config, dataset);
   const store = spec === null ? null : RunStore.open(spec);
@@ -192,8 +195,12 @@ async function train(
     store?.finishRun(id, 'finished');
     const tail = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000 + (serverCpu() - server0);
-    return { msPerStep: summary.msPerStep + tail / summary.steps, cpuMsPerStep: cpuMs / summary.steps };
+    const serverMs = serverCpu() - server0;
+    return {
+      msPerStep: summary.msPerStep + tail / summary.steps,
+      cpuMsPerStep: (cpu.user + cpu.system) / 1000 / summary.steps,
+      serverMsPerStep: serverMs / summary.steps,
+    };
   } finally {
     monitor.detach();
     store?.close();

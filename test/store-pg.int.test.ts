@@ -3,13 +3,16 @@
  * dashboard's API, on a fresh database of the test server; and the rule that the store's password never appears
  * in what gradguard prints or serves.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { MetricsResponse, RunResponse, RunsResponse } from '../src/dashboard/api-types.js';
 import { createDashboardApp } from '../src/dashboard/server.js';
+import { RunStore } from '../src/track/store.js';
 import { freshDatabase, hasPostgres, type TestDatabase } from './services/pg.js';
 
 const spirals = ['--set', 'data.name=spirals', '--set', 'train.epochs=2', '--set', 'model.hidden=[16]'];
@@ -96,6 +99,60 @@ describe.skipIf(!hasPostgres)('gradguard on a PostgreSQL run store', () => {
     expect(JSON.parse(resumed.out).run).toBe(id);
     const after = await cli('runs', 'list', '--store', url, '--json');
     expect(JSON.parse(after.out).runs).toHaveLength(1);
+  });
+
+  it('records a sweep run on worker threads, each trial a run of its own', async () => {
+    const sweep = await cli(
+      'sweep',
+      '--store',
+      url,
+      '--json',
+      '--parallel',
+      '2',
+      '--grid',
+      'init.weight=xavier-normal,kaiming-normal',
+      ...spirals,
+    );
+    expect(sweep.code, sweep.err).toBe(0);
+    const trials = JSON.parse(sweep.out).trials as { run: string; status: string }[];
+    expect(trials.map((t) => t.status)).toEqual(['finished', 'finished']);
+    const list = await cli('runs', 'list', '--store', url, '--json');
+    const runs = JSON.parse(list.out).runs as { id: string; status: string; lastStep: number }[];
+    expect(runs.map((r) => r.id).sort()).toEqual(trials.map((t) => t.run).sort());
+    expect(runs.every((r) => r.status === 'finished' && r.lastStep > 0)).toBe(true);
+  });
+
+  it('a writer killed (SIGKILL) right after the check before a checkpoint has every step up to it in the store', () => {
+    // The trainer asks hasRun before writing each checkpoint (session-guard.ts): that call is a flush. The child logs
+    // 300 steps, makes that call, "writes its checkpoint" (a marker file) and kills itself: nothing may be missing.
+    const child = `
+      import { writeFileSync } from 'node:fs';
+      import { RunStore } from ${JSON.stringify(fileURLToPath(new URL('../src/track/store.ts', import.meta.url)))};
+      const [url, marker] = process.argv.slice(-2);
+      const store = RunStore.open(url);
+      const id = store.createRun({ config: {}, backend: 'js' });
+      const layers = [{ name: '0', gradNorm: 1, gradMaxAbs: 1, weightNorm: 1, updateRatio: 1, actMean: 0, actStd: 1, nonFinite: 0 }];
+      for (let s = 0; s < 300; s++) store.logStep(id, s, { loss: s }, layers);
+      if (!store.hasRun(id)) process.exit(3);
+      writeFileSync(marker, id);
+      for (let s = 300; s < 310; s++) store.logStep(id, s, { loss: s }); // after the checkpoint: may be lost
+      process.kill(process.pid, 'SIGKILL');
+    `;
+    const marker = join(work, 'checkpoint');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child, url, marker], {
+      encoding: 'utf8',
+    });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    const id = readFileSync(marker, 'utf8');
+    const store = RunStore.open(url, { readonly: true });
+    try {
+      const m = store.getMetrics(id);
+      expect(m.steps.slice(0, 300)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      expect(store.getLayerStats(id).filter((l) => l.step < 300)).toHaveLength(300);
+      expect(store.getRun(id).status).toBe('interrupted'); // its writer is gone
+    } finally {
+      store.close();
+    }
   });
 
   it('takes the store from GRADGUARD_STORE when --store is not given', async () => {

@@ -27,6 +27,7 @@ export const TRACK_STATUS: Record<string, ApiError['status']> = {
   BAD_STORE: 500,
   STORE_TOO_NEW: 500,
   CLOSED: 503,
+  STORE_UNAVAILABLE: 503,
 };
 
 /** Turns anything thrown into an API error; unexpected errors say only "internal error". */

@@ -77,6 +77,11 @@ const MAX_COMPARE = 16;
 const HEARTBEAT_MS = 15_000;
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]', '::1'];
 
+/** The store as the page may show it: a directory's absolute path, a PostgreSQL URL without its password. */
+function storeName(spec: string): string {
+  return isPostgresUrl(spec) ? storeLabel(spec) : resolve(spec);
+}
+
 /**
  * The dashboard as a hono app. The store is opened read-only on the first request that needs it (so the dashboard
  * can start before the first run is trained).
@@ -120,9 +125,7 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     c.header('X-Frame-Options', 'DENY');
   });
 
-  // The store as the page may show it: a directory's absolute path, a PostgreSQL URL without its password.
-  const storeName = isPostgresUrl(storeDir) ? storeLabel(storeDir) : resolve(storeDir);
-  app.get('/api/health', (c) => json(c, { ok: true, store: storeName, readonly: true }));
+  app.get('/api/health', (c) => json(c, { ok: true, store: storeName(storeDir), readonly: true }));
 
   app.get('/api/runs', (c) => {
     const status = parseStatuses(c.req.query('status'));
@@ -134,13 +137,13 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     } catch (e) {
       // A store that does not exist yet is an empty list: the dashboard may be started before the first run.
       if (e instanceof TrackError && e.code === 'NO_STORE') {
-        return json(c, { store: storeName, runs: [] } satisfies RunsResponse);
+        return json(c, { store: storeName(storeDir), runs: [] } satisfies RunsResponse);
       }
       throw e;
     }
     const now = Date.now();
     const runs = s.listRuns({ status, name, limit }).map((r) => runListItem(r, now));
-    return json(c, { store: storeName, runs } satisfies RunsResponse);
+    return json(c, { store: storeName(storeDir), runs } satisfies RunsResponse);
   });
 
   app.get('/api/runs/:id', (c) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { freshDatabase, hasPostgres } from '../../test/services/pg.js';
+import { adminQuery, freshDatabase, hasPostgres } from '../../test/services/pg.js';
 import { STORE_KINDS, type StoreKind, type TestStore, testStore } from '../../test/services/stores.js';
 import { DB_FILE, newRunId, RunStore, SCHEMA_VERSION } from './store.js';
 import { type LayerStat, TrackError } from './types.js';
@@ -337,6 +337,7 @@ describe.each(STORE_KINDS)('RunStore on %s', (kind) => {
   it('opens read-only for readers: reads work, writes are refused', () => {
     const id = store.createRun({ config: { a: 1 }, backend: 'js' });
     store.logStep(id, 0, { loss: 1 });
+    store.flush(); // PostgreSQL posts steps in batches: another connection sees them once flushed
     const reader = RunStore.open(spec, { readonly: true });
     try {
       expect(reader.getMetrics(id).series.loss).toEqual([1]);
@@ -423,6 +424,31 @@ describe.skipIf(!hasPostgres)('RunStore on postgres: liveness, errors, credentia
     expect(codeOf(() => store.logStep(id, 2, { loss: 1 }))).toBe('RUN_REMOVED');
     expect(codeOf(() => store.logFinding(id, 2, { kind: 'x' }))).toBe('RUN_REMOVED');
     expect(codeOf(() => store.finishRun(id, 'finished'))).toBe('RUN_REMOVED');
+  });
+
+  it('a reader reconnects after the server dropped its connection; a writer stops with STORE_UNAVAILABLE', async () => {
+    const id = store.createRun({ config: {}, backend: 'js' });
+    store.logStep(id, 0, { loss: 1 });
+    store.flush();
+    const reader = RunStore.open(spec, { readonly: true });
+    try {
+      expect(reader.getRun(id).status).toBe('running');
+      // as a server restart or a dropped network does to both connections
+      const dropped = await adminQuery(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'gradguard'`,
+        [t.db!.name],
+      );
+      expect(dropped.rowCount).toBe(2);
+      // the writer's lock went with its connection: the reader, reconnected, sees a run without a writer
+      expect(reader.getRun(id).status).toBe('interrupted');
+      store.logStep(id, 1, { loss: 1 });
+      expect(codeOf(() => store.flush())).toBe('STORE_UNAVAILABLE');
+      expect(() => store.flush()).toThrow(
+        /^lost the connection to the run store postgres:\/\/postgres@127\.0\.0\.1:\d+\/gg_test_\w+: /,
+      );
+    } finally {
+      reader.close();
+    }
   });
 
   it('refuses a database without a store when asked not to create one, a foreign schema and a newer schema', async () => {

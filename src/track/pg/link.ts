@@ -2,14 +2,23 @@
  * The synchronous face of the PostgreSQL connection: a worker thread (worker.ts) owns the `pg` client, and this side
  * posts it messages. A call waits for its answer with Atomics.wait on a shared flag and takes it with
  * receiveMessageOnPort, so the run store keeps the synchronous API that the trainer, the CLI and the dashboard use;
- * a logged step is posted without waiting.
+ * logged steps are posted without waiting.
  *
  * NOTE: why a thread rather than async all the way up: every caller of the store (train, runs, export, report,
  * dashboard, sweep) is synchronous, and a synchronous store keeps them unchanged. A blocked call costs a round trip
  * to the server (~0.1-0.5 ms on loopback), paid by reads and rare writes; steps, the one frequent write, do not wait.
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import type { CallMessage, Notice, QueryResult, Reply, Statement, StepMessage, WireError } from './worker.js';
+import type {
+  CallMessage,
+  Notice,
+  QueryResult,
+  Reply,
+  Statement,
+  StepMessage,
+  StepsMessage,
+  WireError,
+} from './worker.js';
 
 /** How long a call may wait for the worker before the store gives up (a query that never returns, a dead thread). */
 const CALL_TIMEOUT_MS = 5 * 60_000;
@@ -44,10 +53,10 @@ export class PgLink {
     this.worker.unref();
   }
 
-  /** Posts a step to be written in the background. */
-  send(m: StepMessage): void {
+  /** Posts steps to be written in the background. */
+  send(steps: StepMessage[]): void {
     this.drain();
-    this.worker.postMessage(m);
+    this.worker.postMessage({ t: 'steps', steps } satisfies StepsMessage);
   }
 
   /** Runs `op` on the worker and waits for its answer; throws its error (as an Error with `code` and `track`). */

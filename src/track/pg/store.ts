@@ -3,8 +3,8 @@
  * postgres://user:password@host:5432/db`, or `GRADGUARD_STORE`). Same contract as the SQLite store (store.ts,
  * store-api.ts), with these differences:
  *
- * - **Steps are written in the background.** `logStep` posts the step to the connection's thread and returns; the
- *   steps that queue up while one transaction commits go into the next (link.ts, worker.ts). Every other call waits
+ * - **Steps are written in the background.** `logStep` returns at once; the steps of up to 50 ms go to the
+ *   connection's thread together and are written in one statement (link.ts, worker.ts). Every other call waits
  *   for the steps before it, so `hasRun` (the trainer's check before each checkpoint) and `finishRun` are flushes: a
  *   checkpoint never names a step the store does not have. A process killed outright loses the steps logged since the
  *   last flush, which a resume from the checkpoint drops anyway.
@@ -59,10 +59,11 @@ import {
   type RunSummary,
   TrackError,
 } from '../types.js';
+import { isConnectionError, openError, pgError, pgWriteError } from './errors.js';
 import { PgLink } from './link.js';
 import { LOCK_CLASS } from './schema.js';
 import { type PgSpec, parsePgSpec } from './url.js';
-import type { QueryResult, Statement, WireError } from './worker.js';
+import type { QueryResult, Statement, StepMessage } from './worker.js';
 
 export { isPostgresUrl, storeSpecFromEnv } from './url.js';
 
@@ -81,6 +82,15 @@ const RUN_COLUMNS = `SELECT r.*,
   (SELECT s.time FROM steps s WHERE s.rid = r.rid ORDER BY s.step DESC LIMIT 1) AS last_time,
   ${ALIVE} AS alive
   FROM runs r`;
+
+/**
+ * Steps are posted to the connection's thread in batches of up to this many ms (or BATCH_MAX steps). NOTE: a message
+ * per step woke the thread per step, and a transaction per step cost a round trip and a commit each: at the
+ * headline's few ms per step, that took as much CPU again as the training (bench/store-write.ts). A reader (the
+ * dashboard) sees a step at most this much later; every other call posts what is pending first.
+ */
+const BATCH_MS = 50;
+const BATCH_MAX = 256;
 
 /** The tables whose rows belong to a run step by step (a resume from a checkpoint truncates them). */
 const STEP_TABLES = ['steps', 'metrics', 'layer_stats', 'findings', 'histograms'];
@@ -104,6 +114,10 @@ export class PgStore implements Store {
   private readonly host = hostname();
   private readonly ownStart = readProcStart(process.pid);
   private closed = false;
+  /** Steps logged and not yet posted, the time the first of them was, and the timer that posts them. */
+  private pending: StepMessage[] = [];
+  private pendingSince = 0;
+  private timer: NodeJS.Timeout | null = null;
 
   private constructor(spec: PgSpec, link: PgLink, readonly: boolean) {
     this.spec = spec;
@@ -165,8 +179,9 @@ export class PgStore implements Store {
     this.checkBackground(t);
     const keys = Object.keys(metrics);
     const values = keys.map((k) => metrics[k]!);
+    const now = Date.now();
     if (layers === undefined) {
-      this.link.send({ t: 'step', rid: t.rid, step, time: Date.now(), keys, values });
+      this.queueStep({ t: 'step', rid: t.rid, step, time: now, keys, values });
       return;
     }
     const key = layerSetKey(layers);
@@ -174,7 +189,28 @@ export class PgStore implements Store {
     if (names === undefined) this.layerJson.set(key, (names = JSON.stringify(layers.map((l) => l.name))));
     // A copy of exactly the blob's bytes: a pooled Buffer would carry its whole 8 KiB pool across the thread.
     const blob = new Uint8Array(encodeLayers(layers));
-    this.link.send({ t: 'step', rid: t.rid, step, time: Date.now(), keys, values, names, blob });
+    this.queueStep({ t: 'step', rid: t.rid, step, time: now, keys, values, names, blob });
+  }
+
+  /** Adds a step to the batch, posting the batch when it is full or old enough (a timer posts it otherwise). */
+  private queueStep(m: StepMessage): void {
+    if (this.pending.length === 0) {
+      this.pendingSince = m.time;
+      this.timer = setTimeout(() => this.post(), BATCH_MS);
+      this.timer.unref();
+    }
+    this.pending.push(m);
+    if (this.pending.length >= BATCH_MAX || m.time - this.pendingSince >= BATCH_MS) this.post();
+  }
+
+  /** Posts the pending steps to the connection's thread. */
+  private post(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.pending.length === 0 || this.closed) return;
+    const steps = this.pending;
+    this.pending = [];
+    this.link.send(steps);
   }
 
   logHistograms(id: string, step: number, layers: readonly LayerHistograms[]): void {
@@ -320,6 +356,7 @@ export class PgStore implements Store {
     const rid = this.resolve(idOrPrefix).rid;
     const from = options.fromStep ?? 0;
     // One snapshot for both queries while a writer goes on.
+    this.post();
     const [, steps, metrics] = this.link.tx(
       { sql: 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ' },
       { sql: 'SELECT step, time FROM steps WHERE rid = $1 AND step >= $2 ORDER BY step', params: [rid, from] },
@@ -413,6 +450,7 @@ export class PgStore implements Store {
 
   close(): void {
     if (this.closed) return;
+    this.post();
     this.closed = true;
     try {
       this.link.close();
@@ -426,16 +464,26 @@ export class PgStore implements Store {
   /** A query (after the steps sent before it), its errors scrubbed of credentials. */
   private query(s: Statement): QueryResult {
     this.checkOpen();
+    this.post();
     try {
       return this.link.query(s);
     } catch (err) {
-      throw this.mapError(err);
+      // A reader (the dashboard, open for days) reconnects once after the server restarted or the network dropped;
+      // a writer does not, as its run's writer lock went with the connection.
+      if (!this.readonly || !isConnectionError(err as Error)) throw this.mapError(err);
+      try {
+        this.link.call('connect', this.spec.connection, true, false);
+        return this.link.query(s);
+      } catch (again) {
+        throw this.mapError(again);
+      }
     }
   }
 
   /** Statements of one run in one transaction; a foreign-key failure means the run was removed. */
   private write(t: WriteTarget, statements: Statement[]): QueryResult[] {
     this.checkWritable();
+    this.post();
     try {
       return this.link.tx(...statements);
     } catch (err) {
@@ -460,33 +508,11 @@ export class PgStore implements Store {
   }
 
   private writeError(err: unknown): unknown {
-    if (err instanceof TrackError) return err;
-    const e = err as WireError;
-    if (e.code === '53100') {
-      return new TrackError('DISK_FULL', `cannot write the run store ${this.path}: the server's disk is full`);
-    }
-    if (e.code === '25006' || e.code === '42501') {
-      return new TrackError(
-        'READ_ONLY_STORE',
-        `the run store ${this.path} cannot be written (${this.spec.scrub(e.message)}); use a role that may write it`,
-      );
-    }
-    return this.mapError(err);
+    return pgWriteError(err, this.spec);
   }
 
-  /** Connection failures as STORE_UNAVAILABLE; any other error with its message scrubbed of credentials. */
   private mapError(err: unknown): unknown {
-    if (err instanceof TrackError) return err;
-    const e = err as Error & { code?: string };
-    if (isConnectionError(e)) {
-      return new TrackError(
-        'STORE_UNAVAILABLE',
-        `lost the connection to the run store ${this.path}: ${this.spec.scrub(e.message)}`,
-      );
-    }
-    e.message = this.spec.scrub(e.message);
-    if (e.stack) e.stack = this.spec.scrub(e.stack);
-    return e;
+    return pgError(err, this.spec);
   }
 
   private metricKey(kid: number): string {
@@ -567,45 +593,4 @@ export class PgStore implements Store {
     this.checkOpen();
     if (this.readonly) throw new TrackError('BAD_ARGUMENT', `the run store ${this.path} was opened read-only`);
   }
-}
-
-/** Whether an error means the server is unreachable or the connection is gone (not a problem of one statement). */
-function isConnectionError(e: { code?: string; message?: string }): boolean {
-  const code = e.code ?? '';
-  return (
-    ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH'].includes(
-      code,
-    ) ||
-    code.startsWith('08') || // connection exceptions
-    code === '57P01' || // admin shutdown
-    code === '28P01' || // password authentication failed
-    code === '28000' || // invalid authorization
-    code === '3D000' || // no such database
-    /Connection terminated|Client was closed|not queryable/i.test(e.message ?? '')
-  );
-}
-
-/** An error of `open` as the one line the user gets. */
-function openError(err: Error & { code?: string; track?: string }, spec: PgSpec): TrackError | Error {
-  const msg = spec.scrub(err.message);
-  switch (err.track) {
-    case 'NO_STORE':
-      return new TrackError(
-        'NO_STORE',
-        `no run store at ${spec.shown} (the database ${msg}); train a model first, or point --store at the database that holds the runs`,
-      );
-    case 'STORE_TOO_NEW':
-      return new TrackError('STORE_TOO_NEW', `${spec.shown} ${msg}`);
-    case 'BAD_STORE':
-      return new TrackError('BAD_STORE', `${spec.shown} ${msg}`);
-  }
-  if (isConnectionError(err)) {
-    return new TrackError(
-      'STORE_UNAVAILABLE',
-      `cannot connect to the run store ${spec.shown}: ${msg || err.code}; check the URL (or the PG* variables) and that the server is up`,
-    );
-  }
-  err.message = msg;
-  if (err.stack) err.stack = spec.scrub(err.stack);
-  return err;
 }

@@ -1,14 +1,14 @@
 /**
  * The PostgreSQL store's connection, on a worker thread: it owns one `pg` client and serves the synchronous facade
  * (link.ts) in order. A call is answered on the reply port and signalled through the shared flag (the facade waits
- * on it with Atomics.wait). Logged steps arrive without a call and are written in the background, those of up to
- * 50 ms (or queued while a transaction runs) in one transaction, so training never waits for the server. Because messages are served in order, any call runs after every step sent before it: a call is a flush.
+ * on it with Atomics.wait). Logged steps arrive in batches without a call and are written in the background, each
+ * batch (and whatever queued while the last one was written) in one statement, so training never waits for the server. Because messages are served in order, any call runs after every step sent before it: a call is a flush.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { LOCK_CLASS, PG_MIGRATIONS, PG_SCHEMA } from './schema.js';
 
-/** A logged step, sent without waiting. */
+/** A logged step. */
 export interface StepMessage {
   t: 'step';
   rid: number;
@@ -19,6 +19,12 @@ export interface StepMessage {
   /** The layer set's names (JSON) and the step's layer blob, on monitored steps. */
   names?: string;
   blob?: Uint8Array;
+}
+
+/** Logged steps, batched by the facade (those of up to 50 ms), sent without waiting. */
+export interface StepsMessage {
+  t: 'steps';
+  steps: StepMessage[];
 }
 
 export interface CallMessage {
@@ -100,7 +106,13 @@ async function run(s: Statement): Promise<QueryResult> {
 }
 
 async function connect(connection: string, readonly: boolean, create: boolean): Promise<number> {
-  client = new pg.Client({ connectionString: connection, application_name: 'gradguard' });
+  await client?.end().catch(() => {}); // a reconnect: the old connection is gone or going
+  // A host that drops packets fails in 30 s rather than after the kernel's two-minute connect timeout.
+  client = new pg.Client({
+    connectionString: connection,
+    application_name: 'gradguard',
+    connectionTimeoutMillis: 30_000,
+  });
   client.on('error', () => {}); // a dropped connection fails the next query, which reports it
   await client.connect();
   // A machine that vanishes must not hold its runs' locks (their liveness) for the kernel's default two hours.
@@ -229,32 +241,25 @@ async function writeSteps(batch: StepMessage[]): Promise<void> {
     return out;
   };
   const c = client!;
-  await c.query('BEGIN');
+  const [sr, ss, st] = cols(steps.values(), 3);
+  const [mr, ms, mk, mv] = cols(metrics.values(), 4);
+  const [lr, ls, li, ld] = cols(layers.values(), 4);
   try {
+    // One statement, hence one transaction and one round trip, for the whole batch.
     await c.query(
-      `INSERT INTO steps (rid, step, time) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
-       ON CONFLICT DO NOTHING`,
-      cols(steps.values(), 3),
+      `WITH s AS (
+         INSERT INTO steps (rid, step, time) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])
+         ON CONFLICT DO NOTHING),
+       m AS (
+         INSERT INTO metrics (rid, step, kid, value)
+         SELECT * FROM unnest($4::bigint[], $5::bigint[], $6::int[], $7::float8[])
+         ON CONFLICT (rid, step, kid) DO UPDATE SET value = EXCLUDED.value)
+       INSERT INTO layer_stats (rid, step, lsid, data)
+       SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::int[], $11::bytea[])
+       ON CONFLICT (rid, step) DO UPDATE SET lsid = EXCLUDED.lsid, data = EXCLUDED.data`,
+      [sr, ss, st, mr, ms, mk, mv, lr, ls, li, ld],
     );
-    if (metrics.size) {
-      await c.query(
-        `INSERT INTO metrics (rid, step, kid, value)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::float8[])
-         ON CONFLICT (rid, step, kid) DO UPDATE SET value = EXCLUDED.value`,
-        cols(metrics.values(), 4),
-      );
-    }
-    if (layers.size) {
-      await c.query(
-        `INSERT INTO layer_stats (rid, step, lsid, data)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bytea[])
-         ON CONFLICT (rid, step) DO UPDATE SET lsid = EXCLUDED.lsid, data = EXCLUDED.data`,
-        cols(layers.values(), 4),
-      );
-    }
-    await c.query('COMMIT');
   } catch (err) {
-    await c.query('ROLLBACK').catch(() => {});
     if ((err as { code?: string }).code !== '23503') throw err;
     // A run was removed (runs rm) while this process wrote it: drop its steps, tell the facade, keep the others.
     const rids = [...new Set(batch.map((s) => s.rid))];
@@ -271,15 +276,19 @@ async function writeSteps(batch: StepMessage[]): Promise<void> {
   }
 }
 
+/** How many messages at the head of the queue are due (all of them: the facade batches the steps). */
+let due = 0;
+
 async function pump(): Promise<void> {
   if (pumping) return;
   pumping = true;
   try {
-    while (queue.length) {
+    while (due > 0 && queue.length) {
       if (queue[0]!.t === 'step') {
         let n = 0;
-        while (n < queue.length && queue[n]!.t === 'step') n++;
+        while (n < due && n < queue.length && queue[n]!.t === 'step') n++;
         const batch = queue.splice(0, n) as StepMessage[];
+        due -= n;
         try {
           if (client) await writeSteps(batch);
         } catch (err) {
@@ -288,6 +297,7 @@ async function pump(): Promise<void> {
         continue;
       }
       const m = queue.shift() as CallMessage;
+      due--;
       try {
         reply({ t: 'reply', ok: true, value: await call(m) });
       } catch (err) {
@@ -299,30 +309,9 @@ async function pump(): Promise<void> {
   }
 }
 
-/**
- * How long a step waits for others to share its transaction, in ms. NOTE: a transaction per step costs the server a
- * commit (a WAL flush) and this thread five round trips; at the headline's few ms per step that doubled the CPU time
- * the training used (bench/store-write.ts), while one every 50 ms costs a few percent. Readers (the dashboard) see a
- * step at most this much later; any call, hence every checkpoint and the run's end, writes them at once.
- */
-const BATCH_MS = 50;
-/** Steps that are written at once without waiting for BATCH_MS. */
-const BATCH_MAX = 512;
-let timer: NodeJS.Timeout | null = null;
-let queuedSteps = 0;
-
-parentPort!.on('message', (m: StepMessage | CallMessage) => {
-  queue.push(m);
-  if (m.t === 'step' && ++queuedSteps < BATCH_MAX) {
-    timer ??= setTimeout(kick, BATCH_MS);
-    return;
-  }
-  kick();
-});
-
-function kick(): void {
-  if (timer) clearTimeout(timer);
-  timer = null;
-  queuedSteps = 0;
+parentPort!.on('message', (m: StepsMessage | CallMessage) => {
+  if (m.t === 'steps') queue.push(...m.steps);
+  else queue.push(m);
+  due = queue.length;
   void pump();
-}
+});
