@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { storeLabel } from '../track/store.js';
 import { type Config, loadConfig } from '../train/config.js';
 import { runTrial, type TrialOutcome } from '../train/sweep-trial.js';
 import { EXIT, UsageError } from './errors.js';
@@ -233,7 +234,12 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
 
 /** Queues the trials (`--queue`); prints the sweep id with `--detach`, else follows them to the end. */
 async function queuedSweep(opts: SweepOptions, trials: readonly Trial[], configs: readonly Config[]): Promise<number> {
-  const spec = { config: opts.config ?? null, set: opts.set, grid: opts.grid, store: opts.store };
+  const spec = {
+    config: opts.config ?? null,
+    set: opts.set,
+    grid: opts.grid,
+    store: opts.store ? storeLabel(opts.store) : null,
+  };
   const id = await enqueueSweep(opts.queue!, 'sweep', spec, (id) =>
     trials.map((t, i) => ({
       index: t.index,

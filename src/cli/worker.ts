@@ -10,13 +10,13 @@
  * back to the queue at once, and continue elsewhere from their checkpoints.
  */
 import { loadDataset } from '../data/index.js';
-import { RunStore } from '../track/store.js';
+import { RunStore, storeLabel } from '../track/store.js';
 import { Config, resolveDefaults } from '../train/config.js';
 import { type RunningTrial, startTrial } from '../train/sweep-trial.js';
 import { planResume } from './checkpoint-commands.js';
 import { type ProbeOutcome, probe } from './doctor.js';
 import { EXIT, isUserError, UsageError } from './errors.js';
-import { CHECK_SECONDS, type QueuedTrial, queueError, SweepQueue } from './queue.js';
+import { CHECK_SECONDS, type QueuedTrial, queueError, redactUrl, SweepQueue } from './queue.js';
 import { trialRow } from './sweep.js';
 
 export interface WorkerOptions {
@@ -99,6 +99,158 @@ async function doctorTrial(
   }
 }
 
+/** A trial this worker runs: its lease, and its thread once started. */
+interface Slot {
+  trial: QueuedTrial;
+  lease: string;
+  thread: RunningTrial | null;
+}
+
+/** The worker's loop and what it keeps: the trials it runs, why it stops, what it recorded. */
+class TrialWorker {
+  readonly running = new Map<number, Slot>();
+  readonly tasks = new Set<Promise<void>>();
+  stopping = null as 'signal' | 'lost' | 'idle' | null;
+  bug = false;
+  recorded = 0;
+  handedBack = 0;
+  private wake: () => void = () => {};
+
+  constructor(
+    private readonly queue: SweepQueue,
+    private readonly opts: WorkerOptions & { concurrency: number },
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Stops taking trials (a signal), or stops at once (the lock connection was lost). */
+  stop(why: 'signal' | 'lost'): void {
+    if (this.stopping === null || why === 'lost') this.stopping = why;
+    this.wake();
+  }
+
+  /** Takes trials until stopped (or, with `untilIdle`, until the queue is empty), then hands back what runs. */
+  async loop(): Promise<void> {
+    let lastCheck = 0;
+    while (!this.stopping) {
+      if (Date.now() - lastCheck >= CHECK_SECONDS * 1000) {
+        lastCheck = Date.now();
+        const n = await this.queue.reapDead();
+        if (n)
+          this.log(`gradguard worker: ${n} trial${n === 1 ? '' : 's'} of a dead worker handed back to the queue\n`);
+      }
+      const claimed = this.tasks.size < this.opts.concurrency ? await this.queue.claimNext() : 'empty';
+      if (claimed === null) continue; // a job whose trial needed no run
+      if (claimed !== 'empty') {
+        this.spawn(claimed);
+        continue;
+      }
+      if (this.opts.untilIdle && this.tasks.size === 0) {
+        this.stopping = 'idle';
+        break;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, POLL_MS);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    if (this.stopping !== 'idle') {
+      // stop the trials where they are and hand them back: they continue elsewhere from their checkpoints
+      await this.terminateAll();
+      if (this.stopping === 'signal')
+        for (const slot of this.running.values())
+          await this.queue.handBack(slot.trial, slot.lease, `worker ${this.queue.me} stopped`).catch(() => {});
+      this.handedBack = this.running.size;
+      const n = this.running.size;
+      this.log(`gradguard worker: stopped; ${n} running trial${n === 1 ? '' : 's'} handed back\n`);
+    }
+    await Promise.allSettled(this.tasks);
+  }
+
+  async terminateAll(): Promise<void> {
+    for (const slot of this.running.values()) await slot.thread?.terminate();
+  }
+
+  private spawn(claimed: { trial: QueuedTrial; lease: string }): void {
+    const t: Promise<void> = this.runOne(claimed).catch((e) => {
+      this.bug = true;
+      this.log(`gradguard worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    });
+    this.tasks.add(t);
+    void t.finally(() => {
+      this.tasks.delete(t);
+      this.wake();
+    });
+  }
+
+  private async runOne({ trial, lease }: { trial: QueuedTrial; lease: string }): Promise<void> {
+    const slot: Slot = { trial, lease, thread: null };
+    this.running.set(trial.id, slot);
+    try {
+      if (trial.kind === 'doctor') await this.runDoctor(slot);
+      else await this.runTrial(slot);
+    } catch (e) {
+      // not the trial's doing (that is its result): hand it back, so that it runs again, here or elsewhere
+      await this.queue.handBack(trial, lease, `worker ${this.queue.me} failed: ${String(e)}`).catch(() => {});
+      throw e;
+    } finally {
+      if (!this.stopping) this.running.delete(trial.id);
+    }
+  }
+
+  private async runDoctor({ trial, lease }: Slot): Promise<void> {
+    const outcome = await doctorTrial(trial);
+    if (outcome.bug) this.bug = true;
+    if (await this.queue.record(trial, lease, { ...outcome, run: null }, outcome.bug)) this.recorded++;
+    this.log(`  ${trial.sweep} doctor trial ${trial.index}: ${outcome.error ? `failed — ${outcome.error}` : 'done'}\n`);
+  }
+
+  private async runTrial(slot: Slot): Promise<void> {
+    const { trial, lease } = slot;
+    const resume = resumeFor(trial, this.opts.store);
+    const params = Object.entries(trial.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    this.log(
+      `  ${trial.sweep} trial ${trial.index} (${params.join(' ')}): ${resume ? `resuming run ${resume.run} from step ${resume.step}` : 'starting'} (attempt ${trial.attempts})\n`,
+    );
+    slot.thread = startTrial(
+      {
+        index: trial.index,
+        sets: trial.sets,
+        config: trial.config,
+        store: this.opts.store,
+        name: trial.name,
+        ...(resume ? { resume: { run: resume.run, checkpoint: resume.checkpoint } } : {}),
+        ...(this.opts.hooks ? { hooks: this.opts.hooks } : {}),
+      },
+      this.env,
+      (run) => void this.queue.setRun(trial, lease, run).catch(() => {}),
+    );
+    const outcome = await slot.thread.outcome;
+    if (this.stopping) return; // handed back by the loop
+    const row = trialRow({ index: trial.index, assignments: trial.params }, outcome);
+    const isBug = !outcome.ok && !outcome.user;
+    if (isBug) {
+      this.bug = true;
+      this.log(
+        `gradguard worker: trial ${trial.index} of ${trial.sweep} hit a bug in gradguard:\n${outcome.stack ?? outcome.error}\n`,
+      );
+    }
+    const recorded = await this.queue.record(
+      trial,
+      lease,
+      { result: row, error: row.error ?? null, run: row.run },
+      isBug,
+    );
+    if (recorded) this.recorded++;
+    this.log(
+      `  ${trial.sweep} trial ${trial.index}: ${recorded ? row.status : 'handed on (this worker was judged dead)'}${row.error ? ` — ${row.error}` : ''}\n`,
+    );
+  }
+}
+
 export async function workerCommand(opts: WorkerOptions): Promise<number> {
   const concurrency = opts.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1)
@@ -111,140 +263,29 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
   // on a new thread hangs in its first matrix product (seen on main as of this writing, in a local `sweep --parallel 1`
   // on 2 cores too); with one thread the pool is not used. Run more trials at once (--concurrency) to use more cores.
   if (!env.GRADGUARD_THREADS) env.GRADGUARD_THREADS = '1';
-  const running = new Map<number, { trial: QueuedTrial; lease: string; thread: RunningTrial | null }>();
-  let stopping = null as 'signal' | 'lost' | 'idle' | null;
-  let wake: () => void = () => {};
-  const stop = (why: 'signal' | 'lost') => {
-    if (stopping === null || why === 'lost') stopping = why;
-    wake();
-  };
-  const onSignal = () => stop('signal');
+  const w = new TrialWorker(queue, { ...opts, concurrency }, env, log);
+  const onSignal = () => w.stop('signal');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   queue.onLockLost = (e) => {
     log(`gradguard worker: lost the connection that holds its trials (${e.message}); stopping them\n`);
-    stop('lost');
+    w.stop('lost');
   };
-  let bug = false;
-  let recordedCount = 0;
-  let handedBack = 0;
   log(
-    `gradguard worker ${queue.me}: ${concurrency} trial${concurrency === 1 ? '' : 's'} at a time from ${queue.url.replace(/:[^:@/]*@/, ':***@')}, runs into ${opts.store}\n`,
+    `gradguard worker ${queue.me}: ${concurrency} trial${concurrency === 1 ? '' : 's'} at a time from ${redactUrl(queue.url)}, runs into ${storeLabel(opts.store)}\n`,
   );
-
-  const runOne = async (claimed: { trial: QueuedTrial; lease: string }) => {
-    const { trial, lease } = claimed;
-    const slot = { trial, lease, thread: null as RunningTrial | null };
-    running.set(trial.id, slot);
-    try {
-      await runClaimed(slot);
-    } catch (e) {
-      // not the trial's doing (that is its result): hand it back, so that it runs again, here or elsewhere
-      await queue.handBack(trial, lease, `worker ${queue.me} failed: ${String(e)}`).catch(() => {});
-      throw e;
-    } finally {
-      if (!stopping) running.delete(trial.id);
-    }
-  };
-
-  const runClaimed = async (slot: { trial: QueuedTrial; lease: string; thread: RunningTrial | null }) => {
-    const { trial, lease } = slot;
-    if (trial.kind === 'doctor') {
-      const outcome = await doctorTrial(trial);
-      if (outcome.bug) bug = true;
-      if (await queue.record(trial, lease, { ...outcome, run: null }, outcome.bug)) recordedCount++;
-      log(`  ${trial.sweep} doctor trial ${trial.index}: ${outcome.error ? `failed — ${outcome.error}` : 'done'}\n`);
-      return;
-    }
-    const resume = resumeFor(trial, opts.store);
-    const params = Object.entries(trial.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-    log(
-      `  ${trial.sweep} trial ${trial.index} (${params.join(' ')}): ${resume ? `resuming run ${resume.run} from step ${resume.step}` : 'starting'} (attempt ${trial.attempts})\n`,
-    );
-    slot.thread = startTrial(
-      {
-        index: trial.index,
-        sets: trial.sets,
-        config: trial.config,
-        store: opts.store,
-        name: trial.name,
-        ...(resume ? { resume: { run: resume.run, checkpoint: resume.checkpoint } } : {}),
-        ...(opts.hooks ? { hooks: opts.hooks } : {}),
-      },
-      env,
-      (run) => void queue.setRun(trial, lease, run).catch(() => {}),
-    );
-    const outcome = await slot.thread.outcome;
-    if (stopping) return; // handed back below
-    const row = trialRow({ index: trial.index, assignments: trial.params }, outcome);
-    const isBug = !outcome.ok && !outcome.user;
-    if (isBug) {
-      bug = true;
-      log(
-        `gradguard worker: trial ${trial.index} of ${trial.sweep} hit a bug in gradguard:\n${outcome.stack ?? outcome.error}\n`,
-      );
-    }
-    const recorded = await queue.record(trial, lease, { result: row, error: row.error ?? null, run: row.run }, isBug);
-    if (recorded) recordedCount++;
-    log(
-      `  ${trial.sweep} trial ${trial.index}: ${recorded ? row.status : 'handed on (this worker was judged dead)'}${row.error ? ` — ${row.error}` : ''}\n`,
-    );
-  };
-
-  const tasks = new Set<Promise<void>>();
-  let lastCheck = 0;
   try {
-    while (!stopping) {
-      if (Date.now() - lastCheck >= CHECK_SECONDS * 1000) {
-        lastCheck = Date.now();
-        const n = await queue.reapDead();
-        if (n) log(`gradguard worker: ${n} trial${n === 1 ? '' : 's'} of a dead worker handed back to the queue\n`);
-      }
-      const claimed = tasks.size < concurrency ? await queue.claimNext() : 'empty';
-      if (claimed === null) continue; // a job whose trial needed no run
-      if (claimed !== 'empty') {
-        const t: Promise<void> = runOne(claimed).catch((e) => {
-          bug = true;
-          log(`gradguard worker: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-        });
-        tasks.add(t);
-        void t.finally(() => {
-          tasks.delete(t);
-          wake();
-        });
-        continue;
-      }
-      if (opts.untilIdle && tasks.size === 0) {
-        stopping = 'idle';
-        break;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, POLL_MS);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    if (stopping !== 'idle') {
-      // stop the trials where they are and hand them back: they continue elsewhere from their checkpoints
-      for (const slot of running.values()) await slot.thread?.terminate();
-      if (stopping === 'signal')
-        for (const slot of running.values())
-          await queue.handBack(slot.trial, slot.lease, `worker ${queue.me} stopped`).catch(() => {});
-      handedBack = running.size;
-      log(`gradguard worker: stopped; ${running.size} running trial${running.size === 1 ? '' : 's'} handed back\n`);
-    }
-    await Promise.allSettled(tasks);
+    await w.loop();
   } catch (e) {
-    for (const slot of running.values()) await slot.thread?.terminate();
+    await w.terminateAll();
     throw queueError(opts.queue, e);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await queue.close();
   }
-  if (opts.json) process.stdout.write(`${JSON.stringify({ worker: queue.me, recorded: recordedCount, handedBack })}\n`);
-  if (stopping === 'lost') return EXIT.user;
-  return bug ? EXIT.bug : stopping === 'signal' ? EXIT.interrupted : EXIT.ok;
+  if (opts.json)
+    process.stdout.write(`${JSON.stringify({ worker: queue.me, recorded: w.recorded, handedBack: w.handedBack })}\n`);
+  if (w.stopping === 'lost') return EXIT.user;
+  return w.bug ? EXIT.bug : w.stopping === 'signal' ? EXIT.interrupted : EXIT.ok;
 }

@@ -109,22 +109,18 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     `gradguard: training ${describeModel(config.model)} on ${dataset.name} (${dataset.train.n} train / ${dataset.test.n} test), ` +
       `${exp.model.numParameters().toLocaleString('en-US')} parameters, backend ${backend.name}${backend.name === 'native' ? ` (sgemm ${(backend as { gemmImpl?: string }).gemmImpl ?? 'openblas'}, ${backend.threads} threads)` : backend.name === 'wasm' ? ` (${backend.threads} thread${backend.threads === 1 ? '' : 's'})` : ''}, config ${opts.source}`,
   );
-
   const store = opts.store ? RunStore.open(opts.store) : null;
   const resume = opts.resume;
   const runId =
     store && resume?.runId
       ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
       : store?.createRun(runRecord(config, backend.name, opts));
-  if (runId) {
-    err(`gradguard: run ${runId} in ${storeLabel(opts.store!)}`);
-    opts.onRun?.(runId);
-  }
+  if (runId) err(`gradguard: run ${runId} in ${storeLabel(opts.store!)}`);
+  if (runId) opts.onRun?.(runId);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
   const guard = new SessionGuard(store, runId, err);
-
   const live = new LiveDiagnosis({ config });
   const printed = new WarningLog();
   const warnings: Finding[] = [];
