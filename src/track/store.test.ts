@@ -348,17 +348,20 @@ describe.each(STORE_KINDS)('RunStore on %s', (kind) => {
     }
   });
 
-  it('logs a step with 5 metrics and 20 layers in well under a millisecond', () => {
+  it('logs a step with 5 metrics and 20 layers in well under a millisecond of CPU time', () => {
     const id = store.createRun({ config: {}, backend: 'js' });
     const layers = Array.from({ length: 20 }, (_, i) => ({ ...layersAt(0, 1)[0]!, name: `layers.${i}` }));
     const batchMs: number[] = [];
     let step = 0;
     for (let b = 0; b < 6; b++) {
-      const t0 = performance.now();
+      // CPU time (this process, all threads: PostgreSQL's connection thread too), which the other tests' load on a
+      // busy machine disturbs much less than wall time
+      const t0 = process.cpuUsage();
       for (let i = 0; i < 200; i++, step++) {
         store.logStep(id, step, { 'train/loss': 1 / (step + 1), 'train/acc': 0.5, lr: 1e-3, gn: 1, ms: 2 }, layers);
       }
-      batchMs.push((performance.now() - t0) / 200);
+      const cpu = process.cpuUsage(t0);
+      batchMs.push((cpu.user + cpu.system) / 1000 / 200);
     }
     batchMs.sort((x, y) => x - y);
     expect(batchMs[3]).toBeLessThan(1);
