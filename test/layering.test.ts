@@ -19,6 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['.'],
   ['api'],
   ['cli'],
+  ['experiment'],
   ['dashboard'],
   ['train'],
   ['track'],

@@ -5,12 +5,13 @@
  * a diverged run exits with 3, an interrupted one with 130.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { storeSpecFromEnv } from '../track/pg/url.js';
 import { exportWeightsCommand, wantsWeights } from './checkpoint-commands.js';
 import { dashboardCommand, reportCommand } from './dashboard.js';
 import { doctorCommand } from './doctor.js';
 import { reportError, UsageError } from './errors.js';
+import { experimentCommand } from './experiment.js';
 import { processIO } from './io.js';
 import { playgroundCommand } from './playground.js';
 import { exportCommand, runsCommand } from './runs.js';
@@ -66,6 +67,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   addTrainingCommands(program, (c) => {
     code = c;
   });
+  addExperimentCommand(program, (c) => {
+    code = c;
+  });
   addStoreCommands(program, (c) => {
     code = c;
   });
@@ -77,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (e.exitCode === 0) return 0; // --help, --version
       const message =
         e.code === 'commander.help'
-          ? 'give a command: train, doctor, sweep, worker, runs, export, dashboard or report'
+          ? 'give a command: train, doctor, sweep, worker, experiment, runs, export, dashboard or report'
           : commanderMessage || e.message.replace(/^error: /, '');
       return reportError(new UsageError(`${message} (run gradguard --help for usage)`), processIO, json);
     }
@@ -195,6 +199,28 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
           ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
           log: (l) => process.stderr.write(l),
         }),
+      );
+    });
+}
+
+/** `experiment NAME | list`: the classic experiments, each arm a run in the store, and its page with figures. */
+function addExperimentCommand(program: Command, done: (code: number) => void): void {
+  program
+    .command('experiment')
+    .description('reproduce a classic experiment (list: the experiments) into the run store and write its page')
+    .argument('[name]', 'the experiment (gradguard experiment list), or list')
+    .option('--quick', 'the quick sizes (all experiments together in under 20 minutes on 2 cores)')
+    .addOption(new Option('--tiny', 'the tests’ sizes (smaller than --quick)').hideHelp())
+    .option('--json', 'print one JSON object: each arm’s runs with config, metrics, verdict and run id')
+    .option('--out <dir>', 'where the page NAME.md and its figures go', 'docs/experiments')
+    .option('--store <dir>', 'run store directory', './gradguard-runs')
+    .action(async (name: string | undefined, o) => {
+      done(
+        await experimentCommand(
+          name,
+          { quick: Boolean(o.quick), tiny: Boolean(o.tiny), json: Boolean(o.json), out: o.out, store: o.store },
+          processIO,
+        ),
       );
     });
 }

@@ -8,6 +8,7 @@ import {
   type CliIO,
   exportCommand,
   formatDuration,
+  formatMetricValue,
   formatNumber,
   formatTable,
   runsCommand,
@@ -114,8 +115,8 @@ describe('runs list', () => {
       /^ID\s+NAME\s+STATUS\s+STARTED\s+STEPS\s+TIME\s+BACKEND\s+test_accuracy\s+test_loss\s+VERDICT$/,
     );
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual([ids.live, ids.deep, ids.mlp]);
-    expect(lines[3]).toMatch(/mlp\s+finished\s+.*\s20\s+41\.2s\s+native\s+0\.955\s+0\.15\s+healthy$/);
-    expect(lines[2]).toMatch(/deep\s+diverged\s+.*\s3\s+.*native\s+0\.1\s+NaN\s+exploding$/);
+    expect(lines[3]).toMatch(/mlp\s+finished\s+.*\s20\s+41\.2s\s+native\s+95\.50%\s+0\.15\s+healthy$/);
+    expect(lines[2]).toMatch(/deep\s+diverged\s+.*\s3\s+.*native\s+10\.00%\s+NaN\s+exploding$/);
     expect(lines[1]).toMatch(/live\s+running\s+.*\s0\s+.*js\s+-\s+-\s+-$/);
     // Aligned: every row puts STATUS in the same column.
     const col = lines[0]!.indexOf('STATUS');
@@ -156,7 +157,7 @@ describe('runs show', () => {
     expect(out).toMatch(/^duration\s+41\.2s$/m);
     expect(out).toMatch(/^verdict\s+healthy$/m);
     expect(out).toMatch(/^clipped\s+3 steps$/m);
-    expect(out).toMatch(/final metrics\n {2}test_accuracy\s+0\.955\n {2}test_loss\s+0\.15\n/);
+    expect(out).toMatch(/final metrics\n {2}test_accuracy\s+95\.50%\n {2}test_loss\s+0\.15\n/);
     expect(out).toMatch(/last logged metrics\n {2}loss\s+0\.1 {2}\(step 19\)\n {2}lr\s+0\.001 {2}\(step 19\)\n/);
     expect(out).toMatch(
       /layers at step 15\n {2}LAYER\s+GRAD NORM\s+.*DEAD FRAC\s+NON FINITE\n {2}layers\.0\s+0\.0625\s/,
@@ -187,7 +188,7 @@ describe('runs compare', () => {
     expect(row('status')).toEqual(['status', 'finished', 'diverged']);
     expect(row('test_loss')).toEqual(['test_loss', '0.15', 'NaN']);
     expect(row('last loss')).toEqual(['last loss', '0.1', 'NaN']);
-    expect(row('last test_accuracy')).toEqual(['last test_accuracy', '0.955', '-']);
+    expect(row('last test_accuracy')).toEqual(['last test_accuracy', '95.50%', '-']);
     expect(row('config model.hidden')).toEqual(['config model.hidden', '[256]', '[256,256]']);
     expect(row('config optim.lr')).toEqual(['config optim.lr', '0.001', '0.1']);
     expect(row('config model.type')).toBeUndefined();
@@ -305,6 +306,10 @@ describe('formatting', () => {
       '-Inf',
       '-',
     ]);
+    // accuracies as percentages, as train, the dashboard and reports show them; NaN and losses as numbers
+    expect(formatMetricValue('test/accuracy', 0.95713)).toBe('95.71%');
+    expect(formatMetricValue('val_accuracy', Number.NaN)).toBe('NaN');
+    expect(formatMetricValue('test_loss', 0.95713)).toBe('0.9571');
     expect([850, 41_234, 725_000, 3_720_000].map(formatDuration)).toEqual(['850ms', '41.2s', '12m05s', '1h02m']);
     expect(
       formatTable(

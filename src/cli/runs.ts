@@ -17,6 +17,7 @@ import {
   runToJson,
   stringifyJson,
 } from '../track/export.js';
+import { isPercentMetric } from '../track/metrics.js';
 import { DEFAULT_STORE_DIR, isPostgresUrl, RunStore, storeLabel } from '../track/store.js';
 import {
   LAYER_FIELDS,
@@ -114,7 +115,7 @@ export async function runsList(options: RunsListOptions = {}, io: CliIO = proces
       formatCount(stepsOf(r)),
       formatDuration(runDurationMs(r, now)),
       r.backend,
-      ...metricKeys.map((k) => formatNumber(r.summary?.metrics?.[k])),
+      ...metricKeys.map((k) => formatMetricValue(k, r.summary?.metrics?.[k])),
       r.summary?.verdict ?? '-',
     ]);
     io.stdout(formatTable(header, rows, new Set([4, 5, ...metricKeys.map((_, i) => 7 + i)])));
@@ -155,12 +156,12 @@ export async function runsShow(id: string, options: StoreOptions = {}, io: CliIO
     lines.push(formatPairs(kv));
     const section = (title: string, body: string) => lines.push(`${title}\n${indent(body)}`);
     if (s?.metrics && Object.keys(s.metrics).length > 0) {
-      section('final metrics', formatPairs(Object.entries(s.metrics).map(([k, v]) => [k, formatNumber(v)])));
+      section('final metrics', formatPairs(Object.entries(s.metrics).map(([k, v]) => [k, formatMetricValue(k, v)])));
     }
     if (Object.keys(last).length > 0) {
       const pairs = Object.entries(last).map(([k, v]): [string, string] => [
         k,
-        `${formatNumber(v.value)}  (step ${v.step})`,
+        `${formatMetricValue(k, v.value)}  (step ${v.step})`,
       ]);
       section('last logged metrics', formatPairs(pairs));
     }
@@ -230,8 +231,8 @@ export async function runsCompare(ids: readonly string[], options: StoreOptions 
       ['skipped', ...runs.map((r) => formatNumber(r.summary?.stepsSkipped))],
       ['clipped', ...runs.map((r) => formatNumber(r.summary?.stepsClipped))],
     ];
-    for (const k of summaryKeys) rows.push([k, ...runs.map((r) => formatNumber(r.summary?.metrics?.[k]))]);
-    for (const k of lastKeys) rows.push([`last ${k}`, ...lasts.map((l) => formatNumber(l[k]?.value))]);
+    for (const k of summaryKeys) rows.push([k, ...runs.map((r) => formatMetricValue(k, r.summary?.metrics?.[k]))]);
+    for (const k of lastKeys) rows.push([`last ${k}`, ...lasts.map((l) => formatMetricValue(k, l[k]?.value))]);
     for (const k of differing) rows.push([`config ${k}`, ...configs.map((c) => (c.has(k) ? c.get(k)! : '-'))]);
     io.stdout(formatTable(['', ...runs.map((r) => r.id)], rows));
     if (differing.length === 0) io.stdout('(the configs are identical)\n');
@@ -443,6 +444,16 @@ export function formatNumber(v: number | null | undefined): string {
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
   return String(Number(v.toPrecision(4)));
+}
+
+/**
+ * A metric's value as every other face shows it (the train output, the dashboard, reports): a share
+ * (`isPercentMetric`: accuracies) as a percentage with two decimals, anything else as {@link formatNumber}.
+ * @example formatMetricValue('test_accuracy', 0.955) // '95.50%'; formatMetricValue('test_loss', 0.15) // '0.15'
+ */
+export function formatMetricValue(key: string, v: number | null | undefined): string {
+  if (typeof v === 'number' && Number.isFinite(v) && isPercentMetric(key)) return `${(v * 100).toFixed(2)}%`;
+  return formatNumber(v);
 }
 
 function formatCount(v: number | undefined): string {

@@ -5,11 +5,18 @@
 import { encodeNumber } from '../base/json.js';
 import { runDurationMs } from '../track/export.js';
 import { canonicalFinal, METRICS } from '../track/metrics.js';
+import type { RunStore } from '../track/store.js';
 import { LAYER_FIELDS, type LayerField, type MetricSeries, type RunInfo } from '../track/types.js';
 import { dropInapplicableModelKeys } from '../train/model-config.js';
-import type { JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
+import type { FindingsResponse, JsonNumber, MetricsResponse, RunListItem } from './api-types.js';
 
 export { histogramsJson } from './histograms-api.js';
+export { timeFlowJson } from './time-flow-api.js';
+
+/** `GET /api/runs/:id/findings`: the run's findings by step (an unknown run throws the store's UNKNOWN_RUN). */
+export function findingsJson(s: RunStore, idOrPrefix: string): FindingsResponse {
+  return { findings: s.getFindings(s.getRun(idOrPrefix).id) };
+}
 /** The per-layer fields the dashboard serves (every field the store keeps). */
 export const DASHBOARD_LAYER_FIELDS: readonly LayerField[] = LAYER_FIELDS;
 

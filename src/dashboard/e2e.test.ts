@@ -213,11 +213,57 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
       // Many colours: a gradient of values plus the colour bar, not a flat fill.
       expect(px!.colours).toBeGreaterThan(20);
     }
+    // The dataset's trivial baseline (stored with the run) is a labelled grey rule beside the loss and the accuracy.
+    const baseline = (info.run.summary as { baseline: { loss: number; accuracy: number } }).baseline;
+    expect(baseline.loss).toBeCloseTo(Math.log(10), 1);
+    expect(Number(await page.getAttribute('[data-chart="loss"]', 'data-baseline'))).toBe(baseline.loss);
+    expect(Number(await page.getAttribute('[data-chart="accuracy"]', 'data-baseline'))).toBe(baseline.accuracy);
+    expect(await page.textContent('[data-chart="accuracy"] .u-legend')).toContain(
+      `trivial baseline ${(baseline.accuracy * 100).toFixed(1)}%`,
+    );
+    const [rule] = await canvasPixels(page, '[data-chart="loss"] canvas', [0x77, 0x77, 0x77]);
+    expect(rule!.matching).toBeGreaterThan(20);
+    expect(await page.getAttribute('[data-chart="lr"]', 'data-baseline')).toBeNull();
+    // An MLP has no gradient through time to draw.
+    expect(await page.getAttribute('[data-time-flow]', 'data-time-flow')).toBe('0');
     // The table of the last step's activation statistics has a row per layer too.
     expect(Number(await page.getAttribute('[data-layers-table]', 'data-layers-table'))).toBe(info.layers.length);
     const findings = Number(await page.getAttribute('[data-findings]', 'data-findings'));
     const fromApi = (await api<{ findings: unknown[] }>(`/api/runs/${finishedId}/findings`)).findings.length;
     expect(findings).toBe(fromApi);
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('draws the gradient through time of a recurrent run as a time x step heatmap', async () => {
+    const rnn = train(
+      [
+        ...['data.name=adding', 'data.length=20', 'model.type=rnn', 'model.hiddenSize=8', 'model.layers=2'],
+        ...['train.maxSteps=12', 'train.batchSize=16'],
+      ].flatMap((x) => ['--set', x]),
+    );
+    const res = await rnn.result();
+    const flow = await api<{ series: { layer: string; sub: string; times: number[]; steps: number[] }[] }>(
+      `/api/runs/${res.run}/time-flow`,
+    );
+    // one grid per stacked layer, every one of the 20 time steps, every monitored step
+    expect(flow.series.map((s) => `${s.layer} ${s.sub}`)).toEqual(['net.rnn l0', 'net.rnn l1']);
+    expect(flow.series[0]!.times).toHaveLength(20);
+    expect(flow.series[0]!.steps).toHaveLength(12);
+    const page = await openPage(`#/run/${res.run}`);
+    await page.waitForSelector('[data-page="run"][data-loaded="1"]');
+    await page.waitForSelector('[data-time-flow="2"]');
+    for (const sub of ['l0', 'l1']) {
+      const canvas = `canvas[data-heatmap="time-flow:net.rnn:${sub}"]`;
+      expect(Number(await page.getAttribute(canvas, 'data-rows'))).toBe(20);
+      expect(Number(await page.getAttribute(canvas, 'data-steps'))).toBe(12);
+      expect(await page.getAttribute(canvas, 'data-drawn')).toBe('1');
+      const [px] = await canvasPixels(page, canvas);
+      expect(px!.colours).toBeGreaterThan(20);
+    }
+    // the adding problem's baseline is a mean squared error: a rule beside the loss, none beside an accuracy
+    expect(Number(await page.getAttribute('[data-chart="loss"]', 'data-baseline'))).toBeGreaterThan(0);
+    expect(await page.getAttribute('[data-chart="accuracy"]', 'data-baseline')).toBeNull();
     await page.close();
     expect(problems).toEqual([]);
   });

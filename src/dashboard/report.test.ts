@@ -5,6 +5,7 @@ import { Resvg } from '@resvg/resvg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportCommand } from '../cli/dashboard.js';
 import { RunStore } from '../track/store.js';
+import { RUN_CHARTS } from './chart-table.js';
 import { loadReportData, renderReport, reportFacts, reportFigures, thin, wrapText } from './report.js';
 import { writeSyntheticRun } from './synthetic.js';
 
@@ -12,6 +13,7 @@ let dir: string;
 let storeDir: string;
 let id: string;
 let divergedId: string;
+let rnnId: string;
 
 /** A fix command longer than a line of the findings figure. */
 const LONG_FIX =
@@ -37,6 +39,20 @@ beforeAll(() => {
   });
   store.logFinding(divergedId, 3, { kind: 'exploding', layers: ['0', '2'], suggestion: LONG_FIX });
   store.finishRun(divergedId, 'diverged', { metrics: { 'train/loss': 3e20, 'test/loss': Number.NaN } });
+  // A recurrent run: its dataset's baseline in the summary (as train writes it) and gradient norms through time.
+  rnnId = store.createRun({ name: 'rnn', config: { model: { type: 'rnn' } }, backend: 'js' });
+  store.setSummary(rnnId, { baseline: { loss: 2.3, accuracy: 0.1, predictor: 'the class frequencies' } });
+  for (let s = 0; s < 20; s++) {
+    store.logStep(rnnId, s, {
+      loss: 2.5 - s * 0.05,
+      lr: 1e-3,
+      ...(s % 10 === 9 ? { test_accuracy: 0.3 + s / 100 } : {}),
+    });
+    const times = Array.from({ length: 12 }, (_, t) => t);
+    store.logTimeFlow(rnnId, s, [
+      { layer: 'net.rnn', sub: 'l0', length: 12, steps: times, norms: times.map((t) => 0.5 ** (11 - t)) },
+    ]);
+  }
   store.close();
 });
 
@@ -144,6 +160,63 @@ describe('gradguard report', () => {
     } finally {
       store.close();
     }
+  });
+
+  describe('a recurrent run with its baseline', () => {
+    const data = () => {
+      const store = RunStore.open(storeDir, { readonly: true });
+      try {
+        return loadReportData(store, rnnId);
+      } finally {
+        store.close();
+      }
+    };
+    type Layered = { layer: { mark: { type: string }; data: { values: Record<string, unknown>[] } }[] };
+
+    it('has the figures of the chart table in its order, the time heatmap among them', () => {
+      const keys = reportFigures(data()).map((f) => f.key);
+      expect(keys).toEqual([...RUN_CHARTS.map((c) => c.id), 'findings']);
+      // a run without recurrent layers has no time heatmap
+      const store = RunStore.open(storeDir, { readonly: true });
+      try {
+        expect(reportFigures(loadReportData(store, id)).map((f) => f.key)).not.toContain('time-flow');
+      } finally {
+        store.close();
+      }
+    });
+
+    it('draws the gradient through time as one row per recorded time step', () => {
+      const fig = reportFigures(data()).find((f) => f.key === 'time-flow')!;
+      expect(fig.title).toContain('net.rnn l0, T = 12');
+      const cells = (fig.spec as unknown as { data: { values: { layer: string; value: number }[] } }).data.values;
+      expect(new Set(cells.map((c) => c.layer)).size).toBe(12);
+      // the first time step gets 0.5^11 of the last's gradient
+      const t0 = cells.find((c) => c.layer === 't 0')!.value;
+      const t11 = cells.find((c) => c.layer === 't 11')!.value;
+      expect(t0 / t11).toBeCloseTo(0.5 ** 11, 8);
+    });
+
+    it('draws the trivial baseline beside the loss and the accuracy as a labelled rule', async () => {
+      const figs = reportFigures(data());
+      const rule = (key: string) => {
+        const layers = (figs.find((f) => f.key === key)!.spec as unknown as Layered).layer;
+        const r = layers.find((l) => l.mark.type === 'rule')!;
+        return r.data.values[0];
+      };
+      expect(rule('loss')).toEqual({ value: 2.3, label: 'trivial baseline 2.3' });
+      expect(rule('accuracy')).toEqual({ value: 0.1, label: 'trivial baseline 10.0%' });
+      const svg = (await renderReport(data(), 'svg')) as string;
+      expect(svg).toContain('trivial baseline 2.3');
+      expect(svg).toContain('trivial baseline 10.0%');
+      // no baseline stored, no rule
+      const store = RunStore.open(storeDir, { readonly: true });
+      try {
+        const loss = reportFigures(loadReportData(store, id)).find((f) => f.key === 'loss')!.spec as unknown as Layered;
+        expect(loss.layer.some((l) => l.mark.type === 'rule')).toBe(false);
+      } finally {
+        store.close();
+      }
+    });
   });
 
   describe('a diverged run', () => {

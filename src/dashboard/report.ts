@@ -1,36 +1,27 @@
 /**
  * `gradguard report`: the dashboard's figures of one run in one self-contained file, made without a browser.
- * Each figure is a vega-lite spec, rendered to SVG by vega's headless `View.toSVG`; PNG is that SVG rasterised by
- * resvg; HTML puts the SVGs inline next to the run's facts and findings (no script, no external resource).
- *
- * Long runs are thinned before plotting: lines keep the min and max of each of at most 1,000 bins (spikes survive),
- * heatmaps show the geometric mean of at most 160 step bins per layer.
+ * The figures are the run page's charts (the chart table, chart-table.ts; drawn by report-charts.ts) and the
+ * findings. Each figure is a vega-lite spec, rendered to SVG by vega's headless `View.toSVG`; PNG is that SVG
+ * rasterised by resvg; HTML puts the SVGs inline next to the run's facts and findings (no script, no external
+ * resource).
  */
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { formatMetric } from '../monitor/format.js';
-import { isPercentMetric, type MetricName, metricKey } from '../track/metrics.js';
+import { isPercentMetric } from '../track/metrics.js';
 import type { RunStore } from '../track/store.js';
-import type { FindingRow, LayerField, MetricSeries, RunInfo } from '../track/types.js';
+import type { LayerField, RunInfo } from '../track/types.js';
+import { baselineOf, CHART_LAYER_FIELDS, RUN_CHARTS } from './chart-table.js';
 import { configSummary, finalMetrics, runListItem } from './data.js';
+import { chartFigures, empty, type Figure, type ReportData, WIDE } from './report-charts.js';
+import { timeFlowGrids } from './time-flow-api.js';
 
+export { type Figure, type ReportData, thin } from './report-charts.js';
 export type ReportFormat = 'html' | 'svg' | 'png';
 
-/** What a report shows, read from the store. */
-export interface ReportData {
-  run: RunInfo;
-  metrics: MetricSeries;
-  layers: { names: string[]; steps: number[]; fields: Partial<Record<LayerField, Float64Array>> };
-  findings: FindingRow[];
-}
-
-const REPORT_FIELDS: LayerField[] = ['gradNorm', 'updateRatio', 'actStd'];
-const LINE_BINS = 1000;
-const HEAT_BINS = 160;
+const REPORT_FIELDS: readonly LayerField[] = CHART_LAYER_FIELDS;
 const FONT = 'DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif';
-const WIDE = 1080;
-const HALF = 500;
 
 /** Reads everything a report of run `id` needs (an id, a unique prefix or a run name). */
 export function loadReportData(store: RunStore, id: string): ReportData {
@@ -48,222 +39,13 @@ export function loadReportData(store: RunStore, id: string): ReportData {
     // Matrices read while a run is written may differ by a step: keep the first one's shape.
     if (m.steps.length === steps.length && m.layers.length === names.length) fields[f] = m.values;
   }
-  return { run, metrics, layers: { names, steps, fields }, findings: store.getFindings(run.id) };
-}
-
-/** One figure: its title and vega-lite spec. */
-export interface Figure {
-  key: string;
-  title: string;
-  spec: TopLevelSpec;
-}
-
-/** The column of a quantity of the shared list (track/metrics.ts), under the first of its keys the run logged. */
-function column(m: MetricSeries, name: MetricName): (number | null)[] | undefined {
-  const k = metricKey(name, (key) => m.series[key] !== undefined);
-  return k === undefined ? undefined : m.series[k];
-}
-
-type Point = { step: number; value: number; series: string };
-
-/** The finite points of a column, thinned to the min and max of each of at most `bins` bins, in step order. */
-export function thin(steps: readonly number[], col: readonly (number | null)[], series: string, bins = LINE_BINS) {
-  const pts: Point[] = [];
-  const n = steps.length;
-  const finite = (i: number) => {
-    const v = col[i];
-    return v !== null && v !== undefined && Number.isFinite(v);
+  return {
+    run,
+    metrics,
+    layers: { names, steps, fields },
+    findings: store.getFindings(run.id),
+    timeFlow: timeFlowGrids(store.getTimeFlow(run.id)),
   };
-  if (n <= bins * 2) {
-    for (let i = 0; i < n; i++) if (finite(i)) pts.push({ step: steps[i]!, value: col[i]!, series });
-    return pts;
-  }
-  for (let b = 0; b < bins; b++) {
-    const i0 = Math.floor((b * n) / bins);
-    const i1 = Math.floor(((b + 1) * n) / bins);
-    let lo = -1;
-    let hi = -1;
-    for (let i = i0; i < i1; i++) {
-      if (!finite(i)) continue;
-      if (lo < 0 || col[i]! < col[lo]!) lo = i;
-      if (hi < 0 || col[i]! > col[hi]!) hi = i;
-    }
-    if (lo < 0) continue;
-    for (const i of lo === hi ? [lo] : [Math.min(lo, hi), Math.max(lo, hi)]) {
-      pts.push({ step: steps[i]!, value: col[i]!, series });
-    }
-  }
-  return pts;
-}
-
-/** Step intervals where `flag` is 1, merged across neighbouring bins (at most `bins` intervals). */
-function intervals(steps: readonly number[], flag: readonly (number | null)[] | undefined, bins = 400) {
-  const out: { s0: number; s1: number }[] = [];
-  if (!flag || steps.length === 0) return out;
-  const n = steps.length;
-  const nb = Math.min(n, bins);
-  let open: { s0: number; s1: number } | null = null;
-  for (let b = 0; b < nb; b++) {
-    const i0 = Math.floor((b * n) / nb);
-    const i1 = Math.max(i0 + 1, Math.floor(((b + 1) * n) / nb));
-    let any = false;
-    for (let i = i0; i < i1 && !any; i++) any = flag[i] === 1;
-    if (any) {
-      // Half a step either side, within the run's steps (so the axis does not grow past them).
-      const s0 = Math.max(steps[0]!, steps[i0]! - 0.5);
-      const s1 = Math.min(steps[n - 1]!, steps[i1 - 1]! + 0.5);
-      if (open) open.s1 = s1;
-      else out.push((open = { s0, s1 }));
-    } else open = null;
-  }
-  return out;
-}
-
-function yScale(points: readonly Point[]): { type: 'log' } | { type: 'linear'; zero: false } {
-  return points.length > 0 && points.every((p) => p.value > 0) ? { type: 'log' } : { type: 'linear', zero: false };
-}
-
-function empty(title: string, width: number): TopLevelSpec {
-  return {
-    title,
-    width,
-    height: 60,
-    data: { values: [{ t: 'nothing logged' }] },
-    mark: { type: 'text', color: '#888' },
-    encoding: { text: { field: 't' } },
-  } as TopLevelSpec;
-}
-
-/**
- * A vega expression writing an axis label as formatCompact does (monitor/format.ts): `0.25`, `1000`, `4.1e14`,
- * never `100,000,000,000,000` (which a narrow axis cuts to `000,000`).
- */
-const COMPACT_LABEL =
-  "datum.value !== 0 && (abs(datum.value) >= 1e4 || abs(datum.value) < 1e-3) ? replace(format(datum.value, '.2~e'), 'e+', 'e') : format(datum.value, '.3~g')";
-
-/**
- * Steps where a column is NaN or ±Inf (null is "not logged"): a 0/1 flag per step, for {@link intervals}.
- */
-function nonFiniteFlags(col: readonly (number | null)[] | undefined): (number | null)[] | undefined {
-  if (!col) return undefined;
-  return col.map((v) => (v !== null && v !== undefined && !Number.isFinite(v) ? 1 : 0));
-}
-
-/** A light red band over the steps whose values are not finite, where a diverged run stopped being drawable. */
-function nonFiniteLayer(bands: { s0: number; s1: number }[]): object[] {
-  if (bands.length === 0) return [];
-  return [
-    {
-      data: { values: bands },
-      mark: { type: 'rect', color: '#e15759', opacity: 0.14 },
-      encoding: { x: { field: 's0', type: 'quantitative' }, x2: { field: 's1' } },
-    },
-  ];
-}
-
-/** ` (not finite from step N: red)` when a column has NaN/Inf values, else ''. */
-function nonFiniteNote(steps: readonly number[], cols: readonly ((number | null)[] | undefined)[]): string {
-  let first = -1;
-  let count = 0;
-  for (let i = 0; i < steps.length; i++) {
-    if (!cols.some((c) => c && c[i] !== null && c[i] !== undefined && !Number.isFinite(c[i]!))) continue;
-    if (first < 0) first = steps[i]!;
-    count++;
-  }
-  return first < 0 ? '' : ` (NaN/Inf at ${count} step${count === 1 ? '' : 's'} from step ${first}: red)`;
-}
-
-function lineFigure(
-  title: string,
-  lines: Point[],
-  opts: { width: number; percent?: boolean; extra?: object[]; colors?: string[]; log?: boolean },
-): TopLevelSpec {
-  if (lines.length === 0) return empty(title, opts.width);
-  const series = [...new Set(lines.map((p) => p.series))];
-  const y = opts.log === false ? { type: 'linear', zero: false } : yScale(lines);
-  return {
-    title,
-    width: opts.width,
-    height: 200,
-    layer: [
-      {
-        data: { values: lines },
-        mark: { type: 'line', strokeWidth: 1.4, point: lines.length / Math.max(1, series.length) <= 40 },
-        encoding: {
-          x: { field: 'step', type: 'quantitative', title: 'step' },
-          y: {
-            field: 'value',
-            type: 'quantitative',
-            title: null,
-            scale: y,
-            axis: opts.percent ? { format: '.1%' } : { labelExpr: COMPACT_LABEL },
-          },
-          color: {
-            field: 'series',
-            type: 'nominal',
-            title: null,
-            sort: series,
-            scale: { range: opts.colors ?? ['#4e79a7', '#f28e2b', '#59a14f', '#e15759'] },
-            legend: series.length > 1 ? { orient: 'bottom' } : null,
-          },
-        },
-      },
-      ...(opts.extra ?? []),
-    ],
-  } as TopLevelSpec;
-}
-
-/** A layers x steps heatmap with a log colour scale (viridis); bins with no positive finite value are left out. */
-function heatmapFigure(title: string, data: ReportData, field: LayerField, width: number): TopLevelSpec {
-  const values = data.layers.fields[field];
-  const { names, steps } = data.layers;
-  if (!values || names.length === 0 || steps.length === 0) return empty(title, width);
-  const n = steps.length;
-  const nb = Math.min(n, HEAT_BINS);
-  const cells: { layer: string; s0: number; s1: number; value: number }[] = [];
-  for (let l = 0; l < names.length; l++) {
-    for (let b = 0; b < nb; b++) {
-      const i0 = Math.floor((b * n) / nb);
-      const i1 = Math.max(i0 + 1, Math.floor(((b + 1) * n) / nb));
-      let sum = 0;
-      let count = 0;
-      for (let i = i0; i < i1; i++) {
-        const v = Math.abs(values[l * n + i]!);
-        if (v > 0 && Number.isFinite(v)) {
-          sum += Math.log(v);
-          count++;
-        }
-      }
-      if (count > 0) {
-        cells.push({
-          layer: names[l]!,
-          s0: steps[i0]!,
-          s1: i1 < n ? steps[i1]! : steps[n - 1]! + 1,
-          value: Math.exp(sum / count),
-        });
-      }
-    }
-  }
-  if (cells.length === 0) return empty(title, width);
-  return {
-    title,
-    width,
-    height: Math.max(60, Math.min(24, Math.max(8, Math.floor(400 / names.length))) * names.length),
-    data: { values: cells },
-    mark: { type: 'rect' },
-    encoding: {
-      x: { field: 's0', type: 'quantitative', title: 'step', scale: { nice: false, zero: false } },
-      x2: { field: 's1' },
-      y: { field: 'layer', type: 'ordinal', sort: names, title: 'layer (input at the top)' },
-      color: {
-        field: 'value',
-        type: 'quantitative',
-        title: null,
-        scale: { type: 'log', scheme: 'viridis' },
-        legend: { format: '.1e', orient: 'right' },
-      },
-    },
-  } as TopLevelSpec;
 }
 
 function findingsFigure(data: ReportData, width: number): TopLevelSpec {
@@ -341,95 +123,12 @@ export function wrapText(text: string, width: number): string[] {
   return lines;
 }
 
-/** The figures of a report, in order: loss, accuracy, learning rate, gradient norm, heatmaps, activations, findings. */
+/** The figures of a report, in the chart table's order (chart-table.ts), then the findings. */
 export function reportFigures(data: ReportData): Figure[] {
-  const m = data.metrics;
-  const steps = m.steps;
-  const figs: Figure[] = [];
-  const loss = column(m, 'loss');
-  const testLoss = column(m, 'testLoss');
-  // A diverged run: its finite values are drawn, the steps where the loss is NaN/Inf shaded red.
-  const lossTitle = `Loss${nonFiniteNote(steps, [loss, testLoss])}`;
-  figs.push({
-    key: 'loss',
-    title: lossTitle,
-    spec: lineFigure(
-      lossTitle,
-      [...(loss ? thin(steps, loss, 'train') : []), ...(testLoss ? thin(steps, testLoss, 'test') : [])],
-      { width: HALF, extra: nonFiniteLayer(intervals(steps, nonFiniteFlags(loss))) },
-    ),
-  });
-  const acc = column(m, 'accuracy');
-  figs.push({
-    key: 'accuracy',
-    title: 'Test accuracy',
-    spec: lineFigure('Test accuracy', acc ? thin(steps, acc, 'accuracy') : [], {
-      width: HALF,
-      percent: true,
-      log: false,
-      colors: ['#59a14f'],
-    }),
-  });
-  const lr = column(m, 'lr');
-  figs.push({
-    key: 'lr',
-    title: 'Learning rate',
-    spec: lineFigure('Learning rate', lr ? thin(steps, lr, 'lr') : [], {
-      width: HALF,
-      log: false,
-      colors: ['#76b7b2'],
-    }),
-  });
-  const before = column(m, 'gradNorm');
-  const after = column(m, 'gradNormClipped');
-  const gradLines = [
-    ...(before ? thin(steps, before, 'before clipping') : []),
-    ...(after ? thin(steps, after, 'after clipping') : []),
-  ];
-  const clipped = intervals(steps, column(m, 'clipped'));
-  const skipped = intervals(steps, column(m, 'skipped'));
-  const extra: object[] = nonFiniteLayer(intervals(steps, nonFiniteFlags(before)));
-  if (clipped.length > 0) {
-    extra.push({
-      data: { values: clipped },
-      mark: { type: 'rect', color: '#edc948', opacity: 0.25 },
-      encoding: { x: { field: 's0', type: 'quantitative' }, x2: { field: 's1' } },
-    });
-  }
-  if (skipped.length > 0) {
-    extra.push({
-      data: { values: skipped },
-      mark: { type: 'rule', color: '#d62728', strokeWidth: 1.5 },
-      encoding: { x: { field: 's0', type: 'quantitative' } },
-    });
-  }
-  const nClipped = countOnes(column(m, 'clipped'));
-  const nSkipped = countOnes(column(m, 'skipped'));
-  const gradTitle = `Global gradient norm (clipped steps shaded: ${nClipped}; skipped: ${nSkipped}, red lines)${nonFiniteNote(steps, [before])}`;
-  figs.push({ key: 'grad-norm', title: gradTitle, spec: lineFigure(gradTitle, gradLines, { width: HALF, extra }) });
-  figs.push({
-    key: 'heat-grad',
-    title: 'Gradient norm per layer',
-    spec: heatmapFigure('Gradient norm per layer (log colour scale)', data, 'gradNorm', WIDE),
-  });
-  figs.push({
-    key: 'heat-ratio',
-    title: 'Update / weight ratio per layer',
-    spec: heatmapFigure('Update / weight ratio per layer (log colour scale)', data, 'updateRatio', WIDE),
-  });
-  figs.push({
-    key: 'act-std',
-    title: 'Activation standard deviation per layer',
-    spec: heatmapFigure('Activation standard deviation per layer (log colour scale)', data, 'actStd', WIDE),
-  });
-  figs.push({ key: 'findings', title: 'Findings', spec: findingsFigure(data, WIDE) });
+  const baseline = baselineOf(data.run.summary);
+  const figs = RUN_CHARTS.flatMap((c) => chartFigures(c, data, baseline));
+  figs.push({ key: 'findings', title: 'Findings', spec: findingsFigure(data, WIDE), wide: true });
   return figs;
-}
-
-function countOnes(col: readonly (number | null)[] | undefined): number {
-  let n = 0;
-  if (col) for (const v of col) if (v === 1) n++;
-  return n;
 }
 
 const CONFIG = {
@@ -474,15 +173,26 @@ export function reportFacts(run: RunInfo): { title: string; lines: string[] } {
   return { title: `gradguard run ${run.id}${run.name ? ` (${run.name})` : ''}`, lines };
 }
 
-/** All figures in one vega-lite spec (two columns, then full-width heatmaps), with the run's facts as its title. */
+/** All figures in one vega-lite spec (half-width ones two by two, wide ones alone), with the run's facts as its title. */
 export function combinedSpec(data: ReportData): TopLevelSpec {
-  const figs = reportFigures(data).map((f) => f.spec);
   const facts = reportFacts(data.run);
   const independent = { scale: { color: 'independent' }, legend: { color: 'independent' } };
-  const pair = (a: TopLevelSpec, b: TopLevelSpec) => ({ hconcat: [a, b], resolve: independent });
+  const rows: object[] = [];
+  let half: TopLevelSpec | null = null;
+  for (const f of reportFigures(data)) {
+    if (f.wide) {
+      if (half) rows.push(half);
+      half = null;
+      rows.push(f.spec);
+    } else if (half) {
+      rows.push({ hconcat: [half, f.spec], resolve: independent });
+      half = null;
+    } else half = f.spec;
+  }
+  if (half) rows.push(half);
   return {
     title: { text: facts.title, subtitle: facts.lines, fontSize: 16, subtitleFontSize: 11, anchor: 'start' },
-    vconcat: [pair(figs[0]!, figs[1]!), pair(figs[2]!, figs[3]!), ...figs.slice(4)],
+    vconcat: rows,
     resolve: independent,
     spacing: 24,
   } as TopLevelSpec;
@@ -508,7 +218,7 @@ export async function renderHtml(data: ReportData): Promise<string> {
   const figures = figs
     .map(
       (f, i) =>
-        `<figure class="${f.key.startsWith('heat') || f.key === 'act-std' || f.key === 'findings' ? 'wide' : ''}" data-figure="${esc(f.key)}">${prefixIds(svgs[i]!, `f${i}-`)}</figure>`,
+        `<figure class="${f.wide ? 'wide' : ''}" data-figure="${esc(f.key)}">${prefixIds(svgs[i]!, `f${i}-`)}</figure>`,
     )
     .join('\n');
   const findings = data.findings
@@ -573,6 +283,11 @@ export async function renderReport(data: ReportData, format: ReportFormat): Prom
   if (format === 'html') return renderHtml(data);
   const svg = await specToSvg(combinedSpec(data));
   if (format === 'svg') return svg;
+  return svgToPng(svg);
+}
+
+/** Rasterises an SVG document (as `specToSvg` makes them) to PNG bytes at twice its size, on white, with resvg. */
+export function svgToPng(svg: string): Uint8Array {
   const resvg = new Resvg(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: 2 },

@@ -18,6 +18,7 @@
  * - `/api/runs/:id/metrics[?from=STEP&keys=loss,lr]` → {@link MetricsResponse}
  * - `/api/runs/:id/layers[?fields=gradNorm,updateRatio&from=STEP&encoding=json|f32]` → {@link LayersResponse}
  * - `/api/runs/:id/findings` → {@link FindingsResponse}
+ * - `/api/runs/:id/time-flow` → the gradient norms through time (time-flow-api.ts)
  * - `/api/compare?ids=A,B[,C...]&keys=loss,test_accuracy` → {@link CompareResponse}
  * - `/api/runs/:id/events[?from=STEP&fields=...&findings=N]` → `text/event-stream`: `steps` ({@link StepsEvent}, the
  *   steps >= from; merge them by step), `findings` (the findings after the first N), `status` ({@link StatusEvent},
@@ -33,7 +34,15 @@ import { stringifyJson } from '../track/export.js';
 import { isPostgresUrl, RunStore, storeLabel } from '../track/store.js';
 import { type RunStatus, TrackError } from '../track/types.js';
 import type { CompareResponse, FindingsResponse, RunResponse, RunsResponse, StepsEvent } from './api-types.js';
-import { configTable, DASHBOARD_LAYER_FIELDS, histogramsJson, metricsJson, runListItem } from './data.js';
+import {
+  configTable,
+  DASHBOARD_LAYER_FIELDS,
+  findingsJson,
+  histogramsJson,
+  metricsJson,
+  runListItem,
+  timeFlowJson,
+} from './data.js';
 import { lastLayers, layersPayload } from './layers.js';
 import {
   ApiError,
@@ -184,11 +193,8 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     return json(c, layersPayload(s, id, fields, from, encoding));
   });
   app.get('/api/runs/:id/histograms', (c) => json(c, histogramsJson(getStore(), runId(c))));
-  app.get('/api/runs/:id/findings', (c) => {
-    const s = getStore();
-    const id = s.getRun(runId(c)).id;
-    return json(c, { findings: s.getFindings(id) } satisfies FindingsResponse);
-  });
+  app.get('/api/runs/:id/time-flow', (c) => json(c, timeFlowJson(getStore(), runId(c))));
+  app.get('/api/runs/:id/findings', (c) => json(c, findingsJson(getStore(), runId(c))));
 
   app.get('/api/compare', (c) => {
     const ids = parseList(c.req.query('ids'), 'ids', MAX_COMPARE);

@@ -21,6 +21,7 @@ export {
   normal,
   ones,
   orthogonal,
+  standardUniform,
   type TruncatedNormalOptions,
   truncatedNormal,
   type UniformOptions,

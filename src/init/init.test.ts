@@ -151,6 +151,17 @@ describe('random initializers match the statistics of torch.nn.init', () => {
     expect(init.kaimingNormal(empty([8, 8]), { seed: 4 }).toArray()).not.toEqual(a);
   });
 
+  it("standardUniform is Glorot & Bengio's U(−1/√fanIn, 1/√fanIn), the bound of PyTorch's Linear default", () => {
+    const t = init.standardUniform(empty([200, 300]), { seed: 0 });
+    const s = stats(t);
+    const bound = 1 / Math.sqrt(300);
+    expect(s.min).toBeGreaterThanOrEqual(-bound);
+    expect(s.max).toBeLessThanOrEqual(bound);
+    expect(s.max).toBeGreaterThan(0.99 * bound);
+    expect(Math.abs(s.std - bound / Math.sqrt(3)) / (bound / Math.sqrt(3))).toBeLessThan(0.02);
+    expect(() => init.standardUniform(empty([5]))).toThrow(/standardUniform/);
+  });
+
   it('truncatedNormal works with both bounds in a tail', () => {
     const t = init.truncatedNormal(empty([4000]), { a: 2, b: 3, seed: 0 });
     const s = stats(t);

@@ -408,6 +408,24 @@ export function lecunUniform(t: Tensor, opts: RandomInit = {}): Tensor {
 }
 
 /**
+ * Glorot & Bengio's "standard" initialization: U(−1/√fanIn, 1/√fanIn), i.e. variance 1/(3·fanIn), a third of what
+ * keeps the activations' variance through a linear layer. The common heuristic before their normalized (Xavier) init,
+ * and the one whose shrinking activations and gradients through depth their paper shows (eq. 1, figures 3 to 7). The
+ * same bound as PyTorch's default for `nn.Linear` (kaiming_uniform with a = √5), here as a named initializer.
+ *
+ * X. Glorot, Y. Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010.
+ *
+ * @param t a weight of at least 2 dimensions
+ * @param opts the random source
+ * @returns `t`
+ * @example init.standardUniform(layer.weight, { seed: 0 }); // Glorot & Bengio's baseline, against init.xavierUniform
+ */
+export function standardUniform(t: Tensor, opts: RandomInit = {}): Tensor {
+  const bound = 1 / Math.sqrt(computeFans(t.shape, 'standardUniform').fanIn);
+  return uniformFill(t, -bound, bound, resolveRng(opts, 'standardUniform()'));
+}
+
+/**
  * LeCun normal: N(0, 1/fanIn). (Keras's `lecun_normal` draws a truncated normal with the same variance instead.)
  *
  * LeCun et al., "Efficient BackProp", 1998.

@@ -52,6 +52,7 @@ export function diagnose(history: readonly StepRecord[], opts: DiagnoseOptions =
   const ctx = new Context(history, opts);
   const facts = modelFacts(ctx);
   for (const rule of RULES) {
+    if (ctx.lossOnly && !rule.lossOnly) continue;
     const d = rule.detect(ctx);
     if (!d) continue;
     if (rule.perLayer) {
@@ -69,6 +70,11 @@ export function diagnose(history: readonly StepRecord[], opts: DiagnoseOptions =
   const baseline = compareBaseline(ctx);
   const time = timeTrends(ctx).map((t) => ({ layer: t.layer, sub: t.sub, length: t.length, ...pickTime(t.recent) }));
   const base = { ...(baseline ? { baseline } : {}), ...(time.length ? { time } : {}) };
+  if (ctx.found.length === 0 && ctx.lossOnly) {
+    const evidence =
+      'monitoring was off (monitor.enabled: false): only the loss was judged (non-finite values, spikes, the trivial baseline) and it shows no problem; gradient flow was not measured';
+    return { verdict: 'healthy', findings: [healthy(evidence, {})], ...base };
+  }
   if (ctx.found.length === 0) {
     const m = ctx.healthyMetrics();
     return {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GELU, ReLU, Sigmoid, Tanh } from '../nn/activation.js';
+import { Activation, activation, GELU, ReLU, Sigmoid, Tanh } from '../nn/activation.js';
+import { ACTIVATIONS, type ActivationKey } from '../nn/activation-names.js';
 import { Sequential } from '../nn/container.js';
 import { crossEntropy } from '../nn/functional.js';
 import { Linear } from '../nn/linear.js';
@@ -164,6 +165,28 @@ describe('Monitor', () => {
     expect(mon.latest()!.layers[0]!.actMean).toBeCloseTo(mean, 5);
     expect(mon.layerInfo()[0]!.activation).toBe('other');
     expect(mon.latest()!.layers[0]!.deadFrac).toBeUndefined();
+  });
+
+  it("takes each activation's statistics from its row of the activation table, a user's own module too", () => {
+    const kindAfter = (act: Module) => {
+      const model = new Sequential(new Linear(3, 4, { seed: 0 }), act, new Linear(4, 2, { seed: 1 }));
+      const mon = new Monitor(model).attach();
+      mon.beginStep(0);
+      tidy(() => model.call(tensor([1, 2, 3, -1, 0.5, 2], [2, 3])));
+      mon.endStep(0);
+      return mon.layerInfo()[0]!.activation;
+    };
+    for (const key of Object.keys(ACTIVATIONS) as ActivationKey[]) {
+      expect([key, kindAfter(activation(key))]).toEqual([key, ACTIVATIONS[key].stats ?? 'none']);
+    }
+    // a module of the user's that names a row is monitored as that row says, without touching the monitor
+    class Clipped extends Activation {
+      override readonly activation = 'tanh';
+      forward(x: Tensor): Tensor {
+        return x.tanh();
+      }
+    }
+    expect(kindAfter(new Clipped())).toBe('tanh');
   });
 
   it('counts sigmoid and tanh outputs within 1% of their bounds as saturated', () => {

@@ -21,7 +21,8 @@
  */
 
 import type { Buf } from '../backend/types.js';
-import { ELU, GELU, LeakyReLU, ReLU, SELU, Sigmoid, Softplus, Tanh } from '../nn/activation.js';
+import { activationOf as activationKeyOf } from '../nn/activation.js';
+import { ACTIVATIONS, type ActivationStats } from '../nn/activation-names.js';
 import type { AnyModule } from '../nn/module.js';
 import { Tensor } from '../tensor/tensor.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
@@ -133,7 +134,7 @@ export interface StepRecord {
 }
 
 /** What kind of activation a layer's outputs went through, as far as the monitor can tell. */
-export type ActivationKind = 'relu' | 'sigmoid' | 'tanh' | 'other' | 'none';
+export type ActivationKind = ActivationStats | 'none';
 
 /** Static facts about a layer: its module's class, parameter count, activation. */
 export interface LayerInfo {
@@ -654,15 +655,13 @@ export class Monitor implements StepObserver {
   }
 }
 
-/** Which statistics an activation module's output gets, by its class (null: not an activation we look at). */
+/**
+ * Which statistics an activation module's output gets: its row's `stats` in the activation table
+ * (nn/activation-names.ts); null for a module that is no activation, or one whose output is its input.
+ */
 function activationOf(m: AnyModule): ActivationKind | null {
-  if (m instanceof ReLU) return 'relu';
-  if (m instanceof Sigmoid) return 'sigmoid';
-  if (m instanceof Tanh) return 'tanh';
-  if (m instanceof LeakyReLU || m instanceof ELU || m instanceof SELU || m instanceof GELU || m instanceof Softplus) {
-    return 'other';
-  }
-  return null;
+  const key = activationKeyOf(m);
+  return key === null ? null : ACTIVATIONS[key].stats;
 }
 
 /**

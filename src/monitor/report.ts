@@ -239,7 +239,10 @@ export function renderReport(
   const c = palette(opts.color ?? false);
   const parts: string[] = [];
   if (opts.title) parts.push(c.bold(opts.title));
-  parts.push(renderLayerTable(layers, diagnosis, opts), '', renderFindings(diagnosis, opts));
+  // no layer was monitored (monitor.enabled: false): no table of nothing
+  if (layers.length > 0) parts.push(renderLayerTable(layers, diagnosis, opts), '');
+  else parts.push(c.dim('no layer statistics (monitoring was off)'), '');
+  parts.push(renderFindings(diagnosis, opts));
   if (opts.trials?.length) parts.push('', renderTrials(opts.trials, opts.trialSteps ?? 0, opts));
   return parts.join('\n');
 }

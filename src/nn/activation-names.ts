@@ -2,7 +2,9 @@
  * The activations, listed once. Everything else derives from this table: the config's `model.activation` enum
  * (src/train/config.ts), the `activation()` factories (activation.ts; a missing factory is a compile error), the
  * init gains (`gainName` here, the config's Kaiming nonlinearity in src/train/build.ts) and the diagnosis facts
- * (`RELU_LIKE` in src/monitor/rules/facts.ts). Adding an activation: a row here, its op and module (activation.ts).
+ * (`RELU_LIKE` in src/monitor/rules/facts.ts), and the statistics the monitor takes of an activation module's outputs
+ * (`stats`, read through the module's `activation` key). Adding an activation: a row here, its op and module
+ * (activation.ts).
  */
 import type { Nonlinearity } from '../init/initializers.js';
 
@@ -15,19 +17,27 @@ interface ActivationInfo {
   readonly kaiming: Nonlinearity;
   /** Whether it passes gradients unchanged where active (ReLU-like: Kaiming init is theirs). */
   readonly reluLike: boolean;
+  /**
+   * Which statistics the monitor takes of its outputs: dead units (`relu`), saturation at its bounds (`sigmoid`,
+   * `tanh`), mean and std only (`other`), or none (null: the output is its input).
+   */
+  readonly stats: ActivationStats | null;
 }
+
+/** The statistics the monitor takes of an activation's outputs (see `ActivationInfo.stats`). */
+export type ActivationStats = 'relu' | 'sigmoid' | 'tanh' | 'other';
 
 /** Every activation by its camelCase name (the order is the order of the config enum and of error messages). */
 export const ACTIVATIONS = {
-  relu: { config: 'relu', gain: 'relu', kaiming: 'relu', reluLike: true },
-  leakyRelu: { config: 'leaky-relu', gain: 'leakyRelu', kaiming: 'leaky_relu', reluLike: true },
-  elu: { config: 'elu', gain: 'linear', kaiming: 'relu', reluLike: true },
-  selu: { config: 'selu', gain: 'selu', kaiming: 'selu', reluLike: true },
-  gelu: { config: 'gelu', gain: 'linear', kaiming: 'relu', reluLike: true },
-  sigmoid: { config: 'sigmoid', gain: 'sigmoid', kaiming: 'sigmoid', reluLike: false },
-  tanh: { config: 'tanh', gain: 'tanh', kaiming: 'tanh', reluLike: false },
-  softplus: { config: null, gain: 'linear', kaiming: 'linear', reluLike: false },
-  identity: { config: null, gain: 'linear', kaiming: 'linear', reluLike: false },
+  relu: { config: 'relu', gain: 'relu', kaiming: 'relu', reluLike: true, stats: 'relu' },
+  leakyRelu: { config: 'leaky-relu', gain: 'leakyRelu', kaiming: 'leaky_relu', reluLike: true, stats: 'other' },
+  elu: { config: 'elu', gain: 'linear', kaiming: 'relu', reluLike: true, stats: 'other' },
+  selu: { config: 'selu', gain: 'selu', kaiming: 'selu', reluLike: true, stats: 'other' },
+  gelu: { config: 'gelu', gain: 'linear', kaiming: 'relu', reluLike: true, stats: 'other' },
+  sigmoid: { config: 'sigmoid', gain: 'sigmoid', kaiming: 'sigmoid', reluLike: false, stats: 'sigmoid' },
+  tanh: { config: 'tanh', gain: 'tanh', kaiming: 'tanh', reluLike: false, stats: 'tanh' },
+  softplus: { config: null, gain: 'linear', kaiming: 'linear', reluLike: false, stats: 'other' },
+  identity: { config: null, gain: 'linear', kaiming: 'linear', reluLike: false, stats: null },
 } as const satisfies Record<string, ActivationInfo>;
 
 /** An activation's camelCase name. */

@@ -8,17 +8,33 @@ import {
   activationKey,
   type ConfigActivation,
 } from './activation-names.js';
-import { Module } from './module.js';
+import { type AnyModule, Module } from './module.js';
+
+/**
+ * An activation module: a `Module` that names its row of the activation table (activation-names.ts), from which the
+ * monitor knows which statistics its outputs get (a class without the key is a compile error).
+ */
+export abstract class Activation extends Module {
+  /** Its camelCase name in `ACTIVATIONS`. */
+  abstract readonly activation: ActivationKey;
+}
+
+/** The activation-table key of a module (null for a module that is not an activation). */
+export function activationOf(m: AnyModule): ActivationKey | null {
+  return m instanceof Activation ? m.activation : null;
+}
 
 /** max(x, 0). */
-export class ReLU extends Module {
+export class ReLU extends Activation {
+  override readonly activation = 'relu';
   forward(x: Tensor): Tensor {
     return relu(x);
   }
 }
 
 /** x for x > 0, negativeSlope·x otherwise (default slope 0.01, as PyTorch). */
-export class LeakyReLU extends Module {
+export class LeakyReLU extends Activation {
+  override readonly activation = 'leakyRelu';
   constructor(readonly negativeSlope = 0.01) {
     super();
   }
@@ -31,7 +47,8 @@ export class LeakyReLU extends Module {
 }
 
 /** x for x > 0, alpha·(eˣ − 1) otherwise (Clevert et al. 2015). */
-export class ELU extends Module {
+export class ELU extends Activation {
+  override readonly activation = 'elu';
   constructor(readonly alpha = 1) {
     super();
   }
@@ -44,35 +61,40 @@ export class ELU extends Module {
 }
 
 /** Scaled ELU with the self-normalising constants (Klambauer et al. 2017); pair it with `init.lecunNormal`. */
-export class SELU extends Module {
+export class SELU extends Activation {
+  override readonly activation = 'selu';
   forward(x: Tensor): Tensor {
     return selu(x);
   }
 }
 
 /** x·Φ(x), the exact (erf) GELU (Hendrycks & Gimpel 2016), PyTorch's default. */
-export class GELU extends Module {
+export class GELU extends Activation {
+  override readonly activation = 'gelu';
   forward(x: Tensor): Tensor {
     return gelu(x);
   }
 }
 
 /** 1 / (1 + e⁻ˣ). */
-export class Sigmoid extends Module {
+export class Sigmoid extends Activation {
+  override readonly activation = 'sigmoid';
   forward(x: Tensor): Tensor {
     return sigmoid(x);
   }
 }
 
 /** tanh(x). */
-export class Tanh extends Module {
+export class Tanh extends Activation {
+  override readonly activation = 'tanh';
   forward(x: Tensor): Tensor {
     return tanh(x);
   }
 }
 
 /** log(1 + e^(βx))/β, linear where βx > threshold (PyTorch's β = 1, threshold = 20). */
-export class Softplus extends Module {
+export class Softplus extends Activation {
+  override readonly activation = 'softplus';
   constructor(
     readonly beta = 1,
     readonly threshold = 20,
@@ -88,7 +110,8 @@ export class Softplus extends Module {
 }
 
 /** Returns its input (a placeholder where a layer is optional). */
-export class Identity extends Module {
+export class Identity extends Activation {
+  override readonly activation = 'identity';
   forward(x: Tensor): Tensor {
     return x;
   }
@@ -98,7 +121,7 @@ export class Identity extends Module {
 export type ActivationName = ActivationKey | ConfigActivation | 'linear';
 
 /** A module per activation of the table (activation-names.ts): a row without a factory is a compile error. */
-const FACTORIES: Record<ActivationKey, () => Module> = {
+const FACTORIES: Record<ActivationKey, () => Activation> = {
   relu: () => new ReLU(),
   leakyRelu: () => new LeakyReLU(),
   elu: () => new ELU(),

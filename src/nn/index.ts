@@ -4,6 +4,7 @@
  */
 
 export {
+  Activation,
   type ActivationName,
   activation,
   ELU,

@@ -3,6 +3,7 @@
  * from it, so a tampered `runs.db` (an id of `../../victim`) can never make gradguard remove or write a file outside
  * the directory it means.
  */
+import { randomBytes } from 'node:crypto';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { TrackError } from './types.js';
 
@@ -47,4 +48,13 @@ export function runPath(root: string, id: string, where: string, suffix = ''): s
 export function isInside(root: string, path: string): boolean {
   const rel = relative(resolve(root), resolve(path));
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
+export function newRunId(now: number = Date.now()): string {
+  const d = new Date(now);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const date = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
+  const time = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
+  return `${date}-${time}-${randomBytes(2).toString('hex')}`;
 }

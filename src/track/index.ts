@@ -26,4 +26,5 @@ export {
   RunStore,
   SCHEMA_VERSION,
 } from './store.js';
+export { decodeTimeFlow, encodeTimeFlow, type TimeFlowRow } from './time-flow.js';
 export * from './types.js';

@@ -118,6 +118,19 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX histograms_run ON histograms (rid, step);
   `,
+  // 4: gradient norms through time of the recurrent layers (track/time-flow.ts has the blob's layout): one row per
+  // monitored step, recurrent layer and stacked layer/direction (`sub`: l0, l1, l0_reverse).
+  `
+  CREATE TABLE time_flow (
+    rid    INTEGER NOT NULL,
+    step   INTEGER NOT NULL,
+    layer  TEXT NOT NULL,
+    sub    TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    data   BLOB NOT NULL,
+    PRIMARY KEY (rid, step, layer, sub)
+  );
+  `,
 ];
 
 /** The oldest schema the reading code understands (a read-only open cannot migrate). */

@@ -5,7 +5,9 @@
  * `RunStore.open(spec)` picks one by its spec (a directory or a `postgres://` URL).
  */
 import type { LayerHistograms } from '../monitor/histogram.js';
+import type { TimeFlow } from '../monitor/through-time.js';
 import type { HistogramRow } from './histograms.js';
+import type { TimeFlowRow } from './time-flow.js';
 import type {
   Finding,
   FindingRow,
@@ -66,7 +68,10 @@ export interface Store {
   createRun(options: CreateRunOptions): string;
   logStep(id: string, step: number, metrics: Record<string, number>, layers?: readonly LayerStat[]): void;
   logHistograms(id: string, step: number, layers: readonly LayerHistograms[]): void;
+  logTimeFlow(id: string, step: number, flows: readonly TimeFlow[]): void;
   logFinding(id: string, step: number, finding: Finding): void;
+  /** Sets a running run's summary (what is known from the start); `finishRun` replaces it. */
+  setSummary(id: string, summary: RunSummary): void;
   finishRun(id: string, status: Exclude<RunStatus, 'running'>, summary?: RunSummary): void;
   hasRun(id: string): boolean;
   resumeRun(idOrPrefix: string, options?: { fromStep?: number | undefined }): string;
@@ -81,6 +86,7 @@ export interface Store {
   getLayerStats(idOrPrefix: string, options?: LayerReadOptions): LayerStatRow[];
   getLayerMatrix(idOrPrefix: string, field: LayerField, options?: ReadOptions): LayerMatrix;
   getHistograms(idOrPrefix: string, options?: ReadOptions): HistogramRow[];
+  getTimeFlow(idOrPrefix: string, options?: ReadOptions): TimeFlowRow[];
   getFindings(idOrPrefix: string): FindingRow[];
   deleteRun(idOrPrefix: string, options?: { force?: boolean | undefined }): string;
   /** `'ok'`, or the problems found. */

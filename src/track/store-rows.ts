@@ -1,10 +1,9 @@
 /**
  * What both run stores (SQLite and PostgreSQL) share above their SQL: argument checks, run rows to `RunInfo`, the
- * layer-statistics blobs to rows and matrices, metric rows to columns, summaries to JSON, run ids.
+ * layer-statistics blobs to rows and matrices, metric rows to columns.
  */
-import { randomBytes } from 'node:crypto';
-import { decodeNumber, encodeNumber } from '../base/json.js';
 import { LAYER_RECORD_BYTES } from './layer-blob.js';
+import { decodeSummary } from './summary.js';
 import {
   type Finding,
   LAYER_FIELDS,
@@ -16,7 +15,6 @@ import {
   RUN_STATUSES,
   type RunInfo,
   type RunStatus,
-  type RunSummary,
   TrackError,
 } from './types.js';
 
@@ -270,33 +268,4 @@ export function metricColumns(
     column[i] = value ?? Number.NaN;
   }
   return { steps, times, keys, series };
-}
-
-/** `20261126-114512-a3f9`: the UTC time and 16 random bits (ids sort by creation time). */
-export function newRunId(now: number = Date.now()): string {
-  const d = new Date(now);
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  const date = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
-  const time = `${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
-  return `${date}-${time}-${randomBytes(2).toString('hex')}`;
-}
-
-/** JSON of a summary; non-finite final metrics are kept as strings ('NaN', 'Infinity', '-Infinity'). */
-export function encodeSummary(summary: RunSummary): string {
-  const metrics = summary.metrics;
-  if (metrics === undefined) return JSON.stringify(summary);
-  const encoded: Record<string, number | string> = {};
-  for (const [k, v] of Object.entries(metrics)) encoded[k] = encodeNumber(v);
-  return JSON.stringify({ ...summary, metrics: encoded });
-}
-
-export function decodeSummary(text: string): RunSummary {
-  const summary = JSON.parse(text) as RunSummary;
-  const metrics = summary.metrics as Record<string, number | string | null> | undefined;
-  if (metrics && typeof metrics === 'object') {
-    for (const [k, v] of Object.entries(metrics)) {
-      if (typeof v === 'string' || v === null) metrics[k] = decodeNumber(v);
-    }
-  }
-  return summary;
 }

@@ -117,7 +117,7 @@ describe('a store written by schema 1', () => {
     }
     const store = RunStore.open(dir);
     try {
-      expect(SCHEMA_VERSION).toBe(3);
+      expect(SCHEMA_VERSION).toBe(4);
       expect(store.listRuns().map((r) => r.id)).toEqual(['20260101-000000-0002', '20260101-000000-0001']);
       expect(store.getMetrics('20260101-000000-0002').series.loss).toEqual([0.5]);
       const id = store.createRun({ config: {}, backend: 'js' });
@@ -128,7 +128,7 @@ describe('a store written by schema 1', () => {
     }
     const db = new Database(join(dir, DB_FILE), { readonly: true });
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(3);
+      expect(db.pragma('user_version', { simple: true })).toBe(4);
       expect(db.prepare('SELECT count(*) FROM steps WHERE rid = 3').pluck().get()).toBe(0);
       expect(db.prepare('SELECT count(*) FROM metrics WHERE rid = 3').pluck().get()).toBe(0);
     } finally {

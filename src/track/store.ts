@@ -35,8 +35,9 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { describeFsError, makeDirs } from '../io/atomic.js';
 import type { LayerHistograms } from '../monitor/histogram.js';
+import type { TimeFlow } from '../monitor/through-time.js';
 import { type HistogramRow, readHistograms, truncateHistograms, writeHistograms } from './histograms.js';
-import { checkRunId } from './ids.js';
+import { checkRunId, newRunId } from './ids.js';
 import { encodeLayers } from './layer-blob.js';
 import { PgStore } from './pg/store.js';
 import { isPostgresUrl, storeSpecFromEnv } from './pg/url.js';
@@ -60,18 +61,18 @@ import {
   checkLayerBlob,
   checkStep,
   decodeLayerRows,
-  encodeSummary,
   filterRuns,
   layerFieldColumn,
   layerMatrix,
   layerSetKey,
   matchError,
   metricColumns,
-  newRunId,
   type RunRow,
   rowToInfo,
   runIdText,
 } from './store-rows.js';
+import { encodeSummary } from './summary.js';
+import { readTimeFlow, type TimeFlowRow, truncateTimeFlow, writeTimeFlow } from './time-flow.js';
 import type {
   Finding,
   FindingRow,
@@ -86,10 +87,10 @@ import type {
 } from './types.js';
 import { TrackError } from './types.js';
 
+export { newRunId } from './ids.js';
 export { isPostgresUrl, storeLabel, storeSpecFromEnv } from './pg/url.js';
 export { DB_FILE, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 export type { CreateRunOptions, LayerReadOptions, ListFilter, OpenOptions, ReadOptions, Store } from './store-api.js';
-export { newRunId } from './store-rows.js';
 
 /** A run store, SQLite or PostgreSQL (the type every reader and writer takes). */
 export type RunStore = Store;
@@ -268,8 +269,7 @@ export class SqliteStore implements Store {
   /** Records a step's per-layer histograms (track/histograms.ts), replacing those the step had. */
   logHistograms(id: string, step: number, layers: readonly LayerHistograms[]): void {
     const t = this.target(id);
-    // IMMEDIATE, like every write here: a deferred transaction that reads (checkExists) before it writes cannot
-    // wait for another writer; SQLite answers "database is locked" at once instead of using busy_timeout.
+    // IMMEDIATE like every write: a deferred one reads first, then fails with "database is locked" (no busy_timeout)
     const tx = this.db.transaction(() => {
       this.checkExists(t);
       writeHistograms(this.db, t.rid, step, layers);
@@ -280,6 +280,28 @@ export class SqliteStore implements Store {
   /** A run's histograms by step (then in the order logged), from `fromStep` on. */
   getHistograms(idOrPrefix: string, options: ReadOptions = {}): HistogramRow[] {
     return readHistograms(this.db, this.resolve(idOrPrefix).rid, options.fromStep ?? 0, this.path);
+  }
+
+  /** Records a monitored step's gradient norms through time (track/time-flow.ts), replacing those the step had. */
+  logTimeFlow(id: string, step: number, flows: readonly TimeFlow[]): void {
+    const t = this.target(id);
+    const tx = this.db.transaction(() => {
+      this.checkExists(t);
+      writeTimeFlow(this.db, t.rid, step, flows);
+    });
+    this.guard(() => tx.immediate());
+  }
+
+  /** A run's gradient norms through time by step (then layer), from `fromStep` on. */
+  getTimeFlow(idOrPrefix: string, options: ReadOptions = {}): TimeFlowRow[] {
+    return readTimeFlow(this.db, this.resolve(idOrPrefix).rid, options.fromStep ?? 0, this.path);
+  }
+
+  /** Sets a running run's summary (what is known from the start: the dataset's baseline); `finishRun` replaces it. */
+  setSummary(id: string, summary: RunSummary): void {
+    const t = this.target(id);
+    const changed = this.guard(() => this.stmt.setSummary.run(encodeSummary(summary), Date.now(), t.rid));
+    if (changed.changes === 0) throw removedError(t.id, this.path);
   }
 
   /** Records a finding of the diagnosis at a step. */
@@ -342,6 +364,7 @@ export class SqliteStore implements Store {
       if (from !== undefined) {
         for (const s of this.stmt.truncate) s.run(row.rid, from);
         truncateHistograms(this.db, row.rid, from);
+        truncateTimeFlow(this.db, row.rid, from);
       }
       this.stmt.resumeRun.run({
         now: Date.now(),
@@ -446,6 +469,7 @@ export class SqliteStore implements Store {
     const tx = this.db.transaction(() => {
       for (const s of this.stmt.truncate) s.run(row.rid, -1);
       truncateHistograms(this.db, row.rid, -1);
+      truncateTimeFlow(this.db, row.rid, -1);
       this.stmt.deleteRun.run(row.rid);
     });
     this.guard(() => tx.immediate());
@@ -649,6 +673,7 @@ function prepareStatements(db: Database.Database) {
     insertFinding: p(`INSERT INTO findings (rid, step, kind, layers, evidence, suggestion, severity, time)
                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     finishRun: p('UPDATE runs SET status = ?, updated_at = ?, finished_at = ?, summary = ? WHERE rid = ?'),
+    setSummary: p('UPDATE runs SET summary = ?, updated_at = ? WHERE rid = ?'),
     resumeRun: p(`UPDATE runs SET status = 'running', updated_at = @now, finished_at = NULL, pid = @pid, host = @host,
                   proc_start = @proc_start WHERE rid = @rid`),
     markInterrupted: p(`UPDATE runs SET status = 'interrupted' WHERE rid = ? AND status = 'running'`),

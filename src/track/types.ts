@@ -84,6 +84,11 @@ export interface RunSummary {
   stepsClipped?: number;
   /** Why a `failed` run failed. */
   error?: string;
+  /**
+   * The dataset's trivial baseline (data/baseline.ts): the loss (and accuracy) of a model that learned nothing from
+   * the inputs, which the dashboard and reports draw beside the curves. Written when the run starts.
+   */
+  baseline?: { loss: number; accuracy?: number; predictor: string };
   [key: string]: unknown;
 }
 

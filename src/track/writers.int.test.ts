@@ -61,6 +61,11 @@ afterEach(() => {
 const writes: [string, () => void][] = [
   ['logStep', () => store.logStep(id, 1, { loss: 0.5 })],
   ['logHistograms', () => store.logHistograms(id, 1, [{ name: 'layers.0', grad: histogram([[1, 2, 3]], 4) }])],
+  [
+    'logTimeFlow',
+    () => store.logTimeFlow(id, 1, [{ layer: 'rnn', sub: 'l0', length: 2, steps: [0, 1], norms: [1, 2] }]),
+  ],
+  ['setSummary', () => store.setSummary(id, { baseline: { loss: 1, predictor: 'the mean' } })],
   ['logFinding', () => store.logFinding(id, 1, { kind: 'tick' })],
   ['finishRun', () => store.finishRun(id, 'finished', { steps: 2 })],
 ];

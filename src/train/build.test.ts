@@ -27,6 +27,23 @@ describe('applyInit', () => {
     expect(v2 / d.length).toBeLessThan(1.15);
   });
 
+  it('init.weight=standard-uniform draws every weight from U(−1/√fanIn, 1/√fanIn) (Glorot & Bengio 2010)', async () => {
+    const { config } = loadConfig(undefined, [
+      'data.name=spirals',
+      'model.hidden=[64,32]',
+      'init.weight=standard-uniform',
+    ]);
+    const ds = await loadDataset(config.data as Parameters<typeof loadDataset>[0]);
+    const model = buildModel(config, ds);
+    applyInit(model, config, ds);
+    for (const [k, w] of model.namedParameters().filter(([k]) => k.endsWith('weight'))) {
+      const bound = 1 / Math.sqrt(w.shape[1]!);
+      const d = [...w.data];
+      expect(Math.max(...d.map(Math.abs)), k).toBeLessThanOrEqual(bound);
+      expect(Math.max(...d.map(Math.abs)), k).toBeGreaterThan(0.9 * bound);
+    }
+  });
+
   it('lsuv without the data is refused', async () => {
     const { config } = loadConfig(undefined, ['data.name=spirals', 'init.weight=lsuv']);
     const ds = await loadDataset(config.data as Parameters<typeof loadDataset>[0]);

@@ -8,7 +8,7 @@ import type { Nonlinearity } from '../init/initializers.js';
 import * as init from '../init/initializers.js';
 import { ACTIVATIONS } from '../nn/activation-names.js';
 import { Linear } from '../nn/linear.js';
-import { lsuv } from '../nn/lsuv.js';
+import { lstmForgetGateBias, lsuv } from '../nn/lsuv.js';
 import { cnn, mlp, resnet } from '../nn/models.js';
 import { type AnyModule, Module } from '../nn/module.js';
 import { Residual, ResidualMLPBlock } from '../nn/residual.js';
@@ -322,8 +322,8 @@ const NONLINEARITY: Record<string, Nonlinearity> = Object.fromEntries(
 /**
  * Applies `config.init` to every weight matrix/kernel (parameters named `weight` or `weight_*` with 2+ dimensions)
  * and bias; normalisation weights keep their ones. `default` keeps PyTorch's per-layer defaults. A residual branch
- * that the model zero-initialises (zeroInitResidual) stays zero, and recurrent weights take `recurrentGain`·orthogonal
- * when it is set.
+ * that the model zero-initialises (zeroInitResidual) stays zero, recurrent weights take `recurrentGain`·orthogonal
+ * when it is set, and an LSTM's forget-gate bias is `model.forgetBias` when it is set.
  */
 export function applyInit(model: AnyModule, config: Config, dataset?: Dataset): void {
   const ic = config.init;
@@ -359,6 +359,10 @@ export function applyInit(model: AnyModule, config: Config, dataset?: Dataset): 
     noGrad(() => lsuv(model, batch, { rng }));
     if (wasTraining) model.train();
     dispose(batch);
+  }
+  const forgetBias = config.model.forgetBias;
+  if (forgetBias !== undefined) {
+    for (const [, m] of model.namedModules()) if (m instanceof LSTM) lstmForgetGateBias(m, forgetBias);
   }
   if (config.model.zeroInitResidual) {
     for (const [, m] of model.namedModules()) {
@@ -451,6 +455,9 @@ function initWeight(
       return;
     case 'lecun-uniform':
       init.lecunUniform(p, { rng: o.rng });
+      return;
+    case 'standard-uniform':
+      init.standardUniform(p, { rng: o.rng });
       return;
     case 'orthogonal':
       init.orthogonal(p, { rng: o.rng, ...(gain !== undefined ? { gain } : {}) });

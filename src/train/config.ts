@@ -66,6 +66,7 @@ const initName = z.enum([
   'kaiming-uniform',
   'lecun-normal',
   'lecun-uniform',
+  'standard-uniform',
   'orthogonal',
   'lsuv',
 ]);

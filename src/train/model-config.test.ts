@@ -187,3 +187,41 @@ describe('the configurable CNN from the config', () => {
     }
   });
 });
+
+describe('model.forgetBias (an LSTM only)', () => {
+  const lstmBiases = async (sets: string[]) => {
+    const config = loadConfig(undefined, ['model.type=lstm', 'model.hiddenSize=4', 'model.layers=2', ...sets]).config;
+    const ds = await loadDataset({ name: 'adding', length: 5, trainSize: 8, testSize: 4 } as Parameters<
+      typeof loadDataset
+    >[0]);
+    const m = buildModel(config, ds);
+    applyInit(m, config);
+    const b = Object.fromEntries(m.namedParameters().filter(([n]) => /bias_(ih|hh)/.test(n)));
+    // the forget gate's slice (the second quarter) of each bias, every layer
+    return Object.fromEntries(Object.entries(b).map(([n, t]) => [n.replace(/^.*\./, ''), [...t.data.slice(4, 8)]]));
+  };
+
+  it('sets b_ih of gate f to it and b_hh of gate f to 0 in every layer; unset keeps init.bias', async () => {
+    const set = await lstmBiases(['model.forgetBias=1']);
+    for (const l of ['l0', 'l1']) {
+      expect(set[`bias_ih_${l}`]).toEqual([1, 1, 1, 1]);
+      expect(set[`bias_hh_${l}`]).toEqual([0, 0, 0, 0]);
+    }
+    const unset = await lstmBiases(['init.bias=0.25']);
+    expect(unset.bias_ih_l0).toEqual([0.25, 0.25, 0.25, 0.25]);
+    expect(unset.bias_hh_l1).toEqual([0.25, 0.25, 0.25, 0.25]);
+  });
+
+  it('is validated, applies to lstm only, and the summary names it', () => {
+    expect(problem(['model.type=lstm', 'model.forgetBias=50'])).toContain(
+      'model.forgetBias must be between -10 and 10',
+    );
+    expect(problem(['model.type=lstm', 'model.forgetBias=abc'])).toContain('model.forgetBias');
+    expect(problem(['model.type=gru', 'model.forgetBias=1'])).toContain(
+      "'forgetBias' does not apply to model.type=gru",
+    );
+    expect(describeModel(loadConfig(undefined, ['model.type=lstm', 'model.forgetBias=1']).config.model)).toBe(
+      'lstm 1x128 forget-bias 1',
+    );
+  });
+});

@@ -30,6 +30,16 @@ export const ModelConfig = z
     hiddenSize: posInt.optional(),
     layers: upTo(1000).optional(),
     resnetDepth: upTo(1000).optional(),
+    /**
+     * lstm: the forget-gate bias b_ih + b_hh of gate f after init (b_ih's slice set to it, b_hh's to 0); unset keeps
+     * what `init.bias` gives (0 with the default zeros, PyTorch's default too). 1 keeps the cell remembering at the
+     * start of training (Gers et al. 2000; Jozefowicz et al. 2015).
+     */
+    forgetBias: z
+      .number()
+      .min(-10, { message: 'model.forgetBias must be between -10 and 10 (sigmoid(±10) is already 0 or 1)' })
+      .max(10, { message: 'model.forgetBias must be between -10 and 10 (sigmoid(±10) is already 0 or 1)' })
+      .optional(),
   })
   .strict();
 
@@ -44,7 +54,7 @@ export const MODEL_KEYS: Readonly<Record<ModelType, readonly ModelKey[]>> = {
   cnn: ['depth', 'channels', 'width', 'activation', 'residual', 'norm', 'rezero', 'zeroInitResidual', 'dropout'],
   resnet: ['resnetDepth', 'width', 'zeroInitResidual', 'rezero'],
   rnn: [...RECURRENT, 'activation'],
-  lstm: [...RECURRENT],
+  lstm: [...RECURRENT, 'forgetBias'],
   gru: [...RECURRENT],
 };
 
@@ -119,7 +129,8 @@ export function withApplicableModelKeys(config: unknown): unknown {
 
 /**
  * The architecture a model section builds, in words, with only what applies to its type: `mlp [256] relu`,
- * `cnn 20 conv [32, 64] residual relu batch-norm`, `resnet-8 width 16`, `rnn 1x128 tanh`, `lstm 2x64`.
+ * `cnn 20 conv [32, 64] residual relu batch-norm`, `resnet-8 width 16`, `rnn 1x128 tanh`, `lstm 2x64`,
+ * `lstm 1x128 forget-bias 1`.
  */
 export function describeModel(m: ModelConfig): string {
   const extras = (norm: boolean) => [
@@ -157,7 +168,8 @@ export function describeModel(m: ModelConfig): string {
       ].join(' ');
     default: {
       const size = `${m.layers ?? 1}x${m.hiddenSize ?? m.width ?? 128}`;
-      return m.type === 'rnn' ? `rnn ${size} ${m.activation === 'relu' ? 'relu' : 'tanh'}` : `${m.type} ${size}`;
+      if (m.type === 'rnn') return `rnn ${size} ${m.activation === 'relu' ? 'relu' : 'tanh'}`;
+      return m.forgetBias === undefined ? `${m.type} ${size}` : `${m.type} ${size} forget-bias ${m.forgetBias}`;
     }
   }
 }

@@ -6,7 +6,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { RunStore } from '../track/store.js';
-import { TrackError } from '../track/types.js';
+import { type RunSummary, TrackError } from '../track/types.js';
 import type { Config } from './config.js';
 import { type CheckpointHook, NonFiniteError, type TrainSummary } from './trainer.js';
 
@@ -86,11 +86,12 @@ export class SessionGuard {
   }
 
   /** Records the run's end: its status, final metrics, verdict, duration and step counts. */
-  finished(summary: TrainSummary, verdict: string): void {
+  finished(summary: TrainSummary, verdict: string, extra: RunSummary = {}): void {
     const metrics: Record<string, number> = { 'test/loss': summary.test.loss, 'train/loss': summary.finalLoss };
     if (summary.test.accuracy !== undefined) metrics['test/accuracy'] = summary.test.accuracy;
     this.write((st, id) =>
       st.finishRun(id, summary.status, {
+        ...extra,
         metrics,
         verdict,
         durationMs: Math.round(summary.seconds * 1000),

@@ -13,10 +13,18 @@ import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../m
 import { WarningLog } from '../monitor/warnings.js';
 import type { AnyModule } from '../nn/module.js';
 import { RunStore, storeLabel } from '../track/store.js';
+import type { RunSummary } from '../track/types.js';
 import { type ResumePlan, runCheckpointDir } from './checkpoint.js';
 import { type Config, describeModel } from './config.js';
 import { SessionGuard, sessionCheckpoints } from './session-guard.js';
-import { type EvalResult, runTrainingAsync, setupExperiment, type TrainSummary } from './trainer.js';
+import {
+  type EvalResult,
+  evaluate,
+  runTrainingAsync,
+  type StepInfo,
+  setupExperiment,
+  type TrainSummary,
+} from './trainer.js';
 
 export interface SessionOptions {
   /** Run store directory, or null for none. */
@@ -37,6 +45,8 @@ export interface SessionOptions {
   onRun?: (runId: string) => void;
   /** Called after each step's metrics are written to the store (step counted from 0). */
   onStep?: (step: number, totalSteps: number) => void;
+  /** Also evaluate the trained model on the whole training split at the end (`SessionResult.train`; experiments). */
+  evaluateTrain?: boolean;
 }
 
 export interface SessionResult {
@@ -49,6 +59,8 @@ export interface SessionResult {
   steps: number;
   epochs: number;
   test: EvalResult;
+  /** The trained model on the whole training split, with `evaluateTrain` only. */
+  train?: EvalResult;
   finalLoss: number;
   skippedSteps: number;
   clippedSteps: number;
@@ -75,7 +87,10 @@ function runRecord(config: Config, backend: string, opts: SessionOptions) {
   };
 }
 
-/** The recorder of `monitor.histogramEvery`, attached and writing to the run, or null when off or not stored. */
+/**
+ * The recorder of `monitor.histogramEvery`, attached and writing to the run, or null when off (or monitoring is) or
+ * not stored.
+ */
 function histogramRecorder(
   config: Config,
   model: AnyModule,
@@ -83,19 +98,102 @@ function histogramRecorder(
   guard: SessionGuard,
 ): HistogramRecorder | null {
   const every = config.monitor.histogramEvery;
-  if (every === 0 || !stored) return null;
+  if (every === 0 || !stored || !config.monitor.enabled) return null;
   const onRecord = (r: HistogramRecord) => guard.write((st, id) => st.logHistograms(id, r.step, r.layers));
   return new HistogramRecorder(model, { every, onRecord }).attach();
 }
 
-/** The diagnosis at the end of a run: its last 50 logged steps, judged against the dataset's trivial baseline too. */
-function finalDiagnosis(monitor: Monitor, config: Config, dataset: Dataset): Diagnosis {
-  return diagnose(monitor.history.slice(-50), {
-    config,
-    layers: monitor.layerInfo(),
-    losses: monitor.losses,
-    ...(dataset.baseline ? { baseline: dataset.baseline } : {}),
-  });
+/**
+ * The session's monitoring: the gradient monitor on every `monitor.every`-th step with live findings printed and
+ * stored; with `monitor.enabled: false` no monitor at all (no hooks, no layer statistics, no gradient norms), and the
+ * diagnosis judges the loss alone.
+ */
+class SessionMonitor {
+  readonly monitor: Monitor | null;
+  readonly warnings: Finding[] = [];
+  #last: StepRecord | null = null;
+  /** Without the monitor: the loss records the loss rules read (the last 50), and every step's loss. */
+  readonly #lossOnly: StepRecord[] = [];
+  readonly #losses: number[] = [];
+
+  constructor(config: Config, model: AnyModule, err: (s: string) => void, guard: SessionGuard) {
+    if (!config.monitor.enabled) {
+      this.monitor = null;
+      err(
+        'gradguard: monitoring off (monitor.enabled: false): no layer statistics, gradient norms, histograms or through-time records; the diagnosis judges the loss only',
+      );
+      return;
+    }
+    const live = new LiveDiagnosis({ config });
+    const printed = new WarningLog();
+    const monitor = new Monitor(model, {
+      every: config.monitor.every,
+      params: false,
+      maxHistory: 2000,
+      onRecord: (r) => {
+        this.#last = r;
+        if (r.step === 0 || this.warnings.length < 50) {
+          live.setLayers(monitor.layerInfo());
+          for (const f of live.push(r)) {
+            this.warnings.push(f);
+            err(printed.line(r.step, f));
+            guard.write((st, id) => st.logFinding(id, r.step, f));
+          }
+        }
+      },
+    });
+    this.monitor = monitor.attach();
+  }
+
+  /** After a step: the monitor's record of it, or null when the step was not monitored (or monitoring is off). */
+  record(step: number, loss: number, skipped: boolean): StepRecord | null {
+    if (!this.monitor) {
+      this.#losses.push(loss);
+      this.#lossOnly.push({
+        step,
+        loss,
+        globalNormBefore: 0,
+        globalNormAfter: 0,
+        clipped: false,
+        skipped,
+        updated: !skipped,
+        layers: [],
+      });
+      if (this.#lossOnly.length > 50) this.#lossOnly.shift();
+      return null;
+    }
+    return this.#last?.step === step ? this.#last : null;
+  }
+
+  /** The diagnosis at the end of a run: its last 50 logged steps, judged against the dataset's trivial baseline too. */
+  diagnosis(config: Config, dataset: Dataset): Diagnosis {
+    const baseline = dataset.baseline ? { baseline: dataset.baseline } : {};
+    if (!this.monitor) return diagnose(this.#lossOnly, { config, losses: this.#losses, lossOnly: true, ...baseline });
+    const m = this.monitor;
+    return diagnose(m.history.slice(-50), { config, layers: m.layerInfo(), losses: m.losses, ...baseline });
+  }
+}
+
+/**
+ * The dataset's trivial baseline as the run's summary carries it (`{}` without one), written at once for a new run
+ * (`fresh`) so that the dashboard draws it beside the curves while the run trains.
+ */
+function storeBaseline(guard: SessionGuard, dataset: Dataset, fresh: boolean): RunSummary {
+  const baseline = dataset.baseline ? { baseline: { ...dataset.baseline } } : {};
+  if (fresh && dataset.baseline) guard.write((st, id) => st.setSummary(id, baseline));
+  return baseline;
+}
+
+/** Stores a step: its loss, lr and skip flag, and what the monitor recorded of it (when it was monitored). */
+function logStep(st: RunStore, id: string, s: StepInfo, rec: StepRecord | null): void {
+  const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
+  if (rec) {
+    if (rec.globalNormBefore !== undefined) metrics.grad_norm = rec.globalNormBefore;
+    if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
+    metrics.clipped = rec.clipped ? 1 : 0;
+  }
+  st.logStep(id, s.step, metrics, rec ? rec.layers : undefined);
+  if (rec?.timeFlow?.length) st.logTimeFlow(id, s.step, rec.timeFlow);
 }
 
 /** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
@@ -121,27 +219,8 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
   const guard = new SessionGuard(store, runId, err);
-  const live = new LiveDiagnosis({ config });
-  const printed = new WarningLog();
-  const warnings: Finding[] = [];
-  let lastRecord: StepRecord | null = null;
-  const monitor = new Monitor(exp.model, {
-    every: config.monitor.every,
-    params: false,
-    maxHistory: 2000,
-    onRecord: (r) => {
-      lastRecord = r;
-      if (r.step === 0 || warnings.length < 50) {
-        live.setLayers(monitor.layerInfo());
-        for (const f of live.push(r)) {
-          warnings.push(f);
-          err(printed.line(r.step, f));
-          guard.write((st, id) => st.logFinding(id, r.step, f));
-        }
-      }
-    },
-  });
-  monitor.attach();
+  const baseline = storeBaseline(guard, dataset, !resume);
+  const watch = new SessionMonitor(config, exp.model, err, guard);
   const histograms = histogramRecorder(config, exp.model, store !== null && runId !== undefined, guard);
   const tty = Boolean(opts.progressBar && process.stderr.isTTY);
   const bar = tty
@@ -159,7 +238,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
   let summary: TrainSummary;
   try {
     summary = await runTrainingAsync(exp, {
-      observers: histograms ? [monitor, histograms] : [monitor],
+      observers: [watch.monitor, histograms].filter((o) => o !== null),
       shouldStop: () => guard.interrupted,
       ...(checkpointDir ? { checkpoint: sessionCheckpoints(config, checkpointDir, runId, guard) } : {}),
       ...(resume ? { resume: resume.checkpoint } : {}),
@@ -167,16 +246,8 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
         lastCheckpoint = dir;
       },
       onStep: (s) => {
-        guard.write((st, id) => {
-          const metrics: Record<string, number> = { loss: s.loss, lr: s.lr, skipped: s.skipped ? 1 : 0 };
-          const rec = lastRecord as StepRecord | null;
-          if (rec && rec.step === s.step) {
-            if (rec.globalNormBefore !== undefined) metrics.grad_norm = rec.globalNormBefore;
-            if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
-            metrics.clipped = rec.clipped ? 1 : 0;
-          }
-          st.logStep(id, s.step, metrics, rec && rec.step === s.step ? rec.layers : undefined);
-        });
+        const rec = watch.record(s.step, s.loss, s.skipped);
+        guard.write((st, id) => logStep(st, id, s, rec));
         opts.onStep?.(s.step, s.totalSteps);
         if (bar) {
           if (!started) {
@@ -210,14 +281,14 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     throw e;
   } finally {
     guard.dispose();
-    for (const o of [monitor, histograms]) o?.detach();
+    for (const o of [watch.monitor, histograms]) o?.detach();
   }
   bar?.stop();
   const reason = guard.reason(summary.reason);
   if (reason) summary.reason = reason;
   if (guard.removed) lastCheckpoint = guard.dropCheckpoints(checkpointDir);
-  const diagnosis = finalDiagnosis(monitor, config, dataset);
-  const layers = summarizeLayers(monitor.history.slice(-50));
+  const diagnosis = watch.diagnosis(config, dataset);
+  const layers = watch.monitor ? summarizeLayers(watch.monitor.history.slice(-50)) : [];
   const seconds = (performance.now() - t0) / 1000;
   const result: SessionResult = {
     run: runId ?? null,
@@ -229,6 +300,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     steps: summary.steps,
     epochs: summary.epochs,
     test: summary.test,
+    ...(opts.evaluateTrain ? { train: evaluate(exp.model, dataset, 'train') } : {}),
     finalLoss: summary.finalLoss,
     skippedSteps: summary.skippedSteps,
     clippedSteps: summary.clippedSteps,
@@ -237,11 +309,11 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     msPerStep: summary.msPerStep,
     diagnosis,
     layers,
-    warnings: warnings.map((w) => ({ kind: w.kind, layers: w.layers })),
+    warnings: watch.warnings.map((w) => ({ kind: w.kind, layers: w.layers })),
     checkpoint: lastCheckpoint,
     resumedFrom: resume ? resume.checkpoint.step : null,
   };
-  guard.finished(summary, diagnosis.verdict);
+  guard.finished(summary, diagnosis.verdict, baseline);
   store?.close();
   return result;
 }

@@ -48,6 +48,9 @@ export class LineChart {
   private markSteps: number[] = [];
   private spanRanges: [number, number][] = [];
   private spanCount = 0;
+  /** A horizontal rule (the dataset's trivial baseline), drawn as one more series, and whether the plot has it. */
+  private rule: { value: number; label: string } | null = null;
+  private ruleShown = false;
   /** Steps where a value is NaN or ±Inf: shaded, so a diverged run shows where it diverged. */
   private nonFinite: NonFiniteSteps = { steps: [], ranges: [] };
   /** Per series, finite points with no finite neighbour: drawn as dots (a line through one point shows nothing). */
@@ -119,10 +122,14 @@ export class LineChart {
       if (last && i > 0 && spans[i - 1] && last[1] === xs[i - 1]) last[1] = xs[i]!;
       else this.spanRanges.push([xs[i]!, xs[i]!]);
     }
-    const data = [Array.from(xs), ...clean] as uPlot.AlignedData;
-    if (this.plot === null || log !== this.logMode) {
+    const rule = this.rule !== null && !(log && this.rule.value <= 0) ? this.rule : null;
+    const data = [Array.from(xs), ...clean, ...(rule ? [xs.map(() => rule.value)] : [])] as uPlot.AlignedData;
+    if (rule) this.box.dataset.baseline = String(rule.value);
+    else delete this.box.dataset.baseline;
+    if (this.plot === null || log !== this.logMode || (rule !== null) !== this.ruleShown) {
       this.plot?.destroy();
       this.logMode = log;
+      this.ruleShown = rule !== null;
       this.plot = new uPlot(this.options(log), data, this.body);
     } else {
       this.plot.setData(data);
@@ -138,6 +145,20 @@ export class LineChart {
     this.note.textContent = notes.join(' · ');
     this.box.dataset.spans = String(this.spanCount);
     this.box.dataset.marks = String(marks.length);
+  }
+
+  /**
+   * A labelled horizontal rule at `rule.value` (null: none), from the next `setData` on; the y range takes it in, so
+   * a run far from its baseline shows how far.
+   */
+  setRule(rule: { value: number; label: string } | null): void {
+    this.rule = rule;
+  }
+
+  /** The rule's series: a dashed grey line without points, its label in the legend. */
+  private ruleSeries(): uPlot.Series[] {
+    if (!this.ruleShown || !this.rule) return [];
+    return [{ label: this.rule.label, stroke: '#777', width: 1.2, dash: [6, 4], points: { show: false } }];
   }
 
   private options(log: boolean): uPlot.Options {
@@ -203,6 +224,7 @@ export class LineChart {
             ...(s.points ? { paths: () => null } : {}),
           }),
         ),
+        ...this.ruleSeries(),
       ],
       hooks: {
         drawClear: [

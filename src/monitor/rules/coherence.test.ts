@@ -209,6 +209,7 @@ describe('coherent findings over random statistics', () => {
               const [key] = s.split('=');
               const why = `${f.kind}: ${s}`;
               if (key === 'model.type') expect(type, why).toBe('rnn');
+              if (key === 'model.forgetBias') expect(type, why).toBe('lstm');
               if (key === 'init.recurrentGain' || key === 'data.length') expect(recurrentModel, why).toBe(true);
               if (s === 'init.weight=orthogonal') expect(recurrentModel, why).toBe(true);
               if (key === 'model.activation' || key === 'model.norm') expect(['mlp', 'cnn'], why).toContain(type);

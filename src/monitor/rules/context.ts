@@ -46,6 +46,8 @@ export class Context {
   readonly flowFound: Finding[] = [];
   /** The layers a per-layer verdict already names (one verdict per layer: the most severe). */
   readonly claimed = new Set<string>();
+  /** The records carry the loss only (monitoring was off): no flow statistics to read. */
+  readonly lossOnly: boolean;
 
   constructor(
     readonly history: readonly StepRecord[],
@@ -53,6 +55,7 @@ export class Context {
   ) {
     this.config = opts.config;
     this.baseline = opts.baseline;
+    this.lossOnly = opts.lossOnly === true;
     this.initialLoss =
       opts.initialLoss !== undefined && Number.isFinite(opts.initialLoss) ? opts.initialLoss : undefined;
     this.first = opts.initial ?? history[0]!;

@@ -35,6 +35,8 @@ export interface ModelFacts {
   lr: number | undefined;
   bias: string | number;
   recurrentGain: number | undefined;
+  /** An LSTM's forget-gate bias b_ih + b_hh after init: `model.forgetBias`, else twice a constant `init.bias`. */
+  forgetBias: number | undefined;
   warmup: number;
   /** The sequence length of `adding` / `copy` data, when the config says it (`data.length`). */
   seqLength: number | undefined;
@@ -68,6 +70,7 @@ export function modelFacts(ctx: Context): ModelFacts {
       lr: undefined,
       bias: 'zeros',
       recurrentGain: undefined,
+      forgetBias: undefined,
       warmup: 0,
       seqLength: undefined,
       data: undefined,
@@ -99,6 +102,11 @@ export function modelFacts(ctx: Context): ModelFacts {
     lr: c.optim.lr,
     bias: c.init.bias,
     recurrentGain: c.init.recurrentGain,
+    forgetBias:
+      m.type !== 'lstm'
+        ? undefined
+        : (m.forgetBias ??
+          (c.init.bias === 'zeros' ? 0 : typeof c.init.bias === 'number' ? 2 * c.init.bias : undefined)),
     warmup: c.schedule.warmupSteps,
     seqLength: c.data?.length,
     data: c.data?.name,

@@ -157,6 +157,19 @@ export function lstmFix(f: ModelFacts, label: string, why: string): Fix | null {
   return { label, set: ['model.type=lstm'], why };
 }
 
+/**
+ * A forget-gate bias of 1, for an LSTM whose forget-gate bias is below it (0 by default): the forget gate starts
+ * near 0.73 instead of 0.5, so the cell state, and the gradient along it, survives many more steps.
+ */
+export function forgetBiasFix(f: ModelFacts): Fix | null {
+  if (f.type !== 'lstm' || (f.forgetBias !== undefined && f.forgetBias >= 1)) return null;
+  return {
+    label: 'forget-gate bias 1',
+    set: ['model.forgetBias=1'],
+    why: 'the forget gate starts mostly open, so the cell state carries gradients across many time steps from the first step on (Gers et al. 2000; Jozefowicz, Zaremba & Sutskever 2015)',
+  };
+}
+
 /** Orthogonal initialisation, for recurrent weights (unless in use). */
 export function orthogonalFix(f: ModelFacts): Fix | null {
   if (!f.recurrent || f.init === 'orthogonal') return null;

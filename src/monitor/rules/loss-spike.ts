@@ -48,6 +48,7 @@ export const lossSpike: Rule = {
   severe: false,
   docs: 'loss-spikes',
   thresholds: ['spikeFactor', 'spikeWindow', 'spikeMinHistory', 'spikeNoise', 'spikeMinRise', 'divergeFactor'],
+  lossOnly: true,
   detect,
   fixes: (_ctx, f) => [clipFix(f), warmupFix(f), lrFix(f, 0.3)],
 };

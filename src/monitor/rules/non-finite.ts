@@ -40,6 +40,7 @@ export const nonFinite: Rule = {
   severe: true,
   docs: 'non-finite-values',
   thresholds: [],
+  lossOnly: true,
   detect,
   fixes: (_ctx, f) => [clipFix(f), skipNonFiniteFix(f), lrFix(f, 0.1)],
 };

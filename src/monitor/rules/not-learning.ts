@@ -39,11 +39,13 @@ function detect(ctx: Context): Detection | null {
   if (ratio < 1 - T.notLearningTolerance) return null;
   const cause = causeOf(ctx);
   const acc = b.accuracy !== undefined ? ` (accuracy ${(b.accuracy * 100).toFixed(1)}%)` : '';
-  const why = cause
-    ? `likely cause: ${cause.kind}${cause.layers.length ? ` in ${cause.layers.slice(0, 3).join(', ')}${cause.layers.length > 3 ? ', ...' : ''}` : ''}`
-    : ctx.names.some((n) => ctx.isRecurrent(n))
-      ? 'the per-layer statistics show no gradient-flow problem; in a recurrent net the gradient can still vanish through time, which one norm per layer does not show'
-      : 'the per-layer statistics show no gradient-flow problem: the steps may be too small, or the inputs carry little the model can use';
+  const why = ctx.lossOnly
+    ? 'monitoring was off (monitor.enabled: false), so no gradient-flow statistics tell why'
+    : cause
+      ? `likely cause: ${cause.kind}${cause.layers.length ? ` in ${cause.layers.slice(0, 3).join(', ')}${cause.layers.length > 3 ? ', ...' : ''}` : ''}`
+      : ctx.names.some((n) => ctx.isRecurrent(n))
+        ? 'the per-layer statistics show no gradient-flow problem; in a recurrent net the gradient can still vanish through time, which one norm per layer does not show'
+        : 'the per-layer statistics show no gradient-flow problem: the steps may be too small, or the inputs carry little the model can use';
   return {
     layers: [],
     evidence: `Not learning: after ${steps} steps the loss is ${fmt(loss)}, ${fmt(ratio)}x the trivial baseline ${fmt(b.loss)}${acc} of ${b.predictor}; ${why}.`,
@@ -65,6 +67,7 @@ export const notLearning: Rule = {
   severe: false,
   docs: 'not-learning',
   thresholds: ['notLearningTolerance', 'notLearningMinSteps', 'notLearningWindow'],
+  lossOnly: true,
   detect,
   fixes(ctx, f) {
     // the cause's own fixes first, then what gets a plateaued recurrent or feed-forward net moving

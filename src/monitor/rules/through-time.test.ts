@@ -92,8 +92,14 @@ describe('vanishing-through-time', () => {
   it('is found for an LSTM still falling after step 300', () => {
     const d = diagnose(run(1e-12, 1e-16, 300, 400), facts('lstm'));
     expect(d.verdict).toBe('vanishing-through-time');
-    // no "use an LSTM" for an LSTM; shorter sequences apply, orthogonal init is written for vanilla RNNs
-    expect(d.findings[0]!.fixes.map((x) => x.set.join(' '))).toEqual(['data.length=50']);
+    // no "use an LSTM" for an LSTM; a forget-gate bias of 1 (it has 0) and shorter sequences apply, orthogonal
+    // init is written for vanilla RNNs
+    expect(d.findings[0]!.fixes.map((x) => x.set.join(' '))).toEqual(['model.forgetBias=1', 'data.length=50']);
+    // an LSTM that has the forget-gate bias already is not told to set it
+    const withBias = facts('lstm');
+    withBias.config.model.forgetBias = 1;
+    const again = diagnose(run(1e-12, 1e-16, 300, 400), withBias);
+    expect(again.findings[0]!.fixes.map((x) => x.set.join(' '))).toEqual(['data.length=50']);
   });
 });
 

@@ -113,6 +113,8 @@ export interface ConfigFacts {
     width?: number | undefined;
     /** cnn: the stage channels (their count is the number of stages). */
     channels?: readonly number[] | undefined;
+    /** lstm: the forget-gate bias after init, when the config sets it. */
+    forgetBias?: number | undefined;
   };
   init: { weight: string; bias: string | number; recurrentGain?: number | undefined };
   optim: { lr: number };
@@ -141,6 +143,11 @@ export interface DiagnoseOptions {
   losses?: readonly number[];
   /** The dataset's trivial baseline (`dataset.baseline`): the run is judged against it (`not-learning`). */
   baseline?: Baseline;
+  /**
+   * The records carry the loss only (`monitor.enabled: false`: no layer statistics, no gradient norms): only the
+   * rules that read the loss alone run (`lossOnly`), and the verdict says what was not judged.
+   */
+  lossOnly?: boolean;
 }
 
 /** What a rule's `detect` found: the layers concerned, the evidence in words and its numbers. */
@@ -180,6 +187,8 @@ export interface Rule {
   docs: string;
   /** The THRESHOLDS it reads (docs/diagnosis.md describes each). */
   thresholds: readonly ThresholdName[];
+  /** It reads the loss alone, so it runs without the monitor too (`monitor.enabled: false`). */
+  lossOnly?: boolean;
   /** Looks for the problem in the records; null when it is not there. */
   detect(ctx: Context): Detection | null;
   /**

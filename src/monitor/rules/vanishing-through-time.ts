@@ -5,7 +5,7 @@
  */
 import { HORIZON_FRACTION } from '../through-time.js';
 import type { Context } from './context.js';
-import { lstmFix, orthogonalFix, shorterSequenceFix } from './fixes.js';
+import { forgetBiasFix, lstmFix, orthogonalFix, shorterSequenceFix } from './fixes.js';
 import { fmt } from './format.js';
 import { THRESHOLDS } from './thresholds.js';
 import { type TimeTrend, timeTrends, trendName } from './time-flow.js';
@@ -76,6 +76,7 @@ export const vanishingThroughTime: Rule = {
         'an LSTM instead of a vanilla RNN',
         "the LSTM's additive cell state carries gradients across many time steps (Hochreiter & Schmidhuber 1997)",
       ),
+      forgetBiasFix(f),
       f.type === 'rnn' ? orthogonalFix(f) : null,
       shorterSequenceFix(f),
     ];

@@ -69,4 +69,32 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX histograms_run ON histograms (rid, step);
   `,
+  // 4: gradient norms through time of the recurrent layers (track/time-flow.ts has the blob's layout).
+  `
+  CREATE TABLE time_flow (
+    ${RUN_REF},
+    step   bigint NOT NULL,
+    layer  text NOT NULL,
+    sub    text NOT NULL,
+    length integer NOT NULL,
+    data   bytea NOT NULL,
+    PRIMARY KEY (rid, step, layer, sub)
+  );
+  `,
 ];
+
+/** What `integrityCheck` counts: layer statistics whose size does not fit their layer set, metrics without their step. */
+export const INTEGRITY_SQL = `SELECT
+  (SELECT count(*) FROM layer_stats s JOIN layer_sets l USING (lsid)
+    WHERE length(s.data) <> 72 * json_array_length(l.names::json)) AS bad_layers,
+  (SELECT count(*) FROM metrics m WHERE NOT EXISTS
+    (SELECT 1 FROM steps s WHERE s.rid = m.rid AND s.step = m.step)) AS orphan_metrics`;
+
+/** `'ok'`, or the problems that {@link INTEGRITY_SQL} counted, one a line. */
+export function integrityProblems([badLayers, orphans]: [number, number]): string {
+  const problems = [
+    ...(badLayers ? [`${badLayers} layer statistics rows have the wrong size for their layer set`] : []),
+    ...(orphans ? [`${orphans} metric rows have no step row`] : []),
+  ];
+  return problems.length ? problems.join('\n') : 'ok';
+}

@@ -19,9 +19,9 @@
  */
 import { hostname } from 'node:os';
 import type { LayerHistograms } from '../../monitor/histogram.js';
-import { HISTOGRAM_KINDS } from '../../monitor/histogram.js';
-import { decodeHistogram, encodeHistogram, type HistogramRow } from '../histograms.js';
-import { checkRunId } from '../ids.js';
+import type { TimeFlow } from '../../monitor/through-time.js';
+import { decodeHistogram, type HistogramRow } from '../histograms.js';
+import { checkRunId, newRunId } from '../ids.js';
 import { encodeLayers } from '../layer-blob.js';
 import { readProcStart } from '../process.js';
 import type { CreateRunOptions, LayerReadOptions, ListFilter, OpenOptions, ReadOptions, Store } from '../store-api.js';
@@ -34,18 +34,18 @@ import {
   checkLayerBlob,
   checkStep,
   decodeLayerRows,
-  encodeSummary,
   filterRuns,
   layerFieldColumn,
   layerMatrix,
   layerSetKey,
   matchError,
   metricColumns,
-  newRunId,
   type RunRow,
   rowToInfo,
   runIdText,
 } from '../store-rows.js';
+import { encodeSummary } from '../summary.js';
+import { decodeTimeFlow, type TimeFlowRow } from '../time-flow.js';
 import {
   type Finding,
   type FindingRow,
@@ -59,9 +59,10 @@ import {
   type RunSummary,
   TrackError,
 } from '../types.js';
+import { histogramStatements, timeFlowStatements } from './blobs.js';
 import { isConnectionError, openError, pgError, pgWriteError } from './errors.js';
 import { PgLink } from './link.js';
-import { LOCK_CLASS } from './schema.js';
+import { INTEGRITY_SQL, integrityProblems, LOCK_CLASS } from './schema.js';
 import { type PgSpec, parsePgSpec } from './url.js';
 import type { QueryResult, Statement, StepMessage } from './worker.js';
 
@@ -93,7 +94,7 @@ const BATCH_MS = 50;
 const BATCH_MAX = 256;
 
 /** The tables whose rows belong to a run step by step (a resume from a checkpoint truncates them). */
-const STEP_TABLES = ['steps', 'metrics', 'layer_stats', 'findings', 'histograms'];
+const STEP_TABLES = ['steps', 'metrics', 'layer_stats', 'findings', 'histograms', 'time_flow'];
 
 interface WriteTarget {
   id: string;
@@ -215,29 +216,7 @@ export class PgStore implements Store {
 
   logHistograms(id: string, step: number, layers: readonly LayerHistograms[]): void {
     const t = this.target(id);
-    if (!Number.isSafeInteger(step) || step < 0) {
-      throw new TrackError('BAD_ARGUMENT', `logHistograms: step must be an integer >= 0, got ${step}`);
-    }
-    const cols: [string[], string[], Buffer[]] = [[], [], []];
-    for (const [i, l] of layers.entries()) {
-      if (typeof l?.name !== 'string') throw new TrackError('BAD_ARGUMENT', `logHistograms: layers[${i}] has no name`);
-      for (const kind of HISTOGRAM_KINDS) {
-        const h = l[kind];
-        if (!h) continue;
-        cols[0].push(l.name);
-        cols[1].push(kind);
-        cols[2].push(encodeHistogram(h));
-      }
-    }
-    this.write(t, [
-      { sql: 'DELETE FROM histograms WHERE rid = $1 AND step = $2', params: [t.rid, step] },
-      {
-        sql: `INSERT INTO histograms (rid, step, layer, kind, data)
-              SELECT $1::bigint, $2::bigint, h.layer, h.kind, h.data
-              FROM unnest($3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS h(layer, kind, data, o) ORDER BY h.o`,
-        params: [t.rid, step, ...cols],
-      },
-    ]);
+    this.write(t, histogramStatements(t.rid, step, layers));
   }
 
   getHistograms(idOrPrefix: string, options: ReadOptions = {}): HistogramRow[] {
@@ -252,6 +231,38 @@ export class PgStore implements Store {
       kind,
       hist: decodeHistogram(Buffer.from(data.buffer, data.byteOffset, data.byteLength), this.path),
     }));
+  }
+
+  logTimeFlow(id: string, step: number, flows: readonly TimeFlow[]): void {
+    const t = this.target(id);
+    this.write(t, timeFlowStatements(t.rid, step, flows));
+  }
+
+  getTimeFlow(idOrPrefix: string, options: ReadOptions = {}): TimeFlowRow[] {
+    const rid = this.resolve(idOrPrefix).rid;
+    const r = this.query({
+      sql: `SELECT step, layer, sub, length, data FROM time_flow WHERE rid = $1 AND step >= $2
+            ORDER BY step, layer COLLATE "C", sub COLLATE "C"`,
+      params: [rid, options.fromStep ?? 0],
+    });
+    return (r.rows as [number, string, string, number, Uint8Array][]).map(([step, layer, sub, length, data]) => ({
+      step,
+      layer,
+      sub,
+      length,
+      ...decodeTimeFlow(Buffer.from(data.buffer, data.byteOffset, data.byteLength), this.path),
+    }));
+  }
+
+  setSummary(id: string, summary: RunSummary): void {
+    const t = this.target(id);
+    const [done] = this.write(t, [
+      {
+        sql: 'UPDATE runs SET summary = $1, updated_at = $2 WHERE rid = $3',
+        params: [encodeSummary(summary), Date.now(), t.rid],
+      },
+    ]);
+    if (done!.rowCount === 0) throw removedError(t.id, this.path);
   }
 
   logFinding(id: string, step: number, finding: Finding): void {
@@ -433,19 +444,7 @@ export class PgStore implements Store {
    */
   integrityCheck(): string {
     this.checkOpen();
-    const r = this.query({
-      sql: `SELECT
-        (SELECT count(*) FROM layer_stats s JOIN layer_sets l USING (lsid)
-          WHERE length(s.data) <> 72 * json_array_length(l.names::json)) AS bad_layers,
-        (SELECT count(*) FROM metrics m WHERE NOT EXISTS
-          (SELECT 1 FROM steps s WHERE s.rid = m.rid AND s.step = m.step)) AS orphan_metrics`,
-    });
-    const [badLayers, orphans] = r.rows[0] as [number, number];
-    const problems = [
-      ...(badLayers ? [`${badLayers} layer statistics rows have the wrong size for their layer set`] : []),
-      ...(orphans ? [`${orphans} metric rows have no step row`] : []),
-    ];
-    return problems.length ? problems.join('\n') : 'ok';
+    return integrityProblems(this.query({ sql: INTEGRITY_SQL }).rows[0] as [number, number]);
   }
 
   close(): void {

@@ -1,8 +1,10 @@
 /**
- * One run: loss and accuracy, learning rate, global gradient norm before and after clipping (clipped steps as
- * points, skipped steps as vertical lines), layers x steps heatmaps of gradient norm and update/weight ratio,
- * per-layer activation statistics, and the findings as a timeline with their fixes. A running run follows the
- * server's event stream (its status events, on every change, keep the header's steps and duration current).
+ * One run: the charts of the chart table (../../chart-table.ts, shared with `gradguard report`: loss and accuracy
+ * beside the dataset's trivial baseline, learning rate, global gradient norm before and after clipping, layers x
+ * steps heatmaps, the gradient through time of recurrent layers), per-layer activation statistics, histograms, and
+ * the findings as a timeline with their fixes. A running run follows the server's event stream (its status events,
+ * on every change, keep the header's steps and duration current); the gradient through time is read at the load and
+ * again when the run ends.
  */
 
 import type {
@@ -16,14 +18,15 @@ import type {
   StatusEvent,
   StepsEvent,
 } from '../../api-types.js';
+import { baselineOf, CHART_LAYER_FIELDS } from '../../chart-table.js';
+import type { TimeFlowResponse } from '../../time-flow-api.js';
 import { ApiFailure, getJson, LayerStore, MetricStore, num } from '../api.js';
-import { LineChart } from '../charts.js';
 import { fmtDuration, fmtMetric, fmtNum, fmtPct, fmtTime, h, PALETTE, statusBadge } from '../format.js';
-import { Heatmap } from '../heatmap.js';
 import { mountHistograms } from '../histograms.js';
+import { RunCharts } from '../run-charts.js';
 
 /** The layer fields the page draws over steps (the table of the last step comes with the run). */
-const FIELDS = ['gradNorm', 'updateRatio', 'actStd'];
+const FIELDS = CHART_LAYER_FIELDS;
 
 /** Whether the header's config table is open (it is drawn again on every status event of a live run). */
 const configOpen = (header: HTMLElement): boolean => header.querySelector('details')?.open === true;
@@ -37,8 +40,6 @@ export function runPage(root: HTMLElement, id: string): () => void {
   let source: EventSource | null = null;
   let frame = 0;
   let disposed = false;
-  const charts: LineChart[] = [];
-  const heatmaps: Heatmap[] = [];
   const abort = new AbortController();
 
   const header = h('section', { class: 'card run-header' });
@@ -67,54 +68,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
   );
   root.dataset.loaded = '0';
   mountHistograms(root, id, abort.signal);
-  const lossChart = new LineChart(grid, {
-    title: 'Loss',
-    key: 'loss',
-    series: [
-      { label: 'train loss', color: PALETTE[0]! },
-      { label: 'test loss', color: PALETTE[1]!, spanGaps: true, width: 2 },
-    ],
-  });
-  const accChart = new LineChart(grid, {
-    title: 'Test accuracy',
-    key: 'accuracy',
-    log: false,
-    series: [{ label: 'accuracy', color: PALETTE[2]!, spanGaps: true, width: 2 }],
-    percent: true,
-  });
-  const lrChart = new LineChart(grid, {
-    title: 'Learning rate',
-    key: 'lr',
-    log: false,
-    series: [{ label: 'lr', color: PALETTE[4]! }],
-  });
-  const gradChart = new LineChart(grid, {
-    title: 'Global gradient norm, before and after clipping',
-    key: 'grad-norm',
-    series: [
-      { label: 'before clipping', color: PALETTE[0]! },
-      { label: 'after clipping', color: PALETTE[1]!, dash: [4, 3] },
-    ],
-    spans: { color: 'rgba(237, 201, 72, 0.25)', label: 'clipped steps' },
-    marks: { color: '#d62728', label: 'skipped steps (non-finite gradients)' },
-  });
-  charts.push(lossChart, accChart, lrChart, gradChart);
-  const gradHeat = new Heatmap(heat, {
-    title: 'Gradient norm per layer (log scale)',
-    key: 'gradNorm',
-    help: 'One row per layer, input at the top. Dark rows that stay dark: vanishing gradients; bright red: infinite.',
-  });
-  const ratioHeat = new Heatmap(heat, {
-    title: 'Update / weight ratio per layer (log scale)',
-    key: 'updateRatio',
-    help: '‖Δw‖/‖w‖ of each step; around 1e-3 is the usual healthy range.',
-  });
-  const actHeat = new Heatmap(acts, {
-    title: 'Activation standard deviation per layer (log scale)',
-    key: 'actStd',
-    help: 'Rows that fade towards zero: the signal dies with depth; rows that grow: it explodes.',
-  });
-  heatmaps.push(gradHeat, ratioHeat, actHeat);
+  const charts = new RunCharts({ training: grid, flow: heat, activations: acts });
 
   function renderHeader(): void {
     if (!run) return;
@@ -150,142 +104,21 @@ export function runPage(root: HTMLElement, id: string): () => void {
   }
 
   function renderCharts(): void {
-    const xs = metrics.steps;
-    const n = xs.length;
-    const empty = new Array<number | null>(n).fill(null);
-    lossChart.setData(xs, [metrics.metric('loss') ?? empty, metrics.metric('testLoss') ?? empty]);
-    accChart.setData(xs, [metrics.metric('accuracy') ?? empty]);
-    lrChart.setData(xs, [metrics.metric('lr') ?? empty]);
-    const before = metrics.metric('gradNorm') ?? empty;
-    const clippedCol = metrics.metric('clipped');
-    const clipped = clippedCol ? clippedCol.map((v) => v === 1) : [];
-    const skippedCol = metrics.metric('skipped');
-    const skipped: number[] = [];
-    if (skippedCol) for (let i = 0; i < n; i++) if (skippedCol[i] === 1) skipped.push(xs[i]!);
-    gradChart.setData(xs, [before, metrics.metric('gradNormClipped') ?? empty], skipped, clipped);
+    charts.drawMetrics(metrics);
   }
 
   function renderLayers(): void {
-    const ls = layers.layers;
-    const steps = layers.steps;
-    gradHeat.setData(ls, steps, layers.rows('gradNorm') ?? []);
-    ratioHeat.setData(ls, steps, layers.rows('updateRatio') ?? []);
-    actHeat.setData(ls, steps, layers.rows('actStd') ?? []);
-    renderActTable();
+    charts.drawLayers(layers);
+    renderActTable(actTable, lastLayers);
   }
 
-  function renderActTable(): void {
-    const last = lastLayers;
-    if (last === null || last.layers.length === 0) {
-      actTable.replaceChildren(actTable.firstChild!, h('p', { class: 'muted' }, 'no layer statistics logged yet'));
-      return;
-    }
-    const cols: [string, string, (v: number) => string][] = [
-      ['actMean', 'act. mean', fmtNum],
-      ['actStd', 'act. std', fmtNum],
-      ['deadFrac', 'dead (ReLU)', fmtPct],
-      ['satFrac', 'saturated', fmtPct],
-      ['gradNorm', 'grad norm', fmtNum],
-      ['updateRatio', '‖Δw‖/‖w‖', fmtNum],
-      ['weightNorm', '‖w‖', fmtNum],
-      ['nonFinite', 'NaN/Inf', fmtNum],
-    ];
-    const value = (row: LastLayers['layers'][number], f: string) => {
-      const v = row[f];
-      return v === undefined || v === row.name ? null : num(v as number);
-    };
-    const present = cols.filter(([f]) => last.layers.some((r) => value(r, f) !== null));
-    const rows = last.layers.map((r) =>
-      h(
-        'tr',
-        {},
-        h('td', { class: 'mono' }, r.name),
-        present.map(([f, , format]) => {
-          const v = value(r, f);
-          return h('td', { class: 'num' }, v === null ? '–' : format(v));
-        }),
-      ),
-    );
-    actTable.replaceChildren(
-      actTable.firstChild!,
-      h('p', { class: 'muted small' }, `step ${last.step}`),
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'layers', 'data-layers-table': String(last.layers.length) },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              h('th', {}, 'layer'),
-              present.map(([, t]) => h('th', { class: 'num' }, t)),
-            ),
-          ),
-          h('tbody', {}, rows),
-        ),
-      ),
-    );
-  }
-
-  function renderFindings(): void {
-    findingsBox.dataset.findings = String(findings.length);
-    if (findings.length === 0) {
-      findingsBox.replaceChildren(h('p', { class: 'muted' }, 'No findings: nothing the diagnosis flagged so far.'));
-      return;
-    }
-    const last = Math.max(metrics.steps.at(-1) ?? 0, ...findings.map((f) => f.step), 1);
-    const kinds = [...new Set(findings.map((f) => f.kind))];
-    const color = (k: string) => PALETTE[kinds.indexOf(k) % PALETTE.length]!;
-    const track = h(
-      'div',
-      { class: 'timeline' },
-      findings.map((f) =>
-        h('span', {
-          class: 'tick',
-          title: `step ${f.step}: ${f.kind}`,
-          style: `left:${((f.step / last) * 100).toFixed(2)}%;background:${color(f.kind)}`,
-        }),
-      ),
-    );
-    const legend = h(
-      'div',
-      { class: 'facts small' },
-      kinds.map((k) => h('span', {}, h('i', { class: 'swatch', style: `background:${color(k)}` }), k)),
-    );
-    const items = findings.map((f) =>
-      h(
-        'li',
-        { 'data-kind': f.kind },
-        h(
-          'div',
-          {},
-          h('b', {}, `step ${f.step}`),
-          ' ',
-          h('span', { class: 'kind', style: `color:${color(f.kind)}` }, f.kind),
-        ),
-        f.layers.length > 0
-          ? h('div', { class: 'small' }, 'layers: ', h('span', { class: 'mono' }, f.layers.join(', ')))
-          : null,
-        f.evidence !== null && f.evidence !== undefined
-          ? h('div', {}, typeof f.evidence === 'string' ? f.evidence : JSON.stringify(f.evidence))
-          : null,
-        f.suggestion ? h('div', { class: 'fix' }, h('b', {}, 'fix: '), f.suggestion) : null,
-      ),
-    );
-    findingsBox.replaceChildren(
-      h(
-        'div',
-        { class: 'timeline-wrap' },
-        track,
-        h('div', { class: 'timeline-axis small muted' }, h('span', {}, '0'), h('span', {}, `step ${last}`)),
-      ),
-      legend,
-      h('ol', { class: 'finding-list' }, items),
-    );
+  /** The recurrent layers' gradient through time (a run without them has none: nothing is drawn). */
+  function loadTimeFlow(): void {
+    getJson<TimeFlowResponse>(`/api/runs/${encodeURIComponent(id)}/time-flow`, abort.signal)
+      .then((res) => {
+        if (!disposed) charts.drawTimeFlow(res);
+      })
+      .catch(() => {});
   }
 
   function schedule(): void {
@@ -295,7 +128,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
       if (disposed) return;
       renderCharts();
       renderLayers();
-      renderFindings();
+      renderFindings(findingsBox, findings, metrics.steps.at(-1) ?? 0);
       const lastStep = Math.max(metrics.steps.at(-1) ?? -1, layers.steps.at(-1) ?? -1);
       root.dataset.lastStep = String(lastStep);
       root.dataset.updates = String(metrics.version);
@@ -335,6 +168,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
       getJson<RunResponse>(`/api/runs/${encodeURIComponent(id)}`, abort.signal)
         .then((res) => updateRun(res.run))
         .catch(() => {});
+      loadTimeFlow();
     });
   }
 
@@ -357,7 +191,9 @@ export function runPage(root: HTMLElement, id: string): () => void {
       if (disposed) return;
       run = info.run;
       lastLayers = info.lastLayers;
+      charts.setBaseline(baselineOf(info.run.summary));
       renderHeader();
+      loadTimeFlow();
       await Promise.all([
         metricsP.then((m) => {
           if (disposed) return;
@@ -376,7 +212,7 @@ export function runPage(root: HTMLElement, id: string): () => void {
         }),
       ]);
       if (disposed) return;
-      renderFindings();
+      renderFindings(findingsBox, findings, metrics.steps.at(-1) ?? 0);
       performance.mark('gg:drawn');
       root.dataset.lastStep = String(Math.max(metrics.steps.at(-1) ?? -1, layers.steps.at(-1) ?? -1));
       root.dataset.loaded = '1';
@@ -401,9 +237,123 @@ export function runPage(root: HTMLElement, id: string): () => void {
     abort.abort();
     source?.close();
     cancelAnimationFrame(frame);
-    for (const c of charts) c.destroy();
-    for (const m of heatmaps) m.destroy();
+    charts.destroy();
   };
+}
+
+/** The table of every layer's statistics at the last logged step, under the card's heading. */
+function renderActTable(actTable: HTMLElement, last: LastLayers | null): void {
+  if (last === null || last.layers.length === 0) {
+    actTable.replaceChildren(actTable.firstChild!, h('p', { class: 'muted' }, 'no layer statistics logged yet'));
+    return;
+  }
+  const cols: [string, string, (v: number) => string][] = [
+    ['actMean', 'act. mean', fmtNum],
+    ['actStd', 'act. std', fmtNum],
+    ['deadFrac', 'dead (ReLU)', fmtPct],
+    ['satFrac', 'saturated', fmtPct],
+    ['gradNorm', 'grad norm', fmtNum],
+    ['updateRatio', '‖Δw‖/‖w‖', fmtNum],
+    ['weightNorm', '‖w‖', fmtNum],
+    ['nonFinite', 'NaN/Inf', fmtNum],
+  ];
+  const value = (row: LastLayers['layers'][number], f: string) => {
+    const v = row[f];
+    return v === undefined || v === row.name ? null : num(v as number);
+  };
+  const present = cols.filter(([f]) => last.layers.some((r) => value(r, f) !== null));
+  const rows = last.layers.map((r) =>
+    h(
+      'tr',
+      {},
+      h('td', { class: 'mono' }, r.name),
+      present.map(([f, , format]) => {
+        const v = value(r, f);
+        return h('td', { class: 'num' }, v === null ? '–' : format(v));
+      }),
+    ),
+  );
+  actTable.replaceChildren(
+    actTable.firstChild!,
+    h('p', { class: 'muted small' }, `step ${last.step}`),
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'layers', 'data-layers-table': String(last.layers.length) },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', {}, 'layer'),
+            present.map(([, t]) => h('th', { class: 'num' }, t)),
+          ),
+        ),
+        h('tbody', {}, rows),
+      ),
+    ),
+  );
+}
+
+/** The findings as a timeline over the run's steps and a list with their fixes (`lastStep`: the last logged). */
+function renderFindings(findingsBox: HTMLElement, findings: readonly FindingItem[], lastStep: number): void {
+  findingsBox.dataset.findings = String(findings.length);
+  if (findings.length === 0) {
+    findingsBox.replaceChildren(h('p', { class: 'muted' }, 'No findings: nothing the diagnosis flagged so far.'));
+    return;
+  }
+  const last = Math.max(lastStep, ...findings.map((f) => f.step), 1);
+  const kinds = [...new Set(findings.map((f) => f.kind))];
+  const color = (k: string) => PALETTE[kinds.indexOf(k) % PALETTE.length]!;
+  const track = h(
+    'div',
+    { class: 'timeline' },
+    findings.map((f) =>
+      h('span', {
+        class: 'tick',
+        title: `step ${f.step}: ${f.kind}`,
+        style: `left:${((f.step / last) * 100).toFixed(2)}%;background:${color(f.kind)}`,
+      }),
+    ),
+  );
+  const legend = h(
+    'div',
+    { class: 'facts small' },
+    kinds.map((k) => h('span', {}, h('i', { class: 'swatch', style: `background:${color(k)}` }), k)),
+  );
+  const items = findings.map((f) =>
+    h(
+      'li',
+      { 'data-kind': f.kind },
+      h(
+        'div',
+        {},
+        h('b', {}, `step ${f.step}`),
+        ' ',
+        h('span', { class: 'kind', style: `color:${color(f.kind)}` }, f.kind),
+      ),
+      f.layers.length > 0
+        ? h('div', { class: 'small' }, 'layers: ', h('span', { class: 'mono' }, f.layers.join(', ')))
+        : null,
+      f.evidence !== null && f.evidence !== undefined
+        ? h('div', {}, typeof f.evidence === 'string' ? f.evidence : JSON.stringify(f.evidence))
+        : null,
+      f.suggestion ? h('div', { class: 'fix' }, h('b', {}, 'fix: '), f.suggestion) : null,
+    ),
+  );
+  findingsBox.replaceChildren(
+    h(
+      'div',
+      { class: 'timeline-wrap' },
+      track,
+      h('div', { class: 'timeline-axis small muted' }, h('span', {}, '0'), h('span', {}, `step ${last}`)),
+    ),
+    legend,
+    h('ol', { class: 'finding-list' }, items),
+  );
 }
 
 /** `a.b.c` paths and leaf values of a JSON value (arrays are leaves). */
