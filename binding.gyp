@@ -2,7 +2,20 @@
   "targets": [
     {
       "target_name": "gradguard",
-      "sources": ["native/addon.c", "native/kernels.c", "native/gemm_x86.c"],
+      "sources": [
+        "native/addon.c",
+        "native/gemm_x86.c",
+        "native/kernels/elementwise.c",
+        "native/kernels/reduce.c",
+        "native/kernels/layout.c",
+        "native/kernels/loss.c",
+        "native/kernels/conv.c",
+        "native/kernels/pool.c",
+        "native/kernels/norm.c",
+        "native/kernels/optim.c",
+        "native/kernels/recurrent.c",
+        "native/kernels/gemm_ref.c"
+      ],
       "include_dirs": ["native", "/usr/include/openblas"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O3", "-march=native", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra"],

@@ -7,7 +7,8 @@
  * are not checked (the kernels' contract, see src/backend/types.ts: the tensor ops validate at the boundary).
  *
  * The matrix product goes to OpenBLAS's cblas_sgemm, or to our own (native/gemm_x86.c) where that is faster (see
- * gg_gemm_policy); everything else is native/kernels.c, compiled for this machine (-march=native) by binding.gyp.
+ * gg_gemm_policy); everything else is the kernel families of native/kernels/, compiled for this machine
+ * (-march=native) by binding.gyp.
  */
 #include <cblas.h>
 #if defined(__AVX512F__)
@@ -18,6 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gemm_x86.h"
 #include "kernels.h"
@@ -27,11 +35,13 @@
 static gg_i gg_max1(gg_i a) { return a > 1 ? a : 1; }
 
 /*
- * Which sgemm: 1 ours (native/gemm_x86.c), 0 OpenBLAS; -1 not decided yet. Ours where OpenBLAS fell back to generic
- * kernels for a CPU it does not know (Prescott, Core2, Nehalem, ...: SSE only, several times slower), or where this
- * build has AVX-512 and OpenBLAS's kernels do not use it (anything but SkylakeX, Cooperlake, SapphireRapids).
- * GRADGUARD_GEMM=openblas|own overrides it (read once). Ours uses as many threads as OpenBLAS.
+ * Which sgemm: GG_OWN ours (native/gemm_x86.c), GG_BLAS OpenBLAS, GG_PER_SHAPE the faster of the two for each shape,
+ * measured here (gg_gemm_per_shape); -1 not decided yet. Ours where OpenBLAS fell back to generic kernels for a CPU it
+ * does not know (Prescott, Core2, Nehalem, ...: SSE only, several times slower); per shape wherever both run well;
+ * OpenBLAS where this build has no sgemm of its own. GRADGUARD_GEMM=openblas|own overrides it (read once).
+ * Ours uses as many threads as OpenBLAS.
  */
+enum { GG_BLAS = 0, GG_OWN = 1, GG_PER_SHAPE = 2 };
 static int gg_gemm_use_own = -1;
 
 /* Threads for products and kernels: OpenBLAS's count at load (OPENBLAS_NUM_THREADS), then setThreads. */
@@ -44,16 +54,178 @@ static int gg_gemm_policy(void) {
   if (env && strcasecmp(env, "openblas") == 0) return 0;
   if (env && strcasecmp(env, "own") == 0) return 1;
   const char *core = openblas_get_corename();
-  if (!core) return 1;
+  if (!core) return GG_OWN;
   static const char *const generic[] = {"unknown", "katmai",   "coppermine", "northwood", "prescott", "banias",
                                         "atom",    "core2",    "penryn",     "dunnington", "nehalem", "athlon",
                                         "opteron", "opteron_sse3", "barcelona", "nano", "sandybridge", "bulldozer"};
   for (size_t i = 0; i < sizeof(generic) / sizeof(generic[0]); i++)
-    if (strcasecmp(core, generic[i]) == 0) return 1;
-  if (strcmp(own, "own-avx512") == 0 && strcasecmp(core, "skylakex") != 0 && strcasecmp(core, "cooperlake") != 0 &&
-      strcasecmp(core, "sapphirerapids") != 0)
-    return 1;
+    if (strcasecmp(core, generic[i]) == 0) return GG_OWN;
+  return GG_PER_SHAPE;
+}
+
+/*
+ * The per-shape choice. A product of at least GG_TUNE_FLOPS whose shape (transposes, m, n, k, threads) has no choice
+ * yet is timed with both implementations first, three times each, taking turns, into a scratch C (the caller's C is
+ * not touched; A and B are only read); the one with the smaller best time computes it and every later product of
+ * that shape. The two round differently (their sums run in different orders), and the same config and seed must give
+ * the same numbers in every process, a resumed run's included: so a choice is made once per machine, not per
+ * process. It is kept in the machine's cache (gg_tune_dir: one small file per shape, named by OpenBLAS's core, our
+ * kernel, the shape and the threads, holding "own" or "openblas"), written by linking a finished file into place,
+ * which fails when another process got there first; that process's choice is then read and used. Every later
+ * process reads the file instead of measuring. Where no cache can be written, the shape keeps the fixed rule instead
+ * of a measurement that another process might not repeat. Smaller products are not worth a measurement and keep the
+ * fixed rule too: ours on an AVX-512 build where OpenBLAS's kernels lack AVX-512, else OpenBLAS's.
+ * GRADGUARD_GEMM=openblas|own pins one implementation for every product (the same numbers on another machine with
+ * the same CPU and libraries, whatever its cache holds).
+ */
+#define GG_TUNE_FLOPS 4e6
+#define GG_TUNE_SLOTS 4096
+typedef struct {
+  gg_i m, n, k;
+  int transA, transB, threads;
+  int use; /* 0 empty, 1 OpenBLAS, 2 ours */
+} gg_tune_slot;
+static gg_tune_slot gg_tune[GG_TUNE_SLOTS];
+
+static double gg_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The fixed rule for the shapes that are not measured. */
+static int gg_gemm_small_own(void) {
+  const char *core = openblas_get_corename();
+  return strcmp(gg_gemm_own_name(), "own-avx512") == 0 && core && strcasecmp(core, "skylakex") != 0 &&
+         strcasecmp(core, "cooperlake") != 0 && strcasecmp(core, "sapphirerapids") != 0;
+}
+
+/* The slot of a shape: its own, or the empty one where it goes; NULL when the table is full. */
+static gg_tune_slot *gg_tune_find(int transA, int transB, gg_i m, gg_i n, gg_i k) {
+  uint64_t h = (uint64_t)m * 0x9E3779B97F4A7C15ull ^ (uint64_t)n * 0xC2B2AE3D27D4EB4Full ^
+               (uint64_t)k * 0x165667B19E3779F9ull ^ (uint64_t)(transA * 2 + transB + 4 * gg_threads);
+  for (size_t probe = 0; probe < GG_TUNE_SLOTS; probe++) {
+    gg_tune_slot *s = &gg_tune[(h + probe) % GG_TUNE_SLOTS];
+    if (!s->use || (s->m == m && s->n == n && s->k == k && s->transA == transA && s->transB == transB &&
+                    s->threads == gg_threads))
+      return s;
+  }
+  return NULL;
+}
+
+static void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                          const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
+
+/* mkdir -p: 1 when `dir` exists (or was made) as a directory. */
+static int gg_mkdirs(char *dir) {
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int ok = mkdir(dir, 0755) == 0 || errno == EEXIST;
+    *p = '/';
+    if (!ok) return 0;
+  }
+  struct stat st;
+  return (mkdir(dir, 0755) == 0 || errno == EEXIST) && stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The machine's cache of measured choices: $GRADGUARD_CACHE_DIR, else $XDG_CACHE_HOME/gradguard, else
+ * $HOME/.cache/gradguard; made if missing. 0 when there is none (no variable set, or it cannot be made). */
+static int gg_tune_dir(char *out, size_t cap) {
+  const char *v;
+  int n;
+  if ((v = getenv("GRADGUARD_CACHE_DIR")) && v[0]) n = snprintf(out, cap, "%s", v);
+  else if ((v = getenv("XDG_CACHE_HOME")) && v[0]) n = snprintf(out, cap, "%s/gradguard", v);
+  else if ((v = getenv("HOME")) && v[0]) n = snprintf(out, cap, "%s/.cache/gradguard", v);
+  else return 0;
+  return n > 0 && (size_t)n < cap && gg_mkdirs(out);
+}
+
+/* A cached choice: 1 OpenBLAS, 2 ours, 0 none or unreadable. */
+static int gg_tune_read(const char *path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return 0;
+  char b[16] = {0};
+  ssize_t got = read(fd, b, sizeof(b) - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  if (strcmp(b, "own\n") == 0) return 2;
+  if (strcmp(b, "openblas\n") == 0) return 1;
   return 0;
+}
+
+/* Publishes `use` for the shape at `path` unless another process did first; returns the choice that holds (0 where
+ * none could be written or read). */
+static int gg_tune_publish(const char *path, int use) {
+  char tmp[4200];
+  if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp)) return 0;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return 0;
+  const char *text = use == 2 ? "own\n" : "openblas\n";
+  size_t len = strlen(text);
+  int wrote = write(fd, text, len) == (ssize_t)len;
+  wrote = close(fd) == 0 && wrote;
+  int linked = wrote && link(tmp, path) == 0;
+  int lost = wrote && !linked && errno == EEXIST;
+  unlink(tmp);
+  if (linked) return use;
+  return lost ? gg_tune_read(path) : 0;
+}
+
+/* Measures both implementations on this shape (into a scratch C): 1 OpenBLAS faster, 2 ours, 0 out of memory. */
+static int gg_tune_measure(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
+                           gg_i ldb) {
+  float *scratch = malloc((size_t)m * (size_t)n * sizeof(float));
+  if (!scratch) return 0;
+  double best[2] = {1e30, 1e30};
+  for (int round = 0; round < 3; round++) {
+    for (int impl = 0; impl < 2; impl++) {
+      double t0 = gg_now();
+      if (impl == 0)
+        gg_sgemm_blas(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, scratch, n);
+      else if (!gg_gemm_own(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, scratch, n))
+        best[1] = 1e31; /* ours declines this shape */
+      double dt = gg_now() - t0;
+      if (dt < best[impl]) best[impl] = dt;
+    }
+  }
+  free(scratch);
+  return best[1] < best[0] ? 2 : 1;
+}
+
+/* The machine's choice for a shape: cached, else measured and published; 0 where it cannot be kept. */
+static int gg_tune_choose(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
+                          gg_i ldb) {
+  char dir[4096], path[4200];
+  if (!gg_tune_dir(dir, sizeof(dir))) return 0;
+  const char *core = openblas_get_corename();
+  int n_ = snprintf(path, sizeof(path), "%s/gemm-%s-%s-%c%c-%lldx%lldx%lld-t%d", dir, core ? core : "unknown",
+                    gg_gemm_own_name(), transA ? 'T' : 'N', transB ? 'T' : 'N', (long long)m, (long long)n,
+                    (long long)k, gg_threads);
+  if (n_ <= 0 || (size_t)n_ >= sizeof(path)) return 0;
+  int use = gg_tune_read(path);
+  if (use) return use;
+  use = gg_tune_measure(transA, transB, m, n, k, a, lda, b, ldb);
+  return use ? gg_tune_publish(path, use) : 0;
+}
+
+/* Worker threads (a sweep's trials) share this process's table. */
+static pthread_mutex_t gg_tune_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 where ours computes this product, 0 where OpenBLAS does (choosing for the shape the first time). */
+static int gg_gemm_per_shape(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda,
+                             const float *b, gg_i ldb) {
+  if (2.0 * (double)m * (double)n * (double)k < GG_TUNE_FLOPS) return gg_gemm_small_own();
+  pthread_mutex_lock(&gg_tune_mu);
+  gg_tune_slot *s = gg_tune_find(transA, transB, m, n, k);
+  int use = s ? s->use : 0;
+  if (s && !use) {
+    use = gg_tune_choose(transA, transB, m, n, k, a, lda, b, ldb);
+    if (!use) use = gg_gemm_small_own() ? 2 : 1;
+    *s = (gg_tune_slot){m, n, k, transA, transB, gg_threads, use};
+  }
+  pthread_mutex_unlock(&gg_tune_mu);
+  return use ? use == 2 : gg_gemm_small_own();
 }
 
 static int gg_gemm_own_active(void) {
@@ -64,15 +236,42 @@ static int gg_gemm_own_active(void) {
   return gg_gemm_use_own;
 }
 
-/* "openblas", "own-avx512" or "own-avx2": which implementation gg_sgemm uses. */
-static const char *gg_gemm_impl(void) { return gg_gemm_own_active() ? gg_gemm_own_name() : "openblas"; }
+/* "openblas", "own-avx512", "own-avx2", or "per-shape:own-avx512+openblas" (per-shape:own-avx2+openblas): which
+ * implementation gg_sgemm uses. */
+static const char *gg_gemm_impl(void) {
+  int use = gg_gemm_own_active();
+  if (use == GG_PER_SHAPE)
+    return strcmp(gg_gemm_own_name(), "own-avx512") == 0 ? "per-shape:own-avx512+openblas"
+                                                          : "per-shape:own-avx2+openblas";
+  return use == GG_OWN ? gg_gemm_own_name() : "openblas";
+}
+
+/* For tests: which implementation computes products of this shape now: "openblas" or ours ("own-avx512",
+ * "own-avx2"); "" for a shape of the per-shape policy that has no choice in this process yet (its first product
+ * reads the machine's cached choice or measures one). */
+static const char *gg_gemm_shape_choice(int transA, int transB, gg_i m, gg_i n, gg_i k) {
+  int use = gg_gemm_own_active();
+  if (use != GG_PER_SHAPE) return use == GG_OWN ? gg_gemm_own_name() : "openblas";
+  int own;
+  if (2.0 * (double)m * (double)n * (double)k < GG_TUNE_FLOPS) {
+    own = gg_gemm_small_own();
+  } else {
+    pthread_mutex_lock(&gg_tune_mu);
+    gg_tune_slot *s = gg_tune_find(transA, transB, m, n, k);
+    int chosen = s ? s->use : -1;
+    pthread_mutex_unlock(&gg_tune_mu);
+    if (chosen == 0) return "";
+    own = chosen > 0 ? chosen == 2 : gg_gemm_small_own();
+  }
+  return own ? gg_gemm_own_name() : "openblas";
+}
 
 /* For tests: 0 the policy (GRADGUARD_GEMM or the CPU), 1 OpenBLAS, 2 ours (where built). Returns gg_gemm_impl(). */
 static const char *gg_gemm_select(int which) {
   gg_gemm_use_own = -1;
   gg_gemm_own_active();
-  if (which == 1) gg_gemm_use_own = 0;
-  if (which == 2 && gg_gemm_own_name()[0]) gg_gemm_use_own = 1;
+  if (which == 1) gg_gemm_use_own = GG_BLAS;
+  if (which == 2 && gg_gemm_own_name()[0]) gg_gemm_use_own = GG_OWN;
   return gg_gemm_impl();
 }
 
@@ -144,8 +343,10 @@ GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alph
     gg_sgemm_ref(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
     return;
   }
-  if (gg_gemm_own_active() && gg_gemm_own(transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb,
-                                          (float)beta, c + cOff, ldc))
+  int use = gg_gemm_own_active();
+  if (use == GG_PER_SHAPE) use = gg_gemm_per_shape(transA, transB, m, n, k, a + aOff, lda, b + bOff, ldb);
+  if (use && gg_gemm_own(transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb, (float)beta,
+                         c + cOff, ldc))
     return;
   gg_sgemm_blas(transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb, (float)beta, c + cOff, ldc);
 }
@@ -230,8 +431,10 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
 #define GG_D8(t0, t1, t2, t3, t4, t5, t6, t7) GG_D7(t0, t1, t2, t3, t4, t5, t6) GG_ARG(t7, 7)
 #define GG_D9(t0, t1, t2, t3, t4, t5, t6, t7, t8) GG_D8(t0, t1, t2, t3, t4, t5, t6, t7) GG_ARG(t8, 8)
 #define GG_D10(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9) GG_D9(t0, t1, t2, t3, t4, t5, t6, t7, t8) GG_ARG(t9, 9)
+#define GG_D11(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10) \
+  GG_D10(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9) GG_ARG(t10, 10)
 #define GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) \
-  GG_D10(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9) GG_ARG(t10, 10) GG_ARG(t11, 11)
+  GG_D11(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10) GG_ARG(t11, 11)
 #define GG_D15(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14) \
   GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) GG_ARG(t12, 12) GG_ARG(t13, 13) GG_ARG(t14, 14)
 #define GG_D16(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15) \
@@ -248,7 +451,8 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
 #define GG_L8 GG_L7, a7
 #define GG_L9 GG_L8, a8
 #define GG_L10 GG_L9, a9
-#define GG_L12 GG_L10, a10, a11
+#define GG_L11 GG_L10, a10
+#define GG_L12 GG_L11, a11
 #define GG_L15 GG_L12, a12, a13, a14
 #define GG_L16 GG_L9, a9, a10, a11, a12, a13, a14, a15
 
@@ -296,8 +500,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(softmaxGrad, gg_softmax_grad, void, 6, FA, FA, FA, IX, IX, IN)                                 \
   X(crossEntropy, gg_cross_entropy, void, 8, FA, FA, FA, FA, IX, IX, DB, DB)                       \
   X(crossEntropyGrad, gg_cross_entropy_grad, void, 8, FA, FA, FA, FA, IX, IX, DB, DB)              \
-  X(im2col, gg_im2col, void, 3, FA, FA, IA)                                                        \
-  X(col2im, gg_col2im, void, 3, FA, FA, IA)                                                        \
+  X(im2col, gg_im2col, void, 4, FA, IX, FA, IA)                                                    \
+  X(col2im, gg_col2im, void, 4, FA, FA, IX, IA)                                                    \
   X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \
   X(maxPool2dGrad, gg_max_pool2d_grad, void, 4, FA, FA, FA, IA)                                    \
   X(avgPool2d, gg_avg_pool2d, void, 4, FA, FA, IA, IN)                                             \
@@ -307,12 +511,17 @@ static napi_value gg_number(napi_env env, double v) {
   X(batchNormGrad, gg_batch_norm_grad, void, 12, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN)   \
   X(layerNorm, gg_layer_norm, void, 9, FA, FA, FA, FA, FA, FA, IX, IX, DB)                         \
   X(layerNormGrad, gg_layer_norm_grad, void, 10, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX)           \
+  X(lstmCell, gg_lstm_cell, void, 12, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, IX, IX)                \
+  X(lstmCellGrad, gg_lstm_cell_grad, void, 11, FA, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX)          \
+  X(gruCell, gg_gru_cell, void, 12, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX)                \
+  X(gruCellGrad, gg_gru_cell_grad, void, 12, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, IX)        \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \
   X(openblasCore, gg_openblas_core, str, 0)                                                        \
   X(gemmImpl, gg_gemm_impl, str, 0)                                                                \
   X(gemmSelect, gg_gemm_select, str, 1, IN)                                                        \
+  X(gemmShapeChoice, gg_gemm_shape_choice, str, 5, IN, IN, IX, IX, IX)                             \
   X(poolHold, gg_pool_hold, num, 1, IN)
 
 #define GG_WRAP(js, fn, ret, n, ...)                                                               \

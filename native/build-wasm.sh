@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the two wasm modules from native/kernels.c + native/wasm_sgemm.c with clang's wasm32 target (no libc):
+# Builds the two wasm modules from native/kernels/*.c (the kernel families) + native/wasm_sgemm.c with clang's wasm32
+# target (no libc):
 #   wasm/gradguard.wasm     one thread, its own memory: runs anywhere WebAssembly SIMD does (Node, every browser);
 #   wasm/gradguard-mt.wasm  the same kernels with a multi-threaded sgemm (GG_WASM_THREADS): imports a shared memory
 #                           and exports its stack pointer, so that src/backend/wasm-threads.ts can run one instance per
@@ -21,6 +22,10 @@ outdir="${1:-wasm}"
 CLANG="${CLANG:-clang-19}"
 command -v "$CLANG" >/dev/null || { echo "build-wasm: '$CLANG' not found (apt-get install clang-19 lld-19)" >&2; exit 1; }
 mkdir -p "$outdir"
+# The kernel families, in a fixed order (the order of the functions in the module, so of its bytes).
+kernels=(native/kernels/elementwise.c native/kernels/reduce.c native/kernels/layout.c native/kernels/loss.c
+  native/kernels/conv.c native/kernels/pool.c native/kernels/norm.c native/kernels/optim.c native/kernels/recurrent.c
+  native/kernels/gemm_ref.c)
 
 # -msimd128: SIMD128, in Node since 16.4. -mbulk-memory: memcpy/memmove/memset become memory.copy/memory.fill
 #   instead of calls to a libc we do not have.
@@ -33,7 +38,7 @@ common=(--target=wasm32 -msimd128 -mbulk-memory -O3 -ffreestanding -nostdlib -fv
   -ffp-contract=off -fno-math-errno -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
   -Wl,--no-entry -Wl,--export-dynamic -Wl,--export=__heap_base -Wl,--stack-first -Wl,-z,stack-size=65536
   -Wl,--max-memory=4294967296 -Wl,--strip-all)
-"$CLANG" "${common[@]}" -o "$outdir/gradguard.wasm" native/kernels.c native/wasm_sgemm.c
+"$CLANG" "${common[@]}" -o "$outdir/gradguard.wasm" "${kernels[@]}" native/wasm_sgemm.c
 
 # The threaded module: -matomics for the atomic control words and memory.atomic.notify; --shared-memory with
 #   --import-memory, so that every instance uses the memory the JS side creates (its initial size is fixed at 16 MiB
@@ -42,4 +47,4 @@ common=(--target=wasm32 -msimd128 -mbulk-memory -O3 -ffreestanding -nostdlib -fv
 #   Node 22+ runs as is and Node 20 behind --experimental-wasm-relaxed-simd (wasm.ts sets it before compiling).
 "$CLANG" "${common[@]}" -matomics -mmutable-globals -mrelaxed-simd -DGG_WASM_THREADS -DGG_WASM_FMA \
   -Wl,--shared-memory -Wl,--import-memory -Wl,--initial-memory=16777216 -Wl,--export=__stack_pointer \
-  -o "$outdir/gradguard-mt.wasm" native/kernels.c native/wasm_sgemm.c native/wasm_threads.c
+  -o "$outdir/gradguard-mt.wasm" "${kernels[@]}" native/wasm_sgemm.c native/wasm_threads.c

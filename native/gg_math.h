@@ -1,7 +1,7 @@
 /*
  * gg_math.h: the few transcendental functions the kernels need, in portable C with no libc.
  *
- * Why our own: kernels.c is compiled twice, natively (gcc/clang + OpenBLAS) and for wasm32 with -nostdlib, where
+ * Why our own: the kernels (native/kernels/) are compiled twice, natively (gcc/clang + OpenBLAS) and for wasm32 with -nostdlib, where
  * there is no libm. Having one implementation also means both backends round the same way.
  *
  * The float functions (gg_expf, gg_logf, gg_tanhf, gg_sigmoidf) follow Cephes: range reduction by ln 2 in two parts,

@@ -116,8 +116,8 @@ GG_API void gg_cross_entropy(const float *x, const float *targets, float *probs,
 GG_API void gg_cross_entropy_grad(const float *probs, const float *targets, const float *scale, float *gx, gg_i rows,
                                   gg_i cols, double smoothing, double ignoreIndex);
 
-GG_API void gg_im2col(const float *x, float *cols, const int32_t *geom);
-GG_API void gg_col2im(const float *cols, float *dx, const int32_t *geom);
+GG_API void gg_im2col(const float *x, gg_i xOff, float *cols, const int32_t *geom);
+GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *geom);
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom);
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom);
 GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad);
@@ -134,6 +134,17 @@ GG_API void gg_layer_norm(const float *x, const float *weight, const float *bias
                           gg_i rows, gg_i d, double eps);
 GG_API void gg_layer_norm_grad(const float *x, const float *gy, const float *weight, const float *mean,
                                const float *rstd, float *gx, float *gw, float *gb, gg_i rows, gg_i d);
+
+/* The LSTM and GRU steps, forward and backward (native/kernels/recurrent.c; see the kernel spec, src/backend/spec-nn.ts). */
+GG_API void gg_lstm_cell(const float *p, gg_i pOff, gg_i ldp, const float *cPrev, float *act, float *c, float *tc,
+                         float *h, gg_i hOff, gg_i ldh, gg_i hidden, gg_i batch);
+GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, const float *dh, const float *dc,
+                              float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden, gg_i batch);
+
+GG_API void gg_gru_cell(const float *p, gg_i pOff, gg_i ldp, const float *hn, const float *hPrev, gg_i hpOff,
+                        float *h, gg_i hOff, gg_i ldh, float *act, gg_i hidden, gg_i batch);
+GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh,
+                             const float *dh, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden, gg_i batch);
 
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2);

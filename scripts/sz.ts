@@ -8,7 +8,9 @@
  *
  * Functions are measured with the TypeScript parser: every function declaration, method, arrow function and function
  * expression, from its first line to its last (nested functions count inside their parent too). Tests, generated
- * files and the browser bundle's vendored code are not measured.
+ * files and the browser bundle's vendored code are not measured. The C under native/ is measured too: its files, and
+ * its functions as the house style writes them (a definition starts at column 0, its body ends at a `}` alone on a
+ * line); macros and declarations are not functions.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -19,7 +21,7 @@ export const FUNCTION_LIMIT = 120;
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BASELINE = join(ROOT, 'scripts/sz-baseline.json');
-const DIRS = ['src', 'bench', 'scripts'];
+const DIRS = ['src', 'bench', 'scripts', 'native'];
 
 export interface Oversize {
   /** `path` for a file, `path#name@line` for a function (the line where it starts, for people; not part of the key). */
@@ -34,7 +36,7 @@ function files(dir: string, out: string[] = []): string[] {
     const p = join(dir, name);
     if (name === 'node_modules' || name === 'dist') continue;
     if (statSync(p).isDirectory()) files(p, out);
-    else if (/\.(ts|mts)$/.test(name) && !/\.(test|d)\.ts$/.test(name)) out.push(p);
+    else if (/\.(ts|mts|c|h)$/.test(name) && !/\.(test|d)\.ts$/.test(name)) out.push(p);
   }
   return out;
 }
@@ -54,6 +56,7 @@ export function measure(path: string, text: string): Oversize[] {
   const out: Oversize[] = [];
   const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
   if (lines > FILE_LIMIT) out.push({ where: path, key: path, lines, limit: FILE_LIMIT });
+  if (/\.[ch]$/.test(path)) return [...out, ...measureC(path, text)];
   const sf = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
   const seen = new Map<string, number>();
   const visit = (node: ts.Node): void => {
@@ -72,6 +75,35 @@ export function measure(path: string, text: string): Oversize[] {
     ts.forEachChild(node, visit);
   };
   visit(sf);
+  return out;
+}
+
+/**
+ * The C functions of one source over FUNCTION_LIMIT: a definition is a line at column 0 that is not a directive,
+ * comment, brace or type declaration and whose statement ends in `{` with a `(` in it (the signature may wrap); it
+ * ends at the next line that is `}` alone. Structs, enums and macros are skipped.
+ */
+function measureC(path: string, text: string): Oversize[] {
+  const out: Oversize[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^[A-Za-z_]/.test(lines[i]!) || /^(typedef|enum|struct|union)\b/.test(lines[i]!)) continue;
+    let j = i;
+    while (j < lines.length - 1 && j - i < 6 && !/[;{]\s*$/.test(lines[j]!)) j++;
+    const head = lines
+      .slice(i, j + 1)
+      .join(' ')
+      .replace(/__attribute__\s*\(\(.*?\)\)/g, '');
+    if (!/\{\s*$/.test(lines[j]!) || !head.includes('(')) continue;
+    let end = j + 1;
+    while (end < lines.length && lines[end] !== '}') end++;
+    const n = end - i + 1;
+    if (n > FUNCTION_LIMIT) {
+      const name = /([A-Za-z_]\w*)\s*\(/.exec(head)?.[1] ?? '(anonymous)';
+      out.push({ where: `${path}#${name}@${i + 1}`, key: `${path}#${name}`, lines: n, limit: FUNCTION_LIMIT });
+    }
+    i = end;
+  }
   return out;
 }
 

@@ -256,6 +256,10 @@ const functional: Case[] = [
     fn: (x, w) => F.conv2d(x, w, null, { stride: [1, 2], padding: 2, dilation: 2 }),
     inputs: [normal([1, 2, 6, 7], 196), normal([3, 2, 3, 2], 197, 0.5)],
   })),
+  c('conv2d 1x1, groups 2 (the input multiplied directly, no im2col)', () => ({
+    fn: (x, w, b) => F.conv2d(x, w, b, { groups: 2 }),
+    inputs: [normal([2, 4, 3, 3], 201), normal([6, 2, 1, 1], 202, 0.5), normal([6], 203)],
+  })),
   c('conv2d, input without grad', () => ({
     fn: (x, w, b) => F.conv2d(x, w, b, { padding: [0, 1] }),
     inputs: [normal([2, 2, 4, 4], 198).detach(), normal([3, 2, 2, 3], 199, 0.5), normal([3], 200)],

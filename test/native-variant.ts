@@ -69,9 +69,11 @@ export function nativeVariant(level: keyof typeof LEVEL_FLAGS): NativeVariant {
   ];
   if (!args.includes(`-march=${level}`)) throw new Error('binding.gyp no longer builds with -march=native');
   const hash = createHash('sha256');
-  for (const f of readdirSync(join(root, 'native'))
+  // every C source and header under native/ (the kernel families live in native/kernels/)
+  for (const f of readdirSync(join(root, 'native'), { recursive: true, encoding: 'utf8' })
     .filter((f) => /\.[ch]$/.test(f))
     .sort()) {
+    hash.update(f);
     hash.update(readFileSync(join(root, 'native', f)));
   }
   hash.update(`${cc} ${args.join(' ')}`);

@@ -19,6 +19,22 @@ describe('size check', () => {
     expect(measure('c.ts', `${'const a = 1;\n'.repeat(FILE_LIMIT)}`)).toEqual([]);
   });
 
+  it('measures C files and functions, wrapped signatures and attributes included, macros and structs not', () => {
+    const cbody = (n: number) => Array.from({ length: n }, (_, i) => `  x += ${i};`).join('\n');
+    const big = `static void big_range(int tid, gg_i lo, gg_i hi,\n                      const void *p) {\n${cbody(FUNCTION_LIMIT)}\n}\n`;
+    const attr = `static inline __attribute__((always_inline)) void kern(int r) {\n${cbody(FUNCTION_LIMIT - 1)}\n}\n`;
+    const small = `GG_API void gg_small(float *x) {\n${cbody(3)}\n}\n`;
+    const macro = `#define GG_ROW(NAME) \\\n${'  x += 1; \\\n'.repeat(FUNCTION_LIMIT + 5)}  x += 2;\n`;
+    const struct = `typedef struct {\n${'  int a;\n'.repeat(FUNCTION_LIMIT + 5)}} s;\n`;
+    const got = measure('native/k.c', big + attr + small + macro + struct);
+    expect(got.map((o) => [o.where, o.lines])).toEqual([
+      ['native/k.c#big_range@1', FUNCTION_LIMIT + 3],
+      ['native/k.c#kern@124', FUNCTION_LIMIT + 1],
+    ]);
+    const file = `${'int a;\n'.repeat(FILE_LIMIT + 1)}`;
+    expect(measure('native/k.h', file).map((o) => o.key)).toEqual(['native/k.h']);
+  });
+
   it('fails on new and grown oversize code, reports what was there before', () => {
     const now = [
       { where: 'old.ts', key: 'old.ts', lines: 700, limit: FILE_LIMIT },

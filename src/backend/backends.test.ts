@@ -5,7 +5,7 @@
  *
  * Each case runs the same kernel on both backends with identical buffers (outputs pre-filled with the same garbage)
  * and compares every buffer afterwards, so a kernel that writes outside its output, skips part of it or modifies an
- * input fails too. Kernels whose arithmetic the C code reproduces exactly (see native/kernels.c) are compared
+ * input fails too. Kernels whose arithmetic the C code reproduces exactly (see native/kernels/) are compared
  * exactly; those with transcendental functions to ~1e-6 relative; sgemm within float32 rounding bounds.
  *
  * The wasm module is committed, so its suite always runs; the native one is skipped where the addon was not built.
@@ -213,7 +213,16 @@ describe('which kernels run in C', () => {
     it.skipIf(!be)(`${name}: its own method for each of the ${withC.length} kernels with C`, () => {
       const own = withC.filter((k) => (be as unknown as Record<string, unknown>)[k] !== ref[k]);
       expect(own).toEqual(withC);
-      expect(withC).toEqual(expect.arrayContaining(['batchNorm', 'batchNormGrad', 'layerNorm', 'layerNormGrad']));
+      expect(withC).toEqual(
+        expect.arrayContaining([
+          'batchNorm',
+          'batchNormGrad',
+          'layerNorm',
+          'layerNormGrad',
+          'lstmCell',
+          'lstmCellGrad',
+        ]),
+      );
     });
   }
 });
@@ -749,8 +758,15 @@ for (const [name, maybe] of suites) {
       for (const g of geoms) {
         const xs = g.n * g.c * g.h * g.w;
         const cs = g.c * g.kh * g.kw * g.n * g.oh * g.ow;
-        same(be, [uniform(r, xs), uniform(r, cs)], (b, [x, c]) => b.im2col(x!, c!, g), EXACT);
-        same(be, [uniform(r, cs), uniform(r, xs)], (b, [c, dx]) => b.col2im(c!, dx!, g), EXACT);
+        same(be, [uniform(r, xs), uniform(r, cs)], (b, [x, c]) => b.im2col(x!, 0, c!, g), EXACT);
+        same(be, [uniform(r, cs), uniform(r, xs)], (b, [c, dx]) => b.col2im(c!, dx!, 0, g), EXACT);
+        // one image of the batch at a time, as conv2d runs them: the offsets select it, the rest of dx is untouched
+        const one = { ...g, n: 1 };
+        const xsOne = g.c * g.h * g.w;
+        const csOne = g.c * g.kh * g.kw * g.oh * g.ow;
+        const last = (g.n - 1) * xsOne;
+        same(be, [uniform(r, xs), uniform(r, csOne)], (b, [x, c]) => b.im2col(x!, last, c!, one), EXACT);
+        same(be, [uniform(r, csOne), uniform(r, xs)], (b, [c, dx]) => b.col2im(c!, dx!, last, one), EXACT);
       }
     });
 
@@ -821,6 +837,78 @@ for (const [name, maybe] of suites) {
             EXACT,
           );
         }
+      }
+    });
+
+    it('the LSTM step (lstmCell) and its backward (lstmCellGrad, bit for bit), strided in and out', () => {
+      const r = lcg(13);
+      // [hidden, batch]: the bench's shape, a tail shorter than a vector, one unit, one sample
+      for (const [H, B] of [
+        [128, 64],
+        [5, 3],
+        [1, 17],
+        [9, 1],
+      ] as const) {
+        const n = H * B;
+        // pre-activations in column block 2 of a [4H, 5B] matrix (ld 5B); h into block 3 of an [H, 6B] one
+        const ldp = 5 * B;
+        const ldh = 6 * B;
+        const p = uniform(r, 4 * H * ldp, -6, 6);
+        p[2 * B] = 40; // saturated gates
+        p[(H + 1) * ldp + 2 * B] = -40;
+        const cPrev = uniform(r, n, -2, 2);
+        same(
+          be,
+          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh)],
+          (b, [pp, cp, act, c, tc, h]) => b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, H, B),
+          { rel: 2e-6, abs: 2e-7 },
+        );
+        // gradients into column block 1 of a [4H, 3B] matrix (ld 3B)
+        const ldg = 3 * B;
+        const act = uniform(r, 4 * n, 0, 1);
+        for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // g = tanh in (-1, 1)
+        same(
+          be,
+          [act, cPrev, uniform(r, n, -1, 1), uniform(r, n), uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
+          (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, B, ldg, dcp!, H, B),
+          EXACT,
+        );
+      }
+    });
+
+    it('the GRU step (gruCell) and its backward (gruCellGrad, bit for bit), strided in and out', () => {
+      const r = lcg(14);
+      for (const [H, B] of [
+        [128, 64],
+        [5, 3],
+        [1, 17],
+        [9, 1],
+      ] as const) {
+        const n = H * B;
+        // pre-activations in column block 1 of a [3H, 4B] matrix; h_prev in block 2 and h into block 3 of [H, 5B]
+        const ldp = 4 * B;
+        const ldh = 5 * B;
+        const p = uniform(r, 3 * H * ldp, -6, 6);
+        p[B] = 40; // saturated gates
+        p[H * ldp + B] = -40;
+        const hs = uniform(r, H * ldh, -1, 1);
+        const hn = uniform(r, n, -2, 2);
+        same(
+          be,
+          [p, hn, hs, uniform(r, 3 * n)],
+          (b, [pp, hh, hv, act]) => b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, act!, H, B),
+          { rel: 2e-6, abs: 2e-7 },
+        );
+        // gradients into column block 2 of a [4H, 3B] matrix (ld 3B)
+        const ldg = 3 * B;
+        const act = uniform(r, 3 * n, 0, 1);
+        for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // n = tanh in (-1, 1)
+        same(
+          be,
+          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
+          (b, [a, hh, hv, dh, dG, dhp]) => b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dG!, 2 * B, ldg, dhp!, H, B),
+          EXACT,
+        );
       }
     });
 

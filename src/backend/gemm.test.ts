@@ -5,10 +5,18 @@
  * enough to run on several threads. Skipped where the addon was not built. The same checks run on the addon built
  * for AVX2 (test/native-variant.ts), whose 6x16 kernel this AVX-512 machine would otherwise never run.
  */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../test/native-variant.js';
 import { createNativeBackend, type NativeBackend } from './native.js';
 import type { Buf } from './types.js';
+
+/** The per-shape choices this file makes go to a cache of its own (read by the addon at each new shape). */
+const cacheDir = mkdtempSync(join(tmpdir(), 'gg-gemm-cache-'));
+process.env.GRADGUARD_CACHE_DIR = cacheDir;
+afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 const native = createNativeBackend();
 /** The addon as an AVX2 machine builds it, so that the 6x16 AVX2 kernel is checked on this AVX-512 machine too. */
@@ -100,9 +108,64 @@ describe.skipIf(!native)('native sgemm', () => {
   });
 
   it('reports which implementation runs', () => {
-    expect(native!.selectGemm('auto')).toMatch(/^(openblas|own-avx512|own-avx2)$/);
+    expect(native!.selectGemm('auto')).toMatch(/^(openblas|own-avx512|own-avx2|per-shape:own-avx(512|2)\+openblas)$/);
     expect(native!.gemmImpl).toBe(native!.selectGemm('auto'));
     expect(native!.selectGemm('openblas')).toBe('openblas');
+    expect(native!.gemmShapeChoice(false, true, 128, 256, 784)).toBe('openblas');
+  });
+
+  it('per shape: a large shape is measured on its first product and keeps its choice; C is computed once', () => {
+    const policy = native!.selectGemm('auto');
+    if (!policy.startsWith('per-shape:')) return; // OpenBLAS's generic kernels here: ours for every shape
+    const own = policy.slice('per-shape:'.length).split('+')[0]!;
+    // below 4 MFLOP: the fixed rule, no measurement (the same choice in every process)
+    expect(native!.gemmShapeChoice(false, false, 16, 16, 16)).toMatch(/^(openblas|own-avx512|own-avx2)$/);
+    // a shape no other test multiplies: not measured yet, then measured by its first product
+    const [m, n, k] = [97, 211, 389];
+    expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe('');
+    const r = lcg(21);
+    // beta = 1 and 0: the measurement runs into a scratch C, so the caller's C is updated exactly once
+    check(native!, false, true, m, n, k, 1, 1, r);
+    const chosen = native!.gemmShapeChoice(false, true, m, n, k);
+    expect([own, 'openblas']).toContain(chosen);
+    check(native!, false, true, m, n, k, 0.5, 0, r);
+    expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe(chosen);
+    // the same inputs give the same bits every time in this process
+    const A = uniform(r, m * k);
+    const B = uniform(r, n * k);
+    const once = () => {
+      const C = new Float32Array(m * n);
+      native!.sgemm(false, true, m, n, k, 1, buf(A), 0, k, buf(B), 0, k, 0, buf(C), 0, n);
+      return C;
+    };
+    const first = once();
+    for (let i = 0; i < 3; i++) expect(once()).toEqual(first);
+    // each transposition is a shape of its own
+    expect(native!.gemmShapeChoice(true, true, m, n, k)).toBe('');
+    // the choice is the machine's: kept in its cache, one file per shape, for every later process to read
+    const files = readdirSync(cacheDir).filter((f) => f.includes(`-NT-${m}x${n}x${k}-t`));
+    expect(files).toHaveLength(1);
+    expect(readFileSync(join(cacheDir, files[0]!), 'utf8')).toBe(chosen === 'openblas' ? 'openblas\n' : 'own\n');
+  });
+
+  it('per shape: a choice another process cached is used, not measured again', () => {
+    const policy = native!.selectGemm('auto');
+    if (!policy.startsWith('per-shape:')) return;
+    const own = policy.slice('per-shape:'.length).split('+')[0]!;
+    const written = readdirSync(cacheDir).find((f) => f.includes('-NT-97x211x389-t'));
+    expect(written).toBeDefined();
+    const r = lcg(5);
+    // two fresh shapes, one cached as OpenBLAS's and one as ours, whatever a measurement would say
+    for (const [shape, text, want] of [
+      [[101, 203, 397], 'openblas\n', 'openblas'],
+      [[103, 207, 401], 'own\n', own],
+    ] as const) {
+      const [m, n, k] = shape;
+      writeFileSync(join(cacheDir, written!.replace('97x211x389', `${m}x${n}x${k}`)), text);
+      expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe('');
+      check(native!, false, true, m, n, k, 1, 0, r);
+      expect(native!.gemmShapeChoice(false, true, m, n, k)).toBe(want);
+    }
   });
 
   for (const impl of native ? implsOf(native) : []) gemmSuite(native!, impl, /^own-/);

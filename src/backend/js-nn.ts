@@ -1,7 +1,7 @@
 /**
  * The reference kernels of the nn ops (spec.ts): batch and layer normalisation, the negative log-likelihood and
  * binary cross-entropy losses, adaptive average pooling, forward and backward. `JsBackend` calls these; the C
- * kernels for normalisation (native/kernels.c) reproduce them bit for bit.
+ * kernels for normalisation (native/kernels/norm.c) reproduce them bit for bit.
  */
 import type { Buf } from './types.js';
 
@@ -348,3 +348,6 @@ function adaptiveWindows(
     }
   }
 }
+
+export * from './js-conv.js';
+export * from './js-rnn.js';

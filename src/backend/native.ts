@@ -1,5 +1,5 @@
 /**
- * The native backend: the C kernels of native/kernels.c and OpenBLAS's sgemm, compiled on the user's machine at
+ * The native backend: the C kernels of native/kernels/ and OpenBLAS's sgemm, compiled on the user's machine at
  * install (scripts/build-native.mjs) into build/Release/gradguard.node and called through N-API.
  *
  * Buffers are the reference backend's `ArrayBuf`s (ordinary Float32Arrays): N-API hands the addon a pointer to their
@@ -37,12 +37,21 @@ export class NativeBackend extends JsBackend {
    */
   readonly blasCore: string;
   /**
-   * Which sgemm runs: 'openblas', or our own for x86-64 (native/gemm_x86.c), 'own-avx512' or 'own-avx2', chosen where
-   * OpenBLAS's kernels for this CPU are slow (its generic fallback, or no AVX-512 kernels on an AVX-512 CPU).
-   * GRADGUARD_GEMM=openblas|own overrides the choice.
+   * Which sgemm runs: 'openblas'; our own for x86-64 (native/gemm_x86.c), 'own-avx512' or 'own-avx2', where
+   * OpenBLAS's kernels for this CPU are its slow generic fallback; or, wherever both run well (the default),
+   * 'per-shape:own-avx512+openblas' ('per-shape:own-avx2+openblas'): the faster of the two for each shape of at
+   * least 4 MFLOP, measured the first time this process multiplies that shape and kept for the rest of it (see
+   * native/addon.c, gg_gemm_per_shape). GRADGUARD_GEMM=openblas|own overrides the choice.
    */
   get gemmImpl(): string {
     return this.k.gemmImpl();
+  }
+  /**
+   * Which sgemm computes products of this shape now: 'openblas', 'own-avx512' or 'own-avx2'; '' for a shape of the
+   * per-shape policy that has not been measured yet (its first product measures it).
+   */
+  gemmShapeChoice(transA: boolean, transB: boolean, m: number, n: number, k: number): string {
+    return this.k.gemmShapeChoice(transA ? 1 : 0, transB ? 1 : 0, m, n, k);
   }
   /** Forces an sgemm implementation for this process ('auto' is the default policy); returns the one now in use. */
   selectGemm(which: 'auto' | 'openblas' | 'own'): string {

@@ -59,22 +59,27 @@ export const NN_KERNELS = {
     c: 'gg_cross_entropy_grad',
   },
   /**
-   * im2col for a whole batch: x is N×C×H×W; cols is (C·kh·kw) × (N·oh·ow), row (c, i, j), column (n, y, x);
-   * padding reads as 0.
+   * im2col for a batch of N images read from x[xOff..] (N×C×H×W there); cols is (C·kh·kw) × (N·oh·ow), row (c, i, j),
+   * column (n, y, x); padding reads as 0. conv2d calls it per image (N = 1), so that the columns stay in cache.
    */
   im2col: {
     args: [
       ['x', 'buf'],
+      ['xOff', 'int'],
       ['cols', 'buf'],
       ['g', 'conv'],
     ],
     c: 'gg_im2col',
   },
-  /** The adjoint of im2col: dx (N×C×H×W) = sum of cols into the positions they were read from. Overwrites dx. */
+  /**
+   * The adjoint of im2col: dx[dxOff..] (N×C×H×W there) = sum of cols into the positions they were read from.
+   * Overwrites those N·C·H·W values of dx.
+   */
   col2im: {
     args: [
       ['cols', 'buf'],
       ['dx', 'buf'],
+      ['dxOff', 'int'],
       ['g', 'conv'],
     ],
     c: 'gg_col2im',
@@ -254,6 +259,95 @@ export const NN_KERNELS = {
       ['n', 'int'],
     ],
     c: null,
+  },
+  /**
+   * One LSTM step over hidden×batch states (stored transposed, element (j, b) at j·batch + b), gates i, f, g, o:
+   * the pre-activations of gate q are p[pOff + (q·hidden + j)·ldp + b]; act receives i = σ, f = σ, g = tanh, o = σ
+   * (gate q at q·hidden·batch), c = f·cPrev + i·g (each product and the sum rounded to float32), tc = tanh(c), and
+   * h = o·tc is stored at h[hOff + j·ldh + b].
+   */
+  lstmCell: {
+    args: [
+      ['p', 'buf'],
+      ['pOff', 'int'],
+      ['ldp', 'int'],
+      ['cPrev', 'buf'],
+      ['act', 'buf'],
+      ['c', 'buf'],
+      ['tc', 'buf'],
+      ['h', 'buf'],
+      ['hOff', 'int'],
+      ['ldh', 'int'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_lstm_cell',
+  },
+  /**
+   * Its backward: from dh (reaching h) and dc (reaching c from the next step), with the step's act, cPrev and tc:
+   * the pre-activations' gradients, gate q's stored at dG[dOff + (q·hidden + j)·ldg + b], and dcPrev = dc_total·f.
+   * Products and sums round to float32 as the separate kernels did (mul, then unaryGrad's float64 g·f'(y)).
+   */
+  lstmCellGrad: {
+    args: [
+      ['act', 'buf'],
+      ['cPrev', 'buf'],
+      ['tc', 'buf'],
+      ['dh', 'buf'],
+      ['dc', 'buf'],
+      ['dG', 'buf'],
+      ['dOff', 'int'],
+      ['ldg', 'int'],
+      ['dcPrev', 'buf'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_lstm_cell_grad',
+  },
+  /**
+   * One GRU step over hidden×batch states (element (j, b) at j·batch + b), gates r, z, n: the pre-activations of r
+   * and z (W_i·x + b_i + W_h·h_prev + b_h) are p[pOff + (q·hidden + j)·ldp + b] for q = 0, 1, n's input part
+   * (W_in·x + b_in) is row 2·hidden + j there; hn = W_hn·h_prev + b_hn. act receives r = σ, z = σ and
+   * nn = tanh(n_in + r·hn) (gate q at q·hidden·batch); h = z·(h_prev − nn) + nn, each operation rounded to float32,
+   * reading h_prev at hPrev[hpOff + j·ldh + b] and storing h at h[hOff + j·ldh + b].
+   */
+  gruCell: {
+    args: [
+      ['p', 'buf'],
+      ['pOff', 'int'],
+      ['ldp', 'int'],
+      ['hn', 'buf'],
+      ['hPrev', 'buf'],
+      ['hpOff', 'int'],
+      ['h', 'buf'],
+      ['hOff', 'int'],
+      ['ldh', 'int'],
+      ['act', 'buf'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_gru_cell',
+  },
+  /**
+   * Its backward from dh: the gradients of r's and z's pre-activations, of n's and of hn (rows q·hidden + j for
+   * q = 0..3) stored at dG[dOff + row·ldg + b], and dhPrev = dh·z, the direct path (the caller adds W_hᵀ·dG).
+   */
+  gruCellGrad: {
+    args: [
+      ['act', 'buf'],
+      ['hn', 'buf'],
+      ['hPrev', 'buf'],
+      ['hpOff', 'int'],
+      ['ldh', 'int'],
+      ['dh', 'buf'],
+      ['dG', 'buf'],
+      ['dOff', 'int'],
+      ['ldg', 'int'],
+      ['dhPrev', 'buf'],
+      ['hidden', 'int'],
+      ['batch', 'int'],
+    ],
+    c: 'gg_gru_cell_grad',
   },
   /**
    * Adaptive average pooling of `planes` planes h×w to oh×ow, PyTorch's windows: output row i averages input rows

@@ -2,9 +2,10 @@
  * The kernel spec (spec.ts) against the C side, read from the sources and the committed modules rather than trusted:
  * native/addon.c's GG_KERNELS table (name, C function, result, arity, argument kinds), native/kernels.h's GG_API
  * declarations (parameter types), and both wasm modules' exports with their parameter and result types, parsed
- * from the binaries. Adding a kernel to one side and not the other, or with other arguments, fails here.
+ * from the binaries, and that both builds compile every kernel family (native/kernels/*.c). Adding a kernel to one
+ * side and not the other, or with other arguments, fails here.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ADDON_EXTRAS, type ArgKind, KERNELS, type KernelSpec, type RetKind, WASM_EXTRAS } from './spec.js';
 
@@ -264,6 +265,25 @@ function checkWasm(bytes: Uint8Array, kernels: Spec, extras: Spec, threaded: boo
 
 const kernels = KERNELS as unknown as Spec;
 
+/**
+ * The kernel families (native/kernels/*.c) that a build list leaves out or names without their being there: both
+ * builds (binding.gyp's sources, native/build-wasm.sh's `kernels` list) must compile every family, or a kernel
+ * declared in kernels.h links in one backend and not the other.
+ */
+function missingFamilies(families: string[], gyp: string, wasmScript: string): string[] {
+  const sources = (JSON.parse(gyp) as { targets: { sources: string[] }[] }).targets[0]!.sources;
+  const wasmList = /^kernels=\(([^)]*)\)/m.exec(wasmScript)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
+  const problems: string[] = [];
+  for (const [build, list] of [
+    ['binding.gyp', sources.filter((s) => s.startsWith('native/kernels/'))],
+    ['native/build-wasm.sh', wasmList],
+  ] as const) {
+    for (const f of families) if (!list.includes(f)) problems.push(`${build} does not compile ${f}`);
+    for (const f of list) if (!families.includes(f)) problems.push(`${build} compiles ${f}, which does not exist`);
+  }
+  return problems;
+}
+
 describe('the kernel spec agrees with the C side', () => {
   it("native/addon.c's GG_KERNELS table", () => {
     const src = read('native/addon.c');
@@ -271,6 +291,25 @@ describe('the kernel spec agrees with the C side', () => {
       Object.values(kernels).filter((s) => s.c !== null).length + Object.keys(ADDON_EXTRAS).length,
     );
     expect(checkAddon(src, kernels, ADDON_EXTRAS)).toEqual([]);
+  });
+
+  it('every kernel family in native/kernels/ is compiled by both builds', () => {
+    const families = readdirSync(new URL('native/kernels/', root))
+      .filter((f) => f.endsWith('.c'))
+      .map((f) => `native/kernels/${f}`);
+    expect(families.length).toBeGreaterThan(5);
+    const gyp = read('binding.gyp');
+    const script = read('native/build-wasm.sh');
+    expect(missingFamilies(families, gyp, script)).toEqual([]);
+    // one family dropped from each build, one listed that is not there
+    expect(missingFamilies([...families, 'native/kernels/new.c'], gyp, script)).toEqual([
+      'binding.gyp does not compile native/kernels/new.c',
+      'native/build-wasm.sh does not compile native/kernels/new.c',
+    ]);
+    expect(missingFamilies(families.slice(1), gyp, script)).toEqual([
+      `binding.gyp compiles ${families[0]}, which does not exist`,
+      `native/build-wasm.sh compiles ${families[0]}, which does not exist`,
+    ]);
   });
 
   it("native/kernels.h's declarations", () => {

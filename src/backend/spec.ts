@@ -7,8 +7,8 @@
  * themselves (`installKernels` in lower.ts). test/kernel-spec.test.ts reads the C side (native/addon.c's GG_KERNELS
  * table, native/kernels.h and both wasm modules' exports with their parameter types) and fails where it disagrees.
  *
- * Adding a kernel = an entry here, its reference in js.ts, its C in native/kernels.c (+ kernels.h and one line of
- * addon.c's GG_KERNELS); see CONTRIBUTING.md, "Adding a kernel".
+ * Adding a kernel = an entry here, its reference in js.ts, its C in the family's file of native/kernels/ (+ kernels.h and
+ * one line of addon.c's GG_KERNELS); see CONTRIBUTING.md, "Adding a kernel".
  *
  * Argument kinds, as the Backend method takes them and as they travel to C:
  *
@@ -306,8 +306,20 @@ export const ADDON_EXTRAS = {
   setThreads: { args: [['n', 'i32']], c: 'gg_set_threads' },
   /** The kernel set OpenBLAS chose for this CPU. */
   openblasCore: { args: [], ret: 'str', c: 'gg_openblas_core' },
-  /** Which sgemm runs: 'openblas', 'own-avx512' or 'own-avx2'. */
+  /** Which sgemm runs: 'openblas', 'own-avx512', 'own-avx2', or 'per-shape:own-avx512+openblas' (-avx2). */
   gemmImpl: { args: [], ret: 'str', c: 'gg_gemm_impl' },
+  /** Which sgemm computes products of this shape now ('' for one of the per-shape policy not yet measured). */
+  gemmShapeChoice: {
+    args: [
+      ['transA', 'bool'],
+      ['transB', 'bool'],
+      ['m', 'int'],
+      ['n', 'int'],
+      ['k', 'int'],
+    ],
+    ret: 'str',
+    c: 'gg_gemm_shape_choice',
+  },
   /** Forces an sgemm for tests: 0 the policy, 1 OpenBLAS, 2 ours; returns gemmImpl. */
   gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
   /** Tests: 1 keeps the thread pool's workers from taking work, 0 releases them; returns chunks workers computed. */

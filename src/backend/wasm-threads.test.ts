@@ -92,7 +92,8 @@ function checkAgainstReference(p: Product, seed: number, got: Float32Array): voi
   }
 }
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+/** Waits for `cond`; the bound is only a backstop under the test timeout (workers start slowly on a loaded machine). */
+async function until(cond: () => boolean, ms = 45_000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
     if (Date.now() - t0 > ms) throw new Error('timed out waiting for the wasm workers to start');
@@ -117,7 +118,7 @@ describe('threaded wasm backend', () => {
     expect(b, 'wasm/gradguard-mt.wasm must load in Node (run `npm run build:wasm`)').not.toBeNull();
     be = b!;
     await until(() => be.workersReady >= 1);
-  });
+  }, 60_000);
   afterAll(() => be.close());
 
   it('starts the asked number of threads', () => {
@@ -185,7 +186,7 @@ describe('threaded wasm backend', () => {
     for (let t = 0; t < 500 && be.chunksByWorkers === before; t++) two = be.sumSquares(x, n);
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     expect(two).toBe(one);
-    // blocks of 512 squares are summed in float32 (native/kernels.c), then in float64
+    // blocks of 512 squares are summed in float32 (native/kernels/reduce.c), then in float64
     expect(Math.abs(two - want) / want).toBeLessThan(1e-6);
     const fused1 = new Float64Array(2);
     const fused2 = new Float64Array(2);
@@ -293,19 +294,19 @@ describe('process exit', () => {
     const code = `
       const { createWasmBackend } = await import(${JSON.stringify(mod)});
       const be = createWasmBackend(undefined, { threads: 2 });
-      for (let t = 0; t < 1000 && be.workersReady < 1; t++) await new Promise((r) => setTimeout(r, 10));
+      for (let t = 0; t < 4500 && be.workersReady < 1; t++) await new Promise((r) => setTimeout(r, 10));
       const a = be.alloc(128 * 784), b = be.alloc(784 * 256), c = be.alloc(128 * 256);
       be.sgemm(false, false, 128, 256, 784, 1, a, 0, 784, b, 0, 256, 0, c, 0, 256);
       console.log('threads', be.threads, 'ready', be.workersReady);
     `;
-    const t0 = Date.now();
+    // A process kept alive by its workers would run into the timeout and be killed (signal set, status null).
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: 55_000,
     });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('threads 2 ready 1');
+    expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(20_000);
   });
 });

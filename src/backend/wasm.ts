@@ -1,5 +1,5 @@
 /**
- * The wasm backend: native/kernels.c and native/wasm_sgemm.c compiled to wasm32 + SIMD128 (native/build-wasm.sh), the
+ * The wasm backend: native/kernels/*.c and native/wasm_sgemm.c compiled to wasm32 + SIMD128 (native/build-wasm.sh), the
  * modules committed in wasm/. It runs wherever WebAssembly SIMD does (Node >= 16.4, current browsers). In Node the
  * matrix product runs on several threads (wasm/gradguard-mt.wasm on a shared memory, workers from wasm-threads.ts;
  * `GRADGUARD_THREADS` sets how many, 1 for the one-thread module); elsewhere, and from given bytes, on one thread

@@ -136,9 +136,13 @@ describe('runs rm of a live run', () => {
     let runId = '';
     let refused: { code: number; err: string } | null = null;
     let forced: { code: number; err: string } | null = null;
+    // Set at once, not in the .then: two step lines in one stderr chunk call onStep twice before a promise settles,
+    // and a second pass would find the run already removed.
+    let fired = false;
     const done = await runCli(['train', '-c', longConfig, '--store', store, '--json'], {
       onStep: (step, _child, err) => {
-        if (step < 3 || forced) return;
+        if (step < 3 || fired) return;
+        fired = true;
         runId = /gradguard: run (\S+) in /.exec(err)![1]!;
         const io1 = capture();
         const io2 = capture();

@@ -4,7 +4,7 @@
  * everywhere or nowhere. Plain data and two small functions, no imports: the dashboard's browser code uses it too.
  *
  * `gradguard train` logs per step `loss`, `lr`, `skipped`, and on monitored steps `grad_norm`, `grad_norm_clipped`
- * and `clipped`; per epoch `test_loss` and `test_accuracy`; and records its final metrics in the run's summary as
+ * and `clipped` (a recurrent net also `time_horizon` and `time_first_last`, its gradient flow through time); per epoch `test_loss` and `test_accuracy`; and records its final metrics in the run's summary as
  * `test/loss`, `test/accuracy` and `train/loss`. Other writers (a script logging to the store) may use the other keys.
  */
 

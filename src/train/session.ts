@@ -10,6 +10,7 @@ import { type Diagnosis, diagnose, type Finding, LiveDiagnosis } from '../monito
 import { formatMetric } from '../monitor/format.js';
 import { type HistogramRecord, HistogramRecorder } from '../monitor/histogram.js';
 import { type LayerStats, Monitor, type StepRecord, summarizeLayers } from '../monitor/monitor.js';
+import { summarizeTimeFlow } from '../monitor/through-time.js';
 import { WarningLog } from '../monitor/warnings.js';
 import type { AnyModule } from '../nn/module.js';
 import { RunStore, storeLabel } from '../track/store.js';
@@ -19,6 +20,7 @@ import { type Config, describeModel } from './config.js';
 import { SessionGuard, sessionCheckpoints } from './session-guard.js';
 import {
   type EvalResult,
+  evalBatchSize,
   evaluate,
   runTrainingAsync,
   type StepInfo,
@@ -191,9 +193,28 @@ function logStep(st: RunStore, id: string, s: StepInfo, rec: StepRecord | null):
     if (rec.globalNormBefore !== undefined) metrics.grad_norm = rec.globalNormBefore;
     if (rec.globalNormAfter !== undefined) metrics.grad_norm_clipped = rec.globalNormAfter;
     metrics.clipped = rec.clipped ? 1 : 0;
+    Object.assign(metrics, timeFlowMetrics(rec));
   }
   st.logStep(id, s.step, metrics, rec ? rec.layers : undefined);
   if (rec?.timeFlow?.length) st.logTimeFlow(id, s.step, rec.timeFlow);
+}
+
+/**
+ * A recurrent net's gradient flow through time on a monitored step, as metrics: `time_horizon` (the gradient horizon
+ * in steps, monitor/through-time.ts) and `time_first_last` (‖∂L/∂h_0‖ / ‖∂L/∂h_{T−1}‖) of the recurrent layer whose
+ * horizon is the shortest, so a run's store shows how far back the gradient reaches over training.
+ * Nothing for a net without recurrent layers, nor where the measure is undefined (a non-finite last step).
+ */
+export function timeFlowMetrics(rec: Pick<StepRecord, 'timeFlow'>): Record<string, number> {
+  let best: ReturnType<typeof summarizeTimeFlow> | null = null;
+  for (const f of rec.timeFlow ?? []) {
+    const s = summarizeTimeFlow(f);
+    if (Number.isFinite(s.horizon) && (best === null || s.horizon < best.horizon)) best = s;
+  }
+  if (best === null) return {};
+  return Number.isFinite(best.firstLast)
+    ? { time_horizon: best.horizon, time_first_last: best.firstLast }
+    : { time_horizon: best.horizon };
 }
 
 /** Trains `config` and returns the result; user mistakes in the data or model throw their own error classes. */
@@ -300,7 +321,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     steps: summary.steps,
     epochs: summary.epochs,
     test: summary.test,
-    ...(opts.evaluateTrain ? { train: evaluate(exp.model, dataset, 'train') } : {}),
+    ...(opts.evaluateTrain ? { train: evaluate(exp.model, dataset, 'train', evalBatchSize(config, dataset)) } : {}),
     finalLoss: summary.finalLoss,
     skippedSteps: summary.skippedSteps,
     clippedSteps: summary.clippedSteps,

@@ -2,7 +2,7 @@
 
 import { Binary, type ConvGeom, type PoolGeom } from '../../backend/types.js';
 import { ArgumentError, ShapeError } from '../errors.js';
-import { fromOp, type Tensor } from '../tensor.js';
+import { dispose, fromOp, type Tensor } from '../tensor.js';
 import { zeroScalar } from './broadcast.js';
 import { alloc, assertTensor } from './util.js';
 
@@ -23,10 +23,103 @@ export interface Conv2dOptions {
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C/groups, kh, kw] and optional
- * bias [O]. Lowered to one im2col and one matrix product for the whole batch (per group); the backward is the
- * transposed products and col2im.
+ * bias [O]. Lowered image by image (and group by group): the image's im2col columns [C/groups·kh·kw, oh·ow], then
+ * one matrix product weight·columns written straight into the image's rows of the NCHW output. One image's columns
+ * stay in cache where the whole batch's would not (a ResNet's first stage: 0.6 MB against 38 MB), and the output
+ * needs no permute. The backward recomputes each image's columns (instead of keeping the batch's) for the weight
+ * gradient, accumulated image by image, and folds the columns' gradient back with col2im. A 1×1 convolution with
+ * stride 1 and no padding multiplies the input itself.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const { n, c, h, w, oc, groups, g } = conv2dGeometry(x, weight, bias, opts);
+  const be = x.storage.backend;
+  const { icg, kh, kw, oh, ow } = { icg: g.c, kh: g.kh, kw: g.kw, oh: g.oh, ow: g.ow };
+  const ocg = oc / groups;
+  const ckk = icg * kh * kw;
+  const P = oh * ow; // output positions per image
+  const plane = h * w;
+  // 1×1, stride 1, no padding: an image's group is its own columns matrix [icg, h·w]
+  const direct = kh === 1 && kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+  const one: ConvGeom = { ...g, n: 1 };
+  const xOff = (i: number, gi: number) => (i * c + gi * icg) * plane; // image i, group gi, in x (and gx)
+  const yOff = (i: number, gi: number) => (i * oc + gi * ocg) * P; // in the output (and its gradient)
+  const wOff = (gi: number) => gi * ocg * ckk; // the group's rows of the weight
+
+  const outShape = [n, oc, oh, ow];
+  const out = alloc(outShape);
+  if (bias) {
+    // every image's output channel starts as its bias (broadcast along the row), then the product accumulates on top
+    be.binary(Binary.Add, bias.buf, zeroScalar(be), out.buf, [n, oc, P], [0, 1, 0], [0, 0, 0]);
+  }
+  const beta = bias ? 1 : 0;
+  const cols = direct ? null : alloc([ckk, P]);
+  for (let i = 0; i < n; i++) {
+    for (let gi = 0; gi < groups; gi++) {
+      let src = x.buf;
+      let sOff = xOff(i, gi);
+      if (cols) {
+        be.im2col(x.buf, sOff, cols.buf, one);
+        src = cols.buf;
+        sOff = 0;
+      }
+      be.sgemm(false, false, ocg, P, ckk, 1, weight.buf, wOff(gi), ckk, src, sOff, P, beta, out.buf, yOff(i, gi), P);
+    }
+  }
+  if (cols) dispose(cols);
+
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return fromOp('conv2d', out.storage, outShape, inputs, (gy, needs) => {
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (needs[1]) gw = alloc(weight.shape);
+    if (needs[0]) gx = alloc(x.shape);
+    const colsB = needs[1] && !direct ? alloc([ckk, P]) : null;
+    const dcols = needs[0] && !direct ? alloc([ckk, P]) : null;
+    for (let i = 0; i < n; i++) {
+      for (let gi = 0; gi < groups; gi++) {
+        if (gw) {
+          // dW += gy_i · columns_iᵀ, image after image (the first one overwrites)
+          let src = x.buf;
+          let sOff = xOff(i, gi);
+          if (colsB) {
+            be.im2col(x.buf, sOff, colsB.buf, one);
+            src = colsB.buf;
+            sOff = 0;
+          }
+          const b = i === 0 ? 0 : 1;
+          be.sgemm(false, true, ocg, ckk, P, 1, gy.buf, yOff(i, gi), P, src, sOff, P, b, gw.buf, wOff(gi), ckk);
+        }
+        if (gx) {
+          // d columns_i = Wᵀ · gy_i, folded back into the image's channels of gx
+          const dst = dcols ?? gx;
+          const dOff = dcols ? 0 : xOff(i, gi);
+          be.sgemm(true, false, ckk, P, ocg, 1, weight.buf, wOff(gi), ckk, gy.buf, yOff(i, gi), P, 0, dst.buf, dOff, P);
+          if (dcols) be.col2im(dcols.buf, gx.buf, xOff(i, gi), one);
+        }
+      }
+    }
+    if (colsB) dispose(colsB);
+    if (dcols) dispose(dcols);
+    if (bias && needs[2]) {
+      // Σ over the positions of each image's channel, then over the images
+      const perImage = alloc([n, oc]);
+      be.sumAxis(gy.buf, perImage.buf, n * oc, P, 1);
+      gb = alloc([oc]);
+      be.sumAxis(perImage.buf, gb.buf, 1, n, oc);
+      dispose(perImage);
+    }
+    return [gx, gw, gb];
+  });
+}
+
+/** conv2d's arguments checked, and the geometry of one group (c = its input channels). */
+function conv2dGeometry(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null | undefined,
+  opts: Conv2dOptions,
+): { n: number; c: number; h: number; w: number; oc: number; groups: number; g: ConvGeom } {
   assertTensor(x, 'input', 'conv2d');
   assertTensor(weight, 'weight', 'conv2d');
   if (x.ndim !== 4) throw new ShapeError(`conv2d(): input must be [N, C, H, W], got shape [${x.shape}]`);
@@ -59,73 +152,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       `conv2d(): a ${kh}x${kw} kernel does not fit a ${h}x${w} input with padding ${ph},${pw} and dilation ${dh},${dw}`,
     );
   }
-  // per group: icg input channels, ocg output channels
-  const ocg = oc / groups;
-  const g: ConvGeom = { n, c: icg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow };
-  const be = x.storage.backend;
-  const ckk = icg * kh * kw;
-  const L = n * oh * ow;
-  const plane = h * w;
-  // a group's input channels as a contiguous [N, C/groups, H, W] (x itself when there is one group)
-  const groupInput = (gi: number): Tensor => {
-    if (groups === 1) return x;
-    const xg = alloc([n, icg, h, w]);
-    be.copyBlocks(x.buf, gi * icg * plane, c * plane, xg.buf, 0, icg * plane, icg * plane, n, false);
-    return xg;
-  };
-  const cols: Tensor[] = [];
-  for (let gi = 0; gi < groups; gi++) {
-    const cg = alloc([ckk, L]);
-    be.im2col(groupInput(gi).buf, cg.buf, g);
-    cols.push(cg);
-  }
-  const yT = alloc([oc, n, oh * ow]);
-  if (bias) {
-    // each output channel's row starts as its bias (broadcast along the row), then the product accumulates on top
-    be.binary(Binary.Add, bias.buf, zeroScalar(be), yT.buf, [oc, L], [1, 0], [0, 0]);
-  }
-  // group gi: rows [gi·ocg, (gi+1)·ocg) of the weight and of yT
-  const beta = bias ? 1 : 0;
-  for (let gi = 0; gi < groups; gi++) {
-    const wOff = gi * ocg * ckk; // the group's rows of the weight, and of yT
-    be.sgemm(false, false, ocg, L, ckk, 1, weight.buf, wOff, ckk, cols[gi]!.buf, 0, L, beta, yT.buf, gi * ocg * L, L);
-  }
-  const outShape = [n, oc, oh, ow];
-  const out = alloc(outShape);
-  be.permute(yT.buf, out.buf, [oc, n, oh * ow], [1, 0, 2]);
-  const inputs = bias ? [x, weight, bias] : [x, weight];
-  return fromOp('conv2d', out.storage, outShape, inputs, (gy, needs) => {
-    const gT = alloc([oc, n, oh * ow]);
-    be.permute(gy.buf, gT.buf, [n, oc, oh * ow], [1, 0, 2]);
-    let gx: Tensor | null = null;
-    let gw: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (needs[1]) {
-      gw = alloc(weight.shape);
-      for (let gi = 0; gi < groups; gi++) {
-        const gOff = gi * ocg * L;
-        be.sgemm(false, true, ocg, ckk, L, 1, gT.buf, gOff, L, cols[gi]!.buf, 0, L, 0, gw.buf, gi * ocg * ckk, ckk);
-      }
-    }
-    if (bias && needs[2]) {
-      gb = alloc([oc]);
-      be.sumAxis(gT.buf, gb.buf, oc, L, 1);
-    }
-    if (needs[0]) {
-      const dcols = alloc([ckk, L]);
-      gx = alloc(x.shape);
-      const gxg = groups === 1 ? gx : alloc([n, icg, h, w]);
-      for (let gi = 0; gi < groups; gi++) {
-        const wOff = gi * ocg * ckk;
-        be.sgemm(true, false, ckk, L, ocg, 1, weight.buf, wOff, ckk, gT.buf, gi * ocg * L, L, 0, dcols.buf, 0, L);
-        be.col2im(dcols.buf, gxg.buf, g);
-        // the group's channels back into place in gx
-        if (groups > 1)
-          be.copyBlocks(gxg.buf, 0, icg * plane, gx.buf, gi * icg * plane, c * plane, icg * plane, n, false);
-      }
-    }
-    return [gx, gw, gb];
-  });
+  return { n, c, h, w, oc, groups, g: { n, c: icg, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow } };
 }
 
 export interface Pool2dOptions {

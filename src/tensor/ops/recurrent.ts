@@ -4,7 +4,10 @@
  *
  * - the input projection of the whole sequence is one matrix product, W_ih·Xᵀ for all T·B columns at once;
  * - per step, only the recurrent product W_hh·h and the gate nonlinearities run, through the backend's sgemm and its
- *   sigmoid/tanh kernels;
+ *   sigmoid/tanh kernels; the LSTM's and the GRU's step is one fused kernel each way (lstmCell/lstmCellGrad,
+ *   gruCell/gruCellGrad) that reads the pre-activations from P's column block and writes h into HT's, and the gate
+ *   gradients into dG's, so that their recurrent products read and write those matrices in place (a leading
+ *   dimension apart) with no copies;
  * - backward, the weight gradients are again whole-sequence products (dW_ih = dG·X, dW_hh = dG·Hᵀ).
  * The forward runs `forwardThroughTime` (a step function per cell), the backward `backwardThroughTime` (the same per
  * cell, in reverse), then the weight gradients as whole-sequence products (`matrixGrads`, `biasGrads`).
@@ -22,25 +25,12 @@ export type RecurrentMode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
 /** Gates per cell: W_ih and W_hh have G·hidden rows. */
 export const GATES: Record<RecurrentMode, number> = { RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3 };
 
-/** Elementwise helpers over [hidden, batch] buffers of n elements. */
+/** Elementwise helpers over [hidden, batch] buffers of n elements (the vanilla RNN's step). */
 class Kernels {
-  private readonly shape: number[];
-  private readonly st = [1];
   constructor(
     readonly be: Backend,
     readonly n: number,
-  ) {
-    this.shape = [n];
-  }
-  mul(a: Buf, b: Buf, out: Buf): void {
-    this.be.binary(Binary.Mul, a, b, out, this.shape, this.st, this.st);
-  }
-  sub(a: Buf, b: Buf, out: Buf): void {
-    this.be.binary(Binary.Sub, a, b, out, this.shape, this.st, this.st);
-  }
-  add(a: Buf, b: Buf, out: Buf): void {
-    this.be.binary(Binary.Add, a, b, out, this.shape, this.st, this.st);
-  }
+  ) {}
   act(op: Unary, x: Buf, out: Buf): void {
     this.be.unary(op, x, out, this.n, 0, 0);
   }
@@ -50,11 +40,11 @@ class Kernels {
   }
 }
 
-/** An LSTM step's buffers: the gate pre-activations, the gates, c, tanh(c) and h. */
-type LstmStep = [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+/** An LSTM step's buffers: the gates i, f, g, o [4, H, B] (the lstmCell kernel's act), c and tanh(c). */
+type LstmStep = [Tensor, Tensor, Tensor];
 
-/** A GRU step's buffers: the r and z pre-activations, W_hn·h_prev + b_hn, n's pre-activation, r, z, n and h. */
-type GruStep = [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+/** A GRU step's buffers: r, z and n [3, H, B] (the gruCell kernel's act) and hn = W_hn·h_prev + b_hn. */
+type GruStep = [Tensor, Tensor];
 
 /**
  * Receives ‖∂L/∂h_t‖², the squared norm of the whole gradient reaching the hidden state of step t (from the loss at
@@ -98,8 +88,8 @@ interface Forward {
   P: Tensor;
   /** The hidden states transposed, [H, (T + 1)·B]: h_0 in block 0. */
   HT: Tensor;
-  /** One step's pre-activations of every gate, [G·H, B]. */
-  Gt: Tensor;
+  /** The vanilla RNN's pre-activations of one step, [H, B] (the LSTM and GRU add into P's block in place). */
+  Gt: Tensor | null;
   /** GRU: b_hn broadcast over the batch (the starting value of W_hn·h + b_hn). */
   bhn: Tensor | null;
   hs: Tensor[];
@@ -146,75 +136,49 @@ function gruHiddenBias(q: Seq, bhh: Tensor | null): Tensor {
 }
 
 /**
- * The pre-activations of every gate at step t into `f.Gt`: P's column block t plus W_hh·h_prev, one product for all
- * gates (GRU: rows 2H..3H hold W_hn·h_prev + b_hn instead, which the n gate needs apart).
+ * One LSTM step: P's column block t += W_hh·h_{t−1} (read from HT's block t), then the fused kernel: the gates,
+ * c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1.
  */
-function preactivations(q: Seq, f: Forward, t: number, prev: Tensor): void {
-  const { be, B, H, G, TB, n } = q;
-  be.copyBlocks(f.P.buf, t * B, TB, f.Gt.buf, 0, B, B, q.gru ? 2 * H : G * H, false);
-  if (f.bhn) be.copy(f.bhn.buf, 0, f.Gt.buf, 2 * n, n);
-  be.sgemm(false, false, G * H, B, H, 1, q.whh.buf, 0, H, prev.buf, 0, B, 1, f.Gt.buf, 0, B);
-}
-
-/** Gate `gate`'s block of `f.Gt` into `out`. */
-function gateOut(q: Seq, f: Forward, gate: number, out: Tensor): void {
-  q.be.copy(f.Gt.buf, gate * q.n, out.buf, 0, q.n);
-}
-
-/** One LSTM step: c = f ⊙ c_prev + i ⊙ g; h = o ⊙ tanh(c). */
 function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
-  const { k } = q;
-  const [ai, af, ag, ao, i, fg, g, o, c, tc, h] = s as LstmStep;
-  preactivations(q, f, t, f.hs[t]!);
-  gateOut(q, f, 0, ai);
-  gateOut(q, f, 1, af);
-  gateOut(q, f, 2, ag);
-  gateOut(q, f, 3, ao);
-  k.act(Unary.Sigmoid, ai.buf, i.buf);
-  k.act(Unary.Sigmoid, af.buf, fg.buf);
-  k.act(Unary.Tanh, ag.buf, g.buf);
-  k.act(Unary.Sigmoid, ao.buf, o.buf);
-  k.mul(fg.buf, f.cs[t]!.buf, c.buf);
-  k.mul(i.buf, g.buf, f.scratch.buf);
-  q.be.axpy(1, f.scratch.buf, c.buf, q.n);
-  k.act(Unary.Tanh, c.buf, tc.buf);
-  k.mul(o.buf, tc.buf, h.buf);
+  const { be, B, H, G, TB, W } = q;
+  const [act, c, tc] = s as LstmStep;
+  be.sgemm(false, false, G * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
+  be.lstmCell(f.P.buf, t * B, TB, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, H, B);
   f.cs.push(c);
-  f.hs.push(h);
+  f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
-/** One GRU step: n = tanh(W_in·x + b_in + r ⊙ hn); h = n + z ⊙ (h_prev − n) = (1 − z) ⊙ n + z ⊙ h_prev. */
+/**
+ * One GRU step: r's and z's pre-activations in P's column block t += W_hr,z·h_{t−1}, hn = W_hn·h_{t−1} + b_hn, then
+ * the fused kernel: n = tanh(W_in·x + b_in + r ⊙ hn) and h = z ⊙ (h_prev − n) + n, h written into HT's block t + 1.
+ */
 function gruForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
-  const { k, be, n } = q;
-  const [ar, az, hn, an, r, z, nn, h] = s as GruStep;
-  const hPrev = f.hs[t]!;
-  preactivations(q, f, t, hPrev);
-  gateOut(q, f, 0, ar);
-  gateOut(q, f, 1, az);
-  gateOut(q, f, 2, hn); // W_hn·h_prev + b_hn
-  k.act(Unary.Sigmoid, ar.buf, r.buf);
-  k.act(Unary.Sigmoid, az.buf, z.buf);
-  be.copyBlocks(f.P.buf, 2 * q.H * q.TB + t * q.B, q.TB, an.buf, 0, q.B, q.B, q.H, false);
-  k.mul(r.buf, hn.buf, f.scratch.buf);
-  be.axpy(1, f.scratch.buf, an.buf, n);
-  k.act(Unary.Tanh, an.buf, nn.buf);
-  k.sub(hPrev.buf, nn.buf, f.scratch.buf);
-  k.mul(z.buf, f.scratch.buf, h.buf);
-  be.axpy(1, nn.buf, h.buf, n);
-  f.hs.push(h);
+  const { be, B, H, TB, W, n } = q;
+  const [act, hn] = s as GruStep;
+  be.sgemm(false, false, 2 * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
+  be.copy(f.bhn!.buf, 0, hn.buf, 0, n);
+  be.sgemm(false, false, H, B, H, 1, q.whh.buf, 2 * H * H, H, f.HT.buf, t * B, W, 1, hn.buf, 0, B);
+  be.gruCell(f.P.buf, t * B, TB, hn.buf, f.HT.buf, t * B, f.HT.buf, (t + 1) * B, W, act.buf, H, B);
+  f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
-/** One vanilla RNN step: h = tanh(a) or relu(a). */
+/** One vanilla RNN step: h = tanh(a) or relu(a), a = P's column block t + W_hh·h_prev. */
 function rnnForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
+  const { be, B, H, TB } = q;
   const [a, h] = s as [Tensor, Tensor];
-  preactivations(q, f, t, f.hs[t]!);
-  gateOut(q, f, 0, a);
+  const Gt = f.Gt!;
+  be.copyBlocks(f.P.buf, t * B, TB, Gt.buf, 0, B, B, H, false);
+  be.sgemm(false, false, H, B, H, 1, q.whh.buf, 0, H, f.hs[t]!.buf, 0, B, 1, Gt.buf, 0, B);
+  be.copy(Gt.buf, 0, a.buf, 0, q.n);
   q.k.act(q.mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
   f.hs.push(h);
 }
 
-/** Buffers per step of each cell. */
-const STEP_BUFFERS: Record<RecurrentMode, number> = { RNN_TANH: 2, RNN_RELU: 2, LSTM: 11, GRU: 8 };
+/** The shapes of one step's buffers of each cell. */
+function stepShapes(q: Seq): number[][] {
+  const s = [q.H, q.B];
+  return q.lstm ? [[4, q.H, q.B], s, s] : q.gru ? [[3, q.H, q.B], s] : [s, s];
+}
 
 /** The whole forward pass through time; each step's buffers are kept for the backward when `record`. */
 function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | null, record: boolean): Forward {
@@ -227,7 +191,7 @@ function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | n
   const f: Forward = {
     P,
     HT,
-    Gt: alloc([q.G * H, B]),
+    Gt: q.lstm || q.gru ? null : alloc([H, B]),
     bhn,
     hs: [h0T],
     cs: c0T ? [c0T] : [],
@@ -236,17 +200,18 @@ function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | n
   };
   // when nothing is recorded, two alternating sets of step buffers serve the whole sequence
   const spare: Tensor[][] = [[], []];
-  const count = STEP_BUFFERS[q.mode];
+  const shapes = stepShapes(q);
   const stepFn = q.lstm ? lstmForward : q.gru ? gruForward : rnnForward;
   for (let t = 0; t < T; t++) {
     let s: Tensor[];
-    if (record) s = Array.from({ length: count }, q.fresh);
+    if (record) s = shapes.map((shape) => alloc(shape));
     else {
       s = spare[t % 2]!;
-      while (s.length < count) s.push(q.fresh());
+      if (s.length === 0) s.push(...shapes.map((shape) => alloc(shape)));
     }
     stepFn(q, f, t, s);
-    be.copyBlocks(f.hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
+    // the LSTM and GRU kernels wrote h into HT already
+    if (!q.lstm && !q.gru) be.copyBlocks(f.hs[t + 1]!.buf, 0, B, HT.buf, (t + 1) * B, W, B, H, false);
     if (record) f.steps.push(s);
   }
   return f;
@@ -280,11 +245,8 @@ interface Backward {
   dhNext: Tensor;
   dc: Tensor | null;
   dcNext: Tensor | null;
-  s1: Tensor;
-  s2: Tensor;
-  da: [Tensor, Tensor, Tensor, Tensor];
-  /** One step's gate gradients stacked [G·H, B], for the product with W_hh. */
-  dGt: Tensor;
+  /** The vanilla RNN's pre-activation gradient of one step (the LSTM and GRU kernels write into dG). */
+  da: Tensor | null;
 }
 
 /** Gate rows of dG: GRU keeps the gradient of W_hn·h + b_hn (rows 3H..4H) apart from that of the n gate. */
@@ -295,62 +257,39 @@ function toDG(q: Seq, b: Backward, src: Tensor, row: number, t: number): void {
   q.be.copyBlocks(src.buf, 0, q.B, b.dG.buf, row * q.H * q.TB + t * q.B, q.TB, q.B, q.H, false);
 }
 
-/** Backward through one LSTM step: through h = o ⊙ tanh(c), then c = f ⊙ c_prev + i ⊙ g. */
+/**
+ * Backward through one LSTM step: the fused kernel writes the gates' pre-activation gradients into dG's column block
+ * t and dc_prev; then dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates, read from dG's block t.
+ */
 function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { k, be, n, H, B, G } = q;
-  const [ai, af, ag, ao, i, fg, g, o, c, tc] = f.steps[t] as LstmStep;
-  const { dh, s1, s2, da } = b;
-  const dc = b.dc!;
-  k.mul(dh.buf, tc.buf, s1.buf);
-  k.grad(Unary.Sigmoid, ao.buf, o.buf, s1.buf, da[3].buf);
-  k.mul(dh.buf, o.buf, s1.buf);
-  k.grad(Unary.Tanh, c.buf, tc.buf, s1.buf, s2.buf);
-  be.axpy(1, s2.buf, dc.buf, n);
-  k.mul(dc.buf, g.buf, s1.buf);
-  k.grad(Unary.Sigmoid, ai.buf, i.buf, s1.buf, da[0].buf);
-  k.mul(dc.buf, f.cs[t]!.buf, s1.buf);
-  k.grad(Unary.Sigmoid, af.buf, fg.buf, s1.buf, da[1].buf);
-  k.mul(dc.buf, i.buf, s1.buf);
-  k.grad(Unary.Tanh, ag.buf, g.buf, s1.buf, da[2].buf);
-  k.mul(dc.buf, fg.buf, b.dcNext!.buf);
-  for (let gate = 0; gate < 4; gate++) {
-    toDG(q, b, da[gate]!, gate, t);
-    be.copy(da[gate]!.buf, 0, b.dGt.buf, gate * n, n);
-  }
-  // dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates
-  be.sgemm(true, false, H, B, G * H, 1, q.whh.buf, 0, H, b.dGt.buf, 0, B, 0, b.dhNext.buf, 0, B);
+  const { be, H, B, G, TB } = q;
+  const [act, , tc] = f.steps[t] as LstmStep;
+  be.lstmCellGrad(act.buf, f.cs[t]!.buf, tc.buf, b.dh.buf, b.dc!.buf, b.dG.buf, t * B, TB, b.dcNext!.buf, H, B);
+  be.sgemm(true, false, H, B, G * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 0, b.dhNext.buf, 0, B);
   [b.dc, b.dcNext] = [b.dcNext, b.dc];
 }
 
-/** Backward through one GRU step: through h = n + z ⊙ (h_prev − n), then n's pre-activation W_in·x + b_in + r ⊙ hn. */
+/**
+ * Backward through one GRU step: the fused kernel writes the gradients of r's, z's and n's pre-activations and of hn
+ * into dG's column block t (rows 0..4H) and dh_prev = dh ⊙ z (the direct path); then dh_prev += W_hr,zᵀ·[da_r; da_z]
+ * + W_hnᵀ·d hn, read from dG's block t.
+ */
 function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { k, be, n, H, B, G } = q;
-  const [ar, az, hn, an, r, z, nn] = f.steps[t] as GruStep;
-  const { dh, dhNext, s1, s2, da, dGt } = b;
-  k.sub(f.hs[t]!.buf, nn.buf, s1.buf);
-  k.mul(dh.buf, s1.buf, s2.buf);
-  k.grad(Unary.Sigmoid, az.buf, z.buf, s2.buf, da[1].buf);
-  k.mul(dh.buf, z.buf, dhNext.buf); // the direct path to h_prev
-  k.sub(dh.buf, dhNext.buf, s1.buf); // dn = dh ⊙ (1 − z)
-  k.grad(Unary.Tanh, an.buf, nn.buf, s1.buf, da[2].buf);
-  k.mul(da[2].buf, r.buf, da[3].buf); // d hn
-  k.mul(da[2].buf, hn.buf, s1.buf);
-  k.grad(Unary.Sigmoid, ar.buf, r.buf, s1.buf, da[0].buf);
-  for (let row = 0; row < 4; row++) toDG(q, b, da[row]!, row, t);
-  // dh_prev = dh ⊙ z + W_hhᵀ·[da_r; da_z; d hn]
-  be.copy(da[0].buf, 0, dGt.buf, 0, n);
-  be.copy(da[1].buf, 0, dGt.buf, n, n);
-  be.copy(da[3].buf, 0, dGt.buf, 2 * n, n);
-  be.sgemm(true, false, H, B, G * H, 1, q.whh.buf, 0, H, dGt.buf, 0, B, 1, dhNext.buf, 0, B);
+  const { be, H, B, TB, W } = q;
+  const [act, hn] = f.steps[t] as GruStep;
+  be.gruCellGrad(act.buf, hn.buf, f.HT.buf, t * B, W, b.dh.buf, b.dG.buf, t * B, TB, b.dhNext.buf, H, B);
+  be.sgemm(true, false, H, B, 2 * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 1, b.dhNext.buf, 0, B);
+  be.sgemm(true, false, H, B, H, 1, q.whh.buf, 2 * H * H, H, b.dG.buf, 3 * H * TB + t * B, TB, 1, b.dhNext.buf, 0, B);
 }
 
 /** Backward through one vanilla RNN step. */
 function rnnBackward(q: Seq, f: Forward, b: Backward, t: number): void {
   const [a, h] = f.steps[t] as [Tensor, Tensor];
   const { H, B, be } = q;
-  q.k.grad(q.mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, b.dh.buf, b.da[0].buf);
-  toDG(q, b, b.da[0], 0, t);
-  be.sgemm(true, false, H, B, H, 1, q.whh.buf, 0, H, b.da[0].buf, 0, B, 0, b.dhNext.buf, 0, B);
+  const da = b.da!;
+  q.k.grad(q.mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf, b.dh.buf, da.buf);
+  toDG(q, b, da, 0, t);
+  be.sgemm(true, false, H, B, H, 1, q.whh.buf, 0, H, da.buf, 0, B, 0, b.dhNext.buf, 0, B);
 }
 
 /**
@@ -358,7 +297,7 @@ function rnnBackward(q: Seq, f: Forward, b: Backward, t: number): void {
  * c_0) in `dh` (`dc`); the tap, when given, gets ‖∂L/∂h_t‖² of the steps it wants.
  */
 function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | null): Backward {
-  const { be, T, B, H, n, G } = q;
+  const { be, T, B, H, n } = q;
   const off = q.lstm ? 1 : 0;
   const GW = (T + off) * B;
   const gT = alloc([H, GW]);
@@ -370,11 +309,8 @@ function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | nu
   const dc = q.lstm ? q.fresh() : null;
   const dcNext = q.lstm ? q.fresh() : null;
   if (dc) be.copyBlocks(gT.buf, 0, GW, dc.buf, 0, B, B, H, false);
-  const s1 = q.fresh();
-  const s2 = q.fresh();
-  const da = [q.fresh(), q.fresh(), q.fresh(), q.fresh()] as [Tensor, Tensor, Tensor, Tensor];
-  const dGt = G > 1 ? alloc([G * H, B]) : da[0];
-  const b: Backward = { gT, GW, off, dG, dh, dhNext, dc, dcNext, s1, s2, da, dGt };
+  const da = q.lstm || q.gru ? null : q.fresh();
+  const b: Backward = { gT, GW, off, dG, dh, dhNext, dc, dcNext, da };
   const stepFn = q.lstm ? lstmBackward : q.gru ? gruBackward : rnnBackward;
   for (let t = T - 1; t >= 0; t--) {
     // dh += dL/dy_t

@@ -1,0 +1,89 @@
+/**
+ * Where a training step's time goes, kernel by kernel: `npm run bench:profile -- --rows=resnet20 [--steps=N]`.
+ *
+ * Builds each row as `npm run bench` does (bench/steps.ts: the trainer's step, clip and Adam, no monitor), runs a few
+ * warm-up steps, then times N steps with every kernel of the backend wrapped in a timer. Prints, per row, the step's
+ * wall time and the milliseconds per step inside each kernel (sgemm broken down by shape and transposition), largest
+ * first; "outside the kernels" is the rest (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time
+ * (all threads), which a busy machine disturbs less than the wall clock. Kernel times are wall clock, so run it with
+ * GRADGUARD_THREADS=1 OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs
+ * a call.
+ */
+import { getBackend } from '../src/backend/index.js';
+import { ROWS } from './rows.js';
+import { stepper } from './steps.js';
+
+const arg = (name: string): string | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const rowIds = (arg('rows') ?? 'mlp,cnn,resnet20,lstm,gru').split(',');
+const steps = Number(arg('steps') ?? 3);
+
+const be = getBackend() as unknown as Record<string, unknown> & { name: string; threads: number };
+const totals = new Map<string, { ms: number; calls: number }>();
+let active = false;
+
+/** Wraps every kernel method of the backend so that its time (and sgemm's by shape) adds up in `totals`. */
+function instrument(): void {
+  const names = new Set<string>();
+  for (let o: object | null = be; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const n of Object.getOwnPropertyNames(o)) names.add(n);
+  }
+  for (const name of names) {
+    const fn = be[name];
+    if (typeof fn !== 'function' || name === 'constructor' || /^(alloc|free|view|buf|sync)/.test(name)) continue;
+    be[name] = function (this: unknown, ...args: unknown[]) {
+      if (!active) return (fn as (...a: unknown[]) => unknown).apply(this, args);
+      active = false; // a kernel calling another counts once
+      const t0 = performance.now();
+      try {
+        return (fn as (...a: unknown[]) => unknown).apply(this, args);
+      } finally {
+        const dt = performance.now() - t0;
+        active = true;
+        let key = name;
+        if (name === 'sgemm') {
+          const [ta, tb, m, n, k] = args as [boolean, boolean, number, number, number];
+          key = `sgemm ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${m}x${n}x${k}`;
+        }
+        const t = totals.get(key) ?? { ms: 0, calls: 0 };
+        t.ms += dt;
+        t.calls++;
+        totals.set(key, t);
+      }
+    };
+  }
+}
+
+instrument();
+console.log(`backend ${be.name}, ${be.threads} thread(s)`);
+for (const id of rowIds) {
+  const spec = ROWS.find((r) => r.id === id);
+  if (!spec) throw new Error(`unknown row ${id}; rows: ${ROWS.map((r) => r.id).join(', ')}`);
+  const step = stepper(spec, false);
+  for (let i = 0; i < spec.warm; i++) step();
+  totals.clear();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  active = true;
+  for (let i = 0; i < steps; i++) step();
+  active = false;
+  const wall = (performance.now() - t0) / steps;
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1000 / steps;
+  const rows = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const inside = rows.reduce((s, [, t]) => s + t.ms, 0) / steps;
+  const sgemm = rows.filter(([k]) => k.startsWith('sgemm')).reduce((s, [, t]) => s + t.ms, 0) / steps;
+  console.log(`\n${spec.label}: ${wall.toFixed(1)} ms/step over ${steps} steps (CPU time ${cpu.toFixed(1)} ms/step)`);
+  console.log(`  all sgemm ${sgemm.toFixed(2)} ms (${((100 * sgemm) / wall).toFixed(0)}%)`);
+  for (const [k, t] of rows.slice(0, 30)) {
+    const ms = t.ms / steps;
+    if (ms < 0.05 * (wall / 100)) break;
+    console.log(
+      `  ${k.padEnd(34)} ${ms.toFixed(2).padStart(9)} ms ${((100 * ms) / wall).toFixed(1).padStart(5)}%  ${(t.calls / steps).toFixed(0)} calls`,
+    );
+  }
+  const outside = wall - inside;
+  console.log(
+    `  ${'outside the kernels'.padEnd(34)} ${outside.toFixed(2).padStart(9)} ms ${((100 * outside) / wall).toFixed(1).padStart(5)}%`,
+  );
+}

@@ -1,0 +1,130 @@
+/**
+ * The rows' training steps, shared by bench/ours-worker.ts (the timed side of `npm run bench`) and bench/profile.ts
+ * (where a step's time goes): each row's model, fixed batch and loss, and one step as the trainer takes it.
+ */
+import { getBackend } from '../src/backend/index.js';
+import * as clip from '../src/clip/index.js';
+import { Monitor } from '../src/monitor/monitor.js';
+import { crossEntropy, mseLoss } from '../src/nn/functional.js';
+import { Linear } from '../src/nn/linear.js';
+import { cnn, mlp, resnet } from '../src/nn/models.js';
+import type { AnyModule } from '../src/nn/module.js';
+import { GRU, LSTM } from '../src/nn/rnn.js';
+import * as optim from '../src/optim/index.js';
+import { rand, randint } from '../src/tensor/random.js';
+import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+import { SequenceModel } from '../src/train/build.js';
+import type { RowSpec } from './rows.js';
+import '../src/tensor/methods.js';
+
+/** The row's model (PyTorch's twin is in bench/torch_worker.py), its fixed batch and its loss. */
+export function build(spec: RowSpec): {
+  model: AnyModule;
+  x: Tensor;
+  y: Tensor;
+  loss: (out: Tensor, y: Tensor) => Tensor;
+} {
+  const b = spec.batch;
+  const seed = 0;
+  const labels = () => keep(randint(0, 10, [b], { seed: 2 }));
+  switch (spec.id) {
+    case 'mlp':
+      return {
+        model: mlp({ inputSize: 784, hidden: [256], outputSize: 10, seed }),
+        x: keep(rand([b, 784], { seed: 1 })),
+        y: labels(),
+        loss: crossEntropy,
+      };
+    case 'cnn':
+      // what `gradguard train --set model.type=cnn` builds for 28×28 digits (src/train/build.ts): nn.cnn()'s defaults
+      return {
+        model: cnn({ inChannels: 1, imageSize: [28, 28], numClasses: 10, seed }),
+        x: keep(rand([b, 1, 28, 28], { seed: 1 })),
+        y: labels(),
+        loss: crossEntropy,
+      };
+    case 'resnet20':
+      return {
+        model: resnet({ depth: 20, inChannels: spec.channels!, numClasses: 10, seed }),
+        x: keep(rand([b, spec.channels!, spec.size!, spec.size!], { seed: 1 })),
+        y: labels(),
+        loss: crossEntropy,
+      };
+    case 'lstm':
+    case 'gru': {
+      const Cell = spec.id === 'lstm' ? LSTM : GRU;
+      const rnn = new Cell(spec.features!, spec.hidden!, { batchFirst: true, seed });
+      return {
+        // the CLI's sequence model (src/train/build.ts): the recurrent layer and a linear head on the last step
+        model: new SequenceModel(rnn, new Linear(spec.hidden!, 1, { seed: seed + 1 }), false),
+        x: keep(rand([b, spec.seq!, spec.features!], { seed: 1 })),
+        y: keep(rand([b, 1], { seed: 2 })),
+        loss: mseLoss,
+      };
+    }
+  }
+}
+
+/** One training step as the trainer takes it, with or without the monitor's hooks. */
+export function stepper(spec: RowSpec, monitored: boolean): () => number {
+  const { model, x, y, loss } = build(spec);
+  model.train();
+  const params = Object.fromEntries(model.namedParameters());
+  const tx = optim.chain(clip.byGlobalNorm(1.0), optim.adam({ lr: 1e-3 }));
+  let state = tx.init(params);
+  const mon = monitored ? new Monitor(model, { every: 1, maxHistory: 100 }).attach() : null;
+  const grads: Record<string, Tensor> = {};
+  const weightSS: Record<string, number> = {};
+  const updateSS: Record<string, number> = {};
+  let step = 0;
+  return () => {
+    mon?.beginStep(step);
+    const l = tidy(() => {
+      const out = loss(model.call(x), y);
+      out.backward();
+      return out.item();
+    });
+    mon?.afterBackward(params);
+    for (const [k, p] of Object.entries(params)) if (p.grad) grads[k] = p.grad;
+    const r = tx.update(grads, state, params);
+    state = r.state;
+    if (mon) {
+      // as the trainer does: the pass that applies the updates measures them and the weights they leave
+      mon.afterUpdate(r.updates, params, r.state, { updateNormsFollow: true });
+      optim.applyUpdates(params, r.updates, weightSS, updateSS);
+      mon.afterApply(weightSS, updateSS);
+    } else optim.applyUpdates(params, r.updates);
+    for (const p of Object.values(params)) if (p.grad) p.grad.storage.backend.fill(p.grad.buf, 0, p.grad.size);
+    mon?.endStep(l);
+    step++;
+    return l;
+  };
+}
+
+/** GFLOP/s of the backend's sgemm on x [m,k] by wᵀ (w [n,k], as nn.Linear multiplies), best of 5 rounds. */
+export function sgemm(m: number, k: number, n: number, ms: number): number {
+  const be = getBackend();
+  const a = be.alloc(m * k);
+  const w = be.alloc(n * k);
+  const c = be.alloc(m * n);
+  for (let i = 0; i < a.data.length; i++) a.data[i] = ((i * 7919) % 1000) / 1000;
+  for (let i = 0; i < w.data.length; i++) w.data[i] = ((i * 104729) % 1000) / 1000;
+  const once = () => be.sgemm(false, true, m, n, k, 1, a, 0, k, w, 0, k, 0, c, 0, n);
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) once();
+    if (performance.now() - t0 >= ms / 4 || reps > 1e6) break;
+    reps *= 2;
+  }
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) once();
+    best = Math.min(best, (performance.now() - t0) / reps);
+  }
+  be.free(a);
+  be.free(w);
+  be.free(c);
+  return (2 * m * k * n) / best / 1e6;
+}

@@ -1,0 +1,34 @@
+/*
+ * common.h: what every kernel family of native/kernels/ includes: the public declarations (../kernels.h), our libc-free
+ * math (../gg_math.h), the vector intrinsics of the target, and the SIMD128 helpers shared by several families.
+ *
+ * Every kernel reproduces the reference in src/backend/js.ts, including its evaluation order and its float64
+ * intermediates where it has them, so that results agree with it bit for bit wherever the arithmetic allows (the
+ * transcendental functions differ by an ulp or two). The loops are plain so that gcc (-O3 -march=native) and clang
+ * (-msimd128) vectorize them; the build turns off floating-point contraction so that no FMA changes a rounding.
+ */
+#ifndef GG_KERNELS_COMMON_H
+#define GG_KERNELS_COMMON_H
+
+#include "../kernels.h"
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "../gg_math.h"
+
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+/*
+ * Hand-written SIMD128 loops for the kernels that compute in float64 and store float32. LLVM 14 vectorizes them but
+ * scalarizes the f64x2 -> f32 demotion (four extract/demote/replace per vector), which makes them several times
+ * slower than these; the arithmetic and its order are the same, so the results are identical.
+ */
+static inline v128_t gg_f64_lo(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline v128_t gg_f64_hi(v128_t v) { return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3)); }
+static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
+  return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+#endif
+
+#endif

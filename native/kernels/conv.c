@@ -1,0 +1,220 @@
+/*
+ * native/kernels/conv.c: im2col and col2im, the convolution's unfold and fold (see common.h for what all kernels
+ * promise).
+ */
+#include "common.h"
+
+/* ------------------------------------------------------------------------------------------------ convolution */
+
+/* The range [*lo, *hi) of output positions o in [0, on) whose input position o·s - p + off lies in [0, in). */
+static void gg_valid_range(gg_i on, gg_i s, gg_i p, gg_i off, gg_i in, gg_i *lo, gg_i *hi) {
+  gg_i first = p - off; /* need o·s >= first */
+  gg_i a = first <= 0 ? 0 : (first + s - 1) / s;
+  gg_i last = in - 1 + p - off; /* need o·s <= last */
+  gg_i b = last < 0 ? 0 : last / s + 1;
+  if (a > on) a = on;
+  if (b > on) b = on;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+typedef struct {
+  gg_i n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+} gg_conv;
+
+static gg_conv gg_read_conv(const int32_t *g) {
+  gg_conv r = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13]};
+  return r;
+}
+
+/* One output row of length ow: d[i] = src[i] for i in [x0, x1), 0 elsewhere (the padding). src is indexed by the
+ * output column, so src + i lies outside the input for the padded columns; those are never read. */
+static inline void gg_im2col_row(float *d, const float *src, gg_i ow, gg_i x0, gg_i x1) {
+#if defined(__AVX512F__)
+  /* Masked loads read only the valid columns (masked-off lanes do not fault), masked stores write the row once. */
+  for (gg_i i = 0; i < ow; i += 16) {
+    gg_i lo = x0 - i, hi = x1 - i, n = ow - i;
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+    n = n > 16 ? 16 : n;
+    __mmask16 valid = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+    __mmask16 m = (__mmask16)((1u << n) - 1);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(valid, src + i));
+  }
+#else
+  for (gg_i i = 0; i < x0; i++) d[i] = 0.0f;
+  gg_i i = x0;
+#if defined(__wasm_simd128__)
+  /* rows are short (a conv's output width): spelled out, where LLVM's vectorized loop would first check overlap */
+  for (; i + 4 <= x1; i += 4) wasm_v128_store(d + i, wasm_v128_load(src + i));
+#endif
+  for (; i < x1; i++) d[i] = src[i];
+  for (gg_i i = x1; i < ow; i++) d[i] = 0.0f;
+#endif
+}
+
+/* d[i] += src[i] for i in [x0, x1) (col2im's row; d and src indexed by the output column, as above). */
+static inline void gg_col2im_row(float *d, const float *src, gg_i x0, gg_i x1) {
+#if defined(__AVX512F__)
+  for (gg_i i = x0; i < x1; i += 16) {
+    gg_i n = x1 - i;
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, src + i));
+    _mm512_mask_storeu_ps(d + i, m, v);
+  }
+#else
+  gg_i i = x0;
+#if defined(__wasm_simd128__)
+  for (; i + 4 <= x1; i += 4) wasm_v128_store(d + i, wasm_f32x4_add(wasm_v128_load(d + i), wasm_v128_load(src + i)));
+#endif
+  for (; i < x1; i++) d[i] += src[i];
+#endif
+}
+
+typedef struct {
+  const float *in;
+  float *out;
+  gg_conv g;
+} conv_args;
+
+/* Rows [lo, hi) of cols, row (c·kh + ki)·kw + kj: each written whole by one thread. */
+static void im2col_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const conv_args *a = p;
+  const float *x = a->in;
+  float *cols = a->out;
+  const gg_conv g = a->g;
+  gg_i L = g.n * g.oh * g.ow;
+  gg_i plane = g.oh * g.ow;
+  for (gg_i r = lo; r < hi; r++) {
+    gg_i c = r / (g.kh * g.kw), ki = (r / g.kw) % g.kh;
+    {
+      /* Output rows [y0, y1) read an input row; the others are padding. */
+      gg_i y0, y1;
+      gg_valid_range(g.oh, g.sh, g.ph, ki * g.dh, g.h, &y0, &y1);
+      {
+        gg_i kj = r % g.kw;
+        float *rowBase = cols + ((c * g.kh + ki) * g.kw + kj) * L;
+        gg_i x0, x1;
+        gg_valid_range(g.ow, g.sw, g.pw, kj * g.dw, g.w, &x0, &x1);
+        for (gg_i n = 0; n < g.n; n++) {
+          const float *xb = x + (n * g.c + c) * g.h * g.w;
+          float *cb = rowBase + n * plane;
+          for (gg_i i = 0; i < y0 * g.ow; i++) cb[i] = 0.0f;
+          for (gg_i i = y1 * g.ow; i < plane; i++) cb[i] = 0.0f;
+          if (g.sw == 1 && x0 == 0 && x1 == g.ow && g.ow == g.w && g.sh == 1) {
+            /* Whole rows, contiguous on both sides (1×1 kernels, "same" rows): one copy. */
+            gg_i iy0 = y0 - g.ph + ki * g.dh;
+            __builtin_memcpy(cb + y0 * g.ow, xb + iy0 * g.w - g.pw + kj * g.dw, (size_t)((y1 - y0) * g.ow) * sizeof(float));
+            continue;
+          }
+          for (gg_i oy = y0; oy < y1; oy++) {
+            gg_i iy = oy * g.sh - g.ph + ki * g.dh;
+            float *cr = cb + oy * g.ow;
+            gg_i xo = iy * g.w - g.pw + kj * g.dw; /* xb[xo + ox·sw] is the input for column ox */
+            if (g.sw == 1) {
+              gg_im2col_row(cr, xb + xo, g.ow, x0, x1);
+              continue;
+            }
+            for (gg_i ox = 0; ox < x0; ox++) cr[ox] = 0.0f;
+            for (gg_i ox = x0; ox < x1; ox++) cr[ox] = xb[xo + ox * g.sw];
+            for (gg_i ox = x1; ox < g.ow; ox++) cr[ox] = 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+GG_API void gg_im2col(const float *x, gg_i xOff, float *cols, const int32_t *geom) {
+  conv_args a = {x + xOff, cols, gg_read_conv(geom)};
+  gg_i rows = a.g.c * a.g.kh * a.g.kw;
+  gg_parallel_for(im2col_range, &a, rows, 1, 2.0 * (double)rows * (double)(a.g.n * a.g.oh * a.g.ow));
+}
+
+/* Input planes [lo, hi) of dx, channel-major (t = c·N + n, so that consecutive planes read the same rows of cols,
+ * one image further on): each summed whole by one thread in the reference's order. */
+static void col2im_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const conv_args *a = p;
+  const float *cols = a->in;
+  float *dx = a->out;
+  const gg_conv g = a->g;
+  gg_i L = g.n * g.oh * g.ow;
+  gg_i plane = g.oh * g.ow;
+  gg_i hw = g.h * g.w;
+  /* One input plane at a time (it stays in L1 while its kh·kw contributions are added), each position summing its
+   * contributions in the reference's order (ki, then kj, then the output row); the rows are vectorized across
+   * columns, which changes no element's order. */
+#if defined(__AVX512F__)
+  if (g.sh == 1 && g.sw == 1) {
+    /* Stride 1: gathered instead of scattered. Each input row is summed in a register over the kernel positions in
+     * the reference's order (ki, then kj), from +0, padded lanes adding +0 (exact: the sum starts at +0, so it is
+     * never -0), and stored once. */
+    /* Channel-major, so that the kernel positions' rows of cols are read as kh·kw sequential streams. */
+    for (gg_i t = lo; t < hi; t++) {
+      {
+        gg_i c = t / g.n, n = t % g.n;
+        float *xb = dx + (n * g.c + c) * hw;
+        const float *pb = cols + c * g.kh * g.kw * L + n * plane;
+        for (gg_i iy = 0; iy < g.h; iy++) {
+          for (gg_i ix0 = 0; ix0 < g.w; ix0 += 16) {
+            gg_i nl = g.w - ix0 < 16 ? g.w - ix0 : 16;
+            __m512 acc = _mm512_setzero_ps();
+            for (gg_i ki = 0; ki < g.kh; ki++) {
+              gg_i oy = iy + g.ph - ki * g.dh;
+              if (oy < 0 || oy >= g.oh) continue;
+              for (gg_i kj = 0; kj < g.kw; kj++) {
+                gg_i ox0 = ix0 + g.pw - kj * g.dw; /* the output column of lane 0 */
+                gg_i lo = -ox0, hi = g.ow - ox0;
+                lo = lo < 0 ? 0 : lo > nl ? nl : lo;
+                hi = hi < 0 ? 0 : hi > nl ? nl : hi;
+                if (hi <= lo) continue;
+                __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                const float *cr = pb + (ki * g.kw + kj) * L + oy * g.ow + ox0;
+                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, cr));
+              }
+            }
+            _mm512_mask_storeu_ps(xb + iy * g.w + ix0, (__mmask16)((1u << nl) - 1), acc);
+          }
+        }
+      }
+    }
+    return;
+  }
+#endif
+  for (gg_i t = lo; t < hi; t++) {
+    {
+      gg_i c = t / g.n, n = t % g.n;
+      float *xb = dx + (n * g.c + c) * hw;
+      for (gg_i i = 0; i < hw; i++) xb[i] = 0.0f;
+      for (gg_i ki = 0; ki < g.kh; ki++) {
+        gg_i y0, y1;
+        gg_valid_range(g.oh, g.sh, g.ph, ki * g.dh, g.h, &y0, &y1);
+        for (gg_i kj = 0; kj < g.kw; kj++) {
+          const float *cb = cols + ((c * g.kh + ki) * g.kw + kj) * L + n * plane;
+          gg_i x0, x1;
+          gg_valid_range(g.ow, g.sw, g.pw, kj * g.dw, g.w, &x0, &x1);
+          for (gg_i oy = y0; oy < y1; oy++) {
+            gg_i iy = oy * g.sh - g.ph + ki * g.dh;
+            const float *cr = cb + oy * g.ow;
+            gg_i xo = iy * g.w - g.pw + kj * g.dw;
+            if (g.sw == 1) {
+              gg_col2im_row(xb + xo, cr, x0, x1);
+            } else {
+              for (gg_i ox = x0; ox < x1; ox++) xb[xo + ox * g.sw] += cr[ox];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *geom) {
+  conv_args a = {cols, dx + dxOff, gg_read_conv(geom)};
+  gg_i planes = a.g.c * a.g.n;
+  gg_parallel_for(col2im_range, &a, planes, 1,
+                  2.0 * (double)(a.g.c * a.g.kh * a.g.kw) * (double)(a.g.n * a.g.oh * a.g.ow));
+}

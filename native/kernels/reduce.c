@@ -1,0 +1,318 @@
+/*
+ * native/kernels/reduce.c: sums and maxima along an axis, and the whole-tensor reductions (sums of squares, max |x|,
+ * non-finite counts) (see common.h for what all kernels promise).
+ */
+#include "common.h"
+
+/* ------------------------------------------------------------------------------------------------ reductions */
+
+typedef struct {
+  const float *x;
+  float *out;
+  gg_i mid, inner;
+} sum_axis_args;
+
+/* Outer rows [lo, hi): each sum is taken whole by one thread, in the same order. */
+static void sum_axis_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const sum_axis_args *a = p;
+  const float *x = a->x;
+  float *out = a->out;
+  const gg_i mid = a->mid, inner = a->inner;
+  for (gg_i o = lo; o < hi; o++) {
+    float *os = out + o * inner;
+    if (inner == 1) {
+      /* A contiguous run: float64 accumulation in eight lanes (element m goes to lane m mod 8), the lanes summed
+       * pairwise, then the tail in order, rounded once; the reference does exactly this, so the sums agree bit for
+       * bit, and eight independent chains keep the loop at memory speed. */
+      const float *xs = x + o * mid;
+      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      gg_i m = 0;
+#if defined(__wasm_simd128__)
+      /* the same eight lanes, two float64 per register (LLVM does not vectorize the conversions for wasm) */
+      v128_t a01 = wasm_f64x2_splat(0.0), a23 = a01, a45 = a01, a67 = a01;
+      for (; m + 8 <= mid; m += 8) {
+        v128_t u = wasm_v128_load(xs + m), w = wasm_v128_load(xs + m + 4);
+        a01 = wasm_f64x2_add(a01, gg_f64_lo(u));
+        a23 = wasm_f64x2_add(a23, gg_f64_hi(u));
+        a45 = wasm_f64x2_add(a45, gg_f64_lo(w));
+        a67 = wasm_f64x2_add(a67, gg_f64_hi(w));
+      }
+      wasm_v128_store(acc, a01);
+      wasm_v128_store(acc + 2, a23);
+      wasm_v128_store(acc + 4, a45);
+      wasm_v128_store(acc + 6, a67);
+#endif
+      for (; m + 8 <= mid; m += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
+      double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; m < mid; m++) s += (double)xs[m];
+      os[0] = (float)s;
+      continue;
+    }
+    /* float32 accumulation in the reference's order (starting from +0), so the sums agree bit for bit. */
+    for (gg_i i = 0; i < inner; i++) os[i] = 0.0f;
+    for (gg_i m = 0; m < mid; m++) {
+      const float *xs = x + (o * mid + m) * inner;
+      for (gg_i i = 0; i < inner; i++) os[i] += xs[i];
+    }
+  }
+}
+
+GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner) {
+  sum_axis_args a = {x, out, mid, inner};
+  gg_parallel_for(sum_axis_range, &a, outer, 1, 2.0 * (double)outer * (double)mid * (double)inner);
+}
+
+GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i mid, gg_i inner) {
+  for (gg_i o = 0; o < outer; o++) {
+    float *os = out + o * inner;
+    float *as = arg + o * inner;
+    if (inner == 1) {
+      const float *xs = x + o * mid;
+      float best = -GG_INFF;
+      gg_i bi = 0;
+      for (gg_i m = 0; m < mid; m++) {
+        float v = xs[m];
+        if (v > best || v != v) {
+          best = v;
+          bi = m;
+          if (v != v) break;
+        }
+      }
+      os[0] = best;
+      as[0] = (float)bi;
+      continue;
+    }
+    /* Row by row, so that memory is read in order: once a running maximum is NaN it stays (the reference stops at
+     * the first NaN). */
+    for (gg_i i = 0; i < inner; i++) {
+      os[i] = -GG_INFF;
+      as[i] = 0.0f;
+    }
+    for (gg_i m = 0; m < mid; m++) {
+      const float *xs = x + (o * mid + m) * inner;
+      float fm = (float)m;
+      for (gg_i i = 0; i < inner; i++) {
+        float v = xs[i], cur = os[i];
+        int take = cur == cur && (v > cur || v != v);
+        os[i] = take ? v : cur;
+        as[i] = take ? fm : as[i];
+      }
+    }
+  }
+}
+
+static double sum_squares_serial(const float *x, gg_i n) {
+  /* float64 accumulation in eight lanes, summed at the end: within ~1e-16 of the reference's sequential sum. The
+   * wasm build spells the lanes out in SIMD (LLVM does not vectorize this); both builds add in the same order. The
+   * SIMD builds first take blocks of 512 values in float32 (~1e-7 relative to the float64 sum), see below. */
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  gg_i i = 0;
+#if defined(__wasm_simd128__)
+  v128_t a01 = wasm_f64x2_splat(0.0), a23 = a01, a45 = a01, a67 = a01;
+  /* Blocks of 512 values first, as the AVX-512 path below: float32 squares summed in 16 lanes (32 terms each, so a
+   * block's sum is good to ~1e-6 relative), each block's lanes then added in float64. Converting every value to
+   * float64 takes three times the instructions, which is what bounds this loop (the monitor and global-norm clipping
+   * run it on every gradient every step). Multiply then add, never fused, so both wasm modules give the same bits. */
+  for (; i + 512 <= n; i += 512) {
+    v128_t f0 = wasm_f32x4_splat(0.0f), f1 = f0, f2 = f0, f3 = f0;
+    for (gg_i j = i; j < i + 512; j += 16) {
+      v128_t v0 = wasm_v128_load(x + j), v1 = wasm_v128_load(x + j + 4);
+      v128_t v2 = wasm_v128_load(x + j + 8), v3 = wasm_v128_load(x + j + 12);
+      f0 = wasm_f32x4_add(f0, wasm_f32x4_mul(v0, v0));
+      f1 = wasm_f32x4_add(f1, wasm_f32x4_mul(v1, v1));
+      f2 = wasm_f32x4_add(f2, wasm_f32x4_mul(v2, v2));
+      f3 = wasm_f32x4_add(f3, wasm_f32x4_mul(v3, v3));
+    }
+    a01 = wasm_f64x2_add(a01, wasm_f64x2_add(gg_f64_lo(f0), gg_f64_lo(f2)));
+    a23 = wasm_f64x2_add(a23, wasm_f64x2_add(gg_f64_hi(f0), gg_f64_hi(f2)));
+    a45 = wasm_f64x2_add(a45, wasm_f64x2_add(gg_f64_lo(f1), gg_f64_lo(f3)));
+    a67 = wasm_f64x2_add(a67, wasm_f64x2_add(gg_f64_hi(f1), gg_f64_hi(f3)));
+  }
+  for (; i + 8 <= n; i += 8) {
+    v128_t u = wasm_v128_load(x + i), w = wasm_v128_load(x + i + 4);
+    v128_t d;
+    d = gg_f64_lo(u);
+    a01 = wasm_f64x2_add(a01, wasm_f64x2_mul(d, d));
+    d = gg_f64_hi(u);
+    a23 = wasm_f64x2_add(a23, wasm_f64x2_mul(d, d));
+    d = gg_f64_lo(w);
+    a45 = wasm_f64x2_add(a45, wasm_f64x2_mul(d, d));
+    d = gg_f64_hi(w);
+    a67 = wasm_f64x2_add(a67, wasm_f64x2_mul(d, d));
+  }
+  wasm_v128_store(acc, a01);
+  wasm_v128_store(acc + 2, a23);
+  wasm_v128_store(acc + 4, a45);
+  wasm_v128_store(acc + 6, a67);
+#endif
+#if defined(__AVX512F__)
+  /* Four independent registers of eight float64 lanes, 32 values per turn: one register alone waits on the add's
+   * latency (the monitor and global-norm clipping call this on every parameter every step). The sum differs from
+   * the eight-lane order of the loop below (and of wasm) only in float64 rounding, far below float32's. */
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  /* Blocks of 512 values first: float32 fused multiply-adds into 64 lanes (8 terms each, so a block's sum is good to
+   * ~1e-6 relative), each block's sum then added in float64. Four times fewer instructions than converting every
+   * value to float64, which is what bounds this loop on data in cache. */
+  for (; i + 512 <= n; i += 512) {
+    __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
+    for (gg_i j = i; j < i + 512; j += 64) {
+      __m512 v0 = _mm512_loadu_ps(x + j), v1 = _mm512_loadu_ps(x + j + 16);
+      __m512 v2 = _mm512_loadu_ps(x + j + 32), v3 = _mm512_loadu_ps(x + j + 48);
+      f0 = _mm512_fmadd_ps(v0, v0, f0);
+      f1 = _mm512_fmadd_ps(v1, v1, f1);
+      f2 = _mm512_fmadd_ps(v2, v2, f2);
+      f3 = _mm512_fmadd_ps(v3, v3, f3);
+    }
+    __m512 f = _mm512_add_ps(_mm512_add_ps(f0, f1), _mm512_add_ps(f2, f3));
+    a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+  }
+  for (; i + 32 <= n; i += 32) {
+    __m512d v0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+    __m512d v1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+    __m512d v2 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 16));
+    __m512d v3 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 24));
+    a0 = _mm512_add_pd(a0, _mm512_mul_pd(v0, v0));
+    a1 = _mm512_add_pd(a1, _mm512_mul_pd(v1, v1));
+    a2 = _mm512_add_pd(a2, _mm512_mul_pd(v2, v2));
+    a3 = _mm512_add_pd(a3, _mm512_mul_pd(v3, v3));
+  }
+  _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+#endif
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; j++) {
+      double v = (double)x[i + j];
+      acc[j] += v * v;
+    }
+  }
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; i++) s += (double)x[i] * (double)x[i];
+  return s;
+}
+
+static double max_abs_serial(const float *x, gg_i n) {
+  /* On the bits: for |x| the float order is the unsigned-integer order of (bits & 0x7fffffff), and every NaN lies
+   * above +Inf (0x7f800000). So one integer max, which every compiler vectorizes (a float max with NaN does not),
+   * gives the maximum, or NaN if there is one. */
+  uint32_t m = 0;
+  for (gg_i i = 0; i < n; i++) {
+    uint32_t u = gg_asuint(x[i]) & 0x7fffffffu;
+    m = u > m ? u : m;
+  }
+  return m > 0x7f800000u ? GG_NAN : (double)gg_asfloat(m);
+}
+
+static double count_non_finite_serial(const float *x, gg_i n) {
+  gg_i c = 0;
+  for (gg_i i = 0; i < n; i++) c += (gg_asuint(x[i]) & 0x7f800000u) == 0x7f800000u;
+  return (double)c;
+}
+
+/*
+ * Σx² and max |x| of one tensor in one pass over memory (the monitor reads every gradient for both): chunks of 4096
+ * values, small enough to stay in L1 between the two kernels' loops. The sum is the chunks' sums added in order, so
+ * its last bits may differ from gg_sum_squares' (both are float64 sums of float32 squares).
+ */
+#define SSMAX_CHUNK 4096
+static void sum_squares_max_abs_serial(const float *x, gg_i n, double *ss, double *mx) {
+  double s = 0.0, m = 0.0;
+  int nan = 0;
+  for (gg_i i = 0; i < n; i += SSMAX_CHUNK) {
+    gg_i len = n - i < SSMAX_CHUNK ? n - i : SSMAX_CHUNK;
+    s += sum_squares_serial(x + i, len);
+    double c = max_abs_serial(x + i, len);
+    if (c != c) nan = 1;
+    else if (c > m) m = c;
+  }
+  *ss = s;
+  *mx = nan ? GG_NAN : m;
+}
+
+/*
+ * In wasm, large reductions are shared out between threads where there are several (the monitor and global-norm
+ * clipping run them on every parameter every step). The sum of squares is taken over blocks, each as sum_squares_serial does, then
+ * the blocks' sums in order: the blocks depend on n only, never on the thread count, so neither does the result (a
+ * tensor of one block gives the serial bits). The maximum and the count are exact in any order. The blocks' results
+ * live on the caller's stack, so concurrent callers (worker threads) do not share them.
+ */
+#define RED_BLOCK 16384
+#define RED_MAX_BLOCKS 256
+enum { RED_SUM_SQUARES, RED_MAX_ABS, RED_NON_FINITE, RED_SS_MAX };
+
+/* One kind of reduction over x[0..n) on this thread; RED_SS_MAX returns Σx² and stores max |x| in *mx. */
+static double reduce_serial(int kind, const float *x, gg_i n, double *mx) {
+  double ss;
+  switch (kind) {
+    case RED_SUM_SQUARES:
+      return sum_squares_serial(x, n);
+    case RED_MAX_ABS:
+      return max_abs_serial(x, n);
+    case RED_NON_FINITE:
+      return count_non_finite_serial(x, n);
+    default:
+      sum_squares_max_abs_serial(x, n, &ss, mx);
+      return ss;
+  }
+}
+
+#if defined(__wasm__)
+typedef struct {
+  const float *x;
+  gg_i n, block;
+  int kind;
+  double *partials;
+} red_args;
+
+/* Blocks [lo, hi): partials[b], and for RED_SS_MAX the block's max |x| at partials[RED_MAX_BLOCKS + b]. */
+static void red_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const red_args *a = p;
+  for (gg_i b = lo; b < hi; b++) {
+    gg_i start = b * a->block;
+    gg_i len = a->n - start < a->block ? a->n - start : a->block;
+    a->partials[b] = reduce_serial(a->kind, a->x + start, len, &a->partials[RED_MAX_BLOCKS + b]);
+  }
+}
+
+/* The larger of two maxima of |x|, NaN if either is. */
+static inline double max_nan(double a, double b) { return (a != a || b != b) ? GG_NAN : (b > a ? b : a); }
+#endif
+
+/* A reduction of kind `kind` (RED_SS_MAX also stores max |x| in *mx); `cost` per value decides whether to share
+ * the blocks out. */
+static double reduce(int kind, const float *x, gg_i n, double cost, double *mx) {
+#if !defined(__wasm__)
+  /* Natively one AVX-512 pass is as fast as handing a parameter-sized tensor to the pool and back (measured on the
+   * monitor's reads of gradients, 200k floats): keep the serial sum, and its bits. */
+  (void)cost;
+  return reduce_serial(kind, x, n, mx);
+#else
+  if (n <= RED_BLOCK) return reduce_serial(kind, x, n, mx);
+  gg_i block = RED_BLOCK;
+  gg_i blocks = (n + block - 1) / block;
+  if (blocks > RED_MAX_BLOCKS) {
+    block = ((n + RED_MAX_BLOCKS - 1) / RED_MAX_BLOCKS + 15) / 16 * 16;
+    blocks = (n + block - 1) / block;
+  }
+  double partials[2 * RED_MAX_BLOCKS];
+  red_args a = {x, n, block, kind, partials};
+  gg_parallel_for(red_range, &a, blocks, 1, cost * (double)n);
+  double r = partials[0], m = partials[RED_MAX_BLOCKS];
+  for (gg_i b = 1; b < blocks; b++) {
+    r = kind == RED_MAX_ABS ? max_nan(r, partials[b]) : r + partials[b];
+    if (kind == RED_SS_MAX) m = max_nan(m, partials[RED_MAX_BLOCKS + b]);
+  }
+  if (kind == RED_SS_MAX) *mx = m;
+  return r;
+#endif
+}
+
+GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQUARES, x, n, 8.0, NULL); }
+GG_API double gg_max_abs(const float *x, gg_i n) { return reduce(RED_MAX_ABS, x, n, 4.0, NULL); }
+GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NON_FINITE, x, n, 4.0, NULL); }
+/* out[0] = Σx², out[1] = max |x| (NaN if x holds one), in one pass over memory. */
+GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out) {
+  out[0] = reduce(RED_SS_MAX, x, n, 10.0, &out[1]);
+}
