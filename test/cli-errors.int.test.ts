@@ -394,7 +394,7 @@ describe('user mistakes that were stack traces (issue 11 item 10)', () => {
     expect(err).not.toContain('trial');
   });
 
-  it('sweep: a trial refused as a user mistake is its row, exit 2 (not 1, a bug), no stack trace', async () => {
+  it('sweep: a trial refused as a user mistake is its row and the one JSON error object, exit 2 (not 1, a bug), no stack trace', async () => {
     const code = await main([
       'sweep',
       '--no-store',
@@ -409,11 +409,16 @@ describe('user mistakes that were stack traces (issue 11 item 10)', () => {
     ]);
     expect(code, err).toBe(2);
     expect(err).not.toMatch(/\n\s+at /);
-    const rows = (oneJson() as { trials: { status: string; error?: string }[] }).trials;
-    expect(rows[0]!.status).toBe('finished');
-    expect(rows[1]!.error).toBe(
-      'model: nn.mlp(): a residual MLP has blocks of two layers, so depth must be even, got 3',
-    );
+    const refused = 'model: nn.mlp(): a residual MLP has blocks of two layers, so depth must be even, got 3';
+    const out = oneJson() as { error: { code: string; message: string }; trials: { status: string; error?: string }[] };
+    // the one object is the error, as every command prints its errors with --json; the table comes with it
+    expect(out.error).toEqual({
+      code: 'sweep.trial-failed',
+      message: `sweep: 1 of 2 trials were refused; trial 1: ${refused}`,
+    });
+    expect(err).toContain(`gradguard: sweep: 1 of 2 trials were refused; trial 1: ${refused}\n`);
+    expect(out.trials[0]!.status).toBe('finished');
+    expect(out.trials[1]!.error).toBe(refused);
   }, 120_000);
 
   it('GRADGUARD_BACKEND=bogus is one line and exit 2 (fresh process)', () => {
@@ -491,5 +496,41 @@ describe('run metadata and the run header (issue 11 item 18)', () => {
     expect(await main(['doctor', '--steps', '2', '--batches', '1', ...tiny, '--json'])).toBe(0);
     expect(err).toContain('(defaults + 6 overrides)');
     expect(err).not.toContain('((');
+  });
+});
+
+describe('distributed sweeps: mistakes in the queue options (issue 15)', () => {
+  // a port nothing listens on: the server cannot be reached, and the password must not show
+  const unreachable = 'postgres://gg:s3cret-pw@127.0.0.1:1/runs';
+
+  it('refuses --detach and --status without --queue, --status with a grid, --parallel with --queue', async () => {
+    expect(await refused(['sweep', '--detach', '--grid', 'optim.lr=0.1,0.01'], 'usage')).toContain(
+      '--detach needs --queue postgres://',
+    );
+    expect(await refused(['sweep', '--status', 'sw-1'], 'usage')).toContain('--status needs --queue');
+    expect(await refused(['sweep', '--queue', unreachable, '--status', 'sw-1', '--grid', 'optim.lr=0.1'])).toContain(
+      'drop the --grid options',
+    );
+    expect(await refused(['sweep', '--queue', unreachable, '--parallel', '2', '--grid', 'optim.lr=0.1'])).toContain(
+      'start workers with --concurrency',
+    );
+  });
+
+  it('refuses a queue URL that is not PostgreSQL, and an unreachable server in one line without its password', async () => {
+    expect(await refused(['sweep', '--queue', 'redis://127.0.0.1:6379', '--grid', 'optim.lr=0.1'])).toContain(
+      'give a PostgreSQL URL',
+    );
+    for (const args of [
+      ['sweep', '--queue', unreachable, '--detach', '--set', 'data.name=spirals', '--grid', 'optim.lr=0.1'],
+      ['sweep', '--queue', unreachable, '--status', 'sw-1'],
+      ['worker', '--queue', unreachable],
+    ]) {
+      const msg = await refused(args, 'usage');
+      expect(msg).toBe(
+        '--queue postgres://gg:***@127.0.0.1:1/runs: cannot reach the PostgreSQL server (ECONNREFUSED); is it running there?',
+      );
+      expect(err + out).not.toContain('s3cret');
+    }
+    expect(await refused(['worker', '--queue', unreachable, '--concurrency', '0'])).toContain('--concurrency');
   });
 });

@@ -24,7 +24,9 @@ import { judgeTrial } from '../monitor/trial.js';
 import { tensor, tidy } from '../tensor/tensor.js';
 import { type Config, ConfigError, describeModel, loadConfig } from '../train/config.js';
 import { lossFor, runTraining, setupExperiment } from '../train/trainer.js';
-import { isUserError } from './errors.js';
+import { isUserError, UsageError } from './errors.js';
+import { checkQueueUrl } from './queue.js';
+import { enqueueSweep, followSweep } from './sweep-queue.js';
 
 export interface DoctorCommandOptions {
   config?: string;
@@ -37,6 +39,8 @@ export interface DoctorCommandOptions {
   batches?: number;
   /** At most this many fixes are tried (default 4). */
   maxTrials?: number;
+  /** With `fix`: run the trials on `gradguard worker`s through the queue on this PostgreSQL. */
+  queue?: string;
 }
 
 export interface DoctorOptions {
@@ -52,6 +56,8 @@ export interface DoctorOptions {
   onProgress?: (line: string) => void;
   /** The dataset, if already loaded (it must be the config's). */
   dataset?: Dataset;
+  /** Run the fix trials on `gradguard worker`s through the queue on this PostgreSQL (`doctor --fix --queue`). */
+  queue?: string;
 }
 
 /** What `doctor` found: the `--json` object. */
@@ -72,7 +78,7 @@ export interface DoctorResult {
   time?: TimeSummary[];
 }
 
-interface ProbeOutcome {
+export interface ProbeOutcome {
   diagnosis: Diagnosis;
   layers: LayerStats[];
   loss: number;
@@ -103,7 +109,7 @@ function offset(o: StepObserver, by: number): StepObserver {
  * Probes one config: `batches` forward/backward passes from initialisation (no update), then `steps` steps of the
  * real training loop (`runTraining`, so clipping, schedules and non-finite handling are those of `gradguard train`).
  */
-function probe(config: Config, dataset: Dataset, batches: number, steps: number): ProbeOutcome {
+export function probe(config: Config, dataset: Dataset, batches: number, steps: number): ProbeOutcome {
   const exp = setupExperiment(config, dataset);
   const monitor = new Monitor(exp.model, { every: 1 }).attach();
   const tSize = dataset.targetShape.reduce((p, d) => p * d, 1);
@@ -174,6 +180,68 @@ function trialOf(label: string, set: string[], p: ProbeOutcome, original: ProbeO
 }
 
 /**
+ * `doctor --fix --queue`: queues the fix trials (those whose config loads) as a sweep of kind `doctor` for
+ * `gradguard worker`s, follows them, and judges each against the original as a local trial is judged. A fix whose
+ * config is refused, or which the builder refuses on the worker, is that trial's result; a bug on a worker surfaces.
+ */
+async function queuedTrials(
+  url: string,
+  o: {
+    file: string | undefined;
+    sets: readonly string[];
+    batches: number;
+    steps: number;
+    fixes: Fix[];
+    original: ProbeOutcome;
+    say: (line: string) => void;
+    refusedTrial: (fix: Fix, message: string) => TrialResult;
+  },
+): Promise<TrialResult[]> {
+  const out: (TrialResult | null)[] = o.fixes.map(() => null);
+  const specs: { index: number; fix: Fix; config: Config }[] = [];
+  for (const [i, fix] of o.fixes.entries()) {
+    try {
+      specs.push({
+        index: i,
+        fix,
+        config: loadConfig(o.file, [...o.sets, ...fix.set], { dropInapplicable: true }).config,
+      });
+    } catch (e) {
+      out[i] = o.refusedTrial(fix, (e as Error).message);
+    }
+  }
+  if (specs.length) {
+    const id = await enqueueSweep(
+      url,
+      'doctor',
+      { batches: o.batches, steps: o.steps, config: o.file ?? null, set: o.sets },
+      (sid) =>
+        specs.map((s) => ({
+          index: s.index,
+          params: { fix: s.fix.label },
+          sets: [...o.sets, ...s.fix.set],
+          config: s.config,
+          name: `doctor ${s.fix.label} (${sid} #${s.index})`,
+        })),
+    );
+    o.say(`gradguard doctor: ${specs.length} trials queued as ${id}; waiting for workers`);
+    const followed = await followSweep(url, id, { log: (l) => o.say(l.trimEnd()), progressBar: false });
+    if (followed.interrupted)
+      throw new UsageError(
+        `doctor: stopped following ${id}; its trials go on (gradguard sweep --status ${id} --queue ...)`,
+      );
+    for (const t of followed.trials) {
+      const fix = o.fixes[t.index]!;
+      if (t.bug) throw new Error(`doctor: trial ${fix.label} hit a bug on a worker: ${t.error}`);
+      out[t.index] = t.result
+        ? trialOf(fix.label, fix.set, t.result as ProbeOutcome, o.original)
+        : o.refusedTrial(fix, t.error ?? 'failed');
+    }
+  }
+  return out.map((t, i) => t ?? o.refusedTrial(o.fixes[i]!, 'not run'));
+}
+
+/**
  * Runs the doctor on a config: a probe, its diagnosis and (with `fix`) a trial per suggested fix.
  *
  * @param file the config file (YAML or JSON), or undefined for the defaults
@@ -209,6 +277,20 @@ export async function runDoctor(
   if (!opts.fix) return result;
   const trials: TrialResult[] = [trialOf('original', [], original, null)];
   const fixes = fixesToTry(original.diagnosis.findings, maxTrials);
+  const refusedTrial = (fix: Fix, message: string): TrialResult => ({
+    ...trialOf(fix.label, fix.set, original, original),
+    restoresFlow: false,
+    lowersLoss: false,
+    works: false,
+    error: message,
+  });
+  if (opts.queue) {
+    trials.push(
+      ...(await queuedTrials(opts.queue, { file, sets, batches, steps, fixes, original, say, refusedTrial })),
+    );
+    result.trials = trials;
+    return result;
+  }
   for (const [i, fix] of fixes.entries()) {
     say(
       `gradguard doctor: trial ${i + 1}/${fixes.length}: ${fix.label} (${fix.set.map((s) => `--set ${s}`).join(' ')})`,
@@ -217,13 +299,7 @@ export async function runDoctor(
     try {
       trialConfig = loadConfig(file, [...sets, ...fix.set], { dropInapplicable: true }).config;
     } catch (e) {
-      trials.push({
-        ...trialOf(fix.label, fix.set, original, original),
-        restoresFlow: false,
-        lowersLoss: false,
-        works: false,
-        error: (e as Error).message,
-      });
+      trials.push(refusedTrial(fix, (e as Error).message));
       continue;
     }
     try {
@@ -234,13 +310,7 @@ export async function runDoctor(
     } catch (e) {
       // a fix the builder refuses is that trial's result; anything else is a bug and surfaces
       if (!isUserError(e)) throw e;
-      trials.push({
-        ...trialOf(fix.label, fix.set, original, original),
-        restoresFlow: false,
-        lowersLoss: false,
-        works: false,
-        error: e.message,
-      });
+      trials.push(refusedTrial(fix, e.message));
     }
   }
   result.trials = trials;
@@ -258,11 +328,16 @@ function toJson(v: unknown): string {
  * @throws ConfigError and the data errors, which the CLI prints as one line with exit status 2
  */
 export async function doctorCommand(opts: DoctorCommandOptions): Promise<number> {
+  if (opts.queue !== undefined) {
+    if (!opts.fix) throw new UsageError('doctor: --queue runs the trials of --fix on workers; add --fix');
+    checkQueueUrl(opts.queue);
+  }
   const res = await runDoctor(opts.config, opts.set, {
     fix: opts.fix,
     ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
     ...(opts.batches !== undefined ? { batches: opts.batches } : {}),
     ...(opts.maxTrials !== undefined ? { maxTrials: opts.maxTrials } : {}),
+    ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
     onProgress: (s) => process.stderr.write(`${s}\n`),
   });
   if (opts.json) {

@@ -17,6 +17,7 @@ import { playgroundCommand } from './playground.js';
 import { exportCommand, runsCommand } from './runs.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
+import { workerCommand } from './worker.js';
 
 /** `--store`: a directory (SQLite) or a PostgreSQL URL; the default comes from GRADGUARD_STORE. */
 const STORE_HELP =
@@ -80,7 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (e.exitCode === 0) return 0; // --help, --version
       const message =
         e.code === 'commander.help'
-          ? 'give a command: train, doctor, sweep, experiment, runs, export, dashboard or report'
+          ? 'give a command: train, doctor, sweep, worker, experiment, runs, export, dashboard or report'
           : commanderMessage || e.message.replace(/^error: /, '');
       return reportError(new UsageError(`${message} (run gradguard --help for usage)`), processIO, json);
     }
@@ -89,7 +90,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   return code;
 }
 
-/** `train`, `doctor` and `sweep`; `done` receives the exit status. */
+/** `train`, `doctor`, `sweep` and `worker`; `done` receives the exit status. */
 function addTrainingCommands(program: Command, done: (code: number) => void): void {
   program
     .command('train')
@@ -130,9 +131,11 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .option('--batches <n>', 'batches run from initialisation before training (default 3)', intOption(0))
     .option('--max-trials <n>', 'at most this many fixes tried with --fix (default 4)', intOption(1))
     .option('--json', 'print one JSON object { verdict, layers, findings, trials? }')
+    .option('--queue <url>', 'with --fix: run the trials on `gradguard worker`s through this PostgreSQL')
     .action(async (opts) => {
       done(
         await doctorCommand({
+          ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
           ...(opts.config ? { config: opts.config } : {}),
           set: opts.set,
           json: Boolean(opts.json),
@@ -160,6 +163,9 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
     .option('--json', 'print one JSON object { trials }')
     .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
     .option('--no-store', 'do not record the trials in the run store')
+    .option('--queue <url>', 'queue the trials on this PostgreSQL for `gradguard worker`s, and follow them')
+    .option('--detach', 'with --queue: print the sweep id and return at once')
+    .option('--status <id>', 'with --queue: where a queued sweep is (per trial: state, run, result)')
     .action(async (opts) => {
       done(
         await sweepCommand({
@@ -170,6 +176,28 @@ function addTrainingCommands(program: Command, done: (code: number) => void): vo
           json: Boolean(opts.json),
           ...(opts.out ? { out: opts.out } : {}),
           store: opts.store === false ? null : opts.store,
+          ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+          ...(opts.detach ? { detach: true } : {}),
+          ...(opts.status !== undefined ? { status: opts.status } : {}),
+        }),
+      );
+    });
+
+  program
+    .command('worker')
+    .description('run the trials of queued sweeps (sweep --queue, doctor --fix --queue) on this machine')
+    .requiredOption('--queue <url>', 'the PostgreSQL the sweeps are queued on (postgres://user@host:5432/db)')
+    .option('--store <dir|url>', STORE_HELP, storeSpecFromEnv())
+    .option('--concurrency <n>', 'trials at a time (default 1)', intOption(1))
+    .option('--json', 'when it stops, print one JSON object { worker, recorded, handedBack }')
+    .action(async (opts) => {
+      done(
+        await workerCommand({
+          json: Boolean(opts.json),
+          queue: opts.queue,
+          store: opts.store,
+          ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+          log: (l) => process.stderr.write(l),
         }),
       );
     });

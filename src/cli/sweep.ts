@@ -6,13 +6,14 @@
 import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../train/config.js';
-import type { SessionResult } from '../train/session.js';
-import type { TrialRequest } from '../train/sweep-worker.js';
+import { storeLabel } from '../track/store.js';
+import { type Config, loadConfig } from '../train/config.js';
+import { runTrial, type TrialOutcome } from '../train/sweep-trial.js';
 import { EXIT, UsageError } from './errors.js';
+import { checkQueueUrl } from './queue.js';
 import { formatTable as alignedTable } from './runs.js';
+import { enqueueSweep, followSweep, formatStatus, queuedRow, sweepStatus } from './sweep-queue.js';
 
 export interface SweepOptions {
   config?: string;
@@ -22,6 +23,12 @@ export interface SweepOptions {
   json: boolean;
   out?: string;
   store: string | null;
+  /** A PostgreSQL URL: queue the trials for `gradguard worker`s instead of running them here. */
+  queue?: string;
+  /** With `queue`: print the sweep id and return at once. */
+  detach?: boolean;
+  /** Show where the queued sweep with this id is (needs `queue`). */
+  status?: string;
 }
 
 export interface Trial {
@@ -70,45 +77,6 @@ function safeYaml(v: string): unknown {
   }
 }
 
-function runTrial(
-  req: TrialRequest,
-  env: NodeJS.ProcessEnv,
-): Promise<{ ok: true; result: SessionResult } | { ok: false; error: string; user: boolean; stack?: string }> {
-  const here = new URL(import.meta.url);
-  const isTs = here.pathname.endsWith('.ts');
-  const url = new URL(`../train/sweep-worker.${isTs ? 'ts' : 'js'}`, here);
-  return new Promise((resolve) => {
-    // NOTE: running from TypeScript sources (tests, tsx), the worker registers tsx's loader itself before importing
-    const w = isTs
-      ? new Worker(
-          `(async () => { const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}); register(); await import(${JSON.stringify(url.href)}); })();`,
-          { eval: true, workerData: req, stdout: true, env },
-        )
-      : new Worker(url, { workerData: req, stdout: true, env });
-    let settled = false;
-    w.once('message', (m: { ok: boolean; result?: SessionResult; error?: string; user?: boolean; stack?: string }) => {
-      settled = true;
-      resolve(
-        m.ok
-          ? { ok: true, result: m.result! }
-          : {
-              ok: false,
-              error: m.error ?? 'unknown error',
-              user: m.user === true,
-              ...(m.stack ? { stack: m.stack } : {}),
-            },
-      );
-    });
-    w.once('error', (e) => {
-      if (!settled) resolve({ ok: false, error: e.message, user: false, ...(e.stack ? { stack: e.stack } : {}) });
-      settled = true;
-    });
-    w.once('exit', (code) => {
-      if (!settled) resolve({ ok: false, error: `worker exited with code ${code}`, user: false });
-    });
-  });
-}
-
 export interface TrialRow {
   trial: number;
   params: Record<string, unknown>;
@@ -120,6 +88,34 @@ export interface TrialRow {
   seconds: number | null;
   run: string | null;
   error?: string;
+}
+
+/** A trial's row of the table: its result, or its error. */
+export function trialRow(t: Pick<Trial, 'index' | 'assignments'>, r: TrialOutcome): TrialRow {
+  return r.ok
+    ? {
+        trial: t.index,
+        params: t.assignments,
+        status: r.result.status,
+        testAccuracy: r.result.test.accuracy ?? null,
+        testLoss: r.result.test.loss,
+        finalLoss: r.result.finalLoss,
+        verdict: r.result.diagnosis.verdict,
+        seconds: r.result.trainSeconds,
+        run: r.result.run,
+      }
+    : {
+        trial: t.index,
+        params: t.assignments,
+        status: 'failed',
+        testAccuracy: null,
+        testLoss: null,
+        finalLoss: null,
+        verdict: '-',
+        seconds: null,
+        run: null,
+        error: r.error,
+      };
 }
 
 const num = (x: number | null, d = 4) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(d));
@@ -170,13 +166,33 @@ function checkOut(out: string): void {
     throw new UsageError(`sweep: --out ${out} is a directory; give a .md or .csv file name`);
 }
 
+/** Checks the options that go together: `--detach` and `--status` need `--queue`, `--status` takes no grid. */
+function checkModes(opts: SweepOptions): void {
+  if ((opts.detach || opts.status !== undefined) && !opts.queue)
+    throw new UsageError(
+      `sweep: ${opts.detach ? '--detach' : '--status'} needs --queue postgres://... (the queue the sweep is in)`,
+    );
+  if (opts.status !== undefined && opts.grid.length)
+    throw new UsageError('sweep: --status ID shows a queued sweep; drop the --grid options (or --status)');
+  if (opts.queue && opts.parallel !== undefined)
+    throw new UsageError('sweep: --parallel is for a local sweep; with --queue, start workers with --concurrency');
+  if (opts.queue) checkQueueUrl(opts.queue);
+}
+
 export async function sweepCommand(opts: SweepOptions): Promise<number> {
   if (opts.parallel !== undefined && (!Number.isInteger(opts.parallel) || opts.parallel < 1))
     throw new UsageError(`sweep: --parallel must be a whole number >= 1, got ${String(opts.parallel)}`);
+  checkModes(opts);
+  if (opts.status !== undefined) {
+    const s = await sweepStatus(opts.queue!, opts.status);
+    process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `${formatStatus(s)}\n`);
+    return EXIT.ok;
+  }
   if (opts.out) checkOut(opts.out);
   const trials = expandGrid(opts.grid);
   // validate every trial's config before any work starts
-  for (const t of trials) loadConfig(opts.config, [...opts.set, ...t.sets]);
+  const configs = trials.map((t) => loadConfig(opts.config, [...opts.set, ...t.sets]).config);
+  if (opts.queue) return queuedSweep(opts, trials, configs);
   const parallel = Math.max(1, Math.min(opts.parallel ?? availableParallelism(), trials.length));
   process.stderr.write(`gradguard sweep: ${trials.length} trials, ${parallel} at a time\n`);
   // The cores shared between the trials running at once: each trial's wasm backend starts that many threads (unless
@@ -201,30 +217,7 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
         },
         env,
       );
-      const row: TrialRow = r.ok
-        ? {
-            trial: t.index,
-            params: t.assignments,
-            status: r.result.status,
-            testAccuracy: r.result.test.accuracy ?? null,
-            testLoss: r.result.test.loss,
-            finalLoss: r.result.finalLoss,
-            verdict: r.result.diagnosis.verdict,
-            seconds: r.result.trainSeconds,
-            run: r.result.run,
-          }
-        : {
-            trial: t.index,
-            params: t.assignments,
-            status: 'failed',
-            testAccuracy: null,
-            testLoss: null,
-            finalLoss: null,
-            verdict: '-',
-            seconds: null,
-            run: null,
-            error: r.error,
-          };
+      const row = trialRow(t, r);
       rows[t.index] = row;
       if (!r.ok && !r.user) {
         bug = true;
@@ -236,9 +229,69 @@ export async function sweepCommand(opts: SweepOptions): Promise<number> {
     }
   };
   await Promise.all(Array.from({ length: parallel }, workerLoop));
+  return finishSweep(opts, rows, bug);
+}
+
+/** Queues the trials (`--queue`); prints the sweep id with `--detach`, else follows them to the end. */
+async function queuedSweep(opts: SweepOptions, trials: readonly Trial[], configs: readonly Config[]): Promise<number> {
+  const spec = {
+    config: opts.config ?? null,
+    set: opts.set,
+    grid: opts.grid,
+    store: opts.store ? storeLabel(opts.store) : null,
+  };
+  const id = await enqueueSweep(opts.queue!, 'sweep', spec, (id) =>
+    trials.map((t, i) => ({
+      index: t.index,
+      params: t.assignments,
+      sets: [...opts.set, ...t.sets],
+      config: configs[i],
+      // unique: a retried trial finds a run its killed attempt left before recording it
+      name: `sweep ${t.sets.join(' ')} (${id} #${t.index})`,
+    })),
+  );
+  if (opts.detach) {
+    process.stderr.write(
+      `gradguard sweep: ${trials.length} trials queued as ${id}; see them with gradguard sweep --status ${id} --queue ...\n`,
+    );
+    process.stdout.write(opts.json ? `${JSON.stringify({ sweep: id, trials: trials.length })}\n` : `${id}\n`);
+    return EXIT.ok;
+  }
+  process.stderr.write(`gradguard sweep: ${trials.length} trials queued as ${id}; waiting for workers\n`);
+  const followed = await followSweep(opts.queue!, id, {
+    log: (l) => process.stderr.write(l),
+    progressBar: true,
+  });
+  if (followed.interrupted) {
+    process.stderr.write(
+      `gradguard sweep: stopped following ${id}; its trials go on (gradguard sweep --status ${id} --queue ...)\n`,
+    );
+    if (opts.json) process.stdout.write(`${JSON.stringify({ sweep: id, interrupted: true })}\n`);
+    return EXIT.interrupted;
+  }
+  return finishSweep(
+    opts,
+    followed.trials.map(queuedRow),
+    followed.trials.some((t) => t.bug),
+  );
+}
+
+/**
+ * Writes the table (`--out`, stdout) and returns the exit status: 0 when every trial ran (diverged ones are results),
+ * 2 when a trial was refused as the user's mistake, 1 when one hit a bug. With `--json` and a failed trial, the one
+ * object is the error (`{ error: { code, message }, trials }`), as every command prints its errors.
+ */
+function finishSweep(opts: SweepOptions, rows: TrialRow[], bug: boolean): number {
   if (opts.out) writeFileSync(opts.out, `${formatTable(rows, opts.out.endsWith('.csv') ? 'csv' : 'md')}\n`);
-  if (opts.json) process.stdout.write(`${JSON.stringify({ trials: rows })}\n`);
-  else process.stdout.write(`${formatTable(rows, 'text')}\n`);
-  // every trial ran (diverged ones are results): 0; a trial refused as the user's mistake: 2; a trial that hit a bug: 1
-  return bug ? EXIT.bug : rows.some((r) => r.error) ? EXIT.user : EXIT.ok;
+  const failed = rows.filter((r) => r.error);
+  const status = bug ? EXIT.bug : failed.length ? EXIT.user : EXIT.ok;
+  const message = failed.length
+    ? `sweep: ${failed.length} of ${rows.length} trials ${bug ? 'failed' : 'were refused'}; trial ${failed[0]!.trial}: ${failed[0]!.error}`
+    : null;
+  if (opts.json) {
+    const error = message ? { error: { code: bug ? 'internal' : 'sweep.trial-failed', message } } : {};
+    process.stdout.write(`${JSON.stringify({ ...error, trials: rows })}\n`);
+  } else process.stdout.write(`${formatTable(rows, 'text')}\n`);
+  if (message) process.stderr.write(`gradguard: ${message}\n`);
+  return status;
 }

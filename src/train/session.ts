@@ -43,6 +43,10 @@ export interface SessionOptions {
   meta?: { tags: string[]; notes?: string };
   /** Continue from a checkpoint (`train --resume`; see cli/checkpoint-commands.ts). */
   resume?: ResumePlan;
+  /** Called with the run's id once it is created (or resumed) in the store, before the first step. */
+  onRun?: (runId: string) => void;
+  /** Called after each step's metrics are written to the store (step counted from 0). */
+  onStep?: (step: number, totalSteps: number) => void;
   /** Also evaluate the trained model on the whole training split at the end (`SessionResult.train`; experiments). */
   evaluateTrain?: boolean;
 }
@@ -224,7 +228,6 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
     `gradguard: training ${describeModel(config.model)} on ${dataset.name} (${dataset.train.n} train / ${dataset.test.n} test), ` +
       `${exp.model.numParameters().toLocaleString('en-US')} parameters, backend ${backend.name}${backend.name === 'native' ? ` (sgemm ${(backend as { gemmImpl?: string }).gemmImpl ?? 'openblas'}, ${backend.threads} threads)` : backend.name === 'wasm' ? ` (${backend.threads} thread${backend.threads === 1 ? '' : 's'})` : ''}, config ${opts.source}`,
   );
-
   const store = opts.store ? RunStore.open(opts.store) : null;
   const resume = opts.resume;
   const runId =
@@ -232,12 +235,12 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       ? store.resumeRun(resume.runId, resume.truncate ? { fromStep: resume.checkpoint.step - 1 } : {})
       : store?.createRun(runRecord(config, backend.name, opts));
   if (runId) err(`gradguard: run ${runId} in ${storeLabel(opts.store!)}`);
+  if (runId) opts.onRun?.(runId);
   if (resume) err(`gradguard: resuming from step ${resume.checkpoint.step} (${resume.checkpoint.dir})`);
   const checkpointDir = store && runId ? runCheckpointDir(store.dir, runId) : (resume?.root ?? null);
   let lastCheckpoint: string | null = null;
   const guard = new SessionGuard(store, runId, err);
   const baseline = storeBaseline(guard, dataset, !resume);
-
   const watch = new SessionMonitor(config, exp.model, err, guard);
   const histograms = histogramRecorder(config, exp.model, store !== null && runId !== undefined, guard);
   const tty = Boolean(opts.progressBar && process.stderr.isTTY);
@@ -266,6 +269,7 @@ export async function trainSession(config: Config, opts: SessionOptions): Promis
       onStep: (s) => {
         const rec = watch.record(s.step, s.loss, s.skipped);
         guard.write((st, id) => logStep(st, id, s, rec));
+        opts.onStep?.(s.step, s.totalSteps);
         if (bar) {
           if (!started) {
             bar.start(s.totalSteps, 0, { epoch: 1, loss: '-' });
