@@ -21,6 +21,7 @@
       "cflags": ["-O3", "-march=native", "-std=gnu11", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags!": ["-O2"],
       "libraries": ["-lopenblas", "-lpthread"],
+      "ldflags": ["-Wl,-z,nodelete"],
       "xcode_settings": {
         "OTHER_CFLAGS": ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno"]
       }

@@ -53,6 +53,7 @@ export function nativeVariant(level: keyof typeof LEVEL_FLAGS): NativeVariant {
     defines: string[];
     cflags: string[];
     libraries: string[];
+    ldflags?: string[];
   };
   const cc = process.env.CC || 'cc';
   const args = [
@@ -66,6 +67,7 @@ export function nativeVariant(level: keyof typeof LEVEL_FLAGS): NativeVariant {
     `-I${headers}`,
     ...gyp.sources.map((f) => join(root, f)),
     ...gyp.libraries,
+    ...(gyp.ldflags ?? []),
   ];
   if (!args.includes(`-march=${level}`)) throw new Error('binding.gyp no longer builds with -march=native');
   const hash = createHash('sha256');

@@ -9,6 +9,7 @@
  * over (the partial run removed) when it has none. Ctrl+C or SIGTERM stops the worker: its running trials are handed
  * back to the queue at once, and continue elsewhere from their checkpoints.
  */
+import { availableParallelism } from 'node:os';
 import { loadDataset } from '../data/index.js';
 import { RunStore, storeLabel } from '../track/store.js';
 import { Config, resolveDefaults } from '../train/config.js';
@@ -258,11 +259,9 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
   const log = opts.log ?? (() => {});
   const queue = await SweepQueue.open(opts.queue);
   const env: NodeJS.ProcessEnv = { ...process.env };
-  // NOTE: one matrix-product thread per trial unless GRADGUARD_THREADS says otherwise. A worker runs trial after trial
-  // on fresh threads of one process, and with the native backend's thread pool in use (2+ threads) the second trial
-  // on a new thread hangs in its first matrix product (seen on main as of this writing, in a local `sweep --parallel 1`
-  // on 2 cores too); with one thread the pool is not used. Run more trials at once (--concurrency) to use more cores.
-  if (!env.GRADGUARD_THREADS) env.GRADGUARD_THREADS = '1';
+  // The cores shared between the trials running at once, as in a local sweep (unless GRADGUARD_THREADS says otherwise).
+  if (!env.GRADGUARD_THREADS)
+    env.GRADGUARD_THREADS = String(Math.max(1, Math.floor(availableParallelism() / concurrency)));
   const w = new TrialWorker(queue, { ...opts, concurrency }, env, log);
   const onSignal = () => w.stop('signal');
   process.on('SIGINT', onSignal);
