@@ -259,8 +259,9 @@ export async function runsRm(ids: readonly string[], options: RunsRmOptions = {}
       // every path is checked before anything is removed (an id edited into the store must not lead elsewhere)
       const dirs = new Map(unique(runs.map((r) => r.id)).map((id) => [id, runCheckpointDir(store.dir, id)]));
       const deleted = [...dirs.keys()].map((id) => store.deleteRun(id, { force: options.force }));
-      // a run's checkpoints go with it
-      for (const id of deleted) rmSync(dirs.get(id)!, { recursive: true, force: true });
+      // a run's checkpoints go with it (retried: a live run's process may be writing one into the directory meanwhile,
+      // which makes the removal fail with ENOTEMPTY; it stops at its next step and drops what it wrote since)
+      for (const id of deleted) rmSync(dirs.get(id)!, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
       for (const r of runs.filter((r) => r.status === 'running')) {
         io.stderr(
           `gradguard: run ${r.id} was still running (pid ${r.pid} on ${r.host}); its process stops writing at its next step\n`,

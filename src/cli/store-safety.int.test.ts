@@ -151,11 +151,11 @@ describe('runs rm of a live run', () => {
         void runsRm([runId], { store, force: true }, io2).then((code) => (forced = { code, err: io2.err }));
       },
     });
-    expect(refused!.code).toBe(2);
+    expect(refused!.code, refused!.err).toBe(2);
     expect(oneLine(refused!.err)).toMatch(
       new RegExp(`run ${runId} is still running \\(pid \\d+ on .*\\); stop it first, or pass --force`),
     );
-    expect(forced!.code).toBe(0);
+    expect(forced!.code, forced!.err).toBe(0);
     expect(forced!.err).toMatch(new RegExp(`run ${runId} was still running .*its process stops writing`));
     expect(done.signal, done.err).toBeNull();
     expect(done.err).not.toMatch(/\n\s+at /);
