@@ -246,7 +246,8 @@ function gridFigure(
     encoding: {
       x: { field: 's0', type: 'quantitative', title: 'step', scale: { nice: false, zero: false } },
       x2: { field: 's1' },
-      y: { field: 'layer', type: 'ordinal', sort: rows, title: yTitle },
+      // rows are at least 8 px high; past ~40 rows their labels would overlap, so every k-th is named (t 0, t 10, ...)
+      y: { field: 'layer', type: 'ordinal', sort: rows, title: yTitle, axis: { values: labelled(rows) } },
       color: {
         field: 'value',
         type: 'quantitative',
@@ -330,6 +331,15 @@ function layerHeatmapFigure(c: LayerHeatmapEntry, data: ReportData): Figure[] {
   const title = `${c.title} (log colour scale)`;
   const spec = gridFigure(title, names, steps, fields[c.field], WIDE, 'layer (input at the top)');
   return [{ key: c.id, title: c.title, spec, wide: true }];
+}
+
+/** The row labels a grid names: all up to 40 rows, else every k-th (k a round 2, 5 or 10 times a power of ten). */
+export function labelled(rows: readonly string[]): string[] {
+  if (rows.length <= 40) return [...rows];
+  const raw = rows.length / 20;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const k = [1, 2, 5, 10].map((m) => m * p).find((v) => v >= raw)!;
+  return rows.filter((_, i) => i % k === 0);
 }
 
 /** One time x steps heatmap per recurrent layer and direction (none for a run without them). */

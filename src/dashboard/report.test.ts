@@ -7,6 +7,7 @@ import { reportCommand } from '../cli/dashboard.js';
 import { RunStore } from '../track/store.js';
 import { RUN_CHARTS } from './chart-table.js';
 import { loadReportData, renderReport, reportFacts, reportFigures, thin, wrapText } from './report.js';
+import { labelled } from './report-charts.js';
 import { writeSyntheticRun } from './synthetic.js';
 
 let dir: string;
@@ -194,6 +195,17 @@ describe('gradguard report', () => {
       const t0 = cells.find((c) => c.layer === 't 0')!.value;
       const t11 = cells.find((c) => c.layer === 't 11')!.value;
       expect(t0 / t11).toBeCloseTo(0.5 ** 11, 8);
+      // 12 rows: every one named on the axis
+      const y = (fig.spec as unknown as { encoding: { y: { axis: { values: string[] } } } }).encoding.y;
+      expect(y.axis.values).toHaveLength(12);
+    });
+
+    it('names every k-th row of a tall grid, k round, so that its labels do not overlap', () => {
+      const rows = (n: number) => Array.from({ length: n }, (_, t) => `t ${t}`);
+      expect(labelled(rows(40))).toEqual(rows(40));
+      expect(labelled(rows(100))).toEqual(rows(100).filter((_, i) => i % 5 === 0));
+      expect(labelled(rows(1000))).toEqual(rows(1000).filter((_, i) => i % 50 === 0));
+      expect(labelled(rows(41))[1]).toBe('t 5');
     });
 
     it('draws the trivial baseline beside the loss and the accuracy as a labelled rule', async () => {
