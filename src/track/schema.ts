@@ -139,15 +139,33 @@ const MIN_READABLE_VERSION = 1;
 /** The schema version this code writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/**
+ * Switches a store's file to WAL. Two processes opening one new store at once (a sweep's first trials) each hold a
+ * read lock and want the write lock for the switch: SQLite answers one of them "database is locked" at once, without
+ * busy_timeout (waiting would deadlock). That one waits a little and tries again; by then the file is WAL already.
+ */
+function enableWal(db: Database.Database, busyTimeoutMs: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; ; waited += 10) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY' || waited >= busyTimeoutMs) throw e;
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
+}
+
 /** Sets the pragmas and brings the schema to {@link SCHEMA_VERSION}. */
 export function migrate(db: Database.Database, path: string, readonly: boolean, busyTimeoutMs: number): void {
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   if (!readonly) {
     // NOTE: journal_mode=WAL persists in the file; synchronous=NORMAL is safe against process kills in WAL mode and
     // makes a commit cost microseconds instead of an fsync.
-    db.pragma('journal_mode = WAL');
+    enableWal(db, busyTimeoutMs);
     db.pragma('synchronous = NORMAL');
   }
-  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   const version = () => db.pragma('user_version', { simple: true }) as number;
   const appId = () => db.pragma('application_id', { simple: true }) as number;
   const check = () => {
