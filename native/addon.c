@@ -236,6 +236,10 @@ static int gg_gemm_own_active(void) {
   return gg_gemm_use_own;
 }
 
+/* Whether kernels may call our sgemm themselves (the whole convolution, native/kernels/conv.c): wherever this build has
+ * it, unless GRADGUARD_GEMM (or gemmSelect) pins OpenBLAS for every product. */
+int gg_conv_own_usable(void) { return gg_gemm_own_name()[0] != 0 && gg_gemm_own_active() != GG_BLAS; }
+
 /* "openblas", "own-avx512", "own-avx2", or "per-shape:own-avx512+openblas" (per-shape:own-avx2+openblas): which
  * implementation gg_sgemm uses. */
 static const char *gg_gemm_impl(void) {
@@ -502,6 +506,9 @@ static napi_value gg_number(napi_env env, double v) {
   X(crossEntropyGrad, gg_cross_entropy_grad, void, 8, FA, FA, FA, FA, IX, IX, DB, DB)              \
   X(im2col, gg_im2col, void, 4, FA, IX, FA, IA)                                                    \
   X(col2im, gg_col2im, void, 4, FA, FA, IX, IA)                                                    \
+  X(conv2d, gg_conv2d, num, 7, FA, FA, FA, IA, IX, IX, IN)                                         \
+  X(conv2dGradInput, gg_conv2d_grad_input, num, 6, FA, FA, FA, IA, IX, IX)                         \
+  X(conv2dGradWeight, gg_conv2d_grad_weight, num, 6, FA, FA, FA, IA, IX, IX)                       \
   X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \
   X(maxPool2dGrad, gg_max_pool2d_grad, void, 4, FA, FA, FA, IA)                                    \
   X(avgPool2d, gg_avg_pool2d, void, 4, FA, FA, IA, IN)                                             \

@@ -514,6 +514,8 @@ double gg_pool_hold(int hold) {
   return (double)atomic_load(&gg_by_workers);
 }
 
+int gg_pool_threads(void) { return gg_nthreads; }
+
 void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
@@ -597,6 +599,7 @@ double gg_pool_hold(int hold) {
   return 0;
 }
 void gg_gemm_own_threads(int n) { (void)n; }
+int gg_pool_threads(void) { return 1; }
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
   (void)transA, (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;

@@ -7,6 +7,11 @@
 const char *gg_gemm_own_name(void);
 /* Threads a product may use, the caller included (the pool starts on the first product that needs it). */
 void gg_gemm_own_threads(int n);
+/* Threads a product may use now (gg_parallel_for's thread ids are below it). */
+int gg_pool_threads(void);
+/* addon.c: whether kernels may call gg_gemm_own on their own (this build has it and GRADGUARD_GEMM does not pin
+ * OpenBLAS). */
+int gg_conv_own_usable(void);
 /* Tests: hold != 0 keeps the pool's workers from taking chunks (as if the OS never ran them), 0 releases them;
  * returns the number of chunks the workers have computed so far. */
 double gg_pool_hold(int hold);

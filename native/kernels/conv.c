@@ -218,3 +218,190 @@ GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *g
   gg_parallel_for(col2im_range, &a, planes, 1,
                   2.0 * (double)(a.g.c * a.g.kh * a.g.kw) * (double)(a.g.n * a.g.oh * a.g.ow));
 }
+
+/* ------------------------------------------------------------------------------------------------ whole convolution */
+
+/*
+ * The whole convolution of a batch, natively (x86-64 with our own sgemm, native/gemm_x86.c): the pool's threads take
+ * whole images (image i, group gi: item i·groups + gi), each unfolding its image into its own columns and
+ * multiplying them with a product on its own thread, so that two threads work on two images at once instead of
+ * cutting each image's small product in two, one image after the other. Every output element is computed by one
+ * product whatever the thread count, so the bits do not depend on it. The weight gradient sums over the images: they
+ * are cut in blocks fixed by N (never by the threads), each block's partial gradient accumulated whole by one thread,
+ * image after image, and the partials added in block order in float64 (rounded once). Not in the wasm modules (the
+ * products there are wasm_sgemm.c's; the wasm backend composes im2col and sgemm, as the reference does).
+ *
+ * Each kernel returns 0, having done nothing, where this build has no sgemm of its own or GRADGUARD_GEMM pins
+ * OpenBLAS, or a buffer cannot be allocated: the caller then runs the reference's composition.
+ */
+#if !defined(__wasm__)
+#include <stdlib.h>
+
+#include "../gemm_x86.h"
+
+/* The calling thread's buffers, kept for its next call up to GG_CONV_KEEP floats each: [0] the column buffers (one
+ * slice per pool thread), [1] the weight gradient's partials. */
+#define GG_CONV_KEEP ((size_t)16 << 20)
+static __thread float *gg_conv_buf[2];
+static __thread size_t gg_conv_cap[2];
+
+/* Buffer `which` of n floats for this call, released by gg_conv_release after it; NULL if it cannot be allocated. */
+static float *gg_conv_scratch(int which, size_t n) {
+  if (n <= gg_conv_cap[which]) return gg_conv_buf[which];
+  float *b = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+  if (!b || n > GG_CONV_KEEP) return b;
+  free(gg_conv_buf[which]);
+  gg_conv_buf[which] = b;
+  gg_conv_cap[which] = n;
+  return b;
+}
+static void gg_conv_release(int which, float *b) {
+  if (b && b != gg_conv_buf[which]) free(b);
+}
+
+typedef struct {
+  const float *x, *w, *gy; /* x and weight (forward, weight gradient), gy (backward) */
+  float *out;              /* y, gx, or the weight gradient's partials */
+  gg_conv g;               /* one group of one image (n = 1, c = channels per group) */
+  gg_i n, oc, groups, per; /* images, output channels, groups, images per block (weight gradient) */
+  float beta;
+  int direct;   /* 1×1, stride 1, no padding: an image's group is its own columns */
+  float *cols;  /* pool thread tid's columns at cols + tid·slot */
+  gg_i slot;
+} gg_whole_conv;
+
+/* Image i's group gi unfolded into cols (or, for a direct convolution, the input itself). */
+static const float *gg_whole_cols(const gg_whole_conv *a, gg_i i, gg_i gi, float *cols) {
+  const gg_conv *g = &a->g;
+  const float *src = a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
+  if (a->direct) return src;
+  conv_args u = {src, cols, *g};
+  im2col_range(0, 0, g->c * g->kh * g->kw, &u);
+  return cols;
+}
+
+static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
+  const gg_whole_conv *a = p;
+  const gg_conv *g = &a->g;
+  gg_i ocg = a->oc / a->groups, ckk = g->c * g->kh * g->kw, P = g->oh * g->ow;
+  for (gg_i t = lo; t < hi; t++) {
+    gg_i i = t / a->groups, gi = t % a->groups;
+    const float *src = gg_whole_cols(a, i, gi, a->cols + tid * a->slot);
+    gg_gemm_own(0, 0, ocg, P, ckk, 1.0f, a->w + gi * ocg * ckk, ckk, src, P, a->beta, a->out + (i * a->oc + gi * ocg) * P,
+                P);
+  }
+}
+
+static void gg_whole_dx(int tid, gg_i lo, gg_i hi, const void *p) {
+  const gg_whole_conv *a = p;
+  const gg_conv *g = &a->g;
+  gg_i ocg = a->oc / a->groups, ckk = g->c * g->kh * g->kw, P = g->oh * g->ow;
+  float *dcols = a->cols + tid * a->slot;
+  for (gg_i t = lo; t < hi; t++) {
+    gg_i i = t / a->groups, gi = t % a->groups;
+    float *gx = a->out + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
+    float *dst = a->direct ? gx : dcols;
+    gg_gemm_own(1, 0, ckk, P, ocg, 1.0f, a->w + gi * ocg * ckk, ckk, a->gy + (i * a->oc + gi * ocg) * P, P, 0.0f, dst, P);
+    if (!a->direct) {
+      conv_args u = {dcols, gx, *g};
+      col2im_range(0, 0, g->c, &u);
+    }
+  }
+}
+
+/* Item t = block·groups + gi: the block's partial gradient of group gi, its images one after the other. */
+static void gg_whole_dw(int tid, gg_i lo, gg_i hi, const void *p) {
+  const gg_whole_conv *a = p;
+  const gg_conv *g = &a->g;
+  gg_i ocg = a->oc / a->groups, ckk = g->c * g->kh * g->kw, P = g->oh * g->ow;
+  float *cols = a->cols + tid * a->slot;
+  for (gg_i t = lo; t < hi; t++) {
+    gg_i b = t / a->groups, gi = t % a->groups;
+    gg_i i0 = b * a->per, i1 = i0 + a->per < a->n ? i0 + a->per : a->n;
+    float *part = a->out + (b * a->oc + gi * ocg) * ckk;
+    for (gg_i i = i0; i < i1; i++) {
+      const float *src = gg_whole_cols(a, i, gi, cols);
+      gg_gemm_own(0, 1, ocg, ckk, P, 1.0f, a->gy + (i * a->oc + gi * ocg) * P, P, src, P, i == i0 ? 0.0f : 1.0f, part,
+                  ckk);
+    }
+  }
+}
+
+/* The arguments of a whole-convolution kernel, and its column buffers; 0 if it cannot run here. */
+static int gg_whole_setup(gg_whole_conv *a, const int32_t *geom, gg_i oc, gg_i groups) {
+  if (!gg_conv_own_usable()) return 0;
+  a->g = gg_read_conv(geom);
+  a->n = a->g.n;
+  a->g.n = 1;
+  a->oc = oc;
+  a->groups = groups;
+  a->direct = a->g.kh == 1 && a->g.kw == 1 && a->g.sh == 1 && a->g.sw == 1 && a->g.ph == 0 && a->g.pw == 0;
+  a->slot = a->direct ? 0 : (a->g.c * a->g.kh * a->g.kw * a->g.oh * a->g.ow + 15) / 16 * 16;
+  a->cols = NULL;
+  if (a->slot) {
+    a->cols = gg_conv_scratch(0, (size_t)a->slot * (size_t)gg_pool_threads());
+    if (!a->cols) return 0;
+  }
+  return 1;
+}
+
+/* Multiply-adds of one image's product (the work estimate of gg_parallel_for). */
+static double gg_whole_work(const gg_whole_conv *a) {
+  return (double)(a->oc / a->groups) * (double)(a->g.c * a->g.kh * a->g.kw) * (double)(a->g.oh * a->g.ow) *
+         (double)a->groups;
+}
+
+GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int32_t *geom, gg_i oc, gg_i groups,
+                     int accumulate) {
+  gg_whole_conv a = {.x = x, .w = weight, .out = out};
+  if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
+  a.beta = accumulate ? 1.0f : 0.0f;
+  gg_parallel_for(gg_whole_fwd, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
+  gg_conv_release(0, a.cols);
+  return 1;
+}
+
+GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx, const int32_t *geom, gg_i oc,
+                                gg_i groups) {
+  gg_whole_conv a = {.w = weight, .gy = gy, .out = gx};
+  if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
+  gg_parallel_for(gg_whole_dx, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
+  gg_conv_release(0, a.cols);
+  return 1;
+}
+
+/* Blocks of images of the weight gradient: at most this many, fewer where their partials would pass GG_CONV_KEEP. */
+#define GG_CONV_BLOCKS 16
+
+GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,
+                                 gg_i groups) {
+  gg_whole_conv a = {.x = x, .gy = gy};
+  if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
+  gg_i wsize = oc * a.g.c * a.g.kh * a.g.kw;
+  gg_i blocks = a.n < GG_CONV_BLOCKS ? a.n : GG_CONV_BLOCKS;
+  gg_i fit = (gg_i)(GG_CONV_KEEP / (size_t)wsize);
+  if (blocks > fit) blocks = fit < 1 ? 1 : fit;
+  a.per = (a.n + blocks - 1) / blocks;
+  blocks = (a.n + a.per - 1) / a.per;
+  float *parts = gw;
+  if (blocks > 1) {
+    parts = gg_conv_scratch(1, (size_t)blocks * (size_t)wsize);
+    if (!parts) {
+      gg_conv_release(0, a.cols);
+      return 0;
+    }
+  }
+  a.out = parts;
+  gg_parallel_for(gg_whole_dw, &a, blocks * groups, 1, gg_whole_work(&a) * (double)a.n);
+  if (blocks > 1) {
+    for (gg_i j = 0; j < wsize; j++) {
+      double s = 0.0;
+      for (gg_i b = 0; b < blocks; b++) s += (double)parts[b * wsize + j];
+      gw[j] = (float)s;
+    }
+    gg_conv_release(1, parts);
+  }
+  gg_conv_release(0, a.cols);
+  return 1;
+}
+#endif

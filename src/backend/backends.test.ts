@@ -15,7 +15,7 @@ import { nativeVariant } from '../../test/native-variant.js';
 import { canRun } from '../../test/suites.js';
 import { ArrayBuf, JsBackend } from './js.js';
 import { createNativeBackend } from './native.js';
-import { KERNELS } from './spec.js';
+import { KERNELS, type KernelSpec } from './spec.js';
 import { type Backend, Binary, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
 import { createWasmBackend, type WasmBuf } from './wasm.js';
 
@@ -200,16 +200,19 @@ describe('reference NaN semantics (as PyTorch)', () => {
 });
 
 describe('which kernels run in C', () => {
-  // every kernel the spec gives a C function runs it on native and wasm, none falls back to the JS reference silently
-  const withC = Object.entries(KERNELS)
-    .filter(([, spec]) => spec.c !== null)
-    .map(([name]) => name);
+  // every kernel the spec gives a C function runs it on native and wasm (where the module has it: not wasm: false),
+  // none falls back to the JS reference silently
+  const cKernels = (inWasm: boolean) =>
+    Object.entries(KERNELS as Record<string, KernelSpec>)
+      .filter(([, spec]) => spec.c !== null && (!inWasm || spec.wasm !== false))
+      .map(([name]) => name);
   const ref = JsBackend.prototype as unknown as Record<string, unknown>;
   for (const [name, be] of [
     ['native', native],
     ['wasm', wasm],
     ['wasm (one thread)', wasmOne],
   ] as const) {
+    const withC = cKernels(name !== 'native');
     it.skipIf(!be)(`${name}: its own method for each of the ${withC.length} kernels with C`, () => {
       const own = withC.filter((k) => (be as unknown as Record<string, unknown>)[k] !== ref[k]);
       expect(own).toEqual(withC);
@@ -225,6 +228,87 @@ describe('which kernels run in C', () => {
       );
     });
   }
+});
+
+describe.skipIf(!native)('native whole convolution on the thread pool', () => {
+  // Images are shared out between the threads and the weight gradient sums blocks fixed by the batch, so the bits
+  // must not depend on the thread count, nor on whether a worker ever runs (the caller then takes its images).
+  const cases = CONV_CASES.filter(([g]) => g.n >= 6);
+  const runAll = (be: NonNullable<typeof native>, threads: number, hold: boolean): Float32Array[] => {
+    be.setThreads(threads);
+    const outs: Float32Array[] = [];
+    const r = lcg(31);
+    for (const [g, oc, groups] of cases) {
+      const [xs, ws, ys] = convSizes(g, oc, groups);
+      const [x, w, y] = [xs, ws, ys].map((n) => load(be, uniform(r, n)));
+      const byWorkers = hold ? be.holdPoolWorkers(true) : 0;
+      try {
+        be.conv2d(x!, w!, y!, g, oc, groups, true);
+        outs.push(y!.data.slice());
+        be.conv2dGradWeight(x!, y!, w!, g, oc, groups);
+        outs.push(w!.data.slice());
+        be.conv2dGradInput(y!, w!, x!, g, oc, groups);
+        outs.push(x!.data.slice());
+      } finally {
+        if (hold) expect(be.holdPoolWorkers(false)).toBe(byWorkers);
+      }
+      for (const b of [x, w, y]) be.free(b!);
+    }
+    return outs;
+  };
+  it('gives the same bits on one thread and on two, with a worker held off, for our sgemm and OpenBLAS', () => {
+    const be = native!;
+    const before = be.threads;
+    try {
+      for (const gemm of ['own', 'openblas'] as const) {
+        be.selectGemm(gemm);
+        const one = runAll(be, 1, false);
+        for (const o of one) expect(o.every(Number.isFinite)).toBe(true);
+        expect(runAll(be, 2, false)).toEqual(one);
+        expect(runAll(be, 2, true)).toEqual(one);
+      }
+    } finally {
+      be.holdPoolWorkers(false);
+      be.selectGemm('auto');
+      be.setThreads(before);
+    }
+  });
+  it('with OpenBLAS pinned, runs the reference composition of im2col and sgemm', () => {
+    const be = native!;
+    try {
+      const [g, oc, groups] = CONV_CASES[0]!;
+      const [xs, ws, ys] = convSizes(g, oc, groups);
+      const r = lcg(32);
+      const [x, w, y] = [xs, ws, ys].map((n) => uniform(r, n));
+      // the weight gradient's float64 block sums are the C kernel's alone: the reference accumulates image by image
+      const gw = (b: Backend) => {
+        const [bx, bw, by] = [x!, w!, y!].map((a) => load(b, a));
+        b.conv2dGradWeight(bx!, by!, bw!, g, oc, groups);
+        return bw!.data.slice();
+      };
+      be.selectGemm('openblas');
+      const pinned = gw(be);
+      be.selectGemm('own');
+      const own = gw(be);
+      // the reference's composition on the native kernels (OpenBLAS's products): im2col, products image after image
+      be.selectGemm('openblas');
+      const composed = (() => {
+        const { ckk, P } = { ckk: g.c * g.kh * g.kw, P: g.oh * g.ow };
+        const [bx, bw, by] = [x!, w!, y!].map((a) => load(be, a));
+        const cols = be.alloc(ckk * P);
+        for (let i = 0; i < g.n; i++) {
+          be.im2col(bx!, i * g.c * g.h * g.w, cols, { ...g, n: 1 });
+          be.sgemm(false, true, oc, ckk, P, 1, by!, i * oc * P, P, cols, 0, P, i === 0 ? 0 : 1, bw!, 0, ckk);
+        }
+        return bw!.data.slice();
+      })();
+      expect(pinned).toEqual(composed);
+      // (and the C kernel's sums differ from it in the last bits: this case tells the two apart)
+      expect(own).not.toEqual(composed);
+    } finally {
+      be.selectGemm('auto');
+    }
+  });
 });
 
 describe('backend loading', () => {
@@ -770,6 +854,15 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('the whole convolution and its gradients over strides, padding, dilation, groups and batch sizes', () => {
+      const r = lcg(21);
+      for (const [g, oc, groups] of CONV_CASES) {
+        for (const accumulate of [false, true]) convSame(be, r, g, oc, groups, 'forward', accumulate);
+        convSame(be, r, g, oc, groups, 'input', false);
+        convSame(be, r, g, oc, groups, 'weight', false);
+      }
+    });
+
     it('max and average pooling with padding, and their gradients', () => {
       const r = lcg(10);
       const geoms = [
@@ -1060,6 +1153,87 @@ for (const [name, maybe] of suites) {
       }
     });
   });
+}
+
+/**
+ * The whole convolution's cases: [one group's geometry (n images), output channels, groups]. Odd sizes, stride 2,
+ * padding, dilation, groups and depthwise, 1×1 with and without stride, a batch of 1, batches that are not a multiple
+ * of the weight gradient's blocks, and a few large enough for the pool's threads to share out.
+ */
+const CONV_CASES: [ConvGeom, number, number][] = [
+  [convGeom(5, 4, 8, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 6, 1],
+  [convGeom(3, 3, 9, 9, 3, 3, [2, 2], [1, 1], [1, 1]), 5, 1],
+  [convGeom(2, 2, 11, 10, 3, 3, [1, 1], [2, 2], [2, 2]), 4, 1],
+  [convGeom(4, 3, 7, 7, 3, 3, [1, 1], [1, 1], [1, 1]), 4, 2],
+  [convGeom(3, 1, 9, 8, 3, 3, [2, 1], [1, 0], [1, 1]), 4, 4], // depthwise
+  [convGeom(3, 5, 6, 6, 1, 1, [1, 1], [0, 0], [1, 1]), 7, 1], // 1×1: the input is its own columns
+  [convGeom(4, 2, 6, 6, 1, 1, [1, 1], [0, 0], [1, 1]), 6, 3], // ... per group
+  [convGeom(2, 3, 7, 7, 1, 1, [2, 2], [0, 0], [1, 1]), 4, 1], // 1×1 with stride: unfolded
+  [convGeom(1, 3, 10, 10, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1], // a batch of 1
+  [convGeom(37, 2, 6, 6, 3, 3, [1, 1], [0, 0], [1, 1]), 3, 1], // 37 images: 13 blocks of 3 and one of 1
+  [convGeom(17, 16, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1], // a ResNet stage, on several threads
+  [convGeom(9, 8, 15, 15, 3, 3, [2, 2], [1, 1], [1, 1]), 24, 2],
+  [convGeom(6, 1, 28, 28, 3, 3, [1, 1], [0, 0], [1, 1]), 32, 1], // the CLI CNN's first conv
+];
+
+/** Input sizes of the whole convolution's buffers: x, weight, y (gy). */
+function convSizes(g: ConvGeom, oc: number, groups: number): [number, number, number] {
+  return [g.n * g.c * groups * g.h * g.w, oc * g.c * g.kh * g.kw, g.n * oc * g.oh * g.ow];
+}
+
+/**
+ * One of the whole convolution's kernels on `be` and the reference, compared against a float32 rounding bound (as
+ * sgemmSame): the same kernel over absolute values, times (K + 2)·2^-24 where K counts the terms of a sum.
+ */
+function convSame(
+  be: Backend,
+  r: () => number,
+  g: ConvGeom,
+  oc: number,
+  groups: number,
+  kind: 'forward' | 'input' | 'weight',
+  accumulate: boolean,
+): void {
+  const [xs, ws, ys] = convSizes(g, oc, groups);
+  const x = uniform(r, xs);
+  const w = uniform(r, ws);
+  const y = uniform(r, ys);
+  const run = (b: Backend, [xx, ww, yy]: Buf[]) => {
+    if (kind === 'forward') b.conv2d(xx!, ww!, yy!, g, oc, groups, accumulate);
+    else if (kind === 'input') b.conv2dGradInput(yy!, ww!, xx!, g, oc, groups);
+    else b.conv2dGradWeight(xx!, yy!, ww!, g, oc, groups);
+  };
+  const want = [x, w, y].map((a) => load(js, a));
+  run(js, want);
+  const got = [x, w, y].map((a) => load(be, a));
+  run(be, got);
+  const bound = [x, w, y].map((a) => load(js, a.map(Math.abs)));
+  run(js, bound);
+  const out = kind === 'forward' ? 2 : kind === 'input' ? 0 : 1;
+  const K =
+    kind === 'forward'
+      ? g.c * g.kh * g.kw + 1
+      : kind === 'input'
+        ? (oc / groups) * g.kh * g.kw
+        : g.n * g.oh * g.ow + 16;
+  const u = (K + 2) * 2 ** -24;
+  const what = `${kind} n=${g.n} c=${g.c} ${g.h}x${g.w} k=${g.kh}x${g.kw} s=${g.sh},${g.sw} p=${g.ph},${g.pw} d=${g.dh},${g.dw} oc=${oc} groups=${groups}`;
+  for (let i = 0; i < 3; i++) {
+    const gd = got[i]!.data;
+    const wd = want[i]!.data;
+    if (i !== out) {
+      // the inputs are untouched
+      expectClose(gd, wd, EXACT, `${what}: buffer ${i}`);
+      continue;
+    }
+    const bd = bound[i]!.data;
+    for (let j = 0; j < wd.length; j++) {
+      if (!(Math.abs(gd[j]! - wd[j]!) <= u * bd[j]! + 1e-30))
+        throw new Error(`${what}: element ${j} got ${gd[j]}, want ${wd[j]}`);
+    }
+  }
+  for (const b of [...want, ...bound]) js.free(b);
+  for (const b of got) be.free(b);
 }
 
 /** sgemm on both backends; C is compared against a float32 rounding bound: k·2^-24·(|alpha|·|A|·|B| + |beta·C|). */

@@ -463,6 +463,15 @@ export class JsBackend implements Backend {
   col2im(...a: Parameters<KernelMethods['col2im']>): void {
     ref.col2im(...a);
   }
+  conv2d(...a: Parameters<KernelMethods['conv2d']>): void {
+    ref.conv2d(this, ...a);
+  }
+  conv2dGradInput(...a: Parameters<KernelMethods['conv2dGradInput']>): void {
+    ref.conv2dGradInput(this, ...a);
+  }
+  conv2dGradWeight(...a: Parameters<KernelMethods['conv2dGradWeight']>): void {
+    ref.conv2dGradWeight(this, ...a);
+  }
   maxPool2d(...a: Parameters<KernelMethods['maxPool2d']>): void {
     ref.maxPool2d(...a);
   }

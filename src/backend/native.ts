@@ -13,7 +13,7 @@ import { writeConvGeom, writePoolGeom } from './geom.js';
 import { JsBackend } from './js.js';
 import { installKernels, type NativeAddon } from './lower.js';
 import { checkThreadCount, threadsFromEnv } from './threads.js';
-import { type BackendName, Binary, type Buf, type Unary } from './types.js';
+import { type BackendName, Binary, type Buf, type ConvGeom, type Unary } from './types.js';
 
 /** Most axes binary and permute take in C (GG_MAX_DIMS); more fall back to JS. */
 const MAX_DIMS = 8;
@@ -132,6 +132,24 @@ export class NativeBackend extends JsBackend {
       d[2 * MAX_DIMS + i] = bStrides[i]!;
     }
     this.k.binary(op, a.data, b.data, out.data, nd, d);
+  }
+
+  // The whole convolution: C that gives whole images to the pool's threads, or (0: no sgemm of our own, OpenBLAS
+  // pinned) the reference's composition of im2col, col2im and sgemm.
+  override conv2d(x: Buf, weight: Buf, out: Buf, g: ConvGeom, oc: number, groups: number, accumulate: boolean): void {
+    writeConvGeom(this.geom, 0, g);
+    if (!this.k.conv2d(x.data, weight.data, out.data, this.geom, oc, groups, accumulate ? 1 : 0))
+      super.conv2d(x, weight, out, g, oc, groups, accumulate);
+  }
+  override conv2dGradInput(gy: Buf, weight: Buf, gx: Buf, g: ConvGeom, oc: number, groups: number): void {
+    writeConvGeom(this.geom, 0, g);
+    if (!this.k.conv2dGradInput(gy.data, weight.data, gx.data, this.geom, oc, groups))
+      super.conv2dGradInput(gy, weight, gx, g, oc, groups);
+  }
+  override conv2dGradWeight(x: Buf, gy: Buf, gw: Buf, g: ConvGeom, oc: number, groups: number): void {
+    writeConvGeom(this.geom, 0, g);
+    if (!this.k.conv2dGradWeight(x.data, gy.data, gw.data, this.geom, oc, groups))
+      super.conv2dGradWeight(x, gy, gw, g, oc, groups);
   }
 
   override sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void {

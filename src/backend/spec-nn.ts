@@ -84,6 +84,61 @@ export const NN_KERNELS = {
     ],
     c: 'gg_col2im',
   },
+  /**
+   * The whole convolution of a batch (conv2d's forward): out[N, oc, oh·ow] (+)= weight[oc, c·kh·kw] · columns, group by
+   * group (g is one group's geometry: g.c its input channels, g.n the images; weight row o of group o / (oc/groups)
+   * sees that group's channels of x[N, c·groups, h, w]); accumulate keeps out's contents (a bias) and adds to them.
+   * The reference unfolds image by image (im2col) and multiplies with sgemm; the native kernel gives whole images to
+   * its threads. Natively only (the wasm backend composes its im2col and sgemm as the reference does); the C
+   * function returns 0, having done nothing, where it cannot run (no sgemm of its own, OpenBLAS pinned), and the
+   * native backend then runs the reference's composition.
+   */
+  conv2d: {
+    args: [
+      ['x', 'buf'],
+      ['weight', 'buf'],
+      ['out', 'buf'],
+      ['g', 'conv'],
+      ['oc', 'int'],
+      ['groups', 'int'],
+      ['accumulate', 'bool'],
+    ],
+    c: 'gg_conv2d',
+    cRet: 'num',
+    wasm: false,
+  },
+  /** conv2d's input gradient: gx = the columns' gradient weightᵀ · gy, folded back (col2im). Overwrites gx. */
+  conv2dGradInput: {
+    args: [
+      ['gy', 'buf'],
+      ['weight', 'buf'],
+      ['gx', 'buf'],
+      ['g', 'conv'],
+      ['oc', 'int'],
+      ['groups', 'int'],
+    ],
+    c: 'gg_conv2d_grad_input',
+    cRet: 'num',
+    wasm: false,
+  },
+  /**
+   * conv2d's weight gradient: gw = Σ over the images of gy_i · columns_iᵀ. Overwrites gw. The reference accumulates
+   * image by image; the native kernel sums blocks of images (fixed by N, not by the threads) and then the blocks'
+   * partials in float64, so the two agree to rounding and the native bits do not depend on the thread count.
+   */
+  conv2dGradWeight: {
+    args: [
+      ['x', 'buf'],
+      ['gy', 'buf'],
+      ['gw', 'buf'],
+      ['g', 'conv'],
+      ['oc', 'int'],
+      ['groups', 'int'],
+    ],
+    c: 'gg_conv2d_grad_weight',
+    cRet: 'num',
+    wasm: false,
+  },
   /** Max pooling over N·C planes; padding never wins. */
   maxPool2d: {
     args: [

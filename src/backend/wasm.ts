@@ -17,6 +17,7 @@
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { BufferPool, JsBackend } from './js.js';
 import { installKernels, type WasmExports } from './lower.js';
+import { KERNELS, type KernelSpec } from './spec.js';
 import { checkThreadCount, wantedThreads } from './threads.js';
 import { type BackendName, Binary, type Buf, type ConvGeom, type PoolGeom, type Unary } from './types.js';
 import { canReadModuleFiles, readModuleFile, readModuleFileAsync } from './wasm-bytes.js';
@@ -146,9 +147,11 @@ export class WasmBackend extends JsBackend {
     this.f64View = new Float64Array(memory.buffer, this.f64, 2);
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.gg_unary_supported!(op);
     // every other kernel: a generated method that passes buffers as pointers, geometries through the scratch area
+    // (those not in the module, wasm: false in the spec, keep the reference's method, composed of these kernels)
     installKernels(
       this,
-      (name) => Object.hasOwn(WasmBackend.prototype, name),
+      (name) =>
+        Object.hasOwn(WasmBackend.prototype, name) || (KERNELS as Record<string, KernelSpec>)[name]!.wasm === false,
       k,
       (_name, spec) => spec.c!,
       {

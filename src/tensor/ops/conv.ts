@@ -23,84 +23,37 @@ export interface Conv2dOptions {
 
 /**
  * 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with weight [O, C/groups, kh, kw] and optional
- * bias [O]. Lowered image by image (and group by group): the image's im2col columns [C/groups·kh·kw, oh·ow], then
- * one matrix product weight·columns written straight into the image's rows of the NCHW output. One image's columns
- * stay in cache where the whole batch's would not (a ResNet's first stage: 0.6 MB against 38 MB), and the output
- * needs no permute. The backward recomputes each image's columns (instead of keeping the batch's) for the weight
- * gradient, accumulated image by image, and folds the columns' gradient back with col2im. A 1×1 convolution with
- * stride 1 and no padding multiplies the input itself.
+ * bias [O], on the backend's whole-convolution kernels (spec-nn.ts, conv2d and its gradients): image by image (and
+ * group by group) the image's im2col columns [C/groups·kh·kw, oh·ow] times the weight, written straight into the
+ * image's rows of the NCHW output; natively the pool's threads take whole images. The backward recomputes each
+ * image's columns for the weight gradient (instead of keeping the batch's) and folds the columns' gradient back with
+ * col2im. A 1×1 convolution with stride 1 and no padding multiplies the input itself.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
-  const { n, c, h, w, oc, groups, g } = conv2dGeometry(x, weight, bias, opts);
+  const { n, oc, groups, g } = conv2dGeometry(x, weight, bias, opts);
   const be = x.storage.backend;
-  const { icg, kh, kw, oh, ow } = { icg: g.c, kh: g.kh, kw: g.kw, oh: g.oh, ow: g.ow };
-  const ocg = oc / groups;
-  const ckk = icg * kh * kw;
-  const P = oh * ow; // output positions per image
-  const plane = h * w;
-  // 1×1, stride 1, no padding: an image's group is its own columns matrix [icg, h·w]
-  const direct = kh === 1 && kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
-  const one: ConvGeom = { ...g, n: 1 };
-  const xOff = (i: number, gi: number) => (i * c + gi * icg) * plane; // image i, group gi, in x (and gx)
-  const yOff = (i: number, gi: number) => (i * oc + gi * ocg) * P; // in the output (and its gradient)
-  const wOff = (gi: number) => gi * ocg * ckk; // the group's rows of the weight
-
-  const outShape = [n, oc, oh, ow];
+  const P = g.oh * g.ow; // output positions per image
+  const outShape = [n, oc, g.oh, g.ow];
   const out = alloc(outShape);
   if (bias) {
     // every image's output channel starts as its bias (broadcast along the row), then the product accumulates on top
     be.binary(Binary.Add, bias.buf, zeroScalar(be), out.buf, [n, oc, P], [0, 1, 0], [0, 0, 0]);
   }
-  const beta = bias ? 1 : 0;
-  const cols = direct ? null : alloc([ckk, P]);
-  for (let i = 0; i < n; i++) {
-    for (let gi = 0; gi < groups; gi++) {
-      let src = x.buf;
-      let sOff = xOff(i, gi);
-      if (cols) {
-        be.im2col(x.buf, sOff, cols.buf, one);
-        src = cols.buf;
-        sOff = 0;
-      }
-      be.sgemm(false, false, ocg, P, ckk, 1, weight.buf, wOff(gi), ckk, src, sOff, P, beta, out.buf, yOff(i, gi), P);
-    }
-  }
-  if (cols) dispose(cols);
+  be.conv2d(x.buf, weight.buf, out.buf, g, oc, groups, !!bias);
 
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return fromOp('conv2d', out.storage, outShape, inputs, (gy, needs) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     let gb: Tensor | null = null;
-    if (needs[1]) gw = alloc(weight.shape);
-    if (needs[0]) gx = alloc(x.shape);
-    const colsB = needs[1] && !direct ? alloc([ckk, P]) : null;
-    const dcols = needs[0] && !direct ? alloc([ckk, P]) : null;
-    for (let i = 0; i < n; i++) {
-      for (let gi = 0; gi < groups; gi++) {
-        if (gw) {
-          // dW += gy_i · columns_iᵀ, image after image (the first one overwrites)
-          let src = x.buf;
-          let sOff = xOff(i, gi);
-          if (colsB) {
-            be.im2col(x.buf, sOff, colsB.buf, one);
-            src = colsB.buf;
-            sOff = 0;
-          }
-          const b = i === 0 ? 0 : 1;
-          be.sgemm(false, true, ocg, ckk, P, 1, gy.buf, yOff(i, gi), P, src, sOff, P, b, gw.buf, wOff(gi), ckk);
-        }
-        if (gx) {
-          // d columns_i = Wᵀ · gy_i, folded back into the image's channels of gx
-          const dst = dcols ?? gx;
-          const dOff = dcols ? 0 : xOff(i, gi);
-          be.sgemm(true, false, ckk, P, ocg, 1, weight.buf, wOff(gi), ckk, gy.buf, yOff(i, gi), P, 0, dst.buf, dOff, P);
-          if (dcols) be.col2im(dcols.buf, gx.buf, xOff(i, gi), one);
-        }
-      }
+    if (needs[1]) {
+      gw = alloc(weight.shape);
+      be.conv2dGradWeight(x.buf, gy.buf, gw.buf, g, oc, groups);
     }
-    if (colsB) dispose(colsB);
-    if (dcols) dispose(dcols);
+    if (needs[0]) {
+      gx = alloc(x.shape);
+      be.conv2dGradInput(gy.buf, weight.buf, gx.buf, g, oc, groups);
+    }
     if (bias && needs[2]) {
       // Σ over the positions of each image's channel, then over the images
       const perImage = alloc([n, oc]);
