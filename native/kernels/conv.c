@@ -241,7 +241,7 @@ GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *g
 
 /* The calling thread's buffers, kept for its next call up to GG_CONV_KEEP floats each: [0] the column buffers (one
  * slice per pool thread), [1] the weight gradient's partials. */
-#define GG_CONV_KEEP ((size_t)16 << 20)
+#define GG_CONV_KEEP ((size_t)4 << 20) /* 16 MB */
 static __thread float *gg_conv_buf[2];
 static __thread size_t gg_conv_cap[2];
 
