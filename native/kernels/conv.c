@@ -378,55 +378,112 @@ static void gg_whole_dx(int tid, gg_i lo, gg_i hi, const void *p) {
  * in a fixed order at the end. Rows past m or n repeat row 0 and are not stored.
  */
 #define GG_DOT_MIN 512 /* positions per image from which the dot-product tiles pay */
+/* 24 named accumulators (an array of them would live in memory through the loop, with gcc), c<row of A><row of B> */
+#define GG_DOT_ACC(j) __m512 c0##j = _mm512_setzero_ps(), c1##j = c0##j, c2##j = c0##j, c3##j = c0##j
+#define GG_DOT_FMA(j, vb)                                                                                        \
+  {                                                                                                              \
+    __m512 v = (vb);                                                                                             \
+    c0##j = _mm512_fmadd_ps(va0, v, c0##j);                                                                      \
+    c1##j = _mm512_fmadd_ps(va1, v, c1##j);                                                                      \
+    c2##j = _mm512_fmadd_ps(va2, v, c2##j);                                                                      \
+    c3##j = _mm512_fmadd_ps(va3, v, c3##j);                                                                      \
+  }
+#define GG_DOT_SUM(j)                                                                                            \
+  sum[0][j] = _mm512_reduce_add_ps(c0##j), sum[1][j] = _mm512_reduce_add_ps(c1##j),                             \
+  sum[2][j] = _mm512_reduce_add_ps(c2##j), sum[3][j] = _mm512_reduce_add_ps(c3##j)
+#define GG_DOT_ALL(M) M(0); M(1); M(2); M(3); M(4); M(5)
+
+/* The tile's sums into C (rows mr, columns nr), added to it or written. */
+#define GG_DOT_STORE()                                                                                           \
+  float sum[4][6];                                                                                               \
+  GG_DOT_ALL(GG_DOT_SUM);                                                                                        \
+  for (gg_i i = 0; i < mr; i++)                                                                                  \
+    for (gg_i j = 0; j < nr; j++) C[i * ldc + j] = accumulate ? C[i * ldc + j] + sum[i][j] : sum[i][j]
+
 static void gg_dot_tile(gg_i mr, gg_i nr, gg_i k, const float *A, gg_i lda, const float *B, gg_i ldb, float *C,
                         gg_i ldc, int accumulate) {
   const float *a0 = A, *a1 = A + (mr > 1) * lda, *a2 = A + (mr > 2) * 2 * lda, *a3 = A + (mr > 3) * 3 * lda;
   const float *b[6];
   for (int j = 0; j < 6; j++) b[j] = B + (j < nr ? j : 0) * ldb;
-  /* 24 named accumulators: an array of them would live in memory through the loop (gcc) */
-#define GG_DOT_ACC(j) __m512 c0##j = _mm512_setzero_ps(), c1##j = c0##j, c2##j = c0##j, c3##j = c0##j
-  GG_DOT_ACC(0);
-  GG_DOT_ACC(1);
-  GG_DOT_ACC(2);
-  GG_DOT_ACC(3);
-  GG_DOT_ACC(4);
-  GG_DOT_ACC(5);
   const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3], *b4 = b[4], *b5 = b[5];
+  GG_DOT_ALL(GG_DOT_ACC);
   for (gg_i p = 0; p < k; p += 16) {
     gg_i left = k - p;
     __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
     __m512 va0 = _mm512_maskz_loadu_ps(m, a0 + p), va1 = _mm512_maskz_loadu_ps(m, a1 + p);
     __m512 va2 = _mm512_maskz_loadu_ps(m, a2 + p), va3 = _mm512_maskz_loadu_ps(m, a3 + p);
-#define GG_DOT_STEP(j)                                                                                           \
-  {                                                                                                              \
-    __m512 vb = _mm512_maskz_loadu_ps(m, b##j + p);                                                              \
-    c0##j = _mm512_fmadd_ps(va0, vb, c0##j);                                                                     \
-    c1##j = _mm512_fmadd_ps(va1, vb, c1##j);                                                                     \
-    c2##j = _mm512_fmadd_ps(va2, vb, c2##j);                                                                     \
-    c3##j = _mm512_fmadd_ps(va3, vb, c3##j);                                                                     \
+    GG_DOT_FMA(0, _mm512_maskz_loadu_ps(m, b0 + p))
+    GG_DOT_FMA(1, _mm512_maskz_loadu_ps(m, b1 + p))
+    GG_DOT_FMA(2, _mm512_maskz_loadu_ps(m, b2 + p))
+    GG_DOT_FMA(3, _mm512_maskz_loadu_ps(m, b3 + p))
+    GG_DOT_FMA(4, _mm512_maskz_loadu_ps(m, b4 + p))
+    GG_DOT_FMA(5, _mm512_maskz_loadu_ps(m, b5 + p))
   }
-    GG_DOT_STEP(0)
-    GG_DOT_STEP(1)
-    GG_DOT_STEP(2)
-    GG_DOT_STEP(3)
-    GG_DOT_STEP(4)
-    GG_DOT_STEP(5)
+  GG_DOT_STORE();
+}
+
+/*
+ * The same tile with B the columns' rows of one image read straight from its input x (no im2col), for a stride-1
+ * convolution whose output rows are a multiple of 16 wide, at most GG_DOT_XCH chunks of 16: row r's position
+ * (oy, ox) is x[e0 + (oy + e1)·w + ox + e2] with (e0, e1, e2) = tab[3r..], 0 outside the input. The sums are those of
+ * the columns' tile, in the same order.
+ */
+#define GG_DOT_XCH 8
+static void gg_dot_tile_x(gg_i mr, gg_i nr, const float *A, gg_i lda, const float *x, const gg_conv *g,
+                          const gg_i *tab, float *C, gg_i ldc, int accumulate) {
+  const float *a0 = A, *a1 = A + (mr > 1) * lda, *a2 = A + (mr > 2) * 2 * lda, *a3 = A + (mr > 3) * 3 * lda;
+  const float *xb[6];
+  gg_i dy[6];
+  __mmask16 mk[6][GG_DOT_XCH];
+  gg_i chunks = g->ow / 16;
+  for (int j = 0; j < 6; j++) {
+    const gg_i *e = tab + 3 * (j < nr ? j : 0);
+    xb[j] = x + e[0] + e[2]; /* lane ox of a row reads xb + iy·w + ox (never a masked-off lane) */
+    dy[j] = e[1];
+    for (gg_i ch = 0; ch < chunks; ch++) {
+      /* lanes whose input column ch·16 + lane + e2 lies in [0, w) */
+      gg_i ix0 = ch * 16 + e[2];
+      gg_i lo = ix0 < 0 ? -ix0 : 0, hi = g->w - ix0;
+      lo = lo > 16 ? 16 : lo;
+      hi = hi < lo ? lo : hi > 16 ? 16 : hi;
+      mk[j][ch] = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+    }
   }
-  float sum[4][6];
-#define GG_DOT_SUM(j)                                                                                            \
-  sum[0][j] = _mm512_reduce_add_ps(c0##j), sum[1][j] = _mm512_reduce_add_ps(c1##j),                             \
-  sum[2][j] = _mm512_reduce_add_ps(c2##j), sum[3][j] = _mm512_reduce_add_ps(c3##j)
-  GG_DOT_SUM(0);
-  GG_DOT_SUM(1);
-  GG_DOT_SUM(2);
-  GG_DOT_SUM(3);
-  GG_DOT_SUM(4);
-  GG_DOT_SUM(5);
-#undef GG_DOT_ACC
-#undef GG_DOT_STEP
-#undef GG_DOT_SUM
-  for (gg_i i = 0; i < mr; i++)
-    for (gg_i j = 0; j < nr; j++) C[i * ldc + j] = accumulate ? C[i * ldc + j] + sum[i][j] : sum[i][j];
+  GG_DOT_ALL(GG_DOT_ACC);
+  for (gg_i oy = 0; oy < g->oh; oy++) {
+    /* each B row's input row, or none (all lanes padding) */
+    const float *row[6];
+    __mmask16 on[6];
+    for (int j = 0; j < 6; j++) {
+      gg_i iy = oy + dy[j];
+      int in = iy >= 0 && iy < g->h;
+      row[j] = in ? xb[j] + iy * g->w : xb[j];
+      on[j] = in ? (__mmask16)0xFFFF : 0;
+    }
+    for (gg_i ch = 0; ch < chunks; ch++) {
+      gg_i p = oy * g->ow + ch * 16, ox = ch * 16;
+      __m512 va0 = _mm512_loadu_ps(a0 + p), va1 = _mm512_loadu_ps(a1 + p);
+      __m512 va2 = _mm512_loadu_ps(a2 + p), va3 = _mm512_loadu_ps(a3 + p);
+#define GG_DOT_XB(j) _mm512_maskz_loadu_ps(mk[j][ch] & on[j], row[j] + ox)
+      GG_DOT_FMA(0, GG_DOT_XB(0))
+      GG_DOT_FMA(1, GG_DOT_XB(1))
+      GG_DOT_FMA(2, GG_DOT_XB(2))
+      GG_DOT_FMA(3, GG_DOT_XB(3))
+      GG_DOT_FMA(4, GG_DOT_XB(4))
+      GG_DOT_FMA(5, GG_DOT_XB(5))
+#undef GG_DOT_XB
+    }
+  }
+  GG_DOT_STORE();
+}
+
+/* gg_dot_nt over one image's input (gg_dot_tile_x): C[m×n] (+)= A[m×P]·columnsᵀ. */
+static void gg_dot_nt_x(gg_i m, gg_i n, const float *A, gg_i lda, const float *x, const gg_conv *g, const gg_i *tab,
+                        float *C, gg_i ldc, int accumulate) {
+  for (gg_i j = 0; j < n; j += 6)
+    for (gg_i i = 0; i < m; i += 4)
+      gg_dot_tile_x(m - i < 4 ? m - i : 4, n - j < 6 ? n - j : 6, A + i * lda, lda, x, g, tab + 3 * j, C + i * ldc + j,
+                    ldc, accumulate);
 }
 
 /* C[m×n] (+)= A[m×k]·B[n×k]ᵀ, rows of A lda apart, of B ldb apart. */
@@ -450,8 +507,15 @@ static void gg_whole_dw(int tid, gg_i lo, gg_i hi, const void *p) {
     gg_i i0 = b * a->per, i1 = i0 + a->per < a->n ? i0 + a->per : a->n;
     float *part = a->out + (b * a->oc + gi * ocg) * ckk;
     for (gg_i i = i0; i < i1; i++) {
-      const float *src = gg_whole_cols(a, i, gi, cols);
       const float *gy = a->gy + (i * a->oc + gi * ocg) * P;
+#if defined(__AVX512F__)
+      if (a->tab) {
+        const float *x = a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
+        gg_dot_nt_x(ocg, ckk, gy, P, x, g, a->tab, part, ckk, i != i0);
+        continue;
+      }
+#endif
+      const float *src = gg_whole_cols(a, i, gi, cols);
 #if defined(__AVX512F__)
       if (P >= GG_DOT_MIN) {
         gg_dot_nt(ocg, ckk, P, gy, P, src, P, part, ckk, i != i0);
@@ -461,6 +525,19 @@ static void gg_whole_dw(int tid, gg_i lo, gg_i hi, const void *p) {
       gg_gemm_own(0, 1, ocg, ckk, P, 1.0f, gy, P, src, P, i == i0 ? 0.0f : 1.0f, part, ckk);
     }
   }
+}
+
+/* The rows of the columns, 3 per row r = (c, ki, kj): c·h·w, ki·dh - ph, kj·dw - pw (gg_whole_conv.tab); NULL if it
+ * cannot be allocated. */
+static gg_i *gg_conv_tab(const gg_conv *g) {
+  gg_i ckk = g->c * g->kh * g->kw;
+  gg_i *tab = malloc(sizeof(gg_i) * 3 * (size_t)ckk);
+  if (!tab) return NULL;
+  for (gg_i r = 0; r < ckk; r++) {
+    gg_i c = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
+    tab[3 * r] = c * g->h * g->w, tab[3 * r + 1] = ki * g->dh - g->ph, tab[3 * r + 2] = kj * g->dw - g->pw;
+  }
+  return tab;
 }
 
 /* The arguments of a whole-convolution kernel, and its column buffers; 0 if it cannot run here. */
@@ -495,14 +572,7 @@ GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int3
   /* Packed straight from the input where an output row fills a column sliver (a ResNet's first stage, 32 wide: 10%
    * faster); narrower rows cut the slivers into short runs, and im2col's vector rows and a plain packing do better
    * (the CLI CNN's 14 wide rows: 20% slower packed straight). */
-  gg_i ckk = a.g.c * a.g.kh * a.g.kw;
-  gg_i *tab = !a.direct && a.g.ow >= 32 ? malloc(sizeof(gg_i) * 3 * (size_t)ckk) : NULL;
-  if (tab) {
-    for (gg_i r = 0; r < ckk; r++) {
-      gg_i c = r / (a.g.kh * a.g.kw), ki = r / a.g.kw % a.g.kh, kj = r % a.g.kw;
-      tab[3 * r] = c * a.g.h * a.g.w, tab[3 * r + 1] = ki * a.g.dh - a.g.ph, tab[3 * r + 2] = kj * a.g.dw - a.g.pw;
-    }
-  }
+  gg_i *tab = !a.direct && a.g.ow >= 32 ? gg_conv_tab(&a.g) : NULL;
   a.tab = tab;
   gg_parallel_for(gg_whole_fwd, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
   free(tab);
@@ -541,7 +611,15 @@ GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, con
     }
   }
   a.out = parts;
+  a.tab = NULL;
+#if defined(__AVX512F__)
+  /* dot products read straight from the input where it is a plain shift of it (stride 1, rows of 16·k) */
+  if (!a.direct && a.g.oh * a.g.ow >= GG_DOT_MIN && a.g.sh == 1 && a.g.sw == 1 && a.g.ow % 16 == 0 &&
+      a.g.ow / 16 <= GG_DOT_XCH)
+    a.tab = gg_conv_tab(&a.g);
+#endif
   gg_parallel_for(gg_whole_dw, &a, blocks * groups, 1, gg_whole_work(&a) * (double)a.n);
+  free((void *)a.tab);
   if (blocks > 1) {
     for (gg_i j = 0; j < wsize; j++) {
       double s = 0.0;

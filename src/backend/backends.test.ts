@@ -1183,6 +1183,9 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(2, 2, 8, 70, 3, 3, [1, 2], [1, 1], [1, 1]), 4, 2],
   [convGeom(2, 2, 9, 40, 3, 3, [2, 1], [2, 2], [2, 2]), 3, 1],
   [convGeom(1, 3, 5, 33, 5, 2, [1, 1], [2, 0], [1, 1]), 7, 1],
+  // stride 1, rows of 16·k, 512+ positions: the weight gradient's dot products read the input itself
+  [convGeom(2, 3, 20, 48, 3, 3, [1, 1], [2, 2], [2, 2]), 5, 1],
+  [convGeom(6, 2, 20, 36, 5, 5, [1, 1], [0, 0], [1, 1]), 4, 2],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
 ];
