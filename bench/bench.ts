@@ -507,7 +507,36 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
       `The MLP step's products are ${(mlp.flops! / 1e6).toFixed(1)} MFLOP (x·W1ᵀ and dW1 = dhᵀ·x at 128×784×256, and the 256→10 layer's three products; neither side computes the input's gradient). At the best 128×784×256 rate measured above: ${floors.map((f) => `${f.threads} thread${f.threads > 1 ? 's' : ''}: ${f.rate.toFixed(0)} GFLOP/s, so ${f.floorMs.toFixed(2)} ms; our step ${f.stepMs.toFixed(2)} ms = ${f.multiple.toFixed(1)}x that (target ≤ 2x: ${f.multiple <= 2 ? 'met' : 'not met'})`).join('; ')}.`,
     );
   }
+  lines.push(...floorTable(results, summaries));
   return { table: lines.join('\n'), summaries, floors };
+}
+
+/**
+ * The products' floor of every row: its products' FLOPs (bench/rows.ts) at the best 1024×1024×1024 rate measured
+ * in this run on that thread count (either side), i.e. the step time of an engine whose every other kernel were free;
+ * that floor over PyTorch's step, the lowest ratio any engine could show here; and the rate over the whole step
+ * that the row's target asks for, as a share of that sgemm rate.
+ */
+function floorTable(results: ThreadResult[], summaries: Summary[]): string[] {
+  const out: string[] = [
+    '',
+    "The products' floor: each row's matrix products and convolutions (FLOPs of one step, forward and backward, as both sides compute them; bench/rows.ts) at the best 1024×1024×1024 sgemm rate measured above on that thread count; the floor over PyTorch's step is the lowest ratio an engine whose every other kernel were free could show, and the target's rate is what the whole step must average to meet the target.",
+    '',
+    "| step | threads | products, GFLOP | best sgemm rate, GFLOP/s | floor ms | floor / PyTorch | ours, GFLOP/s over the step | the target's rate over the step, GFLOP/s (share of the sgemm rate) |",
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const s of summaries) {
+    const spec = ROWS.find((r) => r.id === s.row)!;
+    const res = results.find((r) => r.threads === s.threads)!;
+    const rate = Math.max(...Object.values(res.sgemm[shapeName(SHAPES[1]!)]!));
+    const floorMs = spec.flops / rate / 1e6;
+    const oursRate = spec.flops / s.oursMs / 1e6;
+    const targetRate = s.torchMs === null ? null : spec.flops / (s.target * s.torchMs) / 1e6;
+    out.push(
+      `| ${spec.label} | ${s.threads} | ${(spec.flops / 1e9).toFixed(3)} | ${rate.toFixed(0)} | ${f2(floorMs)} | ${s.torchMs === null ? '-' : `${(floorMs / s.torchMs).toFixed(2)}x`} | ${oursRate.toFixed(0)} | ${targetRate === null ? '-' : `${targetRate.toFixed(0)} (${((100 * targetRate) / rate).toFixed(0)}%)`} |`,
+    );
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
