@@ -3,13 +3,15 @@
  *
  * Builds each row as `npm run bench` does (bench/steps.ts: the trainer's step, clip and Adam, no monitor), runs a few
  * warm-up steps, then times N steps with every kernel of the backend wrapped in a timer. Prints, per row, the step's
- * wall time and the milliseconds per step inside each kernel (sgemm broken down by shape and transposition), largest
+ * wall time and the milliseconds per step inside each kernel (sgemm by shape and transposition, the convolution's kernels
+ * by their per-image product's shape), largest
  * first; "outside the kernels" is the rest (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time
  * (all threads), which a busy machine disturbs less than the wall clock. Kernel times are wall clock, so run it with
  * GRADGUARD_THREADS=1 OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs
  * a call.
  */
 import { getBackend } from '../src/backend/index.js';
+import type { ConvGeom } from '../src/backend/types.js';
 import { ROWS } from './rows.js';
 import { stepper } from './steps.js';
 
@@ -46,6 +48,13 @@ function instrument(): void {
           const [ta, tb, m, n, k] = args as [boolean, boolean, number, number, number];
           key = `sgemm ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${m}x${n}x${k}`;
           flops = 2 * m * n * k;
+        } else if (name.startsWith('conv2d')) {
+          // the whole convolution's products, by their per-image shape: out channels × positions × c·kh·kw
+          const [, , , g, oc, groups] = args as [unknown, unknown, unknown, ConvGeom, number, number];
+          const ckk = g.c * g.kh * g.kw;
+          const P = g.oh * g.ow;
+          key = `${name} ${oc / groups}x${P}x${ckk}${groups > 1 ? ` (${groups} groups)` : ''}`;
+          flops = 2 * g.n * oc * ckk * P;
         }
         const t = totals.get(key) ?? { ms: 0, calls: 0, flops: 0 };
         t.ms += dt;
@@ -75,11 +84,11 @@ for (const id of rowIds) {
   const cpu = (c.user + c.system) / 1000 / steps;
   const rows = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const inside = rows.reduce((s, [, t]) => s + t.ms, 0) / steps;
-  const sgemm = rows.filter(([k]) => k.startsWith('sgemm')).reduce((s, [, t]) => s + t.ms, 0) / steps;
+  const sgemm = rows.filter(([, t]) => t.flops > 0).reduce((s, [, t]) => s + t.ms, 0) / steps;
   console.log(`\n${spec.label}: ${wall.toFixed(1)} ms/step over ${steps} steps (CPU time ${cpu.toFixed(1)} ms/step)`);
   const flops = rows.reduce((s, [, t]) => s + t.flops, 0) / steps;
   console.log(
-    `  all sgemm ${sgemm.toFixed(2)} ms (${((100 * sgemm) / wall).toFixed(0)}%): ${(flops / 1e6).toFixed(1)} MFLOP a step, ${(flops / sgemm / 1e6).toFixed(0)} GFLOP/s`,
+    `  all products (sgemm, conv2d*) ${sgemm.toFixed(2)} ms (${((100 * sgemm) / wall).toFixed(0)}%): ${(flops / 1e6).toFixed(1)} MFLOP a step, ${(flops / sgemm / 1e6).toFixed(0)} GFLOP/s`,
   );
   console.log(
     `  the row's products (bench/rows.ts): ${(spec.flops / 1e6).toFixed(1)} MFLOP a step; at this step's time, ${(spec.flops / wall / 1e6).toFixed(0)} GFLOP/s`,
