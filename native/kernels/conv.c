@@ -269,6 +269,7 @@ typedef struct {
   float *cols;  /* pool thread tid's columns at cols + tid·slot */
   gg_i slot;
   const gg_i *tab; /* the forward's rows of the columns, 3 per row r = (c, ki, kj): c·h·w, ki·dh - ph, kj·dw - pw */
+  const void *mk;  /* set: the forward runs directly (gg_direct_conv), with these masks */
 } gg_whole_conv;
 
 /*
@@ -335,6 +336,103 @@ static const float *gg_whole_cols(const gg_whole_conv *a, gg_i i, gg_i gi, float
   return cols;
 }
 
+#if defined(__AVX512F__)
+/*
+ * A stride-1 convolution computed directly, with no columns and no packing, where output rows are 16·k wide (a
+ * ResNet's first stage; its input gradient too, as the convolution of gy with the flipped, transposed weight): tiles
+ * of 8 output channels by 2 chunks of 16 positions in 16 accumulators, over the weight's columns r = (c, ki, kj) in
+ * order, each chunk's input a masked load of a shifted input row (lanes outside it 0).
+ */
+#define GG_DIRECT_CH 8 /* chunks of 16 positions per output row, at most */
+typedef struct {
+  const float *w; /* m rows of ckk, ldw apart */
+  gg_i m, ldw, ckk;
+  const float *x; /* the image's group */
+  const gg_conv *g;
+  const gg_i *tab;       /* gg_conv_tab */
+  const __mmask16 *mk;   /* [r·GG_DIRECT_CH + chunk of the row]: lanes inside the input row */
+  float *y;              /* m rows of oh·ow */
+  float beta;
+} gg_direct_args;
+
+#define GG_DIR_ACC(i) __m512 d0##i = _mm512_setzero_ps(), d1##i = d0##i
+#define GG_DIR_FMA(i)                                                                                            \
+  {                                                                                                              \
+    __m512 wv = _mm512_set1_ps(w##i[r]);                                                                         \
+    d0##i = _mm512_fmadd_ps(wv, vb0, d0##i);                                                                     \
+    d1##i = _mm512_fmadd_ps(wv, vb1, d1##i);                                                                     \
+  }
+#define GG_DIR_STORE(i)                                                                                          \
+  if (i < mr) {                                                                                                  \
+    float *yr = a->y + (i0 + i) * P;                                                                             \
+    if (a->beta != 0.0f) {                                                                                       \
+      __m512 vbeta = _mm512_set1_ps(a->beta);                                                                    \
+      d0##i = _mm512_add_ps(_mm512_mul_ps(vbeta, _mm512_loadu_ps(yr + p0)), d0##i);                              \
+      if (two) d1##i = _mm512_add_ps(_mm512_mul_ps(vbeta, _mm512_loadu_ps(yr + p1)), d1##i);                     \
+    }                                                                                                            \
+    _mm512_storeu_ps(yr + p0, d0##i);                                                                            \
+    if (two) _mm512_storeu_ps(yr + p1, d1##i);                                                                   \
+  }
+#define GG_DIR_ALL(M) M(0); M(1); M(2); M(3); M(4); M(5); M(6); M(7)
+
+/* Output channels [i0, i0 + mr) (mr <= 8) at chunks q (and q + 1 if two) of 16 positions. */
+static void gg_direct_tile(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q, int two) {
+  const gg_conv *g = a->g;
+  gg_i P = g->oh * g->ow, per = g->ow / 16;
+  gg_i p0 = q * 16, p1 = p0 + 16;
+  gg_i oy0 = p0 / g->ow, ch0 = (p0 % g->ow) / 16, oy1 = p1 / g->ow, ch1 = (p1 % g->ow) / 16;
+  if (!two) oy1 = oy0, ch1 = ch0;
+  const float *wt = a->w + i0 * a->ldw;
+#define GG_DIR_W(i) const float *w##i = wt + (i < mr ? i : 0) * a->ldw
+  GG_DIR_ALL(GG_DIR_W);
+#undef GG_DIR_W
+  GG_DIR_ALL(GG_DIR_ACC);
+  for (gg_i r = 0; r < a->ckk; r++) {
+    const gg_i *e = a->tab + 3 * r;
+    const float *xc = a->x + e[0] + e[2];
+    gg_i iy0 = oy0 + e[1], iy1 = oy1 + e[1];
+    int in0 = iy0 >= 0 && iy0 < g->h, in1 = two && iy1 >= 0 && iy1 < g->h;
+    __mmask16 m0 = in0 ? a->mk[r * GG_DIRECT_CH + ch0] : 0, m1 = in1 ? a->mk[r * GG_DIRECT_CH + ch1] : 0;
+    __m512 vb0 = _mm512_maskz_loadu_ps(m0, xc + (in0 ? iy0 * g->w : 0) + ch0 * 16);
+    __m512 vb1 = _mm512_maskz_loadu_ps(m1, xc + (in1 ? iy1 * g->w : 0) + ch1 * 16);
+    GG_DIR_ALL(GG_DIR_FMA);
+  }
+  (void)per;
+  GG_DIR_ALL(GG_DIR_STORE);
+}
+#undef GG_DIR_ACC
+#undef GG_DIR_FMA
+#undef GG_DIR_STORE
+#undef GG_DIR_ALL
+
+/* y = w·columns(x) (+ beta·y) for the image, directly. */
+static void gg_direct_conv(const gg_direct_args *a) {
+  gg_i chunks = a->g->oh * a->g->ow / 16;
+  for (gg_i q = 0; q < chunks; q += 2)
+    for (gg_i i = 0; i < a->m; i += 8) gg_direct_tile(a, i, a->m - i < 8 ? a->m - i : 8, q, q + 1 < chunks);
+}
+
+/* Whether a convolution of geometry g runs directly; its masks (ckk·GG_DIRECT_CH) into mk (NULL: only asks). */
+static int gg_direct_ok(const gg_conv *g) {
+  return g->sh == 1 && g->sw == 1 && g->ow % 16 == 0 && g->ow / 16 <= GG_DIRECT_CH && g->ow >= 32;
+}
+static __mmask16 *gg_direct_masks(const gg_conv *g, const gg_i *tab) {
+  gg_i ckk = g->c * g->kh * g->kw;
+  __mmask16 *mk = malloc(sizeof(__mmask16) * GG_DIRECT_CH * (size_t)ckk);
+  if (!mk) return NULL;
+  for (gg_i r = 0; r < ckk; r++) {
+    for (gg_i ch = 0; ch < GG_DIRECT_CH; ch++) {
+      gg_i ix0 = ch * 16 + tab[3 * r + 2];
+      gg_i lo = ix0 < 0 ? -ix0 : 0, hi = g->w - ix0;
+      lo = lo > 16 ? 16 : lo;
+      hi = hi < lo ? lo : hi > 16 ? 16 : hi;
+      mk[r * GG_DIRECT_CH + ch] = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+    }
+  }
+  return mk;
+}
+#endif
+
 static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
   const gg_whole_conv *a = p;
   const gg_conv *g = &a->g;
@@ -343,6 +441,14 @@ static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
     gg_i i = t / a->groups, gi = t % a->groups;
     const float *w = a->w + gi * ocg * ckk;
     float *y = a->out + (i * a->oc + gi * ocg) * P;
+#if defined(__AVX512F__)
+    if (a->mk) {
+      gg_direct_args d = {w, ocg, ckk, ckk, a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, a->tab,
+                          a->mk, y, a->beta};
+      gg_direct_conv(&d);
+      continue;
+    }
+#endif
     if (a->tab) {
       gg_conv_pack_ctx c = {a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, a->tab};
       if (gg_gemm_own_packed(ocg, P, ckk, 1.0f, w, ckk, gg_conv_pack, &c, a->beta, y, P)) continue;
@@ -574,7 +680,13 @@ GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int3
    * (the CLI CNN's 14 wide rows: 20% slower packed straight). */
   gg_i *tab = !a.direct && a.g.ow >= 32 ? gg_conv_tab(&a.g) : NULL;
   a.tab = tab;
+  void *mk = NULL;
+#if defined(__AVX512F__)
+  if (tab && gg_direct_ok(&a.g)) mk = gg_direct_masks(&a.g, tab);
+#endif
+  a.mk = mk;
   gg_parallel_for(gg_whole_fwd, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
+  free(mk);
   free(tab);
   gg_conv_release(0, a.cols);
   return 1;
