@@ -270,6 +270,7 @@ typedef struct {
   gg_i slot;
   const gg_i *tab; /* the forward's rows of the columns, 3 per row r = (c, ki, kj): c·h·w, ki·dh - ph, kj·dw - pw */
   const void *mk;  /* set: the forward runs directly (gg_direct_conv), with these masks */
+  const float *wp; /* and this weight (gg_direct_weight) */
 } gg_whole_conv;
 
 /*
@@ -345,8 +346,8 @@ static const float *gg_whole_cols(const gg_whole_conv *a, gg_i i, gg_i gi, float
  */
 #define GG_DIRECT_CH 8 /* chunks of 16 positions per output row, at most */
 typedef struct {
-  const float *w; /* m rows of ckk, ldw apart */
-  gg_i m, ldw, ckk;
+  const float *w; /* m rows of ckk in panels of 8 rows (gg_direct_weight): row i0 + i, column r at 8·(i0·ckk + r) + i */
+  gg_i m, ckk;
   const float *x; /* the image's group */
   const gg_conv *g;
   const gg_i *tab;       /* gg_conv_tab */
@@ -358,7 +359,7 @@ typedef struct {
 #define GG_DIR_ACC(i) __m512 d0##i = _mm512_setzero_ps(), d1##i = d0##i
 #define GG_DIR_FMA(i)                                                                                            \
   {                                                                                                              \
-    __m512 wv = _mm512_set1_ps(w##i[r]);                                                                         \
+    __m512 wv = _mm512_set1_ps(wr[i]);                                                                           \
     d0##i = _mm512_fmadd_ps(wv, vb0, d0##i);                                                                     \
     d1##i = _mm512_fmadd_ps(wv, vb1, d1##i);                                                                     \
   }
@@ -382,12 +383,9 @@ static void gg_direct_tile(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q, in
   gg_i p0 = q * 16, p1 = p0 + 16;
   gg_i oy0 = p0 / g->ow, ch0 = (p0 % g->ow) / 16, oy1 = p1 / g->ow, ch1 = (p1 % g->ow) / 16;
   if (!two) oy1 = oy0, ch1 = ch0;
-  const float *wt = a->w + i0 * a->ldw;
-#define GG_DIR_W(i) const float *w##i = wt + (i < mr ? i : 0) * a->ldw
-  GG_DIR_ALL(GG_DIR_W);
-#undef GG_DIR_W
+  const float *wr = a->w + i0 * a->ckk; /* this panel's column r at wr + 8·r */
   GG_DIR_ALL(GG_DIR_ACC);
-  for (gg_i r = 0; r < a->ckk; r++) {
+  for (gg_i r = 0; r < a->ckk; r++, wr += 8) {
     const gg_i *e = a->tab + 3 * r;
     const float *xc = a->x + e[0] + e[2];
     gg_i iy0 = oy0 + e[1], iy1 = oy1 + e[1];
@@ -404,6 +402,19 @@ static void gg_direct_tile(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q, in
 #undef GG_DIR_FMA
 #undef GG_DIR_STORE
 #undef GG_DIR_ALL
+
+/* The weight's groups (oc/groups rows of ckk each) in panels of 8 rows (gg_direct_args.w), zero-padded; NULL if it
+ * cannot be allocated. Group gi's panels start at gi·ceil(ocg/8)·8·ckk. */
+static float *gg_direct_weight(const float *w, gg_i oc, gg_i groups, gg_i ckk) {
+  gg_i ocg = oc / groups, m8 = (ocg + 7) / 8 * 8;
+  float *p = malloc(sizeof(float) * (size_t)(groups * m8 * ckk));
+  if (!p) return NULL;
+  for (gg_i gi = 0; gi < groups; gi++)
+    for (gg_i i = 0; i < m8; i++)
+      for (gg_i r = 0; r < ckk; r++)
+        p[gi * m8 * ckk + (i / 8 * ckk + r) * 8 + i % 8] = i < ocg ? w[(gi * ocg + i) * ckk + r] : 0.0f;
+  return p;
+}
 
 /* y = w·columns(x) (+ beta·y) for the image, directly. */
 static void gg_direct_conv(const gg_direct_args *a) {
@@ -443,8 +454,8 @@ static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
     float *y = a->out + (i * a->oc + gi * ocg) * P;
 #if defined(__AVX512F__)
     if (a->mk) {
-      gg_direct_args d = {w, ocg, ckk, ckk, a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, a->tab,
-                          a->mk, y, a->beta};
+      gg_direct_args d = {a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk,
+                          a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, a->tab, a->mk, y, a->beta};
       gg_direct_conv(&d);
       continue;
     }
@@ -680,13 +691,20 @@ GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int3
    * (the CLI CNN's 14 wide rows: 20% slower packed straight). */
   gg_i *tab = !a.direct && a.g.ow >= 32 ? gg_conv_tab(&a.g) : NULL;
   a.tab = tab;
+  /* computed directly where the rows allow (stride 1, 16·k wide): the weight in panels, the rows' lane masks */
   void *mk = NULL;
+  float *wp = NULL;
 #if defined(__AVX512F__)
-  if (tab && gg_direct_ok(&a.g)) mk = gg_direct_masks(&a.g, tab);
+  if (tab && gg_direct_ok(&a.g)) {
+    wp = gg_direct_weight(weight, oc, groups, a.g.c * a.g.kh * a.g.kw);
+    mk = wp ? gg_direct_masks(&a.g, tab) : NULL;
+  }
 #endif
   a.mk = mk;
+  a.wp = wp;
   gg_parallel_for(gg_whole_fwd, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
   free(mk);
+  free(wp);
   free(tab);
   gg_conv_release(0, a.cols);
   return 1;
