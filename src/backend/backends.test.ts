@@ -1186,6 +1186,8 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   // stride 1, rows of 16·k, 512+ positions: the weight gradient's dot products read the input itself
   [convGeom(2, 3, 20, 48, 3, 3, [1, 1], [2, 2], [2, 2]), 5, 1],
   [convGeom(6, 2, 20, 36, 5, 5, [1, 1], [0, 0], [1, 1]), 4, 2],
+  // stride 1, rows of 16·k: the forward runs directly (an odd number of 16-position chunks, 9 = 8 + 1 channels)
+  [convGeom(3, 2, 7, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 9, 1],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
 ];
