@@ -271,6 +271,7 @@ typedef struct {
   const gg_i *tab; /* the forward's rows of the columns, 3 per row r = (c, ki, kj): c·h·w, ki·dh - ph, kj·dw - pw */
   const void *mk;  /* set: the forward runs directly (gg_direct_conv), with these masks */
   const float *wp; /* and this weight (gg_direct_weight) */
+  gg_conv gt;      /* the input gradient's direct convolution: of gy, with the flipped, transposed weight */
 } gg_whole_conv;
 
 /*
@@ -416,6 +417,22 @@ static float *gg_direct_weight(const float *w, gg_i oc, gg_i groups, gg_i ckk) {
   return p;
 }
 
+/* The input gradient's weight in panels (as gg_direct_weight): rows c < icg, columns (o, ki, kj) of the transposed
+ * convolution, W'[c][o, ki, kj] = W[o][c][kh-1-ki][kw-1-kj], group by group. */
+static float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i kh, gg_i kw) {
+  gg_i ocg = oc / groups, m8 = (icg + 7) / 8 * 8, cols = ocg * kh * kw;
+  float *p = malloc(sizeof(float) * (size_t)(groups * m8 * cols));
+  if (!p) return NULL;
+  for (gg_i gi = 0; gi < groups; gi++)
+    for (gg_i c = 0; c < m8; c++)
+      for (gg_i r = 0; r < cols; r++) {
+        gg_i o = r / (kh * kw), ki = r / kw % kh, kj = r % kw;
+        p[gi * m8 * cols + (c / 8 * cols + r) * 8 + c % 8] =
+            c < icg ? w[(((gi * ocg + o) * icg + c) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj)] : 0.0f;
+      }
+  return p;
+}
+
 /* y = w·columns(x) (+ beta·y) for the image, directly. */
 static void gg_direct_conv(const gg_direct_args *a) {
   gg_i chunks = a->g->oh * a->g->ow / 16;
@@ -477,6 +494,15 @@ static void gg_whole_dx(int tid, gg_i lo, gg_i hi, const void *p) {
   for (gg_i t = lo; t < hi; t++) {
     gg_i i = t / a->groups, gi = t % a->groups;
     float *gx = a->out + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
+#if defined(__AVX512F__)
+    if (a->mk) {
+      gg_i cols = ocg * g->kh * g->kw;
+      gg_direct_args d = {a->wp + gi * (g->c + 7) / 8 * 8 * cols, g->c, cols, a->gy + (i * a->oc + gi * ocg) * P,
+                          &a->gt, a->tab, a->mk, gx, 0.0f};
+      gg_direct_conv(&d);
+      continue;
+    }
+#endif
     float *dst = a->direct ? gx : dcols;
     gg_gemm_own(1, 0, ckk, P, ocg, 1.0f, a->w + gi * ocg * ckk, ckk, a->gy + (i * a->oc + gi * ocg) * P, P, 0.0f, dst, P);
     if (!a->direct) {
@@ -719,7 +745,29 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
                                 gg_i groups) {
   gg_whole_conv a = {.w = weight, .gy = gy, .out = gx};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
+  /* Stride 1 with input rows of 16·k: the convolution of gy with the flipped, transposed weight, padded by
+   * d·(k-1) - p, computed directly (no columns' gradient, no col2im). */
+  gg_i *tab = NULL;
+  void *mk = NULL;
+  float *wp = NULL;
+#if defined(__AVX512F__)
+  const gg_conv *g = &a.g;
+  gg_conv t = {1, a.oc / groups, g->oh, g->ow, g->kh, g->kw, 1, 1, g->dh * (g->kh - 1) - g->ph,
+               g->dw * (g->kw - 1) - g->pw, g->dh, g->dw, g->h, g->w};
+  a.gt = t;
+  if (!a.direct && g->sh == 1 && g->sw == 1 && gg_direct_ok(&t)) {
+    tab = gg_conv_tab(&t);
+    wp = tab ? gg_direct_weight_t(weight, oc, groups, g->c, g->kh, g->kw) : NULL;
+    mk = wp ? gg_direct_masks(&t, tab) : NULL;
+  }
+#endif
+  a.tab = tab;
+  a.wp = wp;
+  a.mk = mk;
   gg_parallel_for(gg_whole_dx, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
+  free(mk);
+  free(wp);
+  free(tab);
   gg_conv_release(0, a.cols);
   return 1;
 }

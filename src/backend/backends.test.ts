@@ -1188,6 +1188,9 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(6, 2, 20, 36, 5, 5, [1, 1], [0, 0], [1, 1]), 4, 2],
   // stride 1, rows of 16·k: the forward runs directly (an odd number of 16-position chunks, 9 = 8 + 1 channels)
   [convGeom(3, 2, 7, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 9, 1],
+  // input rows of 16·k: the input gradient runs directly, padded by d·(k-1) - p, which is negative here
+  [convGeom(2, 2, 6, 16, 3, 3, [1, 1], [3, 3], [1, 1]), 3, 1],
+  [convGeom(2, 3, 5, 16, 1, 1, [1, 1], [1, 1], [1, 1]), 4, 1],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
 ];
