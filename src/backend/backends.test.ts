@@ -1184,13 +1184,18 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(2, 2, 9, 40, 3, 3, [2, 1], [2, 2], [2, 2]), 3, 1],
   [convGeom(1, 3, 5, 33, 5, 2, [1, 1], [2, 0], [1, 1]), 7, 1],
   // stride 1, rows of 16·k, 512+ positions: the weight gradient's dot products read the input itself
-  [convGeom(2, 3, 20, 48, 3, 3, [1, 1], [2, 2], [2, 2]), 5, 1],
+  [convGeom(2, 8, 20, 48, 3, 3, [1, 1], [2, 2], [2, 2]), 9, 1],
   [convGeom(6, 2, 20, 36, 5, 5, [1, 1], [0, 0], [1, 1]), 4, 2],
-  // stride 1, rows of 16·k: the forward runs directly (an odd number of 16-position chunks, 9 = 8 + 1 channels)
-  [convGeom(3, 2, 7, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 9, 1],
+  // stride 1, rows of 16·k, 8+ channels: the forward and the input gradient run directly (an odd number of
+  // 16-position chunks, 9 = 8 + 1 channels)
+  [convGeom(3, 9, 7, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 9, 1],
   // input rows of 16·k: the input gradient runs directly, padded by d·(k-1) - p, which is negative here
-  [convGeom(2, 2, 6, 16, 3, 3, [1, 1], [3, 3], [1, 1]), 3, 1],
-  [convGeom(2, 3, 5, 16, 1, 1, [1, 1], [1, 1], [1, 1]), 4, 1],
+  [convGeom(2, 8, 6, 16, 3, 3, [1, 1], [3, 3], [1, 1]), 8, 1],
+  [convGeom(2, 8, 5, 16, 1, 1, [1, 1], [1, 1], [1, 1]), 4, 1],
+  // rows of 8: directly on a plan, a chunk two rows (ResNet-20's third stage), a last chunk of half, groups
+  [convGeom(6, 8, 8, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
+  [convGeom(3, 8, 7, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 8, 9, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 2],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
 ];
