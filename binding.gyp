@@ -10,6 +10,8 @@
         "native/kernels/layout.c",
         "native/kernels/loss.c",
         "native/kernels/conv.c",
+        "native/kernels/conv_direct.c",
+        "native/kernels/conv_whole.c",
         "native/kernels/pool.c",
         "native/kernels/norm.c",
         "native/kernels/optim.c",

@@ -239,6 +239,7 @@ static int gg_gemm_own_active(void) {
 /* Whether kernels may call our sgemm themselves (the whole convolution, native/kernels/conv.c): wherever this build has
  * it, unless GRADGUARD_GEMM (or gemmSelect) pins OpenBLAS for every product. */
 int gg_conv_own_usable(void) { return gg_gemm_own_name()[0] != 0 && gg_gemm_own_active() != GG_BLAS; }
+int gg_pool_threads(void) { return gg_threads; }
 
 /* "openblas", "own-avx512", "own-avx2", or "per-shape:own-avx512+openblas" (per-shape:own-avx2+openblas): which
  * implementation gg_sgemm uses. */

@@ -73,8 +73,6 @@ typedef struct {
   float *c;
   gg_i ldc; /* row stride of C */
   gg_i csc; /* column stride of C: 1, or ldc when computing Cᵀ = op(B)ᵀ·op(A)ᵀ (see gg_gemm_own) */
-  gg_pack_fn pack;      /* packs B where B is not a matrix in memory (gg_gemm_own_packed); NULL: gg_pack_b */
-  const void *pack_ctx; /* its argument */
 } gg_gemm_args;
 
 static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
@@ -258,10 +256,7 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
     float beta = pc == 0 ? g->beta : 1.0f;
     for (gg_i jc = n0; jc < n1; jc += NC) {
       gg_i nc = gg_min(NC, n1 - jc);
-      if (g->pack)
-        g->pack(g->pack_ctx, pc, kc, jc, nc, NR, bb);
-      else
-        gg_pack_b(g, pc, kc, jc, nc, bb);
+      gg_pack_b(g, pc, kc, jc, nc, bb);
       for (gg_i ic = m0; ic < m1; ic += MC) {
         gg_i mc = gg_min(MC, m1 - ic);
         gg_pack_a(g, ic, mc, pc, kc, ba);
@@ -519,19 +514,17 @@ double gg_pool_hold(int hold) {
   return (double)atomic_load(&gg_by_workers);
 }
 
-int gg_pool_threads(void) { return gg_nthreads; }
-
 void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
   if (!gg_buffers()) return 0;
-  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, NULL, NULL};
+  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1};
   /* Vectors run along n: where n is narrow and m is not (a weight gradient 32×9, logits 64×10), compute
    * Cᵀ = op(B)ᵀ·op(A)ᵀ instead, written through C's strides (op(B)ᵀ is B read with the other transpose flag). */
   gg_i nPad = (n + NR - 1) / NR * NR, mPad = (m + NR - 1) / NR * NR;
   if (n < NR && (double)m / mPad > (double)n / nPad) {
-    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, NULL};
+    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc};
     g = t;
     m = g.m, n = g.n;
   }
@@ -559,14 +552,6 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
   gg_job = job;
   gg_run_job(nt);
   pthread_mutex_unlock(&gg_busy);
-  return 1;
-}
-
-int gg_gemm_own_packed(gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda, gg_pack_fn pack,
-                       const void *ctx, float beta, float *c, gg_i ldc) {
-  if (!gg_buffers()) return 0;
-  gg_gemm_args g = {0, 0, m, n, k, alpha, beta, a, lda, NULL, 0, c, ldc, 1, pack, ctx};
-  gg_gemm_block(&g, 0, m, 0, n);
   return 1;
 }
 
@@ -612,12 +597,6 @@ double gg_pool_hold(int hold) {
   return 0;
 }
 void gg_gemm_own_threads(int n) { (void)n; }
-int gg_pool_threads(void) { return 1; }
-int gg_gemm_own_packed(gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda, gg_pack_fn pack,
-                       const void *ctx, float beta, float *c, gg_i ldc) {
-  (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)pack, (void)ctx, (void)beta, (void)c, (void)ldc;
-  return 0;
-}
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
   (void)transA, (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;

@@ -7,19 +7,9 @@
 const char *gg_gemm_own_name(void);
 /* Threads a product may use, the caller included (the pool starts on the first product that needs it). */
 void gg_gemm_own_threads(int n);
-/*
- * Packs rows [p0, p0+kc) and columns [j0, j0+nc) of a product's B into slivers of nr columns, zero-padded: sliver s
- * (columns j0 + s·nr onwards) at dst + s·nr·kc holds, for each row p, nr floats.
- */
-typedef void (*gg_pack_fn)(const void *ctx, gg_i p0, gg_i kc, gg_i j0, gg_i nc, gg_i nr, float *dst);
-/* C = alpha·A·B + beta·C on the calling thread, B packed by `pack` (the convolution's columns, straight from its
- * input); 0 if not available. */
-int gg_gemm_own_packed(gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda, gg_pack_fn pack,
-                       const void *ctx, float beta, float *c, gg_i ldc);
-/* Threads a product may use now (gg_parallel_for's thread ids are below it). */
+/* addon.c: threads a product may use now, at least (gg_parallel_for's thread ids are below it), and whether kernels
+ * may call gg_gemm_own on their own (this build has it and GRADGUARD_GEMM does not pin OpenBLAS). */
 int gg_pool_threads(void);
-/* addon.c: whether kernels may call gg_gemm_own on their own (this build has it and GRADGUARD_GEMM does not pin
- * OpenBLAS). */
 int gg_conv_own_usable(void);
 /* Tests: hold != 0 keeps the pool's workers from taking chunks (as if the OS never ran them), 0 releases them;
  * returns the number of chunks the workers have computed so far. */

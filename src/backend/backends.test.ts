@@ -1176,8 +1176,8 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(17, 16, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1], // a ResNet stage, on several threads
   [convGeom(9, 8, 15, 15, 3, 3, [2, 2], [1, 1], [1, 1]), 24, 2],
   [convGeom(6, 1, 28, 28, 3, 3, [1, 1], [0, 0], [1, 1]), 32, 1], // the CLI CNN's first conv
-  // output rows of 32 or more: the forward packs its columns straight from the input (runs across output rows,
-  // padding, stride, dilation, groups), and the weight gradient of 512+ positions runs as dot products
+  // output rows of 32 or more (runs across output rows, padding, stride, dilation, groups): the weight gradient of
+  // 512+ positions runs as dot products, stride-1 rows of 16·k directly
   [convGeom(8, 4, 32, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1], // a ResNet's first stage
   [convGeom(3, 3, 9, 37, 3, 3, [1, 1], [1, 1], [1, 1]), 5, 1],
   [convGeom(2, 2, 8, 70, 3, 3, [1, 2], [1, 1], [1, 1]), 4, 2],

@@ -1,0 +1,144 @@
+/*
+ * native/kernels/conv.h: what the convolution's files share (conv.c: im2col and col2im; conv_whole.c: the whole
+ * convolution on the pool's threads; conv_direct.c: its paths that never write the columns). Not a public header:
+ * kernels.h declares the kernels.
+ */
+#ifndef GG_KERNELS_CONV_H
+#define GG_KERNELS_CONV_H
+
+#include "common.h"
+
+/* The range [*lo, *hi) of output positions o in [0, on) whose input position o·s - p + off lies in [0, in). */
+static inline void gg_valid_range(gg_i on, gg_i s, gg_i p, gg_i off, gg_i in, gg_i *lo, gg_i *hi) {
+  gg_i first = p - off; /* need o·s >= first */
+  gg_i a = first <= 0 ? 0 : (first + s - 1) / s;
+  gg_i last = in - 1 + p - off; /* need o·s <= last */
+  gg_i b = last < 0 ? 0 : last / s + 1;
+  if (a > on) a = on;
+  if (b > on) b = on;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+typedef struct {
+  gg_i n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+} gg_conv;
+
+static inline gg_conv gg_read_conv(const int32_t *g) {
+  gg_conv r = {g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13]};
+  return r;
+}
+
+/* One output row of length ow: d[i] = src[i] for i in [x0, x1), 0 elsewhere (the padding). src is indexed by the
+ * output column, so src + i lies outside the input for the padded columns; those are never read. */
+static inline void gg_im2col_row(float *d, const float *src, gg_i ow, gg_i x0, gg_i x1) {
+#if defined(__AVX512F__)
+  /* Masked loads read only the valid columns (masked-off lanes do not fault), masked stores write the row once. */
+  for (gg_i i = 0; i < ow; i += 16) {
+    gg_i lo = x0 - i, hi = x1 - i, n = ow - i;
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+    n = n > 16 ? 16 : n;
+    __mmask16 valid = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+    __mmask16 m = (__mmask16)((1u << n) - 1);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(valid, src + i));
+  }
+#else
+  for (gg_i i = 0; i < x0; i++) d[i] = 0.0f;
+  gg_i i = x0;
+#if defined(__wasm_simd128__)
+  /* rows are short (a conv's output width): spelled out, where LLVM's vectorized loop would first check overlap */
+  for (; i + 4 <= x1; i += 4) wasm_v128_store(d + i, wasm_v128_load(src + i));
+#endif
+  for (; i < x1; i++) d[i] = src[i];
+  for (gg_i i = x1; i < ow; i++) d[i] = 0.0f;
+#endif
+}
+
+/* d[i] += src[i] for i in [x0, x1) (col2im's row; d and src indexed by the output column, as above). */
+static inline void gg_col2im_row(float *d, const float *src, gg_i x0, gg_i x1) {
+#if defined(__AVX512F__)
+  for (gg_i i = x0; i < x1; i += 16) {
+    gg_i n = x1 - i;
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, src + i));
+    _mm512_mask_storeu_ps(d + i, m, v);
+  }
+#else
+  gg_i i = x0;
+#if defined(__wasm_simd128__)
+  for (; i + 4 <= x1; i += 4) wasm_v128_store(d + i, wasm_f32x4_add(wasm_v128_load(d + i), wasm_v128_load(src + i)));
+#endif
+  for (; i < x1; i++) d[i] += src[i];
+#endif
+}
+
+typedef struct {
+  const float *in;
+  float *out;
+  gg_conv g;
+} conv_args;
+
+#if !defined(__wasm__)
+/* conv.c: one image (g->n = 1) unfolded into cols, or its columns' gradient folded into dx (overwriting it), on the
+ * calling thread. */
+void gg_im2col_one(const float *x, float *cols, const gg_conv *g);
+void gg_col2im_one(const float *cols, float *dx, const gg_conv *g);
+
+/* conv_direct.c. The rows of the columns, 3 per row r = (c, ki, kj): c·h·w, ki·dh - ph, kj·dw - pw; NULL if it
+ * cannot be allocated (free it). */
+gg_i *gg_conv_tab(const gg_conv *g);
+
+#if defined(__AVX512F__)
+#define GG_DOT_MIN 512 /* positions per image from which the dot-product tiles pay */
+#define GG_DOT_XCH 8
+/* C[m×n] (+)= A[m×k]·B[n×k]ᵀ as tiles of dot products, rows of A lda apart, of B ldb apart. */
+void gg_dot_nt(gg_i m, gg_i n, gg_i k, const float *A, gg_i lda, const float *B, gg_i ldb, float *C, gg_i ldc,
+               int accumulate);
+/* The same with B the columns of one image of a stride-1 convolution with rows of 16·k (at most GG_DOT_XCH chunks),
+ * read from its input x through tab (gg_conv_tab). */
+void gg_dot_nt_x(gg_i m, gg_i n, const float *A, gg_i lda, const float *x, const gg_conv *g, const gg_i *tab,
+                 float *C, gg_i ldc, int accumulate);
+
+#define GG_DIRECT_CH 8 /* chunks of 16 positions per output row, at most */
+typedef struct {
+  const float *w; /* m rows of ckk in panels of 8 rows (gg_direct_weight): row i0 + i, column r at 8·(i0·ckk + r) + i */
+  gg_i m, ckk;
+  const float *x; /* the image's group */
+  const gg_conv *g;
+  const gg_i *tab;       /* gg_conv_tab */
+  const __mmask16 *mk;   /* [r·GG_DIRECT_CH + chunk of the row]: lanes inside the input row */
+  float *y;              /* m rows of oh·ow */
+  float beta;
+} gg_direct_args;
+
+/*
+ * Any other stride-1 convolution with output rows of 8 or more (ResNet-20's third stage, 8 wide; the CLI CNN's 28
+ * and 14): a chunk of 16 consecutive positions spans up to 3 output rows, so its input is up to 3 masked loads of
+ * shifted input rows merged into one vector, from a plan made once per call: per chunk its segments' offsets, per
+ * chunk, weight column and segment the lanes that read the input (0 for a row outside it).
+ */
+typedef struct {
+  gg_i chunks, ckk;
+  gg_i *off;            /* [q·3 + s]: where segment s's lane 0 reads, from the column's (0, 0): oy·w + ox - lane */
+  unsigned char *nseg;  /* [q]: 1 to 3 */
+  __mmask16 *mk;        /* [(q·ckk + r)·3 + s] */
+} gg_direct_plan;
+
+/* Whether geometry g runs directly with row-aligned chunks (stride 1, rows of 16·k), or on a plan (rows of 8). */
+int gg_direct_ok(const gg_conv *g);
+int gg_direct_plan_ok(const gg_conv *g);
+/* The lane masks of the row-aligned path (free them), the plan (one block: free it); NULL if not allocated. */
+__mmask16 *gg_direct_masks(const gg_conv *g, const gg_i *tab);
+gg_direct_plan *gg_direct_plan_make(const gg_conv *g, const gg_i *tab);
+/* The weight in panels of 8 rows for the forward, or flipped and transposed for the input gradient (free them). */
+float *gg_direct_weight(const float *w, gg_i oc, gg_i groups, gg_i ckk);
+float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i kh, gg_i kw);
+/* y = w·columns(x) (+ beta·y) for one image, directly, row-aligned or on a plan. */
+void gg_direct_conv(const gg_direct_args *a);
+void gg_direct_conv_plan(const gg_direct_args *a, const gg_direct_plan *pl);
+#endif
+#endif
+
+#endif
