@@ -73,6 +73,58 @@ for (const backend of availableBackends()) {
         expect(g.toArray()).toEqual([1, 10, 100]);
       });
 
+      it("a leaf's first gradient is the buffer backward wrote, not a copy of it", () => {
+        const be = getBackend();
+        const w = leaf([1, 2, 3, 4, 5, 6], [2, 3]);
+        const x = tensor([1, -1, 2, 0.5, 0, 3], [2, 3]);
+        const copy = be.copy;
+        let copies = 0;
+        be.copy = function (this: typeof be, ...a: Parameters<typeof copy>) {
+          copies++;
+          return copy.apply(this, a);
+        };
+        try {
+          T.linear(x, w).sum().backward();
+        } finally {
+          be.copy = copy;
+        }
+        expect(copies).toBe(0);
+        close(grad(w), [1.5, -1, 5, 1.5, -1, 5]);
+        // and it is the leaf's own: a second backward adds into it
+        T.linear(x, w).sum().backward();
+        close(grad(w), [3, -2, 10, 3, -2, 10]);
+      });
+
+      it('two leaves handed one gradient (add) each get their own .grad', () => {
+        const a = leaf([1, 2]);
+        const b = leaf([3, 4]);
+        a.add(b)
+          .mul(tensor([5, 6], [2]))
+          .sum()
+          .backward();
+        close(grad(a), [5, 6]);
+        close(grad(b), [5, 6]);
+        expect(a.grad!.storage).not.toBe(b.grad!.storage);
+        a.grad!.data[0] = 42;
+        close(grad(b), [5, 6]);
+        a.mul(2).sum().backward();
+        close(grad(a), [44, 8]);
+        close(grad(b), [5, 6]);
+      });
+
+      it('a leaf whose gradient another node also reads keeps it intact', () => {
+        // add hands its gradient to the leaf a and to h = b·b, whose backward reads it after a has taken it
+        const a = leaf([1, -2]);
+        const b = leaf([0.5, 3]);
+        const h = b.mul(b);
+        a.add(h)
+          .mul(tensor([2, 3], [2]))
+          .sum()
+          .backward();
+        close(grad(a), [2, 3]);
+        close(grad(b), [2 * 2 * 0.5, 3 * 2 * 3]);
+      });
+
       it('a leaf that does not require grad gets no .grad', () => {
         const x = leaf([1, 2]);
         const c = tensor([3, 4], [2]);

@@ -454,6 +454,7 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
       l.backward();
       return l.item();
     });
+    optimizer.gradsReady();
     for (const o of observers) o.afterBackward(params);
     const { computed, bad } = computeChecked(optimizer, params, loss);
     let diverged = false;
