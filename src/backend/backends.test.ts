@@ -912,6 +912,92 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('the LSTM and GRU steps at extreme pre-activations, in the vector lanes and the tails, odd sizes', () => {
+      // The x86 cells compute σ and tanh over whole vectors of the batch (16 or 8 lanes) and the rest of a row with the
+      // scalar functions: special values (±Inf, NaN, ±0, subnormals, saturation at ±100 and ±3.4e38, tanh's branch
+      // point 0.625, exp's clamps 89 and -104) go everywhere in the rows, in batches that are and are not multiples
+      // of a vector, and hidden sizes that are not multiples of 16; NaN must propagate, saturated gates be 0 or 1.
+      const r = lcg(15);
+      const specials = [
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        0,
+        -0,
+        1e-40,
+        -1e-40,
+        100,
+        -100,
+        3.4e38,
+        -3.4e38,
+        0.625,
+        -0.625,
+        0.62500006,
+        89.5,
+        -104.5,
+        1e-20,
+      ];
+      const sprinkle = (a: Float32Array, every: number): Float32Array => {
+        for (let i = 0, k = 0; i < a.length; i += every, k++) a[i] = specials[k % specials.length]!;
+        return a;
+      };
+      for (const [H, B] of [
+        [33, 35],
+        [17, 16],
+        [3, 48],
+        [19, 1],
+      ] as const) {
+        const n = H * B;
+        for (const every of [3, 7]) {
+          const ldp = 2 * B;
+          const p = sprinkle(uniform(r, 4 * H * ldp, -6, 6), every);
+          const cPrev = sprinkle(uniform(r, n, -2, 2), 5 * every);
+          same(
+            be,
+            [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * 3 * B)],
+            (b, [pp, cp, act, c, tc, h]) => b.lstmCell(pp!, B, ldp, cp!, act!, c!, tc!, h!, B, 3 * B, H, B),
+            { rel: 2e-6, abs: 2e-7 },
+          );
+          const hs = sprinkle(uniform(r, H * 3 * B, -1, 1), 5 * every);
+          same(
+            be,
+            [p.subarray(0, 3 * H * ldp), sprinkle(uniform(r, n, -2, 2), 4 * every), hs, uniform(r, 3 * n)],
+            (b, [pp, hh, hv, act]) => b.gruCell(pp!, B, ldp, hh!, hv!, 0, hv!, B, 3 * B, act!, H, B),
+            { rel: 2e-6, abs: 2e-7 },
+          );
+          // the backward's inputs with specials too: bit for bit, NaN where the reference has it
+          const act = sprinkle(uniform(r, 4 * n, 0, 1), 2 * every);
+          same(
+            be,
+            [
+              act,
+              cPrev,
+              uniform(r, n, -1, 1),
+              sprinkle(uniform(r, n), every),
+              uniform(r, n),
+              uniform(r, 4 * H * B),
+              uniform(r, n),
+            ],
+            (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, 0, B, dcp!, H, B),
+            EXACT,
+          );
+          same(
+            be,
+            [
+              act.subarray(0, 3 * n),
+              uniform(r, n),
+              hs,
+              sprinkle(uniform(r, n), every),
+              uniform(r, 4 * H * B),
+              uniform(r, n),
+            ],
+            (b, [a, hh, hv, dh, dG, dhp]) => b.gruCellGrad(a!, hh!, hv!, 0, 3 * B, dh!, dG!, 0, B, dhp!, H, B),
+            EXACT,
+          );
+        }
+      }
+    });
+
     it('batchNorm and layerNorm, forward and backward, bit for bit', () => {
       const r = lcg(12);
       // [n, c, inner]: the CNN's shapes, runs shorter than 8 and with a tail, BatchNorm1d's inner = 1
