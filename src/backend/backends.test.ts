@@ -1208,3 +1208,83 @@ function sgemmSame(
     }
   }
 }
+
+/** '' where the buffers are the same bit for bit, else where the first difference is (fast on large buffers). */
+function firstDifference(got: Float32Array[], want: Float32Array[]): string {
+  for (let k = 0; k < want.length; k++) {
+    const g = new Uint32Array(got[k]!.buffer, got[k]!.byteOffset, got[k]!.length);
+    const w = new Uint32Array(want[k]!.buffer, want[k]!.byteOffset, want[k]!.length);
+    for (let i = 0; i < w.length; i++) if (g[i] !== w[i]) return `buffer ${k}[${i}]: ${got[k]![i]} vs ${want[k]![i]}`;
+  }
+  return '';
+}
+
+describe.skipIf(!native)('the recurrent cells on two threads', () => {
+  // A step of the bench's size (hidden 128, batch 64) is shared out over the pool's threads by hidden units; each
+  // unit's row is computed whole by one thread, so the bits are those of one thread, also when the worker never runs.
+  it('LSTM and GRU, forward and backward: the same bits as on one thread, with the worker taking part or not', () => {
+    const be = native!;
+    const r = lcg(16);
+    const H = 128;
+    const B = 64;
+    const n = H * B;
+    const p = uniform(r, 4 * H * 2 * B, -6, 6);
+    const act = uniform(r, 4 * n, 0, 1);
+    const cases: [string, Float32Array[], (b: Backend, x: Buf[]) => void][] = [
+      [
+        'lstmCell',
+        [p, uniform(r, n), new Float32Array(4 * n), new Float32Array(n), new Float32Array(n), new Float32Array(3 * n)],
+        (b, [pp, cp, a, c, tc, h]) => b.lstmCell(pp!, B, 2 * B, cp!, a!, c!, tc!, h!, B, 3 * B, H, B),
+      ],
+      [
+        'lstmCellGrad',
+        [act, uniform(r, n), uniform(r, n), uniform(r, n), uniform(r, n), new Float32Array(4 * n), new Float32Array(n)],
+        (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, 0, B, dcp!, H, B),
+      ],
+      [
+        'gruCell',
+        [p.subarray(0, 3 * H * 2 * B), uniform(r, n), uniform(r, 3 * n), new Float32Array(3 * n)],
+        (b, [pp, hn, hs, a]) => b.gruCell(pp!, B, 2 * B, hn!, hs!, 0, hs!, B, 3 * B, a!, H, B),
+      ],
+      [
+        'gruCellGrad',
+        [
+          act.subarray(0, 3 * n),
+          uniform(r, n),
+          uniform(r, 3 * n),
+          uniform(r, n),
+          new Float32Array(4 * n),
+          new Float32Array(n),
+        ],
+        (b, [a, hn, hs, dh, dG, dhp]) => b.gruCellGrad(a!, hn!, hs!, 0, 3 * B, dh!, dG!, 0, B, dhp!, H, B),
+      ],
+    ];
+    const before = be.threads;
+    try {
+      for (const [name, arrays, fn] of cases) {
+        const run = (threads: number): Float32Array[] => {
+          be.setThreads(threads);
+          const bufs = arrays.map((a) => load(be, a));
+          fn(be, bufs);
+          const out = bufs.map((b) => b.data.slice());
+          for (const b of bufs) be.free(b);
+          return out;
+        };
+        const one = run(1);
+        run(2); // starts the pool
+        const byWorkers = be.holdPoolWorkers(true);
+        let held: Float32Array[];
+        try {
+          held = run(2);
+        } finally {
+          expect(be.holdPoolWorkers(false), `${name}: no worker ran while held`).toBe(byWorkers);
+        }
+        expect(firstDifference(held, one), `${name}, worker held`).toBe('');
+        expect(firstDifference(run(2), one), name).toBe('');
+      }
+    } finally {
+      be.holdPoolWorkers(false);
+      be.setThreads(before);
+    }
+  });
+});
