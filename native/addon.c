@@ -435,6 +435,10 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
   GG_D10(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9) GG_ARG(t10, 10)
 #define GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) \
   GG_D11(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10) GG_ARG(t11, 11)
+#define GG_D13(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12) \
+  GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) GG_ARG(t12, 12)
+#define GG_D14(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13) \
+  GG_D13(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12) GG_ARG(t13, 13)
 #define GG_D15(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14) \
   GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) GG_ARG(t12, 12) GG_ARG(t13, 13) GG_ARG(t14, 14)
 #define GG_D16(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15) \
@@ -453,6 +457,8 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
 #define GG_L10 GG_L9, a9
 #define GG_L11 GG_L10, a10
 #define GG_L12 GG_L11, a11
+#define GG_L13 GG_L12, a12
+#define GG_L14 GG_L13, a13
 #define GG_L15 GG_L12, a12, a13, a14
 #define GG_L16 GG_L9, a9, a10, a11, a12, a13, a14, a15
 
@@ -511,10 +517,10 @@ static napi_value gg_number(napi_env env, double v) {
   X(batchNormGrad, gg_batch_norm_grad, void, 12, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN)   \
   X(layerNorm, gg_layer_norm, void, 9, FA, FA, FA, FA, FA, FA, IX, IX, DB)                         \
   X(layerNormGrad, gg_layer_norm_grad, void, 10, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX)           \
-  X(lstmCell, gg_lstm_cell, void, 12, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, IX, IX)                \
-  X(lstmCellGrad, gg_lstm_cell_grad, void, 11, FA, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX)          \
-  X(gruCell, gg_gru_cell, void, 12, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX)                \
-  X(gruCellGrad, gg_gru_cell_grad, void, 12, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, IX)        \
+  X(lstmCell, gg_lstm_cell, void, 14, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX, IX)        \
+  X(lstmCellGrad, gg_lstm_cell_grad, void, 13, FA, FA, FA, FA, FA, IX, FA, FA, IX, IX, FA, IX, IX)  \
+  X(gruCell, gg_gru_cell, void, 14, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, FA, IX, IX)        \
+  X(gruCellGrad, gg_gru_cell_grad, void, 14, FA, FA, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX) \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \

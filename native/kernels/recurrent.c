@@ -132,12 +132,40 @@ static inline gg_v gv_tanh(gg_v x) {
  */
 #define GG_CELL_WORK(perValue, hidden, batch) ((double)(perValue) * (double)(hidden) * (double)(batch))
 
+/*
+ * The step's h, rows [lo, hi) of [hidden, batch] (a leading dimension ldh apart), once more into the layer's output
+ * [batch, hidden] at y: by blocks of GG_YB units, so that each of the block's batch rows in y is written as one
+ * contiguous run while the block's rows of h stay in L1 (unit by unit, every store went to another cache line).
+ */
+#define GG_YB 16
+/* Asks for the cache lines of y (or dy) that units [lo, hi) will touch, [batch, hidden]: the step's block of the
+ * layer's output is cold (written or read once per step), and misses taken one by one stall the cell's arithmetic. */
+static void prefetch_output(const float *y, gg_i H, gg_i B, gg_i lo, gg_i hi, int write) {
+  for (gg_i b = 0; b < B; b++)
+    for (gg_i j = lo; j < hi; j += GG_YB) {
+      if (write)
+        __builtin_prefetch(y + b * H + j, 1, 3);
+      else
+        __builtin_prefetch(y + b * H + j, 0, 3);
+    }
+}
+static void rows_to_output(const float *restrict h, gg_i ldh, float *restrict y, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
+    for (gg_i b = 0; b < B; b++) {
+      const float *s = h + j0 * ldh + b;
+      float *o = y + b * H + j0;
+      for (gg_i jj = 0; jj < nj; jj++) o[jj] = s[jj * ldh];
+    }
+  }
+}
+
 /* Hidden units [lo, hi) of one step, forward. */
 typedef struct {
   const float *p;
   gg_i ldp;
   const float *cPrev;
-  float *act, *c, *tc, *h;
+  float *act, *c, *tc, *h, *y;
   gg_i ldh, hidden, batch;
 } lstm_args;
 
@@ -173,6 +201,7 @@ static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
+  prefetch_output(a->y, H, B, lo, hi, 1);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     float *i = a->act + e0, *f = a->act + n + e0, *g = a->act + 2 * n + e0, *o = a->act + 3 * n + e0;
@@ -192,22 +221,36 @@ static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
 #endif
     if (b < B) lstm_row_scalar(p, ldp, cp, i, f, g, o, c, tc, h, H, b, B);
   }
+  rows_to_output(a->h, a->ldh, a->y, H, B, lo, hi);
 }
 
 GG_API void gg_lstm_cell(const float *p, gg_i pOff, gg_i ldp, const float *cPrev, float *act, float *c, float *tc,
-                         float *h, gg_i hOff, gg_i ldh, gg_i hidden, gg_i batch) {
-  lstm_args a = {p + pOff, ldp, cPrev, act, c, tc, h + hOff, ldh, hidden, batch};
-  gg_parallel_for(lstm_range, &a, hidden, 1, GG_CELL_WORK(170, hidden, batch));
+                         float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i hidden, gg_i batch) {
+  lstm_args a = {p + pOff, ldp, cPrev, act, c, tc, h + hOff, y + yOff, ldh, hidden, batch};
+  gg_parallel_for(lstm_range, &a, hidden, GG_YB, GG_CELL_WORK(170, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one step, backward. */
 typedef struct {
-  const float *act, *cPrev, *tc, *dh, *dc;
-  float *dG;
+  const float *act, *cPrev, *tc, *dy, *dc;
+  float *dh, *dG;
   gg_i ldg;
   float *dcPrev;
   gg_i hidden, batch;
 } lstm_grad_args;
+
+/* dh[j·B + b] += dy[b·H + j] for the hidden units [lo, hi): the gradient of the layer's output at this step
+ * ([batch, hidden]) joins the one from the next step; transposed by blocks of GG_YB units (see rows_to_output). */
+static void add_output_grad(float *restrict dh, const float *restrict dy, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
+    for (gg_i b = 0; b < B; b++) {
+      const float *d = dy + b * H + j0;
+      float *o = dh + j0 * B + b;
+      for (gg_i jj = 0; jj < nj; jj++) o[jj * B] += d[jj];
+    }
+  }
+}
 
 /* One hidden unit's row of the LSTM backward over the batch: restrict pointers, so that the loop vectorizes. */
 static void lstm_grad_row(const float *restrict i, const float *restrict f, const float *restrict g,
@@ -234,6 +277,7 @@ static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_grad_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B;
+  add_output_grad(a->dh, a->dy, H, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     lstm_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->act + 3 * n + e0, a->tc + e0, a->dh + e0,
@@ -242,10 +286,11 @@ static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   }
 }
 
-GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, const float *dh, const float *dc,
-                              float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden, gg_i batch) {
-  lstm_grad_args a = {act, cPrev, tc, dh, dc, dG + dOff, ldg, dcPrev, hidden, batch};
-  gg_parallel_for(lstm_grad_range, &a, hidden, 1, GG_CELL_WORK(150, hidden, batch));
+GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, float *dh, const float *dy,
+                              gg_i dyOff, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden,
+                              gg_i batch) {
+  lstm_grad_args a = {act, cPrev, tc, dy + dyOff, dc, dh, dG + dOff, ldg, dcPrev, hidden, batch};
+  gg_parallel_for(lstm_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one GRU step, forward. */
@@ -253,14 +298,30 @@ typedef struct {
   const float *p;
   gg_i ldp;
   const float *hn, *hPrev;
-  float *h, *act;
+  float *h, *act, *y;
   gg_i ldh, hidden, batch;
 } gru_args;
+
+/* The GRU forward's scalar loops over a row's lanes [b0, B). */
+static void gru_row_tail(const float *restrict pr, const float *restrict pz, const float *restrict pn,
+                         const float *restrict hn, const float *restrict hp, float *restrict r, float *restrict z,
+                         float *restrict nn, float *restrict h, gg_i b0, gg_i B) {
+  lstm_sigmoid_row(pr + b0, r + b0, B - b0);
+  lstm_sigmoid_row(pz + b0, z + b0, B - b0);
+  for (gg_i b = b0; b < B; b++) nn[b] = pn[b] + r[b] * hn[b];
+  tanh_row_in_place(nn + b0, B - b0);
+  for (gg_i b = b0; b < B; b++) {
+    float d = hp[b] - nn[b];
+    float zd = z[b] * d;
+    h[b] = zd + nn[b];
+  }
+}
 
 static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
+  prefetch_output(a->y, H, B, lo, hi, 1);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
@@ -279,30 +340,22 @@ static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
       gv_store(h + b0, gv_add(gv_mul(zv, d), nv));
     }
 #endif
-    if (b0 == B) continue;
-    lstm_sigmoid_row(pr + b0, r + b0, B - b0);
-    lstm_sigmoid_row(pz + b0, z + b0, B - b0);
-    for (gg_i b = b0; b < B; b++) nn[b] = pn[b] + r[b] * hn[b];
-    tanh_row_in_place(nn + b0, B - b0);
-    for (gg_i b = b0; b < B; b++) {
-      float d = hp[b] - nn[b];
-      float zd = z[b] * d;
-      h[b] = zd + nn[b];
-    }
+    if (b0 < B) gru_row_tail(pr, pz, pn, hn, hp, r, z, nn, h, b0, B);
   }
+  rows_to_output(a->h, a->ldh, a->y, H, B, lo, hi);
 }
 
 GG_API void gg_gru_cell(const float *p, gg_i pOff, gg_i ldp, const float *hn, const float *hPrev, gg_i hpOff,
-                        float *h, gg_i hOff, gg_i ldh, float *act, gg_i hidden, gg_i batch) {
-  gru_args a = {p + pOff, ldp, hn, hPrev + hpOff, h + hOff, act, ldh, hidden, batch};
-  gg_parallel_for(gru_range, &a, hidden, 1, GG_CELL_WORK(110, hidden, batch));
+                        float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, float *act, gg_i hidden, gg_i batch) {
+  gru_args a = {p + pOff, ldp, hn, hPrev + hpOff, h + hOff, act, y + yOff, ldh, hidden, batch};
+  gg_parallel_for(gru_range, &a, hidden, GG_YB, GG_CELL_WORK(110, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one GRU step, backward. */
 typedef struct {
-  const float *act, *hn, *hPrev, *dh;
+  const float *act, *hn, *hPrev, *dy;
   gg_i ldh;
-  float *dG;
+  float *dh, *dG;
   gg_i ldg;
   float *dhPrev;
   gg_i hidden, batch;
@@ -333,6 +386,7 @@ static void gru_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_grad_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B;
+  add_output_grad(a->dh, a->dy, H, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     gru_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->hn + e0, a->dh + e0, a->hPrev + j * a->ldh,
@@ -341,8 +395,9 @@ static void gru_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   }
 }
 
-GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh,
-                             const float *dh, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden, gg_i batch) {
-  gru_grad_args a = {act, hn, hPrev + hpOff, dh, ldh, dG + dOff, ldg, dhPrev, hidden, batch};
-  gg_parallel_for(gru_grad_range, &a, hidden, 1, GG_CELL_WORK(150, hidden, batch));
+GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh, float *dh,
+                             const float *dy, gg_i dyOff, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden,
+                             gg_i batch) {
+  gru_grad_args a = {act, hn, hPrev + hpOff, dy + dyOff, ldh, dh, dG + dOff, ldg, dhPrev, hidden, batch};
+  gg_parallel_for(gru_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
 }

@@ -859,8 +859,10 @@ for (const [name, maybe] of suites) {
         const cPrev = uniform(r, n, -2, 2);
         same(
           be,
-          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh)],
-          (b, [pp, cp, act, c, tc, h]) => b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, H, B),
+          // h also into block 1 of the layer's output [3, B, H]
+          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh), uniform(r, 3 * n)],
+          (b, [pp, cp, act, c, tc, h, y]) =>
+            b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, n, H, B),
           { rel: 2e-6, abs: 2e-7 },
         );
         // gradients into column block 1 of a [4H, 3B] matrix (ld 3B)
@@ -869,8 +871,19 @@ for (const [name, maybe] of suites) {
         for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // g = tanh in (-1, 1)
         same(
           be,
-          [act, cPrev, uniform(r, n, -1, 1), uniform(r, n), uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
-          (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, B, ldg, dcp!, H, B),
+          // the output's gradient from block 2 of [3, B, H]
+          [
+            act,
+            cPrev,
+            uniform(r, n, -1, 1),
+            uniform(r, n),
+            uniform(r, n),
+            uniform(r, 4 * H * ldg),
+            uniform(r, n),
+            uniform(r, 3 * n),
+          ],
+          (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
+            b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 2 * n, dc!, dG!, B, ldg, dcp!, H, B),
           EXACT,
         );
       }
@@ -895,8 +908,8 @@ for (const [name, maybe] of suites) {
         const hn = uniform(r, n, -2, 2);
         same(
           be,
-          [p, hn, hs, uniform(r, 3 * n)],
-          (b, [pp, hh, hv, act]) => b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, act!, H, B),
+          [p, hn, hs, uniform(r, 3 * n), uniform(r, 3 * n)],
+          (b, [pp, hh, hv, act, y]) => b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, 2 * n, act!, H, B),
           { rel: 2e-6, abs: 2e-7 },
         );
         // gradients into column block 2 of a [4H, 3B] matrix (ld 3B)
@@ -905,8 +918,9 @@ for (const [name, maybe] of suites) {
         for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // n = tanh in (-1, 1)
         same(
           be,
-          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
-          (b, [a, hh, hv, dh, dG, dhp]) => b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dG!, 2 * B, ldg, dhp!, H, B),
+          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n), uniform(r, 3 * n)],
+          (b, [a, hh, hv, dh, dG, dhp, dy]) =>
+            b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, n, dG!, 2 * B, ldg, dhp!, H, B),
           EXACT,
         );
       }
@@ -954,15 +968,21 @@ for (const [name, maybe] of suites) {
           const cPrev = sprinkle(uniform(r, n, -2, 2), 5 * every);
           same(
             be,
-            [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * 3 * B)],
-            (b, [pp, cp, act, c, tc, h]) => b.lstmCell(pp!, B, ldp, cp!, act!, c!, tc!, h!, B, 3 * B, H, B),
+            [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * 3 * B), uniform(r, n)],
+            (b, [pp, cp, act, c, tc, h, y]) => b.lstmCell(pp!, B, ldp, cp!, act!, c!, tc!, h!, B, 3 * B, y!, 0, H, B),
             { rel: 2e-6, abs: 2e-7 },
           );
           const hs = sprinkle(uniform(r, H * 3 * B, -1, 1), 5 * every);
           same(
             be,
-            [p.subarray(0, 3 * H * ldp), sprinkle(uniform(r, n, -2, 2), 4 * every), hs, uniform(r, 3 * n)],
-            (b, [pp, hh, hv, act]) => b.gruCell(pp!, B, ldp, hh!, hv!, 0, hv!, B, 3 * B, act!, H, B),
+            [
+              p.subarray(0, 3 * H * ldp),
+              sprinkle(uniform(r, n, -2, 2), 4 * every),
+              hs,
+              uniform(r, 3 * n),
+              uniform(r, n),
+            ],
+            (b, [pp, hh, hv, act, y]) => b.gruCell(pp!, B, ldp, hh!, hv!, 0, hv!, B, 3 * B, y!, 0, act!, H, B),
             { rel: 2e-6, abs: 2e-7 },
           );
           // the backward's inputs with specials too: bit for bit, NaN where the reference has it
@@ -977,8 +997,10 @@ for (const [name, maybe] of suites) {
               uniform(r, n),
               uniform(r, 4 * H * B),
               uniform(r, n),
+              sprinkle(uniform(r, n), 3 * every),
             ],
-            (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, 0, B, dcp!, H, B),
+            (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
+              b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, dc!, dG!, 0, B, dcp!, H, B),
             EXACT,
           );
           same(
@@ -990,8 +1012,10 @@ for (const [name, maybe] of suites) {
               sprinkle(uniform(r, n), every),
               uniform(r, 4 * H * B),
               uniform(r, n),
+              sprinkle(uniform(r, n), 3 * every),
             ],
-            (b, [a, hh, hv, dh, dG, dhp]) => b.gruCellGrad(a!, hh!, hv!, 0, 3 * B, dh!, dG!, 0, B, dhp!, H, B),
+            (b, [a, hh, hv, dh, dG, dhp, dy]) =>
+              b.gruCellGrad(a!, hh!, hv!, 0, 3 * B, dh!, dy!, 0, dG!, 0, B, dhp!, H, B),
             EXACT,
           );
         }
@@ -1233,18 +1257,35 @@ describe.skipIf(!native)('the recurrent cells on two threads', () => {
     const cases: [string, Float32Array[], (b: Backend, x: Buf[]) => void][] = [
       [
         'lstmCell',
-        [p, uniform(r, n), new Float32Array(4 * n), new Float32Array(n), new Float32Array(n), new Float32Array(3 * n)],
-        (b, [pp, cp, a, c, tc, h]) => b.lstmCell(pp!, B, 2 * B, cp!, a!, c!, tc!, h!, B, 3 * B, H, B),
+        [
+          p,
+          uniform(r, n),
+          new Float32Array(4 * n),
+          new Float32Array(n),
+          new Float32Array(n),
+          new Float32Array(3 * n),
+          new Float32Array(n),
+        ],
+        (b, [pp, cp, a, c, tc, h, y]) => b.lstmCell(pp!, B, 2 * B, cp!, a!, c!, tc!, h!, B, 3 * B, y!, 0, H, B),
       ],
       [
         'lstmCellGrad',
-        [act, uniform(r, n), uniform(r, n), uniform(r, n), uniform(r, n), new Float32Array(4 * n), new Float32Array(n)],
-        (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, 0, B, dcp!, H, B),
+        [
+          act,
+          uniform(r, n),
+          uniform(r, n),
+          uniform(r, n),
+          uniform(r, n),
+          new Float32Array(4 * n),
+          new Float32Array(n),
+          uniform(r, n),
+        ],
+        (b, [a, cp, tc, dh, dc, dG, dcp, dy]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, dc!, dG!, 0, B, dcp!, H, B),
       ],
       [
         'gruCell',
-        [p.subarray(0, 3 * H * 2 * B), uniform(r, n), uniform(r, 3 * n), new Float32Array(3 * n)],
-        (b, [pp, hn, hs, a]) => b.gruCell(pp!, B, 2 * B, hn!, hs!, 0, hs!, B, 3 * B, a!, H, B),
+        [p.subarray(0, 3 * H * 2 * B), uniform(r, n), uniform(r, 3 * n), new Float32Array(3 * n), new Float32Array(n)],
+        (b, [pp, hn, hs, a, y]) => b.gruCell(pp!, B, 2 * B, hn!, hs!, 0, hs!, B, 3 * B, y!, 0, a!, H, B),
       ],
       [
         'gruCellGrad',
@@ -1255,8 +1296,9 @@ describe.skipIf(!native)('the recurrent cells on two threads', () => {
           uniform(r, n),
           new Float32Array(4 * n),
           new Float32Array(n),
+          uniform(r, n),
         ],
-        (b, [a, hn, hs, dh, dG, dhp]) => b.gruCellGrad(a!, hn!, hs!, 0, 3 * B, dh!, dG!, 0, B, dhp!, H, B),
+        (b, [a, hn, hs, dh, dG, dhp, dy]) => b.gruCellGrad(a!, hn!, hs!, 0, 3 * B, dh!, dy!, 0, dG!, 0, B, dhp!, H, B),
       ],
     ];
     const before = be.threads;
