@@ -26,8 +26,12 @@
  * and thread count; 20, or 10 with --quick), at most --rounds (7, or 3 with --quick): a busy machine gets fewer rounds
  * instead of a run that never ends.
  *
+ * `--busy=N` keeps N other processes spinning on the cores for the whole run (each a one-thread busy loop), the
+ * situation of issue 16's "a 2-thread step never slower than the 1-thread step with a competing process on the
+ * cores"; the table then compares each side's 2-thread step with its 1-thread one.
+ *
  * Usage: npm run bench [-- --quick] [--threads=1,2] [--rows=mlp,cnn,resnet20,lstm,gru] [--rounds=N] [--budget=S]
- *                      [--backend=native|wasm] [--write] [--json]
+ *                      [--backend=native|wasm] [--busy=N] [--write] [--json]
  * `--write` records the tables in docs/benchmarks.md (between the bench:begin / bench:end markers).
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -50,6 +54,8 @@ const minRounds = Math.min(rounds, quick ? 2 : 3);
 const budgetS = Number(opt('budget') ?? (quick ? 10 : 20));
 const backend = opt('backend') ?? 'native';
 const write = args.includes('--write');
+/** Competing busy processes kept running for the whole measurement. */
+const busy = Number(opt('busy') ?? 0);
 const PYTHON = '/usr/bin/python3';
 /** Pause between blocks: longer than OpenBLAS's and our pool's idle spinning. */
 const PAUSE_MS = 150;
@@ -69,6 +75,10 @@ if (rowIds && rows.length !== rowIds.length) {
 }
 if (!Number.isInteger(rounds) || rounds < 1) {
   process.stderr.write(`bench: --rounds=${opt('rounds')}: use a whole number of rounds, at least 1\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(busy) || busy < 0) {
+  process.stderr.write(`bench: --busy=${opt('busy')}: use a number of competing processes, e.g. --busy=1\n`);
   process.exit(2);
 }
 if (!(budgetS >= 0)) {
@@ -429,7 +439,7 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
     ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
     : '?';
   lines.push(
-    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu} (CPU family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; Node ${machine.node}, OpenBLAS ${machine.openblas}${withTorch ? `, PyTorch ${results[0]?.torch.auto?.torch}` : ''}; gradguard ${oursInfo?.backend} backend (sgemm: ${oursInfo?.gemm ?? '-'}, OpenBLAS kernels: ${oursInfo?.blasCore ?? '-'}). ${machine.presetCoretype ? `The machine presets OPENBLAS_CORETYPE=${machine.presetCoretype}; unset here except where forced. ` : ''}Load average ${machine.load} at the start, ${loadEnd} at the end (${machine.cores} CPUs); ${minRounds}-${rounds} rounds a row${quick ? ' (--quick)' : ''}, ${elapsed.toFixed(0)} s in all.`,
+    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu} (CPU family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; Node ${machine.node}, OpenBLAS ${machine.openblas}${withTorch ? `, PyTorch ${results[0]?.torch.auto?.torch}` : ''}; gradguard ${oursInfo?.backend} backend (sgemm: ${oursInfo?.gemm ?? '-'}, OpenBLAS kernels: ${oursInfo?.blasCore ?? '-'}). ${machine.presetCoretype ? `The machine presets OPENBLAS_CORETYPE=${machine.presetCoretype}; unset here except where forced. ` : ''}Load average ${machine.load} at the start, ${loadEnd} at the end (${machine.cores} CPUs)${busy ? `; ${busy} competing busy process${busy > 1 ? 'es' : ''} spinning on the cores throughout (--busy)` : ''}; ${minRounds}-${rounds} rounds a row${quick ? ' (--quick)' : ''}, ${elapsed.toFixed(0)} s in all.`,
   );
   lines.push('');
   lines.push(
@@ -507,14 +517,84 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
       `The MLP step's products are ${(mlp.flops! / 1e6).toFixed(1)} MFLOP (x·W1ᵀ and dW1 = dhᵀ·x at 128×784×256, and the 256→10 layer's three products; neither side computes the input's gradient). At the best 128×784×256 rate measured above: ${floors.map((f) => `${f.threads} thread${f.threads > 1 ? 's' : ''}: ${f.rate.toFixed(0)} GFLOP/s, so ${f.floorMs.toFixed(2)} ms; our step ${f.stepMs.toFixed(2)} ms = ${f.multiple.toFixed(1)}x that (target ≤ 2x: ${f.multiple <= 2 ? 'met' : 'not met'})`).join('; ')}.`,
     );
   }
+  lines.push(...threadTable(summaries));
+  lines.push(...floorTable(results, summaries));
   return { table: lines.join('\n'), summaries, floors };
+}
+
+/** Each side's 2-thread step over its 1-thread step (where both ran): above 1, the second thread cost time. */
+function threadTable(summaries: Summary[]): string[] {
+  const pairs = ROWS.flatMap((spec) => {
+    const one = summaries.find((s) => s.row === spec.id && s.threads === 1);
+    const two = summaries.find((s) => s.row === spec.id && s.threads === 2);
+    return one && two ? [{ spec, one, two }] : [];
+  });
+  if (!pairs.length) return [];
+  const out = [
+    '',
+    `Two threads against one${busy ? `, with ${busy} competing busy process${busy > 1 ? 'es' : ''} on the cores` : ''}: each side's 2-thread step over its 1-thread step (medians above; PyTorch: its fastest configuration on each).`,
+    '',
+    '| step | gradguard 2 threads / 1 thread | PyTorch 2 threads / 1 thread |',
+    '|---|---|---|',
+  ];
+  for (const { spec, one, two } of pairs) {
+    const torch = one.torchMs && two.torchMs ? `${(two.torchMs / one.torchMs).toFixed(2)}x` : '-';
+    out.push(`| ${spec.label} | ${(two.oursMs / one.oursMs).toFixed(2)}x | ${torch} |`);
+  }
+  return out;
+}
+
+/**
+ * The products' floor of every row: its products' FLOPs (bench/rows.ts) at the best 1024×1024×1024 rate measured
+ * in this run on that thread count (either side), i.e. the step time of an engine whose every other kernel were free;
+ * that floor over PyTorch's step, the lowest ratio any engine could show here; and the rate over the whole step
+ * that the row's target asks for, as a share of that sgemm rate.
+ */
+function floorTable(results: ThreadResult[], summaries: Summary[]): string[] {
+  const out: string[] = [
+    '',
+    "The products' floor: each row's matrix products and convolutions (FLOPs of one step, forward and backward, as both sides compute them; bench/rows.ts) at the best 1024×1024×1024 sgemm rate measured above on that thread count; the floor over PyTorch's step is the lowest ratio an engine whose every other kernel were free could show, and the target's rate is what the whole step must average to meet the target.",
+    '',
+    "| step | threads | products, GFLOP | best sgemm rate, GFLOP/s | floor ms | floor / PyTorch | ours, GFLOP/s over the step | the target's rate over the step, GFLOP/s (share of the sgemm rate) |",
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const s of summaries) {
+    const spec = ROWS.find((r) => r.id === s.row)!;
+    const res = results.find((r) => r.threads === s.threads)!;
+    const rate = Math.max(...Object.values(res.sgemm[shapeName(SHAPES[1]!)]!));
+    const floorMs = spec.flops / rate / 1e6;
+    const oursRate = spec.flops / s.oursMs / 1e6;
+    const targetRate = s.torchMs === null ? null : spec.flops / (s.target * s.torchMs) / 1e6;
+    out.push(
+      `| ${spec.label} | ${s.threads} | ${(spec.flops / 1e9).toFixed(3)} | ${rate.toFixed(0)} | ${f2(floorMs)} | ${s.torchMs === null ? '-' : `${(floorMs / s.torchMs).toFixed(2)}x`} | ${oursRate.toFixed(0)} | ${targetRate === null ? '-' : `${targetRate.toFixed(0)} (${((100 * targetRate) / rate).toFixed(0)}%)`} |`,
+    );
+  }
+  return out;
+}
+
+/** Starts the --busy competitors; they are killed when this process exits. */
+function startBusy(): void {
+  const procs = Array.from({ length: busy }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore', detached: false }),
+  );
+  const stop = () => {
+    for (const p of procs) p.kill('SIGKILL');
+  };
+  process.on('exit', stop);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      stop();
+      process.exit(130);
+    });
+  }
 }
 
 async function main(): Promise<void> {
   const withTorch = torchAvailable();
+  if (busy) startBusy();
   if (!withTorch) process.stderr.write(`bench: ${PYTHON} cannot import torch: timing our side only\n`);
   process.stderr.write(
-    `bench: ${machine.cpu} (family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; threads ${threadCounts.join(',')}; ${minRounds}-${rounds} rounds a row, ${budgetS} s budget${quick ? ' (quick)' : ''}; load ${machine.load}\n`,
+    `bench: ${machine.cpu} (family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; threads ${threadCounts.join(',')}; ${minRounds}-${rounds} rounds a row, ${budgetS} s budget${quick ? ' (quick)' : ''}${busy ? `; ${busy} competing busy process(es)` : ''}; load ${machine.load}\n`,
   );
   const t0 = performance.now();
   const results: ThreadResult[] = [];

@@ -19,7 +19,7 @@ const rowIds = (arg('rows') ?? 'mlp,cnn,resnet20,lstm,gru').split(',');
 const steps = Number(arg('steps') ?? 3);
 
 const be = getBackend() as unknown as Record<string, unknown> & { name: string; threads: number };
-const totals = new Map<string, { ms: number; calls: number }>();
+const totals = new Map<string, { ms: number; calls: number; flops: number }>();
 let active = false;
 
 /** Wraps every kernel method of the backend so that its time (and sgemm's by shape) adds up in `totals`. */
@@ -41,13 +41,16 @@ function instrument(): void {
         const dt = performance.now() - t0;
         active = true;
         let key = name;
+        let flops = 0;
         if (name === 'sgemm') {
           const [ta, tb, m, n, k] = args as [boolean, boolean, number, number, number];
           key = `sgemm ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${m}x${n}x${k}`;
+          flops = 2 * m * n * k;
         }
-        const t = totals.get(key) ?? { ms: 0, calls: 0 };
+        const t = totals.get(key) ?? { ms: 0, calls: 0, flops: 0 };
         t.ms += dt;
         t.calls++;
+        t.flops += flops;
         totals.set(key, t);
       }
     };
@@ -74,7 +77,13 @@ for (const id of rowIds) {
   const inside = rows.reduce((s, [, t]) => s + t.ms, 0) / steps;
   const sgemm = rows.filter(([k]) => k.startsWith('sgemm')).reduce((s, [, t]) => s + t.ms, 0) / steps;
   console.log(`\n${spec.label}: ${wall.toFixed(1)} ms/step over ${steps} steps (CPU time ${cpu.toFixed(1)} ms/step)`);
-  console.log(`  all sgemm ${sgemm.toFixed(2)} ms (${((100 * sgemm) / wall).toFixed(0)}%)`);
+  const flops = rows.reduce((s, [, t]) => s + t.flops, 0) / steps;
+  console.log(
+    `  all sgemm ${sgemm.toFixed(2)} ms (${((100 * sgemm) / wall).toFixed(0)}%): ${(flops / 1e6).toFixed(1)} MFLOP a step, ${(flops / sgemm / 1e6).toFixed(0)} GFLOP/s`,
+  );
+  console.log(
+    `  the row's products (bench/rows.ts): ${(spec.flops / 1e6).toFixed(1)} MFLOP a step; at this step's time, ${(spec.flops / wall / 1e6).toFixed(0)} GFLOP/s`,
+  );
   for (const [k, t] of rows.slice(0, 30)) {
     const ms = t.ms / steps;
     if (ms < 0.05 * (wall / 100)) break;

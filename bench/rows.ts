@@ -20,12 +20,51 @@ export interface RowSpec {
   steps: number;
   quickSteps: number;
   warm: number;
-  /** Multiply-adds ×2 of one step's products (forward and backward), where worked out; see docs/benchmarks.md. */
-  flops?: number;
+  /**
+   * FLOPs (multiply-adds ×2) of one step's matrix products and convolutions, forward and backward, as both sides
+   * compute them (the input batch needs no gradient, so the first layer has no input-gradient product). What a step
+   * cannot go below at a given sgemm rate; see docs/benchmarks.md ("The products' floor").
+   */
+  flops: number;
 }
 
-/** The MLP step's products: x·W1ᵀ, dW1 = dhᵀ·x (the input needs no gradient), and the small second layer's three. */
-const MLP_FLOPS = 2 * (2 * 128 * 784 * 256) + 3 * (2 * 128 * 256 * 10);
+/** Multiply-adds of a layer's forward product; its backward has one for the weight and one for the input. */
+const fwdBwd = (macs: number, needsInputGrad = true) => 2 * macs * (needsInputGrad ? 3 : 2);
+
+/** A 3×3 (or k×k) convolution's multiply-adds per image: out channels × (in channels·k²) × output positions. */
+const conv = (cin: number, cout: number, k: number, outSide: number) => cout * cin * k * k * outSide * outSide;
+
+/** The MLP step's products: x·W1ᵀ, dW1 = dhᵀ·x (the input needs no gradient), and the 256→10 layer's three. */
+const MLP_FLOPS = 128 * (fwdBwd(784 * 256, false) + fwdBwd(256 * 10));
+
+/** nn.cnn()'s defaults on 28×28 digits: conv 1→32 (28×28 out), conv 32→64 (14×14 out), linear 3136→128, 128→10. */
+const CNN_FLOPS =
+  64 * (fwdBwd(conv(1, 32, 3, 28), false) + fwdBwd(conv(32, 64, 3, 14)) + fwdBwd(3136 * 128) + fwdBwd(128 * 10));
+
+/**
+ * A CIFAR ResNet-20 on 3×32×32: the stem conv 3→16, three stages of three basic blocks (two 3×3 convs each) at 16, 32
+ * and 64 channels on 32², 16² and 8² outputs (the first conv of stages 2 and 3 strided, beside a 1×1 projection),
+ * and the 64→10 head. About 40.8 M multiply-adds forward per image.
+ */
+const RESNET20_FLOPS =
+  64 *
+  (fwdBwd(conv(3, 16, 3, 32), false) +
+    6 * fwdBwd(conv(16, 16, 3, 32)) +
+    fwdBwd(conv(16, 32, 3, 16)) +
+    5 * fwdBwd(conv(32, 32, 3, 16)) +
+    fwdBwd(conv(16, 32, 1, 16)) +
+    fwdBwd(conv(32, 64, 3, 8)) +
+    5 * fwdBwd(conv(64, 64, 3, 8)) +
+    fwdBwd(conv(32, 64, 1, 8)) +
+    fwdBwd(64 * 10));
+
+/**
+ * A recurrent row's products with `gates` gate blocks (LSTM 4, GRU 3): the input projection over the whole sequence
+ * (forward and the weight gradient; the input needs none), the recurrent product per step (forward, the hidden
+ * state's gradient, and the weight gradient over the sequence), and the linear head on the last step.
+ */
+const rnnFlops = (gates: number, T = 100, B = 64, In = 32, H = 128) =>
+  T * B * (fwdBwd(gates * H * In, false) + fwdBwd(gates * H * H)) + B * fwdBwd(H * 1);
 
 export const ROWS: readonly RowSpec[] = [
   {
@@ -37,7 +76,7 @@ export const ROWS: readonly RowSpec[] = [
     warm: 30,
     flops: MLP_FLOPS,
   },
-  { id: 'cnn', label: 'CLI CNN (nn.cnn()), b64', batch: 64, steps: 6, quickSteps: 3, warm: 3 },
+  { id: 'cnn', label: 'CLI CNN (nn.cnn()), b64', batch: 64, steps: 6, quickSteps: 3, warm: 3, flops: CNN_FLOPS },
   {
     id: 'resnet20',
     label: 'ResNet-20 + BN, 3×32×32, b64',
@@ -47,6 +86,7 @@ export const ROWS: readonly RowSpec[] = [
     steps: 2,
     quickSteps: 1,
     warm: 2,
+    flops: RESNET20_FLOPS,
   },
   {
     id: 'lstm',
@@ -58,6 +98,7 @@ export const ROWS: readonly RowSpec[] = [
     steps: 3,
     quickSteps: 2,
     warm: 2,
+    flops: rnnFlops(4),
   },
   {
     id: 'gru',
@@ -69,5 +110,6 @@ export const ROWS: readonly RowSpec[] = [
     steps: 3,
     quickSteps: 2,
     warm: 2,
+    flops: rnnFlops(3),
   },
 ];

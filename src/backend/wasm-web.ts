@@ -1,7 +1,9 @@
 /**
  * The wasm backend for a web page: modules compiled asynchronously (browsers refuse large synchronous compiles on the
  * main thread), the threaded module (wasm/gradguard-mt.wasm, Web Workers on a shared memory) when the page is
- * cross-origin isolated, else the one-thread module (wasm/gradguard.wasm). Both give the same numbers bit for bit.
+ * cross-origin isolated, else the one-thread module (wasm/gradguard.wasm). The threaded module gives the same numbers
+ * on any number of threads; the one-thread module differs from it in the last bits of matrix products (it rounds
+ * before adding where the threaded one fuses the multiply-add).
  */
 import { wantedThreads } from './threads.js';
 import { WasmBackend } from './wasm.js';

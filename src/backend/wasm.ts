@@ -3,7 +3,9 @@
  * modules committed in wasm/. It runs wherever WebAssembly SIMD does (Node >= 16.4, current browsers). In Node the
  * matrix product runs on several threads (wasm/gradguard-mt.wasm on a shared memory, workers from wasm-threads.ts;
  * `GRADGUARD_THREADS` sets how many, 1 for the one-thread module); elsewhere, and from given bytes, on one thread
- * (wasm/gradguard.wasm). Both give the same numbers bit for bit.
+ * (wasm/gradguard.wasm). The threaded module gives the same numbers on any number of threads; the two modules differ
+ * in the last bits of matrix products, since the threaded one fuses each multiply-add (relaxed SIMD's
+ * f32x4.relaxed_madd) where the one-thread module rounds the product first (native/wasm_sgemm.c).
  *
  * A wasm kernel can only touch the module's linear memory, so every buffer of this backend lives there: the C code
  * owns the memory below `__heap_base` (stack, constants, sgemm's packing buffers) and this file manages everything
