@@ -3,7 +3,10 @@
  * promise). Each replaces the dozen element-wise kernel calls a step used to make (four copies of the gates out of
  * the pre-activations, four activations, the products and sums of c and h, the copy of h into the sequence) with one
  * pass over the step's states, reading the pre-activations and writing h and the gate gradients where the sequence's
- * matrices keep them (a leading dimension apart), so that the recurrent products need no copies either.
+ * matrices keep them (a leading dimension apart), so that the recurrent products need no copies either. The forward
+ * kernels also write h into the layer's output [batch, hidden] and the backward ones add the output's gradient read
+ * from there, so that the layer needs no transposes around the sequence. Each hidden unit's row is computed whole by
+ * one thread, and rows are shared out over the pool's threads by blocks of 16.
  *
  * The arithmetic is the reference's (src/backend/js-nn.ts) operation by operation: products and sums rounded to
  * float32, the gradients' g·f'(y) in float64 and rounded once; only σ and tanh are our float versions (gg_math.h),
@@ -132,23 +135,21 @@ static inline gg_v gv_tanh(gg_v x) {
  */
 #define GG_CELL_WORK(perValue, hidden, batch) ((double)(perValue) * (double)(hidden) * (double)(batch))
 
+/* Hidden units per block of the transposes between a step's [hidden, batch] states and the output's [batch, hidden]. */
+#define GG_YB 16
+
+/* Asks for the cache lines of the output y [batch, hidden] that units [lo, hi) will write: the step's block of it is
+ * cold (written once per step), and misses taken store by store stall the cell's arithmetic. */
+static void prefetch_output(const float *y, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+  for (gg_i b = 0; b < B; b++)
+    for (gg_i j = lo; j < hi; j += GG_YB) __builtin_prefetch(y + b * H + j, 1, 3);
+}
+
 /*
  * The step's h, rows [lo, hi) of [hidden, batch] (a leading dimension ldh apart), once more into the layer's output
  * [batch, hidden] at y: by blocks of GG_YB units, so that each of the block's batch rows in y is written as one
  * contiguous run while the block's rows of h stay in L1 (unit by unit, every store went to another cache line).
  */
-#define GG_YB 16
-/* Asks for the cache lines of y (or dy) that units [lo, hi) will touch, [batch, hidden]: the step's block of the
- * layer's output is cold (written or read once per step), and misses taken one by one stall the cell's arithmetic. */
-static void prefetch_output(const float *y, gg_i H, gg_i B, gg_i lo, gg_i hi, int write) {
-  for (gg_i b = 0; b < B; b++)
-    for (gg_i j = lo; j < hi; j += GG_YB) {
-      if (write)
-        __builtin_prefetch(y + b * H + j, 1, 3);
-      else
-        __builtin_prefetch(y + b * H + j, 0, 3);
-    }
-}
 static void rows_to_output(const float *restrict h, gg_i ldh, float *restrict y, gg_i H, gg_i B, gg_i lo, gg_i hi) {
   for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
     gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
@@ -201,7 +202,7 @@ static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
-  prefetch_output(a->y, H, B, lo, hi, 1);
+  prefetch_output(a->y, H, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     float *i = a->act + e0, *f = a->act + n + e0, *g = a->act + 2 * n + e0, *o = a->act + 3 * n + e0;
@@ -321,7 +322,7 @@ static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
-  prefetch_output(a->y, H, B, lo, hi, 1);
+  prefetch_output(a->y, H, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
