@@ -34,11 +34,11 @@
  *                      [--backend=native|wasm] [--busy=N] [--write] [--json]
  * `--write` records the tables in docs/benchmarks.md (between the bench:begin / bench:end markers).
  */
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { avx512, machine, median, PYTHON, sleep, torchAvailable, Worker } from './machine.js';
 import { ROWS, type RowSpec } from './rows.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,7 +56,6 @@ const backend = opt('backend') ?? 'native';
 const write = args.includes('--write');
 /** Competing busy processes kept running for the whole measurement. */
 const busy = Number(opt('busy') ?? 0);
-const PYTHON = '/usr/bin/python3';
 /** Pause between blocks: longer than OpenBLAS's and our pool's idle spinning. */
 const PAUSE_MS = 150;
 /** Issue 16's targets: ours/PyTorch at most this, per row. */
@@ -86,39 +85,6 @@ if (!(budgetS >= 0)) {
   process.exit(2);
 }
 
-// ---- the machine ----------------------------------------------------------------------------------------------
-
-const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1]?.trim();
-const avx512 = /\bavx512f\b/.test(field('flags') ?? '');
-function safeLscpu(): string {
-  try {
-    return execFileSync('lscpu', { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
-  } catch {
-    return '';
-  }
-}
-const lscpu = safeLscpu();
-function openblasVersion(): string {
-  try {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
-    return execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libopenblas0-pthread'], { encoding: 'utf8' });
-  } catch {
-    return '?';
-  }
-}
-const machine = {
-  cpu: /^Model name:\s*(.*)$/m.exec(lscpu)?.[1]?.trim() ?? field('model name') ?? '?',
-  family: field('cpu family'),
-  model: field('model'),
-  cores: Number(/^CPU\(s\):\s*(\d+)/m.exec(lscpu)?.[1] ?? 0),
-  avx512,
-  node: process.version,
-  openblas: openblasVersion(),
-  presetCoretype: process.env.OPENBLAS_CORETYPE ?? null,
-  load: existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') : '?',
-  date: new Date().toISOString(),
-};
 /** The environment every process of one thread count gets; `extra` adds the forced core type. */
 function envFor(threads: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -136,60 +102,6 @@ function envFor(threads: number, extra: Record<string, string> = {}): NodeJS.Pro
     ...extra,
   });
   return env;
-}
-
-// ---- workers --------------------------------------------------------------------------------------------------
-
-/** A worker process answering one JSON line per JSON line (bench/ours-worker.ts, bench/torch_worker.py). */
-class Worker {
-  readonly #proc: ChildProcessWithoutNullStreams;
-  readonly #waiting: ((line: string) => void)[] = [];
-  #stderr = '';
-  #dead: string | null = null;
-
-  constructor(
-    readonly name: string,
-    cmd: string,
-    argv: string[],
-    env: NodeJS.ProcessEnv,
-  ) {
-    this.#proc = spawn(cmd, argv, { env, cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-    createInterface({ input: this.#proc.stdout }).on('line', (line) => this.#waiting.shift()?.(line));
-    this.#proc.stderr.on('data', (d: Buffer) => {
-      this.#stderr = (this.#stderr + d.toString()).slice(-2000);
-    });
-    this.#proc.on('exit', (code) => {
-      this.#dead = `${this.name} exited (status ${code}): ${this.#stderr.trim().split('\n').slice(-3).join(' ')}`;
-      for (const w of this.#waiting.splice(0)) w(JSON.stringify({ error: this.#dead }));
-    });
-  }
-
-  async call<T>(msg: Record<string, unknown>): Promise<T> {
-    if (this.#dead) throw new Error(this.#dead);
-    const line = await new Promise<string>((resolve) => {
-      this.#waiting.push(resolve);
-      this.#proc.stdin.write(`${JSON.stringify(msg)}\n`);
-    });
-    const out = JSON.parse(line) as T & { error?: string };
-    if (out.error) throw new Error(`${this.name}: ${out.error}`);
-    return out;
-  }
-
-  close(): void {
-    this.#proc.stdin.end();
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (v: readonly number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
-};
-
-function torchAvailable(): boolean {
-  if (!existsSync(PYTHON)) return false;
-  return spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 }
 
 // ---- the measurement ------------------------------------------------------------------------------------------
@@ -261,6 +173,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
     process.execPath,
     ['--import', 'tsx', join(here, 'ours-worker.ts')],
     envFor(threads),
+    root,
   );
   const torches: [string, Worker][] = withTorch
     ? torchConfigs(threads).map(([name, extra]) => [
@@ -270,6 +183,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
           PYTHON,
           [join(here, 'torch_worker.py'), String(threads)],
           envFor(threads, extra),
+          root,
         ),
       ])
     : [];

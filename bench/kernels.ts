@@ -126,7 +126,7 @@ function mlpStep(be: Backend): [string, number][] {
     ['bwd sumAxis db1', () => be.sumAxis(dh, db1, 1, B, H)],
     ['clip sumSquares (203,530 params)', () => be.sumSquares(g, params)],
     ['clip scale (axpy-sized pass)', () => be.unary(Unary.Affine, g, g, params, 1, 0)],
-    ['adamUpdate (203,530 params)', () => be.adamUpdate(g, m, v, params, 0.9, 0.999, 1e-8, 0.1, 0.001)],
+    ['adamUpdate (203,530 params)', () => be.adamUpdate(g, m, v, params, 0.9, 0.999, 1e-8, 0.1, 0.001, 1, 1)],
   ];
   return ops.map(([label, fn]) => [label, time(fn)]);
 }

@@ -23,7 +23,7 @@ import type { AnyModule } from '../src/nn/module.js';
 import { LSTM } from '../src/nn/rnn.js';
 import * as optim from '../src/optim/index.js';
 import { rand, randint } from '../src/tensor/random.js';
-import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+import { dispose, keep, type Tensor, tidy } from '../src/tensor/tensor.js';
 import { SequenceModel } from '../src/train/build.js';
 import { cnnModel, mlpModel } from './common.js';
 
@@ -67,7 +67,11 @@ function stepper(model: AnyModule, x: Tensor, y: Tensor, tx: optim.GradientTrans
       optim.applyUpdates(params, r.updates, applied, appliedUpdates);
       monitor.afterApply(applied, appliedUpdates);
     } else optim.applyUpdates(params, r.updates);
-    for (const p of Object.values(params)) p.grad!.storage.backend.fill(p.grad!.buf, 0, p.grad!.size);
+    // cleared as the trainer's Optimizer.zeroGrad does (PyTorch's set_to_none): the next backward's become the .grad
+    for (const p of Object.values(params)) {
+      if (p.grad) dispose(p.grad);
+      p.grad = null;
+    }
     monitor?.endStep(loss);
     step++;
   };

@@ -12,7 +12,7 @@ import type { AnyModule } from '../src/nn/module.js';
 import { GRU, LSTM } from '../src/nn/rnn.js';
 import * as optim from '../src/optim/index.js';
 import { rand, randint } from '../src/tensor/random.js';
-import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+import { dispose, keep, type Tensor, tidy } from '../src/tensor/tensor.js';
 import { SequenceModel } from '../src/train/build.js';
 import type { RowSpec } from './rows.js';
 import '../src/tensor/methods.js';
@@ -85,7 +85,10 @@ export function stepper(spec: RowSpec, monitored: boolean): () => number {
       return out.item();
     });
     mon?.afterBackward(params);
-    for (const [k, p] of Object.entries(params)) if (p.grad) grads[k] = p.grad;
+    for (const [k, p] of Object.entries(params)) {
+      if (p.grad) grads[k] = p.grad;
+      else delete grads[k];
+    }
     const r = tx.update(grads, state, params);
     state = r.state;
     if (mon) {
@@ -94,7 +97,11 @@ export function stepper(spec: RowSpec, monitored: boolean): () => number {
       optim.applyUpdates(params, r.updates, weightSS, updateSS);
       mon.afterApply(weightSS, updateSS);
     } else optim.applyUpdates(params, r.updates);
-    for (const p of Object.values(params)) if (p.grad) p.grad.storage.backend.fill(p.grad.buf, 0, p.grad.size);
+    // as the trainer's Optimizer.zeroGrad (PyTorch's set_to_none): the next backward's gradients become the .grad
+    for (const p of Object.values(params)) {
+      if (p.grad) dispose(p.grad);
+      p.grad = null;
+    }
     mon?.endStep(l);
     step++;
     return l;

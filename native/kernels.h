@@ -149,7 +149,7 @@ GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPr
                              gg_i batch);
 
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
-                           double bc2);
+                           double bc2, double pre, double post);
 
 /*
  * C[cOff..] = alpha·op(A)·op(B) + beta·C, row-major (the reference's sgemm); beta = 0 ignores C's contents.

@@ -2,7 +2,7 @@
  * The autodiff machinery on every backend: accumulation, grad mode, detach, tidy and released tensors, and the error
  * messages a user sees for bad shapes (pinned).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { availableBackends, getBackend, useBackend } from '../src/backend/index.js';
 import * as F from '../src/nn/functional.js';
 import * as T from '../src/tensor/index.js';
@@ -71,6 +71,53 @@ for (const backend of availableBackends()) {
         x.add(x).backward(g);
         close(grad(x), [2, 20, 200]);
         expect(g.toArray()).toEqual([1, 10, 100]);
+      });
+
+      it("a leaf's first gradient is the buffer backward wrote, not a copy of it", () => {
+        const be = getBackend();
+        const w = leaf([1, 2, 3, 4, 5, 6], [2, 3]);
+        const x = tensor([1, -1, 2, 0.5, 0, 3], [2, 3]);
+        const copy = vi.spyOn(be, 'copy');
+        try {
+          T.linear(x, w).sum().backward();
+          expect(copy).not.toHaveBeenCalled();
+        } finally {
+          copy.mockRestore();
+        }
+        close(grad(w), [1.5, -1, 5, 1.5, -1, 5]);
+        // and it is the leaf's own: a second backward adds into it
+        T.linear(x, w).sum().backward();
+        close(grad(w), [3, -2, 10, 3, -2, 10]);
+      });
+
+      it('two leaves handed one gradient (add) each get their own .grad', () => {
+        const a = leaf([1, 2]);
+        const b = leaf([3, 4]);
+        a.add(b)
+          .mul(tensor([5, 6], [2]))
+          .sum()
+          .backward();
+        close(grad(a), [5, 6]);
+        close(grad(b), [5, 6]);
+        expect(a.grad!.storage).not.toBe(b.grad!.storage);
+        a.grad!.data[0] = 42;
+        close(grad(b), [5, 6]);
+        a.mul(2).sum().backward();
+        close(grad(a), [44, 8]);
+        close(grad(b), [5, 6]);
+      });
+
+      it('a leaf whose gradient another node also reads keeps it intact', () => {
+        // add hands its gradient to the leaf a and to h = b·b, whose backward reads it after a has taken it
+        const a = leaf([1, -2]);
+        const b = leaf([0.5, 3]);
+        const h = b.mul(b);
+        a.add(h)
+          .mul(tensor([2, 3], [2]))
+          .sum()
+          .backward();
+        close(grad(a), [2, 3]);
+        close(grad(b), [2 * 2 * 0.5, 3 * 2 * 3]);
       });
 
       it('a leaf that does not require grad gets no .grad', () => {

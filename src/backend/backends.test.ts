@@ -1164,9 +1164,35 @@ for (const [name, maybe] of suites) {
         same(
           be,
           [g, m, v],
-          (b, [gg, mm, vv]) => b.adamUpdate(gg!, mm!, vv!, n, b1, b2, 1e-8, 1 - b1 ** step, 1 - b2 ** step),
+          (b, [gg, mm, vv]) => b.adamUpdate(gg!, mm!, vv!, n, b1, b2, 1e-8, 1 - b1 ** step, 1 - b2 ** step, 1, 1),
           ADAM,
         );
+      }
+    });
+
+    it('adamUpdate with pre and post scales: bit for bit the affine pass, Adam, the affine pass', () => {
+      const r = lcg(12);
+      const n = 1037;
+      for (const [pre, post] of [
+        [0.37, -1e-3],
+        [1, -0.01],
+        [0.5, 1],
+        [Number.NaN, -1e-3],
+        [1e-30, -3],
+      ] as const) {
+        const g = withSpecials(r, n, -2, 2);
+        const m = uniform(r, n, -0.1, 0.1);
+        const v = uniform(r, n, 0, 0.01);
+        const fused = [g, m, v].map((a) => load(be, a));
+        const apart = [g, m, v].map((a) => load(be, a));
+        be.adamUpdate(fused[0]!, fused[1]!, fused[2]!, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post);
+        const [ga, ma, va] = apart as [Buf, Buf, Buf];
+        if (pre !== 1) be.unary(Unary.Affine, ga, ga, n, pre, 0);
+        be.adamUpdate(ga, ma, va, n, 0.9, 0.999, 1e-8, 0.19, 0.002, 1, 1);
+        if (post !== 1) be.unary(Unary.Affine, ga, ga, n, post, 0);
+        for (let k = 0; k < 3; k++)
+          expectClose(fused[k]!.data, apart[k]!.data, EXACT, `pre ${pre}, post ${post}: ${k}`);
+        for (const b of [...fused, ...apart]) be.free(b);
       }
     });
   });

@@ -529,17 +529,31 @@ export class JsBackend implements Backend {
     ref.adaptiveAvgPool2dGrad(...a);
   }
 
-  adamUpdate(g: Buf, m: Buf, v: Buf, n: number, b1: number, b2: number, eps: number, bc1: number, bc2: number): void {
+  adamUpdate(
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+    pre: number,
+    post: number,
+  ): void {
     const gs = g.data;
     const ms = m.data;
     const vs = v.data;
     for (let i = 0; i < n; i++) {
-      const gi = gs[i]!;
+      // pre and post as the affine kernel scales: a float32 result of pre·g + 0
+      const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
       const mi = b1 * ms[i]! + (1 - b1) * gi;
       const vi = b2 * vs[i]! + (1 - b2) * gi * gi;
       ms[i] = mi;
       vs[i] = vi;
-      gs[i] = mi / bc1 / (Math.sqrt(vi / bc2) + eps);
+      const q = Math.fround(mi / bc1 / (Math.sqrt(vi / bc2) + eps));
+      gs[i] = post !== 1 ? post * q + 0 : q;
     }
   }
 }

@@ -253,7 +253,9 @@ export const KERNELS = {
   ...NN_KERNELS,
   /**
    * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
-   * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m / bc1) / (sqrt(v / bc2) + eps).
+   * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m / bc1) / (sqrt(v / bc2) + eps). With `pre` ≠ 1, g is first
+   * scaled as `unary(Affine, g, g, n, pre, 0)` does it, and with `post` ≠ 1 the step afterwards likewise: a chain's
+   * global-norm clip and learning rate fused into this one pass, with the numbers of the separate passes.
    */
   adamUpdate: {
     args: [
@@ -266,6 +268,8 @@ export const KERNELS = {
       ['eps', 'f64'],
       ['bc1', 'f64'],
       ['bc2', 'f64'],
+      ['pre', 'f64'],
+      ['post', 'f64'],
     ],
     c: 'gg_adam_update',
   },

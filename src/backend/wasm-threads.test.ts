@@ -156,7 +156,7 @@ describe('threaded wasm backend', () => {
       const g = load(b, g0);
       const m = load(b, m0);
       const v = load(b, v0);
-      b.adamUpdate(g, m, v, n, 0.9, 0.999, 1e-8, 0.1, 0.001);
+      b.adamUpdate(g, m, v, n, 0.9, 0.999, 1e-8, 0.1, 0.001, 1, 1);
       return [g, m, v].map((x) => Buffer.from(x.data.slice().buffer));
     };
     const want = update(one);

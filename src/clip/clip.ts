@@ -3,7 +3,7 @@
  * state records what the last update did (`normBefore`, `clipped`, ...), which is how monitors see clipping.
  */
 import { Unary } from '../backend/types.js';
-import type { GradientTransformation, StateRecord } from '../optim/transform.js';
+import { type GradientTransformation, type Params, type StateRecord, scaleInPlace } from '../optim/transform.js';
 import { globalNorm, type NormType, tensorNorm } from './norms.js';
 
 function checkMax(v: unknown, name: string, fn: string): number {
@@ -131,26 +131,31 @@ export function byGlobalNorm(
   if (normType !== 2 && normType !== 'inf') {
     throw new TypeError(`clip.byGlobalNorm(): normType must be 2 or 'inf', got ${String(normType)}`);
   }
+  /** The norm and the state; the factor is left to the caller (`chain` hands it to Adam's pass). */
+  const measure = (grads: Params, state: ByGlobalNormState): number => {
+    const norm = globalNorm(grads, normType);
+    if (opts.errorIfNonfinite && !Number.isFinite(norm)) {
+      throw new Error(
+        `clip.byGlobalNorm(): the total norm of order ${normType} of the gradients is ${norm}; the gradients cannot be clipped. Pass errorIfNonfinite: false to let them through, or put clip.skipNonFinite() first in the chain`,
+      );
+    }
+    const coef = Math.min(maxNorm / (norm + 1e-6), 1);
+    const scaled = !(coef >= 1);
+    state.count++;
+    state.normBefore = norm;
+    state.scale = coef;
+    state.clipped = scaled;
+    if (scaled) state.clippedSteps++;
+    return scaled ? coef : 1;
+  };
   return {
     kind: 'clipByGlobalNorm',
     init: () => ({ kind: 'clipByGlobalNorm', count: 0, normBefore: 0, scale: 1, clipped: false, clippedSteps: 0 }),
     update(grads, state) {
-      const norm = globalNorm(grads, normType);
-      if (opts.errorIfNonfinite && !Number.isFinite(norm)) {
-        throw new Error(
-          `clip.byGlobalNorm(): the total norm of order ${normType} of the gradients is ${norm}; the gradients cannot be clipped. Pass errorIfNonfinite: false to let them through, or put clip.skipNonFinite() first in the chain`,
-        );
-      }
-      const coef = Math.min(maxNorm / (norm + 1e-6), 1);
-      const scaled = !(coef >= 1);
-      if (scaled)
-        for (const g of Object.values(grads)) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, coef, 0);
-      state.count++;
-      state.normBefore = norm;
-      state.scale = coef;
-      state.clipped = scaled;
-      if (scaled) state.clippedSteps++;
+      const coef = measure(grads, state);
+      if (coef !== 1) scaleInPlace(grads, coef);
       return { updates: grads, state };
     },
+    measure,
   };
 }

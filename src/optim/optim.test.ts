@@ -3,14 +3,16 @@
  * gradients give the same parameters after every step, to 1e-5 relative. Plus chain, schedules, the Optimizer
  * wrapper and state flattening.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fromPacked, maxRelError, type Packed, remedies } from '../../test/remedies.js';
+import { availableBackends, getBackend, useBackend } from '../backend/index.js';
 import * as clip from '../clip/index.js';
 import { Linear } from '../nn/linear.js';
-import { tensor } from '../tensor/tensor.js';
+import { Tensor, tensor } from '../tensor/tensor.js';
 import {
   adam,
   adamw,
+  addDecayedWeights,
   applyUpdates,
   chain,
   flattenState,
@@ -167,6 +169,152 @@ describe('chain and transformations', () => {
   });
 });
 
+/** The same transformation without the optional members through which `chain` fuses links (run one by one). */
+function apart<S>(t: GradientTransformation<S>): GradientTransformation<S> {
+  return { kind: t.kind, init: (p) => t.init(p), update: (g, s, p) => t.update(g, s, p) };
+}
+
+describe('fused chains', () => {
+  const defaultBackend = getBackend().name as Parameters<typeof useBackend>[0];
+  const lin = (seed: number) => new Linear(7, 5, { seed });
+  const gradsFor = (step: number, big: number): Params => ({
+    weight: tensor(
+      Array.from({ length: 35 }, (_, i) => big * Math.sin(i * 1.7 + step) + (i === 3 ? -0 : 0)),
+      [5, 7],
+    ),
+    bias: tensor(
+      Array.from({ length: 5 }, (_, i) => big * Math.cos(i + 2.3 * step)),
+      [5],
+    ),
+  });
+  /** Runs both transformations over the same gradients (clipped on some steps, not others); bits and states equal. */
+  const same = (fused: GradientTransformation<unknown>, reference: GradientTransformation<unknown>, steps = 6) => {
+    const p1 = Object.fromEntries(lin(3).namedParameters());
+    const p2 = Object.fromEntries(lin(3).namedParameters());
+    let s1 = fused.init(p1);
+    let s2 = reference.init(p2);
+    for (let t = 0; t < steps; t++) {
+      const big = t % 2 ? 10 : 0.01; // the global norm 1 clips on odd steps
+      const r1 = fused.update(gradsFor(t, big), s1, p1);
+      const r2 = reference.update(gradsFor(t, big), s2, p2);
+      applyUpdates(p1, r1.updates);
+      applyUpdates(p2, r2.updates);
+      s1 = r1.state;
+      s2 = r2.state;
+      expect(Boolean(r1.halt)).toBe(Boolean(r2.halt));
+      for (const k of Object.keys(p1)) {
+        expect(Array.from(r1.updates[k]!.data)).toEqual(Array.from(r2.updates[k]!.data));
+        expect(Array.from(p1[k]!.data)).toEqual(Array.from(p2[k]!.data));
+      }
+      // the fused side nests adam()'s own chain: compare the links' states
+      const links = (s: unknown) =>
+        stateRecords(s)
+          .filter((x) => x.kind !== 'chain')
+          .map((x) => JSON.stringify(x, (_k, v) => (v instanceof Tensor ? Array.from(v.data) : v)));
+      expect(links(s1)).toEqual(links(s2));
+    }
+  };
+
+  for (const name of availableBackends()) {
+    it(`clip then Adam on ${name}: the numbers and state of the links run one by one, in one pass`, () => {
+      const be = useBackend(name);
+      try {
+        const unary = vi.spyOn(be, 'unary');
+        const adamUpdate = vi.spyOn(be, 'adamUpdate');
+        try {
+          same(
+            chain(clip.byGlobalNorm(1), adam({ lr: 0.01 })),
+            chain(apart(clip.byGlobalNorm(1)), apart(scaleByAdam()), apart(scaleByLearningRate(0.01))),
+          );
+          // the reference's clip (3 of 6 steps) and learning rate passes, and none of the fused side's
+          expect(unary.mock.calls.length).toBe(2 * (3 + 6));
+          expect(adamUpdate.mock.calls.length).toBe(2 * 2 * 6);
+        } finally {
+          unary.mockRestore();
+          adamUpdate.mockRestore();
+        }
+      } finally {
+        useBackend(defaultBackend);
+      }
+    });
+  }
+
+  it('the same with AMSGrad, a schedule, weight decay, AdamW and a constant scale', () => {
+    same(
+      chain(clip.byGlobalNorm(1), adam({ lr: 0.01, amsgrad: true })),
+      chain(apart(clip.byGlobalNorm(1)), apart(scaleByAdam({ amsgrad: true })), apart(scaleByLearningRate(0.01))),
+    );
+    const sched = schedules.cosine(0.05, { decaySteps: 4 });
+    same(
+      chain(clip.byGlobalNorm(0.5), adam({ lr: sched, weightDecay: 0.1 })),
+      chain(
+        apart(clip.byGlobalNorm(0.5)),
+        apart(addDecayedWeights(0.1)),
+        apart(scaleByAdam()),
+        apart(scaleByLearningRate(sched)),
+      ),
+    );
+    same(
+      chain(clip.byGlobalNorm(1), adamw({ lr: 0.01 })),
+      chain(
+        apart(clip.byGlobalNorm(1)),
+        apart(scaleByAdam()),
+        apart(addDecayedWeights(0.01)),
+        apart(scaleByLearningRate(0.01)),
+      ),
+    );
+    same(chain(scaleByAdam({ b1: 0.5 }), scale(-0.3)), chain(apart(scaleByAdam({ b1: 0.5 })), apart(scale(-0.3))));
+    same(
+      chain(clip.byGlobalNorm(1), sgd({ lr: 0.1 })),
+      chain(apart(clip.byGlobalNorm(1)), apart(scaleByLearningRate(0.1))),
+    );
+  });
+
+  it('a non-finite step halts the same way: the later links keep their state', () => {
+    const grads = (step: number, big: number) => {
+      const g = gradsFor(step, big);
+      if (step === 2) g.bias!.data[1] = Number.NaN;
+      return g;
+    };
+    const p1 = Object.fromEntries(lin(4).namedParameters());
+    const p2 = Object.fromEntries(lin(4).namedParameters());
+    const f = chain(clip.skipNonFinite(), clip.byGlobalNorm(1), adam({ lr: 0.01 }));
+    const r = chain(
+      apart(clip.skipNonFinite()),
+      apart(clip.byGlobalNorm(1)),
+      apart(scaleByAdam()),
+      apart(scaleByLearningRate(0.01)),
+    );
+    const s1 = f.init(p1);
+    const s2 = r.init(p2);
+    for (let t = 0; t < 4; t++) {
+      const r1 = f.update(grads(t, 5), s1, p1);
+      const r2 = r.update(grads(t, 5), s2, p2);
+      expect(Boolean(r1.halt)).toBe(t === 2);
+      expect(Boolean(r2.halt)).toBe(t === 2);
+      applyUpdates(p1, r1.updates);
+      applyUpdates(p2, r2.updates);
+      expect(Array.from(p1.weight!.data)).toEqual(Array.from(p2.weight!.data));
+    }
+    const adamCount = (s: unknown) =>
+      stateRecords(s).find((x) => x.kind === 'scaleByAdam') as unknown as { count: number };
+    expect(adamCount(s1).count).toBe(3);
+    expect(adamCount(s2).count).toBe(3);
+  });
+
+  it('a schedule that fails throws as before, after Adam moved its moments', () => {
+    const bad = (step: number) => (step < 1 ? 0.01 : Number.NaN);
+    const p = Object.fromEntries(lin(5).namedParameters());
+    const tx = chain(clip.byGlobalNorm(1), adam({ lr: bad }));
+    const st = tx.init(p);
+    tx.update(gradsFor(0, 1), st, p);
+    expect(() => tx.update(gradsFor(1, 1), st, p)).toThrow(
+      'scaleByLearningRate(): the schedule returned NaN at step 1',
+    );
+    expect((stateRecords(st).find((x) => x.kind === 'scaleByAdam') as unknown as { count: number }).count).toBe(2);
+  });
+});
+
 describe('Optimizer', () => {
   it('steps a model from .grad, keeps .grad intact, and skips params without grad', () => {
     const m = new Linear(2, 1, { seed: 0 });
@@ -195,7 +343,9 @@ describe('Optimizer', () => {
     const w = m.weight.toArray();
     expect(opt.step()).toEqual({ skipped: true });
     expect(m.weight.toArray()).toEqual(w);
-    const adamState = stateRecords(opt.state).find((s) => s.kind === 'scaleByAdam') as unknown as { count: number };
+    const adamState = stateRecords(opt.state).find((s) => s.kind === 'scaleByAdam') as unknown as unknown as {
+      count: number;
+    };
     expect(adamState.count).toBe(0);
     expect((stateRecords(opt.state)[1] as clip.SkipNonFiniteState).totalSkipped).toBe(1);
   });

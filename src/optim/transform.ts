@@ -48,6 +48,23 @@ export interface GradientTransformation<S = unknown> {
    * @param params the current parameters (needed by weight decay and adaptive clipping)
    */
   update(grads: Params, state: S, params?: Params): UpdateResult<S>;
+  /**
+   * Optional, for `chain`'s fused passes: the result and state of multiplying the gradients by `pre` (as
+   * {@link scaleInPlace} does; nothing when `pre` is 1), then `update`, then multiplying the updates by `post`
+   * (likewise), bit for bit, in fewer passes over the buffers (`scaleByAdam` folds both into its kernel).
+   */
+  updateScaled?(grads: Params, state: S, params: Params | undefined, pre: number, post: number): UpdateResult<S>;
+  /**
+   * Optional, for `chain`: a transformation whose update only multiplies the updates by one factor (a learning
+   * rate) returns that factor for its next update and the state change that goes with it, or null where `update`
+   * must run itself (it would throw, or the factor is 1 and `update` would still run its pass).
+   */
+  nextFactor?(state: S): { factor: number; commit(): void } | null;
+  /**
+   * Optional, for `chain`: a transformation whose update measures the gradients and then multiplies them all by one
+   * factor (the global-norm clip) does all but the multiplying, and returns the factor (1 where it leaves them).
+   */
+  measure?(grads: Params, state: S): number;
 }
 
 /** The state of every transformation carries its kind, so monitors can find it in a chain. */
@@ -118,8 +135,56 @@ export interface ChainState extends StateRecord {
 }
 
 /**
+ * Runs `chain`'s links on `grads` owing them the factor `pre` (see `updateScaled`). Fused where the links allow, with
+ * the numbers of running them one by one: a link that measures and scales (the global-norm clip) before one that
+ * takes a factor hands its factor on instead of scaling, and a link that takes factors (Adam) before one that only
+ * scales (the learning rate) applies that scale in its own pass. `chain(clip.byGlobalNorm(1), adam({ lr }))` is
+ * then one sum of squares and one Adam pass per tensor, where it was up to four passes.
+ */
+function runChain(
+  transforms: readonly GradientTransformation<unknown>[],
+  grads: Params,
+  state: ChainState,
+  params: Params | undefined,
+  pre: number,
+): UpdateResult<ChainState> {
+  let updates = grads;
+  let owed = pre;
+  for (let i = 0; i < transforms.length; i++) {
+    const t = transforms[i]!;
+    const next = transforms[i + 1];
+    if (t.measure && next?.updateScaled && owed === 1) {
+      owed = t.measure(updates, state.inner[i]);
+      continue;
+    }
+    let r: UpdateResult<unknown>;
+    const f = t.updateScaled && next?.nextFactor ? next.nextFactor(state.inner[i + 1]) : null;
+    if (f) r = t.updateScaled!(updates, state.inner[i], params, owed, f.factor);
+    else if (owed !== 1 && t.updateScaled) r = t.updateScaled(updates, state.inner[i], params, owed, 1);
+    else {
+      if (owed !== 1) scaleInPlace(updates, owed);
+      r = t.update(updates, state.inner[i], params);
+    }
+    owed = 1;
+    updates = r.updates;
+    state.inner[i] = r.state;
+    if (r.halt) {
+      zeroInPlace(updates);
+      return { updates, state, halt: true };
+    }
+    if (f) {
+      f.commit();
+      i++;
+    }
+  }
+  if (owed !== 1) scaleInPlace(updates, owed);
+  return { updates, state };
+}
+
+/**
  * Applies transformations in order, each to the previous one's output (optax's `chain`). If a link halts (see
- * `UpdateResult.halt`), the remaining links are not run, so their state is left unchanged.
+ * `UpdateResult.halt`), the remaining links are not run, so their state is left unchanged. Common sequences run
+ * fused, with the same numbers (see `runChain`).
  *
  * @param transforms the links
  * @returns one transformation whose state is `{ kind: 'chain', inner: [state of each link] }`
@@ -137,17 +202,12 @@ export function chain(...transforms: GradientTransformation<unknown>[]): Gradien
       return { kind: 'chain', inner: transforms.map((t) => t.init(params)) };
     },
     update(grads, state, params) {
-      let updates = grads;
-      for (let i = 0; i < transforms.length; i++) {
-        const r = transforms[i]!.update(updates, state.inner[i], params);
-        updates = r.updates;
-        state.inner[i] = r.state;
-        if (r.halt) {
-          zeroInPlace(updates);
-          return { updates, state, halt: true };
-        }
-      }
-      return { updates, state };
+      return runChain(transforms, grads, state, params, 1);
+    },
+    updateScaled(grads, state, params, pre, post) {
+      const r = runChain(transforms, grads, state, params, pre);
+      if (post !== 1 && !r.halt) scaleInPlace(r.updates, post);
+      return r;
     },
   };
 }

@@ -12,6 +12,7 @@ import {
   type StateRecord,
   scaleInPlace,
   stateOf,
+  type UpdateResult,
   zerosLikeParams,
 } from './transform.js';
 
@@ -40,6 +41,7 @@ export function scale(factor: number): GradientTransformation<ScaleState> {
       if (factor !== 1) scaleInPlace(grads, factor);
       return { updates: grads, state };
     },
+    nextFactor: () => ({ factor, commit() {} }),
   };
 }
 
@@ -86,6 +88,18 @@ export function scaleByLearningRate(
       state.count++;
       scaleInPlace(grads, sign * v);
       return { updates: grads, state };
+    },
+    nextFactor(state) {
+      const v = sched(state.count);
+      // update() throws on a bad value; and it scales even by 1, which a fused pass would skip (-0 becomes +0)
+      if (typeof v !== 'number' || !Number.isFinite(v) || sign * v === 1) return null;
+      return {
+        factor: sign * v,
+        commit() {
+          state.lr = v;
+          state.count++;
+        },
+      };
     },
   };
 }
@@ -135,6 +149,38 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
     throw new TypeError(`${fn}(): amsgrad must be true or false, got ${String(opts.amsgrad)}`);
   }
   const amsgrad = opts.amsgrad ?? false;
+  const update = (grads: Params, state: AdamState, pre: number, post: number): UpdateResult<AdamState> => {
+    state.count++;
+    const bc1 = 1 - b1 ** state.count;
+    const bc2 = 1 - b2 ** state.count;
+    for (const [k, g] of Object.entries(grads)) {
+      const m = stateOf(state.mu, k, fn);
+      const v = stateOf(state.nu, k, fn);
+      if (!state.nuMax) {
+        g.storage.backend.adamUpdate(g.buf, m.buf, v.buf, g.size, b1, b2, eps, bc1, bc2, pre, post);
+        continue;
+      }
+      if (pre !== 1) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, pre, 0);
+      // the fused kernel's float64 expressions, with the maximum of the stored (float32) second moments
+      const vm = stateOf(state.nuMax, k, fn).data;
+      const md = m.data;
+      const vd = v.data;
+      const d = g.data;
+      const r1 = 1 / bc1;
+      const r2 = 1 / bc2;
+      for (let i = 0; i < d.length; i++) {
+        const gi = d[i]!;
+        const mi = b1 * md[i]! + (1 - b1) * gi;
+        const vi = b2 * vd[i]! + (1 - b2) * gi * gi;
+        md[i] = mi;
+        vd[i] = vi;
+        vm[i] = Math.max(vm[i]!, vd[i]!); // NaN stays NaN, as torch.maximum
+        d[i] = (mi * r1) / (Math.sqrt(vm[i]! * r2) + eps);
+      }
+      if (post !== 1) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, post, 0);
+    }
+    return { updates: grads, state };
+  };
   return {
     kind: fn,
     init(params) {
@@ -147,36 +193,8 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
         nuMax: amsgrad ? zerosLikeParams(params) : null,
       };
     },
-    update(grads, state) {
-      state.count++;
-      const bc1 = 1 - b1 ** state.count;
-      const bc2 = 1 - b2 ** state.count;
-      for (const [k, g] of Object.entries(grads)) {
-        const m = stateOf(state.mu, k, fn);
-        const v = stateOf(state.nu, k, fn);
-        if (!state.nuMax) {
-          g.storage.backend.adamUpdate(g.buf, m.buf, v.buf, g.size, b1, b2, eps, bc1, bc2);
-          continue;
-        }
-        // the fused kernel's float64 expressions, with the maximum of the stored (float32) second moments
-        const vm = stateOf(state.nuMax, k, fn).data;
-        const md = m.data;
-        const vd = v.data;
-        const d = g.data;
-        const r1 = 1 / bc1;
-        const r2 = 1 / bc2;
-        for (let i = 0; i < d.length; i++) {
-          const gi = d[i]!;
-          const mi = b1 * md[i]! + (1 - b1) * gi;
-          const vi = b2 * vd[i]! + (1 - b2) * gi * gi;
-          md[i] = mi;
-          vd[i] = vi;
-          vm[i] = Math.max(vm[i]!, vd[i]!); // NaN stays NaN, as torch.maximum
-          d[i] = (mi * r1) / (Math.sqrt(vm[i]! * r2) + eps);
-        }
-      }
-      return { updates: grads, state };
-    },
+    update: (grads, state) => update(grads, state, 1, 1),
+    updateScaled: (grads, state, _params, pre, post) => update(grads, state, pre, post),
   };
 }
 

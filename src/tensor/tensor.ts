@@ -267,14 +267,14 @@ function runBackward(root: Tensor, grad: Tensor | undefined): void {
   const scope = new Set<Storage>();
   scopes.push(scope);
   try {
-    walkBackward(root, grad ?? full(root.shape, 1));
+    walkBackward(root, grad ?? full(root.shape, 1), scope);
   } finally {
     scopes.pop();
     for (const st of scope) releaseStorage(st);
   }
 }
 
-function walkBackward(root: Tensor, seed: Tensor): void {
+function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
   // topological order by iterative DFS
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
@@ -305,7 +305,7 @@ function walkBackward(root: Tensor, seed: Tensor): void {
       const g = grads.get(t);
       if (!g) continue;
       if (!t.node) {
-        accumulateLeaf(t, g);
+        accumulateLeaf(t, g, scope);
         continue;
       }
       grads.delete(t);
@@ -339,12 +339,26 @@ function clone(t: Tensor): Tensor {
   return new Tensor(st, t.shape);
 }
 
-function accumulateLeaf(t: Tensor, g: Tensor): void {
+/**
+ * Adds `g` into the leaf's `.grad`, or makes it the `.grad` when there is none (the first backward, or after
+ * `zeroGrad({ setToNone: true })`). A gradient this backward pass allocated (in `scope`) is taken over as it is, as
+ * PyTorch's AccumulateGrad steals its incoming gradient: no copy, and its buffer is not returned to the pool. It
+ * leaves the scope, so a second leaf that receives the same storage (add hands its gradient to both inputs) copies
+ * it; and no backward writes into a gradient it has passed on (walkBackward updates in place only the sums it made,
+ * before passing them on), so the taken-over values stay as they were.
+ */
+function accumulateLeaf(t: Tensor, g: Tensor, scope: Set<Storage>): void {
   if (t.grad) {
     if (!t.grad.storage.buf) {
       throw new Error('backward(): the .grad of a leaf was released; call keep() on it or zero it with zeroGrad()');
     }
     t.grad.storage.backend.axpy(1, g.buf, t.grad.buf, t.size);
+    return;
+  }
+  if (g.size === t.size && scope.delete(g.storage)) {
+    const st = g.storage;
+    registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+    t.grad = new Tensor(st, t.shape);
     return;
   }
   // own a persistent copy: g may alias the seed or another tensor's storage

@@ -12,7 +12,7 @@ import {
   type NonFiniteUpdate,
   type Params,
 } from '../optim/transform.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { dispose, keep, type Tensor, zeros } from '../tensor/tensor.js';
 import type { ClipConfig, Config } from './config.js';
 
 /** The learning rate as a function of the step, from `config.optim.lr` and `config.schedule`. */
@@ -135,11 +135,36 @@ export class Optimizer {
     return this.#halted;
   }
 
+  /**
+   * Clears the gradients as PyTorch's `zero_grad(set_to_none=True)`: their buffers go back to the pool and `.grad`
+   * becomes null, so the next backward makes each gradient the buffer its product wrote (tensor.ts: a leaf takes over
+   * its first gradient) instead of zeroing it here and adding into it there. Nothing outside the step holds these
+   * tensors (they were the updates, applied by now). See {@link gradsReady} for parameters the next backward misses.
+   */
   zeroGrad(): void {
-    for (const p of Object.values(this.params)) {
+    for (const [k, p] of Object.entries(this.params)) {
       const g: Tensor | null = p.grad;
-      if (g) g.storage.backend.fill(g.buf, 0, g.size);
+      if (!g) continue;
+      dispose(g);
+      p.grad = null;
+      this.#cleared.add(k);
     }
+  }
+
+  /** Parameters whose gradient `zeroGrad` released (each has had one). */
+  readonly #cleared = new Set<string>();
+
+  /**
+   * After a backward: a parameter that had a gradient before and got none from this backward gets zeros, as it did
+   * when `zeroGrad` zeroed in place (the optimizer still steps it, its moments decaying, and the monitor reads 0).
+   */
+  gradsReady(): void {
+    if (this.#cleared.size === 0) return;
+    for (const k of this.#cleared) {
+      const p = this.params[k]!;
+      if (!p.grad) p.grad = keep(zeros(p.shape));
+    }
+    this.#cleared.clear();
   }
 
   /** The learning rate the next step uses. */

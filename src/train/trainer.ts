@@ -192,6 +192,17 @@ export function lossFor(ds: Dataset, out: Tensor, y: Tensor): Tensor {
   return mseLoss(reshape(out, [out.size]), reshape(y, [y.size]));
 }
 
+/** A step's forward, loss and backward inside `tidy()`, the gradients then complete (`Optimizer.gradsReady`). */
+function lossAndGrads(ds: Dataset, model: AnyModule, x: Tensor, y: Tensor, optimizer: Optimizer): number {
+  const loss = tidy(() => {
+    const l = lossFor(ds, model.call(x), y);
+    l.backward();
+    return l.item();
+  });
+  optimizer.gradsReady();
+  return loss;
+}
+
 function hasNonFinite(params: Record<string, Tensor>): boolean {
   return firstNonFinite(params) !== null;
 }
@@ -449,11 +460,7 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     const lr = optimizer.currentLr();
     const [x, y] = inputs.fill(batch.x, batch.y, batch.size);
     for (const o of observers) o.beginStep(step);
-    const loss = tidy(() => {
-      const l = lossFor(ds, model.call(x), y);
-      l.backward();
-      return l.item();
-    });
+    const loss = lossAndGrads(ds, model, x, y, optimizer);
     for (const o of observers) o.afterBackward(params);
     const { computed, bad } = computeChecked(optimizer, params, loss);
     let diverged = false;

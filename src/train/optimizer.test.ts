@@ -1,0 +1,108 @@
+/**
+ * The trainer's Optimizer: gradients cleared as PyTorch's set_to_none (no zeroing pass, no accumulation pass, no
+ * fresh buffers), and the same numbers as zeroing in place, including for a parameter a backward does not reach.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { availableBackends, useBackend } from '../backend/index.js';
+import { crossEntropy } from '../nn/functional.js';
+import { mlp } from '../nn/models.js';
+import * as optim from '../optim/index.js';
+import { rand, randint } from '../tensor/random.js';
+import { keep, type Tensor, tensor, tidy } from '../tensor/tensor.js';
+import '../tensor/methods.js';
+import { Config } from './config.js';
+import { buildOptimizer, buildTransform } from './optimizer.js';
+
+const config = Config.parse({ optim: { name: 'adam', lr: 1e-2 }, clip: [{ type: 'global-norm', max: 1 }] });
+
+/** The trainer's step with its Optimizer: backward in tidy, gradsReady, the chain, apply, zeroGrad. */
+function trainerStep(params: Record<string, Tensor>, loss: () => Tensor) {
+  const opt = buildOptimizer(config, params, 100);
+  return () => {
+    tidy(() => {
+      const l = loss();
+      l.backward();
+      return l.item();
+    });
+    opt.gradsReady();
+    const { updates } = opt.computeUpdates();
+    opt.apply(updates);
+    opt.zeroGrad();
+  };
+}
+
+/** The same chain (the config's) driven as before set_to_none: gradients zeroed in place and accumulated into. */
+function zeroingStep(params: Record<string, Tensor>, loss: () => Tensor) {
+  const tx = buildTransform(config, 100);
+  const state = tx.init(params);
+  return () => {
+    tidy(() => {
+      const l = loss();
+      l.backward();
+      return l.item();
+    });
+    const grads: Record<string, Tensor> = {};
+    for (const [k, p] of Object.entries(params)) if (p.grad) grads[k] = p.grad;
+    optim.applyUpdates(params, tx.update(grads, state, params).updates);
+    for (const p of Object.values(params)) if (p.grad) p.grad.storage.backend.fill(p.grad.buf, 0, p.grad.size);
+  };
+}
+
+for (const name of availableBackends()) {
+  describe(`the trainer's Optimizer on ${name}`, () => {
+    it('a warm step zeroes and accumulates no gradient, allocates nothing and releases what it took', () => {
+      const be = useBackend(name);
+      const model = mlp({ inputSize: 64, hidden: [32], outputSize: 10, seed: 0 });
+      const params = Object.fromEntries(model.namedParameters());
+      const x = keep(rand([16, 64], { seed: 1 }));
+      const y = keep(randint(0, 10, [16], { seed: 2 }));
+      const step = trainerStep(params, () => crossEntropy(model.call(x), y));
+      step();
+      step();
+      const sizes = new Set(Object.values(params).map((p) => p.size));
+      const fill = vi.spyOn(be, 'fill');
+      const axpy = vi.spyOn(be, 'axpy');
+      const fresh = be.stats().freshAllocs;
+      const live = be.stats().liveBytes;
+      let calls: { fill: number; axpy: number };
+      try {
+        for (let i = 0; i < 5; i++) step();
+        calls = {
+          fill: fill.mock.calls.filter((c) => sizes.has(c[2])).length,
+          axpy: axpy.mock.calls.filter((c) => sizes.has(c[3])).length,
+        };
+      } finally {
+        fill.mockRestore();
+        axpy.mockRestore();
+      }
+      expect(calls).toEqual({ fill: 0, axpy: 0 });
+      expect(be.stats().freshAllocs).toBe(fresh);
+      expect(be.stats().liveBytes).toBe(live);
+    });
+
+    it('the same weights as zeroing in place, also for a parameter one backward does not reach', () => {
+      useBackend(name);
+      const make = () => ({
+        a: tensor([0.5, -1.5, 2], [3], { requiresGrad: true }),
+        b: tensor([1, -2], [2], { requiresGrad: true }),
+      });
+      const p1 = make();
+      const p2 = make();
+      let t = 0;
+      // b takes part in the first two steps only: afterwards Adam still moves it, on zero gradients, as before
+      const loss = (p: ReturnType<typeof make>) => () => {
+        const la = p.a.mul(p.a).sum();
+        return t < 2 ? la.add(p.b.mul(p.b).mul(3).sum()) : la;
+      };
+      const s1 = trainerStep(p1, loss(p1));
+      const s2 = zeroingStep(p2, loss(p2));
+      for (t = 0; t < 5; t++) {
+        s1();
+        s2();
+      }
+      expect(p1.a.toArray()).toEqual(p2.a.toArray());
+      expect(p1.b.toArray()).toEqual(p2.b.toArray());
+      expect(p1.b.toArray()).not.toEqual([1, -2]);
+    });
+  });
+}
