@@ -64,17 +64,20 @@ static int gg_gemm_policy(void) {
 }
 
 /*
- * The per-shape choice. A product of at least GG_TUNE_FLOPS whose shape (transposes, m, n, k, threads) has no choice
+ * The per-shape choice. A product of at least GG_TUNE_FLOPS whose shape (transposes, m, n, k) has no choice
  * yet is timed with both implementations first, three times each, taking turns, into a scratch C (the caller's C is
  * not touched; A and B are only read); the one with the smaller best time computes it and every later product of
  * that shape. The two round differently (their sums run in different orders), and the same config and seed must give
  * the same numbers in every process, a resumed run's included: so a choice is made once per machine, not per
  * process. It is kept in the machine's cache (gg_tune_dir: one small file per shape, named by OpenBLAS's core, our
- * kernel, the shape and the threads, holding "own" or "openblas"), written by linking a finished file into place,
+ * kernel and the shape, holding "own" or "openblas"), written by linking a finished file into place,
  * which fails when another process got there first; that process's choice is then read and used. Every later
  * process reads the file instead of measuring. Where no cache can be written, the shape keeps the fixed rule instead
  * of a measurement that another process might not repeat. Smaller products are not worth a measurement and keep the
  * fixed rule too: ours on an AVX-512 build where OpenBLAS's kernels lack AVX-512, else OpenBLAS's.
+ * The thread count is not part of the shape: a shape measured on one thread count keeps its choice on every other, so
+ * the numbers do not depend on the thread count (each implementation gives the same bits on any number of threads:
+ * both cut a product by whole rows or columns of C on the pool).
  * GRADGUARD_GEMM=openblas|own pins one implementation for every product (the same numbers on another machine with
  * the same CPU and libraries, whatever its cache holds).
  */
@@ -82,7 +85,7 @@ static int gg_gemm_policy(void) {
 #define GG_TUNE_SLOTS 4096
 typedef struct {
   gg_i m, n, k;
-  int transA, transB, threads;
+  int transA, transB;
   int use; /* 0 empty, 1 OpenBLAS, 2 ours */
 } gg_tune_slot;
 static gg_tune_slot gg_tune[GG_TUNE_SLOTS];
@@ -103,12 +106,10 @@ static int gg_gemm_small_own(void) {
 /* The slot of a shape: its own, or the empty one where it goes; NULL when the table is full. */
 static gg_tune_slot *gg_tune_find(int transA, int transB, gg_i m, gg_i n, gg_i k) {
   uint64_t h = (uint64_t)m * 0x9E3779B97F4A7C15ull ^ (uint64_t)n * 0xC2B2AE3D27D4EB4Full ^
-               (uint64_t)k * 0x165667B19E3779F9ull ^ (uint64_t)(transA * 2 + transB + 4 * gg_threads);
+               (uint64_t)k * 0x165667B19E3779F9ull ^ (uint64_t)(transA * 2 + transB);
   for (size_t probe = 0; probe < GG_TUNE_SLOTS; probe++) {
     gg_tune_slot *s = &gg_tune[(h + probe) % GG_TUNE_SLOTS];
-    if (!s->use || (s->m == m && s->n == n && s->k == k && s->transA == transA && s->transB == transB &&
-                    s->threads == gg_threads))
-      return s;
+    if (!s->use || (s->m == m && s->n == n && s->k == k && s->transA == transA && s->transB == transB)) return s;
   }
   return NULL;
 }
@@ -199,9 +200,9 @@ static int gg_tune_choose(int transA, int transB, gg_i m, gg_i n, gg_i k, const 
   char dir[4096], path[4200];
   if (!gg_tune_dir(dir, sizeof(dir))) return 0;
   const char *core = openblas_get_corename();
-  int n_ = snprintf(path, sizeof(path), "%s/gemm-%s-%s-%c%c-%lldx%lldx%lld-t%d", dir, core ? core : "unknown",
+  int n_ = snprintf(path, sizeof(path), "%s/gemm-%s-%s-%c%c-%lldx%lldx%lld", dir, core ? core : "unknown",
                     gg_gemm_own_name(), transA ? 'T' : 'N', transB ? 'T' : 'N', (long long)m, (long long)n,
-                    (long long)k, gg_threads);
+                    (long long)k);
   if (n_ <= 0 || (size_t)n_ >= sizeof(path)) return 0;
   int use = gg_tune_read(path);
   if (use) return use;
@@ -222,7 +223,7 @@ static int gg_gemm_per_shape(int transA, int transB, gg_i m, gg_i n, gg_i k, con
   if (s && !use) {
     use = gg_tune_choose(transA, transB, m, n, k, a, lda, b, ldb);
     if (!use) use = gg_gemm_small_own() ? 2 : 1;
-    *s = (gg_tune_slot){m, n, k, transA, transB, gg_threads, use};
+    *s = (gg_tune_slot){m, n, k, transA, transB, use};
   }
   pthread_mutex_unlock(&gg_tune_mu);
   return use ? use == 2 : gg_gemm_small_own();
@@ -440,6 +441,10 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
   GG_D10(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9) GG_ARG(t10, 10)
 #define GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) \
   GG_D11(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10) GG_ARG(t11, 11)
+#define GG_D13(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12) \
+  GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) GG_ARG(t12, 12)
+#define GG_D14(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13) \
+  GG_D13(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12) GG_ARG(t13, 13)
 #define GG_D15(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14) \
   GG_D12(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11) GG_ARG(t12, 12) GG_ARG(t13, 13) GG_ARG(t14, 14)
 #define GG_D16(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15) \
@@ -458,6 +463,8 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
 #define GG_L10 GG_L9, a9
 #define GG_L11 GG_L10, a10
 #define GG_L12 GG_L11, a11
+#define GG_L13 GG_L12, a12
+#define GG_L14 GG_L13, a13
 #define GG_L15 GG_L12, a12, a13, a14
 #define GG_L16 GG_L9, a9, a10, a11, a12, a13, a14, a15
 
@@ -519,10 +526,10 @@ static napi_value gg_number(napi_env env, double v) {
   X(batchNormGrad, gg_batch_norm_grad, void, 12, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN)   \
   X(layerNorm, gg_layer_norm, void, 9, FA, FA, FA, FA, FA, FA, IX, IX, DB)                         \
   X(layerNormGrad, gg_layer_norm_grad, void, 10, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX)           \
-  X(lstmCell, gg_lstm_cell, void, 12, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, IX, IX)                \
-  X(lstmCellGrad, gg_lstm_cell_grad, void, 11, FA, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX)          \
-  X(gruCell, gg_gru_cell, void, 12, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX)                \
-  X(gruCellGrad, gg_gru_cell_grad, void, 12, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, IX)        \
+  X(lstmCell, gg_lstm_cell, void, 14, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX, IX)        \
+  X(lstmCellGrad, gg_lstm_cell_grad, void, 13, FA, FA, FA, FA, FA, IX, FA, FA, IX, IX, FA, IX, IX)  \
+  X(gruCell, gg_gru_cell, void, 14, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, FA, IX, IX)        \
+  X(gruCellGrad, gg_gru_cell_grad, void, 14, FA, FA, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX) \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \

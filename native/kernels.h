@@ -145,14 +145,16 @@ GG_API void gg_layer_norm_grad(const float *x, const float *gy, const float *wei
 
 /* The LSTM and GRU steps, forward and backward (native/kernels/recurrent.c; see the kernel spec, src/backend/spec-nn.ts). */
 GG_API void gg_lstm_cell(const float *p, gg_i pOff, gg_i ldp, const float *cPrev, float *act, float *c, float *tc,
-                         float *h, gg_i hOff, gg_i ldh, gg_i hidden, gg_i batch);
-GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, const float *dh, const float *dc,
-                              float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden, gg_i batch);
+                         float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i hidden, gg_i batch);
+GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, float *dh, const float *dy,
+                              gg_i dyOff, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden,
+                              gg_i batch);
 
 GG_API void gg_gru_cell(const float *p, gg_i pOff, gg_i ldp, const float *hn, const float *hPrev, gg_i hpOff,
-                        float *h, gg_i hOff, gg_i ldh, float *act, gg_i hidden, gg_i batch);
-GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh,
-                             const float *dh, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden, gg_i batch);
+                        float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, float *act, gg_i hidden, gg_i batch);
+GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh, float *dh,
+                             const float *dy, gg_i dyOff, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden,
+                             gg_i batch);
 
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2, double pre, double post);

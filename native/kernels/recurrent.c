@@ -3,7 +3,10 @@
  * promise). Each replaces the dozen element-wise kernel calls a step used to make (four copies of the gates out of
  * the pre-activations, four activations, the products and sums of c and h, the copy of h into the sequence) with one
  * pass over the step's states, reading the pre-activations and writing h and the gate gradients where the sequence's
- * matrices keep them (a leading dimension apart), so that the recurrent products need no copies either.
+ * matrices keep them (a leading dimension apart), so that the recurrent products need no copies either. The forward
+ * kernels also write h into the layer's output [batch, hidden] and the backward ones add the output's gradient read
+ * from there, so that the layer needs no transposes around the sequence. Each hidden unit's row is computed whole by
+ * one thread, and rows are shared out over the pool's threads by blocks of 16.
  *
  * The arithmetic is the reference's (src/backend/js-nn.ts) operation by operation: products and sums rounded to
  * float32, the gradients' g·f'(y) in float64 and rounded once; only σ and tanh are our float versions (gg_math.h),
@@ -11,12 +14,159 @@
  */
 #include "common.h"
 
+/*
+ * x86: σ and tanh over whole vectors (16 lanes with AVX-512, 8 with AVX2), the forward cells' main cost (five of
+ * them per LSTM unit). The same Cephes functions as gg_math.h, operation by operation, except that the polynomials
+ * and the range reduction use fused multiply-adds (the build's -ffp-contract=off keeps the compiler from fusing
+ * anything itself): about a third fewer instructions, and results within an ulp or two of the float64 reference as
+ * before (they may differ from the scalar functions' in the last bit; the lanes past the last whole vector of a row
+ * use the scalar ones). NaN propagates, σ(±Inf) = 1 / 0 and tanh(±Inf) = ±1, as in the scalar functions.
+ */
+#if defined(__AVX512F__)
+#define GG_RV 16
+typedef __m512 gg_v;
+typedef __mmask16 gg_m;
+#define gv_set(x) _mm512_set1_ps(x)
+#define gv_load(p) _mm512_loadu_ps(p)
+#define gv_store(p, v) _mm512_storeu_ps(p, v)
+#define gv_add _mm512_add_ps
+#define gv_sub _mm512_sub_ps
+#define gv_mul _mm512_mul_ps
+#define gv_div _mm512_div_ps
+#define gv_fma _mm512_fmadd_ps
+#define gv_fnma _mm512_fnmadd_ps /* c − a·b */
+#define gv_lt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define gv_gt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define gv_ge(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)
+#define gv_isnan(a) _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)
+#define gv_sel(m, t, f) _mm512_mask_blend_ps(m, f, t) /* m ? t : f */
+#define gv_abs(a) _mm512_abs_ps(a)
+#define gv_neg(a) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)))
+/* 2^n for the integers n held in a shifted float t (t − shifter = n), in two halves as gg_expf. */
+static inline gg_v gv_scale(gg_v p, gg_v t, gg_v shifter) {
+  __m512i n = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(shifter));
+  __m512i n1 = _mm512_srai_epi32(n, 1), n2 = _mm512_sub_epi32(n, n1), b = _mm512_set1_epi32(127);
+  gg_v s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, b), 23));
+  gg_v s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, b), 23));
+  return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define GG_RV 8
+typedef __m256 gg_v;
+typedef __m256 gg_m;
+#define gv_set(x) _mm256_set1_ps(x)
+#define gv_load(p) _mm256_loadu_ps(p)
+#define gv_store(p, v) _mm256_storeu_ps(p, v)
+#define gv_add _mm256_add_ps
+#define gv_sub _mm256_sub_ps
+#define gv_mul _mm256_mul_ps
+#define gv_div _mm256_div_ps
+#define gv_fma _mm256_fmadd_ps
+#define gv_fnma _mm256_fnmadd_ps
+#define gv_lt(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define gv_gt(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define gv_ge(a, b) _mm256_cmp_ps(a, b, _CMP_GE_OQ)
+#define gv_isnan(a) _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
+#define gv_sel(m, t, f) _mm256_blendv_ps(f, t, m)
+#define gv_abs(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
+#define gv_neg(a) _mm256_xor_ps(a, _mm256_set1_ps(-0.0f))
+static inline gg_v gv_scale(gg_v p, gg_v t, gg_v shifter) {
+  __m256i n = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(shifter));
+  __m256i n1 = _mm256_srai_epi32(n, 1), n2 = _mm256_sub_epi32(n, n1), b = _mm256_set1_epi32(127);
+  gg_v s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, b), 23));
+  gg_v s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, b), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+#endif
+
+#ifdef GG_RV
+/* exp(x), gg_expf's steps (see gg_math.h) with the polynomial in fused multiply-adds. */
+static inline gg_v gv_exp(gg_v x) {
+  gg_v xc = gv_sel(gv_lt(x, gv_set(89.0f)), x, gv_set(89.0f));
+  xc = gv_sel(gv_gt(xc, gv_set(-104.0f)), xc, gv_set(-104.0f));
+  const gg_v shifter = gv_set(12582912.0f);
+  gg_v t = gv_fma(xc, gv_set(1.44269504088896341f), shifter);
+  gg_v fn = gv_sub(t, shifter);
+  gg_v r = gv_fnma(fn, gv_set(0.693359375f), xc);
+  r = gv_fnma(fn, gv_set(-2.12194440e-4f), r);
+  gg_v z = gv_mul(r, r);
+  gg_v p = gv_set(1.9875691500e-4f);
+  p = gv_fma(p, r, gv_set(1.3981999507e-3f));
+  p = gv_fma(p, r, gv_set(8.3334519073e-3f));
+  p = gv_fma(p, r, gv_set(4.1665795894e-2f));
+  p = gv_fma(p, r, gv_set(1.6666665459e-1f));
+  p = gv_fma(p, r, gv_set(5.0000001201e-1f));
+  p = gv_add(gv_fma(p, z, r), gv_set(1.0f));
+  return gv_sel(gv_isnan(x), x, gv_scale(p, t, shifter));
+}
+
+/* σ(x) = e/(1 + e) or 1/(1 + e), e = exp(−|x|), as gg_sigmoidf. */
+static inline gg_v gv_sigmoid(gg_v x) {
+  gg_v e = gv_exp(gv_neg(gv_abs(x)));
+  gg_v d = gv_add(gv_set(1.0f), e);
+  return gv_div(gv_sel(gv_ge(x, gv_set(0.0f)), gv_set(1.0f), e), d);
+}
+
+/* tanh(x) as gg_tanhf: an odd polynomial below 0.625, 1 − 2/(e^{2|x|} + 1) above. */
+static inline gg_v gv_tanh(gg_v x) {
+  gg_v ax = gv_abs(x);
+  gg_v e = gv_exp(gv_add(ax, ax));
+  gg_v big = gv_sub(gv_set(1.0f), gv_div(gv_set(2.0f), gv_add(e, gv_set(1.0f))));
+  big = gv_sel(gv_lt(x, gv_set(0.0f)), gv_neg(big), big);
+  gg_v z = gv_mul(x, x);
+  gg_v p = gv_set(-5.70498872745e-3f);
+  p = gv_fma(p, z, gv_set(2.06390887954e-2f));
+  p = gv_fma(p, z, gv_set(-5.37397155531e-2f));
+  p = gv_fma(p, z, gv_set(1.33314422036e-1f));
+  p = gv_fma(p, z, gv_set(-3.33332819422e-1f));
+  gg_v small = gv_fma(gv_mul(p, z), x, x);
+  return gv_sel(gv_gt(ax, gv_set(0.625f)), big, small);
+}
+#endif
+
+/*
+ * The cells' work for gg_parallel_for, in the unit of its threshold (a matrix product's multiply-adds): what the
+ * product would do in the time the cell takes, measured per value on the bench's 128×64 step (AVX-512, in the
+ * training step, where the backward's reads come from far caches): ~170 for the LSTM forward (five σ/tanh per
+ * value, ~30 µs), ~110 for the GRU's (three, ~19 µs), ~150 for either backward (~34 µs). So a step of the bench's
+ * size is shared out over the pool's threads, except the GRU forward, just under the threshold. Every hidden unit's
+ * row is computed whole by one thread, so the bits never depend on the thread count.
+ */
+#define GG_CELL_WORK(perValue, hidden, batch) ((double)(perValue) * (double)(hidden) * (double)(batch))
+
+/* Hidden units per block of the transposes between a step's [hidden, batch] states and the output's [batch, hidden]. */
+#define GG_YB 16
+
+/* Asks for the cache lines of the output y [batch, hidden] that units [lo, hi) will write: the step's block of it is
+ * cold (written once per step), and misses taken store by store stall the cell's arithmetic. */
+static void prefetch_output(const float *y, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+  for (gg_i b = 0; b < B; b++)
+    for (gg_i j = lo; j < hi; j += GG_YB) __builtin_prefetch(y + b * H + j, 1, 3);
+}
+
+/*
+ * The step's h, rows [lo, hi) of [hidden, batch] (a leading dimension ldh apart), once more into the layer's output
+ * [batch, hidden] at y: by blocks of GG_YB units, so that each of the block's batch rows in y is written as one
+ * contiguous run while the block's rows of h stay in L1 (unit by unit, every store went to another cache line).
+ */
+static void rows_to_output(const float *restrict h, gg_i ldh, float *restrict y, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
+    for (gg_i b = 0; b < B; b++) {
+      const float *s = h + j0 * ldh + b;
+      float *o = y + b * H + j0;
+      for (gg_i jj = 0; jj < nj; jj++) o[jj] = s[jj * ldh];
+    }
+  }
+}
+
 /* Hidden units [lo, hi) of one step, forward. */
 typedef struct {
   const float *p;
   gg_i ldp;
   const float *cPrev;
-  float *act, *c, *tc, *h;
+  float *act, *c, *tc, *h, *y;
   gg_i ldh, hidden, batch;
 } lstm_args;
 
@@ -31,81 +181,117 @@ static void tanh_row_in_place(float *x, gg_i B) {
   for (gg_i b = 0; b < B; b++) x[b] = gg_tanhf(x[b]);
 }
 
+/* One hidden unit's row of the LSTM forward over the batch: gates, c and h (the scalar loops). */
+static void lstm_row_scalar(const float *p, gg_i ldp, const float *restrict cp, float *restrict i, float *restrict f,
+                            float *restrict g, float *restrict o, float *restrict c, float *restrict tc,
+                            float *restrict h, gg_i H, gg_i b0, gg_i B) {
+  lstm_sigmoid_row(p + b0, i + b0, B - b0);
+  lstm_sigmoid_row(p + H * ldp + b0, f + b0, B - b0);
+  lstm_tanh_row(p + 2 * H * ldp + b0, g + b0, B - b0);
+  lstm_sigmoid_row(p + 3 * H * ldp + b0, o + b0, B - b0);
+  for (gg_i b = b0; b < B; b++) {
+    float fc = f[b] * cp[b];
+    float ig = i[b] * g[b];
+    c[b] = fc + ig;
+  }
+  lstm_tanh_row(c + b0, tc + b0, B - b0);
+  for (gg_i b = b0; b < B; b++) h[b] = o[b] * tc[b];
+}
+
 static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_args *a = v;
-  gg_i H = a->hidden, B = a->batch, n = H * B;
+  gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
+  prefetch_output(a->y, H, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
-    float *restrict i = a->act + e0, *restrict f = a->act + n + e0;
-    float *restrict g = a->act + 2 * n + e0, *restrict o = a->act + 3 * n + e0;
-    lstm_sigmoid_row(a->p + j * a->ldp, i, B);
-    lstm_sigmoid_row(a->p + (H + j) * a->ldp, f, B);
-    lstm_tanh_row(a->p + (2 * H + j) * a->ldp, g, B);
-    lstm_sigmoid_row(a->p + (3 * H + j) * a->ldp, o, B);
-    const float *restrict cp = a->cPrev + e0;
-    float *restrict c = a->c + e0;
-    for (gg_i b = 0; b < B; b++) {
-      float fc = f[b] * cp[b];
-      float ig = i[b] * g[b];
-      c[b] = fc + ig;
+    float *i = a->act + e0, *f = a->act + n + e0, *g = a->act + 2 * n + e0, *o = a->act + 3 * n + e0;
+    const float *p = a->p + j * ldp, *cp = a->cPrev + e0;
+    float *c = a->c + e0, *tc = a->tc + e0, *h = a->h + j * a->ldh;
+    gg_i b = 0;
+#ifdef GG_RV
+    /* one pass over whole vectors: c = f·c_prev + i·g and h = o·tanh(c), products and sum unfused as the reference */
+    for (; b + GG_RV <= B; b += GG_RV) {
+      gg_v iv = gv_sigmoid(gv_load(p + b)), fv = gv_sigmoid(gv_load(p + H * ldp + b));
+      gg_v gv = gv_tanh(gv_load(p + 2 * H * ldp + b)), ov = gv_sigmoid(gv_load(p + 3 * H * ldp + b));
+      gg_v cv = gv_add(gv_mul(fv, gv_load(cp + b)), gv_mul(iv, gv));
+      gg_v tv = gv_tanh(cv);
+      gv_store(i + b, iv), gv_store(f + b, fv), gv_store(g + b, gv), gv_store(o + b, ov);
+      gv_store(c + b, cv), gv_store(tc + b, tv), gv_store(h + b, gv_mul(ov, tv));
     }
-    float *restrict tc = a->tc + e0;
-    lstm_tanh_row(c, tc, B);
-    float *restrict h = a->h + j * a->ldh;
-    for (gg_i b = 0; b < B; b++) h[b] = o[b] * tc[b];
+#endif
+    if (b < B) lstm_row_scalar(p, ldp, cp, i, f, g, o, c, tc, h, H, b, B);
   }
+  rows_to_output(a->h, a->ldh, a->y, H, B, lo, hi);
 }
 
 GG_API void gg_lstm_cell(const float *p, gg_i pOff, gg_i ldp, const float *cPrev, float *act, float *c, float *tc,
-                         float *h, gg_i hOff, gg_i ldh, gg_i hidden, gg_i batch) {
-  lstm_args a = {p + pOff, ldp, cPrev, act, c, tc, h + hOff, ldh, hidden, batch};
-  gg_parallel_for(lstm_range, &a, hidden, 1, 40.0 * (double)hidden * (double)batch);
+                         float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i hidden, gg_i batch) {
+  lstm_args a = {p + pOff, ldp, cPrev, act, c, tc, h + hOff, y + yOff, ldh, hidden, batch};
+  gg_parallel_for(lstm_range, &a, hidden, GG_YB, GG_CELL_WORK(170, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one step, backward. */
 typedef struct {
-  const float *act, *cPrev, *tc, *dh, *dc;
-  float *dG;
+  const float *act, *cPrev, *tc, *dy, *dc;
+  float *dh, *dG;
   gg_i ldg;
   float *dcPrev;
   gg_i hidden, batch;
 } lstm_grad_args;
 
-static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
-  (void)tid;
-  const lstm_grad_args *a = v;
-  gg_i H = a->hidden, B = a->batch, n = H * B;
-  for (gg_i j = lo; j < hi; j++) {
-    gg_i e0 = j * B;
-    float *restrict gi = a->dG + j * a->ldg, *restrict gf = a->dG + (H + j) * a->ldg;
-    float *restrict gg = a->dG + (2 * H + j) * a->ldg, *restrict go = a->dG + (3 * H + j) * a->ldg;
-    const float *restrict i = a->act + e0, *restrict f = a->act + n + e0;
-    const float *restrict g = a->act + 2 * n + e0, *restrict o = a->act + 3 * n + e0;
-    const float *restrict tc = a->tc + e0, *restrict dh = a->dh + e0, *restrict dc = a->dc + e0;
-    const float *restrict cp = a->cPrev + e0;
-    float *restrict dcp = a->dcPrev + e0;
+/* dh[j·B + b] += dy[b·H + j] for the hidden units [lo, hi): the gradient of the layer's output at this step
+ * ([batch, hidden]) joins the one from the next step; transposed by blocks of GG_YB units (see rows_to_output). */
+static void add_output_grad(float *restrict dh, const float *restrict dy, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
     for (gg_i b = 0; b < B; b++) {
-      double iv = i[b], fv = f[b], gv = g[b], ov = o[b], t = tc[b];
-      float d = dh[b];
-      /* through h = o·tanh(c) */
-      float s1 = d * tc[b];
-      go[b] = (float)((double)s1 * (ov * (1.0 - ov)));
-      float s2 = (float)((double)(d * o[b]) * (1.0 - t * t));
-      float dct = dc[b] + s2;
-      /* through c = f·cPrev + i·g */
-      gi[b] = (float)((double)(dct * g[b]) * (iv * (1.0 - iv)));
-      gf[b] = (float)((double)(dct * cp[b]) * (fv * (1.0 - fv)));
-      gg[b] = (float)((double)(dct * i[b]) * (1.0 - gv * gv));
-      dcp[b] = dct * f[b];
+      const float *d = dy + b * H + j0;
+      float *o = dh + j0 * B + b;
+      for (gg_i jj = 0; jj < nj; jj++) o[jj * B] += d[jj];
     }
   }
 }
 
-GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, const float *dh, const float *dc,
-                              float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden, gg_i batch) {
-  lstm_grad_args a = {act, cPrev, tc, dh, dc, dG + dOff, ldg, dcPrev, hidden, batch};
-  gg_parallel_for(lstm_grad_range, &a, hidden, 1, 30.0 * (double)hidden * (double)batch);
+/* One hidden unit's row of the LSTM backward over the batch: restrict pointers, so that the loop vectorizes. */
+static void lstm_grad_row(const float *restrict i, const float *restrict f, const float *restrict g,
+                          const float *restrict o, const float *restrict tc, const float *restrict dh,
+                          const float *restrict dc, const float *restrict cp, float *restrict gi, float *restrict gf,
+                          float *restrict gg, float *restrict go, float *restrict dcp, gg_i B) {
+  for (gg_i b = 0; b < B; b++) {
+    double iv = i[b], fv = f[b], gv = g[b], ov = o[b], t = tc[b];
+    float d = dh[b];
+    /* through h = o·tanh(c) */
+    float s1 = d * tc[b];
+    go[b] = (float)((double)s1 * (ov * (1.0 - ov)));
+    float s2 = (float)((double)(d * o[b]) * (1.0 - t * t));
+    float dct = dc[b] + s2;
+    /* through c = f·cPrev + i·g */
+    gi[b] = (float)((double)(dct * g[b]) * (iv * (1.0 - iv)));
+    gf[b] = (float)((double)(dct * cp[b]) * (fv * (1.0 - fv)));
+    gg[b] = (float)((double)(dct * i[b]) * (1.0 - gv * gv));
+    dcp[b] = dct * f[b];
+  }
+}
+
+static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
+  (void)tid;
+  const lstm_grad_args *a = v;
+  gg_i H = a->hidden, B = a->batch, n = H * B;
+  add_output_grad(a->dh, a->dy, H, B, lo, hi);
+  for (gg_i j = lo; j < hi; j++) {
+    gg_i e0 = j * B;
+    lstm_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->act + 3 * n + e0, a->tc + e0, a->dh + e0,
+                  a->dc + e0, a->cPrev + e0, a->dG + j * a->ldg, a->dG + (H + j) * a->ldg,
+                  a->dG + (2 * H + j) * a->ldg, a->dG + (3 * H + j) * a->ldg, a->dcPrev + e0, B);
+  }
+}
+
+GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, float *dh, const float *dy,
+                              gg_i dyOff, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden,
+                              gg_i batch) {
+  lstm_grad_args a = {act, cPrev, tc, dy + dyOff, dc, dh, dG + dOff, ldg, dcPrev, hidden, batch};
+  gg_parallel_for(lstm_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one GRU step, forward. */
@@ -113,78 +299,106 @@ typedef struct {
   const float *p;
   gg_i ldp;
   const float *hn, *hPrev;
-  float *h, *act;
+  float *h, *act, *y;
   gg_i ldh, hidden, batch;
 } gru_args;
+
+/* The GRU forward's scalar loops over a row's lanes [b0, B). */
+static void gru_row_tail(const float *restrict pr, const float *restrict pz, const float *restrict pn,
+                         const float *restrict hn, const float *restrict hp, float *restrict r, float *restrict z,
+                         float *restrict nn, float *restrict h, gg_i b0, gg_i B) {
+  lstm_sigmoid_row(pr + b0, r + b0, B - b0);
+  lstm_sigmoid_row(pz + b0, z + b0, B - b0);
+  for (gg_i b = b0; b < B; b++) nn[b] = pn[b] + r[b] * hn[b];
+  tanh_row_in_place(nn + b0, B - b0);
+  for (gg_i b = b0; b < B; b++) {
+    float d = hp[b] - nn[b];
+    float zd = z[b] * d;
+    h[b] = zd + nn[b];
+  }
+}
 
 static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_args *a = v;
-  gg_i H = a->hidden, B = a->batch, n = H * B;
+  gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
+  prefetch_output(a->y, H, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
-    lstm_sigmoid_row(a->p + j * a->ldp, r, B);
-    lstm_sigmoid_row(a->p + (H + j) * a->ldp, z, B);
-    const float *restrict pn = a->p + (2 * H + j) * a->ldp, *restrict hn = a->hn + e0;
-    for (gg_i b = 0; b < B; b++) nn[b] = pn[b] + r[b] * hn[b];
-    tanh_row_in_place(nn, B);
+    const float *restrict pr = a->p + j * ldp, *restrict pz = a->p + (H + j) * ldp;
+    const float *restrict pn = a->p + (2 * H + j) * ldp, *restrict hn = a->hn + e0;
     const float *restrict hp = a->hPrev + j * a->ldh;
     float *restrict h = a->h + j * a->ldh;
-    for (gg_i b = 0; b < B; b++) {
-      float d = hp[b] - nn[b];
-      float zd = z[b] * d;
-      h[b] = zd + nn[b];
+    gg_i b0 = 0;
+#ifdef GG_RV
+    /* one pass over whole vectors; n's pre-activation and h's update unfused, as the reference */
+    for (; b0 + GG_RV <= B; b0 += GG_RV) {
+      gg_v rv = gv_sigmoid(gv_load(pr + b0)), zv = gv_sigmoid(gv_load(pz + b0));
+      gg_v nv = gv_tanh(gv_add(gv_load(pn + b0), gv_mul(rv, gv_load(hn + b0))));
+      gg_v d = gv_sub(gv_load(hp + b0), nv);
+      gv_store(r + b0, rv), gv_store(z + b0, zv), gv_store(nn + b0, nv);
+      gv_store(h + b0, gv_add(gv_mul(zv, d), nv));
     }
+#endif
+    if (b0 < B) gru_row_tail(pr, pz, pn, hn, hp, r, z, nn, h, b0, B);
   }
+  rows_to_output(a->h, a->ldh, a->y, H, B, lo, hi);
 }
 
 GG_API void gg_gru_cell(const float *p, gg_i pOff, gg_i ldp, const float *hn, const float *hPrev, gg_i hpOff,
-                        float *h, gg_i hOff, gg_i ldh, float *act, gg_i hidden, gg_i batch) {
-  gru_args a = {p + pOff, ldp, hn, hPrev + hpOff, h + hOff, act, ldh, hidden, batch};
-  gg_parallel_for(gru_range, &a, hidden, 1, 30.0 * (double)hidden * (double)batch);
+                        float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, float *act, gg_i hidden, gg_i batch) {
+  gru_args a = {p + pOff, ldp, hn, hPrev + hpOff, h + hOff, act, y + yOff, ldh, hidden, batch};
+  gg_parallel_for(gru_range, &a, hidden, GG_YB, GG_CELL_WORK(110, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one GRU step, backward. */
 typedef struct {
-  const float *act, *hn, *hPrev, *dh;
+  const float *act, *hn, *hPrev, *dy;
   gg_i ldh;
-  float *dG;
+  float *dh, *dG;
   gg_i ldg;
   float *dhPrev;
   gg_i hidden, batch;
 } gru_grad_args;
 
+/* One hidden unit's row of the GRU backward over the batch (restrict pointers: the loop vectorizes). */
+static void gru_grad_row(const float *restrict r, const float *restrict z, const float *restrict nn,
+                         const float *restrict hn, const float *restrict dh, const float *restrict hp,
+                         float *restrict dr, float *restrict dz, float *restrict dn, float *restrict dhn,
+                         float *restrict dhp, gg_i B) {
+  for (gg_i b = 0; b < B; b++) {
+    double rv = r[b], zv = z[b], nv = nn[b];
+    float d = dh[b];
+    /* through h = z·(h_prev − nn) + nn */
+    float diff = hp[b] - nn[b];
+    dz[b] = (float)((double)(d * diff) * (zv * (1.0 - zv)));
+    float direct = d * z[b];
+    dhp[b] = direct;
+    float dnv = (float)((double)(d - direct) * (1.0 - nv * nv));
+    dn[b] = dnv;
+    /* through n's pre-activation n_in + r·hn */
+    dhn[b] = dnv * r[b];
+    dr[b] = (float)((double)(dnv * hn[b]) * (rv * (1.0 - rv)));
+  }
+}
+
 static void gru_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_grad_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B;
+  add_output_grad(a->dh, a->dy, H, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
-    const float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
-    const float *restrict hn = a->hn + e0, *restrict dh = a->dh + e0, *restrict hp = a->hPrev + j * a->ldh;
-    float *restrict dr = a->dG + j * a->ldg, *restrict dz = a->dG + (H + j) * a->ldg;
-    float *restrict dn = a->dG + (2 * H + j) * a->ldg, *restrict dhn = a->dG + (3 * H + j) * a->ldg;
-    float *restrict dhp = a->dhPrev + e0;
-    for (gg_i b = 0; b < B; b++) {
-      double rv = r[b], zv = z[b], nv = nn[b];
-      float d = dh[b];
-      /* through h = z·(h_prev − nn) + nn */
-      float diff = hp[b] - nn[b];
-      dz[b] = (float)((double)(d * diff) * (zv * (1.0 - zv)));
-      float direct = d * z[b];
-      dhp[b] = direct;
-      float dnv = (float)((double)(d - direct) * (1.0 - nv * nv));
-      dn[b] = dnv;
-      /* through n's pre-activation n_in + r·hn */
-      dhn[b] = dnv * r[b];
-      dr[b] = (float)((double)(dnv * hn[b]) * (rv * (1.0 - rv)));
-    }
+    gru_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->hn + e0, a->dh + e0, a->hPrev + j * a->ldh,
+                 a->dG + j * a->ldg, a->dG + (H + j) * a->ldg, a->dG + (2 * H + j) * a->ldg,
+                 a->dG + (3 * H + j) * a->ldg, a->dhPrev + e0, B);
   }
 }
 
-GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh,
-                             const float *dh, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden, gg_i batch) {
-  gru_grad_args a = {act, hn, hPrev + hpOff, dh, ldh, dG + dOff, ldg, dhPrev, hidden, batch};
-  gg_parallel_for(gru_grad_range, &a, hidden, 1, 30.0 * (double)hidden * (double)batch);
+GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh, float *dh,
+                             const float *dy, gg_i dyOff, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden,
+                             gg_i batch) {
+  gru_grad_args a = {act, hn, hPrev + hpOff, dy + dyOff, ldh, dh, dG + dOff, ldg, dhPrev, hidden, batch};
+  gg_parallel_for(gru_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
 }

@@ -954,8 +954,10 @@ for (const [name, maybe] of suites) {
         const cPrev = uniform(r, n, -2, 2);
         same(
           be,
-          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh)],
-          (b, [pp, cp, act, c, tc, h]) => b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, H, B),
+          // h also into block 1 of the layer's output [3, B, H]
+          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh), uniform(r, 3 * n)],
+          (b, [pp, cp, act, c, tc, h, y]) =>
+            b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, n, H, B),
           { rel: 2e-6, abs: 2e-7 },
         );
         // gradients into column block 1 of a [4H, 3B] matrix (ld 3B)
@@ -964,8 +966,19 @@ for (const [name, maybe] of suites) {
         for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // g = tanh in (-1, 1)
         same(
           be,
-          [act, cPrev, uniform(r, n, -1, 1), uniform(r, n), uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
-          (b, [a, cp, tc, dh, dc, dG, dcp]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dc!, dG!, B, ldg, dcp!, H, B),
+          // the output's gradient from block 2 of [3, B, H]
+          [
+            act,
+            cPrev,
+            uniform(r, n, -1, 1),
+            uniform(r, n),
+            uniform(r, n),
+            uniform(r, 4 * H * ldg),
+            uniform(r, n),
+            uniform(r, 3 * n),
+          ],
+          (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
+            b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 2 * n, dc!, dG!, B, ldg, dcp!, H, B),
           EXACT,
         );
       }
@@ -990,8 +1003,8 @@ for (const [name, maybe] of suites) {
         const hn = uniform(r, n, -2, 2);
         same(
           be,
-          [p, hn, hs, uniform(r, 3 * n)],
-          (b, [pp, hh, hv, act]) => b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, act!, H, B),
+          [p, hn, hs, uniform(r, 3 * n), uniform(r, 3 * n)],
+          (b, [pp, hh, hv, act, y]) => b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, 2 * n, act!, H, B),
           { rel: 2e-6, abs: 2e-7 },
         );
         // gradients into column block 2 of a [4H, 3B] matrix (ld 3B)
@@ -1000,10 +1013,107 @@ for (const [name, maybe] of suites) {
         for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // n = tanh in (-1, 1)
         same(
           be,
-          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n)],
-          (b, [a, hh, hv, dh, dG, dhp]) => b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dG!, 2 * B, ldg, dhp!, H, B),
+          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n), uniform(r, 3 * n)],
+          (b, [a, hh, hv, dh, dG, dhp, dy]) =>
+            b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, n, dG!, 2 * B, ldg, dhp!, H, B),
           EXACT,
         );
+      }
+    });
+
+    it('the LSTM and GRU steps at extreme pre-activations, in the vector lanes and the tails, odd sizes', () => {
+      // The x86 cells compute σ and tanh over whole vectors of the batch (16 or 8 lanes) and the rest of a row with the
+      // scalar functions: special values (±Inf, NaN, ±0, subnormals, saturation at ±100 and ±3.4e38, tanh's branch
+      // point 0.625, exp's clamps 89 and -104) go everywhere in the rows, in batches that are and are not multiples
+      // of a vector, and hidden sizes that are not multiples of 16; NaN must propagate, saturated gates be 0 or 1.
+      const r = lcg(15);
+      const specials = [
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        0,
+        -0,
+        1e-40,
+        -1e-40,
+        100,
+        -100,
+        3.4e38,
+        -3.4e38,
+        0.625,
+        -0.625,
+        0.62500006,
+        89.5,
+        -104.5,
+        1e-20,
+      ];
+      const sprinkle = (a: Float32Array, every: number): Float32Array => {
+        for (let i = 0, k = 0; i < a.length; i += every, k++) a[i] = specials[k % specials.length]!;
+        return a;
+      };
+      for (const [H, B] of [
+        [33, 35],
+        [17, 16],
+        [3, 48],
+        [19, 1],
+      ] as const) {
+        const n = H * B;
+        for (const every of [3, 7]) {
+          const ldp = 2 * B;
+          const p = sprinkle(uniform(r, 4 * H * ldp, -6, 6), every);
+          const cPrev = sprinkle(uniform(r, n, -2, 2), 5 * every);
+          same(
+            be,
+            [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * 3 * B), uniform(r, n)],
+            (b, [pp, cp, act, c, tc, h, y]) => b.lstmCell(pp!, B, ldp, cp!, act!, c!, tc!, h!, B, 3 * B, y!, 0, H, B),
+            { rel: 2e-6, abs: 2e-7 },
+          );
+          const hs = sprinkle(uniform(r, H * 3 * B, -1, 1), 5 * every);
+          same(
+            be,
+            [
+              p.subarray(0, 3 * H * ldp),
+              sprinkle(uniform(r, n, -2, 2), 4 * every),
+              hs,
+              uniform(r, 3 * n),
+              uniform(r, n),
+            ],
+            (b, [pp, hh, hv, act, y]) => b.gruCell(pp!, B, ldp, hh!, hv!, 0, hv!, B, 3 * B, y!, 0, act!, H, B),
+            { rel: 2e-6, abs: 2e-7 },
+          );
+          // the backward's inputs with specials too: bit for bit, NaN where the reference has it
+          const act = sprinkle(uniform(r, 4 * n, 0, 1), 2 * every);
+          same(
+            be,
+            [
+              act,
+              cPrev,
+              uniform(r, n, -1, 1),
+              sprinkle(uniform(r, n), every),
+              uniform(r, n),
+              uniform(r, 4 * H * B),
+              uniform(r, n),
+              sprinkle(uniform(r, n), 3 * every),
+            ],
+            (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
+              b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, dc!, dG!, 0, B, dcp!, H, B),
+            EXACT,
+          );
+          same(
+            be,
+            [
+              act.subarray(0, 3 * n),
+              uniform(r, n),
+              hs,
+              sprinkle(uniform(r, n), every),
+              uniform(r, 4 * H * B),
+              uniform(r, n),
+              sprinkle(uniform(r, n), 3 * every),
+            ],
+            (b, [a, hh, hv, dh, dG, dhp, dy]) =>
+              b.gruCellGrad(a!, hh!, hv!, 0, 3 * B, dh!, dy!, 0, dG!, 0, B, dhp!, H, B),
+            EXACT,
+          );
+        }
       }
     });
 
@@ -1346,3 +1456,101 @@ function sgemmSame(
     }
   }
 }
+
+/** '' where the buffers are the same bit for bit, else where the first difference is (fast on large buffers). */
+function firstDifference(got: Float32Array[], want: Float32Array[]): string {
+  for (let k = 0; k < want.length; k++) {
+    const g = new Uint32Array(got[k]!.buffer, got[k]!.byteOffset, got[k]!.length);
+    const w = new Uint32Array(want[k]!.buffer, want[k]!.byteOffset, want[k]!.length);
+    for (let i = 0; i < w.length; i++) if (g[i] !== w[i]) return `buffer ${k}[${i}]: ${got[k]![i]} vs ${want[k]![i]}`;
+  }
+  return '';
+}
+
+describe.skipIf(!native)('the recurrent cells on two threads', () => {
+  // A step of the bench's size (hidden 128, batch 64) is shared out over the pool's threads by hidden units; each
+  // unit's row is computed whole by one thread, so the bits are those of one thread, also when the worker never runs.
+  it('LSTM and GRU, forward and backward: the same bits as on one thread, with the worker taking part or not', () => {
+    const be = native!;
+    const r = lcg(16);
+    const H = 128;
+    const B = 64;
+    const n = H * B;
+    const p = uniform(r, 4 * H * 2 * B, -6, 6);
+    const act = uniform(r, 4 * n, 0, 1);
+    const cases: [string, Float32Array[], (b: Backend, x: Buf[]) => void][] = [
+      [
+        'lstmCell',
+        [
+          p,
+          uniform(r, n),
+          new Float32Array(4 * n),
+          new Float32Array(n),
+          new Float32Array(n),
+          new Float32Array(3 * n),
+          new Float32Array(n),
+        ],
+        (b, [pp, cp, a, c, tc, h, y]) => b.lstmCell(pp!, B, 2 * B, cp!, a!, c!, tc!, h!, B, 3 * B, y!, 0, H, B),
+      ],
+      [
+        'lstmCellGrad',
+        [
+          act,
+          uniform(r, n),
+          uniform(r, n),
+          uniform(r, n),
+          uniform(r, n),
+          new Float32Array(4 * n),
+          new Float32Array(n),
+          uniform(r, n),
+        ],
+        (b, [a, cp, tc, dh, dc, dG, dcp, dy]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, dc!, dG!, 0, B, dcp!, H, B),
+      ],
+      [
+        'gruCell',
+        [p.subarray(0, 3 * H * 2 * B), uniform(r, n), uniform(r, 3 * n), new Float32Array(3 * n), new Float32Array(n)],
+        (b, [pp, hn, hs, a, y]) => b.gruCell(pp!, B, 2 * B, hn!, hs!, 0, hs!, B, 3 * B, y!, 0, a!, H, B),
+      ],
+      [
+        'gruCellGrad',
+        [
+          act.subarray(0, 3 * n),
+          uniform(r, n),
+          uniform(r, 3 * n),
+          uniform(r, n),
+          new Float32Array(4 * n),
+          new Float32Array(n),
+          uniform(r, n),
+        ],
+        (b, [a, hn, hs, dh, dG, dhp, dy]) => b.gruCellGrad(a!, hn!, hs!, 0, 3 * B, dh!, dy!, 0, dG!, 0, B, dhp!, H, B),
+      ],
+    ];
+    const before = be.threads;
+    try {
+      for (const [name, arrays, fn] of cases) {
+        const run = (threads: number): Float32Array[] => {
+          be.setThreads(threads);
+          const bufs = arrays.map((a) => load(be, a));
+          fn(be, bufs);
+          const out = bufs.map((b) => b.data.slice());
+          for (const b of bufs) be.free(b);
+          return out;
+        };
+        const one = run(1);
+        run(2); // starts the pool
+        const byWorkers = be.holdPoolWorkers(true);
+        let held: Float32Array[];
+        try {
+          held = run(2);
+        } finally {
+          expect(be.holdPoolWorkers(false), `${name}: no worker ran while held`).toBe(byWorkers);
+        }
+        expect(firstDifference(held, one), `${name}, worker held`).toBe('');
+        expect(firstDifference(run(2), one), name).toBe('');
+      }
+    } finally {
+      be.holdPoolWorkers(false);
+      be.setThreads(before);
+    }
+  });
+});

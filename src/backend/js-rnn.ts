@@ -22,6 +22,8 @@ export function lstmCell(
   h: Buf,
   hOff: number,
   ldh: number,
+  y: Buf,
+  yOff: number,
   hidden: number,
   batch: number,
 ): void {
@@ -44,7 +46,9 @@ export function lstmCell(
       const t = f32(Math.tanh(cv));
       c.data[e] = cv;
       tc.data[e] = t;
-      h.data[hOff + j * ldh + b] = f32(o * t);
+      const hv = f32(o * t);
+      h.data[hOff + j * ldh + b] = hv;
+      y.data[yOff + b * hidden + j] = hv;
     }
   }
 }
@@ -55,6 +59,8 @@ export function lstmCellGrad(
   cPrev: Buf,
   tc: Buf,
   dh: Buf,
+  dy: Buf,
+  dyOff: number,
   dc: Buf,
   dG: Buf,
   dOff: number,
@@ -74,7 +80,8 @@ export function lstmCellGrad(
       const g = as[2 * n + e]!;
       const o = as[3 * n + e]!;
       const t = tc.data[e]!;
-      const d = dh.data[e]!;
+      const d = f32(dh.data[e]! + dy.data[dyOff + b * hidden + j]!);
+      dh.data[e] = d;
       const out = (q: number, v: number) => {
         gs[dOff + (q * hidden + j) * ldg + b] = v;
       };
@@ -101,6 +108,8 @@ export function gruCell(
   h: Buf,
   hOff: number,
   ldh: number,
+  y: Buf,
+  yOff: number,
   act: Buf,
   hidden: number,
   batch: number,
@@ -118,7 +127,9 @@ export function gruCell(
       as[e] = r;
       as[n + e] = z;
       as[2 * n + e] = nn;
-      h.data[hOff + j * ldh + b] = f32(f32(z * f32(hPrev.data[hpOff + j * ldh + b]! - nn)) + nn);
+      const hv = f32(f32(z * f32(hPrev.data[hpOff + j * ldh + b]! - nn)) + nn);
+      h.data[hOff + j * ldh + b] = hv;
+      y.data[yOff + b * hidden + j] = hv;
     }
   }
 }
@@ -131,6 +142,8 @@ export function gruCellGrad(
   hpOff: number,
   ldh: number,
   dh: Buf,
+  dy: Buf,
+  dyOff: number,
   dG: Buf,
   dOff: number,
   ldg: number,
@@ -147,7 +160,8 @@ export function gruCellGrad(
       const r = as[e]!;
       const z = as[n + e]!;
       const nn = as[2 * n + e]!;
-      const d = dh.data[e]!;
+      const d = f32(dh.data[e]! + dy.data[dyOff + b * hidden + j]!);
+      dh.data[e] = d;
       const out = (q: number, v: number) => {
         gs[dOff + (q * hidden + j) * ldg + b] = v;
       };

@@ -7,7 +7,8 @@
  *   sigmoid/tanh kernels; the LSTM's and the GRU's step is one fused kernel each way (lstmCell/lstmCellGrad,
  *   gruCell/gruCellGrad) that reads the pre-activations from P's column block and writes h into HT's, and the gate
  *   gradients into dG's, so that their recurrent products read and write those matrices in place (a leading
- *   dimension apart) with no copies;
+ *   dimension apart) with no copies; the forward kernel also writes h into the layer's output [T, B, H] (so no
+ *   transpose of HT at the end) and the backward one reads the output's gradient from there (no transpose of it);
  * - backward, the weight gradients are again whole-sequence products (dW_ih = dG·X, dW_hh = dG·Hᵀ).
  * The forward runs `forwardThroughTime` (a step function per cell), the backward `backwardThroughTime` (the same per
  * cell, in reverse), then the weight gradients as whole-sequence products (`matrixGrads`, `biasGrads`).
@@ -90,6 +91,8 @@ interface Forward {
   HT: Tensor;
   /** The vanilla RNN's pre-activations of one step, [H, B] (the LSTM and GRU add into P's block in place). */
   Gt: Tensor | null;
+  /** LSTM and GRU: the layer's result, which their step kernels fill: [T, B, H]; LSTM [T + 1, B, H], c_T in block 0. */
+  Y: Tensor | null;
   /** GRU: b_hn broadcast over the batch (the starting value of W_hn·h + b_hn). */
   bhn: Tensor | null;
   hs: Tensor[];
@@ -143,7 +146,23 @@ function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   const { be, B, H, G, TB, W } = q;
   const [act, c, tc] = s as LstmStep;
   be.sgemm(false, false, G * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
-  be.lstmCell(f.P.buf, t * B, TB, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, H, B);
+  const y = f.Y!.buf;
+  be.lstmCell(
+    f.P.buf,
+    t * B,
+    TB,
+    f.cs[t]!.buf,
+    act.buf,
+    c.buf,
+    tc.buf,
+    f.HT.buf,
+    (t + 1) * B,
+    W,
+    y,
+    (t + 1) * q.n,
+    H,
+    B,
+  );
   f.cs.push(c);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
@@ -158,7 +177,7 @@ function gruForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   be.sgemm(false, false, 2 * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
   be.copy(f.bhn!.buf, 0, hn.buf, 0, n);
   be.sgemm(false, false, H, B, H, 1, q.whh.buf, 2 * H * H, H, f.HT.buf, t * B, W, 1, hn.buf, 0, B);
-  be.gruCell(f.P.buf, t * B, TB, hn.buf, f.HT.buf, t * B, f.HT.buf, (t + 1) * B, W, act.buf, H, B);
+  be.gruCell(f.P.buf, t * B, TB, hn.buf, f.HT.buf, t * B, f.HT.buf, (t + 1) * B, W, f.Y!.buf, t * n, act.buf, H, B);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
@@ -192,6 +211,7 @@ function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | n
     P,
     HT,
     Gt: q.lstm || q.gru ? null : alloc([H, B]),
+    Y: q.lstm ? alloc([T + 1, B, H]) : q.gru ? alloc([T, B, H]) : null,
     bhn,
     hs: [h0T],
     cs: c0T ? [c0T] : [],
@@ -217,16 +237,20 @@ function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | n
   return f;
 }
 
-/** The outputs [T, B, H] from HT's blocks 1..T; LSTM: [T + 1, B, H] with c_T in block 0. */
+/**
+ * The outputs [T, B, H]; LSTM: [T + 1, B, H] with c_T in block 0. The LSTM and GRU kernels wrote them already (but
+ * c_T); the vanilla RNN's come from HT's blocks 1..T.
+ */
 function outputsOf(q: Seq, f: Forward): Tensor {
   const { be, T, B, H, n } = q;
-  const full = alloc([T + 1, B, H]);
-  be.permute(f.HT.buf, full.buf, [H, T + 1, B], [1, 2, 0]);
   if (q.lstm) {
     be.permute(f.cs[T]!.buf, f.scratch.buf, [H, B], [1, 0]);
-    be.copy(f.scratch.buf, 0, full.buf, 0, n);
-    return full;
+    be.copy(f.scratch.buf, 0, f.Y!.buf, 0, n);
+    return f.Y!;
   }
+  if (q.gru) return f.Y!;
+  const full = alloc([T + 1, B, H]);
+  be.permute(f.HT.buf, full.buf, [H, T + 1, B], [1, 2, 0]);
   const out = alloc([T, B, H]);
   be.copy(full.buf, n, out.buf, 0, T * n);
   return out;
@@ -234,8 +258,10 @@ function outputsOf(q: Seq, f: Forward): Tensor {
 
 /** The backward pass's running state: the gradient reaching h (and c) and the gate gradients of every step. */
 interface Backward {
-  /** The output gradients transposed like the states, [H, (T + off)·B]. */
-  gT: Tensor;
+  /** The output gradients as given, [T + off, B, H] (the LSTM and GRU kernels read them from there). */
+  gOut: Tensor;
+  /** The vanilla RNN's: the output gradients transposed like the states, [H, (T + off)·B]. */
+  gT: Tensor | null;
   GW: number;
   /** 1 for LSTM (its result carries c_T in block 0), else 0. */
   off: number;
@@ -262,9 +288,24 @@ function toDG(q: Seq, b: Backward, src: Tensor, row: number, t: number): void {
  * t and dc_prev; then dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates, read from dG's block t.
  */
 function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { be, H, B, G, TB } = q;
+  const { be, H, B, G, TB, n } = q;
   const [act, , tc] = f.steps[t] as LstmStep;
-  be.lstmCellGrad(act.buf, f.cs[t]!.buf, tc.buf, b.dh.buf, b.dc!.buf, b.dG.buf, t * B, TB, b.dcNext!.buf, H, B);
+  const [dh, dc] = [b.dh.buf, b.dc!.buf];
+  be.lstmCellGrad(
+    act.buf,
+    f.cs[t]!.buf,
+    tc.buf,
+    dh,
+    b.gOut.buf,
+    (t + 1) * n,
+    dc,
+    b.dG.buf,
+    t * B,
+    TB,
+    b.dcNext!.buf,
+    H,
+    B,
+  );
   be.sgemm(true, false, H, B, G * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 0, b.dhNext.buf, 0, B);
   [b.dc, b.dcNext] = [b.dcNext, b.dc];
 }
@@ -275,9 +316,24 @@ function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
  * + W_hnᵀ·d hn, read from dG's block t.
  */
 function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { be, H, B, TB, W } = q;
+  const { be, H, B, TB, W, n } = q;
   const [act, hn] = f.steps[t] as GruStep;
-  be.gruCellGrad(act.buf, hn.buf, f.HT.buf, t * B, W, b.dh.buf, b.dG.buf, t * B, TB, b.dhNext.buf, H, B);
+  be.gruCellGrad(
+    act.buf,
+    hn.buf,
+    f.HT.buf,
+    t * B,
+    W,
+    b.dh.buf,
+    b.gOut.buf,
+    t * n,
+    b.dG.buf,
+    t * B,
+    TB,
+    b.dhNext.buf,
+    H,
+    B,
+  );
   be.sgemm(true, false, H, B, 2 * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 1, b.dhNext.buf, 0, B);
   be.sgemm(true, false, H, B, H, 1, q.whh.buf, 2 * H * H, H, b.dG.buf, 3 * H * TB + t * B, TB, 1, b.dhNext.buf, 0, B);
 }
@@ -300,23 +356,26 @@ function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | nu
   const { be, T, B, H, n } = q;
   const off = q.lstm ? 1 : 0;
   const GW = (T + off) * B;
-  const gT = alloc([H, GW]);
-  be.permute(gOut.buf, gT.buf, [T + off, B, H], [2, 0, 1]);
+  // the LSTM and GRU kernels add the output's gradient themselves, read from gOut; the vanilla RNN's step adds it from
+  // a transposed copy
+  const cell = q.lstm || q.gru;
+  const gT = cell ? null : alloc([H, GW]);
+  if (gT) be.permute(gOut.buf, gT.buf, [T + off, B, H], [2, 0, 1]);
   const dG = alloc([dgRows(q) * H, q.TB]);
   const dh = q.fresh();
   const dhNext = q.fresh();
   be.fill(dh.buf, 0, n);
   const dc = q.lstm ? q.fresh() : null;
   const dcNext = q.lstm ? q.fresh() : null;
-  if (dc) be.copyBlocks(gT.buf, 0, GW, dc.buf, 0, B, B, H, false);
-  const da = q.lstm || q.gru ? null : q.fresh();
-  const b: Backward = { gT, GW, off, dG, dh, dhNext, dc, dcNext, da };
+  if (dc) be.permute(gOut.buf, dc.buf, [B, H], [1, 0]); // c_T's gradient, block 0
+  const da = cell ? null : q.fresh();
+  const b: Backward = { gOut, gT, GW, off, dG, dh, dhNext, dc, dcNext, da };
   const stepFn = q.lstm ? lstmBackward : q.gru ? gruBackward : rnnBackward;
   for (let t = T - 1; t >= 0; t--) {
-    // dh += dL/dy_t
-    be.copyBlocks(gT.buf, (t + off) * B, GW, b.dh.buf, 0, B, B, H, true);
-    if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(b.dh.buf, n));
+    // dh += dL/dy_t (the LSTM and GRU kernels do it, leaving the sum in dh)
+    if (gT) be.copyBlocks(gT.buf, (t + off) * B, GW, b.dh.buf, 0, B, B, H, true);
     stepFn(q, f, b, t);
+    if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(b.dh.buf, n));
     [b.dh, b.dhNext] = [b.dhNext, b.dh];
   }
   return b;
