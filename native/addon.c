@@ -317,9 +317,10 @@ static void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float 
   double flops = 2.0 * (double)m * (double)n * (double)k;
   if (gg_threads > 1 && gg_pool_built() && flops >= 2e6 && n >= 64) {
     gg_blas_job j = {transA, transB, m, k, alpha, beta, a, lda, b, ldb, c, ldc};
-    /* two chunks per thread, in multiples of 16 columns: each chunk packs A again */
-    gg_i chunk = (n + 2 * gg_threads - 1) / (2 * gg_threads);
-    gg_parallel_for(gg_blas_cols, &j, n, (chunk + 15) / 16 * 16, flops / 2);
+    /* two chunks per thread (one for a small product), in multiples of 16 columns: each chunk packs A again */
+    int parts = gg_gemm_chunks_per_thread(flops, gg_threads) * gg_threads;
+    gg_i chunk = (n + parts - 1) / parts;
+    gg_parallel_steps(gg_blas_cols, &j, n, (chunk + 15) / 16 * 16);
     return;
   }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
@@ -537,7 +538,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(gemmImpl, gg_gemm_impl, str, 0)                                                                \
   X(gemmSelect, gg_gemm_select, str, 1, IN)                                                        \
   X(gemmShapeChoice, gg_gemm_shape_choice, str, 5, IN, IN, IX, IX, IX)                             \
-  X(poolHold, gg_pool_hold, num, 1, IN)
+  X(poolHold, gg_pool_hold, num, 1, IN)                                                            \
+  X(poolLastChunks, gg_pool_last_chunks, num, 0)
 
 #define GG_WRAP(js, fn, ret, n, ...)                                                               \
   static napi_value gg_w_##js(napi_env env, napi_callback_info info) {                             \

@@ -12,8 +12,9 @@
  * tile with fewer rows runs a kernel compiled for that row count, one with fewer columns writes through a small tile.
  *
  * Threads: a persistent pool (created on first need) splits C by columns (in multiples of NR) or, for narrow
- * products, by rows, into two chunks per thread that the threads take as they come (see "thread pool" below); every
- * thread packs into its own buffers, allocated once per thread and reused. Products under
+ * products, by rows, into two chunks per thread (one below ~64 MFLOP on two threads: gg_gemm_chunks_per_thread) that
+ * the threads take as they come (see "thread pool" below); every thread packs into its own buffers, allocated once
+ * per thread and reused. Products under
  * ~2 MFLOP run on the calling thread. A second caller while the pool is busy (worker_threads) runs single-threaded.
  *
  * Without AVX2+FMA (or off x86-64) this file compiles to stubs and gg_sgemm keeps OpenBLAS.
@@ -514,6 +515,19 @@ double gg_pool_hold(int hold) {
   return (double)atomic_load(&gg_by_workers);
 }
 
+double gg_pool_last_chunks(void) { return (double)gg_job.chunks; }
+
+/*
+ * Chunks per thread for a product of `flops` on nt threads: two, so that a thread the OS holds up mid-chunk leaves
+ * the others at most half its share to wait for; but one where a chunk would be under GG_CHUNK_FLOPS (~160 us on a
+ * core). Each chunk packs the whole other operand again (a column chunk all of op(A), a row chunk all of op(B)), and
+ * on the small products of an MLP step or a recurrent time step (8-51 MFLOP) that repacking and the extra hand-offs
+ * cost more than the finer split saves. A thread that has not started yet still leaves its chunk to the caller.
+ * The split never changes the bits (see the thread pool above).
+ */
+#define GG_CHUNK_FLOPS 16e6
+int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt * GG_CHUNK_FLOPS ? 2 : 1; }
+
 void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
@@ -548,11 +562,32 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
     return 1;
   }
   if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
-  gg_job_t job = {&g, byCols, parts, m, n, NULL, NULL, 0, (int)gg_min(parts, 2 * (gg_i)nt)};
+  gg_job_t job = {&g, byCols, parts, m, n, NULL, NULL, 0, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * (gg_i)nt)};
   gg_job = job;
   gg_run_job(nt);
   pthread_mutex_unlock(&gg_busy);
   return 1;
+}
+
+/* fn over [0, n) in ranges of `step` (the last may be shorter) that the pool's threads take as they come; the
+ * caller alone with one thread, or while the pool is busy (another thread's product). */
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
+  if (n <= 0) return;
+  int nt = gg_nthreads;
+  if (nt <= 1 || step < 1 || n <= step || pthread_mutex_trylock(&gg_busy) != 0) {
+    fn(0, 0, n, args);
+    return;
+  }
+  if (!gg_pool_start()) {
+    pthread_mutex_unlock(&gg_busy);
+    fn(0, 0, n, args);
+    return;
+  }
+  if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
+  gg_job_t job = {NULL, 0, 0, 0, n, fn, args, step, (int)((n + step - 1) / step)};
+  gg_job = job;
+  gg_run_job(nt);
+  pthread_mutex_unlock(&gg_busy);
 }
 
 /*
@@ -564,24 +599,14 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
   if (n <= 0) return;
   if (unit < 1) unit = 1;
   int nt = gg_nthreads;
-  if (nt <= 1 || work < (double)(1 << 20) || n < 2 * unit || pthread_mutex_trylock(&gg_busy) != 0) {
+  if (nt <= 1 || work < (double)(1 << 20) || n < 2 * unit) {
     fn(0, 0, n, args);
     return;
   }
-  if (!gg_pool_start()) {
-    pthread_mutex_unlock(&gg_busy);
-    fn(0, 0, n, args);
-    return;
-  }
-  if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
   /* four chunks per thread, multiples of unit: a thread held up by the OS leaves little to wait for */
   gg_i chunks = 4 * (gg_i)nt, units = (n + unit - 1) / unit;
   if (chunks > units) chunks = units;
-  gg_i step = (units + chunks - 1) / chunks * unit;
-  gg_job_t job = {NULL, 0, 0, 0, n, fn, args, step, (int)((n + step - 1) / step)};
-  gg_job = job;
-  gg_run_job(nt);
-  pthread_mutex_unlock(&gg_busy);
+  gg_parallel_steps(fn, args, n, (units + chunks - 1) / chunks * unit);
 }
 
 #else /* no AVX2+FMA: OpenBLAS only */
@@ -590,12 +615,21 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
   (void)unit, (void)work;
   if (n > 0) fn(0, 0, n, args);
 }
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
+  (void)step;
+  if (n > 0) fn(0, 0, n, args);
+}
 
 const char *gg_gemm_own_name(void) { return ""; }
 double gg_pool_hold(int hold) {
   (void)hold;
   return 0;
 }
+int gg_gemm_chunks_per_thread(double flops, int nt) {
+  (void)flops, (void)nt;
+  return 2;
+}
+double gg_pool_last_chunks(void) { return 0; }
 void gg_gemm_own_threads(int n) { (void)n; }
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {

@@ -300,6 +300,9 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
             [false, true, 32, 9, 43_264],
             [false, true, 64, 10, 1600],
             [false, true, 128, 256, 784],
+            // an LSTM step's products: cut by rows (one chunk per thread), and by rows over a long k
+            [false, false, 512, 64, 128],
+            [true, false, 128, 64, 512],
           ] as const) {
             const a = uniform(r, m * k);
             const b = uniform(r, k * n);
@@ -317,6 +320,35 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           be.setThreads(before);
         }
       });
+
+    // Every chunk packs the whole other operand again: a small product (an MLP layer, a recurrent step's) goes to the
+    // pool in one chunk per thread, a large one in two (a thread the OS holds up then leaves half a share). Both
+    // implementations: OpenBLAS runs on the pool's threads by columns. The workers are held, so the caller computes
+    // every chunk and the count is the job's, whatever the machine's load.
+    it('cuts a small product into one chunk per thread on the pool, a large one into two', () => {
+      if (!own.test(be.selectGemm('own'))) return; // no pool in this build: OpenBLAS keeps its own threads
+      be.selectGemm(impl as 'own' | 'openblas');
+      const r = lcg(19);
+      const before = be.threads;
+      try {
+        be.setThreads(2);
+        be.holdPoolWorkers(true);
+        const shapes: [boolean, boolean, number, number, number, number][] = [
+          [false, true, 128, 256, 784, 2], // the MLP's first layer, 51 MFLOP
+          [false, true, 128, 512, 784, 4], // twice that
+          [true, false, 256, 784, 128, 2], // its weight gradient
+          [false, false, 512, 64, 128, 2], // an LSTM step's, 8.4 MFLOP
+          [true, false, 128, 64, 512, 2],
+        ];
+        for (const [tA, tB, m, n, k, chunks] of shapes) {
+          check(be, tA, tB, m, n, k, 1, 0, r);
+          expect([m, n, k, be.poolLastChunks()]).toEqual([m, n, k, chunks]);
+        }
+      } finally {
+        be.holdPoolWorkers(false);
+        be.setThreads(before);
+      }
+    });
 
     // A busy machine may not run the pool's worker for a long while: the caller must not wait for it (it used to spin
     // until the worker had done its share), but take the worker's chunks itself, with the same bits.

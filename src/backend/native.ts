@@ -65,6 +65,13 @@ export class NativeBackend extends JsBackend {
   holdPoolWorkers(hold: boolean): number {
     return this.k.poolHold(hold ? 1 : 0);
   }
+  /**
+   * For tests: how many chunks the native thread pool's last job (a product on several threads, or a parallel loop)
+   * was cut into; 0 before the first.
+   */
+  poolLastChunks(): number {
+    return this.k.poolLastChunks();
+  }
   /** unaryOk[op] = 1 where C implements the op (forward and gradient). */
   private readonly unaryOk = new Uint8Array(32);
   /** Reused for every call that passes small int arrays: [0,8) shape, [8,16) and [16,24) strides or perm. */

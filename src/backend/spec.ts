@@ -328,6 +328,8 @@ export const ADDON_EXTRAS = {
   gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
   /** Tests: 1 keeps the thread pool's workers from taking work, 0 releases them; returns chunks workers computed. */
   poolHold: { args: [['hold', 'i32']], ret: 'num', c: 'gg_pool_hold' },
+  /** Tests: how many chunks the thread pool's last job (a product or a parallel loop) was cut into; 0 before any. */
+  poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
 } as const satisfies Record<string, KernelSpec>;
 
 /** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */
