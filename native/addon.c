@@ -173,11 +173,23 @@ static int gg_tune_publish(const char *path, int use) {
   return lost ? gg_tune_read(path) : 0;
 }
 
-/* Measures both implementations on this shape (into a scratch C): 1 OpenBLAS faster, 2 ours, 0 out of memory. */
+/* Measures both implementations on this shape (into a scratch C): 1 OpenBLAS faster, 2 ours, 0 out of memory. With a
+ * and b NULL it multiplies zeros instead (the time is the shape's, not the values'), of leading dimensions lda, ldb. */
 static int gg_tune_measure(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
                            gg_i ldb) {
+  float *zeros = NULL;
+  if (!a || !b) {
+    size_t as = (size_t)(transA ? k : m) * (size_t)lda, bs = (size_t)(transB ? n : k) * (size_t)ldb;
+    zeros = calloc(as + bs, sizeof(float));
+    if (!zeros) return 0;
+    a = zeros;
+    b = zeros + as;
+  }
   float *scratch = malloc((size_t)m * (size_t)n * sizeof(float));
-  if (!scratch) return 0;
+  if (!scratch) {
+    free(zeros);
+    return 0;
+  }
   double best[2] = {1e30, 1e30};
   for (int round = 0; round < 3; round++) {
     for (int impl = 0; impl < 2; impl++) {
@@ -191,6 +203,7 @@ static int gg_tune_measure(int transA, int transB, gg_i m, gg_i n, gg_i k, const
     }
   }
   free(scratch);
+  free(zeros);
   return best[1] < best[0] ? 2 : 1;
 }
 
@@ -241,6 +254,20 @@ static int gg_gemm_own_active(void) {
  * it, unless GRADGUARD_GEMM (or gemmSelect) pins OpenBLAS for every product. */
 int gg_conv_own_usable(void) { return gg_gemm_own_name()[0] != 0 && gg_gemm_own_active() != GG_BLAS; }
 int gg_pool_threads(void) { return gg_threads; }
+
+/* For kernels that multiply on the pool's threads (gemm_x86.h): the per-shape policy's choice, made here on the
+ * calling thread (measured on zeros where the shape has none yet), so a kernel's products of a shape use the same
+ * implementation as gg_sgemm's. */
+int gg_gemm_choose_own(int transA, int transB, gg_i m, gg_i n, gg_i k) {
+  int use = gg_gemm_own_active();
+  if (use != GG_PER_SHAPE) return use == GG_OWN;
+  return gg_gemm_per_shape(transA, transB, m, n, k, NULL, transA ? m : k, NULL, transB ? k : n);
+}
+void gg_gemm_blas_one(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                      const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
+              (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
 
 /* "openblas", "own-avx512", "own-avx2", or "per-shape:own-avx512+openblas" (per-shape:own-avx2+openblas): which
  * implementation gg_sgemm uses. */

@@ -11,6 +11,13 @@ void gg_gemm_own_threads(int n);
  * may call gg_gemm_own on their own (this build has it and GRADGUARD_GEMM does not pin OpenBLAS). */
 int gg_pool_threads(void);
 int gg_conv_own_usable(void);
+/* addon.c, for kernels that run one product per image on the pool's threads: 1 where ours computes products of this
+ * shape, 0 where OpenBLAS does (the per-shape policy's choice, or the one GRADGUARD_GEMM pins), decided on the calling
+ * thread before the pool starts (its first product of a shape may measure both); and OpenBLAS's product on the
+ * calling thread alone (a pool thread's: OpenBLAS runs on one thread where the pool exists). */
+int gg_gemm_choose_own(int transA, int transB, gg_i m, gg_i n, gg_i k);
+void gg_gemm_blas_one(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                      const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
 /* Tests: hold != 0 keeps the pool's workers from taking chunks (as if the OS never ran them), 0 releases them;
  * returns the number of chunks the workers have computed so far. */
 double gg_pool_hold(int hold);

@@ -18,6 +18,11 @@
  * (gg_direct_conv, reading shifted input rows), and the weight gradient of images with 512+ positions runs as dot
  * products (gg_dot_nt), read from the input itself for stride 1. Which path runs depends on the shapes only.
  *
+ * An image's product (the columns' paths) is computed by the implementation the per-shape policy chose for its
+ * shape (gg_gemm_choose_own: ours, or OpenBLAS on the pool thread alone), decided on the calling thread before the
+ * images are shared out, so that a shape measured for the first time is measured once, outside the workers. The
+ * choice is the shape's, not the thread count's, so the bits do not depend on it either.
+ *
  * Each kernel returns 0, having done nothing, where this build has no sgemm of its own or GRADGUARD_GEMM pins
  * OpenBLAS, or a buffer cannot be allocated: the caller then runs the reference's composition.
  */
@@ -60,7 +65,15 @@ typedef struct {
   const float *wp;  /* and this weight (gg_direct_weight, or _t for the input gradient) */
   const void *plan; /* or set: it runs directly on this plan (gg_direct_plan), with that weight */
   gg_conv gt;       /* the input gradient's direct convolution: of gy, with the flipped, transposed weight */
+  int own;          /* the columns' products: ours (1) or OpenBLAS's (0), as chosen for their shape */
 } gg_whole_conv;
+
+/* One image's product on this thread, by the implementation chosen for its shape (a->own). */
+static void gg_whole_gemm(const gg_whole_conv *a, int transA, int transB, gg_i m, gg_i n, gg_i k, const float *A,
+                          gg_i lda, const float *B, gg_i ldb, float beta, float *C, gg_i ldc) {
+  if (a->own && gg_gemm_own(transA, transB, m, n, k, 1.0f, A, lda, B, ldb, beta, C, ldc)) return;
+  gg_gemm_blas_one(transA, transB, m, n, k, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
 
 /* Image i's group gi unfolded into cols (or, for a direct convolution, the input itself). */
 static const float *gg_whole_cols(const gg_whole_conv *a, gg_i i, gg_i gi, float *cols) {
@@ -94,7 +107,7 @@ static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
     }
 #endif
     const float *src = gg_whole_cols(a, i, gi, a->cols + tid * a->slot);
-    gg_gemm_own(0, 0, ocg, P, ckk, 1.0f, w, ckk, src, P, a->beta, y, P);
+    gg_whole_gemm(a, 0, 0, ocg, P, ckk, w, ckk, src, P, a->beta, y, P);
   }
 }
 
@@ -123,7 +136,8 @@ static void gg_whole_dx(int tid, gg_i lo, gg_i hi, const void *p) {
     }
 #endif
     float *dst = a->direct ? gx : dcols;
-    gg_gemm_own(1, 0, ckk, P, ocg, 1.0f, a->w + gi * ocg * ckk, ckk, a->gy + (i * a->oc + gi * ocg) * P, P, 0.0f, dst, P);
+    gg_whole_gemm(a, 1, 0, ckk, P, ocg, a->w + gi * ocg * ckk, ckk, a->gy + (i * a->oc + gi * ocg) * P, P, 0.0f, dst,
+                  P);
     if (!a->direct) {
       gg_col2im_one(dcols, gx, g);
     }
@@ -156,7 +170,7 @@ static void gg_whole_dw(int tid, gg_i lo, gg_i hi, const void *p) {
         continue;
       }
 #endif
-      gg_gemm_own(0, 1, ocg, ckk, P, 1.0f, gy, P, src, P, i == i0 ? 0.0f : 1.0f, part, ckk);
+      gg_whole_gemm(a, 0, 1, ocg, ckk, P, gy, P, src, P, i == i0 ? 0.0f : 1.0f, part, ckk);
     }
   }
 }
@@ -213,6 +227,7 @@ GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int3
   a.mk = mk;
   a.plan = plan;
   a.wp = wp;
+  if (!mk && !plan) a.own = gg_gemm_choose_own(0, 0, oc / groups, a.g.oh * a.g.ow, a.g.c * a.g.kh * a.g.kw);
   gg_parallel_for(gg_whole_fwd, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
   free(plan);
   free(mk);
@@ -250,6 +265,7 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
   a.wp = wp;
   a.mk = mk;
   a.plan = plan;
+  if (!mk && !plan) a.own = gg_gemm_choose_own(1, 0, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow, oc / groups);
   gg_parallel_for(gg_whole_dx, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
   free(plan);
   free(mk);
@@ -287,7 +303,11 @@ GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, con
   if (!a.direct && a.g.oh * a.g.ow >= GG_DOT_MIN && a.g.sh == 1 && a.g.sw == 1 && a.g.ow % 16 == 0 &&
       a.g.ow / 16 <= GG_DOT_XCH)
     a.tab = gg_conv_tab(&a.g);
+  int dots = a.tab || a.g.oh * a.g.ow >= GG_DOT_MIN;
+#else
+  int dots = 0;
 #endif
+  if (!dots) a.own = gg_gemm_choose_own(0, 1, oc / groups, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow);
   gg_parallel_for(gg_whole_dw, &a, blocks * groups, 1, gg_whole_work(&a) * (double)a.n);
   free((void *)a.tab);
   if (blocks > 1) {

@@ -10,6 +10,9 @@
  *
  * The wasm module is committed, so its suite always runs; the native one is skipped where the addon was not built.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../test/native-variant.js';
 import { canRun } from '../../test/suites.js';
@@ -309,6 +312,84 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
       expect(own).not.toEqual(composed);
     } finally {
       be.selectGemm('auto');
+    }
+  });
+  it("multiplies each image's columns with the implementation chosen for the product's shape, OpenBLAS's included", () => {
+    const be = native!;
+    const policy = be.selectGemm('auto');
+    if (!policy.startsWith('per-shape:')) return; // OpenBLAS's generic kernels here: ours for every shape
+    const ownName = policy.slice('per-shape:'.length).split('+')[0]!;
+    const before = be.threads;
+    const savedDir = process.env.GRADGUARD_CACHE_DIR;
+    // a fresh machine cache holding the choices: each geometry's three product shapes (4+ MFLOP, so cached, not the
+    // fixed rule), none multiplied elsewhere in this process; 13-wide rows keep the columns' paths (not direct)
+    process.env.GRADGUARD_CACHE_DIR = mkdtempSync(join(tmpdir(), 'gg-conv-cache-'));
+    const byChoice = [
+      ['openblas', convGeom(6, 31, 13, 13, 3, 3, [1, 1], [1, 1], [1, 1]), 61],
+      ['own', convGeom(6, 29, 13, 13, 3, 3, [1, 1], [1, 1], [1, 1]), 59],
+    ] as const;
+    try {
+      for (const [choice, g, oc] of byChoice) {
+        const [ckk, P] = [g.c * g.kh * g.kw, g.oh * g.ow];
+        const shapes = [
+          ['NN', false, false, oc, P, ckk],
+          ['TN', true, false, ckk, P, oc],
+          ['NT', false, true, oc, ckk, P],
+        ] as const;
+        for (const [tr, , , m, n, k] of shapes) {
+          const file = `gemm-${be.blasCore}-${ownName}-${tr}-${m}x${n}x${k}`;
+          writeFileSync(join(process.env.GRADGUARD_CACHE_DIR, file), `${choice}\n`);
+        }
+        // 1 and 2 threads and a worker held off: the same bits
+        const one = runAll(be, 1, false, [[g, oc, 1]]);
+        for (const o of one) expect(o.every(Number.isFinite)).toBe(true);
+        expect(runAll(be, 2, false, [[g, oc, 1]])).toEqual(one);
+        expect(runAll(be, 2, true, [[g, oc, 1]])).toEqual(one);
+        // the kernels read the cached choice (they did not measure one)
+        const want = choice === 'own' ? ownName : 'openblas';
+        for (const [, ta, tb, m, n, k] of shapes) expect(be.gemmShapeChoice(ta, tb, m, n, k)).toBe(want);
+        // and computed each image's product with it: the bits of the reference's composition of im2col, col2im and
+        // sgemm on one thread (the weight gradient's: of one image, where no block sums are added)
+        be.setThreads(1);
+        const r = lcg(33);
+        const one1 = { ...g, n: 1 };
+        for (const [kind, geom] of [
+          ['forward', g],
+          ['input', g],
+          ['weight', one1],
+        ] as const) {
+          const [xs, ws, ys] = convSizes(geom, oc, 1);
+          const data = [xs, ws, ys].map((n) => uniform(r, n));
+          const run = (f: (b: Buf[]) => void) => {
+            const bufs = data.map((a) => load(be, a));
+            f(bufs);
+            const out = bufs[kind === 'forward' ? 2 : kind === 'input' ? 0 : 1]!.data.slice();
+            for (const b of bufs) be.free(b);
+            return out;
+          };
+          const ref = JsBackend.prototype;
+          const kernel = run(([x, w, y]) =>
+            kind === 'forward'
+              ? be.conv2d(x!, w!, y!, geom, oc, 1, false)
+              : kind === 'input'
+                ? be.conv2dGradInput(y!, w!, x!, geom, oc, 1)
+                : be.conv2dGradWeight(x!, y!, w!, geom, oc, 1),
+          );
+          const composed = run(([x, w, y]) =>
+            kind === 'forward'
+              ? ref.conv2d.call(be, x!, w!, y!, geom, oc, 1, false)
+              : kind === 'input'
+                ? ref.conv2dGradInput.call(be, y!, w!, x!, geom, oc, 1)
+                : ref.conv2dGradWeight.call(be, x!, y!, w!, geom, oc, 1),
+          );
+          expect(firstDifference([kernel], [composed]), `${choice} ${kind}`).toBe('');
+        }
+      }
+    } finally {
+      if (savedDir === undefined) delete process.env.GRADGUARD_CACHE_DIR;
+      else process.env.GRADGUARD_CACHE_DIR = savedDir;
+      be.holdPoolWorkers(false);
+      be.setThreads(before);
     }
   });
 });
