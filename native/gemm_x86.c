@@ -12,9 +12,8 @@
  * tile with fewer rows runs a kernel compiled for that row count, one with fewer columns writes through a small tile.
  *
  * Threads: a persistent pool (created on first need) splits C by columns (in multiples of NR) or, for narrow
- * products, by rows, into two chunks per thread (one below ~64 MFLOP on two threads: gg_gemm_chunks_per_thread) that
- * the threads take as they come (see "thread pool" below); every thread packs into its own buffers, allocated once
- * per thread and reused. Products under
+ * products, by rows, into chunks (gg_gemm_chunks_per_thread) that the threads take as they come (see "thread pool"
+ * below); every thread packs into its own buffers, allocated once per thread and reused. Products under
  * ~2 MFLOP run on the calling thread. A second caller while the pool is busy (worker_threads) runs single-threaded.
  *
  * Without AVX2+FMA (or off x86-64) this file compiles to stubs and gg_sgemm keeps OpenBLAS.
@@ -445,6 +444,19 @@ static int gg_pool_start(void) {
   return !gg_pool_failed;
 }
 
+/* Runs `job` on nt threads, the caller included; 0 (nothing done) with one thread, a busy pool or none: do it alone. */
+static int gg_pool_post(const gg_job_t *job, int nt) {
+  if (nt <= 1 || pthread_mutex_trylock(&gg_busy) != 0) return 0;
+  if (!gg_pool_start()) {
+    pthread_mutex_unlock(&gg_busy);
+    return 0;
+  }
+  gg_job = *job;
+  gg_run_job(nt > gg_pool_size + 1 ? gg_pool_size + 1 : nt);
+  pthread_mutex_unlock(&gg_busy);
+  return 1;
+}
+
 /* ------------------------------------------------------------------------------------------------ k slices */
 
 /*
@@ -517,17 +529,6 @@ double gg_pool_hold(int hold) {
 
 double gg_pool_last_chunks(void) { return (double)gg_job.chunks; }
 
-/*
- * Chunks per thread for a product of `flops` on nt threads: two, so that a thread the OS holds up mid-chunk leaves
- * the others at most half its share to wait for; but one where a chunk would be under GG_CHUNK_FLOPS (~160 us on a
- * core). Each chunk packs the whole other operand again (a column chunk all of op(A), a row chunk all of op(B)), and
- * on the small products of an MLP step or a recurrent time step (8-51 MFLOP) that repacking and the extra hand-offs
- * cost more than the finer split saves. A thread that has not started yet still leaves its chunk to the caller.
- * The split never changes the bits (see the thread pool above).
- */
-#define GG_CHUNK_FLOPS 16e6
-int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt * GG_CHUNK_FLOPS ? 2 : 1; }
-
 void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
@@ -552,20 +553,8 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
   int byCols = nSl >= 2 * nt || nSl >= mSl;
   gg_i parts = byCols ? nSl : mSl;
   if (nt > parts) nt = (int)parts;
-  if (nt <= 1 || pthread_mutex_trylock(&gg_busy) != 0) {
-    gg_gemm_block(&g, 0, m, 0, n);
-    return 1;
-  }
-  if (!gg_pool_start()) {
-    pthread_mutex_unlock(&gg_busy);
-    gg_gemm_block(&g, 0, m, 0, n);
-    return 1;
-  }
-  if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
-  gg_job_t job = {&g, byCols, parts, m, n, NULL, NULL, 0, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * (gg_i)nt)};
-  gg_job = job;
-  gg_run_job(nt);
-  pthread_mutex_unlock(&gg_busy);
+  gg_job_t job = {&g, byCols, parts, m, n, NULL, NULL, 0, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * nt)};
+  if (!gg_pool_post(&job, nt)) gg_gemm_block(&g, 0, m, 0, n);
   return 1;
 }
 
@@ -573,28 +562,12 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
  * caller alone with one thread, or while the pool is busy (another thread's product). */
 void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
   if (n <= 0) return;
-  int nt = gg_nthreads;
-  if (nt <= 1 || step < 1 || n <= step || pthread_mutex_trylock(&gg_busy) != 0) {
-    fn(0, 0, n, args);
-    return;
-  }
-  if (!gg_pool_start()) {
-    pthread_mutex_unlock(&gg_busy);
-    fn(0, 0, n, args);
-    return;
-  }
-  if (nt > gg_pool_size + 1) nt = gg_pool_size + 1;
-  gg_job_t job = {NULL, 0, 0, 0, n, fn, args, step, (int)((n + step - 1) / step)};
-  gg_job = job;
-  gg_run_job(nt);
-  pthread_mutex_unlock(&gg_busy);
+  gg_job_t job = {NULL, 0, 0, 0, n, fn, args, step, step < 1 ? 1 : (int)((n + step - 1) / step)};
+  if (step < 1 || n <= step || !gg_pool_post(&job, gg_nthreads)) fn(0, 0, n, args);
 }
 
-/*
- * gg_parallel_for (kernels.h) on the same pool: [0, n) in one range per thread, multiples of `unit`, the caller taking
- * the first. Below ~2^20 multiply-adds of work, with one thread, or while the pool is busy (another thread's
- * product), the caller does it all.
- */
+/* gg_parallel_for (kernels.h) on the same pool: [0, n) in ranges of multiples of `unit`, four per thread. Below ~2^20
+ * multiply-adds of work, with one thread, or while the pool is busy (another thread's product), the caller does all. */
 void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
   if (n <= 0) return;
   if (unit < 1) unit = 1;
@@ -615,19 +588,12 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
   (void)unit, (void)work;
   if (n > 0) fn(0, 0, n, args);
 }
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
-  (void)step;
-  if (n > 0) fn(0, 0, n, args);
-}
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) { gg_parallel_for(fn, args, n, step, 0); }
 
 const char *gg_gemm_own_name(void) { return ""; }
 double gg_pool_hold(int hold) {
   (void)hold;
   return 0;
-}
-int gg_gemm_chunks_per_thread(double flops, int nt) {
-  (void)flops, (void)nt;
-  return 2;
 }
 double gg_pool_last_chunks(void) { return 0; }
 void gg_gemm_own_threads(int n) { (void)n; }

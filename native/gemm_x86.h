@@ -25,7 +25,7 @@ double gg_pool_hold(int hold);
 double gg_pool_last_chunks(void);
 /* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come. */
 void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step);
-/* Chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool in addon.c). */
+/* addon.c: chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool). */
 int gg_gemm_chunks_per_thread(double flops, int nt);
 /* Row-major C = alpha·op(A)·op(B) + beta·C, pointers already offset; m, n, k > 0. Returns 0 if not available. */
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
