@@ -84,6 +84,21 @@ static const float *gg_whole_cols(const gg_whole_conv *a, gg_i i, gg_i gi, float
   return cols;
 }
 
+#if defined(__AVX512F__)
+/* The direct path, where the call set one up (output rows of 16·k: the masks; rows of 8: a plan), on rows m of the
+ * weight's panels wp over `in`: 1 when it computed `out`, 0 where the columns and a product must. */
+static int gg_whole_direct(const gg_whole_conv *a, const float *wp, gg_i m, gg_i ckk, const float *in,
+                           const gg_conv *geom, float *out, float beta) {
+  if (!a->mk && !a->plan) return 0;
+  gg_direct_args d = {wp, m, ckk, in, geom, a->tab, a->mk, out, beta};
+  if (a->mk)
+    gg_direct_conv(&d);
+  else
+    gg_direct_conv_plan(&d, a->plan);
+  return 1;
+}
+#endif
+
 static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
   const gg_whole_conv *a = p;
   const gg_conv *g = &a->g;
@@ -93,18 +108,9 @@ static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
     const float *w = a->w + gi * ocg * ckk;
     float *y = a->out + (i * a->oc + gi * ocg) * P;
 #if defined(__AVX512F__)
-    if (a->mk) {
-      gg_direct_args d = {a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk,
-                          a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, a->tab, a->mk, y, a->beta};
-      gg_direct_conv(&d);
+    if (gg_whole_direct(a, a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk,
+                        a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, y, a->beta))
       continue;
-    }
-    if (a->plan) {
-      gg_direct_args d = {a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk,
-                          a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, a->tab, NULL, y, a->beta};
-      gg_direct_conv_plan(&d, a->plan);
-      continue;
-    }
 #endif
     const float *src = gg_whole_cols(a, i, gi, a->cols + tid * a->slot);
     gg_whole_gemm(a, 0, 0, ocg, P, ckk, w, ckk, src, P, a->beta, y, P);
@@ -120,20 +126,10 @@ static void gg_whole_dx(int tid, gg_i lo, gg_i hi, const void *p) {
     gg_i i = t / a->groups, gi = t % a->groups;
     float *gx = a->out + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
 #if defined(__AVX512F__)
-    if (a->mk) {
-      gg_i cols = ocg * g->kh * g->kw;
-      gg_direct_args d = {a->wp + gi * (g->c + 7) / 8 * 8 * cols, g->c, cols, a->gy + (i * a->oc + gi * ocg) * P,
-                          &a->gt, a->tab, a->mk, gx, 0.0f};
-      gg_direct_conv(&d);
+    gg_i cols = ocg * g->kh * g->kw;
+    if (gg_whole_direct(a, a->wp + gi * (g->c + 7) / 8 * 8 * cols, g->c, cols, a->gy + (i * a->oc + gi * ocg) * P,
+                        &a->gt, gx, 0.0f))
       continue;
-    }
-    if (a->plan) {
-      gg_i cols = ocg * g->kh * g->kw;
-      gg_direct_args d = {a->wp + gi * (g->c + 7) / 8 * 8 * cols, g->c, cols, a->gy + (i * a->oc + gi * ocg) * P,
-                          &a->gt, a->tab, NULL, gx, 0.0f};
-      gg_direct_conv_plan(&d, a->plan);
-      continue;
-    }
 #endif
     float *dst = a->direct ? gx : dcols;
     gg_whole_gemm(a, 1, 0, ckk, P, ocg, a->w + gi * ocg * ckk, ckk, a->gy + (i * a->oc + gi * ocg) * P, P, 0.0f, dst,

@@ -16,23 +16,7 @@ static void adam_kernel(float *g, float *m, float *v, gg_i n, double b1, double 
   v128_t vb1 = wasm_f64x2_splat(b1), vb2 = wasm_f64x2_splat(b2), vc1 = wasm_f64x2_splat(c1), vc2 = wasm_f64x2_splat(c2);
   v128_t ve = wasm_f64x2_splat(eps), vr1 = wasm_f64x2_splat(r1), vr2 = wasm_f64x2_splat(r2);
   v128_t vpre = wasm_f64x2_splat(pre), vpost = wasm_f64x2_splat(post), vz = wasm_f64x2_splat(0.0);
-  for (; i + 4 <= n && pre == 1.0 && post == 1.0; i += 4) {
-    v128_t gv = wasm_v128_load(g + i), mv = wasm_v128_load(m + i), vv = wasm_v128_load(v + i);
-    v128_t mo[2], vo[2], go[2];
-    for (int h = 0; h < 2; h++) {
-      v128_t gi = h ? gg_f64_hi(gv) : gg_f64_lo(gv);
-      v128_t mi = wasm_f64x2_add(wasm_f64x2_mul(vb1, h ? gg_f64_hi(mv) : gg_f64_lo(mv)), wasm_f64x2_mul(vc1, gi));
-      v128_t vi = wasm_f64x2_add(wasm_f64x2_mul(vb2, h ? gg_f64_hi(vv) : gg_f64_lo(vv)),
-                                 wasm_f64x2_mul(wasm_f64x2_mul(vc2, gi), gi));
-      mo[h] = mi;
-      vo[h] = vi;
-      go[h] = wasm_f64x2_div(wasm_f64x2_mul(mi, vr1), wasm_f64x2_add(wasm_f64x2_sqrt(wasm_f64x2_mul(vi, vr2)), ve));
-    }
-    wasm_v128_store(m + i, gg_f32_pack(mo[0], mo[1]));
-    wasm_v128_store(v + i, gg_f32_pack(vo[0], vo[1]));
-    wasm_v128_store(g + i, gg_f32_pack(go[0], go[1]));
-  }
-  /* the same with the scalings of the fused chain (the affine kernel's expressions, below) */
+  /* with the scalings of the fused chain where they are not 1 (the affine kernel's expressions, below) */
   for (; i + 4 <= n; i += 4) {
     v128_t gv = wasm_v128_load(g + i), mv = wasm_v128_load(m + i), vv = wasm_v128_load(v + i);
     if (pre != 1.0) {
