@@ -138,6 +138,12 @@ float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i k
 /* y = w·columns(x) (+ beta·y) for one image, directly, row-aligned or on a plan. */
 void gg_direct_conv(const gg_direct_args *a);
 void gg_direct_conv_plan(const gg_direct_args *a, const gg_direct_plan *pl);
+
+/* conv_dw.c: the weight gradient as outer products over the positions, where gg_conv_dw_outer_ok takes the shape
+ * (output channels per group a multiple of 16, under GG_DOT_MIN positions); 0, having done nothing, where it does
+ * not run (the shape, or a buffer not allocated). */
+int gg_conv_dw_outer_ok(const gg_conv *g, gg_i oc, gg_i groups);
+int gg_conv_dw_outer(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc, gg_i groups);
 #endif
 #endif
 

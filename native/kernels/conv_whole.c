@@ -276,6 +276,10 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
 
 GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,
                                  gg_i groups) {
+#if defined(__AVX512F__)
+  /* under 512 positions, 16·k output channels per group: outer products over the positions (conv_dw.c) */
+  if (gg_conv_own_usable() && gg_conv_dw_outer(x, gy, gw, geom, oc, groups)) return 1;
+#endif
   gg_whole_conv a = {.x = x, .gy = gy};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   gg_i wsize = oc * a.g.c * a.g.kh * a.g.kw;

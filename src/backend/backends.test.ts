@@ -1415,6 +1415,12 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(2, 8, 9, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 2],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
+  // 16·k output channels per group, 64+ weight columns: the weight gradient as outer products over the positions
+  // (conv_dw.c), 32·k channels in tiles of 2 vectors, 16·k in 1, padded copies of the input through stride,
+  // padding, dilation and groups, positions not a multiple of 16
+  [convGeom(6, 8, 9, 11, 3, 3, [2, 1], [1, 2], [1, 2]), 64, 2],
+  [convGeom(3, 3, 12, 12, 5, 5, [1, 1], [0, 0], [1, 1]), 32, 1],
+  [convGeom(4, 16, 10, 9, 3, 3, [2, 2], [1, 1], [1, 1]), 48, 1],
 ];
 
 /** Input sizes of the whole convolution's buffers: x, weight, y (gy). */
