@@ -92,7 +92,7 @@ static int gg_whole_direct(const gg_whole_conv *a, const float *wp, gg_i m, gg_i
   if (!a->mk && !a->plan) return 0;
   gg_direct_args d = {wp, m, ckk, in, geom, a->tab, a->mk, out, beta};
   if (a->mk)
-    gg_direct_conv(&d);
+    gg_direct_conv3(&d);
   else
     gg_direct_conv_plan(&d, a->plan);
   return 1;
