@@ -14,8 +14,8 @@
   {                                                                                                              \
     __m512 wv = _mm512_set1_ps(wr[i]);                                                                           \
     d0##i = _mm512_fmadd_ps(wv, vb0, d0##i);                                                                     \
-    d1##i = _mm512_fmadd_ps(wv, vb1, d1##i);                                                                     \
-    d2##i = _mm512_fmadd_ps(wv, vb2, d2##i);                                                                     \
+    if (NQ > 1) d1##i = _mm512_fmadd_ps(wv, vb1, d1##i);                                                         \
+    if (NQ > 2) d2##i = _mm512_fmadd_ps(wv, vb2, d2##i);                                                         \
   }
 #define GG_D3_ONE(d, pp, on)                                                                                     \
   if (on) {                                                                                                      \
@@ -26,18 +26,19 @@
   if (i < mr) {                                                                                                  \
     float *yr = a->y + (i0 + i) * P;                                                                             \
     GG_D3_ONE(d0##i, p[0], 1)                                                                                    \
-    GG_D3_ONE(d1##i, p[1], nq > 1)                                                                               \
-    GG_D3_ONE(d2##i, p[2], nq > 2)                                                                               \
+    GG_D3_ONE(d1##i, p[1], NQ > 1)                                                                               \
+    GG_D3_ONE(d2##i, p[2], NQ > 2)                                                                               \
   }
 #define GG_D3_ALL(M) M(0); M(1); M(2); M(3); M(4); M(5); M(6); M(7)
 
-/* Output channels [i0, i0 + mr) (mr <= 8) at chunks q .. q + nq - 1 (nq <= 3) of 16 positions. */
-static void gg_direct_tile3(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q, gg_i nq) {
+/* Output channels [i0, i0 + mr) (mr <= 8) at chunks q .. q + NQ - 1 (NQ <= 3, a constant) of 16 positions. */
+static inline __attribute__((always_inline)) void gg_direct_tile_n(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q,
+                                                                  const int NQ) {
   const gg_conv *g = a->g;
   gg_i P = g->oh * g->ow;
   gg_i p[3], oy[3], ch[3];
   for (int k = 0; k < 3; k++) {
-    p[k] = (q + (k < nq ? k : 0)) * 16;
+    p[k] = (q + (k < NQ ? k : 0)) * 16;
     oy[k] = p[k] / g->ow;
     ch[k] = (p[k] % g->ow) / 16;
   }
@@ -48,10 +49,10 @@ static void gg_direct_tile3(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q, g
     const gg_i *e = a->tab + 3 * r;
     const float *xc = a->x + e[0] + e[2];
     const __mmask16 *mk = a->mk + r * GG_DIRECT_CH;
-    __m512 vb[3];
-    for (int k = 0; k < 3; k++) {
+    __m512 vb[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int k = 0; k < NQ; k++) {
       gg_i iy = oy[k] + e[1];
-      int in = k < nq && iy >= 0 && iy < g->h;
+      int in = iy >= 0 && iy < g->h;
       vb[k] = _mm512_maskz_loadu_ps(in ? mk[ch[k]] : 0, xc + (in ? iy * g->w : 0) + ch[k] * 16);
     }
     __m512 vb0 = vb[0], vb1 = vb[1], vb2 = vb[2];
@@ -60,11 +61,23 @@ static void gg_direct_tile3(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q, g
   GG_D3_ALL(GG_D3_STORE);
 }
 
-/* gg_direct_conv in tiles of 3 chunks (the last tile 1 or 2 where the chunks do not divide by 3). */
+static void gg_direct_tile3(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q) { gg_direct_tile_n(a, i0, mr, q, 3); }
+static void gg_direct_tile2(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q) { gg_direct_tile_n(a, i0, mr, q, 2); }
+static void gg_direct_tile1(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q) { gg_direct_tile_n(a, i0, mr, q, 1); }
+
+/*
+ * gg_direct_conv in tiles of 3 chunks, and the rest in tiles of 2 (3k + 1 chunks: k - 1 tiles of 3 and two of 2; 3k
+ * + 2: k of 3 and one of 2), where a tile of 3 would compute lanes for nothing; 1 chunk alone, one tile of 1.
+ */
 void gg_direct_conv3(const gg_direct_args *a) {
   gg_i chunks = a->g->oh * a->g->ow / 16;
-  for (gg_i q = 0; q < chunks; q += 3)
-    for (gg_i i = 0; i < a->m; i += 8)
-      gg_direct_tile3(a, i, a->m - i < 8 ? a->m - i : 8, q, chunks - q < 3 ? chunks - q : 3);
+  gg_i threes = chunks % 3 == 1 && chunks > 1 ? chunks / 3 - 1 : chunks / 3;
+  gg_i q = 0;
+  for (; q < 3 * threes; q += 3)
+    for (gg_i i = 0; i < a->m; i += 8) gg_direct_tile3(a, i, a->m - i < 8 ? a->m - i : 8, q);
+  for (; q + 2 <= chunks; q += 2)
+    for (gg_i i = 0; i < a->m; i += 8) gg_direct_tile2(a, i, a->m - i < 8 ? a->m - i : 8, q);
+  for (; q < chunks; q++)
+    for (gg_i i = 0; i < a->m; i += 8) gg_direct_tile1(a, i, a->m - i < 8 ? a->m - i : 8, q);
 }
 #endif

@@ -1409,8 +1409,10 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   // stride 1, rows of 16·k, 8+ channels: the forward and the input gradient run directly (an odd number of
   // 16-position chunks, 9 = 8 + 1 channels)
   [convGeom(3, 9, 7, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 9, 1],
-  // tiles of 3 chunks (conv_direct3.c): 8 chunks make two tiles of 3 and one of 2; 12 channels, a tile of 8 and 4
+  // tiles of 3 chunks (conv_direct3.c): 8 chunks make two tiles of 3 and one of 2; 12 channels, a tile of 8 and 4;
+  // one chunk alone, a tile of 1
   [convGeom(3, 8, 4, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 12, 1],
+  [convGeom(2, 8, 1, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
   // input rows of 16·k: the input gradient runs directly, padded by d·(k-1) - p, which is negative here
   [convGeom(2, 8, 6, 16, 3, 3, [1, 1], [3, 3], [1, 1]), 8, 1],
   [convGeom(2, 8, 5, 16, 1, 1, [1, 1], [1, 1], [1, 1]), 4, 1],
