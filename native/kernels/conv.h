@@ -139,8 +139,13 @@ float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i k
  * path as gg_direct_conv3, below: the same bits, 8-15% faster on ResNet-20's stages 1 and 2.) */
 void gg_direct_conv(const gg_direct_args *a);
 void gg_direct_conv_plan(const gg_direct_args *a, const gg_direct_plan *pl);
-/* conv_direct3.c: gg_direct_conv in tiles of 3 chunks by 8 channels; the same bits. */
+/* conv_direct3.c: gg_direct_conv in tiles of 3 chunks by 8 channels; the same bits. And, where gg_direct_w8_ok
+ * (rows of 8 in and out: ResNet-20's third stage), the plan's path with one load per chunk instead of two merged
+ * (mk unused); the same bits as gg_direct_conv_plan. */
 void gg_direct_conv3(const gg_direct_args *a);
+int gg_direct_w8_ok(const gg_conv *g);
+void *gg_direct_w8_make(const gg_conv *g, const gg_i *tab);
+void gg_direct_conv3_w8(const gg_direct_args *a, const void *w8);
 
 /* conv_dw.c: the weight gradient as outer products over the positions, where gg_conv_dw_outer_ok takes the shape
  * (output channels per group a multiple of 16, under GG_DOT_MIN positions); 0, having done nothing, where it does

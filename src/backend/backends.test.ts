@@ -1420,6 +1420,11 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(6, 8, 8, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
   [convGeom(3, 8, 7, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
   [convGeom(2, 8, 9, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 2],
+  // rows of 8 in and out, an even number of them: one load per chunk (conv_direct3.c), in tiles of 3, 2 and 1
+  // chunks, with dilation and wider padding
+  [convGeom(2, 8, 12, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 8, 6, 8, 3, 3, [1, 1], [1, 2], [1, 2]), 8, 1],
+  [convGeom(3, 8, 2, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
   // 16·k output channels per group, 64+ weight columns: the weight gradient as outer products over the positions
