@@ -15,8 +15,10 @@
  * products there are wasm_sgemm.c's; the wasm backend composes im2col and sgemm, as the reference does).
  *
  * Where the shapes allow, an image's columns are never written: stride-1 forwards and input gradients run directly
- * (gg_direct_conv, reading shifted input rows), and the weight gradient of images with 512+ positions runs as dot
- * products (gg_dot_nt), read from the input itself for stride 1. Which path runs depends on the shapes only.
+ * (gg_direct_conv3 for rows of 16·k and of 8, conv_direct3.c; gg_direct_conv_plan for other rows of 8+, reading
+ * shifted input rows), the weight gradient with 16·k output channels per group and 64+ columns as outer products
+ * (gg_conv_dw_outer, conv_dw.c), and other weight gradients of images with 512+ positions as dot products
+ * (gg_dot_nt), read from the input itself for stride 1. Which path runs depends on the shapes only.
  *
  * An image's product (the columns' paths) is computed by the implementation the per-shape policy chose for its
  * shape (gg_gemm_choose_own: ours, or OpenBLAS on the pool thread alone), decided on the calling thread before the
