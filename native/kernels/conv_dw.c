@@ -164,6 +164,30 @@ static void gg_dwo_range(int tid, gg_i lo, gg_i hi, const void *p) {
   }
 }
 
+/* The blocks' partials added in block order in float64, rounded once: elements [lo, hi), GG_DWO_SUM at a time, the
+ * blocks in the outer loop so that the sums run across a vector of elements (each element's order unchanged). */
+#define GG_DWO_SUM 512
+typedef struct {
+  const float *parts;
+  float *gw;
+  gg_i wsize, blocks;
+} gg_dwo_sum_args;
+
+static void gg_dwo_sum_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const gg_dwo_sum_args *a = p;
+  double acc[GG_DWO_SUM];
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_DWO_SUM) {
+    gg_i n = hi - j0 < GG_DWO_SUM ? hi - j0 : GG_DWO_SUM;
+    for (gg_i j = 0; j < n; j++) acc[j] = 0.0;
+    for (gg_i b = 0; b < a->blocks; b++) {
+      const float *pb = a->parts + b * a->wsize + j0;
+      for (gg_i j = 0; j < n; j++) acc[j] += (double)pb[j];
+    }
+    for (gg_i j = 0; j < n; j++) a->gw[j0 + j] = (float)acc[j];
+  }
+}
+
 /*
  * Whether this path takes the weight gradient of geometry g: output channels per group a multiple of 16 (whole
  * vectors; 32·k take tiles of 2 vectors by 12 columns, else 1 by 24) and at least 64 weight columns, not 1×1 (too
@@ -211,11 +235,8 @@ int gg_conv_dw_outer(const float *x, const float *gy, float *gw, const int32_t *
   a.off = off, a.scratch = scratch, a.parts = parts;
   gg_parallel_for(gg_dwo_range, &a, blocks * groups, 1, (double)wsize * (double)a.P * (double)a.n);
   if (blocks > 1) {
-    for (gg_i j = 0; j < wsize; j++) {
-      double s = 0.0;
-      for (gg_i b = 0; b < blocks; b++) s += (double)parts[b * wsize + j];
-      gw[j] = (float)s;
-    }
+    gg_dwo_sum_args sa = {parts, gw, wsize, blocks};
+    gg_parallel_for(gg_dwo_sum_range, &sa, wsize, GG_DWO_SUM, (double)wsize * (double)blocks);
     free(parts);
   }
   free(scratch);
