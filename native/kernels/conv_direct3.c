@@ -7,9 +7,8 @@
  */
 #include "conv.h"
 
-#include <stdlib.h>
-
 #if !defined(__wasm__) && defined(__AVX512F__)
+#include <stdlib.h>
 
 #define GG_D3_ACC(i) __m512 d0##i = _mm512_setzero_ps(), d1##i = d0##i, d2##i = d0##i
 #define GG_D3_FMA(i)                                                                                             \
