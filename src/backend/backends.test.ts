@@ -968,6 +968,14 @@ for (const [name, maybe] of suites) {
         for (let i = 0; i < xs; i += 13) x[i] = x[i + 1] ?? 0; // ties
         same(be, [x, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
         same(be, [x, uniform(r, os), uniform(r, xs)], (b, [xx, gy, dx]) => b.maxPool2dGrad(xx!, gy!, dx!, g), EXACT);
+        // (x as a ReLU's output, zeros included: the ReLU's gradient folded in)
+        const xr = x.map((v) => (v <= 0 ? 0 : v));
+        same(
+          be,
+          [xr, uniform(r, os), uniform(r, xs)],
+          (b, [xx, gy, dx]) => b.maxPool2dGradRelu(xx!, gy!, dx!, g),
+          EXACT,
+        );
         for (const cip of [true, false]) {
           same(be, [x, uniform(r, os)], (b, [xx, o]) => b.avgPool2d(xx!, o!, g, cip), EXACT);
           same(be, [uniform(r, os), uniform(r, xs)], (b, [gy, dx]) => b.avgPool2dGrad(gy!, dx!, g, cip), EXACT);
@@ -978,6 +986,13 @@ for (const [name, maybe] of suites) {
           for (let i = 5; i < xs; i += every) xn[i] = Number.NaN;
           same(be, [xn, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
           same(be, [xn, uniform(r, os), uniform(r, xs)], (b, [xx, gy, dx]) => b.maxPool2dGrad(xx!, gy!, dx!, g), EXACT);
+          const xr = xn.map((v) => (v <= 0 ? 0 : v));
+          same(
+            be,
+            [xr, uniform(r, os), uniform(r, xs)],
+            (b, [xx, gy, dx]) => b.maxPool2dGradRelu(xx!, gy!, dx!, g),
+            EXACT,
+          );
         }
       }
     });
