@@ -130,7 +130,7 @@ GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, con
                                  gg_i groups);
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom);
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom);
-GG_API void gg_max_pool2d_grad_relu(const float *x, const float *gy, float *dx, const int32_t *geom);
+GG_API void gg_max_pool2d_grad_relu(const float *x, const float *gy, float *dx, float *sums, const int32_t *geom);
 GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad);
 GG_API void gg_avg_pool2d_grad(const float *gy, float *dx, const int32_t *geom, int countIncludePad);
 

@@ -283,13 +283,26 @@ static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, g
   }
 }
 
+/* The sum of a plane of n values as gg_sum_axis takes it (reduce.c: float64 in eight lanes, element m in lane m mod 8,
+ * the lanes summed pairwise, then the tail in order, rounded once), so the two agree bit for bit. */
+static float gg_plane_sum(const float *xs, gg_i n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  gg_i m = 0;
+  for (; m + 8 <= n; m += 8)
+    for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; m < n; m++) s += (double)xs[m];
+  return (float)s;
+}
+
 /* Planes are independent (windows never cross one), so the pooling kernels share them out: each range of planes is
  * the same kernel on fewer planes, computing every value as the whole call would. */
 typedef struct {
   const float *x, *gy;
   float *out;
   gg_pool g;
-  int relu; /* max_pool2d_grad_serial's */
+  int relu;    /* max_pool2d_grad_serial's */
+  float *sums; /* with relu: each plane's sum of dx (gg_plane_sum) */
 } pool_args;
 
 static void max_pool_range(int tid, gg_i lo, gg_i hi, const void *p) {
@@ -306,20 +319,22 @@ static void max_pool_grad_range(int tid, gg_i lo, gg_i hi, const void *p) {
   gg_pool g = a->g;
   g.planes = hi - lo;
   max_pool2d_grad_serial(a->x + lo * g.h * g.w, a->gy + lo * g.oh * g.ow, a->out + lo * g.h * g.w, g, a->relu);
+  if (a->sums) /* (each plane summed right after it was written, still in cache) */
+    for (gg_i p = lo; p < hi; p++) a->sums[p] = gg_plane_sum(a->out + p * g.h * g.w, g.h * g.w);
 }
 
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
-  pool_args a = {x, NULL, out, gg_read_pool(geom), 0};
+  pool_args a = {x, NULL, out, gg_read_pool(geom), 0, NULL};
   gg_parallel_for(max_pool_range, &a, a.g.planes, 1, 4.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
 }
 
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom) {
-  pool_args a = {x, gy, dx, gg_read_pool(geom), 0};
+  pool_args a = {x, gy, dx, gg_read_pool(geom), 0, NULL};
   gg_parallel_for(max_pool_grad_range, &a, a.g.planes, 1, 8.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
 }
 
-GG_API void gg_max_pool2d_grad_relu(const float *x, const float *gy, float *dx, const int32_t *geom) {
-  pool_args a = {x, gy, dx, gg_read_pool(geom), 1};
+GG_API void gg_max_pool2d_grad_relu(const float *x, const float *gy, float *dx, float *sums, const int32_t *geom) {
+  pool_args a = {x, gy, dx, gg_read_pool(geom), 1, sums};
   gg_parallel_for(max_pool_grad_range, &a, a.g.planes, 1, 8.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
 }
 

@@ -972,8 +972,8 @@ for (const [name, maybe] of suites) {
         const xr = x.map((v) => (v <= 0 ? 0 : v));
         same(
           be,
-          [xr, uniform(r, os), uniform(r, xs)],
-          (b, [xx, gy, dx]) => b.maxPool2dGradRelu(xx!, gy!, dx!, g),
+          [xr, uniform(r, os), uniform(r, xs), uniform(r, g.planes)],
+          (b, [xx, gy, dx, sums]) => b.maxPool2dGradRelu(xx!, gy!, dx!, sums!, g),
           EXACT,
         );
         for (const cip of [true, false]) {
@@ -989,8 +989,8 @@ for (const [name, maybe] of suites) {
           const xr = xn.map((v) => (v <= 0 ? 0 : v));
           same(
             be,
-            [xr, uniform(r, os), uniform(r, xs)],
-            (b, [xx, gy, dx]) => b.maxPool2dGradRelu(xx!, gy!, dx!, g),
+            [xr, uniform(r, os), uniform(r, xs), uniform(r, g.planes)],
+            (b, [xx, gy, dx, sums]) => b.maxPool2dGradRelu(xx!, gy!, dx!, sums!, g),
             EXACT,
           );
         }

@@ -127,12 +127,16 @@ export function maxPool2dGrad(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void {
   }
 }
 
-/** maxPool2dGradRelu (spec-nn.ts): maxPool2dGrad, then the ReLU's gradient (x > 0 where the ReLU's input is). */
-export function maxPool2dGradRelu(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void {
+/**
+ * maxPool2dGradRelu (spec-nn.ts) on `be`'s kernels: maxPool2dGrad, then the ReLU's gradient (x > 0 where the ReLU's
+ * input is), then each plane's sum (sumAxis).
+ */
+export function maxPool2dGradRelu(be: Backend, x: Buf, gy: Buf, dx: Buf, sums: Buf, g: PoolGeom): void {
   maxPool2dGrad(x, gy, dx, g);
   const xs = x.data;
   const ds = dx.data;
   for (let i = 0, n = g.planes * g.h * g.w; i < n; i++) ds[i] = xs[i]! > 0 ? ds[i]! : 0;
+  be.sumAxis(dx, sums, g.planes, g.h * g.w, 1);
 }
 
 /** avgPool2d (spec-nn.ts). */

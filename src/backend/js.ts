@@ -482,7 +482,7 @@ export class JsBackend implements Backend {
     ref.maxPool2dGrad(...a);
   }
   maxPool2dGradRelu(...a: Parameters<KernelMethods['maxPool2dGradRelu']>): void {
-    ref.maxPool2dGradRelu(...a);
+    ref.maxPool2dGradRelu(this, ...a);
   }
   avgPool2d(...a: Parameters<KernelMethods['avgPool2d']>): void {
     ref.avgPool2d(...a);

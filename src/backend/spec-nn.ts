@@ -181,13 +181,16 @@ export const NN_KERNELS = {
   /**
    * maxPool2dGrad where x is a ReLU's output, with the ReLU's gradient folded in: dx is the gradient of the ReLU's
    * input, 0 wherever x is not > 0 (x > 0 exactly where the ReLU's input is). The same values as maxPool2dGrad
-   * followed by the ReLU's unaryGrad, in one pass. Overwrites dx.
+   * followed by the ReLU's unaryGrad, in one pass. Overwrites dx, and writes each plane's sum of dx into sums
+   * [planes], as sumAxis(dx, sums, planes, h·w, 1) sums them (bit for bit): a convolution's bias gradient per image,
+   * where the ReLU's input is a conv2d's output.
    */
   maxPool2dGradRelu: {
     args: [
       ['x', 'buf'],
       ['gy', 'buf'],
       ['dx', 'buf'],
+      ['sums', 'buf'],
       ['g', 'pool'],
     ],
     c: 'gg_max_pool2d_grad_relu',

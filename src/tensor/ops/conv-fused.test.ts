@@ -1,7 +1,8 @@
 /**
  * The passes folded into the convolution's and pooling's kernels: a conv2d's bias written by its kernel
- * (conv2dBias) instead of a broadcast pass before it, and a ReLU's gradient folded into the backward of the max
- * pooling that reads its output (maxPool2dGradRelu). Both give the bits of the separate passes, on every backend.
+ * (conv2dBias) instead of a broadcast pass before it, a ReLU's gradient folded into the backward of the max pooling
+ * that reads its output (maxPool2dGradRelu), and the bias gradient per image summed by that kernel while its planes
+ * are in cache. All give the bits of the separate passes, on every backend.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { availableBackends, useBackend } from '../../backend/index.js';
@@ -123,6 +124,59 @@ for (const name of availableBackends()) {
           }
       for (let i = 0; i < n; i++) want[i] = xv[i]! > 0 ? Math.fround(want[i]! + Math.fround(c[i]!)) : 0;
       expect(got).toEqual(Array.from(want));
+    });
+
+    it("conv2d → relu → maxPool2d: the bias gradient per image from the pooling's kernel, the same bits", () => {
+      const be = useBackend(name);
+      const x = tensor(values(2 * 3 * 8 * 8, 8, false), [2, 3, 8, 8]);
+      const w = tensor(values(5 * 3 * 9, 9, false), [5, 3, 3, 3], { requiresGrad: true });
+      const b = tensor(values(5, 10, false), [5], { requiresGrad: true });
+      const gyv = values(2 * 5 * 4 * 4, 11, false);
+      // the sums taken outside the pooling's kernel (the reference's composition of that kernel takes its own)
+      const outside: number[][] = [];
+      let inside = false;
+      const [pool, sum] = [be.maxPool2dGradRelu.bind(be), be.sumAxis.bind(be)];
+      const poolSpy = vi.spyOn(be, 'maxPool2dGradRelu').mockImplementation((...a) => {
+        inside = true;
+        try {
+          pool(...a);
+        } finally {
+          inside = false;
+        }
+      });
+      const sumSpy = vi.spyOn(be, 'sumAxis').mockImplementation((...a) => {
+        if (!inside) outside.push(a.slice(2) as number[]);
+        sum(...a);
+      });
+      try {
+        tidy(() => {
+          const p = maxPool2d(relu(conv2d(x, w, b, { padding: 1 })), 2);
+          p.mul(tensor(gyv, p.shape)).sum().backward();
+        });
+      } finally {
+        poolSpy.mockRestore();
+        sumSpy.mockRestore();
+      }
+      // the conv's backward summed over the images only: each image's sums over its positions came with gy
+      // (the loss's sum over its 160 values aside)
+      expect(outside.filter((c) => c[1] !== 160)).toEqual([[1, 2, 5]]);
+      // the separate passes on the same backend: pooling's gradient, the ReLU's, the sums over positions and images
+      const want = tidy(() => {
+        const y = relu(conv2d(x, w.detach(), b.detach(), { padding: 1 }));
+        const g: PoolGeom = { planes: 10, h: 8, w: 8, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0, oh: 4, ow: 4 };
+        const gy = tensor(gyv, [2, 5, 4, 4]);
+        const [dy, dz, per, gb] = [640, 640, 10, 5].map((n) => be.alloc(n));
+        be.maxPool2dGrad(y.buf, gy.buf, dy!, g);
+        be.unaryGrad(Unary.Relu, y.buf, y.buf, dy!, dz!, 640, 0, 0);
+        be.sumAxis(dz!, per!, 10, 64, 1);
+        be.sumAxis(per!, gb!, 1, 2, 5);
+        const r = Array.from(gb!.data);
+        for (const t of [dy, dz, per, gb]) be.free(t!);
+        return r;
+      });
+      expect(b.grad!.toArray()).toEqual(want);
+      b.grad = null;
+      w.grad = null;
     });
 
     it("conv2d's bias written by the kernel: the bits of the broadcast pass and the accumulating convolution", () => {

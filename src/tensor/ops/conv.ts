@@ -3,7 +3,7 @@
 import type { ConvGeom, PoolGeom } from '../../backend/types.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import { dispose, fromOp, type Tensor } from '../tensor.js';
-import { alloc, assertTensor, reluFolded } from './util.js';
+import { alloc, assertTensor, planeSums, reluFolded } from './util.js';
 
 export type Pair = number | readonly [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
@@ -52,12 +52,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       be.conv2dGradInput(gy.buf, weight.buf, gx.buf, g, oc, groups);
     }
     if (bias && needs[2]) {
-      // Σ over the positions of each image's channel, then over the images
-      const perImage = alloc([n, oc]);
-      be.sumAxis(gy.buf, perImage.buf, n * oc, P, 1);
+      // Σ over the positions of each image's channel (or the sums the kernel that wrote gy took: planeSums), then
+      // over the images
+      const given = planeSums.get(gy);
+      const perImage = given && given.size === n * oc ? null : alloc([n, oc]);
+      if (perImage) be.sumAxis(gy.buf, perImage.buf, n * oc, P, 1);
       gb = alloc([oc]);
-      be.sumAxis(perImage.buf, gb.buf, 1, n, oc);
-      dispose(perImage);
+      be.sumAxis((perImage ?? given!).buf, gb.buf, 1, n, oc);
+      if (perImage) dispose(perImage);
     }
     return [gx, gw, gb];
   });
@@ -144,8 +146,11 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
   return fromOp('maxPool2d', out.storage, outShape, [x], (gy) => {
     const gx = alloc(x.shape);
     if (afterRelu) {
-      be.maxPool2dGradRelu(x.buf, gy.buf, gx.buf, g);
+      // (and each plane's sum: a bias gradient per image where the ReLU's input is a conv2d's output)
+      const sums = alloc([g.planes]);
+      be.maxPool2dGradRelu(x.buf, gy.buf, gx.buf, sums.buf, g);
       reluFolded.set(gx, x);
+      planeSums.set(gx, sums);
     } else be.maxPool2dGrad(x.buf, gy.buf, gx.buf, g);
     return [gx];
   });

@@ -74,3 +74,10 @@ export function assertTensor(x: unknown, arg: string, op: string): asserts x is 
  * tensor a backward returned is marked: a sum of gradients (y used twice) is a new tensor and takes the ReLU's pass.
  */
 export const reluFolded = new WeakMap<Tensor, Tensor>();
+
+/**
+ * Per-plane sums that came with a gradient: `planeSums.get(g)` is [planes] holding each h·w plane's sum of g, as
+ * sumAxis(g, sums, planes, h·w, 1) takes them (bit for bit), made by the kernel that wrote g (maxPool2dGradRelu), so
+ * that a conv2d's backward reads its bias gradient per image from there instead of summing g again.
+ */
+export const planeSums = new WeakMap<Tensor, Tensor>();
