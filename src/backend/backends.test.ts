@@ -248,6 +248,10 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
       try {
         be.conv2d(x!, w!, y!, g, oc, groups, true);
         outs.push(y!.data.slice());
+        const bias = load(be, uniform(r, oc));
+        be.conv2dBias(x!, w!, bias, y!, g, oc, groups);
+        outs.push(y!.data.slice());
+        be.free(bias);
         be.conv2dGradWeight(x!, y!, w!, g, oc, groups);
         outs.push(w!.data.slice());
         be.conv2dGradInput(y!, w!, x!, g, oc, groups);
