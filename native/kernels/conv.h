@@ -135,13 +135,11 @@ gg_direct_plan *gg_direct_plan_make(const gg_conv *g, const gg_i *tab);
 /* The weight in panels of 8 rows for the forward, or flipped and transposed for the input gradient (free them). */
 float *gg_direct_weight(const float *w, gg_i oc, gg_i groups, gg_i ckk);
 float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i kh, gg_i kw);
-/* y = w·columns(x) (+ beta·y) for one image, directly, row-aligned or on a plan. (conv_whole.c runs the row-aligned
- * path as gg_direct_conv3, below: the same bits, 8-15% faster on ResNet-20's stages 1 and 2.) */
-void gg_direct_conv(const gg_direct_args *a);
+/* y = w·columns(x) (+ beta·y) for one image, directly, on a plan. */
 void gg_direct_conv_plan(const gg_direct_args *a, const gg_direct_plan *pl);
-/* conv_direct3.c: gg_direct_conv in tiles of 3 chunks by 8 channels; the same bits. And, where gg_direct_w8_ok
- * (rows of 8 in and out: ResNet-20's third stage), the plan's path with one load per chunk instead of two merged
- * (mk unused); the same bits as gg_direct_conv_plan. */
+/* conv_direct3.c: y = w·columns(x) (+ beta·y) for one image, directly, with row-aligned chunks (gg_direct_ok) in
+ * tiles of 3 chunks by 8 channels. And, where gg_direct_w8_ok (rows of 8 in and out: ResNet-20's third stage), the
+ * plan's path with one load per chunk instead of two merged (mk unused); the same bits as gg_direct_conv_plan. */
 void gg_direct_conv3(const gg_direct_args *a);
 int gg_direct_w8_ok(const gg_conv *g);
 void *gg_direct_w8_make(const gg_conv *g, const gg_i *tab);

@@ -147,60 +147,6 @@ void gg_dot_nt(gg_i m, gg_i n, gg_i k, const float *A, gg_i lda, const float *B,
 #endif
 
 #if defined(__AVX512F__)
-/*
- * A stride-1 convolution computed directly, with no columns and no packing, where output rows are 16·k wide (a
- * ResNet's first stage; its input gradient too, as the convolution of gy with the flipped, transposed weight): tiles
- * of 8 output channels by 2 chunks of 16 positions in 16 accumulators, over the weight's columns r = (c, ki, kj) in
- * order, each chunk's input a masked load of a shifted input row (lanes outside it 0).
- */
-
-#define GG_DIR_ACC(i) __m512 d0##i = _mm512_setzero_ps(), d1##i = d0##i
-#define GG_DIR_FMA(i)                                                                                            \
-  {                                                                                                              \
-    __m512 wv = _mm512_set1_ps(wr[i]);                                                                           \
-    d0##i = _mm512_fmadd_ps(wv, vb0, d0##i);                                                                     \
-    d1##i = _mm512_fmadd_ps(wv, vb1, d1##i);                                                                     \
-  }
-#define GG_DIR_STORE(i)                                                                                          \
-  if (i < mr) {                                                                                                  \
-    float *yr = a->y + (i0 + i) * P;                                                                             \
-    if (a->beta != 0.0f) {                                                                                       \
-      __m512 vbeta = _mm512_set1_ps(a->beta);                                                                    \
-      d0##i = _mm512_add_ps(_mm512_mul_ps(vbeta, _mm512_loadu_ps(yr + p0)), d0##i);                              \
-      if (two) d1##i = _mm512_add_ps(_mm512_mul_ps(vbeta, _mm512_loadu_ps(yr + p1)), d1##i);                     \
-    }                                                                                                            \
-    _mm512_storeu_ps(yr + p0, d0##i);                                                                            \
-    if (two) _mm512_storeu_ps(yr + p1, d1##i);                                                                   \
-  }
-#define GG_DIR_ALL(M) M(0); M(1); M(2); M(3); M(4); M(5); M(6); M(7)
-
-/* Output channels [i0, i0 + mr) (mr <= 8) at chunks q (and q + 1 if two) of 16 positions. */
-static void gg_direct_tile(const gg_direct_args *a, gg_i i0, gg_i mr, gg_i q, int two) {
-  const gg_conv *g = a->g;
-  gg_i P = g->oh * g->ow, per = g->ow / 16;
-  gg_i p0 = q * 16, p1 = p0 + 16;
-  gg_i oy0 = p0 / g->ow, ch0 = (p0 % g->ow) / 16, oy1 = p1 / g->ow, ch1 = (p1 % g->ow) / 16;
-  if (!two) oy1 = oy0, ch1 = ch0;
-  const float *wr = a->w + i0 * a->ckk; /* this panel's column r at wr + 8·r */
-  GG_DIR_ALL(GG_DIR_ACC);
-  for (gg_i r = 0; r < a->ckk; r++, wr += 8) {
-    const gg_i *e = a->tab + 3 * r;
-    const float *xc = a->x + e[0] + e[2];
-    gg_i iy0 = oy0 + e[1], iy1 = oy1 + e[1];
-    int in0 = iy0 >= 0 && iy0 < g->h, in1 = two && iy1 >= 0 && iy1 < g->h;
-    __mmask16 m0 = in0 ? a->mk[r * GG_DIRECT_CH + ch0] : 0, m1 = in1 ? a->mk[r * GG_DIRECT_CH + ch1] : 0;
-    __m512 vb0 = _mm512_maskz_loadu_ps(m0, xc + (in0 ? iy0 * g->w : 0) + ch0 * 16);
-    __m512 vb1 = _mm512_maskz_loadu_ps(m1, xc + (in1 ? iy1 * g->w : 0) + ch1 * 16);
-    GG_DIR_ALL(GG_DIR_FMA);
-  }
-  (void)per;
-  GG_DIR_ALL(GG_DIR_STORE);
-}
-#undef GG_DIR_ACC
-#undef GG_DIR_FMA
-#undef GG_DIR_STORE
-#undef GG_DIR_ALL
-
 /* The weight's groups (oc/groups rows of ckk each) in panels of 8 rows (gg_direct_args.w), zero-padded; NULL if it
  * cannot be allocated. Group gi's panels start at gi·ceil(ocg/8)·8·ckk. */
 float *gg_direct_weight(const float *w, gg_i oc, gg_i groups, gg_i ckk) {
@@ -229,14 +175,6 @@ float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i k
       }
   return p;
 }
-
-/* y = w·columns(x) (+ beta·y) for the image, directly. */
-void gg_direct_conv(const gg_direct_args *a) {
-  gg_i chunks = a->g->oh * a->g->ow / 16;
-  for (gg_i q = 0; q < chunks; q += 2)
-    for (gg_i i = 0; i < a->m; i += 8) gg_direct_tile(a, i, a->m - i < 8 ? a->m - i : 8, q, q + 1 < chunks);
-}
-
 
 /* The plan for geometry g, one malloc (freed with free); NULL if too large (over 4 MB) or not allocated. */
 gg_direct_plan *gg_direct_plan_make(const gg_conv *g, const gg_i *tab) {

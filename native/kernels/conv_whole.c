@@ -63,7 +63,7 @@ typedef struct {
   float *cols;  /* pool thread tid's columns at cols + tid·slot */
   gg_i slot;
   const gg_i *tab;  /* the rows of the columns read straight from the input (gg_conv_tab), or NULL */
-  const void *mk;   /* set: it runs directly (gg_direct_conv), with these lane masks */
+  const void *mk;   /* set: it runs directly (gg_direct_conv3), with these lane masks */
   const float *wp;  /* and this weight (gg_direct_weight, or _t for the input gradient) */
   const void *plan; /* or set: it runs directly on this plan (gg_direct_plan), with that weight */
   const void *w8;   /* or set: rows of 8 (gg_direct_w8_ok), directly with these offsets and masks */
@@ -212,7 +212,7 @@ static int gg_conv2d_run(const float *x, const float *weight, const float *bias,
   gg_whole_conv a = {.x = x, .w = weight, .out = out, .bias = bias};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   a.beta = accumulate || bias ? 1.0f : 0.0f;
-  /* Computed directly (gg_direct_conv) where it has stride 1 and rows of 16·k or 8 (all of ResNet-20's 3×3
+  /* Computed directly (conv_direct3.c, conv_direct.c) where it has stride 1 and rows of 16·k or 8 (all of ResNet-20's 3×3
    * convolutions: 3.6-3.7 ms against 6.6, 4.4 and 4.7 with im2col, 64 images), else on im2col's columns. */
   int dir = 0, gen = 0;
 #if defined(__AVX512F__)
