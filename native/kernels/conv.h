@@ -137,6 +137,11 @@ float *gg_direct_weight(const float *w, gg_i oc, gg_i groups, gg_i ckk);
 float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i kh, gg_i kw);
 /* y = w·columns(x) (+ beta·y) for one image, directly, on a plan. */
 void gg_direct_conv_plan(const gg_direct_args *a, const gg_direct_plan *pl);
+/* Stride 2 on the image's phases (conv_direct.c): whether geometry g runs so, with gp the phases' stride-1 geometry;
+ * the phases' column table (free it); the split of one image's group into its phases (4·c·(h/2)·(w/2) floats). */
+int gg_direct_s2_geom(const gg_conv *g, gg_conv *gp);
+gg_i *gg_direct_s2_tab(const gg_conv *g);
+void gg_direct_s2_split(const float *x, gg_i c, gg_i h, gg_i w, float *out);
 /* conv_direct3.c: y = w·columns(x) (+ beta·y) for one image, directly, with row-aligned chunks (gg_direct_ok) in
  * tiles of 3 chunks by 8 channels. And, where gg_direct_w8_ok (rows of 8 in and out: ResNet-20's third stage), the
  * plan's path with one load per chunk instead of two merged (mk unused); the same bits as gg_direct_conv_plan. */

@@ -176,6 +176,50 @@ float *gg_direct_weight_t(const float *w, gg_i oc, gg_i groups, gg_i icg, gg_i k
   return p;
 }
 
+/*
+ * Stride 2 (ResNet-20's first convolution of stages 2 and 3): the image split into its four phases, plane (c, a, b)
+ * the h/2 × w/2 values x[c][2i + a][2j + b] (gg_direct_s2_split), makes the convolution a stride-1 one over the
+ * phases, column r = (c, ki, kj) reading phase (a, b) shifted by (di, dj), ki - ph = 2·di + a: a geometry gp with
+ * the phases' rows (gg_direct_s2_geom) and a table of those offsets (gg_direct_s2_tab) that the row-aligned and the
+ * rows-of-8 paths take as they are. Where: stride 2, dilation 1, even input sides with outputs of half of them, 4+
+ * taps (the split fits the columns' buffer), and the phases' rows of 16·k or of 8 (gg_direct_ok, gg_direct_w8_ok).
+ */
+int gg_direct_s2_geom(const gg_conv *g, gg_conv *gp) {
+  if (g->sh != 2 || g->sw != 2 || g->dh != 1 || g->dw != 1 || g->h % 2 || g->w % 2 || g->oh * 2 != g->h ||
+      g->ow * 2 != g->w || g->kh * g->kw < 4)
+    return 0;
+  gg_conv t = {1, g->c, g->h / 2, g->w / 2, g->kh, g->kw, 1, 1, g->ph, g->pw, 1, 1, g->oh, g->ow};
+  *gp = t;
+  return gg_direct_ok(gp) || gg_direct_w8_ok(gp);
+}
+
+/* The phases' offsets of the columns, 3 per row r as gg_conv_tab's (for the geometry gp of gg_direct_s2_geom). */
+gg_i *gg_direct_s2_tab(const gg_conv *g) {
+  gg_i ckk = g->c * g->kh * g->kw, plane = (g->h / 2) * (g->w / 2);
+  gg_i *tab = malloc(sizeof(gg_i) * 3 * (size_t)ckk);
+  if (!tab) return NULL;
+  for (gg_i r = 0; r < ckk; r++) {
+    gg_i c = r / (g->kh * g->kw), ty = r / g->kw % g->kh - g->ph, tx = r % g->kw - g->pw;
+    gg_i ay = ty & 1, ax = tx & 1; /* (two's complement: the phase of a negative offset too) */
+    tab[3 * r] = ((c * 2 + ay) * 2 + ax) * plane, tab[3 * r + 1] = (ty - ay) / 2, tab[3 * r + 2] = (tx - ax) / 2;
+  }
+  return tab;
+}
+
+/* An image's c planes of h × w (both even) into their 4·c phases of h/2 × w/2 (gg_direct_s2_geom). */
+void gg_direct_s2_split(const float *x, gg_i c, gg_i h, gg_i w, float *out) {
+  gg_i hh = h / 2, wh = w / 2;
+  for (gg_i ci = 0; ci < c; ci++)
+    for (gg_i a = 0; a < 2; a++)
+      for (gg_i b = 0; b < 2; b++) {
+        float *o = out + ((ci * 2 + a) * 2 + b) * hh * wh;
+        for (gg_i i = 0; i < hh; i++) {
+          const float *xr = x + (ci * h + 2 * i + a) * w + b;
+          for (gg_i j = 0; j < wh; j++) o[i * wh + j] = xr[2 * j];
+        }
+      }
+}
+
 /* The plan for geometry g, one malloc (freed with free); NULL if too large (over 4 MB) or not allocated. */
 gg_direct_plan *gg_direct_plan_make(const gg_conv *g, const gg_i *tab) {
   gg_i P = g->oh * g->ow, chunks = (P + 15) / 16, ckk = g->c * g->kh * g->kw;

@@ -67,7 +67,9 @@ typedef struct {
   const float *wp;  /* and this weight (gg_direct_weight, or _t for the input gradient) */
   const void *plan; /* or set: it runs directly on this plan (gg_direct_plan), with that weight */
   const void *w8;   /* or set: rows of 8 (gg_direct_w8_ok), directly with these offsets and masks */
-  gg_conv gt;       /* the input gradient's direct convolution: of gy, with the flipped, transposed weight */
+  gg_conv gt;       /* the input gradient's direct convolution: of gy, with the flipped, transposed weight; or the
+                     * stride-2 forward's over the image's phases (gg_direct_s2_geom) */
+  int s2;           /* the forward runs directly on the image's phases, split into its columns' buffer */
   int own;          /* the columns' products: ours (1) or OpenBLAS's (0), as chosen for their shape */
   const float *bias; /* the forward's bias [oc], written into each image's rows before its product adds, or NULL */
 } gg_whole_conv;
@@ -119,8 +121,13 @@ static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
         for (gg_i q = 0; q < P; q++) y[o * P + q] = b;
       }
 #if defined(__AVX512F__)
-    if (gg_whole_direct(a, a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk,
-                        a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w, g, y, a->beta))
+    const float *in = a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
+    if (a->s2) {
+      float *ph = a->cols + tid * a->slot;
+      gg_direct_s2_split(in, g->c, g->h, g->w, ph);
+      in = ph;
+    }
+    if (gg_whole_direct(a, a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk, in, a->s2 ? &a->gt : g, y, a->beta))
       continue;
 #endif
     const float *src = gg_whole_cols(a, i, gi, a->cols + tid * a->slot);
@@ -212,25 +219,36 @@ static int gg_conv2d_run(const float *x, const float *weight, const float *bias,
   gg_whole_conv a = {.x = x, .w = weight, .out = out, .bias = bias};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   a.beta = accumulate || bias ? 1.0f : 0.0f;
-  /* Computed directly (conv_direct3.c, conv_direct.c) where it has stride 1 and rows of 16·k or 8 (all of ResNet-20's 3×3
-   * convolutions: 3.6-3.7 ms against 6.6, 4.4 and 4.7 with im2col, 64 images), else on im2col's columns. */
+  /* Computed directly (conv_direct3.c, conv_direct.c) where it has stride 1 and rows of 16·k or 8 (all of
+   * ResNet-20's stride-1 3×3 convolutions: 3.6-3.7 ms against 6.6, 4.4 and 4.7 with im2col, 64 images), or stride 2
+   * with its phases' rows so, else on im2col's columns. */
   int dir = 0, gen = 0;
 #if defined(__AVX512F__)
   /* (at least 8 output channels: a tile has 8) */
   dir = !a.direct && oc / groups >= 8 && gg_direct_ok(&a.g);
   gen = !a.direct && oc / groups >= 8 && !dir && gg_direct_plan_ok(&a.g);
+  /* stride 2 on the image's phases, as a stride-1 convolution of their geometry (rows of 16·k or of 8) */
+  a.s2 = !a.direct && oc / groups >= 8 && gg_direct_s2_geom(&a.g, &a.gt);
+  dir = dir || (a.s2 && gg_direct_ok(&a.gt));
+  gen = gen || (a.s2 && !dir);
 #endif
-  gg_i *tab = dir || gen ? gg_conv_tab(&a.g) : NULL;
+  gg_i *tab = NULL;
+#if defined(__AVX512F__)
+  if (a.s2) tab = gg_direct_s2_tab(&a.g);
+#endif
+  if (!a.s2 && (dir || gen)) tab = gg_conv_tab(&a.g);
   /* computed directly where the rows allow: the weight in panels, the rows' lane masks or the plan */
   void *mk = NULL, *plan = NULL, *w8 = NULL;
   float *wp = NULL;
 #if defined(__AVX512F__)
   if (tab && (dir || gen)) {
+    const gg_conv *gd = a.s2 ? &a.gt : &a.g; /* the geometry the direct path runs on */
     wp = gg_direct_weight(weight, oc, groups, a.g.c * a.g.kh * a.g.kw);
-    if (wp && dir) mk = gg_direct_masks(&a.g, tab);
-    if (wp && gen && gg_direct_w8_ok(&a.g)) w8 = gg_direct_w8_make(&a.g, tab);
-    if (wp && gen && !w8) plan = gg_direct_plan_make(&a.g, tab);
+    if (wp && dir) mk = gg_direct_masks(gd, tab);
+    if (wp && gen && gg_direct_w8_ok(gd)) w8 = gg_direct_w8_make(gd, tab);
+    if (wp && gen && !w8 && !a.s2) plan = gg_direct_plan_make(gd, tab);
   }
+  if (!mk && !w8) a.s2 = 0; /* (not allocated: the columns' path) */
 #endif
   a.tab = tab;
   a.mk = mk;
