@@ -142,6 +142,19 @@ void gg_direct_conv_plan(const gg_direct_args *a, const gg_direct_plan *pl);
 int gg_direct_s2_geom(const gg_conv *g, gg_conv *gp);
 gg_i *gg_direct_s2_tab(const gg_conv *g);
 void gg_direct_s2_split(const float *x, gg_i c, gg_i h, gg_i w, float *out);
+/* The stride-2 input gradient on gx's four phases (conv_direct.c): per phase its stride-1 geometry over gy, its
+ * columns (0: no tap, the plane is 0), offsets, weight in panels and masks (row-aligned) or rows-of-8 table. */
+typedef struct {
+  gg_conv g;
+  gg_i cols;
+  gg_i *tab;
+  float *wp;
+  void *mk, *w8;
+} gg_direct_s2_phase;
+int gg_direct_s2t_make(const gg_conv *g, const float *w, gg_i oc, gg_i groups, gg_direct_s2_phase ph[4]);
+void gg_direct_s2t_free(gg_direct_s2_phase ph[4]);
+void gg_direct_s2t_image(const gg_direct_s2_phase ph[4], const gg_conv *g, gg_i gi, const float *gy, float *buf,
+                         float *gx);
 /* conv_direct3.c: y = w·columns(x) (+ beta·y) for one image, directly, with row-aligned chunks (gg_direct_ok) in
  * tiles of 3 chunks by 8 channels. And, where gg_direct_w8_ok (rows of 8 in and out: ResNet-20's third stage), the
  * plan's path with one load per chunk instead of two merged (mk unused); the same bits as gg_direct_conv_plan. */

@@ -220,6 +220,85 @@ void gg_direct_s2_split(const float *x, gg_i c, gg_i h, gg_i w, float *out) {
       }
 }
 
+/*
+ * The stride-2 input gradient on gx's phases (gg_direct_s2_geom's g): gx's plane of rows 2i + a and columns 2j + b
+ * is a stride-1 convolution of gy with the taps (ki, kj) of that phase, (ki - ph) mod 2 = a and (kj - pw) mod 2 = b,
+ * column (o, ki, kj) reading gy[o][i - di][j - dj] with ki - ph = 2·di + a: each phase its geometry (ocg·na·nb
+ * columns), offsets, weight in panels (rows c < icg, group by group) and masks or rows-of-8 table; together the
+ * phases take each tap once, so no FLOP is added. 0, all freed, if something was not allocated.
+ */
+int gg_direct_s2t_make(const gg_conv *g, const float *w, gg_i oc, gg_i groups, gg_direct_s2_phase ph[4]) {
+  gg_i ocg = oc / groups, icg = g->c, m8 = (icg + 7) / 8 * 8, P = g->oh * g->ow;
+  int ok = 1;
+  for (int f = 0; f < 4; f++) {
+    gg_direct_s2_phase *q = &ph[f];
+    int a = f / 2, b = f % 2;
+    gg_i ki_[64], kj_[64], na = 0, nb = 0;
+    for (gg_i ki = 0; ki < g->kh && na < 64; ki++)
+      if (((ki - g->ph) & 1) == a) ki_[na++] = ki;
+    for (gg_i kj = 0; kj < g->kw && nb < 64; kj++)
+      if (((kj - g->pw) & 1) == b) kj_[nb++] = kj;
+    gg_conv t = {1, ocg, g->oh, g->ow, na, nb, 1, 1, 0, 0, 1, 1, g->h / 2, g->w / 2};
+    q->g = t, q->cols = ocg * na * nb, q->tab = NULL, q->wp = NULL, q->mk = NULL, q->w8 = NULL;
+    if (!q->cols) continue; /* (no tap of this phase: its plane of gx is 0) */
+    q->tab = malloc(sizeof(gg_i) * 3 * (size_t)q->cols);
+    q->wp = malloc(sizeof(float) * (size_t)(groups * m8 * q->cols));
+    if (!q->tab || !q->wp) {
+      ok = 0;
+      break;
+    }
+    for (gg_i r = 0; r < q->cols; r++) {
+      gg_i o = r / (na * nb), ki = ki_[r / nb % na], kj = kj_[r % nb];
+      q->tab[3 * r] = o * P, q->tab[3 * r + 1] = -((ki - g->ph - a) / 2), q->tab[3 * r + 2] = -((kj - g->pw - b) / 2);
+      for (gg_i gi = 0; gi < groups; gi++)
+        for (gg_i c = 0; c < m8; c++)
+          q->wp[gi * m8 * q->cols + (c / 8 * q->cols + r) * 8 + c % 8] =
+              c < icg ? w[(((gi * ocg + o) * icg + c) * g->kh + ki) * g->kw + kj] : 0.0f;
+    }
+    if (gg_direct_ok(&q->g))
+      q->mk = gg_direct_masks(&q->g, q->tab);
+    else
+      q->w8 = gg_direct_w8_make(&q->g, q->tab);
+    if (!q->mk && !q->w8) {
+      ok = 0;
+      break;
+    }
+  }
+  if (!ok) gg_direct_s2t_free(ph);
+  return ok;
+}
+
+void gg_direct_s2t_free(gg_direct_s2_phase ph[4]) {
+  for (int f = 0; f < 4; f++) {
+    free(ph[f].tab), free(ph[f].wp), free(ph[f].mk), free(ph[f].w8);
+    ph[f].tab = NULL, ph[f].wp = NULL, ph[f].mk = NULL, ph[f].w8 = NULL;
+  }
+}
+
+/* gx (icg planes of h × w) of one image's group gi from its gy (ocg planes), phase by phase through buf (icg planes
+ * of h/2 × w/2). */
+void gg_direct_s2t_image(const gg_direct_s2_phase ph[4], const gg_conv *g, gg_i gi, const float *gy, float *buf,
+                         float *gx) {
+  gg_i hh = g->h / 2, wh = g->w / 2, m8 = (g->c + 7) / 8 * 8;
+  for (int f = 0; f < 4; f++) {
+    const gg_direct_s2_phase *q = &ph[f];
+    int a = f / 2, b = f % 2;
+    if (q->cols) {
+      gg_direct_args d = {q->wp + gi * m8 * q->cols, g->c, q->cols, gy, &q->g, q->tab, q->mk, buf, 0.0f};
+      if (q->mk)
+        gg_direct_conv3(&d);
+      else
+        gg_direct_conv3_w8(&d, q->w8);
+    }
+    for (gg_i c = 0; c < g->c; c++)
+      for (gg_i i = 0; i < hh; i++) {
+        float *o = gx + (c * g->h + 2 * i + a) * g->w + b;
+        const float *src = buf + (c * hh + i) * wh;
+        for (gg_i j = 0; j < wh; j++) o[2 * j] = q->cols ? src[j] : 0.0f;
+      }
+  }
+}
+
 /* The plan for geometry g, one malloc (freed with free); NULL if too large (over 4 MB) or not allocated. */
 gg_direct_plan *gg_direct_plan_make(const gg_conv *g, const gg_i *tab) {
   gg_i P = g->oh * g->ow, chunks = (P + 15) / 16, ckk = g->c * g->kh * g->kw;

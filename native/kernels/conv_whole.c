@@ -70,6 +70,7 @@ typedef struct {
   gg_conv gt;       /* the input gradient's direct convolution: of gy, with the flipped, transposed weight; or the
                      * stride-2 forward's over the image's phases (gg_direct_s2_geom) */
   int s2;           /* the forward runs directly on the image's phases, split into its columns' buffer */
+  const void *s2t;  /* or the input gradient on gx's phases (gg_direct_s2_phase[4]), through its columns' buffer */
   int own;          /* the columns' products: ours (1) or OpenBLAS's (0), as chosen for their shape */
   const float *bias; /* the forward's bias [oc], written into each image's rows before its product adds, or NULL */
 } gg_whole_conv;
@@ -144,6 +145,10 @@ static void gg_whole_dx(int tid, gg_i lo, gg_i hi, const void *p) {
     gg_i i = t / a->groups, gi = t % a->groups;
     float *gx = a->out + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
 #if defined(__AVX512F__)
+    if (a->s2t) {
+      gg_direct_s2t_image(a->s2t, g, gi, a->gy + (i * a->oc + gi * ocg) * P, dcols, gx);
+      continue;
+    }
     gg_i cols = ocg * g->kh * g->kw;
     if (gg_whole_direct(a, a->wp + gi * (g->c + 7) / 8 * 8 * cols, g->c, cols, a->gy + (i * a->oc + gi * ocg) * P,
                         &a->gt, gx, 0.0f))
@@ -300,14 +305,24 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
       w8 = gg_direct_w8_make(&t, tab);
     if (wp && !mk && !w8) plan = gg_direct_plan_make(&t, tab);
   }
+  /* stride 2 (rows of 16·k or 8 on the phases): gx phase by phase, each a stride-1 convolution of gy */
+  gg_direct_s2_phase s2t[4];
+  gg_conv gp;
+  int s2 = !a.direct && g->c >= 8 && gg_direct_s2_geom(g, &gp) && gg_direct_s2t_make(g, weight, oc, groups, s2t);
+  a.s2t = s2 ? s2t : NULL;
+#else
+  int s2 = 0;
 #endif
   a.tab = tab;
   a.wp = wp;
   a.mk = mk;
   a.plan = plan;
   a.w8 = w8;
-  if (!mk && !plan && !w8) a.own = gg_gemm_choose_own(1, 0, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow, oc / groups);
+  if (!mk && !plan && !w8 && !s2) a.own = gg_gemm_choose_own(1, 0, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow, oc / groups);
   gg_parallel_for(gg_whole_dx, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
+#if defined(__AVX512F__)
+  if (s2) gg_direct_s2t_free(s2t);
+#endif
   free(w8);
   free(plan);
   free(mk);

@@ -1444,14 +1444,15 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(2, 8, 12, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
   [convGeom(2, 8, 6, 8, 3, 3, [1, 1], [1, 2], [1, 2]), 8, 1],
   [convGeom(3, 8, 2, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
-  // stride 2 on the image's phases (conv_direct.c, the forward): phases of rows of 16 (ResNet-20's stage 2), of rows
-  // of 8 (stage 3) in tiles of 3 and 2 chunks, a 5×5 and a 4×4 window (phases shifted by -1 and +1, odd padding), a
-  // 2×2 without padding, groups
+  // stride 2 on the phases (conv_direct.c; the forward on the image's, the input gradient on gx's): phases of rows
+  // of 16 (ResNet-20's stage 2), of rows of 8 (stage 3) in tiles of 3 and 2 chunks, a 5×5 and a 4×4 window (phases
+  // shifted by -1 and +1, odd padding), a 2×2 without padding with groups, a 1×4 whose odd rows take no tap
   [convGeom(2, 16, 32, 32, 3, 3, [2, 2], [1, 1], [1, 1]), 32, 1],
-  [convGeom(3, 8, 16, 16, 3, 3, [2, 2], [1, 1], [1, 1]), 16, 1],
-  [convGeom(2, 4, 24, 16, 5, 5, [2, 2], [2, 2], [1, 1]), 9, 1],
-  [convGeom(2, 3, 16, 32, 4, 4, [2, 2], [1, 1], [1, 1]), 8, 1],
-  [convGeom(2, 4, 4, 32, 2, 2, [2, 2], [0, 0], [1, 1]), 16, 2],
+  [convGeom(6, 8, 16, 16, 3, 3, [2, 2], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 8, 24, 16, 5, 5, [2, 2], [2, 2], [1, 1]), 9, 1],
+  [convGeom(2, 9, 16, 32, 4, 4, [2, 2], [1, 1], [1, 1]), 8, 1],
+  [convGeom(2, 8, 4, 32, 2, 2, [2, 2], [0, 0], [1, 1]), 16, 2],
+  [convGeom(2, 8, 8, 32, 1, 4, [2, 2], [0, 1], [1, 1]), 8, 1],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
   // 16·k output channels per group, 64+ weight columns: the weight gradient as outer products over the positions
