@@ -16,7 +16,7 @@
  *
  * Where the shapes allow, an image's columns are never written: stride-1 forwards and input gradients run directly
  * (gg_direct_conv3 for rows of 16·k and of 8, conv_direct3.c; gg_direct_conv_plan for other rows of 8+, reading
- * shifted input rows), the weight gradient with 16·k output channels per group and 64+ columns as outer products
+ * shifted input rows; stride 2 on the phases of the image or of gx, gg_direct_s2_geom), the weight gradient with 16·k output channels per group and 64+ columns as outer products
  * (gg_conv_dw_outer, conv_dw.c), and other weight gradients of images with 512+ positions as dot products
  * (gg_dot_nt), read from the input itself for stride 1. Which path runs depends on the shapes only.
  *
@@ -318,7 +318,8 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
   a.mk = mk;
   a.plan = plan;
   a.w8 = w8;
-  if (!mk && !plan && !w8 && !s2) a.own = gg_gemm_choose_own(1, 0, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow, oc / groups);
+  if (!mk && !plan && !w8 && !s2)
+    a.own = gg_gemm_choose_own(1, 0, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow, oc / groups);
   gg_parallel_for(gg_whole_dx, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
 #if defined(__AVX512F__)
   if (s2) gg_direct_s2t_free(s2t);
