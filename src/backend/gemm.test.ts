@@ -388,5 +388,46 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           be.setThreads(before);
         }
       });
+
+    // A busy machine may also stop the worker in the middle of its chunk: the caller then waits a time slice for it.
+    // Having waited (longer than its own share), the pool backs off: the caller computes the next jobs alone, the same
+    // chunks, so the same bits. (Before, every job went to the workers, and a 2-thread step on a busy machine kept
+    // waiting for them.)
+    if (impl === 'own')
+      it('computes the next products on the caller alone after a worker stopped mid-chunk, with the same bits', () => {
+        be.selectGemm('own');
+        const r = lcg(23);
+        const before = be.threads;
+        const [m, n, k] = [128, 256, 784]; // two chunks of 25 MFLOP on two threads
+        const a = uniform(r, m * k);
+        const b = uniform(r, k * n);
+        const out = (threads: number) => {
+          be.setThreads(threads);
+          const c = new Float32Array(m * n).fill(Number.NaN);
+          be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
+          return c;
+        };
+        try {
+          const one = out(1);
+          out(2); // starts the pool
+          while (be.poolBackoff() > 0) out(2); // an earlier test on a busy machine may have left the pool backing off
+          const byWorkers = be.holdPoolWorkers('midChunk');
+          let stopped = out(2);
+          // the worker may not have taken a chunk at all (the caller took both): then it was not late; again
+          for (let i = 0; i < 20 && be.poolBackoff() === 0; i++) stopped = out(2);
+          const left = be.poolBackoff();
+          expect(left).toBeGreaterThan(0);
+          expect(stopped).toEqual(one);
+          const workersBefore = be.holdPoolWorkers(false);
+          expect(workersBefore).toBeGreaterThan(byWorkers); // the stopped worker did finish its chunk
+          expect(out(2)).toEqual(one);
+          expect(be.poolBackoff()).toBe(left - 1);
+          expect(be.holdPoolWorkers(false)).toBe(workersBefore); // computed on the caller alone
+          while (be.poolBackoff() > 0) expect(out(2)).toEqual(one);
+        } finally {
+          be.holdPoolWorkers(false);
+          be.setThreads(before);
+        }
+      });
   });
 }
