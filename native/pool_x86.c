@@ -23,9 +23,11 @@
  * Where the caller, after its own chunks, waited for the workers' longer than half of what they would have cost it
  * (its own chunks' time per chunk, times theirs; and more than GG_LATE_NS), it computes the next jobs alone (the same
  * chunks, so the same bits): GG_SOLO_JOBS of them at first, twice as many each time it finds the workers late again
- * right after (up to GG_SOLO_MAX_JOBS), back to GG_SOLO_JOBS after a job on which they took part and were on time
- * (not after one that the caller finished alone, the workers not awake yet: on a busy machine that is the first job
- * after a back-off, and the next ones would find them late again).
+ * (up to GG_SOLO_MAX_JOBS), one fewer after each job on which they took part and were on time (down to GG_SOLO_JOBS;
+ * a job that the caller finished alone, the workers not awake yet, as the first after a back-off usually is on a busy
+ * machine, changes nothing). A late worker costs the caller up to a time slice (milliseconds), an on-time one saves
+ * it a few microseconds: so the pool keeps backing off longer unless the workers are late less than once in a few
+ * hundred jobs.
  */
 #include "gemm_x86.h"
 
@@ -179,8 +181,8 @@ static void gg_run_job(int nt) {
   if (waited > GG_LATE_NS && waited > 0.5 * (t1 - t0) / (mine > 0 ? mine : 1) * (chunks - mine)) {
     gg_solo_left = gg_solo_jobs;
     gg_solo_jobs = gg_solo_jobs * 2 < GG_SOLO_MAX_JOBS ? gg_solo_jobs * 2 : GG_SOLO_MAX_JOBS;
-  } else if (mine < chunks) {
-    gg_solo_jobs = GG_SOLO_JOBS; /* on time (a job the caller did alone, the workers not awake yet, says nothing) */
+  } else if (mine < chunks && gg_solo_jobs > GG_SOLO_JOBS) {
+    gg_solo_jobs--; /* on time (a job the caller did alone, the workers not awake yet, says nothing) */
   }
 }
 

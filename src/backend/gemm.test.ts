@@ -438,7 +438,7 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           drain();
           // A job that the caller finished alone (the worker not awake yet: on a busy machine, the first after a
           // back-off) says nothing about the worker: found late again right after, the pool backs off twice as long.
-          // (A job on which the stopped worker was not late resets it: then the whole sequence again.)
+          // (A job on which the stopped worker was not late takes one off it: then the whole sequence again.)
           let [base, doubled] = [left, 0];
           for (let i = 0; i < 10 && doubled !== 2 * base; i++) {
             if (i > 0) base = stopAWorker();
