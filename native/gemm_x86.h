@@ -29,7 +29,7 @@ double gg_pool_backoff(void);
 double gg_pool_last_chunks(void);
 /* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come. */
 void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step);
-/* addon.c: chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool). */
+/* pool_x86.c: chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool). */
 int gg_gemm_chunks_per_thread(double flops, int nt);
 /* pool_x86.c: the threads a job may use now (gg_gemm_own_threads'), and fn over [0, n) in chunks of `step` on nt of
  * the pool's threads, the caller included, taken as they come; 0 (nothing done) with one thread, a busy pool (another

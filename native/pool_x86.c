@@ -31,6 +31,10 @@
  */
 #include "gemm_x86.h"
 
+/* Chunks per thread for a product (ours and OpenBLAS on the pool): two, so that a thread the OS holds up leaves half a
+ * share to wait for, but one under 16 MFLOP a chunk, where repacking the other operand per chunk costs more. */
+int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt * 16e6 ? 2 : 1; }
+
 #if defined(__x86_64__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 
 #include <immintrin.h>
