@@ -327,8 +327,13 @@ export class Monitor implements StepObserver {
     for (const [, m] of this.#model.namedModules()) {
       const layer = this.#moduleLayer.get(m);
       const act = activationOf(m);
-      if (layer) this.#removers.push(m.registerForwardHook((_m, _x, y) => this.#onLayer(layer, y)));
-      else if (act) this.#removers.push(m.registerForwardHook((_m, x, y) => this.#onActivation(act, x, y)));
+      // NOTE: once a layer is known to feed an activation module (followed), its hook only notes which tensor is its
+      // output, for the activation's hook to credit it: the two may then run fused (nn.Sequential's Conv2d + ReLU),
+      // both hooks seeing the activation's output, with the same records
+      const fused = { fused: () => !this.#active || (layer !== undefined && this.#ordered && layer.followed) };
+      if (layer) this.#removers.push(m.registerForwardHook((_m, _x, y) => this.#onLayer(layer, y), fused));
+      else if (act)
+        this.#removers.push(m.registerForwardHook((_m, x, y) => this.#onActivation(act, x, y), { fused: () => true }));
     }
     return this;
   }

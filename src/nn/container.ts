@@ -51,15 +51,20 @@ export class Sequential extends Module {
     for (let i = 0; i < layers.length; i++) {
       const m = layers[i]!;
       // NOTE: an nn.Conv2d and the nn.ReLU after it run as one op (conv2dRelu: the ReLU applied to each image's
-      // output in cache, the same numbers), except where either has forward hooks: those must see the
-      // pre-activation, which the fused op never materialises (the gradient monitor hooks both)
-      if (fusesWithReLU(m, layers[i + 1])) {
-        h = conv2dRelu(h, m.weight, m.bias, {
+      // output in cache, the same numbers), except where either has forward hooks that must see the
+      // pre-activation, which the fused op never materialises; hooks that need not this time (the gradient
+      // monitor's once it knows the ReLU follows: ForwardHookOptions.fused) see the ReLU's output on both modules
+      const next = layers[i + 1];
+      if (fusesWithReLU(m, next)) {
+        const x = h;
+        h = conv2dRelu(x, m.weight, m.bias, {
           stride: m.stride,
           padding: m.padding,
           dilation: m.dilation,
           groups: m.groups,
         });
+        m.runFusedHooks(x, h);
+        next!.runFusedHooks(h, h);
         i++;
       } else h = m.call(h);
     }
@@ -67,14 +72,17 @@ export class Sequential extends Module {
   }
 }
 
-/** Whether `m` and `next` are exactly an nn.Conv2d and an nn.ReLU (no subclasses), neither with forward hooks. */
+/**
+ * Whether `m` and `next` are exactly an nn.Conv2d and an nn.ReLU (no subclasses), both without forward hooks that
+ * must see their own outputs now (Module.fusable).
+ */
 function fusesWithReLU(m: Module, next: Module | undefined): m is Conv2d {
   return (
     next !== undefined &&
     (m.constructor as unknown) === Conv2d &&
     (next.constructor as unknown) === ReLU &&
-    !m.hasForwardHooks &&
-    !next.hasForwardHooks
+    m.fusable &&
+    next.fusable
   );
 }
 
