@@ -12,6 +12,8 @@
         "native/kernels/conv.c",
         "native/kernels/conv_direct.c",
         "native/kernels/conv_whole.c",
+        "native/kernels/conv_dw.c",
+        "native/kernels/conv_direct3.c",
         "native/kernels/pool.c",
         "native/kernels/norm.c",
         "native/kernels/optim.c",
