@@ -543,7 +543,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(im2col, gg_im2col, void, 4, FA, IX, FA, IA)                                                    \
   X(col2im, gg_col2im, void, 4, FA, FA, IX, IA)                                                    \
   X(conv2d, gg_conv2d, num, 7, FA, FA, FA, IA, IX, IX, IN)                                         \
-  X(conv2dBias, gg_conv2d_bias, num, 7, FA, FA, FA, FA, IA, IX, IX)                                \
+  X(conv2dBias, gg_conv2d_bias, num, 8, FA, FA, FA, FA, IA, IX, IX, IN)                            \
   X(conv2dGradInput, gg_conv2d_grad_input, num, 6, FA, FA, FA, IA, IX, IX)                         \
   X(conv2dGradWeight, gg_conv2d_grad_weight, num, 6, FA, FA, FA, IA, IX, IX)                       \
   X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \

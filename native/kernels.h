@@ -123,7 +123,7 @@ GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *g
 GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int32_t *geom, gg_i oc, gg_i groups,
                      int accumulate);
 GG_API int gg_conv2d_bias(const float *x, const float *weight, const float *bias, float *out, const int32_t *geom,
-                          gg_i oc, gg_i groups);
+                          gg_i oc, gg_i groups, int relu);
 GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx, const int32_t *geom, gg_i oc,
                                 gg_i groups);
 GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,

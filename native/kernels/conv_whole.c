@@ -73,6 +73,7 @@ typedef struct {
   const void *s2t;  /* or the input gradient on gx's phases (gg_direct_s2_phase[4]), through its columns' buffer */
   int own;          /* the columns' products: ours (1) or OpenBLAS's (0), as chosen for their shape */
   const float *bias; /* the forward's bias [oc], written into each image's rows before its product adds, or NULL */
+  int relu;          /* the forward: each image's rows through the ReLU after its product (gg_conv2d_bias) */
 } gg_whole_conv;
 
 /* One image's product on this thread, by the implementation chosen for its shape (a->own). */
@@ -121,6 +122,7 @@ static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
         float b = a->bias[gi * ocg + o] + 0.0f;
         for (gg_i q = 0; q < P; q++) y[o * P + q] = b;
       }
+    int done = 0;
 #if defined(__AVX512F__)
     const float *in = a->x + (i * g->c * a->groups + gi * g->c) * g->h * g->w;
     if (a->s2) {
@@ -128,11 +130,15 @@ static void gg_whole_fwd(int tid, gg_i lo, gg_i hi, const void *p) {
       gg_direct_s2_split(in, g->c, g->h, g->w, ph);
       in = ph;
     }
-    if (gg_whole_direct(a, a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk, in, a->s2 ? &a->gt : g, y, a->beta))
-      continue;
+    done = gg_whole_direct(a, a->wp + gi * (ocg + 7) / 8 * 8 * ckk, ocg, ckk, in, a->s2 ? &a->gt : g, y, a->beta);
 #endif
-    const float *src = gg_whole_cols(a, i, gi, a->cols + tid * a->slot);
-    gg_whole_gemm(a, 0, 0, ocg, P, ckk, w, ckk, src, P, a->beta, y, P);
+    if (!done) {
+      const float *src = gg_whole_cols(a, i, gi, a->cols + tid * a->slot);
+      gg_whole_gemm(a, 0, 0, ocg, P, ckk, w, ckk, src, P, a->beta, y, P);
+    }
+    /* (unary's Relu: NaN stays NaN, -0 and 0 give +0; a compare and a select, so that it vectorizes) */
+    if (a->relu)
+      for (gg_i q = 0; q < ocg * P; q++) y[q] = y[q] <= 0.0f ? 0.0f : y[q];
   }
 }
 
@@ -218,10 +224,11 @@ static double gg_whole_work(const gg_whole_conv *a) {
          (double)a->groups;
 }
 
-/* gg_conv2d, or gg_conv2d_bias where bias is set (each image's rows start as the bias, then accumulate). */
+/* gg_conv2d, or gg_conv2d_bias where bias is set (each image's rows start as the bias, then accumulate; with relu,
+ * then go through the ReLU, in cache). */
 static int gg_conv2d_run(const float *x, const float *weight, const float *bias, float *out, const int32_t *geom,
-                         gg_i oc, gg_i groups, int accumulate) {
-  gg_whole_conv a = {.x = x, .w = weight, .out = out, .bias = bias};
+                         gg_i oc, gg_i groups, int accumulate, int relu) {
+  gg_whole_conv a = {.x = x, .w = weight, .out = out, .bias = bias, .relu = relu};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   a.beta = accumulate || bias ? 1.0f : 0.0f;
   /* Computed directly (conv_direct3.c, conv_direct.c) where it has stride 1 and rows of 16·k or 8 (all of
@@ -273,12 +280,12 @@ static int gg_conv2d_run(const float *x, const float *weight, const float *bias,
 
 GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int32_t *geom, gg_i oc, gg_i groups,
                      int accumulate) {
-  return gg_conv2d_run(x, weight, NULL, out, geom, oc, groups, accumulate);
+  return gg_conv2d_run(x, weight, NULL, out, geom, oc, groups, accumulate, 0);
 }
 
 GG_API int gg_conv2d_bias(const float *x, const float *weight, const float *bias, float *out, const int32_t *geom,
-                          gg_i oc, gg_i groups) {
-  return gg_conv2d_run(x, weight, bias, out, geom, oc, groups, 1);
+                          gg_i oc, gg_i groups, int relu) {
+  return gg_conv2d_run(x, weight, bias, out, geom, oc, groups, 1, relu);
 }
 
 GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx, const int32_t *geom, gg_i oc,

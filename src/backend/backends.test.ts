@@ -249,7 +249,9 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
         be.conv2d(x!, w!, y!, g, oc, groups, true);
         outs.push(y!.data.slice());
         const bias = load(be, uniform(r, oc));
-        be.conv2dBias(x!, w!, bias, y!, g, oc, groups);
+        be.conv2dBias(x!, w!, bias, y!, g, oc, groups, false);
+        outs.push(y!.data.slice());
+        be.conv2dBias(x!, w!, bias, y!, g, oc, groups, true);
         outs.push(y!.data.slice());
         be.free(bias);
         be.conv2dGradWeight(x!, y!, w!, g, oc, groups);

@@ -4,7 +4,7 @@
  * its gradients) is composed of the backend's own im2col, col2im and sgemm, so that the wasm backend runs it on its
  * kernels too; native/kernels/conv.c's version agrees with it to rounding.
  */
-import type { Backend, Buf, ConvGeom, PoolGeom } from './types.js';
+import { type Backend, type Buf, type ConvGeom, type PoolGeom, Unary } from './types.js';
 
 /** im2col (spec-nn.ts). */
 export function im2col(x: Buf, xOff: number, cols: Buf, g: ConvGeom): void {
@@ -264,7 +264,10 @@ export function conv2d(
   if (cols) be.free(cols);
 }
 
-/** conv2dBias (spec-nn.ts): every image's rows start as their channel's bias (+ 0), then conv2d accumulates. */
+/**
+ * conv2dBias (spec-nn.ts): every image's rows start as their channel's bias (+ 0), then conv2d accumulates; with
+ * relu, the ReLU over the whole output after it (unary's Relu).
+ */
 export function conv2dBias(
   be: Backend,
   x: Buf,
@@ -274,6 +277,7 @@ export function conv2dBias(
   g: ConvGeom,
   oc: number,
   groups: number,
+  relu: boolean,
 ): void {
   const P = g.oh * g.ow;
   const bs = bias.data;
@@ -281,6 +285,7 @@ export function conv2dBias(
   for (let i = 0; i < g.n; i++)
     for (let o = 0; o < oc; o++) os.fill(bs[o]! + 0, (i * oc + o) * P, (i * oc + o + 1) * P);
   be.conv2d(x, weight, out, g, oc, groups, true);
+  if (relu) be.unary(Unary.Relu, out, out, g.n * oc * P, 0, 0);
 }
 
 /** conv2dGradInput (spec-nn.ts): each image's columns' gradient weightᵀ·gy_i, folded back into gx with col2im. */

@@ -111,7 +111,9 @@ export const NN_KERNELS = {
    * conv2d with a bias [oc]: out[N, oc, oh·ow] = bias (broadcast along each row, plus 0: -0 becomes +0) + weight ·
    * columns, the same values as a binary broadcast of the bias into out followed by conv2d accumulating. The native
    * kernel writes each image's bias where its product then adds, in cache, instead of a pass over the whole batch's
-   * output before the convolution. Natively only, as conv2d (0: not run, the native backend composes).
+   * output before the convolution. With relu, each image's rows then go through the ReLU (v <= 0 ? 0 : v, NaN stays
+   * NaN: unary's Relu), in cache, instead of a pass over the batch's output after it (conv2dRelu, nn.Sequential's
+   * Conv2d + ReLU). Natively only, as conv2d (0: not run, the native backend composes).
    */
   conv2dBias: {
     args: [
@@ -122,6 +124,7 @@ export const NN_KERNELS = {
       ['g', 'conv'],
       ['oc', 'int'],
       ['groups', 'int'],
+      ['relu', 'bool'],
     ],
     c: 'gg_conv2d_bias',
     cRet: 'num',

@@ -24,8 +24,9 @@ import type { Buf } from '../backend/types.js';
 import { activationOf as activationKeyOf } from '../nn/activation.js';
 import { ACTIVATIONS, type ActivationStats } from '../nn/activation-names.js';
 import type { AnyModule } from '../nn/module.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
+import { firstTensor } from './first-tensor.js';
 import { type TimeFlow, TimeFlowRecorder } from './through-time.js';
 
 export type { TimeFlow };
@@ -327,8 +328,12 @@ export class Monitor implements StepObserver {
     for (const [, m] of this.#model.namedModules()) {
       const layer = this.#moduleLayer.get(m);
       const act = activationOf(m);
-      if (layer) this.#removers.push(m.registerForwardHook((_m, _x, y) => this.#onLayer(layer, y)));
-      else if (act) this.#removers.push(m.registerForwardHook((_m, x, y) => this.#onActivation(act, x, y)));
+      // NOTE: once a layer is known to feed an activation module (followed), its hook only notes which tensor is its
+      // output, for the activation's hook to credit it: the two may then run fused (nn.Sequential's Conv2d + ReLU),
+      // both hooks seeing the activation's output, with the same records
+      const fused = { fused: () => !this.#active || !layer || (this.#ordered && layer.followed) };
+      if (layer) this.#removers.push(m.registerForwardHook((_m, _x, y) => this.#onLayer(layer, y), fused));
+      else if (act) this.#removers.push(m.registerForwardHook((_m, x, y) => this.#onActivation(act, x, y), fused));
     }
     return this;
   }
@@ -662,21 +667,6 @@ export class Monitor implements StepObserver {
 function activationOf(m: AnyModule): ActivationKind | null {
   const key = activationKeyOf(m);
   return key === null ? null : ACTIVATIONS[key].stats;
-}
-
-/**
- * The tensor a hook's input or output stands for: itself, the first tensor of a tuple, or the `output` of an object
- * (RNNs return `{ output, h }`).
- */
-function firstTensor(v: unknown): Tensor | null {
-  if (v instanceof Tensor) return v.storage.buf ? v : null;
-  if (Array.isArray(v)) {
-    for (const x of v) if (x instanceof Tensor && x.storage.buf) return x;
-  } else if (v && typeof v === 'object') {
-    const o = (v as { output?: unknown }).output;
-    if (o instanceof Tensor && o.storage.buf) return o;
-  }
-  return null;
 }
 
 const splits = new Map<number, number>();

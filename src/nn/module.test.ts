@@ -162,6 +162,35 @@ describe('hooks see every module through call()', () => {
     g.call(tensor(new Float32Array(8), [2, 2, 2]));
     expect(got).toEqual([1, 2, 3]);
   });
+  it('a module is fusable without hooks, or with hooks whose fused predicate holds now', () => {
+    const r = new ReLU();
+    expect(r.fusable).toBe(true);
+    let allow = true;
+    const removeOk = r.registerForwardHook(() => undefined, { fused: () => allow });
+    expect(r.fusable).toBe(true);
+    allow = false;
+    expect(r.fusable).toBe(false);
+    allow = true;
+    const plain = () => undefined;
+    const removePlain = r.registerForwardHook(plain);
+    expect(r.fusable).toBe(false); // a hook without the predicate always sees the module's own output
+    removePlain();
+    expect(r.fusable).toBe(true);
+    removeOk();
+    expect(r.fusable).toBe(true);
+    expect(() => r.registerForwardHook(plain, { fused: true as never })).toThrow(
+      'registerForwardHook(): opts.fused must be a function returning a boolean',
+    );
+    expect(r.hasForwardHooks).toBe(false);
+    // runFusedHooks calls them with what it is given, their return values ignored
+    const seen: number[] = [];
+    r.registerForwardHook((_m, x, y) => {
+      seen.push(x.size, y.size);
+      return y.mul(0);
+    });
+    r.runFusedHooks(tensor([1, 2], [2]), tensor([3], [1]));
+    expect(seen).toEqual([2, 1]);
+  });
 });
 
 describe('modes, gradients and memory', () => {

@@ -22,6 +22,17 @@ export type ForwardHook<In = unknown, Out = unknown> = (
   // biome-ignore lint/suspicious/noConfusingVoidType: a hook that returns nothing (void) keeps the output
 ) => Out | undefined | void;
 
+export interface ForwardHookOptions {
+  /**
+   * Asked at each forward pass: whether the hook may, this time, be given what an op fusing this module with its
+   * neighbour computes instead of the module's own output (nn.Sequential runs an nn.Conv2d and the nn.ReLU after it
+   * as conv2dRelu: the hooks of both then see the ReLU's output, as the Conv2d's output and as the ReLU's input);
+   * the hook's return value is then ignored. Without it (the default), the module never runs fused while the hook
+   * is registered: the hook always sees the module's own input and output.
+   */
+  fused?: () => boolean;
+}
+
 /** Any module, whatever its input and output types (for walking a model). */
 // biome-ignore lint/suspicious/noExplicitAny: a module of any signature, as in namedModules()
 export type AnyModule = Module<any, any>;
@@ -63,6 +74,8 @@ export abstract class Module<In = Tensor, Out = Tensor> {
   readonly #buffers = new Map<string, Tensor>();
   readonly #children = new Map<string, AnyModule>();
   readonly #hooks: ForwardHook<In, Out>[] = [];
+  /** The hooks registered with a `fused` predicate (ForwardHookOptions), and it. */
+  readonly #fusedOk = new Map<ForwardHook<In, Out>, () => boolean>();
 
   /**
    * The computation. Call modules through `call()` so that hooks run. A module may take extra arguments after the
@@ -87,20 +100,51 @@ export abstract class Module<In = Tensor, Out = Tensor> {
     return out;
   }
 
+  /** Whether forward hooks are registered on this module (nn.Sequential fuses a Linear and its ReLU only where not). */
+  get hasForwardHooks(): boolean {
+    return this.#hooks.length > 0;
+  }
+
+  /**
+   * Whether this module may run inside an op fused with its neighbour now: it has no forward hooks, or only hooks
+   * registered with a `fused` predicate (ForwardHookOptions) that holds now.
+   */
+  get fusable(): boolean {
+    for (const hook of this.#hooks) {
+      const ok = this.#fusedOk.get(hook);
+      if (!ok?.()) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Runs the forward hooks on what a fused op computed in this module's place (nn.Sequential, where `fusable`);
+   * their return values are ignored.
+   */
+  runFusedHooks(input: In, output: Out): void {
+    if (this.#hooks.length === 0) return;
+    for (const hook of [...this.#hooks]) hook(this, input, output);
+  }
+
   /**
    * Adds a hook run after every forward pass of this module (not of its children; register on each module of
    * `namedModules()` to see them all).
    * @param hook receives (module, input, output)
+   * @param opts `fused`: when the hook may see a fused op's output instead (ForwardHookOptions)
    * @returns a function that removes the hook
    * @example
    * const remove = model.registerForwardHook((m, x, y) => stats.push(y.data));
    */
-  registerForwardHook(hook: ForwardHook<In, Out>): () => void {
+  registerForwardHook(hook: ForwardHook<In, Out>, opts: ForwardHookOptions = {}): () => void {
     if (typeof hook !== 'function') throw new TypeError('registerForwardHook(): hook must be a function');
+    if (opts.fused !== undefined && typeof opts.fused !== 'function')
+      throw new TypeError('registerForwardHook(): opts.fused must be a function returning a boolean');
     this.#hooks.push(hook);
+    if (opts.fused) this.#fusedOk.set(hook, opts.fused);
     return () => {
       const i = this.#hooks.indexOf(hook);
       if (i >= 0) this.#hooks.splice(i, 1);
+      if (!this.#hooks.includes(hook)) this.#fusedOk.delete(hook);
     };
   }
 

@@ -2,13 +2,15 @@
  * The passes folded into the convolution's and pooling's kernels: a conv2d's bias written by its kernel
  * (conv2dBias) instead of a broadcast pass before it, a ReLU's gradient folded into the backward of the max pooling
  * that reads its output (maxPool2dGradRelu), and the bias gradient per image summed by that kernel while its planes
- * are in cache. All give the bits of the separate passes, on every backend.
+ * are in cache, and the ReLU after a conv2d applied by its kernel (conv2dRelu). All give the bits of the separate
+ * passes, on every backend.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { availableBackends, useBackend } from '../../backend/index.js';
 import { Binary, type PoolGeom, Unary } from '../../backend/types.js';
 import { conv2d, maxPool2d, relu } from '../../nn/functional.js';
-import { tensor, tidy } from '../tensor.js';
+import { type Tensor, tensor, tidy } from '../tensor.js';
+import { conv2dRelu } from './conv.js';
 import '../methods.js';
 
 /** Values in [-1, 1) with exact zeros, -0, NaN and ties sprinkled in. */
@@ -215,5 +217,71 @@ for (const name of availableBackends()) {
         expect(got!).toEqual(want);
       }
     });
+
+    // the CLI CNN's shapes in small: rows of 16 (direct), 14 (the masked plan), 7 (im2col); with and without a bias
+    const FUSED: [string, number[], number, boolean][] = [
+      ['1 → 8 channels, 16×16', [2, 1, 16, 16], 8, true],
+      ['8 → 16 channels, 14×14', [2, 8, 14, 14], 16, true],
+      ['3 → 5 channels, 7×7, no bias', [3, 3, 7, 7], 5, false],
+    ];
+    for (const [what, xs, oc, withBias] of FUSED) {
+      it(`conv2dRelu, ${what}: the bits of relu(conv2d(...)), forward and backward, with and without a max pooling`, () => {
+        const be = useBackend(name);
+        const c = xs[1]!;
+        const x = tensor(
+          values(
+            xs.reduce((a, b) => a * b, 1),
+            12,
+            false,
+          ),
+          xs,
+          { requiresGrad: true },
+        );
+        const w = tensor(values(oc * c * 9, 13, false), [oc, c, 3, 3], { requiresGrad: true });
+        const bv = values(oc, 14, false);
+        bv[0] = -0;
+        bv[2] = 0;
+        const b = withBias ? tensor(bv, [oc], { requiresGrad: true }) : null;
+        const bits = (t: Tensor) => Array.from(new Uint32Array(Float32Array.from(t.toArray() as number[]).buffer));
+        const run = (fused: boolean, pool: boolean) => {
+          const params = b ? [x, w, b] : [x, w];
+          for (const p of params) p.grad = null;
+          return tidy(() => {
+            const y = fused ? conv2dRelu(x, w, b, { padding: 1 }) : relu(conv2d(x, w, b, { padding: 1 }));
+            expect(y.node!.op).toBe(fused ? 'conv2dRelu' : 'relu');
+            const out = pool ? maxPool2d(y, 2) : y;
+            out
+              .mul(tensor(values(out.size, 15, false), out.shape))
+              .sum()
+              .backward();
+            return [bits(y), ...params.map((p) => bits(p.grad!))];
+          });
+        };
+        for (const pool of [false, true]) {
+          const unary = vi.spyOn(be, 'unary');
+          const unaryGrad = vi.spyOn(be, 'unaryGrad');
+          const folded = vi.spyOn(be, 'maxPool2dGradRelu');
+          let got: number[][];
+          try {
+            got = run(true, pool);
+            // with a bias the kernel applied the ReLU (natively in cache: no pass of its own); after a pooling, the
+            // pooling's kernel applied its gradient (the reference's composition of that kernel takes its own pass)
+            if (withBias && name === 'native') expect(unary).not.toHaveBeenCalled();
+            expect(folded).toHaveBeenCalledTimes(pool ? 1 : 0);
+            if (!pool || name === 'native') expect(unaryGrad).toHaveBeenCalledTimes(pool ? 0 : 1);
+          } finally {
+            unary.mockRestore();
+            unaryGrad.mockRestore();
+            folded.mockRestore();
+          }
+          const want = run(false, pool);
+          expect(got!.length).toBe(want.length);
+          for (let i = 0; i < want.length; i++) expect(got![i], `${i} pool=${pool}`).toEqual(want[i]);
+        }
+        // some outputs were clamped and some passed: both sides of the ReLU are exercised
+        const y = tidy(() => conv2dRelu(x, w, b, { padding: 1 }).toArray() as number[]);
+        expect(y.some((v) => v === 0) && y.some((v) => v > 0)).toBe(true);
+      });
+    }
   });
 }

@@ -1,6 +1,6 @@
 /** Convolution and pooling over NCHW tensors: conv2d, max, average and adaptive average pooling, on the backend's kernels. */
 
-import type { ConvGeom, PoolGeom } from '../../backend/types.js';
+import { type ConvGeom, type PoolGeom, Unary } from '../../backend/types.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import { dispose, fromOp, type Tensor } from '../tensor.js';
 import { alloc, assertTensor, planeSums, reluFolded } from './util.js';
@@ -29,17 +29,43 @@ export interface Conv2dOptions {
  * col2im. A 1×1 convolution with stride 1 and no padding multiplies the input itself.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  return conv2dAct(x, weight, bias, opts, false);
+}
+
+/**
+ * relu(conv2d(x, weight, bias, opts)) as one op (nn.Sequential runs an nn.Conv2d and the nn.ReLU after it so): the
+ * same numbers, with the ReLU applied to each image's output in cache where the convolution wrote it (conv2dBias),
+ * instead of a pass over the batch's output after it. Its backward masks the gradient by output > 0 (the same as by
+ * the convolution's output > 0), or hands it on where the max pooling that read the output folded the mask in
+ * (reluFolded, as for relu).
+ */
+export function conv2dRelu(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  return conv2dAct(x, weight, bias, opts, true);
+}
+
+function conv2dAct(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, opts: Conv2dOptions, relu: boolean) {
   const { n, oc, groups, g } = conv2dGeometry(x, weight, bias, opts);
   const be = x.storage.backend;
   const P = g.oh * g.ow; // output positions per image
   const outShape = [n, oc, g.oh, g.ow];
   const out = alloc(outShape);
   // every image's output channel starts as its bias (broadcast along the row), then the product accumulates on top
-  if (bias) be.conv2dBias(x.buf, weight.buf, bias.buf, out.buf, g, oc, groups);
-  else be.conv2d(x.buf, weight.buf, out.buf, g, oc, groups, false);
+  if (bias) be.conv2dBias(x.buf, weight.buf, bias.buf, out.buf, g, oc, groups, relu);
+  else {
+    be.conv2d(x.buf, weight.buf, out.buf, g, oc, groups, false);
+    if (relu) be.unary(Unary.Relu, out.buf, out.buf, out.size, 0, 0);
+  }
 
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return fromOp('conv2d', out.storage, outShape, inputs, (gy, needs) => {
+  const y: Tensor = fromOp(relu ? 'conv2dRelu' : 'conv2d', out.storage, outShape, inputs, (g0, needs) => {
+    // the ReLU's gradient: g0 where the output is > 0 (exactly where the convolution's output is), unless the
+    // kernel that made g0 folded it in already
+    const folded = !relu || reluFolded.get(g0) === y;
+    let gy = g0;
+    if (!folded) {
+      gy = alloc(out.shape);
+      be.unaryGrad(Unary.Relu, out.buf, out.buf, g0.buf, gy.buf, out.size, 0, 0);
+    }
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     let gb: Tensor | null = null;
@@ -54,15 +80,17 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     if (bias && needs[2]) {
       // Σ over the positions of each image's channel (or the sums the kernel that wrote gy took: planeSums), then
       // over the images
-      const given = planeSums.get(gy);
+      const given = folded ? planeSums.get(gy) : undefined;
       const perImage = given && given.size === n * oc ? null : alloc([n, oc]);
       if (perImage) be.sumAxis(gy.buf, perImage.buf, n * oc, P, 1);
       gb = alloc([oc]);
       be.sumAxis((perImage ?? given!).buf, gb.buf, 1, n, oc);
       if (perImage) dispose(perImage);
     }
+    if (gy !== g0) dispose(gy);
     return [gx, gw, gb];
   });
+  return y;
 }
 
 /** conv2d's arguments checked, and the geometry of one group (c = its input channels). */
@@ -133,7 +161,7 @@ function poolGeom(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): Poo
 
 /**
  * Max pooling over 2-D windows (PyTorch's floor mode); the first maximum in a window takes the gradient. Where x is a
- * ReLU's output, the backward folds the ReLU's gradient into its own pass (maxPool2dGradRelu; see reluFolded).
+ * ReLU's output (relu or conv2dRelu), the backward folds the ReLU's gradient into its own pass (maxPool2dGradRelu; see reluFolded).
  */
 export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Tensor {
   assertTensor(x, 'input', 'maxPool2d');
@@ -142,7 +170,7 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
   const out = alloc(outShape);
   const be = out.storage.backend;
   be.maxPool2d(x.buf, out.buf, g);
-  const afterRelu = x.node?.op === 'relu';
+  const afterRelu = x.node?.op === 'relu' || x.node?.op === 'conv2dRelu';
   return fromOp('maxPool2d', out.storage, outShape, [x], (gy) => {
     const gx = alloc(x.shape);
     if (afterRelu) {
