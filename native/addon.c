@@ -549,6 +549,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(conv2d, gg_conv2d, num, 7, FA, FA, FA, IA, IX, IX, IN)                                         \
   X(conv2dGradInput, gg_conv2d_grad_input, num, 6, FA, FA, FA, IA, IX, IX)                         \
   X(conv2dGradWeight, gg_conv2d_grad_weight, num, 6, FA, FA, FA, IA, IX, IX)                       \
+  X(linearBias, gg_linear_bias, num, 8, FA, FA, FA, FA, IX, IX, IX, IN)                           \
+  X(reluBiasGrad, gg_relu_bias_grad, void, 6, FA, FA, FA, FA, IX, IX)                              \
   X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \
   X(maxPool2dGrad, gg_max_pool2d_grad, void, 4, FA, FA, FA, IA)                                    \
   X(avgPool2d, gg_avg_pool2d, void, 4, FA, FA, IA, IN)                                             \

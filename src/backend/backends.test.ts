@@ -1325,6 +1325,73 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('linearBias: the bits of its composition on this backend (bias, sgemm with beta 1, ReLU), with either sgemm', () => {
+      const r = lcg(37);
+      const ref = JsBackend.prototype;
+      const pinnable = be as Backend & { selectGemm?: (w: 'auto' | 'openblas' | 'own') => string };
+      const pins = pinnable.selectGemm ? (['own', 'openblas', 'auto'] as const) : ([null] as const);
+      // full and partial register tiles (rows not a multiple of 12, columns of 32), depth past one block (384), the
+      // MLP's first layer, and outputs narrower than a tile over many rows (ours computes those transposed: the
+      // kernel declines and the backend composes)
+      const shapes = [
+        [128, 784, 256],
+        [13, 45, 70],
+        [37, 800, 33],
+        [64, 20, 10],
+        [1, 5, 3],
+      ] as const;
+      try {
+        for (const pin of pins) {
+          if (pin) pinnable.selectGemm!(pin);
+          for (const [rows, inF, outF] of shapes) {
+            for (const relu of [false, true]) {
+              const x = uniform(r, rows * inF);
+              x.fill(0, 0, inF); // a row of zeros: its outputs are the bias (and its ReLU)
+              const data = [x, uniform(r, outF * inF), withSpecials(r, outF, -2, 2), uniform(r, rows * outF)];
+              const run = (b: Backend, f: (bufs: Buf[]) => void) => {
+                const bufs = data.map((a) => load(b, a));
+                f(bufs);
+                const out = bufs[3]!.data.slice();
+                for (const buf of bufs) b.free(buf);
+                return out;
+              };
+              const args = [rows, inF, outF, relu] as const;
+              const fused = run(be, ([xx, w, bias, out]) => be.linearBias(xx!, w!, bias!, out!, ...args));
+              const composed = run(be, ([xx, w, bias, out]) => ref.linearBias.call(be, xx!, w!, bias!, out!, ...args));
+              expect(firstDifference([fused], [composed]), `${pin} ${rows}x${inF}x${outF} relu ${relu}`).toBe('');
+              // and the reference's numbers within float32 rounding of the product (the bound: over absolute values)
+              const want = run(js, ([xx, w, bias, out]) => js.linearBias(xx!, w!, bias!, out!, ...args));
+              const bound = run(js, ([xx, w, bias, out]) => {
+                for (const buf of [xx!, w!, bias!]) buf.data.set(buf.data.map(Math.abs));
+                js.linearBias(xx!, w!, bias!, out!, rows, inF, outF, false);
+              });
+              for (let i = 0; i < want.length; i++) {
+                if (!Number.isFinite(want[i]!)) expect(fused[i], `[${i}]`).toBe(want[i]);
+                else expect(Math.abs(fused[i]! - want[i]!), `[${i}]`).toBeLessThanOrEqual(2e-6 * bound[i]! + 1e-30);
+              }
+            }
+          }
+        }
+      } finally {
+        if (pinnable.selectGemm) pinnable.selectGemm('auto');
+      }
+    });
+
+    it('reluBiasGrad: the ReLU mask and the bias gradient in one pass, exactly', () => {
+      const r = lcg(38);
+      for (const [rows, cols] of [
+        [128, 256],
+        [7, 3],
+        [1, 40],
+        [33, 17],
+      ] as const) {
+        const n = rows * cols;
+        const data = [withSpecials(r, n, -1, 1), withSpecials(r, n, -1, 1), uniform(r, n), uniform(r, cols)];
+        data[1]![20 % n] = -0; // the ReLU's output is +0 there, but a -0 must mask too
+        same(be, data, (b, [gy, y, gx, gb]) => b.reluBiasGrad(gy!, y!, gx!, gb!, rows, cols), EXACT);
+      }
+    });
+
     it('adamUpdate', () => {
       const r = lcg(11);
       for (const [step, n] of [

@@ -1,6 +1,9 @@
 /** `Sequential` and `Flatten`. */
+import { linearRelu } from '../tensor/ops/matmul.js';
 import { flatten } from '../tensor/ops/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { ReLU } from './activation.js';
+import { Linear } from './linear.js';
 import { Module } from './module.js';
 
 /**
@@ -43,10 +46,31 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    const layers = this.#layers;
     let h = x;
-    for (const m of this.#layers) h = m.call(h);
+    for (let i = 0; i < layers.length; i++) {
+      const m = layers[i]!;
+      // NOTE: an nn.Linear and the nn.ReLU after it run as one op (linearRelu: the bias added and the ReLU applied
+      // in the product's output pass, the same numbers), except where either has forward hooks: those must see the
+      // pre-activation, which the fused op never materialises (the gradient monitor hooks both)
+      if (fusesWithReLU(m, layers[i + 1])) {
+        h = linearRelu(h, m.weight, m.bias);
+        i++;
+      } else h = m.call(h);
+    }
     return h;
   }
+}
+
+/** Whether `m` and `next` are exactly an nn.Linear and an nn.ReLU (no subclasses), neither with forward hooks. */
+function fusesWithReLU(m: Module, next: Module | undefined): m is Linear {
+  return (
+    next !== undefined &&
+    (m.constructor as unknown) === Linear &&
+    (next.constructor as unknown) === ReLU &&
+    !m.hasForwardHooks &&
+    !next.hasForwardHooks
+  );
 }
 
 /** Flattens dimensions startDim..endDim (default 1..−1: everything but the batch), as PyTorch's `nn.Flatten`. */

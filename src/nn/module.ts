@@ -87,6 +87,11 @@ export abstract class Module<In = Tensor, Out = Tensor> {
     return out;
   }
 
+  /** Whether forward hooks are registered on this module (nn.Sequential fuses a Linear and its ReLU only where not). */
+  get hasForwardHooks(): boolean {
+    return this.#hooks.length > 0;
+  }
+
   /**
    * Adds a hook run after every forward pass of this module (not of its children; register on each module of
    * `namedModules()` to see them all).
