@@ -4,8 +4,8 @@
  * Builds each row as `npm run bench` does (bench/steps.ts: the trainer's step, clip and Adam, no monitor), runs a few
  * warm-up steps, then times N steps with every kernel of the backend wrapped in a timer. Prints, per row, the step's
  * wall time and the milliseconds per step inside each kernel (sgemm and linearBias by shape and transposition, the
- * convolution's kernels by their per-image product's shape), largest first; "outside the kernels" is the rest (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time
- * (all threads), which a busy machine disturbs less than the wall clock. Kernel times are wall clock, so run it with
+ * convolution's kernels by their per-image product's shape), largest first; "outside the kernels" is the rest
+ * (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time (all threads), which a busy machine disturbs less than the wall clock. Kernel times are wall clock, so run it with
  * GRADGUARD_THREADS=1 OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs
  * a call.
  */
