@@ -5,9 +5,9 @@
  * warm-up steps, then times N steps with every kernel of the backend wrapped in a timer. Prints, per row, the step's
  * wall time and the milliseconds per step inside each kernel (sgemm and linearBias by shape and transposition, the
  * convolution's kernels by their per-image product's shape), largest first; "outside the kernels" is the rest
- * (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time (all threads), which a busy machine disturbs less than the wall clock. Kernel times are wall clock, so run it with
- * GRADGUARD_THREADS=1 OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs
- * a call.
+ * (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time (all threads), which a busy machine
+ * disturbs less than the wall clock. Kernel times are wall clock, so run it with GRADGUARD_THREADS=1
+ * OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs a call.
  */
 import { getBackend } from '../src/backend/index.js';
 import type { ConvGeom } from '../src/backend/types.js';
