@@ -63,7 +63,9 @@ function instrument(): void {
           flops = 2 * rows * outF * inF;
         } else if (name.startsWith('conv2d')) {
           // the whole convolution's products, by their per-image shape: out channels × positions × c·kh·kw
-          const [, , , g, oc, groups] = args as [unknown, unknown, unknown, ConvGeom, number, number];
+          // (conv2dBias has the bias before the output: its geometry is one argument later)
+          const at = name === 'conv2dBias' ? 4 : 3;
+          const [g, oc, groups] = args.slice(at) as [ConvGeom, number, number];
           const ckk = g.c * g.kh * g.kw;
           const P = g.oh * g.ow;
           key = `${name} ${oc / groups}x${P}x${ckk}${groups > 1 ? ` (${groups} groups)` : ''}`;

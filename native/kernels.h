@@ -122,12 +122,15 @@ GG_API void gg_col2im(const float *cols, float *dx, gg_i dxOff, const int32_t *g
  * caller composes im2col and sgemm). */
 GG_API int gg_conv2d(const float *x, const float *weight, float *out, const int32_t *geom, gg_i oc, gg_i groups,
                      int accumulate);
+GG_API int gg_conv2d_bias(const float *x, const float *weight, const float *bias, float *out, const int32_t *geom,
+                          gg_i oc, gg_i groups);
 GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx, const int32_t *geom, gg_i oc,
                                 gg_i groups);
 GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,
                                  gg_i groups);
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom);
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom);
+GG_API void gg_max_pool2d_grad_relu(const float *x, const float *gy, float *dx, float *sums, const int32_t *geom);
 GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad);
 GG_API void gg_avg_pool2d_grad(const float *gy, float *dx, const int32_t *geom, int countIncludePad);
 

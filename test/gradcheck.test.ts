@@ -282,6 +282,20 @@ const functional: Case[] = [
     fn: (x) => F.maxPool2d(x, 3, { stride: 2, padding: 1 }),
     inputs: [distinct([1, 2, 5, 5], 211, 0.05)],
   })),
+  // the ReLU's gradient folded into the pooling's backward (maxPool2dGradRelu); values kept off the kink at 0
+  c('maxPool2d kernel 2 after relu', () => ({
+    fn: (x) => F.maxPool2d(F.relu(x), 2),
+    inputs: [distinct([2, 2, 4, 6], 215, 0.05, 0.025)],
+  })),
+  c('maxPool2d kernel 3 stride 2 padding 1 after relu (overlapping windows)', () => ({
+    fn: (x) => F.maxPool2d(F.relu(x), 3, { stride: 2, padding: 1 }),
+    inputs: [distinct([1, 2, 5, 5], 216, 0.05, 0.025)],
+  })),
+  // ... and the conv's bias gradient per image summed by that kernel (planeSums)
+  c('conv2d → relu → maxPool2d kernel 2', () => ({
+    fn: (x, w, b) => F.maxPool2d(F.relu(F.conv2d(x, w, b, { padding: 1 })), 2),
+    inputs: [normal([2, 2, 4, 4], 217), normal([3, 2, 3, 3], 218, 0.5), normal([3], 219)],
+  })),
   c('maxPool2d kernel [3,2] stride [1,2] on [C,H,W]', () => ({
     fn: (x) => F.maxPool2d(x, [3, 2], { stride: [1, 2] }),
     inputs: [distinct([2, 5, 4], 212, 0.05)],

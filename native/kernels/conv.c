@@ -31,6 +31,18 @@ static void im2col_range(int tid, gg_i lo, gg_i hi, const void *p) {
           float *cb = rowBase + n * plane;
           for (gg_i i = 0; i < y0 * g.ow; i++) cb[i] = 0.0f;
           for (gg_i i = y1 * g.ow; i < plane; i++) cb[i] = 0.0f;
+#if defined(__AVX512F__)
+          if (g.sw == 1 && g.ow <= 16) {
+            /* Rows of at most one vector (the CLI CNN's 14-wide second stage): the masks are the row's, the same
+             * for every output row, so each row is one masked load and one masked store. */
+            __mmask16 valid = (__mmask16)(((1u << x1) - 1) & ~((1u << x0) - 1)), m = (__mmask16)((1u << g.ow) - 1);
+            const float *src = xb + (y0 * g.sh - g.ph + ki * g.dh) * g.w - g.pw + kj * g.dw;
+            float *cr = cb + y0 * g.ow;
+            for (gg_i oy = y0; oy < y1; oy++, src += g.sh * g.w, cr += g.ow)
+              _mm512_mask_storeu_ps(cr, m, _mm512_maskz_loadu_ps(valid, src));
+            continue;
+          }
+#endif
           if (g.sw == 1 && x0 == 0 && x1 == g.ow && g.ow == g.w && g.sh == 1) {
             /* Whole rows, contiguous on both sides (1×1 kernels, "same" rows): one copy. */
             gg_i iy0 = y0 - g.ph + ki * g.dh;

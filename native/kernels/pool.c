@@ -57,7 +57,8 @@ static void gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
     _mm512_mask_storeu_ps(o + ox, m, best);
   }
 }
-static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow) {
+static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow,
+                              int relu) {
   const __m512i il0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i il1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   for (gg_i ox = 0; ox < ow; ox += 16) {
@@ -72,7 +73,10 @@ static void gg_pool2_row_grad(const float *r0, const float *r1, const float *gr,
     best = _mm512_mask_blend_ps(tc, best, c);
     __mmask16 td = gg_pool2_take512(d, best);
     __mmask16 s3 = td, s2 = tc & ~td, s1 = tb & ~tc & ~td, s0 = ~(tb | tc | td);
-    __m512 gv = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, gr + ox));
+    /* (relu: the window's maximum must be > 0, not NaN, for the gradient to pass) */
+    __mmask16 pass = m;
+    if (relu) pass &= _mm512_cmp_ps_mask(_mm512_mask_blend_ps(td, best, d), _mm512_setzero_ps(), _CMP_GT_OQ);
+    __m512 gv = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(pass, gr + ox));
     __m512 ga = _mm512_maskz_mov_ps(s0, gv), gb = _mm512_maskz_mov_ps(s1, gv);
     __m512 gc = _mm512_maskz_mov_ps(s2, gv), gd = _mm512_maskz_mov_ps(s3, gv);
     _mm512_mask_storeu_ps(d0 + 2 * ox, lo, _mm512_permutex2var_ps(ga, il0, gb));
@@ -112,7 +116,8 @@ static gg_i gg_pool2_row(const float *r0, const float *r1, float *o, gg_i ow) {
   }
   return ox;
 }
-static gg_i gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow) {
+static gg_i gg_pool2_row_grad(const float *r0, const float *r1, const float *gr, float *d0, float *d1, gg_i ow,
+                              int relu) {
   gg_i ox = 0;
   for (; ox + 4 <= ow; ox += 4) {
     v128_t a, b, c, d;
@@ -127,6 +132,7 @@ static gg_i gg_pool2_row_grad(const float *r0, const float *r1, const float *gr,
     v128_t s3 = td, s2 = wasm_v128_andnot(tc, td), s1 = wasm_v128_andnot(wasm_v128_andnot(tb, tc), td);
     v128_t s0 = wasm_v128_not(wasm_v128_or(tb, wasm_v128_or(tc, td)));
     v128_t gv = wasm_f32x4_add(wasm_f32x4_splat(0.0f), wasm_v128_load(gr + ox)); /* 0 + g: -0 becomes +0 */
+    if (relu) gv = wasm_v128_and(gv, wasm_f32x4_gt(wasm_v128_bitselect(d, best, td), wasm_f32x4_splat(0.0f)));
     v128_t ga = wasm_v128_and(s0, gv), gb = wasm_v128_and(s1, gv);
     v128_t gc = wasm_v128_and(s2, gv), gd = wasm_v128_and(s3, gv);
     wasm_v128_store(d0 + 2 * ox, wasm_i32x4_shuffle(ga, gb, 0, 4, 1, 5));
@@ -194,7 +200,9 @@ static void max_pool2d_serial(const float *x, float *out, gg_pool g) {
   }
 }
 
-static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, gg_pool g) {
+/* relu: x is a ReLU's output and dx the gradient of its input, which is 0 wherever x is not > 0 (the ReLU's gradient
+ * folded in: the same values as the pooling gradient followed by the ReLU's). */
+static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, gg_pool g, int relu) {
   if (gg_pool_is_2x2(&g)) {
     /* Windows do not overlap: each writes its four gradients (0 + g, as the general loop's accumulation into zeros,
      * so -0 becomes +0); only a last odd row or column is left to zero. */
@@ -206,13 +214,13 @@ static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, g
         float *d0 = db + 2 * oy * g.w, *d1 = d0 + g.w;
         const float *gr = gy + p * g.oh * g.ow + oy * g.ow;
 #if defined(__AVX512F__)
-        gg_pool2_row_grad(r0, r1, gr, d0, d1, g.ow);
+        gg_pool2_row_grad(r0, r1, gr, d0, d1, g.ow, relu);
         for (gg_i ix = 2 * g.ow; ix < g.w; ix++) d0[ix] = d1[ix] = 0.0f;
         continue;
 #endif
         gg_i ox0 = 0;
 #if defined(__wasm_simd128__)
-        ox0 = gg_pool2_row_grad(r0, r1, gr, d0, d1, g.ow);
+        ox0 = gg_pool2_row_grad(r0, r1, gr, d0, d1, g.ow, relu);
 #endif
         for (gg_i ox = ox0; ox < g.ow; ox++) {
           float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -226,8 +234,10 @@ static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, g
           best = tc ? c : best;
           bi = tc ? 2 : bi;
           int td = (d > best) | (d != d);
+          best = td ? d : best;
           bi = td ? 3 : bi;
           float gv = 0.0f + gr[ox];
+          gv = !relu || best > 0.0f ? gv : 0.0f;
           d0[2 * ox] = bi == 0 ? gv : 0.0f;
           d0[2 * ox + 1] = bi == 1 ? gv : 0.0f;
           d1[2 * ox] = bi == 2 ? gv : 0.0f;
@@ -268,7 +278,21 @@ static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, g
         if (bi >= 0) db[bi] += gb[oy * g.ow + ox];
       }
     }
+    if (relu)
+      for (gg_i i = 0; i < g.h * g.w; i++) db[i] = xb[i] > 0.0f ? db[i] : 0.0f;
   }
+}
+
+/* The sum of a plane of n values as gg_sum_axis takes it (reduce.c: float64 in eight lanes, element m in lane m mod 8,
+ * the lanes summed pairwise, then the tail in order, rounded once), so the two agree bit for bit. */
+static float gg_plane_sum(const float *xs, gg_i n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  gg_i m = 0;
+  for (; m + 8 <= n; m += 8)
+    for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; m < n; m++) s += (double)xs[m];
+  return (float)s;
 }
 
 /* Planes are independent (windows never cross one), so the pooling kernels share them out: each range of planes is
@@ -277,6 +301,8 @@ typedef struct {
   const float *x, *gy;
   float *out;
   gg_pool g;
+  int relu;    /* max_pool2d_grad_serial's */
+  float *sums; /* with relu: each plane's sum of dx (gg_plane_sum) */
 } pool_args;
 
 static void max_pool_range(int tid, gg_i lo, gg_i hi, const void *p) {
@@ -292,16 +318,23 @@ static void max_pool_grad_range(int tid, gg_i lo, gg_i hi, const void *p) {
   const pool_args *a = p;
   gg_pool g = a->g;
   g.planes = hi - lo;
-  max_pool2d_grad_serial(a->x + lo * g.h * g.w, a->gy + lo * g.oh * g.ow, a->out + lo * g.h * g.w, g);
+  max_pool2d_grad_serial(a->x + lo * g.h * g.w, a->gy + lo * g.oh * g.ow, a->out + lo * g.h * g.w, g, a->relu);
+  if (a->sums) /* (each plane summed right after it was written, still in cache) */
+    for (gg_i p = lo; p < hi; p++) a->sums[p] = gg_plane_sum(a->out + p * g.h * g.w, g.h * g.w);
 }
 
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
-  pool_args a = {x, NULL, out, gg_read_pool(geom)};
+  pool_args a = {x, NULL, out, gg_read_pool(geom), 0, NULL};
   gg_parallel_for(max_pool_range, &a, a.g.planes, 1, 4.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
 }
 
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom) {
-  pool_args a = {x, gy, dx, gg_read_pool(geom)};
+  pool_args a = {x, gy, dx, gg_read_pool(geom), 0, NULL};
+  gg_parallel_for(max_pool_grad_range, &a, a.g.planes, 1, 8.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
+}
+
+GG_API void gg_max_pool2d_grad_relu(const float *x, const float *gy, float *dx, float *sums, const int32_t *geom) {
+  pool_args a = {x, gy, dx, gg_read_pool(geom), 1, sums};
   gg_parallel_for(max_pool_grad_range, &a, a.g.planes, 1, 8.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
 }
 

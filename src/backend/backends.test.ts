@@ -248,6 +248,10 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
       try {
         be.conv2d(x!, w!, y!, g, oc, groups, true);
         outs.push(y!.data.slice());
+        const bias = load(be, uniform(r, oc));
+        be.conv2dBias(x!, w!, bias, y!, g, oc, groups);
+        outs.push(y!.data.slice());
+        be.free(bias);
         be.conv2dGradWeight(x!, y!, w!, g, oc, groups);
         outs.push(w!.data.slice());
         be.conv2dGradInput(y!, w!, x!, g, oc, groups);
@@ -968,6 +972,14 @@ for (const [name, maybe] of suites) {
         for (let i = 0; i < xs; i += 13) x[i] = x[i + 1] ?? 0; // ties
         same(be, [x, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
         same(be, [x, uniform(r, os), uniform(r, xs)], (b, [xx, gy, dx]) => b.maxPool2dGrad(xx!, gy!, dx!, g), EXACT);
+        // (x as a ReLU's output, zeros included: the ReLU's gradient folded in)
+        const xr = x.map((v) => (v <= 0 ? 0 : v));
+        same(
+          be,
+          [xr, uniform(r, os), uniform(r, xs), uniform(r, g.planes)],
+          (b, [xx, gy, dx, sums]) => b.maxPool2dGradRelu(xx!, gy!, dx!, sums!, g),
+          EXACT,
+        );
         for (const cip of [true, false]) {
           same(be, [x, uniform(r, os)], (b, [xx, o]) => b.avgPool2d(xx!, o!, g, cip), EXACT);
           same(be, [uniform(r, os), uniform(r, xs)], (b, [gy, dx]) => b.avgPool2dGrad(gy!, dx!, g, cip), EXACT);
@@ -978,6 +990,13 @@ for (const [name, maybe] of suites) {
           for (let i = 5; i < xs; i += every) xn[i] = Number.NaN;
           same(be, [xn, uniform(r, os)], (b, [xx, o]) => b.maxPool2d(xx!, o!, g), EXACT);
           same(be, [xn, uniform(r, os), uniform(r, xs)], (b, [xx, gy, dx]) => b.maxPool2dGrad(xx!, gy!, dx!, g), EXACT);
+          const xr = xn.map((v) => (v <= 0 ? 0 : v));
+          same(
+            be,
+            [xr, uniform(r, os), uniform(r, xs), uniform(r, g.planes)],
+            (b, [xx, gy, dx, sums]) => b.maxPool2dGradRelu(xx!, gy!, dx!, sums!, g),
+            EXACT,
+          );
         }
       }
     });

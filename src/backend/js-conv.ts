@@ -127,6 +127,18 @@ export function maxPool2dGrad(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void {
   }
 }
 
+/**
+ * maxPool2dGradRelu (spec-nn.ts) on `be`'s kernels: maxPool2dGrad, then the ReLU's gradient (x > 0 where the ReLU's
+ * input is), then each plane's sum (sumAxis).
+ */
+export function maxPool2dGradRelu(be: Backend, x: Buf, gy: Buf, dx: Buf, sums: Buf, g: PoolGeom): void {
+  maxPool2dGrad(x, gy, dx, g);
+  const xs = x.data;
+  const ds = dx.data;
+  for (let i = 0, n = g.planes * g.h * g.w; i < n; i++) ds[i] = xs[i]! > 0 ? ds[i]! : 0;
+  be.sumAxis(dx, sums, g.planes, g.h * g.w, 1);
+}
+
 /** avgPool2d (spec-nn.ts). */
 export function avgPool2d(x: Buf, out: Buf, g: PoolGeom, countIncludePad: boolean): void {
   const xs = x.data;
@@ -250,6 +262,25 @@ export function conv2d(
     }
   }
   if (cols) be.free(cols);
+}
+
+/** conv2dBias (spec-nn.ts): every image's rows start as their channel's bias (+ 0), then conv2d accumulates. */
+export function conv2dBias(
+  be: Backend,
+  x: Buf,
+  weight: Buf,
+  bias: Buf,
+  out: Buf,
+  g: ConvGeom,
+  oc: number,
+  groups: number,
+): void {
+  const P = g.oh * g.ow;
+  const bs = bias.data;
+  const os = out.data;
+  for (let i = 0; i < g.n; i++)
+    for (let o = 0; o < oc; o++) os.fill(bs[o]! + 0, (i * oc + o) * P, (i * oc + o + 1) * P);
+  be.conv2d(x, weight, out, g, oc, groups, true);
 }
 
 /** conv2dGradInput (spec-nn.ts): each image's columns' gradient weightᵀ·gy_i, folded back into gx with col2im. */

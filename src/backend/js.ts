@@ -466,6 +466,9 @@ export class JsBackend implements Backend {
   conv2d(...a: Parameters<KernelMethods['conv2d']>): void {
     ref.conv2d(this, ...a);
   }
+  conv2dBias(...a: Parameters<KernelMethods['conv2dBias']>): void {
+    ref.conv2dBias(this, ...a);
+  }
   conv2dGradInput(...a: Parameters<KernelMethods['conv2dGradInput']>): void {
     ref.conv2dGradInput(this, ...a);
   }
@@ -483,6 +486,9 @@ export class JsBackend implements Backend {
   }
   maxPool2dGrad(...a: Parameters<KernelMethods['maxPool2dGrad']>): void {
     ref.maxPool2dGrad(...a);
+  }
+  maxPool2dGradRelu(...a: Parameters<KernelMethods['maxPool2dGradRelu']>): void {
+    ref.maxPool2dGradRelu(this, ...a);
   }
   avgPool2d(...a: Parameters<KernelMethods['avgPool2d']>): void {
     ref.avgPool2d(...a);

@@ -148,6 +148,11 @@ export class NativeBackend extends JsBackend {
     if (!this.k.conv2d(x.data, weight.data, out.data, this.geom, oc, groups, accumulate ? 1 : 0))
       super.conv2d(x, weight, out, g, oc, groups, accumulate);
   }
+  override conv2dBias(x: Buf, weight: Buf, bias: Buf, out: Buf, g: ConvGeom, oc: number, groups: number): void {
+    writeConvGeom(this.geom, 0, g);
+    if (!this.k.conv2dBias(x.data, weight.data, bias.data, out.data, this.geom, oc, groups))
+      super.conv2dBias(x, weight, bias, out, g, oc, groups);
+  }
   override linearBias(
     x: Buf,
     w: Buf,

@@ -107,6 +107,26 @@ export const NN_KERNELS = {
     cRet: 'num',
     wasm: false,
   },
+  /**
+   * conv2d with a bias [oc]: out[N, oc, oh·ow] = bias (broadcast along each row, plus 0: -0 becomes +0) + weight ·
+   * columns, the same values as a binary broadcast of the bias into out followed by conv2d accumulating. The native
+   * kernel writes each image's bias where its product then adds, in cache, instead of a pass over the whole batch's
+   * output before the convolution. Natively only, as conv2d (0: not run, the native backend composes).
+   */
+  conv2dBias: {
+    args: [
+      ['x', 'buf'],
+      ['weight', 'buf'],
+      ['bias', 'buf'],
+      ['out', 'buf'],
+      ['g', 'conv'],
+      ['oc', 'int'],
+      ['groups', 'int'],
+    ],
+    c: 'gg_conv2d_bias',
+    cRet: 'num',
+    wasm: false,
+  },
   /** conv2d's input gradient: gx = the columns' gradient weightᵀ · gy, folded back (col2im). Overwrites gx. */
   conv2dGradInput: {
     args: [
@@ -197,6 +217,23 @@ export const NN_KERNELS = {
       ['g', 'pool'],
     ],
     c: 'gg_max_pool2d_grad',
+  },
+  /**
+   * maxPool2dGrad where x is a ReLU's output, with the ReLU's gradient folded in: dx is the gradient of the ReLU's
+   * input, 0 wherever x is not > 0 (x > 0 exactly where the ReLU's input is). The same values as maxPool2dGrad
+   * followed by the ReLU's unaryGrad, in one pass. Overwrites dx, and writes each plane's sum of dx into sums
+   * [planes], as sumAxis(dx, sums, planes, h·w, 1) sums them (bit for bit): a convolution's bias gradient per image,
+   * where the ReLU's input is a conv2d's output.
+   */
+  maxPool2dGradRelu: {
+    args: [
+      ['x', 'buf'],
+      ['gy', 'buf'],
+      ['dx', 'buf'],
+      ['sums', 'buf'],
+      ['g', 'pool'],
+    ],
+    c: 'gg_max_pool2d_grad_relu',
   },
   /** Average pooling; the divisor counts padding when `countIncludePad` (PyTorch's default). */
   avgPool2d: {

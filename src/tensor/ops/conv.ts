@@ -1,10 +1,9 @@
 /** Convolution and pooling over NCHW tensors: conv2d, max, average and adaptive average pooling, on the backend's kernels. */
 
-import { Binary, type ConvGeom, type PoolGeom } from '../../backend/types.js';
+import type { ConvGeom, PoolGeom } from '../../backend/types.js';
 import { ArgumentError, ShapeError } from '../errors.js';
 import { dispose, fromOp, type Tensor } from '../tensor.js';
-import { zeroScalar } from './broadcast.js';
-import { alloc, assertTensor } from './util.js';
+import { alloc, assertTensor, planeSums, reluFolded } from './util.js';
 
 export type Pair = number | readonly [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
@@ -35,11 +34,9 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   const P = g.oh * g.ow; // output positions per image
   const outShape = [n, oc, g.oh, g.ow];
   const out = alloc(outShape);
-  if (bias) {
-    // every image's output channel starts as its bias (broadcast along the row), then the product accumulates on top
-    be.binary(Binary.Add, bias.buf, zeroScalar(be), out.buf, [n, oc, P], [0, 1, 0], [0, 0, 0]);
-  }
-  be.conv2d(x.buf, weight.buf, out.buf, g, oc, groups, !!bias);
+  // every image's output channel starts as its bias (broadcast along the row), then the product accumulates on top
+  if (bias) be.conv2dBias(x.buf, weight.buf, bias.buf, out.buf, g, oc, groups);
+  else be.conv2d(x.buf, weight.buf, out.buf, g, oc, groups, false);
 
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return fromOp('conv2d', out.storage, outShape, inputs, (gy, needs) => {
@@ -55,12 +52,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       be.conv2dGradInput(gy.buf, weight.buf, gx.buf, g, oc, groups);
     }
     if (bias && needs[2]) {
-      // Σ over the positions of each image's channel, then over the images
-      const perImage = alloc([n, oc]);
-      be.sumAxis(gy.buf, perImage.buf, n * oc, P, 1);
+      // Σ over the positions of each image's channel (or the sums the kernel that wrote gy took: planeSums), then
+      // over the images
+      const given = planeSums.get(gy);
+      const perImage = given && given.size === n * oc ? null : alloc([n, oc]);
+      if (perImage) be.sumAxis(gy.buf, perImage.buf, n * oc, P, 1);
       gb = alloc([oc]);
-      be.sumAxis(perImage.buf, gb.buf, 1, n, oc);
-      dispose(perImage);
+      be.sumAxis((perImage ?? given!).buf, gb.buf, 1, n, oc);
+      if (perImage) dispose(perImage);
     }
     return [gx, gw, gb];
   });
@@ -132,7 +131,10 @@ function poolGeom(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): Poo
   return { planes: x.size / (h * w), h, w, kh, kw, sh, sw, ph, pw, oh, ow };
 }
 
-/** Max pooling over 2-D windows (PyTorch's floor mode); the first maximum in a window takes the gradient. */
+/**
+ * Max pooling over 2-D windows (PyTorch's floor mode); the first maximum in a window takes the gradient. Where x is a
+ * ReLU's output, the backward folds the ReLU's gradient into its own pass (maxPool2dGradRelu; see reluFolded).
+ */
 export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Tensor {
   assertTensor(x, 'input', 'maxPool2d');
   const g = poolGeom(x, kernel, opts, 'maxPool2d');
@@ -140,9 +142,16 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
   const out = alloc(outShape);
   const be = out.storage.backend;
   be.maxPool2d(x.buf, out.buf, g);
+  const afterRelu = x.node?.op === 'relu';
   return fromOp('maxPool2d', out.storage, outShape, [x], (gy) => {
     const gx = alloc(x.shape);
-    be.maxPool2dGrad(x.buf, gy.buf, gx.buf, g);
+    if (afterRelu) {
+      // (and each plane's sum: a bias gradient per image where the ReLU's input is a conv2d's output)
+      const sums = alloc([g.planes]);
+      be.maxPool2dGradRelu(x.buf, gy.buf, gx.buf, sums.buf, g);
+      reluFolded.set(gx, x);
+      planeSums.set(gx, sums);
+    } else be.maxPool2dGrad(x.buf, gy.buf, gx.buf, g);
     return [gx];
   });
 }

@@ -7,7 +7,7 @@ import { Binary, Unary } from '../../backend/types.js';
 import { ArgumentError } from '../errors.js';
 import { fromOp, type Tensor } from '../tensor.js';
 import { sumToShape } from './broadcast.js';
-import { alloc, assertTensor, broadcastShapes, broadcastStrides, sameShape } from './util.js';
+import { alloc, assertTensor, broadcastShapes, broadcastStrides, reluFolded, sameShape } from './util.js';
 
 /** Applies a unary kernel and records its gradient gx = gy·f'(x). */
 export function unaryOp(name: string, op: Unary, x: Tensor, a = 0, b = 0): Tensor {
@@ -15,11 +15,14 @@ export function unaryOp(name: string, op: Unary, x: Tensor, a = 0, b = 0): Tenso
   const out = alloc(x.shape);
   const be = out.storage.backend;
   be.unary(op, x.buf, out.buf, x.size, a, b);
-  return fromOp(name, out.storage, x.shape, [x], (g) => {
+  const y = fromOp(name, out.storage, x.shape, [x], (g) => {
+    // the kernel that made g folded the ReLU's gradient in already (see reluFolded): the same values as this pass
+    if (op === Unary.Relu && reluFolded.get(g) === y) return [g];
     const gx = alloc(x.shape);
     be.unaryGrad(op, x.buf, out.buf, g.buf, gx.buf, x.size, a, b);
     return [gx];
   });
+  return y;
 }
 
 /** y = a·x + b, one pass (scalar add, sub, mul and div are this). */

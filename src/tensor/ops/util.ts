@@ -66,3 +66,18 @@ export function assertTensor(x: unknown, arg: string, op: string): asserts x is 
     );
   }
 }
+
+/**
+ * Gradients that already hold a ReLU's gradient: `reluFolded.get(g) === y` says that g, the gradient of the ReLU
+ * output y, is already 0 wherever y is not > 0, so the ReLU's backward hands it on as its input's gradient, as its
+ * own pass would compute it (the kernel that made g folded that pass in, e.g. maxPool2dGradRelu). Only the very
+ * tensor a backward returned is marked: a sum of gradients (y used twice) is a new tensor and takes the ReLU's pass.
+ */
+export const reluFolded = new WeakMap<Tensor, Tensor>();
+
+/**
+ * Per-plane sums that came with a gradient: `planeSums.get(g)` is [planes] holding each h·w plane's sum of g, as
+ * sumAxis(g, sums, planes, h·w, 1) takes them (bit for bit), made by the kernel that wrote g (maxPool2dGradRelu), so
+ * that a conv2d's backward reads its bias gradient per image from there instead of summing g again.
+ */
+export const planeSums = new WeakMap<Tensor, Tensor>();
