@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.c",
         "native/gemm_x86.c",
+        "native/pool_x86.c",
         "native/kernels/elementwise.c",
         "native/kernels/reduce.c",
         "native/kernels/layout.c",
@@ -12,6 +13,8 @@
         "native/kernels/conv.c",
         "native/kernels/conv_direct.c",
         "native/kernels/conv_whole.c",
+        "native/kernels/conv_dw.c",
+        "native/kernels/conv_direct3.c",
         "native/kernels/pool.c",
         "native/kernels/norm.c",
         "native/kernels/optim.c",

@@ -7,7 +7,9 @@
  * convolution's kernels by their per-image product's shape), largest first; "outside the kernels" is the rest
  * (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time (all threads), which a busy machine
  * disturbs less than the wall clock. Kernel times are wall clock, so run it with GRADGUARD_THREADS=1
- * OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs a call.
+ * OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs a call. With --cpu
+ * every kernel is timed by the process's CPU time instead (all threads; ~1 µs a call), which other processes on a
+ * shared machine disturb far less; the percentages are then of the step's CPU time.
  */
 import { getBackend } from '../src/backend/index.js';
 import type { ConvGeom } from '../src/backend/types.js';
@@ -18,6 +20,14 @@ const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const rowIds = (arg('rows') ?? 'mlp,cnn,resnet20,lstm,gru').split(',');
 const steps = Number(arg('steps') ?? 3);
+const cpuClock = process.argv.includes('--cpu');
+/** Milliseconds now by the clock the kernels are timed with: wall, or the process's CPU time (--cpu). */
+const clock = cpuClock
+  ? () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    }
+  : () => performance.now();
 
 const be = getBackend() as unknown as Record<string, unknown> & { name: string; threads: number };
 const totals = new Map<string, { ms: number; calls: number; flops: number }>();
@@ -35,11 +45,11 @@ function instrument(): void {
     be[name] = function (this: unknown, ...args: unknown[]) {
       if (!active) return (fn as (...a: unknown[]) => unknown).apply(this, args);
       active = false; // a kernel calling another counts once
-      const t0 = performance.now();
+      const t0 = clock();
       try {
         return (fn as (...a: unknown[]) => unknown).apply(this, args);
       } finally {
-        const dt = performance.now() - t0;
+        const dt = clock() - t0;
         active = true;
         let key = name;
         let flops = 0;
@@ -98,25 +108,28 @@ for (const id of rowIds) {
   const c = process.cpuUsage(c0);
   const cpu = (c.user + c.system) / 1000 / steps;
   const rows = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const base = cpuClock ? cpu : wall;
   const inside = rows.reduce((s, [, t]) => s + t.ms, 0) / steps;
   const sgemm = rows.filter(([, t]) => t.flops > 0).reduce((s, [, t]) => s + t.ms, 0) / steps;
-  console.log(`\n${spec.label}: ${wall.toFixed(1)} ms/step over ${steps} steps (CPU time ${cpu.toFixed(1)} ms/step)`);
+  console.log(
+    `\n${spec.label}: ${wall.toFixed(1)} ms/step over ${steps} steps (CPU time ${cpu.toFixed(1)} ms/step)${cpuClock ? '; kernels by CPU time' : ''}`,
+  );
   const flops = rows.reduce((s, [, t]) => s + t.flops, 0) / steps;
   console.log(
-    `  all products (sgemm, linearBias, conv2d*) ${sgemm.toFixed(2)} ms (${((100 * sgemm) / wall).toFixed(0)}%): ${(flops / 1e6).toFixed(1)} MFLOP a step, ${(flops / sgemm / 1e6).toFixed(0)} GFLOP/s`,
+    `  all products (sgemm, linearBias, conv2d*) ${sgemm.toFixed(2)} ms (${((100 * sgemm) / base).toFixed(0)}%): ${(flops / 1e6).toFixed(1)} MFLOP a step, ${(flops / sgemm / 1e6).toFixed(0)} GFLOP/s`,
   );
   console.log(
     `  the row's products (bench/rows.ts): ${(spec.flops / 1e6).toFixed(1)} MFLOP a step; at this step's time, ${(spec.flops / wall / 1e6).toFixed(0)} GFLOP/s`,
   );
   for (const [k, t] of rows.slice(0, 30)) {
     const ms = t.ms / steps;
-    if (ms < 0.05 * (wall / 100)) break;
+    if (ms < 0.05 * (base / 100)) break;
     console.log(
-      `  ${k.padEnd(34)} ${ms.toFixed(2).padStart(9)} ms ${((100 * ms) / wall).toFixed(1).padStart(5)}%  ${(t.calls / steps).toFixed(0)} calls`,
+      `  ${k.padEnd(34)} ${ms.toFixed(2).padStart(9)} ms ${((100 * ms) / base).toFixed(1).padStart(5)}%  ${(t.calls / steps).toFixed(0)} calls`,
     );
   }
-  const outside = wall - inside;
+  const outside = base - inside;
   console.log(
-    `  ${'outside the kernels'.padEnd(34)} ${outside.toFixed(2).padStart(9)} ms ${((100 * outside) / wall).toFixed(1).padStart(5)}%`,
+    `  ${'outside the kernels'.padEnd(34)} ${outside.toFixed(2).padStart(9)} ms ${((100 * outside) / base).toFixed(1).padStart(5)}%`,
   );
 }

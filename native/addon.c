@@ -337,10 +337,6 @@ static void gg_blas_cols(int tid, gg_i lo, gg_i hi, const void *p) {
               j->beta, j->c + lo, (blasint)j->ldc);
 }
 
-/* Chunks per thread for a product (ours and OpenBLAS on the pool): two, so that a thread the OS holds up leaves half a
- * share to wait for, but one under 16 MFLOP a chunk, where repacking the other operand per chunk costs more. */
-int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt * 16e6 ? 2 : 1; }
-
 static int gg_pool_built(void) { return gg_gemm_own_name()[0] != 0; }
 
 static void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
@@ -571,7 +567,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(gemmSelect, gg_gemm_select, str, 1, IN)                                                        \
   X(gemmShapeChoice, gg_gemm_shape_choice, str, 5, IN, IN, IX, IX, IX)                             \
   X(poolHold, gg_pool_hold, num, 1, IN)                                                            \
-  X(poolLastChunks, gg_pool_last_chunks, num, 0)
+  X(poolLastChunks, gg_pool_last_chunks, num, 0)                                                   \
+  X(poolBackoff, gg_pool_backoff, num, 0)
 
 #define GG_WRAP(js, fn, ret, n, ...)                                                               \
   static napi_value gg_w_##js(napi_env env, napi_callback_info info) {                             \

@@ -11,9 +11,9 @@
  * The micro-kernel is MR×NR = 12×32 with AVX-512 (24 zmm accumulators), 6×16 with AVX2 (12 ymm accumulators); a
  * tile with fewer rows runs a kernel compiled for that row count, one with fewer columns writes through a small tile.
  *
- * Threads: a persistent pool (created on first need) splits C by columns (in multiples of NR) or, for narrow
- * products, by rows, into chunks (gg_gemm_chunks_per_thread) that the threads take as they come (see "thread pool"
- * below); every thread packs into its own buffers, allocated once per thread and reused. Products under
+ * Threads: the pool (native/pool_x86.c) splits C by columns (in multiples of NR) or, for narrow products, by rows,
+ * into chunks (gg_gemm_chunks_per_thread) that the threads take as they come; every thread packs into its own
+ * buffers, allocated once per thread and reused. Products under
  * ~2 MFLOP run on the calling thread. A second caller while the pool is busy (worker_threads) runs single-threaded.
  *
  * Without AVX2+FMA (or off x86-64) this file compiles to stubs and gg_sgemm keeps OpenBLAS.
@@ -23,8 +23,6 @@
 #if defined(__x86_64__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 
 #include <immintrin.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +62,6 @@ typedef __m256 gv;
 static const char gg_own_name[] = "own-avx2";
 #endif
 #define NR (2 * VL)
-#define GG_MAX_THREADS 16
 
 typedef struct {
   int transA, transB;
@@ -219,187 +216,35 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
   }
 }
 
-/* ------------------------------------------------------------------------------------------------ thread pool */
+/* ------------------------------------------------------------------------------------------------ on the pool */
 
-/*
- * A job is cut into chunks (column or row ranges of a product, or ranges of a gg_parallel_for) and every thread, the
- * caller included, takes chunks until none are left, as the threaded wasm module does (native/wasm_threads.c). So a
- * worker that the OS has not scheduled yet (a busy machine) costs nothing but its share: the caller takes the chunks
- * it left, and a step on two threads is never much slower than on one. Each element's result never depends on who
- * computes it or on the chunk boundaries, so the bits are the same on any number of threads.
- *
- * Hand-off: the caller writes the job, resets gg_done, sets gg_next to the number of chunks and bumps gg_generation
- * (waking sleeping workers). A thread takes chunk v - 1 when fetch-sub on gg_next returns v > 0; gg_next stays <= 0
- * between jobs, so a worker waking late takes nothing, or a chunk of the job then current, whose description is
- * stable until that chunk is counted in gg_done. Waiting never spins without bound: workers spin briefly for the next
- * job, then sleep on a condition variable; the caller spins briefly for the chunks still being computed, then sleeps
- * on a futex (Linux; elsewhere it yields the CPU).
- */
-typedef struct {
-  /* a product: columns (byCols) or rows of C in `parts` slices of NR or MR */
-  const gg_gemm_args *g;
-  int byCols;
-  gg_i parts, m, n;
-  /* or, for gg_parallel_for: fn over [0, n) in chunks of `step` */
-  gg_range_fn fn;
-  const void *args;
-  gg_i step;
-  int chunks;
-} gg_job_t;
-
-#define GG_WORKER_SPIN 200 /* pauses a worker spins for the next job before it sleeps (~20-100 us) */
-#define GG_CALLER_SPIN 200 /* pauses the caller spins for the other threads' chunks before it sleeps */
-
-static int gg_nthreads = 1;      /* threads a product may use, the caller included */
-static int gg_pool_size = 0;     /* workers started */
-static int gg_pool_failed = 0;   /* a worker could not start or allocate: stay single-threaded */
-static gg_job_t gg_job;
-static atomic_uint gg_generation;
-static atomic_int gg_next;       /* chunks not yet taken (<= 0: none) */
-static atomic_int gg_done;       /* chunks finished */
-static atomic_int gg_sleepers;   /* workers asleep on gg_pool_cv (or about to be) */
-static atomic_int gg_caller_waits; /* the caller is asleep on gg_done (or about to be) */
-static atomic_int gg_job_threads; /* threads the current job may use, the caller included (workers 1..n-1) */
-static atomic_int gg_hold;          /* tests: workers take no chunks, as if the OS never ran them */
-static atomic_int gg_by_workers;    /* chunks computed by workers, in all (tests) */
-static atomic_int gg_worker_ok;
-static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
-static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
-
-#ifdef __linux__
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-static void gg_futex_wait(atomic_int *addr, int val) {
-  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-static void gg_futex_wake(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
-#else
-#include <sched.h>
-static void gg_futex_wait(atomic_int *addr, int val) {
-  (void)addr, (void)val;
-  sched_yield();
-}
-static void gg_futex_wake(atomic_int *addr) { (void)addr; }
-#endif
-
-/* Chunk c of the current job. */
-static void gg_run_chunk(int tid, int c) {
-  const gg_job_t *j = &gg_job;
-  if (j->fn) {
-    gg_i lo = (gg_i)c * j->step, hi = lo + j->step < j->n ? lo + j->step : j->n;
-    if (lo < hi) j->fn(tid, lo, hi, j->args);
-    return;
-  }
-  gg_i s0 = j->parts * c / j->chunks, s1 = j->parts * (c + 1) / j->chunks;
-  if (j->byCols)
-    gg_gemm_block(j->g, 0, j->m, s0 * NR, gg_min(j->n, s1 * NR));
-  else
-    gg_gemm_block(j->g, s0 * MR, gg_min(j->m, s1 * MR), 0, j->n);
-}
-
-/* Takes and computes chunks of the current job until none are left. */
-static void gg_work(int tid) {
-  for (int v = atomic_fetch_sub(&gg_next, 1); v > 0; v = atomic_fetch_sub(&gg_next, 1)) {
-    int chunks = gg_job.chunks; /* read before the chunk is counted: the job may change right after */
-    gg_run_chunk(tid, v - 1);
-    if (tid != 0) atomic_fetch_add_explicit(&gg_by_workers, 1, memory_order_relaxed);
-    if (atomic_fetch_add(&gg_done, 1) + 1 == chunks && atomic_load(&gg_caller_waits)) gg_futex_wake(&gg_done);
-  }
-}
-
-/* The caller: posts the job in gg_job (chunks set) for nt threads, computes chunks too, returns when all are done. */
-static void gg_run_job(int nt) {
-  int chunks = gg_job.chunks;
-  atomic_store_explicit(&gg_job_threads, nt, memory_order_relaxed);
-  atomic_store_explicit(&gg_done, 0, memory_order_relaxed);
-  atomic_store(&gg_next, chunks);
-  atomic_fetch_add(&gg_generation, 1);
-  if (atomic_load(&gg_sleepers) > 0) {
-    pthread_mutex_lock(&gg_pool_mu);
-    pthread_cond_broadcast(&gg_pool_cv);
-    pthread_mutex_unlock(&gg_pool_mu);
-  }
-  gg_work(0);
-  int d = atomic_load(&gg_done);
-  for (int spin = 0; d < chunks && spin < GG_CALLER_SPIN; spin++) {
-    _mm_pause();
-    d = atomic_load(&gg_done);
-  }
-  while (d < chunks) {
-    atomic_store(&gg_caller_waits, 1);
-    d = atomic_load(&gg_done);
-    if (d < chunks) gg_futex_wait(&gg_done, d);
-    atomic_store(&gg_caller_waits, 0);
-    d = atomic_load(&gg_done);
-  }
-}
-
-static void *gg_worker(void *arg) {
-  int id = (int)(intptr_t)arg;
-  unsigned seen = 0;
-  if (!gg_buffers()) {
-    atomic_store(&gg_worker_ok, -1);
-    return NULL;
-  }
-  atomic_fetch_add(&gg_worker_ok, 1);
-  for (;;) {
-    /* Spin a little (the next product of a training step usually follows soon), then sleep. */
-    unsigned gen = atomic_load(&gg_generation);
-    for (int spin = 0; gen == seen && spin < GG_WORKER_SPIN; spin++) {
-      _mm_pause();
-      gen = atomic_load(&gg_generation);
-    }
-    if (gen == seen) {
-      pthread_mutex_lock(&gg_pool_mu);
-      atomic_fetch_add(&gg_sleepers, 1);
-      while ((gen = atomic_load(&gg_generation)) == seen) pthread_cond_wait(&gg_pool_cv, &gg_pool_mu);
-      atomic_fetch_sub(&gg_sleepers, 1);
-      pthread_mutex_unlock(&gg_pool_mu);
-    }
-    seen = gen;
-    if (id < atomic_load_explicit(&gg_job_threads, memory_order_relaxed) && !atomic_load(&gg_hold)) gg_work(id);
-  }
-  return NULL;
-}
-
-/* Starts the workers once; 0 if the pool cannot be used. Called with gg_busy held. */
-static int gg_pool_start(void) {
-  if (gg_pool_failed) return 0;
-  if (gg_pool_size >= gg_nthreads - 1) return 1;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  while (gg_pool_size < gg_nthreads - 1) {
-    pthread_t th;
-    int want = atomic_load(&gg_worker_ok) + 1;
-    if (pthread_create(&th, &attr, gg_worker, (void *)(intptr_t)(gg_pool_size + 1)) != 0) {
-      gg_pool_failed = 1;
-      break;
-    }
-    while (atomic_load(&gg_worker_ok) >= 0 && atomic_load(&gg_worker_ok) < want) _mm_pause();
-    if (atomic_load(&gg_worker_ok) < 0) {
-      gg_pool_failed = 1;
-      break;
-    }
-    gg_pool_size++;
-  }
-  pthread_attr_destroy(&attr);
-  return !gg_pool_failed;
-}
-
-/* Runs `job` on nt threads, the caller included; 0 (nothing done) with one thread, a busy pool or none: do it alone. */
-static int gg_pool_post(const gg_job_t *job, int nt) {
-  if (nt <= 1 || pthread_mutex_trylock(&gg_busy) != 0) return 0;
-  if (!gg_pool_start()) {
-    pthread_mutex_unlock(&gg_busy);
-    return 0;
-  }
-  gg_job = *job;
-  gg_run_job(nt > gg_pool_size + 1 ? gg_pool_size + 1 : nt);
-  pthread_mutex_unlock(&gg_busy);
+/* A worker's buffers, touched once so that its first product does not pay for their pages. */
+int gg_gemm_thread_init(void) {
+  if (!gg_buffers()) return 0;
+  memset(gg_buf_a, 0, sizeof(float) * MC * KC);
+  memset(gg_buf_b, 0, sizeof(float) * KC * NC);
   return 1;
+}
+
+/* A product cut into `chunks` chunks of `parts` slivers of columns (NR) or rows (MR) of C: the pool's chunk c. */
+typedef struct {
+  const gg_gemm_args *g;
+  int byCols, chunks;
+  gg_i parts;
+} gg_gemm_job;
+
+static void gg_gemm_chunk(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const gg_gemm_job *j = p;
+  const gg_gemm_args *g = j->g;
+  if (!gg_buffers()) return; /* allocated at the thread's start (gg_gemm_thread_init) */
+  for (gg_i c = lo; c < hi; c++) {
+    gg_i s0 = j->parts * c / j->chunks, s1 = j->parts * (c + 1) / j->chunks;
+    if (j->byCols)
+      gg_gemm_block(g, 0, g->m, s0 * NR, gg_min(g->n, s1 * NR));
+    else
+      gg_gemm_block(g, s0 * MR, gg_min(g->m, s1 * MR), 0, g->n);
+  }
 }
 
 /* ------------------------------------------------------------------------------------------------ k slices */
@@ -467,15 +312,6 @@ static int gg_gemm_ksliced(const gg_gemm_args *g) {
 
 const char *gg_gemm_own_name(void) { return gg_own_name; }
 
-double gg_pool_hold(int hold) {
-  atomic_store(&gg_hold, hold != 0);
-  return (double)atomic_load(&gg_by_workers);
-}
-
-double gg_pool_last_chunks(void) { return (double)gg_job.chunks; }
-
-void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
-
 /* gg_gemm_own, and gg_gemm_own_bias_act's epilogue with bias or relu (then alpha 1, beta 0: refused, returning 0,
  * where the product would be computed transposed or k-sliced). */
 static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
@@ -493,7 +329,7 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
     m = g.m, n = g.n;
   }
   double flops = 2.0 * (double)m * (double)n * (double)k;
-  int nt = gg_nthreads;
+  int nt = gg_pool_nthreads();
   if (flops < 2e6) nt = 1;
   /* Split by columns in multiples of NR when there are enough, else by rows in multiples of MR; a single tile with
    * a long k, by k (whatever the thread count, so that the bits do not depend on it). */
@@ -502,8 +338,8 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
   int byCols = nSl >= 2 * nt || nSl >= mSl;
   gg_i parts = byCols ? nSl : mSl;
   if (nt > parts) nt = (int)parts;
-  gg_job_t job = {&g, byCols, parts, m, n, NULL, NULL, 0, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * nt)};
-  if (!gg_pool_post(&job, nt)) gg_gemm_block(&g, 0, m, 0, n);
+  gg_gemm_job job = {&g, byCols, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * nt), parts};
+  if (!gg_pool_run(gg_gemm_chunk, &job, job.chunks, 1, nt)) gg_gemm_block(&g, 0, m, 0, n);
   return 1;
 }
 
@@ -517,45 +353,10 @@ int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const f
   return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu);
 }
 
-/* fn over [0, n) in ranges of `step` (the last may be shorter) that the pool's threads take as they come; the
- * caller alone with one thread, or while the pool is busy (another thread's product). */
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
-  if (n <= 0) return;
-  gg_job_t job = {NULL, 0, 0, 0, n, fn, args, step, step < 1 ? 1 : (int)((n + step - 1) / step)};
-  if (step < 1 || n <= step || !gg_pool_post(&job, gg_nthreads)) fn(0, 0, n, args);
-}
-
-/* gg_parallel_for (kernels.h) on the same pool: [0, n) in ranges of multiples of `unit`, four per thread. Below ~2^20
- * multiply-adds of work, with one thread, or while the pool is busy (another thread's product), the caller does all. */
-void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
-  if (n <= 0) return;
-  if (unit < 1) unit = 1;
-  int nt = gg_nthreads;
-  if (nt <= 1 || work < (double)(1 << 20) || n < 2 * unit) {
-    fn(0, 0, n, args);
-    return;
-  }
-  /* four chunks per thread, multiples of unit: a thread held up by the OS leaves little to wait for */
-  gg_i chunks = 4 * (gg_i)nt, units = (n + unit - 1) / unit;
-  if (chunks > units) chunks = units;
-  gg_parallel_steps(fn, args, n, (units + chunks - 1) / chunks * unit);
-}
-
 #else /* no AVX2+FMA: OpenBLAS only */
 
-void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
-  (void)unit, (void)work;
-  if (n > 0) fn(0, 0, n, args);
-}
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) { gg_parallel_for(fn, args, n, step, 0); }
-
 const char *gg_gemm_own_name(void) { return ""; }
-double gg_pool_hold(int hold) {
-  (void)hold;
-  return 0;
-}
-double gg_pool_last_chunks(void) { return 0; }
-void gg_gemm_own_threads(int n) { (void)n; }
+int gg_gemm_thread_init(void) { return 1; }
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
   (void)transA, (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;

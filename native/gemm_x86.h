@@ -18,15 +18,26 @@ int gg_conv_own_usable(void);
 int gg_gemm_choose_own(int transA, int transB, gg_i m, gg_i n, gg_i k);
 void gg_gemm_blas_one(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                       const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
-/* Tests: hold != 0 keeps the pool's workers from taking chunks (as if the OS never ran them), 0 releases them;
+/* Tests: hold 1 keeps the pool's workers from taking chunks (as if the OS never ran them), 2 leaves a job's last chunk
+ * to a worker and stops it there until the caller has gone to sleep waiting for it (as if the OS stopped it
+ * mid-chunk), 0 releases them;
  * returns the number of chunks the workers have computed so far. */
 double gg_pool_hold(int hold);
+/* Tests: how many more jobs the caller computes alone, having found the workers late (pool_x86.c); 0 normally. */
+double gg_pool_backoff(void);
 /* Tests: how many chunks the pool's last job (a product or a gg_parallel_for) was cut into; 0 before the first. */
 double gg_pool_last_chunks(void);
 /* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come. */
 void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step);
-/* addon.c: chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool). */
+/* pool_x86.c: chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool). */
 int gg_gemm_chunks_per_thread(double flops, int nt);
+/* pool_x86.c: the threads a job may use now (gg_gemm_own_threads'), and fn over [0, n) in chunks of `step` on nt of
+ * the pool's threads, the caller included, taken as they come; 0 (nothing done) with one thread, a busy pool (another
+ * thread's job) or none: then the caller does it alone. */
+int gg_pool_nthreads(void);
+int gg_pool_run(gg_range_fn fn, const void *args, gg_i n, gg_i step, int nt);
+/* gemm_x86.c: a pool thread's packing buffers, allocated at its start; 0 if they cannot be. */
+int gg_gemm_thread_init(void);
 /* Row-major C = alpha·op(A)·op(B) + beta·C, pointers already offset; m, n, k > 0. Returns 0 if not available. */
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc);

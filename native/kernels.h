@@ -51,7 +51,7 @@ enum {
 };
 
 /*
- * Running a kernel over [0, n) on several threads: the native addon (native/gemm_x86.c's pool) and the threaded wasm
+ * Running a kernel over [0, n) on several threads: the native addon (native/pool_x86.c) and the threaded wasm
  * module (GG_WASM_THREADS, with native/wasm_threads.c) have them; the one-thread wasm module calls fn once over the
  * whole range. fn computes
  * [lo, hi) on thread `tid` (0 is the caller) and must give every element the same result whatever the cut, so that
@@ -63,7 +63,7 @@ typedef void (*gg_range_fn)(int tid, gg_i lo, gg_i hi, const void *args);
 #define GG_MAX_THREADS 8
 void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work);
 #elif !defined(__wasm__)
-/* Natively: on the thread pool of native/gemm_x86.c (x86-64 with AVX2 or AVX-512), else serially. */
+/* Natively: on the thread pool of native/pool_x86.c (x86-64 with AVX2 or AVX-512), else serially. */
 void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work);
 #else
 #define GG_MAX_THREADS 1

@@ -15,8 +15,10 @@
  * products there are wasm_sgemm.c's; the wasm backend composes im2col and sgemm, as the reference does).
  *
  * Where the shapes allow, an image's columns are never written: stride-1 forwards and input gradients run directly
- * (gg_direct_conv, reading shifted input rows), and the weight gradient of images with 512+ positions runs as dot
- * products (gg_dot_nt), read from the input itself for stride 1. Which path runs depends on the shapes only.
+ * (gg_direct_conv3 for rows of 16·k and of 8, conv_direct3.c; gg_direct_conv_plan for other rows of 8+, reading
+ * shifted input rows), the weight gradient with 16·k output channels per group and 64+ columns as outer products
+ * (gg_conv_dw_outer, conv_dw.c), and other weight gradients of images with 512+ positions as dot products
+ * (gg_dot_nt), read from the input itself for stride 1. Which path runs depends on the shapes only.
  *
  * An image's product (the columns' paths) is computed by the implementation the per-shape policy chose for its
  * shape (gg_gemm_choose_own: ours, or OpenBLAS on the pool thread alone), decided on the calling thread before the
@@ -64,6 +66,7 @@ typedef struct {
   const void *mk;   /* set: it runs directly (gg_direct_conv), with these lane masks */
   const float *wp;  /* and this weight (gg_direct_weight, or _t for the input gradient) */
   const void *plan; /* or set: it runs directly on this plan (gg_direct_plan), with that weight */
+  const void *w8;   /* or set: rows of 8 (gg_direct_w8_ok), directly with these offsets and masks */
   gg_conv gt;       /* the input gradient's direct convolution: of gy, with the flipped, transposed weight */
   int own;          /* the columns' products: ours (1) or OpenBLAS's (0), as chosen for their shape */
   const float *bias; /* the forward's bias [oc], written into each image's rows before its product adds, or NULL */
@@ -90,10 +93,12 @@ static const float *gg_whole_cols(const gg_whole_conv *a, gg_i i, gg_i gi, float
  * weight's panels wp over `in`: 1 when it computed `out`, 0 where the columns and a product must. */
 static int gg_whole_direct(const gg_whole_conv *a, const float *wp, gg_i m, gg_i ckk, const float *in,
                            const gg_conv *geom, float *out, float beta) {
-  if (!a->mk && !a->plan) return 0;
+  if (!a->mk && !a->plan && !a->w8) return 0;
   gg_direct_args d = {wp, m, ckk, in, geom, a->tab, a->mk, out, beta};
   if (a->mk)
-    gg_direct_conv(&d);
+    gg_direct_conv3(&d);
+  else if (a->w8)
+    gg_direct_conv3_w8(&d, a->w8);
   else
     gg_direct_conv_plan(&d, a->plan);
   return 1;
@@ -217,21 +222,24 @@ static int gg_conv2d_run(const float *x, const float *weight, const float *bias,
 #endif
   gg_i *tab = dir || gen ? gg_conv_tab(&a.g) : NULL;
   /* computed directly where the rows allow: the weight in panels, the rows' lane masks or the plan */
-  void *mk = NULL, *plan = NULL;
+  void *mk = NULL, *plan = NULL, *w8 = NULL;
   float *wp = NULL;
 #if defined(__AVX512F__)
   if (tab && (dir || gen)) {
     wp = gg_direct_weight(weight, oc, groups, a.g.c * a.g.kh * a.g.kw);
     if (wp && dir) mk = gg_direct_masks(&a.g, tab);
-    if (wp && gen) plan = gg_direct_plan_make(&a.g, tab);
+    if (wp && gen && gg_direct_w8_ok(&a.g)) w8 = gg_direct_w8_make(&a.g, tab);
+    if (wp && gen && !w8) plan = gg_direct_plan_make(&a.g, tab);
   }
 #endif
   a.tab = tab;
   a.mk = mk;
   a.plan = plan;
+  a.w8 = w8;
   a.wp = wp;
-  if (!mk && !plan) a.own = gg_gemm_choose_own(0, 0, oc / groups, a.g.oh * a.g.ow, a.g.c * a.g.kh * a.g.kw);
+  if (!mk && !plan && !w8) a.own = gg_gemm_choose_own(0, 0, oc / groups, a.g.oh * a.g.ow, a.g.c * a.g.kh * a.g.kw);
   gg_parallel_for(gg_whole_fwd, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
+  free(w8);
   free(plan);
   free(mk);
   free(wp);
@@ -257,7 +265,7 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
   /* Stride 1 with input rows of 16·k: the convolution of gy with the flipped, transposed weight, padded by
    * d·(k-1) - p, computed directly (no columns' gradient, no col2im). */
   gg_i *tab = NULL;
-  void *mk = NULL, *plan = NULL;
+  void *mk = NULL, *plan = NULL, *w8 = NULL;
   float *wp = NULL;
 #if defined(__AVX512F__)
   const gg_conv *g = &a.g;
@@ -270,16 +278,19 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
     wp = tab ? gg_direct_weight_t(weight, oc, groups, g->c, g->kh, g->kw) : NULL;
     if (wp && gg_direct_ok(&t))
       mk = gg_direct_masks(&t, tab);
-    else if (wp)
-      plan = gg_direct_plan_make(&t, tab);
+    else if (wp && gg_direct_w8_ok(&t))
+      w8 = gg_direct_w8_make(&t, tab);
+    if (wp && !mk && !w8) plan = gg_direct_plan_make(&t, tab);
   }
 #endif
   a.tab = tab;
   a.wp = wp;
   a.mk = mk;
   a.plan = plan;
-  if (!mk && !plan) a.own = gg_gemm_choose_own(1, 0, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow, oc / groups);
+  a.w8 = w8;
+  if (!mk && !plan && !w8) a.own = gg_gemm_choose_own(1, 0, a.g.c * a.g.kh * a.g.kw, a.g.oh * a.g.ow, oc / groups);
   gg_parallel_for(gg_whole_dx, &a, a.n * groups, 1, gg_whole_work(&a) * (double)a.n);
+  free(w8);
   free(plan);
   free(mk);
   free(wp);
@@ -293,6 +304,10 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
 
 GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,
                                  gg_i groups) {
+#if defined(__AVX512F__)
+  /* 16·k output channels per group, 64+ weight columns: outer products over the positions (conv_dw.c) */
+  if (gg_conv_own_usable() && gg_conv_dw_outer(x, gy, gw, geom, oc, groups)) return 1;
+#endif
   gg_whole_conv a = {.x = x, .gy = gy};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   gg_i wsize = oc * a.g.c * a.g.kh * a.g.kw;

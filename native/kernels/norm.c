@@ -61,6 +61,96 @@ static void gg_lane_sums2(const float *g, const float *x, const float *w, gg_i l
   out[1] = s2;
 }
 
+#if defined(__AVX512F__)
+/*
+ * The lane sums of BatchNorm's runs (one image's plane of one channel), GG_BN_RUNS runs at a time. One run's eight
+ * lanes are one chain of dependent float64 adds, so a run alone waits on the adder's latency; the runs are
+ * independent, so several chains in flight keep it busy. Each run's sum is the one gg_lane_sum (or _sqdev, or
+ * gg_lane_sums2 without w) gives, in the same order, and the caller adds them in order: the same bits.
+ */
+#define GG_BN_RUNS 4
+
+/* The eight lanes added pairwise, as gg_lane_sum does. */
+static inline double gg_lanes_add(__m512d acc) {
+  double l[8];
+  _mm512_storeu_pd(l, acc);
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* out[k] = gg_lane_sum(x[k], len) (sq = 0) or gg_lane_sum_sqdev(x[k], len, mu) (sq = 1), k < GG_BN_RUNS. */
+static inline __attribute__((always_inline)) void gg_lane_sum_runs(const float *const *x, gg_i len, double mu,
+                                                                   double *out, const int sq) {
+  __m512d acc[GG_BN_RUNS];
+  const __m512d vmu = _mm512_set1_pd(mu);
+  for (int k = 0; k < GG_BN_RUNS; k++) acc[k] = _mm512_setzero_pd();
+  gg_i j = 0;
+  for (; j + 8 <= len; j += 8)
+    for (int k = 0; k < GG_BN_RUNS; k++) {
+      __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(x[k] + j));
+      if (sq) {
+        v = _mm512_sub_pd(v, vmu);
+        v = _mm512_mul_pd(v, v);
+      }
+      acc[k] = _mm512_add_pd(acc[k], v);
+    }
+  for (int k = 0; k < GG_BN_RUNS; k++) {
+    double s = gg_lanes_add(acc[k]);
+    for (gg_i t = j; t < len; t++) {
+      double d = sq ? (double)x[k][t] - mu : (double)x[k][t];
+      s += sq ? d * d : d;
+    }
+    out[k] = s;
+  }
+}
+
+/* ga[k], gb[k] = gg_lane_sums2(g[k], x[k], NULL, len, mu, is), k < GG_BN_RUNS. */
+static void gg_lane_sums2_runs(const float *const *g, const float *const *x, gg_i len, double mu, double is,
+                               double *ga, double *gb) {
+  __m512d a[GG_BN_RUNS], b[GG_BN_RUNS];
+  const __m512d vmu = _mm512_set1_pd(mu), vis = _mm512_set1_pd(is);
+  for (int k = 0; k < GG_BN_RUNS; k++) a[k] = b[k] = _mm512_setzero_pd();
+  gg_i j = 0;
+  for (; j + 8 <= len; j += 8)
+    for (int k = 0; k < GG_BN_RUNS; k++) {
+      __m512d gv = _mm512_cvtps_pd(_mm256_loadu_ps(g[k] + j));
+      __m512d xh = _mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x[k] + j)), vmu), vis);
+      a[k] = _mm512_add_pd(a[k], gv);
+      b[k] = _mm512_add_pd(b[k], _mm512_mul_pd(gv, xh));
+    }
+  for (int k = 0; k < GG_BN_RUNS; k++) {
+    double s1 = gg_lanes_add(a[k]), s2 = gg_lanes_add(b[k]);
+    for (gg_i t = j; t < len; t++) {
+      double gv = (double)g[k][t];
+      s1 += gv;
+      s2 += gv * (((double)x[k][t] - mu) * is);
+    }
+    ga[k] = s1;
+    gb[k] = s2;
+  }
+}
+#endif
+
+/* Σ over the images b of gg_lane_sum (sq = 0) or gg_lane_sum_sqdev (sq = 1) of channel ch's runs, in order. */
+static double gg_bn_sum(const float *x, gg_i n, gg_i c, gg_i inner, gg_i ch, double mu, int sq) {
+  double s = 0.0;
+  gg_i b = 0;
+#if defined(__AVX512F__)
+  for (; b + GG_BN_RUNS <= n; b += GG_BN_RUNS) {
+    const float *runs[GG_BN_RUNS];
+    double r[GG_BN_RUNS];
+    for (int k = 0; k < GG_BN_RUNS; k++) runs[k] = x + ((b + k) * c + ch) * inner;
+    if (sq)
+      gg_lane_sum_runs(runs, inner, mu, r, 1);
+    else
+      gg_lane_sum_runs(runs, inner, mu, r, 0);
+    for (int k = 0; k < GG_BN_RUNS; k++) s += r[k];
+  }
+#endif
+  for (; b < n; b++)
+    s += sq ? gg_lane_sum_sqdev(x + (b * c + ch) * inner, inner, mu) : gg_lane_sum(x + (b * c + ch) * inner, inner);
+  return s;
+}
+
 typedef struct {
   const float *x, *gy, *w, *b;
   float *rm, *rv, *mean, *invstd, *out, *gx, *gw, *gb;
@@ -78,11 +168,8 @@ static void bn_forward_range(int tid, gg_i lo, gg_i hi, const void *p) {
   for (gg_i ch = lo; ch < hi; ch++) {
     double mu, inv;
     if (a->training) {
-      double s = 0.0;
-      for (gg_i b = 0; b < n; b++) s += gg_lane_sum(a->x + (b * c + ch) * inner, inner);
-      mu = s / m;
-      double v = 0.0;
-      for (gg_i b = 0; b < n; b++) v += gg_lane_sum_sqdev(a->x + (b * c + ch) * inner, inner, mu);
+      mu = gg_bn_sum(a->x, n, c, inner, ch, 0.0, 0) / m;
+      double v = gg_bn_sum(a->x, n, c, inner, ch, mu, 1);
       inv = 1.0 / __builtin_sqrt(v / m + a->eps);
       if (a->update) {
         a->rm[ch] = (float)((1.0 - a->momentum) * (double)a->rm[ch] + a->momentum * mu);
@@ -120,7 +207,23 @@ static void bn_backward_range(int tid, gg_i lo, gg_i hi, const void *p) {
   for (gg_i ch = lo; ch < hi; ch++) {
     const double mu = (double)a->mean[ch], is = (double)a->invstd[ch];
     double sumG = 0.0, sumGX = 0.0, two[2];
-    for (gg_i b = 0; b < n; b++) {
+    gg_i b0 = 0;
+#if defined(__AVX512F__)
+    for (; b0 + GG_BN_RUNS <= n; b0 += GG_BN_RUNS) {
+      const float *gr[GG_BN_RUNS], *xr[GG_BN_RUNS];
+      double ga[GG_BN_RUNS], gb[GG_BN_RUNS];
+      for (int k = 0; k < GG_BN_RUNS; k++) {
+        gr[k] = a->gy + ((b0 + k) * c + ch) * inner;
+        xr[k] = a->x + ((b0 + k) * c + ch) * inner;
+      }
+      gg_lane_sums2_runs(gr, xr, inner, mu, is, ga, gb);
+      for (int k = 0; k < GG_BN_RUNS; k++) {
+        sumG += ga[k];
+        sumGX += gb[k];
+      }
+    }
+#endif
+    for (gg_i b = b0; b < n; b++) {
       gg_lane_sums2(a->gy + (b * c + ch) * inner, a->x + (b * c + ch) * inner, NULL, inner, mu, is, two);
       sumG += two[0];
       sumGX += two[1];

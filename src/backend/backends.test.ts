@@ -1219,8 +1219,11 @@ for (const [name, maybe] of suites) {
 
     it('batchNorm and layerNorm, forward and backward, bit for bit', () => {
       const r = lcg(12);
-      // [n, c, inner]: the CNN's shapes, runs shorter than 8 and with a tail, BatchNorm1d's inner = 1
+      // [n, c, inner]: the CNN's shapes, runs shorter than 8 and with a tail, BatchNorm1d's inner = 1; images in
+      // groups of 4 runs (AVX-512: their lane sums at once) and the rest one by one
       for (const [n, c, inner] of [
+        [9, 3, 21],
+        [6, 2, 64],
         [4, 3, 25],
         [2, 5, 8],
         [8, 16, 1],
@@ -1492,6 +1495,10 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   // stride 1, rows of 16·k, 8+ channels: the forward and the input gradient run directly (an odd number of
   // 16-position chunks, 9 = 8 + 1 channels)
   [convGeom(3, 9, 7, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 9, 1],
+  // tiles of 3 chunks (conv_direct3.c): 8 chunks make two tiles of 3 and one of 2; 12 channels, a tile of 8 and 4;
+  // one chunk alone, a tile of 1
+  [convGeom(3, 8, 4, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 12, 1],
+  [convGeom(2, 8, 1, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
   // input rows of 16·k: the input gradient runs directly, padded by d·(k-1) - p, which is negative here
   [convGeom(2, 8, 6, 16, 3, 3, [1, 1], [3, 3], [1, 1]), 8, 1],
   [convGeom(2, 8, 5, 16, 1, 1, [1, 1], [1, 1], [1, 1]), 4, 1],
@@ -1499,8 +1506,19 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(6, 8, 8, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
   [convGeom(3, 8, 7, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
   [convGeom(2, 8, 9, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 2],
+  // rows of 8 in and out, an even number of them: one load per chunk (conv_direct3.c), in tiles of 3, 2 and 1
+  // chunks, with dilation and wider padding
+  [convGeom(2, 8, 12, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 8, 6, 8, 3, 3, [1, 1], [1, 2], [1, 2]), 8, 1],
+  [convGeom(3, 8, 2, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 8, 1],
   // a weight of 295k floats: only 14 blocks' partials fit the kept buffer, so 17 images make 9 blocks of 2 and 1
   [convGeom(17, 512, 3, 3, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
+  // 16·k output channels per group, 64+ weight columns: the weight gradient as outer products over the positions
+  // (conv_dw.c), 32·k channels in tiles of 2 vectors, 16·k in 1, padded copies of the input through stride,
+  // padding, dilation and groups, positions not a multiple of 16
+  [convGeom(6, 8, 9, 11, 3, 3, [2, 1], [1, 2], [1, 2]), 64, 2],
+  [convGeom(3, 3, 12, 12, 5, 5, [1, 1], [0, 0], [1, 1]), 32, 1],
+  [convGeom(4, 16, 10, 9, 3, 3, [2, 2], [1, 1], [1, 1]), 48, 1],
 ];
 
 /** Input sizes of the whole convolution's buffers: x, weight, y (gy). */

@@ -60,10 +60,11 @@ export class NativeBackend extends JsBackend {
   /**
    * For tests: `hold` true keeps the native thread pool's workers from taking any work, as if the OS never ran them
    * (the caller then does every chunk itself), false releases them. Returns how many chunks the workers have
-   * computed so far in this process.
+   * computed so far in this process. `'midChunk'` leaves each job's last chunk to a worker and stops the worker there
+   * until the caller has gone to sleep waiting for it, as if the OS stopped it mid-chunk on a busy machine.
    */
-  holdPoolWorkers(hold: boolean): number {
-    return this.k.poolHold(hold ? 1 : 0);
+  holdPoolWorkers(hold: boolean | 'midChunk'): number {
+    return this.k.poolHold(hold === 'midChunk' ? 2 : hold ? 1 : 0);
   }
   /**
    * For tests: how many chunks the native thread pool's last job (a product on several threads, or a parallel loop)
@@ -71,6 +72,10 @@ export class NativeBackend extends JsBackend {
    */
   poolLastChunks(): number {
     return this.k.poolLastChunks();
+  }
+  /** For tests: how many more jobs the native thread pool's caller computes alone, having found its workers late. */
+  poolBackoff(): number {
+    return this.k.poolBackoff();
   }
   /** unaryOk[op] = 1 where C implements the op (forward and gradient). */
   private readonly unaryOk = new Uint8Array(32);

@@ -326,10 +326,15 @@ export const ADDON_EXTRAS = {
   },
   /** Forces an sgemm for tests: 0 the policy, 1 OpenBLAS, 2 ours; returns gemmImpl. */
   gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
-  /** Tests: 1 keeps the thread pool's workers from taking work, 0 releases them; returns chunks workers computed. */
+  /**
+   * Tests: 1 keeps the thread pool's workers from taking work, 2 leaves a job's last chunk to a worker and stops it
+   * there until the caller sleeps waiting for it, 0 releases them; returns chunks workers computed.
+   */
   poolHold: { args: [['hold', 'i32']], ret: 'num', c: 'gg_pool_hold' },
   /** Tests: how many chunks the thread pool's last job (a product or a parallel loop) was cut into; 0 before any. */
   poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
+  /** Tests: how many more jobs the thread pool's caller computes alone, having found its workers late; 0 normally. */
+  poolBackoff: { args: [], ret: 'num', c: 'gg_pool_backoff' },
 } as const satisfies Record<string, KernelSpec>;
 
 /** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */

@@ -11,7 +11,7 @@
  * on fresh arrays. Tensors made outside `tidy` are returned to the pool when garbage-collected.
  */
 import { getBackend } from '../backend/index.js';
-import type { Backend, Buf } from '../backend/types.js';
+import { type Backend, Binary, type Buf } from '../backend/types.js';
 
 /** Owns one pooled buffer; `buf` is null once released. Reshaped tensors share their storage. */
 export class Storage {
@@ -323,8 +323,9 @@ function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
         if (prev) {
           // NOTE: backward functions may return aliases (add returns its incoming gradient to both inputs), so only a
           // sum this loop made itself is updated in place.
-          const acc = owned.has(prev) ? prev : clone(prev);
-          acc.storage.backend.axpy(1, gx.buf, acc.buf, acc.size);
+          let acc = prev;
+          if (owned.has(prev)) prev.storage.backend.axpy(1, gx.buf, prev.buf, prev.size);
+          else acc = sum(prev, gx);
           owned.add(acc);
           grads.set(x, acc);
         } else grads.set(x, gx);
@@ -333,10 +334,14 @@ function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
   });
 }
 
-function clone(t: Tensor): Tensor {
-  const st = allocStorage(t.size);
-  st.backend.copy(t.buf, 0, st.buf!, 0, t.size);
-  return new Tensor(st, t.shape);
+/**
+ * a + b (same size) in a new tensor of a's shape, in one pass: the bits of copying a and adding b into the copy with
+ * axpy (alpha 1 adds in float32, and the sum is commutative), which read and wrote a once more.
+ */
+function sum(a: Tensor, b: Tensor): Tensor {
+  const st = allocStorage(a.size);
+  st.backend.binary(Binary.Add, a.buf, b.buf, st.buf!, [a.size], [1], [1]);
+  return new Tensor(st, a.shape);
 }
 
 /**

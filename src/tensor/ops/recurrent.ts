@@ -101,20 +101,34 @@ interface Forward {
   scratch: Tensor;
 }
 
-/** The input projection of the whole sequence with the biases folded in: P [G·H, T·B] (one matrix product). */
+/**
+ * The input projection of the whole sequence with the biases folded in: P [G·H, T·B] (one matrix product). The biases
+ * ride in the product as one more column of W_ih against a column of ones appended to X (P = [W_ih | b]·[X | 1]ᵀ),
+ * rather than broadcast into P beforehand and added by the product (β = 1): P is [G·H, T·B] (13 MB for the bench's
+ * LSTM), so that was two more passes over it, where X with its ones is 0.8 MB.
+ */
 function projectInputs(q: Seq, x: Tensor, wih: Tensor, bih: Tensor | null, bhh: Tensor | null): Tensor {
   const { be, G, H, TB, In } = q;
   const P = alloc([G * H, TB]);
-  const hasBias = !!(bih || bhh);
-  if (hasBias) {
-    // b_ih + b_hn per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it is not folded here), broadcast along it
-    const v = alloc([G * H]);
-    if (bih) be.copy(bih.buf, 0, v.buf, 0, G * H);
-    else be.fill(v.buf, 0, G * H);
-    if (bhh) be.copyBlocks(bhh.buf, 0, 0, v.buf, 0, 0, q.gru ? 2 * H : G * H, 1, true);
-    be.binary(Binary.Add, v.buf, zeroScalar(be), P.buf, [G * H, TB], [1, 0], [0, 0]);
+  if (!bih && !bhh) {
+    be.sgemm(false, true, G * H, TB, In, 1, wih.buf, 0, In, x.buf, 0, In, 0, P.buf, 0, TB);
+    return P;
   }
-  be.sgemm(false, true, G * H, TB, In, 1, wih.buf, 0, In, x.buf, 0, In, hasBias ? 1 : 0, P.buf, 0, TB);
+  // b_ih + b_hh per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it is not folded here) as W's last column
+  const K = In + 1;
+  const v = alloc([G * H]);
+  if (bih) be.copy(bih.buf, 0, v.buf, 0, G * H);
+  else be.fill(v.buf, 0, G * H);
+  if (bhh) be.copyBlocks(bhh.buf, 0, 0, v.buf, 0, 0, q.gru ? 2 * H : G * H, 1, true);
+  const wb = alloc([G * H, K]);
+  be.copyBlocks(wih.buf, 0, In, wb.buf, 0, K, In, G * H, false);
+  be.copyBlocks(v.buf, 0, 1, wb.buf, In, K, 1, G * H, false);
+  const x1 = alloc([TB, K]);
+  const ones = alloc([TB]);
+  be.fill(ones.buf, 1, TB);
+  be.copyBlocks(x.buf, 0, In, x1.buf, 0, K, In, TB, false);
+  be.copyBlocks(ones.buf, 0, 1, x1.buf, In, K, 1, TB, false);
+  be.sgemm(false, true, G * H, TB, K, 1, wb.buf, 0, K, x1.buf, 0, K, 0, P.buf, 0, TB);
   return P;
 }
 

@@ -1,0 +1,305 @@
+/*
+ * pool_x86.c: the native addon's thread pool (x86-64 builds with our own sgemm, native/gemm_x86.c), on which our
+ * products, OpenBLAS's products cut by columns (native/addon.c) and the kernels' gg_parallel_for run.
+ *
+ * A job is cut into chunks (ranges of a gg_range_fn) and every thread, the caller included, takes chunks until none
+ * are left, as the threaded wasm module does (native/wasm_threads.c). So a worker that the OS has not scheduled yet
+ * (a busy machine) costs nothing but its share: the caller takes the chunks it left. Each element's result never
+ * depends on who computes it, and the chunks are fixed by the job, so the bits are the same on any number of threads.
+ *
+ * Hand-off: the caller writes the job, resets gg_done, sets gg_next to the number of chunks and bumps gg_generation
+ * (waking sleeping workers). A thread takes chunk v - 1 when fetch-sub on gg_next returns v > 0; gg_next stays <= 0
+ * between jobs, so a worker waking late takes nothing, or a chunk of the job then current, whose description is
+ * stable until that chunk is counted in gg_done.
+ *
+ * Waiting: a recurrent layer's steps post a job every 20-50 us (a small product, a cell), and waking a sleeping
+ * thread costs this VM tens of microseconds: a worker that slept after 5 us (200 pauses) between them made the
+ * 2-thread GRU step slower than the 1-thread one (41 against 34 ms). So a worker waits GG_WORKER_WAIT_NS for the next
+ * job and the caller GG_CALLER_WAIT_NS for chunks in progress, yielding the CPU every few pauses (other runnable
+ * threads go first: on a busy machine the wait costs them little), then sleep (a condition variable, a futex).
+ *
+ * Backing off: on a busy machine the OS may stop a worker in the middle of a chunk, and the caller then waits for it
+ * for a time slice (milliseconds) where it could have computed the chunk itself; or run it late, chunk after chunk.
+ * Where the caller, after its own chunks, waited for the workers' longer than half of what they would have cost it
+ * (its own chunks' time per chunk, times theirs; and more than GG_LATE_NS), it computes the next jobs alone (the same
+ * chunks, so the same bits): GG_SOLO_JOBS of them at first, twice as many each time it finds the workers late again
+ * (up to GG_SOLO_MAX_JOBS), one fewer after each job on which they took part and were on time (down to GG_SOLO_JOBS;
+ * a job that the caller finished alone, the workers not awake yet, as the first after a back-off usually is on a busy
+ * machine, changes nothing). A late worker costs the caller up to a time slice (milliseconds), an on-time one saves
+ * it a few microseconds: so the pool keeps backing off longer unless the workers are late less than once in a few
+ * hundred jobs.
+ */
+#include "gemm_x86.h"
+
+/* Chunks per thread for a product (ours and OpenBLAS on the pool): two, so that a thread the OS holds up leaves half a
+ * share to wait for, but one under 16 MFLOP a chunk, where repacking the other operand per chunk costs more. */
+int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt * 16e6 ? 2 : 1; }
+
+#if defined(__x86_64__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#define GG_MAX_THREADS 16
+#define GG_WORKER_WAIT_NS 150000.0 /* a worker waits this long for the next job before it sleeps */
+#define GG_CALLER_WAIT_NS 50000.0 /* the caller waits this long for chunks in progress before it sleeps */
+#define GG_YIELD_EVERY 32          /* pauses (~25 ns each here) between two sched_yield()s while waiting */
+#define GG_LATE_NS 10000.0         /* a wait for the workers shorter than this is never late */
+#define GG_SOLO_JOBS 32            /* then the caller computes this many jobs alone, */
+#define GG_SOLO_MAX_JOBS 4096      /* doubling up to this while the workers stay late */
+
+typedef struct {
+  gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
+  const void *args;
+  gg_i n, step;
+  int chunks;
+} gg_job_t;
+
+static int gg_nthreads = 1;      /* threads a job may use, the caller included */
+static int gg_pool_size = 0;     /* workers started */
+static int gg_pool_failed = 0;   /* a worker could not start or allocate: stay single-threaded */
+static gg_job_t gg_job;
+static atomic_uint gg_generation;
+static atomic_int gg_next;         /* chunks not yet taken (<= 0: none) */
+static atomic_int gg_done;         /* chunks finished */
+static atomic_int gg_sleepers;     /* workers asleep on gg_pool_cv (or about to be) */
+static atomic_int gg_caller_waits; /* the caller is asleep on gg_done (or about to be) */
+static atomic_int gg_job_threads;  /* threads the current job may use, the caller included (workers 1..n-1) */
+static atomic_int gg_hold;         /* tests: workers take no chunks, as if the OS never ran them */
+static atomic_int gg_by_workers;   /* chunks computed by workers, in all (tests) */
+static atomic_int gg_worker_ok;
+static int gg_solo_left;              /* jobs the caller computes alone before it posts one to the workers again */
+static int gg_solo_jobs = GG_SOLO_JOBS; /* the next back-off's */
+static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void gg_futex_wait(atomic_int *addr, int val) {
+  syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+static void gg_futex_wake(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+#else
+static void gg_futex_wait(atomic_int *addr, int val) {
+  (void)addr, (void)val;
+  sched_yield();
+}
+static void gg_futex_wake(atomic_int *addr) { (void)addr; }
+#endif
+
+static double gg_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return 1e9 * (double)t.tv_sec + (double)t.tv_nsec;
+}
+
+/* Pauses until *v != old or `ns` have passed, yielding the CPU every GG_YIELD_EVERY pauses; returns the last value. */
+static unsigned gg_wait_change(atomic_uint *v, unsigned old, double ns) {
+  unsigned now = atomic_load(v);
+  double until = gg_now_ns() + ns;
+  for (int spin = 1; now == old; spin++) {
+    _mm_pause();
+    if (spin % GG_YIELD_EVERY == 0) {
+      if (gg_now_ns() > until) break;
+      sched_yield();
+    }
+    now = atomic_load(v);
+  }
+  return now;
+}
+
+/* Chunk c of the current job. */
+static void gg_run_chunk(int tid, int c) {
+  const gg_job_t *j = &gg_job;
+  gg_i lo = (gg_i)c * j->step, hi = lo + j->step < j->n ? lo + j->step : j->n;
+  if (lo < hi) j->fn(tid, lo, hi, j->args);
+}
+
+/* Takes and computes chunks of the current job until none are left; returns how many it computed. */
+static int gg_work(int tid) {
+  for (int mine = 0;; mine++) {
+    /* tests (gg_pool_hold(2)): the caller leaves the last chunk to a worker, which stops there until the caller has
+     * gone to sleep waiting for it, as a busy machine's OS may stop a worker in the middle of a chunk */
+    int stop = atomic_load(&gg_hold) == 2;
+    if (stop && tid == 0 && atomic_load(&gg_next) <= 1) return mine;
+    int v = atomic_fetch_sub(&gg_next, 1);
+    if (v <= 0) return mine;
+    int chunks = gg_job.chunks; /* read before the chunk is counted: the job may change right after */
+    while (stop && tid != 0 && !atomic_load(&gg_caller_waits)) _mm_pause();
+    gg_run_chunk(tid, v - 1);
+    if (tid != 0) atomic_fetch_add_explicit(&gg_by_workers, 1, memory_order_relaxed);
+    if (atomic_fetch_add(&gg_done, 1) + 1 == chunks && atomic_load(&gg_caller_waits)) gg_futex_wake(&gg_done);
+  }
+}
+
+/* The caller, after its own chunks: waits until the workers' chunks in progress are done. */
+static void gg_wait_done(int chunks) {
+  int d = atomic_load(&gg_done);
+  double until = gg_now_ns() + GG_CALLER_WAIT_NS;
+  for (int spin = 1; d < chunks; spin++) {
+    _mm_pause();
+    if (spin % GG_YIELD_EVERY == 0 && gg_now_ns() > until) break;
+    d = atomic_load(&gg_done);
+  }
+  while (d < chunks) {
+    atomic_store(&gg_caller_waits, 1);
+    d = atomic_load(&gg_done);
+    if (d < chunks) gg_futex_wait(&gg_done, d);
+    atomic_store(&gg_caller_waits, 0);
+    d = atomic_load(&gg_done);
+  }
+}
+
+/* The caller: posts the job in gg_job for nt threads, computes chunks too, returns when all are done; backs off to
+ * computing alone for a while where it found the workers late (see the top of this file). */
+static void gg_run_job(int nt) {
+  int chunks = gg_job.chunks;
+  if (gg_solo_left > 0) {
+    gg_solo_left--;
+    for (int c = chunks - 1; c >= 0; c--) gg_run_chunk(0, c);
+    return;
+  }
+  double t0 = gg_now_ns();
+  atomic_store_explicit(&gg_job_threads, nt, memory_order_relaxed);
+  atomic_store_explicit(&gg_done, 0, memory_order_relaxed);
+  atomic_store(&gg_next, chunks);
+  atomic_fetch_add(&gg_generation, 1);
+  if (atomic_load(&gg_sleepers) > 0) {
+    pthread_mutex_lock(&gg_pool_mu);
+    pthread_cond_broadcast(&gg_pool_cv);
+    pthread_mutex_unlock(&gg_pool_mu);
+  }
+  int mine = gg_work(0);
+  double t1 = gg_now_ns(), waited = 0;
+  if (atomic_load(&gg_done) < chunks) {
+    gg_wait_done(chunks);
+    waited = gg_now_ns() - t1;
+  }
+  if (waited > GG_LATE_NS && waited > 0.5 * (t1 - t0) / (mine > 0 ? mine : 1) * (chunks - mine)) {
+    gg_solo_left = gg_solo_jobs;
+    gg_solo_jobs = gg_solo_jobs * 2 < GG_SOLO_MAX_JOBS ? gg_solo_jobs * 2 : GG_SOLO_MAX_JOBS;
+  } else if (mine < chunks && gg_solo_jobs > GG_SOLO_JOBS) {
+    gg_solo_jobs--; /* on time (a job the caller did alone, the workers not awake yet, says nothing) */
+  }
+}
+
+static void *gg_worker(void *arg) {
+  int id = (int)(intptr_t)arg;
+  unsigned seen = 0;
+  if (!gg_gemm_thread_init()) {
+    atomic_store(&gg_worker_ok, -1);
+    return NULL;
+  }
+  atomic_fetch_add(&gg_worker_ok, 1);
+  for (;;) {
+    /* Wait a little (the next job of a training step usually follows soon), then sleep. */
+    unsigned gen = gg_wait_change(&gg_generation, seen, GG_WORKER_WAIT_NS);
+    if (gen == seen) {
+      pthread_mutex_lock(&gg_pool_mu);
+      atomic_fetch_add(&gg_sleepers, 1);
+      while ((gen = atomic_load(&gg_generation)) == seen) pthread_cond_wait(&gg_pool_cv, &gg_pool_mu);
+      atomic_fetch_sub(&gg_sleepers, 1);
+      pthread_mutex_unlock(&gg_pool_mu);
+    }
+    seen = gen;
+    if (id < atomic_load_explicit(&gg_job_threads, memory_order_relaxed) && atomic_load(&gg_hold) != 1) gg_work(id);
+  }
+  return NULL;
+}
+
+/* Starts the workers once; 0 if the pool cannot be used. Called with gg_busy held. */
+static int gg_pool_start(void) {
+  if (gg_pool_failed) return 0;
+  if (gg_pool_size >= gg_nthreads - 1) return 1;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  while (gg_pool_size < gg_nthreads - 1) {
+    pthread_t th;
+    int want = atomic_load(&gg_worker_ok) + 1;
+    if (pthread_create(&th, &attr, gg_worker, (void *)(intptr_t)(gg_pool_size + 1)) != 0) {
+      gg_pool_failed = 1;
+      break;
+    }
+    while (atomic_load(&gg_worker_ok) >= 0 && atomic_load(&gg_worker_ok) < want) _mm_pause();
+    if (atomic_load(&gg_worker_ok) < 0) {
+      gg_pool_failed = 1;
+      break;
+    }
+    gg_pool_size++;
+  }
+  pthread_attr_destroy(&attr);
+  return !gg_pool_failed;
+}
+
+int gg_pool_run(gg_range_fn fn, const void *args, gg_i n, gg_i step, int nt) {
+  if (nt <= 1 || n <= 0 || step < 1 || pthread_mutex_trylock(&gg_busy) != 0) return 0;
+  if (!gg_pool_start()) {
+    pthread_mutex_unlock(&gg_busy);
+    return 0;
+  }
+  gg_job = (gg_job_t){fn, args, n, step, (int)((n + step - 1) / step)};
+  gg_run_job(nt > gg_pool_size + 1 ? gg_pool_size + 1 : nt);
+  pthread_mutex_unlock(&gg_busy);
+  return 1;
+}
+
+int gg_pool_nthreads(void) { return gg_nthreads; }
+
+void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
+
+double gg_pool_hold(int hold) {
+  atomic_store(&gg_hold, hold == 1 || hold == 2 ? hold : 0);
+  return (double)atomic_load(&gg_by_workers);
+}
+
+double gg_pool_last_chunks(void) { return (double)gg_job.chunks; }
+
+double gg_pool_backoff(void) { return (double)gg_solo_left; }
+
+/* fn over [0, n) in ranges of `step` (the last may be shorter) that the pool's threads take as they come; the
+ * caller alone with one thread, or while the pool is busy (another thread's product). */
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
+  if (n <= 0) return;
+  if (step < 1 || n <= step || !gg_pool_run(fn, args, n, step, gg_nthreads)) fn(0, 0, n, args);
+}
+
+/* gg_parallel_for (kernels.h) on the same pool: [0, n) in ranges of multiples of `unit`, four per thread. Below ~2^20
+ * multiply-adds of work, with one thread, or while the pool is busy (another thread's product), the caller does all. */
+void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
+  if (n <= 0) return;
+  if (unit < 1) unit = 1;
+  int nt = gg_nthreads;
+  if (nt <= 1 || work < (double)(1 << 20) || n < 2 * unit) {
+    fn(0, 0, n, args);
+    return;
+  }
+  /* four chunks per thread, multiples of unit: a thread held up by the OS leaves little to wait for */
+  gg_i chunks = 4 * (gg_i)nt, units = (n + unit - 1) / unit;
+  if (chunks > units) chunks = units;
+  gg_parallel_steps(fn, args, n, (units + chunks - 1) / chunks * unit);
+}
+
+#else /* no AVX2+FMA: no pool */
+
+void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double work) {
+  (void)unit, (void)work;
+  if (n > 0) fn(0, 0, n, args);
+}
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) { gg_parallel_for(fn, args, n, step, 0); }
+double gg_pool_hold(int hold) {
+  (void)hold;
+  return 0;
+}
+double gg_pool_last_chunks(void) { return 0; }
+double gg_pool_backoff(void) { return 0; }
+void gg_gemm_own_threads(int n) { (void)n; }
+
+#endif
