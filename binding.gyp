@@ -19,6 +19,7 @@
         "native/kernels/norm.c",
         "native/kernels/optim.c",
         "native/kernels/recurrent.c",
+        "native/kernels/linear.c",
         "native/kernels/gemm_ref.c"
       ],
       "include_dirs": ["native", "/usr/include/openblas"],

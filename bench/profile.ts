@@ -3,13 +3,13 @@
  *
  * Builds each row as `npm run bench` does (bench/steps.ts: the trainer's step, clip and Adam, no monitor), runs a few
  * warm-up steps, then times N steps with every kernel of the backend wrapped in a timer. Prints, per row, the step's
- * wall time and the milliseconds per step inside each kernel (sgemm by shape and transposition, the convolution's kernels
- * by their per-image product's shape), largest
- * first; "outside the kernels" is the rest (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time
- * (all threads), which a busy machine disturbs less than the wall clock. Kernel times are wall clock, so run it with
- * GRADGUARD_THREADS=1 OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs
- * a call. With --cpu every kernel is timed by the process's CPU time instead (all threads; ~1 µs a call), which
- * other processes on a shared machine disturb far less; the percentages are then of the step's CPU time.
+ * wall time and the milliseconds per step inside each kernel (sgemm and linearBias by shape and transposition, the
+ * convolution's kernels by their per-image product's shape), largest first; "outside the kernels" is the rest
+ * (JavaScript: the tape, shapes, the buffer pool); and the step's CPU time (all threads), which a busy machine
+ * disturbs less than the wall clock. Kernel times are wall clock, so run it with GRADGUARD_THREADS=1
+ * OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs a call. With --cpu
+ * every kernel is timed by the process's CPU time instead (all threads; ~1 µs a call), which other processes on a
+ * shared machine disturb far less; the percentages are then of the step's CPU time.
  */
 import { getBackend } from '../src/backend/index.js';
 import type { ConvGeom } from '../src/backend/types.js';
@@ -57,6 +57,20 @@ function instrument(): void {
           const [ta, tb, m, n, k] = args as [boolean, boolean, number, number, number];
           key = `sgemm ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'} ${m}x${n}x${k}`;
           flops = 2 * m * n * k;
+        } else if (name === 'linearBias') {
+          // nn.Linear's product x·Wᵀ (NT) with its bias and ReLU in the output pass
+          const [, , , , rows, inF, outF, relu] = args as [
+            unknown,
+            unknown,
+            unknown,
+            unknown,
+            number,
+            number,
+            number,
+            boolean,
+          ];
+          key = `linearBias${relu ? '+relu' : ''} NT ${rows}x${outF}x${inF}`;
+          flops = 2 * rows * outF * inF;
         } else if (name.startsWith('conv2d')) {
           // the whole convolution's products, by their per-image shape: out channels × positions × c·kh·kw
           // (conv2dBias has the bias before the output: its geometry is one argument later)
@@ -102,7 +116,7 @@ for (const id of rowIds) {
   );
   const flops = rows.reduce((s, [, t]) => s + t.flops, 0) / steps;
   console.log(
-    `  all products (sgemm, conv2d*) ${sgemm.toFixed(2)} ms (${((100 * sgemm) / base).toFixed(0)}%): ${(flops / 1e6).toFixed(1)} MFLOP a step, ${(flops / sgemm / 1e6).toFixed(0)} GFLOP/s`,
+    `  all products (sgemm, linearBias, conv2d*) ${sgemm.toFixed(2)} ms (${((100 * sgemm) / base).toFixed(0)}%): ${(flops / 1e6).toFixed(1)} MFLOP a step, ${(flops / sgemm / 1e6).toFixed(0)} GFLOP/s`,
   );
   console.log(
     `  the row's products (bench/rows.ts): ${(spec.flops / 1e6).toFixed(1)} MFLOP a step; at this step's time, ${(spec.flops / wall / 1e6).toFixed(0)} GFLOP/s`,

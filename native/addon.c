@@ -385,7 +385,6 @@ GG_API void gg_sgemm(int transA, int transB, gg_i m, gg_i n, gg_i k, double alph
   gg_sgemm_blas(transA, transB, m, n, k, (float)alpha, a + aOff, lda, b + bOff, ldb, (float)beta, c + cOff, ldc);
 }
 
-
 /* binary and permute take their small int arrays packed in one Int32Array: [0, 8) shape, [8, 16) and [16, 24) the
  * strides (binary) or the permutation (permute). One scratch array on the JS side serves every call. */
 static int gg_binary_packed(int op, const float *a, const float *b, float *out, int nd, const int32_t *s) {
@@ -515,10 +514,8 @@ static napi_value gg_number(napi_env env, double v) {
 #define GG_RET_num(call) return gg_number(env, (double)(call))
 #define GG_RET_str(call) return gg_string(env, (call))
 
-/*
- * The exported kernels: JS name, C function, result (void, num or str), arity, argument kinds.
- * Booleans travel as numbers 0/1 (src/backend/native.ts converts them).
- */
+/* The exported kernels: JS name, C function, result (void, num or str), arity, argument kinds. Booleans travel as
+ * numbers 0/1 (src/backend/native.ts converts them). */
 #define GG_KERNELS(X)                                                                              \
   X(fill, gg_fill, void, 3, FA, DB, IX)                                                            \
   X(copy, gg_copy, void, 5, FA, IX, FA, IX, IX)                                                    \
@@ -546,6 +543,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(conv2dBias, gg_conv2d_bias, num, 8, FA, FA, FA, FA, IA, IX, IX, IN)                            \
   X(conv2dGradInput, gg_conv2d_grad_input, num, 6, FA, FA, FA, IA, IX, IX)                         \
   X(conv2dGradWeight, gg_conv2d_grad_weight, num, 6, FA, FA, FA, IA, IX, IX)                       \
+  X(linearBias, gg_linear_bias, num, 8, FA, FA, FA, FA, IX, IX, IX, IN)                           \
+  X(reluBiasGrad, gg_relu_bias_grad, void, 6, FA, FA, FA, FA, IX, IX)                              \
   X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \
   X(maxPool2dGrad, gg_max_pool2d_grad, void, 4, FA, FA, FA, IA)                                    \
   X(maxPool2dGradRelu, gg_max_pool2d_grad_relu, void, 5, FA, FA, FA, FA, IA)                       \

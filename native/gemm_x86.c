@@ -40,6 +40,8 @@ typedef __m512 gv;
 #define V_SET1(x) _mm512_set1_ps(x)
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_RELU(x) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ), x)
 static const char gg_own_name[] = "own-avx512";
 #else
 typedef __m256 gv;
@@ -55,6 +57,8 @@ typedef __m256 gv;
 #define V_SET1(x) _mm256_set1_ps(x)
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_RELU(x) _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NLE_UQ))
 static const char gg_own_name[] = "own-avx2";
 #endif
 #define NR (2 * VL)
@@ -70,88 +74,28 @@ typedef struct {
   float *c;
   gg_i ldc; /* row stride of C */
   gg_i csc; /* column stride of C: 1, or ldc when computing Cᵀ = op(B)ᵀ·op(A)ᵀ (see gg_gemm_own) */
+  const float *bias; /* nn.Linear's epilogue (gg_gemm_own_bias_act): bias[j] added to column j, with beta 0 */
+  int relu;          /* and x <= 0 ? 0 : x (NaN stays) on the way out */
 } gg_gemm_args;
 
 static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
 
 /* ------------------------------------------------------------------------------------------------ packing */
 
-/* A rows [i0, i0+mc), depth [p0, p0+kc) into slivers of MR rows: sliver s holds, for each p, MR floats. */
-static void gg_pack_a(const gg_gemm_args *g, gg_i i0, gg_i mc, gg_i p0, gg_i kc, float *restrict dst) {
-  for (gg_i is = 0; is < mc; is += MR) {
-    gg_i mr = gg_min(MR, mc - is);
-    float *d = dst + is * kc;
-    if (g->transA) {
-      /* op(A)[i][p] = a[p·lda + i]: MR contiguous floats per p. */
-      const float *s = g->a + p0 * g->lda + i0 + is;
-      for (gg_i p = 0; p < kc; p++, s += g->lda, d += MR) {
-        gg_i r = 0;
-        for (; r < mr; r++) d[r] = s[r];
-        for (; r < MR; r++) d[r] = 0.0f;
-      }
-    } else {
-      /* op(A)[i][p] = a[i·lda + p]: mr streams read in step, contiguous writes. */
-      const float *s = g->a + (i0 + is) * g->lda + p0;
-      const float *rows[MR];
-      for (gg_i r = 0; r < MR; r++) rows[r] = s + (r < mr ? r : 0) * g->lda;
-      if (mr == MR) {
-        for (gg_i p = 0; p < kc; p++, d += MR)
-#pragma GCC unroll 16
-          for (int r = 0; r < MR; r++) d[r] = rows[r][p];
-      } else {
-        for (gg_i p = 0; p < kc; p++, d += MR)
-          for (gg_i r = 0; r < MR; r++) d[r] = r < mr ? rows[r][p] : 0.0f;
-      }
-    }
-  }
-}
-
-/* B depth [p0, p0+kc), columns [j0, j0+nc) into slivers of NR columns: sliver s holds, for each p, NR floats. */
-static void gg_pack_b(const gg_gemm_args *g, gg_i p0, gg_i kc, gg_i j0, gg_i nc, float *restrict dst) {
-  for (gg_i js = 0; js < nc; js += NR) {
-    gg_i nr = gg_min(NR, nc - js);
-    float *d = dst + js * kc;
-    if (!g->transB) {
-      const float *s = g->b + p0 * g->ldb + j0 + js;
-      if (nr == NR) {
-        for (gg_i p = 0; p < kc; p++, s += g->ldb, d += NR) {
-          _mm_prefetch((const char *)(s + 4 * g->ldb), _MM_HINT_T0);
-          V_STOREU(d, V_LOADU(s));
-          V_STOREU(d + VL, V_LOADU(s + VL));
-        }
-      } else {
-        for (gg_i p = 0; p < kc; p++, s += g->ldb, d += NR) {
-          gg_i j = 0;
-          for (; j < nr; j++) d[j] = s[j];
-          for (; j < NR; j++) d[j] = 0.0f;
-        }
-      }
-    } else {
-      /* op(B)[p][j] = b[j·ldb + p]: read each stored row contiguously, write with stride NR. */
-      const float *s = g->b + (j0 + js) * g->ldb + p0;
-      const float *rows[NR];
-      for (gg_i j = 0; j < NR; j++) rows[j] = s + (j < nr ? j : 0) * g->ldb;
-      if (nr == NR) {
-        for (gg_i p = 0; p < kc; p++, d += NR)
-#pragma GCC unroll 32
-          for (int j = 0; j < NR; j++) d[j] = rows[j][p];
-      } else {
-        for (gg_i p = 0; p < kc; p++, d += NR)
-          for (gg_i j = 0; j < NR; j++) d[j] = j < nr ? rows[j][p] : 0.0f;
-      }
-    }
-  }
-}
+#include "gemm_pack_x86.h"
 
 /* ------------------------------------------------------------------------------------------------ micro-kernel */
 
 /*
- * C tile (mr×nr at c, row stride ldc) = alpha·(pa·pb) + beta·C, or alpha·(pa·pb) when beta0. ROWS is a compile-time
- * constant (the kernel is instantiated per row count), so the accumulators live in registers.
+ * C tile (mr×nr at c, row stride ldc) = alpha·(pa·pb) + beta·C, or alpha·(pa·pb) when beta0, or bias + alpha·(pa·pb)
+ * with a bias (the first depth block of an nn.Linear: the bits of C = bias, then beta 1); then ReLU where relu (its
+ * last block). ROWS is a compile-time constant (the kernel is instantiated per row count), so the accumulators live in
+ * registers.
  */
 static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i kc, const float *restrict pa,
                                                             const float *restrict pb, float *restrict c, gg_i ldc,
-                                                            gg_i csc, gg_i nr, float alpha, float beta, int beta0) {
+                                                            gg_i csc, gg_i nr, float alpha, float beta, int beta0,
+                                                            const float *restrict bias, int relu) {
   gv acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < ROWS; r++) {
@@ -171,22 +115,22 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i
     pa += MR;
     pb += NR;
   }
-  gv va = V_SET1(alpha);
+  gv va = V_SET1(alpha), vb = V_SET1(beta);
   if (nr == NR && csc == 1) {
-    if (beta0) {
+    gv bias0 = bias ? V_LOADU(bias) : V_ZERO(), bias1 = bias ? V_LOADU(bias + VL) : V_ZERO();
 #pragma GCC unroll 16
-      for (int r = 0; r < ROWS; r++) {
-        V_STOREU(c + r * ldc, V_MUL(va, acc0[r]));
-        V_STOREU(c + r * ldc + VL, V_MUL(va, acc1[r]));
+    for (int r = 0; r < ROWS; r++) {
+      float *cr = c + r * ldc;
+      gv x0 = V_MUL(va, acc0[r]), x1 = V_MUL(va, acc1[r]);
+      if (bias) {
+        x0 = V_ADD(bias0, x0);
+        x1 = V_ADD(bias1, x1);
+      } else if (!beta0) {
+        x0 = V_FMA(vb, V_LOADU(cr), x0);
+        x1 = V_FMA(vb, V_LOADU(cr + VL), x1);
       }
-    } else {
-      gv vb = V_SET1(beta);
-#pragma GCC unroll 16
-      for (int r = 0; r < ROWS; r++) {
-        float *cr = c + r * ldc;
-        V_STOREU(cr, V_FMA(vb, V_LOADU(cr), V_MUL(va, acc0[r])));
-        V_STOREU(cr + VL, V_FMA(vb, V_LOADU(cr + VL), V_MUL(va, acc1[r])));
-      }
+      V_STOREU(cr, relu ? V_RELU(x0) : x0);
+      V_STOREU(cr + VL, relu ? V_RELU(x1) : x1);
     }
     return;
   }
@@ -199,19 +143,20 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i
   for (int r = 0; r < ROWS; r++) {
     float *cr = c + r * ldc;
     const float *t = tile + r * NR;
-    if (beta0)
-      for (gg_i j = 0; j < nr; j++) cr[j * csc] = t[j];
-    else
-      for (gg_i j = 0; j < nr; j++) cr[j * csc] = beta * cr[j * csc] + t[j];
+    for (gg_i j = 0; j < nr; j++) {
+      float v = bias ? bias[j] + t[j] : beta0 ? t[j] : beta * cr[j * csc] + t[j];
+      cr[j * csc] = relu && v <= 0.0f ? 0.0f : v;
+    }
   }
 }
 
 #define GG_KDEF(R)                                                                                              \
   static void gg_kernel_##R(gg_i kc, const float *pa, const float *pb, float *c, gg_i ldc, gg_i csc, gg_i nr,     \
-                            float alpha, float beta, int beta0) {                                               \
-    gg_kernel(R, kc, pa, pb, c, ldc, csc, nr, alpha, beta, beta0);                                              \
+                            float alpha, float beta, int beta0, const float *bias, int relu) {                  \
+    gg_kernel(R, kc, pa, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);                                  \
   }
-typedef void (*gg_kernel_fn)(gg_i, const float *, const float *, float *, gg_i, gg_i, gg_i, float, float, int);
+typedef void (*gg_kernel_fn)(gg_i, const float *, const float *, float *, gg_i, gg_i, gg_i, float, float, int,
+                             const float *, int);
 GG_KDEF(1)
 GG_KDEF(2)
 GG_KDEF(3)
@@ -264,7 +209,7 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
           float *crow = g->c + (ic + ir) * g->ldc + jc * g->csc;
           for (gg_i jr = 0; jr < nc; jr += NR)
             kern(kc, pa, bb + jr * kc, crow + jr * g->csc, g->ldc, g->csc, gg_min(NR, nc - jr), g->alpha, beta,
-                 beta0);
+                 beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL, g->relu && pc + kc == g->k);
         }
       }
     }
@@ -367,15 +312,19 @@ static int gg_gemm_ksliced(const gg_gemm_args *g) {
 
 const char *gg_gemm_own_name(void) { return gg_own_name; }
 
-int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
-                const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
+/* gg_gemm_own, and gg_gemm_own_bias_act's epilogue with bias or relu (then alpha 1, beta 0: refused, returning 0,
+ * where the product would be computed transposed or k-sliced). */
+static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                       const float *b, gg_i ldb, float beta, float *c, gg_i ldc, const float *bias, int relu) {
   if (!gg_buffers()) return 0;
-  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1};
+  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, bias, relu};
+  int epilogue = bias || relu;
   /* Vectors run along n: where n is narrow and m is not (a weight gradient 32×9, logits 64×10), compute
    * Cᵀ = op(B)ᵀ·op(A)ᵀ instead, written through C's strides (op(B)ᵀ is B read with the other transpose flag). */
   gg_i nPad = (n + NR - 1) / NR * NR, mPad = (m + NR - 1) / NR * NR;
   if (n < NR && (double)m / mPad > (double)n / nPad) {
-    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc};
+    if (epilogue) return 0;
+    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, 0};
     g = t;
     m = g.m, n = g.n;
   }
@@ -385,13 +334,23 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
   /* Split by columns in multiples of NR when there are enough, else by rows in multiples of MR; a single tile with
    * a long k, by k (whatever the thread count, so that the bits do not depend on it). */
   gg_i nSl = (n + NR - 1) / NR, mSl = (m + MR - 1) / MR;
-  if (nSl == 1 && mSl == 1 && k >= 2 * KS_MIN && gg_gemm_ksliced(&g)) return 1;
+  if (nSl == 1 && mSl == 1 && k >= 2 * KS_MIN && (epilogue || gg_gemm_ksliced(&g))) return !epilogue;
   int byCols = nSl >= 2 * nt || nSl >= mSl;
   gg_i parts = byCols ? nSl : mSl;
   if (nt > parts) nt = (int)parts;
   gg_gemm_job job = {&g, byCols, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * nt), parts};
   if (!gg_pool_run(gg_gemm_chunk, &job, job.chunks, 1, nt)) gg_gemm_block(&g, 0, m, 0, n);
   return 1;
+}
+
+int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
+  return gg_gemm_run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+}
+
+int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
+                         gg_i ldb, const float *bias, int relu, float *c, gg_i ldc) {
+  return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu);
 }
 
 #else /* no AVX2+FMA: OpenBLAS only */
@@ -402,6 +361,12 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
   (void)transA, (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;
   (void)beta, (void)c, (void)ldc;
+  return 0;
+}
+int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
+                         gg_i ldb, const float *bias, int relu, float *c, gg_i ldc) {
+  (void)transA, (void)transB, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)bias;
+  (void)relu, (void)c, (void)ldc;
   return 0;
 }
 

@@ -41,4 +41,9 @@ int gg_gemm_thread_init(void);
 /* Row-major C = alpha·op(A)·op(B) + beta·C, pointers already offset; m, n, k > 0. Returns 0 if not available. */
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
+/* nn.Linear's product with its epilogue: C = op(A)·op(B) + bias (bias[j] added to column j; NULL: none), then
+ * x <= 0 ? 0 : x where relu: the bits of C = bias, gg_gemm_own with beta 1, then a ReLU pass. Returns 0, having done
+ * nothing, where ours cannot (no own sgemm, or a shape it computes transposed or in k slices). */
+int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
+                         gg_i ldb, const float *bias, int relu, float *c, gg_i ldc);
 #endif

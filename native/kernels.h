@@ -159,6 +159,13 @@ GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPr
                              const float *dy, gg_i dyOff, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden,
                              gg_i batch);
 
+/* nn.Linear (+ ReLU), natively (native/kernels/linear.c; not in the wasm modules): out = x·wᵀ + bias, then ReLU where
+ * relu, in the product's output pass; 0 (nothing done) where OpenBLAS computes the product or ours cannot. And its
+ * backward's first pass: gx = y > 0 ? gy : 0 and gb = gx's column sums (as gg_unary_grad and gg_sum_axis). */
+GG_API int gg_linear_bias(const float *x, const float *w, const float *bias, float *out, gg_i rows, gg_i inF,
+                          gg_i outF, int relu);
+GG_API void gg_relu_bias_grad(const float *gy, const float *y, float *gx, float *gb, gg_i rows, gg_i cols);
+
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2, double pre, double post);
 

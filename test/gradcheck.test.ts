@@ -109,6 +109,19 @@ const linears: Case[] = [
   c('linear 3-d input', () => ({ fn: T.linear, inputs: [normal([2, 3, 4], 60), normal([5, 4], 61), normal([5], 62)] })),
   c('linear 1-d input', () => ({ fn: T.linear, inputs: [normal([4], 60), normal([5, 4], 61), normal([5], 62)] })),
   c('linear without bias', () => ({ fn: (x, w) => T.linear(x, w), inputs: [normal([3, 4], 63), normal([5, 4], 64)] })),
+  // nn.Linear + nn.ReLU as one op (what nn.Sequential runs); the seeds keep every pre-activation clear of the kink
+  c('linearRelu with bias', () => ({
+    fn: T.linearRelu,
+    inputs: [normal([3, 4], 60), normal([5, 4], 61), normal([5], 62)],
+  })),
+  c('linearRelu 3-d input', () => ({
+    fn: T.linearRelu,
+    inputs: [normal([2, 3, 4], 60), normal([5, 4], 61), normal([5], 62)],
+  })),
+  c('linearRelu without bias', () => ({
+    fn: (x, w) => T.linearRelu(x, w),
+    inputs: [normal([3, 4], 63), normal([5, 4], 64)],
+  })),
   c('linear, input without grad', () => ({
     fn: T.linear,
     inputs: [normal([3, 4], 63).detach(), normal([5, 4], 64), normal([5], 65)],

@@ -1349,6 +1349,73 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('linearBias: the bits of its composition on this backend (bias, sgemm with beta 1, ReLU), with either sgemm', () => {
+      const r = lcg(37);
+      const ref = JsBackend.prototype;
+      const pinnable = be as Backend & { selectGemm?: (w: 'auto' | 'openblas' | 'own') => string };
+      const pins = pinnable.selectGemm ? (['own', 'openblas', 'auto'] as const) : ([null] as const);
+      // full and partial register tiles (rows not a multiple of 12, columns of 32), depth past one block (384), and
+      // outputs narrower than a tile over many rows (ours computes those transposed: the kernel declines and the
+      // backend composes)
+      const shapes = [
+        [60, 500, 128],
+        [13, 45, 70],
+        [37, 800, 33],
+        [64, 20, 10],
+        [1, 5, 3],
+      ] as const;
+      try {
+        for (const [rows, inF, outF] of shapes) {
+          for (const relu of [false, true]) {
+            const x = uniform(r, rows * inF);
+            x.fill(0, 0, inF); // a row of zeros: its outputs are the bias (and its ReLU)
+            const data = [x, uniform(r, outF * inF), withSpecials(r, outF, -2, 2), uniform(r, rows * outF)];
+            const run = (b: Backend, f: (bufs: Buf[]) => void) => {
+              const bufs = data.map((a) => load(b, a));
+              f(bufs);
+              const out = bufs[3]!.data.slice();
+              for (const buf of bufs) b.free(buf);
+              return out;
+            };
+            const args = [rows, inF, outF, relu] as const;
+            // the reference's numbers, and the bound on float32 rounding: the product over absolute values
+            const want = run(js, ([xx, w, bias, out]) => js.linearBias(xx!, w!, bias!, out!, ...args));
+            const bound = run(js, ([xx, w, bias, out]) => {
+              for (const buf of [xx!, w!, bias!]) buf.data.set(buf.data.map(Math.abs));
+              js.linearBias(xx!, w!, bias!, out!, rows, inF, outF, false);
+            });
+            for (const pin of pins) {
+              if (pin) pinnable.selectGemm!(pin);
+              const fused = run(be, ([xx, w, bias, out]) => be.linearBias(xx!, w!, bias!, out!, ...args));
+              const composed = run(be, ([xx, w, bias, out]) => ref.linearBias.call(be, xx!, w!, bias!, out!, ...args));
+              expect(firstDifference([fused], [composed]), `${pin} ${rows}x${inF}x${outF} relu ${relu}`).toBe('');
+              for (let i = 0; i < want.length; i++) {
+                if (!Number.isFinite(want[i]!)) expect(fused[i], `[${i}]`).toBe(want[i]);
+                else expect(Math.abs(fused[i]! - want[i]!), `[${i}]`).toBeLessThanOrEqual(2e-6 * bound[i]! + 1e-30);
+              }
+            }
+          }
+        }
+      } finally {
+        if (pinnable.selectGemm) pinnable.selectGemm('auto');
+      }
+    });
+
+    it('reluBiasGrad: the ReLU mask and the bias gradient in one pass, exactly', () => {
+      const r = lcg(38);
+      for (const [rows, cols] of [
+        [128, 256],
+        [7, 3],
+        [1, 40],
+        [33, 17],
+      ] as const) {
+        const n = rows * cols;
+        const data = [withSpecials(r, n, -1, 1), withSpecials(r, n, -1, 1), uniform(r, n), uniform(r, cols)];
+        data[1]![20 % n] = -0; // the ReLU's output is +0 there, but a -0 must mask too
+        same(be, data, (b, [gy, y, gx, gb]) => b.reluBiasGrad(gy!, y!, gx!, gb!, rows, cols), EXACT);
+      }
+    });
+
     it('adamUpdate', () => {
       const r = lcg(11);
       for (const [step, n] of [
@@ -1595,6 +1662,49 @@ function firstDifference(got: Float32Array[], want: Float32Array[]): string {
   }
   return '';
 }
+
+describe.skipIf(!native)('linearBias on two threads', () => {
+  // the product's columns (or rows) are shared out as for any of our products, the bias and the ReLU applied by
+  // whoever stores an element: the bits of one thread, also when the worker never runs
+  it('gives the same bits on one thread and on two, with a worker held off, with our sgemm', () => {
+    const be = native!;
+    const before = be.threads;
+    const r = lcg(39);
+    const shapes = [
+      [128, 784, 256],
+      [300, 100, 40],
+    ] as const;
+    const data = shapes.map(([rows, inF, outF]) => [uniform(r, rows * inF), uniform(r, outF * inF), uniform(r, outF)]);
+    const runAll = (threads: number, hold: boolean) => {
+      be.setThreads(threads);
+      const byWorkers = hold ? be.holdPoolWorkers(true) : 0;
+      try {
+        return shapes.flatMap(([rows, inF, outF], i) =>
+          [false, true].map((relu) => {
+            const [x, w, b] = data[i]!.map((a) => load(be, a));
+            const out = be.alloc(rows * outF);
+            be.linearBias(x!, w!, b!, out, rows, inF, outF, relu);
+            const o = out.data.slice();
+            for (const buf of [x, w, b, out]) be.free(buf!);
+            return o;
+          }),
+        );
+      } finally {
+        if (hold) expect(be.holdPoolWorkers(false)).toBe(byWorkers);
+      }
+    };
+    try {
+      be.selectGemm('own');
+      const one = runAll(1, false);
+      expect(firstDifference(runAll(2, false), one)).toBe('');
+      expect(firstDifference(runAll(2, true), one)).toBe('');
+    } finally {
+      be.holdPoolWorkers(false);
+      be.selectGemm('auto');
+      be.setThreads(before);
+    }
+  });
+});
 
 describe.skipIf(!native)('the recurrent cells on two threads', () => {
   // A step of the bench's size (hidden 128, batch 64) is shared out over the pool's threads by hidden units; each

@@ -3,7 +3,7 @@
  * binary cross-entropy losses, adaptive average pooling, forward and backward. `JsBackend` calls these; the C
  * kernels for normalisation (native/kernels/norm.c) reproduce them bit for bit.
  */
-import type { Buf } from './types.js';
+import { type Backend, type Buf, Unary } from './types.js';
 
 export function batchNorm(
   x: Buf,
@@ -347,6 +347,29 @@ function adaptiveWindows(
         fn((p * oh + i) * ow + j, p * h * w, y0, y1, Math.floor((j * w) / ow), Math.ceil(((j + 1) * w) / ow));
     }
   }
+}
+
+/** linearBias (spec-nn.ts) on `be`'s kernels: the bias broadcast into out, the product added, then the ReLU. */
+export function linearBias(
+  be: Backend,
+  x: Buf,
+  w: Buf,
+  bias: Buf,
+  out: Buf,
+  rows: number,
+  inF: number,
+  outF: number,
+  relu: boolean,
+): void {
+  be.copyBlocks(bias, 0, 0, out, 0, outF, outF, rows, false);
+  be.sgemm(false, true, rows, outF, inF, 1, x, 0, inF, w, 0, inF, 1, out, 0, outF);
+  if (relu) be.unary(Unary.Relu, out, out, rows * outF, 0, 0);
+}
+
+/** reluBiasGrad (spec-nn.ts) on `be`'s kernels: y > 0 exactly where the ReLU's input was, so y serves as its x. */
+export function reluBiasGrad(be: Backend, gy: Buf, y: Buf, gx: Buf, gb: Buf, rows: number, cols: number): void {
+  be.unaryGrad(Unary.Relu, y, y, gy, gx, rows * cols, 0, 0);
+  be.sumAxis(gx, gb, 1, rows, cols);
 }
 
 export * from './js-conv.js';

@@ -475,6 +475,12 @@ export class JsBackend implements Backend {
   conv2dGradWeight(...a: Parameters<KernelMethods['conv2dGradWeight']>): void {
     ref.conv2dGradWeight(this, ...a);
   }
+  linearBias(...a: Parameters<KernelMethods['linearBias']>): void {
+    ref.linearBias(this, ...a);
+  }
+  reluBiasGrad(...a: Parameters<KernelMethods['reluBiasGrad']>): void {
+    ref.reluBiasGrad(this, ...a);
+  }
   maxPool2d(...a: Parameters<KernelMethods['maxPool2d']>): void {
     ref.maxPool2d(...a);
   }

@@ -167,6 +167,19 @@ export class NativeBackend extends JsBackend {
     if (!this.k.conv2dBias(x.data, weight.data, bias.data, out.data, this.geom, oc, groups, relu ? 1 : 0))
       super.conv2dBias(x, weight, bias, out, g, oc, groups, relu);
   }
+  override linearBias(
+    x: Buf,
+    w: Buf,
+    bias: Buf,
+    out: Buf,
+    rows: number,
+    inF: number,
+    outF: number,
+    relu: boolean,
+  ): void {
+    if (!this.k.linearBias(x.data, w.data, bias.data, out.data, rows, inF, outF, relu ? 1 : 0))
+      super.linearBias(x, w, bias, out, rows, inF, outF, relu);
+  }
   override conv2dGradInput(gy: Buf, weight: Buf, gx: Buf, g: ConvGeom, oc: number, groups: number): void {
     writeConvGeom(this.geom, 0, g);
     if (!this.k.conv2dGradInput(gy.data, weight.data, gx.data, this.geom, oc, groups))

@@ -162,6 +162,46 @@ export const NN_KERNELS = {
     cRet: 'num',
     wasm: false,
   },
+  /**
+   * nn.Linear's forward with its bias, and nn.ReLU's after it where `relu`: out[rows, outF] = x[rows, inF] · w[outF,
+   * inF]ᵀ + bias (broadcast over the rows), then x <= 0 ? 0 : x. The reference broadcasts the bias into out, adds the
+   * product with sgemm (beta 1), then applies `unary` Relu in place; natively, where our sgemm computes the shape, the
+   * bias is added and the ReLU applied as the product's output is stored (the same bits), and the C function returns
+   * 0, having done nothing, where OpenBLAS computes it (the native backend then composes as the reference does).
+   * Natively only (the wasm backend composes its kernels).
+   */
+  linearBias: {
+    args: [
+      ['x', 'buf'],
+      ['w', 'buf'],
+      ['bias', 'buf'],
+      ['out', 'buf'],
+      ['rows', 'int'],
+      ['inF', 'int'],
+      ['outF', 'int'],
+      ['relu', 'bool'],
+    ],
+    c: 'gg_linear_bias',
+    cRet: 'num',
+    wasm: false,
+  },
+  /**
+   * The first pass of linearBias's backward with a ReLU: gx = y > 0 ? gy : 0 (y the ReLU's output), and gb = the
+   * column sums of gx [rows, cols], in one pass; the bits of `unaryGrad` Relu and then `sumAxis(gx, gb, 1, rows,
+   * cols)`, which the reference composes. Natively only (the wasm backend composes its kernels).
+   */
+  reluBiasGrad: {
+    args: [
+      ['gy', 'buf'],
+      ['y', 'buf'],
+      ['gx', 'buf'],
+      ['gb', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+    ],
+    c: 'gg_relu_bias_grad',
+    wasm: false,
+  },
   /** Max pooling over N·C planes; padding never wins. */
   maxPool2d: {
     args: [

@@ -1,9 +1,11 @@
 /** `Sequential` and `Flatten`. */
 import { conv2dRelu } from '../tensor/ops/conv.js';
+import { linearRelu } from '../tensor/ops/matmul.js';
 import { flatten } from '../tensor/ops/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ReLU } from './activation.js';
 import { Conv2d } from './conv.js';
+import { Linear } from './linear.js';
 import { Module } from './module.js';
 
 /**
@@ -50,21 +52,25 @@ export class Sequential extends Module {
     let h = x;
     for (let i = 0; i < layers.length; i++) {
       const m = layers[i]!;
-      // NOTE: an nn.Conv2d and the nn.ReLU after it run as one op (conv2dRelu: the ReLU applied to each image's
-      // output in cache, the same numbers), except where either has forward hooks that must see the
-      // pre-activation, which the fused op never materialises; hooks that need not this time (the gradient
-      // monitor's once it knows the ReLU follows: ForwardHookOptions.fused) see the ReLU's output on both modules
+      // NOTE: an nn.Linear or nn.Conv2d and the nn.ReLU after it run as one op (linearRelu: the bias added and the
+      // ReLU applied in the product's output pass; conv2dRelu: the ReLU applied to each image's output in cache; the
+      // same numbers as module by module), except where either has forward hooks that must see the pre-activation,
+      // which the fused op never materialises; hooks that need not this time (the gradient monitor's once it knows
+      // the ReLU follows: ForwardHookOptions.fused) see the ReLU's output on both modules
       const next = layers[i + 1];
-      if (fusesWithReLU(m, next)) {
+      if (next && fusesWithReLU(m, next)) {
         const x = h;
-        h = conv2dRelu(x, m.weight, m.bias, {
-          stride: m.stride,
-          padding: m.padding,
-          dilation: m.dilation,
-          groups: m.groups,
-        });
+        h =
+          m instanceof Linear
+            ? linearRelu(x, m.weight, m.bias)
+            : conv2dRelu(x, m.weight, m.bias, {
+                stride: m.stride,
+                padding: m.padding,
+                dilation: m.dilation,
+                groups: m.groups,
+              });
         m.runFusedHooks(x, h);
-        next!.runFusedHooks(h, h);
+        next.runFusedHooks(h, h);
         i++;
       } else h = m.call(h);
     }
@@ -73,17 +79,12 @@ export class Sequential extends Module {
 }
 
 /**
- * Whether `m` and `next` are exactly an nn.Conv2d and an nn.ReLU (no subclasses), both without forward hooks that
- * must see their own outputs now (Module.fusable).
+ * Whether `m` and `next` are exactly an nn.Linear or nn.Conv2d and an nn.ReLU (no subclasses), both without forward
+ * hooks that must see their own outputs now (Module.fusable).
  */
-function fusesWithReLU(m: Module, next: Module | undefined): m is Conv2d {
-  return (
-    next !== undefined &&
-    (m.constructor as unknown) === Conv2d &&
-    (next.constructor as unknown) === ReLU &&
-    m.fusable &&
-    next.fusable
-  );
+function fusesWithReLU(m: Module, next: Module): m is Linear | Conv2d {
+  const c = m.constructor as unknown;
+  return (c === Linear || c === Conv2d) && (next.constructor as unknown) === ReLU && m.fusable && next.fusable;
 }
 
 /** Flattens dimensions startDim..endDim (default 1..−1: everything but the batch), as PyTorch's `nn.Flatten`. */

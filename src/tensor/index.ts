@@ -30,7 +30,7 @@ export {
   sub,
   tanh,
 } from './ops/elementwise.js';
-export { linear, matmul } from './ops/matmul.js';
+export { linear, linearRelu, matmul } from './ops/matmul.js';
 export { type Axes, max, mean, min, sum, sumToShape, variance } from './ops/reduce.js';
 export { concat, flatten, gather, indexSelect, permute, reshape, slice, stack, transpose } from './ops/shape.js';
 export { logSoftmax, softmax } from './ops/softmax.js';

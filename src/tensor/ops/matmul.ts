@@ -1,8 +1,8 @@
 /** Matrix products (2-D, batched with broadcasting, vectors as in `torch.matmul`) and the fused linear layer op. */
 
-import type { Backend, Buf } from '../../backend/types.js';
+import { type Backend, type Buf, Unary } from '../../backend/types.js';
 import { ShapeError } from '../errors.js';
-import { fromOp, type Tensor } from '../tensor.js';
+import { dispose, fromOp, type Tensor } from '../tensor.js';
 import { sumToShape } from './broadcast.js';
 import { reshape } from './shape.js';
 import { alloc, assertTensor, broadcastShapes, broadcastStrides } from './util.js';
@@ -112,44 +112,64 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  * dX when x needs no gradient (the network's input), which saves the largest product of a first layer.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  assertTensor(x, 'input', 'linear');
-  assertTensor(weight, 'weight', 'linear');
-  if (weight.ndim !== 2) throw new ShapeError(`linear(): weight must be 2-D [out, in], got [${weight.shape}]`);
+  return linearOp('linear', x, weight, bias ?? null, false);
+}
+
+/**
+ * y = relu(x Wᵀ + b) as one op: an nn.Linear and the nn.ReLU after it, which nn.Sequential runs as this where
+ * neither module has forward hooks. The bias is added and the ReLU applied as the product's output is stored where
+ * the backend can (its `linearBias` kernel), and the backward takes the ReLU's mask and the bias gradient in one pass
+ * (`reluBiasGrad`). The same numbers as `relu(linear(x, weight, bias))`, bit for bit; only the pre-activation is
+ * never materialised.
+ */
+export function linearRelu(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return linearOp('linearRelu', x, weight, bias ?? null, true);
+}
+
+function linearOp(name: string, x: Tensor, weight: Tensor, bias: Tensor | null, relu: boolean): Tensor {
+  assertTensor(x, 'input', name);
+  assertTensor(weight, 'weight', name);
+  if (weight.ndim !== 2) throw new ShapeError(`${name}(): weight must be 2-D [out, in], got [${weight.shape}]`);
   const [outF, inF] = weight.shape as [number, number];
   if (x.shape[x.ndim - 1] !== inF) {
     throw new ShapeError(
-      `linear(): input has ${x.shape[x.ndim - 1]} features but the weight expects ${inF} (input shape [${x.shape}], weight [${weight.shape}])`,
+      `${name}(): input has ${x.shape[x.ndim - 1]} features but the weight expects ${inF} (input shape [${x.shape}], weight [${weight.shape}])`,
     );
   }
   if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
-    throw new ShapeError(`linear(): bias must have shape [${outF}], got [${bias.shape}]`);
+    throw new ShapeError(`${name}(): bias must have shape [${outF}], got [${bias.shape}]`);
   }
   const rows = x.size / inF;
   const outShape = [...x.shape.slice(0, -1), outF];
   const out = alloc(outShape);
   const be = out.storage.backend;
-  if (bias) {
-    // broadcast the bias into every row, then accumulate the product on top (beta = 1)
-    be.copyBlocks(bias.buf, 0, 0, out.buf, 0, outF, outF, rows, false);
-    be.sgemm(false, true, rows, outF, inF, 1, x.buf, 0, inF, weight.buf, 0, inF, 1, out.buf, 0, outF);
-  } else be.sgemm(false, true, rows, outF, inF, 1, x.buf, 0, inF, weight.buf, 0, inF, 0, out.buf, 0, outF);
+  // the bias as the product's starting value (beta = 1), and the ReLU, in the product's output pass where it can
+  if (bias) be.linearBias(x.buf, weight.buf, bias.buf, out.buf, rows, inF, outF, relu);
+  else {
+    be.sgemm(false, true, rows, outF, inF, 1, x.buf, 0, inF, weight.buf, 0, inF, 0, out.buf, 0, outF);
+    if (relu) be.unary(Unary.Relu, out.buf, out.buf, out.size, 0, 0);
+  }
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return fromOp('linear', out.storage, outShape, inputs, (g, needs) => {
+  return fromOp(name, out.storage, outShape, inputs, (g, needs) => {
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
     let gb: Tensor | null = null;
+    const wantB = bias !== null && needs[2] === true;
+    if (wantB) gb = alloc([outF]);
+    // the gradient before the ReLU: its mask read from the output (y > 0 exactly where the input was)
+    const gy = relu ? alloc(outShape) : g;
+    if (relu && gb) be.reluBiasGrad(g.buf, out.buf, gy.buf, gb.buf, rows, outF);
+    else if (relu) be.unaryGrad(Unary.Relu, out.buf, out.buf, g.buf, gy.buf, out.size, 0, 0);
+    else if (gb) be.sumAxis(g.buf, gb.buf, 1, rows, outF);
     if (needs[0]) {
       gx = alloc(x.shape);
-      be.sgemm(false, false, rows, inF, outF, 1, g.buf, 0, outF, weight.buf, 0, inF, 0, gx.buf, 0, inF);
+      be.sgemm(false, false, rows, inF, outF, 1, gy.buf, 0, outF, weight.buf, 0, inF, 0, gx.buf, 0, inF);
     }
     if (needs[1]) {
       gw = alloc(weight.shape);
-      be.sgemm(true, false, outF, inF, rows, 1, g.buf, 0, outF, x.buf, 0, inF, 0, gw.buf, 0, inF);
+      be.sgemm(true, false, outF, inF, rows, 1, gy.buf, 0, outF, x.buf, 0, inF, 0, gw.buf, 0, inF);
     }
-    if (bias && needs[2]) {
-      gb = alloc([outF]);
-      be.sumAxis(g.buf, gb.buf, 1, rows, outF);
-    }
+    if (gy !== g) dispose(gy);
     return [gx, gw, gb];
   });
 }
