@@ -213,8 +213,8 @@ static int gg_tune_choose(int transA, int transB, gg_i m, gg_i n, gg_i k, const 
   char dir[4096], path[4200];
   if (!gg_tune_dir(dir, sizeof(dir))) return 0;
   const char *core = openblas_get_corename();
-  int n_ = snprintf(path, sizeof(path), "%s/gemm-%s-%s-%c%c-%lldx%lldx%lld", dir, core ? core : "unknown",
-                    gg_gemm_own_name(), transA ? 'T' : 'N', transB ? 'T' : 'N', (long long)m, (long long)n,
+  int n_ = snprintf(path, sizeof(path), "%s/gemm-%s-%s-r%d-%c%c-%lldx%lldx%lld", dir, core ? core : "unknown",
+                    gg_gemm_own_name(), GG_GEMM_OWN_REV, transA ? 'T' : 'N', transB ? 'T' : 'N', (long long)m, (long long)n,
                     (long long)k);
   if (n_ <= 0 || (size_t)n_ >= sizeof(path)) return 0;
   int use = gg_tune_read(path);

@@ -343,7 +343,8 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
           ['NT', false, true, oc, ckk, P],
         ] as const;
         for (const [tr, , , m, n, k] of shapes) {
-          const file = `gemm-${be.blasCore}-${ownName}-${tr}-${m}x${n}x${k}`;
+          // r2: GG_GEMM_OWN_REV in native/gemm_x86.h
+          const file = `gemm-${be.blasCore}-${ownName}-r2-${tr}-${m}x${n}x${k}`;
           writeFileSync(join(process.env.GRADGUARD_CACHE_DIR, file), `${choice}\n`);
         }
         // 1 and 2 threads and a worker held off: the same bits
