@@ -25,11 +25,12 @@
  * thread, 2-thread CNN 13.1 -> 22.5 ms) longer than half of what they would have cost it
  * (its own chunks' time per chunk, times theirs; and more than GG_LATE_NS), it computes the next jobs alone (the same
  * chunks, so the same bits): GG_SOLO_JOBS of them at first, twice as many each time it finds the workers late again
- * (up to GG_SOLO_MAX_JOBS), one fewer after each job on which they took part and were on time (down to GG_SOLO_JOBS;
+ * (up to GG_SOLO_MAX_JOBS), halved after each job on which they took part and were on time (down to GG_SOLO_JOBS;
  * a job that the caller finished alone, the workers not awake yet, as the first after a back-off usually is on a busy
- * machine, changes nothing). A late worker costs the caller up to a time slice (milliseconds), an on-time one saves
- * it a few microseconds: so the pool keeps backing off longer unless the workers are late less than once in a few
- * hundred jobs.
+ * machine, changes nothing). The back-off is short and forgets fast: a competitor that comes and goes (in `npm run
+ * bench`, PyTorch's spinning threads after its own blocks) with 4096 jobs at most and one fewer per on-time job kept
+ * our 2-thread steps on one thread long after it had gone (2-thread CLI CNN 22.3 ms, ResNet-20 249; with these
+ * limits 14.7 and 160, same run conditions, quiet machine).
  */
 #include "gemm_x86.h"
 
@@ -52,7 +53,7 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_YIELD_EVERY 32          /* pauses (~25 ns each here) between two sched_yield()s while waiting */
 #define GG_LATE_NS 10000.0         /* a wait for the workers shorter than this is never late */
 #define GG_SOLO_JOBS 32            /* then the caller computes this many jobs alone, */
-#define GG_SOLO_MAX_JOBS 4096      /* doubling up to this while the workers stay late */
+#define GG_SOLO_MAX_JOBS 256       /* doubling up to this while the workers stay late */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
@@ -191,7 +192,7 @@ static void gg_run_job(int nt) {
     gg_solo_left = gg_solo_jobs;
     gg_solo_jobs = gg_solo_jobs * 2 < GG_SOLO_MAX_JOBS ? gg_solo_jobs * 2 : GG_SOLO_MAX_JOBS;
   } else if (mine < chunks && gg_solo_jobs > GG_SOLO_JOBS) {
-    gg_solo_jobs--; /* on time (a job the caller did alone, the workers not awake yet, says nothing) */
+    gg_solo_jobs /= 2; /* on time (a job the caller did alone, the workers not awake yet, says nothing) */
   }
 }
 
