@@ -14,7 +14,8 @@
 
 import { GradguardError } from '../base/errors.js';
 import type { AnyModule } from '../nn/module.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { firstTensor } from './first-tensor.js';
 import type { StepObserver } from './monitor.js';
 
 /** What a histogram is of. */
@@ -168,7 +169,7 @@ export class HistogramRecorder implements StepObserver {
     for (const [m, slot] of this.#byModule) {
       this.#removers.push(
         m.registerForwardHook((_m, _x, y) => {
-          const t = outputTensor(y);
+          const t = firstTensor(y);
           if (this.#active && t) slot.act = histogram([t.data], this.bins);
         }),
       );
@@ -226,16 +227,4 @@ function checkPosInt(what: string, v: number): number {
     throw new HistogramError(`HistogramRecorder: ${what} must be a positive integer, got ${String(v)}`);
   }
   return v;
-}
-
-/** The tensor a module's output stands for: itself, the first tensor of a tuple, or an object's `output` (RNNs). */
-function outputTensor(v: unknown): Tensor | null {
-  if (v instanceof Tensor) return v.storage.buf ? v : null;
-  if (Array.isArray(v)) {
-    for (const x of v) if (x instanceof Tensor && x.storage.buf) return x;
-  } else if (v && typeof v === 'object') {
-    const o = (v as { output?: unknown }).output;
-    if (o instanceof Tensor && o.storage.buf) return o;
-  }
-  return null;
 }

@@ -4,9 +4,8 @@
  * pre-activation (the gradient monitor's hooks: what it records is unchanged).
  */
 import { describe, expect, it } from 'vitest';
+import { monitoredSteps, opChain } from '../../test/monitored-steps.js';
 import { availableBackends, useBackend } from '../backend/index.js';
-import { Monitor } from '../monitor/monitor.js';
-import * as optim from '../optim/index.js';
 import { rand, randint } from '../tensor/random.js';
 import { noGrad, type Tensor, tidy } from '../tensor/tensor.js';
 import { ReLU } from './activation.js';
@@ -14,13 +13,6 @@ import { Sequential } from './container.js';
 import { Conv2d } from './conv.js';
 import { crossEntropy } from './functional.js';
 import { cnn } from './models.js';
-
-/** The ops along the first input, from the output back. */
-const chain = (out: Tensor): string[] => {
-  const ops: string[] = [];
-  for (let t = out; t.node; t = t.node.inputs[0]!) ops.push(t.node.op);
-  return ops;
-};
 
 /** The op that made `t` (null for a leaf or a tensor made without the graph). */
 const opOf = (t: Tensor): string | null => t.node?.op ?? null;
@@ -94,35 +86,8 @@ for (const name of availableBackends()) {
       const train = (block: boolean) => {
         const m = model();
         if (block) for (const i of [1, 4]) m.at(i).registerForwardHook(() => undefined);
-        const params = Object.fromEntries(m.namedParameters());
-        const tx = optim.adam({ lr: 1e-2 });
-        let state = tx.init(params);
-        const mon = new Monitor(m, { every: 1 }).attach();
-        const fusedOps: number[] = [];
-        for (let step = 0; step < 3; step++) {
-          mon.beginStep(step);
-          const loss = tidy(() => {
-            const out = m.call(rand([3, 1, 12, 12], { seed: 10 + step, low: -1, high: 1 }));
-            fusedOps.push(chain(out).filter((o) => o === 'conv2dRelu').length);
-            const l = crossEntropy(out, randint(0, 5, [3], { seed: 20 + step }));
-            l.backward();
-            return l.item();
-          });
-          mon.afterBackward(params);
-          const grads = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, p.grad!]));
-          const r = tx.update(grads, state, params);
-          state = r.state;
-          mon.afterUpdate(r.updates, params, r.state);
-          optim.applyUpdates(params, r.updates);
-          for (const p of Object.values(params)) p.grad = null;
-          mon.endStep(loss);
-        }
-        mon.detach();
-        return {
-          history: JSON.stringify(mon.history),
-          fusedOps,
-          unhooked: chain(tidy(() => m.call(rand([2, 1, 12, 12], { seed: 4 })))),
-        };
+        const r = monitoredSteps(m, [3, 1, 12, 12], 5, 'conv2dRelu');
+        return { ...r, unhooked: opChain(tidy(() => m.call(rand([2, 1, 12, 12], { seed: 4 })))) };
       };
       const fused = train(false);
       const separate = train(true);

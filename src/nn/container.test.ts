@@ -3,9 +3,8 @@
  * run one by one, forward and backward, on every backend; and never where a forward hook must see the pre-activation.
  */
 import { describe, expect, it } from 'vitest';
+import { monitoredSteps } from '../../test/monitored-steps.js';
 import { availableBackends, useBackend } from '../backend/index.js';
-import { Monitor } from '../monitor/monitor.js';
-import * as optim from '../optim/index.js';
 import { rand, randint } from '../tensor/random.js';
 import { noGrad, type Tensor, tidy } from '../tensor/tensor.js';
 import { ReLU } from './activation.js';
@@ -90,33 +89,7 @@ for (const name of availableBackends()) {
       const train = (block: boolean) => {
         const model = mlp({ inputSize: 20, hidden: [16, 12], outputSize: 4, seed: 0 });
         if (block) for (const i of [1, 3]) model.at(i).registerForwardHook(() => undefined);
-        const params = Object.fromEntries(model.namedParameters());
-        const tx = optim.adam({ lr: 1e-2 });
-        let state = tx.init(params);
-        const mon = new Monitor(model, { every: 1 }).attach();
-        const fusedOps: number[] = [];
-        for (let step = 0; step < 3; step++) {
-          mon.beginStep(step);
-          const loss = tidy(() => {
-            const out = model.call(rand([8, 20], { seed: 10 + step, low: -1, high: 1 }));
-            let n = 0;
-            for (let t: Tensor | undefined = out; t?.node; t = t.node.inputs[0]) if (opOf(t) === 'linearRelu') n++;
-            fusedOps.push(n);
-            const l = crossEntropy(out, randint(0, 4, [8], { seed: 20 + step }));
-            l.backward();
-            return l.item();
-          });
-          mon.afterBackward(params);
-          const grads = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, p.grad!]));
-          const r = tx.update(grads, state, params);
-          state = r.state;
-          mon.afterUpdate(r.updates, params, r.state);
-          optim.applyUpdates(params, r.updates);
-          for (const p of Object.values(params)) p.grad = null;
-          mon.endStep(loss);
-        }
-        mon.detach();
-        return { history: JSON.stringify(mon.history), fusedOps };
+        return monitoredSteps(model, [8, 20], 4, 'linearRelu');
       };
       const fused = train(false);
       const separate = train(true);
