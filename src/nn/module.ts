@@ -100,7 +100,7 @@ export abstract class Module<In = Tensor, Out = Tensor> {
     return out;
   }
 
-  /** Whether forward hooks are registered on this module (nn.Sequential fuses a Linear and its ReLU only where not). */
+  /** Whether forward hooks are registered on this module (any kind; `fusable` says whether they let it run fused). */
   get hasForwardHooks(): boolean {
     return this.#hooks.length > 0;
   }
