@@ -2,6 +2,7 @@
  * The building blocks optimizers are chains of (optax's names): `scale`, `scaleByLearningRate`, `scaleByAdam`,
  * `scaleByRms`, `trace` (momentum) and `addDecayedWeights`. Each updates the gradients in place (see transform.ts).
  */
+import { adamCoefficients } from '../backend/js.js';
 import { Unary } from '../backend/types.js';
 import type { Schedule } from './schedules.js';
 import {
@@ -132,8 +133,10 @@ export interface AdamState extends StateRecord {
 
 /**
  * Adam's direction: m ← b1·m + (1 − b1)·g, v ← b2·v + (1 − b2)·g², u = m̂ / (√v̂ + eps) with the bias corrections
- * m̂ = m / (1 − b1ᵗ), v̂ = v / (1 − b2ᵗ). Runs as one fused backend kernel per tensor. With `amsgrad`, v̂ is taken from
- * v_max ← max(v_max, v) (an element-wise loop here: AMSGrad is the rarer choice).
+ * m̂ = m / (1 − b1ᵗ), v̂ = v / (1 − b2ᵗ). Runs as one fused backend kernel per tensor, in float32 with
+ * torch.optim.Adam's order of operations (u = (m·(1/bc1)) / (√v / √bc2 + eps)), so trajectories track PyTorch's
+ * closely. With `amsgrad`, v̂ is taken from v_max ← max(v_max, v) (an element-wise loop here: AMSGrad is the rarer
+ * choice).
  *
  * Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015; AMSGrad: Reddi, Kale & Kumar, "On the
  * Convergence of Adam and Beyond", ICLR 2018.
@@ -161,21 +164,19 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
         continue;
       }
       if (pre !== 1) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, pre, 0);
-      // the fused kernel's float64 expressions, with the maximum of the stored (float32) second moments
+      // the kernel's float32 expressions (torch.optim.Adam's), with the maximum of the second moments
       const vm = stateOf(state.nuMax, k, fn).data;
       const md = m.data;
       const vd = v.data;
       const d = g.data;
-      const r1 = 1 / bc1;
-      const r2 = 1 / bc2;
+      const c = adamCoefficients(b1, b2, eps, bc1, bc2);
+      const f = Math.fround;
       for (let i = 0; i < d.length; i++) {
         const gi = d[i]!;
-        const mi = b1 * md[i]! + (1 - b1) * gi;
-        const vi = b2 * vd[i]! + (1 - b2) * gi * gi;
-        md[i] = mi;
-        vd[i] = vi;
+        md[i] = f(f(md[i]! * c.b1) + f(gi * c.c1));
+        vd[i] = f(f(vd[i]! * c.b2) + f(f(c.c2 * gi) * gi));
         vm[i] = Math.max(vm[i]!, vd[i]!); // NaN stays NaN, as torch.maximum
-        d[i] = (mi * r1) / (Math.sqrt(vm[i]! * r2) + eps);
+        d[i] = f(c.r1 * md[i]!) / f(f(f(Math.sqrt(vm[i]!)) / c.sbc2) + c.eps);
       }
       if (post !== 1) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, post, 0);
     }
