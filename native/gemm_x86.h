@@ -26,8 +26,6 @@ void gg_gemm_blas_one(int transA, int transB, gg_i m, gg_i n, gg_i k, float alph
  * mid-chunk), 0 releases them;
  * returns the number of chunks the workers have computed so far. */
 double gg_pool_hold(int hold);
-/* Tests: how many more jobs the caller computes alone, having found the workers late (pool_x86.c); 0 normally. */
-double gg_pool_backoff(void);
 /* Tests: how many chunks the pool's last job (a product or a gg_parallel_for) was cut into; 0 before the first. */
 double gg_pool_last_chunks(void);
 /* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come. */

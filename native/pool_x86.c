@@ -18,19 +18,11 @@
  * job and the caller GG_CALLER_WAIT_NS for chunks in progress, yielding the CPU every few pauses (other runnable
  * threads go first: on a busy machine the wait costs them little), then sleep (a condition variable, a futex).
  *
- * Backing off: on a busy machine the OS may stop a worker in the middle of a chunk, and the caller then waits for it
- * for a time slice (milliseconds) where it could have computed the chunk itself; or run it late, chunk after chunk.
- * Where the caller, after its own chunks, waited for workers that were awake when it posted the job (a sleeping one
- * is late by its wake-up, tens of microseconds here: counted, that backed a quiet machine's CNN and MLP steps off to one
- * thread, 2-thread CNN 13.1 -> 22.5 ms) longer than half of what they would have cost it
- * (its own chunks' time per chunk, times theirs; and more than GG_LATE_NS), it computes the next jobs alone (the same
- * chunks, so the same bits): GG_SOLO_JOBS of them at first, twice as many each time it finds the workers late again
- * (up to GG_SOLO_MAX_JOBS), halved after each job on which they took part and were on time (down to GG_SOLO_JOBS;
- * a job that the caller finished alone, the workers not awake yet, as the first after a back-off usually is on a busy
- * machine, changes nothing). The back-off is short and forgets fast: a competitor that comes and goes (in `npm run
- * bench`, PyTorch's spinning threads after its own blocks) with 4096 jobs at most and one fewer per on-time job kept
- * our 2-thread steps on one thread long after it had gone (2-thread CLI CNN 22.3 ms, ResNet-20 249; with these
- * limits 14.7 and 160, same run conditions, quiet machine).
+ * No back-off: the caller used to compute jobs alone for a while (32 to 256 of them) after it had waited for a worker
+ * that the OS stopped mid-chunk. Two A/Bs with it on and off (docs/benchmarks.md, "Adam in float32, and the pool
+ * without its back-off") showed no gain on the 2-thread MLP, LSTM and GRU steps, quiet or beside a competing
+ * process: a late worker costs the caller one wait of at most GG_CALLER_WAIT_NS (yielding), then a futex sleep, and
+ * the yields already keep a 2-thread step at or under the 1-thread one on a busy machine. So it went.
  */
 #include "gemm_x86.h"
 
@@ -51,9 +43,6 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_WORKER_WAIT_NS 150000.0 /* a worker waits this long for the next job before it sleeps */
 #define GG_CALLER_WAIT_NS 50000.0 /* the caller waits this long for chunks in progress before it sleeps */
 #define GG_YIELD_EVERY 32          /* pauses (~25 ns each here) between two sched_yield()s while waiting */
-#define GG_LATE_NS 10000.0         /* a wait for the workers shorter than this is never late */
-#define GG_SOLO_JOBS 32            /* then the caller computes this many jobs alone, */
-#define GG_SOLO_MAX_JOBS 256       /* doubling up to this while the workers stay late */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
@@ -75,8 +64,6 @@ static atomic_int gg_job_threads;  /* threads the current job may use, the calle
 static atomic_int gg_hold;         /* tests: workers take no chunks, as if the OS never ran them */
 static atomic_int gg_by_workers;   /* chunks computed by workers, in all (tests) */
 static atomic_int gg_worker_ok;
-static int gg_solo_left;              /* jobs the caller computes alone before it posts one to the workers again */
-static int gg_solo_jobs = GG_SOLO_JOBS; /* the next back-off's */
 static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
@@ -160,40 +147,21 @@ static void gg_wait_done(int chunks) {
   }
 }
 
-/* The caller: posts the job in gg_job for nt threads, computes chunks too, returns when all are done; backs off to
- * computing alone for a while where it found the workers late (see the top of this file). */
+/* The caller: posts the job in gg_job for nt threads, computes chunks too, returns when all are done. */
 static void gg_run_job(int nt) {
   int chunks = gg_job.chunks;
-  if (gg_solo_left > 0) {
-    gg_solo_left--;
-    for (int c = chunks - 1; c >= 0; c--) gg_run_chunk(0, c);
-    return;
-  }
-  double t0 = gg_now_ns();
   atomic_store_explicit(&gg_job_threads, nt, memory_order_relaxed);
   atomic_store_explicit(&gg_done, 0, memory_order_relaxed);
   atomic_store(&gg_next, chunks);
   atomic_fetch_add(&gg_generation, 1);
-  /* a worker that had to be woken is late by its wake-up, which says nothing of a busy machine (tests: gg_pool_hold(2)
-   * stands for an awake worker stopped mid-chunk, whatever it was doing before) */
-  int asleep = atomic_load(&gg_sleepers) > 0, woken = asleep && atomic_load(&gg_hold) != 2;
+  int asleep = atomic_load(&gg_sleepers) > 0;
   if (asleep) {
     pthread_mutex_lock(&gg_pool_mu);
     pthread_cond_broadcast(&gg_pool_cv);
     pthread_mutex_unlock(&gg_pool_mu);
   }
-  int mine = gg_work(0);
-  double t1 = gg_now_ns(), waited = 0;
-  if (atomic_load(&gg_done) < chunks) {
-    gg_wait_done(chunks);
-    waited = gg_now_ns() - t1;
-  }
-  if (!woken && waited > GG_LATE_NS && waited > 0.5 * (t1 - t0) / (mine > 0 ? mine : 1) * (chunks - mine)) {
-    gg_solo_left = gg_solo_jobs;
-    gg_solo_jobs = gg_solo_jobs * 2 < GG_SOLO_MAX_JOBS ? gg_solo_jobs * 2 : GG_SOLO_MAX_JOBS;
-  } else if (mine < chunks && gg_solo_jobs > GG_SOLO_JOBS) {
-    gg_solo_jobs /= 2; /* on time (a job the caller did alone, the workers not awake yet, says nothing) */
-  }
+  gg_work(0);
+  if (atomic_load(&gg_done) < chunks) gg_wait_done(chunks);
 }
 
 static void *gg_worker(void *arg) {
@@ -268,8 +236,6 @@ double gg_pool_hold(int hold) {
 
 double gg_pool_last_chunks(void) { return (double)gg_job.chunks; }
 
-double gg_pool_backoff(void) { return (double)gg_solo_left; }
-
 /* fn over [0, n) in ranges of `step` (the last may be shorter) that the pool's threads take as they come; the
  * caller alone with one thread, or while the pool is busy (another thread's product). */
 void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
@@ -305,7 +271,6 @@ double gg_pool_hold(int hold) {
   return 0;
 }
 double gg_pool_last_chunks(void) { return 0; }
-double gg_pool_backoff(void) { return 0; }
 void gg_gemm_own_threads(int n) { (void)n; }
 
 #endif

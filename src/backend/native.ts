@@ -73,10 +73,6 @@ export class NativeBackend extends JsBackend {
   poolLastChunks(): number {
     return this.k.poolLastChunks();
   }
-  /** For tests: how many more jobs the native thread pool's caller computes alone, having found its workers late. */
-  poolBackoff(): number {
-    return this.k.poolBackoff();
-  }
   /** unaryOk[op] = 1 where C implements the op (forward and gradient). */
   private readonly unaryOk = new Uint8Array(32);
   /** Reused for every call that passes small int arrays: [0,8) shape, [8,16) and [16,24) strides or perm. */

@@ -334,8 +334,6 @@ export const ADDON_EXTRAS = {
   poolHold: { args: [['hold', 'i32']], ret: 'num', c: 'gg_pool_hold' },
   /** Tests: how many chunks the thread pool's last job (a product or a parallel loop) was cut into; 0 before any. */
   poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
-  /** Tests: how many more jobs the thread pool's caller computes alone, having found its workers late; 0 normally. */
-  poolBackoff: { args: [], ret: 'num', c: 'gg_pool_backoff' },
 } as const satisfies Record<string, KernelSpec>;
 
 /** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */
