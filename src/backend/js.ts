@@ -3,6 +3,7 @@
  * the definition the native and wasm kernels are tested against, and the fallback for any kernel they do not override.
  */
 
+import { adamCoefficients, adamStep } from './js-adam.js';
 import { binaryScalar, unaryDerivative, unaryScalar } from './js-math.js';
 import * as ref from './js-nn.js';
 import { checkThreadCount } from './threads.js';
@@ -574,38 +575,4 @@ export class JsBackend implements Backend {
       gs[i] = post !== 1 ? post * q + 0 : q;
     }
   }
-}
-
-/** Adam's coefficients as torch.optim.Adam applies them to float32 tensors: each rounded to float32. */
-export interface AdamCoefficients {
-  b1: number;
-  c1: number;
-  b2: number;
-  c2: number;
-  /** 1 / bc1 */
-  r1: number;
-  /** √bc2 */
-  sbc2: number;
-  eps: number;
-}
-
-/** {@link AdamCoefficients} of b1, b2, eps and the bias corrections bc1 = 1 − b1ᵗ, bc2 = 1 − b2ᵗ. */
-export function adamCoefficients(b1: number, b2: number, eps: number, bc1: number, bc2: number): AdamCoefficients {
-  const f = Math.fround;
-  return { b1: f(b1), c1: f(1 - b1), b2: f(b2), c2: f(1 - b2), r1: f(1 / bc1), sbc2: f(Math.sqrt(bc2)), eps: f(eps) };
-}
-
-/**
- * One element of Adam in float32, in torch.optim.Adam's order (its single-tensor CPU path): m ← m·b1 + g·(1 − b1),
- * v ← v·b2 + ((1 − b2)·g)·g, written to `m[i]`, `v[i]`; returns the step (m·(1/bc1)) / (√v / √bc2 + eps). Every
- * operation rounds to float32 (`Math.fround` of a float64 sum, product, quotient or square root of two float32 values
- * is the correctly rounded float32 result), so the native and wasm kernels give the same bits.
- */
-export function adamStep(g: number, m: Float32Array, v: Float32Array, i: number, c: AdamCoefficients): number {
-  const f = Math.fround;
-  const mi = f(f(m[i]! * c.b1) + f(g * c.c1));
-  const vi = f(f(v[i]! * c.b2) + f(f(c.c2 * g) * g));
-  m[i] = mi;
-  v[i] = vi;
-  return f(f(c.r1 * mi) / f(f(f(Math.sqrt(vi)) / c.sbc2) + c.eps));
 }

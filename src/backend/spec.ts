@@ -254,7 +254,7 @@ export const KERNELS = {
   /**
    * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
    * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m·(1/bc1)) / (sqrt(v) / sqrt(bc2) + eps), in float32 with each
-   * coefficient rounded to float32, in torch.optim.Adam's order (`adamStep` in js.ts). With `pre` ≠ 1, g is first
+   * coefficient rounded to float32, in torch.optim.Adam's order (`adamStep` in js-adam.ts). With `pre` ≠ 1, g is first
    * scaled as `unary(Affine, g, g, n, pre, 0)` does it, and with `post` ≠ 1 the step afterwards likewise: a chain's
    * global-norm clip and learning rate fused into this one pass, with the numbers of the separate passes.
    */

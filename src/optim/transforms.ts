@@ -2,7 +2,7 @@
  * The building blocks optimizers are chains of (optax's names): `scale`, `scaleByLearningRate`, `scaleByAdam`,
  * `scaleByRms`, `trace` (momentum) and `addDecayedWeights`. Each updates the gradients in place (see transform.ts).
  */
-import { adamCoefficients } from '../backend/js.js';
+import { adamCoefficients } from '../backend/js-adam.js';
 import { Unary } from '../backend/types.js';
 import type { Schedule } from './schedules.js';
 import {
