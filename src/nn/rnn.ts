@@ -8,7 +8,14 @@
  */
 import { type RandomInit, resolveRng } from '../init/random.js';
 import { dropout } from '../tensor/ops/dropout.js';
-import { GATES, type RecurrentMode, recurrentLayer, type TimeTap, timeTaps } from '../tensor/ops/recurrent.js';
+import {
+  GATES,
+  lstmOutputs,
+  type RecurrentMode,
+  recurrentLayer,
+  type TimeTap,
+  timeTaps,
+} from '../tensor/ops/recurrent.js';
 import { concat, indexSelect, permute, reshape, slice, stack } from '../tensor/ops/shape.js';
 import type { Rng } from '../tensor/rng.js';
 import { empty, Tensor } from '../tensor/tensor.js';
@@ -163,8 +170,8 @@ abstract class RecurrentBase<Out extends RecurrentOutput> extends Module<Tensor,
         }
         let y: Tensor;
         if (lstm) {
-          y = slice(res, 0, 1);
-          cN.push(reshape(slice(res, 0, 0, 1), [B, H]));
+          y = lstmOutputs(res);
+          cN.push(reshape(slice(res, 0, T, T + 1), [B, H]));
         } else y = res;
         hN.push(reshape(slice(y, 0, T - 1, T), [B, H]));
         outs.push(d ? indexSelect(y, 0, reverse) : y);

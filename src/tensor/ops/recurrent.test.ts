@@ -8,7 +8,8 @@ import '../methods.js';
 import { GRU, LSTM, RNN } from '../../nn/rnn.js';
 import { gradcheck } from '../gradcheck.js';
 import { randn } from '../random.js';
-import { GATES, type RecurrentMode, recurrentLayer } from './recurrent.js';
+import { GATES, lstmOutputs, type RecurrentMode, recurrentLayer } from './recurrent.js';
+import { concat, reshape } from './shape.js';
 
 const MODES: RecurrentMode[] = ['RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU'];
 
@@ -73,5 +74,21 @@ describe('recurrentLayer', () => {
         expect(a[k]!.length).toBe(b[k]!.length);
       }
     }
+  });
+
+  it('nn.LSTM: outputs on the op result storage (c_T after them); x, h0, c0 get their gradients through outputs, h and c', () => {
+    const lstm = new LSTM(2, 4, { seed: 1, numLayers: 2, batchFirst: true });
+    const x = randn([3, 5, 2], { seed: 2 }).requiresGrad_();
+    const h0 = randn([2, 3, 4], { seed: 3 }).mul(0.5).requiresGrad_();
+    const c0 = randn([2, 3, 4], { seed: 4 }).mul(0.5).requiresGrad_();
+    const flat = (...a: (typeof x)[]) => {
+      const { output, h, c } = lstm.call(a[0]!, { h: a[1]!, c: a[2]! });
+      return concat([reshape(output, [-1]), reshape(h, [-1]), reshape(c, [-1])], 0);
+    };
+    const res = gradcheck(flat, [x, h0, c0], { eps: 1e-2, rtol: 2e-2, atol: 2e-3 });
+    expect(res.ok, JSON.stringify(res)).toBe(true);
+    const w = [...lstm.parameters()];
+    const out = recurrentLayer('LSTM', randn([5, 3, 2], { seed: 5 }), w[0]!, w[1]!, w[2]!, w[3]!, null, null);
+    expect(lstmOutputs(out).storage).toBe(out.storage);
   });
 });

@@ -99,7 +99,7 @@ interface Forward {
   HT: Tensor;
   /** LSTM and GRU: one step's pre-activations, [G·H, B] (the step's product writes them, the cell kernel reads). */
   P: Tensor | null;
-  /** LSTM and GRU: the layer's result, which their step kernels fill: [T, B, H]; LSTM [T + 1, B, H], c_T in block 0. */
+  /** LSTM and GRU: the layer's result, which their step kernels fill: [T, B, H]; LSTM [T + 1, B, H], c_T in block T. */
   Y: Tensor | null;
   hs: Tensor[];
   cs: Tensor[];
@@ -180,7 +180,7 @@ function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   const P = f.P!.buf;
   be.sgemm(false, false, G * H, B, K, 1, f.wc.buf, 0, K, f.HT.buf, t * B, W, 0, P, 0, B);
   const y = f.Y!.buf;
-  be.lstmCell(P, 0, B, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, y, (t + 1) * q.n, H, B);
+  be.lstmCell(P, 0, B, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, y, t * q.n, H, B);
   f.cs.push(c);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
@@ -260,14 +260,14 @@ function forwardThroughTime(
 }
 
 /**
- * The outputs [T, B, H]; LSTM: [T + 1, B, H] with c_T in block 0. The LSTM and GRU kernels wrote them already (but
+ * The outputs [T, B, H]; LSTM: [T + 1, B, H] with c_T in block T. The LSTM and GRU kernels wrote them already (but
  * c_T); the vanilla RNN's come from HT's blocks 1..T.
  */
 function outputsOf(q: Seq, f: Forward): Tensor {
   const { be, T, B, H, n } = q;
   if (q.lstm) {
     be.permute(f.cs[T]!.buf, f.scratch.buf, [H, B], [1, 0]);
-    be.copy(f.scratch.buf, 0, f.Y!.buf, 0, n);
+    be.copy(f.scratch.buf, 0, f.Y!.buf, T * n, n);
     return f.Y!;
   }
   if (q.gru) return f.Y!;
@@ -280,13 +280,10 @@ function outputsOf(q: Seq, f: Forward): Tensor {
 
 /** The backward pass's running state: the gradient reaching h (and c) and the gate gradients of every step. */
 interface Backward {
-  /** The output gradients as given, [T + off, B, H] (the LSTM and GRU kernels read them from there). */
+  /** The output gradients as given, [T, B, H] (LSTM [T + 1, B, H]; the LSTM and GRU kernels read them from there). */
   gOut: Tensor;
-  /** The vanilla RNN's: the output gradients transposed like the states, [H, (T + off)·B]. */
+  /** The vanilla RNN's: the output gradients transposed like the states, [H, T·B]. */
   gT: Tensor | null;
-  GW: number;
-  /** 1 for LSTM (its result carries c_T in block 0), else 0. */
-  off: number;
   /** The gate pre-activations' gradients of the whole sequence, [rows·H, T·B]. */
   dG: Tensor;
   dh: Tensor;
@@ -313,21 +310,7 @@ function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
   const { be, H, B, G, TB, n } = q;
   const [act, , tc] = f.steps[t] as LstmStep;
   const [dh, dc] = [b.dh.buf, b.dc!.buf];
-  be.lstmCellGrad(
-    act.buf,
-    f.cs[t]!.buf,
-    tc.buf,
-    dh,
-    b.gOut.buf,
-    (t + 1) * n,
-    dc,
-    b.dG.buf,
-    t * B,
-    TB,
-    b.dcNext!.buf,
-    H,
-    B,
-  );
+  be.lstmCellGrad(act.buf, f.cs[t]!.buf, tc.buf, dh, b.gOut.buf, t * n, dc, b.dG.buf, t * B, TB, b.dcNext!.buf, H, B);
   be.sgemm(true, false, H, B, G * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 0, b.dhNext.buf, 0, B);
   [b.dc, b.dcNext] = [b.dcNext, b.dc];
 }
@@ -376,26 +359,28 @@ function rnnBackward(q: Seq, f: Forward, b: Backward, t: number): void {
  */
 function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | null): Backward {
   const { be, T, B, H, n } = q;
-  const off = q.lstm ? 1 : 0;
-  const GW = (T + off) * B;
   // the LSTM and GRU kernels add the output's gradient themselves, read from gOut; the vanilla RNN's step adds it from
   // a transposed copy
   const cell = q.lstm || q.gru;
-  const gT = cell ? null : alloc([H, GW]);
-  if (gT) be.permute(gOut.buf, gT.buf, [T + off, B, H], [2, 0, 1]);
+  const gT = cell ? null : alloc([H, q.TB]);
+  if (gT) be.permute(gOut.buf, gT.buf, [T, B, H], [2, 0, 1]);
   const dG = alloc([dgRows(q) * H, q.TB]);
   const dh = q.fresh();
   const dhNext = q.fresh();
   be.fill(dh.buf, 0, n);
   const dc = q.lstm ? q.fresh() : null;
   const dcNext = q.lstm ? q.fresh() : null;
-  if (dc) be.permute(gOut.buf, dc.buf, [B, H], [1, 0]); // c_T's gradient, block 0
+  if (dc) {
+    // c_T's gradient, block T
+    be.copy(gOut.buf, T * n, dhNext.buf, 0, n);
+    be.permute(dhNext.buf, dc.buf, [B, H], [1, 0]);
+  }
   const da = cell ? null : q.fresh();
-  const b: Backward = { gOut, gT, GW, off, dG, dh, dhNext, dc, dcNext, da };
+  const b: Backward = { gOut, gT, dG, dh, dhNext, dc, dcNext, da };
   const stepFn = q.lstm ? lstmBackward : q.gru ? gruBackward : rnnBackward;
   for (let t = T - 1; t >= 0; t--) {
     // dh += dL/dy_t (the LSTM and GRU kernels do it, leaving the sum in dh)
-    if (gT) be.copyBlocks(gT.buf, (t + off) * B, GW, b.dh.buf, 0, B, B, H, true);
+    if (gT) be.copyBlocks(gT.buf, t * B, q.TB, b.dh.buf, 0, B, B, H, true);
     stepFn(q, f, b, t);
     if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(b.dh.buf, n));
     [b.dh, b.dhNext] = [b.dhNext, b.dh];
@@ -467,7 +452,8 @@ function untranspose(q: Seq, src: Tensor): Tensor {
 
 /**
  * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H]; for LSTM the result is
- * [T + 1, B, H] with c_T in block 0 and the outputs in blocks 1..T (one tensor, so one backward sees both).
+ * [T + 1, B, H] with the outputs in blocks 0..T−1 and c_T in block T (one tensor, so one backward sees both;
+ * `lstmOutputs` takes the outputs without a copy).
  * h0 and c0 are [B, H] or null (zeros).
  */
 export function recurrentLayer(
@@ -524,5 +510,23 @@ export function recurrentLayer(
     if (want(iH0)) res[iH0] = untranspose(q, b.dh);
     if (want(iC0)) res[iC0] = untranspose(q, b.dc!);
     return res;
+  });
+}
+
+/**
+ * The outputs of an LSTM layer's result [T + 1, B, H] (blocks 0..T−1; c_T is block T): a [T, B, H] tensor on the same
+ * storage, so no copy forward; backward, the outputs' gradient with zeros for c_T's block.
+ */
+export function lstmOutputs(res: Tensor): Tensor {
+  const [T1, B, H] = res.shape as [number, number, number];
+  const n = B * H;
+  const be = res.storage.backend;
+  return fromOp('lstmOutputs', res.storage, [T1 - 1, B, H], [res], (g) => {
+    const gx = alloc(res.shape);
+    be.copy(g.buf, 0, gx.buf, 0, (T1 - 1) * n);
+    const zeros = alloc([n]);
+    be.fill(zeros.buf, 0, n);
+    be.copy(zeros.buf, 0, gx.buf, (T1 - 1) * n, n);
+    return [gx];
   });
 }
