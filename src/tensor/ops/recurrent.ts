@@ -77,6 +77,10 @@ interface Seq {
   TB: number;
   /** (T + 1)·B, the row length of HT (column block t holds h_{t−1}ᵀ). */
   W: number;
+  /** Whether x and the outputs are batch first ([B, T, ·]) rather than time-major ([T, B, ·]). */
+  bf: boolean;
+  /** The distance between two batch rows of the outputs: H time-major, T·H batch first. */
+  ldy: number;
   /** 1 where there are biases (Z has a row of ones), else 0. */
   nb: number;
   /** H + nb + In, the rows of Z and the columns of the stacked weights. */
@@ -124,7 +128,8 @@ function stackedInputs(q: Seq, x: Tensor): Tensor {
     be.copyBlocks(ones.buf, 0, TB, Z.buf, H * W, W, TB, 1, false);
   }
   const xt = alloc([In, TB]);
-  be.permute(x.buf, xt.buf, [TB, In], [1, 0]);
+  if (q.bf) be.permute(x.buf, xt.buf, [q.B, q.T, In], [2, 1, 0]);
+  else be.permute(x.buf, xt.buf, [TB, In], [1, 0]);
   be.copyBlocks(xt.buf, 0, TB, Z.buf, (H + nb) * W, W, TB, In, false);
   return Z;
 }
@@ -180,7 +185,7 @@ function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   const P = f.P!.buf;
   be.sgemm(false, false, G * H, B, K, 1, f.wc.buf, 0, K, f.HT.buf, t * B, W, 0, P, 0, B);
   const y = f.Y!.buf;
-  be.lstmCell(P, 0, B, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, y, t * q.n, H, B);
+  be.lstmCell(P, 0, B, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, y, yOff(q, t), q.ldy, H, B);
   f.cs.push(c);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
@@ -191,13 +196,13 @@ function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
  * the fused kernel: n = tanh(W_in·x + b_in + r ⊙ hn) and h = z ⊙ (h_prev − n) + n, h written into HT's block t + 1.
  */
 function gruForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
-  const { be, B, H, K, W, n, nb } = q;
+  const { be, B, H, K, W, nb } = q;
   const [act, hn] = s as GruStep;
   const [wc, Z, P] = [f.wc.buf, f.HT.buf, f.P!.buf];
   be.sgemm(false, false, 2 * H, B, K, 1, wc, 0, K, Z, t * B, W, 0, P, 0, B);
   be.sgemm(false, false, H, B, K - H, 1, wc, 2 * H * K + H, K, Z, H * W + t * B, W, 0, P, 2 * H * B, B);
   be.sgemm(false, false, H, B, H + nb, 1, wc, 3 * H * K, K, Z, t * B, W, 0, hn.buf, 0, B);
-  be.gruCell(P, 0, B, hn.buf, Z, t * B, Z, (t + 1) * B, W, f.Y!.buf, t * n, act.buf, H, B);
+  be.gruCell(P, 0, B, hn.buf, Z, t * B, Z, (t + 1) * B, W, f.Y!.buf, yOff(q, t), q.ldy, act.buf, H, B);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
@@ -209,6 +214,9 @@ function rnnForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   q.k.act(q.mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
   f.hs.push(h);
 }
+
+/** Where the outputs of step t start: block t of [T, B, H], or row t of each batch's [T, H] batch first. */
+const yOff = (q: Seq, t: number) => (q.bf ? t * q.H : t * q.n);
 
 /** The shapes of one step's buffers of each cell. */
 function stepShapes(q: Seq): number[][] {
@@ -234,7 +242,7 @@ function forwardThroughTime(
     wc,
     HT,
     P: q.lstm || q.gru ? alloc([q.G * H, B]) : null,
-    Y: q.lstm ? alloc([T + 1, B, H]) : q.gru ? alloc([T, B, H]) : null,
+    Y: q.lstm ? alloc([(T + 1) * B, H]) : q.gru ? alloc(q.bf ? [B, T, H] : [T, B, H]) : null,
     hs: [h0T],
     cs: c0T ? [c0T] : [],
     steps: [],
@@ -260,8 +268,8 @@ function forwardThroughTime(
 }
 
 /**
- * The outputs [T, B, H]; LSTM: [T + 1, B, H] with c_T in block T. The LSTM and GRU kernels wrote them already (but
- * c_T); the vanilla RNN's come from HT's blocks 1..T.
+ * The outputs [T, B, H] ([B, T, H] batch first); LSTM: [(T + 1)·B, H], the outputs' rows then c_T's B rows. The LSTM
+ * and GRU kernels wrote them already (but c_T); the vanilla RNN's come from HT's blocks 1..T.
  */
 function outputsOf(q: Seq, f: Forward): Tensor {
   const { be, T, B, H, n } = q;
@@ -271,6 +279,13 @@ function outputsOf(q: Seq, f: Forward): Tensor {
     return f.Y!;
   }
   if (q.gru) return f.Y!;
+  if (q.bf) {
+    const full = alloc([B, T + 1, H]);
+    be.permute(f.HT.buf, full.buf, [H, T + 1, B], [2, 1, 0]);
+    const out = alloc([B, T, H]);
+    be.copyBlocks(full.buf, H, (T + 1) * H, out.buf, 0, T * H, T * H, B, false);
+    return out;
+  }
   const full = alloc([T + 1, B, H]);
   be.permute(f.HT.buf, full.buf, [H, T + 1, B], [1, 2, 0]);
   const out = alloc([T, B, H]);
@@ -280,7 +295,7 @@ function outputsOf(q: Seq, f: Forward): Tensor {
 
 /** The backward pass's running state: the gradient reaching h (and c) and the gate gradients of every step. */
 interface Backward {
-  /** The output gradients as given, [T, B, H] (LSTM [T + 1, B, H]; the LSTM and GRU kernels read them from there). */
+  /** The output gradients as given, in the layout of the outputs (the LSTM and GRU kernels read them from there). */
   gOut: Tensor;
   /** The vanilla RNN's: the output gradients transposed like the states, [H, T·B]. */
   gT: Tensor | null;
@@ -307,10 +322,25 @@ function toDG(q: Seq, b: Backward, src: Tensor, row: number, t: number): void {
  * t and dc_prev; then dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates, read from dG's block t.
  */
 function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { be, H, B, G, TB, n } = q;
+  const { be, H, B, G, TB } = q;
   const [act, , tc] = f.steps[t] as LstmStep;
   const [dh, dc] = [b.dh.buf, b.dc!.buf];
-  be.lstmCellGrad(act.buf, f.cs[t]!.buf, tc.buf, dh, b.gOut.buf, t * n, dc, b.dG.buf, t * B, TB, b.dcNext!.buf, H, B);
+  be.lstmCellGrad(
+    act.buf,
+    f.cs[t]!.buf,
+    tc.buf,
+    dh,
+    b.gOut.buf,
+    yOff(q, t),
+    q.ldy,
+    dc,
+    b.dG.buf,
+    t * B,
+    TB,
+    b.dcNext!.buf,
+    H,
+    B,
+  );
   be.sgemm(true, false, H, B, G * H, 1, q.whh.buf, 0, H, b.dG.buf, t * B, TB, 0, b.dhNext.buf, 0, B);
   [b.dc, b.dcNext] = [b.dcNext, b.dc];
 }
@@ -321,7 +351,7 @@ function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
  * + W_hnᵀ·d hn, read from dG's block t.
  */
 function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { be, H, B, TB, W, n } = q;
+  const { be, H, B, TB, W } = q;
   const [act, hn] = f.steps[t] as GruStep;
   be.gruCellGrad(
     act.buf,
@@ -331,7 +361,8 @@ function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
     W,
     b.dh.buf,
     b.gOut.buf,
-    t * n,
+    yOff(q, t),
+    q.ldy,
     b.dG.buf,
     t * B,
     TB,
@@ -363,7 +394,10 @@ function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | nu
   // a transposed copy
   const cell = q.lstm || q.gru;
   const gT = cell ? null : alloc([H, q.TB]);
-  if (gT) be.permute(gOut.buf, gT.buf, [T, B, H], [2, 0, 1]);
+  if (gT) {
+    if (q.bf) be.permute(gOut.buf, gT.buf, [B, T, H], [2, 1, 0]);
+    else be.permute(gOut.buf, gT.buf, [T, B, H], [2, 0, 1]);
+  }
   const dG = alloc([dgRows(q) * H, q.TB]);
   const dh = q.fresh();
   const dhNext = q.fresh();
@@ -401,12 +435,17 @@ function matrixGrads(
   const GH = q.G * H;
   const res: [Tensor | null, Tensor | null, Tensor | null] = [null, null, null];
   if (needs[0]) {
-    res[0] = alloc(x.shape);
-    be.sgemm(true, false, TB, In, GH, 1, dG.buf, 0, TB, wih.buf, 0, In, 0, res[0].buf, 0, In);
+    // rows (t, b): x's own layout time-major, permuted into [B, T, In] batch first
+    const dx = alloc(x.shape);
+    const rows = q.bf ? alloc([TB, In]) : dx;
+    be.sgemm(true, false, TB, In, GH, 1, dG.buf, 0, TB, wih.buf, 0, In, 0, rows.buf, 0, In);
+    if (q.bf) be.permute(rows.buf, dx.buf, [q.T, q.B, In], [1, 0, 2]);
+    res[0] = dx;
   }
   if (needs[1]) {
+    // dG·Xᵀ with X read from Z's rows (x_t in column block t, whatever x's layout)
     res[1] = alloc(wih.shape);
-    be.sgemm(false, false, GH, In, TB, 1, dG.buf, 0, TB, x.buf, 0, In, 0, res[1].buf, 0, In);
+    be.sgemm(false, true, GH, In, TB, 1, dG.buf, 0, TB, f.HT.buf, (H + q.nb) * W, W, 0, res[1].buf, 0, In);
   }
   if (needs[2]) {
     const gw = alloc(q.whh.shape);
@@ -451,9 +490,9 @@ function untranspose(q: Seq, src: Tensor): Tensor {
 }
 
 /**
- * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H]; for LSTM the result is
- * [T + 1, B, H] with the outputs in blocks 0..T−1 and c_T in block T (one tensor, so one backward sees both;
- * `lstmOutputs` takes the outputs without a copy).
+ * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H] (batchFirst: [B, T, in] →
+ * [B, T, H], written so by the step kernels, no permutes); for LSTM the result is [(T + 1)·B, H], the outputs' rows
+ * and then c_T's B rows (one tensor, so one backward sees both; `lstmOutputs` takes the outputs without a copy).
  * h0 and c0 are [B, H] or null (zeros).
  */
 export function recurrentLayer(
@@ -465,8 +504,10 @@ export function recurrentLayer(
   bhh: Tensor | null,
   h0: Tensor | null,
   c0: Tensor | null,
+  batchFirst = false,
 ): Tensor {
-  const [T, B, In] = x.shape as [number, number, number];
+  const [d0, d1, In] = x.shape as [number, number, number];
+  const [T, B] = batchFirst ? [d1, d0] : [d0, d1];
   const H = whh.shape[1]!;
   const be = x.storage.backend;
   const n = H * B;
@@ -483,6 +524,8 @@ export function recurrentLayer(
     n,
     TB: T * B,
     W: (T + 1) * B,
+    bf: batchFirst,
+    ldy: batchFirst ? T * H : H,
     nb,
     K: H + nb + In,
     be,
@@ -514,19 +557,20 @@ export function recurrentLayer(
 }
 
 /**
- * The outputs of an LSTM layer's result [T + 1, B, H] (blocks 0..T−1; c_T is block T): a [T, B, H] tensor on the same
- * storage, so no copy forward; backward, the outputs' gradient with zeros for c_T's block.
+ * The outputs of an LSTM layer's result [(T + 1)·B, H] (the rows before c_T's last B), as a tensor of `shape`
+ * ([T, B, H], or [B, T, H] batch first) on the same storage, so no copy forward; backward, the outputs' gradient with
+ * zeros for c_T's rows.
  */
-export function lstmOutputs(res: Tensor): Tensor {
-  const [T1, B, H] = res.shape as [number, number, number];
-  const n = B * H;
+export function lstmOutputs(res: Tensor, shape: readonly number[]): Tensor {
+  const m = shape.reduce((p, d) => p * d, 1);
+  const rest = res.size - m;
   const be = res.storage.backend;
-  return fromOp('lstmOutputs', res.storage, [T1 - 1, B, H], [res], (g) => {
+  return fromOp('lstmOutputs', res.storage, shape, [res], (g) => {
     const gx = alloc(res.shape);
-    be.copy(g.buf, 0, gx.buf, 0, (T1 - 1) * n);
-    const zeros = alloc([n]);
-    be.fill(zeros.buf, 0, n);
-    be.copy(zeros.buf, 0, gx.buf, (T1 - 1) * n, n);
+    be.copy(g.buf, 0, gx.buf, 0, m);
+    const zeros = alloc([rest]);
+    be.fill(zeros.buf, 0, rest);
+    be.copy(zeros.buf, 0, gx.buf, m, rest);
     return [gx];
   });
 }
