@@ -9,7 +9,7 @@ import { GRU, LSTM, RNN } from '../../nn/rnn.js';
 import { gradcheck } from '../gradcheck.js';
 import { randn } from '../random.js';
 import { GATES, lstmOutputs, type RecurrentMode, recurrentLayer } from './recurrent.js';
-import { concat, reshape } from './shape.js';
+import { concat, permute, reshape } from './shape.js';
 
 const MODES: RecurrentMode[] = ['RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU'];
 
@@ -90,5 +90,45 @@ describe('recurrentLayer', () => {
     const w = [...lstm.parameters()];
     const out = recurrentLayer('LSTM', randn([5, 3, 2], { seed: 5 }), w[0]!, w[1]!, w[2]!, w[3]!, null, null);
     expect(lstmOutputs(out, [5, 3, 4]).storage).toBe(out.storage);
+  });
+
+  it('batch first gives the bits of time-major (LSTM, GRU; two layers, bidirectional, initial states): outputs, states, gradients', () => {
+    for (const Cell of [LSTM, GRU]) {
+      const runs = [false, true].map((batchFirst) => {
+        const m = new Cell(3, 5, { seed: 1, numLayers: 2, bidirectional: true, batchFirst });
+        const xt = randn([6, 4, 3], { seed: 2 });
+        const x = (batchFirst ? permute(xt, [1, 0, 2]) : xt).requiresGrad_();
+        const h0 = randn([4, 4, 5], { seed: 3 }).requiresGrad_();
+        const c0 = randn([4, 4, 5], { seed: 4 }).requiresGrad_();
+        const out = m.call(x, Cell === LSTM ? { h: h0, c: c0 } : { h: h0 }) as {
+          output: typeof x;
+          h: typeof x;
+          c?: typeof x;
+        };
+        const y = batchFirst ? permute(out.output, [1, 0, 2]) : out.output;
+        let loss = y
+          .mul(randn(y.shape, { seed: 5 }))
+          .sum()
+          .add(out.h.mul(randn(out.h.shape, { seed: 6 })).sum());
+        if (out.c) loss = loss.add(out.c.mul(randn(out.c.shape, { seed: 7 })).sum());
+        loss.backward();
+        const gx = batchFirst ? permute(x.grad!, [1, 0, 2]) : x.grad!;
+        return [
+          y,
+          out.h,
+          ...(out.c ? [out.c] : []),
+          gx,
+          h0.grad!,
+          ...(Cell === LSTM ? [c0.grad!] : []),
+          ...m.parameters().map((p) => p.grad!),
+        ].map((t) => t.data.slice());
+      });
+      const [a, b] = runs as [Float32Array[], Float32Array[]];
+      for (let k = 0; k < a.length; k++) {
+        expect(b[k]!.length).toBe(a[k]!.length);
+        const at = a[k]!.findIndex((v, i) => v !== b[k]![i]);
+        expect(at, `${Cell.name}: array ${k} differs at ${at}`).toBe(-1);
+      }
+    }
   });
 });
