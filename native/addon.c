@@ -555,10 +555,10 @@ static napi_value gg_number(napi_env env, double v) {
   X(batchNormGrad, gg_batch_norm_grad, void, 12, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN)   \
   X(layerNorm, gg_layer_norm, void, 9, FA, FA, FA, FA, FA, FA, IX, IX, DB)                         \
   X(layerNormGrad, gg_layer_norm_grad, void, 10, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX)           \
-  X(lstmCell, gg_lstm_cell, void, 14, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX, IX)        \
-  X(lstmCellGrad, gg_lstm_cell_grad, void, 13, FA, FA, FA, FA, FA, IX, FA, FA, IX, IX, FA, IX, IX)  \
-  X(gruCell, gg_gru_cell, void, 14, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, FA, IX, IX)        \
-  X(gruCellGrad, gg_gru_cell_grad, void, 14, FA, FA, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX) \
+  X(lstmCell, gg_lstm_cell, void, 15, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX, IX, IX)        \
+  X(lstmCellGrad, gg_lstm_cell_grad, void, 14, FA, FA, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, IX)  \
+  X(gruCell, gg_gru_cell, void, 15, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX, FA, IX, IX)        \
+  X(gruCellGrad, gg_gru_cell_grad, void, 15, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, IX, FA, IX, IX) \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \

@@ -148,16 +148,17 @@ GG_API void gg_layer_norm_grad(const float *x, const float *gy, const float *wei
 
 /* The LSTM and GRU steps, forward and backward (native/kernels/recurrent.c; see the kernel spec, src/backend/spec-nn.ts). */
 GG_API void gg_lstm_cell(const float *p, gg_i pOff, gg_i ldp, const float *cPrev, float *act, float *c, float *tc,
-                         float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i hidden, gg_i batch);
+                         float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i ldy, gg_i hidden, gg_i batch);
 GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, float *dh, const float *dy,
-                              gg_i dyOff, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden,
-                              gg_i batch);
+                              gg_i dyOff, gg_i ldy, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev,
+                              gg_i hidden, gg_i batch);
 
 GG_API void gg_gru_cell(const float *p, gg_i pOff, gg_i ldp, const float *hn, const float *hPrev, gg_i hpOff,
-                        float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, float *act, gg_i hidden, gg_i batch);
+                        float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i ldy, float *act, gg_i hidden,
+                        gg_i batch);
 GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh, float *dh,
-                             const float *dy, gg_i dyOff, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden,
-                             gg_i batch);
+                             const float *dy, gg_i dyOff, gg_i ldy, float *dG, gg_i dOff, gg_i ldg, float *dhPrev,
+                             gg_i hidden, gg_i batch);
 
 /* nn.Linear (+ ReLU), natively (native/kernels/linear.c; not in the wasm modules): out = x·wᵀ + bias, then ReLU where
  * relu, in the product's output pass; 0 (nothing done) where OpenBLAS computes the product or ours cannot. And its

@@ -138,24 +138,25 @@ static inline gg_v gv_tanh(gg_v x) {
 /* Hidden units per block of the transposes between a step's [hidden, batch] states and the output's [batch, hidden]. */
 #define GG_YB 16
 
-/* Asks for the cache lines of the output y [batch, hidden] that units [lo, hi) will write: the step's block of it is
- * cold (written once per step), and misses taken store by store stall the cell's arithmetic. */
-static void prefetch_output(const float *y, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+/* Asks for the cache lines of the output y (batch rows ldy apart) that units [lo, hi) will write: the step's block of
+ * it is cold (written once per step), and misses taken store by store stall the cell's arithmetic. */
+static void prefetch_output(const float *y, gg_i ldy, gg_i B, gg_i lo, gg_i hi) {
   for (gg_i b = 0; b < B; b++)
-    for (gg_i j = lo; j < hi; j += GG_YB) __builtin_prefetch(y + b * H + j, 1, 3);
+    for (gg_i j = lo; j < hi; j += GG_YB) __builtin_prefetch(y + b * ldy + j, 1, 3);
 }
 
 /*
  * The step's h, rows [lo, hi) of [hidden, batch] (a leading dimension ldh apart), once more into the layer's output
- * [batch, hidden] at y: by blocks of GG_YB units, so that each of the block's batch rows in y is written as one
+ * at y, batch rows ldy apart ([batch, hidden] of a time-major output, ldy = hidden; ldy = seq·hidden batch first): by blocks of GG_YB units, so that each of the block's batch rows in y is written as one
  * contiguous run while the block's rows of h stay in L1 (unit by unit, every store went to another cache line).
  */
-static void rows_to_output(const float *restrict h, gg_i ldh, float *restrict y, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+static void rows_to_output(const float *restrict h, gg_i ldh, float *restrict y, gg_i ldy, gg_i B, gg_i lo,
+                           gg_i hi) {
   for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
     gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
     for (gg_i b = 0; b < B; b++) {
       const float *s = h + j0 * ldh + b;
-      float *o = y + b * H + j0;
+      float *o = y + b * ldy + j0;
       for (gg_i jj = 0; jj < nj; jj++) o[jj] = s[jj * ldh];
     }
   }
@@ -167,7 +168,7 @@ typedef struct {
   gg_i ldp;
   const float *cPrev;
   float *act, *c, *tc, *h, *y;
-  gg_i ldh, hidden, batch;
+  gg_i ldh, ldy, hidden, batch;
 } lstm_args;
 
 /* y[b] = σ(x[b]) or tanh(x[b]) over one row: plain loops over restrict pointers, so that they vectorize. */
@@ -202,7 +203,7 @@ static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
-  prefetch_output(a->y, H, B, lo, hi);
+  prefetch_output(a->y, a->ldy, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     float *i = a->act + e0, *f = a->act + n + e0, *g = a->act + 2 * n + e0, *o = a->act + 3 * n + e0;
@@ -222,31 +223,32 @@ static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
 #endif
     if (b < B) lstm_row_scalar(p, ldp, cp, i, f, g, o, c, tc, h, H, b, B);
   }
-  rows_to_output(a->h, a->ldh, a->y, H, B, lo, hi);
+  rows_to_output(a->h, a->ldh, a->y, a->ldy, B, lo, hi);
 }
 
 GG_API void gg_lstm_cell(const float *p, gg_i pOff, gg_i ldp, const float *cPrev, float *act, float *c, float *tc,
-                         float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i hidden, gg_i batch) {
-  lstm_args a = {p + pOff, ldp, cPrev, act, c, tc, h + hOff, y + yOff, ldh, hidden, batch};
+                         float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i ldy, gg_i hidden, gg_i batch) {
+  lstm_args a = {p + pOff, ldp, cPrev, act, c, tc, h + hOff, y + yOff, ldh, ldy, hidden, batch};
   gg_parallel_for(lstm_range, &a, hidden, GG_YB, GG_CELL_WORK(170, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one step, backward. */
 typedef struct {
   const float *act, *cPrev, *tc, *dy, *dc;
+  gg_i ldy;
   float *dh, *dG;
   gg_i ldg;
   float *dcPrev;
   gg_i hidden, batch;
 } lstm_grad_args;
 
-/* dh[j·B + b] += dy[b·H + j] for the hidden units [lo, hi): the gradient of the layer's output at this step
- * ([batch, hidden]) joins the one from the next step; transposed by blocks of GG_YB units (see rows_to_output). */
-static void add_output_grad(float *restrict dh, const float *restrict dy, gg_i H, gg_i B, gg_i lo, gg_i hi) {
+/* dh[j·B + b] += dy[b·ldy + j] for the hidden units [lo, hi): the gradient of the layer's output at this step
+ * (batch rows ldy apart) joins the one from the next step; transposed by blocks of GG_YB units (see rows_to_output). */
+static void add_output_grad(float *restrict dh, const float *restrict dy, gg_i ldy, gg_i B, gg_i lo, gg_i hi) {
   for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
     gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
     for (gg_i b = 0; b < B; b++) {
-      const float *d = dy + b * H + j0;
+      const float *d = dy + b * ldy + j0;
       float *o = dh + j0 * B + b;
       for (gg_i jj = 0; jj < nj; jj++) o[jj * B] += d[jj];
     }
@@ -278,7 +280,7 @@ static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_grad_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B;
-  add_output_grad(a->dh, a->dy, H, B, lo, hi);
+  add_output_grad(a->dh, a->dy, a->ldy, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     lstm_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->act + 3 * n + e0, a->tc + e0, a->dh + e0,
@@ -288,9 +290,9 @@ static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
 }
 
 GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, float *dh, const float *dy,
-                              gg_i dyOff, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden,
-                              gg_i batch) {
-  lstm_grad_args a = {act, cPrev, tc, dy + dyOff, dc, dh, dG + dOff, ldg, dcPrev, hidden, batch};
+                              gg_i dyOff, gg_i ldy, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev,
+                              gg_i hidden, gg_i batch) {
+  lstm_grad_args a = {act, cPrev, tc, dy + dyOff, dc, ldy, dh, dG + dOff, ldg, dcPrev, hidden, batch};
   gg_parallel_for(lstm_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
 }
 
@@ -300,7 +302,7 @@ typedef struct {
   gg_i ldp;
   const float *hn, *hPrev;
   float *h, *act, *y;
-  gg_i ldh, hidden, batch;
+  gg_i ldh, ldy, hidden, batch;
 } gru_args;
 
 /* The GRU forward's scalar loops over a row's lanes [b0, B). */
@@ -322,7 +324,7 @@ static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
-  prefetch_output(a->y, H, B, lo, hi);
+  prefetch_output(a->y, a->ldy, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
@@ -343,19 +345,20 @@ static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
 #endif
     if (b0 < B) gru_row_tail(pr, pz, pn, hn, hp, r, z, nn, h, b0, B);
   }
-  rows_to_output(a->h, a->ldh, a->y, H, B, lo, hi);
+  rows_to_output(a->h, a->ldh, a->y, a->ldy, B, lo, hi);
 }
 
 GG_API void gg_gru_cell(const float *p, gg_i pOff, gg_i ldp, const float *hn, const float *hPrev, gg_i hpOff,
-                        float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, float *act, gg_i hidden, gg_i batch) {
-  gru_args a = {p + pOff, ldp, hn, hPrev + hpOff, h + hOff, act, y + yOff, ldh, hidden, batch};
+                        float *h, gg_i hOff, gg_i ldh, float *y, gg_i yOff, gg_i ldy, float *act, gg_i hidden,
+                        gg_i batch) {
+  gru_args a = {p + pOff, ldp, hn, hPrev + hpOff, h + hOff, act, y + yOff, ldh, ldy, hidden, batch};
   gg_parallel_for(gru_range, &a, hidden, GG_YB, GG_CELL_WORK(110, hidden, batch));
 }
 
 /* Hidden units [lo, hi) of one GRU step, backward. */
 typedef struct {
   const float *act, *hn, *hPrev, *dy;
-  gg_i ldh;
+  gg_i ldy, ldh;
   float *dh, *dG;
   gg_i ldg;
   float *dhPrev;
@@ -387,7 +390,7 @@ static void gru_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_grad_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B;
-  add_output_grad(a->dh, a->dy, H, B, lo, hi);
+  add_output_grad(a->dh, a->dy, a->ldy, B, lo, hi);
   for (gg_i j = lo; j < hi; j++) {
     gg_i e0 = j * B;
     gru_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->hn + e0, a->dh + e0, a->hPrev + j * a->ldh,
@@ -397,8 +400,8 @@ static void gru_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
 }
 
 GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPrev, gg_i hpOff, gg_i ldh, float *dh,
-                             const float *dy, gg_i dyOff, float *dG, gg_i dOff, gg_i ldg, float *dhPrev, gg_i hidden,
-                             gg_i batch) {
-  gru_grad_args a = {act, hn, hPrev + hpOff, dy + dyOff, ldh, dh, dG + dOff, ldg, dhPrev, hidden, batch};
+                             const float *dy, gg_i dyOff, gg_i ldy, float *dG, gg_i dOff, gg_i ldg, float *dhPrev,
+                             gg_i hidden, gg_i batch) {
+  gru_grad_args a = {act, hn, hPrev + hpOff, dy + dyOff, ldy, ldh, dh, dG + dOff, ldg, dhPrev, hidden, batch};
   gg_parallel_for(gru_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
 }

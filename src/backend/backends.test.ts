@@ -1058,7 +1058,15 @@ for (const [name, maybe] of suites) {
           // h also into block 1 of the layer's output [3, B, H]
           [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh), uniform(r, 3 * n)],
           (b, [pp, cp, act, c, tc, h, y]) =>
-            b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, n, H, B),
+            b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, n, H, H, B),
+          { rel: 2e-6, abs: 2e-7 },
+        );
+        // and into step 1 of a batch-first output [B, 3, H] (batch rows 3H apart)
+        same(
+          be,
+          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh), uniform(r, 3 * n)],
+          (b, [pp, cp, act, c, tc, h, y]) =>
+            b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, H, 3 * H, H, B),
           { rel: 2e-6, abs: 2e-7 },
         );
         // gradients into column block 1 of a [4H, 3B] matrix (ld 3B)
@@ -1079,7 +1087,24 @@ for (const [name, maybe] of suites) {
             uniform(r, 3 * n),
           ],
           (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
-            b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 2 * n, dc!, dG!, B, ldg, dcp!, H, B),
+            b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 2 * n, H, dc!, dG!, B, ldg, dcp!, H, B),
+          EXACT,
+        );
+        // the output's gradient from step 2 of a batch-first [B, 3, H]
+        same(
+          be,
+          [
+            act,
+            cPrev,
+            uniform(r, n, -1, 1),
+            uniform(r, n),
+            uniform(r, n),
+            uniform(r, 4 * H * ldg),
+            uniform(r, n),
+            uniform(r, 3 * n),
+          ],
+          (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
+            b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 2 * H, 3 * H, dc!, dG!, B, ldg, dcp!, H, B),
           EXACT,
         );
       }
@@ -1105,7 +1130,16 @@ for (const [name, maybe] of suites) {
         same(
           be,
           [p, hn, hs, uniform(r, 3 * n), uniform(r, 3 * n)],
-          (b, [pp, hh, hv, act, y]) => b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, 2 * n, act!, H, B),
+          (b, [pp, hh, hv, act, y]) =>
+            b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, 2 * n, H, act!, H, B),
+          { rel: 2e-6, abs: 2e-7 },
+        );
+        // and into step 2 of a batch-first output [B, 3, H]
+        same(
+          be,
+          [p, hn, hs, uniform(r, 3 * n), uniform(r, 3 * n)],
+          (b, [pp, hh, hv, act, y]) =>
+            b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, 2 * H, 3 * H, act!, H, B),
           { rel: 2e-6, abs: 2e-7 },
         );
         // gradients into column block 2 of a [4H, 3B] matrix (ld 3B)
@@ -1116,7 +1150,15 @@ for (const [name, maybe] of suites) {
           be,
           [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n), uniform(r, 3 * n)],
           (b, [a, hh, hv, dh, dG, dhp, dy]) =>
-            b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, n, dG!, 2 * B, ldg, dhp!, H, B),
+            b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, n, H, dG!, 2 * B, ldg, dhp!, H, B),
+          EXACT,
+        );
+        // the output's gradient from step 1 of a batch-first [B, 3, H]
+        same(
+          be,
+          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n), uniform(r, 3 * n)],
+          (b, [a, hh, hv, dh, dG, dhp, dy]) =>
+            b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, H, 3 * H, dG!, 2 * B, ldg, dhp!, H, B),
           EXACT,
         );
       }
@@ -1165,7 +1207,8 @@ for (const [name, maybe] of suites) {
           same(
             be,
             [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * 3 * B), uniform(r, n)],
-            (b, [pp, cp, act, c, tc, h, y]) => b.lstmCell(pp!, B, ldp, cp!, act!, c!, tc!, h!, B, 3 * B, y!, 0, H, B),
+            (b, [pp, cp, act, c, tc, h, y]) =>
+              b.lstmCell(pp!, B, ldp, cp!, act!, c!, tc!, h!, B, 3 * B, y!, 0, H, H, B),
             { rel: 2e-6, abs: 2e-7 },
           );
           const hs = sprinkle(uniform(r, H * 3 * B, -1, 1), 5 * every);
@@ -1178,7 +1221,7 @@ for (const [name, maybe] of suites) {
               uniform(r, 3 * n),
               uniform(r, n),
             ],
-            (b, [pp, hh, hv, act, y]) => b.gruCell(pp!, B, ldp, hh!, hv!, 0, hv!, B, 3 * B, y!, 0, act!, H, B),
+            (b, [pp, hh, hv, act, y]) => b.gruCell(pp!, B, ldp, hh!, hv!, 0, hv!, B, 3 * B, y!, 0, H, act!, H, B),
             { rel: 2e-6, abs: 2e-7 },
           );
           // the backward's inputs with specials too: bit for bit, NaN where the reference has it
@@ -1196,7 +1239,7 @@ for (const [name, maybe] of suites) {
               sprinkle(uniform(r, n), 3 * every),
             ],
             (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
-              b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, dc!, dG!, 0, B, dcp!, H, B),
+              b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, H, dc!, dG!, 0, B, dcp!, H, B),
             EXACT,
           );
           same(
@@ -1211,7 +1254,7 @@ for (const [name, maybe] of suites) {
               sprinkle(uniform(r, n), 3 * every),
             ],
             (b, [a, hh, hv, dh, dG, dhp, dy]) =>
-              b.gruCellGrad(a!, hh!, hv!, 0, 3 * B, dh!, dy!, 0, dG!, 0, B, dhp!, H, B),
+              b.gruCellGrad(a!, hh!, hv!, 0, 3 * B, dh!, dy!, 0, H, dG!, 0, B, dhp!, H, B),
             EXACT,
           );
         }
@@ -1728,7 +1771,7 @@ describe.skipIf(!native)('the recurrent cells on two threads', () => {
           new Float32Array(3 * n),
           new Float32Array(n),
         ],
-        (b, [pp, cp, a, c, tc, h, y]) => b.lstmCell(pp!, B, 2 * B, cp!, a!, c!, tc!, h!, B, 3 * B, y!, 0, H, B),
+        (b, [pp, cp, a, c, tc, h, y]) => b.lstmCell(pp!, B, 2 * B, cp!, a!, c!, tc!, h!, B, 3 * B, y!, 0, H, H, B),
       ],
       [
         'lstmCellGrad',
@@ -1742,12 +1785,13 @@ describe.skipIf(!native)('the recurrent cells on two threads', () => {
           new Float32Array(n),
           uniform(r, n),
         ],
-        (b, [a, cp, tc, dh, dc, dG, dcp, dy]) => b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, dc!, dG!, 0, B, dcp!, H, B),
+        (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
+          b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 0, H, dc!, dG!, 0, B, dcp!, H, B),
       ],
       [
         'gruCell',
         [p.subarray(0, 3 * H * 2 * B), uniform(r, n), uniform(r, 3 * n), new Float32Array(3 * n), new Float32Array(n)],
-        (b, [pp, hn, hs, a, y]) => b.gruCell(pp!, B, 2 * B, hn!, hs!, 0, hs!, B, 3 * B, y!, 0, a!, H, B),
+        (b, [pp, hn, hs, a, y]) => b.gruCell(pp!, B, 2 * B, hn!, hs!, 0, hs!, B, 3 * B, y!, 0, H, a!, H, B),
       ],
       [
         'gruCellGrad',
@@ -1760,7 +1804,8 @@ describe.skipIf(!native)('the recurrent cells on two threads', () => {
           new Float32Array(n),
           uniform(r, n),
         ],
-        (b, [a, hn, hs, dh, dG, dhp, dy]) => b.gruCellGrad(a!, hn!, hs!, 0, 3 * B, dh!, dy!, 0, dG!, 0, B, dhp!, H, B),
+        (b, [a, hn, hs, dh, dG, dhp, dy]) =>
+          b.gruCellGrad(a!, hn!, hs!, 0, 3 * B, dh!, dy!, 0, H, dG!, 0, B, dhp!, H, B),
       ],
     ];
     const before = be.threads;

@@ -24,6 +24,7 @@ export function lstmCell(
   ldh: number,
   y: Buf,
   yOff: number,
+  ldy: number,
   hidden: number,
   batch: number,
 ): void {
@@ -48,7 +49,7 @@ export function lstmCell(
       tc.data[e] = t;
       const hv = f32(o * t);
       h.data[hOff + j * ldh + b] = hv;
-      y.data[yOff + b * hidden + j] = hv;
+      y.data[yOff + b * ldy + j] = hv;
     }
   }
 }
@@ -61,6 +62,7 @@ export function lstmCellGrad(
   dh: Buf,
   dy: Buf,
   dyOff: number,
+  ldy: number,
   dc: Buf,
   dG: Buf,
   dOff: number,
@@ -80,7 +82,7 @@ export function lstmCellGrad(
       const g = as[2 * n + e]!;
       const o = as[3 * n + e]!;
       const t = tc.data[e]!;
-      const d = f32(dh.data[e]! + dy.data[dyOff + b * hidden + j]!);
+      const d = f32(dh.data[e]! + dy.data[dyOff + b * ldy + j]!);
       dh.data[e] = d;
       const out = (q: number, v: number) => {
         gs[dOff + (q * hidden + j) * ldg + b] = v;
@@ -110,6 +112,7 @@ export function gruCell(
   ldh: number,
   y: Buf,
   yOff: number,
+  ldy: number,
   act: Buf,
   hidden: number,
   batch: number,
@@ -129,7 +132,7 @@ export function gruCell(
       as[2 * n + e] = nn;
       const hv = f32(f32(z * f32(hPrev.data[hpOff + j * ldh + b]! - nn)) + nn);
       h.data[hOff + j * ldh + b] = hv;
-      y.data[yOff + b * hidden + j] = hv;
+      y.data[yOff + b * ldy + j] = hv;
     }
   }
 }
@@ -144,6 +147,7 @@ export function gruCellGrad(
   dh: Buf,
   dy: Buf,
   dyOff: number,
+  ldy: number,
   dG: Buf,
   dOff: number,
   ldg: number,
@@ -160,7 +164,7 @@ export function gruCellGrad(
       const r = as[e]!;
       const z = as[n + e]!;
       const nn = as[2 * n + e]!;
-      const d = f32(dh.data[e]! + dy.data[dyOff + b * hidden + j]!);
+      const d = f32(dh.data[e]! + dy.data[dyOff + b * ldy + j]!);
       dh.data[e] = d;
       const out = (q: number, v: number) => {
         gs[dOff + (q * hidden + j) * ldg + b] = v;

@@ -399,7 +399,8 @@ export const NN_KERNELS = {
    * One LSTM step over hidden×batch states (stored transposed, element (j, b) at j·batch + b), gates i, f, g, o:
    * the pre-activations of gate q are p[pOff + (q·hidden + j)·ldp + b]; act receives i = σ, f = σ, g = tanh, o = σ
    * (gate q at q·hidden·batch), c = f·cPrev + i·g (each product and the sum rounded to float32), tc = tanh(c), and
-   * h = o·tc is stored at h[hOff + j·ldh + b] and, as the layer's output [batch, hidden], at y[yOff + b·hidden + j].
+   * h = o·tc is stored at h[hOff + j·ldh + b] and, as the layer's output, at y[yOff + b·ldy + j] (ldy = hidden for a
+   * time-major output [seq, batch, hidden], seq·hidden for a batch-first one).
    */
   lstmCell: {
     args: [
@@ -415,6 +416,7 @@ export const NN_KERNELS = {
       ['ldh', 'int'],
       ['y', 'buf'],
       ['yOff', 'int'],
+      ['ldy', 'int'],
       ['hidden', 'int'],
       ['batch', 'int'],
     ],
@@ -422,7 +424,7 @@ export const NN_KERNELS = {
   },
   /**
    * Its backward: from dh (reaching h from the next step) plus dy, the gradient of the layer's output at this step
-   * ([batch, hidden]: element (j, b) at dy[dyOff + b·hidden + j]; their float32 sum is stored back into dh), and dc
+   * (element (j, b) at dy[dyOff + b·ldy + j], as lstmCell's y; their float32 sum is stored back into dh), and dc
    * (reaching c from the next step), with the step's act, cPrev and tc: the pre-activations' gradients, gate q's
    * stored at dG[dOff + (q·hidden + j)·ldg + b], and dcPrev = dc_total·f. Products and sums round to float32 as the
    * separate kernels did (mul, then unaryGrad's float64 g·f'(y)).
@@ -435,6 +437,7 @@ export const NN_KERNELS = {
       ['dh', 'buf'],
       ['dy', 'buf'],
       ['dyOff', 'int'],
+      ['ldy', 'int'],
       ['dc', 'buf'],
       ['dG', 'buf'],
       ['dOff', 'int'],
@@ -450,8 +453,8 @@ export const NN_KERNELS = {
    * and z (W_i·x + b_i + W_h·h_prev + b_h) are p[pOff + (q·hidden + j)·ldp + b] for q = 0, 1, n's input part
    * (W_in·x + b_in) is row 2·hidden + j there; hn = W_hn·h_prev + b_hn. act receives r = σ, z = σ and
    * nn = tanh(n_in + r·hn) (gate q at q·hidden·batch); h = z·(h_prev − nn) + nn, each operation rounded to float32,
-   * reading h_prev at hPrev[hpOff + j·ldh + b] and storing h at h[hOff + j·ldh + b] and, as the layer's output
-   * [batch, hidden], at y[yOff + b·hidden + j].
+   * reading h_prev at hPrev[hpOff + j·ldh + b] and storing h at h[hOff + j·ldh + b] and, as the layer's output, at
+   * y[yOff + b·ldy + j] (as lstmCell's).
    */
   gruCell: {
     args: [
@@ -466,6 +469,7 @@ export const NN_KERNELS = {
       ['ldh', 'int'],
       ['y', 'buf'],
       ['yOff', 'int'],
+      ['ldy', 'int'],
       ['act', 'buf'],
       ['hidden', 'int'],
       ['batch', 'int'],
@@ -474,7 +478,7 @@ export const NN_KERNELS = {
   },
   /**
    * Its backward from dh (reaching h from the next step) plus dy, the gradient of the layer's output at this step
-   * (element (j, b) at dy[dyOff + b·hidden + j]; their float32 sum is stored back into dh): the gradients of r's and
+   * (element (j, b) at dy[dyOff + b·ldy + j]; their float32 sum is stored back into dh): the gradients of r's and
    * z's pre-activations, of n's and of hn (rows q·hidden + j for q = 0..3) stored at dG[dOff + row·ldg + b], and
    * dhPrev = dh·z, the direct path (the caller adds W_hᵀ·dG).
    */
@@ -488,6 +492,7 @@ export const NN_KERNELS = {
       ['dh', 'buf'],
       ['dy', 'buf'],
       ['dyOff', 'int'],
+      ['ldy', 'int'],
       ['dG', 'buf'],
       ['dOff', 'int'],
       ['ldg', 'int'],

@@ -8,8 +8,15 @@
  */
 import { type RandomInit, resolveRng } from '../init/random.js';
 import { dropout } from '../tensor/ops/dropout.js';
-import { GATES, type RecurrentMode, recurrentLayer, type TimeTap, timeTaps } from '../tensor/ops/recurrent.js';
-import { concat, indexSelect, permute, reshape, slice, stack } from '../tensor/ops/shape.js';
+import {
+  GATES,
+  lstmOutputs,
+  type RecurrentMode,
+  recurrentLayer,
+  type TimeTap,
+  timeTaps,
+} from '../tensor/ops/recurrent.js';
+import { concat, indexSelect, reshape, slice, stack } from '../tensor/ops/shape.js';
 import type { Rng } from '../tensor/rng.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { checkSize } from './linear.js';
@@ -119,12 +126,12 @@ abstract class RecurrentBase<Out extends RecurrentOutput> extends Module<Tensor,
         `${fn}: input must be [seq, batch, ${this.inputSize}]${this.batchFirst ? ' (batchFirst: [batch, seq, features])' : ''} or unbatched [seq, ${this.inputSize}], got shape [${input.shape}]`,
       );
     }
-    let x = unbatched
-      ? reshape(input, [input.shape[0]!, 1, input.shape[1]!])
-      : this.batchFirst
-        ? permute(input, [1, 0, 2])
-        : input;
-    const [T, B, F] = x.shape as [number, number, number];
+    // batch first, the layers read and write [batch, seq, ·] themselves (no permutes around them)
+    const bf = this.batchFirst && !unbatched;
+    let x = unbatched ? reshape(input, [input.shape[0]!, 1, input.shape[1]!]) : input;
+    const [T, B] = (bf ? [x.shape[1], x.shape[0]] : [x.shape[0], x.shape[1]]) as [number, number];
+    const F = x.shape[2]!;
+    const tAxis = bf ? 1 : 0;
     if (F !== this.inputSize)
       throw new Error(
         `${fn}: input has ${F} features (shape [${input.shape}]) but the layer expects inputSize ${this.inputSize}`,
@@ -153,28 +160,27 @@ abstract class RecurrentBase<Out extends RecurrentOutput> extends Module<Tensor,
         const w = this.#weights[l]![d]!;
         const idx = l * dirs + d;
         const pick = (s: Tensor | null) => (s ? reshape(slice(s, 0, idx, idx + 1), [B, H]) : null);
-        const xin = d ? indexSelect(x, 0, reverse) : x;
+        const xin = d ? indexSelect(x, tAxis, reverse) : x;
         timeTaps.current = this.timeTap?.(l, d) ?? null;
         let res: Tensor;
         try {
-          res = recurrentLayer(this.mode, xin, w.wih, w.whh, w.bih, w.bhh, pick(h0), pick(c0));
+          res = recurrentLayer(this.mode, xin, w.wih, w.whh, w.bih, w.bhh, pick(h0), pick(c0), bf);
         } finally {
           timeTaps.current = null;
         }
         let y: Tensor;
         if (lstm) {
-          y = slice(res, 0, 1);
-          cN.push(reshape(slice(res, 0, 0, 1), [B, H]));
+          y = lstmOutputs(res, bf ? [B, T, H] : [T, B, H]);
+          cN.push(slice(res, 0, T * B));
         } else y = res;
-        hN.push(reshape(slice(y, 0, T - 1, T), [B, H]));
-        outs.push(d ? indexSelect(y, 0, reverse) : y);
+        hN.push(reshape(slice(y, tAxis, T - 1, T), [B, H]));
+        outs.push(d ? indexSelect(y, tAxis, reverse) : y);
       }
       x = dirs === 2 ? concat(outs, 2) : outs[0]!;
       if (this.dropout > 0 && this.training && l < this.numLayers - 1) x = dropout(x, this.dropout, { rng: this.rng });
     }
     let output = x;
     if (unbatched) output = reshape(output, [T, dirs * H]);
-    else if (this.batchFirst) output = permute(output, [1, 0, 2]);
     const fin = (list: Tensor[]) => {
       const s = stack(list, 0);
       return unbatched ? reshape(s, [list.length, H]) : s;

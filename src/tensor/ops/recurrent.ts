@@ -2,10 +2,12 @@
  * The recurrent layers' op: one layer, one direction of an RNN, LSTM or GRU over a whole sequence, forward and a
  * hand-written backward through time, on the backend's kernels (nn/rnn.ts builds the layers from it).
  *
- * - the input projection of the whole sequence is one matrix product, W_ih·Xᵀ for all T·B columns at once;
- * - per step, only the recurrent product W_hh·h and the gate nonlinearities run, through the backend's sgemm and its
- *   sigmoid/tanh kernels; the LSTM's and the GRU's step is one fused kernel each way (lstmCell/lstmCellGrad,
- *   gruCell/gruCellGrad) that reads the pre-activations from P's column block and writes h into HT's, and the gate
+ * - the states and the inputs are stacked, transposed, into one matrix Z (h_{t−1}, a row of ones, x_t in column block
+ *   t) and the weights likewise ([W_hh | b | W_ih]), so that a step's pre-activations are one product (the GRU's
+ *   three), written into a buffer of one step that stays in cache;
+ * - per step, that product and the gate nonlinearities run, through the backend's sgemm and its sigmoid/tanh
+ *   kernels; the LSTM's and the GRU's step is one fused kernel each way (lstmCell/lstmCellGrad,
+ *   gruCell/gruCellGrad) that reads the pre-activations from that buffer and writes h into HT's block, and the gate
  *   gradients into dG's, so that their recurrent products read and write those matrices in place (a leading
  *   dimension apart) with no copies; the forward kernel also writes h into the layer's output [T, B, H] (so no
  *   transpose of HT at the end) and the backward one reads the output's gradient from there (no transpose of it);
@@ -15,9 +17,9 @@
  * NOTE: states live transposed, hidden × batch, so that every gate of a step is one contiguous block that the
  * elementwise kernels (which take whole buffers) can process without copies.
  */
-import { type Backend, Binary, type Buf, Unary } from '../../backend/types.js';
+import type { Backend, Buf } from '../../backend/types.js';
+import { Unary } from '../../backend/types.js';
 import { fromOp, isGradEnabled, type Tensor } from '../tensor.js';
-import { zeroScalar } from './broadcast.js';
 import { alloc } from './util.js';
 
 /** The cell a recurrent layer runs. */
@@ -75,26 +77,34 @@ interface Seq {
   TB: number;
   /** (T + 1)·B, the row length of HT (column block t holds h_{t−1}ᵀ). */
   W: number;
+  /** Whether x and the outputs are batch first ([B, T, ·]) rather than time-major ([T, B, ·]). */
+  bf: boolean;
+  /** The distance between two batch rows of the outputs: H time-major, T·H batch first. */
+  ldy: number;
+  /** 1 where there are biases (Z has a row of ones), else 0. */
+  nb: number;
+  /** H + nb + In, the rows of Z and the columns of the stacked weights. */
+  K: number;
   be: Backend;
   k: Kernels;
   whh: Tensor;
-  bhh: Tensor | null;
   /** A new [H, B] buffer. */
   fresh: () => Tensor;
 }
 
-/** What the forward pass keeps: the projected inputs, every state, and each step's buffers (when recorded). */
+/** What the forward pass keeps: the stacked states and inputs, every state, and each step's buffers (when recorded). */
 interface Forward {
-  /** The input projection with the biases folded in, [G·H, T·B]. */
-  P: Tensor;
-  /** The hidden states transposed, [H, (T + 1)·B]: h_0 in block 0. */
+  /** The weights stacked as Z's rows (`stackedWeights`). */
+  wc: Tensor;
+  /**
+   * Z (`stackedInputs`): its first H rows are the hidden states transposed, [H, (T + 1)·B] with row length (T + 1)·B,
+   * h_0 in block 0; the products and kernels that read and write the states address them there.
+   */
   HT: Tensor;
-  /** The vanilla RNN's pre-activations of one step, [H, B] (the LSTM and GRU add into P's block in place). */
-  Gt: Tensor | null;
-  /** LSTM and GRU: the layer's result, which their step kernels fill: [T, B, H]; LSTM [T + 1, B, H], c_T in block 0. */
+  /** LSTM and GRU: one step's pre-activations, [G·H, B] (the step's product writes them, the cell kernel reads). */
+  P: Tensor | null;
+  /** LSTM and GRU: the layer's result, which their step kernels fill: [T, B, H]; LSTM [T + 1, B, H], c_T in block T. */
   Y: Tensor | null;
-  /** GRU: b_hn broadcast over the batch (the starting value of W_hn·h + b_hn). */
-  bhn: Tensor | null;
   hs: Tensor[];
   cs: Tensor[];
   steps: Tensor[][];
@@ -102,34 +112,59 @@ interface Forward {
 }
 
 /**
- * The input projection of the whole sequence with the biases folded in: P [G·H, T·B] (one matrix product). The biases
- * ride in the product as one more column of W_ih against a column of ones appended to X (P = [W_ih | b]·[X | 1]ᵀ),
- * rather than broadcast into P beforehand and added by the product (β = 1): P is [G·H, T·B] (13 MB for the bench's
- * LSTM), so that was two more passes over it, where X with its ones is 0.8 MB.
+ * Z [H + nb + In, (T + 1)·B]: the hidden states transposed on top (HT: column block t holds h_{t−1}ᵀ, filled as the
+ * steps run), then a row of ones where there are biases (nb = 1), then the inputs transposed (column block t holds
+ * x_tᵀ). With the weights stacked the same way (`stackedWeights`), one product per step, [W_hh | b | W_ih]·Z's column
+ * block t, gives a step's pre-activations, W_hh·h_{t−1} + b + W_ih·x_t, into a buffer of one step that stays in
+ * cache: no input projection of the whole sequence [G·H, T·B] (13 MB for the bench's LSTM) written out before the
+ * steps and read back by each (and by each step's product, which added into it).
  */
-function projectInputs(q: Seq, x: Tensor, wih: Tensor, bih: Tensor | null, bhh: Tensor | null): Tensor {
-  const { be, G, H, TB, In } = q;
-  const P = alloc([G * H, TB]);
-  if (!bih && !bhh) {
-    be.sgemm(false, true, G * H, TB, In, 1, wih.buf, 0, In, x.buf, 0, In, 0, P.buf, 0, TB);
-    return P;
+function stackedInputs(q: Seq, x: Tensor): Tensor {
+  const { be, H, In, TB, W, nb } = q;
+  const Z = alloc([q.K, W]);
+  if (nb) {
+    const ones = alloc([TB]);
+    be.fill(ones.buf, 1, TB);
+    be.copyBlocks(ones.buf, 0, TB, Z.buf, H * W, W, TB, 1, false);
   }
-  // b_ih + b_hh per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it is not folded here) as W's last column
-  const K = In + 1;
-  const v = alloc([G * H]);
-  if (bih) be.copy(bih.buf, 0, v.buf, 0, G * H);
-  else be.fill(v.buf, 0, G * H);
-  if (bhh) be.copyBlocks(bhh.buf, 0, 0, v.buf, 0, 0, q.gru ? 2 * H : G * H, 1, true);
-  const wb = alloc([G * H, K]);
-  be.copyBlocks(wih.buf, 0, In, wb.buf, 0, K, In, G * H, false);
-  be.copyBlocks(v.buf, 0, 1, wb.buf, In, K, 1, G * H, false);
-  const x1 = alloc([TB, K]);
-  const ones = alloc([TB]);
-  be.fill(ones.buf, 1, TB);
-  be.copyBlocks(x.buf, 0, In, x1.buf, 0, K, In, TB, false);
-  be.copyBlocks(ones.buf, 0, 1, x1.buf, In, K, 1, TB, false);
-  be.sgemm(false, true, G * H, TB, K, 1, wb.buf, 0, K, x1.buf, 0, K, 0, P.buf, 0, TB);
-  return P;
+  const xt = alloc([In, TB]);
+  if (q.bf) be.permute(x.buf, xt.buf, [q.B, q.T, In], [2, 1, 0]);
+  else be.permute(x.buf, xt.buf, [TB, In], [1, 0]);
+  be.copyBlocks(xt.buf, 0, TB, Z.buf, (H + nb) * W, W, TB, In, false);
+  return Z;
+}
+
+/**
+ * The weights stacked as Z's rows: [W_hh | b_ih + b_hh | W_ih], [G·H, H + nb + In]. GRU: rows 0..2H (r, z) so; rows
+ * 2H..3H [· | b_in | W_in] (n's input part, multiplied from Z's ones row down: W_hn·h stays apart, inside r ⊙ (…));
+ * rows 3H..4H [W_hn | b_hn] (hn = W_hn·h + b_hn, multiplied with Z's rows down to the ones). The blocks marked · are
+ * never read.
+ */
+function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bhh: Tensor | null): Tensor {
+  const { be, G, H, In, K, nb } = q;
+  const GH = G * H;
+  const rows = q.gru ? 4 * H : GH;
+  const wc = alloc([rows, K]);
+  be.copyBlocks(whh.buf, 0, H, wc.buf, 0, K, H, q.gru ? 2 * H : GH, false);
+  if (q.gru) be.copyBlocks(whh.buf, 2 * H * H, H, wc.buf, 3 * H * K, K, H, H, false);
+  be.copyBlocks(wih.buf, 0, In, wc.buf, H + nb, K, In, GH, false);
+  if (nb) {
+    // b_ih + b_hh per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it goes with W_hn)
+    const v = alloc([rows]);
+    if (bih) be.copy(bih.buf, 0, v.buf, 0, GH);
+    else be.fill(v.buf, 0, GH);
+    if (bhh) be.copyBlocks(bhh.buf, 0, 0, v.buf, 0, 0, q.gru ? 2 * H : GH, 1, true);
+    if (q.gru) {
+      if (bhh) be.copy(bhh.buf, 2 * H, v.buf, 3 * H, H);
+      else {
+        const z = alloc([H]);
+        be.fill(z.buf, 0, H);
+        be.copy(z.buf, 0, v.buf, 3 * H, H);
+      }
+    }
+    be.copyBlocks(v.buf, 0, 1, wc.buf, H, K, 1, rows, false);
+  }
+  return wc;
 }
 
 /** A [B, H] state transposed to [H, B] (zeros for null). */
@@ -140,72 +175,48 @@ function transposeIn(q: Seq, t: Tensor | null): Tensor {
   return out;
 }
 
-/** GRU: b_hn broadcast over the batch (zeros without biases), the starting value of W_hn·h + b_hn. */
-function gruHiddenBias(q: Seq, bhh: Tensor | null): Tensor {
-  const { be, H, B } = q;
-  const bhn = q.fresh();
-  if (bhh) {
-    const b = alloc([H]);
-    be.copy(bhh.buf, 2 * H, b.buf, 0, H);
-    be.binary(Binary.Add, b.buf, zeroScalar(be), bhn.buf, [H, B], [1, 0], [0, 0]);
-  } else be.fill(bhn.buf, 0, q.n);
-  return bhn;
-}
-
 /**
- * One LSTM step: P's column block t += W_hh·h_{t−1} (read from HT's block t), then the fused kernel: the gates,
+ * One LSTM step: P = [W_hh | b | W_ih]·Z's column block t (h_{t−1}, 1, x_t), then the fused kernel: the gates,
  * c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1.
  */
 function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
-  const { be, B, H, G, TB, W } = q;
+  const { be, B, H, G, K, W } = q;
   const [act, c, tc] = s as LstmStep;
-  be.sgemm(false, false, G * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
+  const P = f.P!.buf;
+  be.sgemm(false, false, G * H, B, K, 1, f.wc.buf, 0, K, f.HT.buf, t * B, W, 0, P, 0, B);
   const y = f.Y!.buf;
-  be.lstmCell(
-    f.P.buf,
-    t * B,
-    TB,
-    f.cs[t]!.buf,
-    act.buf,
-    c.buf,
-    tc.buf,
-    f.HT.buf,
-    (t + 1) * B,
-    W,
-    y,
-    (t + 1) * q.n,
-    H,
-    B,
-  );
+  be.lstmCell(P, 0, B, f.cs[t]!.buf, act.buf, c.buf, tc.buf, f.HT.buf, (t + 1) * B, W, y, yOff(q, t), q.ldy, H, B);
   f.cs.push(c);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
 /**
- * One GRU step: r's and z's pre-activations in P's column block t += W_hr,z·h_{t−1}, hn = W_hn·h_{t−1} + b_hn, then
+ * One GRU step, three products from Z's column block t (h_{t−1}, 1, x_t): r's and z's pre-activations
+ * [W_hr,z | b_r,z | W_ir,z]·(h, 1, x) and n's input part [b_in | W_in]·(1, x) into P, hn = [W_hn | b_hn]·(h, 1); then
  * the fused kernel: n = tanh(W_in·x + b_in + r ⊙ hn) and h = z ⊙ (h_prev − n) + n, h written into HT's block t + 1.
  */
 function gruForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
-  const { be, B, H, TB, W, n } = q;
+  const { be, B, H, K, W, nb } = q;
   const [act, hn] = s as GruStep;
-  be.sgemm(false, false, 2 * H, B, H, 1, q.whh.buf, 0, H, f.HT.buf, t * B, W, 1, f.P.buf, t * B, TB);
-  be.copy(f.bhn!.buf, 0, hn.buf, 0, n);
-  be.sgemm(false, false, H, B, H, 1, q.whh.buf, 2 * H * H, H, f.HT.buf, t * B, W, 1, hn.buf, 0, B);
-  be.gruCell(f.P.buf, t * B, TB, hn.buf, f.HT.buf, t * B, f.HT.buf, (t + 1) * B, W, f.Y!.buf, t * n, act.buf, H, B);
+  const [wc, Z, P] = [f.wc.buf, f.HT.buf, f.P!.buf];
+  be.sgemm(false, false, 2 * H, B, K, 1, wc, 0, K, Z, t * B, W, 0, P, 0, B);
+  be.sgemm(false, false, H, B, K - H, 1, wc, 2 * H * K + H, K, Z, H * W + t * B, W, 0, P, 2 * H * B, B);
+  be.sgemm(false, false, H, B, H + nb, 1, wc, 3 * H * K, K, Z, t * B, W, 0, hn.buf, 0, B);
+  be.gruCell(P, 0, B, hn.buf, Z, t * B, Z, (t + 1) * B, W, f.Y!.buf, yOff(q, t), q.ldy, act.buf, H, B);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
-/** One vanilla RNN step: h = tanh(a) or relu(a), a = P's column block t + W_hh·h_prev. */
+/** One vanilla RNN step: h = tanh(a) or relu(a), a = [W_hh | b | W_ih]·Z's column block t (h_prev, 1, x_t). */
 function rnnForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
-  const { be, B, H, TB } = q;
+  const { be, B, H, K, W } = q;
   const [a, h] = s as [Tensor, Tensor];
-  const Gt = f.Gt!;
-  be.copyBlocks(f.P.buf, t * B, TB, Gt.buf, 0, B, B, H, false);
-  be.sgemm(false, false, H, B, H, 1, q.whh.buf, 0, H, f.hs[t]!.buf, 0, B, 1, Gt.buf, 0, B);
-  be.copy(Gt.buf, 0, a.buf, 0, q.n);
+  be.sgemm(false, false, H, B, K, 1, f.wc.buf, 0, K, f.HT.buf, t * B, W, 0, a.buf, 0, B);
   q.k.act(q.mode === 'RNN_TANH' ? Unary.Tanh : Unary.Relu, a.buf, h.buf);
   f.hs.push(h);
 }
+
+/** Where the outputs of step t start: block t of [T, B, H], or row t of each batch's [T, H] batch first. */
+const yOff = (q: Seq, t: number) => (q.bf ? t * q.H : t * q.n);
 
 /** The shapes of one step's buffers of each cell. */
 function stepShapes(q: Seq): number[][] {
@@ -214,19 +225,24 @@ function stepShapes(q: Seq): number[][] {
 }
 
 /** The whole forward pass through time; each step's buffers are kept for the backward when `record`. */
-function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | null, record: boolean): Forward {
+function forwardThroughTime(
+  q: Seq,
+  wc: Tensor,
+  Z: Tensor,
+  h0: Tensor | null,
+  c0: Tensor | null,
+  record: boolean,
+): Forward {
   const { be, B, H, T, W } = q;
-  const HT = alloc([H, W]);
+  const HT = Z;
   const h0T = transposeIn(q, h0);
   be.copyBlocks(h0T.buf, 0, B, HT.buf, 0, W, B, H, false);
   const c0T = q.lstm ? transposeIn(q, c0) : null;
-  const bhn = q.gru ? gruHiddenBias(q, q.bhh) : null;
   const f: Forward = {
-    P,
+    wc,
     HT,
-    Gt: q.lstm || q.gru ? null : alloc([H, B]),
-    Y: q.lstm ? alloc([T + 1, B, H]) : q.gru ? alloc([T, B, H]) : null,
-    bhn,
+    P: q.lstm || q.gru ? alloc([q.G * H, B]) : null,
+    Y: q.lstm ? alloc([(T + 1) * B, H]) : q.gru ? alloc(q.bf ? [B, T, H] : [T, B, H]) : null,
     hs: [h0T],
     cs: c0T ? [c0T] : [],
     steps: [],
@@ -252,17 +268,24 @@ function forwardThroughTime(q: Seq, P: Tensor, h0: Tensor | null, c0: Tensor | n
 }
 
 /**
- * The outputs [T, B, H]; LSTM: [T + 1, B, H] with c_T in block 0. The LSTM and GRU kernels wrote them already (but
- * c_T); the vanilla RNN's come from HT's blocks 1..T.
+ * The outputs [T, B, H] ([B, T, H] batch first); LSTM: [(T + 1)·B, H], the outputs' rows then c_T's B rows. The LSTM
+ * and GRU kernels wrote them already (but c_T); the vanilla RNN's come from HT's blocks 1..T.
  */
 function outputsOf(q: Seq, f: Forward): Tensor {
   const { be, T, B, H, n } = q;
   if (q.lstm) {
     be.permute(f.cs[T]!.buf, f.scratch.buf, [H, B], [1, 0]);
-    be.copy(f.scratch.buf, 0, f.Y!.buf, 0, n);
+    be.copy(f.scratch.buf, 0, f.Y!.buf, T * n, n);
     return f.Y!;
   }
   if (q.gru) return f.Y!;
+  if (q.bf) {
+    const full = alloc([B, T + 1, H]);
+    be.permute(f.HT.buf, full.buf, [H, T + 1, B], [2, 1, 0]);
+    const out = alloc([B, T, H]);
+    be.copyBlocks(full.buf, H, (T + 1) * H, out.buf, 0, T * H, T * H, B, false);
+    return out;
+  }
   const full = alloc([T + 1, B, H]);
   be.permute(f.HT.buf, full.buf, [H, T + 1, B], [1, 2, 0]);
   const out = alloc([T, B, H]);
@@ -272,13 +295,10 @@ function outputsOf(q: Seq, f: Forward): Tensor {
 
 /** The backward pass's running state: the gradient reaching h (and c) and the gate gradients of every step. */
 interface Backward {
-  /** The output gradients as given, [T + off, B, H] (the LSTM and GRU kernels read them from there). */
+  /** The output gradients as given, in the layout of the outputs (the LSTM and GRU kernels read them from there). */
   gOut: Tensor;
-  /** The vanilla RNN's: the output gradients transposed like the states, [H, (T + off)·B]. */
+  /** The vanilla RNN's: the output gradients transposed like the states, [H, T·B]. */
   gT: Tensor | null;
-  GW: number;
-  /** 1 for LSTM (its result carries c_T in block 0), else 0. */
-  off: number;
   /** The gate pre-activations' gradients of the whole sequence, [rows·H, T·B]. */
   dG: Tensor;
   dh: Tensor;
@@ -302,7 +322,7 @@ function toDG(q: Seq, b: Backward, src: Tensor, row: number, t: number): void {
  * t and dc_prev; then dh_prev = W_hhᵀ·[da_i; da_f; da_g; da_o], one product for all gates, read from dG's block t.
  */
 function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { be, H, B, G, TB, n } = q;
+  const { be, H, B, G, TB } = q;
   const [act, , tc] = f.steps[t] as LstmStep;
   const [dh, dc] = [b.dh.buf, b.dc!.buf];
   be.lstmCellGrad(
@@ -311,7 +331,8 @@ function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
     tc.buf,
     dh,
     b.gOut.buf,
-    (t + 1) * n,
+    yOff(q, t),
+    q.ldy,
     dc,
     b.dG.buf,
     t * B,
@@ -330,7 +351,7 @@ function lstmBackward(q: Seq, f: Forward, b: Backward, t: number): void {
  * + W_hnᵀ·d hn, read from dG's block t.
  */
 function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
-  const { be, H, B, TB, W, n } = q;
+  const { be, H, B, TB, W } = q;
   const [act, hn] = f.steps[t] as GruStep;
   be.gruCellGrad(
     act.buf,
@@ -340,7 +361,8 @@ function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
     W,
     b.dh.buf,
     b.gOut.buf,
-    t * n,
+    yOff(q, t),
+    q.ldy,
     b.dG.buf,
     t * B,
     TB,
@@ -368,26 +390,31 @@ function rnnBackward(q: Seq, f: Forward, b: Backward, t: number): void {
  */
 function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | null): Backward {
   const { be, T, B, H, n } = q;
-  const off = q.lstm ? 1 : 0;
-  const GW = (T + off) * B;
   // the LSTM and GRU kernels add the output's gradient themselves, read from gOut; the vanilla RNN's step adds it from
   // a transposed copy
   const cell = q.lstm || q.gru;
-  const gT = cell ? null : alloc([H, GW]);
-  if (gT) be.permute(gOut.buf, gT.buf, [T + off, B, H], [2, 0, 1]);
+  const gT = cell ? null : alloc([H, q.TB]);
+  if (gT) {
+    if (q.bf) be.permute(gOut.buf, gT.buf, [B, T, H], [2, 1, 0]);
+    else be.permute(gOut.buf, gT.buf, [T, B, H], [2, 0, 1]);
+  }
   const dG = alloc([dgRows(q) * H, q.TB]);
   const dh = q.fresh();
   const dhNext = q.fresh();
   be.fill(dh.buf, 0, n);
   const dc = q.lstm ? q.fresh() : null;
   const dcNext = q.lstm ? q.fresh() : null;
-  if (dc) be.permute(gOut.buf, dc.buf, [B, H], [1, 0]); // c_T's gradient, block 0
+  if (dc) {
+    // c_T's gradient, block T
+    be.copy(gOut.buf, T * n, dhNext.buf, 0, n);
+    be.permute(dhNext.buf, dc.buf, [B, H], [1, 0]);
+  }
   const da = cell ? null : q.fresh();
-  const b: Backward = { gOut, gT, GW, off, dG, dh, dhNext, dc, dcNext, da };
+  const b: Backward = { gOut, gT, dG, dh, dhNext, dc, dcNext, da };
   const stepFn = q.lstm ? lstmBackward : q.gru ? gruBackward : rnnBackward;
   for (let t = T - 1; t >= 0; t--) {
     // dh += dL/dy_t (the LSTM and GRU kernels do it, leaving the sum in dh)
-    if (gT) be.copyBlocks(gT.buf, (t + off) * B, GW, b.dh.buf, 0, B, B, H, true);
+    if (gT) be.copyBlocks(gT.buf, t * B, q.TB, b.dh.buf, 0, B, B, H, true);
     stepFn(q, f, b, t);
     if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(b.dh.buf, n));
     [b.dh, b.dhNext] = [b.dhNext, b.dh];
@@ -408,12 +435,17 @@ function matrixGrads(
   const GH = q.G * H;
   const res: [Tensor | null, Tensor | null, Tensor | null] = [null, null, null];
   if (needs[0]) {
-    res[0] = alloc(x.shape);
-    be.sgemm(true, false, TB, In, GH, 1, dG.buf, 0, TB, wih.buf, 0, In, 0, res[0].buf, 0, In);
+    // rows (t, b): x's own layout time-major, permuted into [B, T, In] batch first
+    const dx = alloc(x.shape);
+    const rows = q.bf ? alloc([TB, In]) : dx;
+    be.sgemm(true, false, TB, In, GH, 1, dG.buf, 0, TB, wih.buf, 0, In, 0, rows.buf, 0, In);
+    if (q.bf) be.permute(rows.buf, dx.buf, [q.T, q.B, In], [1, 0, 2]);
+    res[0] = dx;
   }
   if (needs[1]) {
+    // dG·Xᵀ with X read from Z's rows (x_t in column block t, whatever x's layout)
     res[1] = alloc(wih.shape);
-    be.sgemm(false, false, GH, In, TB, 1, dG.buf, 0, TB, x.buf, 0, In, 0, res[1].buf, 0, In);
+    be.sgemm(false, true, GH, In, TB, 1, dG.buf, 0, TB, f.HT.buf, (H + q.nb) * W, W, 0, res[1].buf, 0, In);
   }
   if (needs[2]) {
     const gw = alloc(q.whh.shape);
@@ -458,8 +490,9 @@ function untranspose(q: Seq, src: Tensor): Tensor {
 }
 
 /**
- * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H]; for LSTM the result is
- * [T + 1, B, H] with c_T in block 0 and the outputs in blocks 1..T (one tensor, so one backward sees both).
+ * One layer, one direction, over a whole sequence: x [T, B, in] → outputs [T, B, H] (batchFirst: [B, T, in] →
+ * [B, T, H], written so by the step kernels, no permutes); for LSTM the result is [(T + 1)·B, H], the outputs' rows
+ * and then c_T's B rows (one tensor, so one backward sees both; `lstmOutputs` takes the outputs without a copy).
  * h0 and c0 are [B, H] or null (zeros).
  */
 export function recurrentLayer(
@@ -471,11 +504,14 @@ export function recurrentLayer(
   bhh: Tensor | null,
   h0: Tensor | null,
   c0: Tensor | null,
+  batchFirst = false,
 ): Tensor {
-  const [T, B, In] = x.shape as [number, number, number];
+  const [d0, d1, In] = x.shape as [number, number, number];
+  const [T, B] = batchFirst ? [d1, d0] : [d0, d1];
   const H = whh.shape[1]!;
   const be = x.storage.backend;
   const n = H * B;
+  const nb = bih || bhh ? 1 : 0;
   const q: Seq = {
     mode,
     lstm: mode === 'LSTM',
@@ -488,10 +524,13 @@ export function recurrentLayer(
     n,
     TB: T * B,
     W: (T + 1) * B,
+    bf: batchFirst,
+    ldy: batchFirst ? T * H : H,
+    nb,
+    K: H + nb + In,
     be,
     k: new Kernels(be, n),
     whh,
-    bhh,
     fresh: () => alloc([H, B]),
   };
   const inputs: Tensor[] = [x, wih, whh];
@@ -501,7 +540,7 @@ export function recurrentLayer(
   const iC0 = c0 ? inputs.push(c0) - 1 : -1;
   const record = isGradEnabled() && inputs.some((t) => t.requiresGrad);
   const tap = record ? timeTaps.current : null;
-  const f = forwardThroughTime(q, projectInputs(q, x, wih, bih, bhh), h0, c0, record);
+  const f = forwardThroughTime(q, stackedWeights(q, wih, whh, bih, bhh), stackedInputs(q, x), h0, c0, record);
   const out = outputsOf(q, f);
   return fromOp(mode.toLowerCase(), out.storage, out.shape, inputs, (gOut, needs) => {
     const b = backwardThroughTime(q, f, gOut, tap);
@@ -514,5 +553,24 @@ export function recurrentLayer(
     if (want(iH0)) res[iH0] = untranspose(q, b.dh);
     if (want(iC0)) res[iC0] = untranspose(q, b.dc!);
     return res;
+  });
+}
+
+/**
+ * The outputs of an LSTM layer's result [(T + 1)·B, H] (the rows before c_T's last B), as a tensor of `shape`
+ * ([T, B, H], or [B, T, H] batch first) on the same storage, so no copy forward; backward, the outputs' gradient with
+ * zeros for c_T's rows.
+ */
+export function lstmOutputs(res: Tensor, shape: readonly number[]): Tensor {
+  const m = shape.reduce((p, d) => p * d, 1);
+  const rest = res.size - m;
+  const be = res.storage.backend;
+  return fromOp('lstmOutputs', res.storage, shape, [res], (g) => {
+    const gx = alloc(res.shape);
+    be.copy(g.buf, 0, gx.buf, 0, m);
+    const zeros = alloc([rest]);
+    be.fill(zeros.buf, 0, rest);
+    be.copy(zeros.buf, 0, gx.buf, m, rest);
+    return [gx];
   });
 }
