@@ -31,4 +31,30 @@ static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
 }
 #endif
 
+/*
+ * out[i] = max(x[i], 0) for i < n as the reference's ReLU: NaN stays NaN, -0 and 0 give +0 (out may be x).
+ * NOTE: in wasm by hand (x with the lanes where x <= 0 cleared): clang 19 vectorizes the plain `v <= 0 ? 0 : v` loop
+ * for SIMD128 as f32x4.pmax(v, 0), which keeps -0.
+ */
+static inline void gg_relu_row(const float *x, float *out, gg_i n) {
+  gg_i i = 0;
+#if defined(__wasm_simd128__)
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (; i + 4 <= n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    wasm_v128_store(out + i, wasm_v128_andnot(v, wasm_f32x4_le(v, zero)));
+  }
+#pragma clang loop vectorize(disable)
+  for (; i < n; i++) {
+    float v = x[i];
+    out[i] = v <= 0.0f ? 0.0f : v;
+  }
+#else
+  for (; i < n; i++) {
+    float v = x[i];
+    out[i] = v <= 0.0f ? 0.0f : v;
+  }
+#endif
+}
+
 #endif

@@ -200,8 +200,9 @@ static int unary_serial(int op, const float *x, float *out, gg_i n, double a, do
     case GG_ABS:
       GG_MAP(__builtin_fabsf(v));
     case GG_RELU:
-      /* NaN stays NaN (as PyTorch); -0 and 0 give +0. A compare and a select, so that it vectorizes. */
-      GG_MAP(v <= 0.0f ? 0.0f : v);
+      /* NaN stays NaN (as PyTorch); -0 and 0 give +0 (common.h). */
+      gg_relu_row(x, out, n);
+      return 1;
     case GG_LEAKY_RELU:
       /* NaN stays NaN: a·NaN is NaN. */
       GG_MAP(v > 0.0f ? v : (float)(a * (double)v));
@@ -335,6 +336,33 @@ GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy
   unary_args u = {op, x, y, gy, gx, a, b};
   gg_parallel_for(unary_grad_range, &u, n, 16, 8.0 * (double)n);
   return 1;
+}
+
+/* ------------------------------------------------------------------------------------------------ add + ReLU */
+
+typedef struct {
+  const float *a, *b;
+  float *out;
+} add_relu_args;
+
+static void add_relu_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const add_relu_args *u = p;
+  const float *a = u->a, *b = u->b;
+  float *out = u->out;
+  /* blocks of 1024, the sum's and then the ReLU's pass (gg_unary's: NaN stays NaN, -0 and 0 give +0) in L1 */
+  for (gg_i b0 = lo; b0 < hi; b0 += 1024) {
+    const gg_i b1 = hi - b0 < 1024 ? hi : b0 + 1024;
+    for (gg_i i = b0; i < b1; i++) out[i] = a[i] + b[i];
+    gg_relu_row(out + b0, out + b0, b1 - b0);
+  }
+}
+
+/* Element by element, so any cut gives the same numbers: gg_binary's float32 add, then gg_unary's ReLU, in one pass
+ * (neither the sum nor a second pass over it is written). */
+GG_API void gg_add_relu(const float *a, const float *b, float *out, gg_i n) {
+  add_relu_args u = {a, b, out};
+  gg_parallel_for(add_relu_range, &u, n, 16, 8.0 * (double)n);
 }
 
 /* ------------------------------------------------------------------------------------------------ binary ops */

@@ -108,6 +108,69 @@ export function batchNormGrad(
     }
   }
 }
+/** batchNormRelu (spec-nn.ts) on `be`'s kernels: batchNorm, then unary's ReLU over its output in place. */
+export function batchNormRelu(
+  be: Backend,
+  x: Buf,
+  weight: Buf,
+  bias: Buf,
+  runningMean: Buf,
+  runningVar: Buf,
+  mean: Buf,
+  invstd: Buf,
+  out: Buf,
+  n: number,
+  c: number,
+  inner: number,
+  training: boolean,
+  updateRunning: boolean,
+  momentum: number,
+  eps: number,
+): void {
+  be.batchNorm(
+    x,
+    weight,
+    bias,
+    runningMean,
+    runningVar,
+    mean,
+    invstd,
+    out,
+    n,
+    c,
+    inner,
+    training,
+    updateRunning,
+    momentum,
+    eps,
+  );
+  be.unary(Unary.Relu, out, out, n * c * inner, 0, 0);
+}
+
+/**
+ * batchNormReluGrad (spec-nn.ts) on `be`'s kernels: the ReLU's gradient into gx (unaryGrad reads y > 0, which is
+ * where its input was > 0), then batchNormGrad of it, in place (each channel's values are read before written).
+ */
+export function batchNormReluGrad(
+  be: Backend,
+  x: Buf,
+  gy: Buf,
+  y: Buf,
+  weight: Buf,
+  mean: Buf,
+  invstd: Buf,
+  gx: Buf,
+  gw: Buf,
+  gb: Buf,
+  n: number,
+  c: number,
+  inner: number,
+  training: boolean,
+): void {
+  be.unaryGrad(Unary.Relu, y, y, gy, gx, n * c * inner, 0, 0);
+  be.batchNormGrad(x, gx, weight, mean, invstd, gx, gw, gb, n, c, inner, training);
+}
+
 export function layerNorm(
   x: Buf,
   weight: Buf,

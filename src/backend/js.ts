@@ -149,6 +149,16 @@ export class JsBackend implements Backend {
     }
     for (let i = 0; i < n; i++) gxs[i] = gys[i]! * unaryDerivative(op, xs[i]!, ys[i]!, a, b);
   }
+  addRelu(a: Buf, b: Buf, out: Buf, n: number): void {
+    const as = a.data;
+    const bs = b.data;
+    const os = out.data;
+    for (let i = 0; i < n; i++) {
+      os[i] = as[i]! + bs[i]!; // rounded to float32 as binary's Add
+      const v = os[i]!;
+      os[i] = v <= 0 ? 0 : v; // unary's Relu: NaN stays NaN
+    }
+  }
   binary(
     op: Binary,
     a: Buf,
@@ -516,6 +526,14 @@ export class JsBackend implements Backend {
 
   batchNormGrad(...a: Parameters<KernelMethods['batchNormGrad']>): void {
     ref.batchNormGrad(...a);
+  }
+
+  batchNormRelu(...a: Parameters<KernelMethods['batchNormRelu']>): void {
+    ref.batchNormRelu(this, ...a);
+  }
+
+  batchNormReluGrad(...a: Parameters<KernelMethods['batchNormReluGrad']>): void {
+    ref.batchNormReluGrad(this, ...a);
   }
 
   layerNorm(...a: Parameters<KernelMethods['layerNorm']>): void {

@@ -162,6 +162,19 @@ export const KERNELS = {
     cRet: 'num',
   },
   /**
+   * out = relu(a + b) over n elements of same-shape a and b (a residual block's add and the ReLU after it): the
+   * float32 sum, then the ReLU (NaN stays NaN, -0 gives +0), the bits of `binary` Add then `unary` Relu, in one pass.
+   */
+  addRelu: {
+    args: [
+      ['a', 'buf'],
+      ['b', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+    ],
+    c: 'gg_add_relu',
+  },
+  /**
    * out[idx] = a[idx·aStrides] op b[idx·bStrides] over the multi-index idx of `shape` (row-major). A stride of 0
    * broadcasts. `shape`, `aStrides`, `bStrides` have the same length (at most 8 in C; more fall back to the reference).
    */
