@@ -61,6 +61,17 @@ static void gg_lane_sums2(const float *g, const float *x, const float *w, gg_i l
   out[1] = s2;
 }
 
+/* g where y > 0, else +0 (the ReLU's gradient read from its output; 0 even for an infinite g), without a branch: gcc
+ * does not if-convert the select once its result is widened to double, and a branch on the mask mispredicts. */
+static inline float gg_relu_mask(float y, float g) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {g};
+  v.u &= (uint32_t)0 - (uint32_t)(y > 0.0f);
+  return v.f;
+}
+
 /* gg_lane_sums2 without w of the ReLU's gradient: ĝ = g where y > 0, else +0 (the ReLU's backward pass, folded in;
  * y > 0 exactly where the ReLU's input was), the same sums as gg_lane_sums2 of that pass's output. */
 static void gg_lane_sums2_relu(const float *g, const float *y, const float *x, gg_i len, double mu, double is,
@@ -69,14 +80,14 @@ static void gg_lane_sums2_relu(const float *g, const float *y, const float *x, g
   gg_i j = 0;
   for (; j + 8 <= len; j += 8)
     for (int k = 0; k < 8; k++) {
-      double gv = (double)(y[j + k] > 0.0f ? g[j + k] : 0.0f);
+      double gv = (double)gg_relu_mask(y[j + k], g[j + k]);
       a[k] += gv;
       b[k] += gv * (((double)x[j + k] - mu) * is);
     }
   double s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
   double s2 = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
   for (; j < len; j++) {
-    double gv = (double)(y[j] > 0.0f ? g[j] : 0.0f);
+    double gv = (double)gg_relu_mask(y[j], g[j]);
     s1 += gv;
     s2 += gv * (((double)x[j] - mu) * is);
   }
@@ -147,7 +158,7 @@ static inline __attribute__((always_inline)) void gg_lane_sums2_runs(const float
   for (int k = 0; k < GG_BN_RUNS; k++) {
     double s1 = gg_lanes_add(a[k]), s2 = gg_lanes_add(b[k]);
     for (gg_i t = j; t < len; t++) {
-      double gv = (double)(!y || y[k][t] > 0.0f ? g[k][t] : 0.0f);
+      double gv = (double)(y ? gg_relu_mask(y[k][t], g[k][t]) : g[k][t]);
       s1 += gv;
       s2 += gv * (((double)x[k][t] - mu) * is);
     }
@@ -289,11 +300,11 @@ static void bn_backward_range(int tid, gg_i lo, gg_i hi, const void *p) {
         if (a->training) {
           for (gg_i i = 0; i < inner; i++) {
             double xh = ((double)xs[i] - mu) * is;
-            double gv = (double)(ys[i] > 0.0f ? gs[i] : 0.0f);
+            double gv = (double)gg_relu_mask(ys[i], gs[i]);
             gx[i] = (float)(wv * is * (gv - k1 - xh * k2));
           }
         } else {
-          for (gg_i i = 0; i < inner; i++) gx[i] = (float)(wv * is * (double)(ys[i] > 0.0f ? gs[i] : 0.0f));
+          for (gg_i i = 0; i < inner; i++) gx[i] = (float)(wv * is * (double)gg_relu_mask(ys[i], gs[i]));
         }
       } else if (a->training) {
         for (gg_i i = 0; i < inner; i++) {
