@@ -32,10 +32,14 @@ static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
 #endif
 
 /*
- * out[i] = max(x[i], 0) for i < n as the reference's ReLU: NaN stays NaN, -0 and 0 give +0 (out may be x).
- * NOTE: in wasm by hand (x with the lanes where x <= 0 cleared): clang 19 vectorizes the plain `v <= 0 ? 0 : v` loop
- * for SIMD128 as f32x4.pmax(v, 0), which keeps -0.
+ * max(v, 0) as the reference's ReLU: NaN stays NaN, -0 and 0 give +0. A compare and a select, which gcc vectorizes
+ * (also where it is the last step of a longer expression in a loop, so that no second pass is needed natively).
+ * NOTE: in wasm, loops use gg_relu_row instead: clang 19 vectorizes this select for SIMD128 as f32x4.pmax(v, 0), which
+ * keeps -0, and does so for the same select written with bit masks too.
  */
+static inline float gg_relu(float v) { return v <= 0.0f ? 0.0f : v; }
+
+/* out[i] = gg_relu(x[i]) for i < n (out may be x); in wasm by hand: x with the lanes where x <= 0 cleared. */
 static inline void gg_relu_row(const float *x, float *out, gg_i n) {
   gg_i i = 0;
 #if defined(__wasm_simd128__)
@@ -45,15 +49,9 @@ static inline void gg_relu_row(const float *x, float *out, gg_i n) {
     wasm_v128_store(out + i, wasm_v128_andnot(v, wasm_f32x4_le(v, zero)));
   }
 #pragma clang loop vectorize(disable)
-  for (; i < n; i++) {
-    float v = x[i];
-    out[i] = v <= 0.0f ? 0.0f : v;
-  }
+  for (; i < n; i++) out[i] = gg_relu(x[i]);
 #else
-  for (; i < n; i++) {
-    float v = x[i];
-    out[i] = v <= 0.0f ? 0.0f : v;
-  }
+  for (; i < n; i++) out[i] = gg_relu(x[i]);
 #endif
 }
 

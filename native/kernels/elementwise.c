@@ -350,12 +350,17 @@ static void add_relu_range(int tid, gg_i lo, gg_i hi, const void *p) {
   const add_relu_args *u = p;
   const float *a = u->a, *b = u->b;
   float *out = u->out;
-  /* blocks of 1024, the sum's and then the ReLU's pass (gg_unary's: NaN stays NaN, -0 and 0 give +0) in L1 */
-  for (gg_i b0 = lo; b0 < hi; b0 += 1024) {
-    const gg_i b1 = hi - b0 < 1024 ? hi : b0 + 1024;
-    for (gg_i i = b0; i < b1; i++) out[i] = a[i] + b[i];
-    gg_relu_row(out + b0, out + b0, b1 - b0);
+  /* the ReLU as gg_unary's: NaN stays NaN, -0 and 0 give +0 (in wasm by hand: common.h) */
+  gg_i i = lo;
+#if defined(__wasm_simd128__)
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (; i + 4 <= hi; i += 4) {
+    v128_t v = wasm_f32x4_add(wasm_v128_load(a + i), wasm_v128_load(b + i));
+    wasm_v128_store(out + i, wasm_v128_andnot(v, wasm_f32x4_le(v, zero)));
   }
+#pragma clang loop vectorize(disable)
+#endif
+  for (; i < hi; i++) out[i] = gg_relu(a[i] + b[i]);
 }
 
 /* Element by element, so any cut gives the same numbers: gg_binary's float32 add, then gg_unary's ReLU, in one pass

@@ -227,9 +227,17 @@ static void bn_forward_range(int tid, gg_i lo, gg_i hi, const void *p) {
     for (gg_i b = 0; b < n; b++) {
       const float *xs = a->x + (b * c + ch) * inner;
       float *os = a->out + (b * c + ch) * inner;
+      /* with the ReLU as gg_unary's (NaN stays NaN, -0 and 0 give +0): natively in the same pass, in wasm over the
+       * run again while it is in cache (common.h) */
+#if defined(__wasm_simd128__)
       for (gg_i i = 0; i < inner; i++) os[i] = (float)((double)xs[i] * sc + sh);
-      /* the ReLU as gg_unary's (NaN stays NaN, -0 and 0 give +0), over the run while it is in L1 */
       if (a->relu) gg_relu_row(os, os, inner);
+#else
+      if (a->relu)
+        for (gg_i i = 0; i < inner; i++) os[i] = gg_relu((float)((double)xs[i] * sc + sh));
+      else
+        for (gg_i i = 0; i < inner; i++) os[i] = (float)((double)xs[i] * sc + sh);
+#endif
     }
   }
 }
