@@ -526,6 +526,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(unary, gg_unary, num, 6, IN, FA, FA, IX, DB, DB)                                               \
   X(unaryGrad, gg_unary_grad, num, 8, IN, FA, FA, FA, FA, IX, DB, DB)                              \
   X(addRelu, gg_add_relu, void, 4, FA, FA, FA, IX)                                                 \
+  X(reluGradSum, gg_relu_grad_sum, void, 5, FA, FA, FA, FA, IX)                                    \
   X(binary, gg_binary_packed, num, 6, IN, FA, FA, FA, IN, IA)                                      \
   X(sumAxis, gg_sum_axis, void, 5, FA, FA, IX, IX, IX)                                             \
   X(maxAxis, gg_max_axis, void, 6, FA, FA, FA, IX, IX, IX)                                         \

@@ -98,6 +98,8 @@ GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy
 /* Returns 0 (and does nothing) for Pow, which is left to the caller. */
 /* out = relu(a + b) over n elements: the float32 sum, then gg_unary's ReLU (a residual block's add + ReLU). */
 GG_API void gg_add_relu(const float *a, const float *b, float *out, gg_i n);
+/* out = y > 0 ? a + b : +0 over n elements: two gradients of a ReLU output y summed (float32) and masked, one pass. */
+GG_API void gg_relu_grad_sum(const float *a, const float *b, const float *y, float *out, gg_i n);
 GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd, const int32_t *shape,
                      const int32_t *aStrides, const int32_t *bStrides);
 

@@ -39,6 +39,17 @@ static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
  */
 static inline float gg_relu(float v) { return v <= 0.0f ? 0.0f : v; }
 
+/* g where y > 0, else +0 (the ReLU's gradient read from its output; 0 even for an infinite g), without a branch: gcc
+ * does not if-convert the select once its result is widened to double, and a branch on the mask mispredicts. */
+static inline float gg_relu_mask(float y, float g) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {g};
+  v.u &= (uint32_t)0 - (uint32_t)(y > 0.0f);
+  return v.f;
+}
+
 /* out[i] = gg_relu(x[i]) for i < n (out may be x); in wasm by hand: x with the lanes where x <= 0 cleared. */
 static inline void gg_relu_row(const float *x, float *out, gg_i n) {
   gg_i i = 0;

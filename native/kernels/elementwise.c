@@ -341,7 +341,7 @@ GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy
 /* ------------------------------------------------------------------------------------------------ add + ReLU */
 
 typedef struct {
-  const float *a, *b;
+  const float *a, *b, *y;
   float *out;
 } add_relu_args;
 
@@ -366,8 +366,21 @@ static void add_relu_range(int tid, gg_i lo, gg_i hi, const void *p) {
 /* Element by element, so any cut gives the same numbers: gg_binary's float32 add, then gg_unary's ReLU, in one pass
  * (neither the sum nor a second pass over it is written). */
 GG_API void gg_add_relu(const float *a, const float *b, float *out, gg_i n) {
-  add_relu_args u = {a, b, out};
+  add_relu_args u = {a, b, NULL, out};
   gg_parallel_for(add_relu_range, &u, n, 16, 8.0 * (double)n);
+}
+
+static void relu_grad_sum_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const add_relu_args *u = p;
+  for (gg_i i = lo; i < hi; i++) u->out[i] = gg_relu_mask(u->y[i], u->a[i] + u->b[i]);
+}
+
+/* out = y > 0 ? a + b : +0: the float32 sum of a ReLU output's two gradients, then the ReLU's gradient (gg_binary's
+ * add, then gg_unary_grad's mask read from the output), in one pass. */
+GG_API void gg_relu_grad_sum(const float *a, const float *b, const float *y, float *out, gg_i n) {
+  add_relu_args u = {a, b, y, out};
+  gg_parallel_for(relu_grad_sum_range, &u, n, 16, 8.0 * (double)n);
 }
 
 /* ------------------------------------------------------------------------------------------------ binary ops */

@@ -61,17 +61,6 @@ static void gg_lane_sums2(const float *g, const float *x, const float *w, gg_i l
   out[1] = s2;
 }
 
-/* g where y > 0, else +0 (the ReLU's gradient read from its output; 0 even for an infinite g), without a branch: gcc
- * does not if-convert the select once its result is widened to double, and a branch on the mask mispredicts. */
-static inline float gg_relu_mask(float y, float g) {
-  union {
-    float f;
-    uint32_t u;
-  } v = {g};
-  v.u &= (uint32_t)0 - (uint32_t)(y > 0.0f);
-  return v.f;
-}
-
 /* gg_lane_sums2 without w of the ReLU's gradient: ĝ = g where y > 0, else +0 (the ReLU's backward pass, folded in;
  * y > 0 exactly where the ReLU's input was), the same sums as gg_lane_sums2 of that pass's output. */
 static void gg_lane_sums2_relu(const float *g, const float *y, const float *x, gg_i len, double mu, double is,

@@ -1236,7 +1236,7 @@ for (const [name, maybe] of suites) {
       }
     });
 
-    it('the ReLU and the ops fused with it (addRelu, batchNormRelu, batchNormReluGrad), bit for bit', () => {
+    it('the ReLU and the ops fused with it (addRelu, reluGradSum, batchNormRelu, batchNormReluGrad), bit for bit', () => {
       const r = lcg(14);
       // -0 (which must give +0), NaN and infinities at every lane position of a vector, and a tail
       const n = 1037;
@@ -1248,6 +1248,10 @@ for (const [name, maybe] of suites) {
       for (let i = 1; i < n; i += 4) y[i] = i % 3 ? -0 : 0;
       sameBits(be, [x, y, uniform(r, n)], (b, [a, bb, o]) => b.addRelu(a!, bb!, o!, n));
       sameBits(be, [x, y, uniform(r, n)], (b, [a, bb, o]) => b.addRelu(a!, bb!, o!, n - 5)); // a tail untouched
+      // two gradients of a ReLU output y (+0, -0, NaN, positives), infinite where the mask drops them
+      const ry = uniform(r, n, -1, 2);
+      for (let i = 0; i < n; i++) if (!(ry[i]! > 0)) ry[i] = [0, -0, Number.NaN][i % 3]!;
+      sameBits(be, [x, y, ry, uniform(r, n)], (b, [a, bb, yy, o]) => b.reluGradSum(a!, bb!, yy!, o!, n));
       // [n, c, inner] as batchNorm's test: groups of 4 runs and the rest, runs with tails, inner = 1
       for (const [bn, c, inner] of [
         [9, 3, 21],
@@ -1809,7 +1813,10 @@ describe.skipIf(!native)('the fused ReLU kernels on two threads', () => {
         be.batchNormRelu(x!, w!, b!, rm!, rv!, mean!, invstd!, y!, n, c, inner, true, true, 0.1, 1e-5);
         be.batchNormReluGrad(x!, gy!, y!, w!, mean!, invstd!, gx!, gw!, gb!, n, c, inner, true);
         be.addRelu(y!, other!, sum!, size);
-        const outs = [y, gx, gw, gb, rm, rv, sum].map((t) => t!.data.slice());
+        const masked = be.alloc(size);
+        be.reluGradSum(gy!, other!, y!, masked, size);
+        const outs = [y, gx, gw, gb, rm, rv, sum, masked].map((t) => t!.data.slice());
+        be.free(masked);
         for (const t of [x, w, b, gy, other, rm, rv, mean, invstd, gw, gb, y, gx, sum]) be.free(t!);
         return outs;
       } finally {

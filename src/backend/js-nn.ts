@@ -108,6 +108,29 @@ export function batchNormGrad(
     }
   }
 }
+/** addRelu (spec.ts): binary's float32 Add, then unary's Relu (NaN stays NaN, -0 gives +0). */
+export function addRelu(a: Buf, b: Buf, out: Buf, n: number): void {
+  const as = a.data;
+  const bs = b.data;
+  const os = out.data;
+  for (let i = 0; i < n; i++) {
+    const v = Math.fround(as[i]! + bs[i]!);
+    os[i] = v <= 0 ? 0 : v;
+  }
+}
+
+/** reluGradSum (spec.ts): binary's float32 Add, then unaryGrad's Relu read from the output y. */
+export function reluGradSum(a: Buf, b: Buf, y: Buf, out: Buf, n: number): void {
+  const as = a.data;
+  const bs = b.data;
+  const ys = y.data;
+  const os = out.data;
+  for (let i = 0; i < n; i++) {
+    const g = Math.fround(as[i]! + bs[i]!);
+    os[i] = ys[i]! > 0 ? g : 0;
+  }
+}
+
 /** batchNormRelu (spec-nn.ts) on `be`'s kernels: batchNorm, then unary's ReLU over its output in place. */
 export function batchNormRelu(
   be: Backend,

@@ -149,15 +149,11 @@ export class JsBackend implements Backend {
     }
     for (let i = 0; i < n; i++) gxs[i] = gys[i]! * unaryDerivative(op, xs[i]!, ys[i]!, a, b);
   }
-  addRelu(a: Buf, b: Buf, out: Buf, n: number): void {
-    const as = a.data;
-    const bs = b.data;
-    const os = out.data;
-    for (let i = 0; i < n; i++) {
-      os[i] = as[i]! + bs[i]!; // rounded to float32 as binary's Add
-      const v = os[i]!;
-      os[i] = v <= 0 ? 0 : v; // unary's Relu: NaN stays NaN
-    }
+  addRelu(...a: Parameters<KernelMethods['addRelu']>): void {
+    ref.addRelu(...a);
+  }
+  reluGradSum(...a: Parameters<KernelMethods['reluGradSum']>): void {
+    ref.reluGradSum(...a);
   }
   binary(
     op: Binary,

@@ -175,6 +175,20 @@ export const KERNELS = {
     c: 'gg_add_relu',
   },
   /**
+   * out = y > 0 ? a + b : 0 over n elements: a ReLU output y's two incoming gradients summed in float32 and masked
+   * by the ReLU's gradient, the bits of `binary` Add then `unaryGrad` Relu (read from y), in one pass.
+   */
+  reluGradSum: {
+    args: [
+      ['a', 'buf'],
+      ['b', 'buf'],
+      ['y', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+    ],
+    c: 'gg_relu_grad_sum',
+  },
+  /**
    * out[idx] = a[idx·aStrides] op b[idx·bStrides] over the multi-index idx of `shape` (row-major). A stride of 0
    * broadcasts. `shape`, `aStrides`, `bStrides` have the same length (at most 8 in C; more fall back to the reference).
    */

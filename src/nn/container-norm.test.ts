@@ -84,11 +84,15 @@ for (const name of availableBackends()) {
       const fused = run((xx) => pool(batchNormRelu(xx!, null, null, null, null)), [x], g);
       const apart = run((xx) => pool(relu(batchNorm(xx!, null, null, null, null))), [x], g);
       expect(fused).toEqual(apart);
-      // and an output used twice: a sum of gradients, which takes the mask again
+      // and an output used twice (its gradients summed and masked in one pass: reluGradSum) or three times (that sum
+      // plus one, masked again)
       const twice = (y: Tensor) => pool(y).add(pool(y.mul(0.5)));
-      expect(run((xx) => twice(batchNormRelu(xx!, null, null, null, null)), [x], g)).toEqual(
-        run((xx) => twice(relu(batchNorm(xx!, null, null, null, null))), [x], g),
-      );
+      const thrice = (y: Tensor) => twice(y).add(pool(y.mul(y)));
+      for (const use of [twice, thrice]) {
+        expect(run((xx) => use(batchNormRelu(xx!, null, null, null, null)), [x], g)).toEqual(
+          run((xx) => use(relu(batchNorm(xx!, null, null, null, null))), [x], g),
+        );
+      }
     });
 
     it('addRelu: the sum and the ReLU in one pass, one gradient for both operands', () => {
@@ -113,6 +117,14 @@ for (const name of availableBackends()) {
         expect(yb.node!.op).toBe('relu');
         expect(bits(yb.data)).toEqual(bits(relu(a.add(bias)).data));
       });
+      // an output that feeds two ops (their gradients summed and masked in one pass: reluGradSum) and three
+      const two = (y: Tensor) => y.mul(0.5).add(y.mul(y));
+      const three = (y: Tensor) => two(y).add(y.mul(-0.25));
+      for (const use of [two, three]) {
+        expect(run((aa, bb) => use(addRelu(aa!, bb!)), [a, b], g)).toEqual(
+          run((aa, bb) => use(relu(aa!.add(bb!))), [a, b], g),
+        );
+      }
       // under a max pooling (reluFolded)
       const g2 = rand([2, 3, 2, 2], { seed: 14 }).data;
       expect(run((aa, bb) => maxPool2d(addRelu(aa!, bb!), 2), [a, b], g2)).toEqual(

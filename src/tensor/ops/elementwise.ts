@@ -90,14 +90,33 @@ export function addRelu(a: Tensor, b: Tensor): Tensor {
   const out = alloc(a.shape);
   const be = out.storage.backend;
   be.addRelu(a.buf, b.buf, out.buf, out.size);
-  const y = fromOp('addRelu', out.storage, a.shape, [a, b], (g) => {
-    if (reluFolded.get(g) === y) return [g, g];
-    const gx = alloc(a.shape);
-    // y > 0 exactly where the sum was: the ReLU's gradient read from its output
-    be.unaryGrad(Unary.Relu, out.buf, out.buf, g.buf, gx.buf, out.size, 0, 0);
-    return [gx, gx];
-  });
+  const y = fromOp(
+    'addRelu',
+    out.storage,
+    a.shape,
+    [a, b],
+    (g) => {
+      if (reluFolded.get(g) === y) return [g, g];
+      const gx = alloc(a.shape);
+      // y > 0 exactly where the sum was: the ReLU's gradient read from its output
+      be.unaryGrad(Unary.Relu, out.buf, out.buf, g.buf, gx.buf, out.size, 0, 0);
+      return [gx, gx];
+    },
+    (g1, g2) => reluGradSum(g1, g2, y),
+  );
   return y;
+}
+
+/**
+ * The gradient of a ReLU output y (relu(...) of a fused op) that feeds two ops: their gradients g1 + g2 and the
+ * ReLU's mask in one pass (reluGradSum), marked as folded (reluFolded) so that y's backward hands it on as it is.
+ * The bits of the sum and then the mask.
+ */
+export function reluGradSum(g1: Tensor, g2: Tensor, y: Tensor): Tensor {
+  const s = alloc(y.shape);
+  s.storage.backend.reluGradSum(g1.buf, g2.buf, y.buf, s.buf, y.size);
+  reluFolded.set(s, y);
+  return s;
 }
 
 /** a - b with broadcasting. */

@@ -4,7 +4,8 @@
  * C on native and wasm, the reference in backend/js.ts).
  */
 import { ArgumentError, ShapeError } from '../errors.js';
-import { fromOp, type Tensor } from '../tensor.js';
+import { type BackwardFn, fromOp, type Tensor } from '../tensor.js';
+import { reluGradSum } from './elementwise.js';
 import { alloc, assertTensor, reluFolded } from './util.js';
 
 export interface BatchNormOptions {
@@ -106,7 +107,7 @@ function batchNormOp(
   const inputs: Tensor[] = [x];
   if (weight) inputs.push(weight);
   if (bias) inputs.push(bias);
-  const y = fromOp(name, out.storage, x.shape, inputs, (gy, needs) => {
+  const backward: BackwardFn = (gy, needs) => {
     const gx = alloc(x.shape);
     const gw = alloc([c]);
     const gb = alloc([c]);
@@ -118,7 +119,9 @@ function batchNormOp(
     if (weight) res.push(needs[1] ? gw : null);
     if (bias) res.push(needs[weight ? 2 : 1] ? gb : null);
     return res;
-  });
+  };
+  // a ReLU output that feeds two ops (a residual block's input): their gradients summed and masked in one pass
+  const y = fromOp(name, out.storage, x.shape, inputs, backward, relu ? (g1, g2) => reluGradSum(g1, g2, y) : undefined);
   return y;
 }
 
