@@ -525,6 +525,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(unarySupported, gg_unary_supported, num, 1, IN)                                                \
   X(unary, gg_unary, num, 6, IN, FA, FA, IX, DB, DB)                                               \
   X(unaryGrad, gg_unary_grad, num, 8, IN, FA, FA, FA, FA, IX, DB, DB)                              \
+  X(addRelu, gg_add_relu, void, 4, FA, FA, FA, IX)                                                 \
+  X(reluGradSum, gg_relu_grad_sum, void, 5, FA, FA, FA, FA, IX)                                    \
   X(binary, gg_binary_packed, num, 6, IN, FA, FA, FA, IN, IA)                                      \
   X(sumAxis, gg_sum_axis, void, 5, FA, FA, IX, IX, IX)                                             \
   X(maxAxis, gg_max_axis, void, 6, FA, FA, FA, IX, IX, IX)                                         \
@@ -553,6 +555,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(adamUpdate, gg_adam_update, void, 11, FA, FA, FA, IX, DB, DB, DB, DB, DB, DB, DB)               \
   X(batchNorm, gg_batch_norm, void, 15, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN, IN, DB, DB)  \
   X(batchNormGrad, gg_batch_norm_grad, void, 12, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN)   \
+  X(batchNormRelu, gg_batch_norm_relu, void, 15, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN, IN, DB, DB) \
+  X(batchNormReluGrad, gg_batch_norm_relu_grad, void, 13, FA, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN) \
   X(layerNorm, gg_layer_norm, void, 9, FA, FA, FA, FA, FA, FA, IX, IX, DB)                         \
   X(layerNormGrad, gg_layer_norm_grad, void, 10, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX)           \
   X(lstmCell, gg_lstm_cell, void, 15, FA, IX, IX, FA, FA, FA, FA, FA, IX, IX, FA, IX, IX, IX, IX)        \

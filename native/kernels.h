@@ -96,6 +96,10 @@ GG_API int gg_unary(int op, const float *x, float *out, gg_i n, double a, double
 GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy, float *gx, gg_i n, double a,
                          double b);
 /* Returns 0 (and does nothing) for Pow, which is left to the caller. */
+/* out = relu(a + b) over n elements: the float32 sum, then gg_unary's ReLU (a residual block's add + ReLU). */
+GG_API void gg_add_relu(const float *a, const float *b, float *out, gg_i n);
+/* out = y > 0 ? a + b : +0 over n elements: two gradients of a ReLU output y summed (float32) and masked, one pass. */
+GG_API void gg_relu_grad_sum(const float *a, const float *b, const float *y, float *out, gg_i n);
 GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd, const int32_t *shape,
                      const int32_t *aStrides, const int32_t *bStrides);
 
@@ -141,6 +145,12 @@ GG_API void gg_batch_norm(const float *x, const float *weight, const float *bias
 GG_API void gg_batch_norm_grad(const float *x, const float *gy, const float *weight, const float *mean,
                                const float *invstd, float *gx, float *gw, float *gb, gg_i n, gg_i c, gg_i inner,
                                int training);
+GG_API void gg_batch_norm_relu(const float *x, const float *weight, const float *bias, float *runningMean,
+                               float *runningVar, float *mean, float *invstd, float *out, gg_i n, gg_i c, gg_i inner,
+                               int training, int updateRunning, double momentum, double eps);
+GG_API void gg_batch_norm_relu_grad(const float *x, const float *gy, const float *y, const float *weight,
+                                    const float *mean, const float *invstd, float *gx, float *gw, float *gb, gg_i n,
+                                    gg_i c, gg_i inner, int training);
 GG_API void gg_layer_norm(const float *x, const float *weight, const float *bias, float *mean, float *rstd, float *out,
                           gg_i rows, gg_i d, double eps);
 GG_API void gg_layer_norm_grad(const float *x, const float *gy, const float *weight, const float *mean,

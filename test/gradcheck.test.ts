@@ -7,6 +7,8 @@ import { availableBackends, useBackend } from '../src/backend/index.js';
 import * as F from '../src/nn/functional.js';
 import { type GradcheckOptions, gradcheck } from '../src/tensor/gradcheck.js';
 import * as T from '../src/tensor/index.js';
+import { addRelu } from '../src/tensor/ops/elementwise.js';
+import { batchNormRelu } from '../src/tensor/ops/norm.js';
 import { fromOp, type Tensor, tensor } from '../src/tensor/tensor.js';
 import { awayFromZero, constant, distinct, normal, uniform } from './helpers.js';
 
@@ -67,6 +69,18 @@ const elementwise: Case[] = [
     inputs: [distinct([3, 1], 25, 0.4), distinct([2, 1, 4], 26, 0.1, 0.05)],
   })),
 ];
+
+/** x [4, 2, 2] for batchNormRelu: per channel, values whose normalised forms stay away from 0 and from the bias. */
+function bnReluInput(): Tensor {
+  const ch = [
+    [-3, -1, 1, 3, -2.5, -0.5, 0.5, 2.5],
+    [2, 0, 5, 1, 3.5, -1, 0.7, 4],
+  ];
+  const v = new Array<number>(16);
+  for (let n = 0; n < 4; n++)
+    for (let c = 0; c < 2; c++) for (let l = 0; l < 2; l++) v[(n * 2 + c) * 2 + l] = ch[c]![n * 2 + l]!;
+  return tensor(v, [4, 2, 2], { requiresGrad: true });
+}
 
 const act = (shape: number[], seed: number) => awayFromZero(shape, seed, 0.1, 2);
 const activations: Case[] = [
@@ -336,6 +350,20 @@ const functional: Case[] = [
     fn: (x, w, b) =>
       F.batchNorm(x, constant([0.1, -0.2, 0.3], [3]), constant([0.5, 1.5, 2], [3]), w, b, { training: false }),
     inputs: [normal([2, 3, 2, 2], 229), uniform([3], 230, 0.5, 1.5), normal([3], 231)],
+  })),
+  c('batchNormRelu training [N,C,L] with running stats', () => ({
+    // per channel, normalised values at least ~0.05 from 0 and a bias that keeps the outputs off the ReLU's kink
+    fn: (x, w, b) => batchNormRelu(x, T.zeros([2]), T.ones([2]), w, b, { momentum: 0.3 }),
+    inputs: [bnReluInput(), constant([1.2, 0.8], [2]).requiresGrad_(), constant([0.1, -0.3], [2]).requiresGrad_()],
+  })),
+  c('batchNormRelu evaluation', () => ({
+    fn: (x, w, b) => batchNormRelu(x, T.zeros([2]), T.ones([2]), w, b, { training: false }),
+    inputs: [bnReluInput(), constant([1.2, 0.8], [2]).requiresGrad_(), constant([0.1, -0.3], [2]).requiresGrad_()],
+  })),
+  c('addRelu', () => ({
+    // |a| >= 0.1 and |b| <= 0.04: sums at least 0.06 from the kink
+    fn: addRelu,
+    inputs: [awayFromZero([3, 4], 243, 0.1, 1.5), uniform([3, 4], 244, -0.04, 0.04)],
   })),
   c('layerNorm last axis with affine', () => ({
     fn: (x, w, b) => F.layerNorm(x, [5], w, b),

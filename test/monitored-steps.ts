@@ -3,8 +3,8 @@
  * monitor's records as they were: the monitor's history and, per step, how many of the model's ops were `op`.
  */
 import { Monitor } from '../src/monitor/monitor.js';
-import type { Sequential } from '../src/nn/container.js';
 import { crossEntropy } from '../src/nn/functional.js';
+import type { AnyModule } from '../src/nn/module.js';
 import * as optim from '../src/optim/index.js';
 import { rand, randint } from '../src/tensor/random.js';
 import { type Tensor, tidy } from '../src/tensor/tensor.js';
@@ -21,7 +21,7 @@ export function opChain(out: Tensor): string[] {
  * @returns the monitor's history as JSON and, per step, how many ops along the output's chain were `op`
  */
 export function monitoredSteps(
-  model: Sequential,
+  model: AnyModule,
   inShape: readonly number[],
   classes: number,
   op: string,

@@ -31,4 +31,39 @@ static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
 }
 #endif
 
+/*
+ * max(v, 0) as the reference's ReLU: NaN stays NaN, -0 and 0 give +0. A compare and a select, which gcc vectorizes
+ * (also where it is the last step of a longer expression in a loop, so that no second pass is needed natively).
+ * NOTE: in wasm, loops use gg_relu_row instead: clang 19 vectorizes this select for SIMD128 as f32x4.pmax(v, 0), which
+ * keeps -0, and does so for the same select written with bit masks too.
+ */
+static inline float gg_relu(float v) { return v <= 0.0f ? 0.0f : v; }
+
+/* g where y > 0, else +0 (the ReLU's gradient read from its output; 0 even for an infinite g), without a branch: gcc
+ * does not if-convert the select once its result is widened to double, and a branch on the mask mispredicts. */
+static inline float gg_relu_mask(float y, float g) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {g};
+  v.u &= (uint32_t)0 - (uint32_t)(y > 0.0f);
+  return v.f;
+}
+
+/* out[i] = gg_relu(x[i]) for i < n (out may be x); in wasm by hand: x with the lanes where x <= 0 cleared. */
+static inline void gg_relu_row(const float *x, float *out, gg_i n) {
+  gg_i i = 0;
+#if defined(__wasm_simd128__)
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (; i + 4 <= n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    wasm_v128_store(out + i, wasm_v128_andnot(v, wasm_f32x4_le(v, zero)));
+  }
+#pragma clang loop vectorize(disable)
+  for (; i < n; i++) out[i] = gg_relu(x[i]);
+#else
+  for (; i < n; i++) out[i] = gg_relu(x[i]);
+#endif
+}
+
 #endif

@@ -200,8 +200,9 @@ static int unary_serial(int op, const float *x, float *out, gg_i n, double a, do
     case GG_ABS:
       GG_MAP(__builtin_fabsf(v));
     case GG_RELU:
-      /* NaN stays NaN (as PyTorch); -0 and 0 give +0. A compare and a select, so that it vectorizes. */
-      GG_MAP(v <= 0.0f ? 0.0f : v);
+      /* NaN stays NaN (as PyTorch); -0 and 0 give +0 (common.h). */
+      gg_relu_row(x, out, n);
+      return 1;
     case GG_LEAKY_RELU:
       /* NaN stays NaN: a·NaN is NaN. */
       GG_MAP(v > 0.0f ? v : (float)(a * (double)v));
@@ -335,6 +336,51 @@ GG_API int gg_unary_grad(int op, const float *x, const float *y, const float *gy
   unary_args u = {op, x, y, gy, gx, a, b};
   gg_parallel_for(unary_grad_range, &u, n, 16, 8.0 * (double)n);
   return 1;
+}
+
+/* ------------------------------------------------------------------------------------------------ add + ReLU */
+
+typedef struct {
+  const float *a, *b, *y;
+  float *out;
+} add_relu_args;
+
+static void add_relu_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const add_relu_args *u = p;
+  const float *a = u->a, *b = u->b;
+  float *out = u->out;
+  /* the ReLU as gg_unary's: NaN stays NaN, -0 and 0 give +0 (in wasm by hand: common.h) */
+  gg_i i = lo;
+#if defined(__wasm_simd128__)
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (; i + 4 <= hi; i += 4) {
+    v128_t v = wasm_f32x4_add(wasm_v128_load(a + i), wasm_v128_load(b + i));
+    wasm_v128_store(out + i, wasm_v128_andnot(v, wasm_f32x4_le(v, zero)));
+  }
+#pragma clang loop vectorize(disable)
+#endif
+  for (; i < hi; i++) out[i] = gg_relu(a[i] + b[i]);
+}
+
+/* Element by element, so any cut gives the same numbers: gg_binary's float32 add, then gg_unary's ReLU, in one pass
+ * (neither the sum nor a second pass over it is written). */
+GG_API void gg_add_relu(const float *a, const float *b, float *out, gg_i n) {
+  add_relu_args u = {a, b, NULL, out};
+  gg_parallel_for(add_relu_range, &u, n, 16, 8.0 * (double)n);
+}
+
+static void relu_grad_sum_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const add_relu_args *u = p;
+  for (gg_i i = lo; i < hi; i++) u->out[i] = gg_relu_mask(u->y[i], u->a[i] + u->b[i]);
+}
+
+/* out = y > 0 ? a + b : +0: the float32 sum of a ReLU output's two gradients, then the ReLU's gradient (gg_binary's
+ * add, then gg_unary_grad's mask read from the output), in one pass. */
+GG_API void gg_relu_grad_sum(const float *a, const float *b, const float *y, float *out, gg_i n) {
+  add_relu_args u = {a, b, y, out};
+  gg_parallel_for(relu_grad_sum_range, &u, n, 16, 8.0 * (double)n);
 }
 
 /* ------------------------------------------------------------------------------------------------ binary ops */

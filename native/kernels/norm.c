@@ -61,6 +61,29 @@ static void gg_lane_sums2(const float *g, const float *x, const float *w, gg_i l
   out[1] = s2;
 }
 
+/* gg_lane_sums2 without w of the ReLU's gradient: ĝ = g where y > 0, else +0 (the ReLU's backward pass, folded in;
+ * y > 0 exactly where the ReLU's input was), the same sums as gg_lane_sums2 of that pass's output. */
+static void gg_lane_sums2_relu(const float *g, const float *y, const float *x, gg_i len, double mu, double is,
+                               double out[2]) {
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  gg_i j = 0;
+  for (; j + 8 <= len; j += 8)
+    for (int k = 0; k < 8; k++) {
+      double gv = (double)gg_relu_mask(y[j + k], g[j + k]);
+      a[k] += gv;
+      b[k] += gv * (((double)x[j + k] - mu) * is);
+    }
+  double s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  double s2 = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+  for (; j < len; j++) {
+    double gv = (double)gg_relu_mask(y[j], g[j]);
+    s1 += gv;
+    s2 += gv * (((double)x[j] - mu) * is);
+  }
+  out[0] = s1;
+  out[1] = s2;
+}
+
 #if defined(__AVX512F__)
 /*
  * The lane sums of BatchNorm's runs (one image's plane of one channel), GG_BN_RUNS runs at a time. One run's eight
@@ -103,16 +126,20 @@ static inline __attribute__((always_inline)) void gg_lane_sum_runs(const float *
   }
 }
 
-/* ga[k], gb[k] = gg_lane_sums2(g[k], x[k], NULL, len, mu, is), k < GG_BN_RUNS. */
-static void gg_lane_sums2_runs(const float *const *g, const float *const *x, gg_i len, double mu, double is,
-                               double *ga, double *gb) {
+/* ga[k], gb[k] = gg_lane_sums2(g[k], x[k], NULL, len, mu, is) (y NULL) or gg_lane_sums2_relu(g[k], y[k], x[k], len,
+ * mu, is), k < GG_BN_RUNS. */
+static inline __attribute__((always_inline)) void gg_lane_sums2_runs(const float *const *g, const float *const *y,
+                                                                     const float *const *x, gg_i len, double mu,
+                                                                     double is, double *ga, double *gb) {
   __m512d a[GG_BN_RUNS], b[GG_BN_RUNS];
-  const __m512d vmu = _mm512_set1_pd(mu), vis = _mm512_set1_pd(is);
+  const __m512d vmu = _mm512_set1_pd(mu), vis = _mm512_set1_pd(is), zero = _mm512_setzero_pd();
   for (int k = 0; k < GG_BN_RUNS; k++) a[k] = b[k] = _mm512_setzero_pd();
   gg_i j = 0;
   for (; j + 8 <= len; j += 8)
     for (int k = 0; k < GG_BN_RUNS; k++) {
       __m512d gv = _mm512_cvtps_pd(_mm256_loadu_ps(g[k] + j));
+      /* the ReLU's mask: +0 where y is not > 0 (NaN included), as gg_lane_sums2_relu */
+      if (y) gv = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(_mm512_cvtps_pd(_mm256_loadu_ps(y[k] + j)), zero, _CMP_GT_OQ), gv);
       __m512d xh = _mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x[k] + j)), vmu), vis);
       a[k] = _mm512_add_pd(a[k], gv);
       b[k] = _mm512_add_pd(b[k], _mm512_mul_pd(gv, xh));
@@ -120,7 +147,7 @@ static void gg_lane_sums2_runs(const float *const *g, const float *const *x, gg_
   for (int k = 0; k < GG_BN_RUNS; k++) {
     double s1 = gg_lanes_add(a[k]), s2 = gg_lanes_add(b[k]);
     for (gg_i t = j; t < len; t++) {
-      double gv = (double)g[k][t];
+      double gv = (double)(y ? gg_relu_mask(y[k][t], g[k][t]) : g[k][t]);
       s1 += gv;
       s2 += gv * (((double)x[k][t] - mu) * is);
     }
@@ -157,6 +184,9 @@ typedef struct {
   gg_i n, c, inner;
   int training, update;
   double momentum, eps;
+  /* forward: whether a ReLU follows (out = max(·, 0)); backward: the ReLU's output whose mask gy takes, or NULL */
+  int relu;
+  const float *y;
 } bn_args;
 
 /* Channels [lo, hi): every channel is computed whole by one thread, so any cut gives the same numbers. */
@@ -186,7 +216,17 @@ static void bn_forward_range(int tid, gg_i lo, gg_i hi, const void *p) {
     for (gg_i b = 0; b < n; b++) {
       const float *xs = a->x + (b * c + ch) * inner;
       float *os = a->out + (b * c + ch) * inner;
+      /* with the ReLU as gg_unary's (NaN stays NaN, -0 and 0 give +0): natively in the same pass, in wasm over the
+       * run again while it is in cache (common.h) */
+#if defined(__wasm_simd128__)
       for (gg_i i = 0; i < inner; i++) os[i] = (float)((double)xs[i] * sc + sh);
+      if (a->relu) gg_relu_row(os, os, inner);
+#else
+      if (a->relu)
+        for (gg_i i = 0; i < inner; i++) os[i] = gg_relu((float)((double)xs[i] * sc + sh));
+      else
+        for (gg_i i = 0; i < inner; i++) os[i] = (float)((double)xs[i] * sc + sh);
+#endif
     }
   }
 }
@@ -194,8 +234,16 @@ static void bn_forward_range(int tid, gg_i lo, gg_i hi, const void *p) {
 GG_API void gg_batch_norm(const float *x, const float *weight, const float *bias, float *runningMean,
                           float *runningVar, float *mean, float *invstd, float *out, gg_i n, gg_i c, gg_i inner,
                           int training, int updateRunning, double momentum, double eps) {
-  bn_args a = {x,    NULL, weight, bias, runningMean, runningVar, mean, invstd, out, NULL, NULL, NULL,
-               n,    c,    inner,  training, updateRunning, momentum, eps};
+  bn_args a = {x, NULL, weight,   bias,          runningMean, runningVar, mean, invstd, out, NULL, NULL, NULL,
+               n, c,    inner,    training,      updateRunning, momentum, eps,      0,      NULL};
+  gg_parallel_for(bn_forward_range, &a, c, 1, 4.0 * (double)n * (double)c * (double)inner);
+}
+
+GG_API void gg_batch_norm_relu(const float *x, const float *weight, const float *bias, float *runningMean,
+                               float *runningVar, float *mean, float *invstd, float *out, gg_i n, gg_i c, gg_i inner,
+                               int training, int updateRunning, double momentum, double eps) {
+  bn_args a = {x, NULL, weight,   bias,          runningMean, runningVar, mean, invstd, out, NULL, NULL, NULL,
+               n, c,    inner,    training,      updateRunning, momentum, eps,      1,      NULL};
   gg_parallel_for(bn_forward_range, &a, c, 1, 4.0 * (double)n * (double)c * (double)inner);
 }
 
@@ -216,7 +264,12 @@ static void bn_backward_range(int tid, gg_i lo, gg_i hi, const void *p) {
         gr[k] = a->gy + ((b0 + k) * c + ch) * inner;
         xr[k] = a->x + ((b0 + k) * c + ch) * inner;
       }
-      gg_lane_sums2_runs(gr, xr, inner, mu, is, ga, gb);
+      if (a->y) {
+        const float *yr[GG_BN_RUNS];
+        for (int k = 0; k < GG_BN_RUNS; k++) yr[k] = a->y + ((b0 + k) * c + ch) * inner;
+        gg_lane_sums2_runs(gr, yr, xr, inner, mu, is, ga, gb);
+      } else
+        gg_lane_sums2_runs(gr, NULL, xr, inner, mu, is, ga, gb);
       for (int k = 0; k < GG_BN_RUNS; k++) {
         sumG += ga[k];
         sumGX += gb[k];
@@ -224,7 +277,11 @@ static void bn_backward_range(int tid, gg_i lo, gg_i hi, const void *p) {
     }
 #endif
     for (gg_i b = b0; b < n; b++) {
-      gg_lane_sums2(a->gy + (b * c + ch) * inner, a->x + (b * c + ch) * inner, NULL, inner, mu, is, two);
+      if (a->y)
+        gg_lane_sums2_relu(a->gy + (b * c + ch) * inner, a->y + (b * c + ch) * inner, a->x + (b * c + ch) * inner,
+                           inner, mu, is, two);
+      else
+        gg_lane_sums2(a->gy + (b * c + ch) * inner, a->x + (b * c + ch) * inner, NULL, inner, mu, is, two);
       sumG += two[0];
       sumGX += two[1];
     }
@@ -234,7 +291,19 @@ static void bn_backward_range(int tid, gg_i lo, gg_i hi, const void *p) {
     for (gg_i b = 0; b < n; b++) {
       const float *xs = a->x + (b * c + ch) * inner, *gs = a->gy + (b * c + ch) * inner;
       float *gx = a->gx + (b * c + ch) * inner;
-      if (a->training) {
+      if (a->y) {
+        /* ĝ masked by the ReLU's output, as in the sums */
+        const float *ys = a->y + (b * c + ch) * inner;
+        if (a->training) {
+          for (gg_i i = 0; i < inner; i++) {
+            double xh = ((double)xs[i] - mu) * is;
+            double gv = (double)gg_relu_mask(ys[i], gs[i]);
+            gx[i] = (float)(wv * is * (gv - k1 - xh * k2));
+          }
+        } else {
+          for (gg_i i = 0; i < inner; i++) gx[i] = (float)(wv * is * (double)gg_relu_mask(ys[i], gs[i]));
+        }
+      } else if (a->training) {
         for (gg_i i = 0; i < inner; i++) {
           double xh = ((double)xs[i] - mu) * is;
           gx[i] = (float)(wv * is * ((double)gs[i] - k1 - xh * k2));
@@ -249,9 +318,17 @@ static void bn_backward_range(int tid, gg_i lo, gg_i hi, const void *p) {
 GG_API void gg_batch_norm_grad(const float *x, const float *gy, const float *weight, const float *mean,
                                const float *invstd, float *gx, float *gw, float *gb, gg_i n, gg_i c, gg_i inner,
                                int training) {
-  bn_args a = {x, gy, weight, NULL, NULL, NULL, (float *)mean, (float *)invstd, NULL, gx, gw, gb,
-               n, c,  inner,  training, 0, 0.0, 0.0};
+  bn_args a = {x, gy, weight, NULL,     NULL, NULL, (float *)mean, (float *)invstd, NULL, gx, gw, gb,
+               n, c,  inner,  training, 0,    0.0,  0.0,           0,               NULL};
   gg_parallel_for(bn_backward_range, &a, c, 1, 6.0 * (double)n * (double)c * (double)inner);
+}
+
+GG_API void gg_batch_norm_relu_grad(const float *x, const float *gy, const float *y, const float *weight,
+                                    const float *mean, const float *invstd, float *gx, float *gw, float *gb, gg_i n,
+                                    gg_i c, gg_i inner, int training) {
+  bn_args a = {x, gy, weight, NULL,     NULL, NULL, (float *)mean, (float *)invstd, NULL, gx, gw, gb,
+               n, c,  inner,  training, 0,    0.0,  0.0,           0,               y};
+  gg_parallel_for(bn_backward_range, &a, c, 1, 7.0 * (double)n * (double)c * (double)inner);
 }
 
 typedef struct {

@@ -85,6 +85,22 @@ function same(be: Backend, arrays: Float32Array[], fn: (b: Backend, bufs: Buf[])
   for (const b of tb) be.free(b);
 }
 
+/** As `same` with EXACT, but comparing bit patterns, so that -0 against +0 and NaN payloads count. */
+function sameBits(be: Backend, arrays: Float32Array[], fn: (b: Backend, bufs: Buf[]) => unknown): void {
+  const jb = arrays.map((a) => load(js, a));
+  const tb = arrays.map((a) => load(be, a));
+  fn(js, jb);
+  fn(be, tb);
+  for (let i = 0; i < arrays.length; i++) {
+    const w = new Uint32Array(jb[i]!.data.slice().buffer);
+    const g = new Uint32Array(tb[i]!.data.slice().buffer);
+    const k = w.findIndex((v, j) => g[j] !== v);
+    if (k >= 0) throw new Error(`buffer ${i}[${k}]: got ${tb[i]!.data[k]}, want ${jb[i]!.data[k]} (bits)`);
+  }
+  for (const b of jb) js.free(b);
+  for (const b of tb) be.free(b);
+}
+
 /** Inputs that exercise the special cases, then random values in [lo, hi]. */
 function withSpecials(rand: () => number, n: number, lo: number, hi: number): Float32Array {
   const specials = [
@@ -1261,6 +1277,74 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('the ReLU and the ops fused with it (addRelu, reluGradSum, batchNormRelu, batchNormReluGrad), bit for bit', () => {
+      const r = lcg(14);
+      // -0 (which must give +0), NaN and infinities at every lane position of a vector, and a tail
+      const n = 1037;
+      const x = uniform(r, n, -2, 2);
+      for (let i = 0; i < n; i += 3)
+        x[i] = [-0, 0, Number.NaN, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY][i % 5]!;
+      sameBits(be, [x, uniform(r, n)], (b, [xx, o]) => b.unary(Unary.Relu, xx!, o!, n, 0, 0));
+      const y = uniform(r, n, -2, 2);
+      for (let i = 1; i < n; i += 4) y[i] = i % 3 ? -0 : 0;
+      sameBits(be, [x, y, uniform(r, n)], (b, [a, bb, o]) => b.addRelu(a!, bb!, o!, n));
+      sameBits(be, [x, y, uniform(r, n)], (b, [a, bb, o]) => b.addRelu(a!, bb!, o!, n - 5)); // a tail untouched
+      // two gradients of a ReLU output y (+0, -0, NaN, positives), infinite where the mask drops them
+      const ry = uniform(r, n, -1, 2);
+      for (let i = 0; i < n; i++) if (!(ry[i]! > 0)) ry[i] = [0, -0, Number.NaN][i % 3]!;
+      sameBits(be, [x, y, ry, uniform(r, n)], (b, [a, bb, yy, o]) => b.reluGradSum(a!, bb!, yy!, o!, n));
+      // [n, c, inner] as batchNorm's test: groups of 4 runs and the rest, runs with tails, inner = 1
+      for (const [bn, c, inner] of [
+        [9, 3, 21],
+        [6, 2, 64],
+        [8, 16, 1],
+        [5, 4, 36],
+      ] as const) {
+        const size = bn * c * inner;
+        const xx = uniform(r, size, -2, 3);
+        // channel 0 weight 0 and bias 0: every output +0 (the mask at exactly 0)
+        const w = uniform(r, c, 0.5, 1.5);
+        const bias = uniform(r, c, -0.5, 0.5);
+        w[0] = 0;
+        bias[0] = 0;
+        for (const training of [true, false]) {
+          for (const update of training ? [true, false] : [false]) {
+            sameBits(
+              be,
+              [
+                xx,
+                w,
+                bias,
+                uniform(r, c, -0.1, 0.1),
+                uniform(r, c, 0.5, 2),
+                uniform(r, c),
+                uniform(r, c),
+                uniform(r, size),
+              ],
+              (b, [x1, ww, bb, rm, rv, mu, is, o]) =>
+                b.batchNormRelu(x1!, ww!, bb!, rm!, rv!, mu!, is!, o!, bn, c, inner, training, update, 0.1, 1e-5),
+            );
+          }
+          const mu = uniform(r, c, -0.1, 0.2);
+          const is = uniform(r, c, 0.5, 1.5);
+          // the ReLU's output: +0, -0, NaN and positives; gy infinite where the mask drops it
+          const yy = uniform(r, size, -1, 2);
+          const gy = uniform(r, size);
+          for (let i = 0; i < size; i++) {
+            const v = yy[i]!;
+            if (v < 0) yy[i] = i % 7 === 0 ? -0 : i % 11 === 0 ? Number.NaN : 0;
+            if (!(yy[i]! > 0) && i % 5 === 0) gy[i] = Number.POSITIVE_INFINITY;
+          }
+          sameBits(
+            be,
+            [xx, gy, yy, w, mu, is, uniform(r, size), uniform(r, c), uniform(r, c)],
+            (b, [x1, g, y1, ww, m, s1, gx, gw, gb]) =>
+              b.batchNormReluGrad(x1!, g!, y1!, ww!, m!, s1!, gx!, gw!, gb!, bn, c, inner, training),
+          );
+        }
+      }
+    });
+
     it('batchNorm and layerNorm, forward and backward, bit for bit', () => {
       const r = lcg(12);
       // [n, c, inner]: the CNN's shapes, runs shorter than 8 and with a tail, BatchNorm1d's inner = 1; images in
@@ -1743,6 +1827,49 @@ describe.skipIf(!native)('linearBias on two threads', () => {
     } finally {
       be.holdPoolWorkers(false);
       be.selectGemm('auto');
+      be.setThreads(before);
+    }
+  });
+});
+
+describe.skipIf(!native)('the fused ReLU kernels on two threads', () => {
+  // batchNormRelu and its gradient share out whole channels, addRelu elements: the bits of one thread, also when the
+  // worker never runs
+  it('gives the same bits on one thread and on two, with a worker held off', () => {
+    const be = native!;
+    const before = be.threads;
+    const r = lcg(41);
+    const [n, c, inner] = [16, 16, 256];
+    const size = n * c * inner;
+    const data = [uniform(r, size, -2, 2), uniform(r, c, 0.5, 1.5), uniform(r, c), uniform(r, size), uniform(r, size)];
+    const runAll = (threads: number, hold: boolean) => {
+      be.setThreads(threads);
+      const byWorkers = hold ? be.holdPoolWorkers(true) : 0;
+      try {
+        const [x, w, b, gy, other] = data.map((a) => load(be, a));
+        const [rm, rv, mean, invstd, gw, gb] = [0, 1, 2, 3, 4, 5].map(() => be.alloc(c));
+        const [y, gx, sum] = [0, 1, 2].map(() => be.alloc(size));
+        be.fill(rm!, 0, c);
+        be.fill(rv!, 1, c);
+        be.batchNormRelu(x!, w!, b!, rm!, rv!, mean!, invstd!, y!, n, c, inner, true, true, 0.1, 1e-5);
+        be.batchNormReluGrad(x!, gy!, y!, w!, mean!, invstd!, gx!, gw!, gb!, n, c, inner, true);
+        be.addRelu(y!, other!, sum!, size);
+        const masked = be.alloc(size);
+        be.reluGradSum(gy!, other!, y!, masked, size);
+        const outs = [y, gx, gw, gb, rm, rv, sum, masked].map((t) => t!.data.slice());
+        be.free(masked);
+        for (const t of [x, w, b, gy, other, rm, rv, mean, invstd, gw, gb, y, gx, sum]) be.free(t!);
+        return outs;
+      } finally {
+        if (hold) expect(be.holdPoolWorkers(false)).toBe(byWorkers);
+      }
+    };
+    try {
+      const one = runAll(1, false);
+      expect(firstDifference(runAll(2, false), one)).toBe('');
+      expect(firstDifference(runAll(2, true), one)).toBe('');
+    } finally {
+      be.holdPoolWorkers(false);
       be.setThreads(before);
     }
   });

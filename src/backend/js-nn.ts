@@ -108,6 +108,92 @@ export function batchNormGrad(
     }
   }
 }
+/** addRelu (spec.ts): binary's float32 Add, then unary's Relu (NaN stays NaN, -0 gives +0). */
+export function addRelu(a: Buf, b: Buf, out: Buf, n: number): void {
+  const as = a.data;
+  const bs = b.data;
+  const os = out.data;
+  for (let i = 0; i < n; i++) {
+    const v = Math.fround(as[i]! + bs[i]!);
+    os[i] = v <= 0 ? 0 : v;
+  }
+}
+
+/** reluGradSum (spec.ts): binary's float32 Add, then unaryGrad's Relu read from the output y. */
+export function reluGradSum(a: Buf, b: Buf, y: Buf, out: Buf, n: number): void {
+  const as = a.data;
+  const bs = b.data;
+  const ys = y.data;
+  const os = out.data;
+  for (let i = 0; i < n; i++) {
+    const g = Math.fround(as[i]! + bs[i]!);
+    os[i] = ys[i]! > 0 ? g : 0;
+  }
+}
+
+/** batchNormRelu (spec-nn.ts) on `be`'s kernels: batchNorm, then unary's ReLU over its output in place. */
+export function batchNormRelu(
+  be: Backend,
+  x: Buf,
+  weight: Buf,
+  bias: Buf,
+  runningMean: Buf,
+  runningVar: Buf,
+  mean: Buf,
+  invstd: Buf,
+  out: Buf,
+  n: number,
+  c: number,
+  inner: number,
+  training: boolean,
+  updateRunning: boolean,
+  momentum: number,
+  eps: number,
+): void {
+  be.batchNorm(
+    x,
+    weight,
+    bias,
+    runningMean,
+    runningVar,
+    mean,
+    invstd,
+    out,
+    n,
+    c,
+    inner,
+    training,
+    updateRunning,
+    momentum,
+    eps,
+  );
+  be.unary(Unary.Relu, out, out, n * c * inner, 0, 0);
+}
+
+/**
+ * batchNormReluGrad (spec-nn.ts) on `be`'s kernels: the ReLU's gradient into gx (unaryGrad reads y > 0, which is
+ * where its input was > 0), then batchNormGrad of it, in place (each channel's values are read before written).
+ */
+export function batchNormReluGrad(
+  be: Backend,
+  x: Buf,
+  gy: Buf,
+  y: Buf,
+  weight: Buf,
+  mean: Buf,
+  invstd: Buf,
+  gx: Buf,
+  gw: Buf,
+  gb: Buf,
+  n: number,
+  c: number,
+  inner: number,
+  training: boolean,
+): void {
+  be.unaryGrad(Unary.Relu, y, y, gy, gx, n * c * inner, 0, 0);
+  be.batchNormGrad(x, gx, weight, mean, invstd, gx, gw, gb, n, c, inner, training);
+}
+
 export function layerNorm(
   x: Buf,
   weight: Buf,

@@ -150,6 +150,12 @@ export class JsBackend implements Backend {
     }
     for (let i = 0; i < n; i++) gxs[i] = gys[i]! * unaryDerivative(op, xs[i]!, ys[i]!, a, b);
   }
+  addRelu(...a: Parameters<KernelMethods['addRelu']>): void {
+    ref.addRelu(...a);
+  }
+  reluGradSum(...a: Parameters<KernelMethods['reluGradSum']>): void {
+    ref.reluGradSum(...a);
+  }
   binary(
     op: Binary,
     a: Buf,
@@ -517,6 +523,14 @@ export class JsBackend implements Backend {
 
   batchNormGrad(...a: Parameters<KernelMethods['batchNormGrad']>): void {
     ref.batchNormGrad(...a);
+  }
+
+  batchNormRelu(...a: Parameters<KernelMethods['batchNormRelu']>): void {
+    ref.batchNormRelu(this, ...a);
+  }
+
+  batchNormReluGrad(...a: Parameters<KernelMethods['batchNormReluGrad']>): void {
+    ref.batchNormReluGrad(this, ...a);
   }
 
   layerNorm(...a: Parameters<KernelMethods['layerNorm']>): void {

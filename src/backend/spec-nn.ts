@@ -308,6 +308,53 @@ export const NN_KERNELS = {
     c: 'gg_batch_norm_grad',
   },
   /**
+   * BatchNorm followed by a ReLU, forward: `batchNorm`'s statistics and output, then max(·, 0) applied to it as
+   * `unary` Relu does (NaN stays NaN, -0 gives +0), in the same pass; the same bits as the two kernels.
+   */
+  batchNormRelu: {
+    args: [
+      ['x', 'buf'],
+      ['weight', 'buf'],
+      ['bias', 'buf'],
+      ['runningMean', 'buf'],
+      ['runningVar', 'buf'],
+      ['mean', 'buf'],
+      ['invstd', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+      ['c', 'int'],
+      ['inner', 'int'],
+      ['training', 'bool'],
+      ['updateRunning', 'bool'],
+      ['momentum', 'f64'],
+      ['eps', 'f64'],
+    ],
+    c: 'gg_batch_norm_relu',
+  },
+  /**
+   * The backward of `batchNormRelu`: `batchNormGrad` of the ReLU's gradient, gy where y > 0 and 0 elsewhere (y the
+   * ReLU's output, > 0 exactly where its input was), that mask applied inside the sums and the output pass; the same
+   * bits as `unaryGrad` Relu then `batchNormGrad`. x is BatchNorm's input.
+   */
+  batchNormReluGrad: {
+    args: [
+      ['x', 'buf'],
+      ['gy', 'buf'],
+      ['y', 'buf'],
+      ['weight', 'buf'],
+      ['mean', 'buf'],
+      ['invstd', 'buf'],
+      ['gx', 'buf'],
+      ['gw', 'buf'],
+      ['gb', 'buf'],
+      ['n', 'int'],
+      ['c', 'int'],
+      ['inner', 'int'],
+      ['training', 'bool'],
+    ],
+    c: 'gg_batch_norm_relu_grad',
+  },
+  /**
    * Layer normalisation forward over rows of x [rows, d]: per row the mean and biased variance (float64), saved as
    * mean and rstd = 1/sqrt(var + eps) [rows]; out = (x − mean)·rstd·w + b with w, b [d] (pass ones and zeros for none).
    */

@@ -162,6 +162,33 @@ export const KERNELS = {
     cRet: 'num',
   },
   /**
+   * out = relu(a + b) over n elements of same-shape a and b (a residual block's add and the ReLU after it): the
+   * float32 sum, then the ReLU (NaN stays NaN, -0 gives +0), the bits of `binary` Add then `unary` Relu, in one pass.
+   */
+  addRelu: {
+    args: [
+      ['a', 'buf'],
+      ['b', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+    ],
+    c: 'gg_add_relu',
+  },
+  /**
+   * out = y > 0 ? a + b : 0 over n elements: a ReLU output y's two incoming gradients summed in float32 and masked
+   * by the ReLU's gradient, the bits of `binary` Add then `unaryGrad` Relu (read from y), in one pass.
+   */
+  reluGradSum: {
+    args: [
+      ['a', 'buf'],
+      ['b', 'buf'],
+      ['y', 'buf'],
+      ['out', 'buf'],
+      ['n', 'int'],
+    ],
+    c: 'gg_relu_grad_sum',
+  },
+  /**
    * out[idx] = a[idx·aStrides] op b[idx·bStrides] over the multi-index idx of `shape` (row-major). A stride of 0
    * broadcasts. `shape`, `aStrides`, `bStrides` have the same length (at most 8 in C; more fall back to the reference).
    */

@@ -7,6 +7,7 @@ import { ReLU } from './activation.js';
 import { Conv2d } from './conv.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
+import { batchNormReLU, fusesBatchNormReLU } from './norm.js';
 
 /**
  * Modules applied in order, each to the previous one's output. Children are named '0', '1', ..., so parameter paths
@@ -71,6 +72,10 @@ export class Sequential extends Module {
               });
         m.runFusedHooks(x, h);
         next.runFusedHooks(h, h);
+        i++;
+      } else if (next && fusesBatchNormReLU(m, next)) {
+        // NOTE: an nn.BatchNorm1d/2d and the nn.ReLU after it likewise (batchNormRelu), with the same hook rule
+        h = batchNormReLU(m, next, h);
         i++;
       } else h = m.call(h);
     }

@@ -11,7 +11,7 @@ import { Conv2d, GlobalAvgPool2d, MaxPool2d } from './conv.js';
 import { Dropout } from './dropout.js';
 import { checkSize, Linear } from './linear.js';
 import { Module } from './module.js';
-import { BatchNorm2d } from './norm.js';
+import { BatchNorm2d, batchNormReLU } from './norm.js';
 import {
   BasicBlock,
   type NormKind,
@@ -338,9 +338,9 @@ export class ResNet extends Module {
   forward(x: Tensor): Tensor {
     if (x.ndim !== 4) throw new Error(`nn.ResNet: input must be [N, C, H, W], got shape [${x.shape}]`);
     let h = this.conv1.call(x);
-    if (this.bn1) h = this.relu.call(this.bn1.call(h));
+    if (this.bn1) h = batchNormReLU(this.bn1, this.relu, h);
     h = this.layer3.call(this.layer2.call(this.layer1.call(h)));
-    if (this.bn) h = this.relu.call(this.bn.call(h));
+    if (this.bn) h = batchNormReLU(this.bn, this.relu, h);
     return this.fc.call(this.pool.call(h));
   }
 }

@@ -26,7 +26,8 @@ export interface ForwardHookOptions {
   /**
    * Asked at each forward pass: whether the hook may, this time, be given what an op fusing this module with its
    * neighbour computes instead of the module's own output (nn.Sequential runs an nn.Conv2d and the nn.ReLU after it
-   * as conv2dRelu: the hooks of both then see the ReLU's output, as the Conv2d's output and as the ReLU's input);
+   * as conv2dRelu: the hooks of both then see the ReLU's output, as the Conv2d's output and as the ReLU's input; a
+   * BatchNorm and its ReLU likewise, and nn.BasicBlock's sum and ReLU, the ReLU's hooks seeing its output as input);
    * the hook's return value is then ignored. Without it (the default), the module never runs fused while the hook
    * is registered: the hook always sees the module's own input and output.
    */

@@ -1,6 +1,8 @@
 /** Normalisation layers: `BatchNorm1d`, `BatchNorm2d` (Ioffe & Szegedy 2015) and `LayerNorm` (Ba et al. 2016). */
 import { batchNorm, layerNorm } from '../nn/functional.js';
+import { batchNormRelu } from '../tensor/ops/norm.js';
 import { full, type Tensor } from '../tensor/tensor.js';
+import { ReLU } from './activation.js';
 import { checkSize } from './linear.js';
 import { Module } from './module.js';
 
@@ -53,6 +55,18 @@ abstract class BatchNormBase extends Module {
   protected abstract checkInput(x: Tensor): void;
 
   forward(x: Tensor): Tensor {
+    return this.#normalise(x, false);
+  }
+
+  /**
+   * relu(forward(x)) as one op (batchNormRelu), with the same numbers and the same update of the running
+   * statistics; forward hooks do not run (see `batchNormReLU`, which runs the pair and their hooks).
+   */
+  forwardRelu(x: Tensor): Tensor {
+    return this.#normalise(x, true);
+  }
+
+  #normalise(x: Tensor, relu: boolean): Tensor {
     this.checkInput(x);
     if (x.shape[1] !== this.numFeatures) {
       throw new Error(
@@ -67,7 +81,7 @@ abstract class BatchNormBase extends Module {
       if (this.momentum === null) momentum = 1 / nbt[0]!;
     }
     // running statistics are updated in training and read in evaluation; without them batch statistics always serve
-    return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, {
+    return (relu ? batchNormRelu : batchNorm)(x, this.runningMean, this.runningVar, this.weight, this.bias, {
       training: useBatch,
       momentum,
       eps: this.eps,
@@ -109,6 +123,30 @@ export class BatchNorm2d extends BatchNormBase {
   protected checkInput(x: Tensor): void {
     if (x.ndim !== 4) throw new Error(`nn.BatchNorm2d: expected a 4-D input [N, C, H, W], got shape [${x.shape}]`);
   }
+}
+
+/**
+ * Whether `bn` and `relu` are exactly an nn.BatchNorm1d or nn.BatchNorm2d and an nn.ReLU (no subclasses), both
+ * without forward hooks that must see their own outputs now (Module.fusable), so that they may run as one op.
+ */
+export function fusesBatchNormReLU(bn: Module, relu: Module): bn is BatchNorm1d | BatchNorm2d {
+  const c = bn.constructor as unknown;
+  return (
+    (c === BatchNorm1d || c === BatchNorm2d) && (relu.constructor as unknown) === ReLU && bn.fusable && relu.fusable
+  );
+}
+
+/**
+ * `relu.call(bn.call(x))`: as one op (batchNormRelu: the ReLU applied in BatchNorm's output pass, its mask folded
+ * into BatchNorm's backward) where `fusesBatchNormReLU(bn, relu)`, both modules' hooks then seeing the ReLU's output
+ * (ForwardHookOptions.fused); module by module otherwise. The same numbers either way.
+ */
+export function batchNormReLU(bn: Module, relu: Module, x: Tensor): Tensor {
+  if (!fusesBatchNormReLU(bn, relu)) return relu.call(bn.call(x));
+  const y = bn.forwardRelu(x);
+  bn.runFusedHooks(x, y);
+  relu.runFusedHooks(y, y);
+  return y;
 }
 
 export interface LayerNormOptions {

@@ -10,6 +10,7 @@
  */
 import { type RandomInit, resolveRng } from '../init/random.js';
 import { maxPool2d } from '../nn/functional.js';
+import { addRelu } from '../tensor/ops/elementwise.js';
 import { concat } from '../tensor/ops/shape.js';
 import { full, type Tensor, zeros } from '../tensor/tensor.js';
 import { type ActivationName, activation, ReLU } from './activation.js';
@@ -18,7 +19,7 @@ import { Conv2d } from './conv.js';
 import { Dropout } from './dropout.js';
 import { checkSize, Linear } from './linear.js';
 import { type AnyModule, Module } from './module.js';
-import { BatchNorm1d, BatchNorm2d, LayerNorm } from './norm.js';
+import { BatchNorm1d, BatchNorm2d, batchNormReLU, LayerNorm } from './norm.js';
 import '../tensor/methods.js';
 
 /** Normalisation inside an MLP: none, BatchNorm1d or LayerNorm. */
@@ -219,12 +220,26 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let out = this.relu.call(this.bn1.call(this.conv1.call(x)));
+    // NOTE: bn1 + relu and the sum + relu each run as one op (batchNormRelu, addRelu) where the hooks allow
+    // (Module.fusable), the ReLU's hooks then seeing its output as its input too; the same numbers either way
+    let out = batchNormReLU(this.bn1, this.relu, this.conv1.call(x));
     out = this.bn2.call(this.conv2.call(out));
     if (this.alpha) out = out.mul(this.alpha);
     const identity = this.downsample ? this.downsample.call(x) : x;
-    return this.relu.call(out.add(identity));
+    return addReLU(this.relu, out, identity);
   }
+}
+
+/**
+ * `relu.call(a.add(b))`: as one op (addRelu: the sum never written, the ReLU's mask applied once backward and the
+ * gradient handed to both a and b) where `relu` is exactly an nn.ReLU that may run fused now (Module.fusable), its
+ * hooks then seeing its output as its input too; the same numbers either way.
+ */
+function addReLU(relu: Module, a: Tensor, b: Tensor): Tensor {
+  if ((relu.constructor as unknown) !== ReLU || !relu.fusable) return relu.call(a.add(b));
+  const y = addRelu(a, b);
+  relu.runFusedHooks(y, y);
+  return y;
 }
 
 /**
@@ -270,10 +285,11 @@ export class PreActBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const pre = this.relu.call(this.bn1.call(x));
+    // NOTE: each BatchNorm + ReLU runs as one op (batchNormRelu) where the hooks allow (Module.fusable)
+    const pre = batchNormReLU(this.bn1, this.relu, x);
     const sc = this.shortcut ? this.shortcut.call(this.#projection ? pre : x) : x;
     let out = this.conv1.call(pre);
-    out = this.conv2.call(this.relu.call(this.bn2.call(out)));
+    out = this.conv2.call(batchNormReLU(this.bn2, this.relu, out));
     if (this.alpha) out = out.mul(this.alpha);
     return out.add(sc);
   }

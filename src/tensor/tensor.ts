@@ -139,10 +139,17 @@ export function isGradEnabled(): boolean {
 /** A backward function: given the output's gradient, each input's gradient (null where not needed). */
 export type BackwardFn = (grad: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
 
+/**
+ * How an op adds up two gradients of its output, where a fused pass does better than their sum alone (an op ending
+ * in a ReLU applies its mask there: see `fromOp`).
+ */
+export type SumGradsFn = (a: Tensor, b: Tensor) => Tensor;
+
 interface Node {
   readonly inputs: readonly Tensor[];
   readonly backward: BackwardFn;
   readonly op: string;
+  readonly sumGrads?: SumGradsFn | undefined;
 }
 
 export function sizeOf(shape: readonly number[]): number {
@@ -325,7 +332,11 @@ function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
           // sum this loop made itself is updated in place.
           let acc = prev;
           if (owned.has(prev)) prev.storage.backend.axpy(1, gx.buf, prev.buf, prev.size);
-          else acc = sum(prev, gx);
+          else if (x.node?.sumGrads) {
+            // the op's own sum of its first two gradients (never updated in place: a third makes a new sum)
+            grads.set(x, x.node.sumGrads(prev, gx));
+            continue;
+          } else acc = sum(prev, gx);
           owned.add(acc);
           grads.set(x, acc);
         } else grads.set(x, gx);
@@ -375,7 +386,8 @@ function accumulateLeaf(t: Tensor, g: Tensor, scope: Set<Storage>): void {
 
 /**
  * Makes the result of an op: a new tensor over `storage` that records `backward` when grad mode is on and an input
- * requires grad.
+ * requires grad. `sumGrads`, if given, adds up the first two gradients the result receives (where it feeds two ops)
+ * instead of a plain sum; what it returns is handed to `backward` as the result's gradient (or summed with a third).
  */
 export function fromOp(
   op: string,
@@ -383,11 +395,12 @@ export function fromOp(
   shape: readonly number[],
   inputs: readonly Tensor[],
   backward: BackwardFn,
+  sumGrads?: SumGradsFn,
 ): Tensor {
   const t = new Tensor(storage, shape);
   if (gradEnabled && inputs.some((x) => x.requiresGrad)) {
     t.requiresGrad = true;
-    t.node = { inputs, backward, op };
+    t.node = { inputs, backward, op, sumGrads };
   }
   return t;
 }

@@ -161,7 +161,7 @@ function poolGeom(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): Poo
 
 /**
  * Max pooling over 2-D windows (PyTorch's floor mode); the first maximum in a window takes the gradient. Where x is a
- * ReLU's output (relu or conv2dRelu), the backward folds the ReLU's gradient into its own pass (maxPool2dGradRelu; see reluFolded).
+ * ReLU's output (relu, conv2dRelu, batchNormRelu or addRelu), the backward folds the ReLU's gradient into its own pass (maxPool2dGradRelu; see reluFolded).
  */
 export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Tensor {
   assertTensor(x, 'input', 'maxPool2d');
@@ -170,7 +170,8 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
   const out = alloc(outShape);
   const be = out.storage.backend;
   be.maxPool2d(x.buf, out.buf, g);
-  const afterRelu = x.node?.op === 'relu' || x.node?.op === 'conv2dRelu';
+  const op = x.node?.op;
+  const afterRelu = op === 'relu' || op === 'conv2dRelu' || op === 'batchNormRelu' || op === 'addRelu';
   return fromOp('maxPool2d', out.storage, outShape, [x], (gy) => {
     const gx = alloc(x.shape);
     if (afterRelu) {

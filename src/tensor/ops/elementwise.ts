@@ -77,6 +77,48 @@ export function add(a: Tensor, b: Operand): Tensor {
   return binaryOp('add', Binary.Add, a, b, (g) => [g, g]);
 }
 
+/**
+ * relu(a + b) as one op (a residual block's sum and the ReLU after it): one pass forward that never writes the sum;
+ * backward, the ReLU's mask applied once (or not at all where the gradient's kernel folded it in: reluFolded) and that
+ * one gradient handed to both a and b. The same numbers, bit for bit, as `relu(add(a, b))`; operands of different
+ * shapes take those two ops.
+ */
+export function addRelu(a: Tensor, b: Tensor): Tensor {
+  assertTensor(a, 'a', 'addRelu');
+  assertTensor(b, 'b', 'addRelu');
+  if (!sameShape(a.shape, b.shape)) return relu(add(a, b));
+  const out = alloc(a.shape);
+  const be = out.storage.backend;
+  be.addRelu(a.buf, b.buf, out.buf, out.size);
+  const y = fromOp(
+    'addRelu',
+    out.storage,
+    a.shape,
+    [a, b],
+    (g) => {
+      if (reluFolded.get(g) === y) return [g, g];
+      const gx = alloc(a.shape);
+      // y > 0 exactly where the sum was: the ReLU's gradient read from its output
+      be.unaryGrad(Unary.Relu, out.buf, out.buf, g.buf, gx.buf, out.size, 0, 0);
+      return [gx, gx];
+    },
+    (g1, g2) => reluGradSum(g1, g2, y),
+  );
+  return y;
+}
+
+/**
+ * The gradient of a ReLU output y (relu(...) of a fused op) that feeds two ops: their gradients g1 + g2 and the
+ * ReLU's mask in one pass (reluGradSum), marked as folded (reluFolded) so that y's backward hands it on as it is.
+ * The bits of the sum and then the mask.
+ */
+export function reluGradSum(g1: Tensor, g2: Tensor, y: Tensor): Tensor {
+  const s = alloc(y.shape);
+  s.storage.backend.reluGradSum(g1.buf, g2.buf, y.buf, s.buf, y.size);
+  reluFolded.set(s, y);
+  return s;
+}
+
 /** a - b with broadcasting. */
 export function sub(a: Tensor, b: Operand): Tensor {
   if (typeof b === 'number') return affine(a, 1, -b);

@@ -1,10 +1,12 @@
 /**
- * Normalisation ops: batch normalisation and layer normalisation, forward and backward on the backend's kernels
- * (batchNorm/batchNormGrad, layerNorm/layerNormGrad: C on native and wasm, the reference in backend/js.ts).
+ * Normalisation ops: batch normalisation (alone or with the ReLU after it) and layer normalisation, forward and
+ * backward on the backend's kernels (batchNorm/batchNormGrad, batchNormRelu/batchNormReluGrad, layerNorm/layerNormGrad:
+ * C on native and wasm, the reference in backend/js.ts).
  */
 import { ArgumentError, ShapeError } from '../errors.js';
-import { fromOp, type Tensor } from '../tensor.js';
-import { alloc, assertTensor } from './util.js';
+import { type BackwardFn, fromOp, type Tensor } from '../tensor.js';
+import { reluGradSum } from './elementwise.js';
+import { alloc, assertTensor, reluFolded } from './util.js';
 
 export interface BatchNormOptions {
   /** Use batch statistics (and update the running ones) rather than the running statistics. */
@@ -35,28 +37,58 @@ export function batchNorm(
   bias: Tensor | null,
   opts: BatchNormOptions = {},
 ): Tensor {
-  assertTensor(x, 'input', 'batchNorm');
-  if (x.ndim < 2) throw new ShapeError(`batchNorm(): input must be [N, C, ...], got shape [${x.shape}]`);
+  return batchNormOp('batchNorm', x, runningMean, runningVar, weight, bias, opts, false);
+}
+
+/**
+ * relu(batchNorm(x, ...)) as one op (a BatchNorm followed by a ReLU: nn.Sequential's pair, ResNet's blocks): the
+ * ReLU is applied in BatchNorm's output pass, and its gradient's mask (the output > 0) inside BatchNorm's backward
+ * sums and output pass, so neither the normalised tensor nor the ReLU's gradient is written. The same numbers, bit
+ * for bit, as the two ops.
+ */
+export function batchNormRelu(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  return batchNormOp('batchNormRelu', x, runningMean, runningVar, weight, bias, opts, true);
+}
+
+function batchNormOp(
+  name: string,
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  opts: BatchNormOptions,
+  relu: boolean,
+): Tensor {
+  assertTensor(x, 'input', name);
+  if (x.ndim < 2) throw new ShapeError(`${name}(): input must be [N, C, ...], got shape [${x.shape}]`);
   const training = opts.training ?? true;
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
   const [n, c] = x.shape as [number, number];
   const inner = x.size / (n * c);
   const m = n * inner;
-  for (const [name, t] of [
+  for (const [arg, t] of [
     ['weight', weight],
     ['bias', bias],
     ['runningMean', runningMean],
     ['runningVar', runningVar],
   ] as const) {
     if (t && (t.ndim !== 1 || t.shape[0] !== c))
-      throw new ShapeError(`batchNorm(): ${name} must have shape [${c}], got [${t.shape}]`);
+      throw new ShapeError(`${name}(): ${arg} must have shape [${c}], got [${t.shape}]`);
   }
   if (!training && (!runningMean || !runningVar))
-    throw new ArgumentError('batchNorm(): evaluation mode needs runningMean and runningVar');
+    throw new ArgumentError(`${name}(): evaluation mode needs runningMean and runningVar`);
   if (training && m <= 1)
     throw new ShapeError(
-      `batchNorm(): expected more than 1 value per channel when training, got input shape [${x.shape}]`,
+      `${name}(): expected more than 1 value per channel when training, got input shape [${x.shape}]`,
     );
   const w = orConstant(weight, c, 1);
   const b = orConstant(bias, c, 0);
@@ -69,36 +101,28 @@ export function batchNorm(
   const out = alloc(x.shape);
   const be = out.storage.backend;
   // NOTE: running statistics update even under noGrad, as PyTorch does in train mode
-  be.batchNorm(
-    x.buf,
-    w.buf,
-    b.buf,
-    rm.buf,
-    rv.buf,
-    mean.buf,
-    invstd.buf,
-    out.buf,
-    n,
-    c,
-    inner,
-    training,
-    update,
-    momentum,
-    eps,
-  );
+  const args = [x.buf, w.buf, b.buf, rm.buf, rv.buf, mean.buf, invstd.buf, out.buf] as const;
+  if (relu) be.batchNormRelu(...args, n, c, inner, training, update, momentum, eps);
+  else be.batchNorm(...args, n, c, inner, training, update, momentum, eps);
   const inputs: Tensor[] = [x];
   if (weight) inputs.push(weight);
   if (bias) inputs.push(bias);
-  return fromOp('batchNorm', out.storage, x.shape, inputs, (gy, needs) => {
+  const backward: BackwardFn = (gy, needs) => {
     const gx = alloc(x.shape);
     const gw = alloc([c]);
     const gb = alloc([c]);
-    be.batchNormGrad(x.buf, gy.buf, w.buf, mean.buf, invstd.buf, gx.buf, gw.buf, gb.buf, n, c, inner, training);
+    const saved = [w.buf, mean.buf, invstd.buf, gx.buf, gw.buf, gb.buf] as const;
+    // a gradient whose kernel folded the ReLU's mask in already (reluFolded) takes BatchNorm's backward alone
+    if (relu && reluFolded.get(gy) !== y) be.batchNormReluGrad(x.buf, gy.buf, out.buf, ...saved, n, c, inner, training);
+    else be.batchNormGrad(x.buf, gy.buf, ...saved, n, c, inner, training);
     const res: (Tensor | null)[] = [needs[0] ? gx : null];
     if (weight) res.push(needs[1] ? gw : null);
     if (bias) res.push(needs[weight ? 2 : 1] ? gb : null);
     return res;
-  });
+  };
+  // a ReLU output that feeds two ops (a residual block's input): their gradients summed and masked in one pass
+  const y = fromOp(name, out.storage, x.shape, inputs, backward, relu ? (g1, g2) => reluGradSum(g1, g2, y) : undefined);
+  return y;
 }
 
 /**
