@@ -228,6 +228,10 @@ static double gg_whole_work(const gg_whole_conv *a) {
  * then go through the ReLU, in cache). */
 static int gg_conv2d_run(const float *x, const float *weight, const float *bias, float *out, const int32_t *geom,
                          gg_i oc, gg_i groups, int accumulate, int relu) {
+#if defined(__AVX512F__)
+  /* 3×3, stride 1, padding 1 (ResNet-20's): Winograd F(2×2, 3×3), conv_wino.c, where it takes the shape */
+  if (gg_conv_own_usable() && gg_conv_wino(x, weight, bias, out, geom, oc, groups, accumulate, relu, 0)) return 1;
+#endif
   gg_whole_conv a = {.x = x, .w = weight, .out = out, .bias = bias, .relu = relu};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   a.beta = accumulate || bias ? 1.0f : 0.0f;
@@ -290,6 +294,9 @@ GG_API int gg_conv2d_bias(const float *x, const float *weight, const float *bias
 
 GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx, const int32_t *geom, gg_i oc,
                                 gg_i groups) {
+#if defined(__AVX512F__)
+  if (gg_conv_own_usable() && gg_conv_wino(gy, weight, NULL, gx, geom, oc, groups, 0, 0, 1)) return 1;
+#endif
   gg_whole_conv a = {.w = weight, .gy = gy, .out = gx};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   /* Stride 1 with input rows of 16·k: the convolution of gy with the flipped, transposed weight, padded by

@@ -1,0 +1,303 @@
+/*
+ * native/kernels/conv_wino.c: 3×3 convolutions with stride 1 and padding 1 (a ResNet's), forward and input gradient,
+ * by Winograd's F(2×2, 3×3) (see common.h for what all kernels promise). Natively, AVX-512 only; conv_whole.c calls it
+ * first and takes its direct paths where it returns 0.
+ *
+ * Each 2×2 block of outputs ("tile") of output channel m is Aᵀ·[Σ_c U_m,c ⊙ V_c]·A, where V_c = Bᵀ·d_c·B is the
+ * tile's 4×4 input patch of channel c transformed and U_m,c = G·g_m,c·Gᵀ the 3×3 kernel transformed:
+ *
+ *   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1].
+ *
+ * The sum over the channels is 16 matrix products (one per element ξ of the 4×4 transforms): M_ξ = U_ξ·V_ξ, U_ξ
+ * [outputs × channels], V_ξ [channels × tiles]: 16 multiply-adds per tile and pair of channels where the direct
+ * convolution makes 36, so the products are 4/9 of its FLOPs; the transforms are additions (and the weight's is made
+ * once per call, in float64, rounded once).
+ *
+ * The pool's threads take whole images (item i·groups + gi, as conv_whole.c): for its image a thread transforms the
+ * input into V (a horizontal pass over each padded input row, then a vertical one over each tile row, vectors over 16
+ * tile columns), multiplies in tiles of 8 output channels by 1-3 vectors of 16 tiles (24 accumulators at most, a chain
+ * of FMAs over the channels in order), and transforms M back into the image's rows (the 2×2 blocks interleaved in
+ * registers). Every output is computed by one thread in a fixed order: the bits do not depend on the thread count.
+ * The input gradient is the same convolution of gy with the flipped, transposed weight (padding 3 - 1 - 1 = 1).
+ *
+ * The error: each output is a float32 sum of 16·channels products of transformed values, whose magnitudes are up to
+ * 4× (input) and 2.25× (weight) those of the direct sum's terms, then an output transform of 9 terms; measured
+ * against float64 on ResNet-20's shapes it stays within the backends' float32 bound of the direct sum (see
+ * docs/benchmarks.md, "Winograd F(2×2, 3×3)").
+ */
+#include "conv.h"
+
+#if !defined(__wasm__) && defined(__AVX512F__)
+#include <stdlib.h>
+
+#include "../gemm_x86.h"
+
+typedef struct {
+  const float *x;   /* the input (forward: x; input gradient: gy) */
+  const float *u;   /* the transformed weight: per group, [ξ][mo/8][ci][8] */
+  const float *bias; /* [groups·mo] or NULL: outputs start from it (+0) */
+  float *y;          /* the output (forward: y; input gradient: gx) */
+  gg_i h, w, ci, mo, groups; /* the plane (input and output alike), channels in and out per group */
+  gg_i tw, th, T, tws;       /* tiles per row, per column, per image; the horizontal buffer's row stride */
+  int acc, relu;             /* add to y (beta 1), and the ReLU after */
+  float *scratch;            /* per pool thread, slot floats: V [16][ci][T], M [16][mo][T], rows [(h+2)][4][tws] */
+  gg_i slot;
+} gg_wino_args;
+
+/*
+ * Whether the Winograd path takes a 3×3, stride-1, padding-1, undilated convolution of a plane h×w, with ci input and
+ * mo output channels per group: tiles in whole vectors (tiles per row 4, 8 or 16·k; 16·k tiles per image), whole
+ * panels of 8 outputs, and 8+ input channels (the CLI CNN's and ResNet's stems, with 1 and 3, keep their paths).
+ */
+static int gg_wino_ok(const gg_conv *g, gg_i ci, gg_i mo) {
+  if (g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1 || g->dh != 1 || g->dw != 1)
+    return 0;
+  if (g->h % 2 || g->w % 2 || g->oh != g->h || g->ow != g->w) return 0;
+  gg_i tw = g->w / 2, T = (g->h / 2) * tw;
+  if (!(tw == 4 || tw == 8 || tw % 16 == 0) || T % 16 != 0) return 0;
+  return ci >= 8 && mo >= 8 && mo % 8 == 0;
+}
+
+/*
+ * Whether it pays for this shape (measured, docs/benchmarks.md): GRADGUARD_WINO=0 turns the path off (for A/B
+ * measurements against the direct paths).
+ */
+static int gg_wino_pick(const gg_conv *g, gg_i ci, gg_i mo, int flip) {
+  (void)g, (void)ci, (void)mo, (void)flip;
+  const char *e = getenv("GRADGUARD_WINO");
+  return !(e && e[0] == '0');
+}
+
+/* Lanes l of a load at s + l inside [0, w) (s may be negative). */
+static inline __mmask16 gg_wino_mask(gg_i s, gg_i w) {
+  gg_i lo = -s, hi = w - s;
+  lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+  hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+  return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/*
+ * The horizontal pass of one input row (xr, or NULL for a padding row): for each tile column tx, the patch row
+ * d_j = x[2tx - 1 + j] (0 outside the row) combined as d·B: e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1, e3 = d1 - d3,
+ * into hb[j·tws + tx].
+ */
+static void gg_wino_hrow(const float *xr, gg_i w, gg_i tw, gg_i tws, float *hb) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (gg_i t0 = 0; t0 < tw; t0 += 16) {
+    __m512 e0 = _mm512_setzero_ps(), e1 = e0, e2 = e0, e3 = e0;
+    if (xr) {
+      gg_i b = 2 * t0 - 1;
+      __m512 lo = _mm512_maskz_loadu_ps(gg_wino_mask(b, w), xr + b);
+      __m512 hi = _mm512_maskz_loadu_ps(gg_wino_mask(b + 16, w), xr + b + 16);
+      __m512 lo2 = _mm512_maskz_loadu_ps(gg_wino_mask(b + 2, w), xr + b + 2);
+      __m512 hi2 = _mm512_maskz_loadu_ps(gg_wino_mask(b + 18, w), xr + b + 18);
+      __m512 d0 = _mm512_permutex2var_ps(lo, ev, hi), d1 = _mm512_permutex2var_ps(lo, od, hi);
+      __m512 d2 = _mm512_permutex2var_ps(lo2, ev, hi2), d3 = _mm512_permutex2var_ps(lo2, od, hi2);
+      e0 = _mm512_sub_ps(d0, d2);
+      e1 = _mm512_add_ps(d1, d2);
+      e2 = _mm512_sub_ps(d2, d1);
+      e3 = _mm512_sub_ps(d1, d3);
+    }
+    _mm512_storeu_ps(hb + t0, e0);
+    _mm512_storeu_ps(hb + tws + t0, e1);
+    _mm512_storeu_ps(hb + 2 * tws + t0, e2);
+    _mm512_storeu_ps(hb + 3 * tws + t0, e3);
+  }
+}
+
+/* One image's input (ci planes h×w) transformed into V[ξ][c][T], ξ = 4·i + j: Bᵀ·(d·B) by rows of tiles. */
+static void gg_wino_input(const gg_wino_args *a, const float *x, float *V, float *hb) {
+  gg_i h = a->h, w = a->w, tw = a->tw, tws = a->tws, T = a->T, ci = a->ci;
+  gg_i rs = 4 * tws; /* one padded row's four combinations */
+  for (gg_i c = 0; c < ci; c++) {
+    const float *xc = x + c * h * w;
+    for (gg_i r = -1; r <= h; r++) gg_wino_hrow(r >= 0 && r < h ? xc + r * w : NULL, w, tw, tws, hb + (r + 1) * rs);
+    for (gg_i ty = 0; ty < a->th; ty++) {
+      const float *r0 = hb + 2 * ty * rs; /* padded rows 2ty .. 2ty + 3: input rows 2ty - 1 .. 2ty + 2 */
+      for (gg_i j = 0; j < 4; j++)
+        for (gg_i t0 = 0; t0 < tw; t0 += 16) {
+          __mmask16 m = tw - t0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (tw - t0)) - 1);
+          const float *p = r0 + j * tws + t0;
+          __m512 d0 = _mm512_loadu_ps(p), d1 = _mm512_loadu_ps(p + rs);
+          __m512 d2 = _mm512_loadu_ps(p + 2 * rs), d3 = _mm512_loadu_ps(p + 3 * rs);
+          float *v = V + (j * ci + c) * T + ty * tw + t0;
+          gg_i xs = 4 * ci * T; /* from ξ = j to ξ = 4 + j */
+          _mm512_mask_storeu_ps(v, m, _mm512_sub_ps(d0, d2));
+          _mm512_mask_storeu_ps(v + xs, m, _mm512_add_ps(d1, d2));
+          _mm512_mask_storeu_ps(v + 2 * xs, m, _mm512_sub_ps(d2, d1));
+          _mm512_mask_storeu_ps(v + 3 * xs, m, _mm512_sub_ps(d1, d3));
+        }
+    }
+  }
+}
+
+#define GG_WI_ACC(i) __m512 a0##i = _mm512_setzero_ps(), a1##i = a0##i, a2##i = a0##i
+#define GG_WI_FMA(i)                                                                                             \
+  {                                                                                                              \
+    __m512 uv = _mm512_set1_ps(ur[i]);                                                                           \
+    a0##i = _mm512_fmadd_ps(uv, v0, a0##i);                                                                      \
+    if (NQ > 1) a1##i = _mm512_fmadd_ps(uv, v1, a1##i);                                                          \
+    if (NQ > 2) a2##i = _mm512_fmadd_ps(uv, v2, a2##i);                                                          \
+  }
+#define GG_WI_STORE(i)                                                                                           \
+  {                                                                                                              \
+    _mm512_storeu_ps(m + i * T, a0##i);                                                                          \
+    if (NQ > 1) _mm512_storeu_ps(m + i * T + 16, a1##i);                                                         \
+    if (NQ > 2) _mm512_storeu_ps(m + i * T + 32, a2##i);                                                         \
+  }
+#define GG_WI_ALL(M) M(0); M(1); M(2); M(3); M(4); M(5); M(6); M(7)
+
+/* M_ξ's 8 rows of the panel u (u[c·8 + i]) at NQ vectors of tiles from v (V_ξ's column block), into m (row stride T). */
+static inline __attribute__((always_inline)) void gg_wino_tile(const float *u, const float *v, gg_i ci, gg_i T,
+                                                               float *m, const int NQ) {
+  GG_WI_ALL(GG_WI_ACC);
+  const float *ur = u;
+  for (gg_i c = 0; c < ci; c++, ur += 8, v += T) {
+    __m512 v0 = _mm512_loadu_ps(v), v1 = v0, v2 = v0;
+    if (NQ > 1) v1 = _mm512_loadu_ps(v + 16);
+    if (NQ > 2) v2 = _mm512_loadu_ps(v + 32);
+    GG_WI_ALL(GG_WI_FMA);
+  }
+  GG_WI_ALL(GG_WI_STORE);
+}
+
+/* The 16 products M_ξ = U_ξ·V_ξ of one image, in tiles of 8 outputs by 3 vectors of tiles (the last 1 or 2). */
+static void gg_wino_products(const gg_wino_args *a, const float *u, const float *V, float *M) {
+  gg_i ci = a->ci, mo = a->mo, T = a->T, nv = T / 16;
+  for (gg_i xi = 0; xi < 16; xi++)
+    for (gg_i mp = 0; mp < mo / 8; mp++) {
+      const float *up = u + (xi * (mo / 8) + mp) * ci * 8;
+      const float *vx = V + xi * ci * T;
+      float *mx = M + (xi * mo + mp * 8) * T;
+      gg_i q = 0;
+      for (; q + 3 <= nv; q += 3) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 3);
+      if (nv - q == 2) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 2);
+      if (nv - q == 1) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 1);
+    }
+}
+
+/* One output row's 32 values (or 2·8 tile rows of 16, or 4 of 8) at row parity r of tiles t0 .. t0 + 15, from the
+ * tiles' left (l) and right (rt) columns: (+ y), (+ bias), ReLU, stored. */
+static inline void gg_wino_put(const gg_wino_args *a, float *yo, gg_i t0, gg_i r, __m512 l, __m512 rt, __m512 bv,
+                               int hasb) {
+  const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  __m512 half[2] = {_mm512_permutex2var_ps(l, ilo, rt), _mm512_permutex2var_ps(l, ihi, rt)};
+  gg_i tw = a->tw, w = a->w;
+  for (int hh = 0; hh < 2; hh++) {
+    /* tiles t0 + 8·hh .. + 7: one tile row's 8 (16 floats), or two rows of 4 (8 floats each) */
+    int parts = tw == 4 ? 2 : 1;
+    for (int pp = 0; pp < parts; pp++) {
+      gg_i t = t0 + 8 * hh + 4 * pp;
+      float *dst = yo + (2 * (t / tw) + r) * w + 2 * (t % tw);
+      __mmask16 mk = parts == 2 ? (__mmask16)(pp ? 0xFF00 : 0x00FF) : (__mmask16)0xFFFF;
+      __m512 val = half[hh];
+      dst -= parts == 2 && pp ? 8 : 0; /* (lanes 8..15 of the vector land at dst + 0..7) */
+      if (hasb)
+        val = _mm512_add_ps(bv, val);
+      else if (a->acc)
+        val = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, dst), val);
+      if (a->relu) val = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_NLE_UQ), val);
+      _mm512_mask_storeu_ps(dst, mk, val);
+    }
+  }
+}
+
+/* M back into the image's mo output planes: Y = Aᵀ·M·A per tile, 16 tiles at a time. */
+static void gg_wino_output(const gg_wino_args *a, const float *M, const float *bias, float *y) {
+  gg_i mo = a->mo, T = a->T, P = a->h * a->w;
+  for (gg_i o = 0; o < mo; o++) {
+    int hasb = bias != NULL;
+    __m512 bv = _mm512_set1_ps(hasb ? bias[o] + 0.0f : 0.0f);
+    for (gg_i t0 = 0; t0 < T; t0 += 16) {
+      const float *mp = M + o * T + t0;
+      gg_i xs = mo * T;
+      __m512 r0[4], r1[4];
+      for (int i = 0; i < 4; i++) {
+        __m512 m0 = _mm512_loadu_ps(mp + (4 * i) * xs), m1 = _mm512_loadu_ps(mp + (4 * i + 1) * xs);
+        __m512 m2 = _mm512_loadu_ps(mp + (4 * i + 2) * xs), m3 = _mm512_loadu_ps(mp + (4 * i + 3) * xs);
+        r0[i] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        r1[i] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+      }
+      __m512 y00 = _mm512_add_ps(_mm512_add_ps(r0[0], r0[1]), r0[2]);
+      __m512 y01 = _mm512_add_ps(_mm512_add_ps(r1[0], r1[1]), r1[2]);
+      __m512 y10 = _mm512_sub_ps(_mm512_sub_ps(r0[1], r0[2]), r0[3]);
+      __m512 y11 = _mm512_sub_ps(_mm512_sub_ps(r1[1], r1[2]), r1[3]);
+      gg_wino_put(a, y + o * P, t0, 0, y00, y01, bv, hasb);
+      gg_wino_put(a, y + o * P, t0, 1, y10, y11, bv, hasb);
+    }
+  }
+}
+
+static void gg_wino_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  const gg_wino_args *a = p;
+  gg_i P = a->h * a->w;
+  float *V = a->scratch + (size_t)tid * (size_t)a->slot;
+  float *M = V + 16 * a->ci * a->T;
+  float *hb = M + 16 * a->mo * a->T;
+  for (gg_i t = lo; t < hi; t++) {
+    gg_i i = t / a->groups, gi = t % a->groups;
+    gg_wino_input(a, a->x + (i * a->groups + gi) * a->ci * P, V, hb);
+    gg_wino_products(a, a->u + gi * 16 * a->mo * a->ci, V, M);
+    gg_wino_output(a, M, a->bias ? a->bias + gi * a->mo : NULL, a->y + (i * a->groups + gi) * a->mo * P);
+  }
+}
+
+/*
+ * The weight transformed, U = G·g·Gᵀ in float64 rounded once, into u[gi][ξ][mo/8][ci][8]: for the forward g_m,c is
+ * weight[gi·mo + m][c]; for the input gradient (flip) the convolution of gy with the flipped, transposed weight, g_m,c
+ * = weight[gi·ci + c][m] rotated by 180°.
+ */
+static void gg_wino_weight(const float *w, gg_i ci, gg_i mo, gg_i groups, int flip, float *u) {
+  for (gg_i gi = 0; gi < groups; gi++)
+    for (gg_i m = 0; m < mo; m++)
+      for (gg_i c = 0; c < ci; c++) {
+        double k[3][3], t[4][3];
+        const float *src = flip ? w + ((gi * ci + c) * mo + m) * 9 : w + ((gi * mo + m) * ci + c) * 9;
+        for (int r = 0; r < 3; r++)
+          for (int s = 0; s < 3; s++) k[r][s] = flip ? src[(2 - r) * 3 + (2 - s)] : src[r * 3 + s];
+        for (int s = 0; s < 3; s++) {
+          t[0][s] = k[0][s];
+          t[1][s] = 0.5 * (k[0][s] + k[1][s] + k[2][s]);
+          t[2][s] = 0.5 * (k[0][s] - k[1][s] + k[2][s]);
+          t[3][s] = k[2][s];
+        }
+        float *ug = u + gi * 16 * mo * ci;
+        for (int r = 0; r < 4; r++) {
+          double e[4] = {t[r][0], 0.5 * (t[r][0] + t[r][1] + t[r][2]), 0.5 * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+          for (int s = 0; s < 4; s++) ug[((4 * r + s) * (mo / 8) + m / 8) * ci * 8 + c * 8 + m % 8] = (float)e[s];
+        }
+      }
+}
+
+/*
+ * The forward (flip 0: x [n][groups·ci][h][w] -> y [n][groups·mo][h][w], y = (acc ? y : 0) + conv, or bias + conv,
+ * then the ReLU where relu) or the input gradient (flip 1: gy -> gx, ci = output channels per group, mo = input
+ * channels per group) of geometry geom by Winograd; 0, having done nothing, where gg_wino_ok refuses the shape or a
+ * buffer cannot be allocated.
+ */
+int gg_conv_wino(const float *x, const float *weight, const float *bias, float *y, const int32_t *geom, gg_i oc,
+                 gg_i groups, int acc, int relu, int flip) {
+  gg_conv g = gg_read_conv(geom);
+  gg_i ci = flip ? oc / groups : g.c, mo = flip ? g.c : oc / groups;
+  if (!gg_wino_ok(&g, ci, mo) || !gg_wino_pick(&g, ci, mo, flip)) return 0;
+  gg_wino_args a = {.x = x, .bias = bias, .y = y, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
+  a.acc = acc, a.relu = relu;
+  a.tw = g.w / 2, a.th = g.h / 2, a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
+  a.slot = (16 * (ci + mo) * a.T + (g.h + 2) * 4 * a.tws + 15) / 16 * 16;
+  float *u = aligned_alloc(64, sizeof(float) * (size_t)(16 * mo * ci * groups));
+  float *scratch = aligned_alloc(64, sizeof(float) * (size_t)a.slot * (size_t)gg_pool_threads());
+  if (!u || !scratch) {
+    free(u);
+    free(scratch);
+    return 0;
+  }
+  gg_wino_weight(weight, ci, mo, groups, flip, u);
+  a.u = u, a.scratch = scratch;
+  gg_parallel_for(gg_wino_range, &a, g.n * groups, 1, (double)(16 * ci * mo) * (double)a.T * (double)(g.n * groups));
+  free(scratch);
+  free(u);
+  return 1;
+}
+#endif
