@@ -39,6 +39,8 @@ typedef struct {
   float *y;          /* the output (forward: y; input gradient: gx) */
   gg_i h, w, ci, mo, groups; /* the plane (input and output alike), channels in and out per group */
   gg_i tw, th, T, tws;       /* tiles per row, per column, per image; the horizontal buffer's row stride */
+  gg_i vps, mps;             /* V's and M's plane strides (ξ to ξ + 1): a cache line more than a plane, so that the 16
+                              * planes' same elements fall in different L1 sets */
   int acc, relu;             /* add to y (beta 1), and the ReLU after */
   float *scratch;            /* per pool thread, slot floats: V [16][ci][T], M [16][mo][T], rows [(h+2)][4][tws] */
   gg_i slot;
@@ -107,7 +109,7 @@ static void gg_wino_hrow(const float *xr, gg_i w, gg_i tw, gg_i tws, float *hb) 
 }
 
 /* One image's input (ci planes h×w) transformed into V[ξ][c][T], ξ = 4·i + j: Bᵀ·(d·B) by rows of tiles. */
-static void gg_wino_input(const gg_wino_args *a, const float *x, float *V, float *hb) {
+__attribute__((noinline)) static void gg_wino_input(const gg_wino_args *a, const float *x, float *V, float *hb) {
   gg_i h = a->h, w = a->w, tw = a->tw, tws = a->tws, T = a->T, ci = a->ci;
   gg_i rs = 4 * tws; /* one padded row's four combinations */
   for (gg_i c = 0; c < ci; c++) {
@@ -121,8 +123,8 @@ static void gg_wino_input(const gg_wino_args *a, const float *x, float *V, float
           const float *p = r0 + j * tws + t0;
           __m512 d0 = _mm512_loadu_ps(p), d1 = _mm512_loadu_ps(p + rs);
           __m512 d2 = _mm512_loadu_ps(p + 2 * rs), d3 = _mm512_loadu_ps(p + 3 * rs);
-          float *v = V + (j * ci + c) * T + ty * tw + t0;
-          gg_i xs = 4 * ci * T; /* from ξ = j to ξ = 4 + j */
+          float *v = V + j * a->vps + c * T + ty * tw + t0;
+          gg_i xs = 4 * a->vps; /* from ξ = j to ξ = 4 + j */
           _mm512_mask_storeu_ps(v, m, _mm512_sub_ps(d0, d2));
           _mm512_mask_storeu_ps(v + xs, m, _mm512_add_ps(d1, d2));
           _mm512_mask_storeu_ps(v + 2 * xs, m, _mm512_sub_ps(d2, d1));
@@ -163,13 +165,13 @@ static inline __attribute__((always_inline)) void gg_wino_tile(const float *u, c
 }
 
 /* The 16 products M_ξ = U_ξ·V_ξ of one image, in tiles of 8 outputs by 3 vectors of tiles (the last 1 or 2). */
-static void gg_wino_products(const gg_wino_args *a, const float *u, const float *V, float *M) {
+__attribute__((noinline)) static void gg_wino_products(const gg_wino_args *a, const float *u, const float *V, float *M) {
   gg_i ci = a->ci, mo = a->mo, T = a->T, nv = T / 16;
   for (gg_i xi = 0; xi < 16; xi++)
     for (gg_i mp = 0; mp < mo / 8; mp++) {
       const float *up = u + (xi * (mo / 8) + mp) * ci * 8;
-      const float *vx = V + xi * ci * T;
-      float *mx = M + (xi * mo + mp * 8) * T;
+      const float *vx = V + xi * a->vps;
+      float *mx = M + xi * a->mps + mp * 8 * T;
       gg_i q = 0;
       for (; q + 3 <= nv; q += 3) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 3);
       if (nv - q == 2) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 2);
@@ -212,7 +214,7 @@ static void gg_wino_output(const gg_wino_args *a, const float *M, const float *b
     __m512 bv = _mm512_set1_ps(hasb ? bias[o] + 0.0f : 0.0f);
     for (gg_i t0 = 0; t0 < T; t0 += 16) {
       const float *mp = M + o * T + t0;
-      gg_i xs = mo * T;
+      gg_i xs = a->mps;
       __m512 r0[4], r1[4];
       for (int i = 0; i < 4; i++) {
         __m512 m0 = _mm512_loadu_ps(mp + (4 * i) * xs), m1 = _mm512_loadu_ps(mp + (4 * i + 1) * xs);
@@ -234,8 +236,8 @@ static void gg_wino_range(int tid, gg_i lo, gg_i hi, const void *p) {
   const gg_wino_args *a = p;
   gg_i P = a->h * a->w;
   float *V = a->scratch + (size_t)tid * (size_t)a->slot;
-  float *M = V + 16 * a->ci * a->T;
-  float *hb = M + 16 * a->mo * a->T;
+  float *M = V + 16 * a->vps;
+  float *hb = M + 16 * a->mps;
   for (gg_i t = lo; t < hi; t++) {
     gg_i i = t / a->groups, gi = t % a->groups;
     gg_wino_input(a, a->x + (i * a->groups + gi) * a->ci * P, V, hb);
@@ -285,7 +287,8 @@ int gg_conv_wino(const float *x, const float *weight, const float *bias, float *
   gg_wino_args a = {.x = x, .bias = bias, .y = y, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
   a.acc = acc, a.relu = relu;
   a.tw = g.w / 2, a.th = g.h / 2, a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
-  a.slot = (16 * (ci + mo) * a.T + (g.h + 2) * 4 * a.tws + 15) / 16 * 16;
+  a.vps = ci * a.T + 16, a.mps = mo * a.T + 16;
+  a.slot = (16 * (a.vps + a.mps) + (g.h + 2) * 4 * a.tws + 15) / 16 * 16;
   float *u = aligned_alloc(64, sizeof(float) * (size_t)(16 * mo * ci * groups));
   float *scratch = aligned_alloc(64, sizeof(float) * (size_t)a.slot * (size_t)gg_pool_threads());
   if (!u || !scratch) {
