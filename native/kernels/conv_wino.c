@@ -48,8 +48,8 @@ typedef struct {
 
 /*
  * Whether the Winograd path takes a 3×3, stride-1, padding-1, undilated convolution of a plane h×w, with ci input and
- * mo output channels per group: tiles in whole vectors (tiles per row 4, 8 or 16·k; 16·k tiles per image), whole
- * panels of 8 outputs, and 8+ input channels (the CLI CNN's and ResNet's stems, with 1 and 3, keep their paths).
+ * mo output channels per group: tiles in whole vectors (tiles per row 4, 8 or 16·k; 16·k tiles per image) and whole
+ * panels of 8 outputs (gg_wino_pick then says where it pays).
  */
 static int gg_wino_ok(const gg_conv *g, gg_i ci, gg_i mo) {
   if (g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1 || g->dh != 1 || g->dw != 1)
@@ -57,45 +57,53 @@ static int gg_wino_ok(const gg_conv *g, gg_i ci, gg_i mo) {
   if (g->h % 2 || g->w % 2 || g->oh != g->h || g->ow != g->w) return 0;
   gg_i tw = g->w / 2, T = (g->h / 2) * tw;
   if (!(tw == 4 || tw == 8 || tw % 16 == 0) || T % 16 != 0) return 0;
-  return ci >= 8 && mo >= 8 && mo % 8 == 0;
+  return ci >= 1 && mo >= 8 && mo % 8 == 0;
 }
 
 /*
- * Whether it pays for this shape (measured, docs/benchmarks.md): GRADGUARD_WINO=0 turns the path off (for A/B
- * measurements against the direct paths).
+ * Whether it pays for this shape: 16+ channels in and out (64 images, one thread, CPU ms, Winograd against the direct
+ * paths, forward: 16 channels 32×32 2.4 against 3.3, 32 16×16 1.7 against 3.2, 64 8×8 1.7 against 3.0, 128 8×8 6.6
+ * against 12.0; with 8 channels 0.76 against 0.82 at 32×32 but 0.24 against 0.21 at 16×16 and 0.09 against 0.05 at
+ * 8×8: the transforms cost as much as the products save). GRADGUARD_WINO=0 turns the path off (A/B measurements).
  */
-static int gg_wino_pick(const gg_conv *g, gg_i ci, gg_i mo, int flip) {
-  (void)g, (void)ci, (void)mo, (void)flip;
+static int gg_wino_pick(gg_i ci, gg_i mo) {
+  if (ci < 16 || mo < 16) return 0;
   const char *e = getenv("GRADGUARD_WINO");
   return !(e && e[0] == '0');
-}
-
-/* Lanes l of a load at s + l inside [0, w) (s may be negative). */
-static inline __mmask16 gg_wino_mask(gg_i s, gg_i w) {
-  gg_i lo = -s, hi = w - s;
-  lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
-  hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
-  return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
 /*
  * The horizontal pass of one input row (xr, or NULL for a padding row): for each tile column tx, the patch row
  * d_j = x[2tx - 1 + j] (0 outside the row) combined as d·B: e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1, e3 = d1 - d3,
- * into hb[j·tws + tx].
+ * into hb[j·tws + tx]. The row's 32 values of 16 tiles are read with plain loads inside it (a masked load whose
+ * masked-off lanes cross into another page is slow on Zen 4: the rows of a 32×32 plane start and end pages), split
+ * into its even (d1) and odd (d2) values, and those shifted by a lane for d0 and d3, with the neighbouring chunk's value
+ * (or 0, the padding) shifted in.
  */
 static void gg_wino_hrow(const float *xr, gg_i w, gg_i tw, gg_i tws, float *hb) {
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  __m512i prev = _mm512_setzero_si512(); /* the previous chunk's odd values (its last: x[2·t0 - 1]) */
   for (gg_i t0 = 0; t0 < tw; t0 += 16) {
     __m512 e0 = _mm512_setzero_ps(), e1 = e0, e2 = e0, e3 = e0;
     if (xr) {
-      gg_i b = 2 * t0 - 1;
-      __m512 lo = _mm512_maskz_loadu_ps(gg_wino_mask(b, w), xr + b);
-      __m512 hi = _mm512_maskz_loadu_ps(gg_wino_mask(b + 16, w), xr + b + 16);
-      __m512 lo2 = _mm512_maskz_loadu_ps(gg_wino_mask(b + 2, w), xr + b + 2);
-      __m512 hi2 = _mm512_maskz_loadu_ps(gg_wino_mask(b + 18, w), xr + b + 18);
-      __m512 d0 = _mm512_permutex2var_ps(lo, ev, hi), d1 = _mm512_permutex2var_ps(lo, od, hi);
-      __m512 d2 = _mm512_permutex2var_ps(lo2, ev, hi2), d3 = _mm512_permutex2var_ps(lo2, od, hi2);
+      __m512 lo, hi = _mm512_setzero_ps();
+      float next = 0.0f; /* x[2·t0 + 32] */
+      if (tw >= 16) {
+        lo = _mm512_loadu_ps(xr + 2 * t0);
+        hi = _mm512_loadu_ps(xr + 2 * t0 + 16);
+        if (2 * t0 + 32 < w) next = xr[2 * t0 + 32];
+      } else if (w == 16) {
+        lo = _mm512_loadu_ps(xr);
+      } else { /* w == 8 */
+        lo = _mm512_insertf32x8(_mm512_setzero_ps(), _mm256_loadu_ps(xr), 0);
+      }
+      __m512 d1 = _mm512_permutex2var_ps(lo, ev, hi), d2 = _mm512_permutex2var_ps(lo, od, hi);
+      __m512i d2i = _mm512_castps_si512(d2);
+      __m512 d0 = _mm512_castsi512_ps(_mm512_alignr_epi32(d2i, prev, 15));
+      __m512 d3 = _mm512_castsi512_ps(
+          _mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(d1), 1));
+      prev = d2i;
       e0 = _mm512_sub_ps(d0, d2);
       e1 = _mm512_add_ps(d1, d2);
       e2 = _mm512_sub_ps(d2, d1);
@@ -106,6 +114,16 @@ static void gg_wino_hrow(const float *xr, gg_i w, gg_i tw, gg_i tws, float *hb) 
     _mm512_storeu_ps(hb + 2 * tws + t0, e2);
     _mm512_storeu_ps(hb + 3 * tws + t0, e3);
   }
+}
+
+/* The first n (16, 8 or 4) lanes of v stored at p, with plain stores (see gg_wino_hrow). */
+static inline void gg_wino_store(float *p, __m512 v, gg_i n) {
+  if (n >= 16)
+    _mm512_storeu_ps(p, v);
+  else if (n == 8)
+    _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+  else
+    _mm_storeu_ps(p, _mm512_castps512_ps128(v));
 }
 
 /* One image's input (ci planes h×w) transformed into V[ξ][c][T], ξ = 4·i + j: Bᵀ·(d·B) by rows of tiles. */
@@ -119,16 +137,16 @@ __attribute__((noinline)) static void gg_wino_input(const gg_wino_args *a, const
       const float *r0 = hb + 2 * ty * rs; /* padded rows 2ty .. 2ty + 3: input rows 2ty - 1 .. 2ty + 2 */
       for (gg_i j = 0; j < 4; j++)
         for (gg_i t0 = 0; t0 < tw; t0 += 16) {
-          __mmask16 m = tw - t0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (tw - t0)) - 1);
+          gg_i m = tw - t0 >= 16 ? 16 : tw - t0;
           const float *p = r0 + j * tws + t0;
           __m512 d0 = _mm512_loadu_ps(p), d1 = _mm512_loadu_ps(p + rs);
           __m512 d2 = _mm512_loadu_ps(p + 2 * rs), d3 = _mm512_loadu_ps(p + 3 * rs);
           float *v = V + j * a->vps + c * T + ty * tw + t0;
           gg_i xs = 4 * a->vps; /* from ξ = j to ξ = 4 + j */
-          _mm512_mask_storeu_ps(v, m, _mm512_sub_ps(d0, d2));
-          _mm512_mask_storeu_ps(v + xs, m, _mm512_add_ps(d1, d2));
-          _mm512_mask_storeu_ps(v + 2 * xs, m, _mm512_sub_ps(d2, d1));
-          _mm512_mask_storeu_ps(v + 3 * xs, m, _mm512_sub_ps(d1, d3));
+          gg_wino_store(v, _mm512_sub_ps(d0, d2), m);
+          gg_wino_store(v + xs, _mm512_add_ps(d1, d2), m);
+          gg_wino_store(v + 2 * xs, _mm512_sub_ps(d2, d1), m);
+          gg_wino_store(v + 3 * xs, _mm512_sub_ps(d1, d3), m);
         }
     }
   }
@@ -188,21 +206,28 @@ static inline void gg_wino_put(const gg_wino_args *a, float *yo, gg_i t0, gg_i r
   __m512 half[2] = {_mm512_permutex2var_ps(l, ilo, rt), _mm512_permutex2var_ps(l, ihi, rt)};
   gg_i tw = a->tw, w = a->w;
   for (int hh = 0; hh < 2; hh++) {
-    /* tiles t0 + 8·hh .. + 7: one tile row's 8 (16 floats), or two rows of 4 (8 floats each) */
-    int parts = tw == 4 ? 2 : 1;
-    for (int pp = 0; pp < parts; pp++) {
-      gg_i t = t0 + 8 * hh + 4 * pp;
-      float *dst = yo + (2 * (t / tw) + r) * w + 2 * (t % tw);
-      __mmask16 mk = parts == 2 ? (__mmask16)(pp ? 0xFF00 : 0x00FF) : (__mmask16)0xFFFF;
-      __m512 val = half[hh];
-      dst -= parts == 2 && pp ? 8 : 0; /* (lanes 8..15 of the vector land at dst + 0..7) */
-      if (hasb)
-        val = _mm512_add_ps(bv, val);
-      else if (a->acc)
-        val = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, dst), val);
-      if (a->relu) val = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_NLE_UQ), val);
-      _mm512_mask_storeu_ps(dst, mk, val);
+    gg_i t = t0 + 8 * hh;
+    float *dst = yo + (2 * (t / tw) + r) * w + 2 * (t % tw);
+    if (tw == 4) { /* two tile rows of 4: 8 floats each, plain 256-bit loads and stores (see gg_wino_hrow) */
+      for (int pp = 0; pp < 2; pp++, dst += 2 * w) {
+        __m256 v = pp ? _mm512_extractf32x8_ps(half[hh], 1) : _mm512_castps512_ps256(half[hh]);
+        if (hasb)
+          v = _mm256_add_ps(_mm512_castps512_ps256(bv), v);
+        else if (a->acc)
+          v = _mm256_add_ps(_mm256_loadu_ps(dst), v);
+        if (a->relu) v = _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(v, _mm256_setzero_ps(), _CMP_NLE_UQ), v);
+        _mm256_storeu_ps(dst, v);
+      }
+      continue;
     }
+    /* one tile row's 8 tiles: 16 floats */
+    __m512 val = half[hh];
+    if (hasb)
+      val = _mm512_add_ps(bv, val);
+    else if (a->acc)
+      val = _mm512_add_ps(_mm512_loadu_ps(dst), val);
+    if (a->relu) val = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_NLE_UQ), val);
+    _mm512_storeu_ps(dst, val);
   }
 }
 
@@ -283,7 +308,7 @@ int gg_conv_wino(const float *x, const float *weight, const float *bias, float *
                  gg_i groups, int acc, int relu, int flip) {
   gg_conv g = gg_read_conv(geom);
   gg_i ci = flip ? oc / groups : g.c, mo = flip ? g.c : oc / groups;
-  if (!gg_wino_ok(&g, ci, mo) || !gg_wino_pick(&g, ci, mo, flip)) return 0;
+  if (!gg_wino_ok(&g, ci, mo) || !gg_wino_pick(ci, mo)) return 0;
   gg_wino_args a = {.x = x, .bias = bias, .y = y, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
   a.acc = acc, a.relu = relu;
   a.tw = g.w / 2, a.th = g.h / 2, a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
