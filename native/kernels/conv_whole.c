@@ -353,6 +353,8 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
 GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,
                                  gg_i groups) {
 #if defined(__AVX512F__)
+  /* 3×3, stride 1, padding 1, 16·k channels in and out: Winograd (conv_wino.c) */
+  if (gg_conv_own_usable() && gg_conv_wino_dw(x, gy, gw, geom, oc, groups)) return 1;
   /* 16·k output channels per group, 64+ weight columns: outer products over the positions (conv_dw.c) */
   if (gg_conv_own_usable() && gg_conv_dw_outer(x, gy, gw, geom, oc, groups)) return 1;
 #endif
