@@ -420,11 +420,12 @@ describe.skipIf(!native)('native Winograd F(2×2, 3×3) convolutions', () => {
       else process.env.GRADGUARD_WINO = saved;
     }
   };
-  const kinds = ['forward', 'accumulate', 'bias', 'bias+relu', 'input'] as const;
+  const kinds = ['forward', 'accumulate', 'bias', 'bias+relu', 'input', 'weight'] as const;
   const run = (kind: (typeof kinds)[number], g: ConvGeom, oc: number, groups: number) => {
     return (b: Backend, [x, w, y, bias]: Buf[]) => {
       if (kind === 'forward' || kind === 'accumulate') b.conv2d(x!, w!, y!, g, oc, groups, kind === 'accumulate');
       else if (kind === 'input') b.conv2dGradInput(y!, w!, x!, g, oc, groups);
+      else if (kind === 'weight') b.conv2dGradWeight(x!, y!, w!, g, oc, groups);
       else b.conv2dBias(x!, w!, bias!, y!, g, oc, groups, kind === 'bias+relu');
     };
   };
@@ -439,7 +440,7 @@ describe.skipIf(!native)('native Winograd F(2×2, 3×3) convolutions', () => {
         const [xs, ws, ys] = convSizes(g, oc, groups);
         for (const kind of kinds) {
           const data = [uniform(r, xs), uniform(r, ws), uniform(r, ys), uniform(r, oc)];
-          const out = kind === 'input' ? 0 : 2;
+          const out = kind === 'input' ? 0 : kind === 'weight' ? 1 : 2;
           const f = run(kind, g, oc, groups);
           const on = runNative(true, f, data, out);
           const off = runNative(false, f, data, out);
@@ -453,7 +454,7 @@ describe.skipIf(!native)('native Winograd F(2×2, 3×3) convolutions', () => {
           f(js, want);
           const bound = data.map((a) => load(js, a.map(Math.abs)));
           run(kind === 'bias+relu' ? 'bias' : kind === 'accumulate' ? 'accumulate' : kind, g, oc, groups)(js, bound);
-          const K = kind === 'input' ? (oc / groups) * 9 : g.c * 9 + 1;
+          const K = kind === 'input' ? (oc / groups) * 9 : kind === 'weight' ? g.n * g.oh * g.ow + 16 : g.c * 9 + 1;
           const u = (K + 2) * 2 ** -24;
           const wd = want[out]!.data;
           const bd = bound[out]!.data;
@@ -492,7 +493,9 @@ describe.skipIf(!native)('native Winograd F(2×2, 3×3) convolutions', () => {
       be.setThreads(threads);
       const byWorkers = hold ? be.holdPoolWorkers(true) : 0;
       try {
-        return kinds.map((kind) => runNative(true, run(kind, g, oc, groups), data, kind === 'input' ? 0 : 2));
+        return kinds.map((kind) =>
+          runNative(true, run(kind, g, oc, groups), data, kind === 'input' ? 0 : kind === 'weight' ? 1 : 2),
+        );
       } finally {
         if (hold) expect(be.holdPoolWorkers(false)).toBe(byWorkers);
       }
@@ -1638,8 +1641,8 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(6, 8, 9, 11, 3, 3, [2, 1], [1, 2], [1, 2]), 64, 2],
   [convGeom(3, 3, 12, 12, 5, 5, [1, 1], [0, 0], [1, 1]), 32, 1],
   [convGeom(4, 16, 10, 9, 3, 3, [2, 2], [1, 1], [1, 1]), 48, 1],
-  // 3×3, stride 1, padding 1, 16+ channels in and out: the forward and the input gradient by Winograd F(2×2, 3×3)
-  // natively (conv_wino.c): tile rows of 16 (rows of 32), of 32 (two vectors a row), of 8 and of 4 (a vector spans 2
+  // 3×3, stride 1, padding 1, 16+ channels in and out: the forward, the input gradient and (16·k channels) the
+  // weight gradient by Winograd F(2×2, 3×3) natively (conv_wino.c): tile rows of 16 (rows of 32), of 32 (two vectors a row), of 8 and of 4 (a vector spans 2
   // and 4 tile rows); 16, 8, 2 and 1 vectors of tiles per image (product tiles of 3, 2 and 1 vectors); 24 outputs (3
   // panels of 8) and 40 inputs to the input gradient; groups
   [convGeom(3, 16, 32, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
@@ -1650,7 +1653,8 @@ const CONV_CASES: [ConvGeom, number, number][] = [
 ];
 
 /**
- * The shapes the native Winograd path takes (3×3, stride 1, padding 1, 16+ channels in and out, tiles in whole
+ * The shapes the native Winograd path takes (3×3, stride 1, padding 1, 16+ channels in and out, 16·k for the weight
+ * gradient, tiles in whole
  * vectors), as [one group's geometry, output channels, groups]: ResNet-20's three stages at a small batch, a group
  * case; and shapes it leaves to the direct paths (8 channels; an odd plane; 12-wide rows: tile rows of 6).
  */
