@@ -14,6 +14,9 @@
  * image after image, and the partials added in block order in float64 (rounded once). Not in the wasm modules (the
  * products there are wasm_sgemm.c's; the wasm backend composes im2col and sgemm, as the reference does).
  *
+ * 3×3 convolutions with stride 1, padding 1 and 16+ channels in and out (a ResNet's) run by Winograd F(2×2, 3×3)
+ * instead, all three kernels (gg_conv_wino, gg_conv_wino_dw, conv_wino.c), with the same sharing out.
+ *
  * Where the shapes allow, an image's columns are never written: stride-1 forwards and input gradients run directly
  * (gg_direct_conv3 for rows of 16·k and of 8, conv_direct3.c; gg_direct_conv_plan for other rows of 8+, reading
  * shifted input rows; stride 2 on the phases of the image or of gx, gg_direct_s2_geom), the weight gradient with 16·k output channels per group and 64+ columns as outer products

@@ -1642,9 +1642,9 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(3, 3, 12, 12, 5, 5, [1, 1], [0, 0], [1, 1]), 32, 1],
   [convGeom(4, 16, 10, 9, 3, 3, [2, 2], [1, 1], [1, 1]), 48, 1],
   // 3×3, stride 1, padding 1, 16+ channels in and out: the forward, the input gradient and (16·k channels) the
-  // weight gradient by Winograd F(2×2, 3×3) natively (conv_wino.c): tile rows of 16 (rows of 32), of 32 (two vectors a row), of 8 and of 4 (a vector spans 2
-  // and 4 tile rows); 16, 8, 2 and 1 vectors of tiles per image (product tiles of 3, 2 and 1 vectors); 24 outputs (3
-  // panels of 8) and 40 inputs to the input gradient; groups
+  // weight gradient by Winograd F(2×2, 3×3) natively (conv_wino.c): tile rows of 16 (rows of 32), of 32 (two
+  // vectors a row), of 8 and of 4 (a vector spans 2 and 4 tile rows); 16, 8, 2 and 1 vectors of tiles per image
+  // (product tiles of 3, 2 and 1 vectors); 24 outputs (3 panels of 8) and 40 inputs to the input gradient; groups
   [convGeom(3, 16, 32, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
   [convGeom(2, 40, 8, 64, 3, 3, [1, 1], [1, 1], [1, 1]), 24, 1],
   [convGeom(2, 16, 8, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
