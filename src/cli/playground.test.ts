@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureIO } from '../../test/cli-io.js';
 import { createPlaygroundApp, PLAYGROUND_HEADERS, playgroundCommand, startPlayground } from './playground.js';
 
 let dir: string;
@@ -13,11 +14,6 @@ beforeAll(() => {
   writeFileSync(join(dir, 'assets', 'a.wasm'), new Uint8Array([0, 97, 115, 109]));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function io() {
-  const out = { stdout: '', stderr: '' };
-  return { out, io: { stdout: (t: string) => void (out.stdout += t), stderr: (t: string) => void (out.stderr += t) } };
-}
 
 describe('gradguard playground server', () => {
   it('serves the build with the cross-origin isolation headers', async () => {
@@ -50,25 +46,25 @@ describe('gradguard playground server', () => {
     try {
       expect(pg.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       expect((await fetch(pg.url)).headers.get('cross-origin-opener-policy')).toBe('same-origin');
-      const taken = io();
-      expect(await playgroundCommand({ port: pg.port, dir }, taken.io)).toBe(2);
-      expect(taken.out.stderr).toBe(
+      const taken = captureIO();
+      expect(await playgroundCommand({ port: pg.port, dir }, taken)).toBe(2);
+      expect(taken.err).toBe(
         `gradguard playground: port ${pg.port} on 127.0.0.1 is in use; pass another --port (0 picks a free one)\n`,
       );
     } finally {
       await pg.close();
     }
-    const bad = io();
-    expect(await playgroundCommand({ port: 'x1', dir }, bad.io)).toBe(2);
-    expect(bad.out.stderr).toBe("gradguard playground: --port must be a whole number from 0 to 65535 (got 'x1')\n");
+    const bad = captureIO();
+    expect(await playgroundCommand({ port: 'x1', dir }, bad)).toBe(2);
+    expect(bad.err).toBe("gradguard playground: --port must be a whole number from 0 to 65535 (got 'x1')\n");
   });
 
   it('runs until its signal aborts, printing the URL as JSON', async () => {
     const ac = new AbortController();
-    const c = io();
-    const done = playgroundCommand({ port: 0, dir, json: true, signal: ac.signal }, c.io);
-    for (let i = 0; i < 200 && !c.out.stdout; i++) await new Promise((r) => setTimeout(r, 10));
-    const { url } = JSON.parse(c.out.stdout) as { url: string };
+    const c = captureIO();
+    const done = playgroundCommand({ port: 0, dir, json: true, signal: ac.signal }, c);
+    for (let i = 0; i < 200 && !c.out; i++) await new Promise((r) => setTimeout(r, 10));
+    const { url } = JSON.parse(c.out) as { url: string };
     expect((await fetch(url)).status).toBe(200);
     ac.abort();
     expect(await done).toBe(0);

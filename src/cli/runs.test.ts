@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { captureIO } from '../../test/cli-io.js';
 import { DB_FILE, RunStore } from '../track/store.js';
 import {
-  type CliIO,
   exportCommand,
   formatDuration,
   formatMetricValue,
@@ -21,21 +21,6 @@ import {
 let dir: string;
 let storeDir: string;
 let ids: { mlp: string; deep: string; live: string };
-
-/** Captures what a command writes. */
-function capture(): CliIO & { out: string; err: string } {
-  const io = {
-    out: '',
-    err: '',
-    stdout(text: string) {
-      io.out += text;
-    },
-    stderr(text: string) {
-      io.err += text;
-    },
-  };
-  return io;
-}
 
 /** The one JSON object a --json command printed (fails when stdout holds anything else). */
 function json(io: { out: string }): Record<string, unknown> {
@@ -106,7 +91,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('runs list', () => {
   it('prints an aligned table, newest first, with the final metrics most runs have', async () => {
-    const io = capture();
+    const io = captureIO();
     expect(await runsList({ store: storeDir }, io)).toBe(0);
     expect(io.err).toBe('');
     const lines = io.out.trimEnd().split('\n');
@@ -124,7 +109,7 @@ describe('runs list', () => {
   });
 
   it('filters, limits and prints one JSON object with --json', async () => {
-    const io = capture();
+    const io = captureIO();
     expect(
       await runsCommand('list', [], { store: storeDir, json: true, status: 'finished,diverged', limit: '1' }, io),
     ).toBe(0);
@@ -137,7 +122,7 @@ describe('runs list', () => {
   it('says so when the store has no runs', async () => {
     const empty = join(dir, 'empty');
     RunStore.open(empty).close();
-    const io = capture();
+    const io = captureIO();
     expect(await runsList({ store: empty }, io)).toBe(0);
     expect(io.out).toBe(`no runs in ${empty}\n`);
   });
@@ -145,7 +130,7 @@ describe('runs list', () => {
 
 describe('runs show', () => {
   it('shows status, summary, last metrics, layers, findings and config', async () => {
-    const io = capture();
+    const io = captureIO();
     // the shortest prefix no other run shares (runs made in the same second share their first 16 characters)
     const others = [ids.deep, ids.live];
     let n = 16;
@@ -170,7 +155,7 @@ describe('runs show', () => {
   });
 
   it('prints one JSON object with --json', async () => {
-    const io = capture();
+    const io = captureIO();
     expect(await runsCommand('show', ['deep'], { store: storeDir, json: true }, io)).toBe(0);
     const doc = json(io) as { run: { id: string; status: string }; lastMetrics: Record<string, { value: unknown }> };
     expect(doc.run).toMatchObject({ id: ids.deep, status: 'diverged' });
@@ -180,7 +165,7 @@ describe('runs show', () => {
 
 describe('runs compare', () => {
   it('puts runs side by side with the config keys that differ', async () => {
-    const io = capture();
+    const io = captureIO();
     expect(await runsCompare([ids.mlp, 'deep'], { store: storeDir }, io)).toBe(0);
     const lines = io.out.trimEnd().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^\\s+${ids.mlp}\\s+${ids.deep}$`));
@@ -195,7 +180,7 @@ describe('runs compare', () => {
   });
 
   it('prints one JSON object with --json', async () => {
-    const io = capture();
+    const io = captureIO();
     expect(await runsCommand('compare', [ids.mlp, ids.deep], { store: storeDir, json: true }, io)).toBe(0);
     const doc = json(io) as { runs: { id: string }[]; configDiff: Record<string, unknown[]> };
     expect(doc.runs.map((r) => r.id)).toEqual([ids.mlp, ids.deep]);
@@ -205,20 +190,20 @@ describe('runs compare', () => {
 
 describe('runs rm', () => {
   it('deletes runs, refuses a live one without --force, and checks every id first', async () => {
-    let io = capture();
+    let io = captureIO();
     expect(await runsRm([ids.deep, 'nope'], { store: storeDir }, io)).toBe(2);
     expect(oneLine(io.err)).toMatch(/^gradguard: no run matches 'nope'/);
-    io = capture();
+    io = captureIO();
     expect(await runsRm([ids.live], { store: storeDir }, io)).toBe(2);
     expect(oneLine(io.err)).toMatch(/run .* is still running \(pid \d+ on .*\); stop it first, or pass --force$/);
-    io = capture();
+    io = captureIO();
     const ckpt = join(storeDir, 'checkpoints', ids.deep, 'ckpt-00000001');
     mkdirSync(ckpt, { recursive: true });
     writeFileSync(join(ckpt, 'state.json'), '{}');
     expect(await runsRm([ids.deep], { store: storeDir }, io)).toBe(0);
     expect(io.out).toBe(`deleted ${ids.deep}\n`);
     expect(existsSync(join(storeDir, 'checkpoints', ids.deep))).toBe(false);
-    io = capture();
+    io = captureIO();
     expect(await runsCommand('rm', [ids.live], { store: storeDir, force: true, json: true }, io)).toBe(0);
     expect(json(io)).toEqual({ deleted: [ids.live] });
     const store = RunStore.open(storeDir);
@@ -230,12 +215,12 @@ describe('runs rm', () => {
 describe('export', () => {
   it('writes the files and lists them', async () => {
     const out = join(dir, 'out');
-    let io = capture();
+    let io = captureIO();
     expect(await exportCommand('mlp', { store: storeDir, format: 'csv', out }, io)).toBe(0);
     expect(io.out).toBe(
       ['metrics', 'layers', 'findings'].map((k) => `wrote ${join(out, `${ids.mlp}-${k}.csv`)}\n`).join(''),
     );
-    io = capture();
+    io = captureIO();
     expect(await exportCommand(ids.mlp, { store: storeDir, format: 'tensorboard', out, json: true }, io)).toBe(0);
     const doc = json(io) as { id: string; format: string; files: string[] };
     expect(doc).toMatchObject({ id: ids.mlp, format: 'tensorboard' });
@@ -275,10 +260,10 @@ describe('user mistakes', () => {
       /no run matches 'nope'/,
     ],
   ];
-  let io = capture();
+  let io = captureIO();
   for (const [name, run, message] of cases) {
     it(`${name}: one line on stderr, exit status 2`, async () => {
-      io = capture();
+      io = captureIO();
       expect(await run()).toBe(2);
       expect(oneLine(io.err)).toMatch(message);
       expect(io.out).toBe('');
@@ -286,7 +271,7 @@ describe('user mistakes', () => {
   }
 
   it('prints the error as the one JSON object with --json', async () => {
-    const io = capture();
+    const io = captureIO();
     expect(await runsShow('nope', { store: storeDir, json: true }, io)).toBe(2);
     expect(json(io)).toEqual({
       error: { code: 'UNKNOWN_RUN', message: expect.stringMatching(/^no run matches 'nope'/) },

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureIO } from '../../test/cli-io.js';
 import { DB_FILE, RunStore } from '../track/store.js';
 import { listCheckpoints, loadCheckpoint, runCheckpointDir } from '../train/checkpoint.js';
 import { exportCommand, runsCommand, runsRm } from './runs.js';
@@ -95,11 +96,6 @@ function oneLine(text: string): string {
   return lines[0]!;
 }
 
-function capture() {
-  const io = { out: '', err: '', stdout: (t: string) => void (io.out += t), stderr: (t: string) => void (io.err += t) };
-  return io;
-}
-
 describe('stop signals', () => {
   for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
     it(`${sig} stops the run like Ctrl+C: a checkpoint at the last step, the run interrupted`, async () => {
@@ -144,8 +140,8 @@ describe('runs rm of a live run', () => {
         if (step < 3 || fired) return;
         fired = true;
         runId = /gradguard: run (\S+) in /.exec(err)![1]!;
-        const io1 = capture();
-        const io2 = capture();
+        const io1 = captureIO();
+        const io2 = captureIO();
         // synchronous under the hood: both finish before this callback returns
         void runsRm([runId], { store }, io1).then((code) => (refused = { code, err: io1.err }));
         void runsRm([runId], { store, force: true }, io2).then((code) => (forced = { code, err: io2.err }));
@@ -322,7 +318,7 @@ describe('where nothing can be made (/proc)', () => {
   it('export --out /proc/x and train --store /proc/gg fail at once in one line', async () => {
     const store = join(work, 'store-proc');
     const [a] = await makeStore(store);
-    const io = capture();
+    const io = captureIO();
     expect(await exportCommand(a!, { store, format: 'csv', out: '/proc/gg-x' }, io)).toBe(2);
     expect(oneLine(io.err)).toMatch(/^gradguard: cannot create --out \/proc\/gg-x: ENOENT/);
     const r = await runCli(['train', '-c', tinyConfig, '--store', '/proc/gg', '--quiet']);
@@ -349,9 +345,9 @@ describe('a run id edited into runs.db', () => {
       ['export csv', () => exportCommand(evil, { store, format: 'csv', out }, io)],
       ['export json', () => exportCommand(evil, { store, format: 'json', out }, io)],
     ];
-    let io = capture();
+    let io = captureIO();
     for (const [name, attempt] of attempts) {
-      io = capture();
+      io = captureIO();
       expect(await attempt(), name).toBe(2);
       expect(oneLine(io.err), name).toMatch(/malformed run id "..\/..\/victim".*nothing was written or removed/);
     }

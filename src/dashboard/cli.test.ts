@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureIO } from '../../test/cli-io.js';
 import { dashboardCommand } from '../cli/dashboard.js';
 import { RunStore } from '../track/store.js';
 
@@ -19,12 +20,6 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { stdout: (t: string) => void out.push(t), stderr: (t: string) => void err.push(t) } };
-}
-
 /** Waits until `f()` is true (polling), at most `ms`. */
 async function until(f: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -33,14 +28,14 @@ async function until(f: () => boolean, ms = 5000): Promise<void> {
 
 describe('gradguard dashboard', () => {
   it('serves on 127.0.0.1 by default, says so, prints one JSON object, and stops on its signal', async () => {
-    const t = capture();
+    const t = captureIO();
     const stop = new AbortController();
-    const done = dashboardCommand({ store: join(dir, 'store'), port: '0', json: true, signal: stop.signal }, t.io);
+    const done = dashboardCommand({ store: join(dir, 'store'), port: '0', json: true, signal: stop.signal }, t);
     await until(() => t.out.length > 0);
-    const info = JSON.parse(t.out.join(''));
+    const info = JSON.parse(t.out);
     expect(info.host).toBe('127.0.0.1');
     expect(info.loopbackOnly).toBe(true);
-    expect(t.err.join('')).toContain('listening on 127.0.0.1 only');
+    expect(t.err).toContain('listening on 127.0.0.1 only');
     const res = await fetch(new URL('/api/runs', info.url));
     expect(res.status).toBe(200);
     expect((await res.json()).runs).toHaveLength(1);
@@ -64,30 +59,28 @@ describe('gradguard dashboard', () => {
   });
 
   it('warns when it listens beyond this machine', async () => {
-    const t = capture();
+    const t = captureIO();
     const stop = new AbortController();
-    const done = dashboardCommand({ store: join(dir, 'store'), port: 0, host: '0.0.0.0', signal: stop.signal }, t.io);
-    await until(() => t.err.some((l) => l.includes('press Ctrl+C')));
-    expect(t.err.join('')).toMatch(/warning: listening on 0\.0\.0\.0: anyone who can reach this machine/);
+    const done = dashboardCommand({ store: join(dir, 'store'), port: 0, host: '0.0.0.0', signal: stop.signal }, t);
+    await until(() => t.err.includes('press Ctrl+C'));
+    expect(t.err).toMatch(/warning: listening on 0\.0\.0\.0: anyone who can reach this machine/);
     stop.abort();
     expect(await done).toBe(0);
   });
 
   it('refuses a bad port and a taken port with one line and status 2', async () => {
     for (const port of ['70000', 'abc', '-1']) {
-      const t = capture();
-      expect(await dashboardCommand({ store: join(dir, 'store'), port }, t.io)).toBe(2);
-      expect(t.err.join('')).toMatch(/^gradguard: --port must be a whole number/);
+      const t = captureIO();
+      expect(await dashboardCommand({ store: join(dir, 'store'), port }, t)).toBe(2);
+      expect(t.err).toMatch(/^gradguard: --port must be a whole number/);
     }
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const t = capture();
-      expect(await dashboardCommand({ store: join(dir, 'store'), port }, t.io)).toBe(2);
-      expect(t.err.join('')).toBe(
-        `gradguard: port ${port} on 127.0.0.1 is in use; pass another --port (0 picks a free one)\n`,
-      );
+      const t = captureIO();
+      expect(await dashboardCommand({ store: join(dir, 'store'), port }, t)).toBe(2);
+      expect(t.err).toBe(`gradguard: port ${port} on 127.0.0.1 is in use; pass another --port (0 picks a free one)\n`);
     } finally {
       await new Promise((r) => blocker.close(r));
     }
