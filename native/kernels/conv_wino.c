@@ -32,6 +32,27 @@
 
 #include "../gemm_x86.h"
 
+/* The calling thread's buffers, kept for its next call up to GG_WINO_KEEP floats each (as conv_whole.c's: a fresh
+ * buffer of a few MB costs its page faults on every call): [0] the transformed weight, [1] the pool threads' scratch,
+ * [2] the weight gradient's partials. */
+#define GG_WINO_KEEP ((size_t)4 << 20) /* 16 MB */
+static __thread float *gg_wino_buf[3];
+static __thread size_t gg_wino_cap[3];
+
+/* Buffer `which` of n floats for this call, released by gg_wino_release after it; NULL if it cannot be allocated. */
+static float *gg_wino_scratch(int which, size_t n) {
+  if (n <= gg_wino_cap[which]) return gg_wino_buf[which];
+  float *b = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+  if (!b || n > GG_WINO_KEEP) return b;
+  free(gg_wino_buf[which]);
+  gg_wino_buf[which] = b;
+  gg_wino_cap[which] = n;
+  return b;
+}
+static void gg_wino_release(int which, float *b) {
+  if (b && b != gg_wino_buf[which]) free(b);
+}
+
 typedef struct {
   const float *x;   /* the input (forward: x; input gradient: gy) */
   const float *u;   /* the transformed weight: per group, [ξ][mo/8][ci][8] */
@@ -315,18 +336,18 @@ int gg_conv_wino(const float *x, const float *weight, const float *bias, float *
   a.tw = g.w / 2, a.th = g.h / 2, a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
   a.vps = ci * a.T + 16, a.mps = mo * a.T + 16;
   a.slot = (16 * (a.vps + a.mps) + (g.h + 2) * 4 * a.tws + 15) / 16 * 16;
-  float *u = aligned_alloc(64, sizeof(float) * (size_t)(16 * mo * ci * groups));
-  float *scratch = aligned_alloc(64, sizeof(float) * (size_t)a.slot * (size_t)gg_pool_threads());
+  float *u = gg_wino_scratch(0, (size_t)(16 * mo * ci * groups));
+  float *scratch = gg_wino_scratch(1, (size_t)a.slot * (size_t)gg_pool_threads());
   if (!u || !scratch) {
-    free(u);
-    free(scratch);
+    gg_wino_release(0, u);
+    gg_wino_release(1, scratch);
     return 0;
   }
   gg_wino_weight(weight, ci, mo, groups, flip, u);
   a.u = u, a.scratch = scratch;
   gg_parallel_for(gg_wino_range, &a, g.n * groups, 1, (double)(16 * ci * mo) * (double)a.T * (double)(g.n * groups));
-  free(scratch);
-  free(u);
+  gg_wino_release(1, scratch);
+  gg_wino_release(0, u);
   return 1;
 }
 
@@ -523,19 +544,19 @@ int gg_conv_wino_dw(const float *x, const float *gy, float *gw, const int32_t *g
   a.per = (a.n + blocks - 1) / blocks;
   a.blocks = (a.n + a.per - 1) / a.per;
   a.slot = (a.P * (ci + mo) + 16 * (a.T * ci + 16) + 16 * (a.T * mo + 16) + 15) / 16 * 16;
-  float *scratch = aligned_alloc(64, sizeof(float) * (size_t)a.slot * (size_t)gg_pool_threads());
-  float *parts = aligned_alloc(64, sizeof(float) * (size_t)a.blocks * (size_t)psize);
+  float *scratch = gg_wino_scratch(1, (size_t)a.slot * (size_t)gg_pool_threads());
+  float *parts = gg_wino_scratch(2, (size_t)a.blocks * (size_t)psize);
   if (!scratch || !parts) {
-    free(scratch);
-    free(parts);
+    gg_wino_release(1, scratch);
+    gg_wino_release(2, parts);
     return 0;
   }
   a.scratch = scratch, a.parts = parts;
   gg_parallel_for(gg_wdw_range, &a, a.blocks * groups, 1,
                   (double)(16 * ci * mo) * (double)a.T * (double)(a.n * groups));
   gg_parallel_for(gg_wdw_sum_range, &a, oc, 1, (double)oc * (double)ci * 16.0 * (double)a.blocks);
-  free(parts);
-  free(scratch);
+  gg_wino_release(2, parts);
+  gg_wino_release(1, scratch);
   return 1;
 }
 #endif
