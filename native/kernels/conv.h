@@ -168,6 +168,17 @@ void gg_direct_conv3_w8(const gg_direct_args *a, const void *w8);
  * not run (the shape, or a buffer not allocated). */
 int gg_conv_dw_outer_ok(const gg_conv *g, gg_i oc, gg_i groups);
 int gg_conv_dw_outer(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc, gg_i groups);
+/* gt[p·ocg + o] = gy[o·P + p]: one image's group of ocg planes (a multiple of 16) of P positions, transposed. */
+void gg_dwo_transpose(const float *gy, gg_i ocg, gg_i P, float *gt);
+
+/* conv_wino.c: a 3×3, stride-1, padding-1 convolution by Winograd's F(2×2, 3×3): the forward (flip 0: y = (acc ? y
+ * : 0) + conv, or bias + conv where bias is set, then the ReLU where relu) or the input gradient (flip 1: x is gy, y
+ * is gx); 0, having done nothing, where it does not take the shape or a buffer cannot be allocated. */
+int gg_conv_wino(const float *x, const float *weight, const float *bias, float *y, const int32_t *geom, gg_i oc,
+                 gg_i groups, int acc, int relu, int flip);
+/* conv_wino.c: the weight gradient of such a convolution by Winograd (16·k input channels per group); 0, having done
+ * nothing, where it does not take the shape or a buffer cannot be allocated. */
+int gg_conv_wino_dw(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc, gg_i groups);
 #endif
 #endif
 

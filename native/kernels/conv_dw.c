@@ -67,8 +67,8 @@ static inline void gg_dwo_transpose16(__m512 r[16]) {
   for (int j = 0; j < 16; j++) r[j] = o[j];
 }
 
-/* gt[p·ocg + o] = gy[o·P + p] for one image's group (ocg a multiple of 16). */
-static void gg_dwo_transpose(const float *gy, gg_i ocg, gg_i P, float *gt) {
+/* gt[p·ocg + o] = gy[o·P + p] for one image's group (ocg a multiple of 16; conv_wino.c's weight gradient too). */
+void gg_dwo_transpose(const float *gy, gg_i ocg, gg_i P, float *gt) {
   for (gg_i p0 = 0; p0 < P; p0 += 16) {
     gg_i np = P - p0 < 16 ? P - p0 : 16;
     __mmask16 m = (__mmask16)((1u << np) - 1);

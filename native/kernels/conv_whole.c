@@ -14,6 +14,9 @@
  * image after image, and the partials added in block order in float64 (rounded once). Not in the wasm modules (the
  * products there are wasm_sgemm.c's; the wasm backend composes im2col and sgemm, as the reference does).
  *
+ * 3×3 convolutions with stride 1, padding 1 and 16+ channels in and out (a ResNet's) run by Winograd F(2×2, 3×3)
+ * instead, all three kernels (gg_conv_wino, gg_conv_wino_dw, conv_wino.c), with the same sharing out.
+ *
  * Where the shapes allow, an image's columns are never written: stride-1 forwards and input gradients run directly
  * (gg_direct_conv3 for rows of 16·k and of 8, conv_direct3.c; gg_direct_conv_plan for other rows of 8+, reading
  * shifted input rows; stride 2 on the phases of the image or of gx, gg_direct_s2_geom), the weight gradient with 16·k output channels per group and 64+ columns as outer products
@@ -228,6 +231,10 @@ static double gg_whole_work(const gg_whole_conv *a) {
  * then go through the ReLU, in cache). */
 static int gg_conv2d_run(const float *x, const float *weight, const float *bias, float *out, const int32_t *geom,
                          gg_i oc, gg_i groups, int accumulate, int relu) {
+#if defined(__AVX512F__)
+  /* 3×3, stride 1, padding 1 (ResNet-20's): Winograd F(2×2, 3×3), conv_wino.c, where it takes the shape */
+  if (gg_conv_own_usable() && gg_conv_wino(x, weight, bias, out, geom, oc, groups, accumulate, relu, 0)) return 1;
+#endif
   gg_whole_conv a = {.x = x, .w = weight, .out = out, .bias = bias, .relu = relu};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   a.beta = accumulate || bias ? 1.0f : 0.0f;
@@ -290,6 +297,9 @@ GG_API int gg_conv2d_bias(const float *x, const float *weight, const float *bias
 
 GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx, const int32_t *geom, gg_i oc,
                                 gg_i groups) {
+#if defined(__AVX512F__)
+  if (gg_conv_own_usable() && gg_conv_wino(gy, weight, NULL, gx, geom, oc, groups, 0, 0, 1)) return 1;
+#endif
   gg_whole_conv a = {.w = weight, .gy = gy, .out = gx};
   if (!gg_whole_setup(&a, geom, oc, groups)) return 0;
   /* Stride 1 with input rows of 16·k: the convolution of gy with the flipped, transposed weight, padded by
@@ -346,6 +356,8 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
 GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,
                                  gg_i groups) {
 #if defined(__AVX512F__)
+  /* 3×3, stride 1, padding 1, 16·k channels in and out: Winograd (conv_wino.c) */
+  if (gg_conv_own_usable() && gg_conv_wino_dw(x, gy, gw, geom, oc, groups)) return 1;
   /* 16·k output channels per group, 64+ weight columns: outer products over the positions (conv_dw.c) */
   if (gg_conv_own_usable() && gg_conv_dw_outer(x, gy, gw, geom, oc, groups)) return 1;
 #endif

@@ -415,6 +415,116 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
   });
 });
 
+describe.skipIf(!native)('native Winograd F(2×2, 3×3) convolutions', () => {
+  // One kernel on the native backend, with the Winograd path on (the default) or off (GRADGUARD_WINO=0, read by the
+  // C on every call: the direct paths).
+  const runNative = (wino: boolean, f: (be: Backend, bufs: Buf[]) => void, data: Float32Array[], out: number) => {
+    const be = native!;
+    const saved = process.env.GRADGUARD_WINO;
+    if (wino) delete process.env.GRADGUARD_WINO;
+    else process.env.GRADGUARD_WINO = '0';
+    try {
+      const bufs = data.map((a) => load(be, a));
+      f(be, bufs);
+      const got = bufs[out]!.data.slice();
+      for (const b of bufs) be.free(b);
+      return got;
+    } finally {
+      if (saved === undefined) delete process.env.GRADGUARD_WINO;
+      else process.env.GRADGUARD_WINO = saved;
+    }
+  };
+  const kinds = ['forward', 'accumulate', 'bias', 'bias+relu', 'input', 'weight'] as const;
+  const run = (kind: (typeof kinds)[number], g: ConvGeom, oc: number, groups: number) => {
+    return (b: Backend, [x, w, y, bias]: Buf[]) => {
+      if (kind === 'forward' || kind === 'accumulate') b.conv2d(x!, w!, y!, g, oc, groups, kind === 'accumulate');
+      else if (kind === 'input') b.conv2dGradInput(y!, w!, x!, g, oc, groups);
+      else if (kind === 'weight') b.conv2dGradWeight(x!, y!, w!, g, oc, groups);
+      else b.conv2dBias(x!, w!, bias!, y!, g, oc, groups, kind === 'bias+relu');
+    };
+  };
+
+  it('takes the shapes it should: its bits differ from the direct paths, within the float32 bound of the reference', () => {
+    const r = lcg(41);
+    for (const [cases, wino] of [
+      [WINO_CASES, true],
+      [NOT_WINO_CASES, false],
+    ] as const) {
+      for (const [g, oc, groups] of cases) {
+        const [xs, ws, ys] = convSizes(g, oc, groups);
+        for (const kind of kinds) {
+          const data = [uniform(r, xs), uniform(r, ws), uniform(r, ys), uniform(r, oc)];
+          const out = kind === 'input' ? 0 : kind === 'weight' ? 1 : 2;
+          const f = run(kind, g, oc, groups);
+          const on = runNative(true, f, data, out);
+          const off = runNative(false, f, data, out);
+          const what = `${kind} n=${g.n} c=${g.c} ${g.h}x${g.w} oc=${oc} groups=${groups}`;
+          // (the direct paths' bits are checked against the reference elsewhere; here the path taken)
+          if (wino) expect(firstDifference([on], [off]), what).not.toBe('');
+          else expect(firstDifference([on], [off]), what).toBe('');
+          // the reference, and its bound: the same kernel over absolute values (the bias's too, no ReLU, which only
+          // shrinks a difference), times (K + 2)·2^-24, K the terms of a sum
+          const want = data.map((a) => load(js, a));
+          f(js, want);
+          const bound = data.map((a) => load(js, a.map(Math.abs)));
+          run(kind === 'bias+relu' ? 'bias' : kind === 'accumulate' ? 'accumulate' : kind, g, oc, groups)(js, bound);
+          const K = kind === 'input' ? (oc / groups) * 9 : kind === 'weight' ? g.n * g.oh * g.ow + 16 : g.c * 9 + 1;
+          const u = (K + 2) * 2 ** -24;
+          const wd = want[out]!.data;
+          const bd = bound[out]!.data;
+          for (let j = 0; j < wd.length; j++)
+            if (!(Math.abs(on[j]! - wd[j]!) <= u * bd[j]! + 1e-30))
+              throw new Error(`${what}: element ${j} got ${on[j]}, want ${wd[j]}`);
+          for (const b of [...want, ...bound]) js.free(b);
+        }
+      }
+    }
+  });
+
+  it('keeps the ReLU of conv2dBias: NaN stays NaN, -0 and 0 give +0', () => {
+    // a weight of zeros and a bias of -0, NaN, -1, 2: the outputs are bias + 0 (-0 + 0 = +0), through the ReLU
+    const [g, oc, groups] = WINO_CASES[0]!;
+    const [xs, ws, ys] = convSizes(g, oc, groups);
+    const bias = new Float32Array(oc).map((_, i) => [-0, Number.NaN, -1, 2][i % 4]!);
+    const data = [uniform(lcg(42), xs), new Float32Array(ws), new Float32Array(ys), bias];
+    const on = runNative(true, run('bias+relu', g, oc, groups), data, 2);
+    const P = g.oh * g.ow;
+    for (let j = 0; j < on.length; j++) {
+      const want = [0, Number.NaN, 0, 2][(Math.floor(j / P) % oc) % 4]!;
+      if (!Object.is(on[j], want)) throw new Error(`element ${j}: got ${on[j]}, want ${want}`);
+    }
+  });
+
+  it('gives the same bits on one thread and on two, with a worker held off', () => {
+    const be = native!;
+    const before = be.threads;
+    const r = lcg(43);
+    const [g0, oc, groups] = WINO_CASES[1]!;
+    const g = { ...g0, n: 7 };
+    const [xs, ws, ys] = convSizes(g, oc, groups);
+    const data = [uniform(r, xs), uniform(r, ws), uniform(r, ys), uniform(r, oc)];
+    const all = (threads: number, hold: boolean) => {
+      be.setThreads(threads);
+      const byWorkers = hold ? be.holdPoolWorkers(true) : 0;
+      try {
+        return kinds.map((kind) =>
+          runNative(true, run(kind, g, oc, groups), data, kind === 'input' ? 0 : kind === 'weight' ? 1 : 2),
+        );
+      } finally {
+        if (hold) expect(be.holdPoolWorkers(false)).toBe(byWorkers);
+      }
+    };
+    try {
+      const one = all(1, false);
+      expect(all(2, false)).toEqual(one);
+      expect(all(2, true)).toEqual(one);
+    } finally {
+      be.holdPoolWorkers(false);
+      be.setThreads(before);
+    }
+  });
+});
+
 describe('backend loading', () => {
   it('loads the committed wasm module', () => {
     expect(wasm, 'wasm/gradguard.wasm must load (run `npm run build:wasm`)').not.toBeNull();
@@ -1656,6 +1766,33 @@ const CONV_CASES: [ConvGeom, number, number][] = [
   [convGeom(6, 8, 9, 11, 3, 3, [2, 1], [1, 2], [1, 2]), 64, 2],
   [convGeom(3, 3, 12, 12, 5, 5, [1, 1], [0, 0], [1, 1]), 32, 1],
   [convGeom(4, 16, 10, 9, 3, 3, [2, 2], [1, 1], [1, 1]), 48, 1],
+  // 3×3, stride 1, padding 1, 16+ channels in and out: the forward, the input gradient and (16·k channels) the
+  // weight gradient by Winograd F(2×2, 3×3) natively (conv_wino.c): tile rows of 16 (rows of 32), of 32 (two
+  // vectors a row), of 8 and of 4 (a vector spans 2 and 4 tile rows); 16, 8, 2 and 1 vectors of tiles per image
+  // (product tiles of 3, 2 and 1 vectors); 24 outputs (3 panels of 8) and 40 inputs to the input gradient; groups
+  [convGeom(3, 16, 32, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 40, 8, 64, 3, 3, [1, 1], [1, 1], [1, 1]), 24, 1],
+  [convGeom(2, 16, 8, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(6, 16, 8, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 1],
+  [convGeom(6, 16, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 2],
+];
+
+/**
+ * The shapes the native Winograd path takes (3×3, stride 1, padding 1, 16+ channels in and out, 16·k for the weight
+ * gradient, tiles in whole
+ * vectors), as [one group's geometry, output channels, groups]: ResNet-20's three stages at a small batch, a group
+ * case; and shapes it leaves to the direct paths (8 channels; an odd plane; 12-wide rows: tile rows of 6).
+ */
+const WINO_CASES: [ConvGeom, number, number][] = [
+  [convGeom(2, 16, 32, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 32, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 1],
+  [convGeom(2, 64, 8, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
+  [convGeom(2, 16, 8, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 2],
+];
+const NOT_WINO_CASES: [ConvGeom, number, number][] = [
+  [convGeom(2, 8, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 16, 15, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 16, 12, 12, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
 ];
 
 /** Input sizes of the whole convolution's buffers: x, weight, y (gy). */

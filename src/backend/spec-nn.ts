@@ -89,7 +89,10 @@ export const NN_KERNELS = {
    * group (g is one group's geometry: g.c its input channels, g.n the images; weight row o of group o / (oc/groups)
    * sees that group's channels of x[N, c·groups, h, w]); accumulate keeps out's contents (a bias) and adds to them.
    * The reference unfolds image by image (im2col) and multiplies with sgemm; the native kernel gives whole images to
-   * its threads. Natively only (the wasm backend composes its im2col and sgemm as the reference does); the C
+   * its threads (3×3 convolutions with stride 1, padding 1 and 16+ channels in and out, as a ResNet's, by Winograd's
+   * F(2×2, 3×3) on x86-64 with AVX-512, native/kernels/conv_wino.c: a float32 rounding of its own, within the same
+   * bound of the reference as the direct sums; its input and weight gradients too). Natively only (the wasm backend
+   * composes its im2col and sgemm as the reference does); the C
    * function returns 0, having done nothing, where it cannot run (no sgemm of its own, OpenBLAS pinned), and the
    * native backend then runs the reference's composition.
    */

@@ -1,0 +1,562 @@
+/*
+ * native/kernels/conv_wino.c: 3×3 convolutions with stride 1 and padding 1 (a ResNet's), forward and input gradient,
+ * by Winograd's F(2×2, 3×3) (see common.h for what all kernels promise). Natively, AVX-512 only; conv_whole.c calls it
+ * first and takes its other paths where it returns 0; the weight gradient is at the end of the file.
+ *
+ * Each 2×2 block of outputs ("tile") of output channel m is Aᵀ·[Σ_c U_m,c ⊙ V_c]·A, where V_c = Bᵀ·d_c·B is the
+ * tile's 4×4 input patch of channel c transformed and U_m,c = G·g_m,c·Gᵀ the 3×3 kernel transformed:
+ *
+ *   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1].
+ *
+ * The sum over the channels is 16 matrix products (one per element ξ of the 4×4 transforms): M_ξ = U_ξ·V_ξ, U_ξ
+ * [outputs × channels], V_ξ [channels × tiles]: 16 multiply-adds per tile and pair of channels where the direct
+ * convolution makes 36, so the products are 4/9 of its FLOPs; the transforms are additions (and the weight's is made
+ * once per call, in float64, rounded once).
+ *
+ * The pool's threads take whole images (item i·groups + gi, as conv_whole.c): for its image a thread transforms the
+ * input into V (a horizontal pass over each padded input row, then a vertical one over each tile row, vectors over 16
+ * tile columns), multiplies in tiles of 8 output channels by 1-3 vectors of 16 tiles (24 accumulators at most, a chain
+ * of FMAs over the channels in order), and transforms M back into the image's rows (the 2×2 blocks interleaved in
+ * registers). Every output is computed by one thread in a fixed order: the bits do not depend on the thread count.
+ * The input gradient is the same convolution of gy with the flipped, transposed weight (padding 3 - 1 - 1 = 1).
+ *
+ * The error: each output is a float32 sum of 16·channels products of transformed values, whose magnitudes are up to
+ * 4× (input) and 2.25× (weight) those of the direct sum's terms, then an output transform of 9 terms; measured
+ * against float64 on ResNet-20's shapes it stays within the backends' float32 bound of the direct sum (see
+ * docs/benchmarks.md, "Winograd F(2×2, 3×3)").
+ */
+#include "conv.h"
+
+#if !defined(__wasm__) && defined(__AVX512F__)
+#include <stdlib.h>
+
+#include "../gemm_x86.h"
+
+/* The calling thread's buffers, kept for its next call up to GG_WINO_KEEP floats each (as conv_whole.c's: a fresh
+ * buffer of a few MB costs its page faults on every call): [0] the transformed weight, [1] the pool threads' scratch,
+ * [2] the weight gradient's partials. */
+#define GG_WINO_KEEP ((size_t)4 << 20) /* 16 MB */
+static __thread float *gg_wino_buf[3];
+static __thread size_t gg_wino_cap[3];
+
+/* Buffer `which` of n floats for this call, released by gg_wino_release after it; NULL if it cannot be allocated. */
+static float *gg_wino_scratch(int which, size_t n) {
+  if (n <= gg_wino_cap[which]) return gg_wino_buf[which];
+  float *b = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+  if (!b || n > GG_WINO_KEEP) return b;
+  free(gg_wino_buf[which]);
+  gg_wino_buf[which] = b;
+  gg_wino_cap[which] = n;
+  return b;
+}
+static void gg_wino_release(int which, float *b) {
+  if (b && b != gg_wino_buf[which]) free(b);
+}
+
+typedef struct {
+  const float *x;   /* the input (forward: x; input gradient: gy) */
+  const float *u;   /* the transformed weight: per group, [ξ][mo/8][ci][8] */
+  const float *bias; /* [groups·mo] or NULL: outputs start from it (+0) */
+  float *y;          /* the output (forward: y; input gradient: gx) */
+  gg_i h, w, ci, mo, groups; /* the plane (input and output alike), channels in and out per group */
+  gg_i tw, th, T, tws;       /* tiles per row, per column, per image; the horizontal buffer's row stride */
+  gg_i vps, mps;             /* V's and M's plane strides (ξ to ξ + 1): a cache line more than a plane, so that the 16
+                              * planes' same elements fall in different L1 sets */
+  int acc, relu;             /* add to y (beta 1), and the ReLU after */
+  float *scratch;            /* per pool thread, slot floats: V [16][ci][T], M [16][mo][T], rows [(h+2)][4][tws] */
+  gg_i slot;
+} gg_wino_args;
+
+/*
+ * Whether the Winograd path takes a 3×3, stride-1, padding-1, undilated convolution of a plane h×w, with ci input and
+ * mo output channels per group: tiles in whole vectors (tiles per row 4, 8 or 16·k; 16·k tiles per image) and whole
+ * panels of 8 outputs (gg_wino_pick then says where it pays).
+ */
+static int gg_wino_ok(const gg_conv *g, gg_i ci, gg_i mo) {
+  if (g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1 || g->dh != 1 || g->dw != 1)
+    return 0;
+  if (g->h % 2 || g->w % 2 || g->oh != g->h || g->ow != g->w) return 0;
+  gg_i tw = g->w / 2, T = (g->h / 2) * tw;
+  if (!(tw == 4 || tw == 8 || tw % 16 == 0) || T % 16 != 0) return 0;
+  return ci >= 1 && mo >= 8 && mo % 8 == 0;
+}
+
+/*
+ * Whether it pays for this shape: 16+ channels in and out (64 images, one thread, CPU ms, Winograd against the direct
+ * paths, forward: 16 channels 32×32 2.4 against 3.3, 32 16×16 1.7 against 3.2, 64 8×8 1.7 against 3.0, 128 8×8 6.6
+ * against 12.0; with 8 channels 0.76 against 0.82 at 32×32 but 0.24 against 0.21 at 16×16 and 0.09 against 0.05 at
+ * 8×8: the transforms cost as much as the products save; the weight gradient, 16·k channels, 2.5, 2.0 and 2.1 against
+ * conv_dw.c's 3.4, 3.2 and 3.4 on ResNet-20's three stages). GRADGUARD_WINO=0 turns the path off (A/B measurements).
+ */
+static int gg_wino_pick(gg_i ci, gg_i mo) {
+  if (ci < 16 || mo < 16) return 0;
+  const char *e = getenv("GRADGUARD_WINO");
+  return !(e && e[0] == '0');
+}
+
+/*
+ * The horizontal pass of one input row (xr, or NULL for a padding row): for each tile column tx, the patch row
+ * d_j = x[2tx - 1 + j] (0 outside the row) combined as d·B: e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1, e3 = d1 - d3,
+ * into hb[j·tws + tx]. The row's 32 values of 16 tiles are read with plain loads inside it (a masked load whose
+ * masked-off lanes cross into another page is slow on Zen 4: the rows of a 32×32 plane start and end pages), split
+ * into its even (d1) and odd (d2) values, and those shifted by a lane for d0 and d3, with the neighbouring chunk's value
+ * (or 0, the padding) shifted in.
+ */
+static void gg_wino_hrow(const float *xr, gg_i w, gg_i tw, gg_i tws, float *hb) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  __m512i prev = _mm512_setzero_si512(); /* the previous chunk's odd values (its last: x[2·t0 - 1]) */
+  for (gg_i t0 = 0; t0 < tw; t0 += 16) {
+    __m512 e0 = _mm512_setzero_ps(), e1 = e0, e2 = e0, e3 = e0;
+    if (xr) {
+      __m512 lo, hi = _mm512_setzero_ps();
+      float next = 0.0f; /* x[2·t0 + 32] */
+      if (tw >= 16) {
+        lo = _mm512_loadu_ps(xr + 2 * t0);
+        hi = _mm512_loadu_ps(xr + 2 * t0 + 16);
+        if (2 * t0 + 32 < w) next = xr[2 * t0 + 32];
+      } else if (w == 16) {
+        lo = _mm512_loadu_ps(xr);
+      } else { /* w == 8 */
+        lo = _mm512_insertf32x8(_mm512_setzero_ps(), _mm256_loadu_ps(xr), 0);
+      }
+      __m512 d1 = _mm512_permutex2var_ps(lo, ev, hi), d2 = _mm512_permutex2var_ps(lo, od, hi);
+      __m512i d2i = _mm512_castps_si512(d2);
+      __m512 d0 = _mm512_castsi512_ps(_mm512_alignr_epi32(d2i, prev, 15));
+      __m512 d3 = _mm512_castsi512_ps(
+          _mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(d1), 1));
+      prev = d2i;
+      e0 = _mm512_sub_ps(d0, d2);
+      e1 = _mm512_add_ps(d1, d2);
+      e2 = _mm512_sub_ps(d2, d1);
+      e3 = _mm512_sub_ps(d1, d3);
+    }
+    _mm512_storeu_ps(hb + t0, e0);
+    _mm512_storeu_ps(hb + tws + t0, e1);
+    _mm512_storeu_ps(hb + 2 * tws + t0, e2);
+    _mm512_storeu_ps(hb + 3 * tws + t0, e3);
+  }
+}
+
+/* The first n (16, 8 or 4) lanes of v stored at p, with plain stores (see gg_wino_hrow). */
+static inline void gg_wino_store(float *p, __m512 v, gg_i n) {
+  if (n >= 16)
+    _mm512_storeu_ps(p, v);
+  else if (n == 8)
+    _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+  else
+    _mm_storeu_ps(p, _mm512_castps512_ps128(v));
+}
+
+/* One image's input (ci planes h×w) transformed into V[ξ][c][T], ξ = 4·i + j: Bᵀ·(d·B) by rows of tiles. */
+__attribute__((noinline)) static void gg_wino_input(const gg_wino_args *a, const float *x, float *V, float *hb) {
+  gg_i h = a->h, w = a->w, tw = a->tw, tws = a->tws, T = a->T, ci = a->ci;
+  gg_i rs = 4 * tws; /* one padded row's four combinations */
+  for (gg_i c = 0; c < ci; c++) {
+    const float *xc = x + c * h * w;
+    for (gg_i r = -1; r <= h; r++) gg_wino_hrow(r >= 0 && r < h ? xc + r * w : NULL, w, tw, tws, hb + (r + 1) * rs);
+    for (gg_i ty = 0; ty < a->th; ty++) {
+      const float *r0 = hb + 2 * ty * rs; /* padded rows 2ty .. 2ty + 3: input rows 2ty - 1 .. 2ty + 2 */
+      for (gg_i j = 0; j < 4; j++)
+        for (gg_i t0 = 0; t0 < tw; t0 += 16) {
+          gg_i m = tw - t0 >= 16 ? 16 : tw - t0;
+          const float *p = r0 + j * tws + t0;
+          __m512 d0 = _mm512_loadu_ps(p), d1 = _mm512_loadu_ps(p + rs);
+          __m512 d2 = _mm512_loadu_ps(p + 2 * rs), d3 = _mm512_loadu_ps(p + 3 * rs);
+          float *v = V + j * a->vps + c * T + ty * tw + t0;
+          gg_i xs = 4 * a->vps; /* from ξ = j to ξ = 4 + j */
+          gg_wino_store(v, _mm512_sub_ps(d0, d2), m);
+          gg_wino_store(v + xs, _mm512_add_ps(d1, d2), m);
+          gg_wino_store(v + 2 * xs, _mm512_sub_ps(d2, d1), m);
+          gg_wino_store(v + 3 * xs, _mm512_sub_ps(d1, d3), m);
+        }
+    }
+  }
+}
+
+#define GG_WI_ACC(i) __m512 a0##i = _mm512_setzero_ps(), a1##i = a0##i, a2##i = a0##i
+#define GG_WI_FMA(i)                                                                                             \
+  {                                                                                                              \
+    __m512 uv = _mm512_set1_ps(ur[i]);                                                                           \
+    a0##i = _mm512_fmadd_ps(uv, v0, a0##i);                                                                      \
+    if (NQ > 1) a1##i = _mm512_fmadd_ps(uv, v1, a1##i);                                                          \
+    if (NQ > 2) a2##i = _mm512_fmadd_ps(uv, v2, a2##i);                                                          \
+  }
+#define GG_WI_STORE(i)                                                                                           \
+  {                                                                                                              \
+    _mm512_storeu_ps(m + i * T, a0##i);                                                                          \
+    if (NQ > 1) _mm512_storeu_ps(m + i * T + 16, a1##i);                                                         \
+    if (NQ > 2) _mm512_storeu_ps(m + i * T + 32, a2##i);                                                         \
+  }
+#define GG_WI_ALL(M) M(0); M(1); M(2); M(3); M(4); M(5); M(6); M(7)
+
+/* M_ξ's 8 rows of the panel u (u[c·8 + i]) at NQ vectors of tiles from v (V_ξ's column block), into m (row stride T). */
+static inline __attribute__((always_inline)) void gg_wino_tile(const float *u, const float *v, gg_i ci, gg_i T,
+                                                               float *m, const int NQ) {
+  GG_WI_ALL(GG_WI_ACC);
+  const float *ur = u;
+  for (gg_i c = 0; c < ci; c++, ur += 8, v += T) {
+    __m512 v0 = _mm512_loadu_ps(v), v1 = v0, v2 = v0;
+    if (NQ > 1) v1 = _mm512_loadu_ps(v + 16);
+    if (NQ > 2) v2 = _mm512_loadu_ps(v + 32);
+    GG_WI_ALL(GG_WI_FMA);
+  }
+  GG_WI_ALL(GG_WI_STORE);
+}
+
+/* The 16 products M_ξ = U_ξ·V_ξ of one image, in tiles of 8 outputs by 3 vectors of tiles (the last 1 or 2). */
+__attribute__((noinline)) static void gg_wino_products(const gg_wino_args *a, const float *u, const float *V, float *M) {
+  gg_i ci = a->ci, mo = a->mo, T = a->T, nv = T / 16;
+  for (gg_i xi = 0; xi < 16; xi++)
+    for (gg_i mp = 0; mp < mo / 8; mp++) {
+      const float *up = u + (xi * (mo / 8) + mp) * ci * 8;
+      const float *vx = V + xi * a->vps;
+      float *mx = M + xi * a->mps + mp * 8 * T;
+      gg_i q = 0;
+      for (; q + 3 <= nv; q += 3) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 3);
+      if (nv - q == 2) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 2);
+      if (nv - q == 1) gg_wino_tile(up, vx + q * 16, ci, T, mx + q * 16, 1);
+    }
+}
+
+/* One output row's 32 values (or 2·8 tile rows of 16, or 4 of 8) at row parity r of tiles t0 .. t0 + 15, from the
+ * tiles' left (l) and right (rt) columns: (+ y), (+ bias), ReLU, stored. */
+static inline void gg_wino_put(const gg_wino_args *a, float *yo, gg_i t0, gg_i r, __m512 l, __m512 rt, __m512 bv,
+                               int hasb) {
+  const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  __m512 half[2] = {_mm512_permutex2var_ps(l, ilo, rt), _mm512_permutex2var_ps(l, ihi, rt)};
+  gg_i tw = a->tw, w = a->w;
+  for (int hh = 0; hh < 2; hh++) {
+    gg_i t = t0 + 8 * hh;
+    float *dst = yo + (2 * (t / tw) + r) * w + 2 * (t % tw);
+    if (tw == 4) { /* two tile rows of 4: 8 floats each, plain 256-bit loads and stores (see gg_wino_hrow) */
+      for (int pp = 0; pp < 2; pp++, dst += 2 * w) {
+        __m256 v = pp ? _mm512_extractf32x8_ps(half[hh], 1) : _mm512_castps512_ps256(half[hh]);
+        if (hasb)
+          v = _mm256_add_ps(_mm512_castps512_ps256(bv), v);
+        else if (a->acc)
+          v = _mm256_add_ps(_mm256_loadu_ps(dst), v);
+        if (a->relu) v = _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(v, _mm256_setzero_ps(), _CMP_NLE_UQ), v);
+        _mm256_storeu_ps(dst, v);
+      }
+      continue;
+    }
+    /* one tile row's 8 tiles: 16 floats */
+    __m512 val = half[hh];
+    if (hasb)
+      val = _mm512_add_ps(bv, val);
+    else if (a->acc)
+      val = _mm512_add_ps(_mm512_loadu_ps(dst), val);
+    if (a->relu) val = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_NLE_UQ), val);
+    _mm512_storeu_ps(dst, val);
+  }
+}
+
+/* M back into the image's mo output planes: Y = Aᵀ·M·A per tile, 16 tiles at a time. */
+static void gg_wino_output(const gg_wino_args *a, const float *M, const float *bias, float *y) {
+  gg_i mo = a->mo, T = a->T, P = a->h * a->w;
+  for (gg_i o = 0; o < mo; o++) {
+    int hasb = bias != NULL;
+    __m512 bv = _mm512_set1_ps(hasb ? bias[o] + 0.0f : 0.0f);
+    for (gg_i t0 = 0; t0 < T; t0 += 16) {
+      const float *mp = M + o * T + t0;
+      gg_i xs = a->mps;
+      __m512 r0[4], r1[4];
+      for (int i = 0; i < 4; i++) {
+        __m512 m0 = _mm512_loadu_ps(mp + (4 * i) * xs), m1 = _mm512_loadu_ps(mp + (4 * i + 1) * xs);
+        __m512 m2 = _mm512_loadu_ps(mp + (4 * i + 2) * xs), m3 = _mm512_loadu_ps(mp + (4 * i + 3) * xs);
+        r0[i] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        r1[i] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+      }
+      __m512 y00 = _mm512_add_ps(_mm512_add_ps(r0[0], r0[1]), r0[2]);
+      __m512 y01 = _mm512_add_ps(_mm512_add_ps(r1[0], r1[1]), r1[2]);
+      __m512 y10 = _mm512_sub_ps(_mm512_sub_ps(r0[1], r0[2]), r0[3]);
+      __m512 y11 = _mm512_sub_ps(_mm512_sub_ps(r1[1], r1[2]), r1[3]);
+      gg_wino_put(a, y + o * P, t0, 0, y00, y01, bv, hasb);
+      gg_wino_put(a, y + o * P, t0, 1, y10, y11, bv, hasb);
+    }
+  }
+}
+
+static void gg_wino_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  const gg_wino_args *a = p;
+  gg_i P = a->h * a->w;
+  float *V = a->scratch + (size_t)tid * (size_t)a->slot;
+  float *M = V + 16 * a->vps;
+  float *hb = M + 16 * a->mps;
+  for (gg_i t = lo; t < hi; t++) {
+    gg_i i = t / a->groups, gi = t % a->groups;
+    gg_wino_input(a, a->x + (i * a->groups + gi) * a->ci * P, V, hb);
+    gg_wino_products(a, a->u + gi * 16 * a->mo * a->ci, V, M);
+    gg_wino_output(a, M, a->bias ? a->bias + gi * a->mo : NULL, a->y + (i * a->groups + gi) * a->mo * P);
+  }
+}
+
+/*
+ * The weight transformed, U = G·g·Gᵀ in float64 rounded once, into u[gi][ξ][mo/8][ci][8]: for the forward g_m,c is
+ * weight[gi·mo + m][c]; for the input gradient (flip) the convolution of gy with the flipped, transposed weight, g_m,c
+ * = weight[gi·ci + c][m] rotated by 180°.
+ */
+static void gg_wino_weight(const float *w, gg_i ci, gg_i mo, gg_i groups, int flip, float *u) {
+  for (gg_i gi = 0; gi < groups; gi++)
+    for (gg_i m = 0; m < mo; m++)
+      for (gg_i c = 0; c < ci; c++) {
+        double k[3][3], t[4][3];
+        const float *src = flip ? w + ((gi * ci + c) * mo + m) * 9 : w + ((gi * mo + m) * ci + c) * 9;
+        for (int r = 0; r < 3; r++)
+          for (int s = 0; s < 3; s++) k[r][s] = flip ? src[(2 - r) * 3 + (2 - s)] : src[r * 3 + s];
+        for (int s = 0; s < 3; s++) {
+          t[0][s] = k[0][s];
+          t[1][s] = 0.5 * (k[0][s] + k[1][s] + k[2][s]);
+          t[2][s] = 0.5 * (k[0][s] - k[1][s] + k[2][s]);
+          t[3][s] = k[2][s];
+        }
+        float *ug = u + gi * 16 * mo * ci;
+        for (int r = 0; r < 4; r++) {
+          double e[4] = {t[r][0], 0.5 * (t[r][0] + t[r][1] + t[r][2]), 0.5 * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+          for (int s = 0; s < 4; s++) ug[((4 * r + s) * (mo / 8) + m / 8) * ci * 8 + c * 8 + m % 8] = (float)e[s];
+        }
+      }
+}
+
+/*
+ * The forward (flip 0: x [n][groups·ci][h][w] -> y [n][groups·mo][h][w], y = (acc ? y : 0) + conv, or bias + conv,
+ * then the ReLU where relu) or the input gradient (flip 1: gy -> gx, ci = output channels per group, mo = input
+ * channels per group) of geometry geom by Winograd; 0, having done nothing, where gg_wino_ok refuses the shape or a
+ * buffer cannot be allocated.
+ */
+int gg_conv_wino(const float *x, const float *weight, const float *bias, float *y, const int32_t *geom, gg_i oc,
+                 gg_i groups, int acc, int relu, int flip) {
+  gg_conv g = gg_read_conv(geom);
+  gg_i ci = flip ? oc / groups : g.c, mo = flip ? g.c : oc / groups;
+  if (!gg_wino_ok(&g, ci, mo) || !gg_wino_pick(ci, mo)) return 0;
+  gg_wino_args a = {.x = x, .bias = bias, .y = y, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
+  a.acc = acc, a.relu = relu;
+  a.tw = g.w / 2, a.th = g.h / 2, a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
+  a.vps = ci * a.T + 16, a.mps = mo * a.T + 16;
+  a.slot = (16 * (a.vps + a.mps) + (g.h + 2) * 4 * a.tws + 15) / 16 * 16;
+  float *u = gg_wino_scratch(0, (size_t)(16 * mo * ci * groups));
+  float *scratch = gg_wino_scratch(1, (size_t)a.slot * (size_t)gg_pool_threads());
+  if (!u || !scratch) {
+    gg_wino_release(0, u);
+    gg_wino_release(1, scratch);
+    return 0;
+  }
+  gg_wino_weight(weight, ci, mo, groups, flip, u);
+  a.u = u, a.scratch = scratch;
+  gg_parallel_for(gg_wino_range, &a, g.n * groups, 1, (double)(16 * ci * mo) * (double)a.T * (double)(g.n * groups));
+  gg_wino_release(1, scratch);
+  gg_wino_release(0, u);
+  return 1;
+}
+
+/*
+ * The weight gradient. With U = G·g·Gᵀ and y_t = Aᵀ·(U ⊙ V_t)·A, the gradient of U is Σ_t (A·gy_t·Aᵀ) ⊙ V_t over the
+ * tiles t of all images, and the weight's is Gᵀ·dU·G: 16 products dU_ξ [outputs × inputs] = Σ_t Gy_ξ[t] ⊗ V_ξ[t],
+ * 16 multiply-adds per tile and pair of channels where the direct sum makes 36. Each image's group is transposed to
+ * [position][channel] (x and gy, 16×16 blocks in registers), so that both transforms run on vectors of 16 channels
+ * with no shuffles, into Vt [ξ][tile][input] and Gt [ξ][tile][output]; a tile of 8 outputs by 1-3 vectors of 16
+ * inputs then adds, tile after tile, 8 broadcast values of Gt times Vt's vectors (rank-1 updates, as conv_dw.c's),
+ * its accumulators starting from the block's partial (zero for its first image) and stored back after each image.
+ * The images are cut in blocks fixed by N (as conv_dw.c: at most 16, fewer where the partials would pass 16 MB), each
+ * block's partial dU computed whole by one thread, image after image in order; the partials are added in block order
+ * in float64 and transformed to the 3×3 weight in float64, rounded once: the bits do not depend on the thread count.
+ */
+#define GG_WDW_BLOCKS 16
+#define GG_WDW_KEEP ((size_t)4 << 20)
+#define GG_WDW_SUM 64 /* channels summed at a time */
+
+typedef struct {
+  const float *x, *gy;
+  float *parts;      /* [block][groups][ξ][mo][ci] */
+  float *gw;
+  gg_i n, h, w, ci, mo, groups, per, blocks, tw, T, P;
+  float *scratch;    /* per pool thread: xt [P][ci], gt [P][mo], Vt [16][T·ci + 16], Gt [16][T·mo + 16] */
+  gg_i slot;
+} gg_wdw_args;
+
+/* Vt[ξ][t][c]: Bᵀ·d·B for every tile t of one image's transposed group xt [P][ci], 16 channels at a time. */
+static void gg_wdw_input(const gg_wdw_args *a, const float *xt, float *Vt) {
+  gg_i h = a->h, w = a->w, ci = a->ci, T = a->T, tw = a->tw, ps = T * ci + 16;
+  for (gg_i t = 0; t < T; t++) {
+    gg_i y0 = 2 * (t / tw) - 1, x0 = 2 * (t % tw) - 1;
+    for (gg_i c0 = 0; c0 < ci; c0 += 16) {
+      __m512 d[4][4], e[4][4];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+          gg_i yy = y0 + i, xx = x0 + j;
+          d[i][j] = yy >= 0 && yy < h && xx >= 0 && xx < w ? _mm512_loadu_ps(xt + (yy * w + xx) * ci + c0)
+                                                           : _mm512_setzero_ps();
+        }
+      for (int j = 0; j < 4; j++) { /* Bᵀ·d */
+        e[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        e[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        e[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        e[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+      }
+      float *v = Vt + t * ci + c0;
+      for (int i = 0; i < 4; i++) { /* (Bᵀ·d)·B */
+        _mm512_storeu_ps(v + (4 * i) * ps, _mm512_sub_ps(e[i][0], e[i][2]));
+        _mm512_storeu_ps(v + (4 * i + 1) * ps, _mm512_add_ps(e[i][1], e[i][2]));
+        _mm512_storeu_ps(v + (4 * i + 2) * ps, _mm512_sub_ps(e[i][2], e[i][1]));
+        _mm512_storeu_ps(v + (4 * i + 3) * ps, _mm512_sub_ps(e[i][1], e[i][3]));
+      }
+    }
+  }
+}
+
+/* Gt[ξ][t][o]: A·g·Aᵀ (A = [1 0; 1 1; 1 -1; 0 -1]) of every 2×2 block of one image's transposed gy gt [P][mo]. */
+static void gg_wdw_grad(const gg_wdw_args *a, const float *gt, float *Gt) {
+  gg_i w = a->w, mo = a->mo, T = a->T, tw = a->tw, ps = T * mo + 16;
+  for (gg_i t = 0; t < T; t++) {
+    gg_i y0 = 2 * (t / tw), x0 = 2 * (t % tw);
+    for (gg_i o0 = 0; o0 < mo; o0 += 16) {
+      const float *p = gt + (y0 * w + x0) * mo + o0;
+      __m512 g00 = _mm512_loadu_ps(p), g01 = _mm512_loadu_ps(p + mo);
+      __m512 g10 = _mm512_loadu_ps(p + w * mo), g11 = _mm512_loadu_ps(p + (w + 1) * mo);
+      /* A·g: rows g0, g0 + g1, g0 - g1, -g1 (per column) */
+      __m512 q[4][2] = {{g00, g01},
+                        {_mm512_add_ps(g00, g10), _mm512_add_ps(g01, g11)},
+                        {_mm512_sub_ps(g00, g10), _mm512_sub_ps(g01, g11)},
+                        {_mm512_sub_ps(_mm512_setzero_ps(), g10), _mm512_sub_ps(_mm512_setzero_ps(), g11)}};
+      float *v = Gt + t * mo + o0;
+      for (int i = 0; i < 4; i++) { /* (A·g)·Aᵀ */
+        _mm512_storeu_ps(v + (4 * i) * ps, q[i][0]);
+        _mm512_storeu_ps(v + (4 * i + 1) * ps, _mm512_add_ps(q[i][0], q[i][1]));
+        _mm512_storeu_ps(v + (4 * i + 2) * ps, _mm512_sub_ps(q[i][0], q[i][1]));
+        _mm512_storeu_ps(v + (4 * i + 3) * ps, _mm512_sub_ps(_mm512_setzero_ps(), q[i][1]));
+      }
+    }
+  }
+}
+
+#define GG_WD_ACC(i)                                                                                             \
+  __m512 a0##i = first ? _mm512_setzero_ps() : _mm512_loadu_ps(du + i * ci);                                    \
+  __m512 a1##i = NQ > 1 && !first ? _mm512_loadu_ps(du + i * ci + 16) : _mm512_setzero_ps();                    \
+  __m512 a2##i = NQ > 2 && !first ? _mm512_loadu_ps(du + i * ci + 32) : _mm512_setzero_ps()
+#define GG_WD_FMA(i)                                                                                             \
+  {                                                                                                              \
+    __m512 gv = _mm512_set1_ps(gr[i]);                                                                           \
+    a0##i = _mm512_fmadd_ps(gv, v0, a0##i);                                                                      \
+    if (NQ > 1) a1##i = _mm512_fmadd_ps(gv, v1, a1##i);                                                          \
+    if (NQ > 2) a2##i = _mm512_fmadd_ps(gv, v2, a2##i);                                                          \
+  }
+#define GG_WD_STORE(i)                                                                                           \
+  {                                                                                                              \
+    _mm512_storeu_ps(du + i * ci, a0##i);                                                                        \
+    if (NQ > 1) _mm512_storeu_ps(du + i * ci + 16, a1##i);                                                       \
+    if (NQ > 2) _mm512_storeu_ps(du + i * ci + 32, a2##i);                                                       \
+  }
+
+/* dU_ξ's 8 rows (outputs) by NQ vectors of inputs, du (row stride ci) += Σ_t Gt_ξ[t][8 rows] ⊗ Vt_ξ[t][vectors]. */
+static inline __attribute__((always_inline)) void gg_wdw_tile(const float *g, gg_i mo, const float *v, gg_i ci,
+                                                              gg_i T, float *du, int first, const int NQ) {
+  GG_WI_ALL(GG_WD_ACC);
+  const float *gr = g;
+  for (gg_i t = 0; t < T; t++, gr += mo, v += ci) {
+    __m512 v0 = _mm512_loadu_ps(v), v1 = v0, v2 = v0;
+    if (NQ > 1) v1 = _mm512_loadu_ps(v + 16);
+    if (NQ > 2) v2 = _mm512_loadu_ps(v + 32);
+    GG_WI_ALL(GG_WD_FMA);
+  }
+  GG_WI_ALL(GG_WD_STORE);
+}
+
+/* Item b·groups + gi: block b's partial dU of group gi, its images one after the other. */
+static void gg_wdw_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  const gg_wdw_args *a = p;
+  gg_i ci = a->ci, mo = a->mo, T = a->T, P = a->P, nv = ci / 16;
+  float *xt = a->scratch + (size_t)tid * (size_t)a->slot;
+  float *gt = xt + P * ci;
+  float *Vt = gt + P * mo;
+  float *Gt = Vt + 16 * (T * ci + 16);
+  for (gg_i it = lo; it < hi; it++) {
+    gg_i b = it / a->groups, gi = it % a->groups;
+    gg_i i0 = b * a->per, i1 = i0 + a->per < a->n ? i0 + a->per : a->n;
+    float *part = a->parts + (b * a->groups + gi) * 16 * mo * ci;
+    for (gg_i i = i0; i < i1; i++) {
+      gg_dwo_transpose(a->x + (i * a->groups + gi) * ci * P, ci, P, xt);
+      gg_dwo_transpose(a->gy + (i * a->groups + gi) * mo * P, mo, P, gt);
+      gg_wdw_input(a, xt, Vt);
+      gg_wdw_grad(a, gt, Gt);
+      int first = i == i0;
+      for (gg_i xi = 0; xi < 16; xi++)
+        for (gg_i m0 = 0; m0 < mo; m0 += 8) {
+          const float *g = Gt + xi * (T * mo + 16) + m0;
+          const float *v = Vt + xi * (T * ci + 16);
+          float *du = part + (xi * mo + m0) * ci;
+          gg_i q = 0;
+          for (; q + 3 <= nv; q += 3) gg_wdw_tile(g, mo, v + q * 16, ci, T, du + q * 16, first, 3);
+          if (nv - q == 2) gg_wdw_tile(g, mo, v + q * 16, ci, T, du + q * 16, first, 2);
+          if (nv - q == 1) gg_wdw_tile(g, mo, v + q * 16, ci, T, du + q * 16, first, 1);
+        }
+    }
+  }
+}
+
+/* Rows [lo, hi) of groups·mo: the blocks' partials added in block order in float64, then dW = Gᵀ·dU·G in float64,
+ * rounded once, into gw [groups·mo][ci][3][3]. */
+static void gg_wdw_sum_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const gg_wdw_args *a = p;
+  gg_i ci = a->ci, mo = a->mo;
+  for (gg_i row = lo; row < hi; row++) {
+    gg_i gi = row / mo, m = row % mo;
+    for (gg_i c0 = 0; c0 < ci; c0 += GG_WDW_SUM) {
+      gg_i nc = ci - c0 < GG_WDW_SUM ? ci - c0 : GG_WDW_SUM;
+      double u[16][GG_WDW_SUM];
+      for (int xi = 0; xi < 16; xi++) {
+        for (gg_i c = 0; c < nc; c++) u[xi][c] = 0.0;
+        for (gg_i b = 0; b < a->blocks; b++) { /* (the runs of channels read in order) */
+          const float *pb = a->parts + (((b * a->groups + gi) * 16 + xi) * mo + m) * ci + c0;
+          for (gg_i c = 0; c < nc; c++) u[xi][c] += (double)pb[c];
+        }
+      }
+      for (gg_i c = 0; c < nc; c++) {
+        double t[3][4];
+        for (int s = 0; s < 4; s++) { /* Gᵀ·dU: Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1] */
+          t[0][s] = u[s][c] + 0.5 * (u[4 + s][c] + u[8 + s][c]);
+          t[1][s] = 0.5 * (u[4 + s][c] - u[8 + s][c]);
+          t[2][s] = 0.5 * (u[4 + s][c] + u[8 + s][c]) + u[12 + s][c];
+        }
+        float *dst = a->gw + ((gi * mo + m) * ci + c0 + c) * 9;
+        for (int r = 0; r < 3; r++) { /* (Gᵀ·dU)·G */
+          dst[r * 3] = (float)(t[r][0] + 0.5 * (t[r][1] + t[r][2]));
+          dst[r * 3 + 1] = (float)(0.5 * (t[r][1] - t[r][2]));
+          dst[r * 3 + 2] = (float)(0.5 * (t[r][1] + t[r][2]) + t[r][3]);
+        }
+      }
+    }
+  }
+}
+
+int gg_conv_wino_dw(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc, gg_i groups) {
+  gg_conv g = gg_read_conv(geom);
+  gg_i ci = g.c, mo = oc / groups;
+  if (!gg_wino_ok(&g, ci, mo) || ci % 16 != 0 || mo % 16 != 0 || !gg_wino_pick(ci, mo)) return 0;
+  gg_wdw_args a = {.x = x, .gy = gy, .gw = gw, .n = g.n, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
+  a.tw = g.w / 2, a.T = a.tw * (g.h / 2), a.P = g.h * g.w;
+  gg_i psize = 16 * oc * ci; /* one block's partial, all groups */
+  gg_i blocks = a.n < GG_WDW_BLOCKS ? a.n : GG_WDW_BLOCKS;
+  gg_i fit = (gg_i)(GG_WDW_KEEP / (size_t)psize);
+  if (blocks > fit) blocks = fit < 1 ? 1 : fit;
+  a.per = (a.n + blocks - 1) / blocks;
+  a.blocks = (a.n + a.per - 1) / a.per;
+  a.slot = (a.P * (ci + mo) + 16 * (a.T * ci + 16) + 16 * (a.T * mo + 16) + 15) / 16 * 16;
+  float *scratch = gg_wino_scratch(1, (size_t)a.slot * (size_t)gg_pool_threads());
+  float *parts = gg_wino_scratch(2, (size_t)a.blocks * (size_t)psize);
+  if (!scratch || !parts) {
+    gg_wino_release(1, scratch);
+    gg_wino_release(2, parts);
+    return 0;
+  }
+  a.scratch = scratch, a.parts = parts;
+  gg_parallel_for(gg_wdw_range, &a, a.blocks * groups, 1,
+                  (double)(16 * ci * mo) * (double)a.T * (double)(a.n * groups));
+  gg_parallel_for(gg_wdw_sum_range, &a, oc, 1, (double)oc * (double)ci * 16.0 * (double)a.blocks);
+  gg_wino_release(2, parts);
+  gg_wino_release(1, scratch);
+  return 1;
+}
+#endif
