@@ -415,12 +415,15 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
             const byWorkers = be.holdPoolWorkers('midChunk');
             expect(same(out(2))).toBe(true);
             const stopped = be.holdPoolWorkers(false);
-            expect(stopped).toBe(byWorkers + 1); // the stopped worker finished the chunk left to it
-            // the next job is posted to the workers, not kept on the caller: held off, they leave all of it to the
-            // caller, and released, the one stopped mid-chunk takes its last chunk again
+            // the stopped worker finished the chunk left to it (one, or two where it had taken the first chunk
+            // before the caller came: how many depends on which thread got there first, never the bits)
+            expect(stopped).toBeGreaterThan(byWorkers);
+            // the next job is posted to the workers, not kept on the caller: the caller leaves the last chunk to
+            // them, and the worker stopped mid-chunk takes it again (a pool that backed off to the caller alone
+            // would leave the count where it was)
             be.holdPoolWorkers('midChunk');
             expect(same(out(2))).toBe(true);
-            expect(be.holdPoolWorkers(false)).toBe(stopped + 1);
+            expect(be.holdPoolWorkers(false)).toBeGreaterThan(stopped);
           }
         } finally {
           be.holdPoolWorkers(false);
