@@ -1179,60 +1179,44 @@ for (const [name, maybe] of suites) {
         p[2 * B] = 40; // saturated gates
         p[(H + 1) * ldp + 2 * B] = -40;
         const cPrev = uniform(r, n, -2, 2);
-        same(
-          be,
-          // h also into block 1 of the layer's output [3, B, H]
-          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh), uniform(r, 3 * n)],
-          (b, [pp, cp, act, c, tc, h, y]) =>
-            b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, n, H, H, B),
-          { rel: 2e-6, abs: 2e-7 },
-        );
-        // and into step 1 of a batch-first output [B, 3, H] (batch rows 3H apart)
-        same(
-          be,
-          [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh), uniform(r, 3 * n)],
-          (b, [pp, cp, act, c, tc, h, y]) =>
-            b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, H, 3 * H, H, B),
-          { rel: 2e-6, abs: 2e-7 },
-        );
+        // h also into block 1 of the layer's output [3, B, H], and into step 1 of a batch-first output [B, 3, H]
+        // (batch rows 3H apart)
+        for (const [y0, ldy] of [
+          [n, H],
+          [H, 3 * H],
+        ] as const)
+          same(
+            be,
+            [p, cPrev, uniform(r, 4 * n), uniform(r, n), uniform(r, n), uniform(r, H * ldh), uniform(r, 3 * n)],
+            (b, [pp, cp, act, c, tc, h, y]) =>
+              b.lstmCell(pp!, 2 * B, ldp, cp!, act!, c!, tc!, h!, 3 * B, ldh, y!, y0, ldy, H, B),
+            { rel: 2e-6, abs: 2e-7 },
+          );
         // gradients into column block 1 of a [4H, 3B] matrix (ld 3B)
         const ldg = 3 * B;
         const act = uniform(r, 4 * n, 0, 1);
         for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // g = tanh in (-1, 1)
-        same(
-          be,
-          // the output's gradient from block 2 of [3, B, H]
-          [
-            act,
-            cPrev,
-            uniform(r, n, -1, 1),
-            uniform(r, n),
-            uniform(r, n),
-            uniform(r, 4 * H * ldg),
-            uniform(r, n),
-            uniform(r, 3 * n),
-          ],
-          (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
-            b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 2 * n, H, dc!, dG!, B, ldg, dcp!, H, B),
-          EXACT,
-        );
-        // the output's gradient from step 2 of a batch-first [B, 3, H]
-        same(
-          be,
-          [
-            act,
-            cPrev,
-            uniform(r, n, -1, 1),
-            uniform(r, n),
-            uniform(r, n),
-            uniform(r, 4 * H * ldg),
-            uniform(r, n),
-            uniform(r, 3 * n),
-          ],
-          (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
-            b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, 2 * H, 3 * H, dc!, dG!, B, ldg, dcp!, H, B),
-          EXACT,
-        );
+        // the output's gradient from block 2 of [3, B, H], and from step 2 of a batch-first [B, 3, H]
+        for (const [y0, ldy] of [
+          [2 * n, H],
+          [2 * H, 3 * H],
+        ] as const)
+          same(
+            be,
+            [
+              act,
+              cPrev,
+              uniform(r, n, -1, 1),
+              uniform(r, n),
+              uniform(r, n),
+              uniform(r, 4 * H * ldg),
+              uniform(r, n),
+              uniform(r, 3 * n),
+            ],
+            (b, [a, cp, tc, dh, dc, dG, dcp, dy]) =>
+              b.lstmCellGrad(a!, cp!, tc!, dh!, dy!, y0, ldy, dc!, dG!, B, ldg, dcp!, H, B),
+            EXACT,
+          );
       }
     });
 
@@ -1253,40 +1237,34 @@ for (const [name, maybe] of suites) {
         p[H * ldp + B] = -40;
         const hs = uniform(r, H * ldh, -1, 1);
         const hn = uniform(r, n, -2, 2);
-        same(
-          be,
-          [p, hn, hs, uniform(r, 3 * n), uniform(r, 3 * n)],
-          (b, [pp, hh, hv, act, y]) =>
-            b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, 2 * n, H, act!, H, B),
-          { rel: 2e-6, abs: 2e-7 },
-        );
-        // and into step 2 of a batch-first output [B, 3, H]
-        same(
-          be,
-          [p, hn, hs, uniform(r, 3 * n), uniform(r, 3 * n)],
-          (b, [pp, hh, hv, act, y]) =>
-            b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, 2 * H, 3 * H, act!, H, B),
-          { rel: 2e-6, abs: 2e-7 },
-        );
+        // the output into block 2 of [3, B, H], and into step 2 of a batch-first [B, 3, H]
+        for (const [y0, ldy] of [
+          [2 * n, H],
+          [2 * H, 3 * H],
+        ] as const)
+          same(
+            be,
+            [p, hn, hs, uniform(r, 3 * n), uniform(r, 3 * n)],
+            (b, [pp, hh, hv, act, y]) =>
+              b.gruCell(pp!, B, ldp, hh!, hv!, 2 * B, hv!, 3 * B, ldh, y!, y0, ldy, act!, H, B),
+            { rel: 2e-6, abs: 2e-7 },
+          );
         // gradients into column block 2 of a [4H, 3B] matrix (ld 3B)
         const ldg = 3 * B;
         const act = uniform(r, 3 * n, 0, 1);
         for (let e = 2 * n; e < 3 * n; e++) act[e] = 2 * act[e]! - 1; // n = tanh in (-1, 1)
-        same(
-          be,
-          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n), uniform(r, 3 * n)],
-          (b, [a, hh, hv, dh, dG, dhp, dy]) =>
-            b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, n, H, dG!, 2 * B, ldg, dhp!, H, B),
-          EXACT,
-        );
-        // the output's gradient from step 1 of a batch-first [B, 3, H]
-        same(
-          be,
-          [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n), uniform(r, 3 * n)],
-          (b, [a, hh, hv, dh, dG, dhp, dy]) =>
-            b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, H, 3 * H, dG!, 2 * B, ldg, dhp!, H, B),
-          EXACT,
-        );
+        // the output's gradient from block 1 of [3, B, H], and from step 1 of a batch-first [B, 3, H]
+        for (const [y0, ldy] of [
+          [n, H],
+          [H, 3 * H],
+        ] as const)
+          same(
+            be,
+            [act, hn, hs, uniform(r, n), uniform(r, 4 * H * ldg), uniform(r, n), uniform(r, 3 * n)],
+            (b, [a, hh, hv, dh, dG, dhp, dy]) =>
+              b.gruCellGrad(a!, hh!, hv!, 2 * B, ldh, dh!, dy!, y0, ldy, dG!, 2 * B, ldg, dhp!, H, B),
+            EXACT,
+          );
       }
     });
 
