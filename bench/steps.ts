@@ -76,6 +76,16 @@ export function stepper(spec: RowSpec, monitored: boolean): () => number {
   const grads: Record<string, Tensor> = {};
   const weightSS: Record<string, number> = {};
   const updateSS: Record<string, number> = {};
+  const follow = { updateNormsFollow: true };
+  // as the trainer does: Adam's pass applies the updates where it can (and measures them for the monitor)
+  const plan: optim.ApplyPlan = mon
+    ? {
+        weightBounds: {},
+        weightSumSquares: weightSS,
+        updateSumSquares: updateSS,
+        beforeApply: (u) => mon.afterUpdate(u, params, state, follow),
+      }
+    : { weightBounds: {} };
   let step = 0;
   return () => {
     mon?.beginStep(step);
@@ -89,11 +99,12 @@ export function stepper(spec: RowSpec, monitored: boolean): () => number {
       if (p.grad) grads[k] = p.grad;
       else delete grads[k];
     }
-    const r = tx.update(grads, state, params);
+    const r = optim.updateAndApply(tx, grads, state, params, plan);
     state = r.state;
-    if (mon) {
-      // as the trainer does: the pass that applies the updates measures them and the weights they leave
-      mon.afterUpdate(r.updates, params, r.state, { updateNormsFollow: true });
+    if (r.applied) mon?.afterApply(weightSS, updateSS);
+    else if (mon) {
+      // the pass that applies the updates measures them and the weights they leave
+      mon.afterUpdate(r.updates, params, r.state, follow);
       optim.applyUpdates(params, r.updates, weightSS, updateSS);
       mon.afterApply(weightSS, updateSS);
     } else optim.applyUpdates(params, r.updates);

@@ -553,6 +553,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(avgPool2d, gg_avg_pool2d, void, 4, FA, FA, IA, IN)                                             \
   X(avgPool2dGrad, gg_avg_pool2d_grad, void, 4, FA, FA, IA, IN)                                    \
   X(adamUpdate, gg_adam_update, void, 11, FA, FA, FA, IX, DB, DB, DB, DB, DB, DB, DB)               \
+  X(adamApply, gg_adam_apply, void, 14, FA, FA, FA, FA, IX, DB, DB, DB, DB, DB, DB, DB, IN, DA)      \
   X(batchNorm, gg_batch_norm, void, 15, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN, IN, DB, DB)  \
   X(batchNormGrad, gg_batch_norm_grad, void, 12, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN)   \
   X(batchNormRelu, gg_batch_norm_relu, void, 15, FA, FA, FA, FA, FA, FA, FA, FA, IX, IX, IX, IN, IN, DB, DB) \

@@ -179,6 +179,8 @@ GG_API void gg_relu_bias_grad(const float *gy, const float *y, float *gx, float 
 
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2, double pre, double post);
+GG_API void gg_adam_apply(const float *g, float *m, float *v, float *p, gg_i n, double b1, double b2, double eps,
+                          double bc1, double bc2, double pre, double post, int measure, double *out);
 
 /*
  * C[cOff..] = alpha·op(A)·op(B) + beta·C, row-major (the reference's sgemm); beta = 0 ignores C's contents.

@@ -23,9 +23,11 @@ static inline __attribute__((always_inline)) float adam_one(float gi, float *m, 
 /* The fused chain's scalings, as the affine kernel computes them: (float)(s·x + 0) in float64. */
 static inline float adam_scale(double s, float x) { return (float)(s * (double)x + 0.0); }
 
-/* The loop, specialised on whether pre and post scale (constants after inlining), so that each variant vectorizes. */
-static inline __attribute__((always_inline)) void adam_loop(float *g, float *m, float *v, gg_i n, const adam_coef *c,
-                                                           double pre, double post, int has_pre, int has_post) {
+/* The loop, specialised on whether pre and post scale (constants after inlining), so that each variant vectorizes;
+ * the steps go to out (g itself for gg_adam_update). */
+static inline __attribute__((always_inline)) void adam_loop(const float *g, float *out, float *m, float *v, gg_i n,
+                                                           const adam_coef *c, double pre, double post, int has_pre,
+                                                           int has_post) {
   gg_i i = 0;
 #if defined(__wasm_simd128__)
   /* LLVM scalarizes the float64 scalings' demotions (see common.h): the same arithmetic by hand, four lanes at once */
@@ -46,12 +48,12 @@ static inline __attribute__((always_inline)) void adam_loop(float *g, float *m, 
                       wasm_f64x2_add(wasm_f64x2_mul(vpost, gg_f64_hi(q)), vz));
     wasm_v128_store(m + i, mi);
     wasm_v128_store(v + i, vi);
-    wasm_v128_store(g + i, q);
+    wasm_v128_store(out + i, q);
   }
 #endif
   for (; i < n; i++) {
     float q = adam_one(has_pre ? adam_scale(pre, g[i]) : g[i], m + i, v + i, c);
-    g[i] = has_post ? adam_scale(post, q) : q;
+    out[i] = has_post ? adam_scale(post, q) : q;
   }
 }
 
@@ -67,16 +69,129 @@ static void adam_range(int tid, gg_i lo, gg_i hi, const void *p) {
   float *g = a->g + lo, *m = a->m + lo, *v = a->v + lo;
   gg_i n = hi - lo;
   /* pre is 1 unless the global-norm clip clipped; post is −lr where a learning rate follows in the chain */
-  if (a->pre == 1.0 && a->post == 1.0) adam_loop(g, m, v, n, &a->c, 1.0, 1.0, 0, 0);
-  else if (a->pre == 1.0) adam_loop(g, m, v, n, &a->c, 1.0, a->post, 0, 1);
-  else if (a->post == 1.0) adam_loop(g, m, v, n, &a->c, a->pre, 1.0, 1, 0);
-  else adam_loop(g, m, v, n, &a->c, a->pre, a->post, 1, 1);
+  if (a->pre == 1.0 && a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, 1.0, 0, 0);
+  else if (a->pre == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, a->post, 0, 1);
+  else if (a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, a->pre, 1.0, 1, 0);
+  else adam_loop(g, g, m, v, n, &a->c, a->pre, a->post, 1, 1);
 }
 
 /* Element by element, so any cut gives the same numbers: large tensors are shared out over the threads. */
+static adam_coef adam_coefficients(double b1, double b2, double eps, double bc1, double bc2) {
+  adam_coef c = {(float)b1, (float)(1.0 - b1), (float)b2, (float)(1.0 - b2), (float)(1.0 / bc1),
+                 (float)__builtin_sqrt(bc2), (float)eps};
+  return c;
+}
+
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2, double pre, double post) {
-  adam_args a = {g, m, v, {(float)b1, (float)(1.0 - b1), (float)b2, (float)(1.0 - b2), (float)(1.0 / bc1),
-                           (float)__builtin_sqrt(bc2), (float)eps}, pre, post};
+  adam_args a = {g, m, v, adam_coefficients(b1, b2, eps, bc1, bc2), pre, post};
   gg_parallel_for(adam_range, &a, n, 16, 8.0 * (double)n);
+}
+
+/* ------------------------------------------------------------------------------------------- Adam, applied */
+
+/* Values a turn of the fused step: the steps of one turn wait in a buffer on the stack (L1) to be added to p. */
+#define ADAM_APPLY_TURN 512
+
+/* Adam's steps u over [0, n) as gg_adam_update computes them, added to p as gg_axpy(1, u, p) does (p + u in float32,
+ * rounded once), g left as it was; with ss, the sums of squares of the new p (ss[0]) and of u (ss[1]) in float64,
+ * each turn's squares first summed in float32 over 16 lanes (32 terms a lane, as gg_axpy_sum_squares natively). */
+static inline __attribute__((always_inline)) void adam_apply_loop(const float *g, float *m, float *v, float *p,
+                                                                 gg_i n, const adam_coef *c, double pre, double post,
+                                                                 int has_pre, int has_post, double *ss) {
+  float u[ADAM_APPLY_TURN];
+  for (gg_i i = 0; i < n; i += ADAM_APPLY_TURN) {
+    gg_i len = n - i < ADAM_APPLY_TURN ? n - i : ADAM_APPLY_TURN;
+    adam_loop(g + i, u, m + i, v + i, len, c, pre, post, has_pre, has_post);
+    float *pi = p + i;
+    for (gg_i j = 0; j < len; j++) pi[j] = pi[j] + u[j];
+    if (!ss) continue;
+    /* sixteen lanes as one generic vector (two AVX2 or four SIMD128 registers where AVX-512 is missing) */
+    typedef float lanes __attribute__((vector_size(64)));
+    lanes sp = {0}, su = {0};
+    gg_i j = 0;
+    for (; j + 16 <= len; j += 16) {
+      lanes w, x;
+      __builtin_memcpy(&w, pi + j, sizeof w);
+      __builtin_memcpy(&x, u + j, sizeof x);
+      sp += w * w;
+      su += x * x;
+    }
+    for (; j < len; j++) {
+      sp[0] += pi[j] * pi[j];
+      su[0] += u[j] * u[j];
+    }
+    double tp = 0.0, tu = 0.0;
+    for (int l = 0; l < 16; l++) {
+      tp += (double)sp[l];
+      tu += (double)su[l];
+    }
+    ss[0] += tp;
+    ss[1] += tu;
+  }
+}
+
+/* Blocks of the measured step: each block's two sums land in partials, added in order by the caller, so the sums
+ * depend on n only, never on the thread count. */
+#define ADAM_APPLY_BLOCK 16384
+#define ADAM_APPLY_MAX_BLOCKS 256
+
+typedef struct {
+  const float *g;
+  float *m, *v, *p;
+  adam_coef c;
+  double pre, post;
+  gg_i n_total, block;
+  double *partials; /* 2 per block; NULL: not measured, [lo, hi) are elements */
+} adam_apply_args;
+
+static void adam_apply_span(const adam_apply_args *a, gg_i lo, gg_i n, double *ss) {
+  const float *g = a->g + lo;
+  float *m = a->m + lo, *v = a->v + lo, *p = a->p + lo;
+  if (a->pre == 1.0 && a->post == 1.0) adam_apply_loop(g, m, v, p, n, &a->c, 1.0, 1.0, 0, 0, ss);
+  else if (a->pre == 1.0) adam_apply_loop(g, m, v, p, n, &a->c, 1.0, a->post, 0, 1, ss);
+  else if (a->post == 1.0) adam_apply_loop(g, m, v, p, n, &a->c, a->pre, 1.0, 1, 0, ss);
+  else adam_apply_loop(g, m, v, p, n, &a->c, a->pre, a->post, 1, 1, ss);
+}
+
+static void adam_apply_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const adam_apply_args *a = p;
+  if (!a->partials) {
+    adam_apply_span(a, lo, hi - lo, NULL);
+    return;
+  }
+  for (gg_i b = lo; b < hi; b++) {
+    gg_i start = b * a->block;
+    double *ss = a->partials + 2 * b;
+    ss[0] = ss[1] = 0.0;
+    adam_apply_span(a, start, a->n_total - start < a->block ? a->n_total - start : a->block, ss);
+  }
+}
+
+/* gg_adam_update's step added straight to the parameter p (nothing written to g): p ← p + u with the same bits as
+ * the update computed and then gg_axpy(1, u, p), in one pass instead of two, and no update buffer written and read
+ * back. With measure, out[0] = Σp² of the new p and out[1] = Σu² (what gg_axpy_sum_squares measures). */
+GG_API void gg_adam_apply(const float *g, float *m, float *v, float *p, gg_i n, double b1, double b2, double eps,
+                          double bc1, double bc2, double pre, double post, int measure, double *out) {
+  adam_apply_args a = {g, m, v, p, adam_coefficients(b1, b2, eps, bc1, bc2), pre, post, n, ADAM_APPLY_BLOCK, NULL};
+  if (!measure) {
+    gg_parallel_for(adam_apply_range, &a, n, 16, 10.0 * (double)n);
+    return;
+  }
+  gg_i blocks = (n + a.block - 1) / a.block;
+  if (blocks > ADAM_APPLY_MAX_BLOCKS) {
+    a.block = ((n + ADAM_APPLY_MAX_BLOCKS - 1) / ADAM_APPLY_MAX_BLOCKS + 15) / 16 * 16;
+    blocks = (n + a.block - 1) / a.block;
+  }
+  double partials[2 * ADAM_APPLY_MAX_BLOCKS];
+  a.partials = partials;
+  gg_parallel_for(adam_apply_range, &a, blocks, 1, 12.0 * (double)n);
+  double sp = 0.0, su = 0.0;
+  for (gg_i b = 0; b < blocks; b++) {
+    sp += partials[2 * b];
+    su += partials[2 * b + 1];
+  }
+  out[0] = sp;
+  out[1] = su;
 }

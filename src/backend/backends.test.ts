@@ -1676,6 +1676,62 @@ for (const [name, maybe] of suites) {
         for (const b of [...fused, ...apart]) be.free(b);
       }
     });
+
+    it('adamApply: bit for bit adamUpdate and then axpy(1, u, p), g untouched; its sums those of axpySumSquares', () => {
+      const r = lcg(13);
+      const out = new Float64Array(2);
+      const xss = new Float64Array(1);
+      // lengths: within one turn of 512, several turns, several measured blocks of 16384 and a ragged end
+      for (const [n, pre, post, specials] of [
+        [1037, 0.37, -1e-3, true],
+        [33, 1, 1, true],
+        [7, 1e-30, -3, false],
+        [40_005, 1, -0.01, false],
+        [16_384 * 3, 0.5, -3e-4, false],
+      ] as const) {
+        const g = specials ? withSpecials(r, n, -2, 2) : uniform(r, n, -2, 2);
+        const m = uniform(r, n, -0.1, 0.1);
+        const v = uniform(r, n, 0, 0.01);
+        const w = uniform(r, n, -1, 1);
+        for (const measure of [false, true]) {
+          const fused = [g, m, v, w].map((a) => load(be, a));
+          const apart = [g, m, v, w].map((a) => load(be, a));
+          out.fill(-1);
+          be.adamApply(
+            fused[0]!,
+            fused[1]!,
+            fused[2]!,
+            fused[3]!,
+            n,
+            0.9,
+            0.999,
+            1e-8,
+            0.19,
+            0.002,
+            pre,
+            post,
+            measure,
+            out,
+          );
+          const [ga, ma, va, wa] = apart as [Buf, Buf, Buf, Buf];
+          be.adamUpdate(ga, ma, va, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post);
+          const wss = be.axpySumSquares(1, ga, wa, n, xss);
+          const what = `n ${n}, pre ${pre}, post ${post}, measure ${measure}`;
+          expectClose(fused[0]!.data, g, EXACT, `${what}: g`);
+          for (let k = 1; k < 4; k++) expectClose(fused[k]!.data, apart[k]!.data, EXACT, `${what}: ${k}`);
+          if (!measure) expect([...out]).toEqual([-1, -1]);
+          else if (!specials) {
+            expect(Math.abs(out[0]! - wss) / wss, `${what}: Σw²`).toBeLessThan(1e-6);
+            expect(Math.abs(out[1]! - xss[0]!) / xss[0]!, `${what}: Σu²`).toBeLessThan(1e-6);
+          }
+          for (const b of [...fused, ...apart]) be.free(b);
+        }
+        // and the same bits as the reference
+        sameBits(be, [g, m, v, w], (b, [gg, mm, vv, ww]) =>
+          b.adamApply(gg!, mm!, vv!, ww!, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post, false, out),
+        );
+      }
+    });
   });
 }
 

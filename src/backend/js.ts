@@ -589,4 +589,42 @@ export class JsBackend implements Backend {
       gs[i] = post !== 1 ? post * q + 0 : q;
     }
   }
+  adamApply(
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    p: Buf,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+    pre: number,
+    post: number,
+    measure: boolean,
+    out: Float64Array,
+  ): void {
+    const gs = g.data;
+    const ms = m.data;
+    const vs = v.data;
+    const ps = p.data;
+    const c = adamCoefficients(b1, b2, eps, bc1, bc2);
+    let sp = 0;
+    let su = 0;
+    for (let i = 0; i < n; i++) {
+      // adamUpdate's step (pre and post as the affine kernel scales), then p + u rounded once, as axpy(1, u, p)
+      const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
+      const q = adamStep(gi, ms, vs, i, c);
+      const u = post !== 1 ? Math.fround(post * q + 0) : q;
+      const w = Math.fround(ps[i]! + u);
+      ps[i] = w;
+      sp += w * w;
+      su += u * u;
+    }
+    if (measure) {
+      out[0] = sp;
+      out[1] = su;
+    }
+  }
 }

@@ -191,6 +191,25 @@ export class NativeBackend extends JsBackend {
     this.k.sumSquaresMaxAbs(x.data, n, out);
   }
 
+  override adamApply(
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    p: Buf,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+    pre: number,
+    post: number,
+    measure: boolean,
+    out: Float64Array,
+  ): void {
+    this.k.adamApply(g.data, m.data, v.data, p.data, n, b1, b2, eps, bc1, bc2, pre, post, measure ? 1 : 0, out);
+  }
+
   override permute(x: Buf, out: Buf, shape: readonly number[], perm: readonly number[]): void {
     const nd = shape.length;
     if (nd > MAX_DIMS) {

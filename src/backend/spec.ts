@@ -302,6 +302,32 @@ export const KERNELS = {
     c: 'gg_adam_update',
   },
   /**
+   * `adamUpdate`'s step u applied straight to the parameter p, in the same pass: p ← p + u rounded once to float32,
+   * the bits of `adamUpdate` followed by `axpy(1, u, p)`, with g left unchanged and no update buffer written. With
+   * `measure`, out[0] = Σp² of the new p and out[1] = Σu², in float64 (as `axpySumSquares` measures them; the sums
+   * may differ from its in their last bits). NOTE: p is written as it goes, so a caller that must not leave a NaN or
+   * an infinity in p checks beforehand that every p + u is finite (see `scaleByAdam`'s fused path).
+   */
+  adamApply: {
+    args: [
+      ['g', 'buf'],
+      ['m', 'buf'],
+      ['v', 'buf'],
+      ['p', 'buf'],
+      ['n', 'int'],
+      ['b1', 'f64'],
+      ['b2', 'f64'],
+      ['eps', 'f64'],
+      ['bc1', 'f64'],
+      ['bc2', 'f64'],
+      ['pre', 'f64'],
+      ['post', 'f64'],
+      ['measure', 'bool'],
+      ['out', 'f64s'],
+    ],
+    c: 'gg_adam_apply',
+  },
+  /**
    * C[cOff..] = alpha * op(A) @ op(B) + beta * C, row-major; op(A) is m×k, op(B) is k×n, C is m×n.
    * With beta = 0, C's previous contents are ignored (even NaN).
    */

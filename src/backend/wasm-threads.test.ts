@@ -168,6 +168,29 @@ describe('threaded wasm backend', () => {
     for (let i = 0; i < 3; i++) expect(got[i]!.equals(want[i]!)).toBe(true);
   });
 
+  it('shares Adam applied to the weights out: the same weights, moments and sums on any thread count', () => {
+    const one = createWasmBackend(undefined, { threads: 1 })!;
+    const n = 200_003; // 13 measured blocks of 16384, the last one short
+    const r = lcg(22);
+    const g0 = Float32Array.from({ length: n }, r);
+    const m0 = Float32Array.from({ length: n }, () => r() * 0.1);
+    const v0 = Float32Array.from({ length: n }, () => Math.abs(r()) * 0.01);
+    const w0 = Float32Array.from({ length: n }, r);
+    const out = new Float64Array(2);
+    const apply = (b: WasmBackend) => {
+      const bufs = [g0, m0, v0, w0].map((a) => load(b, a));
+      b.adamApply(bufs[0]!, bufs[1]!, bufs[2]!, bufs[3]!, n, 0.9, 0.999, 1e-8, 0.1, 0.001, 0.5, -1e-3, true, out);
+      return [...bufs.map((x) => Buffer.from(x.data.slice().buffer)), Buffer.from(out.slice().buffer)];
+    };
+    const want = apply(one);
+    be.setThreads(2);
+    const before = be.chunksByWorkers;
+    let got = apply(be);
+    for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) got = apply(be);
+    expect(be.chunksByWorkers).toBeGreaterThan(before);
+    for (let i = 0; i < 5; i++) expect(got[i]!.equals(want[i]!), `array ${i}`).toBe(true);
+  });
+
   it('shares large reductions out: the same sum of squares on any thread count, exact maximum and count', () => {
     const n = 300_001; // 19 blocks of 16384, the last one short
     const r = lcg(31);

@@ -276,6 +276,29 @@ export class WasmBackend extends JsBackend {
     out[1] = v[1]!;
   }
 
+  override adamApply(
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    w: Buf,
+    n: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    bc1: number,
+    bc2: number,
+    pre: number,
+    post: number,
+    measure: boolean,
+    out: Float64Array,
+  ): void {
+    this.k.gg_adam_apply(p(g), p(m), p(v), p(w), n, b1, b2, eps, bc1, bc2, pre, post, measure ? 1 : 0, this.f64);
+    if (!measure) return;
+    const r = this.f64s();
+    out[0] = r[0]!;
+    out[1] = r[1]!;
+  }
+
   override permute(x: Buf, out: Buf, shape: readonly number[], perm: readonly number[]): void {
     const nd = shape.length;
     if (nd > MAX_DIMS) {

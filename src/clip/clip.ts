@@ -157,5 +157,7 @@ export function byGlobalNorm(
       return { updates: grads, state };
     },
     measure,
+    // the 2-norm bounds every |g| (to its float64 sum's rounding), the inf-norm is the largest
+    gradBound: (state) => state.normBefore,
   };
 }

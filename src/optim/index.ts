@@ -17,6 +17,8 @@ export {
 export type { Schedule } from './schedules.js';
 export * as schedules from './schedules.js';
 export {
+  type ApplyPlan,
+  type ApplyResult,
   applyUpdates,
   type ChainState,
   chain,
@@ -29,6 +31,7 @@ export {
   type StateRecord,
   stateRecords,
   type UpdateResult,
+  updateAndApply,
 } from './transform.js';
 export {
   type AdamOptions,

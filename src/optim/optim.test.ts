@@ -16,6 +16,7 @@ import {
   addDecayedWeights,
   applyUpdates,
   chain,
+  findNonFiniteUpdate,
   flattenState,
   type GradientTransformation,
   NonFiniteUpdateError,
@@ -29,6 +30,7 @@ import {
   schedules,
   sgd,
   stateRecords,
+  updateAndApply,
 } from './index.js';
 import '../tensor/methods.js';
 
@@ -362,6 +364,173 @@ describe('fused chains', () => {
       'scaleByLearningRate(): the schedule returned NaN at step 1',
     );
     expect((stateRecords(st).find((x) => x.kind === 'scaleByAdam') as unknown as { count: number }).count).toBe(2);
+  });
+});
+
+describe('updateAndApply: Adam applied in its own pass', () => {
+  const defaultBackend = getBackend().name as Parameters<typeof useBackend>[0];
+  const lin = (seed: number) => new Linear(7, 5, { seed });
+  const gradsFor = (step: number, big: number): Params => ({
+    weight: tensor(
+      Array.from({ length: 35 }, (_, i) => big * Math.sin(i * 1.3 + step)),
+      [5, 7],
+    ),
+    bias: tensor(
+      Array.from({ length: 5 }, (_, i) => big * Math.cos(i + 1.9 * step)),
+      [5],
+    ),
+  });
+  const tensorsOf = (s: unknown) =>
+    stateRecords(s)
+      .filter((x) => x.kind !== 'chain')
+      .map((x) => JSON.stringify(x, (_k, v) => (v instanceof Tensor ? Array.from(v.data) : v)));
+
+  /**
+   * `updateAndApply` against `update` then `applyUpdates` (measuring where `measure`) on the same gradients: the same
+   * parameters and states to the bit every step, and whether each step was applied in Adam's pass.
+   */
+  const compare = (
+    make: () => GradientTransformation<unknown>,
+    grads: (step: number) => Params,
+    steps: number,
+    measure: boolean,
+    p0 = lin(3),
+  ): boolean[] => {
+    const p1 = Object.fromEntries(p0.namedParameters().map(([k, t]) => [k, tensor(Array.from(t.data), t.shape)]));
+    const p2 = Object.fromEntries(p0.namedParameters().map(([k, t]) => [k, tensor(Array.from(t.data), t.shape)]));
+    const f = make();
+    const r = make();
+    const s1 = f.init(p1);
+    const s2 = r.init(p2);
+    const wss1: Record<string, number> = {};
+    const uss1: Record<string, number> = {};
+    const wss2: Record<string, number> = {};
+    const uss2: Record<string, number> = {};
+    const plan = measure ? { weightBounds: {}, weightSumSquares: wss1, updateSumSquares: uss1 } : { weightBounds: {} };
+    const applied: boolean[] = [];
+    for (let t = 0; t < steps; t++) {
+      const a = updateAndApply(f, grads(t), s1, p1, plan);
+      if (!a.applied && !a.halt) applyUpdates(p1, a.updates, measure ? wss1 : undefined, measure ? uss1 : undefined);
+      const b = r.update(grads(t), s2, p2);
+      if (!b.halt) applyUpdates(p2, b.updates, measure ? wss2 : undefined, measure ? uss2 : undefined);
+      expect(Boolean(a.halt), `step ${t}`).toBe(Boolean(b.halt));
+      applied.push(a.applied);
+      for (const k of Object.keys(p1))
+        expect(Array.from(p1[k]!.data), `step ${t}: ${k}`).toEqual(Array.from(p2[k]!.data));
+      expect(tensorsOf(s1), `step ${t}`).toEqual(tensorsOf(s2));
+      if (measure && !b.halt)
+        for (const k of Object.keys(p1)) {
+          if (!Number.isFinite(wss2[k]!)) continue; // the unfused side wrote a NaN (eps 0): the fused one did not run
+          expect(Math.abs(wss1[k]! - wss2[k]!), `step ${t}: Σw² of ${k}`).toBeLessThanOrEqual(1e-6 * wss2[k]!);
+          expect(Math.abs(uss1[k]! - uss2[k]!), `step ${t}: Σu² of ${k}`).toBeLessThanOrEqual(1e-6 * uss2[k]!);
+        }
+    }
+    return applied;
+  };
+  const clipped = (t: number) => gradsFor(t, t % 2 ? 10 : 0.01); // the global norm 1 clips on odd steps
+
+  for (const name of availableBackends()) {
+    it(`clip then Adam on ${name}: every step in Adam's pass, the parameters and state of the unfused step`, () => {
+      const be = useBackend(name);
+      try {
+        const adamApply = vi.spyOn(be, 'adamApply');
+        const axpy = vi.spyOn(be, 'axpy');
+        try {
+          for (const measure of [false, true]) {
+            adamApply.mockClear();
+            axpy.mockClear();
+            const applied = compare(() => chain(clip.byGlobalNorm(1), adam({ lr: 0.01 })), clipped, 8, measure);
+            expect(applied).toEqual(Array(8).fill(true));
+            expect(adamApply.mock.calls.length).toBe(2 * 8);
+            expect(adamApply.mock.calls.every((c) => c[12] === measure)).toBe(true);
+            // the unfused side's applyUpdates, and nothing on the fused side
+            if (!measure) expect(axpy.mock.calls.length).toBe(2 * 8);
+          }
+        } finally {
+          adamApply.mockRestore();
+          axpy.mockRestore();
+        }
+      } finally {
+        useBackend(defaultBackend);
+      }
+    });
+  }
+
+  it('chains it cannot prove or fuse run unfused, with the same numbers', () => {
+    const sched = schedules.cosine(0.05, { decaySteps: 4 });
+    const cases: [string, () => GradientTransformation<unknown>, boolean][] = [
+      ['a schedule', () => chain(clip.byGlobalNorm(1), adam({ lr: sched })), true],
+      ['Adam without a learning rate', () => chain(clip.byGlobalNorm(1), scaleByAdam()), true],
+      ['the inf-norm clip', () => chain(clip.byGlobalNorm(1, { normType: 'inf' }), adam({ lr: 0.01 })), true],
+      // no bound on the gradients: no clip, or weight decay between the clip and Adam
+      ['no clip', () => adam({ lr: 0.01 }), false],
+      ['weight decay', () => chain(clip.byGlobalNorm(1), adam({ lr: 0.01, weightDecay: 0.1 })), false],
+      ['AMSGrad', () => chain(clip.byGlobalNorm(1), adam({ lr: 0.01, amsgrad: true })), false],
+      ['AdamW', () => chain(clip.byGlobalNorm(1), adamw({ lr: 0.01 })), false],
+      // eps = 0: nothing bounds the step (0/0 where m and v are 0)
+      ['eps 0', () => chain(clip.byGlobalNorm(1), adam({ lr: 0.01, eps: 0 })), false],
+      // a step the bound cannot keep finite: lr · (1/bc1) · |m'| / eps, 1e33 · 10 · ~0.005 / 1e-8
+      ['a learning rate of 1e33', () => chain(clip.byGlobalNorm(1), adam({ lr: 1e33 })), false],
+      ['SGD', () => chain(clip.byGlobalNorm(1), sgd({ lr: 0.1 })), false],
+    ];
+    for (const [what, make, fused] of cases) {
+      const applied = compare(make, clipped, 5, true);
+      expect(applied, what).toEqual(Array(5).fill(fused));
+    }
+  });
+
+  it('never writes a NaN or an infinity: weights near the float32 limit and non-finite gradients go unfused', () => {
+    const big = lin(6);
+    big.weight.data[4] = 3e38;
+    // the fused path would have been proven unsafe: the unfused update overflows there, and nothing was applied
+    const p = Object.fromEntries(big.namedParameters());
+    const before = Array.from(p.weight!.data);
+    const tx = chain(clip.byGlobalNorm(1), adam({ lr: 1e38 })); // the first step is ±lr, here +1e38
+    const st = tx.init(p);
+    const r = updateAndApply(tx, gradsFor(0, 1), st, p, { weightBounds: {} });
+    expect(r.applied).toBe(false);
+    expect(Array.from(p.weight!.data)).toEqual(before);
+    expect(findNonFiniteUpdate(p, r.updates)?.cause).toBe('overflow');
+    // a NaN gradient: the clip's norm is NaN, so no bound; the unfused step's update is NaN (as before)
+    const nan = (t: number) => {
+      const g = gradsFor(t, 1);
+      if (t === 1) g.bias!.data[2] = Number.NaN;
+      return g;
+    };
+    expect(compare(() => chain(clip.skipNonFinite(), clip.byGlobalNorm(1), adam({ lr: 0.01 })), nan, 4, true)).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ]);
+  });
+
+  it('moments written from outside are read again: a restored state steps fused, a bad one unfused', () => {
+    const make = () => chain(clip.byGlobalNorm(1), adam({ lr: 0.01 }));
+    const p = Object.fromEntries(lin(7).namedParameters());
+    const tx = make();
+    const st = tx.init(p);
+    const plan = { weightBounds: {} };
+    for (let t = 0; t < 3; t++) expect(updateAndApply(tx, clipped(t), st, p, plan).applied).toBe(true);
+    const saved = flattenState(st);
+    // a restored state with the moments it had: read again (max |m|, v ≥ 0), then fused with the same numbers
+    const q = Object.fromEntries(lin(7).namedParameters());
+    for (const k of Object.keys(q)) q[k]!.data.set(p[k]!.data);
+    const tx2 = make();
+    const st2 = tx2.init(q);
+    restoreState(st2, saved);
+    const plan2 = { weightBounds: {} };
+    const r1 = updateAndApply(tx, clipped(3), st, p, plan);
+    const r2 = updateAndApply(tx2, clipped(3), st2, q, plan2);
+    expect([r1.applied, r2.applied]).toEqual([true, true]);
+    for (const k of Object.keys(p)) expect(Array.from(q[k]!.data)).toEqual(Array.from(p[k]!.data));
+    // a negative second moment (a corrupt checkpoint) would make √v NaN: restored, the step is not fused
+    const nu = saved.tensors['inner.1.inner.0.nu.bias']!;
+    nu.data[0] = -1;
+    restoreState(st2, saved);
+    const r3 = updateAndApply(tx2, clipped(4), st2, q, plan2);
+    expect(r3.applied).toBe(false);
+    expect(Number.isNaN(r3.updates.bias!.data[0]!)).toBe(true);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   applyUpdates,
   describeNonFiniteUpdate,
   findNonFiniteUpdate,
+  forgetStateBound,
   type GradientTransformation,
   type NonFiniteUpdate,
   type Params,
@@ -266,6 +267,7 @@ export function restoreState(state: unknown, flat: FlatState): void {
       if (src.size !== v.size)
         throw new Error(`restoreState(): '${path}' has ${src.size} values, the optimizer expects ${v.size}`);
       v.data.set(src.data);
+      forgetStateBound(v);
     } else if (path in flat.values && typeof v !== 'function' && key !== 'kind') {
       holder[key] = decode(flat.values[path]);
     }

@@ -65,6 +65,85 @@ export interface GradientTransformation<S = unknown> {
    * factor (the global-norm clip) does all but the multiplying, and returns the factor (1 where it leaves them).
    */
   measure?(grads: Params, state: S): number;
+  /**
+   * Optional, with `measure`: a bound on max |g| of the gradients the last `measure` saw, before its factor (the
+   * global-norm clip's norm), or NaN where it has none. `chain`'s fused apply needs it to know the update is finite.
+   */
+  gradBound?(state: S): number;
+  /**
+   * Optional, for `chain`'s fused apply: as `updateScaled`, then the updates added to `params` as `applyUpdates`
+   * does, in the same pass (`scaleByAdam` with the `adamApply` kernel), where it can show beforehand that every
+   * w + u is finite from `gradBound` (a bound on max |g| after `pre`) and the bounds it keeps; else null, nothing
+   * done (the caller then runs `updateScaled`). Never writes a NaN or an infinity into a parameter.
+   */
+  updateScaledApply?(
+    grads: Params,
+    state: S,
+    params: Params,
+    pre: number,
+    post: number,
+    gradBound: number,
+    plan: ApplyPlan,
+  ): UpdateResult<S> | null;
+  /**
+   * Optional (`chain` has it): `update` and then `applyUpdates(params, updates, ...)`, fused into the last pass where
+   * the links allow (see {@link updateAndApply}, which callers use). `pre` and `gradBound` are what an enclosing chain
+   * owes this one (1 and NaN at the top).
+   */
+  updateApply?(
+    grads: Params,
+    state: S,
+    params: Params,
+    plan: ApplyPlan,
+    pre: number,
+    gradBound: number,
+  ): ApplyResult<S>;
+}
+
+/**
+ * What a fused update-and-apply ({@link updateAndApply}) keeps between steps and what it reports. Make one per set of
+ * parameters and pass the same object every step.
+ */
+export interface ApplyPlan {
+  /**
+   * Bounds on each parameter's max |w|, kept by the fused steps (a missing one is read with `maxAbs`). Start with {}
+   * and leave it alone; clear it whenever something else writes the weights (a checkpoint restored).
+   */
+  readonly weightBounds: Record<string, number>;
+  /** When given, receives each updated parameter's Σw² after the update, as `applyUpdates`' `sumSquares`. */
+  readonly weightSumSquares?: Record<string, number>;
+  /** With `weightSumSquares`, receives each update's Σu², as `applyUpdates`' `updateSumSquares`. */
+  readonly updateSumSquares?: Record<string, number>;
+  /**
+   * Called once the updates are known to be finite, just before the weights change (the trainer tells its observers
+   * there: `afterUpdate` with `updateNormsFollow`). The updates' buffers do not hold the updates on this path: read
+   * their norms from `updateSumSquares` afterwards.
+   */
+  beforeApply?(updates: Params): void;
+}
+
+/** What `updateApply` returns: `applied` says the updates were added to the parameters (their buffers then do not
+ * hold them); otherwise it is `update`'s result, to be checked and applied as usual. */
+export interface ApplyResult<S> extends UpdateResult<S> {
+  applied: boolean;
+}
+
+/** Bounds on max |x| of state tensors, kept by the transformation that writes them (see `scaleByAdam`'s fused path). */
+const stateBounds = new WeakMap<Tensor, number>();
+
+/** The bound on max |x| kept for state tensor `t`, or undefined where none is known. */
+export function stateBound(t: Tensor): number | undefined {
+  return stateBounds.get(t);
+}
+
+/** Keeps a bound on max |x| of state tensor `t` (set by the transformation that just wrote it). */
+export function setStateBound(t: Tensor, bound: number): void {
+  stateBounds.set(t, bound);
+}
+
+/** Forgets the bound of `t`: its values were written from outside (`restoreState` calls it for every tensor). */
+export function forgetStateBound(t: Tensor): void {
+  stateBounds.delete(t);
 }
 
 /** The state of every transformation carries its kind, so monitors can find it in a chain. */
@@ -147,18 +226,40 @@ function runChain(
   state: ChainState,
   params: Params | undefined,
   pre: number,
-): UpdateResult<ChainState> {
+  plan?: ApplyPlan,
+  gradBound = Number.NaN,
+): ApplyResult<ChainState> {
   let updates = grads;
   let owed = pre;
-  for (let i = 0; i < transforms.length; i++) {
+  let bound = gradBound;
+  const n = transforms.length;
+  for (let i = 0; i < n; i++) {
     const t = transforms[i]!;
     const next = transforms[i + 1];
     if (t.measure && next?.updateScaled && owed === 1) {
       owed = t.measure(updates, state.inner[i]);
+      bound = t.gradBound ? t.gradBound(state.inner[i]) : Number.NaN;
       continue;
     }
-    let r: UpdateResult<unknown>;
     const f = t.updateScaled && next?.nextFactor ? next.nextFactor(state.inner[i + 1]) : null;
+    if (plan && params) {
+      // the last pass may apply the updates itself: an inner chain at the end, or a link that takes factors (Adam)
+      // last or before a learning rate that ends the chain
+      let a: ApplyResult<unknown> | null = null;
+      if (i === n - 1 && t.updateApply) a = t.updateApply(updates, state.inner[i], params, plan, owed, bound);
+      else if (t.updateScaledApply && (i === n - 1 || (f && i === n - 2))) {
+        const r = t.updateScaledApply(updates, state.inner[i], params, owed, f ? f.factor : 1, bound, plan);
+        if (r) a = { ...r, applied: true };
+      }
+      if (a) {
+        state.inner[i] = a.state;
+        if (a.applied) f?.commit();
+        else if (a.halt) return { updates: a.updates, state, halt: true, applied: false };
+        return { updates: a.updates, state, applied: a.applied };
+      }
+    }
+    bound = Number.NaN;
+    let r: UpdateResult<unknown>;
     if (f) r = t.updateScaled!(updates, state.inner[i], params, owed, f.factor);
     else if (owed !== 1 && t.updateScaled) r = t.updateScaled(updates, state.inner[i], params, owed, 1);
     else {
@@ -170,7 +271,7 @@ function runChain(
     state.inner[i] = r.state;
     if (r.halt) {
       zeroInPlace(updates);
-      return { updates, state, halt: true };
+      return { updates, state, halt: true, applied: false };
     }
     if (f) {
       f.commit();
@@ -178,7 +279,7 @@ function runChain(
     }
   }
   if (owed !== 1) scaleInPlace(updates, owed);
-  return { updates, state };
+  return { updates, state, applied: false };
 }
 
 /**
@@ -209,7 +310,39 @@ export function chain(...transforms: GradientTransformation<unknown>[]): Gradien
       if (post !== 1 && !r.halt) scaleInPlace(r.updates, post);
       return r;
     },
+    updateApply(grads, state, params, plan, pre, gradBound) {
+      return runChain(transforms, grads, state, params, pre, plan, gradBound);
+    },
   };
+}
+
+/**
+ * `tx.update(grads, state, params)` and then `applyUpdates(params, updates, plan.weightSumSquares,
+ * plan.updateSumSquares)`, with the same parameters, state and sums, in fewer passes where the chain allows: a chain
+ * ending in Adam and a learning rate after a global-norm clip (`chain(clip.byGlobalNorm(1), adam({ lr }))`) adds
+ * each update to its parameter in Adam's own pass, with no update buffer written and read back. That path runs only
+ * where every w + u is shown finite beforehand (from the clip's norm, the learning rate, eps and bounds kept in
+ * `plan` and on Adam's moments), so it never writes a NaN or an infinity into a parameter; elsewhere `applied` is
+ * false and nothing was applied: the result is `update`'s, which the caller checks and applies as before.
+ * @param tx the transformation
+ * @param grads gradients by path (overwritten, as `update` does)
+ * @param state its state
+ * @param params the parameters by path
+ * @param plan what the fused path keeps between steps and reports (the same object every step)
+ * @example
+ * const plan = { weightBounds: {} };
+ * const r = optim.updateAndApply(tx, grads, state, params, plan);
+ * if (!r.applied && !r.halt) optim.applyUpdates(params, r.updates);
+ */
+export function updateAndApply<S>(
+  tx: GradientTransformation<S>,
+  grads: Params,
+  state: S,
+  params: Params,
+  plan: ApplyPlan,
+): ApplyResult<S> {
+  if (tx.updateApply) return tx.updateApply(grads, state, params, plan, 1, Number.NaN);
+  return { ...tx.update(grads, state, params), applied: false };
 }
 
 /** The identity transformation (a placeholder). */

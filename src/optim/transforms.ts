@@ -4,14 +4,19 @@
  */
 import { adamCoefficients } from '../backend/js-adam.js';
 import { Unary } from '../backend/types.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Schedule } from './schedules.js';
 import {
+  type ApplyPlan,
   checkParams,
+  forgetStateBound,
   type GradientTransformation,
   type Params,
   paramOf,
   type StateRecord,
   scaleInPlace,
+  setStateBound,
+  stateBound,
   stateOf,
   type UpdateResult,
   zerosLikeParams,
@@ -159,6 +164,7 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
     for (const [k, g] of Object.entries(grads)) {
       const m = stateOf(state.mu, k, fn);
       const v = stateOf(state.nu, k, fn);
+      forgetStateBound(m); // the gradients may hold anything here: the fused path measures the moments again
       if (!state.nuMax) {
         g.storage.backend.adamUpdate(g.buf, m.buf, v.buf, g.size, b1, b2, eps, bc1, bc2, pre, post);
         continue;
@@ -182,22 +188,132 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
     }
     return { updates: grads, state };
   };
+  /**
+   * The fused step (see `updateScaledApply`): where every w + u is shown finite beforehand, Adam's steps go straight
+   * into the parameters (`adamApply`); else null, nothing done. The proof, per tensor, in float64 with a margin of
+   * 1.001 a step for float32's roundings: |g| ≤ G (the clip's bound times `pre`), |m| ≤ M (kept on the moment
+   * tensor: 0 at init, then this bound after each fused step; read again after anything else wrote the moments), so
+   * |m'| ≤ b1·M + (1 − b1)·G; v ≥ 0 and not NaN (kept with M: Adam's v' of a finite g and such a v is too), so the
+   * step's denominator is at least eps > 0 and |u| ≤ |post|·|m'|/bc1/eps; |w| ≤ W (kept in `plan`); and W + |u| is
+   * far below float32's largest value. A training step's bounds are ~10⁶ or less; a learning rate of 1e30 fails.
+   */
+  const fusedApply = (
+    grads: Params,
+    state: AdamState,
+    params: Params,
+    pre: number,
+    post: number,
+    gradBound: number,
+    plan: ApplyPlan,
+  ): UpdateResult<AdamState> | null => {
+    if (state.nuMax) return null;
+    const g0 = gradBound * pre * MARGIN;
+    if (!(g0 <= G_MAX) || !Number.isFinite(post)) return null;
+    const count = state.count + 1;
+    const bc1 = 1 - b1 ** count;
+    const bc2 = 1 - b2 ** count;
+    const c = adamCoefficients(b1, b2, eps, bc1, bc2);
+    if (!(c.eps > 0)) return null;
+    const keys = Object.keys(grads);
+    const mNext = new Float64Array(keys.length);
+    const uMax = new Float64Array(keys.length);
+    for (let j = 0; j < keys.length; j++) {
+      const k = keys[j]!;
+      const g = grads[k]!;
+      const p = params[k];
+      if (!p || p.size !== g.size) return null; // applyUpdates names the mismatch
+      const m = stateOf(state.mu, k, fn);
+      const v = stateOf(state.nu, k, fn);
+      const mb = stateBound(m) ?? measureMoments(m, v);
+      const mn = (c.b1 * mb + c.c1 * g0) * MARGIN;
+      const u = ((Math.abs(post) * c.r1 * mn) / c.eps) * MARGIN * MARGIN;
+      let w = plan.weightBounds[k];
+      if (w === undefined) w = plan.weightBounds[k] = p.storage.backend.maxAbs(p.buf, p.size);
+      if (!((w + u) * MARGIN < FLT_SAFE)) return null;
+      mNext[j] = mn;
+      uMax[j] = u;
+    }
+    plan.beforeApply?.(grads);
+    state.count = count;
+    const ss = plan.weightSumSquares;
+    const uss = plan.updateSumSquares;
+    for (let j = 0; j < keys.length; j++) {
+      const k = keys[j]!;
+      const g = grads[k]!;
+      const p = params[k]!;
+      const m = state.mu[k]!;
+      g.storage.backend.adamApply(
+        g.buf,
+        m.buf,
+        state.nu[k]!.buf,
+        p.buf,
+        g.size,
+        b1,
+        b2,
+        eps,
+        bc1,
+        bc2,
+        pre,
+        post,
+        ss !== undefined,
+        sums,
+      );
+      setStateBound(m, mNext[j]!);
+      if (ss) {
+        ss[k] = sums[0]!;
+        if (uss) uss[k] = sums[1]!;
+        plan.weightBounds[k] = Math.sqrt(sums[0]!) * MARGIN;
+      } else plan.weightBounds[k] = (plan.weightBounds[k]! + uMax[j]!) * MARGIN;
+    }
+    return { updates: grads, state };
+  };
   return {
     kind: fn,
     init(params) {
       checkParams(params, fn);
+      const mu = zerosLikeParams(params);
+      for (const m of Object.values(mu)) setStateBound(m, 0);
       return {
         kind: fn,
         count: 0,
-        mu: zerosLikeParams(params),
+        mu,
         nu: zerosLikeParams(params),
         nuMax: amsgrad ? zerosLikeParams(params) : null,
       };
     },
     update: (grads, state) => update(grads, state, 1, 1),
     updateScaled: (grads, state, _params, pre, post) => update(grads, state, pre, post),
+    updateScaledApply: fusedApply,
   };
 }
+
+/** Per step, float32's roundings in the fused path's bounds (each a few ulps, 1e-7) with room to spare. */
+const MARGIN = 1.001;
+/** Half of float32's largest value: what the fused path's bounds must stay under. */
+const FLT_SAFE = 1.7e38;
+/**
+ * The largest |g| the fused path takes: (1 − b2)·g² then stays finite, so v never becomes +Inf where b2 = 0 would
+ * make 0·Inf a NaN (with b2 > 0 an infinite v only makes the step 0).
+ */
+const G_MAX = 1e18;
+/** The fused path's two sums of squares. */
+const sums = new Float64Array(2);
+
+/**
+ * max |m| of Adam's first moments where they are finite and the second moments v are finite and ≥ 0, else +Inf (the
+ * fused path then does not run). Read where no bound is kept (after a restore or an unfused step), and kept: a
+ * JavaScript loop over v (no kernel says "v ≥ 0"), once.
+ */
+function measureMoments(m: Tensor, v: Tensor): number {
+  let mb = m.storage.backend.maxAbs(m.buf, m.size);
+  const vd = v.data;
+  if (!Number.isFinite(mb)) mb = Number.POSITIVE_INFINITY;
+  else for (let i = 0; i < vd.length; i++) if (!(vd[i]! >= 0 && vd[i]! <= FLT_MAX)) mb = Number.POSITIVE_INFINITY;
+  setStateBound(m, mb);
+  return mb;
+}
+/** The largest finite float32. */
+const FLT_MAX = 3.4028234663852886e38;
 
 export interface RmsState extends StateRecord {
   readonly kind: 'scaleByRms';

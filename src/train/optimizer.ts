@@ -100,16 +100,40 @@ export class Optimizer {
     this.state = this.tx.init(params);
   }
 
-  /** Runs the chain on the gradients; returns the updates (the gradient buffers, transformed) and the state. */
-  computeUpdates(): { updates: Params; state: unknown; halted: boolean } {
+  /**
+   * Runs the chain on the gradients; returns the updates (the gradient buffers, transformed) and the state. With
+   * `beforeApply`, the chain may apply the updates itself in its last pass (`optim.updateAndApply`: where it shows
+   * beforehand that every new weight is finite); it then calls `beforeApply` just before the weights change, measures
+   * `weightSumSquares` and `updateSumSquares` as `apply` does, and returns `applied: true` (the buffers then do not hold
+   * the updates; `apply` only counts the step).
+   */
+  computeUpdates(beforeApply?: (updates: Params) => void): {
+    updates: Params;
+    state: unknown;
+    halted: boolean;
+    applied: boolean;
+  } {
     const grads: Params = {};
     for (const [k, p] of Object.entries(this.params)) if (p.grad) grads[k] = p.grad;
-    const r = this.tx.update(grads, this.state, this.params);
+    const r = beforeApply
+      ? optim.updateAndApply(this.tx, grads, this.state, this.params, {
+          weightBounds: this.#weightBounds,
+          weightSumSquares: this.weightSumSquares,
+          updateSumSquares: this.updateSumSquares,
+          beforeApply,
+        })
+      : { ...this.tx.update(grads, this.state, this.params), applied: false };
     this.state = r.state;
     this.#halted = Boolean(r.halt);
+    this.#applied = r.applied;
     if (readClipState(r.state).clipped) this.#clipped++;
-    return { updates: r.updates, state: r.state, halted: this.#halted };
+    return { updates: r.updates, state: r.state, halted: this.#halted, applied: r.applied };
   }
+
+  /** Whether the last `computeUpdates` applied its updates itself. */
+  #applied = false;
+  /** The fused path's bounds on each weight's max |w| (see `optim.ApplyPlan`). */
+  readonly #weightBounds: Record<string, number> = {};
 
   /** Each parameter's sum of squares after the last applied update (measured while applying it). */
   readonly weightSumSquares: Record<string, number> = {};
@@ -126,7 +150,9 @@ export class Optimizer {
 
   /** Adds the updates to the parameters (nothing when the chain halted on a non-finite step). */
   apply(updates: Params): void {
-    if (!this.#halted) optim.applyUpdates(this.params, updates, this.weightSumSquares, this.updateSumSquares);
+    if (!this.#halted && !this.#applied)
+      optim.applyUpdates(this.params, updates, this.weightSumSquares, this.updateSumSquares);
+    this.#applied = false;
     this.#step++;
   }
 
@@ -185,8 +211,9 @@ export class Optimizer {
   restoreCounters(stepCount: number, clippedSteps: number): void {
     this.#step = stepCount;
     this.#clipped = clippedSteps;
-    // the weights were replaced: their sums of squares are measured again by the next apply
+    // the weights were replaced: their sums of squares are measured again by the next apply, their bounds read again
     for (const k of Object.keys(this.weightSumSquares)) delete this.weightSumSquares[k];
+    for (const k of Object.keys(this.#weightBounds)) delete this.#weightBounds[k];
   }
 }
 

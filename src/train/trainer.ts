@@ -254,6 +254,7 @@ function computeChecked(
   optimizer: Optimizer,
   params: Record<string, Tensor>,
   loss: number,
+  beforeApply: ((updates: Record<string, Tensor>) => void) | undefined,
 ): { computed: ReturnType<Optimizer['computeUpdates']> | null; bad: NonFiniteStep | null } {
   if (!Number.isFinite(loss) || hasNonFinite(params)) {
     return {
@@ -261,8 +262,8 @@ function computeChecked(
       bad: { what: `the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf`, update: null },
     };
   }
-  const computed = optimizer.computeUpdates();
-  const update = computed.halted ? null : optimizer.findNonFinite(computed.updates);
+  const computed = optimizer.computeUpdates(beforeApply);
+  const update = computed.halted || computed.applied ? null : optimizer.findNonFinite(computed.updates);
   return { computed, bad: update ? { what: describeNonFiniteUpdate(update), update } : null };
 }
 
@@ -449,6 +450,13 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     consecutiveNonFinite: consecutive,
     lastLoss,
   });
+  // where every observer takes the update norms from the pass that applies the updates, Adam's pass may apply them
+  // (optim.updateAndApply); observers are told just before the weights change, as on the unfused path
+  const beforeApply = observers.every((o) => o.afterApply)
+    ? (updates: Record<string, Tensor>) => {
+        for (const o of observers) o.afterUpdate(updates, params, optimizer.state, FOLLOW);
+      }
+    : undefined;
   model.train();
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
@@ -462,7 +470,7 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     for (const o of observers) o.beginStep(step);
     const loss = lossAndGrads(ds, model, x, y, optimizer);
     for (const o of observers) o.afterBackward(params);
-    const { computed, bad } = computeChecked(optimizer, params, loss);
+    const { computed, bad } = computeChecked(optimizer, params, loss, beforeApply);
     let diverged = false;
     if (bad) {
       if (tc.onNonFinite === 'raise') throw nonFiniteError(step, loss, params, bad.update);
@@ -479,9 +487,11 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
       }
     } else {
       consecutive = 0;
-      const { updates, state, halted } = computed!;
-      // an applied update is measured in the pass that applies it: observers with afterApply need not read it
-      for (const o of observers) o.afterUpdate(updates, params, state, !halted && o.afterApply ? FOLLOW : READ);
+      const { updates, state, halted, applied } = computed!;
+      // an applied update is measured in the pass that applies it: observers with afterApply need not read it (where
+      // the chain applied it itself, they were told in beforeApply)
+      if (!applied)
+        for (const o of observers) o.afterUpdate(updates, params, state, !halted && o.afterApply ? FOLLOW : READ);
       optimizer.apply(updates);
       if (!optimizer.halted)
         for (const o of observers) o.afterApply?.(optimizer.weightSumSquares, optimizer.updateSumSquares);
