@@ -215,6 +215,9 @@ export class HistogramRecorder implements StepObserver {
 
   afterUpdate(): void {}
 
+  /** Nothing to measure: having it tells the trainer this observer never reads the updates (Adam may apply them). */
+  afterApply(): void {}
+
   endStep(): void {
     if (this.#active && this.#record) this.#onRecord?.(this.#record);
     this.#active = false;

@@ -104,5 +104,62 @@ for (const name of availableBackends()) {
       expect(p1.b.toArray()).toEqual(p2.b.toArray());
       expect(p1.b.toArray()).not.toEqual([1, -2]);
     });
+
+    it("with beforeApply, Adam's pass applies the updates: the weights and sums of the unfused step, observers told first", () => {
+      const be = useBackend(name);
+      const model = mlp({ inputSize: 64, hidden: [32], outputSize: 10, seed: 0 });
+      const twin = mlp({ inputSize: 64, hidden: [32], outputSize: 10, seed: 0 });
+      const p1 = Object.fromEntries(model.namedParameters());
+      const p2 = Object.fromEntries(twin.namedParameters());
+      const x = keep(rand([16, 64], { seed: 1 }));
+      const y = keep(randint(0, 10, [16], { seed: 2 }));
+      const o1 = buildOptimizer(config, p1, 100);
+      const o2 = buildOptimizer(config, p2, 100);
+      const step = (o: typeof o1, m: typeof model, before?: (u: Record<string, Tensor>) => void) => {
+        tidy(() => {
+          const l = crossEntropy(m.call(x), y);
+          l.backward();
+          return l.item();
+        });
+        o.gradsReady();
+        const r = o.computeUpdates(before);
+        o.apply(r.updates);
+        o.zeroGrad();
+        return r.applied;
+      };
+      const adamApply = vi.spyOn(be, 'adamApply');
+      const maxAbs = vi.spyOn(be, 'maxAbs');
+      try {
+        for (let t = 0; t < 6; t++) {
+          if (t === 3) {
+            // a checkpoint restored (the same weights here): the weights' bounds are read again (maxAbs)
+            o1.restoreCounters(o1.stepCount, o1.clippedSteps());
+            maxAbs.mockClear();
+          }
+          let seen: number | null = null;
+          const w0 = p1['0.weight']!.data[0]!;
+          const applied = step(o1, model, (u) => {
+            seen = p1['0.weight']!.data[0]!;
+            expect(Object.keys(u).sort()).toEqual(Object.keys(p1).sort());
+          });
+          expect(step(o2, twin), `step ${t}`).toBe(false);
+          expect(applied, `step ${t}`).toBe(true);
+          expect(seen, 'beforeApply sees the weights before the step').toBe(w0);
+          for (const k of Object.keys(p1)) {
+            expect(Array.from(p1[k]!.data), `step ${t}: ${k}`).toEqual(Array.from(p2[k]!.data));
+            const [a, b] = [o1.weightSumSquares[k]!, o2.weightSumSquares[k]!];
+            expect(Math.abs(a - b), `step ${t}: Σw² of ${k}`).toBeLessThanOrEqual(1e-6 * b);
+            const [c, d] = [o1.updateSumSquares[k]!, o2.updateSumSquares[k]!];
+            expect(Math.abs(c - d), `step ${t}: Σu² of ${k}`).toBeLessThanOrEqual(1e-6 * d);
+          }
+          if (t === 3) expect(maxAbs.mock.calls.filter((c) => c[1] === p1['0.weight']!.size).length).toBe(1);
+        }
+        expect(adamApply.mock.calls.length).toBe(4 * 6);
+        expect(o1.stepCount).toBe(6);
+      } finally {
+        adamApply.mockRestore();
+        maxAbs.mockRestore();
+      }
+    });
   });
 }
