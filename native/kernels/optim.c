@@ -24,10 +24,11 @@ static inline __attribute__((always_inline)) float adam_one(float gi, float *m, 
 static inline float adam_scale(double s, float x) { return (float)(s * (double)x + 0.0); }
 
 /* The loop, specialised on whether pre and post scale (constants after inlining), so that each variant vectorizes;
- * the steps go to out (g itself for gg_adam_update). */
+ * the steps go to out (g itself for gg_adam_update), or with add are added to it (out[i] + u in float32, as gg_axpy
+ * with alpha 1: the parameters, for gg_adam_apply). */
 static inline __attribute__((always_inline)) void adam_loop(const float *g, float *out, float *m, float *v, gg_i n,
                                                            const adam_coef *c, double pre, double post, int has_pre,
-                                                           int has_post) {
+                                                           int has_post, int add) {
   gg_i i = 0;
 #if defined(__wasm_simd128__)
   /* LLVM scalarizes the float64 scalings' demotions (see common.h): the same arithmetic by hand, four lanes at once */
@@ -48,12 +49,13 @@ static inline __attribute__((always_inline)) void adam_loop(const float *g, floa
                       wasm_f64x2_add(wasm_f64x2_mul(vpost, gg_f64_hi(q)), vz));
     wasm_v128_store(m + i, mi);
     wasm_v128_store(v + i, vi);
-    wasm_v128_store(out + i, q);
+    wasm_v128_store(out + i, add ? wasm_f32x4_add(wasm_v128_load(out + i), q) : q);
   }
 #endif
   for (; i < n; i++) {
     float q = adam_one(has_pre ? adam_scale(pre, g[i]) : g[i], m + i, v + i, c);
-    out[i] = has_post ? adam_scale(post, q) : q;
+    q = has_post ? adam_scale(post, q) : q;
+    out[i] = add ? out[i] + q : q;
   }
 }
 
@@ -69,10 +71,10 @@ static void adam_range(int tid, gg_i lo, gg_i hi, const void *p) {
   float *g = a->g + lo, *m = a->m + lo, *v = a->v + lo;
   gg_i n = hi - lo;
   /* pre is 1 unless the global-norm clip clipped; post is −lr where a learning rate follows in the chain */
-  if (a->pre == 1.0 && a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, 1.0, 0, 0);
-  else if (a->pre == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, a->post, 0, 1);
-  else if (a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, a->pre, 1.0, 1, 0);
-  else adam_loop(g, g, m, v, n, &a->c, a->pre, a->post, 1, 1);
+  if (a->pre == 1.0 && a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, 1.0, 0, 0, 0);
+  else if (a->pre == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, a->post, 0, 1, 0);
+  else if (a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, a->pre, 1.0, 1, 0, 0);
+  else adam_loop(g, g, m, v, n, &a->c, a->pre, a->post, 1, 1, 0);
 }
 
 /* Element by element, so any cut gives the same numbers: large tensors are shared out over the threads. */
@@ -99,13 +101,16 @@ GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, doub
 static inline __attribute__((always_inline)) void adam_apply_loop(const float *g, float *m, float *v, float *p,
                                                                  gg_i n, const adam_coef *c, double pre, double post,
                                                                  int has_pre, int has_post, double *ss) {
+  if (!ss) {
+    adam_loop(g, p, m, v, n, c, pre, post, has_pre, has_post, 1);
+    return;
+  }
   float u[ADAM_APPLY_TURN];
   for (gg_i i = 0; i < n; i += ADAM_APPLY_TURN) {
     gg_i len = n - i < ADAM_APPLY_TURN ? n - i : ADAM_APPLY_TURN;
-    adam_loop(g + i, u, m + i, v + i, len, c, pre, post, has_pre, has_post);
+    adam_loop(g + i, u, m + i, v + i, len, c, pre, post, has_pre, has_post, 0);
     float *pi = p + i;
     for (gg_i j = 0; j < len; j++) pi[j] = pi[j] + u[j];
-    if (!ss) continue;
     /* sixteen lanes as one generic vector (two AVX2 or four SIMD128 registers where AVX-512 is missing) */
     typedef float lanes __attribute__((vector_size(64)));
     lanes sp = {0}, su = {0};
