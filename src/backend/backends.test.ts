@@ -1002,6 +1002,37 @@ for (const [name, maybe] of suites) {
       same(be, [x, new Float32Array(640)], (b, [xx, o]) => b.softmax(xx!, o!, 64, 10, true), { rel: 1e-6, abs: 1e-7 });
     });
 
+    it("crossEntropy's rows exponentiated in blocks: each row's bits as alone, and the scalar exponential's bits", () => {
+      const r = lcg(18);
+      const bits = (b: Buf, n: number) => Array.from(new Uint32Array(b.data.slice(0, n).buffer));
+      const run = (x: Float32Array, t: Float32Array, rows: number, cols: number) => {
+        const [xb, tb, pb, lb] = [x, t, new Float32Array(rows * cols), new Float32Array(rows)].map((a) => load(be, a));
+        be.crossEntropy(xb!, tb!, pb!, lb!, rows, cols, 0, -100);
+        const out = [bits(pb!, rows * cols), bits(lb!, rows)];
+        for (const b of [xb!, tb!, pb!, lb!]) be.free(b);
+        return out;
+      };
+      // 130 rows of 7: blocks of 73 rows (512 values), the second one short; every row as if computed alone
+      const rows = 130;
+      const cols = 7;
+      const x = uniform(r, rows * cols, -20, 20);
+      x[5] = Number.NEGATIVE_INFINITY;
+      const t = Float32Array.from({ length: rows }, () => Math.floor(r() * cols));
+      const [probs, loss] = run(x, t, rows, cols);
+      for (let i = 0; i < rows; i++) {
+        const [p1, l1] = run(x.subarray(i * cols, (i + 1) * cols), t.subarray(i, i + 1), 1, cols);
+        expect(probs!.slice(i * cols, (i + 1) * cols), `row ${i}`).toEqual(p1);
+        expect(loss![i], `row ${i}`).toBe(l1![0]);
+      }
+      // a row of 512 takes the vectorized exponential, one of 513 (a -Inf more, adding exp(-Inf) = 0) the scalar one
+      const wide = uniform(r, 513, -30, 30);
+      wide[512] = Number.NEGATIVE_INFINITY;
+      // (the probabilities: the loss of the second is NaN, 0·(−Inf) in its smoothing term)
+      const [pv] = run(wide.subarray(0, 512), new Float32Array([3]), 1, 512);
+      const [ps] = run(wide, new Float32Array([3]), 1, 513);
+      expect(ps!.slice(0, 512)).toEqual(pv);
+    });
+
     it('crossEntropy with smoothing and ignored rows, and its gradient', () => {
       const r = lcg(8);
       const rows = 67;
