@@ -1,3 +1,5 @@
+import type { Buf } from './types.js';
+
 /**
  * Adam's arithmetic for the reference backend (js.ts) and AMSGrad's loop (src/optim/transforms.ts): float32 in
  * torch.optim.Adam's order of operations, which the C kernel (native/kernels/optim.c) reproduces bit for bit.
@@ -34,4 +36,70 @@ export function adamStep(g: number, m: Float32Array, v: Float32Array, i: number,
   m[i] = mi;
   v[i] = vi;
   return f(f(c.r1 * mi) / f(f(f(Math.sqrt(vi)) / c.sbc2) + c.eps));
+}
+
+/** The reference `adamUpdate` (see src/backend/spec.ts). */
+export function adamUpdate(
+  g: Buf,
+  m: Buf,
+  v: Buf,
+  n: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  bc1: number,
+  bc2: number,
+  pre: number,
+  post: number,
+): void {
+  const gs = g.data;
+  const ms = m.data;
+  const vs = v.data;
+  const c = adamCoefficients(b1, b2, eps, bc1, bc2);
+  for (let i = 0; i < n; i++) {
+    // pre and post as the affine kernel scales: a float32 result of pre·g + 0
+    const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
+    const q = adamStep(gi, ms, vs, i, c);
+    gs[i] = post !== 1 ? post * q + 0 : q;
+  }
+}
+
+/** The reference `adamApply`: `adamUpdate`'s step added to p as `axpy(1, u, p)`, g untouched (see spec.ts). */
+export function adamApply(
+  g: Buf,
+  m: Buf,
+  v: Buf,
+  p: Buf,
+  n: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  bc1: number,
+  bc2: number,
+  pre: number,
+  post: number,
+  measure: boolean,
+  out: Float64Array,
+): void {
+  const gs = g.data;
+  const ms = m.data;
+  const vs = v.data;
+  const ps = p.data;
+  const c = adamCoefficients(b1, b2, eps, bc1, bc2);
+  let sp = 0;
+  let su = 0;
+  for (let i = 0; i < n; i++) {
+    // adamUpdate's step (pre and post as the affine kernel scales), then p + u rounded once, as axpy(1, u, p)
+    const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
+    const q = adamStep(gi, ms, vs, i, c);
+    const u = post !== 1 ? Math.fround(post * q + 0) : q;
+    const w = Math.fround(ps[i]! + u);
+    ps[i] = w;
+    sp += w * w;
+    su += u * u;
+  }
+  if (measure) {
+    out[0] = sp;
+    out[1] = su;
+  }
 }

@@ -3,7 +3,7 @@
  * the definition the native and wasm kernels are tested against, and the fallback for any kernel they do not override.
  */
 
-import { adamCoefficients, adamStep } from './js-adam.js';
+import { adamApply, adamUpdate } from './js-adam.js';
 import { binaryScalar, unaryDerivative, unaryScalar } from './js-math.js';
 import * as ref from './js-nn.js';
 import { checkThreadCount } from './threads.js';
@@ -565,66 +565,11 @@ export class JsBackend implements Backend {
     ref.adaptiveAvgPool2dGrad(...a);
   }
 
-  adamUpdate(
-    g: Buf,
-    m: Buf,
-    v: Buf,
-    n: number,
-    b1: number,
-    b2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-    pre: number,
-    post: number,
-  ): void {
-    const gs = g.data;
-    const ms = m.data;
-    const vs = v.data;
-    const c = adamCoefficients(b1, b2, eps, bc1, bc2);
-    for (let i = 0; i < n; i++) {
-      // pre and post as the affine kernel scales: a float32 result of pre·g + 0
-      const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
-      const q = adamStep(gi, ms, vs, i, c);
-      gs[i] = post !== 1 ? post * q + 0 : q;
-    }
+  adamUpdate(...a: Parameters<KernelMethods['adamUpdate']>): void {
+    adamUpdate(...a);
   }
-  adamApply(
-    g: Buf,
-    m: Buf,
-    v: Buf,
-    p: Buf,
-    n: number,
-    b1: number,
-    b2: number,
-    eps: number,
-    bc1: number,
-    bc2: number,
-    pre: number,
-    post: number,
-    measure: boolean,
-    out: Float64Array,
-  ): void {
-    const gs = g.data;
-    const ms = m.data;
-    const vs = v.data;
-    const ps = p.data;
-    const c = adamCoefficients(b1, b2, eps, bc1, bc2);
-    let sp = 0;
-    let su = 0;
-    for (let i = 0; i < n; i++) {
-      // adamUpdate's step (pre and post as the affine kernel scales), then p + u rounded once, as axpy(1, u, p)
-      const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
-      const q = adamStep(gi, ms, vs, i, c);
-      const u = post !== 1 ? Math.fround(post * q + 0) : q;
-      const w = Math.fround(ps[i]! + u);
-      ps[i] = w;
-      sp += w * w;
-      su += u * u;
-    }
-    if (measure) {
-      out[0] = sp;
-      out[1] = su;
-    }
+
+  adamApply(...a: Parameters<KernelMethods['adamApply']>): void {
+    adamApply(...a);
   }
 }

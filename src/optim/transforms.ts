@@ -188,85 +188,6 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
     }
     return { updates: grads, state };
   };
-  /**
-   * The fused step (see `updateScaledApply`): where every w + u is shown finite beforehand, Adam's steps go straight
-   * into the parameters (`adamApply`); else null, nothing done. The proof, per tensor, in float64 with a margin of
-   * 1.001 a step for float32's roundings: |g| ≤ G (the clip's bound times `pre`), |m| ≤ M (kept on the moment
-   * tensor: 0 at init, then this bound after each fused step; read again after anything else wrote the moments), so
-   * |m'| ≤ b1·M + (1 − b1)·G; v ≥ 0 and not NaN (kept with M: Adam's v' of a finite g and such a v is too), so the
-   * step's denominator is at least eps > 0 and |u| ≤ |post|·|m'|/bc1/eps; |w| ≤ W (kept in `plan`); and W + |u| is
-   * far below float32's largest value. A training step's bounds are ~10⁶ or less; a learning rate of 1e30 fails.
-   */
-  const fusedApply = (
-    grads: Params,
-    state: AdamState,
-    params: Params,
-    pre: number,
-    post: number,
-    gradBound: number,
-    plan: ApplyPlan,
-  ): UpdateResult<AdamState> | null => {
-    if (state.nuMax) return null;
-    const g0 = gradBound * pre * MARGIN;
-    if (!(g0 <= G_MAX) || !Number.isFinite(post)) return null;
-    const count = state.count + 1;
-    const bc1 = 1 - b1 ** count;
-    const bc2 = 1 - b2 ** count;
-    const c = adamCoefficients(b1, b2, eps, bc1, bc2);
-    if (!(c.eps > 0)) return null;
-    const keys = Object.keys(grads);
-    const mNext = new Float64Array(keys.length);
-    const uMax = new Float64Array(keys.length);
-    for (let j = 0; j < keys.length; j++) {
-      const k = keys[j]!;
-      const g = grads[k]!;
-      const p = params[k];
-      if (!p || p.size !== g.size) return null; // applyUpdates names the mismatch
-      const m = stateOf(state.mu, k, fn);
-      const v = stateOf(state.nu, k, fn);
-      const mb = stateBound(m) ?? measureMoments(m, v);
-      const mn = (c.b1 * mb + c.c1 * g0) * MARGIN;
-      const u = ((Math.abs(post) * c.r1 * mn) / c.eps) * MARGIN * MARGIN;
-      let w = plan.weightBounds[k];
-      if (w === undefined) w = plan.weightBounds[k] = p.storage.backend.maxAbs(p.buf, p.size);
-      if (!((w + u) * MARGIN < FLT_SAFE)) return null;
-      mNext[j] = mn;
-      uMax[j] = u;
-    }
-    plan.beforeApply?.(grads);
-    state.count = count;
-    const ss = plan.weightSumSquares;
-    const uss = plan.updateSumSquares;
-    for (let j = 0; j < keys.length; j++) {
-      const k = keys[j]!;
-      const g = grads[k]!;
-      const p = params[k]!;
-      const m = state.mu[k]!;
-      g.storage.backend.adamApply(
-        g.buf,
-        m.buf,
-        state.nu[k]!.buf,
-        p.buf,
-        g.size,
-        b1,
-        b2,
-        eps,
-        bc1,
-        bc2,
-        pre,
-        post,
-        ss !== undefined,
-        sums,
-      );
-      setStateBound(m, mNext[j]!);
-      if (ss) {
-        ss[k] = sums[0]!;
-        if (uss) uss[k] = sums[1]!;
-        plan.weightBounds[k] = Math.sqrt(sums[0]!) * MARGIN;
-      } else plan.weightBounds[k] = (plan.weightBounds[k]! + uMax[j]!) * MARGIN;
-    }
-    return { updates: grads, state };
-  };
   return {
     kind: fn,
     init(params) {
@@ -283,8 +204,90 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
     },
     update: (grads, state) => update(grads, state, 1, 1),
     updateScaled: (grads, state, _params, pre, post) => update(grads, state, pre, post),
-    updateScaledApply: fusedApply,
+    updateScaledApply: (grads, state, params, pre, post, gradBound, plan) =>
+      adamApplied({ b1, b2, eps, fn }, grads, state, params, pre, post, gradBound, plan),
   };
+}
+
+/**
+ * The fused step (see `updateScaledApply`): where every w + u is shown finite beforehand, Adam's steps go straight
+ * into the parameters (`adamApply`); else null, nothing done. The proof, per tensor, in float64 with a margin of
+ * 1.001 a step for float32's roundings: |g| ≤ G (the clip's bound times `pre`), |m| ≤ M (kept on the moment
+ * tensor: 0 at init, then this bound after each fused step; read again after anything else wrote the moments), so
+ * |m'| ≤ b1·M + (1 − b1)·G; v ≥ 0 and not NaN (kept with M: Adam's v' of a finite g and such a v is too), so the
+ * step's denominator is at least eps > 0 and |u| ≤ |post|·|m'|/bc1/eps; |w| ≤ W (kept in `plan`); and W + |u| is
+ * far below float32's largest value. A training step's bounds are ~10⁶ or less; a learning rate of 1e33 fails.
+ */
+function adamApplied(
+  { b1, b2, eps, fn }: { b1: number; b2: number; eps: number; fn: string },
+  grads: Params,
+  state: AdamState,
+  params: Params,
+  pre: number,
+  post: number,
+  gradBound: number,
+  plan: ApplyPlan,
+): UpdateResult<AdamState> | null {
+  if (state.nuMax) return null;
+  const g0 = gradBound * pre * MARGIN;
+  if (!(g0 <= G_MAX) || !Number.isFinite(post)) return null;
+  const count = state.count + 1;
+  const bc1 = 1 - b1 ** count;
+  const bc2 = 1 - b2 ** count;
+  const c = adamCoefficients(b1, b2, eps, bc1, bc2);
+  if (!(c.eps > 0)) return null;
+  const keys = Object.keys(grads);
+  const mNext = new Float64Array(keys.length);
+  const uMax = new Float64Array(keys.length);
+  for (let j = 0; j < keys.length; j++) {
+    const k = keys[j]!;
+    const g = grads[k]!;
+    const p = params[k];
+    if (!p || p.size !== g.size) return null; // applyUpdates names the mismatch
+    const m = stateOf(state.mu, k, fn);
+    const v = stateOf(state.nu, k, fn);
+    const mb = stateBound(m) ?? measureMoments(m, v);
+    const mn = (c.b1 * mb + c.c1 * g0) * MARGIN;
+    const u = ((Math.abs(post) * c.r1 * mn) / c.eps) * MARGIN * MARGIN;
+    let w = plan.weightBounds[k];
+    if (w === undefined) w = plan.weightBounds[k] = p.storage.backend.maxAbs(p.buf, p.size);
+    if (!((w + u) * MARGIN < FLT_SAFE)) return null;
+    mNext[j] = mn;
+    uMax[j] = u;
+  }
+  plan.beforeApply?.(grads);
+  state.count = count;
+  const ss = plan.weightSumSquares;
+  const uss = plan.updateSumSquares;
+  for (let j = 0; j < keys.length; j++) {
+    const k = keys[j]!;
+    const g = grads[k]!;
+    const p = params[k]!;
+    const m = state.mu[k]!;
+    g.storage.backend.adamApply(
+      g.buf,
+      m.buf,
+      state.nu[k]!.buf,
+      p.buf,
+      g.size,
+      b1,
+      b2,
+      eps,
+      bc1,
+      bc2,
+      pre,
+      post,
+      ss !== undefined,
+      sums,
+    );
+    setStateBound(m, mNext[j]!);
+    if (ss) {
+      ss[k] = sums[0]!;
+      if (uss) uss[k] = sums[1]!;
+      plan.weightBounds[k] = Math.sqrt(sums[0]!) * MARGIN;
+    } else plan.weightBounds[k] = (plan.weightBounds[k]! + uMax[j]!) * MARGIN;
+  }
+  return { updates: grads, state };
 }
 
 /** Per step, float32's roundings in the fused path's bounds (each a few ulps, 1e-7) with room to spare. */
@@ -308,7 +311,12 @@ function measureMoments(m: Tensor, v: Tensor): number {
   let mb = m.storage.backend.maxAbs(m.buf, m.size);
   const vd = v.data;
   if (!Number.isFinite(mb)) mb = Number.POSITIVE_INFINITY;
-  else for (let i = 0; i < vd.length; i++) if (!(vd[i]! >= 0 && vd[i]! <= FLT_MAX)) mb = Number.POSITIVE_INFINITY;
+  else
+    for (let i = 0; i < vd.length; i++)
+      if (!(vd[i]! >= 0 && vd[i]! <= FLT_MAX)) {
+        mb = Number.POSITIVE_INFINITY;
+        break;
+      }
   setStateBound(m, mb);
   return mb;
 }

@@ -267,6 +267,22 @@ function computeChecked(
   return { computed, bad: update ? { what: describeNonFiniteUpdate(update), update } : null };
 }
 
+/**
+ * Where every observer takes the update norms from the pass that applies the updates, Adam's pass may apply them
+ * (optim.updateAndApply): the hook that tells the observers just before the weights change, as the unfused path
+ * does before `apply`; undefined where an observer would read the updates themselves.
+ */
+function fusedApplyHook(
+  observers: readonly StepObserver[],
+  params: Record<string, Tensor>,
+  optimizer: Optimizer,
+): ((updates: Record<string, Tensor>) => void) | undefined {
+  if (!observers.every((o) => o.afterApply)) return undefined;
+  return (updates) => {
+    for (const o of observers) o.afterUpdate(updates, params, optimizer.state, FOLLOW);
+  };
+}
+
 /** Why a run with a non-finite step at `step` is diverged now (onNonFinite=stop, or too many in a row), or null. */
 function divergedReason(tc: Config['train'], step: number, consecutive: number, bad: NonFiniteStep): string | null {
   const where = bad.update ? `an update that is not finite ('${bad.update.path}')` : 'non-finite loss or gradients';
@@ -450,13 +466,7 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     consecutiveNonFinite: consecutive,
     lastLoss,
   });
-  // where every observer takes the update norms from the pass that applies the updates, Adam's pass may apply them
-  // (optim.updateAndApply); observers are told just before the weights change, as on the unfused path
-  const beforeApply = observers.every((o) => o.afterApply)
-    ? (updates: Record<string, Tensor>) => {
-        for (const o of observers) o.afterUpdate(updates, params, optimizer.state, FOLLOW);
-      }
-    : undefined;
+  const beforeApply = fusedApplyHook(observers, params, optimizer);
   model.train();
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
