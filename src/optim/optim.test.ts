@@ -505,6 +505,37 @@ describe('updateAndApply: Adam applied in its own pass', () => {
     ]);
   });
 
+  it("a step left to the caller forgets the weights' bounds: the next fused step reads them again", () => {
+    // the learning rate 1e33 on step 1 cannot be proven finite: that step is applied unfused, by the caller
+    const lr = (step: number) => (step === 1 ? 1e33 : 0.01);
+    const p = Object.fromEntries(lin(8).namedParameters());
+    const tx = chain(clip.byGlobalNorm(1), adam({ lr }));
+    const st = tx.init(p);
+    const plan: { weightBounds: Record<string, number> } = { weightBounds: {} };
+    const maxAbs = vi.spyOn(getBackend(), 'maxAbs');
+    try {
+      const applied: boolean[] = [];
+      for (let t = 0; t < 3; t++) {
+        maxAbs.mockClear();
+        const r = updateAndApply(tx, clipped(t), st, p, plan);
+        applied.push(r.applied);
+        if (!r.applied) {
+          expect(plan.weightBounds).toEqual({});
+          applyUpdates(p, r.updates);
+        }
+        // a fused step on weights it has no bound for reads each parameter's max |w| (after the unfused step, the
+        // moments' too)
+        const weights = maxAbs.mock.calls.filter((c) => c[0] === p.weight!.buf || c[0] === p.bias!.buf).length;
+        expect(weights, `step ${t}`).toBe(t === 1 ? 0 : 2);
+      }
+      expect(applied).toEqual([true, false, true]);
+      const wMax = Math.max(...Array.from(p.weight!.data, Math.abs));
+      expect(plan.weightBounds.weight).toBeGreaterThanOrEqual(wMax);
+    } finally {
+      maxAbs.mockRestore();
+    }
+  });
+
   it('moments written from outside are read again: a restored state steps fused, a bad one unfused', () => {
     const make = () => chain(clip.byGlobalNorm(1), adam({ lr: 0.01 }));
     const p = Object.fromEntries(lin(7).namedParameters());

@@ -341,8 +341,12 @@ export function updateAndApply<S>(
   params: Params,
   plan: ApplyPlan,
 ): ApplyResult<S> {
-  if (tx.updateApply) return tx.updateApply(grads, state, params, plan, 1, Number.NaN);
-  return { ...tx.update(grads, state, params), applied: false };
+  const r = tx.updateApply
+    ? tx.updateApply(grads, state, params, plan, 1, Number.NaN)
+    : { ...tx.update(grads, state, params), applied: false };
+  // the caller applies these updates itself: the weights' bounds are read again on the next fused step
+  if (!r.applied) for (const k of Object.keys(plan.weightBounds)) delete plan.weightBounds[k];
+  return r;
 }
 
 /** The identity transformation (a placeholder). */
