@@ -123,6 +123,8 @@ export class Optimizer {
           beforeApply,
         })
       : { ...this.tx.update(grads, this.state, this.params), applied: false };
+    // updates applied by `apply` (not in Adam's pass) change the weights: their bounds are read again if needed
+    if (!beforeApply) for (const k of Object.keys(this.#weightBounds)) delete this.#weightBounds[k];
     this.state = r.state;
     this.#halted = Boolean(r.halt);
     this.#applied = r.applied;
