@@ -156,6 +156,14 @@ for (const name of availableBackends()) {
         }
         expect(adamApply.mock.calls.length).toBe(4 * 6);
         expect(o1.stepCount).toBe(6);
+        // a step applied unfused (no hook) changes the weights: the next fused step reads their bounds again
+        expect(step(o1, model)).toBe(false);
+        step(o2, twin);
+        maxAbs.mockClear();
+        expect(step(o1, model, () => {})).toBe(true);
+        step(o2, twin);
+        expect(maxAbs.mock.calls.filter((c) => c[0] === p1['0.weight']!.buf).length).toBe(1);
+        for (const k of Object.keys(p1)) expect(Array.from(p1[k]!.data), k).toEqual(Array.from(p2[k]!.data));
       } finally {
         adamApply.mockRestore();
         maxAbs.mockRestore();
