@@ -22,10 +22,12 @@
  * process (each yield hands it a time slice) and sees the next job late, after the caller has taken its chunks: the
  * 2-thread MLP step got 0.1-0.4 chunks a step from the worker and took up to 17% longer than the 1-thread one. A woken
  * thread gets the CPU back at once instead (the scheduler favours a sleeper over a process that has used its share).
- * So a worker that sees a job more than GG_LATE_NS after its post, having waited for it, sleeps right after each of
- * the next GG_NAP_JOBS jobs (the caller wakes it with the next post), then waits again. A worker waiting on a CPU of
- * its own sees a job within a microsecond or two, so a quiet machine's worker does not nap. Who computes which chunk
- * never changes the bits.
+ * So a worker that sees GG_LATE_IN_ROW jobs in a row more than GG_LATE_NS after their post, having waited for them and
+ * lost its CPU to another thread meanwhile (the OS counts those switches; a host pausing the whole virtual CPU is no
+ * reason to nap), sleeps right after each of the next GG_NAP_JOBS jobs (the caller wakes it with the next post), then
+ * waits again. A worker
+ * waiting on a CPU of its own sees a job within a microsecond or two, so a quiet machine's worker does not nap. Who
+ * computes which chunk never changes the bits.
  *
  * No back-off: the caller used to compute jobs alone for a while (32 to 256 of them) after it had waited for a worker
  * that the OS stopped mid-chunk. Two A/Bs with it on and off (docs/benchmarks.md, "Adam in float32, and the pool
@@ -33,6 +35,9 @@
  * process: a late worker costs the caller one wait of at most GG_CALLER_WAIT_NS (yielding), then a futex sleep, and
  * the yields already keep a 2-thread step at or under the 1-thread one on a busy machine. So it went.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RUSAGE_THREAD */
+#endif
 #include "gemm_x86.h"
 
 /* Chunks per thread for a product (ours and OpenBLAS on the pool): two, so that a thread the OS holds up leaves half a
@@ -53,7 +58,8 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_CALLER_WAIT_NS 50000.0 /* the caller waits this long for chunks in progress before it sleeps */
 #define GG_YIELD_EVERY 32          /* pauses (~25 ns each here) between two sched_yield()s while waiting */
 #define GG_LATE_NS 20000.0 /* a waiting worker that sees a job this long after its post was off its CPU meanwhile */
-#define GG_NAP_JOBS 32     /* and then sleeps right after each of this many jobs instead of waiting, then waits again */
+#define GG_LATE_IN_ROW 2   /* jobs in a row so seen after which a worker naps */
+#define GG_NAP_JOBS 16     /* sleeping right after each of this many jobs instead of waiting, then it waits again */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
@@ -82,6 +88,13 @@ static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
 
 #ifdef __linux__
+#include <sys/resource.h>
+/* Times the OS took this thread's CPU for another runnable thread (preempted, or given away by a yield that found
+ * one): a late sighting of a job counts only with one of these, not when the host paused the whole virtual CPU. */
+static long gg_switches(void) {
+  struct rusage u;
+  return getrusage(RUSAGE_THREAD, &u) == 0 ? u.ru_nivcsw : -1;
+}
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -90,6 +103,7 @@ static void gg_futex_wait(atomic_int *addr, int val) {
 }
 static void gg_futex_wake(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
 #else
+static long gg_switches(void) { return -1; } /* unknown: lateness alone decides */
 static void gg_futex_wait(atomic_int *addr, int val) {
   (void)addr, (void)val;
   sched_yield();
@@ -186,14 +200,22 @@ static void *gg_worker(void *arg) {
     return NULL;
   }
   atomic_fetch_add(&gg_worker_ok, 1);
-  int nap = 0; /* jobs left after which this worker sleeps at once (it was found off its CPU while it waited) */
+  int nap = 0;  /* jobs left after which this worker sleeps at once (it was found off its CPU while it waited) */
+  int lates = 0; /* jobs in a row it saw late, having waited for them */
   for (;;) {
     /* Wait a little (the next job of a training step usually follows soon), then sleep; or sleep at once while
      * napping: a worker that waits on a busy machine loses its CPU to the other processes and sees the job late. */
+    long switches = nap > 0 ? 0 : gg_switches();
     unsigned gen = nap > 0 ? atomic_load(&gg_generation) : gg_wait_change(&gg_generation, seen, GG_WORKER_WAIT_NS);
     if (gen != seen) {
-      double late = gg_now_ns() - (double)atomic_load_explicit(&gg_post_ns, memory_order_relaxed);
-      if (nap == 0 && late > GG_LATE_NS) nap = GG_NAP_JOBS;
+      if (nap == 0) {
+        double late = gg_now_ns() - (double)atomic_load_explicit(&gg_post_ns, memory_order_relaxed);
+        lates = late > GG_LATE_NS && (switches < 0 || gg_switches() != switches) ? lates + 1 : 0;
+        if (lates >= GG_LATE_IN_ROW) {
+          nap = GG_NAP_JOBS;
+          lates = 0;
+        }
+      }
     } else {
       if (nap > 0) {
         nap--;
