@@ -224,39 +224,16 @@ static void add_output_grad(float *restrict dh, const float *restrict dy, gg_i l
     for (gg_i k = j; k < j1; k++) dh[k * B + b] += dy[b * ldy + k];
 }
 
-/*
- * Prefetches. The cells run once per step over data that is cold: the forward writes the step's saved gates and the
- * output block y, the backward reads those gates back (steps later, from far caches) and writes the gate gradients
- * into the sequence's dG, rows ldg apart, and reads the output's gradient block transposed. The hardware prefetchers
- * follow the contiguous streams but not rows a leading dimension apart nor the transposed blocks, so each block of
- * GG_YB units asks for the next block's lines of those while it computes.
- */
-#ifndef GG_PF
-#define GG_PF 1
-#endif
-/* The lines of rows [j0, j1), a row of B floats every ld, for writing (w = 1) or reading. */
-static inline void prefetch_rows(const float *p, gg_i ld, gg_i B, gg_i j0, gg_i j1, int w) {
-#if GG_PF
-  for (gg_i j = j0; j < j1; j++)
-    for (gg_i b = 0; b < B; b += 16) {
-      if (w) __builtin_prefetch(p + j * ld + b, 1, 3);
-      else __builtin_prefetch(p + j * ld + b, 0, 3);
-    }
-#else
-  (void)p, (void)ld, (void)B, (void)j0, (void)j1, (void)w;
-#endif
-}
-/* The lines of the output's columns [j0, j1) (B rows ldy apart; a block of GG_YB units is one line per row). */
+/* Asks for the lines of the output's columns [j0, j1) (B rows ldy apart; a block of GG_YB units is one line per
+ * row), for writing (w = 1) or reading: each block of units asks for the next block's while it computes, since the
+ * step's block of the output is cold (written or read once per step) and its rows are too far apart for the hardware
+ * prefetchers. */
 static inline void prefetch_cols(const float *y, gg_i ldy, gg_i B, gg_i j0, gg_i j1, int w) {
-#if GG_PF
   for (gg_i b = 0; b < B; b++)
     for (gg_i j = j0; j < j1; j += 16) {
       if (w) __builtin_prefetch(y + b * ldy + j, 1, 3);
       else __builtin_prefetch(y + b * ldy + j, 0, 3);
     }
-#else
-  (void)y, (void)ldy, (void)B, (void)j0, (void)j1, (void)w;
-#endif
 }
 
 /* Hidden units [lo, hi) of one step, forward. */
@@ -304,7 +281,6 @@ static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
   for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
     gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
     prefetch_cols(a->y, a->ldy, B, j1, j2, 1);
-    prefetch_rows(a->h, a->ldh, B, j1, j2, 1);
     for (gg_i j = j0; j < j1; j++) {
       gg_i e0 = j * B;
       float *i = a->act + e0, *f = a->act + n + e0, *g = a->act + 2 * n + e0, *o = a->act + 3 * n + e0;
@@ -373,7 +349,6 @@ static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
     gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
     prefetch_cols(a->dy, a->ldy, B, j1, j2, 0);
-    for (int q = 0; q < 4; q++) prefetch_rows(a->dG + q * H * ldg, ldg, B, j1, j2, 1);
     add_output_grad(a->dh, a->dy, a->ldy, B, j0, j1);
     for (gg_i j = j0; j < j1; j++) {
       gg_i e0 = j * B;
@@ -423,7 +398,6 @@ static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
   for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
     gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
     prefetch_cols(a->y, a->ldy, B, j1, j2, 1);
-    prefetch_rows(a->h, a->ldh, B, j1, j2, 1);
     for (gg_i j = j0; j < j1; j++) {
       gg_i e0 = j * B;
       float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
@@ -494,8 +468,6 @@ static void gru_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
     gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
     prefetch_cols(a->dy, a->ldy, B, j1, j2, 0);
-    for (int q = 0; q < 4; q++) prefetch_rows(a->dG + q * H * ldg, ldg, B, j1, j2, 1);
-    prefetch_rows(a->hPrev, a->ldh, B, j1, j2, 0);
     add_output_grad(a->dh, a->dy, a->ldy, B, j0, j1);
     for (gg_i j = j0; j < j1; j++) {
       gg_i e0 = j * B;
