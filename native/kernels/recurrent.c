@@ -20,7 +20,10 @@
  * and the range reduction use fused multiply-adds (the build's -ffp-contract=off keeps the compiler from fusing
  * anything itself): about a third fewer instructions, and results within an ulp or two of the float64 reference as
  * before (they may differ from the scalar functions' in the last bit; the lanes past the last whole vector of a row
- * use the scalar ones). NaN propagates, σ(±Inf) = 1 / 0 and tanh(±Inf) = ±1, as in the scalar functions.
+ * use the scalar ones). NaN propagates, σ(±Inf) = 1 / 0 and tanh(±Inf) = ±1, as in the scalar functions. exp's
+ * clamps are a min and a max, and with AVX-512 its scaling by 2^n one vscalefps: the same values as compares and
+ * selects and as gg_expf's two products by halves of 2^n (which round once, in the second), in ~45 fewer
+ * instructions per vector of an LSTM unit's five functions (~220 before).
  */
 #if defined(__AVX512F__)
 #define GG_RV 16
