@@ -229,18 +229,21 @@ export function lstmSeqGrad(
   dc: Buf,
   dG: Buf,
   ldg: number,
+  dhs: Buf,
+  keepDh: boolean,
   steps: number,
   hidden: number,
   batch: number,
 ): void {
   const [H, B] = [hidden, batch];
   const n = H * B;
-  const dhs = [view(dh, 0, n), view(dh, n, n)];
+  const dhv = [view(dh, 0, n), view(dh, n, n)];
   const dcs = [view(dc, 0, n), view(dc, n, n)];
   for (let t = steps - 1; t >= 0; t--) {
     const cur = (steps - 1 - t) & 1;
     const [a, ct, tct] = [view(act, t * 4 * n, 4 * n), view(c, t * n, n), view(tc, t * n, n)];
-    be.lstmCellGrad(a, ct, tct, dhs[cur]!, dy, t * yStep, ldy, dcs[cur]!, dG, t * B, ldg, dcs[cur ^ 1]!, H, B);
+    be.lstmCellGrad(a, ct, tct, dhv[cur]!, dy, t * yStep, ldy, dcs[cur]!, dG, t * B, ldg, dcs[cur ^ 1]!, H, B);
+    if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
     be.sgemm(true, false, H, B, 4 * H, 1, whh, 0, H, dG, t * B, ldg, 0, dh, (cur ^ 1) * n, B);
   }
   if (steps & 1) {
@@ -309,18 +312,21 @@ export function gruSeqGrad(
   ldy: number,
   dG: Buf,
   ldg: number,
+  dhs: Buf,
+  keepDh: boolean,
   steps: number,
   hidden: number,
   batch: number,
 ): void {
   const [H, B] = [hidden, batch];
   const n = H * B;
-  const dhs = [view(dh, 0, n), view(dh, n, n)];
+  const dhv = [view(dh, 0, n), view(dh, n, n)];
   for (let t = steps - 1; t >= 0; t--) {
     const cur = (steps - 1 - t) & 1;
     const nxt = cur ^ 1;
     const [a, hnt] = [view(act, t * 3 * n, 3 * n), view(hn, t * n, n)];
-    be.gruCellGrad(a, hnt, z, t * B, ldz, dhs[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhs[nxt]!, H, B);
+    be.gruCellGrad(a, hnt, z, t * B, ldz, dhv[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhv[nxt]!, H, B);
+    if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
     be.sgemm(true, false, H, B, 2 * H, 1, whh, 0, H, dG, t * B, ldg, 1, dh, nxt * n, B);
     be.sgemm(true, false, H, B, H, 1, whh, 2 * H * H, H, dG, 3 * H * ldg + t * B, ldg, 1, dh, nxt * n, B);
   }

@@ -14,7 +14,7 @@ import { GRU, LSTM } from '../../nn/rnn.js';
 import '../methods.js';
 import { randn } from '../random.js';
 import { noGrad, type Tensor } from '../tensor.js';
-import { recurrentLoop } from './recurrent.js';
+import { type RecurrentMode, recurrentLayer, recurrentLoop, timeTaps } from './recurrent.js';
 
 const initial = getBackend().name;
 afterEach(() => {
@@ -90,6 +90,33 @@ function compareAll(sizes: { T: number; B: number; In: number; H: number }[]): s
   return problems;
 }
 
+/** The through-time tap's records (t, T, ‖dh_t‖²) of an LSTM and a GRU layer, on every other step and the last. */
+function tapRecords(): number[][] {
+  const records: number[][] = [];
+  const [T, B, In, H] = [7, 5, 3, 6];
+  for (const mode of ['LSTM', 'GRU'] as RecurrentMode[]) {
+    const G = mode === 'LSTM' ? 4 : 3;
+    const x = randn([T, B, In], { seed: 1 });
+    const wih = randn([G * H, In], { seed: 2 })
+      .mul(0.4)
+      .requiresGrad_();
+    const whh = randn([G * H, H], { seed: 3 })
+      .mul(0.4)
+      .requiresGrad_();
+    timeTaps.current = { wants: (t, n) => t % 2 === 0 || t === n - 1, record: (t, n, ss) => records.push([t, n, ss]) };
+    let y: Tensor;
+    try {
+      y = recurrentLayer(mode, x, wih, whh, null, null, null, null);
+    } finally {
+      timeTaps.current = null;
+    }
+    y.mul(randn(y.shape, { seed: 4 }))
+      .sum()
+      .backward();
+  }
+  return records;
+}
+
 // T odd and even (the backward's two state blocks end the other way round), one step, a batch of one
 const SMALL = [
   { T: 5, B: 3, In: 2, H: 4 },
@@ -111,6 +138,16 @@ describe('the recurrent loops as one kernel call', () => {
     it(`${name}: the bits of the loop step by step (LSTM, GRU; biases or not, batch first, no tape)`, () => {
       use();
       expect(compareAll(name === 'js' ? SMALL : [...SMALL, ...WIDE])).toEqual([]);
+    });
+
+    it(`${name}: the through-time tap records what it recorded step by step`, () => {
+      use();
+      recurrentLoop.fused = false;
+      const want = tapRecords();
+      recurrentLoop.fused = true;
+      const got = tapRecords();
+      expect(want.map(([t]) => t)).toEqual([6, 4, 2, 0, 6, 4, 2, 0]);
+      expect(got).toEqual(want);
     });
 
     if (!name.startsWith('native')) continue;

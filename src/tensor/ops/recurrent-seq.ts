@@ -14,6 +14,16 @@ export type RecurrentMode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
 /** Gates per cell: W_ih and W_hh have G·hidden rows. */
 export const GATES: Record<RecurrentMode, number> = { RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3 };
 
+/**
+ * Receives ‖∂L/∂h_t‖², the squared norm of the whole gradient reaching the hidden state of step t (from the loss at
+ * t and from every later step), on the steps it `wants`, while the backward through time runs: the monitor's
+ * through-time record (monitor/through-time.ts). Off by default; it costs one reduction per wanted step.
+ */
+export interface TimeTap {
+  wants(t: number, T: number): boolean;
+  record(t: number, T: number, sumSquares: number): void;
+}
+
 /** Elementwise helpers over [hidden, batch] buffers of n elements (the vanilla RNN's step). */
 export class Kernels {
   constructor(
@@ -95,7 +105,8 @@ export interface SeqBlocks {
 /**
  * Whether the LSTM's and the GRU's loops over time run as one kernel call each way (lstmSeq/lstmSeqGrad,
  * gruSeq/gruSeqGrad) rather than as a product and a cell kernel per step from here; the same calls either way, so
- * the same bits (tests compare the two). The through-time tap keeps the per-step loop (it reads each step's gradient).
+ * the same bits (tests compare the two). With the through-time tap the fused backward also keeps every step's gradient
+ * reaching h, for the tap to read afterwards.
  */
 export const recurrentLoop = { fused: true };
 
@@ -181,14 +192,16 @@ export const dgRows = (q: Seq) => (q.gru ? 4 : q.G);
  * `fusedThroughTime` kept: fills dG and leaves the gradient reaching h_0 (and c_0) in `dh` (`dc`), as
  * `backwardThroughTime` does.
  */
-export function fusedBackward(q: Seq, f: Forward, gOut: Tensor): Backward {
-  const { be, T, B, H, n, TB } = q;
+export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | null): Backward {
+  const { be, T, B, H, n, TB, ldy } = q;
   const s = f.seq!;
   const dG = alloc([dgRows(q) * H, TB]);
   // two states each way: block 0 holds the gradient after the last step, and on return the one reaching step 0
   const dh = alloc([2, H, B]);
   be.fill(dh.buf, 0, n);
   const yStep = q.bf ? H : n;
+  // with a tap, every step's dh (its record reads the steps it wants afterwards, as the per-step loop did during)
+  const dhs = tap ? alloc([T, H, B]) : dh;
   let dc: Tensor | null = null;
   if (q.lstm) {
     // c_T's gradient, the result's last B rows, transposed into block 0
@@ -196,24 +209,23 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor): Backward {
     const rows = q.fresh();
     be.copy(gOut.buf, T * n, rows.buf, 0, n);
     be.permute(rows.buf, dc.buf, [B, H], [1, 0]);
-    be.lstmSeqGrad(
-      q.whh.buf,
-      s.act.buf,
-      s.c!.buf,
-      s.tc!.buf,
-      dh.buf,
-      gOut.buf,
-      yStep,
-      q.ldy,
-      dc.buf,
-      dG.buf,
-      TB,
-      T,
-      H,
-      B,
-    );
+    const [act, c, tc] = [s.act.buf, s.c!.buf, s.tc!.buf];
+    be.lstmSeqGrad(q.whh.buf, act, c, tc, dh.buf, gOut.buf, yStep, ldy, dc.buf, dG.buf, TB, dhs.buf, !!tap, T, H, B);
   } else {
-    be.gruSeqGrad(q.whh.buf, s.act.buf, s.hn!.buf, f.HT.buf, q.W, dh.buf, gOut.buf, yStep, q.ldy, dG.buf, TB, T, H, B);
+    const [act, hn, Z] = [s.act.buf, s.hn!.buf, f.HT.buf];
+    be.gruSeqGrad(q.whh.buf, act, hn, Z, q.W, dh.buf, gOut.buf, yStep, ldy, dG.buf, TB, dhs.buf, !!tap, T, H, B);
   }
+  if (tap) recordTimes(q, tap, dhs);
   return { gOut, gT: null, dG, dh, dhNext: dh, dc, dcNext: dc, da: null };
+}
+
+/** ‖∂L/∂h_t‖² of the steps the tap wants, from the last to the first (as the per-step loop recorded them). */
+function recordTimes(q: Seq, tap: TimeTap, dhs: Tensor): void {
+  const { be, T, n } = q;
+  const one = q.fresh();
+  for (let t = T - 1; t >= 0; t--) {
+    if (!tap.wants(t, T)) continue;
+    be.copy(dhs.buf, t * n, one.buf, 0, n);
+    tap.record(t, T, be.sumSquares(one.buf, n));
+  }
 }

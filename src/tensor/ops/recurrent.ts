@@ -30,28 +30,19 @@ import {
   type RecurrentMode,
   recurrentLoop,
   type Seq,
+  type TimeTap,
   transposeIn,
   yOff,
 } from './recurrent-seq.js';
 import { alloc } from './util.js';
 
-export { GATES, type RecurrentMode, recurrentLoop } from './recurrent-seq.js';
+export { GATES, type RecurrentMode, recurrentLoop, type TimeTap } from './recurrent-seq.js';
 
 /** An LSTM step's buffers: the gates i, f, g, o [4, H, B] (the lstmCell kernel's act), c and tanh(c). */
 type LstmStep = [Tensor, Tensor, Tensor];
 
 /** A GRU step's buffers: r, z and n [3, H, B] (the gruCell kernel's act) and hn = W_hn·h_prev + b_hn. */
 type GruStep = [Tensor, Tensor];
-
-/**
- * Receives ‖∂L/∂h_t‖², the squared norm of the whole gradient reaching the hidden state of step t (from the loss at
- * t and from every later step), on the steps it `wants`, while the backward through time runs: the monitor's
- * through-time record (monitor/through-time.ts). Off by default; it costs one reduction per wanted step.
- */
-export interface TimeTap {
-  wants(t: number, T: number): boolean;
-  record(t: number, T: number, sumSquares: number): void;
-}
 
 /** The tap the next `recurrentLayer` call takes (the layer that calls it sets it; null: none). */
 export const timeTaps: { current: TimeTap | null } = { current: null };
@@ -459,12 +450,12 @@ export function recurrentLayer(
   const iC0 = c0 ? inputs.push(c0) - 1 : -1;
   const record = isGradEnabled() && inputs.some((t) => t.requiresGrad);
   const tap = record ? timeTaps.current : null;
-  const fused = (q.lstm || q.gru) && tap === null && recurrentLoop.fused;
+  const fused = (q.lstm || q.gru) && recurrentLoop.fused;
   const through = fused ? fusedThroughTime : forwardThroughTime;
   const f = through(q, stackedWeights(q, wih, whh, bih, bhh), stackedInputs(q, x), h0, c0, record);
   const out = outputsOf(q, f);
   return fromOp(mode.toLowerCase(), out.storage, out.shape, inputs, (gOut, needs) => {
-    const b = f.seq ? fusedBackward(q, f, gOut) : backwardThroughTime(q, f, gOut, tap);
+    const b = f.seq ? fusedBackward(q, f, gOut, tap) : backwardThroughTime(q, f, gOut, tap);
     const res: (Tensor | null)[] = inputs.map(() => null);
     [res[0], res[1], res[2]] = matrixGrads(q, f, b.dG, x, wih, needs);
     const want = (i: number) => i >= 0 && needs[i] === true;
