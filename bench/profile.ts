@@ -9,7 +9,8 @@
  * disturbs less than the wall clock. Kernel times are wall clock, so run it with GRADGUARD_THREADS=1
  * OPENBLAS_NUM_THREADS=1 on a quiet machine for figures that add up; the wrappers cost ~0.1 µs a call. With --cpu
  * every kernel is timed by the process's CPU time instead (all threads; ~1 µs a call), which other processes on a
- * shared machine disturb far less; the percentages are then of the step's CPU time.
+ * shared machine disturb far less; the percentages are then of the step's CPU time. With --monitor the step runs
+ * with the monitor attached, as the bench's monitored rows do (its hooks' kernels then show among the others).
  */
 import { getBackend } from '../src/backend/index.js';
 import type { ConvGeom } from '../src/backend/types.js';
@@ -96,7 +97,7 @@ console.log(`backend ${be.name}, ${be.threads} thread(s)`);
 for (const id of rowIds) {
   const spec = ROWS.find((r) => r.id === id);
   if (!spec) throw new Error(`unknown row ${id}; rows: ${ROWS.map((r) => r.id).join(', ')}`);
-  const step = stepper(spec, false);
+  const step = stepper(spec, process.argv.includes('--monitor'));
   for (let i = 0; i < spec.warm; i++) step();
   totals.clear();
   const c0 = process.cpuUsage();

@@ -51,4 +51,13 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
  * nothing, where ours cannot (no own sgemm, or a shape it computes transposed or in k slices). */
 int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
                          gg_i ldb, const float *bias, int relu, float *c, gg_i ldc);
+/* A product's op(A) packed once for many products with the same A (the recurrent layers' weights, one product per
+ * time step: native/kernels/recurrent_seq.c): the floats it takes (0 where this build has no own sgemm), the packing
+ * (m×k of op(A), read as gg_gemm_own reads it), and the product C = alpha·A·op(B) + beta·C from it, with the bits of
+ * gg_gemm_own on the same A (packing only moves floats). Returns 0, having done nothing, where ours would compute the
+ * product transposed or in k slices, or cannot: the caller then runs gg_sgemm. */
+gg_i gg_gemm_packed_a_size(gg_i m, gg_i k);
+void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst);
+int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
+                       float beta, float *c, gg_i ldc);
 #endif

@@ -47,8 +47,14 @@ const EXACT: Tol = { rel: 0, abs: 0 };
 /** Transcendental functions: float32 implementations within 1-2.5 ulp of the correctly rounded value. */
 const ULPS: Tol = { rel: 4e-7, abs: 1e-30 };
 
+/**
+ * Whether `got` is `want` within `tol`; NaN matches NaN (payloads aside: the reference's NaN is JavaScript's canonical
+ * one, the kernels' whatever the hardware makes). With EXACT, -0 and +0 differ (a kernel that turns -0 into +0, or
+ * the other way, has different bits from the reference's), as in `sameBits` but for NaN payloads.
+ */
 function close(got: number, want: number, tol: Tol): boolean {
   if (Number.isNaN(want) || Number.isNaN(got)) return Number.isNaN(want) && Number.isNaN(got);
+  if (tol.rel === 0 && tol.abs === 0) return Object.is(got, want);
   if (got === want) return true;
   return Math.abs(got - want) <= tol.abs + tol.rel * Math.abs(want);
 }

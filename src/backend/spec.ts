@@ -35,6 +35,7 @@
  */
 
 import { NN_KERNELS } from './spec-nn.js';
+import { RNN_KERNELS } from './spec-rnn.js';
 
 export type ArgKind =
   | 'buf'
@@ -67,7 +68,10 @@ export interface KernelSpec {
   readonly wasm?: boolean;
 }
 
-/** The kernels of every backend (the methods of `Backend`; the reference is js.ts); those of the nn ops are in spec-nn.ts. */
+/**
+ * The kernels of every backend (the methods of `Backend`; the reference is js.ts); those of the nn ops are in
+ * spec-nn.ts, the recurrent layers' in spec-rnn.ts.
+ */
 export const KERNELS = {
   /** out[i] = value for i < n */
   fill: {
@@ -278,6 +282,7 @@ export const KERNELS = {
     c: 'gg_permute',
   },
   ...NN_KERNELS,
+  ...RNN_KERNELS,
   /**
    * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
    * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m·(1/bc1)) / (sqrt(v) / sqrt(bc2) + eps), in float32 with each

@@ -7,13 +7,27 @@
  * installed, nothing is started and `GRADGUARD_TEST_PG_MISSING` says why: the `postgres` suite then skips, or fails
  * where CI requires it (test/suites.ts). Tests take a fresh database each from test/services/pg.ts.
  *
+ * A cluster's directory names the process that started it (its `owner` file: pid and start time). A process killed
+ * before its teardown (a vitest stopped with SIGKILL, a benchmark interrupted) leaves its server running and its
+ * directory behind; the next start sweeps those whose owner is gone (stops the server, removes the directory), and
+ * leaves alone every cluster whose owner still runs (another worktree's tests, in parallel).
+ *
  * NOTE: initdb refuses to run as root, so as root the cluster runs as the `postgres` user (Debian's package creates
  * it) in a directory that user owns. The superuser has a random password and connects over TCP with SCRAM, as a
  * team's server would, so the tests that check that credentials never leak have a real password to look for.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,8 +87,75 @@ function postgresUser(): [number, number] | null {
   return [Number(r.stdout.trim()), Number(g.stdout.trim())];
 }
 
+/** The prefix of a cluster's directory under the temporary directory. */
+const DIR_PREFIX = 'gradguard-pg-';
+
 /**
- * Starts a cluster (a few seconds: initdb, then the server).
+ * What identifies a running process across pid reuse: its pid and, on Linux, its start time in clock ticks since
+ * boot (field 22 of /proc/PID/stat); elsewhere the start time is empty and the pid alone is compared.
+ */
+function processIdentity(pid: number): string | null {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: it exists but belongs to another user
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  let start = '';
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) is in parentheses and may hold spaces: count the fields after its closing one
+    start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {}
+  return `${pid} ${start}`;
+}
+
+/** Whether the process an `owner` file names (see {@link processIdentity}) still runs. */
+function ownerAlive(owner: string): boolean {
+  const pid = Number(owner.split(' ')[0]);
+  return Number.isInteger(pid) && pid > 0 && processIdentity(pid) === owner.trim();
+}
+
+/**
+ * Stops and removes the clusters under `root` whose owner process is gone (see the file's comment); a directory
+ * without an `owner` file (being created this instant, or left by an older harness) is left alone.
+ * @returns the directories removed
+ */
+export function sweepAbandonedClusters(root: string = tmpdir(), bin: string | null = findPostgresBin()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((n) => n.startsWith(DIR_PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const dir = join(root, name);
+    let owner: string;
+    try {
+      owner = readFileSync(join(dir, 'owner'), 'utf8');
+    } catch {
+      continue;
+    }
+    if (ownerAlive(owner)) continue;
+    const data = join(dir, 'data');
+    if (bin && existsSync(join(data, 'postmaster.pid'))) {
+      const user = process.getuid?.() === 0 ? postgresUser() : null;
+      const ctl = join(bin, 'pg_ctl');
+      const args = ['-D', data, '-m', 'immediate', '-w', '-t', '30', 'stop'];
+      // the server may have died with its owner: pg_ctl then says so and fails, and the directory goes all the same
+      if (user) spawnSync('runuser', ['-u', 'postgres', '--', ctl, ...args], { stdio: 'ignore' });
+      else spawnSync(ctl, args, { stdio: 'ignore' });
+    }
+    rmSync(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
+
+/**
+ * Starts a cluster (a few seconds: initdb, then the server), after sweeping the clusters of processes that died
+ * before stopping theirs.
  * @throws Error naming what is missing or what failed (initdb's or pg_ctl's output included)
  */
 export async function startCluster(options: PgClusterOptions = {}): Promise<PgCluster> {
@@ -83,7 +164,9 @@ export async function startCluster(options: PgClusterOptions = {}): Promise<PgCl
   const asRoot = process.getuid?.() === 0;
   const user = asRoot ? postgresUser() : null;
   if (asRoot && user === null) throw new Error('running as root and there is no postgres user to run the server as');
-  const dir = mkdtempSync(join(tmpdir(), 'gradguard-pg-'));
+  sweepAbandonedClusters(tmpdir(), bin);
+  const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
+  writeFileSync(join(dir, 'owner'), `${processIdentity(process.pid)}\n`);
   if (user) chownSync(dir, user[0], user[1]);
   chmodSync(dir, 0o700);
   const run = (cmd: string, args: string[]) => {
