@@ -20,6 +20,7 @@
         "native/kernels/norm.c",
         "native/kernels/optim.c",
         "native/kernels/recurrent.c",
+        "native/kernels/recurrent_seq.c",
         "native/kernels/linear.c",
         "native/kernels/gemm_ref.c"
       ],

@@ -76,6 +76,7 @@ typedef struct {
   gg_i csc; /* column stride of C: 1, or ldc when computing Cᵀ = op(B)ᵀ·op(A)ᵀ (see gg_gemm_own) */
   const float *bias; /* nn.Linear's epilogue (gg_gemm_own_bias_act): bias[j] added to column j, with beta 0 */
   int relu;          /* and x <= 0 ? 0 : x (NaN stays) on the way out */
+  const float *pa;   /* op(A) packed whole by gg_gemm_pack_a_whole (gg_gemm_own_packed), or NULL: pack as we go */
 } gg_gemm_args;
 
 static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
@@ -189,9 +190,12 @@ static int gg_buffers(void) {
   return gg_buf_a && gg_buf_b;
 }
 
-/* Rows [m0, m1) × columns [n0, n1) of C. */
+/* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
+ * rows (m rounded up to MR) at pa + mPad·pc, so rows [ic, ic + mc) of that block start at + ic·kc (ic is a multiple
+ * of MR: row chunks are cut in slivers, and MC is a multiple of MR). */
 static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i n1) {
-  float *ba = gg_buf_a, *bb = gg_buf_b;
+  float *bb = gg_buf_b;
+  gg_i mPad = (g->m + MR - 1) / MR * MR;
   for (gg_i pc = 0; pc < g->k; pc += KC) {
     gg_i kc = gg_min(KC, g->k - pc);
     int beta0 = pc == 0 && g->beta == 0.0f;
@@ -201,7 +205,8 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
       gg_pack_b(g, pc, kc, jc, nc, bb);
       for (gg_i ic = m0; ic < m1; ic += MC) {
         gg_i mc = gg_min(MC, m1 - ic);
-        gg_pack_a(g, ic, mc, pc, kc, ba);
+        const float *ba = g->pa ? g->pa + mPad * pc + ic * kc : gg_buf_a;
+        if (!g->pa) gg_pack_a(g, ic, mc, pc, kc, gg_buf_a);
         for (gg_i ir = 0; ir < mc; ir += MR) {
           gg_i mr = gg_min(MR, mc - ir);
           gg_kernel_fn kern = gg_kernels[mr];
@@ -312,19 +317,21 @@ static int gg_gemm_ksliced(const gg_gemm_args *g) {
 
 const char *gg_gemm_own_name(void) { return gg_own_name; }
 
-/* gg_gemm_own, and gg_gemm_own_bias_act's epilogue with bias or relu (then alpha 1, beta 0: refused, returning 0,
- * where the product would be computed transposed or k-sliced). */
+/* gg_gemm_own, gg_gemm_own_bias_act's epilogue with bias or relu (then alpha 1, beta 0), and gg_gemm_own_packed's A
+ * packed beforehand (pa): the last two refused, returning 0, where the product would be computed transposed or
+ * k-sliced. */
 static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
-                       const float *b, gg_i ldb, float beta, float *c, gg_i ldc, const float *bias, int relu) {
+                       const float *b, gg_i ldb, float beta, float *c, gg_i ldc, const float *bias, int relu,
+                       const float *pa) {
   if (!gg_buffers()) return 0;
-  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, bias, relu};
-  int epilogue = bias || relu;
+  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, bias, relu, pa};
+  int asGiven = bias || relu || pa; /* computed as given: neither transposed nor k-sliced */
   /* Vectors run along n: where n is narrow and m is not (a weight gradient 32×9, logits 64×10), compute
    * Cᵀ = op(B)ᵀ·op(A)ᵀ instead, written through C's strides (op(B)ᵀ is B read with the other transpose flag). */
   gg_i nPad = (n + NR - 1) / NR * NR, mPad = (m + NR - 1) / NR * NR;
   if (n < NR && (double)m / mPad > (double)n / nPad) {
-    if (epilogue) return 0;
-    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, 0};
+    if (asGiven) return 0;
+    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, 0, NULL};
     g = t;
     m = g.m, n = g.n;
   }
@@ -334,7 +341,7 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
   /* Split by columns in multiples of NR when there are enough, else by rows in multiples of MR; a single tile with
    * a long k, by k (whatever the thread count, so that the bits do not depend on it). */
   gg_i nSl = (n + NR - 1) / NR, mSl = (m + MR - 1) / MR;
-  if (nSl == 1 && mSl == 1 && k >= 2 * KS_MIN && (epilogue || gg_gemm_ksliced(&g))) return !epilogue;
+  if (nSl == 1 && mSl == 1 && k >= 2 * KS_MIN && (asGiven || gg_gemm_ksliced(&g))) return !asGiven;
   int byCols = nSl >= 2 * nt || nSl >= mSl;
   gg_i parts = byCols ? nSl : mSl;
   if (nt > parts) nt = (int)parts;
@@ -345,12 +352,25 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
-  return gg_gemm_run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+  return gg_gemm_run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL);
 }
 
 int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
                          gg_i ldb, const float *bias, int relu, float *c, gg_i ldc) {
-  return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu);
+  return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu, NULL);
+}
+
+gg_i gg_gemm_packed_a_size(gg_i m, gg_i k) { return (m + MR - 1) / MR * MR * k; }
+
+void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst) {
+  gg_gemm_args g = {transA, 0, m, 0, k, 1.0f, 0.0f, a, lda, NULL, 0, NULL, 0, 1, NULL, 0, NULL};
+  gg_i mPad = (m + MR - 1) / MR * MR;
+  for (gg_i pc = 0; pc < k; pc += KC) gg_pack_a(&g, 0, m, pc, gg_min(KC, k - pc), dst + mPad * pc);
+}
+
+int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
+                       float beta, float *c, gg_i ldc) {
+  return gg_gemm_run(0, transB, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, NULL, 0, pa);
 }
 
 #else /* no AVX2+FMA: OpenBLAS only */
@@ -367,6 +387,18 @@ int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const f
                          gg_i ldb, const float *bias, int relu, float *c, gg_i ldc) {
   (void)transA, (void)transB, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)bias;
   (void)relu, (void)c, (void)ldc;
+  return 0;
+}
+gg_i gg_gemm_packed_a_size(gg_i m, gg_i k) {
+  (void)m, (void)k;
+  return 0;
+}
+void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst) {
+  (void)transA, (void)m, (void)k, (void)a, (void)lda, (void)dst;
+}
+int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
+                       float beta, float *c, gg_i ldc) {
+  (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)pa, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
   return 0;
 }
 

@@ -23,9 +23,13 @@ void gg_gemm_blas_one(int transA, int transB, gg_i m, gg_i n, gg_i k, float alph
                       const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
 /* Tests: hold 1 keeps the pool's workers from taking chunks (as if the OS never ran them), 2 leaves a job's last chunk
  * to a worker and stops it there until the caller has gone to sleep waiting for it (as if the OS stopped it
- * mid-chunk), 0 releases them;
+ * mid-chunk), 3 lets them work but has them see every job late (as if the OS ran another process while they
+ * waited), 0 releases them;
  * returns the number of chunks the workers have computed so far. */
 double gg_pool_hold(int hold);
+/* Tests: how many times a pool worker, found off its CPU while it waited for a job (or told so by gg_pool_hold(3)),
+ * slept right after a job instead of waiting for the next; in all, since the process started. */
+double gg_pool_naps(void);
 /* Tests: how many chunks the pool's last job (a product or a gg_parallel_for) was cut into; 0 before the first. */
 double gg_pool_last_chunks(void);
 /* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come. */
@@ -47,4 +51,13 @@ int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, con
  * nothing, where ours cannot (no own sgemm, or a shape it computes transposed or in k slices). */
 int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
                          gg_i ldb, const float *bias, int relu, float *c, gg_i ldc);
+/* A product's op(A) packed once for many products with the same A (the recurrent layers' weights, one product per
+ * time step: native/kernels/recurrent_seq.c): the floats it takes (0 where this build has no own sgemm), the packing
+ * (m×k of op(A), read as gg_gemm_own reads it), and the product C = alpha·A·op(B) + beta·C from it, with the bits of
+ * gg_gemm_own on the same A (packing only moves floats). Returns 0, having done nothing, where ours would compute the
+ * product transposed or in k slices, or cannot: the caller then runs gg_sgemm. */
+gg_i gg_gemm_packed_a_size(gg_i m, gg_i k);
+void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst);
+int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
+                       float beta, float *c, gg_i ldc);
 #endif

@@ -20,7 +20,10 @@
  * and the range reduction use fused multiply-adds (the build's -ffp-contract=off keeps the compiler from fusing
  * anything itself): about a third fewer instructions, and results within an ulp or two of the float64 reference as
  * before (they may differ from the scalar functions' in the last bit; the lanes past the last whole vector of a row
- * use the scalar ones). NaN propagates, σ(±Inf) = 1 / 0 and tanh(±Inf) = ±1, as in the scalar functions.
+ * use the scalar ones). NaN propagates, σ(±Inf) = 1 / 0 and tanh(±Inf) = ±1, as in the scalar functions. exp's
+ * clamps are a min and a max, and with AVX-512 its scaling by 2^n one vscalefps: the same values as compares and
+ * selects and as gg_expf's two products by halves of 2^n (which round once, in the second): the LSTM forward's
+ * AVX-512 loop went from 222 instructions to 174 a vector.
  */
 #if defined(__AVX512F__)
 #define GG_RV 16
@@ -35,6 +38,8 @@ typedef __mmask16 gg_m;
 #define gv_div _mm512_div_ps
 #define gv_fma _mm512_fmadd_ps
 #define gv_fnma _mm512_fnmadd_ps /* c − a·b */
+#define gv_min _mm512_min_ps
+#define gv_max _mm512_max_ps
 #define gv_lt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
 #define gv_gt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
 #define gv_ge(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)
@@ -42,13 +47,11 @@ typedef __mmask16 gg_m;
 #define gv_sel(m, t, f) _mm512_mask_blend_ps(m, f, t) /* m ? t : f */
 #define gv_abs(a) _mm512_abs_ps(a)
 #define gv_neg(a) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)))
-/* 2^n for the integers n held in a shifted float t (t − shifter = n), in two halves as gg_expf. */
-static inline gg_v gv_scale(gg_v p, gg_v t, gg_v shifter) {
-  __m512i n = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_castps_si512(shifter));
-  __m512i n1 = _mm512_srai_epi32(n, 1), n2 = _mm512_sub_epi32(n, n1), b = _mm512_set1_epi32(127);
-  gg_v s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, b), 23));
-  gg_v s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, b), 23));
-  return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+/* p·2^fn for the integer-valued fn: one rounding, as gg_expf's two halves (p·2^(n/2) is exact, so only the second
+ * product rounds, to the same value), in one instruction. */
+static inline gg_v gv_scale(gg_v p, gg_v fn, gg_v t, gg_v shifter) {
+  (void)t, (void)shifter;
+  return _mm512_scalef_ps(p, fn);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -64,6 +67,8 @@ typedef __m256 gg_m;
 #define gv_div _mm256_div_ps
 #define gv_fma _mm256_fmadd_ps
 #define gv_fnma _mm256_fnmadd_ps
+#define gv_min _mm256_min_ps
+#define gv_max _mm256_max_ps
 #define gv_lt(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
 #define gv_gt(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
 #define gv_ge(a, b) _mm256_cmp_ps(a, b, _CMP_GE_OQ)
@@ -71,7 +76,8 @@ typedef __m256 gg_m;
 #define gv_sel(m, t, f) _mm256_blendv_ps(f, t, m)
 #define gv_abs(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
 #define gv_neg(a) _mm256_xor_ps(a, _mm256_set1_ps(-0.0f))
-static inline gg_v gv_scale(gg_v p, gg_v t, gg_v shifter) {
+static inline gg_v gv_scale(gg_v p, gg_v fn, gg_v t, gg_v shifter) {
+  (void)fn;
   __m256i n = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(shifter));
   __m256i n1 = _mm256_srai_epi32(n, 1), n2 = _mm256_sub_epi32(n, n1), b = _mm256_set1_epi32(127);
   gg_v s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, b), 23));
@@ -83,8 +89,8 @@ static inline gg_v gv_scale(gg_v p, gg_v t, gg_v shifter) {
 #ifdef GG_RV
 /* exp(x), gg_expf's steps (see gg_math.h) with the polynomial in fused multiply-adds. */
 static inline gg_v gv_exp(gg_v x) {
-  gg_v xc = gv_sel(gv_lt(x, gv_set(89.0f)), x, gv_set(89.0f));
-  xc = gv_sel(gv_gt(xc, gv_set(-104.0f)), xc, gv_set(-104.0f));
+  /* the clamps: min/max give the compare-and-selects' values (a NaN becomes 89 and is restored at the end) */
+  gg_v xc = gv_max(gv_min(x, gv_set(89.0f)), gv_set(-104.0f));
   const gg_v shifter = gv_set(12582912.0f);
   gg_v t = gv_fma(xc, gv_set(1.44269504088896341f), shifter);
   gg_v fn = gv_sub(t, shifter);
@@ -98,7 +104,7 @@ static inline gg_v gv_exp(gg_v x) {
   p = gv_fma(p, r, gv_set(1.6666665459e-1f));
   p = gv_fma(p, r, gv_set(5.0000001201e-1f));
   p = gv_add(gv_fma(p, z, r), gv_set(1.0f));
-  return gv_sel(gv_isnan(x), x, gv_scale(p, t, shifter));
+  return gv_sel(gv_isnan(x), x, gv_scale(p, fn, t, shifter));
 }
 
 /* σ(x) = e/(1 + e) or 1/(1 + e), e = exp(−|x|), as gg_sigmoidf. */
@@ -138,28 +144,99 @@ static inline gg_v gv_tanh(gg_v x) {
 /* Hidden units per block of the transposes between a step's [hidden, batch] states and the output's [batch, hidden]. */
 #define GG_YB 16
 
-/* Asks for the cache lines of the output y (batch rows ldy apart) that units [lo, hi) will write: the step's block of
- * it is cold (written once per step), and misses taken store by store stall the cell's arithmetic. */
-static void prefetch_output(const float *y, gg_i ldy, gg_i B, gg_i lo, gg_i hi) {
+/*
+ * The transposes between a step's states, [hidden, batch] (unit j's row a leading dimension apart), and the layer's
+ * output [batch, hidden] (batch rows ldy apart), by tiles of units × batch lanes held in registers: 8 × 8 with AVX2
+ * (AVX-512 machines included), 4 × 4 with wasm SIMD; the lanes and units past the last whole tile one by one. They
+ * only move values (and the backward's one float32 add), so their order changes no bit.
+ */
+#if defined(__AVX2__)
+#include <immintrin.h>
+#define GG_TT 8
+/* The 8 × 8 tile in r[0..7] transposed in place: r[k][l] becomes r[l][k]. */
+static inline void tile_transpose(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+typedef __m256 gg_t;
+#define gt_load(p) _mm256_loadu_ps(p)
+#define gt_store(p, v) _mm256_storeu_ps(p, v)
+#define gt_add(a, b) _mm256_add_ps(a, b)
+#elif defined(__wasm_simd128__)
+#define GG_TT 4
+static inline void tile_transpose(v128_t r[4]) {
+  v128_t t0 = wasm_i32x4_shuffle(r[0], r[1], 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r[0], r[1], 2, 6, 3, 7);
+  v128_t t2 = wasm_i32x4_shuffle(r[2], r[3], 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r[2], r[3], 2, 6, 3, 7);
+  r[0] = wasm_i64x2_shuffle(t0, t2, 0, 2), r[1] = wasm_i64x2_shuffle(t0, t2, 1, 3);
+  r[2] = wasm_i64x2_shuffle(t1, t3, 0, 2), r[3] = wasm_i64x2_shuffle(t1, t3, 1, 3);
+}
+typedef v128_t gg_t;
+#define gt_load(p) wasm_v128_load(p)
+#define gt_store(p, v) wasm_v128_store(p, v)
+#define gt_add(a, b) wasm_f32x4_add(a, b)
+#endif
+
+/* y[b·ldy + j] = h[j·ldh + b] for units [j0, j1) and lanes [0, B): the step's h into the layer's output. */
+static void rows_to_output(const float *restrict h, gg_i ldh, float *restrict y, gg_i ldy, gg_i B, gg_i j0, gg_i j1) {
+  gg_i j = j0;
+#ifdef GG_TT
+  for (; j + GG_TT <= j1; j += GG_TT) {
+    gg_i b = 0;
+    for (; b + GG_TT <= B; b += GG_TT) {
+      gg_t r[GG_TT];
+      for (int k = 0; k < GG_TT; k++) r[k] = gt_load(h + (j + k) * ldh + b);
+      tile_transpose(r);
+      for (int k = 0; k < GG_TT; k++) gt_store(y + (b + k) * ldy + j, r[k]);
+    }
+    for (; b < B; b++)
+      for (gg_i k = 0; k < GG_TT; k++) y[b * ldy + j + k] = h[(j + k) * ldh + b];
+  }
+#endif
   for (gg_i b = 0; b < B; b++)
-    for (gg_i j = lo; j < hi; j += GG_YB) __builtin_prefetch(y + b * ldy + j, 1, 3);
+    for (gg_i k = j; k < j1; k++) y[b * ldy + k] = h[k * ldh + b];
 }
 
-/*
- * The step's h, rows [lo, hi) of [hidden, batch] (a leading dimension ldh apart), once more into the layer's output
- * at y, batch rows ldy apart ([batch, hidden] of a time-major output, ldy = hidden; ldy = seq·hidden batch first): by blocks of GG_YB units, so that each of the block's batch rows in y is written as one
- * contiguous run while the block's rows of h stay in L1 (unit by unit, every store went to another cache line).
- */
-static void rows_to_output(const float *restrict h, gg_i ldh, float *restrict y, gg_i ldy, gg_i B, gg_i lo,
-                           gg_i hi) {
-  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
-    gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
-    for (gg_i b = 0; b < B; b++) {
-      const float *s = h + j0 * ldh + b;
-      float *o = y + b * ldy + j0;
-      for (gg_i jj = 0; jj < nj; jj++) o[jj] = s[jj * ldh];
+/* dh[j·B + b] += dy[b·ldy + j] for units [j0, j1) and lanes [0, B): the gradient of the layer's output at this step
+ * joins the one from the next step (a float32 add, as the reference). */
+static void add_output_grad(float *restrict dh, const float *restrict dy, gg_i ldy, gg_i B, gg_i j0, gg_i j1) {
+  gg_i j = j0;
+#ifdef GG_TT
+  for (; j + GG_TT <= j1; j += GG_TT) {
+    gg_i b = 0;
+    for (; b + GG_TT <= B; b += GG_TT) {
+      gg_t r[GG_TT];
+      for (int k = 0; k < GG_TT; k++) r[k] = gt_load(dy + (b + k) * ldy + j);
+      tile_transpose(r);
+      for (int k = 0; k < GG_TT; k++) gt_store(dh + (j + k) * B + b, gt_add(gt_load(dh + (j + k) * B + b), r[k]));
     }
+    for (; b < B; b++)
+      for (gg_i k = 0; k < GG_TT; k++) dh[(j + k) * B + b] += dy[b * ldy + j + k];
   }
+#endif
+  for (gg_i b = 0; b < B; b++)
+    for (gg_i k = j; k < j1; k++) dh[k * B + b] += dy[b * ldy + k];
+}
+
+/* Asks for the lines of the output's columns [j0, j1) (B rows ldy apart; a block of GG_YB units is one line per
+ * row), for writing (w = 1) or reading: each block of units asks for the next block's while it computes, since the
+ * step's block of the output is cold (written or read once per step) and its rows are too far apart for the hardware
+ * prefetchers. */
+static inline void prefetch_cols(const float *y, gg_i ldy, gg_i B, gg_i j0, gg_i j1, int w) {
+  for (gg_i b = 0; b < B; b++)
+    for (gg_i j = j0; j < j1; j += 16) {
+      if (w) __builtin_prefetch(y + b * ldy + j, 1, 3);
+      else __builtin_prefetch(y + b * ldy + j, 0, 3);
+    }
 }
 
 /* Hidden units [lo, hi) of one step, forward. */
@@ -203,27 +280,31 @@ static void lstm_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
-  prefetch_output(a->y, a->ldy, B, lo, hi);
-  for (gg_i j = lo; j < hi; j++) {
-    gg_i e0 = j * B;
-    float *i = a->act + e0, *f = a->act + n + e0, *g = a->act + 2 * n + e0, *o = a->act + 3 * n + e0;
-    const float *p = a->p + j * ldp, *cp = a->cPrev + e0;
-    float *c = a->c + e0, *tc = a->tc + e0, *h = a->h + j * a->ldh;
-    gg_i b = 0;
+  prefetch_cols(a->y, a->ldy, B, lo, lo + GG_YB < hi ? lo + GG_YB : hi, 1);
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
+    prefetch_cols(a->y, a->ldy, B, j1, j2, 1);
+    for (gg_i j = j0; j < j1; j++) {
+      gg_i e0 = j * B;
+      float *i = a->act + e0, *f = a->act + n + e0, *g = a->act + 2 * n + e0, *o = a->act + 3 * n + e0;
+      const float *p = a->p + j * ldp, *cp = a->cPrev + e0;
+      float *c = a->c + e0, *tc = a->tc + e0, *h = a->h + j * a->ldh;
+      gg_i b = 0;
 #ifdef GG_RV
-    /* one pass over whole vectors: c = f·c_prev + i·g and h = o·tanh(c), products and sum unfused as the reference */
-    for (; b + GG_RV <= B; b += GG_RV) {
-      gg_v iv = gv_sigmoid(gv_load(p + b)), fv = gv_sigmoid(gv_load(p + H * ldp + b));
-      gg_v gv = gv_tanh(gv_load(p + 2 * H * ldp + b)), ov = gv_sigmoid(gv_load(p + 3 * H * ldp + b));
-      gg_v cv = gv_add(gv_mul(fv, gv_load(cp + b)), gv_mul(iv, gv));
-      gg_v tv = gv_tanh(cv);
-      gv_store(i + b, iv), gv_store(f + b, fv), gv_store(g + b, gv), gv_store(o + b, ov);
-      gv_store(c + b, cv), gv_store(tc + b, tv), gv_store(h + b, gv_mul(ov, tv));
-    }
+      /* one pass over whole vectors: c = f·c_prev + i·g and h = o·tanh(c), products and sum unfused as the reference */
+      for (; b + GG_RV <= B; b += GG_RV) {
+        gg_v iv = gv_sigmoid(gv_load(p + b)), fv = gv_sigmoid(gv_load(p + H * ldp + b));
+        gg_v gv = gv_tanh(gv_load(p + 2 * H * ldp + b)), ov = gv_sigmoid(gv_load(p + 3 * H * ldp + b));
+        gg_v cv = gv_add(gv_mul(fv, gv_load(cp + b)), gv_mul(iv, gv));
+        gg_v tv = gv_tanh(cv);
+        gv_store(i + b, iv), gv_store(f + b, fv), gv_store(g + b, gv), gv_store(o + b, ov);
+        gv_store(c + b, cv), gv_store(tc + b, tv), gv_store(h + b, gv_mul(ov, tv));
+      }
 #endif
-    if (b < B) lstm_row_scalar(p, ldp, cp, i, f, g, o, c, tc, h, H, b, B);
+      if (b < B) lstm_row_scalar(p, ldp, cp, i, f, g, o, c, tc, h, H, b, B);
+    }
+    rows_to_output(a->h, a->ldh, a->y, a->ldy, B, j0, j1);
   }
-  rows_to_output(a->h, a->ldh, a->y, a->ldy, B, lo, hi);
 }
 
 GG_API void gg_lstm_cell(const float *p, gg_i pOff, gg_i ldp, const float *cPrev, float *act, float *c, float *tc,
@@ -241,19 +322,6 @@ typedef struct {
   float *dcPrev;
   gg_i hidden, batch;
 } lstm_grad_args;
-
-/* dh[j·B + b] += dy[b·ldy + j] for the hidden units [lo, hi): the gradient of the layer's output at this step
- * (batch rows ldy apart) joins the one from the next step; transposed by blocks of GG_YB units (see rows_to_output). */
-static void add_output_grad(float *restrict dh, const float *restrict dy, gg_i ldy, gg_i B, gg_i lo, gg_i hi) {
-  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
-    gg_i nj = hi - j0 < GG_YB ? hi - j0 : GG_YB;
-    for (gg_i b = 0; b < B; b++) {
-      const float *d = dy + b * ldy + j0;
-      float *o = dh + j0 * B + b;
-      for (gg_i jj = 0; jj < nj; jj++) o[jj * B] += d[jj];
-    }
-  }
-}
 
 /* One hidden unit's row of the LSTM backward over the batch: restrict pointers, so that the loop vectorizes. */
 static void lstm_grad_row(const float *restrict i, const float *restrict f, const float *restrict g,
@@ -279,13 +347,18 @@ static void lstm_grad_row(const float *restrict i, const float *restrict f, cons
 static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const lstm_grad_args *a = v;
-  gg_i H = a->hidden, B = a->batch, n = H * B;
-  add_output_grad(a->dh, a->dy, a->ldy, B, lo, hi);
-  for (gg_i j = lo; j < hi; j++) {
-    gg_i e0 = j * B;
-    lstm_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->act + 3 * n + e0, a->tc + e0, a->dh + e0,
-                  a->dc + e0, a->cPrev + e0, a->dG + j * a->ldg, a->dG + (H + j) * a->ldg,
-                  a->dG + (2 * H + j) * a->ldg, a->dG + (3 * H + j) * a->ldg, a->dcPrev + e0, B);
+  gg_i H = a->hidden, B = a->batch, n = H * B, ldg = a->ldg;
+  prefetch_cols(a->dy, a->ldy, B, lo, lo + GG_YB < hi ? lo + GG_YB : hi, 0);
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
+    prefetch_cols(a->dy, a->ldy, B, j1, j2, 0);
+    add_output_grad(a->dh, a->dy, a->ldy, B, j0, j1);
+    for (gg_i j = j0; j < j1; j++) {
+      gg_i e0 = j * B;
+      lstm_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->act + 3 * n + e0, a->tc + e0, a->dh + e0,
+                    a->dc + e0, a->cPrev + e0, a->dG + j * ldg, a->dG + (H + j) * ldg, a->dG + (2 * H + j) * ldg,
+                    a->dG + (3 * H + j) * ldg, a->dcPrev + e0, B);
+    }
   }
 }
 
@@ -324,28 +397,32 @@ static void gru_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_args *a = v;
   gg_i H = a->hidden, B = a->batch, n = H * B, ldp = a->ldp;
-  prefetch_output(a->y, a->ldy, B, lo, hi);
-  for (gg_i j = lo; j < hi; j++) {
-    gg_i e0 = j * B;
-    float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
-    const float *restrict pr = a->p + j * ldp, *restrict pz = a->p + (H + j) * ldp;
-    const float *restrict pn = a->p + (2 * H + j) * ldp, *restrict hn = a->hn + e0;
-    const float *restrict hp = a->hPrev + j * a->ldh;
-    float *restrict h = a->h + j * a->ldh;
-    gg_i b0 = 0;
+  prefetch_cols(a->y, a->ldy, B, lo, lo + GG_YB < hi ? lo + GG_YB : hi, 1);
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
+    prefetch_cols(a->y, a->ldy, B, j1, j2, 1);
+    for (gg_i j = j0; j < j1; j++) {
+      gg_i e0 = j * B;
+      float *restrict r = a->act + e0, *restrict z = a->act + n + e0, *restrict nn = a->act + 2 * n + e0;
+      const float *restrict pr = a->p + j * ldp, *restrict pz = a->p + (H + j) * ldp;
+      const float *restrict pn = a->p + (2 * H + j) * ldp, *restrict hn = a->hn + e0;
+      const float *restrict hp = a->hPrev + j * a->ldh;
+      float *restrict h = a->h + j * a->ldh;
+      gg_i b0 = 0;
 #ifdef GG_RV
-    /* one pass over whole vectors; n's pre-activation and h's update unfused, as the reference */
-    for (; b0 + GG_RV <= B; b0 += GG_RV) {
-      gg_v rv = gv_sigmoid(gv_load(pr + b0)), zv = gv_sigmoid(gv_load(pz + b0));
-      gg_v nv = gv_tanh(gv_add(gv_load(pn + b0), gv_mul(rv, gv_load(hn + b0))));
-      gg_v d = gv_sub(gv_load(hp + b0), nv);
-      gv_store(r + b0, rv), gv_store(z + b0, zv), gv_store(nn + b0, nv);
-      gv_store(h + b0, gv_add(gv_mul(zv, d), nv));
-    }
+      /* one pass over whole vectors; n's pre-activation and h's update unfused, as the reference */
+      for (; b0 + GG_RV <= B; b0 += GG_RV) {
+        gg_v rv = gv_sigmoid(gv_load(pr + b0)), zv = gv_sigmoid(gv_load(pz + b0));
+        gg_v nv = gv_tanh(gv_add(gv_load(pn + b0), gv_mul(rv, gv_load(hn + b0))));
+        gg_v d = gv_sub(gv_load(hp + b0), nv);
+        gv_store(r + b0, rv), gv_store(z + b0, zv), gv_store(nn + b0, nv);
+        gv_store(h + b0, gv_add(gv_mul(zv, d), nv));
+      }
 #endif
-    if (b0 < B) gru_row_tail(pr, pz, pn, hn, hp, r, z, nn, h, b0, B);
+      if (b0 < B) gru_row_tail(pr, pz, pn, hn, hp, r, z, nn, h, b0, B);
+    }
+    rows_to_output(a->h, a->ldh, a->y, a->ldy, B, j0, j1);
   }
-  rows_to_output(a->h, a->ldh, a->y, a->ldy, B, lo, hi);
 }
 
 GG_API void gg_gru_cell(const float *p, gg_i pOff, gg_i ldp, const float *hn, const float *hPrev, gg_i hpOff,
@@ -389,13 +466,18 @@ static void gru_grad_row(const float *restrict r, const float *restrict z, const
 static void gru_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
   const gru_grad_args *a = v;
-  gg_i H = a->hidden, B = a->batch, n = H * B;
-  add_output_grad(a->dh, a->dy, a->ldy, B, lo, hi);
-  for (gg_i j = lo; j < hi; j++) {
-    gg_i e0 = j * B;
-    gru_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->hn + e0, a->dh + e0, a->hPrev + j * a->ldh,
-                 a->dG + j * a->ldg, a->dG + (H + j) * a->ldg, a->dG + (2 * H + j) * a->ldg,
-                 a->dG + (3 * H + j) * a->ldg, a->dhPrev + e0, B);
+  gg_i H = a->hidden, B = a->batch, n = H * B, ldg = a->ldg;
+  prefetch_cols(a->dy, a->ldy, B, lo, lo + GG_YB < hi ? lo + GG_YB : hi, 0);
+  for (gg_i j0 = lo; j0 < hi; j0 += GG_YB) {
+    gg_i j1 = j0 + GG_YB < hi ? j0 + GG_YB : hi, j2 = j1 + GG_YB < hi ? j1 + GG_YB : hi;
+    prefetch_cols(a->dy, a->ldy, B, j1, j2, 0);
+    add_output_grad(a->dh, a->dy, a->ldy, B, j0, j1);
+    for (gg_i j = j0; j < j1; j++) {
+      gg_i e0 = j * B;
+      gru_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->hn + e0, a->dh + e0, a->hPrev + j * a->ldh,
+                   a->dG + j * ldg, a->dG + (H + j) * ldg, a->dG + (2 * H + j) * ldg, a->dG + (3 * H + j) * ldg,
+                   a->dhPrev + e0, B);
+    }
   }
 }
 

@@ -1,16 +1,19 @@
 /**
- * The reference kernels of the recurrent layers' steps (spec-nn.ts): the LSTM's and the GRU's, forward and backward.
+ * The reference kernels of the recurrent layers' steps (spec-rnn.ts): the LSTM's and the GRU's, forward and backward.
  * The C kernels (native/kernels/recurrent.c) do the same operations in the same order, rounding to float32 where these
  * do; only σ and tanh differ by an ulp or two.
  */
 import { unaryScalar } from './js-math.js';
-import { type Buf, Unary } from './types.js';
+import { type Backend, type Buf, Unary } from './types.js';
 
 const f32 = Math.fround;
 /** σ as the unary kernel computes it (float64, rounded once by the caller). */
 const sigmoid = (x: number) => unaryScalar(Unary.Sigmoid, x, 0, 0);
 
-/** One LSTM step (spec-nn.ts, lstmCell). */
+/** Elements [off, off + len) of a reference buffer as a buffer of their own (the cell kernels take no offsets there). */
+const view = (b: Buf, off: number, len: number): Buf => ({ size: len, data: b.data.subarray(off, off + len), ptr: 0 });
+
+/** One LSTM step (spec-rnn.ts, lstmCell). */
 export function lstmCell(
   p: Buf,
   pOff: number,
@@ -54,7 +57,7 @@ export function lstmCell(
   }
 }
 
-/** The LSTM step's backward (spec-nn.ts, lstmCellGrad). */
+/** The LSTM step's backward (spec-rnn.ts, lstmCellGrad). */
 export function lstmCellGrad(
   act: Buf,
   cPrev: Buf,
@@ -99,7 +102,7 @@ export function lstmCellGrad(
   }
 }
 
-/** One GRU step (spec-nn.ts, gruCell). */
+/** One GRU step (spec-rnn.ts, gruCell). */
 export function gruCell(
   p: Buf,
   pOff: number,
@@ -137,7 +140,7 @@ export function gruCell(
   }
 }
 
-/** The GRU step's backward (spec-nn.ts, gruCellGrad). */
+/** The GRU step's backward (spec-rnn.ts, gruCellGrad). */
 export function gruCellGrad(
   act: Buf,
   hn: Buf,
@@ -180,4 +183,152 @@ export function gruCellGrad(
       out(0, f32(f32(dn * hn.data[e]!) * (r * (1 - r))));
     }
   }
+}
+
+/** An LSTM layer's loop over time (spec-rnn.ts, lstmSeq): per step, the backend's sgemm and lstmCell. */
+export function lstmSeq(
+  be: Backend,
+  w: Buf,
+  k: number,
+  z: Buf,
+  ldz: number,
+  p: Buf,
+  c: Buf,
+  act: Buf,
+  tc: Buf,
+  y: Buf,
+  yStep: number,
+  ldy: number,
+  keep: boolean,
+  steps: number,
+  hidden: number,
+  batch: number,
+): void {
+  const [H, B] = [hidden, batch];
+  const n = H * B;
+  for (let t = 0; t < steps; t++) {
+    const [s, cp, cn] = keep ? [t, t, t + 1] : [0, t & 1, (t + 1) & 1];
+    be.sgemm(false, false, 4 * H, B, k, 1, w, 0, k, z, t * B, ldz, 0, p, 0, B);
+    const [cPrev, cNext] = [view(c, cp * n, n), view(c, cn * n, n)];
+    const [a, tcs] = [view(act, s * 4 * n, 4 * n), view(tc, s * n, n)];
+    be.lstmCell(p, 0, B, cPrev, a, cNext, tcs, z, (t + 1) * B, ldz, y, t * yStep, ldy, H, B);
+  }
+}
+
+/** Its backward (spec-rnn.ts, lstmSeqGrad): per step from the last, the backend's lstmCellGrad and sgemm. */
+export function lstmSeqGrad(
+  be: Backend,
+  whh: Buf,
+  act: Buf,
+  c: Buf,
+  tc: Buf,
+  dh: Buf,
+  dy: Buf,
+  yStep: number,
+  ldy: number,
+  dc: Buf,
+  dG: Buf,
+  ldg: number,
+  dhs: Buf,
+  keepDh: boolean,
+  steps: number,
+  hidden: number,
+  batch: number,
+): void {
+  const [H, B] = [hidden, batch];
+  const n = H * B;
+  const dhv = [view(dh, 0, n), view(dh, n, n)];
+  const dcs = [view(dc, 0, n), view(dc, n, n)];
+  for (let t = steps - 1; t >= 0; t--) {
+    const cur = (steps - 1 - t) & 1;
+    const [a, ct, tct] = [view(act, t * 4 * n, 4 * n), view(c, t * n, n), view(tc, t * n, n)];
+    be.lstmCellGrad(a, ct, tct, dhv[cur]!, dy, t * yStep, ldy, dcs[cur]!, dG, t * B, ldg, dcs[cur ^ 1]!, H, B);
+    if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
+    be.sgemm(true, false, H, B, 4 * H, 1, whh, 0, H, dG, t * B, ldg, 0, dh, (cur ^ 1) * n, B);
+  }
+  if (steps & 1) {
+    be.copy(dh, n, dh, 0, n);
+    be.copy(dc, n, dc, 0, n);
+  }
+}
+
+/** A GRU layer's loop over time (spec-rnn.ts, gruSeq): per step, the backend's three sgemms and gruCell. */
+export function gruSeq(
+  be: Backend,
+  w: Buf,
+  k: number,
+  nb: number,
+  z: Buf,
+  ldz: number,
+  p: Buf,
+  hn: Buf,
+  act: Buf,
+  y: Buf,
+  yStep: number,
+  ldy: number,
+  keep: boolean,
+  steps: number,
+  hidden: number,
+  batch: number,
+): void {
+  const [H, B] = [hidden, batch];
+  const n = H * B;
+  for (let t = 0; t < steps; t++) {
+    const s = keep ? t : 0;
+    be.sgemm(false, false, 2 * H, B, k, 1, w, 0, k, z, t * B, ldz, 0, p, 0, B);
+    be.sgemm(false, false, H, B, k - H, 1, w, 2 * H * k + H, k, z, H * ldz + t * B, ldz, 0, p, 2 * n, B);
+    be.sgemm(false, false, H, B, H + nb, 1, w, 3 * H * k, k, z, t * B, ldz, 0, hn, s * n, B);
+    be.gruCell(
+      p,
+      0,
+      B,
+      view(hn, s * n, n),
+      z,
+      t * B,
+      z,
+      (t + 1) * B,
+      ldz,
+      y,
+      t * yStep,
+      ldy,
+      view(act, s * 3 * n, 3 * n),
+      H,
+      B,
+    );
+  }
+}
+
+/** Its backward (spec-rnn.ts, gruSeqGrad): per step from the last, the backend's gruCellGrad and two sgemms. */
+export function gruSeqGrad(
+  be: Backend,
+  whh: Buf,
+  act: Buf,
+  hn: Buf,
+  z: Buf,
+  ldz: number,
+  dh: Buf,
+  dy: Buf,
+  yStep: number,
+  ldy: number,
+  dG: Buf,
+  ldg: number,
+  dhs: Buf,
+  keepDh: boolean,
+  steps: number,
+  hidden: number,
+  batch: number,
+): void {
+  const [H, B] = [hidden, batch];
+  const n = H * B;
+  const dhv = [view(dh, 0, n), view(dh, n, n)];
+  for (let t = steps - 1; t >= 0; t--) {
+    const cur = (steps - 1 - t) & 1;
+    const nxt = cur ^ 1;
+    const [a, hnt] = [view(act, t * 3 * n, 3 * n), view(hn, t * n, n)];
+    be.gruCellGrad(a, hnt, z, t * B, ldz, dhv[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhv[nxt]!, H, B);
+    if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
+    be.sgemm(true, false, H, B, 2 * H, 1, whh, 0, H, dG, t * B, ldg, 1, dh, nxt * n, B);
+    be.sgemm(true, false, H, B, H, 1, whh, 2 * H * H, H, dG, 3 * H * ldg + t * B, ldg, 1, dh, nxt * n, B);
+  }
+  if (steps & 1) be.copy(dh, n, dh, 0, n);
 }

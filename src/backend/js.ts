@@ -512,55 +512,54 @@ export class JsBackend implements Backend {
   lstmCell(...a: Parameters<KernelMethods['lstmCell']>): void {
     ref.lstmCell(...a);
   }
-
   lstmCellGrad(...a: Parameters<KernelMethods['lstmCellGrad']>): void {
     ref.lstmCellGrad(...a);
   }
-
+  lstmSeq(...a: Parameters<KernelMethods['lstmSeq']>): void {
+    ref.lstmSeq(this, ...a);
+  }
+  lstmSeqGrad(...a: Parameters<KernelMethods['lstmSeqGrad']>): void {
+    ref.lstmSeqGrad(this, ...a);
+  }
+  gruSeq(...a: Parameters<KernelMethods['gruSeq']>): void {
+    ref.gruSeq(this, ...a);
+  }
+  gruSeqGrad(...a: Parameters<KernelMethods['gruSeqGrad']>): void {
+    ref.gruSeqGrad(this, ...a);
+  }
   batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
     ref.batchNorm(...a);
   }
-
   batchNormGrad(...a: Parameters<KernelMethods['batchNormGrad']>): void {
     ref.batchNormGrad(...a);
   }
-
   batchNormRelu(...a: Parameters<KernelMethods['batchNormRelu']>): void {
     ref.batchNormRelu(this, ...a);
   }
-
   batchNormReluGrad(...a: Parameters<KernelMethods['batchNormReluGrad']>): void {
     ref.batchNormReluGrad(this, ...a);
   }
-
   layerNorm(...a: Parameters<KernelMethods['layerNorm']>): void {
     ref.layerNorm(...a);
   }
-
   layerNormGrad(...a: Parameters<KernelMethods['layerNormGrad']>): void {
     ref.layerNormGrad(...a);
   }
-
   nllLoss(...a: Parameters<KernelMethods['nllLoss']>): void {
     ref.nllLoss(...a);
   }
-
   nllLossGrad(...a: Parameters<KernelMethods['nllLossGrad']>): void {
     ref.nllLossGrad(...a);
   }
-
   bceWithLogits(...a: Parameters<KernelMethods['bceWithLogits']>): void {
     ref.bceWithLogits(...a);
   }
-
   bceWithLogitsGrad(...a: Parameters<KernelMethods['bceWithLogitsGrad']>): void {
     ref.bceWithLogitsGrad(...a);
   }
-
   adaptiveAvgPool2d(...a: Parameters<KernelMethods['adaptiveAvgPool2d']>): void {
     ref.adaptiveAvgPool2d(...a);
   }
-
   adaptiveAvgPool2dGrad(...a: Parameters<KernelMethods['adaptiveAvgPool2dGrad']>): void {
     ref.adaptiveAvgPool2dGrad(...a);
   }

@@ -35,6 +35,7 @@
  */
 
 import { NN_KERNELS } from './spec-nn.js';
+import { RNN_KERNELS } from './spec-rnn.js';
 
 export type ArgKind =
   | 'buf'
@@ -67,7 +68,10 @@ export interface KernelSpec {
   readonly wasm?: boolean;
 }
 
-/** The kernels of every backend (the methods of `Backend`; the reference is js.ts); those of the nn ops are in spec-nn.ts. */
+/**
+ * The kernels of every backend (the methods of `Backend`; the reference is js.ts); those of the nn ops are in
+ * spec-nn.ts, the recurrent layers' in spec-rnn.ts.
+ */
 export const KERNELS = {
   /** out[i] = value for i < n */
   fill: {
@@ -278,6 +282,7 @@ export const KERNELS = {
     c: 'gg_permute',
   },
   ...NN_KERNELS,
+  ...RNN_KERNELS,
   /**
    * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
    * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m·(1/bc1)) / (sqrt(v) / sqrt(bc2) + eps), in float32 with each
@@ -382,11 +387,14 @@ export const ADDON_EXTRAS = {
   gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
   /**
    * Tests: 1 keeps the thread pool's workers from taking work, 2 leaves a job's last chunk to a worker and stops it
-   * there until the caller sleeps waiting for it, 0 releases them; returns chunks workers computed.
+   * there until the caller sleeps waiting for it, 3 has them see every job late, 0 releases them; returns chunks
+   * workers computed.
    */
   poolHold: { args: [['hold', 'i32']], ret: 'num', c: 'gg_pool_hold' },
   /** Tests: how many chunks the thread pool's last job (a product or a parallel loop) was cut into; 0 before any. */
   poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
+  /** Tests: times a thread pool worker found late (or told so: poolHold 3) slept right after a job; in all. */
+  poolNaps: { args: [], ret: 'num', c: 'gg_pool_naps' },
 } as const satisfies Record<string, KernelSpec>;
 
 /** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */

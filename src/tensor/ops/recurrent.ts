@@ -17,31 +17,26 @@
  * NOTE: states live transposed, hidden × batch, so that every gate of a step is one contiguous block that the
  * elementwise kernels (which take whole buffers) can process without copies.
  */
-import type { Backend, Buf } from '../../backend/types.js';
 import { Unary } from '../../backend/types.js';
 import { fromOp, isGradEnabled, type Tensor } from '../tensor.js';
+import {
+  type Backward,
+  dgRows,
+  type Forward,
+  fusedBackward,
+  fusedThroughTime,
+  GATES,
+  Kernels,
+  type RecurrentMode,
+  recurrentLoop,
+  type Seq,
+  type TimeTap,
+  transposeIn,
+  yOff,
+} from './recurrent-seq.js';
 import { alloc } from './util.js';
 
-/** The cell a recurrent layer runs. */
-export type RecurrentMode = 'RNN_TANH' | 'RNN_RELU' | 'LSTM' | 'GRU';
-
-/** Gates per cell: W_ih and W_hh have G·hidden rows. */
-export const GATES: Record<RecurrentMode, number> = { RNN_TANH: 1, RNN_RELU: 1, LSTM: 4, GRU: 3 };
-
-/** Elementwise helpers over [hidden, batch] buffers of n elements (the vanilla RNN's step). */
-class Kernels {
-  constructor(
-    readonly be: Backend,
-    readonly n: number,
-  ) {}
-  act(op: Unary, x: Buf, out: Buf): void {
-    this.be.unary(op, x, out, this.n, 0, 0);
-  }
-  /** gx = gy·f'(x) where y = f(x). */
-  grad(op: Unary, x: Buf, y: Buf, gy: Buf, gx: Buf): void {
-    this.be.unaryGrad(op, x, y, gy, gx, this.n, 0, 0);
-  }
-}
+export { GATES, type RecurrentMode, recurrentLoop, type TimeTap } from './recurrent-seq.js';
 
 /** An LSTM step's buffers: the gates i, f, g, o [4, H, B] (the lstmCell kernel's act), c and tanh(c). */
 type LstmStep = [Tensor, Tensor, Tensor];
@@ -49,67 +44,8 @@ type LstmStep = [Tensor, Tensor, Tensor];
 /** A GRU step's buffers: r, z and n [3, H, B] (the gruCell kernel's act) and hn = W_hn·h_prev + b_hn. */
 type GruStep = [Tensor, Tensor];
 
-/**
- * Receives ‖∂L/∂h_t‖², the squared norm of the whole gradient reaching the hidden state of step t (from the loss at
- * t and from every later step), on the steps it `wants`, while the backward through time runs: the monitor's
- * through-time record (monitor/through-time.ts). Off by default; it costs one reduction per wanted step.
- */
-export interface TimeTap {
-  wants(t: number, T: number): boolean;
-  record(t: number, T: number, sumSquares: number): void;
-}
-
 /** The tap the next `recurrentLayer` call takes (the layer that calls it sets it; null: none). */
 export const timeTaps: { current: TimeTap | null } = { current: null };
-
-/** One call's sizes, weights and backend, shared by the forward and the backward. */
-interface Seq {
-  mode: RecurrentMode;
-  lstm: boolean;
-  gru: boolean;
-  T: number;
-  B: number;
-  In: number;
-  H: number;
-  G: number;
-  /** H·B, the elements of one state. */
-  n: number;
-  TB: number;
-  /** (T + 1)·B, the row length of HT (column block t holds h_{t−1}ᵀ). */
-  W: number;
-  /** Whether x and the outputs are batch first ([B, T, ·]) rather than time-major ([T, B, ·]). */
-  bf: boolean;
-  /** The distance between two batch rows of the outputs: H time-major, T·H batch first. */
-  ldy: number;
-  /** 1 where there are biases (Z has a row of ones), else 0. */
-  nb: number;
-  /** H + nb + In, the rows of Z and the columns of the stacked weights. */
-  K: number;
-  be: Backend;
-  k: Kernels;
-  whh: Tensor;
-  /** A new [H, B] buffer. */
-  fresh: () => Tensor;
-}
-
-/** What the forward pass keeps: the stacked states and inputs, every state, and each step's buffers (when recorded). */
-interface Forward {
-  /** The weights stacked as Z's rows (`stackedWeights`). */
-  wc: Tensor;
-  /**
-   * Z (`stackedInputs`): its first H rows are the hidden states transposed, [H, (T + 1)·B] with row length (T + 1)·B,
-   * h_0 in block 0; the products and kernels that read and write the states address them there.
-   */
-  HT: Tensor;
-  /** LSTM and GRU: one step's pre-activations, [G·H, B] (the step's product writes them, the cell kernel reads). */
-  P: Tensor | null;
-  /** LSTM and GRU: the layer's result, which their step kernels fill: [T, B, H]; LSTM [T + 1, B, H], c_T in block T. */
-  Y: Tensor | null;
-  hs: Tensor[];
-  cs: Tensor[];
-  steps: Tensor[][];
-  scratch: Tensor;
-}
 
 /**
  * Z [H + nb + In, (T + 1)·B]: the hidden states transposed on top (HT: column block t holds h_{t−1}ᵀ, filled as the
@@ -167,14 +103,6 @@ function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bh
   return wc;
 }
 
-/** A [B, H] state transposed to [H, B] (zeros for null). */
-function transposeIn(q: Seq, t: Tensor | null): Tensor {
-  const out = q.fresh();
-  if (t) q.be.permute(t.buf, out.buf, [q.B, q.H], [1, 0]);
-  else q.be.fill(out.buf, 0, q.n);
-  return out;
-}
-
 /**
  * One LSTM step: P = [W_hh | b | W_ih]·Z's column block t (h_{t−1}, 1, x_t), then the fused kernel: the gates,
  * c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1.
@@ -215,9 +143,6 @@ function rnnForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   f.hs.push(h);
 }
 
-/** Where the outputs of step t start: block t of [T, B, H], or row t of each batch's [T, H] batch first. */
-const yOff = (q: Seq, t: number) => (q.bf ? t * q.H : t * q.n);
-
 /** The shapes of one step's buffers of each cell. */
 function stepShapes(q: Seq): number[][] {
   const s = [q.H, q.B];
@@ -247,6 +172,7 @@ function forwardThroughTime(
     cs: c0T ? [c0T] : [],
     steps: [],
     scratch: q.fresh(),
+    seq: null,
   };
   // when nothing is recorded, two alternating sets of step buffers serve the whole sequence
   const spare: Tensor[][] = [[], []];
@@ -274,8 +200,11 @@ function forwardThroughTime(
 function outputsOf(q: Seq, f: Forward): Tensor {
   const { be, T, B, H, n } = q;
   if (q.lstm) {
-    be.permute(f.cs[T]!.buf, f.scratch.buf, [H, B], [1, 0]);
-    be.copy(f.scratch.buf, 0, f.Y!.buf, T * n, n);
+    // c_T [H, B] (the fused loop left it in the scratch state) transposed into the result's last B rows
+    const cT = f.seq ? f.scratch : f.cs[T]!;
+    const rows = f.seq ? q.fresh() : f.scratch;
+    be.permute(cT.buf, rows.buf, [H, B], [1, 0]);
+    be.copy(rows.buf, 0, f.Y!.buf, T * n, n);
     return f.Y!;
   }
   if (q.gru) return f.Y!;
@@ -292,25 +221,6 @@ function outputsOf(q: Seq, f: Forward): Tensor {
   be.copy(full.buf, n, out.buf, 0, T * n);
   return out;
 }
-
-/** The backward pass's running state: the gradient reaching h (and c) and the gate gradients of every step. */
-interface Backward {
-  /** The output gradients as given, in the layout of the outputs (the LSTM and GRU kernels read them from there). */
-  gOut: Tensor;
-  /** The vanilla RNN's: the output gradients transposed like the states, [H, T·B]. */
-  gT: Tensor | null;
-  /** The gate pre-activations' gradients of the whole sequence, [rows·H, T·B]. */
-  dG: Tensor;
-  dh: Tensor;
-  dhNext: Tensor;
-  dc: Tensor | null;
-  dcNext: Tensor | null;
-  /** The vanilla RNN's pre-activation gradient of one step (the LSTM and GRU kernels write into dG). */
-  da: Tensor | null;
-}
-
-/** Gate rows of dG: GRU keeps the gradient of W_hn·h + b_hn (rows 3H..4H) apart from that of the n gate. */
-const dgRows = (q: Seq) => (q.gru ? 4 : q.G);
 
 /** One step's gate gradient `src` into row block `row`, column block t of dG. */
 function toDG(q: Seq, b: Backward, src: Tensor, row: number, t: number): void {
@@ -540,10 +450,12 @@ export function recurrentLayer(
   const iC0 = c0 ? inputs.push(c0) - 1 : -1;
   const record = isGradEnabled() && inputs.some((t) => t.requiresGrad);
   const tap = record ? timeTaps.current : null;
-  const f = forwardThroughTime(q, stackedWeights(q, wih, whh, bih, bhh), stackedInputs(q, x), h0, c0, record);
+  const fused = (q.lstm || q.gru) && recurrentLoop.fused;
+  const through = fused ? fusedThroughTime : forwardThroughTime;
+  const f = through(q, stackedWeights(q, wih, whh, bih, bhh), stackedInputs(q, x), h0, c0, record);
   const out = outputsOf(q, f);
   return fromOp(mode.toLowerCase(), out.storage, out.shape, inputs, (gOut, needs) => {
-    const b = backwardThroughTime(q, f, gOut, tap);
+    const b = f.seq ? fusedBackward(q, f, gOut, tap) : backwardThroughTime(q, f, gOut, tap);
     const res: (Tensor | null)[] = inputs.map(() => null);
     [res[0], res[1], res[2]] = matrixGrads(q, f, b.dG, x, wih, needs);
     const want = (i: number) => i >= 0 && needs[i] === true;

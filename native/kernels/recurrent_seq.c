@@ -1,0 +1,154 @@
+/*
+ * native/kernels/recurrent_seq.c: the LSTM's and the GRU's loops over time, forward and backward, one call per layer
+ * and direction (see the kernel spec, src/backend/spec-nn.ts: lstmSeq, lstmSeqGrad, gruSeq, gruSeqGrad). Each step
+ * makes the calls the op in src/tensor/ops/recurrent.ts made per step before (gg_sgemm, then the cell kernels of
+ * native/kernels/recurrent.c, or the other way round backward), with the same arguments in the same order, so the
+ * results are the same bits; what goes is a JavaScript round trip, four to six kernel calls and a few buffers per step.
+ *
+ * Natively, where our own sgemm computes a step's product (the per-shape choice of native/addon.c, the one gg_sgemm
+ * makes), the weights (A) are packed once per call instead of once per step (gg_gemm_pack_a_whole); packing only
+ * moves floats, so the bits do not change either. In wasm, and where OpenBLAS computes the product, each step calls
+ * gg_sgemm as before.
+ */
+#include "common.h"
+
+#if !defined(__wasm__) && defined(__x86_64__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+#include <stdlib.h>
+
+#include "../gemm_x86.h"
+#define GG_SEQ_PACKED 1
+#else
+#define GG_SEQ_PACKED 0
+#endif
+
+/* One of a loop's products, the same every step but for B and C: op(A) m×k (a, lda), op(B) k×n, alpha 1. */
+typedef struct {
+  int transA, transB;
+  gg_i m, n, k;
+  const float *a;
+  gg_i lda;
+  const float *pa; /* A packed once (natively, where our sgemm computes this shape), else NULL */
+} seq_gemm;
+
+static seq_gemm seq_gemm_of(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda) {
+  seq_gemm s = {transA, transB, m, n, k, a, lda, NULL};
+  return s;
+}
+
+/* C = op(A)·op(B) + beta·C: from the packed A where there is one, else gg_sgemm, as a step made it before. */
+static void seq_gemm_run(const seq_gemm *s, const float *b, gg_i bOff, gg_i ldb, double beta, float *c, gg_i cOff,
+                         gg_i ldc) {
+#if GG_SEQ_PACKED
+  if (s->pa && gg_gemm_own_packed(s->transB, s->m, s->n, s->k, 1.0f, s->pa, b + bOff, ldb, (float)beta, c + cOff, ldc))
+    return;
+#endif
+  gg_sgemm(s->transA, s->transB, s->m, s->n, s->k, 1.0, s->a, 0, s->lda, b, bOff, ldb, beta, c, cOff, ldc);
+}
+
+#if GG_SEQ_PACKED
+/* The calling thread's packed weights, grown as needed and reused by every later call. */
+static __thread float *seq_buf;
+static __thread size_t seq_cap;
+
+/*
+ * Packs the A of each of `count` products where gg_sgemm would compute it with our sgemm (the same shape checks: k > 0,
+ * leading dimensions that cover a row, then the per-shape choice), into the thread's buffer; the others keep pa NULL.
+ * Nothing is packed where the buffer cannot be had.
+ */
+static void seq_pack(seq_gemm *s, int count, gg_i ldb, gg_i ldc) {
+  size_t need = 0;
+  int use[3] = {0, 0, 0};
+  for (int i = 0; i < count; i++) {
+    seq_gemm *g = &s[i];
+    gg_i aCols = g->transA ? g->m : g->k, bCols = g->transB ? g->k : g->n;
+    int fits = g->m > 0 && g->n > 0 && g->k > 0 && g->lda >= aCols && ldb >= bCols && ldc >= g->n;
+    use[i] = fits && gg_gemm_choose_own(g->transA, g->transB, g->m, g->n, g->k);
+    if (use[i]) need += (size_t)gg_gemm_packed_a_size(g->m, g->k);
+  }
+  if (!need) return;
+  if (need > seq_cap) {
+    float *grown = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64);
+    if (!grown) return;
+    free(seq_buf);
+    seq_buf = grown;
+    seq_cap = need;
+  }
+  float *at = seq_buf;
+  for (int i = 0; i < count; i++) {
+    if (!use[i]) continue;
+    gg_gemm_pack_a_whole(s[i].transA, s[i].m, s[i].k, s[i].a, s[i].lda, at);
+    s[i].pa = at;
+    at += gg_gemm_packed_a_size(s[i].m, s[i].k);
+  }
+}
+#else
+static void seq_pack(seq_gemm *s, int count, gg_i ldb, gg_i ldc) { (void)s, (void)count, (void)ldb, (void)ldc; }
+#endif
+
+GG_API void gg_lstm_seq(const float *w, gg_i k, float *z, gg_i ldz, float *p, float *c, float *act, float *tc, float *y,
+                        gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch) {
+  gg_i H = hidden, B = batch, n = H * B;
+  seq_gemm g = seq_gemm_of(0, 0, 4 * H, B, k, w, k);
+  seq_pack(&g, 1, ldz, B);
+  for (gg_i t = 0; t < steps; t++) {
+    /* kept: step t's buffers at block t, c_t at block t; else one set, and c_t alternating between blocks 0 and 1 */
+    gg_i s = keep ? t : 0, cp = keep ? t : t & 1, cn = keep ? t + 1 : (t + 1) & 1;
+    seq_gemm_run(&g, z, t * B, ldz, 0.0, p, 0, B);
+    gg_lstm_cell(p, 0, B, c + cp * n, act + s * 4 * n, c + cn * n, tc + s * n, z, (t + 1) * B, ldz, y, t * yStep, ldy,
+                 H, B);
+  }
+}
+
+GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c, const float *tc, float *dh,
+                             const float *dy, gg_i yStep, gg_i ldy, float *dc, float *dG, gg_i ldg, float *dhs,
+                             int keepDh, gg_i steps, gg_i hidden, gg_i batch) {
+  gg_i H = hidden, B = batch, n = H * B;
+  seq_gemm g = seq_gemm_of(1, 0, H, B, 4 * H, whh, H);
+  seq_pack(&g, 1, ldg, B);
+  for (gg_i t = steps - 1; t >= 0; t--) {
+    /* the gradients reaching h_t and c_t in block cur, those reaching h_{t−1} and c_{t−1} into the other */
+    gg_i cur = (steps - 1 - t) & 1, nxt = cur ^ 1;
+    gg_lstm_cell_grad(act + t * 4 * n, c + t * n, tc + t * n, dh + cur * n, dy, t * yStep, ldy, dc + cur * n, dG,
+                      t * B, ldg, dc + nxt * n, H, B);
+    if (keepDh) gg_copy(dh, cur * n, dhs, t * n, n);
+    seq_gemm_run(&g, dG, t * B, ldg, 0.0, dh, nxt * n, B);
+  }
+  if (steps & 1) {
+    gg_copy(dh, n, dh, 0, n);
+    gg_copy(dc, n, dc, 0, n);
+  }
+}
+
+GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, float *p, float *hn, float *act, float *y,
+                       gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch) {
+  gg_i H = hidden, B = batch, n = H * B;
+  /* r and z over all of Z's rows; n's input part from the ones row down; hn = [W_hn | b_hn]·(h, 1) */
+  seq_gemm g[3] = {seq_gemm_of(0, 0, 2 * H, B, k, w, k), seq_gemm_of(0, 0, H, B, k - H, w + 2 * H * k + H, k),
+                   seq_gemm_of(0, 0, H, B, H + nb, w + 3 * H * k, k)};
+  seq_pack(g, 3, ldz, B);
+  for (gg_i t = 0; t < steps; t++) {
+    gg_i s = keep ? t : 0;
+    seq_gemm_run(&g[0], z, t * B, ldz, 0.0, p, 0, B);
+    seq_gemm_run(&g[1], z, H * ldz + t * B, ldz, 0.0, p, 2 * n, B);
+    seq_gemm_run(&g[2], z, t * B, ldz, 0.0, hn, s * n, B);
+    gg_gru_cell(p, 0, B, hn + s * n, z, t * B, z, (t + 1) * B, ldz, y, t * yStep, ldy, act + s * 3 * n, H, B);
+  }
+}
+
+GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i ldz, float *dh,
+                            const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs, int keepDh,
+                            gg_i steps, gg_i hidden, gg_i batch) {
+  gg_i H = hidden, B = batch, n = H * B;
+  /* dh_prev += W_hr,zᵀ·[da_r; da_z] + W_hnᵀ·d hn */
+  seq_gemm g[2] = {seq_gemm_of(1, 0, H, B, 2 * H, whh, H), seq_gemm_of(1, 0, H, B, H, whh + 2 * H * H, H)};
+  seq_pack(g, 2, ldg, B);
+  for (gg_i t = steps - 1; t >= 0; t--) {
+    gg_i cur = (steps - 1 - t) & 1, nxt = cur ^ 1;
+    gg_gru_cell_grad(act + t * 3 * n, hn + t * n, z, t * B, ldz, dh + cur * n, dy, t * yStep, ldy, dG, t * B, ldg,
+                     dh + nxt * n, H, B);
+    if (keepDh) gg_copy(dh, cur * n, dhs, t * n, n);
+    seq_gemm_run(&g[0], dG, t * B, ldg, 1.0, dh, nxt * n, B);
+    seq_gemm_run(&g[1], dG, 3 * H * ldg + t * B, ldg, 1.0, dh, nxt * n, B);
+  }
+  if (steps & 1) gg_copy(dh, n, dh, 0, n);
+}
