@@ -128,7 +128,10 @@ export interface AdamState extends StateRecord {
   readonly kind: 'scaleByAdam';
   /** Steps taken (bias correction uses it). */
   count: number;
-  /** First moments m. */
+  /**
+   * First moments m. NOTE: write the moments through `update` or `restoreState` only: `updateAndApply`'s fused path
+   * keeps a bound on |m| that `update` and `restoreState` refresh, and a write from elsewhere would leave it stale.
+   */
   readonly mu: Params;
   /** Second moments v. */
   readonly nu: Params;
