@@ -488,9 +488,11 @@ function floorTable(results: ThreadResult[], summaries: Summary[]): string[] {
 
 /** Starts the --busy competitors; they are killed when this process exits. */
 function startBusy(): void {
-  const procs = Array.from({ length: busy }, () =>
-    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore', detached: false }),
-  );
+  const procs = Array.from({ length: busy }, () => {
+    const p = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore', detached: false });
+    p.unref(); // a child keeps the event loop alive: without this the bench never exits after its table
+    return p;
+  });
   const stop = () => {
     for (const p of procs) p.kill('SIGKILL');
   };

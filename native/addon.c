@@ -519,7 +519,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(gemmSelect, gg_gemm_select, str, 1, IN)                                                        \
   X(gemmShapeChoice, gg_gemm_shape_choice, str, 5, IN, IN, IX, IX, IX)                             \
   X(poolHold, gg_pool_hold, num, 1, IN)                                                            \
-  X(poolLastChunks, gg_pool_last_chunks, num, 0)
+  X(poolLastChunks, gg_pool_last_chunks, num, 0)                                                   \
+  X(poolNaps, gg_pool_naps, num, 0)
 
 #define GG_WRAP(js, fn, ret, n, ...)                                                               \
   static napi_value gg_w_##js(napi_env env, napi_callback_info info) {                             \

@@ -23,9 +23,13 @@ void gg_gemm_blas_one(int transA, int transB, gg_i m, gg_i n, gg_i k, float alph
                       const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
 /* Tests: hold 1 keeps the pool's workers from taking chunks (as if the OS never ran them), 2 leaves a job's last chunk
  * to a worker and stops it there until the caller has gone to sleep waiting for it (as if the OS stopped it
- * mid-chunk), 0 releases them;
+ * mid-chunk), 3 lets them work but has them see every job late (as if the OS ran another process while they
+ * waited), 0 releases them;
  * returns the number of chunks the workers have computed so far. */
 double gg_pool_hold(int hold);
+/* Tests: how many times a pool worker, found off its CPU while it waited for a job (or told so by gg_pool_hold(3)),
+ * slept right after a job instead of waiting for the next; in all, since the process started. */
+double gg_pool_naps(void);
 /* Tests: how many chunks the pool's last job (a product or a gg_parallel_for) was cut into; 0 before the first. */
 double gg_pool_last_chunks(void);
 /* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come. */

@@ -18,12 +18,26 @@
  * job and the caller GG_CALLER_WAIT_NS for chunks in progress, yielding the CPU every few pauses (other runnable
  * threads go first: on a busy machine the wait costs them little), then sleep (a condition variable, a futex).
  *
+ * Naps: on a busy machine (another process on the cores) a worker that waits that way loses its CPU to the other
+ * process (each yield hands it a time slice) and sees the next job late, after the caller has taken its chunks: the
+ * 2-thread MLP step got 0.1-0.4 chunks a step from the worker and took up to 17% longer than the 1-thread one. A woken
+ * thread gets the CPU back at once instead (the scheduler favours a sleeper over a process that has used its share).
+ * So a worker that sees GG_LATE_IN_ROW jobs in a row more than GG_LATE_NS after their post, having waited for them and
+ * lost its CPU to another thread meanwhile (the OS counts those switches; a host pausing the whole virtual CPU is no
+ * reason to nap), sleeps right after each of the next GG_NAP_JOBS jobs (the caller wakes it with the next post), then
+ * waits again. A worker
+ * waiting on a CPU of its own sees a job within a microsecond or two, so a quiet machine's worker does not nap. Who
+ * computes which chunk never changes the bits.
+ *
  * No back-off: the caller used to compute jobs alone for a while (32 to 256 of them) after it had waited for a worker
  * that the OS stopped mid-chunk. Two A/Bs with it on and off (docs/benchmarks.md, "Adam in float32, and the pool
  * without its back-off") showed no gain on the 2-thread MLP, LSTM and GRU steps, quiet or beside a competing
  * process: a late worker costs the caller one wait of at most GG_CALLER_WAIT_NS (yielding), then a futex sleep, and
  * the yields already keep a 2-thread step at or under the 1-thread one on a busy machine. So it went.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RUSAGE_THREAD */
+#endif
 #include "gemm_x86.h"
 
 /* Chunks per thread for a product (ours and OpenBLAS on the pool): two, so that a thread the OS holds up leaves half a
@@ -43,6 +57,9 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_WORKER_WAIT_NS 150000.0 /* a worker waits this long for the next job before it sleeps */
 #define GG_CALLER_WAIT_NS 50000.0 /* the caller waits this long for chunks in progress before it sleeps */
 #define GG_YIELD_EVERY 32          /* pauses (~25 ns each here) between two sched_yield()s while waiting */
+#define GG_LATE_NS 20000.0 /* a waiting worker that sees a job this long after its post was off its CPU meanwhile */
+#define GG_LATE_IN_ROW 2   /* jobs in a row so seen after which a worker naps */
+#define GG_NAP_JOBS 16     /* sleeping right after each of this many jobs instead of waiting, then it waits again */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
@@ -64,11 +81,20 @@ static atomic_int gg_job_threads;  /* threads the current job may use, the calle
 static atomic_int gg_hold;         /* tests: workers take no chunks, as if the OS never ran them */
 static atomic_int gg_by_workers;   /* chunks computed by workers, in all (tests) */
 static atomic_int gg_worker_ok;
+static atomic_llong gg_post_ns;    /* when the caller posted the current job, ns (stored before gg_generation moves) */
+static atomic_int gg_naps;         /* jobs after which a worker slept at once, in all (tests) */
 static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
 
 #ifdef __linux__
+#include <sys/resource.h>
+/* Times the OS took this thread's CPU for another runnable thread (preempted, or given away by a yield that found
+ * one): a late sighting of a job counts only with one of these, not when the host paused the whole virtual CPU. */
+static long gg_switches(void) {
+  struct rusage u;
+  return getrusage(RUSAGE_THREAD, &u) == 0 ? u.ru_nivcsw : -1;
+}
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,6 +103,7 @@ static void gg_futex_wait(atomic_int *addr, int val) {
 }
 static void gg_futex_wake(atomic_int *addr) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
 #else
+static long gg_switches(void) { return -1; } /* unknown: lateness alone decides */
 static void gg_futex_wait(atomic_int *addr, int val) {
   (void)addr, (void)val;
   sched_yield();
@@ -153,6 +180,7 @@ static void gg_run_job(int nt) {
   atomic_store_explicit(&gg_job_threads, nt, memory_order_relaxed);
   atomic_store_explicit(&gg_done, 0, memory_order_relaxed);
   atomic_store(&gg_next, chunks);
+  atomic_store_explicit(&gg_post_ns, (long long)gg_now_ns(), memory_order_relaxed);
   atomic_fetch_add(&gg_generation, 1);
   int asleep = atomic_load(&gg_sleepers) > 0;
   if (asleep) {
@@ -172,10 +200,27 @@ static void *gg_worker(void *arg) {
     return NULL;
   }
   atomic_fetch_add(&gg_worker_ok, 1);
+  int nap = 0;  /* jobs left after which this worker sleeps at once (it was found off its CPU while it waited) */
+  int lates = 0; /* jobs in a row it saw late, having waited for them */
   for (;;) {
-    /* Wait a little (the next job of a training step usually follows soon), then sleep. */
-    unsigned gen = gg_wait_change(&gg_generation, seen, GG_WORKER_WAIT_NS);
-    if (gen == seen) {
+    /* Wait a little (the next job of a training step usually follows soon), then sleep; or sleep at once while
+     * napping: a worker that waits on a busy machine loses its CPU to the other processes and sees the job late. */
+    long switches = nap > 0 ? 0 : gg_switches();
+    unsigned gen = nap > 0 ? atomic_load(&gg_generation) : gg_wait_change(&gg_generation, seen, GG_WORKER_WAIT_NS);
+    if (gen != seen) {
+      if (nap == 0) {
+        double late = gg_now_ns() - (double)atomic_load_explicit(&gg_post_ns, memory_order_relaxed);
+        lates = late > GG_LATE_NS && (switches < 0 || gg_switches() != switches) ? lates + 1 : 0;
+        if (lates >= GG_LATE_IN_ROW) {
+          nap = GG_NAP_JOBS;
+          lates = 0;
+        }
+      }
+    } else {
+      if (nap > 0) {
+        nap--;
+        atomic_fetch_add_explicit(&gg_naps, 1, memory_order_relaxed);
+      }
       pthread_mutex_lock(&gg_pool_mu);
       atomic_fetch_add(&gg_sleepers, 1);
       while ((gen = atomic_load(&gg_generation)) == seen) pthread_cond_wait(&gg_pool_cv, &gg_pool_mu);
@@ -183,6 +228,7 @@ static void *gg_worker(void *arg) {
       pthread_mutex_unlock(&gg_pool_mu);
     }
     seen = gen;
+    if (nap == 0 && atomic_load(&gg_hold) == 3) nap = GG_NAP_JOBS; /* tests: every job seen late */
     if (id < atomic_load_explicit(&gg_job_threads, memory_order_relaxed) && atomic_load(&gg_hold) != 1) gg_work(id);
   }
   return NULL;
@@ -230,9 +276,11 @@ int gg_pool_nthreads(void) { return gg_nthreads; }
 void gg_gemm_own_threads(int n) { gg_nthreads = n < 1 ? 1 : n > GG_MAX_THREADS ? GG_MAX_THREADS : n; }
 
 double gg_pool_hold(int hold) {
-  atomic_store(&gg_hold, hold == 1 || hold == 2 ? hold : 0);
+  atomic_store(&gg_hold, hold >= 1 && hold <= 3 ? hold : 0);
   return (double)atomic_load(&gg_by_workers);
 }
+
+double gg_pool_naps(void) { return (double)atomic_load(&gg_naps); }
 
 double gg_pool_last_chunks(void) { return (double)gg_job.chunks; }
 
@@ -271,6 +319,7 @@ double gg_pool_hold(int hold) {
   return 0;
 }
 double gg_pool_last_chunks(void) { return 0; }
+double gg_pool_naps(void) { return 0; }
 void gg_gemm_own_threads(int n) { (void)n; }
 
 #endif

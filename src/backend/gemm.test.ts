@@ -430,5 +430,51 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           be.setThreads(before);
         }
       });
+
+    // A worker that waits for the next job on a busy machine loses its CPU to the other processes and sees the job
+    // late; it then sleeps right after each of the next jobs instead of waiting (a woken thread gets the CPU back
+    // sooner than a waiting one that has used its share), and the products keep their bits. Told that it is late
+    // (holdPoolWorkers('late')), the worker naps: the count of naps grows, one at most per job it saw.
+    if (impl === 'own')
+      it('lets a worker that sees its jobs late sleep right after them, with the same bits', () => {
+        be.selectGemm('own');
+        const r = lcg(29);
+        const before = be.threads;
+        const [m, n, k] = [128, 256, 784]; // two chunks of 25 MFLOP on two threads
+        const a = uniform(r, m * k);
+        const b = uniform(r, k * n);
+        const out = (threads: number) => {
+          be.setThreads(threads);
+          const c = new Float32Array(m * n).fill(Number.NaN);
+          be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
+          return c;
+        };
+        try {
+          const one = out(1);
+          out(2); // starts the pool
+          const same = (c: Float32Array) => Buffer.from(c.buffer).equals(Buffer.from(one.buffer));
+          const naps = be.poolNaps();
+          be.holdPoolWorkers('late');
+          let jobs = 0;
+          const run = () => {
+            jobs++;
+            expect(same(out(2))).toBe(true);
+          };
+          for (let i = 0; i < 8; i++) run();
+          // a worker counts its nap after its chunks, just before it sleeps, and the caller never waits for that; on
+          // a busy machine it may not have run yet: more jobs until it has (10 s at most)
+          const deadline = Date.now() + 10_000;
+          while (be.poolNaps() === naps && Date.now() < deadline) run();
+          const napped = be.poolNaps() - naps;
+          expect(napped).toBeGreaterThan(0);
+          // at most one a job (and one for the job before, had the worker found itself late there)
+          expect(napped).toBeLessThanOrEqual(jobs + 1);
+          be.holdPoolWorkers(false);
+          expect(same(out(2))).toBe(true);
+        } finally {
+          be.holdPoolWorkers(false);
+          be.setThreads(before);
+        }
+      });
   });
 }

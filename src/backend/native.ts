@@ -61,10 +61,18 @@ export class NativeBackend extends JsBackend {
    * For tests: `hold` true keeps the native thread pool's workers from taking any work, as if the OS never ran them
    * (the caller then does every chunk itself), false releases them. Returns how many chunks the workers have
    * computed so far in this process. `'midChunk'` leaves each job's last chunk to a worker and stops the worker there
-   * until the caller has gone to sleep waiting for it, as if the OS stopped it mid-chunk on a busy machine.
+   * until the caller has gone to sleep waiting for it, as if the OS stopped it mid-chunk on a busy machine; `'late'`
+   * lets the workers work but has them see every job late, as if the OS ran another process while they waited.
    */
-  holdPoolWorkers(hold: boolean | 'midChunk'): number {
-    return this.k.poolHold(hold === 'midChunk' ? 2 : hold ? 1 : 0);
+  holdPoolWorkers(hold: boolean | 'midChunk' | 'late'): number {
+    return this.k.poolHold(hold === 'midChunk' ? 2 : hold === 'late' ? 3 : hold ? 1 : 0);
+  }
+  /**
+   * For tests: how many times a worker of the native thread pool slept right after a job instead of waiting for the
+   * next, having found itself off its CPU while it waited (a busy machine), or `holdPoolWorkers('late')` saying so.
+   */
+  poolNaps(): number {
+    return this.k.poolNaps();
   }
   /**
    * For tests: how many chunks the native thread pool's last job (a product on several threads, or a parallel loop)

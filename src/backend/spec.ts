@@ -361,11 +361,14 @@ export const ADDON_EXTRAS = {
   gemmSelect: { args: [['which', 'i32']], ret: 'str', c: 'gg_gemm_select' },
   /**
    * Tests: 1 keeps the thread pool's workers from taking work, 2 leaves a job's last chunk to a worker and stops it
-   * there until the caller sleeps waiting for it, 0 releases them; returns chunks workers computed.
+   * there until the caller sleeps waiting for it, 3 has them see every job late, 0 releases them; returns chunks
+   * workers computed.
    */
   poolHold: { args: [['hold', 'i32']], ret: 'num', c: 'gg_pool_hold' },
   /** Tests: how many chunks the thread pool's last job (a product or a parallel loop) was cut into; 0 before any. */
   poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
+  /** Tests: times a thread pool worker found late (or told so: poolHold 3) slept right after a job; in all. */
+  poolNaps: { args: [], ret: 'num', c: 'gg_pool_naps' },
 } as const satisfies Record<string, KernelSpec>;
 
 /** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */
