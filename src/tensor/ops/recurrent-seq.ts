@@ -204,11 +204,14 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | n
   const dhs = tap ? alloc([T, H, B]) : dh;
   let dc: Tensor | null = null;
   if (q.lstm) {
-    // c_T's gradient, the result's last B rows, transposed into block 0
+    // c_T's gradient, the result's last B rows, transposed into block 0 (zeros where gOut is the outputs' alone:
+    // `lstmOutputs` hands their gradient on without c_T's rows)
     dc = alloc([2, H, B]);
-    const rows = q.fresh();
-    be.copy(gOut.buf, T * n, rows.buf, 0, n);
-    be.permute(rows.buf, dc.buf, [B, H], [1, 0]);
+    if (gOut.size > T * n) {
+      const rows = q.fresh();
+      be.copy(gOut.buf, T * n, rows.buf, 0, n);
+      be.permute(rows.buf, dc.buf, [B, H], [1, 0]);
+    } else be.fill(dc.buf, 0, n);
     const [act, c, tc] = [s.act.buf, s.c!.buf, s.tc!.buf];
     be.lstmSeqGrad(q.whh.buf, act, c, tc, dh.buf, gOut.buf, yStep, ldy, dc.buf, dG.buf, TB, dhs.buf, !!tap, T, H, B);
   } else {

@@ -8,8 +8,8 @@ import '../methods.js';
 import { GRU, LSTM, RNN } from '../../nn/rnn.js';
 import { gradcheck } from '../gradcheck.js';
 import { randn } from '../random.js';
-import { GATES, lstmOutputs, type RecurrentMode, recurrentLayer } from './recurrent.js';
-import { concat, permute, reshape } from './shape.js';
+import { GATES, lstmOutputs, type RecurrentMode, recurrentLayer, recurrentLoop } from './recurrent.js';
+import { concat, permute, reshape, slice } from './shape.js';
 
 const MODES: RecurrentMode[] = ['RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU'];
 
@@ -90,6 +90,66 @@ describe('recurrentLayer', () => {
     const w = [...lstm.parameters()];
     const out = recurrentLayer('LSTM', randn([5, 3, 2], { seed: 5 }), w[0]!, w[1]!, w[2]!, w[3]!, null, null);
     expect(lstmOutputs(out, [5, 3, 4]).storage).toBe(out.storage);
+  });
+
+  it("lstmOutputs hands the outputs' gradient on as it is (no copy into a result-sized buffer)", () => {
+    const [T, B, In, H] = [4, 3, 2, 5];
+    const p = (shape: number[], seed: number) => randn(shape, { seed }).mul(0.5).requiresGrad_();
+    const res = recurrentLayer('LSTM', p([T, B, In], 1), p([4 * H, In], 2), p([4 * H, H], 3), null, null, null, null);
+    const y = lstmOutputs(res, [T, B, H]);
+    const g = randn([T, B, H], { seed: 4 });
+    expect(y.node!.backward(g, [true])[0]).toBe(g);
+  });
+
+  it("LSTM: the outputs' gradient alone (without c_T's rows) gives the bits of the full-size one, either loop, every use of outputs and c_T", () => {
+    const [T, B, In, H] = [5, 3, 2, 4];
+    const shape = [T, B, H];
+    // which of the result's parts the loss reads: the outputs (through lstmOutputs, once or twice), c_T
+    const uses = [
+      { outs: 1, c: false },
+      { outs: 0, c: true },
+      { outs: 1, c: true },
+      { outs: 2, c: false },
+      { outs: 2, c: true },
+    ];
+    for (const fused of [true, false]) {
+      for (const use of uses) {
+        const run = (viaView: boolean) => {
+          const p = (sh: number[], seed: number) => randn(sh, { seed }).mul(0.5).requiresGrad_();
+          const inputs = [p([T, B, In], 1), p([4 * H, In], 2), p([4 * H, H], 3), p([4 * H], 4), p([4 * H], 5)];
+          const [h0, c0] = [p([B, H], 6), p([B, H], 7)];
+          const [x, wih, whh, bih, bhh] = inputs as [typeof h0, typeof h0, typeof h0, typeof h0, typeof h0];
+          const res = recurrentLayer('LSTM', x, wih, whh, bih, bhh, h0, c0);
+          // the view hands on a gradient of T·B·H elements; slicing the rows hands on one of the result's size
+          const outputs = () => (viaView ? lstmOutputs(res, shape) : reshape(slice(res, 0, 0, T * B), shape));
+          const terms = Array.from({ length: use.outs }, (_, k) =>
+            outputs()
+              .mul(randn(shape, { seed: 8 + k }))
+              .sum(),
+          );
+          if (use.c)
+            terms.push(
+              slice(res, 0, T * B)
+                .mul(randn([B, H], { seed: 10 }))
+                .sum(),
+            );
+          terms.reduce((l, t) => l.add(t)).backward();
+          return [...inputs, h0, c0].map((t) => t.grad!.data.slice());
+        };
+        recurrentLoop.fused = fused;
+        let a: Float32Array[];
+        let b: Float32Array[];
+        try {
+          [a, b] = [run(true), run(false)];
+        } finally {
+          recurrentLoop.fused = true;
+        }
+        for (let k = 0; k < a.length; k++) {
+          const at = a[k]!.findIndex((v, i) => v !== b[k]![i]);
+          expect(at, `fused ${fused}, ${JSON.stringify(use)}: gradient ${k} differs at ${at}`).toBe(-1);
+        }
+      }
+    }
   });
 
   it('batch first gives the bits of time-major (LSTM, GRU; two layers, bidirectional, initial states): outputs, states, gradients', () => {

@@ -315,9 +315,11 @@ function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | nu
   const dc = q.lstm ? q.fresh() : null;
   const dcNext = q.lstm ? q.fresh() : null;
   if (dc) {
-    // c_T's gradient, block T
-    be.copy(gOut.buf, T * n, dhNext.buf, 0, n);
-    be.permute(dhNext.buf, dc.buf, [B, H], [1, 0]);
+    // c_T's gradient, block T (zeros where gOut is the outputs' alone: `lstmOutputs`)
+    if (gOut.size > T * n) {
+      be.copy(gOut.buf, T * n, dhNext.buf, 0, n);
+      be.permute(dhNext.buf, dc.buf, [B, H], [1, 0]);
+    } else be.fill(dc.buf, 0, n);
   }
   const da = cell ? null : q.fresh();
   const b: Backward = { gOut, gT, dG, dh, dhNext, dc, dcNext, da };
@@ -454,35 +456,47 @@ export function recurrentLayer(
   const through = fused ? fusedThroughTime : forwardThroughTime;
   const f = through(q, stackedWeights(q, wih, whh, bih, bhh), stackedInputs(q, x), h0, c0, record);
   const out = outputsOf(q, f);
-  return fromOp(mode.toLowerCase(), out.storage, out.shape, inputs, (gOut, needs) => {
-    const b = f.seq ? fusedBackward(q, f, gOut, tap) : backwardThroughTime(q, f, gOut, tap);
-    const res: (Tensor | null)[] = inputs.map(() => null);
-    [res[0], res[1], res[2]] = matrixGrads(q, f, b.dG, x, wih, needs);
-    const want = (i: number) => i >= 0 && needs[i] === true;
-    const [gih, ghh] = biasGrads(q, b.dG, want(iBih), want(iBhh));
-    if (gih) res[iBih] = gih;
-    if (ghh) res[iBhh] = ghh;
-    if (want(iH0)) res[iH0] = untranspose(q, b.dh);
-    if (want(iC0)) res[iC0] = untranspose(q, b.dc!);
-    return res;
-  });
+  return fromOp(
+    mode.toLowerCase(),
+    out.storage,
+    out.shape,
+    inputs,
+    (gOut, needs) => {
+      const b = f.seq ? fusedBackward(q, f, gOut, tap) : backwardThroughTime(q, f, gOut, tap);
+      const res: (Tensor | null)[] = inputs.map(() => null);
+      [res[0], res[1], res[2]] = matrixGrads(q, f, b.dG, x, wih, needs);
+      const want = (i: number) => i >= 0 && needs[i] === true;
+      const [gih, ghh] = biasGrads(q, b.dG, want(iBih), want(iBhh));
+      if (gih) res[iBih] = gih;
+      if (ghh) res[iBhh] = ghh;
+      if (want(iH0)) res[iH0] = untranspose(q, b.dh);
+      if (want(iC0)) res[iC0] = untranspose(q, b.dc!);
+      return res;
+    },
+    q.lstm ? sumResultGrads : undefined,
+  );
 }
 
 /**
  * The outputs of an LSTM layer's result [(T + 1)·B, H] (the rows before c_T's last B), as a tensor of `shape`
- * ([T, B, H], or [B, T, H] batch first) on the same storage, so no copy forward; backward, the outputs' gradient with
- * zeros for c_T's rows.
+ * ([T, B, H], or [B, T, H] batch first) on the same storage, so no copy forward; backward, the outputs' gradient is
+ * handed on as it is, T·B·H elements without c_T's rows, which the LSTM's backward reads as zeros (no copy of the
+ * outputs' gradient into a result-sized buffer, 3.3 MB for the bench's row).
  */
 export function lstmOutputs(res: Tensor, shape: readonly number[]): Tensor {
-  const m = shape.reduce((p, d) => p * d, 1);
-  const rest = res.size - m;
-  const be = res.storage.backend;
-  return fromOp('lstmOutputs', res.storage, shape, [res], (g) => {
-    const gx = alloc(res.shape);
-    be.copy(g.buf, 0, gx.buf, 0, m);
-    const zeros = alloc([rest]);
-    be.fill(zeros.buf, 0, rest);
-    be.copy(zeros.buf, 0, gx.buf, m, rest);
-    return [gx];
-  });
+  return fromOp('lstmOutputs', res.storage, shape, [res], (g) => [g]);
+}
+
+/**
+ * The LSTM op's sum of two gradients of its result (fromOp's sumGrads), where either may be the outputs' alone
+ * (`lstmOutputs`, T·B·H elements: c_T's rows zero): the longer one's copy with the shorter added over its elements,
+ * the bits of the sum of the two as full-size gradients (x + 0 is x, and the float32 add commutes).
+ */
+function sumResultGrads(a: Tensor, b: Tensor): Tensor {
+  const [long, short] = a.size >= b.size ? [a, b] : [b, a];
+  const be = long.storage.backend;
+  const out = alloc(long.shape);
+  be.copy(long.buf, 0, out.buf, 0, long.size);
+  be.axpy(1, short.buf, out.buf, short.size);
+  return out;
 }
