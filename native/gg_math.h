@@ -144,11 +144,10 @@ static inline float gg_sigmoidf(float x) {
   return (x >= 0.0f ? 1.0f : e) / d;
 }
 
-/* exp(x) for float64: ln2 split as in fdlibm, Taylor series to degree 13 on |r| <= ln2/2 (truncation < 1e-17). */
-static inline double gg_exp(double x) {
-  if (x != x) return x;
-  if (x > 709.8) return GG_INF;
-  if (x < -745.2) return 0.0;
+/* exp(x) for float64 of an argument within [-745.2, 709.8]: ln2 split as in fdlibm, Taylor series to degree 13 on
+ * |r| <= ln2/2 (truncation < 1e-17), 2^n applied in two halves (so that subnormal results stay exact). Branch free,
+ * so that loops of it vectorize; gg_exp and gg_exp_select share it, so the same bits wherever either computes. */
+static inline double gg_exp_core(double x) {
   const double shifter = 6755399441055744.0; /* 1.5·2^52 */
   double t = x * 1.4426950408889634 + shifter;
   int64_t n = (int64_t)(gg_asuint64(t) - gg_asuint64(shifter));
@@ -176,37 +175,20 @@ static inline double gg_exp(double x) {
   return p * s1 * s2;
 }
 
-/* gg_exp without branches, for loops that the compiler vectorizes: the same operations on the same values wherever
- * gg_exp computes, so the same bits; its special cases (NaN, overflow, underflow) are selected at the end, the
- * argument first clamped so that the integer steps stay in range whatever the lanes hold. */
+/* exp(x) for float64 (gg_exp_core with its special cases: NaN, overflow to Inf, underflow to 0). */
+static inline double gg_exp(double x) {
+  if (x != x) return x;
+  if (x > 709.8) return GG_INF;
+  if (x < -745.2) return 0.0;
+  return gg_exp_core(x);
+}
+
+/* gg_exp without branches, for loops that the compiler vectorizes: the argument first clamped so that the integer
+ * steps stay in range whatever the lanes hold, the special cases (NaN, overflow, underflow) selected at the end. */
 static inline double gg_exp_select(double x) {
   double xc = x > 709.8 ? 709.8 : x;
   xc = xc < -745.2 ? -745.2 : xc;
-  const double shifter = 6755399441055744.0; /* 1.5·2^52 */
-  double t = xc * 1.4426950408889634 + shifter;
-  int64_t n = (int64_t)(gg_asuint64(t) - gg_asuint64(shifter));
-  double fn = t - shifter;
-  double r = xc - fn * 6.93147180369123816490e-01;
-  r = r - fn * 1.90821492927058770002e-10;
-  double p = 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  int64_t n1 = n >> 1;
-  int64_t n2 = n - n1;
-  double s1 = gg_asdouble((uint64_t)(n1 + 1023) << 52);
-  double s2 = gg_asdouble((uint64_t)(n2 + 1023) << 52);
-  double y = p * s1 * s2;
+  double y = gg_exp_core(xc);
   y = x < -745.2 ? 0.0 : y;
   y = x > 709.8 ? GG_INF : y;
   return x != x ? x : y;
