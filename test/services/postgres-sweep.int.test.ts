@@ -3,7 +3,17 @@
  * removed by the next start's sweep, while clusters whose owners still run are left alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -82,6 +92,19 @@ describe.skipIf(!present)('abandoned test clusters', () => {
     const unowned = join(root, 'gradguard-pg-unowned');
     mkdirSync(unowned);
     writeFileSync(join(unowned, 'marker'), '');
+    // look-alikes that name a dead owner but are not ours: a link to a directory elsewhere, and (as root, who can
+    // give a file away) a directory whose owner file another user wrote
+    const elsewhere = mkdtempSync(join(tmpdir(), 'gradguard-sweep-target-'));
+    writeFileSync(join(elsewhere, 'owner'), '999999999 1\n');
+    const link = join(root, 'gradguard-pg-link');
+    symlinkSync(elsewhere, link);
+    const foreign = join(root, 'gradguard-pg-foreign');
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      mkdirSync(foreign);
+      writeFileSync(join(foreign, 'owner'), '999999999 1\n');
+      chownSync(join(foreign, 'owner'), 65534, 65534);
+    }
 
     await killAndWait(killed.child);
     // the server outlives its owner: this is what the sweep is for
@@ -93,6 +116,10 @@ describe.skipIf(!present)('abandoned test clusters', () => {
     expect(existsSync(running.dir)).toBe(true);
     expect(alive(runningServer)).toBe(true);
     expect(existsSync(join(unowned, 'marker'))).toBe(true);
+    expect(existsSync(link)).toBe(true);
+    expect(existsSync(join(elsewhere, 'owner'))).toBe(true);
+    if (asRoot) expect(existsSync(join(foreign, 'owner'))).toBe(true);
+    rmSync(elsewhere, { recursive: true, force: true });
   });
 
   it.skipIf(!hasPostgres)("leaves the tests' own cluster (its owner is this run) alone", async () => {

@@ -22,10 +22,12 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lstatSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -118,7 +120,8 @@ function ownerAlive(owner: string): boolean {
 
 /**
  * Stops and removes the clusters under `root` whose owner process is gone (see the file's comment); a directory
- * without an `owner` file (being created this instant, or left by an older harness) is left alone.
+ * without an `owner` file (being created this instant, or left by an older harness), a link, or one whose owner file
+ * another user wrote is left alone.
  * @returns the directories removed
  */
 export function sweepAbandonedClusters(root: string = tmpdir(), bin: string | null = findPostgresBin()): string[] {
@@ -133,7 +136,12 @@ export function sweepAbandonedClusters(root: string = tmpdir(), bin: string | nu
     const dir = join(root, name);
     let owner: string;
     try {
-      owner = readFileSync(join(dir, 'owner'), 'utf8');
+      // only a real directory whose owner file this user wrote: on a shared /tmp, another user's look-alike
+      // directory (or a link to somewhere else) is not ours to stop or remove
+      const ownerFile = join(dir, 'owner');
+      if (!lstatSync(dir).isDirectory() || !lstatSync(ownerFile).isFile()) continue;
+      if (process.getuid && statSync(ownerFile).uid !== process.getuid()) continue;
+      owner = readFileSync(ownerFile, 'utf8');
     } catch {
       continue;
     }
