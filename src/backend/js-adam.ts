@@ -56,12 +56,21 @@ export function adamUpdate(
   const ms = m.data;
   const vs = v.data;
   const c = adamCoefficients(b1, b2, eps, bc1, bc2);
-  for (let i = 0; i < n; i++) {
-    // pre and post as the affine kernel scales: a float32 result of pre·g + 0
-    const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
-    const q = adamStep(gi, ms, vs, i, c);
-    gs[i] = post !== 1 ? post * q + 0 : q;
-  }
+  for (let i = 0; i < n; i++) gs[i] = scaledStep(gs[i]!, pre, post, ms, vs, i, c);
+}
+
+/** {@link adamStep} of pre·g, times post: each factor applied as the affine kernel scales (a float32 x·a + 0). */
+function scaledStep(
+  g: number,
+  pre: number,
+  post: number,
+  m: Float32Array,
+  v: Float32Array,
+  i: number,
+  c: AdamCoefficients,
+): number {
+  const q = adamStep(pre !== 1 ? Math.fround(pre * g + 0) : g, m, v, i, c);
+  return post !== 1 ? Math.fround(post * q + 0) : q;
 }
 
 /** The reference `adamApply`: `adamUpdate`'s step added to p as `axpy(1, u, p)`, g untouched (see spec.ts). */
@@ -89,10 +98,8 @@ export function adamApply(
   let sp = 0;
   let su = 0;
   for (let i = 0; i < n; i++) {
-    // adamUpdate's step (pre and post as the affine kernel scales), then p + u rounded once, as axpy(1, u, p)
-    const gi = pre !== 1 ? Math.fround(pre * gs[i]! + 0) : gs[i]!;
-    const q = adamStep(gi, ms, vs, i, c);
-    const u = post !== 1 ? Math.fround(post * q + 0) : q;
+    // adamUpdate's step, then p + u rounded once, as axpy(1, u, p)
+    const u = scaledStep(gs[i]!, pre, post, ms, vs, i, c);
     const w = Math.fround(ps[i]! + u);
     ps[i] = w;
     sp += w * w;
