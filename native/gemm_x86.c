@@ -25,6 +25,7 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__AVX512F__)
 typedef __m512 gv;
@@ -373,7 +374,42 @@ int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const fl
   return gg_gemm_run(0, transB, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, NULL, 0, pa);
 }
 
+
+/* The calling thread's FMA rate in GFLOP/s: `iters` iterations of 16 independent vector FMAs (the kernel's vectors),
+ * best of 5 runs; the ceiling that bench/gemm-shapes.ts compares the products with. */
+double gg_gemm_fma_peak(gg_i iters) {
+  double best = 0.0;
+  for (int run = 0; run < 5; run++) {
+    gv acc[16], x = V_SET1(0.999f), y = V_SET1(1e-3f);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = V_SET1((float)i);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (gg_i it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; i++) acc[i] = V_FMA(acc[i], x, y);
+      __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]), "+v"(acc[4]), "+v"(acc[5]),
+                       "+v"(acc[6]), "+v"(acc[7]));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float sink[VL];
+    gv sum = acc[0];
+    for (int i = 1; i < 16; i++) sum = V_ADD(sum, acc[i]);
+    V_STOREU(sink, sum);
+    __asm__ volatile("" : : "r"(sink) : "memory");
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double rate = 2.0 * VL * 16.0 * (double)iters / dt / 1e9;
+    if (rate > best) best = rate;
+  }
+  return best;
+}
+
 #else /* no AVX2+FMA: OpenBLAS only */
+
+double gg_gemm_fma_peak(gg_i iters) {
+  (void)iters;
+  return 0.0;
+}
 
 const char *gg_gemm_own_name(void) { return ""; }
 int gg_gemm_thread_init(void) { return 1; }

@@ -60,4 +60,6 @@ gg_i gg_gemm_packed_a_size(gg_i m, gg_i k);
 void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst);
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
                        float beta, float *c, gg_i ldc);
+/* Benchmarks: the calling thread's vector FMA rate in GFLOP/s (0 where this build has no own sgemm). */
+double gg_gemm_fma_peak(gg_i iters);
 #endif

@@ -395,6 +395,26 @@ export const ADDON_EXTRAS = {
   poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
   /** Tests: times a thread pool worker found late (or told so: poolHold 3) slept right after a job; in all. */
   poolNaps: { args: [], ret: 'num', c: 'gg_pool_naps' },
+  /**
+   * bench/gemm-shapes.ts: best seconds per product of one shape (impl 0 OpenBLAS, 1 ours, 2 ours with A packed
+   * once, 3 ours with a bias and ReLU epilogue, 4 gg_sgemm's choice); -1 declined, -2 out of memory.
+   */
+  gemmTime: {
+    args: [
+      ['impl', 'i32'],
+      ['transA', 'bool'],
+      ['transB', 'bool'],
+      ['m', 'int'],
+      ['n', 'int'],
+      ['k', 'int'],
+      ['reps', 'i32'],
+      ['rounds', 'i32'],
+    ],
+    ret: 'num',
+    c: 'gg_gemm_time',
+  },
+  /** bench/gemm-shapes.ts: the calling thread's vector FMA rate in GFLOP/s over `iters` iterations (0: no own sgemm). */
+  gemmPeak: { args: [['iters', 'int']], ret: 'num', c: 'gg_gemm_fma_peak' },
 } as const satisfies Record<string, KernelSpec>;
 
 /** Exports of the wasm modules that are not Backend kernels; `threadedOnly` ones only gradguard-mt.wasm has. */
