@@ -1,6 +1,6 @@
 /**
  * The sgemm on the training rows' own product shapes, through the native addon: `npx tsx bench/gemm-shapes.ts`
- * [--threads=1,2] [--rounds=5] [--shapes=mlp,lstm,gru,merged] [--blas] [--old=path/to/other/gradguard.node].
+ * [--threads=1,2] [--rounds=5] [--shapes=mlp,lstm,gru,merged,conv,big] [--blas] [--cpu] [--old=path/to/other/gradguard.node].
  *
  * Each shape is timed as its row computes it (ours; with op(A) packed once where the recurrent layers do that, with
  * the bias and ReLU epilogue where nn.Linear does), inside the addon (gemmTime: no JS between products), and
@@ -10,8 +10,9 @@
  * worktree's build/Release/gradguard.node in alternating rounds, so that the machine's drift falls on both alike:
  * build the old one, copy build/Release/gradguard.node aside, change the C, rebuild, run with --old.
  *
- * Every figure is the best of `rounds` rounds of enough products to last ~20 ms. Wall clock: run it on a quiet
- * machine (or compare only within one run). Not a test, and nothing is written.
+ * Every figure is the best of `rounds` rounds of enough products to last ~20 ms, by the wall clock (run it on a
+ * quiet machine, or compare only within one run) or, with --cpu, by the process's CPU time (one thread on a busy
+ * machine). Not a test, and nothing is written.
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
@@ -29,6 +30,7 @@ interface GemmAddon {
     k: number,
     reps: number,
     rounds: number,
+    cpu: number,
   ): number;
   gemmPeak(iters: number): number;
 }
@@ -79,6 +81,12 @@ const SHAPES: Shape[] = [
   shape('gru', 'sequence dW_ih', 'NT', 384, 32, 6400),
   shape('merged', 'LSTM dW in one product', 'NT', 512, 161, 6400),
   shape('merged', 'GRU dW in one product', 'NT', 384, 161, 6400),
+  shape('conv', 'ResNet-20 conv, 16 ch 32x32', 'NN', 16, 1024, 144),
+  shape('conv', 'ResNet-20 conv, 64 ch 8x8', 'NN', 64, 64, 576),
+  shape('conv', 'ResNet-20 conv dW, 16 ch', 'NT', 16, 144, 1024),
+  shape('conv', 'ResNet-20 conv dX, 64 ch', 'TN', 576, 64, 64),
+  shape('big', 'square', 'NN', 1024, 1024, 1024),
+  shape('big', 'rows 4 KiB apart', 'NT', 256, 64, 4096),
 ];
 
 function arg(name: string): string | undefined {
@@ -87,8 +95,10 @@ function arg(name: string): string | undefined {
 }
 const threads = (arg('threads') ?? '1,2').split(',').map(Number);
 const rounds = Number(arg('rounds') ?? 5);
-const groups = (arg('shapes') ?? 'mlp,lstm,gru,merged').split(',');
+const groups = (arg('shapes') ?? 'mlp,lstm,gru,merged,conv').split(',');
 const withBlas = process.argv.includes('--blas');
+/** --cpu: the process's CPU time instead of the wall clock (for one thread on a shared machine; with two it adds up both). */
+const cpu = process.argv.includes('--cpu');
 const oldPath = arg('old');
 
 const require = createRequire(import.meta.url);
@@ -111,7 +121,7 @@ function timeShape(s: Shape, nt: number): { label: string; sec: number }[] {
   const best = runs.map(() => Number.POSITIVE_INFINITY);
   for (let r = 0; r < rounds; r++) {
     runs.forEach((run, i) => {
-      const t = run.addon.gemmTime(run.impl, s.transA ? 1 : 0, s.transB ? 1 : 0, s.m, s.n, s.k, reps, 1);
+      const t = run.addon.gemmTime(run.impl, s.transA ? 1 : 0, s.transB ? 1 : 0, s.m, s.n, s.k, reps, 1, cpu ? 1 : 0);
       best[i] = t < 0 ? t : Math.min(best[i], t);
     });
   }
@@ -120,26 +130,30 @@ function timeShape(s: Shape, nt: number): { label: string; sec: number }[] {
 
 console.log(
   `gemm shapes: ${machine.cpu}, OpenBLAS ${ours.openblasCore()}, load ${machine.load}, ${machine.date}, ` +
-    `best of ${rounds} rounds${oldPath ? `, new (build/Release) against old (${oldPath}) alternating` : ''}`,
+    `best of ${rounds} rounds${cpu ? ', CPU time' : ''}${oldPath ? `, new (build/Release) against old (${oldPath}) alternating` : ''}`,
 );
 for (const nt of threads) {
   for (const b of builds) b.addon.setThreads(nt);
-  const peak1 = ours.gemmPeak(2e6);
+  // The peak of a shared machine drifts too: measured before every shape, the best kept (one thread's, times nt).
+  let peak1 = 0;
+  const rows: { s: Shape; label: string; sec: number }[] = [];
+  for (const s of SHAPES) {
+    if (!groups.includes(s.group)) continue;
+    peak1 = Math.max(peak1, ours.gemmPeak(1e6));
+    for (const r of timeShape(s, nt)) rows.push({ s, ...r });
+  }
   const peak = peak1 * nt;
   console.log(
     `\n${nt} thread${nt > 1 ? 's' : ''}: FMA peak ${peak1.toFixed(1)} GFLOP/s per thread (${peak.toFixed(0)} in all)`,
   );
   console.log(`${'shape'.padEnd(22)} ${'what'.padEnd(34)} ${'impl'.padEnd(9)} ${'ms'.padStart(8)} GFLOP/s  % peak`);
-  for (const s of SHAPES) {
-    if (!groups.includes(s.group)) continue;
+  for (const { s, label, sec } of rows) {
     const name = `${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'} ${s.m}x${s.n}x${s.k}`;
-    for (const { label, sec } of timeShape(s, nt)) {
-      const gf = (2 * s.m * s.n * s.k) / sec / 1e9;
-      const cells =
-        sec < 0
-          ? (sec === -1 ? 'declined' : 'out of memory').padStart(8)
-          : `${(sec * 1e3).toFixed(4).padStart(8)} ${gf.toFixed(1).padStart(7)} ${((100 * gf) / peak).toFixed(0).padStart(6)}%`;
-      console.log(`${`${s.group} ${name}`.padEnd(22)} ${s.what.padEnd(34)} ${label.padEnd(9)} ${cells}`);
-    }
+    const gf = (2 * s.m * s.n * s.k) / sec / 1e9;
+    const cells =
+      sec < 0
+        ? (sec === -1 ? 'declined' : 'out of memory').padStart(8)
+        : `${(sec * 1e3).toFixed(4).padStart(8)} ${gf.toFixed(1).padStart(7)} ${((100 * gf) / peak).toFixed(0).padStart(6)}%`;
+    console.log(`${`${s.group} ${name}`.padEnd(22)} ${s.what.padEnd(34)} ${label.padEnd(9)} ${cells}`);
   }
 }

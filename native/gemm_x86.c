@@ -94,7 +94,8 @@ static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
  * last block). ROWS is a compile-time constant (the kernel is instantiated per row count), so the accumulators live in
  * registers.
  */
-static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i kc, const float *restrict pa,
+static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, const int DIRECT, gg_i kc,
+                                                            const float *restrict pa, gg_i lda,
                                                             const float *restrict pb, float *restrict c, gg_i ldc,
                                                             gg_i csc, gg_i nr, float alpha, float beta, int beta0,
                                                             const float *restrict bias, int relu) {
@@ -104,17 +105,25 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i
     acc0[r] = V_ZERO();
     acc1[r] = V_ZERO();
   }
+  /* DIRECT: A's rows read where they are stored (row r at pa + r·lda, along p), through one base pointer per three
+   * rows and the offsets lda and 2·lda, which x86 addressing scales for free. */
+  const float *a3 = ROWS > 3 ? pa + 3 * lda : pa, *a6 = ROWS > 6 ? pa + 6 * lda : pa, *a9 = ROWS > 9 ? pa + 9 * lda : pa;
   for (gg_i p = 0; p < kc; p++) {
     gv b0 = V_LOAD(pb);
     gv b1 = V_LOAD(pb + VL);
     _mm_prefetch((const char *)(pb + 8 * NR), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
-      gv ar = V_SET1(pa[r]);
+      const float *base = r < 3 ? pa : r < 6 ? a3 : r < 9 ? a6 : a9;
+      gv ar = V_SET1(DIRECT ? base[(r % 3) * lda] : pa[r]);
       acc0[r] = V_FMA(ar, b0, acc0[r]);
       acc1[r] = V_FMA(ar, b1, acc1[r]);
     }
-    pa += MR;
+    if (DIRECT) {
+      pa++, a3++, a6++, a9++;
+    } else {
+      pa += MR;
+    }
     pb += NR;
   }
   gv va = V_SET1(alpha), vb = V_SET1(beta);
@@ -153,11 +162,15 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, gg_i
 }
 
 #define GG_KDEF(R)                                                                                              \
-  static void gg_kernel_##R(gg_i kc, const float *pa, const float *pb, float *c, gg_i ldc, gg_i csc, gg_i nr,     \
-                            float alpha, float beta, int beta0, const float *bias, int relu) {                  \
-    gg_kernel(R, kc, pa, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);                                  \
+  static void gg_kernel_##R(gg_i kc, const float *pa, gg_i lda, const float *pb, float *c, gg_i ldc, gg_i csc,    \
+                            gg_i nr, float alpha, float beta, int beta0, const float *bias, int relu) {         \
+    gg_kernel(R, 0, kc, pa, lda, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);                          \
+  }                                                                                                             \
+  static void gg_kernel_d##R(gg_i kc, const float *pa, gg_i lda, const float *pb, float *c, gg_i ldc, gg_i csc,   \
+                             gg_i nr, float alpha, float beta, int beta0, const float *bias, int relu) {        \
+    gg_kernel(R, 1, kc, pa, lda, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);                          \
   }
-typedef void (*gg_kernel_fn)(gg_i, const float *, const float *, float *, gg_i, gg_i, gg_i, float, float, int,
+typedef void (*gg_kernel_fn)(gg_i, const float *, gg_i, const float *, float *, gg_i, gg_i, gg_i, float, float, int,
                              const float *, int);
 GG_KDEF(1)
 GG_KDEF(2)
@@ -179,6 +192,13 @@ static const gg_kernel_fn gg_kernels[MR + 1] = {
     gg_kernel_7, gg_kernel_8, gg_kernel_9, gg_kernel_10, gg_kernel_11, gg_kernel_12,
 #endif
 };
+/* The same reading A where it is stored (gg_gemm_block's direct A). */
+static const gg_kernel_fn gg_kernels_direct[MR + 1] = {
+    NULL,         gg_kernel_d1, gg_kernel_d2, gg_kernel_d3, gg_kernel_d4,  gg_kernel_d5,  gg_kernel_d6,
+#if MR > 6
+    gg_kernel_d7, gg_kernel_d8, gg_kernel_d9, gg_kernel_d10, gg_kernel_d11, gg_kernel_d12,
+#endif
+};
 
 /* ------------------------------------------------------------------------------------------------ driver */
 
@@ -189,6 +209,26 @@ static int gg_buffers(void) {
   if (!gg_buf_a) gg_buf_a = aligned_alloc(64, sizeof(float) * MC * KC);
   if (!gg_buf_b) gg_buf_b = aligned_alloc(64, sizeof(float) * KC * NC);
   return gg_buf_a && gg_buf_b;
+}
+
+/*
+ * Where A's rows run along k (A not transposed) and a depth block of B has at most GG_DIRECT_SLIVERS slivers, the
+ * kernels read A where it is stored instead of packing it first (gg_kernels_direct): every float of A is then read
+ * by as few kernels as it would have been packed for, and the packing pass (a transpose through the registers,
+ * and a second trip through the caches) is saved. Measured on one thread (bench/gemm-shapes.ts, Zen 4): NT
+ * 512×32×6400 (the LSTM's dW_ih, one sliver) from ~77 to ~102 GFLOP/s, NT 512×128×6400 from ~93 to ~103. Rows whose
+ * stride maps many of them to the same L1 set (a leading dimension of 512 or 1024 floats: 4 KiB aliasing) would evict
+ * each other at every p: there A is packed as before (gg_direct_a_ok). Packing only moves floats, and both kernels
+ * multiply in the same order, so the bits are the same either way.
+ */
+#define GG_DIRECT_SLIVERS 8
+
+/* 1 where MR rows of stride lda (floats) fall at most 4 to an L1 set (64 sets of 64 bytes: 4 KiB per way). */
+static int gg_direct_a_ok(gg_i lda) {
+  int count[64] = {0};
+  for (gg_i r = 0; r < MR; r++)
+    if (++count[(r * lda * (gg_i)sizeof(float)) % 4096 / 64] > 4) return 0;
+  return 1;
 }
 
 /* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
@@ -204,18 +244,20 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
     for (gg_i jc = n0; jc < n1; jc += NC) {
       gg_i nc = gg_min(NC, n1 - jc);
       gg_pack_b(g, pc, kc, jc, nc, bb);
+      /* A read where it is stored, unpacked, where its rows run along k and few B slivers would reuse a packing */
+      int direct = !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda);
       for (gg_i ic = m0; ic < m1; ic += MC) {
         gg_i mc = gg_min(MC, m1 - ic);
         const float *ba = g->pa ? g->pa + mPad * pc + ic * kc : gg_buf_a;
-        if (!g->pa) gg_pack_a(g, ic, mc, pc, kc, gg_buf_a);
+        if (!g->pa && !direct) gg_pack_a(g, ic, mc, pc, kc, gg_buf_a);
         for (gg_i ir = 0; ir < mc; ir += MR) {
           gg_i mr = gg_min(MR, mc - ir);
-          gg_kernel_fn kern = gg_kernels[mr];
-          const float *pa = ba + ir * kc;
+          gg_kernel_fn kern = direct ? gg_kernels_direct[mr] : gg_kernels[mr];
+          const float *pa = direct ? g->a + (ic + ir) * g->lda + pc : ba + ir * kc;
           float *crow = g->c + (ic + ir) * g->ldc + jc * g->csc;
           for (gg_i jr = 0; jr < nc; jr += NR)
-            kern(kc, pa, bb + jr * kc, crow + jr * g->csc, g->ldc, g->csc, gg_min(NR, nc - jr), g->alpha, beta,
-                 beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL, g->relu && pc + kc == g->k);
+            kern(kc, pa, g->lda, bb + jr * kc, crow + jr * g->csc, g->ldc, g->csc, gg_min(NR, nc - jr), g->alpha,
+                 beta, beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL, g->relu && pc + kc == g->k);
         }
       }
     }

@@ -303,6 +303,8 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
             // an LSTM step's products: cut by rows (one chunk per thread), and by rows over a long k
             [false, false, 512, 64, 128],
             [true, false, 128, 64, 512],
+            // a recurrent layer's weight gradient over the sequence: one sliver of columns, A read where it is stored
+            [false, true, 100, 32, 2000],
           ] as const) {
             const a = uniform(r, m * k);
             const b = uniform(r, k * n);
@@ -318,6 +320,33 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           }
         } finally {
           be.setThreads(before);
+        }
+      });
+
+    // Where A's rows run along k and B is narrow, ours reads A where it is stored instead of packing it, except
+    // where the rows' stride would put them in the same L1 set (4 KiB apart: then it packs). Both orders of reading
+    // must give the same bits: the same A at a leading dimension of k + 3 (read in place) and of 1024 (packed).
+    if (impl === 'own')
+      it('gives the same bits whether A is packed or read where it is stored', () => {
+        be.selectGemm('own');
+        const r = lcg(14);
+        for (const [transB, m, n, k] of [
+          [true, 29, 40, 900],
+          [false, 13, 33, 500],
+          [true, 100, 161, 800],
+        ] as const) {
+          const b = uniform(r, k * n);
+          const a = uniform(r, m * k);
+          const out = (lda: number) => {
+            const aStored = new Float32Array(m * lda).fill(Number.NaN);
+            for (let i = 0; i < m; i++) aStored.set(a.subarray(i * k, (i + 1) * k), i * lda);
+            const c = new Float32Array(m * n).fill(Number.NaN);
+            be.sgemm(false, transB, m, n, k, 1, buf(aStored), 0, lda, buf(b), 0, transB ? k : n, 0, buf(c), 0, n);
+            return c;
+          };
+          const inPlace = out(k + 3);
+          expect(inPlace.every(Number.isFinite)).toBe(true);
+          expect(out(1024)).toEqual(inPlace);
         }
       });
 

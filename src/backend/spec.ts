@@ -397,7 +397,8 @@ export const ADDON_EXTRAS = {
   poolNaps: { args: [], ret: 'num', c: 'gg_pool_naps' },
   /**
    * bench/gemm-shapes.ts: best seconds per product of one shape (impl 0 OpenBLAS, 1 ours, 2 ours with A packed
-   * once, 3 ours with a bias and ReLU epilogue, 4 gg_sgemm's choice); -1 declined, -2 out of memory.
+   * once, 3 ours with a bias and ReLU epilogue, 4 gg_sgemm's choice), wall clock or (cpu) process CPU time; -1 declined,
+   * -2 out of memory.
    */
   gemmTime: {
     args: [
@@ -409,6 +410,7 @@ export const ADDON_EXTRAS = {
       ['k', 'int'],
       ['reps', 'i32'],
       ['rounds', 'i32'],
+      ['cpu', 'bool'],
     ],
     ret: 'num',
     c: 'gg_gemm_time',
