@@ -1,6 +1,6 @@
 /**
  * The sgemm on the training rows' own product shapes, through the native addon: `npx tsx bench/gemm-shapes.ts`
- * [--threads=1,2] [--rounds=5] [--shapes=mlp,lstm,gru,merged,conv,big] [--blas] [--cpu] [--old=path/to/other/gradguard.node].
+ * [--threads=1,2] [--rounds=5] [--shapes=mlp,lstm,gru,merged,small,conv,big] [--blas] [--cpu] [--old=path/to/other/gradguard.node].
  *
  * Each shape is timed as its row computes it (ours; with op(A) packed once where the recurrent layers do that, with
  * the bias and ReLU epilogue where nn.Linear does), inside the addon (gemmTime: no JS between products), and
@@ -81,6 +81,11 @@ const SHAPES: Shape[] = [
   shape('gru', 'sequence dW_ih', 'NT', 384, 32, 6400),
   shape('merged', 'LSTM dW in one product', 'NT', 512, 161, 6400),
   shape('merged', 'GRU dW in one product', 'NT', 384, 161, 6400),
+  shape('small', 'GRU per step, candidate (unpacked)', 'NN', 128, 64, 129),
+  shape('small', 'GRU per step, input part (unpacked)', 'NN', 128, 64, 33),
+  shape('small', 'MLP linear 2 forward', 'NT', 128, 10, 256),
+  shape('small', 'MLP linear 2 dW', 'TN', 10, 256, 128),
+  shape('small', 'MLP linear 2 dX', 'NN', 128, 256, 10),
   shape('conv', 'ResNet-20 conv, 16 ch 32x32', 'NN', 16, 1024, 144),
   shape('conv', 'ResNet-20 conv, 64 ch 8x8', 'NN', 64, 64, 576),
   shape('conv', 'ResNet-20 conv dW, 16 ch', 'NT', 16, 144, 1024),
@@ -95,7 +100,7 @@ function arg(name: string): string | undefined {
 }
 const threads = (arg('threads') ?? '1,2').split(',').map(Number);
 const rounds = Number(arg('rounds') ?? 5);
-const groups = (arg('shapes') ?? 'mlp,lstm,gru,merged,conv').split(',');
+const groups = (arg('shapes') ?? 'mlp,lstm,gru,merged,small,conv').split(',');
 const withBlas = process.argv.includes('--blas');
 /** --cpu: the process's CPU time instead of the wall clock (for one thread on a shared machine; with two it adds up both). */
 const cpu = process.argv.includes('--cpu');

@@ -118,7 +118,7 @@ describe.skipIf(!native)('native sgemm', () => {
     const policy = native!.selectGemm('auto');
     if (!policy.startsWith('per-shape:')) return; // OpenBLAS's generic kernels here: ours for every shape
     const own = policy.slice('per-shape:'.length).split('+')[0]!;
-    // below 4 MFLOP: the fixed rule, no measurement (the same choice in every process)
+    // below 1 MFLOP: the fixed rule, no measurement (the same choice in every process)
     expect(native!.gemmShapeChoice(false, false, 16, 16, 16)).toMatch(/^(openblas|own-avx512|own-avx2)$/);
     // a shape no other test multiplies: not measured yet, then measured by its first product
     const [m, n, k] = [97, 211, 389];
@@ -171,7 +171,7 @@ describe.skipIf(!native)('native sgemm', () => {
   it("per shape: the choice is the shape's whatever the thread count, and ours gives the same bits on 1 and 2 threads", () => {
     const before = native!.threads;
     const r = lcg(9);
-    // shapes large enough to be measured (4 MFLOP) and cut across the pool (2 MFLOP, 64 columns)
+    // shapes large enough to be measured (1 MFLOP) and cut across the pool (2 MFLOP, 64 columns)
     const shapes: [boolean, boolean, number, number, number][] = [
       [false, true, 128, 256, 784],
       [true, false, 256, 784, 128],

@@ -40,7 +40,7 @@ export class NativeBackend extends JsBackend {
    * Which sgemm runs: 'openblas'; our own for x86-64 (native/gemm_x86.c), 'own-avx512' or 'own-avx2', where
    * OpenBLAS's kernels for this CPU are its slow generic fallback; or, wherever both run well (the default),
    * 'per-shape:own-avx512+openblas' ('per-shape:own-avx2+openblas'): the faster of the two for each shape of at
-   * least 4 MFLOP, measured the first time this process multiplies that shape and kept for the rest of it (see
+   * least 1 MFLOP, measured the first time this process multiplies that shape and kept for the rest of it (see
    * native/addon.c, gg_gemm_per_shape). GRADGUARD_GEMM=openblas|own overrides the choice.
    */
   get gemmImpl(): string {
