@@ -92,9 +92,10 @@ static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
  * C tile (mr×nr at c, row stride ldc) = alpha·(pa·pb) + beta·C, or alpha·(pa·pb) when beta0, or bias + alpha·(pa·pb)
  * with a bias (the first depth block of an nn.Linear: the bits of C = bias, then beta 1); then ReLU where relu (its
  * last block). ROWS is a compile-time constant (the kernel is instantiated per row count), so the accumulators live in
- * registers.
+ * registers. HALF: a sliver of at most VL columns (n's last, e.g. 784 = 24·32 + 16, 161 = 5·32 + 1) computed with one
+ * vector per row instead of two, half of them on padding; each column's sum is the same, so are its bits.
  */
-static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, const int DIRECT, gg_i kc,
+static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, const int DIRECT, const int HALF, gg_i kc,
                                                             const float *restrict pa, gg_i lda,
                                                             const float *restrict pb, float *restrict c, gg_i ldc,
                                                             gg_i csc, gg_i nr, float alpha, float beta, int beta0,
@@ -110,14 +111,14 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, cons
   const float *a3 = ROWS > 3 ? pa + 3 * lda : pa, *a6 = ROWS > 6 ? pa + 6 * lda : pa, *a9 = ROWS > 9 ? pa + 9 * lda : pa;
   for (gg_i p = 0; p < kc; p++) {
     gv b0 = V_LOAD(pb);
-    gv b1 = V_LOAD(pb + VL);
+    gv b1 = HALF ? b0 : V_LOAD(pb + VL);
     _mm_prefetch((const char *)(pb + 8 * NR), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
       const float *base = r < 3 ? pa : r < 6 ? a3 : r < 9 ? a6 : a9;
       gv ar = V_SET1(DIRECT ? base[(r % 3) * lda] : pa[r]);
       acc0[r] = V_FMA(ar, b0, acc0[r]);
-      acc1[r] = V_FMA(ar, b1, acc1[r]);
+      if (!HALF) acc1[r] = V_FMA(ar, b1, acc1[r]);
     }
     if (DIRECT) {
       pa++, a3++, a6++, a9++;
@@ -127,21 +128,21 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, cons
     pb += NR;
   }
   gv va = V_SET1(alpha), vb = V_SET1(beta);
-  if (nr == NR && csc == 1) {
-    gv bias0 = bias ? V_LOADU(bias) : V_ZERO(), bias1 = bias ? V_LOADU(bias + VL) : V_ZERO();
+  if (nr == (HALF ? VL : NR) && csc == 1) {
+    gv bias0 = bias ? V_LOADU(bias) : V_ZERO(), bias1 = bias && !HALF ? V_LOADU(bias + VL) : V_ZERO();
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
       float *cr = c + r * ldc;
       gv x0 = V_MUL(va, acc0[r]), x1 = V_MUL(va, acc1[r]);
       if (bias) {
         x0 = V_ADD(bias0, x0);
-        x1 = V_ADD(bias1, x1);
+        if (!HALF) x1 = V_ADD(bias1, x1);
       } else if (!beta0) {
         x0 = V_FMA(vb, V_LOADU(cr), x0);
-        x1 = V_FMA(vb, V_LOADU(cr + VL), x1);
+        if (!HALF) x1 = V_FMA(vb, V_LOADU(cr + VL), x1);
       }
       V_STOREU(cr, relu ? V_RELU(x0) : x0);
-      V_STOREU(cr + VL, relu ? V_RELU(x1) : x1);
+      if (!HALF) V_STOREU(cr + VL, relu ? V_RELU(x1) : x1);
     }
     return;
   }
@@ -149,7 +150,7 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, cons
 #pragma GCC unroll 16
   for (int r = 0; r < ROWS; r++) {
     V_STOREU(tile + r * NR, V_MUL(va, acc0[r]));
-    V_STOREU(tile + r * NR + VL, V_MUL(va, acc1[r]));
+    if (!HALF) V_STOREU(tile + r * NR + VL, V_MUL(va, acc1[r]));
   }
   for (int r = 0; r < ROWS; r++) {
     float *cr = c + r * ldc;
@@ -161,15 +162,17 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, cons
   }
 }
 
-#define GG_KDEF(R)                                                                                              \
-  static void gg_kernel_##R(gg_i kc, const float *pa, gg_i lda, const float *pb, float *c, gg_i ldc, gg_i csc,    \
-                            gg_i nr, float alpha, float beta, int beta0, const float *bias, int relu) {         \
-    gg_kernel(R, 0, kc, pa, lda, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);                          \
-  }                                                                                                             \
-  static void gg_kernel_d##R(gg_i kc, const float *pa, gg_i lda, const float *pb, float *c, gg_i ldc, gg_i csc,   \
-                             gg_i nr, float alpha, float beta, int beta0, const float *bias, int relu) {        \
-    gg_kernel(R, 1, kc, pa, lda, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);                          \
+/* The kernels for R rows: packed A or direct (d), two vectors of columns or one (h). */
+#define GG_KDEF1(NAME, R, DIRECT, HALF)                                                                          \
+  static void NAME(gg_i kc, const float *pa, gg_i lda, const float *pb, float *c, gg_i ldc, gg_i csc, gg_i nr,   \
+                   float alpha, float beta, int beta0, const float *bias, int relu) {                           \
+    gg_kernel(R, DIRECT, HALF, kc, pa, lda, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);               \
   }
+#define GG_KDEF(R)                      \
+  GG_KDEF1(gg_kernel_##R, R, 0, 0)      \
+  GG_KDEF1(gg_kernel_d##R, R, 1, 0)     \
+  GG_KDEF1(gg_kernel_h##R, R, 0, 1)     \
+  GG_KDEF1(gg_kernel_dh##R, R, 1, 1)
 typedef void (*gg_kernel_fn)(gg_i, const float *, gg_i, const float *, float *, gg_i, gg_i, gg_i, float, float, int,
                              const float *, int);
 GG_KDEF(1)
@@ -186,19 +189,17 @@ GG_KDEF(10)
 GG_KDEF(11)
 GG_KDEF(12)
 #endif
-static const gg_kernel_fn gg_kernels[MR + 1] = {
-    NULL,        gg_kernel_1, gg_kernel_2, gg_kernel_3, gg_kernel_4,  gg_kernel_5,  gg_kernel_6,
 #if MR > 6
-    gg_kernel_7, gg_kernel_8, gg_kernel_9, gg_kernel_10, gg_kernel_11, gg_kernel_12,
+#define GG_KTAB(P)                                                                                                 \
+  {NULL,        gg_kernel_##P##1, gg_kernel_##P##2,  gg_kernel_##P##3,  gg_kernel_##P##4,  gg_kernel_##P##5,       \
+   gg_kernel_##P##6, gg_kernel_##P##7, gg_kernel_##P##8, gg_kernel_##P##9, gg_kernel_##P##10, gg_kernel_##P##11, \
+   gg_kernel_##P##12}
+#else
+#define GG_KTAB(P)                                                                                                 \
+  {NULL, gg_kernel_##P##1, gg_kernel_##P##2, gg_kernel_##P##3, gg_kernel_##P##4, gg_kernel_##P##5, gg_kernel_##P##6}
 #endif
-};
-/* The same reading A where it is stored (gg_gemm_block's direct A). */
-static const gg_kernel_fn gg_kernels_direct[MR + 1] = {
-    NULL,         gg_kernel_d1, gg_kernel_d2, gg_kernel_d3, gg_kernel_d4,  gg_kernel_d5,  gg_kernel_d6,
-#if MR > 6
-    gg_kernel_d7, gg_kernel_d8, gg_kernel_d9, gg_kernel_d10, gg_kernel_d11, gg_kernel_d12,
-#endif
-};
+/* [direct][half][rows]: A packed or read where it is stored (gg_gemm_block's direct A); a full sliver or a half. */
+static const gg_kernel_fn gg_kernels[2][2][MR + 1] = {{GG_KTAB(), GG_KTAB(h)}, {GG_KTAB(d), GG_KTAB(dh)}};
 
 /* ------------------------------------------------------------------------------------------------ driver */
 
@@ -213,7 +214,7 @@ static int gg_buffers(void) {
 
 /*
  * Where A's rows run along k (A not transposed) and a depth block of B has at most GG_DIRECT_SLIVERS slivers, the
- * kernels read A where it is stored instead of packing it first (gg_kernels_direct): every float of A is then read
+ * kernels read A where it is stored instead of packing it first (gg_kernels[1]): every float of A is then read
  * by as few kernels as it would have been packed for, and the packing pass (a transpose through the registers,
  * and a second trip through the caches) is saved. Measured on one thread (bench/gemm-shapes.ts, Zen 4): NT
  * 512×32×6400 (the LSTM's dW_ih, one sliver) from ~77 to ~102 GFLOP/s, NT 512×128×6400 from ~93 to ~103. Rows whose
@@ -252,12 +253,14 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
         if (!g->pa && !direct) gg_pack_a(g, ic, mc, pc, kc, gg_buf_a);
         for (gg_i ir = 0; ir < mc; ir += MR) {
           gg_i mr = gg_min(MR, mc - ir);
-          gg_kernel_fn kern = direct ? gg_kernels_direct[mr] : gg_kernels[mr];
           const float *pa = direct ? g->a + (ic + ir) * g->lda + pc : ba + ir * kc;
           float *crow = g->c + (ic + ir) * g->ldc + jc * g->csc;
-          for (gg_i jr = 0; jr < nc; jr += NR)
-            kern(kc, pa, g->lda, bb + jr * kc, crow + jr * g->csc, g->ldc, g->csc, gg_min(NR, nc - jr), g->alpha,
-                 beta, beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL, g->relu && pc + kc == g->k);
+          for (gg_i jr = 0; jr < nc; jr += NR) {
+            gg_i nr = gg_min(NR, nc - jr);
+            gg_kernels[direct][nr <= VL][mr](kc, pa, g->lda, bb + jr * kc, crow + jr * g->csc, g->ldc, g->csc, nr,
+                                             g->alpha, beta, beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL,
+                                             g->relu && pc + kc == g->k);
+          }
         }
       }
     }

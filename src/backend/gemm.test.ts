@@ -305,6 +305,8 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
             [true, false, 128, 64, 512],
             // a recurrent layer's weight gradient over the sequence: one sliver of columns, A read where it is stored
             [false, true, 100, 32, 2000],
+            // and in one product for all gates: 161 = 5·32 + 1 columns, the last sliver by the one-vector kernel
+            [false, true, 60, 161, 900],
           ] as const) {
             const a = uniform(r, m * k);
             const b = uniform(r, k * n);
