@@ -1,6 +1,7 @@
 /**
  * The sgemm on the training rows' own product shapes, through the native addon: `npx tsx bench/gemm-shapes.ts`
- * [--threads=1,2] [--rounds=5] [--shapes=mlp,lstm,gru,merged,small,conv,big] [--blas] [--cpu] [--old=path/to/other/gradguard.node].
+ * [--threads=1,2] [--rounds=5] [--shapes=mlp,lstm,gru,merged,small,conv,big] [--blas] [--cpu] [--old=path/to/other/gradguard.node]
+ * [--new=path/to/gradguard.node].
  *
  * Each shape is timed as its row computes it (ours; with op(A) packed once where the recurrent layers do that, with
  * the bias and ReLU epilogue where nn.Linear does), inside the addon (gemmTime: no JS between products), and
@@ -8,7 +9,8 @@
  * per thread, times the threads). --blas adds OpenBLAS on the same shape (the per-shape policy's other choice).
  * --old=PATH loads a second build of the addon (e.g. one built from main, copied aside) and times it against this
  * worktree's build/Release/gradguard.node in alternating rounds, so that the machine's drift falls on both alike:
- * build the old one, copy build/Release/gradguard.node aside, change the C, rebuild, run with --old.
+ * build the old one, copy build/Release/gradguard.node aside, change the C, rebuild, run with --old. --new=PATH times
+ * another build than build/Release's (e.g. the AVX2 one the tests compile into node_modules/.cache/gradguard-native/).
  *
  * Every figure is the best of `rounds` rounds of enough products to last ~20 ms, by the wall clock (run it on a
  * quiet machine, or compare only within one run) or, with --cpu, by the process's CPU time (one thread on a busy
@@ -108,7 +110,7 @@ const oldPath = arg('old');
 
 const require = createRequire(import.meta.url);
 const builds: { name: string; addon: GemmAddon }[] = [
-  { name: 'new', addon: require(resolve('build/Release/gradguard.node')) as GemmAddon },
+  { name: 'new', addon: require(resolve(arg('new') ?? 'build/Release/gradguard.node')) as GemmAddon },
 ];
 if (oldPath) builds.push({ name: 'old', addon: require(resolve(oldPath)) as GemmAddon });
 const ours = builds[0].addon;
@@ -135,16 +137,17 @@ function timeShape(s: Shape, nt: number): { label: string; sec: number }[] {
 
 console.log(
   `gemm shapes: ${machine.cpu}, OpenBLAS ${ours.openblasCore()}, load ${machine.load}, ${machine.date}, ` +
-    `best of ${rounds} rounds${cpu ? ', CPU time' : ''}${oldPath ? `, new (build/Release) against old (${oldPath}) alternating` : ''}`,
+    `best of ${rounds} rounds${cpu ? ', CPU time' : ''}${oldPath ? `, new (${arg('new') ?? 'build/Release'}) against old (${oldPath}) alternating` : ''}`,
 );
 for (const nt of threads) {
   for (const b of builds) b.addon.setThreads(nt);
-  // The peak of a shared machine drifts too: measured before every shape, the best kept (one thread's, times nt).
+  // The peak of a shared machine drifts too: measured before every shape with every build's vectors (an AVX2
+  // build's loop falls short of the core's peak), the best kept (one thread's, times nt).
   let peak1 = 0;
   const rows: { s: Shape; label: string; sec: number }[] = [];
   for (const s of SHAPES) {
     if (!groups.includes(s.group)) continue;
-    peak1 = Math.max(peak1, ours.gemmPeak(1e6));
+    for (const b of builds) peak1 = Math.max(peak1, b.addon.gemmPeak(1e6));
     for (const r of timeShape(s, nt)) rows.push({ s, ...r });
   }
   const peak = peak1 * nt;
