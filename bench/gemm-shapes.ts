@@ -113,7 +113,7 @@ const builds: { name: string; addon: GemmAddon }[] = [
   { name: 'new', addon: require(resolve(arg('new') ?? 'build/Release/gradguard.node')) as GemmAddon },
 ];
 if (oldPath) builds.push({ name: 'old', addon: require(resolve(oldPath)) as GemmAddon });
-const ours = builds[0].addon;
+const ours = builds[0]!.addon;
 
 /** Best seconds per product of each (build, impl), alternating between them round by round. */
 function timeShape(s: Shape, nt: number): { label: string; sec: number }[] {
@@ -129,10 +129,10 @@ function timeShape(s: Shape, nt: number): { label: string; sec: number }[] {
   for (let r = 0; r < rounds; r++) {
     runs.forEach((run, i) => {
       const t = run.addon.gemmTime(run.impl, s.transA ? 1 : 0, s.transB ? 1 : 0, s.m, s.n, s.k, reps, 1, cpu ? 1 : 0);
-      best[i] = t < 0 ? t : Math.min(best[i], t);
+      best[i] = t < 0 ? t : Math.min(best[i]!, t);
     });
   }
-  return runs.map((run, i) => ({ label: run.label, sec: best[i] }));
+  return runs.map((run, i) => ({ label: run.label, sec: best[i]! }));
 }
 
 console.log(
