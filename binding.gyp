@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.c",
         "native/gemm_x86.c",
+        "native/gemm_bench.c",
         "native/pool_x86.c",
         "native/kernels/elementwise.c",
         "native/kernels/reduce.c",

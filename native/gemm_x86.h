@@ -60,6 +60,11 @@ gg_i gg_gemm_packed_a_size(gg_i m, gg_i k);
 void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst);
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
                        float beta, float *c, gg_i ldc);
-/* Benchmarks: the calling thread's vector FMA rate in GFLOP/s (0 where this build has no own sgemm). */
+/* Benchmarks: the calling thread's vector FMA rate in GFLOP/s (0 where this build has no own sgemm); and
+ * (native/gemm_bench.c) the best seconds per product of one shape by one implementation (see there). */
 double gg_gemm_fma_peak(gg_i iters);
+double gg_gemm_time(int impl, int transA, int transB, gg_i m, gg_i n, gg_i k, int reps, int rounds, int cpu);
+/* addon.c: OpenBLAS's product, cut into column chunks on the pool's threads where there are several. */
+void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
+                   const float *b, gg_i ldb, float beta, float *c, gg_i ldc);
 #endif
