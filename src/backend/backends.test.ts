@@ -10,7 +10,7 @@
  *
  * The wasm module is committed, so its suite always runs; the native one is skipped where the addon was not built.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -345,9 +345,12 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
     const policy = be.selectGemm('auto');
     if (!policy.startsWith('per-shape:')) return; // OpenBLAS's generic kernels here: ours for every shape
     const ownName = policy.slice('per-shape:'.length).split('+')[0]!;
+    // our kernels' revision in the cache's file names (raised when their speed changes)
+    const header = readFileSync(new URL('../../native/gemm_x86.h', import.meta.url), 'utf8');
+    const ownRev = /#define GG_GEMM_OWN_REV (\d+)/.exec(header)![1];
     const before = be.threads;
     const savedDir = process.env.GRADGUARD_CACHE_DIR;
-    // a fresh machine cache holding the choices: each geometry's three product shapes (4+ MFLOP, so cached, not the
+    // a fresh machine cache holding the choices: each geometry's three product shapes (1+ MFLOP, so cached, not the
     // fixed rule), none multiplied elsewhere in this process; 13-wide rows keep the columns' paths (not direct)
     process.env.GRADGUARD_CACHE_DIR = mkdtempSync(join(tmpdir(), 'gg-conv-cache-'));
     const byChoice = [
@@ -363,8 +366,7 @@ describe.skipIf(!native)('native whole convolution on the thread pool', () => {
           ['NT', false, true, oc, ckk, P],
         ] as const;
         for (const [tr, , , m, n, k] of shapes) {
-          // r2: GG_GEMM_OWN_REV in native/gemm_x86.h
-          const file = `gemm-${be.blasCore}-${ownName}-r2-${tr}-${m}x${n}x${k}`;
+          const file = `gemm-${be.blasCore}-${ownName}-r${ownRev}-${tr}-${m}x${n}x${k}`;
           writeFileSync(join(process.env.GRADGUARD_CACHE_DIR, file), `${choice}\n`);
         }
         // 1 and 2 threads and a worker held off: the same bits
