@@ -24,7 +24,7 @@
  * clamps are a min and a max, and with AVX-512 its scaling by 2^n one vscalefps: the same values as compares and
  * selects and as gg_expf's two products by halves of 2^n (which round once, in the second): the LSTM forward's
  * AVX-512 loop went from 222 instructions to 174 a vector. Each of σ and tanh needs only one of exp's clamps, a NaN
- * goes through as a NaN without a select, and the signs are set with bit operations: ~150 (see gv_exp_clamped).
+ * goes through as a NaN without a select, and the signs are set with bit operations: 146 (see gv_exp_clamped).
  */
 #if defined(__AVX512F__)
 #define GG_RV 16
