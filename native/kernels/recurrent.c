@@ -23,7 +23,8 @@
  * use the scalar ones). NaN propagates, σ(±Inf) = 1 / 0 and tanh(±Inf) = ±1, as in the scalar functions. exp's
  * clamps are a min and a max, and with AVX-512 its scaling by 2^n one vscalefps: the same values as compares and
  * selects and as gg_expf's two products by halves of 2^n (which round once, in the second): the LSTM forward's
- * AVX-512 loop went from 222 instructions to 174 a vector.
+ * AVX-512 loop went from 222 instructions to 174 a vector. Each of σ and tanh needs only one of exp's clamps, a NaN
+ * goes through as a NaN without a select, and the signs are set with bit operations: 146 (see gv_exp_clamped).
  */
 #if defined(__AVX512F__)
 #define GG_RV 16
@@ -40,13 +41,12 @@ typedef __mmask16 gg_m;
 #define gv_fnma _mm512_fnmadd_ps /* c − a·b */
 #define gv_min _mm512_min_ps
 #define gv_max _mm512_max_ps
-#define gv_lt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
 #define gv_gt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
 #define gv_ge(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)
-#define gv_isnan(a) _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)
 #define gv_sel(m, t, f) _mm512_mask_blend_ps(m, f, t) /* m ? t : f */
 #define gv_abs(a) _mm512_abs_ps(a)
-#define gv_neg(a) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)))
+#define gv_or(a, b) _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
+#define gv_and(a, b) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)))
 /* p·2^fn for the integer-valued fn: one rounding, as gg_expf's two halves (p·2^(n/2) is exact, so only the second
  * product rounds, to the same value), in one instruction. */
 static inline gg_v gv_scale(gg_v p, gg_v fn, gg_v t, gg_v shifter) {
@@ -69,13 +69,12 @@ typedef __m256 gg_m;
 #define gv_fnma _mm256_fnmadd_ps
 #define gv_min _mm256_min_ps
 #define gv_max _mm256_max_ps
-#define gv_lt(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
 #define gv_gt(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
 #define gv_ge(a, b) _mm256_cmp_ps(a, b, _CMP_GE_OQ)
-#define gv_isnan(a) _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
 #define gv_sel(m, t, f) _mm256_blendv_ps(f, t, m)
 #define gv_abs(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
-#define gv_neg(a) _mm256_xor_ps(a, _mm256_set1_ps(-0.0f))
+#define gv_or _mm256_or_ps
+#define gv_and _mm256_and_ps
 static inline gg_v gv_scale(gg_v p, gg_v fn, gg_v t, gg_v shifter) {
   (void)fn;
   __m256i n = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(shifter));
@@ -87,10 +86,14 @@ static inline gg_v gv_scale(gg_v p, gg_v fn, gg_v t, gg_v shifter) {
 #endif
 
 #ifdef GG_RV
-/* exp(x), gg_expf's steps (see gg_math.h) with the polynomial in fused multiply-adds. */
-static inline gg_v gv_exp(gg_v x) {
-  /* the clamps: min/max give the compare-and-selects' values (a NaN becomes 89 and is restored at the end) */
-  gg_v xc = gv_max(gv_min(x, gv_set(89.0f)), gv_set(-104.0f));
+/*
+ * exp(x) for the x that σ and tanh pass it, gg_expf's steps (see gg_math.h) with the polynomial in fused multiply-adds:
+ * σ's −|x| is never above 0 and tanh's 2|x| never below, so each needs only one of exp's two clamps, and it is written
+ * with x as the second operand of the min or max, which the instruction returns when it is a NaN: a NaN goes through
+ * the clamp and every later step as a NaN (the scaling by 2^n included), so no compare and select restores it at the
+ * end. The values are those of the two clamps and the restoring select, bit for bit, but for the payloads of NaNs.
+ */
+static inline gg_v gv_exp_clamped(gg_v xc) {
   const gg_v shifter = gv_set(12582912.0f);
   gg_v t = gv_fma(xc, gv_set(1.44269504088896341f), shifter);
   gg_v fn = gv_sub(t, shifter);
@@ -104,22 +107,30 @@ static inline gg_v gv_exp(gg_v x) {
   p = gv_fma(p, r, gv_set(1.6666665459e-1f));
   p = gv_fma(p, r, gv_set(5.0000001201e-1f));
   p = gv_add(gv_fma(p, z, r), gv_set(1.0f));
-  return gv_sel(gv_isnan(x), x, gv_scale(p, fn, t, shifter));
+  return gv_scale(p, fn, t, shifter);
 }
+/* exp(x) for x <= 0 (or NaN): only the lower clamp, −104. */
+static inline gg_v gv_exp_nonpos(gg_v x) { return gv_exp_clamped(gv_max(gv_set(-104.0f), x)); }
+/* exp(x) for x >= 0 (or NaN): only the upper clamp, 89 (exp(89) overflows to +Inf, as gg_expf's). */
+static inline gg_v gv_exp_nonneg(gg_v x) { return gv_exp_clamped(gv_min(gv_set(89.0f), x)); }
 
-/* σ(x) = e/(1 + e) or 1/(1 + e), e = exp(−|x|), as gg_sigmoidf. */
+/* σ(x) = e/(1 + e) or 1/(1 + e), e = exp(−|x|), as gg_sigmoidf; −|x| is x with its sign bit set (one OR). */
 static inline gg_v gv_sigmoid(gg_v x) {
-  gg_v e = gv_exp(gv_neg(gv_abs(x)));
+  gg_v e = gv_exp_nonpos(gv_or(x, gv_set(-0.0f)));
   gg_v d = gv_add(gv_set(1.0f), e);
   return gv_div(gv_sel(gv_ge(x, gv_set(0.0f)), gv_set(1.0f), e), d);
 }
 
-/* tanh(x) as gg_tanhf: an odd polynomial below 0.625, 1 − 2/(e^{2|x|} + 1) above. */
+/*
+ * tanh(x) as gg_tanhf: an odd polynomial below 0.625, 1 − 2/(e^{2|x|} + 1) above. The latter is never negative (nor
+ * −0), so x's sign bit ORed into it is the reference's −value for x < 0 (one AND and one OR where a compare, a negation
+ * and a select were; the lanes where x is −0 or a NaN take the polynomial).
+ */
 static inline gg_v gv_tanh(gg_v x) {
   gg_v ax = gv_abs(x);
-  gg_v e = gv_exp(gv_add(ax, ax));
+  gg_v e = gv_exp_nonneg(gv_add(ax, ax));
   gg_v big = gv_sub(gv_set(1.0f), gv_div(gv_set(2.0f), gv_add(e, gv_set(1.0f))));
-  big = gv_sel(gv_lt(x, gv_set(0.0f)), gv_neg(big), big);
+  big = gv_or(big, gv_and(x, gv_set(-0.0f)));
   gg_v z = gv_mul(x, x);
   gg_v p = gv_set(-5.70498872745e-3f);
   p = gv_fma(p, z, gv_set(2.06390887954e-2f));
