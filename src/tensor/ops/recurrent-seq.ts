@@ -62,6 +62,14 @@ export interface Seq {
   nb: number;
   /** H + nb + In, the rows of Z and the columns of the stacked weights. */
   K: number;
+  /**
+   * Z's first row of the inputs and its row of ones (where nb = 1): the LSTM and the vanilla RNN stack [h; x; 1]
+   * (xRow H, oneRow H + In), so that the states and the inputs are adjacent rows and dW_hh and dW_ih are one product
+   * over them; the GRU stacks [h; 1; x] (oneRow H, xRow H + nb), as its n gate's input part (1, x) and hn's (h, 1)
+   * each need the ones beside them.
+   */
+  xRow: number;
+  oneRow: number;
   be: Backend;
   k: Kernels;
   whh: Tensor;

@@ -2,8 +2,8 @@
  * The recurrent layers' op: one layer, one direction of an RNN, LSTM or GRU over a whole sequence, forward and a
  * hand-written backward through time, on the backend's kernels (nn/rnn.ts builds the layers from it).
  *
- * - the states and the inputs are stacked, transposed, into one matrix Z (h_{t−1}, a row of ones, x_t in column block
- *   t) and the weights likewise ([W_hh | b | W_ih]), so that a step's pre-activations are one product (the GRU's
+ * - the states and the inputs are stacked, transposed, into one matrix Z (h_{t−1}, x_t and a row of ones in column
+ *   block t) and the weights likewise ([W_hh | W_ih | b]), so that a step's pre-activations are one product (the GRU's
  *   three), written into a buffer of one step that stays in cache;
  * - per step, that product and the gate nonlinearities run, through the backend's sgemm and its sigmoid/tanh
  *   kernels; the LSTM's and the GRU's step is one fused kernel each way (lstmCell/lstmCellGrad,
@@ -49,32 +49,33 @@ export const timeTaps: { current: TimeTap | null } = { current: null };
 
 /**
  * Z [H + nb + In, (T + 1)·B]: the hidden states transposed on top (HT: column block t holds h_{t−1}ᵀ, filled as the
- * steps run), then a row of ones where there are biases (nb = 1), then the inputs transposed (column block t holds
- * x_tᵀ). With the weights stacked the same way (`stackedWeights`), one product per step, [W_hh | b | W_ih]·Z's column
- * block t, gives a step's pre-activations, W_hh·h_{t−1} + b + W_ih·x_t, into a buffer of one step that stays in
- * cache: no input projection of the whole sequence [G·H, T·B] (13 MB for the bench's LSTM) written out before the
- * steps and read back by each (and by each step's product, which added into it).
+ * steps run), then the inputs transposed (column block t holds x_tᵀ) and a row of ones where there are biases
+ * (nb = 1); the GRU has the ones between the two (`Seq.xRow`, `Seq.oneRow`). With the weights stacked the same way
+ * (`stackedWeights`), one product per step, [W_hh | W_ih | b]·Z's column block t, gives a step's pre-activations,
+ * W_hh·h_{t−1} + W_ih·x_t + b, into a buffer of one step that stays in cache: no input projection of the whole
+ * sequence [G·H, T·B] (13 MB for the bench's LSTM) written out before the steps and read back by each (and by each
+ * step's product, which added into it).
  */
 function stackedInputs(q: Seq, x: Tensor): Tensor {
-  const { be, H, In, TB, W, nb } = q;
+  const { be, In, TB, W, nb } = q;
   const Z = alloc([q.K, W]);
   if (nb) {
     const ones = alloc([TB]);
     be.fill(ones.buf, 1, TB);
-    be.copyBlocks(ones.buf, 0, TB, Z.buf, H * W, W, TB, 1, false);
+    be.copyBlocks(ones.buf, 0, TB, Z.buf, q.oneRow * W, W, TB, 1, false);
   }
   const xt = alloc([In, TB]);
   if (q.bf) be.permute(x.buf, xt.buf, [q.B, q.T, In], [2, 1, 0]);
   else be.permute(x.buf, xt.buf, [TB, In], [1, 0]);
-  be.copyBlocks(xt.buf, 0, TB, Z.buf, (H + nb) * W, W, TB, In, false);
+  be.copyBlocks(xt.buf, 0, TB, Z.buf, q.xRow * W, W, TB, In, false);
   return Z;
 }
 
 /**
- * The weights stacked as Z's rows: [W_hh | b_ih + b_hh | W_ih], [G·H, H + nb + In]. GRU: rows 0..2H (r, z) so; rows
- * 2H..3H [· | b_in | W_in] (n's input part, multiplied from Z's ones row down: W_hn·h stays apart, inside r ⊙ (…));
- * rows 3H..4H [W_hn | b_hn] (hn = W_hn·h + b_hn, multiplied with Z's rows down to the ones). The blocks marked · are
- * never read.
+ * The weights stacked as Z's rows: [W_hh | W_ih | b_ih + b_hh], [G·H, H + In + nb]. GRU, whose Z has the ones
+ * between h and x: rows 0..2H (r, z) [W_hh | b | W_ih]; rows 2H..3H [· | b_in | W_in] (n's input part, multiplied
+ * from Z's ones row down: W_hn·h stays apart, inside r ⊙ (…)); rows 3H..4H [W_hn | b_hn] (hn = W_hn·h + b_hn,
+ * multiplied with Z's rows down to the ones). The blocks marked · are never read.
  */
 function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bhh: Tensor | null): Tensor {
   const { be, G, H, In, K, nb } = q;
@@ -83,7 +84,7 @@ function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bh
   const wc = alloc([rows, K]);
   be.copyBlocks(whh.buf, 0, H, wc.buf, 0, K, H, q.gru ? 2 * H : GH, false);
   if (q.gru) be.copyBlocks(whh.buf, 2 * H * H, H, wc.buf, 3 * H * K, K, H, H, false);
-  be.copyBlocks(wih.buf, 0, In, wc.buf, H + nb, K, In, GH, false);
+  be.copyBlocks(wih.buf, 0, In, wc.buf, q.xRow, K, In, GH, false);
   if (nb) {
     // b_ih + b_hh per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it goes with W_hn)
     const v = alloc([rows]);
@@ -98,13 +99,13 @@ function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bh
         be.copy(z.buf, 0, v.buf, 3 * H, H);
       }
     }
-    be.copyBlocks(v.buf, 0, 1, wc.buf, H, K, 1, rows, false);
+    be.copyBlocks(v.buf, 0, 1, wc.buf, q.oneRow, K, 1, rows, false);
   }
   return wc;
 }
 
 /**
- * One LSTM step: P = [W_hh | b | W_ih]·Z's column block t (h_{t−1}, 1, x_t), then the fused kernel: the gates,
+ * One LSTM step: P = [W_hh | W_ih | b]·Z's column block t (h_{t−1}, x_t, 1), then the fused kernel: the gates,
  * c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1.
  */
 function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
@@ -134,7 +135,7 @@ function gruForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
-/** One vanilla RNN step: h = tanh(a) or relu(a), a = [W_hh | b | W_ih]·Z's column block t (h_prev, 1, x_t). */
+/** One vanilla RNN step: h = tanh(a) or relu(a), a = [W_hh | W_ih | b]·Z's column block t (h_prev, x_t, 1). */
 function rnnForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   const { be, B, H, K, W } = q;
   const [a, h] = s as [Tensor, Tensor];
@@ -354,10 +355,21 @@ function matrixGrads(
     if (q.bf) be.permute(rows.buf, dx.buf, [q.T, q.B, In], [1, 0, 2]);
     res[0] = dx;
   }
+  if (needs[1] && needs[2] && !q.gru) {
+    // [dW_hh | dW_ih] = dG·[H; X]ᵀ, one product over Z's adjacent rows of the states and the inputs (dG packed once,
+    // not once per weight; each element's sum runs over the same T·B columns in the same order as in two products)
+    const both = alloc([GH, H + In]);
+    be.sgemm(false, true, GH, H + In, TB, 1, dG.buf, 0, TB, f.HT.buf, 0, W, 0, both.buf, 0, H + In);
+    res[2] = alloc(q.whh.shape);
+    be.copyBlocks(both.buf, 0, H + In, res[2].buf, 0, H, H, GH, false);
+    res[1] = alloc(wih.shape);
+    be.copyBlocks(both.buf, H, H + In, res[1].buf, 0, In, In, GH, false);
+    return res;
+  }
   if (needs[1]) {
     // dG·Xᵀ with X read from Z's rows (x_t in column block t, whatever x's layout)
     res[1] = alloc(wih.shape);
-    be.sgemm(false, true, GH, In, TB, 1, dG.buf, 0, TB, f.HT.buf, (H + q.nb) * W, W, 0, res[1].buf, 0, In);
+    be.sgemm(false, true, GH, In, TB, 1, dG.buf, 0, TB, f.HT.buf, q.xRow * W, W, 0, res[1].buf, 0, In);
   }
   if (needs[2]) {
     const gw = alloc(q.whh.shape);
@@ -440,6 +452,8 @@ export function recurrentLayer(
     ldy: batchFirst ? T * H : H,
     nb,
     K: H + nb + In,
+    xRow: mode === 'GRU' ? H + nb : H,
+    oneRow: mode === 'GRU' ? H : H + In,
     be,
     k: new Kernels(be, n),
     whh,
