@@ -179,9 +179,9 @@ GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c,
                              int keepDh, gg_i steps, gg_i hidden, gg_i batch);
 GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, float *p, float *hn, float *act, float *y,
                        gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch);
-GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i ldz, float *dh,
-                            const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs, int keepDh,
-                            gg_i steps, gg_i hidden, gg_i batch);
+GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i zOff, gg_i ldz,
+                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs,
+                            int keepDh, gg_i steps, gg_i hidden, gg_i batch);
 
 /* nn.Linear (+ ReLU), natively (native/kernels/linear.c; not in the wasm modules): out = x·wᵀ + bias, then ReLU where
  * relu, in the product's output pass; 0 (nothing done) where OpenBLAS computes the product or ours cannot. And its

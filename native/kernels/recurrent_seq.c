@@ -122,30 +122,33 @@ GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c,
 GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, float *p, float *hn, float *act, float *y,
                        gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch) {
   gg_i H = hidden, B = batch, n = H * B;
-  /* r and z over all of Z's rows; n's input part from the ones row down; hn = [W_hn | b_hn]·(h, 1) */
+  /* z: [1; h; x; 1] (the ones rows where nb = 1), h from row nb. r and z over the k rows [h; x; 1]; n's input part
+   * over [x; 1]; hn = [b_hn | W_hn]·(1, h), the first H + nb rows */
+  gg_i zh = nb * ldz;
   seq_gemm g[3] = {seq_gemm_of(0, 0, 2 * H, B, k, w, k), seq_gemm_of(0, 0, H, B, k - H, w + 2 * H * k + H, k),
                    seq_gemm_of(0, 0, H, B, H + nb, w + 3 * H * k, k)};
   seq_pack(g, 3, ldz, B);
   for (gg_i t = 0; t < steps; t++) {
     gg_i s = keep ? t : 0;
-    seq_gemm_run(&g[0], z, t * B, ldz, 0.0, p, 0, B);
-    seq_gemm_run(&g[1], z, H * ldz + t * B, ldz, 0.0, p, 2 * n, B);
+    seq_gemm_run(&g[0], z, zh + t * B, ldz, 0.0, p, 0, B);
+    seq_gemm_run(&g[1], z, zh + H * ldz + t * B, ldz, 0.0, p, 2 * n, B);
     seq_gemm_run(&g[2], z, t * B, ldz, 0.0, hn, s * n, B);
-    gg_gru_cell(p, 0, B, hn + s * n, z, t * B, z, (t + 1) * B, ldz, y, t * yStep, ldy, act + s * 3 * n, H, B);
+    gg_gru_cell(p, 0, B, hn + s * n, z, zh + t * B, z, zh + (t + 1) * B, ldz, y, t * yStep, ldy, act + s * 3 * n, H,
+                B);
   }
 }
 
-GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i ldz, float *dh,
-                            const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs, int keepDh,
-                            gg_i steps, gg_i hidden, gg_i batch) {
+GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i zOff, gg_i ldz,
+                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs,
+                            int keepDh, gg_i steps, gg_i hidden, gg_i batch) {
   gg_i H = hidden, B = batch, n = H * B;
   /* dh_prev += W_hr,zᵀ·[da_r; da_z] + W_hnᵀ·d hn */
   seq_gemm g[2] = {seq_gemm_of(1, 0, H, B, 2 * H, whh, H), seq_gemm_of(1, 0, H, B, H, whh + 2 * H * H, H)};
   seq_pack(g, 2, ldg, B);
   for (gg_i t = steps - 1; t >= 0; t--) {
     gg_i cur = (steps - 1 - t) & 1, nxt = cur ^ 1;
-    gg_gru_cell_grad(act + t * 3 * n, hn + t * n, z, t * B, ldz, dh + cur * n, dy, t * yStep, ldy, dG, t * B, ldg,
-                     dh + nxt * n, H, B);
+    gg_gru_cell_grad(act + t * 3 * n, hn + t * n, z, zOff + t * B, ldz, dh + cur * n, dy, t * yStep, ldy, dG, t * B,
+                     ldg, dh + nxt * n, H, B);
     if (keepDh) gg_copy(dh, cur * n, dhs, t * n, n);
     seq_gemm_run(&g[0], dG, t * B, ldg, 1.0, dh, nxt * n, B);
     seq_gemm_run(&g[1], dG, 3 * H * ldg + t * B, ldg, 1.0, dh, nxt * n, B);

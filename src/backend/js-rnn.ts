@@ -273,10 +273,12 @@ export function gruSeq(
 ): void {
   const [H, B] = [hidden, batch];
   const n = H * B;
+  // z is [1; h; x; 1] (the ones rows where nb = 1): h from row nb
+  const zh = nb * ldz;
   for (let t = 0; t < steps; t++) {
     const s = keep ? t : 0;
-    be.sgemm(false, false, 2 * H, B, k, 1, w, 0, k, z, t * B, ldz, 0, p, 0, B);
-    be.sgemm(false, false, H, B, k - H, 1, w, 2 * H * k + H, k, z, H * ldz + t * B, ldz, 0, p, 2 * n, B);
+    be.sgemm(false, false, 2 * H, B, k, 1, w, 0, k, z, zh + t * B, ldz, 0, p, 0, B);
+    be.sgemm(false, false, H, B, k - H, 1, w, 2 * H * k + H, k, z, zh + H * ldz + t * B, ldz, 0, p, 2 * n, B);
     be.sgemm(false, false, H, B, H + nb, 1, w, 3 * H * k, k, z, t * B, ldz, 0, hn, s * n, B);
     be.gruCell(
       p,
@@ -284,9 +286,9 @@ export function gruSeq(
       B,
       view(hn, s * n, n),
       z,
-      t * B,
+      zh + t * B,
       z,
-      (t + 1) * B,
+      zh + (t + 1) * B,
       ldz,
       y,
       t * yStep,
@@ -305,6 +307,7 @@ export function gruSeqGrad(
   act: Buf,
   hn: Buf,
   z: Buf,
+  zOff: number,
   ldz: number,
   dh: Buf,
   dy: Buf,
@@ -325,7 +328,7 @@ export function gruSeqGrad(
     const cur = (steps - 1 - t) & 1;
     const nxt = cur ^ 1;
     const [a, hnt] = [view(act, t * 3 * n, 3 * n), view(hn, t * n, n)];
-    be.gruCellGrad(a, hnt, z, t * B, ldz, dhv[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhv[nxt]!, H, B);
+    be.gruCellGrad(a, hnt, z, zOff + t * B, ldz, dhv[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhv[nxt]!, H, B);
     if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
     be.sgemm(true, false, H, B, 2 * H, 1, whh, 0, H, dG, t * B, ldg, 1, dh, nxt * n, B);
     be.sgemm(true, false, H, B, H, 1, whh, 2 * H * H, H, dG, 3 * H * ldg + t * B, ldg, 1, dh, nxt * n, B);

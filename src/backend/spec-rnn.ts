@@ -172,12 +172,13 @@ export const RNN_KERNELS = {
   },
   /**
    * A GRU layer's loop over `steps` time steps, as the op ran it: for t = 0, 1, …, three products from z's column
-   * block t (sgemm, alpha 1, beta 0; w [4·hidden, k] as the op stacks it, nb = 1 where z has a row of ones):
-   * p's rows [0, 2·hidden) = w's rows [0, 2·hidden)·z; p's rows [2·hidden, 3·hidden) = w's rows [2·hidden,
-   * 3·hidden) from column hidden on·z's rows from hidden on (k − hidden of them); hn_t = w's rows [3·hidden,
-   * 4·hidden), columns [0, hidden + nb)·z's first hidden + nb rows; then gruCell(p, 0, batch, hn_t, z, t·batch, z,
-   * (t + 1)·batch, ldz, y, t·yStep, ldy, act_t, hidden, batch). With `keep`, hn_t and act_t ([3, hidden, batch]) are
-   * blocks t of hn and act, else both hold one block. p [3·hidden, batch] is scratch.
+   * block t (sgemm, alpha 1, beta 0; w [4·hidden, k] as the op stacks it; z [k + nb, ·] holds [1; h; x; 1], the
+   * rows of ones where nb = 1, so h_{t−1} from row nb): p's rows [0, 2·hidden) = w's rows [0, 2·hidden)·z's k rows
+   * from row nb; p's rows [2·hidden, 3·hidden) = w's rows [2·hidden, 3·hidden) from column hidden on·z's rows from
+   * nb + hidden on (k − hidden of them); hn_t = w's rows [3·hidden, 4·hidden), columns [0, hidden + nb)·z's first
+   * hidden + nb rows; then gruCell(p, 0, batch, hn_t, z, nb·ldz + t·batch, z, nb·ldz + (t + 1)·batch, ldz, y,
+   * t·yStep, ldy, act_t, hidden, batch). With `keep`, hn_t and act_t ([3, hidden, batch]) are blocks t of hn and act,
+   * else both hold one block. p [3·hidden, batch] is scratch.
    */
   gruSeq: {
     args: [
@@ -200,10 +201,11 @@ export const RNN_KERNELS = {
     c: 'gg_gru_seq',
   },
   /**
-   * Its backward, as the op ran it: for t = steps − 1 down to 0, gruCellGrad(act_t, hn_t, z, t·batch, ldz, dh_cur,
-   * dy, t·yStep, ldy, dG, t·batch, ldg, dh_next, hidden, batch), then dh_next += whh's rows [0, 2·hidden)ᵀ·dG's rows
-   * [0, 2·hidden) and += whh's rows [2·hidden, 3·hidden)ᵀ·dG's rows [3·hidden, 4·hidden), both in column block t
-   * (sgemm, alpha 1, beta 1), cur and next then swapping. dh holds two [hidden, batch] blocks: block 0 gives the
+   * Its backward, as the op ran it: for t = steps − 1 down to 0, gruCellGrad(act_t, hn_t, z, zOff + t·batch, ldz,
+   * dh_cur, dy, t·yStep, ldy, dG, t·batch, ldg, dh_next, hidden, batch) (h_{t−1} at z's zOff + t·batch: gruSeq's z
+   * from row nb), then dh_next += whh's rows [0, 2·hidden)ᵀ·dG's rows [0, 2·hidden) and += whh's rows [2·hidden,
+   * 3·hidden)ᵀ·dG's rows [3·hidden, 4·hidden), both in column block t (sgemm, alpha 1, beta 1), cur and next then
+   * swapping. dh holds two [hidden, batch] blocks: block 0 gives the
    * gradient reaching h after the last step; on return block 0 holds the one reaching h_0. With `keepDh`, dh_cur
    * after step t's gruCellGrad is also copied into block t of dhs [steps, hidden, batch], as lstmSeqGrad's.
    */
@@ -213,6 +215,7 @@ export const RNN_KERNELS = {
       ['act', 'buf'],
       ['hn', 'buf'],
       ['z', 'buf'],
+      ['zOff', 'int'],
       ['ldz', 'int'],
       ['dh', 'buf'],
       ['dy', 'buf'],

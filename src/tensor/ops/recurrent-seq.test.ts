@@ -15,7 +15,7 @@ import { GRU, LSTM } from '../../nn/rnn.js';
 import '../methods.js';
 import { randn } from '../random.js';
 import { noGrad, type Tensor } from '../tensor.js';
-import { type RecurrentMode, recurrentLayer, recurrentLoop, timeTaps } from './recurrent.js';
+import { GATES, type RecurrentMode, recurrentLayer, recurrentLoop, timeTaps } from './recurrent.js';
 
 const initial = getBackend().name;
 afterEach(() => {
@@ -120,17 +120,17 @@ function tapRecords(): number[][] {
 
 /**
  * W_ih's and W_hh's gradients taken together (one product over Z's adjacent rows of the states and the inputs, split
- * into the two) against each taken alone (its own product), for the LSTM and the vanilla RNN; returns what differed.
+ * into the two; the GRU's for r and z) against each taken alone (its own products), every cell; returns what differed.
  */
 function weightGradsApart(sizes: { T: number; B: number; In: number; H: number }[]): string[] {
   const problems: string[] = [];
-  for (const mode of ['LSTM', 'RNN_TANH'] as RecurrentMode[]) {
+  for (const mode of ['LSTM', 'GRU', 'RNN_TANH'] as RecurrentMode[]) {
     for (const { T, B, In, H } of sizes) {
       for (const [bias, bf] of [
         [true, false],
         [false, true],
       ] as const) {
-        const G = mode === 'LSTM' ? 4 : 1;
+        const G = GATES[mode];
         const x = randn(bf ? [B, T, In] : [T, B, In], { seed: 1 });
         const grads = (wantIh: boolean, wantHh: boolean) => {
           const wih = randn([G * H, In], { seed: 2 })
@@ -190,7 +190,7 @@ describe('the recurrent loops as one kernel call', () => {
       expect(got).toEqual(want);
     });
 
-    it(`${name}: dW_hh and dW_ih as one product give the bits of each alone (LSTM, RNN; biases or not, batch first)`, () => {
+    it(`${name}: dW_hh and dW_ih as one product give the bits of each alone (LSTM, GRU, RNN; biases or not, batch first)`, () => {
       const be = use();
       // natively our sgemm for every shape: the per-shape choice may take OpenBLAS for the one product and not the two
       const native = name.startsWith('native') ? (be as NativeBackend) : null;

@@ -63,11 +63,12 @@ export interface Seq {
   /** H + nb + In, the rows of Z and the columns of the stacked weights. */
   K: number;
   /**
-   * Z's first row of the inputs and its row of ones (where nb = 1): the LSTM and the vanilla RNN stack [h; x; 1]
-   * (xRow H, oneRow H + In), so that the states and the inputs are adjacent rows and dW_hh and dW_ih are one product
-   * over them; the GRU stacks [h; 1; x] (oneRow H, xRow H + nb), as its n gate's input part (1, x) and hn's (h, 1)
-   * each need the ones beside them.
+   * Z's first row of the states, of the inputs and its row of ones (where nb = 1): the LSTM and the vanilla RNN
+   * stack [h; x; 1] (hRow 0, xRow H, oneRow H + In), so that the states and the inputs are adjacent rows and dW_hh
+   * and dW_ih are one product over them; the GRU stacks [1; h; x; 1] (hRow nb), a second row of ones before h, as
+   * hn = W_hn·h + b_hn needs ones beside h and its n gate's input part W_in·x + b_in beside x.
    */
+  hRow: number;
   xRow: number;
   oneRow: number;
   be: Backend;
@@ -82,8 +83,8 @@ export interface Forward {
   /** The weights stacked as Z's rows (`stackedWeights`). */
   wc: Tensor;
   /**
-   * Z (`stackedInputs`): its first H rows are the hidden states transposed, [H, (T + 1)·B] with row length (T + 1)·B,
-   * h_0 in block 0; the products and kernels that read and write the states address them there.
+   * Z (`stackedInputs`): its H rows from `Seq.hRow` are the hidden states transposed, [H, (T + 1)·B] with row length
+   * (T + 1)·B, h_0 in block 0; the products and kernels that read and write the states address them there.
    */
   HT: Tensor;
   /** LSTM and GRU: one step's pre-activations, [G·H, B] (the step's product writes them, the cell kernel reads). */
@@ -142,7 +143,7 @@ export function fusedThroughTime(
   record: boolean,
 ): Forward {
   const { be, B, H, T, W, n } = q;
-  be.copyBlocks(transposeIn(q, h0).buf, 0, B, Z.buf, 0, W, B, H, false);
+  be.copyBlocks(transposeIn(q, h0).buf, 0, B, Z.buf, q.hRow * W, W, B, H, false);
   const blocks = record ? T : 1;
   const f: Forward = {
     wc,
@@ -224,7 +225,25 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | n
     be.lstmSeqGrad(q.whh.buf, act, c, tc, dh.buf, gOut.buf, yStep, ldy, dc.buf, dG.buf, TB, dhs.buf, !!tap, T, H, B);
   } else {
     const [act, hn, Z] = [s.act.buf, s.hn!.buf, f.HT.buf];
-    be.gruSeqGrad(q.whh.buf, act, hn, Z, q.W, dh.buf, gOut.buf, yStep, ldy, dG.buf, TB, dhs.buf, !!tap, T, H, B);
+    be.gruSeqGrad(
+      q.whh.buf,
+      act,
+      hn,
+      Z,
+      q.hRow * q.W,
+      q.W,
+      dh.buf,
+      gOut.buf,
+      yStep,
+      ldy,
+      dG.buf,
+      TB,
+      dhs.buf,
+      !!tap,
+      T,
+      H,
+      B,
+    );
   }
   if (tap) recordTimes(q, tap, dhs);
   return { gOut, gT: null, dG, dh, dhNext: dh, dc, dcNext: dc, da: null };
