@@ -138,6 +138,7 @@ export function fusedThroughTime(
   q: Seq,
   wc: Tensor,
   Z: Tensor,
+  x: Tensor,
   h0: Tensor | null,
   c0: Tensor | null,
   record: boolean,
@@ -163,16 +164,58 @@ export function fusedThroughTime(
   };
   const s = f.seq!;
   const yStep = q.bf ? H : n;
+  // x_t's rows: [B, T, In] batch first, [T, B, In] time-major
+  const [xStep, ldx] = q.bf ? [q.In, T * q.In] : [B * q.In, q.In];
   if (s.c) {
     // c_0 into block 0
     if (c0) be.permute(c0.buf, s.c.buf, [B, H], [1, 0]);
     else be.fill(s.c.buf, 0, n);
-    be.lstmSeq(wc.buf, q.K, Z.buf, W, f.P!.buf, s.c.buf, s.act.buf, s.tc!.buf, f.Y!.buf, yStep, q.ldy, record, T, H, B);
+    be.lstmSeq(
+      wc.buf,
+      q.K,
+      Z.buf,
+      W,
+      x.buf,
+      xStep,
+      ldx,
+      q.In,
+      f.P!.buf,
+      s.c.buf,
+      s.act.buf,
+      s.tc!.buf,
+      f.Y!.buf,
+      yStep,
+      q.ldy,
+      record,
+      T,
+      H,
+      B,
+    );
     // c_T into the scratch state, where outputsOf takes it
     be.copy(s.c.buf, (record ? T : T & 1) * n, f.scratch.buf, 0, n);
   } else {
     const { act, hn } = s;
-    be.gruSeq(wc.buf, q.K, q.nb, Z.buf, W, f.P!.buf, hn!.buf, act.buf, f.Y!.buf, yStep, q.ldy, record, T, H, B);
+    be.gruSeq(
+      wc.buf,
+      q.K,
+      q.nb,
+      Z.buf,
+      W,
+      x.buf,
+      xStep,
+      ldx,
+      q.In,
+      f.P!.buf,
+      hn!.buf,
+      act.buf,
+      f.Y!.buf,
+      yStep,
+      q.ldy,
+      record,
+      T,
+      H,
+      B,
+    );
   }
   return f;
 }

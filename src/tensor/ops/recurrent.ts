@@ -57,7 +57,7 @@ export const timeTaps: { current: TimeTap | null } = { current: null };
  * sequence [G·H, T·B] (13 MB for the bench's LSTM) written out before the steps and read back by each (and by each
  * step's product, which added into it).
  */
-function stackedInputs(q: Seq, x: Tensor): Tensor {
+function stackedInputs(q: Seq, x: Tensor, withX: boolean): Tensor {
   const { be, In, TB, W, nb } = q;
   const Z = alloc([q.hRow + q.K, W]);
   if (nb) {
@@ -67,6 +67,8 @@ function stackedInputs(q: Seq, x: Tensor): Tensor {
     // the GRU's first row, (1, h) for hn
     if (q.hRow) be.copyBlocks(ones.buf, 0, TB, Z.buf, 0, W, TB, 1, false);
   }
+  // the fused loops place x_t themselves, step by step (lstmSeq, gruSeq)
+  if (!withX) return Z;
   const xt = alloc([In, TB]);
   if (q.bf) be.permute(x.buf, xt.buf, [q.B, q.T, In], [2, 1, 0]);
   else be.permute(x.buf, xt.buf, [TB, In], [1, 0]);
@@ -161,6 +163,7 @@ function forwardThroughTime(
   q: Seq,
   wc: Tensor,
   Z: Tensor,
+  _x: Tensor,
   h0: Tensor | null,
   c0: Tensor | null,
   record: boolean,
@@ -482,7 +485,8 @@ export function recurrentLayer(
   const tap = record ? timeTaps.current : null;
   const fused = (q.lstm || q.gru) && recurrentLoop.fused;
   const through = fused ? fusedThroughTime : forwardThroughTime;
-  const f = through(q, stackedWeights(q, wih, whh, bih, bhh), stackedInputs(q, x), h0, c0, record);
+  const Z = stackedInputs(q, x, !fused);
+  const f = through(q, stackedWeights(q, wih, whh, bih, bhh), Z, x, h0, c0, record);
   const out = outputsOf(q, f);
   return fromOp(
     mode.toLowerCase(),
