@@ -509,10 +509,10 @@ static napi_value gg_number(napi_env env, double v) {
   X(lstmCellGrad, gg_lstm_cell_grad, void, 14, FA, FA, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, IX)  \
   X(gruCell, gg_gru_cell, void, 15, FA, IX, IX, FA, FA, IX, FA, IX, IX, FA, IX, IX, FA, IX, IX)        \
   X(gruCellGrad, gg_gru_cell_grad, void, 15, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, IX, FA, IX, IX) \
-  X(lstmSeq, gg_lstm_seq, void, 15, FA, IX, FA, IX, FA, FA, FA, FA, FA, IX, IX, IN, IX, IX, IX)          \
+  X(lstmSeq, gg_lstm_seq, void, 19, FA, IX, FA, IX, FA, IX, IX, IX, FA, FA, FA, FA, FA, IX, IX, IN, IX, IX, IX) \
   X(lstmSeqGrad, gg_lstm_seq_grad, void, 16, FA, FA, FA, FA, FA, FA, IX, IX, FA, FA, IX, FA, IN, IX, IX, IX) \
-  X(gruSeq, gg_gru_seq, void, 15, FA, IX, IX, FA, IX, FA, FA, FA, FA, IX, IX, IN, IX, IX, IX)            \
-  X(gruSeqGrad, gg_gru_seq_grad, void, 16, FA, FA, FA, FA, IX, FA, FA, IX, IX, FA, IX, FA, IN, IX, IX, IX)  \
+  X(gruSeq, gg_gru_seq, void, 19, FA, IX, IX, FA, IX, FA, IX, IX, IX, FA, FA, FA, FA, IX, IX, IN, IX, IX, IX) \
+  X(gruSeqGrad, gg_gru_seq_grad, void, 17, FA, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, FA, IN, IX, IX, IX) \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \

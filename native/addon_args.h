@@ -63,6 +63,12 @@
 #define GG_L13 GG_L12, a12
 #define GG_L14 GG_L13, a13
 #define GG_L15 GG_L12, a12, a13, a14
+#define GG_D17(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15, t16) \
+  GG_D16(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15) GG_ARG(t16, 16)
 #define GG_L16 GG_L9, a9, a10, a11, a12, a13, a14, a15
+#define GG_D19(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15, t16, t17, t18) \
+  GG_D17(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15, t16) GG_ARG(t17, 17) GG_ARG(t18, 18)
+#define GG_L17 GG_L16, a16
+#define GG_L19 GG_L17, a17, a18
 
 #endif

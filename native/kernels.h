@@ -172,16 +172,18 @@ GG_API void gg_gru_cell_grad(const float *act, const float *hn, const float *hPr
 
 /* The LSTM's and the GRU's loops over time, one call per layer and direction (native/kernels/recurrent_seq.c; see the
  * kernel spec, src/backend/spec-nn.ts): per step the product(s) and the cell kernel above, as the op made them. */
-GG_API void gg_lstm_seq(const float *w, gg_i k, float *z, gg_i ldz, float *p, float *c, float *act, float *tc, float *y,
-                        gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch);
+GG_API void gg_lstm_seq(const float *w, gg_i k, float *z, gg_i ldz, const float *x, gg_i xStep, gg_i ldx, gg_i inputs,
+                        float *p, float *c, float *act, float *tc, float *y, gg_i yStep, gg_i ldy, int keep, gg_i steps,
+                        gg_i hidden, gg_i batch);
 GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c, const float *tc, float *dh,
                              const float *dy, gg_i yStep, gg_i ldy, float *dc, float *dG, gg_i ldg, float *dhs,
                              int keepDh, gg_i steps, gg_i hidden, gg_i batch);
-GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, float *p, float *hn, float *act, float *y,
-                       gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch);
-GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i ldz, float *dh,
-                            const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs, int keepDh,
-                            gg_i steps, gg_i hidden, gg_i batch);
+GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, const float *x, gg_i xStep, gg_i ldx,
+                       gg_i inputs, float *p, float *hn, float *act, float *y, gg_i yStep, gg_i ldy, int keep,
+                       gg_i steps, gg_i hidden, gg_i batch);
+GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i zOff, gg_i ldz,
+                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs,
+                            int keepDh, gg_i steps, gg_i hidden, gg_i batch);
 
 /* nn.Linear (+ ReLU), natively (native/kernels/linear.c; not in the wasm modules): out = x·wᵀ + bias, then ReLU where
  * relu, in the product's output pass; 0 (nothing done) where OpenBLAS computes the product or ours cannot. And its

@@ -85,14 +85,28 @@ static void seq_pack(seq_gemm *s, int count, gg_i ldb, gg_i ldc) {
 static void seq_pack(seq_gemm *s, int count, gg_i ldb, gg_i ldc) { (void)s, (void)count, (void)ldb, (void)ldc; }
 #endif
 
-GG_API void gg_lstm_seq(const float *w, gg_i k, float *z, gg_i ldz, float *p, float *c, float *act, float *tc, float *y,
-                        gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch) {
+/*
+ * x_t, `batch` rows of `inputs` values ldx apart, transposed into z's rows [row, row + inputs), columns [col, col +
+ * batch): the step's inputs placed just before its product reads them (so no permute of the whole input and no copy
+ * into z beforehand, and the product finds them in cache).
+ */
+static void seq_x_in(const float *xt, gg_i ldx, gg_i inputs, float *z, gg_i ldz, gg_i row, gg_i col, gg_i batch) {
+  for (gg_i i = 0; i < inputs; i++) {
+    float *zr = z + (row + i) * ldz + col;
+    for (gg_i b = 0; b < batch; b++) zr[b] = xt[b * ldx + i];
+  }
+}
+
+GG_API void gg_lstm_seq(const float *w, gg_i k, float *z, gg_i ldz, const float *x, gg_i xStep, gg_i ldx, gg_i inputs,
+                        float *p, float *c, float *act, float *tc, float *y, gg_i yStep, gg_i ldy, int keep, gg_i steps,
+                        gg_i hidden, gg_i batch) {
   gg_i H = hidden, B = batch, n = H * B;
   seq_gemm g = seq_gemm_of(0, 0, 4 * H, B, k, w, k);
   seq_pack(&g, 1, ldz, B);
   for (gg_i t = 0; t < steps; t++) {
     /* kept: step t's buffers at block t, c_t at block t; else one set, and c_t alternating between blocks 0 and 1 */
     gg_i s = keep ? t : 0, cp = keep ? t : t & 1, cn = keep ? t + 1 : (t + 1) & 1;
+    seq_x_in(x + t * xStep, ldx, inputs, z, ldz, H, t * B, B);
     seq_gemm_run(&g, z, t * B, ldz, 0.0, p, 0, B);
     gg_lstm_cell(p, 0, B, c + cp * n, act + s * 4 * n, c + cn * n, tc + s * n, z, (t + 1) * B, ldz, y, t * yStep, ldy,
                  H, B);
@@ -119,33 +133,38 @@ GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c,
   }
 }
 
-GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, float *p, float *hn, float *act, float *y,
-                       gg_i yStep, gg_i ldy, int keep, gg_i steps, gg_i hidden, gg_i batch) {
+GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, const float *x, gg_i xStep, gg_i ldx,
+                       gg_i inputs, float *p, float *hn, float *act, float *y, gg_i yStep, gg_i ldy, int keep,
+                       gg_i steps, gg_i hidden, gg_i batch) {
   gg_i H = hidden, B = batch, n = H * B;
-  /* r and z over all of Z's rows; n's input part from the ones row down; hn = [W_hn | b_hn]·(h, 1) */
+  /* z: [1; h; x; 1] (the ones rows where nb = 1), h from row nb. r and z over the k rows [h; x; 1]; n's input part
+   * over [x; 1]; hn = [b_hn | W_hn]·(1, h), the first H + nb rows */
+  gg_i zh = nb * ldz;
   seq_gemm g[3] = {seq_gemm_of(0, 0, 2 * H, B, k, w, k), seq_gemm_of(0, 0, H, B, k - H, w + 2 * H * k + H, k),
                    seq_gemm_of(0, 0, H, B, H + nb, w + 3 * H * k, k)};
   seq_pack(g, 3, ldz, B);
   for (gg_i t = 0; t < steps; t++) {
     gg_i s = keep ? t : 0;
-    seq_gemm_run(&g[0], z, t * B, ldz, 0.0, p, 0, B);
-    seq_gemm_run(&g[1], z, H * ldz + t * B, ldz, 0.0, p, 2 * n, B);
+    seq_x_in(x + t * xStep, ldx, inputs, z, ldz, nb + H, t * B, B);
+    seq_gemm_run(&g[0], z, zh + t * B, ldz, 0.0, p, 0, B);
+    seq_gemm_run(&g[1], z, zh + H * ldz + t * B, ldz, 0.0, p, 2 * n, B);
     seq_gemm_run(&g[2], z, t * B, ldz, 0.0, hn, s * n, B);
-    gg_gru_cell(p, 0, B, hn + s * n, z, t * B, z, (t + 1) * B, ldz, y, t * yStep, ldy, act + s * 3 * n, H, B);
+    gg_gru_cell(p, 0, B, hn + s * n, z, zh + t * B, z, zh + (t + 1) * B, ldz, y, t * yStep, ldy, act + s * 3 * n, H,
+                B);
   }
 }
 
-GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i ldz, float *dh,
-                            const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs, int keepDh,
-                            gg_i steps, gg_i hidden, gg_i batch) {
+GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i zOff, gg_i ldz,
+                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs,
+                            int keepDh, gg_i steps, gg_i hidden, gg_i batch) {
   gg_i H = hidden, B = batch, n = H * B;
   /* dh_prev += W_hr,zᵀ·[da_r; da_z] + W_hnᵀ·d hn */
   seq_gemm g[2] = {seq_gemm_of(1, 0, H, B, 2 * H, whh, H), seq_gemm_of(1, 0, H, B, H, whh + 2 * H * H, H)};
   seq_pack(g, 2, ldg, B);
   for (gg_i t = steps - 1; t >= 0; t--) {
     gg_i cur = (steps - 1 - t) & 1, nxt = cur ^ 1;
-    gg_gru_cell_grad(act + t * 3 * n, hn + t * n, z, t * B, ldz, dh + cur * n, dy, t * yStep, ldy, dG, t * B, ldg,
-                     dh + nxt * n, H, B);
+    gg_gru_cell_grad(act + t * 3 * n, hn + t * n, z, zOff + t * B, ldz, dh + cur * n, dy, t * yStep, ldy, dG, t * B,
+                     ldg, dh + nxt * n, H, B);
     if (keepDh) gg_copy(dh, cur * n, dhs, t * n, n);
     seq_gemm_run(&g[0], dG, t * B, ldg, 1.0, dh, nxt * n, B);
     seq_gemm_run(&g[1], dG, 3 * H * ldg + t * B, ldg, 1.0, dh, nxt * n, B);

@@ -13,6 +13,23 @@ const sigmoid = (x: number) => unaryScalar(Unary.Sigmoid, x, 0, 0);
 /** Elements [off, off + len) of a reference buffer as a buffer of their own (the cell kernels take no offsets there). */
 const view = (b: Buf, off: number, len: number): Buf => ({ size: len, data: b.data.subarray(off, off + len), ptr: 0 });
 
+/** x_t (`batch` rows of `inputs` values, ldx apart, from xOff) transposed into z's rows from `row`, from column `col`. */
+function xIn(
+  x: Buf,
+  xOff: number,
+  ldx: number,
+  inputs: number,
+  z: Buf,
+  ldz: number,
+  row: number,
+  col: number,
+  B: number,
+) {
+  for (let i = 0; i < inputs; i++) {
+    for (let b = 0; b < B; b++) z.data[(row + i) * ldz + col + b] = x.data[xOff + b * ldx + i]!;
+  }
+}
+
 /** One LSTM step (spec-rnn.ts, lstmCell). */
 export function lstmCell(
   p: Buf,
@@ -192,6 +209,10 @@ export function lstmSeq(
   k: number,
   z: Buf,
   ldz: number,
+  x: Buf,
+  xStep: number,
+  ldx: number,
+  inputs: number,
   p: Buf,
   c: Buf,
   act: Buf,
@@ -208,6 +229,7 @@ export function lstmSeq(
   const n = H * B;
   for (let t = 0; t < steps; t++) {
     const [s, cp, cn] = keep ? [t, t, t + 1] : [0, t & 1, (t + 1) & 1];
+    xIn(x, t * xStep, ldx, inputs, z, ldz, H, t * B, B);
     be.sgemm(false, false, 4 * H, B, k, 1, w, 0, k, z, t * B, ldz, 0, p, 0, B);
     const [cPrev, cNext] = [view(c, cp * n, n), view(c, cn * n, n)];
     const [a, tcs] = [view(act, s * 4 * n, 4 * n), view(tc, s * n, n)];
@@ -260,6 +282,10 @@ export function gruSeq(
   nb: number,
   z: Buf,
   ldz: number,
+  x: Buf,
+  xStep: number,
+  ldx: number,
+  inputs: number,
   p: Buf,
   hn: Buf,
   act: Buf,
@@ -273,10 +299,13 @@ export function gruSeq(
 ): void {
   const [H, B] = [hidden, batch];
   const n = H * B;
+  // z is [1; h; x; 1] (the ones rows where nb = 1): h from row nb
+  const zh = nb * ldz;
   for (let t = 0; t < steps; t++) {
     const s = keep ? t : 0;
-    be.sgemm(false, false, 2 * H, B, k, 1, w, 0, k, z, t * B, ldz, 0, p, 0, B);
-    be.sgemm(false, false, H, B, k - H, 1, w, 2 * H * k + H, k, z, H * ldz + t * B, ldz, 0, p, 2 * n, B);
+    xIn(x, t * xStep, ldx, inputs, z, ldz, nb + H, t * B, B);
+    be.sgemm(false, false, 2 * H, B, k, 1, w, 0, k, z, zh + t * B, ldz, 0, p, 0, B);
+    be.sgemm(false, false, H, B, k - H, 1, w, 2 * H * k + H, k, z, zh + H * ldz + t * B, ldz, 0, p, 2 * n, B);
     be.sgemm(false, false, H, B, H + nb, 1, w, 3 * H * k, k, z, t * B, ldz, 0, hn, s * n, B);
     be.gruCell(
       p,
@@ -284,9 +313,9 @@ export function gruSeq(
       B,
       view(hn, s * n, n),
       z,
-      t * B,
+      zh + t * B,
       z,
-      (t + 1) * B,
+      zh + (t + 1) * B,
       ldz,
       y,
       t * yStep,
@@ -305,6 +334,7 @@ export function gruSeqGrad(
   act: Buf,
   hn: Buf,
   z: Buf,
+  zOff: number,
   ldz: number,
   dh: Buf,
   dy: Buf,
@@ -325,7 +355,7 @@ export function gruSeqGrad(
     const cur = (steps - 1 - t) & 1;
     const nxt = cur ^ 1;
     const [a, hnt] = [view(act, t * 3 * n, 3 * n), view(hn, t * n, n)];
-    be.gruCellGrad(a, hnt, z, t * B, ldz, dhv[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhv[nxt]!, H, B);
+    be.gruCellGrad(a, hnt, z, zOff + t * B, ldz, dhv[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhv[nxt]!, H, B);
     if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
     be.sgemm(true, false, H, B, 2 * H, 1, whh, 0, H, dG, t * B, ldg, 1, dh, nxt * n, B);
     be.sgemm(true, false, H, B, H, 1, whh, 2 * H * H, H, dG, 3 * H * ldg + t * B, ldg, 1, dh, nxt * n, B);

@@ -113,7 +113,8 @@ export const RNN_KERNELS = {
   },
   /**
    * An LSTM layer's loop over `steps` time steps (one direction), as the op ran it step by step: for t = 0, 1, …,
-   * p = w·z's column block t (sgemm, no transposes: w [4·hidden, k], z [k, ·] of row length ldz, block t at column
+   * first x_t (`batch` rows of `inputs` values, ldx apart, from x's t·xStep) transposed into z's rows [hidden,
+   * hidden + inputs), column block t (the values only moved), then p = w·z's column block t (sgemm, no transposes: w [4·hidden, k], z [k, ·] of row length ldz, block t at column
    * t·batch; alpha 1, beta 0), then lstmCell(p, 0, batch, c_t, act_t, c_{t+1}, tc_t, z, (t + 1)·batch, ldz, y,
    * t·yStep, ldy, hidden, batch): h_t goes into z's block t + 1, where the next product reads it. With `keep`, step
    * t's act [4, hidden, batch] and tc [hidden, batch] are blocks t of act and tc, and c_t block t of c (c_0 in block
@@ -126,6 +127,10 @@ export const RNN_KERNELS = {
       ['k', 'int'],
       ['z', 'buf'],
       ['ldz', 'int'],
+      ['x', 'buf'],
+      ['xStep', 'int'],
+      ['ldx', 'int'],
+      ['inputs', 'int'],
       ['p', 'buf'],
       ['c', 'buf'],
       ['act', 'buf'],
@@ -171,13 +176,15 @@ export const RNN_KERNELS = {
     c: 'gg_lstm_seq_grad',
   },
   /**
-   * A GRU layer's loop over `steps` time steps, as the op ran it: for t = 0, 1, …, three products from z's column
-   * block t (sgemm, alpha 1, beta 0; w [4·hidden, k] as the op stacks it, nb = 1 where z has a row of ones):
-   * p's rows [0, 2·hidden) = w's rows [0, 2·hidden)·z; p's rows [2·hidden, 3·hidden) = w's rows [2·hidden,
-   * 3·hidden) from column hidden on·z's rows from hidden on (k − hidden of them); hn_t = w's rows [3·hidden,
-   * 4·hidden), columns [0, hidden + nb)·z's first hidden + nb rows; then gruCell(p, 0, batch, hn_t, z, t·batch, z,
-   * (t + 1)·batch, ldz, y, t·yStep, ldy, act_t, hidden, batch). With `keep`, hn_t and act_t ([3, hidden, batch]) are
-   * blocks t of hn and act, else both hold one block. p [3·hidden, batch] is scratch.
+   * A GRU layer's loop over `steps` time steps, as the op ran it: for t = 0, 1, …, x_t transposed into z's rows
+   * [nb + hidden, nb + hidden + inputs), column block t, as lstmSeq's, then three products from z's column block t
+   * (sgemm, alpha 1, beta 0; w [4·hidden, k] as the op stacks it; z [k + nb, ·] holds [1; h; x; 1], the
+   * rows of ones where nb = 1, so h_{t−1} from row nb): p's rows [0, 2·hidden) = w's rows [0, 2·hidden)·z's k rows
+   * from row nb; p's rows [2·hidden, 3·hidden) = w's rows [2·hidden, 3·hidden) from column hidden on·z's rows from
+   * nb + hidden on (k − hidden of them); hn_t = w's rows [3·hidden, 4·hidden), columns [0, hidden + nb)·z's first
+   * hidden + nb rows; then gruCell(p, 0, batch, hn_t, z, nb·ldz + t·batch, z, nb·ldz + (t + 1)·batch, ldz, y,
+   * t·yStep, ldy, act_t, hidden, batch). With `keep`, hn_t and act_t ([3, hidden, batch]) are blocks t of hn and act,
+   * else both hold one block. p [3·hidden, batch] is scratch.
    */
   gruSeq: {
     args: [
@@ -186,6 +193,10 @@ export const RNN_KERNELS = {
       ['nb', 'int'],
       ['z', 'buf'],
       ['ldz', 'int'],
+      ['x', 'buf'],
+      ['xStep', 'int'],
+      ['ldx', 'int'],
+      ['inputs', 'int'],
       ['p', 'buf'],
       ['hn', 'buf'],
       ['act', 'buf'],
@@ -200,10 +211,11 @@ export const RNN_KERNELS = {
     c: 'gg_gru_seq',
   },
   /**
-   * Its backward, as the op ran it: for t = steps − 1 down to 0, gruCellGrad(act_t, hn_t, z, t·batch, ldz, dh_cur,
-   * dy, t·yStep, ldy, dG, t·batch, ldg, dh_next, hidden, batch), then dh_next += whh's rows [0, 2·hidden)ᵀ·dG's rows
-   * [0, 2·hidden) and += whh's rows [2·hidden, 3·hidden)ᵀ·dG's rows [3·hidden, 4·hidden), both in column block t
-   * (sgemm, alpha 1, beta 1), cur and next then swapping. dh holds two [hidden, batch] blocks: block 0 gives the
+   * Its backward, as the op ran it: for t = steps − 1 down to 0, gruCellGrad(act_t, hn_t, z, zOff + t·batch, ldz,
+   * dh_cur, dy, t·yStep, ldy, dG, t·batch, ldg, dh_next, hidden, batch) (h_{t−1} at z's zOff + t·batch: gruSeq's z
+   * from row nb), then dh_next += whh's rows [0, 2·hidden)ᵀ·dG's rows [0, 2·hidden) and += whh's rows [2·hidden,
+   * 3·hidden)ᵀ·dG's rows [3·hidden, 4·hidden), both in column block t (sgemm, alpha 1, beta 1), cur and next then
+   * swapping. dh holds two [hidden, batch] blocks: block 0 gives the
    * gradient reaching h after the last step; on return block 0 holds the one reaching h_0. With `keepDh`, dh_cur
    * after step t's gruCellGrad is also copied into block t of dhs [steps, hidden, batch], as lstmSeqGrad's.
    */
@@ -213,6 +225,7 @@ export const RNN_KERNELS = {
       ['act', 'buf'],
       ['hn', 'buf'],
       ['z', 'buf'],
+      ['zOff', 'int'],
       ['ldz', 'int'],
       ['dh', 'buf'],
       ['dy', 'buf'],

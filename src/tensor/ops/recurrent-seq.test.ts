@@ -4,6 +4,7 @@
  * outputs, final states and every gradient, with and without biases, batch first, several layers both ways, and
  * without a tape (one set of step buffers). Natively also with our sgemm pinned (the weights then packed once per
  * call: rows and depths that leave partial slivers and several depth blocks) and on two threads, the worker held off.
+ * And W_ih's and W_hh's gradients taken together, one product split in two, give the bits of each taken alone.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../../test/native-variant.js';
@@ -14,7 +15,7 @@ import { GRU, LSTM } from '../../nn/rnn.js';
 import '../methods.js';
 import { randn } from '../random.js';
 import { noGrad, type Tensor } from '../tensor.js';
-import { type RecurrentMode, recurrentLayer, recurrentLoop, timeTaps } from './recurrent.js';
+import { GATES, type RecurrentMode, recurrentLayer, recurrentLoop, timeTaps } from './recurrent.js';
 
 const initial = getBackend().name;
 afterEach(() => {
@@ -117,6 +118,45 @@ function tapRecords(): number[][] {
   return records;
 }
 
+/**
+ * W_ih's and W_hh's gradients taken together (one product over Z's adjacent rows of the states and the inputs, split
+ * into the two; the GRU's for r and z) against each taken alone (its own products), every cell; returns what differed.
+ */
+function weightGradsApart(sizes: { T: number; B: number; In: number; H: number }[]): string[] {
+  const problems: string[] = [];
+  for (const mode of ['LSTM', 'GRU', 'RNN_TANH'] as RecurrentMode[]) {
+    for (const { T, B, In, H } of sizes) {
+      for (const [bias, bf] of [
+        [true, false],
+        [false, true],
+      ] as const) {
+        const G = GATES[mode];
+        const x = randn(bf ? [B, T, In] : [T, B, In], { seed: 1 });
+        const grads = (wantIh: boolean, wantHh: boolean) => {
+          const wih = randn([G * H, In], { seed: 2 })
+            .mul(0.4)
+            .requiresGrad_(wantIh);
+          const whh = randn([G * H, H], { seed: 3 })
+            .mul(0.4)
+            .requiresGrad_(wantHh);
+          const b = bias ? randn([G * H], { seed: 4 }).requiresGrad_() : null;
+          const y = recurrentLayer(mode, x, wih, whh, b, null, null, null, bf);
+          y.mul(randn(y.shape, { seed: 5 }))
+            .sum()
+            .backward();
+          return [wih.grad, whh.grad];
+        };
+        const [ih, hh] = grads(true, true);
+        const [ihAlone] = grads(true, false);
+        const [, hhAlone] = grads(false, true);
+        const d = firstDifference([bitsOf(ih!), bitsOf(hh!)], [bitsOf(ihAlone!), bitsOf(hhAlone!)]);
+        if (d) problems.push(`${mode} ${JSON.stringify({ T, B, In, H, bias, bf })}: ${d}`);
+      }
+    }
+  }
+  return problems;
+}
+
 // T odd and even (the backward's two state blocks end the other way round), one step, a batch of one
 const SMALL = [
   { T: 5, B: 3, In: 2, H: 4 },
@@ -148,6 +188,18 @@ describe('the recurrent loops as one kernel call', () => {
       const got = tapRecords();
       expect(want.map(([t]) => t)).toEqual([6, 4, 2, 0, 6, 4, 2, 0]);
       expect(got).toEqual(want);
+    });
+
+    it(`${name}: dW_hh and dW_ih as one product give the bits of each alone (LSTM, GRU, RNN; biases or not, batch first)`, () => {
+      const be = use();
+      // natively our sgemm for every shape: the per-shape choice may take OpenBLAS for the one product and not the two
+      const native = name.startsWith('native') ? (be as NativeBackend) : null;
+      native?.selectGemm('own');
+      try {
+        expect(weightGradsApart(name === 'js' ? SMALL : [...SMALL, ...WIDE])).toEqual([]);
+      } finally {
+        native?.selectGemm('auto');
+      }
     });
 
     if (!name.startsWith('native')) continue;

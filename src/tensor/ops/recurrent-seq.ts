@@ -62,6 +62,15 @@ export interface Seq {
   nb: number;
   /** H + nb + In, the rows of Z and the columns of the stacked weights. */
   K: number;
+  /**
+   * Z's first row of the states, of the inputs and its row of ones (where nb = 1): the LSTM and the vanilla RNN
+   * stack [h; x; 1] (hRow 0, xRow H, oneRow H + In), so that the states and the inputs are adjacent rows and dW_hh
+   * and dW_ih are one product over them; the GRU stacks [1; h; x; 1] (hRow nb), a second row of ones before h, as
+   * hn = W_hn·h + b_hn needs ones beside h and its n gate's input part W_in·x + b_in beside x.
+   */
+  hRow: number;
+  xRow: number;
+  oneRow: number;
   be: Backend;
   k: Kernels;
   whh: Tensor;
@@ -74,8 +83,8 @@ export interface Forward {
   /** The weights stacked as Z's rows (`stackedWeights`). */
   wc: Tensor;
   /**
-   * Z (`stackedInputs`): its first H rows are the hidden states transposed, [H, (T + 1)·B] with row length (T + 1)·B,
-   * h_0 in block 0; the products and kernels that read and write the states address them there.
+   * Z (`stackedInputs`): its H rows from `Seq.hRow` are the hidden states transposed, [H, (T + 1)·B] with row length
+   * (T + 1)·B, h_0 in block 0; the products and kernels that read and write the states address them there.
    */
   HT: Tensor;
   /** LSTM and GRU: one step's pre-activations, [G·H, B] (the step's product writes them, the cell kernel reads). */
@@ -129,12 +138,13 @@ export function fusedThroughTime(
   q: Seq,
   wc: Tensor,
   Z: Tensor,
+  x: Tensor,
   h0: Tensor | null,
   c0: Tensor | null,
   record: boolean,
 ): Forward {
   const { be, B, H, T, W, n } = q;
-  be.copyBlocks(transposeIn(q, h0).buf, 0, B, Z.buf, 0, W, B, H, false);
+  be.copyBlocks(transposeIn(q, h0).buf, 0, B, Z.buf, q.hRow * W, W, B, H, false);
   const blocks = record ? T : 1;
   const f: Forward = {
     wc,
@@ -154,16 +164,58 @@ export function fusedThroughTime(
   };
   const s = f.seq!;
   const yStep = q.bf ? H : n;
+  // x_t's rows: [B, T, In] batch first, [T, B, In] time-major
+  const [xStep, ldx] = q.bf ? [q.In, T * q.In] : [B * q.In, q.In];
   if (s.c) {
     // c_0 into block 0
     if (c0) be.permute(c0.buf, s.c.buf, [B, H], [1, 0]);
     else be.fill(s.c.buf, 0, n);
-    be.lstmSeq(wc.buf, q.K, Z.buf, W, f.P!.buf, s.c.buf, s.act.buf, s.tc!.buf, f.Y!.buf, yStep, q.ldy, record, T, H, B);
+    be.lstmSeq(
+      wc.buf,
+      q.K,
+      Z.buf,
+      W,
+      x.buf,
+      xStep,
+      ldx,
+      q.In,
+      f.P!.buf,
+      s.c.buf,
+      s.act.buf,
+      s.tc!.buf,
+      f.Y!.buf,
+      yStep,
+      q.ldy,
+      record,
+      T,
+      H,
+      B,
+    );
     // c_T into the scratch state, where outputsOf takes it
     be.copy(s.c.buf, (record ? T : T & 1) * n, f.scratch.buf, 0, n);
   } else {
     const { act, hn } = s;
-    be.gruSeq(wc.buf, q.K, q.nb, Z.buf, W, f.P!.buf, hn!.buf, act.buf, f.Y!.buf, yStep, q.ldy, record, T, H, B);
+    be.gruSeq(
+      wc.buf,
+      q.K,
+      q.nb,
+      Z.buf,
+      W,
+      x.buf,
+      xStep,
+      ldx,
+      q.In,
+      f.P!.buf,
+      hn!.buf,
+      act.buf,
+      f.Y!.buf,
+      yStep,
+      q.ldy,
+      record,
+      T,
+      H,
+      B,
+    );
   }
   return f;
 }
@@ -216,7 +268,25 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | n
     be.lstmSeqGrad(q.whh.buf, act, c, tc, dh.buf, gOut.buf, yStep, ldy, dc.buf, dG.buf, TB, dhs.buf, !!tap, T, H, B);
   } else {
     const [act, hn, Z] = [s.act.buf, s.hn!.buf, f.HT.buf];
-    be.gruSeqGrad(q.whh.buf, act, hn, Z, q.W, dh.buf, gOut.buf, yStep, ldy, dG.buf, TB, dhs.buf, !!tap, T, H, B);
+    be.gruSeqGrad(
+      q.whh.buf,
+      act,
+      hn,
+      Z,
+      q.hRow * q.W,
+      q.W,
+      dh.buf,
+      gOut.buf,
+      yStep,
+      ldy,
+      dG.buf,
+      TB,
+      dhs.buf,
+      !!tap,
+      T,
+      H,
+      B,
+    );
   }
   if (tap) recordTimes(q, tap, dhs);
   return { gOut, gT: null, dG, dh, dhNext: dh, dc, dcNext: dc, da: null };

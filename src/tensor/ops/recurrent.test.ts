@@ -1,7 +1,8 @@
 /**
  * The recurrent op (recurrentLayer) against central finite differences, every cell with and without biases, and the
  * layers without biases against the same layers with zero biases: a step's pre-activations are one product over the
- * states and inputs stacked with a row of ones for the biases (Z = [Hᵀ; 1; Xᵀ]), which the bias-free layers leave out.
+ * states and inputs stacked with a row of ones for the biases (Z = [Hᵀ; Xᵀ; 1], the GRU's [Hᵀ; 1; Xᵀ]), which the
+ * bias-free layers leave out.
  */
 import { describe, expect, it } from 'vitest';
 import '../methods.js';

@@ -2,8 +2,8 @@
  * The recurrent layers' op: one layer, one direction of an RNN, LSTM or GRU over a whole sequence, forward and a
  * hand-written backward through time, on the backend's kernels (nn/rnn.ts builds the layers from it).
  *
- * - the states and the inputs are stacked, transposed, into one matrix Z (h_{t−1}, a row of ones, x_t in column block
- *   t) and the weights likewise ([W_hh | b | W_ih]), so that a step's pre-activations are one product (the GRU's
+ * - the states and the inputs are stacked, transposed, into one matrix Z (h_{t−1}, x_t and a row of ones in column
+ *   block t) and the weights likewise ([W_hh | W_ih | b]), so that a step's pre-activations are one product (the GRU's
  *   three), written into a buffer of one step that stays in cache;
  * - per step, that product and the gate nonlinearities run, through the backend's sgemm and its sigmoid/tanh
  *   kernels; the LSTM's and the GRU's step is one fused kernel each way (lstmCell/lstmCellGrad,
@@ -48,33 +48,39 @@ type GruStep = [Tensor, Tensor];
 export const timeTaps: { current: TimeTap | null } = { current: null };
 
 /**
- * Z [H + nb + In, (T + 1)·B]: the hidden states transposed on top (HT: column block t holds h_{t−1}ᵀ, filled as the
- * steps run), then a row of ones where there are biases (nb = 1), then the inputs transposed (column block t holds
- * x_tᵀ). With the weights stacked the same way (`stackedWeights`), one product per step, [W_hh | b | W_ih]·Z's column
- * block t, gives a step's pre-activations, W_hh·h_{t−1} + b + W_ih·x_t, into a buffer of one step that stays in
- * cache: no input projection of the whole sequence [G·H, T·B] (13 MB for the bench's LSTM) written out before the
- * steps and read back by each (and by each step's product, which added into it).
+ * Z [H + In + nb, (T + 1)·B]: the hidden states transposed on top (HT: column block t holds h_{t−1}ᵀ, filled as the
+ * steps run), then the inputs transposed (column block t holds x_tᵀ) and a row of ones where there are biases
+ * (nb = 1); the GRU's has a second row of ones before h (`Seq.hRow`, `xRow`, `oneRow`). With the weights stacked the
+ * same way
+ * (`stackedWeights`), one product per step, [W_hh | W_ih | b]·Z's column block t, gives a step's pre-activations,
+ * W_hh·h_{t−1} + W_ih·x_t + b, into a buffer of one step that stays in cache: no input projection of the whole
+ * sequence [G·H, T·B] (13 MB for the bench's LSTM) written out before the steps and read back by each (and by each
+ * step's product, which added into it).
  */
-function stackedInputs(q: Seq, x: Tensor): Tensor {
-  const { be, H, In, TB, W, nb } = q;
-  const Z = alloc([q.K, W]);
+function stackedInputs(q: Seq, x: Tensor, withX: boolean): Tensor {
+  const { be, In, TB, W, nb } = q;
+  const Z = alloc([q.hRow + q.K, W]);
   if (nb) {
     const ones = alloc([TB]);
     be.fill(ones.buf, 1, TB);
-    be.copyBlocks(ones.buf, 0, TB, Z.buf, H * W, W, TB, 1, false);
+    be.copyBlocks(ones.buf, 0, TB, Z.buf, q.oneRow * W, W, TB, 1, false);
+    // the GRU's first row, (1, h) for hn
+    if (q.hRow) be.copyBlocks(ones.buf, 0, TB, Z.buf, 0, W, TB, 1, false);
   }
+  // the fused loops place x_t themselves, step by step (lstmSeq, gruSeq)
+  if (!withX) return Z;
   const xt = alloc([In, TB]);
   if (q.bf) be.permute(x.buf, xt.buf, [q.B, q.T, In], [2, 1, 0]);
   else be.permute(x.buf, xt.buf, [TB, In], [1, 0]);
-  be.copyBlocks(xt.buf, 0, TB, Z.buf, (H + nb) * W, W, TB, In, false);
+  be.copyBlocks(xt.buf, 0, TB, Z.buf, q.xRow * W, W, TB, In, false);
   return Z;
 }
 
 /**
- * The weights stacked as Z's rows: [W_hh | b_ih + b_hh | W_ih], [G·H, H + nb + In]. GRU: rows 0..2H (r, z) so; rows
- * 2H..3H [· | b_in | W_in] (n's input part, multiplied from Z's ones row down: W_hn·h stays apart, inside r ⊙ (…));
- * rows 3H..4H [W_hn | b_hn] (hn = W_hn·h + b_hn, multiplied with Z's rows down to the ones). The blocks marked · are
- * never read.
+ * The weights stacked as Z's rows from h's: [W_hh | W_ih | b_ih + b_hh], [G·H, H + In + nb]. GRU: rows 0..2H (r, z)
+ * so; rows 2H..3H [· | W_in | b_in] (n's input part, multiplied with Z's rows from x's: W_hn·h stays apart, inside
+ * r ⊙ (…)); rows 3H..4H [b_hn | W_hn | ·] (hn = W_hn·h + b_hn, multiplied with Z's first rows, its leading ones and
+ * h). The blocks marked · are never read.
  */
 function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bhh: Tensor | null): Tensor {
   const { be, G, H, In, K, nb } = q;
@@ -82,8 +88,8 @@ function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bh
   const rows = q.gru ? 4 * H : GH;
   const wc = alloc([rows, K]);
   be.copyBlocks(whh.buf, 0, H, wc.buf, 0, K, H, q.gru ? 2 * H : GH, false);
-  if (q.gru) be.copyBlocks(whh.buf, 2 * H * H, H, wc.buf, 3 * H * K, K, H, H, false);
-  be.copyBlocks(wih.buf, 0, In, wc.buf, H + nb, K, In, GH, false);
+  if (q.gru) be.copyBlocks(whh.buf, 2 * H * H, H, wc.buf, 3 * H * K + nb, K, H, H, false);
+  be.copyBlocks(wih.buf, 0, In, wc.buf, H, K, In, GH, false);
   if (nb) {
     // b_ih + b_hh per row (GRU: b_hn sits inside r ⊙ (W_hn h + b_hn), so it goes with W_hn)
     const v = alloc([rows]);
@@ -98,13 +104,15 @@ function stackedWeights(q: Seq, wih: Tensor, whh: Tensor, bih: Tensor | null, bh
         be.copy(z.buf, 0, v.buf, 3 * H, H);
       }
     }
-    be.copyBlocks(v.buf, 0, 1, wc.buf, H, K, 1, rows, false);
+    // b's column: Z's ones row after x (GRU: hn's rows, column 0, the ones before h)
+    be.copyBlocks(v.buf, 0, 1, wc.buf, H + In, K, 1, GH, false);
+    if (q.gru) be.copyBlocks(v.buf, 3 * H, 1, wc.buf, 3 * H * K, K, 1, H, false);
   }
   return wc;
 }
 
 /**
- * One LSTM step: P = [W_hh | b | W_ih]·Z's column block t (h_{t−1}, 1, x_t), then the fused kernel: the gates,
+ * One LSTM step: P = [W_hh | W_ih | b]·Z's column block t (h_{t−1}, x_t, 1), then the fused kernel: the gates,
  * c = f ⊙ c_prev + i ⊙ g and h = o ⊙ tanh(c), h written into HT's block t + 1.
  */
 function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
@@ -119,22 +127,23 @@ function lstmForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
 }
 
 /**
- * One GRU step, three products from Z's column block t (h_{t−1}, 1, x_t): r's and z's pre-activations
- * [W_hr,z | b_r,z | W_ir,z]·(h, 1, x) and n's input part [b_in | W_in]·(1, x) into P, hn = [W_hn | b_hn]·(h, 1); then
+ * One GRU step, three products from Z's column block t (1, h_{t−1}, x_t, 1): r's and z's pre-activations
+ * [W_hr,z | W_ir,z | b_r,z]·(h, x, 1) and n's input part [W_in | b_in]·(x, 1) into P, hn = [b_hn | W_hn]·(1, h); then
  * the fused kernel: n = tanh(W_in·x + b_in + r ⊙ hn) and h = z ⊙ (h_prev − n) + n, h written into HT's block t + 1.
  */
 function gruForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   const { be, B, H, K, W, nb } = q;
   const [act, hn] = s as GruStep;
   const [wc, Z, P] = [f.wc.buf, f.HT.buf, f.P!.buf];
-  be.sgemm(false, false, 2 * H, B, K, 1, wc, 0, K, Z, t * B, W, 0, P, 0, B);
-  be.sgemm(false, false, H, B, K - H, 1, wc, 2 * H * K + H, K, Z, H * W + t * B, W, 0, P, 2 * H * B, B);
+  const zh = q.hRow * W;
+  be.sgemm(false, false, 2 * H, B, K, 1, wc, 0, K, Z, zh + t * B, W, 0, P, 0, B);
+  be.sgemm(false, false, H, B, K - H, 1, wc, 2 * H * K + H, K, Z, zh + H * W + t * B, W, 0, P, 2 * H * B, B);
   be.sgemm(false, false, H, B, H + nb, 1, wc, 3 * H * K, K, Z, t * B, W, 0, hn.buf, 0, B);
-  be.gruCell(P, 0, B, hn.buf, Z, t * B, Z, (t + 1) * B, W, f.Y!.buf, yOff(q, t), q.ldy, act.buf, H, B);
+  be.gruCell(P, 0, B, hn.buf, Z, zh + t * B, Z, zh + (t + 1) * B, W, f.Y!.buf, yOff(q, t), q.ldy, act.buf, H, B);
   f.hs.push(f.HT); // h_t lives in HT's block t + 1
 }
 
-/** One vanilla RNN step: h = tanh(a) or relu(a), a = [W_hh | b | W_ih]·Z's column block t (h_prev, 1, x_t). */
+/** One vanilla RNN step: h = tanh(a) or relu(a), a = [W_hh | W_ih | b]·Z's column block t (h_prev, x_t, 1). */
 function rnnForward(q: Seq, f: Forward, t: number, s: Tensor[]): void {
   const { be, B, H, K, W } = q;
   const [a, h] = s as [Tensor, Tensor];
@@ -154,6 +163,7 @@ function forwardThroughTime(
   q: Seq,
   wc: Tensor,
   Z: Tensor,
+  _x: Tensor,
   h0: Tensor | null,
   c0: Tensor | null,
   record: boolean,
@@ -161,7 +171,7 @@ function forwardThroughTime(
   const { be, B, H, T, W } = q;
   const HT = Z;
   const h0T = transposeIn(q, h0);
-  be.copyBlocks(h0T.buf, 0, B, HT.buf, 0, W, B, H, false);
+  be.copyBlocks(h0T.buf, 0, B, HT.buf, q.hRow * W, W, B, H, false);
   const c0T = q.lstm ? transposeIn(q, c0) : null;
   const f: Forward = {
     wc,
@@ -267,7 +277,7 @@ function gruBackward(q: Seq, f: Forward, b: Backward, t: number): void {
     act.buf,
     hn.buf,
     f.HT.buf,
-    t * B,
+    q.hRow * W + t * B,
     W,
     b.dh.buf,
     b.gOut.buf,
@@ -354,17 +364,35 @@ function matrixGrads(
     if (q.bf) be.permute(rows.buf, dx.buf, [q.T, q.B, In], [1, 0, 2]);
     res[0] = dx;
   }
+  const [Z, zh, zx] = [f.HT.buf, q.hRow * W, q.xRow * W];
+  if (needs[1] && needs[2]) {
+    // [dW_hh | dW_ih] = dG·[H; X]ᵀ, one product over Z's adjacent rows of the states and the inputs (dG packed once,
+    // not once per weight; each element's sum runs over the same T·B columns in the same order as in two products).
+    // GRU: so for r and z; n's input part and hn's hidden part (the reset gate sits between W_hn·h and n) apart
+    const rows = q.gru ? 2 * H : GH;
+    const both = alloc([rows, H + In]);
+    be.sgemm(false, true, rows, H + In, TB, 1, dG.buf, 0, TB, Z, zh, W, 0, both.buf, 0, H + In);
+    res[2] = alloc(q.whh.shape);
+    be.copyBlocks(both.buf, 0, H + In, res[2].buf, 0, H, H, rows, false);
+    res[1] = alloc(wih.shape);
+    be.copyBlocks(both.buf, H, H + In, res[1].buf, 0, In, In, rows, false);
+    if (q.gru) {
+      be.sgemm(false, true, H, In, TB, 1, dG.buf, 2 * H * TB, TB, Z, zx, W, 0, res[1].buf, 2 * H * In, In);
+      be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, Z, zh, W, 0, res[2].buf, 2 * H * H, H);
+    }
+    return res;
+  }
   if (needs[1]) {
     // dG·Xᵀ with X read from Z's rows (x_t in column block t, whatever x's layout)
     res[1] = alloc(wih.shape);
-    be.sgemm(false, true, GH, In, TB, 1, dG.buf, 0, TB, f.HT.buf, (H + q.nb) * W, W, 0, res[1].buf, 0, In);
+    be.sgemm(false, true, GH, In, TB, 1, dG.buf, 0, TB, Z, zx, W, 0, res[1].buf, 0, In);
   }
   if (needs[2]) {
     const gw = alloc(q.whh.shape);
     if (q.gru) {
-      be.sgemm(false, true, 2 * H, H, TB, 1, dG.buf, 0, TB, f.HT.buf, 0, W, 0, gw.buf, 0, H);
-      be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, f.HT.buf, 0, W, 0, gw.buf, 2 * H * H, H);
-    } else be.sgemm(false, true, GH, H, TB, 1, dG.buf, 0, TB, f.HT.buf, 0, W, 0, gw.buf, 0, H);
+      be.sgemm(false, true, 2 * H, H, TB, 1, dG.buf, 0, TB, Z, zh, W, 0, gw.buf, 0, H);
+      be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, Z, zh, W, 0, gw.buf, 2 * H * H, H);
+    } else be.sgemm(false, true, GH, H, TB, 1, dG.buf, 0, TB, Z, zh, W, 0, gw.buf, 0, H);
     res[2] = gw;
   }
   return res;
@@ -440,6 +468,9 @@ export function recurrentLayer(
     ldy: batchFirst ? T * H : H,
     nb,
     K: H + nb + In,
+    hRow: mode === 'GRU' ? nb : 0,
+    xRow: (mode === 'GRU' ? nb : 0) + H,
+    oneRow: (mode === 'GRU' ? nb : 0) + H + In,
     be,
     k: new Kernels(be, n),
     whh,
@@ -454,7 +485,8 @@ export function recurrentLayer(
   const tap = record ? timeTaps.current : null;
   const fused = (q.lstm || q.gru) && recurrentLoop.fused;
   const through = fused ? fusedThroughTime : forwardThroughTime;
-  const f = through(q, stackedWeights(q, wih, whh, bih, bhh), stackedInputs(q, x), h0, c0, record);
+  const Z = stackedInputs(q, x, !fused);
+  const f = through(q, stackedWeights(q, wih, whh, bih, bhh), Z, x, h0, c0, record);
   const out = outputsOf(q, f);
   return fromOp(
     mode.toLowerCase(),
