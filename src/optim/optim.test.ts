@@ -652,6 +652,11 @@ describe('updateAndApply: the gradients measured once on entry (plan.gradStats)'
     const expected = norm(g);
     updateAndApply(tx, g, st, p, plan);
     expect(clipState(st).normBefore).toBeCloseTo(expected, 5);
+    // a parameter without a gradient on this step keeps no numbers from the last
+    updateAndApply(tx, { weight: gradsFor(5, 1).weight! }, st, p, plan);
+    expect(Object.keys(stats.tensors)).toEqual(['weight']);
+    expect(Object.keys(stats.sumSquares)).toEqual(['weight']);
+    expect(Object.keys(stats.maxAbs)).toEqual(['weight']);
     // (3) a link before the clip changes the gradients in place: the clip measures them itself, not the entry's
     // numbers (here the value clip caps every |g| at 0.001)
     const tx3 = chain(clip.byValue(0.001), clip.byGlobalNorm(100), adam({ lr: 0.01 }));

@@ -166,13 +166,16 @@ const freshStats = new WeakSet<ApplyPlan>();
 
 /** Measures every gradient into `stats` (Σg² and max |g| in one pass each), replacing what it held. */
 function measureGradients(grads: Params, stats: GradientStats): void {
-  for (const k of Object.keys(stats.tensors)) {
+  // NOTE: entries are overwritten (the same keys every step); only those of parameters without a gradient now go
+  for (const k in stats.tensors) {
+    if (k in grads) continue;
     delete stats.sumSquares[k];
     delete stats.maxAbs[k];
     delete stats.tensors[k];
   }
   const out = gradOut;
-  for (const [k, g] of Object.entries(grads)) {
+  for (const k in grads) {
+    const g = grads[k]!;
     g.storage.backend.sumSquaresMaxAbs(g.buf, g.size, out);
     stats.sumSquares[k] = out[0]!;
     stats.maxAbs[k] = out[1]!;
