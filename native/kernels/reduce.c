@@ -122,6 +122,39 @@ static double max_abs_value(uint32_t m) { return m > 0x7f800000u ? GG_NAN : (dou
 #define SS_MAX_CHUNK 4096
 
 /*
+ * The end of sum_squares_core: x[i..n) added to the eight float64 lanes acc, the lanes summed, the last values added
+ * in order; with want_max, *mbits = the larger of m and the max |x| bits of x[tail..n).
+ */
+static inline __attribute__((always_inline)) double sum_squares_rest(const float *x, gg_i i, gg_i n, double *acc,
+                                                                    int want_max, gg_i tail, uint32_t m,
+                                                                    uint32_t *mbits) {
+  /* Runs of up to SS_MAX_CHUNK values (the accumulators carry on, so the sum is that of one loop), each one's max
+   * taken while it is still in L1 */
+  while (i + 8 <= n) {
+    gg_i stop = i + (n - i) / 8 * 8;
+    if (want_max && stop - i > SS_MAX_CHUNK) stop = i + SS_MAX_CHUNK;
+    for (; i < stop; i += 8) {
+      for (int j = 0; j < 8; j++) {
+        double v = (double)x[i + j];
+        acc[j] += v * v;
+      }
+    }
+    if (want_max) {
+      uint32_t c = max_abs_bits(x + tail, i - tail);
+      m = c > m ? c : m;
+      tail = i;
+    }
+  }
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; i++) s += (double)x[i] * (double)x[i];
+  if (want_max) {
+    uint32_t c = max_abs_bits(x + tail, n - tail);
+    *mbits = c > m ? c : m;
+  }
+  return s;
+}
+
+/*
  * Σx² over x[0..n), and with want_max (a constant after inlining) max |x|'s bits in *mbits, in the same pass over
  * memory. The sum's operations and their order do not depend on want_max, so gg_sum_squares and
  * gg_sum_squares_max_abs give the same bits: the monitor's gradient norms and the global-norm clip's are one number.
@@ -229,30 +262,7 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
 #else
   gg_i tail = 0; /* the values whose max is still to take */
 #endif
-  /* Runs of up to SS_MAX_CHUNK values (the accumulators carry on, so the sum is that of one loop), each one's max
-   * taken while it is still in L1 */
-  while (i + 8 <= n) {
-    gg_i stop = i + (n - i) / 8 * 8;
-    if (want_max && stop - i > SS_MAX_CHUNK) stop = i + SS_MAX_CHUNK;
-    for (; i < stop; i += 8) {
-      for (int j = 0; j < 8; j++) {
-        double v = (double)x[i + j];
-        acc[j] += v * v;
-      }
-    }
-    if (want_max) {
-      uint32_t c = max_abs_bits(x + tail, i - tail);
-      m = c > m ? c : m;
-      tail = i;
-    }
-  }
-  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; i++) s += (double)x[i] * (double)x[i];
-  if (want_max) {
-    uint32_t c = max_abs_bits(x + tail, n - tail);
-    *mbits = c > m ? c : m;
-  }
-  return s;
+  return sum_squares_rest(x, i, n, acc, want_max, tail, m, mbits);
 }
 
 static double sum_squares_serial(const float *x, gg_i n) { return sum_squares_core(x, n, 0, NULL); }

@@ -43,19 +43,24 @@ export interface StepObserver extends Omit<MonitorObserver, 'beginStep'> {
 /** afterBackward's option where `optim.updateAndApply` measures the gradients (see `fusedApplyHook`). */
 const GRADS_FOLLOW = Object.freeze({ gradNormsFollow: true });
 
+/** afterUpdate's options (made once a run): the update norms come with afterApply, or the observer reads them. */
+interface UpdateOptions {
+  readonly updateNormsFollow: boolean;
+  /** The gradients' norms, measured on entry of the chain (`optim.updateAndApply`). */
+  readonly gradStats: GradientStats;
+}
+
 /**
- * afterUpdate's options, made once a run: the update norms come with afterApply (`follow`) or the observer reads them
- * (`read`); both bring the gradients' norms measured on entry of the chain (`gradStats`).
+ * The observers' options for a run: afterUpdate's `follow` and `read`; the fused path's hook (`beforeApply`, see
+ * `fusedApplyHook`); and afterBackward's, which tells them the gradients' norms follow where the chain measures them
+ * on entry (with `beforeApply`).
  */
-function updateOptions(optimizer: Optimizer): {
-  follow: { updateNormsFollow: true; gradStats: GradientStats };
-  read: { updateNormsFollow: false; gradStats: GradientStats };
-} {
+function observerOptions(observers: readonly StepObserver[], params: Record<string, Tensor>, optimizer: Optimizer) {
   const gradStats = optimizer.gradStats;
-  return {
-    follow: Object.freeze({ updateNormsFollow: true, gradStats }),
-    read: Object.freeze({ updateNormsFollow: false, gradStats }),
-  };
+  const follow: UpdateOptions = Object.freeze({ updateNormsFollow: true, gradStats });
+  const read: UpdateOptions = Object.freeze({ updateNormsFollow: false, gradStats });
+  const beforeApply = fusedApplyHook(observers, params, optimizer, follow);
+  return { follow, read, beforeApply, afterBackward: beforeApply ? GRADS_FOLLOW : undefined };
 }
 
 export type RunStatus = 'finished' | 'diverged' | 'interrupted' | 'failed';
@@ -294,7 +299,7 @@ function fusedApplyHook(
   observers: readonly StepObserver[],
   params: Record<string, Tensor>,
   optimizer: Optimizer,
-  follow: ReturnType<typeof updateOptions>['follow'],
+  follow: UpdateOptions,
 ): ((updates: Record<string, Tensor>) => void) | undefined {
   if (!observers.every((o) => o.afterApply)) return undefined;
   return (updates) => {
@@ -485,10 +490,7 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     consecutiveNonFinite: consecutive,
     lastLoss,
   });
-  const opts = updateOptions(optimizer);
-  const beforeApply = fusedApplyHook(observers, params, optimizer, opts.follow);
-  // the chain measures the gradients on entry where it may apply the updates itself: observers need not read them
-  const afterBackwardOpts = beforeApply ? GRADS_FOLLOW : undefined;
+  const opts = observerOptions(observers, params, optimizer);
   model.train();
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
@@ -501,16 +503,15 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     const [x, y] = inputs.fill(batch.x, batch.y, batch.size);
     for (const o of observers) o.beginStep(step);
     const loss = lossAndGrads(ds, model, x, y, optimizer);
-    for (const o of observers) o.afterBackward(params, afterBackwardOpts);
-    const { computed, bad } = computeChecked(optimizer, params, loss, beforeApply);
+    for (const o of observers) o.afterBackward(params, opts.afterBackward);
+    const { computed, bad } = computeChecked(optimizer, params, loss, opts.beforeApply);
     let diverged = false;
     if (bad) {
       if (tc.onNonFinite === 'raise') throw nonFiniteError(step, loss, params, bad.update);
       skipped++;
       consecutive++;
       if (bad.update) skippedByLayer[bad.update.path] = (skippedByLayer[bad.update.path] ?? 0) + 1;
-      // NOTE: observers first: told gradNormsFollow, they read the gradients at endStep where no update came
-      for (const o of observers) o.endStep(loss);
+      for (const o of observers) o.endStep(loss); // before zeroGrad: told gradNormsFollow, they read the gradients
       optimizer.zeroGrad();
       const why = divergedReason(tc, step, consecutive, bad);
       if (why) {
