@@ -76,16 +76,21 @@ export function stepper(spec: RowSpec, monitored: boolean): () => number {
   const grads: Record<string, Tensor> = {};
   const weightSS: Record<string, number> = {};
   const updateSS: Record<string, number> = {};
-  const follow = { updateNormsFollow: true };
-  // as the trainer does: Adam's pass applies the updates where it can (and measures them for the monitor)
+  // as the trainer does: the chain measures the gradients on entry (for the clip, the non-finite check and the
+  // monitor), and Adam's pass applies the updates where it can (and measures them for the monitor)
+  const gradStats = optim.gradientStats();
+  const follow = { updateNormsFollow: true, gradStats };
+  const gradsFollow = { gradNormsFollow: true };
   const plan: optim.ApplyPlan = mon
     ? {
         weightBounds: {},
         weightSumSquares: weightSS,
         updateSumSquares: updateSS,
         beforeApply: (u) => mon.afterUpdate(u, params, state, follow),
+        gradStats,
+        stopOnNonFiniteGradients: true,
       }
-    : { weightBounds: {} };
+    : { weightBounds: {}, gradStats, stopOnNonFiniteGradients: true };
   let step = 0;
   return () => {
     mon?.beginStep(step);
@@ -94,13 +99,14 @@ export function stepper(spec: RowSpec, monitored: boolean): () => number {
       out.backward();
       return out.item();
     });
-    mon?.afterBackward(params);
+    mon?.afterBackward(params, gradsFollow);
     for (const [k, p] of Object.entries(params)) {
       if (p.grad) grads[k] = p.grad;
       else delete grads[k];
     }
     const r = optim.updateAndApply(tx, grads, state, params, plan);
     state = r.state;
+    if (r.nonFiniteGradient !== undefined) throw new Error(`bench: '${r.nonFiniteGradient}' has a non-finite gradient`);
     if (r.applied) mon?.afterApply(weightSS, updateSS);
     else if (mon) {
       // the pass that applies the updates measures them and the weights they leave

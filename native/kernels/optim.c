@@ -110,8 +110,8 @@ static inline __attribute__((always_inline)) void adam_apply_loop(const float *g
     gg_i len = n - i < ADAM_APPLY_TURN ? n - i : ADAM_APPLY_TURN;
     adam_loop(g + i, u, m + i, v + i, len, c, pre, post, has_pre, has_post, 0);
     float *pi = p + i;
-    for (gg_i j = 0; j < len; j++) pi[j] = pi[j] + u[j];
-    /* sixteen lanes as one generic vector (two AVX2 or four SIMD128 registers where AVX-512 is missing) */
+    /* sixteen lanes as one generic vector (two AVX2 or four SIMD128 registers where AVX-512 is missing); p + u and
+     * both squares in one loop over the turn, element j of the turn in lane j mod 16 */
     typedef float lanes __attribute__((vector_size(64)));
     lanes sp = {0}, su = {0};
     gg_i j = 0;
@@ -119,10 +119,13 @@ static inline __attribute__((always_inline)) void adam_apply_loop(const float *g
       lanes w, x;
       __builtin_memcpy(&w, pi + j, sizeof w);
       __builtin_memcpy(&x, u + j, sizeof x);
+      w = w + x;
+      __builtin_memcpy(pi + j, &w, sizeof w);
       sp += w * w;
       su += x * x;
     }
     for (; j < len; j++) {
+      pi[j] = pi[j] + u[j];
       sp[0] += pi[j] * pi[j];
       su[0] += u[j] * u[j];
     }

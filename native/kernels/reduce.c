@@ -103,14 +103,73 @@ GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i
   }
 }
 
-static double sum_squares_serial(const float *x, gg_i n) {
+/* max over x[0..n) of (bits & 0x7fffffff): on the bits, |x|'s float order is the unsigned-integer order, and every NaN
+ * lies above +Inf (0x7f800000). So one integer max, which every compiler vectorizes (a float max with NaN does not),
+ * gives the maximum, or NaN if there is one. */
+static uint32_t max_abs_bits(const float *x, gg_i n) {
+  uint32_t m = 0;
+  for (gg_i i = 0; i < n; i++) {
+    uint32_t u = gg_asuint(x[i]) & 0x7fffffffu;
+    m = u > m ? u : m;
+  }
+  return m;
+}
+
+/* The value of max_abs_bits' result: max |x|, or NaN. */
+static double max_abs_value(uint32_t m) { return m > 0x7f800000u ? GG_NAN : (double)gg_asfloat(m); }
+
+/* Values whose max |x| is taken right after their squares were summed, while they are still in L1. */
+#define SS_MAX_CHUNK 4096
+
+/*
+ * The end of sum_squares_core: x[i..n) added to the eight float64 lanes acc, the lanes summed, the last values added
+ * in order; with want_max, *mbits = the larger of m and the max |x| bits of x[tail..n).
+ */
+static inline __attribute__((always_inline)) double sum_squares_rest(const float *x, gg_i i, gg_i n, double *acc,
+                                                                    int want_max, gg_i tail, uint32_t m,
+                                                                    uint32_t *mbits) {
+  /* Runs of up to SS_MAX_CHUNK values (the accumulators carry on, so the sum is that of one loop), each one's max
+   * taken while it is still in L1 */
+  while (i + 8 <= n) {
+    gg_i stop = i + (n - i) / 8 * 8;
+    if (want_max && stop - i > SS_MAX_CHUNK) stop = i + SS_MAX_CHUNK;
+    for (; i < stop; i += 8) {
+      for (int j = 0; j < 8; j++) {
+        double v = (double)x[i + j];
+        acc[j] += v * v;
+      }
+    }
+    if (want_max) {
+      uint32_t c = max_abs_bits(x + tail, i - tail);
+      m = c > m ? c : m;
+      tail = i;
+    }
+  }
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; i++) s += (double)x[i] * (double)x[i];
+  if (want_max) {
+    uint32_t c = max_abs_bits(x + tail, n - tail);
+    *mbits = c > m ? c : m;
+  }
+  return s;
+}
+
+/*
+ * Σx² over x[0..n), and with want_max (a constant after inlining) max |x|'s bits in *mbits, in the same pass over
+ * memory. The sum's operations and their order do not depend on want_max, so gg_sum_squares and
+ * gg_sum_squares_max_abs give the same bits: the monitor's gradient norms and the global-norm clip's are one number.
+ */
+static inline __attribute__((always_inline)) double sum_squares_core(const float *x, gg_i n, int want_max,
+                                                                    uint32_t *mbits) {
   /* float64 accumulation in eight lanes, summed at the end: within ~1e-16 of the reference's sequential sum. The
    * wasm build spells the lanes out in SIMD (LLVM does not vectorize this); both builds add in the same order. The
    * SIMD builds first take blocks of 512 values in float32 (~1e-7 relative to the float64 sum), see below. */
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   gg_i i = 0;
+  uint32_t m = 0;
 #if defined(__wasm_simd128__)
   v128_t a01 = wasm_f64x2_splat(0.0), a23 = a01, a45 = a01, a67 = a01;
+  v128_t mv = wasm_i32x4_splat(0), absmask = wasm_i32x4_splat(0x7fffffff);
   /* Blocks of 512 values first, as the AVX-512 path below: float32 squares summed in 16 lanes (32 terms each, so a
    * block's sum is good to ~1e-6 relative), each block's lanes then added in float64. Converting every value to
    * float64 takes three times the instructions, which is what bounds this loop (the monitor and global-norm clipping
@@ -124,12 +183,23 @@ static double sum_squares_serial(const float *x, gg_i n) {
       f1 = wasm_f32x4_add(f1, wasm_f32x4_mul(v1, v1));
       f2 = wasm_f32x4_add(f2, wasm_f32x4_mul(v2, v2));
       f3 = wasm_f32x4_add(f3, wasm_f32x4_mul(v3, v3));
+      if (want_max) {
+        v128_t u01 = wasm_u32x4_max(wasm_v128_and(v0, absmask), wasm_v128_and(v1, absmask));
+        v128_t u23 = wasm_u32x4_max(wasm_v128_and(v2, absmask), wasm_v128_and(v3, absmask));
+        mv = wasm_u32x4_max(mv, wasm_u32x4_max(u01, u23));
+      }
     }
     a01 = wasm_f64x2_add(a01, wasm_f64x2_add(gg_f64_lo(f0), gg_f64_lo(f2)));
     a23 = wasm_f64x2_add(a23, wasm_f64x2_add(gg_f64_hi(f0), gg_f64_hi(f2)));
     a45 = wasm_f64x2_add(a45, wasm_f64x2_add(gg_f64_lo(f1), gg_f64_lo(f3)));
     a67 = wasm_f64x2_add(a67, wasm_f64x2_add(gg_f64_hi(f1), gg_f64_hi(f3)));
   }
+  if (want_max) {
+    uint32_t ml[4];
+    wasm_v128_store(ml, mv);
+    for (int l = 0; l < 4; l++) m = ml[l] > m ? ml[l] : m;
+  }
+  gg_i tail = i; /* the values whose max is still to take */
   for (; i + 8 <= n; i += 8) {
     v128_t u = wasm_v128_load(x + i), w = wasm_v128_load(x + i + 4);
     v128_t d;
@@ -146,12 +216,12 @@ static double sum_squares_serial(const float *x, gg_i n) {
   wasm_v128_store(acc + 2, a23);
   wasm_v128_store(acc + 4, a45);
   wasm_v128_store(acc + 6, a67);
-#endif
-#if defined(__AVX512F__)
+#elif defined(__AVX512F__)
   /* Four independent registers of eight float64 lanes, 32 values per turn: one register alone waits on the add's
    * latency (the monitor and global-norm clipping call this on every parameter every step). The sum differs from
    * the eight-lane order of the loop below (and of wasm) only in float64 rounding, far below float32's. */
   __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  __m512i mv = _mm512_setzero_si512(), absmask = _mm512_set1_epi32(0x7fffffff);
   /* Blocks of 512 values first: float32 fused multiply-adds into 64 lanes (8 terms each, so a block's sum is good to
    * ~1e-6 relative), each block's sum then added in float64. Four times fewer instructions than converting every
    * value to float64, which is what bounds this loop on data in cache. */
@@ -164,11 +234,20 @@ static double sum_squares_serial(const float *x, gg_i n) {
       f1 = _mm512_fmadd_ps(v1, v1, f1);
       f2 = _mm512_fmadd_ps(v2, v2, f2);
       f3 = _mm512_fmadd_ps(v3, v3, f3);
+      if (want_max) {
+        __m512i u01 = _mm512_max_epu32(_mm512_and_si512(_mm512_castps_si512(v0), absmask),
+                                       _mm512_and_si512(_mm512_castps_si512(v1), absmask));
+        __m512i u23 = _mm512_max_epu32(_mm512_and_si512(_mm512_castps_si512(v2), absmask),
+                                       _mm512_and_si512(_mm512_castps_si512(v3), absmask));
+        mv = _mm512_max_epu32(mv, _mm512_max_epu32(u01, u23));
+      }
     }
     __m512 f = _mm512_add_ps(_mm512_add_ps(f0, f1), _mm512_add_ps(f2, f3));
     a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
     a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
   }
+  if (want_max) m = (uint32_t)_mm512_reduce_max_epu32(mv);
+  gg_i tail = i; /* the values whose max is still to take */
   for (; i + 32 <= n; i += 32) {
     __m512d v0 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
     __m512d v1 = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
@@ -180,29 +259,15 @@ static double sum_squares_serial(const float *x, gg_i n) {
     a3 = _mm512_add_pd(a3, _mm512_mul_pd(v3, v3));
   }
   _mm512_storeu_pd(acc, _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+#else
+  gg_i tail = 0; /* the values whose max is still to take */
 #endif
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; j++) {
-      double v = (double)x[i + j];
-      acc[j] += v * v;
-    }
-  }
-  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; i++) s += (double)x[i] * (double)x[i];
-  return s;
+  return sum_squares_rest(x, i, n, acc, want_max, tail, m, mbits);
 }
 
-static double max_abs_serial(const float *x, gg_i n) {
-  /* On the bits: for |x| the float order is the unsigned-integer order of (bits & 0x7fffffff), and every NaN lies
-   * above +Inf (0x7f800000). So one integer max, which every compiler vectorizes (a float max with NaN does not),
-   * gives the maximum, or NaN if there is one. */
-  uint32_t m = 0;
-  for (gg_i i = 0; i < n; i++) {
-    uint32_t u = gg_asuint(x[i]) & 0x7fffffffu;
-    m = u > m ? u : m;
-  }
-  return m > 0x7f800000u ? GG_NAN : (double)gg_asfloat(m);
-}
+static double sum_squares_serial(const float *x, gg_i n) { return sum_squares_core(x, n, 0, NULL); }
+
+static double max_abs_serial(const float *x, gg_i n) { return max_abs_value(max_abs_bits(x, n)); }
 
 static double count_non_finite_serial(const float *x, gg_i n) {
   gg_i c = 0;
@@ -210,24 +275,12 @@ static double count_non_finite_serial(const float *x, gg_i n) {
   return (double)c;
 }
 
-/*
- * Σx² and max |x| of one tensor in one pass over memory (the monitor reads every gradient for both): chunks of 4096
- * values, small enough to stay in L1 between the two kernels' loops. The sum is the chunks' sums added in order, so
- * its last bits may differ from gg_sum_squares' (both are float64 sums of float32 squares).
- */
-#define SSMAX_CHUNK 4096
+/* Σx² (the bits of gg_sum_squares) and max |x| of one tensor in one pass over memory (the monitor reads every
+ * gradient for both). */
 static void sum_squares_max_abs_serial(const float *x, gg_i n, double *ss, double *mx) {
-  double s = 0.0, m = 0.0;
-  int nan = 0;
-  for (gg_i i = 0; i < n; i += SSMAX_CHUNK) {
-    gg_i len = n - i < SSMAX_CHUNK ? n - i : SSMAX_CHUNK;
-    s += sum_squares_serial(x + i, len);
-    double c = max_abs_serial(x + i, len);
-    if (c != c) nan = 1;
-    else if (c > m) m = c;
-  }
-  *ss = s;
-  *mx = nan ? GG_NAN : m;
+  uint32_t m = 0;
+  *ss = sum_squares_core(x, n, 1, &m);
+  *mx = max_abs_value(m);
 }
 
 /*
@@ -312,7 +365,7 @@ static double reduce(int kind, const float *x, gg_i n, double cost, double *mx) 
 GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQUARES, x, n, 8.0, NULL); }
 GG_API double gg_max_abs(const float *x, gg_i n) { return reduce(RED_MAX_ABS, x, n, 4.0, NULL); }
 GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NON_FINITE, x, n, 4.0, NULL); }
-/* out[0] = Σx², out[1] = max |x| (NaN if x holds one), in one pass over memory. */
+/* out[0] = Σx² (the bits of gg_sum_squares), out[1] = max |x| (NaN if x holds one), in one pass over memory. */
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out) {
   out[0] = reduce(RED_SS_MAX, x, n, 10.0, &out[1]);
 }

@@ -779,19 +779,33 @@ for (const [name, maybe] of suites) {
       }
     });
 
-    it('sumSquaresMaxAbs gives sumSquares (to float64 rounding) and maxAbs (exactly) in one call', () => {
+    it('sumSquaresMaxAbs gives sumSquares and maxAbs (both to the bit) in one call', () => {
       const r = lcg(44);
       const out = new Float64Array(2);
-      for (const n of [0, 1, 7, 4096, 4097, 16_384, 16_385, 200_003, 300_001]) {
+      for (const n of [0, 1, 7, 512, 545, 4096, 4097, 8200, 16_384, 16_385, 200_003, 200_704, 300_001]) {
         const x0 = uniform(r, n, -4, 4);
         if (n > 10) x0[Math.floor(n / 3)] = -9.25;
         const x = load(be, x0);
         be.sumSquaresMaxAbs(x, n, out);
         const ss = be.sumSquares(x, n);
-        expect(Math.abs(out[0]! - ss)).toBeLessThanOrEqual(1e-6 * ss);
+        // NOTE: the same bits, so the monitor's gradient norms and the global-norm clip's can be one measurement
+        expect(out[0]).toBe(ss);
         expect(out[1]).toBe(be.maxAbs(x, n));
         if (n > 10) {
           expect(out[1]).toBe(9.25);
+          // the largest |x| anywhere: in the first values (the SIMD blocks) and the last (the tail)
+          for (const at of [3, n - 2]) {
+            const keep = x.data[at]!;
+            x.data[at] = 11.5;
+            be.sumSquaresMaxAbs(x, n, out);
+            expect(out[1]).toBe(11.5);
+            expect(out[0]).toBe(be.sumSquares(x, n));
+            x.data[at] = keep;
+          }
+          x.data[5] = Number.NaN;
+          be.sumSquaresMaxAbs(x, n, out);
+          expect(out[1]).toBeNaN();
+          x.data[5] = x0[5]!;
           x.data[n - 1] = Number.NaN;
           be.sumSquaresMaxAbs(x, n, out);
           expect(out[0]).toBeNaN();
@@ -800,6 +814,14 @@ for (const [name, maybe] of suites) {
           be.sumSquaresMaxAbs(x, n, out);
           expect(out[1]).toBe(Number.POSITIVE_INFINITY);
         }
+        // magnitudes from 2^-30 to 2^30, where the float64 sums round and so depend on the order they are taken in
+        const wide = load(
+          be,
+          x0.map((v, i) => v * 2 ** (((i * 37) % 61) - 30)),
+        );
+        be.sumSquaresMaxAbs(wide, n, out);
+        expect(out[0]).toBe(be.sumSquares(wide, n));
+        expect(out[1]).toBe(be.maxAbs(wide, n));
       }
     });
 

@@ -269,8 +269,20 @@ export class JsBackend implements Backend {
     }
   }
   sumSquaresMaxAbs(x: Buf, n: number, out: Float64Array): void {
-    out[0] = this.sumSquares(x, n);
-    out[1] = this.maxAbs(x, n);
+    // one pass, with sumSquares' sum (the same order) and maxAbs' maximum (NaN if any value is)
+    const xs = x.data;
+    let s = 0;
+    let m = 0;
+    let nan = false;
+    for (let i = 0; i < n; i++) {
+      const v = xs[i]!;
+      s += v * v;
+      const a = Math.abs(v);
+      if (a > m) m = a;
+      else if (a !== a) nan = true;
+    }
+    out[0] = s;
+    out[1] = nan ? Number.NaN : m;
   }
 
   sumSquares(x: Buf, n: number): number {

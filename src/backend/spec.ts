@@ -252,7 +252,7 @@ export const KERNELS = {
   },
   /**
    * out[0] = Σx² and out[1] = max |x| (NaN if x holds one) in one pass over memory (the monitor reads every
-   * gradient for both). The sum may differ from `sumSquares` in its last bits.
+   * gradient for both). The sum has `sumSquares`' bits, so a norm from either is the same number.
    */
   sumSquaresMaxAbs: {
     args: [

@@ -3,7 +3,13 @@
  * state records what the last update did (`normBefore`, `clipped`, ...), which is how monitors see clipping.
  */
 import { Unary } from '../backend/types.js';
-import { type GradientTransformation, type Params, type StateRecord, scaleInPlace } from '../optim/transform.js';
+import {
+  type GradientStats,
+  type GradientTransformation,
+  type Params,
+  type StateRecord,
+  scaleInPlace,
+} from '../optim/transform.js';
 import { globalNorm, type NormType, tensorNorm } from './norms.js';
 
 function checkMax(v: unknown, name: string, fn: string): number {
@@ -132,8 +138,8 @@ export function byGlobalNorm(
     throw new TypeError(`clip.byGlobalNorm(): normType must be 2 or 'inf', got ${String(normType)}`);
   }
   /** The norm and the state; the factor is left to the caller (`chain` hands it to Adam's pass). */
-  const measure = (grads: Params, state: ByGlobalNormState): number => {
-    const norm = globalNorm(grads, normType);
+  const measure = (grads: Params, state: ByGlobalNormState, known?: GradientStats): number => {
+    const norm = (known && knownNorm(grads, known, normType)) ?? globalNorm(grads, normType);
     if (opts.errorIfNonfinite && !Number.isFinite(norm)) {
       throw new Error(
         `clip.byGlobalNorm(): the total norm of order ${normType} of the gradients is ${norm}; the gradients cannot be clipped. Pass errorIfNonfinite: false to let them through, or put clip.skipNonFinite() first in the chain`,
@@ -160,4 +166,20 @@ export function byGlobalNorm(
     // the 2-norm bounds every |g| (to its float64 sum's rounding), the inf-norm is the largest
     gradBound: (state) => state.normBefore,
   };
+}
+
+/**
+ * `globalNorm(grads, normType)` from each gradient's measured Σg² or max |g| (the same bits: the sums are
+ * `sumSquares`', added in the same order), or undefined unless `known` measured every one of these very tensors.
+ */
+function knownNorm(grads: Params, known: GradientStats, normType: NormType): number | undefined {
+  let acc = 0;
+  for (const [k, g] of Object.entries(grads)) {
+    if (known.tensors[k] !== g) return undefined;
+    if (normType === 'inf') {
+      const m = known.maxAbs[k]!;
+      if (!(m <= acc)) acc = m; // NaN wins
+    } else acc += known.sumSquares[k]!;
+  }
+  return normType === 'inf' ? acc : Math.sqrt(acc);
 }

@@ -24,11 +24,13 @@ import type { Buf } from '../backend/types.js';
 import { activationOf as activationKeyOf } from '../nn/activation.js';
 import { ACTIVATIONS, type ActivationStats } from '../nn/activation-names.js';
 import type { AnyModule } from '../nn/module.js';
+import type { GradientStats } from '../optim/transform.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
 import { firstTensor } from './first-tensor.js';
 import { type TimeFlow, TimeFlowRecorder } from './through-time.js';
 
+export { summarizeLayers } from './summarize.js';
 export type { TimeFlow };
 export { type ClipSummary, readClipState };
 
@@ -36,8 +38,13 @@ export { type ClipSummary, readClipState };
 export interface StepObserver {
   /** Before the forward pass of step `step` (0-based); returns whether this step is monitored. */
   beginStep(step: number): boolean;
-  /** After `loss.backward()`: the params' `.grad` hold the raw gradients (before clipping). */
-  afterBackward(params: Record<string, Tensor>): void;
+  /**
+   * After `loss.backward()`: the params' `.grad` hold the raw gradients (before clipping). With `gradNormsFollow` the
+   * caller promises their norms with `afterUpdate`'s `gradStats` (`optim.updateAndApply` measures them on entry, before
+   * any link of the chain runs, for the chain's global-norm clip too), or that nothing changes or releases them
+   * before `endStep` where no update comes (the step was skipped): the observer then does not read them here.
+   */
+  afterBackward(params: Record<string, Tensor>, opts?: { gradNormsFollow?: boolean }): void;
   /**
    * After the transform chain ran: `updates` are the final updates (p += u), `txState` the chain's state (clip
    * transforms record there what they did).
@@ -46,7 +53,7 @@ export interface StepObserver {
     updates: Record<string, Tensor>,
     params: Record<string, Tensor>,
     txState: unknown,
-    opts?: { updateNormsFollow?: boolean },
+    opts?: { updateNormsFollow?: boolean; gradStats?: GradientStats },
   ): void;
   /**
    * Optional, after the updates were applied: each parameter's sum of squares as the update left it, and each
@@ -228,6 +235,8 @@ export class Monitor implements StepObserver {
   #sawUpdate = false;
   /** sumSquaresMaxAbs's results, reused for every gradient. */
   readonly #gradStats = new Float64Array(2);
+  /** Gradients whose norms afterUpdate's gradStats will bring (afterBackward with gradNormsFollow). */
+  readonly #pendingGrads = new Map<ParamAcc, Tensor>();
   /** Updates whose norms afterApply will bring (afterUpdate with updateNormsFollow). */
   readonly #pendingUpdates = new Map<string, Tensor>();
   /** Sums of squares of the weights after the last applied update, and the step they are the weights of. */
@@ -370,6 +379,7 @@ export class Monitor implements StepObserver {
     this.#active = step % this.every === 0;
     this.#step = step;
     this.#time.begin(this.#active && this.attached);
+    this.#pendingGrads.clear();
     if (!this.#active) return false;
     this.#sawUpdate = false;
     this.#clip = null;
@@ -503,11 +513,13 @@ export class Monitor implements StepObserver {
     }
   }
 
-  afterBackward(params: Record<string, Tensor>): void {
+  afterBackward(params: Record<string, Tensor>, opts?: { gradNormsFollow?: boolean }): void {
     if (!this.#active) return;
     // weight norms measured while the previous step's update was applied, when that was the step just before
     const known = this.#appliedFor === this.#step ? this.#applied : null;
-    for (const [name, t] of Object.entries(params)) {
+    const defer = opts?.gradNormsFollow === true;
+    for (const name in params) {
+      const t = params[name]!;
       const p = this.#params.get(name) ?? this.#adopt(name, t);
       const be = t.storage.backend;
       const ws = known?.[name] ?? be.sumSquares(t.buf, t.size);
@@ -515,13 +527,37 @@ export class Monitor implements StepObserver {
       if (!Number.isFinite(ws)) p.nonFinite += be.countNonFinite(t.buf, t.size);
       const g = t.grad;
       if (!g?.storage.buf) continue;
-      be.sumSquaresMaxAbs(g.buf, g.size, this.#gradStats);
-      const gs = this.#gradStats[0]!;
-      const gm = this.#gradStats[1]!;
-      p.gradSS = gs;
-      p.gradMax = gm;
-      if (!Number.isFinite(gs) || Number.isNaN(gm)) p.nonFinite += be.countNonFinite(g.buf, g.size);
+      if (defer) this.#pendingGrads.set(p, g);
+      else this.#gradNorms(p, g, undefined);
     }
+  }
+
+  /** A gradient's Σg², max |g| and non-finite count: from `stats` where it measured this very tensor, else read. */
+  #gradNorms(p: ParamAcc, g: Tensor, stats: GradientStats | undefined): void {
+    const be = g.storage.backend;
+    let gs: number;
+    let gm: number;
+    if (stats && stats.tensors[p.name] === g) {
+      gs = stats.sumSquares[p.name]!;
+      gm = stats.maxAbs[p.name]!;
+    } else {
+      be.sumSquaresMaxAbs(g.buf, g.size, this.#gradStats);
+      gs = this.#gradStats[0]!;
+      gm = this.#gradStats[1]!;
+    }
+    p.gradSS = gs;
+    p.gradMax = gm;
+    if (!Number.isFinite(gs) || Number.isNaN(gm)) p.nonFinite += be.countNonFinite(g.buf, g.size);
+  }
+
+  /** The gradients afterBackward left pending: their norms from `stats`, else read now (NaN where released since). */
+  #settleGrads(stats: GradientStats | undefined): void {
+    if (this.#pendingGrads.size === 0) return;
+    for (const [p, g] of this.#pendingGrads) {
+      if (g.storage.buf) this.#gradNorms(p, g, stats);
+      else p.gradSS = p.gradMax = Number.NaN;
+    }
+    this.#pendingGrads.clear();
   }
 
   #adopt(name: string, t: Tensor): ParamAcc {
@@ -534,9 +570,10 @@ export class Monitor implements StepObserver {
     updates: Record<string, Tensor>,
     params: Record<string, Tensor>,
     txState: unknown,
-    opts?: { updateNormsFollow?: boolean },
+    opts?: { updateNormsFollow?: boolean; gradStats?: GradientStats },
   ): void {
     if (!this.#active) return;
+    this.#settleGrads(opts?.gradStats);
     const defer = opts?.updateNormsFollow === true;
     for (const [name, u] of Object.entries(updates)) {
       const p = this.#params.get(name) ?? (params[name] ? this.#adopt(name, params[name]!) : null);
@@ -578,6 +615,7 @@ export class Monitor implements StepObserver {
 
   endStep(loss: number): void {
     if (this.#step < 0) return; // endStep without beginStep: nothing to close
+    this.#settleGrads(undefined); // gradNormsFollow promised but no update came (a skipped step): read them now
     this.#settleUpdates(); // updateNormsFollow promised but afterApply never came: read what is there
     this.losses[this.#step] = loss;
     if (!this.#active) return;
@@ -700,61 +738,4 @@ function moments(sum: number, ss: number, n: number): [number, number] {
   if (n === 0) return [Number.NaN, Number.NaN];
   const mean = sum / n;
   return [mean, Math.sqrt(Math.max(0, ss / n - mean * mean))];
-}
-
-/**
- * One row per layer summarising several records: the median of each statistic over the records where it is finite
- * (NaN where it never is), in the latest record's layer order. What `gradguard doctor` prints for a probe.
- * @param history the records (e.g. a probe's); an empty list gives no rows
- */
-export function summarizeLayers(history: readonly StepRecord[]): LayerStats[] {
-  const last = history[history.length - 1];
-  if (!last) return [];
-  const rows = new Map<string, LayerStats[]>();
-  for (const r of history) {
-    for (const l of r.layers) {
-      const a = rows.get(l.name);
-      if (a) a.push(l);
-      else rows.set(l.name, [l]);
-    }
-  }
-  const med = (xs: LayerStats[], pick: (l: LayerStats) => number | undefined): number | undefined => {
-    const v: number[] = [];
-    let seen = false;
-    for (const l of xs) {
-      const x = pick(l);
-      if (x === undefined) continue;
-      seen = true;
-      if (Number.isFinite(x)) v.push(x);
-    }
-    if (!seen) return undefined;
-    if (!v.length) return Number.NaN;
-    v.sort((a, b) => a - b);
-    const m = v.length >> 1;
-    return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-  };
-  const out: LayerStats[] = [];
-  const names = [
-    ...last.layers.map((l) => l.name),
-    ...[...rows.keys()].filter((n) => !last.layers.some((l) => l.name === n)),
-  ];
-  for (const name of names) {
-    const xs = rows.get(name)!;
-    const s: LayerStats = {
-      name,
-      gradNorm: med(xs, (l) => l.gradNorm) ?? Number.NaN,
-      gradMaxAbs: med(xs, (l) => l.gradMaxAbs) ?? Number.NaN,
-      weightNorm: med(xs, (l) => l.weightNorm) ?? Number.NaN,
-      updateRatio: med(xs, (l) => l.updateRatio) ?? Number.NaN,
-      actMean: med(xs, (l) => l.actMean) ?? Number.NaN,
-      actStd: med(xs, (l) => l.actStd) ?? Number.NaN,
-      nonFinite: xs.reduce((m, l) => Math.max(m, l.nonFinite), 0),
-    };
-    const dead = med(xs, (l) => l.deadFrac);
-    if (dead !== undefined) s.deadFrac = dead;
-    const sat = med(xs, (l) => l.satFrac);
-    if (sat !== undefined) s.satFrac = sat;
-    out.push(s);
-  }
-  return out;
 }

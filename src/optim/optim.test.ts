@@ -19,6 +19,7 @@ import {
   findNonFiniteUpdate,
   flattenState,
   type GradientTransformation,
+  gradientStats,
   NonFiniteUpdateError,
   Optimizer,
   type Params,
@@ -562,6 +563,145 @@ describe('updateAndApply: Adam applied in its own pass', () => {
     const r3 = updateAndApply(tx2, clipped(4), st2, q, plan2);
     expect(r3.applied).toBe(false);
     expect(Number.isNaN(r3.updates.bias!.data[0]!)).toBe(true);
+  });
+});
+
+describe('updateAndApply: the gradients measured once on entry (plan.gradStats)', () => {
+  const defaultBackend = getBackend().name as Parameters<typeof useBackend>[0];
+  const lin = (seed: number) => new Linear(7, 5, { seed });
+  const gradsFor = (step: number, big: number): Params => ({
+    weight: tensor(
+      Array.from({ length: 35 }, (_, i) => big * Math.sin(i * 1.3 + step)),
+      [5, 7],
+    ),
+    bias: tensor(
+      Array.from({ length: 5 }, (_, i) => big * Math.cos(i + 1.9 * step)),
+      [5],
+    ),
+  });
+  const copy = (p: Params): Params =>
+    Object.fromEntries(Object.entries(p).map(([k, t]) => [k, tensor(Array.from(t.data), t.shape)]));
+  const clipState = (s: unknown) =>
+    stateRecords(s).find((r) => r.kind === 'clipByGlobalNorm') as clip.ByGlobalNormState;
+
+  for (const name of availableBackends()) {
+    it(`on ${name}: one read of each gradient for the stats and the clip; the numbers of the step without them`, () => {
+      const be = useBackend(name);
+      try {
+        const ssmax = vi.spyOn(be, 'sumSquaresMaxAbs');
+        const ss = vi.spyOn(be, 'sumSquares');
+        try {
+          for (const normType of [2, 'inf'] as const) {
+            const make = () => chain(clip.byGlobalNorm(1, { normType }), adam({ lr: 0.01 }));
+            const p0 = Object.fromEntries(lin(3).namedParameters());
+            const [p1, p2] = [copy(p0), copy(p0)];
+            const [f, r] = [make(), make()];
+            const [s1, s2] = [f.init(p1), r.init(p2)];
+            const stats = gradientStats();
+            const plan1 = { weightBounds: {}, gradStats: stats };
+            const plan2 = { weightBounds: {} };
+            for (let t = 0; t < 6; t++) {
+              const big = t % 2 ? 10 : 0.01; // clipped on odd steps
+              const g = gradsFor(t, big);
+              ssmax.mockClear();
+              ss.mockClear();
+              const a = updateAndApply(f, g, s1, p1, plan1);
+              // one pass over each gradient, none by the clip
+              expect(ssmax.mock.calls.length, `step ${t}`).toBe(2);
+              expect(ss.mock.calls.length, `step ${t}`).toBe(0);
+              for (const k of ['weight', 'bias']) {
+                expect(stats.tensors[k]).toBe(g[k]);
+                expect(stats.sumSquares[k]).toBe(be.sumSquares(g[k]!.buf, g[k]!.size));
+                expect(stats.maxAbs[k]).toBe(be.maxAbs(g[k]!.buf, g[k]!.size));
+              }
+              const b = updateAndApply(r, gradsFor(t, big), s2, p2, plan2);
+              expect([a.applied, b.applied]).toEqual([true, true]);
+              expect(clipState(s1).normBefore, `step ${t}`).toBe(clipState(s2).normBefore);
+              expect(clipState(s1).clipped).toBe(t % 2 === 1);
+              for (const k of Object.keys(p1)) expect(Array.from(p1[k]!.data)).toEqual(Array.from(p2[k]!.data));
+            }
+          }
+        } finally {
+          ssmax.mockRestore();
+          ss.mockRestore();
+        }
+      } finally {
+        useBackend(defaultBackend);
+      }
+    });
+  }
+
+  it('never takes a stale sum: numbers left from before, gradients changed since, or a link that ran first', () => {
+    const p = Object.fromEntries(lin(4).namedParameters());
+    const norm = (g: Params) =>
+      Math.sqrt(Object.values(g).reduce((s, t) => s + t.data.reduce((a, v) => a + v * v, 0), 0));
+    // (1) numbers a stats object holds for these very tensors, from before: measured again on entry
+    const tx = chain(clip.byGlobalNorm(100), adam({ lr: 0.01 }));
+    const st = tx.init(p);
+    const stats = gradientStats();
+    const plan = { weightBounds: {}, gradStats: stats };
+    const g = gradsFor(1, 1);
+    stats.tensors.weight = g.weight!;
+    stats.tensors.bias = g.bias!;
+    stats.sumSquares.weight = stats.sumSquares.bias = 1e6;
+    stats.maxAbs.weight = stats.maxAbs.bias = 1e3;
+    updateAndApply(tx, g, st, p, plan);
+    expect(clipState(st).normBefore).toBeCloseTo(norm(gradsFor(1, 1)), 5);
+    // (2) the same tensors written in place between two steps: the second step sees the new values
+    for (const t of Object.values(g)) for (let i = 0; i < t.size; i++) t.data[i] = 3 * Math.sin(i * 1.3 + 2);
+    const expected = norm(g);
+    updateAndApply(tx, g, st, p, plan);
+    expect(clipState(st).normBefore).toBeCloseTo(expected, 5);
+    // a parameter without a gradient on this step keeps no numbers from the last
+    updateAndApply(tx, { weight: gradsFor(5, 1).weight! }, st, p, plan);
+    expect(Object.keys(stats.tensors)).toEqual(['weight']);
+    expect(Object.keys(stats.sumSquares)).toEqual(['weight']);
+    expect(Object.keys(stats.maxAbs)).toEqual(['weight']);
+    // (3) a link before the clip changes the gradients in place: the clip measures them itself, not the entry's
+    // numbers (here the value clip caps every |g| at 0.001)
+    const tx3 = chain(clip.byValue(0.001), clip.byGlobalNorm(100), adam({ lr: 0.01 }));
+    const st3 = tx3.init(p);
+    const g3 = gradsFor(2, 1);
+    updateAndApply(tx3, g3, st3, p, { weightBounds: {}, gradStats: gradientStats() });
+    const capped = Object.values(gradsFor(2, 1)).reduce(
+      (s, t) => s + t.data.reduce((a, v) => a + Math.min(Math.abs(v), 0.001) ** 2, 0),
+      0,
+    );
+    expect(clipState(st3).normBefore).toBeCloseTo(Math.sqrt(capped), 7);
+    // (4) the same chain inside another, after a link that scales: the inner clip measures too
+    const tx4 = chain(scale(0.5), chain(clip.byGlobalNorm(100), adam({ lr: 0.01 })));
+    const st4 = tx4.init(p);
+    updateAndApply(tx4, gradsFor(3, 1), st4, p, { weightBounds: {}, gradStats: gradientStats() });
+    expect(clipState(st4).normBefore).toBeCloseTo(norm(gradsFor(3, 1)) / 2, 5);
+  });
+
+  it('stopOnNonFiniteGradients: a NaN or Inf gradient runs no link and changes nothing', () => {
+    const p = Object.fromEntries(lin(5).namedParameters());
+    const before = copy(p);
+    const tx = chain(clip.byGlobalNorm(1), adam({ lr: 0.01 }));
+    const st = tx.init(p);
+    const saved = JSON.stringify(flattenState(st).values);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const g = gradsFor(1, 1);
+      g.bias!.data[2] = bad;
+      const r = updateAndApply(tx, g, st, p, {
+        weightBounds: {},
+        gradStats: gradientStats(),
+        stopOnNonFiniteGradients: true,
+      });
+      expect(r.nonFiniteGradient).toBe('bias');
+      expect(r.applied).toBe(false);
+      expect(JSON.stringify(flattenState(st).values)).toBe(saved);
+      for (const k of Object.keys(p)) expect(Array.from(p[k]!.data)).toEqual(Array.from(before[k]!.data));
+    }
+    // finite gradients: the step runs
+    const r = updateAndApply(tx, gradsFor(1, 1), st, p, {
+      weightBounds: {},
+      gradStats: gradientStats(),
+      stopOnNonFiniteGradients: true,
+    });
+    expect(r.nonFiniteGradient).toBeUndefined();
+    expect(r.applied).toBe(true);
   });
 });
 

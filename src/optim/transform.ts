@@ -63,8 +63,10 @@ export interface GradientTransformation<S = unknown> {
   /**
    * Optional, for `chain`: a transformation whose update measures the gradients and then multiplies them all by one
    * factor (the global-norm clip) does all but the multiplying, and returns the factor (1 where it leaves them).
+   * `known`, when given, holds each of these very gradients' Σg² and max |g| as they are now (`updateAndApply`
+   * measured them on entry, before any link ran): it takes them from there instead of reading the gradients again.
    */
-  measure?(grads: Params, state: S): number;
+  measure?(grads: Params, state: S, known?: GradientStats): number;
   /**
    * Optional, with `measure`: a bound on max |g| of the gradients the last `measure` saw, before its factor (the
    * global-norm clip's norm), or NaN where it has none. `chain`'s fused apply needs it to know the update is finite.
@@ -120,13 +122,67 @@ export interface ApplyPlan {
    * their norms from `updateSumSquares` afterwards.
    */
   beforeApply?(updates: Params): void;
+  /**
+   * When given, `updateAndApply` measures every gradient on entry, before any link runs (one `sumSquaresMaxAbs` pass
+   * each), and writes the results here, replacing the last call's: the gradients' norms for a monitor, read once for
+   * it and for the chain's first link (the global-norm clip takes its norm from them; see {@link GradientStats}).
+   */
+  readonly gradStats?: GradientStats;
+  /**
+   * With `gradStats`: where a gradient holds NaN or Inf (its max |g| is not finite), run no link at all and return
+   * `nonFiniteGradient` (the first such path) with the state unchanged, as a trainer that skips such steps needs.
+   */
+  readonly stopOnNonFiniteGradients?: boolean;
+}
+
+/**
+ * Each gradient's Σg² (`sumSquares`' bits) and max |g| (NaN where it holds one), measured by `updateAndApply` on entry,
+ * and the tensors measured. NOTE on staleness (tensors carry no version): the chain's first link takes these numbers
+ * only inside the same `updateAndApply` call that measured them and only before any link has run (nothing can have
+ * written the gradients in between); every call measures afresh, so numbers from an earlier step are never taken.
+ * A reader afterwards (a monitor) takes a gradient's numbers only where `tensors` holds the very tensor it means.
+ */
+export interface GradientStats {
+  readonly sumSquares: Record<string, number>;
+  readonly maxAbs: Record<string, number>;
+  readonly tensors: Record<string, Tensor>;
+}
+
+/** An empty {@link GradientStats} for `ApplyPlan.gradStats`. */
+export function gradientStats(): GradientStats {
+  return { sumSquares: {}, maxAbs: {}, tensors: {} };
 }
 
 /** What `updateApply` returns: `applied` says the updates were added to the parameters (their buffers then do not
  * hold them); otherwise it is `update`'s result, to be checked and applied as usual. */
 export interface ApplyResult<S> extends UpdateResult<S> {
   applied: boolean;
+  /** With `plan.stopOnNonFiniteGradients`: the first gradient holding NaN or Inf; no link ran. */
+  nonFiniteGradient?: string;
 }
+
+/** Plans whose `gradStats` were measured on entry of the running `updateAndApply` and that no link has run on since. */
+const freshStats = new WeakSet<ApplyPlan>();
+
+/** Measures every gradient into `stats` (Σg² and max |g| in one pass each), replacing what it held. */
+function measureGradients(grads: Params, stats: GradientStats): void {
+  // NOTE: entries are overwritten (the same keys every step); only those of parameters without a gradient now go
+  for (const k in stats.tensors) {
+    if (k in grads) continue;
+    delete stats.sumSquares[k];
+    delete stats.maxAbs[k];
+    delete stats.tensors[k];
+  }
+  const out = gradOut;
+  for (const k in grads) {
+    const g = grads[k]!;
+    g.storage.backend.sumSquaresMaxAbs(g.buf, g.size, out);
+    stats.sumSquares[k] = out[0]!;
+    stats.maxAbs[k] = out[1]!;
+    stats.tensors[k] = g;
+  }
+}
+const gradOut = new Float64Array(2);
 
 /** Bounds on max |x| of state tensors, kept by the transformation that writes them (see `scaleByAdam`'s fused path). */
 const stateBounds = new WeakMap<Tensor, number>();
@@ -236,11 +292,14 @@ function runChain(
   for (let i = 0; i < n; i++) {
     const t = transforms[i]!;
     const next = transforms[i + 1];
+    // the entry's measurements hold until a link other than this measuring one runs
+    const known = plan && freshStats.has(plan) ? plan.gradStats : undefined;
     if (t.measure && next?.updateScaled && owed === 1) {
-      owed = t.measure(updates, state.inner[i]);
+      owed = t.measure(updates, state.inner[i], known);
       bound = t.gradBound ? t.gradBound(state.inner[i]) : Number.NaN;
       continue;
     }
+    if (plan) freshStats.delete(plan);
     const f = t.updateScaled && next?.nextFactor ? next.nextFactor(state.inner[i + 1]) : null;
     if (plan && params) {
       // the last pass may apply the updates itself: an inner chain at the end, or a link that takes factors (Adam)
@@ -323,7 +382,8 @@ export function chain(...transforms: GradientTransformation<unknown>[]): Gradien
  * each update to its parameter in Adam's own pass, with no update buffer written and read back. That path runs only
  * where every w + u is shown finite beforehand (from the clip's norm, the learning rate, eps and bounds kept in
  * `plan` and on Adam's moments), so it never writes a NaN or an infinity into a parameter; elsewhere `applied` is
- * false and nothing was applied: the result is `update`'s, which the caller checks and applies as before.
+ * false and nothing was applied: the result is `update`'s, which the caller checks and applies as before. With
+ * `plan.gradStats` every gradient is measured first, once, for the caller and for the chain's global-norm clip.
  * @param tx the transformation
  * @param grads gradients by path (overwritten, as `update` does)
  * @param state its state
@@ -341,9 +401,24 @@ export function updateAndApply<S>(
   params: Params,
   plan: ApplyPlan,
 ): ApplyResult<S> {
-  const r = tx.updateApply
-    ? tx.updateApply(grads, state, params, plan, 1, Number.NaN)
-    : { ...tx.update(grads, state, params), applied: false };
+  const stats = plan.gradStats;
+  if (stats) {
+    measureGradients(grads, stats);
+    if (plan.stopOnNonFiniteGradients) {
+      for (const [k, m] of Object.entries(stats.maxAbs)) {
+        if (!Number.isFinite(m)) return { updates: grads, state, applied: false, nonFiniteGradient: k };
+      }
+    }
+    freshStats.add(plan);
+  }
+  let r: ApplyResult<S>;
+  try {
+    r = tx.updateApply
+      ? tx.updateApply(grads, state, params, plan, 1, Number.NaN)
+      : { ...tx.update(grads, state, params), applied: false };
+  } finally {
+    freshStats.delete(plan);
+  }
   // the caller applies these updates itself: the weights' bounds are read again on the next fused step
   if (!r.applied) for (const k of Object.keys(plan.weightBounds)) delete plan.weightBounds[k];
   return r;

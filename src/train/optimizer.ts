@@ -105,24 +105,30 @@ export class Optimizer {
    * `beforeApply`, the chain may apply the updates itself in its last pass (`optim.updateAndApply`: where it shows
    * beforehand that every new weight is finite); it then calls `beforeApply` just before the weights change, measures
    * `weightSumSquares` and `updateSumSquares` as `apply` does, and returns `applied: true` (the buffers then do not hold
-   * the updates; `apply` only counts the step).
+   * the updates; `apply` only counts the step). With `beforeApply` the gradients are measured first (`gradStats`);
+   * where one holds NaN or Inf no link runs and `nonFiniteGradient` names it (nothing changed).
    */
   computeUpdates(beforeApply?: (updates: Params) => void): {
     updates: Params;
     state: unknown;
     halted: boolean;
     applied: boolean;
+    nonFiniteGradient?: string;
   } {
     const grads: Params = {};
     for (const [k, p] of Object.entries(this.params)) if (p.grad) grads[k] = p.grad;
     const r = beforeApply
-      ? optim.updateAndApply(this.tx, grads, this.state, this.params, {
-          weightBounds: this.#weightBounds,
-          weightSumSquares: this.weightSumSquares,
-          updateSumSquares: this.updateSumSquares,
-          beforeApply,
-        })
+      ? optim.updateAndApply(this.tx, grads, this.state, this.params, this.#plan(beforeApply))
       : { ...this.tx.update(grads, this.state, this.params), applied: false };
+    // NOTE: a gradient held NaN or Inf (measured on entry, with gradStats): no link ran, the step is the trainer's to skip
+    if (r.nonFiniteGradient !== undefined)
+      return {
+        updates: r.updates,
+        state: r.state,
+        halted: false,
+        applied: false,
+        nonFiniteGradient: r.nonFiniteGradient,
+      };
     // updates applied by `apply` (not in Adam's pass) change the weights: their bounds are read again if needed
     if (!beforeApply) for (const k of Object.keys(this.#weightBounds)) delete this.#weightBounds[k];
     this.state = r.state;
@@ -134,6 +140,28 @@ export class Optimizer {
 
   /** Whether the last `computeUpdates` applied its updates itself. */
   #applied = false;
+  #lastPlan: optim.ApplyPlan | null = null;
+
+  /** The fused path's plan for this hook (made once while the hook is the same). */
+  #plan(beforeApply: (updates: Params) => void): optim.ApplyPlan {
+    if (this.#lastPlan?.beforeApply !== beforeApply) {
+      this.#lastPlan = {
+        weightBounds: this.#weightBounds,
+        weightSumSquares: this.weightSumSquares,
+        updateSumSquares: this.updateSumSquares,
+        beforeApply,
+        gradStats: this.gradStats,
+        stopOnNonFiniteGradients: true,
+      };
+    }
+    return this.#lastPlan;
+  }
+
+  /**
+   * Each gradient's Σg² and max |g|, measured once on entry of a fused `computeUpdates` (before any link ran: the
+   * global-norm clip takes its norm from them, the trainer's non-finite check its answer, a monitor its norms).
+   */
+  readonly gradStats: optim.GradientStats = optim.gradientStats();
   /** The fused path's bounds on each weight's max |w| (see `optim.ApplyPlan`). */
   readonly #weightBounds: Record<string, number> = {};
 

@@ -23,7 +23,7 @@ import { keep, noGrad, type Tensor, tensor, tidy, zeros } from '../tensor/tensor
 import '../tensor/methods.js';
 import { GradguardError } from '../base/errors.js';
 import type { StepObserver as MonitorObserver } from '../monitor/monitor.js';
-import { describeNonFiniteUpdate, type NonFiniteUpdate } from '../optim/transform.js';
+import { describeNonFiniteUpdate, type GradientStats, type NonFiniteUpdate } from '../optim/transform.js';
 import { applyInit, buildModel, estimateModelSize } from './build.js';
 import {
   applyCheckpoint,
@@ -40,9 +40,28 @@ export interface StepObserver extends Omit<MonitorObserver, 'beginStep'> {
   beginStep(step: number): void;
 }
 
-/** afterUpdate's options: the update norms come with afterApply, or the observer reads them (made once, not per step). */
-const FOLLOW = Object.freeze({ updateNormsFollow: true });
-const READ = Object.freeze({ updateNormsFollow: false });
+/** afterBackward's option where `optim.updateAndApply` measures the gradients (see `fusedApplyHook`). */
+const GRADS_FOLLOW = Object.freeze({ gradNormsFollow: true });
+
+/** afterUpdate's options (made once a run): the update norms come with afterApply, or the observer reads them. */
+interface UpdateOptions {
+  readonly updateNormsFollow: boolean;
+  /** The gradients' norms, measured on entry of the chain (`optim.updateAndApply`). */
+  readonly gradStats: GradientStats;
+}
+
+/**
+ * The observers' options for a run: afterUpdate's `follow` and `read`; the fused path's hook (`beforeApply`, see
+ * `fusedApplyHook`); and afterBackward's, which tells them the gradients' norms follow where the chain measures them
+ * on entry (with `beforeApply`).
+ */
+function observerOptions(observers: readonly StepObserver[], params: Record<string, Tensor>, optimizer: Optimizer) {
+  const gradStats = optimizer.gradStats;
+  const follow: UpdateOptions = Object.freeze({ updateNormsFollow: true, gradStats });
+  const read: UpdateOptions = Object.freeze({ updateNormsFollow: false, gradStats });
+  const beforeApply = fusedApplyHook(observers, params, optimizer, follow);
+  return { follow, read, beforeApply, afterBackward: beforeApply ? GRADS_FOLLOW : undefined };
+}
 
 export type RunStatus = 'finished' | 'diverged' | 'interrupted' | 'failed';
 
@@ -256,13 +275,17 @@ function computeChecked(
   loss: number,
   beforeApply: ((updates: Record<string, Tensor>) => void) | undefined,
 ): { computed: ReturnType<Optimizer['computeUpdates']> | null; bad: NonFiniteStep | null } {
-  if (!Number.isFinite(loss) || hasNonFinite(params)) {
+  // NOTE: with beforeApply the chain measures every gradient on entry and runs no link where one is not finite: the
+  // check then costs no pass of its own
+  if (!Number.isFinite(loss) || (!beforeApply && hasNonFinite(params))) {
     return {
       computed: null,
       bad: { what: `the ${Number.isFinite(loss) ? 'gradients hold' : 'loss is'} NaN or Inf`, update: null },
     };
   }
   const computed = optimizer.computeUpdates(beforeApply);
+  if (computed.nonFiniteGradient !== undefined)
+    return { computed: null, bad: { what: 'the gradients hold NaN or Inf', update: null } };
   const update = computed.halted || computed.applied ? null : optimizer.findNonFinite(computed.updates);
   return { computed, bad: update ? { what: describeNonFiniteUpdate(update), update } : null };
 }
@@ -276,10 +299,11 @@ function fusedApplyHook(
   observers: readonly StepObserver[],
   params: Record<string, Tensor>,
   optimizer: Optimizer,
+  follow: UpdateOptions,
 ): ((updates: Record<string, Tensor>) => void) | undefined {
   if (!observers.every((o) => o.afterApply)) return undefined;
   return (updates) => {
-    for (const o of observers) o.afterUpdate(updates, params, optimizer.state, FOLLOW);
+    for (const o of observers) o.afterUpdate(updates, params, optimizer.state, follow);
   };
 }
 
@@ -466,7 +490,7 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     consecutiveNonFinite: consecutive,
     lastLoss,
   });
-  const beforeApply = fusedApplyHook(observers, params, optimizer);
+  const opts = observerOptions(observers, params, optimizer);
   model.train();
   while (step < totalSteps) {
     if (hooks.shouldStop?.()) {
@@ -479,16 +503,16 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
     const [x, y] = inputs.fill(batch.x, batch.y, batch.size);
     for (const o of observers) o.beginStep(step);
     const loss = lossAndGrads(ds, model, x, y, optimizer);
-    for (const o of observers) o.afterBackward(params);
-    const { computed, bad } = computeChecked(optimizer, params, loss, beforeApply);
+    for (const o of observers) o.afterBackward(params, opts.afterBackward);
+    const { computed, bad } = computeChecked(optimizer, params, loss, opts.beforeApply);
     let diverged = false;
     if (bad) {
       if (tc.onNonFinite === 'raise') throw nonFiniteError(step, loss, params, bad.update);
       skipped++;
       consecutive++;
       if (bad.update) skippedByLayer[bad.update.path] = (skippedByLayer[bad.update.path] ?? 0) + 1;
+      for (const o of observers) o.endStep(loss); // before zeroGrad: told gradNormsFollow, they read the gradients
       optimizer.zeroGrad();
-      for (const o of observers) o.endStep(loss);
       const why = divergedReason(tc, step, consecutive, bad);
       if (why) {
         status = 'diverged';
@@ -501,7 +525,8 @@ export function* trainingLoop(exp: Experiment, hooks: TrainHooks): Generator<voi
       // an applied update is measured in the pass that applies it: observers with afterApply need not read it (where
       // the chain applied it itself, they were told in beforeApply)
       if (!applied)
-        for (const o of observers) o.afterUpdate(updates, params, state, !halted && o.afterApply ? FOLLOW : READ);
+        for (const o of observers)
+          o.afterUpdate(updates, params, state, !halted && o.afterApply ? opts.follow : opts.read);
       optimizer.apply(updates);
       if (!optimizer.halted)
         for (const o of observers) o.afterApply?.(optimizer.weightSumSquares, optimizer.updateSumSquares);
