@@ -23,8 +23,9 @@ export default defineConfig({
     testTimeout: 60_000,
     pool: 'forks',
     // A throwaway PostgreSQL cluster for the `postgres` suite (skipped without one), shared by both tiers: the
-    // first setup starts it and exports GRADGUARD_TEST_PG_URL, the second sees the variable and starts nothing.
-    globalSetup: ['test/services/postgres.ts'],
+    // first setup starts it and exports GRADGUARD_TEST_PG_URL, the second sees the variable and starts nothing. And a
+    // temporary cache of measured choices (test/services/cache-dir.ts), so the suite never writes the user's.
+    globalSetup: ['test/services/postgres.ts', 'test/services/cache-dir.ts'],
     // `vitest run --coverage` (npm test does): a summary on the terminal, the full report under coverage/
     coverage: {
       provider: 'v8',
