@@ -368,19 +368,21 @@ describe('fused chains', () => {
   });
 });
 
+/** A small layer and gradients for it that change with the step (`big` scales them), for the updateAndApply tests. */
+const lin = (seed: number) => new Linear(7, 5, { seed });
+const gradsFor = (step: number, big: number): Params => ({
+  weight: tensor(
+    Array.from({ length: 35 }, (_, i) => big * Math.sin(i * 1.3 + step)),
+    [5, 7],
+  ),
+  bias: tensor(
+    Array.from({ length: 5 }, (_, i) => big * Math.cos(i + 1.9 * step)),
+    [5],
+  ),
+});
+
 describe('updateAndApply: Adam applied in its own pass', () => {
   const defaultBackend = getBackend().name as Parameters<typeof useBackend>[0];
-  const lin = (seed: number) => new Linear(7, 5, { seed });
-  const gradsFor = (step: number, big: number): Params => ({
-    weight: tensor(
-      Array.from({ length: 35 }, (_, i) => big * Math.sin(i * 1.3 + step)),
-      [5, 7],
-    ),
-    bias: tensor(
-      Array.from({ length: 5 }, (_, i) => big * Math.cos(i + 1.9 * step)),
-      [5],
-    ),
-  });
   const tensorsOf = (s: unknown) =>
     stateRecords(s)
       .filter((x) => x.kind !== 'chain')
@@ -568,17 +570,6 @@ describe('updateAndApply: Adam applied in its own pass', () => {
 
 describe('updateAndApply: the gradients measured once on entry (plan.gradStats)', () => {
   const defaultBackend = getBackend().name as Parameters<typeof useBackend>[0];
-  const lin = (seed: number) => new Linear(7, 5, { seed });
-  const gradsFor = (step: number, big: number): Params => ({
-    weight: tensor(
-      Array.from({ length: 35 }, (_, i) => big * Math.sin(i * 1.3 + step)),
-      [5, 7],
-    ),
-    bias: tensor(
-      Array.from({ length: 5 }, (_, i) => big * Math.cos(i + 1.9 * step)),
-      [5],
-    ),
-  });
   const copy = (p: Params): Params =>
     Object.fromEntries(Object.entries(p).map(([k, t]) => [k, tensor(Array.from(t.data), t.shape)]));
   const clipState = (s: unknown) =>
