@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { diagnose, type FindingKind } from '../monitor/diagnose.js';
 import type { LayerInfo, StepRecord } from '../monitor/monitor.js';
 import { ConfigError, loadConfig } from '../train/config.js';
-import { doctorCommand, fixesToTry, runDoctor } from './doctor.js';
+import type { StepObserver } from '../train/trainer.js';
+import { doctorCommand, fixesToTry, offset, runDoctor } from './doctor.js';
 
 /** The 20-layer sigmoid MLP with normal(0, 0.05) weights (Glorot & Bengio 2010's failure), on 2-D spirals. */
 const VANISHING = [
@@ -187,5 +188,30 @@ describe('fixes are valid config', () => {
     ];
     expect(fixesToTry(findings, 9).map((x) => x.set[0])).toEqual(['a=1', 'b=1', 'e=1', 'd=1', 'g=1']);
     expect(fixesToTry(findings, 3).map((x) => x.set[0])).toEqual(['a=1', 'b=1', 'e=1']);
+  });
+});
+
+describe('the probe observer', () => {
+  it('offsets the step numbers and passes every call and its options through', () => {
+    const calls: unknown[][] = [];
+    const inner: StepObserver = {
+      beginStep: (s) => calls.push(['begin', s]),
+      afterBackward: (p, opts) => calls.push(['backward', p, opts]),
+      afterUpdate: (u, p, st, opts) => calls.push(['update', u, p, st, opts]),
+      endStep: (l) => calls.push(['end', l]),
+    };
+    const o = offset(inner, 3);
+    const params = {};
+    o.beginStep(2);
+    o.afterBackward(params, { gradNormsFollow: true });
+    o.afterUpdate({}, params, {}, { updateNormsFollow: true });
+    o.endStep(0.5);
+    expect(calls).toEqual([
+      ['begin', 5],
+      ['backward', params, { gradNormsFollow: true }],
+      ['update', {}, params, {}, { updateNormsFollow: true }],
+      ['end', 0.5],
+    ]);
+    expect(o.afterApply).toBeUndefined();
   });
 });

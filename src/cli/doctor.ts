@@ -92,11 +92,15 @@ function positiveInt(v: number | undefined, dflt: number, name: string, min: num
   return x;
 }
 
-/** Offsets the step numbers the trainer reports, so probe batches and training steps share one numbering. */
-function offset(o: StepObserver, by: number): StepObserver {
+/**
+ * Offsets the step numbers the trainer reports, so probe batches and training steps share one numbering; every other
+ * call and its options pass through unchanged (afterBackward's `gradNormsFollow`: the monitor then takes the gradients'
+ * norms from the step's one measurement instead of reading them again).
+ */
+export function offset(o: StepObserver, by: number): StepObserver {
   const wrapped: StepObserver = {
     beginStep: (s) => o.beginStep(s + by),
-    afterBackward: (p) => o.afterBackward(p),
+    afterBackward: (p, opts) => o.afterBackward(p, opts),
     afterUpdate: (u, p, st, opts) => o.afterUpdate(u, p, st, opts),
     endStep: (l) => o.endStep(l),
   };
