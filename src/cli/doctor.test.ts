@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { diagnose, type FindingKind } from '../monitor/diagnose.js';
-import type { LayerInfo, StepRecord } from '../monitor/monitor.js';
+import type { LayerInfo, StepObserver, StepRecord } from '../monitor/monitor.js';
 import { ConfigError, loadConfig } from '../train/config.js';
-import type { StepObserver } from '../train/trainer.js';
 import { doctorCommand, fixesToTry, offset, runDoctor } from './doctor.js';
 
 /** The 20-layer sigmoid MLP with normal(0, 0.05) weights (Glorot & Bengio 2010's failure), on 2-D spirals. */
@@ -195,14 +194,14 @@ describe('the probe observer', () => {
   it('offsets the step numbers and passes every call and its options through', () => {
     const calls: unknown[][] = [];
     const inner: StepObserver = {
-      beginStep: (s) => calls.push(['begin', s]),
+      beginStep: (s) => calls.push(['begin', s]) > 0,
       afterBackward: (p, opts) => calls.push(['backward', p, opts]),
       afterUpdate: (u, p, st, opts) => calls.push(['update', u, p, st, opts]),
       endStep: (l) => calls.push(['end', l]),
     };
     const o = offset(inner, 3);
     const params = {};
-    o.beginStep(2);
+    expect(o.beginStep(2)).toBe(true);
     o.afterBackward(params, { gradNormsFollow: true });
     o.afterUpdate({}, params, {}, { updateNormsFollow: true });
     o.endStep(0.5);
