@@ -15,6 +15,9 @@
 #include <immintrin.h>
 #endif
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +441,36 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
 }
 
 /* The argument kinds and the declarations by arity that GG_WRAP expands (addon_args.h). */
+/*
+ * The buffers of tensors dropped outside `tidy()` (a training loop written as in PyTorch) are Float32Arrays that the
+ * garbage collector frees, and the next step asks for the same sizes again. glibc hands allocations over 128 KiB out
+ * as fresh mappings, and gives freed memory at the heap's top back to the system past 128 KiB, so every step's
+ * activations were page-faulted in anew (~3,000 faults and ~15 ms of system time a step for the CLI's CNN, ~1.5x
+ * the step; docs/library.md, "Memory"). Buffers up to 32 MiB (the largest glibc takes for this) now come from the
+ * heap, and up to 256 MiB of freed memory stays mapped for the next step. Left as they are where the user set
+ * glibc's own malloc variables, or with GRADGUARD_MALLOC=system.
+ */
+static const char *gg_malloc_tuned = "not glibc";
+static void gg_tune_malloc(void) {
+#ifdef __GLIBC__
+  const char *own = getenv("GRADGUARD_MALLOC");
+  const char *tunables = getenv("GLIBC_TUNABLES");
+  if (own && strcmp(own, "system") == 0) {
+    gg_malloc_tuned = "system (GRADGUARD_MALLOC=system)";
+  } else if (getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_") ||
+             (tunables && strstr(tunables, "glibc.malloc."))) {
+    gg_malloc_tuned = "the environment's (MALLOC_*_ or GLIBC_TUNABLES)";
+  } else if (mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1) {
+    gg_malloc_tuned = "heap up to 32 MiB, 256 MiB kept";
+  } else {
+    gg_malloc_tuned = "system (mallopt refused)";
+  }
+#endif
+}
+
+/* How the process's malloc was left (tests and bench). */
+static const char *gg_malloc_tuning(void) { return gg_malloc_tuned; }
+
 #include "addon_args.h"
 
 static napi_value gg_string(napi_env env, const char *s) {
@@ -523,6 +556,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(poolHold, gg_pool_hold, num, 1, IN)                                                            \
   X(poolLastChunks, gg_pool_last_chunks, num, 0)                                                   \
   X(poolNaps, gg_pool_naps, num, 0)                                                               \
+  X(mallocTuning, gg_malloc_tuning, str, 0)                                                        \
   X(gemmTime, gg_gemm_time, num, 9, IN, IN, IN, IX, IX, IX, IN, IN, IN)                             \
   X(gemmPeak, gg_gemm_fma_peak, num, 1, IX)
 
@@ -543,8 +577,10 @@ GG_KERNELS(GG_WRAP)
 
 #define GG_PROP(js, fn, ret, n, ...) {#js, NULL, gg_w_##js, NULL, NULL, NULL, napi_enumerable, NULL},
 
+
 NAPI_MODULE_INIT() {
   static const napi_property_descriptor props[] = {GG_KERNELS(GG_PROP)};
+  gg_tune_malloc();
   /* The pool's size for gg_parallel_for, before any product has run (setThreads changes it). */
   gg_set_threads(openblas_get_num_threads());
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

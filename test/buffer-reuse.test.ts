@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { availableBackends, useBackend } from '../src/backend/index.js';
 import * as clip from '../src/clip/index.js';
@@ -11,6 +13,10 @@ import type { AnyModule } from '../src/nn/module.js';
 import * as optim from '../src/optim/index.js';
 import { rand, randint } from '../src/tensor/random.js';
 import { keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+
+/** The collector, for the test of buffers dropped outside tidy() (a new context exposes it once the flag is set). */
+v8.setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 /** One full training step as the trainer runs it: forward, loss, backward, clip + Adam, apply, zero. */
 function stepper(model: AnyModule, x: Tensor, y: Tensor) {
@@ -92,6 +98,41 @@ for (const name of availableBackends()) {
       count(3, step);
       // a step allocates what its forward keeps live, and nothing more: backward's buffers came back and are reused
       expect(count(3, step)).toEqual(forwardOnly);
+    });
+
+    // The registry's callbacks (which pool a dropped tensor's buffer) run only once JavaScript returns to the event
+    // loop, so a synchronous loop without tidy() must not depend on them: where the collector owns a buffer's memory
+    // the registry must not hold the buffer, or every step's activations stay alive until the loop ends.
+    it('tensors dropped outside tidy() leave their memory to the garbage collector, or come back to the pool', async () => {
+      const be = useBackend(name);
+      const model = mlp({ inputSize: 64, hidden: [32], outputSize: 10, seed: 0 });
+      const x = keep(rand([16, 64], { seed: 1 }));
+      const refs: WeakRef<object>[] = [];
+      const live0 = be.stats().liveBytes;
+      const dropped = (() => {
+        let bytes = 0;
+        for (let i = 0; i < 3; i++) {
+          const out = model.call(x);
+          // the memory behind the buffer: the Float32Array where the collector owns it, else the buffer object
+          refs.push(new WeakRef(be.collectorFrees ? out.buf.data : out.buf));
+          bytes += out.size * 4;
+        }
+        return bytes;
+      })();
+      expect(be.stats().liveBytes).toBeGreaterThan(live0);
+      await new Promise((r) => setTimeout(r, 0)); // WeakRef targets stay alive until the current job ends
+      gc();
+      if (be.collectorFrees) {
+        // collected by this gc(), before any registry callback could run: nothing else held the arrays
+        expect(refs.every((r) => r.deref() === undefined)).toBe(true);
+      } else {
+        // the registry holds the buffer (a region of the module's memory) until its callback gives it back
+        expect(refs.every((r) => r.deref() !== undefined)).toBe(true);
+      }
+      // then the callbacks run: the pool's statistics count the buffers as gone (collected or pooled)
+      for (let i = 0; i < 20 && be.stats().liveBytes > live0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(be.stats().liveBytes).toBeLessThanOrEqual(live0);
+      expect(dropped).toBeGreaterThan(0);
     });
   });
 }

@@ -39,6 +39,10 @@ export class BufferPool<B extends Buf> {
     this.freshAllocs++;
     return this.make(size);
   }
+  /** A buffer handed out by `take` was freed by the garbage collector instead of coming back. */
+  forget(size: number): void {
+    this.liveBytes -= size * 4;
+  }
   give(b: B): void {
     const size = b.size;
     let list = this.free.get(size);
@@ -68,6 +72,12 @@ export class JsBackend implements Backend {
   }
   free(buf: Buf): void {
     this.pool.give(buf);
+  }
+  get collectorFrees(): boolean {
+    return true;
+  }
+  collected(size: number): void {
+    this.pool.forget(size);
   }
   stats() {
     return { liveBytes: this.pool.liveBytes, pooledBytes: this.pool.pooledBytes, freshAllocs: this.pool.freshAllocs };

@@ -75,6 +75,14 @@ export class NativeBackend extends JsBackend {
     return this.k.poolNaps();
   }
   /**
+   * How the addon left the process's malloc when it loaded: by default buffers up to 32 MiB come from the heap and up
+   * to 256 MiB of freed memory stays mapped, so the buffers of a loop written without `tidy()`, freed by the garbage
+   * collector, are reused without page faults; left alone with GRADGUARD_MALLOC=system or glibc's own variables set.
+   */
+  mallocTuning(): string {
+    return this.k.mallocTuning();
+  }
+  /**
    * For tests: how many chunks the native thread pool's last job (a product on several threads, or a parallel loop)
    * was cut into; 0 before the first.
    */

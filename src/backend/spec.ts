@@ -395,6 +395,8 @@ export const ADDON_EXTRAS = {
   poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
   /** Tests: times a thread pool worker found late (or told so: poolHold 3) slept right after a job; in all. */
   poolNaps: { args: [], ret: 'num', c: 'gg_pool_naps' },
+  /** How the addon left the process's malloc when it loaded (native/addon.c, gg_tune_malloc). */
+  mallocTuning: { args: [], ret: 'str', c: 'gg_malloc_tuning' },
   /**
    * bench/gemm-shapes.ts: best seconds per product of one shape (impl 0 OpenBLAS, 1 ours, 2 ours with A packed
    * once, 3 ours with a bias and ReLU epilogue, 4 gg_sgemm's choice), wall clock or (cpu) process CPU time; -1 declined,

@@ -128,6 +128,15 @@ export interface Backend extends KernelMethods {
   free(buf: Buf): void;
   /** Pool statistics: bytes handed out now, bytes held in the pool, fresh allocations made so far. */
   stats(): { liveBytes: number; pooledBytes: number; freshAllocs: number };
+  /**
+   * Whether a buffer's memory belongs to the JavaScript garbage collector (an ordinary Float32Array: the js and
+   * native backends). Such a buffer, dropped with the tensors that held it, is freed by the collector itself, so
+   * the library never keeps it alive waiting to pool it (see `collected`); a wasm buffer is a region of the module's
+   * memory that only `free` gives back.
+   */
+  readonly collectorFrees: boolean;
+  /** A buffer of `size` elements that was never released was freed by the garbage collector (pool statistics). */
+  collected(size: number): void;
 }
 
 /** Geometry of a 2-D convolution (NCHW input, OIHW weight). */

@@ -180,6 +180,10 @@ export class WasmBackend extends JsBackend {
   }
 
   /** Threads the matrix product uses (the calling one included): 1 on the one-thread module. */
+  /** Buffers are regions of the module's memory: only `free` gives one back. */
+  override get collectorFrees(): boolean {
+    return false;
+  }
   override get threads(): number {
     return this.limit;
   }

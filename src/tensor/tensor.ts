@@ -21,10 +21,27 @@ export class Storage {
   ) {}
 }
 
+/**
+ * Storages that no tidy scope owns (outside `tidy`, kept, gradients, parameters) are watched: when the garbage
+ * collector finds one unreachable, its buffer goes back. Where the collector owns the buffer's memory (an ordinary
+ * Float32Array: js, native) the registry holds only its size, never the buffer, so the collector frees the memory
+ * with the storage: the registry's callbacks run only when JavaScript returns to the event loop, and a training loop
+ * written without `tidy()` in one synchronous run would otherwise keep every step's activations alive until it ends
+ * (memory growing with every step). A wasm buffer is a region of the module's memory that only the callback can give
+ * back, so there the registry holds it.
+ */
 const registry =
   typeof FinalizationRegistry !== 'undefined'
-    ? new FinalizationRegistry<{ buf: Buf; backend: Backend }>(({ buf, backend }) => backend.free(buf))
+    ? new FinalizationRegistry<{ buf: Buf | null; size: number; backend: Backend }>(({ buf, size, backend }) => {
+        if (buf) backend.free(buf);
+        else backend.collected(size);
+      })
     : null;
+
+function watch(st: Storage): void {
+  const buf = st.buf!;
+  registry?.register(st, { buf: st.backend.collectorFrees ? null : buf, size: buf.size, backend: st.backend }, st);
+}
 
 /** The stack of open `tidy` scopes: each tracks the storages allocated while it is open. */
 const scopes: Set<Storage>[] = [];
@@ -36,7 +53,7 @@ export function allocStorage(size: number): Storage {
   const st = new Storage(buf, backend);
   const scope = scopes[scopes.length - 1];
   if (scope) scope.add(st);
-  else registry?.register(st, { buf, backend }, st);
+  else watch(st);
   return st;
 }
 
@@ -50,7 +67,7 @@ function releaseStorage(st: Storage): void {
 function untrack(st: Storage): void {
   for (let i = scopes.length - 1; i >= 0; i--) {
     if (scopes[i]!.delete(st)) {
-      registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+      watch(st);
       return;
     }
   }
@@ -91,7 +108,7 @@ export function tidy<T>(fn: () => T): T {
   for (const st of scope) {
     if (kept.has(st)) {
       if (parent) parent.add(st);
-      else registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+      else watch(st);
     } else releaseStorage(st);
   }
   return result;
@@ -373,13 +390,13 @@ function accumulateLeaf(t: Tensor, g: Tensor, scope: Set<Storage>): void {
   }
   if (g.size === t.size && scope.delete(g.storage)) {
     const st = g.storage;
-    registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+    watch(st);
     t.grad = new Tensor(st, t.shape);
     return;
   }
   // own a persistent copy: g may alias the seed or another tensor's storage
   const st = new Storage(getBackend().alloc(t.size), getBackend());
-  registry?.register(st, { buf: st.buf!, backend: st.backend }, st);
+  watch(st);
   st.backend.copy(g.buf, 0, st.buf!, 0, t.size);
   t.grad = new Tensor(st, t.shape);
 }
