@@ -96,7 +96,9 @@ function envFor(threads: number, extra: Record<string, string> = {}): NodeJS.Pro
     OMP_NUM_THREADS: String(threads),
     GRADGUARD_THREADS: String(threads),
     GRADGUARD_BACKEND: backend,
-    MALLOC_MMAP_THRESHOLD_: '4000000000',
+    // glibc's largest mmap threshold: it silently ignores a larger value (this was 4000000000 until the eleventh
+    // session, so both sides ran with glibc's sliding default)
+    MALLOC_MMAP_THRESHOLD_: '33554432',
     MALLOC_TRIM_THRESHOLD_: '4000000000',
     MALLOC_TOP_PAD_: '268435456',
     ...extra,
