@@ -150,6 +150,12 @@ const SHAPES: [number, number, number][] = [
 const shapeName = ([m, k, n]: [number, number, number]) => `${m}x${k}x${n}`;
 /** A block stops early once it has run this long (at least one step): a configuration that collapses costs little. */
 const BLOCK_CAP_MS = quick ? 3000 : 5000;
+/**
+ * Warm-up before a row's first block, on every side: at least the row's `warm` steps and this long. V8 compiles our
+ * step's JavaScript with its optimizing tier only after hundreds of calls (in the background): the 30 warm-up steps
+ * the MLP row had (~20 ms) left its first rounds ~10% slower than the steps of a training run.
+ */
+const WARM_MS = quick ? 300 : 1000;
 /** A PyTorch configuration this many times slower than the fastest one in each of the first two rounds is dropped. */
 const DROP_FACTOR = 3;
 
@@ -220,7 +226,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
     for (const spec of rows) {
       const steps = quick ? spec.quickSteps : spec.steps;
       const t0 = performance.now();
-      const setup = { op: 'setup', row: spec.id, spec, warm: spec.warm, max_ms: BLOCK_CAP_MS };
+      const setup = { op: 'setup', row: spec.id, spec, warm: spec.warm, warm_ms: WARM_MS, max_ms: BLOCK_CAP_MS };
       await ours.call(setup);
       for (const [, w] of torches) await w.call(setup);
       const r: RowResult = {

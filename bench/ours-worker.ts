@@ -3,7 +3,7 @@
  * the same protocol as bench/torch_worker.py (one JSON object a line each way):
  *   {"op": "info"}                                  -> backend, threads, sgemm in use, OpenBLAS's kernel set
  *   {"op": "sgemm", "m", "k", "n", "ms"}            -> GFLOP/s of the backend's sgemm, x [m,k] by wᵀ (w [n,k])
- *   {"op": "setup", "row", "spec", "warm", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
+ *   {"op": "setup", "row", "spec", "warm", "warm_ms", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
  *                                                     and runs `warm` steps of each (fewer once max_ms have passed)
  *   {"op": "run", "row", "steps", "monitored", "max_ms"} -> {"times": [ms of each step]} (fewer once max_ms passed)
  *   {"op": "pair", "row", "steps", "max_ms"}         -> {"plain", "monitored", "cpu"}: ms of `steps` pairs of one plain
@@ -35,8 +35,11 @@ function handle(msg: Record<string, unknown>): unknown {
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
       for (const monitored of [false, true]) {
         const step = stepper(spec, monitored);
+        // at least `warm` steps and `warm_ms` of them: the JIT compiles the step's JavaScript over its first
+        // hundreds of calls, and a short step (the MLP's, ~0.7 ms) would otherwise be timed before it has
+        const warmMs = (msg.warm_ms as number | undefined) ?? 0;
         const t0 = performance.now();
-        for (let i = 0; i < (msg.warm as number); i++) {
+        for (let i = 0; i < (msg.warm as number) || performance.now() - t0 < warmMs; i++) {
           step();
           if (performance.now() - t0 >= maxMs) break;
         }

@@ -4,8 +4,9 @@
 # Protocol: one JSON object a line on stdin, one JSON object a line on stdout.
 #   {"op": "info"}                              -> torch version, threads, which OpenBLAS kernels were loaded
 #   {"op": "sgemm", "m": M, "k": K, "n": N, "ms": T} -> GFLOP/s of an M x K by K x N product (best of rounds of ~T ms)
-#   {"op": "setup", "row": R, "spec": S, "warm": W, "max_ms": T} -> builds row R's model, optimizer and fixed batch,
-#                                                  runs W warm-up steps (fewer once T ms have passed)
+#   {"op": "setup", "row": R, "spec": S, "warm": W, "warm_ms": M, "max_ms": T} -> builds row R's model, optimizer and
+#                                                  fixed batch, runs at least W warm-up steps and M ms of them (fewer
+#                                                  once T ms have passed)
 #   {"op": "run", "row": R, "steps": N, "max_ms": T} -> {"times": [ms of each of N steps], "cpu": [CPU ms of each]}
 #                                                  (fewer once T ms passed; CPU time of the process, all threads)
 # Each step: zero_grad(set_to_none=True), forward, cross-entropy (MSE for the recurrent rows), backward,
@@ -166,9 +167,12 @@ for line in sys.stdin:
         out = {'gflops': sgemm(msg['m'], msg['k'], msg['n'], msg['ms'])}
     elif op == 'setup':
         steps[msg['row']] = build(msg['row'], msg['spec'])
+        # at least `warm` steps and `warm_ms` of them, as our worker does (bench/ours-worker.ts)
         t0 = time.perf_counter()
-        for _ in range(msg['warm']):
+        i = 0
+        while i < msg['warm'] or (time.perf_counter() - t0) * 1e3 < msg.get('warm_ms', 0):
             steps[msg['row']]()
+            i += 1
             if (time.perf_counter() - t0) * 1e3 >= msg.get('max_ms', float('inf')):
                 break
         out = {'ok': True}
