@@ -440,7 +440,6 @@ static double gg_get_double(napi_env env, napi_value v, int *bad) {
   return r;
 }
 
-/* The argument kinds and the declarations by arity that GG_WRAP expands (addon_args.h). */
 /*
  * The buffers of tensors dropped outside `tidy()` (a training loop written as in PyTorch) are Float32Arrays that the
  * garbage collector frees, and the next step asks for the same sizes again. glibc hands allocations over 128 KiB out
@@ -471,6 +470,7 @@ static void gg_tune_malloc(void) {
 /* How the process's malloc was left (tests and bench). */
 static const char *gg_malloc_tuning(void) { return gg_malloc_tuned; }
 
+/* The argument kinds and the declarations by arity that GG_WRAP expands (addon_args.h). */
 #include "addon_args.h"
 
 static napi_value gg_string(napi_env env, const char *s) {
@@ -576,7 +576,6 @@ static napi_value gg_number(napi_env env, double v) {
 GG_KERNELS(GG_WRAP)
 
 #define GG_PROP(js, fn, ret, n, ...) {#js, NULL, gg_w_##js, NULL, NULL, NULL, napi_enumerable, NULL},
-
 
 NAPI_MODULE_INIT() {
   static const napi_property_descriptor props[] = {GG_KERNELS(GG_PROP)};

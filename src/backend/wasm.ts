@@ -179,11 +179,11 @@ export class WasmBackend extends JsBackend {
     this.limit = this.started;
   }
 
-  /** Threads the matrix product uses (the calling one included): 1 on the one-thread module. */
   /** Buffers are regions of the module's memory: only `free` gives one back. */
   override get collectorFrees(): boolean {
     return false;
   }
+  /** Threads the matrix product uses (the calling one included): 1 on the one-thread module. */
   override get threads(): number {
     return this.limit;
   }
