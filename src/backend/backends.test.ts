@@ -1742,7 +1742,7 @@ for (const [name, maybe] of suites) {
       const r = lcg(13);
       const out = new Float64Array(2);
       const xss = new Float64Array(1);
-      // lengths: within one turn of 512, several turns, several measured blocks of 16384 and a ragged end
+      // lengths: within one turn of 512, several turns, several measured blocks of 4096 and a ragged end
       for (const [n, pre, post, specials] of [
         [1037, 0.37, -1e-3, true],
         [33, 1, 1, true],

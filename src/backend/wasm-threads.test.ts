@@ -170,7 +170,7 @@ describe('threaded wasm backend', () => {
 
   it('shares Adam applied to the weights out: the same weights, moments and sums on any thread count', () => {
     const one = createWasmBackend(undefined, { threads: 1 })!;
-    const n = 200_003; // 13 measured blocks of 16384, the last one short
+    const n = 200_003; // 49 measured blocks of 4096, the last one short
     const r = lcg(22);
     const g0 = Float32Array.from({ length: n }, r);
     const m0 = Float32Array.from({ length: n }, () => r() * 0.1);
