@@ -499,6 +499,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(copy, gg_copy, void, 5, FA, IX, FA, IX, IX)                                                    \
   X(copyBlocks, gg_copy_blocks, void, 9, FA, IX, IX, FA, IX, IX, IX, IX, IN)                       \
   X(axpy, gg_axpy, void, 4, DB, FA, FA, IX)                                                        \
+  X(scale, gg_scale, void, 3, FA, IX, DB)                                                           \
   X(axpySumSquares, gg_axpy_sum_squares, num, 5, DB, FA, FA, IX, DA)                                        \
   X(unarySupported, gg_unary_supported, num, 1, IN)                                                \
   X(unary, gg_unary, num, 6, IN, FA, FA, IX, DB, DB)                                               \

@@ -88,6 +88,7 @@ GG_API void gg_copy(const float *src, gg_i sOff, float *dst, gg_i dOff, gg_i n);
 GG_API void gg_copy_blocks(const float *src, gg_i sOff, gg_i sStride, float *dst, gg_i dOff, gg_i dStride, gg_i len,
                            gg_i nBlocks, int accumulate);
 GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n);
+GG_API void gg_scale(float *x, gg_i n, double s);
 
 /* Whether gg_unary / gg_unary_grad implement `op` (1) or the caller must fall back to its own kernel (0). */
 GG_API int gg_unary_supported(int op);

@@ -60,6 +60,26 @@ GG_API void gg_axpy(double alpha, const float *x, float *y, gg_i n) {
   for (; i < n; i++) y[i] = (float)((double)y[i] + alpha * (double)x[i]);
 }
 
+/* x ← (float)s · x in float32 (the optimizer's factors: see spec.ts). Element by element, so any cut gives the same
+ * numbers. */
+typedef struct {
+  float *x;
+  float s;
+} scale_args;
+
+static void scale_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const scale_args *a = p;
+  float *restrict x = a->x;
+  const float s = a->s;
+  for (gg_i i = lo; i < hi; i++) x[i] = x[i] * s;
+}
+
+GG_API void gg_scale(float *x, gg_i n, double s) {
+  scale_args a = {x, (float)s};
+  gg_parallel_for(scale_range, &a, n, 16, 2.0 * (double)n);
+}
+
 /* y += alpha·x as gg_axpy (float64 product and sum, rounded once), and the sums of squares of the new y (returned)
  * and of x (xss[0]) in float64: one pass where applying an update and then measuring the weights and the update would
  * take three. */

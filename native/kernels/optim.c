@@ -20,33 +20,30 @@ static inline __attribute__((always_inline)) float adam_one(float gi, float *m, 
   return (c->r1 * mi) / (__builtin_sqrtf(vi) / c->sbc2 + c->eps);
 }
 
-/* The fused chain's scalings, as the affine kernel computes them: (float)(s·x + 0) in float64. */
-static inline float adam_scale(double s, float x) { return (float)(s * (double)x + 0.0); }
+/* The fused chain's scalings, as gg_scale computes them: x·s in float32, s already rounded to float32. (Until the
+ * twelfth session they were the affine kernel's (float)(s·x + 0) in float64, whose conversions to and from float64
+ * took ~30% of this pass natively: 56 -> 40 us over 200,704 values, Zen 5.) */
+static inline float adam_scale(float s, float x) { return x * s; }
 
 /* The loop, specialised on whether pre and post scale (constants after inlining), so that each variant vectorizes;
  * the steps go to out (g itself for gg_adam_update), or with add are added to it (out[i] + u in float32, as gg_axpy
  * with alpha 1: the parameters, for gg_adam_apply). */
 static inline __attribute__((always_inline)) void adam_loop(const float *g, float *out, float *m, float *v, gg_i n,
-                                                           const adam_coef *c, double pre, double post, int has_pre,
+                                                           const adam_coef *c, float pre, float post, int has_pre,
                                                            int has_post, int add) {
   gg_i i = 0;
 #if defined(__wasm_simd128__)
-  /* LLVM scalarizes the float64 scalings' demotions (see common.h): the same arithmetic by hand, four lanes at once */
+  /* the same arithmetic by hand, four lanes at once (LLVM left this loop scalar) */
   v128_t b1 = wasm_f32x4_splat(c->b1), c1 = wasm_f32x4_splat(c->c1), b2 = wasm_f32x4_splat(c->b2);
   v128_t c2 = wasm_f32x4_splat(c->c2), r1 = wasm_f32x4_splat(c->r1), sb = wasm_f32x4_splat(c->sbc2);
-  v128_t ve = wasm_f32x4_splat(c->eps), vpre = wasm_f64x2_splat(pre), vpost = wasm_f64x2_splat(post);
-  v128_t vz = wasm_f64x2_splat(0.0);
+  v128_t ve = wasm_f32x4_splat(c->eps), vpre = wasm_f32x4_splat(pre), vpost = wasm_f32x4_splat(post);
   for (; i + 4 <= n; i += 4) {
     v128_t gv = wasm_v128_load(g + i);
-    if (has_pre)
-      gv = gg_f32_pack(wasm_f64x2_add(wasm_f64x2_mul(vpre, gg_f64_lo(gv)), vz),
-                       wasm_f64x2_add(wasm_f64x2_mul(vpre, gg_f64_hi(gv)), vz));
+    if (has_pre) gv = wasm_f32x4_mul(gv, vpre);
     v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(m + i), b1), wasm_f32x4_mul(gv, c1));
     v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(v + i), b2), wasm_f32x4_mul(wasm_f32x4_mul(c2, gv), gv));
     v128_t q = wasm_f32x4_div(wasm_f32x4_mul(r1, mi), wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_sqrt(vi), sb), ve));
-    if (has_post)
-      q = gg_f32_pack(wasm_f64x2_add(wasm_f64x2_mul(vpost, gg_f64_lo(q)), vz),
-                      wasm_f64x2_add(wasm_f64x2_mul(vpost, gg_f64_hi(q)), vz));
+    if (has_post) q = wasm_f32x4_mul(q, vpost);
     wasm_v128_store(m + i, mi);
     wasm_v128_store(v + i, vi);
     wasm_v128_store(out + i, add ? wasm_f32x4_add(wasm_v128_load(out + i), q) : q);
@@ -62,7 +59,7 @@ static inline __attribute__((always_inline)) void adam_loop(const float *g, floa
 typedef struct {
   float *g, *m, *v;
   adam_coef c;
-  double pre, post;
+  float pre, post; /* rounded to float32, as gg_scale rounds its factor */
 } adam_args;
 
 static void adam_range(int tid, gg_i lo, gg_i hi, const void *p) {
@@ -71,9 +68,9 @@ static void adam_range(int tid, gg_i lo, gg_i hi, const void *p) {
   float *g = a->g + lo, *m = a->m + lo, *v = a->v + lo;
   gg_i n = hi - lo;
   /* pre is 1 unless the global-norm clip clipped; post is −lr where a learning rate follows in the chain */
-  if (a->pre == 1.0 && a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, 1.0, 0, 0, 0);
-  else if (a->pre == 1.0) adam_loop(g, g, m, v, n, &a->c, 1.0, a->post, 0, 1, 0);
-  else if (a->post == 1.0) adam_loop(g, g, m, v, n, &a->c, a->pre, 1.0, 1, 0, 0);
+  if (a->pre == 1.0f && a->post == 1.0f) adam_loop(g, g, m, v, n, &a->c, 1.0f, 1.0f, 0, 0, 0);
+  else if (a->pre == 1.0f) adam_loop(g, g, m, v, n, &a->c, 1.0f, a->post, 0, 1, 0);
+  else if (a->post == 1.0f) adam_loop(g, g, m, v, n, &a->c, a->pre, 1.0f, 1, 0, 0);
   else adam_loop(g, g, m, v, n, &a->c, a->pre, a->post, 1, 1, 0);
 }
 
@@ -86,7 +83,7 @@ static adam_coef adam_coefficients(double b1, double b2, double eps, double bc1,
 
 GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, double b2, double eps, double bc1,
                            double bc2, double pre, double post) {
-  adam_args a = {g, m, v, adam_coefficients(b1, b2, eps, bc1, bc2), pre, post};
+  adam_args a = {g, m, v, adam_coefficients(b1, b2, eps, bc1, bc2), (float)pre, (float)post};
   gg_parallel_for(adam_range, &a, n, 16, 8.0 * (double)n);
 }
 
@@ -99,7 +96,7 @@ GG_API void gg_adam_update(float *g, float *m, float *v, gg_i n, double b1, doub
  * rounded once), g left as it was; with ss, the sums of squares of the new p (ss[0]) and of u (ss[1]) in float64,
  * each turn's squares first summed in float32 over 16 lanes (32 terms a lane, as gg_axpy_sum_squares natively). */
 static inline __attribute__((always_inline)) void adam_apply_loop(const float *g, float *m, float *v, float *p,
-                                                                 gg_i n, const adam_coef *c, double pre, double post,
+                                                                 gg_i n, const adam_coef *c, float pre, float post,
                                                                  int has_pre, int has_post, double *ss) {
   if (!ss) {
     adam_loop(g, p, m, v, n, c, pre, post, has_pre, has_post, 1);
@@ -150,7 +147,7 @@ typedef struct {
   const float *g;
   float *m, *v, *p;
   adam_coef c;
-  double pre, post;
+  float pre, post;
   gg_i n_total, block;
   double *partials; /* 2 per block; NULL: not measured, [lo, hi) are elements */
 } adam_apply_args;
@@ -158,9 +155,9 @@ typedef struct {
 static void adam_apply_span(const adam_apply_args *a, gg_i lo, gg_i n, double *ss) {
   const float *g = a->g + lo;
   float *m = a->m + lo, *v = a->v + lo, *p = a->p + lo;
-  if (a->pre == 1.0 && a->post == 1.0) adam_apply_loop(g, m, v, p, n, &a->c, 1.0, 1.0, 0, 0, ss);
-  else if (a->pre == 1.0) adam_apply_loop(g, m, v, p, n, &a->c, 1.0, a->post, 0, 1, ss);
-  else if (a->post == 1.0) adam_apply_loop(g, m, v, p, n, &a->c, a->pre, 1.0, 1, 0, ss);
+  if (a->pre == 1.0f && a->post == 1.0f) adam_apply_loop(g, m, v, p, n, &a->c, 1.0f, 1.0f, 0, 0, ss);
+  else if (a->pre == 1.0f) adam_apply_loop(g, m, v, p, n, &a->c, 1.0f, a->post, 0, 1, ss);
+  else if (a->post == 1.0f) adam_apply_loop(g, m, v, p, n, &a->c, a->pre, 1.0f, 1, 0, ss);
   else adam_apply_loop(g, m, v, p, n, &a->c, a->pre, a->post, 1, 1, ss);
 }
 
@@ -184,7 +181,8 @@ static void adam_apply_range(int tid, gg_i lo, gg_i hi, const void *p) {
  * back. With measure, out[0] = Σp² of the new p and out[1] = Σu² (what gg_axpy_sum_squares measures). */
 GG_API void gg_adam_apply(const float *g, float *m, float *v, float *p, gg_i n, double b1, double b2, double eps,
                           double bc1, double bc2, double pre, double post, int measure, double *out) {
-  adam_apply_args a = {g, m, v, p, adam_coefficients(b1, b2, eps, bc1, bc2), pre, post, n, ADAM_APPLY_BLOCK, NULL};
+  adam_apply_args a = {g, m, v, p, adam_coefficients(b1, b2, eps, bc1, bc2), (float)pre, (float)post, n, ADAM_APPLY_BLOCK,
+                        NULL};
   if (!measure) {
     gg_parallel_for(adam_apply_range, &a, n, 16, 10.0 * (double)n);
     return;

@@ -1712,7 +1712,30 @@ for (const [name, maybe] of suites) {
       }
     });
 
-    it('adamUpdate with pre and post scales: bit for bit the affine pass, Adam, the affine pass', () => {
+    it('scale: float32 products by the factor rounded to float32, exactly; -0, infinities and NaN as IEEE gives them', () => {
+      const r = lcg(41);
+      for (const [n, s] of [
+        [1037, -1e-3],
+        [33, 0.37],
+        [5, Number.NaN],
+        [200_003, 1 / 3], // shared out over the threads where there are several
+        [7, -0],
+        [40, 1e38],
+      ] as const) {
+        const x = withSpecials(r, n, -2, 2);
+        x[1 % n] = -0;
+        sameBits(be, [x], (b, [xb]) => b.scale(xb!, n, s));
+        // and what PyTorch's mul_ computes on float32: the factor rounded, one rounding a product
+        const xb = load(be, x);
+        be.scale(xb, n, s);
+        const f = Math.fround(s);
+        for (let i = 0; i < n; i++)
+          expect(Object.is(xb.data[i], Math.fround(f * x[i]!)), `n ${n}, s ${s}, [${i}]`).toBe(true);
+        be.free(xb);
+      }
+    });
+
+    it('adamUpdate with pre and post scales: bit for bit the scale pass, Adam, the scale pass', () => {
       const r = lcg(12);
       const n = 1037;
       for (const [pre, post] of [
@@ -1729,9 +1752,9 @@ for (const [name, maybe] of suites) {
         const apart = [g, m, v].map((a) => load(be, a));
         be.adamUpdate(fused[0]!, fused[1]!, fused[2]!, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post);
         const [ga, ma, va] = apart as [Buf, Buf, Buf];
-        if (pre !== 1) be.unary(Unary.Affine, ga, ga, n, pre, 0);
+        if (pre !== 1) be.scale(ga, n, pre);
         be.adamUpdate(ga, ma, va, n, 0.9, 0.999, 1e-8, 0.19, 0.002, 1, 1);
-        if (post !== 1) be.unary(Unary.Affine, ga, ga, n, post, 0);
+        if (post !== 1) be.scale(ga, n, post);
         for (let k = 0; k < 3; k++)
           expectClose(fused[k]!.data, apart[k]!.data, EXACT, `pre ${pre}, post ${post}: ${k}`);
         for (const b of [...fused, ...apart]) be.free(b);

@@ -59,7 +59,7 @@ export function adamUpdate(
   for (let i = 0; i < n; i++) gs[i] = scaledStep(gs[i]!, pre, post, ms, vs, i, c);
 }
 
-/** {@link adamStep} of pre·g, times post: each factor applied as the affine kernel scales (a float32 x·a + 0). */
+/** {@link adamStep} of pre·g, times post: each factor applied as the `scale` kernel scales (a float32 product). */
 function scaledStep(
   g: number,
   pre: number,
@@ -69,8 +69,8 @@ function scaledStep(
   i: number,
   c: AdamCoefficients,
 ): number {
-  const q = adamStep(pre !== 1 ? Math.fround(pre * g + 0) : g, m, v, i, c);
-  return post !== 1 ? Math.fround(post * q + 0) : q;
+  const q = adamStep(pre !== 1 ? Math.fround(Math.fround(pre) * g) : g, m, v, i, c);
+  return post !== 1 ? Math.fround(Math.fround(post) * q) : q;
 }
 
 /** The reference `adamApply`: `adamUpdate`'s step added to p as `axpy(1, u, p)`, g untouched (see spec.ts). */

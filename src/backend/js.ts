@@ -116,6 +116,13 @@ export class JsBackend implements Backend {
     else for (let i = 0; i < n; i++) ys[i]! += alpha * xs[i]!;
   }
 
+  scale(x: Buf, n: number, s: number): void {
+    const d = x.data;
+    // the product of two float32 values is exact in float64; storing it rounds once: float32 multiplication
+    const f = Math.fround(s);
+    for (let i = 0; i < n; i++) d[i] = f * d[i]!;
+  }
+
   axpySumSquares(alpha: number, x: Buf, y: Buf, n: number, xSumSquares?: Float64Array): number {
     const xs = x.data;
     const ys = y.data;

@@ -137,6 +137,20 @@ export const KERNELS = {
     ret: 'num',
     c: 'gg_axpy_sum_squares',
   },
+  /**
+   * x ← s·x in place over n elements, in float32: s rounded to float32, then one float32 product an element, as
+   * PyTorch's `t.mul_(s)` computes on a float32 tensor and optax's `t * s` on float32 updates (−0 stays −0; ±∞ and NaN
+   * as IEEE multiplication gives them). Every factor the optimizer and the clips scale by (a learning rate, a clip's
+   * coefficient, SGD's momentum) goes through it; `adamUpdate` and `adamApply` apply their `pre` and `post` alike.
+   */
+  scale: {
+    args: [
+      ['x', 'buf'],
+      ['n', 'int'],
+      ['s', 'f64'],
+    ],
+    c: 'gg_scale',
+  },
   /** out = f(x) over n elements; `a`, `b` are the op's parameters (see `Unary`). */
   unary: {
     args: [
@@ -287,8 +301,8 @@ export const KERNELS = {
    * Adam moment update and step direction, in place over n elements (optax's scale_by_adam):
    * m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²; g ← (m·(1/bc1)) / (sqrt(v) / sqrt(bc2) + eps), in float32 with each
    * coefficient rounded to float32, in torch.optim.Adam's order (`adamStep` in js-adam.ts). With `pre` ≠ 1, g is first
-   * scaled as `unary(Affine, g, g, n, pre, 0)` does it, and with `post` ≠ 1 the step afterwards likewise: a chain's
-   * global-norm clip and learning rate fused into this one pass, with the numbers of the separate passes.
+   * scaled as `scale(g, n, pre)` does it, and with `post` ≠ 1 the step afterwards likewise: a chain's global-norm clip
+   * and learning rate fused into this one pass, with the numbers of the separate passes.
    */
   adamUpdate: {
     args: [

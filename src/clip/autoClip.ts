@@ -1,5 +1,4 @@
 /** AutoClip: clipping at a percentile of the gradient norms seen so far. */
-import { Unary } from '../backend/types.js';
 import type { GradientTransformation, StateRecord } from '../optim/transform.js';
 import { globalNorm } from './norms.js';
 
@@ -97,7 +96,7 @@ export function autoClip(
       state.threshold = thr;
       const coef = Math.min(thr / (norm + 1e-6), 1);
       if (coef < 1) {
-        for (const g of Object.values(grads)) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, coef, 0);
+        for (const g of Object.values(grads)) g.storage.backend.scale(g.buf, g.size, coef);
         state.clipped = true;
       }
       return { updates: grads, state };

@@ -89,7 +89,7 @@ export function byNorm(maxNorm: number, opts: { normType?: NormType } = {}): Gra
         state.normsBefore[k] = norm;
         const coef = Math.min(maxNorm / (norm + 1e-6), 1);
         if (!(coef >= 1)) {
-          g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, coef, 0);
+          g.storage.backend.scale(g.buf, g.size, coef);
           n++;
         }
       }

@@ -13,7 +13,6 @@
  * transformation did from its state after `update`: every state records it (`kind`, `count`, norms, clipped,
  * skipped, ...), which is how a monitor sees clipping without a side channel.
  */
-import { Unary } from '../backend/types.js';
 import { keep, type Tensor, zeros } from '../tensor/tensor.js';
 
 /** Tensors by parameter path. */
@@ -253,9 +252,9 @@ export function paramOf(params: Params | undefined, key: string, fn: string): Te
   return p;
 }
 
-/** Multiplies every tensor by `s` in place (the backend's affine kernel). */
+/** Multiplies every tensor by `s` in place, in float32 (the backend's `scale` kernel: PyTorch's `mul_`). */
 export function scaleInPlace(grads: Params, s: number): void {
-  for (const g of Object.values(grads)) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, s, 0);
+  for (const g of Object.values(grads)) g.storage.backend.scale(g.buf, g.size, s);
 }
 
 /** Sets every tensor to 0 in place. */

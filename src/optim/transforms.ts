@@ -3,7 +3,6 @@
  * `scaleByRms`, `trace` (momentum) and `addDecayedWeights`. Each updates the gradients in place (see transform.ts).
  */
 import { adamCoefficients } from '../backend/js-adam.js';
-import { Unary } from '../backend/types.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Schedule } from './schedules.js';
 import {
@@ -97,7 +96,7 @@ export function scaleByLearningRate(
     },
     nextFactor(state) {
       const v = sched(state.count);
-      // update() throws on a bad value; and it scales even by 1, which a fused pass would skip (-0 becomes +0)
+      // update() throws on a bad value; a factor of 1 (a product that changes nothing) takes the unfused path
       if (typeof v !== 'number' || !Number.isFinite(v) || sign * v === 1) return null;
       return {
         factor: sign * v,
@@ -172,7 +171,7 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
         g.storage.backend.adamUpdate(g.buf, m.buf, v.buf, g.size, b1, b2, eps, bc1, bc2, pre, post);
         continue;
       }
-      if (pre !== 1) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, pre, 0);
+      if (pre !== 1) g.storage.backend.scale(g.buf, g.size, pre);
       // the kernel's float32 expressions (torch.optim.Adam's), with the maximum of the second moments
       const vm = stateOf(state.nuMax, k, fn).data;
       const md = m.data;
@@ -187,7 +186,7 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
         vm[i] = Math.max(vm[i]!, vd[i]!); // NaN stays NaN, as torch.maximum
         d[i] = f(c.r1 * md[i]!) / f(f(f(Math.sqrt(vm[i]!)) / c.sbc2) + c.eps);
       }
-      if (post !== 1) g.storage.backend.unary(Unary.Affine, g.buf, g.buf, g.size, post, 0);
+      if (post !== 1) g.storage.backend.scale(g.buf, g.size, post);
     }
     return { updates: grads, state };
   };
@@ -420,7 +419,7 @@ export function trace(
         const be = g.storage.backend;
         if (first) be.copy(g.buf, 0, b.buf, 0, g.size);
         else {
-          be.unary(Unary.Affine, b.buf, b.buf, b.size, mu, 0);
+          be.scale(b.buf, b.size, mu);
           be.axpy(1 - damp, g.buf, b.buf, g.size);
         }
         if (nesterov) be.axpy(mu, b.buf, g.buf, g.size);
