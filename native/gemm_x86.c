@@ -241,20 +241,21 @@ static int gg_direct_a_ok(gg_i lda) {
 }
 
 /*
- * Likewise B, where its rows run along n (not transposed) and k is short (a weight gradient dW = dYᵀ·X over a batch
- * of up to GG_DIRECT_B_K rows: the MLP's TN 256×784×128): the kernels read each sliver's k rows of NR floats where
- * they are stored instead of a packed copy (gg_kernels_b), all of n in one block (no buffer to fill, so A is packed
- * once instead of once per NC columns). k rows of 128 bytes each then span k pages and k·2 cache lines, which the L1
- * holds as it would a packed sliver only where the rows fall in different sets: a leading dimension of an odd
- * multiple of 16 floats (784 = 49·16; gg_direct_b_ok), and columns in whole slivers but for a last half one (a
- * multiple of NR, or of NR plus VL: 784 = 24·32 + 16). Elsewhere B is packed as before; A read where it is stored
- * (above) comes first. The same multiplications in the same order: the same bits either way. Measured on one thread
- * (Zen 5, the kernels alternated in one process, CPU time, best of 20 rounds): TN 256×784×128 from ~275 to ~267 µs.
+ * Likewise B, where its rows run along n (not transposed) and k is short (a weight gradient dW = dYᵀ·X over a batch of
+ * up to GG_DIRECT_B_K rows: the MLP's TN 256×784×128): the kernels read each sliver's k rows of NR floats where they
+ * are stored instead of a packed copy (gg_kernels_b), all of n in one block (no buffer to fill, so A is packed once
+ * instead of once per NC columns). A sliver's k rows of 128 bytes then span up to k pages (hence the short k) and k·2
+ * cache lines, which the L1 holds as it would a packed sliver's only where the rows fall in different sets: a leading
+ * dimension of an odd multiple of 16 floats (784 = 49·16; gg_direct_b_ok). Its columns come in whole slivers but for a
+ * last half one (a multiple of NR, or of NR plus VL: 784 = 24·32 + 16). Elsewhere B is packed as before; A read where
+ * it is stored (above) comes first. The same multiplications in the same order: the same bits either way. Measured on
+ * one thread (bench/gemm-shapes.ts --old, Zen 5, a loaded machine): TN 256×784×128 2-6% faster (0.281 → 0.265 ms, 0.284
+ * → 0.273, 0.300 → 0.288); its packing (B, and A twice) had been ~6% of its time, timed apart.
  */
 #define GG_DIRECT_B_K 128
 
-/* 1 where rows of stride ldb (floats) start a cache line each and 64 consecutive ones start in 64 different L1 sets
- * (64 bytes each, 4 KiB per way), as a packed sliver's lines do: ldb 16 floats times an odd number. */
+/* 1 where rows of stride ldb (floats) lie whole cache lines apart and 64 consecutive ones start in 64 different L1
+ * sets (64 bytes each, 4 KiB per way), as a packed sliver's lines do: ldb 16 floats times an odd number. */
 static int gg_direct_b_ok(gg_i ldb) { return ldb % 16 == 0 && (ldb / 16) % 2 == 1; }
 
 /* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
