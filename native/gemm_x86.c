@@ -95,11 +95,11 @@ static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
  * registers. HALF: a sliver of at most VL columns (n's last, e.g. 784 = 24·32 + 16, 161 = 5·32 + 1) computed with one
  * vector per row instead of two, half of them on padding; each column's sum is the same, so are its bits.
  */
-static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, const int DIRECT, const int HALF, gg_i kc,
-                                                            const float *restrict pa, gg_i lda,
-                                                            const float *restrict pb, float *restrict c, gg_i ldc,
-                                                            gg_i csc, gg_i nr, float alpha, float beta, int beta0,
-                                                            const float *restrict bias, int relu) {
+static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, const int DIRECT, const int DIRECTB,
+                                                            const int HALF, gg_i kc, const float *restrict pa, gg_i lda,
+                                                            const float *restrict pb, gg_i ldb, float *restrict c,
+                                                            gg_i ldc, gg_i csc, gg_i nr, float alpha, float beta,
+                                                            int beta0, const float *restrict bias, int relu) {
   gv acc0[MR], acc1[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < ROWS; r++) {
@@ -109,10 +109,14 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, cons
   /* DIRECT: A's rows read where they are stored (row r at pa + r·lda, along p), through one base pointer per three
    * rows and the offsets lda and 2·lda, which x86 addressing scales for free. */
   const float *a3 = ROWS > 3 ? pa + 3 * lda : pa, *a6 = ROWS > 6 ? pa + 6 * lda : pa, *a9 = ROWS > 9 ? pa + 9 * lda : pa;
+  /* DIRECTB: B's rows read where they are stored (row p at pb + p·ldb; gg_gemm_block's direct B), both of its lines
+   * prefetched 8 rows ahead as a packed sliver's one line is */
+  const gg_i bstep = DIRECTB ? ldb : NR;
   for (gg_i p = 0; p < kc; p++) {
-    gv b0 = V_LOAD(pb);
-    gv b1 = HALF ? b0 : V_LOAD(pb + VL);
-    _mm_prefetch((const char *)(pb + 8 * NR), _MM_HINT_T0);
+    gv b0 = DIRECTB ? V_LOADU(pb) : V_LOAD(pb);
+    gv b1 = HALF ? b0 : DIRECTB ? V_LOADU(pb + VL) : V_LOAD(pb + VL);
+    _mm_prefetch((const char *)(pb + 8 * bstep), _MM_HINT_T0);
+    if (DIRECTB && !HALF) _mm_prefetch((const char *)(pb + 8 * bstep + NR - 1), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; r++) {
       const float *base = r < 3 ? pa : r < 6 ? a3 : r < 9 ? a6 : a9;
@@ -125,7 +129,7 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, cons
     } else {
       pa += MR;
     }
-    pb += NR;
+    pb += bstep;
   }
   gv va = V_SET1(alpha), vb = V_SET1(beta);
   if (nr == (HALF ? VL : NR) && csc == 1) {
@@ -162,19 +166,21 @@ static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, cons
   }
 }
 
-/* The kernels for R rows: packed A or direct (d), two vectors of columns or one (h). */
-#define GG_KDEF1(NAME, R, DIRECT, HALF)                                                                          \
-  static void NAME(gg_i kc, const float *pa, gg_i lda, const float *pb, float *c, gg_i ldc, gg_i csc, gg_i nr,   \
-                   float alpha, float beta, int beta0, const float *bias, int relu) {                           \
-    gg_kernel(R, DIRECT, HALF, kc, pa, lda, pb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu);               \
+/* The kernels for R rows: packed A or direct (d), packed B or direct (b), two vectors of columns or one (h). */
+#define GG_KDEF1(NAME, R, DIRECT, DIRECTB, HALF)                                                                \
+  static void NAME(gg_i kc, const float *pa, gg_i lda, const float *pb, gg_i ldb, float *c, gg_i ldc, gg_i csc,  \
+                   gg_i nr, float alpha, float beta, int beta0, const float *bias, int relu) {                  \
+    gg_kernel(R, DIRECT, DIRECTB, HALF, kc, pa, lda, pb, ldb, c, ldc, csc, nr, alpha, beta, beta0, bias, relu); \
   }
-#define GG_KDEF(R)                      \
-  GG_KDEF1(gg_kernel_##R, R, 0, 0)      \
-  GG_KDEF1(gg_kernel_d##R, R, 1, 0)     \
-  GG_KDEF1(gg_kernel_h##R, R, 0, 1)     \
-  GG_KDEF1(gg_kernel_dh##R, R, 1, 1)
-typedef void (*gg_kernel_fn)(gg_i, const float *, gg_i, const float *, float *, gg_i, gg_i, gg_i, float, float, int,
-                             const float *, int);
+#define GG_KDEF(R)                          \
+  GG_KDEF1(gg_kernel_##R, R, 0, 0, 0)       \
+  GG_KDEF1(gg_kernel_d##R, R, 1, 0, 0)      \
+  GG_KDEF1(gg_kernel_h##R, R, 0, 0, 1)      \
+  GG_KDEF1(gg_kernel_dh##R, R, 1, 0, 1)     \
+  GG_KDEF1(gg_kernel_b##R, R, 0, 1, 0)      \
+  GG_KDEF1(gg_kernel_bh##R, R, 0, 1, 1)
+typedef void (*gg_kernel_fn)(gg_i, const float *, gg_i, const float *, gg_i, float *, gg_i, gg_i, gg_i, float, float,
+                             int, const float *, int);
 GG_KDEF(1)
 GG_KDEF(2)
 GG_KDEF(3)
@@ -198,8 +204,10 @@ GG_KDEF(12)
 #define GG_KTAB(P)                                                                                                 \
   {NULL, gg_kernel_##P##1, gg_kernel_##P##2, gg_kernel_##P##3, gg_kernel_##P##4, gg_kernel_##P##5, gg_kernel_##P##6}
 #endif
-/* [direct][half][rows]: A packed or read where it is stored (gg_gemm_block's direct A); a full sliver or a half. */
+/* [direct][half][rows]: A packed or read where it is stored (gg_gemm_block's direct A); a full sliver or a half. And
+ * [half][rows] with B read where it is stored (gg_gemm_block's direct B), A packed. */
 static const gg_kernel_fn gg_kernels[2][2][MR + 1] = {{GG_KTAB(), GG_KTAB(h)}, {GG_KTAB(d), GG_KTAB(dh)}};
+static const gg_kernel_fn gg_kernels_b[2][MR + 1] = {GG_KTAB(b), GG_KTAB(bh)};
 
 /* ------------------------------------------------------------------------------------------------ driver */
 
@@ -232,21 +240,44 @@ static int gg_direct_a_ok(gg_i lda) {
   return 1;
 }
 
+/*
+ * Likewise B, where its rows run along n (not transposed) and k is short (a weight gradient dW = dYᵀ·X over a batch of
+ * up to GG_DIRECT_B_K rows: the MLP's TN 256×784×128): the kernels read each sliver's k rows of NR floats where they
+ * are stored instead of a packed copy (gg_kernels_b), all of n in one block (no buffer to fill, so A is packed once
+ * instead of once per NC columns). A sliver's k rows of 128 bytes then span up to k pages (hence the short k) and k·2
+ * cache lines, which the L1 holds as it would a packed sliver's only where the rows fall in different sets: a leading
+ * dimension of an odd multiple of 16 floats (784 = 49·16; gg_direct_b_ok). Its columns come in whole slivers but for a
+ * last half one (a multiple of NR, or of NR plus VL: 784 = 24·32 + 16). Elsewhere B is packed as before; A read where
+ * it is stored (above) comes first. The same multiplications in the same order: the same bits either way. Measured on
+ * one thread (bench/gemm-shapes.ts --old, Zen 5, a loaded machine): TN 256×784×128 2-6% faster (0.281 → 0.265 ms, 0.284
+ * → 0.273, 0.300 → 0.288); its packing (B, and A twice) had been ~6% of its time, timed apart.
+ */
+#define GG_DIRECT_B_K 128
+
+/* 1 where rows of stride ldb (floats) lie whole cache lines apart and 64 consecutive ones start in 64 different L1
+ * sets (64 bytes each, 4 KiB per way), as a packed sliver's lines do: ldb 16 floats times an odd number. */
+static int gg_direct_b_ok(gg_i ldb) { return ldb % 16 == 0 && (ldb / 16) % 2 == 1; }
+
 /* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
  * rows (m rounded up to MR) at pa + mPad·pc, so rows [ic, ic + mc) of that block start at + ic·kc (ic is a multiple
  * of MR: row chunks are cut in slivers, and MC is a multiple of MR). */
 static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i n1) {
   float *bb = gg_buf_b;
   gg_i mPad = (g->m + MR - 1) / MR * MR;
+  /* B read where it is stored (GG_DIRECT_B_K; k <= KC: one depth block), all of its columns in one block */
+  int directB = !g->transB && g->k <= GG_DIRECT_B_K && gg_direct_b_ok(g->ldb) &&
+                ((n1 - n0) % NR == 0 || (n1 - n0) % NR == VL) &&
+                !(!g->pa && !g->transA && (n1 - n0 + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda));
   for (gg_i pc = 0; pc < g->k; pc += KC) {
     gg_i kc = gg_min(KC, g->k - pc);
     int beta0 = pc == 0 && g->beta == 0.0f;
     float beta = pc == 0 ? g->beta : 1.0f;
-    for (gg_i jc = n0; jc < n1; jc += NC) {
-      gg_i nc = gg_min(NC, n1 - jc);
-      gg_pack_b(g, pc, kc, jc, nc, bb);
+    for (gg_i jc = n0, nc; jc < n1; jc += nc) {
+      nc = directB ? n1 - jc : gg_min(NC, n1 - jc);
       /* A read where it is stored, unpacked, where its rows run along k and few B slivers would reuse a packing */
-      int direct = !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda);
+      int direct = !directB && !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS &&
+                   gg_direct_a_ok(g->lda);
+      if (!directB) gg_pack_b(g, pc, kc, jc, nc, bb);
       for (gg_i ic = m0; ic < m1; ic += MC) {
         gg_i mc = gg_min(MC, m1 - ic);
         const float *ba = g->pa ? g->pa + mPad * pc + ic * kc : gg_buf_a;
@@ -257,9 +288,10 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
           float *crow = g->c + (ic + ir) * g->ldc + jc * g->csc;
           for (gg_i jr = 0; jr < nc; jr += NR) {
             gg_i nr = gg_min(NR, nc - jr);
-            gg_kernels[direct][nr <= VL][mr](kc, pa, g->lda, bb + jr * kc, crow + jr * g->csc, g->ldc, g->csc, nr,
-                                             g->alpha, beta, beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL,
-                                             g->relu && pc + kc == g->k);
+            (directB ? gg_kernels_b[nr <= VL] : gg_kernels[direct][nr <= VL])[mr](
+                kc, pa, g->lda, directB ? g->b + pc * g->ldb + jc + jr : bb + jr * kc, g->ldb, crow + jr * g->csc,
+                g->ldc, g->csc, nr, g->alpha, beta, beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL,
+                g->relu && pc + kc == g->k);
           }
         }
       }

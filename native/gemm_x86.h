@@ -7,7 +7,7 @@
 const char *gg_gemm_own_name(void);
 /* The revision of our kernels in the per-shape cache's keys (native/addon.c): raised when their speed changes, so that
  * every shape's choice is measured again against them rather than read from a measurement of the old ones. */
-#define GG_GEMM_OWN_REV 3
+#define GG_GEMM_OWN_REV 4
 /* Threads a product may use, the caller included (the pool starts on the first product that needs it). */
 void gg_gemm_own_threads(int n);
 /* addon.c: threads a product may use now, at least (gg_parallel_for's thread ids are below it), and whether kernels

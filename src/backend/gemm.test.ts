@@ -277,6 +277,10 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
       check(be, false, true, 64, 288, 1000, 1, 1, r);
       check(be, true, false, 288, 64, 1000, 1, 0, r);
       check(be, false, false, 128, 256, 784, 1, 0, r);
+      // its weight gradient (k <= 128, rows of B 784 = 49·16 floats apart: ours reads B where it is stored), with
+      // beta, scaled down in m; and A not transposed, 304 = 19·16 columns (too many slivers to read A in place)
+      check(be, true, false, 40, 784, 128, 0.5, 1, r, [3, 0, 2]);
+      check(be, false, false, 30, 304, 77, 1, 0, r, [3, 0, 2]);
       // narrow n, wider m: computed as Cᵀ (a conv weight gradient, logits)
       check(be, false, true, 32, 9, 5000, 1, 0, r);
       check(be, false, false, 64, 10, 1600, 2, 0.5, r);
@@ -300,6 +304,8 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
             [false, true, 32, 9, 43_264],
             [false, true, 64, 10, 1600],
             [false, true, 128, 256, 784],
+            // its weight gradient: B read where it is stored, cut by columns
+            [true, false, 256, 784, 128],
             // an LSTM step's products: cut by rows (one chunk per thread), and by rows over a long k
             [false, false, 512, 64, 128],
             [true, false, 128, 64, 512],
@@ -349,6 +355,45 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           const inPlace = out(k + 3);
           expect(inPlace.every(Number.isFinite)).toBe(true);
           expect(out(1024)).toEqual(inPlace);
+        }
+      });
+
+    // Where B's rows run along n, k is at most 128 and B's rows lie an odd multiple of 16 floats apart, ours reads B
+    // where it is stored instead of packing it (the MLP's weight gradient, rows of 784 floats); at an even multiple
+    // (4 KiB aliasing among its rows) it packs. Both must give the same bits: the same B at ldb n and n + 16; with
+    // a last half sliver (784, 304, 48 = 32 + 16 columns) or none (96), A transposed or not (304: too many slivers to
+    // read A in place), beta 0 or not, on one thread and two.
+    if (impl === 'own')
+      it('gives the same bits whether B is packed or read where it is stored', () => {
+        be.selectGemm('own');
+        const r = lcg(31);
+        const before = be.threads;
+        try {
+          for (const [transA, m, n, k, beta] of [
+            [true, 100, 784, 128, 0],
+            [true, 37, 784, 100, 0.5],
+            [false, 29, 304, 64, 0],
+            [true, 13, 48, 128, 1],
+            [true, 25, 96, 33, 0],
+          ] as const) {
+            const a = uniform(r, m * k);
+            const b = uniform(r, k * n);
+            const c0 = uniform(r, m * n);
+            const out = (ldb: number, threads: number) => {
+              be.setThreads(threads);
+              const bStored = new Float32Array(k * ldb).fill(Number.NaN);
+              for (let p = 0; p < k; p++) bStored.set(b.subarray(p * n, (p + 1) * n), p * ldb);
+              const c = beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : c0.slice();
+              be.sgemm(transA, false, m, n, k, 1, buf(a), 0, transA ? m : k, buf(bStored), 0, ldb, beta, buf(c), 0, n);
+              return c;
+            };
+            const inPlace = out(n, 1);
+            expect(inPlace.every(Number.isFinite)).toBe(true);
+            expect(out(n + 16, 1)).toEqual(inPlace);
+            expect(out(n, 2)).toEqual(inPlace);
+          }
+        } finally {
+          be.setThreads(before);
         }
       });
 
