@@ -46,12 +46,22 @@ function watch(st: Storage): void {
 /** The stack of open `tidy` scopes: each tracks the storages allocated while it is open. */
 const scopes: Set<Storage>[] = [];
 
+/**
+ * The innermost open scope, or undefined.
+ * NOTE: not `scopes[scopes.length - 1]`, which with no scope open reads index -1, a property name that V8 looks up in
+ * its runtime through the prototype chain (a string made from the number, every call).
+ */
+function innermostScope(): Set<Storage> | undefined {
+  const n = scopes.length;
+  return n > 0 ? scopes[n - 1] : undefined;
+}
+
 /** Allocates a storage of `size` elements (contents unspecified) on the current backend. */
 export function allocStorage(size: number): Storage {
   const backend = getBackend();
   const buf = backend.alloc(size);
   const st = new Storage(buf, backend);
-  const scope = scopes[scopes.length - 1];
+  const scope = innermostScope();
   if (scope) scope.add(st);
   else watch(st);
   return st;
@@ -104,7 +114,7 @@ export function tidy<T>(fn: () => T): T {
   scopes.pop();
   const kept = new Set<Storage>();
   collect(result as TensorLike, kept);
-  const parent = scopes[scopes.length - 1];
+  const parent = innermostScope();
   for (const st of scope) {
     if (kept.has(st)) {
       if (parent) parent.add(st);
@@ -323,7 +333,10 @@ function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
   const grads = new Map<Tensor, Tensor>();
   const owned = new Set<Tensor>();
   grads.set(root, seed);
-  noGrad(() => {
+  // as noGrad(), without a closure made every step
+  const prevGrad = gradEnabled;
+  gradEnabled = false;
+  try {
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k]!;
       const g = grads.get(t);
@@ -359,7 +372,9 @@ function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
         } else grads.set(x, gx);
       }
     }
-  });
+  } finally {
+    gradEnabled = prevGrad;
+  }
 }
 
 /**
