@@ -134,5 +134,31 @@ for (const name of availableBackends()) {
       expect(be.stats().liveBytes).toBeLessThanOrEqual(live0);
       expect(dropped).toBeGreaterThan(0);
     });
+
+    // A leaf's new gradient is watched only once it outlives the job (or at the next backward): a trainer disposes its
+    // gradients within the step, and those need no registry at all. Dropped without dispose(), they still go.
+    it('gradients dropped without dispose() are collected or come back to the pool', async () => {
+      const be = useBackend(name);
+      const model = mlp({ inputSize: 64, hidden: [32], outputSize: 10, seed: 0 });
+      const x = keep(rand([16, 64], { seed: 1 }));
+      const y = keep(randint(0, 10, [16], { seed: 2 }));
+      const params = [...model.parameters()];
+      const refs: WeakRef<object>[] = [];
+      const live0 = be.stats().liveBytes;
+      // two backward passes in one synchronous run, each dropping the gradients it made
+      for (let i = 0; i < 2; i++) {
+        tidy(() => crossEntropy(model.call(x), y).backward());
+        for (const p of params) {
+          refs.push(new WeakRef(be.collectorFrees ? p.grad!.buf.data : p.grad!.buf));
+          p.grad = null;
+        }
+      }
+      expect(be.stats().liveBytes).toBeGreaterThan(live0);
+      await new Promise((r) => setTimeout(r, 0));
+      gc();
+      if (be.collectorFrees) expect(refs.every((r) => r.deref() === undefined)).toBe(true);
+      for (let i = 0; i < 20 && be.stats().liveBytes > live0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(be.stats().liveBytes).toBeLessThanOrEqual(live0);
+    });
   });
 }

@@ -178,6 +178,10 @@ interface ParamAcc {
   updateSS: number;
   nonFinite: number;
   updated: boolean;
+  /** The gradient whose norms afterUpdate's gradStats will bring (afterBackward with gradNormsFollow), if any. */
+  pendingGrad: Tensor | null;
+  /** The update whose norm afterApply will bring (afterUpdate with updateNormsFollow), if any. */
+  pendingUpdate: Tensor | null;
 }
 
 interface LayerAcc {
@@ -198,6 +202,8 @@ interface LayerAcc {
   followed: boolean;
   /** units seen positive at least once on this step (ReLU) */
   alive: Uint8Array | null;
+  /** the array `alive` was last, kept to be cleared and reused on the next step */
+  aliveBuf: Uint8Array | null;
   satCount: number;
   satN: number;
 }
@@ -235,17 +241,24 @@ export class Monitor implements StepObserver {
   #sawUpdate = false;
   /** sumSquaresMaxAbs's results, reused for every gradient. */
   readonly #gradStats = new Float64Array(2);
-  /** Gradients whose norms afterUpdate's gradStats will bring (afterBackward with gradNormsFollow). */
-  readonly #pendingGrads = new Map<ParamAcc, Tensor>();
-  /** Updates whose norms afterApply will bring (afterUpdate with updateNormsFollow). */
-  readonly #pendingUpdates = new Map<string, Tensor>();
+  /**
+   * Parameters whose gradient's norms afterUpdate's gradStats will bring (afterBackward with gradNormsFollow), in the
+   * order first seen; the gradient is the parameter's `pendingGrad`.
+   * NOTE: lists and fields rather than Maps: a Map's clear() allocates a new table, three times a step.
+   */
+  readonly #pendingGrads: ParamAcc[] = [];
+  /** Parameters whose update's norm afterApply will bring (afterUpdate with updateNormsFollow): `pendingUpdate`. */
+  readonly #pendingUpdates: ParamAcc[] = [];
   /** Sums of squares of the weights after the last applied update, and the step they are the weights of. */
   #applied: Readonly<Record<string, number>> | null = null;
   #appliedFor = -1;
   #clip: ClipSummary | null = null;
-  /** the layer whose forward finished last, and the layer each recent output came from */
+  /** the layer whose forward finished last, and the layers' outputs on this step with the layer of each (same index) */
   #lastLayer: LayerAcc | null = null;
-  #outputs = new WeakMap<object, LayerAcc>();
+  // NOTE: two lists emptied every step rather than a WeakMap from output to layer: a WeakMap entry for every output
+  // costs more to make and to collect than a search through the few outputs of one step
+  readonly #outTensors: Tensor[] = [];
+  readonly #outLayers: LayerAcc[] = [];
   readonly #time: TimeFlowRecorder;
 
   /**
@@ -298,6 +311,7 @@ export class Monitor implements StepObserver {
         actNonFinite: 0,
         followed: false,
         alive: null,
+        aliveBuf: null,
         satCount: 0,
         satN: 0,
       };
@@ -325,6 +339,8 @@ export class Monitor implements StepObserver {
       updateSS: 0,
       nonFinite: 0,
       updated: false,
+      pendingGrad: null,
+      pendingUpdate: null,
     };
     layer.params.push(p);
     this.#params.set(name, p);
@@ -379,11 +395,12 @@ export class Monitor implements StepObserver {
     this.#active = step % this.every === 0;
     this.#step = step;
     this.#time.begin(this.#active && this.attached);
-    this.#pendingGrads.clear();
+    this.#clearPendingGrads();
     if (!this.#active) return false;
     this.#sawUpdate = false;
     this.#clip = null;
     this.#lastLayer = null;
+    this.#outTensors.length = this.#outLayers.length = 0;
     for (const l of this.#layers.values()) {
       l.outSum = l.outSS = l.outN = 0;
       l.actSum = l.actSS = l.actN = l.actNonFinite = 0;
@@ -405,7 +422,8 @@ export class Monitor implements StepObserver {
     this.#lastLayer = layer;
     const t = firstTensor(y);
     if (!t || t.size === 0) return;
-    this.#outputs.set(t, layer);
+    this.#outTensors.push(t);
+    this.#outLayers.push(layer);
     // NOTE: once a layer is known to feed an activation module, its own output's moments are never reported (the
     // activation's are), so they are not computed
     if (layer.followed) return;
@@ -424,12 +442,19 @@ export class Monitor implements StepObserver {
   #onActivation(kind: ActivationKind, x: unknown, y: unknown): void {
     if (!this.#active) return;
     const xin = firstTensor(x);
-    const layer = (xin && this.#outputs.get(xin)) ?? this.#lastLayer;
+    const layer = (xin && this.#layerOf(xin)) ?? this.#lastLayer;
     if (!layer) return;
     const t = firstTensor(y);
     if (!t || t.size === 0) return;
     if (layer.activation === 'none' || layer.activation === 'other') layer.activation = kind;
     this.#activationStats(layer, kind, t, true);
+  }
+
+  /** The layer whose output `t` was on this step (the last one, where several), or null. */
+  #layerOf(t: Tensor): LayerAcc | null {
+    const outs = this.#outTensors;
+    for (let i = outs.length - 1; i >= 0; i--) if (outs[i] === t) return this.#outLayers[i]!;
+    return null;
   }
 
   /** Mean/std (post-activation), dead units (ReLU) and saturation (sigmoid, tanh) of an activation output. */
@@ -472,8 +497,10 @@ export class Monitor implements StepObserver {
         }
         let alive = layer.alive;
         if (!alive || alive.length !== units) {
-          alive = new Uint8Array(units);
-          layer.alive = alive;
+          // zeros: last step's array cleared, or a new one (allocating a typed array costs more than clearing it)
+          const prev = layer.aliveBuf;
+          alive = prev && prev !== alive && prev.length === units ? prev.fill(0) : new Uint8Array(units);
+          layer.alive = layer.aliveBuf = alive;
         }
         // NOTE: `!(v <= 0)` counts NaN as alive: a unit drowned in NaN is the non-finite finding's business
         if (group === 1) {
@@ -527,8 +554,10 @@ export class Monitor implements StepObserver {
       if (!Number.isFinite(ws)) p.nonFinite += be.countNonFinite(t.buf, t.size);
       const g = t.grad;
       if (!g?.storage.buf) continue;
-      if (defer) this.#pendingGrads.set(p, g);
-      else this.#gradNorms(p, g, undefined);
+      if (defer) {
+        if (!p.pendingGrad) this.#pendingGrads.push(p);
+        p.pendingGrad = g;
+      } else this.#gradNorms(p, g, undefined);
     }
   }
 
@@ -552,12 +581,21 @@ export class Monitor implements StepObserver {
 
   /** The gradients afterBackward left pending: their norms from `stats`, else read now (NaN where released since). */
   #settleGrads(stats: GradientStats | undefined): void {
-    if (this.#pendingGrads.size === 0) return;
-    for (const [p, g] of this.#pendingGrads) {
+    const pending = this.#pendingGrads;
+    if (pending.length === 0) return;
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i]!;
+      const g = p.pendingGrad!;
       if (g.storage.buf) this.#gradNorms(p, g, stats);
       else p.gradSS = p.gradMax = Number.NaN;
     }
-    this.#pendingGrads.clear();
+    this.#clearPendingGrads();
+  }
+
+  #clearPendingGrads(): void {
+    const pending = this.#pendingGrads;
+    for (let i = 0; i < pending.length; i++) pending[i]!.pendingGrad = null;
+    pending.length = 0;
   }
 
   #adopt(name: string, t: Tensor): ParamAcc {
@@ -575,12 +613,15 @@ export class Monitor implements StepObserver {
     if (!this.#active) return;
     this.#settleGrads(opts?.gradStats);
     const defer = opts?.updateNormsFollow === true;
-    for (const [name, u] of Object.entries(updates)) {
+    for (const name in updates) {
+      const u = updates[name]!;
       const p = this.#params.get(name) ?? (params[name] ? this.#adopt(name, params[name]!) : null);
       if (!p || !u.storage.buf) continue;
       // the pass that applies the update measures it (afterApply); else read it now
-      if (defer) this.#pendingUpdates.set(name, u);
-      else p.updateSS = u.storage.backend.sumSquares(u.buf, u.size);
+      if (defer) {
+        if (!p.pendingUpdate) this.#pendingUpdates.push(p);
+        p.pendingUpdate = u;
+      } else p.updateSS = u.storage.backend.sumSquares(u.buf, u.size);
       p.updated = true;
       if (Number.isNaN(p.weightSS) && params[name]) {
         const w = params[name]!;
@@ -603,14 +644,16 @@ export class Monitor implements StepObserver {
 
   /** Update norms afterUpdate left to afterApply: from `measured`, else read from the updates (still intact). */
   #settleUpdates(measured?: Readonly<Record<string, number>>): void {
-    if (this.#pendingUpdates.size === 0) return;
-    for (const [name, u] of this.#pendingUpdates) {
-      const p = this.#params.get(name);
-      if (!p) continue;
-      const m = measured?.[name];
+    const pending = this.#pendingUpdates;
+    if (pending.length === 0) return;
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i]!;
+      const u = p.pendingUpdate!;
+      p.pendingUpdate = null;
+      const m = measured?.[p.name];
       p.updateSS = m !== undefined ? m : u.storage.buf ? u.storage.backend.sumSquares(u.buf, u.size) : Number.NaN;
     }
-    this.#pendingUpdates.clear();
+    pending.length = 0;
   }
 
   endStep(loss: number): void {
@@ -620,10 +663,13 @@ export class Monitor implements StepObserver {
     this.losses[this.#step] = loss;
     if (!this.#active) return;
     this.#active = false;
+    this.#outTensors.length = this.#outLayers.length = 0;
     if (!this.#ordered) for (const l of this.#layers.values()) l.followed = l.actN > 0;
     this.#ordered = true;
-    // layers that never ran (or are not modules) go after those that did, in registration order
-    for (const l of this.#layers.values()) if (!this.#order.includes(l)) this.#order.push(l);
+    // layers that never ran (or are not modules) go after those that did, in registration order (the order holds no
+    // layer twice, so it holds them all when it is as long)
+    if (this.#order.length !== this.#layers.size)
+      for (const l of this.#layers.values()) if (!this.#order.includes(l)) this.#order.push(l);
 
     let globalSS = 0;
     const params: ParamStats[] = [];

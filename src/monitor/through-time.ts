@@ -101,7 +101,7 @@ export class TimeFlowRecorder {
 
   /** Before a step's forward pass: taps on when the step is monitored, off otherwise. */
   begin(monitored: boolean): void {
-    this.#flows = new Map();
+    if (this.#flows.size > 0) this.#flows = new Map();
     for (const [name, m] of this.#modules) m.timeTap = monitored ? (l, d) => this.#tap(name, l, d) : null;
   }
 
