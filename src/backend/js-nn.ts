@@ -194,6 +194,75 @@ export function batchNormReluGrad(
   be.batchNormGrad(x, gx, weight, mean, invstd, gx, gw, gb, n, c, inner, training);
 }
 
+/** crossEntropy (spec-nn.ts): log-softmax by the row's maximum, label smoothing, ignored rows give 0. */
+export function crossEntropy(
+  x: Buf,
+  targets: Buf,
+  probs: Buf,
+  loss: Buf,
+  rows: number,
+  cols: number,
+  smoothing: number,
+  ignoreIndex: number,
+): void {
+  const xs = x.data;
+  const ts = targets.data;
+  const ps = probs.data;
+  const ls = loss.data;
+  for (let r = 0; r < rows; r++) {
+    const b = r * cols;
+    let mx = Number.NEGATIVE_INFINITY;
+    for (let c = 0; c < cols; c++) if (xs[b + c]! > mx) mx = xs[b + c]!;
+    let s = 0;
+    for (let c = 0; c < cols; c++) {
+      const e = Math.exp(xs[b + c]! - mx);
+      ps[b + c] = e;
+      s += e;
+    }
+    const lse = Math.log(s) + mx;
+    let sumLogp = 0;
+    for (let c = 0; c < cols; c++) {
+      ps[b + c]! /= s;
+      sumLogp += xs[b + c]! - lse;
+    }
+    const t = ts[r]!;
+    if (t === ignoreIndex) {
+      ls[r] = 0;
+      continue;
+    }
+    ls[r] = -(1 - smoothing) * (xs[b + t]! - lse) - (smoothing / cols) * sumLogp;
+  }
+}
+
+/** crossEntropyGrad (spec-nn.ts): (softmax − the smoothed target) · the row's scale; ignored rows give 0. */
+export function crossEntropyGrad(
+  probs: Buf,
+  targets: Buf,
+  scale: Buf,
+  gx: Buf,
+  rows: number,
+  cols: number,
+  smoothing: number,
+  ignoreIndex: number,
+): void {
+  const ps = probs.data;
+  const ts = targets.data;
+  const ss = scale.data;
+  const gs = gx.data;
+  const off = smoothing / cols;
+  for (let r = 0; r < rows; r++) {
+    const b = r * cols;
+    const t = ts[r]!;
+    if (t === ignoreIndex) {
+      gs.fill(0, b, b + cols);
+      continue;
+    }
+    const sc = ss[r]!;
+    for (let c = 0; c < cols; c++) gs[b + c] = sc * (ps[b + c]! - off);
+    gs[b + t]! -= sc * (1 - smoothing);
+  }
+}
+
 export function layerNorm(
   x: Buf,
   weight: Buf,

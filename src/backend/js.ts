@@ -427,70 +427,11 @@ export class JsBackend implements Backend {
       }
     }
   }
-  crossEntropy(
-    x: Buf,
-    targets: Buf,
-    probs: Buf,
-    loss: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void {
-    const xs = x.data;
-    const ts = targets.data;
-    const ps = probs.data;
-    const ls = loss.data;
-    for (let r = 0; r < rows; r++) {
-      const b = r * cols;
-      let mx = Number.NEGATIVE_INFINITY;
-      for (let c = 0; c < cols; c++) if (xs[b + c]! > mx) mx = xs[b + c]!;
-      let s = 0;
-      for (let c = 0; c < cols; c++) {
-        const e = Math.exp(xs[b + c]! - mx);
-        ps[b + c] = e;
-        s += e;
-      }
-      const lse = Math.log(s) + mx;
-      let sumLogp = 0;
-      for (let c = 0; c < cols; c++) {
-        ps[b + c]! /= s;
-        sumLogp += xs[b + c]! - lse;
-      }
-      const t = ts[r]!;
-      if (t === ignoreIndex) {
-        ls[r] = 0;
-        continue;
-      }
-      ls[r] = -(1 - smoothing) * (xs[b + t]! - lse) - (smoothing / cols) * sumLogp;
-    }
+  crossEntropy(...a: Parameters<KernelMethods['crossEntropy']>): void {
+    ref.crossEntropy(...a);
   }
-  crossEntropyGrad(
-    probs: Buf,
-    targets: Buf,
-    scale: Buf,
-    gx: Buf,
-    rows: number,
-    cols: number,
-    smoothing: number,
-    ignoreIndex: number,
-  ): void {
-    const ps = probs.data;
-    const ts = targets.data;
-    const ss = scale.data;
-    const gs = gx.data;
-    const off = smoothing / cols;
-    for (let r = 0; r < rows; r++) {
-      const b = r * cols;
-      const t = ts[r]!;
-      if (t === ignoreIndex) {
-        gs.fill(0, b, b + cols);
-        continue;
-      }
-      const sc = ss[r]!;
-      for (let c = 0; c < cols; c++) gs[b + c] = sc * (ps[b + c]! - off);
-      gs[b + t]! -= sc * (1 - smoothing);
-    }
+  crossEntropyGrad(...a: Parameters<KernelMethods['crossEntropyGrad']>): void {
+    ref.crossEntropyGrad(...a);
   }
 
   im2col(...a: Parameters<KernelMethods['im2col']>): void {

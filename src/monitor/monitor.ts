@@ -20,12 +20,12 @@
  * mon.latest()?.layers[0]?.gradNorm;
  */
 
-import type { Buf } from '../backend/types.js';
 import { activationOf as activationKeyOf } from '../nn/activation.js';
-import { ACTIVATIONS, type ActivationStats } from '../nn/activation-names.js';
+import { ACTIVATIONS } from '../nn/activation-names.js';
 import type { AnyModule } from '../nn/module.js';
 import type { GradientStats } from '../optim/transform.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { type ActivationAcc, type ActivationKind, activationStats, sumOf } from './activation-stats.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
 import { firstTensor } from './first-tensor.js';
 import { type TimeFlow, TimeFlowRecorder } from './through-time.js';
@@ -142,7 +142,7 @@ export interface StepRecord {
 }
 
 /** What kind of activation a layer's outputs went through, as far as the monitor can tell. */
-export type ActivationKind = ActivationStats | 'none';
+export type { ActivationKind };
 
 /** Static facts about a layer: its module's class, parameter count, activation. */
 export interface LayerInfo {
@@ -184,7 +184,8 @@ interface ParamAcc {
   pendingUpdate: Tensor | null;
 }
 
-interface LayerAcc {
+/** A layer's accumulators over one step (its activation's statistics: activation-stats.ts). */
+interface LayerAcc extends ActivationAcc {
   name: string;
   module: AnyModule | null;
   params: ParamAcc[];
@@ -193,19 +194,8 @@ interface LayerAcc {
   outSum: number;
   outSS: number;
   outN: number;
-  /** sums over the outputs of the activation credited to it */
-  actSum: number;
-  actSS: number;
-  actN: number;
-  actNonFinite: number;
   /** an activation module consumed its output on the first monitored step */
   followed: boolean;
-  /** units seen positive at least once on this step (ReLU) */
-  alive: Uint8Array | null;
-  /** the array `alive` was last, kept to be cleared and reused on the next step */
-  aliveBuf: Uint8Array | null;
-  satCount: number;
-  satN: number;
 }
 
 const ROOT = '(root)';
@@ -435,8 +425,7 @@ export class Monitor implements StepObserver {
     layer.outSS += ss;
     layer.outN += n;
     if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
-    if (layer.activation === 'tanh' || layer.activation === 'relu')
-      this.#activationStats(layer, layer.activation, t, false);
+    if (layer.activation === 'tanh' || layer.activation === 'relu') activationStats(layer, layer.activation, t, false);
   }
 
   #onActivation(kind: ActivationKind, x: unknown, y: unknown): void {
@@ -447,7 +436,7 @@ export class Monitor implements StepObserver {
     const t = firstTensor(y);
     if (!t || t.size === 0) return;
     if (layer.activation === 'none' || layer.activation === 'other') layer.activation = kind;
-    this.#activationStats(layer, kind, t, true);
+    activationStats(layer, kind, t, true);
   }
 
   /** The layer whose output `t` was on this step (the last one, where several), or null. */
@@ -455,89 +444,6 @@ export class Monitor implements StepObserver {
     const outs = this.#outTensors;
     for (let i = outs.length - 1; i >= 0; i--) if (outs[i] === t) return this.#outLayers[i]!;
     return null;
-  }
-
-  /** Mean/std (post-activation), dead units (ReLU) and saturation (sigmoid, tanh) of an activation output. */
-  #activationStats(layer: LayerAcc, kind: ActivationKind, t: Tensor, sums: boolean): void {
-    const be = t.storage.backend;
-    const buf = t.buf;
-    const n = t.size;
-    // NOTE: a ReLU module's output is never negative, so its per-unit column sums tell dead units (a sum of 0 means
-    // every value was 0) and add up to the total: one pass gives both, instead of a sum and a max over the batch
-    const reluOut = sums && kind === 'relu' && t.ndim >= 2;
-    if (sums) {
-      const ss = be.sumSquares(buf, n);
-      if (!reluOut) layer.actSum += sumOf(be, buf, n);
-      layer.actSS += ss;
-      layer.actN += n;
-      if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
-    }
-    if (kind === 'relu') {
-      // What a unit is: a feature of [batch, features]; the last axis of [batch, time, hidden] (or [time, batch,
-      // hidden]), across time; a channel of [N, C, H, W], across positions. It is dead when it outputs 0 for every
-      // example of the batch (and every step or position).
-      // NOTE: a conv unit is the channel, not each position: background pixels make border positions constant over
-      // the batch, so they would look dead while the filter is fine.
-      const sh = t.shape;
-      const nd = sh.length;
-      const rows = nd === 4 ? sh[0]! : nd >= 2 ? n / sh[nd - 1]! : 1;
-      const cols = n / rows;
-      const units = nd === 4 ? sh[1]! : cols;
-      const group = cols / units;
-      const mx = be.alloc(cols);
-      const arg = reluOut ? null : be.alloc(cols);
-      try {
-        if (arg) be.maxAxis(buf, mx, arg, 1, rows, cols);
-        else be.sumAxis(buf, mx, 1, rows, cols);
-        const d = mx.data;
-        if (reluOut) {
-          let total = 0;
-          for (let i = 0; i < cols; i++) total += d[i]!;
-          layer.actSum += total;
-        }
-        let alive = layer.alive;
-        if (!alive || alive.length !== units) {
-          // zeros: last step's array cleared, or a new one (allocating a typed array costs more than clearing it)
-          const prev = layer.aliveBuf;
-          alive = prev && prev !== alive && prev.length === units ? prev.fill(0) : new Uint8Array(units);
-          layer.alive = layer.aliveBuf = alive;
-        }
-        // NOTE: `!(v <= 0)` counts NaN as alive: a unit drowned in NaN is the non-finite finding's business
-        if (group === 1) {
-          for (let i = 0; i < units; i++) if (!(d[i]! <= 0)) alive[i] = 1;
-        } else {
-          for (let u = 0; u < units; u++) {
-            if (alive[u]) continue;
-            const o = u * group;
-            for (let j = 0; j < group; j++) {
-              if (!(d[o + j]! <= 0)) {
-                alive[u] = 1;
-                break;
-              }
-            }
-          }
-        }
-      } finally {
-        be.free(mx);
-        if (arg) be.free(arg);
-      }
-    } else if (kind === 'sigmoid' || kind === 'tanh') {
-      const d = buf.data;
-      let c = 0;
-      if (kind === 'sigmoid') {
-        for (let i = 0; i < n; i++) {
-          const v = d[i]!;
-          if (v < 0.01 || v > 0.99) c++;
-        }
-      } else {
-        for (let i = 0; i < n; i++) {
-          const v = d[i]!;
-          if (v < -0.99 || v > 0.99) c++;
-        }
-      }
-      layer.satCount += c;
-      layer.satN += n;
-    }
   }
 
   afterBackward(params: Record<string, Tensor>, opts?: { gradNormsFollow?: boolean }): void {
@@ -751,33 +657,6 @@ export class Monitor implements StepObserver {
 function activationOf(m: AnyModule): ActivationKind | null {
   const key = activationKeyOf(m);
   return key === null ? null : ACTIVATIONS[key].stats;
-}
-
-const splits = new Map<number, number>();
-
-/**
- * Σx over n values with the backend's `sumAxis`, as column sums of an [n/k, k] matrix (k the largest divisor of n up
- * to 1024) then a sum of the k columns here.
- * NOTE: summing a whole buffer as one column (`sumAxis(x, out, 1, n, 1)`) is a sequential float loop that no
- * compiler may vectorize; column sums are independent, so the kernel runs them in SIMD lanes (8x faster natively).
- */
-function sumOf(be: Tensor['storage']['backend'], buf: Buf, n: number): number {
-  let k = splits.get(n);
-  if (k === undefined) {
-    k = Math.min(1024, n);
-    while (n % k !== 0) k--;
-    splits.set(n, k);
-  }
-  const out = be.alloc(k);
-  try {
-    be.sumAxis(buf, out, 1, n / k, k);
-    const d = out.data;
-    let s = 0;
-    for (let i = 0; i < k; i++) s += d[i]!;
-    return s;
-  } finally {
-    be.free(out);
-  }
 }
 
 function moments(sum: number, ss: number, n: number): [number, number] {

@@ -1,0 +1,134 @@
+/**
+ * The monitor's statistics of a layer's activation output (src/monitor/monitor.ts): its moments, its dead units
+ * (ReLU) and its saturation (sigmoid, tanh), added into the layer's accumulators of the step.
+ */
+import type { Buf } from '../backend/types.js';
+import type { ActivationStats } from '../nn/activation-names.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** Which statistics an activation output gets ('none': no activation module known). */
+export type ActivationKind = ActivationStats | 'none';
+
+/** A layer's accumulators of its activation's statistics over one step. */
+export interface ActivationAcc {
+  actSum: number;
+  actSS: number;
+  actN: number;
+  actNonFinite: number;
+  /** units seen positive at least once on this step (ReLU) */
+  alive: Uint8Array | null;
+  /** the array `alive` was last, kept to be cleared and reused on the next step */
+  aliveBuf: Uint8Array | null;
+  satCount: number;
+  satN: number;
+}
+
+/** Mean/std (post-activation), dead units (ReLU) and saturation (sigmoid, tanh) of an activation output. */
+export function activationStats(layer: ActivationAcc, kind: ActivationKind, t: Tensor, sums: boolean): void {
+  const be = t.storage.backend;
+  const buf = t.buf;
+  const n = t.size;
+  // NOTE: a ReLU module's output is never negative, so its per-unit column sums tell dead units (a sum of 0 means
+  // every value was 0) and add up to the total: one pass gives both, instead of a sum and a max over the batch
+  const reluOut = sums && kind === 'relu' && t.ndim >= 2;
+  if (sums) {
+    const ss = be.sumSquares(buf, n);
+    if (!reluOut) layer.actSum += sumOf(be, buf, n);
+    layer.actSS += ss;
+    layer.actN += n;
+    if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
+  }
+  if (kind === 'relu') {
+    // What a unit is: a feature of [batch, features]; the last axis of [batch, time, hidden] (or [time, batch,
+    // hidden]), across time; a channel of [N, C, H, W], across positions. It is dead when it outputs 0 for every
+    // example of the batch (and every step or position).
+    // NOTE: a conv unit is the channel, not each position: background pixels make border positions constant over
+    // the batch, so they would look dead while the filter is fine.
+    const sh = t.shape;
+    const nd = sh.length;
+    const rows = nd === 4 ? sh[0]! : nd >= 2 ? n / sh[nd - 1]! : 1;
+    const cols = n / rows;
+    const units = nd === 4 ? sh[1]! : cols;
+    const group = cols / units;
+    const mx = be.alloc(cols);
+    const arg = reluOut ? null : be.alloc(cols);
+    try {
+      if (arg) be.maxAxis(buf, mx, arg, 1, rows, cols);
+      else be.sumAxis(buf, mx, 1, rows, cols);
+      const d = mx.data;
+      if (reluOut) {
+        let total = 0;
+        for (let i = 0; i < cols; i++) total += d[i]!;
+        layer.actSum += total;
+      }
+      let alive = layer.alive;
+      if (!alive || alive.length !== units) {
+        // zeros: last step's array cleared, or a new one (allocating a typed array costs more than clearing it)
+        const prev = layer.aliveBuf;
+        alive = prev && prev !== alive && prev.length === units ? prev.fill(0) : new Uint8Array(units);
+        layer.alive = layer.aliveBuf = alive;
+      }
+      // NOTE: `!(v <= 0)` counts NaN as alive: a unit drowned in NaN is the non-finite finding's business
+      if (group === 1) {
+        for (let i = 0; i < units; i++) if (!(d[i]! <= 0)) alive[i] = 1;
+      } else {
+        for (let u = 0; u < units; u++) {
+          if (alive[u]) continue;
+          const o = u * group;
+          for (let j = 0; j < group; j++) {
+            if (!(d[o + j]! <= 0)) {
+              alive[u] = 1;
+              break;
+            }
+          }
+        }
+      }
+    } finally {
+      be.free(mx);
+      if (arg) be.free(arg);
+    }
+  } else if (kind === 'sigmoid' || kind === 'tanh') {
+    const d = buf.data;
+    let c = 0;
+    if (kind === 'sigmoid') {
+      for (let i = 0; i < n; i++) {
+        const v = d[i]!;
+        if (v < 0.01 || v > 0.99) c++;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const v = d[i]!;
+        if (v < -0.99 || v > 0.99) c++;
+      }
+    }
+    layer.satCount += c;
+    layer.satN += n;
+  }
+}
+
+const splits = new Map<number, number>();
+
+/**
+ * Σx over n values with the backend's `sumAxis`, as column sums of an [n/k, k] matrix (k the largest divisor of n up
+ * to 1024) then a sum of the k columns here.
+ * NOTE: summing a whole buffer as one column (`sumAxis(x, out, 1, n, 1)`) is a sequential float loop that no
+ * compiler may vectorize; column sums are independent, so the kernel runs them in SIMD lanes (8x faster natively).
+ */
+export function sumOf(be: Tensor['storage']['backend'], buf: Buf, n: number): number {
+  let k = splits.get(n);
+  if (k === undefined) {
+    k = Math.min(1024, n);
+    while (n % k !== 0) k--;
+    splits.set(n, k);
+  }
+  const out = be.alloc(k);
+  try {
+    be.sumAxis(buf, out, 1, n / k, k);
+    const d = out.data;
+    let s = 0;
+    for (let i = 0; i < k; i++) s += d[i]!;
+    return s;
+  } finally {
+    be.free(out);
+  }
+}
