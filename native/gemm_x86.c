@@ -258,6 +258,12 @@ static int gg_direct_a_ok(gg_i lda) {
  * sets (64 bytes each, 4 KiB per way), as a packed sliver's lines do: ldb 16 floats times an odd number. */
 static int gg_direct_b_ok(gg_i ldb) { return ldb % 16 == 0 && (ldb / 16) % 2 == 1; }
 
+/* 1 where the kernels read A where it is stored for a block of nc columns (above: A not transposed nor packed whole,
+ * few B slivers, rows that do not alias in L1). */
+static inline int gg_direct_a(const gg_gemm_args *g, gg_i nc) {
+  return !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda);
+}
+
 /* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
  * rows (m rounded up to MR) at pa + mPad·pc, so rows [ic, ic + mc) of that block start at + ic·kc (ic is a multiple
  * of MR: row chunks are cut in slivers, and MC is a multiple of MR). */
@@ -266,8 +272,7 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
   gg_i mPad = (g->m + MR - 1) / MR * MR;
   /* B read where it is stored (GG_DIRECT_B_K; k <= KC: one depth block), all of its columns in one block */
   int directB = !g->transB && g->k <= GG_DIRECT_B_K && gg_direct_b_ok(g->ldb) &&
-                ((n1 - n0) % NR == 0 || (n1 - n0) % NR == VL) &&
-                !(!g->pa && !g->transA && (n1 - n0 + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda));
+                ((n1 - n0) % NR == 0 || (n1 - n0) % NR == VL) && !gg_direct_a(g, n1 - n0);
   for (gg_i pc = 0; pc < g->k; pc += KC) {
     gg_i kc = gg_min(KC, g->k - pc);
     int beta0 = pc == 0 && g->beta == 0.0f;
@@ -275,8 +280,7 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
     for (gg_i jc = n0, nc; jc < n1; jc += nc) {
       nc = directB ? n1 - jc : gg_min(NC, n1 - jc);
       /* A read where it is stored, unpacked, where its rows run along k and few B slivers would reuse a packing */
-      int direct = !directB && !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS &&
-                   gg_direct_a_ok(g->lda);
+      int direct = !directB && gg_direct_a(g, nc);
       if (!directB) gg_pack_b(g, pc, kc, jc, nc, bb);
       for (gg_i ic = m0; ic < m1; ic += MC) {
         gg_i mc = gg_min(MC, m1 - ic);
