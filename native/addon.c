@@ -329,6 +329,7 @@ typedef struct {
   gg_i ldb;
   float *c;
   gg_i ldc;
+  gg_i step; /* columns a chunk */
 } gg_blas_job;
 
 /* Columns [lo, hi) of C through OpenBLAS on the calling thread. */
@@ -341,17 +342,24 @@ static void gg_blas_cols(int tid, gg_i lo, gg_i hi, const void *p) {
               j->beta, j->c + lo, (blasint)j->ldc);
 }
 
+/* The same chunks one after another on the calling thread (the pool's choice where a second thread has not paid):
+ * OpenBLAS's bits for a column depend on the width of the product it is computed in, so the chunks stay. */
+static void gg_blas_chunks(int tid, gg_i lo, gg_i hi, const void *p) {
+  const gg_blas_job *j = p;
+  for (gg_i c = lo; c < hi; c += j->step) gg_blas_cols(tid, c, c + j->step < hi ? c + j->step : hi, p);
+}
+
 static int gg_pool_built(void) { return gg_gemm_own_name()[0] != 0; }
 
 void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                    const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
   double flops = 2.0 * (double)m * (double)n * (double)k;
   if (gg_threads > 1 && gg_pool_built() && flops >= 2e6 && n >= 64) {
-    gg_blas_job j = {transA, transB, m, k, alpha, beta, a, lda, b, ldb, c, ldc};
     /* two chunks per thread (one for a small product), in multiples of 16 columns: each chunk packs A again */
     int parts = gg_gemm_chunks_per_thread(flops, gg_threads) * gg_threads;
     gg_i chunk = (n + parts - 1) / parts;
-    gg_parallel_steps(gg_blas_cols, &j, n, (chunk + 15) / 16 * 16,
+    gg_blas_job j = {transA, transB, m, k, alpha, beta, a, lda, b, ldb, c, ldc, (chunk + 15) / 16 * 16};
+    gg_parallel_steps(gg_blas_cols, gg_blas_chunks, &j, n, j.step,
                       gg_pool_key((uint64_t)m, (uint64_t)k, (uint64_t)(transA << 1 | transB), 0));
     return;
   }

@@ -38,10 +38,10 @@ double gg_pool_last_chunks(void);
 double gg_pool_choose(int mode, double alone_ns, double threads_ns);
 /* Tests, bench: the jobs offered to the pool (with two or more threads), or those of them it ran alone; in all. */
 double gg_pool_jobs(int alone);
-/* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come, or alone in
- * one call fn(0, 0, n): a kind of job that has been faster so. `key` tells kinds apart beside fn, n and step (the
- * sizes that set the cost: 0 where those say it all). */
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key);
+/* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come, or
+ * alone(0, 0, n) on the caller (with one thread, or for a kind of job that has been faster so): it must give fn's
+ * bits. `key` tells kinds apart beside fn, n and step (the sizes that set the cost: 0 where those say it all). */
+void gg_parallel_steps(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, gg_i step, uint64_t key);
 /* A job kind's key from the numbers that set its cost (pool_x86.c's choice between the threads and the caller). */
 uint64_t gg_pool_key(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 /* pool_x86.c: chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool). */

@@ -431,16 +431,16 @@ double gg_pool_last_chunks(void) { return (double)gg_last_chunks; }
 
 /* fn over [0, n) in ranges of `step` (the last may be shorter) that the pool's threads take as they come; the
  * caller alone with one thread, or while the pool is busy (another thread's product). */
-static void gg_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key) {
+static void gg_steps(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, gg_i step, uint64_t key) {
   if (n <= 0) return;
   if (step < 1 || n <= step)
-    fn(0, 0, n, args);
+    alone(0, 0, n, args);
   else
-    gg_pool_exec(fn, fn, args, n, step, gg_nthreads, key);
+    gg_pool_exec(fn, alone, args, n, step, gg_nthreads, key);
 }
 
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key) {
-  gg_steps(fn, args, n, step, gg_pool_key((uint64_t)(uintptr_t)fn, (uint64_t)n, (uint64_t)step, key));
+void gg_parallel_steps(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, gg_i step, uint64_t key) {
+  gg_steps(fn, alone, args, n, step, gg_pool_key((uint64_t)(uintptr_t)fn, (uint64_t)n, (uint64_t)step, key));
 }
 
 /* gg_parallel_for (kernels.h) on the same pool: [0, n) in ranges of multiples of `unit`, four per thread. Below ~2^20
@@ -457,7 +457,7 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
   gg_i chunks = 4 * (gg_i)nt, units = (n + unit - 1) / unit;
   if (chunks > units) chunks = units;
   gg_i step = (units + chunks - 1) / chunks * unit;
-  gg_steps(fn, args, n, step, gg_pool_key((uint64_t)(uintptr_t)fn, (uint64_t)n, (uint64_t)step, (uint64_t)work));
+  gg_steps(fn, fn, args, n, step, gg_pool_key((uint64_t)(uintptr_t)fn, (uint64_t)n, (uint64_t)step, (uint64_t)work));
 }
 
 #else /* no AVX2+FMA: no pool */
@@ -466,9 +466,9 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
   (void)unit, (void)work;
   if (n > 0) fn(0, 0, n, args);
 }
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key) {
-  (void)key;
-  gg_parallel_for(fn, args, n, step, 0);
+void gg_parallel_steps(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, gg_i step, uint64_t key) {
+  (void)fn, (void)step, (void)key;
+  if (n > 0) alone(0, 0, n, args);
 }
 uint64_t gg_pool_key(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return a ^ b ^ c ^ d; }
 double gg_pool_choose(int mode, double alone_ns, double threads_ns) {
