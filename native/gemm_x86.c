@@ -78,6 +78,7 @@ typedef struct {
   const float *bias; /* nn.Linear's epilogue (gg_gemm_own_bias_act): bias[j] added to column j, with beta 0 */
   int relu;          /* and x <= 0 ? 0 : x (NaN stays) on the way out */
   const float *pa;   /* op(A) packed whole by gg_gemm_pack_a_whole (gg_gemm_own_packed), or NULL: pack as we go */
+  double *lanes;     /* gg_gemm_own_row_sums: A's row sums in eight float64 lanes each, taken as A is read, or NULL */
 } gg_gemm_args;
 
 static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
@@ -264,6 +265,45 @@ static inline int gg_direct_a(const gg_gemm_args *g, gg_i nc) {
   return !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda);
 }
 
+/*
+ * gg_gemm_own_row_sums: rows [r0, r0 + mr) of A, columns [pc, pc + kc), added into their eight float64 lanes (column p
+ * into lane p mod 8, in order of p), as gg_sum_axis sums a contiguous run; the columns past the last whole eight are
+ * left for gg_gemm_own_row_sums to add after the lanes. Depth blocks start at multiples of KC, a multiple of 8, so a
+ * block's column p goes to lane p mod 8 as in the whole row.
+ */
+static void gg_row_lanes(const gg_gemm_args *g, gg_i r0, gg_i mr, gg_i pc, gg_i kc) {
+  gg_i end = gg_min(kc, g->k / 8 * 8 - pc);
+  const float *a0 = g->a + r0 * g->lda + pc;
+  double *acc = g->lanes + r0 * 8;
+  gg_i r = 0;
+#if defined(__AVX512F__)
+  /* four rows at a time, each row's lanes one register: four independent chains of float64 adds (one row's adds are
+   * in order of p, each lane's as gg_sum_axis's) */
+  for (; r + 4 <= mr; r += 4) {
+    const float *ar = a0 + r * g->lda;
+    gg_i lda = g->lda;
+    __m512d l0 = _mm512_loadu_pd(acc + r * 8), l1 = _mm512_loadu_pd(acc + r * 8 + 8);
+    __m512d l2 = _mm512_loadu_pd(acc + r * 8 + 16), l3 = _mm512_loadu_pd(acc + r * 8 + 24);
+    for (gg_i p = 0; p + 8 <= end; p += 8) {
+      l0 = _mm512_add_pd(l0, _mm512_cvtps_pd(_mm256_loadu_ps(ar + p)));
+      l1 = _mm512_add_pd(l1, _mm512_cvtps_pd(_mm256_loadu_ps(ar + lda + p)));
+      l2 = _mm512_add_pd(l2, _mm512_cvtps_pd(_mm256_loadu_ps(ar + 2 * lda + p)));
+      l3 = _mm512_add_pd(l3, _mm512_cvtps_pd(_mm256_loadu_ps(ar + 3 * lda + p)));
+    }
+    _mm512_storeu_pd(acc + r * 8, l0), _mm512_storeu_pd(acc + r * 8 + 8, l1);
+    _mm512_storeu_pd(acc + r * 8 + 16, l2), _mm512_storeu_pd(acc + r * 8 + 24, l3);
+  }
+#endif
+  for (; r < mr; r++) {
+    const float *restrict ar = a0 + r * g->lda;
+    double l[8];
+    for (int j = 0; j < 8; j++) l[j] = acc[r * 8 + j];
+    for (gg_i p = 0; p + 8 <= end; p += 8)
+      for (int j = 0; j < 8; j++) l[j] += (double)ar[p + j];
+    for (int j = 0; j < 8; j++) acc[r * 8 + j] = l[j];
+  }
+}
+
 /* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
  * rows (m rounded up to MR) at pa + mPad·pc, so rows [ic, ic + mc) of that block start at + ic·kc (ic is a multiple
  * of MR: row chunks are cut in slivers, and MC is a multiple of MR). */
@@ -297,6 +337,9 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
                 g->ldc, g->csc, nr, g->alpha, beta, beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL,
                 g->relu && pc + kc == g->k);
           }
+          /* the row sums of gg_gemm_own_row_sums from the A sliver just read (in L1), once per row: by the block
+           * that holds column 0 (A is read where it is stored there: gg_gemm_own_row_sums' conditions) */
+          if (g->lanes && jc == 0 && direct) gg_row_lanes(g, ic + ir, mr, pc, kc);
         }
       }
     }
@@ -404,16 +447,16 @@ const char *gg_gemm_own_name(void) { return gg_own_name; }
  * k-sliced. */
 static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                        const float *b, gg_i ldb, float beta, float *c, gg_i ldc, const float *bias, int relu,
-                       const float *pa) {
+                       const float *pa, double *lanes) {
   if (!gg_buffers()) return 0;
-  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, bias, relu, pa};
-  int asGiven = bias || relu || pa; /* computed as given: neither transposed nor k-sliced */
+  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, bias, relu, pa, lanes};
+  int asGiven = bias || relu || pa || lanes; /* computed as given: neither transposed nor k-sliced */
   /* Vectors run along n: where n is narrow and m is not (a weight gradient 32×9, logits 64×10), compute
    * Cᵀ = op(B)ᵀ·op(A)ᵀ instead, written through C's strides (op(B)ᵀ is B read with the other transpose flag). */
   gg_i nPad = (n + NR - 1) / NR * NR, mPad = (m + NR - 1) / NR * NR;
   if (n < NR && (double)m / mPad > (double)n / nPad) {
     if (asGiven) return 0;
-    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, 0, NULL};
+    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, 0, NULL, NULL};
     g = t;
     m = g.m, n = g.n;
   }
@@ -434,25 +477,46 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
-  return gg_gemm_run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL);
+  return gg_gemm_run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL, NULL);
 }
 
 int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
                          gg_i ldb, const float *bias, int relu, float *c, gg_i ldc) {
-  return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu, NULL);
+  return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu, NULL, NULL);
 }
 
 gg_i gg_gemm_packed_a_size(gg_i m, gg_i k) { return (m + MR - 1) / MR * MR * k; }
 
 void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst) {
-  gg_gemm_args g = {transA, 0, m, 0, k, 1.0f, 0.0f, a, lda, NULL, 0, NULL, 0, 1, NULL, 0, NULL};
+  gg_gemm_args g = {transA, 0, m, 0, k, 1.0f, 0.0f, a, lda, NULL, 0, NULL, 0, 1, NULL, 0, NULL, NULL};
   gg_i mPad = (m + MR - 1) / MR * MR;
   for (gg_i pc = 0; pc < k; pc += KC) gg_pack_a(&g, 0, m, pc, gg_min(KC, k - pc), dst + mPad * pc);
 }
 
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
                        float beta, float *c, gg_i ldc) {
-  return gg_gemm_run(0, transB, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, NULL, 0, pa);
+  return gg_gemm_run(0, transB, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, NULL, 0, pa, NULL);
+}
+
+int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
+                         gg_i ldc, float *sums) {
+  /* A read where it is stored in every block (gg_direct_a: not transposed, at most GG_DIRECT_SLIVERS slivers of
+   * columns, rows that do not alias in L1), so that each A sliver is in L1 once per depth block for its sums */
+  if (m <= 0 || n <= 0 || k <= 0 || (n + NR - 1) / NR > GG_DIRECT_SLIVERS || !gg_direct_a_ok(lda)) return 0;
+  double *lanes = calloc((size_t)m * 8, sizeof(double));
+  if (!lanes) return 0;
+  if (!gg_gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, NULL, lanes)) {
+    free(lanes);
+    return 0;
+  }
+  for (gg_i i = 0; i < m; i++) {
+    const double *l = lanes + i * 8;
+    double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (gg_i p = k / 8 * 8; p < k; p++) s += (double)a[i * lda + p];
+    sums[i] = (float)s;
+  }
+  free(lanes);
+  return 1;
 }
 
 
@@ -516,6 +580,11 @@ void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, 
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
                        float beta, float *c, gg_i ldc) {
   (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)pa, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
+  return 0;
+}
+int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
+                         gg_i ldc, float *sums) {
+  (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)sums;
   return 0;
 }
 

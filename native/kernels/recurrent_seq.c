@@ -171,3 +171,21 @@ GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn,
   }
   if (steps & 1) gg_copy(dh, n, dh, 0, n);
 }
+
+/*
+ * The recurrent op's weight gradients with the biases' (spec-rnn.ts, sgemmRowSums): C = A·Bᵀ (A [m, k] with rows k
+ * apart from aOff, B's n rows of k ldb apart from bOff; alpha 1, beta 0) as gg_sgemm computes it, and sums[sOff + i] =
+ * A's row i summed as gg_sum_axis sums it. Natively, where our sgemm computes the shape and reads A where it is stored,
+ * the sums are taken from A's slivers while the product has them in cache (gg_gemm_own_row_sums: the same bits), instead
+ * of in a second pass over A (dG, 13 MB for the bench's LSTM); else the product and then gg_sum_axis.
+ */
+GG_API void gg_sgemm_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i aOff, const float *b, gg_i bOff, gg_i ldb,
+                              float *c, gg_i cOff, gg_i ldc, float *sums, gg_i sOff) {
+#if GG_SEQ_PACKED
+  if (m > 0 && n > 0 && k > 0 && ldb >= k && ldc >= n && gg_gemm_choose_own(0, 1, m, n, k) &&
+      gg_gemm_own_row_sums(m, n, k, a + aOff, k, b + bOff, ldb, c + cOff, ldc, sums + sOff))
+    return;
+#endif
+  gg_sgemm(0, 1, m, n, k, 1.0, a, aOff, k, b, bOff, ldb, 0.0, c, cOff, ldc);
+  gg_sum_axis(a + aOff, sums + sOff, m, k, 1);
+}

@@ -362,3 +362,24 @@ export function gruSeqGrad(
   }
   if (steps & 1) be.copy(dh, n, dh, 0, n);
 }
+
+/** The weight gradients with the biases' (spec-rnn.ts, sgemmRowSums): the backend's sgemm, then its sumAxis over A's rows. */
+export function sgemmRowSums(
+  be: Backend,
+  m: number,
+  n: number,
+  k: number,
+  a: Buf,
+  aOff: number,
+  b: Buf,
+  bOff: number,
+  ldb: number,
+  c: Buf,
+  cOff: number,
+  ldc: number,
+  sums: Buf,
+  sOff: number,
+): void {
+  be.sgemm(false, true, m, n, k, 1, a, aOff, k, b, bOff, ldb, 0, c, cOff, ldc);
+  be.sumAxis(view(a, aOff, m * k), view(sums, sOff, m), m, k, 1);
+}

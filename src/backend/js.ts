@@ -497,6 +497,9 @@ export class JsBackend implements Backend {
   gruSeqGrad(...a: Parameters<KernelMethods['gruSeqGrad']>): void {
     ref.gruSeqGrad(this, ...a);
   }
+  sgemmRowSums(...a: Parameters<KernelMethods['sgemmRowSums']>): void {
+    ref.sgemmRowSums(this, ...a);
+  }
   batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
     ref.batchNorm(...a);
   }

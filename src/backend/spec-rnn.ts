@@ -241,4 +241,29 @@ export const RNN_KERNELS = {
     ],
     c: 'gg_gru_seq_grad',
   },
+  /**
+   * The recurrent op's weight gradients with their biases': c[cOff + i·ldc + j] = Σ_p a[aOff + i·k + p]·b[bOff +
+   * j·ldb + p] (sgemm(false, true, m, n, k, 1, a, aOff, k, b, bOff, ldb, 0, c, cOff, ldc): A [m, k] with rows k
+   * apart, B's rows as Bᵀ's columns), then sums[sOff + i] = A's row i summed as sumAxis sums a contiguous run (the same
+   * bits as sumAxis over those m rows). Natively, where our sgemm computes the product, the sums are taken from A's rows
+   * while the product reads them (native/gemm_x86.c, gg_gemm_own_row_sums), not in a second pass over A.
+   */
+  sgemmRowSums: {
+    args: [
+      ['m', 'int'],
+      ['n', 'int'],
+      ['k', 'int'],
+      ['a', 'buf'],
+      ['aOff', 'int'],
+      ['b', 'buf'],
+      ['bOff', 'int'],
+      ['ldb', 'int'],
+      ['c', 'buf'],
+      ['cOff', 'int'],
+      ['ldc', 'int'],
+      ['sums', 'buf'],
+      ['sOff', 'int'],
+    ],
+    c: 'gg_sgemm_row_sums',
+  },
 } as const;
