@@ -498,6 +498,8 @@ int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const fl
   return gg_gemm_run(0, transB, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, NULL, 0, pa, NULL);
 }
 
+#include "gemm_seg_x86.h"
+
 int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
                          gg_i ldc, float *sums) {
   /* A read where it is stored in every block (gg_direct_a: not transposed, at most GG_DIRECT_SLIVERS slivers of
@@ -509,12 +511,7 @@ int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const
     free(lanes);
     return 0;
   }
-  for (gg_i i = 0; i < m; i++) {
-    const double *l = lanes + i * 8;
-    double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    for (gg_i p = k / 8 * 8; p < k; p++) s += (double)a[i * lda + p];
-    sums[i] = (float)s;
-  }
+  gg_row_sums_done(m, k, a, lda, lanes, sums);
   free(lanes);
   return 1;
 }
@@ -585,6 +582,10 @@ int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const fl
 int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
                          gg_i ldc, float *sums) {
   (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)sums;
+  return 0;
+}
+int gg_gemm_own_segments(gg_i n, gg_i k, const float *b, gg_i ldb, const gg_gemm_seg *segs, int count) {
+  (void)n, (void)k, (void)b, (void)ldb, (void)segs, (void)count;
   return 0;
 }
 

@@ -500,6 +500,9 @@ export class JsBackend implements Backend {
   sgemmRowSums(...a: Parameters<KernelMethods['sgemmRowSums']>): void {
     ref.sgemmRowSums(this, ...a);
   }
+  gruWeightGrads(...a: Parameters<KernelMethods['gruWeightGrads']>): void {
+    ref.gruWeightGrads(this, ...a);
+  }
   batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
     ref.batchNorm(...a);
   }

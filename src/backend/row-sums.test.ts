@@ -5,6 +5,8 @@
  * past the last eight, row counts that leave partial slivers and partial groups of four rows, offsets), on one thread
  * and two (split by columns, and by rows), and with OpenBLAS pinned or where ours declines (more than eight slivers of
  * columns, rows whose stride aliases in L1, a single tile with a long k), where the kernel runs the two as before.
+ * And gruWeightGrads (the GRU's three weight-gradient products, natively sharing B's packing) gives the bits of its three
+ * products taken apart.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../test/native-variant.js';
@@ -71,6 +73,54 @@ function differences(be: Backend): string[] {
   return problems;
 }
 
+/**
+ * gruWeightGrads against its three products taken apart (sgemmRowSums, or sgemm without the sums), C and sums as bit
+ * patterns: [hidden, inputs, k] with hidden a multiple of 32 (natively one job sharing B's packing: several depth
+ * blocks, a k past the last eight) and one that is not (the products apart).
+ */
+function gruDifferences(be: Backend): string[] {
+  const problems: string[] = [];
+  for (const [H, In, k] of [
+    [128, 32, 1001],
+    [32, 40, 600],
+    [20, 7, 90],
+  ] as const) {
+    for (const withSums of [true, false]) {
+      const [zOff, ldz] = [3 * (k + 9), k + 9];
+      const dG = fill(be, 4 * H * k);
+      const z = fill(be, zOff + (H + In) * ldz);
+      const out = () => [fill(be, 2 * H * (H + In)), fill(be, 3 * H * In), fill(be, 3 * H * H), fill(be, 4 * H)];
+      const want = out();
+      const got = out();
+      for (let i = 0; i < 4; i++) got[i]!.data.set(want[i]!.data);
+      const [both, wi, wh, sums] = want as [
+        ReturnType<typeof fill>,
+        ReturnType<typeof fill>,
+        ReturnType<typeof fill>,
+        ReturnType<typeof fill>,
+      ];
+      const parts: [number, number, number, number, typeof both, number, number, number][] = [
+        [0, 2 * H, zOff, H + In, both, 0, H + In, 0],
+        [2 * H * k, H, zOff + H * ldz, In, wi, 2 * H * In, In, 2 * H],
+        [3 * H * k, H, zOff, H, wh, 2 * H * H, H, 3 * H],
+      ];
+      for (const [aOff, m, bOff, n, c, cOff, ldc, sOff] of parts) {
+        if (withSums) be.sgemmRowSums(m, n, k, dG, aOff, z, bOff, ldz, c, cOff, ldc, sums, sOff);
+        else be.sgemm(false, true, m, n, k, 1, dG, aOff, k, z, bOff, ldz, 0, c, cOff, ldc);
+      }
+      be.gruWeightGrads(dG, k, z, zOff, ldz, H, In, got[0]!, got[1]!, got[2]!, got[3]!, withSums);
+      const bits = (x: Float32Array) => new Uint32Array(x.slice().buffer);
+      ['both', 'wi', 'wh', 'sums'].forEach((name, i) => {
+        const [a, b] = [bits(want[i]!.data), bits(got[i]!.data)];
+        const at = a.findIndex((v, j) => v !== b[j]);
+        if (at >= 0) problems.push(`${H}x${In}x${k} ${withSums ? 'with' : 'without'} sums: ${name} at ${at}`);
+      });
+      for (const x of [dG, z, ...want, ...got]) be.free(x);
+    }
+  }
+  return problems;
+}
+
 const avx2 = nativeVariant('haswell');
 const backends: [string, () => Backend][] = [
   ...availableBackends().map((name): [string, () => Backend] => [name, () => useBackend(name)]),
@@ -83,6 +133,7 @@ describe('sgemmRowSums', () => {
       const be = use();
       if (!name.startsWith('native')) {
         expect(differences(be)).toEqual([]);
+        expect(gruDifferences(be)).toEqual([]);
         return;
       }
       const nb = be as NativeBackend;
@@ -93,6 +144,7 @@ describe('sgemmRowSums', () => {
           for (const t of [1, 2]) {
             nb.setThreads(t);
             expect(differences(be), `${pin}, ${t} threads`).toEqual([]);
+            expect(gruDifferences(be), `gruWeightGrads, ${pin}, ${t} threads`).toEqual([]);
           }
         }
       } finally {

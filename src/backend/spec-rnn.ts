@@ -266,4 +266,29 @@ export const RNN_KERNELS = {
     ],
     c: 'gg_sgemm_row_sums',
   },
+  /**
+   * The GRU's weight gradients, the op's three products over dG [4·hidden, k] (rows k apart) and z's rows from zOff
+   * (h's `hidden` rows, then x's `inputs`, ldz apart): both [2·hidden, hidden + inputs] = dG's rows [0, 2·hidden)·[h;
+   * x]ᵀ; wi [3·hidden, inputs]'s rows from 2·hidden = dG's rows [2·hidden, 3·hidden)·xᵀ; wh [3·hidden, hidden]'s rows
+   * from 2·hidden = dG's rows [3·hidden, 4·hidden)·hᵀ, each by sgemmRowSums with `withSums` (sums [4·hidden]: those
+   * rows' sums in the same places), else by sgemm (alpha 1, beta 0). Natively, where our sgemm computes all three, one
+   * job packs Zᵀ's depth blocks once for the three (the same bits).
+   */
+  gruWeightGrads: {
+    args: [
+      ['dG', 'buf'],
+      ['k', 'int'],
+      ['z', 'buf'],
+      ['zOff', 'int'],
+      ['ldz', 'int'],
+      ['hidden', 'int'],
+      ['inputs', 'int'],
+      ['both', 'buf'],
+      ['wi', 'buf'],
+      ['wh', 'buf'],
+      ['sums', 'buf'],
+      ['withSums', 'bool'],
+    ],
+    c: 'gg_gru_weight_grads',
+  },
 } as const;

@@ -378,22 +378,16 @@ function matrixGrads(
     // with `sums`, every row of dG goes through one of these products (GRU: r and z, n, hn), which sum them
     const rows = q.gru ? 2 * H : GH;
     const both = alloc([rows, H + In]);
-    if (sums) be.sgemmRowSums(rows, H + In, TB, dG.buf, 0, Z, zh, W, both.buf, 0, H + In, sums.buf, 0);
-    else be.sgemm(false, true, rows, H + In, TB, 1, dG.buf, 0, TB, Z, zh, W, 0, both.buf, 0, H + In);
     res[2] = alloc(q.whh.shape);
-    be.copyBlocks(both.buf, 0, H + In, res[2].buf, 0, H, H, rows, false);
     res[1] = alloc(wih.shape);
-    be.copyBlocks(both.buf, H, H + In, res[1].buf, 0, In, In, rows, false);
     if (q.gru) {
-      const [wi, wh] = [res[1].buf, res[2].buf];
-      if (sums) {
-        be.sgemmRowSums(H, In, TB, dG.buf, 2 * H * TB, Z, zx, W, wi, 2 * H * In, In, sums.buf, 2 * H);
-        be.sgemmRowSums(H, H, TB, dG.buf, 3 * H * TB, Z, zh, W, wh, 2 * H * H, H, sums.buf, 3 * H);
-      } else {
-        be.sgemm(false, true, H, In, TB, 1, dG.buf, 2 * H * TB, TB, Z, zx, W, 0, wi, 2 * H * In, In);
-        be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, Z, zh, W, 0, wh, 2 * H * H, H);
-      }
-    }
+      // n's rows of dW_ih and hn's of dW_hh written in place, r's and z's into `both` (gruWeightGrads)
+      const s = sums ?? both;
+      be.gruWeightGrads(dG.buf, TB, Z, zh, W, H, In, both.buf, res[1].buf, res[2].buf, s.buf, sums !== null);
+    } else if (sums) be.sgemmRowSums(rows, H + In, TB, dG.buf, 0, Z, zh, W, both.buf, 0, H + In, sums.buf, 0);
+    else be.sgemm(false, true, rows, H + In, TB, 1, dG.buf, 0, TB, Z, zh, W, 0, both.buf, 0, H + In);
+    be.copyBlocks(both.buf, 0, H + In, res[2].buf, 0, H, H, rows, false);
+    be.copyBlocks(both.buf, H, H + In, res[1].buf, 0, In, In, rows, false);
     res[3] = sums !== null;
     return res;
   }
