@@ -1,23 +1,29 @@
 /*
- * gemm_seg_x86.h: several products sharing one B (native/gemm_x86.c includes it once, after its kernels,
- * gg_gemm_block and gg_row_lanes; see gg_gemm_own_segments in gemm_x86.h). The GRU's weight gradients are three products over the
- * same rows of Z: r's and z's over [h; x], n's over x, hn's over h (src/tensor/ops/recurrent.ts, matrixGrads), so each
+ * gemm_seg_x86.h: the products that take their A's row sums as they read A (native/gemm_x86.c includes it once, after
+ * gg_gemm_run; the lanes are gemm_lanes_x86.h's). gg_gemm_own_row_sums: one product (see gemm_x86.h).
+ * gg_gemm_own_segments: several products sharing one B. The GRU's weight gradients are three products over the same
+ * rows of Z: r's and z's over [h; x], n's over x, hn's over h (src/tensor/ops/recurrent.ts, matrixGrads), so each
  * packed its part of Zᵀ (a transpose, and Z read from memory) for itself: h's rows twice, x's twice. Here each depth
  * block of B is packed once and every segment's rows are multiplied with the slivers of its columns. Each segment's
  * tiles are computed by the kernels, with the arguments, that gg_gemm_own would use for it alone (A read where it is
  * stored: the products must qualify, else nothing is done), so every element has the bits of its own product; the row
- * sums (gg_gemm_own_row_sums) likewise.
+ * sums (gg_gemm_own_row_sums') likewise.
  */
 
-/* The lanes of m rows summed pairwise, then each row's tail past its last eight in order, rounded once: sums[i] as
- * gg_sum_axis gives it (gg_gemm_own_row_sums, gg_gemm_own_segments). */
-static void gg_row_sums_done(gg_i m, gg_i k, const float *a, gg_i lda, const double *lanes, float *sums) {
-  for (gg_i i = 0; i < m; i++) {
-    const double *l = lanes + i * 8;
-    double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    for (gg_i p = k / 8 * 8; p < k; p++) s += (double)a[i * lda + p];
-    sums[i] = (float)s;
+int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
+                         gg_i ldc, float *sums) {
+  /* A read where it is stored in every block (gg_direct_a: not transposed, at most GG_DIRECT_SLIVERS slivers of
+   * columns, rows that do not alias in L1), so that each A sliver is in L1 once per depth block for its sums */
+  if (m <= 0 || n <= 0 || k <= 0 || (n + NR - 1) / NR > GG_DIRECT_SLIVERS || !gg_direct_a_ok(lda)) return 0;
+  double *lanes = calloc((size_t)m * 8, sizeof(double));
+  if (!lanes) return 0;
+  if (!gg_gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, NULL, lanes)) {
+    free(lanes);
+    return 0;
   }
+  gg_row_sums_done(m, k, a, lda, lanes, sums);
+  free(lanes);
+  return 1;
 }
 
 /* The job: segments, and the work of their row slivers in order (a sliver's work: its slivers of columns), cut into

@@ -265,44 +265,7 @@ static inline int gg_direct_a(const gg_gemm_args *g, gg_i nc) {
   return !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda);
 }
 
-/*
- * gg_gemm_own_row_sums: rows [r0, r0 + mr) of A, columns [pc, pc + kc), added into their eight float64 lanes (column p
- * into lane p mod 8, in order of p), as gg_sum_axis sums a contiguous run; the columns past the last whole eight are
- * left for gg_gemm_own_row_sums to add after the lanes. Depth blocks start at multiples of KC, a multiple of 8, so a
- * block's column p goes to lane p mod 8 as in the whole row.
- */
-static void gg_row_lanes(const gg_gemm_args *g, gg_i r0, gg_i mr, gg_i pc, gg_i kc) {
-  gg_i end = gg_min(kc, g->k / 8 * 8 - pc);
-  const float *a0 = g->a + r0 * g->lda + pc;
-  double *acc = g->lanes + r0 * 8;
-  gg_i r = 0;
-#if defined(__AVX512F__)
-  /* four rows at a time, each row's lanes one register: four independent chains of float64 adds (one row's adds are
-   * in order of p, each lane's as gg_sum_axis's) */
-  for (; r + 4 <= mr; r += 4) {
-    const float *ar = a0 + r * g->lda;
-    gg_i lda = g->lda;
-    __m512d l0 = _mm512_loadu_pd(acc + r * 8), l1 = _mm512_loadu_pd(acc + r * 8 + 8);
-    __m512d l2 = _mm512_loadu_pd(acc + r * 8 + 16), l3 = _mm512_loadu_pd(acc + r * 8 + 24);
-    for (gg_i p = 0; p + 8 <= end; p += 8) {
-      l0 = _mm512_add_pd(l0, _mm512_cvtps_pd(_mm256_loadu_ps(ar + p)));
-      l1 = _mm512_add_pd(l1, _mm512_cvtps_pd(_mm256_loadu_ps(ar + lda + p)));
-      l2 = _mm512_add_pd(l2, _mm512_cvtps_pd(_mm256_loadu_ps(ar + 2 * lda + p)));
-      l3 = _mm512_add_pd(l3, _mm512_cvtps_pd(_mm256_loadu_ps(ar + 3 * lda + p)));
-    }
-    _mm512_storeu_pd(acc + r * 8, l0), _mm512_storeu_pd(acc + r * 8 + 8, l1);
-    _mm512_storeu_pd(acc + r * 8 + 16, l2), _mm512_storeu_pd(acc + r * 8 + 24, l3);
-  }
-#endif
-  for (; r < mr; r++) {
-    const float *restrict ar = a0 + r * g->lda;
-    double l[8];
-    for (int j = 0; j < 8; j++) l[j] = acc[r * 8 + j];
-    for (gg_i p = 0; p + 8 <= end; p += 8)
-      for (int j = 0; j < 8; j++) l[j] += (double)ar[p + j];
-    for (int j = 0; j < 8; j++) acc[r * 8 + j] = l[j];
-  }
-}
+#include "gemm_lanes_x86.h"
 
 /* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
  * rows (m rounded up to MR) at pa + mPad·pc, so rows [ic, ic + mc) of that block start at + ic·kc (ic is a multiple
@@ -500,21 +463,7 @@ int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const fl
 
 #include "gemm_seg_x86.h"
 
-int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
-                         gg_i ldc, float *sums) {
-  /* A read where it is stored in every block (gg_direct_a: not transposed, at most GG_DIRECT_SLIVERS slivers of
-   * columns, rows that do not alias in L1), so that each A sliver is in L1 once per depth block for its sums */
-  if (m <= 0 || n <= 0 || k <= 0 || (n + NR - 1) / NR > GG_DIRECT_SLIVERS || !gg_direct_a_ok(lda)) return 0;
-  double *lanes = calloc((size_t)m * 8, sizeof(double));
-  if (!lanes) return 0;
-  if (!gg_gemm_run(0, 1, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, NULL, lanes)) {
-    free(lanes);
-    return 0;
-  }
-  gg_row_sums_done(m, k, a, lda, lanes, sums);
-  free(lanes);
-  return 1;
-}
+
 
 
 /* The calling thread's FMA rate in GFLOP/s: `iters` iterations of 16 independent vector FMAs (the kernel's vectors),
