@@ -133,6 +133,8 @@ interface RowResult {
   torchCpu: Record<string, number[]>;
   /** Per PyTorch configuration, block medians per round (a dropped configuration has fewer). */
   torch: Record<string, number[]>;
+  /** Our thread pool's jobs over the row's blocks (plain and monitored steps), and those it ran on the caller alone. */
+  oursPool: { all: number; alone: number };
 }
 interface ThreadResult {
   threads: number;
@@ -173,6 +175,25 @@ function torchConfigs(threads: number): [string, Record<string, string>][] {
     ...cores,
     ...cores.map(([n, e]): [string, Record<string, string>] => [`${n}+passive`, { ...e, OMP_WAIT_POLICY: 'PASSIVE' }]),
   ];
+}
+
+/** Our block of a round: plain and monitored steps alternating in one block, the monitor's cost as paired differences. */
+async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResult): Promise<void> {
+  await sleep(PAUSE_MS);
+  const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+  const p = await ours.call<{
+    plain: number[];
+    monitored: number[];
+    cpu: number[];
+    pool: { all: number; alone: number };
+  }>(run);
+  r.oursPool.all += p.pool.all;
+  r.oursPool.alone += p.pool.alone;
+  const base = median(p.plain);
+  r.oursCpu.push(median(p.cpu));
+  r.ours.push(base);
+  r.oursMonitored.push(median(p.monitored));
+  r.monitorOverhead.push(median(p.monitored.map((m, i) => m - p.plain[i]!)) / base);
 }
 
 async function measureThreads(threads: number, withTorch: boolean): Promise<ThreadResult> {
@@ -239,6 +260,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         torch: {},
         oursCpu: [],
         torchCpu: {},
+        oursPool: { all: 0, alone: 0 },
       };
       for (const [n] of torches) {
         r.torch[n] = [];
@@ -256,17 +278,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       for (let round = 0; round < rounds; round++) {
         if (round >= minRounds && performance.now() - tRounds > budgetS * 1000) break;
         const units: (() => Promise<void>)[] = [
-          async () => {
-            // ours: plain and monitored steps alternating in one block, the monitor's cost as paired differences
-            await sleep(PAUSE_MS);
-            const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
-            const p = await ours.call<{ plain: number[]; monitored: number[]; cpu: number[] }>(run);
-            const base = median(p.plain);
-            r.oursCpu.push(median(p.cpu));
-            r.ours.push(base);
-            r.oursMonitored.push(median(p.monitored));
-            r.monitorOverhead.push(median(p.monitored.map((m, i) => m - p.plain[i]!)) / base);
-          },
+          () => oursBlock(ours, spec, steps, r),
           ...active.map(
             ([n, w]) =>
               () =>
@@ -285,7 +297,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       for (const [, w] of torches) await w.call({ op: 'drop', row: spec.id });
       result.rows.push(r);
       process.stderr.write(
-        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${r.oursPool.all ? ` (pool: ${((100 * r.oursPool.alone) / r.oursPool.all).toFixed(0)}% of ${r.oursPool.all} jobs alone)` : ''}${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
       );
     }
     return result;
@@ -317,6 +329,8 @@ interface Summary {
   rounds: number;
   /** Median of the per-round ratios of the plain steps' CPU time (all threads), against the same configuration. */
   cpuRatio: number | null;
+  /** Share of our thread pool's jobs that it ran on the caller alone (null: none offered, one thread). */
+  poolAlone: number | null;
 }
 
 /**
@@ -344,6 +358,7 @@ function summarize(r: RowResult): Summary {
     met: ratios ? median(ratios) <= TARGET[r.row] : null,
     rounds: r.ours.length,
     cpuRatio: best ? median(r.oursCpu.map((o, i) => o / r.torchCpu[best]![i]!)) : null,
+    poolAlone: r.oursPool.all ? r.oursPool.alone / r.oursPool.all : null,
   };
 }
 
@@ -454,14 +469,15 @@ function threadTable(summaries: Summary[]): string[] {
   if (!pairs.length) return [];
   const out = [
     '',
-    `Two threads against one${busy ? `, with ${busy} competing busy process${busy > 1 ? 'es' : ''} on the cores` : ''}: each side's 2-thread step over its 1-thread step (medians above; PyTorch: its fastest configuration on each).`,
+    `Two threads against one${busy ? `, with ${busy} competing busy process${busy > 1 ? 'es' : ''} on the cores` : ''}: each side's 2-thread step over its 1-thread step (medians above; PyTorch: its fastest configuration on each), and the share of our 2-thread step's pool jobs that the caller ran alone (where the second thread had not paid for that kind of job: native/pool_x86.c).`,
     '',
-    '| step | gradguard 2 threads / 1 thread | PyTorch 2 threads / 1 thread |',
-    '|---|---|---|',
+    '| step | gradguard 2 threads / 1 thread | its pool jobs run alone | PyTorch 2 threads / 1 thread |',
+    '|---|---|---|---|',
   ];
   for (const { spec, one, two } of pairs) {
     const torch = one.torchMs && two.torchMs ? `${(two.torchMs / one.torchMs).toFixed(2)}x` : '-';
-    out.push(`| ${spec.label} | ${(two.oursMs / one.oursMs).toFixed(2)}x | ${torch} |`);
+    const alone = two.poolAlone === null ? '-' : `${(100 * two.poolAlone).toFixed(0)}%`;
+    out.push(`| ${spec.label} | ${(two.oursMs / one.oursMs).toFixed(2)}x | ${alone} | ${torch} |`);
   }
   return out;
 }

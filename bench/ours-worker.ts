@@ -9,7 +9,9 @@
  *   {"op": "pair", "row", "steps", "max_ms"}         -> {"plain", "monitored", "cpu"}: ms of `steps` pairs of one plain
  *                                                     and one monitored step, which goes first alternating, so that
  *                                                     the monitor's cost is a paired difference; `cpu`: the plain
- *                                                     steps' CPU time (process.cpuUsage(), all threads)
+ *                                                     steps' CPU time (process.cpuUsage(), all threads); `pool`:
+ *                                                     the native thread pool's jobs in the block, and those it ran
+ *                                                     on the caller alone
  *
  * A step is what the trainer (src/train/trainer.ts) does, inside `tidy()`: forward, loss, backward, the transform
  * chain (global-norm clip 1.0, Adam 1e-3) on the gradients, the updates applied, the gradients zeroed. The monitored
@@ -66,7 +68,14 @@ function handle(msg: Record<string, unknown>): unknown {
       const monitored = steps.get(`${msg.row}:true`);
       if (!plain || !monitored) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
-      const out = { plain: [] as number[], monitored: [] as number[], cpu: [] as number[] };
+      const be = getBackend() as ReturnType<typeof getBackend> & { poolJobs?: () => { all: number; alone: number } };
+      const pool0 = be.poolJobs?.() ?? { all: 0, alone: 0 };
+      const out = {
+        plain: [] as number[],
+        monitored: [] as number[],
+        cpu: [] as number[],
+        pool: { all: 0, alone: 0 },
+      };
       const time = (step: () => number, into: number[], cpu: number[] | null) => {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
@@ -86,6 +95,8 @@ function handle(msg: Record<string, unknown>): unknown {
         }
         if (performance.now() - start >= maxMs) break;
       }
+      const pool1 = be.poolJobs?.() ?? { all: 0, alone: 0 };
+      out.pool = { all: pool1.all - pool0.all, alone: pool1.alone - pool0.alone };
       return out;
     }
     case 'drop':

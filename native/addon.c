@@ -351,7 +351,8 @@ void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, 
     /* two chunks per thread (one for a small product), in multiples of 16 columns: each chunk packs A again */
     int parts = gg_gemm_chunks_per_thread(flops, gg_threads) * gg_threads;
     gg_i chunk = (n + parts - 1) / parts;
-    gg_parallel_steps(gg_blas_cols, &j, n, (chunk + 15) / 16 * 16);
+    gg_parallel_steps(gg_blas_cols, &j, n, (chunk + 15) / 16 * 16,
+                      gg_pool_key((uint64_t)m, (uint64_t)k, (uint64_t)(transA << 1 | transB), 0));
     return;
   }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (blasint)m,
@@ -559,6 +560,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(poolHold, gg_pool_hold, num, 1, IN)                                                            \
   X(poolLastChunks, gg_pool_last_chunks, num, 0)                                                   \
   X(poolNaps, gg_pool_naps, num, 0)                                                               \
+  X(poolChoose, gg_pool_choose, num, 3, IN, DB, DB)                                                \
+  X(poolJobs, gg_pool_jobs, num, 1, IN)                                                            \
   X(mallocTuning, gg_malloc_tuning, str, 0)                                                        \
   X(gemmTime, gg_gemm_time, num, 9, IN, IN, IN, IX, IX, IX, IN, IN, IN)                             \
   X(gemmPeak, gg_gemm_fma_peak, num, 1, IX)

@@ -76,6 +76,13 @@ static void gg_seg_chunk(int tid, gg_i lo, gg_i hi, const void *p) {
   for (gg_i c = lo; c < hi; c++) gg_seg_slivers(j, j->work * c / j->chunks, j->work * (c + 1) / j->chunks);
 }
 
+/* The whole job on the calling thread (the pool's choice where its threads have not paid for this kind of job). */
+static void gg_seg_alone(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid, (void)lo, (void)hi;
+  const gg_seg_job *j = p;
+  gg_seg_slivers(j, 0, j->work);
+}
+
 int gg_gemm_own_segments(gg_i n, gg_i k, const float *b, gg_i ldb, const gg_gemm_seg *segs, int count) {
   if (count < 1 || count > 8 || n <= 0 || k <= 0 || n > NC || ldb < k || !gg_buffers()) return 0;
   gg_i slivers = 0, work = 0;
@@ -100,7 +107,11 @@ int gg_gemm_own_segments(gg_i n, gg_i k, const float *b, gg_i ldb, const gg_gemm
     int nt = flops < 2e6 ? 1 : gg_pool_nthreads();
     if (nt > slivers) nt = (int)slivers;
     gg_seg_job job = {n, k, b, ldb, segs, count, nt, work, lanes};
-    if (!gg_pool_run(gg_seg_chunk, &job, nt, 1, nt)) gg_seg_slivers(&job, 0, work);
+    if (nt <= 1) gg_seg_slivers(&job, 0, work);
+    else
+      gg_pool_exec(gg_seg_chunk, gg_seg_alone, &job, nt, 1, nt,
+                   gg_pool_key((uint64_t)n << 32 | (uint64_t)k, (uint64_t)work, (uint64_t)count,
+                               (uint64_t)(uintptr_t)gg_seg_chunk));
     for (int i = 0; i < count; i++) {
       const gg_gemm_seg *s = &segs[i];
       if (s->sums) gg_row_sums_done(s->m, k, s->a, s->lda, lanes[i], s->sums);

@@ -340,6 +340,13 @@ static void gg_gemm_chunk(int tid, gg_i lo, gg_i hi, const void *p) {
   }
 }
 
+/* The whole product on the calling thread: the pool's choice where a second thread has not paid for its kind. */
+static void gg_gemm_whole(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid, (void)lo, (void)hi;
+  const gg_gemm_args *g = ((const gg_gemm_job *)p)->g;
+  gg_gemm_block(g, 0, g->m, 0, g->n);
+}
+
 /* ------------------------------------------------------------------------------------------------ k slices */
 
 /*
@@ -434,7 +441,13 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
   gg_i parts = byCols ? nSl : mSl;
   if (nt > parts) nt = (int)parts;
   gg_gemm_job job = {&g, byCols, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * nt), parts};
-  if (!gg_pool_run(gg_gemm_chunk, &job, job.chunks, 1, nt)) gg_gemm_block(&g, 0, m, 0, n);
+  if (nt <= 1) {
+    gg_gemm_block(&g, 0, m, 0, n);
+    return 1;
+  }
+  uint64_t key = gg_pool_key((uint64_t)m << 32 | (uint64_t)n, (uint64_t)k << 8 | (uint64_t)(g.transA << 3 | g.transB << 2 | (bias != NULL) << 1 | relu),
+                             (uint64_t)(pa != NULL) << 32 | (uint64_t)job.chunks, (uint64_t)(uintptr_t)gg_gemm_chunk);
+  gg_pool_exec(gg_gemm_chunk, gg_gemm_whole, &job, job.chunks, 1, nt, key);
   return 1;
 }
 

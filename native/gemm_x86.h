@@ -32,15 +32,26 @@ double gg_pool_hold(int hold);
 double gg_pool_naps(void);
 /* Tests: how many chunks the pool's last job (a product or a gg_parallel_for) was cut into; 0 before the first. */
 double gg_pool_last_chunks(void);
-/* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come. */
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step);
+/* Tests: mode 1 runs every job of the pool on its threads, 2 every job on the caller alone, 0 (the default) chooses per
+ * kind of job by their timings, forgetting those so far, 3 chooses keeping them; alone_ns / threads_ns > 0 are the
+ * timings the choice then sees instead of the clock's. Returns the jobs run alone so far. */
+double gg_pool_choose(int mode, double alone_ns, double threads_ns);
+/* Tests, bench: the jobs offered to the pool (with two or more threads), or those of them it ran alone; in all. */
+double gg_pool_jobs(int alone);
+/* fn over [0, n) in ranges of `step` (the last may be shorter) on the pool's threads, taken as they come, or alone in
+ * one call fn(0, 0, n): a kind of job that has been faster so. `key` tells kinds apart beside fn, n and step (the
+ * sizes that set the cost: 0 where those say it all). */
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key);
+/* A job kind's key from the numbers that set its cost (pool_x86.c's choice between the threads and the caller). */
+uint64_t gg_pool_key(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 /* pool_x86.c: chunks per thread for a product of `flops` on nt threads (ours, and OpenBLAS's on the pool). */
 int gg_gemm_chunks_per_thread(double flops, int nt);
-/* pool_x86.c: the threads a job may use now (gg_gemm_own_threads'), and fn over [0, n) in chunks of `step` on nt of
- * the pool's threads, the caller included, taken as they come; 0 (nothing done) with one thread, a busy pool (another
- * thread's job) or none: then the caller does it alone. */
+/* pool_x86.c: the threads a job may use now (gg_gemm_own_threads'), and a job: fn over [0, n) in chunks of `step` on
+ * nt of the pool's threads, the caller included, taken as they come, or alone(0, 0, n, args) on the caller (the same
+ * bits): alone with one thread, a busy pool (another thread's job) or none, and where jobs of this key (gg_pool_key)
+ * have been faster so. */
 int gg_pool_nthreads(void);
-int gg_pool_run(gg_range_fn fn, const void *args, gg_i n, gg_i step, int nt);
+void gg_pool_exec(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, gg_i step, int nt, uint64_t key);
 /* gemm_x86.c: a pool thread's packing buffers, allocated at its start; 0 if they cannot be. */
 int gg_gemm_thread_init(void);
 /* Row-major C = alpha·op(A)·op(B) + beta·C, pointers already offset; m, n, k > 0. Returns 0 if not available. */

@@ -34,6 +34,24 @@
  * without its back-off") showed no gain on the 2-thread MLP, LSTM and GRU steps, quiet or beside a competing
  * process: a late worker costs the caller one wait of at most GG_CALLER_WAIT_NS (yielding), then a futex sleep, and
  * the yields already keep a 2-thread step at or under the 1-thread one on a busy machine. So it went.
+ *
+ * Choosing: whether a second thread pays for a job depends on the minute. On free cores it nearly halves a product;
+ * beside a competing process the worker shares a CPU with it, the caller waits for chunks the OS holds up, and the
+ * recurrent layers' 2-thread step (a job every 20-50 us) came out at 0.93-1.10x the 1-thread one from one run to the
+ * next. So the caller times its jobs, each kind apart (the kernel and the sizes that set its cost: a product's m, n,
+ * k), both ways: on the pool's threads and alone (the one-thread path, which gives the same bits), and runs each job
+ * the way that has been faster for its kind. A kind that runs on the threads is timed there at every job, and alone
+ * once every GG_PROBE_NEAR of its jobs (GG_PROBE_FAR where the threads have been 1.5x faster or more), so a machine
+ * that turns busy shows at once. A kind that runs alone is timed on the threads in bursts: after GG_BURST_EVERY jobs
+ * run alone, the next GG_BURST jobs of any kind go to the threads (timed one at a time, the first of a burst replacing
+ * a kind's old figure), so a machine that turns quiet shows within a few steps. A job sent to the threads after jobs
+ * run alone have left them idle long enough for the workers to sleep (GG_COLD_NS) is not counted: waking them is the
+ * price of those jobs' choice, not of its kind (it starts a burst instead); idle time of the caller's own between its
+ * jobs is a cost of the threads like any other. The figures are running means (weight GG_EST_WEIGHT), each sample
+ * capped at twice the figure (one job the OS held up for a time slice moves it by GG_EST_WEIGHT at most); a kind's
+ * first job on the threads (the pool's start, cold caches) is not counted, and its first GG_WARM_THREADS jobs go to
+ * the threads before it is timed alone. Only the caller (holding gg_busy) reads and writes these. GRADGUARD_POOL_ADAPT=0
+ * sends every job to the threads.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RUSAGE_THREAD */
@@ -60,6 +78,14 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_LATE_NS 20000.0 /* a waiting worker that sees a job this long after its post was off its CPU meanwhile */
 #define GG_LATE_IN_ROW 2   /* jobs in a row so seen after which a worker naps */
 #define GG_NAP_JOBS 16     /* sleeping right after each of this many jobs instead of waiting, then it waits again */
+#define GG_KINDS 256       /* job kinds whose timings the caller keeps (a direct-mapped table; a clash starts over) */
+#define GG_WARM_THREADS 3  /* a kind's first jobs, on the threads, before the caller alone is tried */
+#define GG_PROBE_NEAR 32   /* a kind that runs on the threads tried alone once every this many of its jobs, ... */
+#define GG_PROBE_FAR 256   /* ... or this many where the threads have been 1.5x faster or more */
+#define GG_BURST_EVERY 512 /* jobs run alone after which a burst of jobs goes to the threads to time them again */
+#define GG_BURST 12        /* jobs in a burst */
+#define GG_COLD_NS 100000.0 /* the threads idle this long: the workers may be asleep (they wait GG_WORKER_WAIT_NS) */
+#define GG_EST_WEIGHT 0.25 /* a new sample's weight in a kind's running estimate */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
@@ -83,6 +109,26 @@ static atomic_int gg_by_workers;   /* chunks computed by workers, in all (tests)
 static atomic_int gg_worker_ok;
 static atomic_llong gg_post_ns;    /* when the caller posted the current job, ns (stored before gg_generation moves) */
 static atomic_int gg_naps;         /* jobs after which a worker slept at once, in all (tests) */
+static int gg_last_chunks;        /* chunks of the last job, however it ran (tests) */
+
+/* One kind of job: its key, and how long it took on the pool's threads and alone (ns, running estimates). */
+typedef struct {
+  uint64_t key;
+  double threads, alone;
+  int nthreads, nalone; /* jobs of this kind run each way (the first on the threads not in its estimate) */
+  int since;            /* jobs on the threads since the caller alone was last tried */
+  unsigned burst;       /* the burst of its last timing on the threads */
+} gg_kind_t;
+static gg_kind_t gg_kinds[GG_KINDS];
+static int gg_adapt = -1;        /* 1: choose per kind; 0: every job on the threads (GRADGUARD_POOL_ADAPT=0); -1: unread */
+static int gg_force;             /* tests: 0 choose, 1 the threads, 2 alone */
+static double gg_fake_alone_ns, gg_fake_threads_ns; /* tests: the timings the choice sees instead of the clock's */
+static double gg_jobs, gg_jobs_alone;               /* jobs the pool was offered and ran alone, in all (tests, bench) */
+static double gg_threads_end;   /* when the last job on the threads ended, ns */
+static int gg_burst;            /* jobs left that go to the threads to be timed there */
+static unsigned gg_burst_id;    /* bursts started */
+static int gg_alone_run;        /* jobs run alone since the last burst */
+static int gg_alone_since;      /* jobs run alone since the last job on the threads */
 static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
@@ -259,17 +305,116 @@ static int gg_pool_start(void) {
   return !gg_pool_failed;
 }
 
-int gg_pool_run(gg_range_fn fn, const void *args, gg_i n, gg_i step, int nt) {
-  if (nt <= 1 || n <= 0 || step < 1 || pthread_mutex_trylock(&gg_busy) != 0) return 0;
+uint64_t gg_pool_key(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+  uint64_t h = 0x9e3779b97f4a7c15ull, v[4] = {a, b, c, d};
+  for (int i = 0; i < 4; i++) {
+    h ^= v[i] + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h ^= h >> 31, h *= 0xbf58476d1ce4e5b9ull, h ^= h >> 29;
+  }
+  return h;
+}
+
+/* The kind's entry (a new one, timings unknown, where another kind held the slot). */
+static gg_kind_t *gg_kind(uint64_t key) {
+  gg_kind_t *k = &gg_kinds[key % GG_KINDS];
+  if (k->key != key || (k->nthreads == 0 && k->nalone == 0)) *k = (gg_kind_t){key, 0, 0, 0, 0, 0, 0};
+  return k;
+}
+
+/* 1 where this job of kind k should run alone. */
+static int gg_choose_alone(gg_kind_t *k) {
+  if (gg_force) return gg_force == 2;
+  if (!gg_adapt || atomic_load(&gg_hold)) return 0; /* tests of the workers' rules: every job to them */
+  if (gg_burst > 0 || k->nthreads < GG_WARM_THREADS) return 0;
+  if (k->nalone < 2) return 1;
+  if (k->alone < k->threads) return 1; /* the threads are timed again in the next burst */
+  if (++k->since >= (k->alone < 1.5 * k->threads ? GG_PROBE_NEAR : GG_PROBE_FAR)) {
+    k->since = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* A job of kind k took ns, run alone or on the threads (hot: the workers were waiting for it, not asleep; burst: one
+ * of a burst's jobs). */
+static void gg_note(gg_kind_t *k, int alone, int hot, int burst, double ns) {
+  if (alone ? gg_fake_alone_ns > 0 : gg_fake_threads_ns > 0) ns = alone ? gg_fake_alone_ns : gg_fake_threads_ns;
+  double *est = alone ? &k->alone : &k->threads;
+  int first = alone ? k->nalone++ == 0 : k->nthreads++ == 0;
+  if (!alone && (first || !hot)) return; /* the pool's start, or workers woken from sleep: not this kind's cost */
+  if (*est <= 0 || (!alone && burst && k->alone < k->threads && gg_burst_id != k->burst)) {
+    *est = ns; /* a kind's first timing, or a kind that ran alone: its first in this burst (the last is old) */
+    if (!alone) k->burst = gg_burst_id;
+  } else {
+    *est += GG_EST_WEIGHT * ((ns < 2 * *est ? ns : 2 * *est) - *est);
+  }
+}
+
+void gg_pool_exec(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, gg_i step, int nt, uint64_t key) {
+  if (nt <= 1 || n <= 0 || step < 1 || pthread_mutex_trylock(&gg_busy) != 0) {
+    if (n > 0) alone(0, 0, n, args);
+    return;
+  }
   if (!gg_pool_start()) {
     pthread_mutex_unlock(&gg_busy);
-    return 0;
+    alone(0, 0, n, args);
+    return;
   }
-  gg_job = (gg_job_t){fn, args, n, step, (int)((n + step - 1) / step)};
-  gg_run_job(nt > gg_pool_size + 1 ? gg_pool_size + 1 : nt);
+  if (gg_adapt < 0) {
+    const char *e = getenv("GRADGUARD_POOL_ADAPT");
+    gg_adapt = !(e && e[0] == '0' && e[1] == 0);
+  }
+  int chunks = (int)((n + step - 1) / step);
+  gg_last_chunks = chunks;
+  gg_jobs++;
+  gg_kind_t *k = gg_kind(key);
+  int solo = gg_choose_alone(k), hot = 1, burst = gg_burst > 0;
+  double t0 = gg_now_ns();
+  if (solo) {
+    gg_jobs_alone++;
+    gg_alone_since++;
+    alone(0, 0, n, args);
+    if (++gg_alone_run >= GG_BURST_EVERY && !gg_force) { /* time the threads again: a burst of jobs on them */
+      gg_alone_run = 0;
+      gg_burst = GG_BURST;
+      gg_burst_id++;
+    }
+  } else {
+    /* workers left idle this long by jobs run alone have gone to sleep: waking them is the cost of those jobs' choice,
+     * not of this job's kind; the next jobs go to the threads too, now awake, to be timed. (Idle time of the caller's
+     * own, between its jobs, is a cost of the threads like any other.) */
+    hot = gg_alone_since == 0 || t0 - gg_threads_end < GG_COLD_NS;
+    gg_alone_since = 0;
+    if (gg_burst > 0)
+      gg_burst--;
+    else if (!hot && !gg_force && gg_adapt && gg_jobs > 1) {
+      gg_burst = GG_BURST;
+      gg_burst_id++;
+      burst = 1;
+    }
+    gg_job = (gg_job_t){fn, args, n, step, chunks};
+    gg_run_job(nt > gg_pool_size + 1 ? gg_pool_size + 1 : nt);
+  }
+  double t1 = gg_now_ns();
+  if (!solo) gg_threads_end = t1;
+  gg_note(k, solo, hot, burst, t1 - t0);
   pthread_mutex_unlock(&gg_busy);
-  return 1;
 }
+
+double gg_pool_choose(int mode, double alone_ns, double threads_ns) {
+  pthread_mutex_lock(&gg_busy);
+  gg_force = mode == 1 || mode == 2 ? mode : 0;
+  gg_fake_alone_ns = alone_ns > 0 ? alone_ns : 0;
+  gg_fake_threads_ns = threads_ns > 0 ? threads_ns : 0;
+  if (mode != 3) { /* 3: choose, keeping the timings so far */
+    for (int i = 0; i < GG_KINDS; i++) gg_kinds[i] = (gg_kind_t){0, 0, 0, 0, 0, 0, 0};
+    gg_burst = 0, gg_alone_run = 0, gg_alone_since = 0;
+  }
+  pthread_mutex_unlock(&gg_busy);
+  return gg_jobs_alone;
+}
+
+double gg_pool_jobs(int alone) { return alone ? gg_jobs_alone : gg_jobs; }
 
 int gg_pool_nthreads(void) { return gg_nthreads; }
 
@@ -282,13 +427,20 @@ double gg_pool_hold(int hold) {
 
 double gg_pool_naps(void) { return (double)atomic_load(&gg_naps); }
 
-double gg_pool_last_chunks(void) { return (double)gg_job.chunks; }
+double gg_pool_last_chunks(void) { return (double)gg_last_chunks; }
 
 /* fn over [0, n) in ranges of `step` (the last may be shorter) that the pool's threads take as they come; the
  * caller alone with one thread, or while the pool is busy (another thread's product). */
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) {
+static void gg_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key) {
   if (n <= 0) return;
-  if (step < 1 || n <= step || !gg_pool_run(fn, args, n, step, gg_nthreads)) fn(0, 0, n, args);
+  if (step < 1 || n <= step)
+    fn(0, 0, n, args);
+  else
+    gg_pool_exec(fn, fn, args, n, step, gg_nthreads, key);
+}
+
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key) {
+  gg_steps(fn, args, n, step, gg_pool_key((uint64_t)(uintptr_t)fn, (uint64_t)n, (uint64_t)step, key));
 }
 
 /* gg_parallel_for (kernels.h) on the same pool: [0, n) in ranges of multiples of `unit`, four per thread. Below ~2^20
@@ -304,7 +456,8 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
   /* four chunks per thread, multiples of unit: a thread held up by the OS leaves little to wait for */
   gg_i chunks = 4 * (gg_i)nt, units = (n + unit - 1) / unit;
   if (chunks > units) chunks = units;
-  gg_parallel_steps(fn, args, n, (units + chunks - 1) / chunks * unit);
+  gg_i step = (units + chunks - 1) / chunks * unit;
+  gg_steps(fn, args, n, step, gg_pool_key((uint64_t)(uintptr_t)fn, (uint64_t)n, (uint64_t)step, (uint64_t)work));
 }
 
 #else /* no AVX2+FMA: no pool */
@@ -313,7 +466,19 @@ void gg_parallel_for(gg_range_fn fn, const void *args, gg_i n, gg_i unit, double
   (void)unit, (void)work;
   if (n > 0) fn(0, 0, n, args);
 }
-void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step) { gg_parallel_for(fn, args, n, step, 0); }
+void gg_parallel_steps(gg_range_fn fn, const void *args, gg_i n, gg_i step, uint64_t key) {
+  (void)key;
+  gg_parallel_for(fn, args, n, step, 0);
+}
+uint64_t gg_pool_key(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return a ^ b ^ c ^ d; }
+double gg_pool_choose(int mode, double alone_ns, double threads_ns) {
+  (void)mode, (void)alone_ns, (void)threads_ns;
+  return 0;
+}
+double gg_pool_jobs(int alone) {
+  (void)alone;
+  return 0;
+}
 double gg_pool_hold(int hold) {
   (void)hold;
   return 0;

@@ -552,5 +552,61 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           be.setThreads(before);
         }
       });
+
+    // The pool times each kind of job (here: one product shape) on its threads and on the caller alone and runs it the
+    // way that has been faster, so that a second thread that does not pay (a busy machine) costs nothing. The
+    // timings are faked here (the clock's would make the test depend on the machine's load); the products are real,
+    // and every way gives the bits of the one-thread product.
+    if (impl === 'own')
+      it('runs a kind of job alone or on the threads, whichever its timings favour, with the same bits', () => {
+        be.selectGemm('own');
+        const r = lcg(31);
+        const before = be.threads;
+        const [m, n, k] = [64, 256, 128]; // 4.2 MFLOP: on the pool with two threads, in one chunk a thread
+        const a = uniform(r, m * k);
+        const b = uniform(r, k * n);
+        const out = (threads: number) => {
+          be.setThreads(threads);
+          const c = new Float32Array(m * n).fill(Number.NaN);
+          be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
+          return c;
+        };
+        // jobs run alone out of `jobs`, each product checked bit for bit against the one-thread product
+        const run = (jobs: number) => {
+          const { alone } = be.poolJobs();
+          for (let i = 0; i < jobs; i++) expect(Buffer.from(out(2).buffer).equals(oneBytes)).toBe(true);
+          return be.poolJobs().alone - alone;
+        };
+        const oneBytes = Buffer.from(out(1).buffer);
+        try {
+          out(2); // starts the pool
+          // forced: every job posted to the threads (whether a worker wakes in time to take a chunk is the OS's
+          // business), or none: then the workers compute nothing
+          be.choosePool('threads');
+          expect(run(20)).toBe(0);
+          be.choosePool('alone');
+          const idle = be.holdPoolWorkers(false);
+          expect(run(20)).toBe(20);
+          expect(be.holdPoolWorkers(false)).toBe(idle);
+          // alone 1 us, the threads 2 us: after a few jobs on the threads (the first ones, a burst of them where the
+          // workers were found asleep) and two alone to time it, the caller keeps this kind's jobs
+          be.choosePool('measure', { alone: 1000, threads: 2000 });
+          const first = run(300);
+          expect(first).toBeGreaterThan(250);
+          expect(first).toBeLessThan(300);
+          // the machine turns quiet: the threads 0.5 us. The caller's jobs keep running alone until a burst of jobs
+          // on the threads (after 512 alone) times them again; the jobs go back to the threads, the caller alone
+          // tried now and then
+          be.choosePool('measure', { alone: 1000, threads: 500 }, true);
+          run(600);
+          expect(run(200)).toBeLessThan(40);
+          // threads faster from the start: only a few alone (two to time it, one every 256 jobs after that)
+          be.choosePool('measure', { alone: 2000, threads: 1000 });
+          expect(run(300)).toBeLessThan(20);
+        } finally {
+          be.choosePool('measure');
+          be.setThreads(before);
+        }
+      });
   });
 }

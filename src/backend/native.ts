@@ -75,6 +75,21 @@ export class NativeBackend extends JsBackend {
     return this.k.poolNaps();
   }
   /**
+   * How the native thread pool runs a job: `'measure'` (the default) times each kind of job (a kernel and its sizes)
+   * on the threads and on the caller alone and runs it the way that has been faster, trying the other way now and
+   * then; `'threads'` sends every job to the threads, `'alone'` keeps every job on the caller. The timings so far are
+   * forgotten unless `keep`. For tests, `fake` replaces the clock's timings with these (ns a job). Returns the jobs
+   * run alone so far.
+   */
+  choosePool(mode: 'measure' | 'threads' | 'alone', fake?: { alone: number; threads: number }, keep = false): number {
+    const m = mode === 'threads' ? 1 : mode === 'alone' ? 2 : keep ? 3 : 0;
+    return this.k.poolChoose(m, fake?.alone ?? 0, fake?.threads ?? 0);
+  }
+  /** Jobs offered to the native thread pool (with two threads or more) in all, and those it ran on the caller alone. */
+  poolJobs(): { all: number; alone: number } {
+    return { all: this.k.poolJobs(0), alone: this.k.poolJobs(1) };
+  }
+  /**
    * How the addon left the process's malloc when it loaded: by default buffers up to 32 MiB come from the heap and up
    * to 256 MiB of freed memory stays mapped, so the buffers of a loop written without `tidy()`, freed by the garbage
    * collector, are reused without page faults; left alone with GRADGUARD_MALLOC=system or glibc's own variables set.

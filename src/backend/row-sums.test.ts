@@ -143,12 +143,18 @@ describe('sgemmRowSums', () => {
           nb.selectGemm(pin);
           for (const t of [1, 2]) {
             nb.setThreads(t);
-            expect(differences(be), `${pin}, ${t} threads`).toEqual([]);
-            expect(gruDifferences(be), `gruWeightGrads, ${pin}, ${t} threads`).toEqual([]);
+            // on two threads, the pool's jobs on its threads and on the caller alone (its choice per kind of job)
+            for (const mode of t === 1 ? (['measure'] as const) : (['threads', 'alone'] as const)) {
+              nb.choosePool(mode);
+              expect(differences(be), `${pin}, ${t} threads, ${mode}`).toEqual([]);
+              expect(gruDifferences(be), `gruWeightGrads, ${pin}, ${t} threads, ${mode}`).toEqual([]);
+            }
+            nb.choosePool('measure');
           }
         }
       } finally {
         nb.selectGemm('auto');
+        nb.choosePool('measure');
         nb.setThreads(threads);
       }
     });

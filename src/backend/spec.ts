@@ -409,6 +409,22 @@ export const ADDON_EXTRAS = {
   poolLastChunks: { args: [], ret: 'num', c: 'gg_pool_last_chunks' },
   /** Tests: times a thread pool worker found late (or told so: poolHold 3) slept right after a job; in all. */
   poolNaps: { args: [], ret: 'num', c: 'gg_pool_naps' },
+  /**
+   * Tests: mode 1 runs every job of the thread pool on its threads, 2 every job on the caller alone, 0 (the default)
+   * chooses per kind of job by their timings, forgetting those so far, 3 chooses keeping them; aloneNs / threadsNs > 0
+   * are the timings the choice sees instead of the clock's. Returns the jobs run alone so far.
+   */
+  poolChoose: {
+    args: [
+      ['mode', 'i32'],
+      ['aloneNs', 'f64'],
+      ['threadsNs', 'f64'],
+    ],
+    ret: 'num',
+    c: 'gg_pool_choose',
+  },
+  /** Tests, bench: jobs offered to the thread pool (alone 0) or those it ran on the caller alone (1); in all. */
+  poolJobs: { args: [['alone', 'i32']], ret: 'num', c: 'gg_pool_jobs' },
   /** How the addon left the process's malloc when it loaded (native/addon.c, gg_tune_malloc). */
   mallocTuning: { args: [], ret: 'str', c: 'gg_malloc_tuning' },
   /**
