@@ -556,6 +556,8 @@ static napi_value gg_number(napi_env env, double v) {
   X(lstmSeqGrad, gg_lstm_seq_grad, void, 16, FA, FA, FA, FA, FA, FA, IX, IX, FA, FA, IX, FA, IN, IX, IX, IX) \
   X(gruSeq, gg_gru_seq, void, 19, FA, IX, IX, FA, IX, FA, IX, IX, IX, FA, FA, FA, FA, IX, IX, IN, IX, IX, IX) \
   X(gruSeqGrad, gg_gru_seq_grad, void, 17, FA, FA, FA, FA, IX, IX, FA, FA, IX, IX, FA, IX, FA, IN, IX, IX, IX) \
+  X(sgemmRowSums, gg_sgemm_row_sums, void, 13, IX, IX, IX, FA, IX, FA, IX, IX, FA, IX, IX, FA, IX) \
+  X(gruWeightGrads, gg_gru_weight_grads, void, 12, FA, IX, FA, IX, IX, IX, IX, FA, FA, FA, FA, IN) \
   X(sgemm, gg_sgemm, void, 16, IN, IN, IX, IX, IX, DB, FA, IX, IX, FA, IX, IX, DB, FA, IX, IX)     \
   X(openblasThreads, gg_openblas_threads, num, 0)                                                  \
   X(setThreads, gg_set_threads, void, 1, IN)                                                       \

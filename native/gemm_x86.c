@@ -78,6 +78,7 @@ typedef struct {
   const float *bias; /* nn.Linear's epilogue (gg_gemm_own_bias_act): bias[j] added to column j, with beta 0 */
   int relu;          /* and x <= 0 ? 0 : x (NaN stays) on the way out */
   const float *pa;   /* op(A) packed whole by gg_gemm_pack_a_whole (gg_gemm_own_packed), or NULL: pack as we go */
+  double *lanes;     /* gg_gemm_own_row_sums: A's row sums in eight float64 lanes each, taken as A is read, or NULL */
 } gg_gemm_args;
 
 static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
@@ -264,6 +265,8 @@ static inline int gg_direct_a(const gg_gemm_args *g, gg_i nc) {
   return !g->pa && !g->transA && (nc + NR - 1) / NR <= GG_DIRECT_SLIVERS && gg_direct_a_ok(g->lda);
 }
 
+#include "gemm_lanes_x86.h"
+
 /* Rows [m0, m1) × columns [n0, n1) of C. A packed whole (g->pa) holds, for each depth block pc, the slivers of all
  * rows (m rounded up to MR) at pa + mPad·pc, so rows [ic, ic + mc) of that block start at + ic·kc (ic is a multiple
  * of MR: row chunks are cut in slivers, and MC is a multiple of MR). */
@@ -297,6 +300,9 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
                 g->ldc, g->csc, nr, g->alpha, beta, beta0, pc == 0 && g->bias ? g->bias + jc + jr : NULL,
                 g->relu && pc + kc == g->k);
           }
+          /* the row sums of gg_gemm_own_row_sums from the A sliver just read (in L1), once per row: by the block
+           * that holds column 0 (A is read where it is stored there: gg_gemm_own_row_sums' conditions) */
+          if (g->lanes && jc == 0 && direct) gg_row_lanes(g, ic + ir, mr, pc, kc);
         }
       }
     }
@@ -411,16 +417,16 @@ const char *gg_gemm_own_name(void) { return gg_own_name; }
  * k-sliced. */
 static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                        const float *b, gg_i ldb, float beta, float *c, gg_i ldc, const float *bias, int relu,
-                       const float *pa) {
+                       const float *pa, double *lanes) {
   if (!gg_buffers()) return 0;
-  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, bias, relu, pa};
-  int asGiven = bias || relu || pa; /* computed as given: neither transposed nor k-sliced */
+  gg_gemm_args g = {transA, transB, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, 1, bias, relu, pa, lanes};
+  int asGiven = bias || relu || pa || lanes; /* computed as given: neither transposed nor k-sliced */
   /* Vectors run along n: where n is narrow and m is not (a weight gradient 32×9, logits 64×10), compute
    * Cᵀ = op(B)ᵀ·op(A)ᵀ instead, written through C's strides (op(B)ᵀ is B read with the other transpose flag). */
   gg_i nPad = (n + NR - 1) / NR * NR, mPad = (m + NR - 1) / NR * NR;
   if (n < NR && (double)m / mPad > (double)n / nPad) {
     if (asGiven) return 0;
-    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, 0, NULL};
+    gg_gemm_args t = {!transB, !transA, n, m, k, alpha, beta, b, ldb, a, lda, c, 1, ldc, NULL, 0, NULL, NULL};
     g = t;
     m = g.m, n = g.n;
   }
@@ -447,26 +453,30 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
 
 int gg_gemm_own(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
                 const float *b, gg_i ldb, float beta, float *c, gg_i ldc) {
-  return gg_gemm_run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL);
+  return gg_gemm_run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL, NULL);
 }
 
 int gg_gemm_own_bias_act(int transA, int transB, gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b,
                          gg_i ldb, const float *bias, int relu, float *c, gg_i ldc) {
-  return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu, NULL);
+  return gg_gemm_run(transA, transB, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, bias, relu, NULL, NULL);
 }
 
 gg_i gg_gemm_packed_a_size(gg_i m, gg_i k) { return (m + MR - 1) / MR * MR * k; }
 
 void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst) {
-  gg_gemm_args g = {transA, 0, m, 0, k, 1.0f, 0.0f, a, lda, NULL, 0, NULL, 0, 1, NULL, 0, NULL};
+  gg_gemm_args g = {transA, 0, m, 0, k, 1.0f, 0.0f, a, lda, NULL, 0, NULL, 0, 1, NULL, 0, NULL, NULL};
   gg_i mPad = (m + MR - 1) / MR * MR;
   for (gg_i pc = 0; pc < k; pc += KC) gg_pack_a(&g, 0, m, pc, gg_min(KC, k - pc), dst + mPad * pc);
 }
 
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
                        float beta, float *c, gg_i ldc) {
-  return gg_gemm_run(0, transB, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, NULL, 0, pa);
+  return gg_gemm_run(0, transB, m, n, k, alpha, NULL, 0, b, ldb, beta, c, ldc, NULL, 0, pa, NULL);
 }
+
+#include "gemm_seg_x86.h"
+
+
 
 
 /* The calling thread's FMA rate in GFLOP/s: `iters` iterations of 16 independent vector FMAs (the kernel's vectors),
@@ -529,6 +539,15 @@ void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, 
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
                        float beta, float *c, gg_i ldc) {
   (void)transB, (void)m, (void)n, (void)k, (void)alpha, (void)pa, (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
+  return 0;
+}
+int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
+                         gg_i ldc, float *sums) {
+  (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)sums;
+  return 0;
+}
+int gg_gemm_own_segments(gg_i n, gg_i k, const float *b, gg_i ldb, const gg_gemm_seg *segs, int count) {
+  (void)n, (void)k, (void)b, (void)ldb, (void)segs, (void)count;
   return 0;
 }
 

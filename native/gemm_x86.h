@@ -71,6 +71,26 @@ gg_i gg_gemm_packed_a_size(gg_i m, gg_i k);
 void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst);
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
                        float beta, float *c, gg_i ldc);
+/* The recurrent layers' weight gradient with their biases' (native/kernels/recurrent_seq.c, gg_sgemm_row_sums):
+ * C = A·Bᵀ (A m×k not transposed, B n×k; alpha 1, beta 0) with gg_gemm_own's bits, and sums[i] = A's row i summed
+ * as gg_sum_axis sums a contiguous run (eight float64 lanes, summed pairwise, then the tail; rounded once: the same
+ * bits), taken from each A sliver while the kernels have it in L1 instead of in a second pass over A. Returns 0,
+ * having done nothing, where ours would not read A where it is stored (or cannot compute the product). */
+int gg_gemm_own_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i lda, const float *b, gg_i ldb, float *c,
+                         gg_i ldc, float *sums);
+/* Products C_s = A_s·Bᵀ[·, c0_s..c1_s) sharing one B (n×k, ldb; alpha 1, beta 0; the GRU's three weight-gradient
+ * products over Z's rows, native/kernels/recurrent_seq.c), B's depth blocks packed once for all: each C_s (and its row
+ * sums, where sums_s is set) with the bits of gg_gemm_own_row_sums (gg_gemm_own) on that segment alone. c0 on a
+ * sliver of 32 (AVX2: 16) columns. Returns 0, having done nothing, where one of them would not be computed so alone (A
+ * packed, transposed, k-sliced) or a buffer cannot be had. native/gemm_seg_x86.h. */
+typedef struct {
+  const float *a;
+  gg_i lda, m, c0, c1;
+  float *c;
+  gg_i ldc;
+  float *sums;
+} gg_gemm_seg;
+int gg_gemm_own_segments(gg_i n, gg_i k, const float *b, gg_i ldb, const gg_gemm_seg *segs, int count);
 /* Benchmarks: the calling thread's vector FMA rate in GFLOP/s (0 where this build has no own sgemm); and
  * (native/gemm_bench.c) the best seconds per product of one shape by one implementation (see there). */
 double gg_gemm_fma_peak(gg_i iters);

@@ -185,6 +185,10 @@ GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, cons
 GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i zOff, gg_i ldz,
                             float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs,
                             int keepDh, gg_i steps, gg_i hidden, gg_i batch);
+GG_API void gg_gru_weight_grads(const float *dG, gg_i k, const float *z, gg_i zOff, gg_i ldz, gg_i hidden, gg_i inputs,
+                                float *both, float *wi, float *wh, float *sums, int withSums);
+GG_API void gg_sgemm_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i aOff, const float *b, gg_i bOff, gg_i ldb,
+                              float *c, gg_i cOff, gg_i ldc, float *sums, gg_i sOff);
 
 /* nn.Linear (+ ReLU), natively (native/kernels/linear.c; not in the wasm modules): out = x·wᵀ + bias, then ReLU where
  * relu, in the product's output pass; 0 (nothing done) where OpenBLAS computes the product or ours cannot. And its

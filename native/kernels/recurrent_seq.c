@@ -171,3 +171,55 @@ GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn,
   }
   if (steps & 1) gg_copy(dh, n, dh, 0, n);
 }
+
+/*
+ * The recurrent op's weight gradients with the biases' (spec-rnn.ts, sgemmRowSums): C = A·Bᵀ (A [m, k] with rows k
+ * apart from aOff, B's n rows of k ldb apart from bOff; alpha 1, beta 0) as gg_sgemm computes it, and sums[sOff + i] =
+ * A's row i summed as gg_sum_axis sums it. Natively, where our sgemm computes the shape and reads A where it is stored,
+ * the sums are taken from A's slivers while the product has them in cache (gg_gemm_own_row_sums: the same bits), instead
+ * of in a second pass over A (dG, 13 MB for the bench's LSTM); else the product and then gg_sum_axis.
+ */
+GG_API void gg_sgemm_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i aOff, const float *b, gg_i bOff, gg_i ldb,
+                              float *c, gg_i cOff, gg_i ldc, float *sums, gg_i sOff) {
+#if GG_SEQ_PACKED
+  if (m > 0 && n > 0 && k > 0 && ldb >= k && ldc >= n && gg_gemm_choose_own(0, 1, m, n, k) &&
+      gg_gemm_own_row_sums(m, n, k, a + aOff, k, b + bOff, ldb, c + cOff, ldc, sums + sOff))
+    return;
+#endif
+  gg_sgemm(0, 1, m, n, k, 1.0, a, aOff, k, b, bOff, ldb, 0.0, c, cOff, ldc);
+  gg_sum_axis(a + aOff, sums + sOff, m, k, 1);
+}
+
+/*
+ * The GRU's weight gradients (spec-rnn.ts, gruWeightGrads), the three products of the op's matrixGrads over dG [4·hidden,
+ * k] (rows k apart) and z's rows from zOff (h's hidden rows, then x's `inputs`; ldz apart): both [2·hidden, hidden +
+ * inputs] = dG's rows [0, 2·hidden)·[h; x]ᵀ, wi's rows [2·hidden, 3·hidden) = dG's rows [2·hidden, 3·hidden)·xᵀ, wh's
+ * rows [2·hidden, 3·hidden) = dG's rows [3·hidden, 4·hidden)·hᵀ, each as gg_sgemm_row_sums (withSums: sums[0, 2·hidden),
+ * [2·hidden, 3·hidden), [3·hidden, 4·hidden) the rows' sums) or gg_sgemm computes it. Natively, where our sgemm computes
+ * all three, as one job over a B packed once per depth block (gg_gemm_own_segments: h's and x's rows packed once
+ * instead of twice; the same bits).
+ */
+GG_API void gg_gru_weight_grads(const float *dG, gg_i k, const float *z, gg_i zOff, gg_i ldz, gg_i hidden, gg_i inputs,
+                                float *both, float *wi, float *wh, float *sums, int withSums) {
+  gg_i H = hidden, In = inputs, HI = H + In;
+  const float *gn = dG + 2 * H * k, *ghn = dG + 3 * H * k;
+  float *cn = wi + 2 * H * In, *chn = wh + 2 * H * H;
+#if GG_SEQ_PACKED
+  gg_gemm_seg segs[3] = {{dG, k, 2 * H, 0, HI, both, HI, withSums ? sums : NULL},
+                         {gn, k, H, H, HI, cn, In, withSums ? sums + 2 * H : NULL},
+                         {ghn, k, H, 0, H, chn, H, withSums ? sums + 3 * H : NULL}};
+  if (H > 0 && In > 0 && k > 0 && ldz >= k && gg_gemm_choose_own(0, 1, 2 * H, HI, k) &&
+      gg_gemm_choose_own(0, 1, H, In, k) && gg_gemm_choose_own(0, 1, H, H, k) &&
+      gg_gemm_own_segments(HI, k, z + zOff, ldz, segs, 3))
+    return;
+#endif
+  if (withSums) {
+    gg_sgemm_row_sums(2 * H, HI, k, dG, 0, z, zOff, ldz, both, 0, HI, sums, 0);
+    gg_sgemm_row_sums(H, In, k, gn, 0, z, zOff + H * ldz, ldz, cn, 0, In, sums, 2 * H);
+    gg_sgemm_row_sums(H, H, k, ghn, 0, z, zOff, ldz, chn, 0, H, sums, 3 * H);
+    return;
+  }
+  gg_sgemm(0, 1, 2 * H, HI, k, 1.0, dG, 0, k, z, zOff, ldz, 0.0, both, 0, HI);
+  gg_sgemm(0, 1, H, In, k, 1.0, gn, 0, k, z, zOff + H * ldz, ldz, 0.0, cn, 0, In);
+  gg_sgemm(0, 1, H, H, k, 1.0, ghn, 0, k, z, zOff, ldz, 0.0, chn, 0, H);
+}

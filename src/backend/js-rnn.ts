@@ -362,3 +362,53 @@ export function gruSeqGrad(
   }
   if (steps & 1) be.copy(dh, n, dh, 0, n);
 }
+
+/** The weight gradients with the biases' (spec-rnn.ts, sgemmRowSums): the backend's sgemm, then its sumAxis over A's rows. */
+export function sgemmRowSums(
+  be: Backend,
+  m: number,
+  n: number,
+  k: number,
+  a: Buf,
+  aOff: number,
+  b: Buf,
+  bOff: number,
+  ldb: number,
+  c: Buf,
+  cOff: number,
+  ldc: number,
+  sums: Buf,
+  sOff: number,
+): void {
+  be.sgemm(false, true, m, n, k, 1, a, aOff, k, b, bOff, ldb, 0, c, cOff, ldc);
+  be.sumAxis(view(a, aOff, m * k), view(sums, sOff, m), m, k, 1);
+}
+
+/** The GRU's weight gradients (spec-rnn.ts, gruWeightGrads): three sgemmRowSums, or sgemm without the sums. */
+export function gruWeightGrads(
+  be: Backend,
+  dG: Buf,
+  k: number,
+  z: Buf,
+  zOff: number,
+  ldz: number,
+  H: number,
+  In: number,
+  both: Buf,
+  wi: Buf,
+  wh: Buf,
+  sums: Buf,
+  withSums: boolean,
+): void {
+  const HI = H + In;
+  // [dG's first row, its rows, z's first row, the columns, C, C's offset, its ldc, the sums' offset]
+  const parts: [number, number, number, number, Buf, number, number, number][] = [
+    [0, 2 * H, zOff, HI, both, 0, HI, 0],
+    [2 * H * k, H, zOff + H * ldz, In, wi, 2 * H * In, In, 2 * H],
+    [3 * H * k, H, zOff, H, wh, 2 * H * H, H, 3 * H],
+  ];
+  for (const [aOff, m, bOff, n, c, cOff, ldc, sOff] of parts) {
+    if (withSums) be.sgemmRowSums(m, n, k, dG, aOff, z, bOff, ldz, c, cOff, ldc, sums, sOff);
+    else be.sgemm(false, true, m, n, k, 1, dG, aOff, k, z, bOff, ldz, 0, c, cOff, ldc);
+  }
+}

@@ -497,6 +497,12 @@ export class JsBackend implements Backend {
   gruSeqGrad(...a: Parameters<KernelMethods['gruSeqGrad']>): void {
     ref.gruSeqGrad(this, ...a);
   }
+  sgemmRowSums(...a: Parameters<KernelMethods['sgemmRowSums']>): void {
+    ref.sgemmRowSums(this, ...a);
+  }
+  gruWeightGrads(...a: Parameters<KernelMethods['gruWeightGrads']>): void {
+    ref.gruWeightGrads(this, ...a);
+  }
   batchNorm(...a: Parameters<KernelMethods['batchNorm']>): void {
     ref.batchNorm(...a);
   }

@@ -241,4 +241,54 @@ export const RNN_KERNELS = {
     ],
     c: 'gg_gru_seq_grad',
   },
+  /**
+   * The recurrent op's weight gradients with their biases': c[cOff + i·ldc + j] = Σ_p a[aOff + i·k + p]·b[bOff +
+   * j·ldb + p] (sgemm(false, true, m, n, k, 1, a, aOff, k, b, bOff, ldb, 0, c, cOff, ldc): A [m, k] with rows k
+   * apart, B's rows as Bᵀ's columns), then sums[sOff + i] = A's row i summed as sumAxis sums a contiguous run (the same
+   * bits as sumAxis over those m rows). Natively, where our sgemm computes the product, the sums are taken from A's rows
+   * while the product reads them (native/gemm_x86.c, gg_gemm_own_row_sums), not in a second pass over A.
+   */
+  sgemmRowSums: {
+    args: [
+      ['m', 'int'],
+      ['n', 'int'],
+      ['k', 'int'],
+      ['a', 'buf'],
+      ['aOff', 'int'],
+      ['b', 'buf'],
+      ['bOff', 'int'],
+      ['ldb', 'int'],
+      ['c', 'buf'],
+      ['cOff', 'int'],
+      ['ldc', 'int'],
+      ['sums', 'buf'],
+      ['sOff', 'int'],
+    ],
+    c: 'gg_sgemm_row_sums',
+  },
+  /**
+   * The GRU's weight gradients, the op's three products over dG [4·hidden, k] (rows k apart) and z's rows from zOff
+   * (h's `hidden` rows, then x's `inputs`, ldz apart): both [2·hidden, hidden + inputs] = dG's rows [0, 2·hidden)·[h;
+   * x]ᵀ; wi [3·hidden, inputs]'s rows from 2·hidden = dG's rows [2·hidden, 3·hidden)·xᵀ; wh [3·hidden, hidden]'s rows
+   * from 2·hidden = dG's rows [3·hidden, 4·hidden)·hᵀ, each by sgemmRowSums with `withSums` (sums [4·hidden]: those
+   * rows' sums in the same places), else by sgemm (alpha 1, beta 0). Natively, where our sgemm computes all three, one
+   * job packs Zᵀ's depth blocks once for the three (the same bits).
+   */
+  gruWeightGrads: {
+    args: [
+      ['dG', 'buf'],
+      ['k', 'int'],
+      ['z', 'buf'],
+      ['zOff', 'int'],
+      ['ldz', 'int'],
+      ['hidden', 'int'],
+      ['inputs', 'int'],
+      ['both', 'buf'],
+      ['wi', 'buf'],
+      ['wh', 'buf'],
+      ['sums', 'buf'],
+      ['withSums', 'bool'],
+    ],
+    c: 'gg_gru_weight_grads',
+  },
 } as const;

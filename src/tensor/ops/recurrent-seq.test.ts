@@ -4,7 +4,8 @@
  * outputs, final states and every gradient, with and without biases, batch first, several layers both ways, and
  * without a tape (one set of step buffers). Natively also with our sgemm pinned (the weights then packed once per
  * call: rows and depths that leave partial slivers and several depth blocks) and on two threads, the worker held off.
- * And W_ih's and W_hh's gradients taken together, one product split in two, give the bits of each taken alone.
+ * And W_ih's and W_hh's gradients taken together, one product split in two, give the bits of each taken alone, and the
+ * biases' gradients that product takes (sgemmRowSums) the bits of sumAxis's.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../../test/native-variant.js';
@@ -144,13 +145,19 @@ function weightGradsApart(sizes: { T: number; B: number; In: number; H: number }
           y.mul(randn(y.shape, { seed: 5 }))
             .sum()
             .backward();
-          return [wih.grad, whh.grad];
+          return [wih.grad, whh.grad, b?.grad ?? null];
         };
-        const [ih, hh] = grads(true, true);
-        const [ihAlone] = grads(true, false);
-        const [, hhAlone] = grads(false, true);
+        const [ih, hh, db] = grads(true, true);
+        const [ihAlone, , dbIh] = grads(true, false);
+        const [, hhAlone, dbHh] = grads(false, true);
         const d = firstDifference([bitsOf(ih!), bitsOf(hh!)], [bitsOf(ihAlone!), bitsOf(hhAlone!)]);
         if (d) problems.push(`${mode} ${JSON.stringify({ T, B, In, H, bias, bf })}: ${d}`);
+        // the bias's gradient taken by the products (sgemmRowSums) and by sumAxis apart (one weight wanted)
+        if (bias) {
+          const [, , dbNone] = grads(false, false);
+          const e = firstDifference([db!, db!, db!].map(bitsOf), [dbIh!, dbHh!, dbNone!].map(bitsOf));
+          if (e) problems.push(`${mode} ${JSON.stringify({ T, B, In, H, bf })}, the bias: ${e}`);
+        }
       }
     }
   }
@@ -190,7 +197,7 @@ describe('the recurrent loops as one kernel call', () => {
       expect(got).toEqual(want);
     });
 
-    it(`${name}: dW_hh and dW_ih as one product give the bits of each alone (LSTM, GRU, RNN; biases or not, batch first)`, () => {
+    it(`${name}: dW_hh and dW_ih as one product give the bits of each alone, the bias's those of sumAxis (LSTM, GRU, RNN; biases or not, batch first)`, () => {
       const be = use();
       // natively our sgemm for every shape: the per-shape choice may take OpenBLAS for the one product and not the two
       const native = name.startsWith('native') ? (be as NativeBackend) : null;

@@ -344,7 +344,12 @@ function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | nu
   return b;
 }
 
-/** The gradients of x, W_ih and W_hh: whole-sequence products with dG (dx = dGᵀ·W_ih, dW_ih = dG·X, dW_hh = dG·Hᵀ). */
+/**
+ * The gradients of x, W_ih and W_hh: whole-sequence products with dG (dx = dGᵀ·W_ih, dW_ih = dG·X, dW_hh = dG·Hᵀ).
+ * Where `sums` is given and both weights' gradients are wanted, the products also take dG's row sums into it (the
+ * biases' gradients, `sgemmRowSums`: the bits of `biasGrads`' sumAxis, without a second pass over dG); returns
+ * whether they did.
+ */
 function matrixGrads(
   q: Seq,
   f: Forward,
@@ -352,10 +357,11 @@ function matrixGrads(
   x: Tensor,
   wih: Tensor,
   needs: readonly boolean[],
-): [Tensor | null, Tensor | null, Tensor | null] {
+  sums: Tensor | null,
+): [Tensor | null, Tensor | null, Tensor | null, boolean] {
   const { be, H, TB, In, W } = q;
   const GH = q.G * H;
-  const res: [Tensor | null, Tensor | null, Tensor | null] = [null, null, null];
+  const res: [Tensor | null, Tensor | null, Tensor | null, boolean] = [null, null, null, false];
   if (needs[0]) {
     // rows (t, b): x's own layout time-major, permuted into [B, T, In] batch first
     const dx = alloc(x.shape);
@@ -369,17 +375,20 @@ function matrixGrads(
     // [dW_hh | dW_ih] = dG·[H; X]ᵀ, one product over Z's adjacent rows of the states and the inputs (dG packed once,
     // not once per weight; each element's sum runs over the same T·B columns in the same order as in two products).
     // GRU: so for r and z; n's input part and hn's hidden part (the reset gate sits between W_hn·h and n) apart
+    // with `sums`, every row of dG goes through one of these products (GRU: r and z, n, hn), which sum them
     const rows = q.gru ? 2 * H : GH;
     const both = alloc([rows, H + In]);
-    be.sgemm(false, true, rows, H + In, TB, 1, dG.buf, 0, TB, Z, zh, W, 0, both.buf, 0, H + In);
     res[2] = alloc(q.whh.shape);
-    be.copyBlocks(both.buf, 0, H + In, res[2].buf, 0, H, H, rows, false);
     res[1] = alloc(wih.shape);
-    be.copyBlocks(both.buf, H, H + In, res[1].buf, 0, In, In, rows, false);
     if (q.gru) {
-      be.sgemm(false, true, H, In, TB, 1, dG.buf, 2 * H * TB, TB, Z, zx, W, 0, res[1].buf, 2 * H * In, In);
-      be.sgemm(false, true, H, H, TB, 1, dG.buf, 3 * H * TB, TB, Z, zh, W, 0, res[2].buf, 2 * H * H, H);
-    }
+      // n's rows of dW_ih and hn's of dW_hh written in place, r's and z's into `both` (gruWeightGrads)
+      const s = sums ?? both;
+      be.gruWeightGrads(dG.buf, TB, Z, zh, W, H, In, both.buf, res[1].buf, res[2].buf, s.buf, sums !== null);
+    } else if (sums) be.sgemmRowSums(rows, H + In, TB, dG.buf, 0, Z, zh, W, both.buf, 0, H + In, sums.buf, 0);
+    else be.sgemm(false, true, rows, H + In, TB, 1, dG.buf, 0, TB, Z, zh, W, 0, both.buf, 0, H + In);
+    be.copyBlocks(both.buf, 0, H + In, res[2].buf, 0, H, H, rows, false);
+    be.copyBlocks(both.buf, H, H + In, res[1].buf, 0, In, In, rows, false);
+    res[3] = sums !== null;
     return res;
   }
   if (needs[1]) {
@@ -398,14 +407,23 @@ function matrixGrads(
   return res;
 }
 
-/** The gradients of b_ih and b_hh (null where not wanted): dG's row sums (GRU: b_hn's from rows 3H..4H). */
-function biasGrads(q: Seq, dG: Tensor, wantIh: boolean, wantHh: boolean): [Tensor | null, Tensor | null] {
+/**
+ * The gradients of b_ih and b_hh (null where not wanted): dG's row sums (GRU: b_hn's from rows 3H..4H), in `sums`
+ * (`given`, [dgRows·H]) where `summed` (the weight gradients' products took them), else taken here.
+ */
+function biasGrads(
+  q: Seq,
+  dG: Tensor,
+  wantIh: boolean,
+  wantHh: boolean,
+  given: Tensor | null,
+  summed: boolean,
+): [Tensor | null, Tensor | null] {
   if (!wantIh && !wantHh) return [null, null];
   const { be, H } = q;
   const GH = q.G * H;
-  const rows = dgRows(q);
-  const sums = alloc([rows * H]);
-  be.sumAxis(dG.buf, sums.buf, rows * H, q.TB, 1);
+  const sums = given ?? alloc([dgRows(q) * H]);
+  if (!given || !summed) be.sumAxis(dG.buf, sums.buf, dgRows(q) * H, q.TB, 1);
   let gih: Tensor | null = null;
   let ghh: Tensor | null = null;
   if (wantIh) {
@@ -496,9 +514,11 @@ export function recurrentLayer(
     (gOut, needs) => {
       const b = f.seq ? fusedBackward(q, f, gOut, tap) : backwardThroughTime(q, f, gOut, tap);
       const res: (Tensor | null)[] = inputs.map(() => null);
-      [res[0], res[1], res[2]] = matrixGrads(q, f, b.dG, x, wih, needs);
       const want = (i: number) => i >= 0 && needs[i] === true;
-      const [gih, ghh] = biasGrads(q, b.dG, want(iBih), want(iBhh));
+      const sums = want(iBih) || want(iBhh) ? alloc([dgRows(q) * q.H]) : null;
+      const [dx, dwih, dwhh, summed] = matrixGrads(q, f, b.dG, x, wih, needs, sums);
+      [res[0], res[1], res[2]] = [dx, dwih, dwhh];
+      const [gih, ghh] = biasGrads(q, b.dG, want(iBih), want(iBhh), sums, summed);
       if (gih) res[iBih] = gih;
       if (ghh) res[iBhh] = ghh;
       if (want(iH0)) res[iH0] = untranspose(q, b.dh);
