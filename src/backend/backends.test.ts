@@ -1816,6 +1816,65 @@ for (const [name, maybe] of suites) {
         );
       }
     });
+
+    it("adamApply's measured sums: the C kernels' order (turns of 512 in 16 float32 lanes, blocks of 4096) to the bit", () => {
+      const r = lcg(14);
+      const out = new Float64Array(2);
+      // within a turn, a ragged turn (a tail in lane 0), several blocks, and more than 256 blocks (wider blocks)
+      for (const [n, pre, post] of [
+        [37, 1, -1e-3],
+        [1037, 0.37, -1e-3],
+        [4096 * 3 + 517, 1, 1],
+        [200_704, 0.5, -3e-4],
+        ...(be.name === 'native' ? ([[256 * 4096 + 4099, 1, -1e-3]] as const) : []),
+      ] as const) {
+        const g = uniform(r, n, -2, 2);
+        const m = uniform(r, n, -0.1, 0.1);
+        const v = uniform(r, n, 0, 0.01);
+        // magnitudes from 2^-20 to 2^20, where the float32 lanes round and so depend on the order they are taken in
+        const w = uniform(r, n, -1, 1).map((x, i) => x * 2 ** (((i * 37) % 41) - 20));
+        const [gb, mb, vb, wb] = [g, m, v, w].map((a) => load(be, a)) as [Buf, Buf, Buf, Buf];
+        be.adamApply(gb, mb, vb, wb, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post, true, out);
+        // the steps u and the new weights, from the unfused kernels (the same bits, tested above)
+        const [ga, ma, va] = [g, m, v].map((a) => load(be, a)) as [Buf, Buf, Buf];
+        be.adamUpdate(ga, ma, va, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post);
+        const u = ga.data.slice(0, n);
+        const wn = wb.data.slice(0, n);
+        const f = Math.fround;
+        let block = 4096;
+        if (Math.ceil(n / block) > 256) block = Math.ceil(Math.ceil(n / 256) / 16) * 16;
+        let sp = 0;
+        let su = 0;
+        for (let b0 = 0; b0 < n; b0 += block) {
+          let bp = 0;
+          let bu = 0;
+          const end = Math.min(n, b0 + block);
+          for (let t0 = b0; t0 < end; t0 += 512) {
+            const len = Math.min(512, end - t0);
+            const lp = new Float32Array(16);
+            const lu = new Float32Array(16);
+            for (let j = 0; j < len; j++) {
+              const lane = j < len - (len % 16) ? j % 16 : 0;
+              lp[lane] = f(lp[lane]! + f(wn[t0 + j]! * wn[t0 + j]!));
+              lu[lane] = f(lu[lane]! + f(u[t0 + j]! * u[t0 + j]!));
+            }
+            let tp = 0;
+            let tu = 0;
+            for (let l = 0; l < 16; l++) {
+              tp += lp[l]!;
+              tu += lu[l]!;
+            }
+            bp += tp;
+            bu += tu;
+          }
+          sp += bp;
+          su += bu;
+        }
+        expect(out[0], `n ${n}: Σw²`).toBe(sp);
+        expect(out[1], `n ${n}: Σu²`).toBe(su);
+        for (const b of [gb, mb, vb, wb, ga, ma, va]) be.free(b);
+      }
+    });
   });
 }
 
