@@ -825,6 +825,72 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('sumSquaresColumns gives sumAxis (its column sums) and sumSquares, both to the bit, in one call', () => {
+      const r = lcg(45);
+      // rows × cols: one row, one column (sumAxis's float64 lanes), columns that wrap inside the blocks of 512 and
+      // of 4096, a ReLU layer's output of the MLP and of a convolution, ragged ends, more than one wasm block
+      for (const [rows, cols] of [
+        [0, 5],
+        [3, 0],
+        [1, 1],
+        [1, 7],
+        [5, 1],
+        [1031, 1],
+        [1, 600],
+        [7, 13],
+        [128, 256],
+        [128, 10],
+        [3, 4097],
+        [9, 1024],
+        [33, 517],
+        [64, 1568],
+        [40, 1000],
+        [16, 16_385],
+        [1025, 4099], // past 256 wasm blocks of 16,384 (wider blocks)
+      ] as const) {
+        const n = rows * cols;
+        const x0 = uniform(r, n, -4, 4);
+        // a ReLU's output: zeros in most places, a dead column
+        const relu = x0.map((v, i) => (cols > 2 && i % cols === 1 ? 0 : Math.max(v, 0)));
+        // magnitudes from 2^-30 to 2^30, where the sums round and so depend on the order they are taken in
+        const wide = x0.map((v, i) => v * 2 ** (((i * 37) % 61) - 30));
+        for (const [what, a] of [
+          ['uniform', x0],
+          ['relu', relu],
+          ['wide', wide],
+        ] as const) {
+          const x = load(be, a);
+          const cols1 = be.alloc(Math.max(cols, 1));
+          const cols2 = be.alloc(Math.max(cols, 1));
+          cols1.data.fill(7);
+          const ss = be.sumSquaresColumns(x, cols1, rows, cols);
+          be.sumAxis(x, cols2, 1, rows, cols);
+          expect(ss, `${rows}×${cols} ${what}: Σx²`).toBe(be.sumSquares(x, n));
+          expect([...cols1.data.slice(0, cols)], `${rows}×${cols} ${what}: columns`).toEqual([
+            ...cols2.data.slice(0, cols),
+          ]);
+          // and against the reference (sumAxis exactly; the sum of squares within float32 blocks' rounding)
+          same(be, [a, uniform(r, cols)], (b, [xx, o]) => b.sumSquaresColumns(xx!, o!, rows, cols), {
+            rel: be.name === 'js' || n < 512 ? 1e-12 : 1e-6,
+            abs: 0,
+          });
+          for (const b of [x, cols1, cols2]) be.free(b);
+        }
+      }
+      // NaN and infinities: the sum of squares is NaN or +Inf as sumSquares', the column sums as sumAxis'
+      const a = uniform(r, 64 * 96, -2, 2);
+      a[100] = Number.NaN;
+      a[4000] = Number.POSITIVE_INFINITY;
+      a[5000] = Number.NEGATIVE_INFINITY;
+      const x = load(be, a);
+      const c1 = be.alloc(96);
+      const c2 = be.alloc(96);
+      expect(be.sumSquaresColumns(x, c1, 64, 96)).toBeNaN();
+      be.sumAxis(x, c2, 1, 64, 96);
+      expect([...c1.data.slice(0, 96)]).toEqual([...c2.data.slice(0, 96)]);
+      for (const b of [x, c1, c2]) be.free(b);
+    });
+
     it('reductions: sumAxis, maxAxis, sumSquares, maxAbs, countNonFinite', () => {
       const r = lcg(4);
       for (const [outer, mid, inner] of [
