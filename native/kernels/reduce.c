@@ -183,6 +183,20 @@ static inline __attribute__((always_inline)) double sum_squares_rest(const float
   return s;
 }
 
+#if defined(__AVX512F__)
+/* out[*c..) += v0, v1, v2, v3 (16 values each), as gg_sum_axis adds a row: float32, each column in the order of the
+ * rows; the column index wraps at cols (a multiple of 16). */
+static inline __attribute__((always_inline)) void columns_add64(float *out, gg_i cols, gg_i *c, __m512 v0, __m512 v1,
+                                                                __m512 v2, __m512 v3) {
+  const __m512 v[4] = {v0, v1, v2, v3};
+  for (int q = 0; q < 4; q++) {
+    _mm512_storeu_ps(out + *c, _mm512_add_ps(_mm512_loadu_ps(out + *c), v[q]));
+    *c += 16;
+    if (*c == cols) *c = 0;
+  }
+}
+#endif
+
 /*
  * Σx² over x[0..n), and with want_max (a constant after inlining) max |x|'s bits in *mbits, in the same pass over
  * memory. The sum's operations and their order do not depend on want_max, so gg_sum_squares and
@@ -269,15 +283,7 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
       f1 = _mm512_fmadd_ps(v1, v1, f1);
       f2 = _mm512_fmadd_ps(v2, v2, f2);
       f3 = _mm512_fmadd_ps(v3, v3, f3);
-      if (in_loop) {
-        /* out[c..c+16) += the vector, as gg_sum_axis adds a row: float32, each column in the order of the rows */
-        const __m512 v[4] = {v0, v1, v2, v3};
-        for (int q = 0; q < 4; q++) {
-          _mm512_storeu_ps(cout + c, _mm512_add_ps(_mm512_loadu_ps(cout + c), v[q]));
-          c += 16;
-          if (c == ccols) c = 0;
-        }
-      }
+      if (in_loop) columns_add64(cout, ccols, &c, v0, v1, v2, v3);
       if (want_max) {
         __m512i u01 = _mm512_max_epu32(_mm512_and_si512(_mm512_castps_si512(v0), absmask),
                                        _mm512_and_si512(_mm512_castps_si512(v1), absmask));

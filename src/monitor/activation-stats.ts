@@ -105,6 +105,26 @@ export function activationStats(layer: ActivationAcc, kind: ActivationKind, t: T
   }
 }
 
+/** A layer's sums over its own outputs on one step (monitor.ts's LayerAcc). */
+export interface OutputAcc {
+  outSum: number;
+  outSS: number;
+  outN: number;
+  actNonFinite: number;
+}
+
+/** Σx, Σx² and the count of a layer's own output t added to its accumulators (its non-finite values if any). */
+export function outputSums(layer: OutputAcc, t: Tensor): void {
+  const be = t.storage.backend;
+  const n = t.size;
+  sumsOf(be, t.buf, n, sumsOut);
+  const ss = sumsOut[1]!;
+  layer.outSum += sumsOut[0]!;
+  layer.outSS += ss;
+  layer.outN += n;
+  if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(t.buf, n);
+}
+
 /** A layer's Σx and Σx² of an output of n values added to its accumulators (the non-finite values counted if any). */
 function addSums(layer: ActivationAcc, be: Backend, buf: Buf, n: number, sum: number, ss: number): void {
   layer.actSum += sum;
