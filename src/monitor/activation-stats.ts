@@ -137,7 +137,7 @@ const sumsOut = new Float64Array(2);
 const splits = new Map<number, number>();
 
 /**
- * Σx and Σx² over n values in one pass (`sumsOut`: [Σx, Σx²]): the backend's `sumSquaresColumns` over [n/k, k] (k the
+ * Σx and Σx² over n values in one pass, into out: [Σx, Σx²]. The backend's `sumSquaresColumns` over [n/k, k] (k the
  * largest divisor of n up to 1024) gives Σx² (`sumSquares`' bits) and the column sums, which are added here.
  * NOTE: summing a whole buffer as one column (`sumAxis(x, out, 1, n, 1)`) is a sequential float loop that no
  * compiler may vectorize; column sums are independent, so the kernel runs them in SIMD lanes (8x faster natively).
