@@ -109,6 +109,8 @@ GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i
 GG_API double gg_sum_squares(const float *x, gg_i n);
 GG_API double gg_max_abs(const float *x, gg_i n);
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out);
+/* out[j] = column j's sum of x read as [rows, cols] (gg_sum_axis's bits); returns Σx² (gg_sum_squares' bits). */
+GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i cols);
 GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n, double *xss);
 GG_API double gg_count_non_finite(const float *x, gg_i n);
 

@@ -122,17 +122,44 @@ static double max_abs_value(uint32_t m) { return m > 0x7f800000u ? GG_NAN : (dou
 #define SS_MAX_CHUNK 4096
 
 /*
+ * Column sums taken in the same pass as a sum of squares (gg_sum_squares_columns): x read as rows of `cols` values,
+ * out[j] the float32 sum of column j from +0 in the order of the rows, as gg_sum_axis(x, out, 1, rows, cols) sums
+ * it. `done` values of x are in out so far; the next one is in column `col`.
+ */
+typedef struct {
+  float *out;
+  gg_i cols, col, done;
+} ss_columns;
+
+/* Adds x[cs->done..upto) to the column sums (in the order of memory, so each column in the order of the rows). */
+static inline __attribute__((always_inline)) void columns_upto(ss_columns *cs, const float *x, gg_i upto) {
+  const float *xs = x + cs->done;
+  gg_i len = upto - cs->done, c = cs->col;
+  float *out = cs->out;
+  while (len > 0) {
+    gg_i run = cs->cols - c < len ? cs->cols - c : len;
+    for (gg_i t = 0; t < run; t++) out[c + t] += xs[t];
+    xs += run;
+    len -= run;
+    c += run;
+    if (c == cs->cols) c = 0;
+  }
+  cs->col = c;
+  cs->done = upto;
+}
+
+/*
  * The end of sum_squares_core: x[i..n) added to the eight float64 lanes acc, the lanes summed, the last values added
  * in order; with want_max, *mbits = the larger of m and the max |x| bits of x[tail..n).
  */
 static inline __attribute__((always_inline)) double sum_squares_rest(const float *x, gg_i i, gg_i n, double *acc,
                                                                     int want_max, gg_i tail, uint32_t m,
-                                                                    uint32_t *mbits) {
+                                                                    uint32_t *mbits, ss_columns *cs) {
   /* Runs of up to SS_MAX_CHUNK values (the accumulators carry on, so the sum is that of one loop), each one's max
-   * taken while it is still in L1 */
+   * (or column sums) taken while it is still in L1 */
   while (i + 8 <= n) {
     gg_i stop = i + (n - i) / 8 * 8;
-    if (want_max && stop - i > SS_MAX_CHUNK) stop = i + SS_MAX_CHUNK;
+    if ((want_max || cs) && stop - i > SS_MAX_CHUNK) stop = i + SS_MAX_CHUNK;
     for (; i < stop; i += 8) {
       for (int j = 0; j < 8; j++) {
         double v = (double)x[i + j];
@@ -144,6 +171,7 @@ static inline __attribute__((always_inline)) double sum_squares_rest(const float
       m = c > m ? c : m;
       tail = i;
     }
+    if (cs) columns_upto(cs, x, i);
   }
   double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   for (; i < n; i++) s += (double)x[i] * (double)x[i];
@@ -151,8 +179,23 @@ static inline __attribute__((always_inline)) double sum_squares_rest(const float
     uint32_t c = max_abs_bits(x + tail, n - tail);
     *mbits = c > m ? c : m;
   }
+  if (cs) columns_upto(cs, x, n);
   return s;
 }
+
+#if defined(__AVX512F__)
+/* out[*c..) += v0, v1, v2, v3 (16 values each), as gg_sum_axis adds a row: float32, each column in the order of the
+ * rows; the column index wraps at cols (a multiple of 16). */
+static inline __attribute__((always_inline)) void columns_add64(float *out, gg_i cols, gg_i *c, __m512 v0, __m512 v1,
+                                                                __m512 v2, __m512 v3) {
+  const __m512 v[4] = {v0, v1, v2, v3};
+  for (int q = 0; q < 4; q++) {
+    _mm512_storeu_ps(out + *c, _mm512_add_ps(_mm512_loadu_ps(out + *c), v[q]));
+    *c += 16;
+    if (*c == cols) *c = 0;
+  }
+}
+#endif
 
 /*
  * Σx² over x[0..n), and with want_max (a constant after inlining) max |x|'s bits in *mbits, in the same pass over
@@ -160,7 +203,7 @@ static inline __attribute__((always_inline)) double sum_squares_rest(const float
  * gg_sum_squares_max_abs give the same bits: the monitor's gradient norms and the global-norm clip's are one number.
  */
 static inline __attribute__((always_inline)) double sum_squares_core(const float *x, gg_i n, int want_max,
-                                                                    uint32_t *mbits) {
+                                                                    uint32_t *mbits, ss_columns *cs) {
   /* float64 accumulation in eight lanes, summed at the end: within ~1e-16 of the reference's sequential sum. The
    * wasm build spells the lanes out in SIMD (LLVM does not vectorize this); both builds add in the same order. The
    * SIMD builds first take blocks of 512 values in float32 (~1e-7 relative to the float64 sum), see below. */
@@ -193,6 +236,7 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
     a23 = wasm_f64x2_add(a23, wasm_f64x2_add(gg_f64_hi(f0), gg_f64_hi(f2)));
     a45 = wasm_f64x2_add(a45, wasm_f64x2_add(gg_f64_lo(f1), gg_f64_lo(f3)));
     a67 = wasm_f64x2_add(a67, wasm_f64x2_add(gg_f64_hi(f1), gg_f64_hi(f3)));
+    if (cs && i + 512 - cs->done >= SS_MAX_CHUNK) columns_upto(cs, x, i + 512);
   }
   if (want_max) {
     uint32_t ml[4];
@@ -225,6 +269,11 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
   /* Blocks of 512 values first: float32 fused multiply-adds into 64 lanes (8 terms each, so a block's sum is good to
    * ~1e-6 relative), each block's sum then added in float64. Four times fewer instructions than converting every
    * value to float64, which is what bounds this loop on data in cache. */
+  /* Column sums (cs) in the same loop where a vector of 16 never straddles two rows; else after each run of
+   * SS_MAX_CHUNK values, from L1 (two loops one after the other over data in L3 took as long as two passes) */
+  const int in_loop = cs && cs->cols % 16 == 0;
+  float *cout = in_loop ? cs->out : NULL;
+  gg_i ccols = in_loop ? cs->cols : 0, c = in_loop ? cs->col : 0;
   for (; i + 512 <= n; i += 512) {
     __m512 f0 = _mm512_setzero_ps(), f1 = f0, f2 = f0, f3 = f0;
     for (gg_i j = i; j < i + 512; j += 64) {
@@ -234,6 +283,7 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
       f1 = _mm512_fmadd_ps(v1, v1, f1);
       f2 = _mm512_fmadd_ps(v2, v2, f2);
       f3 = _mm512_fmadd_ps(v3, v3, f3);
+      if (in_loop) columns_add64(cout, ccols, &c, v0, v1, v2, v3);
       if (want_max) {
         __m512i u01 = _mm512_max_epu32(_mm512_and_si512(_mm512_castps_si512(v0), absmask),
                                        _mm512_and_si512(_mm512_castps_si512(v1), absmask));
@@ -245,6 +295,11 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
     __m512 f = _mm512_add_ps(_mm512_add_ps(f0, f1), _mm512_add_ps(f2, f3));
     a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(f)));
     a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+    if (!in_loop && cs && i + 512 - cs->done >= SS_MAX_CHUNK) columns_upto(cs, x, i + 512);
+  }
+  if (in_loop) {
+    cs->col = c;
+    cs->done = i;
   }
   if (want_max) m = (uint32_t)_mm512_reduce_max_epu32(mv);
   gg_i tail = i; /* the values whose max is still to take */
@@ -262,10 +317,10 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
 #else
   gg_i tail = 0; /* the values whose max is still to take */
 #endif
-  return sum_squares_rest(x, i, n, acc, want_max, tail, m, mbits);
+  return sum_squares_rest(x, i, n, acc, want_max, tail, m, mbits, cs);
 }
 
-static double sum_squares_serial(const float *x, gg_i n) { return sum_squares_core(x, n, 0, NULL); }
+static double sum_squares_serial(const float *x, gg_i n) { return sum_squares_core(x, n, 0, NULL, NULL); }
 
 static double max_abs_serial(const float *x, gg_i n) { return max_abs_value(max_abs_bits(x, n)); }
 
@@ -279,7 +334,7 @@ static double count_non_finite_serial(const float *x, gg_i n) {
  * gradient for both). */
 static void sum_squares_max_abs_serial(const float *x, gg_i n, double *ss, double *mx) {
   uint32_t m = 0;
-  *ss = sum_squares_core(x, n, 1, &m);
+  *ss = sum_squares_core(x, n, 1, &m, NULL);
   *mx = max_abs_value(m);
 }
 
@@ -368,4 +423,50 @@ GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NO
 /* out[0] = Σx² (the bits of gg_sum_squares), out[1] = max |x| (NaN if x holds one), in one pass over memory. */
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out) {
   out[0] = reduce(RED_SS_MAX, x, n, 10.0, &out[1]);
+}
+
+/* ------------------------------------------------------- the monitor's statistics of a layer's output */
+
+/* Σx² of x[0..n) as sum_squares_serial takes it, with the column sums of cs in the same pass. */
+static double sum_squares_columns_serial(const float *x, gg_i n, ss_columns *cs) {
+  return sum_squares_core(x, n, 0, NULL, cs);
+}
+
+/*
+ * out[j] = Σ_r x[r·cols + j] (gg_sum_axis(x, out, 1, rows, cols)'s bits) and Σx² over the rows·cols values
+ * (gg_sum_squares' bits) in one pass over memory: the monitor takes both of every layer's output (its moments, and a
+ * ReLU's dead units), where it read the output twice (the thirteenth session).
+ */
+GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i cols) {
+  gg_i n = rows * cols;
+  if (cols == 1) {
+    /* one column: gg_sum_axis sums a contiguous run in float64 lanes, not in float32 */
+    gg_sum_axis(x, out, 1, rows, 1);
+    return gg_sum_squares(x, n);
+  }
+  for (gg_i j = 0; j < cols; j++) out[j] = 0.0f;
+  if (n <= 0) return 0.0;
+  ss_columns cs = {out, cols, 0, 0};
+#if !defined(__wasm__)
+  return sum_squares_columns_serial(x, n, &cs);
+#else
+  /* gg_sum_squares' blocks in wasm (reduce): each block's sum as sum_squares_serial, then the blocks' in order */
+  if (n <= RED_BLOCK) return sum_squares_columns_serial(x, n, &cs);
+  gg_i block = RED_BLOCK;
+  gg_i blocks = (n + block - 1) / block;
+  if (blocks > RED_MAX_BLOCKS) {
+    block = ((n + RED_MAX_BLOCKS - 1) / RED_MAX_BLOCKS + 15) / 16 * 16;
+    blocks = (n + block - 1) / block;
+  }
+  double r = 0.0;
+  for (gg_i b = 0; b < blocks; b++) {
+    gg_i start = b * block;
+    gg_i len = n - start < block ? n - start : block;
+    /* the block's column sums continue where the last block's stopped */
+    cs.done = 0;
+    double p = sum_squares_columns_serial(x + start, len, &cs);
+    r = b == 0 ? p : r + p;
+  }
+  return r;
+#endif
 }

@@ -825,6 +825,72 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('sumSquaresColumns gives sumAxis (its column sums) and sumSquares, both to the bit, in one call', () => {
+      const r = lcg(45);
+      // rows × cols: one row, one column (sumAxis's float64 lanes), columns that wrap inside the blocks of 512 and
+      // of 4096, a ReLU layer's output of the MLP and of a convolution, ragged ends, more than one wasm block
+      for (const [rows, cols] of [
+        [0, 5],
+        [3, 0],
+        [1, 1],
+        [1, 7],
+        [5, 1],
+        [1031, 1],
+        [1, 600],
+        [7, 13],
+        [128, 256],
+        [128, 10],
+        [3, 4097],
+        [9, 1024],
+        [33, 517],
+        [64, 1568],
+        [40, 1000],
+        [16, 16_385],
+        [1025, 4099], // past 256 wasm blocks of 16,384 (wider blocks)
+      ] as const) {
+        const n = rows * cols;
+        const x0 = uniform(r, n, -4, 4);
+        // a ReLU's output: zeros in most places, a dead column
+        const relu = x0.map((v, i) => (cols > 2 && i % cols === 1 ? 0 : Math.max(v, 0)));
+        // magnitudes from 2^-30 to 2^30, where the sums round and so depend on the order they are taken in
+        const wide = x0.map((v, i) => v * 2 ** (((i * 37) % 61) - 30));
+        for (const [what, a] of [
+          ['uniform', x0],
+          ['relu', relu],
+          ['wide', wide],
+        ] as const) {
+          const x = load(be, a);
+          const cols1 = be.alloc(Math.max(cols, 1));
+          const cols2 = be.alloc(Math.max(cols, 1));
+          cols1.data.fill(7);
+          const ss = be.sumSquaresColumns(x, cols1, rows, cols);
+          be.sumAxis(x, cols2, 1, rows, cols);
+          expect(ss, `${rows}×${cols} ${what}: Σx²`).toBe(be.sumSquares(x, n));
+          expect([...cols1.data.slice(0, cols)], `${rows}×${cols} ${what}: columns`).toEqual([
+            ...cols2.data.slice(0, cols),
+          ]);
+          // and against the reference (sumAxis exactly; the sum of squares within float32 blocks' rounding)
+          same(be, [a, uniform(r, cols)], (b, [xx, o]) => b.sumSquaresColumns(xx!, o!, rows, cols), {
+            rel: be.name === 'js' || n < 512 ? 1e-12 : 1e-6,
+            abs: 0,
+          });
+          for (const b of [x, cols1, cols2]) be.free(b);
+        }
+      }
+      // NaN and infinities: the sum of squares is NaN or +Inf as sumSquares', the column sums as sumAxis'
+      const a = uniform(r, 64 * 96, -2, 2);
+      a[100] = Number.NaN;
+      a[4000] = Number.POSITIVE_INFINITY;
+      a[5000] = Number.NEGATIVE_INFINITY;
+      const x = load(be, a);
+      const c1 = be.alloc(96);
+      const c2 = be.alloc(96);
+      expect(be.sumSquaresColumns(x, c1, 64, 96)).toBeNaN();
+      be.sumAxis(x, c2, 1, 64, 96);
+      expect([...c1.data.slice(0, 96)]).toEqual([...c2.data.slice(0, 96)]);
+      for (const b of [x, c1, c2]) be.free(b);
+    });
+
     it('reductions: sumAxis, maxAxis, sumSquares, maxAbs, countNonFinite', () => {
       const r = lcg(4);
       for (const [outer, mid, inner] of [
@@ -1814,6 +1880,65 @@ for (const [name, maybe] of suites) {
         sameBits(be, [g, m, v, w], (b, [gg, mm, vv, ww]) =>
           b.adamApply(gg!, mm!, vv!, ww!, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post, false, out),
         );
+      }
+    });
+
+    it("adamApply's measured sums: the C kernels' order (turns of 512 in 16 float32 lanes, blocks of 4096) to the bit", () => {
+      const r = lcg(14);
+      const out = new Float64Array(2);
+      // within a turn, a ragged turn (a tail in lane 0), several blocks, and more than 256 blocks (wider blocks)
+      for (const [n, pre, post] of [
+        [37, 1, -1e-3],
+        [1037, 0.37, -1e-3],
+        [4096 * 3 + 517, 1, 1],
+        [200_704, 0.5, -3e-4],
+        ...(be.name === 'native' ? ([[256 * 4096 + 4099, 1, -1e-3]] as const) : []),
+      ] as const) {
+        const g = uniform(r, n, -2, 2);
+        const m = uniform(r, n, -0.1, 0.1);
+        const v = uniform(r, n, 0, 0.01);
+        // magnitudes from 2^-20 to 2^20, where the float32 lanes round and so depend on the order they are taken in
+        const w = uniform(r, n, -1, 1).map((x, i) => x * 2 ** (((i * 37) % 41) - 20));
+        const [gb, mb, vb, wb] = [g, m, v, w].map((a) => load(be, a)) as [Buf, Buf, Buf, Buf];
+        be.adamApply(gb, mb, vb, wb, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post, true, out);
+        // the steps u and the new weights, from the unfused kernels (the same bits, tested above)
+        const [ga, ma, va] = [g, m, v].map((a) => load(be, a)) as [Buf, Buf, Buf];
+        be.adamUpdate(ga, ma, va, n, 0.9, 0.999, 1e-8, 0.19, 0.002, pre, post);
+        const u = ga.data.slice(0, n);
+        const wn = wb.data.slice(0, n);
+        const f = Math.fround;
+        let block = 4096;
+        if (Math.ceil(n / block) > 256) block = Math.ceil(Math.ceil(n / 256) / 16) * 16;
+        let sp = 0;
+        let su = 0;
+        for (let b0 = 0; b0 < n; b0 += block) {
+          let bp = 0;
+          let bu = 0;
+          const end = Math.min(n, b0 + block);
+          for (let t0 = b0; t0 < end; t0 += 512) {
+            const len = Math.min(512, end - t0);
+            const lp = new Float32Array(16);
+            const lu = new Float32Array(16);
+            for (let j = 0; j < len; j++) {
+              const lane = j < len - (len % 16) ? j % 16 : 0;
+              lp[lane] = f(lp[lane]! + f(wn[t0 + j]! * wn[t0 + j]!));
+              lu[lane] = f(lu[lane]! + f(u[t0 + j]! * u[t0 + j]!));
+            }
+            let tp = 0;
+            let tu = 0;
+            for (let l = 0; l < 16; l++) {
+              tp += lp[l]!;
+              tu += lu[l]!;
+            }
+            bp += tp;
+            bu += tu;
+          }
+          sp += bp;
+          su += bu;
+        }
+        expect(out[0], `n ${n}: Σw²`).toBe(sp);
+        expect(out[1], `n ${n}: Σu²`).toBe(su);
+        for (const b of [gb, mb, vb, wb, ga, ma, va]) be.free(b);
       }
     });
   });

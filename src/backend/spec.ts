@@ -276,6 +276,21 @@ export const KERNELS = {
     ],
     c: 'gg_sum_squares_max_abs',
   },
+  /**
+   * Column sums and the sum of squares of x read as [rows, cols], in one pass over memory (the monitor takes both of
+   * every layer's output: its moments, and a ReLU's dead units): out[j] = Σ over r of x[r·cols + j], with
+   * `sumAxis(x, out, 1, rows, cols)`'s bits; the result is Σx² over the rows·cols values, with `sumSquares`' bits.
+   */
+  sumSquaresColumns: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+    ],
+    ret: 'num',
+    c: 'gg_sum_squares_columns',
+  },
   /** Number of NaN or ±Inf values in x[0..n). */
   countNonFinite: {
     args: [

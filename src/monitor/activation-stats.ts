@@ -2,7 +2,7 @@
  * The monitor's statistics of a layer's activation output (src/monitor/monitor.ts): its moments, its dead units
  * (ReLU) and its saturation (sigmoid, tanh), added into the layer's accumulators of the step.
  */
-import type { Buf } from '../backend/types.js';
+import type { Backend, Buf } from '../backend/types.js';
 import type { ActivationStats } from '../nn/activation-names.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -31,12 +31,9 @@ export function activationStats(layer: ActivationAcc, kind: ActivationKind, t: T
   // NOTE: a ReLU module's output is never negative, so its per-unit column sums tell dead units (a sum of 0 means
   // every value was 0) and add up to the total: one pass gives both, instead of a sum and a max over the batch
   const reluOut = sums && kind === 'relu' && t.ndim >= 2;
-  if (sums) {
-    const ss = be.sumSquares(buf, n);
-    if (!reluOut) layer.actSum += sumOf(be, buf, n);
-    layer.actSS += ss;
-    layer.actN += n;
-    if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
+  if (sums && !reluOut) {
+    sumsOf(be, buf, n, sumsOut);
+    addSums(layer, be, buf, n, sumsOut[0]!, sumsOut[1]!);
   }
   if (kind === 'relu') {
     // What a unit is: a feature of [batch, features]; the last axis of [batch, time, hidden] (or [time, batch,
@@ -53,13 +50,15 @@ export function activationStats(layer: ActivationAcc, kind: ActivationKind, t: T
     const mx = be.alloc(cols);
     const arg = reluOut ? null : be.alloc(cols);
     try {
+      // NOTE: the ReLU output's column sums and its sum of squares in one pass (sumSquaresColumns: the bits of
+      // sumAxis and sumSquares, which read it twice until the thirteenth session)
+      const ss = arg ? 0 : be.sumSquaresColumns(buf, mx, rows, cols);
       if (arg) be.maxAxis(buf, mx, arg, 1, rows, cols);
-      else be.sumAxis(buf, mx, 1, rows, cols);
       const d = mx.data;
       if (reluOut) {
         let total = 0;
         for (let i = 0; i < cols; i++) total += d[i]!;
-        layer.actSum += total;
+        addSums(layer, be, buf, n, total, ss);
       }
       let alive = layer.alive;
       if (!alive || alive.length !== units) {
@@ -106,29 +105,62 @@ export function activationStats(layer: ActivationAcc, kind: ActivationKind, t: T
   }
 }
 
+/** A layer's sums over its own outputs on one step (monitor.ts's LayerAcc). */
+export interface OutputAcc {
+  outSum: number;
+  outSS: number;
+  outN: number;
+  actNonFinite: number;
+}
+
+/** Σx, Σx² and the count of a layer's own output t added to its accumulators (its non-finite values if any). */
+export function outputSums(layer: OutputAcc, t: Tensor): void {
+  const be = t.storage.backend;
+  const n = t.size;
+  sumsOf(be, t.buf, n, sumsOut);
+  const ss = sumsOut[1]!;
+  layer.outSum += sumsOut[0]!;
+  layer.outSS += ss;
+  layer.outN += n;
+  if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(t.buf, n);
+}
+
+/** A layer's Σx and Σx² of an output of n values added to its accumulators (the non-finite values counted if any). */
+function addSums(layer: ActivationAcc, be: Backend, buf: Buf, n: number, sum: number, ss: number): void {
+  layer.actSum += sum;
+  layer.actSS += ss;
+  layer.actN += n;
+  if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
+}
+
+const sumsOut = new Float64Array(2);
 const splits = new Map<number, number>();
 
 /**
- * Σx over n values with the backend's `sumAxis`, as column sums of an [n/k, k] matrix (k the largest divisor of n up
- * to 1024) then a sum of the k columns here.
+ * Σx and Σx² over n values in one pass, into out: [Σx, Σx²]. The backend's `sumSquaresColumns` over [n/k, k] (k the
+ * largest divisor of n up to 1024) gives Σx² (`sumSquares`' bits) and the column sums, which are added here.
  * NOTE: summing a whole buffer as one column (`sumAxis(x, out, 1, n, 1)`) is a sequential float loop that no
  * compiler may vectorize; column sums are independent, so the kernel runs them in SIMD lanes (8x faster natively).
  */
-export function sumOf(be: Tensor['storage']['backend'], buf: Buf, n: number): number {
+export function sumsOf(be: Backend, buf: Buf, n: number, out: Float64Array): void {
+  if (n === 0) {
+    out[0] = out[1] = 0;
+    return;
+  }
   let k = splits.get(n);
   if (k === undefined) {
     k = Math.min(1024, n);
     while (n % k !== 0) k--;
     splits.set(n, k);
   }
-  const out = be.alloc(k);
+  const cols = be.alloc(k);
   try {
-    be.sumAxis(buf, out, 1, n / k, k);
-    const d = out.data;
+    out[1] = be.sumSquaresColumns(buf, cols, n / k, k);
+    const d = cols.data;
     let s = 0;
     for (let i = 0; i < k; i++) s += d[i]!;
-    return s;
+    out[0] = s;
   } finally {
-    be.free(out);
+    be.free(cols);
   }
 }

@@ -4,8 +4,8 @@
  * The trainer calls a `StepObserver` at four fixed points of each step; the monitor reads the gradients, the updates
  * and the transform chain's state there, and sees every layer's output through forward hooks registered on every
  * module (`attach()`), so the model's code does not change. Statistics are computed with the backend's reduction
- * kernels (`sumSquares`, `maxAbs`, `countNonFinite`, `sumAxis`, `maxAxis`), which run in C on the native backend,
- * so monitoring every step stays within a few per cent of the step time.
+ * kernels (`sumSquaresColumns`: an output's moments and a ReLU's dead units in one pass; `sumSquaresMaxAbs`, `maxAxis`),
+ * which run in C on the native backend, so monitoring every step stays within a few per cent of the step time.
  *
  * A "layer" is a module that directly owns parameters (`layers.0` owns `layers.0.weight` and `layers.0.bias`); layers
  * are listed in forward order, the order in which their forward passes finish. An activation module (ReLU, Sigmoid,
@@ -25,7 +25,7 @@ import { ACTIVATIONS } from '../nn/activation-names.js';
 import type { AnyModule } from '../nn/module.js';
 import type { GradientStats } from '../optim/transform.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { type ActivationAcc, type ActivationKind, activationStats, sumOf } from './activation-stats.js';
+import { type ActivationAcc, type ActivationKind, activationStats, outputSums } from './activation-stats.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
 import { firstTensor } from './first-tensor.js';
 import { type TimeFlow, TimeFlowRecorder } from './through-time.js';
@@ -417,14 +417,7 @@ export class Monitor implements StepObserver {
     // NOTE: once a layer is known to feed an activation module, its own output's moments are never reported (the
     // activation's are), so they are not computed
     if (layer.followed) return;
-    const be = t.storage.backend;
-    const buf = t.buf;
-    const n = t.size;
-    const ss = be.sumSquares(buf, n);
-    layer.outSum += sumOf(be, buf, n);
-    layer.outSS += ss;
-    layer.outN += n;
-    if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(buf, n);
+    outputSums(layer, t);
     if (layer.activation === 'tanh' || layer.activation === 'relu') activationStats(layer, layer.activation, t, false);
   }
 
