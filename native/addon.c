@@ -342,13 +342,10 @@ static void gg_blas_cols(int tid, gg_i lo, gg_i hi, const void *p) {
               j->beta, j->c + lo, (blasint)j->ldc);
 }
 
-/* The same chunks one after another on the calling thread (the pool's choice where a second thread has not paid):
- * OpenBLAS's bits for a column depend on the width of the product it is computed in, so the chunks stay. */
+/* The same chunks in turn on the caller (the pool's choice): OpenBLAS's bits depend on the width of the call. */
 static void gg_blas_chunks(int tid, gg_i lo, gg_i hi, const void *p) {
-  const gg_blas_job *j = p;
-  for (gg_i c = lo; c < hi; c += j->step) gg_blas_cols(tid, c, c + j->step < hi ? c + j->step : hi, p);
+  for (gg_i c = lo, s = ((const gg_blas_job *)p)->step; c < hi; c += s) gg_blas_cols(tid, c, c + s < hi ? c + s : hi, p);
 }
-
 static int gg_pool_built(void) { return gg_gemm_own_name()[0] != 0; }
 
 void gg_sgemm_blas(int transA, int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *a, gg_i lda,
