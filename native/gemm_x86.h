@@ -32,9 +32,9 @@ double gg_pool_hold(int hold);
 double gg_pool_naps(void);
 /* Tests: how many chunks the pool's last job (a product or a gg_parallel_for) was cut into; 0 before the first. */
 double gg_pool_last_chunks(void);
-/* Tests: mode 1 runs every job of the pool on its threads, 2 every job on the caller alone, 0 (the default) chooses per
- * kind of job by their timings, forgetting those so far, 3 chooses keeping them; alone_ns / threads_ns > 0 are the
- * timings the choice then sees instead of the clock's. Returns the jobs run alone so far. */
+/* Tests: mode 1 runs every job of the pool on its threads, 2 every job on the caller alone (the timings kept), 0 (the
+ * default) chooses per kind of job by their timings, forgetting those so far, 3 chooses keeping them; alone_ns /
+ * threads_ns > 0 are the timings the choice then sees instead of the clock's. Returns the jobs run alone so far. */
 double gg_pool_choose(int mode, double alone_ns, double threads_ns);
 /* Tests, bench: the jobs offered to the pool (with two or more threads), or those of them it ran alone; in all. */
 double gg_pool_jobs(int alone);

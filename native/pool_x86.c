@@ -40,7 +40,8 @@
  * recurrent layers' 2-thread step (a job every 20-50 us) came out at 0.93-1.10x the 1-thread one from one run to the
  * next. So the caller times its jobs, each kind apart (the kernel and the sizes that set its cost: a product's m, n,
  * k), both ways: on the pool's threads and alone (the one-thread path, which gives the same bits), and runs each job
- * the way that has been faster for its kind. A kind that runs on the threads is timed there at every job, and alone
+ * the way that has been faster for its kind (the threads where they take under GG_THREADS_GAIN of its time alone:
+ * waking a worker and moving data between cores cost the jobs around it too). A kind that runs on the threads is timed there at every job, and alone
  * once every GG_PROBE_NEAR of its jobs (GG_PROBE_FAR where the threads have been 1.5x faster or more), so a machine
  * that turns busy shows at once. A kind that runs alone is timed on the threads in bursts: after GG_BURST_EVERY jobs
  * run alone, the next GG_BURST jobs of any kind go to the threads (timed one at a time, the first of a burst replacing
@@ -86,6 +87,7 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_BURST 12        /* jobs in a burst */
 #define GG_COLD_NS 100000.0 /* the threads idle this long: the workers may be asleep (they wait GG_WORKER_WAIT_NS) */
 #define GG_EST_WEIGHT 0.25 /* a new sample's weight in a kind's running estimate */
+#define GG_THREADS_GAIN 0.9 /* a kind goes to the threads where they take under this share of its time alone */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
@@ -327,7 +329,7 @@ static int gg_choose_alone(gg_kind_t *k) {
   if (!gg_adapt || atomic_load(&gg_hold)) return 0; /* tests of the workers' rules: every job to them */
   if (gg_burst > 0 || k->nthreads < GG_WARM_THREADS) return 0;
   if (k->nalone < 2) return 1;
-  if (k->alone < k->threads) return 1; /* the threads are timed again in the next burst */
+  if (k->threads > GG_THREADS_GAIN * k->alone) return 1; /* the threads are timed again in the next burst */
   if (++k->since >= (k->alone < 1.5 * k->threads ? GG_PROBE_NEAR : GG_PROBE_FAR)) {
     k->since = 0;
     return 1;
@@ -342,7 +344,7 @@ static void gg_note(gg_kind_t *k, int alone, int hot, int burst, double ns) {
   double *est = alone ? &k->alone : &k->threads;
   int first = alone ? k->nalone++ == 0 : k->nthreads++ == 0;
   if (!alone && (first || !hot)) return; /* the pool's start, or workers woken from sleep: not this kind's cost */
-  if (*est <= 0 || (!alone && burst && k->alone < k->threads && gg_burst_id != k->burst)) {
+  if (*est <= 0 || (!alone && burst && k->threads > GG_THREADS_GAIN * k->alone && gg_burst_id != k->burst)) {
     *est = ns; /* a kind's first timing, or a kind that ran alone: its first in this burst (the last is old) */
     if (!alone) k->burst = gg_burst_id;
   } else {
@@ -406,7 +408,7 @@ double gg_pool_choose(int mode, double alone_ns, double threads_ns) {
   gg_force = mode == 1 || mode == 2 ? mode : 0;
   gg_fake_alone_ns = alone_ns > 0 ? alone_ns : 0;
   gg_fake_threads_ns = threads_ns > 0 ? threads_ns : 0;
-  if (mode != 3) { /* 3: choose, keeping the timings so far */
+  if (mode == 0) { /* 0: choose, the timings so far forgotten; 3: choose, keeping them; 1, 2: forced (kept) */
     for (int i = 0; i < GG_KINDS; i++) gg_kinds[i] = (gg_kind_t){0, 0, 0, 0, 0, 0, 0};
     gg_burst = 0, gg_alone_run = 0, gg_alone_since = 0;
   }

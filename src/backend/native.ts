@@ -77,9 +77,9 @@ export class NativeBackend extends JsBackend {
   /**
    * How the native thread pool runs a job: `'measure'` (the default) times each kind of job (a kernel and its sizes)
    * on the threads and on the caller alone and runs it the way that has been faster, trying the other way now and
-   * then; `'threads'` sends every job to the threads, `'alone'` keeps every job on the caller. The timings so far are
-   * forgotten unless `keep`. For tests, `fake` replaces the clock's timings with these (ns a job). Returns the jobs
-   * run alone so far.
+   * then; `'threads'` sends every job to the threads, `'alone'` keeps every job on the caller. `'measure'` forgets the
+   * timings so far unless `keep`. For tests, `fake` replaces the clock's timings with these (ns a job). Returns the
+   * jobs run alone so far.
    */
   choosePool(mode: 'measure' | 'threads' | 'alone', fake?: { alone: number; threads: number }, keep = false): number {
     const m = mode === 'threads' ? 1 : mode === 'alone' ? 2 : keep ? 3 : 0;
