@@ -36,6 +36,23 @@ function uniform(r: () => number, n: number): Float32Array {
 }
 const buf = (d: Float32Array): Buf => ({ data: d }) as unknown as Buf;
 
+/** C = A·Bᵀ (A m×k, B n×k) on a given number of threads, C filled with NaN first (beta 0 must ignore it). */
+function productOn(
+  be: NativeBackend,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+): (threads: number) => Float32Array {
+  return (threads) => {
+    be.setThreads(threads);
+    const c = new Float32Array(m * n).fill(Number.NaN);
+    be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
+    return c;
+  };
+}
+
 /** Runs one product natively and checks C (all of it, padding included) against float64 within a rounding bound. */
 function check(
   be: NativeBackend,
@@ -441,12 +458,7 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           ] as const) {
             const a = uniform(r, m * k);
             const b = uniform(r, k * n);
-            const out = (threads: number) => {
-              be.setThreads(threads);
-              const c = new Float32Array(m * n).fill(Number.NaN);
-              be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
-              return c;
-            };
+            const out = productOn(be, m, n, k, a, b);
             const one = out(1);
             out(2); // starts the pool
             const byWorkers = be.holdPoolWorkers(true);
@@ -476,12 +488,7 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
         const [m, n, k] = [128, 256, 784]; // two chunks of 25 MFLOP on two threads
         const a = uniform(r, m * k);
         const b = uniform(r, k * n);
-        const out = (threads: number) => {
-          be.setThreads(threads);
-          const c = new Float32Array(m * n).fill(Number.NaN);
-          be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
-          return c;
-        };
+        const out = productOn(be, m, n, k, a, b);
         try {
           const one = out(1);
           out(2); // starts the pool
@@ -519,12 +526,7 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
         const [m, n, k] = [128, 256, 784]; // two chunks of 25 MFLOP on two threads
         const a = uniform(r, m * k);
         const b = uniform(r, k * n);
-        const out = (threads: number) => {
-          be.setThreads(threads);
-          const c = new Float32Array(m * n).fill(Number.NaN);
-          be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
-          return c;
-        };
+        const out = productOn(be, m, n, k, a, b);
         try {
           const one = out(1);
           out(2); // starts the pool
@@ -565,12 +567,7 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
         const [m, n, k] = [64, 256, 128]; // 4.2 MFLOP: on the pool with two threads, in one chunk a thread
         const a = uniform(r, m * k);
         const b = uniform(r, k * n);
-        const out = (threads: number) => {
-          be.setThreads(threads);
-          const c = new Float32Array(m * n).fill(Number.NaN);
-          be.sgemm(false, true, m, n, k, 1, buf(a), 0, k, buf(b), 0, k, 0, buf(c), 0, n);
-          return c;
-        };
+        const out = productOn(be, m, n, k, a, b);
         // jobs run alone out of `jobs`, each product checked bit for bit against the one-thread product
         const run = (jobs: number) => {
           const { alone } = be.poolJobs();
