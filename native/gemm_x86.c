@@ -441,11 +441,9 @@ static int gg_gemm_run(int transA, int transB, gg_i m, gg_i n, gg_i k, float alp
   gg_i parts = byCols ? nSl : mSl;
   if (nt > parts) nt = (int)parts;
   gg_gemm_job job = {&g, byCols, (int)gg_min(parts, gg_gemm_chunks_per_thread(flops, nt) * nt), parts};
-  if (nt <= 1) {
-    gg_gemm_block(&g, 0, m, 0, n);
-    return 1;
-  }
-  uint64_t key = gg_pool_key((uint64_t)m << 32 | (uint64_t)n, (uint64_t)k << 8 | (uint64_t)(g.transA << 3 | g.transB << 2 | (bias != NULL) << 1 | relu),
+  /* the pool's kind of job: the shape and whatever changes its cost (transposes, epilogue, packing, row sums) */
+  uint64_t how = (uint64_t)(g.transA << 4 | g.transB << 3 | (bias != NULL) << 2 | relu << 1 | (lanes != NULL));
+  uint64_t key = gg_pool_key((uint64_t)m << 32 | (uint64_t)n, (uint64_t)k << 8 | how,
                              (uint64_t)(pa != NULL) << 32 | (uint64_t)job.chunks, (uint64_t)(uintptr_t)gg_gemm_chunk);
   gg_pool_exec(gg_gemm_chunk, gg_gemm_whole, &job, job.chunks, 1, nt, key);
   return 1;
@@ -475,8 +473,6 @@ int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const fl
 }
 
 #include "gemm_seg_x86.h"
-
-
 
 
 /* The calling thread's FMA rate in GFLOP/s: `iters` iterations of 16 independent vector FMAs (the kernel's vectors),
