@@ -119,6 +119,27 @@ function implsOf(be: NativeBackend): string[] {
   return ['openblas', ...(own === 'openblas' ? [] : ['own'])];
 }
 
+describe.skipIf(!native)('GRADGUARD_POOL_ADAPT', () => {
+  it('takes 0, 1 or nothing, and names the variable and the fix for anything else', () => {
+    const before = process.env.GRADGUARD_POOL_ADAPT;
+    try {
+      for (const ok of ['0', '1', '']) {
+        process.env.GRADGUARD_POOL_ADAPT = ok;
+        expect(createNativeBackend()).not.toBeNull();
+      }
+      for (const bad of ['yes', 'off', '2', ' 0']) {
+        process.env.GRADGUARD_POOL_ADAPT = bad;
+        expect(() => createNativeBackend()).toThrow(
+          /GRADGUARD_POOL_ADAPT='.*' is not 0 or 1: set it to 0 .* or unset it/,
+        );
+      }
+    } finally {
+      if (before === undefined) delete process.env.GRADGUARD_POOL_ADAPT;
+      else process.env.GRADGUARD_POOL_ADAPT = before;
+    }
+  });
+});
+
 describe.skipIf(!native)('native sgemm', () => {
   afterAll(() => {
     native?.selectGemm('auto');

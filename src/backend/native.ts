@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { writeConvGeom, writePoolGeom } from './geom.js';
 import { JsBackend } from './js.js';
 import { installKernels, type NativeAddon } from './lower.js';
-import { checkThreadCount, threadsFromEnv } from './threads.js';
+import { checkPoolAdaptEnv, checkThreadCount, threadsFromEnv } from './threads.js';
 import { type BackendName, Binary, type Buf, type ConvGeom, type Unary } from './types.js';
 
 /** Most axes binary and permute take in C (GG_MAX_DIMS); more fall back to JS. */
@@ -116,6 +116,7 @@ export class NativeBackend extends JsBackend {
     super();
     this.blasCore = k.openblasCore();
     const n = threadsFromEnv();
+    checkPoolAdaptEnv();
     if (n !== undefined) k.setThreads(n);
     for (let op = 0; op < this.unaryOk.length; op++) this.unaryOk[op] = k.unarySupported(op);
     // every other kernel with C: a generated method that hands over the arrays (typed arrays go without a copy)

@@ -36,6 +36,18 @@ export function threadsFromEnv(): number | undefined {
   return n;
 }
 
+/**
+ * Checks `GRADGUARD_POOL_ADAPT` (native/pool_x86.c reads it): unset, empty, `0` (every job of the native thread pool
+ * to its threads) or `1` (the default: each kind of job the faster way); anything else is an error that names the fix.
+ */
+export function checkPoolAdaptEnv(): void {
+  const raw = typeof process !== 'undefined' ? process.env?.GRADGUARD_POOL_ADAPT : undefined;
+  if (raw === undefined || raw === '' || raw === '0' || raw === '1') return;
+  throw new ThreadCountError(
+    `GRADGUARD_POOL_ADAPT='${raw}' is not 0 or 1: set it to 0 to send every job of the thread pool to its threads, or unset it`,
+  );
+}
+
 /** `GRADGUARD_THREADS` when set, else the cores this process may use. */
 export function wantedThreads(): number {
   const n = threadsFromEnv();
