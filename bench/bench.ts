@@ -134,7 +134,7 @@ interface RowResult {
   /** Per PyTorch configuration, block medians per round (a dropped configuration has fewer). */
   torch: Record<string, number[]>;
   /** Our thread pool's jobs over the row's blocks (plain and monitored steps), and those it ran on the caller alone. */
-  oursPool: { all: number; alone: number };
+  oursPool: { all: number; alone: number; crowded: number };
 }
 interface ThreadResult {
   threads: number;
@@ -185,10 +185,11 @@ async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResul
     plain: number[];
     monitored: number[];
     cpu: number[];
-    pool: { all: number; alone: number };
+    pool: { all: number; alone: number; crowded: number };
   }>(run);
   r.oursPool.all += p.pool.all;
   r.oursPool.alone += p.pool.alone;
+  r.oursPool.crowded += p.pool.crowded;
   const base = median(p.plain);
   r.oursCpu.push(median(p.cpu));
   r.ours.push(base);
@@ -260,7 +261,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         torch: {},
         oursCpu: [],
         torchCpu: {},
-        oursPool: { all: 0, alone: 0 },
+        oursPool: { all: 0, alone: 0, crowded: 0 },
       };
       for (const [n] of torches) {
         r.torch[n] = [];
@@ -297,7 +298,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       for (const [, w] of torches) await w.call({ op: 'drop', row: spec.id });
       result.rows.push(r);
       process.stderr.write(
-        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${r.oursPool.all ? ` (pool: ${((100 * r.oursPool.alone) / r.oursPool.all).toFixed(0)}% of ${r.oursPool.all} jobs alone)` : ''}${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${r.oursPool.all ? ` (pool: ${((100 * r.oursPool.alone) / r.oursPool.all).toFixed(0)}% of ${r.oursPool.all} jobs alone, ${((100 * r.oursPool.crowded) / r.oursPool.all).toFixed(0)}% with the CPUs crowded)` : ''}${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
       );
     }
     return result;
@@ -331,6 +332,8 @@ interface Summary {
   cpuRatio: number | null;
   /** Share of our thread pool's jobs that it ran on the caller alone (null: none offered, one thread). */
   poolAlone: number | null;
+  /** Share of them run alone because other processes held the CPUs (null: none offered). */
+  poolCrowded: number | null;
 }
 
 /**
@@ -359,6 +362,7 @@ function summarize(r: RowResult): Summary {
     rounds: r.ours.length,
     cpuRatio: best ? median(r.oursCpu.map((o, i) => o / r.torchCpu[best]![i]!)) : null,
     poolAlone: r.oursPool.all ? r.oursPool.alone / r.oursPool.all : null,
+    poolCrowded: r.oursPool.all ? r.oursPool.crowded / r.oursPool.all : null,
   };
 }
 
@@ -469,15 +473,17 @@ function threadTable(summaries: Summary[]): string[] {
   if (!pairs.length) return [];
   const out = [
     '',
-    `Two threads against one${busy ? `, with ${busy} competing busy process${busy > 1 ? 'es' : ''} on the cores` : ''}: each side's 2-thread step over its 1-thread step (medians above; PyTorch: its fastest configuration on each), and the share of our 2-thread step's pool jobs that the caller ran alone (where the second thread had not paid for that kind of job: native/pool_x86.c).`,
+    `Two threads against one${busy ? `, with ${busy} competing busy process${busy > 1 ? 'es' : ''} on the cores` : ''}: each side's 2-thread step over its 1-thread step (medians above; PyTorch: its fastest configuration on each), and the share of our 2-thread step's pool jobs that the caller ran alone (where the second thread had not paid for that kind of job, or other processes held the CPUs: native/pool_x86.c).`,
     '',
-    '| step | gradguard 2 threads / 1 thread | its pool jobs run alone | PyTorch 2 threads / 1 thread |',
-    '|---|---|---|---|',
+    '| step | gradguard 2 threads / 1 thread | its pool jobs run alone | of them, with the CPUs crowded | PyTorch 2 threads / 1 thread |',
+    '|---|---|---|---|---|',
   ];
   for (const { spec, one, two } of pairs) {
     const torch = one.torchMs && two.torchMs ? `${(two.torchMs / one.torchMs).toFixed(2)}x` : '-';
-    const alone = two.poolAlone === null ? '-' : `${(100 * two.poolAlone).toFixed(0)}%`;
-    out.push(`| ${spec.label} | ${(two.oursMs / one.oursMs).toFixed(2)}x | ${alone} | ${torch} |`);
+    const share = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(0)}%`);
+    out.push(
+      `| ${spec.label} | ${(two.oursMs / one.oursMs).toFixed(2)}x | ${share(two.poolAlone)} | ${share(two.poolCrowded)} | ${torch} |`,
+    );
   }
   return out;
 }

@@ -68,13 +68,15 @@ function handle(msg: Record<string, unknown>): unknown {
       const monitored = steps.get(`${msg.row}:true`);
       if (!plain || !monitored) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
-      const be = getBackend() as ReturnType<typeof getBackend> & { poolJobs?: () => { all: number; alone: number } };
-      const pool0 = be.poolJobs?.() ?? { all: 0, alone: 0 };
+      const be = getBackend() as ReturnType<typeof getBackend> & {
+        poolJobs?: () => { all: number; alone: number; crowded: number };
+      };
+      const pool0 = be.poolJobs?.() ?? { all: 0, alone: 0, crowded: 0 };
       const out = {
         plain: [] as number[],
         monitored: [] as number[],
         cpu: [] as number[],
-        pool: { all: 0, alone: 0 },
+        pool: { all: 0, alone: 0, crowded: 0 },
       };
       const time = (step: () => number, into: number[], cpu: number[] | null) => {
         const c0 = process.cpuUsage();
@@ -95,8 +97,12 @@ function handle(msg: Record<string, unknown>): unknown {
         }
         if (performance.now() - start >= maxMs) break;
       }
-      const pool1 = be.poolJobs?.() ?? { all: 0, alone: 0 };
-      out.pool = { all: pool1.all - pool0.all, alone: pool1.alone - pool0.alone };
+      const pool1 = be.poolJobs?.() ?? { all: 0, alone: 0, crowded: 0 };
+      out.pool = {
+        all: pool1.all - pool0.all,
+        alone: pool1.alone - pool0.alone,
+        crowded: pool1.crowded - pool0.crowded,
+      };
       return out;
     }
     case 'drop':

@@ -568,6 +568,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(poolNaps, gg_pool_naps, num, 0)                                                               \
   X(poolChoose, gg_pool_choose, num, 3, IN, DB, DB)                                                \
   X(poolJobs, gg_pool_jobs, num, 1, IN)                                                            \
+  X(poolCrowd, gg_pool_crowd, num, 1, DB)                                                          \
   X(mallocTuning, gg_malloc_tuning, str, 0)                                                        \
   X(gemmTime, gg_gemm_time, num, 9, IN, IN, IN, IX, IX, IX, IN, IN, IN)                             \
   X(gemmPeak, gg_gemm_fma_peak, num, 1, IX)

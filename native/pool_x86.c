@@ -53,6 +53,16 @@
  * first job on the threads (the pool's start, cold caches) is not counted, and its first GG_WARM_THREADS jobs go to
  * the threads before it is timed alone. Only the caller (holding gg_busy) reads and writes these. GRADGUARD_POOL_ADAPT=0
  * sends every job to the threads.
+ *
+ * Crowded cores: the timings above see a job, not what a woken worker costs the rest of the step. Beside a competing
+ * process the worker takes its CPU time from that process, the OS then moves it onto the caller's core, and the
+ * caller's own work between jobs (the JavaScript, the kernels too small for the pool) runs slower: the 2-thread MLP
+ * and CNN steps came out at 1.22x and 1.25x their 1-thread ones with 43% and 13% of their jobs alone, where each kind's
+ * own timings favoured the threads. So the caller also looks at the machine: every GG_CROWD_EVERY_NS (at a job) it
+ * reads the idle time of the CPUs it may run on (/proc/stat) and the process's own CPU time; what neither accounts
+ * for over the last GG_CROWD_READS readings is other processes' (or the host's) use of those CPUs. Where less than
+ * GG_CROWD_ON CPUs are left free of it, every job runs alone (the workers sleep) until more than GG_CROWD_OFF are,
+ * then a burst times the threads again. A 3.4 us read every 50 ms. Linux only; elsewhere the timings alone decide.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RUSAGE_THREAD */
@@ -72,6 +82,8 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #include <stdint.h>
 #include <time.h>
 
+#include "pool_crowd_x86.h"
+
 #define GG_MAX_THREADS 16
 #define GG_WORKER_WAIT_NS 150000.0 /* a worker waits this long for the next job before it sleeps */
 #define GG_CALLER_WAIT_NS 50000.0 /* the caller waits this long for chunks in progress before it sleeps */
@@ -88,6 +100,9 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_COLD_NS 100000.0 /* the threads idle this long: the workers may be asleep (they wait GG_WORKER_WAIT_NS) */
 #define GG_EST_WEIGHT 0.25 /* a new sample's weight in a kind's running estimate */
 #define GG_THREADS_GAIN 0.9 /* a kind goes to the threads where they take under this share of its time alone */
+#define GG_CROWD_EVERY_NS 50e6 /* the caller reads the CPUs' idle time at most this often */
+#define GG_CROWD_ON 1.4         /* free CPUs under which every job runs alone, ... */
+#define GG_CROWD_OFF 1.6        /* ... until more than this many are free */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */
@@ -131,6 +146,11 @@ static int gg_burst;            /* jobs left that go to the threads to be timed 
 static unsigned gg_burst_id;    /* bursts started */
 static int gg_alone_run;        /* jobs run alone since the last burst */
 static int gg_alone_since;      /* jobs run alone since the last job on the threads */
+static int gg_crowded;          /* other processes hold the CPUs: every job alone */
+static double gg_crowd_free = -1; /* CPUs free of other processes at the last reading (-1: not read) */
+static double gg_crowd_fake = -1; /* tests: the other processes' CPUs, instead of measuring (-1: measure) */
+static double gg_crowd_next;    /* when to read again, ns */
+static double gg_crowded_jobs;  /* jobs run alone because the CPUs were crowded, in all (tests, bench) */
 static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gg_pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t gg_busy = PTHREAD_MUTEX_INITIALIZER;
@@ -163,6 +183,28 @@ static double gg_now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return 1e9 * (double)t.tv_sec + (double)t.tv_nsec;
+}
+
+/* The CPUs free of other processes are `free`: every job alone under GG_CROWD_ON, the threads timed again (a burst)
+ * once over GG_CROWD_OFF. */
+static void gg_crowd_set(double free) {
+  gg_crowd_free = free;
+  if (!gg_crowded && free < GG_CROWD_ON) {
+    gg_crowded = 1;
+  } else if (gg_crowded && free > GG_CROWD_OFF) {
+    gg_crowded = 0;
+    gg_burst = GG_BURST;
+    gg_burst_id++;
+    gg_alone_run = 0;
+  }
+}
+
+/* At a job, now and then: the CPUs free of other processes read (native/pool_crowd_x86.h). */
+static void gg_crowd_check(double now) {
+  if (gg_crowd_fake >= 0 || now < gg_crowd_next) return;
+  gg_crowd_next = now + GG_CROWD_EVERY_NS;
+  double free = gg_cpus_free(now);
+  if (free >= 0) gg_crowd_set(free);
 }
 
 /* Pauses until *v != old or `ns` have passed, yielding the CPU every GG_YIELD_EVERY pauses; returns the last value. */
@@ -327,6 +369,7 @@ static gg_kind_t *gg_kind(uint64_t key) {
 static int gg_choose_alone(gg_kind_t *k) {
   if (gg_force) return gg_force == 2;
   if (!gg_adapt || atomic_load(&gg_hold)) return 0; /* tests of the workers' rules: every job to them */
+  if (gg_crowded) return 1; /* the workers would take CPU time from other processes, and they from the caller */
   if (gg_burst > 0 || k->nthreads < GG_WARM_THREADS) return 0;
   if (k->nalone < 2) return 1;
   if (k->threads > GG_THREADS_GAIN * k->alone) return 1; /* the threads are timed again in the next burst */
@@ -370,13 +413,16 @@ void gg_pool_exec(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, g
   gg_last_chunks = chunks;
   gg_jobs++;
   gg_kind_t *k = gg_kind(key);
-  int solo = gg_choose_alone(k), hot = 1, burst = gg_burst > 0;
   double t0 = gg_now_ns();
+  if (gg_adapt && !gg_force) gg_crowd_check(t0);
+  int solo = gg_choose_alone(k), hot = 1, burst = gg_burst > 0;
   if (solo) {
     gg_jobs_alone++;
     gg_alone_since++;
     alone(0, 0, n, args);
-    if (++gg_alone_run >= GG_BURST_EVERY && !gg_force) { /* time the threads again: a burst of jobs on them */
+    if (gg_crowded && !gg_force && gg_adapt && !atomic_load(&gg_hold))
+      gg_crowded_jobs++; /* no bursts while crowded: leaving it starts one */
+    else if (++gg_alone_run >= GG_BURST_EVERY && !gg_force) { /* time the threads again: a burst of jobs on them */
       gg_alone_run = 0;
       gg_burst = GG_BURST;
       gg_burst_id++;
@@ -416,7 +462,22 @@ double gg_pool_choose(int mode, double alone_ns, double threads_ns) {
   return gg_jobs_alone;
 }
 
-double gg_pool_jobs(int alone) { return alone ? gg_jobs_alone : gg_jobs; }
+double gg_pool_jobs(int alone) { return alone == 2 ? gg_crowded_jobs : alone ? gg_jobs_alone : gg_jobs; }
+
+double gg_pool_crowd(double free) {
+  pthread_mutex_lock(&gg_busy);
+  if (free >= 0) { /* a fake */
+    gg_crowd_fake = free;
+    gg_crowd_set(free);
+  } else if (free < 0) { /* measure afresh (NaN: only the figure asked) */
+    gg_crowd_fake = -1, gg_crowd_free = -1;
+    gg_cpus_forget();
+    gg_crowd_next = 0;
+  }
+  double seen = gg_crowd_free;
+  pthread_mutex_unlock(&gg_busy);
+  return seen;
+}
 
 int gg_pool_nthreads(void) { return gg_nthreads; }
 
@@ -487,6 +548,10 @@ double gg_pool_hold(int hold) {
 }
 double gg_pool_last_chunks(void) { return 0; }
 double gg_pool_naps(void) { return 0; }
+double gg_pool_crowd(double free) {
+  (void)free;
+  return -1;
+}
 void gg_gemm_own_threads(int n) { (void)n; }
 
 #endif

@@ -6,7 +6,7 @@
  * for AVX2 (test/native-variant.ts), whose 6x16 kernel this AVX-512 machine would otherwise never run.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nativeVariant } from '../../test/native-variant.js';
@@ -597,6 +597,7 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
         };
         const oneBytes = Buffer.from(out(1).buffer);
         try {
+          be.poolCrowd(2); // two CPUs free of other processes, whatever the test runner's load
           out(2); // starts the pool
           // forced: every job posted to the threads (whether a worker wakes in time to take a chunk is the OS's
           // business), or none: then the workers compute nothing
@@ -623,6 +624,59 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
           expect(run(300)).toBeLessThan(20);
         } finally {
           be.choosePool('measure');
+          be.poolCrowd(-1);
+          be.setThreads(before);
+        }
+      });
+
+    // Beside other processes that hold the CPUs, a woken worker takes CPU time from them and they from the caller,
+    // which no kind's timings see: with fewer than 1.4 CPUs free of them (read from /proc/stat), every job runs
+    // alone, whatever its kind's timings, until more than 1.6 are free; then a burst times the threads again. The
+    // free CPUs are faked here, the products real, every one with the one-thread product's bits.
+    if (impl === 'own')
+      it('runs every job alone while other processes hold the CPUs, and goes back to the threads after', () => {
+        be.selectGemm('own');
+        const r = lcg(37);
+        const before = be.threads;
+        const [m, n, k] = [64, 256, 128];
+        const a = uniform(r, m * k);
+        const b = uniform(r, k * n);
+        const out = productOn(be, m, n, k, a, b);
+        const oneBytes = Buffer.from(out(1).buffer);
+        // jobs run alone and, of them, with the CPUs crowded, out of `jobs`
+        const run = (jobs: number) => {
+          const { alone, crowded } = be.poolJobs();
+          for (let i = 0; i < jobs; i++) expect(Buffer.from(out(2).buffer).equals(oneBytes)).toBe(true);
+          const now = be.poolJobs();
+          return [now.alone - alone, now.crowded - crowded];
+        };
+        try {
+          be.poolCrowd(2);
+          out(2); // starts the pool
+          // the threads twice as fast as the caller alone: a few alone to time it, the rest on the threads
+          be.choosePool('measure', { alone: 2000, threads: 1000 });
+          expect(run(100)[0]).toBeLessThan(10);
+          expect(be.poolCrowd(1)).toBe(1); // another process holds one of the two CPUs
+          expect(run(100)).toEqual([100, 100]);
+          expect(be.poolCrowd(1.5)).toBe(1.5); // between the two bounds: still crowded
+          expect(run(20)).toEqual([20, 20]);
+          be.poolCrowd(1.7); // freed: the threads again, at once (a burst), then as the timings say
+          const [alone, crowded] = run(100);
+          expect(crowded).toBe(0);
+          expect(alone).toBeLessThan(10);
+          // measured: after a few readings 50 ms apart (the jobs read /proc/stat), a count of CPUs, the machine's
+          // at most (it reads only those this process may run on); 10 s at most, jobs until then
+          if (process.platform === 'linux') {
+            be.poolCrowd(-1);
+            const deadline = Date.now() + 10_000;
+            while (be.poolCrowd() < 0 && Date.now() < deadline) run(5);
+            const free = be.poolCrowd();
+            expect(free).toBeGreaterThanOrEqual(0);
+            expect(free).toBeLessThanOrEqual(availableParallelism());
+          }
+        } finally {
+          be.choosePool('measure');
+          be.poolCrowd(-1);
           be.setThreads(before);
         }
       });

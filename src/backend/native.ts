@@ -85,9 +85,20 @@ export class NativeBackend extends JsBackend {
     const m = mode === 'threads' ? 1 : mode === 'alone' ? 2 : keep ? 3 : 0;
     return this.k.poolChoose(m, fake?.alone ?? 0, fake?.threads ?? 0);
   }
-  /** Jobs offered to the native thread pool (with two threads or more) in all, and those it ran on the caller alone. */
-  poolJobs(): { all: number; alone: number } {
-    return { all: this.k.poolJobs(0), alone: this.k.poolJobs(1) };
+  /**
+   * Jobs offered to the native thread pool (with two threads or more) in all, those it ran on the caller alone, and
+   * those of them run alone because other processes held the CPUs.
+   */
+  poolJobs(): { all: number; alone: number; crowded: number } {
+    return { all: this.k.poolJobs(0), alone: this.k.poolJobs(1), crowded: this.k.poolJobs(2) };
+  }
+  /**
+   * The CPUs free of other processes that the native thread pool last saw (it reads /proc/stat every 50 ms at a job;
+   * under 1.4 free it runs every job on the caller alone, until over 1.6 are); -1 before its first reading. For
+   * tests, `fake` >= 0 has it take that figure instead, `fake` < 0 measures again.
+   */
+  poolCrowd(fake?: number): number {
+    return this.k.poolCrowd(fake ?? Number.NaN);
   }
   /**
    * How the addon left the process's malloc when it loaded: by default buffers up to 32 MiB come from the heap and up

@@ -438,8 +438,16 @@ export const ADDON_EXTRAS = {
     ret: 'num',
     c: 'gg_pool_choose',
   },
-  /** Tests, bench: jobs offered to the thread pool (alone 0) or those it ran on the caller alone (1); in all. */
+  /**
+   * Tests, bench: jobs offered to the thread pool (alone 0), those it ran on the caller alone (1), those run alone
+   * because other processes held the CPUs (2); in all.
+   */
   poolJobs: { args: [['alone', 'i32']], ret: 'num', c: 'gg_pool_jobs' },
+  /**
+   * Tests: free >= 0 has the thread pool take that many CPUs as free of other processes (under 1.4: every job on the
+   * caller alone), < 0 measures them afresh (/proc/stat), NaN changes nothing; returns the CPUs free at the last reading (-1: none yet).
+   */
+  poolCrowd: { args: [['free', 'f64']], ret: 'num', c: 'gg_pool_crowd' },
   /** How the addon left the process's malloc when it loaded (native/addon.c, gg_tune_malloc). */
   mallocTuning: { args: [], ret: 'str', c: 'gg_malloc_tuning' },
   /**
