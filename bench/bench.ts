@@ -28,7 +28,8 @@
  *
  * `--busy=N` keeps N other processes spinning on the cores for the whole run (each a one-thread busy loop), the
  * situation of issue 16's "a 2-thread step never slower than the 1-thread step with a competing process on the
- * cores"; the table then compares each side's 2-thread step with its 1-thread one.
+ * cores"; the table then compares each side's 2-thread step with its 1-thread one, ours also per round: on several
+ * threads a 1-thread worker of ours takes a block in every round too.
  *
  * Usage: npm run bench [-- --quick] [--threads=1,2] [--rows=mlp,cnn,resnet20,lstm,gru] [--rounds=N] [--budget=S]
  *                      [--backend=native|wasm] [--busy=N] [--write] [--json]
@@ -135,6 +136,8 @@ interface RowResult {
   torch: Record<string, number[]>;
   /** Our thread pool's jobs over the row's blocks (plain and monitored steps), and those it ran on the caller alone. */
   oursPool: { all: number; alone: number; crowded: number };
+  /** With --busy on several threads: our 1-thread step's block medians in the same rounds (a worker of its own). */
+  oursOne: number[];
 }
 interface ThreadResult {
   threads: number;
@@ -217,6 +220,18 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         ),
       ])
     : [];
+  // with --busy, our 1-thread step in the same rounds as the others: the 2-thread / 1-thread comparison per round,
+  // not between two phases of the run minutes apart (the VM drifts by 10% in minutes)
+  const oursOne =
+    busy && threads > 1
+      ? new Worker(
+          `gradguard ${backend}, 1 thread`,
+          process.execPath,
+          ['--import', 'tsx', join(here, 'ours-worker.ts')],
+          envFor(1),
+          root,
+        )
+      : null;
   try {
     const result: ThreadResult = {
       threads,
@@ -250,6 +265,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       const t0 = performance.now();
       const setup = { op: 'setup', row: spec.id, spec, warm: spec.warm, warm_ms: WARM_MS, max_ms: BLOCK_CAP_MS };
       await ours.call(setup);
+      await oursOne?.call(setup);
       for (const [, w] of torches) await w.call(setup);
       const r: RowResult = {
         row: spec.id,
@@ -262,6 +278,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         oursCpu: [],
         torchCpu: {},
         oursPool: { all: 0, alone: 0, crowded: 0 },
+        oursOne: [],
       };
       for (const [n] of torches) {
         r.torch[n] = [];
@@ -280,6 +297,16 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         if (round >= minRounds && performance.now() - tRounds > budgetS * 1000) break;
         const units: (() => Promise<void>)[] = [
           () => oursBlock(ours, spec, steps, r),
+          ...(oursOne
+            ? [
+                async () => {
+                  await sleep(PAUSE_MS);
+                  // as our block: plain and monitored steps alternating, the plain ones timed
+                  const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+                  r.oursOne.push(median((await oursOne.call<{ plain: number[] }>(run)).plain));
+                },
+              ]
+            : []),
           ...active.map(
             ([n, w]) =>
               () =>
@@ -295,6 +322,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         }
       }
       await ours.call({ op: 'drop', row: spec.id });
+      await oursOne?.call({ op: 'drop', row: spec.id });
       for (const [, w] of torches) await w.call({ op: 'drop', row: spec.id });
       result.rows.push(r);
       process.stderr.write(
@@ -304,6 +332,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
     return result;
   } finally {
     ours.close();
+    oursOne?.close();
     for (const [, w] of torches) w.close();
   }
 }
@@ -334,6 +363,8 @@ interface Summary {
   poolAlone: number | null;
   /** Share of them run alone because other processes held the CPUs (null: none offered). */
   poolCrowded: number | null;
+  /** With --busy: the median (and range) of the per-round ratios of this step over our 1-thread step, same rounds. */
+  overOne: { median: number; range: [number, number] } | null;
 }
 
 /**
@@ -363,6 +394,12 @@ function summarize(r: RowResult): Summary {
     cpuRatio: best ? median(r.oursCpu.map((o, i) => o / r.torchCpu[best]![i]!)) : null,
     poolAlone: r.oursPool.all ? r.oursPool.alone / r.oursPool.all : null,
     poolCrowded: r.oursPool.all ? r.oursPool.crowded / r.oursPool.all : null,
+    overOne: r.oursOne.length
+      ? (() => {
+          const v = r.oursOne.map((o, i) => r.ours[i]! / o);
+          return { median: median(v), range: [Math.min(...v), Math.max(...v)] as [number, number] };
+        })()
+      : null,
   };
 }
 
@@ -468,21 +505,28 @@ function threadTable(summaries: Summary[]): string[] {
   const pairs = ROWS.flatMap((spec) => {
     const one = summaries.find((s) => s.row === spec.id && s.threads === 1);
     const two = summaries.find((s) => s.row === spec.id && s.threads === 2);
-    return one && two ? [{ spec, one, two }] : [];
+    return two && (one || two.overOne) ? [{ spec, one, two }] : [];
   });
   if (!pairs.length) return [];
+  const paired = pairs.some(({ two }) => two.overOne);
   const out = [
     '',
-    `Two threads against one${busy ? `, with ${busy} competing busy process${busy > 1 ? 'es' : ''} on the cores` : ''}: each side's 2-thread step over its 1-thread step (medians above; PyTorch: its fastest configuration on each), and the share of our 2-thread step's pool jobs that the caller ran alone (where the second thread had not paid for that kind of job, or other processes held the CPUs: native/pool_x86.c).`,
+    `Two threads against one${busy ? `, with ${busy} competing busy process${busy > 1 ? 'es' : ''} on the cores` : ''}: each side's 2-thread step over its 1-thread step (medians above; PyTorch: its fastest configuration on each)${paired ? ", ours also per round against a 1-thread worker of ours timed in the same rounds as the 2-thread blocks (median and range of those ratios: the comparison the VM's drift between the run's two phases leaves alone)" : ''}, and the share of our 2-thread step's pool jobs that the caller ran alone (where the second thread had not paid for that kind of job, or other processes held the CPUs: native/pool_x86.c).`,
     '',
-    '| step | gradguard 2 threads / 1 thread | its pool jobs run alone | of them, with the CPUs crowded | PyTorch 2 threads / 1 thread |',
-    '|---|---|---|---|---|',
+    `| step | gradguard 2 threads / 1 thread |${paired ? ' the same, in the same rounds |' : ''} its pool jobs run alone | of them, with the CPUs crowded | PyTorch 2 threads / 1 thread |`,
+    `|---|---|${paired ? '---|' : ''}---|---|---|`,
   ];
   for (const { spec, one, two } of pairs) {
-    const torch = one.torchMs && two.torchMs ? `${(two.torchMs / one.torchMs).toFixed(2)}x` : '-';
+    const torch = one?.torchMs && two.torchMs ? `${(two.torchMs / one.torchMs).toFixed(2)}x` : '-';
     const share = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(0)}%`);
+    const o = two.overOne;
+    const same = !paired
+      ? ''
+      : o
+        ? ` ${o.median.toFixed(2)}x (${o.range[0].toFixed(2)}-${o.range[1].toFixed(2)}) |`
+        : ' - |';
     out.push(
-      `| ${spec.label} | ${(two.oursMs / one.oursMs).toFixed(2)}x | ${share(two.poolAlone)} | ${share(two.poolCrowded)} | ${torch} |`,
+      `| ${spec.label} | ${one ? `${(two.oursMs / one.oursMs).toFixed(2)}x` : '-'} |${same} ${share(two.poolAlone)} | ${share(two.poolCrowded)} | ${torch} |`,
     );
   }
   return out;

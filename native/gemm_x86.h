@@ -36,7 +36,7 @@ double gg_pool_last_chunks(void);
  * default) chooses per kind of job by their timings, forgetting those so far, 3 chooses keeping them; alone_ns /
  * threads_ns > 0 are the timings the choice then sees instead of the clock's. Returns the jobs run alone so far. */
 double gg_pool_choose(int mode, double alone_ns, double threads_ns);
-/* Tests: free >= 0 takes that many CPUs as free of other processes (under 1.4: every pool job alone), < 0 measures
+/* Tests: free >= 0 takes that many CPUs as free of other processes (under 1.55: every pool job alone), < 0 measures
  * (/proc/stat) afresh, NaN changes nothing; returns the CPUs free at the last reading or fake (-1: none yet). */
 double gg_pool_crowd(double free);
 /* Tests, bench: the jobs offered to the pool (with two or more threads) (0), those of them it ran alone (1), those run

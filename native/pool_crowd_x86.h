@@ -4,7 +4,8 @@
  * "Crowded cores"). Included by pool_x86.c only; its caller holds the pool's lock.
  *
  * What the CPUs' idle time (/proc/stat, in clock ticks of 10 ms) and the process's own CPU time do not account for,
- * over the last GG_CROWD_READS readings, is other processes' use of those CPUs. Linux only: elsewhere no figure.
+ * over the last GG_CROWD_SPANS spans between readings, is other processes' use of those CPUs. Linux only: elsewhere
+ * no figure.
  */
 #ifndef GG_POOL_CROWD_X86_H
 #define GG_POOL_CROWD_X86_H
@@ -14,14 +15,16 @@
 #include <string.h>
 #include <time.h>
 
-#define GG_CROWD_READS 4 /* readings the other processes' share is taken over (ticks of 10 ms: 200 ms at least) */
+#define GG_CROWD_SPANS 4 /* spans between readings the other processes' share is taken over (ticks of 10 ms) */
+#define GG_CROWD_GAP_NS 150e6 /* readings further apart than this: the process ran no pool jobs meanwhile */
 
-/* Readings of the CPUs' idle time (/proc/stat) and the process's CPU time, the oldest first. */
+/* A reading of the CPUs' idle time (/proc/stat) and the process's CPU time, or the span between two. */
 typedef struct {
   double wall, idle, own; /* ns */
 } gg_reading_t;
-static gg_reading_t gg_readings[GG_CROWD_READS + 1];
-static int gg_nreadings;
+static gg_reading_t gg_last_reading; /* the last reading (wall 0: none) */
+static gg_reading_t gg_spans[GG_CROWD_SPANS];
+static int gg_nspans; /* spans so far, the last GG_CROWD_SPANS of them in gg_spans */
 
 #ifdef __linux__
 #include <fcntl.h>
@@ -68,24 +71,26 @@ static int gg_read_cpus(gg_reading_t *r, double now) {
 }
 #endif
 
-/* The readings so far forgotten: the next figure comes GG_CROWD_READS readings on. */
-static void gg_cpus_forget(void) { gg_nreadings = 0; }
+/* The readings so far forgotten: the next figure comes GG_CROWD_SPANS spans on. */
+static void gg_cpus_forget(void) { gg_nspans = 0, gg_last_reading.wall = 0; }
 
-/* Reads now: the CPUs free of other processes over the last readings; -1 until there are enough (or unreadable). */
+/* Reads now: the CPUs free of other processes over the last GG_CROWD_SPANS spans between readings; -1 until there
+ * are that many (or the file is unreadable). A span longer than GG_CROWD_GAP_NS is left out: the process ran no jobs
+ * in it (the benchmark's PyTorch blocks between ours, a training loop's evaluation in JavaScript), and what other
+ * processes did then says nothing about its jobs (the first version counted it, and ran the benchmark's next block
+ * of ours alone after PyTorch's on a quiet machine). */
 static double gg_cpus_free(double now) {
   gg_reading_t r;
   int cpus = gg_read_cpus(&r, now);
   if (!cpus) return -1;
-  if (gg_nreadings == GG_CROWD_READS + 1) {
-    memmove(gg_readings, gg_readings + 1, GG_CROWD_READS * sizeof *gg_readings);
-    gg_nreadings--;
-  }
-  gg_readings[gg_nreadings++] = r;
-  if (gg_nreadings < GG_CROWD_READS + 1) return -1;
-  const gg_reading_t *o = &gg_readings[0];
-  double wall = r.wall - o->wall;
-  if (wall <= 0) return -1;
-  double others = ((double)cpus * wall - (r.idle - o->idle) - (r.own - o->own)) / wall;
+  gg_reading_t last = gg_last_reading;
+  gg_last_reading = r;
+  if (last.wall > 0 && r.wall - last.wall < GG_CROWD_GAP_NS && r.wall > last.wall)
+    gg_spans[gg_nspans++ % GG_CROWD_SPANS] = (gg_reading_t){r.wall - last.wall, r.idle - last.idle, r.own - last.own};
+  if (gg_nspans < GG_CROWD_SPANS) return -1;
+  double wall = 0, idle = 0, own = 0;
+  for (int i = 0; i < GG_CROWD_SPANS; i++) wall += gg_spans[i].wall, idle += gg_spans[i].idle, own += gg_spans[i].own;
+  double others = ((double)cpus * wall - idle - own) / wall;
   return (double)cpus - (others > 0 ? others : 0);
 }
 

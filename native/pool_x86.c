@@ -54,15 +54,16 @@
  * the threads before it is timed alone. Only the caller (holding gg_busy) reads and writes these. GRADGUARD_POOL_ADAPT=0
  * sends every job to the threads.
  *
- * Crowded cores: the timings above see a job, not what a woken worker costs the rest of the step. Beside a competing
- * process the worker takes its CPU time from that process, the OS then moves it onto the caller's core, and the
- * caller's own work between jobs (the JavaScript, the kernels too small for the pool) runs slower: the 2-thread MLP
- * and CNN steps came out at 1.22x and 1.25x their 1-thread ones with 43% and 13% of their jobs alone, where each kind's
- * own timings favoured the threads. So the caller also looks at the machine: every GG_CROWD_EVERY_NS (at a job) it
- * reads the idle time of the CPUs it may run on (/proc/stat) and the process's own CPU time; what neither accounts
- * for over the last GG_CROWD_READS readings is other processes' (or the host's) use of those CPUs. Where less than
- * GG_CROWD_ON CPUs are left free of it, every job runs alone (the workers sleep) until more than GG_CROWD_OFF are,
- * then a burst times the threads again. A 3.4 us read every 50 ms. Linux only; elsewhere the timings alone decide.
+ * Crowded cores: a kind's timings see its own jobs, not what a worker kept awake costs the rest of the step. Beside a
+ * competing process, the pool ran 85% of the LSTM's jobs alone, and the worker, waiting (spinning, yielding) for the
+ * next job on the threads, shared the CPUs with that process and the caller: the 2-thread step took 1.11-1.16x the
+ * 1-thread one timed in the same rounds (the MLP's and CNN's 0.91-1.06x). So the caller also looks at the machine:
+ * every GG_CROWD_EVERY_NS (at a job) it reads the idle time of the CPUs it may run on (/proc/stat) and the process's
+ * own CPU time; what neither accounts for, over the last few spans between readings while the process ran jobs
+ * (pool_crowd_x86.h), is other processes' (or the host's) use of those CPUs. Where fewer than GG_CROWD_ON CPUs are
+ * left free of it, every job runs alone (the workers sleep) until more than GG_CROWD_OFF are, then a burst times the
+ * threads again. A process that yields its CPU at once counts as holding it all the same (an idle PyTorch's OpenBLAS
+ * threads spin ~120 ms after its last product). A 3.4 us read every 50 ms; Linux only, elsewhere the timings decide.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RUSAGE_THREAD */
@@ -101,8 +102,8 @@ int gg_gemm_chunks_per_thread(double flops, int nt) { return flops >= 2.0 * nt *
 #define GG_EST_WEIGHT 0.25 /* a new sample's weight in a kind's running estimate */
 #define GG_THREADS_GAIN 0.9 /* a kind goes to the threads where they take under this share of its time alone */
 #define GG_CROWD_EVERY_NS 50e6 /* the caller reads the CPUs' idle time at most this often */
-#define GG_CROWD_ON 1.4         /* free CPUs under which every job runs alone, ... */
-#define GG_CROWD_OFF 1.6        /* ... until more than this many are free */
+#define GG_CROWD_ON 1.55        /* free CPUs under which every job runs alone, ... */
+#define GG_CROWD_OFF 1.75       /* ... until more than this many are free */
 
 typedef struct {
   gg_range_fn fn; /* fn over [0, n) in chunks of `step` */

@@ -94,7 +94,7 @@ export class NativeBackend extends JsBackend {
   }
   /**
    * The CPUs free of other processes that the native thread pool last saw (it reads /proc/stat every 50 ms at a job;
-   * under 1.4 free it runs every job on the caller alone, until over 1.6 are); -1 before its first reading. For
+   * under 1.55 free it runs every job on the caller alone, until over 1.75 are); -1 before its first figure. For
    * tests, `fake` >= 0 has it take that figure instead, `fake` < 0 measures again.
    */
   poolCrowd(fake?: number): number {

@@ -444,7 +444,7 @@ export const ADDON_EXTRAS = {
    */
   poolJobs: { args: [['alone', 'i32']], ret: 'num', c: 'gg_pool_jobs' },
   /**
-   * Tests: free >= 0 has the thread pool take that many CPUs as free of other processes (under 1.4: every job on the
+   * Tests: free >= 0 has the thread pool take that many CPUs as free of other processes (under 1.55: every job on the
    * caller alone), < 0 measures them afresh (/proc/stat), NaN changes nothing; returns the CPUs free at the last reading (-1: none yet).
    */
   poolCrowd: { args: [['free', 'f64']], ret: 'num', c: 'gg_pool_crowd' },
