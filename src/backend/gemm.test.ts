@@ -220,6 +220,7 @@ describe.skipIf(!native)('native sgemm', () => {
       native!.sgemm(ta, tb, m, n, k, 1, buf(A), 0, ta ? m : k, buf(B), 0, tb ? k : n, 0, buf(C), 0, n);
       return C;
     };
+    native!.choosePool('threads'); // every job on two threads posted to them, however busy the machine
     try {
       for (const which of ['auto', 'own'] as const) {
         const policy = native!.selectGemm(which);
@@ -238,6 +239,7 @@ describe.skipIf(!native)('native sgemm', () => {
         }
       }
     } finally {
+      native!.choosePool('measure');
       native!.setThreads(before);
       native!.selectGemm('auto');
     }
@@ -335,6 +337,8 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
         be.selectGemm('own');
         const r = lcg(13);
         const before = be.threads;
+        // every job on two threads posted to them, however busy the test runner keeps the machine
+        be.choosePool('threads');
         try {
           // a conv1 weight gradient (32 filters of 3x3 over 64 images of 26x26: cut along k), a narrow product cut by
           // rows, and the MLP's first layer (cut by columns)
@@ -365,6 +369,7 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
             expect(out(2)).toEqual(one);
           }
         } finally {
+          be.choosePool('measure');
           be.setThreads(before);
         }
       });

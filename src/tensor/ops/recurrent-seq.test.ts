@@ -213,6 +213,7 @@ describe('the recurrent loops as one kernel call', () => {
     it(`${name}: the same with our sgemm pinned (weights packed once) and on two threads, the worker held`, () => {
       const be = use() as NativeBackend;
       const threads = be.threads;
+      be.choosePool('threads'); // every job on two threads posted to them, however busy the machine
       try {
         for (const pin of ['own', 'openblas'] as const) {
           be.selectGemm(pin);
@@ -237,6 +238,7 @@ describe('the recurrent loops as one kernel call', () => {
         expect(ran, 'no worker ran while held').toBe(byWorkers);
         expect(firstDifference(held, one)).toBe('');
       } finally {
+        be.choosePool('measure');
         be.selectGemm('auto');
         be.setThreads(threads);
       }
