@@ -35,11 +35,11 @@
  *                      [--backend=native|wasm] [--busy=N] [--write] [--json]
  * `--write` records the tables in docs/benchmarks.md (between the bench:begin / bench:end markers).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { avx512, machine, median, PYTHON, sleep, torchAvailable, Worker } from './machine.js';
+import { avx512, machine, median, PYTHON, sleep, torchAvailable, type Worker } from './machine.js';
+import { oursWorker, startBusy, torchConfigs, torchWorker } from './processes.js';
 import { ROWS, type RowSpec } from './rows.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -84,27 +84,6 @@ if (!Number.isInteger(busy) || busy < 0) {
 if (!(budgetS >= 0)) {
   process.stderr.write(`bench: --budget=${opt('budget')}: use seconds per row, e.g. --budget=30\n`);
   process.exit(2);
-}
-
-/** The environment every process of one thread count gets; `extra` adds the forced core type. */
-function envFor(threads: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  delete env.GRADGUARD_GEMM;
-  Object.assign(env, {
-    OPENBLAS_NUM_THREADS: String(threads),
-    OMP_NUM_THREADS: String(threads),
-    GRADGUARD_THREADS: String(threads),
-    GRADGUARD_BACKEND: backend,
-    // glibc's largest mmap threshold: it silently ignores a larger value (this was 4000000000 until the eleventh
-    // session, so both sides ran with glibc's sliding default)
-    MALLOC_MMAP_THRESHOLD_: '33554432',
-    MALLOC_TRIM_THRESHOLD_: '4000000000',
-    MALLOC_TOP_PAD_: '268435456',
-    ...extra,
-  });
-  return env;
 }
 
 // ---- the measurement ------------------------------------------------------------------------------------------
@@ -164,22 +143,6 @@ const WARM_MS = quick ? 300 : 1000;
 /** A PyTorch configuration this many times slower than the fastest one in each of the first two rounds is dropped. */
 const DROP_FACTOR = 3;
 
-/**
- * PyTorch's configurations for a thread count: OpenBLAS's own CPU detection and, on an AVX-512 CPU, SkylakeX
- * forced; with several threads each also with OMP_WAIT_POLICY=PASSIVE, since PyTorch's OpenMP threads spin at
- * their barriers and, on a machine busy with other work, a spinning thread holds the core its partner needs
- * (measured here under load: the LSTM step took 12 s with the default policy, 0.15 s with PASSIVE).
- */
-function torchConfigs(threads: number): [string, Record<string, string>][] {
-  const cores: [string, Record<string, string>][] = [['auto', {}]];
-  if (avx512) cores.push(['SkylakeX', { OPENBLAS_CORETYPE: 'SkylakeX' }]);
-  if (threads === 1) return cores;
-  return [
-    ...cores,
-    ...cores.map(([n, e]): [string, Record<string, string>] => [`${n}+passive`, { ...e, OMP_WAIT_POLICY: 'PASSIVE' }]),
-  ];
-}
-
 /** Our block of a round: plain and monitored steps alternating in one block, the monitor's cost as paired differences. */
 async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResult): Promise<void> {
   await sleep(PAUSE_MS);
@@ -200,38 +163,21 @@ async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResul
   r.monitorOverhead.push(median(p.monitored.map((m, i) => m - p.plain[i]!)) / base);
 }
 
+/** The 1-thread worker's block beside a --busy 2-thread row: as our block, its plain steps timed. */
+async function oursOneBlock(w: Worker, spec: RowSpec, steps: number, r: RowResult): Promise<void> {
+  await sleep(PAUSE_MS);
+  const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+  r.oursOne.push(median((await w.call<{ plain: number[] }>(run)).plain));
+}
+
 async function measureThreads(threads: number, withTorch: boolean): Promise<ThreadResult> {
-  const ours = new Worker(
-    `gradguard ${backend}`,
-    process.execPath,
-    ['--import', 'tsx', join(here, 'ours-worker.ts')],
-    envFor(threads),
-    root,
-  );
+  const ours = oursWorker(threads, backend);
   const torches: [string, Worker][] = withTorch
-    ? torchConfigs(threads).map(([name, extra]) => [
-        name,
-        new Worker(
-          `PyTorch (${name})`,
-          PYTHON,
-          [join(here, 'torch_worker.py'), String(threads)],
-          envFor(threads, extra),
-          root,
-        ),
-      ])
+    ? torchConfigs(threads).map(([name, extra]) => [name, torchWorker(threads, backend, name, extra)])
     : [];
   // with --busy, our 1-thread step in the same rounds as the others: the 2-thread / 1-thread comparison per round,
   // not between two phases of the run minutes apart (the VM drifts by 10% in minutes)
-  const oursOne =
-    busy && threads > 1
-      ? new Worker(
-          `gradguard ${backend}, 1 thread`,
-          process.execPath,
-          ['--import', 'tsx', join(here, 'ours-worker.ts')],
-          envFor(1),
-          root,
-        )
-      : null;
+  const oursOne = busy && threads > 1 ? oursWorker(1, backend) : null;
   try {
     const result: ThreadResult = {
       threads,
@@ -297,16 +243,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         if (round >= minRounds && performance.now() - tRounds > budgetS * 1000) break;
         const units: (() => Promise<void>)[] = [
           () => oursBlock(ours, spec, steps, r),
-          ...(oursOne
-            ? [
-                async () => {
-                  await sleep(PAUSE_MS);
-                  // as our block: plain and monitored steps alternating, the plain ones timed
-                  const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
-                  r.oursOne.push(median((await oursOne.call<{ plain: number[] }>(run)).plain));
-                },
-              ]
-            : []),
+          ...(oursOne ? [() => oursOneBlock(oursOne, spec, steps, r)] : []),
           ...active.map(
             ([n, w]) =>
               () =>
@@ -560,28 +497,9 @@ function floorTable(results: ThreadResult[], summaries: Summary[]): string[] {
   return out;
 }
 
-/** Starts the --busy competitors; they are killed when this process exits. */
-function startBusy(): void {
-  const procs = Array.from({ length: busy }, () => {
-    const p = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore', detached: false });
-    p.unref(); // a child keeps the event loop alive: without this the bench never exits after its table
-    return p;
-  });
-  const stop = () => {
-    for (const p of procs) p.kill('SIGKILL');
-  };
-  process.on('exit', stop);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      stop();
-      process.exit(130);
-    });
-  }
-}
-
 async function main(): Promise<void> {
   const withTorch = torchAvailable();
-  if (busy) startBusy();
+  if (busy) startBusy(busy);
   if (!withTorch) process.stderr.write(`bench: ${PYTHON} cannot import torch: timing our side only\n`);
   process.stderr.write(
     `bench: ${machine.cpu} (family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; threads ${threadCounts.join(',')}; ${minRounds}-${rounds} rounds a row, ${budgetS} s budget${quick ? ' (quick)' : ''}${busy ? `; ${busy} competing busy process(es)` : ''}; load ${machine.load}\n`,

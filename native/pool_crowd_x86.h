@@ -24,7 +24,7 @@ typedef struct {
 } gg_reading_t;
 static gg_reading_t gg_last_reading; /* the last reading (wall 0: none) */
 static gg_reading_t gg_spans[GG_CROWD_SPANS];
-static int gg_nspans; /* spans so far, the last GG_CROWD_SPANS of them in gg_spans */
+static int gg_nspans, gg_span_next; /* spans in gg_spans (GG_CROWD_SPANS at most), where the next goes */
 
 #ifdef __linux__
 #include <fcntl.h>
@@ -72,7 +72,7 @@ static int gg_read_cpus(gg_reading_t *r, double now) {
 #endif
 
 /* The readings so far forgotten: the next figure comes GG_CROWD_SPANS spans on. */
-static void gg_cpus_forget(void) { gg_nspans = 0, gg_last_reading.wall = 0; }
+static void gg_cpus_forget(void) { gg_nspans = 0, gg_span_next = 0, gg_last_reading.wall = 0; }
 
 /* Reads now: the CPUs free of other processes over the last GG_CROWD_SPANS spans between readings; -1 until there
  * are that many (or the file is unreadable). A span longer than GG_CROWD_GAP_NS is left out: the process ran no jobs
@@ -85,8 +85,11 @@ static double gg_cpus_free(double now) {
   if (!cpus) return -1;
   gg_reading_t last = gg_last_reading;
   gg_last_reading = r;
-  if (last.wall > 0 && r.wall - last.wall < GG_CROWD_GAP_NS && r.wall > last.wall)
-    gg_spans[gg_nspans++ % GG_CROWD_SPANS] = (gg_reading_t){r.wall - last.wall, r.idle - last.idle, r.own - last.own};
+  if (last.wall > 0 && r.wall - last.wall < GG_CROWD_GAP_NS && r.wall > last.wall) {
+    gg_spans[gg_span_next] = (gg_reading_t){r.wall - last.wall, r.idle - last.idle, r.own - last.own};
+    gg_span_next = (gg_span_next + 1) % GG_CROWD_SPANS;
+    if (gg_nspans < GG_CROWD_SPANS) gg_nspans++;
+  }
   if (gg_nspans < GG_CROWD_SPANS) return -1;
   double wall = 0, idle = 0, own = 0;
   for (int i = 0; i < GG_CROWD_SPANS; i++) wall += gg_spans[i].wall, idle += gg_spans[i].idle, own += gg_spans[i].own;
