@@ -149,7 +149,7 @@ static int gg_alone_run;        /* jobs run alone since the last burst */
 static int gg_alone_since;      /* jobs run alone since the last job on the threads */
 static int gg_crowded;          /* other processes hold the CPUs: every job alone */
 static double gg_crowd_free = -1; /* CPUs free of other processes at the last reading (-1: not read) */
-static double gg_crowd_fake = -1; /* tests: the other processes' CPUs, instead of measuring (-1: measure) */
+static double gg_crowd_fake = -1; /* tests: the free CPUs, instead of measuring (-1: measure) */
 static double gg_crowd_next;    /* when to read again, ns */
 static double gg_crowded_jobs;  /* jobs run alone because the CPUs were crowded, in all (tests, bench) */
 static pthread_mutex_t gg_pool_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -366,11 +366,11 @@ static gg_kind_t *gg_kind(uint64_t key) {
   return k;
 }
 
-/* 1 where this job of kind k should run alone. */
+/* 1 where this job of kind k should run alone, 2 where it runs alone because the CPUs are crowded. */
 static int gg_choose_alone(gg_kind_t *k) {
   if (gg_force) return gg_force == 2;
   if (!gg_adapt || atomic_load(&gg_hold)) return 0; /* tests of the workers' rules: every job to them */
-  if (gg_crowded) return 1; /* the workers would take CPU time from other processes, and they from the caller */
+  if (gg_crowded) return 2; /* the workers would take CPU time from other processes, and they from the caller */
   if (gg_burst > 0 || k->nthreads < GG_WARM_THREADS) return 0;
   if (k->nalone < 2) return 1;
   if (k->threads > GG_THREADS_GAIN * k->alone) return 1; /* the threads are timed again in the next burst */
@@ -421,7 +421,7 @@ void gg_pool_exec(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, g
     gg_jobs_alone++;
     gg_alone_since++;
     alone(0, 0, n, args);
-    if (gg_crowded && !gg_force && gg_adapt && !atomic_load(&gg_hold))
+    if (solo == 2)
       gg_crowded_jobs++; /* no bursts while crowded: leaving it starts one */
     else if (++gg_alone_run >= GG_BURST_EVERY && !gg_force) { /* time the threads again: a burst of jobs on them */
       gg_alone_run = 0;
@@ -446,7 +446,7 @@ void gg_pool_exec(gg_range_fn fn, gg_range_fn alone, const void *args, gg_i n, g
   }
   double t1 = gg_now_ns();
   if (!solo) gg_threads_end = t1;
-  gg_note(k, solo, hot, burst, t1 - t0);
+  gg_note(k, solo != 0, hot, burst, t1 - t0);
   pthread_mutex_unlock(&gg_busy);
 }
 
