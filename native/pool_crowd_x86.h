@@ -48,8 +48,10 @@ static int gg_read_cpus(gg_reading_t *r, double now) {
   buf[len] = 0;
   double idle = 0;
   int cpus = 0;
-  /* "cpu  ..." (all), then "cpuN user nice system idle iowait ..." in clock ticks, before any other line */
-  for (char *line = buf; line && strncmp(line, "cpu", 3) == 0; line = strchr(line, '\n'), line = line ? line + 1 : 0) {
+  /* "cpu  ..." (all), then "cpuN user nice system idle iowait ..." in clock ticks, before any other line; a line the
+   * buffer cut off (a machine with thousands of CPUs) is not read */
+  char *end;
+  for (char *line = buf; strncmp(line, "cpu", 3) == 0 && (end = strchr(line, '\n')); line = end + 1) {
     char *p = line + 3;
     if (*p < '0' || *p > '9') continue;
     long cpu = strtol(p, &p, 10);
