@@ -14,8 +14,9 @@
  * image after image, and the partials added in block order in float64 (rounded once). Not in the wasm modules (the
  * products there are wasm_sgemm.c's; the wasm backend composes im2col and sgemm, as the reference does).
  *
- * 3×3 convolutions with stride 1, padding 1 and 16+ channels in and out (a ResNet's) run by Winograd F(2×2, 3×3)
- * instead, all three kernels (gg_conv_wino, gg_conv_wino_dw, conv_wino.c), with the same sharing out.
+ * 3×3 convolutions with stride 1, padding 1 and 16+ channels in and out (a ResNet's, the CLI CNN's second) run by
+ * Winograd F(2×2, 3×3) instead where their tiles fill its vectors well enough (gg_wino_tiles), all three kernels
+ * (gg_conv_wino, gg_conv_wino_dw, conv_wino.c), with the same sharing out.
  *
  * Where the shapes allow, an image's columns are never written: stride-1 forwards and input gradients run directly
  * (gg_direct_conv3 for rows of 16·k and of 8, conv_direct3.c; gg_direct_conv_plan for other rows of 8+, reading
@@ -232,7 +233,7 @@ static double gg_whole_work(const gg_whole_conv *a) {
 static int gg_conv2d_run(const float *x, const float *weight, const float *bias, float *out, const int32_t *geom,
                          gg_i oc, gg_i groups, int accumulate, int relu) {
 #if defined(__AVX512F__)
-  /* 3×3, stride 1, padding 1 (ResNet-20's): Winograd F(2×2, 3×3), conv_wino.c, where it takes the shape */
+  /* 3×3, stride 1, padding 1 (ResNet-20's, the CLI CNN's second): Winograd F(2×2, 3×3), conv_wino.c, where it takes the shape */
   if (gg_conv_own_usable() && gg_conv_wino(x, weight, bias, out, geom, oc, groups, accumulate, relu, 0)) return 1;
 #endif
   gg_whole_conv a = {.x = x, .w = weight, .out = out, .bias = bias, .relu = relu};

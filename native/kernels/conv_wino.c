@@ -59,26 +59,33 @@ typedef struct {
   const float *bias; /* [groups·mo] or NULL: outputs start from it (+0) */
   float *y;          /* the output (forward: y; input gradient: gx) */
   gg_i h, w, ci, mo, groups; /* the plane (input and output alike), channels in and out per group */
-  gg_i tw, th, T, tws;       /* tiles per row, per column, per image; the horizontal buffer's row stride */
+  gg_i tw, th, T, tws;       /* tiles per row, per column, per image (gg_wino_tiles: those of the plane zero-extended
+                              * to 2·tw × 2·th); the horizontal buffer's row stride */
   gg_i vps, mps;             /* V's and M's plane strides (ξ to ξ + 1): a cache line more than a plane, so that the 16
                               * planes' same elements fall in different L1 sets */
   int acc, relu;             /* add to y (beta 1), and the ReLU after */
-  float *scratch;            /* per pool thread, slot floats: V [16][ci][T], M [16][mo][T], rows [(h+2)][4][tws] */
+  float *scratch;            /* per pool thread, slot floats: V [16][ci][T], M [16][mo][T], rows [2·th+2][4][tws] */
   gg_i slot;
 } gg_wino_args;
 
 /*
  * Whether the Winograd path takes a 3×3, stride-1, padding-1, undilated convolution of a plane h×w, with ci input and
- * mo output channels per group: tiles in whole vectors (tiles per row 4, 8 or 16·k; 16·k tiles per image) and whole
- * panels of 8 outputs (gg_wino_pick then says where it pays).
+ * mo output channels per group (whole panels of 8 outputs; gg_wino_pick then says where it pays), and its tiles: the
+ * plane's ⌈w/2⌉ × ⌈h/2⌉ tiles laid out as *tw per row (4, 8 or 16·k, the fewest that hold them) and *th rows, so that
+ * a vector of 16 tiles holds whole tile rows (or 16 of one) and the tiles fill whole vectors (tw·th a multiple of 16).
+ * A plane whose tiles do not fill that layout (14×14: 7 × 7 tiles as 8 × 8) is computed as the plane zero-extended to
+ * 2·tw × 2·th (the padding's zeros: the same sums), the extended outputs not stored; it is taken where its own tiles
+ * are at least 70% of the layout's (14×14: 49 of 64; 10×10's 25 of 48 would cost the direct paths' time).
  */
-static int gg_wino_ok(const gg_conv *g, gg_i ci, gg_i mo) {
+static int gg_wino_tiles(const gg_conv *g, gg_i ci, gg_i mo, gg_i *tw, gg_i *th) {
   if (g->kh != 3 || g->kw != 3 || g->sh != 1 || g->sw != 1 || g->ph != 1 || g->pw != 1 || g->dh != 1 || g->dw != 1)
     return 0;
-  if (g->h % 2 || g->w % 2 || g->oh != g->h || g->ow != g->w) return 0;
-  gg_i tw = g->w / 2, T = (g->h / 2) * tw;
-  if (!(tw == 4 || tw == 8 || tw % 16 == 0) || T % 16 != 0) return 0;
-  return ci >= 1 && mo >= 8 && mo % 8 == 0;
+  if (g->oh != g->h || g->ow != g->w || ci < 1 || mo < 8 || mo % 8 != 0) return 0;
+  gg_i rw = (g->w + 1) / 2, rh = (g->h + 1) / 2; /* the plane's own tiles */
+  *tw = rw <= 4 ? 4 : rw <= 8 ? 8 : (rw + 15) / 16 * 16;
+  gg_i step = *tw >= 16 ? 1 : 16 / *tw; /* tile rows to a vector */
+  *th = (rh + step - 1) / step * step;
+  return 10 * rw * rh >= 7 * *tw * *th;
 }
 
 /*
@@ -86,7 +93,9 @@ static int gg_wino_ok(const gg_conv *g, gg_i ci, gg_i mo) {
  * paths, forward: 16 channels 32×32 2.4 against 3.3, 32 16×16 1.7 against 3.2, 64 8×8 1.7 against 3.0, 128 8×8 6.6
  * against 12.0; with 8 channels 0.76 against 0.82 at 32×32 but 0.24 against 0.21 at 16×16 and 0.09 against 0.05 at
  * 8×8: the transforms cost as much as the products save; the weight gradient, 16·k channels, 2.5, 2.0 and 2.1 against
- * conv_dw.c's 3.4, 3.2 and 3.4 on ResNet-20's three stages). GRADGUARD_WINO=0 turns the path off (A/B measurements).
+ * conv_dw.c's 3.4, 3.2 and 3.4 on ResNet-20's three stages; the CLI CNN's 32 -> 64 channels at 14×14, computed as
+ * 16×16: forward 2.0 against 3.6, input gradient 2.3 against 3.2, weight gradient 1.5 against 2.7). GRADGUARD_WINO=0
+ * turns the path off (A/B measurements).
  */
 static int gg_wino_pick(gg_i ci, gg_i mo) {
   if (ci < 16 || mo < 16) return 0;
@@ -98,7 +107,8 @@ static int gg_wino_pick(gg_i ci, gg_i mo) {
  * The horizontal pass of one input row (xr, or NULL for a padding row): for each tile column tx, the patch row
  * d_j = x[2tx - 1 + j] (0 outside the row) combined as d·B: e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1, e3 = d1 - d3,
  * into hb[j·tws + tx]. The row's 32 values of 16 tiles are read with plain loads inside it (a masked load whose
- * masked-off lanes cross into another page is slow on Zen 4: the rows of a 32×32 plane start and end pages), split
+ * masked-off lanes cross into another page is slow on Zen 4: the rows of a 32×32 plane start and end pages; only a
+ * row shorter than its tiles, of a zero-extended plane, ends with masked loads), split
  * into its even (d1) and odd (d2) values, and those shifted by a lane for d0 and d3, with the neighbouring chunk's value
  * (or 0, the padding) shifted in.
  */
@@ -111,14 +121,20 @@ static void gg_wino_hrow(const float *xr, gg_i w, gg_i tw, gg_i tws, float *hb) 
     if (xr) {
       __m512 lo, hi = _mm512_setzero_ps();
       float next = 0.0f; /* x[2·t0 + 32] */
-      if (tw >= 16) {
+      gg_i nv = w - 2 * t0; /* the row's values from 2·t0 on (the rest of the 32: the zero-extended plane's) */
+      if (nv >= 32) {
         lo = _mm512_loadu_ps(xr + 2 * t0);
         hi = _mm512_loadu_ps(xr + 2 * t0 + 16);
-        if (2 * t0 + 32 < w) next = xr[2 * t0 + 32];
-      } else if (w == 16) {
-        lo = _mm512_loadu_ps(xr);
-      } else { /* w == 8 */
-        lo = _mm512_insertf32x8(_mm512_setzero_ps(), _mm256_loadu_ps(xr), 0);
+        if (nv > 32) next = xr[2 * t0 + 32];
+      } else if (nv > 16) {
+        lo = _mm512_loadu_ps(xr + 2 * t0);
+        hi = _mm512_maskz_loadu_ps((__mmask16)((1u << (nv - 16)) - 1), xr + 2 * t0 + 16);
+      } else if (nv == 16) {
+        lo = _mm512_loadu_ps(xr + 2 * t0);
+      } else if (nv == 8) {
+        lo = _mm512_insertf32x8(_mm512_setzero_ps(), _mm256_loadu_ps(xr + 2 * t0), 0);
+      } else {
+        lo = _mm512_maskz_loadu_ps((__mmask16)((1u << nv) - 1), xr + 2 * t0);
       }
       __m512 d1 = _mm512_permutex2var_ps(lo, ev, hi), d2 = _mm512_permutex2var_ps(lo, od, hi);
       __m512i d2i = _mm512_castps_si512(d2);
@@ -154,7 +170,8 @@ __attribute__((noinline)) static void gg_wino_input(const gg_wino_args *a, const
   gg_i rs = 4 * tws; /* one padded row's four combinations */
   for (gg_i c = 0; c < ci; c++) {
     const float *xc = x + c * h * w;
-    for (gg_i r = -1; r <= h; r++) gg_wino_hrow(r >= 0 && r < h ? xc + r * w : NULL, w, tw, tws, hb + (r + 1) * rs);
+    for (gg_i r = -1; r <= 2 * a->th; r++) /* (rows h on: padding, or the zero-extended plane's) */
+      gg_wino_hrow(r >= 0 && r < h ? xc + r * w : NULL, w, tw, tws, hb + (r + 1) * rs);
     for (gg_i ty = 0; ty < a->th; ty++) {
       const float *r0 = hb + 2 * ty * rs; /* padded rows 2ty .. 2ty + 3: input rows 2ty - 1 .. 2ty + 2 */
       for (gg_i j = 0; j < 4; j++)
@@ -220,36 +237,47 @@ __attribute__((noinline)) static void gg_wino_products(const gg_wino_args *a, co
 }
 
 /* One output row's 32 values (or 2·8 tile rows of 16, or 4 of 8) at row parity r of tiles t0 .. t0 + 15, from the
- * tiles' left (l) and right (rt) columns: (+ y), (+ bias), ReLU, stored. */
+ * tiles' left (l) and right (rt) columns: (+ y), (+ bias), ReLU, stored; of a zero-extended plane (gg_wino_tiles) only
+ * its own rows and columns, the last with masked loads and stores. */
 static inline void gg_wino_put(const gg_wino_args *a, float *yo, gg_i t0, gg_i r, __m512 l, __m512 rt, __m512 bv,
                                int hasb) {
   const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
   __m512 half[2] = {_mm512_permutex2var_ps(l, ilo, rt), _mm512_permutex2var_ps(l, ihi, rt)};
-  gg_i tw = a->tw, w = a->w;
+  gg_i tw = a->tw, w = a->w, h = a->h;
   for (int hh = 0; hh < 2; hh++) {
-    gg_i t = t0 + 8 * hh;
-    float *dst = yo + (2 * (t / tw) + r) * w + 2 * (t % tw);
+    gg_i t = t0 + 8 * hh, row = 2 * (t / tw) + r, col = 2 * (t % tw);
+    float *dst = yo + row * w + col;
     if (tw == 4) { /* two tile rows of 4: 8 floats each, plain 256-bit loads and stores (see gg_wino_hrow) */
-      for (int pp = 0; pp < 2; pp++, dst += 2 * w) {
+      __mmask8 mk = w >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << w) - 1);
+      for (int pp = 0; pp < 2 && row + 2 * pp < h; pp++, dst += 2 * w) {
         __m256 v = pp ? _mm512_extractf32x8_ps(half[hh], 1) : _mm512_castps512_ps256(half[hh]);
         if (hasb)
           v = _mm256_add_ps(_mm512_castps512_ps256(bv), v);
         else if (a->acc)
-          v = _mm256_add_ps(_mm256_loadu_ps(dst), v);
+          v = _mm256_add_ps(w >= 8 ? _mm256_loadu_ps(dst) : _mm256_maskz_loadu_ps(mk, dst), v);
         if (a->relu) v = _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(v, _mm256_setzero_ps(), _CMP_NLE_UQ), v);
-        _mm256_storeu_ps(dst, v);
+        if (w >= 8)
+          _mm256_storeu_ps(dst, v);
+        else
+          _mm256_mask_storeu_ps(dst, mk, v);
       }
       continue;
     }
-    /* one tile row's 8 tiles: 16 floats */
+    /* one tile row's 8 tiles: 16 floats (of which the plane's own: n) */
+    gg_i n = w - col;
+    if (row >= h || n <= 0) continue;
+    __mmask16 mk = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
     __m512 val = half[hh];
     if (hasb)
       val = _mm512_add_ps(bv, val);
     else if (a->acc)
-      val = _mm512_add_ps(_mm512_loadu_ps(dst), val);
+      val = _mm512_add_ps(n >= 16 ? _mm512_loadu_ps(dst) : _mm512_maskz_loadu_ps(mk, dst), val);
     if (a->relu) val = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_NLE_UQ), val);
-    _mm512_storeu_ps(dst, val);
+    if (n >= 16)
+      _mm512_storeu_ps(dst, val);
+    else
+      _mm512_mask_storeu_ps(dst, mk, val);
   }
 }
 
@@ -330,12 +358,14 @@ int gg_conv_wino(const float *x, const float *weight, const float *bias, float *
                  gg_i groups, int acc, int relu, int flip) {
   gg_conv g = gg_read_conv(geom);
   gg_i ci = flip ? oc / groups : g.c, mo = flip ? g.c : oc / groups;
-  if (!gg_wino_ok(&g, ci, mo) || !gg_wino_pick(ci, mo)) return 0;
+  gg_i tw, th;
+  if (!gg_wino_tiles(&g, ci, mo, &tw, &th) || !gg_wino_pick(ci, mo)) return 0;
   gg_wino_args a = {.x = x, .bias = bias, .y = y, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
+  a.tw = tw, a.th = th;
   a.acc = acc, a.relu = relu;
-  a.tw = g.w / 2, a.th = g.h / 2, a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
+  a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
   a.vps = ci * a.T + 16, a.mps = mo * a.T + 16;
-  a.slot = (16 * (a.vps + a.mps) + (g.h + 2) * 4 * a.tws + 15) / 16 * 16;
+  a.slot = (16 * (a.vps + a.mps) + (2 * a.th + 2) * 4 * a.tws + 15) / 16 * 16;
   float *u = gg_wino_scratch(0, (size_t)(16 * mo * ci * groups));
   float *scratch = gg_wino_scratch(1, (size_t)a.slot * (size_t)gg_pool_threads());
   if (!u || !scratch) {
@@ -408,13 +438,15 @@ static void gg_wdw_input(const gg_wdw_args *a, const float *xt, float *Vt) {
 
 /* Gt[ξ][t][o]: A·g·Aᵀ (A = [1 0; 1 1; 1 -1; 0 -1]) of every 2×2 block of one image's transposed gy gt [P][mo]. */
 static void gg_wdw_grad(const gg_wdw_args *a, const float *gt, float *Gt) {
-  gg_i w = a->w, mo = a->mo, T = a->T, tw = a->tw, ps = T * mo + 16;
+  gg_i h = a->h, w = a->w, mo = a->mo, T = a->T, tw = a->tw, ps = T * mo + 16;
   for (gg_i t = 0; t < T; t++) {
     gg_i y0 = 2 * (t / tw), x0 = 2 * (t % tw);
     for (gg_i o0 = 0; o0 < mo; o0 += 16) {
       const float *p = gt + (y0 * w + x0) * mo + o0;
-      __m512 g00 = _mm512_loadu_ps(p), g01 = _mm512_loadu_ps(p + mo);
-      __m512 g10 = _mm512_loadu_ps(p + w * mo), g11 = _mm512_loadu_ps(p + (w + 1) * mo);
+      __m512 z = _mm512_setzero_ps(); /* (an odd plane's last row or column: the extended plane's, no gradient) */
+      __m512 g00 = _mm512_loadu_ps(p), g01 = x0 + 1 < w ? _mm512_loadu_ps(p + mo) : z;
+      __m512 g10 = y0 + 1 < h ? _mm512_loadu_ps(p + w * mo) : z;
+      __m512 g11 = y0 + 1 < h && x0 + 1 < w ? _mm512_loadu_ps(p + (w + 1) * mo) : z;
       /* A·g: rows g0, g0 + g1, g0 - g1, -g1 (per column) */
       __m512 q[4][2] = {{g00, g01},
                         {_mm512_add_ps(g00, g10), _mm512_add_ps(g01, g11)},
@@ -534,9 +566,10 @@ static void gg_wdw_sum_range(int tid, gg_i lo, gg_i hi, const void *p) {
 int gg_conv_wino_dw(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc, gg_i groups) {
   gg_conv g = gg_read_conv(geom);
   gg_i ci = g.c, mo = oc / groups;
-  if (!gg_wino_ok(&g, ci, mo) || ci % 16 != 0 || mo % 16 != 0 || !gg_wino_pick(ci, mo)) return 0;
+  gg_i tw, th; /* (the layout the forward takes; the sums here run over the plane's own tiles) */
+  if (!gg_wino_tiles(&g, ci, mo, &tw, &th) || ci % 16 != 0 || mo % 16 != 0 || !gg_wino_pick(ci, mo)) return 0;
   gg_wdw_args a = {.x = x, .gy = gy, .gw = gw, .n = g.n, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
-  a.tw = g.w / 2, a.T = a.tw * (g.h / 2), a.P = g.h * g.w;
+  a.tw = (g.w + 1) / 2, a.T = a.tw * ((g.h + 1) / 2), a.P = g.h * g.w;
   gg_i psize = 16 * oc * ci; /* one block's partial, all groups */
   gg_i blocks = a.n < GG_WDW_BLOCKS ? a.n : GG_WDW_BLOCKS;
   gg_i fit = (gg_i)(GG_WDW_KEEP / (size_t)psize);

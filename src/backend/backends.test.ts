@@ -2024,20 +2024,26 @@ const CONV_CASES: [ConvGeom, number, number][] = [
 
 /**
  * The shapes the native Winograd path takes (3×3, stride 1, padding 1, 16+ channels in and out, 16·k for the weight
- * gradient, tiles in whole
- * vectors), as [one group's geometry, output channels, groups]: ResNet-20's three stages at a small batch, a group
- * case; and shapes it leaves to the direct paths (8 channels; an odd plane; 12-wide rows: tile rows of 6).
+ * gradient, tiles that fill at least 70% of whole vectors), as [one group's geometry, output channels, groups]:
+ * ResNet-20's three stages at a small batch, a group case; planes computed zero-extended (the CLI CNN's 14×14 as
+ * 16×16, 12×12 as 16×12, an odd 7×7 as 8×8 and 15×16 as 16×16, 30×30's rows of 15 tiles as 16, 32 values read as 30);
+ * and shapes it leaves to the direct paths (8 channels; 10×10 and 5×5, whose tiles would fill half the vectors).
  */
 const WINO_CASES: [ConvGeom, number, number][] = [
   [convGeom(2, 16, 32, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
   [convGeom(2, 32, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 1],
   [convGeom(2, 64, 8, 8, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
   [convGeom(2, 16, 8, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 2],
+  [convGeom(2, 32, 14, 14, 3, 3, [1, 1], [1, 1], [1, 1]), 64, 1],
+  [convGeom(2, 16, 12, 12, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(3, 16, 7, 7, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 1],
+  [convGeom(2, 16, 15, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 16, 30, 30, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
 ];
 const NOT_WINO_CASES: [ConvGeom, number, number][] = [
   [convGeom(2, 8, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
-  [convGeom(2, 16, 15, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
-  [convGeom(2, 16, 12, 12, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 16, 10, 10, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 16, 5, 5, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
 ];
 
 /** Input sizes of the whole convolution's buffers: x, weight, y (gy). */
