@@ -172,6 +172,8 @@ __attribute__((noinline)) static void gg_wino_input(const gg_wino_args *a, const
     const float *xc = x + c * h * w;
     for (gg_i r = -1; r <= 2 * a->th; r++) /* (rows h on: padding, or the zero-extended plane's) */
       gg_wino_hrow(r >= 0 && r < h ? xc + r * w : NULL, w, tw, tws, hb + (r + 1) * rs);
+    if (c + 1 < ci) /* the next plane fetched while this one's vertical pass writes V */
+      for (gg_i i = 0; i < h * w; i += 16) _mm_prefetch((const char *)(xc + h * w + i), _MM_HINT_T0);
     for (gg_i ty = 0; ty < a->th; ty++) {
       const float *r0 = hb + 2 * ty * rs; /* padded rows 2ty .. 2ty + 3: input rows 2ty - 1 .. 2ty + 2 */
       for (gg_i j = 0; j < 4; j++)
