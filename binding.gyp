@@ -17,6 +17,7 @@
         "native/kernels/conv_dw.c",
         "native/kernels/conv_direct3.c",
         "native/kernels/conv_wino.c",
+        "native/kernels/conv_wino_dw.c",
         "native/kernels/pool.c",
         "native/kernels/norm.c",
         "native/kernels/optim.c",

@@ -24,7 +24,7 @@ command -v "$CLANG" >/dev/null || { echo "build-wasm: '$CLANG' not found (apt-ge
 mkdir -p "$outdir"
 # The kernel families, in a fixed order (the order of the functions in the module, so of its bytes).
 kernels=(native/kernels/elementwise.c native/kernels/reduce.c native/kernels/layout.c native/kernels/loss.c
-  native/kernels/conv.c native/kernels/conv_direct.c native/kernels/conv_direct3.c native/kernels/conv_whole.c native/kernels/conv_dw.c native/kernels/conv_wino.c native/kernels/pool.c native/kernels/norm.c native/kernels/optim.c native/kernels/recurrent.c native/kernels/recurrent_seq.c native/kernels/linear.c
+  native/kernels/conv.c native/kernels/conv_direct.c native/kernels/conv_direct3.c native/kernels/conv_whole.c native/kernels/conv_dw.c native/kernels/conv_wino.c native/kernels/conv_wino_dw.c native/kernels/pool.c native/kernels/norm.c native/kernels/optim.c native/kernels/recurrent.c native/kernels/recurrent_seq.c native/kernels/linear.c
   native/kernels/gemm_ref.c)
 
 # -msimd128: SIMD128, in Node since 16.4. -mbulk-memory: memcpy/memmove/memset become memory.copy/memory.fill

@@ -176,9 +176,16 @@ void gg_dwo_transpose(const float *gy, gg_i ocg, gg_i P, float *gt);
  * is gx); 0, having done nothing, where it does not take the shape or a buffer cannot be allocated. */
 int gg_conv_wino(const float *x, const float *weight, const float *bias, float *y, const int32_t *geom, gg_i oc,
                  gg_i groups, int acc, int relu, int flip);
-/* conv_wino.c: the weight gradient of such a convolution by Winograd (16·k input channels per group); 0, having done
- * nothing, where it does not take the shape or a buffer cannot be allocated. */
+/* conv_wino_dw.c: the weight gradient of such a convolution by Winograd (16·k input channels per group); 0, having
+ * done nothing, where it does not take the shape or a buffer cannot be allocated. */
 int gg_conv_wino_dw(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc, gg_i groups);
+/* conv_wino.c, for both files: whether the path takes a shape and its tiles' layout (gg_wino_tiles), whether it pays
+ * (gg_wino_pick), and the calling thread's kept buffers ([0] the transformed weight, [1] the pool threads' scratch,
+ * [2] the weight gradient's partials; released by gg_wino_release). */
+int gg_wino_tiles(const gg_conv *g, gg_i ci, gg_i mo, gg_i *tw, gg_i *th);
+int gg_wino_pick(gg_i ci, gg_i mo);
+float *gg_wino_scratch(int which, size_t n);
+void gg_wino_release(int which, float *b);
 #endif
 #endif
 
