@@ -83,6 +83,7 @@ const SHAPES: Shape[] = [
   shape('gru', 'sequence dW_ih', 'NT', 384, 32, 6400),
   shape('merged', 'LSTM dW in one product', 'NT', 512, 161, 6400),
   shape('merged', 'GRU dW in one product', 'NT', 384, 161, 6400),
+  shape('merged', 'LSTM dW as the op multiplies it', 'NT', 512, 160, 6400),
   shape('small', 'GRU per step, candidate (unpacked)', 'NN', 128, 64, 129),
   shape('small', 'GRU per step, input part (unpacked)', 'NN', 128, 64, 33),
   shape('small', 'MLP linear 2 forward', 'NT', 128, 10, 256),
