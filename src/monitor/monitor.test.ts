@@ -143,6 +143,12 @@ describe('Monitor', () => {
     tidy(() => img.call(x));
     mon.endStep(0);
     expect(mon.latest()!.layers[0]!.deadFrac).toBeCloseTo(1 / 3, 10);
+    // and the ReLU output's moments, from its planes' sums: values 2, 1, 1, 1, 1, 1, 1, 1, 1 and 15 zeros
+    const post = [2, 1, 1, 1, 1, 1, 1, 1, 1];
+    const mean = post.reduce((a, b) => a + b, 0) / 24;
+    const std = Math.sqrt(post.reduce((a, b) => a + b * b, 0) / 24 - mean * mean);
+    expect(mon.latest()!.layers[0]!.actMean).toBeCloseTo(mean, 6);
+    expect(mon.latest()!.layers[0]!.actStd).toBeCloseTo(std, 6);
     // [B=2, T=3, H=2]: unit 0 fires once, at one step of one example; unit 1 never
     const seq = new Sequential(new Scale(tensor([1, 1], [1, 1, 2])), new ReLU());
     const m2 = new Monitor(seq).attach();
