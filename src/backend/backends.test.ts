@@ -2026,7 +2026,8 @@ const CONV_CASES: [ConvGeom, number, number][] = [
  * The shapes the native Winograd path takes (3×3, stride 1, padding 1, 16+ channels in and out, 16·k for the weight
  * gradient, tiles that fill at least 70% of whole vectors), as [one group's geometry, output channels, groups]:
  * ResNet-20's three stages at a small batch, a group case; planes computed zero-extended (the CLI CNN's 14×14 as
- * 16×16, 12×12 as 16×12, an odd 7×7 as 8×8 and 15×16 as 16×16, 30×30's rows of 15 tiles as 16, 32 values read as 30);
+ * 16×16, 12×12 as 16×12, an odd 7×7 as 8×8 and 15×16 as 16×16, 30×30's rows of 15 tiles as 16, 32 values read as 30;
+ * a single row, and 31×29, odd both ways);
  * and shapes it leaves to the direct paths (8 channels; 10×10 and 5×5, whose tiles would fill half the vectors).
  */
 const WINO_CASES: [ConvGeom, number, number][] = [
@@ -2039,6 +2040,8 @@ const WINO_CASES: [ConvGeom, number, number][] = [
   [convGeom(3, 16, 7, 7, 3, 3, [1, 1], [1, 1], [1, 1]), 32, 1],
   [convGeom(2, 16, 15, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
   [convGeom(2, 16, 30, 30, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 16, 1, 32, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
+  [convGeom(2, 32, 31, 29, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
 ];
 const NOT_WINO_CASES: [ConvGeom, number, number][] = [
   [convGeom(2, 8, 16, 16, 3, 3, [1, 1], [1, 1], [1, 1]), 16, 1],
