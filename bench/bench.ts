@@ -22,6 +22,12 @@
  * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios. Our block alternates plain and
  * monitored steps (which goes first alternating too): the monitor's cost is the median of the paired differences.
  *
+ * On one thread, both sides of a round run pinned to the same CPU (all their threads, `taskset -a`), the next CPU the
+ * next round (not with --busy): the virtual CPUs of the machines this was measured on ran at speeds 5-25% apart at a
+ * time, and an unpinned 1-thread process stays where the OS first put it, so two sides could spend a whole run on
+ * different CPUs (the ratio's rounds then spread 0.46-0.63x on the MLP, 0.63-0.86x on ResNet-20; pinned, 0.60-0.63x
+ * and 0.63-0.70x, one run each, Zen 5). Several threads stay unpinned.
+ *
  * Each row gets at least 3 rounds (2 with --quick), then more while its time budget lasts (--budget, seconds per row
  * and thread count; 20, or 10 with --quick), at most --rounds (7, or 3 with --quick): a busy machine gets fewer rounds
  * instead of a run that never ends.
@@ -39,7 +45,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { avx512, machine, median, PYTHON, sleep, torchAvailable, type Worker } from './machine.js';
-import { oursWorker, startBusy, torchConfigs, torchWorker } from './processes.js';
+import { allowedCpus, oursWorker, pinTo, startBusy, torchConfigs, torchWorker } from './processes.js';
 import { ROWS, type RowSpec } from './rows.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,6 +63,10 @@ const backend = opt('backend') ?? 'native';
 const write = args.includes('--write');
 /** Competing busy processes kept running for the whole measurement. */
 const busy = Number(opt('busy') ?? 0);
+/** The CPUs a 1-thread round's sides are pinned to in turn (without --busy, where there are two or more). */
+const pinCpus = busy ? [] : allowedCpus();
+/** Whether 1-thread rounds ran pinned: null before the first, false once taskset is missing or refused. */
+let pinned: boolean | null = null;
 /** Pause between blocks: longer than OpenBLAS's and our pool's idle spinning. */
 const PAUSE_MS = 150;
 /** Issue 16's targets: ours/PyTorch at most this, per row. */
@@ -250,6 +260,9 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
                 block(w, n),
           ),
         ];
+        // on one thread, both sides of the round on the same CPU, the next CPU the next round (pinTo)
+        if (threads === 1 && pinCpus.length >= 2 && pinned !== false)
+          pinned = pinTo([ours, ...torches.map(([, w]) => w)], pinCpus[round % pinCpus.length]!);
         for (let i = 0; i < units.length; i++) await units[(i + round) % units.length]!();
         if (round === 1 && active.length > 1) {
           // every configuration has run rounds 0 and 1 here
@@ -354,7 +367,7 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
     ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
     : '?';
   lines.push(
-    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu} (CPU family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; Node ${machine.node}, OpenBLAS ${machine.openblas}${withTorch ? `, PyTorch ${results[0]?.torch.auto?.torch}` : ''}; gradguard ${oursInfo?.backend} backend (sgemm: ${oursInfo?.gemm ?? '-'}, OpenBLAS kernels: ${oursInfo?.blasCore ?? '-'}). ${machine.presetCoretype ? `The machine presets OPENBLAS_CORETYPE=${machine.presetCoretype}; unset here except where forced. ` : ''}Load average ${machine.load} at the start, ${loadEnd} at the end (${machine.cores} CPUs)${busy ? `; ${busy} competing busy process${busy > 1 ? 'es' : ''} spinning on the cores throughout (--busy)` : ''}; ${minRounds}-${rounds} rounds a row${quick ? ' (--quick)' : ''}, ${elapsed.toFixed(0)} s in all.`,
+    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu} (CPU family ${machine.family}, model ${machine.model}), ${machine.cores} CPUs, AVX-512 ${avx512 ? 'yes' : 'no'}; Node ${machine.node}, OpenBLAS ${machine.openblas}${withTorch ? `, PyTorch ${results[0]?.torch.auto?.torch}` : ''}; gradguard ${oursInfo?.backend} backend (sgemm: ${oursInfo?.gemm ?? '-'}, OpenBLAS kernels: ${oursInfo?.blasCore ?? '-'}). ${machine.presetCoretype ? `The machine presets OPENBLAS_CORETYPE=${machine.presetCoretype}; unset here except where forced. ` : ''}Load average ${machine.load} at the start, ${loadEnd} at the end (${machine.cores} CPUs)${busy ? `; ${busy} competing busy process${busy > 1 ? 'es' : ''} spinning on the cores throughout (--busy)` : ''}; ${minRounds}-${rounds} rounds a row${quick ? ' (--quick)' : ''}, ${elapsed.toFixed(0)} s in all${pinned ? `; on one thread both sides of a round pinned to the same CPU, CPUs ${pinCpus.join(', ')} in turn (taskset)` : pinned === false ? '; on one thread unpinned (taskset missing or refused)' : ''}.`,
   );
   lines.push('');
   lines.push(

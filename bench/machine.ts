@@ -69,6 +69,11 @@ export class Worker {
     });
   }
 
+  /** The worker's process id (for pinning it to a CPU: bench/processes.ts, pinTo). */
+  get pid(): number | undefined {
+    return this.#proc.pid;
+  }
+
   async call<T>(msg: Record<string, unknown>): Promise<T> {
     if (this.#dead) throw new Error(this.#dead);
     const line = await new Promise<string>((resolve) => {

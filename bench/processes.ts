@@ -2,7 +2,8 @@
  * The benchmark's processes (bench/bench.ts): the environment every worker of a thread count gets, PyTorch's
  * configurations, the workers themselves, and the --busy competitors.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { avx512, PYTHON, Worker } from './machine.js';
@@ -81,5 +82,37 @@ export function startBusy(busy: number): void {
       stop();
       process.exit(130);
     });
+  }
+}
+
+/**
+ * The CPUs this process may run on (/proc/self/status, Cpus_allowed_list: "0-1", "0,2-3"); empty where unknown.
+ */
+export function allowedCpus(): number[] {
+  const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
+  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+  if (!list) return [];
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+    for (let c = a; c <= (b ?? a); c++) cpus.push(c);
+  }
+  return cpus.filter(Number.isInteger);
+}
+
+/**
+ * Pins every thread of each worker to `cpu` (`taskset -a -p -c`), so that both sides of a 1-thread round run on the
+ * same CPU: the two virtual CPUs of the machines this was measured on run at different speeds at a time (5-25%), and
+ * a 1-thread process stays on the CPU the OS first gave it, so unpinned sides could spend a whole run on different
+ * CPUs. False where taskset is missing or refused (the run goes on unpinned).
+ */
+export function pinTo(workers: readonly Worker[], cpu: number): boolean {
+  try {
+    for (const w of workers)
+      if (w.pid !== undefined)
+        execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(w.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
   }
 }
