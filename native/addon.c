@@ -519,6 +519,7 @@ static napi_value gg_number(napi_env env, double v) {
   X(maxAbs, gg_max_abs, num, 2, FA, IX)                                                            \
   X(sumSquaresMaxAbs, gg_sum_squares_max_abs, void, 3, FA, IX, DA)                                 \
   X(sumSquaresColumns, gg_sum_squares_columns, num, 4, FA, FA, IX, IX)                            \
+  X(sumSquaresRows, gg_sum_squares_rows, num, 4, FA, FA, IX, IX)                                  \
   X(countNonFinite, gg_count_non_finite, num, 2, FA, IX)                                           \
   X(permute, gg_permute_packed, void, 4, FA, FA, IN, IA)                                           \
   X(softmax, gg_softmax, void, 5, FA, FA, IX, IX, IN)                                              \

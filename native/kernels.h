@@ -111,6 +111,7 @@ GG_API double gg_max_abs(const float *x, gg_i n);
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out);
 /* out[j] = column j's sum of x read as [rows, cols] (gg_sum_axis's bits); returns Σx² (gg_sum_squares' bits). */
 GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i cols);
+GG_API double gg_sum_squares_rows(const float *x, float *out, gg_i rows, gg_i cols);
 GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n, double *xss);
 GG_API double gg_count_non_finite(const float *x, gg_i n);
 

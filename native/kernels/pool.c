@@ -300,6 +300,7 @@ static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, g
 
 /* The sum of a plane of n values as gg_sum_axis takes it (reduce.c: float64 in eight lanes, element m in lane m mod 8,
  * the lanes summed pairwise, then the tail in order, rounded once), so the two agree bit for bit. */
+#if !defined(__AVX512F__)
 static float gg_plane_sum(const float *xs, gg_i n) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   gg_i m = 0;
@@ -309,6 +310,7 @@ static float gg_plane_sum(const float *xs, gg_i n) {
   for (; m < n; m++) s += (double)xs[m];
   return (float)s;
 }
+#endif
 
 /* Planes are independent (windows never cross one), so the pooling kernels share them out: each range of planes is
  * the same kernel on fewer planes, computing every value as the whole call would. */
@@ -335,8 +337,13 @@ static void max_pool_grad_range(int tid, gg_i lo, gg_i hi, const void *p) {
   g.planes = hi - lo;
   max_pool2d_grad_serial(a->x + lo * g.h * g.w, a->gy + lo * g.oh * g.ow, a->out + lo * g.h * g.w, g, a->relu,
                          a->x + a->g.planes * g.h * g.w, a->gy + a->g.planes * g.oh * g.ow);
-  if (a->sums) /* (each plane summed right after it was written, still in cache) */
+  if (a->sums) { /* (each plane summed right after it was written, still in cache) */
+#if defined(__AVX512F__)
+    gg_run_sums(a->out + lo * g.h * g.w, g.h * g.w, g.h * g.w, hi - lo, a->sums + lo); /* four planes at a time */
+#else
     for (gg_i p = lo; p < hi; p++) a->sums[p] = gg_plane_sum(a->out + p * g.h * g.w, g.h * g.w);
+#endif
+  }
 }
 
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {

@@ -19,6 +19,13 @@ static void sum_axis_range(int tid, gg_i lo, gg_i hi, const void *p) {
   const float *x = a->x;
   float *out = a->out;
   const gg_i mid = a->mid, inner = a->inner;
+#if defined(__AVX512F__)
+  if (inner == 1) {
+    /* the loop below's runs, four at a time (the same bits) */
+    gg_run_sums(x + lo * mid, mid, mid, hi - lo, out + lo);
+    return;
+  }
+#endif
   for (gg_i o = lo; o < hi; o++) {
     float *os = out + o * inner;
     if (inner == 1) {
@@ -129,10 +136,44 @@ static double max_abs_value(uint32_t m) { return m > 0x7f800000u ? GG_NAN : (dou
 typedef struct {
   float *out;
   gg_i cols, col, done;
+#if !defined(__wasm__)
+  /* 1: row sums instead (gg_sum_squares_rows): out[r] the sum of row r as gg_sum_axis(x, out, rows, cols, 1) takes
+   * it, each row summed once the pass has read all of it; `done` values of x are in whole rows summed so far */
+  int rows;
+#endif
 } ss_columns;
+
+#if !defined(__wasm__)
+/* The row sums of the whole rows in x[cs->done..upto) (gg_sum_squares_rows), from L1 or L2 just after the pass. */
+static inline __attribute__((always_inline)) void rows_upto(ss_columns *cs, const float *x, gg_i upto) {
+  gg_i len = cs->cols, first = cs->done / len, last = upto / len;
+  if (last <= first) return;
+#if defined(__AVX512F__)
+  gg_run_sums(x + first * len, len, len, last - first, cs->out + first);
+#else
+  for (gg_i r = first; r < last; r++) {
+    const float *xs = x + r * len;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    gg_i m = 0;
+    for (; m + 8 <= len; m += 8)
+      for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; m < len; m++) s += (double)xs[m];
+    cs->out[r] = (float)s;
+  }
+#endif
+  cs->done = last * len;
+}
+#endif
 
 /* Adds x[cs->done..upto) to the column sums (in the order of memory, so each column in the order of the rows). */
 static inline __attribute__((always_inline)) void columns_upto(ss_columns *cs, const float *x, gg_i upto) {
+#if !defined(__wasm__)
+  if (cs->rows) {
+    rows_upto(cs, x, upto);
+    return;
+  }
+#endif
   const float *xs = x + cs->done;
   gg_i len = upto - cs->done, c = cs->col;
   float *out = cs->out;
@@ -271,7 +312,7 @@ static inline __attribute__((always_inline)) double sum_squares_core(const float
    * value to float64, which is what bounds this loop on data in cache. */
   /* Column sums (cs) in the same loop where a vector of 16 never straddles two rows; else after each run of
    * SS_MAX_CHUNK values, from L1 (two loops one after the other over data in L3 took as long as two passes) */
-  const int in_loop = cs && cs->cols % 16 == 0;
+  const int in_loop = cs && !cs->rows && cs->cols % 16 == 0;
   float *cout = in_loop ? cs->out : NULL;
   gg_i ccols = in_loop ? cs->cols : 0, c = in_loop ? cs->col : 0;
   for (; i + 512 <= n; i += 512) {
@@ -446,7 +487,11 @@ GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i
   }
   for (gg_i j = 0; j < cols; j++) out[j] = 0.0f;
   if (n <= 0) return 0.0;
+#if !defined(__wasm__)
+  ss_columns cs = {out, cols, 0, 0, 0};
+#else
   ss_columns cs = {out, cols, 0, 0};
+#endif
 #if !defined(__wasm__)
   return sum_squares_columns_serial(x, n, &cs);
 #else
@@ -470,3 +515,52 @@ GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i
   return r;
 #endif
 }
+
+#if !defined(__wasm__)
+/* The rows of a block of gg_sum_squares_rows: at least RS_BLOCK values (whole rows), at most RS_MAX_BLOCKS blocks. */
+#define RS_BLOCK 32768
+#define RS_MAX_BLOCKS 256
+
+typedef struct {
+  const float *x;
+  float *out;
+  gg_i rows, cols, per; /* per: rows a block */
+  double *partials;
+} rows_args;
+
+/* Blocks [lo, hi): each block's row sums into out and its Σx² (one pass, sum_squares_core's order) into partials. */
+static void rows_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const rows_args *a = p;
+  for (gg_i b = lo; b < hi; b++) {
+    gg_i r0 = b * a->per, r1 = r0 + a->per < a->rows ? r0 + a->per : a->rows;
+    ss_columns cs = {a->out + r0, a->cols, 0, 0, 1};
+    a->partials[b] = sum_squares_columns_serial(a->x + r0 * a->cols, (r1 - r0) * a->cols, &cs);
+  }
+}
+
+/*
+ * out[r] = Σ_j x[r·cols + j] (gg_sum_axis(x, out, rows, cols, 1)'s bits) and Σx² over the rows·cols values, in one
+ * pass over memory: the monitor's statistics of a conv's ReLU output by planes (src/monitor/activation-stats.ts),
+ * which read the output twice until the sixteenth session. Σx² is gg_sum_squares' over blocks of whole rows (at
+ * least RS_BLOCK values each, fixed by the shape), the blocks' sums added in order in float64: the blocks share out
+ * over the threads (one pass on one thread lost to the two kernels with the row sums on two, Zen 5), and the bits do
+ * not depend on the thread count; a single block's is gg_sum_squares' own. Natively only (elsewhere the two kernels).
+ */
+GG_API double gg_sum_squares_rows(const float *x, float *out, gg_i rows, gg_i cols) {
+  if (rows <= 0) return 0.0;
+  if (cols <= 0) {
+    for (gg_i r = 0; r < rows; r++) out[r] = 0.0f;
+    return 0.0;
+  }
+  gg_i per = (RS_BLOCK + cols - 1) / cols;
+  if ((rows + per - 1) / per > RS_MAX_BLOCKS) per = (rows + RS_MAX_BLOCKS - 1) / RS_MAX_BLOCKS;
+  gg_i blocks = (rows + per - 1) / per;
+  double partials[RS_MAX_BLOCKS];
+  rows_args a = {x, out, rows, cols, per, partials};
+  gg_parallel_for(rows_range, &a, blocks, 1, 3.0 * (double)rows * (double)cols);
+  double s = partials[0];
+  for (gg_i b = 1; b < blocks; b++) s += partials[b];
+  return s;
+}
+#endif

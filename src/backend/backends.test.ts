@@ -893,6 +893,101 @@ for (const [name, maybe] of suites) {
       for (const b of [x, c1, c2]) be.free(b);
     });
 
+    it("sumSquaresRows gives sumAxis (its row sums) to the bit and sumSquares' Σx², in one call", () => {
+      const r = lcg(46);
+      const bits = (b: Buf, k: number) => [...new Uint32Array(b.data.buffer, b.data.byteOffset, k)];
+      // Σx² natively: sumSquares over blocks of whole rows (at least 32,768 values each, at most 256 blocks), the
+      // blocks' sums added in order (shared out over the threads); elsewhere sumSquares itself
+      const blockwise = (a: Float32Array, rows: number, cols: number) => {
+        if (be.name !== 'native' || rows * cols === 0) return null;
+        let per = Math.ceil(32768 / cols);
+        if (Math.ceil(rows / per) > 256) per = Math.ceil(rows / 256);
+        let s = 0;
+        for (let r0 = 0; r0 < rows; r0 += per) {
+          const part = load(be, a.slice(r0 * cols, Math.min(rows, r0 + per) * cols));
+          const p = be.sumSquares(part, part.size);
+          s = r0 === 0 ? p : s + p;
+          be.free(part);
+        }
+        return s;
+      };
+      // rows × cols: no rows, empty rows, one value a row, runs four at a time and the rest, rows shorter and longer
+      // than a block of 512 values and than the 4,096 the pass sums rows after, ragged ends, a conv's ReLU planes
+      for (const [rows, cols] of [
+        [0, 5],
+        [3, 0],
+        [1, 1],
+        [6, 1],
+        [1, 7],
+        [5, 9],
+        [7, 45],
+        [13, 784],
+        [9, 511],
+        [4, 4097],
+        [3, 9000],
+        [257, 196],
+        [2048, 784],
+      ] as const) {
+        const n = rows * cols;
+        const x0 = uniform(r, n, -4, 4);
+        // a ReLU's output with a dead plane; magnitudes from 2^-30 to 2^30 (the sums then depend on their order)
+        const relu = x0.map((v, i) => (cols > 0 && Math.floor(i / cols) === 1 ? 0 : Math.max(v, 0)));
+        const wide = x0.map((v, i) => v * 2 ** (((i * 37) % 61) - 30));
+        for (const [what, a] of [
+          ['uniform', x0],
+          ['relu', relu],
+          ['wide', wide],
+        ] as const) {
+          const x = load(be, a);
+          const rows1 = be.alloc(Math.max(rows, 1));
+          const rows2 = be.alloc(Math.max(rows, 1));
+          rows1.data.fill(7);
+          const ss = be.sumSquaresRows(x, rows1, rows, cols);
+          be.sumAxis(x, rows2, rows, cols, 1);
+          expect(ss, `${rows}×${cols} ${what}: Σx²`).toBe(blockwise(a, rows, cols) ?? be.sumSquares(x, n));
+          if (n <= 32768) expect(ss, `${rows}×${cols} ${what}: one block`).toBe(be.sumSquares(x, n));
+          expect(Math.abs(ss - be.sumSquares(x, n))).toBeLessThanOrEqual(1e-6 * ss);
+          expect(bits(rows1, rows), `${rows}×${cols} ${what}: rows`).toEqual(bits(rows2, rows));
+          same(be, [a, uniform(r, rows)], (b, [xx, o]) => b.sumSquaresRows(xx!, o!, rows, cols), {
+            rel: be.name === 'js' || n < 512 ? 1e-12 : 1e-6,
+            abs: 0,
+          });
+          for (const b of [x, rows1, rows2]) be.free(b);
+        }
+      }
+      // NaN and infinities: the sum of squares is NaN as sumSquares', the row sums as sumAxis'
+      const a = uniform(r, 64 * 96, -2, 2);
+      a[100] = Number.NaN;
+      a[4000] = Number.POSITIVE_INFINITY;
+      a[5000] = Number.NEGATIVE_INFINITY;
+      const x = load(be, a);
+      const c1 = be.alloc(64);
+      const c2 = be.alloc(64);
+      expect(be.sumSquaresRows(x, c1, 64, 96)).toBeNaN();
+      be.sumAxis(x, c2, 64, 96, 1);
+      expect(bits(c1, 64)).toEqual(bits(c2, 64));
+      for (const b of [x, c1, c2]) be.free(b);
+      // the same bits on one thread and on two (the blocks are fixed by the shape)
+      if (be.name === 'native') {
+        const nb = be as NonNullable<typeof native>;
+        const before = nb.threads;
+        const big = load(be, uniform(r, 2048 * 784, 0, 3));
+        const o = be.alloc(2048);
+        try {
+          const run = (t: number) => {
+            nb.setThreads(t);
+            const ss = be.sumSquaresRows(big, o, 2048, 784);
+            return [ss, ...bits(o, 2048)];
+          };
+          expect(run(2)).toEqual(run(1));
+        } finally {
+          nb.setThreads(before);
+          be.free(big);
+          be.free(o);
+        }
+      }
+    });
+
     it('reductions: sumAxis, maxAxis, sumSquares, maxAbs, countNonFinite', () => {
       const r = lcg(4);
       for (const [outer, mid, inner] of [
@@ -903,6 +998,9 @@ for (const [name, maybe] of suites) {
         [1, 1000, 1],
         [2, 43, 1],
         [32, 4003, 1],
+        // runs taken four at a time natively (gg_run_sums), then the rest one by one
+        [7, 45, 1],
+        [13, 784, 1],
         // large enough to be shared out between threads: a conv's bias gradient, and inner > 1
         [64, 7744, 1],
         [37, 301, 130],

@@ -307,6 +307,11 @@ export class JsBackend implements Backend {
     this.sumAxis(x, out, 1, rows, cols);
     return this.sumSquares(x, rows * cols);
   }
+  sumSquaresRows(x: Buf, out: Buf, rows: number, cols: number): number {
+    // the two kernels' own sums, so the bits are theirs (the C kernel takes both in one pass over x)
+    this.sumAxis(x, out, rows, cols, 1);
+    return this.sumSquares(x, rows * cols);
+  }
   sumSquares(x: Buf, n: number): number {
     const xs = x.data;
     let s = 0;

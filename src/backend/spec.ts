@@ -291,6 +291,25 @@ export const KERNELS = {
     ret: 'num',
     c: 'gg_sum_squares_columns',
   },
+  /**
+   * Row sums and the sum of squares of x read as [rows, cols], in one pass over memory (the monitor's statistics of a
+   * conv's ReLU output by planes: each plane's sum for the dead channels, Σx² for the spread): out[r] = Σ over j of
+   * x[r·cols + j], with `sumAxis(x, out, rows, cols, 1)`'s bits; the result is Σx² over the rows·cols values:
+   * natively `sumSquares`' over blocks of whole rows (at least 32,768 values each, at most 256 blocks, fixed by the
+   * shape), the blocks' sums added in order in float64 (the blocks share out over the threads; one block: `sumSquares`'
+   * bits); elsewhere the two kernels one after the other.
+   */
+  sumSquaresRows: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['rows', 'int'],
+      ['cols', 'int'],
+    ],
+    ret: 'num',
+    c: 'gg_sum_squares_rows',
+    wasm: false,
+  },
   /** Number of NaN or ±Inf values in x[0..n). */
   countNonFinite: {
     args: [

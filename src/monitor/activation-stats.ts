@@ -125,7 +125,7 @@ function aliveOf(layer: ActivationAcc, units: number): Uint8Array {
 
 /**
  * A convolution's ReLU output [N, C, H, W]: each (image, channel) plane's sum (`sumAxis` over [N·C, H·W], each plane
- * a contiguous run) and Σx² (`sumSquares`). A channel is alive when one of its planes sums to more than 0 (the
+ * a contiguous run) and Σx² (`sumSquares`), in one pass (`sumSquaresRows`; two until the sixteenth session). A channel is alive when one of its planes sums to more than 0 (the
  * values are never negative, so: when one of its values is; NaN counts as alive), and the sum of the output is that
  * of the planes' sums.
  * NOTE: per plane, not per column of [N, C·H·W] (sumSquaresColumns, until the fifteenth session): the column sums
@@ -136,8 +136,8 @@ function convReluStats(layer: ActivationAcc, be: Backend, buf: Buf, n: number, i
   const planes = images * channels;
   const sums = be.alloc(planes);
   try {
-    be.sumAxis(buf, sums, planes, n / planes, 1);
-    const ss = be.sumSquares(buf, n);
+    // the planes' sums (sumAxis's bits) and Σx² in one pass over the output, shared out over the threads
+    const ss = be.sumSquaresRows(buf, sums, planes, n / planes);
     const d = sums.data;
     let total = 0;
     for (let i = 0; i < planes; i++) total += d[i]!;
