@@ -14,8 +14,8 @@
  * once per call, in float64, rounded once).
  *
  * The pool's threads take whole images (item i·groups + gi, as conv_whole.c): for its image a thread transforms the
- * input into V (a horizontal pass over each padded input row, then a vertical one over each tile row, vectors over 16
- * tile columns), multiplies in tiles of 8 output channels by 1-3 vectors of 16 tiles (24 accumulators at most, a chain
+ * input into V (a horizontal pass over each padded input row, then a vertical one over each tile row, vectors of 16
+ * tiles, in registers from one pass to the other), multiplies in tiles of 8 output channels by 1-3 vectors of 16 tiles (24 accumulators at most, a chain
  * of FMAs over the channels in order), and transforms M back into the image's rows (the 2×2 blocks interleaved in
  * registers). Every output is computed by one thread in a fixed order: the bits do not depend on the thread count.
  * The input gradient is the same convolution of gy with the flipped, transposed weight (padding 3 - 1 - 1 = 1).
@@ -61,12 +61,12 @@ typedef struct {
   const float *bias; /* [groups·mo] or NULL: outputs start from it (+0) */
   float *y;          /* the output (forward: y; input gradient: gx) */
   gg_i h, w, ci, mo, groups; /* the plane (input and output alike), channels in and out per group */
-  gg_i tw, th, T, tws;       /* tiles per row, per column, per image (gg_wino_tiles: those of the plane zero-extended
-                              * to 2·tw × 2·th); the horizontal buffer's row stride */
+  gg_i tw, th, T;            /* tiles per row, per column, per image (gg_wino_tiles: those of the plane zero-extended
+                              * to 2·tw × 2·th) */
   gg_i vps, mps;             /* V's and M's plane strides (ξ to ξ + 1): a cache line more than a plane, so that the 16
                               * planes' same elements fall in different L1 sets */
   int acc, relu;             /* add to y (beta 1), and the ReLU after */
-  float *scratch;            /* per pool thread, slot floats: V [16][ci][T], M [16][mo][T], rows [2·th+2][4][tws] */
+  float *scratch;            /* per pool thread, slot floats: V [16][ci][T], M [16][mo][T] */
   gg_i slot;
 } gg_wino_args;
 
@@ -106,91 +106,148 @@ int gg_wino_pick(gg_i ci, gg_i mo) {
 }
 
 /*
- * The horizontal pass of one input row (xr, or NULL for a padding row): for each tile column tx, the patch row
- * d_j = x[2tx - 1 + j] (0 outside the row) combined as d·B: e0 = d0 - d2, e1 = d1 + d2, e2 = d2 - d1, e3 = d1 - d3,
- * into hb[j·tws + tx]. The row's 32 values of 16 tiles are read with plain loads inside it (a masked load whose
+ * The horizontal pass of tiles [t0, t0 + 16) of one input row xr (NULL for a padding row: zeros), tw >= 16: for each
+ * tile column tx, the patch row d_j = x[2tx - 1 + j] (0 outside the row) combined as d·B: e0 = d0 - d2, e1 = d1 + d2,
+ * e2 = d2 - d1, e3 = d1 - d3. The row's 32 values of 16 tiles are read with plain loads inside it (a masked load whose
  * masked-off lanes cross into another page is slow on Zen 4: the rows of a 32×32 plane start and end pages; only a
- * row shorter than its tiles, of a zero-extended plane, ends with masked loads), split
- * into its even (d1) and odd (d2) values, and those shifted by a lane for d0 and d3, with the neighbouring chunk's value
- * (or 0, the padding) shifted in.
+ * row shorter than its tiles, of a zero-extended plane, ends with masked loads), split into its even (d1) and odd (d2)
+ * values, and those shifted by a lane for d0 and d3, with the neighbouring chunks' values (or 0, the padding) shifted
+ * in.
  */
-static void gg_wino_hrow(const float *xr, gg_i w, gg_i tw, gg_i tws, float *hb) {
+static inline __attribute__((always_inline)) void gg_wino_hchunk(const float *xr, gg_i w, gg_i t0, __m512 e[4]) {
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  __m512i prev = _mm512_setzero_si512(); /* the previous chunk's odd values (its last: x[2·t0 - 1]) */
-  for (gg_i t0 = 0; t0 < tw; t0 += 16) {
-    __m512 e0 = _mm512_setzero_ps(), e1 = e0, e2 = e0, e3 = e0;
-    if (xr) {
-      __m512 lo, hi = _mm512_setzero_ps();
-      float next = 0.0f; /* x[2·t0 + 32] */
-      gg_i nv = w - 2 * t0; /* the row's values from 2·t0 on (the rest of the 32: the zero-extended plane's) */
-      if (nv >= 32) {
-        lo = _mm512_loadu_ps(xr + 2 * t0);
-        hi = _mm512_loadu_ps(xr + 2 * t0 + 16);
-        if (nv > 32) next = xr[2 * t0 + 32];
-      } else if (nv > 16) {
-        lo = _mm512_loadu_ps(xr + 2 * t0);
-        hi = _mm512_maskz_loadu_ps((__mmask16)((1u << (nv - 16)) - 1), xr + 2 * t0 + 16);
-      } else if (nv == 16) {
-        lo = _mm512_loadu_ps(xr + 2 * t0);
-      } else if (nv == 8) {
-        lo = _mm512_insertf32x8(_mm512_setzero_ps(), _mm256_loadu_ps(xr + 2 * t0), 0);
-      } else {
-        lo = _mm512_maskz_loadu_ps((__mmask16)((1u << nv) - 1), xr + 2 * t0);
-      }
-      __m512 d1 = _mm512_permutex2var_ps(lo, ev, hi), d2 = _mm512_permutex2var_ps(lo, od, hi);
-      __m512i d2i = _mm512_castps_si512(d2);
-      __m512 d0 = _mm512_castsi512_ps(_mm512_alignr_epi32(d2i, prev, 15));
-      __m512 d3 = _mm512_castsi512_ps(
-          _mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(d1), 1));
-      prev = d2i;
-      e0 = _mm512_sub_ps(d0, d2);
-      e1 = _mm512_add_ps(d1, d2);
-      e2 = _mm512_sub_ps(d2, d1);
-      e3 = _mm512_sub_ps(d1, d3);
-    }
-    _mm512_storeu_ps(hb + t0, e0);
-    _mm512_storeu_ps(hb + tws + t0, e1);
-    _mm512_storeu_ps(hb + 2 * tws + t0, e2);
-    _mm512_storeu_ps(hb + 3 * tws + t0, e3);
+  if (!xr) {
+    e[0] = e[1] = e[2] = e[3] = _mm512_setzero_ps();
+    return;
+  }
+  __m512 lo, hi = _mm512_setzero_ps();
+  float next = 0.0f, prev = t0 > 0 && 2 * t0 - 1 < w ? xr[2 * t0 - 1] : 0.0f;
+  gg_i nv = w - 2 * t0;
+  if (nv >= 32) {
+    lo = _mm512_loadu_ps(xr + 2 * t0);
+    hi = _mm512_loadu_ps(xr + 2 * t0 + 16);
+    if (nv > 32) next = xr[2 * t0 + 32];
+  } else if (nv > 16) {
+    lo = _mm512_loadu_ps(xr + 2 * t0);
+    hi = _mm512_maskz_loadu_ps((__mmask16)((1u << (nv - 16)) - 1), xr + 2 * t0 + 16);
+  } else if (nv == 16) {
+    lo = _mm512_loadu_ps(xr + 2 * t0);
+  } else if (nv > 0) {
+    lo = _mm512_maskz_loadu_ps((__mmask16)((1u << nv) - 1), xr + 2 * t0);
+  } else {
+    lo = _mm512_setzero_ps();
+  }
+  __m512 d1 = _mm512_permutex2var_ps(lo, ev, hi), d2 = _mm512_permutex2var_ps(lo, od, hi);
+  __m512 d0 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(d2), _mm512_castps_si512(_mm512_set1_ps(prev)), 15));
+  __m512 d3 = _mm512_castsi512_ps(
+      _mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(next)), _mm512_castps_si512(d1), 1));
+  e[0] = _mm512_sub_ps(d0, d2);
+  e[1] = _mm512_add_ps(d1, d2);
+  e[2] = _mm512_sub_ps(d2, d1);
+  e[3] = _mm512_sub_ps(d1, d3);
+}
+
+/* The vertical pass: a vector of tiles' V, Bᵀ·(d·B), from the combinations H[i] of its four padded rows i. */
+static inline __attribute__((always_inline)) void gg_wino_vstore(__m512 H[4][4], float *v, gg_i vps) {
+  gg_i xs = 4 * vps; /* from ξ = j to ξ = 4 + j */
+  for (int j = 0; j < 4; j++, v += vps) {
+    _mm512_storeu_ps(v, _mm512_sub_ps(H[0][j], H[2][j]));
+    _mm512_storeu_ps(v + xs, _mm512_add_ps(H[1][j], H[2][j]));
+    _mm512_storeu_ps(v + 2 * xs, _mm512_sub_ps(H[2][j], H[1][j]));
+    _mm512_storeu_ps(v + 3 * xs, _mm512_sub_ps(H[1][j], H[3][j]));
   }
 }
 
-/* The first n (16, 8 or 4) lanes of v stored at p, with plain stores (see gg_wino_hrow). */
-static inline void gg_wino_store(float *p, __m512 v, gg_i n) {
-  if (n >= 16)
-    _mm512_storeu_ps(p, v);
-  else if (n == 8)
-    _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
-  else
-    _mm_storeu_ps(p, _mm512_castps512_ps128(v));
+/* Row r of a plane of h rows of w values (r outside [0, h): zeros), its first n >= w floats, the rest zero: a plain
+ * load where it stays inside the image (end), then the lanes past w cleared. */
+static inline __attribute__((always_inline)) __m512 gg_wino_row16(const float *xc, gg_i h, gg_i w, gg_i r,
+                                                                const float *end) {
+  if (r < 0 || r >= h) return _mm512_setzero_ps();
+  const float *p = xc + r * w;
+  __mmask16 m = (__mmask16)(w >= 16 ? 0xFFFFu : (1u << w) - 1u);
+  return p + 16 <= end ? _mm512_maskz_mov_ps(m, _mm512_loadu_ps(p)) : _mm512_maskz_loadu_ps(m, p);
+}
+static inline __attribute__((always_inline)) __m256 gg_wino_row8(const float *xc, gg_i h, gg_i w, gg_i r,
+                                                               const float *end) {
+  if (r < 0 || r >= h) return _mm256_setzero_ps();
+  const float *p = xc + r * w;
+  __mmask8 m = (__mmask8)(w >= 8 ? 0xFFu : (1u << w) - 1u);
+  return p + 8 <= end ? _mm256_maskz_mov_ps(m, _mm256_loadu_ps(p)) : _mm256_maskz_loadu_ps(m, p);
 }
 
-/* One image's input (ci planes h×w) transformed into V[ξ][c][T], ξ = 4·i + j: Bᵀ·(d·B) by rows of tiles. */
-__attribute__((noinline)) static void gg_wino_input(const gg_wino_args *a, const float *x, float *V, float *hb) {
-  gg_i h = a->h, w = a->w, tw = a->tw, tws = a->tws, T = a->T, ci = a->ci;
-  gg_i rs = 4 * tws; /* one padded row's four combinations */
+/*
+ * One image's input (ci planes h×w) transformed into V[ξ][c][T], ξ = 4·i + j: Bᵀ·(d·B), the horizontal pass's
+ * combinations going from the registers straight into the vertical pass. tw >= 16: per chunk of 16 tiles, the tile
+ * rows in order, the two padded rows a tile row shares with the next kept in registers. tw = 8 or 4 (a vector holds 2
+ * or 4 tile rows): the rows a vector's tile rows need (input row 2·ty' - 1 + i for each of them, i = 0..3) are
+ * gathered into two registers and split into even and odd values by one permutation each, zeros at each row's ends,
+ * so every store is a whole vector. Until the sixteenth session the horizontal pass went through a buffer of rows and
+ * the vertical pass stored 8 or 4 floats at a time for tw = 8 or 4 (the same operations on the same values: the same
+ * bits; one thread, 64 images, forward / input gradient: 16 channels 32×32 1.26 / 1.23 -> 1.13 / 1.05 ms, 32 16×16
+ * 1.04 / 1.05 -> 0.98 / 0.97, 64 8×8 1.43 / 1.44 -> 1.22 / 1.19, the CLI CNN's 32 -> 64 at 14×14 2.40 / 2.68 -> 2.36 /
+ * 2.55; Zen 5).
+ */
+static void gg_wino_input(const gg_wino_args *a, const float *x, float *V) {
+  gg_i h = a->h, w = a->w, tw = a->tw, T = a->T, ci = a->ci, vps = a->vps;
+  const float *end = x + ci * h * w;
+  if (tw >= 16) {
+    for (gg_i c = 0; c < ci; c++) {
+      const float *xc = x + c * h * w;
+      for (gg_i t0 = 0; t0 < tw; t0 += 16) {
+        __m512 H[4][4];
+        gg_wino_hchunk(NULL, w, t0, H[0]);                    /* input row -1: the padding */
+        gg_wino_hchunk(h > 0 ? xc : NULL, w, t0, H[1]);       /* input row 0 */
+        for (gg_i ty = 0; ty < a->th; ty++) {
+          gg_i r2 = 2 * ty + 1, r3 = 2 * ty + 2;
+          gg_wino_hchunk(r2 < h ? xc + r2 * w : NULL, w, t0, H[2]);
+          gg_wino_hchunk(r3 < h ? xc + r3 * w : NULL, w, t0, H[3]);
+          gg_wino_vstore(H, V + c * T + ty * tw + t0, vps);
+          for (int j = 0; j < 4; j++) H[0][j] = H[2][j], H[1][j] = H[3][j];
+        }
+      }
+    }
+    return;
+  }
+  /* tw = 8: two rows of 16 values (a, b); tw = 4: [row 0 | row 1], [row 2 | row 3] of 8 values each. Lane L holds
+   * tile k = L mod tw of the vector's tile row L / tw, whose row starts at index base = (L / tw)·(32 / step). */
+  const gg_i step = 16 / tw, span = 32 / step;
+  int ev[16], od[16], pv[16], nx[16];
+  unsigned mp = 0, mn = 0;
+  for (int L = 0; L < 16; L++) {
+    int k = (int)(L % tw), base = (int)((L / tw) * span);
+    ev[L] = base + 2 * k;
+    od[L] = base + 2 * k + 1;
+    pv[L] = k > 0 ? base + 2 * k - 1 : 0;
+    nx[L] = k + 1 < tw ? base + 2 * k + 2 : 0;
+    mp |= (unsigned)(k > 0) << L;
+    mn |= (unsigned)(k + 1 < tw) << L;
+  }
+  const __m512i iev = _mm512_loadu_si512(ev), iod = _mm512_loadu_si512(od);
+  const __m512i ipv = _mm512_loadu_si512(pv), inx = _mm512_loadu_si512(nx);
   for (gg_i c = 0; c < ci; c++) {
     const float *xc = x + c * h * w;
-    for (gg_i r = -1; r <= 2 * a->th; r++) /* (rows h on: padding, or the zero-extended plane's) */
-      gg_wino_hrow(r >= 0 && r < h ? xc + r * w : NULL, w, tw, tws, hb + (r + 1) * rs);
-    if (c + 1 < ci) /* the next plane fetched while this one's vertical pass writes V */
-      for (gg_i i = 0; i < h * w; i += 16) _mm_prefetch((const char *)(xc + h * w + i), _MM_HINT_T0);
-    for (gg_i ty = 0; ty < a->th; ty++) {
-      const float *r0 = hb + 2 * ty * rs; /* padded rows 2ty .. 2ty + 3: input rows 2ty - 1 .. 2ty + 2 */
-      for (gg_i j = 0; j < 4; j++)
-        for (gg_i t0 = 0; t0 < tw; t0 += 16) {
-          gg_i m = tw - t0 >= 16 ? 16 : tw - t0;
-          const float *p = r0 + j * tws + t0;
-          __m512 d0 = _mm512_loadu_ps(p), d1 = _mm512_loadu_ps(p + rs);
-          __m512 d2 = _mm512_loadu_ps(p + 2 * rs), d3 = _mm512_loadu_ps(p + 3 * rs);
-          float *v = V + j * a->vps + c * T + ty * tw + t0;
-          gg_i xs = 4 * a->vps; /* from ξ = j to ξ = 4 + j */
-          gg_wino_store(v, _mm512_sub_ps(d0, d2), m);
-          gg_wino_store(v + xs, _mm512_add_ps(d1, d2), m);
-          gg_wino_store(v + 2 * xs, _mm512_sub_ps(d2, d1), m);
-          gg_wino_store(v + 3 * xs, _mm512_sub_ps(d1, d3), m);
+    for (gg_i ty = 0; ty < a->th; ty += step) {
+      __m512 H[4][4];
+      for (int i = 0; i < 4; i++) {
+        gg_i r0 = 2 * ty - 1 + i; /* the input row of tile row ty + q: r0 + 2q */
+        __m512 A, B;
+        if (step == 2) {
+          A = gg_wino_row16(xc, h, w, r0, end);
+          B = gg_wino_row16(xc, h, w, r0 + 2, end);
+        } else {
+          A = _mm512_insertf32x8(_mm512_castps256_ps512(gg_wino_row8(xc, h, w, r0, end)), gg_wino_row8(xc, h, w, r0 + 2, end), 1);
+          B = _mm512_insertf32x8(_mm512_castps256_ps512(gg_wino_row8(xc, h, w, r0 + 4, end)), gg_wino_row8(xc, h, w, r0 + 6, end), 1);
         }
+        __m512 d1 = _mm512_permutex2var_ps(A, iev, B), d2 = _mm512_permutex2var_ps(A, iod, B);
+        __m512 d0 = _mm512_maskz_permutex2var_ps((__mmask16)mp, A, ipv, B);
+        __m512 d3 = _mm512_maskz_permutex2var_ps((__mmask16)mn, A, inx, B);
+        H[i][0] = _mm512_sub_ps(d0, d2);
+        H[i][1] = _mm512_add_ps(d1, d2);
+        H[i][2] = _mm512_sub_ps(d2, d1);
+        H[i][3] = _mm512_sub_ps(d1, d3);
+      }
+      gg_wino_vstore(H, V + c * T + ty * tw, vps);
     }
   }
 }
@@ -252,7 +309,7 @@ static inline void gg_wino_put(const gg_wino_args *a, float *yo, gg_i t0, gg_i r
   for (int hh = 0; hh < 2; hh++) {
     gg_i t = t0 + 8 * hh, row = 2 * (t / tw) + r, col = 2 * (t % tw);
     float *dst = yo + row * w + col;
-    if (tw == 4) { /* two tile rows of 4: 8 floats each, plain 256-bit loads and stores (see gg_wino_hrow) */
+    if (tw == 4) { /* two tile rows of 4: 8 floats each, plain 256-bit loads and stores (see gg_wino_hchunk) */
       __mmask8 mk = w >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << w) - 1);
       for (int pp = 0; pp < 2 && row + 2 * pp < h; pp++, dst += 2 * w) {
         __m256 v = pp ? _mm512_extractf32x8_ps(half[hh], 1) : _mm512_castps512_ps256(half[hh]);
@@ -316,10 +373,9 @@ static void gg_wino_range(int tid, gg_i lo, gg_i hi, const void *p) {
   gg_i P = a->h * a->w;
   float *V = a->scratch + (size_t)tid * (size_t)a->slot;
   float *M = V + 16 * a->vps;
-  float *hb = M + 16 * a->mps;
   for (gg_i t = lo; t < hi; t++) {
     gg_i i = t / a->groups, gi = t % a->groups;
-    gg_wino_input(a, a->x + (i * a->groups + gi) * a->ci * P, V, hb);
+    gg_wino_input(a, a->x + (i * a->groups + gi) * a->ci * P, V);
     gg_wino_products(a, a->u + gi * 16 * a->mo * a->ci, V, M);
     gg_wino_output(a, M, a->bias ? a->bias + gi * a->mo : NULL, a->y + (i * a->groups + gi) * a->mo * P);
   }
@@ -374,9 +430,9 @@ int gg_conv_wino(const float *x, const float *weight, const float *bias, float *
   gg_wino_args a = {.x = x, .bias = bias, .y = y, .h = g.h, .w = g.w, .ci = ci, .mo = mo, .groups = groups};
   a.tw = tw, a.th = th;
   a.acc = acc, a.relu = relu;
-  a.T = a.tw * a.th, a.tws = (a.tw + 15) / 16 * 16;
+  a.T = a.tw * a.th;
   a.vps = ci * a.T + 16, a.mps = mo * a.T + 16;
-  a.slot = (16 * (a.vps + a.mps) + (2 * a.th + 2) * 4 * a.tws + 15) / 16 * 16;
+  a.slot = (16 * (a.vps + a.mps) + 15) / 16 * 16;
   float *u = gg_wino_scratch(0, (size_t)(16 * mo * ci * groups));
   float *scratch = gg_wino_scratch(1, (size_t)a.slot * (size_t)gg_pool_threads());
   if (!u || !scratch) {
