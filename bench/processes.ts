@@ -90,14 +90,21 @@ export function startBusy(busy: number): void {
  */
 export function allowedCpus(): number[] {
   const status = existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '';
-  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
-  if (!list) return [];
+  return parseCpuList(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '');
+}
+
+/** A kernel CPU list ("0-1", "0,2-3,8") as CPU numbers in order; empty where it does not parse. */
+export function parseCpuList(list: string): number[] {
   const cpus: number[] = [];
   for (const part of list.split(',')) {
-    const [a, b] = part.split('-').map(Number) as [number, number | undefined];
-    for (let c = a; c <= (b ?? a); c++) cpus.push(c);
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) return [];
+    const a = Number(m[1]),
+      b = Number(m[2] ?? m[1]);
+    if (b < a) return [];
+    for (let c = a; c <= b; c++) cpus.push(c);
   }
-  return cpus.filter(Number.isInteger);
+  return cpus;
 }
 
 /**

@@ -120,7 +120,6 @@ static gg_tune_slot *gg_tune_find(int transA, int transB, gg_i m, gg_i n, gg_i k
   return NULL;
 }
 
-
 /* mkdir -p: 1 when `dir` exists (or was made) as a directory. */
 static int gg_mkdirs(char *dir) {
   for (char *p = dir + 1; *p; p++) {
