@@ -17,16 +17,16 @@
 
 #include "../gg_math.h"
 
-#if defined(__AVX512F__)
 /*
  * The sums of `count` contiguous runs of len values (run k at x + k·stride) into out[k], each as gg_sum_axis sums a
  * run (reduce.c): float64 in eight lanes, element m in lane m mod 8, the lanes summed pairwise, then the tail in
  * order, rounded once; so bit for bit the one-run loop's. The one-run loop is a single chain of vector additions (one
- * register of eight lanes), bound by the addition's latency (~37 GB/s in cache, Zen 5); four runs at once make four
- * independent chains.
+ * register of eight lanes), bound by the addition's latency (~37 GB/s in cache, Zen 5); with AVX-512, four runs at
+ * once make four independent chains.
  */
 static inline void gg_run_sums(const float *x, gg_i len, gg_i stride, gg_i count, float *out) {
   gg_i k = 0;
+#if defined(__AVX512F__)
   for (; k + 4 <= count; k += 4) {
     const float *x0 = x + k * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
@@ -47,6 +47,7 @@ static inline void gg_run_sums(const float *x, gg_i len, gg_i stride, gg_i count
       out[k + r] = (float)s;
     }
   }
+#endif
   for (; k < count; k++) {
     const float *xs = x + k * stride;
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -58,7 +59,6 @@ static inline void gg_run_sums(const float *x, gg_i len, gg_i stride, gg_i count
     out[k] = (float)s;
   }
 }
-#endif
 
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>

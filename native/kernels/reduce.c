@@ -147,21 +147,7 @@ typedef struct {
 /* The row sums of the whole rows in x[cs->done..upto) (gg_sum_squares_rows), from L1 or L2 just after the pass. */
 static inline __attribute__((always_inline)) void rows_upto(ss_columns *cs, const float *x, gg_i upto) {
   gg_i len = cs->cols, first = cs->done / len, last = upto / len;
-  if (last <= first) return;
-#if defined(__AVX512F__)
-  gg_run_sums(x + first * len, len, len, last - first, cs->out + first);
-#else
-  for (gg_i r = first; r < last; r++) {
-    const float *xs = x + r * len;
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    gg_i m = 0;
-    for (; m + 8 <= len; m += 8)
-      for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; m < len; m++) s += (double)xs[m];
-    cs->out[r] = (float)s;
-  }
-#endif
+  if (last > first) gg_run_sums(x + first * len, len, len, last - first, cs->out + first);
   cs->done = last * len;
 }
 #endif
@@ -487,11 +473,7 @@ GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i
   }
   for (gg_i j = 0; j < cols; j++) out[j] = 0.0f;
   if (n <= 0) return 0.0;
-#if !defined(__wasm__)
-  ss_columns cs = {out, cols, 0, 0, 0};
-#else
-  ss_columns cs = {out, cols, 0, 0};
-#endif
+  ss_columns cs = {.out = out, .cols = cols}; /* (the rest zero: column 0, nothing done, natively not rows) */
 #if !defined(__wasm__)
   return sum_squares_columns_serial(x, n, &cs);
 #else
