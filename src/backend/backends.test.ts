@@ -827,6 +827,23 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    /** A layer's output three ways: uniform, a ReLU's (zeros where `dead(i)`), and magnitudes from 2^-30 to 2^30
+     * (where the sums round and so depend on the order they are taken in). */
+    const outputsOf = (x0: Float32Array, dead: (i: number) => boolean) =>
+      [
+        ['uniform', x0],
+        ['relu', x0.map((v, i) => (dead(i) ? 0 : Math.max(v, 0)))],
+        ['wide', x0.map((v, i) => v * 2 ** (((i * 37) % 61) - 30))],
+      ] as const;
+    /** 64×96 values with a NaN, +Inf and -Inf among them. */
+    const nonFinite = (r: ReturnType<typeof lcg>) => {
+      const a = uniform(r, 64 * 96, -2, 2);
+      a[100] = Number.NaN;
+      a[4000] = Number.POSITIVE_INFINITY;
+      a[5000] = Number.NEGATIVE_INFINITY;
+      return a;
+    };
+
     it('sumSquaresColumns gives sumAxis (its column sums) and sumSquares, both to the bit, in one call', () => {
       const r = lcg(45);
       // rows × cols: one row, one column (sumAxis's float64 lanes), columns that wrap inside the blocks of 512 and
@@ -851,16 +868,8 @@ for (const [name, maybe] of suites) {
         [1025, 4099], // past 256 wasm blocks of 16,384 (wider blocks)
       ] as const) {
         const n = rows * cols;
-        const x0 = uniform(r, n, -4, 4);
-        // a ReLU's output: zeros in most places, a dead column
-        const relu = x0.map((v, i) => (cols > 2 && i % cols === 1 ? 0 : Math.max(v, 0)));
-        // magnitudes from 2^-30 to 2^30, where the sums round and so depend on the order they are taken in
-        const wide = x0.map((v, i) => v * 2 ** (((i * 37) % 61) - 30));
-        for (const [what, a] of [
-          ['uniform', x0],
-          ['relu', relu],
-          ['wide', wide],
-        ] as const) {
+        // (a ReLU's output: zeros in most places, a dead column)
+        for (const [what, a] of outputsOf(uniform(r, n, -4, 4), (i) => cols > 2 && i % cols === 1)) {
           const x = load(be, a);
           const cols1 = be.alloc(Math.max(cols, 1));
           const cols2 = be.alloc(Math.max(cols, 1));
@@ -880,11 +889,7 @@ for (const [name, maybe] of suites) {
         }
       }
       // NaN and infinities: the sum of squares is NaN or +Inf as sumSquares', the column sums as sumAxis'
-      const a = uniform(r, 64 * 96, -2, 2);
-      a[100] = Number.NaN;
-      a[4000] = Number.POSITIVE_INFINITY;
-      a[5000] = Number.NEGATIVE_INFINITY;
-      const x = load(be, a);
+      const x = load(be, nonFinite(r));
       const c1 = be.alloc(96);
       const c2 = be.alloc(96);
       expect(be.sumSquaresColumns(x, c1, 64, 96)).toBeNaN();
@@ -929,15 +934,8 @@ for (const [name, maybe] of suites) {
         [2048, 784],
       ] as const) {
         const n = rows * cols;
-        const x0 = uniform(r, n, -4, 4);
-        // a ReLU's output with a dead plane; magnitudes from 2^-30 to 2^30 (the sums then depend on their order)
-        const relu = x0.map((v, i) => (cols > 0 && Math.floor(i / cols) === 1 ? 0 : Math.max(v, 0)));
-        const wide = x0.map((v, i) => v * 2 ** (((i * 37) % 61) - 30));
-        for (const [what, a] of [
-          ['uniform', x0],
-          ['relu', relu],
-          ['wide', wide],
-        ] as const) {
+        // (a ReLU's output with a dead plane)
+        for (const [what, a] of outputsOf(uniform(r, n, -4, 4), (i) => cols > 0 && Math.floor(i / cols) === 1)) {
           const x = load(be, a);
           const rows1 = be.alloc(Math.max(rows, 1));
           const rows2 = be.alloc(Math.max(rows, 1));
@@ -956,11 +954,7 @@ for (const [name, maybe] of suites) {
         }
       }
       // NaN and infinities: the sum of squares is NaN as sumSquares', the row sums as sumAxis'
-      const a = uniform(r, 64 * 96, -2, 2);
-      a[100] = Number.NaN;
-      a[4000] = Number.POSITIVE_INFINITY;
-      a[5000] = Number.NEGATIVE_INFINITY;
-      const x = load(be, a);
+      const x = load(be, nonFinite(r));
       const c1 = be.alloc(64);
       const c2 = be.alloc(64);
       expect(be.sumSquaresRows(x, c1, 64, 96)).toBeNaN();
