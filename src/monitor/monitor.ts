@@ -4,8 +4,8 @@
  * The trainer calls a `StepObserver` at four fixed points of each step; the monitor reads the gradients, the updates
  * and the transform chain's state there, and sees every layer's output through forward hooks registered on every
  * module (`attach()`), so the model's code does not change. Statistics are computed with the backend's reduction
- * kernels (`sumSquaresColumns`: an output's moments and a ReLU's dead units in one pass; `sumSquaresMaxAbs`, `maxAxis`),
- * which run in C on the native backend, so monitoring every step stays within a few per cent of the step time.
+ * kernels (`sumSquaresColumns`, `sumSquaresRows` for a convolution's planes: an output's moments and a ReLU's dead
+ * units in one pass; `sumSquaresMaxAbs`, `maxAxis`), in C natively: monitoring every step costs a few per cent.
  *
  * A "layer" is a module that directly owns parameters (`layers.0` owns `layers.0.weight` and `layers.0.bias`); layers
  * are listed in forward order, the order in which their forward passes finish. An activation module (ReLU, Sigmoid,
