@@ -298,20 +298,6 @@ static void max_pool2d_grad_serial(const float *x, const float *gy, float *dx, g
   }
 }
 
-/* The sum of a plane of n values as gg_sum_axis takes it (reduce.c: float64 in eight lanes, element m in lane m mod 8,
- * the lanes summed pairwise, then the tail in order, rounded once), so the two agree bit for bit. */
-#if !defined(__AVX512F__)
-static float gg_plane_sum(const float *xs, gg_i n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  gg_i m = 0;
-  for (; m + 8 <= n; m += 8)
-    for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
-  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; m < n; m++) s += (double)xs[m];
-  return (float)s;
-}
-#endif
-
 /* Planes are independent (windows never cross one), so the pooling kernels share them out: each range of planes is
  * the same kernel on fewer planes, computing every value as the whole call would. */
 typedef struct {
@@ -319,7 +305,7 @@ typedef struct {
   float *out;
   gg_pool g;
   int relu;    /* max_pool2d_grad_serial's */
-  float *sums; /* with relu: each plane's sum of dx (gg_plane_sum) */
+  float *sums; /* with relu: each plane's sum of dx (gg_run_sums) */
 } pool_args;
 
 static void max_pool_range(int tid, gg_i lo, gg_i hi, const void *p) {
@@ -337,13 +323,8 @@ static void max_pool_grad_range(int tid, gg_i lo, gg_i hi, const void *p) {
   g.planes = hi - lo;
   max_pool2d_grad_serial(a->x + lo * g.h * g.w, a->gy + lo * g.oh * g.ow, a->out + lo * g.h * g.w, g, a->relu,
                          a->x + a->g.planes * g.h * g.w, a->gy + a->g.planes * g.oh * g.ow);
-  if (a->sums) { /* (each plane summed right after it was written, still in cache) */
-#if defined(__AVX512F__)
-    gg_run_sums(a->out + lo * g.h * g.w, g.h * g.w, g.h * g.w, hi - lo, a->sums + lo); /* four planes at a time */
-#else
-    for (gg_i p = lo; p < hi; p++) a->sums[p] = gg_plane_sum(a->out + p * g.h * g.w, g.h * g.w);
-#endif
-  }
+  /* each plane's sum as gg_sum_axis takes it (the same bits), right after it was written, still in cache */
+  if (a->sums) gg_run_sums(a->out + lo * g.h * g.w, g.h * g.w, g.h * g.w, hi - lo, a->sums + lo);
 }
 
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
