@@ -191,25 +191,38 @@ static inline __attribute__((always_inline)) __m256 gg_wino_row8(const float *xc
 /* The next channel's plane (c + 1 < ci) fetched into the cache while this one's is transformed: a 32×32 plane is a
  * 4 KB page, and the hardware's prefetcher starts over at every page (one thread, 64 images, forward / input
  * gradient, with against without: 16 channels 32×32 0.92x / 0.98x, 32 16×16 0.87x / 0.97x, 64 8×8 0.99x, the CLI
- * CNN's 14×14 0.94x / 0.96x; Zen 5). */
+ * CNN's 14×14 0.94x / 0.96x; Zen 5). Planes of tw >= 16 (32×32 and up) take it row by row instead (the rows the next
+ * plane's same tile row will need, as this one's are read; and, after the image's last plane, the next image's first
+ * where the thread takes it next): 64 lines at the start of a plane left the loads of its rows waiting on memory (the
+ * forward's 16-channel 32×32 plane spent ~60% of the transform's samples on them), and spread out they reach the
+ * cache in time (one thread, 64 images, forward / input gradient, three A/B rounds: 1.29-1.60 / 1.29-1.59 against
+ * 1.16-1.21 / 1.18-1.21 ms; the planes at 2, 4 or 8 planes' distance for smaller planes did not pay; Zen 5). */
 static inline void gg_wino_fetch_next(const float *xc, gg_i c, gg_i ci, gg_i P) {
   if (c + 1 < ci)
     for (gg_i i = 0; i < P; i += 16) _mm_prefetch((const char *)(xc + P + i), _MM_HINT_T0);
 }
 
-static void gg_wino_input(const gg_wino_args *a, const float *x, float *V) {
+/* Rows [r, r + k) of a plane of width w fetched into the cache. */
+static inline void gg_wino_fetch_rows(const float *plane, gg_i w, gg_i r, gg_i k) {
+  for (gg_i i = 0; i < k * w; i += 16) _mm_prefetch((const char *)(plane + r * w + i), _MM_HINT_T0);
+}
+
+static void gg_wino_input(const gg_wino_args *a, const float *x, float *V, const float *next) {
   gg_i h = a->h, w = a->w, tw = a->tw, T = a->T, ci = a->ci, vps = a->vps;
   const float *end = x + ci * h * w;
   if (tw >= 16) {
     for (gg_i c = 0; c < ci; c++) {
       const float *xc = x + c * h * w;
-      gg_wino_fetch_next(xc, c, ci, h * w);
+      /* the next plane (or the next image's first), row by row as this one's rows are read */
+      const float *nxt = c + 1 < ci ? xc + h * w : next;
+      if (nxt) gg_wino_fetch_rows(nxt, w, 0, 1);
       for (gg_i t0 = 0; t0 < tw; t0 += 16) {
         __m512 H[4][4];
         gg_wino_hchunk(NULL, w, t0, H[0]);                    /* input row -1: the padding */
         gg_wino_hchunk(h > 0 ? xc : NULL, w, t0, H[1]);       /* input row 0 */
         for (gg_i ty = 0; ty < a->th; ty++) {
           gg_i r2 = 2 * ty + 1, r3 = 2 * ty + 2;
+          if (nxt && t0 == 0 && r3 < h) gg_wino_fetch_rows(nxt, w, r2, 2);
           gg_wino_hchunk(r2 < h ? xc + r2 * w : NULL, w, t0, H[2]);
           gg_wino_hchunk(r3 < h ? xc + r3 * w : NULL, w, t0, H[3]);
           gg_wino_vstore(H, V + c * T + ty * tw + t0, vps);
@@ -386,7 +399,9 @@ static void gg_wino_range(int tid, gg_i lo, gg_i hi, const void *p) {
   float *M = V + 16 * a->vps;
   for (gg_i t = lo; t < hi; t++) {
     gg_i i = t / a->groups, gi = t % a->groups;
-    gg_wino_input(a, a->x + (i * a->groups + gi) * a->ci * P, V);
+    const float *xi = a->x + (i * a->groups + gi) * a->ci * P;
+    /* this thread's next image, where it is known (the pool hands out one image at a time on several threads) */
+    gg_wino_input(a, xi, V, t + 1 < hi ? xi + a->ci * P : NULL);
     gg_wino_products(a, a->u + gi * 16 * a->mo * a->ci, V, M);
     gg_wino_output(a, M, a->bias ? a->bias + gi * a->mo : NULL, a->y + (i * a->groups + gi) * a->mo * P);
   }
