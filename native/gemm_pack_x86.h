@@ -63,11 +63,30 @@ static inline __attribute__((always_inline)) void gg_pack_tr(const float *const 
 }
 #endif
 
-/* A rows [i0, i0+mc), depth [p0, p0+kc) into slivers of MR rows: sliver s holds, for each p, MR floats. */
-static void gg_pack_a(const gg_gemm_args *g, gg_i i0, gg_i mc, gg_i p0, gg_i kc, float *restrict dst) {
-  for (gg_i is = 0; is < mc; is += MR) {
-    gg_i mr = gg_min(MR, mc - is);
-    float *d = dst + is * kc;
+/*
+ * The slivers of a block of mc rows: ⌈mc/MR⌉ of them, their heights as even as can be (the first mc mod n one row
+ * taller), so that no sliver is left with a few rows: the MLP's 256 rows made 21 of 12 and one of 4, whose kernel
+ * does a third of the work of a 12-row one per load of B and waits on its 8 accumulators' latency; now 14 of 12 and 8
+ * of 11. Sliver s starts at row *r0 and has *mr rows. Each element of C is still one kernel's sum over k in order:
+ * the same bits. With `fixed` (A packed whole beforehand, whose slivers start at multiples of MR), MR each.
+ */
+static inline void gg_sliver(gg_i mc, gg_i s, int fixed, gg_i *r0, gg_i *mr) {
+  if (fixed) {
+    *r0 = s * MR;
+    *mr = gg_min(MR, mc - *r0);
+    return;
+  }
+  gg_i n = (mc + MR - 1) / MR, base = mc / n, extra = mc % n;
+  *r0 = s * base + (s < extra ? s : extra);
+  *mr = gg_min(MR, base + (s < extra)); /* (never more: n·MR >= mc; said for the compiler) */
+}
+
+/* A rows [i0, i0+mc), depth [p0, p0+kc) into the slivers of gg_sliver (fixed: MR rows each): sliver s holds, for
+ * each p, MR floats. */
+static void gg_pack_a(const gg_gemm_args *g, gg_i i0, gg_i mc, gg_i p0, gg_i kc, int fixed, float *restrict dst) {
+  for (gg_i sl = 0, is, mr; sl * MR < mc; sl++) {
+    gg_sliver(mc, sl, fixed, &is, &mr);
+    float *d = dst + sl * MR * kc;
     if (g->transA) {
       /* op(A)[i][p] = a[p·lda + i]: MR contiguous floats per p. */
       const float *s = g->a + p0 * g->lda + i0 + is;

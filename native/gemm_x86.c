@@ -288,10 +288,10 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
       for (gg_i ic = m0; ic < m1; ic += MC) {
         gg_i mc = gg_min(MC, m1 - ic);
         const float *ba = g->pa ? g->pa + mPad * pc + ic * kc : gg_buf_a;
-        if (!g->pa && !direct) gg_pack_a(g, ic, mc, pc, kc, gg_buf_a);
-        for (gg_i ir = 0; ir < mc; ir += MR) {
-          gg_i mr = gg_min(MR, mc - ir);
-          const float *pa = direct ? g->a + (ic + ir) * g->lda + pc : ba + ir * kc;
+        if (!g->pa && !direct) gg_pack_a(g, ic, mc, pc, kc, 0, gg_buf_a);
+        for (gg_i sl = 0, ir, mr; sl * MR < mc; sl++) {
+          gg_sliver(mc, sl, g->pa != NULL, &ir, &mr);
+          const float *pa = direct ? g->a + (ic + ir) * g->lda + pc : ba + sl * MR * kc;
           float *crow = g->c + (ic + ir) * g->ldc + jc * g->csc;
           for (gg_i jr = 0; jr < nc; jr += NR) {
             gg_i nr = gg_min(NR, nc - jr);
@@ -464,7 +464,7 @@ gg_i gg_gemm_packed_a_size(gg_i m, gg_i k) { return (m + MR - 1) / MR * MR * k; 
 void gg_gemm_pack_a_whole(int transA, gg_i m, gg_i k, const float *a, gg_i lda, float *dst) {
   gg_gemm_args g = {transA, 0, m, 0, k, 1.0f, 0.0f, a, lda, NULL, 0, NULL, 0, 1, NULL, 0, NULL, NULL};
   gg_i mPad = (m + MR - 1) / MR * MR;
-  for (gg_i pc = 0; pc < k; pc += KC) gg_pack_a(&g, 0, m, pc, gg_min(KC, k - pc), dst + mPad * pc);
+  for (gg_i pc = 0; pc < k; pc += KC) gg_pack_a(&g, 0, m, pc, gg_min(KC, k - pc), 1, dst + mPad * pc);
 }
 
 int gg_gemm_own_packed(int transB, gg_i m, gg_i n, gg_i k, float alpha, const float *pa, const float *b, gg_i ldb,
