@@ -259,6 +259,21 @@ static int gg_direct_a_ok(gg_i lda) {
  * sets (64 bytes each, 4 KiB per way), as a packed sliver's lines do: ldb 16 floats times an odd number. */
 static int gg_direct_b_ok(gg_i ldb) { return ldb % 16 == 0 && (ldb / 16) % 2 == 1; }
 
+/*
+ * And rows of at most GG_DIRECT_B_LD floats (whole cache lines) over up to GG_DIRECT_B_KMAX of k, whatever their
+ * stride's sets: the recurrent layers' per-step products read B = dG or [h; x; 1] of 32-256 columns, whose sliver
+ * streams from L2 packed or not (its k rows of 128 bytes outgrow L1 either way), so the packing pass was all the
+ * difference. One thread, A packed once (as the recurrent layers take it), packed B against B where it is stored:
+ * TN 128×64×512 (the LSTM's dh) 39.1 -> 37.2 us, 128×32×512 19.4 -> 18.4, 128×128×512 78.0 -> 74.1, 128×256×512
+ * 161 -> 151, 128×64×1024 78.5 -> 74.8, 64×128×256 21.7 -> 19.3, NN 256×64×300 45.3 -> 43.9, 512×64×161 (the LSTM's
+ * gates) 48.2 -> 47.8 (Zen 5, seventeenth session). Same bits.
+ */
+#define GG_DIRECT_B_LD 256
+#define GG_DIRECT_B_KMAX 1024
+static int gg_direct_b(gg_i k, gg_i ldb) {
+  return (k <= GG_DIRECT_B_K && gg_direct_b_ok(ldb)) || (ldb % 16 == 0 && ldb <= GG_DIRECT_B_LD && k <= GG_DIRECT_B_KMAX);
+}
+
 /* 1 where the kernels read A where it is stored for a block of nc columns (above: A not transposed nor packed whole,
  * few B slivers, rows that do not alias in L1). */
 static inline int gg_direct_a(const gg_gemm_args *g, gg_i nc) {
@@ -274,7 +289,7 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
   float *bb = gg_buf_b;
   gg_i mPad = (g->m + MR - 1) / MR * MR;
   /* B read where it is stored (GG_DIRECT_B_K; k <= KC: one depth block), all of its columns in one block */
-  int directB = !g->transB && g->k <= GG_DIRECT_B_K && gg_direct_b_ok(g->ldb) &&
+  int directB = !g->transB && gg_direct_b(g->k, g->ldb) &&
                 ((n1 - n0) % NR == 0 || (n1 - n0) % NR == VL) && !gg_direct_a(g, n1 - n0);
   for (gg_i pc = 0; pc < g->k; pc += KC) {
     gg_i kc = gg_min(KC, g->k - pc);

@@ -321,6 +321,10 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
       // beta, scaled down in m; and A not transposed, 304 = 19·16 columns (too many slivers to read A in place)
       check(be, true, false, 40, 784, 128, 0.5, 1, r, [3, 0, 2]);
       check(be, false, false, 30, 304, 77, 1, 0, r, [3, 0, 2]);
+      // B of rows up to 256 floats over k up to 1024, read where it is stored too (a recurrent step's dG or [h; x; 1]):
+      // past KC twice, a last half sliver (48 = 32 + 16), A transposed or not
+      check(be, true, false, 40, 64, 900, 1, 0, r, [3, 0, 2]);
+      check(be, false, false, 27, 48, 800, 0.5, 1, r, [3, 0, 2]);
       // narrow n, wider m: computed as Cᵀ (a conv weight gradient, logits)
       check(be, false, true, 32, 9, 5000, 1, 0, r);
       check(be, false, false, 64, 10, 1600, 2, 0.5, r);
@@ -433,6 +437,27 @@ function gemmSuite(be: NativeBackend, impl: string, own: RegExp): void {
             const inPlace = out(n, 1);
             expect(inPlace.every(Number.isFinite)).toBe(true);
             expect(out(n + 16, 1)).toEqual(inPlace);
+            expect(out(n, 2)).toEqual(inPlace);
+          }
+          // rows of up to 256 floats over k up to 1024 (past KC) read where they are stored; 512 apart, packed
+          for (const [transA, m, n, k, beta] of [
+            [true, 40, 64, 900, 0],
+            [false, 27, 48, 800, 0.5],
+          ] as const) {
+            const a = uniform(r, m * k);
+            const b = uniform(r, k * n);
+            const c0 = uniform(r, m * n);
+            const out = (ldb: number, threads: number) => {
+              be.setThreads(threads);
+              const bStored = new Float32Array(k * ldb).fill(Number.NaN);
+              for (let p = 0; p < k; p++) bStored.set(b.subarray(p * n, (p + 1) * n), p * ldb);
+              const c = beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : c0.slice();
+              be.sgemm(transA, false, m, n, k, 1, buf(a), 0, transA ? m : k, buf(bStored), 0, ldb, beta, buf(c), 0, n);
+              return c;
+            };
+            const inPlace = out(n, 1);
+            expect(inPlace.every(Number.isFinite)).toBe(true);
+            expect(out(512, 1)).toEqual(inPlace);
             expect(out(n, 2)).toEqual(inPlace);
           }
         } finally {
