@@ -332,13 +332,17 @@ typedef struct {
   gg_i ldg;
   float *dcPrev;
   gg_i hidden, batch;
+#if !defined(__wasm__)
+  float *dGc; /* or NULL: the step's dG also as [4·hidden][batch], rows batch apart (gg_lstm_cell_grad_c) */
+#endif
 } lstm_grad_args;
 
 /* One hidden unit's row of the LSTM backward over the batch: restrict pointers, so that the loop vectorizes. */
-static void lstm_grad_row(const float *restrict i, const float *restrict f, const float *restrict g,
-                          const float *restrict o, const float *restrict tc, const float *restrict dh,
-                          const float *restrict dc, const float *restrict cp, float *restrict gi, float *restrict gf,
-                          float *restrict gg, float *restrict go, float *restrict dcp, gg_i B) {
+static inline __attribute__((always_inline)) void lstm_grad_row_c(
+    const float *restrict i, const float *restrict f, const float *restrict g, const float *restrict o,
+    const float *restrict tc, const float *restrict dh, const float *restrict dc, const float *restrict cp,
+    float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go, float *restrict dcp, gg_i B,
+    float *restrict ci, float *restrict cf, float *restrict cg, float *restrict co, const int copy) {
   for (gg_i b = 0; b < B; b++) {
     double iv = i[b], fv = f[b], gv = g[b], ov = o[b], t = tc[b];
     float d = dh[b];
@@ -351,9 +355,25 @@ static void lstm_grad_row(const float *restrict i, const float *restrict f, cons
     gi[b] = (float)((double)(dct * g[b]) * (iv * (1.0 - iv)));
     gf[b] = (float)((double)(dct * cp[b]) * (fv * (1.0 - fv)));
     gg[b] = (float)((double)(dct * i[b]) * (1.0 - gv * gv));
+    if (copy) co[b] = go[b], ci[b] = gi[b], cf[b] = gf[b], cg[b] = gg[b]; /* (gg_lstm_cell_grad_c's block) */
     dcp[b] = dct * f[b];
   }
 }
+static void lstm_grad_row(const float *restrict i, const float *restrict f, const float *restrict g,
+                          const float *restrict o, const float *restrict tc, const float *restrict dh,
+                          const float *restrict dc, const float *restrict cp, float *restrict gi, float *restrict gf,
+                          float *restrict gg, float *restrict go, float *restrict dcp, gg_i B) {
+  lstm_grad_row_c(i, f, g, o, tc, dh, dc, cp, gi, gf, gg, go, dcp, B, NULL, NULL, NULL, NULL, 0);
+}
+#if !defined(__wasm__)
+static void lstm_grad_row_copy(const float *restrict i, const float *restrict f, const float *restrict g,
+                               const float *restrict o, const float *restrict tc, const float *restrict dh,
+                               const float *restrict dc, const float *restrict cp, float *restrict gi,
+                               float *restrict gf, float *restrict gg, float *restrict go, float *restrict dcp, gg_i B,
+                               float *restrict ci, float *restrict cf, float *restrict cg, float *restrict co) {
+  lstm_grad_row_c(i, f, g, o, tc, dh, dc, cp, gi, gf, gg, go, dcp, B, ci, cf, cg, co, 1);
+}
+#endif
 
 static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
   (void)tid;
@@ -366,6 +386,16 @@ static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
     add_output_grad(a->dh, a->dy, a->ldy, B, j0, j1);
     for (gg_i j = j0; j < j1; j++) {
       gg_i e0 = j * B;
+#if !defined(__wasm__)
+      if (a->dGc) {
+        float *c0 = a->dGc + j * B;
+        lstm_grad_row_copy(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->act + 3 * n + e0, a->tc + e0,
+                           a->dh + e0, a->dc + e0, a->cPrev + e0, a->dG + j * ldg, a->dG + (H + j) * ldg,
+                           a->dG + (2 * H + j) * ldg, a->dG + (3 * H + j) * ldg, a->dcPrev + e0, B, c0, c0 + n,
+                           c0 + 2 * n, c0 + 3 * n);
+        continue;
+      }
+#endif
       lstm_grad_row(a->act + e0, a->act + n + e0, a->act + 2 * n + e0, a->act + 3 * n + e0, a->tc + e0, a->dh + e0,
                     a->dc + e0, a->cPrev + e0, a->dG + j * ldg, a->dG + (H + j) * ldg, a->dG + (2 * H + j) * ldg,
                     a->dG + (3 * H + j) * ldg, a->dcPrev + e0, B);
@@ -376,9 +406,24 @@ static void lstm_grad_range(int tid, gg_i lo, gg_i hi, const void *v) {
 GG_API void gg_lstm_cell_grad(const float *act, const float *cPrev, const float *tc, float *dh, const float *dy,
                               gg_i dyOff, gg_i ldy, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev,
                               gg_i hidden, gg_i batch) {
-  lstm_grad_args a = {act, cPrev, tc, dy + dyOff, dc, ldy, dh, dG + dOff, ldg, dcPrev, hidden, batch};
+  lstm_grad_args a = {act, cPrev, tc, dy + dyOff, dc, ldy, dh, dG + dOff, ldg, dcPrev, hidden, batch
+#if !defined(__wasm__)
+                      , NULL
+#endif
+  };
   gg_parallel_for(lstm_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
 }
+
+#if !defined(__wasm__)
+/* gg_lstm_cell_grad, the step's dG also written into dGc [4·hidden][batch] (gg_lstm_seq_grad's product reads it there,
+ * rows of batch floats, where its sgemm takes B as stored: no packing pass over dG's rows, a sequence's length apart). */
+void gg_lstm_cell_grad_c(const float *act, const float *cPrev, const float *tc, float *dh, const float *dy, gg_i dyOff,
+                         gg_i ldy, const float *dc, float *dG, gg_i dOff, gg_i ldg, float *dcPrev, gg_i hidden,
+                         gg_i batch, float *dGc) {
+  lstm_grad_args a = {act, cPrev, tc, dy + dyOff, dc, ldy, dh, dG + dOff, ldg, dcPrev, hidden, batch, dGc};
+  gg_parallel_for(lstm_grad_range, &a, hidden, GG_YB, GG_CELL_WORK(150, hidden, batch));
+}
+#endif
 
 /* Hidden units [lo, hi) of one GRU step, forward. */
 typedef struct {
