@@ -54,6 +54,12 @@ static inline __attribute__((always_inline)) void gg_pack_tr(const float *const 
     __m512 r[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src[i] + p) : _mm512_setzero_ps();
+    /* each stream's line after next fetched now: 16 streams at once are more than the hardware's prefetchers follow
+     * (one thread: the LSTM's dW_ih NT 512×32×6400, whose B is packed from memory, 1.062 -> 0.991 ms, the GRU's NT
+     * 384×32×6400 0.801 -> 0.746, the MLP's forward in its step 0.269-0.275 -> 0.267-0.268 ms; the others unchanged) */
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+      if (i < rows) _mm_prefetch((const char *)(src[i] + p + 32), _MM_HINT_T0);
     gg_tr16(r);
 #pragma GCC unroll 16
     for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * stride, keep, r[q]);
