@@ -17,6 +17,58 @@
 
 #include "../gg_math.h"
 
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+/*
+ * Hand-written SIMD128 loops for the kernels that compute in float64 and store float32. LLVM 14 vectorizes them but
+ * scalarizes the f64x2 -> f32 demotion (four extract/demote/replace per vector), which makes them several times
+ * slower than these; the arithmetic and its order are the same, so the results are identical.
+ */
+static inline v128_t gg_f64_lo(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
+static inline v128_t gg_f64_hi(v128_t v) { return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3)); }
+static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
+  return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+#endif
+/*
+ * Float64 sum of a run of float32 values in the reference's order (js.ts, laneSum): value m into lane m mod 8 for
+ * every full group of eight, the lanes added pairwise, then the rest in order (gg_sum_axis's runs, BatchNorm's and
+ * LayerNorm's sums). Eight independent chains: gcc vectorizes the loop; for wasm the same eight lanes are spelled out
+ * two float64 a register (LLVM does not vectorize the conversions).
+ */
+static inline double gg_lane_sum(const float *x, gg_i len) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  gg_i m = 0;
+#if defined(__wasm_simd128__)
+  v128_t a01 = wasm_f64x2_splat(0.0), a23 = a01, a45 = a01, a67 = a01;
+  for (; m + 8 <= len; m += 8) {
+    v128_t u = wasm_v128_load(x + m), w = wasm_v128_load(x + m + 4);
+    a01 = wasm_f64x2_add(a01, gg_f64_lo(u));
+    a23 = wasm_f64x2_add(a23, gg_f64_hi(u));
+    a45 = wasm_f64x2_add(a45, gg_f64_lo(w));
+    a67 = wasm_f64x2_add(a67, gg_f64_hi(w));
+  }
+  wasm_v128_store(acc, a01);
+  wasm_v128_store(acc + 2, a23);
+  wasm_v128_store(acc + 4, a45);
+  wasm_v128_store(acc + 6, a67);
+#endif
+  for (; m + 8 <= len; m += 8)
+    for (int j = 0; j < 8; j++) acc[j] += (double)x[m + j];
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; m < len; m++) s += (double)x[m];
+  return s;
+}
+
+#if defined(__AVX512F__)
+/* The eight lanes of a register added pairwise, as gg_lane_sum adds its lanes. */
+static inline double gg_lanes_add(__m512d acc) {
+  double l[8];
+  _mm512_storeu_pd(l, acc);
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+#endif
+
 /*
  * The sums of `count` contiguous runs of len values (run k at x + k·stride) into out[k], each as gg_sum_axis sums a
  * run (reduce.c): float64 in eight lanes, element m in lane m mod 8, the lanes summed pairwise, then the tail in
@@ -40,39 +92,15 @@ static inline void gg_run_sums(const float *x, gg_i len, gg_i stride, gg_i count
     const __m512d acc[4] = {a0, a1, a2, a3};
     const float *xs[4] = {x0, x1, x2, x3};
     for (int r = 0; r < 4; r++) {
-      double l[8];
-      _mm512_storeu_pd(l, acc[r]);
-      double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+      double s = gg_lanes_add(acc[r]);
       for (gg_i t = m; t < len; t++) s += (double)xs[r][t];
       out[k + r] = (float)s;
     }
   }
 #endif
-  for (; k < count; k++) {
-    const float *xs = x + k * stride;
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    gg_i m = 0;
-    for (; m + 8 <= len; m += 8)
-      for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; m < len; m++) s += (double)xs[m];
-    out[k] = (float)s;
-  }
+  for (; k < count; k++) out[k] = (float)gg_lane_sum(x + k * stride, len);
 }
 
-#if defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-/*
- * Hand-written SIMD128 loops for the kernels that compute in float64 and store float32. LLVM 14 vectorizes them but
- * scalarizes the f64x2 -> f32 demotion (four extract/demote/replace per vector), which makes them several times
- * slower than these; the arithmetic and its order are the same, so the results are identical.
- */
-static inline v128_t gg_f64_lo(v128_t v) { return wasm_f64x2_promote_low_f32x4(v); }
-static inline v128_t gg_f64_hi(v128_t v) { return wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3)); }
-static inline v128_t gg_f32_pack(v128_t lo, v128_t hi) {
-  return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
-}
-#endif
 
 /*
  * max(v, 0) as the reference's ReLU: NaN stays NaN, -0 and 0 give +0. A compare and a select, which gcc vectorizes

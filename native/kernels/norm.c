@@ -6,22 +6,7 @@
 
 /* ------------------------------------------------------------------------------------------------ normalisation */
 
-/*
- * Float64 sums of a run of float32 values in the reference's order (js.ts, laneSum): value j into lane j mod 8 for
- * every full group of eight, the lanes added pairwise, then the rest in order. Eight independent chains, which the
- * compiler vectorizes (the order within each lane is fixed, so the result does not depend on it).
- */
-static double gg_lane_sum(const float *x, gg_i len) {
-  double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  gg_i j = 0;
-  for (; j + 8 <= len; j += 8)
-    for (int k = 0; k < 8; k++) l[k] += (double)x[j + k];
-  double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-  for (; j < len; j++) s += (double)x[j];
-  return s;
-}
-
-/* Σ (x − mu)² in the same order. */
+/* Σ (x − mu)² in gg_lane_sum's order (common.h). */
 static double gg_lane_sum_sqdev(const float *x, gg_i len, double mu) {
   double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   gg_i j = 0;
@@ -93,12 +78,6 @@ static void gg_lane_sums2_relu(const float *g, const float *y, const float *x, g
  */
 #define GG_BN_RUNS 4
 
-/* The eight lanes added pairwise, as gg_lane_sum does. */
-static inline double gg_lanes_add(__m512d acc) {
-  double l[8];
-  _mm512_storeu_pd(l, acc);
-  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
 
 /* out[k] = gg_lane_sum(x[k], len) (sq = 0) or gg_lane_sum_sqdev(x[k], len, mu) (sq = 1), k < GG_BN_RUNS. */
 static inline __attribute__((always_inline)) void gg_lane_sum_runs(const float *const *x, gg_i len, double mu,

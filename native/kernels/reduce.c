@@ -29,32 +29,8 @@ static void sum_axis_range(int tid, gg_i lo, gg_i hi, const void *p) {
   for (gg_i o = lo; o < hi; o++) {
     float *os = out + o * inner;
     if (inner == 1) {
-      /* A contiguous run: float64 accumulation in eight lanes (element m goes to lane m mod 8), the lanes summed
-       * pairwise, then the tail in order, rounded once; the reference does exactly this, so the sums agree bit for
-       * bit, and eight independent chains keep the loop at memory speed. */
-      const float *xs = x + o * mid;
-      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      gg_i m = 0;
-#if defined(__wasm_simd128__)
-      /* the same eight lanes, two float64 per register (LLVM does not vectorize the conversions for wasm) */
-      v128_t a01 = wasm_f64x2_splat(0.0), a23 = a01, a45 = a01, a67 = a01;
-      for (; m + 8 <= mid; m += 8) {
-        v128_t u = wasm_v128_load(xs + m), w = wasm_v128_load(xs + m + 4);
-        a01 = wasm_f64x2_add(a01, gg_f64_lo(u));
-        a23 = wasm_f64x2_add(a23, gg_f64_hi(u));
-        a45 = wasm_f64x2_add(a45, gg_f64_lo(w));
-        a67 = wasm_f64x2_add(a67, gg_f64_hi(w));
-      }
-      wasm_v128_store(acc, a01);
-      wasm_v128_store(acc + 2, a23);
-      wasm_v128_store(acc + 4, a45);
-      wasm_v128_store(acc + 6, a67);
-#endif
-      for (; m + 8 <= mid; m += 8)
-        for (int j = 0; j < 8; j++) acc[j] += (double)xs[m + j];
-      double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-      for (; m < mid; m++) s += (double)xs[m];
-      os[0] = (float)s;
+      /* a contiguous run, as the reference sums it (gg_lane_sum): the sums agree bit for bit */
+      os[0] = (float)gg_lane_sum(x + o * mid, mid);
       continue;
     }
     /* float32 accumulation in the reference's order (starting from +0), so the sums agree bit for bit. */
