@@ -19,8 +19,9 @@
  * command; the blocks go round-robin (ours, each PyTorch configuration, the first one rotating each round), with
  * a pause between blocks so that one process's idle threads have stopped spinning before the next
  * block starts. A step time is the median of a block; the table gives the median of the blocks' medians and their
- * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios. Our block alternates plain and
- * monitored steps (which goes first alternating too): the monitor's cost is the median of the paired differences.
+ * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios. Ours has two blocks a round:
+ * its plain steps alone (the step time, timed as PyTorch's), then plain and monitored steps alternating (which goes
+ * first alternating too): the monitor's cost is the median of the paired differences.
  *
  * On one thread, both sides of a round run pinned to the same CPU (all their threads, `taskset -a`), the next CPU the
  * next round (not with --busy): the virtual CPUs of the machines this was measured on ran at speeds 5-25% apart at a
@@ -116,6 +117,8 @@ interface RowResult {
   /** Block medians per round, ms. */
   ours: number[];
   oursMonitored: number[];
+  /** Block medians per round of the plain steps in the alternating block (the monitor's cost's base), ms. */
+  oursInPairs: number[];
   /** Per round, the monitor's cost: median of the paired differences (monitored − plain) over the plain median. */
   monitorOverhead: number[];
   /** Block medians of the plain steps' CPU time (the process, all threads), per round. */
@@ -153,22 +156,37 @@ const WARM_MS = quick ? 300 : 1000;
 /** A PyTorch configuration this many times slower than the fastest one in each of the first two rounds is dropped. */
 const DROP_FACTOR = 3;
 
-/** Our block of a round: plain and monitored steps alternating in one block, the monitor's cost as paired differences. */
+type PoolJobs = { all: number; alone: number; crowded: number };
+
+/**
+ * Our blocks of a round: the plain steps in a block of their own, timed as PyTorch's are (consecutive steps of one
+ * model: our step time and its CPU time), then plain and monitored steps alternating in one block, the monitor's cost
+ * as paired differences. Until the eighteenth session the step time came from the alternating block too, where each
+ * plain step followed a step of the monitored copy (a second model, its own weights, Adam state and gradients) that
+ * had taken the caches: the one-thread MLP's plain step 1.5-2% slower there than in a block of its own (Zen 5).
+ */
 async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResult): Promise<void> {
+  const addPool = (p: PoolJobs) => {
+    r.oursPool.all += p.all;
+    r.oursPool.alone += p.alone;
+    r.oursPool.crowded += p.crowded;
+  };
+  await sleep(PAUSE_MS);
+  const a = await ours.call<{ times: number[]; cpu: number[]; pool: PoolJobs }>({
+    op: 'run',
+    row: spec.id,
+    steps,
+    max_ms: BLOCK_CAP_MS,
+  });
+  addPool(a.pool);
+  r.ours.push(median(a.times));
+  r.oursCpu.push(median(a.cpu));
   await sleep(PAUSE_MS);
   const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
-  const p = await ours.call<{
-    plain: number[];
-    monitored: number[];
-    cpu: number[];
-    pool: { all: number; alone: number; crowded: number };
-  }>(run);
-  r.oursPool.all += p.pool.all;
-  r.oursPool.alone += p.pool.alone;
-  r.oursPool.crowded += p.pool.crowded;
+  const p = await ours.call<{ plain: number[]; monitored: number[]; pool: PoolJobs }>(run);
+  addPool(p.pool);
   const base = median(p.plain);
-  r.oursCpu.push(median(p.cpu));
-  r.ours.push(base);
+  r.oursInPairs.push(base);
   r.oursMonitored.push(median(p.monitored));
   r.monitorOverhead.push(median(p.monitored.map((m, i) => m - p.plain[i]!)) / base);
 }
@@ -176,8 +194,8 @@ async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResul
 /** The 1-thread worker's block beside a --busy 2-thread row: as our block, its plain steps timed. */
 async function oursOneBlock(w: Worker, spec: RowSpec, steps: number, r: RowResult): Promise<void> {
   await sleep(PAUSE_MS);
-  const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
-  r.oursOne.push(median((await w.call<{ plain: number[] }>(run)).plain));
+  const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+  r.oursOne.push(median((await w.call<{ times: number[] }>(run)).times));
 }
 
 async function measureThreads(threads: number, withTorch: boolean): Promise<ThreadResult> {
@@ -229,6 +247,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
         threads,
         ours: [],
         oursMonitored: [],
+        oursInPairs: [],
         monitorOverhead: [],
         torch: {},
         oursCpu: [],
@@ -276,7 +295,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       for (const [, w] of torches) await w.call({ op: 'drop', row: spec.id });
       result.rows.push(r);
       process.stderr.write(
-        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms${r.oursPool.all ? ` (pool: ${((100 * r.oursPool.alone) / r.oursPool.all).toFixed(0)}% of ${r.oursPool.all} jobs alone, ${((100 * r.oursPool.crowded) / r.oursPool.all).toFixed(0)}% with the CPUs crowded)` : ''}${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+        `    ${spec.label}: ours ${median(r.ours).toFixed(2)} ms (${median(r.oursInPairs).toFixed(2)} between monitored steps)${r.oursPool.all ? ` (pool: ${((100 * r.oursPool.alone) / r.oursPool.all).toFixed(0)}% of ${r.oursPool.all} jobs alone, ${((100 * r.oursPool.crowded) / r.oursPool.all).toFixed(0)}% with the CPUs crowded)` : ''}${torches.map(([n]) => `, PyTorch ${n} ${median(r.torch[n]!).toFixed(2)} ms`).join('')} (${r.ours.length} rounds, ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
       );
     }
     return result;
@@ -298,6 +317,8 @@ interface Summary {
   threads: number;
   oursMs: number;
   oursMonitoredMs: number;
+  /** Our plain step in the alternating block, where it follows the monitored copy's step. */
+  oursInPairsMs: number;
   torchMs: number | null;
   torchConfig: string | null;
   ratio: number | null;
@@ -332,6 +353,7 @@ function summarize(r: RowResult): Summary {
     threads: r.threads,
     oursMs: median(r.ours),
     oursMonitoredMs: median(r.oursMonitored),
+    oursInPairsMs: median(r.oursInPairs),
     torchMs: t ? median(t) : null,
     torchConfig: best,
     ratio: ratios ? median(ratios) : null,
@@ -390,7 +412,7 @@ function report(results: ThreadResult[], withTorch: boolean, elapsed: number) {
   }
   lines.push('');
   lines.push(
-    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; monitor overhead: ours runs its plain and monitored steps alternating in one block, and a round\u2019s overhead is the median of the paired differences over the plain median; median (range) over the rounds. CPU ms: median CPU time of a plain step, the whole process (all its threads, spinning included), and the median of the per-round ratios: on one thread, the figure that other processes\u2019 load disturbs least.',
+    'ms: median of the blocks\u2019 median step times (range over the blocks, one block per round and side); ours / PyTorch: median (range) of the per-round ratios against the fastest PyTorch configuration of that row; gradguard ms: its plain steps in a block of their own, as PyTorch\u2019s; gradguard + monitor ms and monitor overhead: from a second block a round, where ours runs its plain and monitored steps alternating, and a round\u2019s overhead is the median of the paired differences over that block\u2019s plain median; median (range) over the rounds. CPU ms: median CPU time of a plain step, the whole process (all its threads, spinning included), and the median of the per-round ratios: on one thread, the figure that other processes\u2019 load disturbs least.',
   );
   if (withTorch) {
     const names = [...new Set(results.flatMap((r) => Object.keys(r.torch)))];

@@ -5,7 +5,10 @@
  *   {"op": "sgemm", "m", "k", "n", "ms"}            -> GFLOP/s of the backend's sgemm, x [m,k] by wᵀ (w [n,k])
  *   {"op": "setup", "row", "spec", "warm", "warm_ms", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
  *                                                     and runs `warm` steps of each (fewer once max_ms have passed)
- *   {"op": "run", "row", "steps", "monitored", "max_ms"} -> {"times": [ms of each step]} (fewer once max_ms passed)
+ *   {"op": "run", "row", "steps", "monitored", "max_ms"} -> {"times", "cpu", "pool"}: ms of each of `steps` steps in a
+ *                                                     row (fewer once max_ms passed), their CPU time and the pool's
+ *                                                     jobs, as below: the block our step time comes from, timed as
+ *                                                     PyTorch's (consecutive steps of one model)
  *   {"op": "pair", "row", "steps", "max_ms"}         -> {"plain", "monitored", "cpu"}: ms of `steps` pairs of one plain
  *                                                     and one monitored step, which goes first alternating, so that
  *                                                     the monitor's cost is a paired difference; `cpu`: the plain
@@ -23,6 +26,29 @@ import type { RowSpec } from './rows.js';
 import { sgemm, stepper } from './steps.js';
 
 const steps = new Map<string, () => number>();
+
+type PoolJobs = { all: number; alone: number; crowded: number };
+
+/** The native thread pool's job counts so far (zeros on a backend without a pool). */
+function poolJobs(): PoolJobs {
+  const be = getBackend() as ReturnType<typeof getBackend> & { poolJobs?: () => PoolJobs };
+  return be.poolJobs?.() ?? { all: 0, alone: 0, crowded: 0 };
+}
+
+function jobsSince(p0: PoolJobs): PoolJobs {
+  const p1 = poolJobs();
+  return { all: p1.all - p0.all, alone: p1.alone - p0.alone, crowded: p1.crowded - p0.crowded };
+}
+
+/** Times one step into `into` (ms), and its CPU time (all the process's threads) into `cpu` where given. */
+function time(step: () => number, into: number[], cpu: number[] | null): void {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  step();
+  into.push(performance.now() - t0);
+  const c = process.cpuUsage(c0);
+  cpu?.push((c.user + c.system) / 1000);
+}
 
 function handle(msg: Record<string, unknown>): unknown {
   switch (msg.op) {
@@ -53,38 +79,27 @@ function handle(msg: Record<string, unknown>): unknown {
       const step = steps.get(`${msg.row}:${msg.monitored === true}`);
       if (!step) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
-      const times: number[] = [];
+      const out = { times: [] as number[], cpu: [] as number[], pool: { all: 0, alone: 0, crowded: 0 } };
+      const pool0 = poolJobs();
       const start = performance.now();
       for (let i = 0; i < (msg.steps as number); i++) {
-        const t0 = performance.now();
-        step();
-        times.push(performance.now() - t0);
+        time(step, out.times, out.cpu);
         if (performance.now() - start >= maxMs) break;
       }
-      return { times };
+      out.pool = jobsSince(pool0);
+      return out;
     }
     case 'pair': {
       const plain = steps.get(`${msg.row}:false`);
       const monitored = steps.get(`${msg.row}:true`);
       if (!plain || !monitored) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
-      const be = getBackend() as ReturnType<typeof getBackend> & {
-        poolJobs?: () => { all: number; alone: number; crowded: number };
-      };
-      const pool0 = be.poolJobs?.() ?? { all: 0, alone: 0, crowded: 0 };
+      const pool0 = poolJobs();
       const out = {
         plain: [] as number[],
         monitored: [] as number[],
         cpu: [] as number[],
         pool: { all: 0, alone: 0, crowded: 0 },
-      };
-      const time = (step: () => number, into: number[], cpu: number[] | null) => {
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        step();
-        into.push(performance.now() - t0);
-        const c = process.cpuUsage(c0);
-        cpu?.push((c.user + c.system) / 1000);
       };
       const start = performance.now();
       for (let i = 0; i < (msg.steps as number); i++) {
@@ -97,12 +112,7 @@ function handle(msg: Record<string, unknown>): unknown {
         }
         if (performance.now() - start >= maxMs) break;
       }
-      const pool1 = be.poolJobs?.() ?? { all: 0, alone: 0, crowded: 0 };
-      out.pool = {
-        all: pool1.all - pool0.all,
-        alone: pool1.alone - pool0.alone,
-        crowded: pool1.crowded - pool0.crowded,
-      };
+      out.pool = jobsSince(pool0);
       return out;
     }
     case 'drop':
