@@ -19,7 +19,8 @@
  * command; the blocks go round-robin (ours, each PyTorch configuration, the first one rotating each round), with
  * a pause between blocks so that one process's idle threads have stopped spinning before the next
  * block starts. A step time is the median of a block; the table gives the median of the blocks' medians and their
- * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios. Ours has two blocks a round:
+ * range, and the ratio ours/PyTorch as the median (and range) of the per-round ratios. Every timed block comes after
+ * untimed steps of its own side (LEAD_MS). Ours has two blocks a round:
  * its plain steps alone (the step time, timed as PyTorch's), then plain and monitored steps alternating (which goes
  * first alternating too): the monitor's cost is the median of the paired differences.
  *
@@ -148,6 +149,14 @@ const shapeName = ([m, k, n]: [number, number, number]) => `${m}x${k}x${n}`;
 /** A block stops early once it has run this long (at least one step): a configuration that collapses costs little. */
 const BLOCK_CAP_MS = quick ? 3000 : 5000;
 /**
+ * Untimed steps before every timed block, each side's own, after the pause. A process that has slept through the
+ * pause found this VM's second CPU slow for a while: our 2-thread MLP step in blocks of 40 after 150 ms asleep took
+ * 0.65-0.76 ms a step (the pool running 33-80% of its jobs alone, and 0.73-0.76 with every job on the threads),
+ * against 0.48-0.55 after 50-100 ms of untimed steps or with the pause spent spinning, as a training loop runs (one
+ * thread: no difference, 0.69-0.71 either way; Zen 5, eighteenth session).
+ */
+const LEAD_MS = quick ? 50 : 100;
+/**
  * Warm-up before a row's first block, on every side: at least the row's `warm` steps and this long. V8 compiles our
  * step's JavaScript with its optimizing tier only after hundreds of calls (in the background): the 30 warm-up steps
  * the MLP row had (~20 ms) left its first rounds ~10% slower than the steps of a training run.
@@ -161,7 +170,7 @@ type PoolJobs = { all: number; alone: number; crowded: number };
 /**
  * Our blocks of a round: the plain steps in a block of their own, timed as PyTorch's are (consecutive steps of one
  * model: our step time and its CPU time), then plain and monitored steps alternating in one block, the monitor's cost
- * as paired differences (after one untimed monitored step, so that both copies start as warm). Until the eighteenth
+ * as paired differences (after untimed steps of both copies in turn, so that both start as warm). Until the eighteenth
  * session the step time came from the alternating block too, where each plain step followed a step of the monitored
  * copy (a second model, its own weights, Adam state and gradients) that had taken the caches: the one-thread MLP's
  * plain step 1.5-2% slower there than in a block of its own (Zen 5).
@@ -178,15 +187,15 @@ async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResul
     row: spec.id,
     steps,
     max_ms: BLOCK_CAP_MS,
+    lead_ms: LEAD_MS,
   });
   addPool(a.pool);
   r.ours.push(median(a.times));
   r.oursCpu.push(median(a.cpu));
   await sleep(PAUSE_MS);
-  // one monitored step untimed first: after the plain block the plain copy's data are in the caches and the monitored
-  // copy's are not, which would charge the first pair's monitored step for it (a sixth of a ResNet-20 block's pairs)
-  await ours.call({ op: 'run', row: spec.id, steps: 1, monitored: true, max_ms: BLOCK_CAP_MS });
-  const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+  // the lead-in takes plain and monitored steps in turn: after the plain block the plain copy's data are in the
+  // caches and the monitored copy's are not, which would charge the first pair's monitored step for it
+  const run = { op: 'pair', row: spec.id, steps, max_ms: BLOCK_CAP_MS, lead_ms: LEAD_MS };
   const p = await ours.call<{ plain: number[]; monitored: number[]; pool: PoolJobs }>(run);
   addPool(p.pool);
   const base = median(p.plain);
@@ -198,7 +207,7 @@ async function oursBlock(ours: Worker, spec: RowSpec, steps: number, r: RowResul
 /** The 1-thread worker's block beside a --busy 2-thread row: as our block, its plain steps timed. */
 async function oursOneBlock(w: Worker, spec: RowSpec, steps: number, r: RowResult): Promise<void> {
   await sleep(PAUSE_MS);
-  const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+  const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS, lead_ms: LEAD_MS };
   r.oursOne.push(median((await w.call<{ times: number[] }>(run)).times));
 }
 
@@ -265,7 +274,7 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
       }
       const block = async (w: Worker, name: string) => {
         await sleep(PAUSE_MS);
-        const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS };
+        const run = { op: 'run', row: spec.id, steps, max_ms: BLOCK_CAP_MS, lead_ms: LEAD_MS };
         const { times, cpu } = await w.call<{ times: number[]; cpu: number[] }>(run);
         r.torch[name]!.push(median(times));
         r.torchCpu[name]!.push(median(cpu));

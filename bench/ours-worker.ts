@@ -5,11 +5,13 @@
  *   {"op": "sgemm", "m", "k", "n", "ms"}            -> GFLOP/s of the backend's sgemm, x [m,k] by wᵀ (w [n,k])
  *   {"op": "setup", "row", "spec", "warm", "warm_ms", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
  *                                                     and runs `warm` steps of each (fewer once max_ms have passed)
- *   {"op": "run", "row", "steps", "monitored", "max_ms"} -> {"times", "cpu", "pool"}: ms of each of `steps` steps in a
- *                                                     row (fewer once max_ms passed), their CPU time and the pool's
- *                                                     jobs, as below: the block our step time comes from, timed as
- *                                                     PyTorch's (consecutive steps of one model)
- *   {"op": "pair", "row", "steps", "max_ms"}         -> {"plain", "monitored", "cpu"}: ms of `steps` pairs of one plain
+ *   {"op": "run", "row", "steps", "monitored", "max_ms", "lead_ms"} -> {"times", "cpu", "pool"}: ms of each of `steps`
+ *                                                     steps in a row (fewer once max_ms passed), their CPU time and
+ *                                                     the pool's jobs, as below: the block our step time comes from,
+ *                                                     timed as PyTorch's (consecutive steps of one model); first,
+ *                                                     untimed steps for lead_ms (bench/bench.ts, LEAD_MS)
+ *   {"op": "pair", "row", "steps", "max_ms", "lead_ms"} -> {"plain", "monitored", "cpu", "pool"}: after untimed plain
+ *                                                     and monitored steps in turn for lead_ms, ms of `steps` pairs of one plain
  *                                                     and one monitored step, which goes first alternating, so that
  *                                                     the monitor's cost is a paired difference; `cpu`: the plain
  *                                                     steps' CPU time (process.cpuUsage(), all threads); `pool`:
@@ -38,6 +40,13 @@ function poolJobs(): PoolJobs {
 function jobsSince(p0: PoolJobs): PoolJobs {
   const p1 = poolJobs();
   return { all: p1.all - p0.all, alone: p1.alone - p0.alone, crowded: p1.crowded - p0.crowded };
+}
+
+/** Untimed steps for the message's `lead_ms` (taking the given steps in turn) before a block is timed. */
+function lead(msg: Record<string, unknown>, order: (() => number)[]): void {
+  const ms = (msg.lead_ms as number | undefined) ?? 0;
+  const t0 = performance.now();
+  for (let i = 0; performance.now() - t0 < ms; i++) order[i % order.length]!();
 }
 
 /** Times one step into `into` (ms), and its CPU time (all the process's threads) into `cpu` where given. */
@@ -79,6 +88,7 @@ function handle(msg: Record<string, unknown>): unknown {
       const step = steps.get(`${msg.row}:${msg.monitored === true}`);
       if (!step) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
+      lead(msg, [step]);
       const out = { times: [] as number[], cpu: [] as number[], pool: { all: 0, alone: 0, crowded: 0 } };
       const pool0 = poolJobs();
       const start = performance.now();
@@ -94,6 +104,7 @@ function handle(msg: Record<string, unknown>): unknown {
       const monitored = steps.get(`${msg.row}:true`);
       if (!plain || !monitored) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
+      lead(msg, [plain, monitored]);
       const pool0 = poolJobs();
       const out = {
         plain: [] as number[],

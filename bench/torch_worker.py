@@ -7,7 +7,8 @@
 #   {"op": "setup", "row": R, "spec": S, "warm": W, "warm_ms": M, "max_ms": T} -> builds row R's model, optimizer and
 #                                                  fixed batch, runs at least W warm-up steps and M ms of them (fewer
 #                                                  once T ms have passed)
-#   {"op": "run", "row": R, "steps": N, "max_ms": T} -> {"times": [ms of each of N steps], "cpu": [CPU ms of each]}
+#   {"op": "run", "row": R, "steps": N, "max_ms": T, "lead_ms": L} -> {"times": [ms of each of N steps], "cpu": [CPU ms
+#                                                     of each]}, after untimed steps for L ms
 #                                                  (fewer once T ms passed; CPU time of the process, all threads)
 # Each step: zero_grad(set_to_none=True), forward, cross-entropy (MSE for the recurrent rows), backward,
 # clip_grad_norm_(1.0), Adam(1e-3) step, loss.item(); the models are the ones bench/rows.ts builds on our side.
@@ -179,6 +180,10 @@ for line in sys.stdin:
     elif op == 'run':
         step = steps[msg['row']]
         times, cpu = [], []
+        # untimed steps for `lead_ms` first, as our worker does (bench/bench.ts, LEAD_MS)
+        t0 = time.perf_counter()
+        while (time.perf_counter() - t0) * 1e3 < msg.get('lead_ms', 0):
+            step()
         start = time.perf_counter()
         for _ in range(msg['steps']):
             t0, c0 = time.perf_counter(), time.process_time()
