@@ -5,12 +5,12 @@
  *   {"op": "sgemm", "m", "k", "n", "ms"}            -> GFLOP/s of the backend's sgemm, x [m,k] by wᵀ (w [n,k])
  *   {"op": "setup", "row", "spec", "warm", "warm_ms", "max_ms"} -> builds the row twice, plain and with the gradient monitor,
  *                                                     and runs `warm` steps of each (fewer once max_ms have passed)
- *   {"op": "run", "row", "steps", "monitored", "max_ms", "lead_ms"} -> {"times", "cpu", "pool"}: ms of each of `steps`
+ *   {"op": "run", "row", "steps", "monitored", "max_ms", "lead_ms"} -> {"times", "cpu", "pool", "lead"}: ms of each of `steps`
  *                                                     steps in a row (fewer once max_ms passed), their CPU time and
  *                                                     the pool's jobs, as below: the block our step time comes from,
  *                                                     timed as PyTorch's (consecutive steps of one model); first,
- *                                                     untimed steps for lead_ms (bench/bench.ts, LEAD_MS)
- *   {"op": "pair", "row", "steps", "max_ms", "lead_ms"} -> {"plain", "monitored", "cpu", "pool"}: after untimed plain
+ *                                                     untimed steps for lead_ms (bench/bench.ts, LEAD_MS), `lead` of them
+ *   {"op": "pair", "row", "steps", "max_ms", "lead_ms"} -> {"plain", "monitored", "cpu", "pool", "lead"}: after untimed plain
  *                                                     and monitored steps in turn for lead_ms, ms of `steps` pairs of one plain
  *                                                     and one monitored step, which goes first alternating, so that
  *                                                     the monitor's cost is a paired difference; `cpu`: the plain
@@ -42,11 +42,16 @@ function jobsSince(p0: PoolJobs): PoolJobs {
   return { all: p1.all - p0.all, alone: p1.alone - p0.alone, crowded: p1.crowded - p0.crowded };
 }
 
-/** Untimed steps for the message's `lead_ms` (taking the given steps in turn) before a block is timed. */
-function lead(msg: Record<string, unknown>, order: (() => number)[]): void {
+/**
+ * Untimed steps for the message's `lead_ms` (taking the given steps in turn) before a block is timed; returns how many
+ * (at least one where lead_ms > 0).
+ */
+function lead(msg: Record<string, unknown>, order: (() => number)[]): number {
   const ms = (msg.lead_ms as number | undefined) ?? 0;
   const t0 = performance.now();
-  for (let i = 0; performance.now() - t0 < ms; i++) order[i % order.length]!();
+  let i = 0;
+  for (; performance.now() - t0 < ms; i++) order[i % order.length]!();
+  return i;
 }
 
 /** Times one step into `into` (ms), and its CPU time (all the process's threads) into `cpu` where given. */
@@ -88,8 +93,8 @@ function handle(msg: Record<string, unknown>): unknown {
       const step = steps.get(`${msg.row}:${msg.monitored === true}`);
       if (!step) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
-      lead(msg, [step]);
-      const out = { times: [] as number[], cpu: [] as number[], pool: { all: 0, alone: 0, crowded: 0 } };
+      const led = lead(msg, [step]);
+      const out = { times: [] as number[], cpu: [] as number[], pool: { all: 0, alone: 0, crowded: 0 }, lead: led };
       const pool0 = poolJobs();
       const start = performance.now();
       for (let i = 0; i < (msg.steps as number); i++) {
@@ -104,13 +109,14 @@ function handle(msg: Record<string, unknown>): unknown {
       const monitored = steps.get(`${msg.row}:true`);
       if (!plain || !monitored) throw new Error(`row ${msg.row} was not set up`);
       const maxMs = (msg.max_ms as number | undefined) ?? Number.POSITIVE_INFINITY;
-      lead(msg, [plain, monitored]);
+      const led = lead(msg, [plain, monitored]);
       const pool0 = poolJobs();
       const out = {
         plain: [] as number[],
         monitored: [] as number[],
         cpu: [] as number[],
         pool: { all: 0, alone: 0, crowded: 0 },
+        lead: led,
       };
       const start = performance.now();
       for (let i = 0; i < (msg.steps as number); i++) {
