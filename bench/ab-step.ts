@@ -26,20 +26,27 @@ import { stepper } from './steps.js';
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
-const pathA = arg('a');
-if (!pathA) {
-  process.stderr.write('bench:ab: give the build to compare against, --a=path/to/gradguard.node\n');
+/** One line on stderr and status 2: what was wrong with the command line. */
+function fail(why: string): never {
+  process.stderr.write(`bench:ab: ${why}\n`);
   process.exit(2);
 }
+
+const pathA = arg('a') ?? fail('give the build to compare against, --a=path/to/gradguard.node');
 const pathB = arg('b') ?? 'build/Release/gradguard.node';
 const spec = ROWS.find((r) => r.id === (arg('row') ?? 'mlp'));
-if (!spec) {
-  process.stderr.write(`bench:ab: no row '${arg('row')}'; one of ${ROWS.map((r) => r.id).join(', ')}\n`);
-  process.exit(2);
-}
+if (!spec) fail(`no row '${arg('row')}'; one of ${ROWS.map((r) => r.id).join(', ')}`);
 const blocks = Number(arg('blocks') ?? 40);
+if (!Number.isInteger(blocks) || blocks < 2)
+  fail(`--blocks=${arg('blocks')}: use a whole number of blocks, at least 2`);
 const require = createRequire(import.meta.url);
-const builds = [pathA, pathB].map((p) => new NativeBackend(require(resolve(p)) as NativeAddon));
+const builds = [pathA, pathB].map((p) => {
+  try {
+    return new NativeBackend(require(resolve(p)) as NativeAddon);
+  } catch (e) {
+    return fail(`cannot load '${p}' as the native addon: ${(e as Error).message.split('\n')[0]}`);
+  }
+});
 installBackend(builds[0]!);
 const step = stepper(spec, process.argv.includes('--monitor'));
 const per = spec.id === 'mlp' ? 200 : 10;
