@@ -46,7 +46,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { avx512, machine, median, PYTHON, sleep, torchAvailable, type Worker } from './machine.js';
+import { avx512, machine, median, type PoolJobs, PYTHON, sleep, torchAvailable, type Worker } from './machine.js';
 import { allowedCpus, oursWorker, pinTo, startBusy, torchConfigs, torchWorker } from './processes.js';
 import { ROWS, type RowSpec } from './rows.js';
 
@@ -128,7 +128,7 @@ interface RowResult {
   /** Per PyTorch configuration, block medians per round (a dropped configuration has fewer). */
   torch: Record<string, number[]>;
   /** Our thread pool's jobs over the row's blocks (plain and monitored steps), and those it ran on the caller alone. */
-  oursPool: { all: number; alone: number; crowded: number };
+  oursPool: PoolJobs;
   /** With --busy on several threads: our 1-thread step's block medians in the same rounds (a worker of its own). */
   oursOne: number[];
 }
@@ -164,8 +164,6 @@ const LEAD_MS = quick ? 50 : 100;
 const WARM_MS = quick ? 300 : 1000;
 /** A PyTorch configuration this many times slower than the fastest one in each of the first two rounds is dropped. */
 const DROP_FACTOR = 3;
-
-type PoolJobs = { all: number; alone: number; crowded: number };
 
 /**
  * Our blocks of a round: the plain steps in a block of their own, timed as PyTorch's are (consecutive steps of one

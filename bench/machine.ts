@@ -5,6 +5,10 @@
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { NativeBackend } from '../src/backend/native.js';
+
+/** The native thread pool's job counts (NativeBackend.poolJobs), as our worker reports them a block. */
+export type PoolJobs = ReturnType<NativeBackend['poolJobs']>;
 
 /** Debian's Python, with python3-torch. */
 export const PYTHON = '/usr/bin/python3';

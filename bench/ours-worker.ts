@@ -24,12 +24,11 @@
  */
 import { createInterface } from 'node:readline';
 import { getBackend } from '../src/backend/index.js';
+import type { PoolJobs } from './machine.js';
 import type { RowSpec } from './rows.js';
 import { sgemm, stepper } from './steps.js';
 
 const steps = new Map<string, () => number>();
-
-type PoolJobs = { all: number; alone: number; crowded: number };
 
 /** The native thread pool's job counts so far (zeros on a backend without a pool). */
 function poolJobs(): PoolJobs {
