@@ -121,6 +121,20 @@ describe('threaded wasm backend', () => {
   }, 60_000);
   afterAll(() => be.close());
 
+  /**
+   * `f()` once, then again until the worker has computed a chunk of one of them (at most WORKER_TRIES times in all);
+   * the last result. A sleeping worker wakes after the caller has taken every chunk of a short job, and on a machine
+   * busy with other processes it may miss many in a row (20 tries were once not enough there); back-to-back calls keep
+   * it spinning, so on a quiet machine the second call or so has it.
+   */
+  const WORKER_TRIES = 2000;
+  function untilWorkerTakesPart<T>(f: () => T): T {
+    const before = be.chunksByWorkers;
+    let out = f();
+    for (let t = 1; t < WORKER_TRIES && be.chunksByWorkers === before; t++) out = f();
+    return out;
+  }
+
   it('starts the asked number of threads', () => {
     expect(be.name).toBe('wasm');
     expect(be.threads).toBe(2);
@@ -131,9 +145,7 @@ describe('threaded wasm backend', () => {
     products.forEach((p, i) => {
       be.setThreads(2);
       const before = be.chunksByWorkers;
-      // the worker may sleep through one product (the caller then takes its chunk): a few give it every chance
-      let two = run(be, p, i);
-      for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) two = run(be, p, i);
+      const two = untilWorkerTakesPart(() => run(be, p, i));
       expect(be.chunksByWorkers, `the worker computed part of ${JSON.stringify(p)}`).toBeGreaterThan(before);
       be.setThreads(1);
       const workerChunks = be.chunksByWorkers;
@@ -162,8 +174,7 @@ describe('threaded wasm backend', () => {
     const want = update(one);
     be.setThreads(2);
     const before = be.chunksByWorkers;
-    let got = update(be);
-    for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) got = update(be);
+    const got = untilWorkerTakesPart(() => update(be));
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     for (let i = 0; i < 3; i++) expect(got[i]!.equals(want[i]!)).toBe(true);
   });
@@ -185,8 +196,7 @@ describe('threaded wasm backend', () => {
     const want = apply(one);
     be.setThreads(2);
     const before = be.chunksByWorkers;
-    let got = apply(be);
-    for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) got = apply(be);
+    const got = untilWorkerTakesPart(() => apply(be));
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     for (let i = 0; i < 5; i++) expect(got[i]!.equals(want[i]!), `array ${i}`).toBe(true);
   });
@@ -203,10 +213,8 @@ describe('threaded wasm backend', () => {
     const one = be.sumSquares(x, n);
     be.setThreads(2);
     const before = be.chunksByWorkers;
-    let two = be.sumSquares(x, n);
-    // a sum this size takes ~30 µs on one thread, so the caller often takes every block before a sleeping worker
-    // wakes: repeat until the worker (spinning between back-to-back calls) has taken one
-    for (let t = 0; t < 500 && be.chunksByWorkers === before; t++) two = be.sumSquares(x, n);
+    // a sum this size takes ~30 µs on one thread, so the caller often takes every block before a sleeping worker wakes
+    const two = untilWorkerTakesPart(() => be.sumSquares(x, n));
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     expect(two).toBe(one);
     // blocks of 512 squares are summed in float32 (native/kernels/reduce.c), then in float64
@@ -244,8 +252,7 @@ describe('threaded wasm backend', () => {
     be.fill(big, 0, 1);
     const p = products[0]!;
     const before = be.chunksByWorkers;
-    let out = run(be, p, 11);
-    for (let t = 0; t < 20 && be.chunksByWorkers === before; t++) out = run(be, p, 11);
+    const out = untilWorkerTakesPart(() => run(be, p, 11));
     expect(be.chunksByWorkers).toBeGreaterThan(before);
     checkAgainstReference(p, 11, out);
     be.free(big);
