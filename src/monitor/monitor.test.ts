@@ -173,6 +173,35 @@ describe('Monitor', () => {
     expect(mon.latest()!.layers[0]!.deadFrac).toBeUndefined();
   });
 
+  it("takes a large output's moments over all of it (80,000 values: several blocks, shared out natively)", () => {
+    // the layer's own output (nothing follows the last Linear) and a GELU's output, 200 × 400 each
+    const l0 = new Linear(300, 400, { seed: 0 });
+    const l1 = new Linear(400, 400, { seed: 1 });
+    const model = new Sequential(l0, new GELU(), l1);
+    const mon = new Monitor(model).attach();
+    const xs = Array.from({ length: 200 * 300 }, (_, i) => Math.sin(i * 0.37) + 0.25);
+    const x = tensor(xs, [200, 300]);
+    const [post, out] = tidy(() => {
+      const h = gelu(l0.call(x));
+      return [h.toArray(), l1.call(h).toArray()];
+    });
+    mon.beginStep(0);
+    tidy(() => model.call(x));
+    mon.endStep(0);
+    const moments = (v: number[]) => {
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      return [mean, Math.sqrt(v.reduce((a, b) => a + (b - mean) * (b - mean), 0) / v.length)];
+    };
+    const [layer0, layer1] = mon.latest()!.layers;
+    const [m0, s0] = moments(post);
+    const [m1, s1] = moments(out);
+    expect(Math.abs(m0!)).toBeGreaterThan(0.01);
+    expect(layer0!.actMean).toBeCloseTo(m0!, 5);
+    expect(layer0!.actStd).toBeCloseTo(s0!, 4);
+    expect(layer1!.actMean).toBeCloseTo(m1!, 5);
+    expect(layer1!.actStd).toBeCloseTo(s1!, 4);
+  });
+
   it("takes each activation's statistics from its row of the activation table, a user's own module too", () => {
     const kindAfter = (act: Module) => {
       const model = new Sequential(new Linear(3, 4, { seed: 0 }), act, new Linear(4, 2, { seed: 1 }));

@@ -4,8 +4,8 @@
  * The trainer calls a `StepObserver` at four fixed points of each step; the monitor reads the gradients, the updates
  * and the transform chain's state there, and sees every layer's output through forward hooks registered on every
  * module (`attach()`), so the model's code does not change. Statistics are computed with the backend's reduction
- * kernels (`sumSquaresColumns`, `sumSquaresRows` for a convolution's planes: an output's moments and a ReLU's dead
- * units in one pass; `sumSquaresMaxAbs`, `maxAxis`), in C natively: monitoring every step costs a few per cent.
+ * kernels (`sumSquaresRows` for an output's moments and a convolution's planes, `sumSquaresColumns` for a ReLU's
+ * units: the moments and the dead units in one pass; `sumSquaresMaxAbs`, `maxAxis`), in C natively: monitoring every step costs a few per cent.
  *
  * A "layer" is a module that directly owns parameters (`layers.0` owns `layers.0.weight` and `layers.0.bias`); layers
  * are listed in forward order, the order in which their forward passes finish. An activation module (ReLU, Sigmoid,
