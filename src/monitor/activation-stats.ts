@@ -4,6 +4,7 @@
  */
 import type { Backend, Buf } from '../backend/types.js';
 import type { ActivationStats } from '../nn/activation-names.js';
+import type { BatchMoments } from '../tensor/ops/norm.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** Which statistics an activation output gets ('none': no activation module known). */
@@ -149,16 +150,40 @@ function convReluStats(layer: ActivationAcc, be: Backend, buf: Buf, n: number, i
   }
 }
 
-/** Σx, Σx² and the count of a layer's own output t added to its accumulators (its non-finite values if any). */
-export function outputSums(layer: OutputAcc, t: Tensor): void {
+/**
+ * Σx, Σx² and the count of a layer's own output t added to its accumulators (its non-finite values if any): read from
+ * t, or taken from the batch statistics a BatchNorm in training took of t (`bm`, per channel: Σx = count·mean,
+ * Σx² = count·(var + mean²), var recovered from the float32 invstd as 1/invstd² − eps: within ~1e-7 of the sums read,
+ * and no pass over an output that the BatchNorm has just read whole).
+ */
+export function outputSums(layer: OutputAcc, t: Tensor, bm?: BatchMoments): void {
   const be = t.storage.backend;
   const n = t.size;
-  sumsOf(be, t.buf, n, sumsOut);
+  if (bm) momentSums(bm, sumsOut);
+  else sumsOf(be, t.buf, n, sumsOut);
   const ss = sumsOut[1]!;
   layer.outSum += sumsOut[0]!;
   layer.outSS += ss;
   layer.outN += n;
   if (!Number.isFinite(ss)) layer.actNonFinite += be.countNonFinite(t.buf, n);
+}
+
+/** [Σx, Σx²] over the values that a BatchNorm's batch statistics describe, into out. */
+function momentSums(bm: BatchMoments, out: Float64Array): void {
+  const mean = bm.mean.data;
+  const invstd = bm.invstd.data;
+  let s = 0;
+  let ss = 0;
+  for (let c = 0; c < mean.length; c++) {
+    const mu = mean[c]!;
+    const is = invstd[c]!;
+    // NaN stays NaN (the caller then counts the output's non-finite values); rounding may leave var a hair below 0
+    const v = 1 / (is * is) - bm.eps;
+    s += mu;
+    ss += (v > 0 ? v : v === v ? 0 : v) + mu * mu;
+  }
+  out[0] = s * bm.count;
+  out[1] = ss * bm.count;
 }
 
 /** A layer's Σx and Σx² of an output of n values added to its accumulators (the non-finite values counted if any). */

@@ -24,149 +24,19 @@ import { activationOf as activationKeyOf } from '../nn/activation.js';
 import { ACTIVATIONS } from '../nn/activation-names.js';
 import type { AnyModule } from '../nn/module.js';
 import type { GradientStats } from '../optim/transform.js';
+import { batchMoments } from '../tensor/ops/norm.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { type ActivationAcc, type ActivationKind, activationStats, outputSums } from './activation-stats.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
 import { firstTensor } from './first-tensor.js';
+import type { LayerInfo, LayerStats, MonitorOptions, ParamStats, StepObserver, StepRecord } from './records.js';
 import { type TimeFlow, TimeFlowRecorder } from './through-time.js';
 
+export type { LayerInfo, LayerStats, MonitorOptions, ParamStats, StepObserver, StepRecord } from './records.js';
 export { summarizeLayers } from './summarize.js';
-export type { TimeFlow };
-export { type ClipSummary, readClipState };
-
-/** What the trainer calls at fixed points of every step. */
-export interface StepObserver {
-  /** Before the forward pass of step `step` (0-based); returns whether this step is monitored. */
-  beginStep(step: number): boolean;
-  /**
-   * After `loss.backward()`: the params' `.grad` hold the raw gradients (before clipping). With `gradNormsFollow` the
-   * caller promises their norms with `afterUpdate`'s `gradStats` (`optim.updateAndApply` measures them on entry, before
-   * any link of the chain runs, for the chain's global-norm clip too), or that nothing changes or releases them
-   * before `endStep` where no update comes (the step was skipped): the observer then does not read them here.
-   */
-  afterBackward(params: Record<string, Tensor>, opts?: { gradNormsFollow?: boolean }): void;
-  /**
-   * After the transform chain ran: `updates` are the final updates (p += u), `txState` the chain's state (clip
-   * transforms record there what they did).
-   */
-  afterUpdate(
-    updates: Record<string, Tensor>,
-    params: Record<string, Tensor>,
-    txState: unknown,
-    opts?: { updateNormsFollow?: boolean; gradStats?: GradientStats },
-  ): void;
-  /**
-   * Optional, after the updates were applied: each parameter's sum of squares as the update left it, and each
-   * update's (both measured by `applyUpdates` in the same pass). The next step then takes its weight norms from here
-   * instead of reading every weight again; the update norms are this step's when `afterUpdate` was told
-   * `updateNormsFollow` (it then reads no update itself).
-   */
-  afterApply?(
-    weightSumSquares: Readonly<Record<string, number>>,
-    updateSumSquares?: Readonly<Record<string, number>>,
-  ): void;
-  /** After the step; `loss` is the step's loss (may be NaN). */
-  endStep(loss: number): void;
-}
-
-/** One layer's statistics on one logged step. */
-export interface LayerStats {
-  /** The module's path (`layers.0`); `(root)` for parameters owned by the model itself. */
-  name: string;
-  /** L2 norm of the gradient over all of the layer's parameters (raw, before clipping). */
-  gradNorm: number;
-  /** max |g| over the layer's parameters. */
-  gradMaxAbs: number;
-  /** L2 norm of the layer's parameters (before this step's update). */
-  weightNorm: number;
-  /** ‖Δw‖ / ‖w‖ for this step's update; NaN when no update was made (probe batches) or ‖w‖ = 0. */
-  updateRatio: number;
-  /**
-   * Mean and standard deviation of the layer's activations over the batch: the output of the activation module that
-   * follows it when there is one (post-activation), else the layer's own output. NaN when the layer did not run.
-   */
-  actMean: number;
-  actStd: number;
-  /**
-   * ReLU layers: the fraction of units that output 0 for every example of the batch (a unit is a feature; a hidden
-   * unit across time steps for sequences; a channel across positions for images).
-   */
-  deadFrac?: number;
-  /** Sigmoid and tanh layers: the fraction of outputs within 1% of the activation's bounds. */
-  satFrac?: number;
-  /** NaN and ±Inf values among the layer's gradients, parameters and activations. */
-  nonFinite: number;
-}
-
-/** One parameter's statistics on one logged step. */
-export interface ParamStats {
-  /** The parameter's path (`layers.0.weight`). */
-  name: string;
-  /** The layer that owns it. */
-  layer: string;
-  /** Number of elements. */
-  size: number;
-  gradNorm: number;
-  gradMaxAbs: number;
-  weightNorm: number;
-  /** ‖Δw‖ / ‖w‖; NaN when no update was made or ‖w‖ = 0. */
-  updateRatio: number;
-  /** NaN and ±Inf values in its gradient and its values. */
-  nonFinite: number;
-}
-
-/** Everything recorded on one logged step: a compact numeric record the run store persists. */
-export interface StepRecord {
-  step: number;
-  /** The step's loss (NaN when it was not finite). */
-  loss: number;
-  /** Global L2 norm of the raw gradients, over every parameter. */
-  globalNormBefore: number;
-  /**
-   * Global norm after clipping, as a global clip transform recorded it (`clip.byGlobalNorm`, `clip.autoClip`); equal
-   * to `globalNormBefore` without one (per-tensor clipping does not record a global norm); 0 on a skipped step.
-   */
-  globalNormAfter: number;
-  /** Whether a clip transform scaled the gradients on this step. */
-  clipped: boolean;
-  /** Whether the update was skipped (a `skipNonFinite` transform saw NaN or Inf). */
-  skipped: boolean;
-  /** Whether an update was made and observed on this step (false for probe batches that only run backward). */
-  updated: boolean;
-  /** Per layer, in forward order. */
-  layers: LayerStats[];
-  /** Per parameter, in `namedParameters()` order (omitted with `{ params: false }`). */
-  params?: ParamStats[];
-  /** Recurrent layers: ‖∂L/∂h_t‖ per (sampled) time step, per stacked layer and direction (through-time.ts). */
-  timeFlow?: TimeFlow[];
-}
-
 /** What kind of activation a layer's outputs went through, as far as the monitor can tell. */
-export type { ActivationKind };
-
-/** Static facts about a layer: its module's class, parameter count, activation. */
-export interface LayerInfo {
-  name: string;
-  /** The module's class name (`Linear`, `Conv2d`, `RNN`...). */
-  type: string;
-  /** Number of parameter elements it owns. */
-  size: number;
-  /** The parameters it owns. */
-  params: string[];
-  /** The activation applied to its output (known after the first monitored forward pass). */
-  activation: ActivationKind;
-}
-
-export interface MonitorOptions {
-  /** Record every `every`-th step (default 1: every step). */
-  every?: number;
-  /** Keep per-parameter statistics in each record (default true). */
-  params?: boolean;
-  /** Keep at most this many records in `history`, dropping the oldest (default 10,000; `Infinity` keeps all). */
-  maxHistory?: number;
-  /** Called with each record as it is completed (for a run store or live diagnosis). */
-  onRecord?: (record: StepRecord) => void;
-}
+export type { ActivationKind, TimeFlow };
+export { type ClipSummary, readClipState };
 
 interface ParamAcc {
   name: string;
@@ -196,6 +66,11 @@ interface LayerAcc extends ActivationAcc {
   outN: number;
   /** an activation module consumed its output on the first monitored step */
   followed: boolean;
+  /**
+   * a BatchNorm in training normalised its output on the first monitored step: the output's moments are then taken
+   * from that BatchNorm's batch statistics, in its hook (or read from the output where another hook comes first)
+   */
+  normed: boolean;
 }
 
 const ROOT = '(root)';
@@ -216,6 +91,8 @@ export class Monitor implements StepObserver {
   /** The loss of every step seen (monitored or not), by step. */
   readonly losses: number[] = [];
   readonly #model: AnyModule;
+  /** layer, output, layer, output...: outputs of normed layers whose moments wait for the next hook */
+  readonly #unsettled: (LayerAcc | Tensor)[] = [];
   readonly #keepParams: boolean;
   readonly #maxHistory: number;
   readonly #onRecord: ((r: StepRecord) => void) | undefined;
@@ -300,6 +177,7 @@ export class Monitor implements StepObserver {
         actN: 0,
         actNonFinite: 0,
         followed: false,
+        normed: false,
         alive: null,
         aliveBuf: null,
         satCount: 0,
@@ -347,7 +225,7 @@ export class Monitor implements StepObserver {
       // output, for the activation's hook to credit it: the two may then run fused (nn.Sequential's Conv2d + ReLU),
       // both hooks seeing the activation's output, with the same records
       const fused = { fused: () => !this.#active || !layer || (this.#ordered && layer.followed) };
-      if (layer) this.#removers.push(m.registerForwardHook((_m, _x, y) => this.#onLayer(layer, y), fused));
+      if (layer) this.#removers.push(m.registerForwardHook((_m, x, y) => this.#onLayer(layer, x, y), fused));
       else if (act) this.#removers.push(m.registerForwardHook((_m, x, y) => this.#onActivation(act, x, y), fused));
     }
     return this;
@@ -390,7 +268,7 @@ export class Monitor implements StepObserver {
     this.#sawUpdate = false;
     this.#clip = null;
     this.#lastLayer = null;
-    this.#outTensors.length = this.#outLayers.length = 0;
+    this.#outTensors.length = this.#outLayers.length = this.#unsettled.length = 0;
     for (const l of this.#layers.values()) {
       l.outSum = l.outSS = l.outN = 0;
       l.actSum = l.actSS = l.actN = l.actNonFinite = 0;
@@ -406,8 +284,9 @@ export class Monitor implements StepObserver {
     return true;
   }
 
-  #onLayer(layer: LayerAcc, y: unknown): void {
+  #onLayer(layer: LayerAcc, x: unknown, y: unknown): void {
     if (!this.#active) return;
+    this.#settleOutputs(firstTensor(x));
     if (!this.#ordered && !this.#order.includes(layer)) this.#order.push(layer);
     this.#lastLayer = layer;
     const t = firstTensor(y);
@@ -417,6 +296,10 @@ export class Monitor implements StepObserver {
     // NOTE: once a layer is known to feed an activation module, its own output's moments are never reported (the
     // activation's are), so they are not computed
     if (layer.followed) return;
+    if (this.#ordered && layer.normed && layer.activation !== 'tanh' && layer.activation !== 'relu') {
+      this.#unsettled.push(layer, t);
+      return;
+    }
     outputSums(layer, t);
     if (layer.activation === 'tanh' || layer.activation === 'relu') activationStats(layer, layer.activation, t, false);
   }
@@ -424,12 +307,35 @@ export class Monitor implements StepObserver {
   #onActivation(kind: ActivationKind, x: unknown, y: unknown): void {
     if (!this.#active) return;
     const xin = firstTensor(x);
+    this.#settleOutputs(null);
     const layer = (xin && this.#layerOf(xin)) ?? this.#lastLayer;
     if (!layer) return;
     const t = firstTensor(y);
     if (!t || t.size === 0) return;
     if (layer.activation === 'none' || layer.activation === 'other') layer.activation = kind;
     activationStats(layer, kind, t, true);
+  }
+
+  /**
+   * The moments of the outputs that wait for a BatchNorm (LayerAcc.normed), at the next hook: from the batch
+   * statistics of the BatchNorm whose input is `x` (a layer's hook), read from the output for the others (another
+   * module came first); on the first monitored step, the layer whose output a BatchNorm normalised is marked normed.
+   */
+  #settleOutputs(x: Tensor | null): void {
+    const bm = x ? batchMoments(x) : undefined;
+    if (bm && !this.#ordered) {
+      const l = this.#layerOf(x!);
+      if (l) l.normed = true;
+    }
+    const u = this.#unsettled;
+    for (let i = 0; i < u.length; i += 2) {
+      const layer = u[i] as LayerAcc;
+      const t = u[i + 1] as Tensor;
+      // released before another hook came (the model's last module): read from the output on the next steps
+      if (!t.storage.buf) layer.normed = false;
+      else outputSums(layer, t, t === x ? bm : undefined);
+    }
+    u.length = 0;
   }
 
   /** The layer whose output `t` was on this step (the last one, where several), or null. */
@@ -441,6 +347,7 @@ export class Monitor implements StepObserver {
 
   afterBackward(params: Record<string, Tensor>, opts?: { gradNormsFollow?: boolean }): void {
     if (!this.#active) return;
+    this.#settleOutputs(null);
     // weight norms measured while the previous step's update was applied, when that was the step just before
     const known = this.#appliedFor === this.#step ? this.#applied : null;
     const defer = opts?.gradNormsFollow === true;
@@ -561,6 +468,7 @@ export class Monitor implements StepObserver {
     this.#settleUpdates(); // updateNormsFollow promised but afterApply never came: read what is there
     this.losses[this.#step] = loss;
     if (!this.#active) return;
+    this.#settleOutputs(null);
     this.#active = false;
     this.#outTensors.length = this.#outLayers.length = 0;
     if (!this.#ordered) for (const l of this.#layers.values()) l.followed = l.actN > 0;

@@ -16,6 +16,30 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
+/** The batch statistics a normalisation in training took of its input, per channel C. */
+export interface BatchMoments {
+  /** the batch mean of each channel (float32) */
+  mean: Tensor;
+  /** 1/√(var + eps) of each channel, var the biased batch variance (float32) */
+  invstd: Tensor;
+  eps: number;
+  /** values per channel: N times the positions */
+  count: number;
+}
+
+const batchMomentsOf = new WeakMap<Tensor, BatchMoments>();
+
+/**
+ * @internal The batch statistics that the last `batchNorm` / `batchNormRelu` in training took of x, if any: the
+ * gradient monitor reads a layer's output moments from them where a BatchNorm normalises that output (one pass over
+ * every convolution's output fewer). Read them at once (in the BatchNorm's forward hook): they are the op's own
+ * tensors, released with it at the end of tidy().
+ */
+export function batchMoments(x: Tensor): BatchMoments | undefined {
+  const bm = batchMomentsOf.get(x);
+  return bm?.mean.storage.buf && bm.invstd.storage.buf ? bm : undefined;
+}
+
 /** `t`, or a tensor of `size` copies of `value` standing in for it (no weight: ones; no bias: zeros). */
 function orConstant(t: Tensor | null | undefined, size: number, value: number): Tensor {
   if (t) return t;
@@ -104,6 +128,7 @@ function batchNormOp(
   const args = [x.buf, w.buf, b.buf, rm.buf, rv.buf, mean.buf, invstd.buf, out.buf] as const;
   if (relu) be.batchNormRelu(...args, n, c, inner, training, update, momentum, eps);
   else be.batchNorm(...args, n, c, inner, training, update, momentum, eps);
+  if (training) batchMomentsOf.set(x, { mean, invstd, eps, count: m });
   const inputs: Tensor[] = [x];
   if (weight) inputs.push(weight);
   if (bias) inputs.push(bias);
