@@ -107,6 +107,7 @@ GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd,
 GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner);
 GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i mid, gg_i inner);
 GG_API double gg_sum_squares(const float *x, gg_i n);
+GG_API double gg_sum_squares_at(const float *x, gg_i offset, gg_i n);
 GG_API double gg_max_abs(const float *x, gg_i n);
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out);
 /* out[j] = column j's sum of x read as [rows, cols] (gg_sum_axis's bits); returns Σx² (gg_sum_squares' bits). */

@@ -295,10 +295,6 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | n
 /** ‖∂L/∂h_t‖² of the steps the tap wants, from the last to the first (as the per-step loop recorded them). */
 function recordTimes(q: Seq, tap: TimeTap, dhs: Tensor): void {
   const { be, T, n } = q;
-  const one = q.fresh();
-  for (let t = T - 1; t >= 0; t--) {
-    if (!tap.wants(t, T)) continue;
-    be.copy(dhs.buf, t * n, one.buf, 0, n);
-    tap.record(t, T, be.sumSquares(one.buf, n));
-  }
+  // each step's run read where it lies (sumSquaresAt: the bits of sumSquares on a copy of it)
+  for (let t = T - 1; t >= 0; t--) if (tap.wants(t, T)) tap.record(t, T, be.sumSquaresAt(dhs.buf, t * n, n));
 }
