@@ -475,27 +475,8 @@ static void gg_tune_malloc(void) {
 /* How the process's malloc was left (tests and bench). */
 static const char *gg_malloc_tuning(void) { return gg_malloc_tuned; }
 
-/* The argument kinds and the declarations by arity that GG_WRAP expands (addon_args.h). */
+/* The argument kinds, the declarations by arity and the results that GG_WRAP expands (addon_args.h). */
 #include "addon_args.h"
-
-static napi_value gg_string(napi_env env, const char *s) {
-  napi_value r = NULL;
-  napi_create_string_utf8(env, s ? s : "", NAPI_AUTO_LENGTH, &r);
-  return r;
-}
-
-static int gg_too_few(size_t argc, int n) { return argc < (size_t)n; }
-
-static napi_value gg_number(napi_env env, double v) {
-  napi_value r = NULL;
-  napi_create_double(env, v, &r);
-  return r;
-}
-#define GG_RET_void(call) \
-  call;                   \
-  return NULL
-#define GG_RET_num(call) return gg_number(env, (double)(call))
-#define GG_RET_str(call) return gg_string(env, (call))
 
 /* The exported kernels: JS name, C function, result (void, num or str), arity, argument kinds. Booleans travel as
  * numbers 0/1 (src/backend/native.ts converts them). */

@@ -1,7 +1,7 @@
 /*
- * addon_args.h: the argument machinery of native/addon.c's kernel table (GG_KERNELS), included there once after the
- * argument readers gg_get_array, gg_get_int and gg_get_double: each kind's C type and reader, and, by arity, the
- * declarations a0..a(n-1) of a wrapper's arguments and their list.
+ * addon_args.h: the argument and result machinery of native/addon.c's kernel table (GG_KERNELS), included there once
+ * after the argument readers gg_get_array, gg_get_int and gg_get_double: each kind's C type and reader, by arity the
+ * declarations a0..a(n-1) of a wrapper's arguments and their list, and each result kind's return (GG_RET_*).
  */
 #ifndef GG_ADDON_ARGS_H
 #define GG_ADDON_ARGS_H
@@ -70,5 +70,26 @@
   GG_D17(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15, t16) GG_ARG(t17, 17) GG_ARG(t18, 18)
 #define GG_L17 GG_L16, a16
 #define GG_L19 GG_L17, a17, a18
+
+/* Whether a wrapper got fewer arguments than its arity. */
+static int gg_too_few(size_t argc, int n) { return argc < (size_t)n; }
+
+/* A wrapper's result: nothing, a number or a string. */
+static napi_value gg_string(napi_env env, const char *s) {
+  napi_value r = NULL;
+  napi_create_string_utf8(env, s ? s : "", NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+static napi_value gg_number(napi_env env, double v) {
+  napi_value r = NULL;
+  napi_create_double(env, v, &r);
+  return r;
+}
+#define GG_RET_void(call) \
+  call;                   \
+  return NULL
+#define GG_RET_num(call) return gg_number(env, (double)(call))
+#define GG_RET_str(call) return gg_string(env, (call))
 
 #endif
