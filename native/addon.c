@@ -502,6 +502,7 @@ static const char *gg_malloc_tuning(void) { return gg_malloc_tuned; }
   X(sumSquaresColumns, gg_sum_squares_columns, num, 4, FA, FA, IX, IX)                            \
   X(sumSquaresRows, gg_sum_squares_rows, num, 4, FA, FA, IX, IX)                                  \
   X(countNonFinite, gg_count_non_finite, num, 2, FA, IX)                                           \
+  X(countOutside, gg_count_outside, num, 4, FA, IX, DB, DB)                                        \
   X(permute, gg_permute_packed, void, 4, FA, FA, IN, IA)                                           \
   X(softmax, gg_softmax, void, 5, FA, FA, IX, IX, IN)                                              \
   X(softmaxGrad, gg_softmax_grad, void, 6, FA, FA, FA, IX, IX, IN)                                 \

@@ -115,6 +115,7 @@ GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i
 GG_API double gg_sum_squares_rows(const float *x, float *out, gg_i rows, gg_i cols);
 GG_API double gg_axpy_sum_squares(double alpha, const float *x, float *y, gg_i n, double *xss);
 GG_API double gg_count_non_finite(const float *x, gg_i n);
+GG_API double gg_count_outside(const float *x, gg_i n, double lo, double hi);
 
 GG_API void gg_permute(const float *x, float *out, int nd, const int32_t *shape, const int32_t *perm);
 

@@ -425,6 +425,18 @@ GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQU
 GG_API double gg_sum_squares_at(const float *x, gg_i offset, gg_i n) { return gg_sum_squares(x + offset, n); }
 GG_API double gg_max_abs(const float *x, gg_i n) { return reduce(RED_MAX_ABS, x, n, 4.0, NULL); }
 GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NON_FINITE, x, n, 4.0, NULL); }
+
+/* The values of x[0..n) below lo or above hi, compared in float64 as JavaScript compares a Float32Array's (NaN is
+ * neither): thresholds rounded to float32 towards the inside would differ from JavaScript's count for values
+ * between them. The count is exact in any order; the loop runs in vector lanes. */
+GG_API double gg_count_outside(const float *x, gg_i n, double lo, double hi) {
+  gg_i c = 0;
+  for (gg_i i = 0; i < n; i++) {
+    double v = (double)x[i];
+    c += (v < lo) | (v > hi);
+  }
+  return (double)c;
+}
 /* out[0] = Σx² (the bits of gg_sum_squares), out[1] = max |x| (NaN if x holds one), in one pass over memory. */
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out) {
   out[0] = reduce(RED_SS_MAX, x, n, 10.0, &out[1]);

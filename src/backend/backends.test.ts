@@ -827,6 +827,33 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it('countOutside counts the values below lo or above hi as JavaScript compares them (NaN neither)', () => {
+      const r = lcg(46);
+      // float32 values on both sides of the thresholds: fround(0.99) is just above 0.99, its neighbour below
+      const edge = [0.99, -0.99, 0.01, 1, -1, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN];
+      const near = edge.flatMap((v) => {
+        const f = new Float32Array([v]);
+        const u = new Uint32Array(f.buffer);
+        return Number.isFinite(v)
+          ? [v, ...[-1, 1].map((d) => new Float32Array(new Uint32Array([u[0]! + d]).buffer)[0]!)]
+          : [v];
+      });
+      for (const n of [0, 1, 15, 16, 17, 1000, 65_537]) {
+        const x0 = uniform(r, n, -1.01, 1.01);
+        for (let i = 3, k = 0; i < n; i += 7, k++) x0[i] = near[k % near.length]!;
+        const x = load(be, x0);
+        for (const [lo, hi] of [
+          [-0.99, 0.99],
+          [0.01, 0.99],
+        ] as const) {
+          let want = 0;
+          for (const v of x0) if (v < lo || v > hi) want++;
+          expect(be.countOutside(x, n, lo, hi)).toBe(want);
+        }
+        be.free(x);
+      }
+    });
+
     it('sumSquaresAt gives sumSquares of a copy of the run (to the bit), wherever the run starts', () => {
       const r = lcg(45);
       const total = 40_000;

@@ -339,6 +339,15 @@ export class JsBackend implements Backend {
     for (let i = 0; i < n; i++) if (!Number.isFinite(xs[i]!)) c++;
     return c;
   }
+  countOutside(x: Buf, n: number, lo: number, hi: number): number {
+    const xs = x.data;
+    let c = 0;
+    for (let i = 0; i < n; i++) {
+      const v = xs[i]!;
+      if (v < lo || v > hi) c++;
+    }
+    return c;
+  }
 
   sgemm(
     transA: boolean,

@@ -332,6 +332,20 @@ export const KERNELS = {
     ret: 'num',
     c: 'gg_count_non_finite',
   },
+  /**
+   * Number of values of x[0..n) below lo or above hi, compared in float64 (NaN is neither): the monitor's saturated
+   * outputs of a sigmoid (lo 0.01, hi 0.99) or a tanh (−0.99, 0.99).
+   */
+  countOutside: {
+    args: [
+      ['x', 'buf'],
+      ['n', 'int'],
+      ['lo', 'f64'],
+      ['hi', 'f64'],
+    ],
+    ret: 'num',
+    c: 'gg_count_outside',
+  },
   /** Copies x (row-major `shape`) into out, permuted: out's axis j is x's axis perm[j]. */
   permute: {
     args: [
