@@ -496,7 +496,6 @@ static const char *gg_malloc_tuning(void) { return gg_malloc_tuned; }
   X(sumAxis, gg_sum_axis, void, 5, FA, FA, IX, IX, IX)                                             \
   X(maxAxis, gg_max_axis, void, 6, FA, FA, FA, IX, IX, IX)                                         \
   X(sumSquares, gg_sum_squares, num, 2, FA, IX)                                                    \
-  X(sumSquaresAt, gg_sum_squares_at, num, 3, FA, IX, IX)                                           \
   X(maxAbs, gg_max_abs, num, 2, FA, IX)                                                            \
   X(sumSquaresMaxAbs, gg_sum_squares_max_abs, void, 3, FA, IX, DA)                                 \
   X(sumSquaresColumns, gg_sum_squares_columns, num, 4, FA, FA, IX, IX)                            \

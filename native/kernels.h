@@ -107,7 +107,6 @@ GG_API int gg_binary(int op, const float *a, const float *b, float *out, int nd,
 GG_API void gg_sum_axis(const float *x, float *out, gg_i outer, gg_i mid, gg_i inner);
 GG_API void gg_max_axis(const float *x, float *out, float *arg, gg_i outer, gg_i mid, gg_i inner);
 GG_API double gg_sum_squares(const float *x, gg_i n);
-GG_API double gg_sum_squares_at(const float *x, gg_i offset, gg_i n);
 GG_API double gg_max_abs(const float *x, gg_i n);
 GG_API void gg_sum_squares_max_abs(const float *x, gg_i n, double *out);
 /* out[j] = column j's sum of x read as [rows, cols] (gg_sum_axis's bits); returns Σx² (gg_sum_squares' bits). */
@@ -182,14 +181,14 @@ GG_API void gg_lstm_seq(const float *w, gg_i k, float *z, gg_i ldz, const float 
                         float *p, float *c, float *act, float *tc, float *y, gg_i yStep, gg_i ldy, int keep, gg_i steps,
                         gg_i hidden, gg_i batch);
 GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c, const float *tc, float *dh,
-                             const float *dy, gg_i yStep, gg_i ldy, float *dc, float *dG, gg_i ldg, float *dhs,
-                             int keepDh, gg_i steps, gg_i hidden, gg_i batch);
+                             const float *dy, gg_i yStep, gg_i ldy, float *dc, float *dG, gg_i ldg, float *dhss,
+                             int measure, gg_i steps, gg_i hidden, gg_i batch);
 GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, const float *x, gg_i xStep, gg_i ldx,
                        gg_i inputs, float *p, float *hn, float *act, float *y, gg_i yStep, gg_i ldy, int keep,
                        gg_i steps, gg_i hidden, gg_i batch);
 GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i zOff, gg_i ldz,
-                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs,
-                            int keepDh, gg_i steps, gg_i hidden, gg_i batch);
+                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhss,
+                            int measure, gg_i steps, gg_i hidden, gg_i batch);
 GG_API void gg_gru_weight_grads(const float *dG, gg_i k, const float *z, gg_i zOff, gg_i ldz, gg_i hidden, gg_i inputs,
                                 float *both, float *wi, float *wh, float *sums, int withSums);
 GG_API void gg_sgemm_row_sums(gg_i m, gg_i n, gg_i k, const float *a, gg_i aOff, const float *b, gg_i bOff, gg_i ldb,

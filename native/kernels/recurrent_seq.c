@@ -117,8 +117,8 @@ GG_API void gg_lstm_seq(const float *w, gg_i k, float *z, gg_i ldz, const float 
 }
 
 GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c, const float *tc, float *dh,
-                             const float *dy, gg_i yStep, gg_i ldy, float *dc, float *dG, gg_i ldg, float *dhs,
-                             int keepDh, gg_i steps, gg_i hidden, gg_i batch) {
+                             const float *dy, gg_i yStep, gg_i ldy, float *dc, float *dG, gg_i ldg, float *dhss,
+                             int measure, gg_i steps, gg_i hidden, gg_i batch) {
   gg_i H = hidden, B = batch, n = H * B;
   seq_gemm g = seq_gemm_of(1, 0, H, B, 4 * H, whh, H);
   seq_pack(&g, 1, ldg, B);
@@ -135,14 +135,14 @@ GG_API void gg_lstm_seq_grad(const float *whh, const float *act, const float *c,
     if (dGc) {
       gg_lstm_cell_grad_c(act + t * 4 * n, c + t * n, tc + t * n, dh + cur * n, dy, t * yStep, ldy, dc + cur * n, dG,
                           t * B, ldg, dc + nxt * n, H, B, dGc);
-      if (keepDh) gg_copy(dh, cur * n, dhs, t * n, n);
+      if (measure) dhss[t] = (float)gg_sum_squares(dh + cur * n, n);
       seq_gemm_run(&g, dGc, 0, B, 0.0, dh, nxt * n, B);
       continue;
     }
 #endif
     gg_lstm_cell_grad(act + t * 4 * n, c + t * n, tc + t * n, dh + cur * n, dy, t * yStep, ldy, dc + cur * n, dG,
                       t * B, ldg, dc + nxt * n, H, B);
-    if (keepDh) gg_copy(dh, cur * n, dhs, t * n, n);
+    if (measure) dhss[t] = (float)gg_sum_squares(dh + cur * n, n);
     seq_gemm_run(&g, dG, t * B, ldg, 0.0, dh, nxt * n, B);
   }
 #if GG_SEQ_PACKED
@@ -176,8 +176,8 @@ GG_API void gg_gru_seq(const float *w, gg_i k, gg_i nb, float *z, gg_i ldz, cons
 }
 
 GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn, const float *z, gg_i zOff, gg_i ldz,
-                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhs,
-                            int keepDh, gg_i steps, gg_i hidden, gg_i batch) {
+                            float *dh, const float *dy, gg_i yStep, gg_i ldy, float *dG, gg_i ldg, float *dhss,
+                            int measure, gg_i steps, gg_i hidden, gg_i batch) {
   gg_i H = hidden, B = batch, n = H * B;
   /* dh_prev += W_hr,zᵀ·[da_r; da_z] + W_hnᵀ·d hn */
   seq_gemm g[2] = {seq_gemm_of(1, 0, H, B, 2 * H, whh, H), seq_gemm_of(1, 0, H, B, H, whh + 2 * H * H, H)};
@@ -186,7 +186,7 @@ GG_API void gg_gru_seq_grad(const float *whh, const float *act, const float *hn,
     gg_i cur = (steps - 1 - t) & 1, nxt = cur ^ 1;
     gg_gru_cell_grad(act + t * 3 * n, hn + t * n, z, zOff + t * B, ldz, dh + cur * n, dy, t * yStep, ldy, dG, t * B,
                      ldg, dh + nxt * n, H, B);
-    if (keepDh) gg_copy(dh, cur * n, dhs, t * n, n);
+    if (measure) dhss[t] = (float)gg_sum_squares(dh + cur * n, n);
     seq_gemm_run(&g[0], dG, t * B, ldg, 1.0, dh, nxt * n, B);
     seq_gemm_run(&g[1], dG, 3 * H * ldg + t * B, ldg, 1.0, dh, nxt * n, B);
   }

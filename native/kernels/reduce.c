@@ -421,8 +421,6 @@ static double reduce(int kind, const float *x, gg_i n, double cost, double *mx) 
 }
 
 GG_API double gg_sum_squares(const float *x, gg_i n) { return reduce(RED_SUM_SQUARES, x, n, 8.0, NULL); }
-/* gg_sum_squares of x[offset..offset + n): the same run, the same bits */
-GG_API double gg_sum_squares_at(const float *x, gg_i offset, gg_i n) { return gg_sum_squares(x + offset, n); }
 GG_API double gg_max_abs(const float *x, gg_i n) { return reduce(RED_MAX_ABS, x, n, 4.0, NULL); }
 GG_API double gg_count_non_finite(const float *x, gg_i n) { return reduce(RED_NON_FINITE, x, n, 4.0, NULL); }
 

@@ -854,32 +854,6 @@ for (const [name, maybe] of suites) {
       }
     });
 
-    it('sumSquaresAt gives sumSquares of a copy of the run (to the bit), wherever the run starts', () => {
-      const r = lcg(45);
-      const total = 40_000;
-      // magnitudes from 2^-30 to 2^30, where the sums round and so depend on the order they are taken in
-      const x0 = uniform(r, total, -4, 4).map((v, i) => v * 2 ** (((i * 37) % 61) - 30));
-      const x = load(be, x0);
-      for (const [offset, n] of [
-        [0, 0],
-        [5, 1],
-        [3, 17],
-        [16, 512],
-        [1, 545],
-        [7, 8192],
-        [13, 16_385],
-        [2_000, 38_000],
-      ] as const) {
-        const copy = load(be, x0.slice(offset, offset + n));
-        expect(be.sumSquaresAt(x, offset, n)).toBe(be.sumSquares(copy, n));
-        be.free(copy);
-      }
-      x.data[9] = Number.NaN;
-      expect(be.sumSquaresAt(x, 5, 4)).toBe(be.sumSquares(load(be, x0.slice(5, 9)), 4));
-      expect(be.sumSquaresAt(x, 5, 5)).toBeNaN();
-      be.free(x);
-    });
-
     /** A layer's output three ways: uniform, a ReLU's (zeros where `dead(i)`), and magnitudes from 2^-30 to 2^30
      * (where the sums round and so depend on the order they are taken in). */
     const outputsOf = (x0: Float32Array, dead: (i: number) => boolean) =>

@@ -251,8 +251,8 @@ export function lstmSeqGrad(
   dc: Buf,
   dG: Buf,
   ldg: number,
-  dhs: Buf,
-  keepDh: boolean,
+  dhss: Buf,
+  measure: boolean,
   steps: number,
   hidden: number,
   batch: number,
@@ -265,7 +265,7 @@ export function lstmSeqGrad(
     const cur = (steps - 1 - t) & 1;
     const [a, ct, tct] = [view(act, t * 4 * n, 4 * n), view(c, t * n, n), view(tc, t * n, n)];
     be.lstmCellGrad(a, ct, tct, dhv[cur]!, dy, t * yStep, ldy, dcs[cur]!, dG, t * B, ldg, dcs[cur ^ 1]!, H, B);
-    if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
+    if (measure) dhss.data[t] = be.sumSquares(dhv[cur]!, n);
     be.sgemm(true, false, H, B, 4 * H, 1, whh, 0, H, dG, t * B, ldg, 0, dh, (cur ^ 1) * n, B);
   }
   if (steps & 1) {
@@ -342,8 +342,8 @@ export function gruSeqGrad(
   ldy: number,
   dG: Buf,
   ldg: number,
-  dhs: Buf,
-  keepDh: boolean,
+  dhss: Buf,
+  measure: boolean,
   steps: number,
   hidden: number,
   batch: number,
@@ -356,7 +356,7 @@ export function gruSeqGrad(
     const nxt = cur ^ 1;
     const [a, hnt] = [view(act, t * 3 * n, 3 * n), view(hn, t * n, n)];
     be.gruCellGrad(a, hnt, z, zOff + t * B, ldz, dhv[cur]!, dy, t * yStep, ldy, dG, t * B, ldg, dhv[nxt]!, H, B);
-    if (keepDh) be.copy(dh, cur * n, dhs, t * n, n);
+    if (measure) dhss.data[t] = be.sumSquares(dhv[cur]!, n);
     be.sgemm(true, false, H, B, 2 * H, 1, whh, 0, H, dG, t * B, ldg, 1, dh, nxt * n, B);
     be.sgemm(true, false, H, B, H, 1, whh, 2 * H * H, H, dG, 3 * H * ldg + t * B, ldg, 1, dh, nxt * n, B);
   }

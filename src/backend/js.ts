@@ -313,12 +313,9 @@ export class JsBackend implements Backend {
     return this.sumSquares(x, rows * cols);
   }
   sumSquares(x: Buf, n: number): number {
-    return this.sumSquaresAt(x, 0, n);
-  }
-  sumSquaresAt(x: Buf, offset: number, n: number): number {
     const xs = x.data;
     let s = 0;
-    for (let i = offset; i < offset + n; i++) s += xs[i]! * xs[i]!;
+    for (let i = 0; i < n; i++) s += xs[i]! * xs[i]!;
     return s;
   }
   maxAbs(x: Buf, n: number): number {

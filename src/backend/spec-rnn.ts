@@ -150,9 +150,9 @@ export const RNN_KERNELS = {
    * t·yStep, ldy, dc_cur, dG, t·batch, ldg, dc_next, hidden, batch) with lstmSeq's kept blocks, then dh_next =
    * whhᵀ·dG's column block t (sgemm: whh [4·hidden, hidden] transposed, alpha 1, beta 0), cur and next then swapping.
    * dh and dc hold two [hidden, batch] blocks: block 0 gives the gradients reaching h and c after the last step (dh
-   * zeros, dc c_T's); on return block 0 holds those reaching h_0 and c_0. With `keepDh`, dh_cur after step t's
-   * lstmCellGrad (the whole gradient reaching h_t) is also copied into block t of dhs [steps, hidden, batch] (for the
-   * through-time record); without, dhs is not touched.
+   * zeros, dc c_T's); on return block 0 holds those reaching h_0 and c_0. With `measure`, dhss[t] = the sum of squares of
+   * dh_cur after step t's lstmCellGrad (the whole gradient reaching h_t; `sumSquares`' float64 sum rounded to float32)
+   * for the through-time record; without, dhss is not touched.
    */
   lstmSeqGrad: {
     args: [
@@ -167,8 +167,8 @@ export const RNN_KERNELS = {
       ['dc', 'buf'],
       ['dG', 'buf'],
       ['ldg', 'int'],
-      ['dhs', 'buf'],
-      ['keepDh', 'bool'],
+      ['dhss', 'buf'],
+      ['measure', 'bool'],
       ['steps', 'int'],
       ['hidden', 'int'],
       ['batch', 'int'],
@@ -216,8 +216,8 @@ export const RNN_KERNELS = {
    * from row nb), then dh_next += whh's rows [0, 2·hidden)ᵀ·dG's rows [0, 2·hidden) and += whh's rows [2·hidden,
    * 3·hidden)ᵀ·dG's rows [3·hidden, 4·hidden), both in column block t (sgemm, alpha 1, beta 1), cur and next then
    * swapping. dh holds two [hidden, batch] blocks: block 0 gives the
-   * gradient reaching h after the last step; on return block 0 holds the one reaching h_0. With `keepDh`, dh_cur
-   * after step t's gruCellGrad is also copied into block t of dhs [steps, hidden, batch], as lstmSeqGrad's.
+   * gradient reaching h after the last step; on return block 0 holds the one reaching h_0. With `measure`, dhss[t] = the sum of
+   * squares of dh_cur after step t's gruCellGrad, as lstmSeqGrad's.
    */
   gruSeqGrad: {
     args: [
@@ -233,8 +233,8 @@ export const RNN_KERNELS = {
       ['ldy', 'int'],
       ['dG', 'buf'],
       ['ldg', 'int'],
-      ['dhs', 'buf'],
-      ['keepDh', 'bool'],
+      ['dhss', 'buf'],
+      ['measure', 'bool'],
       ['steps', 'int'],
       ['hidden', 'int'],
       ['batch', 'int'],

@@ -255,19 +255,6 @@ export const KERNELS = {
     ret: 'num',
     c: 'gg_sum_squares',
   },
-  /**
-   * Sum of squares of x[offset..offset + n) in float64, with `sumSquares`' bits on a copy of that run (a row of a
-   * larger buffer read where it lies: the through-time monitor's ‖dh_t‖² of each sampled step).
-   */
-  sumSquaresAt: {
-    args: [
-      ['x', 'buf'],
-      ['offset', 'int'],
-      ['n', 'int'],
-    ],
-    ret: 'num',
-    c: 'gg_sum_squares_at',
-  },
   /** max |x| over x[0..n) (NaN if any is NaN). */
   maxAbs: {
     args: [

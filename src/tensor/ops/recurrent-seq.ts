@@ -252,8 +252,8 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | n
   const dh = alloc([2, H, B]);
   be.fill(dh.buf, 0, n);
   const yStep = q.bf ? H : n;
-  // with a tap, every step's dh (its record reads the steps it wants afterwards, as the per-step loop did during)
-  const dhs = tap ? alloc([T, H, B]) : dh;
+  // with a tap, every step's ‖dh_t‖² (the tap then records the steps it wants, as the per-step loop did during)
+  const dhss = tap ? alloc([T]) : dh;
   let dc: Tensor | null = null;
   if (q.lstm) {
     // c_T's gradient, the result's last B rows, transposed into block 0 (zeros where gOut is the outputs' alone:
@@ -265,7 +265,7 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | n
       be.permute(rows.buf, dc.buf, [B, H], [1, 0]);
     } else be.fill(dc.buf, 0, n);
     const [act, c, tc] = [s.act.buf, s.c!.buf, s.tc!.buf];
-    be.lstmSeqGrad(q.whh.buf, act, c, tc, dh.buf, gOut.buf, yStep, ldy, dc.buf, dG.buf, TB, dhs.buf, !!tap, T, H, B);
+    be.lstmSeqGrad(q.whh.buf, act, c, tc, dh.buf, gOut.buf, yStep, ldy, dc.buf, dG.buf, TB, dhss.buf, !!tap, T, H, B);
   } else {
     const [act, hn, Z] = [s.act.buf, s.hn!.buf, f.HT.buf];
     be.gruSeqGrad(
@@ -281,20 +281,20 @@ export function fusedBackward(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | n
       ldy,
       dG.buf,
       TB,
-      dhs.buf,
+      dhss.buf,
       !!tap,
       T,
       H,
       B,
     );
   }
-  if (tap) recordTimes(q, tap, dhs);
+  if (tap) recordTimes(q, tap, dhss);
   return { gOut, gT: null, dG, dh, dhNext: dh, dc, dcNext: dc, da: null };
 }
 
 /** ‖∂L/∂h_t‖² of the steps the tap wants, from the last to the first (as the per-step loop recorded them). */
-function recordTimes(q: Seq, tap: TimeTap, dhs: Tensor): void {
-  const { be, T, n } = q;
-  // each step's run read where it lies (sumSquaresAt: the bits of sumSquares on a copy of it)
-  for (let t = T - 1; t >= 0; t--) if (tap.wants(t, T)) tap.record(t, T, be.sumSquaresAt(dhs.buf, t * n, n));
+function recordTimes(q: Seq, tap: TimeTap, dhss: Tensor): void {
+  const T = q.T;
+  const d = dhss.data;
+  for (let t = T - 1; t >= 0; t--) if (tap.wants(t, T)) tap.record(t, T, d[t]!);
 }

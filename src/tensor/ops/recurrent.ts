@@ -338,7 +338,8 @@ function backwardThroughTime(q: Seq, f: Forward, gOut: Tensor, tap: TimeTap | nu
     // dh += dL/dy_t (the LSTM and GRU kernels do it, leaving the sum in dh)
     if (gT) be.copyBlocks(gT.buf, t * B, q.TB, b.dh.buf, 0, B, B, H, true);
     stepFn(q, f, b, t);
-    if (tap?.wants(t, T)) tap.record(t, T, be.sumSquares(b.dh.buf, n));
+    // rounded to float32 as the fused backward stores it (lstmSeqGrad, gruSeqGrad): the same record either way
+    if (tap?.wants(t, T)) tap.record(t, T, Math.fround(be.sumSquares(b.dh.buf, n)));
     [b.dh, b.dhNext] = [b.dhNext, b.dh];
   }
   return b;
