@@ -11,8 +11,12 @@
  * build's median step. Run it on one thread (GRADGUARD_THREADS=1 OPENBLAS_NUM_THREADS=1) and with nothing else
  * running, and both ways round: one build against itself came out 0.9995 (0.992-1.053) and 1.0028 (0.998-1.064) on
  * the MLP (20 blocks, Zen 5, eighteenth session), 0.9807 on the LSTM (5 blocks), so differences under ~0.5% on the
- * MLP, ~2% on the recurrent rows, are noise. Build B by copying build/Release/gradguard.node aside as A first,
- * then changing the C and rebuilding (`npm run build:native`).
+ * MLP, ~2% on the recurrent rows, are noise. But the two builds are two instances of the addon, and an instance's
+ * place in memory can move its step by up to 3%: a build against a copy of itself at another path came out 1.025 in
+ * one run of three on the MLP (nineteenth session), so take a difference of a few per cent only where it holds both
+ * ways round (the same file given twice is one instance: Node loads an addon once per path). A change that an
+ * environment variable can switch inside one build compares without that effect. Build B by copying
+ * build/Release/gradguard.node aside as A first, then changing the C and rebuilding (`npm run build:native`).
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
