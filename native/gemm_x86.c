@@ -309,8 +309,8 @@ static void gg_gemm_block(const gg_gemm_args *g, gg_i m0, gg_i m1, gg_i n0, gg_i
         const float *ba = g->pa ? g->pa + mPad * pc + ic * kc : gg_buf_a;
         if (!g->pa && !direct) gg_pack_a(g, ic, mc, pc, kc, 0, gg_buf_a);
         if (directB) {
-          /* B read where it is stored: each B sliver (k rows of NR floats, at most GG_DIRECT_B_KMAX·128 bytes) stays
-           * in L1 while the block's packed A slivers stream past it from L2, instead of every sliver of B streaming
+          /* B read where it is stored: each B sliver (k rows of NR floats: 16 KB for the MLP's k = 128) is read by
+           * every packed A sliver of the block in turn, from L1 where it fits, instead of every sliver of B streaming
            * past each A sliver (B, the MLP's batch of 401 KB, being the larger): the MLP's dW1 TN 256×784×128 on
            * one thread 0.2403 -> 0.2386 and 0.2378 -> 0.2365 ms alone, its training step 0.7% and 1.0% faster
            * (in-process A/B, nineteenth session); the LSTM, GRU and CLI CNN steps and the 2-thread MLP unchanged. The

@@ -88,7 +88,7 @@ export function activationStats(layer: ActivationAcc, kind: ActivationKind, t: T
   } else if (kind === 'sigmoid' || kind === 'tanh') {
     // NOTE: in C natively (countOutside), where a JavaScript loop took ~0.9 ms of a 15 ms monitored GRU step for the
     // recurrent layer's [64, 100, 128] output (until the nineteenth session)
-    layer.satCount += kind === 'sigmoid' ? be.countOutside(buf, n, 0.01, 0.99) : be.countOutside(buf, n, -0.99, 0.99);
+    layer.satCount += be.countOutside(buf, n, kind === 'sigmoid' ? 0.01 : -0.99, 0.99);
     layer.satN += n;
   }
 }

@@ -5,7 +5,8 @@
  * and the transform chain's state there, and sees every layer's output through forward hooks registered on every
  * module (`attach()`), so the model's code does not change. Statistics are computed with the backend's reduction
  * kernels (`sumSquaresRows` for an output's moments and a convolution's planes, `sumSquaresColumns` for a ReLU's
- * units: the moments and the dead units in one pass; `sumSquaresMaxAbs`, `maxAxis`), in C natively: monitoring every step costs a few per cent.
+ * units: the moments and the dead units in one pass; `sumSquaresMaxAbs`, `maxAxis`), in C natively: monitoring every
+ * step costs a few per cent.
  *
  * A "layer" is a module that directly owns parameters (`layers.0` owns `layers.0.weight` and `layers.0.bias`); layers
  * are listed in forward order, the order in which their forward passes finish. An activation module (ReLU, Sigmoid,
@@ -322,6 +323,8 @@ export class Monitor implements StepObserver {
    * module came first); on the first monitored step, the layer whose output a BatchNorm normalised is marked normed.
    */
   #settleOutputs(x: Tensor | null): void {
+    // once the model is learned, nothing to do where no output waits (most hooks)
+    if (this.#ordered && this.#unsettled.length === 0) return;
     const bm = x ? batchMoments(x) : undefined;
     if (bm && !this.#ordered) {
       const l = this.#layerOf(x!);
