@@ -84,6 +84,34 @@ describe('a normalised output’s moments from the BatchNorm’s batch statistic
     }
   });
 
+  it('counts a normalised output’s NaN values where its batch statistics are not finite', () => {
+    const { conv0, x } = model();
+    const net = new Sequential(conv0, new BatchNorm2d(8));
+    const mon = new Monitor(net).attach();
+    const step = (s: number) => {
+      mon.beginStep(s);
+      tidy(() => {
+        net.call(x);
+      });
+      mon.endStep(0);
+      return mon.latest()!.layers[0]!;
+    };
+    step(0);
+    expect(step(1).nonFinite).toBe(0);
+    x.data[7] = Number.NaN; // one input value: NaN in every channel's outputs around it
+    const nan = tidy(
+      () =>
+        conv0
+          .call(x)
+          .toArray()
+          .filter((v) => Number.isNaN(v)).length,
+    );
+    expect(nan).toBeGreaterThan(8);
+    const l = step(2);
+    expect(l.actMean).toBeNaN();
+    expect(l.nonFinite).toBe(nan);
+  });
+
   it('reads the output where no BatchNorm in training comes: evaluation, another graph, an output released', () => {
     const { conv0, x } = model();
     const bn = new BatchNorm2d(8);
