@@ -516,6 +516,7 @@ static const char *gg_malloc_tuning(void) { return gg_malloc_tuned; }
   X(linearBias, gg_linear_bias, num, 8, FA, FA, FA, FA, IX, IX, IX, IN)                           \
   X(reluBiasGrad, gg_relu_bias_grad, void, 6, FA, FA, FA, FA, IX, IX)                              \
   X(maxPool2d, gg_max_pool2d, void, 3, FA, FA, IA)                                                 \
+  X(maxPool2dSums, gg_max_pool2d_sums, num, 4, FA, FA, FA, IA)                                   \
   X(maxPool2dGrad, gg_max_pool2d_grad, void, 4, FA, FA, FA, IA)                                    \
   X(maxPool2dGradRelu, gg_max_pool2d_grad_relu, void, 5, FA, FA, FA, FA, IA)                       \
   X(avgPool2d, gg_avg_pool2d, void, 4, FA, FA, IA, IN)                                             \

@@ -138,6 +138,7 @@ GG_API int gg_conv2d_grad_input(const float *gy, const float *weight, float *gx,
 GG_API int gg_conv2d_grad_weight(const float *x, const float *gy, float *gw, const int32_t *geom, gg_i oc,
                                  gg_i groups);
 GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom);
+GG_API double gg_max_pool2d_sums(const float *x, float *out, float *sums, const int32_t *geom);
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom);
 GG_API void gg_max_pool2d_grad_relu(const float *x, const float *gy, float *dx, float *sums, const int32_t *geom);
 GG_API void gg_avg_pool2d(const float *x, float *out, const int32_t *geom, int countIncludePad);

@@ -137,4 +137,13 @@ static inline void gg_relu_row(const float *x, float *out, gg_i n) {
 #endif
 }
 
+#if !defined(__wasm__)
+/* gg_sum_squares_rows' blocks (reduce.c), for a kernel that takes the same statistics in its own pass over x (the max
+ * pooling's gg_max_pool2d_sums): `per` rows a block (at least 32,768 values, at most 256 blocks: fixed by the shape),
+ * and one block's row sums into out with its Σx², the partial that gg_sum_squares_rows adds in order. */
+#define RS_MAX_BLOCKS 256
+gg_i gg_rows_per_block(gg_i rows, gg_i cols);
+double gg_rows_block(const float *x, float *out, gg_i rows, gg_i cols);
+#endif
+
 #endif

@@ -332,6 +332,53 @@ GG_API void gg_max_pool2d(const float *x, float *out, const int32_t *geom) {
   gg_parallel_for(max_pool_range, &a, a.g.planes, 1, 4.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));
 }
 
+#if !defined(__wasm__)
+/*
+ * gg_max_pool2d, and the statistics gg_sum_squares_rows(x, sums, planes, h·w) takes of its input (each plane's sum,
+ * and Σx² returned), in the pooling's pass: the monitor's figures of a convolution's ReLU output that a max pooling
+ * reads (src/monitor/activation-stats.ts), which a pass of their own read from memory again (the CLI CNN's two
+ * outputs: 9.6 MB a step). By gg_sum_squares_rows' blocks of whole planes: each block pooled, then its sums and Σx²
+ * taken while it is in L2, the blocks' Σx² added in order: the same bits as the two kernels on any thread count.
+ */
+typedef struct {
+  const float *x;
+  float *out, *sums;
+  gg_pool g;
+  gg_i per; /* planes a block */
+  double *partials;
+} pool_sums_args;
+
+static void max_pool_sums_range(int tid, gg_i lo, gg_i hi, const void *p) {
+  (void)tid;
+  const pool_sums_args *a = p;
+  gg_i hw = a->g.h * a->g.w;
+  for (gg_i b = lo; b < hi; b++) {
+    gg_i r0 = b * a->per, r1 = r0 + a->per < a->g.planes ? r0 + a->per : a->g.planes;
+    gg_pool g = a->g;
+    g.planes = r1 - r0;
+    max_pool2d_serial(a->x + r0 * hw, a->out + r0 * g.oh * g.ow, g, a->x + a->g.planes * hw);
+    a->partials[b] = gg_rows_block(a->x + r0 * hw, a->sums + r0, r1 - r0, hw);
+  }
+}
+
+GG_API double gg_max_pool2d_sums(const float *x, float *out, float *sums, const int32_t *geom) {
+  gg_pool g = gg_read_pool(geom);
+  gg_i hw = g.h * g.w;
+  if (g.planes <= 0 || hw <= 0) {
+    gg_max_pool2d(x, out, geom);
+    for (gg_i r = 0; r < g.planes; r++) sums[r] = 0.0f;
+    return 0.0;
+  }
+  double partials[RS_MAX_BLOCKS];
+  pool_sums_args a = {x, out, sums, g, gg_rows_per_block(g.planes, hw), partials};
+  gg_i blocks = (g.planes + a.per - 1) / a.per;
+  gg_parallel_for(max_pool_sums_range, &a, blocks, 1, 7.0 * (double)g.planes * (double)hw);
+  double s = partials[0];
+  for (gg_i b = 1; b < blocks; b++) s += partials[b];
+  return s;
+}
+#endif
+
 GG_API void gg_max_pool2d_grad(const float *x, const float *gy, float *dx, const int32_t *geom) {
   pool_args a = {x, gy, dx, gg_read_pool(geom), 0, NULL};
   gg_parallel_for(max_pool_grad_range, &a, a.g.planes, 1, 8.0 * (double)a.g.planes * (double)(a.g.h * a.g.w));

@@ -116,6 +116,7 @@ typedef struct {
   /* 1: row sums instead (gg_sum_squares_rows): out[r] the sum of row r as gg_sum_axis(x, out, rows, cols, 1) takes
    * it, each row summed once the pass has read all of it; `done` values of x are in whole rows summed so far */
   int rows;
+  gg_i end; /* with rows: the values of x in all (the last rows are summed at the end) */
 #endif
 } ss_columns;
 
@@ -123,6 +124,9 @@ typedef struct {
 /* The row sums of the whole rows in x[cs->done..upto) (gg_sum_squares_rows), from L1 or L2 just after the pass. */
 static inline __attribute__((always_inline)) void rows_upto(ss_columns *cs, const float *x, gg_i upto) {
   gg_i len = cs->cols, first = cs->done / len, last = upto / len;
+  /* whole groups of four rows until the end (gg_run_sums' four chains; a row left over summed alone is one chain):
+   * the same bits either way; the CLI CNN's 784-value planes 0.163 -> 0.150 ms for 2048 of them (one thread) */
+  if (upto < cs->end) last = first + (last - first) / 4 * 4;
   if (last > first) gg_run_sums(x + first * len, len, len, last - first, cs->out + first);
   cs->done = last * len;
 }
@@ -489,7 +493,6 @@ GG_API double gg_sum_squares_columns(const float *x, float *out, gg_i rows, gg_i
 #if !defined(__wasm__)
 /* The rows of a block of gg_sum_squares_rows: at least RS_BLOCK values (whole rows), at most RS_MAX_BLOCKS blocks. */
 #define RS_BLOCK 32768
-#define RS_MAX_BLOCKS 256
 
 typedef struct {
   const float *x;
@@ -498,14 +501,24 @@ typedef struct {
   double *partials;
 } rows_args;
 
+gg_i gg_rows_per_block(gg_i rows, gg_i cols) {
+  gg_i per = (RS_BLOCK + cols - 1) / cols;
+  if ((rows + per - 1) / per > RS_MAX_BLOCKS) per = (rows + RS_MAX_BLOCKS - 1) / RS_MAX_BLOCKS;
+  return per;
+}
+
+double gg_rows_block(const float *x, float *out, gg_i rows, gg_i cols) {
+  ss_columns cs = {out, cols, 0, 0, 1, rows * cols};
+  return sum_squares_columns_serial(x, rows * cols, &cs);
+}
+
 /* Blocks [lo, hi): each block's row sums into out and its Σx² (one pass, sum_squares_core's order) into partials. */
 static void rows_range(int tid, gg_i lo, gg_i hi, const void *p) {
   (void)tid;
   const rows_args *a = p;
   for (gg_i b = lo; b < hi; b++) {
     gg_i r0 = b * a->per, r1 = r0 + a->per < a->rows ? r0 + a->per : a->rows;
-    ss_columns cs = {a->out + r0, a->cols, 0, 0, 1};
-    a->partials[b] = sum_squares_columns_serial(a->x + r0 * a->cols, (r1 - r0) * a->cols, &cs);
+    a->partials[b] = gg_rows_block(a->x + r0 * a->cols, a->out + r0, r1 - r0, a->cols);
   }
 }
 
@@ -523,8 +536,7 @@ GG_API double gg_sum_squares_rows(const float *x, float *out, gg_i rows, gg_i co
     for (gg_i r = 0; r < rows; r++) out[r] = 0.0f;
     return 0.0;
   }
-  gg_i per = (RS_BLOCK + cols - 1) / cols;
-  if ((rows + per - 1) / per > RS_MAX_BLOCKS) per = (rows + RS_MAX_BLOCKS - 1) / RS_MAX_BLOCKS;
+  gg_i per = gg_rows_per_block(rows, cols);
   gg_i blocks = (rows + per - 1) / per;
   double partials[RS_MAX_BLOCKS];
   rows_args a = {x, out, rows, cols, per, partials};

@@ -1376,6 +1376,61 @@ for (const [name, maybe] of suites) {
       }
     });
 
+    it("maxPool2dSums gives maxPool2d's output and sumSquaresRows' plane sums and Σx² to the bit, in one call", () => {
+      const r = lcg(47);
+      const bits = (b: Buf, k: number) => [...new Uint32Array(b.data.buffer, b.data.byteOffset, k)];
+      // (the CLI CNN's two: several blocks of whole planes, shared out over the threads natively; odd sizes, a
+      // padded window, a last row and column no window reads, which the sums still count)
+      const geoms = [
+        poolGeom(2048, 28, 28, 2, 2, [2, 2], [0, 0]),
+        poolGeom(4096, 14, 14, 2, 2, [2, 2], [0, 0]),
+        poolGeom(5, 7, 9, 2, 2, [2, 2], [0, 0]),
+        poolGeom(4, 7, 9, 3, 3, [2, 2], [1, 1]),
+        poolGeom(301, 25, 27, 3, 3, [2, 2], [1, 1]),
+      ];
+      for (const g of geoms) {
+        const xs = g.planes * g.h * g.w;
+        const os = g.planes * g.oh * g.ow;
+        // a ReLU's output (a dead plane), and NaN and ±Inf in it
+        const relu = uniform(r, xs, -1, 3).map((v, i) => (v <= 0 || Math.floor(i / (g.h * g.w)) === 2 ? 0 : v));
+        const odd = relu.slice();
+        for (let i = 11; i < xs; i += 997) odd[i] = i % 3 === 0 ? Number.NaN : Number.POSITIVE_INFINITY;
+        for (const a of [relu, odd]) {
+          const x = load(be, a);
+          const [o1, o2, s1, s2] = [be.alloc(os), be.alloc(os), be.alloc(g.planes), be.alloc(g.planes)] as const;
+          s1.data.fill(7);
+          const ss = be.maxPool2dSums(x, o1, s1, g);
+          be.maxPool2d(x, o2, g);
+          const ss2 = be.sumSquaresRows(x, s2, g.planes, g.h * g.w);
+          const what = `${g.planes}×${g.h}×${g.w} ${a === odd ? 'non-finite' : 'finite'}`;
+          expect(Object.is(ss, ss2), `${what}: Σx² ${ss} against ${ss2}`).toBe(true);
+          expect(bits(o1, os), `${what}: pooled`).toEqual(bits(o2, os));
+          expect(bits(s1, g.planes), `${what}: plane sums`).toEqual(bits(s2, g.planes));
+          for (const b of [x, o1, o2, s1, s2]) be.free(b);
+        }
+      }
+      // the same bits on one thread and on two (the blocks are fixed by the shape)
+      if (be.name === 'native') {
+        const nb = be as NonNullable<typeof native>;
+        const before = nb.threads;
+        const g = geoms[0]!;
+        const x = load(be, uniform(r, g.planes * g.h * g.w, 0, 3));
+        const o = be.alloc(g.planes * g.oh * g.ow);
+        const s = be.alloc(g.planes);
+        try {
+          const run = (t: number) => {
+            nb.setThreads(t);
+            const ss = be.maxPool2dSums(x, o, s, g);
+            return [ss, ...bits(o, g.planes * g.oh * g.ow), ...bits(s, g.planes)];
+          };
+          expect(run(2)).toEqual(run(1));
+        } finally {
+          nb.setThreads(before);
+          for (const b of [x, o, s]) be.free(b);
+        }
+      }
+    });
+
     it('NaN: relu keeps it, the last NaN of a max-pooling window takes the gradient', () => {
       const x = new Float32Array([Number.NaN, -0, 0, -1, 2, Number.NaN, Number.POSITIVE_INFINITY, -3, 5, 7, -2, 1]);
       const gy = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);

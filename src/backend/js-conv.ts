@@ -127,6 +127,12 @@ export function maxPool2dGrad(x: Buf, gy: Buf, dx: Buf, g: PoolGeom): void {
   }
 }
 
+/** maxPool2dSums (spec-nn.ts) on `be`'s kernels: maxPool2d, then sumSquaresRows over the input's planes. */
+export function maxPool2dSums(be: Backend, x: Buf, out: Buf, sums: Buf, g: PoolGeom): number {
+  be.maxPool2d(x, out, g);
+  return be.sumSquaresRows(x, sums, g.planes, g.h * g.w);
+}
+
 /**
  * maxPool2dGradRelu (spec-nn.ts) on `be`'s kernels: maxPool2dGrad, then the ReLU's gradient (x > 0 where the ReLU's
  * input is), then each plane's sum (sumAxis).

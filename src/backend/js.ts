@@ -480,6 +480,9 @@ export class JsBackend implements Backend {
   maxPool2d(...a: Parameters<KernelMethods['maxPool2d']>): void {
     ref.maxPool2d(...a);
   }
+  maxPool2dSums(...a: Parameters<KernelMethods['maxPool2dSums']>): number {
+    return ref.maxPool2dSums(this, ...a);
+  }
   maxPool2dGrad(...a: Parameters<KernelMethods['maxPool2dGrad']>): void {
     ref.maxPool2dGrad(...a);
   }

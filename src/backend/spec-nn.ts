@@ -214,6 +214,23 @@ export const NN_KERNELS = {
     ],
     c: 'gg_max_pool2d',
   },
+  /**
+   * maxPool2d, and the statistics sumSquaresRows(x, sums, planes, h·w) takes of its input (each plane's sum into
+   * sums [planes]; the result is Σx²), with sumSquaresRows' bits: natively in the pooling's pass (the monitor's
+   * figures of a convolution's ReLU output that a max pooling reads, without a pass of their own), elsewhere the two
+   * kernels one after the other.
+   */
+  maxPool2dSums: {
+    args: [
+      ['x', 'buf'],
+      ['out', 'buf'],
+      ['sums', 'buf'],
+      ['g', 'pool'],
+    ],
+    ret: 'num',
+    c: 'gg_max_pool2d_sums',
+    wasm: false,
+  },
   /** Gradient of max pooling; the first maximum in a window takes the gradient (as PyTorch). Overwrites dx. */
   maxPool2dGrad: {
     args: [

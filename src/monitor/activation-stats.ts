@@ -4,6 +4,7 @@
  */
 import type { Backend, Buf } from '../backend/types.js';
 import type { ActivationStats } from '../nn/activation-names.js';
+import { poolSums } from '../tensor/ops/conv.js';
 import type { BatchMoments } from '../tensor/ops/norm.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -22,6 +23,11 @@ export interface ActivationAcc {
   aliveBuf: Uint8Array | null;
   satCount: number;
   satN: number;
+  /**
+   * a max pooling read the layer's (convolution's) ReLU output on the first monitored step: the output's statistics
+   * are then taken in the pooling's pass (maxPool2dSums), at the next hook (settlePooled)
+   */
+  pooled: boolean;
 }
 
 /** Mean/std (post-activation), dead units (ReLU) and saturation (sigmoid, tanh) of an activation output. */
@@ -127,16 +133,51 @@ function convReluStats(layer: ActivationAcc, be: Backend, buf: Buf, n: number, i
   const sums = be.alloc(planes);
   try {
     // the planes' sums (sumAxis's bits) and Σx² in one pass over the output, shared out over the threads
-    const ss = be.sumSquaresRows(buf, sums, planes, n / planes);
-    const d = sums.data;
-    let total = 0;
-    for (let i = 0; i < planes; i++) total += d[i]!;
-    addSums(layer, be, buf, n, total, ss);
-    const alive = aliveOf(layer, channels);
-    for (let i = 0; i < planes; i++) if (!(d[i]! <= 0)) alive[i % channels] = 1;
+    convReluFigures(layer, be, buf, n, channels, sums.data, be.sumSquaresRows(buf, sums, planes, n / planes));
   } finally {
     be.free(sums);
   }
+}
+
+/** convReluStats' figures from the planes' sums d ([N·C]) and Σx² of the output buf of n values. */
+function convReluFigures(
+  layer: ActivationAcc,
+  be: Backend,
+  buf: Buf,
+  n: number,
+  channels: number,
+  d: Float32Array,
+  ss: number,
+): void {
+  const planes = d.length;
+  let total = 0;
+  for (let i = 0; i < planes; i++) total += d[i]!;
+  addSums(layer, be, buf, n, total, ss);
+  const alive = aliveOf(layer, channels);
+  for (let i = 0; i < planes; i++) if (!(d[i]! <= 0)) alive[i % channels] = 1;
+}
+
+/**
+ * A convolution's ReLU output t [N, C, H, W] whose statistics were left to the max pooling that reads it
+ * (`wantPoolSums`, on a monitored step after the first): its figures from the plane sums and Σx² that the pooling took
+ * in its own pass, the same bits as convReluStats' pass (maxPool2dSums); read from t where no pooling came (then
+ * marked not pooled), none where t was released first. On the first monitored step (`learning`: its figures were
+ * read in the ReLU's hook) this only learns whether a pooling read it.
+ * NOTE: until the twentieth session the pass read the CLI CNN's two ReLU outputs (9.6 MB a step) from memory again
+ * right after the poolings had read them: 3.5-4% of its monitored step on one thread and on two (in-process).
+ */
+export function settlePooled(layer: ActivationAcc, t: Tensor, learning: boolean): void {
+  const ps = poolSums(t);
+  if (learning) {
+    layer.pooled = ps !== undefined;
+    return;
+  }
+  if (ps) {
+    convReluFigures(layer, t.storage.backend, t.buf, t.size, t.shape[1]!, ps.planes.data, ps.ss);
+    return;
+  }
+  layer.pooled = false;
+  if (t.storage.buf) activationStats(layer, 'relu', t, true);
 }
 
 /**

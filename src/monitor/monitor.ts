@@ -5,8 +5,9 @@
  * and the transform chain's state there, and sees every layer's output through forward hooks registered on every
  * module (`attach()`), so the model's code does not change. Statistics are computed with the backend's reduction
  * kernels (`sumSquaresRows` for an output's moments and a convolution's planes, `sumSquaresColumns` for a ReLU's
- * units: the moments and the dead units in one pass; `sumSquaresMaxAbs`, `maxAxis`), in C natively: monitoring every
- * step costs a few per cent.
+ * units: the moments and the dead units in one pass; `sumSquaresMaxAbs`, `maxAxis`), in C natively, or taken from
+ * passes that read the outputs anyway (a BatchNorm's batch statistics, a max pooling's `maxPool2dSums`): monitoring
+ * every step costs a few per cent.
  *
  * A "layer" is a module that directly owns parameters (`layers.0` owns `layers.0.weight` and `layers.0.bias`); layers
  * are listed in forward order, the order in which their forward passes finish. An activation module (ReLU, Sigmoid,
@@ -25,9 +26,16 @@ import { activationOf as activationKeyOf } from '../nn/activation.js';
 import { ACTIVATIONS } from '../nn/activation-names.js';
 import type { AnyModule } from '../nn/module.js';
 import type { GradientStats } from '../optim/transform.js';
+import { wantPoolSums } from '../tensor/ops/conv.js';
 import { batchMoments } from '../tensor/ops/norm.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { type ActivationAcc, type ActivationKind, activationStats, outputSums } from './activation-stats.js';
+import {
+  type ActivationAcc,
+  type ActivationKind,
+  activationStats,
+  outputSums,
+  settlePooled,
+} from './activation-stats.js';
 import { type ClipSummary, readClipState } from './clip-state.js';
 import { firstTensor } from './first-tensor.js';
 import type { LayerInfo, LayerStats, MonitorOptions, ParamStats, StepObserver, StepRecord } from './records.js';
@@ -94,6 +102,8 @@ export class Monitor implements StepObserver {
   readonly #model: AnyModule;
   /** layer, output, layer, output...: outputs of normed layers whose moments wait for the next hook */
   readonly #unsettled: (LayerAcc | Tensor)[] = [];
+  /** layer, output, ...: convolutions' ReLU outputs whose statistics wait for the max pooling that reads them */
+  readonly #pooling: (LayerAcc | Tensor)[] = [];
   readonly #keepParams: boolean;
   readonly #maxHistory: number;
   readonly #onRecord: ((r: StepRecord) => void) | undefined;
@@ -179,6 +189,7 @@ export class Monitor implements StepObserver {
         actNonFinite: 0,
         followed: false,
         normed: false,
+        pooled: false,
         alive: null,
         aliveBuf: null,
         satCount: 0,
@@ -269,7 +280,7 @@ export class Monitor implements StepObserver {
     this.#sawUpdate = false;
     this.#clip = null;
     this.#lastLayer = null;
-    this.#outTensors.length = this.#outLayers.length = this.#unsettled.length = 0;
+    this.#outTensors.length = this.#outLayers.length = this.#unsettled.length = this.#pooling.length = 0;
     for (const l of this.#layers.values()) {
       l.outSum = l.outSS = l.outN = 0;
       l.actSum = l.actSS = l.actN = l.actNonFinite = 0;
@@ -314,6 +325,13 @@ export class Monitor implements StepObserver {
     const t = firstTensor(y);
     if (!t || t.size === 0) return;
     if (layer.activation === 'none' || layer.activation === 'other') layer.activation = kind;
+    // NOTE: a convolution's ReLU output that a max pooling reads: its statistics taken in the pooling's pass, at the
+    // next hook (settlePooled); on the first monitored step read here, and whether a pooling reads it learned
+    if (kind === 'relu' && t.ndim === 4 && (!this.#ordered || layer.pooled)) {
+      wantPoolSums(t);
+      this.#pooling.push(layer, t);
+      if (this.#ordered) return;
+    }
     activationStats(layer, kind, t, true);
   }
 
@@ -324,7 +342,10 @@ export class Monitor implements StepObserver {
    */
   #settleOutputs(x: Tensor | null): void {
     // once the model is learned, nothing to do where no output waits (most hooks)
-    if (this.#ordered && this.#unsettled.length === 0) return;
+    if (this.#ordered && this.#unsettled.length === 0 && this.#pooling.length === 0) return;
+    const p = this.#pooling;
+    for (let i = 0; i < p.length; i += 2) settlePooled(p[i] as LayerAcc, p[i + 1] as Tensor, !this.#ordered);
+    p.length = 0;
     const bm = x ? batchMoments(x) : undefined;
     if (bm && !this.#ordered) {
       const l = this.#layerOf(x!);

@@ -159,6 +159,33 @@ function poolGeom(x: Tensor, kernel: Pair, opts: Pool2dOptions, fn: string): Poo
   return { planes: x.size / (h * w), h, w, kh, kw, sh, sw, ph, pw, oh, ow };
 }
 
+/** Each h·w plane's sum of a max pooling's input ([planes]) and its Σx², as sumSquaresRows takes them. */
+export interface PoolSums {
+  planes: Tensor;
+  ss: number;
+}
+
+const poolSumsWanted = new WeakSet<Tensor>();
+const poolSumsOf = new WeakMap<Tensor, PoolSums>();
+
+/**
+ * @internal Asks the next `maxPool2d` of x to take x's plane sums and Σx² in its own pass (maxPool2dSums): the
+ * gradient monitor's figures of a convolution's ReLU output, without a pass over it of their own.
+ */
+export function wantPoolSums(x: Tensor): void {
+  poolSumsWanted.add(x);
+}
+
+/**
+ * @internal What the max pooling of x took of it after `wantPoolSums(x)`, if it has run. Read them at once (at the
+ * monitor's next hook): the sums are the op's own tensor, released with it at the end of tidy().
+ */
+export function poolSums(x: Tensor): PoolSums | undefined {
+  poolSumsWanted.delete(x);
+  const ps = poolSumsOf.get(x);
+  return ps?.planes.storage.buf ? ps : undefined;
+}
+
 /**
  * Max pooling over 2-D windows (PyTorch's floor mode); the first maximum in a window takes the gradient. Where x is a
  * ReLU's output (relu, conv2dRelu, batchNormRelu or addRelu), the backward folds the ReLU's gradient into its own pass (maxPool2dGradRelu; see reluFolded).
@@ -169,7 +196,10 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
   const outShape = [...x.shape.slice(0, -2), g.oh, g.ow];
   const out = alloc(outShape);
   const be = out.storage.backend;
-  be.maxPool2d(x.buf, out.buf, g);
+  if (poolSumsWanted.delete(x)) {
+    const planes = alloc([g.planes]);
+    poolSumsOf.set(x, { planes, ss: be.maxPool2dSums(x.buf, out.buf, planes.buf, g) });
+  } else be.maxPool2d(x.buf, out.buf, g);
   const op = x.node?.op;
   const afterRelu = op === 'relu' || op === 'conv2dRelu' || op === 'batchNormRelu' || op === 'addRelu';
   return fromOp('maxPool2d', out.storage, outShape, [x], (gy) => {
