@@ -1,8 +1,12 @@
 /**
  * A few monitored training steps (Adam between them), for the tests that check that a fused op leaves the gradient
- * monitor's records as they were: the monitor's history and, per step, how many of the model's ops were `op`.
+ * monitor's records as they were: the monitor's history and, per step, how many of the model's ops were `op`. And for
+ * the tests of the monitor's statistics taken in other ops' passes (src/monitor/*-outputs.test.ts): counts of a
+ * backend's kernel calls, a monitored forward step, the non-finite count check.
  */
-import { Monitor } from '../src/monitor/monitor.js';
+import { expect } from 'vitest';
+import { getBackend } from '../src/backend/index.js';
+import { type LayerStats, Monitor } from '../src/monitor/monitor.js';
 import { crossEntropy } from '../src/nn/functional.js';
 import type { AnyModule } from '../src/nn/module.js';
 import * as optim from '../src/optim/index.js';
@@ -52,4 +56,64 @@ export function monitoredSteps(
   }
   mon.detach();
   return { history: JSON.stringify(mon.history), fusedOps };
+}
+
+/** How many times each of the default backend's kernels `names` runs inside f (wrapped for the call, then restored). */
+export function kernelCalls<K extends string>(names: readonly K[], f: () => void): Record<K, number> {
+  const be = getBackend() as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const counts = Object.fromEntries(names.map((n) => [n, 0])) as Record<K, number>;
+  const own = new Map<K, PropertyDescriptor | undefined>();
+  for (const name of names) {
+    own.set(name, Object.getOwnPropertyDescriptor(be, name));
+    const orig = be[name]!;
+    be[name] = (...a: unknown[]) => {
+      counts[name]++;
+      return orig.apply(be, a);
+    };
+  }
+  try {
+    f();
+  } finally {
+    for (const [name, d] of own) {
+      if (d) Object.defineProperty(be, name, d);
+      else delete be[name];
+    }
+  }
+  return counts;
+}
+
+/** One monitored forward of `net` on x inside tidy() as step s (no backward): the record's first layer. */
+export function forwardStep(mon: Monitor, net: AnyModule, x: Tensor): (s: number) => LayerStats {
+  return (s) => {
+    mon.beginStep(s);
+    tidy(() => {
+      net.call(x);
+    });
+    mon.endStep(0);
+    return mon.latest()!.layers[0]!;
+  };
+}
+
+/**
+ * NaN put at x[at]: monitored step s (a `forwardStep`) must count as many non-finite values in its first layer's
+ * output as `output()` (that output recomputed) holds, more than 8 of them, and give a NaN mean.
+ */
+export function expectNaNCounted(
+  step: (s: number) => LayerStats,
+  s: number,
+  x: Tensor,
+  at: number,
+  output: () => Tensor,
+) {
+  x.data[at] = Number.NaN;
+  const nan = tidy(
+    () =>
+      output()
+        .toArray()
+        .filter((v) => Number.isNaN(v)).length,
+  );
+  expect(nan).toBeGreaterThan(8);
+  const l = step(s);
+  expect(l.actMean).toBeNaN();
+  expect(l.nonFinite).toBe(nan);
 }

@@ -4,7 +4,7 @@
  * in training comes (evaluation, a graph that changes, an output released before another hook).
  */
 import { describe, expect, it } from 'vitest';
-import { getBackend } from '../backend/index.js';
+import { expectNaNCounted, forwardStep, kernelCalls } from '../../test/monitored-steps.js';
 import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
@@ -22,23 +22,7 @@ function moments(t: Tensor): [number, number] {
 }
 
 /** How many times the backend's `sumSquaresRows` (the pass over an output) runs inside f. */
-function passes(f: () => void): number {
-  const be = getBackend() as unknown as { sumSquaresRows: (...a: unknown[]) => number };
-  const own = Object.getOwnPropertyDescriptor(be, 'sumSquaresRows');
-  const orig = be.sumSquaresRows;
-  let calls = 0;
-  be.sumSquaresRows = (...a: unknown[]) => {
-    calls++;
-    return orig.apply(be, a);
-  };
-  try {
-    f();
-  } finally {
-    if (own) Object.defineProperty(be, 'sumSquaresRows', own);
-    else delete (be as { sumSquaresRows?: unknown }).sumSquaresRows;
-  }
-  return calls;
-}
+const passes = (f: () => void) => kernelCalls(['sumSquaresRows'], f).sumSquaresRows;
 
 function model() {
   const conv0 = new Conv2d(3, 8, 3, { padding: 1, seed: 0 });
@@ -87,29 +71,11 @@ describe('a normalised output’s moments from the BatchNorm’s batch statistic
   it('counts a normalised output’s NaN values where its batch statistics are not finite', () => {
     const { conv0, x } = model();
     const net = new Sequential(conv0, new BatchNorm2d(8));
-    const mon = new Monitor(net).attach();
-    const step = (s: number) => {
-      mon.beginStep(s);
-      tidy(() => {
-        net.call(x);
-      });
-      mon.endStep(0);
-      return mon.latest()!.layers[0]!;
-    };
+    const step = forwardStep(new Monitor(net).attach(), net, x);
     step(0);
     expect(step(1).nonFinite).toBe(0);
-    x.data[7] = Number.NaN; // one input value: NaN in every channel's outputs around it
-    const nan = tidy(
-      () =>
-        conv0
-          .call(x)
-          .toArray()
-          .filter((v) => Number.isNaN(v)).length,
-    );
-    expect(nan).toBeGreaterThan(8);
-    const l = step(2);
-    expect(l.actMean).toBeNaN();
-    expect(l.nonFinite).toBe(nan);
+    // one input value: NaN in every channel's outputs around it
+    expectNaNCounted(step, 2, x, 7, () => conv0.call(x));
   });
 
   it('reads the output where no BatchNorm in training comes: evaluation, another graph, an output released', () => {

@@ -4,7 +4,7 @@
  * where no pooling comes (a graph that changes, an output released before another hook).
  */
 import { describe, expect, it } from 'vitest';
-import { getBackend } from '../backend/index.js';
+import { expectNaNCounted, forwardStep, kernelCalls } from '../../test/monitored-steps.js';
 import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d, MaxPool2d } from '../nn/conv.js';
@@ -14,29 +14,10 @@ import { randn } from '../tensor/random.js';
 import { Monitor } from './monitor.js';
 import type { LayerStats } from './records.js';
 
-/** How many times each of the backend's `sumSquaresRows` (the pass) and `maxPool2dSums` runs inside f. */
+/** How many times the pass over an output (`sumSquaresRows`) and the pooling with its sums run inside f. */
 function calls(f: () => void): { passes: number; pooled: number } {
-  const be = getBackend() as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const counts = { passes: 0, pooled: 0 };
-  const names = { sumSquaresRows: 'passes', maxPool2dSums: 'pooled' } as const;
-  const own = new Map<string, PropertyDescriptor | undefined>();
-  for (const [name, key] of Object.entries(names)) {
-    own.set(name, Object.getOwnPropertyDescriptor(be, name));
-    const orig = be[name]!;
-    be[name] = (...a: unknown[]) => {
-      counts[key]++;
-      return orig.apply(be, a);
-    };
-  }
-  try {
-    f();
-  } finally {
-    for (const [name, d] of own) {
-      if (d) Object.defineProperty(be, name, d);
-      else delete be[name];
-    }
-  }
-  return counts;
+  const c = kernelCalls(['sumSquaresRows', 'maxPool2dSums'], f);
+  return { passes: c.sumSquaresRows, pooled: c.maxPool2dSums };
 }
 
 /** The figures the monitor reports of a layer's activation. */
@@ -93,29 +74,11 @@ describe('a convolution’s ReLU output’s statistics from the max pooling that
 
   it('counts a pooled output’s NaN values as the pass does', () => {
     const { net, x } = model();
-    const mon = new Monitor(net).attach();
-    const step = (s: number) => {
-      mon.beginStep(s);
-      tidy(() => {
-        net.call(x);
-      });
-      mon.endStep(0);
-      return mon.latest()!.layers[0]!;
-    };
+    const step = forwardStep(new Monitor(net).attach(), net, x);
     step(0);
     expect(step(1).nonFinite).toBe(0);
-    x.data[40] = Number.NaN; // one input value: NaN in the outputs around it, in every channel but the dead one's
-    const nan = tidy(
-      () =>
-        (net.at(1) as ReLU)
-          .call((net.at(0) as Conv2d).call(x))
-          .toArray()
-          .filter((v) => Number.isNaN(v)).length,
-    );
-    expect(nan).toBeGreaterThan(8);
-    const l = step(2);
-    expect(l.actMean).toBeNaN();
-    expect(l.nonFinite).toBe(nan);
+    // one input value: NaN in the outputs around it, in every channel but the dead one's
+    expectNaNCounted(step, 2, x, 40, () => (net.at(1) as ReLU).call((net.at(0) as Conv2d).call(x)));
   });
 
   it('reads the output where no pooling comes: another graph, an output released before another hook', () => {
