@@ -1,0 +1,47 @@
+/**
+ * scripts/prepare.mjs (the package's `prepare`): dist/ is rebuilt unless its stamp records exactly the sources there
+ * now, so that `npx gradguard` in the directory (which runs `prepare` again) does not rebuild what `npm ci` built.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain .mjs script, no declarations
+import { sourcesHash, upToDate, writeStamp } from '../scripts/prepare.mjs';
+
+describe('prepare: dist/ rebuilt only where the sources changed', () => {
+  it('is up to date after a stamp, and not after any input changes or the entry point goes', () => {
+    const root = mkdtempSync(join(tmpdir(), 'gg-prepare-'));
+    try {
+      const put = (rel: string, text: string) => {
+        mkdirSync(join(root, rel, '..'), { recursive: true });
+        writeFileSync(join(root, rel), text);
+      };
+      put('package.json', '{"name":"x"}');
+      put('src/a.ts', 'export const a = 1;');
+      put('playground/main.ts', 'x');
+      put('dist/cli/main.js', 'built');
+      expect(upToDate(root)).toBe(false); // never stamped: a fresh clone builds
+      writeStamp(root);
+      expect(upToDate(root)).toBe(true);
+      const h = sourcesHash(root);
+      put('dist/other.js', 'outputs do not count');
+      put('coverage/x.json', 'nor do files outside the inputs');
+      expect(sourcesHash(root)).toBe(h);
+      put('src/a.ts', 'export const a = 2;'); // an edited source
+      expect(upToDate(root)).toBe(false);
+      writeStamp(root);
+      put('src/sub/b.ts', ''); // a new one, even empty
+      expect(upToDate(root)).toBe(false);
+      writeStamp(root);
+      put('tsconfig.build.json', '{}'); // a config the build reads
+      expect(upToDate(root)).toBe(false);
+      writeStamp(root);
+      expect(upToDate(root)).toBe(true);
+      rmSync(join(root, 'dist/cli/main.js')); // dist/ itself damaged
+      expect(upToDate(root)).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
