@@ -17,9 +17,17 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeUpToDate, writeNativeStamp } from './prepare.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const force = process.argv.includes('--force');
+
+// NOTE: npx runs this again where `npx gradguard` runs inside this directory (scripts/prepare.mjs): an addon built
+// from these sources for this machine is kept (node-gyp's rebuild took ~25 s of a new user's first training run)
+if (!force && nativeUpToDate(root)) {
+  console.log('gradguard: native backend up to date (build/.native-stamp); not rebuilt');
+  process.exit(0);
+}
 
 /** Gives up: one plain line (and exit 0) on install; the reason and details (and exit 1) with --force. */
 function skip(reason, details = '') {
@@ -98,4 +106,5 @@ if (r.status !== 0) {
   skip(`node-gyp failed${lines.length ? `: ${lines[0].trim()}` : ''}`, `${r.stdout ?? ''}${r.stderr ?? ''}`);
 }
 if (!existsSync(join(root, 'build', 'Release', 'gradguard.node'))) skip('node-gyp produced no gradguard.node');
+writeNativeStamp(root);
 if (force) console.log('gradguard: native backend built (build/Release/gradguard.node)');

@@ -1,13 +1,20 @@
 /**
  * scripts/prepare.mjs (the package's `prepare`): dist/ is rebuilt unless its stamp records exactly the sources there
- * now, so that `npx gradguard` in the directory (which runs `prepare` again) does not rebuild what `npm ci` built.
+ * now, so that `npx gradguard` in the directory (which runs `prepare` and `install` again) does not rebuild what
+ * `npm ci` built; the native addon likewise (scripts/build-native.mjs).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: a plain .mjs script, no declarations
-import { sourcesHash, upToDate, writeStamp } from '../scripts/prepare.mjs';
+import {
+  nativeHash,
+  nativeUpToDate,
+  sourcesHash,
+  upToDate,
+  writeNativeStamp,
+  writeStamp,
+} from '../scripts/prepare.mjs';
 
 describe('prepare: dist/ rebuilt only where the sources changed', () => {
   it('is up to date after a stamp, and not after any input changes or the entry point goes', () => {
@@ -40,6 +47,45 @@ describe('prepare: dist/ rebuilt only where the sources changed', () => {
       expect(upToDate(root)).toBe(true);
       rmSync(join(root, 'dist/cli/main.js')); // dist/ itself damaged
       expect(upToDate(root)).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the native build: rebuilt only where its stamp differs', () => {
+  it('is up to date after a stamp, and not after a native source, binding.gyp or the addon changes', () => {
+    const root = mkdtempSync(join(tmpdir(), 'gg-native-'));
+    try {
+      const put = (rel: string, text: string) => {
+        mkdirSync(join(root, rel, '..'), { recursive: true });
+        writeFileSync(join(root, rel), text);
+      };
+      put('native/a.c', 'int a;');
+      put('binding.gyp', '{}');
+      put('build/Release/gradguard.node', 'addon');
+      expect(nativeUpToDate(root)).toBe(false); // never stamped
+      writeNativeStamp(root);
+      expect(nativeUpToDate(root)).toBe(true);
+      put('src/a.ts', 'the TypeScript does not count');
+      expect(nativeUpToDate(root)).toBe(true);
+      put('native/kernels/b.c', 'int b;');
+      expect(nativeUpToDate(root)).toBe(false);
+      writeNativeStamp(root);
+      put('binding.gyp', '{"targets":[]}');
+      expect(nativeUpToDate(root)).toBe(false);
+      writeNativeStamp(root);
+      const h = nativeHash(root);
+      const cc = process.env.CC;
+      process.env.CC = 'another-cc'; // another compiler: another build
+      try {
+        expect(nativeHash(root)).not.toBe(h);
+      } finally {
+        if (cc === undefined) delete process.env.CC;
+        else process.env.CC = cc;
+      }
+      rmSync(join(root, 'build/Release/gradguard.node'));
+      expect(nativeUpToDate(root)).toBe(false);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
