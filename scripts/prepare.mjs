@@ -55,22 +55,18 @@ export function hashInputs(root, inputs, extra = '') {
 /** SHA-256 over the build's inputs under root. */
 export const sourcesHash = (root) => hashInputs(root, BUILD_INPUTS);
 
+/** Whether `output` exists and the file `stamp` records `hash`. */
+function stampMatches(output, stamp, hash) {
+  return existsSync(output) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
+}
+
 const stampOf = (root) => join(root, 'dist', '.build-stamp');
 
 /** Whether dist/ under root was built from the sources there now (its stamp matches, and its entry point exists). */
-export function upToDate(root) {
-  const stamp = stampOf(root);
-  return (
-    existsSync(join(root, 'dist', 'cli', 'main.js')) &&
-    existsSync(stamp) &&
-    readFileSync(stamp, 'utf8').trim() === sourcesHash(root)
-  );
-}
+export const upToDate = (root) => stampMatches(join(root, 'dist', 'cli', 'main.js'), stampOf(root), sourcesHash(root));
 
 /** Records that dist/ under root was built from the sources there now. */
-export function writeStamp(root) {
-  writeFileSync(stampOf(root), `${sourcesHash(root)}\n`);
-}
+export const writeStamp = (root) => writeFileSync(stampOf(root), `${sourcesHash(root)}\n`);
 
 /**
  * The native backend's stamp: its sources, and what the addon was compiled for (-march=native: the CPU's flags; the
@@ -90,19 +86,11 @@ export function nativeHash(root) {
 const nativeStampOf = (root) => join(root, 'build', '.native-stamp');
 
 /** Whether build/Release/gradguard.node under root was built from the native sources there now, for this machine. */
-export function nativeUpToDate(root) {
-  const stamp = nativeStampOf(root);
-  return (
-    existsSync(join(root, 'build', 'Release', 'gradguard.node')) &&
-    existsSync(stamp) &&
-    readFileSync(stamp, 'utf8').trim() === nativeHash(root)
-  );
-}
+export const nativeUpToDate = (root) =>
+  stampMatches(join(root, 'build', 'Release', 'gradguard.node'), nativeStampOf(root), nativeHash(root));
 
 /** Records that the native addon under root was built from the sources there now, for this machine. */
-export function writeNativeStamp(root) {
-  writeFileSync(nativeStampOf(root), `${nativeHash(root)}\n`);
-}
+export const writeNativeStamp = (root) => writeFileSync(nativeStampOf(root), `${nativeHash(root)}\n`);
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -16,14 +16,20 @@ import {
   writeStamp,
 } from '../scripts/prepare.mjs';
 
+/** A temporary package root, and a writer of files under it. */
+function tempRoot() {
+  const root = mkdtempSync(join(tmpdir(), 'gg-prepare-'));
+  const put = (rel: string, text: string) => {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    writeFileSync(join(root, rel), text);
+  };
+  return { root, put };
+}
+
 describe('prepare: dist/ rebuilt only where the sources changed', () => {
   it('is up to date after a stamp, and not after any input changes or the entry point goes', () => {
-    const root = mkdtempSync(join(tmpdir(), 'gg-prepare-'));
+    const { root, put } = tempRoot();
     try {
-      const put = (rel: string, text: string) => {
-        mkdirSync(join(root, rel, '..'), { recursive: true });
-        writeFileSync(join(root, rel), text);
-      };
       put('package.json', '{"name":"x"}');
       put('src/a.ts', 'export const a = 1;');
       put('playground/main.ts', 'x');
@@ -55,12 +61,8 @@ describe('prepare: dist/ rebuilt only where the sources changed', () => {
 
 describe('the native build: rebuilt only where its stamp differs', () => {
   it('is up to date after a stamp, and not after a native source, binding.gyp or the addon changes', () => {
-    const root = mkdtempSync(join(tmpdir(), 'gg-native-'));
+    const { root, put } = tempRoot();
     try {
-      const put = (rel: string, text: string) => {
-        mkdirSync(join(root, rel, '..'), { recursive: true });
-        writeFileSync(join(root, rel), text);
-      };
       put('native/a.c', 'int a;');
       put('binding.gyp', '{}');
       put('build/Release/gradguard.node', 'addon');
