@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nativeUpToDate, writeNativeStamp } from './prepare.mjs';
+import { invalidateNative, nativeUpToDate, writeNativeStamp } from './prepare.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const force = process.argv.includes('--force');
@@ -99,6 +99,7 @@ const blasError = checkOpenBlas(cc);
 if (blasError) skip('OpenBLAS not found; install libopenblas-dev', blasError);
 
 const [cmd, ...gypArgs] = findNodeGyp();
+invalidateNative(root);
 const r = run(cmd, [...gypArgs, 'rebuild', ...nodedirArgs()], { stdio: force ? 'inherit' : 'pipe' });
 if (r.error) skip(`could not run node-gyp: ${r.error.message}`);
 if (r.status !== 0) {

@@ -8,3 +8,5 @@ export declare function writeStamp(root: string): void;
 export declare function nativeHash(root: string): string;
 export declare function nativeUpToDate(root: string): boolean;
 export declare function writeNativeStamp(root: string): void;
+export declare function invalidate(root: string): void;
+export declare function invalidateNative(root: string): void;

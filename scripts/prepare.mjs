@@ -8,11 +8,13 @@
  * installs the directory itself into its cache (a link to it) and runs its `prepare` there. Without the stamp, the
  * README's `npm ci && npx gradguard train` built everything twice, and a new user's first training run spent ~40 s
  * rebuilding dist/ before its 2 s of training (twentieth session, this machine). The native backend's build (the
- * `install` script, scripts/build-native.mjs, which npx runs there too) keeps a stamp of its own the same way.
+ * `install` script, scripts/build-native.mjs, which npx runs there too) keeps a stamp of its own the same way. Each
+ * stamp is removed before its build writes anything (`prebuild`, `prebuild:web`, `prebuild:playground`, and
+ * build-native.mjs before node-gyp), so that a build stopped halfway never leaves a stamp that vouches for it.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { arch, cpus } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,9 +30,16 @@ export const BUILD_INPUTS = [
   'tsconfig.build.json',
 ];
 
-function* filesUnder(p) {
-  if (statSync(p).isDirectory()) for (const e of readdirSync(p).sort()) yield* filesUnder(join(p, e));
-  else yield p;
+/** The files under p, in a fixed order; a directory reached again through a link (a loop) is read once. */
+function* filesUnder(p, seen = new Set()) {
+  if (!statSync(p).isDirectory()) {
+    yield p;
+    return;
+  }
+  const real = realpathSync(p);
+  if (seen.has(real)) return;
+  seen.add(real);
+  for (const e of readdirSync(p).sort()) yield* filesUnder(join(p, e), seen);
 }
 
 /** What the native backend's build reads (scripts/build-native.mjs: node-gyp on binding.gyp). */
@@ -69,6 +78,12 @@ export const upToDate = (root) => stampMatches(join(root, 'dist', 'cli', 'main.j
 export const writeStamp = (root) => writeFileSync(stampOf(root), `${sourcesHash(root)}\n`);
 
 /**
+ * Removes dist/'s stamp before anything writes dist/ (the `prebuild` scripts): a build stopped halfway then leaves no
+ * stamp, and the next `npm ci` builds again instead of keeping a half-written dist/.
+ */
+export const invalidate = (root) => rmSync(stampOf(root), { force: true });
+
+/**
  * The native backend's stamp: its sources, and what the addon was compiled for (-march=native: the CPU's flags; the
  * architecture, N-API version and compiler), so that a build/ carried to another machine is rebuilt.
  */
@@ -92,8 +107,15 @@ export const nativeUpToDate = (root) =>
 /** Records that the native addon under root was built from the sources there now, for this machine. */
 export const writeNativeStamp = (root) => writeFileSync(nativeStampOf(root), `${nativeHash(root)}\n`);
 
+/** Removes the native stamp before node-gyp writes build/ (a rebuild stopped halfway is redone). */
+export const invalidateNative = (root) => rmSync(nativeStampOf(root), { force: true });
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  if (process.argv.includes('--invalidate')) {
+    invalidate(root);
+    process.exit(0);
+  }
   if (upToDate(root)) {
     console.log('gradguard: dist/ is up to date with the sources (dist/.build-stamp); not rebuilt');
     process.exit(0);

@@ -3,11 +3,13 @@
  * now, so that `npx gradguard` in the directory (which runs `prepare` and `install` again) does not rebuild what
  * `npm ci` built; the native addon likewise (scripts/build-native.mjs).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  invalidate,
+  invalidateNative,
   nativeHash,
   nativeUpToDate,
   sourcesHash,
@@ -88,6 +90,31 @@ describe('the native build: rebuilt only where its stamp differs', () => {
       }
       rmSync(join(root, 'build/Release/gradguard.node'));
       expect(nativeUpToDate(root)).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the stamps against a build stopped halfway and a looping link', () => {
+  it('drops a stamp before a build writes (so a stopped build is redone), and reads a looping link once', () => {
+    const { root, put } = tempRoot();
+    try {
+      put('src/a.ts', 'export const a = 1;');
+      put('dist/cli/main.js', 'built');
+      put('native/a.c', 'int a;');
+      put('build/Release/gradguard.node', 'addon');
+      writeStamp(root);
+      writeNativeStamp(root);
+      invalidate(root); // `npm run build`'s prebuild: until the build finishes, dist/ is not taken as built
+      expect(upToDate(root)).toBe(false);
+      expect(nativeUpToDate(root)).toBe(true);
+      invalidateNative(root); // before node-gyp's rebuild
+      expect(nativeUpToDate(root)).toBe(false);
+      invalidate(root); // nothing to remove: no error
+      const h = sourcesHash(root);
+      symlinkSync(join(root, 'src'), join(root, 'src', 'loop')); // src/loop -> src
+      expect(sourcesHash(root)).toBe(h);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
