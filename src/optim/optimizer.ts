@@ -6,13 +6,16 @@
 import { decodeDeep, encodeDeep } from '../base/json.js';
 import { Tensor } from '../tensor/tensor.js';
 import {
+  type ApplyPlan,
   applyUpdates,
   describeNonFiniteUpdate,
   findNonFiniteUpdate,
   forgetStateBound,
   type GradientTransformation,
+  gradientStats,
   type NonFiniteUpdate,
   type Params,
+  updateAndApply,
   zerosLikeKept,
 } from './transform.js';
 
@@ -79,9 +82,10 @@ const READ = { updateNormsFollow: false } as const;
 /**
  * Drives a gradient transformation from a model's `.grad` fields.
  *
- * The gradients are copied into buffers the optimizer owns (allocated once), so `.grad` keeps the raw gradients
- * after `step()` for monitors, and the transformations may work in place on the copies. Parameters whose `.grad` is
- * null are skipped for this step, as PyTorch does.
+ * `.grad` keeps the raw gradients after `step()`, for monitors: a chain ending in Adam takes `updateAndApply`'s fused
+ * path (Adam's kernel reads `.grad` where it is and adds each step to its parameter), and a link that writes its
+ * gradients in place works on copies in buffers the optimizer owns (allocated once), made only on a step that needs
+ * them. Parameters whose `.grad` is null are skipped for this step, as PyTorch does.
  *
  * With an `observer` (`{ observer: monitor }`, or set `opt.observer` later), every `step()` hands it the gradients and
  * the updates it applies, so a `monitor.Monitor` measures update/weight ratios as it does in the CLI's trainer.
@@ -100,11 +104,18 @@ export class Optimizer<S = unknown> {
   /** Told the gradients and updates of every step (see `OptimizerObserver`); null for none. */
   observer: OptimizerObserver | null;
   readonly #work: Params;
+  /** This step's gradients: the parameters' `.grad`, and the optimizer's copies of them where a link writes. */
+  readonly #raw: Params = {};
+  readonly #workNow: Params = {};
+  #copied = false;
   readonly #names: string[];
   /** The sums of squares of the weights and of the updates, measured while applying them (for the observer). */
   readonly #weightSS: Record<string, number> = {};
   readonly #updateSS: Record<string, number> = {};
   readonly #onNonFinite: 'raise' | 'skip';
+  /** The fused path's plans: without an observer, and with one (its sums measured in Adam's pass). */
+  readonly #plan: ApplyPlan;
+  readonly #observedPlan: ApplyPlan;
   /** Steps skipped because an update was not finite (`onNonFinite: 'skip'`). */
   skippedSteps = 0;
 
@@ -143,6 +154,17 @@ export class Optimizer<S = unknown> {
     if (obs !== null && (typeof obs.afterBackward !== 'function' || typeof obs.afterUpdate !== 'function'))
       throw new TypeError('Optimizer: observer must have afterBackward and afterUpdate, e.g. a monitor.Monitor');
     this.observer = obs;
+    const weightBounds = {};
+    const gradStats = gradientStats();
+    this.#plan = { weightBounds, gradStats, writable: this.#writable };
+    this.#observedPlan = {
+      weightBounds,
+      gradStats,
+      weightSumSquares: this.#weightSS,
+      updateSumSquares: this.#updateSS,
+      beforeApply: (updates) => this.observer?.afterUpdate(updates, this.params, this.state, FOLLOW),
+      writable: this.#writable,
+    };
   }
 
   /**
@@ -156,20 +178,28 @@ export class Optimizer<S = unknown> {
   step(): StepResult {
     const obs = this.observer;
     obs?.afterBackward(this.params);
-    let grads: Params = this.#work;
-    let all = true;
+    const raw = this.#raw;
+    let any = false;
     for (const k of this.#names) {
       const g = this.params[k]!.grad;
-      if (g) g.storage.backend.copy(g.buf, 0, this.#work[k]!.buf, 0, g.size);
-      else all = false;
+      if (g) {
+        raw[k] = g;
+        any = true;
+      } else delete raw[k];
     }
-    if (!all) {
-      grads = {};
-      for (const k of this.#names) if (this.params[k]!.grad) grads[k] = this.#work[k]!;
-      if (!Object.keys(grads).length) return { skipped: true };
-    }
-    const r = this.tx.update(grads, this.state, this.params);
+    if (!any) return { skipped: true };
+    // the fused path reads the raw gradients and adds each step to its parameter in Adam's own pass where every w + u
+    // is shown finite beforehand (the weights' bounds read afresh each step: anything may have written them since);
+    // a link that would write the gradients works on copies instead (#writable), so .grad keeps the raw gradients
+    const plan = obs ? this.#observedPlan : this.#plan;
+    for (const k in plan.weightBounds) delete plan.weightBounds[k];
+    this.#copied = false;
+    const r = obs && !obs.afterApply ? this.#unfused(raw) : updateAndApply(this.tx, raw, this.state, this.params, plan);
     this.state = r.state;
+    if (r.applied) {
+      obs?.afterApply?.(this.#weightSS, this.#updateSS);
+      return { skipped: false };
+    }
     const bad = r.halt ? null : findNonFiniteUpdate(this.params, r.updates);
     // as the CLI's trainer: an applied update is measured in the pass that applies it when the observer takes that;
     // an update that is not finite is never applied, so the observer does not see it as one
@@ -190,6 +220,26 @@ export class Optimizer<S = unknown> {
       obs.afterApply(this.#weightSS, this.#updateSS);
     } else applyUpdates(this.params, r.updates);
     return { skipped: false };
+  }
+
+  /** The raw gradients' copies in the optimizer's own buffers (once a step), by the same keys. */
+  #writable = (grads: Params): Params => {
+    if (grads !== this.#raw) return grads;
+    const work = this.#workNow;
+    for (const k in work) if (!(k in grads)) delete work[k];
+    for (const k in grads) {
+      const g = grads[k]!;
+      const w = this.#work[k]!;
+      if (!this.#copied) g.storage.backend.copy(g.buf, 0, w.buf, 0, g.size);
+      work[k] = w;
+    }
+    this.#copied = true;
+    return work;
+  };
+
+  /** The step without the fused path (an observer that reads the updates' buffers itself). */
+  #unfused(raw: Params): { updates: Params; state: S; halt?: boolean; applied: false } {
+    return { ...this.tx.update(this.#writable(raw), this.state, this.params), applied: false };
   }
 
   /** Clears the gradients: zeroed in place (default, reuses the buffers) or set to null. */

@@ -9,9 +9,9 @@
  * NOTE on memory, unlike optax: a transformation writes its result into the buffers of the `grads` it receives and
  * returns those same tensors as `updates`, and its state holds buffers allocated once by `init` and updated in place
  * (the returned state is the same object). A training step then allocates nothing parameter-sized. So pass
- * gradients you no longer need (the `Optimizer` wrapper copies `.grad` into its own buffers first), and read what a
- * transformation did from its state after `update`: every state records it (`kind`, `count`, norms, clipped,
- * skipped, ...), which is how a monitor sees clipping without a side channel.
+ * gradients you no longer need (the `Optimizer` wrapper hands `.grad` over read-only: see `ApplyPlan.writable`), and
+ * read what a transformation did from its state after `update`: every state records it (`kind`, `count`, norms,
+ * clipped, skipped, ...), which is how a monitor sees clipping without a side channel.
  */
 import { keep, type Tensor, zeros } from '../tensor/tensor.js';
 
@@ -132,6 +132,14 @@ export interface ApplyPlan {
    * `nonFiniteGradient` (the first such path) with the state unchanged, as a trainer that skips such steps needs.
    */
   readonly stopOnNonFiniteGradients?: boolean;
+  /**
+   * When given, the gradients passed in are only read: before the first link that would write them in place (an
+   * unfused update, a halt's zeroing, a factor left to multiply), `writable(grads)` is called and its result, the
+   * same keys in tensors the caller owns with the same values, is worked on instead; it is handed tensors already its
+   * own again on later calls and returns them as they are. `Optimizer.step()` passes the parameters' `.grad` so, and
+   * copies them only on a step that the fused path does not take.
+   */
+  readonly writable?: (grads: Params) => Params;
 }
 
 /**
@@ -165,6 +173,16 @@ export interface ApplyResult<S> extends UpdateResult<S> {
  * since; null otherwise. One at a time: a nested call clears it on its way out, which only means measuring again.
  */
 let freshStats: ApplyPlan | null = null;
+
+/** max |g| over `grads` from `stats` (NaN where one holds NaN, or where a tensor is not the very one measured). */
+function maxAbsOf(grads: Params, stats: GradientStats): number {
+  let m = 0;
+  for (const k in grads) {
+    if (stats.tensors[k] !== grads[k]) return Number.NaN;
+    m = Math.max(m, stats.maxAbs[k]!);
+  }
+  return m;
+}
 
 /** Measures every gradient into `stats` (Σg² and max |g| in one pass each), replacing what it held. */
 function measureGradients(grads: Params, stats: GradientStats): void {
@@ -291,6 +309,7 @@ function runChain(
   let owed = pre;
   let bound = gradBound;
   const n = transforms.length;
+  const writable = plan?.writable;
   for (let i = 0; i < n; i++) {
     const t = transforms[i]!;
     const next = transforms[i + 1];
@@ -301,6 +320,8 @@ function runChain(
       bound = t.gradBound ? t.gradBound(state.inner[i]) : Number.NaN;
       continue;
     }
+    // a link that takes factors (Adam) with no clip before it: the entry's measurements bound its gradients
+    if (known && t.updateScaledApply && Number.isNaN(bound)) bound = maxAbsOf(updates, known);
     if (plan && freshStats === plan) freshStats = null;
     const f = t.updateScaled && next?.nextFactor ? next.nextFactor(state.inner[i + 1]) : null;
     if (plan && params) {
@@ -322,6 +343,7 @@ function runChain(
       }
     }
     bound = Number.NaN;
+    if (writable) updates = writable(updates);
     let r: UpdateResult<unknown>;
     if (f) r = t.updateScaled!(updates, state.inner[i], params, owed, f.factor);
     else if (owed !== 1 && t.updateScaled) r = t.updateScaled(updates, state.inner[i], params, owed, 1);
@@ -341,7 +363,10 @@ function runChain(
       i++;
     }
   }
-  if (owed !== 1) scaleInPlace(updates, owed);
+  if (owed !== 1) {
+    if (writable) updates = writable(updates);
+    scaleInPlace(updates, owed);
+  }
   return { updates, state, applied: false };
 }
 
@@ -420,7 +445,7 @@ export function updateAndApply<S>(
   try {
     r = tx.updateApply
       ? tx.updateApply(grads, state, params, plan, 1, Number.NaN)
-      : { ...tx.update(grads, state, params), applied: false };
+      : { ...tx.update(plan.writable ? plan.writable(grads) : grads, state, params), applied: false };
   } finally {
     freshStats = null;
   }
