@@ -61,6 +61,37 @@ static inline double gg_lane_sum(const float *x, gg_i len) {
 }
 
 #if defined(__AVX512F__)
+/* The 16×16 block of rows r[0..15] transposed in place (r[j] becomes column j): conv_dw.c's weight gradient, the
+ * permute's matrix transposes (layout.c). */
+static inline void gg_transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  /* r[4i + j]'s 128-bit lane L now holds rows 4i..4i+3 of column 4L + j */
+  __m512 o[16];
+  for (int j = 0; j < 4; j++) {
+    __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+    __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+    o[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    o[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    o[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    o[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+  }
+  for (int j = 0; j < 16; j++) r[j] = o[j];
+}
+#endif
+
+#if defined(__AVX512F__)
 /* The eight lanes of a register added pairwise, as gg_lane_sum adds its lanes. */
 static inline double gg_lanes_add(__m512d acc) {
   double l[8];

@@ -39,34 +39,6 @@ typedef struct {
   gg_i slot, plane;
 } gg_dwo_args;
 
-/* The 16×16 block of rows r[0..15] transposed in place (r[j] becomes column j). */
-static inline void gg_dwo_transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; i++) {
-    __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-    __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  /* r[4i + j]'s 128-bit lane L now holds rows 4i..4i+3 of column 4L + j */
-  __m512 o[16];
-  for (int j = 0; j < 4; j++) {
-    __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
-    __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
-    o[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
-    o[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-    o[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
-    o[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
-  }
-  for (int j = 0; j < 16; j++) r[j] = o[j];
-}
-
 /* gt[p·ocg + o] = gy[o·P + p] for one image's group (ocg a multiple of 16; conv_wino.c's weight gradient too). */
 void gg_dwo_transpose(const float *gy, gg_i ocg, gg_i P, float *gt) {
   for (gg_i p0 = 0; p0 < P; p0 += 16) {
@@ -75,7 +47,7 @@ void gg_dwo_transpose(const float *gy, gg_i ocg, gg_i P, float *gt) {
     for (gg_i o0 = 0; o0 < ocg; o0 += 16) {
       __m512 r[16];
       for (int j = 0; j < 16; j++) r[j] = _mm512_maskz_loadu_ps(m, gy + (o0 + j) * P + p0);
-      gg_dwo_transpose16(r);
+      gg_transpose16(r);
       for (gg_i j = 0; j < np; j++) _mm512_storeu_ps(gt + (p0 + j) * ocg + o0, r[j]);
     }
   }

@@ -12,6 +12,35 @@ typedef struct {
   gg_i rows, cols, cs;
 } permute_plan;
 
+#if defined(__AVX512F__)
+/* o[r·cols + c] = x[r + c·cs] for r < rows, c < cols, 16×16 at a time through the registers (gg_transpose16): 16
+ * loads along x's contiguous axis, 16 stores along o's, the edges masked. The scalar tiles moved a float at a time,
+ * one load and one store each (the MLP's 256×784 weight transposed: ~100 µs). Only moves floats: the same values. */
+static void permute_tile16(const float *x, gg_i rows, gg_i cols, gg_i cs, float *o) {
+  for (gg_i c0 = 0; c0 < cols; c0 += 16) {
+    gg_i nc = cols - c0 < 16 ? cols - c0 : 16;
+    __mmask16 mc = (__mmask16)((1u << nc) - 1u);
+    for (gg_i r0 = 0; r0 < rows; r0 += 16) {
+      gg_i nr = rows - r0 < 16 ? rows - r0 : 16;
+      __mmask16 mr = (__mmask16)((1u << nr) - 1u);
+      __m512 r[16];
+      if (nr == 16 && nc == 16) {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(x + r0 + (c0 + j) * cs);
+        gg_transpose16(r);
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(o + (r0 + i) * cols + c0, r[i]);
+        continue;
+      }
+      for (gg_i j = 0; j < 16; j++)
+        r[j] = j < nc ? _mm512_maskz_loadu_ps(mr, x + r0 + (c0 + j) * cs) : _mm512_setzero_ps();
+      gg_transpose16(r);
+      for (gg_i i = 0; i < nr; i++) _mm512_mask_storeu_ps(o + (r0 + i) * cols + c0, mc, r[i]);
+    }
+  }
+}
+#endif
+
 /* Blocks [lo, hi) of the output: independent, so shared out between threads without changing a value. */
 static void permute_range(int tid, gg_i lo, gg_i hi, const void *p) {
   (void)tid;
@@ -31,6 +60,11 @@ static void permute_range(int tid, gg_i lo, gg_i hi, const void *p) {
   for (gg_i q = lo; q < hi; q++) {
     const float *xb = x + off;
     if (tiled) {
+#if defined(__AVX512F__)
+      permute_tile16(xb, rows, cols, cs, o);
+      o += rows * cols;
+      goto next;
+#endif
       enum { T = 32 };
       for (gg_i r0 = 0; r0 < rows; r0 += T) {
         gg_i r1 = r0 + T < rows ? r0 + T : rows;
@@ -48,6 +82,9 @@ static void permute_range(int tid, gg_i lo, gg_i hi, const void *p) {
       for (gg_i c = 0; c < cols; c++) o[c] = xb[c * cs];
       o += cols;
     }
+#if defined(__AVX512F__)
+  next:
+#endif
     for (int d = outerDims - 1; d >= 0; d--) {
       off += pl->ostr[d];
       if (++idx[d] < pl->osh[d]) break;

@@ -1156,6 +1156,10 @@ for (const [name, maybe] of suites) {
           [1, 0],
         ], // tile edges: one column past a 32-wide tile
         [
+          [32, 48],
+          [1, 0],
+        ], // whole 16×16 blocks only (AVX-512: through the registers, no masks)
+        [
           [4, 65, 97],
           [0, 2, 1],
         ],

@@ -4,7 +4,7 @@ import { type Backend, type Buf, Unary } from '../../backend/types.js';
 import { ShapeError } from '../errors.js';
 import { dispose, fromOp, type Tensor } from '../tensor.js';
 import { sumToShape } from './broadcast.js';
-import { reshape } from './shape.js';
+import { reshape, transposeSource } from './shape.js';
 import { alloc, assertTensor, broadcastShapes, broadcastStrides } from './util.js';
 
 /**
@@ -80,7 +80,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   let outShape = full;
   if (a.ndim === 1) outShape = outShape.filter((_, i) => i !== outShape.length - 2);
   if (b.ndim === 1) outShape = outShape.slice(0, -1);
-  return fromOp('matmul', out.storage, outShape, [a, b], (g, needs) => {
+  // b = w.transpose(0, 1) (`x.matmul(w.t())`, a linear layer written by hand): the gradient goes to w itself, as
+  // dW = dCᵀ·A in w's layout, with no permute of dB back through the transpose (the same sums in the same order)
+  const w = b.ndim === 2 ? transposeSource(b) : undefined;
+  return fromOp('matmul', out.storage, outShape, w ? [a, w] : [a, b], (g, needs) => {
     const gf = reshape(g.detach(), full);
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
@@ -90,7 +93,11 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       bmm(be, gf.buf, batch, false, b2.buf, bBatch, true, t.buf, batch, m, k, n);
       ga = reshape(sumToShape(t, a2.shape), a.shape);
     }
-    if (needs[1]) {
+    if (needs[1] && w) {
+      const t = alloc([n, k]);
+      be.sgemm(true, false, n, k, a2.size / k, 1, gf.buf, 0, n, a2.buf, 0, k, 0, t.buf, 0, k);
+      gb = t;
+    } else if (needs[1]) {
       if (bBatch.length === 0 && aBatch.length > 0) {
         // dB = Aᵀ @ dC with the batch folded into the rows
         const t = alloc([k, n]);

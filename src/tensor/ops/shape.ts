@@ -33,7 +33,22 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   out.storage.backend.permute(x.buf, out.buf, x.shape, p);
   const inv = new Array<number>(p.length);
   for (let i = 0; i < p.length; i++) inv[p[i]!] = i;
-  return fromOp('permute', out.storage, outShape, [x], (g) => [permute(g, inv)]);
+  const y = fromOp('permute', out.storage, outShape, [x], (g) => [permute(g, inv)]);
+  if (p.length === 2 && p[0] === 1 && y.node) transposes.set(y, x);
+  return y;
+}
+
+/** The 2-D transposes on the tape, by result: what `transposeSource` tells matmul. */
+const transposes = new WeakMap<Tensor, Tensor>();
+
+/**
+ * The matrix that `t` is the recorded 2-D transpose of (`w` for `w.transpose(0, 1)` or `w.t()`), or undefined. `t`
+ * holds a copy of its values; what matmul takes from this is only where the gradient goes: to `w` straight in its
+ * own layout (dCᵀ·A), instead of to `t` and through the transpose's permute back.
+ */
+export function transposeSource(t: Tensor): Tensor | undefined {
+  const src = transposes.get(t);
+  return src && t.node?.inputs[0] === src ? src : undefined;
 }
 
 /** Swaps two axes (the last two by default, as `.mT`). */
