@@ -117,6 +117,25 @@ const matmuls: Case[] = (
 ).map(([name, sa, sb], i) =>
   c(`matmul ${name}`, () => ({ fn: T.matmul, inputs: [normal(sa, 40 + i), normal(sb, 50 + i)] })),
 );
+// a transposed operand's gradient goes to its source in the source's layout (matmul's fold): each way checked
+matmuls.push(
+  c('matmul x · wᵀ (a linear layer by hand)', () => ({
+    fn: (x, w) => T.matmul(x, T.transpose(w, 0, 1)),
+    inputs: [normal([3, 4], 63), normal([5, 4], 64)],
+  })),
+  c('matmul batched x · wᵀ', () => ({
+    fn: (x, w) => T.matmul(x, T.transpose(w, 0, 1)),
+    inputs: [normal([2, 3, 4], 65), normal([5, 4], 66)],
+  })),
+  c('matmul q · kᵀ, k broadcast (attention)', () => ({
+    fn: (q, k) => T.matmul(q, T.transpose(k, -2, -1)),
+    inputs: [normal([2, 3, 4], 67), normal([1, 5, 4], 68)],
+  })),
+  c('matmul xᵀ · wᵀ', () => ({
+    fn: (x, w) => T.matmul(T.transpose(x, 0, 1), T.transpose(w, 0, 1)),
+    inputs: [normal([4, 3], 69), normal([5, 4], 70)],
+  })),
+);
 
 const linears: Case[] = [
   c('linear with bias', () => ({ fn: T.linear, inputs: [normal([3, 4], 60), normal([5, 4], 61), normal([5], 62)] })),

@@ -1,7 +1,8 @@
 /**
  * A linear layer written by hand, `x.matmul(w.transpose(0, 1))` (issue 16: the transpose was materialised twice, in
  * the forward and back through its permute in the backward): matmul hands the gradient to w itself, in w's layout,
- * with the sums of `linear`'s weight gradient.
+ * with the sums of `linear`'s weight gradient; likewise a batched transpose (attention's `k.transpose(-2, -1)`) and a
+ * transposed left operand.
  */
 import { describe, expect, it } from 'vitest';
 import { kernelCalls } from '../../../test/monitored-steps.js';
@@ -74,6 +75,55 @@ for (const name of availableBackends()) {
           let col = 0;
           for (let i = 0; i < 4; i++) col += xs[i * 6 + k]!;
           expect(g[j * 6 + k]).toBeCloseTo(col + 2 * ws[j * 6 + k]!, 5);
+        }
+    });
+
+    for (const kShape of [
+      [2, 5, 4],
+      [1, 5, 4],
+    ]) {
+      it(`attention's q · k.transpose(-2, -1) with k [${kShape}]: k's gradient in its own layout, no permute`, () => {
+        useBackend(name);
+        const q = randn([2, 3, 4], { seed: 9 });
+        const k = leaf(randn(kShape, { seed: 10 }));
+        const c = randn([2, 3, 5], { seed: 11 });
+        tidy(() => {
+          const s = matmul(q, transpose(k, -2, -1));
+          expect(kernelCalls(['permute'], () => loss(s, c).backward()).permute).toBe(0);
+        });
+        // dK[b][j][p] = Σ_i c[b][i][j]·q[b][i][p], summed over the batch where k is broadcast
+        const [qs, cs, g] = [q.toArray(), c.toArray(), k.grad!.toArray()];
+        expect(k.grad!.shape).toEqual(kShape);
+        for (let b = 0; b < 2; b++)
+          for (let j = 0; j < 5; j++)
+            for (let p = 0; p < 4; p++) {
+              let sum = 0;
+              for (let bb = 0; bb < 2; bb++) {
+                if (kShape[0] === 2 && bb !== b) continue;
+                for (let i = 0; i < 3; i++) sum += cs[(bb * 3 + i) * 5 + j]! * qs[(bb * 3 + i) * 4 + p]!;
+              }
+              const kb = kShape[0] === 2 ? b : 0;
+              expect(g[(kb * 5 + j) * 4 + p]).toBeCloseTo(sum, 5);
+            }
+      });
+    }
+
+    it("a transposed left operand, x.transpose(0, 1) · B: x's gradient B·dCᵀ in x's layout, no permute", () => {
+      useBackend(name);
+      const x = leaf(randn([6, 4], { seed: 12 }));
+      const bm = randn([6, 3], { seed: 13 });
+      const c = randn([4, 3], { seed: 14 });
+      tidy(() => {
+        const y = matmul(transpose(x, 0, 1), bm);
+        expect(kernelCalls(['permute'], () => loss(y, c).backward()).permute).toBe(0);
+      });
+      const [bs, cs, g] = [bm.toArray(), c.toArray(), x.grad!.toArray()];
+      expect(x.grad!.shape).toEqual([6, 4]);
+      for (let p = 0; p < 6; p++)
+        for (let i = 0; i < 4; i++) {
+          let sum = 0;
+          for (let j = 0; j < 3; j++) sum += bs[p * 3 + j]! * cs[i * 3 + j]!;
+          expect(g[p * 4 + i]).toBeCloseTo(sum, 5);
         }
     });
 

@@ -80,23 +80,33 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   let outShape = full;
   if (a.ndim === 1) outShape = outShape.filter((_, i) => i !== outShape.length - 2);
   if (b.ndim === 1) outShape = outShape.slice(0, -1);
-  // b = w.transpose(0, 1) (`x.matmul(w.t())`, a linear layer written by hand): the gradient goes to w itself, as
-  // dW = dCᵀ·A in w's layout, with no permute of dB back through the transpose (the same sums in the same order)
-  const w = b.ndim === 2 ? transposeSource(b) : undefined;
-  return fromOp('matmul', out.storage, outShape, w ? [a, w] : [a, b], (g, needs) => {
+  // an operand that is the recorded transpose of x or w (`x.matmul(w.transpose(0, 1))`, a linear layer written by
+  // hand; attention's `q.matmul(k.transpose(-2, -1))`): its gradient goes to x or w itself, computed in that
+  // layout (dW = dCᵀ·A, dX = B·dCᵀ), with no permute back through the transpose (the same sums in the same order)
+  const x = a.ndim >= 2 ? transposeSource(a) : undefined;
+  const w = b.ndim >= 2 ? transposeSource(b) : undefined;
+  return fromOp('matmul', out.storage, outShape, [x ?? a, w ?? b], (g, needs) => {
     const gf = reshape(g.detach(), full);
     let ga: Tensor | null = null;
     let gb: Tensor | null = null;
-    if (needs[0]) {
+    if (needs[0] && x) {
+      const t = alloc([...batch, k, m]);
+      bmm(be, b2.buf, bBatch, false, gf.buf, batch, true, t.buf, batch, k, m, n);
+      ga = sumToShape(t, x.shape);
+    } else if (needs[0]) {
       // dA = dC @ Bᵀ
       const t = alloc([...batch, m, k]);
       bmm(be, gf.buf, batch, false, b2.buf, bBatch, true, t.buf, batch, m, k, n);
       ga = reshape(sumToShape(t, a2.shape), a.shape);
     }
-    if (needs[1] && w) {
+    if (needs[1] && w && bBatch.length === 0) {
       const t = alloc([n, k]);
       be.sgemm(true, false, n, k, a2.size / k, 1, gf.buf, 0, n, a2.buf, 0, k, 0, t.buf, 0, k);
       gb = t;
+    } else if (needs[1] && w) {
+      const t = alloc([...batch, n, k]);
+      bmm(be, gf.buf, batch, true, a2.buf, aBatch, false, t.buf, batch, n, k, m);
+      gb = sumToShape(t, w.shape);
     } else if (needs[1]) {
       if (bBatch.length === 0 && aBatch.length > 0) {
         // dB = Aᵀ @ dC with the batch folded into the rows

@@ -34,17 +34,26 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const inv = new Array<number>(p.length);
   for (let i = 0; i < p.length; i++) inv[p[i]!] = i;
   const y = fromOp('permute', out.storage, outShape, [x], (g) => [permute(g, inv)]);
-  if (p.length === 2 && p[0] === 1 && y.node) transposes.set(y, x);
+  if (y.node && swapsLastTwo(p)) transposes.set(y, x);
   return y;
 }
 
-/** The 2-D transposes on the tape, by result: what `transposeSource` tells matmul. */
+/** Whether perm is the identity but for the last two axes, swapped: a (batch of) matrix transpose(s). */
+function swapsLastTwo(p: readonly number[]): boolean {
+  const n = p.length;
+  if (n < 2 || p[n - 2] !== n - 1 || p[n - 1] !== n - 2) return false;
+  for (let i = 0; i < n - 2; i++) if (p[i] !== i) return false;
+  return true;
+}
+
+/** The matrix transposes on the tape, by result: what `transposeSource` tells matmul. */
 const transposes = new WeakMap<Tensor, Tensor>();
 
 /**
- * The matrix that `t` is the recorded 2-D transpose of (`w` for `w.transpose(0, 1)` or `w.t()`), or undefined. `t`
- * holds a copy of its values; what matmul takes from this is only where the gradient goes: to `w` straight in its
- * own layout (dCᵀ·A), instead of to `t` and through the transpose's permute back.
+ * The tensor that `t` is the recorded transpose of, its last two axes swapped (`w` for `w.transpose(0, 1)`, `k` for
+ * `k.transpose(-2, -1)`), or undefined. `t` holds a copy of its values; what matmul takes from this is only where the
+ * gradient goes: to `w` straight in its own layout (dCᵀ·A for a right operand), instead of to `t` and through the
+ * transpose's permute back.
  */
 export function transposeSource(t: Tensor): Tensor | undefined {
   const src = transposes.get(t);
