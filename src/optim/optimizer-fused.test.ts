@@ -89,6 +89,24 @@ for (const name of availableBackends()) {
       expect(values(a)).toEqual(values(b));
     });
 
+    it('holds no copies of the gradients until a step needs them', () => {
+      const be = useBackend(name);
+      const a = net();
+      const bytes = a.namedParameters().reduce((n, [, p]) => n + p.size * 4, 0);
+      const before = be.stats().liveBytes;
+      const opt = new Optimizer(a, chain(clip.byGlobalNorm(1), adam({ lr: 1e-2 })));
+      // Adam's two moments, and nothing else
+      expect(be.stats().liveBytes - before).toBe(2 * bytes);
+      backward(a, 0);
+      const withGrads = be.stats().liveBytes;
+      opt.step();
+      expect(be.stats().liveBytes).toBe(withGrads);
+      // a step the fused path declines makes them, once
+      a.namedParameters()[1]![1].data[0] = 1.7e38;
+      opt.step();
+      expect(be.stats().liveBytes).toBe(withGrads + bytes);
+    });
+
     it('weights written between steps are read afresh: a NaN put there is refused, nothing written', () => {
       useBackend(name);
       const a = net();

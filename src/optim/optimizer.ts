@@ -84,8 +84,8 @@ const READ = { updateNormsFollow: false } as const;
  *
  * `.grad` keeps the raw gradients after `step()`, for monitors: a chain ending in Adam takes `updateAndApply`'s fused
  * path (Adam's kernel reads `.grad` where it is and adds each step to its parameter), and a link that writes its
- * gradients in place works on copies in buffers the optimizer owns (allocated once), made only on a step that needs
- * them. Parameters whose `.grad` is null are skipped for this step, as PyTorch does.
+ * gradients in place works on copies in buffers the optimizer owns (allocated on the first step that needs them),
+ * made only on a step that needs them. Parameters whose `.grad` is null are skipped for this step, as PyTorch does.
  *
  * With an `observer` (`{ observer: monitor }`, or set `opt.observer` later), every `step()` hands it the gradients and
  * the updates it applies, so a `monitor.Monitor` measures update/weight ratios as it does in the CLI's trainer.
@@ -103,7 +103,8 @@ export class Optimizer<S = unknown> {
   state: S;
   /** Told the gradients and updates of every step (see `OptimizerObserver`); null for none. */
   observer: OptimizerObserver | null;
-  readonly #work: Params;
+  /** Buffers for the copies, one per parameter: made on the first step that needs them (none on the fused path). */
+  #work: Params | null = null;
   /** This step's gradients: the parameters' `.grad`, and the optimizer's copies of them where a link writes. */
   readonly #raw: Params = {};
   readonly #workNow: Params = {};
@@ -148,7 +149,6 @@ export class Optimizer<S = unknown> {
     if (!entries.length) throw new Error('Optimizer: no parameters to optimize');
     this.params = Object.fromEntries(entries);
     this.#names = entries.map(([k]) => k);
-    this.#work = Object.fromEntries(entries.map(([k, t]) => [k, zerosLikeKept(t)]));
     this.state = tx.init(this.params);
     const obs = opts.observer ?? null;
     if (obs !== null && (typeof obs.afterBackward !== 'function' || typeof obs.afterUpdate !== 'function'))
@@ -226,10 +226,11 @@ export class Optimizer<S = unknown> {
   #writable = (grads: Params): Params => {
     if (grads !== this.#raw) return grads;
     const work = this.#workNow;
+    const own = (this.#work ??= Object.fromEntries(this.#names.map((k) => [k, zerosLikeKept(this.params[k]!)])));
     for (const k in work) if (!(k in grads)) delete work[k];
     for (const k in grads) {
       const g = grads[k]!;
-      const w = this.#work[k]!;
+      const w = own[k]!;
       if (!this.#copied) g.storage.backend.copy(g.buf, 0, w.buf, 0, g.size);
       work[k] = w;
     }
