@@ -131,6 +131,10 @@ matmuls.push(
     fn: (q, k) => T.matmul(q, T.transpose(k, -2, -1)),
     inputs: [normal([2, 3, 4], 67), normal([1, 5, 4], 68)],
   })),
+  c('matmul xᵀ · vector', () => ({
+    fn: (x, v) => T.matmul(T.transpose(x, 0, 1), v),
+    inputs: [normal([4, 3], 71), normal([4], 72)],
+  })),
   c('matmul xᵀ · wᵀ', () => ({
     fn: (x, w) => T.matmul(T.transpose(x, 0, 1), T.transpose(w, 0, 1)),
     inputs: [normal([4, 3], 69), normal([5, 4], 70)],
