@@ -62,9 +62,7 @@ static void permute_range(int tid, gg_i lo, gg_i hi, const void *p) {
     if (tiled) {
 #if defined(__AVX512F__)
       permute_tile16(xb, rows, cols, cs, o);
-      o += rows * cols;
-      goto next;
-#endif
+#else
       enum { T = 32 };
       for (gg_i r0 = 0; r0 < rows; r0 += T) {
         gg_i r1 = r0 + T < rows ? r0 + T : rows;
@@ -74,6 +72,7 @@ static void permute_range(int tid, gg_i lo, gg_i hi, const void *p) {
             for (gg_i c = c0; c < c1; c++) o[r * cols + c] = xb[r + c * cs];
         }
       }
+#endif
       o += rows * cols;
     } else if (cs == 1) {
       __builtin_memmove(o, xb, (size_t)cols * sizeof(float));
@@ -82,9 +81,6 @@ static void permute_range(int tid, gg_i lo, gg_i hi, const void *p) {
       for (gg_i c = 0; c < cols; c++) o[c] = xb[c * cs];
       o += cols;
     }
-#if defined(__AVX512F__)
-  next:
-#endif
     for (int d = outerDims - 1; d >= 0; d--) {
       off += pl->ostr[d];
       if (++idx[d] < pl->osh[d]) break;

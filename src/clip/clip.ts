@@ -6,6 +6,7 @@ import { Unary } from '../backend/types.js';
 import {
   type GradientStats,
   type GradientTransformation,
+  knownNorm,
   type Params,
   type StateRecord,
   scaleInPlace,
@@ -166,20 +167,4 @@ export function byGlobalNorm(
     // the 2-norm bounds every |g| (to its float64 sum's rounding), the inf-norm is the largest
     gradBound: (state) => state.normBefore,
   };
-}
-
-/**
- * `globalNorm(grads, normType)` from each gradient's measured Σg² or max |g| (the same bits: the sums are
- * `sumSquares`', added in the same order), or undefined unless `known` measured every one of these very tensors.
- */
-function knownNorm(grads: Params, known: GradientStats, normType: NormType): number | undefined {
-  let acc = 0;
-  for (const [k, g] of Object.entries(grads)) {
-    if (known.tensors[k] !== g) return undefined;
-    if (normType === 'inf') {
-      const m = known.maxAbs[k]!;
-      if (!(m <= acc)) acc = m; // NaN wins
-    } else acc += known.sumSquares[k]!;
-  }
-  return normType === 'inf' ? acc : Math.sqrt(acc);
 }

@@ -174,14 +174,21 @@ export interface ApplyResult<S> extends UpdateResult<S> {
  */
 let freshStats: ApplyPlan | null = null;
 
-/** max |g| over `grads` from `stats` (NaN where one holds NaN, or where a tensor is not the very one measured). */
-function maxAbsOf(grads: Params, stats: GradientStats): number {
-  let m = 0;
-  for (const k in grads) {
-    if (stats.tensors[k] !== grads[k]) return Number.NaN;
-    m = Math.max(m, stats.maxAbs[k]!);
+/**
+ * `clip.globalNorm(grads, normType)` from each gradient's measured Σg² or max |g| (the same bits: the sums are
+ * `sumSquares`', added in the same order), or undefined unless `known` measured every one of these very tensors: the
+ * global-norm clip's norm, and the bound on |g| of an Adam that no clip precedes.
+ */
+export function knownNorm(grads: Params, known: GradientStats, normType: 2 | 'inf'): number | undefined {
+  let acc = 0;
+  for (const [k, g] of Object.entries(grads)) {
+    if (known.tensors[k] !== g) return undefined;
+    if (normType === 'inf') {
+      const m = known.maxAbs[k]!;
+      if (!(m <= acc)) acc = m; // NaN wins
+    } else acc += known.sumSquares[k]!;
   }
-  return m;
+  return normType === 'inf' ? acc : Math.sqrt(acc);
 }
 
 /** Measures every gradient into `stats` (Σg² and max |g| in one pass each), replacing what it held. */
@@ -321,7 +328,7 @@ function runChain(
       continue;
     }
     // a link that takes factors (Adam) with no clip before it: the entry's measurements bound its gradients
-    if (known && t.updateScaledApply && Number.isNaN(bound)) bound = maxAbsOf(updates, known);
+    if (known && t.updateScaledApply && Number.isNaN(bound)) bound = knownNorm(updates, known, 'inf') ?? Number.NaN;
     if (plan && freshStats === plan) freshStats = null;
     const f = t.updateScaled && next?.nextFactor ? next.nextFactor(state.inner[i + 1]) : null;
     if (plan && params) {
