@@ -107,6 +107,22 @@ for (const name of availableBackends()) {
       expect(be.stats().liveBytes).toBe(withGrads + bytes);
     });
 
+    it('a .grad not shaped like its parameter is refused, naming it, and nothing is written', () => {
+      useBackend(name);
+      const a = net();
+      const opt = new Optimizer(a, chain(clip.byGlobalNorm(1), adam({ lr: 1e-2 })));
+      backward(a, 0);
+      const [path, w] = a.namedParameters()[0]!;
+      const before = values(a);
+      for (const shape of [[w.size - 1], [w.shape[1]!, w.shape[0]!]]) {
+        w.grad = tensor(new Array(shape.reduce((x, y) => x * y, 1)).fill(1), shape);
+        expect(() => opt.step()).toThrow(
+          `Optimizer.step(): the gradient of '${path}' has shape [${shape}] but its parameter [${w.shape}]; a .grad must have its parameter's shape`,
+        );
+        expect(values(a)).toEqual(before);
+      }
+    });
+
     it('weights written between steps are read afresh: a NaN put there is refused, nothing written', () => {
       useBackend(name);
       const a = net();

@@ -181,8 +181,14 @@ export class Optimizer<S = unknown> {
     const raw = this.#raw;
     let any = false;
     for (const k of this.#names) {
-      const g = this.params[k]!.grad;
+      const p = this.params[k]!;
+      const g = p.grad;
       if (g) {
+        if (g.size !== p.size || g.ndim !== p.ndim || g.shape.some((d, i) => d !== p.shape[i])) {
+          throw new Error(
+            `Optimizer.step(): the gradient of '${k}' has shape [${g.shape}] but its parameter [${p.shape}]; a .grad must have its parameter's shape (set it to null, or to a tensor shaped like the parameter)`,
+          );
+        }
         raw[k] = g;
         any = true;
       } else delete raw[k];
