@@ -549,6 +549,7 @@ static const char *gg_malloc_tuning(void) { return gg_malloc_tuned; }
   X(poolHold, gg_pool_hold, num, 1, IN)                                                            \
   X(poolLastChunks, gg_pool_last_chunks, num, 0)                                                   \
   X(poolNaps, gg_pool_naps, num, 0)                                                               \
+  X(gemmSparse, gg_gemm_sparse_mode, num, 1, IN)                                                  \
   X(poolChoose, gg_pool_choose, num, 3, IN, DB, DB)                                                \
   X(poolJobs, gg_pool_jobs, num, 1, IN)                                                            \
   X(poolCrowd, gg_pool_crowd, num, 1, DB)                                                          \

@@ -41,7 +41,7 @@ typedef struct {
 /* The row slivers whose work starts in [w0, w1), all of their columns, every depth block; B's depth block packed once
  * for all of them. */
 static void gg_seg_slivers(const gg_seg_job *j, gg_i w0, gg_i w1) {
-  gg_gemm_args g = {0, 1, 0, j->n, j->k, 1.0f, 0.0f, NULL, 0, j->b, j->ldb, NULL, 0, 1, NULL, 0, NULL, NULL};
+  gg_gemm_args g = {0, 1, 0, j->n, j->k, 1.0f, 0.0f, NULL, 0, j->b, j->ldb, NULL, 0, 1, NULL, 0, NULL, NULL, NULL};
   for (gg_i pc = 0; pc < j->k; pc += KC) {
     gg_i kc = gg_min(KC, j->k - pc);
     int beta0 = pc == 0;
@@ -60,7 +60,7 @@ static void gg_seg_slivers(const gg_seg_job *j, gg_i w0, gg_i w1) {
         float *crow = s->c + r0 * s->ldc;
         for (gg_i jr = s->c0; jr < s->c1; jr += NR) {
           gg_i nr = gg_min(NR, s->c1 - jr);
-          gg_kernels[1][nr <= VL][mr](kc, pa, s->lda, gg_buf_b + jr * kc, j->ldb, crow + (jr - s->c0), s->ldc, 1, nr,
+          gg_kernels[1][nr <= VL][mr](kc, pa, s->lda, gg_buf_b + jr * kc, j->ldb, crow + (jr - s->c0), s->ldc, NULL, 1, nr,
                                       1.0f, beta, beta0, NULL, 0);
         }
         if (sg.lanes) gg_row_lanes(&sg, r0, mr, pc, kc);

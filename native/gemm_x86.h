@@ -7,7 +7,7 @@
 const char *gg_gemm_own_name(void);
 /* The revision of our kernels in the per-shape cache's keys (native/addon.c): raised when their speed changes, so that
  * every shape's choice is measured again against them rather than read from a measurement of the old ones. */
-#define GG_GEMM_OWN_REV 4
+#define GG_GEMM_OWN_REV 5
 /* Threads a product may use, the caller included (the pool starts on the first product that needs it). */
 void gg_gemm_own_threads(int n);
 /* addon.c: threads a product may use now, at least (gg_parallel_for's thread ids are below it), and whether kernels
@@ -30,6 +30,9 @@ double gg_pool_hold(int hold);
 /* Tests: how many times a pool worker, found off its CPU while it waited for a job (or told so by gg_pool_hold(3)),
  * slept right after a job instead of waiting for the next; in all, since the process started. */
 double gg_pool_naps(void);
+/* Tests: the sparse weight-gradient path (gemm_sparse_x86.h): mode 0 where it qualifies (the default), 1 never, 2
+ * wherever A has any zero; -1 changes nothing. Returns the products it has computed so far in this process. */
+double gg_gemm_sparse_mode(int mode);
 /* Tests: how many chunks the pool's last job (a product or a gg_parallel_for) was cut into; 0 before the first. */
 double gg_pool_last_chunks(void);
 /* Tests: mode 1 runs every job of the pool on its threads, 2 every job on the caller alone (the timings kept), 0 (the

@@ -58,6 +58,15 @@ export class NativeBackend extends JsBackend {
     return this.k.gemmSelect(which === 'openblas' ? 1 : which === 'own' ? 2 : 0);
   }
   /**
+   * For tests: our sgemm's weight gradients with columns of zeros (native/gemm_sparse_x86.h): `'auto'` (the default)
+   * skips A's zero columns and takes its columns of few nonzeros the sparse way where that pays, `'off'` never,
+   * `'always'` takes every column with a zero the sparse way; the same bits in every mode. Without a mode it changes
+   * nothing. Returns the products computed that way so far in this process.
+   */
+  sparseGemm(mode?: 'auto' | 'off' | 'always'): number {
+    return this.k.gemmSparse(mode === undefined ? -1 : mode === 'off' ? 1 : mode === 'always' ? 2 : 0);
+  }
+  /**
    * For tests: `hold` true keeps the native thread pool's workers from taking any work, as if the OS never ran them
    * (the caller then does every chunk itself), false releases them. Returns how many chunks the workers have
    * computed so far in this process. `'midChunk'` leaves each job's last chunk to a worker and stops the worker there

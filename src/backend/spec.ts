@@ -458,6 +458,11 @@ export const ADDON_EXTRAS = {
   /** Tests: times a thread pool worker found late (or told so: poolHold 3) slept right after a job; in all. */
   poolNaps: { args: [], ret: 'num', c: 'gg_pool_naps' },
   /**
+   * Tests: the sparse weight-gradient path of our sgemm (native/gemm_sparse_x86.h): mode 0 where it qualifies (the
+   * default), 1 never, 2 wherever A has a zero; -1 changes nothing. Returns the products it has computed so far.
+   */
+  gemmSparse: { args: [['mode', 'i32']], ret: 'num', c: 'gg_gemm_sparse_mode' },
+  /**
    * Tests: mode 1 runs every job of the thread pool on its threads, 2 every job on the caller alone (the timings
    * kept), 0 (the default) chooses per kind of job by their timings, forgetting those so far, 3 chooses keeping them;
    * aloneNs / threadsNs > 0 are the timings the choice sees instead of the clock's. Returns the jobs run alone so far.
