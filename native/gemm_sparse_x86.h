@@ -54,6 +54,7 @@ double gg_gemm_sparse_mode(int mode) {
 static __thread float *gg_sp_val, *gg_sp_a;
 static __thread int32_t *gg_sp_off, *gg_sp_len, *gg_sp_order, *gg_sp_seg, *gg_sp_cnt;
 static __thread gg_i *gg_sp_map;
+static __thread __mmask16 *gg_sp_kinds; /* per 16 columns of A: the dense ones' mask, then the sparse ones' */
 #define GG_SP_SEGS (KC / GG_SP_TILE + 2)
 static __thread size_t gg_sp_cap, gg_sp_rowcap, gg_sp_acap;
 
@@ -76,7 +77,8 @@ static int gg_sp_buffers(gg_i m, gg_i k, gg_i stride) {
     gg_sp_cnt = gg_sp_grow(gg_sp_cnt, (rows + 16) * sizeof(int32_t));
     gg_sp_seg = gg_sp_grow(gg_sp_seg, rows * GG_SP_SEGS * sizeof(int32_t));
     gg_sp_map = gg_sp_grow(gg_sp_map, rows * sizeof(gg_i));
-    gg_sp_rowcap = gg_sp_len && gg_sp_order && gg_sp_cnt && gg_sp_seg && gg_sp_map ? rows : 0;
+    gg_sp_kinds = gg_sp_grow(gg_sp_kinds, 2 * (rows / 16 + 1) * sizeof(__mmask16));
+    gg_sp_rowcap = gg_sp_len && gg_sp_order && gg_sp_cnt && gg_sp_seg && gg_sp_map && gg_sp_kinds ? rows : 0;
     if (!gg_sp_rowcap) return 0;
   }
   if (as > gg_sp_acap) {
@@ -368,7 +370,7 @@ static int gg_gemm_sparse(const gg_gemm_args *g) {
   gg_sp_counts(g->a, g->lda, m, k);
   /* the rows' kinds: masks of 16 columns of A, and C's rows of each kind in gg_sp_map (dense, sparse, zero) */
   gg_i blocks = (m + 15) / 16, md = 0, ms = 0, mz = 0;
-  __mmask16 dense[blocks], sparse[blocks];
+  __mmask16 *dense = gg_sp_kinds, *sparse = gg_sp_kinds + blocks;
   gg_i sparseMax = k <= KC ? (mode == 2 ? k - 1 : (gg_i)(GG_SPARSE_DENSITY * (double)k)) : 0;
   for (gg_i i = 0; i < m; i++) {
     gg_i cnt = gg_sp_cnt[i];
