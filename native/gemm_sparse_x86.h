@@ -177,6 +177,19 @@ static void gg_sp_sort(gg_i m, gg_i k) {
   free(start);
 }
 
+/* One row's chains on alone over its nonzeros [from, to): the rest of the longer row of a pair. */
+static inline __attribute__((always_inline)) void gg_sp_chain(const int NV, const float *restrict b, __mmask16 last,
+                                                              const float *v, const int32_t *o, gg_i from, gg_i to,
+                                                              __m512 *acc) {
+  for (gg_i s = from; s < to; s++) {
+    __m512 a = _mm512_set1_ps(v[s]);
+    const float *p = b + o[s];
+#pragma GCC unroll 16
+    for (int u = 0; u < NV; u++)
+      acc[u] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(u == NV - 1 ? last : (__mmask16)0xFFFF, p + 16 * u), acc[u]);
+  }
+}
+
 /*
  * Rows i1 and i2 (TWO; else i1 alone) over NV vectors of B's columns from b (the last of them masked by `last`), the
  * nonzeros of one depth tile, into C's rows c1, c2: each element's chain goes on from C where an earlier tile left it
@@ -207,21 +220,9 @@ static inline __attribute__((always_inline)) void gg_sp_rows(const int NV, const
         y[u] = _mm512_fmadd_ps(a2, _mm512_maskz_loadu_ps(mk, p2 + 16 * u), y[u]);
       }
     }
-    for (gg_i s = t; s < n2; s++) {
-      __m512 a2 = _mm512_set1_ps(v2[s]);
-      const float *p2 = b + o2[s];
-#pragma GCC unroll 16
-      for (int u = 0; u < NV; u++)
-        y[u] = _mm512_fmadd_ps(a2, _mm512_maskz_loadu_ps(u == NV - 1 ? last : (__mmask16)0xFFFF, p2 + 16 * u), y[u]);
-    }
+    gg_sp_chain(NV, b, last, v2, o2, t, n2, y);
   }
-  for (gg_i s = t; s < n1; s++) {
-    __m512 a1 = _mm512_set1_ps(v1[s]);
-    const float *p1 = b + o1[s];
-#pragma GCC unroll 16
-    for (int u = 0; u < NV; u++)
-      x[u] = _mm512_fmadd_ps(a1, _mm512_maskz_loadu_ps(u == NV - 1 ? last : (__mmask16)0xFFFF, p1 + 16 * u), x[u]);
-  }
+  gg_sp_chain(NV, b, last, v1, o1, t, n1, x);
   __m512 va = _mm512_set1_ps(alpha);
 #pragma GCC unroll 16
   for (int u = 0; u < NV; u++) {
