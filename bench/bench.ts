@@ -39,16 +39,33 @@
  * cores"; the table then compares each side's 2-thread step with its 1-thread one, ours also per round: on several
  * threads a 1-thread worker of ours takes a block in every round too.
  *
- * Usage: npm run bench [-- --quick] [--threads=1,2] [--rows=mlp,cnn,resnet20,lstm,gru] [--rounds=N] [--budget=S]
+ * Usage: npm run bench [-- --quick] [--threads=1,2] [--rows=mlp,mlp-mnist,cnn,resnet20,lstm,gru] [--rounds=N] [--budget=S]
  *                      [--backend=native|wasm] [--busy=N] [--write] [--json]
  * `--write` records the tables in docs/benchmarks.md (between the bench:begin / bench:end markers).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { avx512, machine, median, type PoolJobs, PYTHON, sleep, torchAvailable, type Worker } from './machine.js';
 import { allowedCpus, oursWorker, pinTo, startBusy, torchConfigs, torchWorker } from './processes.js';
 import { ROWS, type RowSpec } from './rows.js';
+import { mnistBatch } from './steps.js';
+
+/** The MNIST row's batch as raw float32 (the digits, then their labels), written once for PyTorch's side. */
+let mnistPath: string | null = null;
+function mnistFile(b: number): string {
+  if (mnistPath) return mnistPath;
+  const dir = mkdtempSync(join(tmpdir(), 'gg-bench-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const { x, y } = mnistBatch(b);
+  const all = new Float32Array(x.length + y.length);
+  all.set(x);
+  all.set(y, x.length);
+  mnistPath = join(dir, 'mnist-batch.f32');
+  writeFileSync(mnistPath, Buffer.from(all.buffer));
+  return mnistPath;
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -72,7 +89,14 @@ let pinned: boolean | null = null;
 /** Pause between blocks: longer than OpenBLAS's and our pool's idle spinning. */
 const PAUSE_MS = 150;
 /** Issue 16's targets: ours/PyTorch at most this, per row. */
-const TARGET: Record<RowSpec['id'], number> = { mlp: 0.6, cnn: 0.7, resnet20: 0.8, lstm: 0.5, gru: 0.5 };
+const TARGET: Record<RowSpec['id'], number> = {
+  mlp: 0.6,
+  'mlp-mnist': 0.6,
+  cnn: 0.7,
+  resnet20: 0.8,
+  lstm: 0.5,
+  gru: 0.5,
+};
 
 for (const t of threadCounts) {
   if (!Number.isInteger(t) || t < 1) {
@@ -248,7 +272,9 @@ async function measureThreads(threads: number, withTorch: boolean): Promise<Thre
     for (const spec of rows) {
       const steps = quick ? spec.quickSteps : spec.steps;
       const t0 = performance.now();
-      const setup = { op: 'setup', row: spec.id, spec, warm: spec.warm, warm_ms: WARM_MS, max_ms: BLOCK_CAP_MS };
+      // the MNIST row's batch for PyTorch's side, in a file (ours builds the same: bench/steps.ts, mnistBatch)
+      const sent = spec.id === 'mlp-mnist' ? { ...spec, data: mnistFile(spec.batch) } : spec;
+      const setup = { op: 'setup', row: spec.id, spec: sent, warm: spec.warm, warm_ms: WARM_MS, max_ms: BLOCK_CAP_MS };
       await ours.call(setup);
       await oursOne?.call(setup);
       for (const [, w] of torches) await w.call(setup);

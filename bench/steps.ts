@@ -4,6 +4,7 @@
  */
 import { getBackend } from '../src/backend/index.js';
 import * as clip from '../src/clip/index.js';
+import { loadMnistEmbedded } from '../src/data/mnist.js';
 import { Monitor } from '../src/monitor/monitor.js';
 import { crossEntropy, mseLoss } from '../src/nn/functional.js';
 import { Linear } from '../src/nn/linear.js';
@@ -12,10 +13,19 @@ import type { AnyModule } from '../src/nn/module.js';
 import { GRU, LSTM } from '../src/nn/rnn.js';
 import * as optim from '../src/optim/index.js';
 import { rand, randint } from '../src/tensor/random.js';
-import { dispose, keep, type Tensor, tidy } from '../src/tensor/tensor.js';
+import { dispose, keep, type Tensor, tensor, tidy } from '../src/tensor/tensor.js';
 import { SequenceModel } from '../src/train/build.js';
 import type { RowSpec } from './rows.js';
 import '../src/tensor/methods.js';
+
+/**
+ * The MNIST row's batch: the first `b` training digits of the bundled MNIST (the CLI's split, seed 0), standardized as
+ * the CLI does by default, and their labels. bench.ts writes the same to a file for PyTorch's side.
+ */
+export function mnistBatch(b: number): { x: Float32Array; y: Float32Array } {
+  const { train } = loadMnistEmbedded({ normalize: 'standardize' });
+  return { x: train.x.slice(0, b * 784), y: train.y.slice(0, b) };
+}
 
 /** The row's model (PyTorch's twin is in bench/torch_worker.py), its fixed batch and its loss. */
 export function build(spec: RowSpec): {
@@ -35,6 +45,15 @@ export function build(spec: RowSpec): {
         y: labels(),
         loss: crossEntropy,
       };
+    case 'mlp-mnist': {
+      const { x, y } = mnistBatch(b);
+      return {
+        model: mlp({ inputSize: 784, hidden: [256], outputSize: 10, seed }),
+        x: keep(tensor(x, [b, 784])),
+        y: keep(tensor(y, [b])),
+        loss: crossEntropy,
+      };
+    }
     case 'cnn':
       // what `gradguard train --set model.type=cnn` builds for 28×28 digits (src/train/build.ts): nn.cnn()'s defaults
       return {

@@ -106,6 +106,12 @@ def build(row, spec):
     if row == 'mlp':
         model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
         x, y, loss = torch.rand(b, 784), torch.randint(0, 10, (b,)), F.cross_entropy
+    elif row == 'mlp-mnist':
+        # the batch bench.ts wrote: the first b training digits, standardized as the CLI does, then their labels
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        with open(spec['data'], 'rb') as f:
+            data = torch.frombuffer(bytearray(f.read()), dtype=torch.float32)
+        x, y, loss = data[: b * 784].reshape(b, 784).clone(), data[b * 784 : b * 785].long(), F.cross_entropy
     elif row == 'cnn':
         model = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

@@ -1,11 +1,12 @@
 /**
  * Our sgemm's weight gradients with columns of zeros (native/gemm_sparse_x86.h): C = alpha·Aᵀ·B where A (a ReLU
  * layer's gradient, batch × units) has columns of zeros (units off for the whole batch), columns of few nonzeros and
- * dense ones. Every row of C must have the bits the dense kernels give it, on one thread and two, with the zero
- * columns' −0 and a negative alpha (whose product with +0 is −0), an Inf or NaN in B (0·Inf = NaN, which the dense
- * product spreads to the zero rows), depth past one tile (64) and past one block (384: no sparse rows then), edges of
- * 16 in every dimension. And the path must be taken where it should (its count of products), and not where a
- * gradient has no zeros. Skipped where the addon was not built or has no AVX-512 (the path is AVX-512 only).
+ * dense ones. Every row of C must have the bits the dense kernels give it, on one thread and two (every job on the
+ * pool's workers), with the zero columns' −0 and a negative alpha (whose product with +0 is −0), an Inf or NaN in B
+ * (0·Inf = NaN, which the dense product spreads to the zero rows), depth past one tile (64) and past one block (384:
+ * no sparse rows then), edges of 16 in every dimension. And the path must be taken where it should (its count of
+ * products), and not where a gradient has no zeros. Skipped where the addon was not built or has no AVX-512 (the
+ * path is AVX-512 only).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,6 +66,8 @@ function compare(m: number, n: number, k: number, a: Float32Array, b: Float32Arr
   for (const mode of ['auto', 'always'] as const) {
     for (const threads of [1, 2]) {
       be.setThreads(threads);
+      // on two threads every job posted to the pool's workers (they read the caller's lists), however busy the machine
+      be.choosePool(threads > 1 ? 'threads' : 'measure');
       be.sparseGemm(mode);
       const before = be.sparseGemm();
       const got = new Uint32Array(product(be, m, n, k, a, b, alpha).buffer);
@@ -75,6 +78,7 @@ function compare(m: number, n: number, k: number, a: Float32Array, b: Float32Arr
     }
   }
   be.sparseGemm('auto');
+  be.choosePool('measure');
   be.setThreads(1);
   be.selectGemm('auto');
   return taken;
