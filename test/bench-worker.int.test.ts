@@ -45,4 +45,20 @@ describe("bench: our worker's blocks", () => {
     expect(pair.cpu).toHaveLength(2);
     await expect(worker.call({ op: 'run', row: 'cnn', steps: 1 })).rejects.toThrow(/not set up/);
   }, 120_000);
+
+  it("sets up the MLP on MNIST digits: the batch PyTorch's side reads, the CLI's standardized digits", async () => {
+    const { mnistBatch } = await import('../bench/steps.js');
+    const { x, y } = mnistBatch(128);
+    expect(x).toHaveLength(128 * 784);
+    expect(y).toHaveLength(128);
+    for (const v of y) expect(Number.isInteger(v) && v >= 0 && v < 10).toBe(true);
+    // standardized over the training pixels (mean ~0.13, std ~0.31): a blank pixel is ~-0.42, none is 0
+    expect(Math.min(...x)).toBeCloseTo(-0.4247, 3);
+    expect(x.some((v) => v === 0)).toBe(false);
+    const mnist = ROWS.find((r) => r.id === 'mlp-mnist')!;
+    worker ??= oursWorker(1, 'js');
+    await worker.call({ op: 'setup', row: mnist.id, spec: mnist, warm: 1, warm_ms: 0, max_ms: 60_000 });
+    const block = await worker.call<Block>({ op: 'run', row: mnist.id, steps: 2, max_ms: 60_000, lead_ms: 0 });
+    expect(block.times).toHaveLength(2);
+  }, 120_000);
 });
