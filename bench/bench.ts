@@ -43,29 +43,13 @@
  *                      [--backend=native|wasm] [--busy=N] [--write] [--json]
  * `--write` records the tables in docs/benchmarks.md (between the bench:begin / bench:end markers).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { avx512, machine, median, type PoolJobs, PYTHON, sleep, torchAvailable, type Worker } from './machine.js';
 import { allowedCpus, oursWorker, pinTo, startBusy, torchConfigs, torchWorker } from './processes.js';
 import { ROWS, type RowSpec } from './rows.js';
-import { mnistBatch } from './steps.js';
-
-/** The MNIST row's batch as raw float32 (the digits, then their labels), written once for PyTorch's side. */
-let mnistPath: string | null = null;
-function mnistFile(b: number): string {
-  if (mnistPath) return mnistPath;
-  const dir = mkdtempSync(join(tmpdir(), 'gg-bench-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const { x, y } = mnistBatch(b);
-  const all = new Float32Array(x.length + y.length);
-  all.set(x);
-  all.set(y, x.length);
-  mnistPath = join(dir, 'mnist-batch.f32');
-  writeFileSync(mnistPath, Buffer.from(all.buffer));
-  return mnistPath;
-}
+import { mnistFile } from './steps.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');

@@ -2,6 +2,9 @@
  * The rows' training steps, shared by bench/ours-worker.ts (the timed side of `npm run bench`) and bench/profile.ts
  * (where a step's time goes): each row's model, fixed batch and loss, and one step as the trainer takes it.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getBackend } from '../src/backend/index.js';
 import * as clip from '../src/clip/index.js';
 import { loadMnistEmbedded } from '../src/data/mnist.js';
@@ -25,6 +28,21 @@ import '../src/tensor/methods.js';
 export function mnistBatch(b: number): { x: Float32Array; y: Float32Array } {
   const { train } = loadMnistEmbedded({ normalize: 'standardize' });
   return { x: train.x.slice(0, b * 784), y: train.y.slice(0, b) };
+}
+
+/** The MNIST row's batch as raw float32 (the digits, then their labels), written once for PyTorch's side. */
+let mnistPath: string | null = null;
+export function mnistFile(b: number): string {
+  if (mnistPath) return mnistPath;
+  const dir = mkdtempSync(join(tmpdir(), 'gg-bench-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const { x, y } = mnistBatch(b);
+  const all = new Float32Array(x.length + y.length);
+  all.set(x);
+  all.set(y, x.length);
+  mnistPath = join(dir, 'mnist-batch.f32');
+  writeFileSync(mnistPath, Buffer.from(all.buffer));
+  return mnistPath;
 }
 
 /** The row's model (PyTorch's twin is in bench/torch_worker.py), its fixed batch and its loss. */
