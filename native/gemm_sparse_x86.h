@@ -89,7 +89,10 @@ static int gg_sp_buffers(gg_i m, gg_i k, gg_i stride) {
   return 1;
 }
 
-static inline __mmask16 gg_sp_mask(gg_i count) { return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u); }
+/* The first `count` of 16 lanes (all 16 from 16 on). */
+static inline __mmask16 gg_sp_mask(gg_i count) {
+  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+}
 
 /* A's columns that are zero (−0 is; NaN is not) in all of its first `rows` rows. */
 static gg_i gg_sp_zero_columns(const float *a, gg_i lda, gg_i m, gg_i rows) {
@@ -138,7 +141,7 @@ static gg_i gg_sp_build(const float *a, gg_i lda, gg_i m, gg_i k, gg_i ldb, gg_i
   gg_i nnz = 0;
   for (gg_i i0 = 0; i0 < m; i0 += 16) {
     int ni = (int)gg_min(16, m - i0);
-    __mmask16 mi = (__mmask16)((1u << ni) - 1u);
+    __mmask16 mi = gg_sp_mask(ni);
     int32_t fill[16] = {0};
     for (gg_i p0 = 0; p0 < k; p0 += 16) {
       if (p0 % GG_SP_TILE == 0)
@@ -147,7 +150,8 @@ static gg_i gg_sp_build(const float *a, gg_i lda, gg_i m, gg_i k, gg_i ldb, gg_i
       for (int q = 0; q < 16; q++)
         r[q] = p0 + q < k ? _mm512_maskz_loadu_ps(mi, a + (p0 + q) * lda + i0) : _mm512_setzero_ps();
       gg_transpose16(r);
-      __m512i offs = _mm512_mullo_epi32(_mm512_add_epi32(iota, _mm512_set1_epi32((int)p0)), _mm512_set1_epi32((int)ldb));
+      __m512i rows = _mm512_add_epi32(iota, _mm512_set1_epi32((int)p0));
+      __m512i offs = _mm512_mullo_epi32(rows, _mm512_set1_epi32((int)ldb));
       for (int t = 0; t < ni; t++) {
         __mmask16 nz = _mm512_cmp_ps_mask(r[t], _mm512_setzero_ps(), _CMP_NEQ_UQ);
         size_t at = (size_t)(i0 + t) * (size_t)stride + (size_t)fill[t];
@@ -269,14 +273,12 @@ typedef struct {
   _Atomic int *nonfinite; /* set where a block of B held an Inf or NaN */
 } gg_sp_job;
 
-/* 1 where B's rows [0, k) hold only finite values in columns [c0, c1). */
+/* 1 where rows [0, k) of b (stride ldb) hold only finite values in columns [c0, c1). */
 static int gg_sp_finite(const float *b, gg_i ldb, gg_i k, gg_i c0, gg_i c1) {
   __m512 acc = _mm512_setzero_ps(), zero = _mm512_setzero_ps();
   for (gg_i p = 0; p < k; p++)
-    for (gg_i c = c0; c < c1; c += 16) {
-      __mmask16 mk = c1 - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c1 - c)) - 1u);
-      acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, b + p * ldb + c), zero));
-    }
+    for (gg_i c = c0; c < c1; c += 16)
+      acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_maskz_loadu_ps(gg_sp_mask(c1 - c), b + p * ldb + c), zero));
   return _mm512_cmp_ps_mask(acc, zero, _CMP_EQ_OQ) == 0xFFFF;
 }
 
@@ -292,7 +294,7 @@ static void gg_sp_chunks(int tid, gg_i lo, gg_i hi, const void *p) {
       /* blocks of GG_SP_NV vectors; a last one of up to GG_SP_NV_MAX (784 = 49 vectors: five of 8 and one of 9) */
       gg_i nv = vecs - v0 <= GG_SP_NV_MAX ? vecs - v0 : GG_SP_NV;
       gg_i c0 = v0 * 16, c1 = gg_min(n, (v0 + nv) * 16);
-      __mmask16 last = c1 - (v0 + nv - 1) * 16 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (c1 % 16)) - 1u);
+      __mmask16 last = gg_sp_mask(c1 - (v0 + nv - 1) * 16);
       if (!gg_sp_finite(g->b, g->ldb, g->k, c0, c1)) {
         /* an Inf or NaN in B's block: the dense product's bits there (0·Inf = NaN), row by row */
         *j->nonfinite = 1;
@@ -307,7 +309,8 @@ static void gg_sp_chunks(int tid, gg_i lo, gg_i hi, const void *p) {
           int two = r + 1 < r1;
           gg_i i1 = j->order[r], i2 = two ? j->order[r + 1] : i1;
           const int32_t *t1 = j->seg + i1 * (tiles + 1) + tile, *t2 = j->seg + i2 * (tiles + 1) + tile;
-          size_t s1 = (size_t)i1 * (size_t)j->stride + (size_t)t1[0], s2 = (size_t)i2 * (size_t)j->stride + (size_t)t2[0];
+          size_t s1 = (size_t)i1 * (size_t)j->stride + (size_t)t1[0];
+          size_t s2 = (size_t)i2 * (size_t)j->stride + (size_t)t2[0];
           gg_sp_fns[two][nv](b, last, j->val + s1, j->off + s1, t1[1] - t1[0], j->val + s2, j->off + s2,
                              t2[1] - t2[0], g->c + j->cmap[i1] * g->ldc + c0, g->c + j->cmap[i2] * g->ldc + c0,
                              g->alpha, tile == 0,
@@ -343,14 +346,6 @@ static void gg_sp_sparse_rows(const gg_gemm_args *g, gg_i ms, const gg_i *cmap, 
   uint64_t key = gg_pool_key((uint64_t)ms << 32 | (uint64_t)g->n, (uint64_t)k, (uint64_t)chunks,
                              (uint64_t)(uintptr_t)gg_sp_chunks);
   gg_pool_exec(gg_sp_chunks, gg_sp_chunks, &job, chunks, 1, nt, key);
-}
-
-/* 1 where C's row holds only finite values. */
-static int gg_sp_row_finite(const float *c, gg_i n) {
-  __m512 acc = _mm512_setzero_ps(), zero = _mm512_setzero_ps();
-  for (gg_i j = 0; j < n; j += 16)
-    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_maskz_loadu_ps(gg_sp_mask(n - j), c + j), zero));
-  return _mm512_cmp_ps_mask(acc, zero, _CMP_EQ_OQ) == 0xFFFF;
 }
 
 /*
@@ -401,9 +396,9 @@ static int gg_gemm_sparse(const gg_gemm_args *g) {
   if (mz) {
     /* B finite (every block checked by the sparse rows, or a dense row's sums all finite, which an Inf or NaN in B
      * would have made Inf or NaN, or else B read): the zero rows are alpha·(+0); else the dense product's bits */
-    int finite = ms ? !nonfinite : md ? gg_sp_row_finite(g->c + dmap[0] * g->ldc, n) : 1;
-    for (gg_i v = 0; !ms && !md && v < n && finite; v += 16)
-      finite = gg_sp_finite(g->b, g->ldb, k, v, gg_min(n, v + 16));
+    int finite = ms ? !nonfinite
+                 : md ? gg_sp_finite(g->c + dmap[0] * g->ldc, 0, 1, 0, n)
+                      : gg_sp_finite(g->b, g->ldb, k, 0, n);
     __m512 z = _mm512_mul_ps(_mm512_set1_ps(g->alpha), _mm512_setzero_ps());
     for (gg_i r = 0; r < mz; r++) {
       float *cr = g->c + zmap[r] * g->ldc;

@@ -91,11 +91,12 @@ static inline gg_i gg_min(gg_i a, gg_i b) { return a < b ? a : b; }
 /* ------------------------------------------------------------------------------------------------ micro-kernel */
 
 /*
- * C tile (mr×nr at c, row stride ldc; row r at c + rmap[r]·ldc where rmap is set) = alpha·(pa·pb) + beta·C, or alpha·(pa·pb) when beta0, or bias + alpha·(pa·pb)
- * with a bias (the first depth block of an nn.Linear: the bits of C = bias, then beta 1); then ReLU where relu (its
- * last block). ROWS is a compile-time constant (the kernel is instantiated per row count), so the accumulators live in
- * registers. HALF: a sliver of at most VL columns (n's last, e.g. 784 = 24·32 + 16, 161 = 5·32 + 1) computed with one
- * vector per row instead of two, half of them on padding; each column's sum is the same, so are its bits.
+ * C tile (mr×nr at c, row stride ldc; row r at c + rmap[r]·ldc where rmap is set) = alpha·(pa·pb) + beta·C, or
+ * alpha·(pa·pb) when beta0, or bias + alpha·(pa·pb) with a bias (the first depth block of an nn.Linear: the bits of
+ * C = bias, then beta 1); then ReLU where relu (its last block). ROWS is a compile-time constant (the kernel is
+ * instantiated per row count), so the accumulators live in registers. HALF: a sliver of at most VL columns (n's last,
+ * e.g. 784 = 24·32 + 16, 161 = 5·32 + 1) computed with one vector per row instead of two, half of them on padding;
+ * each column's sum is the same, so are its bits.
  */
 static inline __attribute__((always_inline)) void gg_kernel(const int ROWS, const int DIRECT, const int DIRECTB,
                                                             const int HALF, gg_i kc, const float *restrict pa, gg_i lda,
