@@ -8,7 +8,7 @@ import {
   activationKey,
   type ConfigActivation,
 } from './activation-names.js';
-import { type AnyModule, Module } from './module.js';
+import { type AnyModule, Module, registerKeepsNothing } from './module.js';
 
 /**
  * An activation module: a `Module` that names its row of the activation table (activation-names.ts), from which the
@@ -151,3 +151,5 @@ export function gainName(name: ActivationName | string): string {
   const key = activationKey(String(name));
   return key === undefined ? 'linear' : ACTIVATIONS[key].gain;
 }
+
+registerKeepsNothing(ReLU, LeakyReLU, ELU, SELU, GELU, Sigmoid, Tanh, Softplus, Identity);

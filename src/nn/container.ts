@@ -2,11 +2,11 @@
 import { conv2dRelu } from '../tensor/ops/conv.js';
 import { linearRelu } from '../tensor/ops/matmul.js';
 import { flatten } from '../tensor/ops/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { graphOwned, isGradEnabled, type Tensor } from '../tensor/tensor.js';
 import { ReLU } from './activation.js';
 import { Conv2d } from './conv.js';
 import { Linear } from './linear.js';
-import { Module } from './module.js';
+import { keepsNothing, Module, registerKeepsNothing } from './module.js';
 import { batchNormReLU, fusesBatchNormReLU } from './norm.js';
 
 /**
@@ -50,9 +50,21 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     const layers = this.#layers;
+    // the activations that pass only between the library's own modules without hooks (keepsNothing) reach no code of
+    // yours: backward() releases them (graphOwned) unless they share storage with one that does (a view, x, the output)
+    const track = isGradEnabled();
+    let owned: Tensor[] | null = null;
+    let seen: Tensor[] | null = null;
+    let fromOwn = false;
     let h = x;
     for (let i = 0; i < layers.length; i++) {
       const m = layers[i]!;
+      if (track && i > 0) {
+        const own = fromOwn && keepsNothing(m);
+        if (own) (owned ??= []).push(h);
+        else (seen ??= []).push(h);
+      }
+      fromOwn = keepsNothing(m);
       // NOTE: an nn.Linear or nn.Conv2d and the nn.ReLU after it run as one op (linearRelu: the bias added and the
       // ReLU applied in the product's output pass; conv2dRelu: the ReLU applied to each image's output in cache; the
       // same numbers as module by module), except where either has forward hooks that must see the pre-activation,
@@ -72,13 +84,16 @@ export class Sequential extends Module {
               });
         m.runFusedHooks(x, h);
         next.runFusedHooks(h, h);
+        fromOwn &&= keepsNothing(next);
         i++;
       } else if (next && fusesBatchNormReLU(m, next)) {
         // NOTE: an nn.BatchNorm1d/2d and the nn.ReLU after it likewise (batchNormRelu), with the same hook rule
         h = batchNormReLU(m, next, h);
+        fromOwn &&= keepsNothing(next);
         i++;
       } else h = m.call(h);
     }
+    if (owned) graphOwned(owned, seen ? [x, h, ...seen] : [x, h]);
     return h;
   }
 }
@@ -104,3 +119,5 @@ export class Flatten extends Module {
     return flatten(x, this.startDim, this.endDim);
   }
 }
+
+registerKeepsNothing(Flatten);

@@ -3,7 +3,7 @@ import type { RandomInit } from '../init/random.js';
 import { type AdaptiveSize, adaptiveAvgPool2d, avgPool2d, conv2d, maxPool2d } from '../nn/functional.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
 import { checkSize, resetLinearLike } from './linear.js';
-import { Module } from './module.js';
+import { Module, registerKeepsNothing } from './module.js';
 import '../tensor/methods.js';
 
 type Pair = number | readonly [number, number];
@@ -150,3 +150,5 @@ export class GlobalAvgPool2d extends Module {
     return x.mean([2, 3]);
   }
 }
+
+registerKeepsNothing(Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d);

@@ -3,7 +3,7 @@ import { type RandomInit, resolveRng } from '../init/random.js';
 import { dropout } from '../nn/functional.js';
 import type { Rng } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Module } from './module.js';
+import { Module, registerKeepsNothing } from './module.js';
 
 /**
  * Inverted dropout: in training, zeroes each element with probability p and scales the others by 1/(1 − p); the
@@ -40,3 +40,5 @@ export class Dropout extends Module {
     return `p=${this.p}`;
   }
 }
+
+registerKeepsNothing(Dropout);

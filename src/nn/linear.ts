@@ -3,7 +3,7 @@ import { kaimingUniform, uniform } from '../init/initializers.js';
 import { type RandomInit, resolveRng } from '../init/random.js';
 import { linear } from '../tensor/ops/matmul.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
-import { Module } from './module.js';
+import { Module, registerKeepsNothing } from './module.js';
 
 export interface LinearOptions extends RandomInit {
   /** Whether to add a learned bias (default true). */
@@ -73,3 +73,5 @@ export class Linear extends Module {
     return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${this.bias !== null}`;
   }
 }
+
+registerKeepsNothing(Linear);

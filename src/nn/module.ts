@@ -38,6 +38,23 @@ export interface ForwardHookOptions {
 // biome-ignore lint/suspicious/noExplicitAny: a module of any signature, as in namedModules()
 export type AnyModule = Module<any, any>;
 
+/** The library's own module classes whose forward keeps neither its input nor its output (see `keepsNothing`). */
+const keepsNothingClasses = new Set<unknown>();
+
+/** @internal Registers module classes (exactly these, not their subclasses) whose forward keeps nothing. */
+export function registerKeepsNothing(...classes: unknown[]): void {
+  for (const c of classes) keepsNothingClasses.add(c);
+}
+
+/**
+ * Whether `m` is one of the library's own modules (its exact class, never a subclass that may override a method)
+ * without forward hooks: it hands its input and output to no code of yours, so nn.Sequential may let the graph
+ * alone hold the activations between such modules (`graphOwned`).
+ */
+export function keepsNothing(m: AnyModule): boolean {
+  return keepsNothingClasses.has(m.constructor) && !m.hasForwardHooks;
+}
+
 export interface LoadStateDictOptions {
   /** Whether every key of the model must be in the dict and no other key may be (default true, as PyTorch). */
   strict?: boolean;

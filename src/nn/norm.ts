@@ -4,7 +4,7 @@ import { batchNormRelu } from '../tensor/ops/norm.js';
 import { full, type Tensor } from '../tensor/tensor.js';
 import { ReLU } from './activation.js';
 import { checkSize } from './linear.js';
-import { Module } from './module.js';
+import { Module, registerKeepsNothing } from './module.js';
 
 export interface BatchNormOptions {
   /** Added to the variance for stability (default 1e-5). */
@@ -190,3 +190,5 @@ export class LayerNorm extends Module {
     return `[${this.normalizedShape}], eps=${this.eps}`;
   }
 }
+
+registerKeepsNothing(BatchNorm1d, BatchNorm2d, LayerNorm);

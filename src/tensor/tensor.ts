@@ -229,6 +229,8 @@ export class Tensor {
   grad: Tensor | null = null;
   /** @internal the op that produced this tensor */
   node: Node | null = null;
+  /** @internal only the graph holds it: backward() releases its buffer (see `graphOwned`) */
+  graphOwned = false;
 
   /** @internal use `tensor()`, `zeros()` and the ops instead */
   constructor(
@@ -298,9 +300,12 @@ export class Tensor {
 
   /**
    * Computes the gradient of this tensor with respect to every leaf that requires grad, accumulating into `.grad`.
+   * Then, as PyTorch frees a graph, it releases the activations only the graph holds (`graphOwned`: nn.Sequential's
+   * between its own layers), which a loop without `tidy()` reuses; a second backward through them needs `retainGraph`.
    * @param grad the gradient of the final objective with respect to this tensor; defaults to 1 for a scalar
+   * @param opts `retainGraph`: keep those buffers, to call backward through the same graph again
    */
-  backward(grad?: Tensor): void {
+  backward(grad?: Tensor, opts: { retainGraph?: boolean } = {}): void {
     if (!this.requiresGrad) {
       throw new Error(
         'backward(): this tensor does not require grad; create the inputs with { requiresGrad: true } and do not call backward() inside noGrad()',
@@ -316,7 +321,7 @@ export class Tensor {
         `backward(): the gradient has shape [${grad.shape}] but the tensor has shape [${this.shape}]; pass a gradient of the same shape`,
       );
     }
-    runBackward(this, grad);
+    runBackward(this, grad, opts.retainGraph === true);
   }
 
   toString(): string {
@@ -332,19 +337,33 @@ export class Tensor {
  * and keep nothing), so a training loop written without `tidy()` reuses them on the next step instead of allocating
  * fresh arrays that only the garbage collector would return.
  */
-function runBackward(root: Tensor, grad: Tensor | undefined): void {
+function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph: boolean): void {
   watchUnwatched();
   const scope = new Set<Storage>();
   scopes.push(scope);
+  let order: Tensor[] = [];
   try {
-    walkBackward(root, grad ?? full(root.shape, 1), scope);
+    order = walkBackward(root, grad ?? full(root.shape, 1), scope);
   } finally {
     scopes.pop();
     for (const st of scope) releaseStorage(st);
   }
+  if (!retainGraph) for (const t of order) if (t.graphOwned) dispose(t);
 }
 
-function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
+/**
+ * @internal Marks intermediates `ts` that only ops and the library's modules saw (nn.Sequential's) as held by the graph
+ * alone: the next backward() through them releases their buffers (unless `retainGraph`). Not those whose storage is
+ * also one of `keepers`' (the caller's input and output, whatever left its hands: views share storage).
+ */
+export function graphOwned(ts: readonly Tensor[], keepers: readonly Tensor[]): void {
+  for (const t of ts) {
+    if (t.requiresGrad && t.node && !keepers.some((k) => k.storage === t.storage)) t.graphOwned = true;
+  }
+}
+
+/** Tensors in topological order (inputs first), the gradients run through them, and returns that order. */
+function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): Tensor[] {
   // topological order by iterative DFS
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
@@ -365,6 +384,11 @@ function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
       stack.pop();
       order.push(t);
     }
+  }
+  if (order.some((t) => t.graphOwned && !t.storage.buf)) {
+    throw new Error(
+      'backward(): this graph was already run backward, which released the activations it held (as PyTorch frees its graph); pass { retainGraph: true } to the first backward() to run it again',
+    );
   }
   const grads = new Map<Tensor, Tensor>();
   const owned = new Set<Tensor>();
@@ -411,6 +435,7 @@ function walkBackward(root: Tensor, seed: Tensor, scope: Set<Storage>): void {
   } finally {
     gradEnabled = prevGrad;
   }
+  return order;
 }
 
 /**
