@@ -9,7 +9,7 @@
  */
 
 import { GradguardError } from '../base/errors.js';
-import { keep, noGrad, type Tensor } from '../tensor/tensor.js';
+import { keep, noGrad, type Tensor, zeroLazily } from '../tensor/tensor.js';
 
 /**
  * A function run after a module's forward pass with the module, its input and its output. Returning a value
@@ -383,13 +383,14 @@ export abstract class Module<In = Tensor, Out = Tensor> {
 
   /**
    * Clears the gradients of every parameter. By default they are zeroed in place, which reuses their buffers
-   * (PyTorch's `set_to_none=False`); with `setToNone` the `.grad` fields become null.
+   * (PyTorch's `set_to_none=False`; lazily: read as zeros, and the next backward writes its gradients into them rather
+   * than adding to zeros); with `setToNone` the `.grad` fields become null.
    */
   zeroGrad(opts: { setToNone?: boolean } = {}): void {
     for (const t of this.parameters()) {
       if (!t.grad) continue;
       if (opts.setToNone) t.grad = null;
-      else t.grad.storage.backend.fill(t.grad.buf, 0, t.grad.size);
+      else zeroLazily(t.grad);
     }
   }
 

@@ -4,7 +4,7 @@
  * transformation state into tensors and plain values, for checkpoints.
  */
 import { decodeDeep, encodeDeep } from '../base/json.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, zeroLazily } from '../tensor/tensor.js';
 import {
   type ApplyPlan,
   applyUpdates,
@@ -249,12 +249,16 @@ export class Optimizer<S = unknown> {
     return { ...this.tx.update(this.#writable(raw), this.state, this.params), applied: false };
   }
 
-  /** Clears the gradients: zeroed in place (default, reuses the buffers) or set to null. */
+  /**
+   * Clears the gradients: zeroed in place (default: the same tensors, read as zeros; the next backward writes its
+   * gradients into them rather than adding to zeros) or set to null.
+   */
   zeroGrad(opts: { setToNone?: boolean } = {}): void {
     for (const p of Object.values(this.params)) {
       if (!p.grad) continue;
       if (opts.setToNone) p.grad = null;
-      else p.grad.storage.backend.fill(p.grad.buf, 0, p.grad.size);
+      // zeros, written when first read, or the next backward writes its gradient in their place
+      else zeroLazily(p.grad);
     }
   }
 

@@ -11,72 +11,10 @@
  * on fresh arrays. Tensors made outside `tidy` are returned to the pool when garbage-collected.
  */
 import { getBackend } from '../backend/index.js';
-import { type Backend, Binary, type Buf } from '../backend/types.js';
+import { Binary, type Buf } from '../backend/types.js';
+import { Storage, unwatch, watch, watchSoon, watchUnwatched } from './storage.js';
 
-/** Owns one pooled buffer; `buf` is null once released. Reshaped tensors share their storage. */
-export class Storage {
-  constructor(
-    public buf: Buf | null,
-    readonly backend: Backend,
-  ) {}
-}
-
-/**
- * Storages that no tidy scope owns (outside `tidy`, kept, gradients, parameters) are watched: when the garbage
- * collector finds one unreachable, its buffer goes back. Where the collector owns the buffer's memory (an ordinary
- * Float32Array: js, native) the registry holds only its size, never the buffer, so the collector frees the memory
- * with the storage: the registry's callbacks run only when JavaScript returns to the event loop, and a training loop
- * written without `tidy()` in one synchronous run would otherwise keep every step's activations alive until it ends
- * (memory growing with every step). A wasm buffer is a region of the module's memory that only the callback can give
- * back, so there the registry holds it.
- */
-const registry =
-  typeof FinalizationRegistry !== 'undefined'
-    ? new FinalizationRegistry<{ buf: Buf | null; size: number; backend: Backend }>(({ buf, size, backend }) => {
-        if (buf) backend.free(buf);
-        else backend.collected(size);
-      })
-    : null;
-
-function watch(st: Storage): void {
-  const buf = st.buf!;
-  registry?.register(st, { buf: st.backend.collectorFrees ? null : buf, size: buf.size, backend: st.backend }, st);
-}
-
-/**
- * The storages of new leaf gradients (accumulateLeaf), not watched yet. A trainer releases its gradients within the
- * step (zeroGrad disposes them), so most of them never need the registry, and registering a storage and unregistering
- * it costs ~0.7 µs (four times a step for a two-layer MLP). Those still held are watched at the start of the next
- * backward or when the current job ends (a microtask), whichever comes first: a synchronous loop that drops its
- * gradients without disposing them keeps at most one backward's gradients until the next backward.
- */
-const unwatched: Storage[] = [];
-let watchQueued = false;
-
-function watchSoon(st: Storage): void {
-  if (!registry) return;
-  unwatched.push(st);
-  if (!watchQueued) {
-    watchQueued = true;
-    queueMicrotask(watchQueuedNow);
-  }
-}
-
-function watchQueuedNow(): void {
-  watchQueued = false;
-  watchUnwatched();
-}
-
-/** Watches the storages `watchSoon` left that are still held (dispose() released the others). */
-function watchUnwatched(): void {
-  const n = unwatched.length;
-  if (n === 0) return;
-  for (let i = 0; i < n; i++) {
-    const st = unwatched[i]!;
-    if (st.buf) watch(st);
-  }
-  unwatched.length = 0;
-}
+export { Storage } from './storage.js';
 
 /** The stack of open `tidy` scopes: each tracks the storages allocated while it is open. */
 const scopes: Set<Storage>[] = [];
@@ -173,10 +111,19 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
+/**
+ * Sets `t` to zeros in place, lazily (@internal: zeroGrad's): the zeros are written when anything first reads it, and
+ * a backward that would add its gradient into them writes the gradient instead (see `Storage.zeroPending`).
+ */
+export function zeroLazily(t: Tensor): void {
+  if (t.storage.buf) t.storage.zeroPending = true;
+  else void t.buf; // released: throws, naming it
+}
+
 /** Releases a tensor's buffer now. Using it afterwards throws. */
 export function dispose(t: Tensor): void {
   for (const s of scopes) s.delete(t.storage);
-  registry?.unregister(t.storage);
+  unwatch(t.storage);
   releaseStorage(t.storage);
 }
 
@@ -245,11 +192,16 @@ export class Tensor {
 
   /** @internal the backend buffer; throws if the tensor was released */
   get buf(): Buf {
-    const b = this.storage.buf;
+    const st = this.storage;
+    const b = st.buf;
     if (!b) {
       throw new Error(
         'this tensor was released at the end of tidy() (or by dispose()); return it from the tidy function or call keep() on it',
       );
+    }
+    if (st.zeroPending) {
+      st.zeroPending = false;
+      st.backend.fill(b, 0, b.size);
     }
     return b;
   }
@@ -458,10 +410,12 @@ function sum(a: Tensor, b: Tensor): Tensor {
  */
 function accumulateLeaf(t: Tensor, g: Tensor, scope: Set<Storage>): void {
   if (t.grad) {
-    if (!t.grad.storage.buf) {
+    const st = t.grad.storage;
+    if (!st.buf) {
       throw new Error('backward(): the .grad of a leaf was released; call keep() on it or zero it with zeroGrad()');
     }
-    t.grad.storage.backend.axpy(1, g.buf, t.grad.buf, t.size);
+    if (!st.zeroPending) st.backend.axpy(1, g.buf, t.grad.buf, t.size);
+    else overwriteZeroed(st, g, scope);
     return;
   }
   if (g.size === t.size && scope.delete(g.storage)) {
@@ -475,6 +429,25 @@ function accumulateLeaf(t: Tensor, g: Tensor, scope: Set<Storage>): void {
   watchSoon(st);
   st.backend.copy(g.buf, 0, st.buf!, 0, t.size);
   t.grad = new Tensor(st, t.shape);
+}
+
+/**
+ * A `.grad` zeroed by `Optimizer.zeroGrad()` and not written yet (zeroPending) receives the gradient itself, as after
+ * `zeroGrad({ setToNone: true })` (a −0 stays −0, where 0 + g would give +0), in the same tensor: the buffer this
+ * backward wrote it into, where it may take that over (as accumulateLeaf does; a backend whose registry holds buffers,
+ * wasm's, copies instead), the old one back to the pool; no fill, and no pass that adds into zeros.
+ */
+function overwriteZeroed(st: Storage, g: Tensor, scope: Set<Storage>): void {
+  st.zeroPending = false;
+  const nb = g.storage.buf;
+  if (nb && nb.size === st.buf!.size && st.backend.collectorFrees && g.storage.backend === st.backend) {
+    if (scope.delete(g.storage)) {
+      st.backend.free(st.buf!);
+      st.buf = nb;
+      return;
+    }
+  }
+  st.backend.copy(g.buf, 0, st.buf!, 0, g.size);
 }
 
 /**
