@@ -59,12 +59,12 @@ export class Sequential extends Module {
     let h = x;
     for (let i = 0; i < layers.length; i++) {
       const m = layers[i]!;
+      const mine = track && keepsNothing(m);
       if (track && i > 0) {
-        const own = fromOwn && keepsNothing(m);
-        if (own) (owned ??= []).push(h);
+        if (fromOwn && mine) (owned ??= []).push(h);
         else (seen ??= []).push(h);
       }
-      fromOwn = keepsNothing(m);
+      fromOwn = mine;
       // NOTE: an nn.Linear or nn.Conv2d and the nn.ReLU after it run as one op (linearRelu: the bias added and the
       // ReLU applied in the product's output pass; conv2dRelu: the ReLU applied to each image's output in cache; the
       // same numbers as module by module), except where either has forward hooks that must see the pre-activation,

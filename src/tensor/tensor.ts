@@ -440,14 +440,16 @@ function accumulateLeaf(t: Tensor, g: Tensor, scope: Set<Storage>): void {
 function overwriteZeroed(st: Storage, g: Tensor, scope: Set<Storage>): void {
   st.zeroPending = false;
   const nb = g.storage.buf;
-  if (nb && nb.size === st.buf!.size && st.backend.collectorFrees && g.storage.backend === st.backend) {
-    if (scope.delete(g.storage)) {
-      st.backend.free(st.buf!);
-      st.buf = nb;
-      return;
-    }
-  }
-  st.backend.copy(g.buf, 0, st.buf!, 0, g.size);
+  const old = st.buf!;
+  if (
+    nb?.size === old.size &&
+    st.backend.collectorFrees &&
+    g.storage.backend === st.backend &&
+    scope.delete(g.storage)
+  ) {
+    st.backend.free(old);
+    st.buf = nb;
+  } else st.backend.copy(g.buf, 0, old, 0, g.size);
 }
 
 /**
