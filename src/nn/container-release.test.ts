@@ -113,6 +113,16 @@ for (const name of availableBackends()) {
       // the same gradient added to itself: exactly twice it
       expect(grads(m)).toEqual(first.map((g) => g.map((v) => 2 * v)));
       expect(() => again.backward()).toThrow(/already run backward/);
+      // options that are not { retainGraph: boolean }: refused by name, before anything is computed or released
+      const third = crossEntropy(m.call(x), y);
+      const before = grads(m);
+      for (const bad of [null, 'yes', { retainGraph: 'yes' }]) {
+        expect(() => (third.backward as (g?: Tensor, o?: unknown) => void)(undefined, bad)).toThrow(
+          /options must be an object such as \{ retainGraph: true \}/,
+        );
+      }
+      expect(grads(m)).toEqual(before);
+      third.backward();
     });
 
     it('what a hook, a module of yours or a subclass saw stays readable; the rest is released', () => {

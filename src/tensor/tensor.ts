@@ -273,7 +273,13 @@ export class Tensor {
         `backward(): the gradient has shape [${grad.shape}] but the tensor has shape [${this.shape}]; pass a gradient of the same shape`,
       );
     }
-    runBackward(this, grad, opts.retainGraph === true);
+    const retain = (opts as { retainGraph?: unknown } | null)?.retainGraph;
+    if (opts === null || typeof opts !== 'object' || (retain !== undefined && typeof retain !== 'boolean')) {
+      throw new TypeError(
+        `backward(): options must be an object such as { retainGraph: true } (retainGraph true or false), got ${JSON.stringify(opts)}`,
+      );
+    }
+    runBackward(this, grad, retain === true);
   }
 
   toString(): string {
